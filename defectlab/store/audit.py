@@ -1,0 +1,40 @@
+"""The audit log: who did what, when. Append-only, like the annotations.
+
+Labeling decisions are not duplicated here: every annotation row already records who, what and when, and
+:func:`defectlab.store.labels.label_history` shows them. The audit log records everything else: imports,
+deletions and restores, training, exports, user and label-book changes.
+"""
+
+import json
+
+from .workspace import utcnow
+
+__all__ = ["log_action", "list_audit"]
+
+
+def log_action(conn, user, action, project_id=None, target=None, details=None):
+    """Append one audit row inside the caller's transaction."""
+    conn.execute(
+        "INSERT INTO audit (at, user, action, project_id, target, details) VALUES (?, ?, ?, ?, ?, ?)",
+        (utcnow(), user, action, project_id, None if target is None else str(target),
+         json.dumps(details or {}, ensure_ascii=False, default=str)),
+    )
+
+
+def list_audit(ws, project_id=None, user=None, action=None, limit=500):
+    """The newest audit rows first, optionally filtered; a list of dicts."""
+    where, args = [], []
+    for column, value in (("project_id", project_id), ("user", user), ("action", action)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            args.append(value)
+    sql = "SELECT * FROM audit" + (" WHERE " + " AND ".join(where) if where else "")
+    sql += " ORDER BY id DESC LIMIT ?"
+    with ws.read() as conn:
+        rows = conn.execute(sql, (*args, int(limit))).fetchall()
+    out = []
+    for r in rows:
+        d = dict(r)
+        d["details"] = json.loads(d["details"] or "{}")
+        out.append(d)
+    return out

@@ -1,0 +1,168 @@
+"""Items: one image (or one crop cut from a plate image) in a project, stored content-addressed."""
+
+import json
+
+
+
+from ..errors import InputError, NotFoundError
+from .audit import log_action
+from .permissions import require
+from .workspace import utcnow
+
+__all__ = [
+    "add_item",
+    "find_item",
+    "get_item",
+    "items_frame",
+    "item_ids",
+    "load_item_image",
+    "load_images",
+    "delete_items",
+    "restore_items",
+    "create_batch",
+    "finish_batch",
+]
+
+
+def create_batch(conn, project_id, kind, source, user, summary=None):
+    """Record an import / predict / crop batch; returns its id (inside the caller's transaction)."""
+    cur = conn.execute(
+        "INSERT INTO batches (project_id, kind, source, created_at, created_by, summary) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (int(project_id), kind, str(source), utcnow(), user, json.dumps(summary or {}, ensure_ascii=False)),
+    )
+    return cur.lastrowid
+
+
+def finish_batch(conn, batch_id, summary):
+    conn.execute("UPDATE batches SET summary = ? WHERE id = ?",
+                 (json.dumps(summary, ensure_ascii=False, default=str), int(batch_id)))
+
+
+def add_item(conn, project_id, *, sha256, blob, width, height, channels, source, batch_id=None,
+             role="sample", parent_id=None, box=None, box_index=None, meta=None):
+    """Insert an item row (inside the caller's transaction) and return its id.
+
+    The caller has already stored the blob (:meth:`Workspace.put_blob`) and checked for an existing item
+    with the same content (:func:`find_item`).
+    """
+    cur = conn.execute(
+        "INSERT INTO items (project_id, role, sha256, blob, width, height, channels, source, batch_id, "
+        "parent_id, box, box_index, meta, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (int(project_id), role, sha256, blob, int(width), int(height), int(channels), str(source),
+         batch_id, parent_id, None if box is None else json.dumps([int(v) for v in box]), box_index,
+         json.dumps(meta or {}, ensure_ascii=False), utcnow()),
+    )
+    return cur.lastrowid
+
+
+def find_item(conn, project_id, sha256, role="sample"):
+    """The row of the project's item with this content (deleted ones included), or None."""
+    return conn.execute(
+        "SELECT * FROM items WHERE project_id = ? AND role = ? AND sha256 = ?",
+        (int(project_id), role, sha256),
+    ).fetchone()
+
+
+def get_item(ws, item_id):
+    """One item as a dict (``box`` and ``meta`` decoded); raises NotFoundError."""
+    with ws.read() as conn:
+        row = conn.execute("SELECT * FROM items WHERE id = ?", (int(item_id),)).fetchone()
+    if row is None:
+        raise NotFoundError(f"No item with id {item_id}.")
+    return _decode(dict(row))
+
+
+def _decode(d):
+    d["box"] = None if d.get("box") is None else json.loads(d["box"])
+    d["meta"] = json.loads(d.get("meta") or "{}")
+    return d
+
+
+def item_ids(ws, project_id, role="sample"):
+    """Ids of a project's live items of a role, in id order."""
+    with ws.read() as conn:
+        return [r[0] for r in conn.execute(
+            "SELECT id FROM items WHERE project_id = ? AND role = ? AND deleted_at IS NULL ORDER BY id",
+            (int(project_id), role))]
+
+
+def items_frame(ws, project_id, role="sample", include_deleted=False, with_labels=True):
+    """A project's items as a pandas DataFrame, one row per item, in id order.
+
+    Columns: ``id, sha256, blob, width, height, channels, source, batch_id, parent_id, box, box_index,
+    meta, created_at, deleted_at`` and, with ``with_labels``, ``label, label_source, label_user,
+    version, n_votes, agreed`` from the derived current label.
+    """
+    import pandas as pd
+
+    from .labels import current_labels
+
+    sql = "SELECT * FROM items WHERE project_id = ? AND role = ?"
+    if not include_deleted:
+        sql += " AND deleted_at IS NULL"
+    with ws.read() as conn:
+        rows = [_decode(dict(r)) for r in conn.execute(sql + " ORDER BY id", (int(project_id), role))]
+    cols = ["id", "sha256", "blob", "width", "height", "channels", "source", "batch_id", "parent_id",
+            "box", "box_index", "meta", "created_at", "deleted_at"]
+    df = pd.DataFrame(rows, columns=cols + [c for c in (rows[0] if rows else {}) if c not in cols])
+    df = df[cols]
+    if with_labels:
+        states = current_labels(ws, project_id) if role == "sample" else {}
+        df["label"] = [states[i].label if i in states else None for i in df["id"]]
+        df["label_source"] = [states[i].source if i in states else None for i in df["id"]]
+        df["label_user"] = [states[i].user if i in states else None for i in df["id"]]
+        df["version"] = [states[i].version if i in states else 0 for i in df["id"]]
+        df["n_votes"] = [states[i].n_votes if i in states else 0 for i in df["id"]]
+        df["agreed"] = [states[i].agreed if i in states else True for i in df["id"]]
+    return df
+
+
+def load_item_image(ws, item):
+    """Decode an item's image (``item`` is an id or a dict/row with ``blob``): (H, W) or (H, W, 3) uint8."""
+    from ..imaging import decode_image
+
+    if not hasattr(item, "keys"):
+        item = get_item(ws, item)
+    return decode_image(ws.read_blob(item["blob"]), source=item["source"])
+
+
+def load_images(ws, blobs, sources=None):
+    """Decode several blobs; a list of uint8 arrays (grey or RGB), in order."""
+    from ..imaging import decode_image
+
+    sources = sources if sources is not None else blobs
+    return [decode_image(ws.read_blob(b), source=s) for b, s in zip(blobs, sources)]
+
+
+def _set_deleted(ws, ids, user, deleted, action):
+    ids = [int(i) for i in ids]
+    if not ids:
+        return 0
+    with ws.transaction() as conn:
+        require(conn, user, action)
+        marks = ",".join("?" * len(ids))
+        found = conn.execute(f"SELECT id, project_id FROM items WHERE id IN ({marks})", ids).fetchall()
+        if len(found) != len(set(ids)):
+            missing = sorted(set(ids) - {r[0] for r in found})
+            raise NotFoundError(f"No item(s) with id {missing[:10]}.")
+        if deleted:
+            conn.execute(f"UPDATE items SET deleted_at = ?, deleted_by = ? WHERE id IN ({marks})",
+                         [utcnow(), user, *ids])
+        else:
+            conn.execute(f"UPDATE items SET deleted_at = NULL, deleted_by = NULL WHERE id IN ({marks})", ids)
+        log_action(conn, user, "items.delete" if deleted else "items.restore", found[0][1],
+                   f"{len(ids)} items", {"item_ids": ids[:1000]})
+    return len(ids)
+
+
+def delete_items(ws, ids, user="local"):
+    """Soft-delete items (kept on disk and restorable by an admin). Returns the count."""
+    return _set_deleted(ws, ids, user, True, "delete")
+
+
+def restore_items(ws, ids, user="local"):
+    """Restore soft-deleted items. Returns the count."""
+    return _set_deleted(ws, ids, user, False, "restore")
+
+

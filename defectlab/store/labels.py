@@ -1,0 +1,303 @@
+"""Append-only annotations and the *derived* current label of each item.
+
+Nothing is ever overwritten: a label, a relabel, a review decision and an undo are all new rows. The
+current label is derived from them (see :func:`derive_label`), so history, audit, agreement and undo come
+from the same rows.
+
+Concurrency: each item has a *version*, the id of its newest annotation row (0 when it has none). A writer
+that passes ``expected_version`` gets :class:`~defectlab.errors.ConflictError` ("changed by X meanwhile")
+instead of silently overwriting somebody else's decision made since it looked.
+"""
+
+from collections import Counter
+from dataclasses import dataclass
+
+from ..errors import ConflictError, InputError, NotFoundError
+from .permissions import require
+from .projects import UNUSABLE
+from .workspace import utcnow
+
+__all__ = [
+    "SOURCES",
+    "LabelState",
+    "annotate",
+    "annotate_many",
+    "undo_last",
+    "retract",
+    "derive_label",
+    "current_labels",
+    "current_label",
+    "item_version",
+    "label_history",
+]
+
+SOURCES = ("human", "review", "model", "import")
+
+# The permission each annotation source needs.
+_SOURCE_ACTION = {"human": "label", "review": "review", "model": "correct_predictions", "import": "import"}
+
+
+@dataclass(frozen=True)
+class LabelState:
+    """The derived label of one item.
+
+    Attributes
+    ----------
+    label : str or None
+        The current label (``None``: unlabeled; ``"__unusable__"``: marked not usable).
+    source : str or None
+        Where it came from: ``review`` (a reviewer's decision wins), ``consensus`` (a majority of several
+        people), or the source of the single latest vote (``human``, ``model``, ``import``).
+    user : str or None
+        Who gave the deciding annotation.
+    version : int
+        Id of the newest annotation row of the item (0 when none): pass it back as ``expected_version``.
+    n_votes : int
+        How many people's latest labels went into the decision.
+    agreed : bool
+        Whether all those people agree.
+    """
+
+    label: str | None
+    source: str | None
+    user: str | None
+    version: int
+    n_votes: int = 0
+    agreed: bool = True
+
+
+def derive_label(rows):
+    """Derive the current label from an item's annotation rows.
+
+    Parameters
+    ----------
+    rows : sequence of mapping
+        The item's annotation rows (``id, label, user, source, retracts``), any order.
+
+    Returns
+    -------
+    LabelState
+
+    Notes
+    -----
+    Rules, in order: undo rows and the rows they retract are ignored; the latest ``review`` decision wins;
+    otherwise each person's latest label is one vote and the majority wins, a tie going to the most
+    recent vote.
+
+    Examples
+    --------
+    >>> rows = [dict(id=1, label="a", user="ann", source="human", retracts=None),
+    ...         dict(id=2, label="b", user="bob", source="human", retracts=None),
+    ...         dict(id=3, label="b", user="cy", source="human", retracts=None)]
+    >>> derive_label(rows).label
+    'b'
+    """
+    rows = sorted(rows, key=lambda r: r["id"])
+    version = rows[-1]["id"] if rows else 0
+    retracted = {r["retracts"] for r in rows if r["retracts"] is not None}
+    live = [r for r in rows if r["retracts"] is None and r["id"] not in retracted]
+    if not live:
+        return LabelState(None, None, None, version, 0, True)
+    reviews = [r for r in live if r["source"] == "review"]
+    if reviews:
+        r = reviews[-1]
+        return LabelState(r["label"], "review", r["user"], version, 1, True)
+    latest_by_user = {}
+    for r in live:
+        latest_by_user[r["user"]] = r
+    votes = sorted(latest_by_user.values(), key=lambda r: r["id"])
+    counts = Counter(r["label"] for r in votes)
+    best = max(counts.values())
+    # tie -> the most recent vote among the tied labels
+    winner = next(r for r in reversed(votes) if counts[r["label"]] == best)
+    agreed = len(counts) == 1
+    source = winner["source"] if len(votes) == 1 else "consensus"
+    return LabelState(winner["label"], source, winner["user"], version, len(votes), agreed)
+
+
+def _item_rows(conn, item_id):
+    return conn.execute(
+        "SELECT id, label, user, source, retracts FROM annotations WHERE item_id = ? ORDER BY id",
+        (item_id,),
+    ).fetchall()
+
+
+def item_version(conn, item_id):
+    """The id of the item's newest annotation row, 0 when none."""
+    row = conn.execute("SELECT MAX(id) FROM annotations WHERE item_id = ?", (item_id,)).fetchone()
+    return row[0] or 0
+
+
+def _item_and_classes(conn, item_id):
+    row = conn.execute(
+        "SELECT i.id, i.project_id, i.deleted_at, i.role, p.classes FROM items i "
+        "JOIN projects p ON p.id = i.project_id WHERE i.id = ?", (int(item_id),)
+    ).fetchone()
+    if row is None:
+        raise NotFoundError(f"No item with id {item_id}.")
+    if row["deleted_at"]:
+        raise InputError(f"Item {item_id} is deleted; restore it before labeling it.")
+    import json
+
+    return row, json.loads(row["classes"])
+
+
+def _insert(conn, item_id, label, user, source, seconds, comment, run_id, expected_version):
+    if source not in SOURCES:
+        raise InputError(f"Unknown annotation source {source!r}; expected one of {', '.join(SOURCES)}.")
+    row, classes = _item_and_classes(conn, item_id)
+    if label != UNUSABLE and label not in classes:
+        raise InputError(
+            f"Unknown label {label!r} for item {item_id}; the project's classes are: {', '.join(classes)}."
+        )
+    if seconds is not None and not (0 <= float(seconds) < 86400):
+        raise InputError(f"seconds must be between 0 and 86400; got {seconds!r}.")
+    if expected_version is not None:
+        current = item_version(conn, item_id)
+        if current != int(expected_version):
+            who = conn.execute(
+                "SELECT user, label, created_at FROM annotations WHERE id = ?", (current,)
+            ).fetchone()
+            raise ConflictError(
+                f"Item {item_id} was changed by {who['user']} meanwhile (now {who['label'] or 'undone'} at "
+                f"{who['created_at'][:19]}); nothing was saved. Look again and decide."
+            )
+    cur = conn.execute(
+        "INSERT INTO annotations (item_id, label, user, source, created_at, seconds, comment, run_id) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (int(item_id), label, user, source, utcnow(),
+         None if seconds is None else float(seconds), comment, run_id),
+    )
+    return cur.lastrowid
+
+
+def annotate(ws, item_id, label, user="local", source="human", seconds=None, comment=None,
+             expected_version=None, run_id=None, conn=None):
+    """Append one annotation and return its id.
+
+    Parameters
+    ----------
+    ws : Workspace
+    item_id : int
+    label : str
+        One of the project's classes, or ``"__unusable__"``.
+    user : str
+        Who decides; must have the permission of ``source`` (human: label, review: review,
+        model: correct_predictions, import: import).
+    source : {"human", "review", "model", "import"}
+    seconds : float, optional
+        Time spent on the item (throughput and pay reports).
+    comment : str, optional
+        Why (review decisions).
+    expected_version : int, optional
+        The item's version when the person looked at it; a later change by somebody else raises
+        :class:`ConflictError` and nothing is written.
+    run_id : str, optional
+        The run whose suggestion was accepted, when there is one.
+    conn : sqlite3.Connection, optional
+        Write inside the caller's transaction instead of opening one.
+    """
+    if conn is not None:
+        require(conn, user, _SOURCE_ACTION.get(source, "label"))
+        return _insert(conn, item_id, label, user, source, seconds, comment, run_id, expected_version)
+    with ws.transaction() as c:
+        require(c, user, _SOURCE_ACTION.get(source, "label"))
+        return _insert(c, item_id, label, user, source, seconds, comment, run_id, expected_version)
+
+
+def annotate_many(ws, item_ids, label, user="local", source="human", seconds=None, comment=None,
+                  expected_versions=None):
+    """Label several items at once (grid mode), in one transaction: all or nothing.
+
+    ``seconds`` is the total time, shared equally among the items. ``expected_versions`` maps item id to
+    the version seen. Returns the new annotation ids.
+    """
+    item_ids = [int(i) for i in item_ids]
+    per_item = None if seconds is None or not item_ids else float(seconds) / len(item_ids)
+    with ws.transaction() as conn:
+        require(conn, user, _SOURCE_ACTION.get(source, "label"))
+        return [
+            _insert(conn, i, label, user, source, per_item, comment, None,
+                    None if expected_versions is None else expected_versions.get(i))
+            for i in item_ids
+        ]
+
+
+def retract(ws, annotation_id, user="local"):
+    """Undo one annotation (a new row that retracts it). Only its author, a lead or an admin may."""
+    with ws.transaction() as conn:
+        row = conn.execute("SELECT * FROM annotations WHERE id = ?", (int(annotation_id),)).fetchone()
+        if row is None or row["retracts"] is not None:
+            raise NotFoundError(f"No annotation {annotation_id} to undo.")
+        if row["user"] != user:
+            require(conn, user, "assign")  # leads and admins may undo others' work
+        else:
+            require(conn, user, _SOURCE_ACTION.get(row["source"], "label"))
+        if conn.execute("SELECT 1 FROM annotations WHERE retracts = ?", (row["id"],)).fetchone():
+            raise InputError(f"Annotation {annotation_id} is already undone.")
+        conn.execute(
+            "INSERT INTO annotations (item_id, label, user, source, created_at, retracts) "
+            "VALUES (?, NULL, ?, ?, ?, ?)",
+            (row["item_id"], user, row["source"], utcnow(), row["id"]),
+        )
+        return row["item_id"]
+
+
+def undo_last(ws, user="local", project_id=None):
+    """Undo ``user``'s newest annotation that is not undone yet; return the item id, or None."""
+    sql = (
+        "SELECT a.id FROM annotations a JOIN items i ON i.id = a.item_id "
+        "WHERE a.user = ? AND a.retracts IS NULL "
+        "AND NOT EXISTS (SELECT 1 FROM annotations b WHERE b.retracts = a.id)"
+    )
+    args = [user]
+    if project_id is not None:
+        sql += " AND i.project_id = ?"
+        args.append(int(project_id))
+    with ws.read() as conn:
+        row = conn.execute(sql + " ORDER BY a.id DESC LIMIT 1", args).fetchone()
+    return None if row is None else retract(ws, row[0], user)
+
+
+def current_labels(ws, project_id, item_ids=None, conn=None):
+    """Derived labels of a project's live sample items.
+
+    Returns
+    -------
+    dict of int to LabelState
+        Only items that have at least one annotation row appear.
+    """
+    sql = (
+        "SELECT a.item_id, a.id, a.label, a.user, a.source, a.retracts FROM annotations a "
+        "JOIN items i ON i.id = a.item_id "
+        "WHERE i.project_id = ? AND i.role = 'sample' AND i.deleted_at IS NULL"
+    )
+    args = [int(project_id)]
+    if item_ids is not None:
+        ids = [int(i) for i in item_ids]
+        sql += f" AND a.item_id IN ({','.join('?' * len(ids))})"
+        args += ids
+    if conn is None:
+        with ws.read() as c:
+            rows = c.execute(sql + " ORDER BY a.item_id, a.id", args).fetchall()
+    else:
+        rows = conn.execute(sql + " ORDER BY a.item_id, a.id", args).fetchall()
+    grouped = {}
+    for r in rows:
+        grouped.setdefault(r["item_id"], []).append(r)
+    return {item: derive_label(rs) for item, rs in grouped.items()}
+
+
+def current_label(ws, item_id, conn=None):
+    """The :class:`LabelState` of one item (version 0 and label None when it has no annotation)."""
+    if conn is None:
+        with ws.read() as c:
+            return derive_label(_item_rows(c, int(item_id)))
+    return derive_label(_item_rows(conn, int(item_id)))
+
+
+def label_history(ws, item_id):
+    """Every annotation row of an item, oldest first, as dicts (undo rows included)."""
+    with ws.read() as conn:
+        return [dict(r) for r in conn.execute(
+            "SELECT * FROM annotations WHERE item_id = ? ORDER BY id", (int(item_id),))]

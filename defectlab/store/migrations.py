@@ -1,0 +1,205 @@
+"""Named, transactional, recorded schema migrations (after sqlite-utils' ``migrations``).
+
+Each migration is a ``(name, sql)`` pair applied once, in order, inside one transaction together with the
+row that records it in ``_migrations``. Never edit a released migration: append a new one.
+"""
+
+__all__ = ["MIGRATIONS", "apply_migrations", "applied_migrations"]
+
+MIGRATIONS = [
+    (
+        "0001_initial",
+        """
+        CREATE TABLE projects (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            classes TEXT NOT NULL,              -- JSON list, in order (order is the grade order when ordinal)
+            ordinal INTEGER NOT NULL DEFAULT 0,
+            descriptions TEXT NOT NULL DEFAULT '{}',  -- JSON {class: {"description", "criteria"}}: the label book text
+            settings TEXT NOT NULL DEFAULT '{}',
+            created_at TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            deleted_at TEXT,
+            deleted_by TEXT
+        );
+        CREATE TABLE batches (
+            id INTEGER PRIMARY KEY,
+            project_id INTEGER NOT NULL REFERENCES projects(id),
+            kind TEXT NOT NULL CHECK (kind IN ('import', 'predict', 'crop')),
+            source TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            summary TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE TABLE items (
+            id INTEGER PRIMARY KEY,
+            project_id INTEGER NOT NULL REFERENCES projects(id),
+            role TEXT NOT NULL DEFAULT 'sample' CHECK (role IN ('sample', 'plate')),
+            sha256 TEXT NOT NULL,
+            blob TEXT NOT NULL,                 -- path under blobs/, relative to the workspace
+            width INTEGER NOT NULL,
+            height INTEGER NOT NULL,
+            channels INTEGER NOT NULL,
+            source TEXT NOT NULL,               -- original path relative to the imported SOURCE (crops: path#box)
+            batch_id INTEGER REFERENCES batches(id),
+            parent_id INTEGER REFERENCES items(id),  -- crops: the full plate image they were cut from
+            box TEXT,                           -- crops: JSON [x0, y0, x1, y1] in the parent's pixels
+            box_index INTEGER,
+            meta TEXT NOT NULL DEFAULT '{}',    -- free metadata: coil, line, camera, ...
+            created_at TEXT NOT NULL,
+            deleted_at TEXT,
+            deleted_by TEXT
+        );
+        CREATE UNIQUE INDEX items_project_role_sha ON items(project_id, role, sha256);
+        CREATE INDEX items_parent ON items(parent_id);
+        CREATE INDEX items_batch ON items(batch_id);
+        CREATE TABLE annotations (
+            id INTEGER PRIMARY KEY,
+            item_id INTEGER NOT NULL REFERENCES items(id),
+            label TEXT,                         -- NULL only on an undo row (retracts IS NOT NULL)
+            user TEXT NOT NULL,
+            source TEXT NOT NULL CHECK (source IN ('human', 'review', 'model', 'import')),
+            created_at TEXT NOT NULL,
+            seconds REAL,
+            comment TEXT,
+            retracts INTEGER REFERENCES annotations(id),
+            run_id TEXT,
+            CHECK ((label IS NULL) = (retracts IS NOT NULL))
+        );
+        CREATE INDEX annotations_item ON annotations(item_id, id);
+        CREATE INDEX annotations_user_time ON annotations(user, created_at);
+        CREATE TRIGGER annotations_no_update BEFORE UPDATE ON annotations
+            BEGIN SELECT RAISE(ABORT, 'annotations are append-only'); END;
+        CREATE TRIGGER annotations_no_delete BEFORE DELETE ON annotations
+            BEGIN SELECT RAISE(ABORT, 'annotations are append-only'); END;
+        CREATE TABLE users (
+            id INTEGER PRIMARY KEY,
+            username TEXT NOT NULL UNIQUE,
+            display_name TEXT NOT NULL DEFAULT '',
+            role TEXT NOT NULL CHECK (role IN ('admin', 'lead', 'annotator', 'reviewer', 'supervisor')),
+            password_hash TEXT,                 -- NULL for the single-user local admin
+            created_at TEXT NOT NULL,
+            disabled_at TEXT
+        );
+        CREATE TABLE runs (
+            id TEXT PRIMARY KEY,
+            project_id INTEGER NOT NULL REFERENCES projects(id),
+            created_at TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'done',
+            model TEXT NOT NULL,
+            params TEXT NOT NULL DEFAULT '{}',
+            feature_spec TEXT NOT NULL DEFAULT '{}',
+            spec_hash TEXT NOT NULL DEFAULT '',
+            seed INTEGER NOT NULL DEFAULT 0,
+            n_items INTEGER NOT NULL DEFAULT 0,
+            n_classes INTEGER NOT NULL DEFAULT 0,
+            metrics TEXT NOT NULL DEFAULT '{}',
+            timings TEXT NOT NULL DEFAULT '{}',
+            versions TEXT NOT NULL DEFAULT '{}',
+            threshold REAL,
+            path TEXT NOT NULL DEFAULT '',      -- runs/<id> relative to the workspace
+            note TEXT NOT NULL DEFAULT '',
+            approved INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE run_items (
+            run_id TEXT NOT NULL REFERENCES runs(id),
+            item_id INTEGER NOT NULL REFERENCES items(id),
+            label TEXT NOT NULL,                -- the label the run trained on (a snapshot)
+            fold INTEGER,
+            pred_label TEXT,                    -- out-of-fold prediction
+            confidence REAL,
+            PRIMARY KEY (run_id, item_id)
+        );
+        CREATE TABLE predictions (
+            id INTEGER PRIMARY KEY,
+            batch_id INTEGER NOT NULL REFERENCES batches(id),
+            run_id TEXT NOT NULL REFERENCES runs(id),
+            item_id INTEGER NOT NULL REFERENCES items(id),
+            label TEXT NOT NULL,
+            confidence REAL NOT NULL,
+            probs TEXT NOT NULL DEFAULT '{}',
+            needs_review INTEGER NOT NULL,
+            explanation TEXT NOT NULL DEFAULT '[]',
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX predictions_batch ON predictions(batch_id);
+        CREATE TABLE audit (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            user TEXT NOT NULL,
+            action TEXT NOT NULL,
+            project_id INTEGER,
+            target TEXT,
+            details TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX audit_at ON audit(at);
+        """,
+    ),
+]
+
+
+def applied_migrations(conn):
+    """Names of the migrations recorded in the database, in the order applied."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+    )
+    return [r[0] for r in conn.execute("SELECT name FROM _migrations ORDER BY rowid")]
+
+
+def apply_migrations(conn, now):
+    """Apply every migration not yet recorded, each in its own transaction.
+
+    Parameters
+    ----------
+    conn : sqlite3.Connection
+        An autocommit connection (``isolation_level=None``).
+    now : str
+        The timestamp to record.
+
+    Returns
+    -------
+    list of str
+        The names applied by this call.
+    """
+    done = set(applied_migrations(conn))
+    applied = []
+    for name, sql in MIGRATIONS:
+        if name in done:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Another process may have applied it while we waited for the write lock.
+            if conn.execute("SELECT 1 FROM _migrations WHERE name = ?", (name,)).fetchone():
+                conn.execute("COMMIT")
+                continue
+            for statement in _split_sql(sql):
+                conn.execute(statement)
+            conn.execute("INSERT INTO _migrations (name, applied_at) VALUES (?, ?)", (name, now))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        applied.append(name)
+    return applied
+
+
+def _split_sql(sql):
+    """Split a migration script into statements, keeping trigger bodies whole."""
+    statements, current, depth = [], [], 0
+    for line in sql.splitlines():
+        stripped = line.split("--", 1)[0].strip()
+        if not stripped:
+            continue
+        current.append(stripped)
+        upper = stripped.upper()
+        if upper.startswith("CREATE TRIGGER"):
+            depth += 1
+        if depth and upper.endswith("END;"):
+            depth -= 1
+        if not depth and stripped.endswith(";"):
+            statements.append(" ".join(current))
+            current = []
+    if current:
+        statements.append(" ".join(current))
+    return statements

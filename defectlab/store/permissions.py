@@ -1,0 +1,65 @@
+"""Roles and what each may do, checked inside the library functions that the UI and the CLI call.
+
+A fresh workspace runs in single-user mode with one local ``admin`` named ``local``; team mode starts when
+the first extra account is created (:mod:`defectlab.team`).
+"""
+
+from ..errors import PermissionDenied
+
+__all__ = ["ROLES", "ACTIONS", "ROLE_ACTIONS", "role_of", "can", "require"]
+
+ROLES = ("admin", "lead", "annotator", "reviewer", "supervisor")
+
+ACTIONS = (
+    "view",             # see projects, items, runs
+    "label",            # add human annotations, undo one's own
+    "review",           # QC review, label-issue review decisions (source 'review')
+    "correct_predictions",  # confirm / correct model predictions on a batch
+    "predict",          # run a model on a new batch
+    "import",
+    "cut_crops",
+    "train",
+    "export",
+    "edit_project",     # classes, label book, settings
+    "create_project",
+    "delete",           # soft-delete items / projects
+    "restore",          # undo a soft delete
+    "manage_users",     # create accounts, change roles
+    "reset_password",
+    "assign",           # assignments, overlap, gold items
+    "view_team",        # agreement, throughput, audit
+    "approve_run",
+)
+
+_ALL = frozenset(ACTIONS)
+ROLE_ACTIONS = {
+    "admin": _ALL,
+    "lead": _ALL - {"restore", "reset_password"},
+    "annotator": frozenset({"view", "label"}),
+    "reviewer": frozenset({"view", "label", "review", "view_team"}),
+    "supervisor": frozenset({"view", "predict", "correct_predictions", "export", "import"}),
+}
+
+
+def role_of(conn, username):
+    """The role of an enabled user, or ``None`` when there is no such enabled user."""
+    row = conn.execute(
+        "SELECT role FROM users WHERE username = ? AND disabled_at IS NULL", (username,)
+    ).fetchone()
+    return None if row is None else row[0]
+
+
+def can(conn, username, action):
+    """Whether ``username`` may do ``action``."""
+    if action not in _ALL:
+        raise ValueError(f"Unknown action {action!r}; expected one of {', '.join(ACTIONS)}.")
+    role = role_of(conn, username)
+    return role is not None and action in ROLE_ACTIONS[role]
+
+
+def require(conn, username, action):
+    """Raise :class:`PermissionDenied` unless ``username`` may do ``action``."""
+    if not can(conn, username, action):
+        role = role_of(conn, username)
+        who = f"user {username!r}" + (f" (role {role})" if role else " (unknown or disabled)")
+        raise PermissionDenied(f"{who} may not {action.replace('_', ' ')}; ask a lead or an admin.")

@@ -1,0 +1,212 @@
+"""The workspace: one folder holding the SQLite database, the content-addressed image blobs, the feature
+cache and the trained runs.
+
+Connections are short-lived (one per unit of work) so that many Streamlit sessions, CLI commands and worker
+processes can share a workspace: SQLite runs in WAL mode with foreign keys on and a busy timeout.
+"""
+
+import contextlib
+import datetime as _dt
+import hashlib
+import os
+import sqlite3
+import tempfile
+from pathlib import Path
+
+from ..errors import InputError, NotFoundError
+from .migrations import apply_migrations
+
+__all__ = ["Workspace", "open_workspace", "default_workspace_path", "utcnow"]
+
+DB_NAME = "defectlab.sqlite"
+BUSY_TIMEOUT_MS = 30_000
+
+
+def utcnow():
+    """The current UTC time as an ISO-8601 string with microseconds (sorts as text)."""
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds")
+
+
+def default_workspace_path():
+    """``$DEFECTLAB_WORKSPACE`` if set, else ``./workspace``."""
+    return Path(os.environ.get("DEFECTLAB_WORKSPACE") or "workspace")
+
+
+class Workspace:
+    """A defectlab workspace folder.
+
+    Use :func:`open_workspace` to get one: it creates the folder and database when absent and applies
+    pending migrations.
+
+    Attributes
+    ----------
+    root : Path
+        The workspace folder.
+    db_path : Path
+        ``root / "defectlab.sqlite"``.
+    """
+
+    def __init__(self, root):
+        self.root = Path(root)
+        self.db_path = self.root / DB_NAME
+
+    def __repr__(self):
+        return f"Workspace({str(self.root)!r})"
+
+    # -- folders ---------------------------------------------------------------------------------
+    @property
+    def blobs_dir(self):
+        return self.root / "blobs"
+
+    @property
+    def features_dir(self):
+        return self.root / "features"
+
+    @property
+    def runs_dir(self):
+        return self.root / "runs"
+
+    @property
+    def tmp_dir(self):
+        return self.root / "tmp"
+
+    # -- database --------------------------------------------------------------------------------
+    def _connect(self):
+        conn = sqlite3.connect(
+            self.db_path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+        )
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        return conn
+
+    @contextlib.contextmanager
+    def read(self):
+        """A short-lived connection for reading (autocommit; each statement sees committed data)."""
+        conn = self._connect()
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    @contextlib.contextmanager
+    def transaction(self):
+        """A short-lived connection inside ``BEGIN IMMEDIATE``: committed on success, rolled back on error.
+
+        ``IMMEDIATE`` takes the write lock up front, so a read-check-write sequence inside (a version
+        check before an annotation, say) cannot interleave with another writer.
+        """
+        conn = self._connect()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+
+    def integrity_check(self):
+        """``PRAGMA integrity_check`` result (``"ok"`` when the database is sound)."""
+        with self.read() as conn:
+            return conn.execute("PRAGMA integrity_check").fetchone()[0]
+
+    # -- blobs -----------------------------------------------------------------------------------
+    def blob_relpath(self, sha256, ext):
+        ext = ext.lower().lstrip(".") or "bin"
+        return f"blobs/{sha256[:2]}/{sha256}.{ext}"
+
+    def put_blob(self, data, ext):
+        """Store bytes content-addressed; return ``(sha256, relative path)``. Idempotent and atomic."""
+        sha = hashlib.sha256(data).hexdigest()
+        rel = self.blob_relpath(sha, ext)
+        path = self.root / rel
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(data)
+                os.replace(tmp, path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+        return sha, rel
+
+    def blob_path(self, rel):
+        """Absolute path of a blob from its stored relative path (refuses paths leaving ``blobs/``)."""
+        path = (self.root / rel).resolve()
+        if self.blobs_dir.resolve() not in path.parents:
+            raise InputError(f"Blob path {rel!r} is outside the workspace's blobs/ folder.")
+        return path
+
+    def read_blob(self, rel):
+        path = self.blob_path(rel)
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            raise NotFoundError(
+                f"Image file {rel} is missing from workspace {self.root}; was the blobs/ folder moved?"
+            ) from None
+
+
+def open_workspace(path=None, create=True):
+    """Open (and by default create) a workspace, applying pending migrations.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        The workspace folder; default ``$DEFECTLAB_WORKSPACE`` or ``./workspace``.
+    create : bool, default True
+        Create the folder and database when absent. With ``False`` a missing workspace raises
+        :class:`~defectlab.errors.NotFoundError`.
+
+    Returns
+    -------
+    Workspace
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> ws = open_workspace(tempfile.mkdtemp())
+    >>> ws.integrity_check()
+    'ok'
+    """
+    root = Path(path) if path is not None else default_workspace_path()
+    ws = Workspace(root)
+    if not ws.db_path.exists():
+        if not create:
+            raise NotFoundError(
+                f"No defectlab workspace at {root} (no {DB_NAME}). Create it with "
+                f"'defectlab demo --workspace {root}' or 'defectlab project create'."
+            )
+        if root.exists() and not root.is_dir():
+            raise InputError(f"Workspace path {root} exists and is not a folder.")
+        root.mkdir(parents=True, exist_ok=True)
+    for sub in (ws.blobs_dir, ws.features_dir, ws.runs_dir):
+        sub.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(ws.db_path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        apply_migrations(conn, utcnow())
+        _ensure_local_admin(conn)
+    finally:
+        conn.close()
+    return ws
+
+
+def _ensure_local_admin(conn):
+    """Single-user mode starts with one local admin named ``local`` (no password)."""
+    if conn.execute("SELECT 1 FROM users WHERE username = 'local'").fetchone() is None:
+        conn.execute(
+            "INSERT OR IGNORE INTO users (username, display_name, role, created_at) "
+            "VALUES ('local', 'Local admin', 'admin', ?)",
+            (utcnow(),),
+        )
