@@ -31,3 +31,32 @@ def neu_dir():
     if NEU_DIR is None:
         pytest.skip("NEU-DET not found at ../shared/datasets/neu-det (set DEFECTLAB_NEU_DIR)")
     return NEU_DIR
+
+
+@pytest.fixture
+def ws(tmp_path):
+    """A fresh, empty workspace in a temp folder."""
+    from defectlab.store import open_workspace
+
+    return open_workspace(tmp_path / "ws")
+
+
+@pytest.fixture
+def add_items():
+    """``add_items(ws, project, n, prefix)`` -> item ids: tiny distinct items with blobs, no labels."""
+
+    def _add(ws, project, n, prefix="img"):
+        import numpy as np
+
+        from defectlab.store import add_item
+
+        ids = []
+        with ws.transaction() as conn:
+            for i in range(n):
+                data = f"{prefix}-{i}".encode() + np.random.default_rng(i).bytes(8)
+                sha, rel = ws.put_blob(data, "bin")
+                ids.append(add_item(conn, project.id, sha256=sha, blob=rel, width=8, height=8,
+                                    channels=1, source=f"{prefix}_{i}.png"))
+        return ids
+
+    return _add
