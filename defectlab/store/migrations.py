@@ -136,6 +136,22 @@ MIGRATIONS = [
         CREATE INDEX audit_at ON audit(at);
         """,
     ),
+    (
+        "0002_import_conflicts",
+        """
+        CREATE TABLE import_conflicts (
+            id INTEGER PRIMARY KEY,
+            item_id INTEGER NOT NULL REFERENCES items(id),
+            batch_id INTEGER REFERENCES batches(id),
+            sources TEXT NOT NULL,              -- JSON list: the files holding the same content
+            labels TEXT NOT NULL,               -- JSON list: the labels they were given
+            created_at TEXT NOT NULL,
+            resolved_at TEXT,
+            resolved_by TEXT
+        );
+        CREATE INDEX import_conflicts_item ON import_conflicts(item_id);
+        """,
+    ),
 ]
 
 
