@@ -152,6 +152,86 @@ MIGRATIONS = [
         CREATE INDEX import_conflicts_item ON import_conflicts(item_id);
         """,
     ),
+    (
+        "0003_team",
+        """
+        ALTER TABLE users ADD COLUMN must_change_password INTEGER NOT NULL DEFAULT 0;
+        CREATE TABLE assignments (
+            id INTEGER PRIMARY KEY,
+            project_id INTEGER NOT NULL REFERENCES projects(id),
+            name TEXT NOT NULL DEFAULT '',
+            params TEXT NOT NULL DEFAULT '{}',  -- JSON: overlap, overlap_k, gold_rate, random_state
+            created_at TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            closed_at TEXT,                     -- a closed assignment no longer feeds anybody's queue
+            closed_by TEXT
+        );
+        CREATE TABLE assignment_items (
+            assignment_id INTEGER NOT NULL REFERENCES assignments(id),
+            item_id INTEGER NOT NULL REFERENCES items(id),
+            user TEXT NOT NULL,
+            position INTEGER NOT NULL,          -- the stable queue order inside the assignment
+            kind TEXT NOT NULL CHECK (kind IN ('work', 'gold')),  -- gold: mixed in, never shown as such
+            PRIMARY KEY (assignment_id, user, item_id)
+        );
+        CREATE INDEX assignment_items_user ON assignment_items(user, assignment_id, position);
+        CREATE INDEX assignment_items_item ON assignment_items(item_id);
+        CREATE TABLE gold_items (
+            item_id INTEGER PRIMARY KEY REFERENCES items(id),
+            project_id INTEGER NOT NULL REFERENCES projects(id),
+            label TEXT NOT NULL,                -- the known answer
+            qualification INTEGER NOT NULL DEFAULT 0,  -- part of the project's qualification set
+            created_at TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            removed_at TEXT,
+            removed_by TEXT
+        );
+        CREATE INDEX gold_items_project ON gold_items(project_id);
+        CREATE TABLE qualification_rules (
+            project_id INTEGER PRIMARY KEY REFERENCES projects(id),
+            n_items INTEGER,                    -- NULL: every qualification item of the project
+            threshold REAL NOT NULL,
+            updated_at TEXT NOT NULL,
+            updated_by TEXT NOT NULL
+        );
+        CREATE TABLE qualification_events (
+            id INTEGER PRIMARY KEY,
+            project_id INTEGER NOT NULL REFERENCES projects(id),
+            user TEXT NOT NULL,
+            event TEXT NOT NULL CHECK (event IN ('passed', 'failed', 'waived', 'reset')),
+            n_answered INTEGER NOT NULL DEFAULT 0,
+            n_correct INTEGER NOT NULL DEFAULT 0,
+            at TEXT NOT NULL,
+            by TEXT NOT NULL
+        );
+        CREATE INDEX qualification_events_user ON qualification_events(project_id, user, id);
+        CREATE TABLE qc_queue (
+            annotation_id INTEGER PRIMARY KEY REFERENCES annotations(id),
+            project_id INTEGER NOT NULL REFERENCES projects(id),
+            reviewer TEXT NOT NULL,
+            reason TEXT NOT NULL CHECK (reason IN ('sample', 'fix')),  -- fix: a relabel after a rejection
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX qc_queue_reviewer ON qc_queue(project_id, reviewer);
+        CREATE TABLE qc_decisions (
+            id INTEGER PRIMARY KEY,
+            annotation_id INTEGER NOT NULL REFERENCES annotations(id),
+            project_id INTEGER NOT NULL REFERENCES projects(id),
+            item_id INTEGER NOT NULL REFERENCES items(id),
+            annotator TEXT NOT NULL,
+            reviewer TEXT NOT NULL,
+            accept INTEGER NOT NULL CHECK (accept IN (0, 1)),
+            comment TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX qc_decisions_annotation ON qc_decisions(annotation_id, id);
+        CREATE INDEX qc_decisions_annotator ON qc_decisions(project_id, annotator);
+        CREATE TRIGGER qc_decisions_no_update BEFORE UPDATE ON qc_decisions
+            BEGIN SELECT RAISE(ABORT, 'QC decisions are append-only'); END;
+        CREATE TRIGGER qc_decisions_no_delete BEFORE DELETE ON qc_decisions
+            BEGIN SELECT RAISE(ABORT, 'QC decisions are append-only'); END;
+        """,
+    ),
 ]
 
 
