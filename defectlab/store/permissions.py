@@ -35,7 +35,7 @@ _ALL = frozenset(ACTIONS)
 ROLE_ACTIONS = {
     "admin": _ALL,
     "lead": _ALL - {"restore", "reset_password"},
-    "annotator": frozenset({"view", "label"}),
+    "annotator": frozenset({"view", "label", "cut_crops"}),
     "reviewer": frozenset({"view", "label", "review", "view_team"}),
     "supervisor": frozenset({"view", "predict", "correct_predictions", "export", "import"}),
 }
