@@ -1,0 +1,69 @@
+"""defectlab workbench: ``streamlit run app.py`` (workspace from ``DEFECTLAB_WORKSPACE`` or Settings).
+
+A router only: it sets the session defaults, gates login in team mode and lists the pages; each page
+lives in ``defectlab/ui/pages/`` and calls the library.
+"""
+
+import streamlit as st
+
+from defectlab.ui import common
+from defectlab.ui.common import t
+
+st.set_page_config(page_title="defectlab", page_icon=":material/grid_view:", layout="wide")
+common.init_state()
+
+
+def _page(name, title_key, icon, default=False):
+    if not (common.PAGES_DIR / f"{name}.py").exists():
+        return None
+    return st.Page(str(common.PAGES_DIR / f"{name}.py"), title=t(title_key), icon=icon,
+                   url_path=name, default=default)
+
+
+ws = common.workspace()
+team = common.team_mode(ws)
+logged_in = bool(st.session_state.get("auth_user"))
+
+if team and not logged_in:
+    nav = st.navigation([_page("login", "nav.login", ":material/login:", default=True)])
+else:
+    if team:
+        st.session_state["user"] = st.session_state["auth_user"]
+    else:
+        st.session_state["user"] = "local"
+    sections = {
+        t("nav.section.data"): [
+            _page("projects", "nav.projects", ":material/home:", default=True),
+            _page("import_data", "nav.import", ":material/upload:"),
+            _page("cut_crops", "nav.cut_crops", ":material/crop:"),
+            _page("label_book", "nav.label_book", ":material/menu_book:"),
+            _page("label", "nav.label", ":material/label:"),
+        ],
+        t("nav.section.model"): [
+            _page("train", "nav.train", ":material/model_training:"),
+            _page("runs", "nav.runs", ":material/compare_arrows:"),
+            _page("review", "nav.review", ":material/fact_check:"),
+            _page("predict", "nav.predict", ":material/batch_prediction:"),
+        ],
+    }
+    if team:
+        sections[t("nav.section.team")] = [
+            _page("team_users", "nav.team_users", ":material/group:"),
+            _page("team_assign", "nav.team_assign", ":material/assignment:"),
+            _page("team_agreement", "nav.team_agreement", ":material/handshake:"),
+            _page("team_qc", "nav.team_qc", ":material/verified:"),
+            _page("team_report", "nav.team_report", ":material/table_chart:"),
+            _page("team_audit", "nav.team_audit", ":material/history:"),
+        ]
+    sections[t("nav.section.settings")] = [_page("settings", "nav.settings", ":material/settings:")]
+    sections = {k: [p for p in v if p is not None] for k, v in sections.items()}
+    nav = st.navigation({k: v for k, v in sections.items() if v})
+    with st.sidebar:
+        common.project_picker(ws)
+        if team:
+            st.caption(t("common.signed_in_as", user=st.session_state["user"]))
+            if st.button(t("common.sign_out"), key="sign_out"):
+                st.session_state.pop("auth_user", None)
+                st.rerun()
+
+nav.run()

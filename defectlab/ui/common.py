@@ -1,0 +1,319 @@
+"""Shared helpers of the Streamlit pages: workspace, user, active project, translation, errors, images.
+
+This package is the only one that imports streamlit. Pages call the library; the helpers here only
+hold session state, cache decoded images as JPEG bytes and turn library errors into ``st.error``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import time
+from pathlib import Path
+
+import streamlit as st
+
+from defectlab.errors import DefectlabError
+from defectlab.store import get_project, list_projects, open_workspace
+
+__all__ = [
+    "PAGES_DIR",
+    "t",
+    "lang",
+    "init_state",
+    "workspace",
+    "workspace_path",
+    "user",
+    "team_mode",
+    "active_project",
+    "require_project",
+    "project_picker",
+    "page_link",
+    "guard",
+    "flash",
+    "show_flash",
+    "optional",
+    "thumb",
+    "image_bytes",
+    "class_label",
+    "label_text",
+]
+
+PAGES_DIR = Path(__file__).resolve().parent / "pages"
+
+
+# -- translation ---------------------------------------------------------------------------------
+def lang():
+    """The session's language code (``"en"`` or ``"zh_CN"``)."""
+    return st.session_state.get("lang", "en")
+
+
+_PENDING_PATH = Path(__file__).resolve().parent / "pending_i18n.json"
+_pending_cache = {}
+
+
+def _pending():
+    # Keys written by the UI before they are merged into defectlab/i18n/*.json.
+    if "d" not in _pending_cache:
+        import json
+
+        _pending_cache["d"] = (json.loads(_PENDING_PATH.read_text(encoding="utf-8"))
+                               if _PENDING_PATH.exists() else {})
+    return _pending_cache["d"]
+
+
+def t(key, **kwargs):
+    """The text of ``key`` in the session's language, formatted with ``kwargs``."""
+    entry = _pending().get(key)
+    if entry is not None:
+        text = entry.get(lang()) or entry["en"]
+    else:
+        i18n = optional("defectlab.i18n")
+        try:
+            text = i18n.t(key, lang=lang()) if i18n is not None else key
+        except (KeyError, TypeError, AttributeError):
+            text = key
+    if kwargs:
+        try:
+            text = text.format(**kwargs)
+        except (KeyError, IndexError, ValueError):
+            pass
+    return text
+
+
+# -- session -------------------------------------------------------------------------------------
+def _default_language():
+    i18n = optional("defectlab.i18n")
+    try:
+        locale = st.context.locale
+    except Exception:  # noqa: BLE001 - no browser context (bare script runs)
+        locale = None
+    if i18n is not None and hasattr(i18n, "normalize_language"):
+        return i18n.normalize_language(locale)
+    return "zh_CN" if str(locale or "").lower().startswith("zh") else "en"
+
+
+def init_state():
+    """Set the session-state defaults once per session (called by app.py on every rerun)."""
+    ss = st.session_state
+    if "workspace" not in ss:
+        ss["workspace"] = str(Path(os.environ.get("DEFECTLAB_WORKSPACE") or "workspace"))
+    if "lang" not in ss:
+        ss["lang"] = _default_language()
+    ss.setdefault("user", "local")
+    ss.setdefault("project", None)
+    ss.setdefault("flash", [])
+
+
+def workspace_path():
+    return st.session_state.get("workspace") or os.environ.get("DEFECTLAB_WORKSPACE") or "workspace"
+
+
+@st.cache_resource(show_spinner=False)
+def _open(path):
+    # A Workspace only holds its path; every call opens its own short-lived sqlite connection,
+    # so one object may be shared by all sessions.
+    return open_workspace(path)
+
+
+def workspace():
+    """The open :class:`~defectlab.store.Workspace` of this session."""
+    return _open(str(Path(workspace_path()).resolve()))
+
+
+def user():
+    """The acting user name (``local`` in single-user mode)."""
+    return st.session_state.get("user") or "local"
+
+
+def team_mode(ws=None):
+    """Whether the workspace has more than the local admin (login required)."""
+    team = optional("defectlab.team")
+    if team is None or not hasattr(team, "is_team_mode"):
+        return False
+    return bool(team.is_team_mode(ws or workspace()))
+
+
+def optional(module):
+    """Import a library module, or None while it is not installed yet."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        return None
+
+
+# -- project -------------------------------------------------------------------------------------
+def active_project(ws=None):
+    """The active :class:`~defectlab.store.Project`, or None (falls back to the first project)."""
+    ws = ws or workspace()
+    name = st.session_state.get("project")
+    if name:
+        try:
+            return get_project(ws, name)
+        except DefectlabError:
+            st.session_state["project"] = None
+    projects = list_projects(ws)
+    if projects:
+        st.session_state["project"] = projects[0].name
+        return projects[0]
+    return None
+
+
+def require_project(ws=None):
+    """The active project, or an ``st.info`` pointing at the Projects page and ``st.stop()``."""
+    p = active_project(ws)
+    if p is None:
+        st.info(t("common.no_project"))
+        page_link("projects", "nav.projects", ":material/folder:")
+        st.stop()
+    return p
+
+
+def page_link(name, key, icon=None):
+    """A link to another page of the app (nothing while that page is not available)."""
+    path = PAGES_DIR / f"{name}.py"
+    if path.exists():
+        try:
+            st.page_link(str(path), label=t(key), icon=icon)
+        except Exception:  # noqa: BLE001 - the page is not registered (login page, team pages)
+            pass
+
+
+def project_picker(ws=None, where=None, key="project_picker"):
+    """A select box of the projects bound to the active project; returns the active project.
+
+    Several pickers may exist (sidebar, home page): each is synced from ``session_state["project"]``
+    before it is drawn and writes back through its ``on_change``, so they never fight.
+    """
+    ws = ws or workspace()
+    projects = list_projects(ws)
+    if not projects:
+        return None
+    names = [p.name for p in projects]
+    current = active_project(ws)
+    st.session_state[key] = current.name if current is not None else names[0]
+
+    def _changed():
+        st.session_state["project"] = st.session_state[key]
+
+    target = where or st.sidebar
+    target.selectbox(t("common.project"), names, key=key, on_change=_changed)
+    return get_project(ws, st.session_state["project"] or names[0])
+
+
+# -- errors and messages -------------------------------------------------------------------------
+@contextlib.contextmanager
+def guard():
+    """Show a library error as ``st.error`` (never a traceback) and carry on with the page."""
+    try:
+        yield
+    except DefectlabError as exc:
+        st.error(str(exc))
+
+
+def flash(kind, message):
+    """Queue a message to show on the next run (callbacks run before the page is drawn)."""
+    st.session_state.setdefault("flash", []).append((kind, str(message)))
+
+
+def show_flash():
+    messages = st.session_state.get("flash") or []
+    st.session_state["flash"] = []
+    for kind, message in messages:
+        {"error": st.error, "warning": st.warning, "success": st.success}.get(kind, st.info)(message)
+
+
+# -- labels --------------------------------------------------------------------------------------
+def label_text(label):
+    """A label as shown to people (the unusable marker and None translated)."""
+    from defectlab.store import UNUSABLE
+
+    if label is None:
+        return t("common.unlabeled")
+    if label == UNUSABLE:
+        return t("common.unusable")
+    return str(label)
+
+
+def class_label(project, cls):
+    """``"1 crazing"``: the class with its number key."""
+    try:
+        return f"{project.classes.index(cls) + 1} · {cls}"
+    except ValueError:
+        return label_text(cls)
+
+
+# -- images --------------------------------------------------------------------------------------
+def _codec():
+    imaging = optional("defectlab.imaging")
+    if imaging is not None and hasattr(imaging, "make_thumbnail"):
+        return imaging.decode_image, imaging.make_thumbnail, imaging.encode_jpeg
+    return _cv2_decode, _cv2_thumbnail, _cv2_jpeg  # until defectlab.imaging lands
+
+
+def _cv2_decode(data, source=None):
+    import cv2
+    import numpy as np
+
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise DefectlabError(f"{source}: cannot decode image")
+    if image.ndim == 3:
+        image = cv2.cvtColor(image[..., :3], cv2.COLOR_BGR2RGB)
+    if image.dtype != np.uint8:
+        image = (image / max(int(image.max()), 1) * 255).astype(np.uint8)
+    return image
+
+
+def _cv2_jpeg(image, quality=90):
+    import cv2
+
+    if image.ndim == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    return cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])[1].tobytes()
+
+
+def _cv2_thumbnail(image, size):
+    import cv2
+
+    h, w = image.shape[:2]
+    scale = size / max(h, w)
+    image = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))),
+                       interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    return _cv2_jpeg(image, 85)
+
+
+@st.cache_data(show_spinner=False, max_entries=50_000)
+def _thumb(root, blob, source, size):
+    decode, make_thumbnail, _ = _codec()
+    ws = _open(root)
+    return make_thumbnail(decode(ws.read_blob(blob), source=source), size)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _image(root, blob, source, max_side):
+    decode, make_thumbnail, encode_jpeg = _codec()
+    ws = _open(root)
+    image = decode(ws.read_blob(blob), source=source)
+    if max(image.shape[:2]) > max_side:
+        return make_thumbnail(image, max_side)
+    return encode_jpeg(image)
+
+
+def thumb(item, size=128):
+    """JPEG bytes of an item's thumbnail (cached by blob, which names the content's sha256)."""
+    return _thumb(str(workspace().root.resolve()), item["blob"], str(item["source"]), int(size))
+
+
+def image_bytes(item, max_side=1600):
+    """JPEG bytes of an item's image, downsized to ``max_side`` (cached by blob)."""
+    return _image(str(workspace().root.resolve()), item["blob"], str(item["source"]), int(max_side))
+
+
+class Timer:
+    """Seconds since an item was shown (``time.monotonic``)."""
+
+    @staticmethod
+    def now():
+        return time.monotonic()

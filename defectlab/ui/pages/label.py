@@ -1,0 +1,176 @@
+"""Label: one item large with number keys, or a grid of thumbnails labeled many at a time."""
+
+import time
+
+import streamlit as st
+
+from defectlab.errors import DefectlabError
+from defectlab.store import UNUSABLE, current_label, current_labels, get_item, label_history
+from defectlab.ui import common, labelbook, labeling, suggest
+from defectlab.ui.common import t
+
+ws = common.workspace()
+project = common.require_project(ws)
+team = common.team_mode(ws)
+me = common.user()
+
+st.title(t("label.title", project=project.name))
+common.show_flash()
+
+top = st.columns([2, 2, 3])
+mode = top[0].segmented_control(t("label.mode"), ["single", "grid"], default="single", key="lbl_mode",
+                                format_func=lambda m: t(f"label.mode.{m}"))
+mode = mode or "single"
+if team:
+    order = "unlabeled"
+    top[1].caption(t("label.team_queue"))
+else:
+    order = top[1].selectbox(t("label.order"), labeling.ORDERS, key="lbl_order",
+                             format_func=lambda o: t(f"label.order.{o}"))
+queue, pos = labeling.queue_state(project, order)
+classes = list(project.classes)
+keys = classes[:9]
+if len(classes) > 9:
+    top[2].caption(t("label.more_than_nine", n=len(classes)))
+
+if not queue:
+    st.success(t("label.queue_empty"))
+    if st.button(t("label.reload_queue"), key="lbl_reload"):
+        labeling.reset_queue()
+        st.rerun()
+    st.stop()
+
+run = suggest.latest_run(ws, project)
+
+
+# -- single-item mode --------------------------------------------------------------------------------
+def _single():
+    item_id = labeling.current_item_id()
+    n_done = sum(1 for i in queue[:pos])
+    st.progress(min(pos / max(len(queue), 1), 1.0),
+                text=t("label.progress", pos=min(pos + 1, len(queue)), n=len(queue), done=n_done))
+    if item_id is None:
+        st.success(t("label.queue_done", n=len(queue)))
+        c1, c2 = st.columns(2)
+        c1.button(t("label.back"), key="lbl_back_end", on_click=labeling.back, icon=":material/undo:")
+        if c2.button(t("label.reload_queue"), key="lbl_reload_end"):
+            labeling.reset_queue()
+            st.rerun()
+        return
+    try:
+        item = get_item(ws, item_id)
+    except DefectlabError as exc:
+        st.error(str(exc))
+        st.button(t("label.skip"), key="lbl_skip_err", on_click=labeling.skip)
+        return
+    state = current_label(ws, item_id)
+    labeling.mark_shown(item_id, state.version)
+    hint = suggest.for_item(ws, project, run, item)
+
+    left, right = st.columns([3, 2], gap="large")
+    with left:
+        zoom = st.select_slider(t("label.zoom"), options=[1, 2, 3, 4, 6, 8], value=st.session_state.get(
+            "lbl_zoom_v", 2), key="lbl_zoom", format_func=lambda z: f"{z}×")
+        st.session_state["lbl_zoom_v"] = zoom
+        data = common.image_bytes(item, max_side=1600)
+        width = max(64, min(int(item["width"]) * zoom, 1600))
+        st.image(data, width=width)
+        caption = [t("label.item_caption", id=item_id, source=item["source"],
+                     w=item["width"], h=item["height"])]
+        if item.get("parent_id"):
+            caption.append(t("label.from_plate", plate=item["parent_id"], box=item.get("box")))
+        st.caption(" · ".join(caption))
+        if team:
+            mine = [r for r in label_history(ws, item_id) if r["user"] == me and r["retracts"] is None]
+            if mine:
+                st.caption(t("label.your_label", label=common.label_text(mine[-1]["label"])))
+        elif state.label is not None:
+            st.caption(t("label.current_label", label=common.label_text(state.label),
+                         user=state.user or "", source=state.source or ""))
+        last = st.session_state.get("lbl_last")
+        if last:
+            st.caption(t("label.last_saved", id=last[0], label=common.label_text(last[1])))
+
+    with right:
+        if hint is not None:
+            st.info(t("label.suggestion", label=hint["label"], confidence=hint["confidence"]))
+        st.markdown(f"**{t('label.keys')}**")
+        for k, cls in enumerate(keys, start=1):
+            st.button(f"{k} · {cls}", key=f"lbl_key_{k}", shortcut=str(k), on_click=labeling.assign,
+                      args=(cls,), width="stretch",
+                      type="primary" if hint is not None and hint["label"] == cls else "secondary")
+        if len(classes) > 9:
+            extra = st.selectbox(t("label.other_class"), classes[9:], key="lbl_extra")
+            st.button(t("label.assign_other"), key="lbl_extra_go", on_click=labeling.assign,
+                      args=(extra,), width="stretch")
+        c1, c2, c3, c4 = st.columns(4)
+        c1.button(t("label.unusable"), key="lbl_unusable", shortcut="0", on_click=labeling.assign,
+                  args=(UNUSABLE,), help=t("label.unusable_help"), width="stretch")
+        c2.button(t("label.skip"), key="lbl_skip", shortcut="S", on_click=labeling.skip, width="stretch")
+        c3.button(t("label.back"), key="lbl_back", shortcut="B", on_click=labeling.back, width="stretch")
+        c4.button(t("label.undo"), key="lbl_undo", shortcut="Z", on_click=labeling.undo, width="stretch")
+        st.caption(t("label.keys_help"))
+        st.divider()
+        book_default = hint["label"] if hint is not None else (
+            state.label if state.label in classes and not team else classes[0])
+        book_cls = st.selectbox(t("label.book_for"), classes, index=classes.index(book_default),
+                                key=f"lbl_book_{item_id}")
+        labelbook.show_entry(project, book_cls)
+
+
+# -- grid mode ---------------------------------------------------------------------------------------
+def _grid():
+    ss = st.session_state
+    c1, c2, c3 = st.columns([1, 1, 3])
+    size = c1.selectbox(t("label.grid.size"), [24, 36, 48, 60], index=0, key="grid_size")
+    n_pages = max(1, -(-len(queue) // size))
+    page = c2.number_input(t("label.grid.page", n=n_pages), min_value=1, max_value=n_pages, value=1,
+                           key="grid_page") - 1
+    ids = queue[page * size:(page + 1) * size]
+    if ss.get("grid_ids") != ids:
+        ss["grid_ids"] = ids
+        ss["grid_shown_at"] = time.monotonic()
+    labels = {} if team else current_labels(ws, project.id, item_ids=ids)
+    ncols = 6
+    actions = st.container()
+    for row in range(0, len(ids), ncols):
+        cols = st.columns(ncols)
+        for col, item_id in zip(cols, ids[row:row + ncols]):
+            with col:
+                try:
+                    item = get_item(ws, item_id)
+                    st.image(common.thumb(item, 160), width="stretch")
+                except DefectlabError as exc:
+                    st.caption(str(exc))
+                state = labels.get(item_id)
+                tag = common.label_text(state.label) if state is not None else "·"
+                st.checkbox(f"{row + 1 + cols.index(col) + page * size} · {tag}", key=f"gsel_{item_id}")
+    with actions:
+        selected = labeling.grid_selected(ids)
+        st.markdown(t("label.grid.selected", n=len(selected), total=len(ids)))
+        b = st.columns(4)
+        b[0].button(t("label.grid.all"), key="grid_all", on_click=labeling.grid_set, args=(ids, True),
+                    shortcut="A", width="stretch")
+        b[1].button(t("label.grid.none"), key="grid_none", on_click=labeling.grid_set, args=(ids, False),
+                    shortcut="N", width="stretch")
+        b[2].button(t("label.grid.range"), key="grid_range", on_click=labeling.grid_fill_range, args=(ids,),
+                    help=t("label.grid.range_help"), width="stretch")
+        b[3].button(t("label.undo"), key="grid_undo", on_click=labeling.grid_undo, shortcut="Z",
+                    width="stretch")
+        kcols = st.columns(min(len(keys), 9) + 1)
+        for k, cls in enumerate(keys, start=1):
+            kcols[k - 1].button(f"{k} · {cls}", key=f"grid_key_{k}", shortcut=str(k),
+                                on_click=labeling.grid_assign, args=(cls,), width="stretch")
+        kcols[-1].button(t("label.unusable"), key="grid_unusable", shortcut="0",
+                         on_click=labeling.grid_assign, args=(UNUSABLE,), width="stretch")
+        if len(classes) > 9:
+            extra = st.selectbox(t("label.other_class"), classes[9:], key="grid_extra")
+            st.button(t("label.assign_other"), key="grid_extra_go", on_click=labeling.grid_assign,
+                      args=(extra,))
+        st.caption(t("label.grid.help"))
+
+
+if mode == "grid":
+    _grid()
+else:
+    _single()

@@ -1,0 +1,75 @@
+"""Label page: number keys label the item at the server-side position and advance; skip, undo, grid."""
+
+import pytest
+
+from defectlab.store import UNUSABLE, current_labels, label_history
+from ui_support import app, no_exception, tiny_workspace
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    return tiny_workspace(tmp_path / "ws", n_items=8)
+
+
+def test_label_page_empty_workspace(tmp_path):
+    at = app(tmp_path / "empty", "label")
+    no_exception(at)
+    assert any("project" in i.value.lower() for i in at.info)
+
+
+def test_number_keys_label_in_queue_order_and_record_seconds(tiny):
+    ws, project, ids = tiny
+    at = app(ws.root, "label")
+    no_exception(at)
+    at.button(key="lbl_key_2").click().run()
+    at.button(key="lbl_key_1").click().run()
+    at.button(key="lbl_key_3").click().run()
+    no_exception(at)
+    labels = current_labels(ws, project.id)
+    assert {i: labels[i].label for i in labels} == {ids[0]: "pit", ids[1]: "scratch", ids[2]: "scale"}
+    rows = label_history(ws, ids[0])
+    assert rows[0]["source"] == "human" and rows[0]["user"] == "local"
+    assert rows[0]["seconds"] is not None and 0 <= rows[0]["seconds"] < 60
+
+
+def test_skip_undo_and_unusable(tiny):
+    ws, project, ids = tiny
+    at = app(ws.root, "label")
+    at.button(key="lbl_skip").click().run()
+    at.button(key="lbl_key_1").click().run()      # labels ids[1]
+    at.button(key="lbl_undo").click().run()       # retracts it and goes back to ids[1]
+    labels = current_labels(ws, project.id)
+    assert labels[ids[1]].label is None
+    at.button(key="lbl_unusable").click().run()
+    assert current_labels(ws, project.id)[ids[1]].label == UNUSABLE
+    assert ids[0] not in current_labels(ws, project.id)
+    no_exception(at)
+
+
+def test_grid_select_all_and_assign(tiny):
+    ws, project, ids = tiny
+    at = app(ws.root, "label")
+    at.segmented_control(key="lbl_mode").set_value("grid").run()
+    no_exception(at)
+    at.checkbox(key=f"gsel_{ids[2]}").check().run()
+    at.checkbox(key=f"gsel_{ids[5]}").check().run()
+    at.button(key="grid_range").click().run()
+    at.button(key="grid_key_3").click().run()
+    no_exception(at)
+    labels = current_labels(ws, project.id)
+    assert sorted(labels) == ids[2:6]
+    assert {s.label for s in labels.values()} == {"scale"}
+    seconds = [label_history(ws, i)[0]["seconds"] for i in ids[2:6]]
+    assert all(s is not None for s in seconds)
+    at.button(key="grid_undo").click().run()
+    assert all(s.label is None for s in current_labels(ws, project.id).values())
+
+
+def test_grid_select_all_labels_the_whole_page(tiny):
+    ws, project, ids = tiny
+    at = app(ws.root, "label")
+    at.segmented_control(key="lbl_mode").set_value("grid").run()
+    at.button(key="grid_all").click().run()
+    at.button(key="grid_key_1").click().run()
+    labels = current_labels(ws, project.id)
+    assert sorted(labels) == ids and {s.label for s in labels.values()} == {"scratch"}

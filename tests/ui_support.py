@@ -1,0 +1,70 @@
+"""Helpers for the AppTest page tests: tiny workspaces built straight through the store."""
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+from streamlit.testing.v1 import AppTest
+
+from defectlab.store import add_item, annotate, create_batch, create_project, open_workspace
+
+REPO = Path(__file__).resolve().parents[1]
+APP = str(REPO / "app.py")
+PAGES = "defectlab/ui/pages"
+
+
+def png(seed, size=32, colour=False):
+    """Bytes of a small deterministic PNG (different content for each seed)."""
+    rng = np.random.default_rng(seed)
+    shape = (size, size, 3) if colour else (size, size)
+    image = rng.integers(0, 256, shape, dtype=np.uint8)
+    return cv2.imencode(".png", image)[1].tobytes()
+
+
+def tiny_workspace(root, n_items=12, classes=("scratch", "pit", "scale"), labeled=0, plate=False,
+                   name="defects", ordinal=False):
+    """A workspace with one project of ``n_items`` crops, the first ``labeled`` of them labeled in turn.
+
+    With ``plate`` it also holds one 200x160 plate image (role "plate").
+    Returns ``(ws, project, item_ids)``.
+    """
+    ws = open_workspace(root)
+    project = create_project(ws, name, list(classes), ordinal=ordinal)
+    ids = []
+    with ws.transaction() as conn:
+        batch = create_batch(conn, project.id, "import", "tiny", "local")
+        for k in range(n_items):
+            data = png(k + 1000 * project.id)
+            sha, rel = ws.put_blob(data, "png")
+            ids.append(add_item(conn, project.id, sha256=sha, blob=rel, width=32, height=32, channels=1,
+                                source=f"crops/{k:03d}.png", batch_id=batch))
+        if plate:
+            rng = np.random.default_rng(7)
+            image = rng.integers(0, 256, (160, 200, 3), dtype=np.uint8)
+            data = cv2.imencode(".png", image)[1].tobytes()
+            sha, rel = ws.put_blob(data, "png")
+            add_item(conn, project.id, sha256=sha, blob=rel, width=200, height=160, channels=3,
+                     source="plates/plate_1.png", batch_id=batch, role="plate")
+    for k in range(labeled):
+        annotate(ws, ids[k], classes[k % len(classes)], source="import")
+    return ws, project, ids
+
+
+def app(ws_root, page=None, timeout=30):
+    """An AppTest of app.py on ``ws_root``, already run once (and switched to ``page`` if given)."""
+    at = AppTest.from_file(APP, default_timeout=timeout)
+    at.session_state["workspace"] = str(ws_root)
+    at.session_state["lang"] = "en"
+    at.run()
+    if page:
+        at.switch_page(f"{PAGES}/{page}.py").run()
+    return at
+
+
+def no_exception(at):
+    """Assert the run raised nothing; show the exceptions otherwise."""
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def button(at, key):
+    return at.button(key=key)
