@@ -36,10 +36,10 @@ def show_entry(project, cls, thumbs=True, size=96, max_per_kind=4):
     description = _text(e.get("description"))
     criteria = _text(e.get("criteria"))
     if description:
-        st.text(description)
+        st.markdown(description)
     if criteria:
         st.caption(t("labelbook.criteria"))
-        st.text(criteria)
+        st.markdown(criteria)
     if not description and not criteria:
         st.caption(t("labelbook.empty_entry"))
     if not thumbs:

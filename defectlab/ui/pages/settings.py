@@ -1,0 +1,69 @@
+"""Settings: language, workspace folder, the active project's training defaults."""
+
+from pathlib import Path
+
+import streamlit as st
+
+from defectlab.errors import DefectlabError
+from defectlab.store import open_workspace, update_project
+from defectlab.ui import common, training
+from defectlab.ui.common import t
+
+st.title(t("settings.title"))
+common.show_flash()
+
+# -- language ----------------------------------------------------------------------------------------
+LANGS = {"en": "English", "zh_CN": "简体中文"}
+st.subheader(t("settings.language"))
+
+
+def _set_lang():
+    st.session_state["lang"] = st.session_state["settings_lang"]
+
+
+st.session_state["settings_lang"] = common.lang()
+st.radio(t("settings.language"), list(LANGS), format_func=LANGS.get, key="settings_lang",
+         on_change=_set_lang, horizontal=True, label_visibility="collapsed")
+
+# -- workspace ---------------------------------------------------------------------------------------
+st.subheader(t("settings.workspace"))
+st.caption(t("settings.workspace_help"))
+path = st.text_input(t("settings.workspace_path"), value=str(Path(common.workspace_path()).resolve()),
+                     key="settings_ws")
+if st.button(t("settings.workspace_open"), key="settings_ws_open"):
+    try:
+        open_workspace(path)
+    except (DefectlabError, OSError) as exc:
+        st.error(t("settings.workspace_error", path=path, error=str(exc)))
+    else:
+        st.session_state["workspace"] = path
+        st.session_state["project"] = None
+        st.session_state["lbl_ctx"] = None
+        common.flash("success", t("settings.workspace_opened", path=path))
+        st.rerun()
+
+# -- defaults ----------------------------------------------------------------------------------------
+project = common.active_project()
+if project is not None:
+    st.subheader(t("settings.defaults", project=project.name))
+    models, presets = training.model_names(), training.preset_names()
+    current = project.settings or {}
+    with st.form("settings_defaults"):
+        c1, c2, c3 = st.columns(3)
+        model = c1.selectbox(t("train.model"), models, index=training.index_of(models, current.get(
+            "default_model")), key="settings_model")
+        preset = c2.selectbox(t("train.preset"), presets, index=training.index_of(presets, current.get(
+            "default_preset")), key="settings_preset")
+        folds = c3.number_input(t("train.folds"), 2, 20, int(current.get("default_folds", 5)),
+                                key="settings_folds")
+        threshold = st.slider(t("settings.review_threshold"), 0.0, 1.0,
+                              float(current.get("review_threshold", 0.8)), 0.01,
+                              key="settings_threshold", help=t("settings.review_threshold_help"))
+        ok = st.form_submit_button(t("settings.save"), type="primary")
+    if ok:
+        with common.guard():
+            update_project(ws := common.workspace(), project, user=common.user(), settings={
+                "default_model": model, "default_preset": preset, "default_folds": int(folds),
+                "review_threshold": float(threshold)})
+            common.flash("success", t("settings.saved"))
+            st.rerun()

@@ -1,0 +1,133 @@
+"""Training runs in a background thread, one per (workspace, project), so the page that started it and
+every other session keep working; pages poll :func:`job` from an ``st.fragment(run_every=1)``.
+
+The thread only calls :func:`defectlab.learn.train_project`; this module keeps its progress and result.
+"""
+
+from __future__ import annotations
+
+import inspect
+import numbers
+import threading
+import time
+from dataclasses import dataclass, field
+
+from defectlab.errors import DefectlabError
+from defectlab.ui import common
+
+__all__ = ["Job", "start", "job", "model_names", "preset_names", "index_of", "forget"]
+
+_JOBS: dict = {}
+_LOCK = threading.Lock()
+
+
+@dataclass
+class Job:
+    """One training run in progress (or just finished)."""
+
+    key: tuple
+    user: str
+    params: dict
+    started: float = field(default_factory=time.time)
+    fraction: float = 0.0
+    message: str = ""
+    finished: float | None = None
+    result: dict | None = None
+    error: str | None = None
+    thread: threading.Thread | None = None
+
+    @property
+    def running(self):
+        return self.finished is None
+
+    @property
+    def seconds(self):
+        return (self.finished or time.time()) - self.started
+
+    def _progress(self, *args, **kwargs):
+        # Accept progress(fraction), progress(fraction, message), progress(done, total[, message]),
+        # or keyword forms, whatever the library reports.
+        nums = [a for a in args if isinstance(a, numbers.Number)]
+        texts = [a for a in args if isinstance(a, str)]
+        if "fraction" in kwargs:
+            nums = [kwargs["fraction"]]
+        if "message" in kwargs:
+            texts = [str(kwargs["message"])]
+        if len(nums) >= 2 and nums[1]:
+            self.fraction = float(nums[0]) / float(nums[1])
+        elif nums:
+            self.fraction = float(nums[0])
+        self.fraction = min(max(self.fraction, 0.0), 1.0)
+        if texts:
+            self.message = texts[0]
+
+
+def _key(ws, project):
+    return (str(ws.root.resolve()), int(project.id))
+
+
+def job(ws, project):
+    """The current or last training job of this project in this server process, or None."""
+    with _LOCK:
+        return _JOBS.get(_key(ws, project))
+
+
+def forget(ws, project):
+    with _LOCK:
+        j = _JOBS.get(_key(ws, project))
+        if j is not None and not j.running:
+            del _JOBS[_key(ws, project)]
+
+
+def start(ws, project, *, model, preset, folds, seed, user):
+    """Start training unless this project already trains; return the (new or running) :class:`Job`."""
+    from defectlab import learn
+
+    key = _key(ws, project)
+    with _LOCK:
+        current = _JOBS.get(key)
+        if current is not None and current.running:
+            return current
+        j = Job(key=key, user=user, params=dict(model=model, preset=preset, folds=folds, seed=seed))
+        _JOBS[key] = j
+
+    def _run():
+        try:
+            kwargs = dict(model=model, preset=preset, folds=folds, seed=seed, user=user,
+                          progress=j._progress)
+            accepted = inspect.signature(learn.train_project).parameters
+            if not any(p.kind == p.VAR_KEYWORD for p in accepted.values()):
+                kwargs = {k: v for k, v in kwargs.items() if k in accepted}
+            j.result = learn.train_project(ws, project.name, **kwargs)
+            j.fraction = 1.0
+        except DefectlabError as exc:
+            j.error = str(exc)
+        except Exception as exc:  # noqa: BLE001 - shown to the user instead of killing the thread
+            j.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            j.finished = time.time()
+
+    j.thread = threading.Thread(target=_run, name=f"defectlab-train-{project.id}", daemon=True)
+    j.thread.start()
+    return j
+
+
+def model_names():
+    learn = common.optional("defectlab.learn")
+    names = getattr(learn, "MODEL_NAMES", None) if learn is not None else None
+    return list(names or ["lightgbm"])
+
+
+def preset_names():
+    features = common.optional("defectlab.features")
+    presets = getattr(features, "PRESETS", None) if features is not None else None
+    if isinstance(presets, dict):
+        return list(presets)
+    return list(presets or ["default"])
+
+
+def index_of(options, value):
+    try:
+        return list(options).index(value)
+    except ValueError:
+        return 0
