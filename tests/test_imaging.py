@@ -1,0 +1,541 @@
+"""Tests for defectlab.imaging: safe decode, limits, normalisation, encoding, crops."""
+
+import struct
+import zlib
+
+import cv2
+import numpy as np
+import pytest
+
+from defectlab.errors import ImageError, InputError
+from defectlab.imaging import (
+    DEFAULT_LIMITS,
+    IMAGE_EXTENSIONS,
+    ImageLimits,
+    crop_box,
+    decode_image,
+    decode_image_with_info,
+    encode_jpeg,
+    encode_png,
+    is_image_name,
+    load_image,
+    load_image_with_info,
+    make_thumbnail,
+    read_image_bytes,
+    read_image_size,
+    sha256_bytes,
+    to_grey,
+)
+
+
+# ------------------------------------------------------------------ hand-made files
+
+def _chunk(ctype, data):
+    return struct.pack(">I", len(data)) + ctype + data + struct.pack(">I", zlib.crc32(ctype + data))
+
+
+def _png(width, height, color_type, bit_depth, rows, extra=b"", idat=None, iend=True):
+    """A PNG built by hand; ``rows`` are raw scanlines (filter byte 0 is added)."""
+    ihdr = _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, bit_depth, color_type, 0, 0, 0))
+    if idat is None:
+        idat = zlib.compress(b"".join(b"\x00" + r for r in rows))
+    out = b"\x89PNG\r\n\x1a\n" + ihdr + extra + _chunk(b"IDAT", idat)
+    return out + (_chunk(b"IEND", b"") if iend else b"")
+
+
+def _exif(orientation, e=">"):
+    """A TIFF-structured EXIF block holding only the orientation tag."""
+    bo = b"MM" if e == ">" else b"II"
+    return (bo + struct.pack(e + "HI", 42, 8) + struct.pack(e + "H", 1)
+            + struct.pack(e + "HHIHH", 0x0112, 3, 1, orientation, 0) + struct.pack(e + "I", 0))
+
+
+def _jpeg_with_orientation(bgr, orientation):
+    ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    b = buf.tobytes()
+    app1 = b"Exif\x00\x00" + _exif(orientation)
+    return b[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + b[2:]
+
+
+def _tiff_grey8(pixels, orientation=1, width=None, height=None):
+    """An uncompressed little-endian 8-bit grey TIFF built by hand."""
+    h, w = pixels.shape
+    width = w if width is None else width
+    height = h if height is None else height
+    entries = [(256, 4, width), (257, 4, height), (258, 3, 8), (259, 3, 1), (262, 3, 1),
+               (273, 4, 0), (274, 3, orientation), (277, 3, 1), (278, 4, h), (279, 4, w * h)]
+    data_off = 8 + 2 + len(entries) * 12 + 4
+    out = b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", len(entries))
+    for tag, typ, val in entries:
+        val = data_off if tag == 273 else val
+        if typ == 3:
+            out += struct.pack("<HHIHH", tag, typ, 1, val, 0)
+        else:
+            out += struct.pack("<HHII", tag, typ, 1, val)
+    return out + struct.pack("<I", 0) + pixels.tobytes()
+
+
+def _encode(ext, img):
+    ok, buf = cv2.imencode(ext, img)
+    assert ok
+    return buf.tobytes()
+
+
+def _quadrants_bgr(h=24, w=40):
+    """A colour image (BGR, as cv2 writes) with four distinct flat quadrants."""
+    img = np.zeros((h, w, 3), np.uint8)
+    img[: h // 2, : w // 2] = (0, 0, 255)
+    img[: h // 2, w // 2:] = (0, 255, 0)
+    img[h // 2:, : w // 2] = (255, 0, 0)
+    img[h // 2:, w // 2:] = (255, 255, 255)
+    return img
+
+
+# ------------------------------------------------------------------ happy paths
+
+def test_png_grey_round_trip_exact():
+    img = np.arange(20, dtype=np.uint8).reshape(4, 5) * 12
+    out, info = decode_image_with_info(encode_png(img), "a.png")
+    assert out.dtype == np.uint8 and out.flags.c_contiguous
+    np.testing.assert_array_equal(out, img)
+    assert (info.format, info.width, info.height, info.channels, info.channels_in, info.dtype_in) == (
+        "png", 5, 4, 1, 1, "uint8")
+    assert info.value_range is None and info.alpha is False and info.orientation == 1
+
+
+@pytest.mark.parametrize("ext,fmt", [(".png", "png"), (".bmp", "bmp"), (".tif", "tiff")])
+def test_colour_is_returned_in_rgb_order(ext, fmt):
+    bgr = np.zeros((2, 3, 3), np.uint8)
+    bgr[0, 0] = (255, 0, 0)  # pure blue in OpenCV's BGR order
+    bgr[1, 2] = (0, 0, 200)  # red
+    out, info = decode_image_with_info(_encode(ext, bgr), "c" + ext)
+    assert out.shape == (2, 3, 3) and info.channels == 3 and info.format == fmt
+    assert out[0, 0].tolist() == [0, 0, 255]
+    assert out[1, 2].tolist() == [200, 0, 0]
+
+
+def test_grey_stored_as_three_identical_channels_becomes_2d():
+    grey = np.arange(12, dtype=np.uint8).reshape(3, 4) * 20
+    bgr = np.dstack([grey, grey, grey])
+    out, info = decode_image_with_info(_encode(".png", bgr), "g.png")
+    assert out.shape == (3, 4)
+    np.testing.assert_array_equal(out, grey)
+    assert info.channels == 1 and info.channels_in == 3
+
+
+def test_rgb_round_trip_through_encode_png_is_exact():
+    rgb = np.random.default_rng(0).integers(0, 256, (7, 9, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(decode_image(encode_png(rgb), "x"), rgb)
+
+
+def test_jpeg_decodes_close_to_original_and_trailing_bytes_are_fine():
+    img = np.full((16, 16), 100, np.uint8)
+    data = encode_jpeg(img, quality=95)
+    out = decode_image(data + b"\x00\x00 trailing junk after EOI", "j.jpg")
+    assert out.shape == (16, 16)
+    assert np.abs(out.astype(int) - 100).max() <= 2
+
+
+def test_non_ascii_file_name(tmp_path):
+    p = tmp_path / "划痕_001.png"
+    img = np.full((3, 6), 42, np.uint8)
+    p.write_bytes(encode_png(img))
+    np.testing.assert_array_equal(load_image(p), img)
+    assert read_image_size(p) == (6, 3)
+    _, info = load_image_with_info(str(p))
+    assert info.width == 6
+
+
+def test_16bit_png_and_tiff_are_stretched_by_percentiles():
+    img16 = np.full((4, 10), 1000, np.uint16)
+    img16[:, 5:] = 3000  # half the pixels at 1000, half at 3000: percentiles are 1000 and 3000
+    for ext in (".png", ".tif"):
+        out, info = decode_image_with_info(_encode(ext, img16), "s" + ext)
+        assert info.dtype_in == "uint16" and info.value_range == (1000.0, 3000.0)
+        assert out.dtype == np.uint8
+        np.testing.assert_array_equal(out[:, :5], 0)
+        np.testing.assert_array_equal(out[:, 5:], 255)
+
+
+def test_16bit_ramp_is_monotonic_and_uses_the_full_8bit_range():
+    ramp = (np.arange(4096, dtype=np.uint16) + 100).reshape(64, 64)  # a 12-bit camera
+    out = decode_image(_encode(".tif", ramp), "r.tif")
+    flat = out.ravel().astype(int)
+    assert np.all(np.diff(flat) >= 0)
+    assert flat[0] == 0 and flat[-1] == 255
+    # the middle value maps to the middle of the output range
+    assert abs(int(out.ravel()[2048]) - 128) <= 1
+
+
+def test_16bit_constant_image_maps_linearly():
+    out, info = decode_image_with_info(_encode(".png", np.full((2, 2), 257 * 80, np.uint16)), "c.png")
+    np.testing.assert_array_equal(out, 80)
+    assert info.value_range == (0.0, 65535.0)
+
+
+def test_16bit_colour_keeps_channel_balance():
+    bgr = np.zeros((2, 2, 3), np.uint16)
+    bgr[..., 2] = 4000  # red
+    bgr[..., 0] = 2000  # blue, half as bright
+    bgr[1, 1] = 0
+    out = decode_image(_encode(".png", bgr), "c16.png")
+    # one mapping for all channels: values are 0, 2000 and 4000 in the file
+    lo, hi = np.percentile([4000, 4000, 4000, 0, 0, 0, 0, 0, 0, 2000, 2000, 2000], [0.1, 99.9])
+    assert out.shape == (2, 2, 3)
+    assert out[0, 0, 0] == np.clip(round((4000 - lo) * 255 / (hi - lo)), 0, 255)
+    assert out[0, 0, 1] == 0
+    assert out[0, 0, 2] == round((2000 - lo) * 255 / (hi - lo))
+
+
+def test_alpha_is_composited_on_black():
+    bgra = np.zeros((1, 3, 4), np.uint8)
+    bgra[..., :3] = (10, 100, 200)  # B G R
+    bgra[0, :, 3] = (0, 128, 255)
+    out, info = decode_image_with_info(_encode(".png", bgra), "a.png")
+    assert info.alpha is True and info.channels_in == 4
+    expected_r = [0, round(200 * 128 / 255), 200]
+    assert out[0, :, 0].tolist() == expected_r
+    assert out[0, 2].tolist() == [200, 100, 10]
+
+
+@pytest.mark.parametrize("alpha", [0, 255])
+@pytest.mark.parametrize("ext", [".png", ".bmp", ".tif"])
+def test_unset_or_opaque_alpha_is_ignored(ext, alpha):
+    bgra = np.zeros((2, 2, 4), np.uint8)
+    bgra[..., :3] = (30, 60, 90)
+    bgra[..., 3] = alpha
+    out, info = decode_image_with_info(_encode(ext, bgra), "x" + ext)
+    assert info.alpha is False
+    assert out[0, 0].tolist() == [90, 60, 30]
+
+
+def test_grey_alpha_png():
+    # colour type 4 (grey + alpha), 8 bit: pixels (100, alpha 51) and (200, alpha 255)
+    data = _png(2, 1, 4, 8, [bytes([100, 51, 200, 255])])
+    out, info = decode_image_with_info(data, "ga.png")
+    assert out.shape == (1, 2) and info.alpha is True
+    assert out.tolist() == [[20, 200]]
+
+
+def test_palette_png():
+    plte = _chunk(b"PLTE", bytes([255, 0, 0, 0, 255, 0, 0, 0, 255]))
+    data = _png(2, 2, 3, 8, [bytes([0, 1]), bytes([2, 0])], extra=plte)
+    out = decode_image(data, "p.png")
+    assert out.tolist() == [[[255, 0, 0], [0, 255, 0]], [[0, 0, 255], [255, 0, 0]]]
+
+
+def test_palette_png_with_transparency():
+    plte = _chunk(b"PLTE", bytes([200, 0, 0, 0, 200, 0]))
+    trns = _chunk(b"tRNS", bytes([0, 255]))  # entry 0 fully transparent
+    data = _png(2, 1, 3, 8, [bytes([0, 1])], extra=plte + trns)
+    out, info = decode_image_with_info(data, "pt.png")
+    assert info.alpha is True
+    assert out.tolist() == [[[0, 0, 0], [0, 200, 0]]]
+
+
+def test_one_bit_png_becomes_0_and_255():
+    data = _png(8, 1, 0, 1, [bytes([0b10100000])])
+    assert decode_image(data, "b.png").tolist() == [[255, 0, 255, 0, 0, 0, 0, 0]]
+
+
+# ------------------------------------------------------------------ orientation
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_jpeg_exif_orientation_matches_opencv_imread_color(orientation):
+    data = _jpeg_with_orientation(_quadrants_bgr(), orientation)
+    out, info = decode_image_with_info(data, "o.jpg")
+    ref = cv2.cvtColor(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    assert info.orientation == orientation
+    assert out.shape == ((40, 24, 3) if orientation >= 5 else (24, 40, 3))
+    np.testing.assert_array_equal(out, ref)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_png_exif_orientation_matches_opencv_imread_color(orientation, tmp_path):
+    bgr = _quadrants_bgr(6, 10)
+    rows = [r.tobytes() for r in cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)]
+    data = _png(10, 6, 2, 8, rows, extra=_chunk(b"eXIf", _exif(orientation, "<")))
+    out, info = decode_image_with_info(data, "o.png")
+    ref = cv2.cvtColor(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    assert info.orientation == orientation
+    np.testing.assert_array_equal(out, ref)
+    p = tmp_path / "o.png"
+    p.write_bytes(data)
+    assert read_image_size(p) == (out.shape[1], out.shape[0])
+
+
+def test_png_orientation_6_is_a_clockwise_quarter_turn():
+    img = np.arange(6, dtype=np.uint8).reshape(2, 3) * 40
+    data = _png(3, 2, 0, 8, [r.tobytes() for r in img], extra=_chunk(b"eXIf", _exif(6)))
+    np.testing.assert_array_equal(decode_image(data, "o.png"), np.rot90(img, k=-1))
+
+
+def test_tiff_orientation_tag_is_applied(tmp_path):
+    img = np.arange(6, dtype=np.uint8).reshape(2, 3) * 40
+    data = _tiff_grey8(img, orientation=6)
+    out, info = decode_image_with_info(data, "o.tif")
+    assert info.orientation == 6
+    np.testing.assert_array_equal(out, np.rot90(img, k=-1))
+    p = tmp_path / "o.tif"
+    p.write_bytes(data)
+    assert read_image_size(p) == (2, 3)
+
+
+def test_read_image_size_of_rotated_jpeg(tmp_path):
+    p = tmp_path / "r.jpg"
+    p.write_bytes(_jpeg_with_orientation(_quadrants_bgr(24, 40), 6))
+    assert read_image_size(p) == (24, 40)
+
+
+# ------------------------------------------------------------------ rejections
+
+def _bomb_png(w=30000, h=30000):
+    return _png(w, h, 0, 8, [], idat=zlib.compress(b"\x00" * 10))
+
+
+def _bomb_jpeg(w=30000, h=30000):
+    b = bytearray(_encode(".jpg", np.zeros((8, 8), np.uint8)))
+    i = b.find(b"\xff\xc0")
+    struct.pack_into(">HH", b, i + 5, h, w)
+    return bytes(b)
+
+
+def _bomb_bmp(w=30000, h=30000):
+    b = bytearray(_encode(".bmp", np.zeros((8, 8, 3), np.uint8)))
+    struct.pack_into("<ii", b, 18, w, h)
+    return bytes(b)
+
+
+def _bomb_tiff(w=30000, h=30000):
+    return _tiff_grey8(np.zeros((2, 2), np.uint8), width=w, height=h)
+
+
+@pytest.mark.parametrize("make", [_bomb_png, _bomb_jpeg, _bomb_bmp, _bomb_tiff])
+def test_decompression_bomb_is_refused_from_the_header(make, tmp_path):
+    data = make()
+    assert len(data) < 2000  # nothing big was built
+    msg = (r"too large: 30000x30000 pixels = 900 MP exceeds the 100 MP limit; "
+           r"raise ImageLimits.max_pixels to accept it")
+    with pytest.raises(ImageError, match=msg) as exc:
+        decode_image(data, "bomb")
+    assert exc.value.source == "bomb"
+    p = tmp_path / "bomb.img"
+    p.write_bytes(data)
+    assert read_image_size(p) == (30000, 30000)  # header only, no pixels decoded
+
+
+def test_pixel_limit_is_settable():
+    data = encode_png(np.zeros((10, 20), np.uint8))
+    with pytest.raises(ImageError, match=r"20x10 pixels = 200 pixels exceeds the 100 pixels limit"):
+        decode_image(data, "x", ImageLimits(max_pixels=100))
+    assert decode_image(data, "x", ImageLimits(max_pixels=200)).shape == (10, 20)
+    with pytest.raises(ImageError, match=r"= 1.5 MP exceeds the 1.2 MP limit"):
+        decode_image(_bomb_png(1500, 1000), "x", ImageLimits(max_pixels=1_200_000))
+
+
+def test_file_size_limit(tmp_path):
+    data = encode_png(np.zeros((10, 10), np.uint8))
+    limits = ImageLimits(max_file_bytes=len(data) - 1)
+    with pytest.raises(ImageError, match=r"too large: the file has .* limit; raise ImageLimits.max_file_bytes"):
+        decode_image(data, "x", limits)
+    p = tmp_path / "x.png"
+    p.write_bytes(data)
+    with pytest.raises(ImageError, match="raise ImageLimits.max_file_bytes"):
+        read_image_bytes(p, limits)
+    assert read_image_bytes(p) == data
+
+
+def _truncate(data, n):
+    return data[:n]
+
+
+_RNG_IMG = np.random.default_rng(1).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize(
+    "data,match",
+    [
+        (b"", r"^x: empty file \(0 bytes\)$"),
+        (b"hello\n", r"not an image: the content is not PNG/JPEG/BMP/TIFF \(starts with 'hello'\)"),
+        (b"\x00\x01\x02\x03\x04", r"not an image: .*\(starts with bytes 00 01 02 03 04\)"),
+        (b"GIF89a\x01\x00\x01\x00", r"unsupported format: the content is a GIF image; .* convert it to PNG"),
+        (b"RIFF\x00\x00\x00\x00WEBPVP8 ", r"unsupported format: the content is a WebP image"),
+        (_encode(".jpg", _RNG_IMG)[:600], r"truncated or corrupt JPEG"),
+        (_encode(".jpg", _RNG_IMG)[:-2], r"truncated or corrupt JPEG \(the end-of-image marker is missing\)"),
+        (_encode(".jpg", _RNG_IMG)[:100], r"truncated or corrupt JPEG \(.*header"),
+        (_encode(".png", _RNG_IMG)[:-12], r"truncated PNG \(the file ends before its IEND chunk\)"),
+        (_encode(".png", _RNG_IMG)[:20], r"truncated or corrupt PNG \(no IHDR header\)"),
+        (_encode(".bmp", _RNG_IMG)[:-50], r"truncated BMP"),
+        (_encode(".tif", _RNG_IMG)[:500], r"truncated or corrupt TIFF"),
+        (_tiff_grey8(np.zeros((4, 4), np.uint8))[:-3], r"truncated TIFF \(the pixel data ends at byte"),
+    ],
+    ids=["empty", "text", "binary", "gif", "webp", "jpeg-half", "jpeg-no-eoi", "jpeg-header",
+         "png-no-iend", "png-header", "bmp", "tiff-ifd-missing", "tiff-strip-cut"],
+)
+def test_bad_files_are_rejected_with_a_reason(data, match):
+    with pytest.raises(ImageError, match=match) as exc:
+        decode_image(data, "x")
+    assert exc.value.source == "x"
+
+
+def test_png_with_bad_ihdr_checksum():
+    data = bytearray(encode_png(np.zeros((2, 2), np.uint8)))
+    data[17] ^= 0xFF  # width byte changes, CRC does not
+    with pytest.raises(ImageError, match=r"corrupt PNG \(the IHDR header checksum does not match\)"):
+        decode_image(bytes(data), "x")
+
+
+def _jpeg_without_segment(marker):
+    data = bytearray(_encode(".jpg", _RNG_IMG))
+    i = data.find(b"\xff" + bytes([marker]))
+    length = struct.unpack(">H", data[i + 2:i + 4])[0]
+    return data, i, length
+
+
+def test_jpeg_with_garbage_huffman_table_is_rejected_by_the_decoder():
+    data, i, length = _jpeg_without_segment(0xC4)
+    data[i + 4:i + 2 + length] = b"\x00" * (length - 2)
+    with pytest.raises(ImageError, match=r"truncated or corrupt JPEG: the pixel data could not be decoded"):
+        decode_image(bytes(data), "x")
+
+
+def test_jpeg_without_frame_header_is_rejected():
+    data, i, length = _jpeg_without_segment(0xC0)
+    del data[i:i + 2 + length]
+    with pytest.raises(ImageError, match=r"corrupt JPEG \(pixel data before the frame header\)"):
+        decode_image(bytes(data), "x")
+
+
+def test_text_file_named_png_on_disk(tmp_path):
+    p = tmp_path / "fake.png"
+    p.write_text("hello, I am not a picture")
+    with pytest.raises(ImageError, match=r"starts with 'hello, I am not '") as exc:
+        load_image(p)
+    assert exc.value.source == str(p)
+    with pytest.raises(ImageError, match="not an image"):
+        read_image_size(p)
+
+
+def test_zero_byte_file_on_disk(tmp_path):
+    p = tmp_path / "empty.jpg"
+    p.write_bytes(b"")
+    with pytest.raises(ImageError, match=r"empty file \(0 bytes\)"):
+        load_image(p)
+    with pytest.raises(ImageError, match=r"empty file \(0 bytes\)"):
+        read_image_size(p)
+
+
+def test_missing_file_and_folder(tmp_path):
+    with pytest.raises(ImageError, match="file not found"):
+        load_image(tmp_path / "nope.png")
+    with pytest.raises(ImageError, match="is a folder"):
+        read_image_bytes(tmp_path)
+
+
+@pytest.mark.parametrize("data", ["a.png", 123, None, np.zeros(3, np.uint8)])
+def test_decode_image_wants_bytes(data):
+    with pytest.raises(InputError, match="must be bytes"):
+        decode_image(data, "x")
+
+
+@pytest.mark.parametrize("kwargs", [{"max_pixels": 0}, {"max_file_bytes": -1}, {"max_pixels": 1.5},
+                                    {"max_pixels": True}])
+def test_invalid_limits(kwargs):
+    with pytest.raises(InputError, match="must be a positive integer"):
+        ImageLimits(**kwargs)
+
+
+def test_default_limits():
+    assert DEFAULT_LIMITS.max_file_bytes == 200 * 1024 * 1024
+    assert DEFAULT_LIMITS.max_pixels == 100_000_000
+
+
+# ------------------------------------------------------------------ helpers
+
+def test_to_grey():
+    rgb = np.array([[[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 255]]], np.uint8)
+    assert to_grey(rgb).tolist() == [[76, 150, 29, 255]]
+    grey = np.zeros((2, 2), np.uint8)
+    assert to_grey(grey) is grey
+
+
+@pytest.mark.parametrize(
+    "image",
+    [np.zeros((4, 4), np.float32), np.zeros((4, 4, 4), np.uint8), np.zeros((4,), np.uint8),
+     np.zeros((0, 4), np.uint8), [[1, 2]]],
+    ids=["float", "4ch", "1d", "empty", "list"],
+)
+@pytest.mark.parametrize("func", [to_grey, encode_png, encode_jpeg, make_thumbnail])
+def test_image_validation(func, image):
+    with pytest.raises(InputError, match="'image' parameter of"):
+        func(image)
+
+
+def test_encode_jpeg_quality():
+    img = np.random.default_rng(2).integers(0, 256, (64, 64), dtype=np.uint8)
+    assert len(encode_jpeg(img, 30)) < len(encode_jpeg(img, 95))
+    with pytest.raises(InputError, match="integer in 1..100"):
+        encode_jpeg(img, 0)
+
+
+def test_make_thumbnail_keeps_aspect_ratio():
+    big = np.zeros((200, 400, 3), np.uint8)
+    thumb = make_thumbnail(big)
+    assert thumb[:3] == b"\xff\xd8\xff"
+    assert decode_image(thumb, "t").shape == (80, 160)  # black RGB comes back as grey
+    small = np.zeros((10, 20), np.uint8)
+    small[:, 10:] = 255
+    out = decode_image(make_thumbnail(small, size=40), "t")
+    assert out.shape == (20, 40)
+    assert out[:, :18].max() < 10 and out[:, 22:].min() > 245  # nearest-neighbour: sharp edge
+    with pytest.raises(InputError, match="positive integer"):
+        make_thumbnail(small, size=0)
+
+
+class _BoxLike:
+    def __init__(self, x0, y0, x1, y1):
+        self.x0, self.y0, self.x1, self.y1 = x0, y0, x1, y1
+
+
+def test_crop_box():
+    img = np.arange(16, dtype=np.uint8).reshape(4, 4)
+    assert crop_box(img, (1, 2, 3, 4)).tolist() == [[9, 10], [13, 14]]
+    assert crop_box(img, _BoxLike(1, 2, 3, 4)).tolist() == [[9, 10], [13, 14]]
+    assert crop_box(img, (1.5, 2.2, 2.5, 3.0)).tolist() == [[9, 10]]  # pixel edges, outward
+    assert crop_box(img, (1, 1, 2, 2), pad=1).tolist() == [[0, 1, 2], [4, 5, 6], [8, 9, 10]]
+    assert crop_box(img, (-5, -5, 1, 1)).tolist() == [[0]]  # clipped
+    out = crop_box(img, (0, 0, 2, 2))
+    out[0, 0] = 99
+    assert img[0, 0] == 0  # a copy
+    rgb = np.zeros((4, 4, 3), np.uint8)
+    assert crop_box(rgb, (0, 0, 2, 3)).shape == (3, 2, 3)
+
+
+@pytest.mark.parametrize(
+    "box,pad,match",
+    [((5, 5, 9, 9), 0, "lies outside the 4x4 image"), ((2, 2, 2, 3), 0, "empty"),
+     ((1, 2, 3), 0, r"\(x0, y0, x1, y1\)"), ((0, 0, float("nan"), 1), 0, "finite"),
+     (("a", 0, 1, 1), 0, "finite"), ((0, 0, 1, 1), -1, "non-negative integer")],
+)
+def test_crop_box_invalid(box, pad, match):
+    with pytest.raises(InputError, match=match):
+        crop_box(np.zeros((4, 4), np.uint8), box, pad=pad)
+
+
+def test_sha256_bytes():
+    assert sha256_bytes(b"abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_is_image_name():
+    assert IMAGE_EXTENSIONS == (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
+    assert is_image_name("A.JPG") and is_image_name("划痕_001.Tiff") and is_image_name("x.jpeg")
+    assert not is_image_name("a.gif") and not is_image_name("jpg") and not is_image_name("a.xml")
+
+
+@pytest.mark.neu
+def test_neu_images_decode_as_200x200_grey(neu_dir):
+    paths = sorted((neu_dir / "images").glob("*.jpg"))[::30]
+    for p in paths:
+        img, info = load_image_with_info(p)
+        assert img.shape == (200, 200) and info.channels == 1 and info.format == "jpeg"
+        assert read_image_size(p) == (200, 200)
