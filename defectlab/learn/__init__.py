@@ -1,0 +1,40 @@
+"""Training, honest evaluation and prediction.
+
+Pure parts (arrays in, arrays/dicts out, no database):
+
+- :mod:`~defectlab.learn.models` -- ``make_model(name, preset)``, ``MODEL_NAMES``, ``DEFAULT_MODEL``
+- :mod:`~defectlab.learn.cv` -- ``cross_val_oof`` (stratified, grouped k-fold out-of-fold probabilities)
+- :mod:`~defectlab.learn.metrics` -- ``evaluate`` (accuracy ... ECE, ordinal MAE/QWK, cost)
+- :mod:`~defectlab.learn.reject` -- ``choose_threshold``, ``coverage_curve`` (the "needs review" band)
+- :mod:`~defectlab.learn.artifacts` -- ``save_model`` / ``load_model`` (LightGBM text, skops; no pickle)
+- :mod:`~defectlab.learn.compare` -- ``compare_runs`` (deltas, fixed / broken items)
+- :mod:`~defectlab.learn.explain` -- ``explain`` (top feature families per prediction)
+"""
+
+from defectlab.learn.artifacts import load_model, save_model
+from defectlab.learn.compare import compare_runs
+from defectlab.learn.cv import OOFResult, cross_val_oof, make_folds
+from defectlab.learn.explain import explain
+from defectlab.learn.metrics import evaluate
+from defectlab.learn.models import DEFAULT_MODEL, DEFAULT_PRESET, MODEL_NAMES, PRESETS, make_model
+from defectlab.learn.reject import ThresholdChoice, choose_threshold, coverage_curve, needs_review
+
+__all__ = [
+    "MODEL_NAMES",
+    "PRESETS",
+    "DEFAULT_MODEL",
+    "DEFAULT_PRESET",
+    "make_model",
+    "OOFResult",
+    "cross_val_oof",
+    "make_folds",
+    "evaluate",
+    "ThresholdChoice",
+    "choose_threshold",
+    "coverage_curve",
+    "needs_review",
+    "save_model",
+    "load_model",
+    "compare_runs",
+    "explain",
+]

@@ -1,0 +1,308 @@
+"""Safe model artifacts: no pickle, an explicit allowlist, and a checksum on every file.
+
+A saved model is a directory:
+
+``meta.json``
+    What the model is (``kind``), its classes, feature names, parameters, library versions, any
+    caller-supplied ``extra`` information, and the sha256 of every other file.
+``model.txt``
+    A LightGBM model as LightGBM's own text format (``Booster.model_to_string``).
+``model.skops``
+    A scikit-learn model in the skops format, loaded with an explicit allowlist of trusted types
+    (:data:`TRUSTED_TYPES`) -- never ``trusted=True``, never pickle or joblib.
+``member-<i>-<name>.txt|.skops``
+    The members of an :class:`~defectlab.learn.models.AverageProbaClassifier`, each saved as above.
+
+:func:`load_model` checks every checksum before parsing anything; a missing, truncated or modified file,
+or a skops file that asks for a type outside the allowlist, raises
+:class:`~defectlab.errors.ArtifactError` and loads nothing.
+"""
+
+import hashlib
+import io
+import json
+import os
+import platform
+from pathlib import Path
+
+import numpy as np
+
+from defectlab.errors import ArtifactError, InputError
+from defectlab.learn.models import AverageProbaClassifier, LightGBMClassifier
+
+__all__ = ["save_model", "load_model", "read_meta", "TRUSTED_TYPES", "FORMAT", "library_versions"]
+
+FORMAT = "defectlab.model"
+FORMAT_VERSION = 1
+META = "meta.json"
+
+#: Types beyond skops' built-in safe set that a defectlab artifact may contain. Each is a plain data
+#: holder (fitted arrays and numbers) whose loading runs no user code.
+TRUSTED_TYPES = (
+    "defectlab.learn.models.CalibratedSVC",
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+    "sklearn.model_selection._split.StratifiedKFold",
+    "sklearn.tree._tree.Tree",
+)
+
+
+def library_versions():
+    """Versions of the libraries a model depends on, as a JSON-able dict."""
+    import lightgbm
+    import sklearn
+    import skops
+
+    from defectlab import __version__
+
+    return {
+        "defectlab": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scikit-learn": sklearn.__version__,
+        "lightgbm": lightgbm.__version__,
+        "skops": skops.__version__,
+    }
+
+
+def _sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def _jsonable(value):
+    """``value`` if it survives JSON unchanged, else its repr (for recording parameters)."""
+    try:
+        json.dumps(value)
+        return value
+    except TypeError:
+        if isinstance(value, np.generic):
+            return value.item()
+        return repr(value)
+
+
+def _write(directory, name, data, files):
+    path = directory / name
+    tmp = directory / (name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+    files[name] = _sha256(data)
+
+
+def _dump_member(model, directory, stem, files):
+    """Write one non-ensemble model; return its description for meta.json."""
+    if isinstance(model, LightGBMClassifier):
+        if not hasattr(model, "booster_"):
+            raise InputError("save_model needs a fitted model; this LightGBMClassifier is not fitted.")
+        name = stem + ".txt"
+        _write(directory, name, model.booster_.model_to_string().encode("utf-8"), files)
+        params = {k: _jsonable(v) for k, v in model.get_params().items()}
+        return {"kind": "lightgbm", "file": name, "params": params, "n_iter": int(model.n_iter_)}
+    import skops.io as sio
+
+    buf = io.BytesIO()
+    try:
+        sio.dump(model, buf)
+    except Exception as exc:
+        raise InputError(
+            f"save_model cannot store a {type(model).__name__} safely ({exc}). Use one of the "
+            "models from defectlab.learn.make_model."
+        ) from None
+    data = buf.getvalue()
+    untrusted = sorted(set(sio.get_untrusted_types(data=data)) - set(TRUSTED_TYPES))
+    if untrusted:
+        raise InputError(
+            f"save_model will not store a {type(model).__name__}: loading it would need the "
+            f"untrusted types {untrusted}. Use one of the models from defectlab.learn.make_model."
+        )
+    name = stem + ".skops"
+    _write(directory, name, data, files)
+    return {"kind": "skops", "file": name, "type": f"{type(model).__module__}.{type(model).__qualname__}"}
+
+
+def save_model(model, directory, feature_names=None, extra=None):
+    """Write a fitted classifier to ``directory`` as a safe artifact.
+
+    Parameters
+    ----------
+    model : estimator
+        A fitted classifier from :func:`~defectlab.learn.models.make_model` (or another
+        scikit-learn classifier made only of trusted types).
+    directory : str or Path
+        Created if needed; existing model files in it are replaced.
+    feature_names : list of str or None
+        The names of the feature columns, recorded for checking at prediction time.
+    extra : dict or None
+        JSON-able information to record under ``meta["extra"]`` (run id, feature spec...).
+
+    Returns
+    -------
+    dict
+        The contents of ``meta.json``.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile
+    >>> from defectlab.learn.models import make_model
+    >>> X = np.arange(20.0).reshape(10, 2); y = [0] * 5 + [1] * 5
+    >>> clf = make_model("logreg").fit(X, y)
+    >>> d = tempfile.mkdtemp()
+    >>> save_model(clf, d)["kind"]
+    'skops'
+    >>> np.array_equal(load_model(d).predict_proba(X), clf.predict_proba(X))
+    True
+    """
+    if not hasattr(model, "classes_"):
+        raise InputError(
+            f"save_model needs a fitted classifier; the {type(model).__name__} has no classes_ "
+            "(call fit first)."
+        )
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    n_features = int(getattr(model, "n_features_in_", 0)) or None
+    if feature_names is not None:
+        feature_names = [str(f) for f in feature_names]
+        if n_features is not None and len(feature_names) != n_features:
+            raise InputError(
+                f"The 'feature_names' parameter of save_model has {len(feature_names)} names but the "
+                f"model was fitted on {n_features} columns."
+            )
+    if extra is not None:
+        try:
+            json.dumps(extra)
+        except TypeError as exc:
+            raise InputError(f"The 'extra' parameter of save_model must be JSON-able ({exc}).") from None
+    (directory / META).unlink(missing_ok=True)  # a half-written artifact must not look complete
+    files = {}
+    meta = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "classes": [_jsonable(c) for c in np.asarray(model.classes_).tolist()],
+        "n_features": n_features,
+        "feature_names": feature_names,
+        "versions": library_versions(),
+        "extra": extra or {},
+    }
+    if isinstance(model, AverageProbaClassifier):
+        members = []
+        for i, ((name, _), est) in enumerate(zip(model.estimators, model.estimators_)):
+            desc = _dump_member(est, directory, f"member-{i}-{name}", files)
+            desc["name"] = str(name)
+            desc["classes"] = [_jsonable(c) for c in np.asarray(est.classes_).tolist()]
+            members.append(desc)
+        meta.update(kind="ensemble", members=members, weights=model._weights().tolist())
+    else:
+        meta.update(_dump_member(model, directory, "model", files))
+    meta["files"] = files
+    _write(directory, META, json.dumps(meta, indent=2, ensure_ascii=False).encode("utf-8"), {})
+    return meta
+
+
+def read_meta(directory):
+    """Read and sanity-check ``meta.json`` of a saved model (no model file is parsed)."""
+    path = Path(directory) / META
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ArtifactError(
+            f"No model in {directory}: {META} is missing (the run was never finished, or its files "
+            "were moved). Retrain, or pick another run."
+        ) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ArtifactError(f"The model description {path} is unreadable ({exc}). Retrain.") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ArtifactError(f"{path} is not a defectlab model description. Retrain.")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise ArtifactError(
+            f"{path} has model format version {meta.get('format_version')!r}; this defectlab reads "
+            f"version {FORMAT_VERSION}. Retrain with this version."
+        )
+    if not isinstance(meta.get("files"), dict) or not meta["files"]:
+        raise ArtifactError(f"{path} lists no model files. Retrain.")
+    return meta
+
+
+def _read_verified(directory, name, files):
+    """The bytes of ``name`` after checking them against the recorded sha256."""
+    if name not in files or Path(name).name != name:
+        raise ArtifactError(f"The model in {directory} refers to an unlisted file {name!r}. Retrain.")
+    path = Path(directory) / name
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ArtifactError(f"The model file {path} cannot be read ({exc}). Retrain.") from None
+    if _sha256(data) != files[name]:
+        raise ArtifactError(
+            f"The model file {path} does not match its recorded checksum: it was modified or "
+            "truncated after saving. It was not loaded; retrain or restore the run from a backup."
+        )
+    return data
+
+
+def _load_member(directory, desc, files, classes):
+    kind = desc.get("kind")
+    data = _read_verified(directory, desc.get("file"), files)
+    if kind == "lightgbm":
+        import lightgbm as lgb
+
+        try:
+            booster = lgb.Booster(model_str=data.decode("utf-8"))
+        except Exception as exc:
+            raise ArtifactError(f"The LightGBM model in {directory} cannot be parsed ({exc}).") from None
+        params = desc.get("params") or {}
+        model = LightGBMClassifier(**{k: v for k, v in params.items()
+                                      if k in LightGBMClassifier().get_params()})
+        model.booster_ = booster
+        model.classes_ = np.asarray(classes)
+        model.n_features_in_ = int(booster.num_feature())
+        model.n_iter_ = int(desc.get("n_iter", booster.current_iteration()))
+        return model
+    if kind == "skops":
+        import skops.io as sio
+
+        try:
+            needed = set(sio.get_untrusted_types(data=data))
+        except Exception as exc:
+            raise ArtifactError(f"The model file in {directory} is not a valid skops file ({exc}).") from None
+        refused = sorted(needed - set(TRUSTED_TYPES))
+        if refused:
+            raise ArtifactError(
+                f"The model file in {directory} asks for types outside defectlab's allowlist: "
+                f"{refused}. It was not loaded."
+            )
+        try:
+            return sio.load(io.BytesIO(data), trusted=sorted(needed))
+        except Exception as exc:
+            raise ArtifactError(f"The model file in {directory} cannot be loaded ({exc}).") from None
+    raise ArtifactError(f"The model in {directory} has an unknown kind {kind!r}. Retrain.")
+
+
+def load_model(directory):
+    """Load a model written by :func:`save_model`, verifying every file first.
+
+    Parameters
+    ----------
+    directory : str or Path
+
+    Returns
+    -------
+    estimator
+        A fitted classifier; ``predict_proba`` gives the same numbers as before saving.
+
+    Raises
+    ------
+    ArtifactError
+        When ``meta.json`` or a model file is missing, modified, truncated, or needs an untrusted type.
+    """
+    meta = read_meta(directory)
+    files = meta["files"]
+    classes = meta.get("classes")
+    if meta.get("kind") == "ensemble":
+        members = meta.get("members") or []
+        if not members:
+            raise ArtifactError(f"The ensemble model in {directory} lists no members. Retrain.")
+        for desc in members:  # verify every file before parsing any
+            _read_verified(directory, desc.get("file"), files)
+        fitted = [(d.get("name", f"member{i}"), _load_member(directory, d, files, d.get("classes", classes)))
+                  for i, d in enumerate(members)]
+        return AverageProbaClassifier.from_fitted(fitted, classes, weights=meta.get("weights"))
+    return _load_member(directory, meta, files, classes)

@@ -1,0 +1,338 @@
+"""Honest evaluation: out-of-fold (OOF) class probabilities by stratified, optionally grouped, k-fold.
+
+Every item is scored by a model that never saw it (nor, with ``groups``, any other crop of the same
+source image / coil). These OOF probabilities feed the metrics, the reject band and the label-issue
+review. Small or uneven label sets never crash: what cannot be evaluated properly is said in
+``OOFResult.warnings``.
+
+Use of the two cores: the folds run two at a time in threads, each model single-threaded
+(LightGBM, LAPACK and libsvm release the GIL), which beats one fold at a time with two OpenMP threads
+when the machine is shared, and makes the result independent of ``n_jobs``.
+"""
+
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn.base import clone
+from sklearn.model_selection import (
+    GroupKFold,
+    KFold,
+    StratifiedGroupKFold,
+    StratifiedKFold,
+    train_test_split,
+)
+from threadpoolctl import threadpool_limits
+
+from defectlab.errors import InputError
+from defectlab.learn._checks import _check_features, _check_int, _check_labels
+from defectlab.learn.models import DEFAULT_MODEL, MODEL_NAMES, make_model
+
+__all__ = ["OOFResult", "cross_val_oof", "make_folds", "resolve_model"]
+
+
+@dataclass
+class OOFResult:
+    """Out-of-fold predictions of :func:`cross_val_oof`.
+
+    Attributes
+    ----------
+    pred_probs : (N, C) ndarray of float64
+        Row ``i`` comes from a model that did not train on item ``i``; columns follow ``classes``.
+    classes : (C,) ndarray
+        Sorted distinct labels.
+    fold_ids : (N,) ndarray of int
+        The fold each item was scored in, ``-1`` for hold-out items.
+    warnings : list of str
+        Plain-language notes on what could not be evaluated properly (rare classes, few groups).
+    fit_seconds : float
+        Wall time of all the fits.
+    n_splits : int
+        Folds actually used (may be fewer than asked for, see ``warnings``).
+    holdout_mask : (N,) ndarray of bool
+        Items kept out of the cross-validation and scored by a model fitted on all the others.
+    """
+
+    pred_probs: np.ndarray
+    classes: np.ndarray
+    fold_ids: np.ndarray
+    warnings: list = field(default_factory=list)
+    fit_seconds: float = 0.0
+    n_splits: int = 0
+    holdout_mask: np.ndarray = None
+
+
+def resolve_model(model, random_state=0, n_jobs=2):
+    """An unfitted estimator from a model name, ``None`` (the default model) or an estimator."""
+    if model is None:
+        model = DEFAULT_MODEL
+    if isinstance(model, str):
+        if model not in MODEL_NAMES:
+            raise InputError(
+                f"The 'model' parameter must be one of {list(MODEL_NAMES)} or an estimator. "
+                f"Got {model!r}."
+            )
+        return make_model(model, random_state=random_state, n_jobs=n_jobs)
+    if not (hasattr(model, "fit") and hasattr(model, "predict_proba")):
+        raise InputError(
+            "The 'model' parameter must be a model name or a classifier with fit and predict_proba. "
+            f"Got {type(model).__name__}."
+        )
+    return model
+
+
+def _single_thread(estimator):
+    """A clone of ``estimator`` with every ``n_jobs`` parameter set to 1."""
+    est = clone(estimator)
+    params = {
+        k: 1 for k, v in est.get_params(deep=True).items()
+        if (k == "n_jobs" or k.endswith("__n_jobs")) and v is not None
+    }
+    if params:
+        est.set_params(**params)
+    return est
+
+
+def _count_warnings(y, classes, n_splits):
+    notes = []
+    _, counts = np.unique(y, return_counts=True)
+    for c, n in zip(classes.tolist(), counts.tolist()):
+        if n == 1:
+            notes.append(
+                f"Class {c!r} has a single labeled item: it cannot be evaluated (when it is scored, "
+                "no example of its class is left to learn from). Label more items of this class."
+            )
+        elif n < n_splits:
+            notes.append(
+                f"Class {c!r} has only {n} labeled items, fewer than the {n_splits} folds: some "
+                "folds train without it and its out-of-fold scores are pessimistic. Label more items "
+                "of this class."
+            )
+    return notes
+
+
+def make_folds(y, groups=None, n_splits=5, random_state=0):
+    """Assign each item to a fold: stratified by label, and by group when ``groups`` is given.
+
+    Parameters
+    ----------
+    y : (N,) array-like of labels
+    groups : (N,) array-like or None
+        Items with the same group (the source image of a crop, a coil) land in the same fold.
+    n_splits : int, default=5
+    random_state : int, default=0
+
+    Returns
+    -------
+    fold_ids : (N,) ndarray of int
+        Values in ``range(n_used)``.
+    n_used : int
+        Folds used: fewer than asked when there are fewer items or groups than folds.
+    notes : list of str
+        Plain-language warnings.
+    """
+    y = _check_labels(y, "make_folds")
+    n_splits = _check_int(n_splits, "make_folds", "n_splits", 2)
+    n = y.shape[0]
+    notes = []
+    if groups is not None:
+        groups = _check_labels(groups, "make_folds", name="groups", n_samples=n)
+        _, g_codes = np.unique(groups, return_inverse=True)
+        n_units, unit = int(g_codes.max()) + 1, "groups (source images / coils)"
+    else:
+        g_codes, n_units, unit = None, n, "items"
+    if n_units < 2:
+        raise InputError(
+            f"Cross-validation needs at least 2 {unit}; got {n_units}. Add more labeled items"
+            + (" from other source images." if groups is not None else ".")
+        )
+    if n_units < n_splits:
+        notes.append(f"Only {n_units} {unit}: using {n_units} folds instead of {n_splits}.")
+        n_splits = n_units
+    classes, y_enc = np.unique(y, return_inverse=True)
+    counts = np.bincount(y_enc)
+    if counts.max() < n_splits and groups is None:
+        # StratifiedKFold refuses outright; fewer folds keeps most of the stratification.
+        n_new = max(2, int(counts.max()))
+        notes.append(
+            f"Every class has fewer than {n_splits} items: using {n_new} folds instead."
+        )
+        n_splits = n_new
+    notes.extend(_count_warnings(y, classes, n_splits))
+    fold_ids = np.full(n, -1, dtype=np.intp)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # our own notes say it in plain words
+        try:
+            if groups is None:
+                splitter = StratifiedKFold(n_splits, shuffle=True, random_state=random_state)
+                splits = list(splitter.split(np.zeros(n), y_enc))
+            else:
+                splitter = StratifiedGroupKFold(n_splits, shuffle=True, random_state=random_state)
+                splits = list(splitter.split(np.zeros(n), y_enc, g_codes))
+        except ValueError:
+            if groups is None:
+                splits = list(KFold(n_splits, shuffle=True, random_state=random_state).split(
+                    np.zeros(n)))
+            else:
+                splits = list(GroupKFold(n_splits).split(np.zeros(n), y_enc, g_codes))
+            notes.append("The folds could not be stratified by class; they are plain random folds.")
+    for k, (_, test) in enumerate(splits):
+        fold_ids[test] = k
+    used = int(len(np.unique(fold_ids)))
+    if used < n_splits:  # a grouped splitter may leave a fold empty
+        remap = {old: new for new, old in enumerate(np.unique(fold_ids).tolist())}
+        fold_ids = np.array([remap[f] for f in fold_ids.tolist()], dtype=np.intp)
+    return fold_ids, used, notes
+
+
+def _holdout_mask(holdout, y, groups, random_state):
+    n = y.shape[0]
+    if holdout is None:
+        return np.zeros(n, dtype=bool)
+    arr = np.asarray(holdout)
+    if arr.ndim == 0:
+        frac = float(arr)
+        if not 0.0 < frac < 0.9:
+            raise InputError(
+                f"The 'holdout' parameter of cross_val_oof must be a fraction in (0, 0.9), a boolean "
+                f"mask or item indices. Got {holdout!r}."
+            )
+        if groups is not None:
+            n_parts = max(2, int(round(1.0 / frac)))
+            ids, _, _ = make_folds(y, groups, n_splits=n_parts, random_state=random_state)
+            return ids == 0
+        _, y_enc, counts = np.unique(y, return_inverse=True, return_counts=True)
+        strat = y_enc if counts.min() >= 2 else None
+        _, test = train_test_split(np.arange(n), test_size=frac, stratify=strat,
+                                   random_state=random_state)
+        mask = np.zeros(n, dtype=bool)
+        mask[test] = True
+        return mask
+    if arr.dtype == bool:
+        if arr.shape != (n,):
+            raise InputError(
+                f"The 'holdout' mask of cross_val_oof must have shape ({n},). Got {arr.shape}."
+            )
+        return arr.copy()
+    if arr.ndim == 1 and arr.dtype.kind in "iu":
+        if arr.size and (arr.min() < 0 or arr.max() >= n):
+            raise InputError(
+                f"The 'holdout' indices of cross_val_oof must be in [0, {n}). Got {arr.min()}..{arr.max()}."
+            )
+        mask = np.zeros(n, dtype=bool)
+        mask[arr] = True
+        return mask
+    raise InputError(
+        "The 'holdout' parameter of cross_val_oof must be None, a fraction, a boolean mask or item "
+        f"indices. Got {type(holdout).__name__}."
+    )
+
+
+def _fit_predict(estimator, X, y, train, test, classes):
+    """Fit on ``train`` rows, return (N_test, C) probabilities aligned to ``classes`` and a note."""
+    out = np.zeros((test.size, classes.size))
+    col = {c: i for i, c in enumerate(classes.tolist())}
+    present = np.unique(y[train])
+    if present.size == 1:
+        out[:, col[present[0]]] = 1.0
+        return out, (
+            f"A training fold held only class {present[0]!r}; its items were all predicted as that "
+            "class. Label more items of the other classes."
+        )
+    est = estimator.fit(X[train], y[train])
+    proba = est.predict_proba(X[test])
+    out[:, [col[c] for c in est.classes_.tolist()]] = proba
+    return out, None
+
+
+def cross_val_oof(X, y, groups=None, model=None, n_splits=5, random_state=0, holdout=None,
+                  progress=None, n_jobs=2):
+    """Out-of-fold class probabilities by stratified (grouped) k-fold cross-validation.
+
+    Parameters
+    ----------
+    X : (N, F) array-like of float
+        Features.
+    y : (N,) array-like
+        Labels.
+    groups : (N,) array-like or None, default=None
+        Items of one group (crops of one source image, one coil) are never on both sides of a split.
+    model : str or estimator or None, default=None
+        A name from :data:`~defectlab.learn.models.MODEL_NAMES`, an unfitted classifier, or None
+        for the default model.
+    n_splits : int, default=5
+    random_state : int, default=0
+        Seeds the folds (and the model when ``model`` is a name). Same data and seed give identical
+        results, whatever ``n_jobs``.
+    holdout : float or (N,) bool array or index array or None, default=None
+        Items kept out of the cross-validation; they are scored by one model fitted on all the other
+        items (``fold_ids == -1``). A fraction draws them stratified (and grouped).
+    progress : callable or None
+        Called as ``progress(fraction, message)`` in the calling thread after each fit.
+    n_jobs : int, default=2
+        Folds fitted at once (each fit single-threaded).
+
+    Returns
+    -------
+    OOFResult
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(40, 3)); y = np.where(X[:, 0] > 0, "pit", "scratch")
+    >>> res = cross_val_oof(X, y, model="logreg", n_splits=4)
+    >>> res.pred_probs.shape, res.classes.tolist()
+    ((40, 2), ['pit', 'scratch'])
+    """
+    X = _check_features(X, "cross_val_oof")
+    y = _check_labels(y, "cross_val_oof", n_samples=X.shape[0])
+    n_splits = _check_int(n_splits, "cross_val_oof", "n_splits", 2)
+    n_jobs = _check_int(n_jobs, "cross_val_oof", "n_jobs", 1)
+    if groups is not None:
+        groups = _check_labels(groups, "cross_val_oof", name="groups", n_samples=X.shape[0])
+    classes = np.unique(y)
+    if classes.size < 2:
+        raise InputError(
+            f"cross_val_oof needs labeled items of at least 2 classes; got only {classes.tolist()}. "
+            "Label items of another class first."
+        )
+    estimator = _single_thread(resolve_model(model, random_state=random_state, n_jobs=1))
+    hold = _holdout_mask(holdout, y, groups, random_state)
+    inner = np.flatnonzero(~hold)
+    fold_inner, used, notes = make_folds(
+        y[inner], None if groups is None else groups[inner], n_splits, random_state
+    )
+    fold_ids = np.full(y.shape[0], -1, dtype=np.intp)
+    fold_ids[inner] = fold_inner
+    jobs = [(inner[fold_inner != k], inner[fold_inner == k]) for k in range(used)]
+    if hold.any():
+        jobs.append((inner, np.flatnonzero(hold)))
+        for c in np.setdiff1d(classes, y[inner]).tolist():
+            notes.append(
+                f"Class {c!r} has items only in the hold-out set: the model never learns it there."
+            )
+    pred_probs = np.zeros((y.shape[0], classes.size))
+    start = time.perf_counter()
+    with threadpool_limits(limits=1):
+        runner = Parallel(n_jobs=min(n_jobs, len(jobs)), prefer="threads", return_as="generator")
+        results = runner(
+            delayed(_fit_predict)(clone(estimator), X, y, tr, te, classes) for tr, te in jobs
+        )
+        for done, ((tr, te), (proba, note)) in enumerate(zip(jobs, results), start=1):
+            pred_probs[te] = proba
+            if note and note not in notes:
+                notes.append(note)
+            if progress is not None:
+                progress(done / len(jobs), f"fitted {done} of {len(jobs)} cross-validation models")
+    return OOFResult(
+        pred_probs=pred_probs,
+        classes=classes,
+        fold_ids=fold_ids,
+        warnings=notes,
+        fit_seconds=time.perf_counter() - start,
+        n_splits=used,
+        holdout_mask=hold,
+    )

@@ -1,0 +1,513 @@
+"""Model specs: the classifiers a project can be trained with, and their presets.
+
+Every estimator follows scikit-learn's conventions: ``__init__`` only stores keyword arguments,
+``fit`` validates and returns ``self``, learned attributes end in ``_``, ``predict_proba`` columns
+follow ``classes_``, randomness comes from ``random_state`` through ``check_random_state``.
+
+=================  =====================================================================
+name               estimator
+=================  =====================================================================
+``lightgbm``       :class:`LightGBMClassifier` (gradient-boosted trees, early stopping)
+``logreg``         ``StandardScaler`` + multinomial ``LogisticRegression``
+``svm``            ``StandardScaler`` + :class:`CalibratedSVC` (RBF SVM, sigmoid-calibrated)
+``random_forest``  ``RandomForestClassifier``
+``extra_trees``    ``ExtraTreesClassifier``
+``ensemble``       :class:`AverageProbaClassifier` of ``lightgbm`` and ``logreg``
+=================  =====================================================================
+
+Presets: ``fast`` (the default: seconds on a few thousand items and a few hundred columns on two
+cores) and ``accurate`` (more trees, a lower learning rate, a searched regularisation strength).
+
+Choice of the default model
+---------------------------
+The default is picked on evidence, not habit; see ``DEFAULT_MODEL`` and the numbers recorded next
+to it (``benchmarks/train.py`` reproduces them).
+"""
+
+import inspect
+import numbers
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
+from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
+from sklearn.model_selection import StratifiedKFold, train_test_split
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+from sklearn.utils import check_random_state
+from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.validation import check_is_fitted
+
+from defectlab.errors import InputError
+from defectlab.learn._checks import _check_features, _check_labels
+
+__all__ = [
+    "MODEL_NAMES",
+    "PRESETS",
+    "DEFAULT_MODEL",
+    "DEFAULT_PRESET",
+    "make_model",
+    "model_params",
+    "LightGBMClassifier",
+    "CalibratedSVC",
+    "AverageProbaClassifier",
+]
+
+MODEL_NAMES = ("lightgbm", "logreg", "svm", "random_forest", "extra_trees", "ensemble")
+PRESETS = ("fast", "accurate")
+DEFAULT_MODEL = "lightgbm"
+DEFAULT_PRESET = "fast"
+
+_MAX_SEED = np.iinfo(np.int32).max
+
+
+def _seed_from(random_state):
+    """An int seed for libraries that take one (LightGBM), drawn from ``random_state``."""
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        return int(random_state) % _MAX_SEED
+    return int(check_random_state(random_state).randint(_MAX_SEED))
+
+
+def _check_fit_inputs(X, y, where):
+    X = _check_features(X, where)
+    y = _check_labels(y, where, n_samples=X.shape[0])
+    classes, y_enc = np.unique(y, return_inverse=True)
+    if classes.shape[0] < 2:
+        raise InputError(
+            f"{where} needs items of at least 2 classes to learn anything; got only "
+            f"{classes.tolist()}. Label items of another class first."
+        )
+    return X, y, classes, y_enc.astype(np.intp)
+
+
+class LightGBMClassifier(ClassifierMixin, BaseEstimator):
+    """Gradient-boosted trees (LightGBM) with early stopping on an inner validation split.
+
+    Parameters
+    ----------
+    n_estimators : int, default=300
+        The most boosting rounds; early stopping usually ends far sooner.
+    learning_rate : float, default=0.1
+    num_leaves : int, default=15
+    min_child_samples : int, default=10
+    subsample : float, default=0.8
+        Row fraction per round (bagging every round).
+    colsample_bytree : float, default=0.5
+        Column fraction per tree.
+    reg_lambda : float, default=1.0
+    max_bin : int, default=63
+        Histogram bins per column; 63 is plenty for texture features and twice as fast as 255.
+    early_stopping : {"auto", True, False}, default="auto"
+        Hold out ``validation_fraction`` of the training rows (stratified) and stop when its
+        log-loss has not improved for ``n_iter_no_change`` rounds. ``"auto"`` enables it from 200
+        rows when every class has at least 2 rows.
+    validation_fraction : float, default=0.1
+    n_iter_no_change : int, default=20
+    class_weight : {"balanced"} or dict or None, default=None
+    random_state : int, RandomState or None, default=None
+    n_jobs : int, default=2
+        LightGBM threads.
+
+    Attributes
+    ----------
+    classes_ : (C,) ndarray
+    n_features_in_ : int
+    booster_ : lightgbm.Booster
+        Holds exactly the kept rounds (its text model is what the artifact stores).
+    n_iter_ : int
+        Boosting rounds kept.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(60, 4)); y = (X[:, 0] > 0).astype(int)
+    >>> clf = LightGBMClassifier(n_estimators=20, random_state=0).fit(X, y)
+    >>> clf.predict_proba(X).shape
+    (60, 2)
+    """
+
+    def __init__(
+        self,
+        n_estimators=300,
+        learning_rate=0.1,
+        num_leaves=15,
+        min_child_samples=10,
+        subsample=0.8,
+        colsample_bytree=0.5,
+        reg_lambda=1.0,
+        max_bin=63,
+        early_stopping="auto",
+        validation_fraction=0.1,
+        n_iter_no_change=20,
+        class_weight=None,
+        random_state=None,
+        n_jobs=2,
+    ):
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.reg_lambda = reg_lambda
+        self.max_bin = max_bin
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.class_weight = class_weight
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    def _lgb_params(self, n_classes, n_samples, seed):
+        params = {
+            "learning_rate": float(self.learning_rate),
+            "num_leaves": int(self.num_leaves),
+            # On tiny sets the default leaf size would forbid every split.
+            "min_data_in_leaf": int(max(1, min(self.min_child_samples, n_samples // (2 * n_classes)))),
+            "min_sum_hessian_in_leaf": 1e-3,
+            "bagging_fraction": float(self.subsample),
+            "bagging_freq": 1 if self.subsample < 1.0 else 0,
+            "feature_fraction": float(self.colsample_bytree),
+            "lambda_l2": float(self.reg_lambda),
+            "max_bin": int(self.max_bin),
+            "num_threads": int(self.n_jobs) if self.n_jobs and self.n_jobs > 0 else 0,
+            "seed": seed,
+            "deterministic": True,
+            "force_col_wise": True,
+            "verbosity": -1,
+        }
+        if n_classes == 2:
+            params.update(objective="binary", metric="binary_logloss")
+        else:
+            params.update(objective="multiclass", num_class=n_classes, metric="multi_logloss")
+        return params
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit on features ``X`` (N, F) and labels ``y`` (N,); returns ``self``."""
+        import lightgbm as lgb
+
+        X, y, classes, y_enc = _check_fit_inputs(X, y, "LightGBMClassifier.fit")
+        n_samples = X.shape[0]
+        seed = _seed_from(self.random_state)
+        weight = np.ones(n_samples) if sample_weight is None else np.asarray(sample_weight, float)
+        if self.class_weight is not None:
+            weight = weight * compute_sample_weight(self.class_weight, y)
+        params = self._lgb_params(len(classes), n_samples, seed)
+        counts = np.bincount(y_enc, minlength=len(classes))
+        use_es = self.early_stopping
+        if use_es == "auto":
+            use_es = n_samples >= 200 and counts.min() >= 2
+        elif use_es and counts.min() < 2:
+            use_es = False
+        if use_es:
+            idx_tr, idx_va = train_test_split(
+                np.arange(n_samples), test_size=self.validation_fraction, stratify=y_enc,
+                random_state=seed,
+            )
+            dtrain = lgb.Dataset(X[idx_tr], y_enc[idx_tr], weight=weight[idx_tr], free_raw_data=True,
+                                 params={"max_bin": params["max_bin"]})
+            dvalid = lgb.Dataset(X[idx_va], y_enc[idx_va], weight=weight[idx_va], reference=dtrain)
+            booster = lgb.train(
+                params, dtrain, num_boost_round=int(self.n_estimators), valid_sets=[dvalid],
+                callbacks=[lgb.early_stopping(int(self.n_iter_no_change), verbose=False)],
+            )
+            n_iter = booster.best_iteration or booster.current_iteration()
+        else:
+            dtrain = lgb.Dataset(X, y_enc, weight=weight, params={"max_bin": params["max_bin"]})
+            booster = lgb.train(params, dtrain, num_boost_round=int(self.n_estimators))
+            n_iter = booster.current_iteration()
+        # Keep exactly the rounds used, as the text model the artifact will hold: predictions made
+        # now and after loading the artifact come from the very same parsed model.
+        self.booster_ = lgb.Booster(model_str=booster.model_to_string(num_iteration=n_iter))
+        self.classes_ = classes
+        self.n_features_in_ = X.shape[1]
+        self.n_iter_ = int(n_iter)
+        return self
+
+    def predict_proba(self, X):
+        """Class probabilities, (N, C) float64, columns in the order of ``classes_``."""
+        check_is_fitted(self, "booster_")
+        X = _check_features(X, "LightGBMClassifier.predict_proba", n_features=self.n_features_in_)
+        raw = self.booster_.predict(X, num_threads=int(self.n_jobs) if self.n_jobs else 0)
+        if raw.ndim == 1:
+            raw = np.column_stack([1.0 - raw, raw])
+        return np.asarray(raw, dtype=np.float64)
+
+    def predict(self, X):
+        """Most probable class per row, (N,)."""
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def pred_contrib(self, X):
+        """Per-feature contributions to the raw score, (N, C, F + 1); the last column is the bias.
+
+        For two classes the contributions are to the log-odds of ``classes_[1]``; column 0 holds
+        their negation so that index ``k`` always means "towards class k".
+        """
+        check_is_fitted(self, "booster_")
+        X = _check_features(X, "LightGBMClassifier.pred_contrib", n_features=self.n_features_in_)
+        raw = np.asarray(self.booster_.predict(X, pred_contrib=True), dtype=np.float64)
+        n, width = X.shape[0], self.n_features_in_ + 1
+        if len(self.classes_) == 2:
+            return np.stack([-raw, raw], axis=1)
+        return raw.reshape(n, len(self.classes_), width)
+
+
+class CalibratedSVC(ClassifierMixin, BaseEstimator):
+    """RBF support-vector machine with sigmoid-calibrated probabilities.
+
+    Wraps ``CalibratedClassifierCV(SVC(...), method="sigmoid")`` so that small or uneven label sets
+    never fail: the calibration uses ``min(calibration_folds, smallest class size)`` folds, and a class
+    with a single example is duplicated for calibration (its probabilities are then optimistic).
+
+    Parameters
+    ----------
+    C : float, default=1.0
+    gamma : {"scale", "auto"} or float, default="scale"
+    class_weight : {"balanced"} or dict or None, default=None
+    calibration_folds : int, default=3
+    random_state : int, RandomState or None, default=None
+
+    Attributes
+    ----------
+    classes_ : (C,) ndarray
+    calibrated_ : CalibratedClassifierCV
+    n_features_in_ : int
+    """
+
+    def __init__(self, C=1.0, gamma="scale", class_weight=None, calibration_folds=3, random_state=None):
+        self.C = C
+        self.gamma = gamma
+        self.class_weight = class_weight
+        self.calibration_folds = calibration_folds
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        """Fit on features ``X`` (N, F) and labels ``y`` (N,); returns ``self``."""
+        X, y, classes, y_enc = _check_fit_inputs(X, y, "CalibratedSVC.fit")
+        counts = np.bincount(y_enc, minlength=len(classes))
+        single = np.flatnonzero(counts < 2)
+        if single.size:
+            extra = np.flatnonzero(np.isin(y_enc, single))
+            X = np.concatenate([X, X[extra]])
+            y_enc = np.concatenate([y_enc, y_enc[extra]])
+            counts = np.bincount(y_enc, minlength=len(classes))
+        k = int(max(2, min(self.calibration_folds, counts.min())))
+        seed = _seed_from(self.random_state)
+        svc = SVC(C=self.C, kernel="rbf", gamma=self.gamma, class_weight=self.class_weight)
+        cv = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+        self.calibrated_ = CalibratedClassifierCV(svc, method="sigmoid", cv=cv).fit(X, y_enc)
+        self.classes_ = classes
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def predict_proba(self, X):
+        """Class probabilities, (N, C) float64, columns in the order of ``classes_``."""
+        check_is_fitted(self, "calibrated_")
+        X = _check_features(X, "CalibratedSVC.predict_proba", n_features=self.n_features_in_)
+        return np.asarray(self.calibrated_.predict_proba(X), dtype=np.float64)
+
+    def predict(self, X):
+        """Most probable class per row, (N,)."""
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
+class AverageProbaClassifier(ClassifierMixin, BaseEstimator):
+    """Weighted average of the class probabilities of several classifiers ("soft voting").
+
+    Parameters
+    ----------
+    estimators : list of (str, estimator)
+        Unfitted classifiers; ``fit`` fits a clone of each on the same data.
+    weights : list of float or None, default=None
+        One weight per estimator (normalised); ``None`` means equal weights.
+
+    Attributes
+    ----------
+    estimators_ : list of estimator
+        The fitted clones, in the order of ``estimators``.
+    classes_ : (C,) ndarray
+    n_features_in_ : int
+    """
+
+    def __init__(self, estimators, weights=None):
+        self.estimators = estimators
+        self.weights = weights
+
+    def get_params(self, deep=True):
+        """Parameters; with ``deep``, also each member (by name) and its ``<name>__<param>``."""
+        params = {"estimators": self.estimators, "weights": self.weights}
+        if deep:
+            for name, est in self.estimators or []:
+                params[name] = est
+                if hasattr(est, "get_params"):
+                    for key, value in est.get_params(deep=True).items():
+                        params[f"{name}__{key}"] = value
+        return params
+
+    def set_params(self, **params):
+        """Set parameters, including a member's (``lightgbm__n_estimators=50``); returns ``self``."""
+        for key in ("estimators", "weights"):
+            if key in params:
+                setattr(self, key, params.pop(key))
+        members = dict(self.estimators or [])
+        nested = {}
+        for key, value in params.items():
+            name, _, sub = key.partition("__")
+            if name not in members:
+                raise InputError(
+                    f"Invalid parameter {key!r} for AverageProbaClassifier; members are "
+                    f"{list(members)}."
+                )
+            if sub:
+                nested.setdefault(name, {})[sub] = value
+            else:
+                members[name] = value
+        self.estimators = [(name, members[name]) for name, _ in self.estimators]
+        for name, sub in nested.items():
+            members[name].set_params(**sub)
+        return self
+
+    def _weights(self):
+        n = len(self.estimators)
+        w = np.ones(n) if self.weights is None else np.asarray(self.weights, dtype=np.float64)
+        if w.shape != (n,) or np.any(w < 0) or w.sum() <= 0:
+            raise InputError(
+                f"The 'weights' parameter of AverageProbaClassifier must be {n} non-negative numbers "
+                f"with a positive sum. Got {self.weights!r}."
+            )
+        return w / w.sum()
+
+    def fit(self, X, y):
+        """Fit a clone of every member on ``X`` (N, F) and ``y`` (N,); returns ``self``."""
+        X, y, classes, _ = _check_fit_inputs(X, y, "AverageProbaClassifier.fit")
+        if not self.estimators:
+            raise InputError("AverageProbaClassifier needs at least one estimator; got none.")
+        self._weights()
+        self.estimators_ = [clone(est).fit(X, y) for _, est in self.estimators]
+        self.classes_ = classes
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    @classmethod
+    def from_fitted(cls, named_estimators, classes, weights=None):
+        """Rebuild a fitted ensemble from fitted members (used when loading an artifact)."""
+        self = cls([(name, est) for name, est in named_estimators], weights=weights)
+        self.estimators_ = [est for _, est in named_estimators]
+        self.classes_ = np.asarray(classes)
+        self.n_features_in_ = int(self.estimators_[0].n_features_in_)
+        return self
+
+    def predict_proba(self, X):
+        """Weighted mean of the members' probabilities, (N, C), columns follow ``classes_``."""
+        check_is_fitted(self, "estimators_")
+        X = _check_features(X, "AverageProbaClassifier.predict_proba", n_features=self.n_features_in_)
+        out = np.zeros((X.shape[0], len(self.classes_)))
+        col = {c: i for i, c in enumerate(self.classes_.tolist())}
+        for w, est in zip(self._weights(), self.estimators_):
+            idx = [col[c] for c in est.classes_.tolist()]
+            out[:, idx] += w * est.predict_proba(X)
+        return out
+
+    def predict(self, X):
+        """Most probable class per row, (N,)."""
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
+# --- presets -----------------------------------------------------------------------------------
+_PRESET_PARAMS = {
+    "lightgbm": {
+        "fast": dict(n_estimators=300, learning_rate=0.1, num_leaves=15, colsample_bytree=0.5,
+                     n_iter_no_change=20, max_bin=63),
+        "accurate": dict(n_estimators=1500, learning_rate=0.05, num_leaves=31, colsample_bytree=0.5,
+                         n_iter_no_change=50, max_bin=127),
+    },
+    "logreg": {"fast": dict(C=1.0), "accurate": dict(Cs=(0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0))},
+    "svm": {"fast": dict(C=10.0), "accurate": dict(C=30.0, calibration_folds=5)},
+    "random_forest": {"fast": dict(n_estimators=200), "accurate": dict(n_estimators=600)},
+    "extra_trees": {"fast": dict(n_estimators=200), "accurate": dict(n_estimators=600)},
+    "ensemble": {"fast": {}, "accurate": {}},
+}
+
+
+def model_params(name=DEFAULT_MODEL, preset=DEFAULT_PRESET):
+    """The preset hyper-parameters of a model, as a JSON-able dict (recorded with each run)."""
+    _check_name_preset(name, preset, "model_params")
+    if name == "ensemble":
+        return {"lightgbm": model_params("lightgbm", preset), "logreg": model_params("logreg", preset)}
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in _PRESET_PARAMS[name][preset].items()}
+
+
+def _check_name_preset(name, preset, where):
+    if name not in MODEL_NAMES:
+        raise InputError(
+            f"The 'name' parameter of {where} must be one of {list(MODEL_NAMES)}. Got {name!r}."
+        )
+    if preset not in PRESETS:
+        raise InputError(
+            f"The 'preset' parameter of {where} must be one of {list(PRESETS)}. Got {preset!r}."
+        )
+
+
+def make_model(name=DEFAULT_MODEL, preset=DEFAULT_PRESET, random_state=0, n_jobs=2,
+               class_weight="balanced"):
+    """Build an unfitted classifier by name.
+
+    Parameters
+    ----------
+    name : str, default=DEFAULT_MODEL
+        One of :data:`MODEL_NAMES`.
+    preset : {"fast", "accurate"}, default="fast"
+    random_state : int, RandomState or None, default=0
+    n_jobs : int, default=2
+        Threads for the models that use them (LightGBM, forests).
+    class_weight : {"balanced"} or None, default="balanced"
+        ``"balanced"`` weighs each class inversely to its size, so a rare defect counts as much as
+        a common one.
+
+    Returns
+    -------
+    estimator
+        A scikit-learn compatible classifier whose ``predict_proba`` columns follow ``classes_``.
+
+    Examples
+    --------
+    >>> make_model("logreg").steps[-1][0]
+    'clf'
+    """
+    _check_name_preset(name, preset, "make_model")
+    if class_weight not in ("balanced", None) and not isinstance(class_weight, dict):
+        raise InputError(
+            f"The 'class_weight' parameter of make_model must be 'balanced', a dict or None. "
+            f"Got {class_weight!r}."
+        )
+    p = dict(_PRESET_PARAMS[name][preset])
+    if name == "lightgbm":
+        return LightGBMClassifier(**p, class_weight=class_weight, random_state=random_state,
+                                  n_jobs=n_jobs)
+    if name == "logreg":
+        if preset == "fast":
+            clf = LogisticRegression(C=p["C"], max_iter=2000, class_weight=class_weight,
+                                     random_state=random_state)
+        else:
+            extra = {}
+            accepted = inspect.signature(LogisticRegressionCV).parameters
+            if "use_legacy_attributes" in accepted:  # scikit-learn >= 1.8: the plain L2 path
+                extra = {"l1_ratios": (0.0,), "use_legacy_attributes": False}
+            clf = LogisticRegressionCV(Cs=list(p["Cs"]), cv=3, scoring="neg_log_loss", max_iter=2000,
+                                       class_weight=class_weight, random_state=random_state, **extra)
+        return Pipeline([("scale", StandardScaler()), ("clf", clf)])
+    if name == "svm":
+        clf = CalibratedSVC(**p, class_weight=class_weight, random_state=random_state)
+        return Pipeline([("scale", StandardScaler()), ("clf", clf)])
+    if name in ("random_forest", "extra_trees"):
+        cls = RandomForestClassifier if name == "random_forest" else ExtraTreesClassifier
+        cw = "balanced_subsample" if class_weight == "balanced" and name == "random_forest" else class_weight
+        return cls(**p, class_weight=cw, random_state=random_state, n_jobs=n_jobs)
+    return AverageProbaClassifier(
+        [("lightgbm", make_model("lightgbm", preset, random_state, n_jobs, class_weight)),
+         ("logreg", make_model("logreg", preset, random_state, n_jobs, class_weight))]
+    )
+
