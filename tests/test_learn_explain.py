@@ -1,11 +1,15 @@
 """Tests of defectlab.learn.explain: contributions summed by family, exact for linear and tree models."""
 
+import importlib
+
 import numpy as np
 import pytest
 
 from defectlab.errors import InputError
-from defectlab.learn import explain as explain_mod
 from defectlab.learn.explain import explain, family_of
+
+# the package re-exports the function explain(), which shadows the module of the same name
+explain_mod = importlib.import_module("defectlab.learn.explain")
 from defectlab.learn.models import make_model
 
 NAMES = ["glcm.contrast", "glcm.energy", "lbp.bin0", "hog.cell0"]
