@@ -246,42 +246,9 @@ def class_label(project, cls):
 
 # -- images --------------------------------------------------------------------------------------
 def _codec():
-    imaging = optional("defectlab.imaging")
-    if imaging is not None and hasattr(imaging, "make_thumbnail"):
-        return imaging.decode_image, imaging.make_thumbnail, imaging.encode_jpeg
-    return _cv2_decode, _cv2_thumbnail, _cv2_jpeg  # until defectlab.imaging lands
+    from defectlab.imaging import decode_image, encode_jpeg, make_thumbnail
 
-
-def _cv2_decode(data, source=None):
-    import cv2
-    import numpy as np
-
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise DefectlabError(f"{source}: cannot decode image")
-    if image.ndim == 3:
-        image = cv2.cvtColor(image[..., :3], cv2.COLOR_BGR2RGB)
-    if image.dtype != np.uint8:
-        image = (image / max(int(image.max()), 1) * 255).astype(np.uint8)
-    return image
-
-
-def _cv2_jpeg(image, quality=90):
-    import cv2
-
-    if image.ndim == 3:
-        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-    return cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])[1].tobytes()
-
-
-def _cv2_thumbnail(image, size):
-    import cv2
-
-    h, w = image.shape[:2]
-    scale = size / max(h, w)
-    image = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))),
-                       interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-    return _cv2_jpeg(image, 85)
+    return decode_image, make_thumbnail, encode_jpeg
 
 
 @st.cache_data(show_spinner=False, max_entries=50_000)

@@ -20,7 +20,8 @@ def _metrics_line(metrics):
     parts = []
     for name in ("accuracy", "balanced_accuracy", "macro_f1", "mae", "qwk"):
         if isinstance(metrics.get(name), (int, float)):
-            parts.append(f"{t('metric.' + name)} {metrics[name]:.3f}")
+            title = t(f"metric.{name}")
+            parts.append(f"{title} {metrics[name]:.3f}")
     return " · ".join(parts)
 
 

@@ -1,0 +1,80 @@
+"""Altair charts of the pages: confusion-matrix heatmaps, per-class bars, coverage curves."""
+
+import altair as alt
+import pandas as pd
+
+from defectlab.ui.common import t
+
+__all__ = ["confusion_frame", "confusion_heatmap", "per_class_bars", "coverage_chart"]
+
+
+def confusion_frame(matrix, classes):
+    """Long-form ``true, predicted, count, share`` (share of the true class's row)."""
+    rows = []
+    for i, true in enumerate(classes):
+        total = sum(matrix[i]) or 1
+        for j, pred in enumerate(classes):
+            rows.append({"true": str(true), "predicted": str(pred), "count": int(matrix[i][j]),
+                         "share": matrix[i][j] / total})
+    return pd.DataFrame(rows)
+
+
+def confusion_heatmap(matrix, classes, title="", selectable=False, height=320):
+    """A heatmap (rows: true class, columns: predicted) with the counts written in the cells."""
+    df = confusion_frame(matrix, classes)
+    order = [str(c) for c in classes]
+    base = alt.Chart(df, title=title).encode(
+        x=alt.X("predicted:N", sort=order, title=t("chart.predicted")),
+        y=alt.Y("true:N", sort=order, title=t("chart.true")),
+    )
+    rect = base.mark_rect().encode(
+        color=alt.Color("share:Q", scale=alt.Scale(scheme="blues", domain=[0, 1]), legend=None),
+        tooltip=[alt.Tooltip("true:N", title=t("chart.true")),
+                 alt.Tooltip("predicted:N", title=t("chart.predicted")),
+                 alt.Tooltip("count:Q", title=t("chart.count"))],
+    )
+    if selectable:
+        pick = alt.selection_point(name="cell", fields=["true", "predicted"], on="click")
+        rect = rect.add_params(pick).encode(
+            opacity=alt.condition(pick, alt.value(1.0), alt.value(0.55)))
+    text = base.mark_text(fontSize=12).encode(
+        text="count:Q",
+        color=alt.condition("datum.share > 0.5", alt.value("white"), alt.value("black")),
+    )
+    return (rect + text).properties(height=height)
+
+
+def per_class_bars(per_class_a, per_class_b, label_a, label_b, metric="f1"):
+    """Grouped bars of one per-class metric for two runs."""
+    rows = []
+    for run, per_class in ((label_a, per_class_a), (label_b, per_class_b)):
+        for cls, m in (per_class or {}).items():
+            rows.append({"class": cls, "run": run, "value": float(m.get(metric) or 0.0)})
+    df = pd.DataFrame(rows)
+    return alt.Chart(df).mark_bar().encode(
+        x=alt.X("class:N", title=t("common.class")),
+        xOffset="run:N",
+        y=alt.Y("value:Q", title=t(f"metric.{metric}"), scale=alt.Scale(domain=[0, 1])),
+        color=alt.Color("run:N", title=t("runs.run")),
+        tooltip=["class:N", "run:N", alt.Tooltip("value:Q", format=".3f")],
+    ).properties(height=280)
+
+
+def coverage_chart(thresholds, coverage, accuracy, current=None):
+    """Coverage and accuracy of the accepted predictions against the confidence threshold."""
+    rows = []
+    for th, cov, acc in zip(thresholds, coverage, accuracy):
+        rows.append({"threshold": th, "what": t("predict.coverage"), "value": cov})
+        if acc is not None:
+            rows.append({"threshold": th, "what": t("predict.accuracy"), "value": acc})
+    df = pd.DataFrame(rows)
+    chart = alt.Chart(df).mark_line().encode(
+        x=alt.X("threshold:Q", title=t("predict.threshold")),
+        y=alt.Y("value:Q", scale=alt.Scale(domain=[0, 1]), title=""),
+        color=alt.Color("what:N", title=""),
+    )
+    if current is not None:
+        rule = alt.Chart(pd.DataFrame({"threshold": [current]})).mark_rule(color="red").encode(
+            x="threshold:Q")
+        chart = chart + rule
+    return chart.properties(height=220)

@@ -1,0 +1,112 @@
+"""Runs: every run of the project in a table; pick two to compare: metric deltas, per-class bars,
+both confusion matrices, and the items the newer run fixed or broke, with their images."""
+
+import pandas as pd
+import streamlit as st
+
+from defectlab.errors import DefectlabError
+from defectlab.store import get_item
+from defectlab.ui import charts, common, runinfo
+from defectlab.ui.common import t
+
+ws = common.workspace()
+project = common.require_project(ws)
+st.title(t("runs.title", project=project.name))
+common.show_flash()
+learn = common.optional("defectlab.learn")
+if learn is None or not hasattr(learn, "list_runs"):
+    st.info(t("common.library_missing", module="defectlab.learn"))
+    st.stop()
+
+runs = runinfo.list_runs(ws, project)
+if not runs:
+    st.info(t("runs.none"))
+    common.page_link("train", "nav.train", ":material/model_training:")
+    st.stop()
+
+HEADLINE = ("accuracy", "balanced_accuracy", "macro_f1", "mae", "qwk")
+rows = []
+for r in runs:
+    m = r.get("metrics") or {}
+    row = {t("runs.run"): r["run_id"], t("runs.created"): str(r.get("created_at", ""))[:19].replace("T", " "),
+           t("runs.by"): r.get("created_by", ""), t("train.model"): r.get("model", ""),
+           t("train.items"): r.get("n_items", m.get("n_items"))}
+    for k in HEADLINE:
+        if k in m:
+            row[t(f"metric.{k}")] = m[k]
+    rows.append(row)
+st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
+             column_config={t(f"metric.{k}"): st.column_config.NumberColumn(format="%.3f") for k in HEADLINE})
+
+ids = [r["run_id"] for r in runs]  # newest first
+if len(ids) < 2:
+    st.info(t("runs.need_two"))
+    st.stop()
+
+st.subheader(t("runs.compare"))
+c1, c2 = st.columns(2)
+default_b = st.session_state.get("runs_b") if st.session_state.get("runs_b") in ids else ids[0]
+b_id = c2.selectbox(t("runs.newer"), ids, index=ids.index(default_b), key="runs_pick_b")
+others = [i for i in ids if i != b_id]
+a_id = c1.selectbox(t("runs.older"), others, key="runs_pick_a")
+
+try:
+    a, b = runinfo.get_run(ws, a_id), runinfo.get_run(ws, b_id)
+    diff = learn.compare_runs(a, b)
+except DefectlabError as exc:
+    st.error(str(exc))
+    st.stop()
+
+deltas = diff["deltas"]
+shown = [k for k in HEADLINE if k in deltas and diff["b"].get(k) is not None]
+cols = st.columns(len(shown) + 1)
+lower_better = {"mae", "log_loss", "ece", "expected_cost"}
+for col, k in zip(cols, shown):
+    col.metric(t(f"metric.{k}"), f"{diff['b'][k]:.3f}",
+               delta=None if deltas[k] is None else f"{deltas[k]:+.3f}",
+               delta_color="inverse" if k in lower_better else "normal")
+cols[-1].metric(t("runs.fixed_broken"), f"{len(diff['fixed'])} / {len(diff['broken'])}")
+st.caption(t("runs.compare_help", a=a_id, b=b_id, n=diff["n_common"], changed=diff["n_label_changed"]))
+
+metric = st.segmented_control(t("runs.per_class_metric"), ["f1", "recall", "precision"], default="f1",
+                              key="runs_metric", format_func=lambda m: t(f"metric.{m}")) or "f1"
+st.altair_chart(charts.per_class_bars(a["metrics"].get("per_class"), b["metrics"].get("per_class"),
+                                      a_id, b_id, metric=metric), width="stretch")
+
+c1, c2 = st.columns(2)
+for col, run, rid in ((c1, a, a_id), (c2, b, b_id)):
+    m = run["metrics"]
+    if m.get("confusion_matrix"):
+        col.altair_chart(charts.confusion_heatmap(m["confusion_matrix"], m.get("classes") or project.classes,
+                                                  title=rid), width="stretch")
+
+
+def _tiles(entries, kind):
+    if not entries:
+        st.caption(t("runs.no_items"))
+        return
+    limit = st.session_state.get(f"runs_show_{kind}", 24)
+    per_row = 8
+    for start in range(0, min(len(entries), limit), per_row):
+        cols = st.columns(per_row)
+        for col, e in zip(cols, entries[start:start + per_row]):
+            with col:
+                try:
+                    st.image(common.thumb(get_item(ws, e["item_id"]), 120), width="stretch")
+                except DefectlabError:
+                    st.caption(f"#{e['item_id']}")
+                changed = " ✎" if e.get("label_changed") else ""
+                st.caption(f"{e['label_b']}{changed}: {e['pred_a']} → {e['pred_b']}")
+    if len(entries) > limit:
+        if st.button(t("runs.show_more", n=len(entries) - limit), key=f"runs_more_{kind}"):
+            st.session_state[f"runs_show_{kind}"] = limit + 48
+            st.rerun()
+
+
+tab_f, tab_b = st.tabs([t("runs.fixed", n=len(diff["fixed"])), t("runs.broken", n=len(diff["broken"]))])
+with tab_f:
+    st.caption(t("runs.fixed_help"))
+    _tiles(diff["fixed"], "fixed")
+with tab_b:
+    st.caption(t("runs.broken_help"))
+    _tiles(diff["broken"], "broken")
