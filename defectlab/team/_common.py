@@ -1,0 +1,164 @@
+"""Small helpers shared by the team modules (private)."""
+
+import datetime as _dt
+import json
+
+from ..errors import InputError, NotFoundError
+from ..store import get_project
+from ..store.projects import Project
+
+__all__ = []
+
+
+def _project(ws, project):
+    """A :class:`Project` from a name, id or Project (raises NotFoundError)."""
+    return project if isinstance(project, Project) else get_project(ws, project)
+
+
+def _user_row(conn, username, enabled_only=False):
+    """The users row of ``username`` or NotFoundError."""
+    row = conn.execute("SELECT * FROM users WHERE username = ?", (str(username),)).fetchone()
+    if row is None or (enabled_only and row["disabled_at"]):
+        state = "disabled" if row is not None else "unknown"
+        raise NotFoundError(f"No {'enabled ' if enabled_only else ''}user {username!r} ({state}); "
+                            "see the Team page for the list of accounts.")
+    return row
+
+
+def _item_ids(item_ids, name="item_ids"):
+    """Validate a sequence of item ids: ints, no duplicates, not empty."""
+    if isinstance(item_ids, (str, bytes)) or not hasattr(item_ids, "__iter__"):
+        raise InputError(f"{name} must be a list of item ids; got {type(item_ids).__name__}.")
+    out = []
+    for v in item_ids:
+        try:
+            out.append(int(v))
+        except (TypeError, ValueError):
+            raise InputError(f"{name} must hold integer item ids; got {v!r}.") from None
+    if not out:
+        raise InputError(f"{name} is empty; pass at least one item id.")
+    if len(set(out)) != len(out):
+        raise InputError(f"{name} lists some items twice; pass each item id once.")
+    return out
+
+
+def _check_live_items(conn, project_id, ids):
+    """Refuse ids that are not live sample items of the project."""
+    found = {}
+    for start in range(0, len(ids), 900):
+        chunk = ids[start:start + 900]
+        marks = ",".join("?" * len(chunk))
+        for r in conn.execute(
+            f"SELECT id, project_id, role, deleted_at FROM items WHERE id IN ({marks})", chunk
+        ):
+            found[r["id"]] = r
+    bad = [i for i in ids if i not in found or found[i]["project_id"] != project_id
+           or found[i]["role"] != "sample" or found[i]["deleted_at"]]
+    if bad:
+        raise InputError(
+            f"Item(s) {bad[:10]} are not live sample items of this project (unknown, deleted, plates or "
+            "another project's); pass ids from items_frame(ws, project)."
+        )
+
+
+def _parse_time(value, name):
+    """A timezone-aware datetime from a datetime, ISO string or POSIX seconds; naive means UTC."""
+    if isinstance(value, _dt.datetime):
+        dt = value
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        dt = _dt.datetime.fromtimestamp(float(value), _dt.timezone.utc)
+    elif isinstance(value, str):
+        try:
+            dt = _dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise InputError(f"{name} must be an ISO-8601 time such as 2025-01-31T08:00:00+08:00; "
+                             f"got {value!r}.") from None
+    else:
+        raise InputError(f"{name} must be a datetime, an ISO-8601 string or POSIX seconds; "
+                         f"got {type(value).__name__}.")
+    return dt if dt.tzinfo is not None else dt.replace(tzinfo=_dt.timezone.utc)
+
+
+def _json(value):
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _annotation_rows(conn, project_id, user=None, item_ids=None):
+    """Annotation rows (dicts) of a project's live sample items, oldest first.
+
+    With ``user``: every row of the items that user ever annotated (others' undo rows included, so that
+    an undo by a lead is seen). With ``item_ids``: the rows of those items.
+    """
+    sql = ("SELECT a.id, a.item_id, a.label, a.user, a.source, a.created_at, a.seconds, a.comment, "
+           "a.retracts FROM annotations a JOIN items i ON i.id = a.item_id "
+           "WHERE i.project_id = ? AND i.role = 'sample' AND i.deleted_at IS NULL")
+    args = [int(project_id)]
+    if user is not None:
+        sql += " AND a.item_id IN (SELECT item_id FROM annotations WHERE user = ?)"
+        args.append(str(user))
+    if item_ids is not None:
+        ids = [int(i) for i in item_ids]
+        if not ids:
+            return []
+        rows = []
+        for start in range(0, len(ids), 900):
+            chunk = ids[start:start + 900]
+            rows += [dict(r) for r in conn.execute(
+                sql + f" AND a.item_id IN ({','.join('?' * len(chunk))})", args + chunk)]
+        return sorted(rows, key=lambda r: r["id"])
+    return [dict(r) for r in conn.execute(sql + " ORDER BY a.id", args)]
+
+
+def _latest_votes(rows, sources=("human",), user=None):
+    """Each person's latest live vote per item: ``{(item_id, user): row}``.
+
+    Undo rows and the rows they retract are ignored, as in :func:`defectlab.store.derive_label`; only
+    rows whose source is in ``sources`` count.
+    """
+    retracted = {r["retracts"] for r in rows if r["retracts"] is not None}
+    out = {}
+    for r in rows:  # oldest first: later rows replace earlier ones
+        if r["retracts"] is not None or r["id"] in retracted or r["source"] not in sources:
+            continue
+        if user is not None and r["user"] != user:
+            continue
+        out[(r["item_id"], r["user"])] = r
+    return out
+
+
+def _gold(conn, project_id, qualification=None):
+    """Active gold items of a project: ``{item_id: row}`` in (created_at, item_id) order."""
+    sql = ("SELECT g.item_id, g.label, g.qualification, g.created_at, g.created_by FROM gold_items g "
+           "JOIN items i ON i.id = g.item_id WHERE g.project_id = ? AND g.removed_at IS NULL "
+           "AND i.deleted_at IS NULL")
+    args = [int(project_id)]
+    if qualification is not None:
+        sql += " AND g.qualification = ?"
+        args.append(int(bool(qualification)))
+    return {r["item_id"]: dict(r) for r in conn.execute(sql + " ORDER BY g.created_at, g.item_id", args)}
+
+
+def _day(value, name):
+    if value is None:
+        return None
+    if isinstance(value, _dt.datetime):
+        return value.date()
+    if isinstance(value, _dt.date):
+        return value
+    try:
+        return _dt.date.fromisoformat(str(value)[:10])
+    except ValueError:
+        raise InputError(f"{name} must be a date such as 2025-01-31; got {value!r}.") from None
+
+
+def _tz(tz):
+    if tz is None:
+        return _dt.datetime.now().astimezone().tzinfo
+    if isinstance(tz, _dt.tzinfo):
+        return tz
+    try:
+        from zoneinfo import ZoneInfo
+
+        return ZoneInfo(str(tz))
+    except Exception:  # ZoneInfoNotFoundError, ValueError
+        raise InputError(f"Unknown time zone {tz!r}; use a name such as 'Asia/Shanghai'.") from None
