@@ -4,6 +4,8 @@ A router only: it sets the session defaults, gates login in team mode and lists 
 lives in ``defectlab/ui/pages/`` and calls the library.
 """
 
+import time
+
 import streamlit as st
 
 from defectlab.ui import common
@@ -22,41 +24,50 @@ def _page(name, title_key, icon, default=False):
 
 ws = common.workspace()
 team = common.team_mode(ws)
+if team and st.session_state.get("auth_user"):
+    from defectlab.team import session_expired
+
+    if session_expired(st.session_state.get("last_seen")):
+        st.session_state.pop("auth_user", None)
+        common.flash("info", t("login.expired"))
+    else:
+        st.session_state["last_seen"] = time.time()
 logged_in = bool(st.session_state.get("auth_user"))
 
 if team and not logged_in:
     nav = st.navigation([_page("login", "nav.login", ":material/login:", default=True)])
 else:
-    if team:
-        st.session_state["user"] = st.session_state["auth_user"]
-    else:
-        st.session_state["user"] = "local"
+    st.session_state["user"] = st.session_state["auth_user"] if team else "local"
+    may = common.permissions()
     sections = {
         t("nav.section.data"): [
             _page("projects", "nav.projects", ":material/home:", default=True),
-            _page("import_data", "nav.import", ":material/upload:"),
-            _page("cut_crops", "nav.cut_crops", ":material/crop:"),
+            may("import") and _page("import_data", "nav.import", ":material/upload:"),
+            may("cut_crops") and _page("cut_crops", "nav.cut_crops", ":material/crop:"),
             _page("label_book", "nav.label_book", ":material/menu_book:"),
-            _page("label", "nav.label", ":material/label:"),
+            may("label") and _page("label", "nav.label", ":material/label:"),
         ],
         t("nav.section.model"): [
-            _page("train", "nav.train", ":material/model_training:"),
+            may("train") and _page("train", "nav.train", ":material/model_training:"),
             _page("runs", "nav.runs", ":material/compare_arrows:"),
-            _page("review", "nav.review", ":material/fact_check:"),
-            _page("predict", "nav.predict", ":material/batch_prediction:"),
+            may("review") and _page("review", "nav.review", ":material/fact_check:"),
+            (may("predict") or may("correct_predictions"))
+            and _page("predict", "nav.predict", ":material/batch_prediction:"),
         ],
     }
     if team:
         sections[t("nav.section.team")] = [
-            _page("team_users", "nav.team_users", ":material/group:"),
-            _page("team_assign", "nav.team_assign", ":material/assignment:"),
-            _page("team_agreement", "nav.team_agreement", ":material/handshake:"),
-            _page("team_qc", "nav.team_qc", ":material/verified:"),
+            may("assign") and _page("team_assign", "nav.team_assign", ":material/assignment:"),
+            may("view_team") and _page("team_agreement", "nav.team_agreement", ":material/handshake:"),
+            may("review") and _page("team_qc", "nav.team_qc", ":material/verified:"),
             _page("team_report", "nav.team_report", ":material/table_chart:"),
-            _page("team_audit", "nav.team_audit", ":material/history:"),
+            may("view_team") and _page("team_audit", "nav.team_audit", ":material/history:"),
         ]
-    sections[t("nav.section.settings")] = [_page("settings", "nav.settings", ":material/settings:")]
-    sections = {k: [p for p in v if p is not None] for k, v in sections.items()}
+    sections[t("nav.section.settings")] = [
+        _page("settings", "nav.settings", ":material/settings:"),
+        may("manage_users") and _page("team_users", "nav.team_users", ":material/group:"),
+    ]
+    sections = {k: [p for p in v if p] for k, v in sections.items()}
     nav = st.navigation({k: v for k, v in sections.items() if v})
     with st.sidebar:
         common.project_picker(ws)

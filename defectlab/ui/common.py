@@ -26,6 +26,7 @@ __all__ = [
     "workspace_path",
     "user",
     "team_mode",
+    "permissions",
     "active_project",
     "require_project",
     "project_picker",
@@ -133,6 +134,22 @@ def team_mode(ws=None):
     if team is None or not hasattr(team, "is_team_mode"):
         return False
     return bool(team.is_team_mode(ws or workspace()))
+
+
+def permissions(ws=None):
+    """A function ``may(action) -> bool`` for the acting user (checked again by the library)."""
+    from defectlab.store import can
+
+    ws = ws or workspace()
+    with ws.read() as conn:
+        allowed = {a for a in _actions() if can(conn, user(), a)}
+    return allowed.__contains__
+
+
+def _actions():
+    from defectlab.store import ACTIONS
+
+    return ACTIONS
 
 
 def optional(module):

@@ -21,6 +21,7 @@ __all__ = ["ORDERS", "queue_state", "build_queue", "current_item_id", "assign", 
            "grid_assign", "grid_undo", "reset_queue", "MAX_SECONDS"]
 
 ORDERS = ("unlabeled", "next", "random", "by_source", "all")
+TEAM_ORDER = "assigned"  # team mode: the person's own queue (qualification, rejected labels, assignments)
 MAX_SECONDS = 3600.0  # a person who left the item open over lunch did not spend an hour on it
 
 
@@ -38,10 +39,12 @@ def build_queue(ws, project, order, user, team=False, seed=0):
         ranking (falls back to ``unlabeled`` before the first run); ``random``: unlabeled, shuffled;
         ``by_source``: unlabeled, grouped by the plate / source image they come from; ``all``: every item.
     """
-    if team:
-        team_mod = common.optional("defectlab.team")
-        if team_mod is not None and hasattr(team_mod, "next_items"):
-            return [int(i) for i in team_mod.next_items(ws, project, user)]
+    if order == TEAM_ORDER:
+        from defectlab.team import next_items
+
+        entries = next_items(ws, project, user, n=None)
+        st.session_state["lbl_notes"] = {int(e["item_id"]): e for e in entries}
+        return [int(e["item_id"]) for e in entries]
     frame = items_frame(ws, project.id)
     if order == "all":
         return [int(i) for i in frame["id"]]

@@ -5,7 +5,7 @@ import time
 import streamlit as st
 
 from defectlab.errors import DefectlabError
-from defectlab.store import UNUSABLE, current_label, current_labels, get_item, label_history
+from defectlab.store import UNUSABLE, current_label, current_labels, get_item
 from defectlab.ui import common, labelbook, labeling, suggest
 from defectlab.ui.common import t
 
@@ -22,11 +22,12 @@ mode = top[0].segmented_control(t("label.mode"), ["single", "grid"], default="si
                                 format_func=lambda m: t(f"label.mode.{m}"))
 mode = mode or "single"
 if team:
-    order = "unlabeled"
-    top[1].caption(t("label.team_queue"))
+    may = common.permissions(ws)
+    orders = (labeling.TEAM_ORDER,) + (labeling.ORDERS if may("view_team") else ())
 else:
-    order = top[1].selectbox(t("label.order"), labeling.ORDERS, key="lbl_order",
-                             format_func=lambda o: t(f"label.order.{o}"))
+    orders = labeling.ORDERS
+order = top[1].selectbox(t("label.order"), orders, key="lbl_order",
+                         format_func=lambda o: t(f"label.order.{o}"))
 queue, pos = labeling.queue_state(project, order)
 classes = list(project.classes)
 keys = classes[:9]
@@ -65,25 +66,35 @@ def _single():
         return
     state = current_label(ws, item_id)
     labeling.mark_shown(item_id, state.version)
+    note = (st.session_state.get("lbl_notes") or {}).get(item_id) if order == labeling.TEAM_ORDER else None
+    if note and note.get("reason") == "rejected":
+        st.warning(t("label.rejected_note", comment=note.get("comment") or ""))
+    elif note and note.get("reason") == "qualification":
+        st.info(t("label.qualification_note"))
     hint = suggest.for_item(ws, project, run, item)
 
     left, right = st.columns([3, 2], gap="large")
     with left:
-        zoom = st.select_slider(t("label.zoom"), options=[1, 2, 3, 4, 6, 8], value=st.session_state.get(
-            "lbl_zoom_v", 2), key="lbl_zoom", format_func=lambda z: f"{z}×")
+        zoom = st.select_slider(t("label.zoom"), options=["fit", 1, 2, 3, 4, 6, 8],
+                                value=st.session_state.get("lbl_zoom_v", "fit"), key="lbl_zoom",
+                                format_func=lambda z: t("label.zoom_fit") if z == "fit" else f"{z}×")
         st.session_state["lbl_zoom_v"] = zoom
         data = common.image_bytes(item, max_side=1600)
-        width = max(64, min(int(item["width"]) * zoom, 1600))
-        st.image(data, width=width)
+        if zoom == "fit":
+            st.image(data, width="stretch")
+        else:
+            st.image(data, width=max(32, min(int(item["width"]) * zoom, 1600)))
         caption = [t("label.item_caption", id=item_id, source=item["source"],
                      w=item["width"], h=item["height"])]
         if item.get("parent_id"):
             caption.append(t("label.from_plate", plate=item["parent_id"], box=item.get("box")))
         st.caption(" · ".join(caption))
         if team:
-            mine = [r for r in label_history(ws, item_id) if r["user"] == me and r["retracts"] is None]
-            if mine:
-                st.caption(t("label.your_label", label=common.label_text(mine[-1]["label"])))
+            from defectlab.team import visible_label
+
+            seen = visible_label(ws, item_id, me)
+            if seen is not None:
+                st.caption(t("label.your_label", label=common.label_text(seen)))
         elif state.label is not None:
             st.caption(t("label.current_label", label=common.label_text(state.label),
                          user=state.user or "", source=state.source or ""))
@@ -103,12 +114,12 @@ def _single():
             extra = st.selectbox(t("label.other_class"), classes[9:], key="lbl_extra")
             st.button(t("label.assign_other"), key="lbl_extra_go", on_click=labeling.assign,
                       args=(extra,), width="stretch")
-        c1, c2, c3, c4 = st.columns(4)
+        c1, c2 = st.columns(2)
         c1.button(t("label.unusable"), key="lbl_unusable", shortcut="0", on_click=labeling.assign,
                   args=(UNUSABLE,), help=t("label.unusable_help"), width="stretch")
         c2.button(t("label.skip"), key="lbl_skip", shortcut="S", on_click=labeling.skip, width="stretch")
-        c3.button(t("label.back"), key="lbl_back", shortcut="B", on_click=labeling.back, width="stretch")
-        c4.button(t("label.undo"), key="lbl_undo", shortcut="Z", on_click=labeling.undo, width="stretch")
+        c1.button(t("label.back"), key="lbl_back", shortcut="B", on_click=labeling.back, width="stretch")
+        c2.button(t("label.undo"), key="lbl_undo", shortcut="Z", on_click=labeling.undo, width="stretch")
         st.caption(t("label.keys_help"))
         st.divider()
         book_default = hint["label"] if hint is not None else (
@@ -130,7 +141,14 @@ def _grid():
     if ss.get("grid_ids") != ids:
         ss["grid_ids"] = ids
         ss["grid_shown_at"] = time.monotonic()
-    labels = {} if team else current_labels(ws, project.id, item_ids=ids)
+    if team:
+        from defectlab.store import LabelState
+        from defectlab.team import visible_labels
+
+        labels = {i: LabelState(lab, None, None, 0) for i, lab in
+                  visible_labels(ws, project, me, item_ids=ids).items() if lab is not None}
+    else:
+        labels = current_labels(ws, project.id, item_ids=ids)
     ncols = 6
     actions = st.container()
     for row in range(0, len(ids), ncols):

@@ -1,0 +1,62 @@
+"""Agreement between annotators (kappa / alpha, pairs) and the disagreement queue, settled by a
+review decision (an annotation with source "review")."""
+
+import math
+
+import pandas as pd
+import streamlit as st
+
+from defectlab import team
+from defectlab.store import annotate, get_item
+from defectlab.ui import common
+from defectlab.ui.common import t
+
+ws = common.workspace()
+project = common.require_project(ws)
+me = common.user()
+st.title(t("agreement.title", project=project.name))
+common.show_flash()
+
+s = team.agreement_summary(ws, project, by=me)
+
+
+def _num(v):
+    return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.2f}"
+
+
+c = st.columns(4)
+c[0].metric(t("agreement.items"), s["n_items"])
+c[1].metric(t("agreement.unanimous"), _num(s["unanimous"]))
+c[2].metric("Fleiss κ", _num(s["fleiss_kappa"]))
+c[3].metric(f"Krippendorff α ({s['alpha_level']})", _num(s["alpha"]))
+if s["pairs"]:
+    st.dataframe(pd.DataFrame(s["pairs"]), hide_index=True, width="stretch")
+
+st.subheader(t("agreement.queue"))
+queue = team.disagreement_queue(ws, project, by=me)
+if not queue:
+    st.success(t("agreement.none"))
+    st.stop()
+pos = min(st.session_state.get("agr_pos", 0), len(queue) - 1)
+entry = queue[pos]
+st.caption(t("agreement.position", pos=pos + 1, n=len(queue)))
+left, right = st.columns([2, 3])
+with left:
+    st.image(common.image_bytes(get_item(ws, entry["item_id"]), 800), width="stretch")
+with right:
+    st.dataframe(pd.DataFrame([{t("agreement.annotator"): u, t("common.class"): common.label_text(lab)}
+                               for u, lab in entry["labels"].items()]), hide_index=True)
+    options = list(project.classes)
+    default = entry["majority"] if entry["majority"] in options else options[0]
+    decision = st.selectbox(t("agreement.decide"), options, index=options.index(default),
+                            key=f"agr_label_{entry['item_id']}")
+    comment = st.text_input(t("review.comment"), key=f"agr_comment_{entry['item_id']}")
+    c1, c2 = st.columns(2)
+    if c1.button(t("agreement.save"), key="agr_save", type="primary"):
+        with common.guard():
+            annotate(ws, entry["item_id"], decision, user=me, source="review", comment=comment or None)
+            common.flash("success", t("agreement.saved", id=entry["item_id"], label=decision))
+            st.rerun()
+    if c2.button(t("label.skip"), key="agr_skip"):
+        st.session_state["agr_pos"] = (pos + 1) % len(queue)
+        st.rerun()

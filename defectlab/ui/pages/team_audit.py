@@ -1,0 +1,39 @@
+"""Audit log: who did what and when (imports, labels, reviews, training, account changes); deleted
+items can be restored by an admin."""
+
+import streamlit as st
+
+from defectlab import team
+from defectlab.store import restore_items
+from defectlab.ui import common
+from defectlab.ui.common import t
+
+ws = common.workspace()
+project = common.active_project(ws)
+me = common.user()
+st.title(t("audit.title"))
+common.show_flash()
+
+c = st.columns(3)
+who = c[0].text_input(t("audit.user"), key="audit_user")
+with common.guard():
+    actions = team.activity_actions(ws, by=me)
+    picked = c[1].multiselect(t("audit.actions"), actions, key="audit_actions")
+    limit = c[2].number_input(t("audit.limit"), 10, 10000, 500, key="audit_limit")
+    df = team.activity(ws, project=project, user=who.strip() or None, actions=picked or None,
+                       limit=int(limit), by=me)
+    st.dataframe(df, hide_index=True, width="stretch")
+
+    st.subheader(t("audit.deleted"))
+    deleted = team.deleted_items(ws, project, by=me)
+    if len(deleted) == 0:
+        st.caption(t("audit.none_deleted"))
+    else:
+        st.dataframe(deleted, hide_index=True, width="stretch")
+        ids = [int(i) for i in (deleted["id"] if hasattr(deleted, "columns") else
+                                [d["id"] for d in deleted])]
+        pick = st.multiselect(t("audit.restore_pick"), ids, key="audit_restore")
+        if st.button(t("audit.restore"), key="audit_restore_go", disabled=not pick):
+            restore_items(ws, pick, user=me)
+            common.flash("success", t("audit.restored", n=len(pick)))
+            st.rerun()

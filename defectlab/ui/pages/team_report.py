@@ -1,0 +1,35 @@
+"""Throughput: per person and day, items labeled, QC outcome, active hours, items per hour;
+CSV download for the piece-rate pay report. Without view_team, people see their own rows."""
+
+import datetime as dt
+
+import streamlit as st
+
+from defectlab import team
+from defectlab.ui import common
+from defectlab.ui.common import t
+
+ws = common.workspace()
+project = common.active_project(ws)
+me = common.user()
+st.title(t("report.title"))
+common.show_flash()
+
+c = st.columns(3)
+today = dt.date.today()
+start = c[0].date_input(t("report.start"), today - dt.timedelta(days=6), key="report_start")
+end = c[1].date_input(t("report.end"), today, key="report_end")
+scope = c[2].radio(t("report.scope"), ["project", "all"], key="report_scope", horizontal=True,
+                   format_func=lambda v: t(f"report.scope.{v}"), disabled=project is None)
+proj = project if scope == "project" and project is not None else None
+with common.guard():
+    df = team.throughput(ws, proj, start=start, end=end, by=me)
+    if df.empty:
+        st.info(t("report.empty"))
+    else:
+        st.dataframe(df, hide_index=True, width="stretch")
+        totals = df.groupby("user")[["items_labeled", "active_hours"]].sum().reset_index()
+        st.bar_chart(totals, x="user", y="items_labeled")
+    csv = team.throughput_csv(ws, proj, start=start, end=end, by=me)
+    st.download_button(t("report.download"), csv, file_name=f"throughput_{start}_{end}.csv",
+                       mime="text/csv", key="report_csv", icon=":material/download:")

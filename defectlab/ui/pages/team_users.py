@@ -1,0 +1,83 @@
+"""Users & roles (admins and leads): accounts, roles, disable / enable, password reset.
+Creating the first extra account switches the workspace to team mode (everybody signs in)."""
+
+import pandas as pd
+import streamlit as st
+
+from defectlab import team
+from defectlab.store import ROLES
+from defectlab.ui import common
+from defectlab.ui.common import t
+
+ws = common.workspace()
+me = common.user()
+st.title(t("users.title"))
+common.show_flash()
+users = team.list_users(ws)
+st.dataframe(pd.DataFrame([{
+    t("users.username"): u["username"], t("users.display_name"): u["display_name"],
+    t("users.role"): t(f"role.{u['role']}"), t("users.disabled"): bool(u["disabled"]),
+    t("users.must_change"): bool(u["must_change_password"])} for u in users]),
+    hide_index=True, width="stretch")
+
+starts_team = not common.team_mode(ws)
+st.subheader(t("users.create"))
+if starts_team:
+    st.info(t("users.first_account"))
+with st.form("users_create"):
+    c = st.columns(3)
+    username = c[0].text_input(t("users.username"), key="users_new_name")
+    display = c[1].text_input(t("users.display_name"), key="users_new_display")
+    role = c[2].selectbox(t("users.role"), ROLES, index=ROLES.index("annotator"), key="users_new_role",
+                          format_func=lambda r: t(f"role.{r}"))
+    c = st.columns(2)
+    password = c[0].text_input(t("users.initial_password"), type="password", key="users_new_password",
+                               help=t("users.initial_password_help"))
+    admin_password = None
+    if starts_team:
+        admin_password = c[1].text_input(t("users.admin_password"), type="password",
+                                         key="users_admin_password", help=t("users.admin_password_help"))
+    ok = st.form_submit_button(t("users.create_submit"), type="primary")
+if ok:
+    with common.guard():
+        team.create_user(ws, username, password, role, display_name=display, by=me,
+                         admin_password=admin_password or None)
+        common.flash("success", t("users.created", user=username))
+        if starts_team:
+            # team mode starts now: the local admin signs in with the password just set
+            st.session_state["auth_user"] = "local"
+            import time
+
+            st.session_state["last_seen"] = time.time()
+        st.rerun()
+
+st.subheader(t("users.change"))
+names = [u["username"] for u in users]
+who = st.selectbox(t("users.username"), names, key="users_pick")
+account = next(u for u in users if u["username"] == who)
+c = st.columns(3)
+with c[0]:
+    new_role = st.selectbox(t("users.role"), ROLES, index=ROLES.index(account["role"]), key="users_role",
+                            format_func=lambda r: t(f"role.{r}"))
+    if st.button(t("users.set_role"), key="users_set_role"):
+        with common.guard():
+            team.set_role(ws, who, new_role, by=me)
+            common.flash("success", t("users.role_set", user=who, role=t(f"role.{new_role}")))
+            st.rerun()
+with c[1]:
+    if account["disabled"]:
+        if st.button(t("users.enable"), key="users_enable"):
+            with common.guard():
+                team.enable_user(ws, who, by=me)
+                st.rerun()
+    elif st.button(t("users.disable"), key="users_disable"):
+        with common.guard():
+            team.disable_user(ws, who, by=me)
+            st.rerun()
+with c[2]:
+    reset = st.text_input(t("users.reset_password"), type="password", key="users_reset")
+    if st.button(t("users.reset"), key="users_reset_go", disabled=not reset):
+        with common.guard():
+            team.reset_password(ws, who, reset, by=me)
+            common.flash("success", t("users.reset_done", user=who))
+            st.rerun()
