@@ -158,15 +158,15 @@ def _fmt_bytes(n):
     return f"{n} bytes"
 
 
-def _file_size(path):
+def _file_size(path, source):
     try:
         st = os.stat(path)
     except FileNotFoundError:
-        raise ImageError(path, "file not found") from None
+        raise ImageError(source, "file not found") from None
     except OSError as e:
-        raise ImageError(path, f"cannot read the file ({e.strerror or e})") from None
+        raise ImageError(source, f"cannot read the file ({e.strerror or e})") from None
     if not os.path.isfile(path):
-        raise ImageError(path, "is a folder or a special file, not an image file")
+        raise ImageError(source, "is a folder or a special file, not an image file")
     return st.st_size
 
 
@@ -179,7 +179,7 @@ def _check_file_size(size, source, limits):
         )
 
 
-def read_image_bytes(path, limits: ImageLimits = DEFAULT_LIMITS) -> bytes:
+def read_image_bytes(path, limits: ImageLimits = DEFAULT_LIMITS, source=None) -> bytes:
     """Read an image file's bytes, refusing files over ``limits.max_file_bytes`` before reading.
 
     Parameters
@@ -187,6 +187,8 @@ def read_image_bytes(path, limits: ImageLimits = DEFAULT_LIMITS) -> bytes:
     path : str or os.PathLike
         The file; any characters (``划痕_001.png``) are fine.
     limits : ImageLimits, optional
+    source : str, optional
+        Name used in error messages (e.g. the path relative to the import folder); default ``path``.
 
     Returns
     -------
@@ -198,13 +200,14 @@ def read_image_bytes(path, limits: ImageLimits = DEFAULT_LIMITS) -> bytes:
     ImageError
         The file is missing, a folder, unreadable, or too large.
     """
-    size = _file_size(path)
-    _check_file_size(size, str(path), limits)
+    source = str(path) if source is None else str(source)
+    size = _file_size(path, source)
+    _check_file_size(size, source, limits)
     try:
         with open(path, "rb") as f:
             return f.read(limits.max_file_bytes + 1)
     except OSError as e:
-        raise ImageError(path, f"cannot read the file ({e.strerror or e})") from None
+        raise ImageError(source, f"cannot read the file ({e.strerror or e})") from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -550,7 +553,7 @@ def _check_pixels(hdr, source, limits):
         )
 
 
-def read_image_size(path) -> tuple[int, int]:
+def read_image_size(path, source=None) -> tuple[int, int]:
     """Width and height of an image file from its header only, without decoding pixels.
 
     Reads a few KB (a JPEG's markers, a TIFF's first directory), so it is cheap on large plates.
@@ -560,6 +563,8 @@ def read_image_size(path) -> tuple[int, int]:
     Parameters
     ----------
     path : str or os.PathLike
+    source : str, optional
+        Name used in error messages; default ``path``.
 
     Returns
     -------
@@ -570,20 +575,21 @@ def read_image_size(path) -> tuple[int, int]:
     ImageError
         Missing file, not a PNG/JPEG/BMP/TIFF, or an unreadable header.
     """
-    size = _file_size(path)
+    source = str(path) if source is None else str(source)
+    size = _file_size(path, source)
     if size == 0:
-        raise ImageError(path, "empty file (0 bytes)")
+        raise ImageError(source, "empty file (0 bytes)")
     try:
         with open(path, "rb") as f:
             hdr = _probe(_FileBuffer(f, size), to_scan=False)
             if hdr.format == "png":
                 _png_walk(_FileBuffer(f, size), hdr)
     except _Corrupt as e:
-        raise ImageError(path, str(e)) from None
+        raise ImageError(source, str(e)) from None
     except struct.error:
-        raise ImageError(path, "truncated or corrupt image (the header is cut short)") from None
+        raise ImageError(source, "truncated or corrupt image (the header is cut short)") from None
     except OSError as e:
-        raise ImageError(path, f"cannot read the file ({e.strerror or e})") from None
+        raise ImageError(source, f"cannot read the file ({e.strerror or e})") from None
     if hdr.orientation >= 5:
         return hdr.height, hdr.width
     return hdr.width, hdr.height
@@ -789,7 +795,7 @@ def decode_image(data, source, limits: ImageLimits = DEFAULT_LIMITS) -> np.ndarr
     return decode_image_with_info(data, source, limits)[0]
 
 
-def load_image_with_info(path, limits: ImageLimits = DEFAULT_LIMITS):
+def load_image_with_info(path, limits: ImageLimits = DEFAULT_LIMITS, source=None):
     """Read and decode an image file: :func:`read_image_bytes` then :func:`decode_image_with_info`.
 
     Returns
@@ -797,11 +803,19 @@ def load_image_with_info(path, limits: ImageLimits = DEFAULT_LIMITS):
     image : (H, W) or (H, W, 3) ndarray of np.uint8
     info : ImageInfo
     """
-    return decode_image_with_info(read_image_bytes(path, limits), str(path), limits)
+    source = str(path) if source is None else str(source)
+    return decode_image_with_info(read_image_bytes(path, limits, source), source, limits)
 
 
-def load_image(path, limits: ImageLimits = DEFAULT_LIMITS) -> np.ndarray:
+def load_image(path, limits: ImageLimits = DEFAULT_LIMITS, source=None) -> np.ndarray:
     """Read and decode an image file (any file name, e.g. ``划痕_001.png``).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    limits : ImageLimits, optional
+    source : str, optional
+        Name used in error messages; default ``path``.
 
     Returns
     -------
@@ -816,7 +830,7 @@ def load_image(path, limits: ImageLimits = DEFAULT_LIMITS) -> np.ndarray:
     >>> load_image(p).shape
     (4, 5)
     """
-    return load_image_with_info(path, limits)[0]
+    return load_image_with_info(path, limits, source)[0]
 
 
 # --------------------------------------------------------------------------------------------

@@ -425,6 +425,19 @@ def test_zero_byte_file_on_disk(tmp_path):
         read_image_size(p)
 
 
+def test_source_names_the_file_in_errors(tmp_path):
+    p = tmp_path / "x.png"
+    p.write_text("hello")
+    for call in (lambda: load_image(p, source="imgs/x.png"),
+                 lambda: load_image_with_info(p, DEFAULT_LIMITS, "imgs/x.png"),
+                 lambda: read_image_size(p, source="imgs/x.png")):
+        with pytest.raises(ImageError, match="^imgs/x.png: not an image") as exc:
+            call()
+        assert exc.value.source == "imgs/x.png"
+    with pytest.raises(ImageError, match="^rel/none.png: file not found$"):
+        read_image_bytes(tmp_path / "none.png", source="rel/none.png")
+
+
 def test_missing_file_and_folder(tmp_path):
     with pytest.raises(ImageError, match="file not found"):
         load_image(tmp_path / "nope.png")

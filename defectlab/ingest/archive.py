@@ -1,0 +1,296 @@
+"""Safe extraction of uploaded zip archives.
+
+:func:`safe_extract_zip` is the only way defectlab opens a zip. It refuses, before writing anything,
+archives that could escape the destination folder (``../``, absolute paths, drive letters) or that
+are zip bombs (too many entries, too many declared bytes, a compression ratio over the limit), and it
+counts the bytes actually written so a lying size header cannot get past the limits either.
+
+File names: entries without the UTF-8 flag are decoded the way the archive's author most likely wrote
+them: the Info-ZIP Unicode path field when present, else UTF-8, else GBK/GB18030 (zip files made by
+Windows Explorer on a Chinese system), else the zip standard's CP437.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import stat
+import struct
+import zipfile
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+from defectlab.errors import InputError
+
+__all__ = ["Skipped", "ExtractResult", "safe_extract_zip"]
+
+_GB = 1024**3
+_MB = 1024**2
+_RATIO_MIN_BYTES = 1 * _MB  # small entries may compress very well legitimately
+_CHUNK = 1 * _MB
+_JUNK_FILES = {".ds_store", "thumbs.db", "desktop.ini", "ehthumbs.db"}
+
+
+class Skipped(NamedTuple):
+    """An archive entry that was not extracted, and why. Unpacks as ``source, reason``."""
+
+    source: str
+    reason: str
+
+
+@dataclass
+class ExtractResult:
+    """What :func:`safe_extract_zip` wrote.
+
+    Attributes
+    ----------
+    files : list of Path
+        Every extracted file, in archive order.
+    skipped : list of Skipped
+        Entries not extracted (``__MACOSX/``, ``.DS_Store``, hidden files, symbolic links, encrypted
+        or corrupt entries, duplicates), with the entry name as ``source``.
+    """
+
+    files: list[Path] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+
+
+def _unicode_extra(info):
+    """The UTF-8 name from an Info-ZIP Unicode Path extra field (0x7075), if valid."""
+    extra = info.extra
+    i = 0
+    while i + 4 <= len(extra):
+        hid, size = struct.unpack_from("<HH", extra, i)
+        body = extra[i + 4:i + 4 + size]
+        if hid == 0x7075 and len(body) >= 5 and body[0] == 1:
+            try:
+                raw = info.orig_filename.encode("cp437")
+            except UnicodeEncodeError:
+                return None
+            if struct.unpack_from("<I", body, 1)[0] == zlib.crc32(raw):
+                try:
+                    return body[5:].decode("utf-8")
+                except UnicodeDecodeError:
+                    return None
+        i += 4 + size
+    return None
+
+
+def _decode_name(info):
+    if info.flag_bits & 0x800:
+        return info.filename
+    uni = _unicode_extra(info)
+    if uni:
+        return uni
+    try:
+        raw = info.filename.encode("cp437")
+    except UnicodeEncodeError:  # already decoded with another encoding by the caller's zipfile
+        return info.filename
+    for enc in ("utf-8", "gb18030"):
+        try:
+            return raw.decode(enc)
+        except UnicodeDecodeError:
+            continue
+    return info.filename
+
+
+def _unsafe_reason(name):
+    """Why a (decoded) entry name could escape the destination, or None."""
+    n = name.replace("\\", "/")
+    if "\x00" in n:
+        return "a NUL character in the name"
+    if n.startswith("/"):
+        return "an absolute path"
+    if re.match(r"^[A-Za-z]:", n):
+        return "a Windows drive letter"
+    if ".." in n.split("/"):
+        return "a '..' component that climbs out of the folder"
+    return None
+
+
+def _skip_reason(parts, info):
+    if any(p == "__MACOSX" for p in parts):
+        return "macOS metadata (__MACOSX)"
+    base = parts[-1]
+    if base.lower() in _JUNK_FILES:
+        return f"system file ({base})"
+    if base.startswith("._"):
+        return "macOS resource fork (._ file)"
+    if any(p.startswith(".") for p in parts):
+        return "hidden file or folder"
+    mode = info.external_attr >> 16
+    if info.create_system == 3 and stat.S_ISLNK(mode):
+        return "symbolic link (links are never extracted)"
+    if info.flag_bits & 0x1:
+        return "encrypted (password-protected) entry"
+    return None
+
+
+def _clear(dest, created):
+    if created:
+        shutil.rmtree(dest, ignore_errors=True)
+    else:
+        for child in dest.iterdir():
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child, ignore_errors=True)
+            else:
+                child.unlink(missing_ok=True)
+
+
+def _fmt(n):
+    return f"{n / _GB:.2f} GB" if n >= _GB else f"{n / _MB:.1f} MB" if n >= _MB else f"{n} bytes"
+
+
+def safe_extract_zip(zip_path, dest_dir, max_total_bytes: int = 2 * _GB, max_files: int = 200_000,
+                     max_ratio: float = 200) -> ExtractResult:
+    """Extract a zip archive into an empty folder, refusing anything unsafe.
+
+    Parameters
+    ----------
+    zip_path : str or os.PathLike
+    dest_dir : str or os.PathLike
+        Created if missing; must be empty if it exists.
+    max_total_bytes : int, default 2 GB
+        Limit on the uncompressed size of all entries, declared and actually written.
+    max_files : int, default 200 000
+        Limit on the number of file entries.
+    max_ratio : float, default 200
+        Limit on the compression ratio of any entry over 1 MB (uncompressed / compressed).
+
+    Returns
+    -------
+    ExtractResult
+        ``files`` written and entries ``skipped`` with a reason.
+
+    Raises
+    ------
+    InputError
+        Not a zip file; an entry with an absolute path, a drive letter or ``..``; over a limit (zip
+        bomb); a non-empty ``dest_dir``. Nothing is left in ``dest_dir`` after an error.
+
+    Examples
+    --------
+    >>> import io, tempfile, pathlib
+    >>> tmp = pathlib.Path(tempfile.mkdtemp())
+    >>> with zipfile.ZipFile(tmp / "a.zip", "w") as z:
+    ...     z.writestr("划痕/001.png", b"x")
+    ...     z.writestr("__MACOSX/._001.png", b"x")
+    >>> r = safe_extract_zip(tmp / "a.zip", tmp / "out")
+    >>> [p.relative_to(tmp / "out").as_posix() for p in r.files], r.skipped[0].reason
+    (['划痕/001.png'], 'macOS metadata (__MACOSX)')
+    """
+    for name, value in (("max_total_bytes", max_total_bytes), ("max_files", max_files),
+                        ("max_ratio", max_ratio)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise InputError(f"The '{name}' parameter of safe_extract_zip must be a positive number. Got {value!r}.")
+    zip_path = Path(zip_path)
+    dest = Path(dest_dir)
+    shown = zip_path.name
+    if not zip_path.is_file():
+        raise InputError(f"{zip_path}: the archive does not exist.")
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        raise InputError(f"Cannot extract {shown} into {dest}: it must be a new or empty folder.")
+    try:
+        zf = zipfile.ZipFile(zip_path)
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise InputError(f"{shown}: not a zip archive, or a damaged one ({e}).") from None
+
+    result = ExtractResult()
+    with zf:
+        # ---- plan and check everything before writing a byte
+        plan = []
+        declared = 0
+        n_files = 0
+        for info in zf.infolist():
+            name = _decode_name(info)
+            bad = _unsafe_reason(name)
+            if bad:
+                raise InputError(
+                    f"{shown} is unsafe: the entry {name!r} has {bad}. Nothing was extracted; "
+                    "re-create the archive from the folder itself."
+                )
+            if info.is_dir():
+                continue
+            parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".")]
+            if not parts:
+                continue
+            why = _skip_reason(parts, info)
+            if why:
+                result.skipped.append(Skipped(name, why))
+                continue
+            n_files += 1
+            declared += info.file_size
+            if info.file_size > _RATIO_MIN_BYTES:
+                ratio = info.file_size / max(info.compress_size, 1)
+                if ratio > max_ratio:
+                    raise InputError(
+                        f"{shown} looks like a zip bomb: {name!r} expands {_fmt(info.compress_size)} into "
+                        f"{_fmt(info.file_size)} (ratio {ratio:.0f}:1, the limit is {max_ratio:g}:1). "
+                        "Nothing was extracted; raise max_ratio if the archive is trusted."
+                    )
+            plan.append((info, name, parts))
+        if n_files > max_files:
+            raise InputError(
+                f"{shown} has {n_files} files, over the limit of {max_files}. Nothing was extracted; "
+                "split the archive or raise max_files."
+            )
+        if declared > max_total_bytes:
+            raise InputError(
+                f"{shown} would expand to {_fmt(declared)}, over the {_fmt(max_total_bytes)} limit. "
+                "Nothing was extracted; split the archive or raise max_total_bytes."
+            )
+
+        # ---- extract, counting real bytes
+        created = not dest.exists()
+        dest.mkdir(parents=True, exist_ok=True)
+        dest_real = os.path.realpath(dest)
+        written_total = 0
+        try:
+            for info, name, parts in plan:
+                target = dest.joinpath(*parts)
+                parent_real = os.path.realpath(target.parent) if target.parent.exists() else None
+                if parent_real is not None and os.path.commonpath([dest_real, parent_real]) != dest_real:
+                    raise InputError(f"{shown} is unsafe: {name!r} would be written outside {dest}.")
+                if target.exists():
+                    result.skipped.append(Skipped(name, "duplicate entry: the first one was kept"))
+                    continue
+                try:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    if os.path.commonpath([dest_real, os.path.realpath(target.parent)]) != dest_real:
+                        raise InputError(f"{shown} is unsafe: {name!r} would be written outside {dest}.")
+                    written = 0
+                    with zf.open(info) as src, open(target, "xb") as out:
+                        while True:
+                            chunk = src.read(_CHUNK)
+                            if not chunk:
+                                break
+                            written += len(chunk)
+                            written_total += len(chunk)
+                            if written > info.file_size:
+                                raise InputError(
+                                    f"{shown} is unsafe: {name!r} holds more data than its header "
+                                    f"declares ({info.file_size} bytes). Nothing was extracted."
+                                )
+                            if written_total > max_total_bytes:
+                                raise InputError(
+                                    f"{shown} expands past the {_fmt(max_total_bytes)} limit. Nothing "
+                                    "was extracted; split the archive or raise max_total_bytes."
+                                )
+                            out.write(chunk)
+                except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as e:
+                    target.unlink(missing_ok=True)
+                    result.skipped.append(Skipped(name, f"corrupt or unsupported entry ({e}); not extracted"))
+                    continue
+                except OSError as e:
+                    if target.is_file():
+                        target.unlink(missing_ok=True)
+                    result.skipped.append(Skipped(name, f"cannot be written here ({e.strerror or e})"))
+                    continue
+                result.files.append(target)
+        except BaseException:
+            _clear(dest, created)
+            raise
+    return result

@@ -1,0 +1,684 @@
+"""Bounding-box annotations: Pascal VOC, YOLO and COCO parsers, box validation and cropping.
+
+Pure functions: they read annotation files and return plain records (:class:`Box`, ...); they never
+touch the workspace. Every problem with a file raises :class:`~defectlab.errors.InputError` naming the
+file (and the line or object), so an importer can reject that one file and go on.
+
+Coordinates
+-----------
+A :class:`Box` uses **pixel-edge coordinates** in the decoded (upright) image: pixel column ``c`` spans
+``[c, c+1)``, so an integer box covers ``image[y0:y1, x0:x1]`` and is ``x1 - x0`` pixels wide.
+The parsers convert each format's own convention:
+
+* Pascal VOC ``xmin..xmax`` are 1-based and inclusive (the VOC devkit, LabelImg):
+  ``x0 = xmin - 1``, ``x1 = xmax``. A full 200-pixel-wide NEU box ``1..200`` becomes ``0..200``.
+* YOLO ``cx cy w h`` are fractions of the image size: ``x0 = (cx - w/2) * width`` ...
+* COCO ``[x, y, w, h]`` are already pixel edges: ``x0 = x``, ``x1 = x + w``.
+
+Parsed boxes may be fractional, partly outside the image or empty; :func:`validate_box` decides, once
+the image size is known, whether a box is kept (clipped, integer) or rejected with a reason.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from defectlab.errors import InputError
+from defectlab.imaging import crop_box
+
+__all__ = [
+    "Box",
+    "VocAnnotation",
+    "CocoAnnotations",
+    "CropResult",
+    "parse_voc",
+    "parse_yolo",
+    "parse_yolo_names",
+    "parse_coco",
+    "validate_box",
+    "crop_boxes",
+]
+
+_MAX_XML_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Box:
+    """A labelled rectangle in pixel-edge coordinates (see the module docstring).
+
+    Attributes
+    ----------
+    label : str or None
+    x0, y0 : float
+        Left and top edges.
+    x1, y1 : float
+        Right and bottom edges (exclusive for integer boxes).
+    """
+
+    label: str | None
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+
+    @property
+    def width(self) -> float:
+        return self.x1 - self.x0
+
+    @property
+    def height(self) -> float:
+        return self.y1 - self.y0
+
+
+@dataclass
+class VocAnnotation:
+    """One Pascal VOC XML file.
+
+    Attributes
+    ----------
+    filename : str
+        ``<filename>`` as written (may lack the extension, as in NEU-DET); ``""`` when absent.
+    width, height : int or None
+        ``<size>`` as written; None when absent or 0 (many tools write 0).
+    boxes : list of Box
+        One per ``<object>``, in file order (the box index of a crop is its position here).
+    image_path : str
+        ``<path>`` as written (often an absolute path on the labeller's PC); ``""`` when absent.
+    """
+
+    filename: str
+    width: int | None
+    height: int | None
+    boxes: list[Box] = field(default_factory=list)
+    image_path: str = ""
+
+
+@dataclass
+class CocoAnnotations:
+    """One COCO ``instances`` JSON file.
+
+    Attributes
+    ----------
+    boxes : dict of str to list of Box
+        ``file_name`` → its boxes in annotation order, for every image listed (possibly no boxes),
+        in the order of ``images``.
+    sizes : dict of str to (int, int) or None
+        ``file_name`` → ``(width, height)`` as written, None when missing.
+    categories : dict of int to str
+        Category id → name.
+    """
+
+    boxes: dict[str, list[Box]]
+    sizes: dict[str, tuple[int, int] | None]
+    categories: dict[int, str]
+
+
+@dataclass
+class CropResult:
+    """One box of :func:`crop_boxes`: either a crop, or ``None`` and the reason.
+
+    Attributes
+    ----------
+    box : Box or None
+        The validated box (integer, clipped to the image, before padding).
+    region : tuple of int or None
+        ``(x0, y0, x1, y1)`` actually cut: the box plus padding, clipped to the image.
+    image : (h, w) or (h, w, 3) ndarray of np.uint8, or None
+    reason : str or None
+        Why the box was rejected.
+    """
+
+    box: Box | None
+    region: tuple[int, int, int, int] | None
+    image: np.ndarray | None
+    reason: str | None = None
+
+
+# --------------------------------------------------------------------------------------------
+# Pascal VOC
+# --------------------------------------------------------------------------------------------
+
+_DTD = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+
+
+def _read_limited(path, limit, what):
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+        if size > limit:
+            raise InputError(f"{path}: {what} of {size} bytes is larger than the {limit} byte limit.")
+        return p.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found.") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a folder, expected a {what}.") from None
+    except OSError as e:
+        raise InputError(f"{path}: cannot read the file ({e.strerror or e}).") from None
+
+
+def _check_xml_safe(data, path):
+    """Refuse DTDs: no entity expansion ("billion laughs") and no external entities, ever."""
+    text = data
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in data[:4]:
+        try:
+            text = data.decode("utf-16").encode("utf-8")
+        except UnicodeDecodeError:
+            raise InputError(f"{path}: malformed XML (undecodable UTF-16).") from None
+    if _DTD.search(text):
+        raise InputError(
+            f"{path}: refusing an XML file with a DOCTYPE/ENTITY declaration (it could expand entities "
+            "or read other files); annotation files never need one: remove it and import again."
+        )
+
+
+def _parse_xml(path):
+    data = _read_limited(path, _MAX_XML_BYTES, "XML file")
+    _check_xml_safe(data, path)
+    try:
+        try:
+            return ET.fromstring(data)
+        except ValueError:
+            # expat reads only single-byte encodings itself: decode GBK & co. here
+            m = re.match(rb"\s*<\?xml[^>]*encoding=[\"']([A-Za-z0-9_.:-]+)[\"'][^>]*\?>", data)
+            if m is None:
+                raise
+            enc = m.group(1).decode("ascii").lower()
+            enc = "gb18030" if enc in ("gbk", "gb2312", "cp936", "gb18030") else enc
+            try:
+                text = data[m.end():].decode(enc)
+            except (LookupError, UnicodeDecodeError) as e:
+                raise InputError(f"{path}: cannot decode the XML as {enc} ({e}).") from None
+            return ET.fromstring(text)
+    except ET.ParseError as e:
+        raise InputError(f"{path}: malformed XML ({e}); fix or re-export the annotation file.") from None
+
+
+def _text(elem, tag):
+    t = elem.findtext(tag)
+    return "" if t is None else t.strip()
+
+
+def _voc_int(text):
+    try:
+        v = float(text)
+    except ValueError:
+        return None
+    return int(v) if math.isfinite(v) and v > 0 else None
+
+
+def parse_voc(xml_path) -> VocAnnotation:
+    """Read a Pascal VOC annotation file, safely.
+
+    Parameters
+    ----------
+    xml_path : str or os.PathLike
+
+    Returns
+    -------
+    VocAnnotation
+        Boxes in pixel-edge coordinates (``x0 = xmin - 1``, ``x1 = xmax``), labels from ``<name>``.
+
+    Raises
+    ------
+    InputError
+        Missing file, a DOCTYPE/ENTITY declaration, malformed XML, a root other than
+        ``<annotation>``, or an object without a name or with a non-numeric coordinate; the message
+        names the file and the object.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.xml"
+    >>> _ = p.write_text("<annotation><filename>a.jpg</filename><object><name>scratch</name>"
+    ...                  "<bndbox><xmin>1</xmin><ymin>1</ymin><xmax>10</xmax><ymax>5</ymax></bndbox>"
+    ...                  "</object></annotation>")
+    >>> parse_voc(p).boxes
+    [Box(label='scratch', x0=0.0, y0=0.0, x1=10.0, y1=5.0)]
+    """
+    root = _parse_xml(xml_path)
+    if root.tag != "annotation":
+        raise InputError(
+            f"{xml_path}: not a Pascal VOC file: the root element is <{root.tag}>, expected <annotation>."
+        )
+    size = root.find("size")
+    width = _voc_int(_text(size, "width")) if size is not None else None
+    height = _voc_int(_text(size, "height")) if size is not None else None
+    boxes = []
+    for i, obj in enumerate(root.findall("object")):
+        name = _text(obj, "name")
+        if not name:
+            raise InputError(f"{xml_path}: object {i} has no <name> (its label); add one.")
+        bb = obj.find("bndbox")
+        if bb is None:
+            raise InputError(f"{xml_path}: object {i} ({name}) has no <bndbox>.")
+        vals = []
+        for tag in ("xmin", "ymin", "xmax", "ymax"):
+            t = _text(bb, tag)
+            try:
+                v = float(t)
+            except ValueError:
+                v = float("nan")
+            if not math.isfinite(v):
+                raise InputError(
+                    f"{xml_path}: object {i} ({name}): <{tag}> is {t!r}, expected a number."
+                )
+            vals.append(v)
+        xmin, ymin, xmax, ymax = vals
+        boxes.append(Box(name, xmin - 1.0, ymin - 1.0, xmax, ymax))
+    return VocAnnotation(
+        filename=_text(root, "filename"),
+        width=width if width and height else None,
+        height=height if width and height else None,
+        boxes=boxes,
+        image_path=_text(root, "path"),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# YOLO
+# --------------------------------------------------------------------------------------------
+
+def _read_text(path, what):
+    data = _read_limited(path, 64 * 1024 * 1024, what)
+    for enc in ("utf-8-sig", "gb18030"):
+        try:
+            return data.decode(enc)
+        except UnicodeDecodeError:
+            continue
+    raise InputError(f"{path}: cannot decode the {what} as UTF-8 or GBK text.")  # pragma: no cover
+
+
+def _positive_int(value, name, func):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise InputError(f"The '{name}' parameter of {func} must be a positive integer. Got {value!r}.")
+    return int(value)
+
+
+def parse_yolo(txt_path, image_width, image_height, class_names) -> list[Box]:
+    """Read a YOLO label file (``class cx cy w h`` per line, fractions of the image size).
+
+    Parameters
+    ----------
+    txt_path : str or os.PathLike
+    image_width, image_height : int
+        Size of the upright image in pixels (:func:`defectlab.imaging.read_image_size`).
+    class_names : sequence of str or None
+        Names by class index (``classes.txt`` / ``data.yaml``, see :func:`parse_yolo_names`);
+        None labels boxes with the index as a string.
+
+    Returns
+    -------
+    list of Box
+        In line order (blank lines and ``#`` comments skipped); the box index of a crop is its
+        position in this list.
+
+    Raises
+    ------
+    InputError
+        A line without exactly 5 values, a non-numeric value, a class outside ``class_names``, or a
+        value outside 0..1 (``w``, ``h`` must be > 0); the message names the file and line.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.txt"
+    >>> _ = p.write_text("1 0.5 0.5 0.2 0.4\\n")
+    >>> parse_yolo(p, 100, 50, ["crazing", "scratches"])
+    [Box(label='scratches', x0=40.0, y0=15.0, x1=60.0, y1=35.0)]
+    """
+    w_img = _positive_int(image_width, "image_width", "parse_yolo")
+    h_img = _positive_int(image_height, "image_height", "parse_yolo")
+    names = None if class_names is None else [str(n) for n in class_names]
+    text = _read_text(txt_path, "YOLO label file")
+    boxes = []
+    tol = 1e-3
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        s = line.strip()
+        if not s or s.startswith("#"):
+            continue
+        fields = s.split()
+        where = f"{txt_path}, line {lineno}"
+        if len(fields) != 5:
+            extra = " (segmentation polygons are not supported)" if len(fields) > 6 else ""
+            raise InputError(
+                f"{where}: expected 5 values 'class cx cy w h', got {len(fields)}{extra}: {s[:60]!r}."
+            )
+        try:
+            cls_f = float(fields[0])
+            nums = [float(f) for f in fields[1:]]
+        except ValueError:
+            raise InputError(f"{where}: {s[:60]!r} has a value that is not a number.") from None
+        if not all(math.isfinite(v) for v in [cls_f, *nums]):
+            raise InputError(f"{where}: {s[:60]!r} has a value that is not a finite number.")
+        if cls_f != int(cls_f) or cls_f < 0:
+            raise InputError(f"{where}: class {fields[0]!r} is not a non-negative whole number.")
+        cls = int(cls_f)
+        if names is not None and cls >= len(names):
+            raise InputError(
+                f"{where}: class {cls} has no name: the class names list {len(names)} "
+                f"(0..{len(names) - 1}); add it to classes.txt / data.yaml."
+            )
+        cx, cy, bw, bh = nums
+        for label, v, low_ok in (("cx", cx, True), ("cy", cy, True), ("w", bw, False), ("h", bh, False)):
+            if v > 1 + tol or v < -tol or (not low_ok and v <= 0):
+                rng = "0..1" if low_ok else "greater than 0 and at most 1"
+                raise InputError(
+                    f"{where}: {label}={v:g} is out of range (expected {rng}, a fraction of the image "
+                    "size); pixel coordinates are not YOLO format."
+                )
+        boxes.append(Box(
+            names[cls] if names is not None else str(cls),
+            (cx - bw / 2) * w_img, (cy - bh / 2) * h_img, (cx + bw / 2) * w_img, (cy + bh / 2) * h_img,
+        ))
+    return boxes
+
+
+def _strip_yaml_scalar(s):
+    s = s.strip()
+    if s[:1] in ("'", '"'):
+        end = s.find(s[0], 1)
+        if end > 0:
+            return s[1:end]
+    return re.sub(r"\s+#.*$", "", s).strip()  # drop a trailing comment
+
+
+def _split_flow(s):
+    """Split a YAML flow sequence/mapping body on commas outside quotes."""
+    parts, cur, quote = [], [], None
+    for ch in s:
+        if quote:
+            cur.append(ch)
+            if ch == quote:
+                quote = None
+        elif ch in "'\"":
+            quote = ch
+            cur.append(ch)
+        elif ch == ",":
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    parts.append("".join(cur))
+    return [p.strip() for p in parts if p.strip()]
+
+
+def _names_from_mapping(pairs, path):
+    try:
+        d = {int(k.strip().strip("'\"")): _strip_yaml_scalar(v) for k, v in pairs}
+    except ValueError:
+        raise InputError(f"{path}: the keys of 'names:' must be class numbers 0, 1, 2, ...") from None
+    if sorted(d) != list(range(len(d))):
+        raise InputError(f"{path}: the keys of 'names:' must be 0..{len(d) - 1} without gaps. Got {sorted(d)}.")
+    return [d[k] for k in range(len(d))]
+
+
+def parse_yolo_names(path) -> list[str]:
+    """Class names for YOLO labels from ``classes.txt`` or a ``data.yaml``.
+
+    ``classes.txt``: one name a line. YAML: only the top-level ``names:`` key is read (no YAML library
+    needed), in any of the forms Ultralytics and other tools write::
+
+        names: [crazing, 'rolled-in_scale']     names:              names:
+                                                  - crazing           0: crazing
+                                                  - inclusion         1: inclusion
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A ``.txt`` file or a ``.yaml`` / ``.yml`` file.
+
+    Returns
+    -------
+    list of str
+        Names by class index.
+
+    Raises
+    ------
+    InputError
+        No names found, or a mapping whose keys are not 0..n-1.
+    """
+    text = _read_text(path, "class names file")
+    if Path(path).suffix.lower() not in (".yaml", ".yml"):
+        names = [ln.strip() for ln in text.splitlines() if ln.strip()]
+        if not names:
+            raise InputError(f"{path}: no class names (expected one name a line).")
+        return names
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        m = re.match(r"^names\s*:(.*)$", line)
+        if not m:
+            continue
+        rest = re.sub(r"^\s*#.*$", "", m.group(1)).strip()
+        if rest.startswith("[") or rest.startswith("{"):
+            close = "]" if rest[0] == "[" else "}"
+            body = rest[1:]
+            j = i
+            while close not in body and j + 1 < len(lines):
+                j += 1
+                body += " " + lines[j].strip()
+            if close not in body:
+                raise InputError(f"{path}: 'names:' starting on line {i + 1} is not closed with {close!r}.")
+            body = body[:body.rindex(close)]
+            items = _split_flow(body)
+            if rest[0] == "[":
+                names = [_strip_yaml_scalar(x) for x in items]
+            else:
+                names = _names_from_mapping([x.split(":", 1) for x in items if ":" in x], path)
+        elif rest:
+            raise InputError(f"{path}: cannot read 'names: {rest}' on line {i + 1}; use a list.")
+        else:
+            seq, pairs = [], []
+            for ln in lines[i + 1:]:
+                if not ln.strip() or ln.strip().startswith("#"):
+                    continue
+                if not ln[:1].isspace() and not ln.startswith("-"):
+                    break  # next top-level key
+                s = ln.strip()
+                if s.startswith("- ") or s == "-":
+                    seq.append(_strip_yaml_scalar(s[1:]))
+                elif ":" in s:
+                    pairs.append(s.split(":", 1))
+                else:
+                    break
+            names = seq if seq else _names_from_mapping(pairs, path)
+        names = [n for n in names if n != ""]
+        if not names:
+            raise InputError(f"{path}: 'names:' on line {i + 1} lists no class names.")
+        return names
+    raise InputError(f"{path}: no top-level 'names:' key with the class names.")
+
+
+# --------------------------------------------------------------------------------------------
+# COCO
+# --------------------------------------------------------------------------------------------
+
+def parse_coco(json_path) -> CocoAnnotations:
+    """Read a COCO detection JSON (``images``, ``annotations``, ``categories``).
+
+    Parameters
+    ----------
+    json_path : str or os.PathLike
+
+    Returns
+    -------
+    CocoAnnotations
+        Boxes per ``file_name`` (``x0 = x``, ``x1 = x + w``), labelled with category names.
+
+    Raises
+    ------
+    InputError
+        Invalid JSON, missing keys, a duplicated ``file_name``, or an annotation with an unknown image
+        or category or a malformed ``bbox``; the message names the file and the entry.
+    """
+    text = _read_text(json_path, "COCO JSON file")
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(
+            f"{json_path}: invalid JSON at line {e.lineno}, column {e.colno} ({e.msg})."
+        ) from None
+    if not isinstance(doc, dict) or not all(
+        isinstance(doc.get(k), list) for k in ("images", "annotations", "categories")
+    ):
+        raise InputError(
+            f"{json_path}: not a COCO file: expected an object with the lists 'images', 'annotations' "
+            "and 'categories'."
+        )
+    categories = {}
+    for k, c in enumerate(doc["categories"]):
+        if not isinstance(c, dict) or "id" not in c or not str(c.get("name", "")).strip():
+            raise InputError(f"{json_path}: categories[{k}] needs an 'id' and a 'name'. Got {c!r}.")
+        categories[c["id"]] = str(c["name"]).strip()
+    by_id, boxes, sizes = {}, {}, {}
+    for k, im in enumerate(doc["images"]):
+        if not isinstance(im, dict) or "id" not in im or not isinstance(im.get("file_name"), str) \
+                or not im["file_name"].strip():
+            raise InputError(f"{json_path}: images[{k}] needs an 'id' and a 'file_name'. Got {im!r}.")
+        name = im["file_name"].strip()
+        if name in boxes:
+            raise InputError(f"{json_path}: images[{k}]: file_name {name!r} is listed twice.")
+        by_id[im["id"]] = name
+        boxes[name] = []
+        w, h = im.get("width"), im.get("height")
+        ok = all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in (w, h))
+        sizes[name] = (int(w), int(h)) if ok else None
+    for k, a in enumerate(doc["annotations"]):
+        ident = f"annotations[{k}]" + (f" (id {a['id']})" if isinstance(a, dict) and "id" in a else "")
+        if not isinstance(a, dict):
+            raise InputError(f"{json_path}: {ident} is not an object.")
+        if a.get("image_id") not in by_id:
+            raise InputError(f"{json_path}: {ident} names image_id {a.get('image_id')!r}, which is not in 'images'.")
+        if a.get("category_id") not in categories:
+            raise InputError(
+                f"{json_path}: {ident} names category_id {a.get('category_id')!r}, which is not in 'categories'."
+            )
+        bb = a.get("bbox")
+        if not (isinstance(bb, list) and len(bb) == 4 and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in bb)):
+            raise InputError(f"{json_path}: {ident}: 'bbox' must be [x, y, width, height] numbers. Got {bb!r}.")
+        x, y, w, h = (float(v) for v in bb)
+        boxes[by_id[a["image_id"]]].append(Box(categories[a["category_id"]], x, y, x + w, y + h))
+    return CocoAnnotations(boxes=boxes, sizes=sizes, categories=categories)
+
+
+# --------------------------------------------------------------------------------------------
+# validation and crops
+# --------------------------------------------------------------------------------------------
+
+def _coords(b):
+    return f"x0={b.x0:g} y0={b.y0:g} x1={b.x1:g} y1={b.y1:g}"
+
+
+def validate_box(box: Box, width, height, min_size: int = 2):
+    """Check a box against an image: clip what overlaps, reject what cannot be used.
+
+    Parameters
+    ----------
+    box : Box
+    width, height : int or None
+        Size of the image; None checks only the box itself (no clipping).
+    min_size : int, default 2
+        Smallest accepted width and height in pixels, after clipping.
+
+    Returns
+    -------
+    (Box, None) or (None, str)
+        The box with integer coordinates (edges rounded outwards, clipped to the image), or None and
+        the reason: not finite, zero or negative area, outside the image, or too small.
+
+    Examples
+    --------
+    >>> validate_box(Box("a", -5, 2, 8, 9.5), 10, 10)
+    (Box(label='a', x0=0, y0=2, x1=8, y1=10), None)
+    >>> validate_box(Box("a", 3, 3, 3, 9), 10, 10)[1]
+    'zero or negative area: x0=3 y0=3 x1=3 y1=9 (expected x0 < x1 and y0 < y1)'
+    """
+    if not isinstance(box, Box):
+        raise InputError(f"The 'box' parameter of validate_box must be a Box. Got {type(box).__name__}.")
+    min_size = _positive_int(min_size, "min_size", "validate_box")
+    if width is not None or height is not None:
+        width = _positive_int(width, "width", "validate_box")
+        height = _positive_int(height, "height", "validate_box")
+    try:
+        vals = [float(v) for v in (box.x0, box.y0, box.x1, box.y1)]
+    except (TypeError, ValueError):
+        vals = [float("nan")]
+    if not all(math.isfinite(v) for v in vals):
+        return None, f"coordinates are not finite numbers: {box.x0!r}, {box.y0!r}, {box.x1!r}, {box.y1!r}"
+    x0, y0, x1, y1 = vals
+    if x1 <= x0 or y1 <= y0:
+        return None, f"zero or negative area: {_coords(box)} (expected x0 < x1 and y0 < y1)"
+    clipped = False
+    if width is not None:
+        if x1 <= 0 or y1 <= 0 or x0 >= width or y0 >= height:
+            return None, f"outside the {width}x{height} image: {_coords(box)}"
+        c = (max(0.0, x0), max(0.0, y0), min(float(width), x1), min(float(height), y1))
+        clipped = c != (x0, y0, x1, y1)
+        x0, y0, x1, y1 = c
+    ix0, iy0 = math.floor(x0 + 1e-6), math.floor(y0 + 1e-6)
+    ix1, iy1 = math.ceil(x1 - 1e-6), math.ceil(y1 - 1e-6)
+    w, h = ix1 - ix0, iy1 - iy0
+    if w < min_size or h < min_size:
+        after = " after clipping to the image" if clipped else ""
+        return None, (f"too small: {w}x{h} pixels{after} ({_coords(box)}); the minimum is "
+                      f"{min_size}x{min_size} (min_size)")
+    return Box(box.label, ix0, iy0, ix1, iy1), None
+
+
+def crop_boxes(image, boxes, *, pad_fraction: float = 0.0, pad_pixels: int = 0, min_size: int = 2):
+    """Validate boxes against an image and cut one crop per valid box.
+
+    Parameters
+    ----------
+    image : (H, W) or (H, W, 3) ndarray of np.uint8
+        The decoded plate (:func:`defectlab.imaging.decode_image`).
+    boxes : sequence of Box
+    pad_fraction : float, default 0.0
+        Margin added on each side as a fraction of the box's width (left/right) and height
+        (top/bottom), e.g. 0.1 for 10 %.
+    pad_pixels : int, default 0
+        Margin in pixels added on each side (on top of ``pad_fraction``).
+    min_size : int, default 2
+        Boxes narrower or lower than this (before padding) are rejected.
+
+    Returns
+    -------
+    list of CropResult
+        One per input box, in the same order.
+
+    Examples
+    --------
+    >>> img = np.arange(100, dtype=np.uint8).reshape(10, 10)
+    >>> r = crop_boxes(img, [Box("a", 2, 2, 4, 4), Box("b", 20, 20, 30, 30)], pad_pixels=1)
+    >>> r[0].region, r[0].image.shape, r[1].reason
+    ((1, 1, 5, 5), (4, 4), 'outside the 10x10 image: x0=20 y0=20 x1=30 y1=30')
+    """
+    if not isinstance(image, np.ndarray) or image.ndim < 2:
+        raise InputError(
+            "The 'image' parameter of crop_boxes must be a uint8 array of shape (H, W) or (H, W, 3). "
+            f"Got {type(image).__name__}."
+        )
+    if isinstance(pad_fraction, bool) or not isinstance(pad_fraction, (int, float)) \
+            or not math.isfinite(pad_fraction) or pad_fraction < 0:
+        raise InputError(f"The 'pad_fraction' parameter of crop_boxes must be a number >= 0. Got {pad_fraction!r}.")
+    if isinstance(pad_pixels, bool) or not isinstance(pad_pixels, (int, np.integer)) or pad_pixels < 0:
+        raise InputError(f"The 'pad_pixels' parameter of crop_boxes must be an integer >= 0. Got {pad_pixels!r}.")
+    h, w = image.shape[:2]
+    out = []
+    for box in boxes:
+        valid, reason = validate_box(box, w, h, min_size)
+        if valid is None:
+            out.append(CropResult(None, None, None, reason))
+            continue
+        dx = int(round(valid.width * pad_fraction)) + int(pad_pixels)
+        dy = int(round(valid.height * pad_fraction)) + int(pad_pixels)
+        region = (max(0, valid.x0 - dx), max(0, valid.y0 - dy), min(w, valid.x1 + dx), min(h, valid.y1 + dy))
+        out.append(CropResult(valid, region, crop_box(image, region)))
+    return out
