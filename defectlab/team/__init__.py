@@ -1,0 +1,98 @@
+"""Running a labeling team: accounts and roles, assignments with blind overlap, gold items and
+qualification, agreement, QC review, throughput / pay reports and the activity log.
+
+Every rule is enforced here, in the library (the UI and the CLI only call these functions): each function
+that changes something takes the acting user (``by=``, or ``reviewer=`` / ``user=`` where the person acts
+on their own work) and checks the store's permissions (:func:`defectlab.store.require`).
+
+Modules (one concept each; read their docstrings):
+
+- :mod:`~defectlab.team.accounts` — single-user vs team mode, accounts, scrypt passwords, login, idle logout;
+- :mod:`~defectlab.team.assignments` — batches for annotators with overlap and gold, each person's queue,
+  blind labels;
+- :mod:`~defectlab.team.gold` — gold items, gold accuracy, the qualification set;
+- :mod:`~defectlab.team.agreement` — Cohen / Fleiss kappa, Krippendorff's alpha, consensus,
+  disagreement queue;
+- :mod:`~defectlab.team.qc` — the reviewer's random sample, accept / reject, approval rates;
+- :mod:`~defectlab.team.throughput` — per person and day, CSV for piece-rate pay;
+- :mod:`~defectlab.team.audit_view` — the merged activity log and restore of deleted work.
+"""
+
+from .accounts import (
+    LOCAL_ADMIN,
+    SESSION_IDLE_SECONDS,
+    AuthenticationError,
+    authenticate,
+    change_password,
+    check_password_policy,
+    create_user,
+    disable_user,
+    enable_user,
+    get_user,
+    hash_password,
+    is_team_mode,
+    list_users,
+    reset_password,
+    session_expired,
+    set_display_name,
+    set_role,
+    verify_password,
+)
+from .agreement import (
+    FleissKappa,
+    agreement_summary,
+    annotator_votes,
+    cohen_kappa,
+    consensus,
+    disagreement_queue,
+    fleiss_kappa,
+    krippendorff_alpha,
+    pairwise_agreement,
+)
+from .assignments import (
+    assignment_progress,
+    close_assignment,
+    create_assignment,
+    list_assignments,
+    next_items,
+    queue_counts,
+    visible_label,
+    visible_labels,
+)
+from .audit_view import activity, activity_actions, deleted_items, deleted_projects
+from .gold import (
+    gold_accuracy,
+    gold_items,
+    qualification_rule,
+    qualification_status,
+    reset_qualification,
+    set_gold,
+    set_qualification_rule,
+    unset_gold,
+    waive_qualification,
+)
+from .qc import approval_rates, qc_decide, qc_decisions, qc_pending, qc_sample
+from .throughput import THROUGHPUT_COLUMNS, throughput, throughput_csv
+
+__all__ = [
+    # accounts
+    "LOCAL_ADMIN", "SESSION_IDLE_SECONDS", "AuthenticationError", "hash_password", "verify_password",
+    "check_password_policy", "is_team_mode", "create_user", "authenticate", "change_password",
+    "reset_password", "set_role", "set_display_name", "disable_user", "enable_user", "get_user",
+    "list_users", "session_expired",
+    # assignments
+    "create_assignment", "close_assignment", "list_assignments", "assignment_progress", "next_items",
+    "queue_counts", "visible_label", "visible_labels",
+    # gold
+    "set_gold", "unset_gold", "gold_items", "set_qualification_rule", "qualification_rule",
+    "qualification_status", "reset_qualification", "waive_qualification", "gold_accuracy",
+    # agreement
+    "FleissKappa", "cohen_kappa", "fleiss_kappa", "krippendorff_alpha", "annotator_votes",
+    "pairwise_agreement", "agreement_summary", "consensus", "disagreement_queue",
+    # qc
+    "qc_sample", "qc_pending", "qc_decide", "approval_rates", "qc_decisions",
+    # throughput
+    "THROUGHPUT_COLUMNS", "throughput", "throughput_csv",
+    # audit
+    "activity", "activity_actions", "deleted_items", "deleted_projects",
+]
