@@ -399,7 +399,13 @@ def _probe_jpeg(buf, to_scan):
         if len(b) < 4:
             raise _Corrupt("truncated or corrupt JPEG (the file ends inside the header)")
         if b[0] != 0xFF:
-            raise _Corrupt(f"truncated or corrupt JPEG (no marker at byte {p})")
+            # stray bytes between segments: libjpeg skips them with a warning, and so do we
+            window = buf[p:p + 65536]
+            skip = window.find(b"\xff")
+            if skip < 0:
+                raise _Corrupt(f"truncated or corrupt JPEG (no marker after byte {p})")
+            p += skip
+            continue
         if b[1] == 0xFF:  # fill byte
             p += 1
             continue
@@ -603,9 +609,9 @@ def _to_uint8(arr):
     """Map any numeric array to uint8 by a joint 0.1-99.9 percentile stretch (see module doc)."""
     if arr.dtype == np.uint8:
         return arr, None
-    flat = arr.reshape(-1)
-    step = max(1, flat.size // 1_000_000)
-    sample = flat[::step].astype(np.float64)
+    # percentiles from a regular grid of at most ~1M samples (all of them for small images)
+    step = max(1, math.ceil(math.sqrt(arr.shape[0] * arr.shape[1] / 1_000_000)))
+    sample = arr[::step, ::step].astype(np.float64).reshape(-1)
     finite = sample[np.isfinite(sample)]
     if finite.size:
         lo, hi = np.percentile(finite, [0.1, 99.9])

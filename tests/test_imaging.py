@@ -136,6 +136,13 @@ def test_jpeg_decodes_close_to_original_and_trailing_bytes_are_fine():
     assert np.abs(out.astype(int) - 100).max() <= 2
 
 
+def test_jpeg_with_stray_bytes_between_segments_is_read_like_libjpeg():
+    data = _encode(".jpg", _quadrants_bgr())
+    app0_end = 4 + struct.unpack(">H", data[4:6])[0]
+    padded = data[:app0_end] + b"\x00\x00\x00" + data[app0_end:]
+    np.testing.assert_array_equal(decode_image(padded, "p.jpg"), decode_image(data, "d.jpg"))
+
+
 def test_non_ascii_file_name(tmp_path):
     p = tmp_path / "划痕_001.png"
     img = np.full((3, 6), 42, np.uint8)

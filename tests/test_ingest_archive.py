@@ -72,6 +72,13 @@ def test_entries_that_escape_are_refused_before_anything_is_written(tmp_path, na
     assert not (tmp_path / "evil.txt").exists() and not (tmp_path / "sub" / "evil.txt").exists()
 
 
+def test_nul_byte_in_a_name_is_refused(tmp_path):
+    z = _zip(tmp_path / "a.zip", [("a.pngXevil", b"x")])
+    z.write_bytes(z.read_bytes().replace(b"a.pngXevil", b"a.png\x00evil"))
+    with pytest.raises(InputError, match="a NUL character in the name"):
+        safe_extract_zip(z, tmp_path / "out")
+
+
 def test_symlink_entries_are_skipped_not_created(tmp_path):
     info = zipfile.ZipInfo("link.png")
     info.create_system = 3

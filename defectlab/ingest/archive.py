@@ -80,21 +80,23 @@ def _unicode_extra(info):
 
 
 def _decode_name(info):
+    # orig_filename: zipfile cuts ``filename`` at a NUL byte, which must be seen to be refused
+    name = info.orig_filename
     if info.flag_bits & 0x800:
-        return info.filename
+        return name
     uni = _unicode_extra(info)
     if uni:
         return uni
     try:
-        raw = info.filename.encode("cp437")
+        raw = name.encode("cp437")
     except UnicodeEncodeError:  # already decoded with another encoding by the caller's zipfile
-        return info.filename
+        return name
     for enc in ("utf-8", "gb18030"):
         try:
             return raw.decode(enc)
         except UnicodeDecodeError:
             continue
-    return info.filename
+    return name
 
 
 def _unsafe_reason(name):

@@ -1,0 +1,793 @@
+"""Find what a folder holds and plan its import, without decoding images or touching the workspace.
+
+Layouts (:data:`LAYOUTS`)
+-------------------------
+``folders``
+    One sub-folder per class: ``ROOT/scratches/001.png`` is labelled ``scratches`` (the first folder
+    below the root, whatever lies deeper). Images directly in ``ROOT`` are unlabeled.
+``flat``
+    Images with no labels (or labels from the file name with ``label_regex``), at any depth.
+``voc``
+    Pascal VOC XML files, in ``annotations/`` / ``Annotations/`` next to ``images/`` / ``JPEGImages/``
+    or beside the images. One crop per ``<object>``.
+``yolo``
+    ``labels/**.txt`` mirroring ``images/**`` (or a ``.txt`` beside each image), class names from
+    ``classes.txt`` / ``obj.names`` / ``data.yaml``. One crop per line.
+``coco``
+    A COCO ``*.json`` (``images`` / ``annotations`` / ``categories``). One crop per annotation.
+``csv``
+    A ``*.csv`` with a path and a label column (header optional; the columns are found by name,
+    ``path,label`` otherwise), paths relative to the CSV's folder. ``labels.csv`` wins when there are
+    several CSV files.
+
+A zip unpacked into one wrapper folder (``NEU-DET/images``...) is looked into: when the root holds a
+single folder and nothing else, and that folder holds sub-folders or annotation files (or is called
+``images``), the layout is detected inside it. Sources stay relative to the root given.
+
+Sources
+-------
+``source`` is the file's path relative to the root, with ``/`` separators and Unicode NFC; a crop is
+``"<source of its image>#<box index>"`` (INTERFACES.md). Hidden files and folders (``.name``),
+``__MACOSX``, ``._*`` resource forks, ``Thumbs.db`` and ``desktop.ini`` are skipped. File names
+that are not valid UTF-8 (a GBK name extracted by an old tool) are shown decoded as GBK.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+from defectlab.errors import ImageError, InputError
+from defectlab.imaging import IMAGE_EXTENSIONS, is_image_name, read_image_size
+
+from .boxes import Box, parse_coco, parse_voc, parse_yolo, parse_yolo_names, validate_box
+
+__all__ = [
+    "LAYOUTS",
+    "Rejection",
+    "PlannedImage",
+    "PlanEntry",
+    "ImportPlan",
+    "detect_layout",
+    "plan_import",
+]
+
+#: The layouts :func:`plan_import` understands (plus ``"auto"``).
+LAYOUTS = ("folders", "flat", "voc", "yolo", "coco", "csv")
+
+_SKIP_DIRS = {"__macosx", "@eadir", "$recycle.bin", "system volume information", "__pycache__"}
+_SKIP_FILES = {"thumbs.db", "desktop.ini", "ehthumbs.db"}
+_UNSUPPORTED = {".gif", ".webp", ".heic", ".heif", ".avif", ".jp2", ".j2k", ".jfif", ".jpe", ".pgm",
+                ".ppm", ".pbm", ".pnm", ".dng", ".cr2", ".nef", ".arw", ".raw", ".psd", ".svg", ".ico",
+                ".exr", ".hdr"}
+_CONTAINER_NAMES = {"images", "image", "imgs", "img", "jpegimages", "pictures", "photos", "图片", "图像"}
+_ANNOTATION_DIRS = {"annotations", "annotation", "xml", "xmls", "labels", "label"}
+_IMAGE_DIRS = ("images", "jpegimages", "imgs", "img", "image")
+_PATH_COLUMNS = {"path", "file", "filename", "file_name", "filepath", "file_path", "image", "image_path",
+                 "imagepath", "img", "img_path", "name", "图片", "图像", "文件", "文件名", "路径", "图片路径"}
+_LABEL_COLUMNS = {"label", "class", "category", "class_name", "classname", "defect", "defect_type",
+                  "type", "target", "标签", "类别", "类型", "缺陷", "缺陷类型", "分类"}
+_NAMES_FILES = ("classes.txt", "obj.names", "data.yaml", "data.yml", "dataset.yaml", "dataset.yml")
+
+
+class Rejection(NamedTuple):
+    """A file (or box) that will not be imported, and why. Unpacks as ``source, reason``."""
+
+    source: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class PlannedImage:
+    """One image file to decode once.
+
+    Attributes
+    ----------
+    source : str
+        Path relative to the import root (POSIX, NFC), e.g. ``images/crazing_1.jpg``.
+    path : Path
+        Absolute path of the file to read.
+    label : str or None
+        Whole-image items: the label (None = unlabeled). Always None when ``boxes`` is set.
+    boxes : tuple of (int, Box) or None
+        None: the image itself is one item. Otherwise the crops to cut, as ``(box index, Box)``; the
+        crop's source is ``f"{source}#{index}"`` (:meth:`box_source`). Boxes are as written in the
+        annotation (possibly fractional or partly outside): validate them against the decoded image
+        with :func:`~defectlab.ingest.boxes.validate_box`. Never empty.
+    size_hint : (int, int) or None
+        ``(width, height)`` from the annotation (VOC, COCO) or the file header (YOLO); None for
+        whole-image layouts. The decoded size is what counts.
+    """
+
+    source: str
+    path: Path
+    label: str | None = None
+    boxes: tuple[tuple[int, Box], ...] | None = None
+    size_hint: tuple[int, int] | None = None
+
+    @property
+    def is_crops(self) -> bool:
+        """True when this image is a plate to cut crops from."""
+        return self.boxes is not None
+
+    def box_source(self, index: int) -> str:
+        """Source of the crop with this box index, e.g. ``images/crazing_1.jpg#0``."""
+        return f"{self.source}#{index}"
+
+
+@dataclass(frozen=True)
+class PlanEntry:
+    """One future item (a whole image or one crop), flattened from :class:`PlannedImage`."""
+
+    source: str
+    path: Path
+    label: str | None
+    box: Box | None = None
+    box_index: int | None = None
+
+
+@dataclass
+class ImportPlan:
+    """What :func:`plan_import` found.
+
+    Attributes
+    ----------
+    root : Path
+        The folder (or single image file) planned.
+    layout : str
+        One of :data:`LAYOUTS` (the detected one for ``"auto"``).
+    images : list of PlannedImage
+        Sorted by source.
+    rejected : list of Rejection
+        Files, annotation files and boxes that will not be imported, with the reason.
+    """
+
+    root: Path
+    layout: str
+    images: list[PlannedImage] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+
+    @property
+    def entries(self) -> list[PlanEntry]:
+        """One entry per future item: whole images, and one per box of a plate."""
+        out = []
+        for img in self.images:
+            if img.boxes is None:
+                out.append(PlanEntry(img.source, img.path, img.label))
+            else:
+                out.extend(PlanEntry(img.box_source(i), img.path, b.label, b, i) for i, b in img.boxes)
+        return out
+
+    @property
+    def labels(self) -> list[str]:
+        """The distinct labels the plan carries, sorted."""
+        return sorted({e.label for e in self.entries if e.label is not None})
+
+    @property
+    def n_boxes(self) -> int:
+        """Number of crops to cut."""
+        return sum(len(img.boxes) for img in self.images if img.boxes is not None)
+
+
+# --------------------------------------------------------------------------------------------
+# walking the tree
+# --------------------------------------------------------------------------------------------
+
+def _skipped_name(name):
+    low = name.lower()
+    return name.startswith(".") or low in _SKIP_FILES or low in _SKIP_DIRS
+
+
+def _walk(top):
+    """All visible regular files under ``top`` (no symlinked folders), sorted by relative path."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(top):
+        dirnames[:] = sorted(d for d in dirnames if not _skipped_name(d))
+        for f in filenames:
+            if _skipped_name(f):
+                continue
+            p = Path(dirpath) / f
+            if p.is_file():
+                out.append(p)
+    out.sort(key=lambda p: p.relative_to(top).as_posix())
+    return out
+
+
+def _display(s):
+    """A path string fit for JSON and SQLite: undecodable bytes tried as GBK, then NFC."""
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        raw = os.fsencode(s)
+        try:
+            s = raw.decode("gb18030")
+        except UnicodeDecodeError:
+            s = raw.decode("utf-8", "replace")
+    return unicodedata.normalize("NFC", s)
+
+
+def _rel(path, root):
+    return _display(Path(os.path.relpath(path, root)).as_posix())
+
+
+def _effective_root(root):
+    """Look through wrapper folders (see the module docstring)."""
+    cur = root
+    for _ in range(4):
+        try:
+            entries = [e for e in cur.iterdir() if not _skipped_name(e.name)]
+        except OSError:
+            break
+        dirs = [e for e in entries if e.is_dir()]
+        if len(dirs) != 1 or len(entries) != 1:
+            break
+        d = dirs[0]
+        try:
+            inner = [e for e in d.iterdir() if not _skipped_name(e.name)]
+        except OSError:
+            break
+        if d.name.lower() in _CONTAINER_NAMES or any(e.is_dir() or not is_image_name(e.name) for e in inner):
+            cur = d
+        else:
+            break
+    return cur
+
+
+def _check_root(root):
+    if not isinstance(root, (str, os.PathLike)):
+        raise InputError(f"The 'root' parameter must be a folder path. Got {type(root).__name__}.")
+    root = Path(root)
+    if not root.exists():
+        raise InputError(f"Import source {root} does not exist.")
+    return root.absolute()
+
+
+# --------------------------------------------------------------------------------------------
+# detection
+# --------------------------------------------------------------------------------------------
+
+def _is_voc_xml(path):
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return False
+    return re.search(rb"<annotation[\s>]", head) is not None
+
+
+def _is_coco_json(path):
+    try:
+        if path.stat().st_size > 2 * 1024**3:
+            return False
+        data = path.read_bytes()
+    except OSError:
+        return False
+    return all(k in data for k in (b'"images"', b'"annotations"', b'"categories"'))
+
+
+def _coco_files(eff, files):
+    out = []
+    for p in files:
+        if p.suffix.lower() != ".json":
+            continue
+        parts = p.relative_to(eff).parts
+        if len(parts) <= 2 and _is_coco_json(p):
+            out.append(p)
+    return out
+
+
+def _csv_files(eff, files):
+    return [p for p in files if p.suffix.lower() == ".csv" and p.parent == eff]
+
+
+def _label_txt_for(img_rel_parts):
+    """Candidate YOLO label paths (relative parts) for an image: mirrored ``labels/`` first."""
+    parts = list(img_rel_parts)
+    stem_txt = Path(parts[-1]).stem + ".txt"
+    cands = []
+    for i in range(len(parts) - 2, -1, -1):
+        if parts[i].lower() in ("images", "jpegimages"):
+            cands.append(tuple(parts[:i] + ["labels"] + parts[i + 1:-1] + [stem_txt]))
+            break
+    cands.append(tuple(parts[:-1] + [stem_txt]))
+    return cands
+
+
+def _names_file(eff, files):
+    by_rel = {p.relative_to(eff).as_posix().lower(): p for p in files}
+    for name in _NAMES_FILES:
+        for prefix in ("", "labels/"):
+            if prefix + name in by_rel:
+                return by_rel[prefix + name]
+    yamls = [p for p in files if p.suffix.lower() in (".yaml", ".yml") and p.parent == eff]
+    return yamls[0] if len(yamls) == 1 else None
+
+
+def _looks_yolo(eff, files):
+    rel = {p.relative_to(eff).parts for p in files}
+    has_labels_dir = any(len(r) >= 2 and "labels" in (x.lower() for x in r[:-1]) and r[-1].lower().endswith(".txt")
+                         for r in rel)
+    names = _names_file(eff, files) is not None
+    for p in files:
+        if is_image_name(p.name):
+            for cand in _label_txt_for(p.relative_to(eff).parts):
+                if cand in rel and (has_labels_dir or names):
+                    return True
+    return False
+
+
+def _detect(eff, files):
+    if _coco_files(eff, files):
+        return "coco"
+    if any(p.suffix.lower() == ".xml" and _is_voc_xml(p) for p in files):
+        return "voc"
+    if _looks_yolo(eff, files):
+        return "yolo"
+    if _csv_files(eff, files):
+        return "csv"
+    images = [p for p in files if is_image_name(p.name)]
+    if any(len(p.relative_to(eff).parts) >= 2 for p in images):
+        return "folders"
+    if images:
+        return "flat"
+    raise InputError(
+        f"No images found in {eff} (looked for {' '.join(IMAGE_EXTENSIONS)} files, hidden files skipped)."
+    )
+
+
+def detect_layout(root) -> str:
+    """Guess the layout of a folder.
+
+    Checked in this order: ``coco`` (a COCO JSON at the top or one folder down), ``voc`` (an XML file
+    with an ``<annotation>`` root), ``yolo`` (``labels/*.txt`` mirroring the images, or ``.txt`` files
+    beside them with ``classes.txt`` / ``data.yaml``), ``csv`` (a ``*.csv`` at the top), ``folders``
+    (images in sub-folders), ``flat`` (images at the top). A single image file is ``flat``.
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+
+    Returns
+    -------
+    str
+        One of :data:`LAYOUTS`.
+
+    Raises
+    ------
+    InputError
+        ``root`` does not exist or holds no images.
+    """
+    root = _check_root(root)
+    if root.is_file():
+        return "flat"
+    eff = _effective_root(root)
+    return _detect(eff, _walk(eff))
+
+
+# --------------------------------------------------------------------------------------------
+# planning
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class _Ctx:
+    root: Path
+    eff: Path
+    files: list
+    regex: re.Pattern | None
+    images: list = field(default_factory=list)
+    rejected: list = field(default_factory=list)
+
+    def src(self, path):
+        return _rel(path, self.root)
+
+    def reject(self, source, reason):
+        self.rejected.append(Rejection(source, reason))
+
+
+def _compile_regex(label_regex):
+    if label_regex is None or label_regex == "":
+        return None
+    if not isinstance(label_regex, str):
+        raise InputError(f"--label-regex must be a string. Got {type(label_regex).__name__}.")
+    try:
+        rx = re.compile(label_regex)
+    except re.error as e:
+        raise InputError(f"--label-regex {label_regex!r} is not a valid regular expression: {e}.") from None
+    if rx.groups < 1:
+        raise InputError(
+            f"--label-regex {label_regex!r} has no capture group: put the label part in parentheses, "
+            r"e.g. '^(.+)_\d+\.jpg$'."
+        )
+    return rx
+
+
+def _regex_label(rx, name):
+    m = rx.search(unicodedata.normalize("NFC", name))
+    if m is None or m.group(1) is None:
+        return None
+    label = m.group(1).strip()
+    return label or None
+
+
+def _clean_label(s):
+    s = unicodedata.normalize("NFC", str(s)).strip()
+    return s or None
+
+
+def _reason(exc, *paths_and_names):
+    """The message of an error with absolute paths replaced by sources, and no leading 'source: '."""
+    msg = exc.reason if isinstance(exc, ImageError) else str(exc)
+    for path, name in paths_and_names:
+        msg = msg.replace(str(path), name)
+        if msg.startswith(name + ": "):
+            msg = msg[len(name) + 2:]
+    return msg
+
+
+def _reject_unsupported(ctx, files):
+    for p in files:
+        ext = p.suffix.lower()
+        if ext in _UNSUPPORTED:
+            ctx.reject(ctx.src(p), f"unsupported image type '{ext}' (defectlab reads "
+                                   f"{' '.join(IMAGE_EXTENSIONS)}); convert it to PNG")
+
+
+def _plan_whole(ctx, by_folder):
+    files = [p for p in ctx.files if is_image_name(p.name)]
+    if not files:
+        raise InputError(
+            f"No images found in {ctx.eff} (looked for {' '.join(IMAGE_EXTENSIONS)} files, hidden files skipped)."
+        )
+    _reject_unsupported(ctx, ctx.files)
+    for p in files:
+        parts = p.relative_to(ctx.eff).parts
+        label = _clean_label(_display(parts[0])) if by_folder and len(parts) > 1 else None
+        if ctx.regex is not None:
+            label = _regex_label(ctx.regex, _display(p.name))
+        ctx.images.append(PlannedImage(ctx.src(p), p, label))
+
+
+def _plan_csv(ctx):
+    csvs = _csv_files(ctx.eff, ctx.files)
+    if not csvs:
+        raise InputError(f"No .csv file with path,label columns at the top of {ctx.eff}.")
+    named = [p for p in csvs if p.name.lower() == "labels.csv"]
+    if named:
+        csv_path = named[0]
+    elif len(csvs) == 1:
+        csv_path = csvs[0]
+    else:
+        raise InputError(
+            f"Several CSV files in {ctx.eff} ({', '.join(p.name for p in csvs)}): name the one with the "
+            "labels labels.csv, or remove the others."
+        )
+    name = csv_path.name
+    try:
+        text = csv_path.read_bytes()
+    except OSError as e:
+        raise InputError(f"{csv_path}: cannot read the file ({e.strerror or e}).") from None
+    for enc in ("utf-8-sig", "gb18030"):
+        try:
+            text = text.decode(enc)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:  # pragma: no cover - gb18030 decodes any byte string
+        raise InputError(f"{csv_path}: cannot decode the CSV as UTF-8 or GBK.")
+    first = text.split("\n", 1)[0]
+    delim = max((",", "\t", ";"), key=first.count) if any(c in first for c in ",\t;") else ","
+    rows = list(csv.reader(io.StringIO(text), delimiter=delim))
+    path_col, label_col, start = 0, 1, 0
+    if rows:
+        head = [c.strip().lower() for c in rows[0]]
+        if (head and head[0] in _PATH_COLUMNS) or (len(head) > 1 and head[1] in _LABEL_COLUMNS) \
+                or any(h in _PATH_COLUMNS for h in head) and any(h in _LABEL_COLUMNS for h in head):
+            start = 1
+            path_col = next((i for i, h in enumerate(head) if h in _PATH_COLUMNS), 0)
+            label_col = next((i for i, h in enumerate(head) if h in _LABEL_COLUMNS and i != path_col),
+                             1 if path_col != 1 else 0)
+    base = csv_path.parent
+    first_row = {}
+    root_abs = os.path.normpath(ctx.root)
+    for rowno in range(start + 1, len(rows) + 1):
+        row = rows[rowno - 1]
+        if not row or all(not c.strip() for c in row):
+            continue
+        where = f"listed in {name} row {rowno}"
+        raw = row[path_col].strip() if path_col < len(row) else ""
+        if not raw:
+            ctx.reject(f"{name} row {rowno}", f"{name} row {rowno} has no path")
+            continue
+        label = _clean_label(row[label_col]) if label_col < len(row) else None
+        rel = raw.replace("\\", "/")
+        full = os.path.normpath(os.path.join(base, rel))
+        if os.path.isabs(rel) or re.match(r"^[A-Za-z]:", rel) or \
+                os.path.relpath(full, root_abs).split(os.sep)[0] == "..":
+            ctx.reject(_display(rel), f"{where} but the path leaves the import folder; use a path "
+                                      f"relative to the folder of {name}")
+            continue
+        p = Path(full)
+        source = ctx.src(p)
+        if source in first_row:
+            ctx.reject(source, f"{where} again (first in row {first_row[source]}); only the first row is used")
+            continue
+        first_row[source] = rowno
+        if not p.is_file():
+            ctx.reject(source, f"{where} but the file does not exist")
+            continue
+        if not is_image_name(p.name):
+            ctx.reject(source, f"{where} but it is not a {'/'.join(IMAGE_EXTENSIONS)} image")
+            continue
+        ctx.images.append(PlannedImage(source, p, label))
+
+
+class _ImageIndex:
+    """Find image files by name: exact relative path first, then a unique base name (any case)."""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.images = [p for p in ctx.files if is_image_name(p.name)]
+        self.by_name = {}
+        for p in self.images:
+            self.by_name.setdefault(p.name.casefold(), []).append(p)
+
+    def find(self, names, prefer_dirs):
+        """Return (path, None) or (None, reason). ``names``: candidate file names or relative paths."""
+        for name in names:
+            if not name:
+                continue
+            for d in prefer_dirs:
+                p = Path(os.path.normpath(d / name))
+                if p.is_file() and is_image_name(p.name) and self._inside(p):
+                    return p, None
+        for name in names:
+            if not name:
+                continue
+            hits = self.by_name.get(Path(name).name.casefold(), [])
+            if len(hits) == 1:
+                return hits[0], None
+            if len(hits) > 1:
+                near = [h for h in hits if h.parent in prefer_dirs]
+                if len(near) == 1:
+                    return near[0], None
+                listing = ", ".join(self.ctx.src(h) for h in hits[:4])
+                return None, f"several images are named {Path(name).name}: {listing}"
+        return None, None
+
+    def _inside(self, p):
+        return os.path.relpath(p, self.ctx.root).split(os.sep)[0] != ".."
+
+
+def _image_dirs_near(ctx, ann_path):
+    """Folders where the image of an annotation file is likely to be, best first."""
+    rel_parts = list(ann_path.relative_to(ctx.eff).parts[:-1])
+    dirs = []
+    for i in range(len(rel_parts) - 1, -1, -1):
+        if rel_parts[i].lower() in _ANNOTATION_DIRS:
+            for img_dir in ("images", "JPEGImages", "Images", "imgs"):
+                dirs.append(ctx.eff.joinpath(*rel_parts[:i], img_dir, *rel_parts[i + 1:]))
+            break
+    dirs.append(ann_path.parent)
+    dirs.extend(ctx.eff / d for d in ("images", "JPEGImages", "Images", "imgs"))
+    dirs.append(ctx.eff)
+    return dirs
+
+
+def _with_extensions(name):
+    if not name:
+        return []
+    if is_image_name(name):
+        return [name]
+    return [name + ext for ext in IMAGE_EXTENSIONS] + [name + ext.upper() for ext in IMAGE_EXTENSIONS]
+
+
+def _keep_boxes(ctx, source, boxes):
+    """Drop boxes that are unusable whatever the image size (reported); return (index, Box) pairs."""
+    kept = []
+    for i, box in enumerate(boxes):
+        valid, reason = validate_box(box, None, None, min_size=1)
+        if valid is None:
+            ctx.reject(f"{source}#{i}", reason)
+        else:
+            kept.append((i, box))
+    return tuple(kept)
+
+
+def _add_plate(ctx, used, img_path, ann_src, boxes, size_hint, empty_reason):
+    source = ctx.src(img_path)
+    if img_path in used:
+        ctx.reject(ann_src, f"names {source}, which {used[img_path]} already annotates; only the first is used")
+        return
+    used[img_path] = ann_src
+    if not boxes:
+        ctx.reject(source, empty_reason)
+        return
+    kept = _keep_boxes(ctx, source, boxes)
+    if kept:
+        ctx.images.append(PlannedImage(source, img_path, None, kept, size_hint))
+
+
+def _reject_unannotated(ctx, index, used, reason):
+    for p in index.images:
+        if p not in used:
+            ctx.reject(ctx.src(p), reason)
+
+
+def _plan_voc(ctx):
+    index = _ImageIndex(ctx)
+    used = {}
+    xmls = [p for p in ctx.files if p.suffix.lower() == ".xml"]
+    if not xmls:
+        raise InputError(f"No Pascal VOC .xml files in {ctx.eff}.")
+    for x in xmls:
+        xsrc = ctx.src(x)
+        try:
+            ann = parse_voc(x)
+        except InputError as e:
+            ctx.reject(xsrc, _reason(e, (x, xsrc)))
+            continue
+        path_name = ann.image_path.replace("\\", "/").rsplit("/", 1)[-1]
+        names = _with_extensions(ann.filename) + _with_extensions(x.stem) + _with_extensions(path_name)
+        img, why = index.find(list(dict.fromkeys(names)), _image_dirs_near(ctx, x))
+        if img is None:
+            ctx.reject(xsrc, why or f"names the image {ann.filename or x.stem!r}, which was not found")
+            continue
+        size = (ann.width, ann.height) if ann.width and ann.height else None
+        _add_plate(ctx, used, img, xsrc, ann.boxes, size, f"{xsrc} lists no boxes")
+    _reject_unannotated(ctx, index, used, "no Pascal VOC annotation file names this image")
+
+
+def _plan_yolo(ctx):
+    names_path = _names_file(ctx.eff, ctx.files)
+    if names_path is None:
+        raise InputError(
+            f"YOLO labels in {ctx.eff} need class names: add classes.txt (one name a line, in class "
+            "number order) or data.yaml with 'names: [...]' next to images/ and labels/."
+        )
+    class_names = parse_yolo_names(names_path)
+    index = _ImageIndex(ctx)
+    rel_files = {p.relative_to(ctx.eff).parts: p for p in ctx.files}
+    used_txt = {names_path}
+    for p in index.images:
+        source = ctx.src(p)
+        cands = _label_txt_for(p.relative_to(ctx.eff).parts)
+        txt = next((rel_files[c] for c in cands if c in rel_files), None)
+        if txt is None:
+            ctx.reject(source, f"no YOLO label file (expected {'/'.join(cands[0])})")
+            continue
+        used_txt.add(txt)
+        tsrc = ctx.src(txt)
+        try:
+            width, height = read_image_size(p, source=source)
+        except ImageError as e:
+            ctx.reject(source, e.reason)
+            continue
+        try:
+            boxes = parse_yolo(txt, width, height, class_names)
+        except InputError as e:
+            ctx.reject(source, _reason(e, (txt, tsrc)))
+            continue
+        if not boxes:
+            ctx.reject(source, f"{tsrc} lists no boxes")
+            continue
+        kept = _keep_boxes(ctx, source, boxes)
+        if kept:
+            ctx.images.append(PlannedImage(source, p, None, kept, (width, height)))
+    for t in ctx.files:
+        parts = [x.lower() for x in t.relative_to(ctx.eff).parts]
+        if t.suffix.lower() == ".txt" and t not in used_txt and "labels" in parts[:-1]:
+            ctx.reject(ctx.src(t), "YOLO label file without a matching image")
+
+
+def _plan_coco(ctx):
+    jsons = _coco_files(ctx.eff, ctx.files)
+    if not jsons:
+        raise InputError(f"No COCO .json file (with images, annotations and categories) in {ctx.eff}.")
+    index = _ImageIndex(ctx)
+    used = {}
+    for j in jsons:
+        jsrc = ctx.src(j)
+        try:
+            coco = parse_coco(j)
+        except InputError as e:
+            ctx.reject(jsrc, _reason(e, (j, jsrc)))
+            continue
+        dirs = [j.parent, ctx.eff, ctx.eff / "images", j.parent.parent / "images"]
+        for file_name, boxes in coco.boxes.items():
+            fn = file_name.replace("\\", "/")
+            if fn.startswith("/") or re.match(r"^[A-Za-z]:", fn) or ".." in fn.split("/"):
+                ctx.reject(_display(file_name), f"listed in {j.name} with a path that leaves the import folder")
+                continue
+            img, why = index.find([fn], dirs)
+            if img is None:
+                ctx.reject(_display(file_name), why or f"listed in {j.name} but the file does not exist")
+                continue
+            _add_plate(ctx, used, img, jsrc, boxes, coco.sizes.get(file_name),
+                       f"{j.name} lists no boxes for this image")
+    _reject_unannotated(ctx, index, used, "not listed in any COCO .json file")
+
+
+def plan_import(root, layout: str = "auto", label_regex: str | None = None) -> ImportPlan:
+    r"""Plan the import of a folder (or one image file): what to read, with which labels and boxes.
+
+    Reads the folder tree and the annotation files, plus the headers of the images for YOLO (whose
+    boxes are fractions of the image size); decodes no pixels and writes nothing.
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        The folder (e.g. an extracted zip), or a single image file.
+    layout : {"auto", "folders", "flat", "voc", "yolo", "coco", "csv"}, default "auto"
+        See the module docstring; ``"auto"`` uses :func:`detect_layout`.
+    label_regex : str, optional
+        Labels from file names: the first capture group of this regular expression, searched in the
+        file name (``re.search``), e.g. ``r'^(.+)_\d+\.jpg$'`` for ``rolled-in_scale_12.jpg``. A name
+        that does not match is imported unlabeled. Only for the ``folders`` and ``flat`` layouts
+        (it replaces the folder labels).
+
+    Returns
+    -------
+    ImportPlan
+
+    Raises
+    ------
+    InputError
+        ``root`` does not exist, an unknown layout, an invalid ``label_regex``, or nothing to plan
+        (no images; no annotation files for a box layout; no class names for YOLO; several CSVs).
+        Problems with single files are not raised: they are listed in ``ImportPlan.rejected``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> for name in ("rolled-in_scale_12.jpg", "crazing_1.jpg"):
+    ...     _ = (root / name).write_bytes(b"")  # contents are not read when planning
+    >>> plan = plan_import(root, "flat", label_regex=r"^(.+)_\d+\.jpg$")
+    >>> [(im.source, im.label) for im in plan.images]
+    [('crazing_1.jpg', 'crazing'), ('rolled-in_scale_12.jpg', 'rolled-in_scale')]
+    """
+    root = _check_root(root)
+    if layout not in ("auto",) + LAYOUTS:
+        raise InputError(
+            f"Unknown layout {layout!r}. Choose one of: auto, {', '.join(LAYOUTS)}."
+        )
+    rx = _compile_regex(label_regex)
+    if root.is_file():
+        if layout not in ("auto", "flat"):
+            raise InputError(f"{root} is a single file: only the 'flat' layout applies to it.")
+        if not is_image_name(root.name):
+            raise InputError(
+                f"{root.name}: not a folder, a .zip or an image file ({' '.join(IMAGE_EXTENSIONS)})."
+            )
+        label = _regex_label(rx, _display(root.name)) if rx is not None else None
+        return ImportPlan(root, "flat", [PlannedImage(_display(root.name), root, label)], [])
+    eff = _effective_root(root)
+    files = _walk(eff)
+    if layout == "auto":
+        layout = _detect(eff, files)
+    if rx is not None and layout not in ("folders", "flat"):
+        raise InputError(
+            f"--label-regex only applies to the folders and flat layouts; this is a {layout} source, "
+            "whose labels come from its annotations. Leave --label-regex out, or choose --layout flat."
+        )
+    ctx = _Ctx(root, eff, files, rx)
+    if layout == "folders":
+        _plan_whole(ctx, by_folder=True)
+    elif layout == "flat":
+        _plan_whole(ctx, by_folder=False)
+    elif layout == "csv":
+        _plan_csv(ctx)
+    elif layout == "voc":
+        _plan_voc(ctx)
+    elif layout == "yolo":
+        _plan_yolo(ctx)
+    else:
+        _plan_coco(ctx)
+    ctx.images.sort(key=lambda im: im.source)
+    return ImportPlan(root, layout, ctx.images, ctx.rejected)
