@@ -13,7 +13,8 @@ import time
 import streamlit as st
 
 from defectlab.errors import ConflictError, DefectlabError
-from defectlab.store import UNUSABLE, annotate, annotate_many, items_frame, retract, undo_last
+from defectlab.store import (UNUSABLE, annotate, annotate_many, current_labels, item_ids, items_frame, retract,
+                             undo_last)
 from defectlab.ui import common
 from defectlab.ui.common import t
 
@@ -45,32 +46,32 @@ def build_queue(ws, project, order, user, team=False, seed=0):
         entries = next_items(ws, project, user, n=None)
         st.session_state["lbl_notes"] = {int(e["item_id"]): e for e in entries}
         return [int(e["item_id"]) for e in entries]
-    frame = items_frame(ws, project.id)
     if order == "all":
-        return [int(i) for i in frame["id"]]
-    unlabeled = frame[frame["label"].isna()]
-    if order == "next":
-        quality = common.optional("defectlab.quality")
-        if quality is not None and hasattr(quality, "rank_for_labeling"):
-            try:
-                ranked = quality.rank_for_labeling(ws, project)
-                ids = _ids_of(ranked)
-                if ids:
-                    return ids
-            except DefectlabError:
-                pass
-        return [int(i) for i in unlabeled["id"]]
-    if order == "random":
-        ids = [int(i) for i in unlabeled["id"]]
-        random.Random(seed).shuffle(ids)
-        return ids
+        return item_ids(ws, project.id)
     if order == "by_source":
+        frame = items_frame(ws, project.id)
+        unlabeled = frame[frame["label"].isna()]
         keyed = unlabeled.assign(
             _group=[p if p == p and p is not None else -1 for p in unlabeled["parent_id"]],
             _src=unlabeled["source"].astype(str),
         ).sort_values(["_group", "_src", "box_index", "id"], na_position="first")
         return [int(i) for i in keyed["id"]]
-    return [int(i) for i in unlabeled["id"]]
+    # item ids + derived labels: much cheaper than a full items_frame on a big project
+    states = current_labels(ws, project.id)
+    unlabeled = [i for i in item_ids(ws, project.id) if i not in states or states[i].label is None]
+    if order == "next":
+        quality = common.optional("defectlab.quality")
+        if quality is not None and hasattr(quality, "rank_for_labeling"):
+            try:
+                ids = _ids_of(quality.rank_for_labeling(ws, project))
+                if ids:
+                    return ids
+            except DefectlabError:
+                pass
+        return unlabeled
+    if order == "random":
+        random.Random(seed).shuffle(unlabeled)
+    return unlabeled
 
 
 def _ids_of(ranked):
@@ -220,7 +221,9 @@ def grid_assign(label, ids_key="grid_ids"):
     shown = label if label != UNUSABLE else t("common.unusable")
     common.flash("success", t("label.grid.done", n=len(ids), label=shown))
     if (ss.get("lbl_ctx") or (None,) * 3)[2] != "all":
-        reset_queue()  # labeled items leave the unlabeled queue; the next ones slide in
+        # labeled items leave the unlabeled queue and the next ones slide in (no rebuild: cheap)
+        done = set(ids)
+        ss["lbl_queue"] = [i for i in ss.get("lbl_queue") or [] if i not in done]
 
 
 def grid_undo():

@@ -1,5 +1,7 @@
 """The model's suggestion for the item being labeled (from the project's newest finished run)."""
 
+import time
+
 import streamlit as st
 
 from defectlab.errors import DefectlabError
@@ -9,10 +11,26 @@ from defectlab.ui import common
 __all__ = ["latest_run", "for_item"]
 
 
+_TTL = 10.0  # seconds: a run finished meanwhile shows up within this time
+
+
 def latest_run(ws, project):
-    """The newest finished run's id, or None."""
-    last = project_summary(ws, project)["last_run"]
-    return None if last is None else last["run_id"]
+    """The newest finished run's id, or None (looked up at most every few seconds per session)."""
+    key = (str(ws.root), project.id)
+    cached = st.session_state.get("_latest_run")
+    now = time.monotonic()
+    if cached and cached[0] == key and now - cached[2] < _TTL:
+        return cached[1]
+    learn = common.optional("defectlab.learn")
+    if learn is not None and hasattr(learn, "list_runs"):
+        from defectlab.ui.runinfo import latest_run_id
+
+        run_id = latest_run_id(ws, project)
+    else:
+        last = project_summary(ws, project)["last_run"]
+        run_id = None if last is None else last["run_id"]
+    st.session_state["_latest_run"] = (key, run_id, now)
+    return run_id
 
 
 @st.cache_data(show_spinner=False, max_entries=20_000)

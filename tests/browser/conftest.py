@@ -1,0 +1,134 @@
+"""Real-browser fixtures: a Streamlit server on a temporary demo workspace, and Debian's Chromium
+driven by Playwright (no browser download: ``executable_path=/usr/bin/chromium``).
+
+Every test here is marked ``browser`` and skipped with a clear message when Chromium or Playwright
+is missing.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("DEFECTLAB_CHROMIUM", "/usr/bin/chromium")
+SCREENSHOTS = REPO / "test-output" / "screenshots"
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/browser" in str(item.fspath).replace(os.sep, "/"):
+            item.add_marker(pytest.mark.browser)
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def build_workspace(root):
+    """The demo workspace when the demo builder is there, else a small workspace made here."""
+    from defectlab.store import open_workspace
+
+    try:
+        from defectlab.demo import build_demo_workspace
+    except ImportError:
+        build_demo_workspace = None
+    if build_demo_workspace is not None:
+        ws = open_workspace(root)
+        build_demo_workspace(ws)
+        return ws
+    sys.path.insert(0, str(REPO / "tests"))
+    from ui_support import tiny_workspace
+
+    ws, _, _ = tiny_workspace(root, n_items=60, labeled=30, plate=True)
+    return ws
+
+
+class Server:
+    def __init__(self, root, port, proc):
+        self.root, self.port, self.proc = root, port, proc
+        self.url = f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium); browser tests skipped")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        pytest.skip("playwright is not installed (pip install playwright); browser tests skipped")
+    root = tmp_path_factory.mktemp("browser") / "ws"
+    build_workspace(root)
+    port = _free_port()
+    env = {**os.environ, "DEFECTLAB_WORKSPACE": str(root)}
+    log = open(root.parent / "streamlit.log", "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.headless", "true",
+         "--server.port", str(port), "--browser.gatherUsageStats", "false",
+         "--server.fileWatcherType", "none"],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    srv = Server(root, port, proc)
+    deadline = time.time() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{srv.url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.time() > deadline:
+            proc.kill()
+            pytest.fail("streamlit did not start: " + (root.parent / "streamlit.log").read_text()[-2000:])
+        time.sleep(0.3)
+    yield srv
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+def new_page(browser, locale="en-US"):
+    context = browser.new_context(viewport={"width": 1440, "height": 1000}, locale=locale)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    return page
+
+
+def wait_ready(page):
+    """Wait until Streamlit has finished running the script (no 'running' indicator)."""
+    page.wait_for_selector("[data-testid='stApp']")
+    page.wait_for_timeout(300)
+    for _ in range(300):
+        if page.locator("[data-testid='stStatusWidget']").count() == 0:
+            break
+        page.wait_for_timeout(100)
+    page.wait_for_timeout(200)
+
+
+def shot(page, name):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+

@@ -1,0 +1,135 @@
+"""Team pages: first account -> team mode, sign-in with a forced password change, the annotator's
+assigned queue with blind labels, QC accept / reject, agreement, throughput CSV, audit log."""
+
+import time
+
+from defectlab import team
+from defectlab.store import annotate, label_history
+from ui_support import app, no_exception, tiny_workspace
+
+ADMIN_PW = "Admin-pass-2024"
+PW = "Steel-2024!xyz"
+
+
+def _team_ws(root, n_items=10):
+    ws, project, ids = tiny_workspace(root, n_items=n_items)
+    team.create_user(ws, "ann", PW, "annotator", by="local", admin_password=ADMIN_PW)
+    team.create_user(ws, "bob", PW, "annotator", by="local")
+    team.create_user(ws, "rev", PW, "reviewer", by="local")
+    for u in ("ann", "bob", "rev"):
+        team.change_password(ws, u, PW, PW + "1")
+    return ws, project, ids
+
+
+def _as(at_root, user, page):
+    from streamlit.testing.v1 import AppTest
+
+    from ui_support import APP, PAGES
+
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.session_state["workspace"] = str(at_root)
+    at.session_state["lang"] = "en"
+    at.session_state["auth_user"] = user
+    at.session_state["last_seen"] = time.time()
+    at.run()
+    at.switch_page(f"{PAGES}/{page}.py").run()
+    return at
+
+
+def test_first_account_starts_team_mode(tmp_path):
+    ws, project, ids = tiny_workspace(tmp_path / "ws", n_items=2)
+    at = app(ws.root, "team_users")
+    no_exception(at)
+    at.text_input(key="users_new_name").input("zhang.wei")
+    at.text_input(key="users_new_display").input("张伟")
+    at.text_input(key="users_new_password").input(PW)
+    at.text_input(key="users_admin_password").input(ADMIN_PW)
+    at.button[0].click()
+    at.run()
+    no_exception(at)
+    assert team.is_team_mode(ws)
+    assert team.get_user(ws, "zhang.wei")["display_name"] == "张伟"
+    assert at.session_state["auth_user"] == "local"
+
+
+def test_login_with_forced_password_change(tmp_path):
+    ws, project, ids = tiny_workspace(tmp_path / "ws", n_items=2)
+    team.create_user(ws, "ann", PW, "annotator", by="local", admin_password=ADMIN_PW)
+    at = app(ws.root)
+    no_exception(at)
+    assert at.text_input(key="login_user")  # only the login page in team mode
+    at.text_input(key="login_user").input("ann")
+    at.text_input(key="login_password").input("wrong-password")
+    at.button[0].click()
+    at.run()
+    assert at.error and "Wrong user name or password" in at.error[0].value
+    at.text_input(key="login_password").input(PW)
+    at.button[0].click()
+    at.run()
+    at.text_input(key="login_old").input(PW)
+    at.text_input(key="login_new").input("New-steel-2025")
+    at.text_input(key="login_again").input("New-steel-2025")
+    at.button[0].click()
+    at.run()
+    no_exception(at)
+    assert at.session_state["auth_user"] == "ann"
+    assert team.authenticate(ws, "ann", "New-steel-2025")["username"] == "ann"
+
+
+def test_annotator_labels_the_assigned_queue_blind(tmp_path):
+    ws, project, ids = _team_ws(tmp_path / "ws")
+    res = team.create_assignment(ws, project, ids[:6], ["ann", "bob"], overlap=1.0, gold_rate=0.0,
+                                 by="local")
+    assert res["n_overlap"] == 6
+    annotate(ws, ids[0], "pit", user="bob")
+    at = _as(ws.root, "ann", "label")
+    no_exception(at)
+    assert at.selectbox(key="lbl_order").value == "assigned"
+    assert not any("pit" in c.value for c in at.caption if "Current label" in c.value)
+    first = team.next_items(ws, project, "ann")[0]["item_id"]
+    at.button(key="lbl_key_3").click().run()
+    no_exception(at)
+    rows = [r for r in label_history(ws, first) if r["user"] == "ann"]
+    assert [r["label"] for r in rows] == ["scale"]
+
+
+def test_qc_accept_and_reject_with_comment(tmp_path):
+    ws, project, ids = _team_ws(tmp_path / "ws")
+    a1 = annotate(ws, ids[0], "pit", user="ann")
+    a2 = annotate(ws, ids[1], "scale", user="ann")
+    at = _as(ws.root, "rev", "team_qc")
+    no_exception(at)
+    at.slider(key="qc_rate").set_value(1.0)
+    at.button(key="qc_draw").click().run()
+    at.button(key="qc_accept").click().run()
+    at.text_area(key=f"qc_comment_{a2}").input("a scale mark, not pit")
+    at.button(key="qc_reject").click().run()
+    no_exception(at)
+    decisions = team.qc_decisions(ws, project)
+    by_ann = {int(r["annotation_id"]): bool(r["accept"]) for _, r in decisions.iterrows()}
+    assert by_ann == {a1: True, a2: False}
+    # the rejected label comes back in ann's queue with the comment
+    assert team.next_items(ws, project, "ann")[0]["reason"] == "rejected"
+
+
+def test_lead_pages_render_and_create_assignment(tmp_path):
+    ws, project, ids = _team_ws(tmp_path / "ws")
+    annotate(ws, ids[0], "pit", user="ann")
+    annotate(ws, ids[0], "scale", user="bob")
+    for page in ("team_assign", "team_agreement", "team_report", "team_audit", "team_users"):
+        at = _as(ws.root, "local", page)
+        no_exception(at)
+    at = _as(ws.root, "local", "team_assign")
+    at.multiselect(key="assign_people").set_value(["ann", "bob"])
+    at.number_input(key="assign_n").set_value(4)
+    at.button[0].click()
+    at.run()
+    no_exception(at)
+    assert len(team.list_assignments(ws, project)) == 1
+    at = _as(ws.root, "local", "team_agreement")
+    at.selectbox(key=f"agr_label_{ids[0]}").set_value("scale")
+    at.button(key="agr_save").click().run()
+    no_exception(at)
+    assert label_history(ws, ids[0])[-1]["source"] == "review"
+    at = _as(ws.root, "local", "team_report")
+    assert at.get("download_button")
