@@ -584,10 +584,11 @@ def _scrap_photo(rng, grade_index, size):
         else:  # a fold and a glint on a thin sheet
             k = len(poly)
             i0, i1 = rng.integers(0, k, 2)
-            cv2.line(img, _point(poly[i0, 0]), _point(poly[i1, 0]), _colour(colour * 0.7), 1, cv2.LINE_AA, _SHIFT)
-            glint = np.minimum(colour * 1.5 + 40.0, 255.0)
+            fold = _colour(colour * 0.7)
+            cv2.line(img, _point(poly[i0, 0]), _point(poly[i1, 0]), fold, 1, cv2.LINE_AA, _SHIFT)
+            glint = _colour(np.minimum(colour * 1.5 + 40.0, 255.0))
             j = int(rng.integers(0, k))
-            cv2.line(img, _point(poly[j, 0]), _point(poly[(j + 1) % k, 0]), _colour(glint), 1, cv2.LINE_AA, _SHIFT)
+            cv2.line(img, _point(poly[j, 0]), _point(poly[(j + 1) % k, 0]), glint, 1, cv2.LINE_AA, _SHIFT)
     # rust mottling (stronger on heavy, old scrap), lighting, sensor noise
     mottle = _smooth_field(rng, size, size, 8.0 * s)
     img *= (1.0 + _lerp(0.16, 0.07, u) * mottle)[..., None] * np.array([1.0, 0.93, 0.86], np.float32)
@@ -710,7 +711,8 @@ def make_plate_images(n_plates=4, height=400, width=600, random_state=0):
         ``image`` is a (height, width) ndarray of np.uint8. ``boxes`` is a list of
         ``(label, x0, y0, x1, y1)`` with int pixel coordinates, columns ``x``, rows ``y``: the
         defect is ``image[y0:y1, x0:x1]`` (x1, y1 exclusive). Every box keeps at least 8 px from the
-        image border and boxes do not overlap; each plate has 2-4 defects of different classes.
+        image border, boxes do not overlap, and the defects of one plate are of different classes:
+        2-4 per plate at the default size, fewer (at least 1) on plates too small to fit them.
 
     Examples
     --------
@@ -742,7 +744,11 @@ def _write_image(path, image, ext):
 
 
 def _voc_xml(filename, height, width, boxes):
-    """Pascal VOC annotation text for one grey image; box numbers are written as given."""
+    """Pascal VOC annotation text for one grey image.
+
+    ``boxes`` are 0-based pixel edges (x1, y1 exclusive); VOC wants 1-based inclusive pixel numbers
+    (the VOC devkit, LabelImg, NEU-DET), so ``xmin = x0 + 1`` and ``xmax = x1``.
+    """
     root = ET.Element("annotation")
     ET.SubElement(root, "folder").text = "images"
     ET.SubElement(root, "filename").text = filename
@@ -759,7 +765,7 @@ def _voc_xml(filename, height, width, boxes):
         ET.SubElement(obj, "truncated").text = "0"
         ET.SubElement(obj, "difficult").text = "0"
         bnd = ET.SubElement(obj, "bndbox")
-        for tag, value in (("xmin", x0), ("ymin", y0), ("xmax", x1), ("ymax", y1)):
+        for tag, value in (("xmin", x0 + 1), ("ymin", y0 + 1), ("xmax", x1), ("ymax", y1)):
             ET.SubElement(bnd, tag).text = str(int(value))
     ET.indent(root)
     return ET.tostring(root, encoding="unicode") + "\n"
@@ -774,8 +780,8 @@ def write_demo_files(root, random_state=0, n_per_class=40, n_per_grade=30, n_pla
         root/defects/scratches/划痕_001.png         one extra scratch with a non-ASCII name
         root/scrap/<grade>/<grade>_<i>.jpg        class-folder tree, 160x160 RGB photos
         root/plates/images/plate_<i>.png          400x600 grey plates
-        root/plates/annotations/plate_<i>.xml     Pascal VOC boxes (xmin/ymin/xmax/ymax as in
-                                                  make_plate_images: x1, y1 exclusive, 0-based)
+        root/plates/annotations/plate_<i>.xml     Pascal VOC boxes, 1-based inclusive as in VOC:
+                                                  xmin = x0 + 1, xmax = x1 of make_plate_images
         root/batch/batch_<i>.png                  unlabeled new crops of all classes, shuffled
 
     ``<i>`` counts from 1 with three digits (``crazing_001.png``). Existing files with these names are

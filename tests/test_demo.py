@@ -366,14 +366,23 @@ def test_voc_annotations_parse_and_boxes_lie_inside_the_image(demo_tree):
             assert 0 < box[0] < box[2] < width and 0 < box[1] < box[3] < height
 
 
-def test_voc_boxes_match_make_plate_images(demo_tree):
+def test_voc_boxes_are_one_based_inclusive_versions_of_make_plate_images(demo_tree):
     plates = make_plate_images(random_state=0)
-    root = ET.parse(demo_tree["plate_annotations"][0]).getroot()
-    boxes = [
-        (o.findtext("name"), *(int(o.findtext(f"bndbox/{k}")) for k in ("xmin", "ymin", "xmax", "ymax")))
-        for o in root.findall("object")
-    ]
-    assert boxes == plates[0][1]
+    for (_, expected), xml_path in zip(plates, demo_tree["plate_annotations"]):
+        root = ET.parse(xml_path).getroot()
+        boxes = []
+        for o in root.findall("object"):
+            xmin, ymin, xmax, ymax = (int(o.findtext(f"bndbox/{k}")) for k in ("xmin", "ymin", "xmax", "ymax"))
+            boxes.append((o.findtext("name"), xmin - 1, ymin - 1, xmax, ymax))  # VOC -> pixel edges
+        assert boxes == expected
+
+
+def test_small_plates_still_get_a_box():
+    for image, boxes in make_plate_images(n_plates=6, height=160, width=160, random_state=0):
+        assert image.shape == (160, 160)
+        assert 1 <= len(boxes) <= 4
+        for _, x0, y0, x1, y1 in boxes:
+            assert 8 <= x0 < x1 <= 152 and 8 <= y0 < y1 <= 152
 
 
 def test_batch_is_unlabeled_balanced_and_new(demo_tree):
@@ -413,7 +422,8 @@ def test_write_demo_files_overwrites_its_own_files_and_keeps_others(tmp_path):
 def test_write_demo_files_rejects_a_file_as_root(tmp_path):
     target = tmp_path / "not_a_dir"
     target.write_text("x", encoding="utf-8")
-    with pytest.raises(InputError, match=r"'root' parameter of write_demo_files must be a folder.*existing file"):
+    expected = r"'root' parameter of write_demo_files must be a folder.*existing file"
+    with pytest.raises(InputError, match=expected):
         write_demo_files(target)
     with pytest.raises(InputError, match=r"'root' .*\(str or Path\)\. Got int"):
         write_demo_files(42)

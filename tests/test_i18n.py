@@ -440,11 +440,15 @@ def _find_used_keys(sources):
             if not isinstance(call, ast.Call) or _callee_name(call) not in forwarders:
                 continue
             for index, name in forwarders[_callee_name(call)]:
-                arg = _argument(call, index, name)
-                if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
-                    keys.setdefault(arg.value, set()).add(filename)
-                elif isinstance(arg, ast.JoinedStr) and arg.values and isinstance(arg.values[0], ast.Constant):
-                    prefixes.setdefault(arg.values[0].value, set()).add(filename)
+                pending = [_argument(call, index, name)]
+                while pending:
+                    arg = pending.pop()
+                    if isinstance(arg, ast.IfExp):  # t("a.b" if ok else "a.c")
+                        pending += [arg.body, arg.orelse]
+                    elif isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                        keys.setdefault(arg.value, set()).add(filename)
+                    elif isinstance(arg, ast.JoinedStr) and arg.values and isinstance(arg.values[0], ast.Constant):
+                        prefixes.setdefault(arg.values[0].value, set()).add(filename)
     return keys, prefixes
 
 
@@ -469,6 +473,7 @@ page("runs", title_key="nav.runs")
 nav_link("review", "nav.review")
 helper(1, key="action.save")
 t(f"metric.{name}")
+t("label.undo" if done else "label.skip", n=2)
 t(some_variable)
 other("not.a.key")
 st.button("Save", key="save_button")
@@ -481,6 +486,8 @@ st.button("Save", key="save_button")
         "nav.runs",
         "nav.review",
         "action.save",
+        "label.undo",
+        "label.skip",
     }
     assert set(prefixes) == {"metric."}
 
