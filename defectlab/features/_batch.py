@@ -45,6 +45,24 @@ def image_index(n, h, w, valid_rows=None):
     return out
 
 
+def interior_index(n, h, w, q):
+    """Like :func:`image_index` for a batch padded by ``q`` on every side: ``(n*(h+2q), w+2q)``
+    uint8 holding the image index on the interior and 255 on the padding ring."""
+    key = ("interior", n, h, w, q)
+    with _IDX_LOCK:
+        out = _IDX_CACHE.get(key)
+    if out is None:
+        out = np.full((n, h + 2 * q, w + 2 * q), 255, np.uint8)
+        out[:, q:q + h, q:q + w] = np.arange(n, dtype=np.uint8)[:, None, None]
+        out = out.reshape(n * (h + 2 * q), w + 2 * q)
+        out.setflags(write=False)
+        with _IDX_LOCK:
+            if len(_IDX_CACHE) >= _IDX_CACHE_MAX:
+                _IDX_CACHE.clear()
+            _IDX_CACHE[key] = out
+    return out
+
+
 def batch_hist(values, nbins, n, index=None, mask=None):
     """Per-image histograms of small non-negative integer codes in one ``calcHist`` call.
 
@@ -123,3 +141,24 @@ def blocked(func, images, n_features):
     for start in range(0, n, BLOCK):
         out[start:start + BLOCK] = func(images[start:start + BLOCK])
     return out
+
+
+_LOCAL = threading.local()
+
+
+def scratch(tag, shape, dtype):
+    """A reusable per-thread scratch array (contents undefined).
+
+    Fresh multi-megabyte temporaries cost page faults on every block; reusing a few buffers per
+    thread keeps the families fast. Never return a scratch array to a caller.
+    """
+    bufs = getattr(_LOCAL, "bufs", None)
+    if bufs is None:
+        bufs = _LOCAL.bufs = {}
+    key = (tag, tuple(shape), np.dtype(dtype).str)
+    buf = bufs.get(key)
+    if buf is None:
+        if len(bufs) > 96:
+            bufs.clear()
+        buf = bufs[key] = np.empty(shape, dtype)
+    return buf

@@ -24,7 +24,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ._batch import blocked
+from ._batch import blocked, scratch
 from ._validate import check_batch
 from .spec import HOGParams
 
@@ -38,6 +38,31 @@ def hog_names(params=None):
             for b in range(params.orientations)]
 
 
+def _cell_base(n, h, w, cell, orientations):
+    """intp ``(n*h, w)``: index of (image, cell) * orientations per pixel; pixels outside full
+    cells point to one extra trash bin at the end."""
+    key = ("hogbase", n, h, w, cell, orientations)
+    base = _BASES.get(key)
+    if base is None:
+        nr, nc = h // cell, w // cell
+        r = np.arange(h) // cell
+        c = np.arange(w) // cell
+        cellmap = r[:, None] * nc + c[None, :]
+        cellmap[(r >= nr)[:, None] | (c >= nc)[None, :]] = -1
+        img = np.arange(n)[:, None, None] * (nr * nc)
+        base = np.where(cellmap[None] >= 0, (img + cellmap[None]) * orientations,
+                        n * nr * nc * orientations)
+        base = base.reshape(n * h, w).astype(np.intp)
+        base.setflags(write=False)
+        if len(_BASES) > 32:
+            _BASES.clear()
+        _BASES[key] = base
+    return base
+
+
+_BASES = {}
+
+
 def _cells(images, cell, orientations):
     """Cell histograms of a ``(n, h, w)`` uint8 block -> ``(n, rows, cols, orientations)``."""
     n, h, w = images.shape
@@ -45,26 +70,32 @@ def _cells(images, cell, orientations):
     if nr == 0 or nc == 0:
         return np.zeros((n, nr, nc, orientations), np.float64)
     flat = images.reshape(n * h, w)
-    gx = cv2.Sobel(flat, cv2.CV_32F, 1, 0, ksize=1, borderType=cv2.BORDER_REPLICATE)
-    gy = cv2.Sobel(flat, cv2.CV_32F, 0, 1, ksize=1, borderType=cv2.BORDER_REPLICATE)
+    gx = cv2.Sobel(flat, cv2.CV_32F, 1, 0, dst=scratch("hog.gx", (n * h, w), np.float32),
+                   ksize=1, borderType=cv2.BORDER_REPLICATE)
+    gy = cv2.Sobel(flat, cv2.CV_32F, 0, 1, dst=scratch("hog.gy", (n * h, w), np.float32),
+                   ksize=1, borderType=cv2.BORDER_REPLICATE)
     gx[:, 0] = 0
     gx[:, -1] = 0
     gy3 = gy.reshape(n, h, w)
     gy3[:, 0] = 0
     gy3[:, -1] = 0
-    mag, ang = cv2.cartToPolar(gx, gy, angleInDegrees=True)
-    # unsigned orientation bin: floor((angle mod 180) * bins / 180)
-    scale = np.float32(orientations / 180.0)
-    ang = ang.reshape(n, h, w)[:, : nr * cell, : nc * cell]
-    mag = mag.reshape(n, h, w)[:, : nr * cell, : nc * cell]
-    a = np.where(ang >= 180.0, ang - np.float32(180.0), ang)
-    bins = np.minimum((a * scale).astype(np.uint8), orientations - 1)
-    out = np.empty((n, nr, nc, orientations), np.float64)
-    zero = np.float32(0)
-    for b in range(orientations):
-        m = np.where(bins == b, mag, zero).reshape(n * nr * cell, nc * cell)
-        out[..., b] = cv2.resize(m, (nc, n * nr), interpolation=cv2.INTER_AREA).reshape(n, nr, nc)
-    return out
+    mag, ang = cv2.cartToPolar(gx, gy, magnitude=scratch("hog.mag", (n * h, w), np.float32),
+                               angle=scratch("hog.ang", (n * h, w), np.float32),
+                               angleInDegrees=True)
+    # unsigned orientation bin: floor(angle * bins / 180) folded modulo bins by a lookup table
+    raw = scratch("hog.raw", (n * h, w), np.uint8)
+    np.multiply(ang, np.float32(orientations / 180.0), out=ang)
+    np.copyto(raw, ang, casting="unsafe")
+    bins = cv2.LUT(raw, _fold_table(orientations), dst=scratch("hog.bins", (n * h, w), np.uint8))
+    index = np.add(_cell_base(n, h, w, cell, orientations), bins,
+                   out=scratch("hog.index", (n * h, w), np.intp))
+    total = n * nr * nc * orientations
+    sums = np.bincount(index.ravel(), weights=mag.ravel(), minlength=total + 1)[:total]
+    return sums.reshape(n, nr, nc, orientations) / float(cell * cell)
+
+
+def _fold_table(orientations):
+    return (np.arange(256) % orientations).astype(np.uint8)
 
 
 def _normalised_blocks(cells, block):

@@ -27,7 +27,7 @@ import math
 import cv2
 import numpy as np
 
-from ._batch import as_pyramid, batch_hist, blocked
+from ._batch import as_pyramid, batch_hist, blocked, interior_index, scratch
 from ._validate import check_batch
 from .spec import LBPParams
 
@@ -69,43 +69,71 @@ def _neighbours(P, R):
     return out
 
 
-def _codes_block(images, P, R):
-    """riu2 codes of a ``(n, h, w)`` uint8 block -> ``(n, h, w)`` uint8."""
+def _padded_codes(images, P, R):
+    """riu2 codes of a ``(n, h, w)`` uint8 block on the zero-padded grid.
+
+    Returns ``(codes, q)``: ``codes`` is a ``(n, h + 2q, w + 2q)`` uint8 scratch array whose interior
+    ``[:, q:q+h, q:q+w]`` holds the codes (the padding ring holds garbage).
+
+    Every array operation runs on one contiguous 1-D range: on the flattened padded grid a neighbour
+    at (dr, dc) is the same buffer shifted by ``dr * (w + 2q) + dc`` elements, so no strided views
+    (whose short rows make NumPy slow) are involved.
+    """
     n, h, w = images.shape
     q = int(math.ceil(R)) + 1
     hp, wp = h + 2 * q, w + 2 * q
-    padded = np.zeros((n, hp, wp), np.float32)
-    padded[:, q:q + h, q:q + w] = images
-    flat = padded.reshape(n * hp, wp)
-    center = padded[:, q:q + h, q:q + w]
-    count = np.zeros((n, h, w), np.uint8)
-    trans = np.zeros((n, h, w), np.uint8)
-    threshold = center * np.float32(_ONE)  # exact: < 2**24
-    first = prev = None
-    for r0, c0, taps in _neighbours(P, R):
+    size = n * hp * wp
+    margin = (q + 1) * wp
+    buf = scratch("lbp.pad", (size + 2 * margin,), np.float32)
+    buf.fill(0.0)
+    grid = buf[margin:margin + size]
+    grid.reshape(n, hp, wp)[:, q:q + h, q:q + w] = images
+    ibuf = scratch("lbp.interp", (size + 2 * margin,), np.float32)
+    ibuf[:margin] = 0.0
+    ibuf[margin + size:] = 0.0
+    interp2d = ibuf[margin:margin + size].reshape(n * hp, wp)
+    count = scratch("lbp.count", (size,), np.uint8)
+    trans = scratch("lbp.trans", (size,), np.uint8)
+    count.fill(0)
+    trans.fill(0)
+    threshold = np.multiply(grid, np.float32(_ONE), out=scratch("lbp.thr", (size,), np.float32))
+    bits = [scratch(f"lbp.bit{i}", (size,), np.bool_) for i in range(3)]
+    xor = scratch("lbp.xor", (size,), np.bool_)
+    first = bits[0]
+    prev = None
+    for p, (r0, c0, taps) in enumerate(_neighbours(P, R)):
+        bit = first if p == 0 else bits[1 + p % 2]
+        off = margin + r0 * wp + c0
         if len(taps) == 1:  # on the pixel grid: exact comparison
-            nb = padded[:, q + r0:q + r0 + h, q + c0:q + c0 + w]
-            bit = nb >= center
+            np.greater_equal(buf[off:off + size], grid, out=bit)
         else:
             kernel = np.zeros((2, 2), np.float32)
             for dr, dc, wt in taps:
                 kernel[dr, dc] = wt
-            interp = cv2.filter2D(flat, cv2.CV_32F, kernel, anchor=(0, 0),
-                                  borderType=cv2.BORDER_CONSTANT)
-            interp = interp.reshape(n, hp, wp)[:, q + r0:q + r0 + h, q + c0:q + c0 + w]
-            bit = interp >= threshold
+            cv2.filter2D(grid.reshape(n * hp, wp), cv2.CV_32F, kernel, dst=interp2d,
+                         anchor=(0, 0), borderType=cv2.BORDER_CONSTANT)
+            np.greater_equal(ibuf[off:off + size], threshold, out=bit)
         np.add(count, bit, out=count)
-        if prev is None:
-            first = bit
-        else:
-            np.add(trans, prev ^ bit, out=trans)
+        if prev is not None:
+            np.bitwise_xor(prev, bit, out=xor)
+            np.add(trans, xor, out=trans)
         prev = bit
-    np.add(trans, prev ^ first, out=trans)
+    np.bitwise_xor(prev, first, out=xor)
+    np.add(trans, xor, out=trans)
     # code = count if trans <= 2 else P + 1, through a 256-entry table on (min(trans, 3), count)
     np.minimum(trans, 3, out=trans)
     np.left_shift(trans, 6, out=trans)
     np.bitwise_or(trans, count, out=trans)
-    return cv2.LUT(trans, _riu2_table(P))
+    codes = scratch("lbp.codes", (n, hp, wp), np.uint8)
+    cv2.LUT(trans.reshape(n * hp, wp), _riu2_table(P), dst=codes.reshape(n * hp, wp))
+    return codes, q
+
+
+def _codes_block(images, P, R):
+    """riu2 codes of a ``(n, h, w)`` uint8 block -> ``(n, h, w)`` uint8 view of a scratch array."""
+    n, h, w = images.shape
+    codes, q = _padded_codes(images, P, R)
+    return codes[:, q:q + h, q:q + w]
 
 
 _TABLES = {}
@@ -136,9 +164,10 @@ def lbp_codes(images, P=8, R=1):
     (N, H, W) ndarray of np.uint8
     """
     images = check_batch(images, "lbp_codes")
-    return np.concatenate([_codes_block(images[i:i + 16], P, R)
-                           for i in range(0, len(images), 16)]) if len(images) else \
-        np.zeros(images.shape, np.uint8)
+    out = np.empty(images.shape, np.uint8)
+    for i in range(0, len(images), 16):
+        out[i:i + 16] = _codes_block(images[i:i + 16], P, R)
+    return out
 
 
 def _block(pyramid, params):
@@ -147,8 +176,10 @@ def _block(pyramid, params):
     for p, r, s in params.settings:
         level = pyr[s]
         n, h, w = level.shape
-        codes = _codes_block(level, p, r)
-        cols.append(batch_hist(codes, p + 2, n) / float(h * w))
+        codes, q = _padded_codes(level, p, r)
+        index = interior_index(n, h, w, q)
+        cols.append(batch_hist(codes.reshape(n * (h + 2 * q), w + 2 * q), p + 2, n, index)
+                    / float(h * w))
     return np.concatenate(cols, axis=1)
 
 
