@@ -50,49 +50,22 @@ def lang():
     return st.session_state.get("lang", "en")
 
 
-_PENDING_PATH = Path(__file__).resolve().parent / "pending_i18n.json"
-_pending_cache = {}
-
-
-def _pending():
-    # Keys written by the UI before they are merged into defectlab/i18n/*.json.
-    if "d" not in _pending_cache:
-        import json
-
-        _pending_cache["d"] = (json.loads(_PENDING_PATH.read_text(encoding="utf-8"))
-                               if _PENDING_PATH.exists() else {})
-    return _pending_cache["d"]
-
-
 def t(key, **kwargs):
-    """The text of ``key`` in the session's language, formatted with ``kwargs``."""
-    entry = _pending().get(key)
-    if entry is not None:
-        text = entry.get(lang()) or entry["en"]
-    else:
-        i18n = optional("defectlab.i18n")
-        try:
-            text = i18n.t(key, lang=lang()) if i18n is not None else key
-        except (KeyError, TypeError, AttributeError):
-            text = key
-    if kwargs:
-        try:
-            text = text.format(**kwargs)
-        except (KeyError, IndexError, ValueError):
-            pass
-    return text
+    """The text of ``key`` in the session's language (defectlab/i18n catalogs), formatted with ``kwargs``."""
+    from defectlab import i18n
+
+    return i18n.t(key, lang=lang(), **kwargs)
 
 
 # -- session -------------------------------------------------------------------------------------
 def _default_language():
-    i18n = optional("defectlab.i18n")
+    from defectlab.i18n import normalize_language
+
     try:
         locale = st.context.locale
     except Exception:  # noqa: BLE001 - no browser context (bare script runs)
         locale = None
-    if i18n is not None and hasattr(i18n, "normalize_language"):
-        return i18n.normalize_language(locale)
-    return "zh_CN" if str(locale or "").lower().startswith("zh") else "en"
+    return normalize_language(locale)
 
 
 def init_state():

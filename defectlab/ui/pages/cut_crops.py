@@ -2,10 +2,7 @@
 class or leave it unlabeled; every box becomes a crop item linked to its plate and box, exactly like
 an imported VOC box. Existing boxes are drawn on the image and can be removed (soft delete)."""
 
-import shutil
-import uuid
 from pathlib import Path
-from xml.sax.saxutils import escape
 
 import pandas as pd
 import streamlit as st
@@ -27,17 +24,30 @@ UNLABELED = ""
 
 
 def _add_plate(upload):
-    """Store an uploaded image as a plate: a VOC layout with no boxes yet, through the importer."""
-    root = ws.tmp_dir / f"plate-{uuid.uuid4().hex}"
-    root.mkdir(parents=True)
-    try:
-        name = Path(upload.name.replace("\\", "/")).name or "plate.png"
-        (root / name).write_bytes(upload.getvalue())
-        (root / (Path(name).stem + ".xml")).write_text(
-            f"<annotation><filename>{escape(name)}</filename></annotation>", encoding="utf-8")
-        return ingest.import_source(ws, project, root, layout="voc", user=common.user())
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    """Store an uploaded image as a plate item (decoded first, so a corrupt file is refused).
+
+    defectlab.ingest has no single-plate entry point yet (a VOC file without boxes is rejected), so this
+    uses the store's own building blocks: content-addressed blob, ``add_item(role="plate")``, audit.
+    """
+    from defectlab.imaging import decode_image
+    from defectlab.store import add_item, create_batch, find_item, log_action, require
+
+    name = Path(upload.name.replace("\\", "/")).name or "plate.png"
+    data = upload.getvalue()
+    image = decode_image(data, source=name)
+    h, w = image.shape[:2]
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    ext = Path(name).suffix.lower().lstrip(".") or "png"
+    sha, rel = ws.put_blob(data, {"jpeg": "jpg", "tif": "tiff"}.get(ext, ext))
+    with ws.transaction() as conn:
+        require(conn, common.user(), "import")
+        if find_item(conn, project.id, sha, role="plate") is not None:
+            return False
+        batch = create_batch(conn, project.id, "import", name, common.user())
+        add_item(conn, project.id, sha256=sha, blob=rel, width=w, height=h, channels=channels, source=name,
+                 batch_id=batch, role="plate")
+        log_action(conn, common.user(), "plate.add", project.id, name, {"width": w, "height": h})
+    return True
 
 
 plates = items_frame(ws, project.id, role="plate", with_labels=False)
@@ -46,12 +56,11 @@ with st.expander(t("crops.upload_plate"), expanded=plates.empty):
                           key="crop_upload")
     if up is not None and st.button(t("crops.add_plate"), key="crop_add_plate"):
         with common.guard():
-            report = _add_plate(up)
-            if report.rejected:
-                st.error("; ".join(f"{r['source']}: {r['reason']}" for r in report.rejected))
-            else:
+            if _add_plate(up):
                 common.flash("success", t("crops.plate_added", name=up.name))
-                st.rerun()
+            else:
+                common.flash("info", t("crops.plate_exists", name=up.name))
+            st.rerun()
 
 if plates.empty:
     st.info(t("crops.no_plates"))

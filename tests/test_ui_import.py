@@ -1,0 +1,57 @@
+"""Import page: uploads and a server folder land in the store; rejected files are listed with reasons."""
+
+from defectlab.store import current_labels, get_project, items_frame, open_workspace
+from ui_support import app, no_exception, png, tiny_workspace
+
+
+def test_import_empty_workspace_renders(tmp_path):
+    no_exception(app(tmp_path / "empty", "import_data"))
+
+
+def test_upload_flat_with_regex_into_new_project(tmp_path):
+    at = app(tmp_path / "ws", "import_data")
+    at.text_input(key="imp_new_project").input("uploaded")
+    at.selectbox(key="imp_layout").set_value("flat").run()
+    at.text_input(key="imp_regex").input(r"^(.+)_\d+\.png$")
+    files = [(name, png(k), "image/png") for k, name in
+             enumerate(["scratch_1.png", "scratch_2.png", "pit_1.png"])]
+    at.file_uploader(key="imp_files").set_value(files)
+    at.run()
+    at.button(key="imp_go").click().run()
+    no_exception(at)
+    ws = open_workspace(tmp_path / "ws")
+    p = get_project(ws, "uploaded")
+    frame = items_frame(ws, p.id)
+    assert sorted(frame["source"]) == ["pit_1.png", "scratch_1.png", "scratch_2.png"]
+    assert sorted(s.label for s in current_labels(ws, p.id).values()) == ["pit", "scratch", "scratch"]
+    assert [m.value for m in at.metric][0] == "3"
+    assert at.session_state["project"] == "uploaded"
+
+
+def test_folder_with_corrupt_file_lists_the_reason(tmp_path):
+    ws, project, ids = tiny_workspace(tmp_path / "ws", n_items=1)
+    src = tmp_path / "camera"
+    (src / "scratch").mkdir(parents=True)
+    (src / "pit").mkdir()
+    (src / "scratch" / "a.png").write_bytes(png(50))
+    (src / "pit" / "b.png").write_bytes(png(51))
+    (src / "pit" / "broken.png").write_bytes(b"not an image at all")
+    at = app(ws.root, "import_data")
+    at.radio(key="imp_source").set_value("folder").run()
+    at.text_input(key="imp_folder").input(str(src)).run()
+    at.button(key="imp_go").click().run()
+    no_exception(at)
+    frame = items_frame(ws, project.id)
+    assert len(frame) == 3
+    rejected = at.dataframe[0].value
+    assert list(rejected.iloc[:, 0]) == ["pit/broken.png"]
+
+
+def test_missing_folder_is_an_error_message(tmp_path):
+    at = app(tmp_path / "ws", "import_data")
+    at.text_input(key="imp_new_project").input("p")
+    at.radio(key="imp_source").set_value("folder").run()
+    at.text_input(key="imp_folder").input(str(tmp_path / "nope")).run()
+    at.button(key="imp_go").click().run()
+    no_exception(at)
+    assert at.error and "does not exist" in at.error[0].value
