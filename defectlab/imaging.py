@@ -665,13 +665,15 @@ def _orient(img, o):
     return np.ascontiguousarray(img)
 
 
-def _is_grey(rgb):
-    """True when the three channels of an (H, W, 3) uint8 image are identical."""
-    probe = rgb[: min(8, rgb.shape[0])]
-    if not (np.array_equal(probe[..., 0], probe[..., 1]) and np.array_equal(probe[..., 1], probe[..., 2])):
-        return False
-    return bool(cv2.absdiff(rgb[..., 0], rgb[..., 1]).max() == 0
-                and cv2.absdiff(rgb[..., 1], rgb[..., 2]).max() == 0)
+def _bgr_to_output(bgr):
+    """(H, W, 3) BGR uint8 -> (H, W) when the three channels are identical, else (H, W, 3) RGB."""
+    bgr = np.ascontiguousarray(bgr)
+    probe = bgr[: min(8, bgr.shape[0])]
+    if np.array_equal(probe[..., 0], probe[..., 1]) and np.array_equal(probe[..., 1], probe[..., 2]):
+        b = cv2.extractChannel(bgr, 0)
+        if cv2.norm(bgr, cv2.cvtColor(b, cv2.COLOR_GRAY2BGR), cv2.NORM_INF) == 0:
+            return b
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
 def _as_bytes(data, source):
@@ -763,9 +765,7 @@ def decode_image_with_info(data, source, limits: ImageLimits = DEFAULT_LIMITS):
             image = cv2.multiply(image, a, scale=1.0 / 255.0)
             used_alpha = True
     if image.ndim == 3:
-        image = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_BGR2RGB)
-        if _is_grey(image):
-            image = image[..., 0]
+        image = _bgr_to_output(image)
     if hdr.format == "png" and hdr.orientation != 1:
         image = _orient(image, hdr.orientation)
     image = np.ascontiguousarray(image)

@@ -123,6 +123,14 @@ def test_grey_stored_as_three_identical_channels_becomes_2d():
     assert info.channels == 1 and info.channels_in == 3
 
 
+def test_one_coloured_pixel_far_down_keeps_the_image_in_colour():
+    bgr = np.full((40, 30, 3), 90, np.uint8)
+    bgr[37, 5] = (90, 90, 91)  # below the rows the quick check looks at
+    out, info = decode_image_with_info(_encode(".png", bgr), "c.png")
+    assert out.shape == (40, 30, 3) and info.channels == 3
+    assert out[37, 5].tolist() == [91, 90, 90] and out[0, 0].tolist() == [90, 90, 90]
+
+
 def test_rgb_round_trip_through_encode_png_is_exact():
     rgb = np.random.default_rng(0).integers(0, 256, (7, 9, 3), dtype=np.uint8)
     np.testing.assert_array_equal(decode_image(encode_png(rgb), "x"), rgb)

@@ -313,6 +313,18 @@ def test_crop_boxes():
     assert crop_boxes(img, [Box("a", 0, 0, 3, 2)], min_size=3)[0].reason.startswith("too small")
 
 
+def test_voc_boxes_cut_from_the_decoded_image(tmp_path):
+    p = tmp_path / "a.xml"
+    # the XML claims 200x100 but the real image is 20x10: boxes are checked against the real one
+    p.write_text(_voc([("s", 1, 1, 4, 3), ("s", 30, 30, 60, 60), ("s", 5, 2, 5, 9), ("s", 18, 9, 40, 40)]))
+    img = np.arange(200, dtype=np.uint8).reshape(10, 20)
+    res = crop_boxes(img, parse_voc(p).boxes)
+    np.testing.assert_array_equal(res[0].image, img[0:3, 0:4])
+    assert res[1].reason == "outside the 20x10 image: x0=29 y0=29 x1=60 y1=60"
+    assert res[2].reason == "too small: 1x8 pixels (x0=4 y0=1 x1=5 y1=9); the minimum is 2x2 (min_size)"
+    assert res[3].box == Box("s", 17, 8, 20, 10)
+
+
 @pytest.mark.parametrize(
     "kwargs,match",
     [({"pad_fraction": -0.1}, "pad_fraction"), ({"pad_fraction": float("nan")}, "pad_fraction"),

@@ -287,8 +287,9 @@ def test_coco_layout(tmp_path):
                         {"id": 3, "image_id": 2, "category_id": 7, "bbox": [1, 2, 5, 5]}],
         "categories": [{"id": 7, "name": "划痕"}],
     }
-    _tree(tmp_path, {"annotations/instances.json": json.dumps(doc), "images/a.png": None, "images/b.png": None,
-                     "images/extra.png": None})
+    _tree(tmp_path, {"annotations/instances.json": "\ufeff\n" + json.dumps(doc), "images/a.png": None,
+                     "images/b.png": None, "images/extra.png": None,
+                     "annotations/labelme.json": json.dumps({"shapes": [], "imagePath": "images/a.png"})})
     assert detect_layout(tmp_path) == "coco"
     plan = plan_import(tmp_path)
     assert _sources(plan) == ["images/a.png"]
@@ -301,6 +302,14 @@ def test_coco_layout(tmp_path):
         "../up.png": "listed in instances.json with a path that leaves the import folder",
         "images/extra.png": "not listed in any COCO .json file",
     }
+
+
+def test_coco_detected_when_keys_come_late_in_a_big_file(tmp_path):
+    doc = {"info": "x" * (2 * 1024 * 1024 + 7), "images": [{"id": 1, "file_name": "a.png"}],
+           "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 4, 4]}],
+           "categories": [{"id": 1, "name": "s"}]}
+    _tree(tmp_path, {"c.json": json.dumps(doc), "a.png": None})
+    assert detect_layout(tmp_path) == "coco"
 
 
 def test_coco_invalid_json_is_rejected(tmp_path):

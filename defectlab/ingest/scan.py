@@ -262,13 +262,25 @@ def _is_voc_xml(path):
 
 
 def _is_coco_json(path):
+    """True when the file names the three COCO keys; read in 1 MB chunks until all are seen."""
+    keys = {b'"images"', b'"annotations"', b'"categories"'}
+    tail = b""
     try:
-        if path.stat().st_size > 2 * 1024**3:
-            return False
-        data = path.read_bytes()
+        with open(path, "rb") as f:
+            tail = f.read(4096)
+            if not tail.removeprefix(b"\xef\xbb\xbf").lstrip().startswith(b"{"):
+                return False
+            keys = {k for k in keys if k not in tail}
+            while keys:
+                chunk = f.read(1024 * 1024)
+                if not chunk:
+                    return False
+                window = tail + chunk
+                keys = {k for k in keys if k not in window}
+                tail = window[-16:]
     except OSError:
         return False
-    return all(k in data for k in (b'"images"', b'"annotations"', b'"categories"'))
+    return True
 
 
 def _coco_files(eff, files):
