@@ -1,0 +1,10 @@
+"""Importers: class-folder trees, flat folders (labels from file names), Pascal VOC / YOLO / COCO boxes →
+one crop per box, CSV ``path,label``, any of these inside a ``.zip``.
+
+The pure planning and parsing (:mod:`.scan`, :mod:`.boxes`, :mod:`.archive`) never touch the workspace;
+:mod:`.importer` decodes, hashes and stores.
+"""
+
+from .importer import IMAGE_SUFFIXES, ImportReport, add_crops, import_source
+
+__all__ = ["import_source", "add_crops", "ImportReport", "IMAGE_SUFFIXES"]

@@ -1,0 +1,384 @@
+"""The import orchestrator: plan (pure, :mod:`.scan`) → decode and hash → store, in chunked transactions.
+
+Guarantees
+----------
+- A bad file never aborts the import of the good ones: it is listed in ``rejected`` with a reason.
+- Identical content is stored once per project and reported as a duplicate; the same content under two
+  different labels is a *conflict*: reported, recorded for review, never silently resolved.
+- Re-importing the same data adds nothing.
+- Each chunk is one transaction; blobs are written before the rows that name them, so a crash mid-import
+  leaves a consistent workspace (at worst a few unreferenced blob files).
+"""
+
+import json
+import re
+import shutil
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import ImageError, InputError, NotFoundError
+from ..imaging import DEFAULT_LIMITS, crop_box, decode_image, encode_png, read_image_bytes
+from ..store import (
+    add_item,
+    annotate,
+    create_batch,
+    create_project,
+    find_item,
+    finish_batch,
+    get_project,
+    log_action,
+    require,
+)
+from ..store.labels import current_label
+from ..store.workspace import utcnow
+from .archive import safe_extract_zip
+from .boxes import validate_box
+from .scan import plan_import
+
+__all__ = ["ImportReport", "import_source", "add_crops", "IMAGE_SUFFIXES"]
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"}
+_CHUNK = 200
+
+
+@dataclass
+class ImportReport:
+    """What an import did. ``to_dict()`` gives the JSON of INTERFACES.md (plus a few extra keys)."""
+
+    project: str
+    layout: str
+    imported: int = 0
+    duplicates: int = 0
+    rejected: list = field(default_factory=list)   # [{"source", "reason"}]
+    conflicts: list = field(default_factory=list)  # [{"sources": [..], "labels": [..]}]
+    batch_id: int | None = None
+    item_ids: list = field(default_factory=list)   # new sample items, in import order
+    plates: int = 0
+    created_project: bool = False
+
+    def to_dict(self):
+        return {
+            "project": self.project,
+            "layout": self.layout,
+            "imported": self.imported,
+            "duplicates": self.duplicates,
+            "rejected": list(self.rejected),
+            "conflicts": list(self.conflicts),
+            "batch_id": self.batch_id,
+            "plates": self.plates,
+            "created_project": self.created_project,
+        }
+
+
+def _ext(path):
+    suffix = Path(path).suffix.lower().lstrip(".")
+    return {"jpeg": "jpg", "tif": "tiff"}.get(suffix, suffix or "bin")
+
+
+def import_source(ws, project, source, layout="auto", label_regex=None, user="local", padding=0.0,
+                  min_box=2, limits=DEFAULT_LIMITS, batch_kind="import", with_labels=True,
+                  create_missing_project=True, progress=None):
+    """Import a folder, a ``.zip`` or one image file into a project.
+
+    Parameters
+    ----------
+    ws : Workspace
+    project : str or Project
+        Created with the labels found in ``source`` when it does not exist yet (and
+        ``create_missing_project``); otherwise labels that are not classes of the project are rejected.
+    source : str or Path
+        A folder, a ``.zip`` archive (extracted safely into the workspace's tmp/ and removed after), or
+        a single image file.
+    layout : {"auto", "folders", "flat", "voc", "yolo", "coco", "csv"}
+    label_regex : str, optional
+        Label from the file name: the first capture group, e.g. ``r'^(.+)_\\d+\\.jpg$'``.
+    user : str
+        Who imports (needs the ``import`` permission).
+    padding : float, default 0.0
+        Box crops: margin added on each side, as a fraction of the box's width / height.
+    min_box : int, default 2
+        Box crops: boxes narrower or lower than this many pixels are rejected.
+    limits : ImageLimits
+        File-size and pixel-count limits (decompression bombs).
+    batch_kind : {"import", "predict"}
+        ``predict`` batches are new images a run will be applied to: their labels (if any) are ignored.
+    with_labels : bool, default True
+        Store the labels the source carries as ``import`` annotations.
+    progress : callable, optional
+        ``progress(done, total, message)``.
+
+    Returns
+    -------
+    ImportReport
+    """
+    source = Path(source)
+    if not source.exists():
+        raise InputError(f"Import source {source} does not exist.")
+    if label_regex is not None:
+        try:
+            re.compile(label_regex)
+        except re.error as exc:
+            raise InputError(f"--label-regex {label_regex!r} is not a valid regular expression: {exc}") from None
+
+    tmp = None
+    try:
+        if source.is_file() and source.suffix.lower() == ".zip":
+            tmp = ws.tmp_dir / f"import-{uuid.uuid4().hex}"
+            safe_extract_zip(source, tmp)
+            root = tmp
+        elif source.is_file():
+            if source.suffix.lower() not in IMAGE_SUFFIXES:
+                raise InputError(
+                    f"{source.name}: not a folder, a .zip or an image file "
+                    f"({', '.join(sorted(IMAGE_SUFFIXES))})."
+                )
+            root = source
+        else:
+            root = source
+        plan = plan_import(root, layout=layout, label_regex=label_regex)
+        return _run_plan(ws, project, plan, str(source), user, padding, min_box, limits, batch_kind,
+                         with_labels, create_missing_project, progress)
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _plan_labels(plan):
+    labels = []
+    for img in plan.images:
+        for lab in [img.label] + [b.label for _, b in (img.boxes or [])]:
+            if lab is not None and lab not in labels:
+                labels.append(lab)
+    return labels
+
+
+def _resolve_project(ws, project, plan, user, with_labels, create_missing):
+    try:
+        return get_project(ws, project), False
+    except NotFoundError:
+        if not create_missing or isinstance(project, int):
+            raise
+        labels = sorted(_plan_labels(plan)) if with_labels else []
+        if len(labels) < 2:
+            raise InputError(
+                f"Project {project!r} does not exist and the source names fewer than two labels "
+                f"({labels or 'none'}) to create it from. Create it first: "
+                f"defectlab project create {project} --classes a,b,c"
+            ) from None
+        return create_project(ws, project, labels, user=user), True
+
+
+class _Seen:
+    """Content seen in this import: sha -> (item id, first source, label)."""
+
+    def __init__(self):
+        self.by_sha = {}
+
+
+def _run_plan(ws, project, plan, source_name, user, padding, min_box, limits, batch_kind, with_labels,
+              create_missing, progress):
+    with ws.read() as conn:
+        require(conn, user, "import")
+    proj, created = _resolve_project(ws, project, plan, user, with_labels and batch_kind == "import",
+                                     create_missing)
+    classes = set(proj.classes)
+    report = ImportReport(project=proj.name, layout=plan.layout, created_project=created)
+    report.rejected.extend({"source": s, "reason": r} for s, r in plan.rejected)
+    seen = _Seen()
+
+    with ws.transaction() as conn:
+        report.batch_id = create_batch(conn, proj.id, batch_kind, source_name, user)
+
+    total = len(plan.images)
+    for start in range(0, total, _CHUNK):
+        chunk = plan.images[start:start + _CHUNK]
+        prepared = [_prepare(ws, img, classes, padding, min_box, limits, with_labels, report)
+                    for img in chunk]
+        with ws.transaction() as conn:
+            for prep in prepared:
+                if prep is not None:
+                    _store(conn, ws, proj, prep, report, seen, user, with_labels)
+        if progress is not None:
+            progress(min(start + _CHUNK, total), total, chunk[-1].source)
+
+    with ws.transaction() as conn:
+        finish_batch(conn, report.batch_id, {k: v for k, v in report.to_dict().items()
+                                             if k not in ("rejected", "conflicts")}
+                     | {"n_rejected": len(report.rejected), "n_conflicts": len(report.conflicts)})
+        log_action(conn, user, f"{batch_kind}.batch", proj.id, source_name,
+                   {"batch_id": report.batch_id, "imported": report.imported,
+                    "duplicates": report.duplicates, "rejected": len(report.rejected),
+                    "conflicts": len(report.conflicts), "layout": plan.layout})
+    if progress is not None and total == 0:
+        progress(0, 0, "")
+    return report
+
+
+@dataclass
+class _Prepared:
+    source: str
+    data: bytes
+    ext: str
+    image: object
+    label: str | None
+    crops: list  # [(index, box_tuple, label, png_bytes, crop_array)]
+    is_plate: bool
+
+
+def _prepare(ws, img, classes, padding, min_box, limits, with_labels, report):
+    """Read, decode and cut one planned image outside any transaction; None when rejected."""
+    try:
+        data = read_image_bytes(img.path, limits=limits, source=img.source)
+        image = decode_image(data, source=img.source, limits=limits)
+    except ImageError as exc:
+        report.rejected.append({"source": exc.source, "reason": exc.reason})
+        return None
+    label = img.label if with_labels else None
+    if label is not None and label not in classes:
+        report.rejected.append({"source": img.source, "reason": _unknown_label(label, classes)})
+        return None
+    crops = []
+    is_plate = img.boxes is not None
+    if is_plate:
+        h, w = image.shape[:2]
+        for index, box in img.boxes:
+            box_source = f"{img.source}#{index}"
+            valid, reason = validate_box(box, w, h, min_size=min_box)
+            if valid is None:
+                report.rejected.append({"source": box_source, "reason": reason})
+                continue
+            blabel = valid.label if with_labels else None
+            if blabel is not None and blabel not in classes:
+                report.rejected.append({"source": box_source, "reason": _unknown_label(blabel, classes)})
+                continue
+            xyxy = _padded(valid, padding, w, h)
+            crop = crop_box(image, xyxy)
+            crops.append((index, xyxy, blabel, encode_png(crop), crop))
+    return _Prepared(img.source, data, _ext(img.path), image, label, crops, is_plate)
+
+
+def _unknown_label(label, classes):
+    return (f"label {label!r} is not a class of this project (classes: {', '.join(sorted(classes))}); "
+            "add the class to the project or fix the label")
+
+
+def _padded(box, padding, width, height):
+    x0, y0, x1, y1 = box.x0, box.y0, box.x1, box.y1
+    if padding:
+        dx, dy = (x1 - x0) * padding, (y1 - y0) * padding
+        x0, y0, x1, y1 = x0 - dx, y0 - dy, x1 + dx, y1 + dy
+    x0, y0 = max(0, int(round(x0))), max(0, int(round(y0)))
+    x1, y1 = min(width, int(round(x1))), min(height, int(round(y1)))
+    return (x0, y0, x1, y1)
+
+
+def _image_shape(image):
+    h, w = image.shape[:2]
+    return w, h, (1 if image.ndim == 2 else image.shape[2])
+
+
+def _store(conn, ws, proj, prep, report, seen, user, with_labels):
+    if prep.is_plate:
+        sha, rel = ws.put_blob(prep.data, prep.ext)
+        existing = find_item(conn, proj.id, sha, role="plate")
+        w, h, c = _image_shape(prep.image)
+        if existing is None:
+            plate_id = add_item(conn, proj.id, sha256=sha, blob=rel, width=w, height=h, channels=c,
+                                source=prep.source, batch_id=report.batch_id, role="plate")
+            report.plates += 1
+        else:
+            plate_id = existing["id"]
+        for index, xyxy, label, png, crop in prep.crops:
+            _store_sample(conn, ws, proj, f"{prep.source}#{index}", png, "png", crop, label, report,
+                          seen, user, with_labels, parent_id=plate_id, box=xyxy, box_index=index)
+    else:
+        _store_sample(conn, ws, proj, prep.source, prep.data, prep.ext, prep.image, prep.label, report,
+                      seen, user, with_labels)
+
+
+def _store_sample(conn, ws, proj, source, data, ext, image, label, report, seen, user, with_labels,
+                  parent_id=None, box=None, box_index=None, label_source="import"):
+    sha, rel = ws.put_blob(data, ext)
+    first = seen.by_sha.get(sha)
+    existing = find_item(conn, proj.id, sha)
+    if first is not None or existing is not None:
+        report.duplicates += 1
+        item_id = first[0] if first is not None else existing["id"]
+        if existing is not None and existing["deleted_at"]:
+            return  # a deleted item stays deleted; re-importing it is a no-op
+        other_label = first[2] if first is not None else current_label(ws, item_id, conn=conn).label
+        other_source = first[1] if first is not None else existing["source"]
+        if label is not None and other_label is not None and label != other_label:
+            conflict = {"sources": [other_source, source], "labels": [other_label, label],
+                        "item_id": item_id}
+            report.conflicts.append(conflict)
+            conn.execute(
+                "INSERT INTO import_conflicts (item_id, batch_id, sources, labels, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (item_id, report.batch_id, json.dumps(conflict["sources"], ensure_ascii=False),
+                 json.dumps(conflict["labels"], ensure_ascii=False), utcnow()))
+        elif label is not None and other_label is None and with_labels:
+            annotate(ws, item_id, label, user=user, source=label_source, conn=conn)
+            seen.by_sha[sha] = (item_id, source, label)
+        return
+    w, h, c = _image_shape(image)
+    item_id = add_item(conn, proj.id, sha256=sha, blob=rel, width=w, height=h, channels=c, source=source,
+                       batch_id=report.batch_id, parent_id=parent_id, box=box, box_index=box_index)
+    if label is not None and with_labels:
+        annotate(ws, item_id, label, user=user, source=label_source, conn=conn)
+    seen.by_sha[sha] = (item_id, source, label)
+    report.imported += 1
+    report.item_ids.append(item_id)
+
+
+def add_crops(ws, project, plate_item_id, boxes, user="local", padding=0.0, min_box=2):
+    """Cut new crops from a stored plate image (the Cut-crops page), exactly like imported VOC boxes.
+
+    Parameters
+    ----------
+    ws : Workspace
+    project : str or Project
+    plate_item_id : int
+        An item of role ``plate`` (or any stored image of the project).
+    boxes : list of (label or None, x0, y0, x1, y1)
+        Pixel boxes; ``label`` None leaves the crop unlabeled.
+
+    Returns
+    -------
+    ImportReport
+        ``item_ids`` are the new crops; boxes that are invalid are listed in ``rejected``.
+    """
+    from ..store import get_item, load_item_image
+    from .boxes import Box
+
+    proj = get_project(ws, project)
+    plate = get_item(ws, plate_item_id)
+    if plate["project_id"] != proj.id:
+        raise InputError(f"Item {plate_item_id} belongs to another project.")
+    image = load_item_image(ws, plate)
+    h, w = image.shape[:2]
+    report = ImportReport(project=proj.name, layout="boxes")
+    with ws.transaction() as conn:
+        require(conn, user, "cut_crops")
+        report.batch_id = create_batch(conn, proj.id, "crop", plate["source"], user)
+        start = conn.execute("SELECT COALESCE(MAX(box_index) + 1, 0) FROM items WHERE parent_id = ?",
+                             (plate["id"],)).fetchone()[0]
+        seen = _Seen()
+        for k, (label, x0, y0, x1, y1) in enumerate(boxes):
+            index = start + k
+            src = f"{plate['source']}#{index}"
+            valid, reason = validate_box(Box(label, x0, y0, x1, y1), w, h, min_size=min_box)
+            if valid is None:
+                report.rejected.append({"source": src, "reason": reason})
+                continue
+            if label is not None and label not in proj.classes:
+                report.rejected.append({"source": src, "reason": _unknown_label(label, set(proj.classes))})
+                continue
+            xyxy = _padded(valid, padding, w, h)
+            crop = crop_box(image, xyxy)
+            _store_sample(conn, ws, proj, src, encode_png(crop), "png", crop, label, report, seen, user,
+                          True, parent_id=plate["id"], box=xyxy, box_index=index, label_source="human")
+        log_action(conn, user, "crops.add", proj.id, plate["source"],
+                   {"plate_item_id": plate["id"], "added": report.imported})
+    return report
