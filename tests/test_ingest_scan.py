@@ -332,8 +332,8 @@ def test_csv_layout(tmp_path):
         ("imgs/a.png", "scratch"), ("imgs/b.png", "划痕"), ("imgs/c.png", None)]
     assert plan.rejected == [
         Rejection("imgs/a.png", "listed in labels.csv row 5 again (first in row 2); only the first row is used"),
-        Rejection("../outside.png", "listed in labels.csv row 6 but the path leaves the import folder; use a "
-                                    "path relative to the folder of labels.csv"),
+        Rejection("../outside.png", "listed in labels.csv row 6 but the path is outside the import folder; "
+                                    "use a path relative to the folder of labels.csv"),
         Rejection("imgs/missing.png", "listed in labels.csv row 7 but the file does not exist"),
         Rejection("notes.txt", "listed in labels.csv row 8 but it is not a .jpg/.jpeg/.png/.bmp/.tif/.tiff image"),
         Rejection("labels.csv row 9", "labels.csv row 9 has no path"),
@@ -350,6 +350,15 @@ def test_csv_columns_found_by_name(tmp_path):
     _tree(tmp_path, {"data.csv": "id,类别,文件名\n1,划痕,x.png\n", "x.png": None})
     plan = plan_import(tmp_path, "csv")
     assert [(im.source, im.label) for im in plan.images] == [("x.png", "划痕")]
+
+
+def test_csv_unknown_header_names_and_absolute_paths(tmp_path):
+    _tree(tmp_path, {"labels.csv": f"img_name,defect_kind\n{tmp_path / 'a.png'},x\n/etc/passwd.png,y\n"
+                                   "C:\\data\\b.png,z\n", "a.png": None})
+    plan = plan_import(tmp_path)
+    assert [(im.source, im.label) for im in plan.images] == [("a.png", "x")]
+    assert [r.source for r in plan.rejected] == ["/etc/passwd.png", "C:/data/b.png"]
+    assert all("outside the import folder" in r.reason for r in plan.rejected)
 
 
 def test_csv_ambiguous(tmp_path):

@@ -498,8 +498,12 @@ def _plan_csv(ctx):
     path_col, label_col, start = 0, 1, 0
     if rows:
         head = [c.strip().lower() for c in rows[0]]
-        if (head and head[0] in _PATH_COLUMNS) or (len(head) > 1 and head[1] in _LABEL_COLUMNS) \
-                or any(h in _PATH_COLUMNS for h in head) and any(h in _LABEL_COLUMNS for h in head):
+        # a header: known column names, or a first row without an image path above rows with one
+        named_header = (head and head[0] in _PATH_COLUMNS) or (len(head) > 1 and head[1] in _LABEL_COLUMNS) \
+            or any(h in _PATH_COLUMNS for h in head) and any(h in _LABEL_COLUMNS for h in head)
+        unnamed_header = len(rows) > 1 and head and not is_image_name(head[0]) and bool(rows[1]) \
+            and is_image_name(rows[1][0].strip())
+        if named_header or unnamed_header:
             start = 1
             path_col = next((i for i, h in enumerate(head) if h in _PATH_COLUMNS), 0)
             label_col = next((i for i, h in enumerate(head) if h in _LABEL_COLUMNS and i != path_col),
@@ -518,11 +522,10 @@ def _plan_csv(ctx):
             continue
         label = _clean_label(row[label_col]) if label_col < len(row) else None
         rel = raw.replace("\\", "/")
-        full = os.path.normpath(os.path.join(base, rel))
-        if os.path.isabs(rel) or re.match(r"^[A-Za-z]:", rel) or \
-                os.path.relpath(full, root_abs).split(os.sep)[0] == "..":
-            ctx.reject(_display(rel), f"{where} but the path leaves the import folder; use a path "
-                                      f"relative to the folder of {name}")
+        full = os.path.normpath(os.path.join(base, rel))  # an absolute path stays absolute
+        if re.match(r"^[A-Za-z]:", rel) or os.path.relpath(full, root_abs).split(os.sep)[0] == "..":
+            ctx.reject(_display(rel), f"{where} but the path is outside the import folder; use a "
+                                      f"path relative to the folder of {name}")
             continue
         p = Path(full)
         source = ctx.src(p)
