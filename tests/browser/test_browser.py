@@ -21,7 +21,7 @@ def _human_labels(ws, project):
     return {int(i): s for i, s in zip(frame["id"], frame["label_source"]) if s == "human"}
 
 
-def _wait_for(predicate, timeout=20.0):
+def _wait_for(predicate, timeout=30.0):
     end = time.time() + timeout
     while time.time() < end:
         value = predicate()
@@ -43,9 +43,68 @@ def test_label_three_items_with_number_keys(server, browser):
         page.keyboard.press(key)
         page.wait_for_timeout(250)
     after = _wait_for(lambda: len(_human_labels(ws, project)) >= len(before) + 3 and _human_labels(ws, project))
-    new = sorted(set(after) - set(before))
+    new = sorted(set(after or {}) - set(before))
     assert len(new) == 3
     labels = current_labels(ws, project.id)
     assert [labels[i].label for i in new] == list(project.classes[:3])
     assert all(label_history(ws, i)[-1]["seconds"] is not None for i in new)
     page.context.close()
+
+
+def test_grid_label_a_selection(server, browser):
+    ws, project = _project(server)
+    before = _human_labels(ws, project)
+    page = new_page(browser)
+    page.goto(f"{server.url}/label")
+    wait_ready(page)
+    page.get_by_text("Grid", exact=True).click()
+    wait_ready(page)
+    boxes = page.locator("[data-testid='stCheckbox']")
+    boxes.first.wait_for()
+    for k in range(3):
+        boxes.nth(k).click()
+        wait_ready(page)
+    shot(page, "label_grid")
+    page.locator("h1").first.click()  # focus off the checkbox: shortcuts are ignored inside inputs
+    page.keyboard.press("2")
+    after = _wait_for(lambda: len(_human_labels(ws, project)) >= len(before) + 3 and _human_labels(ws, project))
+    new = sorted(set(after or {}) - set(before))
+    assert len(new) == 3
+    labels = current_labels(ws, project.id)
+    assert {labels[i].label for i in new} == {project.classes[1]}
+    page.context.close()
+
+
+def test_draw_a_box_on_a_full_image(server, browser):
+    ws, project = _project(server)
+    crops_before = _crop_ids(ws, project)
+    page = new_page(browser)
+    page.goto(f"{server.url}/cut_crops")
+    wait_ready(page)
+    canvas = page.locator("canvas.upper-canvas").first
+    canvas.wait_for()
+    page.wait_for_timeout(500)
+    box = canvas.bounding_box()
+    x, y = box["x"], box["y"]
+    page.mouse.move(x + 20, y + 20)
+    page.mouse.down()
+    page.mouse.move(x + 80, y + 60, steps=8)
+    page.mouse.move(x + 120, y + 90, steps=8)
+    page.mouse.up()
+    wait_ready(page)
+    save = page.get_by_role("button", name="Save 1 new boxes as crops")
+    save.wait_for()
+    shot(page, "cut_crops_drawn")
+    save.click()
+    new = _wait_for(lambda: _crop_ids(ws, project) - crops_before)
+    assert len(new) == 1
+    frame = items_frame(ws, project.id).set_index("id")
+    crop = frame.loc[next(iter(new))]
+    x0, y0, x1, y1 = crop["box"]
+    assert x1 - x0 > 10 and y1 - y0 > 10
+    page.context.close()
+
+
+def _crop_ids(ws, project):
+    frame = items_frame(ws, project.id)
+    return set(int(i) for i in frame[frame["parent_id"].notna()]["id"])

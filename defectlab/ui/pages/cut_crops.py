@@ -4,7 +4,6 @@ an imported VOC box. Existing boxes are drawn on the image and can be removed (s
 
 from pathlib import Path
 
-import pandas as pd
 import streamlit as st
 
 from defectlab.store import delete_items, get_item, items_frame
@@ -131,8 +130,10 @@ if st_canvas is None:
 else:
     disp_w = round(plate["width"] * scale)
     disp_h = round(plate["height"] * scale)
-    canvas_w = min(disp_w, 1000)
+    # small plates are shown enlarged (the canvas scales the image to fit, "contain")
+    canvas_w = min(max(disp_w, 720), 1000)
     canvas_h = round(disp_h * canvas_w / disp_w)
+    st.write("")  # room for the canvas toolbar
     result = st_canvas(
         drawing_mode="labeled_rect", label=box_class, background_image=background,
         background_image_fit="contain", width=canvas_w, height=canvas_h, stroke_width=2,
@@ -148,9 +149,8 @@ else:
         x0, x1 = sorted((max(0, round(x0)), min(plate["width"], round(x1))))
         y0, y1 = sorted((max(0, round(y0)), min(plate["height"], round(y1))))
         drawn.append((b["label"] or None, x0, y0, x1, y1))
-    if drawn:
-        st.dataframe(pd.DataFrame(drawn, columns=[t("common.class"), "x0", "y0", "x1", "y1"]).fillna(
-            t("crops.unlabeled_box")), hide_index=True)
+    for k, (label, x0, y0, x1, y1) in enumerate(drawn, start=1):
+        st.caption(f"{k}. {label or t('crops.unlabeled_box')}: ({x0}, {y0}) – ({x1}, {y1})")
     if st.button(t("crops.save_drawn", n=len(drawn)), key="crop_save_drawn", type="primary",
                  disabled=not drawn):
         _save(drawn)

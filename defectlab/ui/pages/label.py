@@ -153,7 +153,7 @@ def _grid():
     actions = st.container()
     for row in range(0, len(ids), ncols):
         cols = st.columns(ncols)
-        for col, item_id in zip(cols, ids[row:row + ncols]):
+        for k, (col, item_id) in enumerate(zip(cols, ids[row:row + ncols])):
             with col:
                 try:
                     item = get_item(ws, item_id)
@@ -161,8 +161,9 @@ def _grid():
                 except DefectlabError as exc:
                     st.caption(str(exc))
                 state = labels.get(item_id)
-                tag = common.label_text(state.label) if state is not None else "·"
-                st.checkbox(f"{row + 1 + cols.index(col) + page * size} · {tag}", key=f"gsel_{item_id}")
+                number = row + k + 1 + page * size
+                tag = f"{number} · {common.label_text(state.label)}" if state is not None else f"{number}"
+                st.checkbox(tag, key=f"gsel_{item_id}")
     with actions:
         selected = labeling.grid_selected(ids)
         st.markdown(t("label.grid.selected", n=len(selected), total=len(ids)))
