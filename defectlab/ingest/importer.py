@@ -122,10 +122,11 @@ def import_source(ws, project, source, layout="auto", label_regex=None, user="lo
             raise InputError(f"--label-regex {label_regex!r} is not a valid regular expression: {exc}") from None
 
     tmp = None
+    skipped = []
     try:
         if source.is_file() and source.suffix.lower() == ".zip":
             tmp = ws.tmp_dir / f"import-{uuid.uuid4().hex}"
-            safe_extract_zip(source, tmp)
+            skipped = [(f"{source.name}:{s}", r) for s, r in safe_extract_zip(source, tmp).skipped]
             root = tmp
         elif source.is_file():
             if source.suffix.lower() not in IMAGE_SUFFIXES:
@@ -137,6 +138,7 @@ def import_source(ws, project, source, layout="auto", label_regex=None, user="lo
         else:
             root = source
         plan = plan_import(root, layout=layout, label_regex=label_regex)
+        plan.rejected = list(skipped) + list(plan.rejected)
         return _run_plan(ws, project, plan, str(source), user, padding, min_box, limits, batch_kind,
                          with_labels, create_missing_project, progress)
     finally:

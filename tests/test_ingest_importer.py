@@ -1,0 +1,233 @@
+"""The import orchestrator end to end: bad files rejected with reasons, good ones kept, duplicates,
+conflicts, idempotent re-import, crops from boxes, zip, and a sound database afterwards."""
+
+import json
+import struct
+import zipfile
+import zlib
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from defectlab.errors import InputError
+from defectlab.ingest import add_crops, import_source
+from defectlab.store import create_project, current_labels, items_frame, label_history
+
+
+def _png(arr):
+    ok, buf = cv2.imencode(".png", arr)
+    assert ok
+    return buf.tobytes()
+
+
+def _jpg(arr):
+    ok, buf = cv2.imencode(".jpg", arr)
+    assert ok
+    return buf.tobytes()
+
+
+def _texture(seed, size=32):
+    return np.random.default_rng(seed).integers(0, 256, (size, size), dtype=np.uint8)
+
+
+def _bomb_png(width=30000, height=30000):
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+@pytest.fixture
+def messy_tree(tmp_path):
+    root = tmp_path / "src"
+    for c in ("crazing", "scratches"):
+        (root / c).mkdir(parents=True)
+    (root / "crazing" / "ok_1.png").write_bytes(_png(_texture(1)))
+    (root / "crazing" / "ok_2.jpg").write_bytes(_jpg(_texture(2)))
+    (root / "scratches" / "划痕_001.png").write_bytes(_png(_texture(3)))
+    (root / "scratches" / "deep16.tif").write_bytes(
+        cv2.imencode(".tiff", (_texture(4).astype(np.uint16) * 257))[1].tobytes())
+    rgba = np.dstack([_texture(5)] * 3 + [np.full((32, 32), 128, np.uint8)])
+    (root / "scratches" / "alpha.png").write_bytes(_png(rgba))
+    (root / "crazing" / "empty.png").write_bytes(b"")
+    (root / "crazing" / "truncated.jpg").write_bytes(_jpg(_texture(6))[:200])
+    (root / "crazing" / "notes.png").write_text("hello, this is not an image")
+    (root / "crazing" / "bomb.png").write_bytes(_bomb_png())
+    return root
+
+
+def test_messy_folder_keeps_good_files_and_names_the_bad(ws, messy_tree):
+    report = import_source(ws, "Plates", messy_tree)
+    assert report.layout == "folders" and report.created_project
+    assert report.imported == 5
+    reasons = {r["source"]: r["reason"] for r in report.rejected}
+    assert set(reasons) == {"crazing/empty.png", "crazing/truncated.jpg", "crazing/notes.png", "crazing/bomb.png"}
+    assert "empty" in reasons["crazing/empty.png"]
+    assert "truncated" in reasons["crazing/truncated.jpg"] or "corrupt" in reasons["crazing/truncated.jpg"]
+    assert "not an image" in reasons["crazing/notes.png"]
+    assert "30000x30000" in reasons["crazing/bomb.png"]
+    df = items_frame(ws, 1)
+    assert set(df["source"]) == {"crazing/ok_1.png", "crazing/ok_2.jpg", "scratches/划痕_001.png",
+                                 "scratches/deep16.tif", "scratches/alpha.png"}
+    assert df.set_index("source").loc["scratches/划痕_001.png", "label"] == "scratches"
+    assert ws.integrity_check() == "ok"
+
+
+def test_reimport_adds_nothing(ws, messy_tree):
+    first = import_source(ws, "Plates", messy_tree)
+    second = import_source(ws, "Plates", messy_tree)
+    assert second.imported == 0 and second.duplicates == first.imported and second.conflicts == []
+    assert len(items_frame(ws, 1)) == first.imported
+    # labels were not written twice
+    assert all(len(label_history(ws, i)) == 1 for i in items_frame(ws, 1)["id"])
+
+
+def test_same_picture_under_two_labels_is_a_conflict(ws, tmp_path):
+    root = tmp_path / "src"
+    (root / "heavy").mkdir(parents=True)
+    (root / "light").mkdir()
+    img = _png(_texture(7))
+    (root / "heavy" / "truck_1.png").write_bytes(img)
+    (root / "light" / "truck_1_copy.png").write_bytes(img)
+    (root / "light" / "other.png").write_bytes(_png(_texture(8)))
+    report = import_source(ws, "Scrap", root)
+    assert report.imported == 2 and report.duplicates == 1
+    assert report.conflicts[0]["sources"] == ["heavy/truck_1.png", "light/truck_1_copy.png"]
+    assert report.conflicts[0]["labels"] == ["heavy", "light"]
+    with ws.read() as conn:
+        row = conn.execute("SELECT sources, labels FROM import_conflicts").fetchone()
+    assert json.loads(row["labels"]) == ["heavy", "light"]
+    # not silently resolved: the first label stays, the conflict waits for a reviewer
+    states = current_labels(ws, 1)
+    assert states[report.conflicts[0]["item_id"]].label == "heavy"
+
+
+def test_unknown_label_in_existing_project_is_rejected(ws, tmp_path):
+    create_project(ws, "P", ["crazing", "scratches"])
+    root = tmp_path / "src"
+    (root / "crazing").mkdir(parents=True)
+    (root / "dents").mkdir()
+    (root / "crazing" / "a.png").write_bytes(_png(_texture(1)))
+    (root / "dents" / "b.png").write_bytes(_png(_texture(2)))
+    report = import_source(ws, "P", root)
+    assert report.imported == 1
+    assert report.rejected[0]["source"] == "dents/b.png"
+    assert "not a class of this project" in report.rejected[0]["reason"]
+
+
+def _voc(name, w, h, boxes):
+    objs = "".join(
+        f"<object><name>{lab}</name><bndbox><xmin>{x0}</xmin><ymin>{y0}</ymin><xmax>{x1}</xmax>"
+        f"<ymax>{y1}</ymax></bndbox></object>" for lab, x0, y0, x1, y1 in boxes)
+    return (f"<annotation><filename>{name}</filename><size><width>{w}</width><height>{h}</height>"
+            f"<depth>1</depth></size>{objs}</annotation>")
+
+
+def test_voc_boxes_become_linked_crops(ws, tmp_path):
+    root = tmp_path / "voc"
+    (root / "images").mkdir(parents=True)
+    (root / "annotations").mkdir()
+    plate = _texture(9, 100)
+    (root / "images" / "plate_1.png").write_bytes(_png(plate))
+    (root / "annotations" / "plate_1.xml").write_text(_voc("plate_1.png", 100, 100, [
+        ("scratches", 11, 11, 40, 30), ("crazing", 50, 50, 90, 95),
+        ("crazing", 60, 60, 60, 80),          # zero area
+        ("crazing", 300, 300, 400, 400),      # outside the image
+    ]))
+    (root / "images" / "plate_2.png").write_bytes(_png(_texture(10, 100)))
+    (root / "annotations" / "plate_2.xml").write_text("<annotation><object>")  # malformed
+    report = import_source(ws, "Plates", root, layout="voc")
+    assert report.plates == 1 and report.imported == 2
+    rejected = {r["source"]: r["reason"] for r in report.rejected}
+    assert "images/plate_1.png#2" in rejected and "images/plate_1.png#3" in rejected
+    assert any("plate_2" in s for s in rejected)
+    df = items_frame(ws, 1).set_index("source")
+    assert list(df.index) == ["images/plate_1.png#0", "images/plate_1.png#1"]
+    crop = df.loc["images/plate_1.png#0"]
+    assert crop["box"] == [10, 10, 40, 30] and crop["label"] == "scratches"
+    plates = items_frame(ws, 1, role="plate")
+    assert crop["parent_id"] == plates["id"].item()
+    assert (crop["width"], crop["height"]) == (30, 20)
+    assert ws.integrity_check() == "ok"
+
+
+def test_add_crops_from_a_plate(ws, tmp_path):
+    root = tmp_path / "voc"
+    (root / "images").mkdir(parents=True)
+    (root / "annotations").mkdir()
+    (root / "images" / "p.png").write_bytes(_png(_texture(11, 80)))
+    (root / "annotations" / "p.xml").write_text(_voc("p.png", 80, 80, [("a", 1, 1, 20, 20), ("b", 30, 30, 60, 60)]))
+    import_source(ws, "P", root, layout="voc")
+    plate_id = int(items_frame(ws, 1, role="plate")["id"].item())
+    report = add_crops(ws, "P", plate_id, [("b", 5, 40, 30, 70), (None, 40, 2, 70, 25), ("a", 0, 0, 0, 5)])
+    assert report.imported == 2 and len(report.rejected) == 1
+    df = items_frame(ws, 1).set_index("source")
+    assert df.loc["images/p.png#2", "label"] == "b" and df.loc["images/p.png#2", "label_source"] == "human"
+    assert pd.isna(df.loc["images/p.png#3", "label"])
+    assert df.loc["images/p.png#3", "box"] == [40, 2, 70, 25]
+
+
+def test_zip_import_and_unsafe_zip(ws, tmp_path):
+    z = tmp_path / "batch.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.writestr("crazing/a.png", _png(_texture(1)))
+        zf.writestr("scratches/b.png", _png(_texture(2)))
+        zf.writestr("__MACOSX/._a.png", b"junk")
+    report = import_source(ws, "P", z)
+    assert report.imported == 2
+    assert not any(ws.tmp_dir.iterdir())  # the extraction folder is removed
+    evil = tmp_path / "evil.zip"
+    with zipfile.ZipFile(evil, "w") as zf:
+        zf.writestr("../../escape.png", _png(_texture(3)))
+    with pytest.raises(InputError, match="escape|\\.\\."):
+        import_source(ws, "P", evil)
+    assert not (tmp_path / "escape.png").exists()
+    assert len(items_frame(ws, 1)) == 2
+
+
+def test_flat_folder_with_label_regex(ws, tmp_path):
+    root = tmp_path / "flat"
+    root.mkdir()
+    for i, name in enumerate(["rolled-in_scale_1.jpg", "rolled-in_scale_2.jpg", "crazing_1.jpg", "odd.jpg"]):
+        (root / name).write_bytes(_jpg(_texture(i)))
+    report = import_source(ws, "N", root, layout="flat", label_regex=r"^(.+)_\d+\.jpg$")
+    assert report.imported == 4
+    df = items_frame(ws, 1).set_index("source")
+    assert df.loc["rolled-in_scale_2.jpg", "label"] == "rolled-in_scale"
+    assert pd.isna(df.loc["odd.jpg", "label"])
+
+
+def test_bad_regex_and_missing_source(ws, tmp_path):
+    with pytest.raises(InputError, match="not a valid regular expression"):
+        import_source(ws, "N", tmp_path, label_regex="(")
+    with pytest.raises(InputError, match="does not exist"):
+        import_source(ws, "N", tmp_path / "nope")
+
+
+def test_annotator_cannot_import(ws, messy_tree):
+    from defectlab.errors import PermissionDenied
+
+    with ws.transaction() as conn:
+        conn.execute("INSERT INTO users (username, role, created_at) VALUES ('ann', 'annotator', 't')")
+    with pytest.raises(PermissionDenied):
+        import_source(ws, "Plates", messy_tree, user="ann")
+
+
+@pytest.mark.neu
+def test_neu_voc_import_stores_every_box(ws, neu_dir):
+    report = import_source(ws, "NEU", neu_dir, layout="voc")
+    assert report.imported + report.duplicates == 4189
+    assert not [r for r in report.rejected if "#" in r["source"]]
+    assert report.plates >= 1799
+    assert ws.integrity_check() == "ok"
+
+
+@pytest.mark.neu
+def test_neu_flat_regex_labels_1800(ws, neu_dir):
+    report = import_source(ws, "NEU", neu_dir / "images", layout="flat", label_regex=r"^(.+)_\d+\.jpg$")
+    assert report.imported + report.duplicates == 1800 and not report.rejected
+    counts = items_frame(ws, 1)["label"].value_counts()
+    assert len(counts) == 6 and counts.sum() == report.imported
