@@ -887,3 +887,116 @@ def write_demo_files(root, random_state=0, n_per_class=40, n_per_grade=30, n_pla
         out["batch"].append(path)
         out["batch_truth"][path.name] = kind
     return out
+
+
+# --------------------------------------------------------------------------------------------------
+# the demo workspace
+# --------------------------------------------------------------------------------------------------
+
+DEMO_DEFECT_PROJECT = "Steel defects"
+DEMO_SCRAP_PROJECT = "Scrap grades"
+DEMO_FILES_DIR = "demo-files"
+_UNLABELED_EVERY = 3  # every third demo image arrives unlabeled: something to label on first run
+
+
+def _label_book(descriptions):
+    return {c: {"description": d} for c, d in descriptions.items()}
+
+
+def _split_unlabeled(class_dir, dest):
+    """Move every ``_UNLABELED_EVERY``-th file of each class folder to a flat folder of neutral names."""
+    dest.mkdir(parents=True, exist_ok=True)
+    k = 0
+    for sub in sorted(p for p in class_dir.iterdir() if p.is_dir()):
+        for i, f in enumerate(sorted(sub.iterdir())):
+            if i % _UNLABELED_EVERY == _UNLABELED_EVERY - 1:
+                k += 1
+                f.replace(dest / f"new_{k:04d}{f.suffix}")
+
+
+def build_demo_workspace(ws, random_state=0, train=True, progress=None, user="local"):
+    """Fill a workspace with the two demo projects, unless they are already there.
+
+    - ``Steel defects``: the six NEU kinds as 128x128 crops (two thirds labeled, one third waiting to be
+      labeled), plus four full plate images whose VOC boxes became linked crops; a label book with the
+      rules and example images.
+    - ``Scrap grades``: an *ordinal* project (heavy > medium > light > thin sheet), photos in colour.
+    - ``<workspace>/demo-files/batch``: unlabeled new images for the Predict page.
+    - With ``train`` (and the learning stack available), one run per project, so the Runs, Review and
+      Predict pages have something to show on first start.
+
+    Parameters
+    ----------
+    ws : Workspace
+    random_state : int, default 0
+    train : bool, default True
+    progress : callable, optional
+        ``progress(done, total, message)``.
+
+    Returns
+    -------
+    list of str
+        The demo project names.
+    """
+    from .ingest import import_source
+    from .store import create_project, list_projects
+
+    names = [DEMO_DEFECT_PROJECT, DEMO_SCRAP_PROJECT]
+    existing = {p.name for p in list_projects(ws, include_deleted=True)}
+    if set(names) <= existing:
+        return names
+    root = ws.root / DEMO_FILES_DIR
+    steps = 6 if train else 4
+    step = 0
+
+    def _tick(message):
+        nonlocal step
+        step += 1
+        if progress is not None:
+            progress(step, steps, message)
+
+    write_demo_files(root, random_state=random_state)
+    _split_unlabeled(root / "defects", root / "defects_new")
+    _split_unlabeled(root / "scrap", root / "scrap_new")
+    _tick("demo images written")
+
+    if DEMO_DEFECT_PROJECT not in existing:
+        create_project(ws, DEMO_DEFECT_PROJECT, DEFECT_CLASSES,
+                       descriptions=_label_book(DEFECT_DESCRIPTIONS), user=user)
+        import_source(ws, DEMO_DEFECT_PROJECT, root / "defects", layout="folders", user=user)
+        import_source(ws, DEMO_DEFECT_PROJECT, root / "defects_new", layout="flat", user=user)
+        import_source(ws, DEMO_DEFECT_PROJECT, root / "plates", layout="voc", user=user)
+        _add_examples(ws, DEMO_DEFECT_PROJECT, user)
+    _tick(DEMO_DEFECT_PROJECT)
+    if DEMO_SCRAP_PROJECT not in existing:
+        create_project(ws, DEMO_SCRAP_PROJECT, SCRAP_GRADES, ordinal=True,
+                       descriptions=_label_book(SCRAP_DESCRIPTIONS), user=user)
+        import_source(ws, DEMO_SCRAP_PROJECT, root / "scrap", layout="folders", user=user)
+        import_source(ws, DEMO_SCRAP_PROJECT, root / "scrap_new", layout="flat", user=user)
+        _add_examples(ws, DEMO_SCRAP_PROJECT, user)
+    _tick(DEMO_SCRAP_PROJECT)
+
+    if train:
+        try:
+            from .learn import train_project
+        except ImportError:  # the learning stack is optional for a bare demo
+            train_project = None
+        for name in names:
+            if train_project is not None:
+                train_project(ws, name, user=user)
+            _tick(f"trained {name}")
+    _tick("ready")
+    return names
+
+
+def _add_examples(ws, name, user, per_class=2):
+    """Pick the first labeled items of each class as label-book examples."""
+    from .store import get_project, items_frame, update_project
+
+    project = get_project(ws, name)
+    df = items_frame(ws, project.id)
+    book = {}
+    for cls in project.classes:
+        ids = [int(i) for i in df.loc[df["label"] == cls, "id"].head(per_class)]
+        book[cls] = {"examples": ids}
+    update_project(ws, project, descriptions=book, user=user)
