@@ -4,7 +4,7 @@ import json
 
 
 
-from ..errors import InputError, NotFoundError
+from ..errors import NotFoundError
 from .audit import log_action
 from .permissions import require
 from .workspace import utcnow
