@@ -156,10 +156,11 @@ VOTES = [("light", "light", "light"),
 def graded(team, add_items):
     p = create_project(team, "scrap", GRADES, ordinal=True, user="lead")
     items = add_items(team, p, len(VOTES))
-    for item, votes in zip(items, VOTES):
-        for user, label in zip(("u1", "u2", "u3"), votes):
-            if label is not None:
-                annotate(team, item, label, user=user)
+    with team.transaction() as conn:
+        for item, votes in zip(items, VOTES):
+            for user, label in zip(("u1", "u2", "u3"), votes):
+                if label is not None:
+                    annotate(team, item, label, user=user, conn=conn)
     return p, items
 
 

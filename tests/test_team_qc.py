@@ -27,9 +27,10 @@ def labeled(team, add_items):
     """ann1 labeled 20 items, ann2 10 items, rev 3 items; ids per person."""
     p = create_project(team, "p", ["a", "b"], user="lead")
     items = add_items(team, p, 40)
-    ann = {"ann1": [annotate(team, i, "a", user="ann1") for i in items[:20]],
-           "ann2": [annotate(team, i, "b", user="ann2") for i in items[20:30]],
-           "rev": [annotate(team, i, "a", user="rev") for i in items[30:33]]}
+    with team.transaction() as conn:  # one commit: these tests are about QC, not about saving
+        ann = {"ann1": [annotate(team, i, "a", user="ann1", conn=conn) for i in items[:20]],
+               "ann2": [annotate(team, i, "b", user="ann2", conn=conn) for i in items[20:30]],
+               "rev": [annotate(team, i, "a", user="rev", conn=conn) for i in items[30:33]]}
     return p, items, ann
 
 
@@ -64,8 +65,10 @@ def test_same_seed_same_sample(tmp_path, monkeypatch, add_items):
         create_user(ws, "ann1", "ann-pass-1", "annotator", by="local", admin_password="local-pass-1")
         create_user(ws, "rev", "rev-pass-1", "reviewer", by="local")
         p = create_project(ws, "p", ["a", "b"])
-        for i in add_items(ws, p, 30):
-            annotate(ws, i, "a", user="ann1")
+        items = add_items(ws, p, 30)
+        with ws.transaction() as conn:
+            for i in items:
+                annotate(ws, i, "a", user="ann1", conn=conn)
         picks.append([e["annotation_id"] for e in qc_sample(ws, p, "rev", rate=0.2, random_state=11)])
     assert picks[0] == picks[1] and len(picks[0]) == 6
 
