@@ -245,6 +245,7 @@ class _Header:
     height: int
     orientation: int = 1
     sos: int = -1  # JPEG: offset of the first start-of-scan marker
+    components: int = 0  # JPEG: colour components in the frame header
 
 
 class _Corrupt(Exception):
@@ -429,7 +430,7 @@ def _probe_jpeg(buf, to_scan):
             h, w = _u16(seg, 1), _u16(seg, 3)
             if w == 0 or h == 0:
                 raise _Corrupt(f"corrupt or unsupported JPEG (the header says {w}x{h} pixels)")
-            hdr = _Header("jpeg", w, h)
+            hdr = _Header("jpeg", w, h, components=seg[5])
             if not to_scan:
                 break
         elif m == 0xDA:
@@ -665,15 +666,19 @@ def _orient(img, o):
     return np.ascontiguousarray(img)
 
 
-def _bgr_to_output(bgr):
-    """(H, W, 3) BGR uint8 -> (H, W) when the three channels are identical, else (H, W, 3) RGB."""
-    bgr = np.ascontiguousarray(bgr)
-    probe = bgr[: min(8, bgr.shape[0])]
+def _colour_to_output(img, is_rgb):
+    """(H, W, 3) uint8 -> (H, W) when the three channels are identical, else (H, W, 3) RGB."""
+    img = np.ascontiguousarray(img)
+    probe = img[: min(8, img.shape[0])]
     if np.array_equal(probe[..., 0], probe[..., 1]) and np.array_equal(probe[..., 1], probe[..., 2]):
-        b = cv2.extractChannel(bgr, 0)
-        if cv2.norm(bgr, cv2.cvtColor(b, cv2.COLOR_GRAY2BGR), cv2.NORM_INF) == 0:
-            return b
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        c0 = cv2.extractChannel(img, 0)
+        if cv2.norm(img, cv2.cvtColor(c0, cv2.COLOR_GRAY2BGR), cv2.NORM_INF) == 0:
+            return c0
+    return img if is_rgb else cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+# OpenCV >= 4.11 can decode colour JPEGs straight to RGB, saving a conversion pass
+_IMREAD_JPEG_RGB = getattr(cv2, "IMREAD_COLOR_RGB", None)
 
 
 def _as_bytes(data, source):
@@ -732,10 +737,16 @@ def decode_image_with_info(data, source, limits: ImageLimits = DEFAULT_LIMITS):
     except struct.error:
         raise ImageError(source, f"truncated or corrupt {_format_name(data)} (the header is cut short)") from None
 
-    # JPEG: ANYCOLOR keeps grey grey, converts CMYK/YCCK and applies EXIF orientation.
-    # Others: UNCHANGED keeps 16-bit samples and alpha (OpenCV applies the TIFF orientation
-    # itself; PNG eXIf is applied below).
-    flags = (cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH) if hdr.format == "jpeg" else cv2.IMREAD_UNCHANGED
+    # JPEG: colour (incl. CMYK/YCCK) straight to RGB where OpenCV can, grey as grey; both apply
+    # EXIF orientation. Others: UNCHANGED keeps 16-bit samples and alpha (OpenCV applies the TIFF
+    # orientation itself; PNG eXIf is applied below).
+    decoded_rgb = hdr.format == "jpeg" and hdr.components >= 3 and _IMREAD_JPEG_RGB is not None
+    if decoded_rgb:
+        flags = _IMREAD_JPEG_RGB
+    elif hdr.format == "jpeg":
+        flags = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH
+    else:
+        flags = cv2.IMREAD_UNCHANGED
     try:
         arr = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
     except cv2.error as e:
@@ -765,7 +776,7 @@ def decode_image_with_info(data, source, limits: ImageLimits = DEFAULT_LIMITS):
             image = cv2.multiply(image, a, scale=1.0 / 255.0)
             used_alpha = True
     if image.ndim == 3:
-        image = _bgr_to_output(image)
+        image = _colour_to_output(image, decoded_rgb)
     if hdr.format == "png" and hdr.orientation != 1:
         image = _orient(image, hdr.orientation)
     image = np.ascontiguousarray(image)
