@@ -3,7 +3,13 @@ from collections import Counter
 import pytest
 
 from defectlab.errors import InputError, NotFoundError, PermissionDenied
-from defectlab.store import annotate, create_project, current_label, delete_items, undo_last
+from defectlab.store import (
+    annotate,
+    create_project,
+    current_label,
+    delete_items,
+    undo_last,
+)
 from defectlab.team import accounts
 from defectlab.team.accounts import create_user
 from defectlab.team.assignments import (

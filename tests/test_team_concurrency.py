@@ -6,7 +6,13 @@ import time
 import pytest
 
 from defectlab.errors import ConflictError
-from defectlab.store import annotate, create_project, current_label, label_history, open_workspace
+from defectlab.store import (
+    annotate,
+    create_project,
+    current_label,
+    label_history,
+    open_workspace,
+)
 from defectlab.team import accounts
 from defectlab.team.accounts import create_user
 

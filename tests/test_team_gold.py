@@ -1,10 +1,22 @@
 import pytest
 
 from defectlab.errors import InputError, NotFoundError, PermissionDenied
-from defectlab.store import UNUSABLE, annotate, create_project, current_label, delete_items, label_history
+from defectlab.store import (
+    UNUSABLE,
+    annotate,
+    create_project,
+    current_label,
+    delete_items,
+    label_history,
+)
 from defectlab.team import accounts
 from defectlab.team.accounts import create_user
-from defectlab.team.assignments import create_assignment, next_items, queue_counts, visible_label
+from defectlab.team.assignments import (
+    create_assignment,
+    next_items,
+    queue_counts,
+    visible_label,
+)
 from defectlab.team.gold import (
     gold_accuracy,
     gold_items,

@@ -8,7 +8,13 @@ from defectlab.team import accounts
 from defectlab.team.accounts import create_user
 from defectlab.team.assignments import create_assignment, next_items, queue_counts
 from defectlab.team.gold import set_gold
-from defectlab.team.qc import approval_rates, qc_decide, qc_decisions, qc_pending, qc_sample
+from defectlab.team.qc import (
+    approval_rates,
+    qc_decide,
+    qc_decisions,
+    qc_pending,
+    qc_sample,
+)
 
 
 @pytest.fixture

@@ -156,9 +156,9 @@ def _tz(tz):
         return _dt.datetime.now().astimezone().tzinfo
     if isinstance(tz, _dt.tzinfo):
         return tz
-    try:
-        from zoneinfo import ZoneInfo
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+    try:
         return ZoneInfo(str(tz))
-    except Exception:  # ZoneInfoNotFoundError, ValueError
+    except (ZoneInfoNotFoundError, ValueError):
         raise InputError(f"Unknown time zone {tz!r}; use a name such as 'Asia/Shanghai'.") from None

@@ -78,7 +78,7 @@ def _check_fraction(value, name, upper=1.0):
 
 
 def _round(x):
-    return int(math.floor(x + 0.5))
+    return math.floor(x + 0.5)
 
 
 def create_assignment(ws, project, item_ids, annotators, overlap=0.1, overlap_k=2, gold_rate=0.05,

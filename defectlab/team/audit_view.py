@@ -24,8 +24,12 @@ import datetime as _dt
 import json
 
 from ..errors import InputError
-from ..store import can, require
-from ..store import restore_items, restore_project  # re-exported for the admin page
+from ..store import (
+    can,
+    require,
+    restore_items,  # re-exported for the admin page
+    restore_project,  # re-exported for the admin page
+)
 from ._common import _parse_time, _project, _tz
 
 __all__ = ["ANNOTATION_ACTIONS", "activity", "activity_actions", "deleted_items", "deleted_projects",
