@@ -182,10 +182,13 @@ def test_zip_import_and_unsafe_zip(ws, tmp_path):
     evil = tmp_path / "evil.zip"
     with zipfile.ZipFile(evil, "w") as zf:
         zf.writestr("../../escape.png", _png(_texture(3)))
-    with pytest.raises(InputError, match="escape|\\.\\."):
-        import_source(ws, "P", evil)
-    assert not (tmp_path / "escape.png").exists()
-    assert len(items_frame(ws, 1)) == 2
+        zf.writestr("crazing/c.png", _png(_texture(4)))
+    report = import_source(ws, "P", evil)
+    assert report.imported == 1
+    assert report.rejected[0]["source"] == "evil.zip:../../escape.png"
+    assert "unsafe path" in report.rejected[0]["reason"]
+    assert not (tmp_path / "escape.png").exists() and not (ws.root / "escape.png").exists()
+    assert len(items_frame(ws, 1)) == 3
 
 
 def test_flat_folder_with_label_regex(ws, tmp_path):

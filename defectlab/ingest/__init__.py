@@ -5,6 +5,6 @@ The pure planning and parsing (:mod:`.scan`, :mod:`.boxes`, :mod:`.archive`) nev
 :mod:`.importer` decodes, hashes and stores.
 """
 
-from .importer import IMAGE_SUFFIXES, ImportReport, add_crops, import_source
+from .importer import ImportReport, add_crops, import_source
 
-__all__ = ["import_source", "add_crops", "ImportReport", "IMAGE_SUFFIXES"]
+__all__ = ["import_source", "add_crops", "ImportReport"]

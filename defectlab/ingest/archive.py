@@ -170,8 +170,9 @@ def safe_extract_zip(zip_path, dest_dir, max_total_bytes: int = 2 * _GB, max_fil
     Raises
     ------
     InputError
-        Not a zip file; an entry with an absolute path, a drive letter or ``..``; over a limit (zip
-        bomb); a non-empty ``dest_dir``. Nothing is left in ``dest_dir`` after an error.
+        Not a zip file; over a limit (zip bomb); a non-empty ``dest_dir``. Nothing is left in
+        ``dest_dir`` after an error. Entries with an absolute path, a drive letter or ``..`` are never
+        written: they are listed in ``skipped`` and the safe entries are extracted.
 
     Examples
     --------
@@ -210,10 +211,9 @@ def safe_extract_zip(zip_path, dest_dir, max_total_bytes: int = 2 * _GB, max_fil
             name = _decode_name(info)
             bad = _unsafe_reason(name)
             if bad:
-                raise InputError(
-                    f"{shown} is unsafe: the entry {name!r} has {bad}. Nothing was extracted; "
-                    "re-create the archive from the folder itself."
-                )
+                # Never written: it would land outside the folder. The safe entries are still kept.
+                result.skipped.append(Skipped(name, f"unsafe path ({bad}): not extracted"))
+                continue
             if info.is_dir():
                 continue
             parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".")]

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ImageError, InputError, NotFoundError
-from ..imaging import DEFAULT_LIMITS, crop_box, decode_image, encode_png, read_image_bytes
+from ..imaging import DEFAULT_LIMITS, IMAGE_EXTENSIONS, crop_box, decode_image, encode_png, read_image_bytes
 from ..store import (
     add_item,
     annotate,
@@ -36,9 +36,7 @@ from .archive import safe_extract_zip
 from .boxes import validate_box
 from .scan import plan_import
 
-__all__ = ["ImportReport", "import_source", "add_crops", "IMAGE_SUFFIXES"]
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"}
+__all__ = ["ImportReport", "import_source", "add_crops"]
 _CHUNK = 200
 
 
@@ -129,10 +127,10 @@ def import_source(ws, project, source, layout="auto", label_regex=None, user="lo
             skipped = [(f"{source.name}:{s}", r) for s, r in safe_extract_zip(source, tmp).skipped]
             root = tmp
         elif source.is_file():
-            if source.suffix.lower() not in IMAGE_SUFFIXES:
+            if source.suffix.lower() not in IMAGE_EXTENSIONS:
                 raise InputError(
                     f"{source.name}: not a folder, a .zip or an image file "
-                    f"({', '.join(sorted(IMAGE_SUFFIXES))})."
+                    f"({', '.join(IMAGE_EXTENSIONS)})."
                 )
             root = source
         else:
