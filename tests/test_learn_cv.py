@@ -125,8 +125,8 @@ def test_holdout_fraction_and_mask():
 def test_progress_is_called_per_fit():
     X, y = _data(40)
     calls = []
-    cross_val_oof(X, y, model="logreg", n_splits=4, progress=lambda f, msg: calls.append(f))
-    assert calls == [0.25, 0.5, 0.75, 1.0]
+    cross_val_oof(X, y, model="logreg", n_splits=4, progress=lambda d, n, msg: calls.append((d, n)))
+    assert calls == [(1, 4), (2, 4), (3, 4), (4, 4)]
 
 
 def test_make_folds_is_stratified():

@@ -73,9 +73,10 @@ def test_balanced_weights_help_a_rare_class():
 
 def test_lightgbm_early_stopping_and_determinism():
     X, y = _data(400)
-    a = LightGBMClassifier(n_estimators=500, random_state=1, n_jobs=1).fit(X, y)
-    b = LightGBMClassifier(n_estimators=500, random_state=1, n_jobs=1).fit(X, y)
+    a = LightGBMClassifier(n_estimators=500, early_stopping=True, random_state=1, n_jobs=1).fit(X, y)
+    b = LightGBMClassifier(n_estimators=500, early_stopping=True, random_state=1, n_jobs=1).fit(X, y)
     assert a.n_iter_ < 500  # early stopping ended it
+    assert LightGBMClassifier(n_estimators=40, n_jobs=1).fit(X, y).n_iter_ == 40  # "auto": off < 2000
     assert np.array_equal(a.predict_proba(X), b.predict_proba(X))
     off = LightGBMClassifier(n_estimators=30, early_stopping=False, n_jobs=1).fit(X, y)
     assert off.n_iter_ == 30

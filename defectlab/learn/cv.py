@@ -270,7 +270,7 @@ def cross_val_oof(X, y, groups=None, model=None, n_splits=5, random_state=0, hol
         Items kept out of the cross-validation; they are scored by one model fitted on all the other
         items (``fold_ids == -1``). A fraction draws them stratified (and grouped).
     progress : callable or None
-        Called as ``progress(fraction, message)`` in the calling thread after each fit.
+        Called as ``progress(done, total, message)`` in the calling thread after each fit.
     n_jobs : int, default=2
         Folds fitted at once (each fit single-threaded).
 
@@ -326,7 +326,7 @@ def cross_val_oof(X, y, groups=None, model=None, n_splits=5, random_state=0, hol
             if note and note not in notes:
                 notes.append(note)
             if progress is not None:
-                progress(done / len(jobs), f"fitted {done} of {len(jobs)} cross-validation models")
+                progress(done, len(jobs), f"fitted {done} of {len(jobs)} cross-validation models")
     return OOFResult(
         pred_probs=pred_probs,
         classes=classes,
