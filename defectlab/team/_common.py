@@ -83,30 +83,39 @@ def _json(value):
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
+_ROW_COLUMNS = "a.id, a.item_id, a.label, a.user, a.source, a.created_at, a.seconds, a.comment, a.retracts"
+
+
 def _annotation_rows(conn, project_id, user=None, item_ids=None):
     """Annotation rows (dicts) of a project's live sample items, oldest first.
 
-    With ``user``: every row of the items that user ever annotated (others' undo rows included, so that
-    an undo by a lead is seen). With ``item_ids``: the rows of those items.
+    With ``user``: only that person's rows, plus the undo rows (by anybody, e.g. a lead) that retract
+    them: enough for :func:`_latest_votes` with the same ``user``. With ``item_ids``: only those items.
     """
-    sql = ("SELECT a.id, a.item_id, a.label, a.user, a.source, a.created_at, a.seconds, a.comment, "
-           "a.retracts FROM annotations a JOIN items i ON i.id = a.item_id "
+    sql = (f"SELECT {_ROW_COLUMNS} FROM annotations a JOIN items i ON i.id = a.item_id "
            "WHERE i.project_id = ? AND i.role = 'sample' AND i.deleted_at IS NULL")
     args = [int(project_id)]
     if user is not None:
-        sql += " AND a.item_id IN (SELECT item_id FROM annotations WHERE user = ?)"
+        sql += " AND a.user = ?"
         args.append(str(user))
+    wanted = None
     if item_ids is not None:
-        ids = [int(i) for i in item_ids]
-        if not ids:
+        wanted = {int(i) for i in item_ids}
+        if not wanted:
             return []
-        rows = []
-        for start in range(0, len(ids), 900):
-            chunk = ids[start:start + 900]
-            rows += [dict(r) for r in conn.execute(
-                sql + f" AND a.item_id IN ({','.join('?' * len(chunk))})", args + chunk)]
-        return sorted(rows, key=lambda r: r["id"])
-    return [dict(r) for r in conn.execute(sql + " ORDER BY a.id", args)]
+        if len(wanted) <= 500:
+            sql += f" AND a.item_id IN ({','.join('?' * len(wanted))})"
+            args += sorted(wanted)
+    rows = [dict(r) for r in conn.execute(sql + " ORDER BY a.id", args)]
+    if user is not None:
+        own = {r["id"] for r in rows}
+        rows += [dict(r) for r in conn.execute(
+            f"SELECT {_ROW_COLUMNS} FROM annotations a WHERE a.retracts IS NOT NULL AND a.user != ?",
+            (str(user),)) if r["retracts"] in own]
+        rows.sort(key=lambda r: r["id"])
+    if wanted is not None and len(wanted) > 500:
+        rows = [r for r in rows if r["item_id"] in wanted]
+    return rows
 
 
 def _latest_votes(rows, sources=("human",), user=None):

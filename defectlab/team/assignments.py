@@ -282,8 +282,11 @@ def assignment_progress(ws, project, by="local"):
     return pd.DataFrame(rows, columns=["assignment_id", "user", "n_items", "n_gold", "n_done", "n_remaining"])
 
 
-def _queue(ws, p, user):
-    """(qualification status, full queue list, number of assigned items done)."""
+def _queue(ws, p, user, limit=None):
+    """(qualification status, queue list, number of assigned items done).
+
+    With ``limit`` the list stops after that many entries (and the done count is then partial).
+    """
     status = qualification_status(ws, p, user)
     with ws.read() as conn:
         urow = _user_row(conn, user, enabled_only=True)
@@ -309,6 +312,8 @@ def _queue(ws, p, user):
             if (r["item_id"], user) in votes:
                 done += 1
                 continue
+            if limit is not None and len(queue) >= limit:
+                break
             queue.append({"item_id": r["item_id"], "reason": "assigned", "comment": None,
                           "assignment_id": r["assignment_id"]})
     return status, queue, done
@@ -337,7 +342,7 @@ def next_items(ws, project, user, n=1):
     if n is not None and (isinstance(n, bool) or int(n) != n or n < 1):
         raise InputError(f"n must be a positive whole number or None (all); got {n!r}.")
     p = _project(ws, project)
-    _, queue, _ = _queue(ws, p, user)
+    _, queue, _ = _queue(ws, p, user, limit=None if n is None else int(n))
     return queue if n is None else queue[:int(n)]
 
 
@@ -361,11 +366,18 @@ def _privileged(conn, user):
 
 
 def _blind_items(conn, project_id, item_ids=None):
-    sql = ("SELECT DISTINCT ai.item_id FROM assignment_items ai JOIN assignments s ON s.id = ai.assignment_id "
-           "WHERE s.project_id = ?")
-    blind = {r[0] for r in conn.execute(sql, (project_id,))}
+    """Items of ``item_ids`` (default all) that are in any assignment or gold."""
+    if item_ids is not None and len(item_ids) <= 500:
+        ids = sorted({int(i) for i in item_ids})
+        marks = ",".join("?" * len(ids))
+        return {r[0] for r in conn.execute(
+            f"SELECT item_id FROM assignment_items WHERE item_id IN ({marks}) UNION "
+            f"SELECT item_id FROM gold_items WHERE removed_at IS NULL AND item_id IN ({marks})", ids + ids)}
+    blind = {r[0] for r in conn.execute(
+        "SELECT DISTINCT ai.item_id FROM assignment_items ai JOIN assignments s ON s.id = ai.assignment_id "
+        "WHERE s.project_id = ?", (project_id,))}
     blind |= set(_gold(conn, project_id))
-    return blind if item_ids is None else blind & set(item_ids)
+    return blind if item_ids is None else blind & {int(i) for i in item_ids}
 
 
 def visible_label(ws, item_id, user):
@@ -381,7 +393,8 @@ def visible_label(ws, item_id, user):
             raise NotFoundError(f"No item with id {item_id}.")
         if _privileged(conn, user) or not _blind_items(conn, row["project_id"], [int(item_id)]):
             return current_label(ws, item_id, conn=conn).label
-        votes = _latest_votes(_annotation_rows(conn, row["project_id"], item_ids=[int(item_id)]), user=user)
+        votes = _latest_votes(_annotation_rows(conn, row["project_id"], user=user, item_ids=[int(item_id)]),
+                              user=user)
     vote = votes.get((int(item_id), user))
     return None if vote is None else vote["label"]
 
@@ -389,7 +402,8 @@ def visible_label(ws, item_id, user):
 def visible_labels(ws, project, user, item_ids=None):
     """:func:`visible_label` for many items at once (for a grid): ``{item_id: label or None}``.
 
-    ``item_ids`` default: every live sample item of the project.
+    ``item_ids`` default: every live sample item of the project. Pass the ids of the page on screen: the
+    whole project costs about 0.4 s for 20,000 items (the derived labels), a page of 50 a few ms.
     """
     p = _project(ws, project)
     with ws.read() as conn:
@@ -404,7 +418,7 @@ def visible_labels(ws, project, user, item_ids=None):
             return out
         blind = _blind_items(conn, p.id, ids)
         if blind:
-            votes = _latest_votes(_annotation_rows(conn, p.id, item_ids=sorted(blind)), user=user)
+            votes = _latest_votes(_annotation_rows(conn, p.id, user=user, item_ids=blind), user=user)
             for i in blind:
                 vote = votes.get((i, user))
                 out[i] = None if vote is None else vote["label"]

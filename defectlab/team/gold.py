@@ -182,7 +182,8 @@ def _qualification(conn, project_id, user, record=True):
     if urow["role"] != "annotator" or not items:
         return status
     since = last["at"] if last is not None and last["event"] == "reset" else ""
-    votes = _latest_votes(_annotation_rows(conn, project_id, item_ids=items), user=urow["username"])
+    votes = _latest_votes(_annotation_rows(conn, project_id, user=urow["username"], item_ids=items),
+                          user=urow["username"])
     answers = {item: votes[(item, urow["username"])]["label"] for item in items
                if (item, urow["username"]) in votes and votes[(item, urow["username"])]["created_at"] > since}
     n_correct = sum(answers[i] == qual[i]["label"] for i in answers)

@@ -49,8 +49,8 @@ def _rejections(conn, project_id, user):
     decisions = [d for d in _latest_decisions(conn, project_id, user).values() if not d["accept"]]
     if not decisions:
         return []
-    votes = _latest_votes(_annotation_rows(conn, project_id, item_ids=[d["item_id"] for d in decisions]),
-                          user=user)
+    rows = _annotation_rows(conn, project_id, user=user, item_ids=[d["item_id"] for d in decisions])
+    votes = _latest_votes(rows, user=user)
     out = []
     for d in sorted(decisions, key=lambda d: d["id"]):
         vote = votes.get((d["item_id"], user))
