@@ -4,6 +4,10 @@ from defectlab.store import get_project, list_projects
 from ui_support import app, no_exception, tiny_workspace
 
 
+def _create(at):
+    return next(b for b in at.button if b.label == "Create")
+
+
 def test_empty_workspace_says_what_to_do(tmp_path):
     at = app(tmp_path / "empty")
     no_exception(at)
@@ -16,7 +20,7 @@ def test_create_project_with_ordered_classes(tmp_path):
     at.text_input(key="new_name").input("scrap")
     at.text_area(key="new_classes").input("heavy\nmedium, light\nthin")
     at.checkbox(key="new_ordinal").check()
-    at.button[0].click()
+    _create(at).click()
     at.run()
     no_exception(at)
     ws_root = tmp_path / "ws"
@@ -31,7 +35,7 @@ def test_bad_project_shows_error_not_traceback(tmp_path):
     at = app(tmp_path / "ws")
     at.text_input(key="new_name").input("x")
     at.text_area(key="new_classes").input("only_one")
-    at.button[0].click()
+    _create(at).click()
     at.run()
     no_exception(at)
     assert at.error and "two classes" in at.error[0].value
@@ -49,3 +53,14 @@ def test_counts_and_switching_project(tmp_path):
     no_exception(at)
     assert at.session_state["project"] == "grades"
     assert [p.name for p in list_projects(ws)] == ["defects", "grades"]
+
+
+def test_first_run_builds_the_demo_workspace(tmp_path):
+    at = app(tmp_path / "ws")
+    at.button(key="build_demo").click().run(timeout=120)
+    no_exception(at)
+    from defectlab.store import open_workspace
+
+    names = [p.name for p in list_projects(open_workspace(tmp_path / "ws"))]
+    assert len(names) >= 2
+    assert at.session_state["project"] in names

@@ -38,6 +38,7 @@ __all__ = [
     "thumb",
     "image_bytes",
     "class_label",
+    "cls_name",
     "label_text",
 ]
 
@@ -223,13 +224,20 @@ def label_text(label):
         return t("common.unlabeled")
     if label == UNUSABLE:
         return t("common.unusable")
-    return str(label)
+    return cls_name(label)
+
+
+def cls_name(cls):
+    """A class as shown in the session's language (``划痕`` for ``scratches``; own names as typed)."""
+    from defectlab.i18n import class_label as _class_label
+
+    return _class_label(str(cls), lang=lang())
 
 
 def class_label(project, cls):
-    """``"1 crazing"``: the class with its number key."""
+    """``"1 · crazing"``: the class with its number key, in the session's language."""
     try:
-        return f"{project.classes.index(cls) + 1} · {cls}"
+        return f"{project.classes.index(cls) + 1} · {cls_name(cls)}"
     except ValueError:
         return label_text(cls)
 

@@ -117,15 +117,19 @@ def new_page(browser, locale="en-US"):
     return page
 
 
-def wait_ready(page):
-    """Wait until Streamlit has finished running the script (no 'running' indicator)."""
+def wait_ready(page, timeout=60.0):
+    """Wait until Streamlit has finished the script run: no Stop button (shown while running), no
+    skeleton placeholders, the same for a few consecutive checks."""
     page.wait_for_selector("[data-testid='stApp']")
-    page.wait_for_timeout(300)
-    for _ in range(300):
-        if page.locator("[data-testid='stStatusWidget']").count() == 0:
-            break
-        page.wait_for_timeout(100)
-    page.wait_for_timeout(200)
+    page.wait_for_timeout(250)
+    running = ("[data-testid='stToolbar'] button:has-text('Stop'), [data-testid='stSkeleton'], "
+               "[data-testid='stStatusWidget'] button:has-text('Stop')")
+    calm, waited = 0, 0
+    while calm < 3 and waited < timeout * 1000:
+        busy = page.locator(running).count() > 0
+        calm = 0 if busy else calm + 1
+        page.wait_for_timeout(150)
+        waited += 150
 
 
 def shot(page, name):

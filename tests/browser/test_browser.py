@@ -108,3 +108,26 @@ def test_draw_a_box_on_a_full_image(server, browser):
 def _crop_ids(ws, project):
     frame = items_frame(ws, project.id)
     return set(int(i) for i in frame[frame["parent_id"].notna()]["id"])
+
+
+PAGES = ["projects", "import_data", "cut_crops", "label_book", "label", "train", "runs", "review",
+         "predict", "settings", "team_users"]
+
+
+@pytest.mark.parametrize("locale,suffix", [("en-US", "en"), ("zh-CN", "zh")])
+def test_screenshot_every_page(server, browser, locale, suffix):
+    page = new_page(browser, locale=locale)
+    errors = []
+    for name in PAGES:
+        page.goto(f"{server.url}/{'' if name == 'projects' else name}")
+        wait_ready(page)
+        page.wait_for_timeout(400)
+        shot(page, f"{suffix}_{name}")
+        if page.locator("[data-testid='stException']").count():
+            errors.append(name)
+    if suffix == "zh":
+        page.goto(f"{server.url}/label")
+        wait_ready(page)
+        assert page.get_by_text("标注").count() > 0
+    page.context.close()
+    assert errors == [], f"pages with a traceback: {errors}"

@@ -103,7 +103,7 @@ options = [UNLABELED] + list(project.classes)
 
 
 def _fmt(c):
-    return t("crops.unlabeled_box") if c == UNLABELED else c
+    return t("crops.unlabeled_box") if c == UNLABELED else common.cls_name(c)
 
 
 def _save(boxes):
@@ -182,7 +182,7 @@ else:
             with col:
                 st.image(common.thumb(r._asdict(), 96), width="stretch")
                 st.caption(f"{r.box_index} · {common.label_text(r.label)}")
-    remove = st.multiselect(t("crops.remove"), [int(i) for i in crops["id"]], key="crop_remove",
+    remove = st.multiselect(t("crops.remove"), [int(i) for i in crops["id"]], key="crop_remove", placeholder=t("common.choose"),
                             format_func=lambda i: f"{int(crops.set_index('id').loc[i, 'box_index'])} · "
                                                   f"{common.label_text(crops.set_index('id').loc[i, 'label'])}")
     if st.button(t("crops.remove_go", n=len(remove)), key="crop_remove_go", disabled=not remove):

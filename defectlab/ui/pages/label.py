@@ -104,14 +104,14 @@ def _single():
 
     with right:
         if hint is not None:
-            st.info(t("label.suggestion", label=hint["label"], confidence=hint["confidence"]))
+            st.info(t("label.suggestion", label=common.cls_name(hint["label"]), confidence=hint["confidence"]))
         st.markdown(f"**{t('label.keys')}**")
         for k, cls in enumerate(keys, start=1):
-            st.button(f"{k} · {cls}", key=f"lbl_key_{k}", shortcut=str(k), on_click=labeling.assign,
+            st.button(common.class_label(project, cls), key=f"lbl_key_{k}", shortcut=str(k), on_click=labeling.assign,
                       args=(cls,), width="stretch",
                       type="primary" if hint is not None and hint["label"] == cls else "secondary")
         if len(classes) > 9:
-            extra = st.selectbox(t("label.other_class"), classes[9:], key="lbl_extra")
+            extra = st.selectbox(t("label.other_class"), classes[9:], key="lbl_extra", format_func=common.cls_name)
             st.button(t("label.assign_other"), key="lbl_extra_go", on_click=labeling.assign,
                       args=(extra,), width="stretch")
         c1, c2 = st.columns(2)
@@ -125,7 +125,7 @@ def _single():
         book_default = hint["label"] if hint is not None else (
             state.label if state.label in classes and not team else classes[0])
         book_cls = st.selectbox(t("label.book_for"), classes, index=classes.index(book_default),
-                                key=f"lbl_book_{item_id}")
+                                key=f"lbl_book_{item_id}", format_func=common.cls_name)
         labelbook.show_entry(project, book_cls)
 
 
@@ -178,12 +178,12 @@ def _grid():
                     width="stretch")
         kcols = st.columns(min(len(keys), 9) + 1)
         for k, cls in enumerate(keys, start=1):
-            kcols[k - 1].button(f"{k} · {cls}", key=f"grid_key_{k}", shortcut=str(k),
+            kcols[k - 1].button(common.class_label(project, cls), key=f"grid_key_{k}", shortcut=str(k),
                                 on_click=labeling.grid_assign, args=(cls,), width="stretch")
         kcols[-1].button(t("label.unusable"), key="grid_unusable", shortcut="0",
                          on_click=labeling.grid_assign, args=(UNUSABLE,), width="stretch")
         if len(classes) > 9:
-            extra = st.selectbox(t("label.other_class"), classes[9:], key="grid_extra")
+            extra = st.selectbox(t("label.other_class"), classes[9:], key="grid_extra", format_func=common.cls_name)
             st.button(t("label.assign_other"), key="grid_extra_go", on_click=labeling.grid_assign,
                       args=(extra,))
         st.caption(t("label.grid.help"))

@@ -56,7 +56,7 @@ with left:
         for kind in labelbook.EXAMPLE_KINDS:
             current = [int(i) for i in entry.get(kind) or [] if int(i) in labels]
             options = sorted(set(candidates[kind][:500]) | set(current))
-            picks[kind] = st.multiselect(t(f"labelbook.{kind}"), options, default=current,
+            picks[kind] = st.multiselect(t(f"labelbook.{kind}"), options, default=current, placeholder=t("common.choose"),
                                          format_func=_fmt, key=f"lb_{kind}_{cls}",
                                          help=t(f"labelbook.{kind}_help"), max_selections=8)
         saved = st.form_submit_button(t("labelbook.save"), type="primary")

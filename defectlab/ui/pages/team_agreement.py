@@ -49,7 +49,7 @@ with right:
     options = list(project.classes)
     default = entry["majority"] if entry["majority"] in options else options[0]
     decision = st.selectbox(t("agreement.decide"), options, index=options.index(default),
-                            key=f"agr_label_{entry['item_id']}")
+                            key=f"agr_label_{entry['item_id']}", format_func=common.cls_name)
     comment = st.text_input(t("review.comment"), key=f"agr_comment_{entry['item_id']}")
     c1, c2 = st.columns(2)
     if c1.button(t("agreement.save"), key="agr_save", type="primary"):

@@ -21,7 +21,7 @@ frame = items_frame(ws, project.id)
 unlabeled = frame[frame["label"].isna()]
 with st.form("assign_form"):
     name = st.text_input(t("assign.name"), key="assign_name", placeholder=t("assign.name_placeholder"))
-    annotators = st.multiselect(t("assign.annotators"), [u["username"] for u in users], key="assign_people",
+    annotators = st.multiselect(t("assign.annotators"), [u["username"] for u in users], key="assign_people", placeholder=t("common.choose"),
                                 default=[u["username"] for u in users if u["role"] == "annotator"])
     c = st.columns(4)
     n = c[0].number_input(t("assign.n_items"), 1, max(1, len(unlabeled)), min(200, max(1, len(unlabeled))),
@@ -64,7 +64,7 @@ labeled = frame[frame["label"].notna()]
 gold = team.gold_items(ws, project, by=me)
 st.caption(t("assign.gold_count", n=len(gold)))
 with st.form("gold_form"):
-    pick = st.multiselect(t("assign.gold_pick"), [int(i) for i in labeled["id"][:2000]], key="gold_pick",
+    pick = st.multiselect(t("assign.gold_pick"), [int(i) for i in labeled["id"][:2000]], key="gold_pick", placeholder=t("common.choose"),
                           format_func=lambda i: f"#{i} · {labeled.set_index('id').loc[i, 'label']}")
     qual = st.checkbox(t("assign.gold_qualification"), key="gold_qual")
     ok = st.form_submit_button(t("assign.gold_set"))

@@ -1,0 +1,87 @@
+"""Review decisions from the Review page: accept the suggestion, keep the given label, another label, or
+unusable. Each is an annotation with source ``review`` (it wins over annotators' votes).
+
+Like the Label page, the one-issue-at-a-time queue keeps its position in ``st.session_state`` and the
+buttons have fixed keys, so fast key presses never act on the wrong item.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from defectlab.errors import ConflictError, DefectlabError
+from defectlab.store import UNUSABLE, annotate, annotate_many
+from defectlab.ui import common
+from defectlab.ui.common import t
+
+__all__ = ["decide", "decide_many", "issue_action", "ACTIONS"]
+
+ACTIONS = ("accept", "keep", "other", "unusable")
+
+
+def decide(item_id, label, action, run_id=None, expected_version=None, comment=None):
+    """Write one review decision; returns True when written (errors become a flash message)."""
+    quality = common.optional("defectlab.quality")
+    note = comment or f"review: {action}"
+    try:
+        if quality is not None and hasattr(quality, "review_item"):
+            quality.review_item(common.workspace(), item_id, action, label=label, user=common.user(),
+                                run_id=run_id, comment=comment)
+        else:
+            annotate(common.workspace(), item_id, label, user=common.user(), source="review",
+                     comment=note, run_id=run_id, expected_version=expected_version)
+    except ConflictError as exc:
+        common.flash("warning", str(exc))
+        return False
+    except DefectlabError as exc:
+        common.flash("error", str(exc))
+        return False
+    return True
+
+
+def decide_many(item_ids, label, action, comment=None):
+    """The same review decision for several items (the confusion-cell grid), in one transaction."""
+    if not item_ids:
+        common.flash("info", t("label.grid.none_selected"))
+        return
+    try:
+        annotate_many(common.workspace(), item_ids, label, user=common.user(), source="review",
+                      comment=comment or f"review: {action}")
+    except DefectlabError as exc:
+        common.flash("error", str(exc))
+        return
+    for i in item_ids:
+        st.session_state[f"rsel_{i}"] = False
+    shown = common.label_text(label)
+    common.flash("success", t("review.decided_many", n=len(item_ids), label=shown))
+
+
+def issue_action(action, other=None):
+    """on_click of the issue queue: decide on the issue at the current position and advance."""
+    ss = st.session_state
+    issues = ss.get("rev_issues") or []
+    pos = ss.get("rev_pos", 0)
+    if not 0 <= pos < len(issues):
+        return
+    issue = issues[pos]
+    if action == "accept":
+        label = issue["suggested"]
+    elif action == "keep":
+        label = issue["given"]
+    elif action == "unusable":
+        label = UNUSABLE
+    else:
+        label = other
+    if decide(int(issue["item_id"]), label, action, run_id=ss.get("rev_run")):
+        ss.setdefault("rev_done", {})[int(issue["item_id"])] = (action, label)
+        ss["rev_pos"] = pos + 1
+
+
+def issue_back():
+    ss = st.session_state
+    ss["rev_pos"] = max(ss.get("rev_pos", 0) - 1, 0)
+
+
+def issue_skip():
+    ss = st.session_state
+    ss["rev_pos"] = ss.get("rev_pos", 0) + 1
