@@ -5,12 +5,14 @@ Connections are short-lived (one per unit of work) so that many Streamlit sessio
 processes can share a workspace: SQLite runs in WAL mode with foreign keys on and a busy timeout.
 """
 
+import collections
 import contextlib
 import datetime as _dt
 import hashlib
 import os
 import sqlite3
 import tempfile
+import threading
 from pathlib import Path
 
 from ..errors import InputError, NotFoundError
@@ -20,6 +22,27 @@ __all__ = ["Workspace", "open_workspace", "default_workspace_path", "utcnow"]
 
 DB_NAME = "defectlab.sqlite"
 BUSY_TIMEOUT_MS = 30_000
+
+# One idle connection per database kept open for the life of the process. When the *last* connection
+# to a WAL database closes, SQLite checkpoints and syncs the WAL; with short-lived connections that
+# would happen on every save (about 20x slower per label: benchmarks/team_label_writes.py). The anchor
+# makes every close a cheap one; checkpoints still happen automatically (wal_autocheckpoint).
+_ANCHORS = collections.OrderedDict()
+_ANCHORS_MAX = 16
+_ANCHORS_LOCK = threading.Lock()
+
+
+def _anchor(db_path):
+    key = os.path.realpath(db_path)
+    with _ANCHORS_LOCK:
+        if key in _ANCHORS:
+            _ANCHORS.move_to_end(key)
+            return
+        anchor = sqlite3.connect(key, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
+        anchor.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()  # attach to the WAL now
+        _ANCHORS[key] = anchor
+        while len(_ANCHORS) > _ANCHORS_MAX:
+            _ANCHORS.popitem(last=False)[1].close()
 
 
 def utcnow():
@@ -72,6 +95,7 @@ class Workspace:
 
     # -- database --------------------------------------------------------------------------------
     def _connect(self):
+        _anchor(self.db_path)
         conn = sqlite3.connect(
             self.db_path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
         )
