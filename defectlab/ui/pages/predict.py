@@ -1,0 +1,181 @@
+"""Predict: apply a run to a new batch (upload or a folder on the server); results sorted by confidence;
+a reject band whose expected coverage and accuracy come from the run's out-of-fold predictions; the
+uncertain items go in front of a person who confirms or corrects them with keys; CSV export."""
+
+import shutil
+import uuid
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from defectlab.errors import DefectlabError
+from defectlab.store import get_item
+from defectlab.ui import charts, common, labelbook, predicting, runinfo
+from defectlab.ui.common import t
+
+ws = common.workspace()
+project = common.require_project(ws)
+st.title(t("predict.title", project=project.name))
+common.show_flash()
+learn = common.optional("defectlab.learn")
+if learn is None or not hasattr(learn, "predict_batch"):
+    st.info(t("common.library_missing", module="defectlab.learn"))
+    st.stop()
+runs = runinfo.list_runs(ws, project)
+if not runs:
+    st.info(t("review.no_run"))
+    common.page_link("train", "nav.train", ":material/model_training:")
+    st.stop()
+
+ss = st.session_state
+approved = [r for r in runs if r.get("approved")]
+ordered = approved + [r for r in runs if not r.get("approved")]
+labels = {r["run_id"]: r["run_id"] + (" ✓ " + t("predict.approved") if r.get("approved") else "")
+          + f" · {r.get('model', '')}" for r in ordered}
+run_id = st.selectbox(t("predict.run"), list(labels), format_func=labels.get, key="pred_run_pick")
+run = runinfo.get_run(ws, run_id)
+
+# -- the batch ---------------------------------------------------------------------------------------
+with st.container(border=True):
+    kind = st.radio(t("import.source"), ["upload", "folder"], key="pred_source", horizontal=True,
+                    format_func=lambda v: t(f"import.source.{v}"))
+    uploads, folder = [], ""
+    if kind == "upload":
+        uploads = st.file_uploader(t("predict.upload"), accept_multiple_files=True, key="pred_files",
+                                   type=["jpg", "jpeg", "png", "bmp", "tif", "tiff", "zip"])
+    else:
+        folder = st.text_input(t("import.folder"), key="pred_folder", help=t("import.folder_help"))
+    go = st.button(t("predict.start"), key="pred_go", type="primary", icon=":material/batch_prediction:",
+                   disabled=not (uploads or folder.strip()))
+if go:
+    staged = None
+    bar = st.progress(0.0, text=t("import.preparing"))
+
+    def _progress(done, total=None, message=""):
+        frac = done / total if total else float(done)
+        bar.progress(min(max(frac, 0.0), 1.0), text=t("import.progress", done=done, total=total or ""))
+
+    with common.guard():
+        try:
+            if kind == "upload":
+                staged = ws.tmp_dir / f"predict-{uuid.uuid4().hex}"
+                staged.mkdir(parents=True)
+                for f in uploads:
+                    (staged / (Path(f.name.replace("\\", "/")).name or "upload")).write_bytes(f.getvalue())
+                zips = list(staged.glob("*.zip"))
+                source = zips[0] if len(uploads) == 1 and zips else staged
+            else:
+                source = Path(folder.strip()).expanduser()
+            result = learn.predict_batch(ws, project, run_id, source, user=common.user(), progress=_progress)
+        finally:
+            if staged is not None:
+                shutil.rmtree(staged, ignore_errors=True)
+        rows = predicting.records(result)
+        ss["pred_rows"] = rows
+        ss["pred_run"] = run_id
+        ss["pred_pos"] = 0
+        ss["pred_done"] = {}
+        ss["pred_meta"] = result if isinstance(result, dict) else {}
+        bar.progress(1.0, text=t("predict.done", n=len(rows)))
+        for r in (result.get("rejected") if isinstance(result, dict) else None) or []:
+            st.warning(f"{r['source']}: {r['reason']}")
+
+rows = ss.get("pred_rows") or []
+if not rows:
+    st.caption(t("predict.no_batch"))
+    st.stop()
+
+# -- the reject band ---------------------------------------------------------------------------------
+st.subheader(t("predict.band"))
+default_th = float(run.get("threshold") or (project.settings or {}).get("review_threshold", 0.8))
+threshold = st.slider(t("predict.threshold"), 0.0, 1.0, min(max(default_th, 0.0), 1.0), 0.01,
+                      key="pred_threshold", help=t("predict.threshold_help"))
+ths, cov, acc = predicting.coverage_from_run(run)
+k = min(range(len(ths)), key=lambda i: abs(ths[i] - threshold))
+review_rows = predicting.uncertain(rows, threshold)
+accepted = sorted((r for r in rows if float(r["confidence"]) >= threshold), key=lambda r: -float(r["confidence"]))
+c = st.columns(4)
+c[0].metric(t("predict.expected_coverage"), f"{cov[k]:.0%}")
+c[1].metric(t("predict.expected_accuracy"), "—" if acc[k] is None else f"{acc[k]:.1%}")
+c[2].metric(t("predict.accepted_now"), f"{len(accepted)} ({len(accepted) / len(rows):.0%})")
+c[3].metric(t("predict.need_person"), len(review_rows))
+st.altair_chart(charts.coverage_chart(ths, cov, acc, current=threshold), width="stretch")
+
+# -- needs a person ----------------------------------------------------------------------------------
+if ss.get("pred_queue_th") != threshold or ss.get("pred_queue_n") != len(rows):
+    ss["pred_queue"] = review_rows
+    ss["pred_queue_th"] = threshold
+    ss["pred_queue_n"] = len(rows)
+    ss["pred_pos"] = 0
+tab_review, tab_all = st.tabs([t("predict.tab_review", n=len(review_rows)), t("predict.tab_all", n=len(rows))])
+with tab_review:
+    queue = ss["pred_queue"]
+    pos = ss.get("pred_pos", 0)
+    done = ss.get("pred_done") or {}
+    if not queue:
+        st.success(t("predict.none_uncertain"))
+    elif pos >= len(queue):
+        st.success(t("predict.review_done", n=len(done)))
+        st.button(t("label.back"), key="pred_back_end", on_click=predicting.back)
+    else:
+        row = queue[pos]
+        st.progress(pos / len(queue), text=t("label.progress", pos=pos + 1, n=len(queue), done=len(done)))
+        left, right = st.columns([3, 2], gap="large")
+        with left:
+            try:
+                item = get_item(ws, int(row["item_id"]))
+                st.image(common.image_bytes(item, 1200), width="stretch")
+                st.caption(f"{row.get('source', item['source'])}")
+            except DefectlabError as exc:
+                st.error(str(exc))
+        with right:
+            st.markdown(t("predict.model_says", label=common.cls_name(row["label"]),
+                          confidence=float(row["confidence"])))
+            expl = row.get("explanation")
+            if expl:
+                st.caption(t("predict.because", why="; ".join(
+                    str(e.get("title") or e.get("family") or e) if isinstance(e, dict) else str(e)
+                    for e in (expl if isinstance(expl, list) else [expl]))))
+            st.button(t("predict.confirm", label=common.cls_name(row["label"])), key="pred_confirm",
+                      shortcut="Enter", on_click=predicting.confirm, type="primary", width="stretch")
+            for k_, cls in enumerate(list(project.classes)[:9], start=1):
+                st.button(common.class_label(project, cls), key=f"pred_key_{k_}", shortcut=str(k_),
+                          on_click=predicting.correct, args=(cls,), width="stretch")
+            b1, b2 = st.columns(2)
+            b1.button(t("label.skip"), key="pred_skip", shortcut="S", on_click=predicting.skip, width="stretch")
+            b2.button(t("label.back"), key="pred_back", shortcut="B", on_click=predicting.back, width="stretch")
+            st.caption(t("predict.keys_help"))
+            if row["label"] in project.classes:
+                labelbook.show_entry(project, row["label"], size=72, max_per_kind=3)
+
+with tab_all:
+    done = ss.get("pred_done") or {}
+    st.button(t("predict.confirm_accepted", n=len(accepted)), key="pred_confirm_all",
+              on_click=predicting.confirm_accepted, args=(accepted,), disabled=not accepted)
+    ordered_rows = sorted(rows, key=lambda r: float(r["confidence"]))
+    per_row = 8
+    shown = ordered_rows[:96]
+    for start in range(0, len(shown), per_row):
+        cols = st.columns(per_row)
+        for col, r in zip(cols, shown[start:start + per_row]):
+            with col:
+                try:
+                    st.image(common.thumb(get_item(ws, int(r["item_id"])), 120), width="stretch")
+                except DefectlabError:
+                    pass
+                mark = "✓" if int(r["item_id"]) in done else ("⚑" if float(r["confidence"]) < threshold else "")
+                st.caption(f"{mark} {common.cls_name(r['label'])} {float(r['confidence']):.0%}")
+
+# -- export ------------------------------------------------------------------------------------------
+done = ss.get("pred_done") or {}
+table = pd.DataFrame([{
+    "source": r.get("source", ""), "label": r["label"], "confidence": round(float(r["confidence"]), 4),
+    "needs_review": float(r["confidence"]) < threshold,
+    "final_label": done.get(int(r["item_id"]), (None,))[0] or (r["label"] if float(r["confidence"]) >= threshold
+                                                               else ""),
+    "checked_by_person": int(r["item_id"]) in done,
+} for r in rows])
+st.download_button(t("predict.download"), table.to_csv(index=False).encode("utf-8-sig"),
+                   file_name=f"predictions_{project.name}_{run_id}.csv", mime="text/csv", key="pred_csv",
+                   icon=":material/download:")
