@@ -11,7 +11,10 @@ Measures, in the same run and on the same kind of workspace:
 4. ``--procs`` processes x ``--n`` annotations concurrently (spawn), wall time and rate.
 
 Prints ms per save and the ratios (alone / with the connection kept open). Timings are noisy on a shared
-machine: look at the ratio.
+machine: look at the ratio. Measured here (2 shared cores): before the store kept an idle anchor
+connection, 21 ms alone vs 1.3 ms with a connection open (16x: every save paid a WAL checkpoint + fsync
+on close) and 430 saves/s for 4 processes; after it, 0.9 ms both ways (ratio ~1) and ~1,000 saves/s.
+A ratio well above 1 again means that regression is back.
 """
 
 import argparse
