@@ -68,3 +68,37 @@ def no_exception(at):
 
 def button(at, key):
     return at.button(key=key)
+
+
+def demo_workspace(root, n_per_class=8, n_unlabeled=6, train=False, size=64):
+    """A project of synthetic steel-defect crops (three classes) with ``n_unlabeled`` unlabeled ones;
+    with ``train`` also a finished run (fast model). Returns ``(ws, project, labeled_ids, unlabeled_ids)``."""
+    from defectlab.demo import make_defect_crops
+
+    images, labels = make_defect_crops(n_per_class=n_per_class + n_unlabeled // 3 + 1, size=size,
+                                       random_state=0)
+    keep = [k for k, lab in enumerate(labels) if lab in ("crazing", "patches", "scratches")]
+    ws = open_workspace(root)
+    project = create_project(ws, "steel", ["crazing", "patches", "scratches"])
+    labeled, unlabeled, seen = [], [], {}
+    with ws.transaction() as conn:
+        batch = create_batch(conn, project.id, "import", "demo", "local")
+        for k in keep:
+            lab = labels[k]
+            data = cv2.imencode(".png", images[k])[1].tobytes()
+            sha, rel = ws.put_blob(data, "png")
+            item = add_item(conn, project.id, sha256=sha, blob=rel, width=size, height=size, channels=1,
+                            source=f"{lab}/{k:03d}.png", batch_id=batch)
+            seen[lab] = seen.get(lab, 0) + 1
+            if seen[lab] <= n_per_class:
+                labeled.append((item, lab))
+            elif len(unlabeled) < n_unlabeled:
+                unlabeled.append(item)
+    for item, lab in labeled:
+        annotate(ws, item, lab, source="import")
+    if train:
+        from defectlab.learn import train_project
+
+        train_project(ws, project.name, model="logreg", folds=3, seed=0, model_preset="fast",
+                      preset="fast")
+    return ws, project, [i for i, _ in labeled], unlabeled

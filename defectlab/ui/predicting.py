@@ -81,7 +81,6 @@ def _decide(label, corrected):
     except DefectlabError as exc:
         common.flash("error", str(exc))
         return
-    ss.setdefault("pred_done", {})[int(row["item_id"])] = (label, corrected)
     ss["pred_pos"] = ss.get("pred_pos", 0) + 1
 
 
@@ -108,17 +107,14 @@ def back():
 
 
 def confirm_accepted(rows):
-    """Confirm every prediction above the band at once (one annotation each, source ``model``)."""
-    done = st.session_state.setdefault("pred_done", {})
-    n = 0
-    for r in rows:
-        if int(r["item_id"]) in done:
-            continue
-        try:
-            _write(r, r["label"], False)
-        except DefectlabError as exc:
-            common.flash("error", str(exc))
-            break
-        done[int(r["item_id"])] = (r["label"], False)
-        n += 1
+    """Confirm the accepted predictions nobody has decided yet (annotations with source ``model``)."""
+    from defectlab import learn
+
+    ss = st.session_state
+    try:
+        n = learn.accept_predictions(common.workspace(), common.active_project(), ss.get("pred_batch"),
+                                     user=common.user(), item_ids=[int(r["item_id"]) for r in rows])
+    except DefectlabError as exc:
+        common.flash("error", str(exc))
+        return
     common.flash("success", t("predict.confirmed_all", n=n))

@@ -1,16 +1,22 @@
-"""The model's suggestion for the item being labeled (from the project's newest finished run)."""
+"""The model's suggestion for the item being labeled (from the project's newest finished run).
+
+Suggestions are computed a chunk of the queue at a time (features of the next items, one
+``predict_proba``), so the page does not pay a model call per key press; nothing is written to the
+store (these are hints, not recorded predictions).
+"""
 
 import time
 
+import numpy as np
 import streamlit as st
 
 from defectlab.errors import DefectlabError
 from defectlab.store import project_summary
 from defectlab.ui import common
 
-__all__ = ["latest_run", "for_item"]
+__all__ = ["latest_run", "for_item", "CHUNK"]
 
-
+CHUNK = 32
 _TTL = 10.0  # seconds: a run finished meanwhile shows up within this time
 
 
@@ -33,24 +39,48 @@ def latest_run(ws, project):
     return run_id
 
 
-@st.cache_data(show_spinner=False, max_entries=20_000)
-def _predict_one(root, run_id, item_id):
-    learn = common.optional("defectlab.learn")
-    if learn is None or not hasattr(learn, "predict_items"):
-        return None
-    ws = common._open(root)
-    try:
-        rows = learn.predict_items(ws, run_id, [int(item_id)])
-    except DefectlabError:
-        return None
-    if not rows:
-        return None
-    r = rows[0]
-    return {"label": r["label"], "confidence": float(r["confidence"])}
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _model(root, run_id):
+    """The verified model of a run, loaded once per server (read-only use: predict_proba)."""
+    from defectlab import learn
+
+    model, _, _ = learn.load_run_model(common._open(root), run_id)
+    return model
 
 
-def for_item(ws, project, run_id, item):
-    """``{"label", "confidence"}`` suggested by ``run_id`` for ``item``, or None without a run."""
+def _predict(ws, run_id, item_ids):
+    from defectlab import learn
+
+    root = str(ws.root.resolve())
+    model = _model(root, run_id)
+    X = learn.run_features(ws, run_id, item_ids)
+    probs = model.predict_proba(X)
+    classes = list(model.classes_)
+    best = np.argmax(probs, axis=1)
+    return {int(i): {"label": str(classes[b]), "confidence": float(p[b])}
+            for i, b, p in zip(item_ids, best, probs)}
+
+
+def for_item(ws, project, run_id, item, upcoming=()):
+    """``{"label", "confidence"}`` suggested by ``run_id`` for ``item``, or None without a usable run.
+
+    ``upcoming``: the next item ids of the queue, predicted in the same call.
+    """
     if run_id is None:
         return None
-    return _predict_one(str(ws.root.resolve()), run_id, int(item["id"]))
+    ss = st.session_state
+    cache = ss.get("_suggest")
+    if not cache or cache.get("run") != run_id:
+        cache = ss["_suggest"] = {"run": run_id, "items": {}, "broken": False}
+    if cache["broken"]:
+        return None
+    item_id = int(item["id"])
+    if item_id not in cache["items"]:
+        ids = [item_id] + [int(i) for i in upcoming if int(i) not in cache["items"]][:CHUNK - 1]
+        try:
+            cache["items"].update(_predict(ws, run_id, ids))
+        except (DefectlabError, ValueError) as exc:
+            cache["broken"] = True  # a run that cannot be used (retrain needed) gives no hints
+            common.flash("warning", str(exc))
+            return None
+    return cache["items"].get(item_id)

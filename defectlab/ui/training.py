@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from defectlab.errors import DefectlabError
 from defectlab.ui import common
 
-__all__ = ["Job", "start", "job", "model_names", "preset_names", "index_of", "forget"]
+__all__ = ["Job", "start", "job", "model_names", "preset_names", "speed_names", "index_of", "forget"]
 
 _JOBS: dict = {}
 _LOCK = threading.Lock()
@@ -47,7 +47,7 @@ class Job:
     def _progress(self, *args, **kwargs):
         # Accept progress(fraction), progress(fraction, message), progress(done, total[, message]),
         # or keyword forms, whatever the library reports.
-        nums = [a for a in args if isinstance(a, numbers.Number)]
+        nums = [a for a in args if isinstance(a, numbers.Number) and not isinstance(a, bool)]
         texts = [a for a in args if isinstance(a, str)]
         if "fraction" in kwargs:
             nums = [kwargs["fraction"]]
@@ -79,7 +79,7 @@ def forget(ws, project):
             del _JOBS[_key(ws, project)]
 
 
-def start(ws, project, *, model, preset, folds, seed, user):
+def start(ws, project, *, model, preset, folds, seed, user, model_preset=None):
     """Start training unless this project already trains; return the (new or running) :class:`Job`."""
     from defectlab import learn
 
@@ -88,13 +88,16 @@ def start(ws, project, *, model, preset, folds, seed, user):
         current = _JOBS.get(key)
         if current is not None and current.running:
             return current
-        j = Job(key=key, user=user, params=dict(model=model, preset=preset, folds=folds, seed=seed))
+        j = Job(key=key, user=user, params=dict(model=model, preset=preset, folds=folds, seed=seed,
+                                                model_preset=model_preset))
         _JOBS[key] = j
 
     def _run():
         try:
             kwargs = dict(model=model, preset=preset, folds=folds, seed=seed, user=user,
                           progress=j._progress)
+            if model_preset:
+                kwargs["model_preset"] = model_preset
             accepted = inspect.signature(learn.train_project).parameters
             if not any(p.kind == p.VAR_KEYWORD for p in accepted.values()):
                 kwargs = {k: v for k, v in kwargs.items() if k in accepted}
@@ -113,17 +116,24 @@ def start(ws, project, *, model, preset, folds, seed, user):
 
 
 def model_names():
-    learn = common.optional("defectlab.learn")
-    names = getattr(learn, "MODEL_NAMES", None) if learn is not None else None
-    return list(names or ["lightgbm"])
+    """Model names, the library's default first."""
+    from defectlab import learn
+
+    return [learn.DEFAULT_MODEL] + [m for m in learn.MODEL_NAMES if m != learn.DEFAULT_MODEL]
 
 
 def preset_names():
-    features = common.optional("defectlab.features")
-    presets = getattr(features, "PRESETS", None) if features is not None else None
-    if isinstance(presets, dict):
-        return list(presets)
-    return list(presets or ["default"])
+    """Feature presets, the default first."""
+    from defectlab.features import DEFAULT_PRESET, PRESETS
+
+    return [DEFAULT_PRESET] + [p for p in PRESETS if p != DEFAULT_PRESET]
+
+
+def speed_names():
+    """Model presets (``fast``, ``accurate``), the default first."""
+    from defectlab import learn
+
+    return [learn.DEFAULT_PRESET] + [p for p in learn.PRESETS if p != learn.DEFAULT_PRESET]
 
 
 def index_of(options, value):

@@ -6,7 +6,6 @@ import shutil
 import uuid
 from pathlib import Path
 
-import pandas as pd
 import streamlit as st
 
 from defectlab.errors import DefectlabError
@@ -19,7 +18,7 @@ project = common.require_project(ws)
 st.title(t("predict.title", project=project.name))
 common.show_flash()
 learn = common.optional("defectlab.learn")
-if learn is None or not hasattr(learn, "predict_batch"):
+if learn is None:
     st.info(t("common.library_missing", module="defectlab.learn"))
     st.stop()
 runs = runinfo.list_runs(ws, project)
@@ -71,26 +70,42 @@ if go:
         finally:
             if staged is not None:
                 shutil.rmtree(staged, ignore_errors=True)
-        rows = predicting.records(result)
-        ss["pred_rows"] = rows
+        ss["pred_batch"] = result["batch_id"]
         ss["pred_run"] = run_id
         ss["pred_pos"] = 0
-        ss["pred_done"] = {}
-        ss["pred_meta"] = result if isinstance(result, dict) else {}
-        bar.progress(1.0, text=t("predict.done", n=len(rows)))
-        for r in (result.get("rejected") if isinstance(result, dict) else None) or []:
+        ss["pred_threshold_run"] = None
+        bar.progress(1.0, text=t("predict.done", n=result["n_items"]))
+        for r in result.get("rejected") or []:
             st.warning(f"{r['source']}: {r['reason']}")
+        for w in result.get("warnings") or []:
+            st.warning(w)
 
-rows = ss.get("pred_rows") or []
-if not rows:
+batches = {}
+for r in learn.list_predictions(ws, project):
+    batches.setdefault(r["batch_id"], []).append(r)
+if not batches:
     st.caption(t("predict.no_batch"))
     st.stop()
+batch_ids = list(batches)  # newest first
+if ss.get("pred_batch") not in batches:
+    ss["pred_batch"] = batch_ids[0]
+batch_id = st.selectbox(t("predict.batch"), batch_ids, key="pred_batch",
+                        format_func=lambda b: t("predict.batch_fmt", id=b, n=len(batches[b]),
+                                                when=str(batches[b][0]["created_at"])[:16].replace("T", " "),
+                                                run=batches[b][0]["run_id"]))
+rows = batches[batch_id]
+ss["pred_run"] = rows[0]["run_id"]
+if rows[0]["run_id"] != run_id:
+    run = runinfo.get_run(ws, rows[0]["run_id"])
 
 # -- the reject band ---------------------------------------------------------------------------------
 st.subheader(t("predict.band"))
 default_th = float(run.get("threshold") or (project.settings or {}).get("review_threshold", 0.8))
-threshold = st.slider(t("predict.threshold"), 0.0, 1.0, min(max(default_th, 0.0), 1.0), 0.01,
-                      key="pred_threshold", help=t("predict.threshold_help"))
+if ss.get("pred_threshold_run") != run["run_id"]:
+    ss["pred_threshold"] = min(max(round(default_th, 2), 0.0), 1.0)  # the run's own reject threshold
+    ss["pred_threshold_run"] = run["run_id"]
+threshold = st.slider(t("predict.threshold"), 0.0, 1.0, step=0.01, key="pred_threshold",
+                      help=t("predict.threshold_help"))
 ths, cov, acc = predicting.coverage_from_run(run)
 k = min(range(len(ths)), key=lambda i: abs(ths[i] - threshold))
 review_rows = predicting.uncertain(rows, threshold)
@@ -103,16 +118,15 @@ c[3].metric(t("predict.need_person"), len(review_rows))
 st.altair_chart(charts.coverage_chart(ths, cov, acc, current=threshold), width="stretch")
 
 # -- needs a person ----------------------------------------------------------------------------------
-if ss.get("pred_queue_th") != threshold or ss.get("pred_queue_n") != len(rows):
+if ss.get("pred_queue_key") != (batch_id, threshold):
     ss["pred_queue"] = review_rows
-    ss["pred_queue_th"] = threshold
-    ss["pred_queue_n"] = len(rows)
+    ss["pred_queue_key"] = (batch_id, threshold)
     ss["pred_pos"] = 0
 tab_review, tab_all = st.tabs([t("predict.tab_review", n=len(review_rows)), t("predict.tab_all", n=len(rows))])
 with tab_review:
     queue = ss["pred_queue"]
     pos = ss.get("pred_pos", 0)
-    done = ss.get("pred_done") or {}
+    done = {r["item_id"] for r in rows if r["decision"] is not None}
     if not queue:
         st.success(t("predict.none_uncertain"))
     elif pos >= len(queue):
@@ -150,9 +164,10 @@ with tab_review:
                 labelbook.show_entry(project, row["label"], size=72, max_per_kind=3)
 
 with tab_all:
-    done = ss.get("pred_done") or {}
-    st.button(t("predict.confirm_accepted", n=len(accepted)), key="pred_confirm_all",
-              on_click=predicting.confirm_accepted, args=(accepted,), disabled=not accepted)
+    done = {r["item_id"] for r in rows if r["decision"] is not None}
+    open_accepted = [r for r in accepted if r["item_id"] not in done]
+    st.button(t("predict.confirm_accepted", n=len(open_accepted)), key="pred_confirm_all",
+              on_click=predicting.confirm_accepted, args=(open_accepted,), disabled=not open_accepted)
     ordered_rows = sorted(rows, key=lambda r: float(r["confidence"]))
     per_row = 8
     shown = ordered_rows[:96]
@@ -164,18 +179,19 @@ with tab_all:
                     st.image(common.thumb(get_item(ws, int(r["item_id"])), 120), width="stretch")
                 except DefectlabError:
                     pass
-                mark = "✓" if int(r["item_id"]) in done else ("⚑" if float(r["confidence"]) < threshold else "")
+                mark = "✓" if r["item_id"] in done else ("⚑" if float(r["confidence"]) < threshold else "")
                 st.caption(f"{mark} {common.cls_name(r['label'])} {float(r['confidence']):.0%}")
 
 # -- export ------------------------------------------------------------------------------------------
-done = ss.get("pred_done") or {}
-table = pd.DataFrame([{
-    "source": r.get("source", ""), "label": r["label"], "confidence": round(float(r["confidence"]), 4),
-    "needs_review": float(r["confidence"]) < threshold,
-    "final_label": done.get(int(r["item_id"]), (None,))[0] or (r["label"] if float(r["confidence"]) >= threshold
-                                                               else ""),
-    "checked_by_person": int(r["item_id"]) in done,
-} for r in rows])
-st.download_button(t("predict.download"), table.to_csv(index=False).encode("utf-8-sig"),
-                   file_name=f"predictions_{project.name}_{run_id}.csv", mime="text/csv", key="pred_csv",
-                   icon=":material/download:")
+def _csv():
+    path = ws.tmp_dir / f"predictions-{uuid.uuid4().hex}.csv"
+    try:
+        learn.export_predictions_csv(ws, project, path, batch_id=batch_id, user=common.user())
+        return path.read_bytes()
+    finally:
+        path.unlink(missing_ok=True)
+
+
+st.download_button(t("predict.download"), _csv, file_name=f"predictions_{project.name}_batch{batch_id}.csv",
+                   mime="text/csv", key="pred_csv", icon=":material/download:",
+                   disabled=not common.permissions(ws)("export"))

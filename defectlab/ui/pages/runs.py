@@ -27,18 +27,26 @@ if not runs:
 HEADLINE = ("accuracy", "balanced_accuracy", "macro_f1", "mae", "qwk")
 rows = []
 for r in runs:
-    m = r.get("metrics") or {}
     row = {t("runs.run"): r["run_id"], t("runs.created"): str(r.get("created_at", ""))[:19].replace("T", " "),
            t("runs.by"): r.get("created_by", ""), t("train.model"): r.get("model", ""),
-           t("train.items"): r.get("n_items", m.get("n_items"))}
+           t("train.preset"): r.get("feature_preset", ""), t("train.items"): r.get("n_items"),
+           t("runs.approved"): bool(r.get("approved"))}
     for k in HEADLINE:
-        if k in m:
-            row[t(f"metric.{k}")] = m[k]
+        if r.get(k) is not None:
+            row[t(f"metric.{k}")] = r[k]
     rows.append(row)
 st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
              column_config={t(f"metric.{k}"): st.column_config.NumberColumn(format="%.3f") for k in HEADLINE})
 
 ids = [r["run_id"] for r in runs]  # newest first
+if common.permissions(ws)("approve_run"):
+    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+    pick = c1.selectbox(t("runs.approve_pick"), ids, key="runs_approve_pick", help=t("runs.approve_help"))
+    is_approved = bool(next(r for r in runs if r["run_id"] == pick).get("approved"))
+    if c2.button(t("runs.withdraw") if is_approved else t("runs.approve"), key="runs_approve_go"):
+        with common.guard():
+            learn.approve_run(ws, pick, approved=not is_approved, user=common.user())
+            st.rerun()
 if len(ids) < 2:
     st.info(t("runs.need_two"))
     st.stop()
@@ -52,7 +60,7 @@ a_id = c1.selectbox(t("runs.older"), others, key="runs_pick_a")
 
 try:
     a, b = runinfo.get_run(ws, a_id), runinfo.get_run(ws, b_id)
-    diff = learn.compare_runs(a, b)
+    diff = learn.compare_runs(a, b)  # the same as learn.compare(ws, project, a_id, b_id), on cached records
 except DefectlabError as exc:
     st.error(str(exc))
     st.stop()

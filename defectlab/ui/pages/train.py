@@ -12,7 +12,7 @@ project = common.require_project(ws)
 st.title(t("train.title", project=project.name))
 common.show_flash()
 learn = common.optional("defectlab.learn")
-if learn is None or not hasattr(learn, "train_project"):
+if learn is None:
     st.info(t("common.library_missing", module="defectlab.learn"))
     st.stop()
 
@@ -29,16 +29,20 @@ if len(usable) < 2:
 defaults = project.settings or {}
 models, presets = training.model_names(), training.preset_names()
 with st.form("train_form"):
-    c = st.columns(4)
+    c = st.columns(5)
     model = c[0].selectbox(t("train.model"), models, key="train_model",
                            index=training.index_of(models, defaults.get("default_model")),
                            format_func=lambda m: t(f"model.{m}"), help=t("train.model_help"))
     preset = c[1].selectbox(t("train.preset"), presets, key="train_preset",
                             index=training.index_of(presets, defaults.get("default_preset")),
-                            help=t("train.preset_help"))
+                            format_func=lambda p: t(f"train.preset.{p}"), help=t("train.preset_help"))
     folds = c[2].number_input(t("train.folds"), 2, 20, int(defaults.get("default_folds", 5)),
                               key="train_folds", help=t("train.folds_help"))
-    seed = c[3].number_input(t("train.seed"), 0, 2**31 - 1, 0, key="train_seed")
+    speeds = training.speed_names()
+    speed = c[3].selectbox(t("train.speed"), speeds, key="train_speed",
+                           index=training.index_of(speeds, defaults.get("default_speed")),
+                           format_func=lambda s: t(f"train.speed.{s}"))
+    seed = c[4].number_input(t("train.seed"), 0, 2**31 - 1, 0, key="train_seed")
     go = st.form_submit_button(t("train.start"), type="primary", icon=":material/play_arrow:")
 
 job = training.job(ws, project)
@@ -47,7 +51,7 @@ if go:
         st.warning(t("train.already_running", user=job.user))
     else:
         job = training.start(ws, project, model=model, preset=preset, folds=int(folds), seed=int(seed),
-                             user=common.user())
+                             user=common.user(), model_preset=speed)
         st.session_state["train_started"] = True
 
 

@@ -1,0 +1,66 @@
+"""Review page (confusion cell -> items -> review decision) and Predict page (batch from a folder,
+reject band, confirm / correct with keys, CSV)."""
+
+import cv2
+
+from defectlab import learn
+from defectlab.demo import make_defect_crops
+from defectlab.store import label_history
+from ui_support import app, demo_workspace, no_exception
+
+
+def test_review_and_predict_render_without_runs(tmp_path):
+    for page in ("review", "predict"):
+        no_exception(app(tmp_path / "empty", page))
+    ws, project, labeled, unlabeled = demo_workspace(tmp_path / "ws")
+    for page in ("review", "predict"):
+        at = app(ws.root, page)
+        no_exception(at)
+        assert at.info
+
+
+def test_confusion_cell_items_get_a_review_decision(tmp_path):
+    ws, project, labeled, unlabeled = demo_workspace(tmp_path / "ws", train=True)
+    run = learn.get_run(ws, learn.list_runs(ws, project.name)[0]["run_id"])
+    at = app(ws.root, "review")
+    no_exception(at)
+    cells = at.selectbox(key="rev_cell_pick").options
+    assert cells  # "true -> predicted (n)" for every non-empty cell
+    cell_items = [e for e in run["items"] if e["label"] == "patches" and e["pred_label"] == "patches"]
+    at.selectbox(key="rev_cell_pick").set_value(("patches", "patches")).run()
+    target = cell_items[0]["item_id"]
+    at.checkbox(key=f"rsel_{target}").check().run()
+    at.selectbox(key="rev_cell_other").set_value("scratches").run()
+    at.button(key="rev_cell_other_go").click().run()
+    no_exception(at)
+    last = label_history(ws, target)[-1]
+    assert (last["label"], last["source"], last["user"]) == ("scratches", "review", "local")
+
+
+def test_predict_a_folder_then_confirm_and_correct_with_keys(tmp_path):
+    ws, project, labeled, unlabeled = demo_workspace(tmp_path / "ws", train=True)
+    images, labels = make_defect_crops(n_per_class=30, size=64, random_state=7)
+    batch = tmp_path / "today"
+    batch.mkdir()
+    for k in (0, 5, 60, 65):  # fresh images (other seed), crazing and patches
+        cv2.imwrite(str(batch / f"cam_{k:03d}.png"), images[k])
+    at = app(ws.root, "predict")
+    at.radio(key="pred_source").set_value("folder").run()
+    at.text_input(key="pred_folder").input(str(batch)).run()
+    at.button(key="pred_go").click().run()
+    no_exception(at)
+    preds = learn.list_predictions(ws, project.name)
+    assert len(preds) == 4
+    at.slider(key="pred_threshold").set_value(1.0).run()  # everything goes to a person
+    first_queue = sorted(preds, key=lambda r: r["confidence"])
+    at.button(key="pred_confirm").click().run()
+    at.button(key="pred_key_2").click().run()
+    no_exception(at)
+    a = label_history(ws, first_queue[0]["item_id"])[-1]
+    b = label_history(ws, first_queue[1]["item_id"])[-1]
+    assert (a["label"], a["source"]) == (first_queue[0]["label"], "model")
+    assert b["label"] == "patches"
+    assert b["source"] == ("review" if first_queue[1]["label"] != "patches" else "model")
+    assert at.get("download_button")
+    decided = {r["item_id"]: r["decision"] for r in learn.list_predictions(ws, project.name)}
+    assert decided[first_queue[0]["item_id"]] == first_queue[0]["label"]
