@@ -73,3 +73,18 @@ def test_grid_select_all_labels_the_whole_page(tiny):
     at.button(key="grid_key_1").click().run()
     labels = current_labels(ws, project.id)
     assert sorted(labels) == ids and {s.label for s in labels.values()} == {"scratch"}
+
+
+def test_model_suggestion_and_what_to_label_next(tmp_path):
+    from ui_support import demo_workspace
+
+    ws, project, labeled, unlabeled = demo_workspace(tmp_path / "ws", train=True)
+    at = app(ws.root, "label")
+    no_exception(at)
+    assert any("Model suggests" in i.value for i in at.info)
+    at.selectbox(key="lbl_order").set_value("next").run()
+    no_exception(at)
+    queue = at.session_state["lbl_queue"]
+    assert sorted(queue) == sorted(unlabeled)
+    at.button(key="lbl_key_1").click().run()
+    assert current_labels(ws, project.id)[queue[0]].label == "crazing"

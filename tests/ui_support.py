@@ -85,6 +85,8 @@ def demo_workspace(root, n_per_class=8, n_unlabeled=6, train=False, size=64):
         batch = create_batch(conn, project.id, "import", "demo", "local")
         for k in keep:
             lab = labels[k]
+            if seen.get(lab, 0) >= n_per_class and len(unlabeled) >= n_unlabeled:
+                continue
             data = cv2.imencode(".png", images[k])[1].tobytes()
             sha, rel = ws.put_blob(data, "png")
             item = add_item(conn, project.id, sha256=sha, blob=rel, width=size, height=size, channels=1,

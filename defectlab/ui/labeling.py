@@ -60,29 +60,39 @@ def build_queue(ws, project, order, user, team=False, seed=0):
     states = current_labels(ws, project.id)
     unlabeled = [i for i in item_ids(ws, project.id) if i not in states or states[i].label is None]
     if order == "next":
-        quality = common.optional("defectlab.quality")
-        if quality is not None and hasattr(quality, "rank_for_labeling"):
-            try:
-                ids = _ids_of(quality.rank_for_labeling(ws, project))
-                if ids:
-                    return ids
-            except DefectlabError:
-                pass
-        return unlabeled
+        return _rank_next(ws, project, unlabeled, seed) or unlabeled
     if order == "random":
         random.Random(seed).shuffle(unlabeled)
     return unlabeled
 
 
-def _ids_of(ranked):
-    """Item ids from whatever ranking the quality library returns (DataFrame, list of dicts or ids)."""
-    if hasattr(ranked, "columns"):
-        col = "item_id" if "item_id" in ranked.columns else "id"
-        return [int(i) for i in ranked[col]]
-    out = []
-    for r in ranked:
-        out.append(int(r["item_id"] if isinstance(r, dict) else r))
-    return out
+def _rank_next(ws, project, unlabeled, seed, pool=2000, batch=50):
+    """Unlabeled items in "what to label next" order: the newest run's model predicts the first
+    ``pool`` unlabeled items; a diverse batch of the most uncertain comes first
+    (:func:`defectlab.quality.rank_for_labeling`), then the rest by uncertainty, then everything else.
+    None before the first run."""
+    from defectlab.ui import suggest
+
+    quality = common.optional("defectlab.quality")
+    run_id = suggest.latest_run(ws, project)
+    if run_id is None or quality is None or not unlabeled:
+        return None
+    from defectlab import learn
+    from defectlab.learn.runs import run_features
+
+    head = unlabeled[:pool]
+    try:
+        model, _, _ = learn.load_run_model(ws, run_id)
+        X = run_features(ws, run_id, head)
+        probs = model.predict_proba(X)
+        first = quality.rank_for_labeling(probs, X, batch_size=min(batch, len(head)),
+                                          strategy="margin_diverse", random_state=seed)
+        rest = quality.rank_for_labeling(probs, batch_size=len(head), strategy="margin")
+    except (DefectlabError, ValueError) as exc:
+        common.flash("warning", str(exc))
+        return None
+    order = list(dict.fromkeys([int(k) for k in first] + [int(k) for k in rest]))
+    return [head[k] for k in order] + unlabeled[pool:]
 
 
 def queue_state(project, order):

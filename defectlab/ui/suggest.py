@@ -49,11 +49,11 @@ def _model(root, run_id):
 
 
 def _predict(ws, run_id, item_ids):
-    from defectlab import learn
+    from defectlab.learn.runs import run_features
 
     root = str(ws.root.resolve())
     model = _model(root, run_id)
-    X = learn.run_features(ws, run_id, item_ids)
+    X = run_features(ws, run_id, item_ids)
     probs = model.predict_proba(X)
     classes = list(model.classes_)
     best = np.argmax(probs, axis=1)
