@@ -9,6 +9,10 @@ Pure parts (arrays in, arrays/dicts out, no database):
 - :mod:`~defectlab.learn.artifacts` -- ``save_model`` / ``load_model`` (LightGBM text, skops; no pickle)
 - :mod:`~defectlab.learn.compare` -- ``compare_runs`` (deltas, fixed / broken items)
 - :mod:`~defectlab.learn.explain` -- ``explain`` (top feature families per prediction)
+
+With the workspace store (:mod:`~defectlab.learn.runs`): ``train_project``, ``list_runs``, ``get_run``,
+``compare``, ``approve_run``, ``predict_batch``, ``predict_items``, ``list_predictions``,
+``accept_predictions``, ``export_predictions_csv``.
 """
 
 from defectlab.learn.artifacts import load_model, save_model
@@ -18,6 +22,20 @@ from defectlab.learn.explain import explain
 from defectlab.learn.metrics import evaluate
 from defectlab.learn.models import DEFAULT_MODEL, DEFAULT_PRESET, MODEL_NAMES, PRESETS, make_model
 from defectlab.learn.reject import ThresholdChoice, choose_threshold, coverage_curve, needs_review
+from defectlab.learn.runs import (
+    accept_predictions,
+    approve_run,
+    compare,
+    export_predictions_csv,
+    get_run,
+    list_predictions,
+    list_runs,
+    load_run_model,
+    predict_batch,
+    predict_items,
+    summary_of,
+    train_project,
+)
 
 __all__ = [
     "MODEL_NAMES",
@@ -37,4 +55,16 @@ __all__ = [
     "load_model",
     "compare_runs",
     "explain",
+    "train_project",
+    "list_runs",
+    "get_run",
+    "summary_of",
+    "compare",
+    "approve_run",
+    "load_run_model",
+    "predict_items",
+    "predict_batch",
+    "list_predictions",
+    "accept_predictions",
+    "export_predictions_csv",
 ]

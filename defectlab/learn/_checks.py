@@ -41,7 +41,8 @@ def _check_features(X, where, name="X", n_features=None):
             f"The {name!r} parameter of {where} is empty (shape {arr.shape}); give at least one row "
             "and one column."
         )
-    if arr.dtype.kind != "f":
+    if arr.dtype != np.float64:
+        # float32 features would give float32 probabilities (rows off 1 by ~1e-7) in scikit-learn
         arr = arr.astype(np.float64)
     if not np.all(np.isfinite(arr)):
         bad = np.argwhere(~np.isfinite(arr))[0]

@@ -5,9 +5,11 @@ source image / coil). These OOF probabilities feed the metrics, the reject band 
 review. Small or uneven label sets never crash: what cannot be evaluated properly is said in
 ``OOFResult.warnings``.
 
-Use of the two cores: the folds run two at a time in threads, each model single-threaded
-(LightGBM, LAPACK and libsvm release the GIL), which beats one fold at a time with two OpenMP threads
-when the machine is shared, and makes the result independent of ``n_jobs``.
+Use of the two cores: the folds (and, with ``refit``, the final model) run two at a time in threads,
+each model single-threaded (LightGBM, LAPACK and libsvm release the GIL). Measured on the shared
+2-core machine, one LightGBM fit with two OpenMP threads was 7-30x *slower* than with one (OpenMP
+threads spin-wait for a core another process holds), while two single-threaded fits side by side use
+both cores fully; it also makes the result independent of ``n_jobs``.
 """
 
 import time
@@ -53,6 +55,8 @@ class OOFResult:
         Folds actually used (may be fewer than asked for, see ``warnings``).
     holdout_mask : (N,) ndarray of bool
         Items kept out of the cross-validation and scored by a model fitted on all the others.
+    model : estimator or None
+        With ``refit=True``: the model fitted on all N items (hold-out included), else None.
     """
 
     pred_probs: np.ndarray
@@ -62,6 +66,7 @@ class OOFResult:
     fit_seconds: float = 0.0
     n_splits: int = 0
     holdout_mask: np.ndarray = None
+    model: object = None
 
 
 def resolve_model(model, random_state=0, n_jobs=2):
@@ -231,7 +236,12 @@ def _holdout_mask(holdout, y, groups, random_state):
 
 
 def _fit_predict(estimator, X, y, train, test, classes):
-    """Fit on ``train`` rows, return (N_test, C) probabilities aligned to ``classes`` and a note."""
+    """Fit on ``train`` rows, return (N_test, C) probabilities aligned to ``classes`` and a note.
+
+    With ``test`` None, return the fitted estimator instead (the final model).
+    """
+    if test is None:
+        return estimator.fit(X[train], y[train]), None
     out = np.zeros((test.size, classes.size))
     col = {c: i for i, c in enumerate(classes.tolist())}
     present = np.unique(y[train])
@@ -248,7 +258,7 @@ def _fit_predict(estimator, X, y, train, test, classes):
 
 
 def cross_val_oof(X, y, groups=None, model=None, n_splits=5, random_state=0, holdout=None,
-                  progress=None, n_jobs=2):
+                  progress=None, n_jobs=2, refit=False):
     """Out-of-fold class probabilities by stratified (grouped) k-fold cross-validation.
 
     Parameters
@@ -273,6 +283,9 @@ def cross_val_oof(X, y, groups=None, model=None, n_splits=5, random_state=0, hol
         Called as ``progress(done, total, message)`` in the calling thread after each fit.
     n_jobs : int, default=2
         Folds fitted at once (each fit single-threaded).
+    refit : bool, default=False
+        Also fit the model on all items, alongside the folds (``OOFResult.model``): the final model
+        then costs no extra wall time on two cores.
 
     Returns
     -------
@@ -310,11 +323,14 @@ def cross_val_oof(X, y, groups=None, model=None, n_splits=5, random_state=0, hol
     jobs = [(inner[fold_inner != k], inner[fold_inner == k]) for k in range(used)]
     if hold.any():
         jobs.append((inner, np.flatnonzero(hold)))
+    if refit:  # the biggest fit first, so that the folds fill the other core meanwhile
+        jobs.insert(0, (np.arange(y.shape[0]), None))
         for c in np.setdiff1d(classes, y[inner]).tolist():
             notes.append(
                 f"Class {c!r} has items only in the hold-out set: the model never learns it there."
             )
     pred_probs = np.zeros((y.shape[0], classes.size))
+    final = None
     start = time.perf_counter()
     with threadpool_limits(limits=1):
         runner = Parallel(n_jobs=min(n_jobs, len(jobs)), prefer="threads", return_as="generator")
@@ -322,11 +338,14 @@ def cross_val_oof(X, y, groups=None, model=None, n_splits=5, random_state=0, hol
             delayed(_fit_predict)(clone(estimator), X, y, tr, te, classes) for tr, te in jobs
         )
         for done, ((tr, te), (proba, note)) in enumerate(zip(jobs, results), start=1):
-            pred_probs[te] = proba
+            if te is None:
+                final = proba
+            else:
+                pred_probs[te] = proba
             if note and note not in notes:
                 notes.append(note)
             if progress is not None:
-                progress(done, len(jobs), f"fitted {done} of {len(jobs)} cross-validation models")
+                progress(done, len(jobs), f"fitted {done} of {len(jobs)} models")
     return OOFResult(
         pred_probs=pred_probs,
         classes=classes,
@@ -335,4 +354,5 @@ def cross_val_oof(X, y, groups=None, model=None, n_splits=5, random_state=0, hol
         fit_seconds=time.perf_counter() - start,
         n_splits=used,
         holdout_mask=hold,
+        model=final,
     )

@@ -129,8 +129,10 @@ class LightGBMClassifier(ClassifierMixin, BaseEstimator):
     n_iter_no_change : int, default=10
     class_weight : {"balanced"} or dict or None, default=None
     random_state : int, RandomState or None, default=None
-    n_jobs : int, default=2
-        LightGBM threads.
+    n_jobs : int, default=1
+        LightGBM (OpenMP) threads. One is the safe default: on a machine whose cores are shared,
+        two OpenMP threads made a fit 7-30x slower (spin-waiting); use both cores by fitting two
+        models side by side, as :func:`~defectlab.learn.cv.cross_val_oof` does.
 
     Attributes
     ----------
@@ -166,7 +168,7 @@ class LightGBMClassifier(ClassifierMixin, BaseEstimator):
         n_iter_no_change=10,
         class_weight=None,
         random_state=None,
-        n_jobs=2,
+        n_jobs=1,
     ):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
@@ -473,7 +475,7 @@ def _check_name_preset(name, preset, where):
         )
 
 
-def make_model(name=DEFAULT_MODEL, preset=DEFAULT_PRESET, random_state=0, n_jobs=2,
+def make_model(name=DEFAULT_MODEL, preset=DEFAULT_PRESET, random_state=0, n_jobs=1,
                class_weight="balanced"):
     """Build an unfitted classifier by name.
 
@@ -483,8 +485,9 @@ def make_model(name=DEFAULT_MODEL, preset=DEFAULT_PRESET, random_state=0, n_jobs
         One of :data:`MODEL_NAMES`.
     preset : {"fast", "accurate"}, default="fast"
     random_state : int, RandomState or None, default=0
-    n_jobs : int, default=2
-        Threads for the models that use them (LightGBM, forests).
+    n_jobs : int, default=1
+        Threads inside one fit for the models that use them (LightGBM, forests). Keep 1 and let
+        :func:`~defectlab.learn.cv.cross_val_oof` run fits side by side (see its notes).
     class_weight : {"balanced"} or None, default="balanced"
         ``"balanced"`` weighs each class inversely to its size, so a rare defect counts as much as
         a common one.
