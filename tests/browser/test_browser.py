@@ -131,3 +131,54 @@ def test_screenshot_every_page(server, browser, locale, suffix):
         assert page.get_by_text("标注").count() > 0
     page.context.close()
     assert errors == [], f"pages with a traceback: {errors}"
+
+
+def _review_rows(ws, project):
+    with ws.read() as conn:
+        return conn.execute(
+            "SELECT a.item_id, a.label FROM annotations a JOIN items i ON i.id = a.item_id "
+            "WHERE i.project_id = ? AND a.source = 'review' AND a.retracts IS NULL", (project.id,)).fetchall()
+
+
+def test_train_a_run_then_review_accepts_a_suggestion(server, browser):
+    from defectlab import learn
+
+    ws, project = _project(server)
+    n_runs = len(learn.list_runs(ws, project.name))
+    page = new_page(browser)
+    page.goto(f"{server.url}/train")
+    wait_ready(page)
+    page.get_by_role("button", name="Start training").click()
+    page.get_by_text("finished in").first.wait_for(timeout=180_000)
+    wait_ready(page)
+    shot(page, "train_done")
+    assert len(learn.list_runs(ws, project.name)) == n_runs + 1
+
+    page.goto(f"{server.url}/runs")
+    wait_ready(page)
+    shot(page, "runs_after_training")
+
+    before = len(_review_rows(ws, project))
+    page.goto(f"{server.url}/review")
+    wait_ready(page)
+    shot(page, "review_confusion")
+    issues_tab = page.get_by_role("tab", name="Likely label errors")
+    issues_tab.click()
+    wait_ready(page)
+    accept = page.get_by_role("button", name="Accept")
+    if accept.count():
+        shot(page, "review_issue")
+        page.locator("h1").first.click()
+        page.keyboard.press("A")
+    else:  # no issue queue: accept the model's prediction for an item of the worst cell
+        page.get_by_role("tab", name="Confusion matrix").click()
+        wait_ready(page)
+        page.locator("[data-testid='stCheckbox']").first.click()
+        wait_ready(page)
+        relabel = page.get_by_role("button", name="Relabel as")
+        (relabel.first if relabel.first.is_enabled() else page.get_by_role("button", name="is right")).click()
+    rows = _wait_for(lambda: len(_review_rows(ws, project)) > before and _review_rows(ws, project))
+    assert rows and len(rows) > before
+    wait_ready(page)
+    shot(page, "review_after_decision")
+    page.context.close()
