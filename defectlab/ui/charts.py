@@ -8,13 +8,20 @@ from defectlab.ui.common import t
 __all__ = ["confusion_frame", "confusion_heatmap", "per_class_bars", "coverage_chart"]
 
 
+def _shown(c):
+    from defectlab.ui.common import cls_name
+
+    return cls_name(c)
+
+
 def confusion_frame(matrix, classes):
-    """Long-form ``true, predicted, count, share`` (share of the true class's row)."""
+    """Long-form ``true, predicted, count, share`` (share of the true class's row); ``true`` and
+    ``predicted`` are the class names as shown in the session's language."""
     rows = []
     for i, true in enumerate(classes):
         total = sum(matrix[i]) or 1
         for j, pred in enumerate(classes):
-            rows.append({"true": str(true), "predicted": str(pred), "count": int(matrix[i][j]),
+            rows.append({"true": _shown(true), "predicted": _shown(pred), "count": int(matrix[i][j]),
                          "share": matrix[i][j] / total})
     return pd.DataFrame(rows)
 
@@ -22,7 +29,7 @@ def confusion_frame(matrix, classes):
 def confusion_heatmap(matrix, classes, title="", selectable=False, height=320):
     """A heatmap (rows: true class, columns: predicted) with the counts written in the cells."""
     df = confusion_frame(matrix, classes)
-    order = [str(c) for c in classes]
+    order = [_shown(c) for c in classes]
     base = alt.Chart(df, title=title).encode(
         x=alt.X("predicted:N", sort=order, title=t("chart.predicted")),
         y=alt.Y("true:N", sort=order, title=t("chart.true")),
@@ -49,7 +56,7 @@ def per_class_bars(per_class_a, per_class_b, label_a, label_b, metric="f1"):
     rows = []
     for run, per_class in ((label_a, per_class_a), (label_b, per_class_b)):
         for cls, m in (per_class or {}).items():
-            rows.append({"class": cls, "run": run, "value": float(m.get(metric) or 0.0)})
+            rows.append({"class": _shown(cls), "run": run, "value": float(m.get(metric) or 0.0)})
     df = pd.DataFrame(rows)
     return alt.Chart(df).mark_bar().encode(
         x=alt.X("class:N", title=t("common.class")),

@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from defectlab.store import create_project, items_frame, list_projects, project_summary
+from defectlab.store import create_project, current_labels, list_projects, project_summary
 from defectlab.ui import common
 from defectlab.ui.common import t
 
@@ -66,8 +66,7 @@ with st.container(border=True):
 if projects:
     p = common.active_project(ws)
     s = project_summary(ws, p)
-    frame = items_frame(ws, p.id)
-    needs_review = int((~frame["agreed"].astype(bool)).sum()) if len(frame) else 0
+    needs_review = sum(1 for state in current_labels(ws, p.id).values() if not state.agreed)
     st.subheader(t("projects.active", project=p.name))
     common.project_picker(ws, where=st, key="home_pick")
     cols = st.columns(5)

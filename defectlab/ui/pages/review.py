@@ -69,8 +69,9 @@ with tab_cm:
         picked = None
         try:
             chosen = (event.selection or {}).get("cell") or []
-            if chosen:
-                picked = (chosen[0]["true"], chosen[0]["predicted"])
+            if chosen:  # the chart shows display names: map them back to the stored classes
+                back = {common.cls_name(c): c for c in classes}
+                picked = (back.get(chosen[0]["true"]), back.get(chosen[0]["predicted"]))
         except (AttributeError, KeyError, TypeError):
             picked = None
         with right:
@@ -82,14 +83,15 @@ with tab_cm:
                 current = options[0]
             cell = st.selectbox(t("review.cell"), options, index=options.index(current) if current in options
                                 else 0, key="rev_cell_pick",
-                                format_func=lambda c: t("review.cell_fmt", true=c[0], pred=c[1],
-                                                        n=len(cells[c])))
+                                format_func=lambda c: t("review.cell_fmt", true=common.cls_name(c[0]),
+                                                        pred=common.cls_name(c[1]), n=len(cells[c])))
             st.session_state["rev_cell"] = cell
     else:
         cell = None
     if cell is not None:
         entries = sorted(cells[cell], key=lambda e: float(e.get("confidence") or 0), reverse=True)
-        st.subheader(t("review.cell_items", true=cell[0], pred=cell[1], n=len(entries)))
+        st.subheader(t("review.cell_items", true=common.cls_name(cell[0]), pred=common.cls_name(cell[1]),
+                       n=len(entries)))
         states = current_labels(ws, project.id, item_ids=[int(e["item_id"]) for e in entries[:60]])
         shown = entries[:60]
         per_row = 6
@@ -111,14 +113,14 @@ with tab_cm:
         sel = [int(e["item_id"]) for e in shown if st.session_state.get(f"rsel_{int(e['item_id'])}")]
         st.markdown(t("label.grid.selected", n=len(sel), total=len(shown)))
         c = st.columns(4)
-        c[0].button(t("review.cell_to_pred", pred=cell[1]), key="rev_cell_pred", on_click=reviewing.decide_many,
+        c[0].button(t("review.cell_to_pred", pred=common.cls_name(cell[1])), key="rev_cell_pred", on_click=reviewing.decide_many,
                     args=(sel, cell[1], "accept"), disabled=not sel or cell[0] == cell[1], width="stretch")
-        c[1].button(t("review.cell_keep", label=cell[0]), key="rev_cell_keep", on_click=reviewing.decide_many,
+        c[1].button(t("review.cell_keep", label=common.cls_name(cell[0])), key="rev_cell_keep", on_click=reviewing.decide_many,
                     args=(sel, cell[0], "keep"), disabled=not sel, width="stretch")
         other = c[2].selectbox(t("review.other_label"), list(project.classes), key="rev_cell_other",
                                format_func=common.cls_name,
                                label_visibility="collapsed")
-        c[2].button(t("review.cell_other", label=other), key="rev_cell_other_go",
+        c[2].button(t("review.cell_other", label=common.cls_name(other)), key="rev_cell_other_go",
                     on_click=reviewing.decide_many, args=(sel, other, "other"), disabled=not sel, width="stretch")
         c[3].button(t("label.unusable"), key="rev_cell_unusable", on_click=reviewing.decide_many,
                     args=(sel, UNUSABLE, "unusable"), disabled=not sel, width="stretch")
