@@ -106,7 +106,7 @@ def test_same_labels_and_seed_give_the_same_numbers(trained):
 
 
 def test_list_and_compare_after_a_label_fix(trained):
-    ws, proj, s = trained
+    ws, _, s = trained
     run = runs.get_run(ws, s["run_id"])
     # make one right item wrong by mislabeling it, retrain: the comparison must show it as broken
     victim = next(i for i in run["items"] if i["pred_label"] == i["label"])
@@ -136,7 +136,7 @@ def test_ordinal_project_reports_grade_metrics(tmp_path):
 
 
 def test_refusals(trained, tmp_path):
-    ws, proj, _ = trained
+    ws, _, _ = trained
     with ws.transaction() as conn:
         conn.execute("INSERT OR IGNORE INTO users (username, role, created_at) VALUES "
                      "('ann', 'annotator', ?)", (utcnow(),))
@@ -230,3 +230,16 @@ def test_predict_items_rejects_other_projects_items(trained, tmp_path):
     with pytest.raises(InputError, match="belong to another project"):
         runs.predict_items(ws, "Plates", s["run_id"], [foreign])
     assert get_project(ws, "Plates").id == proj.id
+
+
+@pytest.mark.parametrize(
+    "row, group",
+    [
+        ({"id": 5, "parent_id": 2, "meta": {"coil": "C1"}}, "parent:2"),  # the source image wins
+        ({"id": 5, "parent_id": float("nan"), "meta": {"coil": "C1"}}, "coil:C1"),
+        ({"id": 5, "parent_id": None, "meta": {}}, "item:5"),
+        ({"id": 5, "parent_id": None, "meta": {"coil": ""}}, "item:5"),
+    ],
+)
+def test_group_of_an_item(row, group):
+    assert runs._group_of(row) == group
