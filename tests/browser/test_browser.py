@@ -182,3 +182,40 @@ def test_train_a_run_then_review_accepts_a_suggestion(server, browser):
     wait_ready(page)
     shot(page, "review_after_decision")
     page.context.close()
+
+
+def test_predict_todays_batch_and_confirm_with_enter(server, browser):
+    from defectlab import learn
+
+    ws, project = _project(server)
+    if not learn.list_runs(ws, project.name):
+        learn.train_project(ws, project.name, model="logreg", folds=3)
+    batch = server.root / "demo-files" / "batch"
+    page = new_page(browser)
+    page.goto(f"{server.url}/predict")
+    wait_ready(page)
+    if not batch.is_dir():
+        pytest.skip("no demo batch folder in this workspace")
+    page.get_by_text("A folder on this server").click()
+    wait_ready(page)
+    box = page.get_by_role("textbox", name="Folder path on the server")
+    if box.input_value() != str(batch):
+        box.fill(str(batch))
+        box.press("Enter")
+        wait_ready(page)
+    page.get_by_role("button", name="Predict the batch").click()
+    page.get_by_text("Which predictions need a person").wait_for(timeout=120_000)
+    wait_ready(page)
+    # make sure something needs a person, then confirm it with Enter
+    preds = learn.list_predictions(ws, project.name)
+    assert preds
+    shot(page, "predict_results")
+    before = {r["item_id"] for r in preds if r["decision"] is not None}
+    confirm = page.get_by_role("button", name="Correct:")
+    if confirm.count():
+        page.locator("h1").first.click()
+        page.keyboard.press("Enter")
+        after = _wait_for(lambda: {r["item_id"] for r in learn.list_predictions(ws, project.name)
+                                   if r["decision"] is not None} - before)
+        assert after
+    page.context.close()

@@ -37,6 +37,10 @@ run = runinfo.get_run(ws, run_id)
 
 # -- the batch ---------------------------------------------------------------------------------------
 with st.container(border=True):
+    demo_batch = ws.root / "demo-files" / "batch"  # the demo workspace's "today's batch"
+    if "pred_source" not in ss and demo_batch.is_dir():
+        ss["pred_source"] = "folder"
+        ss["pred_folder"] = str(demo_batch)
     kind = st.radio(t("import.source"), ["upload", "folder"], key="pred_source", horizontal=True,
                     format_func=lambda v: t(f"import.source.{v}"))
     uploads, folder = [], ""
