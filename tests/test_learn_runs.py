@@ -243,3 +243,20 @@ def test_predict_items_rejects_other_projects_items(trained, tmp_path):
 )
 def test_group_of_an_item(row, group):
     assert runs._group_of(row) == group
+
+
+def test_resolve_run_prefers_the_approved_one(tmp_path):
+    ws = open_workspace(tmp_path)
+    proj = create_project(ws, "P", ["dark", "stripes"])
+    with pytest.raises(NotFoundError, match="no trained run"):
+        runs.resolve_run(ws, "P")
+    rng = np.random.default_rng(2)
+    for k in range(12):
+        kind = CLASSES[k % 2]
+        _add(ws, proj, _image(kind, rng, 32), f"{k}.png", kind)
+    first = runs.train_project(ws, "P", model="logreg", preset="fast", folds=3)["run_id"]
+    second = runs.train_project(ws, "P", model="logreg", preset="fast", folds=3)["run_id"]
+    assert runs.resolve_run(ws, "P") == second
+    assert runs.approve_run(ws, first)["approved"] is True
+    assert runs.resolve_run(ws, "P") == first
+    assert runs.resolve_run(ws, "P", second) == second

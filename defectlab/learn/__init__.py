@@ -33,6 +33,7 @@ from defectlab.learn.runs import (
     load_run_model,
     predict_batch,
     predict_items,
+    resolve_run,
     summary_of,
     train_project,
 )
@@ -61,6 +62,7 @@ __all__ = [
     "summary_of",
     "compare",
     "approve_run",
+    "resolve_run",
     "load_run_model",
     "predict_items",
     "predict_batch",

@@ -50,6 +50,7 @@ __all__ = [
     "get_run",
     "compare",
     "approve_run",
+    "resolve_run",
     "load_run_model",
     "run_features",
     "predict_items",
@@ -446,6 +447,29 @@ def compare(ws, project, run_a, run_b):
             raise InputError(f"Run {rec['run_id']} belongs to project {rec['project']!r}, "
                              f"not {proj.name!r}.")
     return compare_runs(*records)
+
+
+def resolve_run(ws, project, run_id=None):
+    """The run to predict with: ``run_id`` when given (checked to belong to ``project``), else the
+    newest approved run, else the newest run. Raises NotFoundError when the project has no run."""
+    from defectlab.store import get_project
+
+    ws = _workspace(ws)
+    proj = get_project(ws, project)
+    if run_id is not None:
+        run = get_run(ws, run_id, with_items=False)
+        if run["project_id"] != proj.id:
+            raise InputError(f"Run {run['run_id']} belongs to project {run['project']!r}, "
+                             f"not {proj.name!r}.")
+        return run["run_id"]
+    with ws.read() as conn:
+        row = conn.execute(
+            "SELECT id FROM runs WHERE project_id = ? AND status = 'done' "
+            "ORDER BY approved DESC, created_at DESC, id DESC LIMIT 1", (proj.id,)).fetchone()
+    if row is None:
+        raise NotFoundError(f"Project {proj.name!r} has no trained run yet; train it first "
+                            f"(defectlab train {proj.name!r}).")
+    return row[0]
 
 
 def approve_run(ws, run_id, approved=True, user="local"):
