@@ -74,7 +74,7 @@ def fft_from_power(power, width, params):
     """
     n, h, _ = power.shape
     proj = projection(("fft", params.radial, params.angular), h, width, _weights(params))
-    sums = power.reshape(n, -1) @ proj
+    sums = np.einsum("ij,jk->ik", power.reshape(n, -1), proj)  # no threaded BLAS (see gabor)
     kr, ka = params.radial, params.angular
     total = sums[:, kr + ka:kr + ka + 1]
     total_hi = sums[:, kr + ka + 1:kr + ka + 2]

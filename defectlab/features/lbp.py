@@ -92,18 +92,25 @@ def _padded_codes(images, P, R):
     ibuf[:margin] = 0.0
     ibuf[margin + size:] = 0.0
     interp2d = ibuf[margin:margin + size].reshape(n * hp, wp)
-    count = scratch("lbp.count", (size,), np.uint8)
-    trans = scratch("lbp.trans", (size,), np.uint8)
-    count.fill(0)
-    trans.fill(0)
     threshold = np.multiply(grid, np.float32(_ONE), out=scratch("lbp.thr", (size,), np.float32))
-    bits = [scratch(f"lbp.bit{i}", (size,), np.bool_) for i in range(3)]
-    xor = scratch("lbp.xor", (size,), np.bool_)
-    first = bits[0]
-    prev = None
+    bit = scratch("lbp.bit", (size,), np.bool_)
+    packed = P <= 8  # 8-bit pattern code + one 256-entry table; else count ones and transitions
+    if packed:
+        code = scratch("lbp.code", (size,), np.uint8)
+        code.fill(0)
+        tmp = scratch("lbp.tmp", (size,), np.uint8)
+    else:
+        count = scratch("lbp.count", (size,), np.uint8)
+        trans = scratch("lbp.trans", (size,), np.uint8)
+        count.fill(0)
+        trans.fill(0)
+        bits = [scratch(f"lbp.bit{i}", (size,), np.bool_) for i in range(3)]
+        first, prev = bits[0], None
+        xor = scratch("lbp.xor", (size,), np.bool_)
     for p, (r0, c0, taps) in enumerate(_neighbours(P, R)):
-        bit = first if p == 0 else bits[1 + p % 2]
         off = margin + r0 * wp + c0
+        if not packed:  # rotate three buffers: first, previous and current bits
+            bit = first if p == 0 else bits[1 + p % 2]
         if len(taps) == 1:  # on the pixel grid: exact comparison
             np.greater_equal(buf[off:off + size], grid, out=bit)
         else:
@@ -113,11 +120,19 @@ def _padded_codes(images, P, R):
             cv2.filter2D(grid.reshape(n * hp, wp), cv2.CV_32F, kernel, dst=interp2d,
                          anchor=(0, 0), borderType=cv2.BORDER_CONSTANT)
             np.greater_equal(ibuf[off:off + size], threshold, out=bit)
+        if packed:
+            np.multiply(bit, np.uint8(1 << p), out=tmp)
+            np.bitwise_or(code, tmp, out=code)
+            continue
         np.add(count, bit, out=count)
         if prev is not None:
             np.bitwise_xor(prev, bit, out=xor)
             np.add(trans, xor, out=trans)
         prev = bit
+    codes = scratch("lbp.codes", (n, hp, wp), np.uint8)
+    if packed:
+        cv2.LUT(code.reshape(n * hp, wp), _pattern_table(P), dst=codes.reshape(n * hp, wp))
+        return codes, q
     np.bitwise_xor(prev, first, out=xor)
     np.add(trans, xor, out=trans)
     # code = count if trans <= 2 else P + 1, through a 256-entry table on (min(trans, 3), count)
@@ -137,6 +152,20 @@ def _codes_block(images, P, R):
 
 
 _TABLES = {}
+
+
+def _pattern_table(P):
+    """riu2 code of every P-bit pattern (P <= 8), as a 256-entry uint8 table."""
+    key = ("pattern", P)
+    table = _TABLES.get(key)
+    if table is None:
+        v = np.arange(256) & ((1 << P) - 1)
+        rot = ((v << 1) | (v >> (P - 1))) & ((1 << P) - 1)
+        trans = np.array([bin(x).count("1") for x in (v ^ rot)])
+        ones = np.array([bin(x).count("1") for x in v])
+        table = np.where(trans <= 2, ones, P + 1).astype(np.uint8)
+        _TABLES[key] = table
+    return table
 
 
 def _riu2_table(P):

@@ -138,7 +138,7 @@ class LBPParams:
         patterns (``nonuniform``).
     """
 
-    settings: tuple = ((8, 1, 1), (16, 2, 1), (24, 3, 1), (8, 1, 2), (8, 1, 4))
+    settings: tuple = ((8, 1, 1), (8, 1, 2), (16, 2, 2), (8, 1, 4))
 
     def __post_init__(self):
         out = []
@@ -301,7 +301,9 @@ class FeatureSpec:
     Parameters
     ----------
     size : (int, int)
-        Working size (rows, cols) every image is brought to; both in [16, 1024].
+        Working size (rows, cols) every image is brought to; both in [16, 1024]. The default
+        160 x 160 keeps NEU-sized crops (200 x 200) nearly intact; larger images are shrunk with
+        area averaging and their coarse structure is covered by the pyramid scales.
     resize : {"stretch", "crop"}
         Aspect-ratio policy (see the module docstring).
     depth : {"stretch", "scale"}
@@ -324,7 +326,7 @@ class FeatureSpec:
     64
     """
 
-    size: tuple = (128, 128)
+    size: tuple = (160, 160)
     resize: str = "stretch"
     depth: str = "stretch"
     intensity: IntensityParams | None = field(default_factory=IntensityParams)
