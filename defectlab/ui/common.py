@@ -151,10 +151,13 @@ def active_project(ws=None):
     return None
 
 
-def require_project(ws=None):
-    """The active project, or an ``st.info`` pointing at the Projects page and ``st.stop()``."""
+def require_project(ws=None, title_key=None):
+    """The active project, or the page title, an ``st.info`` pointing at the Projects page and
+    ``st.stop()``."""
     p = active_project(ws)
     if p is None:
+        if title_key:
+            st.title(t(title_key))
         st.info(t("common.no_project"))
         page_link("projects", "nav.projects", ":material/folder:")
         st.stop()

@@ -11,7 +11,7 @@ from defectlab.ui import common
 from defectlab.ui.common import t
 
 ws = common.workspace()
-project = common.require_project(ws)
+project = common.require_project(ws, title_key="nav.cut_crops")
 st.title(t("crops.title", project=project.name))
 common.show_flash()
 ingest = common.optional("defectlab.ingest")

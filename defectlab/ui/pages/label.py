@@ -10,7 +10,7 @@ from defectlab.ui import common, labelbook, labeling, suggest
 from defectlab.ui.common import t
 
 ws = common.workspace()
-project = common.require_project(ws)
+project = common.require_project(ws, title_key="nav.label")
 team = common.team_mode(ws)
 me = common.user()
 

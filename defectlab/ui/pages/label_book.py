@@ -8,7 +8,7 @@ from defectlab.ui import common, labelbook
 from defectlab.ui.common import t
 
 ws = common.workspace()
-project = common.require_project(ws)
+project = common.require_project(ws, title_key="nav.label_book")
 st.title(t("labelbook.title", project=project.name))
 common.show_flash()
 st.caption(t("labelbook.intro"))

@@ -14,7 +14,7 @@ from defectlab.ui import charts, common, labelbook, predicting, runinfo
 from defectlab.ui.common import t
 
 ws = common.workspace()
-project = common.require_project(ws)
+project = common.require_project(ws, title_key="nav.predict")
 st.title(t("predict.title", project=project.name))
 common.show_flash()
 learn = common.optional("defectlab.learn")

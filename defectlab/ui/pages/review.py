@@ -12,7 +12,7 @@ from defectlab.ui import charts, common, labelbook, reviewing, runinfo
 from defectlab.ui.common import t
 
 ws = common.workspace()
-project = common.require_project(ws)
+project = common.require_project(ws, title_key="nav.review")
 st.title(t("review.title", project=project.name))
 common.show_flash()
 learn = common.optional("defectlab.learn")

@@ -10,7 +10,7 @@ from defectlab.ui import charts, common, runinfo
 from defectlab.ui.common import t
 
 ws = common.workspace()
-project = common.require_project(ws)
+project = common.require_project(ws, title_key="nav.runs")
 st.title(t("runs.title", project=project.name))
 common.show_flash()
 learn = common.optional("defectlab.learn")

@@ -12,7 +12,7 @@ from defectlab.ui import common
 from defectlab.ui.common import t
 
 ws = common.workspace()
-project = common.require_project(ws)
+project = common.require_project(ws, title_key="nav.team_agreement")
 me = common.user()
 st.title(t("agreement.title", project=project.name))
 common.show_flash()

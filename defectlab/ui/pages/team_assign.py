@@ -10,7 +10,7 @@ from defectlab.ui import common
 from defectlab.ui.common import t
 
 ws = common.workspace()
-project = common.require_project(ws)
+project = common.require_project(ws, title_key="nav.team_assign")
 me = common.user()
 st.title(t("assign.title", project=project.name))
 common.show_flash()

@@ -9,7 +9,7 @@ from defectlab.ui import common, labelbook
 from defectlab.ui.common import t
 
 ws = common.workspace()
-project = common.require_project(ws)
+project = common.require_project(ws, title_key="nav.team_qc")
 me = common.user()
 st.title(t("qc.title", project=project.name))
 common.show_flash()

@@ -8,7 +8,7 @@ from defectlab.ui import common, training
 from defectlab.ui.common import t
 
 ws = common.workspace()
-project = common.require_project(ws)
+project = common.require_project(ws, title_key="nav.train")
 st.title(t("train.title", project=project.name))
 common.show_flash()
 learn = common.optional("defectlab.learn")
