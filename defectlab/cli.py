@@ -20,6 +20,10 @@ EPILOG = """examples:
   defectlab project create Plates --classes crazing,inclusion,scratches
   defectlab import Plates ./camera_export --layout voc --json
   defectlab train Plates --folds 5 --json
+  defectlab runs compare Plates RUN_A RUN_B
+  defectlab label-issues Plates --json
+  defectlab predict Plates ./todays_batch --out predictions.csv
+  defectlab export Plates --format csv ./plates_export
 """
 
 
@@ -119,6 +123,108 @@ def cmd_import(args):
     _emit(args, payload, human)
 
 
+def cmd_train(args):
+    from .learn import DEFAULT_MODEL, train_project
+
+    summary = train_project(_workspace(args), args.project, model=args.model or DEFAULT_MODEL,
+                            preset=args.features, model_preset=args.preset, folds=args.folds,
+                            seed=args.seed, user=args.user, note=args.note, progress=_Progress("train"))
+
+    def human(d):
+        line = (f"run {d['run_id']}: {d['n_items']} items, {d['n_classes']} classes, accuracy "
+                f"{d['accuracy']:.4f}, balanced {d['balanced_accuracy']:.4f}, macro-F1 {d['macro_f1']:.4f}")
+        if d.get("mae") is not None:
+            line += f", MAE {d['mae']:.3f} grades, QWK {d['qwk']:.3f}"
+        return line + f" ({d['seconds']:.1f} s)"
+
+    _emit(args, summary, human)
+
+
+def cmd_runs(args):
+    from .learn import compare, list_runs
+
+    ws = _workspace(args)
+    if args.what[0] == "compare":
+        if len(args.what) != 4:
+            raise _Usage("usage: defectlab runs compare PROJECT RUN_A RUN_B")
+        _, project, a, b = args.what
+        result = compare(ws, project, a, b)
+
+        def human(d):
+            lines = [f"{k}: {v:+.4f}" if isinstance(v, float) else f"{k}: {v}"
+                     for k, v in (d.get("deltas") or {}).items()]
+            lines.append(f"fixed {len(d['fixed'])} items, broken {len(d['broken'])} items")
+            return "\n".join(lines)
+
+        _emit(args, result, human)
+        return
+    if len(args.what) != 1:
+        raise _Usage("usage: defectlab runs PROJECT  |  defectlab runs compare PROJECT RUN_A RUN_B")
+    runs = list_runs(ws, args.what[0])
+
+    def human(d):
+        if not d["runs"]:
+            return "No runs yet. Try: defectlab train " + args.what[0]
+        return "\n".join(f"{r['run_id']}  {r['created_at'][:19]}  {r['model']:<12} n={r['n_items']:<6} "
+                         f"acc={r.get('accuracy', float('nan')):.4f}" + ("  [approved]" if r["approved"] else "")
+                         for r in d["runs"])
+
+    _emit(args, {"runs": runs}, human)
+
+
+def cmd_predict(args):
+    from .learn import export_predictions_csv, predict_batch, resolve_run
+
+    ws = _workspace(args)
+    run_id = resolve_run(ws, args.project, args.run)
+    result = predict_batch(ws, args.project, run_id, args.source, user=args.user, layout=args.layout,
+                           progress=_Progress("predict"))
+    if args.out:
+        export_predictions_csv(ws, args.project, args.out, batch_id=result["batch_id"], user=args.user)
+        result["csv"] = str(args.out)
+
+    def human(d):
+        preds = d["predictions"]
+        n_review = sum(p["needs_review"] for p in preds)
+        lines = [f"{len(preds)} predictions with run {run_id}: {len(preds) - n_review} accepted, "
+                 f"{n_review} need review" + (f"; CSV written to {d['csv']}" if d.get("csv") else "")]
+        lines += [f"  {p['source']}: {p['label']} ({p['confidence']:.2f})"
+                  + ("  NEEDS REVIEW" if p["needs_review"] else "") for p in preds[:50]]
+        return "\n".join(lines)
+
+    _emit(args, result, human)
+
+
+def cmd_export(args):
+    from .export import export_project
+
+    result = export_project(_workspace(args), args.project, args.format, args.out, user=args.user)
+    _emit(args, result, lambda d: f"exported {d['exported']} items to {d['path']}")
+
+
+def cmd_label_issues(args):
+    from .learn import resolve_run
+    from .quality import label_issues_for_run
+
+    ws = _workspace(args)
+    run_id = resolve_run(ws, args.project, args.run)
+    issues = label_issues_for_run(ws, args.project, run_id)
+    if args.limit:
+        issues = issues[: args.limit]
+
+    def human(d):
+        if not d["issues"]:
+            return f"No likely label errors found in run {run_id}."
+        return "\n".join(f"{i['score']:.3f}  item {i['item_id']:<6} {i['source']}: given {i['given']}, "
+                         f"suggested {i['suggested']}" for i in d["issues"])
+
+    _emit(args, {"run_id": run_id, "issues": issues}, human)
+
+
+class _Usage(Exception):
+    """Wrong usage found after parsing (exit code 2)."""
+
+
 # -- parser --------------------------------------------------------------------------------------
 
 def _common(p):
@@ -176,12 +282,42 @@ def build_parser():
     imp.add_argument("--padding", type=float, default=0.0,
                      help="box crops: padding around each box, as a fraction of its size (default 0)")
 
-    for extra in _EXTRA_COMMANDS:
-        extra(sub, add)
+    tr = add("train", cmd_train, "cross-validate a model on the project's labels and record a run",
+             "defectlab train NEU --folds 5 --json")
+    tr.add_argument("project")
+    tr.add_argument("--model", default=None,
+                    help="ensemble (default), lightgbm, logreg, svm, random_forest, extra_trees")
+    tr.add_argument("--preset", default="fast", choices=["fast", "accurate"], help="model preset")
+    tr.add_argument("--features", default=None, help="feature preset (default: the default spec)")
+    tr.add_argument("--folds", type=int, default=5)
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--note", default="", help="a note stored with the run")
+
+    ru = add("runs", cmd_runs, "list a project's runs, or compare two",
+             "defectlab runs NEU  |  defectlab runs compare NEU RUN_A RUN_B")
+    ru.add_argument("what", nargs="+", metavar="PROJECT | compare PROJECT RUN_A RUN_B")
+
+    pr = add("predict", cmd_predict, "apply a run to new images; uncertain ones are flagged needs_review",
+             "defectlab predict NEU ./todays_batch --out predictions.csv --json")
+    pr.add_argument("project")
+    pr.add_argument("source", help="a folder, a .zip or one image")
+    pr.add_argument("--run", default=None, help="run id (default: newest approved run, else newest)")
+    pr.add_argument("--out", default=None, help="also write the predictions to this CSV file")
+    pr.add_argument("--layout", default="auto",
+                    choices=["auto", "folders", "flat", "voc", "yolo", "coco", "csv"])
+
+    ex = add("export", cmd_export, "export labeled items (class folders, CSV, or COCO boxes)",
+             "defectlab export NEU --format csv ./neu_export")
+    ex.add_argument("project")
+    ex.add_argument("--format", required=True, choices=["imagefolder", "csv", "coco"])
+    ex.add_argument("out")
+
+    li = add("label-issues", cmd_label_issues, "rank likely label errors from a run's out-of-fold predictions",
+             "defectlab label-issues NEU --run RUN_ID --json")
+    li.add_argument("project")
+    li.add_argument("--run", default=None, help="run id (default: newest approved run, else newest)")
+    li.add_argument("--limit", type=int, default=0, help="show at most this many (0: all)")
     return parser
-
-
-_EXTRA_COMMANDS = []
 
 
 def main(argv=None):
@@ -189,6 +325,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         args.func(args)
+    except _Usage as exc:
+        parser.print_usage(sys.stderr)
+        sys.stderr.write(f"defectlab: error: {exc}\n")
+        return 2
     except DefectlabError as exc:
         sys.stderr.write(f"defectlab: error: {exc}\n")
         return 1

@@ -71,3 +71,48 @@ def test_demo_command_subprocess(tmp_path):
     assert json.loads(out.stdout)["projects"] == ["Steel defects", "Scrap grades"]
     again = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=300)
     assert json.loads(again.stdout)["projects"] == ["Steel defects", "Scrap grades"]
+
+
+@pytest.fixture(scope="module")
+def demo_ws(tmp_path_factory):
+    from defectlab.demo import build_demo_workspace
+    from defectlab.store import open_workspace
+
+    ws = open_workspace(tmp_path_factory.mktemp("demo") / "ws")
+    build_demo_workspace(ws, train=False)
+    return ws
+
+
+def test_train_runs_compare_predict_export(demo_ws, tmp_path, capsys):
+    w = ["--workspace", str(demo_ws.root), "--json"]
+    code, out, _ = run(capsys, "train", "Scrap grades", *w)
+    assert code == 0
+    first = json.loads(out)
+    for key in ("run_id", "n_items", "n_classes", "accuracy", "balanced_accuracy", "macro_f1", "seconds",
+                "mae", "qwk"):
+        assert key in first, key
+    assert first["n_classes"] == 4 and 0.5 < first["accuracy"] <= 1 and first["mae"] >= 0
+    code, out, _ = run(capsys, "train", "Scrap grades", "--model", "logreg", "--seed", "1", *w)
+    second = json.loads(out)
+    code, out, _ = run(capsys, "runs", "Scrap grades", *w)
+    assert [r["run_id"] for r in json.loads(out)["runs"]] == [second["run_id"], first["run_id"]]
+    code, out, _ = run(capsys, "runs", "compare", "Scrap grades", first["run_id"], second["run_id"], *w)
+    cmp = json.loads(out)
+    assert {"a", "b", "fixed", "broken"} <= set(cmp)
+    code, out, err = run(capsys, "runs", "compare", "Scrap grades", first["run_id"], *w)
+    assert code == 2 and "usage" in err
+    csv_path = tmp_path / "pred.csv"
+    code, out, _ = run(capsys, "predict", "Scrap grades", str(demo_ws.root / "demo-files" / "scrap_new"),
+                       "--run", first["run_id"], "--out", str(csv_path), *w)
+    preds = json.loads(out)["predictions"]
+    assert code == 0 and len(preds) == 40
+    assert set(preds[0]) >= {"source", "label", "confidence", "needs_review"}
+    assert csv_path.read_text(encoding="utf-8-sig").count("\n") == 41
+    code, out, _ = run(capsys, "export", "Scrap grades", "--format", "csv", str(tmp_path / "exp"), *w)
+    assert json.loads(out)["exported"] == 80
+
+
+def test_unknown_run_is_a_user_error(demo_ws, capsys):
+    code, out, err = run(capsys, "predict", "Scrap grades", str(demo_ws.root), "--run", "nope",
+                         "--workspace", str(demo_ws.root))
+    assert code == 1 and "nope" in err

@@ -52,6 +52,7 @@ class ImportReport:
     conflicts: list = field(default_factory=list)  # [{"sources": [..], "labels": [..]}]
     batch_id: int | None = None
     item_ids: list = field(default_factory=list)   # new sample items, in import order
+    batch_items: list = field(default_factory=list)  # every stored sample: (source, item_id, duplicate)
     plates: int = 0
     created_project: bool = False
 
@@ -307,6 +308,7 @@ def _store_sample(conn, ws, proj, source, data, ext, image, label, report, seen,
         item_id = first[0] if first is not None else existing["id"]
         if existing is not None and existing["deleted_at"]:
             return  # a deleted item stays deleted; re-importing it is a no-op
+        report.batch_items.append((source, item_id, True))
         other_label = first[2] if first is not None else current_label(ws, item_id, conn=conn).label
         other_source = first[1] if first is not None else existing["source"]
         if label is not None and other_label is not None and label != other_label:
@@ -330,6 +332,7 @@ def _store_sample(conn, ws, proj, source, data, ext, image, label, report, seen,
     seen.by_sha[sha] = (item_id, source, label)
     report.imported += 1
     report.item_ids.append(item_id)
+    report.batch_items.append((source, item_id, False))
 
 
 def add_crops(ws, project, plate_item_id, boxes, user="local", padding=0.0, min_box=2):
