@@ -664,47 +664,6 @@ def predict_items(ws, project, run_id, item_ids, user="local", batch_id=None, pr
     }
 
 
-def _duplicate_item_ids(ws, proj, source, layout, known_sources):
-    """Items already in the project whose content re-appears in ``source`` (import skips them).
-
-    Only whole images are matched (crops cut from boxes are re-encoded, so their bytes differ); returns
-    ``[(source name, item id)]``.
-    """
-    import shutil
-    import uuid
-
-    from defectlab.imaging import read_image_bytes, sha256_bytes
-    from defectlab.ingest.archive import safe_extract_zip
-    from defectlab.ingest.scan import plan_import
-    from defectlab.store import find_item
-
-    source = Path(source)
-    tmp = None
-    try:
-        root = source
-        if source.is_file() and source.suffix.lower() == ".zip":
-            tmp = ws.tmp_dir / f"predict-{uuid.uuid4().hex}"
-            safe_extract_zip(source, tmp)
-            root = tmp
-        plan = plan_import(root, layout=layout)
-        found = []
-        with ws.read() as conn:
-            for img in plan.images:
-                if img.boxes is not None or img.source in known_sources:
-                    continue
-                try:
-                    sha = sha256_bytes(read_image_bytes(img.path, source=img.source))
-                except Exception:  # noqa: BLE001 - rejected files are already reported by the import
-                    continue
-                row = find_item(conn, proj.id, sha)
-                if row is not None and not row["deleted_at"]:
-                    found.append((img.source, int(row["id"])))
-        return found
-    finally:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
 def predict_batch(ws, project, run_id, source, user="local", layout="auto", progress=None,
                   explain_top=3, n_jobs=2, threshold=None):
     """Import a folder / zip / image as a ``predict`` batch and predict every image in it with a run.
@@ -742,14 +701,14 @@ def predict_batch(ws, project, run_id, source, user="local", layout="auto", prog
     report = import_source(ws, proj, source, layout=layout, user=user, batch_kind="predict",
                            with_labels=False, create_missing_project=False,
                            progress=_stage(progress, 0, 30, "reading images"))
-    with ws.read() as conn:
-        new = [(r["source"], int(r["id"])) for r in conn.execute(
-            "SELECT id, source FROM items WHERE batch_id = ? AND role = 'sample' ORDER BY id",
-            (report.batch_id,))]
-    reused = []
-    if report.duplicates:
-        reused = _duplicate_item_ids(ws, proj, source, layout, {s for s, _ in new})
-    pairs = new + reused
+    # every stored sample of the batch, content already in the project included; an image repeated
+    # within the batch is predicted once
+    pairs, seen = [], set()
+    for src, item_id, _dup in report.batch_items:
+        if item_id not in seen:
+            seen.add(item_id)
+            pairs.append((src, item_id))
+    n_repeats = len(report.batch_items) - len(pairs)
     result = predict_items(ws, proj, run_id, [i for _, i in pairs], user=user,
                            batch_id=report.batch_id, progress=_stage(progress, 30, 70, "predicting"),
                            explain_top=explain_top, n_jobs=n_jobs, threshold=threshold)
@@ -757,10 +716,9 @@ def predict_batch(ws, project, run_id, source, user="local", layout="auto", prog
     for p in result["predictions"]:
         p["source"] = names.get(p["item_id"], p["source"])
     result["rejected"] = list(report.rejected)
-    result["reused"] = len(reused)
-    if report.duplicates > len(reused):
-        result["warnings"] = [f"{report.duplicates - len(reused)} repeated images or crops in the "
-                              "batch were predicted once."]
+    result["reused"] = report.duplicates - n_repeats
+    if n_repeats:
+        result["warnings"] = [f"{n_repeats} repeated images or crops in the batch were predicted once."]
     if progress is not None:
         progress(100, 100, "done")
     return result
