@@ -52,14 +52,26 @@ def main(argv=None):
     ap.add_argument("--presses", type=int, default=60)
     ap.add_argument("--prelabeled", type=int, default=5_000,
                     help="items labeled before timing (a project half done)")
+    ap.add_argument("--with-run", action="store_true",
+                    help="train a run first, so each item also shows the model's suggestion "
+                         "(computed for 32 queue items at a time)")
     args = ap.parse_args(argv)
 
     root = Path(tempfile.mkdtemp()) / "ws"
     t0 = time.perf_counter()
     ws, p = build(root, args.items)
     if args.prelabeled:
-        annotate_many(ws, item_ids(ws, p.id)[-args.prelabeled:], "crazing", source="import")
+        ids = item_ids(ws, p.id)[-args.prelabeled:]
+        for k, cls in enumerate(p.classes):  # labels in turn, so a run can be trained on them
+            annotate_many(ws, ids[k::len(p.classes)], cls, source="import")
     print(f"built {args.items} items ({args.prelabeled} labeled) in {time.perf_counter() - t0:.1f} s")
+
+    if args.with_run:
+        from defectlab.learn import train_project
+
+        t0 = time.perf_counter()
+        train_project(ws, p.name, model="logreg", folds=3, preset="fast")
+        print(f"trained a run on {args.prelabeled} items in {time.perf_counter() - t0:.1f} s")
 
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
     at.session_state["workspace"] = str(root)
@@ -95,7 +107,7 @@ def main(argv=None):
     p95 = 1000 * sorted(press)[int(0.95 * len(press)) - 1]
     print(f"first render (queue of {args.items} built): {first * 1000:.0f} ms")
     print(f"label + show next : median {pm:.1f} ms, p95 {p95:.1f} ms over {args.presses} presses "
-          f"(budget 150 ms) -> {'OK' if pm < 150 else 'TOO SLOW'}")
+          f"max {1000 * max(press):.1f} ms (budget 150 ms) -> {'OK' if pm < 150 else 'TOO SLOW'}")
     print(f"plain rerun       : median {rm:.1f} ms   ratio press/plain {pm / rm:.2f}")
     print(f"hello rerun       : median {hm:.1f} ms   ratio press/hello {pm / hm:.1f}")
     return 0 if pm < 150 else 1
