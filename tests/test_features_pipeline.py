@@ -113,6 +113,17 @@ def test_rgb_batch(images):
     np.testing.assert_array_equal(extract(rgb, SMALL), extract(images[:3], SMALL))
 
 
+def test_odd_working_size_and_every_preset():
+    rng = np.random.default_rng(3)
+    images = [rng.integers(0, 256, (50, 70), dtype=np.uint8) for _ in range(3)]
+    odd = FeatureSpec(size=(37, 53))
+    x = extract(images, odd)
+    assert x.shape == (3, len(feature_names(odd))) and np.isfinite(x).all()
+    for preset in ("fast", "default", "rich"):
+        y = extract(images, preset)
+        assert y.shape == (3, len(feature_names(preset))) and np.isfinite(y).all()
+
+
 def test_empty_batch():
     x = extract(np.zeros((0, 48, 48), np.uint8), SMALL)
     assert x.shape == (0, len(feature_names(SMALL)))

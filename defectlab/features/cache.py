@@ -187,8 +187,7 @@ def _check_shas(shas):
     return [s.lower() for s in shas]
 
 
-def extract_cached(shas, load_images, spec=None, cache_dir="workspace/features", n_jobs=1,
-                   progress=None):
+def extract_cached(shas, load_images, spec, cache_dir, n_jobs=1, progress=None):
     """Features of images identified by sha256, computing only those not cached yet.
 
     Parameters
@@ -200,7 +199,8 @@ def extract_cached(shas, load_images, spec=None, cache_dir="workspace/features",
         grey or colour, as :func:`~defectlab.features.extract` accepts). Called in batches of up
         to 256 shas, only for shas that are not cached.
     spec : FeatureSpec, str or None
-        Feature spec or preset name; ``None`` is the default preset.
+        Feature spec or preset name; ``None`` is the default preset (hash stored with a model:
+        pass the model's spec).
     cache_dir : str or Path
         The workspace's feature cache root (``<workspace>/features``); features of ``spec`` live in
         ``<cache_dir>/<spec hash>/``.

@@ -8,9 +8,10 @@ the circle is *uniform* and coded by its number of ones (0..P); every other patt
 
 How it is fast: the batch is zero-padded and stacked into one 2-D float32 image; each interpolated
 neighbour is one ``cv2.filter2D`` call with its 2x2 bilinear kernel over the whole stack (SIMD), read
-back at the neighbour's offset; neighbours on the pixel grid are plain shifted views. The riu2 code
-is accumulated from uint8 counts of ones and of transitions, and the per-image histograms come from one
-``cv2.calcHist`` over (code, image index).
+back at the neighbour's offset; neighbours on the pixel grid are plain shifted views. For P <= 8 the
+bits are packed into an 8-bit pattern mapped to riu2 by a 256-entry ``cv2.LUT``; for larger P the code
+is accumulated from uint8 counts of ones and of 0/1 transitions. The per-image histograms come from
+one ``cv2.calcHist`` over (code, image index).
 
 Exact arithmetic: the four bilinear weights are integers summing to ``2**16`` (the exact weights
 rounded to 1/65536), so every interpolated value times 65536 is an integer below ``2**24``, which
@@ -112,6 +113,8 @@ def _padded_codes(images, P, R):
         if not packed:  # rotate three buffers: first, previous and current bits
             bit = first if p == 0 else bits[1 + p % 2]
         if len(taps) == 1:  # on the pixel grid: exact comparison
+            dr, dc, _ = taps[0]
+            off += dr * wp + dc
             np.greater_equal(buf[off:off + size], grid, out=bit)
         else:
             kernel = np.zeros((2, 2), np.float32)
