@@ -49,7 +49,9 @@ else:
         ],
         t("nav.section.model"): [
             may("train") and _page("train", "nav.train", ":material/model_training:"),
-            _page("runs", "nav.runs", ":material/compare_arrows:"),
+            # runs show other people's labels: not for annotators, who label blind in team mode
+            (may("train") or may("view_team") or may("predict"))
+            and _page("runs", "nav.runs", ":material/compare_arrows:"),
             may("review") and _page("review", "nav.review", ":material/fact_check:"),
             (may("predict") or may("correct_predictions"))
             and _page("predict", "nav.predict", ":material/batch_prediction:"),

@@ -59,7 +59,8 @@ with left:
             picks[kind] = st.multiselect(t(f"labelbook.{kind}"), options, default=current, placeholder=t("common.choose"),
                                          format_func=_fmt, key=f"lb_{kind}_{cls}",
                                          help=t(f"labelbook.{kind}_help"), max_selections=8)
-        saved = st.form_submit_button(t("labelbook.save"), type="primary")
+        saved = st.form_submit_button(t("labelbook.save"), type="primary",
+                                      disabled=not common.permissions(ws)("edit_project"))
     if saved:
         with common.guard():
             update_project(ws, project, user=common.user(), descriptions={cls: {
