@@ -176,12 +176,15 @@ def _grid():
                     help=t("label.grid.range_help"), width="stretch")
         b[3].button(t("label.undo"), key="grid_undo", on_click=labeling.grid_undo, shortcut="Z",
                     width="stretch")
-        kcols = st.columns(min(len(keys), 9) + 1)
-        for k, cls in enumerate(keys, start=1):
-            kcols[k - 1].button(common.class_label(project, cls), key=f"grid_key_{k}", shortcut=str(k),
-                                on_click=labeling.grid_assign, args=(cls,), width="stretch")
-        kcols[-1].button(t("label.unusable"), key="grid_unusable", shortcut="0",
-                         on_click=labeling.grid_assign, args=(UNUSABLE,), width="stretch")
+        per_row = 4
+        buttons = [(common.class_label(project, cls), f"grid_key_{k}", str(k), cls)
+                   for k, cls in enumerate(keys, start=1)]
+        buttons.append((t("label.unusable"), "grid_unusable", "0", UNUSABLE))
+        for start in range(0, len(buttons), per_row):
+            kcols = st.columns(per_row)
+            for col, (text, key, shortcut, cls) in zip(kcols, buttons[start:start + per_row]):
+                col.button(text, key=key, shortcut=shortcut, on_click=labeling.grid_assign, args=(cls,),
+                           width="stretch")
         if len(classes) > 9:
             extra = st.selectbox(t("label.other_class"), classes[9:], key="grid_extra", format_func=common.cls_name)
             st.button(t("label.assign_other"), key="grid_extra_go", on_click=labeling.grid_assign,
