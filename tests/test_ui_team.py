@@ -133,3 +133,14 @@ def test_lead_pages_render_and_create_assignment(tmp_path):
     assert label_history(ws, ids[0])[-1]["source"] == "review"
     at = _as(ws.root, "local", "team_report")
     assert at.get("download_button")
+
+
+def test_idle_session_is_signed_out(tmp_path):
+    ws, project, ids = _team_ws(tmp_path / "ws")
+    at = _as(ws.root, "ann", "projects")
+    assert at.session_state["auth_user"] == "ann"
+    at.session_state["last_seen"] = time.time() - team.SESSION_IDLE_SECONDS - 5
+    at.run()
+    no_exception(at)
+    assert "auth_user" not in at.session_state
+    assert at.text_input(key="login_user")
