@@ -5,6 +5,7 @@ Suggestions are computed a chunk of the queue at a time (features of the next it
 store (these are hints, not recorded predictions).
 """
 
+import concurrent.futures
 import time
 
 import numpy as np
@@ -61,26 +62,42 @@ def _predict(ws, run_id, item_ids):
             for i, b, p in zip(item_ids, best, probs)}
 
 
+_POOL = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="defectlab-suggest")
+
+
 def for_item(ws, project, run_id, item, upcoming=()):
     """``{"label", "confidence"}`` suggested by ``run_id`` for ``item``, or None without a usable run.
 
-    ``upcoming``: the next item ids of the queue, predicted in the same call.
+    ``upcoming``: the next item ids of the queue. The current item and the next ones are predicted
+    together; when few predicted items are left ahead, the next chunk is computed in a background
+    thread, so a labeler pressing keys rarely waits for the model.
     """
     if run_id is None:
         return None
     ss = st.session_state
     cache = ss.get("_suggest")
     if not cache or cache.get("run") != run_id:
-        cache = ss["_suggest"] = {"run": run_id, "items": {}, "broken": False}
+        cache = ss["_suggest"] = {"run": run_id, "items": {}, "broken": False, "pending": None}
     if cache["broken"]:
         return None
+    pending = cache.get("pending")
+    if pending is not None and pending.done():
+        cache["pending"] = None
+        try:
+            cache["items"].update(pending.result())
+        except (DefectlabError, ValueError):
+            pass  # the blocking path below reports the problem if it persists
     item_id = int(item["id"])
+    ahead = [int(i) for i in upcoming]
     if item_id not in cache["items"]:
-        ids = [item_id] + [int(i) for i in upcoming if int(i) not in cache["items"]][:CHUNK - 1]
+        ids = [item_id] + [i for i in ahead if i not in cache["items"]][:CHUNK - 1]
         try:
             cache["items"].update(_predict(ws, run_id, ids))
         except (DefectlabError, ValueError) as exc:
             cache["broken"] = True  # a run that cannot be used (retrain needed) gives no hints
             common.flash("warning", str(exc))
             return None
+    missing = [i for i in ahead if i not in cache["items"]]
+    if missing and cache.get("pending") is None and len(ahead) - len(missing) < CHUNK // 4:
+        cache["pending"] = _POOL.submit(_predict, ws, run_id, missing[:CHUNK])
     return cache["items"].get(item_id)

@@ -71,7 +71,7 @@ def _single():
         st.warning(t("label.rejected_note", comment=note.get("comment") or ""))
     elif note and note.get("reason") == "qualification":
         st.info(t("label.qualification_note"))
-    hint = suggest.for_item(ws, project, run, item, upcoming=queue[pos + 1:pos + suggest.CHUNK])
+    hint = suggest.for_item(ws, project, run, item, upcoming=queue[pos + 1:pos + 2 * suggest.CHUNK])
 
     left, right = st.columns([3, 2], gap="large")
     with left:
