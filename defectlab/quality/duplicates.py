@@ -1,0 +1,330 @@
+"""Duplicates: identical files, near-identical pictures, and the same picture under two labels.
+
+- *Exact* duplicates share a content hash (the sha256 the store keeps for every item).
+- *Near* duplicates are the same picture re-encoded, resized, slightly brightened or re-cropped: their
+  64-bit perceptual hashes (:func:`phash`, a DCT hash) differ in a few bits, and/or their feature
+  vectors point the same way (cosine similarity on standardised features).
+- A group whose members carry different labels is a *conflict*: the same picture cannot be two
+  classes, so at least one label is certainly wrong.
+
+Data in, data out: hashes, images or features and labels in; a table of groups out.
+"""
+
+import cv2
+import numpy as np
+import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from defectlab.errors import InputError
+from defectlab.quality._validate import (
+    _check_features,
+    _check_float,
+    _check_int,
+    _standardize,
+)
+
+__all__ = ["phash", "hamming_distances", "find_duplicates"]
+
+_HASH_SIDE = 32  # the picture is reduced to 32 x 32 before the DCT
+_LOW = 8  # the 8 x 8 lowest frequencies make the 64 bits
+_COLUMNS = ["group", "kind", "n", "indices", "labels", "conflict", "distance", "reason"]
+
+
+def _to_grey_float(image, where, i):
+    """One image as a 2-D float32 grey array (uint8 / uint16 / float / bool; grey, RGB or RGBA)."""
+    a = np.asarray(image)
+    if a.ndim == 3 and a.shape[2] in (3, 4):
+        a = a[..., :3]
+        if a.dtype == np.bool_:
+            a = a.astype(np.uint8)
+        a = a.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    elif a.ndim != 2:
+        raise InputError(
+            f"Image {i} given to {where} must be 2-D grey (H, W) or colour (H, W, 3|4). Got shape "
+            f"{a.shape}."
+        )
+    if a.size == 0 or a.dtype.kind not in "biuf":
+        raise InputError(
+            f"Image {i} given to {where} must be a non-empty numeric array. Got dtype {a.dtype} "
+            f"with shape {a.shape}."
+        )
+    a = a.astype(np.float32, copy=False)
+    if not np.all(np.isfinite(a)):
+        raise InputError(f"Image {i} given to {where} has NaN or infinite pixels; fix or drop it.")
+    return a
+
+
+def phash(images):
+    """64-bit perceptual hashes (DCT pHash) of a batch of images.
+
+    Each image is reduced to grey 32 x 32 (area averaging), transformed with ``cv2.dct``, and the
+    8 x 8 lowest frequencies are compared with their median (the constant term excluded): bit = 1
+    where the coefficient is above it. Re-encoding, resizing and brightness or contrast changes move
+    few bits; different pictures differ in about half of them.
+
+    Parameters
+    ----------
+    images : (N, H, W) or (N, H, W, 3) ndarray, or list of 2-D / 3-D arrays
+        uint8, uint16, float or bool; grey, RGB or RGBA; sizes may differ within a list.
+
+    Returns
+    -------
+    (N,) ndarray of np.uint64
+        Bit ``8 * r + c`` is the sign of DCT coefficient ``(r, c)`` against the median.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> a = rng.integers(0, 256, (64, 64), dtype=np.uint8)
+    >>> h = phash(np.stack([a, a // 2 + 60, 255 - a]))
+    >>> hamming_distances(h[:1], h)[0].tolist()   # same, dimmer, inverted (nearly every bit flips)
+    [0, 0, 62]
+    """
+    where = "phash"
+    if isinstance(images, np.ndarray):
+        if images.ndim not in (3, 4) or images.shape[0] == 0:
+            raise InputError(
+                f"The 'images' parameter of {where} must be a batch (N, H, W) or (N, H, W, 3) or a "
+                f"list of images. Got an array of shape {images.shape}."
+            )
+    elif not isinstance(images, (list, tuple)) or len(images) == 0:
+        raise InputError(
+            f"The 'images' parameter of {where} must be a non-empty batch or list of images. Got "
+            f"{type(images).__name__}."
+        )
+    small = np.empty((len(images), _HASH_SIDE, _HASH_SIDE), np.float32)
+    for i, image in enumerate(images):
+        grey = _to_grey_float(image, where, i)
+        small[i] = cv2.resize(grey, (_HASH_SIDE, _HASH_SIDE), interpolation=cv2.INTER_AREA)
+    # one DCT per image: the per-image OpenCV call, the rest is batch NumPy
+    coeffs = np.stack([cv2.dct(s)[:_LOW, :_LOW] for s in small]).reshape(len(small), -1)
+    med = np.median(coeffs[:, 1:], axis=1, keepdims=True)
+    scale = np.abs(coeffs[:, 1:]).max(axis=1, keepdims=True)
+    bits = coeffs > med + 1e-6 * scale  # flat pictures: every coefficient ~0 -> all bits 0
+    weights = np.left_shift(np.uint64(1), np.arange(64, dtype=np.uint64))
+    return (bits.astype(np.uint64) * weights).sum(axis=1, dtype=np.uint64)
+
+
+def _check_hashes64(phashes, where, n=None):
+    arr = np.asarray(phashes)
+    if arr.ndim != 1 or arr.dtype.kind not in "iu" or (n is not None and arr.shape[0] != n):
+        expect = "(N,)" if n is None else f"({n},)"
+        raise InputError(
+            f"The 'phashes' parameter of {where} must be an integer array of shape {expect} (from "
+            f"phash). Got dtype {arr.dtype} with shape {arr.shape}."
+        )
+    return arr.astype(np.uint64)
+
+
+def hamming_distances(a, b):
+    """Bit differences between every 64-bit hash in ``a`` and every one in ``b``.
+
+    Parameters
+    ----------
+    a : (M,) array of np.uint64
+    b : (N,) array of np.uint64
+
+    Returns
+    -------
+    (M, N) ndarray of np.uint8
+        Values 0..64.
+
+    Examples
+    --------
+    >>> hamming_distances(np.array([0b1011], np.uint64), np.array([0, 0b11], np.uint64)).tolist()
+    [[3, 1]]
+    """
+    a = _check_hashes64(a, "hamming_distances")
+    b = _check_hashes64(b, "hamming_distances")
+    return np.bitwise_count(a[:, None] ^ b[None, :]).astype(np.uint8)
+
+
+def _near_pairs_hash(h, max_distance, chunk=2048):
+    """Pairs ``i < j`` with Hamming distance <= max_distance, and the distances."""
+    rows, cols, dist = [], [], []
+    n = h.shape[0]
+    for s in range(0, n, chunk):
+        d = np.bitwise_count(h[s:s + chunk, None] ^ h[None, :])
+        i, j = np.nonzero(d <= max_distance)
+        i = i + s
+        keep = i < j
+        rows.append(i[keep])
+        cols.append(j[keep])
+        dist.append(d[i[keep] - s, j[keep]].astype(np.float64))
+    return np.concatenate(rows), np.concatenate(cols), np.concatenate(dist)
+
+
+def _near_pairs_features(X, min_similarity, chunk=1024):
+    """Pairs ``i < j`` whose standardised feature rows have cosine similarity >= min_similarity."""
+    Z = _standardize(X)
+    norms = np.linalg.norm(Z, axis=1, keepdims=True)
+    Z = Z / np.where(norms > 0, norms, 1.0)
+    rows, cols, sims = [], [], []
+    n = Z.shape[0]
+    for s in range(0, n, chunk):
+        sim = Z[s:s + chunk] @ Z.T
+        i, j = np.nonzero(sim >= min_similarity)
+        i = i + s
+        keep = i < j
+        rows.append(i[keep])
+        cols.append(j[keep])
+        sims.append(sim[i[keep] - s, j[keep]])
+    return np.concatenate(rows), np.concatenate(cols), np.concatenate(sims)
+
+
+def _is_missing(v):
+    return v is None or (isinstance(v, float) and v != v)
+
+
+def find_duplicates(*, hashes=None, images=None, phashes=None, features=None, labels=None,
+                    max_distance=4, min_similarity=None):
+    """Groups of identical and near-identical items, with label conflicts marked.
+
+    Give any of: ``hashes`` (exact groups), ``images`` or ``phashes`` (near groups by perceptual
+    hash), ``features`` with ``min_similarity`` (near groups by feature similarity).
+
+    Parameters
+    ----------
+    hashes : (N,) sequence of str or None
+        Content hashes (sha256 hex); equal hashes are identical files.
+    images : (N, H, W) ndarray or list of arrays or None
+        Hashed with :func:`phash` (give ``phashes`` instead when you have them).
+    phashes : (N,) ndarray of np.uint64 or None
+        Perceptual hashes from :func:`phash`.
+    features : (N, F) array-like of float or None
+        Feature rows; used only when ``min_similarity`` is set.
+    labels : (N,) sequence or None
+        Current labels; ``None`` / NaN for unlabeled items (which never cause a conflict).
+    max_distance : int in [0, 32], default=4
+        Largest perceptual-hash difference, in bits of 64, for a near duplicate.
+    min_similarity : float in [0, 1] or None
+        Smallest cosine similarity of standardised features for a near duplicate (e.g. 0.995).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per group: conflicts first, then exact before near, then larger groups first.
+        Columns: ``group`` (int, 0..), ``kind`` ("exact" | "near"), ``n`` (members), ``indices``
+        (list of int, ascending), ``labels`` (list, the members' labels, same order), ``conflict``
+        (bool: two or more different labels -- a certain error), ``distance`` (exact: 0; near by
+        hash: the largest pHash bit difference of a linking pair; near by features only:
+        ``1 - cosine``), ``reason`` (str). Exact copies are one exact group; a near group lists
+        every member, exact copies included. Items in no group do not appear.
+
+    Examples
+    --------
+    >>> df = find_duplicates(hashes=["aa", "bb", "aa"], labels=["pit", "pit", "scratch"])
+    >>> df[["kind", "indices", "conflict"]].values.tolist()
+    [['exact', [0, 2], True]]
+    >>> df.loc[0, "reason"]
+    '2 identical files labeled pit / scratch: a certain conflict, only one label can be right'
+    """
+    where = "find_duplicates"
+    sizes = {}
+    if hashes is not None:
+        hashes = np.asarray(hashes, dtype=object)
+        if hashes.ndim != 1:
+            raise InputError(
+                f"The 'hashes' parameter of {where} must be 1-D (one content hash per item). Got "
+                f"shape {hashes.shape}."
+            )
+        sizes["hashes"] = hashes.shape[0]
+    if images is not None and phashes is not None:
+        raise InputError(f"Give either 'images' or 'phashes' to {where}, not both.")
+    if phashes is not None:
+        phashes = _check_hashes64(phashes, where)
+        sizes["phashes"] = phashes.shape[0]
+    if images is not None:
+        sizes["images"] = len(images)
+    if features is not None:
+        features = _check_features(features, where)
+        sizes["features"] = features.shape[0]
+    if min_similarity is not None:
+        min_similarity = _check_float(min_similarity, where, "min_similarity", 0.0, 1.0)
+        if features is None:
+            raise InputError(f"'min_similarity' of {where} needs 'features'.")
+    max_distance = _check_int(max_distance, where, "max_distance", 0, 32)
+    if not sizes:
+        raise InputError(
+            f"{where} needs at least one of 'hashes', 'images', 'phashes' or 'features' "
+            "(with 'min_similarity')."
+        )
+    if labels is not None:
+        labels = np.asarray(labels, dtype=object)
+        sizes["labels"] = labels.shape[0] if labels.ndim == 1 else -1
+    if len(set(sizes.values())) != 1 or -1 in sizes.values():
+        raise InputError(
+            f"The inputs of {where} must describe the same items, one entry each. Got lengths "
+            f"{sizes}."
+        )
+    n = next(iter(sizes.values()))
+    if images is not None:
+        phashes = phash(images)
+    lab = [None] * n if labels is None else [None if _is_missing(v) else v for v in labels.tolist()]
+
+    groups = []  # (kind, members, distance)
+    # exact: equal content hashes
+    rep = np.arange(n)  # each item's representative (first of its exact group)
+    if hashes is not None:
+        ok = np.array([h is not None and not _is_missing(h) and h != "" for h in hashes.tolist()])
+        keys = pd.Series(hashes[ok]).astype(str)
+        idx = np.flatnonzero(ok)
+        for members in pd.Series(idx).groupby(keys.to_numpy()).groups.values():
+            members = np.sort(idx[np.asarray(members)])
+            if members.size > 1:
+                rep[members] = members[0]
+                groups.append(("exact", members, 0.0))
+
+    # near: connected components of near pairs between exact-group representatives
+    pairs_r, pairs_c, pair_d, by_hash = [], [], [], []
+    reps = np.flatnonzero(rep == np.arange(n))
+    if phashes is not None:
+        r, c, d = _near_pairs_hash(phashes[reps], max_distance)
+        pairs_r.append(reps[r]), pairs_c.append(reps[c]), pair_d.append(d)
+        by_hash.append(np.ones(r.size, bool))
+    if features is not None and min_similarity is not None:
+        r, c, s = _near_pairs_features(features[reps], min_similarity)
+        pairs_r.append(reps[r]), pairs_c.append(reps[c]), pair_d.append(1.0 - s)
+        by_hash.append(np.zeros(r.size, bool))
+    if pairs_r:
+        r, c = np.concatenate(pairs_r), np.concatenate(pairs_c)
+        d, hb = np.concatenate(pair_d), np.concatenate(by_hash)
+        if r.size:
+            graph = coo_matrix((np.ones(r.size), (r, c)), shape=(n, n))
+            _, comp = connected_components(graph, directed=False)
+            linked = np.zeros(n, dtype=bool)
+            linked[r] = linked[c] = True
+            for cid in np.unique(comp[linked]):
+                node_set = np.flatnonzero((comp == cid) & linked)
+                members = np.flatnonzero(np.isin(rep, node_set))
+                in_comp = comp[r] == cid
+                dist = d[in_comp & hb].max() if (in_comp & hb).any() else d[in_comp].max()
+                groups.append(("near", members, float(dist)))
+
+    rows = []
+    for kind, members, dist in groups:
+        mlabels = [lab[i] for i in members.tolist()]
+        distinct = sorted({str(v) for v in mlabels if v is not None})
+        conflict = len(distinct) > 1
+        what = "identical files" if kind == "exact" else "near-identical pictures"
+        reason = f"{members.size} {what}"
+        if conflict:
+            reason += (f" labeled {' / '.join(distinct)}: a certain conflict, only one label can be "
+                       "right")
+        elif distinct:
+            reason += f", all labeled {distinct[0]}: keep one copy"
+        else:
+            reason += ": keep one copy"
+        rows.append(dict(kind=kind, n=int(members.size), indices=members.tolist(),
+                         labels=mlabels, conflict=conflict, distance=dist, reason=reason))
+    df = pd.DataFrame(rows, columns=[c for c in _COLUMNS if c != "group"])
+    if len(df):
+        first = df["indices"].map(lambda m: m[0])
+        df = (df.assign(_first=first, _exact=df["kind"] == "exact")
+                .sort_values(["conflict", "_exact", "n", "_first"], ascending=[False, False, False, True],
+                             kind="stable")
+                .drop(columns=["_first", "_exact"]).reset_index(drop=True))
+    df.insert(0, "group", np.arange(len(df)))
+    return df

@@ -1,0 +1,409 @@
+"""Likely label errors: which labeled items a reviewer should look at first, and why.
+
+Data in, data out (cleanlab's ``find_label_issues(labels, pred_probs)``): the functions take the
+given labels and out-of-fold class probabilities -- never a model or a database -- and return one
+ranked :class:`pandas.DataFrame`.
+
+The evidence for an item's true class is the out-of-fold ``pred_probs`` (the mean over several
+models when several are given), optionally mixed with the labels of the item's nearest neighbours
+in feature space (:func:`neighbor_label_probs`). cleanlab's confident learning decides which items
+are flagged (``is_issue``); the ``score`` ranks them. :func:`find_label_issues_retrained` adds the
+"find, retrain without the suspects, find again" round that makes the probabilities much cleaner:
+on NEU-DET with 10 % of the labels flipped (5 noise seeds, default model and features) it lifts
+precision / recall from cleanlab's 0.964 / 0.939 to 0.982 / 0.976 (``benchmarks/label_noise.py``).
+"""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from cleanlab.filter import find_label_issues as _cl_find_label_issues
+from cleanlab.rank import get_label_quality_scores
+from sklearn.neighbors import NearestNeighbors
+
+from defectlab.errors import InputError
+from defectlab.quality._validate import (
+    _check_choice,
+    _check_classes,
+    _check_features,
+    _check_float,
+    _check_int,
+    _check_mask,
+    _check_pred_probs,
+    _encode_labels,
+    _standardize,
+)
+
+__all__ = [
+    "FILTERS",
+    "SmallClassWarning",
+    "find_label_issues",
+    "find_label_issues_retrained",
+    "neighbor_label_probs",
+]
+
+#: Values of ``filter_by``: cleanlab's rules deciding which items are flagged.
+FILTERS = (
+    "prune_by_noise_rate",
+    "prune_by_class",
+    "both",
+    "confident_learning",
+    "predicted_neq_given",
+)
+
+_COLUMNS = [
+    "index", "given", "suggested", "score", "reason", "is_issue",
+    "p_given", "p_suggested", "model_p_suggested", "neighbors_agree",
+]
+
+_SMOOTH = 0.1  # pseudo-count per class in the neighbour vote
+
+
+class SmallClassWarning(UserWarning):
+    """Some classes have too few labeled items for their labels to be judged."""
+
+
+def neighbor_label_probs(features, labels, classes=None, *, n_neighbors=10, voters=None, n_jobs=1):
+    """How the nearest neighbours in feature space are labeled: a k-NN vote per item.
+
+    Each item's ``n_neighbors`` nearest *other* items (cosine distance on standardised features)
+    vote with their labels. The item itself never votes, so the result is out-of-sample evidence
+    like out-of-fold probabilities.
+
+    Parameters
+    ----------
+    features : (N, F) array-like of float
+        One feature row per item (e.g. :func:`defectlab.features.extract`).
+    labels : (N,) array-like
+        Class names (or int codes when ``classes`` is None); ``None`` = unlabeled (never votes).
+    classes : sequence or None
+        Class names in column order; ``None`` means the sorted distinct labels.
+    n_neighbors : int, default=10
+    voters : (N,) ndarray of bool or None
+        Items whose labels may vote (e.g. not the current suspects); ``None`` = every labeled item.
+    n_jobs : int, default=1
+        Threads for the neighbour search; the result does not depend on it.
+
+    Returns
+    -------
+    (N, K) ndarray of float64
+        Row ``i``: the share of item ``i``'s neighbours labeled with each class, smoothed with a
+        pseudo-count of 0.1 per class so no entry is exactly 0 or 1. Rows sum to 1.
+
+    Examples
+    --------
+    >>> X = [[0.0, 1], [0.1, 1], [0.2, 1], [5, 0], [5, 0.1], [5, 0.2]]
+    >>> p = neighbor_label_probs(X, ["a", "a", "b", "b", "b", "b"], n_neighbors=2)
+    >>> p.round(2)[2].tolist()   # item 2's two neighbours are both labeled "a"
+    [0.95, 0.05]
+    """
+    where = "neighbor_label_probs"
+    X = _check_features(features, where)
+    n = X.shape[0]
+    if classes is None:
+        lab = [v for v in np.asarray(labels, dtype=object).tolist()
+               if v is not None and not (isinstance(v, float) and v != v)]
+        classes = sorted(set(lab), key=str)
+    classes = _check_classes(classes, len(classes), where)
+    codes = _encode_labels(labels, classes, n, where, allow_missing=True)
+    k = _check_int(n_neighbors, where, "n_neighbors", 1)
+    n_jobs = _check_int(n_jobs, where, "n_jobs", 1)
+    voters = _check_mask(voters, where, "voters", n) & (codes >= 0)
+    return _neighbor_votes(X, codes, len(classes), k, voters, n_jobs)
+
+
+def _neighbor_votes(X, codes, n_classes, k, voters, n_jobs):
+    n = X.shape[0]
+    vidx = np.flatnonzero(voters)
+    if vidx.size < 2:
+        return np.full((n, n_classes), 1.0 / n_classes)
+    k = min(k, vidx.size - 1)
+    Z = _standardize(X)
+    nn = NearestNeighbors(n_neighbors=k + 1, metric="cosine", n_jobs=n_jobs).fit(Z[vidx])
+    _, idx = nn.kneighbors(Z)
+    nbr = vidx[idx]  # (N, k+1) global indices
+    drop = nbr == np.arange(n)[:, None]
+    no_self = ~drop.any(axis=1)
+    drop[no_self, -1] = True  # non-voters (and rare ties) drop the farthest instead
+    drop &= np.cumsum(drop, axis=1) == 1  # exactly one per row
+    nbr = nbr[~drop].reshape(n, k)
+    counts = np.zeros((n, n_classes))
+    np.add.at(counts, (np.repeat(np.arange(n), k), codes[nbr].ravel()), 1.0)
+    return (counts + _SMOOTH) / (k + _SMOOTH * n_classes)
+
+
+def find_label_issues(labels, pred_probs, classes=None, ordinal=False, features=None, *,
+                      n_neighbors=10, knn_weight=0.2, voters=None, filter_by="prune_by_noise_rate",
+                      min_class_size=10, n_jobs=1):
+    """Rank labeled items by how likely their label is wrong, and flag the likely errors.
+
+    Parameters
+    ----------
+    labels : (N,) array-like
+        The given labels: class names from ``classes`` (or int codes ``0..K-1`` when ``classes`` is
+        None).
+    pred_probs : (N, K) array-like of float, or (M, N, K) / list of M such arrays
+        Out-of-fold class probabilities (row ``i`` from a model that did not train on item ``i``),
+        columns in ``classes`` order. Several models are averaged.
+    classes : sequence of K names or None
+        Class names in column order. For ordinal projects this order is the grade order.
+    ordinal : bool, default=False
+        Grades rather than unordered classes: the score then also grows with how many grades the
+        suggestion is away from the given label (a label three grades off ranks above one grade off).
+    features : (N, F) array-like of float or None
+        When given, each item's nearest neighbours in feature space vote too
+        (:func:`neighbor_label_probs`), which catches errors the model alone is unsure about.
+    n_neighbors : int, default=10
+        Neighbours that vote (only with ``features``).
+    knn_weight : float in [0, 1], default=0.2
+        Weight of the neighbour vote in the evidence; the models get ``1 - knn_weight``.
+    voters : (N,) ndarray of bool or None
+        Items whose labels may vote as neighbours (default: all).
+    filter_by : str, default="prune_by_noise_rate"
+        cleanlab's rule for ``is_issue``, one of :data:`FILTERS`.
+    min_class_size : int, default=10
+        Items whose given class has fewer labeled items are never flagged (their class cannot be
+        judged); a :class:`SmallClassWarning` names those classes.
+    n_jobs : int, default=1
+        Processes cleanlab may use (it forks; keep 1 inside a web server). Results do not depend on it.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per item, flagged items first, then by ``score`` (highest first), then ``index``.
+        Columns:
+
+        - ``index`` (int): row position in ``labels``.
+        - ``given``, ``suggested``: class names; ``suggested`` is the most likely class.
+        - ``score`` (float in [0, 1]), higher = more likely wrong. Nominal: ``1 - p_given``, the
+          evidence's probability that the given label is *not* the true class (cleanlab's
+          self-confidence). Ordinal: ``0.5 * (1 - p_given) + 0.5 * E|grade - given grade| / (K - 1)``,
+          half "how likely wrong", half "how far off, in grades".
+        - ``reason`` (str): one plain sentence, e.g. "model is 97% sure this is scratches".
+        - ``is_issue`` (bool): flagged by cleanlab's confident learning (``filter_by``).
+        - ``p_given``, ``p_suggested`` (float): evidence probabilities of those classes.
+        - ``model_p_suggested`` (float): the models' own probability of ``suggested``.
+        - ``neighbors_agree`` (float): share of the nearest neighbours labeled ``suggested``
+          (NaN without ``features``).
+
+    Warns
+    -----
+    SmallClassWarning
+        When a class has fewer than ``min_class_size`` labeled items.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> labels = ["ok"] * 10 + ["scratch"] * 10
+    >>> probs = np.array([[0.9, 0.1]] * 10 + [[0.1, 0.9]] * 10)
+    >>> probs[0] = [0.03, 0.97]               # item 0 is labeled "ok" but looks like a scratch
+    >>> df = find_label_issues(labels, probs, ["ok", "scratch"])
+    >>> top = df.iloc[0]
+    >>> int(top["index"]), top["given"], top["suggested"], bool(top["is_issue"])
+    (0, 'ok', 'scratch', True)
+    >>> top["reason"]
+    'model is 97% sure this is scratch'
+    """
+    where = "find_label_issues"
+    P_models = _check_pred_probs(pred_probs, where, allow_stack=True)
+    n_models, n, K = P_models.shape
+    classes = _check_classes(classes, K, where)
+    codes = _encode_labels(labels, classes, n, where)
+    X = None if features is None else _check_features(features, where, n_samples=n)
+    k = _check_int(n_neighbors, where, "n_neighbors", 1)
+    w = _check_float(knn_weight, where, "knn_weight", 0.0, 1.0)
+    voters = _check_mask(voters, where, "voters", n)
+    _check_choice(filter_by, where, "filter_by", FILTERS)
+    min_class_size = _check_int(min_class_size, where, "min_class_size", 1)
+    n_jobs = _check_int(n_jobs, where, "n_jobs", 1)
+    if not isinstance(ordinal, (bool, np.bool_)):
+        raise InputError(f"The 'ordinal' parameter of {where} must be True or False. Got {ordinal!r}.")
+
+    P_model = P_models.mean(axis=0)
+    if X is not None and w > 0:
+        P_knn = _neighbor_votes(X, codes, K, k, voters, n_jobs=1)
+        evidence = (1.0 - w) * P_model + w * P_knn
+    else:
+        P_knn = None
+        evidence = P_model
+
+    counts = np.bincount(codes, minlength=K)
+    small = [c for c, m in zip(classes, counts) if 0 < m < min_class_size]
+    if small:
+        listed = ", ".join(f"{c!r} ({counts[classes.index(c)]})" for c in small)
+        warnings.warn(
+            f"find_label_issues: classes {listed} have fewer than {min_class_size} labeled items, "
+            "too few to judge; their items are not flagged. Label more items of these classes.",
+            SmallClassWarning,
+            stacklevel=2,
+        )
+    is_issue = _cleanlab_mask(codes, evidence, counts, filter_by, n_jobs)
+    too_small = (counts < min_class_size)[codes]
+    is_issue &= ~too_small
+
+    p_given = evidence[np.arange(n), codes]
+    sugg = evidence.argmax(axis=1)
+    p_sugg = evidence[np.arange(n), sugg]
+    # cleanlab's self-confidence score: the evidence's probability of the given label
+    quality = get_label_quality_scores(codes, evidence, method="self_confidence")
+    score = 1.0 - quality
+    if ordinal and K > 1:
+        grades = np.arange(K)
+        exp_dist = (evidence * np.abs(grades[None, :] - codes[:, None])).sum(axis=1) / (K - 1)
+        score = 0.5 * score + 0.5 * exp_dist
+    score = np.clip(score, 0.0, 1.0)
+    model_p_sugg = P_model[np.arange(n), sugg]
+    nb_agree = (np.full(n, np.nan) if P_knn is None else
+                _vote_share(P_knn, sugg, min(k, max(int(voters.sum()) - 1, 1)), K))
+
+    reasons = _reasons(classes, codes, sugg, model_p_sugg, nb_agree, k, is_issue, too_small,
+                       counts, min_class_size, ordinal, n_models)
+    order = np.lexsort((np.arange(n), -score, ~is_issue))
+    cls = np.asarray(classes, dtype=object)
+    df = pd.DataFrame({
+        "index": np.arange(n),
+        "given": cls[codes],
+        "suggested": cls[sugg],
+        "score": score,
+        "reason": reasons,
+        "is_issue": is_issue,
+        "p_given": p_given,
+        "p_suggested": p_sugg,
+        "model_p_suggested": model_p_sugg,
+        "neighbors_agree": nb_agree,
+    }, columns=_COLUMNS)
+    return df.iloc[order].reset_index(drop=True)
+
+
+def _vote_share(P_knn, sugg, k, K):
+    """Undo the smoothing of :func:`_neighbor_votes`: share of neighbours labeled ``sugg``."""
+    p = P_knn[np.arange(P_knn.shape[0]), sugg]
+    return np.clip((p * (k + _SMOOTH * K) - _SMOOTH) / k, 0.0, 1.0)
+
+
+def _cleanlab_mask(codes, evidence, counts, filter_by, n_jobs):
+    """cleanlab's flags on the classes that have items (it needs every column to be a used class)."""
+    used = np.flatnonzero(counts > 0)
+    if used.size < 2:
+        return np.zeros(codes.shape[0], dtype=bool)
+    remap = np.full(evidence.shape[1], -1)
+    remap[used] = np.arange(used.size)
+    sub = evidence[:, used]
+    sub = sub / np.maximum(sub.sum(axis=1, keepdims=True), 1e-12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # cleanlab's own notes; ours say it in plain words
+        mask = _cl_find_label_issues(remap[codes], sub, filter_by=filter_by, n_jobs=n_jobs)
+    return np.asarray(mask, dtype=bool)
+
+
+def _pct(p):
+    """A probability as a whole percent that never claims 100% or 0% it does not have."""
+    v = int(round(100 * float(p)))
+    if v == 100 and p < 1:
+        v = 99
+    return f"{v}%"
+
+
+def _reasons(classes, codes, sugg, model_p, nb_agree, k, is_issue, too_small, counts,
+             min_class_size, ordinal, n_models):
+    who = "models are" if n_models > 1 else "model is"
+    who_lean = "models lean" if n_models > 1 else "model leans"
+    out = []
+    for i in range(codes.shape[0]):
+        g, s = codes[i], sugg[i]
+        gname, sname = str(classes[g]), str(classes[s])
+        if too_small[i]:
+            out.append(f"class {gname} has only {counts[g]} labeled items (fewer than "
+                       f"{min_class_size}): too few to judge")
+            continue
+        if s == g:
+            text = f"{who.split()[0]} agree{'s' if n_models == 1 else ''} ({_pct(model_p[i])} {sname})"
+            out.append(text)
+            continue
+        text = (f"{who} {_pct(model_p[i])} sure this is {sname}" if is_issue[i]
+                else f"{who_lean} to {sname} ({_pct(model_p[i])})")
+        if not np.isnan(nb_agree[i]):
+            agree = int(round(nb_agree[i] * k))
+            text += f"; {agree} of {k} most similar items are labeled {sname}"
+        if ordinal:
+            d = abs(int(s) - int(g))
+            text += f"; {d} grade{'s' if d != 1 else ''} from the given {gname}"
+        out.append(text)
+    return out
+
+
+def find_label_issues_retrained(labels, pred_probs, classes, retrain, ordinal=False, features=None,
+                                *, rounds=1, **kwargs):
+    """Find label issues, retrain without the suspects, and judge everything again.
+
+    Probabilities from a model trained on noisy labels are themselves bent by the noise. This runs
+    :func:`find_label_issues` on ``pred_probs``, takes every item whose evidence disagrees with its
+    label as a suspect (a generous set: it holds nearly all real errors), asks ``retrain`` for fresh
+    probabilities from models that never trained on a suspect, and runs :func:`find_label_issues`
+    again on them, with the suspects also barred from voting as neighbours.
+
+    ``retrain`` is the caller's bridge to training; this function itself never sees a model.
+
+    Parameters
+    ----------
+    labels, pred_probs, classes, ordinal, features
+        As for :func:`find_label_issues`; ``pred_probs`` are the first round's out-of-fold
+        probabilities.
+    retrain : callable
+        ``retrain(exclude)`` with ``exclude`` an ``(N,)`` bool array returns ``(N, K)`` probabilities
+        in ``classes`` order, where row ``i`` comes from a model trained on neither item ``i`` nor
+        any excluded item (out-of-fold for the others; e.g.
+        ``defectlab.learn.cross_val_oof(X, y, holdout=exclude).pred_probs``).
+    rounds : int, default=1
+        Retraining rounds.
+    **kwargs
+        Passed to :func:`find_label_issues` (``n_neighbors``, ``knn_weight``, ``filter_by``,
+        ``min_class_size``, ``n_jobs``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        As :func:`find_label_issues`, from the last round.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.model_selection import StratifiedKFold
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.r_[rng.normal(0, 1, (40, 2)), rng.normal(4, 1, (40, 2))]
+    >>> X[3], X[50] = [4.0, 4.0], [0.0, 0.0]   # two items in the wrong place ...
+    >>> y = np.array(["a"] * 40 + ["b"] * 40)     # ... so their labels are wrong
+    >>> def retrain(exclude):
+    ...     p = np.zeros((len(y), 2))
+    ...     for train, test in StratifiedKFold(5).split(X, y):
+    ...         train = train[~exclude[train]]
+    ...         p[test] = LogisticRegression().fit(X[train], y[train]).predict_proba(X[test])
+    ...     return p
+    >>> df = find_label_issues_retrained(y, retrain(np.zeros(80, bool)), ["a", "b"], retrain)
+    >>> sorted(df.loc[df.is_issue, "index"].tolist())
+    [3, 50]
+    """
+    where = "find_label_issues_retrained"
+    if not callable(retrain):
+        raise InputError(
+            f"The 'retrain' parameter of {where} must be a function retrain(exclude) -> pred_probs. "
+            f"Got {type(retrain).__name__}."
+        )
+    rounds = _check_int(rounds, where, "rounds", 1)
+    if "voters" in kwargs:
+        raise InputError(f"{where} chooses the neighbour voters itself; do not pass 'voters'.")
+    df = find_label_issues(labels, pred_probs, classes, ordinal, features, **kwargs)
+    n, K = df.shape[0], _check_pred_probs(pred_probs, where, allow_stack=True).shape[-1]
+    for _ in range(rounds):
+        suspect = np.zeros(n, dtype=bool)
+        bad = df["is_issue"].to_numpy() | (df["suggested"].to_numpy() != df["given"].to_numpy())
+        suspect[df["index"].to_numpy()[bad]] = True
+        fresh = _check_pred_probs(retrain(suspect.copy()), where, name="retrain(exclude)")
+        if fresh.shape != (n, K):
+            raise InputError(
+                f"retrain(exclude) in {where} must return ({n}, {K}) probabilities in classes "
+                f"order. Got shape {fresh.shape}."
+            )
+        df = find_label_issues(labels, fresh, classes, ordinal, features, voters=~suspect, **kwargs)
+    return df

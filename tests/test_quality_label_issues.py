@@ -1,0 +1,298 @@
+"""defectlab.quality.label_issues: planted label errors found, ranked, explained, validated."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
+
+from defectlab.errors import InputError
+from defectlab.quality import (
+    SmallClassWarning,
+    find_label_issues,
+    find_label_issues_retrained,
+    neighbor_label_probs,
+)
+
+COLUMNS = ["index", "given", "suggested", "score", "reason", "is_issue",
+           "p_given", "p_suggested", "model_p_suggested", "neighbors_agree"]
+
+
+def _blobs(seed=0, n_per=100, k=4, d=5, n_flip=20):
+    """Well-separated Gaussian blobs with ``n_flip`` labels flipped to another class."""
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(0, 6, (k, d))
+    X = np.concatenate([c + rng.normal(0, 1, (n_per, d)) for c in centers])
+    y = np.repeat(np.arange(k), n_per)
+    flip = rng.choice(y.size, n_flip, replace=False)
+    noisy = y.copy()
+    noisy[flip] = (y[flip] + rng.integers(1, k, n_flip)) % k
+    names = np.array(["crazing", "inclusion", "patches", "scratches"])[:k]
+    return X, names[y], names[noisy], np.sort(flip), list(names)
+
+
+def _oof(X, labels, exclude=None):
+    """5-fold OOF logistic-regression probabilities, never trained on excluded rows."""
+    exclude = np.zeros(len(labels), bool) if exclude is None else exclude
+    classes = np.unique(labels)
+    P = np.zeros((len(labels), classes.size))
+    for train, test in StratifiedKFold(5, shuffle=True, random_state=0).split(X, labels):
+        train = train[~exclude[train]]
+        P[test] = LogisticRegression(max_iter=1000).fit(X[train], labels[train]).predict_proba(X[test])
+    return P
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    X, truth, noisy, flip, classes = _blobs()
+    return X, truth, noisy, flip, classes, _oof(X, noisy)
+
+
+def _flagged(df):
+    return set(df.loc[df["is_issue"], "index"].tolist())
+
+
+# ---------------------------------------------------------------- hand-checkable
+
+
+def test_exact_scores_suggestions_and_reasons():
+    labels = ["a"] * 10 + ["b"] * 10
+    P = np.array([[0.9, 0.1]] * 10 + [[0.2, 0.8]] * 10)
+    P[0] = [0.03, 0.97]  # labeled a, looks like b
+    P[10] = [0.6, 0.4]   # labeled b, leans to a
+    df = find_label_issues(labels, P, ["a", "b"])
+    assert list(df.columns) == COLUMNS
+    assert len(df) == 20 and sorted(df["index"]) == list(range(20))
+    row = df.set_index("index")
+    assert row.loc[0, "score"] == pytest.approx(0.97)       # 1 - p(given)
+    assert row.loc[0, "suggested"] == "b" and row.loc[0, "is_issue"]
+    assert row.loc[0, "reason"] == "model is 97% sure this is b"
+    assert row.loc[10, "score"] == pytest.approx(0.6)
+    assert row.loc[1, "score"] == pytest.approx(0.1)
+    assert row.loc[1, "suggested"] == "a" and row.loc[1, "reason"] == "model agrees (90% a)"
+    assert row.loc[5, "p_given"] == pytest.approx(0.9) and np.isnan(row.loc[5, "neighbors_agree"])
+    assert df.loc[0, "index"] == 0  # flagged first
+
+
+def test_order_flagged_first_then_score_then_index(blobs):
+    X, truth, noisy, flip, classes, P = blobs
+    df = find_label_issues(noisy, P, classes)
+    flags = df["is_issue"].to_numpy()
+    assert not np.any(~flags[:-1] & flags[1:])  # all True before all False
+    for part in (df[df.is_issue], df[~df.is_issue]):
+        key = list(zip(-part["score"], part["index"]))
+        assert key == sorted(key)
+    assert df["score"].between(0, 1).all()
+
+
+def test_int_labels_without_class_names():
+    P = np.array([[0.9, 0.1, 0.0]] * 8 + [[0.05, 0.9, 0.05]] * 8 + [[0.0, 0.1, 0.9]] * 8)
+    labels = np.repeat([0, 1, 2], 8)
+    labels[3] = 2
+    df = find_label_issues(labels, P, min_class_size=5)
+    top = df.iloc[0]
+    assert (top["index"], top["given"], top["suggested"], top["is_issue"]) == (3, 2, 0, True)
+
+
+# ---------------------------------------------------------------- planted flips
+
+
+def test_planted_flips_found_on_blobs(blobs):
+    X, truth, noisy, flip, classes, P = blobs
+    found = _flagged(find_label_issues(noisy, P, classes, features=X))
+    tp = len(found & set(flip.tolist()))
+    assert tp / len(found) >= 0.95 and tp / len(flip) >= 0.85
+
+
+def test_retrained_round_finds_every_planted_flip(blobs):
+    X, truth, noisy, flip, classes, P = blobs
+    seen = []
+
+    def retrain(exclude):
+        seen.append(exclude.copy())
+        return _oof(X, noisy, exclude)
+
+    df = find_label_issues_retrained(noisy, P, classes, retrain, features=X)
+    assert _flagged(df) == set(flip.tolist())
+    assert len(seen) == 1 and seen[0].dtype == bool and seen[0][flip].all()
+    assert seen[0].sum() < 2 * len(flip)  # suspects: generous, not everything
+    suggested = df.set_index("index").loc[flip, "suggested"].to_numpy()
+    assert (suggested == truth[flip]).all()  # the suggestion is the true class
+
+
+def test_two_rounds_call_retrain_twice(blobs):
+    X, truth, noisy, flip, classes, P = blobs
+    calls = []
+    find_label_issues_retrained(noisy, P, classes, lambda e: calls.append(1) or _oof(X, noisy, e),
+                                rounds=2)
+    assert len(calls) == 2
+
+
+@pytest.mark.parametrize("bad, match", [
+    (lambda e: np.ones((3, 4)) / 4, r"must return \(400, 4\)"),
+    (lambda e: np.ones((400, 4)), "summing to 1"),
+])
+def test_retrain_result_validated(blobs, bad, match):
+    X, truth, noisy, flip, classes, P = blobs
+    with pytest.raises(InputError, match=match):
+        find_label_issues_retrained(noisy, P, classes, bad)
+
+
+def test_retrain_must_be_callable(blobs):
+    X, truth, noisy, flip, classes, P = blobs
+    with pytest.raises(InputError, match="must be a function retrain"):
+        find_label_issues_retrained(noisy, P, classes, "lightgbm")
+
+
+def test_several_models_are_averaged(blobs):
+    X, truth, noisy, flip, classes, P = blobs
+    Q = np.roll(P, 1, axis=1) * 0.5 + P * 0.5
+    both = find_label_issues(noisy, [P, Q], classes)
+    mean = find_label_issues(noisy, (P + Q) / 2, classes)
+    pd.testing.assert_frame_equal(both.drop(columns="reason"), mean.drop(columns="reason"))
+    assert both["reason"].str.startswith("models ").all()
+
+
+def test_neighbour_vote_adds_evidence():
+    # the model is unsure (55%) about item 0; its 5 neighbours are all labeled b
+    X = np.r_[np.zeros((1, 2)), np.random.default_rng(0).normal(0, 0.1, (5, 2)),
+              np.random.default_rng(1).normal(5, 0.1, (14, 2))]
+    labels = ["a"] + ["b"] * 5 + ["a"] * 14
+    P = np.array([[0.45, 0.55]] + [[0.1, 0.9]] * 5 + [[0.9, 0.1]] * 14)
+    alone = find_label_issues(labels, P, ["a", "b"], min_class_size=1).set_index("index")
+    knn = find_label_issues(labels, P, ["a", "b"], features=X, n_neighbors=5, knn_weight=0.5,
+                            min_class_size=1).set_index("index")
+    assert knn.loc[0, "neighbors_agree"] == pytest.approx(1.0)
+    assert knn.loc[0, "score"] > alone.loc[0, "score"]
+    # evidence = 0.5 * model + 0.5 * smoothed vote (5 + 0.1) / (5 + 0.2) for b
+    assert knn.loc[0, "p_suggested"] == pytest.approx(0.5 * 0.55 + 0.5 * 5.1 / 5.2)
+    assert "5 of 5 most similar items are labeled b" in knn.loc[0, "reason"]
+
+
+def test_neighbor_label_probs_excludes_self_and_non_voters():
+    X = np.array([[0.0, 1], [0.0, 1.1], [0.0, 1.2], [1, 0], [1.1, 0], [1.2, 0]])
+    labels = ["a", "a", "b", "b", "b", None]
+    p = neighbor_label_probs(X, labels, ["a", "b"], n_neighbors=2)
+    assert p.shape == (6, 2) and np.allclose(p.sum(axis=1), 1)
+    k, s = 2, 0.1
+    assert p[2].tolist() == pytest.approx([(2 + s) / (k + 2 * s), s / (k + 2 * s)])
+    assert p[0].tolist() == pytest.approx([(1 + s) / (k + 2 * s), (1 + s) / (k + 2 * s)])
+    # item 2 may not vote: item 1's neighbours are then 0 and a "b" item
+    voters = np.array([True, True, False, True, True, True])
+    q = neighbor_label_probs(X, labels, ["a", "b"], n_neighbors=2, voters=voters)
+    assert q[1].tolist() == pytest.approx([(1 + s) / (k + 2 * s), (1 + s) / (k + 2 * s)])
+    # the unlabeled item 5 gets a vote of its own but never votes
+    assert p[5].tolist() == pytest.approx([s / (k + 2 * s), (2 + s) / (k + 2 * s)])
+
+
+# ---------------------------------------------------------------- ordinal
+
+
+def test_ordinal_three_grades_off_ranks_above_one_grade_off():
+    grades = ["g0", "g1", "g2", "g3", "g4"]
+    labels = np.repeat(grades, 12).tolist()
+    P = np.repeat(np.eye(5) * 0.875 + 0.025, 12, axis=0)
+    P[0] = [0.025, 0.025, 0.025, 0.9, 0.025]   # labeled g0, surely g3: three grades off
+    P[1] = [0.025, 0.9, 0.025, 0.025, 0.025]   # labeled g0, surely g1: one grade off
+    nominal = find_label_issues(labels, P, grades).set_index("index")
+    assert nominal.loc[0, "score"] == pytest.approx(nominal.loc[1, "score"])  # same to a nominal view
+    df = find_label_issues(labels, P, grades, ordinal=True)
+    assert df["index"].tolist()[:2] == [0, 1]
+    r = df.set_index("index")
+    # 0.5 * (1 - p_given) + 0.5 * E|d| / (K - 1)
+    e0 = (0.025 * (1 + 2 + 4) + 0.9 * 3) / 4
+    assert r.loc[0, "score"] == pytest.approx(0.5 * 0.975 + 0.5 * e0)
+    assert r.loc[0, "reason"].endswith("3 grades from the given g0")
+    assert r.loc[1, "reason"].endswith("1 grade from the given g0")
+    assert r.loc[0, "is_issue"] and r.loc[1, "is_issue"]
+
+
+# ---------------------------------------------------------------- small classes
+
+
+def test_small_class_warns_and_is_not_flagged():
+    labels = ["common"] * 30 + ["other"] * 30 + ["rare"] * 4
+    P = np.array([[0.9, 0.05, 0.05]] * 30 + [[0.05, 0.9, 0.05]] * 30 + [[0.05, 0.05, 0.9]] * 4)
+    P[60] = [0.97, 0.02, 0.01]  # a "rare" item that looks common
+    P[0] = [0.02, 0.97, 0.01]   # a "common" item that looks like other
+    with pytest.warns(SmallClassWarning, match=r"'rare' \(4\).*too few to judge"):
+        df = find_label_issues(labels, P, ["common", "other", "rare"])
+    r = df.set_index("index")
+    assert not r.loc[60, "is_issue"] and r.loc[60, "score"] == pytest.approx(0.99)
+    assert r.loc[60, "reason"] == "class rare has only 4 labeled items (fewer than 10): too few to judge"
+    assert r.loc[0, "is_issue"]
+
+
+def test_no_warning_when_every_class_is_large_enough(blobs):
+    X, truth, noisy, flip, classes, P = blobs
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        find_label_issues(noisy, P, classes)
+
+
+def test_class_without_items_does_not_crash():
+    labels = ["a"] * 12 + ["b"] * 12
+    P = np.array([[0.8, 0.1, 0.1]] * 12 + [[0.1, 0.8, 0.1]] * 12)
+    P[0] = [0.05, 0.9, 0.05]
+    df = find_label_issues(labels, P, ["a", "b", "c"])
+    assert df.iloc[0]["index"] == 0 and df.iloc[0]["is_issue"]
+
+
+def test_a_single_used_class_flags_nothing():
+    df = find_label_issues(["a"] * 15, [[0.2, 0.8]] * 15, ["a", "b"])
+    assert not df["is_issue"].any() and (df["suggested"] == "b").all()
+
+
+# ---------------------------------------------------------------- determinism
+
+
+def test_n_jobs_does_not_change_the_result(blobs):
+    X, truth, noisy, flip, classes, P = blobs
+    one = find_label_issues(noisy, P, classes, features=X, n_jobs=1)
+    two = find_label_issues(noisy, P, classes, features=X, n_jobs=2)
+    pd.testing.assert_frame_equal(one, two)
+    pd.testing.assert_frame_equal(one, find_label_issues(noisy, P, classes, features=X))
+
+
+@pytest.mark.parametrize("filter_by", ["prune_by_class", "both", "confident_learning",
+                                       "predicted_neq_given"])
+def test_other_filters_find_the_flips_too(blobs, filter_by):
+    X, truth, noisy, flip, classes, P = blobs
+    found = _flagged(find_label_issues(noisy, P, classes, filter_by=filter_by))
+    assert len(found & set(flip.tolist())) >= 15
+
+
+# ---------------------------------------------------------------- validation
+
+
+GOOD_P = np.array([[0.9, 0.1]] * 10 + [[0.1, 0.9]] * 10)
+GOOD_Y = ["a"] * 10 + ["b"] * 10
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(pred_probs=np.ones(20)), r"shape \(n_samples, n_classes\).*Got shape \(20,\)"),
+    (dict(pred_probs=GOOD_P * 2), r"probabilities in \[0, 1\]"),
+    (dict(pred_probs=GOOD_P * 0.5), "must have rows summing to 1; row 0 sums to 0.5"),
+    (dict(pred_probs=[GOOD_P, GOOD_P[::-1] * 0.5]), "row 0 of model 1 sums to 0.5"),
+    (dict(pred_probs=np.full((20, 2), np.nan)), r"in \[0, 1\]; row 0 holds nan"),
+    (dict(labels=GOOD_Y[:-1]), "has 19 labels but pred_probs/features have 20 rows"),
+    (dict(labels=["a"] * 19 + ["z"]), "holds 'z' at position 19, which is not one of the classes"),
+    (dict(labels=["a"] * 19 + [None]), "missing label at position 19"),
+    (dict(classes=["a", "b", "c"]), "has 3 names but pred_probs has 2 columns"),
+    (dict(classes=["a", "a"]), "distinct names; 'a' appears twice"),
+    (dict(features=np.ones((3, 2))), "features.*has 3 rows but there are 20 items"),
+    (dict(features=np.full((20, 2), np.inf)), "must be finite"),
+    (dict(filter_by="magic"), r"'filter_by'.*must be one of \['prune_by_noise_rate'"),
+    (dict(knn_weight=1.5), r"'knn_weight'.*\[0.0, 1.0\]. Got 1.5"),
+    (dict(n_neighbors=0), "'n_neighbors'.*integer >= 1"),
+    (dict(min_class_size=True), "'min_class_size'.*integer"),
+    (dict(ordinal="yes"), "'ordinal'.*True or False"),
+    (dict(voters=np.ones(3, bool)), r"'voters'.*shape \(20,\)"),
+])
+def test_invalid_inputs(kwargs, match):
+    args = dict(labels=GOOD_Y, pred_probs=GOOD_P, classes=["a", "b"])
+    args.update(kwargs)
+    with pytest.raises(InputError, match=match):
+        find_label_issues(**args)
