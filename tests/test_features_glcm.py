@@ -96,3 +96,17 @@ def test_names_and_pyramid_scales():
     np.testing.assert_array_equal(
         x[:, len(names) // 2:],
         extract_glcm(halved, GLCMParams(levels=16, distances=(1, 2), props=("contrast", "ASM"))))
+
+
+def test_extract_equals_props_of_the_matrices():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (5, 40, 40), dtype=np.uint8)
+    params = GLCMParams()
+    x = extract_glcm(images, params)
+    m = glcm_matrices(images, params.distances, params.levels)  # (n, L, L, d, 4)
+    want = []
+    for i in range(len(params.distances)):
+        v = glcm_props(np.moveaxis(m[:, :, :, i, :], 3, 1), params.props)  # (n, 4, props)
+        want.append(np.stack([v.mean(axis=1), v.max(axis=1) - v.min(axis=1)], axis=2)
+                    .reshape(len(images), -1))
+    np.testing.assert_allclose(x, np.concatenate(want, axis=1), rtol=1e-6, atol=1e-7)

@@ -154,8 +154,10 @@ def _block(pyramid, params):
         q = _quantise(pyr[s], params.levels)
         n = q.shape[0]
         for d in params.distances:
-            mats = np.stack([_normalise(_symmetric(_counts(q, params.levels, dr * d, dc * d)))
-                             for dr, dc in _DIRECTIONS], axis=1)  # (n, 4, L, L)
+            counts = np.stack([_counts(q, params.levels, dr * d, dc * d)
+                               for dr, dc in _DIRECTIONS], axis=1)  # (n, 4, L, L)
+            counts += counts.transpose(0, 1, 3, 2)  # symmetric
+            mats = counts / np.maximum(counts.sum(axis=(2, 3), keepdims=True), 1e-300)
             v = glcm_props(mats, params.props)  # (n, 4, n_props)
             stats = np.stack([v.mean(axis=1), v.max(axis=1) - v.min(axis=1)], axis=2)
             cols.append(stats.reshape(n, -1))

@@ -18,6 +18,8 @@ import threading
 import cv2
 import numpy as np
 
+from ._batch import scratch
+
 __all__ = []
 
 _CACHE = {}
@@ -36,31 +38,37 @@ def _cached(key, make):
     return value
 
 
-def _dft_half(u):
+def _dft_half(u, out=None):
     """Half-plane complex DFT of a float32 ``(n, h, w)`` batch -> ``(n, h, w//2 + 1)`` complex128."""
     n, h, w = u.shape
     if h % 2 or w % 2:
         return np.fft.rfft2(u.astype(np.float64))
-    d = np.empty((n, h, w), np.float32)
+    d = scratch("spec.ccs", (n, h, w), np.float32)
     for i in range(n):  # one OpenCV call per image: there is no batched 2-D DFT
         cv2.dft(u[i], d[i])
     h2, w2 = h // 2, w // 2
-    out = np.empty((n, h, w2 + 1), np.complex128)
+    if out is None:
+        out = np.empty((n, h, w2 + 1), np.complex128)
+    re, im = out.real, out.imag
     # inner columns: (Re, Im) pairs for every row
-    out[:, :, 1:w2] = d[:, :, 1:w - 1:2] + 1j * d[:, :, 2:w - 1:2]
-    # first and last column: packed 1-D real transforms along the rows
+    re[:, :, 1:w2] = d[:, :, 1:w - 1:2]
+    im[:, :, 1:w2] = d[:, :, 2:w - 1:2]
+    # first and last column: packed 1-D real transforms along the rows (Hermitian in q)
     for col_out, col_in in ((0, 0), (w2, w - 1)):
-        c = d[:, :, col_in].astype(np.float64)
-        half = np.empty((n, h2 + 1), np.complex128)
-        half[:, 0] = c[:, 0]
-        half[:, 1:h2] = c[:, 1:h - 1:2] + 1j * c[:, 2:h - 1:2]
-        half[:, h2] = c[:, h - 1]
-        out[:, : h2 + 1, col_out] = half
-        out[:, h2 + 1:, col_out] = np.conj(half[:, 1:h2][:, ::-1])
+        c = d[:, :, col_in]
+        re[:, 0, col_out] = c[:, 0]
+        im[:, 0, col_out] = 0.0
+        re[:, 1:h2, col_out] = c[:, 1:h - 1:2]
+        im[:, 1:h2, col_out] = c[:, 2:h - 1:2]
+        re[:, h2, col_out] = c[:, h - 1]
+        im[:, h2, col_out] = 0.0
+        re[:, h2 + 1:, col_out] = re[:, h2 - 1:0:-1, col_out]
+        im[:, h2 + 1:, col_out] = -im[:, h2 - 1:0:-1, col_out]
     return out
 
 
 def _smooth_terms(h, w):
+    """Cached ``eq * inv`` (h, w//2+1) and ``es * inv`` (h, w//2+1) of the smooth component."""
     def make():
         q = np.arange(h)
         s = np.arange(w // 2 + 1)
@@ -69,7 +77,9 @@ def _smooth_terms(h, w):
         denom = 2.0 * np.cos(2 * np.pi * q / h)[:, None] + 2.0 * np.cos(2 * np.pi * s / w)[None, :]
         denom = denom - 4.0
         denom[0, 0] = 1.0
-        return eq, es, 1.0 / denom
+        inv = 1.0 / denom
+        inv[0, 0] = 0.0
+        return eq[:, None] * inv, es[None, :] * inv
     return _cached(("smooth", h, w), make)
 
 
@@ -87,15 +97,20 @@ def power_spectrum(images):
         ``s`` the frequency ``s / w``.
     """
     n, h, w = images.shape
-    u = images.astype(np.float32)
-    spec = _dft_half(u)
+    wh = w // 2 + 1
+    u = np.asarray(images, np.float32)
+    spec = _dft_half(u, scratch("spec.half", (n, h, wh), np.complex128))
     # periodic + smooth decomposition: subtract the smooth component's DFT
     a = np.fft.rfft(u[:, -1, :].astype(np.float64) - u[:, 0, :], axis=-1)  # (n, w//2+1)
     b = np.fft.fft(u[:, :, -1].astype(np.float64) - u[:, :, 0], axis=-1)  # (n, h)
-    eq, es, inv = _smooth_terms(h, w)
-    smooth = (a[:, None, :] * eq[None, :, None] + b[:, :, None] * es[None, None, :]) * inv
-    spec -= smooth
-    power = spec.real ** 2 + spec.imag ** 2
+    eqi, esi = _smooth_terms(h, w)
+    tmp = scratch("spec.tmp", (n, h, wh), np.complex128)
+    np.multiply(a[:, None, :], eqi[None], out=tmp)
+    np.subtract(spec, tmp, out=spec)
+    np.multiply(b[:, :, None], esi[None], out=tmp)
+    np.subtract(spec, tmp, out=spec)
+    power = np.multiply(spec.real, spec.real)
+    power += spec.imag * spec.imag
     power[:, 0, 0] = 0.0
     return power
 
