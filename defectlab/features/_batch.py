@@ -138,8 +138,11 @@ def blocked(func, images, n_features):
     """
     n = images.shape[0]
     out = np.empty((n, n_features), np.float32)
-    for start in range(0, n, BLOCK):
-        out[start:start + BLOCK] = func(images[start:start + BLOCK])
+    try:
+        for start in range(0, n, BLOCK):
+            out[start:start + BLOCK] = func(images[start:start + BLOCK])
+    finally:
+        release_scratch()
     return out
 
 
@@ -150,7 +153,8 @@ def scratch(tag, shape, dtype):
     """A reusable per-thread scratch array (contents undefined).
 
     Fresh multi-megabyte temporaries cost page faults on every block; reusing a few buffers per
-    thread keeps the families fast. Never return a scratch array to a caller.
+    thread keeps the families fast. Never return a scratch array to a caller. The public entry
+    points call :func:`release_scratch` when they finish, so an idle thread holds no memory.
     """
     bufs = getattr(_LOCAL, "bufs", None)
     if bufs is None:
@@ -162,3 +166,10 @@ def scratch(tag, shape, dtype):
             bufs.clear()
         buf = bufs[key] = np.empty(shape, dtype)
     return buf
+
+
+def release_scratch():
+    """Drop the calling thread's scratch arrays (tens of MB during an extraction)."""
+    bufs = getattr(_LOCAL, "bufs", None)
+    if bufs:
+        bufs.clear()

@@ -15,7 +15,7 @@ from . import glcm as _glcm
 from . import hog as _hog
 from . import intensity as _intensity
 from . import lbp as _lbp
-from ._batch import BLOCK, Pyramid
+from ._batch import BLOCK, Pyramid, release_scratch
 from ._validate import _prepare, check_batch, check_image_list
 from .spec import FEATURES_VERSION, get_spec
 from .spectrum import power_spectrum
@@ -174,5 +174,6 @@ def extract(images, spec=None, *, chunk_size=256, n_jobs=1):
                 list(pool.map(run, starts))
     finally:
         if pool is not None:
-            pool.shutdown()
+            pool.shutdown()  # worker threads end: their scratch arrays go with them
+        release_scratch()
     return out
