@@ -3,7 +3,8 @@
 The algorithms are data in, data out (cleanlab's ``find_label_issues(labels, pred_probs)``): they take
 labels, out-of-fold probabilities, feature matrices and hashes -- never a model or a database -- and
 return ranked tables with a score in [0, 1] and a plain-language reason. Only
-:mod:`defectlab.quality.review` talks to the store (import it from there).
+:mod:`defectlab.quality.review` talks to the store and the run registry (it imports them only
+when called, so importing this package stays light).
 
 - :mod:`~defectlab.quality.label_issues` -- ``find_label_issues``, ``find_label_issues_retrained``,
   ``neighbor_label_probs``
@@ -11,6 +12,8 @@ return ranked tables with a score in [0, 1] and a plain-language reason. Only
 - :mod:`~defectlab.quality.outliers` -- ``find_outliers``
 - :mod:`~defectlab.quality.confusion` -- ``confusion_counts``, ``confusion_items``
 - :mod:`~defectlab.quality.active` -- ``uncertainty``, ``rank_for_labeling``
+- :mod:`~defectlab.quality.review` -- ``review_item(s)``, ``label_issues_for_run``,
+  ``confusion_for_run``, ``conflicts_queue``, ``duplicates_queue``, ``outliers_queue``
 """
 
 from defectlab.quality.active import STRATEGIES, rank_for_labeling, uncertainty
@@ -24,6 +27,17 @@ from defectlab.quality.label_issues import (
     neighbor_label_probs,
 )
 from defectlab.quality.outliers import find_outliers
+from defectlab.quality.review import (
+    REVIEW_ACTIONS,
+    conflicts_queue,
+    confusion_for_run,
+    duplicates_queue,
+    item_phashes,
+    label_issues_for_run,
+    outliers_queue,
+    review_item,
+    review_items,
+)
 
 __all__ = [
     "FILTERS",
@@ -40,4 +54,13 @@ __all__ = [
     "STRATEGIES",
     "uncertainty",
     "rank_for_labeling",
+    "REVIEW_ACTIONS",
+    "review_item",
+    "review_items",
+    "label_issues_for_run",
+    "confusion_for_run",
+    "conflicts_queue",
+    "duplicates_queue",
+    "outliers_queue",
+    "item_phashes",
 ]

@@ -1,0 +1,566 @@
+"""The store-facing layer of label quality: review decisions and the review queues of a workspace.
+
+Everything else in :mod:`defectlab.quality` is data in, data out. This module loads a run's
+out-of-fold data, the items' current labels, features and images from the workspace, calls those pure
+functions, and writes reviewers' decisions back -- always as append-only annotations with source
+``review`` (:func:`defectlab.store.annotate`), each with a comment saying what was decided and what
+the label was before, so the item's history shows who changed what and why.
+
+The store and learning packages are imported inside the functions: importing
+:mod:`defectlab.quality` stays light.
+"""
+
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from defectlab.errors import ArtifactError, InputError, NotFoundError
+from defectlab.quality._validate import _check_choice, _check_int
+from defectlab.quality.confusion import confusion_items
+from defectlab.quality.duplicates import find_duplicates, phash
+from defectlab.quality.label_issues import (
+    find_label_issues,
+    find_label_issues_retrained,
+)
+from defectlab.quality.outliers import find_outliers
+
+__all__ = [
+    "REVIEW_ACTIONS",
+    "review_item",
+    "review_items",
+    "label_issues_for_run",
+    "confusion_for_run",
+    "conflicts_queue",
+    "duplicates_queue",
+    "outliers_queue",
+    "item_phashes",
+]
+
+#: Review decisions: take the suggestion, keep the given label, choose another class, or mark the
+#: item as not a defect / unusable.
+REVIEW_ACTIONS = ("accept", "keep", "other", "unusable")
+
+#: ``retrain="auto"`` retrains once without the suspects when the run's own fits took at most this.
+AUTO_RETRAIN_SECONDS = 30.0
+
+_PHASH_CACHE = Path("quality") / "phash64-v1.npz"  # relative to the workspace root
+
+
+def _workspace(ws):
+    from defectlab.store import Workspace, open_workspace
+
+    return ws if isinstance(ws, Workspace) else open_workspace(ws, create=False)
+
+
+# -- review decisions -----------------------------------------------------------------------------
+
+def _decision(action, label, current, where):
+    """The label an action writes, and the history comment."""
+    from defectlab.store import UNUSABLE
+
+    _check_choice(action, where, "action", REVIEW_ACTIONS)
+    was = "unlabeled" if current is None else ("unusable" if current == UNUSABLE else current)
+    if action == "keep":
+        if label is None:
+            label = current
+        if label is None:
+            raise InputError(
+                f"{where}: the item has no label to keep. Choose a class (action='other') instead."
+            )
+        if current is not None and label != current:
+            raise InputError(
+                f"{where}: action 'keep' keeps the current label {current!r}, but label={label!r} "
+                "was given. Use action='other' to change it."
+            )
+        return label, f"review: kept {was}"
+    if action == "unusable":
+        if label not in (None, UNUSABLE):
+            raise InputError(
+                f"{where}: action 'unusable' writes {UNUSABLE!r}; do not pass label={label!r}."
+            )
+        return UNUSABLE, f"review: marked unusable / not a defect (was {was})"
+    if label is None:
+        raise InputError(
+            f"{where}: action {action!r} needs the label to write (the suggestion for 'accept', the "
+            "chosen class for 'other')."
+        )
+    verb = "accepted suggestion" if action == "accept" else "relabeled as"
+    return label, f"review: {verb} {label} (was {was})"
+
+
+def review_item(ws, item_id, action, label=None, user="local", run_id=None, comment=None,
+                expected_version=None):
+    """Record one reviewer's decision on an item, as an annotation with source ``review``.
+
+    Parameters
+    ----------
+    ws : Workspace or str or Path
+    item_id : int
+    action : {"accept", "keep", "other", "unusable"}
+        ``accept``: write the suggestion (pass it as ``label``); ``keep``: confirm the current label
+        (``label`` may be omitted); ``other``: write another class (``label``); ``unusable``: mark
+        the item as not a defect / unusable (``defectlab.store.UNUSABLE``).
+    label : str or None
+    user : str
+        The reviewer; needs the ``review`` permission.
+    run_id : str or None
+        The run whose suggestion is being reviewed (kept with the annotation).
+    comment : str or None
+        The reviewer's own words; appended to the automatic comment ("review: accepted suggestion
+        scratches (was crazing)").
+    expected_version : int or None
+        The item's version when the reviewer looked; a change by somebody else since raises
+        :class:`~defectlab.errors.ConflictError` and nothing is written.
+
+    Returns
+    -------
+    int
+        The new annotation's id.
+
+    Raises
+    ------
+    InputError
+        Unknown action, a missing or contradictory label, or a label that is not a class.
+    PermissionDenied
+        ``user`` may not review.
+    NotFoundError
+        No such item.
+    """
+    from defectlab.store import annotate, current_label
+
+    where = "review_item"
+    ws = _workspace(ws)
+    with ws.transaction() as conn:
+        current = current_label(ws, int(item_id), conn=conn).label
+        label, auto = _decision(action, label, current, where)
+        note = auto if not comment else f"{auto}: {comment}"
+        return annotate(ws, int(item_id), label, user=user, source="review", comment=note,
+                        expected_version=expected_version, run_id=run_id, conn=conn)
+
+
+def review_items(ws, item_ids, action, label=None, user="local", run_id=None, comment=None):
+    """The same review decision for several items, in one transaction (all or nothing).
+
+    Parameters are those of :func:`review_item` (``keep`` keeps each item's own label).
+
+    Returns
+    -------
+    list of int
+        The new annotation ids, in ``item_ids`` order.
+    """
+    from defectlab.store import annotate, current_label
+
+    where = "review_items"
+    ws = _workspace(ws)
+    ids = [int(i) for i in item_ids]
+    out = []
+    with ws.transaction() as conn:
+        for i in ids:
+            current = current_label(ws, i, conn=conn).label
+            lab, auto = _decision(action, None if action == "keep" else label, current, where)
+            note = auto if not comment else f"{auto}: {comment}"
+            out.append(annotate(ws, i, lab, user=user, source="review", comment=note,
+                                run_id=run_id, conn=conn))
+    return out
+
+
+# -- runs -----------------------------------------------------------------------------------------
+
+def _resolve(ws, project, run_id, where):
+    """(Project, run record) from ``(project, run_id)``, ``(project, None)`` or ``(run_id, None)``."""
+    from defectlab.learn import get_run, resolve_run
+    from defectlab.store import get_project
+
+    if run_id is None and project is not None:
+        try:  # the two-argument form label_issues_for_run(ws, run_id)
+            run = get_run(ws, str(project), with_items=False)
+            return get_project(ws, run["project_id"]), run
+        except NotFoundError:
+            pass
+    if project is None:
+        if run_id is None:
+            raise InputError(f"{where} needs a project or a run id.")
+        run = get_run(ws, run_id, with_items=False)
+        return get_project(ws, run["project_id"]), run
+    proj = get_project(ws, project)
+    run = get_run(ws, resolve_run(ws, proj, run_id), with_items=False)
+    return proj, run
+
+
+def _load_oof(ws, run):
+    from defectlab.learn import runs as _runs
+
+    loader = getattr(_runs, "load_oof", None)
+    if loader is not None:
+        return loader(ws, run["run_id"])
+    return _runs._load_oof(ws, run)  # learn has no public OOF loader yet
+
+
+def _expand(pred_probs, model_classes, classes):
+    """Probabilities with one column per project class, in project order (absent classes: 0)."""
+    out = np.zeros((pred_probs.shape[0], len(classes)))
+    col = {c: i for i, c in enumerate(classes)}
+    for j, c in enumerate(model_classes):
+        if c in col:
+            out[:, col[c]] = pred_probs[:, j]
+    sums = out.sum(axis=1, keepdims=True)
+    return out / np.where(sums > 0, sums, 1.0)
+
+
+def _reviewed_since(ws, item_ids, since):
+    """Items with a live ``review`` annotation written after ``since`` (ISO time)."""
+    ids = [int(i) for i in item_ids]
+    found = set()
+    with ws.read() as conn:
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            rows = conn.execute(
+                "SELECT DISTINCT a.item_id FROM annotations a WHERE a.source = 'review' "
+                "AND a.retracts IS NULL AND a.created_at > ? "
+                "AND NOT EXISTS (SELECT 1 FROM annotations b WHERE b.retracts = a.id) "
+                f"AND a.item_id IN ({','.join('?' * len(chunk))})", [since, *chunk]).fetchall()
+            found.update(r[0] for r in rows)
+    return found
+
+
+def _make_retrain(run, X, labels, fold_ids, classes):
+    """``retrain(exclude)`` on the run's own folds, model, preset, seed and class weights."""
+    from joblib import Parallel, delayed
+    from threadpoolctl import threadpool_limits
+
+    from defectlab.learn import make_model
+
+    params = run.get("params") or {}
+    kwargs = {"random_state": int(run.get("seed") or 0), "n_jobs": 1}
+    if params.get("model_preset"):
+        kwargs["preset"] = params["model_preset"]
+    if "class_weight" in params:
+        kwargs["class_weight"] = params["class_weight"]
+    inner = fold_ids >= 0
+
+    def fit_predict(train, test):
+        model = make_model(run["model"], **kwargs).fit(X[train], labels[train])
+        return test, _expand(model.predict_proba(X[test]), list(model.classes_), classes)
+
+    def retrain(exclude):
+        jobs = [((fold_ids != k) & inner & ~exclude, fold_ids == k)
+                for k in np.unique(fold_ids[inner])]
+        if (~inner).any():
+            jobs.append((inner & ~exclude, ~inner))
+        out = np.zeros((labels.size, len(classes)))
+        with threadpool_limits(limits=1):
+            for test, probs in Parallel(n_jobs=2, prefer="threads")(
+                    delayed(fit_predict)(tr, te) for tr, te in jobs if te.any()):
+                out[test] = probs
+        return out
+
+    return retrain
+
+
+def _item_info(ws, project_id):
+    from defectlab.store import items_frame
+
+    df = items_frame(ws, project_id, role="sample")
+    return df.set_index("id") if len(df) else df
+
+
+def label_issues_for_run(ws, project=None, run_id=None, *, features=True, retrain="auto",
+                         include_reviewed=False, n_jobs=1):
+    """Likely label errors of a run, ranked, ready for the review queue and ``defectlab label-issues``.
+
+    Loads the run's out-of-fold probabilities and labels, runs :func:`find_label_issues` (with the
+    feature-space neighbour vote, and one retraining round without the suspects when affordable),
+    and returns the flagged items that are still live and still carry the label the run saw.
+
+    Parameters
+    ----------
+    ws : Workspace or str or Path
+    project : str or int or Project or None
+        The project. ``label_issues_for_run(ws, run_id)`` (the run id in second place) works too.
+    run_id : str or None
+        The run; ``None``: the project's newest approved run, else its newest run.
+    features : bool, default=True
+        Use the items' features (the run's feature spec, from the feature cache) for the neighbour
+        vote and the retraining round.
+    retrain : {"auto", True, False}, default="auto"
+        Retrain once without the suspects (:func:`find_label_issues_retrained`). ``"auto"``: when the
+        run's own fits took at most ``AUTO_RETRAIN_SECONDS``.
+    include_reviewed : bool, default=False
+        Also list items a reviewer already decided on after the run was trained.
+    n_jobs : int, default=1
+
+    Returns
+    -------
+    list of dict
+        Flagged items, most likely wrong first: ``item_id`` (int), ``source`` (str), ``given``,
+        ``suggested`` (class names), ``score`` (float in [0, 1], higher = more likely wrong; see
+        :func:`find_label_issues`), ``reason`` (str), ``run_id`` (str).
+
+    Raises
+    ------
+    NotFoundError
+        No such project or run, or the project has no run.
+    ArtifactError
+        The run's out-of-fold file is missing or was modified.
+    """
+    from defectlab.learn.runs import run_features
+    from defectlab.store import UNUSABLE
+
+    where = "label_issues_for_run"
+    if retrain not in ("auto", True, False):
+        raise InputError(f"The 'retrain' parameter of {where} must be 'auto', True or False. "
+                         f"Got {retrain!r}.")
+    n_jobs = _check_int(n_jobs, where, "n_jobs", 1)
+    ws = _workspace(ws)
+    proj, run = _resolve(ws, project, run_id, where)
+    oof = _load_oof(ws, run)
+    item_ids = np.asarray(oof["item_ids"], dtype=np.int64)
+    labels = np.asarray(oof["labels"]).astype(str)
+    pred_probs = np.asarray(oof["pred_probs"], dtype=np.float64)
+    fold_ids = np.asarray(oof["fold_ids"], dtype=np.int64) if "fold_ids" in oof else np.zeros(
+        item_ids.size, dtype=np.int64)
+    classes = list(proj.classes)
+    keep = np.isin(labels, classes)  # a class renamed or removed since the run: not judged
+    item_ids, labels, pred_probs, fold_ids = (item_ids[keep], labels[keep], pred_probs[keep],
+                                              fold_ids[keep])
+    if item_ids.size == 0:
+        return []
+    P = _expand(pred_probs, np.asarray(oof["classes"]).astype(str).tolist(), classes)
+
+    X = None
+    if features:
+        try:
+            X = run_features(ws, run["run_id"], item_ids.tolist())
+        except ArtifactError:
+            X = None  # the features code changed since the run: the model evidence alone
+    fit_seconds = float((run.get("timings") or {}).get("fit", np.inf))
+    do_retrain = X is not None and (retrain is True or (retrain == "auto"
+                                                         and fit_seconds <= AUTO_RETRAIN_SECONDS))
+    kwargs = {"n_jobs": n_jobs}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # small classes: their items are simply not flagged
+        if do_retrain:
+            df = find_label_issues_retrained(
+                labels, P, classes, _make_retrain(run, X, labels, fold_ids, classes),
+                ordinal=bool(proj.ordinal), features=X, **kwargs)
+        else:
+            df = find_label_issues(labels, P, classes, ordinal=bool(proj.ordinal), features=X,
+                                   **kwargs)
+
+    info = _item_info(ws, proj.id)
+    live = set(info.index.tolist()) if len(info) else set()
+    reviewed = set() if include_reviewed else _reviewed_since(ws, item_ids, run["created_at"])
+    out = []
+    for row in df[df["is_issue"]].itertuples(index=False):
+        iid = int(item_ids[row.index])
+        if iid not in live or iid in reviewed:
+            continue
+        now = info.at[iid, "label"]
+        if now != row.given or now == UNUSABLE:
+            continue  # relabeled since the run: the run's evidence is about the old label
+        out.append({"item_id": iid, "source": str(info.at[iid, "source"]), "given": row.given,
+                    "suggested": row.suggested, "score": round(float(row.score), 4),
+                    "reason": row.reason, "run_id": run["run_id"]})
+    return out
+
+
+def confusion_for_run(ws, project=None, run_id=None, given=None, predicted=None,
+                      include_correct=False):
+    """The items behind a run's confusion-matrix cells (:func:`confusion_items`) with their sources.
+
+    Returns
+    -------
+    list of dict
+        ``item_id, source, given, predicted, confidence, p_given``, by cell then confidence.
+    """
+    ws = _workspace(ws)
+    proj, run = _resolve(ws, project, run_id, "confusion_for_run")
+    oof = _load_oof(ws, run)
+    classes = list(proj.classes)
+    labels = np.asarray(oof["labels"]).astype(str)
+    keep = np.isin(labels, classes)
+    P = _expand(np.asarray(oof["pred_probs"], dtype=np.float64)[keep],
+                np.asarray(oof["classes"]).astype(str).tolist(), classes)
+    item_ids = np.asarray(oof["item_ids"], dtype=np.int64)[keep]
+    df = confusion_items(labels[keep], P, classes, given=given, predicted=predicted,
+                         include_correct=include_correct)
+    info = _item_info(ws, proj.id)
+    out = []
+    for row in df.itertuples(index=False):
+        iid = int(item_ids[row.index])
+        source = str(info.at[iid, "source"]) if len(info) and iid in info.index else ""
+        out.append({"item_id": iid, "source": source, "given": row.given,
+                    "predicted": row.predicted, "confidence": round(float(row.confidence), 4),
+                    "p_given": round(float(row.p_given), 4)})
+    return out
+
+
+# -- duplicates, conflicts, outliers --------------------------------------------------------------
+
+def item_phashes(ws, shas, blobs, sources=None):
+    """Perceptual hashes of stored images, cached by content (``<workspace>/quality/phash64-v1.npz``).
+
+    Parameters
+    ----------
+    ws : Workspace
+    shas, blobs : sequences of str
+        Each image's sha256 and blob path (as in ``items_frame``).
+    sources : sequence of str or None
+        Names for error messages.
+
+    Returns
+    -------
+    (N,) ndarray of np.uint64
+    """
+    from defectlab.store import load_images
+
+    ws = _workspace(ws)
+    shas = [str(s) for s in shas]
+    path = ws.root / _PHASH_CACHE
+    cache = {}
+    if path.exists():
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                cache = dict(zip(z["sha256"].tolist(), z["phash"].tolist()))
+        except (OSError, ValueError, KeyError):
+            cache = {}  # a damaged cache is rebuilt
+    todo = {}
+    for i, s in enumerate(shas):
+        if s not in cache and s not in todo:
+            todo[s] = i
+    if todo:
+        order = list(todo.items())
+        blobs = list(blobs)
+        srcs = list(sources) if sources is not None else blobs
+        for start in range(0, len(order), 256):
+            part = order[start:start + 256]
+            images = load_images(ws, [blobs[i] for _, i in part], [srcs[i] for _, i in part])
+            for (s, _), h in zip(part, phash(images).tolist()):
+                cache[s] = h
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{time.time_ns()}.tmp.npz")
+        np.savez(tmp, sha256=np.array(list(cache), dtype=str),
+                 phash=np.array(list(cache.values()), dtype=np.uint64))
+        tmp.replace(path)
+    return np.array([cache[s] for s in shas], dtype=np.uint64)
+
+
+def _label_or_none(v):
+    return None if v is None or (isinstance(v, float) and v != v) else str(v)
+
+
+def duplicates_queue(ws, project, max_distance=4):
+    """Near-identical pictures among a project's live items, conflicts first.
+
+    Identical files never become two items (the store keeps one item per content); see
+    :func:`conflicts_queue` for those imported under two labels.
+
+    Returns
+    -------
+    list of dict
+        ``item_ids`` (list of int), ``labels`` (list), ``kind`` ("near"), ``conflict`` (bool),
+        ``distance`` (pHash bits), ``reason`` (str).
+    """
+    from defectlab.store import get_project
+
+    ws = _workspace(ws)
+    proj = get_project(ws, project)
+    info = _item_info(ws, proj.id)
+    if len(info) < 2:
+        return []
+    h = item_phashes(ws, info["sha256"], info["blob"], info["source"])
+    labels = [_label_or_none(v) for v in info["label"].tolist()]
+    df = find_duplicates(hashes=info["sha256"].tolist(), phashes=h, labels=labels,
+                         max_distance=max_distance)
+    ids = info.index.to_numpy()
+    return [{"item_ids": [int(ids[i]) for i in r.indices], "labels": list(r.labels),
+             "kind": r.kind, "conflict": bool(r.conflict), "distance": float(r.distance),
+             "reason": r.reason} for r in df.itertuples(index=False)]
+
+
+def conflicts_queue(ws, project, max_distance=4):
+    """Certain label conflicts: the same picture under two labels.
+
+    Two kinds: files with identical content imported under different labels (recorded at import,
+    until a reviewer decides on the item), and near-identical pictures whose items carry different
+    labels now.
+
+    Returns
+    -------
+    list of dict
+        ``item_ids`` (list of int), ``labels`` (list of str), ``kind`` ("import" or "near"),
+        ``sources`` (list of str, import conflicts), ``reason`` (str).
+    """
+    import json
+
+    from defectlab.store import get_project
+
+    ws = _workspace(ws)
+    proj = get_project(ws, project)
+    out = []
+    with ws.read() as conn:
+        rows = conn.execute(
+            "SELECT c.item_id, c.sources, c.labels, c.created_at FROM import_conflicts c "
+            "JOIN items i ON i.id = c.item_id WHERE i.project_id = ? AND i.deleted_at IS NULL "
+            "AND c.resolved_at IS NULL ORDER BY c.id", (proj.id,)).fetchall()
+    for r in rows:
+        decided = _reviewed_since(ws, [r["item_id"]], r["created_at"])
+        if decided:
+            continue
+        labels = json.loads(r["labels"])
+        sources = json.loads(r["sources"])
+        out.append({"item_ids": [int(r["item_id"])], "labels": labels, "kind": "import",
+                    "sources": sources,
+                    "reason": f"the same file was imported as {' and as '.join(map(str, labels))} "
+                              f"({', '.join(map(str, sources))}): only one label can be right"})
+    out += [d for d in duplicates_queue(ws, proj, max_distance) if d["conflict"]]
+    return out
+
+
+def outliers_queue(ws, project, run_id=None, threshold=2 / 3, n_neighbors=10):
+    """Items far from everything else in feature space (wrong camera, blank frames, bad crops).
+
+    Features use the run's feature spec when ``run_id`` is given or the project has a run, else the
+    default spec (both from the workspace's feature cache).
+
+    Returns
+    -------
+    list of dict
+        Outliers, most unusual first: ``item_id`` (int), ``source`` (str), ``label`` (str or None),
+        ``score`` (float in [0, 1], see :func:`find_outliers`), ``reason`` (str).
+    """
+    from defectlab.features import extract_cached, feature_names, get_spec
+    from defectlab.learn import load_run_model, resolve_run
+    from defectlab.store import get_project, load_images
+
+    ws = _workspace(ws)
+    proj = get_project(ws, project)
+    info = _item_info(ws, proj.id)
+    if len(info) < 3:
+        return []
+    spec = None
+    try:
+        rid = resolve_run(ws, proj, run_id)
+        spec = load_run_model(ws, rid)[2]
+    except (NotFoundError, ArtifactError):
+        if run_id is not None:
+            raise
+        spec = get_spec(None)
+    by_sha = dict(zip(info["sha256"], zip(info["blob"], info["source"])))
+
+    def loader(shas):
+        return load_images(ws, [by_sha[s][0] for s in shas], [by_sha[s][1] for s in shas])
+
+    X = extract_cached(info["sha256"].tolist(), loader, spec, cache_dir=ws.features_dir)
+    df = find_outliers(X, n_neighbors=n_neighbors, threshold=threshold,
+                       feature_names=feature_names(spec))
+    ids = info.index.to_numpy()
+    out = []
+    for r in df[df["is_outlier"]].itertuples(index=False):
+        iid = int(ids[r.index])
+        out.append({"item_id": iid, "source": str(info.at[iid, "source"]),
+                    "label": _label_or_none(info.at[iid, "label"]),
+                    "score": round(float(r.score), 4), "reason": r.reason})
+    return out
