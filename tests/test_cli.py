@@ -116,3 +116,18 @@ def test_unknown_run_is_a_user_error(demo_ws, capsys):
     code, out, err = run(capsys, "predict", "Scrap grades", str(demo_ws.root), "--run", "nope",
                          "--workspace", str(demo_ws.root))
     assert code == 1 and "nope" in err
+
+
+def test_label_issues_json(demo_ws, capsys):
+    w = ["--workspace", str(demo_ws.root), "--json"]
+    code, out, _ = run(capsys, "train", "Steel defects", "--model", "logreg", *w)
+    run_id = json.loads(out)["run_id"]
+    code, out, _ = run(capsys, "label-issues", "Steel defects", "--run", run_id, *w)
+    assert code == 0
+    issues = json.loads(out)["issues"]
+    assert issues, "the demo's plate crops disagree with the model: some issues are expected"
+    for issue in issues:
+        assert set(issue) >= {"item_id", "source", "given", "suggested", "score"}
+        assert 0.0 <= issue["score"] <= 1.0 and issue["given"] != issue["suggested"]
+    scores = [i["score"] for i in issues]
+    assert scores == sorted(scores, reverse=True)
