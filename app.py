@@ -70,7 +70,7 @@ else:
         may("manage_users") and _page("team_users", "nav.team_users", ":material/group:"),
     ]
     sections = {k: [p for p in v if p] for k, v in sections.items()}
-    nav = st.navigation({k: v for k, v in sections.items() if v})
+    nav = st.navigation({k: v for k, v in sections.items() if v}, expanded=True)
     with st.sidebar:
         common.project_picker(ws)
         if team:

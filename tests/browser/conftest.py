@@ -61,7 +61,13 @@ class Server:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def prepare_workspace():
+    """Override in a test module to change the demo workspace before the server starts."""
+    return lambda ws: None
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, prepare_workspace):
     if not Path(CHROMIUM).exists():
         pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium); browser tests skipped")
     try:
@@ -69,7 +75,7 @@ def server(tmp_path_factory):
     except ImportError:
         pytest.skip("playwright is not installed (pip install playwright); browser tests skipped")
     root = tmp_path_factory.mktemp("browser") / "ws"
-    build_workspace(root)
+    prepare_workspace(build_workspace(root))
     port = _free_port()
     env = {**os.environ, "DEFECTLAB_WORKSPACE": str(root)}
     log = open(root.parent / "streamlit.log", "wb")

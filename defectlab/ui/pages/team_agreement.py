@@ -30,7 +30,9 @@ c[1].metric(t("agreement.unanimous"), _num(s["unanimous"]))
 c[2].metric("Fleiss κ", _num(s["fleiss_kappa"]))
 c[3].metric(f"Krippendorff α ({s['alpha_level']})", _num(s["alpha"]))
 if s["pairs"]:
-    st.dataframe(pd.DataFrame(s["pairs"]), hide_index=True, width="stretch")
+    pairs = pd.DataFrame(s["pairs"])
+    st.dataframe(pairs.rename(columns={c: t(f"agreement.col.{c}") for c in pairs.columns}), hide_index=True,
+                 width="stretch")
 
 st.subheader(t("agreement.queue"))
 queue = team.disagreement_queue(ws, project, by=me)

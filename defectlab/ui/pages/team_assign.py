@@ -52,7 +52,10 @@ for a in assignments:
         title += " · " + t("assign.closed")
     with st.expander(title, expanded=not a["closed_at"]):
         if a["progress"]:
-            st.dataframe(pd.DataFrame(a["progress"]), hide_index=True, width="stretch")
+            st.dataframe(pd.DataFrame(a["progress"]).rename(columns={
+                "user": t("assign.col.user"), "n_items": t("assign.col.items"), "n_gold": t("assign.col.gold"),
+                "n_done": t("assign.col.done"), "n_remaining": t("assign.col.remaining")}),
+                hide_index=True, width="stretch")
         if not a["closed_at"] and st.button(t("assign.close"), key=f"assign_close_{a['id']}"):
             with common.guard():
                 team.close_assignment(ws, a["id"], by=me)

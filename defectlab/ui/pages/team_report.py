@@ -3,6 +3,7 @@ CSV download for the piece-rate pay report. Without view_team, people see their 
 
 import datetime as dt
 
+import altair as alt
 import streamlit as st
 
 from defectlab import team
@@ -27,9 +28,15 @@ with common.guard():
     if df.empty:
         st.info(t("report.empty"))
     else:
-        st.dataframe(df, hide_index=True, width="stretch")
+        st.dataframe(df.rename(columns={c: t(f"report.col.{c}") for c in df.columns}), hide_index=True,
+                     width="stretch")
         totals = df.groupby("user")[["items_labeled", "active_hours"]].sum().reset_index()
-        st.bar_chart(totals, x="user", y="items_labeled")
+        chart = alt.Chart(totals).mark_bar().encode(
+            x=alt.X("user:N", title=t("report.col.user"), sort="-y"),
+            y=alt.Y("items_labeled:Q", title=t("report.col.items_labeled")),
+            tooltip=["user:N", "items_labeled:Q", alt.Tooltip("active_hours:Q", format=".2f")],
+        ).properties(height=240)
+        st.altair_chart(chart, width="stretch")
     csv = team.throughput_csv(ws, proj, start=start, end=end, by=me)
     st.download_button(t("report.download"), csv, file_name=f"throughput_{start}_{end}.csv",
                        mime="text/csv", key="report_csv", icon=":material/download:")
