@@ -64,3 +64,38 @@ def test_predict_a_folder_then_confirm_and_correct_with_keys(tmp_path):
     assert at.get("download_button")
     decided = {r["item_id"]: r["decision"] for r in learn.list_predictions(ws, project.name)}
     assert decided[first_queue[0]["item_id"]] == first_queue[0]["label"]
+
+
+def test_label_issue_queue_accept_keep_other_with_keys(tmp_path):
+    from defectlab.quality.review import label_issues_for_run
+    from defectlab.store import annotate
+
+    ws, project, labeled, unlabeled = demo_workspace(tmp_path / "ws", n_per_class=12)
+    # plant four wrong labels, then train: the run should doubt them
+    planted = labeled[:2] + labeled[12:14]
+    for item in planted:
+        annotate(ws, item, "scratches", user="local")
+    learn.train_project(ws, project.name, model="logreg", folds=3, seed=0, preset="fast")
+    run_id = learn.list_runs(ws, project.name)[0]["run_id"]
+    issues = label_issues_for_run(ws, project.name, run_id)
+    assert issues, "the planted errors should be found"
+    at = app(ws.root, "review")
+    no_exception(at)
+    assert at.session_state["rev_issues"] == issues
+    at.button(key="rev_accept").click().run()     # A: take the suggestion
+    no_exception(at)
+    first = label_history(ws, issues[0]["item_id"])[-1]
+    assert (first["label"], first["source"]) == (issues[0]["suggested"], "review")
+    if len(issues) > 1:
+        at.button(key="rev_keep").click().run()   # K: the given label was right
+        second = label_history(ws, issues[1]["item_id"])[-1]
+        assert (second["label"], second["source"]) == (issues[1]["given"], "review")
+    assert at.session_state["rev_pos"] == min(2, len(issues))
+
+
+def test_duplicates_and_outliers_queues_render(tmp_path):
+    ws, project, labeled, unlabeled = demo_workspace(tmp_path / "ws", train=True)
+    at = app(ws.root, "review")
+    for kind in ("conflicts", "duplicates", "outliers"):
+        at.toggle(key=f"rev_look_{kind}").set_value(True).run()
+        no_exception(at)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from defectlab.errors import ConflictError, DefectlabError
-from defectlab.store import UNUSABLE, annotate, annotate_many
+from defectlab.store import UNUSABLE
 from defectlab.ui import common
 from defectlab.ui.common import t
 
@@ -20,16 +20,13 @@ ACTIONS = ("accept", "keep", "other", "unusable")
 
 
 def decide(item_id, label, action, run_id=None, expected_version=None, comment=None):
-    """Write one review decision; returns True when written (errors become a flash message)."""
-    quality = common.optional("defectlab.quality")
-    note = comment or f"review: {action}"
+    """Write one review decision (:func:`defectlab.quality.review.review_item`); True when written
+    (errors become a flash message)."""
+    from defectlab.quality.review import review_item
+
     try:
-        if quality is not None and hasattr(quality, "review_item"):
-            quality.review_item(common.workspace(), item_id, action, label=label, user=common.user(),
-                                run_id=run_id, comment=comment)
-        else:
-            annotate(common.workspace(), item_id, label, user=common.user(), source="review",
-                     comment=note, run_id=run_id, expected_version=expected_version)
+        review_item(common.workspace(), int(item_id), action, label=label, user=common.user(),
+                    run_id=run_id, comment=comment, expected_version=expected_version)
     except ConflictError as exc:
         common.flash("warning", str(exc))
         return False
@@ -39,20 +36,23 @@ def decide(item_id, label, action, run_id=None, expected_version=None, comment=N
     return True
 
 
-def decide_many(item_ids, label, action, comment=None):
-    """The same review decision for several items (the confusion-cell grid), in one transaction."""
+def decide_many(item_ids, label, action, comment=None, run_id=None):
+    """The same review decision for several items (the confusion-cell grid, a duplicate group), in
+    one transaction (:func:`defectlab.quality.review.review_items`)."""
+    from defectlab.quality.review import review_items
+
     if not item_ids:
         common.flash("info", t("label.grid.none_selected"))
         return
     try:
-        annotate_many(common.workspace(), item_ids, label, user=common.user(), source="review",
-                      comment=comment or f"review: {action}")
+        review_items(common.workspace(), item_ids, action, label=None if action == "keep" else label,
+                     user=common.user(), run_id=run_id, comment=comment)
     except DefectlabError as exc:
         common.flash("error", str(exc))
         return
     for i in item_ids:
         st.session_state[f"rsel_{i}"] = False
-    shown = common.label_text(label)
+    shown = common.label_text(label) if action != "keep" else t("review.action.keep")
     common.flash("success", t("review.decided_many", n=len(item_ids), label=shown))
 
 

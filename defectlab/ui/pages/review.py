@@ -113,29 +113,33 @@ with tab_cm:
         sel = [int(e["item_id"]) for e in shown if st.session_state.get(f"rsel_{int(e['item_id'])}")]
         st.markdown(t("label.grid.selected", n=len(sel), total=len(shown)))
         c = st.columns(4)
-        c[0].button(t("review.cell_to_pred", pred=common.cls_name(cell[1])), key="rev_cell_pred", on_click=reviewing.decide_many,
-                    args=(sel, cell[1], "accept"), disabled=not sel or cell[0] == cell[1], width="stretch")
-        c[1].button(t("review.cell_keep", label=common.cls_name(cell[0])), key="rev_cell_keep", on_click=reviewing.decide_many,
-                    args=(sel, cell[0], "keep"), disabled=not sel, width="stretch")
+        c[0].button(t("review.cell_to_pred", pred=common.cls_name(cell[1])), key="rev_cell_pred",
+                    on_click=reviewing.decide_many,
+                    args=(sel, cell[1], "accept", None, run_id), disabled=not sel or cell[0] == cell[1],
+                    width="stretch")
+        c[1].button(t("review.cell_keep", label=common.cls_name(cell[0])), key="rev_cell_keep",
+                    on_click=reviewing.decide_many,
+                    args=(sel, cell[0], "keep", None, run_id), disabled=not sel, width="stretch")
         other = c[2].selectbox(t("review.other_label"), list(project.classes), key="rev_cell_other",
                                format_func=common.cls_name,
                                label_visibility="collapsed")
         c[2].button(t("review.cell_other", label=common.cls_name(other)), key="rev_cell_other_go",
-                    on_click=reviewing.decide_many, args=(sel, other, "other"), disabled=not sel, width="stretch")
+                    on_click=reviewing.decide_many, args=(sel, other, "other", None, run_id), disabled=not sel,
+                    width="stretch")
         c[3].button(t("label.unusable"), key="rev_cell_unusable", on_click=reviewing.decide_many,
-                    args=(sel, UNUSABLE, "unusable"), disabled=not sel, width="stretch")
+                    args=(sel, UNUSABLE, "unusable", None, run_id), disabled=not sel, width="stretch")
 
 # -- likely label errors ---------------------------------------------------------------------------------
 with tab_issues:
-    quality = common.optional("defectlab.quality")
-    if quality is None or not hasattr(quality, "label_issues_for_run"):
+    qreview = common.optional("defectlab.quality.review")
+    if qreview is None:
         st.info(t("common.library_missing", module="defectlab.quality"))
     else:
         ss = st.session_state
         if ss.get("rev_run") != run_id or "rev_issues" not in ss:
             with st.spinner(t("review.finding_issues")):
                 try:
-                    found = _records(quality.label_issues_for_run(ws, run_id))
+                    found = _records(qreview.label_issues_for_run(ws, project.name, run_id))
                 except DefectlabError as exc:
                     st.error(str(exc))
                     found = []
@@ -201,15 +205,16 @@ with tab_issues:
 
 
 # -- conflicts, duplicates, outliers ---------------------------------------------------------------------
-def _queue(tab, func_names, kind):
-    quality = common.optional("defectlab.quality")
-    func = next((getattr(quality, n) for n in func_names if quality is not None and hasattr(quality, n)), None)
+def _queue(tab, kind, fetch):
     with tab:
-        if func is None:
+        if common.optional("defectlab.quality.review") is None:
             st.info(t("common.library_missing", module="defectlab.quality"))
             return
+        if not st.toggle(t("review.look"), key=f"rev_look_{kind}", help=t("review.look_help")):
+            return  # these scans read every image of the project: only on request
         try:
-            rows = _records(func(ws, project))
+            with st.spinner(t("review.scanning")):
+                rows = _records(fetch())
         except DefectlabError as exc:
             st.error(str(exc))
             return
@@ -219,24 +224,31 @@ def _queue(tab, func_names, kind):
             return
         for r in rows[:30]:
             ids_ = [int(i) for i in (r.get("item_ids") or [r.get("item_id")]) if i is not None]
+            labels_ = r.get("labels") or [r.get("label")] * len(ids_)
             with st.container(border=True):
                 cols = st.columns([1] * min(len(ids_), 4) + [3])
-                for col, i in zip(cols, ids_[:4]):
+                for col, i, lab in zip(cols, ids_[:4], labels_[:4]):
                     try:
                         col.image(common.thumb(get_item(ws, i), 120), width="stretch")
                     except DefectlabError:
-                        col.caption(f"#{i}")
+                        pass
+                    col.caption(f"#{i} · {common.label_text(lab)}")
                 info = cols[-1]
-                text = {k: v for k, v in r.items() if k not in ("item_ids",) and not isinstance(v, (list, dict))}
-                info.caption(" · ".join(f"{k}: {v}" for k, v in text.items()))
+                if r.get("reason"):
+                    info.caption(str(r["reason"]))
+                if r.get("score") is not None:
+                    info.caption(t("review.score", score=float(r["score"])))
                 first = ids_[0]
                 choice = info.selectbox(t("review.decide_label"), list(project.classes) + [UNUSABLE],
                                         key=f"rev_{kind}_{first}", format_func=common.label_text)
-                if info.button(t("review.apply_to", n=len(ids_)), key=f"rev_{kind}_go_{first}"):
-                    reviewing.decide_many(ids_, choice, kind)
-                    st.rerun()
+                action = "unusable" if choice == UNUSABLE else "other"
+                info.button(t("review.apply_to", n=len(ids_)), key=f"rev_{kind}_go_{first}",
+                            on_click=reviewing.decide_many, args=(ids_, choice, action, None, run_id))
 
 
-_queue(tab_conflicts, ("import_conflicts", "conflicts_queue", "conflicts"), "conflicts")
-_queue(tab_dups, ("duplicates_queue", "duplicates_for_project", "find_duplicates_in_project"), "duplicates")
-_queue(tab_outliers, ("outliers_queue", "outliers_for_project", "find_outliers_in_project"), "outliers")
+_queue(tab_conflicts, "conflicts", lambda: common.optional("defectlab.quality.review").conflicts_queue(
+    ws, project.name))
+_queue(tab_dups, "duplicates", lambda: common.optional("defectlab.quality.review").duplicates_queue(
+    ws, project.name))
+_queue(tab_outliers, "outliers", lambda: common.optional("defectlab.quality.review").outliers_queue(
+    ws, project.name, run_id))
