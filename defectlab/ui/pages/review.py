@@ -172,25 +172,26 @@ with tab_issues:
                              h=item["height"]))
             with right:
                 score = issue.get("score")
-                st.markdown(t("review.issue_line", given=issue["given"], suggested=issue["suggested"],
+                st.markdown(t("review.issue_line", given=common.cls_name(issue["given"]),
+                              suggested=common.cls_name(issue["suggested"]),
                               score=float(score) if score is not None else 0.0))
                 if issue.get("reason"):
                     st.caption(str(issue["reason"]))
                 b1, b2 = st.columns(2)
-                b1.button(t("review.accept", label=issue["suggested"]), key="rev_accept", shortcut="A",
+                b1.button(t("review.accept", label=common.cls_name(issue["suggested"])), key="rev_accept", shortcut="A",
                           on_click=reviewing.issue_action, args=("accept",), type="primary", width="stretch")
-                b2.button(t("review.keep", label=issue["given"]), key="rev_keep", shortcut="K",
+                b2.button(t("review.keep", label=common.cls_name(issue["given"])), key="rev_keep", shortcut="K",
                           on_click=reviewing.issue_action, args=("keep",), width="stretch")
                 b1.button(t("label.unusable"), key="rev_unusable", shortcut="U",
                           on_click=reviewing.issue_action, args=("unusable",), width="stretch")
                 b2.button(t("label.skip"), key="rev_skip", shortcut="S", on_click=reviewing.issue_skip,
                           width="stretch")
                 st.caption(t("review.other_label"))
-                kcols = st.columns(min(len(project.classes), 9) or 1)
+                kcols = st.columns(3)
                 for k, cls in enumerate(list(project.classes)[:9], start=1):
-                    kcols[(k - 1) % len(kcols)].button(common.class_label(project, cls), key=f"rev_key_{k}", shortcut=str(k),
-                                                       on_click=reviewing.issue_action, args=("other", cls),
-                                                       width="stretch")
+                    kcols[(k - 1) % 3].button(common.class_label(project, cls), key=f"rev_key_{k}",
+                                              shortcut=str(k), on_click=reviewing.issue_action,
+                                              args=("other", cls), width="stretch")
                 st.caption(t("review.keys_help"))
                 st.divider()
                 for cls in dict.fromkeys([issue["suggested"], issue["given"]]):
