@@ -81,7 +81,7 @@ if projects:
                       metrics=_metrics_line(m)))
     else:
         st.caption(t("projects.no_run"))
-    per_class = pd.DataFrame({t("common.class"): list(s["per_class"]),
+    per_class = pd.DataFrame({t("common.class"): [common.cls_name(c) for c in s["per_class"]],
                               t("projects.n_labeled"): list(s["per_class"].values())})
     st.dataframe(per_class, hide_index=True, width="content")
 
@@ -92,7 +92,7 @@ if projects:
         last = qs["last_run"]["metrics"].get("accuracy") if qs["last_run"] else None
         rows.append({
             t("common.project"): q.name,
-            t("projects.classes"): ", ".join(q.classes),
+            t("projects.classes"): ", ".join(common.cls_name(c) for c in q.classes),
             t("projects.ordinal"): q.ordinal,
             t("projects.n_items"): qs["n_items"],
             t("projects.n_labeled"): qs["n_labeled"],
