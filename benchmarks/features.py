@@ -36,22 +36,22 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from defectlab.features import (  # noqa: E402
+from defectlab.features import color as f_color
+from defectlab.features import (
     extract,
     extract_cached,
     feature_names,
     get_spec,
     prepare_images,
 )
-from defectlab.features import color as f_color  # noqa: E402
-from defectlab.features import fft as f_fft  # noqa: E402
-from defectlab.features import gabor as f_gabor  # noqa: E402
-from defectlab.features import glcm as f_glcm  # noqa: E402
-from defectlab.features import hog as f_hog  # noqa: E402
-from defectlab.features import intensity as f_intensity  # noqa: E402
-from defectlab.features import lbp as f_lbp  # noqa: E402
-from defectlab.features._batch import BLOCK, Pyramid  # noqa: E402
-from defectlab.features.spectrum import power_spectrum  # noqa: E402
+from defectlab.features import fft as f_fft
+from defectlab.features import gabor as f_gabor
+from defectlab.features import glcm as f_glcm
+from defectlab.features import hog as f_hog
+from defectlab.features import intensity as f_intensity
+from defectlab.features import lbp as f_lbp
+from defectlab.features._batch import BLOCK, Pyramid
+from defectlab.features.spectrum import power_spectrum
 
 
 def _load(paths):
@@ -141,7 +141,7 @@ def _time_reference(images, repeats):
     fams = _reference_families()
     times = {}
     for name, fn in fams.items():
-        times[name] = _best(lambda: [fn(im) for im in images], repeats) / len(images)
+        times[name] = _best(lambda fn=fn: [fn(im) for im in images], repeats) / len(images)
     times["total"] = sum(times.values())
     return times
 
@@ -150,7 +150,7 @@ def _time_reference(images, repeats):
 # ours, per family (the same internals extract() runs, block by block)
 
 def _time_ours(images, spec, repeats):
-    grey, color = prepare_images(images, spec)
+    grey, _ = prepare_images(images, spec)
     blocks = [grey[i:i + BLOCK] for i in range(0, len(grey), BLOCK)]
     width = grey.shape[2]
     pyramids = [Pyramid(b) for b in blocks]

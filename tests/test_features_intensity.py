@@ -3,7 +3,11 @@
 import numpy as np
 import pytest
 
-from defectlab.features.intensity import IntensityParams, extract_intensity, intensity_names
+from defectlab.features.intensity import (
+    IntensityParams,
+    extract_intensity,
+    intensity_names,
+)
 
 
 def _row(image, params=None):

@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 
 from defectlab.errors import InputError
-from defectlab.features.lbp import LBPParams, _neighbours, extract_lbp, lbp_codes, lbp_names
+from defectlab.features.lbp import (
+    LBPParams,
+    _neighbours,
+    extract_lbp,
+    lbp_codes,
+    lbp_names,
+)
 
 
 def test_codes_of_3x3_patterns_by_hand():

@@ -133,9 +133,9 @@ def test_empty_batch():
 @pytest.mark.parametrize(
     "bad, match",
     [
-        (np.zeros((4, 64, 64, 3)), r"The 'images' parameter of extract must be a uint8 array of "
-                                   r"shape \(N, H, W\) or \(N, H, W, 3\)\. Got float64 with "
-                                   r"shape \(4, 64, 64, 3\)\. Pass a list"),
+        (np.zeros((4, 64, 64, 3)), (r"The 'images' parameter of extract must be a uint8 array of "
+                                    r"shape \(N, H, W\) or \(N, H, W, 3\)\. Got float64 with "
+                                    r"shape \(4, 64, 64, 3\)\. Pass a list")),
         (np.zeros((64, 64), np.uint8), r"Got uint8 with shape \(64, 64\)"),
         (np.zeros((2, 8, 8), np.uint16), r"Got uint16 with shape \(2, 8, 8\)"),
         ("image.png", "Got str"),
@@ -151,9 +151,9 @@ def test_validation_errors(bad, match):
         extract(bad, SMALL)
 
 
-@pytest.mark.parametrize("kwargs, match", [(dict(chunk_size=0), "chunk_size"),
-                                           (dict(n_jobs=0), "n_jobs"),
-                                           (dict(n_jobs=1.5), "n_jobs")])
+@pytest.mark.parametrize("kwargs, match", [({"chunk_size": 0}, "chunk_size"),
+                                           ({"n_jobs": 0}, "n_jobs"),
+                                           ({"n_jobs": 1.5}, "n_jobs")])
 def test_parameter_errors(kwargs, match):
     with pytest.raises(InputError, match=match):
         extract(np.zeros((1, 48, 48), np.uint8), SMALL, **kwargs)

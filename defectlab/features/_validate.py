@@ -114,10 +114,10 @@ def _crop_to_aspect(im, rows, cols):
     h, w = im.shape[:2]
     target = cols / rows
     if w / h > target:  # too wide
-        nw = max(1, int(round(h * target)))
+        nw = max(1, round(h * target))
         c0 = (w - nw) // 2
         return im[:, c0:c0 + nw]
-    nh = max(1, int(round(w / target)))
+    nh = max(1, round(w / target))
     r0 = (h - nh) // 2
     return im[r0:r0 + nh]
 

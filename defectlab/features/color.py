@@ -20,7 +20,7 @@ from ._batch import batch_hist, blocked
 from ._validate import check_batch
 from .spec import ColorParams
 
-__all__ = ["extract_color", "color_names"]
+__all__ = ["color_names", "extract_color"]
 
 _COLOURED = 32
 

@@ -44,7 +44,7 @@ def gabor_names(params=None):
     params = params or GaborParams()
     names = []
     for lam in params.wavelengths:
-        names += [f"gabor.l{lam}.o{int(round(a))}.energy" for a in _angles(params)]
+        names += [f"gabor.l{lam}.o{round(a)}.energy" for a in _angles(params)]
         names += [f"gabor.l{lam}.mean", f"gabor.l{lam}.aniso"]
     return names
 
@@ -116,8 +116,7 @@ def gabor_from_power(power, width, params):
     -------
     (n, F) ndarray of float64
     """
-    n, h, _ = power.shape
-    k = params.orientations
+    h = power.shape[1]
     norm = float(h * width) ** 2
     cols = []
     # einsum, not BLAS: small products that threaded BLAS makes slow (and jittery) on a busy CPU
@@ -129,7 +128,6 @@ def gabor_from_power(power, width, params):
         e = np.log1p(np.sqrt(energy))
         mean = np.log1p(np.sqrt(energy.mean(axis=1)))
         cols += [e, mean[:, None], (e.max(axis=1) - e.min(axis=1))[:, None]]
-    del k
     return np.concatenate(cols, axis=1)
 
 

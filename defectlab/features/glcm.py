@@ -22,7 +22,7 @@ from ._batch import as_pyramid, blocked, image_index
 from ._validate import check_batch
 from .spec import GLCMParams
 
-__all__ = ["extract_glcm", "glcm_names", "glcm_matrices", "glcm_props"]
+__all__ = ["extract_glcm", "glcm_matrices", "glcm_names", "glcm_props"]
 
 _DIRECTIONS = ((0, 1), (1, 1), (1, 0), (1, -1))  # (drow, dcol) per unit distance
 

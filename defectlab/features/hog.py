@@ -28,7 +28,7 @@ from ._batch import blocked, scratch
 from ._validate import check_batch
 from .spec import HOGParams
 
-__all__ = ["extract_hog", "hog_names", "hog_blocks"]
+__all__ = ["extract_hog", "hog_blocks", "hog_names"]
 
 
 def hog_names(params=None):

@@ -32,7 +32,7 @@ from ._batch import as_pyramid, batch_hist, blocked, interior_index, scratch
 from ._validate import check_batch
 from .spec import LBPParams
 
-__all__ = ["extract_lbp", "lbp_names", "lbp_codes"]
+__all__ = ["extract_lbp", "lbp_codes", "lbp_names"]
 
 _ONE = 1 << 16  # fixed-point scale of the bilinear weights
 
@@ -60,7 +60,7 @@ def _neighbours(P, R):
         fr, fc = r - r0, c - c0
         taps = [(0, 0, (1 - fr) * (1 - fc)), (0, 1, (1 - fr) * fc), (1, 0, fr * (1 - fc)),
                 (1, 1, fr * fc)]
-        taps = [(dr, dc, int(round(wt * _ONE))) for dr, dc, wt in taps]
+        taps = [(dr, dc, round(wt * _ONE)) for dr, dc, wt in taps]
         taps = [t for t in taps if t[2] != 0]
         # make the integer weights sum to exactly 2**16 (a flat area is then an exact tie)
         err = _ONE - sum(t[2] for t in taps)
@@ -81,7 +81,7 @@ def _padded_codes(images, P, R):
     (whose short rows make NumPy slow) are involved.
     """
     n, h, w = images.shape
-    q = int(math.ceil(R)) + 1
+    q = math.ceil(R) + 1
     hp, wp = h + 2 * q, w + 2 * q
     size = n * hp * wp
     margin = (q + 1) * wp
@@ -149,7 +149,7 @@ def _padded_codes(images, P, R):
 
 def _codes_block(images, P, R):
     """riu2 codes of a ``(n, h, w)`` uint8 block -> ``(n, h, w)`` uint8 view of a scratch array."""
-    n, h, w = images.shape
+    _, h, w = images.shape
     codes, q = _padded_codes(images, P, R)
     return codes[:, q:q + h, q:q + w]
 
@@ -164,8 +164,8 @@ def _pattern_table(P):
     if table is None:
         v = np.arange(256) & ((1 << P) - 1)
         rot = ((v << 1) | (v >> (P - 1))) & ((1 << P) - 1)
-        trans = np.array([bin(x).count("1") for x in (v ^ rot)])
-        ones = np.array([bin(x).count("1") for x in v])
+        trans = np.bitwise_count(v ^ rot)
+        ones = np.bitwise_count(v)
         table = np.where(trans <= 2, ones, P + 1).astype(np.uint8)
         _TABLES[key] = table
     return table

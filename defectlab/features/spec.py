@@ -36,19 +36,19 @@ from dataclasses import dataclass, field
 from ..errors import InputError
 
 __all__ = [
-    "FEATURES_VERSION",
+    "DEFAULT_PRESET",
     "FAMILIES",
     "FAMILY_TITLES",
+    "FEATURES_VERSION",
+    "PRESETS",
+    "ColorParams",
+    "FFTParams",
+    "FeatureSpec",
+    "GLCMParams",
+    "GaborParams",
+    "HOGParams",
     "IntensityParams",
     "LBPParams",
-    "GLCMParams",
-    "HOGParams",
-    "GaborParams",
-    "FFTParams",
-    "ColorParams",
-    "FeatureSpec",
-    "PRESETS",
-    "DEFAULT_PRESET",
     "get_spec",
     "spec_hash",
 ]
