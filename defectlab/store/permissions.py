@@ -37,7 +37,8 @@ ROLE_ACTIONS = {
     "lead": _ALL - {"restore", "reset_password"},
     "annotator": frozenset({"view", "label", "cut_crops"}),
     "reviewer": frozenset({"view", "label", "review", "view_team"}),
-    "supervisor": frozenset({"view", "predict", "correct_predictions", "export", "import"}),
+    # a supervisor's correction of a prediction is a person's label (source "human")
+    "supervisor": frozenset({"view", "label", "predict", "correct_predictions", "export", "import"}),
 }
 
 

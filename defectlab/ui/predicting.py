@@ -65,7 +65,8 @@ def _current():
 def _write(row, label, corrected):
     ws = common.workspace()
     may = common.permissions(ws)
-    source = "review" if corrected and may("review") else "model"
+    # a confirmation accepts the model's label; a correction is a person's decision
+    source = ("review" if may("review") else "human") if corrected else "model"
     comment = f"corrected from {row['label']}" if corrected else "confirmed"
     annotate(ws, int(row["item_id"]), label, user=common.user(), source=source, comment=comment,
              run_id=st.session_state.get("pred_run"))
