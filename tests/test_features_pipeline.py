@@ -102,6 +102,19 @@ def test_list_of_mixed_inputs(images):
     assert x[3, sat] > 0.5 and x[0, sat] == 0
 
 
+def test_large_colour_photo_and_16bit_image():
+    rng = np.random.default_rng(4)
+    photo = np.zeros((1500, 2000, 3), np.uint8)
+    photo[..., 0] = rng.integers(100, 256, (1500, 2000))  # reddish texture
+    tiff12 = rng.integers(0, 4096, (600, 900), dtype=np.uint16)  # 12-bit camera in uint16
+    x = extract([photo, tiff12])
+    names = feature_names()
+    assert x.shape == (2, len(names)) and np.isfinite(x).all()
+    assert x[0, names.index("color.sat_frac")] > 0.5
+    # percentile-stretched to the 8-bit range (a fixed /257 would give a mean near 8)
+    assert 110 < x[1, names.index("intensity.mean")] < 145
+
+
 def test_uint8_batch_of_another_size_is_resized(images):
     big = np.repeat(np.repeat(images[:2], 2, axis=1), 2, axis=2)  # 96 x 96
     x = extract(big, SMALL)

@@ -4,10 +4,30 @@
 >>> X = extract(images)            # doctest: +SKIP
 >>> names = feature_names()        # F names matching X's columns
 
-Families (one module each, each with ``extract_<family>(images, params)`` and ``<family>_names``):
-``intensity``, ``lbp``, ``glcm``, ``hog``, ``gabor``, ``fft``, ``color``. A :class:`FeatureSpec`
-chooses families, parameters and the working size; :data:`PRESETS` holds the named ones
-("fast", "default", "rich"). :func:`extract_cached` keeps features on disk per (image sha256, spec hash).
+Public API
+----------
+``extract(images, spec=None, *, chunk_size=256, n_jobs=1)``
+    Features of a uint8 ``(N, H, W)`` batch (fast path), a uint8 RGB ``(N, H, W, 3)`` batch, or a
+    list of arrays of any size / dtype / channels. Rows depend only on their own image; results
+    are identical for any ``chunk_size`` and ``n_jobs``.
+``feature_names(spec=None)``
+    ``"<family>.<detail>"`` names of the columns (``lbp.p8r1.u3``, ``glcm.d2.contrast_mean``,
+    ``gabor.l12.o45.energy``, ``hog.c2.b5``, ``fft.radial3``, ``intensity.p90``, ``color.h_mean``).
+``FAMILY_TITLES``
+    Plain-words title per family (the part of a name before the first dot).
+``prepare_images(images, spec=None) -> (grey, color)``
+    The working-size policy (grey uint8 at ``spec.size``; RGB too when the spec has ``color``).
+``extract_cached(shas, load_images, spec, cache_dir, n_jobs=1, progress=None)``
+    Incremental on-disk cache in ``<cache_dir>/<spec hash>/`` (``cache_dir`` =
+    ``<workspace>/features``).
+``FeatureSpec``, ``PRESETS`` ("fast", "default", "rich"), ``get_spec(name_or_spec)``,
+``spec_hash(spec)``, ``FEATURES_VERSION``
+    Which families, parameters and working size; hashed and versioned.
+
+Families: one module each (``intensity``, ``lbp``, ``glcm``, ``hog``, ``gabor``, ``fft``,
+``color``) with ``extract_<family>(images, params) -> (N, F) float32`` and ``<family>_names``;
+``lbp.lbp_codes``, ``glcm.glcm_matrices`` / ``glcm_props`` and ``hog.hog_blocks`` expose the
+per-pixel / per-matrix intermediates that match scikit-image.
 
 Importing this package imports only NumPy, OpenCV and the standard library.
 """

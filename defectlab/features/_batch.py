@@ -21,7 +21,7 @@ __all__ = []
 
 _IDX_CACHE = {}
 _IDX_LOCK = threading.Lock()
-_IDX_CACHE_MAX = 64
+_IDX_CACHE_MAX = 32
 
 
 def image_index(n, h, w, valid_rows=None):

@@ -54,7 +54,7 @@ def _cell_base(n, h, w, cell, orientations):
                         n * nr * nc * orientations)
         base = base.reshape(n * h, w).astype(np.intp)
         base.setflags(write=False)
-        if len(_BASES) > 32:
+        if len(_BASES) >= 4:  # a few MB each; only the block shapes of the current spec recur
             _BASES.clear()
         _BASES[key] = base
     return base

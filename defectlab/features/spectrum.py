@@ -32,7 +32,7 @@ def _cached(key, make):
     if value is None:
         value = make()
         with _LOCK:
-            if len(_CACHE) > 64:
+            if len(_CACHE) >= 16:  # projections are a few MB per working size
                 _CACHE.clear()
             _CACHE[key] = value
     return value
