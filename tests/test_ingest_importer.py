@@ -234,3 +234,19 @@ def test_neu_flat_regex_labels_1800(ws, neu_dir):
     assert report.imported + report.duplicates == 1800 and not report.rejected
     counts = items_frame(ws, 1)["label"].value_counts()
     assert len(counts) == 6 and counts.sum() == report.imported
+
+
+def test_add_plate_then_cut(ws, tmp_path):
+    from defectlab.errors import ImageError
+    from defectlab.ingest import add_plate
+
+    create_project(ws, "P", ["a", "b"])
+    data = _png(_texture(12, 64))
+    plate_id, new = add_plate(ws, "P", data, "C:\\camera\\板材_7.png")
+    assert new and add_plate(ws, "P", data, "again.png") == (plate_id, False)
+    plates = items_frame(ws, 1, role="plate")
+    assert plates["source"].tolist() == ["板材_7.png"]
+    report = add_crops(ws, "P", plate_id, [("a", 2, 2, 30, 30)])
+    assert items_frame(ws, 1).set_index("source").loc["板材_7.png#0", "label"] == "a" and report.imported == 1
+    with pytest.raises(ImageError, match="bad.png"):
+        add_plate(ws, "P", b"not an image", "bad.png")

@@ -5,6 +5,6 @@ The pure planning and parsing (:mod:`.scan`, :mod:`.boxes`, :mod:`.archive`) nev
 :mod:`.importer` decodes, hashes and stores.
 """
 
-from .importer import ImportReport, add_crops, import_source
+from .importer import ImportReport, add_crops, add_plate, import_source
 
-__all__ = ["import_source", "add_crops", "ImportReport"]
+__all__ = ["import_source", "add_crops", "add_plate", "ImportReport"]

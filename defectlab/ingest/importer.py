@@ -36,7 +36,7 @@ from .archive import safe_extract_zip
 from .boxes import validate_box
 from .scan import plan_import
 
-__all__ = ["ImportReport", "import_source", "add_crops"]
+__all__ = ["ImportReport", "import_source", "add_crops", "add_plate"]
 _CHUNK = 200
 
 
@@ -385,3 +385,39 @@ def add_crops(ws, project, plate_item_id, boxes, user="local", padding=0.0, min_
         log_action(conn, user, "crops.add", proj.id, plate["source"],
                    {"plate_item_id": plate["id"], "added": report.imported})
     return report
+
+
+def add_plate(ws, project, data, name, user="local", limits=DEFAULT_LIMITS):
+    """Store one full plate image (to cut crops from by hand) and return its item id.
+
+    Parameters
+    ----------
+    ws : Workspace
+    project : str or Project
+    data : bytes
+        The file's bytes (an upload); decoded first, so a corrupt file is refused with its reason.
+    name : str
+        The file name shown as the plate's ``source`` (only its last path component is kept).
+    user : str
+        Needs the ``cut_crops`` permission.
+
+    Returns
+    -------
+    (int, bool)
+        The plate's item id and whether it was new (the same picture uploaded again is reused).
+    """
+    proj = get_project(ws, project)
+    name = Path(str(name).replace("\\", "/")).name or "plate.png"
+    image = decode_image(data, source=name, limits=limits)
+    w, h, c = _image_shape(image)
+    sha, rel = ws.put_blob(data, _ext(name))
+    with ws.transaction() as conn:
+        require(conn, user, "cut_crops")
+        existing = find_item(conn, proj.id, sha, role="plate")
+        if existing is not None:
+            return int(existing["id"]), False
+        batch = create_batch(conn, proj.id, "crop", name, user)
+        item_id = add_item(conn, proj.id, sha256=sha, blob=rel, width=w, height=h, channels=c, source=name,
+                           batch_id=batch, role="plate")
+        log_action(conn, user, "plate.add", proj.id, name, {"width": w, "height": h, "item_id": item_id})
+    return item_id, True

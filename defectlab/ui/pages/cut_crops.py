@@ -2,7 +2,6 @@
 class or leave it unlabeled; every box becomes a crop item linked to its plate and box, exactly like
 an imported VOC box. Existing boxes are drawn on the image and can be removed (soft delete)."""
 
-from pathlib import Path
 
 import streamlit as st
 
@@ -23,30 +22,8 @@ UNLABELED = ""
 
 
 def _add_plate(upload):
-    """Store an uploaded image as a plate item (decoded first, so a corrupt file is refused).
-
-    defectlab.ingest has no single-plate entry point yet (a VOC file without boxes is rejected), so this
-    uses the store's own building blocks: content-addressed blob, ``add_item(role="plate")``, audit.
-    """
-    from defectlab.imaging import decode_image
-    from defectlab.store import add_item, create_batch, find_item, log_action, require
-
-    name = Path(upload.name.replace("\\", "/")).name or "plate.png"
-    data = upload.getvalue()
-    image = decode_image(data, source=name)
-    h, w = image.shape[:2]
-    channels = 1 if image.ndim == 2 else image.shape[2]
-    ext = Path(name).suffix.lower().lstrip(".") or "png"
-    sha, rel = ws.put_blob(data, {"jpeg": "jpg", "tif": "tiff"}.get(ext, ext))
-    with ws.transaction() as conn:
-        require(conn, common.user(), "import")
-        if find_item(conn, project.id, sha, role="plate") is not None:
-            return False
-        batch = create_batch(conn, project.id, "import", name, common.user())
-        add_item(conn, project.id, sha256=sha, blob=rel, width=w, height=h, channels=channels, source=name,
-                 batch_id=batch, role="plate")
-        log_action(conn, common.user(), "plate.add", project.id, name, {"width": w, "height": h})
-    return True
+    """Store an uploaded image as a plate item; True when it was new."""
+    return ingest.add_plate(ws, project, upload.getvalue(), upload.name, user=common.user())[1]
 
 
 plates = items_frame(ws, project.id, role="plate", with_labels=False)
