@@ -186,3 +186,14 @@ def test_import_is_light():
             "if m in sys.modules]; print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_docstring_examples_run():
+    import doctest
+    import importlib
+
+    for name in ("spec", "pipeline", "_validate", "cache", "intensity", "lbp", "glcm", "hog",
+                 "gabor", "fft", "color"):
+        module = importlib.import_module(f"defectlab.features.{name}")
+        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+        assert result.failed == 0, name

@@ -175,7 +175,7 @@ def prepare_images(images, spec=None):
     >>> import numpy as np
     >>> grey, color = prepare_images([np.zeros((300, 500), np.uint16)], "default")
     >>> grey.shape, grey.dtype.name, color.shape
-    ((1, 128, 128), 'uint8', (1, 128, 128, 3))
+    ((1, 160, 160), 'uint8', (1, 160, 160, 3))
     """
     from .spec import get_spec
 
