@@ -188,6 +188,14 @@ def test_bad_shas(tmp_path, shas, match):
         extract_cached(shas, lambda s: [], SPEC, tmp_path)
 
 
+def test_unusable_image_names_its_sha(tmp_path):
+    store = _images(3, seed=8)
+    shas = list(store)
+    store[shas[1]] = np.zeros((0, 5), np.uint8)
+    with pytest.raises(InputError, match=f"sha {shas[1]} returned by load_images.*is empty"):
+        extract_cached(shas, Loader(store), SPEC, tmp_path)
+
+
 def test_loader_must_return_one_image_per_sha(tmp_path):
     store = _images(3, seed=7)
     with pytest.raises(InputError, match="returned 2 images for 3 shas"):

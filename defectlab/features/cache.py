@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DefectlabError, InputError
+from ._validate import check_image_list
 from .spec import FEATURES_VERSION
 
 __all__ = ["extract_cached", "spec_cache_dir"]
@@ -275,6 +276,13 @@ def extract_cached(shas, load_images, spec, cache_dir, n_jobs=1, progress=None):
             got = len(images) if hasattr(images, "__len__") else type(images).__name__
             raise InputError(f"load_images returned {got} images for {len(batch)} shas. It must "
                              "return one array per requested sha, in the same order.")
+        try:
+            check_image_list(list(images), "extract_cached")
+        except InputError as exc:
+            m = re.match(r"images\[(\d+)\]", str(exc))
+            sha = batch[int(m.group(1))] if m else "?"
+            raise InputError(f"The image with sha {sha} returned by load_images cannot be used: "
+                             f"{exc}") from None
         rows = extract(list(images), spec, n_jobs=n_jobs)
         _write_shard(directory, spec, batch, rows)
         for k, s in enumerate(batch):
