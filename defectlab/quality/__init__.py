@@ -1,8 +1,8 @@
-"""Label quality: likely label errors, duplicates, outliers, misclassification views, what to label next.
+"""Label quality: likely label errors, duplicates, outliers, misclassifications, what to label next.
 
-The algorithms are data in, data out (cleanlab's ``find_label_issues(labels, pred_probs)``): they take
-labels, out-of-fold probabilities, feature matrices and hashes -- never a model or a database -- and
-return ranked tables with a score in [0, 1] and a plain-language reason. Only
+The algorithms are data in, data out (cleanlab's ``find_label_issues(labels, pred_probs)``): they
+take labels, out-of-fold probabilities, feature matrices and hashes -- never a model or a database --
+and return ranked tables with a score in [0, 1] and a plain-language reason. Only
 :mod:`defectlab.quality.review` talks to the store and the run registry (it imports them only
 when called, so importing this package stays light).
 

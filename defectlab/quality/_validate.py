@@ -61,8 +61,8 @@ def _check_pred_probs(pred_probs, where, name="pred_probs", allow_stack=False):
         shape = "(n_samples, n_classes) or (n_models, n_samples, n_classes)" if allow_stack else (
             "(n_samples, n_classes)")
         raise InputError(
-            f"The {name!r} parameter of {where} must have shape {shape} with at least 2 classes and "
-            f"1 sample. Got shape {arr.shape}."
+            f"The {name!r} parameter of {where} must have shape {shape} with at least 2 classes "
+            f"and 1 sample. Got shape {arr.shape}."
         )
     def _row(pos):
         pos = [int(v) for v in pos]
@@ -201,9 +201,9 @@ def _check_mask(mask, where, name, n_samples):
 def _standardize(X, robust=False):
     """Standardise columns: ``(x - centre) / scale``; constant columns become 0.
 
-    ``robust=False``: mean and standard deviation. ``robust=True``: median and IQR / 1.349 (so that a
-    few extreme rows do not shrink everybody else's spread), falling back to the standard deviation
-    for columns whose IQR is 0.
+    ``robust=False``: mean and standard deviation. ``robust=True``: median and IQR / 1.349 (so
+    that a few extreme rows do not shrink everybody else's spread), falling back to the standard
+    deviation for columns whose IQR is 0.
     """
     if not robust:
         mean = X.mean(axis=0)

@@ -47,7 +47,8 @@ def confusion_counts(labels, pred_probs, classes=None):
 
     Examples
     --------
-    >>> confusion_counts(["a", "a", "b"], [[0.9, 0.1], [0.2, 0.8], [0.3, 0.7]], ["a", "b"]).values.tolist()
+    >>> cm = confusion_counts(["a", "a", "b"], [[0.9, 0.1], [0.2, 0.8], [0.3, 0.7]], ["a", "b"])
+    >>> cm.values.tolist()
     [[1, 1], [0, 1]]
     """
     P, classes, codes = _prepare(labels, pred_probs, classes, "confusion_counts")

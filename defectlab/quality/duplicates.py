@@ -1,8 +1,8 @@
 """Duplicates: identical files, near-identical pictures, and the same picture under two labels.
 
 - *Exact* duplicates share a content hash (the sha256 the store keeps for every item).
-- *Near* duplicates are the same picture re-encoded, resized, slightly brightened or re-cropped: their
-  64-bit perceptual hashes (:func:`phash`, a DCT hash) differ in a few bits, and/or their feature
+- *Near* duplicates are the same picture re-encoded, resized, slightly brightened or re-cropped:
+  their 64-bit perceptual hashes (:func:`phash`, a DCT hash) differ in a few bits, and/or their feature
   vectors point the same way (cosine similarity on standardised features).
 - A group whose members carry different labels is a *conflict*: the same picture cannot be two
   classes, so at least one label is certainly wrong.
@@ -141,10 +141,14 @@ def hamming_distances(a, b):
     return np.bitwise_count(a[:, None] ^ b[None, :]).astype(np.uint8)
 
 
-def _near_pairs_hash(h, max_distance, chunk=2048):
+_CHUNK_CELLS = 4_000_000  # pairwise cells per chunk (~32 MB of uint64 / float64)
+
+
+def _near_pairs_hash(h, max_distance):
     """Pairs ``i < j`` with Hamming distance <= max_distance, and the distances."""
     rows, cols, dist = [], [], []
     n = h.shape[0]
+    chunk = max(1, _CHUNK_CELLS // max(n, 1))
     for s in range(0, n, chunk):
         d = np.bitwise_count(h[s:s + chunk, None] ^ h[None, :])
         i, j = np.nonzero(d <= max_distance)
@@ -156,13 +160,14 @@ def _near_pairs_hash(h, max_distance, chunk=2048):
     return np.concatenate(rows), np.concatenate(cols), np.concatenate(dist)
 
 
-def _near_pairs_features(X, min_similarity, chunk=1024):
+def _near_pairs_features(X, min_similarity):
     """Pairs ``i < j`` whose standardised feature rows have cosine similarity >= min_similarity."""
     Z = _standardize(X)
     norms = np.linalg.norm(Z, axis=1, keepdims=True)
     Z = Z / np.where(norms > 0, norms, 1.0)
     rows, cols, sims = [], [], []
     n = Z.shape[0]
+    chunk = max(1, _CHUNK_CELLS // max(n, 1))
     for s in range(0, n, chunk):
         sim = Z[s:s + chunk] @ Z.T
         i, j = np.nonzero(sim >= min_similarity)
@@ -311,8 +316,8 @@ def find_duplicates(*, hashes=None, images=None, phashes=None, features=None, la
         what = "identical files" if kind == "exact" else "near-identical pictures"
         reason = f"{members.size} {what}"
         if conflict:
-            reason += (f" labeled {' / '.join(distinct)}: a certain conflict, only one label can be "
-                       "right")
+            reason += (f" labeled {' / '.join(distinct)}: a certain conflict, only one label "
+                       "can be right")
         elif distinct:
             reason += f", all labeled {distinct[0]}: keep one copy"
         else:
@@ -323,8 +328,8 @@ def find_duplicates(*, hashes=None, images=None, phashes=None, features=None, la
     if len(df):
         first = df["indices"].map(lambda m: m[0])
         df = (df.assign(_first=first, _exact=df["kind"] == "exact")
-                .sort_values(["conflict", "_exact", "n", "_first"], ascending=[False, False, False, True],
-                             kind="stable")
+                .sort_values(["conflict", "_exact", "n", "_first"],
+                             ascending=[False, False, False, True], kind="stable")
                 .drop(columns=["_first", "_exact"]).reset_index(drop=True))
     df.insert(0, "group", np.arange(len(df)))
     return df
