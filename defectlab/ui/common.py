@@ -7,7 +7,6 @@ hold session state, cache decoded images as JPEG bytes and turn library errors i
 from __future__ import annotations
 
 import contextlib
-import importlib
 import os
 import time
 from pathlib import Path
@@ -16,6 +15,7 @@ import streamlit as st
 
 from defectlab.errors import DefectlabError
 from defectlab.store import get_project, list_projects, open_workspace
+from defectlab.team import is_team_mode
 
 __all__ = [
     "PAGES_DIR",
@@ -34,7 +34,6 @@ __all__ = [
     "guard",
     "flash",
     "show_flash",
-    "optional",
     "thumb",
     "image_bytes",
     "class_label",
@@ -104,10 +103,7 @@ def user():
 
 def team_mode(ws=None):
     """Whether the workspace has more than the local admin (login required)."""
-    team = optional("defectlab.team")
-    if team is None or not hasattr(team, "is_team_mode"):
-        return False
-    return bool(team.is_team_mode(ws or workspace()))
+    return bool(is_team_mode(ws or workspace()))
 
 
 def permissions(ws=None):
@@ -124,14 +120,6 @@ def _actions():
     from defectlab.store import ACTIONS
 
     return ACTIONS
-
-
-def optional(module):
-    """Import a library module, or None while it is not installed yet."""
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        return None
 
 
 # -- project -------------------------------------------------------------------------------------

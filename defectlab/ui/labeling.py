@@ -73,11 +73,10 @@ def _rank_next(ws, project, unlabeled, seed, pool=2000, batch=50):
     None before the first run."""
     from defectlab.ui import suggest
 
-    quality = common.optional("defectlab.quality")
     run_id = suggest.latest_run(ws, project)
-    if run_id is None or quality is None or not unlabeled:
+    if run_id is None or not unlabeled:
         return None
-    from defectlab import learn
+    from defectlab import learn, quality  # the learning stack: only once a run exists
     from defectlab.learn.runs import run_features
 
     head = unlabeled[:pool]

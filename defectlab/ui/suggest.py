@@ -12,8 +12,7 @@ import numpy as np
 import streamlit as st
 
 from defectlab.errors import DefectlabError
-from defectlab.store import project_summary
-from defectlab.ui import common
+from defectlab.ui import common, runinfo
 
 __all__ = ["latest_run", "for_item", "CHUNK"]
 
@@ -28,14 +27,7 @@ def latest_run(ws, project):
     now = time.monotonic()
     if cached and cached[0] == key and now - cached[2] < _TTL:
         return cached[1]
-    learn = common.optional("defectlab.learn")
-    if learn is not None and hasattr(learn, "list_runs"):
-        from defectlab.ui.runinfo import latest_run_id
-
-        run_id = latest_run_id(ws, project)
-    else:
-        last = project_summary(ws, project)["last_run"]
-        run_id = None if last is None else last["run_id"]
+    run_id = runinfo.latest_run_id(ws, project)
     st.session_state["_latest_run"] = (key, run_id, now)
     return run_id
 

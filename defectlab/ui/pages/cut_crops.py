@@ -5,6 +5,7 @@ an imported VOC box. Existing boxes are drawn on the image and can be removed (s
 
 import streamlit as st
 
+from defectlab import ingest
 from defectlab.store import delete_items, get_item, items_frame
 from defectlab.ui import common
 from defectlab.ui.common import t
@@ -13,10 +14,7 @@ ws = common.workspace()
 project = common.require_project(ws, title_key="nav.cut_crops")
 st.title(t("crops.title", project=project.name))
 common.show_flash()
-ingest = common.optional("defectlab.ingest")
-if ingest is None:
-    st.info(t("common.library_missing", module="defectlab.ingest"))
-    st.stop()
+
 DISPLAY_MAX = 1600
 UNLABELED = ""
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from defectlab import ingest
 from defectlab.store import list_projects
 from defectlab.ui import common
 from defectlab.ui.common import t
@@ -15,10 +16,6 @@ from defectlab.ui.common import t
 ws = common.workspace()
 st.title(t("import.title"))
 common.show_flash()
-ingest = common.optional("defectlab.ingest")
-if ingest is None:
-    st.info(t("common.library_missing", module="defectlab.ingest"))
-    st.stop()
 
 LAYOUTS = ("auto", "folders", "flat", "voc", "yolo", "coco", "csv")
 projects = [p.name for p in list_projects(ws)]

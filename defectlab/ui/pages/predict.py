@@ -8,6 +8,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from defectlab import learn
 from defectlab.errors import DefectlabError
 from defectlab.store import get_item
 from defectlab.ui import charts, common, labelbook, predicting, runinfo
@@ -17,10 +18,6 @@ ws = common.workspace()
 project = common.require_project(ws, title_key="nav.predict")
 st.title(t("predict.title", project=project.name))
 common.show_flash()
-learn = common.optional("defectlab.learn")
-if learn is None:
-    st.info(t("common.library_missing", module="defectlab.learn"))
-    st.stop()
 runs = runinfo.list_runs(ws, project)
 if not runs:
     st.info(t("review.no_run"))

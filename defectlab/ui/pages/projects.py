@@ -3,6 +3,7 @@
 import pandas as pd
 import streamlit as st
 
+from defectlab.demo import build_demo_workspace
 from defectlab.store import create_project, current_labels, list_projects, project_summary
 from defectlab.ui import common
 from defectlab.ui.common import t
@@ -30,13 +31,11 @@ with st.container(border=True):
     st.subheader(t("projects.next.title"))
     if not projects:
         st.markdown(t("projects.next.empty"))
-        demo = common.optional("defectlab.demo")
-        if demo is not None and hasattr(demo, "build_demo_workspace"):
-            if st.button(t("projects.demo_button"), key="build_demo", type="primary",
-                         icon=":material/auto_awesome:"):
-                with st.spinner(t("projects.demo_building")), common.guard():
-                    demo.build_demo_workspace(ws)
-                    st.rerun()
+        if st.button(t("projects.demo_button"), key="build_demo", type="primary",
+                     icon=":material/auto_awesome:"):
+            with st.spinner(t("projects.demo_building")), common.guard():
+                build_demo_workspace(ws)
+                st.rerun()
     else:
         p = common.active_project(ws)
         s = project_summary(ws, p)

@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from defectlab.errors import DefectlabError
+from defectlab.quality import review as qreview
 from defectlab.store import UNUSABLE, current_labels, get_item
 from defectlab.ui import charts, common, labelbook, reviewing, runinfo
 from defectlab.ui.common import t
@@ -15,10 +16,6 @@ ws = common.workspace()
 project = common.require_project(ws, title_key="nav.review")
 st.title(t("review.title", project=project.name))
 common.show_flash()
-learn = common.optional("defectlab.learn")
-if learn is None or not hasattr(learn, "list_runs"):
-    st.info(t("common.library_missing", module="defectlab.learn"))
-    st.stop()
 
 runs = runinfo.list_runs(ws, project)
 if not runs:
@@ -131,86 +128,79 @@ with tab_cm:
 
 # -- likely label errors ---------------------------------------------------------------------------------
 with tab_issues:
-    qreview = common.optional("defectlab.quality.review")
-    if qreview is None:
-        st.info(t("common.library_missing", module="defectlab.quality"))
+    ss = st.session_state
+    if ss.get("rev_run") != run_id or "rev_issues" not in ss:
+        with st.spinner(t("review.finding_issues")):
+            try:
+                found = _records(qreview.label_issues_for_run(ws, project.name, run_id))
+            except DefectlabError as exc:
+                st.error(str(exc))
+                found = []
+        ss["rev_issues"] = found
+        ss["rev_pos"] = 0
+        ss["rev_run"] = run_id
+        ss["rev_done"] = {}
+    issues = ss["rev_issues"]
+    pos = ss.get("rev_pos", 0)
+    c1, c2 = st.columns([3, 1])
+    c1.caption(t("review.issues_help", n=len(issues)))
+    if c2.button(t("review.refresh"), key="rev_refresh"):
+        ss.pop("rev_issues", None)
+        st.rerun()
+    if issues:
+        st.progress(min(pos / len(issues), 1.0), text=t("review.issue_pos", pos=min(pos + 1, len(issues)),
+                                                      n=len(issues), done=len(ss.get("rev_done", {}))))
+    if not issues:
+        st.success(t("review.no_issues"))
+    elif pos >= len(issues):
+        st.success(t("review.issues_done", n=len(ss.get("rev_done", {}))))
+        st.button(t("label.back"), key="rev_back_end", on_click=reviewing.issue_back)
     else:
-        ss = st.session_state
-        if ss.get("rev_run") != run_id or "rev_issues" not in ss:
-            with st.spinner(t("review.finding_issues")):
-                try:
-                    found = _records(qreview.label_issues_for_run(ws, project.name, run_id))
-                except DefectlabError as exc:
-                    st.error(str(exc))
-                    found = []
-            ss["rev_issues"] = found
-            ss["rev_pos"] = 0
-            ss["rev_run"] = run_id
-            ss["rev_done"] = {}
-        issues = ss["rev_issues"]
-        pos = ss.get("rev_pos", 0)
-        c1, c2 = st.columns([3, 1])
-        c1.caption(t("review.issues_help", n=len(issues)))
-        if c2.button(t("review.refresh"), key="rev_refresh"):
-            ss.pop("rev_issues", None)
-            st.rerun()
-        if issues:
-            st.progress(min(pos / len(issues), 1.0), text=t("review.issue_pos", pos=min(pos + 1, len(issues)),
-                                                              n=len(issues), done=len(ss.get("rev_done", {}))))
-        if not issues:
-            st.success(t("review.no_issues"))
-        elif pos >= len(issues):
-            st.success(t("review.issues_done", n=len(ss.get("rev_done", {}))))
-            st.button(t("label.back"), key="rev_back_end", on_click=reviewing.issue_back)
-        else:
-            issue = issues[pos]
-            item = get_item(ws, int(issue["item_id"]))
-            left, right = st.columns([3, 2], gap="large")
-            with left:
-                st.image(common.image_bytes(item, 1200), width="stretch")
-                st.caption(t("label.item_caption", id=item["id"], source=item["source"], w=item["width"],
-                             h=item["height"]))
-            with right:
-                score = issue.get("score")
-                st.markdown(t("review.issue_line", given=common.cls_name(issue["given"]),
-                              suggested=common.cls_name(issue["suggested"]),
-                              score=float(score) if score is not None else 0.0))
-                if issue.get("reason"):
-                    st.caption(str(issue["reason"]))
-                b1, b2 = st.columns(2)
-                b1.button(t("review.accept", label=common.cls_name(issue["suggested"])), key="rev_accept", shortcut="A",
-                          on_click=reviewing.issue_action, args=("accept",), type="primary", width="stretch")
-                b2.button(t("review.keep", label=common.cls_name(issue["given"])), key="rev_keep", shortcut="K",
-                          on_click=reviewing.issue_action, args=("keep",), width="stretch")
-                b1.button(t("label.unusable"), key="rev_unusable", shortcut="U",
-                          on_click=reviewing.issue_action, args=("unusable",), width="stretch")
-                b2.button(t("label.skip"), key="rev_skip", shortcut="S", on_click=reviewing.issue_skip,
-                          width="stretch")
-                st.caption(t("review.other_label"))
-                kcols = st.columns(3)
-                for k, cls in enumerate(list(project.classes)[:9], start=1):
-                    kcols[(k - 1) % 3].button(common.class_label(project, cls), key=f"rev_key_{k}",
-                                              shortcut=str(k), on_click=reviewing.issue_action,
-                                              args=("other", cls), width="stretch")
-                st.caption(t("review.keys_help"))
-                st.divider()
-                for cls in dict.fromkeys([issue["suggested"], issue["given"]]):
-                    if cls in project.classes:
-                        labelbook.show_entry(project, cls, size=72, max_per_kind=3)
-            done = ss.get("rev_done") or {}
-            if done:
-                with st.expander(t("review.decided", n=len(done))):
-                    st.dataframe(pd.DataFrame([{"item": i, t("review.action"): t(f"review.action.{a}"),
-                                                t("common.class"): common.label_text(lab)}
-                                               for i, (a, lab) in done.items()]), hide_index=True)
+        issue = issues[pos]
+        item = get_item(ws, int(issue["item_id"]))
+        left, right = st.columns([3, 2], gap="large")
+        with left:
+            st.image(common.image_bytes(item, 1200), width="stretch")
+            st.caption(t("label.item_caption", id=item["id"], source=item["source"], w=item["width"],
+                         h=item["height"]))
+        with right:
+            score = issue.get("score")
+            st.markdown(t("review.issue_line", given=common.cls_name(issue["given"]),
+                          suggested=common.cls_name(issue["suggested"]),
+                          score=float(score) if score is not None else 0.0))
+            if issue.get("reason"):
+                st.caption(str(issue["reason"]))
+            b1, b2 = st.columns(2)
+            b1.button(t("review.accept", label=common.cls_name(issue["suggested"])), key="rev_accept", shortcut="A",
+                      on_click=reviewing.issue_action, args=("accept",), type="primary", width="stretch")
+            b2.button(t("review.keep", label=common.cls_name(issue["given"])), key="rev_keep", shortcut="K",
+                      on_click=reviewing.issue_action, args=("keep",), width="stretch")
+            b1.button(t("label.unusable"), key="rev_unusable", shortcut="U",
+                      on_click=reviewing.issue_action, args=("unusable",), width="stretch")
+            b2.button(t("label.skip"), key="rev_skip", shortcut="S", on_click=reviewing.issue_skip,
+                      width="stretch")
+            st.caption(t("review.other_label"))
+            kcols = st.columns(3)
+            for k, cls in enumerate(list(project.classes)[:9], start=1):
+                kcols[(k - 1) % 3].button(common.class_label(project, cls), key=f"rev_key_{k}",
+                                          shortcut=str(k), on_click=reviewing.issue_action,
+                                          args=("other", cls), width="stretch")
+            st.caption(t("review.keys_help"))
+            st.divider()
+            for cls in dict.fromkeys([issue["suggested"], issue["given"]]):
+                if cls in project.classes:
+                    labelbook.show_entry(project, cls, size=72, max_per_kind=3)
+        done = ss.get("rev_done") or {}
+        if done:
+            with st.expander(t("review.decided", n=len(done))):
+                st.dataframe(pd.DataFrame([{"item": i, t("review.action"): t(f"review.action.{a}"),
+                                            t("common.class"): common.label_text(lab)}
+                                           for i, (a, lab) in done.items()]), hide_index=True)
 
 
 # -- conflicts, duplicates, outliers ---------------------------------------------------------------------
 def _queue(tab, kind, fetch):
     with tab:
-        if common.optional("defectlab.quality.review") is None:
-            st.info(t("common.library_missing", module="defectlab.quality"))
-            return
         if not st.toggle(t("review.look"), key=f"rev_look_{kind}", help=t("review.look_help")):
             return  # these scans read every image of the project: only on request
         try:
@@ -247,9 +237,6 @@ def _queue(tab, kind, fetch):
                             on_click=reviewing.decide_many, args=(ids_, choice, action, None, run_id))
 
 
-_queue(tab_conflicts, "conflicts", lambda: common.optional("defectlab.quality.review").conflicts_queue(
-    ws, project.name))
-_queue(tab_dups, "duplicates", lambda: common.optional("defectlab.quality.review").duplicates_queue(
-    ws, project.name))
-_queue(tab_outliers, "outliers", lambda: common.optional("defectlab.quality.review").outliers_queue(
-    ws, project.name, run_id))
+_queue(tab_conflicts, "conflicts", lambda: qreview.conflicts_queue(ws, project.name))
+_queue(tab_dups, "duplicates", lambda: qreview.duplicates_queue(ws, project.name))
+_queue(tab_outliers, "outliers", lambda: qreview.outliers_queue(ws, project.name, run_id))

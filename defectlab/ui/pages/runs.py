@@ -4,6 +4,7 @@ both confusion matrices, and the items the newer run fixed or broke, with their 
 import pandas as pd
 import streamlit as st
 
+from defectlab import learn
 from defectlab.errors import DefectlabError
 from defectlab.store import get_item
 from defectlab.ui import charts, common, runinfo
@@ -13,10 +14,6 @@ ws = common.workspace()
 project = common.require_project(ws, title_key="nav.runs")
 st.title(t("runs.title", project=project.name))
 common.show_flash()
-learn = common.optional("defectlab.learn")
-if learn is None or not hasattr(learn, "list_runs"):
-    st.info(t("common.library_missing", module="defectlab.learn"))
-    st.stop()
 
 runs = runinfo.list_runs(ws, project)
 if not runs:

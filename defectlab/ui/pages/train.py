@@ -11,10 +11,6 @@ ws = common.workspace()
 project = common.require_project(ws, title_key="nav.train")
 st.title(t("train.title", project=project.name))
 common.show_flash()
-learn = common.optional("defectlab.learn")
-if learn is None:
-    st.info(t("common.library_missing", module="defectlab.learn"))
-    st.stop()
 
 summary = project_summary(ws, project)
 per_class = {c: n for c, n in summary["per_class"].items()}
