@@ -296,3 +296,16 @@ def test_invalid_inputs(kwargs, match):
     args.update(kwargs)
     with pytest.raises(InputError, match=match):
         find_label_issues(**args)
+
+
+def test_tiny_sets_do_not_crash_and_say_what_they_can():
+    df = find_label_issues(["a", "b"], [[0.1, 0.9], [0.9, 0.1]], ["a", "b"],
+                           features=[[0.0, 1.0], [1.0, 0.0]], min_class_size=1)
+    assert df.set_index("index").loc[0, "neighbors_agree"] == 1.0
+    assert "1 of 1 most similar items are labeled b" in df.set_index("index").loc[0, "reason"]
+    with pytest.warns(SmallClassWarning):
+        one = find_label_issues(["a", "b", "c"], np.eye(3) * 0.7 + 0.1, ["a", "b", "c"],
+                                features=np.eye(3))
+    assert not one["is_issue"].any()
+    assert one.set_index("index").loc[0, "reason"] == (
+        "class a has only 1 labeled item (fewer than 10): too few to judge")

@@ -220,7 +220,8 @@ def find_label_issues(labels, pred_probs, classes=None, ordinal=False, features=
         raise InputError(f"The 'ordinal' parameter of {where} must be True or False. Got {ordinal!r}.")
 
     P_model = P_models.mean(axis=0)
-    if X is not None and w > 0:
+    k = min(k, int(voters.sum()) - 1)  # neighbours that can actually vote
+    if X is not None and w > 0 and k >= 1:
         P_knn = _neighbor_votes(X, codes, K, k, voters, n_jobs=1)
         evidence = (1.0 - w) * P_model + w * P_knn
     else:
@@ -254,7 +255,7 @@ def find_label_issues(labels, pred_probs, classes=None, ordinal=False, features=
     score = np.clip(score, 0.0, 1.0)
     model_p_sugg = P_model[np.arange(n), sugg]
     nb_agree = (np.full(n, np.nan) if P_knn is None else
-                _vote_share(P_knn, sugg, min(k, max(int(voters.sum()) - 1, 1)), K))
+                _vote_share(P_knn, sugg, k, K))
 
     reasons = _reasons(classes, codes, sugg, model_p_sugg, nb_agree, k, is_issue, too_small,
                        counts, min_class_size, ordinal, n_models)
@@ -313,7 +314,8 @@ def _reasons(classes, codes, sugg, model_p, nb_agree, k, is_issue, too_small, co
         g, s = codes[i], sugg[i]
         gname, sname = str(classes[g]), str(classes[s])
         if too_small[i]:
-            out.append(f"class {gname} has only {counts[g]} labeled items (fewer than "
+            items = "item" if counts[g] == 1 else "items"
+            out.append(f"class {gname} has only {counts[g]} labeled {items} (fewer than "
                        f"{min_class_size}): too few to judge")
             continue
         if s == g:
