@@ -16,8 +16,6 @@ common.init_state()
 
 
 def _page(name, title_key, icon, default=False):
-    if not (common.PAGES_DIR / f"{name}.py").exists():
-        return None
     return st.Page(str(common.PAGES_DIR / f"{name}.py"), title=t(title_key), icon=icon,
                    url_path=name, default=default)
 

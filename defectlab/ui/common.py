@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import streamlit as st
+from streamlit.errors import StreamlitPageNotFoundError
 
 from defectlab.errors import DefectlabError
 from defectlab.store import get_project, list_projects, open_workspace
@@ -153,13 +154,12 @@ def require_project(ws=None, title_key=None):
 
 
 def page_link(name, key, icon=None):
-    """A link to another page of the app (nothing while that page is not available)."""
-    path = PAGES_DIR / f"{name}.py"
-    if path.exists():
-        try:
-            st.page_link(str(path), label=t(key), icon=icon)
-        except Exception:  # noqa: BLE001 - the page is not registered (login page, team pages)
-            pass
+    """A link to another page of the app (nothing where that page is not in the navigation: the
+    login page, a page the user may not open, a page run on its own in a test)."""
+    try:
+        st.page_link(str(PAGES_DIR / f"{name}.py"), label=t(key), icon=icon)
+    except StreamlitPageNotFoundError:
+        pass
 
 
 def project_picker(ws=None, where=None, key="project_picker"):
