@@ -493,6 +493,14 @@ def _run_dir(ws, run):
     return path
 
 
+def load_oof(ws, run_id):
+    """A run's stored out-of-fold arrays (checksum-verified, no pickle), as a dict of ndarrays.
+
+    Keys include ``item_ids``, ``pred_probs``, ``fold_ids`` and ``feature_means``.
+    """
+    return _load_oof(ws, get_run(ws, run_id, with_items=False))
+
+
 def _load_oof(ws, run):
     path = _run_dir(ws, run) / OOF_FILE
     try:

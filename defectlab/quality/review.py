@@ -190,12 +190,9 @@ def _resolve(ws, project, run_id, where):
 
 
 def _load_oof(ws, run):
-    from defectlab.learn import runs as _runs
+    from defectlab.learn import load_oof
 
-    loader = getattr(_runs, "load_oof", None)
-    if loader is not None:
-        return loader(ws, run["run_id"])
-    return _runs._load_oof(ws, run)  # learn has no public OOF loader yet
+    return load_oof(ws, run["run_id"])
 
 
 def _expand(pred_probs, model_classes, classes):
@@ -305,7 +302,7 @@ def label_issues_for_run(ws, project=None, run_id=None, *, features=True, retrai
     ArtifactError
         The run's out-of-fold file is missing or was modified.
     """
-    from defectlab.learn.runs import run_features
+    from defectlab.learn import run_features
     from defectlab.store import UNUSABLE
 
     where = "label_issues_for_run"
