@@ -402,3 +402,19 @@ def test_neu_flat_with_label_regex(neu_dir):
     assert counts == {k: 300 for k in ["crazing", "inclusion", "patches", "pitted_surface",
                                         "rolled-in_scale", "scratches"]}
     assert plan.rejected == [] and plan.images[0].source == "crazing_1.jpg"
+
+
+def test_voc_plan_with_a_relative_root_containing_dotdot(tmp_path, monkeypatch):
+    # regression: a root like "../data" used to leave ".." in the index paths, so every annotated image
+    # was also reported as "no annotation names this image"
+    (tmp_path / "data" / "images").mkdir(parents=True)
+    (tmp_path / "data" / "annotations").mkdir()
+    (tmp_path / "data" / "images" / "a.png").write_bytes(b"")
+    (tmp_path / "data" / "annotations" / "a.xml").write_text(
+        "<annotation><filename>a.png</filename><size><width>10</width><height>10</height></size>"
+        "<object><name>x</name><bndbox><xmin>1</xmin><ymin>1</ymin><xmax>5</xmax><ymax>5</ymax></bndbox>"
+        "</object></annotation>")
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
+    plan = plan_import("../data", "voc")
+    assert len(plan.images) == 1 and plan.rejected == []

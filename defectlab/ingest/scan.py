@@ -245,7 +245,7 @@ def _check_root(root):
     root = Path(root)
     if not root.exists():
         raise InputError(f"Import source {root} does not exist.")
-    return root.absolute()
+    return Path(os.path.normpath(root.absolute()))  # no ".." left: paths compare equal
 
 
 # --------------------------------------------------------------------------------------------
