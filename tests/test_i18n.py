@@ -122,6 +122,8 @@ def test_chinese_catalog_is_in_chinese():
         "import.rejected_file",
         "lang.en",
         "metric.f1",
+        "quality.reason.join",  # "{first}；{rest}": Chinese punctuation, no ideographs
+        "quality.reason.list_join",  # "{first}、{rest}"
     ]
 
 

@@ -9,14 +9,16 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
 from defectlab.errors import InputError
+from defectlab.i18n import catalog
 from defectlab.quality import (
     SmallClassWarning,
     find_label_issues,
     find_label_issues_retrained,
     neighbor_label_probs,
 )
+from quality_support import render_reason
 
-COLUMNS = ["index", "given", "suggested", "score", "reason", "is_issue",
+COLUMNS = ["index", "given", "suggested", "score", "reason", "reason_parts", "is_issue",
            "p_given", "p_suggested", "model_p_suggested", "neighbors_agree"]
 
 
@@ -69,9 +71,15 @@ def test_exact_scores_suggestions_and_reasons():
     assert row.loc[0, "score"] == pytest.approx(0.97)       # 1 - p(given)
     assert row.loc[0, "suggested"] == "b" and row.loc[0, "is_issue"]
     assert row.loc[0, "reason"] == "model is 97% sure this is b"
+    assert row.loc[0, "reason_parts"] == [
+        {"key": "quality.reason.model_sure", "args": {"pct": 97, "cls": "b"}}]
     assert row.loc[10, "score"] == pytest.approx(0.6)
     assert row.loc[1, "score"] == pytest.approx(0.1)
     assert row.loc[1, "suggested"] == "a" and row.loc[1, "reason"] == "model agrees (90% a)"
+    assert row.loc[1, "reason_parts"] == [
+        {"key": "quality.reason.model_agrees", "args": {"pct": 90, "cls": "a"}}]
+    assert row.loc[10, "reason_parts"] == [
+        {"key": "quality.reason.model_leans", "args": {"pct": 60, "cls": "a"}}]
     assert row.loc[5, "p_given"] == pytest.approx(0.9) and np.isnan(row.loc[5, "neighbors_agree"])
     assert df.loc[0, "index"] == 0  # flagged first
 
@@ -151,8 +159,10 @@ def test_several_models_are_averaged(blobs):
     Q = np.roll(P, 1, axis=1) * 0.5 + P * 0.5
     both = find_label_issues(noisy, [P, Q], classes)
     mean = find_label_issues(noisy, (P + Q) / 2, classes)
-    pd.testing.assert_frame_equal(both.drop(columns="reason"), mean.drop(columns="reason"))
+    reasons = ["reason", "reason_parts"]
+    pd.testing.assert_frame_equal(both.drop(columns=reasons), mean.drop(columns=reasons))
     assert both["reason"].str.startswith("models ").all()
+    assert all(p[0]["key"].startswith("quality.reason.models_") for p in both["reason_parts"])
 
 
 def test_neighbour_vote_adds_evidence():
@@ -309,3 +319,46 @@ def test_tiny_sets_do_not_crash_and_say_what_they_can():
     assert not one["is_issue"].any()
     assert one.set_index("index").loc[0, "reason"] == (
         "class a has only 1 labeled item (fewer than 10): too few to judge")
+
+
+# ---------------------------------------------------------------- reasons as catalog messages
+
+
+def _all_reasons(blobs):
+    """Reasons of every kind: agree / sure / lean, neighbours, grades, small classes, 2 models."""
+    X, truth, noisy, flip, classes, P = blobs
+    frames = [
+        find_label_issues(noisy, P, classes, features=X),
+        find_label_issues(noisy, [P, np.roll(P, 1, axis=1) * 0.3 + P * 0.7], classes, features=X),
+        find_label_issues(noisy, P, classes, ordinal=True, features=X),
+        find_label_issues(["a", "b"], [[0.1, 0.9], [0.9, 0.1]], ["a", "b"],
+                          features=[[0.0, 1.0], [1.0, 0.0]], min_class_size=1),
+    ]
+    with pytest.warns(SmallClassWarning):
+        frames.append(find_label_issues(["a"] * 12 + ["b"] * 4 + ["c"], np.full((17, 3), 1 / 3),
+                                        ["a", "b", "c"]))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_reason_parts_say_the_reason_in_the_catalog_words(blobs):
+    df = _all_reasons(blobs)
+    keys = {p["key"] for parts in df["reason_parts"] for p in parts}
+    assert keys == {f"quality.reason.{k}" for k in (
+        "model_agrees", "models_agree", "model_sure", "models_sure", "model_leans", "models_lean",
+        "neighbors", "grades_off", "grade_off_one", "too_few", "too_few_one")}
+    assert keys <= set(catalog("en")) and keys <= set(catalog("zh_CN"))
+    for reason, parts in zip(df["reason"], df["reason_parts"]):
+        assert render_reason(parts, "en") == reason
+        for p in parts:  # plain values that survive JSON
+            assert all(isinstance(v, (int, str)) for v in p["args"].values()), p
+
+
+def test_reason_parts_in_chinese():
+    planted = find_label_issues(["a"] * 10 + ["b"] * 10, [[0.03, 0.97]] + [[0.9, 0.1]] * 9
+                                + [[0.1, 0.9]] * 10, ["a", "b"], ordinal=True,
+                                features=[[1.0, 0.0]] + [[0.0, 1.0]] * 9 + [[1.0, 0.0]] * 10)
+    top = planted.iloc[0]
+    assert top["reason"] == ("model is 97% sure this is b; 10 of 10 most similar items are labeled b; "
+                             "1 grade from the given a")
+    assert render_reason(top["reason_parts"], "zh_CN") == (
+        "模型有 97% 的把握认为这是 b；最相似的 10 个样本中有 10 个标为 b；与现有标注 a 相差 1 个等级")

@@ -52,7 +52,7 @@ FILTERS = (
 )
 
 _COLUMNS = [
-    "index", "given", "suggested", "score", "reason", "is_issue",
+    "index", "given", "suggested", "score", "reason", "reason_parts", "is_issue",
     "p_given", "p_suggested", "model_p_suggested", "neighbors_agree",
 ]
 
@@ -179,7 +179,14 @@ def find_label_issues(labels, pred_probs, classes=None, ordinal=False, features=
           evidence's probability that the given label is *not* the true class (cleanlab's
           self-confidence). Ordinal: ``0.5 * (1 - p_given) + 0.5 * E|grade - given grade| / (K - 1)``,
           half "how likely wrong", half "how far off, in grades".
-        - ``reason`` (str): one plain sentence, e.g. "model is 97% sure this is scratches".
+        - ``reason`` (str): one plain English sentence, e.g. "model is 97% sure this is
+          scratches; 10 of 10 most similar items are labeled scratches".
+        - ``reason_parts`` (list of dict): the same reason as messages to translate, one per
+          clause of ``reason``: ``{"key": "quality.reason.model_sure", "args": {"pct": 97,
+          "cls": "scratches"}}``. Each key is a message of the :mod:`defectlab.i18n` catalogs;
+          ``t(key, **args)`` in English gives the clause, and the clauses joined with "; " give
+          ``reason``. The arg ``cls`` is a class name (show it in the reader's language, e.g.
+          :func:`defectlab.i18n.class_label`); ``pct`` is a whole percent; the other args are counts.
         - ``is_issue`` (bool): flagged by cleanlab's confident learning (``filter_by``).
         - ``p_given``, ``p_suggested`` (float): evidence probabilities of those classes.
         - ``model_p_suggested`` (float): the models' own probability of ``suggested``.
@@ -203,6 +210,8 @@ def find_label_issues(labels, pred_probs, classes=None, ordinal=False, features=
     (0, 'ok', 'scratch', True)
     >>> top["reason"]
     'model is 97% sure this is scratch'
+    >>> top["reason_parts"]
+    [{'key': 'quality.reason.model_sure', 'args': {'pct': 97, 'cls': 'scratch'}}]
     """
     where = "find_label_issues"
     P_models = _check_pred_probs(pred_probs, where, allow_stack=True)
@@ -257,8 +266,8 @@ def find_label_issues(labels, pred_probs, classes=None, ordinal=False, features=
     nb_agree = (np.full(n, np.nan) if P_knn is None else
                 _vote_share(P_knn, sugg, k, K))
 
-    reasons = _reasons(classes, codes, sugg, model_p_sugg, nb_agree, k, is_issue, too_small,
-                       counts, min_class_size, ordinal, n_models)
+    reasons, parts = _reasons(classes, codes, sugg, model_p_sugg, nb_agree, k, is_issue, too_small,
+                              counts, min_class_size, ordinal, n_models)
     order = np.lexsort((np.arange(n), -score, ~is_issue))
     cls = np.asarray(classes, dtype=object)
     df = pd.DataFrame({
@@ -267,6 +276,7 @@ def find_label_issues(labels, pred_probs, classes=None, ordinal=False, features=
         "suggested": cls[sugg],
         "score": score,
         "reason": reasons,
+        "reason_parts": parts,
         "is_issue": is_issue,
         "p_given": p_given,
         "p_suggested": p_sugg,
@@ -298,40 +308,64 @@ def _cleanlab_mask(codes, evidence, counts, filter_by, n_jobs):
 
 
 def _pct(p):
-    """A probability as a whole percent that never claims 100% or 0% it does not have."""
+    """A probability as a whole percent that never claims 100 or 0 it does not have."""
     v = int(round(100 * float(p)))
     if v == 100 and p < 1:
         v = 99
-    return f"{v}%"
+    return v
 
 
 def _reasons(classes, codes, sugg, model_p, nb_agree, k, is_issue, too_small, counts,
              min_class_size, ordinal, n_models):
-    who = "models are" if n_models > 1 else "model is"
-    who_lean = "models lean" if n_models > 1 else "model leans"
-    out = []
+    """Each item's reason: the English sentence, and its clauses as catalog messages.
+
+    Every clause is written once below as (catalog key, args, English text); the English text
+    and the ``en`` catalog's message for the key say the same (tests check this).
+    """
+    many = n_models > 1
+    texts, parts = [], []
     for i in range(codes.shape[0]):
         g, s = codes[i], sugg[i]
         gname, sname = str(classes[g]), str(classes[s])
+        pct = _pct(model_p[i])
+        clauses = []
         if too_small[i]:
-            items = "item" if counts[g] == 1 else "items"
-            out.append(f"class {gname} has only {counts[g]} labeled {items} (fewer than "
-                       f"{min_class_size}): too few to judge")
-            continue
-        if s == g:
-            agree = "models agree" if n_models > 1 else "model agrees"
-            out.append(f"{agree} ({_pct(model_p[i])} {sname})")
-            continue
-        text = (f"{who} {_pct(model_p[i])} sure this is {sname}" if is_issue[i]
-                else f"{who_lean} to {sname} ({_pct(model_p[i])})")
-        if not np.isnan(nb_agree[i]):
-            agree = int(round(nb_agree[i] * k))
-            text += f"; {agree} of {k} most similar items are labeled {sname}"
-        if ordinal:
-            d = abs(int(s) - int(g))
-            text += f"; {d} grade{'s' if d != 1 else ''} from the given {gname}"
-        out.append(text)
-    return out
+            n = int(counts[g])
+            clauses.append(
+                ("quality.reason.too_few_one" if n == 1 else "quality.reason.too_few",
+                 {"cls": gname, "n": n, "min": int(min_class_size)},
+                 f"class {gname} has only {n} labeled {'item' if n == 1 else 'items'} (fewer than "
+                 f"{min_class_size}): too few to judge"))
+        elif s == g:
+            clauses.append(
+                ("quality.reason.models_agree" if many else "quality.reason.model_agrees",
+                 {"pct": pct, "cls": sname},
+                 f"{'models agree' if many else 'model agrees'} ({pct}% {sname})"))
+        else:
+            if is_issue[i]:
+                clauses.append(
+                    ("quality.reason.models_sure" if many else "quality.reason.model_sure",
+                     {"pct": pct, "cls": sname},
+                     f"{'models are' if many else 'model is'} {pct}% sure this is {sname}"))
+            else:
+                clauses.append(
+                    ("quality.reason.models_lean" if many else "quality.reason.model_leans",
+                     {"pct": pct, "cls": sname},
+                     f"{'models lean' if many else 'model leans'} to {sname} ({pct}%)"))
+            if not np.isnan(nb_agree[i]):
+                agree = int(round(nb_agree[i] * k))
+                clauses.append(
+                    ("quality.reason.neighbors", {"n": agree, "k": int(k), "cls": sname},
+                     f"{agree} of {k} most similar items are labeled {sname}"))
+            if ordinal:
+                d = abs(int(s) - int(g))
+                clauses.append(
+                    ("quality.reason.grade_off_one" if d == 1 else "quality.reason.grades_off",
+                     {"n": d, "cls": gname},
+                     f"{d} grade{'s' if d != 1 else ''} from the given {gname}"))
+        texts.append("; ".join(text for _, _, text in clauses))
+        parts.append([{"key": key, "args": args} for key, args, _ in clauses])
+    return texts, parts
 
 
 def find_label_issues_retrained(labels, pred_probs, classes, retrain, ordinal=False, features=None,
