@@ -250,3 +250,31 @@ def test_add_plate_then_cut(ws, tmp_path):
     assert items_frame(ws, 1).set_index("source").loc["板材_7.png#0", "label"] == "a" and report.imported == 1
     with pytest.raises(ImageError, match="bad.png"):
         add_plate(ws, "P", b"not an image", "bad.png")
+
+
+def test_a_crash_mid_import_leaves_a_consistent_workspace(ws, tmp_path, monkeypatch):
+    import defectlab.ingest.importer as importer
+
+    root = tmp_path / "many" / "a"
+    root.mkdir(parents=True)
+    (tmp_path / "many" / "b").mkdir()
+    for i in range(260):
+        (tmp_path / "many" / ("a" if i % 2 else "b") / f"{i}.png").write_bytes(_png(_texture(1000 + i, 8)))
+    real_store, calls = importer._store, {"n": 0}
+
+    def crashing_store(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 230:  # inside the second chunk (chunks of 200)
+            raise RuntimeError("power cut")
+        return real_store(*args, **kwargs)
+
+    monkeypatch.setattr(importer, "_store", crashing_store)
+    with pytest.raises(RuntimeError, match="power cut"):
+        import_source(ws, "P", tmp_path / "many")
+    assert ws.integrity_check() == "ok"
+    df = items_frame(ws, 1)
+    assert len(df) == 200 and df["label"].notna().all()  # the first chunk, whole; nothing of the second
+    monkeypatch.setattr(importer, "_store", real_store)
+    report = import_source(ws, "P", tmp_path / "many")
+    assert (report.imported, report.duplicates) == (60, 200)
+    assert len(items_frame(ws, 1)) == 260 and ws.integrity_check() == "ok"
