@@ -17,6 +17,7 @@ from defectlab.quality import (
     review_item,
     review_items,
 )
+from defectlab.quality.review import _duplicate_parts, _outlier_parts
 from defectlab.store import (
     UNUSABLE,
     current_label,
@@ -25,6 +26,7 @@ from defectlab.store import (
     label_history,
     open_workspace,
 )
+from quality_support import render_reason
 
 CLASSES = ("dark", "spots", "stripes")
 MISLABELED = {"dark/x_stripes_1.png": "stripes", "spots/x_dark_2.png": "dark",
@@ -93,7 +95,11 @@ def test_label_issues_for_run_finds_the_planted_errors(trained):
     ws, proj, run_id = trained
     issues = label_issues_for_run(ws, "Plates", run_id)
     assert issues, "no issue found"
-    assert set(issues[0]) == {"item_id", "source", "given", "suggested", "score", "reason", "run_id"}
+    assert set(issues[0]) == {"item_id", "source", "given", "suggested", "score", "reason",
+                              "reason_parts", "run_id"}
+    for i in issues:  # the same reason, as catalog messages
+        assert render_reason(i["reason_parts"], "en") == i["reason"]
+        assert i["reason_parts"][0]["args"]["cls"] == i["suggested"]
     by_source = {i["source"]: i for i in issues}
     for source, truth in MISLABELED.items():
         assert source in by_source, (source, sorted(by_source))
@@ -225,6 +231,11 @@ def test_duplicates_queue_reports_the_near_copy_under_another_label(trained):
         [_item(ws, proj, "dark/near.png"), _item(ws, proj, "spots/near_copy.jpg")])]
     assert len(near) == 1 and near[0]["conflict"] and near[0]["kind"] == "near"
     assert sorted(near[0]["labels"]) == ["dark", "spots"]
+    assert near[0]["reason_parts"] == [{"key": "quality.reason.near_conflict",
+                                        "args": {"n": 2, "classes": ["dark", "spots"]}}]
+    assert render_reason(near[0]["reason_parts"], "zh_CN") == (
+        "2 张几乎相同的图片分别标为 dark / spots：肯定有冲突，只可能有一个类别是对的")
+    assert all(render_reason(g["reason_parts"]) == g["reason"] for g in groups)
     assert (ws.root / "quality" / "phash64-v1.npz").exists()
     assert duplicates_queue(ws, "Plates") == groups  # from the cache: the same
 
@@ -237,6 +248,9 @@ def test_conflicts_queue_lists_import_and_near_conflicts_until_decided(trained):
     imp = next(q for q in queue if q["kind"] == "import")
     assert sorted(imp["labels"]) == ["spots", "stripes"]
     assert sorted(imp["sources"]) == ["spots/twin.png", "stripes/twin_copy.png"]
+    assert [p["key"] for p in imp["reason_parts"]] == ["quality.reason.import_conflict"]
+    assert all(render_reason(q["reason_parts"]) == q["reason"] for q in queue)
+    assert imp["reason"].startswith("the same file was imported as spots / stripes (")
     review_item(ws, imp["item_ids"][0], "other", label="spots")
     assert [q["kind"] for q in conflicts_queue(ws, "Plates")] == ["near"]
 
@@ -245,7 +259,9 @@ def test_outliers_queue_puts_the_blank_frame_first(trained):
     ws, proj, run_id = trained
     out = outliers_queue(ws, "Plates")
     assert out and out[0]["source"] == "dark/blank.png"
-    assert set(out[0]) == {"item_id", "source", "label", "score", "reason"}
+    assert set(out[0]) == {"item_id", "source", "label", "score", "reason", "reason_parts"}
+    assert out[0]["reason_parts"][0]["key"] == "quality.reason.outlier_far"
+    assert all(render_reason(o["reason_parts"]) == o["reason"] for o in out)
     assert 2 / 3 <= out[0]["score"] <= 1
 
 
@@ -253,3 +269,53 @@ def test_find_item_helper_is_consistent(trained):
     ws, proj, run_id = trained
     with ws.read() as conn:
         assert find_item(conn, proj.id, "0" * 64) is None
+
+
+# ---------------------------------------------------------------- queue reasons, every wording
+
+
+def test_duplicate_reason_parts_match_find_duplicates_for_every_wording():
+    from defectlab.quality import find_duplicates
+
+    rng = np.random.default_rng(3)
+    base = rng.integers(0, 2**63, 6, dtype=np.uint64)
+    phashes = np.repeat(base, 2)
+    phashes[1::2] ^= np.uint64(1)  # each pair differs in one bit
+    hashes = ["e1", "e1", "e2", "e2", "e3", "e3", "n1", "n2", "n3", "n4", "n5", "n6"]
+    labels = ["x", "y", "x", "x", None, None, "x", "y", "y", "y", None, None]
+    df = find_duplicates(hashes=hashes, phashes=phashes, labels=labels)
+    keys = set()
+    for r in df.itertuples(index=False):
+        parts = _duplicate_parts(r.kind, r.n, r.labels)
+        keys |= {p["key"] for p in parts}
+        assert render_reason(parts, "en") == r.reason
+        assert "identical" not in render_reason(parts, "zh_CN")
+    assert keys == {f"quality.reason.{k}_{w}" for k in ("exact", "near")
+                    for w in ("conflict", "same", "unlabeled")}
+
+
+def test_outlier_reason_parts_match_find_outliers():
+    from defectlab.quality import find_outliers
+    from defectlab.quality._validate import _standardize
+    from defectlab.quality.outliers import _CLIP
+
+    X = np.random.default_rng(0).normal(size=(40, 5))
+    X[3] = [60, 0, 0, 0, 0]       # far: one feature over the clip
+    X[7] = [0, -6, 5, 0, 0]       # far: a low and a high feature
+    X[9] = [0, 0, 0, -60, 0]      # far: one feature under the clip
+    names = ["mean", "std", "lbp_3", "glcm_contrast", "hog_0"]
+    df = find_outliers(X, n_neighbors=5, threshold=0.0, feature_names=names)  # every item
+    Z = np.clip(_standardize(X, robust=True), -_CLIP, _CLIP)
+    keys = set()
+    for r in df.itertuples(index=False):
+        parts = _outlier_parts(float(r.distance_ratio), 5, Z[r.index], names)
+        keys |= {p["key"] for p in parts}
+        keys |= {f["key"] for p in parts for f in p["args"].get("features", [])}
+        assert render_reason(parts, "en") == r.reason
+    assert keys == {"quality.reason.outlier_far", "quality.reason.outlier_typical",
+                    "quality.reason.most_unusual", "quality.reason.feature_high",
+                    "quality.reason.feature_low", "quality.reason.feature_high_clipped",
+                    "quality.reason.feature_low_clipped"}
+    top = _outlier_parts(float(df.set_index("index").loc[3, "distance_ratio"]), 5, Z[3], names)
+    assert render_reason(top, "zh_CN").startswith("与其他样本都相距很远：到最近 5 个样本的距离是通常的 ")
+    assert "mean（偏高，偏离超过 10 倍典型波动）" in render_reason(top, "zh_CN")

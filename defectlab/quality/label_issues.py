@@ -309,7 +309,7 @@ def _cleanlab_mask(codes, evidence, counts, filter_by, n_jobs):
 
 def _pct(p):
     """A probability as a whole percent that never claims 100 or 0 it does not have."""
-    v = int(round(100 * float(p)))
+    v = round(100 * float(p))
     if v == 100 and p < 1:
         v = 99
     return v
@@ -334,8 +334,8 @@ def _reasons(classes, codes, sugg, model_p, nb_agree, k, is_issue, too_small, co
             clauses.append(
                 ("quality.reason.too_few_one" if n == 1 else "quality.reason.too_few",
                  {"cls": gname, "n": n, "min": int(min_class_size)},
-                 f"class {gname} has only {n} labeled {'item' if n == 1 else 'items'} (fewer than "
-                 f"{min_class_size}): too few to judge"))
+                 (f"class {gname} has only {n} labeled {'item' if n == 1 else 'items'} (fewer "
+                  f"than {min_class_size}): too few to judge")))
         elif s == g:
             clauses.append(
                 ("quality.reason.models_agree" if many else "quality.reason.model_agrees",
@@ -353,7 +353,7 @@ def _reasons(classes, codes, sugg, model_p, nb_agree, k, is_issue, too_small, co
                      {"pct": pct, "cls": sname},
                      f"{'models lean' if many else 'model leans'} to {sname} ({pct}%)"))
             if not np.isnan(nb_agree[i]):
-                agree = int(round(nb_agree[i] * k))
+                agree = round(nb_agree[i] * k)
                 clauses.append(
                     ("quality.reason.neighbors", {"n": agree, "k": int(k), "cls": sname},
                      f"{agree} of {k} most similar items are labeled {sname}"))

@@ -6,6 +6,11 @@ functions, and writes reviewers' decisions back -- always as append-only annotat
 ``review`` (:func:`defectlab.store.annotate`), each with a comment saying what was decided and what
 the label was before, so the item's history shows who changed what and why.
 
+Every queue row has an English ``reason`` and the same reason as ``reason_parts``: messages of the
+:mod:`defectlab.i18n` catalogs to show in the reader's language (``{"key", "args"}``; the conventions
+are those of :func:`~defectlab.quality.find_label_issues`, plus ``classes``: a list of class names,
+and ``features``: a list of parts).
+
 The store and learning packages are imported inside the functions: importing
 :mod:`defectlab.quality` stays light.
 """
@@ -17,14 +22,14 @@ from pathlib import Path
 import numpy as np
 
 from defectlab.errors import ArtifactError, InputError, NotFoundError
-from defectlab.quality._validate import _check_choice, _check_int
+from defectlab.quality._validate import _check_choice, _check_int, _standardize
 from defectlab.quality.confusion import confusion_items
 from defectlab.quality.duplicates import find_duplicates, phash
 from defectlab.quality.label_issues import (
     find_label_issues,
     find_label_issues_retrained,
 )
-from defectlab.quality.outliers import find_outliers
+from defectlab.quality.outliers import _CLIP, find_outliers
 
 __all__ = [
     "REVIEW_ACTIONS",
@@ -293,7 +298,8 @@ def label_issues_for_run(ws, project=None, run_id=None, *, features=True, retrai
     list of dict
         Flagged items, most likely wrong first: ``item_id`` (int), ``source`` (str), ``given``,
         ``suggested`` (class names), ``score`` (float in [0, 1], higher = more likely wrong; see
-        :func:`find_label_issues`), ``reason`` (str), ``run_id`` (str).
+        :func:`find_label_issues`), ``reason`` (str), ``reason_parts`` (list of dict, the
+        reason as catalog messages), ``run_id`` (str).
 
     Raises
     ------
@@ -359,7 +365,8 @@ def label_issues_for_run(ws, project=None, run_id=None, *, features=True, retrai
             continue  # relabeled since the run: the run's evidence is about the old label
         out.append({"item_id": iid, "source": str(info.at[iid, "source"]), "given": row.given,
                     "suggested": row.suggested, "score": round(float(row.score), 4),
-                    "reason": row.reason, "run_id": run["run_id"]})
+                    "reason": row.reason, "reason_parts": row.reason_parts,
+                    "run_id": run["run_id"]})
     return out
 
 
@@ -458,7 +465,7 @@ def duplicates_queue(ws, project, max_distance=4):
     -------
     list of dict
         ``item_ids`` (list of int), ``labels`` (list), ``kind`` ("near"), ``conflict`` (bool),
-        ``distance`` (pHash bits), ``reason`` (str).
+        ``distance`` (pHash bits), ``reason`` (str), ``reason_parts`` (list of dict).
     """
     from defectlab.store import get_project
 
@@ -474,7 +481,19 @@ def duplicates_queue(ws, project, max_distance=4):
     ids = info.index.to_numpy()
     return [{"item_ids": [int(ids[i]) for i in r.indices], "labels": list(r.labels),
              "kind": r.kind, "conflict": bool(r.conflict), "distance": float(r.distance),
-             "reason": r.reason} for r in df.itertuples(index=False)]
+             "reason": r.reason, "reason_parts": _duplicate_parts(r.kind, r.n, r.labels)}
+            for r in df.itertuples(index=False)]
+
+
+def _duplicate_parts(kind, n, labels):
+    """The reason of a :func:`find_duplicates` group as catalog messages (same wording)."""
+    distinct = sorted({str(v) for v in labels if v is not None})
+    if len(distinct) > 1:
+        return [{"key": f"quality.reason.{kind}_conflict",
+                 "args": {"n": int(n), "classes": distinct}}]
+    if distinct:
+        return [{"key": f"quality.reason.{kind}_same", "args": {"n": int(n), "cls": distinct[0]}}]
+    return [{"key": f"quality.reason.{kind}_unlabeled", "args": {"n": int(n)}}]
 
 
 def conflicts_queue(ws, project, max_distance=4):
@@ -488,7 +507,8 @@ def conflicts_queue(ws, project, max_distance=4):
     -------
     list of dict
         ``item_ids`` (list of int), ``labels`` (list of str), ``kind`` ("import" or "near"),
-        ``sources`` (list of str, import conflicts), ``reason`` (str).
+        ``sources`` (list of str, import conflicts), ``reason`` (str), ``reason_parts`` (list of
+        dict).
     """
     import json
 
@@ -506,12 +526,15 @@ def conflicts_queue(ws, project, max_distance=4):
         decided = _reviewed_since(ws, [r["item_id"]], r["created_at"])
         if decided:
             continue
-        labels = json.loads(r["labels"])
+        labels = [str(v) for v in json.loads(r["labels"])]
         sources = json.loads(r["sources"])
+        files = ", ".join(map(str, sources))
         out.append({"item_ids": [int(r["item_id"])], "labels": labels, "kind": "import",
                     "sources": sources,
-                    "reason": f"the same file was imported as {' and as '.join(map(str, labels))} "
-                              f"({', '.join(map(str, sources))}): only one label can be right"})
+                    "reason": f"the same file was imported as {' / '.join(labels)} ({files}): "
+                              "only one label can be right",
+                    "reason_parts": [{"key": "quality.reason.import_conflict",
+                                      "args": {"classes": labels, "sources": files}}]})
     out += [d for d in duplicates_queue(ws, proj, max_distance) if d["conflict"]]
     return out
 
@@ -526,7 +549,8 @@ def outliers_queue(ws, project, run_id=None, threshold=2 / 3, n_neighbors=10):
     -------
     list of dict
         Outliers, most unusual first: ``item_id`` (int), ``source`` (str), ``label`` (str or None),
-        ``score`` (float in [0, 1], see :func:`find_outliers`), ``reason`` (str).
+        ``score`` (float in [0, 1], see :func:`find_outliers`), ``reason`` (str), ``reason_parts``
+        (list of dict).
     """
     from defectlab.features import extract_cached, feature_names, get_spec
     from defectlab.learn import load_run_model, resolve_run
@@ -551,13 +575,39 @@ def outliers_queue(ws, project, run_id=None, threshold=2 / 3, n_neighbors=10):
         return load_images(ws, [by_sha[s][0] for s in shas], [by_sha[s][1] for s in shas])
 
     X = extract_cached(info["sha256"].tolist(), loader, spec, cache_dir=ws.features_dir)
-    df = find_outliers(X, n_neighbors=n_neighbors, threshold=threshold,
-                       feature_names=feature_names(spec))
+    names = feature_names(spec)
+    df = find_outliers(X, n_neighbors=n_neighbors, threshold=threshold, feature_names=names)
     ids = info.index.to_numpy()
+    k = min(int(n_neighbors), len(info) - 1)
+    Z = None
     out = []
     for r in df[df["is_outlier"]].itertuples(index=False):
+        if Z is None:  # the standardised features find_outliers ranks by
+            Z = np.clip(_standardize(np.asarray(X, dtype=np.float64), robust=True), -_CLIP, _CLIP)
         iid = int(ids[r.index])
         out.append({"item_id": iid, "source": str(info.at[iid, "source"]),
                     "label": _label_or_none(info.at[iid, "label"]),
-                    "score": round(float(r.score), 4), "reason": r.reason})
+                    "score": round(float(r.score), 4), "reason": r.reason,
+                    "reason_parts": _outlier_parts(float(r.distance_ratio), k, Z[r.index], names)})
     return out
+
+
+def _outlier_parts(ratio, k, z, names):
+    """The reason of an outlier (:func:`find_outliers`, ``is_outlier``) as catalog messages.
+
+    ``z``: the item's clipped robust z-scores; the three largest of at least 2 are named.
+    """
+    if ratio <= 1.0:
+        return [{"key": "quality.reason.outlier_typical", "args": {}}]
+    parts = [{"key": "quality.reason.outlier_far", "args": {"ratio": ratio, "k": int(k)}}]
+    features = []
+    for j in np.argsort(-np.abs(z), kind="stable")[:3]:
+        if abs(z[j]) < 2:
+            continue
+        side = "high" if z[j] > 0 else "low"
+        clipped = "_clipped" if abs(z[j]) >= _CLIP else ""
+        features.append({"key": f"quality.reason.feature_{side}{clipped}",
+                         "args": {"feature": str(names[j]), "spreads": float(abs(z[j]))}})
+    if features:
+        parts.append({"key": "quality.reason.most_unusual", "args": {"features": features}})
+    return parts
