@@ -3,8 +3,9 @@
 from defectlab.i18n import t
 
 
-def render_reason(parts, lang="en"):
-    """``reason_parts`` as text in ``lang``, class names as given (the library's own words).
+def render_reason(parts, lang="en", class_name=str):
+    """``reason_parts`` as text in ``lang``; class names through ``class_name`` (default: as given,
+    the library's own words).
 
     The rule the UI follows too (``defectlab.ui.reviewing.reason_text``): ``classes`` is joined with
     " / ", an arg holding a list of parts is rendered part by part and joined with
@@ -13,8 +14,10 @@ def render_reason(parts, lang="en"):
     def part(p):
         args = {}
         for name, value in p["args"].items():
-            if name == "classes":
-                value = " / ".join(value)
+            if name == "cls":
+                value = class_name(value)
+            elif name == "classes":
+                value = " / ".join(class_name(v) for v in value)
             elif isinstance(value, list):
                 value = joined("quality.reason.list_join", [part(v) for v in value])
             args[name] = value

@@ -99,3 +99,87 @@ def test_duplicates_and_outliers_queues_render(tmp_path):
     for kind in ("conflicts", "duplicates", "outliers"):
         at.toggle(key=f"rev_look_{kind}").set_value(True).run()
         no_exception(at)
+
+
+def test_review_page_in_chinese_says_the_reasons_in_chinese(tmp_path, monkeypatch):
+    import re
+    from functools import partial
+
+    from defectlab.i18n import class_label
+    from defectlab.quality.review import label_issues_for_run
+    from defectlab.store import annotate
+    from quality_support import render_reason
+
+    ws, project, labeled, unlabeled = demo_workspace(tmp_path / "ws", n_per_class=12)
+    for item in labeled[:2] + labeled[12:14]:
+        annotate(ws, item, "scratches", user="local")
+    learn.train_project(ws, project.name, model="logreg", folds=3, seed=0, preset="fast")
+    issues = label_issues_for_run(ws, project.name)
+    assert issues
+    at = app(ws.root)
+    at.session_state["lang"] = "zh_CN"
+    at.switch_page("defectlab/ui/pages/review.py").run()
+    no_exception(at)
+    captions = [c.value for c in at.caption]
+    zh = partial(class_label, lang="zh_CN")
+    expected = render_reason(issues[0]["reason_parts"], "zh_CN", class_name=zh)
+    assert expected in captions
+    assert expected.startswith("模型有 ") and zh(issues[0]["suggested"]) in expected  # 龟裂, not crazing
+    assert not any(i["reason"] in c for i in issues for c in captions)
+    shown = " ".join(captions)
+    assert not re.search(r"\b(model|models|sure|similar|grade|labeled)\b", shown), shown
+
+
+def test_review_queues_in_chinese_say_the_reasons_in_chinese(tmp_path, monkeypatch):
+    """Conflicts (a file imported under two labels, a near copy under another label), duplicates
+    and outliers (a blank frame): every reason caption is the Chinese rendering."""
+    import re
+    from functools import partial
+
+    import numpy as np
+
+    from defectlab.i18n import class_label
+    from defectlab.ingest import import_source
+    from defectlab.quality.review import conflicts_queue, duplicates_queue, outliers_queue
+    from defectlab.store import open_workspace
+    from defectlab.ui import common
+    from quality_support import render_reason
+
+    images, labels = make_defect_crops(n_per_class=10, size=64, random_state=0)
+    src = tmp_path / "src"
+    for k, (image, label) in enumerate(zip(images, labels)):
+        if label in ("crazing", "patches", "scratches"):
+            (src / label).mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(src / label / f"{label}_{k}.png"), image)
+    twin = cv2.imencode(".png", images[0])[1].tobytes()
+    (src / "crazing" / "twin.png").write_bytes(twin)
+    (src / "patches" / "twin_copy.png").write_bytes(twin)        # same file, another label
+    cv2.imwrite(str(src / "patches" / "near.png"), images[1])
+    cv2.imwrite(str(src / "scratches" / "near_copy.jpg"), images[1])  # re-encoded, another label
+    cv2.imwrite(str(src / "crazing" / "blank.png"), np.full((64, 64), 90, np.uint8))
+    ws = open_workspace(tmp_path / "ws")
+    import_source(ws, "Plates", src, layout="folders")
+    learn.train_project(ws, "Plates", model="logreg", folds=3, seed=0, preset="fast")
+    run_id = learn.list_runs(ws, "Plates")[0]["run_id"]
+    queues = {"conflicts": conflicts_queue(ws, "Plates"), "duplicates": duplicates_queue(ws, "Plates"),
+              "outliers": outliers_queue(ws, "Plates", run_id)}
+    assert all(queues.values()), {k: len(v) for k, v in queues.items()}
+
+    # AppTest evaluates select boxes' format_func (which calls t()) in the test thread too, where
+    # st.session_state is not the session's: the session's language there as well
+    monkeypatch.setattr(common, "lang", lambda: "zh_CN")
+    at = app(ws.root)
+    at.session_state["lang"] = "zh_CN"
+    at.switch_page("defectlab/ui/pages/review.py").run()
+    for kind in queues:
+        at.toggle(key=f"rev_look_{kind}").set_value(True).run()
+        no_exception(at)
+    captions = [c.value for c in at.caption]
+    zh = partial(class_label, lang="zh_CN")
+    for kind, rows in queues.items():
+        for row in rows:
+            assert render_reason(row["reason_parts"], "zh_CN", class_name=zh) in captions, kind
+            assert not any(row["reason"] in c for c in captions)
+    shown = " ".join(captions)
+    assert "同一文件被分别导入为 龟裂 / 斑块" in shown
+    assert not re.search(r"\b(identical|pictures|imported|usual distance|unusual|typical)\b", shown)

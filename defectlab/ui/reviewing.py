@@ -14,7 +14,8 @@ from defectlab.store import UNUSABLE
 from defectlab.ui import common
 from defectlab.ui.common import t
 
-__all__ = ["decide", "decide_many", "issue_action", "ACTIONS"]
+__all__ = ["decide", "decide_many", "issue_action", "issue_back", "issue_skip", "reason_text",
+           "ACTIONS"]
 
 ACTIONS = ("accept", "keep", "other", "unusable")
 
@@ -85,3 +86,35 @@ def issue_back():
 def issue_skip():
     ss = st.session_state
     ss["rev_pos"] = ss.get("rev_pos", 0) + 1
+
+
+# -- reasons in the session's language ----------------------------------------------------------------
+def reason_text(parts):
+    """A review reason in the session's language, from the library's ``reason_parts``.
+
+    Each part is ``{"key": catalog key, "args": {...}}`` (:func:`defectlab.quality.find_label_issues`).
+    The arg ``cls`` is a class name and ``classes`` a list of them: shown as the session's class
+    names; an arg that holds a list of parts is rendered part by part. Parts are joined the way the
+    language joins clauses ("; " / "；").
+    """
+    return _joined("quality.reason.join", [_part_text(p) for p in parts])
+
+
+def _part_text(part):
+    args = {}
+    for name, value in (part.get("args") or {}).items():
+        if name == "cls":
+            value = common.label_text(value)
+        elif name == "classes":
+            value = " / ".join(common.label_text(v) for v in value)
+        elif isinstance(value, list):
+            value = _joined("quality.reason.list_join", [_part_text(v) for v in value])
+        args[name] = value
+    return t(part["key"], **args)
+
+
+def _joined(key, texts):
+    out = texts[0] if texts else ""
+    for text in texts[1:]:
+        out = t(key, first=out, rest=text)
+    return out

@@ -168,8 +168,8 @@ with tab_issues:
             st.markdown(t("review.issue_line", given=common.cls_name(issue["given"]),
                           suggested=common.cls_name(issue["suggested"]),
                           score=float(score) if score is not None else 0.0))
-            if issue.get("reason"):
-                st.caption(str(issue["reason"]))
+            if issue.get("reason_parts"):
+                st.caption(reviewing.reason_text(issue["reason_parts"]))
             b1, b2 = st.columns(2)
             b1.button(t("review.accept", label=common.cls_name(issue["suggested"])), key="rev_accept", shortcut="A",
                       on_click=reviewing.issue_action, args=("accept",), type="primary", width="stretch")
@@ -213,8 +213,15 @@ def _queue(tab, kind, fetch):
         if not rows:
             st.success(t("review.queue_empty"))
             return
+        used = set()
         for r in rows[:30]:
             ids_ = [int(i) for i in (r.get("item_ids") or [r.get("item_id")]) if i is not None]
+            # one item may head two rows (imported under two labels and near a copy): the widgets
+            # are keyed by the whole group, so a choice stays with its group when rows move
+            tag = "_".join(map(str, ids_))
+            while tag in used:
+                tag += "+"
+            used.add(tag)
             labels_ = r.get("labels") or [r.get("label")] * len(ids_)
             with st.container(border=True):
                 cols = st.columns([1] * min(len(ids_), 4) + [3])
@@ -225,15 +232,14 @@ def _queue(tab, kind, fetch):
                         pass
                     col.caption(f"#{i} · {common.label_text(lab)}")
                 info = cols[-1]
-                if r.get("reason"):
-                    info.caption(str(r["reason"]))
+                if r.get("reason_parts"):
+                    info.caption(reviewing.reason_text(r["reason_parts"]))
                 if r.get("score") is not None:
                     info.caption(t("review.score", score=float(r["score"])))
-                first = ids_[0]
                 choice = info.selectbox(t("review.decide_label"), list(project.classes) + [UNUSABLE],
-                                        key=f"rev_{kind}_{first}", format_func=common.label_text)
+                                        key=f"rev_{kind}_{tag}", format_func=common.label_text)
                 action = "unusable" if choice == UNUSABLE else "other"
-                info.button(t("review.apply_to", n=len(ids_)), key=f"rev_{kind}_go_{first}",
+                info.button(t("review.apply_to", n=len(ids_)), key=f"rev_{kind}_go_{tag}",
                             on_click=reviewing.decide_many, args=(ids_, choice, action, None, run_id))
 
 
