@@ -7,11 +7,13 @@ Each command parses its arguments, calls one library function and prints either 
 
 import argparse
 import json
+import os
 import sys
 import time
 
 from . import __version__
 from .errors import DefectlabError
+from .i18n import normalize_language, set_language, t
 
 __all__ = ["main", "build_parser"]
 
@@ -71,7 +73,7 @@ def cmd_demo(args):
     ws = _workspace(args)
     names = build_demo_workspace(ws, progress=_Progress("demo"))
     _emit(args, {"projects": names, "workspace": str(ws.root)},
-          lambda p: f"Demo workspace ready at {p['workspace']}: projects {', '.join(p['projects'])}")
+          lambda p: t("cli.demo_created", path=p["workspace"], projects=", ".join(p["projects"])))
 
 
 def cmd_project_create(args):
@@ -79,8 +81,7 @@ def cmd_project_create(args):
 
     p = create_project(_workspace(args), args.name, args.classes, ordinal=args.ordinal, user=args.user)
     _emit(args, {"project": p.name, "classes": list(p.classes), "ordinal": p.ordinal},
-          lambda d: f"Created project {d['project']} with classes {', '.join(d['classes'])}"
-          + (" (ordinal)" if d["ordinal"] else ""))
+          lambda d: t("cli.project_created", project=d["project"], classes=", ".join(d["classes"])))
 
 
 def cmd_project_list(args):
@@ -92,7 +93,7 @@ def cmd_project_list(args):
 
     def human(d):
         if not d["projects"]:
-            return "No projects yet. Try: defectlab demo"
+            return t("cli.no_projects")
         return "\n".join(
             f"{r['name']:<24} {r['n_labeled']:>6}/{r['n_items']:<6} labeled  classes: {', '.join(r['classes'])}"
             + ("  [ordinal]" if r["ordinal"] else "")
@@ -111,9 +112,11 @@ def cmd_import(args):
     payload = report.to_dict()
 
     def human(d):
-        lines = [f"imported {d['imported']}, duplicates {d['duplicates']}, rejected {len(d['rejected'])}, "
-                 f"conflicts {len(d['conflicts'])} (layout: {d['layout']})"]
-        lines += [f"  rejected {r['source']}: {r['reason']}" for r in d["rejected"][:50]]
+        lines = [" ".join([t("import.n_imported", n=d["imported"]), t("import.n_duplicates", n=d["duplicates"]),
+                           t("import.n_rejected", n=len(d["rejected"])),
+                           t("import.n_conflicts", n=len(d["conflicts"]))])]
+        lines += ["  " + t("import.rejected_file", source=r["source"], reason=r["reason"])
+                  for r in d["rejected"][:50]]
         if len(d["rejected"]) > 50:
             lines.append(f"  ... and {len(d['rejected']) - 50} more (use --json for all)")
         lines += [f"  conflict: {' / '.join(c['sources'])} labeled {' vs '.join(c['labels'])}"
@@ -131,11 +134,11 @@ def cmd_train(args):
                             seed=args.seed, user=args.user, note=args.note, progress=_Progress("train"))
 
     def human(d):
-        line = (f"run {d['run_id']}: {d['n_items']} items, {d['n_classes']} classes, accuracy "
-                f"{d['accuracy']:.4f}, balanced {d['balanced_accuracy']:.4f}, macro-F1 {d['macro_f1']:.4f}")
+        line = t("cli.train_done", run_id=d["run_id"], accuracy=d["accuracy"], n=d["n_items"],
+                 seconds=d["seconds"]) + f" (balanced {d['balanced_accuracy']:.4f}, macro-F1 {d['macro_f1']:.4f}"
         if d.get("mae") is not None:
-            line += f", MAE {d['mae']:.3f} grades, QWK {d['qwk']:.3f}"
-        return line + f" ({d['seconds']:.1f} s)"
+            line += f", MAE {d['mae']:.3f}, QWK {d['qwk']:.3f}"
+        return line + ")"
 
     _emit(args, summary, human)
 
@@ -164,7 +167,7 @@ def cmd_runs(args):
 
     def human(d):
         if not d["runs"]:
-            return "No runs yet. Try: defectlab train " + args.what[0]
+            return t("projects.no_run")
         return "\n".join(f"{r['run_id']}  {r['created_at'][:19]}  {r['model']:<12} n={r['n_items']:<6} "
                          f"acc={r.get('accuracy', float('nan')):.4f}" + ("  [approved]" if r["approved"] else "")
                          for r in d["runs"])
@@ -186,8 +189,8 @@ def cmd_predict(args):
     def human(d):
         preds = d["predictions"]
         n_review = sum(p["needs_review"] for p in preds)
-        lines = [f"{len(preds)} predictions with run {run_id}: {len(preds) - n_review} accepted, "
-                 f"{n_review} need review" + (f"; CSV written to {d['csv']}" if d.get("csv") else "")]
+        lines = [t("cli.predict_done", n=len(preds), needs_review=n_review) + f" (run {run_id})"
+                 + (f" -> {d['csv']}" if d.get("csv") else "")]
         lines += [f"  {p['source']}: {p['label']} ({p['confidence']:.2f})"
                   + ("  NEEDS REVIEW" if p["needs_review"] else "") for p in preds[:50]]
         return "\n".join(lines)
@@ -199,7 +202,7 @@ def cmd_export(args):
     from .export import export_project
 
     result = export_project(_workspace(args), args.project, args.format, args.out, user=args.user)
-    _emit(args, result, lambda d: f"exported {d['exported']} items to {d['path']}")
+    _emit(args, result, lambda d: t("cli.exported", n=d["exported"], path=d["path"]))
 
 
 def cmd_label_issues(args):
@@ -214,7 +217,7 @@ def cmd_label_issues(args):
 
     def human(d):
         if not d["issues"]:
-            return f"No likely label errors found in run {run_id}."
+            return t("review.no_issues")
         return "\n".join(f"{i['score']:.3f}  item {i['item_id']:<6} {i['source']}: given {i['given']}, "
                          f"suggested {i['suggested']}" for i in d["issues"])
 
@@ -320,7 +323,14 @@ def build_parser():
     return parser
 
 
+def _language_from_environment():
+    """``DEFECTLAB_LANG``, else the system locale (``LC_ALL`` / ``LANG``): zh_CN.UTF-8 speaks Chinese."""
+    env = os.environ
+    return normalize_language(env.get("DEFECTLAB_LANG") or env.get("LC_ALL") or env.get("LANG") or "en")
+
+
 def main(argv=None):
+    set_language(_language_from_environment())
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -47,7 +47,7 @@ def test_import_json_keys_and_rejections(tmp_path, capsys):
     assert d["rejected"] == [{"source": "a/broken.png", "reason": d["rejected"][0]["reason"]}]
     assert "empty" in d["rejected"][0]["reason"]
     code, out, _ = run(capsys, "--workspace", str(tmp_path / "ws"), "import", "P", str(tmp_path / "src"))
-    assert code == 0 and "imported 0, duplicates 6" in out
+    assert code == 0 and "Imported 0 images. 6 duplicates skipped." in out
 
 
 def test_user_error_is_one_line_exit_1(tmp_path, capsys):
@@ -131,3 +131,20 @@ def test_label_issues_json(demo_ws, capsys):
         assert 0.0 <= issue["score"] <= 1.0 and issue["given"] != issue["suggested"]
     scores = [i["score"] for i in issues]
     assert scores == sorted(scores, reverse=True)
+
+
+def test_human_output_follows_the_system_language(tmp_path, capsys, monkeypatch):
+    ws = str(tmp_path / "ws")
+    monkeypatch.setenv("LANG", "zh_CN.UTF-8")
+    monkeypatch.delenv("LC_ALL", raising=False)
+    monkeypatch.delenv("DEFECTLAB_LANG", raising=False)
+    code, out, _ = run(capsys, "project", "list", "--workspace", ws)
+    assert code == 0 and "还没有项目" in out
+    code, out, _ = run(capsys, "project", "create", "P", "--classes", "a,b", "--workspace", ws)
+    assert "已创建项目 P" in out
+    monkeypatch.setenv("DEFECTLAB_LANG", "en")
+    code, out, _ = run(capsys, "project", "list", "--workspace", ws)
+    assert "P" in out and "还没有项目" not in out
+    # --json never changes with the language
+    code, out, _ = run(capsys, "project", "list", "--workspace", ws, "--json")
+    assert json.loads(out)["projects"][0]["name"] == "P"
