@@ -31,12 +31,14 @@ class ImageError(InputError):
     source : str
         The file (or archive member) the error is about.
     reason : str
-        Why it was rejected, in words a plant engineer understands.
+        Why it was rejected, in words a plant engineer understands. A
+        :class:`defectlab.messages.Message` is kept as it is (so its catalog key and arguments
+        reach the user interface).
     """
 
     def __init__(self, source, reason):
         self.source = str(source)
-        self.reason = str(reason)
+        self.reason = reason if isinstance(reason, str) else str(reason)
         super().__init__(f"{self.source}: {self.reason}")
 
 

@@ -47,6 +47,7 @@ import cv2
 import numpy as np
 
 from defectlab.errors import ImageError, InputError
+from defectlab.messages import Message, msg
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -162,11 +163,11 @@ def _file_size(path, source):
     try:
         st = os.stat(path)
     except FileNotFoundError:
-        raise ImageError(source, "file not found") from None
+        raise ImageError(source, msg("imaging.reason.not_found", "file not found")) from None
     except OSError as e:
-        raise ImageError(source, f"cannot read the file ({e.strerror or e})") from None
+        raise ImageError(source, msg("imaging.reason.unreadable", "cannot read the file ({detail})", detail=e.strerror or e)) from None
     if not os.path.isfile(path):
-        raise ImageError(source, "is a folder or a special file, not an image file")
+        raise ImageError(source, msg("imaging.reason.not_a_file", "is a folder or a special file, not an image file"))
     return st.st_size
 
 
@@ -174,8 +175,9 @@ def _check_file_size(size, source, limits):
     if size > limits.max_file_bytes:
         raise ImageError(
             source,
-            f"too large: the file has {_fmt_bytes(size)}, over the {_fmt_bytes(limits.max_file_bytes)}"
-            " limit; raise ImageLimits.max_file_bytes to accept it",
+            msg("imaging.reason.file_too_large",
+                "too large: the file has {size}, over the {limit} limit; raise ImageLimits.max_file_bytes to "
+                "accept it", size=_fmt_bytes(size), limit=_fmt_bytes(limits.max_file_bytes)),
         )
 
 
@@ -207,7 +209,7 @@ def read_image_bytes(path, limits: ImageLimits = DEFAULT_LIMITS, source=None) ->
         with open(path, "rb") as f:
             return f.read(limits.max_file_bytes + 1)
     except OSError as e:
-        raise ImageError(source, f"cannot read the file ({e.strerror or e})") from None
+        raise ImageError(source, msg("imaging.reason.unreadable", "cannot read the file ({detail})", detail=e.strerror or e)) from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -252,28 +254,34 @@ class _Corrupt(Exception):
     """Internal: the header is unreadable; the message is the reason shown to the user."""
 
 
-_SIGNATURES_OTHER = (
-    (b"GIF87a", "a GIF image"),
-    (b"GIF89a", "a GIF image"),
-    (b"%PDF", "a PDF document"),
-    (b"PK\x03\x04", "a zip archive (import it as an archive instead)"),
-    (b"\x00\x00\x00\x0cjP  ", "a JPEG 2000 image"),
-    (b"\xff\x4f\xff\x51", "a JPEG 2000 codestream"),
-    (b"P5", "a PGM image"),
-    (b"P6", "a PPM image"),
-    (b"8BPS", "a Photoshop PSD file"),
-    (b"\x76\x2f\x31\x01", "an OpenEXR image"),
+_SIGNATURES_OTHER = (  # signature, what it is (English), catalog key of the rejection reason
+    (b"GIF87a", "a GIF image", "imaging.reason.unsupported_gif"),
+    (b"GIF89a", "a GIF image", "imaging.reason.unsupported_gif"),
+    (b"%PDF", "a PDF document", "imaging.reason.unsupported_pdf"),
+    (b"PK\x03\x04", "a zip archive (import it as an archive instead)", "imaging.reason.unsupported_zip"),
+    (b"\x00\x00\x00\x0cjP  ", "a JPEG 2000 image", "imaging.reason.unsupported_jp2"),
+    (b"\xff\x4f\xff\x51", "a JPEG 2000 codestream", "imaging.reason.unsupported_j2k"),
+    (b"P5", "a PGM image", "imaging.reason.unsupported_pgm"),
+    (b"P6", "a PPM image", "imaging.reason.unsupported_ppm"),
+    (b"8BPS", "a Photoshop PSD file", "imaging.reason.unsupported_psd"),
+    (b"\x76\x2f\x31\x01", "an OpenEXR image", "imaging.reason.unsupported_exr"),
 )
+_UNSUPPORTED_TEMPLATE = "unsupported format: the content is {what}; defectlab reads PNG/JPEG/BMP/TIFF, convert it to PNG"
 
 
-def _describe_start(data):
+def _not_an_image(data):
+    """The 'not an image' reason, saying how the content starts (printable text or hex bytes)."""
     head = bytes(data[:16])
     run = 0
     while run < len(head) and 32 <= head[run] < 127:
         run += 1
     if run >= 2:
-        return f"starts with {head[:run].decode('ascii')!r}"
-    return "starts with bytes " + " ".join(f"{b:02x}" for b in head[:8])
+        return msg("imaging.reason.not_an_image_text",
+                   "not an image: the content is not PNG/JPEG/BMP/TIFF (starts with {start})",
+                   start=repr(head[:run].decode("ascii")))
+    return msg("imaging.reason.not_an_image_bytes",
+               "not an image: the content is not PNG/JPEG/BMP/TIFF (starts with bytes {hex})",
+               hex=" ".join(f"{b:02x}" for b in head[:8]))
 
 
 def _sniff(head):
@@ -286,22 +294,17 @@ def _sniff(head):
         return "bmp"
     if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
         return "tiff"
-    what = None
-    for sig, name in _SIGNATURES_OTHER:
+    what = key = None
+    for sig, name, name_key in _SIGNATURES_OTHER:
         if head.startswith(sig):
-            what = name
+            what, key = name, name_key
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        what = "a WebP image"
+        what, key = "a WebP image", "imaging.reason.unsupported_webp"
     if head[4:8] == b"ftyp":
-        what = "a HEIC/AVIF/MP4 file"
+        what, key = "a HEIC/AVIF/MP4 file", "imaging.reason.unsupported_heic"
     if what is not None:
-        raise _Corrupt(
-            f"unsupported format: the content is {what}; defectlab reads PNG/JPEG/BMP/TIFF, "
-            "convert it to PNG"
-        )
-    raise _Corrupt(
-        f"not an image: the content is not PNG/JPEG/BMP/TIFF ({_describe_start(head)})"
-    )
+        raise _Corrupt(Message(_UNSUPPORTED_TEMPLATE.format(what=what), key))
+    raise _Corrupt(_not_an_image(head))
 
 
 def _u16(b, off, e=">"):
@@ -326,13 +329,13 @@ def _tiff_ifd0(buf, wanted):
     n = len(buf)
     head = buf[0:16]
     if len(head) < 8:
-        raise _Corrupt("truncated or corrupt TIFF (the header is cut short)")
+        raise _Corrupt(msg("imaging.reason.header_cut", "truncated or corrupt {format} (the header is cut short)", format="TIFF"))
     if head[:2] == b"II":
         e = "<"
     elif head[:2] == b"MM":
         e = ">"
     else:
-        raise _Corrupt("corrupt TIFF (bad byte-order mark)")
+        raise _Corrupt(msg("imaging.reason.tiff_byte_order", "corrupt TIFF (bad byte-order mark)"))
     magic = _u16(head, 2, e)
     if magic == 42:
         big, ifd = False, _u32(head, 4, e)
@@ -341,15 +344,15 @@ def _tiff_ifd0(buf, wanted):
         big, ifd = True, struct.unpack_from(e + "Q", head, 8)[0]
         cnt_fmt, cnt_size, entry_size, inline = "Q", 8, 20, 8
     else:
-        raise _Corrupt("corrupt TIFF (bad magic number)")
+        raise _Corrupt(msg("imaging.reason.tiff_magic", "corrupt TIFF (bad magic number)"))
     if ifd < 8 or ifd + cnt_size > n:
-        raise _Corrupt("truncated or corrupt TIFF (the first directory lies outside the file)")
+        raise _Corrupt(msg("imaging.reason.tiff_ifd_outside", "truncated or corrupt TIFF (the first directory lies outside the file)"))
     count = struct.unpack(e + cnt_fmt, buf[ifd:ifd + cnt_size])[0]
     if count == 0 or count > 4096:
-        raise _Corrupt(f"corrupt TIFF (the first directory claims {count} entries)")
+        raise _Corrupt(msg("imaging.reason.tiff_ifd_count", "corrupt TIFF (the first directory claims {count} entries)", count=count))
     table = buf[ifd + cnt_size:ifd + cnt_size + count * entry_size]
     if len(table) < count * entry_size:
-        raise _Corrupt("truncated TIFF (the first directory is cut short)")
+        raise _Corrupt(msg("imaging.reason.tiff_ifd_cut", "truncated TIFF (the first directory is cut short)"))
     out = {}
     for i in range(count):
         off = i * entry_size
@@ -363,14 +366,14 @@ def _tiff_ifd0(buf, wanted):
             continue
         nbytes = num * _TIFF_SIZES[typ]
         if nbytes > n:
-            raise _Corrupt(f"corrupt TIFF (tag {tag} claims {num} values)")
+            raise _Corrupt(msg("imaging.reason.tiff_tag_count", "corrupt TIFF (tag {tag} claims {num} values)", tag=tag, num=num))
         if nbytes <= inline:
             raw = value[:nbytes]
         else:
             where = struct.unpack(e + ("Q" if big else "I"), value)[0]
             raw = buf[where:where + nbytes]
             if len(raw) < nbytes:
-                raise _Corrupt(f"truncated TIFF (the values of tag {tag} lie past the end of the file)")
+                raise _Corrupt(msg("imaging.reason.tiff_tag_past_end", "truncated TIFF (the values of tag {tag} lie past the end of the file)", tag=tag))
         out[tag] = np.frombuffer(raw, dtype=np.dtype(_TIFF_TYPES[typ]).newbyteorder(e)).astype(np.int64)
     return out
 
@@ -398,13 +401,13 @@ def _probe_jpeg(buf, to_scan):
     while True:
         b = buf[p:p + 4]
         if len(b) < 4:
-            raise _Corrupt("truncated or corrupt JPEG (the file ends inside the header)")
+            raise _Corrupt(msg("imaging.reason.jpeg_header_end", "truncated or corrupt JPEG (the file ends inside the header)"))
         if b[0] != 0xFF:
             # stray bytes between segments: libjpeg skips them with a warning, and so do we
             window = buf[p:p + 65536]
             skip = window.find(b"\xff")
             if skip < 0:
-                raise _Corrupt(f"truncated or corrupt JPEG (no marker after byte {p})")
+                raise _Corrupt(msg("imaging.reason.jpeg_no_marker", "truncated or corrupt JPEG (no marker after byte {p})", p=p))
             p += skip
             continue
         if b[1] == 0xFF:  # fill byte
@@ -415,10 +418,10 @@ def _probe_jpeg(buf, to_scan):
             p += 2
             continue
         if m == 0xD9:
-            raise _Corrupt("truncated or corrupt JPEG (the image ends before any pixel data)")
+            raise _Corrupt(msg("imaging.reason.jpeg_no_pixels", "truncated or corrupt JPEG (the image ends before any pixel data)"))
         seglen = _u16(b, 2)
         if seglen < 2 or p + 2 + seglen > n:
-            raise _Corrupt("truncated or corrupt JPEG (a header segment runs past the end of the file)")
+            raise _Corrupt(msg("imaging.reason.jpeg_segment_past_end", "truncated or corrupt JPEG (a header segment runs past the end of the file)"))
         if m == 0xE1 and orientation == 1:
             seg = buf[p + 4:p + 2 + seglen]
             if seg.startswith(b"Exif\x00\x00"):
@@ -426,16 +429,16 @@ def _probe_jpeg(buf, to_scan):
         elif m in _SOF_MARKERS and hdr is None:
             seg = buf[p + 4:p + 10]
             if len(seg) < 6:
-                raise _Corrupt("truncated or corrupt JPEG (short frame header)")
+                raise _Corrupt(msg("imaging.reason.jpeg_short_frame", "truncated or corrupt JPEG (short frame header)"))
             h, w = _u16(seg, 1), _u16(seg, 3)
             if w == 0 or h == 0:
-                raise _Corrupt(f"corrupt or unsupported JPEG (the header says {w}x{h} pixels)")
+                raise _Corrupt(msg("imaging.reason.jpeg_bad_size", "corrupt or unsupported JPEG (the header says {w}x{h} pixels)", w=w, h=h))
             hdr = _Header("jpeg", w, h, components=seg[5])
             if not to_scan:
                 break
         elif m == 0xDA:
             if hdr is None:
-                raise _Corrupt("corrupt JPEG (pixel data before the frame header)")
+                raise _Corrupt(msg("imaging.reason.jpeg_scan_before_frame", "corrupt JPEG (pixel data before the frame header)"))
             hdr.sos = p
             break
         p += 2 + seglen
@@ -446,19 +449,19 @@ def _probe_jpeg(buf, to_scan):
 def _probe_png(buf):
     head = buf[0:33]
     if len(head) < 33 or head[12:16] != b"IHDR" or _u32(head, 8) != 13:
-        raise _Corrupt("truncated or corrupt PNG (no IHDR header)")
+        raise _Corrupt(msg("imaging.reason.png_no_ihdr", "truncated or corrupt PNG (no IHDR header)"))
     if zlib.crc32(head[12:29]) != _u32(head, 29):
-        raise _Corrupt("corrupt PNG (the IHDR header checksum does not match)")
+        raise _Corrupt(msg("imaging.reason.png_ihdr_crc", "corrupt PNG (the IHDR header checksum does not match)"))
     w, h = _u32(head, 16), _u32(head, 20)
     if w == 0 or h == 0 or w > 2**31 - 1 or h > 2**31 - 1:
-        raise _Corrupt(f"corrupt PNG (the header says {w}x{h} pixels)")
+        raise _Corrupt(msg("imaging.reason.bad_size", "corrupt {format} (the header says {w}x{h} pixels)", format="PNG", w=w, h=h))
     return _Header("png", w, h)
 
 
 def _probe_bmp(buf):
     head = buf[0:34]
     if len(head) < 26:
-        raise _Corrupt("truncated or corrupt BMP (the header is cut short)")
+        raise _Corrupt(msg("imaging.reason.header_cut", "truncated or corrupt {format} (the header is cut short)", format="BMP"))
     dib = _u32(head, 14, "<")
     if dib == 12:
         w, h = _u16(head, 18, "<"), _u16(head, 20, "<")
@@ -466,19 +469,19 @@ def _probe_bmp(buf):
         w, h = struct.unpack_from("<ii", head, 18)
         h = abs(h)  # negative height = rows stored top-down
     else:
-        raise _Corrupt(f"corrupt or unsupported BMP (header size {dib})")
+        raise _Corrupt(msg("imaging.reason.bmp_header_size", "corrupt or unsupported BMP (header size {dib})", dib=dib))
     if w <= 0 or h == 0:
-        raise _Corrupt(f"corrupt BMP (the header says {w}x{h} pixels)")
+        raise _Corrupt(msg("imaging.reason.bad_size", "corrupt {format} (the header says {w}x{h} pixels)", format="BMP", w=w, h=h))
     return _Header("bmp", w, h)
 
 
 def _probe_tiff(buf):
     tags = _tiff_ifd0(buf, {256, 257, 274})
     if 256 not in tags or 257 not in tags or not len(tags[256]) or not len(tags[257]):
-        raise _Corrupt("corrupt TIFF (no image width/height in the first directory)")
+        raise _Corrupt(msg("imaging.reason.tiff_no_size", "corrupt TIFF (no image width/height in the first directory)"))
     w, h = int(tags[256][0]), int(tags[257][0])
     if w <= 0 or h <= 0:
-        raise _Corrupt(f"corrupt TIFF (the header says {w}x{h} pixels)")
+        raise _Corrupt(msg("imaging.reason.bad_size", "corrupt {format} (the header says {w}x{h} pixels)", format="TIFF", w=w, h=h))
     o = int(tags[274][0]) if 274 in tags and len(tags[274]) else 1
     return _Header("tiff", w, h, orientation=o if 1 <= o <= 8 else 1)
 
@@ -502,7 +505,7 @@ def _png_walk(buf, hdr):
         head = buf[p:p + 8]
         length, ctype = _u32(head, 0), head[4:8]
         if length > 2**31 - 1:
-            raise _Corrupt(f"corrupt PNG (a chunk claims {length} bytes)")
+            raise _Corrupt(msg("imaging.reason.png_chunk_length", "corrupt PNG (a chunk claims {length} bytes)", length=length))
         if ctype == b"IEND":
             return True
         if ctype == b"eXIf" and hdr.orientation == 1:
@@ -518,10 +521,10 @@ def _check_complete(data, hdr):
         # Inside entropy-coded data 0xFF is always stuffed (FF 00), so FF D9 after the first
         # start-of-scan can only be the end-of-image marker.
         if data.find(b"\xff\xd9", hdr.sos) < 0:
-            raise _Corrupt("truncated or corrupt JPEG (the end-of-image marker is missing)")
+            raise _Corrupt(msg("imaging.reason.jpeg_no_eoi", "truncated or corrupt JPEG (the end-of-image marker is missing)"))
     elif hdr.format == "png":
         if not _png_walk(data, hdr):
-            raise _Corrupt("truncated PNG (the file ends before its IEND chunk)")
+            raise _Corrupt(msg("imaging.reason.png_no_iend", "truncated PNG (the file ends before its IEND chunk)"))
     elif hdr.format == "bmp":
         dib = _u32(data, 14, "<")
         if dib >= 40 and n >= 34:
@@ -530,7 +533,7 @@ def _check_complete(data, hdr):
                 need = _u32(data, 10, "<") + ((hdr.width * bpp + 31) // 32) * 4 * hdr.height
                 if need > n:
                     raise _Corrupt(
-                        f"truncated BMP (the pixel data needs {need} bytes, the file has {n})"
+                        msg("imaging.reason.bmp_pixels_cut", "truncated BMP (the pixel data needs {need} bytes, the file has {n})", need=need, n=n)
                     )
     elif hdr.format == "tiff":
         tags = _tiff_ifd0(data, {273, 279, 324, 325})
@@ -540,7 +543,7 @@ def _check_complete(data, hdr):
                 end = int((offs + cnts).max())
                 if end > n:
                     raise _Corrupt(
-                        f"truncated TIFF (the pixel data ends at byte {end}, the file has {n} bytes)"
+                        msg("imaging.reason.tiff_pixels_cut", "truncated TIFF (the pixel data ends at byte {end}, the file has {n} bytes)", end=end, n=n)
                     )
 
 
@@ -555,8 +558,10 @@ def _check_pixels(hdr, source, limits):
     if pixels > limits.max_pixels:
         raise ImageError(
             source,
-            f"too large: {hdr.width}x{hdr.height} pixels = {_fmt_mp(pixels)} exceeds the "
-            f"{_fmt_mp(limits.max_pixels)} limit; raise ImageLimits.max_pixels to accept it",
+            msg("imaging.reason.too_many_pixels",
+                "too large: {width}x{height} pixels = {pixels} exceeds the {limit} limit; raise "
+                "ImageLimits.max_pixels to accept it", width=hdr.width, height=hdr.height,
+                pixels=_fmt_mp(pixels), limit=_fmt_mp(limits.max_pixels)),
         )
 
 
@@ -592,11 +597,11 @@ def read_image_size(path, source=None) -> tuple[int, int]:
             if hdr.format == "png":
                 _png_walk(_FileBuffer(f, size), hdr)
     except _Corrupt as e:
-        raise ImageError(source, str(e)) from None
+        raise ImageError(source, e.args[0]) from None
     except struct.error:
-        raise ImageError(source, "truncated or corrupt image (the header is cut short)") from None
+        raise ImageError(source, msg("imaging.reason.header_cut_unknown", "truncated or corrupt image (the header is cut short)")) from None
     except OSError as e:
-        raise ImageError(source, f"cannot read the file ({e.strerror or e})") from None
+        raise ImageError(source, msg("imaging.reason.unreadable", "cannot read the file ({detail})", detail=e.strerror or e)) from None
     if hdr.orientation >= 5:
         return hdr.height, hdr.width
     return hdr.width, hdr.height
@@ -733,9 +738,9 @@ def decode_image_with_info(data, source, limits: ImageLimits = DEFAULT_LIMITS):
         _check_pixels(hdr, source, limits)
         _check_complete(data, hdr)
     except _Corrupt as e:
-        raise ImageError(source, str(e)) from None
+        raise ImageError(source, e.args[0]) from None
     except struct.error:
-        raise ImageError(source, f"truncated or corrupt {_format_name(data)} (the header is cut short)") from None
+        raise ImageError(source, _header_cut(data)) from None
 
     # JPEG: colour (incl. CMYK/YCCK) straight to RGB where OpenCV can, grey as grey; both apply
     # EXIF orientation. Others: UNCHANGED keeps 16-bit samples and alpha (OpenCV applies the TIFF
@@ -750,10 +755,13 @@ def decode_image_with_info(data, source, limits: ImageLimits = DEFAULT_LIMITS):
     try:
         arr = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
     except cv2.error as e:
-        msg = str(e).strip().splitlines()[-1] if str(e).strip() else "decoder error"
-        raise ImageError(source, f"corrupt {hdr.format.upper()}: OpenCV could not decode it ({msg})") from None
+        detail = str(e).strip().splitlines()[-1] if str(e).strip() else "decoder error"
+        raise ImageError(source, msg("imaging.reason.opencv_error", "corrupt {format}: OpenCV could not decode it ({detail})",
+                                     format=hdr.format.upper(), detail=detail)) from None
     if arr is None or arr.size == 0:
-        raise ImageError(source, f"truncated or corrupt {hdr.format.upper()}: the pixel data could not be decoded")
+        raise ImageError(source, msg("imaging.reason.pixels_undecodable",
+                                     "truncated or corrupt {format}: the pixel data could not be decoded",
+                                     format=hdr.format.upper()))
 
     channels_in = 1 if arr.ndim == 2 else arr.shape[2]
     dtype_in = arr.dtype.name
@@ -792,6 +800,14 @@ def decode_image_with_info(data, source, limits: ImageLimits = DEFAULT_LIMITS):
         value_range=value_range,
     )
     return image, info
+
+
+def _header_cut(data):
+    """The reason for a header cut short, naming the format when the signature is known."""
+    name = _format_name(data)
+    if name == "image":
+        return msg("imaging.reason.header_cut_unknown", "truncated or corrupt image (the header is cut short)")
+    return msg("imaging.reason.header_cut", "truncated or corrupt {format} (the header is cut short)", format=name)
 
 
 def _format_name(data):

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from defectlab.errors import InputError
+from defectlab.messages import Message, msg
 
 __all__ = ["Skipped", "ExtractResult", "safe_extract_zip"]
 
@@ -99,35 +100,43 @@ def _decode_name(info):
     return name
 
 
+_UNSAFE = {  # why a name is unsafe: (English, catalog key)
+    "nul": ("a NUL character in the name", "ingest.reason.unsafe_nul"),
+    "absolute": ("an absolute path", "ingest.reason.unsafe_absolute"),
+    "drive": ("a Windows drive letter", "ingest.reason.unsafe_drive"),
+    "parent": ("a '..' component that climbs out of the folder", "ingest.reason.unsafe_parent"),
+}
+
+
 def _unsafe_reason(name):
-    """Why a (decoded) entry name could escape the destination, or None."""
+    """Why a (decoded) entry name could escape the destination (a key of ``_UNSAFE``), or None."""
     n = name.replace("\\", "/")
     if "\x00" in n:
-        return "a NUL character in the name"
+        return "nul"
     if n.startswith("/"):
-        return "an absolute path"
+        return "absolute"
     if re.match(r"^[A-Za-z]:", n):
-        return "a Windows drive letter"
+        return "drive"
     if ".." in n.split("/"):
-        return "a '..' component that climbs out of the folder"
+        return "parent"
     return None
 
 
 def _skip_reason(parts, info):
     if any(p == "__MACOSX" for p in parts):
-        return "macOS metadata (__MACOSX)"
+        return msg("ingest.reason.skip_macosx", "macOS metadata (__MACOSX)")
     base = parts[-1]
     if base.lower() in _JUNK_FILES:
-        return f"system file ({base})"
+        return msg("ingest.reason.skip_system_file", "system file ({name})", name=base)
     if base.startswith("._"):
-        return "macOS resource fork (._ file)"
+        return msg("ingest.reason.skip_resource_fork", "macOS resource fork (._ file)")
     if any(p.startswith(".") for p in parts):
-        return "hidden file or folder"
+        return msg("ingest.reason.skip_hidden", "hidden file or folder")
     mode = info.external_attr >> 16
     if info.create_system == 3 and stat.S_ISLNK(mode):
-        return "symbolic link (links are never extracted)"
+        return msg("ingest.reason.skip_symlink", "symbolic link (links are never extracted)")
     if info.flag_bits & 0x1:
-        return "encrypted (password-protected) entry"
+        return msg("ingest.reason.skip_encrypted", "encrypted (password-protected) entry")
     return None
 
 
@@ -212,7 +221,8 @@ def safe_extract_zip(zip_path, dest_dir, max_total_bytes: int = 2 * _GB, max_fil
             bad = _unsafe_reason(name)
             if bad:
                 # Never written: it would land outside the folder. The safe entries are still kept.
-                result.skipped.append(Skipped(name, f"unsafe path ({bad}): not extracted"))
+                what, key = _UNSAFE[bad]
+                result.skipped.append(Skipped(name, Message(f"unsafe path ({what}): not extracted", key)))
                 continue
             if info.is_dir():
                 continue
@@ -257,7 +267,8 @@ def safe_extract_zip(zip_path, dest_dir, max_total_bytes: int = 2 * _GB, max_fil
                 if parent_real is not None and os.path.commonpath([dest_real, parent_real]) != dest_real:
                     raise InputError(f"{shown} is unsafe: {name!r} would be written outside {dest}.")
                 if target.exists():
-                    result.skipped.append(Skipped(name, "duplicate entry: the first one was kept"))
+                    result.skipped.append(Skipped(name, msg("ingest.reason.zip_duplicate",
+                                                                      "duplicate entry: the first one was kept")))
                     continue
                 try:
                     target.parent.mkdir(parents=True, exist_ok=True)
@@ -284,12 +295,15 @@ def safe_extract_zip(zip_path, dest_dir, max_total_bytes: int = 2 * _GB, max_fil
                             out.write(chunk)
                 except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as e:
                     target.unlink(missing_ok=True)
-                    result.skipped.append(Skipped(name, f"corrupt or unsupported entry ({e}); not extracted"))
+                    result.skipped.append(Skipped(name, msg("ingest.reason.zip_corrupt_entry",
+                                                                  "corrupt or unsupported entry ({detail}); not "
+                                                                  "extracted", detail=e)))
                     continue
                 except OSError as e:
                     if target.is_file():
                         target.unlink(missing_ok=True)
-                    result.skipped.append(Skipped(name, f"cannot be written here ({e.strerror or e})"))
+                    result.skipped.append(Skipped(name, msg("ingest.reason.zip_write_failed", "cannot be written here ({detail})",
+                                                                  detail=e.strerror or e)))
                     continue
                 result.files.append(target)
         except BaseException:

@@ -32,6 +32,7 @@ import numpy as np
 
 from defectlab.errors import InputError
 from defectlab.imaging import crop_box
+from defectlab.messages import msg
 
 __all__ = [
     "Box",
@@ -611,14 +612,17 @@ def validate_box(box: Box, width, height, min_size: int = 2):
     except (TypeError, ValueError):
         vals = [float("nan")]
     if not all(math.isfinite(v) for v in vals):
-        return None, f"coordinates are not finite numbers: {box.x0!r}, {box.y0!r}, {box.x1!r}, {box.y1!r}"
+        return None, msg("ingest.reason.box_not_finite", "coordinates are not finite numbers: {coords}",
+                         coords=f"{box.x0!r}, {box.y0!r}, {box.x1!r}, {box.y1!r}")
     x0, y0, x1, y1 = vals
     if x1 <= x0 or y1 <= y0:
-        return None, f"zero or negative area: {_coords(box)} (expected x0 < x1 and y0 < y1)"
+        return None, msg("ingest.reason.box_zero_area", "zero or negative area: {coords} (expected x0 < x1 and "
+                         "y0 < y1)", coords=_coords(box))
     clipped = False
     if width is not None:
         if x1 <= 0 or y1 <= 0 or x0 >= width or y0 >= height:
-            return None, f"outside the {width}x{height} image: {_coords(box)}"
+            return None, msg("ingest.reason.box_outside", "outside the {width}x{height} image: {coords}",
+                             width=width, height=height, coords=_coords(box))
         c = (max(0.0, x0), max(0.0, y0), min(float(width), x1), min(float(height), y1))
         clipped = c != (x0, y0, x1, y1)
         x0, y0, x1, y1 = c
@@ -626,9 +630,13 @@ def validate_box(box: Box, width, height, min_size: int = 2):
     ix1, iy1 = math.ceil(x1 - 1e-6), math.ceil(y1 - 1e-6)
     w, h = ix1 - ix0, iy1 - iy0
     if w < min_size or h < min_size:
-        after = " after clipping to the image" if clipped else ""
-        return None, (f"too small: {w}x{h} pixels{after} ({_coords(box)}); the minimum is "
-                      f"{min_size}x{min_size} (min_size)")
+        if clipped:
+            return None, msg("ingest.reason.box_too_small_clipped",
+                             "too small: {w}x{h} pixels after clipping to the image ({coords}); the minimum "
+                             "is {min_size}x{min_size} (min_size)", w=w, h=h, coords=_coords(box),
+                             min_size=min_size)
+        return None, msg("ingest.reason.box_too_small", "too small: {w}x{h} pixels ({coords}); the minimum is "
+                         "{min_size}x{min_size} (min_size)", w=w, h=h, coords=_coords(box), min_size=min_size)
     return Box(box.label, ix0, iy0, ix1, iy1), None
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ..errors import ImageError, InputError, NotFoundError
 from ..imaging import DEFAULT_LIMITS, IMAGE_EXTENSIONS, crop_box, decode_image, encode_png, read_image_bytes
+from ..messages import message_fields, msg
 from ..store import (
     add_item,
     annotate,
@@ -48,7 +49,7 @@ class ImportReport:
     layout: str
     imported: int = 0
     duplicates: int = 0
-    rejected: list = field(default_factory=list)   # [{"source", "reason"}]
+    rejected: list = field(default_factory=list)   # [{"source", "reason"[, "reason_key", "reason_args"]}]
     conflicts: list = field(default_factory=list)  # [{"sources": [..], "labels": [..]}]
     batch_id: int | None = None
     item_ids: list = field(default_factory=list)   # new sample items, in import order
@@ -185,7 +186,7 @@ def _run_plan(ws, project, plan, source_name, user, padding, min_box, limits, ba
                                      create_missing)
     classes = set(proj.classes)
     report = ImportReport(project=proj.name, layout=plan.layout, created_project=created)
-    report.rejected.extend({"source": s, "reason": r} for s, r in plan.rejected)
+    report.rejected.extend(_rejected(s, r) for s, r in plan.rejected)
     seen = _Seen()
 
     with ws.transaction() as conn:
@@ -233,11 +234,11 @@ def _prepare(ws, img, classes, padding, min_box, limits, with_labels, report):
         data = read_image_bytes(img.path, limits=limits, source=img.source)
         image = decode_image(data, source=img.source, limits=limits)
     except ImageError as exc:
-        report.rejected.append({"source": exc.source, "reason": exc.reason})
+        report.rejected.append(_rejected(exc.source, exc.reason))
         return None
     label = img.label if with_labels else None
     if label is not None and label not in classes:
-        report.rejected.append({"source": img.source, "reason": _unknown_label(label, classes)})
+        report.rejected.append(_rejected(img.source, _unknown_label(label, classes)))
         return None
     crops = []
     is_plate = img.boxes is not None
@@ -247,11 +248,11 @@ def _prepare(ws, img, classes, padding, min_box, limits, with_labels, report):
             box_source = f"{img.source}#{index}"
             valid, reason = validate_box(box, w, h, min_size=min_box)
             if valid is None:
-                report.rejected.append({"source": box_source, "reason": reason})
+                report.rejected.append(_rejected(box_source, reason))
                 continue
             blabel = valid.label if with_labels else None
             if blabel is not None and blabel not in classes:
-                report.rejected.append({"source": box_source, "reason": _unknown_label(blabel, classes)})
+                report.rejected.append(_rejected(box_source, _unknown_label(blabel, classes)))
                 continue
             xyxy = _padded(valid, padding, w, h)
             crop = crop_box(image, xyxy)
@@ -259,9 +260,16 @@ def _prepare(ws, img, classes, padding, min_box, limits, with_labels, report):
     return _Prepared(img.source, data, _ext(img.path), image, label, crops, is_plate)
 
 
+def _rejected(source, reason):
+    """A row of ``ImportReport.rejected``: the English ``reason`` and, for a translatable
+    :class:`~defectlab.messages.Message`, its ``reason_key`` and ``reason_args``."""
+    return {"source": source, "reason": reason, **message_fields(reason)}
+
+
 def _unknown_label(label, classes):
-    return (f"label {label!r} is not a class of this project (classes: {', '.join(sorted(classes))}); "
-            "add the class to the project or fix the label")
+    return msg("ingest.reason.unknown_label",
+               "label {label} is not a class of this project (classes: {classes}); add the class to the "
+               "project or fix the label", label=repr(label), classes=", ".join(sorted(classes)))
 
 
 def _padded(box, padding, width, height):
@@ -373,10 +381,10 @@ def add_crops(ws, project, plate_item_id, boxes, user="local", padding=0.0, min_
             src = f"{plate['source']}#{index}"
             valid, reason = validate_box(Box(label, x0, y0, x1, y1), w, h, min_size=min_box)
             if valid is None:
-                report.rejected.append({"source": src, "reason": reason})
+                report.rejected.append(_rejected(src, reason))
                 continue
             if label is not None and label not in proj.classes:
-                report.rejected.append({"source": src, "reason": _unknown_label(label, set(proj.classes))})
+                report.rejected.append(_rejected(src, _unknown_label(label, set(proj.classes))))
                 continue
             xyxy = _padded(valid, padding, w, h)
             crop = crop_box(image, xyxy)

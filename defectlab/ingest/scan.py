@@ -45,6 +45,7 @@ from typing import NamedTuple
 
 from defectlab.errors import ImageError, InputError
 from defectlab.imaging import IMAGE_EXTENSIONS, is_image_name, read_image_size
+from defectlab.messages import msg
 
 from .boxes import Box, parse_coco, parse_voc, parse_yolo, parse_yolo_names, validate_box
 
@@ -433,21 +434,23 @@ def _clean_label(s):
 
 
 def _reason(exc, *paths_and_names):
-    """The message of an error with absolute paths replaced by sources, and no leading 'source: '."""
-    msg = exc.reason if isinstance(exc, ImageError) else str(exc)
+    """The message of an annotation-file error with absolute paths replaced by sources and no leading
+    'source: ', as a Message whose translation keeps the (English) parser detail as ``detail``."""
+    text = exc.reason if isinstance(exc, ImageError) else str(exc)
     for path, name in paths_and_names:
-        msg = msg.replace(str(path), name)
-        if msg.startswith(name + ": "):
-            msg = msg[len(name) + 2:]
-    return msg
+        text = text.replace(str(path), name)
+        if text.startswith(name + ": "):
+            text = text[len(name) + 2:]
+    return msg("ingest.reason.annotation_error", "{detail}", detail=text)
 
 
 def _reject_unsupported(ctx, files):
     for p in files:
         ext = p.suffix.lower()
         if ext in _UNSUPPORTED:
-            ctx.reject(ctx.src(p), f"unsupported image type '{ext}' (defectlab reads "
-                                   f"{' '.join(IMAGE_EXTENSIONS)}); convert it to PNG")
+            ctx.reject(ctx.src(p), msg("ingest.reason.unsupported_type",
+                                       "unsupported image type '{ext}' (defectlab reads {supported}); "
+                                       "convert it to PNG", ext=ext, supported=" ".join(IMAGE_EXTENSIONS)))
 
 
 def _plan_whole(ctx, by_folder):
@@ -515,29 +518,35 @@ def _plan_csv(ctx):
         row = rows[rowno - 1]
         if not row or all(not c.strip() for c in row):
             continue
-        where = f"listed in {name} row {rowno}"
         raw = row[path_col].strip() if path_col < len(row) else ""
         if not raw:
-            ctx.reject(f"{name} row {rowno}", f"{name} row {rowno} has no path")
+            ctx.reject(f"{name} row {rowno}", msg("ingest.reason.csv_no_path", "{name} row {row} has no path",
+                                                  name=name, row=rowno))
             continue
         label = _clean_label(row[label_col]) if label_col < len(row) else None
         rel = raw.replace("\\", "/")
         full = os.path.normpath(os.path.join(base, rel))  # an absolute path stays absolute
         if re.match(r"^[A-Za-z]:", rel) or os.path.relpath(full, root_abs).split(os.sep)[0] == "..":
-            ctx.reject(_display(rel), f"{where} but the path is outside the import folder; use a "
-                                      f"path relative to the folder of {name}")
+            ctx.reject(_display(rel), msg("ingest.reason.csv_outside",
+                                          "listed in {name} row {row} but the path is outside the import "
+                                          "folder; use a path relative to the folder of {name}",
+                                          name=name, row=rowno))
             continue
         p = Path(full)
         source = ctx.src(p)
         if source in first_row:
-            ctx.reject(source, f"{where} again (first in row {first_row[source]}); only the first row is used")
+            ctx.reject(source, msg("ingest.reason.csv_repeated",
+                                   "listed in {name} row {row} again (first in row {first}); only the first "
+                                   "row is used", name=name, row=rowno, first=first_row[source]))
             continue
         first_row[source] = rowno
         if not p.is_file():
-            ctx.reject(source, f"{where} but the file does not exist")
+            ctx.reject(source, msg("ingest.reason.csv_missing", "listed in {name} row {row} but the file does "
+                                   "not exist", name=name, row=rowno))
             continue
         if not is_image_name(p.name):
-            ctx.reject(source, f"{where} but it is not a {'/'.join(IMAGE_EXTENSIONS)} image")
+            ctx.reject(source, msg("ingest.reason.csv_not_image", "listed in {name} row {row} but it is not a "
+                                   "{supported} image", name=name, row=rowno, supported="/".join(IMAGE_EXTENSIONS)))
             continue
         ctx.images.append(PlannedImage(source, p, label))
 
@@ -572,7 +581,8 @@ class _ImageIndex:
                 if len(near) == 1:
                     return near[0], None
                 listing = ", ".join(self.ctx.src(h) for h in hits[:4])
-                return None, f"several images are named {Path(name).name}: {listing}"
+                return None, msg("ingest.reason.ambiguous_name", "several images are named {name}: {listing}",
+                                 name=Path(name).name, listing=listing)
         return None, None
 
     def _inside(self, p):
@@ -617,7 +627,9 @@ def _keep_boxes(ctx, source, boxes):
 def _add_plate(ctx, used, img_path, ann_src, boxes, size_hint, empty_reason):
     source = ctx.src(img_path)
     if img_path in used:
-        ctx.reject(ann_src, f"names {source}, which {used[img_path]} already annotates; only the first is used")
+        ctx.reject(ann_src, msg("ingest.reason.already_annotated",
+                                "names {image}, which {other} already annotates; only the first is used",
+                                image=source, other=used[img_path]))
         return
     used[img_path] = ann_src
     if not boxes:
@@ -651,11 +663,15 @@ def _plan_voc(ctx):
         names = _with_extensions(ann.filename) + _with_extensions(x.stem) + _with_extensions(path_name)
         img, why = index.find(list(dict.fromkeys(names)), _image_dirs_near(ctx, x))
         if img is None:
-            ctx.reject(xsrc, why or f"names the image {ann.filename or x.stem!r}, which was not found")
+            ctx.reject(xsrc, why or msg("ingest.reason.voc_image_missing",
+                                        "names the image {image}, which was not found",
+                                        image=repr(ann.filename or x.stem)))
             continue
         size = (ann.width, ann.height) if ann.width and ann.height else None
-        _add_plate(ctx, used, img, xsrc, ann.boxes, size, f"{xsrc} lists no boxes")
-    _reject_unannotated(ctx, index, used, "no Pascal VOC annotation file names this image")
+        _add_plate(ctx, used, img, xsrc, ann.boxes, size,
+                   msg("ingest.reason.no_boxes", "{file} lists no boxes", file=xsrc))
+    _reject_unannotated(ctx, index, used, msg("ingest.reason.voc_unannotated",
+                                              "no Pascal VOC annotation file names this image"))
 
 
 def _plan_yolo(ctx):
@@ -674,7 +690,8 @@ def _plan_yolo(ctx):
         cands = _label_txt_for(p.relative_to(ctx.eff).parts)
         txt = next((rel_files[c] for c in cands if c in rel_files), None)
         if txt is None:
-            ctx.reject(source, f"no YOLO label file (expected {'/'.join(cands[0])})")
+            ctx.reject(source, msg("ingest.reason.yolo_no_label_file", "no YOLO label file (expected {expected})",
+                                   expected="/".join(cands[0])))
             continue
         used_txt.add(txt)
         tsrc = ctx.src(txt)
@@ -689,7 +706,7 @@ def _plan_yolo(ctx):
             ctx.reject(source, _reason(e, (txt, tsrc)))
             continue
         if not boxes:
-            ctx.reject(source, f"{tsrc} lists no boxes")
+            ctx.reject(source, msg("ingest.reason.no_boxes", "{file} lists no boxes", file=tsrc))
             continue
         kept = _keep_boxes(ctx, source, boxes)
         if kept:
@@ -697,7 +714,7 @@ def _plan_yolo(ctx):
     for t in ctx.files:
         parts = [x.lower() for x in t.relative_to(ctx.eff).parts]
         if t.suffix.lower() == ".txt" and t not in used_txt and "labels" in parts[:-1]:
-            ctx.reject(ctx.src(t), "YOLO label file without a matching image")
+            ctx.reject(ctx.src(t), msg("ingest.reason.yolo_orphan_label", "YOLO label file without a matching image"))
 
 
 def _plan_coco(ctx):
@@ -717,15 +734,19 @@ def _plan_coco(ctx):
         for file_name, boxes in coco.boxes.items():
             fn = file_name.replace("\\", "/")
             if fn.startswith("/") or re.match(r"^[A-Za-z]:", fn) or ".." in fn.split("/"):
-                ctx.reject(_display(file_name), f"listed in {j.name} with a path that leaves the import folder")
+                ctx.reject(_display(file_name), msg("ingest.reason.coco_outside",
+                                                    "listed in {file} with a path that leaves the import folder",
+                                                    file=j.name))
                 continue
             img, why = index.find([fn], dirs)
             if img is None:
-                ctx.reject(_display(file_name), why or f"listed in {j.name} but the file does not exist")
+                ctx.reject(_display(file_name), why or msg("ingest.reason.coco_missing",
+                                                           "listed in {file} but the file does not exist",
+                                                           file=j.name))
                 continue
             _add_plate(ctx, used, img, jsrc, boxes, coco.sizes.get(file_name),
-                       f"{j.name} lists no boxes for this image")
-    _reject_unannotated(ctx, index, used, "not listed in any COCO .json file")
+                       msg("ingest.reason.coco_no_boxes", "{file} lists no boxes for this image", file=j.name))
+    _reject_unannotated(ctx, index, used, msg("ingest.reason.coco_unannotated", "not listed in any COCO .json file"))
 
 
 def plan_import(root, layout: str = "auto", label_regex: str | None = None) -> ImportPlan:
