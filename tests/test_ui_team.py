@@ -127,12 +127,42 @@ def test_lead_pages_render_and_create_assignment(tmp_path):
     no_exception(at)
     assert len(team.list_assignments(ws, project)) == 1
     at = _as(ws.root, "local", "team_agreement")
-    at.selectbox(key=f"agr_label_{ids[0]}").set_value("scale")
+    at.selectbox(key=f"agr_label_{ids[0]}").set_value("scale").run()  # a tie: the lead must choose
     at.button(key="agr_save").click().run()
     no_exception(at)
     assert label_history(ws, ids[0])[-1]["source"] == "review"
     at = _as(ws.root, "local", "team_report")
     assert at.get("download_button")
+
+
+def test_agreement_names_the_item_and_asks_for_a_decision_on_a_tie(tmp_path):
+    ws, project, ids = _team_ws(tmp_path / "ws")
+    annotate(ws, ids[1], "pit", user="ann")
+    annotate(ws, ids[1], "scale", user="bob")
+    at = _as(ws.root, "local", "team_agreement")
+    no_exception(at)
+    assert any(c.value.startswith(f"#{ids[1]} · ") for c in at.caption)
+    # a 1-1 tie: no class is preselected and nothing can be saved until the lead chooses
+    box = at.selectbox(key=f"agr_label_{ids[1]}")
+    assert box.value is None
+    assert at.button(key="agr_save").disabled
+    assert label_history(ws, ids[1])[-1]["source"] == "human"
+    box.set_value("pit").run()
+    assert not at.button(key="agr_save").disabled
+    at.button(key="agr_save").click().run()
+    no_exception(at)
+    assert (label_history(ws, ids[1])[-1]["source"], label_history(ws, ids[1])[-1]["label"]) == ("review", "pit")
+
+
+def test_agreement_preselects_a_clear_majority(tmp_path):
+    ws, project, ids = _team_ws(tmp_path / "ws")
+    team.create_user(ws, "cat", PW, "annotator", by="local")
+    for user, label in (("ann", "scale"), ("bob", "scale"), ("cat", "pit")):
+        annotate(ws, ids[2], label, user=user)
+    at = _as(ws.root, "local", "team_agreement")
+    no_exception(at)
+    assert at.selectbox(key=f"agr_label_{ids[2]}").value == "scale"
+    assert not at.button(key="agr_save").disabled
 
 
 def test_idle_session_is_signed_out(tmp_path):

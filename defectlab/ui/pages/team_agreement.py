@@ -44,17 +44,22 @@ entry = queue[pos]
 st.caption(t("agreement.position", pos=pos + 1, n=len(queue)))
 left, right = st.columns([2, 3])
 with left:
-    st.image(common.image_bytes(get_item(ws, entry["item_id"]), 800), width="stretch")
+    item = get_item(ws, entry["item_id"])
+    st.image(common.image_bytes(item, 800), width="stretch")
+    # the item's number: the lead must be able to name the item to the annotators and find it again
+    st.caption(t("label.item_caption", id=entry["item_id"], source=item["source"], w=item["width"],
+                 h=item["height"]))
 with right:
     st.dataframe(pd.DataFrame([{t("agreement.annotator"): u, t("common.class"): common.label_text(lab)}
                                for u, lab in entry["labels"].items()]), hide_index=True)
     options = list(project.classes)
-    default = entry["majority"] if entry["majority"] in options else options[0]
-    decision = st.selectbox(t("agreement.decide"), options, index=options.index(default),
+    # a tie has no majority: the lead chooses (no silent default to a class nobody gave)
+    default = options.index(entry["majority"]) if entry["majority"] in options else None
+    decision = st.selectbox(t("agreement.decide"), options, index=default, placeholder=t("common.choose"),
                             key=f"agr_label_{entry['item_id']}", format_func=common.cls_name)
     comment = st.text_input(t("review.comment"), key=f"agr_comment_{entry['item_id']}")
     c1, c2 = st.columns(2)
-    if c1.button(t("agreement.save"), key="agr_save", type="primary"):
+    if c1.button(t("agreement.save"), key="agr_save", type="primary", disabled=decision is None):
         with common.guard():
             annotate(ws, entry["item_id"], decision, user=me, source="review", comment=comment or None)
             common.flash("success", t("agreement.saved", id=entry["item_id"], label=decision))
