@@ -590,7 +590,7 @@ def read_image_size(path, source=None) -> tuple[int, int]:
     source = str(path) if source is None else str(source)
     size = _file_size(path, source)
     if size == 0:
-        raise ImageError(source, "empty file (0 bytes)")
+        raise ImageError(source, msg("imaging.reason.empty", "empty file (0 bytes)"))
     try:
         with open(path, "rb") as f:
             hdr = _probe(_FileBuffer(f, size), to_scan=False)
@@ -729,7 +729,7 @@ def decode_image_with_info(data, source, limits: ImageLimits = DEFAULT_LIMITS):
     data = _as_bytes(data, source)
     source = str(source)
     if len(data) == 0:
-        raise ImageError(source, "empty file (0 bytes)")
+        raise ImageError(source, msg("imaging.reason.empty", "empty file (0 bytes)"))
     _check_file_size(len(data), source, limits)
     if isinstance(data, memoryview):
         data = data.tobytes()

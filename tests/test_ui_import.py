@@ -1,7 +1,9 @@
 """Import page: uploads and a server folder land in the store; rejected files are listed with reasons."""
 
 from defectlab.store import current_labels, get_project, items_frame, open_workspace
-from ui_support import app, no_exception, png, tiny_workspace
+from streamlit.testing.v1 import AppTest
+
+from ui_support import APP, PAGES, app, no_exception, png, tiny_workspace
 
 
 def test_import_empty_workspace_renders(tmp_path):
@@ -55,3 +57,47 @@ def test_missing_folder_is_an_error_message(tmp_path):
     at.button(key="imp_go").click().run()
     no_exception(at)
     assert at.error and "does not exist" in at.error[0].value
+
+
+def test_chinese_session_shows_the_rejection_reasons_in_chinese(tmp_path, monkeypatch):
+    from defectlab.ui import common
+
+    # AppTest calls the widgets' format_func outside the script run, where st.session_state is not
+    # the session's: give it the session's language there as well
+    monkeypatch.setattr(common, "lang", lambda: "zh_CN")
+    ws, project, ids = tiny_workspace(tmp_path / "ws", n_items=1)
+    src = tmp_path / "camera"
+    (src / "scratch").mkdir(parents=True)
+    (src / "scratch" / "a.png").write_bytes(png(60))
+    (src / "scratch" / "broken.png").write_bytes(b"not an image at all")
+    (src / "scratch" / "empty.jpg").write_bytes(b"")
+    (src / "rust").mkdir()
+    (src / "rust" / "c.png").write_bytes(png(61))  # 'rust' is not a class of the project
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.session_state["workspace"] = str(ws.root)
+    at.session_state["lang"] = "zh_CN"  # before the first run: radio labels are formatted in it
+    at.run()
+    at.switch_page(f"{PAGES}/import_data.py").run()
+    at.radio(key="imp_source").set_value("folder").run()
+    at.text_input(key="imp_folder").input(str(src)).run()
+    at.button(key="imp_go").click().run()
+    no_exception(at)
+    assert len(items_frame(ws, project.id)) == 2
+    frame = at.dataframe[0].value
+    assert list(frame.columns) == ["文件", "原因"]
+    reasons = dict(zip(frame["文件"], frame["原因"]))
+    assert reasons == {
+        "scratch/broken.png": "不是图像：文件内容不是 PNG/JPEG/BMP/TIFF（开头为 'not an image at '）",  # the first 16 bytes,
+        "scratch/empty.jpg": "空文件（0 字节）",
+        "rust/c.png": "标签 'rust' 不是本项目的类别（类别：pit, scale, scratch）；请在项目中添加该类别，或改正标签",
+    }
+    # the stored report keeps the English reason for anything that reads it as data
+    english = {r["source"]: r["reason"] for r in at.session_state["imp_report"]["rejected"]}
+    assert english["scratch/empty.jpg"] == "empty file (0 bytes)"
+
+
+def test_a_reason_without_a_key_is_shown_in_english(tmp_path):
+    from defectlab.ui import common
+
+    assert common.reason_text("some reason", None, None) == "some reason"
+    assert common.reason_text("old reason", "no.such.key", {}) == "old reason"

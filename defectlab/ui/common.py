@@ -14,7 +14,8 @@ from pathlib import Path
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
-from defectlab.errors import DefectlabError
+from defectlab.errors import DefectlabError, ImageError
+from defectlab.messages import Message
 from defectlab.store import get_project, list_projects, open_workspace
 from defectlab.team import is_team_mode
 
@@ -22,6 +23,8 @@ __all__ = [
     "PAGES_DIR",
     "t",
     "lang",
+    "reason_text",
+    "rejected_text",
     "init_state",
     "workspace",
     "workspace_path",
@@ -56,6 +59,28 @@ def t(key, **kwargs):
     from defectlab import i18n
 
     return i18n.t(key, lang=lang(), **kwargs)
+
+
+def reason_text(reason, key=None, args=None):
+    """A rejection reason in the session's language.
+
+    ``t(key, **args)`` when the library gave a catalog key (a report row's ``reason_key`` /
+    ``reason_args``, or the key of a :class:`~defectlab.messages.Message`); the English ``reason``
+    as it is when there is no key or the catalogs do not know it.
+    """
+    from defectlab import i18n
+
+    if key is None and isinstance(reason, Message):
+        key, args = reason.key, reason.args
+    if not key or key not in i18n.catalog("en"):
+        return str(reason)
+    return t(key, **(args or {}))
+
+
+def rejected_text(row):
+    """One row of an import report's ``rejected`` list as ``"<source>: <reason>"`` in the session's language."""
+    return t("import.rejected_file", source=row.get("source", ""),
+             reason=reason_text(row.get("reason", ""), row.get("reason_key"), row.get("reason_args")))
 
 
 # -- session -------------------------------------------------------------------------------------
@@ -190,6 +215,8 @@ def guard():
     """Show a library error as ``st.error`` (never a traceback) and carry on with the page."""
     try:
         yield
+    except ImageError as exc:
+        st.error(t("error.image", source=exc.source, reason=reason_text(exc.reason)))
     except DefectlabError as exc:
         st.error(str(exc))
 

@@ -85,7 +85,7 @@ def _save(boxes):
     with common.guard():
         report = ingest.add_crops(ws, project, plate["id"], boxes, user=common.user())
         for r in report.rejected:
-            st.warning(f"{r['source']}: {r['reason']}")
+            st.warning(common.rejected_text(r))
         if report.imported:
             common.flash("success", t("crops.saved", n=report.imported))
             st.session_state["crop_canvas_n"] = st.session_state.get("crop_canvas_n", 0) + 1

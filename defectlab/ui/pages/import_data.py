@@ -104,8 +104,10 @@ if report:
     m[4].metric(t("import.conflicts"), len(report["conflicts"]))
     if report["rejected"]:
         st.markdown(f"**{t('import.rejected_files')}**")
-        st.dataframe(pd.DataFrame(report["rejected"]).rename(columns={
-            "source": t("common.file"), "reason": t("import.reason")}), hide_index=True, width="stretch")
+        st.dataframe(pd.DataFrame([{t("common.file"): r["source"],
+                                    t("import.reason"): common.reason_text(r["reason"], r.get("reason_key"),
+                                                                           r.get("reason_args"))}
+                                   for r in report["rejected"]]), hide_index=True, width="stretch")
     if report["conflicts"]:
         st.markdown(f"**{t('import.conflicts_title')}**")
         st.caption(t("import.conflicts_help"))

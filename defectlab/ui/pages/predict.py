@@ -77,7 +77,7 @@ if go:
         ss["pred_threshold_run"] = None
         bar.progress(1.0, text=t("predict.done", n=result["n_items"]))
         for r in result.get("rejected") or []:
-            st.warning(f"{r['source']}: {r['reason']}")
+            st.warning(common.rejected_text(r))
         for w in result.get("warnings") or []:
             st.warning(w)
 
