@@ -510,6 +510,61 @@ def test_every_key_the_ui_uses_is_in_the_catalogs():
     assert no_family == {}
 
 
+# ------------------------------------------------------------------------------------------------
+# keys of the library's translatable messages (defectlab.messages) must exist
+# ------------------------------------------------------------------------------------------------
+_REASON_KEY_RE = re.compile(r"(imaging|ingest)\.reason\.[a-z0-9_]+")
+
+
+def _message_keys(sources):
+    """``(templates, named)``: ``msg("key", "English template", ...)`` calls with literal key and
+    template (key -> {template}), and every string literal that is a whole reason key (``"ingest.reason.x"``,
+    e.g. in a table feeding ``Message(text, key)``), key -> files."""
+    templates, named = {}, {}
+    for filename, text in sources.items():
+        for node in ast.walk(ast.parse(text, filename=filename)):
+            if isinstance(node, ast.Call) and _callee_name(node) == "msg" and len(node.args) >= 2 \
+                    and all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in node.args[:2]):
+                templates.setdefault(node.args[0].value, set()).add(node.args[1].value)
+                named.setdefault(node.args[0].value, set()).add(filename)
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                    and _REASON_KEY_RE.fullmatch(node.value):
+                named.setdefault(node.value, set()).add(filename)
+    return templates, named
+
+
+def test_key_finder_sees_msg_calls_and_reason_key_literals():
+    source = '''
+msg("imaging.reason.empty", "empty file (0 bytes)")
+m.msg("ingest.reason.no_boxes", "{file} lists no boxes", file=x)
+TABLE = (("a GIF image", "imaging.reason.unsupported_gif"),)
+msg(key, "dynamic")
+other("imaging.reason.not a key")
+'''
+    templates, named = _message_keys({"x.py": source})
+    assert templates == {"imaging.reason.empty": {"empty file (0 bytes)"},
+                         "ingest.reason.no_boxes": {"{file} lists no boxes"}}
+    assert set(named) == {"imaging.reason.empty", "ingest.reason.no_boxes", "imaging.reason.unsupported_gif"}
+
+
+def _library_sources():
+    files = sorted(p for p in (REPO / "defectlab").rglob("*.py") if "ui" not in p.relative_to(REPO).parts[1:2])
+    return {str(p.relative_to(REPO)): p.read_text(encoding="utf-8") for p in files}
+
+
+def test_every_message_key_of_the_library_is_in_both_catalogs_with_its_english_template():
+    templates, named = _message_keys(_library_sources())
+    assert len(named) >= 80  # the import rejection reasons, at least
+    en, zh = _raw("en"), _raw("zh_CN")
+    missing = {key: sorted(files) for key, files in named.items() if key not in en or key not in zh}
+    assert missing == {}, "add these keys to defectlab/i18n/en.json and zh_CN.json"
+    # the English catalog says what the code says (one template per key)
+    differs = {key: (sorted(tpl), en[key]) for key, tpl in templates.items() if tpl != {en[key]}}
+    assert differs == {}
+    untranslated = sorted(key for key in named if not CJK_RE.search(zh[key]))
+    assert untranslated == []
+
+
 def test_importing_i18n_does_not_import_streamlit():
     code = "import sys, defectlab.i18n as m; m.t('nav.projects'); print('streamlit' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

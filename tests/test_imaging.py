@@ -334,6 +334,7 @@ def test_decompression_bomb_is_refused_from_the_header(make, tmp_path):
     with pytest.raises(ImageError, match=msg) as exc:
         decode_image(data, "bomb")
     assert exc.value.source == "bomb"
+    assert _assert_translatable(exc.value.reason).startswith("图像过大：30000x30000 像素 = 900 MP")
     p = tmp_path / "bomb.img"
     p.write_bytes(data)
     assert read_image_size(p) == (30000, 30000)  # header only, no pixels decoded
@@ -391,6 +392,46 @@ def test_bad_files_are_rejected_with_a_reason(data, match):
     with pytest.raises(ImageError, match=match) as exc:
         decode_image(data, "x")
     assert exc.value.source == "x"
+    _assert_translatable(exc.value.reason)
+
+
+def _assert_translatable(reason):
+    """The reason is a Message whose key and args say exactly it in English, and say it in Chinese."""
+    import re
+
+    from defectlab.i18n import t
+    from defectlab.messages import Message
+
+    assert isinstance(reason, Message), reason
+    assert reason.key.startswith("imaging.reason.")
+    assert t(reason.key, lang="en", **reason.args) == reason
+    zh = t(reason.key, lang="zh_CN", **reason.args)
+    assert zh != reason and re.search(r"[\u4e00-\u9fff]", zh), zh
+    return zh
+
+
+@pytest.mark.parametrize("case", ["missing", "folder", "file-limit", "pixel-limit", "header-size"])
+def test_reasons_of_files_and_limits_are_translatable(case, tmp_path):
+    data = encode_png(np.zeros((10, 20), np.uint8))
+    (tmp_path / "x.png").write_bytes(data)
+    calls = {
+        "missing": lambda: read_image_bytes(tmp_path / "none.png"),
+        "folder": lambda: read_image_size(tmp_path),
+        "file-limit": lambda: decode_image(data, "x", ImageLimits(max_file_bytes=len(data) - 1)),
+        "pixel-limit": lambda: decode_image(data, "x", ImageLimits(max_pixels=100)),
+        "header-size": lambda: read_image_size(_write(tmp_path / "cut.png", data[:30])),
+    }
+    with pytest.raises(ImageError) as exc:
+        calls[case]()
+    zh = _assert_translatable(exc.value.reason)
+    if case == "pixel-limit":
+        assert exc.value.reason.args == {"width": 20, "height": 10, "pixels": "200 pixels", "limit": "100 pixels"}
+        assert zh.startswith("图像过大：20x10 像素")
+
+
+def _write(path, data):
+    path.write_bytes(data)
+    return path
 
 
 def test_png_with_bad_ihdr_checksum():

@@ -278,3 +278,95 @@ def test_a_crash_mid_import_leaves_a_consistent_workspace(ws, tmp_path, monkeypa
     report = import_source(ws, "P", tmp_path / "many")
     assert (report.imported, report.duplicates) == (60, 200)
     assert len(items_frame(ws, 1)) == 260 and ws.integrity_check() == "ok"
+
+
+# ------------------------------------------------------------------ reasons in the user's language
+def _flat(root, name, data):
+    (root / "crazing").mkdir(parents=True)
+    (root / "crazing" / "ok.png").write_bytes(_png(_texture(1)))
+    (root / "crazing" / name).write_bytes(data)
+    return root, f"crazing/{name}"
+
+
+def _case_voc(root, box):
+    (root / "images").mkdir(parents=True)
+    (root / "annotations").mkdir()
+    (root / "images" / "p.png").write_bytes(_png(_texture(9, 100)))
+    (root / "annotations" / "p.xml").write_text(_voc("p.png", 100, 100, [("crazing", 1, 1, 50, 50), box]))
+    return root, "images/p.png#1"
+
+
+def _case_unknown_label(root):
+    _flat(root, "a.png", _png(_texture(3)))
+    (root / "dents").mkdir()
+    (root / "dents" / "b.png").write_bytes(_png(_texture(2)))
+    return root, "dents/b.png"
+
+
+def _case_zip(root):
+    root.mkdir()
+    with zipfile.ZipFile(root / "evil.zip", "w") as zf:
+        zf.writestr("../../escape.png", _png(_texture(3)))
+        zf.writestr("crazing/c.png", _png(_texture(4)))
+    return root / "evil.zip", "evil.zip:../../escape.png"
+
+
+def _case_csv(root):
+    (root / "imgs").mkdir(parents=True)
+    (root / "imgs" / "a.png").write_bytes(_png(_texture(1)))
+    (root / "labels.csv").write_text("path,label\nimgs/a.png,crazing\nimgs/gone.png,crazing\n")
+    return root, "imgs/gone.png"
+
+
+REASON_CASES = {
+    "zero-byte": (lambda r: _flat(r, "empty.png", b""), "imaging.reason.empty", {}, "空文件（0 字节）"),
+    "truncated JPEG": (lambda r: _flat(r, "cut.jpg", _jpg(_texture(6))[:200]), "imaging.reason.jpeg_segment_past_end",
+                       {}, "JPEG 文件不完整或已损坏（某个文件头段超出了文件末尾）"),
+    "text named .png": (lambda r: _flat(r, "notes.png", b"hello, this is not an image"),
+                        "imaging.reason.not_an_image_text", {"start": "'hello, this is n'"}, "不是图像"),
+    "bomb header": (lambda r: _flat(r, "bomb.png", _bomb_png()), "imaging.reason.too_many_pixels",
+                    {"width": 30000, "height": 30000, "pixels": "900 MP", "limit": "100 MP"},
+                    "图像过大：30000x30000 像素 = 900 MP，超过 100 MP 的上限"),
+    "unknown label": (_case_unknown_label,
+                      "ingest.reason.unknown_label", {"label": "'dents'", "classes": "crazing, scratches"},
+                      "标签 'dents' 不是本项目的类别（类别：crazing, scratches）"),
+    "zero-area box": (lambda r: _case_voc(r, ("crazing", 60, 60, 40, 80)), "ingest.reason.box_zero_area",
+                      {"coords": "x0=59 y0=59 x1=40 y1=80"}, "标注框面积为零或为负：x0=59 y0=59 x1=40 y1=80"),
+    "box outside": (lambda r: _case_voc(r, ("crazing", 300, 300, 400, 400)), "ingest.reason.box_outside",
+                    {"width": 100, "height": 100, "coords": "x0=299 y0=299 x1=400 y1=400"},
+                    "标注框在 100x100 图像之外"),
+    "unsafe zip path": (_case_zip, "ingest.reason.unsafe_parent", {}, "不安全的路径"),
+    "CSV missing file": (_case_csv, "ingest.reason.csv_missing", {"name": "labels.csv", "row": 3},
+                         "列在 labels.csv 第 3 行，但文件不存在"),
+}
+
+
+@pytest.mark.parametrize("case", list(REASON_CASES))
+def test_rejections_carry_a_catalog_key_and_args_next_to_the_english_reason(ws, tmp_path, case):
+    from defectlab.i18n import t
+
+    build, key, args, zh = REASON_CASES[case]
+    create_project(ws, "P", ["crazing", "scratches"])
+    source, bad = build(tmp_path / "src")
+    report = import_source(ws, "P", source)
+    rows = {r["source"]: r for r in report.rejected}
+    assert bad in rows, rows
+    row = rows[bad]
+    assert row["reason_key"] == key
+    assert row["reason_args"] == args
+    assert t(key, lang="en", **args) == row["reason"]  # the key and args say exactly the English reason
+    assert zh in t(key, lang="zh_CN", **args)
+    # the JSON keeps source/reason as they were, plus the structured form
+    dumped = json.loads(json.dumps(report.to_dict()))["rejected"]
+    assert {"source": bad, "reason": str(row["reason"]), "reason_key": key, "reason_args": args} in dumped
+
+
+def test_add_crops_rejections_carry_keys(ws, tmp_path):
+    create_project(ws, "P", ["crazing", "scratches"])
+    root, _ = _case_voc(tmp_path / "voc", ("crazing", 2, 2, 30, 30))
+    import_source(ws, "P", root, layout="voc")
+    plate_id = int(items_frame(ws, 1, role="plate")["id"].item())
+    report = add_crops(ws, "P", plate_id, [("crazing", 0, 0, 0, 5), ("rust", 5, 5, 40, 40)])
+    assert [r["reason_key"] for r in report.rejected] == ["ingest.reason.box_zero_area",
+                                                          "ingest.reason.unknown_label"]
+    assert report.rejected[1]["reason_args"] == {"label": "'rust'", "classes": "crazing, scratches"}
