@@ -28,8 +28,8 @@ from sklearn.model_selection import (
 )
 from threadpoolctl import threadpool_limits
 
+from defectlab._validation import _check_features, _check_int, _check_labels
 from defectlab.errors import InputError
-from defectlab.learn._checks import _check_features, _check_int, _check_labels
 from defectlab.learn.models import DEFAULT_MODEL, MODEL_NAMES, make_model
 
 __all__ = ["OOFResult", "cross_val_oof", "make_folds", "resolve_model"]
@@ -138,7 +138,7 @@ def make_folds(y, groups=None, n_splits=5, random_state=0):
     notes : list of str
         Plain-language warnings.
     """
-    y = _check_labels(y, "make_folds")
+    y = _check_labels(y, "make_folds", name="y")
     n_splits = _check_int(n_splits, "make_folds", "n_splits", 2)
     n = y.shape[0]
     notes = []
@@ -301,7 +301,7 @@ def cross_val_oof(X, y, groups=None, model=None, n_splits=5, random_state=0, hol
     ((40, 2), ['pit', 'scratch'])
     """
     X = _check_features(X, "cross_val_oof")
-    y = _check_labels(y, "cross_val_oof", n_samples=X.shape[0])
+    y = _check_labels(y, "cross_val_oof", name="y", n_samples=X.shape[0])
     n_splits = _check_int(n_splits, "cross_val_oof", "n_splits", 2)
     n_jobs = _check_int(n_jobs, "cross_val_oof", "n_jobs", 1)
     if groups is not None:

@@ -19,8 +19,8 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
 from sklearn.pipeline import Pipeline
 
+from defectlab._validation import _check_features, _check_int
 from defectlab.errors import InputError
-from defectlab.learn._checks import _check_features, _check_int
 from defectlab.learn.models import AverageProbaClassifier, LightGBMClassifier
 
 __all__ = ["explain", "family_of", "family_titles"]

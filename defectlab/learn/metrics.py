@@ -17,13 +17,13 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
-from defectlab.errors import InputError
-from defectlab.learn._checks import (
+from defectlab._validation import (
     _check_classes,
     _check_labels,
     _check_pred_probs,
     _encode_labels,
 )
+from defectlab.errors import InputError
 
 __all__ = ["evaluate", "expected_calibration_error", "HEADLINE_KEYS"]
 
@@ -108,10 +108,10 @@ def evaluate(y_true, pred_probs, classes, ordinal=False, cost_matrix=None):
     (0.5, [[1, 0], [1, 0]])
     """
     classes = _check_classes(classes, "evaluate")
-    n_classes = classes.shape[0]
+    n_classes = len(classes)
     pred_probs = _check_pred_probs(pred_probs, "evaluate", n_classes=n_classes)
     y_true = _check_labels(y_true, "evaluate", name="y_true", n_samples=pred_probs.shape[0])
-    t = _encode_labels(y_true, classes, "evaluate", name="y_true")
+    t = _encode_labels(y_true, classes, "evaluate", name="y_true", allow_codes=True)
     p = np.argmax(pred_probs, axis=1)
     labels = np.arange(n_classes)
     correct = t == p
@@ -126,7 +126,7 @@ def evaluate(y_true, pred_probs, classes, ordinal=False, cost_matrix=None):
         out = {
             "n_items": int(t.size),
             "n_classes": int(n_classes),
-            "classes": [c for c in classes.tolist()],
+            "classes": list(classes),
             "accuracy": float(correct.mean()),
             "balanced_accuracy": float(balanced_accuracy_score(t, p)),
             # macro over the classes that occur (labeled or predicted), as scikit-learn does
@@ -138,7 +138,7 @@ def evaluate(y_true, pred_probs, classes, ordinal=False, cost_matrix=None):
                     "f1": float(f1[i]),
                     "support": int(support[i]),
                 }
-                for i, c in enumerate(classes.tolist())
+                for i, c in enumerate(classes)
             },
             "confusion_matrix": confusion_matrix(t, p, labels=labels).tolist(),
             "log_loss": _float(log_loss(t, pred_probs, labels=labels)),

@@ -59,8 +59,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.validation import check_is_fitted
 
+from defectlab._validation import _check_features, _check_labels
 from defectlab.errors import InputError
-from defectlab.learn._checks import _check_features, _check_labels
 
 __all__ = [
     "MODEL_NAMES",
@@ -93,7 +93,7 @@ def _seed_from(random_state):
 
 def _check_fit_inputs(X, y, where):
     X = _check_features(X, where)
-    y = _check_labels(y, where, n_samples=X.shape[0])
+    y = _check_labels(y, where, name="y", n_samples=X.shape[0])
     classes, y_enc = np.unique(y, return_inverse=True)
     if classes.shape[0] < 2:
         raise InputError(

@@ -13,9 +13,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from defectlab.learn._checks import (
+from defectlab._validation import (
     _check_classes,
-    _check_fraction,
+    _check_float,
     _check_labels,
     _check_pred_probs,
     _encode_labels,
@@ -82,11 +82,11 @@ class CoverageCurve:
 def _correct_and_confidence(y_true, pred_probs, classes, where):
     pred_probs = _check_pred_probs(pred_probs, where)
     y_true = _check_labels(y_true, where, name="y_true", n_samples=pred_probs.shape[0])
-    if classes is None:
-        classes = np.arange(pred_probs.shape[1])
-    classes = _check_classes(classes, where)
-    pred_probs = _check_pred_probs(pred_probs, where, n_classes=classes.shape[0])
-    t = _encode_labels(y_true, classes, where, name="y_true")
+    # classes=None: the column indices
+    n_columns = pred_probs.shape[1] if classes is None else None
+    classes = _check_classes(classes, where, n_classes=n_columns)
+    pred_probs = _check_pred_probs(pred_probs, where, n_classes=len(classes))
+    t = _encode_labels(y_true, classes, where, name="y_true", allow_codes=True)
     p = np.argmax(pred_probs, axis=1)
     return t == p, pred_probs[np.arange(t.size), p]
 
@@ -115,7 +115,7 @@ def choose_threshold(y_true, pred_probs, target_accuracy=0.99, classes=None):
     (0.99, 0.99)
     """
     where = "choose_threshold"
-    target = _check_fraction(target_accuracy, where, "target_accuracy", 0.0, 1.0)
+    target = _check_float(target_accuracy, where, "target_accuracy", 0.0, 1.0)
     correct, conf = _correct_and_confidence(y_true, pred_probs, classes, where)
     order = np.argsort(-conf, kind="stable")
     conf_sorted, correct_sorted = conf[order], correct[order]

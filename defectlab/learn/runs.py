@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from defectlab._validation import _check_float, _check_int
 from defectlab.errors import ArtifactError, InputError, NotFoundError
-from defectlab.learn._checks import _check_fraction, _check_int
 from defectlab.learn.artifacts import library_versions, load_model, save_model
 from defectlab.learn.compare import compare_runs
 from defectlab.learn.cv import cross_val_oof
@@ -266,7 +266,7 @@ def train_project(ws, project, model=DEFAULT_MODEL, preset=None, folds=5, seed=0
                          f"{list(PRESETS)}. Got {model_preset!r}.")
     folds = _check_int(folds, "train_project", "folds", 2, 50)
     seed = _check_int(seed, "train_project", "seed", 0)
-    target_accuracy = _check_fraction(target_accuracy, "train_project", "target_accuracy")
+    target_accuracy = _check_float(target_accuracy, "train_project", "target_accuracy")
     _require(ws, user, "train")
     proj = get_project(ws, project)
     spec = _resolve_spec(feature_spec, preset)
@@ -622,7 +622,7 @@ def predict_items(ws, project, run_id, item_ids, user="local", batch_id=None, pr
     if threshold is None:
         threshold = float(run["threshold"]) if run["threshold"] is not None else 1.0 + 1e-9
     else:
-        threshold = _check_fraction(threshold, "predict_items", "threshold")
+        threshold = _check_float(threshold, "predict_items", "threshold")
     predictions = []
     if rows:
         X = _features(ws, pd.DataFrame(rows), spec, _stage(progress, 0, 80, "computing features"),
@@ -699,7 +699,7 @@ def predict_batch(ws, project, run_id, source, user="local", layout="auto", prog
 
     ws = _workspace(ws)
     if threshold is not None:
-        threshold = _check_fraction(threshold, "predict_batch", "threshold")
+        threshold = _check_float(threshold, "predict_batch", "threshold")
     _require(ws, user, "predict")
     proj = get_project(ws, project)
     run = get_run(ws, run_id, with_items=False)
