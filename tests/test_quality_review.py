@@ -296,7 +296,7 @@ def test_duplicate_reason_parts_match_find_duplicates_for_every_wording():
 
 def test_outlier_reason_parts_match_find_outliers():
     from defectlab.quality import find_outliers
-    from defectlab.quality._validate import _standardize
+    from defectlab.quality._standardize import _standardize
     from defectlab.quality.outliers import _CLIP
 
     X = np.random.default_rng(0).normal(size=(40, 5))

@@ -15,14 +15,14 @@ from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
-from defectlab.errors import InputError
-from defectlab.quality._validate import (
+from defectlab._validation import (
     _check_choice,
     _check_features,
     _check_int,
     _check_pred_probs,
-    _standardize,
 )
+from defectlab.errors import InputError
+from defectlab.quality._standardize import _standardize
 
 __all__ = ["STRATEGIES", "uncertainty", "rank_for_labeling"]
 
@@ -52,7 +52,7 @@ def uncertainty(pred_probs, method="margin"):
     [0.0, 1.0, 0.4]
     """
     where = "uncertainty"
-    P = _check_pred_probs(pred_probs, where)
+    P = _check_pred_probs(pred_probs, where, renormalize=True)
     _check_choice(method, where, "method", ("margin", "entropy"))
     return _uncertainty(P, method)
 
@@ -102,7 +102,7 @@ def rank_for_labeling(pred_probs, features=None, batch_size=50, strategy="margin
     [1, 2]
     """
     where = "rank_for_labeling"
-    P = _check_pred_probs(pred_probs, where)
+    P = _check_pred_probs(pred_probs, where, renormalize=True)
     n = P.shape[0]
     batch_size = _check_int(batch_size, where, "batch_size", 1)
     _check_choice(strategy, where, "strategy", STRATEGIES)
@@ -114,7 +114,7 @@ def rank_for_labeling(pred_probs, features=None, batch_size=50, strategy="margin
                 f"strategy='margin_diverse' of {where} needs 'features' (one row per unlabeled "
                 "item) to spread the batch out; pass them or use strategy='margin'."
             )
-        X = _check_features(features, where, n_samples=n)
+        X = _check_features(features, where, name="features", n_samples=n)
     rng = check_random_state(random_state)
     m = min(batch_size, n)
     if strategy == "random":

@@ -10,7 +10,7 @@ Data in, data out: labels and out-of-fold probabilities in, tables out.
 import numpy as np
 import pandas as pd
 
-from defectlab.quality._validate import (
+from defectlab._validation import (
     _check_classes,
     _check_pred_probs,
     _encode_labels,
@@ -22,9 +22,10 @@ _COLUMNS = ["index", "given", "predicted", "confidence", "p_given", "correct"]
 
 
 def _prepare(labels, pred_probs, classes, where):
-    P = _check_pred_probs(pred_probs, where)
-    classes = _check_classes(classes, P.shape[1], where)
-    codes = _encode_labels(labels, classes, P.shape[0], where)
+    P = _check_pred_probs(pred_probs, where, renormalize=True)
+    classes = _check_classes(classes, where, n_classes=P.shape[1])
+    codes = _encode_labels(labels, classes, where, n_samples=P.shape[0],
+                           against="pred_probs/features have {n} rows")
     return P, classes, codes
 
 
@@ -96,9 +97,9 @@ def confusion_items(labels, pred_probs, classes=None, *, given=None, predicted=N
     pred = P.argmax(axis=1)
     keep = np.ones(n, dtype=bool) if include_correct else pred != codes
     if given is not None:
-        keep &= codes == _encode_labels([given], classes, 1, where, name="given")[0]
+        keep &= codes == _encode_labels([given], classes, where, name="given")[0]
     if predicted is not None:
-        keep &= pred == _encode_labels([predicted], classes, 1, where, name="predicted")[0]
+        keep &= pred == _encode_labels([predicted], classes, where, name="predicted")[0]
     idx = np.flatnonzero(keep)
     conf = P[idx, pred[idx]]
     order = np.lexsort((idx, -conf, pred[idx], codes[idx]))

@@ -16,13 +16,9 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from defectlab._validation import _check_features, _check_float, _check_int
 from defectlab.errors import InputError
-from defectlab.quality._validate import (
-    _check_features,
-    _check_float,
-    _check_int,
-    _standardize,
-)
+from defectlab.quality._standardize import _standardize
 
 __all__ = ["phash", "hamming_distances", "find_duplicates"]
 
@@ -244,7 +240,7 @@ def find_duplicates(*, hashes=None, images=None, phashes=None, features=None, la
     if images is not None:
         sizes["images"] = len(images)
     if features is not None:
-        features = _check_features(features, where)
+        features = _check_features(features, where, name="features")
         sizes["features"] = features.shape[0]
     if min_similarity is not None:
         min_similarity = _check_float(min_similarity, where, "min_similarity", 0.0, 1.0)

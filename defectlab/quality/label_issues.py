@@ -21,8 +21,7 @@ from cleanlab.filter import find_label_issues as _cl_find_label_issues
 from cleanlab.rank import get_label_quality_scores
 from sklearn.neighbors import NearestNeighbors
 
-from defectlab.errors import InputError
-from defectlab.quality._validate import (
+from defectlab._validation import (
     _check_choice,
     _check_classes,
     _check_features,
@@ -31,8 +30,9 @@ from defectlab.quality._validate import (
     _check_mask,
     _check_pred_probs,
     _encode_labels,
-    _standardize,
 )
+from defectlab.errors import InputError
+from defectlab.quality._standardize import _standardize
 
 __all__ = [
     "FILTERS",
@@ -98,14 +98,15 @@ def neighbor_label_probs(features, labels, classes=None, *, n_neighbors=10, vote
     [0.95, 0.05]
     """
     where = "neighbor_label_probs"
-    X = _check_features(features, where)
+    X = _check_features(features, where, name="features")
     n = X.shape[0]
     if classes is None:
         lab = [v for v in np.asarray(labels, dtype=object).tolist()
                if v is not None and not (isinstance(v, float) and v != v)]
         classes = sorted(set(lab), key=str)
-    classes = _check_classes(classes, len(classes), where)
-    codes = _encode_labels(labels, classes, n, where, allow_missing=True)
+    classes = _check_classes(classes, where)
+    codes = _encode_labels(labels, classes, where, n_samples=n, allow_missing=True,
+                           against="pred_probs/features have {n} rows")
     k = _check_int(n_neighbors, where, "n_neighbors", 1)
     n_jobs = _check_int(n_jobs, where, "n_jobs", 1)
     voters = _check_mask(voters, where, "voters", n) & (codes >= 0)
@@ -214,11 +215,13 @@ def find_label_issues(labels, pred_probs, classes=None, ordinal=False, features=
     [{'key': 'quality.reason.model_sure', 'args': {'pct': 97, 'cls': 'scratch'}}]
     """
     where = "find_label_issues"
-    P_models = _check_pred_probs(pred_probs, where, allow_stack=True)
+    P_models = _check_pred_probs(pred_probs, where, allow_stack=True, renormalize=True)
     n_models, n, K = P_models.shape
-    classes = _check_classes(classes, K, where)
-    codes = _encode_labels(labels, classes, n, where)
-    X = None if features is None else _check_features(features, where, n_samples=n)
+    classes = _check_classes(classes, where, n_classes=K)
+    codes = _encode_labels(labels, classes, where, n_samples=n,
+                           against="pred_probs/features have {n} rows")
+    X = None if features is None else _check_features(features, where, name="features",
+                                                      n_samples=n)
     k = _check_int(n_neighbors, where, "n_neighbors", 1)
     w = _check_float(knn_weight, where, "knn_weight", 0.0, 1.0)
     voters = _check_mask(voters, where, "voters", n)
@@ -435,7 +438,8 @@ def find_label_issues_retrained(labels, pred_probs, classes, retrain, ordinal=Fa
         suspect = np.zeros(n, dtype=bool)
         bad = df["is_issue"].to_numpy() | (df["suggested"].to_numpy() != df["given"].to_numpy())
         suspect[df["index"].to_numpy()[bad]] = True
-        fresh = _check_pred_probs(retrain(suspect.copy()), where, name="retrain(exclude)")
+        fresh = _check_pred_probs(retrain(suspect.copy()), where, name="retrain(exclude)",
+                                  renormalize=True)
         if fresh.shape != (n, K):
             raise InputError(
                 f"retrain(exclude) in {where} must return ({n}, {K}) probabilities in classes "

@@ -11,13 +11,9 @@ import numpy as np
 import pandas as pd
 from sklearn.neighbors import NearestNeighbors
 
+from defectlab._validation import _check_features, _check_float, _check_int
 from defectlab.errors import InputError
-from defectlab.quality._validate import (
-    _check_features,
-    _check_float,
-    _check_int,
-    _standardize,
-)
+from defectlab.quality._standardize import _standardize
 
 __all__ = ["find_outliers"]
 
@@ -68,7 +64,7 @@ def find_outliers(features, *, n_neighbors=10, threshold=2 / 3, feature_names=No
     True
     """
     where = "find_outliers"
-    X = _check_features(features, where)
+    X = _check_features(features, where, name="features")
     n, f = X.shape
     if n < 3:
         raise InputError(f"{where} needs at least 3 items to compare; got {n}.")

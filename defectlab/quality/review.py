@@ -21,8 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
+from defectlab._validation import _check_choice, _check_int
 from defectlab.errors import ArtifactError, InputError, NotFoundError
-from defectlab.quality._validate import _check_choice, _check_int, _standardize
+from defectlab.quality._standardize import _standardize
 from defectlab.quality.confusion import confusion_items
 from defectlab.quality.duplicates import find_duplicates, phash
 from defectlab.quality.label_issues import (
