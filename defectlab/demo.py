@@ -42,6 +42,7 @@ from xml.etree import ElementTree as ET
 import cv2
 import numpy as np
 
+from defectlab._validation import _check_int
 from defectlab.errors import InputError
 
 __all__ = [
@@ -187,20 +188,6 @@ _NON_ASCII_NAME = "划痕_001.png"
 # ----------------------------------------------------------------------------------------------
 # validation and random streams
 # ----------------------------------------------------------------------------------------------
-def _check_int(value, name, func, low, high):
-    """Return ``value`` as int, or raise InputError naming the parameter, function and fix."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise InputError(
-            f"The {name!r} parameter of {func} must be an integer in [{low}, {high}]. "
-            f"Got {value!r} of type {type(value).__name__}."
-        )
-    if not low <= int(value) <= high:
-        raise InputError(
-            f"The {name!r} parameter of {func} must be an integer in [{low}, {high}]. Got {value!r}."
-        )
-    return int(value)
-
-
 def _entropy(random_state, func):
     """Turn ``random_state`` (None, int, Generator or RandomState) into a non-negative int seed."""
     if random_state is None:
@@ -493,8 +480,8 @@ def make_defect_crops(n_per_class=40, size=128, random_state=0):
     ((18, 64, 64), 18, True)
     """
     func = "make_defect_crops"
-    n_per_class = _check_int(n_per_class, "n_per_class", func, 1, 10_000)
-    size = _check_int(size, "size", func, 32, 1024)
+    n_per_class = _check_int(n_per_class, func, "n_per_class", 1, 10_000)
+    size = _check_int(size, func, "size", 32, 1024)
     entropy = _entropy(random_state, func)
     images = np.empty((len(DEFECT_CLASSES) * n_per_class, size, size), np.uint8)
     labels = []
@@ -632,8 +619,8 @@ def make_scrap_photos(n_per_grade=30, size=160, random_state=0):
     ((8, 64, 64, 3), 'heavy', 'thin_sheet')
     """
     func = "make_scrap_photos"
-    n_per_grade = _check_int(n_per_grade, "n_per_grade", func, 1, 10_000)
-    size = _check_int(size, "size", func, 48, 1024)
+    n_per_grade = _check_int(n_per_grade, func, "n_per_grade", 1, 10_000)
+    size = _check_int(size, func, "size", 48, 1024)
     entropy = _entropy(random_state, func)
     images = np.empty((len(SCRAP_GRADES) * n_per_grade, size, size, 3), np.uint8)
     labels = []
@@ -722,9 +709,9 @@ def make_plate_images(n_plates=4, height=400, width=600, random_state=0):
     ((400, 600), True)
     """
     func = "make_plate_images"
-    n_plates = _check_int(n_plates, "n_plates", func, 1, 1000)
-    height = _check_int(height, "height", func, 160, 4096)
-    width = _check_int(width, "width", func, 160, 4096)
+    n_plates = _check_int(n_plates, func, "n_plates", 1, 1000)
+    height = _check_int(height, func, "height", 160, 4096)
+    width = _check_int(width, func, "width", 160, 4096)
     entropy = _entropy(random_state, func)
     return [_plate(_rng(entropy, _STREAM_PLATES, 0, i), height, width) for i in range(n_plates)]
 
@@ -814,10 +801,10 @@ def write_demo_files(root, random_state=0, n_per_class=40, n_per_grade=30, n_pla
     (13, 4, 3)
     """
     func = "write_demo_files"
-    n_per_class = _check_int(n_per_class, "n_per_class", func, 1, 10_000)
-    n_per_grade = _check_int(n_per_grade, "n_per_grade", func, 1, 10_000)
-    n_plates = _check_int(n_plates, "n_plates", func, 1, 1000)
-    n_batch = _check_int(n_batch, "n_batch", func, 1, 10_000)
+    n_per_class = _check_int(n_per_class, func, "n_per_class", 1, 10_000)
+    n_per_grade = _check_int(n_per_grade, func, "n_per_grade", 1, 10_000)
+    n_plates = _check_int(n_plates, func, "n_plates", 1, 1000)
+    n_batch = _check_int(n_batch, func, "n_batch", 1, 10_000)
     if not isinstance(root, (str, Path)):
         raise InputError(
             f"The 'root' parameter of {func} must be a folder path (str or Path). "

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from .._validation import _check_int
 from ..errors import InputError
 from . import color as _color
 from . import fft as _fft
@@ -98,13 +99,6 @@ def _features(grey, color, spec):
     return np.concatenate(parts, axis=1).astype(np.float32)
 
 
-def _check_int(value, name, lo):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
-        raise InputError(f"The '{name}' parameter of extract must be an integer >= {lo}. Got "
-                         f"{value!r}.")
-    return int(value)
-
-
 def extract(images, spec=None, *, chunk_size=256, n_jobs=1):
     """Texture features of a batch of images.
 
@@ -146,8 +140,8 @@ def extract(images, spec=None, *, chunk_size=256, n_jobs=1):
     (True, 'float32', True)
     """
     spec = _resolve(spec)
-    chunk_size = _check_int(chunk_size, "chunk_size", 1)
-    n_jobs = os.cpu_count() or 1 if n_jobs == -1 else _check_int(n_jobs, "n_jobs", 1)
+    chunk_size = _check_int(chunk_size, "extract", "chunk_size", 1)
+    n_jobs = os.cpu_count() or 1 if n_jobs == -1 else _check_int(n_jobs, "extract", "n_jobs", 1)
     if isinstance(images, np.ndarray):
         images = check_batch(images, "extract", allow_color=True)
     else:
