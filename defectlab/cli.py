@@ -115,7 +115,8 @@ def cmd_import(args):
         lines = [" ".join([t("import.n_imported", n=d["imported"]), t("import.n_duplicates", n=d["duplicates"]),
                            t("import.n_rejected", n=len(d["rejected"])),
                            t("import.n_conflicts", n=len(d["conflicts"]))])]
-        lines += ["  " + t("import.rejected_file", source=r["source"], reason=r["reason"])
+        lines += ["  " + t("import.rejected_file", source=r["source"],
+                           reason=t(r["reason_key"], **r["reason_args"]) if r.get("reason_key") else r["reason"])
                   for r in d["rejected"][:50]]
         if len(d["rejected"]) > 50:
             lines.append(f"  ... and {len(d['rejected']) - 50} more (use --json for all)")

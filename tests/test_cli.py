@@ -44,8 +44,9 @@ def test_import_json_keys_and_rejections(tmp_path, capsys):
     assert code == 0
     d = json.loads(out)
     assert d["imported"] == 6 and d["duplicates"] == 0 and d["conflicts"] == []
-    assert d["rejected"] == [{"source": "a/broken.png", "reason": d["rejected"][0]["reason"]}]
-    assert "empty" in d["rejected"][0]["reason"]
+    # source and reason as always, plus the reason's catalog key and args (extra keys are allowed)
+    assert d["rejected"] == [{"source": "a/broken.png", "reason": "empty file (0 bytes)",
+                              "reason_key": "imaging.reason.empty", "reason_args": {}}]
     code, out, _ = run(capsys, "--workspace", str(tmp_path / "ws"), "import", "P", str(tmp_path / "src"))
     assert code == 0 and "Imported 0 images. 6 duplicates skipped." in out
 
@@ -148,3 +149,10 @@ def test_human_output_follows_the_system_language(tmp_path, capsys, monkeypatch)
     # --json never changes with the language
     code, out, _ = run(capsys, "project", "list", "--workspace", ws, "--json")
     assert json.loads(out)["projects"][0]["name"] == "P"
+
+
+def test_import_human_output_says_the_rejection_reason_in_the_system_language(tmp_path, capsys, monkeypatch):
+    _tree(tmp_path / "src")
+    monkeypatch.setenv("DEFECTLAB_LANG", "zh_CN")
+    code, out, _ = run(capsys, "--workspace", str(tmp_path / "ws"), "import", "P", str(tmp_path / "src"))
+    assert code == 0 and "a/broken.png：空文件（0 字节）" in out and "empty file" not in out
