@@ -6,6 +6,7 @@ import pytest
 
 from defectlab.errors import InputError
 from defectlab.quality import find_duplicates, hamming_distances, phash
+from quality_support import render_reason
 
 
 def _textures(n, size=96, seed=0):
@@ -171,7 +172,55 @@ def test_no_groups_among_distinct_textures():
     imgs = _textures(60, seed=3)
     df = find_duplicates(images=imgs, hashes=[str(i) for i in range(60)])
     assert df.empty and list(df.columns) == ["group", "kind", "n", "indices", "labels", "conflict",
-                                             "distance", "reason"]
+                                             "distance", "reason", "reason_parts"]
+
+
+def _pairs_phashes(n, near, seed=0):
+    """``n`` random 64-bit hashes (about 32 bits apart), the pairs in ``near`` one bit apart."""
+    h = np.random.default_rng(seed).integers(0, 2**63, n, dtype=np.uint64)
+    for a, b in near:
+        h[b] = h[a] ^ np.uint64(1)
+    return h
+
+
+def test_reason_parts_exact():
+    # exact: 0-1-2 (two labels), 3-4 (one label), 5-6 (unlabeled); near: 7-8, 9-10, 11-12
+    hashes = ["e1", "e1", "e1", "e2", "e2", "e3", "e3", "n7", "n8", "n9", "n10", "n11", "n12"]
+    labels = ["scratch", "pit", "scratch", "pit", "pit", None, float("nan"),
+              "scratch", "pit", "pit", None, None, None]
+    phashes = _pairs_phashes(13, [(7, 8), (9, 10), (11, 12)])
+    df = find_duplicates(hashes=hashes, phashes=phashes, labels=labels)
+    assert df["indices"].tolist() == [[0, 1, 2], [7, 8], [3, 4], [5, 6], [9, 10], [11, 12]]
+    assert df["reason_parts"].tolist() == [
+        [{"key": "quality.reason.exact_conflict", "args": {"n": 3, "classes": ["pit", "scratch"]}}],
+        [{"key": "quality.reason.near_conflict", "args": {"n": 2, "classes": ["pit", "scratch"]}}],
+        [{"key": "quality.reason.exact_same", "args": {"n": 2, "cls": "pit"}}],
+        [{"key": "quality.reason.exact_unlabeled", "args": {"n": 2}}],
+        [{"key": "quality.reason.near_same", "args": {"n": 2, "cls": "pit"}}],
+        [{"key": "quality.reason.near_unlabeled", "args": {"n": 2}}],
+    ]
+    assert all(type(p[0]["args"]["n"]) is int for p in df["reason_parts"])  # JSON-able
+    assert [render_reason(p) for p in df["reason_parts"]] == df["reason"].tolist()
+    assert render_reason(df.loc[0, "reason_parts"], "zh_CN") == (
+        "3 个完全相同的文件分别标为 pit / scratch：肯定有冲突，只可能有一个类别是对的")
+
+
+def test_reason_parts_say_the_reason_for_every_wording():
+    rng = np.random.default_rng(3)
+    base = rng.integers(0, 2**63, 6, dtype=np.uint64)
+    phashes = np.repeat(base, 2)
+    phashes[1::2] ^= np.uint64(1)  # each pair differs in one bit
+    hashes = ["e1", "e1", "e2", "e2", "e3", "e3", "n1", "n2", "n3", "n4", "n5", "n6"]
+    labels = ["x", "y", "x", "x", None, None, "x", "y", "y", "y", None, None]
+    df = find_duplicates(hashes=hashes, phashes=phashes, labels=labels)
+    keys = set()
+    for r in df.itertuples(index=False):
+        parts = r.reason_parts
+        keys |= {p["key"] for p in parts}
+        assert render_reason(parts, "en") == r.reason
+        assert "identical" not in render_reason(parts, "zh_CN")
+    assert keys == {f"quality.reason.{k}_{w}" for k in ("exact", "near")
+                    for w in ("conflict", "same", "unlabeled")}
 
 
 @pytest.mark.parametrize("kwargs, match", [

@@ -24,7 +24,8 @@ __all__ = ["phash", "hamming_distances", "find_duplicates"]
 
 _HASH_SIDE = 32  # the picture is reduced to 32 x 32 before the DCT
 _LOW = 8  # the 8 x 8 lowest frequencies make the 64 bits
-_COLUMNS = ["group", "kind", "n", "indices", "labels", "conflict", "distance", "reason"]
+_COLUMNS = ["group", "kind", "n", "indices", "labels", "conflict", "distance", "reason",
+            "reason_parts"]
 
 
 def _to_grey_float(image, where, i):
@@ -175,6 +176,22 @@ def _near_pairs_features(X, min_similarity):
     return np.concatenate(rows), np.concatenate(cols), np.concatenate(sims)
 
 
+def _reason(kind, n, distinct):
+    """A group's reason as (catalog key, args, English text): one table for both, same words.
+
+    ``distinct``: the members' different labels, sorted (two or more: a conflict).
+    """
+    what = "identical files" if kind == "exact" else "near-identical pictures"
+    if len(distinct) > 1:
+        return (f"quality.reason.{kind}_conflict", {"n": n, "classes": distinct},
+                f"{n} {what} labeled {' / '.join(distinct)}: a certain conflict, only one label "
+                "can be right")
+    if distinct:
+        return (f"quality.reason.{kind}_same", {"n": n, "cls": distinct[0]},
+                f"{n} {what}, all labeled {distinct[0]}: keep one copy")
+    return f"quality.reason.{kind}_unlabeled", {"n": n}, f"{n} {what}: keep one copy"
+
+
 def _is_missing(v):
     return v is None or (isinstance(v, float) and v != v)
 
@@ -211,8 +228,11 @@ def find_duplicates(*, hashes=None, images=None, phashes=None, features=None, la
         (list of int, ascending), ``labels`` (list, the members' labels, same order), ``conflict``
         (bool: two or more different labels -- a certain error), ``distance`` (exact: 0; near by
         hash: the largest pHash bit difference of a linking pair; near by features only:
-        ``1 - cosine``), ``reason`` (str). Exact copies are one exact group; a near group lists
-        every member, exact copies included. Items in no group do not appear.
+        ``1 - cosine``), ``reason`` (str), ``reason_parts`` (list of one dict: the reason as a
+        :mod:`defectlab.i18n` catalog message, ``{"key": "quality.reason.<kind>_conflict" |
+        "<kind>_same" | "<kind>_unlabeled", "args": {"n", "classes" (list of str) | "cls"}}``, as
+        in :func:`~defectlab.quality.find_label_issues`). Exact copies are one exact group; a near
+        group lists every member, exact copies included. Items in no group do not appear.
 
     Examples
     --------
@@ -221,6 +241,8 @@ def find_duplicates(*, hashes=None, images=None, phashes=None, features=None, la
     [['exact', [0, 2], True]]
     >>> df.loc[0, "reason"]
     '2 identical files labeled pit / scratch: a certain conflict, only one label can be right'
+    >>> df.loc[0, "reason_parts"]
+    [{'key': 'quality.reason.exact_conflict', 'args': {'n': 2, 'classes': ['pit', 'scratch']}}]
     """
     where = "find_duplicates"
     sizes = {}
@@ -308,18 +330,10 @@ def find_duplicates(*, hashes=None, images=None, phashes=None, features=None, la
     for kind, members, dist in groups:
         mlabels = [lab[i] for i in members.tolist()]
         distinct = sorted({str(v) for v in mlabels if v is not None})
-        conflict = len(distinct) > 1
-        what = "identical files" if kind == "exact" else "near-identical pictures"
-        reason = f"{members.size} {what}"
-        if conflict:
-            reason += (f" labeled {' / '.join(distinct)}: a certain conflict, only one label "
-                       "can be right")
-        elif distinct:
-            reason += f", all labeled {distinct[0]}: keep one copy"
-        else:
-            reason += ": keep one copy"
+        key, args, reason = _reason(kind, int(members.size), distinct)
         rows.append(dict(kind=kind, n=int(members.size), indices=members.tolist(),
-                         labels=mlabels, conflict=conflict, distance=dist, reason=reason))
+                         labels=mlabels, conflict=len(distinct) > 1, distance=dist, reason=reason,
+                         reason_parts=[{"key": key, "args": args}]))
     df = pd.DataFrame(rows, columns=[c for c in _COLUMNS if c != "group"])
     if len(df):
         first = df["indices"].map(lambda m: m[0])
