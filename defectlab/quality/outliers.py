@@ -17,7 +17,7 @@ from defectlab.quality._standardize import _standardize
 
 __all__ = ["find_outliers"]
 
-_COLUMNS = ["index", "score", "reason", "is_outlier", "distance_ratio"]
+_COLUMNS = ["index", "score", "reason", "reason_parts", "is_outlier", "distance_ratio"]
 _CLIP = 10.0  # standardised values are clipped to +-_CLIP typical spreads
 
 
@@ -50,8 +50,15 @@ def find_outliers(features, *, n_neighbors=10, threshold=2 / 3, feature_names=No
         One row per item, highest score first (ties by index). Columns: ``index`` (int),
         ``score`` (float in [0, 1]: ``max(0, 1 - 1 / ratio)``; 0 = as close to its neighbours as a
         typical item or closer, 0.5 = twice as far, 0.9 = ten times as far), ``reason`` (str: the
-        distance and the three most unusual features), ``is_outlier`` (bool),
+        distance and the three most unusual features), ``reason_parts`` (list of dict: the same
+        reason as :mod:`defectlab.i18n` catalog messages, see below), ``is_outlier`` (bool),
         ``distance_ratio`` (float, ``ratio`` above).
+
+        ``reason_parts`` follows :func:`~defectlab.quality.find_label_issues`: one
+        ``{"key", "args"}`` per clause of ``reason`` (``quality.reason.outlier_typical``;
+        ``outlier_far`` or ``outlier_apart`` with ``ratio`` and ``k``; ``most_unusual`` whose
+        ``features`` arg is a list of parts ``feature_high`` / ``feature_low`` (``_clipped`` at the
+        clip), each with ``feature`` and ``spreads``).
 
     Examples
     --------
@@ -62,6 +69,8 @@ def find_outliers(features, *, n_neighbors=10, threshold=2 / 3, feature_names=No
     (7, True)
     >>> df.loc[0, "reason"].split(";")[1].strip().startswith("most unusual: mean")
     True
+    >>> [part["key"] for part in df.loc[0, "reason_parts"]]
+    ['quality.reason.outlier_far', 'quality.reason.most_unusual']
     """
     where = "find_outliers"
     X = _check_features(features, where, name="features")
@@ -92,26 +101,55 @@ def find_outliers(features, *, n_neighbors=10, threshold=2 / 3, feature_names=No
     score = np.clip(1.0 - 1.0 / np.maximum(ratio, 1e-12), 0.0, 1.0)
     is_out = score >= threshold
 
-    top = np.argsort(-np.abs(Z), axis=1, kind="stable")[:, :3]
-    reasons = []
-    for i in range(n):
-        if ratio[i] <= 1.0:
-            head = "as close to its neighbours as a typical item"
-        else:
-            head = (f"{'far from every other item' if is_out[i] else 'somewhat apart'}: "
-                    f"{ratio[i]:.1f}x the usual distance to its {k} nearest items")
-        unusual = ", ".join(
-            f"{feature_names[j]} ({'high' if Z[i, j] > 0 else 'low'}, "
-            f"{'over ' if abs(Z[i, j]) >= _CLIP else ''}{abs(Z[i, j]):.0f} typical spreads away)"
-            for j in top[i] if abs(Z[i, j]) >= 2
-        )
-        reasons.append(head + (f"; most unusual: {unusual}" if unusual and ratio[i] > 1 else ""))
+    reasons, parts = _reasons(ratio, is_out, k, Z, feature_names)
     order = np.lexsort((np.arange(n), -score))
     df = pd.DataFrame({
         "index": np.arange(n),
         "score": score,
         "reason": reasons,
+        "reason_parts": parts,
         "is_outlier": is_out,
         "distance_ratio": ratio,
     }, columns=_COLUMNS)
     return df.iloc[order].reset_index(drop=True)
+
+
+def _reasons(ratio, is_out, k, Z, feature_names):
+    """Each item's reason: the English sentence, and its clauses as catalog messages.
+
+    Every clause is written once below as (catalog key, args, English text); the English text and
+    the ``en`` catalog's message for the key say the same (tests check this).
+    """
+    top = np.argsort(-np.abs(Z), axis=1, kind="stable")[:, :3]
+    texts, parts = [], []
+    for i in range(Z.shape[0]):
+        r = float(ratio[i])
+        if r <= 1.0:
+            clauses = [("quality.reason.outlier_typical", {},
+                        "as close to its neighbours as a typical item")]
+        else:
+            far = bool(is_out[i])
+            clauses = [("quality.reason.outlier_far" if far else "quality.reason.outlier_apart",
+                        {"ratio": r, "k": int(k)},
+                        f"{'far from every other item' if far else 'somewhat apart'}: {r:.1f}x the "
+                        f"usual distance to its {k} nearest items")]
+            features = []
+            for j in top[i]:
+                z = float(Z[i, j])
+                if abs(z) < 2:
+                    continue
+                side = "high" if z > 0 else "low"
+                clipped = abs(z) >= _CLIP
+                features.append(
+                    (f"quality.reason.feature_{side}{'_clipped' if clipped else ''}",
+                     {"feature": feature_names[j], "spreads": abs(z)},
+                     f"{feature_names[j]} ({side}, {'over ' if clipped else ''}{abs(z):.0f} typical "
+                     "spreads away)"))
+            if features:
+                clauses.append(
+                    ("quality.reason.most_unusual",
+                     {"features": [{"key": key, "args": args} for key, args, _ in features]},
+                     "most unusual: " + ", ".join(text for _, _, text in features)))
+        texts.append("; ".join(text for _, _, text in clauses))
+        parts.append([{"key": key, "args": args} for key, args, _ in clauses])
+    return texts, parts
