@@ -17,7 +17,6 @@ from defectlab.quality import (
     review_item,
     review_items,
 )
-from defectlab.quality.review import _duplicate_parts, _outlier_parts
 from defectlab.store import (
     UNUSABLE,
     current_label,
@@ -269,53 +268,3 @@ def test_find_item_helper_is_consistent(trained):
     ws, proj, run_id = trained
     with ws.read() as conn:
         assert find_item(conn, proj.id, "0" * 64) is None
-
-
-# ---------------------------------------------------------------- queue reasons, every wording
-
-
-def test_duplicate_reason_parts_match_find_duplicates_for_every_wording():
-    from defectlab.quality import find_duplicates
-
-    rng = np.random.default_rng(3)
-    base = rng.integers(0, 2**63, 6, dtype=np.uint64)
-    phashes = np.repeat(base, 2)
-    phashes[1::2] ^= np.uint64(1)  # each pair differs in one bit
-    hashes = ["e1", "e1", "e2", "e2", "e3", "e3", "n1", "n2", "n3", "n4", "n5", "n6"]
-    labels = ["x", "y", "x", "x", None, None, "x", "y", "y", "y", None, None]
-    df = find_duplicates(hashes=hashes, phashes=phashes, labels=labels)
-    keys = set()
-    for r in df.itertuples(index=False):
-        parts = _duplicate_parts(r.kind, r.n, r.labels)
-        keys |= {p["key"] for p in parts}
-        assert render_reason(parts, "en") == r.reason
-        assert "identical" not in render_reason(parts, "zh_CN")
-    assert keys == {f"quality.reason.{k}_{w}" for k in ("exact", "near")
-                    for w in ("conflict", "same", "unlabeled")}
-
-
-def test_outlier_reason_parts_match_find_outliers():
-    from defectlab.quality import find_outliers
-    from defectlab.quality._standardize import _standardize
-    from defectlab.quality.outliers import _CLIP
-
-    X = np.random.default_rng(0).normal(size=(40, 5))
-    X[3] = [60, 0, 0, 0, 0]       # far: one feature over the clip
-    X[7] = [0, -6, 5, 0, 0]       # far: a low and a high feature
-    X[9] = [0, 0, 0, -60, 0]      # far: one feature under the clip
-    names = ["mean", "std", "lbp_3", "glcm_contrast", "hog_0"]
-    df = find_outliers(X, n_neighbors=5, threshold=0.0, feature_names=names)  # every item
-    Z = np.clip(_standardize(X, robust=True), -_CLIP, _CLIP)
-    keys = set()
-    for r in df.itertuples(index=False):
-        parts = _outlier_parts(float(r.distance_ratio), 5, Z[r.index], names)
-        keys |= {p["key"] for p in parts}
-        keys |= {f["key"] for p in parts for f in p["args"].get("features", [])}
-        assert render_reason(parts, "en") == r.reason
-    assert keys == {"quality.reason.outlier_far", "quality.reason.outlier_typical",
-                    "quality.reason.most_unusual", "quality.reason.feature_high",
-                    "quality.reason.feature_low", "quality.reason.feature_high_clipped",
-                    "quality.reason.feature_low_clipped"}
-    top = _outlier_parts(float(df.set_index("index").loc[3, "distance_ratio"]), 5, Z[3], names)
-    assert render_reason(top, "zh_CN").startswith("与其他样本都相距很远：到最近 5 个样本的距离是通常的 ")
-    assert "mean（偏高，偏离超过 10 倍典型波动）" in render_reason(top, "zh_CN")

@@ -9,7 +9,8 @@ the label was before, so the item's history shows who changed what and why.
 Every queue row has an English ``reason`` and the same reason as ``reason_parts``: messages of the
 :mod:`defectlab.i18n` catalogs to show in the reader's language (``{"key", "args"}``; the conventions
 are those of :func:`~defectlab.quality.find_label_issues`, plus ``classes``: a list of class names,
-and ``features``: a list of parts).
+and ``features``: a list of parts). The queues pass on the parts that :func:`find_label_issues`,
+:func:`find_duplicates` and :func:`find_outliers` build next to their English reasons.
 
 The store and learning packages are imported inside the functions: importing
 :mod:`defectlab.quality` stays light.
@@ -23,14 +24,13 @@ import numpy as np
 
 from defectlab._validation import _check_choice, _check_int
 from defectlab.errors import ArtifactError, InputError, NotFoundError
-from defectlab.quality._standardize import _standardize
 from defectlab.quality.confusion import confusion_items
 from defectlab.quality.duplicates import find_duplicates, phash
 from defectlab.quality.label_issues import (
     find_label_issues,
     find_label_issues_retrained,
 )
-from defectlab.quality.outliers import _CLIP, find_outliers
+from defectlab.quality.outliers import find_outliers
 
 __all__ = [
     "REVIEW_ACTIONS",
@@ -482,19 +482,8 @@ def duplicates_queue(ws, project, max_distance=4):
     ids = info.index.to_numpy()
     return [{"item_ids": [int(ids[i]) for i in r.indices], "labels": list(r.labels),
              "kind": r.kind, "conflict": bool(r.conflict), "distance": float(r.distance),
-             "reason": r.reason, "reason_parts": _duplicate_parts(r.kind, r.n, r.labels)}
+             "reason": r.reason, "reason_parts": r.reason_parts}
             for r in df.itertuples(index=False)]
-
-
-def _duplicate_parts(kind, n, labels):
-    """The reason of a :func:`find_duplicates` group as catalog messages (same wording)."""
-    distinct = sorted({str(v) for v in labels if v is not None})
-    if len(distinct) > 1:
-        return [{"key": f"quality.reason.{kind}_conflict",
-                 "args": {"n": int(n), "classes": distinct}}]
-    if distinct:
-        return [{"key": f"quality.reason.{kind}_same", "args": {"n": int(n), "cls": distinct[0]}}]
-    return [{"key": f"quality.reason.{kind}_unlabeled", "args": {"n": int(n)}}]
 
 
 def conflicts_queue(ws, project, max_distance=4):
@@ -579,36 +568,12 @@ def outliers_queue(ws, project, run_id=None, threshold=2 / 3, n_neighbors=10):
     names = feature_names(spec)
     df = find_outliers(X, n_neighbors=n_neighbors, threshold=threshold, feature_names=names)
     ids = info.index.to_numpy()
-    k = min(int(n_neighbors), len(info) - 1)
-    Z = None
     out = []
     for r in df[df["is_outlier"]].itertuples(index=False):
-        if Z is None:  # the standardised features find_outliers ranks by
-            Z = np.clip(_standardize(np.asarray(X, dtype=np.float64), robust=True), -_CLIP, _CLIP)
         iid = int(ids[r.index])
         out.append({"item_id": iid, "source": str(info.at[iid, "source"]),
                     "label": _label_or_none(info.at[iid, "label"]),
                     "score": round(float(r.score), 4), "reason": r.reason,
-                    "reason_parts": _outlier_parts(float(r.distance_ratio), k, Z[r.index], names)})
+                    "reason_parts": r.reason_parts})
     return out
 
-
-def _outlier_parts(ratio, k, z, names):
-    """The reason of an outlier (:func:`find_outliers`, ``is_outlier``) as catalog messages.
-
-    ``z``: the item's clipped robust z-scores; the three largest of at least 2 are named.
-    """
-    if ratio <= 1.0:
-        return [{"key": "quality.reason.outlier_typical", "args": {}}]
-    parts = [{"key": "quality.reason.outlier_far", "args": {"ratio": ratio, "k": int(k)}}]
-    features = []
-    for j in np.argsort(-np.abs(z), kind="stable")[:3]:
-        if abs(z[j]) < 2:
-            continue
-        side = "high" if z[j] > 0 else "low"
-        clipped = "_clipped" if abs(z[j]) >= _CLIP else ""
-        features.append({"key": f"quality.reason.feature_{side}{clipped}",
-                         "args": {"feature": str(names[j]), "spreads": float(abs(z[j]))}})
-    if features:
-        parts.append({"key": "quality.reason.most_unusual", "args": {"features": features}})
-    return parts
