@@ -151,7 +151,8 @@ def test_agreement_names_the_item_and_asks_for_a_decision_on_a_tie(tmp_path):
     assert not at.button(key="agr_save").disabled
     at.button(key="agr_save").click().run()
     no_exception(at)
-    assert (label_history(ws, ids[1])[-1]["source"], label_history(ws, ids[1])[-1]["label"]) == ("review", "pit")
+    last = label_history(ws, ids[1])[-1]
+    assert (last["source"], last["label"]) == ("review", "pit")
 
 
 def test_agreement_preselects_a_clear_majority(tmp_path):
