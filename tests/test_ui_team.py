@@ -136,7 +136,7 @@ def test_lead_pages_render_and_create_assignment(tmp_path):
 
 
 def test_agreement_names_the_item_and_asks_for_a_decision_on_a_tie(tmp_path):
-    ws, project, ids = _team_ws(tmp_path / "ws")
+    ws, _, ids = _team_ws(tmp_path / "ws")
     annotate(ws, ids[1], "pit", user="ann")
     annotate(ws, ids[1], "scale", user="bob")
     at = _as(ws.root, "local", "team_agreement")
@@ -156,7 +156,7 @@ def test_agreement_names_the_item_and_asks_for_a_decision_on_a_tie(tmp_path):
 
 
 def test_agreement_preselects_a_clear_majority(tmp_path):
-    ws, project, ids = _team_ws(tmp_path / "ws")
+    ws, _, ids = _team_ws(tmp_path / "ws")
     team.create_user(ws, "cat", PW, "annotator", by="local")
     for user, label in (("ann", "scale"), ("bob", "scale"), ("cat", "pit")):
         annotate(ws, ids[2], label, user=user)

@@ -186,7 +186,7 @@ def test_labeling_team_flow(server, browser):
     def agreed(item_id):
         return 1 + item_id % 3
 
-    contested = [i for i in queues["li.na"] if i in both][0]
+    contested = next(i for i in queues["li.na"] if i in both)
     labeled = {}
     page = _sign_in(browser, server, "zhang.wei", FIRST_PW, PEOPLE["zhang.wei"][3])
     labeled["zhang.wei"] = _label_with_keys(page, project, "zhang.wei", agreed)
