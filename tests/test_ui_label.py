@@ -88,3 +88,31 @@ def test_model_suggestion_and_what_to_label_next(tmp_path):
     assert sorted(queue) == sorted(unlabeled)
     at.button(key="lbl_key_1").click().run()
     assert current_labels(ws, project.id)[queue[0]].label == "crazing"
+
+
+def test_team_annotator_labels_blind_without_model_suggestion(tmp_path):
+    """Team mode: an annotator gets no model hint (it would steer overlap / gold items); an admin does."""
+    from test_ui_team import ADMIN_PW, PW, _as
+
+    from defectlab import team
+    from defectlab.ui.labeling import model_hints_allowed
+    from ui_support import demo_workspace
+
+    ws, project, labeled, unlabeled = demo_workspace(tmp_path / "ws", train=True)
+    team.create_user(ws, "ann", PW, "annotator", by="local", admin_password=ADMIN_PW)
+    team.change_password(ws, "ann", PW, PW + "1")
+    team.create_assignment(ws, project, unlabeled[:4], ["ann"], overlap=0.0, gold_rate=0.0, by="local")
+    assert not model_hints_allowed(ws, "ann", team=True)
+    assert model_hints_allowed(ws, "ann", team=False)
+    assert model_hints_allowed(ws, "local", team=True)
+
+    at = _as(ws.root, "ann", "label")
+    no_exception(at)
+    assert at.session_state["lbl_queue"]  # ann has items to label ...
+    assert not any("Model suggests" in i.value for i in at.info)  # ... but no hint
+    assert all(at.button(key=f"lbl_key_{k}").proto.type == "secondary" for k in (1, 2, 3))
+
+    at = _as(ws.root, "local", "label")
+    at.selectbox(key="lbl_order").set_value("unlabeled").run()
+    no_exception(at)
+    assert any("Model suggests" in i.value for i in at.info)

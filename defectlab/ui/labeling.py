@@ -18,12 +18,29 @@ from defectlab.store import (UNUSABLE, annotate, annotate_many, current_labels, 
 from defectlab.ui import common
 from defectlab.ui.common import t
 
-__all__ = ["ORDERS", "queue_state", "build_queue", "current_item_id", "assign", "skip", "back", "undo",
-           "grid_assign", "grid_undo", "reset_queue", "MAX_SECONDS"]
+__all__ = ["ORDERS", "model_hints_allowed", "queue_state", "build_queue", "current_item_id", "assign", "skip",
+           "back", "undo", "grid_assign", "grid_undo", "reset_queue", "MAX_SECONDS"]
 
 ORDERS = ("unlabeled", "next", "random", "by_source", "all")
 TEAM_ORDER = "assigned"  # team mode: the person's own queue (qualification, rejected labels, assignments)
 MAX_SECONDS = 3600.0  # a person who left the item open over lunch did not spend an hour on it
+
+
+def model_hints_allowed(ws, user, team=None):
+    """Whether ``user`` may see the model's suggestion (and the queue order built from it).
+
+    In team mode an annotator labels blind: a hint from the model would steer them toward it and
+    inflate the measured agreement and gold accuracy, so annotators get none. Leads, admins and
+    reviewers (and everybody in single-user mode) keep the hints.
+    """
+    if team is None:
+        team = common.team_mode(ws)
+    if not team:
+        return True
+    from defectlab.store import role_of
+
+    with ws.read() as conn:
+        return role_of(conn, user) != "annotator"
 
 
 def _ctx(project, order):
@@ -60,6 +77,8 @@ def build_queue(ws, project, order, user, team=False, seed=0):
     states = current_labels(ws, project.id)
     unlabeled = [i for i in item_ids(ws, project.id) if i not in states or states[i].label is None]
     if order == "next":
+        if not model_hints_allowed(ws, user, team):
+            return unlabeled  # the model's ranking is a hint too
         return _rank_next(ws, project, unlabeled, seed) or unlabeled
     if order == "random":
         random.Random(seed).shuffle(unlabeled)

@@ -41,7 +41,8 @@ if not queue:
         st.rerun()
     st.stop()
 
-run = suggest.latest_run(ws, project)
+# team-mode annotators label blind: no model suggestion (nor anything derived from it) for them
+run = suggest.latest_run(ws, project) if labeling.model_hints_allowed(ws, me, team) else None
 
 
 # -- single-item mode --------------------------------------------------------------------------------
