@@ -49,4 +49,6 @@ else:
 
 st.subheader(t("qc.rates"))
 with common.guard():
-    st.dataframe(team.approval_rates(ws, project, by=me), hide_index=True, width="stretch")
+    rates = team.approval_rates(ws, project, by=me)
+    st.dataframe(rates.rename(columns={c: t(f"qc.col.{c}") for c in rates.columns}), hide_index=True,
+                 width="stretch")
