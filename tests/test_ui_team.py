@@ -21,14 +21,14 @@ def _team_ws(root, n_items=10):
     return ws, project, ids
 
 
-def _as(at_root, user, page):
+def _as(at_root, user, page, lang="en"):
     from streamlit.testing.v1 import AppTest
 
     from ui_support import APP, PAGES
 
     at = AppTest.from_file(APP, default_timeout=30)
     at.session_state["workspace"] = str(at_root)
-    at.session_state["lang"] = "en"
+    at.session_state["lang"] = lang
     at.session_state["auth_user"] = user
     at.session_state["last_seen"] = time.time()
     at.run()
@@ -101,7 +101,9 @@ def test_qc_accept_and_reject_with_comment(tmp_path):
     no_exception(at)
     at.slider(key="qc_rate").set_value(1.0)
     at.button(key="qc_draw").click().run()
+    assert any(c.value == "Labels left to check: 2" for c in at.caption)
     at.button(key="qc_accept").click().run()
+    assert any(c.value == "Labels left to check: 1" for c in at.caption)
     at.text_area(key=f"qc_comment_{a2}").input("a scale mark, not pit")
     at.button(key="qc_reject").click().run()
     no_exception(at)
@@ -110,6 +112,53 @@ def test_qc_accept_and_reject_with_comment(tmp_path):
     assert by_ann == {a1: True, a2: False}
     # the rejected label comes back in ann's queue with the comment
     assert team.next_items(ws, project, "ann")[0]["reason"] == "rejected"
+    # approval rates with translated headers, not the library's column names
+    table = at.dataframe[0].value
+    assert list(table.columns) == ["Annotator", "Reviewed", "Accepted", "Rejected", "Approval rate"]
+    assert table.iloc[0].tolist() == ["ann", 2, 1, 1, 0.5]
+
+
+def test_qc_rates_headers_in_chinese(tmp_path):
+    ws, project, ids = _team_ws(tmp_path / "ws")
+    annotate(ws, ids[0], "pit", user="ann")
+    at = _as(ws.root, "rev", "team_qc", lang="zh_CN")
+    no_exception(at)
+    at.slider(key="qc_rate").set_value(1.0)
+    at.button(key="qc_draw").click().run()
+    assert any(c.value == "待检查标注：1 条" for c in at.caption)
+    at.button(key="qc_accept").click().run()
+    no_exception(at)
+    assert list(at.dataframe[0].value.columns) == ["标注员", "已检查", "通过", "驳回", "通过率"]
+
+
+def _csv_spy(monkeypatch):
+    """Record the text of every throughput CSV the Team report page offers for download."""
+    made = []
+    real = team.throughput_csv
+
+    def spy(*args, **kwargs):
+        made.append(real(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(team, "throughput_csv", spy)
+    return made
+
+
+def test_throughput_csv_headers_follow_the_session_language(tmp_path, monkeypatch):
+    ws, project, ids = _team_ws(tmp_path / "ws")
+    annotate(ws, ids[0], "pit", user="ann")
+    made = _csv_spy(monkeypatch)
+    at = _as(ws.root, "local", "team_report", lang="zh_CN")
+    no_exception(at)
+    assert at.get("download_button")
+    header = made[-1].split("\r\n")[0]
+    assert header == ("\ufeff日期,用户,姓名,角色,标注数量,更正数,质检抽查数,通过,驳回,有效时长（秒）,"
+                      "有效时长（小时）,每小时标注数")
+    assert made[-1].split("\r\n")[1].split(",")[1] == "ann"
+    # English keeps the stable, machine-readable column names
+    at = _as(ws.root, "local", "team_report")
+    no_exception(at)
+    assert made[-1].split("\r\n")[0] == "\ufeff" + ",".join(team.THROUGHPUT_COLUMNS)
 
 
 def test_lead_pages_render_and_create_assignment(tmp_path):

@@ -37,6 +37,9 @@ with common.guard():
             tooltip=["user:N", "items_labeled:Q", alt.Tooltip("active_hours:Q", format=".2f")],
         ).properties(height=240)
         st.altair_chart(chart, width="stretch")
-    csv = team.throughput_csv(ws, proj, start=start, end=end, by=me)
+    # English keeps the raw column names (a stable header for pay-report scripts); other languages
+    # get the translated headers shown in the table above
+    headers = None if common.lang() == "en" else {c: t(f"report.col.{c}") for c in team.THROUGHPUT_COLUMNS}
+    csv = team.throughput_csv(ws, proj, start=start, end=end, by=me, columns=headers)
     st.download_button(t("report.download"), csv, file_name=f"throughput_{start}_{end}.csv",
                        mime="text/csv", key="report_csv", icon=":material/download:")
