@@ -212,10 +212,10 @@ def test_labeling_team_flow(server, browser):
     _nav(page, "QC review")
     page.get_by_role("button", name="Draw a sample").click()
     wait_ready(page)
-    page.get_by_text("2 labels left to check").wait_for()
+    page.get_by_text("Labels left to check: 2").wait_for()
     shot(page, "flow_06_qc_sample")
     decided = {}
-    for accept, left_after in ((False, "1 labels left to check"), (True, "Nothing to check: draw a sample.")):
+    for accept, left_after in ((False, "Labels left to check: 1"), (True, "Nothing to check: draw a sample.")):
         entry = page.get_by_text("labeled this").first
         who = entry.inner_text().split(" labeled this")[0].strip()
         assert who in labeled
