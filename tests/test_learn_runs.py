@@ -19,24 +19,14 @@ from defectlab.store import (
     open_workspace,
     utcnow,
 )
+from synthetic import texture_image
 
 CLASSES = ("dark", "stripes", "spots")
 INTERFACE_KEYS = {"run_id", "n_items", "n_classes", "accuracy", "balanced_accuracy", "macro_f1",
                   "seconds"}
 
 
-def _image(kind, rng, size=48):
-    """Three easily told apart textures, with noise."""
-    base = rng.normal(0, 12, (size, size))
-    if kind == "dark":
-        img = 60 + base
-    elif kind == "stripes":
-        img = 128 + 60 * np.sin(np.arange(size) / 1.5)[None, :] + base
-    else:
-        img = 128 + base
-        for r, c in rng.integers(4, size - 4, (12, 2)):
-            img[r - 2:r + 2, c - 2:c + 2] = 250
-    return np.clip(img, 0, 255).astype(np.uint8)
+_image = texture_image
 
 
 def _png(img):

@@ -26,24 +26,14 @@ from defectlab.store import (
     open_workspace,
 )
 from quality_support import render_reason
+from synthetic import texture_image
 
 CLASSES = ("dark", "spots", "stripes")
 MISLABELED = {"dark/x_stripes_1.png": "stripes", "spots/x_dark_2.png": "dark",
               "stripes/x_spots_3.png": "spots"}
 
 
-def _image(kind, rng, size=48):
-    """Three easily told apart textures, with noise."""
-    base = rng.normal(0, 12, (size, size))
-    if kind == "dark":
-        img = 60 + base
-    elif kind == "stripes":
-        img = 128 + 60 * np.sin(np.arange(size) / 1.5)[None, :] + base
-    else:
-        img = 128 + base
-        for r, c in rng.integers(4, size - 4, (12, 2)):
-            img[r - 2:r + 2, c - 2:c + 2] = 250
-    return np.clip(img, 0, 255).astype(np.uint8)
+_image = texture_image
 
 
 def _write(path, img, ext=".png"):
