@@ -4,7 +4,7 @@ import streamlit as st
 
 from defectlab.ui import common
 
-__all__ = ["list_runs", "get_run", "latest_run_id"]
+__all__ = ["list_runs", "require_runs", "get_run", "latest_run_id"]
 
 
 def list_runs(ws, project):
@@ -16,6 +16,18 @@ def list_runs(ws, project):
     for r in runs:
         r.setdefault("run_id", r.get("id"))
     return sorted(runs, key=lambda r: str(r.get("created_at", "")), reverse=True)
+
+
+def require_runs(ws, project):
+    """The project's runs, or stop the page with a pointer to Train when there is none yet."""
+    from defectlab.ui.common import t
+
+    runs = list_runs(ws, project)
+    if not runs:
+        st.info(t("review.no_run"))
+        common.page_link("train", "nav.train", ":material/model_training:")
+        st.stop()
+    return runs
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

@@ -13,7 +13,6 @@ import time
 from dataclasses import dataclass, field
 
 from defectlab.errors import DefectlabError
-from defectlab.ui import common
 
 __all__ = ["Job", "start", "job", "model_names", "preset_names", "speed_names", "index_of", "forget"]
 

@@ -18,11 +18,7 @@ ws = common.workspace()
 project = common.require_project(ws, title_key="nav.predict")
 st.title(t("predict.title", project=project.name))
 common.show_flash()
-runs = runinfo.list_runs(ws, project)
-if not runs:
-    st.info(t("review.no_run"))
-    common.page_link("train", "nav.train", ":material/model_training:")
-    st.stop()
+runs = runinfo.require_runs(ws, project)
 
 ss = st.session_state
 approved = [r for r in runs if r.get("approved")]

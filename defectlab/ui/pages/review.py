@@ -17,11 +17,7 @@ project = common.require_project(ws, title_key="nav.review")
 st.title(t("review.title", project=project.name))
 common.show_flash()
 
-runs = runinfo.list_runs(ws, project)
-if not runs:
-    st.info(t("review.no_run"))
-    common.page_link("train", "nav.train", ":material/model_training:")
-    st.stop()
+runs = runinfo.require_runs(ws, project)
 ids = [r["run_id"] for r in runs]
 run_id = st.selectbox(t("review.run"), ids, key="rev_run_pick",
                       help=t("review.run_help"))
