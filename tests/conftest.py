@@ -60,3 +60,22 @@ def add_items():
         return ids
 
     return _add
+
+
+@pytest.fixture
+def make_team(monkeypatch):
+    """``make_team(ws, annotators=..., reviewers=..., supervisors=...)``: a lead (which switches the
+    workspace to team mode) plus the named accounts; password hashing made cheap for speed."""
+    from defectlab.team import accounts
+
+    monkeypatch.setattr(accounts, "SCRYPT_N", 2**4)  # these tests are not about password hashing
+
+    def _make(ws, annotators=("ann1", "ann2"), reviewers=("rev",), supervisors=()):
+        accounts.create_user(ws, "lead", "lead-pass-1", "lead", by="local", admin_password="local-pass-1")
+        for role, names, pw in (("annotator", annotators, "ann-pass-1"), ("reviewer", reviewers, "rev-pass-1"),
+                                ("supervisor", supervisors, "sup-pass-1")):
+            for name in names:
+                accounts.create_user(ws, name, pw, role, by="lead")
+        return ws
+
+    return _make

@@ -5,8 +5,6 @@ import pytest
 
 from defectlab.errors import InputError, PermissionDenied
 from defectlab.store import UNUSABLE, annotate, create_project, retract
-from defectlab.team import accounts
-from defectlab.team.accounts import create_user
 from defectlab.team.agreement import (
     agreement_summary,
     annotator_votes,
@@ -134,12 +132,8 @@ def test_krippendorff_undefined_and_invalid():
 
 # -- workspace -------------------------------------------------------------------------------------
 @pytest.fixture
-def team(ws, monkeypatch):
-    monkeypatch.setattr(accounts, "SCRYPT_N", 2**4)  # these tests are not about password hashing
-    create_user(ws, "lead", "lead-pass-1", "lead", by="local", admin_password="local-pass-1")
-    for name in ("u1", "u2", "u3"):
-        create_user(ws, name, "ann-pass-1", "annotator", by="lead")
-    return ws
+def team(ws, make_team):
+    return make_team(ws, annotators=("u1", "u2", "u3"), reviewers=())
 
 
 GRADES = ["light", "medium", "heavy"]

@@ -10,8 +10,6 @@ from defectlab.store import (
     delete_items,
     undo_last,
 )
-from defectlab.team import accounts
-from defectlab.team.accounts import create_user
 from defectlab.team.assignments import (
     assignment_progress,
     close_assignment,
@@ -27,19 +25,9 @@ from defectlab.team.gold import set_gold
 ANNS = ["ann1", "ann2", "ann3"]
 
 
-def _team(ws):
-    create_user(ws, "lead", "lead-pass-1", "lead", by="local", admin_password="local-pass-1")
-    for name in ANNS:
-        create_user(ws, name, "ann-pass-1", "annotator", by="lead")
-    create_user(ws, "rev", "rev-pass-1", "reviewer", by="lead")
-    create_user(ws, "sup", "sup-pass-1", "supervisor", by="lead")
-    return ws
-
-
 @pytest.fixture
-def team(ws, monkeypatch):
-    monkeypatch.setattr(accounts, "SCRYPT_N", 2**4)  # these tests are not about password hashing
-    return _team(ws)
+def team(ws, make_team):
+    return make_team(ws, annotators=ANNS, supervisors=("sup",))
 
 
 @pytest.fixture
@@ -71,13 +59,12 @@ def test_split_with_overlap_is_balanced(team, proj):
         assert [pos for user, _, pos, _ in rows if user == u] == list(range(8))
 
 
-def test_same_random_state_same_split(tmp_path, monkeypatch, add_items):
+def test_same_random_state_same_split(tmp_path, make_team, add_items):
     from defectlab.store import open_workspace
 
-    monkeypatch.setattr(accounts, "SCRYPT_N", 2**4)
     plans = []
     for name in ("a", "b"):
-        ws = _team(open_workspace(tmp_path / name))
+        ws = make_team(open_workspace(tmp_path / name), annotators=ANNS, supervisors=("sup",))
         p = create_project(ws, "p", ["x", "y"], user="lead")
         items = add_items(ws, p, 15)
         out = create_assignment(ws, p, items, ANNS, overlap=0.3, overlap_k=3, gold_rate=0, by="lead",

@@ -9,8 +9,6 @@ from defectlab.store import (
     delete_items,
     label_history,
 )
-from defectlab.team import accounts
-from defectlab.team.accounts import create_user
 from defectlab.team.assignments import (
     create_assignment,
     next_items,
@@ -31,13 +29,8 @@ from defectlab.team.gold import (
 
 
 @pytest.fixture
-def team(ws, monkeypatch):
-    monkeypatch.setattr(accounts, "SCRYPT_N", 2**4)  # these tests are not about password hashing
-    create_user(ws, "lead", "lead-pass-1", "lead", by="local", admin_password="local-pass-1")
-    for name in ("ann1", "ann2"):
-        create_user(ws, name, "ann-pass-1", "annotator", by="lead")
-    create_user(ws, "rev", "rev-pass-1", "reviewer", by="lead")
-    return ws
+def team(ws, make_team):
+    return make_team(ws)
 
 
 @pytest.fixture

@@ -18,14 +18,8 @@ from defectlab.team.qc import (
 
 
 @pytest.fixture
-def team(ws, monkeypatch):
-    monkeypatch.setattr(accounts, "SCRYPT_N", 2**4)  # these tests are not about password hashing
-    create_user(ws, "lead", "lead-pass-1", "lead", by="local", admin_password="local-pass-1")
-    for name in ("ann1", "ann2"):
-        create_user(ws, name, "ann-pass-1", "annotator", by="lead")
-    for name in ("rev", "rev2"):
-        create_user(ws, name, "rev-pass-1", "reviewer", by="lead")
-    return ws
+def team(ws, make_team):
+    return make_team(ws, reviewers=("rev", "rev2"))
 
 
 @pytest.fixture

@@ -138,6 +138,17 @@ def wait_ready(page, timeout=60.0):
         waited += 150
 
 
+def wait_for(predicate, timeout=30.0):
+    """Poll ``predicate`` (e.g. a store query) until it returns something truthy; return its last value."""
+    end = time.time() + timeout
+    while time.time() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    return predicate()
+
+
 def shot(page, name):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)

@@ -1,11 +1,10 @@
 """The workbench in a real browser: number keys, grid selection, drawing a box with the mouse,
 training, reviewing; a screenshot of every page under test-output/screenshots/."""
 
-import time
 
 import pytest
 
-from conftest import new_page, shot, wait_ready
+from conftest import new_page, shot, wait_for, wait_ready
 from defectlab.store import current_labels, items_frame, label_history, list_projects, open_workspace
 
 pytestmark = pytest.mark.browser
@@ -21,16 +20,6 @@ def _human_labels(ws, project):
     return {int(i): s for i, s in zip(frame["id"], frame["label_source"]) if s == "human"}
 
 
-def _wait_for(predicate, timeout=30.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    return predicate()
-
-
 def test_label_three_items_with_number_keys(server, browser):
     ws, project = _project(server)
     before = _human_labels(ws, project)
@@ -42,7 +31,7 @@ def test_label_three_items_with_number_keys(server, browser):
     for key in ("1", "2", "3"):
         page.keyboard.press(key)
         page.wait_for_timeout(250)
-    after = _wait_for(lambda: len(_human_labels(ws, project)) >= len(before) + 3 and _human_labels(ws, project))
+    after = wait_for(lambda: len(_human_labels(ws, project)) >= len(before) + 3 and _human_labels(ws, project))
     new = sorted(set(after or {}) - set(before))
     assert len(new) == 3
     labels = current_labels(ws, project.id)
@@ -67,7 +56,7 @@ def test_grid_label_a_selection(server, browser):
     shot(page, "label_grid")
     page.locator("h1").first.click()  # focus off the checkbox: shortcuts are ignored inside inputs
     page.keyboard.press("2")
-    after = _wait_for(lambda: len(_human_labels(ws, project)) >= len(before) + 3 and _human_labels(ws, project))
+    after = wait_for(lambda: len(_human_labels(ws, project)) >= len(before) + 3 and _human_labels(ws, project))
     new = sorted(set(after or {}) - set(before))
     assert len(new) == 3
     labels = current_labels(ws, project.id)
@@ -96,7 +85,7 @@ def test_draw_a_box_on_a_full_image(server, browser):
     save.wait_for()
     shot(page, "cut_crops_drawn")
     save.click()
-    new = _wait_for(lambda: _crop_ids(ws, project) - crops_before)
+    new = wait_for(lambda: _crop_ids(ws, project) - crops_before)
     assert len(new) == 1
     frame = items_frame(ws, project.id).set_index("id")
     crop = frame.loc[next(iter(new))]
@@ -177,7 +166,7 @@ def test_train_a_run_then_review_accepts_a_suggestion(server, browser):
         wait_ready(page)
         relabel = page.get_by_role("button", name="Relabel as")
         (relabel.first if relabel.first.is_enabled() else page.get_by_role("button", name="is right")).click()
-    rows = _wait_for(lambda: len(_review_rows(ws, project)) > before and _review_rows(ws, project))
+    rows = wait_for(lambda: len(_review_rows(ws, project)) > before and _review_rows(ws, project))
     assert rows and len(rows) > before
     wait_ready(page)
     shot(page, "review_after_decision")
@@ -215,7 +204,7 @@ def test_predict_todays_batch_and_confirm_with_enter(server, browser):
     if confirm.count():
         page.locator("h1").first.click()
         page.keyboard.press("Enter")
-        after = _wait_for(lambda: {r["item_id"] for r in learn.list_predictions(ws, project.name)
+        after = wait_for(lambda: {r["item_id"] for r in learn.list_predictions(ws, project.name)
                                    if r["decision"] is not None} - before)
         assert after
     page.context.close()

@@ -12,7 +12,6 @@ both annotators (the pages rightly do not tell them) so that they disagree on on
 import csv
 import io
 import re
-import time
 
 import pytest
 
@@ -37,16 +36,6 @@ def _store(server):
 
     ws = open_workspace(server.root)
     return ws, list_projects(ws)[0]
-
-
-def _wait_for(predicate, timeout=20.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    return predicate()
 
 
 def _no_traceback(page, where):
