@@ -82,7 +82,7 @@ def flip_labels(labels, classes, fraction, seed):
     rng = np.random.default_rng(seed)
     n, k = len(labels), len(classes)
     codes = np.searchsorted(classes, labels)
-    flipped = rng.choice(n, int(round(fraction * n)), replace=False)
+    flipped = rng.choice(n, round(fraction * n), replace=False)
     noisy = codes.copy()
     noisy[flipped] = (codes[flipped] + rng.integers(1, k, flipped.size)) % k
     truth = np.zeros(n, dtype=bool)

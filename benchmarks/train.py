@@ -27,14 +27,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from defectlab import learn  # noqa: E402
-from defectlab.features import feature_names  # noqa: E402
-from defectlab.ingest import import_source  # noqa: E402
-from defectlab.learn.cv import cross_val_oof  # noqa: E402
-from defectlab.learn.metrics import evaluate  # noqa: E402
-from defectlab.learn.models import DEFAULT_MODEL, LightGBMClassifier, make_model  # noqa: E402
-from defectlab.learn.runs import run_features  # noqa: E402
-from defectlab.store import items_frame, open_workspace  # noqa: E402
+from defectlab import learn
+from defectlab.features import feature_names
+from defectlab.ingest import import_source
+from defectlab.learn.cv import cross_val_oof
+from defectlab.learn.metrics import evaluate
+from defectlab.learn.models import DEFAULT_MODEL, LightGBMClassifier, make_model
+from defectlab.learn.runs import run_features
+from defectlab.store import items_frame, open_workspace
 
 
 def _neu_dir(arg):

@@ -22,8 +22,15 @@ from streamlit.testing.v1 import AppTest
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from defectlab.store import (add_item, annotate_many, create_batch, create_project, current_labels,  # noqa: E402
-                             item_ids, open_workspace)
+from defectlab.store import (
+    add_item,
+    annotate_many,
+    create_batch,
+    create_project,
+    current_labels,
+    item_ids,
+    open_workspace,
+)
 
 
 def build(root, n_items):

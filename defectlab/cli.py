@@ -15,7 +15,7 @@ from . import __version__
 from .errors import DefectlabError
 from .i18n import normalize_language, set_language, t
 
-__all__ = ["main", "build_parser"]
+__all__ = ["build_parser", "main"]
 
 EPILOG = """examples:
   defectlab demo --workspace workspace

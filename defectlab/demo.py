@@ -48,11 +48,11 @@ from defectlab.errors import InputError
 __all__ = [
     "DEFECT_CLASSES",
     "DEFECT_DESCRIPTIONS",
-    "SCRAP_GRADES",
     "SCRAP_DESCRIPTIONS",
+    "SCRAP_GRADES",
     "make_defect_crops",
-    "make_scrap_photos",
     "make_plate_images",
+    "make_scrap_photos",
     "write_demo_files",
 ]
 
@@ -226,7 +226,7 @@ def _unit_noise(rng, h, w, sigma_row, sigma_col):
 
 def _smooth_field(rng, h, w, cell):
     """Low-frequency unit-std field: coarse noise upsampled with cubic interpolation."""
-    gh, gw = max(2, int(round(h / cell)) + 2), max(2, int(round(w / cell)) + 2)
+    gh, gw = max(2, round(h / cell) + 2), max(2, round(w / cell) + 2)
     coarse = rng.standard_normal((gh, gw)).astype(np.float32)
     field = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_CUBIC)
     field -= field.mean()
@@ -311,7 +311,7 @@ def _inclusion(rng, h, w, scale):
         n_specks = int(rng.integers(3, 10))
         xs = cx + np.cumsum(rng.uniform(4.0, 20.0, n_specks) * scale) * rng.choice([-1.0, 1.0])
         ys = cy + rng.normal(0.0, 2.0 * scale, n_specks)
-        for x, y in zip(xs, ys):
+        for x, y in zip(xs, ys, strict=True):
             a = rng.uniform(3.5, 14.0) * scale
             b = min(a / 1.8, rng.uniform(1.2, 3.4) * scale)
             cv2.ellipse(
@@ -332,7 +332,7 @@ def _inclusion(rng, h, w, scale):
         x1 = x0 + rng.uniform(0.25, 0.5) * w
         pts = np.array([[x0, y], [(x0 + x1) / 2, y + rng.normal(0, 2)], [x1, y + rng.normal(0, 3)]])
         pts = np.round(pts * 16).astype(np.int32).reshape(-1, 1, 2)
-        cv2.polylines(mask, [pts], False, 0.7, max(1, int(round(2.5 * scale))), cv2.LINE_AA, _SHIFT)
+        cv2.polylines(mask, [pts], False, 0.7, max(1, round(2.5 * scale)), cv2.LINE_AA, _SHIFT)
     mask = cv2.GaussianBlur(mask, (0, 0), 1.0 * scale)
     contrast = rng.uniform(35.0, 75.0) * _severity(rng)
     return -contrast * mask
@@ -361,7 +361,7 @@ def _pitted_surface(rng, h, w, scale):
         xs, ys = rng.uniform(0, w, n_pits), rng.uniform(0, h, n_pits)
     radii = rng.gamma(2.5, 0.55, n_pits) * scale + 0.6
     values = rng.uniform(0.4, 1.0, n_pits)
-    for x, y, r, v in zip(xs, ys, radii, values):
+    for x, y, r, v in zip(xs, ys, radii, values, strict=True):
         cv2.circle(mask, (int(x * 16), int(y * 16)), int(r * 16), float(v), -1, cv2.LINE_AA, _SHIFT)
     mask = cv2.GaussianBlur(mask, (0, 0), 0.6 * scale)
     contrast = rng.uniform(30.0, 70.0) * _severity(rng)
@@ -375,7 +375,7 @@ def _rolled_in_scale(rng, h, w, scale):
     band_rows = rng.uniform(0.1 * h, 0.9 * h, int(rng.integers(1, 4)))
     rows = band_rows[rng.integers(0, len(band_rows), n_flakes)] + rng.normal(0, 0.18 * h, n_flakes)
     cols = rng.uniform(0, w, n_flakes)
-    for cx, cy in zip(cols, rows):
+    for cx, cy in zip(cols, rows, strict=True):
         radius = rng.uniform(2.0, 6.5) * scale
         poly = _random_polygon(
             rng, cx, cy, radius, int(rng.integers(5, 9)), rng.uniform(1.3, 2.6), rng.normal(0, 0.2), 0.5
@@ -413,7 +413,7 @@ def _scratches(rng, h, w, scale):
             t = np.array([-0.5, 0.5])
         value = float(rng.uniform(0.5, 1.0)) * (1.0 if rng.random() < 0.75 else -1.0)
         thickness = int(rng.choice([1, 1, 2, 2, 3]) * max(1.0, scale))
-        for t0, t1 in zip(t[0::2], t[1::2]):
+        for t0, t1 in zip(t[0::2], t[1::2], strict=True):
             p0 = (int((cx + t0 * length * np.cos(a)) * 16), int((cy + t0 * length * np.sin(a)) * 16))
             p1 = (int((cx + t1 * length * np.cos(a)) * 16), int((cy + t1 * length * np.sin(a)) * 16))
             cv2.line(mask, p0, p1, value, thickness, cv2.LINE_AA, _SHIFT)
@@ -527,7 +527,7 @@ def _scrap_photo(rng, grade_index, size):
     img[:] = ground
     img += (8.0 * _smooth_field(rng, size, size, 20.0))[..., None]
 
-    n_pieces = int(round(_lerp(7, 90, u**1.3) * rng.uniform(0.85, 1.15)))
+    n_pieces = round(_lerp(7, 90, u**1.3) * rng.uniform(0.85, 1.15))
     piece_len = _lerp(0.62, 0.08, u**0.8) * size
     thickness = _lerp(13.0, 0.8, u) * s
     brightness = _lerp(0.55, 1.2, u)
@@ -553,12 +553,12 @@ def _scrap_photo(rng, grade_index, size):
             colour = _lerp(colour, metal, rng.uniform(0.5, 0.95))
         colour = colour * brightness * rng.uniform(0.85, 1.15)
         # side face (thickness): the outline extruded downwards, darker
-        d = int(round(thickness * rng.uniform(0.7, 1.3) * 16))
+        d = round(thickness * rng.uniform(0.7, 1.3) * 16)
         if d > 8:
             side = poly + np.array([0, d], np.int32)
             cv2.fillPoly(img, [side], _colour(colour * 0.42), cv2.LINE_AA, _SHIFT)
             width_px = max(1, int(thickness / 3))
-            for p0, p1 in zip(poly[:, 0], side[:, 0]):
+            for p0, p1 in zip(poly[:, 0], side[:, 0], strict=True):
                 cv2.line(img, _point(p0), _point(p1), _colour(colour * 0.42), width_px, cv2.LINE_AA, _SHIFT)
         cv2.fillPoly(img, [poly], _colour(colour), cv2.LINE_AA, _SHIFT)
         if thick_piece:
@@ -645,7 +645,7 @@ def _feather(h, w, frac=0.18):
     """(h, w) float32 window, 1 inside and fading to ~0 at the edges, so pasted defects blend in."""
 
     def ramp(n):
-        k = max(2, int(round(n * frac)))
+        k = max(2, round(n * frac))
         r = np.ones(n, np.float32)
         edge = 0.5 - 0.5 * np.cos(np.linspace(0.0, np.pi, k, dtype=np.float32))
         r[:k] = np.minimum(r[:k], edge)
@@ -834,7 +834,7 @@ def write_demo_files(root, random_state=0, n_per_class=40, n_per_grade=30, n_pla
     images, labels = make_defect_crops(n_per_class=n_per_class, size=128, random_state=entropy)
     for kind in DEFECT_CLASSES:
         (out["defects_dir"] / kind).mkdir(parents=True, exist_ok=True)
-    for j, (image, label) in enumerate(zip(images, labels)):
+    for j, (image, label) in enumerate(zip(images, labels, strict=True)):
         path = out["defects_dir"] / label / f"{label}_{j % n_per_class + 1:03d}.png"
         _write_image(path, image, ".png")
         out["defects"].append(path)
@@ -846,7 +846,7 @@ def write_demo_files(root, random_state=0, n_per_class=40, n_per_grade=30, n_pla
     photos, grades = make_scrap_photos(n_per_grade=n_per_grade, size=160, random_state=entropy)
     for grade in SCRAP_GRADES:
         (out["scrap_dir"] / grade).mkdir(parents=True, exist_ok=True)
-    for j, (image, grade) in enumerate(zip(photos, grades)):
+    for j, (image, grade) in enumerate(zip(photos, grades, strict=True)):
         path = out["scrap_dir"] / grade / f"{grade}_{j % n_per_grade + 1:03d}.jpg"
         _write_image(path, image, ".jpg")
         out["scrap"].append(path)

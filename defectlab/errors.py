@@ -5,13 +5,13 @@ and exit code 1, the UI into an ``st.error``. Messages say what, where, what was
 """
 
 __all__ = [
-    "DefectlabError",
-    "InputError",
-    "ImageError",
-    "NotFoundError",
-    "ConflictError",
-    "PermissionDenied",
     "ArtifactError",
+    "ConflictError",
+    "DefectlabError",
+    "ImageError",
+    "InputError",
+    "NotFoundError",
+    "PermissionDenied",
 ]
 
 

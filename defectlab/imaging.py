@@ -50,23 +50,23 @@ from defectlab.errors import ImageError, InputError
 from defectlab.messages import Message, msg
 
 __all__ = [
-    "IMAGE_EXTENSIONS",
-    "ImageLimits",
     "DEFAULT_LIMITS",
+    "IMAGE_EXTENSIONS",
     "ImageInfo",
-    "is_image_name",
-    "read_image_bytes",
-    "read_image_size",
+    "ImageLimits",
+    "crop_box",
     "decode_image",
     "decode_image_with_info",
+    "encode_jpeg",
+    "encode_png",
+    "is_image_name",
     "load_image",
     "load_image_with_info",
-    "to_grey",
-    "encode_png",
-    "encode_jpeg",
     "make_thumbnail",
-    "crop_box",
+    "read_image_bytes",
+    "read_image_size",
     "sha256_bytes",
+    "to_grey",
 ]
 
 #: File name extensions (lower case, with the dot) that the importers treat as images.

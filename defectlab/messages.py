@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 import numbers
 
-__all__ = ["Message", "msg", "message_fields"]
+__all__ = ["Message", "message_fields", "msg"]
 
 
 def _json_value(value):

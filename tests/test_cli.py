@@ -114,7 +114,7 @@ def test_train_runs_compare_predict_export(demo_ws, tmp_path, capsys):
 
 
 def test_unknown_run_is_a_user_error(demo_ws, capsys):
-    code, out, err = run(capsys, "predict", "Scrap grades", str(demo_ws.root), "--run", "nope",
+    code, _out, err = run(capsys, "predict", "Scrap grades", str(demo_ws.root), "--run", "nope",
                          "--workspace", str(demo_ws.root))
     assert code == 1 and "nope" in err
 

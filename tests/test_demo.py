@@ -351,7 +351,7 @@ def test_non_ascii_file_is_written_and_readable(demo_tree):
 
 
 def test_voc_annotations_parse_and_boxes_lie_inside_the_image(demo_tree):
-    for img_path, xml_path in zip(demo_tree["plate_images"], demo_tree["plate_annotations"]):
+    for img_path, xml_path in zip(demo_tree["plate_images"], demo_tree["plate_annotations"], strict=True):
         root = ET.parse(xml_path).getroot()
         assert root.tag == "annotation"
         assert root.findtext("filename") == img_path.name
@@ -368,7 +368,7 @@ def test_voc_annotations_parse_and_boxes_lie_inside_the_image(demo_tree):
 
 def test_voc_boxes_are_one_based_inclusive_versions_of_make_plate_images(demo_tree):
     plates = make_plate_images(random_state=0)
-    for (_, expected), xml_path in zip(plates, demo_tree["plate_annotations"]):
+    for (_, expected), xml_path in zip(plates, demo_tree["plate_annotations"], strict=True):
         root = ET.parse(xml_path).getroot()
         boxes = []
         for o in root.findall("object"):

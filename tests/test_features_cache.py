@@ -147,7 +147,7 @@ def test_concurrent_writers(tmp_path):
     def work(order):
         try:
             results.append(extract_cached(order, Loader(store), SPEC, tmp_path))
-        except Exception as exc:  # noqa: BLE001 - any error in a thread is reported below
+        except Exception as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=work, args=(shas if k % 2 else shas[::-1],))

@@ -8,7 +8,7 @@ from defectlab.features.color import ColorParams, color_names, extract_color
 
 
 def _row(image):
-    return dict(zip(color_names(), extract_color(image[None])[0]))
+    return dict(zip(color_names(), extract_color(image[None])[0], strict=True))
 
 
 @pytest.mark.parametrize("rgb, hue, sector", [((255, 0, 0), 0, 0), ((0, 255, 0), 120, 4),
@@ -38,7 +38,7 @@ def test_grey_batch_and_grey_rgb_agree():
     a = extract_color(grey)
     b = extract_color(np.repeat(grey[..., None], 3, axis=3))
     np.testing.assert_array_equal(a, b)
-    got = dict(zip(color_names(), a[0]))
+    got = dict(zip(color_names(), a[0], strict=True))
     assert got["color.sat_frac"] == 0 and got["color.h_mean"] == 0
     assert got["color.v_mean"] == pytest.approx(grey[0].mean())
 

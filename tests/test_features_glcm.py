@@ -25,7 +25,7 @@ def test_4x4_matrix_and_props_by_hand():
     counts = np.array([[4, 2, 1, 0], [2, 4, 0, 0], [1, 0, 6, 1], [0, 0, 1, 2]])
     np.testing.assert_allclose(p, counts / 24.0, rtol=0, atol=1e-15)
     props = dict(zip(("contrast", "dissimilarity", "homogeneity", "ASM"),
-                     glcm_props(p, ("contrast", "dissimilarity", "homogeneity", "ASM"))))
+                     glcm_props(p, ("contrast", "dissimilarity", "homogeneity", "ASM")), strict=True))
     assert props["contrast"] == pytest.approx((2 * 2 * 1 + 2 * 1 * 4 + 2 * 1 * 1) / 24)  # 14/24
     assert props["dissimilarity"] == pytest.approx((4 * 1 + 2 * 2 + 2 * 1) / 24)  # 10/24
     assert props["homogeneity"] == pytest.approx((16 + 4 / 2 + 2 / 5 + 2 / 2) / 24)
@@ -67,7 +67,7 @@ def test_parity_with_skimage_on_neu(neu_dir):
 def test_constant_images(value):
     x = extract_glcm(np.full((2, 16, 16), value, np.uint8))
     names = glcm_names()
-    got = dict(zip(names, x[0]))
+    got = dict(zip(names, x[0], strict=True))
     assert np.isfinite(x).all()
     assert got["glcm.d1.contrast_mean"] == 0
     assert got["glcm.d1.ASM_mean"] == 1 and got["glcm.d1.energy_mean"] == 1
@@ -79,7 +79,7 @@ def test_distance_larger_than_image_gives_defined_values():
     x = extract_glcm(np.arange(9, dtype=np.uint8).reshape(1, 3, 3) * 20,
                      GLCMParams(distances=(4,)))
     assert np.isfinite(x).all()
-    got = dict(zip(glcm_names(GLCMParams(distances=(4,))), x[0]))
+    got = dict(zip(glcm_names(GLCMParams(distances=(4,))), x[0], strict=True))
     assert got["glcm.d4.contrast_mean"] == 0 and got["glcm.d4.correlation_mean"] == 1
 
 

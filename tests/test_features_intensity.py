@@ -12,7 +12,7 @@ from defectlab.features.intensity import (
 
 def _row(image, params=None):
     params = params or IntensityParams()
-    return dict(zip(intensity_names(params), extract_intensity(image[None], params)[0]))
+    return dict(zip(intensity_names(params), extract_intensity(image[None], params)[0], strict=True))
 
 
 def test_two_level_image_by_hand():

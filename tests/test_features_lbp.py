@@ -64,7 +64,7 @@ def test_parity_with_skimage_on_neu(neu_images, P, R):
     assert mismatch.mean() <= 0.005
     if P == 8:
         assert not mismatch.any()  # (8, 1): ties only on the grid, compared exactly by both
-    for o, r in zip(ours, ref):
+    for o, r in zip(ours, ref, strict=True):
         h_o = np.bincount(o.ravel(), minlength=P + 2) / o.size
         h_r = np.bincount(r.ravel(), minlength=P + 2) / r.size
         assert np.abs(h_o - h_r).max() <= 0.003

@@ -17,7 +17,7 @@ def _stripes(period, angle_deg, size=64):
 
 @pytest.mark.parametrize("shape", [(8, 8), (16, 12), (6, 10), (7, 9)])
 def test_half_plane_dft_matches_numpy(shape):
-    u = np.random.default_rng(0).integers(0, 256, (2,) + shape).astype(np.float32)
+    u = np.random.default_rng(0).integers(0, 256, (2, *shape)).astype(np.float32)
     ref = np.fft.rfft2(u.astype(np.float64))
     np.testing.assert_allclose(_dft_half(u), ref, rtol=0, atol=1e-6 * np.abs(ref).max())
 
@@ -57,7 +57,7 @@ def test_gabor_peaks_at_the_stripes_wavelength_and_direction(angle):
     params = GaborParams(wavelengths=(4, 8, 16), orientations=4)
     x = extract_gabor(_stripes(8, angle)[None], params)[0]
     names = gabor_names(params)
-    energies = {n: v for n, v in zip(names, x) if n.endswith(".energy")}
+    energies = {n: v for n, v in zip(names, x, strict=True) if n.endswith(".energy")}
     assert max(energies, key=energies.get) == f"gabor.l8.o{angle}.energy"
 
 
@@ -65,7 +65,7 @@ def test_gabor_ignores_borders_of_a_smooth_ramp():
     # a plain DFT sees the ramp's wrap-around jump as a strong vertical edge (0 deg at every
     # wavelength); the periodic component has almost nothing at fine scales
     ramp = np.tile(np.linspace(0, 255, 64), (64, 1)).astype(np.uint8)[None]
-    x = dict(zip(gabor_names(), extract_gabor(ramp)[0]))
+    x = dict(zip(gabor_names(), extract_gabor(ramp)[0], strict=True))
     assert x["gabor.l3.o0.energy"] < 0.5 and x["gabor.l6.o0.energy"] < 0.5
 
 

@@ -27,7 +27,6 @@ from defectlab.imaging import (
     to_grey,
 )
 
-
 # ------------------------------------------------------------------ hand-made files
 
 def _chunk(ctype, data):
@@ -51,7 +50,7 @@ def _exif(orientation, e=">"):
 
 
 def _jpeg_with_orientation(bgr, orientation):
-    ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    _ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 95])
     b = buf.tobytes()
     app1 = b"Exif\x00\x00" + _exif(orientation)
     return b[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + b[2:]

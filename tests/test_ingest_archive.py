@@ -1,11 +1,10 @@
 """Tests for defectlab.ingest.archive.safe_extract_zip: path escapes, zip bombs, names, junk."""
 
+import re
 import stat
 import struct
 import zipfile
 import zlib
-
-import re
 
 import pytest
 
@@ -48,7 +47,7 @@ def test_skips_macos_and_windows_junk_and_reports_it(tmp_path):
         Skipped("a/Thumbs.db", "system file (Thumbs.db)"),
         Skipped(".git/config", "hidden file or folder"),
     ]
-    source, reason = res.skipped[0]  # unpacks like a scan Rejection
+    source, _reason = res.skipped[0]  # unpacks like a scan Rejection
     assert source.startswith("__MACOSX")
 
 
@@ -77,7 +76,7 @@ def test_entries_that_escape_are_skipped_and_never_written(tmp_path, name, match
     dest = tmp_path / "sub" / "out"
     res = safe_extract_zip(z, dest)
     assert [p.name for p in res.files] == ["good.png"]
-    ((source, reason),) = res.skipped
+    ((_source, reason),) = res.skipped
     assert re.search(match, reason) and reason.startswith("unsafe path")
     assert not (tmp_path / "evil.txt").exists() and not (tmp_path / "sub" / "evil.txt").exists()
     assert sorted(p.name for p in dest.rglob("*")) == ["good.png"]
@@ -185,7 +184,7 @@ def test_gbk_names_without_utf8_flag_are_decoded(tmp_path):
 
 def test_utf8_names_without_flag_and_plain_cp437(tmp_path):
     z = _zip(tmp_path / "a.zip", [("XX/a.png", b"1"), ("Y.png", b"2")])
-    data = z.read_bytes().replace(b"XX/a.png", "é/a.png".encode("utf-8"))  # UTF-8, flag not set
+    data = z.read_bytes().replace(b"XX/a.png", "é/a.png".encode())  # UTF-8, flag not set
     data = data.replace(b"Y.png", b"\x82.png")  # CP437 'é' (neither UTF-8 nor GBK)
     z.write_bytes(data)
     res = safe_extract_zip(z, tmp_path / "out")
@@ -194,7 +193,7 @@ def test_utf8_names_without_flag_and_plain_cp437(tmp_path):
 
 def test_info_zip_unicode_path_field(tmp_path):
     info = zipfile.ZipInfo("__.png")
-    uname = "划.png".encode("utf-8")
+    uname = "划.png".encode()
     body = b"\x01" + struct.pack("<I", zlib.crc32(b"__.png")) + uname
     info.extra = struct.pack("<HH", 0x7075, len(body)) + body
     z = _zip(tmp_path / "a.zip", [(info, b"x")])

@@ -14,7 +14,7 @@ class LookupClassifier(ClassifierMixin, BaseEstimator):
 
     def fit(self, X, y):
         self.classes_ = np.unique(y)
-        self.memory_ = {tuple(r): lab for r, lab in zip(np.asarray(X).tolist(), y)}
+        self.memory_ = {tuple(r): lab for r, lab in zip(np.asarray(X).tolist(), y, strict=True)}
         return self
 
     def predict_proba(self, X):

@@ -21,12 +21,12 @@ def test_crops_of_one_plate_never_straddle_folds(ws, neu_dir):
     assert n_used == 5
     plain, _, _ = make_folds(y, None, n_splits=5, random_state=0)
     folds_per_plate = {}
-    for g, f in zip(groups, grouped):
+    for g, f in zip(groups, grouped, strict=True):
         folds_per_plate.setdefault(g, set()).add(int(f))
     assert all(len(s) == 1 for s in folds_per_plate.values())
     # without groups, many plates would sit on both sides: grouping changes the split
     straddling = {}
-    for g, f in zip(groups, plain):
+    for g, f in zip(groups, plain, strict=True):
         straddling.setdefault(g, set()).add(int(f))
     assert sum(len(s) > 1 for s in straddling.values()) > 100
 

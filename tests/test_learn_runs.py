@@ -6,6 +6,7 @@ import json
 import cv2
 import numpy as np
 import pytest
+from synthetic import texture_image
 
 from defectlab.errors import ArtifactError, InputError, NotFoundError, PermissionDenied
 from defectlab.learn import runs
@@ -19,7 +20,6 @@ from defectlab.store import (
     open_workspace,
     utcnow,
 )
-from synthetic import texture_image
 
 CLASSES = ("dark", "stripes", "spots")
 INTERFACE_KEYS = {"run_id", "n_items", "n_classes", "accuracy", "balanced_accuracy", "macro_f1",
@@ -60,7 +60,7 @@ def trained(tmp_path_factory):
 
 
 def test_train_returns_the_interface_keys_and_records_the_run(trained):
-    ws, proj, s = trained
+    ws, _proj, s = trained
     assert INTERFACE_KEYS <= set(s)
     assert (s["n_items"], s["n_classes"], s["model"]) == (36, 3, "ensemble")
     assert s["accuracy"] > 0.9 and "qwk" not in s

@@ -3,10 +3,10 @@
 import cv2
 import numpy as np
 import pytest
+from quality_support import render_reason
 
 from defectlab.errors import InputError
 from defectlab.quality import find_duplicates, hamming_distances, phash
-from quality_support import render_reason
 
 
 def _textures(n, size=96, seed=0):
@@ -23,7 +23,7 @@ def _textures(n, size=96, seed=0):
 
 
 def _jpeg(img, quality=70):
-    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    _ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
     return cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
 
 
@@ -118,7 +118,7 @@ def planted():
 
 
 def test_every_planted_duplicate_found(planted):
-    images, hashes, labels, plant = planted
+    images, hashes, labels, _plant = planted
     df = find_duplicates(hashes=hashes, images=images, labels=labels)
     exact = {tuple(m) for m in df.loc[df.kind == "exact", "indices"]}
     near = {tuple(m) for m in df.loc[df.kind == "near", "indices"]}
@@ -128,7 +128,7 @@ def test_every_planted_duplicate_found(planted):
 
 
 def test_every_cross_label_duplicate_is_a_conflict(planted):
-    images, hashes, labels, plant = planted
+    images, hashes, labels, _plant = planted
     df = find_duplicates(hashes=hashes, images=images, labels=labels)
     conflicts = {tuple(m) for m in df.loc[df.conflict, "indices"]}
     assert conflicts == {(1, 41), (3, 43), (5, 44), (7, 46), (7, 46, 47)}
@@ -144,7 +144,7 @@ def test_every_cross_label_duplicate_is_a_conflict(planted):
 
 
 def test_phashes_give_the_same_groups_as_images(planted):
-    images, hashes, labels, plant = planted
+    images, hashes, labels, _plant = planted
     a = find_duplicates(hashes=hashes, images=images, labels=labels)
     b = find_duplicates(hashes=hashes, phashes=phash(images), labels=labels)
     assert a.equals(b)

@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from quality_support import render_reason
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
@@ -16,7 +17,6 @@ from defectlab.quality import (
     find_label_issues_retrained,
     neighbor_label_probs,
 )
-from quality_support import render_reason
 
 COLUMNS = ["index", "given", "suggested", "score", "reason", "reason_parts", "is_issue",
            "p_given", "p_suggested", "model_p_suggested", "neighbors_agree"]
@@ -85,12 +85,12 @@ def test_exact_scores_suggestions_and_reasons():
 
 
 def test_order_flagged_first_then_score_then_index(blobs):
-    X, truth, noisy, flip, classes, P = blobs
+    _X, _truth, noisy, _flip, classes, P = blobs
     df = find_label_issues(noisy, P, classes)
     flags = df["is_issue"].to_numpy()
     assert not np.any(~flags[:-1] & flags[1:])  # all True before all False
     for part in (df[df.is_issue], df[~df.is_issue]):
-        key = list(zip(-part["score"], part["index"]))
+        key = list(zip(-part["score"], part["index"], strict=True))
         assert key == sorted(key)
     assert df["score"].between(0, 1).all()
 
@@ -108,7 +108,7 @@ def test_int_labels_without_class_names():
 
 
 def test_planted_flips_found_on_blobs(blobs):
-    X, truth, noisy, flip, classes, P = blobs
+    X, _truth, noisy, flip, classes, P = blobs
     found = _flagged(find_label_issues(noisy, P, classes, features=X))
     tp = len(found & set(flip.tolist()))
     assert tp / len(found) >= 0.95 and tp / len(flip) >= 0.85
@@ -131,7 +131,7 @@ def test_retrained_round_finds_every_planted_flip(blobs):
 
 
 def test_two_rounds_call_retrain_twice(blobs):
-    X, truth, noisy, flip, classes, P = blobs
+    X, _truth, noisy, _flip, classes, P = blobs
     calls = []
     find_label_issues_retrained(noisy, P, classes, lambda e: calls.append(1) or _oof(X, noisy, e),
                                 rounds=2)
@@ -143,19 +143,19 @@ def test_two_rounds_call_retrain_twice(blobs):
     (lambda e: np.ones((400, 4)), "summing to 1"),
 ])
 def test_retrain_result_validated(blobs, bad, match):
-    X, truth, noisy, flip, classes, P = blobs
+    _X, _truth, noisy, _flip, classes, P = blobs
     with pytest.raises(InputError, match=match):
         find_label_issues_retrained(noisy, P, classes, bad)
 
 
 def test_retrain_must_be_callable(blobs):
-    X, truth, noisy, flip, classes, P = blobs
+    _X, _truth, noisy, _flip, classes, P = blobs
     with pytest.raises(InputError, match="must be a function retrain"):
         find_label_issues_retrained(noisy, P, classes, "lightgbm")
 
 
 def test_several_models_are_averaged(blobs):
-    X, truth, noisy, flip, classes, P = blobs
+    _X, _truth, noisy, _flip, classes, P = blobs
     Q = np.roll(P, 1, axis=1) * 0.5 + P * 0.5
     both = find_label_issues(noisy, [P, Q], classes)
     mean = find_label_issues(noisy, (P + Q) / 2, classes)
@@ -236,7 +236,7 @@ def test_small_class_warns_and_is_not_flagged():
 
 
 def test_no_warning_when_every_class_is_large_enough(blobs):
-    X, truth, noisy, flip, classes, P = blobs
+    _X, _truth, noisy, _flip, classes, P = blobs
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         find_label_issues(noisy, P, classes)
@@ -259,7 +259,7 @@ def test_a_single_used_class_flags_nothing():
 
 
 def test_n_jobs_does_not_change_the_result(blobs):
-    X, truth, noisy, flip, classes, P = blobs
+    X, _truth, noisy, _flip, classes, P = blobs
     one = find_label_issues(noisy, P, classes, features=X, n_jobs=1)
     two = find_label_issues(noisy, P, classes, features=X, n_jobs=2)
     pd.testing.assert_frame_equal(one, two)
@@ -269,7 +269,7 @@ def test_n_jobs_does_not_change_the_result(blobs):
 @pytest.mark.parametrize("filter_by", ["prune_by_class", "both", "confident_learning",
                                        "predicted_neq_given"])
 def test_other_filters_find_the_flips_too(blobs, filter_by):
-    X, truth, noisy, flip, classes, P = blobs
+    _X, _truth, noisy, flip, classes, P = blobs
     found = _flagged(find_label_issues(noisy, P, classes, filter_by=filter_by))
     assert len(found & set(flip.tolist())) >= 15
 
@@ -326,7 +326,7 @@ def test_tiny_sets_do_not_crash_and_say_what_they_can():
 
 def _all_reasons(blobs):
     """Reasons of every kind: agree / sure / lean, neighbours, grades, small classes, 2 models."""
-    X, truth, noisy, flip, classes, P = blobs
+    X, _truth, noisy, _flip, classes, P = blobs
     frames = [
         find_label_issues(noisy, P, classes, features=X),
         find_label_issues(noisy, [P, np.roll(P, 1, axis=1) * 0.3 + P * 0.7], classes, features=X),
@@ -347,7 +347,7 @@ def test_reason_parts_say_the_reason_in_the_catalog_words(blobs):
         "model_agrees", "models_agree", "model_sure", "models_sure", "model_leans", "models_lean",
         "neighbors", "grades_off", "grade_off_one", "too_few", "too_few_one")}
     assert keys <= set(catalog("en")) and keys <= set(catalog("zh_CN"))
-    for reason, parts in zip(df["reason"], df["reason_parts"]):
+    for reason, parts in zip(df["reason"], df["reason_parts"], strict=True):
         assert render_reason(parts, "en") == reason
         for p in parts:  # plain values that survive JSON
             assert all(isinstance(v, (int, str)) for v in p["args"].values()), p

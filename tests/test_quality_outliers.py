@@ -3,11 +3,11 @@
 import cv2
 import numpy as np
 import pytest
+from quality_support import render_reason
 
 from defectlab.errors import InputError
 from defectlab.features import extract, feature_names
 from defectlab.quality import find_outliers
-from quality_support import render_reason
 
 
 def _textures(n, size=64, seed=0):

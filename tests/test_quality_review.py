@@ -4,6 +4,8 @@ and the conflicts / duplicates / outliers queues, on a small temporary workspace
 import cv2
 import numpy as np
 import pytest
+from quality_support import render_reason
+from synthetic import texture_image
 
 from defectlab.errors import ConflictError, InputError, NotFoundError, PermissionDenied
 from defectlab.ingest import import_source
@@ -25,8 +27,6 @@ from defectlab.store import (
     label_history,
     open_workspace,
 )
-from quality_support import render_reason
-from synthetic import texture_image
 
 CLASSES = ("dark", "spots", "stripes")
 MISLABELED = {"dark/x_stripes_1.png": "stripes", "spots/x_dark_2.png": "dark",
@@ -81,7 +81,7 @@ def _item(ws, proj, source):
 
 
 def test_label_issues_for_run_finds_the_planted_errors(trained):
-    ws, proj, run_id = trained
+    ws, _proj, run_id = trained
     issues = label_issues_for_run(ws, "Plates", run_id)
     assert issues, "no issue found"
     assert set(issues[0]) == {"item_id", "source", "given", "suggested", "score", "reason",
@@ -102,7 +102,7 @@ def test_label_issues_for_run_finds_the_planted_errors(trained):
 
 
 def test_two_argument_form_and_default_run(trained):
-    ws, proj, run_id = trained
+    ws, _proj, run_id = trained
     a = label_issues_for_run(ws, "Plates", run_id)
     assert label_issues_for_run(ws, run_id) == a           # (ws, run_id), as the UI calls it
     assert label_issues_for_run(ws, "Plates") == a         # the newest run
@@ -115,13 +115,13 @@ def test_two_argument_form_and_default_run(trained):
     (("Plates",), {"retrain": "sometimes"}, InputError, "'retrain'.*'auto', True or False"),
 ])
 def test_label_issues_for_run_refusals(trained, args, kwargs, exc, match):
-    ws, proj, run_id = trained
+    ws, _proj, _run_id = trained
     with pytest.raises(exc, match=match):
         label_issues_for_run(ws, *args, **kwargs)
 
 
 def test_confusion_for_run(trained):
-    ws, proj, run_id = trained
+    ws, _proj, run_id = trained
     cells = confusion_for_run(ws, "Plates", run_id, given="dark", predicted="stripes")
     assert [c["source"] for c in cells] == ["dark/x_stripes_1.png"]
     full = confusion_for_run(ws, "Plates", run_id, include_correct=True)
@@ -171,7 +171,7 @@ def test_accept_keep_other_unusable_are_review_annotations(trained):
 
 
 def test_review_items_in_one_transaction(trained):
-    ws, proj, run_id = trained
+    ws, proj, _run_id = trained
     ids = [_item(ws, proj, f"spots/spots_{k}.png") for k in (0, 1)]
     anns = review_items(ws, ids, "keep", comment="checked")
     assert len(anns) == 2
@@ -184,7 +184,7 @@ def test_review_items_in_one_transaction(trained):
 
 
 def test_stale_version_is_a_conflict(trained):
-    ws, proj, run_id = trained
+    ws, proj, _run_id = trained
     item = _item(ws, proj, "stripes/stripes_0.png")
     seen = current_label(ws, item).version
     review_item(ws, item, "keep", user="local")
@@ -202,7 +202,7 @@ def test_stale_version_is_a_conflict(trained):
     ("keep", None, {"user": "nobody"}, PermissionDenied, "may not review"),
 ])
 def test_review_refusals_write_nothing(trained, action, label, kwargs, exc, match):
-    ws, proj, run_id = trained
+    ws, proj, _run_id = trained
     item = _item(ws, proj, "dark/dark_3.png")
     n = len(label_history(ws, item))
     with pytest.raises(exc, match=match):
@@ -214,7 +214,7 @@ def test_review_refusals_write_nothing(trained, action, label, kwargs, exc, matc
 
 
 def test_duplicates_queue_reports_the_near_copy_under_another_label(trained):
-    ws, proj, run_id = trained
+    ws, proj, _run_id = trained
     groups = duplicates_queue(ws, "Plates")
     near = [g for g in groups if sorted(g["item_ids"]) == sorted(
         [_item(ws, proj, "dark/near.png"), _item(ws, proj, "spots/near_copy.jpg")])]
@@ -230,7 +230,7 @@ def test_duplicates_queue_reports_the_near_copy_under_another_label(trained):
 
 
 def test_conflicts_queue_lists_import_and_near_conflicts_until_decided(trained):
-    ws, proj, run_id = trained
+    ws, _proj, _run_id = trained
     queue = conflicts_queue(ws, "Plates")
     kinds = sorted(q["kind"] for q in queue)
     assert kinds == ["import", "near"]
@@ -245,7 +245,7 @@ def test_conflicts_queue_lists_import_and_near_conflicts_until_decided(trained):
 
 
 def test_outliers_queue_puts_the_blank_frame_first(trained):
-    ws, proj, run_id = trained
+    ws, _proj, _run_id = trained
     out = outliers_queue(ws, "Plates")
     assert out and out[0]["source"] == "dark/blank.png"
     assert set(out[0]) == {"item_id", "source", "label", "score", "reason", "reason_parts"}
@@ -255,6 +255,6 @@ def test_outliers_queue_puts_the_blank_frame_first(trained):
 
 
 def test_find_item_helper_is_consistent(trained):
-    ws, proj, run_id = trained
+    ws, proj, _run_id = trained
     with ws.read() as conn:
         assert find_item(conn, proj.id, "0" * 64) is None

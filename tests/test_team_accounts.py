@@ -49,7 +49,7 @@ def team(ws):
 # -- hashing ---------------------------------------------------------------------------------------
 def test_hash_format_salt_and_verify():
     h1, h2 = hash_password("correct horse"), hash_password("correct horse")
-    scheme, n, r, p, salt, key = h1.split("$")
+    scheme, n, r, p, _salt, _key = h1.split("$")
     assert (scheme, n, r, p) == ("scrypt", str(2**14), "8", "1")
     assert h1 != h2  # a fresh random salt each time
     assert verify_password("correct horse", h1) and verify_password("correct horse", h2)
@@ -262,7 +262,7 @@ def test_annotator_refusals(team, add_items):
     (None, 0.0, True),
     ("2025-01-01T08:00:00+08:00", "2025-01-01T00:29:59+00:00", False),
     ("2025-01-01T08:00:00+08:00", "2025-01-01T00:30:01+00:00", True),
-    (dt.datetime(2025, 1, 1, 0, 0), dt.datetime(2025, 1, 1, 0, 31, tzinfo=dt.timezone.utc), True),
+    (dt.datetime(2025, 1, 1, 0, 0), dt.datetime(2025, 1, 1, 0, 31, tzinfo=dt.UTC), True),
     (100.0, 50.0, False),  # clock skew: never expire into the past
 ])
 def test_session_expired(last_seen, now, expired):

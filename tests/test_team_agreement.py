@@ -151,15 +151,15 @@ def graded(team, add_items):
     p = create_project(team, "scrap", GRADES, ordinal=True, user="lead")
     items = add_items(team, p, len(VOTES))
     with team.transaction() as conn:
-        for item, votes in zip(items, VOTES):
-            for user, label in zip(("u1", "u2", "u3"), votes):
+        for item, votes in zip(items, VOTES, strict=True):
+            for user, label in zip(("u1", "u2", "u3"), votes, strict=True):
                 if label is not None:
                     annotate(team, item, label, user=user, conn=conn)
     return p, items
 
 
 def test_votes_and_pairs_match_the_pure_functions(graded, team):
-    p, items = graded
+    p, _items = graded
     votes = annotator_votes(team, p, by="lead")
     assert len(votes) == 14 and set(votes.columns) >= {"item_id", "user", "label", "annotation_id"}
     pairs = pairwise_agreement(team, p, by="lead").set_index(["user_a", "user_b"])
@@ -182,7 +182,7 @@ def test_summary(graded, team):
     # the same numbers from the pure functions
     counts = [[3, 0, 0], [1, 1, 1], [0, 2, 1], [0, 0, 2], [1, 1, 0]]
     assert s["fleiss_kappa"] == pytest.approx(fleiss_kappa(counts).kappa)
-    assert s["fleiss_per_class"] == pytest.approx(dict(zip(GRADES, fleiss_kappa(counts).per_category)))
+    assert s["fleiss_per_class"] == pytest.approx(dict(zip(GRADES, fleiss_kappa(counts).per_category, strict=True)))
     table = [[v[r] for v in VOTES[:5]] for r in range(3)]
     assert s["alpha"] == pytest.approx(krippendorff_alpha(table, "ordinal", categories=GRADES))
     assert len(s["pairs"]) == 3

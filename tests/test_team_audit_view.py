@@ -53,7 +53,7 @@ def test_merged_view_newest_first(story):
     df = activity(ws, by="lead")
     assert list(df.columns) == ["at", "user", "action", "kind", "project_id", "target", "details"]
     assert list(df["at"]) == sorted(df["at"], reverse=True)
-    got = list(zip(df["user"], df["action"]))[::-1]  # oldest first, easier to read
+    got = list(zip(df["user"], df["action"], strict=True))[::-1]  # oldest first, easier to read
     assert got == [
         ("local", "user.password"), ("local", "user.create"), ("lead", "user.create"), ("lead", "user.create"),
         ("lead", "project.create"),
@@ -96,7 +96,7 @@ def test_time_bounds(story):
     earlier = activity(ws, end=middle, by="lead")
     assert len(earlier) == (df["at"] <= middle).sum() > 1 and (earlier["at"] <= middle).all()
     assert len(earlier) + len(later) == len(df) + (df["at"] == middle).sum()
-    today = dt.datetime.now(dt.timezone.utc).date()
+    today = dt.datetime.now(dt.UTC).date()
     assert len(activity(ws, start=today, end=today, tz="UTC", by="lead")) == len(df)
     assert activity(ws, end="2000-01-01", by="lead").empty
     with pytest.raises(InputError, match="date such as"):

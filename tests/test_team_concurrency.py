@@ -30,7 +30,7 @@ def team(ws, monkeypatch, add_items):
 
 
 def test_two_people_relabeling_the_same_item_get_a_conflict(team):
-    ws, p, items = team
+    ws, _p, items = team
     item = items[0]
     annotate(ws, item, "a", user="ann0")
     seen_by_lead = current_label(ws, item).version  # both look at the item...
@@ -70,7 +70,7 @@ def _relabel_checked(root, user, item_ids, n):
 
 
 def test_processes_labeling_concurrently_lose_nothing(team):
-    ws, p, items = team
+    ws, _p, items = team
     users = [f"ann{k}" for k in range(N_PROCS)]
     ctx = mp.get_context("spawn")
     start = time.perf_counter()
@@ -94,7 +94,7 @@ def test_processes_labeling_concurrently_lose_nothing(team):
 
 
 def test_version_checks_hold_across_processes(team):
-    ws, p, items = team
+    ws, _p, items = team
     shared = items[:2]
     users = [f"ann{k}" for k in range(N_PROCS)]
     n = 100

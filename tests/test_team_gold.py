@@ -74,7 +74,7 @@ def test_only_leads_and_admins_manage_gold(team, proj, who, error, match):
 
 
 def test_set_gold_validates(team, proj):
-    p, items = proj
+    _p, items = proj
     with pytest.raises(InputError, match="Unknown gold label 'z'.*a, b, c"):
         set_gold(team, items[0], "z", by="lead")
     with pytest.raises(NotFoundError):
@@ -96,10 +96,10 @@ def test_unset_gold(team, proj):
 
 def test_gold_accuracy(team, proj):
     p, items = proj
-    for item, label in zip(items[:3], "abc"):
+    for item, label in zip(items[:3], "abc", strict=True):
         set_gold(team, item, label, by="lead")
     set_gold(team, items[3], "a", by="lead", qualification=True)
-    for item, label in zip(items[:3], "abb"):  # ann1: 2 of 3 right
+    for item, label in zip(items[:3], "abb", strict=True):  # ann1: 2 of 3 right
         annotate(team, item, label, user="ann1")
     annotate(team, items[0], "c", user="ann2")
     annotate(team, items[0], "a", user="ann2")  # ann2 corrects themself: the latest label counts
@@ -116,7 +116,7 @@ def test_gold_accuracy(team, proj):
 
 
 def _qual_setup(team, p, items):
-    for item, label in zip(items[:3], "abc"):
+    for item, label in zip(items[:3], "abc", strict=True):
         set_gold(team, item, label, by="lead", qualification=True)
     set_qualification_rule(team, p, n_items=3, threshold=2 / 3, by="lead")
     create_assignment(team, p, items[4:8], ["ann1"], overlap=0, gold_rate=0, by="lead")

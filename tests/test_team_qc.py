@@ -74,7 +74,7 @@ def test_same_seed_same_sample(tmp_path, monkeypatch, add_items):
 
 
 def test_sample_tops_up_as_work_grows_and_skips_gold(team, labeled, add_items):
-    p, items, ann = labeled
+    p, items, _ann = labeled
     assert len(qc_sample(team, p, "rev", rate=0.5, random_state=0)) == 10 + 5
     set_gold(team, items[35], "a", by="lead")
     annotate(team, items[35], "b", user="ann2")  # gold: checked automatically, not sampled
@@ -101,7 +101,7 @@ def test_only_reviewers_sample_and_decide(team, labeled):
 
 
 def test_decide_validates(team, labeled):
-    p, items, ann = labeled
+    _p, items, ann = labeled
     with pytest.raises(InputError, match="needs a comment"):
         qc_decide(team, ann["ann1"][0], "rev", False, "   ")
     with pytest.raises(InputError, match="your own label"):
@@ -171,7 +171,7 @@ def test_decisions_listing_and_privacy(team, labeled):
 
 
 def test_decisions_are_append_only(team, labeled):
-    p, _, ann = labeled
+    _p, _, ann = labeled
     qc_decide(team, ann["ann1"][0], "rev", True)
     with team.transaction() as conn:
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):

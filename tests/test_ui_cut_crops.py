@@ -3,9 +3,9 @@ delete; an uploaded image becomes a plate. (Mouse drawing is covered by the brow
 
 import cv2
 import numpy as np
+from ui_support import app, no_exception, tiny_workspace
 
 from defectlab.store import current_labels, items_frame
-from ui_support import app, no_exception, tiny_workspace
 
 
 def _crops(ws, project):
@@ -15,14 +15,14 @@ def _crops(ws, project):
 
 def test_cut_crops_empty_workspace_and_no_plate(tmp_path):
     no_exception(app(tmp_path / "empty", "cut_crops"))
-    ws, project, ids = tiny_workspace(tmp_path / "ws", n_items=2)
+    ws, _project, _ids = tiny_workspace(tmp_path / "ws", n_items=2)
     at = app(ws.root, "cut_crops")
     no_exception(at)
     assert at.info
 
 
 def test_box_by_coordinates_becomes_a_linked_crop(tmp_path):
-    ws, project, ids = tiny_workspace(tmp_path / "ws", n_items=2, plate=True)
+    ws, project, _ids = tiny_workspace(tmp_path / "ws", n_items=2, plate=True)
     plate = items_frame(ws, project.id, role="plate").iloc[0]
     at = app(ws.root, "cut_crops")
     no_exception(at)
@@ -31,7 +31,7 @@ def test_box_by_coordinates_becomes_a_linked_crop(tmp_path):
     at.number_input(key="crop_x1").set_value(60)
     at.number_input(key="crop_y1").set_value(50)
     at.selectbox(key="crop_num_class").set_value("pit")
-    [b for b in at.button if b.label == "Add box"][0].click()
+    next(b for b in at.button if b.label == "Add box").click()
     at.run()
     no_exception(at)
     crops = _crops(ws, project)
@@ -46,7 +46,7 @@ def test_box_by_coordinates_becomes_a_linked_crop(tmp_path):
     at.number_input(key="crop_x0").set_value(100)
     at.number_input(key="crop_x1").set_value(140)
     at.selectbox(key="crop_num_class").set_value("")
-    [b for b in at.button if b.label == "Add box"][0].click()
+    next(b for b in at.button if b.label == "Add box").click()
     at.run()
     assert len(_crops(ws, project)) == 2
     at.multiselect(key="crop_remove").select(int(crop["id"])).run()
@@ -59,7 +59,7 @@ def test_box_by_coordinates_becomes_a_linked_crop(tmp_path):
 
 
 def test_upload_an_image_as_plate(tmp_path):
-    ws, project, ids = tiny_workspace(tmp_path / "ws", n_items=1)
+    ws, project, _ids = tiny_workspace(tmp_path / "ws", n_items=1)
     image = np.random.default_rng(3).integers(0, 256, (120, 160, 3), dtype=np.uint8)
     data = cv2.imencode(".png", image)[1].tobytes()
     at = app(ws.root, "cut_crops")

@@ -1,9 +1,9 @@
 """Import page: uploads and a server folder land in the store; rejected files are listed with reasons."""
 
-from defectlab.store import current_labels, get_project, items_frame, open_workspace
 from streamlit.testing.v1 import AppTest
-
 from ui_support import APP, PAGES, app, no_exception, png, tiny_workspace
+
+from defectlab.store import current_labels, get_project, items_frame, open_workspace
 
 
 def test_import_empty_workspace_renders(tmp_path):
@@ -26,12 +26,12 @@ def test_upload_flat_with_regex_into_new_project(tmp_path):
     frame = items_frame(ws, p.id)
     assert sorted(frame["source"]) == ["pit_1.png", "scratch_1.png", "scratch_2.png"]
     assert sorted(s.label for s in current_labels(ws, p.id).values()) == ["pit", "scratch", "scratch"]
-    assert [m.value for m in at.metric][0] == "3"
+    assert next(m.value for m in at.metric) == "3"
     assert at.session_state["project"] == "uploaded"
 
 
 def test_folder_with_corrupt_file_lists_the_reason(tmp_path):
-    ws, project, ids = tiny_workspace(tmp_path / "ws", n_items=1)
+    ws, project, _ids = tiny_workspace(tmp_path / "ws", n_items=1)
     src = tmp_path / "camera"
     (src / "scratch").mkdir(parents=True)
     (src / "pit").mkdir()
@@ -65,7 +65,7 @@ def test_chinese_session_shows_the_rejection_reasons_in_chinese(tmp_path, monkey
     # AppTest calls the widgets' format_func outside the script run, where st.session_state is not
     # the session's: give it the session's language there as well
     monkeypatch.setattr(common, "lang", lambda: "zh_CN")
-    ws, project, ids = tiny_workspace(tmp_path / "ws", n_items=1)
+    ws, project, _ids = tiny_workspace(tmp_path / "ws", n_items=1)
     src = tmp_path / "camera"
     (src / "scratch").mkdir(parents=True)
     (src / "scratch" / "a.png").write_bytes(png(60))
@@ -85,7 +85,7 @@ def test_chinese_session_shows_the_rejection_reasons_in_chinese(tmp_path, monkey
     assert len(items_frame(ws, project.id)) == 2
     frame = at.dataframe[0].value
     assert list(frame.columns) == ["文件", "原因"]
-    reasons = dict(zip(frame["文件"], frame["原因"]))
+    reasons = dict(zip(frame["文件"], frame["原因"], strict=True))
     assert reasons == {
         "scratch/broken.png": "不是图像：文件内容不是 PNG/JPEG/BMP/TIFF（开头为 'not an image at '）",  # the first 16 bytes,
         "scratch/empty.jpg": "空文件（0 字节）",

@@ -1,9 +1,9 @@
 """Label page: number keys label the item at the server-side position and advance; skip, undo, grid."""
 
 import pytest
+from ui_support import app, no_exception, tiny_workspace
 
 from defectlab.store import UNUSABLE, current_labels, label_history
-from ui_support import app, no_exception, tiny_workspace
 
 
 @pytest.fixture
@@ -78,7 +78,7 @@ def test_grid_select_all_labels_the_whole_page(tiny):
 def test_model_suggestion_and_what_to_label_next(tmp_path):
     from ui_support import demo_workspace
 
-    ws, project, labeled, unlabeled = demo_workspace(tmp_path / "ws", train=True)
+    ws, project, _labeled, unlabeled = demo_workspace(tmp_path / "ws", train=True)
     at = app(ws.root, "label")
     no_exception(at)
     assert any("Model suggests" in i.value for i in at.info)
@@ -93,12 +93,12 @@ def test_model_suggestion_and_what_to_label_next(tmp_path):
 def test_team_annotator_labels_blind_without_model_suggestion(tmp_path):
     """Team mode: an annotator gets no model hint (it would steer overlap / gold items); an admin does."""
     from test_ui_team import ADMIN_PW, PW, _as
+    from ui_support import demo_workspace
 
     from defectlab import team
     from defectlab.ui.labeling import model_hints_allowed
-    from ui_support import demo_workspace
 
-    ws, project, labeled, unlabeled = demo_workspace(tmp_path / "ws", train=True)
+    ws, project, _labeled, unlabeled = demo_workspace(tmp_path / "ws", train=True)
     team.create_user(ws, "ann", PW, "annotator", by="local", admin_password=ADMIN_PW)
     team.change_password(ws, "ann", PW, PW + "1")
     team.create_assignment(ws, project, unlabeled[:4], ["ann"], overlap=0.0, gold_rate=0.0, by="local")

@@ -1,7 +1,8 @@
 """Label book page: description, criteria and example images are saved in the project."""
 
-from defectlab.store import get_project
 from ui_support import app, no_exception, tiny_workspace
+
+from defectlab.store import get_project
 
 
 def test_label_book_empty_workspace(tmp_path):
@@ -33,7 +34,7 @@ def test_save_rule_criteria_and_examples(tmp_path):
 
 
 def test_per_language_text_keeps_the_other_language(tmp_path):
-    ws, project, ids = tiny_workspace(tmp_path / "ws", n_items=3)
+    ws, project, _ids = tiny_workspace(tmp_path / "ws", n_items=3)
     from defectlab.store import update_project
 
     update_project(ws, project, descriptions={"scratch": {"description": {"en": "long line",

@@ -4,7 +4,6 @@
 import time
 
 import pytest
-
 from ui_support import PAGES, app, no_exception
 
 SINGLE_USER_PAGES = ["projects", "import_data", "cut_crops", "label_book", "label", "train", "runs",
@@ -33,7 +32,6 @@ def test_page_on_empty_workspace(tmp_path, page):
 @pytest.mark.parametrize("lang", ["en", "zh_CN"])
 def test_page_on_demo_workspace(demo_root, page, lang):
     from streamlit.testing.v1 import AppTest
-
     from ui_support import APP
 
     at = AppTest.from_file(APP, default_timeout=60)
@@ -51,10 +49,10 @@ def test_team_pages_on_demo_copy_in_team_mode(tmp_path, demo_root, page):
     import shutil
 
     from streamlit.testing.v1 import AppTest
+    from ui_support import APP
 
     from defectlab import team
     from defectlab.store import open_workspace
-    from ui_support import APP
 
     root = tmp_path / "ws"
     shutil.copytree(demo_root, root)

@@ -1,7 +1,8 @@
 """Projects (home) page: first-run guidance, counts, creating a project, picking the active one."""
 
-from defectlab.store import get_project, list_projects
 from ui_support import app, no_exception, tiny_workspace
+
+from defectlab.store import get_project, list_projects
 
 
 def _create(at):
@@ -42,7 +43,7 @@ def test_bad_project_shows_error_not_traceback(tmp_path):
 
 
 def test_counts_and_switching_project(tmp_path):
-    ws, project, ids = tiny_workspace(tmp_path / "ws", n_items=10, labeled=4)
+    ws, _project, _ids = tiny_workspace(tmp_path / "ws", n_items=10, labeled=4)
     tiny_workspace_second = __import__("defectlab.store", fromlist=["create_project"]).create_project
     tiny_workspace_second(ws, "grades", ["a", "b"], ordinal=True)
     at = app(ws.root)

@@ -2,17 +2,17 @@
 reject band, confirm / correct with keys, CSV)."""
 
 import cv2
+from ui_support import app, demo_workspace, no_exception
 
 from defectlab import learn
 from defectlab.demo import make_defect_crops
 from defectlab.store import label_history
-from ui_support import app, demo_workspace, no_exception
 
 
 def test_review_and_predict_render_without_runs(tmp_path):
     for page in ("review", "predict"):
         no_exception(app(tmp_path / "empty", page))
-    ws, project, labeled, unlabeled = demo_workspace(tmp_path / "ws")
+    ws, _project, _labeled, _unlabeled = demo_workspace(tmp_path / "ws")
     for page in ("review", "predict"):
         at = app(ws.root, page)
         no_exception(at)
@@ -20,7 +20,7 @@ def test_review_and_predict_render_without_runs(tmp_path):
 
 
 def test_confusion_cell_items_get_a_review_decision(tmp_path):
-    ws, project, labeled, unlabeled = demo_workspace(tmp_path / "ws", train=True)
+    ws, project, _labeled, _unlabeled = demo_workspace(tmp_path / "ws", train=True)
     run = learn.get_run(ws, learn.list_runs(ws, project.name)[0]["run_id"])
     at = app(ws.root, "review")
     no_exception(at)
@@ -38,8 +38,8 @@ def test_confusion_cell_items_get_a_review_decision(tmp_path):
 
 
 def test_predict_a_folder_then_confirm_and_correct_with_keys(tmp_path):
-    ws, project, labeled, unlabeled = demo_workspace(tmp_path / "ws", train=True)
-    images, labels = make_defect_crops(n_per_class=30, size=64, random_state=7)
+    ws, project, _labeled, _unlabeled = demo_workspace(tmp_path / "ws", train=True)
+    images, _labels = make_defect_crops(n_per_class=30, size=64, random_state=7)
     batch = tmp_path / "today"
     batch.mkdir()
     for k in (0, 5, 60, 65):  # fresh images (other seed), crazing and patches
@@ -70,7 +70,7 @@ def test_label_issue_queue_accept_keep_other_with_keys(tmp_path):
     from defectlab.quality.review import label_issues_for_run
     from defectlab.store import annotate
 
-    ws, project, labeled, unlabeled = demo_workspace(tmp_path / "ws", n_per_class=12)
+    ws, project, labeled, _unlabeled = demo_workspace(tmp_path / "ws", n_per_class=12)
     # plant four wrong labels, then train: the run should doubt them
     planted = labeled[:2] + labeled[12:14]
     for item in planted:
@@ -94,7 +94,7 @@ def test_label_issue_queue_accept_keep_other_with_keys(tmp_path):
 
 
 def test_duplicates_and_outliers_queues_render(tmp_path):
-    ws, project, labeled, unlabeled = demo_workspace(tmp_path / "ws", train=True)
+    ws, _project, _labeled, _unlabeled = demo_workspace(tmp_path / "ws", train=True)
     at = app(ws.root, "review")
     for kind in ("conflicts", "duplicates", "outliers"):
         at.toggle(key=f"rev_look_{kind}").set_value(True).run()
@@ -105,12 +105,13 @@ def test_review_page_in_chinese_says_the_reasons_in_chinese(tmp_path, monkeypatc
     import re
     from functools import partial
 
+    from quality_support import render_reason
+
     from defectlab.i18n import class_label
     from defectlab.quality.review import label_issues_for_run
     from defectlab.store import annotate
-    from quality_support import render_reason
 
-    ws, project, labeled, unlabeled = demo_workspace(tmp_path / "ws", n_per_class=12)
+    ws, project, labeled, _unlabeled = demo_workspace(tmp_path / "ws", n_per_class=12)
     for item in labeled[:2] + labeled[12:14]:
         annotate(ws, item, "scratches", user="local")
     learn.train_project(ws, project.name, model="logreg", folds=3, seed=0, preset="fast")
@@ -137,17 +138,17 @@ def test_review_queues_in_chinese_say_the_reasons_in_chinese(tmp_path, monkeypat
     from functools import partial
 
     import numpy as np
+    from quality_support import render_reason
 
     from defectlab.i18n import class_label
     from defectlab.ingest import import_source
     from defectlab.quality.review import conflicts_queue, duplicates_queue, outliers_queue
     from defectlab.store import open_workspace
     from defectlab.ui import common
-    from quality_support import render_reason
 
     images, labels = make_defect_crops(n_per_class=10, size=64, random_state=0)
     src = tmp_path / "src"
-    for k, (image, label) in enumerate(zip(images, labels)):
+    for k, (image, label) in enumerate(zip(images, labels, strict=True)):
         if label in ("crazing", "patches", "scratches"):
             (src / label).mkdir(parents=True, exist_ok=True)
             cv2.imwrite(str(src / label / f"{label}_{k}.png"), image)

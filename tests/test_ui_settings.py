@@ -1,7 +1,8 @@
 """Settings page: language switch, opening another workspace, project defaults."""
 
-from defectlab.store import get_project
 from ui_support import app, no_exception, tiny_workspace
+
+from defectlab.store import get_project
 
 
 def test_settings_empty_and_language_switch(tmp_path):
@@ -13,7 +14,7 @@ def test_settings_empty_and_language_switch(tmp_path):
 
 
 def test_open_other_workspace(tmp_path):
-    ws, project, ids = tiny_workspace(tmp_path / "other", n_items=2)
+    ws, _project, _ids = tiny_workspace(tmp_path / "other", n_items=2)
     at = app(tmp_path / "first", "settings")
     at.text_input(key="settings_ws").input(str(ws.root))
     at.button(key="settings_ws_open").click().run()
@@ -23,7 +24,7 @@ def test_open_other_workspace(tmp_path):
 
 
 def test_save_training_defaults(tmp_path):
-    ws, project, ids = tiny_workspace(tmp_path / "ws", n_items=2)
+    ws, project, _ids = tiny_workspace(tmp_path / "ws", n_items=2)
     at = app(ws.root, "settings")
     at.number_input(key="settings_folds").set_value(3)
     at.slider(key="settings_threshold").set_value(0.9)

@@ -3,9 +3,10 @@ assigned queue with blind labels, QC accept / reject, agreement, throughput CSV,
 
 import time
 
+from ui_support import app, no_exception, tiny_workspace
+
 from defectlab import team
 from defectlab.store import annotate, label_history
-from ui_support import app, no_exception, tiny_workspace
 
 ADMIN_PW = "Admin-pass-2024"
 PW = "Steel-2024!xyz"
@@ -23,7 +24,6 @@ def _team_ws(root, n_items=10):
 
 def _as(at_root, user, page, lang="en"):
     from streamlit.testing.v1 import AppTest
-
     from ui_support import APP, PAGES
 
     at = AppTest.from_file(APP, default_timeout=30)
@@ -37,7 +37,7 @@ def _as(at_root, user, page, lang="en"):
 
 
 def test_first_account_starts_team_mode(tmp_path):
-    ws, project, ids = tiny_workspace(tmp_path / "ws", n_items=2)
+    ws, _project, _ids = tiny_workspace(tmp_path / "ws", n_items=2)
     at = app(ws.root, "team_users")
     no_exception(at)
     at.text_input(key="users_new_name").input("zhang.wei")
@@ -53,7 +53,7 @@ def test_first_account_starts_team_mode(tmp_path):
 
 
 def test_login_with_forced_password_change(tmp_path):
-    ws, project, ids = tiny_workspace(tmp_path / "ws", n_items=2)
+    ws, _project, _ids = tiny_workspace(tmp_path / "ws", n_items=2)
     team.create_user(ws, "ann", PW, "annotator", by="local", admin_password=ADMIN_PW)
     at = app(ws.root)
     no_exception(at)
@@ -119,7 +119,7 @@ def test_qc_accept_and_reject_with_comment(tmp_path):
 
 
 def test_qc_rates_headers_in_chinese(tmp_path):
-    ws, project, ids = _team_ws(tmp_path / "ws")
+    ws, _project, ids = _team_ws(tmp_path / "ws")
     annotate(ws, ids[0], "pit", user="ann")
     at = _as(ws.root, "rev", "team_qc", lang="zh_CN")
     no_exception(at)
@@ -145,7 +145,7 @@ def _csv_spy(monkeypatch):
 
 
 def test_throughput_csv_headers_follow_the_session_language(tmp_path, monkeypatch):
-    ws, project, ids = _team_ws(tmp_path / "ws")
+    ws, _project, ids = _team_ws(tmp_path / "ws")
     annotate(ws, ids[0], "pit", user="ann")
     made = _csv_spy(monkeypatch)
     at = _as(ws.root, "local", "team_report", lang="zh_CN")
@@ -216,7 +216,7 @@ def test_agreement_preselects_a_clear_majority(tmp_path):
 
 
 def test_idle_session_is_signed_out(tmp_path):
-    ws, project, ids = _team_ws(tmp_path / "ws")
+    ws, _project, _ids = _team_ws(tmp_path / "ws")
     at = _as(ws.root, "ann", "projects")
     assert at.session_state["auth_user"] == "ann"
     at.session_state["last_seen"] = time.time() - team.SESSION_IDLE_SECONDS - 5

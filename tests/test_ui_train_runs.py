@@ -3,9 +3,10 @@ fixed / broken items, approve)."""
 
 import time
 
+from ui_support import app, demo_workspace, no_exception
+
 from defectlab import learn
 from defectlab.store import annotate
-from ui_support import app, demo_workspace, no_exception
 
 
 def test_train_and_runs_pages_on_empty_workspace(tmp_path):
@@ -16,14 +17,14 @@ def test_train_and_runs_pages_on_empty_workspace(tmp_path):
 def test_train_needs_labels(tmp_path):
     from ui_support import tiny_workspace
 
-    ws, project, ids = tiny_workspace(tmp_path / "ws", n_items=4, labeled=1)
+    ws, _project, _ids = tiny_workspace(tmp_path / "ws", n_items=4, labeled=1)
     at = app(ws.root, "train")
     no_exception(at)
     assert any("at least two classes" in i.value for i in at.info)
 
 
 def test_start_training_in_the_background_and_see_the_run(tmp_path):
-    ws, project, labeled, unlabeled = demo_workspace(tmp_path / "ws")
+    ws, project, labeled, _unlabeled = demo_workspace(tmp_path / "ws")
     at = app(ws.root, "train")
     no_exception(at)
     at.selectbox(key="train_model").set_value("logreg")
@@ -46,7 +47,7 @@ def test_start_training_in_the_background_and_see_the_run(tmp_path):
 
 
 def test_compare_two_runs_shows_fixed_and_broken(tmp_path):
-    ws, project, labeled, unlabeled = demo_workspace(tmp_path / "ws", train=True)
+    ws, project, labeled, _unlabeled = demo_workspace(tmp_path / "ws", train=True)
     # relabel three items wrongly, then train again: the second run "breaks" some items
     for item in labeled[:3]:
         annotate(ws, item, "scratches", user="local")

@@ -99,7 +99,7 @@ def _support_blocks(params, h, width):
             out.append((top, bottom, ncols, np.ascontiguousarray(w[:top, :ncols]),
                         np.ascontiguousarray(w[h - bottom:, :ncols]) if bottom else None))
         return out
-    return _cached_blocks(("blocks",) + key + (h, width), make)
+    return _cached_blocks(("blocks", *key, h, width), make)
 
 
 def gabor_from_power(power, width, params):

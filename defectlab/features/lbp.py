@@ -55,7 +55,7 @@ def _neighbours(P, R):
     rp = np.round(-R * np.sin(ang), 5)
     cp = np.round(R * np.cos(ang), 5)
     out = []
-    for r, c in zip(rp, cp):
+    for r, c in zip(rp, cp, strict=True):
         r0, c0 = math.floor(r), math.floor(c)
         fr, fc = r - r0, c - c0
         taps = [(0, 0, (1 - fr) * (1 - fc)), (0, 1, (1 - fr) * fc), (1, 0, fr * (1 - fc)),

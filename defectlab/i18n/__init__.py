@@ -39,16 +39,16 @@ import types
 from defectlab.errors import DefectlabError, InputError
 
 __all__ = [
-    "LANGUAGES",
     "DEFAULT_LANGUAGE",
-    "t",
-    "class_label",
-    "set_language",
-    "get_language",
-    "use_language",
+    "LANGUAGES",
     "available_languages",
-    "normalize_language",
     "catalog",
+    "class_label",
+    "get_language",
+    "normalize_language",
+    "set_language",
+    "t",
+    "use_language",
 ]
 
 LANGUAGES = {"en": "English", "zh_CN": "简体中文"}
@@ -76,7 +76,7 @@ def _check_code(lang, func):
     )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _read_catalog(code):
     """Parse ``<code>.json`` from the package; raise DefectlabError if it is missing or malformed."""
     resource = importlib.resources.files(__name__).joinpath(f"{code}.json")

@@ -7,4 +7,4 @@ The pure planning and parsing (:mod:`.scan`, :mod:`.boxes`, :mod:`.archive`) nev
 
 from .importer import ImportReport, add_crops, add_plate, import_source
 
-__all__ = ["import_source", "add_crops", "add_plate", "ImportReport"]
+__all__ = ["ImportReport", "add_crops", "add_plate", "import_source"]

@@ -26,7 +26,7 @@ from typing import NamedTuple
 from defectlab.errors import InputError
 from defectlab.messages import Message, msg
 
-__all__ = ["Skipped", "ExtractResult", "safe_extract_zip"]
+__all__ = ["ExtractResult", "Skipped", "safe_extract_zip"]
 
 _GB = 1024**3
 _MB = 1024**2

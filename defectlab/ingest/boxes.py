@@ -36,15 +36,15 @@ from defectlab.messages import msg
 
 __all__ = [
     "Box",
-    "VocAnnotation",
     "CocoAnnotations",
     "CropResult",
+    "VocAnnotation",
+    "crop_boxes",
+    "parse_coco",
     "parse_voc",
     "parse_yolo",
     "parse_yolo_names",
-    "parse_coco",
     "validate_box",
-    "crop_boxes",
 ]
 
 _MAX_XML_BYTES = 16 * 1024 * 1024
@@ -685,8 +685,8 @@ def crop_boxes(image, boxes, *, pad_fraction: float = 0.0, pad_pixels: int = 0, 
         if valid is None:
             out.append(CropResult(None, None, None, reason))
             continue
-        dx = int(round(valid.width * pad_fraction)) + int(pad_pixels)
-        dy = int(round(valid.height * pad_fraction)) + int(pad_pixels)
+        dx = round(valid.width * pad_fraction) + int(pad_pixels)
+        dy = round(valid.height * pad_fraction) + int(pad_pixels)
         region = (max(0, valid.x0 - dx), max(0, valid.y0 - dy), min(w, valid.x1 + dx), min(h, valid.y1 + dy))
         out.append(CropResult(valid, region, crop_box(image, region)))
     return out

@@ -37,7 +37,7 @@ from .archive import safe_extract_zip
 from .boxes import validate_box
 from .scan import plan_import
 
-__all__ = ["ImportReport", "import_source", "add_crops", "add_plate"]
+__all__ = ["ImportReport", "add_crops", "add_plate", "import_source"]
 _CHUNK = 200
 
 
@@ -277,8 +277,8 @@ def _padded(box, padding, width, height):
     if padding:
         dx, dy = (x1 - x0) * padding, (y1 - y0) * padding
         x0, y0, x1, y1 = x0 - dx, y0 - dy, x1 + dx, y1 + dy
-    x0, y0 = max(0, int(round(x0))), max(0, int(round(y0)))
-    x1, y1 = min(width, int(round(x1))), min(height, int(round(y1)))
+    x0, y0 = max(0, round(x0)), max(0, round(y0))
+    x1, y1 = min(width, round(x1)), min(height, round(y1))
     return (x0, y0, x1, y1)
 
 

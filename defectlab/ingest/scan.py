@@ -51,10 +51,10 @@ from .boxes import Box, parse_coco, parse_voc, parse_yolo, parse_yolo_names, val
 
 __all__ = [
     "LAYOUTS",
-    "Rejection",
-    "PlannedImage",
-    "PlanEntry",
     "ImportPlan",
+    "PlanEntry",
+    "PlannedImage",
+    "Rejection",
     "detect_layout",
     "plan_import",
 ]
@@ -306,9 +306,9 @@ def _label_txt_for(img_rel_parts):
     cands = []
     for i in range(len(parts) - 2, -1, -1):
         if parts[i].lower() in ("images", "jpegimages"):
-            cands.append(tuple(parts[:i] + ["labels"] + parts[i + 1:-1] + [stem_txt]))
+            cands.append(tuple([*parts[:i], "labels", *parts[i + 1:-1], stem_txt]))
             break
-    cands.append(tuple(parts[:-1] + [stem_txt]))
+    cands.append(tuple([*parts[:-1], stem_txt]))
     return cands
 
 
@@ -503,7 +503,7 @@ def _plan_csv(ctx):
         head = [c.strip().lower() for c in rows[0]]
         # a header: known column names, or a first row without an image path above rows with one
         named_header = (head and head[0] in _PATH_COLUMNS) or (len(head) > 1 and head[1] in _LABEL_COLUMNS) \
-            or any(h in _PATH_COLUMNS for h in head) and any(h in _LABEL_COLUMNS for h in head)
+            or (any(h in _PATH_COLUMNS for h in head) and any(h in _LABEL_COLUMNS for h in head))
         unnamed_header = len(rows) > 1 and head and not is_image_name(head[0]) and bool(rows[1]) \
             and is_image_name(rows[1][0].strip())
         if named_header or unnamed_header:
@@ -789,7 +789,7 @@ def plan_import(root, layout: str = "auto", label_regex: str | None = None) -> I
     [('crazing_1.jpg', 'crazing'), ('rolled-in_scale_12.jpg', 'rolled-in_scale')]
     """
     root = _check_root(root)
-    if layout not in ("auto",) + LAYOUTS:
+    if layout not in ("auto", *LAYOUTS):
         raise InputError(
             f"Unknown layout {layout!r}. Choose one of: auto, {', '.join(LAYOUTS)}."
         )

@@ -30,7 +30,7 @@ import numpy as np
 from defectlab.errors import ArtifactError, InputError
 from defectlab.learn.models import AverageProbaClassifier, LightGBMClassifier
 
-__all__ = ["save_model", "load_model", "read_meta", "TRUSTED_TYPES", "FORMAT", "library_versions"]
+__all__ = ["FORMAT", "TRUSTED_TYPES", "library_versions", "load_model", "read_meta", "save_model"]
 
 FORMAT = "defectlab.model"
 FORMAT_VERSION = 1
@@ -184,7 +184,7 @@ def save_model(model, directory, feature_names=None, extra=None):
     }
     if isinstance(model, AverageProbaClassifier):
         members = []
-        for i, ((name, _), est) in enumerate(zip(model.estimators, model.estimators_)):
+        for i, ((name, _), est) in enumerate(zip(model.estimators, model.estimators_, strict=True)):
             desc = _dump_member(est, directory, f"member-{i}-{name}", files)
             desc["name"] = str(name)
             desc["classes"] = [_jsonable(c) for c in np.asarray(est.classes_).tolist()]

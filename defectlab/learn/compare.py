@@ -12,7 +12,7 @@ import numbers
 
 from defectlab.errors import InputError
 
-__all__ = ["compare_runs", "COMPARED_METRICS"]
+__all__ = ["COMPARED_METRICS", "compare_runs"]
 
 #: Metrics whose difference ``b - a`` is reported (when both runs have them).
 COMPARED_METRICS = (
@@ -36,7 +36,7 @@ def _check_record(run, name):
     for i, item in enumerate(run["items"]):
         try:
             by_id[item["item_id"]] = item
-            item["label"], item["pred_label"]  # noqa: B018 - presence check
+            item["label"], item["pred_label"]
         except (KeyError, TypeError):
             raise InputError(
                 f"Item {i} of the {name!r} run record given to compare_runs must have item_id, label "

@@ -103,7 +103,7 @@ def _single_thread(estimator):
 def _count_warnings(y, classes, n_splits):
     notes = []
     _, counts = np.unique(y, return_counts=True)
-    for c, n in zip(classes.tolist(), counts.tolist()):
+    for c, n in zip(classes.tolist(), counts.tolist(), strict=True):
         if n == 1:
             notes.append(
                 f"Class {c!r} has a single labeled item: it cannot be evaluated (when it is scored, "
@@ -185,7 +185,7 @@ def make_folds(y, groups=None, n_splits=5, random_state=0):
             notes.append("The folds could not be stratified by class; they are plain random folds.")
     for k, (_, test) in enumerate(splits):
         fold_ids[test] = k
-    used = int(len(np.unique(fold_ids)))
+    used = len(np.unique(fold_ids))
     if used < n_splits:  # a grouped splitter may leave a fold empty
         remap = {old: new for new, old in enumerate(np.unique(fold_ids).tolist())}
         fold_ids = np.array([remap[f] for f in fold_ids.tolist()], dtype=np.intp)
@@ -205,7 +205,7 @@ def _holdout_mask(holdout, y, groups, random_state):
                 f"mask or item indices. Got {holdout!r}."
             )
         if groups is not None:
-            n_parts = max(2, int(round(1.0 / frac)))
+            n_parts = max(2, round(1.0 / frac))
             ids, _, _ = make_folds(y, groups, n_splits=n_parts, random_state=random_state)
             return ids == 0
         _, y_enc, counts = np.unique(y, return_inverse=True, return_counts=True)
@@ -337,7 +337,7 @@ def cross_val_oof(X, y, groups=None, model=None, n_splits=5, random_state=0, hol
         results = runner(
             delayed(_fit_predict)(clone(estimator), X, y, tr, te, classes) for tr, te in jobs
         )
-        for done, ((tr, te), (proba, note)) in enumerate(zip(jobs, results), start=1):
+        for done, ((tr, te), (proba, note)) in enumerate(zip(jobs, results, strict=True), start=1):
             if te is None:
                 final = proba
             else:

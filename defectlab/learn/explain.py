@@ -70,7 +70,7 @@ def _contributions(model, X, pred, background):
         total = np.zeros(X.shape, dtype=np.float64)
         ok = True
         classes = model.classes_.tolist()
-        for w, est in zip(model._weights(), model.estimators_):
+        for w, est in zip(model._weights(), model.estimators_, strict=True):
             col = {c: i for i, c in enumerate(est.classes_.tolist())}
             if any(classes[k] not in col for k in np.unique(pred)):
                 ok = False

@@ -25,7 +25,7 @@ from defectlab._validation import (
 )
 from defectlab.errors import InputError
 
-__all__ = ["evaluate", "expected_calibration_error", "HEADLINE_KEYS"]
+__all__ = ["HEADLINE_KEYS", "evaluate", "expected_calibration_error"]
 
 #: The numbers a run summary shows first (``evaluate`` returns these and more).
 HEADLINE_KEYS = ("accuracy", "balanced_accuracy", "macro_f1")

@@ -63,15 +63,15 @@ from defectlab._validation import _check_features, _check_labels
 from defectlab.errors import InputError
 
 __all__ = [
-    "MODEL_NAMES",
-    "PRESETS",
     "DEFAULT_MODEL",
     "DEFAULT_PRESET",
+    "MODEL_NAMES",
+    "PRESETS",
+    "AverageProbaClassifier",
+    "CalibratedSVC",
+    "LightGBMClassifier",
     "make_model",
     "model_params",
-    "LightGBMClassifier",
-    "CalibratedSVC",
-    "AverageProbaClassifier",
 ]
 
 #: Model names; the default first (the UI offers them in this order).
@@ -430,7 +430,7 @@ class AverageProbaClassifier(ClassifierMixin, BaseEstimator):
         X = _check_features(X, "AverageProbaClassifier.predict_proba", n_features=self.n_features_in_)
         out = np.zeros((X.shape[0], len(self.classes_)))
         col = {c: i for i, c in enumerate(self.classes_.tolist())}
-        for w, est in zip(self._weights(), self.estimators_):
+        for w, est in zip(self._weights(), self.estimators_, strict=True):
             idx = [col[c] for c in est.classes_.tolist()]
             out[:, idx] += w * est.predict_proba(X)
         return out

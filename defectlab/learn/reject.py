@@ -21,7 +21,7 @@ from defectlab._validation import (
     _encode_labels,
 )
 
-__all__ = ["ThresholdChoice", "CoverageCurve", "choose_threshold", "coverage_curve", "needs_review"]
+__all__ = ["CoverageCurve", "ThresholdChoice", "choose_threshold", "coverage_curve", "needs_review"]
 
 #: A threshold above every possible confidence: nothing is accepted.
 NEVER = float(np.nextafter(1.0, 2.0))
@@ -167,7 +167,7 @@ def coverage_curve(y_true, pred_probs, classes=None, thresholds=None):
     ok_from = np.r_[np.cumsum(correct[order][::-1])[::-1], 0]  # correct among sorted[i:]
     start = np.searchsorted(conf_sorted, thresholds, side="left")  # first accepted position
     n_acc = conf.size - start
-    acc = [float(ok_from[s] / n) if n else None for s, n in zip(start.tolist(), n_acc.tolist())]
+    acc = [float(ok_from[s] / n) if n else None for s, n in zip(start.tolist(), n_acc.tolist(), strict=True)]
     return CoverageCurve(
         thresholds=thresholds.tolist(),
         coverage=(n_acc / conf.size).tolist(),

@@ -45,20 +45,20 @@ from defectlab.learn.models import (
 from defectlab.learn.reject import choose_threshold, coverage_curve
 
 __all__ = [
-    "train_project",
-    "list_runs",
-    "get_run",
-    "compare",
-    "approve_run",
-    "resolve_run",
-    "load_run_model",
-    "run_features",
-    "predict_items",
-    "predict_batch",
-    "list_predictions",
     "accept_predictions",
+    "approve_run",
+    "compare",
     "export_predictions_csv",
+    "get_run",
+    "list_predictions",
+    "list_runs",
+    "load_run_model",
+    "predict_batch",
+    "predict_items",
+    "resolve_run",
+    "run_features",
     "summary_of",
+    "train_project",
 ]
 
 OOF_FILE = "oof.npz"
@@ -84,7 +84,7 @@ def _require(ws, user, action):
 
 
 def _new_run_id():
-    now = _dt.datetime.now(_dt.timezone.utc)
+    now = _dt.datetime.now(_dt.UTC)
     return f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
 
@@ -99,7 +99,7 @@ def _stage(progress, start, span, message):
 
     def report(done, total, *_):
         frac = 1.0 if not total else min(max(done / total, 0.0), 1.0)
-        progress(int(round(start + span * frac)), 100, message)
+        progress(round(start + span * frac), 100, message)
 
     return report
 
@@ -147,7 +147,7 @@ def _features(ws, rows, spec, progress, n_jobs):
     from defectlab.store import load_images
 
     by_sha = {}
-    for sha, blob, source in zip(rows["sha256"], rows["blob"], rows["source"]):
+    for sha, blob, source in zip(rows["sha256"], rows["blob"], rows["source"], strict=True):
         by_sha.setdefault(sha, (blob, source))
 
     def loader(shas):
@@ -346,7 +346,7 @@ def train_project(ws, project, model=DEFAULT_MODEL, preset=None, folds=5, seed=0
                 "threshold, path, note, approved) VALUES (?, ?, ?, ?, 'done', ?, ?, ?, ?, ?, ?, ?, ?, ?, "
                 "?, ?, ?, ?, 0)",
                 (run_id, proj.id, utcnow(), user, model, _json(params), _json(spec_dict), spec.hash,
-                 seed, int(len(labels)), len(present), _json(metrics), _json(timings),
+                 seed, len(labels), len(present), _json(metrics), _json(timings),
                  _json(library_versions()), float(choice.threshold), f"runs/{run_id}", str(note)),
             )
             conn.executemany(
@@ -354,10 +354,10 @@ def train_project(ws, project, model=DEFAULT_MODEL, preset=None, folds=5, seed=0
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 [(run_id, int(i), lab, int(f), p, float(c)) for i, lab, f, p, c in
                  zip(item_ids.tolist(), labels.tolist(), oof.fold_ids.tolist(), pred_labels,
-                     confidence.tolist())],
+                     confidence.tolist(), strict=True)],
             )
             log_action(conn, user, "train", proj.id, run_id,
-                       {"model": model, "n_items": int(len(labels)),
+                       {"model": model, "n_items": len(labels),
                         "accuracy": metrics["accuracy"], "spec_hash": spec.hash})
     except BaseException:
         import shutil
@@ -644,7 +644,7 @@ def predict_items(ws, project, run_id, item_ids, user="local", batch_id=None, pr
                 "label": classes[pred[k]],
                 "confidence": float(conf[k]),
                 "needs_review": bool(conf[k] < threshold),
-                "probs": {c: float(p) for c, p in zip(classes, proba[k].tolist())},
+                "probs": {c: float(p) for c, p in zip(classes, proba[k].tolist(), strict=True)},
                 "explanation": why[k],
             })
     now = utcnow()

@@ -24,7 +24,7 @@ from defectlab._validation import (
 from defectlab.errors import InputError
 from defectlab.quality._standardize import _standardize
 
-__all__ = ["STRATEGIES", "uncertainty", "rank_for_labeling"]
+__all__ = ["STRATEGIES", "rank_for_labeling", "uncertainty"]
 
 #: Values of ``strategy`` for :func:`rank_for_labeling`.
 STRATEGIES = ("margin_diverse", "margin", "entropy", "random")

@@ -20,7 +20,7 @@ from defectlab._validation import _check_features, _check_float, _check_int
 from defectlab.errors import InputError
 from defectlab.quality._standardize import _standardize
 
-__all__ = ["phash", "hamming_distances", "find_duplicates"]
+__all__ = ["find_duplicates", "hamming_distances", "phash"]
 
 _HASH_SIDE = 32  # the picture is reduced to 32 x 32 before the DCT
 _LOW = 8  # the 8 x 8 lowest frequencies make the 64 bits

@@ -241,7 +241,7 @@ def find_label_issues(labels, pred_probs, classes=None, ordinal=False, features=
         evidence = P_model
 
     counts = np.bincount(codes, minlength=K)
-    small = [c for c, m in zip(classes, counts) if 0 < m < min_class_size]
+    small = [c for c, m in zip(classes, counts, strict=True) if 0 < m < min_class_size]
     if small:
         listed = ", ".join(f"{c!r} ({counts[classes.index(c)]})" for c in small)
         warnings.warn(

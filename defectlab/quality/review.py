@@ -34,14 +34,14 @@ from defectlab.quality.outliers import find_outliers
 
 __all__ = [
     "REVIEW_ACTIONS",
+    "conflicts_queue",
+    "confusion_for_run",
+    "duplicates_queue",
+    "item_phashes",
+    "label_issues_for_run",
+    "outliers_queue",
     "review_item",
     "review_items",
-    "label_issues_for_run",
-    "confusion_for_run",
-    "conflicts_queue",
-    "duplicates_queue",
-    "outliers_queue",
-    "item_phashes",
 ]
 
 #: Review decisions: take the suggestion, keep the given label, choose another class, or mark the
@@ -428,7 +428,7 @@ def item_phashes(ws, shas, blobs, sources=None):
     if path.exists():
         try:
             with np.load(path, allow_pickle=False) as z:
-                cache = dict(zip(z["sha256"].tolist(), z["phash"].tolist()))
+                cache = dict(zip(z["sha256"].tolist(), z["phash"].tolist(), strict=True))
         except (OSError, ValueError, KeyError):
             cache = {}  # a damaged cache is rebuilt
     todo = {}
@@ -442,7 +442,7 @@ def item_phashes(ws, shas, blobs, sources=None):
         for start in range(0, len(order), 256):
             part = order[start:start + 256]
             images = load_images(ws, [blobs[i] for _, i in part], [srcs[i] for _, i in part])
-            for (s, _), h in zip(part, phash(images).tolist()):
+            for (s, _), h in zip(part, phash(images).tolist(), strict=True):
                 cache[s] = h
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{time.time_ns()}.tmp.npz")
@@ -559,7 +559,7 @@ def outliers_queue(ws, project, run_id=None, threshold=2 / 3, n_neighbors=10):
         if run_id is not None:
             raise
         spec = get_spec(None)
-    by_sha = dict(zip(info["sha256"], zip(info["blob"], info["source"])))
+    by_sha = dict(zip(info["sha256"], zip(info["blob"], info["source"], strict=True), strict=True))
 
     def loader(shas):
         return load_images(ws, [by_sha[s][0] for s in shas], [by_sha[s][1] for s in shas])

@@ -9,7 +9,7 @@ import json
 
 from .workspace import utcnow
 
-__all__ = ["log_action", "list_audit"]
+__all__ = ["list_audit", "log_action"]
 
 
 def log_action(conn, user, action, project_id=None, target=None, details=None):

@@ -2,8 +2,6 @@
 
 import json
 
-
-
 from ..errors import NotFoundError
 from .audit import log_action
 from .permissions import require
@@ -11,16 +9,16 @@ from .workspace import utcnow
 
 __all__ = [
     "add_item",
-    "find_item",
-    "get_item",
-    "items_frame",
-    "item_ids",
-    "load_item_image",
-    "load_images",
-    "delete_items",
-    "restore_items",
     "create_batch",
+    "delete_items",
+    "find_item",
     "finish_batch",
+    "get_item",
+    "item_ids",
+    "items_frame",
+    "load_images",
+    "load_item_image",
+    "restore_items",
 ]
 
 
@@ -132,7 +130,7 @@ def load_images(ws, blobs, sources=None):
     from ..imaging import decode_image
 
     sources = sources if sources is not None else blobs
-    return [decode_image(ws.read_blob(b), source=s) for b, s in zip(blobs, sources)]
+    return [decode_image(ws.read_blob(b), source=s) for b, s in zip(blobs, sources, strict=True)]
 
 
 def _set_deleted(ws, ids, user, deleted, action):

@@ -22,13 +22,13 @@ __all__ = [
     "LabelState",
     "annotate",
     "annotate_many",
-    "undo_last",
-    "retract",
-    "derive_label",
-    "current_labels",
     "current_label",
+    "current_labels",
+    "derive_label",
     "item_version",
     "label_history",
+    "retract",
+    "undo_last",
 ]
 
 SOURCES = ("human", "review", "model", "import")
@@ -145,7 +145,7 @@ def _item_and_classes(conn, item_id):
 def _insert(conn, item_id, label, user, source, seconds, comment, run_id, expected_version):
     if source not in SOURCES:
         raise InputError(f"Unknown annotation source {source!r}; expected one of {', '.join(SOURCES)}.")
-    row, classes = _item_and_classes(conn, item_id)
+    _row, classes = _item_and_classes(conn, item_id)
     if label != UNUSABLE and label not in classes:
         raise InputError(
             f"Unknown label {label!r} for item {item_id}; the project's classes are: {', '.join(classes)}."

@@ -4,7 +4,7 @@ Each migration is a ``(name, sql)`` pair applied once, in order, inside one tran
 row that records it in ``_migrations``. Never edit a released migration: append a new one.
 """
 
-__all__ = ["MIGRATIONS", "apply_migrations", "applied_migrations"]
+__all__ = ["MIGRATIONS", "applied_migrations", "apply_migrations"]
 
 MIGRATIONS = [
     (

@@ -6,7 +6,7 @@ the first extra account is created (:mod:`defectlab.team`).
 
 from ..errors import PermissionDenied
 
-__all__ = ["ROLES", "ACTIONS", "ROLE_ACTIONS", "role_of", "can", "require"]
+__all__ = ["ACTIONS", "ROLES", "ROLE_ACTIONS", "can", "require", "role_of"]
 
 ROLES = ("admin", "lead", "annotator", "reviewer", "supervisor")
 

@@ -10,16 +10,16 @@ from .permissions import require
 from .workspace import utcnow
 
 __all__ = [
-    "Project",
     "UNUSABLE",
+    "Project",
     "create_project",
+    "delete_project",
     "get_project",
     "list_projects",
-    "update_project",
-    "delete_project",
-    "restore_project",
-    "project_summary",
     "parse_classes",
+    "project_summary",
+    "restore_project",
+    "update_project",
 ]
 
 UNUSABLE = "__unusable__"

@@ -18,7 +18,7 @@ from pathlib import Path
 from ..errors import InputError, NotFoundError
 from .migrations import apply_migrations
 
-__all__ = ["Workspace", "open_workspace", "default_workspace_path", "utcnow"]
+__all__ = ["Workspace", "default_workspace_path", "open_workspace", "utcnow"]
 
 DB_NAME = "defectlab.sqlite"
 BUSY_TIMEOUT_MS = 30_000
@@ -47,7 +47,7 @@ def _anchor(db_path):
 
 def utcnow():
     """The current UTC time as an ISO-8601 string with microseconds (sorts as text)."""
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="microseconds")
 
 
 def default_workspace_path():

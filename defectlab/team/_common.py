@@ -66,7 +66,7 @@ def _parse_time(value, name):
     if isinstance(value, _dt.datetime):
         dt = value
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        dt = _dt.datetime.fromtimestamp(float(value), _dt.timezone.utc)
+        dt = _dt.datetime.fromtimestamp(float(value), _dt.UTC)
     elif isinstance(value, str):
         try:
             dt = _dt.datetime.fromisoformat(value)
@@ -76,7 +76,7 @@ def _parse_time(value, name):
     else:
         raise InputError(f"{name} must be a datetime, an ISO-8601 string or POSIX seconds; "
                          f"got {type(value).__name__}.")
-    return dt if dt.tzinfo is not None else dt.replace(tzinfo=_dt.timezone.utc)
+    return dt if dt.tzinfo is not None else dt.replace(tzinfo=_dt.UTC)
 
 
 def _json(value):

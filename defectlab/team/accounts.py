@@ -67,27 +67,27 @@ from ._common import _parse_time, _user_row
 
 __all__ = [
     "LOCAL_ADMIN",
-    "SESSION_IDLE_SECONDS",
-    "MIN_PASSWORD_LENGTH",
-    "MAX_PASSWORD_LENGTH",
-    "MAX_FAILED_LOGINS",
     "LOCKOUT_SECONDS",
+    "MAX_FAILED_LOGINS",
+    "MAX_PASSWORD_LENGTH",
+    "MIN_PASSWORD_LENGTH",
+    "SESSION_IDLE_SECONDS",
     "AuthenticationError",
-    "hash_password",
-    "verify_password",
-    "check_password_policy",
-    "is_team_mode",
-    "create_user",
     "authenticate",
     "change_password",
-    "reset_password",
-    "set_role",
-    "set_display_name",
+    "check_password_policy",
+    "create_user",
     "disable_user",
     "enable_user",
     "get_user",
+    "hash_password",
+    "is_team_mode",
     "list_users",
+    "reset_password",
     "session_expired",
+    "set_display_name",
+    "set_role",
+    "verify_password",
 ]
 
 LOCAL_ADMIN = "local"
@@ -368,7 +368,7 @@ def create_user(ws, username, password, role, display_name="", by=LOCAL_ADMIN, a
 
 def _failed_logins(conn, username):
     """Failed logins of ``username`` within LOCKOUT_SECONDS and after its last success or reset."""
-    since = (_dt.datetime.now(_dt.timezone.utc) - _dt.timedelta(seconds=LOCKOUT_SECONDS)).isoformat(
+    since = (_dt.datetime.now(_dt.UTC) - _dt.timedelta(seconds=LOCKOUT_SECONDS)).isoformat(
         timespec="microseconds")
     last_ok = conn.execute(
         "SELECT MAX(id) FROM audit WHERE target = ? AND action IN ('user.login', 'user.reset_password')",
@@ -551,5 +551,5 @@ def session_expired(last_seen, now=None, idle_seconds=SESSION_IDLE_SECONDS):
     if last_seen is None:
         return True
     seen = _parse_time(last_seen, "last_seen")
-    current = _dt.datetime.now(_dt.timezone.utc) if now is None else _parse_time(now, "now")
+    current = _dt.datetime.now(_dt.UTC) if now is None else _parse_time(now, "now")
     return (current - seen).total_seconds() > float(idle_seconds)

@@ -43,14 +43,14 @@ from ._common import _annotation_rows, _latest_votes, _project
 
 __all__ = [
     "FleissKappa",
-    "cohen_kappa",
-    "fleiss_kappa",
-    "krippendorff_alpha",
-    "annotator_votes",
-    "pairwise_agreement",
     "agreement_summary",
+    "annotator_votes",
+    "cohen_kappa",
     "consensus",
     "disagreement_queue",
+    "fleiss_kappa",
+    "krippendorff_alpha",
+    "pairwise_agreement",
 ]
 
 FleissKappa = namedtuple("FleissKappa", ["kappa", "per_category", "observed", "expected"])
@@ -264,7 +264,7 @@ def _by_item(votes):
 
 def _pairs(p, by_item, min_items):
     users = sorted({u for labels in by_item.values() for u in labels})
-    classes = list(p.classes) if p.ordinal else list(p.classes) + [UNUSABLE]
+    classes = list(p.classes) if p.ordinal else [*list(p.classes), UNUSABLE]
     out = []
     for x in range(len(users)):
         for y in range(x + 1, len(users)):
@@ -310,7 +310,7 @@ def agreement_summary(ws, project, by="local"):
     """
     p, _, votes = _votes(ws, project, by)
     by_item = {i: v for i, v in _by_item(votes).items() if len(v) >= 2}
-    categories = list(p.classes) + [UNUSABLE]
+    categories = [*list(p.classes), UNUSABLE]
     users = sorted({u for v in by_item.values() for u in v})
     out = {"n_items": len(by_item), "n_annotators": len(users), "unanimous": float("nan"),
            "fleiss_kappa": float("nan"), "fleiss_per_class": {}, "alpha": float("nan"),
@@ -328,7 +328,7 @@ def agreement_summary(ws, project, by="local"):
         used[:2] = True
     fk = fleiss_kappa(counts[:, used])
     out["fleiss_kappa"] = fk.kappa
-    out["fleiss_per_class"] = {c: float(k) for c, k in zip(np.asarray(categories)[used], fk.per_category)
+    out["fleiss_per_class"] = {c: float(k) for c, k in zip(np.asarray(categories)[used], fk.per_category, strict=True)
                                if counts[:, col[c]].sum() > 0}
     user_index = {u: r for r, u in enumerate(users)}
     table = [[None] * len(by_item) for _ in users]

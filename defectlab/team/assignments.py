@@ -60,10 +60,10 @@ from .gold import qualification_status
 from .qc import _rejections
 
 __all__ = [
-    "create_assignment",
-    "close_assignment",
-    "list_assignments",
     "assignment_progress",
+    "close_assignment",
+    "create_assignment",
+    "list_assignments",
     "next_items",
     "queue_counts",
     "visible_label",

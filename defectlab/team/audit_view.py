@@ -70,7 +70,7 @@ def _bound(value, name, tz, end=False):
     """A UTC ISO string from a datetime / ISO time, or a ``YYYY-MM-DD`` day in ``tz`` (end: next midnight)."""
     if value is None:
         return None
-    if isinstance(value, _dt.date) and not isinstance(value, _dt.datetime) or \
+    if (isinstance(value, _dt.date) and not isinstance(value, _dt.datetime)) or \
             (isinstance(value, str) and len(value) == 10):
         try:
             day = value if isinstance(value, _dt.date) else _dt.date.fromisoformat(value)
@@ -83,7 +83,7 @@ def _bound(value, name, tz, end=False):
         moment = _parse_time(value, name)
         if end:
             moment = moment + _dt.timedelta(microseconds=1)
-    return moment.astimezone(_dt.timezone.utc).isoformat(timespec="microseconds")
+    return moment.astimezone(_dt.UTC).isoformat(timespec="microseconds")
 
 
 def activity(ws, project=None, user=None, actions=None, start=None, end=None, limit=1000,

@@ -32,15 +32,15 @@ from ._common import _annotation_rows, _gold, _latest_votes, _project, _user_row
 
 __all__ = [
     "DEFAULT_QUALIFICATION_THRESHOLD",
-    "set_gold",
-    "unset_gold",
+    "gold_accuracy",
     "gold_items",
-    "set_qualification_rule",
     "qualification_rule",
     "qualification_status",
     "reset_qualification",
+    "set_gold",
+    "set_qualification_rule",
+    "unset_gold",
     "waive_qualification",
-    "gold_accuracy",
 ]
 
 DEFAULT_QUALIFICATION_THRESHOLD = 0.8

@@ -29,7 +29,7 @@ from ..errors import InputError, NotFoundError
 from ..store import can, require, utcnow
 from ._common import _annotation_rows, _gold, _latest_votes, _project
 
-__all__ = ["qc_sample", "qc_pending", "qc_decide", "approval_rates", "qc_decisions"]
+__all__ = ["approval_rates", "qc_decide", "qc_decisions", "qc_pending", "qc_sample"]
 
 _COMMENT_MAX = 2000
 

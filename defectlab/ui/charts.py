@@ -5,7 +5,7 @@ import pandas as pd
 
 from defectlab.ui.common import t
 
-__all__ = ["confusion_frame", "confusion_heatmap", "per_class_bars", "coverage_chart"]
+__all__ = ["confusion_frame", "confusion_heatmap", "coverage_chart", "per_class_bars"]
 
 
 def _shown(c):
@@ -70,7 +70,7 @@ def per_class_bars(per_class_a, per_class_b, label_a, label_b, metric="f1"):
 def coverage_chart(thresholds, coverage, accuracy, current=None):
     """Coverage and accuracy of the accepted predictions against the confidence threshold."""
     rows = []
-    for th, cov, acc in zip(thresholds, coverage, accuracy):
+    for th, cov, acc in zip(thresholds, coverage, accuracy, strict=True):
         rows.append({"threshold": th, "what": t("predict.coverage"), "value": cov})
         if acc is not None:
             rows.append({"threshold": th, "what": t("predict.accuracy"), "value": acc})

@@ -21,28 +21,28 @@ from defectlab.team import is_team_mode
 
 __all__ = [
     "PAGES_DIR",
-    "t",
-    "lang",
-    "reason_text",
-    "rejected_text",
-    "init_state",
-    "workspace",
-    "workspace_path",
-    "user",
-    "team_mode",
-    "permissions",
     "active_project",
-    "require_project",
-    "project_picker",
-    "page_link",
-    "guard",
-    "flash",
-    "show_flash",
-    "thumb",
-    "image_bytes",
     "class_label",
     "cls_name",
+    "flash",
+    "guard",
+    "image_bytes",
+    "init_state",
     "label_text",
+    "lang",
+    "page_link",
+    "permissions",
+    "project_picker",
+    "reason_text",
+    "rejected_text",
+    "require_project",
+    "show_flash",
+    "t",
+    "team_mode",
+    "thumb",
+    "user",
+    "workspace",
+    "workspace_path",
 ]
 
 PAGES_DIR = Path(__file__).resolve().parent / "pages"
@@ -89,7 +89,7 @@ def _default_language():
 
     try:
         locale = st.context.locale
-    except Exception:  # noqa: BLE001 - no browser context (bare script runs)
+    except Exception:
         locale = None
     return normalize_language(locale)
 

@@ -51,7 +51,7 @@ def show_entry(project, cls, thumbs=True, size=96, max_per_kind=4):
             continue
         st.caption(t(f"labelbook.{kind}"))
         cols = st.columns(max_per_kind)
-        for col, item_id in zip(cols, ids):
+        for col, item_id in zip(cols, ids, strict=False):
             try:
                 item = get_item(ws, item_id)
                 col.image(common.thumb(item, size), width="stretch")

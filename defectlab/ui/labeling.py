@@ -13,13 +13,25 @@ import time
 import streamlit as st
 
 from defectlab.errors import ConflictError, DefectlabError
-from defectlab.store import (UNUSABLE, annotate, annotate_many, current_labels, item_ids, items_frame, retract,
-                             undo_last)
+from defectlab.store import UNUSABLE, annotate, annotate_many, current_labels, item_ids, items_frame, retract, undo_last
 from defectlab.ui import common
 from defectlab.ui.common import t
 
-__all__ = ["ORDERS", "model_hints_allowed", "queue_state", "build_queue", "current_item_id", "assign", "skip",
-           "back", "undo", "grid_assign", "grid_undo", "reset_queue", "MAX_SECONDS"]
+__all__ = [
+    "MAX_SECONDS",
+    "ORDERS",
+    "assign",
+    "back",
+    "build_queue",
+    "current_item_id",
+    "grid_assign",
+    "grid_undo",
+    "model_hints_allowed",
+    "queue_state",
+    "reset_queue",
+    "skip",
+    "undo",
+]
 
 ORDERS = ("unlabeled", "next", "random", "by_source", "all")
 TEAM_ORDER = "assigned"  # team mode: the person's own queue (qualification, rejected labels, assignments)

@@ -17,7 +17,7 @@ from defectlab.store import annotate
 from defectlab.ui import common
 from defectlab.ui.common import t
 
-__all__ = ["records", "coverage_from_run", "uncertain", "confirm", "correct", "skip", "back"]
+__all__ = ["back", "confirm", "correct", "coverage_from_run", "records", "skip", "uncertain"]
 
 
 def records(value):

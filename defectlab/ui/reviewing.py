@@ -14,8 +14,15 @@ from defectlab.store import UNUSABLE
 from defectlab.ui import common
 from defectlab.ui.common import t
 
-__all__ = ["decide", "decide_many", "issue_action", "issue_back", "issue_skip", "reason_text",
-           "ACTIONS"]
+__all__ = [
+    "ACTIONS",
+    "decide",
+    "decide_many",
+    "issue_action",
+    "issue_back",
+    "issue_skip",
+    "reason_text",
+]
 
 ACTIONS = ("accept", "keep", "other", "unusable")
 

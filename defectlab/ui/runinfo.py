@@ -4,7 +4,7 @@ import streamlit as st
 
 from defectlab.ui import common
 
-__all__ = ["list_runs", "require_runs", "get_run", "latest_run_id"]
+__all__ = ["get_run", "latest_run_id", "list_runs", "require_runs"]
 
 
 def list_runs(ws, project):

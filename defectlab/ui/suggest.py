@@ -14,7 +14,7 @@ import streamlit as st
 from defectlab.errors import DefectlabError
 from defectlab.ui import common, runinfo
 
-__all__ = ["latest_run", "for_item", "CHUNK"]
+__all__ = ["CHUNK", "for_item", "latest_run"]
 
 CHUNK = 32
 _TTL = 10.0  # seconds: a run finished meanwhile shows up within this time
@@ -51,7 +51,7 @@ def _predict(ws, run_id, item_ids):
     classes = list(model.classes_)
     best = np.argmax(probs, axis=1)
     return {int(i): {"label": str(classes[b]), "confidence": float(p[b])}
-            for i, b, p in zip(item_ids, best, probs)}
+            for i, b, p in zip(item_ids, best, probs, strict=True)}
 
 
 _POOL = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="defectlab-suggest")
@@ -82,7 +82,7 @@ def for_item(ws, project, run_id, item, upcoming=()):
     item_id = int(item["id"])
     ahead = [int(i) for i in upcoming]
     if item_id not in cache["items"]:
-        ids = [item_id] + [i for i in ahead if i not in cache["items"]][:CHUNK - 1]
+        ids = [item_id, *[i for i in ahead if i not in cache["items"]][:CHUNK - 1]]
         try:
             cache["items"].update(_predict(ws, run_id, ids))
         except (DefectlabError, ValueError) as exc:

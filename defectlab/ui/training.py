@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from defectlab.errors import DefectlabError
 
-__all__ = ["Job", "start", "job", "model_names", "preset_names", "speed_names", "index_of", "forget"]
+__all__ = ["Job", "forget", "index_of", "job", "model_names", "preset_names", "speed_names", "start"]
 
 _JOBS: dict = {}
 _LOCK = threading.Lock()
@@ -104,7 +104,7 @@ def start(ws, project, *, model, preset, folds, seed, user, model_preset=None):
             j.fraction = 1.0
         except DefectlabError as exc:
             j.error = str(exc)
-        except Exception as exc:  # noqa: BLE001 - shown to the user instead of killing the thread
+        except Exception as exc:
             j.error = f"{type(exc).__name__}: {exc}"
         finally:
             j.finished = time.time()

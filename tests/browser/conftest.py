@@ -71,7 +71,7 @@ def server(tmp_path_factory, prepare_workspace):
     if not Path(CHROMIUM).exists():
         pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium); browser tests skipped")
     try:
-        import playwright.sync_api  # noqa: F401
+        import playwright.sync_api
     except ImportError:
         pytest.skip("playwright is not installed (pip install playwright); browser tests skipped")
     root = tmp_path_factory.mktemp("browser") / "ws"

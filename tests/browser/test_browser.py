@@ -3,8 +3,8 @@ training, reviewing; a screenshot of every page under test-output/screenshots/."
 
 
 import pytest
-
 from conftest import new_page, shot, wait_for, wait_ready
+
 from defectlab.store import current_labels, items_frame, label_history, list_projects, open_workspace
 
 pytestmark = pytest.mark.browser
@@ -17,7 +17,7 @@ def _project(server):
 
 def _human_labels(ws, project):
     frame = items_frame(ws, project.id)
-    return {int(i): s for i, s in zip(frame["id"], frame["label_source"]) if s == "human"}
+    return {int(i): s for i, s in zip(frame["id"], frame["label_source"], strict=True) if s == "human"}
 
 
 def test_label_three_items_with_number_keys(server, browser):

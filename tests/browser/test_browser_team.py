@@ -1,7 +1,6 @@
 """Team mode in a real browser: the sign-in page, then the team pages of a lead, with screenshots."""
 
 import pytest
-
 from conftest import new_page, shot, wait_ready
 
 pytestmark = pytest.mark.browser

@@ -14,7 +14,6 @@ import io
 import re
 
 import pytest
-
 from conftest import new_page, shot, wait_ready
 
 pytestmark = pytest.mark.browser
@@ -217,7 +216,7 @@ def test_labeling_team_flow(server, browser):
         page.get_by_text(left_after).wait_for()  # the decision is in: the next entry (or none) shows
         wait_ready(page)
         _no_traceback(page, "QC review")
-        decided[who] = decided.get(who, []) + [accept]
+        decided[who] = [*decided.get(who, []), accept]
     shot(page, "flow_08_qc_done")
     page.context.close()
     rejected_user = next(u for u, d in decided.items() if False in d)
@@ -272,13 +271,13 @@ def test_labeling_team_flow(server, browser):
     assert float(table["zhang.wei"]["active_seconds"]) > 0
     # cross-check against the store
     decisions = team.qc_decisions(ws, project)
-    assert sorted(zip(decisions["annotator"], decisions["accept"])) == sorted(
+    assert sorted(zip(decisions["annotator"], decisions["accept"], strict=True)) == sorted(
         [(rejected_user, False), (accepted_user, True)])
     assert set(decisions["reviewer"]) == {"wang.qc"}
     assert decisions.loc[~decisions["accept"], "comment"].tolist() == [COMMENT]
     # the reviewed labels are the ones the annotators pressed
     assert all(labeled[u][i] == lab for u, i, lab in zip(decisions["annotator"], decisions["item_id"],
-                                                          decisions["label"]))
+                                                          decisions["label"], strict=True))
     store = team.throughput(ws, project).set_index("user")
     for u, counts in got.items():
         assert {c: int(store.loc[u, c]) for c in counts} == counts

@@ -41,7 +41,7 @@ if plates.empty:
     st.stop()
 
 labels = {i: f"#{i} · {s} ({w}×{h})" for i, s, w, h in
-          zip(plates["id"], plates["source"], plates["width"], plates["height"])}
+          zip(plates["id"], plates["source"], plates["width"], plates["height"], strict=True)}
 plate_id = st.selectbox(t("crops.plate"), list(labels), format_func=labels.get, key="crop_plate")
 plate = get_item(ws, int(plate_id))
 samples = items_frame(ws, project.id)
@@ -71,10 +71,10 @@ def _background(root, blob, source, boxes, max_side):
     return encode(image), scale
 
 
-existing = tuple((int(i), tuple(b)) for i, b in zip(crops["box_index"], crops["box"]) if b is not None)
+existing = tuple((int(i), tuple(b)) for i, b in zip(crops["box_index"], crops["box"], strict=True) if b is not None)
 background, scale = _background(str(ws.root.resolve()), plate["blob"], plate["source"], existing,
                                 DISPLAY_MAX)
-options = [UNLABELED] + list(project.classes)
+options = [UNLABELED, *list(project.classes)]
 
 
 def _fmt(c):
@@ -98,7 +98,7 @@ st.subheader(t("crops.draw"))
 box_class = st.selectbox(t("crops.class_for_boxes"), options, format_func=_fmt, key="crop_class")
 try:
     from streamlit_drawable_canvas import st_canvas  # lazy: importing it outside a page run fails
-except Exception:  # noqa: BLE001 - not installed: the numeric form below still works
+except Exception:
     st_canvas = None
 if st_canvas is None:
     st.caption(t("crops.no_canvas"))
@@ -153,7 +153,7 @@ else:
     rows = list(crops.itertuples(index=False))
     for start in range(0, len(rows), per_row):
         cols = st.columns(per_row)
-        for col, r in zip(cols, rows[start:start + per_row]):
+        for col, r in zip(cols, rows[start:start + per_row], strict=False):
             with col:
                 st.image(common.thumb(r._asdict(), 96), width="stretch")
                 st.caption(f"{r.box_index} · {common.label_text(r.label)}")

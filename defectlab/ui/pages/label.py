@@ -133,7 +133,7 @@ def _single():
 # -- grid mode ---------------------------------------------------------------------------------------
 def _grid():
     ss = st.session_state
-    c1, c2, c3 = st.columns([1, 1, 3])
+    c1, c2, _c3 = st.columns([1, 1, 3])
     size = c1.selectbox(t("label.grid.size"), [24, 36, 48, 60], index=0, key="grid_size")
     n_pages = max(1, -(-len(queue) // size))
     page = c2.number_input(t("label.grid.page", n=n_pages), min_value=1, max_value=n_pages, value=1,
@@ -154,7 +154,7 @@ def _grid():
     actions = st.container()
     for row in range(0, len(ids), ncols):
         cols = st.columns(ncols)
-        for k, (col, item_id) in enumerate(zip(cols, ids[row:row + ncols])):
+        for k, (col, item_id) in enumerate(zip(cols, ids[row:row + ncols], strict=False)):
             with col:
                 try:
                     item = get_item(ws, item_id)
@@ -183,7 +183,7 @@ def _grid():
         buttons.append((t("label.unusable"), "grid_unusable", "0", UNUSABLE))
         for start in range(0, len(buttons), per_row):
             kcols = st.columns(per_row)
-            for col, (text, key, shortcut, cls) in zip(kcols, buttons[start:start + per_row]):
+            for col, (text, key, shortcut, cls) in zip(kcols, buttons[start:start + per_row], strict=False):
                 col.button(text, key=key, shortcut=shortcut, on_click=labeling.grid_assign, args=(cls,),
                            width="stretch")
         if len(classes) > 9:

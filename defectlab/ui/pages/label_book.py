@@ -34,8 +34,8 @@ def _merged(old, text):
 
 
 frame = items_frame(ws, project.id)
-labels = dict(zip(frame["id"].astype(int), frame["label"]))
-sources = dict(zip(frame["id"].astype(int), frame["source"].astype(str)))
+labels = dict(zip(frame["id"].astype(int), frame["label"], strict=True))
+sources = dict(zip(frame["id"].astype(int), frame["source"].astype(str), strict=True))
 of_class = [i for i, lab in labels.items() if lab == cls]
 others = [i for i, lab in labels.items() if lab != cls]
 

@@ -170,7 +170,7 @@ with tab_all:
     shown = ordered_rows[:96]
     for start in range(0, len(shown), per_row):
         cols = st.columns(per_row)
-        for col, r in zip(cols, shown[start:start + per_row]):
+        for col, r in zip(cols, shown[start:start + per_row], strict=False):
             with col:
                 try:
                     st.image(common.thumb(get_item(ws, int(r["item_id"])), 120), width="stretch")

@@ -90,7 +90,7 @@ with tab_cm:
         per_row = 6
         for start in range(0, len(shown), per_row):
             cols = st.columns(per_row)
-            for col, e in zip(cols, shown[start:start + per_row]):
+            for col, e in zip(cols, shown[start:start + per_row], strict=False):
                 with col:
                     item_id = int(e["item_id"])
                     try:
@@ -221,7 +221,7 @@ def _queue(tab, kind, fetch):
             labels_ = r.get("labels") or [r.get("label")] * len(ids_)
             with st.container(border=True):
                 cols = st.columns([1] * min(len(ids_), 4) + [3])
-                for col, i, lab in zip(cols, ids_[:4], labels_[:4]):
+                for col, i, lab in zip(cols, ids_[:4], labels_[:4], strict=False):
                     try:
                         col.image(common.thumb(get_item(ws, i), 120), width="stretch")
                     except DefectlabError:
@@ -232,7 +232,7 @@ def _queue(tab, kind, fetch):
                     info.caption(reviewing.reason_text(r["reason_parts"]))
                 if r.get("score") is not None:
                     info.caption(t("review.score", score=float(r["score"])))
-                choice = info.selectbox(t("review.decide_label"), list(project.classes) + [UNUSABLE],
+                choice = info.selectbox(t("review.decide_label"), [*list(project.classes), UNUSABLE],
                                         key=f"rev_{kind}_{tag}", format_func=common.label_text)
                 action = "unusable" if choice == UNUSABLE else "other"
                 info.button(t("review.apply_to", n=len(ids_)), key=f"rev_{kind}_go_{tag}",

@@ -66,7 +66,7 @@ deltas = diff["deltas"]
 shown = [k for k in HEADLINE if k in deltas and diff["b"].get(k) is not None]
 cols = st.columns(len(shown) + 1)
 lower_better = {"mae", "log_loss", "ece", "expected_cost"}
-for col, k in zip(cols, shown):
+for col, k in zip(cols, shown, strict=False):
     col.metric(t(f"metric.{k}"), f"{diff['b'][k]:.3f}",
                delta=None if deltas[k] is None else f"{deltas[k]:+.3f}",
                delta_color="inverse" if k in lower_better else "normal")
@@ -94,7 +94,7 @@ def _tiles(entries, kind):
     per_row = 8
     for start in range(0, min(len(entries), limit), per_row):
         cols = st.columns(per_row)
-        for col, e in zip(cols, entries[start:start + per_row]):
+        for col, e in zip(cols, entries[start:start + per_row], strict=False):
             with col:
                 try:
                     st.image(common.thumb(get_item(ws, e["item_id"]), 120), width="stretch")

@@ -54,7 +54,7 @@ if go:
 def _headline(result):
     keys = [k for k in ("accuracy", "balanced_accuracy", "macro_f1", "mae", "qwk") if k in result]
     cols = st.columns(len(keys) + 2)
-    for col, k in zip(cols, keys):
+    for col, k in zip(cols, keys, strict=False):
         col.metric(t(f"metric.{k}"), f"{result[k]:.3f}")
     cols[len(keys)].metric(t("train.items"), result.get("n_items", 0))
     cols[len(keys) + 1].metric(t("train.seconds"), f"{result.get('seconds', 0):.1f}")
