@@ -4,11 +4,9 @@ A router only: it sets the session defaults, gates login in team mode and lists 
 lives in ``defectlab/ui/pages/`` and calls the library.
 """
 
-import time
-
 import streamlit as st
 
-from defectlab.ui import common
+from defectlab.ui import common, session
 from defectlab.ui.common import t
 
 st.set_page_config(page_title="defectlab", page_icon=":material/grid_view:", layout="wide")
@@ -22,17 +20,10 @@ def _page(name, title_key, icon, default=False):
 
 ws = common.workspace()
 team = common.team_mode(ws)
-if team and st.session_state.get("auth_user"):
-    from defectlab.team import session_expired
-
-    if session_expired(st.session_state.get("last_seen")):
-        st.session_state.pop("auth_user", None)
-        common.flash("info", t("login.expired"))
-    else:
-        st.session_state["last_seen"] = time.time()
-logged_in = bool(st.session_state.get("auth_user"))
+logged_in = bool(session.gate(ws, team))  # the server-side session of this tab (resumed from ?s= on refresh)
 
 if team and not logged_in:
+    st.session_state.pop("user", None)
     nav = st.navigation([_page("login", "nav.login", ":material/login:", default=True)])
 else:
     st.session_state["user"] = st.session_state["auth_user"] if team else "local"
@@ -74,7 +65,7 @@ else:
         if team:
             st.caption(t("common.signed_in_as", user=st.session_state["user"]))
             if st.button(t("common.sign_out"), key="sign_out"):
-                st.session_state.pop("auth_user", None)
+                session.sign_out(ws)
                 st.rerun()
 
 nav.run()

@@ -33,6 +33,16 @@ def neu_dir():
     return NEU_DIR
 
 
+@pytest.fixture(autouse=True)
+def cheap_scrypt(request, monkeypatch):
+    """Password hashing at N=2**4 in tests (the product uses 2**17: ~0.6 s and 128 MiB per hash); tests
+    about the real cost are marked ``real_scrypt``."""
+    if request.node.get_closest_marker("real_scrypt") is None:
+        from defectlab.team import accounts
+
+        monkeypatch.setattr(accounts, "SCRYPT_N", 2**4)
+
+
 @pytest.fixture
 def ws(tmp_path):
     """A fresh, empty workspace in a temp folder."""

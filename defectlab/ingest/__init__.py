@@ -6,5 +6,6 @@ The pure planning and parsing (:mod:`.scan`, :mod:`.boxes`, :mod:`.archive`) nev
 """
 
 from .importer import ImportReport, add_crops, add_plate, import_source
+from .server import import_server_folder
 
-__all__ = ["ImportReport", "add_crops", "add_plate", "import_source"]
+__all__ = ["ImportReport", "add_crops", "add_plate", "import_server_folder", "import_source"]

@@ -6,7 +6,7 @@ Typical use::
     ws = open_workspace("workspace")
 """
 
-from .audit import list_audit, log_action
+from .audit import escape_controls, list_audit, log_action
 from .items import (
     add_item,
     create_batch,
@@ -46,10 +46,12 @@ from .projects import (
     restore_project,
     update_project,
 )
+from .roots import DATA_ROOTS_ENV, data_roots, open_workspace_as, resolve_under_roots
 from .workspace import Workspace, default_workspace_path, open_workspace, utcnow
 
 __all__ = [
     "ACTIONS",
+    "DATA_ROOTS_ENV",
     "ROLES",
     "SOURCES",
     "UNUSABLE",
@@ -64,10 +66,12 @@ __all__ = [
     "create_project",
     "current_label",
     "current_labels",
+    "data_roots",
     "default_workspace_path",
     "delete_items",
     "delete_project",
     "derive_label",
+    "escape_controls",
     "find_item",
     "finish_batch",
     "get_item",
@@ -82,9 +86,11 @@ __all__ = [
     "load_item_image",
     "log_action",
     "open_workspace",
+    "open_workspace_as",
     "parse_classes",
     "project_summary",
     "require",
+    "resolve_under_roots",
     "restore_items",
     "restore_project",
     "retract",

@@ -6,18 +6,62 @@ deletions and restores, training, exports, user and label-book changes.
 """
 
 import json
+import unicodedata
 
 from .workspace import utcnow
 
-__all__ = ["list_audit", "log_action"]
+__all__ = ["escape_controls", "list_audit", "log_action"]
+
+_CONTROL_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
+def escape_controls(text):
+    """``text`` with control, format (bidi overrides, zero-width) and line-separator characters written as
+    ``\\xNN`` / ``\\uNNNN`` escapes, so a crafted name cannot forge log lines or reorder what a reader sees.
+
+    Examples
+    --------
+    >>> escape_controls("ann\\nuser.login local")
+    'ann\\\\nuser.login local'
+    >>> escape_controls("abc\\u202edcba"), escape_controls("张伟")
+    ('abc\\\\u202edcba', '张伟')
+    """
+    text = str(text)
+    if all(unicodedata.category(ch) not in _CONTROL_CATEGORIES for ch in text):
+        return text
+    out = []
+    for ch in text:
+        if unicodedata.category(ch) not in _CONTROL_CATEGORIES:
+            out.append(ch)
+        elif ch == "\n":
+            out.append("\\n")
+        elif ord(ch) < 0x100:
+            out.append(f"\\x{ord(ch):02x}")
+        else:
+            out.append(f"\\u{ord(ch):04x}" if ord(ch) < 0x10000 else f"\\U{ord(ch):08x}")
+    return "".join(out)
+
+
+def _clean(value):
+    """Details with every string (keys too) passed through :func:`escape_controls`."""
+    if isinstance(value, str):
+        return escape_controls(value)
+    if isinstance(value, dict):
+        return {escape_controls(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
 
 
 def log_action(conn, user, action, project_id=None, target=None, details=None):
-    """Append one audit row inside the caller's transaction."""
+    """Append one audit row inside the caller's transaction.
+
+    The user, target and every string in ``details`` go through :func:`escape_controls` first.
+    """
     conn.execute(
         "INSERT INTO audit (at, user, action, project_id, target, details) VALUES (?, ?, ?, ?, ?, ?)",
-        (utcnow(), user, action, project_id, None if target is None else str(target),
-         json.dumps(details or {}, ensure_ascii=False, default=str)),
+        (utcnow(), escape_controls(user), action, project_id, None if target is None else escape_controls(target),
+         json.dumps(_clean(details or {}), ensure_ascii=False, default=str)),
     )
 
 

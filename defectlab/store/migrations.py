@@ -232,6 +232,31 @@ MIGRATIONS = [
             BEGIN SELECT RAISE(ABORT, 'QC decisions are append-only'); END;
         """,
     ),
+    (
+        "0004_trust-auth_sessions",
+        """
+        CREATE TABLE sessions (
+            id TEXT PRIMARY KEY,                -- random 128-bit id; the browser holds it HMAC-signed
+            user TEXT NOT NULL,
+            workspace TEXT NOT NULL,            -- the resolved workspace folder the session is bound to
+            created_at TEXT NOT NULL,
+            last_seen TEXT NOT NULL,
+            expires_at TEXT NOT NULL,           -- absolute end, whatever the activity
+            revoked_at TEXT,
+            revoked_reason TEXT,                -- sign_out, disabled, password_reset, password_changed...
+            source TEXT NOT NULL DEFAULT ''     -- ui:<ip> or cli:<os user>
+        );
+        CREATE INDEX sessions_user ON sessions(user, revoked_at);
+        CREATE TABLE login_attempts (
+            id INTEGER PRIMARY KEY,
+            username TEXT NOT NULL,             -- the matched account, else the NFKC name typed
+            source TEXT NOT NULL,               -- where the attempt came from (lockout is per account and source)
+            at TEXT NOT NULL,
+            outcome TEXT NOT NULL CHECK (outcome IN ('pending', 'ok', 'failed', 'reset'))
+        );
+        CREATE INDEX login_attempts_user ON login_attempts(username, source, id);
+        """,
+    ),
 ]
 
 

@@ -29,12 +29,13 @@ ACTIONS = (
     "assign",           # assignments, overlap, gold items
     "view_team",        # agreement, throughput, audit
     "approve_run",
+    "open_workspace",   # open another workspace from the browser (under the data roots)
 )
 
 _ALL = frozenset(ACTIONS)
 ROLE_ACTIONS = {
     "admin": _ALL,
-    "lead": _ALL - {"restore", "reset_password"},
+    "lead": _ALL - {"restore", "reset_password", "open_workspace"},
     "annotator": frozenset({"view", "label", "cut_crops"}),
     "reviewer": frozenset({"view", "label", "review", "view_team"}),
     # a supervisor's correction of a prediction is a person's label (source "human")

@@ -32,10 +32,13 @@ from .accounts import (
     hash_password,
     is_team_mode,
     list_users,
+    needs_rehash,
+    recover_account,
     reset_password,
     session_expired,
     set_display_name,
     set_role,
+    unlock_user,
     verify_password,
 )
 from .agreement import (
@@ -72,17 +75,30 @@ from .gold import (
     waive_qualification,
 )
 from .qc import approval_rates, qc_decide, qc_decisions, qc_pending, qc_sample
+from .sessions import (
+    SESSION_MAX_SECONDS,
+    SessionEnded,
+    check_session,
+    end_session,
+    list_sessions,
+    resume_session,
+    revoke_sessions,
+    session_token,
+    start_session,
+)
 from .throughput import THROUGHPUT_COLUMNS, throughput, throughput_csv
 
 __all__ = [
     # accounts
     "LOCAL_ADMIN",
     "SESSION_IDLE_SECONDS",
+    "SESSION_MAX_SECONDS",
     # throughput
     "THROUGHPUT_COLUMNS",
     "AuthenticationError",
     # agreement
     "FleissKappa",
+    "SessionEnded",
     # audit
     "activity",
     "activity_actions",
@@ -93,6 +109,7 @@ __all__ = [
     "authenticate",
     "change_password",
     "check_password_policy",
+    "check_session",
     "close_assignment",
     "cohen_kappa",
     "consensus",
@@ -104,6 +121,7 @@ __all__ = [
     "disable_user",
     "disagreement_queue",
     "enable_user",
+    "end_session",
     "fleiss_kappa",
     "get_user",
     "gold_accuracy",
@@ -112,7 +130,9 @@ __all__ = [
     "is_team_mode",
     "krippendorff_alpha",
     "list_assignments",
+    "list_sessions",
     "list_users",
+    "needs_rehash",
     "next_items",
     "pairwise_agreement",
     "qc_decide",
@@ -123,16 +143,22 @@ __all__ = [
     "qualification_rule",
     "qualification_status",
     "queue_counts",
+    "recover_account",
     "reset_password",
     "reset_qualification",
+    "resume_session",
+    "revoke_sessions",
     "session_expired",
+    "session_token",
     "set_display_name",
     # gold
     "set_gold",
     "set_qualification_rule",
     "set_role",
+    "start_session",
     "throughput",
     "throughput_csv",
+    "unlock_user",
     "unset_gold",
     "verify_password",
     "visible_label",

@@ -23,16 +23,19 @@ Roles (see :mod:`defectlab.store.permissions` for what each may do): ``admin``, 
 
 Passwords
 ---------
-Hashed with scrypt (``hashlib.scrypt``, n=2**14, r=8, p=1, 16-byte random salt per password, 32-byte
-key) and stored as ``scrypt$n$r$p$salt_b64$hash_b64``; compared in constant time. Passwords are
+Hashed with scrypt (``hashlib.scrypt``, n=2**17, r=8, p=1 — current OWASP guidance —, 16-byte random
+salt per password, 32-byte key; a hash with older parameters is replaced at the next successful login)
+and stored as ``scrypt$n$r$p$salt_b64$hash_b64``; compared in constant time. Passwords are
 NFKC-normalised first (a full-width ``Ａ`` typed by a Chinese IME equals ``A``). Policy
 (:func:`check_password_policy`): at least :data:`MIN_PASSWORD_LENGTH` characters, at most
 :data:`MAX_PASSWORD_LENGTH`, not only spaces, not the user name, not a well-known password. An account
 created or reset by somebody else gets ``must_change_password=True``: the UI should ask the person to
 choose their own password after logging in.
 
-After :data:`MAX_FAILED_LOGINS` failed logins within :data:`LOCKOUT_SECONDS`, the account refuses
-logins until that time has passed or an admin resets the password. Logins, failed logins and every
+After :data:`MAX_FAILED_LOGINS` failed logins within :data:`LOCKOUT_SECONDS` from one source, the
+account refuses logins from that source until that time has passed or an admin unlocks it
+(:func:`unlock_user`, or :func:`recover_account` for somebody with file access). The check and the
+record of an attempt are one transaction, so parallel guesses cannot overrun the limit. Logins, failed logins and every
 account change are written to the audit log (``user.*`` actions).
 
 Idle logout
@@ -62,6 +65,7 @@ import secrets
 import unicodedata
 
 from ..errors import InputError, PermissionDenied
+from ..messages import msg
 from ..store import ROLES, log_action, require, role_of, utcnow
 from ._common import _parse_time, _user_row
 
@@ -83,10 +87,13 @@ __all__ = [
     "hash_password",
     "is_team_mode",
     "list_users",
+    "needs_rehash",
+    "recover_account",
     "reset_password",
     "session_expired",
     "set_display_name",
     "set_role",
+    "unlock_user",
     "verify_password",
 ]
 
@@ -101,7 +108,7 @@ MAX_PASSWORD_LENGTH = 256
 MAX_FAILED_LOGINS = 10
 LOCKOUT_SECONDS = 15 * 60
 
-SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**17, 8, 1  # OWASP 2024 guidance for scrypt; ~0.6 s, 128 MiB
 _SALT_BYTES, _KEY_BYTES = 16, 32
 # bounds accepted when reading a stored hash (refuses a tampered hash that would exhaust memory)
 _MAX_N, _MAX_R, _MAX_P = 2**20, 16, 16
@@ -130,6 +137,11 @@ def _b64(data):
     return base64.b64encode(data).decode("ascii")
 
 
+def _maxmem(n, r, p):
+    # scrypt needs 128 * r * (n + p) bytes; hashlib's default cap (32 MiB) is below N=2**17, r=8
+    return 128 * r * (n + p) + (2 << 20)
+
+
 def hash_password(password):
     """Hash a password with scrypt and a fresh random salt.
 
@@ -140,11 +152,11 @@ def hash_password(password):
     Returns
     -------
     str
-        ``scrypt$16384$8$1$<salt base64>$<key base64>``.
+        ``scrypt$131072$8$1$<salt base64>$<key base64>``.
     """
     salt = secrets.token_bytes(_SALT_BYTES)
     key = hashlib.scrypt(_normalize(password).encode("utf-8"), salt=salt, n=SCRYPT_N, r=SCRYPT_R,
-                         p=SCRYPT_P, dklen=_KEY_BYTES)
+                         p=SCRYPT_P, dklen=_KEY_BYTES, maxmem=_maxmem(SCRYPT_N, SCRYPT_R, SCRYPT_P))
     return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${_b64(salt)}${_b64(key)}"
 
 
@@ -165,7 +177,7 @@ def verify_password(password, encoded):
                                   and 0 < p <= _MAX_P and salt and key):
         return False
     candidate = hashlib.scrypt(_normalize(password).encode("utf-8"), salt=salt, n=n, r=r, p=p,
-                               dklen=len(key), maxmem=256 * n * r * p + (1 << 20))
+                               dklen=len(key), maxmem=_maxmem(n, r, p))
     return hmac.compare_digest(candidate, key)
 
 
@@ -366,20 +378,56 @@ def create_user(ws, username, password, role, display_name="", by=LOCAL_ADMIN, a
         return _public(_user_row(conn, username))
 
 
-def _failed_logins(conn, username):
-    """Failed logins of ``username`` within LOCKOUT_SECONDS and after its last success or reset."""
+def _login_source(source):
+    return str(source or "")[:200]
+
+
+def _failed_logins(conn, username, source):
+    """Failed (and in-flight) logins of ``username`` from ``source`` within LOCKOUT_SECONDS, counted after
+    the last success from that source and the last admin reset or unlock (any source)."""
     since = (_dt.datetime.now(_dt.UTC) - _dt.timedelta(seconds=LOCKOUT_SECONDS)).isoformat(
         timespec="microseconds")
     last_ok = conn.execute(
-        "SELECT MAX(id) FROM audit WHERE target = ? AND action IN ('user.login', 'user.reset_password')",
-        (username,)).fetchone()[0] or 0
+        "SELECT MAX(id) FROM login_attempts WHERE username = ? AND ((outcome = 'ok' AND source = ?) "
+        "OR outcome = 'reset')", (username, source)).fetchone()[0] or 0
     return conn.execute(
-        "SELECT COUNT(*) FROM audit WHERE action = 'user.login_failed' AND target = ? AND at >= ? "
-        "AND id > ?", (username, since, last_ok)).fetchone()[0]
+        "SELECT COUNT(*) FROM login_attempts WHERE username = ? AND source = ? AND outcome IN "
+        "('failed', 'pending') AND at >= ? AND id > ?", (username, source, since, last_ok)).fetchone()[0]
 
 
-def authenticate(ws, username, password):
+def _reserve_attempt(ws, username, source):
+    """Check the lock-out and record a pending attempt in one write transaction (atomic: of N parallel
+    guesses at most MAX_FAILED_LOGINS get to the password check). Returns ``(row, name, attempt_id)``."""
+    with ws.transaction() as conn:
+        row = _find_login(conn, username)
+        name = row["username"] if row is not None else unicodedata.normalize("NFKC", str(username))[:64]
+        if _failed_logins(conn, name, source) >= MAX_FAILED_LOGINS:
+            raise AuthenticationError(msg(
+                "login.locked", "Too many failed logins for {name}; wait {minutes} minutes or ask an admin "
+                "to unlock the account (defectlab user unlock NAME).", name=repr(name),
+                minutes=LOCKOUT_SECONDS // 60))
+        attempt = conn.execute("INSERT INTO login_attempts (username, source, at, outcome) "
+                               "VALUES (?, ?, ?, 'pending')", (name, source, utcnow())).lastrowid
+    return row, name, attempt
+
+
+def needs_rehash(encoded):
+    """Whether a stored hash was made with weaker scrypt parameters than the current ones."""
+    try:
+        scheme, n, r, p, *_ = str(encoded).split("$")
+        return scheme != "scrypt" or (int(n), int(r), int(p)) != (SCRYPT_N, SCRYPT_R, SCRYPT_P)
+    except ValueError:
+        return True
+
+
+def authenticate(ws, username, password, source=""):
     """Check a login and return the account.
+
+    The lock-out is checked and the attempt recorded atomically, per account **and** source: after
+    :data:`MAX_FAILED_LOGINS` failures from one source within :data:`LOCKOUT_SECONDS`, that source may not
+    try that account any more (other sources still may, so nobody can lock the only admin out from
+    everywhere); an admin lifts it with :func:`unlock_user` or a password reset. A hash made with older
+    scrypt parameters is replaced on a successful login.
 
     Parameters
     ----------
@@ -387,6 +435,8 @@ def authenticate(ws, username, password):
     username : str
         Matched ignoring case and character width.
     password : str
+    source : str, optional
+        Where the attempt comes from (``ui:<ip address>``, ``cli:<os user>``).
 
     Returns
     -------
@@ -400,28 +450,77 @@ def authenticate(ws, username, password):
         Wrong name or password (one message for both), a disabled or locked account, or an account
         without a password (``local`` in single-user mode needs no login: check :func:`is_team_mode`).
     """
-    with ws.read() as conn:
-        row = _find_login(conn, username)
-        name = row["username"] if row is not None else unicodedata.normalize("NFKC", str(username))[:64]
-        failures = _failed_logins(conn, name)
-    if failures >= MAX_FAILED_LOGINS:
-        raise AuthenticationError(
-            f"Too many failed logins for {name!r}; wait {LOCKOUT_SECONDS // 60} minutes or ask an admin "
-            "to reset the password.")
-    ok = verify_password(password, row["password_hash"] if row is not None else _dummy_hash())
-    ok = ok and row is not None and row["password_hash"] is not None
-    with ws.transaction() as conn:
-        if not ok:
-            log_action(conn, name, "user.login_failed", None, name)
-        elif row["disabled_at"]:
-            log_action(conn, name, "user.login_failed", None, name, {"reason": "disabled"})
-        else:
-            log_action(conn, name, "user.login", None, name)
+    source = _login_source(source)
+    row, name, attempt = _reserve_attempt(ws, username, source)
+    ok = False
+    try:
+        ok = verify_password(password, row["password_hash"] if row is not None else _dummy_hash())
+        ok = ok and row is not None and row["password_hash"] is not None
+        new_hash = hash_password(password) if ok and needs_rehash(row["password_hash"]) else None
+    finally:
+        with ws.transaction() as conn:
+            conn.execute("UPDATE login_attempts SET outcome = ? WHERE id = ?", ("ok" if ok else "failed", attempt))
+            if not ok:
+                log_action(conn, name, "user.login_failed", None, name, {"source": source})
+            elif row["disabled_at"]:
+                log_action(conn, name, "user.login_failed", None, name, {"reason": "disabled", "source": source})
+            else:
+                if new_hash is not None:
+                    conn.execute("UPDATE users SET password_hash = ? WHERE username = ? AND password_hash = ?",
+                                 (new_hash, name, row["password_hash"]))
+                log_action(conn, name, "user.login", None, name,
+                           {"source": source, **({"rehashed": True} if new_hash else {})})
     if not ok:
-        raise AuthenticationError("Wrong user name or password.")
+        raise AuthenticationError(msg("login.wrong", "Wrong user name or password."))
     if row["disabled_at"]:
-        raise AuthenticationError(f"The account {name!r} is disabled; ask an admin.")
+        raise AuthenticationError(msg("login.disabled", "The account {name} is disabled; ask an admin.",
+                                      name=repr(name)))
     return _public(row)
+
+
+def unlock_user(ws, username, by):
+    """Lift a login lock-out of ``username`` (all sources). Needs ``reset_password`` (admins)."""
+    with ws.transaction() as conn:
+        require(conn, by, "reset_password")
+        _unlock(conn, _user_row(conn, username)["username"], by)
+
+
+def _unlock(conn, username, by):
+    conn.execute("INSERT INTO login_attempts (username, source, at, outcome) VALUES (?, '*', ?, 'reset')",
+                 (username, utcnow()))
+    log_action(conn, by, "user.unlock", None, username)
+
+
+def recover_account(ws, username, operator, new_password=None):
+    """Break-glass recovery for somebody with write access to the workspace files (which is admin access).
+
+    Lifts the login lock-out of ``username`` and, with ``new_password``, sets it (the person must change
+    it at the next login) and ends the account's sessions. No role is checked: whoever can call this can
+    already change ``defectlab.sqlite`` directly. The CLI's ``defectlab user unlock`` /
+    ``defectlab user reset-password`` use it; the audit names ``file-access:<operator>``.
+
+    Returns
+    -------
+    dict
+        The account (see :func:`list_users`).
+    """
+    pw = None if new_password is None else hash_password(check_password_policy(new_password, username))
+    actor = f"file-access:{operator}"
+    with ws.transaction() as conn:
+        row = _user_row(conn, username)
+        _unlock(conn, row["username"], actor)
+        if pw is not None:
+            conn.execute("UPDATE users SET password_hash = ?, must_change_password = 1 WHERE username = ?",
+                         (pw, row["username"]))
+            _revoke_sessions(conn, row["username"], "password_reset")
+            log_action(conn, actor, "user.reset_password", None, row["username"], {"recovery": True})
+        return _public(_user_row(conn, row["username"]))
+
+
+def _revoke_sessions(conn, username, reason):
+    """Revoke every open session of ``username`` inside the caller's transaction; returns how many."""
+    return conn.execute("UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE user = ? AND "
+                        "revoked_at IS NULL", (utcnow(), str(reason), str(username))).rowcount
 
 
 def change_password(ws, username, old_password, new_password):
@@ -445,6 +544,7 @@ def change_password(ws, username, old_password, new_password):
             raise AuthenticationError("The password was changed meanwhile; log in again.")
         conn.execute("UPDATE users SET password_hash = ?, must_change_password = 0 WHERE username = ?",
                      (new_hash, row["username"]))
+        _revoke_sessions(conn, row["username"], "password_changed")
         log_action(conn, row["username"], "user.password", None, row["username"])
 
 
@@ -461,6 +561,8 @@ def reset_password(ws, username, new_password, by):
         require(conn, by, "reset_password")
         conn.execute("UPDATE users SET password_hash = ?, must_change_password = ? WHERE username = ?",
                      (new_hash, int(row["username"] != by), row["username"]))
+        _revoke_sessions(conn, row["username"], "password_reset")
+        _unlock(conn, row["username"], by)
         log_action(conn, by, "user.reset_password", None, row["username"])
 
 
@@ -508,6 +610,7 @@ def disable_user(ws, username, by):
         if row["role"] == "admin" and _enabled_admins(conn) <= 1:
             raise InputError(f"{row['username']!r} is the last enabled admin and cannot be disabled.")
         conn.execute("UPDATE users SET disabled_at = ? WHERE username = ?", (utcnow(), row["username"]))
+        _revoke_sessions(conn, row["username"], "disabled")
         log_action(conn, by, "user.disable", None, row["username"])
         return _public(_user_row(conn, row["username"]))
 

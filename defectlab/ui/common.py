@@ -24,6 +24,7 @@ __all__ = [
     "active_project",
     "class_label",
     "cls_name",
+    "data_roots",
     "flash",
     "guard",
     "image_bytes",
@@ -99,6 +100,8 @@ def init_state():
     ss = st.session_state
     if "workspace" not in ss:
         ss["workspace"] = str(Path(os.environ.get("DEFECTLAB_WORKSPACE") or "workspace"))
+    # the workspace this session started on: its parent is the default data root (defectlab.store.roots)
+    ss.setdefault("start_workspace", ss["workspace"])
     if "lang" not in ss:
         ss["lang"] = _default_language()
     ss.setdefault("user", "local")
@@ -120,6 +123,13 @@ def _open(path):
 def workspace():
     """The open :class:`~defectlab.store.Workspace` of this session."""
     return _open(str(Path(workspace_path()).resolve()))
+
+
+def data_roots():
+    """The folders this server lets a browser user reach by path (:func:`defectlab.store.data_roots`)."""
+    from defectlab.store import data_roots as _roots
+
+    return _roots(st.session_state.get("start_workspace") or workspace_path())
 
 
 def user():

@@ -50,6 +50,7 @@ if source_kind == "upload":
                                      "json", "csv"], help=t("import.upload_help"))
 else:
     folder = st.text_input(t("import.folder"), key="imp_folder", help=t("import.folder_help"))
+    st.caption(t("import.folder_roots", roots=", ".join(str(r) for r in common.data_roots())))
 
 
 def _stage_uploads(files):
@@ -78,13 +79,14 @@ if go:
 
     with common.guard():
         try:
+            options = {"layout": layout, "label_regex": regex.strip() or None, "user": common.user(),
+                       "progress": _progress}
             if source_kind == "upload":
                 staged, source = _stage_uploads(uploads)
-            else:
-                source = Path(folder.strip()).expanduser()
-            report = ingest.import_source(ws, project_name.strip(), source, layout=layout,
-                                          label_regex=regex.strip() or None, user=common.user(),
-                                          progress=_progress)
+                report = ingest.import_source(ws, project_name.strip(), source, **options)
+            else:  # a server path: only under the data roots (checked by the library)
+                report = ingest.import_server_folder(ws, project_name.strip(), folder.strip(),
+                                                     common.data_roots(), **options)
         finally:
             if staged is not None:
                 shutil.rmtree(staged, ignore_errors=True)

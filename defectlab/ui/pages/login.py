@@ -1,12 +1,10 @@
 """Sign in (team mode only): local accounts checked by defectlab.team; a new password when required."""
 
-import time
-
 import streamlit as st
 
 from defectlab.errors import DefectlabError
 from defectlab.team import authenticate, change_password
-from defectlab.ui import common
+from defectlab.ui import common, session
 from defectlab.ui.common import t
 
 ws = common.workspace()
@@ -33,8 +31,7 @@ if pending:
             with common.guard():
                 change_password(ws, pending, old, new)
                 st.session_state.pop("login_must_change", None)
-                st.session_state["auth_user"] = pending
-                st.session_state["last_seen"] = time.time()
+                session.sign_in(ws, pending)
                 st.rerun()
     st.stop()
 
@@ -44,14 +41,13 @@ with st.form("login_form"):
     ok = st.form_submit_button(t("login.submit"), type="primary")
 if ok:
     try:
-        account = authenticate(ws, username, password)
+        account = authenticate(ws, username, password, source=session.source())
     except DefectlabError as exc:
-        st.error(str(exc))
+        st.error(common.reason_text(exc.args[0] if exc.args else str(exc)))
     else:
         if account.get("must_change_password"):
             st.session_state["login_must_change"] = account["username"]
         else:
-            st.session_state["auth_user"] = account["username"]
-            st.session_state["last_seen"] = time.time()
+            session.sign_in(ws, account["username"])
         st.rerun()
 st.caption(t("login.help"))

@@ -10,7 +10,7 @@ import streamlit as st
 
 from defectlab import learn
 from defectlab.errors import DefectlabError
-from defectlab.store import get_item
+from defectlab.store import get_item, resolve_under_roots
 from defectlab.ui import charts, common, labelbook, predicting, runinfo
 from defectlab.ui.common import t
 
@@ -62,7 +62,8 @@ if go:
                 zips = list(staged.glob("*.zip"))
                 source = zips[0] if len(uploads) == 1 and zips else staged
             else:
-                source = Path(folder.strip()).expanduser()
+                # a server path: only under the data roots (or the workspace itself, e.g. the demo batch)
+                source = resolve_under_roots(folder.strip(), [*common.data_roots(), ws.root])
             result = learn.predict_batch(ws, project, run_id, source, user=common.user(), progress=_progress)
         finally:
             if staged is not None:

@@ -5,8 +5,8 @@ from pathlib import Path
 import streamlit as st
 
 from defectlab.errors import DefectlabError
-from defectlab.store import open_workspace, update_project
-from defectlab.ui import common, training
+from defectlab.store import open_workspace_as, update_project
+from defectlab.ui import common, session, training
 from defectlab.ui.common import t
 
 st.title(t("settings.title"))
@@ -26,21 +26,27 @@ st.radio(t("settings.language"), list(LANGS), format_func=LANGS.get, key="settin
          on_change=_set_lang, horizontal=True, label_visibility="collapsed")
 
 # -- workspace ---------------------------------------------------------------------------------------
-st.subheader(t("settings.workspace"))
-st.caption(t("settings.workspace_help"))
-path = st.text_input(t("settings.workspace_path"), value=str(Path(common.workspace_path()).resolve()),
-                     key="settings_ws")
-if st.button(t("settings.workspace_open"), key="settings_ws_open"):
-    try:
-        open_workspace(path)
-    except (DefectlabError, OSError) as exc:
-        st.error(t("settings.workspace_error", path=path, error=str(exc)))
-    else:
-        st.session_state["workspace"] = path
-        st.session_state["project"] = None
-        st.session_state["lbl_ctx"] = None
-        common.flash("success", t("settings.workspace_opened", path=path))
-        st.rerun()
+# Only an admin may open another workspace, and only under the data roots (enforced by
+# open_workspace_as); the session ends here: in the other workspace one signs in with its accounts.
+if common.permissions()("open_workspace"):
+    st.subheader(t("settings.workspace"))
+    roots = common.data_roots()
+    st.caption(t("settings.workspace_help_roots", roots=", ".join(str(r) for r in roots)))
+    path = st.text_input(t("settings.workspace_path"), value=str(Path(common.workspace_path()).resolve()),
+                         key="settings_ws")
+    if st.button(t("settings.workspace_open"), key="settings_ws_open"):
+        try:
+            other = open_workspace_as(common.workspace(), common.user(), path, roots)
+        except (DefectlabError, OSError) as exc:
+            st.error(t("settings.workspace_error", path=path,
+                       error=common.reason_text(exc.args[0] if exc.args else str(exc))))
+        else:
+            session.sign_out(common.workspace(), reason="workspace_switch")
+            st.session_state["workspace"] = str(other.root)
+            st.session_state["project"] = None
+            st.session_state["lbl_ctx"] = None
+            common.flash("success", t("settings.workspace_opened", path=str(other.root)))
+            st.rerun()
 
 # -- defaults ----------------------------------------------------------------------------------------
 project = common.active_project()
