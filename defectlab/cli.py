@@ -6,6 +6,7 @@ Each command parses its arguments, calls one library function and prints either 
 """
 
 import argparse
+import getpass
 import json
 import os
 import sys
@@ -71,7 +72,7 @@ def cmd_demo(args):
     from .demo import build_demo_workspace
 
     ws = _workspace(args)
-    names = build_demo_workspace(ws, progress=_Progress("demo"))
+    names = build_demo_workspace(ws, progress=_Progress("demo"), user=args.user)
     _emit(args, {"projects": names, "workspace": str(ws.root)},
           lambda p: t("cli.demo_created", path=p["workspace"], projects=", ".join(p["projects"])))
 
@@ -225,6 +226,58 @@ def cmd_label_issues(args):
     _emit(args, {"run_id": run_id, "issues": issues}, human)
 
 
+def _operator():
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name in the environment (a bare container)
+        return "unknown"
+
+
+def _new_password(name):
+    """The new password from DEFECTLAB_NEW_PASSWORD, else asked twice on a terminal."""
+    pw = os.environ.get("DEFECTLAB_NEW_PASSWORD")
+    if pw is None and sys.stdin.isatty():
+        pw = getpass.getpass(f"New password for {name}: ", stream=sys.stderr)
+        if getpass.getpass("Again: ", stream=sys.stderr) != pw:
+            raise _Usage("the two passwords differ; nothing was changed")
+    if pw is None:
+        raise _Usage("set DEFECTLAB_NEW_PASSWORD or run in a terminal to be asked; nothing was changed")
+    return pw
+
+
+def cmd_user_recover(args):
+    """``user unlock`` / ``user reset-password``: recovery for whoever can write the workspace files."""
+    from .team import recover_account
+
+    pw = _new_password(args.name) if args.user_command == "reset-password" else None
+    account = recover_account(_workspace(args, create=False), args.name, _operator(), new_password=pw)
+    _emit(args, {"user": account["username"], "unlocked": True, "password_reset": pw is not None},
+          lambda d: t("cli.user_recovered", user=d["user"]))
+
+
+# the permission (any one of) each command needs in team mode, checked before it runs; the library
+# checks again where it writes. Commands not listed need an enabled account.
+_NEEDS = {
+    "cmd_demo": ("create_project",),
+    "cmd_runs": ("train", "view_team", "predict"),  # runs hold other people's labels (as the Runs page)
+    "cmd_label_issues": ("review",),
+}
+
+
+def _actor(args):
+    """The acting account: ``local`` in single-user mode; in team mode the authenticated --user."""
+    from .team import authenticate_actor
+
+    ws = _workspace(args)
+    password = os.environ.get("DEFECTLAB_PASSWORD")
+    ask = None
+    if password is None and sys.stdin.isatty():
+        def ask(name):
+            return getpass.getpass(f"Password for {name}: ", stream=sys.stderr)
+    return authenticate_actor(ws, args.user or os.environ.get("DEFECTLAB_USER"), password, ask=ask,
+                              source=f"cli:{_operator()}", actions=_NEEDS.get(args.func.__name__, ()))
+
+
 class _Usage(Exception):
     """Wrong usage found after parsing (exit code 2)."""
 
@@ -236,7 +289,9 @@ def _common(p):
                    help="workspace folder (default: $DEFECTLAB_WORKSPACE, else ./workspace)")
     p.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
                    help="print exactly one JSON object on stdout")
-    p.add_argument("--user", default=argparse.SUPPRESS, help="acting user (default: local)")
+    p.add_argument("--user", default=argparse.SUPPRESS,
+                   help="team mode: your account (default $DEFECTLAB_USER); its password comes from "
+                        "$DEFECTLAB_PASSWORD or a prompt")
 
 
 def build_parser():
@@ -246,7 +301,7 @@ def build_parser():
     parser.add_argument("--version", action="version", version=f"defectlab {__version__}")
     parser.add_argument("--workspace", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--json", action="store_true", default=False, help=argparse.SUPPRESS)
-    parser.add_argument("--user", default="local", help=argparse.SUPPRESS)
+    parser.add_argument("--user", default=None, help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def add(name, func, help, example, **kw):
@@ -321,6 +376,21 @@ def build_parser():
     li.add_argument("project")
     li.add_argument("--run", default=None, help="run id (default: newest approved run, else newest)")
     li.add_argument("--limit", type=int, default=0, help="show at most this many (0: all)")
+
+    us = sub.add_parser("user", help="account recovery for whoever can write the workspace files (= admin)")
+    usub = us.add_subparsers(dest="user_command", metavar="ACTION", required=True)
+    for name, text, example in (
+        ("unlock", "lift a login lock-out of an account (all sources)", "defectlab user unlock local"),
+        ("reset-password", "set a new password (from $DEFECTLAB_NEW_PASSWORD or a prompt); the person "
+         "must change it at the next sign-in, and their open sessions end",
+         "DEFECTLAB_NEW_PASSWORD='Temp-pass-123' defectlab user reset-password zhang.wei"),
+    ):
+        p = usub.add_parser(name, help=text, description=text + ". Needs no account: it needs write "
+                            "access to the workspace files, which is admin access.",
+                            epilog=f"example:\n  {example}", formatter_class=argparse.RawDescriptionHelpFormatter)
+        _common(p)
+        p.add_argument("name")
+        p.set_defaults(func=cmd_user_recover, auth=False)
     return parser
 
 
@@ -330,18 +400,30 @@ def _language_from_environment():
     return normalize_language(env.get("DEFECTLAB_LANG") or env.get("LC_ALL") or env.get("LANG") or "en")
 
 
+def _one_line(exc):
+    """The error in the session language when the library gave a catalog key; always one line."""
+    from .i18n import catalog
+    from .messages import Message
+
+    first = exc.args[0] if exc.args else None
+    text = t(first.key, **first.args) if isinstance(first, Message) and first.key in catalog("en") else str(exc)
+    return " ".join(text.split())
+
+
 def main(argv=None):
     set_language(_language_from_environment())
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if getattr(args, "auth", True):
+            args.user = _actor(args)
         args.func(args)
     except _Usage as exc:
         parser.print_usage(sys.stderr)
         sys.stderr.write(f"defectlab: error: {exc}\n")
         return 2
     except DefectlabError as exc:
-        sys.stderr.write(f"defectlab: error: {exc}\n")
+        sys.stderr.write(f"defectlab: error: {_one_line(exc)}\n")
         return 1
     except KeyboardInterrupt:
         sys.stderr.write("defectlab: interrupted\n")

@@ -41,6 +41,7 @@ from .accounts import (
     unlock_user,
     verify_password,
 )
+from .actor import authenticate_actor
 from .agreement import (
     FleissKappa,
     agreement_summary,
@@ -107,6 +108,7 @@ __all__ = [
     "approval_rates",
     "assignment_progress",
     "authenticate",
+    "authenticate_actor",
     "change_password",
     "check_password_policy",
     "check_session",
