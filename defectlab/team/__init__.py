@@ -11,6 +11,9 @@ Modules (one concept each; read their docstrings):
 - :mod:`~defectlab.team.assignments` — batches for annotators with overlap and gold, each person's queue,
   blind labels;
 - :mod:`~defectlab.team.gold` — gold items, gold accuracy, the qualification set;
+- :mod:`~defectlab.team.visibility` — what a person may see of an item's labels (blind overlap);
+- :mod:`~defectlab.team.sessions` — server-side sessions bound to a workspace, signed refresh tokens;
+- :mod:`~defectlab.team.actor` — the acting account of the command line;
 - :mod:`~defectlab.team.agreement` — Cohen / Fleiss kappa, Krippendorff's alpha, consensus,
   disagreement queue;
 - :mod:`~defectlab.team.qc` — the reviewer's random sample, accept / reject, approval rates;
@@ -88,6 +91,7 @@ from .sessions import (
     start_session,
 )
 from .throughput import THROUGHPUT_COLUMNS, throughput, throughput_csv
+from .visibility import ItemView, item_views, may_see_model
 
 __all__ = [
     # accounts
@@ -99,6 +103,7 @@ __all__ = [
     "AuthenticationError",
     # agreement
     "FleissKappa",
+    "ItemView",
     "SessionEnded",
     # audit
     "activity",
@@ -130,10 +135,12 @@ __all__ = [
     "gold_items",
     "hash_password",
     "is_team_mode",
+    "item_views",
     "krippendorff_alpha",
     "list_assignments",
     "list_sessions",
     "list_users",
+    "may_see_model",
     "needs_rehash",
     "next_items",
     "pairwise_agreement",

@@ -32,7 +32,7 @@ other; ``expected_version`` is for changing the item's *current* label (review a
 Annotators never see other people's labels of an item before labeling it: for anybody without
 ``review`` / ``view_team`` (annotators, supervisors), :func:`visible_label` returns only their own label
 for items that are in any assignment or gold, and None until they have labeled them. Leads, reviewers
-and admins see the current (derived) label.
+and admins see the current (derived) label. The rule lives in :mod:`defectlab.team.visibility`.
 
 Examples
 --------
@@ -46,7 +46,7 @@ import math
 from collections import Counter
 
 from ..errors import InputError, NotFoundError
-from ..store import can, current_label, current_labels, log_action, require, utcnow
+from ..store import can, log_action, require, utcnow
 from ._common import (
     _annotation_rows,
     _check_live_items,
@@ -58,6 +58,7 @@ from ._common import (
 )
 from .gold import qualification_status
 from .qc import _rejections
+from .visibility import _blind_items, _privileged, visible_label, visible_labels  # noqa: F401 (re-exported)
 
 __all__ = [
     "assignment_progress",
@@ -359,67 +360,3 @@ def queue_counts(ws, project, user):
     status, queue, done = _queue(ws, p, user)
     return {"remaining": len(queue), "rejected": sum(e["reason"] == "rejected" for e in queue),
             "done": done, "qualification": status["state"]}
-
-
-def _privileged(conn, user):
-    return can(conn, user, "view_team") or can(conn, user, "review")
-
-
-def _blind_items(conn, project_id, item_ids=None):
-    """Items of ``item_ids`` (default all) that are in any assignment or gold."""
-    if item_ids is not None and len(item_ids) <= 500:
-        ids = sorted({int(i) for i in item_ids})
-        marks = ",".join("?" * len(ids))
-        return {r[0] for r in conn.execute(
-            f"SELECT item_id FROM assignment_items WHERE item_id IN ({marks}) UNION "
-            f"SELECT item_id FROM gold_items WHERE removed_at IS NULL AND item_id IN ({marks})", ids + ids)}
-    blind = {r[0] for r in conn.execute(
-        "SELECT DISTINCT ai.item_id FROM assignment_items ai JOIN assignments s ON s.id = ai.assignment_id "
-        "WHERE s.project_id = ?", (project_id,))}
-    blind |= set(_gold(conn, project_id))
-    return blind if item_ids is None else blind & {int(i) for i in item_ids}
-
-
-def visible_label(ws, item_id, user):
-    """The label ``user`` may see for an item, or None.
-
-    Leads, reviewers and admins see the current label. Anybody else sees, for an item that is in any
-    assignment or is gold, only their own latest label (None before they labeled it); for other items,
-    the current label.
-    """
-    with ws.read() as conn:
-        row = conn.execute("SELECT project_id FROM items WHERE id = ?", (int(item_id),)).fetchone()
-        if row is None:
-            raise NotFoundError(f"No item with id {item_id}.")
-        if _privileged(conn, user) or not _blind_items(conn, row["project_id"], [int(item_id)]):
-            return current_label(ws, item_id, conn=conn).label
-        votes = _latest_votes(_annotation_rows(conn, row["project_id"], user=user, item_ids=[int(item_id)]),
-                              user=user)
-    vote = votes.get((int(item_id), user))
-    return None if vote is None else vote["label"]
-
-
-def visible_labels(ws, project, user, item_ids=None):
-    """:func:`visible_label` for many items at once (for a grid): ``{item_id: label or None}``.
-
-    ``item_ids`` default: every live sample item of the project. Pass the ids of the page on screen: the
-    whole project costs about 0.4 s for 20,000 items (the derived labels), a page of 50 a few ms.
-    """
-    p = _project(ws, project)
-    with ws.read() as conn:
-        if item_ids is None:
-            ids = [r[0] for r in conn.execute("SELECT id FROM items WHERE project_id = ? AND role = 'sample' "
-                                              "AND deleted_at IS NULL ORDER BY id", (p.id,))]
-        else:
-            ids = [int(i) for i in item_ids]
-        states = current_labels(ws, p.id, item_ids=None if item_ids is None else ids, conn=conn)
-        out = {i: states[i].label if i in states else None for i in ids}
-        if _privileged(conn, user):
-            return out
-        blind = _blind_items(conn, p.id, ids)
-        if blind:
-            votes = _latest_votes(_annotation_rows(conn, p.id, user=user, item_ids=blind), user=user)
-            for i in blind:
-                vote = votes.get((i, user))
-                out[i] = None if vote is None else vote["label"]
-    return out

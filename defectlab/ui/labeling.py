@@ -42,17 +42,14 @@ def model_hints_allowed(ws, user, team=None):
     """Whether ``user`` may see the model's suggestion (and the queue order built from it).
 
     In team mode an annotator labels blind: a hint from the model would steer them toward it and
-    inflate the measured agreement and gold accuracy, so annotators get none. Leads, admins and
-    reviewers (and everybody in single-user mode) keep the hints.
+    inflate the measured agreement and gold accuracy, so annotators get none. The rule is the
+    library's (:func:`defectlab.team.may_see_model`).
     """
-    if team is None:
-        team = common.team_mode(ws)
-    if not team:
+    if team is False:
         return True
-    from defectlab.store import role_of
+    from defectlab.team import may_see_model
 
-    with ws.read() as conn:
-        return role_of(conn, user) != "annotator"
+    return may_see_model(ws, user)
 
 
 def _ctx(project, order):
@@ -93,7 +90,7 @@ def build_queue(ws, project, order, user, team=False, seed=0):
             return unlabeled  # the model's ranking is a hint too
         return _rank_next(ws, project, unlabeled, seed) or unlabeled
     if order == "random":
-        random.Random(seed).shuffle(unlabeled)
+        random.Random(seed).shuffle(unlabeled)  # noqa: S311 (a seeded queue order, not a secret)
     return unlabeled
 
 

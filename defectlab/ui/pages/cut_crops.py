@@ -7,6 +7,7 @@ import streamlit as st
 
 from defectlab import ingest
 from defectlab.store import delete_items, get_item, items_frame
+from defectlab.team import visible_labels
 from defectlab.ui import common
 from defectlab.ui.common import t
 
@@ -44,8 +45,10 @@ labels = {i: f"#{i} · {s} ({w}×{h})" for i, s, w, h in
           zip(plates["id"], plates["source"], plates["width"], plates["height"], strict=True)}
 plate_id = st.selectbox(t("crops.plate"), list(labels), format_func=labels.get, key="crop_plate")
 plate = get_item(ws, int(plate_id))
-samples = items_frame(ws, project.id)
+samples = items_frame(ws, project.id, with_labels=False)
 crops = samples[samples["parent_id"] == plate["id"]].sort_values("box_index")
+# the labels this person may see of these crops (blind overlap: an annotator sees only their own)
+crop_labels = visible_labels(ws, project, common.user(), item_ids=[int(i) for i in crops["id"]])
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -156,10 +159,11 @@ else:
         for col, r in zip(cols, rows[start:start + per_row], strict=False):
             with col:
                 st.image(common.thumb(r._asdict(), 96), width="stretch")
-                st.caption(f"{r.box_index} · {common.label_text(r.label)}")
-    remove = st.multiselect(t("crops.remove"), [int(i) for i in crops["id"]], key="crop_remove", placeholder=t("common.choose"),
+                st.caption(f"{int(r.box_index)} · {common.label_text(crop_labels.get(int(r.id)))}")
+    remove = st.multiselect(t("crops.remove"), [int(i) for i in crops["id"]], key="crop_remove",
+                            placeholder=t("common.choose"),
                             format_func=lambda i: f"{int(crops.set_index('id').loc[i, 'box_index'])} · "
-                                                  f"{common.label_text(crops.set_index('id').loc[i, 'label'])}")
+                                                  f"{common.label_text(crop_labels.get(int(i)))}")
     if st.button(t("crops.remove_go", n=len(remove)), key="crop_remove_go", disabled=not remove):
         with common.guard():
             delete_items(ws, remove, user=common.user())

@@ -4,6 +4,7 @@ images picked from the project's items. Stored in the project's descriptions (up
 import streamlit as st
 
 from defectlab.store import items_frame, update_project
+from defectlab.team import visible_labels
 from defectlab.ui import common, labelbook
 from defectlab.ui.common import t
 
@@ -33,8 +34,9 @@ def _merged(old, text):
     return text
 
 
-frame = items_frame(ws, project.id)
-labels = dict(zip(frame["id"].astype(int), frame["label"], strict=True))
+frame = items_frame(ws, project.id, with_labels=False)
+# the labels this person may see (blind overlap: an annotator sees only their own on assigned items)
+labels = visible_labels(ws, project, common.user())
 sources = dict(zip(frame["id"].astype(int), frame["source"].astype(str), strict=True))
 of_class = [i for i, lab in labels.items() if lab == cls]
 others = [i for i, lab in labels.items() if lab != cls]
@@ -56,8 +58,8 @@ with left:
         for kind in labelbook.EXAMPLE_KINDS:
             current = [int(i) for i in entry.get(kind) or [] if int(i) in labels]
             options = sorted(set(candidates[kind][:500]) | set(current))
-            picks[kind] = st.multiselect(t(f"labelbook.{kind}"), options, default=current, placeholder=t("common.choose"),
-                                         format_func=_fmt, key=f"lb_{kind}_{cls}",
+            picks[kind] = st.multiselect(t(f"labelbook.{kind}"), options, default=current,
+                                         placeholder=t("common.choose"), format_func=_fmt, key=f"lb_{kind}_{cls}",
                                          help=t(f"labelbook.{kind}_help"), max_selections=8)
         saved = st.form_submit_button(t("labelbook.save"), type="primary",
                                       disabled=not common.permissions(ws)("edit_project"))
