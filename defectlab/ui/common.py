@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import time
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from defectlab.team import is_team_mode
 
 __all__ = [
     "PAGES_DIR",
+    "SafeMarkdown",
     "active_project",
     "class_label",
     "cls_name",
@@ -31,6 +33,7 @@ __all__ = [
     "init_state",
     "label_text",
     "lang",
+    "md",
     "page_link",
     "permissions",
     "project_picker",
@@ -39,6 +42,7 @@ __all__ = [
     "require_project",
     "show_flash",
     "t",
+    "t_plain",
     "team_mode",
     "thumb",
     "user",
@@ -55,8 +59,75 @@ def lang():
     return st.session_state.get("lang", "en")
 
 
+class SafeMarkdown(str):
+    """Text ready for a Streamlit Markdown context: catalog text whose values were escaped (:func:`t`), or
+    user text escaped by :func:`md`. Anything else is escaped before it is shown (:func:`flash`, :func:`guard`)."""
+
+
+# Markdown (CommonMark, GitHub, Streamlit's :colour[...] directives and $math$) and HTML specials. Any ASCII
+# punctuation may be backslash-escaped in CommonMark and then renders as itself. Escaped everywhere: what
+# can build links, images, HTML, entities, code, emphasis, tables and math; at the start of a line: what
+# starts a heading, quote, list or rule; "_" unless inside a word (GFM: crazing_1.png is no emphasis).
+_MD_ALWAYS = frozenset("\\`*[]()<>!|~$&")
+_MD_LINE_START = re.compile(r"^([#>+=-]|\d+[.)])")
+
+
+def _md_line(line):
+    body = line.lstrip(" \t")
+    out = []
+    for k, ch in enumerate(body):
+        if ch in _MD_ALWAYS:
+            out.append("\\" + ch)
+        elif ch == "_" and not (0 < k < len(body) - 1 and body[k - 1].isalnum() and body[k + 1].isalnum()):
+            out.append("\\_")
+        else:
+            out.append(ch)
+    text = "".join(out)
+    start = _MD_LINE_START.match(text)
+    if start:
+        marker = start.group(1)
+        text = (marker[:-1] + "\\" + marker[-1]) + text[len(marker):]
+    return "\u00a0" * (len(line) - len(body)) + text  # leading spaces would make a code block
+
+
+def md(text):
+    """User-supplied text (a project, class, user or file name, a label-book rule, an error naming a file)
+    made safe for any Streamlit element that renders Markdown: titles, captions, messages, widget labels.
+
+    Markdown specials are backslash-escaped (``>= 5 cracks`` stays text, not a quote;
+    ``![x](http://…)`` stays text, no image is fetched), leading spaces do not make code blocks, and line
+    breaks are kept. The one helper for this: pages never pass user text to Markdown any other way.
+
+    Examples
+    --------
+    >>> md(">= 5 cracks") == "\\\\>= 5 cracks"
+    True
+    >>> md("![x](http://e.invalid/x.png)") == "\\\\!\\\\[x\\\\]\\\\(http://e.invalid/x.png\\\\)"
+    True
+    >>> md("rolled-in_scale_12.jpg"), md("1. first")
+    ('rolled-in_scale_12.jpg', '1\\\\. first')
+    """
+    if isinstance(text, SafeMarkdown):
+        return text
+    lines = str(text).replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return SafeMarkdown("  \n".join(_md_line(line) for line in lines))
+
+
 def t(key, **kwargs):
-    """The text of ``key`` in the session's language (defectlab/i18n catalogs), formatted with ``kwargs``."""
+    """The text of ``key`` in the session's language (defectlab/i18n catalogs), formatted with ``kwargs``.
+
+    For Markdown contexts (the default in Streamlit): string values are escaped with :func:`md` (user
+    names, files, classes). For plain-text contexts (select-box options, table cells, file names) use
+    :func:`t_plain`.
+    """
+    from defectlab import i18n
+
+    safe = {k: md(v) if isinstance(v, str) else v for k, v in kwargs.items()}
+    return SafeMarkdown(i18n.t(key, lang=lang(), **safe))
+
+
+def t_plain(key, **kwargs):
+    """:func:`t` without escaping: for option labels (``format_func``), table cells, CSV and file names."""
     from defectlab import i18n
 
     return i18n.t(key, lang=lang(), **kwargs)
@@ -75,7 +146,7 @@ def reason_text(reason, key=None, args=None):
         key, args = reason.key, reason.args
     if not key or key not in i18n.catalog("en"):
         return str(reason)
-    return t(key, **(args or {}))
+    return t_plain(key, **(args or {}))
 
 
 def rejected_text(row):
@@ -228,12 +299,15 @@ def guard():
     except ImageError as exc:
         st.error(t("error.image", source=exc.source, reason=reason_text(exc.reason)))
     except DefectlabError as exc:
-        st.error(str(exc))
+        st.error(md(reason_text(exc.args[0] if exc.args else str(exc))))
 
 
 def flash(kind, message):
-    """Queue a message to show on the next run (callbacks run before the page is drawn)."""
-    st.session_state.setdefault("flash", []).append((kind, str(message)))
+    """Queue a message to show on the next run (callbacks run before the page is drawn).
+
+    ``message`` from :func:`t` is shown as it is; any other text (an error's message) is escaped.
+    """
+    st.session_state.setdefault("flash", []).append((kind, str(md(message))))
 
 
 def show_flash():

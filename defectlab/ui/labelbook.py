@@ -30,16 +30,16 @@ def _text(value):
 
 
 def show_entry(project, cls, thumbs=True, size=96, max_per_kind=4):
-    """Draw one class's rule, criteria and example thumbnails (no unsafe HTML: markdown-free text)."""
+    """Draw one class's rule, criteria and example thumbnails (the texts shown as text: :func:`common.md`)."""
     e = entry(project, cls)
-    st.markdown(f"**{common.class_label(project, cls)}**")
+    st.markdown(f"**{common.md(common.class_label(project, cls))}**")
     description = _text(e.get("description"))
     criteria = _text(e.get("criteria"))
     if description:
-        st.markdown(description)
+        st.markdown(common.md(description))  # the lead's text is text, never Markdown
     if criteria:
         st.caption(t("labelbook.criteria"))
-        st.markdown(criteria)
+        st.markdown(common.md(criteria))
     if not description and not criteria:
         st.caption(t("labelbook.empty_entry"))
     if not thumbs:

@@ -128,7 +128,7 @@ else:
         y0, y1 = sorted((max(0, round(y0)), min(plate["height"], round(y1))))
         drawn.append((b["label"] or None, x0, y0, x1, y1))
     for k, (label, x0, y0, x1, y1) in enumerate(drawn, start=1):
-        st.caption(f"{k}. {label or t('crops.unlabeled_box')}: ({x0}, {y0}) – ({x1}, {y1})")
+        st.caption(f"{k}\\. {common.md(label) if label else t('crops.unlabeled_box')}: ({x0}, {y0}) – ({x1}, {y1})")
     if st.button(t("crops.save_drawn", n=len(drawn)), key="crop_save_drawn", type="primary",
                  disabled=not drawn):
         _save(drawn)
@@ -159,7 +159,7 @@ else:
         for col, r in zip(cols, rows[start:start + per_row], strict=False):
             with col:
                 st.image(common.thumb(r._asdict(), 96), width="stretch")
-                st.caption(f"{int(r.box_index)} · {common.label_text(crop_labels.get(int(r.id)))}")
+                st.caption(f"{int(r.box_index)} · {common.md(common.label_text(crop_labels.get(int(r.id))))}")
     remove = st.multiselect(t("crops.remove"), [int(i) for i in crops["id"]], key="crop_remove",
                             placeholder=t("common.choose"),
                             format_func=lambda i: f"{int(crops.set_index('id').loc[i, 'box_index'])} · "

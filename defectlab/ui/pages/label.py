@@ -62,7 +62,7 @@ def _single():
     try:
         item = get_item(ws, item_id)
     except DefectlabError as exc:
-        st.error(str(exc))
+        st.error(common.md(str(exc)))
         st.button(t("label.skip"), key="lbl_skip_err", on_click=labeling.skip)
         return
     state = current_label(ws, item_id)
@@ -108,8 +108,8 @@ def _single():
             st.info(t("label.suggestion", label=common.cls_name(hint["label"]), confidence=hint["confidence"]))
         st.markdown(f"**{t('label.keys')}**")
         for k, cls in enumerate(keys, start=1):
-            st.button(common.class_label(project, cls), key=f"lbl_key_{k}", shortcut=str(k), on_click=labeling.assign,
-                      args=(cls,), width="stretch",
+            st.button(common.md(common.class_label(project, cls)), key=f"lbl_key_{k}", shortcut=str(k),
+                      on_click=labeling.assign, args=(cls,), width="stretch",
                       type="primary" if hint is not None and hint["label"] == cls else "secondary")
         if len(classes) > 9:
             extra = st.selectbox(t("label.other_class"), classes[9:], key="lbl_extra", format_func=common.cls_name)
@@ -160,7 +160,7 @@ def _grid():
                     item = get_item(ws, item_id)
                     st.image(common.thumb(item, 160), width="stretch")
                 except DefectlabError as exc:
-                    st.caption(str(exc))
+                    st.caption(common.md(str(exc)))
                 state = labels.get(item_id)
                 number = row + k + 1 + page * size
                 tag = f"{number} · {common.label_text(state.label)}" if state is not None else f"{number}"
@@ -178,7 +178,7 @@ def _grid():
         b[3].button(t("label.undo"), key="grid_undo", on_click=labeling.grid_undo, shortcut="Z",
                     width="stretch")
         per_row = 4
-        buttons = [(common.class_label(project, cls), f"grid_key_{k}", str(k), cls)
+        buttons = [(common.md(common.class_label(project, cls)), f"grid_key_{k}", str(k), cls)
                    for k, cls in enumerate(keys, start=1)]
         buttons.append((t("label.unusable"), "grid_unusable", "0", UNUSABLE))
         for start in range(0, len(buttons), per_row):

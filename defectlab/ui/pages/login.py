@@ -43,7 +43,7 @@ if ok:
     try:
         account = authenticate(ws, username, password, source=session.source())
     except DefectlabError as exc:
-        st.error(common.reason_text(exc.args[0] if exc.args else str(exc)))
+        st.error(common.md(common.reason_text(exc.args[0] if exc.args else str(exc))))
     else:
         if account.get("must_change_password"):
             st.session_state["login_must_change"] = account["username"]

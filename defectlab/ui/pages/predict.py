@@ -76,7 +76,7 @@ if go:
         for r in result.get("rejected") or []:
             st.warning(common.rejected_text(r))
         for w in result.get("warnings") or []:
-            st.warning(w)
+            st.warning(common.md(w))
 
 batches = {}
 for r in learn.list_predictions(ws, project):
@@ -88,7 +88,7 @@ batch_ids = list(batches)  # newest first
 if ss.get("pred_batch") not in batches:
     ss["pred_batch"] = batch_ids[0]
 batch_id = st.selectbox(t("predict.batch"), batch_ids, key="pred_batch",
-                        format_func=lambda b: t("predict.batch_fmt", id=b, n=len(batches[b]),
+                        format_func=lambda b: common.t_plain("predict.batch_fmt", id=b, n=len(batches[b]),
                                                 when=str(batches[b][0]["created_at"])[:16].replace("T", " "),
                                                 run=batches[b][0]["run_id"]))
 rows = batches[batch_id]
@@ -138,9 +138,9 @@ with tab_review:
             try:
                 item = get_item(ws, int(row["item_id"]))
                 st.image(common.image_bytes(item, 1200), width="stretch")
-                st.caption(f"{row.get('source', item['source'])}")
+                st.caption(common.md(row.get("source", item["source"])))
             except DefectlabError as exc:
-                st.error(str(exc))
+                st.error(common.md(str(exc)))
         with right:
             st.markdown(t("predict.model_says", label=common.cls_name(row["label"]),
                           confidence=float(row["confidence"])))
@@ -152,7 +152,7 @@ with tab_review:
             st.button(t("predict.confirm", label=common.cls_name(row["label"])), key="pred_confirm",
                       shortcut="Enter", on_click=predicting.confirm, type="primary", width="stretch")
             for k_, cls in enumerate(list(project.classes)[:9], start=1):
-                st.button(common.class_label(project, cls), key=f"pred_key_{k_}", shortcut=str(k_),
+                st.button(common.md(common.class_label(project, cls)), key=f"pred_key_{k_}", shortcut=str(k_),
                           on_click=predicting.correct, args=(cls,), width="stretch")
             b1, b2 = st.columns(2)
             b1.button(t("label.skip"), key="pred_skip", shortcut="S", on_click=predicting.skip, width="stretch")
@@ -178,7 +178,7 @@ with tab_all:
                 except DefectlabError:
                     pass
                 mark = "✓" if r["item_id"] in done else ("⚑" if float(r["confidence"]) < threshold else "")
-                st.caption(f"{mark} {common.cls_name(r['label'])} {float(r['confidence']):.0%}")
+                st.caption(f"{mark} {common.md(common.cls_name(r['label']))} {float(r['confidence']):.0%}")
 
 # -- export ------------------------------------------------------------------------------------------
 def _csv():

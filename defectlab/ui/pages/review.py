@@ -24,7 +24,7 @@ run_id = st.selectbox(t("review.run"), ids, key="rev_run_pick",
 try:
     run = runinfo.get_run(ws, run_id)
 except DefectlabError as exc:
-    st.error(str(exc))
+    st.error(common.md(str(exc)))
     st.stop()
 classes = list(run["metrics"].get("classes") or project.classes)
 
@@ -76,7 +76,7 @@ with tab_cm:
                 current = options[0]
             cell = st.selectbox(t("review.cell"), options, index=options.index(current) if current in options
                                 else 0, key="rev_cell_pick",
-                                format_func=lambda c: t("review.cell_fmt", true=common.cls_name(c[0]),
+                                format_func=lambda c: common.t_plain("review.cell_fmt", true=common.cls_name(c[0]),
                                                         pred=common.cls_name(c[1]), n=len(cells[c])))
             st.session_state["rev_cell"] = cell
     else:
@@ -130,7 +130,7 @@ with tab_issues:
             try:
                 found = _records(qreview.label_issues_for_run(ws, project.name, run_id))
             except DefectlabError as exc:
-                st.error(str(exc))
+                st.error(common.md(str(exc)))
                 found = []
         ss["rev_issues"] = found
         ss["rev_pos"] = 0
@@ -178,7 +178,7 @@ with tab_issues:
             st.caption(t("review.other_label"))
             kcols = st.columns(3)
             for k, cls in enumerate(list(project.classes)[:9], start=1):
-                kcols[(k - 1) % 3].button(common.class_label(project, cls), key=f"rev_key_{k}",
+                kcols[(k - 1) % 3].button(common.md(common.class_label(project, cls)), key=f"rev_key_{k}",
                                           shortcut=str(k), on_click=reviewing.issue_action,
                                           args=("other", cls), width="stretch")
             st.caption(t("review.keys_help"))
@@ -203,7 +203,7 @@ def _queue(tab, kind, fetch):
             with st.spinner(t("review.scanning")):
                 rows = _records(fetch())
         except DefectlabError as exc:
-            st.error(str(exc))
+            st.error(common.md(str(exc)))
             return
         st.caption(t(f"review.{kind}_help", n=len(rows)))
         if not rows:
@@ -226,7 +226,7 @@ def _queue(tab, kind, fetch):
                         col.image(common.thumb(get_item(ws, i), 120), width="stretch")
                     except DefectlabError:
                         pass
-                    col.caption(f"#{i} · {common.label_text(lab)}")
+                    col.caption(f"#{i} · {common.md(common.label_text(lab))}")
                 info = cols[-1]
                 if r.get("reason_parts"):
                     info.caption(reviewing.reason_text(r["reason_parts"]))

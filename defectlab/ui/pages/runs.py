@@ -59,7 +59,7 @@ try:
     a, b = runinfo.get_run(ws, a_id), runinfo.get_run(ws, b_id)
     diff = learn.compare_runs(a, b)  # the same as learn.compare(ws, project, a_id, b_id), on cached records
 except DefectlabError as exc:
-    st.error(str(exc))
+    st.error(common.md(str(exc)))
     st.stop()
 
 deltas = diff["deltas"]
@@ -101,7 +101,7 @@ def _tiles(entries, kind):
                 except DefectlabError:
                     st.caption(f"#{e['item_id']}")
                 changed = " ✎" if e.get("label_changed") else ""
-                st.caption(f"{e['label_b']}{changed}: {e['pred_a']} → {e['pred_b']}")
+                st.caption(common.md(f"{e['label_b']}{changed}: {e['pred_a']} → {e['pred_b']}"))
     if len(entries) > limit:
         if st.button(t("runs.show_more", n=len(entries) - limit), key=f"runs_more_{kind}"):
             st.session_state[f"runs_show_{kind}"] = limit + 48

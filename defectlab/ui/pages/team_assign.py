@@ -21,7 +21,8 @@ frame = items_frame(ws, project.id)
 unlabeled = frame[frame["label"].isna()]
 with st.form("assign_form"):
     name = st.text_input(t("assign.name"), key="assign_name", placeholder=t("assign.name_placeholder"))
-    annotators = st.multiselect(t("assign.annotators"), [u["username"] for u in users], key="assign_people", placeholder=t("common.choose"),
+    annotators = st.multiselect(t("assign.annotators"), [u["username"] for u in users], key="assign_people",
+                                placeholder=t("common.choose"),
                                 default=[u["username"] for u in users if u["role"] == "annotator"])
     c = st.columns(4)
     n = c[0].number_input(t("assign.n_items"), 1, max(1, len(unlabeled)), min(200, max(1, len(unlabeled))),
@@ -50,7 +51,7 @@ for a in assignments:
     title = f"#{a['id']} {a['name'] or ''} · {str(a['created_at'])[:16].replace('T', ' ')}"
     if a["closed_at"]:
         title += " · " + t("assign.closed")
-    with st.expander(title, expanded=not a["closed_at"]):
+    with st.expander(common.md(title), expanded=not a["closed_at"]):
         if a["progress"]:
             st.dataframe(pd.DataFrame(a["progress"]).rename(columns={
                 "user": t("assign.col.user"), "n_items": t("assign.col.items"), "n_gold": t("assign.col.gold"),
@@ -67,7 +68,8 @@ labeled = frame[frame["label"].notna()]
 gold = team.gold_items(ws, project, by=me)
 st.caption(t("assign.gold_count", n=len(gold)))
 with st.form("gold_form"):
-    pick = st.multiselect(t("assign.gold_pick"), [int(i) for i in labeled["id"][:2000]], key="gold_pick", placeholder=t("common.choose"),
+    pick = st.multiselect(t("assign.gold_pick"), [int(i) for i in labeled["id"][:2000]], key="gold_pick",
+                          placeholder=t("common.choose"),
                           format_func=lambda i: f"#{i} · {labeled.set_index('id').loc[i, 'label']}")
     qual = st.checkbox(t("assign.gold_qualification"), key="gold_qual")
     ok = st.form_submit_button(t("assign.gold_set"))
