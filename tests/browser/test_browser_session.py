@@ -1,0 +1,58 @@
+"""Sessions in a real browser: after signing in, a refresh, another page and a link opened in a new tab
+keep the person signed in (the signed ?s= token); signing out ends it for every tab."""
+
+import pytest
+from conftest import new_page, wait_ready
+
+pytestmark = pytest.mark.browser
+
+ADMIN_PW = "Admin-pass-2024"
+PW = "Steel-2024!xyz"
+
+
+@pytest.fixture(scope="module")
+def prepare_workspace():
+    def _prepare(ws):
+        from defectlab import team
+
+        team.create_user(ws, "zhang.wei", PW, "annotator", display_name="张伟", by="local",
+                         admin_password=ADMIN_PW)
+        with ws.transaction() as conn:
+            conn.execute("UPDATE users SET must_change_password = 0")
+    return _prepare
+
+
+def _signed_in(page):
+    return page.get_by_text("Signed in as zhang.wei").count() > 0
+
+
+def test_refresh_and_new_tab_keep_the_session_and_sign_out_ends_it(server, browser):
+    page = new_page(browser)
+    page.goto(server.url)
+    wait_ready(page)
+    page.get_by_role("textbox", name="User name").fill("zhang.wei")
+    page.get_by_role("textbox", name="Password").fill(PW)
+    page.get_by_role("button", name="Sign in").click()
+    wait_ready(page)
+    page.get_by_text("Signed in as zhang.wei").wait_for()
+    assert "s=" in page.url
+    page.locator("[data-testid='stSidebarNav']").get_by_text("Label book", exact=True).click()
+    wait_ready(page)
+    page.wait_for_function("() => window.location.search.includes('s=')")
+    url = page.url
+    page.reload()
+    wait_ready(page)
+    page.get_by_text("Signed in as zhang.wei").wait_for()
+    tab = page.context.new_page()  # a link opened in a new tab (same browser, new Streamlit session)
+    tab.goto(url)
+    wait_ready(tab)
+    tab.get_by_text("Signed in as zhang.wei").wait_for()
+    tab.get_by_role("button", name="Sign out").click()
+    wait_ready(tab)
+    tab.get_by_role("textbox", name="User name").wait_for()
+    other = page.context.new_page()
+    other.goto(url)  # the token of the ended session no longer signs anybody in
+    wait_ready(other)
+    other.get_by_role("textbox", name="User name").wait_for()
+    assert not _signed_in(other)
+    page.context.close()
