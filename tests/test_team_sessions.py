@@ -320,3 +320,14 @@ def test_recent_session_times_are_utc_iso(team):
     s = start_session(team, "ann")
     created = dt.datetime.fromisoformat(s["created_at"])
     assert created.tzinfo is not None and abs((dt.datetime.now(dt.UTC) - created).total_seconds()) < 60
+
+
+def test_comments_reach_the_activity_log_escaped(team, add_items):
+    from defectlab.store import annotate
+    from defectlab.team import activity
+
+    p = create_project(team, "p", ["a", "b"], user="lead")
+    (item,) = add_items(team, p, 1)
+    annotate(team, item, "a", user="ann", comment="fine\x1b[2J\nqc.accept by lead\u202e")
+    (row,) = activity(team, p, actions=["label"], by="lead").to_dict("records")
+    assert row["details"]["comment"] == "fine\\x1b[2J\\nqc.accept by lead\\u202e"

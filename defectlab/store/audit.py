@@ -10,7 +10,7 @@ import unicodedata
 
 from .workspace import utcnow
 
-__all__ = ["escape_controls", "list_audit", "log_action"]
+__all__ = ["escape_controls", "escape_controls_in", "list_audit", "log_action"]
 
 _CONTROL_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
@@ -42,14 +42,14 @@ def escape_controls(text):
     return "".join(out)
 
 
-def _clean(value):
-    """Details with every string (keys too) passed through :func:`escape_controls`."""
+def escape_controls_in(value):
+    """``value`` with every string in it (dict keys, lists) passed through :func:`escape_controls`."""
     if isinstance(value, str):
         return escape_controls(value)
     if isinstance(value, dict):
-        return {escape_controls(k): _clean(v) for k, v in value.items()}
+        return {escape_controls(k): escape_controls_in(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
+        return [escape_controls_in(v) for v in value]
     return value
 
 
@@ -61,7 +61,7 @@ def log_action(conn, user, action, project_id=None, target=None, details=None):
     conn.execute(
         "INSERT INTO audit (at, user, action, project_id, target, details) VALUES (?, ?, ?, ?, ?, ?)",
         (utcnow(), escape_controls(user), action, project_id, None if target is None else escape_controls(target),
-         json.dumps(_clean(details or {}), ensure_ascii=False, default=str)),
+         json.dumps(escape_controls_in(details or {}), ensure_ascii=False, default=str)),
     )
 
 

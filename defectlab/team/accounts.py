@@ -452,7 +452,7 @@ def authenticate(ws, username, password, source=""):
     """
     source = _login_source(source)
     row, name, attempt = _reserve_attempt(ws, username, source)
-    ok = False
+    ok, new_hash = False, None
     try:
         ok = verify_password(password, row["password_hash"] if row is not None else _dummy_hash())
         ok = ok and row is not None and row["password_hash"] is not None

@@ -26,10 +26,12 @@ import json
 from ..errors import InputError
 from ..store import (
     can,
+    escape_controls,
     require,
     restore_items,  # re-exported for the admin page
     restore_project,  # re-exported for the admin page
 )
+from ..store.audit import escape_controls_in
 from ._common import _parse_time, _project, _tz
 
 __all__ = ["ANNOTATION_ACTIONS", "activity", "activity_actions", "deleted_items", "deleted_projects",
@@ -151,7 +153,9 @@ def activity(ws, project=None, user=None, actions=None, start=None, end=None, li
         rows = [dict(r) for r in conn.execute(sql, args)]
     for r in rows:
         details = json.loads(r["details"] or "{}")
-        r["details"] = {k: v for k, v in details.items() if v is not None}
+        # annotation and QC comments come straight from people: control characters escaped, as in audit
+        r["details"] = escape_controls_in({k: v for k, v in details.items() if v is not None})
+        r["user"], r["target"] = escape_controls(r["user"]), escape_controls_in(r["target"])
     return pd.DataFrame(rows, columns=["at", "user", "action", "kind", "project_id", "target", "details"])
 
 
