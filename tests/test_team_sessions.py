@@ -131,6 +131,15 @@ def test_token_resumes_and_cannot_be_forged(team, tmp_path):
         resume_session(team, token)
 
 
+def test_token_works_only_from_the_source_it_was_issued_to(team):
+    s = start_session(team, "ann", source="ui:10.0.0.7")
+    token = session_token(team, s["id"])
+    assert resume_session(team, token, source="ui:10.0.0.7")["user"] == "ann"
+    with pytest.raises(SessionEnded, match="not valid"):  # a copied link on another PC, or a planted one
+        resume_session(team, token, source="ui:10.0.0.99")
+    assert check_session(team, s["id"]) == "ann"  # the owner's session goes on
+
+
 def test_workspace_secret_is_private_and_stable(team):
     key = sessions.workspace_secret(team)
     path = team.root / "secret" / "session.key"

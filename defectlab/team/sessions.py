@@ -270,14 +270,24 @@ def session_token(ws, session_id):
     return f"{payload}.{_sign(ws, payload + '|' + _root(ws))}"
 
 
-def resume_session(ws, token, idle_seconds=SESSION_IDLE_SECONDS):
+def resume_session(ws, token, idle_seconds=SESSION_IDLE_SECONDS, source=None):
     """Check a token from :func:`session_token` and the session behind it; returns the session dict.
+
+    Parameters
+    ----------
+    ws : Workspace
+    token : str
+    idle_seconds : float
+    source : str, optional
+        Where the request comes from (``ui:<ip address>``). When given, it must be the session's own
+        source: a token copied to another computer (or planted in a link for somebody else) does not
+        sign anybody in there.
 
     Raises
     ------
     SessionEnded
-        ``bad_token`` for a malformed, altered, expired or foreign token; otherwise as
-        :func:`check_session`.
+        ``bad_token`` for a malformed, altered, expired or foreign token, or one used from another
+        source; otherwise as :func:`check_session`.
     """
     parts = str(token or "").split(".")
     if len(parts) != 3 or len(parts[0]) != 32 or not parts[1].isdigit() or len(parts[2]) > 64:
@@ -287,6 +297,11 @@ def resume_session(ws, token, idle_seconds=SESSION_IDLE_SECONDS):
         raise _ended("bad_token")
     if _now().timestamp() >= int(parts[1]):
         raise _ended("bad_token")
+    if source is not None:
+        with ws.read() as conn:
+            row = conn.execute("SELECT source FROM sessions WHERE id = ?", (parts[0],)).fetchone()
+        if row is None or row["source"] != str(source)[:200]:
+            raise _ended("bad_token")
     user = check_session(ws, parts[0], idle_seconds=idle_seconds)
     with ws.read() as conn:
         return dict(conn.execute("SELECT * FROM sessions WHERE id = ?", (parts[0],)).fetchone()) | {"user": user}

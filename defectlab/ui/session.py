@@ -30,7 +30,7 @@ def source():
         ip = st.context.ip_address
     except Exception:
         ip = None
-    return f"ui:{ip or 'unknown'}"
+    return f"ui:{ip if isinstance(ip, str) and ip else 'unknown'}"  # AppTest has a mock here
 
 
 def _set_token(token):
@@ -79,7 +79,7 @@ def _resume(ws):
     if not token:
         return False
     try:
-        record = team.resume_session(ws, token)
+        record = team.resume_session(ws, token, source=source())  # only where it was signed in
     except SessionEnded as exc:
         _ended(exc)
         return False
