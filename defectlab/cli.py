@@ -259,6 +259,11 @@ def cmd_user_recover(args):
 # checks again where it writes. Commands not listed need an enabled account.
 _NEEDS = {
     "cmd_demo": ("create_project",),
+    "cmd_project_create": ("create_project",),
+    "cmd_import": ("import",),
+    "cmd_train": ("train",),
+    "cmd_predict": ("predict",),
+    "cmd_export": ("export",),
     "cmd_runs": ("train", "view_team", "predict"),  # runs hold other people's labels (as the Runs page)
     "cmd_label_issues": ("review",),
 }

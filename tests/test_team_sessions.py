@@ -99,6 +99,20 @@ def test_idle_and_absolute_expiry(team, monkeypatch):
         check_session(team, old["id"])
 
 
+def test_long_ended_sessions_and_old_attempts_are_pruned(team):
+    with team.transaction() as conn:
+        conn.execute("INSERT INTO sessions (id, user, workspace, created_at, last_seen, expires_at) VALUES "
+                     "('old', 'ann', 'x', '2020-01-01', '2020-01-01', '2020-01-02')")
+        conn.execute("INSERT INTO login_attempts (username, source, at, outcome) VALUES "
+                     "('ann', 's', '2020-01-01T00:00:00+00:00', 'failed')")
+    start_session(team, "ann")
+    with pytest.raises(AuthenticationError):
+        authenticate(team, "ann", "wrong-pass-1")
+    with team.read() as conn:
+        assert conn.execute("SELECT COUNT(*) FROM sessions WHERE id = 'old'").fetchone()[0] == 0
+        assert conn.execute("SELECT COUNT(*) FROM login_attempts WHERE at < '2021'").fetchone()[0] == 0
+
+
 def test_session_is_bound_to_its_workspace(team, tmp_path):
     s = start_session(team, "ann")
     copy = tmp_path / "copy"

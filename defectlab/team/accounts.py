@@ -406,6 +406,10 @@ def _reserve_attempt(ws, username, source):
                 "login.locked", "Too many failed logins for {name}; wait {minutes} minutes or ask an admin "
                 "to unlock the account (defectlab user unlock NAME).", name=repr(name),
                 minutes=LOCKOUT_SECONDS // 60))
+        # attempts older than the lock-out window no longer count (the audit log keeps the history)
+        keep = _dt.timedelta(seconds=max(86400, 2 * LOCKOUT_SECONDS))
+        conn.execute("DELETE FROM login_attempts WHERE at < ?",
+                     ((_dt.datetime.now(_dt.UTC) - keep).isoformat(timespec="microseconds"),))
         attempt = conn.execute("INSERT INTO login_attempts (username, source, at, outcome) "
                                "VALUES (?, ?, ?, 'pending')", (name, source, utcnow())).lastrowid
     return row, name, attempt

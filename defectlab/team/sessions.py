@@ -158,6 +158,9 @@ def start_session(ws, username, source=""):
     with ws.transaction() as conn:
         if role_of(conn, row["user"]) is None:
             raise _ended("disabled")
+        # sessions that ended a week ago are of no further use (sign-ins stay in the audit log)
+        conn.execute("DELETE FROM sessions WHERE expires_at < ?",
+                     (_iso(now - _dt.timedelta(days=7)),))
         conn.execute("INSERT INTO sessions (id, user, workspace, created_at, last_seen, expires_at, source) "
                      "VALUES (:id, :user, :workspace, :created_at, :last_seen, :expires_at, :source)", row)
     return row
