@@ -80,6 +80,25 @@ def test_disable_reset_password_change_and_sign_out_end_open_sessions(team, end,
     assert list_sessions(team, "ann") == []
 
 
+def test_ending_sessions_and_listing_them_need_manage_users(team):
+    from defectlab.team.sessions import revoke_sessions
+
+    a, lead = start_session(team, "ann"), start_session(team, "lead")
+    with pytest.raises(PermissionDenied):
+        revoke_sessions(team, "lead", by="ann")
+    with pytest.raises(PermissionDenied):
+        list_sessions(team, by="ann")
+    with pytest.raises(PermissionDenied, match="admin"):
+        revoke_sessions(team, "local", by="lead")
+    assert [s["id"] for s in list_sessions(team, "ann", by="ann")] == [a["id"]]  # one's own: fine
+    assert revoke_sessions(team, "ann", by="lead") == 1
+    with pytest.raises(SessionEnded) as info:
+        check_session(team, a["id"])
+    assert info.value.reason == "revoked"
+    assert check_session(team, lead["id"]) == "lead"
+    assert list_audit(team, action="user.sessions_ended")[0]["target"] == "ann"
+
+
 def test_a_disabled_account_cannot_start_a_session(team):
     disable_user(team, "ann", by="lead")
     with pytest.raises(SessionEnded, match="disabled"):

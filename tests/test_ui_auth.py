@@ -138,7 +138,7 @@ def test_disabling_a_user_ends_their_open_session_at_the_next_rerun(tmp_path):
     no_exception(at)
     assert "auth_user" not in at.session_state
     assert at.text_input(key="login_user")
-    assert any("ended by an admin" in m.value for m in at.info)
+    assert any("session was ended" in m.value for m in at.info)
     again = _fresh(ws.root, {"s": token})  # the token of the ended session does not work either
     again.run()
     assert "auth_user" not in again.session_state and again.text_input(key="login_user")
@@ -205,3 +205,18 @@ def test_single_user_mode_has_a_local_session(tmp_path):
     no_exception(at)
     (record,) = team.list_sessions(open_workspace(ws.root), "local")
     assert at.session_state["auth_session"] == record["id"] and not _token(at)
+
+
+def test_admin_signs_a_person_out_everywhere_from_users_and_roles(tmp_path):
+    ws, _p, _ids = _team_ws(tmp_path / "ws")
+    ann = _sign_in(ws.root, "ann", PW + "1")
+    admin = _sign_in(ws.root, "boss", PW + "1")
+    admin.switch_page(f"{PAGES}/team_users.py").run()
+    no_exception(admin)
+    assert any("ann" in str(df.value.values.tolist()) for df in admin.dataframe)
+    admin.selectbox(key="users_pick").set_value("ann").run()
+    admin.button(key="users_end_sessions").click().run()
+    no_exception(admin)
+    assert admin.session_state["auth_user"] == "boss"  # the admin's own session goes on
+    ann.run()
+    assert "auth_user" not in ann.session_state

@@ -41,8 +41,15 @@ import os
 import secrets
 
 from ..messages import msg
-from ..store import log_action, role_of, utcnow
-from .accounts import SESSION_IDLE_SECONDS, AuthenticationError, _revoke_sessions
+from ..store import log_action, require, role_of, utcnow
+from ._common import _user_row
+from .accounts import (
+    LOCAL_ADMIN,
+    SESSION_IDLE_SECONDS,
+    AuthenticationError,
+    _require_admin_for,
+    _revoke_sessions,
+)
 
 __all__ = [
     "SESSION_MAX_SECONDS",
@@ -80,7 +87,8 @@ class SessionEnded(AuthenticationError):
 
 _TEXTS = {
     "signed_out": "You were signed out; sign in again.",
-    "revoked": "Your session was ended by an admin (account disabled or password reset); sign in again.",
+    "revoked": "Your session was ended (account disabled, password changed or reset, or signed out by an "
+               "admin); sign in again.",
     "expired": "Your session expired; sign in again.",
     "disabled": "Your account is disabled; ask an admin.",
     "unknown": "This session does not belong to this workspace; sign in again.",
@@ -232,24 +240,37 @@ def end_session(ws, session_id, reason="sign_out"):
             log_action(conn, row["user"], "user.sign_out", None, row["user"])
 
 
-def revoke_sessions(ws, username, reason):
-    """Revoke every open session of ``username`` (inside the library: disable, password reset...).
+def revoke_sessions(ws, username, by, reason="ended_by_admin"):
+    """Sign ``username`` out everywhere (a lost device, a shared PC left open). Returns how many ended.
 
-    Returns the number of sessions ended.
+    Needs ``manage_users`` (an admin for an admin's sessions); anybody may end their own sessions.
+    Disabling an account and password resets / changes do this by themselves.
     """
     with ws.transaction() as conn:
-        return _revoke_sessions(conn, username, reason)
+        row = _user_row(conn, username)
+        if row["username"] != by:
+            require(conn, by, "manage_users")
+            _require_admin_for(conn, by, row["role"])
+        n = _revoke_sessions(conn, row["username"], reason)
+        log_action(conn, by, "user.sessions_ended", None, row["username"], {"n": n})
+        return n
 
 
-def list_sessions(ws, username=None, open_only=True):
-    """Sessions of this workspace, newest first (for admins): a list of dicts."""
+def list_sessions(ws, username=None, open_only=True, by=LOCAL_ADMIN):
+    """Sessions of this workspace, newest first: a list of dicts (never the token).
+
+    ``by`` needs ``manage_users`` unless it asks for its own sessions (``username == by``).
+    """
     sql, args = "SELECT * FROM sessions WHERE workspace = ?", [_root(ws)]
-    if username is not None:
-        sql += " AND user = ?"
-        args.append(str(username))
-    if open_only:
-        sql += " AND revoked_at IS NULL"
     with ws.read() as conn:
+        if username is None or str(username) != str(by):
+            require(conn, by, "manage_users")
+        if username is not None:
+            sql += " AND user = ?"
+            args.append(str(username))
+        if open_only:
+            sql += " AND revoked_at IS NULL AND expires_at > ?"
+            args.append(_iso(_now()))
         return [dict(r) for r in conn.execute(sql + " ORDER BY created_at DESC", args)]
 
 
