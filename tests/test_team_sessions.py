@@ -373,3 +373,19 @@ def test_comments_reach_the_activity_log_escaped(team, add_items):
     annotate(team, item, "a", user="ann", comment="fine\x1b[2J\nqc.accept by lead\u202e")
     (row,) = activity(team, p, actions=["label"], by="lead").to_dict("records")
     assert row["details"]["comment"] == "fine\\x1b[2J\\nqc.accept by lead\\u202e"
+
+
+def test_guessing_across_made_up_names_is_capped_per_source(team, monkeypatch):
+    monkeypatch.setattr(accounts, "MAX_FAILED_PER_SOURCE", 5)
+    for k in range(5):
+        with pytest.raises(AuthenticationError, match="Wrong"):
+            authenticate(team, f"nobody{k}", "guess-pass-1", source="ui:203.0.113.50")
+    with pytest.raises(AuthenticationError, match="from this place"):
+        authenticate(team, "ann", "ann-pass-1", source="ui:203.0.113.50")
+    assert authenticate(team, "ann", "ann-pass-1", source="ui:10.0.0.3")["username"] == "ann"
+
+
+def test_a_tampered_hash_cannot_make_a_login_allocate_gigabytes():
+    h = accounts.hash_password("pw-123456")
+    scheme, _n, _r, _p, salt, key = h.split("$")
+    assert not accounts.verify_password("pw-123456", "$".join([scheme, str(2**20), "16", "1", salt, key]))

@@ -73,6 +73,7 @@ __all__ = [
     "LOCAL_ADMIN",
     "LOCKOUT_SECONDS",
     "MAX_FAILED_LOGINS",
+    "MAX_FAILED_PER_SOURCE",
     "MAX_PASSWORD_LENGTH",
     "MIN_PASSWORD_LENGTH",
     "SESSION_IDLE_SECONDS",
@@ -106,12 +107,15 @@ SESSION_IDLE_SECONDS = 30 * 60
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 256
 MAX_FAILED_LOGINS = 10
+MAX_FAILED_PER_SOURCE = 50
+"""Failed logins from one source, over all account names, within LOCKOUT_SECONDS before it must wait."""
 LOCKOUT_SECONDS = 15 * 60
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**17, 8, 1  # OWASP 2024 guidance for scrypt; ~0.6 s, 128 MiB
 _SALT_BYTES, _KEY_BYTES = 16, 32
 # bounds accepted when reading a stored hash (refuses a tampered hash that would exhaust memory)
 _MAX_N, _MAX_R, _MAX_P = 2**20, 16, 16
+_MAX_MEM = 256 << 20  # bytes scrypt may use for one check (the current cost needs 128 MiB)
 
 _USERNAME_RE = re.compile(r"^[\w.@-]{1,64}$")
 _COMMON_PASSWORDS = frozenset({
@@ -175,6 +179,8 @@ def verify_password(password, encoded):
         return False
     if scheme != "scrypt" or not (1 < n <= _MAX_N and n & (n - 1) == 0 and 0 < r <= _MAX_R
                                   and 0 < p <= _MAX_P and salt and key):
+        return False
+    if _maxmem(n, r, p) > _MAX_MEM:  # a tampered hash must not make a login allocate gigabytes
         return False
     candidate = hashlib.scrypt(_normalize(password).encode("utf-8"), salt=salt, n=n, r=r, p=p,
                                dklen=len(key), maxmem=_maxmem(n, r, p))
@@ -395,12 +401,25 @@ def _failed_logins(conn, username, source):
         "('failed', 'pending') AND at >= ? AND id > ?", (username, source, since, last_ok)).fetchone()[0]
 
 
+def _failed_from(conn, source):
+    """Failed (and in-flight) logins from ``source`` for any account within LOCKOUT_SECONDS: guessing
+    across many (made-up) account names costs a password hash each, so it is capped per source too."""
+    since = (_dt.datetime.now(_dt.UTC) - _dt.timedelta(seconds=LOCKOUT_SECONDS)).isoformat(
+        timespec="microseconds")
+    return conn.execute("SELECT COUNT(*) FROM login_attempts WHERE source = ? AND outcome IN ('failed', "
+                        "'pending') AND at >= ?", (source, since)).fetchone()[0]
+
+
 def _reserve_attempt(ws, username, source):
     """Check the lock-out and record a pending attempt in one write transaction (atomic: of N parallel
     guesses at most MAX_FAILED_LOGINS get to the password check). Returns ``(row, name, attempt_id)``."""
     with ws.transaction() as conn:
         row = _find_login(conn, username)
         name = row["username"] if row is not None else unicodedata.normalize("NFKC", str(username))[:64]
+        if source and _failed_from(conn, source) >= MAX_FAILED_PER_SOURCE:
+            raise AuthenticationError(msg(
+                "login.source_locked", "Too many failed logins from this place; wait {minutes} minutes.",
+                minutes=LOCKOUT_SECONDS // 60))
         if _failed_logins(conn, name, source) >= MAX_FAILED_LOGINS:
             raise AuthenticationError(msg(
                 "login.locked", "Too many failed logins for {name}; wait {minutes} minutes or ask an admin "
