@@ -88,10 +88,10 @@ def test_nobody_gets_an_item_twice(team, proj):
 
 
 @pytest.mark.parametrize("kwargs, error, match", [
-    (dict(overlap=1.5), InputError, "overlap must be a fraction"),
-    (dict(overlap_k=1), InputError, "overlap_k must be a whole number >= 2"),
+    (dict(overlap=1.5), InputError, r"'overlap' parameter of create_assignment must be a number in \[0.0, 1.0\]"),
+    (dict(overlap_k=1), InputError, r"'overlap_k' parameter of create_assignment must be >= 2"),
     (dict(overlap_k=4), InputError, "overlap_k=4 needs at least 4 annotators"),
-    (dict(gold_rate=0.6), InputError, "gold_rate must be a fraction between 0 and 0.5"),
+    (dict(gold_rate=0.6), InputError, r"'gold_rate' parameter of create_assignment must be a number in \[0.0, 0.5\]"),
     (dict(item_ids=[]), InputError, "item_ids is empty"),
     (dict(item_ids="12"), InputError, "must be a list"),
     (dict(item_ids=[1, 1]), InputError, "twice"),

@@ -43,6 +43,7 @@ from defectlab.learn.models import (
     model_params,
 )
 from defectlab.learn.reject import choose_threshold, coverage_curve
+from defectlab.store.workspace import as_workspace
 
 __all__ = [
     "accept_predictions",
@@ -67,14 +68,6 @@ _SUMMARY_METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "log_loss", "ec
 
 
 # -- helpers --------------------------------------------------------------------------------------
-
-def _workspace(ws):
-    from defectlab.store import Workspace, open_workspace
-
-    if isinstance(ws, Workspace):
-        return ws
-    return open_workspace(ws, create=False)
-
 
 def _require(ws, user, action):
     from defectlab.store import require
@@ -257,7 +250,7 @@ def train_project(ws, project, model=DEFAULT_MODEL, preset=None, folds=5, seed=0
     from defectlab.store import get_project, log_action, utcnow
 
     t_start = time.perf_counter()
-    ws = _workspace(ws)
+    ws = as_workspace(ws)
     if model not in MODEL_NAMES:
         raise InputError(f"The 'model' parameter of train_project must be one of {list(MODEL_NAMES)}. "
                          f"Got {model!r}.")
@@ -407,7 +400,7 @@ def list_runs(ws, project):
     """A project's runs, newest first, as summary dicts (see :func:`summary_of`)."""
     from defectlab.store import get_project
 
-    ws = _workspace(ws)
+    ws = as_workspace(ws)
     proj = get_project(ws, project)
     with ws.read() as conn:
         rows = conn.execute("SELECT * FROM runs WHERE project_id = ? ORDER BY created_at DESC, id DESC",
@@ -418,7 +411,7 @@ def list_runs(ws, project):
 def get_run(ws, run_id, with_items=True):
     """One run record: the runs row decoded, plus ``items`` ([{item_id, source, label, pred_label,
     confidence, fold}]) when ``with_items``. Raises NotFoundError."""
-    ws = _workspace(ws)
+    ws = as_workspace(ws)
     with ws.read() as conn:
         row = conn.execute(
             "SELECT r.*, p.name AS project_name FROM runs r JOIN projects p ON p.id = r.project_id "
@@ -439,7 +432,7 @@ def compare(ws, project, run_a, run_b):
     """Compare two runs of a project: :func:`~defectlab.learn.compare.compare_runs` on their records."""
     from defectlab.store import get_project
 
-    ws = _workspace(ws)
+    ws = as_workspace(ws)
     proj = get_project(ws, project)
     records = [get_run(ws, r) for r in (run_a, run_b)]
     for rec in records:
@@ -454,7 +447,7 @@ def resolve_run(ws, project, run_id=None):
     newest approved run, else the newest run. Raises NotFoundError when the project has no run."""
     from defectlab.store import get_project
 
-    ws = _workspace(ws)
+    ws = as_workspace(ws)
     proj = get_project(ws, project)
     if run_id is not None:
         run = get_run(ws, run_id, with_items=False)
@@ -476,7 +469,7 @@ def approve_run(ws, run_id, approved=True, user="local"):
     """Mark a run as approved for prediction (or withdraw it); needs ``approve_run``."""
     from defectlab.store import log_action, require
 
-    ws = _workspace(ws)
+    ws = as_workspace(ws)
     run = get_run(ws, run_id, with_items=False)
     with ws.transaction() as conn:
         require(conn, user, "approve_run")
@@ -527,7 +520,7 @@ def load_run_model(ws, run_id):
     """
     from defectlab.features import get_spec
 
-    ws = _workspace(ws)
+    ws = as_workspace(ws)
     run = get_run(ws, run_id, with_items=False)
     model = load_model(_run_dir(ws, run))
     try:
@@ -547,7 +540,7 @@ def run_features(ws, run_id, item_ids, progress=None, n_jobs=2):
     """Features of stored items under a run's feature spec: (N, F) float64, rows in ``item_ids`` order."""
     import pandas as pd
 
-    ws = _workspace(ws)
+    ws = as_workspace(ws)
     _, _, spec = load_run_model(ws, run_id)
     rows = _item_rows(ws, item_ids)
     return _features(ws, pd.DataFrame(rows), spec, progress, n_jobs)
@@ -609,7 +602,7 @@ def predict_items(ws, project, run_id, item_ids, user="local", batch_id=None, pr
     from defectlab.features import feature_names
     from defectlab.store import create_batch, get_project, log_action, utcnow
 
-    ws = _workspace(ws)
+    ws = as_workspace(ws)
     _require(ws, user, "predict")
     proj = get_project(ws, project)
     model, run, spec = load_run_model(ws, run_id)
@@ -697,7 +690,7 @@ def predict_batch(ws, project, run_id, source, user="local", layout="auto", prog
     from defectlab.ingest import import_source
     from defectlab.store import get_project
 
-    ws = _workspace(ws)
+    ws = as_workspace(ws)
     if threshold is not None:
         threshold = _check_float(threshold, "predict_batch", "threshold")
     _require(ws, user, "predict")
@@ -738,7 +731,7 @@ def list_predictions(ws, project, batch_id=None, run_id=None):
     nobody has looked yet)."""
     from defectlab.store import current_labels, get_project
 
-    ws = _workspace(ws)
+    ws = as_workspace(ws)
     proj = get_project(ws, project)
     sql = ("SELECT pr.*, i.source FROM predictions pr JOIN items i ON i.id = pr.item_id "
            "JOIN batches b ON b.id = pr.batch_id WHERE b.project_id = ?")
@@ -786,7 +779,7 @@ def accept_predictions(ws, project, batch_id, user="local", item_ids=None, inclu
     """
     from defectlab.store import annotate
 
-    ws = _workspace(ws)
+    ws = as_workspace(ws)
     _require(ws, user, "correct_predictions")
     rows = list_predictions(ws, project, batch_id=batch_id)
     wanted = None if item_ids is None else {int(i) for i in item_ids}
@@ -817,7 +810,7 @@ def export_predictions_csv(ws, project, path, batch_id=None, user="local"):
     """
     from defectlab.store import get_project, log_action
 
-    ws = _workspace(ws)
+    ws = as_workspace(ws)
     _require(ws, user, "export")
     proj = get_project(ws, project)
     rows = list_predictions(ws, proj, batch_id=batch_id)

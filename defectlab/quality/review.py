@@ -31,6 +31,7 @@ from defectlab.quality.label_issues import (
     find_label_issues_retrained,
 )
 from defectlab.quality.outliers import find_outliers
+from defectlab.store.workspace import as_workspace
 
 __all__ = [
     "REVIEW_ACTIONS",
@@ -52,12 +53,6 @@ REVIEW_ACTIONS = ("accept", "keep", "other", "unusable")
 AUTO_RETRAIN_SECONDS = 30.0
 
 _PHASH_CACHE = Path("quality") / "phash64-v1.npz"  # relative to the workspace root
-
-
-def _workspace(ws):
-    from defectlab.store import Workspace, open_workspace
-
-    return ws if isinstance(ws, Workspace) else open_workspace(ws, create=False)
 
 
 # -- review decisions -----------------------------------------------------------------------------
@@ -137,7 +132,7 @@ def review_item(ws, item_id, action, label=None, user="local", run_id=None, comm
     from defectlab.store import annotate, current_label
 
     where = "review_item"
-    ws = _workspace(ws)
+    ws = as_workspace(ws)
     with ws.transaction() as conn:
         current = current_label(ws, int(item_id), conn=conn).label
         label, auto = _decision(action, label, current, where)
@@ -159,7 +154,7 @@ def review_items(ws, item_ids, action, label=None, user="local", run_id=None, co
     from defectlab.store import annotate, current_label
 
     where = "review_items"
-    ws = _workspace(ws)
+    ws = as_workspace(ws)
     ids = [int(i) for i in item_ids]
     out = []
     with ws.transaction() as conn:
@@ -317,7 +312,7 @@ def label_issues_for_run(ws, project=None, run_id=None, *, features=True, retrai
         raise InputError(f"The 'retrain' parameter of {where} must be 'auto', True or False. "
                          f"Got {retrain!r}.")
     n_jobs = _check_int(n_jobs, where, "n_jobs", 1)
-    ws = _workspace(ws)
+    ws = as_workspace(ws)
     proj, run = _resolve(ws, project, run_id, where)
     oof = _load_oof(ws, run)
     item_ids = np.asarray(oof["item_ids"], dtype=np.int64)
@@ -380,7 +375,7 @@ def confusion_for_run(ws, project=None, run_id=None, given=None, predicted=None,
     list of dict
         ``item_id, source, given, predicted, confidence, p_given``, by cell then confidence.
     """
-    ws = _workspace(ws)
+    ws = as_workspace(ws)
     proj, run = _resolve(ws, project, run_id, "confusion_for_run")
     oof = _load_oof(ws, run)
     classes = list(proj.classes)
@@ -421,7 +416,7 @@ def item_phashes(ws, shas, blobs, sources=None):
     """
     from defectlab.store import load_images
 
-    ws = _workspace(ws)
+    ws = as_workspace(ws)
     shas = [str(s) for s in shas]
     path = ws.root / _PHASH_CACHE
     cache = {}
@@ -470,7 +465,7 @@ def duplicates_queue(ws, project, max_distance=4):
     """
     from defectlab.store import get_project
 
-    ws = _workspace(ws)
+    ws = as_workspace(ws)
     proj = get_project(ws, project)
     info = _item_info(ws, proj.id)
     if len(info) < 2:
@@ -504,7 +499,7 @@ def conflicts_queue(ws, project, max_distance=4):
 
     from defectlab.store import get_project
 
-    ws = _workspace(ws)
+    ws = as_workspace(ws)
     proj = get_project(ws, project)
     out = []
     with ws.read() as conn:
@@ -546,7 +541,7 @@ def outliers_queue(ws, project, run_id=None, threshold=2 / 3, n_neighbors=10):
     from defectlab.learn import load_run_model, resolve_run
     from defectlab.store import get_project, load_images
 
-    ws = _workspace(ws)
+    ws = as_workspace(ws)
     proj = get_project(ws, project)
     info = _item_info(ws, proj.id)
     if len(info) < 3:

@@ -46,7 +46,7 @@ from .projects import (
     restore_project,
     update_project,
 )
-from .workspace import Workspace, default_workspace_path, open_workspace, utcnow
+from .workspace import Workspace, as_workspace, default_workspace_path, open_workspace, utcnow
 
 __all__ = [
     "ACTIONS",
@@ -59,6 +59,7 @@ __all__ = [
     "add_item",
     "annotate",
     "annotate_many",
+    "as_workspace",
     "can",
     "create_batch",
     "create_project",

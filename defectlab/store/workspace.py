@@ -226,6 +226,22 @@ def open_workspace(path=None, create=True):
     return ws
 
 
+def as_workspace(ws: "Workspace | str | os.PathLike[str]") -> "Workspace":
+    """``ws`` itself when it is a :class:`Workspace`, else the existing workspace at that path.
+
+    What every library function taking ``ws`` accepts: an open workspace or the folder of one (never
+    created here: a missing workspace raises :class:`~defectlab.errors.NotFoundError`).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> ws = open_workspace(tempfile.mkdtemp())
+    >>> as_workspace(ws) is ws, as_workspace(str(ws.root)).root == ws.root
+    (True, True)
+    """
+    return ws if isinstance(ws, Workspace) else open_workspace(ws, create=False)
+
+
 def _ensure_local_admin(conn):
     """Single-user mode starts with one local admin named ``local`` (no password)."""
     if conn.execute("SELECT 1 FROM users WHERE username = 'local'").fetchone() is None:
