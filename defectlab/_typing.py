@@ -14,7 +14,6 @@ if TYPE_CHECKING:
     import datetime
 
     import numpy as np
-    import numpy.typing as npt
 
     from defectlab.store.projects import Project
     from defectlab.store.workspace import Workspace
@@ -30,11 +29,12 @@ ProjectRef: TypeAlias = "str | int | Project"
 #: ``random_state`` as scikit-learn's ``check_random_state`` takes it.
 RandomState: TypeAlias = "int | np.random.Generator | np.random.RandomState | None"
 #: Item ids (any sequence or iterable of integers, NumPy integers too).
-ItemIds: TypeAlias = "Sequence[int] | npt.ArrayLike"
+ItemIds: TypeAlias = "Sequence[int] | np.ndarray"
 #: A moment: a datetime, an ISO-8601 string or POSIX seconds.
 TimeLike: TypeAlias = "datetime.datetime | str | float"
-#: Anything ``np.asarray`` accepts.
-ArrayLike: TypeAlias = "npt.ArrayLike"
+#: An array or (nested) list that ``np.asarray`` turns into one. ``Any`` for the type checker: every
+#: function validates and converts it first (:mod:`defectlab._validation`); the docstring gives the shape.
+ArrayLike: TypeAlias = Any
 #: A JSON-ready record (what the CLI prints with ``--json``).
 JSONDict: TypeAlias = "dict[str, Any]"
 

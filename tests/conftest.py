@@ -33,6 +33,14 @@ def neu_dir():
     return NEU_DIR
 
 
+@pytest.fixture(autouse=True)
+def _cheap_password_hashing(request, monkeypatch):
+    """scrypt at N=2**4 instead of 2**14 in every test (a real hash costs ~50 ms and 16 MB each): the tests
+    are not about the cost. A test marked ``real_password_hashing`` keeps the real cost."""
+    if request.node.get_closest_marker("real_password_hashing") is None:
+        monkeypatch.setattr("defectlab.team.accounts.SCRYPT_N", 2**4)
+
+
 @pytest.fixture
 def ws(tmp_path):
     """A fresh, empty workspace in a temp folder."""
@@ -63,12 +71,10 @@ def add_items():
 
 
 @pytest.fixture
-def make_team(monkeypatch):
+def make_team():
     """``make_team(ws, annotators=..., reviewers=..., supervisors=...)``: a lead (which switches the
-    workspace to team mode) plus the named accounts; password hashing made cheap for speed."""
+    workspace to team mode) plus the named accounts (password hashing is cheap: see above)."""
     from defectlab.team import accounts
-
-    monkeypatch.setattr(accounts, "SCRYPT_N", 2**4)  # these tests are not about password hashing
 
     def _make(ws, annotators=("ann1", "ann2"), reviewers=("rev",), supervisors=()):
         accounts.create_user(ws, "lead", "lead-pass-1", "lead", by="local", admin_password="local-pass-1")

@@ -16,14 +16,18 @@ The store and learning packages are imported inside the functions: importing
 :mod:`defectlab.quality` stays light.
 """
 
+from __future__ import annotations
+
 import time
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from defectlab._validation import _check_choice, _check_int
 from defectlab.errors import ArtifactError, InputError, NotFoundError
+from defectlab.learn._columns import _to_project_columns
 from defectlab.quality.confusion import confusion_items
 from defectlab.quality.duplicates import find_duplicates, phash
 from defectlab.quality.label_issues import (
@@ -32,6 +36,12 @@ from defectlab.quality.label_issues import (
 )
 from defectlab.quality.outliers import find_outliers
 from defectlab.store.workspace import as_workspace
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
+
+    from defectlab._typing import ItemIds, ProjectRef, WorkspaceLike
 
 __all__ = [
     "REVIEW_ACTIONS",
@@ -91,8 +101,8 @@ def _decision(action, label, current, where):
     return label, f"review: {verb} {label} (was {was})"
 
 
-def review_item(ws, item_id, action, label=None, user="local", run_id=None, comment=None,
-                expected_version=None):
+def review_item(ws: WorkspaceLike, item_id: int, action: str, label: str | None = None, user: str = "local",
+                run_id: str | None = None, comment: str | None = None, expected_version: int | None = None) -> int:
     """Record one reviewer's decision on an item, as an annotation with source ``review``.
 
     Parameters
@@ -141,7 +151,8 @@ def review_item(ws, item_id, action, label=None, user="local", run_id=None, comm
                         expected_version=expected_version, run_id=run_id, conn=conn)
 
 
-def review_items(ws, item_ids, action, label=None, user="local", run_id=None, comment=None):
+def review_items(ws: WorkspaceLike, item_ids: ItemIds, action: str, label: str | None = None, user: str = "local",
+                 run_id: str | None = None, comment: str | None = None) -> list[int]:
     """The same review decision for several items, in one transaction (all or nothing).
 
     Parameters are those of :func:`review_item` (``keep`` keeps each item's own label).
@@ -196,17 +207,6 @@ def _load_oof(ws, run):
     return load_oof(ws, run["run_id"])
 
 
-def _expand(pred_probs, model_classes, classes):
-    """Probabilities with one column per project class, in project order (absent classes: 0)."""
-    out = np.zeros((pred_probs.shape[0], len(classes)))
-    col = {c: i for i, c in enumerate(classes)}
-    for j, c in enumerate(model_classes):
-        if c in col:
-            out[:, col[c]] = pred_probs[:, j]
-    sums = out.sum(axis=1, keepdims=True)
-    return out / np.where(sums > 0, sums, 1.0)
-
-
 def _reviewed_since(ws, item_ids, since):
     """Items with a live ``review`` annotation written after ``since`` (ISO time)."""
     ids = [int(i) for i in item_ids]
@@ -240,7 +240,8 @@ def _make_retrain(run, X, labels, fold_ids, classes):
 
     def fit_predict(train, test):
         model = make_model(run["model"], **kwargs).fit(X[train], labels[train])
-        return test, _expand(model.predict_proba(X[test]), list(model.classes_), classes)
+        return test, _to_project_columns(model.predict_proba(X[test]), list(model.classes_), classes,
+                                         unknown="drop")
 
     def retrain(exclude):
         jobs = [((fold_ids != k) & inner & ~exclude, fold_ids == k)
@@ -264,8 +265,9 @@ def _item_info(ws, project_id):
     return df.set_index("id") if len(df) else df
 
 
-def label_issues_for_run(ws, project=None, run_id=None, *, features=True, retrain="auto",
-                         include_reviewed=False, n_jobs=1):
+def label_issues_for_run(ws: WorkspaceLike, project: ProjectRef | None = None, run_id: str | None = None, *,
+                         features: bool = True, retrain: str | bool = "auto", include_reviewed: bool = False,
+                         n_jobs: int = 1) -> list[dict[str, Any]]:
     """Likely label errors of a run, ranked, ready for the review queue and ``defectlab label-issues``.
 
     Loads the run's out-of-fold probabilities and labels, runs :func:`find_label_issues` (with the
@@ -326,7 +328,7 @@ def label_issues_for_run(ws, project=None, run_id=None, *, features=True, retrai
                                               fold_ids[keep])
     if item_ids.size == 0:
         return []
-    P = _expand(pred_probs, np.asarray(oof["classes"]).astype(str).tolist(), classes)
+    P = _to_project_columns(pred_probs, np.asarray(oof["classes"]).astype(str).tolist(), classes, unknown="drop")
 
     X = None
     if features:
@@ -366,8 +368,9 @@ def label_issues_for_run(ws, project=None, run_id=None, *, features=True, retrai
     return out
 
 
-def confusion_for_run(ws, project=None, run_id=None, given=None, predicted=None,
-                      include_correct=False):
+def confusion_for_run(ws: WorkspaceLike, project: ProjectRef | None = None, run_id: str | None = None,
+                      given: str | None = None, predicted: str | None = None,
+                      include_correct: bool = False) -> list[dict[str, Any]]:
     """The items behind a run's confusion-matrix cells (:func:`confusion_items`) with their sources.
 
     Returns
@@ -381,8 +384,8 @@ def confusion_for_run(ws, project=None, run_id=None, given=None, predicted=None,
     classes = list(proj.classes)
     labels = np.asarray(oof["labels"]).astype(str)
     keep = np.isin(labels, classes)
-    P = _expand(np.asarray(oof["pred_probs"], dtype=np.float64)[keep],
-                np.asarray(oof["classes"]).astype(str).tolist(), classes)
+    P = _to_project_columns(np.asarray(oof["pred_probs"], dtype=np.float64)[keep],
+                            np.asarray(oof["classes"]).astype(str).tolist(), classes, unknown="drop")
     item_ids = np.asarray(oof["item_ids"], dtype=np.int64)[keep]
     df = confusion_items(labels[keep], P, classes, given=given, predicted=predicted,
                          include_correct=include_correct)
@@ -399,7 +402,8 @@ def confusion_for_run(ws, project=None, run_id=None, given=None, predicted=None,
 
 # -- duplicates, conflicts, outliers --------------------------------------------------------------
 
-def item_phashes(ws, shas, blobs, sources=None):
+def item_phashes(ws: WorkspaceLike, shas: Sequence[str], blobs: Sequence[str],
+                 sources: Sequence[str] | None = None) -> np.ndarray:
     """Perceptual hashes of stored images, cached by content (``<workspace>/quality/phash64-v1.npz``).
 
     Parameters
@@ -451,7 +455,7 @@ def _label_or_none(v):
     return None if v is None or (isinstance(v, float) and v != v) else str(v)
 
 
-def duplicates_queue(ws, project, max_distance=4):
+def duplicates_queue(ws: WorkspaceLike, project: ProjectRef, max_distance: int = 4) -> list[dict[str, Any]]:
     """Near-identical pictures among a project's live items, conflicts first.
 
     Identical files never become two items (the store keeps one item per content); see
@@ -481,7 +485,7 @@ def duplicates_queue(ws, project, max_distance=4):
             for r in df.itertuples(index=False)]
 
 
-def conflicts_queue(ws, project, max_distance=4):
+def conflicts_queue(ws: WorkspaceLike, project: ProjectRef, max_distance: int = 4) -> list[dict[str, Any]]:
     """Certain label conflicts: the same picture under two labels.
 
     Two kinds: files with identical content imported under different labels (recorded at import,
@@ -524,7 +528,8 @@ def conflicts_queue(ws, project, max_distance=4):
     return out
 
 
-def outliers_queue(ws, project, run_id=None, threshold=2 / 3, n_neighbors=10):
+def outliers_queue(ws: WorkspaceLike, project: ProjectRef, run_id: str | None = None, threshold: float = 2 / 3,
+                   n_neighbors: int = 10) -> list[dict[str, Any]]:
     """Items far from everything else in feature space (wrong camera, blank frames, bad crops).
 
     Features use the run's feature spec when ``run_id`` is given or the project has a run, else the

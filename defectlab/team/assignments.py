@@ -64,6 +64,12 @@ from .gold import qualification_status
 from .qc import _rejections
 
 if TYPE_CHECKING:
+    import pandas as pd
+
+    from defectlab._typing import ItemIds, ProjectRef, RandomState
+    from defectlab.store import Workspace
+
+if TYPE_CHECKING:
     from .._typing import ItemIds, ProjectRef, RandomState
     from ..store import Workspace
 
@@ -257,7 +263,8 @@ def create_assignment(ws: Workspace, project: ProjectRef, item_ids: ItemIds, ann
                                      "random_state": random_state if isinstance(random_state, int) else None,
                                      "annotators": annotators}), utcnow(), by))
         assignment_id = cur.lastrowid
-        per_user, rows = {}, []
+        per_user: dict[str, dict[str, int]] = {}
+        rows: list[tuple[int, int, str, int, str]] = []
         for u in annotators:
             gold, wanted = _pick_gold(pool, work[u], u, blocked, gold_rate, rng)
             if gold and len(gold) < wanted:
@@ -276,7 +283,7 @@ def create_assignment(ws: Workspace, project: ProjectRef, item_ids: ItemIds, ann
             "per_user": per_user, "skipped": skipped, "warnings": warnings}
 
 
-def close_assignment(ws, assignment_id, by):
+def close_assignment(ws: Workspace, assignment_id: int, by: str) -> None:
     """Close an assignment: its unlabeled items leave everybody's queue (labels stay). Needs ``assign``."""
     with ws.transaction() as conn:
         require(conn, by, "assign")
@@ -310,7 +317,7 @@ def _progress_rows(conn, project_id):
     return list(stats.values())
 
 
-def list_assignments(ws, project, by="local"):
+def list_assignments(ws: Workspace, project: ProjectRef, by: str = "local") -> list[dict[str, Any]]:
     """The project's assignments, newest first (needs ``view_team``).
 
     Returns
@@ -334,7 +341,7 @@ def list_assignments(ws, project, by="local"):
     return out
 
 
-def assignment_progress(ws, project, by="local"):
+def assignment_progress(ws: Workspace, project: ProjectRef, by: str = "local") -> pd.DataFrame:
     """Per assignment and person: ``assignment_id, user, n_items, n_gold, n_done, n_remaining``
     (a DataFrame; needs ``view_team``)."""
     import pandas as pd
@@ -383,7 +390,7 @@ def _queue(ws, p, user, limit=None):
     return status, queue, done
 
 
-def next_items(ws, project, user, n=1):
+def next_items(ws: Workspace, project: ProjectRef, user: str, n: int | None = 1) -> list[dict[str, Any]]:
     """The next entries of ``user``'s queue (see the module docstring for the order).
 
     Parameters
@@ -410,7 +417,7 @@ def next_items(ws, project, user, n=1):
     return queue if n is None else queue[:int(n)]
 
 
-def queue_counts(ws, project, user):
+def queue_counts(ws: Workspace, project: ProjectRef, user: str) -> dict[str, Any]:
     """Progress of ``user`` for a progress bar.
 
     Returns
@@ -444,7 +451,7 @@ def _blind_items(conn, project_id, item_ids=None):
     return blind if item_ids is None else blind & {int(i) for i in item_ids}
 
 
-def visible_label(ws, item_id, user):
+def visible_label(ws: Workspace, item_id: int, user: str) -> str | None:
     """The label ``user`` may see for an item, or None.
 
     Leads, reviewers and admins see the current label. Anybody else sees, for an item that is in any
@@ -463,7 +470,8 @@ def visible_label(ws, item_id, user):
     return None if vote is None else vote["label"]
 
 
-def visible_labels(ws, project, user, item_ids=None):
+def visible_labels(ws: Workspace, project: ProjectRef, user: str,
+                   item_ids: ItemIds | None = None) -> dict[int, str | None]:
     """:func:`visible_label` for many items at once (for a grid): ``{item_id: label or None}``.
 
     ``item_ids`` default: every live sample item of the project. Pass the ids of the page on screen: the
