@@ -33,6 +33,25 @@ def neu_dir():
     return NEU_DIR
 
 
+#: scikit-image's bundled grey pictures (no download): textures and a photo, for parity tests that do not
+#: depend on NEU-DET.
+SKIMAGE_PICTURES = ("camera", "brick", "grass", "gravel", "moon", "coins")
+
+
+@pytest.fixture(scope="session")
+def skimage_images():
+    """(6, 200, 200) uint8: the centre 200x200 of each of :data:`SKIMAGE_PICTURES` (NEU's size)."""
+    data = pytest.importorskip("skimage.data")
+    import numpy as np
+
+    crops = []
+    for name in SKIMAGE_PICTURES:
+        image = getattr(data, name)()
+        r, c = (image.shape[0] - 200) // 2, (image.shape[1] - 200) // 2
+        crops.append(image[r:r + 200, c:c + 200])
+    return np.stack(crops).astype(np.uint8)
+
+
 @pytest.fixture(autouse=True)
 def _cheap_password_hashing(request, monkeypatch):
     """scrypt at N=2**4 instead of 2**14 in every test (a real hash costs ~50 ms and 16 MB each): the tests
