@@ -145,7 +145,7 @@ def test_queue_is_stable_and_shrinks_as_the_annotator_labels(team, proj):
 @pytest.mark.parametrize("n", [0, -1, 1.5, True])
 def test_next_items_validates_n(team, proj, n):
     p, _ = proj
-    with pytest.raises(InputError, match="positive whole number"):
+    with pytest.raises(InputError, match=r"'n' parameter of next_items must be (an integer )?>= 1"):
         next_items(team, p, "ann1", n=n)
 
 

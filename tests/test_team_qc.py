@@ -86,7 +86,7 @@ def test_sample_tops_up_as_work_grows_and_skips_gold(team, labeled, add_items):
 @pytest.mark.parametrize("rate", [0, 1.5, -0.1, True, "0.1"])
 def test_sample_validates_rate(team, labeled, rate):
     p, _, _ = labeled
-    with pytest.raises(InputError, match="rate must be a fraction"):
+    with pytest.raises(InputError, match=r"'rate' parameter of qc_sample must be a number in \(0.0, 1.0\]"):
         qc_sample(team, p, "rev", rate=rate)
 
 

@@ -410,8 +410,8 @@ def next_items(ws: Workspace, project: ProjectRef, user: str, n: int | None = 1)
         Empty when there is nothing to do (or the qualification was failed: see
         :func:`defectlab.team.gold.qualification_status`).
     """
-    if n is not None and (isinstance(n, bool) or int(n) != n or n < 1):
-        raise InputError(f"n must be a positive whole number or None (all); got {n!r}.")
+    if n is not None:
+        n = _check_int(n, "next_items", "n", 1)
     p = _project(ws, project)
     _, queue, _ = _queue(ws, p, user, limit=None if n is None else int(n))
     return queue if n is None else queue[:int(n)]

@@ -26,6 +26,7 @@ import datetime as _dt
 import json
 from typing import TYPE_CHECKING
 
+from .._validation import _check_int
 from ..errors import InputError
 from ..store import (
     can,
@@ -131,8 +132,7 @@ def activity(ws: Workspace, project: ProjectRef | None = None, user: str | None 
     """
     import pandas as pd
 
-    if isinstance(limit, bool) or int(limit) != limit or limit < 1:
-        raise InputError(f"limit must be a positive whole number; got {limit!r}.")
+    limit = _check_int(limit, "activity", "limit", 1)
     if isinstance(actions, str):
         actions = [actions]
     lo, hi = _bound(start, "start", tz), _bound(end, "end", tz, end=True)

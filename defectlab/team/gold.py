@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+from .._validation import _check_float, _check_int
 from ..errors import InputError, NotFoundError
 from ..store import UNUSABLE, annotate, current_label, log_action, require, utcnow
 from ._common import _annotation_rows, _gold, _latest_votes, _project, _user_row
@@ -146,10 +147,9 @@ def set_qualification_rule(ws: Workspace, project: ProjectRef, n_items: int | No
         Needs ``assign``.
     """
     p = _project(ws, project)
-    if n_items is not None and (isinstance(n_items, bool) or int(n_items) != n_items or n_items < 1):
-        raise InputError(f"n_items must be a positive whole number or None (all); got {n_items!r}.")
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold <= 1:
-        raise InputError(f"threshold must be a fraction in (0, 1], e.g. 0.8; got {threshold!r}.")
+    if n_items is not None:
+        n_items = _check_int(n_items, "set_qualification_rule", "n_items", 1)
+    threshold = _check_float(threshold, "set_qualification_rule", "threshold", 0.0, 1.0, low_open=True)
     with ws.transaction() as conn:
         require(conn, by, "assign")
         conn.execute(

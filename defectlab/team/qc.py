@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from .._validation import _check_float
 from ..errors import InputError, NotFoundError
 from ..store import can, require, utcnow
 from ._common import _annotation_rows, _gold, _latest_votes, _project
@@ -120,8 +121,7 @@ def qc_sample(ws: Workspace, project: ProjectRef, reviewer: str, rate: float = 0
     """
     from sklearn.utils import check_random_state
 
-    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate <= 1:
-        raise InputError(f"rate must be a fraction in (0, 1], e.g. 0.1; got {rate!r}.")
+    rate = _check_float(rate, "qc_sample", "rate", 0.0, 1.0, low_open=True)
     rng = check_random_state(random_state)
     p = _project(ws, project)
     with ws.transaction() as conn:
