@@ -536,7 +536,7 @@ def enable_user(ws: Workspace, username: str, by: str) -> dict[str, Any]:
 
 
 # -- sessions ------------------------------------------------------------------------------------
-def session_expired(last_seen: TimeLike, now: TimeLike | None = None,
+def session_expired(last_seen: TimeLike | None, now: TimeLike | None = None,
                     idle_seconds: float = SESSION_IDLE_SECONDS) -> bool:
     """Whether a session idle since ``last_seen`` should be logged out.
 
