@@ -1,18 +1,22 @@
 # defectlab — two commands:
 #   make run    set up .venv, build the demo workspace if absent, open the app on it
-#   make test   set up .venv, run the whole test suite
+#   make test   set up .venv, run the whole test suite (and the library's docstring examples)
+# and for maintainers:
+#   make typecheck     mypy on the typed public API (store, learn, quality, team)
+#   make test-lowest   the fast tests against the lowest versions pyproject.toml allows
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+LOWEST_VENV ?= .venv-lowest
 WORKSPACE ?= workspace
 PORT ?= 8501
 
-.PHONY: run test install demo bench clean
+.PHONY: run test install demo bench clean typecheck test-lowest sample
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,lint]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -27,9 +31,27 @@ run: demo
 test: install
 	$(BIN)/python -m pytest -n 2 --timeout 600 -q
 
+typecheck: install
+	$(BIN)/mypy
+
+# A second venv with the lowest allowed version of every direct dependency (uv's lowest-direct
+# resolution; uv itself is installed from PyPI into that venv), then the fast tests (no browser, no slow).
+test-lowest:
+	$(PYTHON) -m venv $(LOWEST_VENV)
+	$(LOWEST_VENV)/bin/python -m pip install --quiet --upgrade pip 'uv>=0.4'
+	$(LOWEST_VENV)/bin/uv pip install --quiet --python $(LOWEST_VENV)/bin/python \
+		--resolution lowest-direct -e '.[test]'
+	$(LOWEST_VENV)/bin/uv pip list --python $(LOWEST_VENV)/bin/python 2>/dev/null | \
+		grep -iE '^(numpy|opencv|scikit-learn|lightgbm|pandas|streamlit|altair|cleanlab|skops) '
+	$(LOWEST_VENV)/bin/python -m pytest -n 2 --timeout 600 -q -m 'not browser and not slow'
+
+# regenerate the committed sample in datasets/sample (fixed seed: byte-identical)
+sample: install
+	$(BIN)/python datasets/make_sample.py
+
 bench: install
 	$(BIN)/python benchmarks/features.py
 	$(BIN)/python benchmarks/train.py
 
 clean:
-	rm -rf $(VENV) test-output .pytest_cache
+	rm -rf $(VENV) $(LOWEST_VENV) test-output .pytest_cache

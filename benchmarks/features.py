@@ -10,7 +10,10 @@ Runs, in the same process and on the same images (NEU-DET by default):
    (mean and range); HOG 9 bins, 8x8 cells, 2x2 blocks; intensity statistics + histogram; Gabor bank
    3 wavelengths x 8 orientations, 31x31 kernels (mean and std of the magnitude); LBP (8,1) on two
    pyramid levels; FFT radial / angular power spectrum;
-   and prints the ratio;
+   and prints two ratios, with the same number of repeats (best of ``--repeats``) on both sides:
+   *equal size* (both compute on the images shrunk to defectlab's working size, e.g. 160x160) and
+   *native size* (the reference on the original 200x200 images, defectlab end to end including its
+   resize: what each does with the same files);
 4. cold and warm extraction of all images through the on-disk cache (``extract_cached``, decode
    included in cold);
 5. with ``--cv``: 5-fold stratified CV accuracy and fit time of LightGBM, logistic regression and an
@@ -70,7 +73,7 @@ def _best(fn, repeats):
 # ----------------------------------------------------------------------------------------------
 # reference: scikit-image (+ cv2.filter2D Gabor), one image at a time
 
-def _reference_families():
+def _reference_families(h, w):
     from scipy import stats
     from skimage.feature import graycomatrix, graycoprops, hog, local_binary_pattern
 
@@ -83,7 +86,6 @@ def _reference_families():
             ki = cv2.getGaborKernel((31, 31), 0.56 * lam, np.pi * k / 8, lam, 0.5, np.pi / 2,
                                     cv2.CV_32F)
             kernels.append((kr - kr.mean(), ki))
-    h = w = 200
     fy, fx = np.meshgrid(np.fft.fftfreq(h), np.fft.fftfreq(w), indexing="ij")
     radius = np.hypot(fy, fx)
     ring = np.minimum((radius / 0.5 * 8).astype(int), 7)
@@ -137,13 +139,24 @@ def _reference_families():
             "lbp pyramid": pyramid_lbp, "fft": fft}
 
 
-def _time_reference(images, repeats):
-    fams = _reference_families()
-    times = {}
-    for name, fn in fams.items():
-        times[name] = _best(lambda fn=fn: [fn(im) for im in images], repeats) / len(images)
-    times["total"] = sum(times.values())
-    return times
+def _reference_jobs(images):
+    """``{family: callable}`` running one scikit-image family over every image of ``images``."""
+    h, w = images[0].shape
+    if any(im.shape != (h, w) for im in images):
+        raise SystemExit("the reference needs images of one size")
+    return {name: (lambda fn=fn: [fn(im) for im in images]) for name, fn in _reference_families(h, w).items()}
+
+
+def _interleaved(jobs, repeats):
+    """Best time of each job over ``repeats`` rounds; each round runs every job once, one after the other,
+    so both sides of a ratio meet the same load on a shared machine."""
+    best = dict.fromkeys(jobs, float("inf"))
+    for _ in range(repeats):
+        for name, fn in jobs.items():
+            t0 = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - t0)
+    return best
 
 
 # ----------------------------------------------------------------------------------------------
@@ -217,11 +230,12 @@ def _cross_validate(x, y, seed=0):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default=str(REPO.parent / "shared" / "datasets" / "neu-det" /
-                                              "images"), help="folder of images (NEU-DET images/)")
+    parser.add_argument("--data", default=os.environ.get("DEFECTLAB_NEU_DIR", str(
+        REPO.parent / "shared" / "datasets" / "neu-det")) + "/images", help="folder of images (NEU-DET images/)")
     parser.add_argument("--limit", type=int, default=300,
                         help="images used for the per-family timing (spread over the folder)")
-    parser.add_argument("--repeats", type=int, default=3, help="timing repeats (best is kept)")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="timing repeats for defectlab and the reference alike (best is kept)")
     parser.add_argument("--spec", default="default", help="feature preset to time")
     parser.add_argument("--cv", action="store_true", help="also run 5-fold CV on all images")
     parser.add_argument("--no-reference", action="store_true", help="skip scikit-image")
@@ -249,17 +263,36 @@ def main(argv=None):
     print(f"\nJPEG decode: {decode * 1e3:.3f} ms/image")
 
     ours = _time_ours(batch, spec, args.repeats)
-    ref = None if args.no_reference else _time_reference(grey, max(1, args.repeats - 2))
     print(f"\n{'defectlab (' + spec.name + ')':34s} {'ms/image':>9s}")
     for name, t in ours.items():
         print(f"  {name:32s} {t * 1e3:9.3f}")
-    if ref is not None:
-        print(f"\n{'scikit-image reference':34s} {'ms/image':>9s}")
-        for name, t in ref.items():
-            print(f"  {name:32s} {t * 1e3:9.3f}")
-        total = ours["extract() end to end"]
-        print(f"\nRATIO reference / defectlab (end to end): {ref['total'] / total:.1f}x "
-              f"({ref['total'] * 1e3:.2f} ms vs {total * 1e3:.3f} ms per image)")
+    if not args.no_reference:
+        # equal size: both sides get the images already at defectlab's working size
+        small_batch, _ = prepare_images(batch, spec)  # (N, h, w) uint8 at the working size
+        small = list(small_batch)
+        jobs = {("ours", "small"): lambda: extract(small_batch, spec),
+                ("ours", "native"): lambda: extract(batch, spec)}
+        jobs.update({("small", k): fn for k, fn in _reference_jobs(small).items()})
+        jobs.update({("native", k): fn for k, fn in _reference_jobs(grey).items()})
+        best = {k: v / len(small) for k, v in _interleaved(jobs, args.repeats).items()}
+        ref_small = {k: v for (side, k), v in best.items() if side == "small"}
+        ref_native = {k: v for (side, k), v in best.items() if side == "native"}
+        ref_small["total"], ref_native["total"] = sum(ref_small.values()), sum(ref_native.values())
+        ours_small, total = best[("ours", "small")], best[("ours", "native")]
+        for title, ref in ((f"scikit-image reference at {small[0].shape[0]}x{small[0].shape[1]} (equal size)",
+                            ref_small),
+                           (f"scikit-image reference at {grey[0].shape[0]}x{grey[0].shape[1]} (native size)",
+                            ref_native)):
+            print(f"\n{title:34s} {'ms/image':>9s}")
+            for name, t in ref.items():
+                print(f"  {name:32s} {t * 1e3:9.3f}")
+        print(f"\nRATIO reference / defectlab, best of {args.repeats} interleaved rounds on both sides:")
+        print(f"  equal size  ({small[0].shape[0]}x{small[0].shape[1]} in, both): "
+              f"{ref_small['total'] / ours_small:.1f}x ({ref_small['total'] * 1e3:.2f} vs "
+              f"{ours_small * 1e3:.3f} ms/image)")
+        print(f"  native size (reference on {grey[0].shape[0]}x{grey[0].shape[1]}, defectlab end to end incl. "
+              f"its resize): {ref_native['total'] / total:.1f}x ({ref_native['total'] * 1e3:.2f} vs "
+              f"{total * 1e3:.3f} ms/image)")
 
     # all images through the cache: cold (decode + extract + write) and warm (read + verify)
     import hashlib

@@ -63,8 +63,13 @@ def main(argv=None):
                     help="train a run first, so each item also shows the model's suggestion "
                          "(computed for 32 queue items at a time)")
     args = ap.parse_args(argv)
+    # everything (the 10,000-item workspace is ~0.4 GB) lives in one temporary folder, removed at the end
+    with tempfile.TemporaryDirectory(prefix="defectlab-bench-ui-") as tmp:
+        return _run(args, Path(tmp))
 
-    root = Path(tempfile.mkdtemp()) / "ws"
+
+def _run(args, tmp):
+    root = tmp / "ws"
     t0 = time.perf_counter()
     ws, p = build(root, args.items)
     if args.prelabeled:
@@ -101,7 +106,7 @@ def main(argv=None):
     n_labeled = len(current_labels(ws, p.id))
     assert n_labeled == args.presses + args.prelabeled, n_labeled
 
-    hello = Path(tempfile.mkdtemp()) / "hello.py"
+    hello = tmp / "hello.py"
     hello.write_text("import streamlit as st\nst.title('hello')\nst.button('1', key='b1', shortcut='1')\n")
     ht = AppTest.from_file(str(hello)).run()
     hello_times = []

@@ -61,19 +61,26 @@ def _check_int(value, where, name, low, high=None):
     return int(value)
 
 
-def _check_float(value, where, name, low=0.0, high=1.0):
-    """Return ``value`` as a float in ``[low, high]`` (NaN is refused; ``bool`` too).
+def _check_float(value, where, name, low=0.0, high=1.0, *, low_open=False):
+    """Return ``value`` as a float in ``[low, high]`` (``(low, high]`` with ``low_open``; NaN and ``bool``
+    are refused).
 
     Examples
     --------
     >>> _check_float(1, "f", "rate")
     1.0
+    >>> _check_float(0, "f", "rate", low_open=True)
+    Traceback (most recent call last):
+    ...
+    defectlab.errors.InputError: The 'rate' parameter of f must be a number in (0.0, 1.0]. Got 0.
     """
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not low <= value <= high:
+    above = (lambda v: low < v) if low_open else (lambda v: low <= v)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (above(value) and value <= high):
         got = f"{value!r}" if isinstance(value, numbers.Real) and not isinstance(value, bool) else (
             f"{value!r} of type {type(value).__name__}")
+        span = f"({low}, {high}]" if low_open else f"[{low}, {high}]"
         raise InputError(
-            f"The {name!r} parameter of {where} must be a number in [{low}, {high}]. Got {got}."
+            f"The {name!r} parameter of {where} must be a number in {span}. Got {got}."
         )
     return float(value)
 

@@ -336,7 +336,7 @@ def build_parser():
     pl.set_defaults(func=cmd_project_list)
 
     imp = add("import", cmd_import, "import images (folders, flat, VOC/YOLO/COCO boxes, CSV, zip)",
-              "defectlab import NEU ../shared/datasets/neu-det --layout voc --json")
+              "defectlab import NEU /data/NEU-DET --layout voc --json")
     imp.add_argument("project")
     imp.add_argument("source", help="a folder, a .zip, or one image file")
     imp.add_argument("--layout", default="auto",

@@ -41,6 +41,23 @@ def cheap_scrypt(request, monkeypatch):
         from defectlab.team import accounts
 
         monkeypatch.setattr(accounts, "SCRYPT_N", 2**4)
+#: scikit-image's bundled grey pictures (no download): textures and a photo, for parity tests that do not
+#: depend on NEU-DET.
+SKIMAGE_PICTURES = ("camera", "brick", "grass", "gravel", "moon", "coins")
+
+
+@pytest.fixture(scope="session")
+def skimage_images():
+    """(6, 200, 200) uint8: the centre 200x200 of each of :data:`SKIMAGE_PICTURES` (NEU's size)."""
+    data = pytest.importorskip("skimage.data")
+    import numpy as np
+
+    crops = []
+    for name in SKIMAGE_PICTURES:
+        image = getattr(data, name)()
+        r, c = (image.shape[0] - 200) // 2, (image.shape[1] - 200) // 2
+        crops.append(image[r:r + 200, c:c + 200])
+    return np.stack(crops).astype(np.uint8)
 
 
 @pytest.fixture
@@ -73,12 +90,10 @@ def add_items():
 
 
 @pytest.fixture
-def make_team(monkeypatch):
+def make_team():
     """``make_team(ws, annotators=..., reviewers=..., supervisors=...)``: a lead (which switches the
-    workspace to team mode) plus the named accounts; password hashing made cheap for speed."""
+    workspace to team mode) plus the named accounts (password hashing is cheap: see above)."""
     from defectlab.team import accounts
-
-    monkeypatch.setattr(accounts, "SCRYPT_N", 2**4)  # these tests are not about password hashing
 
     def _make(ws, annotators=("ann1", "ann2"), reviewers=("rev",), supervisors=()):
         accounts.create_user(ws, "lead", "lead-pass-1", "lead", by="local", admin_password="local-pass-1")

@@ -65,6 +65,7 @@ def test_wrong_usage_exits_2(capsys):
     assert exc.value.code == 2
 
 
+@pytest.mark.slow  # ~30 s: builds and trains the whole demo workspace in a subprocess
 def test_demo_command_subprocess(tmp_path):
     ws = tmp_path / "ws"
     cmd = [sys.executable, "-m", "defectlab.cli", "demo", "--workspace", str(ws), "--json"]

@@ -53,6 +53,16 @@ def neu_images(neu_dir):
 @pytest.mark.neu
 @pytest.mark.parametrize("P, R", [(8, 1), (16, 2), (24, 3)])
 def test_parity_with_skimage_on_neu(neu_images, P, R):
+    _check_parity(neu_images, P, R)
+
+
+@pytest.mark.parametrize("P, R", [(8, 1), (16, 2), (24, 3)])
+def test_parity_with_skimage_on_its_own_pictures(skimage_images, P, R):
+    """The same check on scikit-image's bundled pictures, so a clone without NEU-DET still runs it."""
+    _check_parity(skimage_images, P, R)
+
+
+def _check_parity(neu_images, P, R):
     skfeature = pytest.importorskip("skimage.feature")
     ours = lbp_codes(neu_images, P, R)
     ref = np.stack([skfeature.local_binary_pattern(im, P, R, method="uniform")

@@ -61,6 +61,7 @@ def test_titles_come_from_the_features_package(monkeypatch):
     assert titles == {"glcm": "Grey-level co-occurrence", "lbp": "lbp", "hog": "hog"}
 
 
+@pytest.mark.slow  # ~30 s on a busy 2-core machine: two calibrated SVM fits plus occlusion over 30 rows
 def test_occlusion_for_other_models_and_background_required():
     X, y = _data()
     svm = make_model("svm").fit(X, y)

@@ -88,10 +88,10 @@ def test_nobody_gets_an_item_twice(team, proj):
 
 
 @pytest.mark.parametrize("kwargs, error, match", [
-    (dict(overlap=1.5), InputError, "overlap must be a fraction"),
-    (dict(overlap_k=1), InputError, "overlap_k must be a whole number >= 2"),
+    (dict(overlap=1.5), InputError, r"'overlap' parameter of create_assignment must be a number in \[0.0, 1.0\]"),
+    (dict(overlap_k=1), InputError, r"'overlap_k' parameter of create_assignment must be >= 2"),
     (dict(overlap_k=4), InputError, "overlap_k=4 needs at least 4 annotators"),
-    (dict(gold_rate=0.6), InputError, "gold_rate must be a fraction between 0 and 0.5"),
+    (dict(gold_rate=0.6), InputError, r"'gold_rate' parameter of create_assignment must be a number in \[0.0, 0.5\]"),
     (dict(item_ids=[]), InputError, "item_ids is empty"),
     (dict(item_ids="12"), InputError, "must be a list"),
     (dict(item_ids=[1, 1]), InputError, "twice"),
@@ -145,7 +145,7 @@ def test_queue_is_stable_and_shrinks_as_the_annotator_labels(team, proj):
 @pytest.mark.parametrize("n", [0, -1, 1.5, True])
 def test_next_items_validates_n(team, proj, n):
     p, _ = proj
-    with pytest.raises(InputError, match="positive whole number"):
+    with pytest.raises(InputError, match=r"'n' parameter of next_items must be (an integer )?>= 1"):
         next_items(team, p, "ann1", n=n)
 
 
@@ -222,3 +222,46 @@ def test_close_assignment_and_progress(team, proj):
     assert list_assignments(team, p, by="lead")[0]["closed_at"] is not None
     with pytest.raises(NotFoundError):
         close_assignment(team, 999, by="lead")
+
+
+# -- the pure steps of create_assignment ---------------------------------------------------------------
+
+def test_distribute_balances_overlaps_and_respects_blocked_pairs():
+    import numpy as np
+
+    from defectlab.team.assignments import _distribute
+
+    order = list(range(100))
+    blocked = {(i, "a") for i in range(0, 100, 10)}  # "a" labeled every tenth item already
+    work, skipped, short = _distribute(order, ["a", "b", "c"], blocked, 20, 2, np.random.default_rng(1))
+    assert skipped == [] and short == 0
+    assert not any((i, "a") in blocked for i in work["a"])
+    counts = {u: len(items) for u, items in work.items()}
+    assert sum(counts.values()) == 20 * 2 + 80 and max(counts.values()) - min(counts.values()) <= 1
+    for i in order[:20]:  # the overlapped items went to two different people
+        assert sum(i in items for items in work.values()) == 2
+    for u, items in work.items():
+        assert items == sorted(items) and len(set(items)) == len(items), u  # order kept, never twice
+
+
+def test_distribute_reports_what_nobody_could_take():
+    import numpy as np
+
+    from defectlab.team.assignments import _distribute
+
+    blocked = {(1, "a"), (2, "a"), (2, "b")}
+    work, skipped, short = _distribute([1, 2, 3], ["a", "b"], blocked, 2, 2, np.random.default_rng(0))
+    assert skipped == [2] and short == 1  # item 1 wanted two people, only "b" could take it
+    assert work["b"][0] == 1 and 3 in work["a"] + work["b"]
+
+
+def test_interleave_gold_keeps_both_orders_and_uses_every_slot():
+    import numpy as np
+
+    from defectlab.team.assignments import _interleave_gold
+
+    for seed in range(5):
+        queue = _interleave_gold([10, 11, 12, 13], [90, 91], np.random.default_rng(seed))
+        assert [i for i, k in queue if k == "work"] == [10, 11, 12, 13]
+        assert [i for i, k in queue if k == "gold"] == [90, 91]
+    assert _interleave_gold([1, 2], [], np.random.default_rng(0)) == [(1, "work"), (2, "work")]

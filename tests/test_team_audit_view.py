@@ -13,7 +13,6 @@ from defectlab.store import (
     retract,
     update_project,
 )
-from defectlab.team import accounts
 from defectlab.team.accounts import create_user, set_role
 from defectlab.team.audit_view import (
     activity,
@@ -29,7 +28,6 @@ from defectlab.team.qc import qc_decide
 @pytest.fixture
 def story(ws, monkeypatch, add_items):
     """A short day of work: accounts, a project, labels, a relabel, an undo, a review, QC, a deletion."""
-    monkeypatch.setattr(accounts, "SCRYPT_N", 2**4)  # these tests are not about password hashing
     create_user(ws, "lead", "lead-pass-1", "lead", by="local", admin_password="local-pass-1")
     create_user(ws, "ann", "ann-pass-1", "annotator", by="lead")
     create_user(ws, "rev", "rev-pass-1", "reviewer", by="lead")

@@ -13,7 +13,6 @@ from defectlab.store import (
     label_history,
     open_workspace,
 )
-from defectlab.team import accounts
 from defectlab.team.accounts import create_user
 
 N_PROCS, N_EACH = 4, 500
@@ -21,7 +20,6 @@ N_PROCS, N_EACH = 4, 500
 
 @pytest.fixture
 def team(ws, monkeypatch, add_items):
-    monkeypatch.setattr(accounts, "SCRYPT_N", 2**4)  # these tests are not about password hashing
     create_user(ws, "lead", "lead-pass-1", "lead", by="local", admin_password="local-pass-1")
     for k in range(N_PROCS):
         create_user(ws, f"ann{k}", "ann-pass-1", "annotator", by="lead")

@@ -7,7 +7,7 @@ import pytest
 from defectlab.errors import InputError, PermissionDenied
 from defectlab.store import annotate, create_project, retract
 from defectlab.store import labels as store_labels
-from defectlab.team import accounts, qc
+from defectlab.team import qc
 from defectlab.team.accounts import create_user
 from defectlab.team.qc import qc_decide
 from defectlab.team.throughput import THROUGHPUT_COLUMNS, throughput, throughput_csv
@@ -31,7 +31,6 @@ def clock(monkeypatch):
 
 @pytest.fixture
 def day(ws, monkeypatch, add_items, clock):
-    monkeypatch.setattr(accounts, "SCRYPT_N", 2**4)  # these tests are not about password hashing
     create_user(ws, "lead", "lead-pass-1", "lead", by="local", admin_password="local-pass-1")
     create_user(ws, "ann1", "ann-pass-1", "annotator", display_name="张伟", by="lead")
     create_user(ws, "ann2", "ann-pass-1", "annotator", display_name="=1+1", by="lead")

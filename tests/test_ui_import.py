@@ -7,7 +7,16 @@ from defectlab.store import current_labels, get_project, items_frame, open_works
 
 
 def test_import_empty_workspace_renders(tmp_path):
-    no_exception(app(tmp_path / "empty", "import_data"))
+    from defectlab.i18n import t
+
+    at = app(tmp_path / "empty", "import_data")
+    no_exception(at)
+    assert [x.value for x in at.title] == [t("import.title")]
+    # no project yet: the page offers a new one (the "active project" choice is disabled) and auto layout
+    assert at.radio(key="imp_target").value == "new" and at.radio(key="imp_target").disabled
+    assert at.text_input(key="imp_new_project").value == ""
+    assert at.selectbox(key="imp_layout").value == "auto"
+    assert t("import.layout_help.auto") in [c.value for c in at.caption]
 
 
 def test_upload_flat_with_regex_into_new_project(tmp_path):
@@ -86,8 +95,8 @@ def test_chinese_session_shows_the_rejection_reasons_in_chinese(tmp_path, monkey
     frame = at.dataframe[0].value
     assert list(frame.columns) == ["文件", "原因"]
     reasons = dict(zip(frame["文件"], frame["原因"], strict=True))
-    assert reasons == {
-        "scratch/broken.png": "不是图像：文件内容不是 PNG/JPEG/BMP/TIFF（开头为 'not an image at '）",  # the first 16 bytes,
+    assert reasons == {  # a non-image is quoted by its first 16 bytes
+        "scratch/broken.png": "不是图像：文件内容不是 PNG/JPEG/BMP/TIFF（开头为 'not an image at '）",
         "scratch/empty.jpg": "空文件（0 字节）",
         "rust/c.png": "标签 'rust' 不是本项目的类别（类别：pit, scale, scratch）；请在项目中添加该类别，或改正标签",
     }

@@ -6,7 +6,12 @@ from defectlab.store import get_project
 
 
 def test_label_book_empty_workspace(tmp_path):
-    no_exception(app(tmp_path / "empty", "label_book"))
+    from defectlab.i18n import t
+
+    at = app(tmp_path / "empty", "label_book")
+    no_exception(at)
+    assert [i.value for i in at.info] == [t("common.no_project")]  # says where to go, shows no editor
+    assert not at.text_area and not at.multiselect
 
 
 def test_save_rule_criteria_and_examples(tmp_path):

@@ -96,11 +96,24 @@ def test_label_issue_queue_accept_keep_other_with_keys(tmp_path):
 
 
 def test_duplicates_and_outliers_queues_render(tmp_path):
-    ws, _project, _labeled, _unlabeled = demo_workspace(tmp_path / "ws", train=True)
+    from defectlab.i18n import t
+    from defectlab.quality import review as qreview
+
+    ws, project, _labeled, _unlabeled = demo_workspace(tmp_path / "ws", train=True)
     at = app(ws.root, "review")
-    for kind in ("conflicts", "duplicates", "outliers"):
+    queues = {"conflicts": lambda: qreview.conflicts_queue(ws, project.name),
+              "duplicates": lambda: qreview.duplicates_queue(ws, project.name),
+              "outliers": lambda: qreview.outliers_queue(ws, project.name)}
+    for kind, fetch in queues.items():
         at.toggle(key=f"rev_look_{kind}").set_value(True).run()
         no_exception(at)
+        rows = fetch()
+        # the page says how many entries the library found, then lists them (at most 30) or says it is empty
+        assert t(f"review.{kind}_help", n=len(rows)) in [c.value for c in at.caption], kind
+        go = [b for b in at.button if b.key.startswith(f"rev_{kind}_go_")]
+        assert len(go) == min(len(rows), 30), kind
+        if not rows:
+            assert t("review.queue_empty") in [s.value for s in at.success], kind
 
 
 def test_review_page_in_chinese_says_the_reasons_in_chinese(tmp_path, monkeypatch):

@@ -10,8 +10,13 @@ from defectlab.store import annotate
 
 
 def test_train_and_runs_pages_on_empty_workspace(tmp_path):
+    from defectlab.i18n import t
+
     for page in ("train", "runs"):
-        no_exception(app(tmp_path / "empty", page))
+        at = app(tmp_path / "empty", page)
+        no_exception(at)
+        assert [i.value for i in at.info] == [t("common.no_project")], page  # says where to go
+        assert not at.button, page  # nothing to train or compare
 
 
 def test_train_needs_labels(tmp_path):

@@ -94,7 +94,9 @@ def _int_tuple(value, where, *, min_value=1, max_value=None, length=None):
     return out
 
 
-def _check_int(value, where, lo, hi):
+def _check_spec_int(value, where, lo, hi):
+    """A feature-spec integer: a plain ``int`` only (not a NumPy integer, unlike the shared
+    :func:`defectlab._validation._check_int`), because the spec is hashed through ``json.dumps``."""
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
         _fail(where, f"parameter must be an integer in [{lo}, {hi}]", value, "Fix the feature spec.")
     return value
@@ -212,9 +214,9 @@ class HOGParams:
     block: int = 2
 
     def __post_init__(self):
-        _check_int(self.cell, "hog.cell", 2, 64)
-        _check_int(self.orientations, "hog.orientations", 2, 36)
-        _check_int(self.block, "hog.block", 1, 4)
+        _check_spec_int(self.cell, "hog.cell", 2, 64)
+        _check_spec_int(self.orientations, "hog.orientations", 2, 36)
+        _check_spec_int(self.block, "hog.block", 1, 4)
 
 
 @dataclass(frozen=True)
@@ -238,7 +240,7 @@ class GaborParams:
     def __post_init__(self):
         object.__setattr__(self, "wavelengths", _int_tuple(self.wavelengths, "gabor.wavelengths",
                                                            min_value=2, max_value=256))
-        _check_int(self.orientations, "gabor.orientations", 1, 36)
+        _check_spec_int(self.orientations, "gabor.orientations", 1, 36)
         if not isinstance(self.bandwidth, (int, float)) or not 0.25 <= self.bandwidth <= 4:
             _fail("gabor.bandwidth", "parameter must be a number in [0.25, 4]", self.bandwidth,
                   "Use e.g. 1.0.")
@@ -262,8 +264,8 @@ class FFTParams:
     angular: int = 8
 
     def __post_init__(self):
-        _check_int(self.radial, "fft.radial", 1, 16)
-        _check_int(self.angular, "fft.angular", 1, 36)
+        _check_spec_int(self.radial, "fft.radial", 1, 16)
+        _check_spec_int(self.angular, "fft.angular", 1, 36)
 
 
 @dataclass(frozen=True)
@@ -280,7 +282,7 @@ class ColorParams:
     hue_bins: int = 12
 
     def __post_init__(self):
-        _check_int(self.hue_bins, "color.hue_bins", 1, 180)
+        _check_spec_int(self.hue_bins, "color.hue_bins", 1, 180)
 
 
 _PARAM_TYPES = {
@@ -361,7 +363,7 @@ class FeatureSpec:
                   "none", f"Enable one of {FAMILIES}.")
         if not isinstance(self.name, str):
             _fail("name", "parameter must be a string", self.name, "Fix the feature spec.")
-        _check_int(self.version, "version", 1, 10**6)
+        _check_spec_int(self.version, "version", 1, 10**6)
         # Pyramid levels must keep at least 8x8 pixels.
         for fam, scale in self._scales():
             if min(self.size) // scale < 8:

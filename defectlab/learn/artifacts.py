@@ -18,17 +18,26 @@ or a skops file that asks for a type outside the allowlist, raises
 :class:`~defectlab.errors.ArtifactError` and loads nothing.
 """
 
+from __future__ import annotations
+
 import hashlib
 import io
 import json
 import os
 import platform
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from defectlab.errors import ArtifactError, InputError
 from defectlab.learn.models import AverageProbaClassifier, LightGBMClassifier
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from defectlab._typing import PathLike
 
 __all__ = ["FORMAT", "TRUSTED_TYPES", "library_versions", "load_model", "read_meta", "save_model"]
 
@@ -119,7 +128,8 @@ def _dump_member(model, directory, stem, files):
     return {"kind": "skops", "file": name, "type": f"{type(model).__module__}.{type(model).__qualname__}"}
 
 
-def save_model(model, directory, feature_names=None, extra=None):
+def save_model(model: Any, directory: PathLike, feature_names: Sequence[str] | None = None,
+               extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Write a fitted classifier to ``directory`` as a safe artifact.
 
     Parameters
@@ -172,7 +182,7 @@ def save_model(model, directory, feature_names=None, extra=None):
         except TypeError as exc:
             raise InputError(f"The 'extra' parameter of save_model must be JSON-able ({exc}).") from None
     (directory / META).unlink(missing_ok=True)  # a half-written artifact must not look complete
-    files = {}
+    files: dict[str, Any] = {}
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -276,7 +286,7 @@ def _load_member(directory, desc, files, classes):
     raise ArtifactError(f"The model in {directory} has an unknown kind {kind!r}. Retrain.")
 
 
-def load_model(directory):
+def load_model(directory: PathLike) -> Any:
     """Load a model written by :func:`save_model`, verifying every file first.
 
     Parameters

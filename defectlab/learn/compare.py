@@ -8,9 +8,16 @@ A run record is ``{"run_id": str, "metrics": <evaluate() dict>, "items": [{"item
 out-of-fold prediction; any other keys of an item (``source``...) are passed through.
 """
 
+from __future__ import annotations
+
 import numbers
+from typing import TYPE_CHECKING
 
 from defectlab.errors import InputError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
 
 __all__ = ["COMPARED_METRICS", "compare_runs"]
 
@@ -63,7 +70,7 @@ def _summary(run):
     return out
 
 
-def compare_runs(a, b):
+def compare_runs(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
     """Compare run ``a`` (before) with run ``b`` (after).
 
     Parameters
@@ -109,7 +116,9 @@ def compare_runs(a, b):
         per_class[cls]["support_a"] = ca.get("support", 0)
         per_class[cls]["support_b"] = cb.get("support", 0)
 
-    fixed, broken, changed = [], [], 0
+    fixed: list[dict[str, Any]] = []
+    broken: list[dict[str, Any]] = []
+    changed = 0
     common = [i for i in items_b if i in items_a]
     for item_id in common:
         ia, ib = items_a[item_id], items_b[item_id]

@@ -12,9 +12,12 @@ threads spin-wait for a core another process holds), while two single-threaded f
 both cores fully; it also makes the result independent of ``n_jobs``.
 """
 
+from __future__ import annotations
+
 import time
 import warnings
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -31,6 +34,12 @@ from threadpoolctl import threadpool_limits
 from defectlab._validation import _check_features, _check_int, _check_labels
 from defectlab.errors import InputError
 from defectlab.learn.models import DEFAULT_MODEL, MODEL_NAMES, make_model
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from defectlab._typing import ArrayLike, RandomState
 
 __all__ = ["OOFResult", "cross_val_oof", "make_folds", "resolve_model"]
 
@@ -65,7 +74,7 @@ class OOFResult:
     warnings: list = field(default_factory=list)
     fit_seconds: float = 0.0
     n_splits: int = 0
-    holdout_mask: np.ndarray = None
+    holdout_mask: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     model: object = None
 
 
@@ -118,7 +127,8 @@ def _count_warnings(y, classes, n_splits):
     return notes
 
 
-def make_folds(y, groups=None, n_splits=5, random_state=0):
+def make_folds(y: ArrayLike, groups: ArrayLike | None = None, n_splits: int = 5,
+               random_state: RandomState = 0) -> tuple[np.ndarray, int, list[str]]:
     """Assign each item to a fold: stratified by label, and by group when ``groups`` is given.
 
     Parameters
@@ -257,8 +267,9 @@ def _fit_predict(estimator, X, y, train, test, classes):
     return out, None
 
 
-def cross_val_oof(X, y, groups=None, model=None, n_splits=5, random_state=0, holdout=None,
-                  progress=None, n_jobs=2, refit=False):
+def cross_val_oof(X: ArrayLike, y: ArrayLike, groups: ArrayLike | None = None, model: Any | None = None,
+                  n_splits: int = 5, random_state: RandomState = 0, holdout: float | ArrayLike | None = None,
+                  progress: Callable[..., Any] | None = None, n_jobs: int = 2, refit: bool = False) -> OOFResult:
     """Out-of-fold class probabilities by stratified (grouped) k-fold cross-validation.
 
     Parameters

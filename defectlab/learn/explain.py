@@ -15,6 +15,10 @@ How a contribution is measured depends on the model:
 Positive numbers support the predicted class; the largest come first.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
 from sklearn.pipeline import Pipeline
@@ -22,6 +26,12 @@ from sklearn.pipeline import Pipeline
 from defectlab._validation import _check_features, _check_int
 from defectlab.errors import InputError
 from defectlab.learn.models import AverageProbaClassifier, LightGBMClassifier
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
+
+    from defectlab._typing import ArrayLike
 
 __all__ = ["explain", "family_of", "family_titles"]
 
@@ -86,7 +96,8 @@ def _contributions(model, X, pred, background):
     return None, "occlusion"
 
 
-def explain(model, X, feature_names, top=3, background=None):
+def explain(model: Any, X: ArrayLike, feature_names: Sequence[str], top: int = 3,
+            background: ArrayLike | None = None) -> list[list[dict[str, Any]]]:
     """The top feature families behind each prediction.
 
     Parameters

@@ -5,7 +5,10 @@ is a Python ``float`` / ``int`` / ``str`` / ``list`` / ``dict`` (``None`` where 
 e.g. kappa when every item has the same grade), so it can go straight into the run registry and the CLI.
 """
 
+from __future__ import annotations
+
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sklearn.metrics import (
@@ -24,6 +27,12 @@ from defectlab._validation import (
     _encode_labels,
 )
 from defectlab.errors import InputError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
+
+    from defectlab._typing import ArrayLike
 
 __all__ = ["HEADLINE_KEYS", "evaluate", "expected_calibration_error"]
 
@@ -75,7 +84,8 @@ def expected_calibration_error(correct, confidence, n_bins=15):
     return float(round(gap.sum() / correct.size, 12))
 
 
-def evaluate(y_true, pred_probs, classes, ordinal=False, cost_matrix=None):
+def evaluate(y_true: ArrayLike, pred_probs: ArrayLike, classes: Sequence[str], ordinal: bool = False,
+             cost_matrix: ArrayLike | None = None) -> dict[str, Any]:
     """Score class probabilities against the labels.
 
     Parameters

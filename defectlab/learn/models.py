@@ -43,8 +43,11 @@ early-stopping split cost accuracy on these set sizes (demo defects 93.3% with e
 without) and the fixed count was as fast. ``benchmarks/train.py`` reproduces the NEU numbers.
 """
 
+from __future__ import annotations
+
 import inspect
 import numbers
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
@@ -61,6 +64,11 @@ from sklearn.utils.validation import check_is_fitted
 
 from defectlab._validation import _check_features, _check_labels
 from defectlab.errors import InputError
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    from defectlab._typing import RandomState
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -441,7 +449,7 @@ class AverageProbaClassifier(ClassifierMixin, BaseEstimator):
 
 
 # --- presets -----------------------------------------------------------------------------------
-_PRESET_PARAMS = {
+_PRESET_PARAMS: dict[str, dict[str, dict[str, Any]]] = {
     "lightgbm": {
         "fast": dict(n_estimators=100, learning_rate=0.1, num_leaves=15, colsample_bytree=0.5,
                      n_iter_no_change=10, max_bin=63),
@@ -475,8 +483,8 @@ def _check_name_preset(name, preset, where):
         )
 
 
-def make_model(name=DEFAULT_MODEL, preset=DEFAULT_PRESET, random_state=0, n_jobs=1,
-               class_weight="balanced"):
+def make_model(name: str = DEFAULT_MODEL, preset: str = DEFAULT_PRESET, random_state: RandomState = 0,
+               n_jobs: int = 1, class_weight: str | dict[Any, float] = "balanced") -> Any:
     """Build an unfitted classifier by name.
 
     Parameters

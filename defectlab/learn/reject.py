@@ -9,7 +9,10 @@ one more, unseen, item had been wrong. A perfect record on 20 items therefore co
 100%, and claiming 99% needs at least 99 correct accepted items.
 """
 
+from __future__ import annotations
+
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,6 +23,12 @@ from defectlab._validation import (
     _check_pred_probs,
     _encode_labels,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
+
+    from defectlab._typing import ArrayLike
 
 __all__ = ["CoverageCurve", "ThresholdChoice", "choose_threshold", "coverage_curve", "needs_review"]
 
@@ -91,7 +100,8 @@ def _correct_and_confidence(y_true, pred_probs, classes, where):
     return t == p, pred_probs[np.arange(t.size), p]
 
 
-def choose_threshold(y_true, pred_probs, target_accuracy=0.99, classes=None):
+def choose_threshold(y_true: ArrayLike, pred_probs: ArrayLike, target_accuracy: float = 0.99,
+                     classes: Sequence[str] | None = None) -> ThresholdChoice:
     """The smallest confidence threshold whose accepted items reach ``target_accuracy``.
 
     Parameters
@@ -138,7 +148,8 @@ def choose_threshold(y_true, pred_probs, target_accuracy=0.99, classes=None):
     )
 
 
-def coverage_curve(y_true, pred_probs, classes=None, thresholds=None):
+def coverage_curve(y_true: ArrayLike, pred_probs: ArrayLike, classes: Sequence[str] | None = None,
+                   thresholds: ArrayLike | None = None) -> Any:
     """Coverage and accuracy of the accepted items as the threshold moves.
 
     Parameters
@@ -175,7 +186,7 @@ def coverage_curve(y_true, pred_probs, classes=None, thresholds=None):
     )
 
 
-def needs_review(pred_probs, threshold):
+def needs_review(pred_probs: ArrayLike, threshold: float) -> np.ndarray:
     """Which predictions a person should look at, (N,) bool: ``max(pred_probs) < threshold``."""
     pred_probs = _check_pred_probs(pred_probs, "needs_review")
     return pred_probs.max(axis=1) < float(threshold)

@@ -16,6 +16,8 @@ explanation); the predicted images are items of the project without a label, so 
 confirmation or correction is a plain annotation that flows into the next training run.
 """
 
+from __future__ import annotations
+
 import csv
 import datetime as _dt
 import hashlib
@@ -24,11 +26,13 @@ import json
 import secrets
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from defectlab._validation import _check_float, _check_int
 from defectlab.errors import ArtifactError, InputError, NotFoundError
+from defectlab.learn._columns import _to_project_columns
 from defectlab.learn.artifacts import library_versions, load_model, save_model
 from defectlab.learn.compare import compare_runs
 from defectlab.learn.cv import cross_val_oof
@@ -43,6 +47,13 @@ from defectlab.learn.models import (
     model_params,
 )
 from defectlab.learn.reject import choose_threshold, coverage_curve
+from defectlab.store.workspace import as_workspace
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from typing import Any
+
+    from defectlab._typing import ArrayLike, ItemIds, PathLike, ProjectRef, WorkspaceLike
 
 __all__ = [
     "accept_predictions",
@@ -67,14 +78,6 @@ _SUMMARY_METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "log_loss", "ec
 
 
 # -- helpers --------------------------------------------------------------------------------------
-
-def _workspace(ws):
-    from defectlab.store import Workspace, open_workspace
-
-    if isinstance(ws, Workspace):
-        return ws
-    return open_workspace(ws, create=False)
-
 
 def _require(ws, user, action):
     from defectlab.store import require
@@ -171,20 +174,11 @@ def _resolve_spec(feature_spec, preset):
     return get_spec(choice)
 
 
-def _expand(pred_probs, model_classes, classes):
-    """Columns of ``pred_probs`` (model classes) placed into the project's class order."""
-    out = np.zeros((pred_probs.shape[0], len(classes)))
-    col = {c: i for i, c in enumerate(classes)}
-    for j, c in enumerate(model_classes):
-        out[:, col[c]] = pred_probs[:, j]
-    return out
-
-
 def _json(value):
     return json.dumps(value, ensure_ascii=False, allow_nan=False)
 
 
-def summary_of(run):
+def summary_of(run: Mapping[str, Any]) -> dict[str, Any]:
     """The headline dict of a run record (what ``train`` and ``runs`` print)."""
     m = run.get("metrics") or {}
     timings = run.get("timings") or {}
@@ -214,9 +208,11 @@ def summary_of(run):
 
 # -- training -------------------------------------------------------------------------------------
 
-def train_project(ws, project, model=DEFAULT_MODEL, preset=None, folds=5, seed=0, feature_spec=None,
-                  user="local", progress=None, model_preset=DEFAULT_PRESET, class_weight="balanced",
-                  target_accuracy=0.99, holdout=None, note="", n_jobs=2):
+def train_project(ws: WorkspaceLike, project: ProjectRef, model: str = DEFAULT_MODEL, preset: str | None = None,
+                  folds: int = 5, seed: int = 0, feature_spec: Any | None = None, user: str = "local",
+                  progress: Callable[..., Any] | None = None, model_preset: str = DEFAULT_PRESET,
+                  class_weight: str | dict[Any, float] = "balanced", target_accuracy: float = 0.99,
+                  holdout: float | ArrayLike | None = None, note: str = "", n_jobs: int = 2) -> dict[str, Any]:
     """Train a project on its current labels and record the run.
 
     Parameters
@@ -257,7 +253,7 @@ def train_project(ws, project, model=DEFAULT_MODEL, preset=None, folds=5, seed=0
     from defectlab.store import get_project, log_action, utcnow
 
     t_start = time.perf_counter()
-    ws = _workspace(ws)
+    ws = as_workspace(ws)
     if model not in MODEL_NAMES:
         raise InputError(f"The 'model' parameter of train_project must be one of {list(MODEL_NAMES)}. "
                          f"Got {model!r}.")
@@ -304,7 +300,7 @@ def train_project(ws, project, model=DEFAULT_MODEL, preset=None, folds=5, seed=0
     notes.extend(oof.warnings)
 
     classes = list(proj.classes)
-    probs_all = _expand(oof.pred_probs, oof.classes.tolist(), classes)
+    probs_all = _to_project_columns(oof.pred_probs, oof.classes.tolist(), classes)
     cv_rows = ~oof.holdout_mask
     metrics = evaluate(labels[cv_rows], probs_all[cv_rows], classes, ordinal=proj.ordinal)
     if oof.holdout_mask.any():
@@ -403,11 +399,11 @@ def _decode_run(row, project_name=None):
     return record
 
 
-def list_runs(ws, project):
+def list_runs(ws: WorkspaceLike, project: ProjectRef) -> list[dict[str, Any]]:
     """A project's runs, newest first, as summary dicts (see :func:`summary_of`)."""
     from defectlab.store import get_project
 
-    ws = _workspace(ws)
+    ws = as_workspace(ws)
     proj = get_project(ws, project)
     with ws.read() as conn:
         rows = conn.execute("SELECT * FROM runs WHERE project_id = ? ORDER BY created_at DESC, id DESC",
@@ -415,10 +411,10 @@ def list_runs(ws, project):
     return [summary_of(_decode_run(r, proj.name)) for r in rows]
 
 
-def get_run(ws, run_id, with_items=True):
+def get_run(ws: WorkspaceLike, run_id: str, with_items: bool = True) -> dict[str, Any]:
     """One run record: the runs row decoded, plus ``items`` ([{item_id, source, label, pred_label,
     confidence, fold}]) when ``with_items``. Raises NotFoundError."""
-    ws = _workspace(ws)
+    ws = as_workspace(ws)
     with ws.read() as conn:
         row = conn.execute(
             "SELECT r.*, p.name AS project_name FROM runs r JOIN projects p ON p.id = r.project_id "
@@ -435,11 +431,11 @@ def get_run(ws, run_id, with_items=True):
     return record
 
 
-def compare(ws, project, run_a, run_b):
+def compare(ws: WorkspaceLike, project: ProjectRef, run_a: str, run_b: str) -> dict[str, Any]:
     """Compare two runs of a project: :func:`~defectlab.learn.compare.compare_runs` on their records."""
     from defectlab.store import get_project
 
-    ws = _workspace(ws)
+    ws = as_workspace(ws)
     proj = get_project(ws, project)
     records = [get_run(ws, r) for r in (run_a, run_b)]
     for rec in records:
@@ -449,12 +445,12 @@ def compare(ws, project, run_a, run_b):
     return compare_runs(*records)
 
 
-def resolve_run(ws, project, run_id=None):
+def resolve_run(ws: WorkspaceLike, project: ProjectRef, run_id: str | None = None) -> str:
     """The run to predict with: ``run_id`` when given (checked to belong to ``project``), else the
     newest approved run, else the newest run. Raises NotFoundError when the project has no run."""
     from defectlab.store import get_project
 
-    ws = _workspace(ws)
+    ws = as_workspace(ws)
     proj = get_project(ws, project)
     if run_id is not None:
         run = get_run(ws, run_id, with_items=False)
@@ -472,11 +468,11 @@ def resolve_run(ws, project, run_id=None):
     return row[0]
 
 
-def approve_run(ws, run_id, approved=True, user="local"):
+def approve_run(ws: WorkspaceLike, run_id: str, approved: bool = True, user: str = "local") -> dict[str, Any]:
     """Mark a run as approved for prediction (or withdraw it); needs ``approve_run``."""
     from defectlab.store import log_action, require
 
-    ws = _workspace(ws)
+    ws = as_workspace(ws)
     run = get_run(ws, run_id, with_items=False)
     with ws.transaction() as conn:
         require(conn, user, "approve_run")
@@ -493,7 +489,7 @@ def _run_dir(ws, run):
     return path
 
 
-def load_oof(ws, run_id):
+def load_oof(ws: WorkspaceLike, run_id: str) -> dict[str, np.ndarray]:
     """A run's stored out-of-fold arrays (checksum-verified, no pickle), as a dict of ndarrays.
 
     Keys include ``item_ids``, ``pred_probs``, ``fold_ids`` and ``feature_means``.
@@ -516,7 +512,7 @@ def _load_oof(ws, run):
         return {k: npz[k] for k in npz.files}
 
 
-def load_run_model(ws, run_id):
+def load_run_model(ws: WorkspaceLike, run_id: str) -> tuple[Any, dict[str, Any], Any]:
     """The fitted model, the run record and the feature spec of a run (all verified).
 
     Raises
@@ -527,7 +523,7 @@ def load_run_model(ws, run_id):
     """
     from defectlab.features import get_spec
 
-    ws = _workspace(ws)
+    ws = as_workspace(ws)
     run = get_run(ws, run_id, with_items=False)
     model = load_model(_run_dir(ws, run))
     try:
@@ -543,11 +539,12 @@ def load_run_model(ws, run_id):
     return model, run, spec
 
 
-def run_features(ws, run_id, item_ids, progress=None, n_jobs=2):
+def run_features(ws: WorkspaceLike, run_id: str, item_ids: ItemIds, progress: Callable[..., Any] | None = None,
+                 n_jobs: int = 2) -> np.ndarray:
     """Features of stored items under a run's feature spec: (N, F) float64, rows in ``item_ids`` order."""
     import pandas as pd
 
-    ws = _workspace(ws)
+    ws = as_workspace(ws)
     _, _, spec = load_run_model(ws, run_id)
     rows = _item_rows(ws, item_ids)
     return _features(ws, pd.DataFrame(rows), spec, progress, n_jobs)
@@ -573,8 +570,9 @@ def _item_rows(ws, item_ids):
     return [found[i] for i in ids]
 
 
-def predict_items(ws, project, run_id, item_ids, user="local", batch_id=None, progress=None,
-                  explain_top=3, n_jobs=2, threshold=None):
+def predict_items(ws: WorkspaceLike, project: ProjectRef, run_id: str, item_ids: ItemIds, user: str = "local",
+                  batch_id: int | None = None, progress: Callable[..., Any] | None = None, explain_top: int = 3,
+                  n_jobs: int = 2, threshold: float | None = None) -> dict[str, Any]:
     """Predict stored items with a run and record the predictions.
 
     Parameters
@@ -609,7 +607,7 @@ def predict_items(ws, project, run_id, item_ids, user="local", batch_id=None, pr
     from defectlab.features import feature_names
     from defectlab.store import create_batch, get_project, log_action, utcnow
 
-    ws = _workspace(ws)
+    ws = as_workspace(ws)
     _require(ws, user, "predict")
     proj = get_project(ws, project)
     model, run, spec = load_run_model(ws, run_id)
@@ -672,8 +670,9 @@ def predict_items(ws, project, run_id, item_ids, user="local", batch_id=None, pr
     }
 
 
-def predict_batch(ws, project, run_id, source, user="local", layout="auto", progress=None,
-                  explain_top=3, n_jobs=2, threshold=None):
+def predict_batch(ws: WorkspaceLike, project: ProjectRef, run_id: str, source: PathLike, user: str = "local",
+                  layout: str = "auto", progress: Callable[..., Any] | None = None, explain_top: int = 3,
+                  n_jobs: int = 2, threshold: float | None = None) -> dict[str, Any]:
     """Import a folder / zip / image as a ``predict`` batch and predict every image in it with a run.
 
     The images become unlabeled items of the project (content already in the project is reused, not
@@ -697,7 +696,7 @@ def predict_batch(ws, project, run_id, source, user="local", layout="auto", prog
     from defectlab.ingest import import_source
     from defectlab.store import get_project
 
-    ws = _workspace(ws)
+    ws = as_workspace(ws)
     if threshold is not None:
         threshold = _check_float(threshold, "predict_batch", "threshold")
     _require(ws, user, "predict")
@@ -732,17 +731,18 @@ def predict_batch(ws, project, run_id, source, user="local", layout="auto", prog
     return result
 
 
-def list_predictions(ws, project, batch_id=None, run_id=None):
+def list_predictions(ws: WorkspaceLike, project: ProjectRef, batch_id: int | None = None,
+                     run_id: str | None = None) -> list[dict[str, Any]]:
     """Stored predictions of a project (optionally one batch / one run), newest batch first, each with
     the item's current human decision (``decision``, ``decided_by``, ``decision_source``; None when
     nobody has looked yet)."""
     from defectlab.store import current_labels, get_project
 
-    ws = _workspace(ws)
+    ws = as_workspace(ws)
     proj = get_project(ws, project)
     sql = ("SELECT pr.*, i.source FROM predictions pr JOIN items i ON i.id = pr.item_id "
            "JOIN batches b ON b.id = pr.batch_id WHERE b.project_id = ?")
-    args = [proj.id]
+    args: list[Any] = [proj.id]
     if batch_id is not None:
         sql += " AND pr.batch_id = ?"
         args.append(int(batch_id))
@@ -768,7 +768,8 @@ def list_predictions(ws, project, batch_id=None, run_id=None):
     return out
 
 
-def accept_predictions(ws, project, batch_id, user="local", item_ids=None, include_review=False):
+def accept_predictions(ws: WorkspaceLike, project: ProjectRef, batch_id: int, user: str = "local",
+                       item_ids: ItemIds | None = None, include_review: bool = False) -> int:
     """Confirm a batch's predictions as labels (annotation source ``model``), e.g. the confident ones.
 
     Parameters
@@ -786,7 +787,7 @@ def accept_predictions(ws, project, batch_id, user="local", item_ids=None, inclu
     """
     from defectlab.store import annotate
 
-    ws = _workspace(ws)
+    ws = as_workspace(ws)
     _require(ws, user, "correct_predictions")
     rows = list_predictions(ws, project, batch_id=batch_id)
     wanted = None if item_ids is None else {int(i) for i in item_ids}
@@ -802,7 +803,8 @@ def accept_predictions(ws, project, batch_id, user="local", item_ids=None, inclu
     return n
 
 
-def export_predictions_csv(ws, project, path, batch_id=None, user="local"):
+def export_predictions_csv(ws: WorkspaceLike, project: ProjectRef, path: PathLike, batch_id: int | None = None,
+                           user: str = "local") -> dict[str, Any]:
     """Write a batch's predictions (with the people's decisions) to a UTF-8 CSV for the quality system.
 
     Columns: ``source, item_id, predicted, confidence, needs_review, final_label, final_source,
@@ -817,7 +819,7 @@ def export_predictions_csv(ws, project, path, batch_id=None, user="local"):
     """
     from defectlab.store import get_project, log_action
 
-    ws = _workspace(ws)
+    ws = as_workspace(ws)
     _require(ws, user, "export")
     proj = get_project(ws, project)
     rows = list_predictions(ws, proj, batch_id=batch_id)

@@ -8,7 +8,10 @@ Data in, data out: the latest model's probabilities for the unlabeled items (and
 item positions out.
 """
 
+from __future__ import annotations
+
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sklearn.cluster import KMeans
@@ -24,13 +27,16 @@ from defectlab._validation import (
 from defectlab.errors import InputError
 from defectlab.quality._standardize import _standardize
 
+if TYPE_CHECKING:
+    from defectlab._typing import ArrayLike, RandomState
+
 __all__ = ["STRATEGIES", "rank_for_labeling", "uncertainty"]
 
 #: Values of ``strategy`` for :func:`rank_for_labeling`.
 STRATEGIES = ("margin_diverse", "margin", "entropy", "random")
 
 
-def uncertainty(pred_probs, method="margin"):
+def uncertainty(pred_probs: ArrayLike, method: str = "margin") -> np.ndarray:
     """How unsure the model is about each item, in [0, 1].
 
     Parameters
@@ -66,8 +72,9 @@ def _uncertainty(P, method):
     return np.clip(h / np.log(P.shape[1]), 0.0, 1.0)
 
 
-def rank_for_labeling(pred_probs, features=None, batch_size=50, strategy="margin_diverse",
-                      random_state=None, *, pool_factor=5):
+def rank_for_labeling(pred_probs: ArrayLike, features: ArrayLike | None = None, batch_size: int = 50,
+                      strategy: str = "margin_diverse", random_state: RandomState | None = None, *,
+                      pool_factor: int = 5) -> np.ndarray:
     """Choose the next batch of unlabeled items to label.
 
     Parameters

@@ -7,6 +7,10 @@ can open "labeled crazing, predicted rolled-in_scale" and look at the worst case
 Data in, data out: labels and out-of-fold probabilities in, tables out.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
@@ -15,6 +19,11 @@ from defectlab._validation import (
     _check_pred_probs,
     _encode_labels,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from defectlab._typing import ArrayLike
 
 __all__ = ["confusion_counts", "confusion_items"]
 
@@ -29,7 +38,7 @@ def _prepare(labels, pred_probs, classes, where):
     return P, classes, codes
 
 
-def confusion_counts(labels, pred_probs, classes=None):
+def confusion_counts(labels: ArrayLike, pred_probs: ArrayLike, classes: Sequence[str] | None = None) -> pd.DataFrame:
     """The confusion matrix of the predictions, as a table.
 
     Parameters
@@ -60,8 +69,9 @@ def confusion_counts(labels, pred_probs, classes=None):
                         columns=pd.Index(classes, name="predicted"))
 
 
-def confusion_items(labels, pred_probs, classes=None, *, given=None, predicted=None,
-                    include_correct=False):
+def confusion_items(labels: ArrayLike, pred_probs: ArrayLike, classes: Sequence[str] | None = None, *,
+                    given: str | None = None, predicted: str | None = None,
+                    include_correct: bool = False) -> pd.DataFrame:
     """The items behind the confusion-matrix cells, most confident mistakes first.
 
     Parameters

@@ -10,6 +10,10 @@
 Data in, data out: hashes, images or features and labels in; a table of groups out.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import cv2
 import numpy as np
 import pandas as pd
@@ -19,6 +23,9 @@ from scipy.sparse.csgraph import connected_components
 from defectlab._validation import _check_features, _check_float, _check_int
 from defectlab.errors import InputError
 from defectlab.quality._standardize import _standardize
+
+if TYPE_CHECKING:
+    from defectlab._typing import ArrayLike
 
 __all__ = ["find_duplicates", "hamming_distances", "phash"]
 
@@ -52,7 +59,7 @@ def _to_grey_float(image, where, i):
     return a
 
 
-def phash(images):
+def phash(images: ArrayLike) -> np.ndarray:
     """64-bit perceptual hashes (DCT pHash) of a batch of images.
 
     Each image is reduced to grey 32 x 32 (area averaging), transformed with ``cv2.dct``, and the
@@ -115,7 +122,7 @@ def _check_hashes64(phashes, where, n=None):
     return arr.astype(np.uint64)
 
 
-def hamming_distances(a, b):
+def hamming_distances(a: ArrayLike, b: ArrayLike) -> np.ndarray:
     """Bit differences between every 64-bit hash in ``a`` and every one in ``b``.
 
     Parameters

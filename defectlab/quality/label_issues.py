@@ -13,7 +13,10 @@ on NEU-DET with 10 % of the labels flipped (5 noise seeds, default model and fea
 precision / recall from cleanlab's 0.978 / 0.943 to 0.989 / 0.977 (``benchmarks/label_noise.py``).
 """
 
+from __future__ import annotations
+
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -33,6 +36,12 @@ from defectlab._validation import (
 )
 from defectlab.errors import InputError
 from defectlab.quality._standardize import _standardize
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from typing import Any
+
+    from defectlab._typing import ArrayLike
 
 __all__ = [
     "FILTERS",
@@ -63,7 +72,8 @@ class SmallClassWarning(UserWarning):
     """Some classes have too few labeled items for their labels to be judged."""
 
 
-def neighbor_label_probs(features, labels, classes=None, *, n_neighbors=10, voters=None, n_jobs=1):
+def neighbor_label_probs(features: ArrayLike, labels: ArrayLike, classes: Sequence[str] | None = None, *,
+                         n_neighbors: int = 10, voters: ArrayLike | None = None, n_jobs: int = 1) -> np.ndarray:
     """How the nearest neighbours in feature space are labeled: a k-NN vote per item.
 
     Each item's ``n_neighbors`` nearest *other* items (cosine distance on standardised features)
@@ -133,9 +143,11 @@ def _neighbor_votes(X, codes, n_classes, k, voters, n_jobs):
     return (counts + _SMOOTH) / (k + _SMOOTH * n_classes)
 
 
-def find_label_issues(labels, pred_probs, classes=None, ordinal=False, features=None, *,
-                      n_neighbors=10, knn_weight=0.2, voters=None, filter_by="prune_by_noise_rate",
-                      min_class_size=10, n_jobs=1):
+def find_label_issues(labels: ArrayLike, pred_probs: ArrayLike, classes: Sequence[str] | None = None,
+                      ordinal: bool = False, features: ArrayLike | None = None, *, n_neighbors: int = 10,
+                      knn_weight: float = 0.2, voters: ArrayLike | None = None,
+                      filter_by: str = "prune_by_noise_rate", min_class_size: int = 10,
+                      n_jobs: int = 1) -> pd.DataFrame:
     """Rank labeled items by how likely their label is wrong, and flag the likely errors.
 
     Parameters
@@ -371,8 +383,9 @@ def _reasons(classes, codes, sugg, model_p, nb_agree, k, is_issue, too_small, co
     return texts, parts
 
 
-def find_label_issues_retrained(labels, pred_probs, classes, retrain, ordinal=False, features=None,
-                                *, rounds=1, **kwargs):
+def find_label_issues_retrained(labels: ArrayLike, pred_probs: ArrayLike, classes: Sequence[str],
+                                retrain: Callable[..., Any], ordinal: bool = False, features: ArrayLike | None = None,
+                                *, rounds: int = 1, **kwargs: Any) -> pd.DataFrame:
     """Find label issues, retrain without the suspects, and judge everything again.
 
     Probabilities from a model trained on noisy labels are themselves bent by the noise. This runs

@@ -7,6 +7,10 @@ item's mean distance to its ``k`` nearest neighbours with the same quantity for 
 Data in, data out: a feature matrix in, a ranked table out.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 from sklearn.neighbors import NearestNeighbors
@@ -15,13 +19,19 @@ from defectlab._validation import _check_features, _check_float, _check_int
 from defectlab.errors import InputError
 from defectlab.quality._standardize import _standardize
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from defectlab._typing import ArrayLike
+
 __all__ = ["find_outliers"]
 
 _COLUMNS = ["index", "score", "reason", "reason_parts", "is_outlier", "distance_ratio"]
 _CLIP = 10.0  # standardised values are clipped to +-_CLIP typical spreads
 
 
-def find_outliers(features, *, n_neighbors=10, threshold=2 / 3, feature_names=None, n_jobs=1):
+def find_outliers(features: ArrayLike, *, n_neighbors: int = 10, threshold: float = 2 / 3,
+                  feature_names: Sequence[str] | None = None, n_jobs: int = 1) -> pd.DataFrame:
     """Rank items by how far they are from every other item.
 
     Features are standardised robustly (median and interquartile range, so the outliers themselves

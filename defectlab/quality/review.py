@@ -16,14 +16,18 @@ The store and learning packages are imported inside the functions: importing
 :mod:`defectlab.quality` stays light.
 """
 
+from __future__ import annotations
+
 import time
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from defectlab._validation import _check_choice, _check_int
 from defectlab.errors import ArtifactError, InputError, NotFoundError
+from defectlab.learn._columns import _to_project_columns
 from defectlab.quality.confusion import confusion_items
 from defectlab.quality.duplicates import find_duplicates, phash
 from defectlab.quality.label_issues import (
@@ -31,6 +35,13 @@ from defectlab.quality.label_issues import (
     find_label_issues_retrained,
 )
 from defectlab.quality.outliers import find_outliers
+from defectlab.store.workspace import as_workspace
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
+
+    from defectlab._typing import ItemIds, ProjectRef, WorkspaceLike
 
 __all__ = [
     "REVIEW_ACTIONS",
@@ -52,12 +63,6 @@ REVIEW_ACTIONS = ("accept", "keep", "other", "unusable")
 AUTO_RETRAIN_SECONDS = 30.0
 
 _PHASH_CACHE = Path("quality") / "phash64-v1.npz"  # relative to the workspace root
-
-
-def _workspace(ws):
-    from defectlab.store import Workspace, open_workspace
-
-    return ws if isinstance(ws, Workspace) else open_workspace(ws, create=False)
 
 
 # -- review decisions -----------------------------------------------------------------------------
@@ -96,8 +101,8 @@ def _decision(action, label, current, where):
     return label, f"review: {verb} {label} (was {was})"
 
 
-def review_item(ws, item_id, action, label=None, user="local", run_id=None, comment=None,
-                expected_version=None):
+def review_item(ws: WorkspaceLike, item_id: int, action: str, label: str | None = None, user: str = "local",
+                run_id: str | None = None, comment: str | None = None, expected_version: int | None = None) -> int:
     """Record one reviewer's decision on an item, as an annotation with source ``review``.
 
     Parameters
@@ -137,7 +142,7 @@ def review_item(ws, item_id, action, label=None, user="local", run_id=None, comm
     from defectlab.store import annotate, current_label
 
     where = "review_item"
-    ws = _workspace(ws)
+    ws = as_workspace(ws)
     with ws.transaction() as conn:
         current = current_label(ws, int(item_id), conn=conn).label
         label, auto = _decision(action, label, current, where)
@@ -146,7 +151,8 @@ def review_item(ws, item_id, action, label=None, user="local", run_id=None, comm
                         expected_version=expected_version, run_id=run_id, conn=conn)
 
 
-def review_items(ws, item_ids, action, label=None, user="local", run_id=None, comment=None):
+def review_items(ws: WorkspaceLike, item_ids: ItemIds, action: str, label: str | None = None, user: str = "local",
+                 run_id: str | None = None, comment: str | None = None) -> list[int]:
     """The same review decision for several items, in one transaction (all or nothing).
 
     Parameters are those of :func:`review_item` (``keep`` keeps each item's own label).
@@ -159,7 +165,7 @@ def review_items(ws, item_ids, action, label=None, user="local", run_id=None, co
     from defectlab.store import annotate, current_label
 
     where = "review_items"
-    ws = _workspace(ws)
+    ws = as_workspace(ws)
     ids = [int(i) for i in item_ids]
     out = []
     with ws.transaction() as conn:
@@ -201,17 +207,6 @@ def _load_oof(ws, run):
     return load_oof(ws, run["run_id"])
 
 
-def _expand(pred_probs, model_classes, classes):
-    """Probabilities with one column per project class, in project order (absent classes: 0)."""
-    out = np.zeros((pred_probs.shape[0], len(classes)))
-    col = {c: i for i, c in enumerate(classes)}
-    for j, c in enumerate(model_classes):
-        if c in col:
-            out[:, col[c]] = pred_probs[:, j]
-    sums = out.sum(axis=1, keepdims=True)
-    return out / np.where(sums > 0, sums, 1.0)
-
-
 def _reviewed_since(ws, item_ids, since):
     """Items with a live ``review`` annotation written after ``since`` (ISO time)."""
     ids = [int(i) for i in item_ids]
@@ -245,7 +240,8 @@ def _make_retrain(run, X, labels, fold_ids, classes):
 
     def fit_predict(train, test):
         model = make_model(run["model"], **kwargs).fit(X[train], labels[train])
-        return test, _expand(model.predict_proba(X[test]), list(model.classes_), classes)
+        return test, _to_project_columns(model.predict_proba(X[test]), list(model.classes_), classes,
+                                         unknown="drop")
 
     def retrain(exclude):
         jobs = [((fold_ids != k) & inner & ~exclude, fold_ids == k)
@@ -269,8 +265,9 @@ def _item_info(ws, project_id):
     return df.set_index("id") if len(df) else df
 
 
-def label_issues_for_run(ws, project=None, run_id=None, *, features=True, retrain="auto",
-                         include_reviewed=False, n_jobs=1):
+def label_issues_for_run(ws: WorkspaceLike, project: ProjectRef | None = None, run_id: str | None = None, *,
+                         features: bool = True, retrain: str | bool = "auto", include_reviewed: bool = False,
+                         n_jobs: int = 1) -> list[dict[str, Any]]:
     """Likely label errors of a run, ranked, ready for the review queue and ``defectlab label-issues``.
 
     Loads the run's out-of-fold probabilities and labels, runs :func:`find_label_issues` (with the
@@ -317,7 +314,7 @@ def label_issues_for_run(ws, project=None, run_id=None, *, features=True, retrai
         raise InputError(f"The 'retrain' parameter of {where} must be 'auto', True or False. "
                          f"Got {retrain!r}.")
     n_jobs = _check_int(n_jobs, where, "n_jobs", 1)
-    ws = _workspace(ws)
+    ws = as_workspace(ws)
     proj, run = _resolve(ws, project, run_id, where)
     oof = _load_oof(ws, run)
     item_ids = np.asarray(oof["item_ids"], dtype=np.int64)
@@ -331,7 +328,7 @@ def label_issues_for_run(ws, project=None, run_id=None, *, features=True, retrai
                                               fold_ids[keep])
     if item_ids.size == 0:
         return []
-    P = _expand(pred_probs, np.asarray(oof["classes"]).astype(str).tolist(), classes)
+    P = _to_project_columns(pred_probs, np.asarray(oof["classes"]).astype(str).tolist(), classes, unknown="drop")
 
     X = None
     if features:
@@ -371,8 +368,9 @@ def label_issues_for_run(ws, project=None, run_id=None, *, features=True, retrai
     return out
 
 
-def confusion_for_run(ws, project=None, run_id=None, given=None, predicted=None,
-                      include_correct=False):
+def confusion_for_run(ws: WorkspaceLike, project: ProjectRef | None = None, run_id: str | None = None,
+                      given: str | None = None, predicted: str | None = None,
+                      include_correct: bool = False) -> list[dict[str, Any]]:
     """The items behind a run's confusion-matrix cells (:func:`confusion_items`) with their sources.
 
     Returns
@@ -380,14 +378,14 @@ def confusion_for_run(ws, project=None, run_id=None, given=None, predicted=None,
     list of dict
         ``item_id, source, given, predicted, confidence, p_given``, by cell then confidence.
     """
-    ws = _workspace(ws)
+    ws = as_workspace(ws)
     proj, run = _resolve(ws, project, run_id, "confusion_for_run")
     oof = _load_oof(ws, run)
     classes = list(proj.classes)
     labels = np.asarray(oof["labels"]).astype(str)
     keep = np.isin(labels, classes)
-    P = _expand(np.asarray(oof["pred_probs"], dtype=np.float64)[keep],
-                np.asarray(oof["classes"]).astype(str).tolist(), classes)
+    P = _to_project_columns(np.asarray(oof["pred_probs"], dtype=np.float64)[keep],
+                            np.asarray(oof["classes"]).astype(str).tolist(), classes, unknown="drop")
     item_ids = np.asarray(oof["item_ids"], dtype=np.int64)[keep]
     df = confusion_items(labels[keep], P, classes, given=given, predicted=predicted,
                          include_correct=include_correct)
@@ -404,7 +402,8 @@ def confusion_for_run(ws, project=None, run_id=None, given=None, predicted=None,
 
 # -- duplicates, conflicts, outliers --------------------------------------------------------------
 
-def item_phashes(ws, shas, blobs, sources=None):
+def item_phashes(ws: WorkspaceLike, shas: Sequence[str], blobs: Sequence[str],
+                 sources: Sequence[str] | None = None) -> np.ndarray:
     """Perceptual hashes of stored images, cached by content (``<workspace>/quality/phash64-v1.npz``).
 
     Parameters
@@ -421,7 +420,7 @@ def item_phashes(ws, shas, blobs, sources=None):
     """
     from defectlab.store import load_images
 
-    ws = _workspace(ws)
+    ws = as_workspace(ws)
     shas = [str(s) for s in shas]
     path = ws.root / _PHASH_CACHE
     cache = {}
@@ -456,7 +455,7 @@ def _label_or_none(v):
     return None if v is None or (isinstance(v, float) and v != v) else str(v)
 
 
-def duplicates_queue(ws, project, max_distance=4):
+def duplicates_queue(ws: WorkspaceLike, project: ProjectRef, max_distance: int = 4) -> list[dict[str, Any]]:
     """Near-identical pictures among a project's live items, conflicts first.
 
     Identical files never become two items (the store keeps one item per content); see
@@ -470,7 +469,7 @@ def duplicates_queue(ws, project, max_distance=4):
     """
     from defectlab.store import get_project
 
-    ws = _workspace(ws)
+    ws = as_workspace(ws)
     proj = get_project(ws, project)
     info = _item_info(ws, proj.id)
     if len(info) < 2:
@@ -486,7 +485,7 @@ def duplicates_queue(ws, project, max_distance=4):
             for r in df.itertuples(index=False)]
 
 
-def conflicts_queue(ws, project, max_distance=4):
+def conflicts_queue(ws: WorkspaceLike, project: ProjectRef, max_distance: int = 4) -> list[dict[str, Any]]:
     """Certain label conflicts: the same picture under two labels.
 
     Two kinds: files with identical content imported under different labels (recorded at import,
@@ -504,7 +503,7 @@ def conflicts_queue(ws, project, max_distance=4):
 
     from defectlab.store import get_project
 
-    ws = _workspace(ws)
+    ws = as_workspace(ws)
     proj = get_project(ws, project)
     out = []
     with ws.read() as conn:
@@ -529,7 +528,8 @@ def conflicts_queue(ws, project, max_distance=4):
     return out
 
 
-def outliers_queue(ws, project, run_id=None, threshold=2 / 3, n_neighbors=10):
+def outliers_queue(ws: WorkspaceLike, project: ProjectRef, run_id: str | None = None, threshold: float = 2 / 3,
+                   n_neighbors: int = 10) -> list[dict[str, Any]]:
     """Items far from everything else in feature space (wrong camera, blank frames, bad crops).
 
     Features use the run's feature spec when ``run_id`` is given or the project has a run, else the
@@ -546,7 +546,7 @@ def outliers_queue(ws, project, run_id=None, threshold=2 / 3, n_neighbors=10):
     from defectlab.learn import load_run_model, resolve_run
     from defectlab.store import get_project, load_images
 
-    ws = _workspace(ws)
+    ws = as_workspace(ws)
     proj = get_project(ws, project)
     info = _item_info(ws, proj.id)
     if len(info) < 3:

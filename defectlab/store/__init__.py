@@ -47,7 +47,7 @@ from .projects import (
     update_project,
 )
 from .roots import DATA_ROOTS_ENV, data_roots, open_workspace_as, resolve_under_roots
-from .workspace import Workspace, default_workspace_path, open_workspace, utcnow
+from .workspace import Workspace, as_workspace, default_workspace_path, open_workspace, utcnow
 
 __all__ = [
     "ACTIONS",
@@ -61,6 +61,7 @@ __all__ = [
     "add_item",
     "annotate",
     "annotate_many",
+    "as_workspace",
     "can",
     "create_batch",
     "create_project",

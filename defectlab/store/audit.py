@@ -5,10 +5,20 @@ Labeling decisions are not duplicated here: every annotation row already records
 deletions and restores, training, exports, user and label-book changes.
 """
 
+from __future__ import annotations
+
 import json
 import unicodedata
+from typing import TYPE_CHECKING
 
 from .workspace import utcnow
+
+if TYPE_CHECKING:
+    import sqlite3
+    from collections.abc import Mapping
+    from typing import Any
+
+    from defectlab.store import Workspace
 
 __all__ = ["escape_controls", "escape_controls_in", "list_audit", "log_action"]
 
@@ -53,7 +63,8 @@ def escape_controls_in(value):
     return value
 
 
-def log_action(conn, user, action, project_id=None, target=None, details=None):
+def log_action(conn: sqlite3.Connection, user: str, action: str, project_id: int | None = None, target: object = None,
+               details: Mapping[str, Any] | None = None) -> None:
     """Append one audit row inside the caller's transaction.
 
     The user, target and every string in ``details`` go through :func:`escape_controls` first.
@@ -65,7 +76,8 @@ def log_action(conn, user, action, project_id=None, target=None, details=None):
     )
 
 
-def list_audit(ws, project_id=None, user=None, action=None, limit=500):
+def list_audit(ws: Workspace, project_id: int | None = None, user: str | None = None, action: str | None = None,
+               limit: int = 500) -> list[dict[str, Any]]:
     """The newest audit rows first, optionally filtered; a list of dicts."""
     where, args = [], []
     for column, value in (("project_id", project_id), ("user", user), ("action", action)):

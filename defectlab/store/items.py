@@ -1,11 +1,25 @@
 """Items: one image (or one crop cut from a plate image) in a project, stored content-addressed."""
 
+from __future__ import annotations
+
 import json
+from typing import TYPE_CHECKING, cast
 
 from ..errors import NotFoundError
 from .audit import log_action
 from .permissions import require
 from .workspace import utcnow
+
+if TYPE_CHECKING:
+    import sqlite3
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    import numpy as np
+    import pandas as pd
+
+    from defectlab._typing import ItemIds
+    from defectlab.store import Workspace
 
 __all__ = [
     "add_item",
@@ -22,23 +36,26 @@ __all__ = [
 ]
 
 
-def create_batch(conn, project_id, kind, source, user, summary=None):
+def create_batch(conn: sqlite3.Connection, project_id: int, kind: str, source: str, user: str,
+                 summary: Mapping[str, Any] | None = None) -> int:
     """Record an import / predict / crop batch; returns its id (inside the caller's transaction)."""
     cur = conn.execute(
         "INSERT INTO batches (project_id, kind, source, created_at, created_by, summary) "
         "VALUES (?, ?, ?, ?, ?, ?)",
         (int(project_id), kind, str(source), utcnow(), user, json.dumps(summary or {}, ensure_ascii=False)),
     )
-    return cur.lastrowid
+    return cast(int, cur.lastrowid)  # an INSERT always sets it
 
 
-def finish_batch(conn, batch_id, summary):
+def finish_batch(conn: sqlite3.Connection, batch_id: int, summary: Mapping[str, Any]) -> None:
     conn.execute("UPDATE batches SET summary = ? WHERE id = ?",
                  (json.dumps(summary, ensure_ascii=False, default=str), int(batch_id)))
 
 
-def add_item(conn, project_id, *, sha256, blob, width, height, channels, source, batch_id=None,
-             role="sample", parent_id=None, box=None, box_index=None, meta=None):
+def add_item(conn: sqlite3.Connection, project_id: int, *, sha256: str, blob: str, width: int, height: int,
+             channels: int, source: str, batch_id: int | None = None, role: str = "sample",
+             parent_id: int | None = None, box: Sequence[int] | None = None, box_index: int | None = None,
+             meta: Mapping[str, Any] | None = None) -> int:
     """Insert an item row (inside the caller's transaction) and return its id.
 
     The caller has already stored the blob (:meth:`Workspace.put_blob`) and checked for an existing item
@@ -51,10 +68,10 @@ def add_item(conn, project_id, *, sha256, blob, width, height, channels, source,
          batch_id, parent_id, None if box is None else json.dumps([int(v) for v in box]), box_index,
          json.dumps(meta or {}, ensure_ascii=False), utcnow()),
     )
-    return cur.lastrowid
+    return cast(int, cur.lastrowid)  # an INSERT always sets it
 
 
-def find_item(conn, project_id, sha256, role="sample"):
+def find_item(conn: sqlite3.Connection, project_id: int, sha256: str, role: str = "sample") -> sqlite3.Row | None:
     """The row of the project's item with this content (deleted ones included), or None."""
     return conn.execute(
         "SELECT * FROM items WHERE project_id = ? AND role = ? AND sha256 = ?",
@@ -62,7 +79,7 @@ def find_item(conn, project_id, sha256, role="sample"):
     ).fetchone()
 
 
-def get_item(ws, item_id):
+def get_item(ws: Workspace, item_id: int) -> dict[str, Any]:
     """One item as a dict (``box`` and ``meta`` decoded); raises NotFoundError."""
     with ws.read() as conn:
         row = conn.execute("SELECT * FROM items WHERE id = ?", (int(item_id),)).fetchone()
@@ -77,7 +94,7 @@ def _decode(d):
     return d
 
 
-def item_ids(ws, project_id, role="sample"):
+def item_ids(ws: Workspace, project_id: int, role: str = "sample") -> list[int]:
     """Ids of a project's live items of a role, in id order."""
     with ws.read() as conn:
         return [r[0] for r in conn.execute(
@@ -85,7 +102,8 @@ def item_ids(ws, project_id, role="sample"):
             (int(project_id), role))]
 
 
-def items_frame(ws, project_id, role="sample", include_deleted=False, with_labels=True):
+def items_frame(ws: Workspace, project_id: int, role: str = "sample", include_deleted: bool = False,
+                with_labels: bool = True) -> pd.DataFrame:
     """A project's items as a pandas DataFrame, one row per item, in id order.
 
     Columns: ``id, sha256, blob, width, height, channels, source, batch_id, parent_id, box, box_index,
@@ -116,7 +134,7 @@ def items_frame(ws, project_id, role="sample", include_deleted=False, with_label
     return df
 
 
-def load_item_image(ws, item):
+def load_item_image(ws: Workspace, item: Any) -> np.ndarray:  # item: an id, or a dict / sqlite3.Row
     """Decode an item's image (``item`` is an id or a dict/row with ``blob``): (H, W) or (H, W, 3) uint8."""
     from ..imaging import decode_image
 
@@ -125,7 +143,7 @@ def load_item_image(ws, item):
     return decode_image(ws.read_blob(item["blob"]), source=item["source"])
 
 
-def load_images(ws, blobs, sources=None):
+def load_images(ws: Workspace, blobs: Sequence[str], sources: Sequence[str] | None = None) -> list[np.ndarray]:
     """Decode several blobs; a list of uint8 arrays (grey or RGB), in order."""
     from ..imaging import decode_image
 
@@ -154,12 +172,12 @@ def _set_deleted(ws, ids, user, deleted, action):
     return len(ids)
 
 
-def delete_items(ws, ids, user="local"):
+def delete_items(ws: Workspace, ids: ItemIds, user: str = "local") -> int:
     """Soft-delete items (kept on disk and restorable by an admin). Returns the count."""
     return _set_deleted(ws, ids, user, True, "delete")
 
 
-def restore_items(ws, ids, user="local"):
+def restore_items(ws: Workspace, ids: ItemIds, user: str = "local") -> int:
     """Restore soft-deleted items. Returns the count."""
     return _set_deleted(ws, ids, user, False, "restore")
 

@@ -9,13 +9,24 @@ that passes ``expected_version`` gets :class:`~defectlab.errors.ConflictError` (
 instead of silently overwriting somebody else's decision made since it looked.
 """
 
+from __future__ import annotations
+
 from collections import Counter
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..errors import ConflictError, InputError, NotFoundError
 from .permissions import require
 from .projects import UNUSABLE
 from .workspace import utcnow
+
+if TYPE_CHECKING:
+    import sqlite3
+    from collections.abc import Iterable, Mapping
+    from typing import Any
+
+    from defectlab._typing import ItemIds
+    from defectlab.store import Workspace
 
 __all__ = [
     "SOURCES",
@@ -66,7 +77,7 @@ class LabelState:
     agreed: bool = True
 
 
-def derive_label(rows):
+def derive_label(rows: Iterable[Any]) -> LabelState:
     """Derive the current label from an item's annotation rows.
 
     Parameters
@@ -122,7 +133,7 @@ def _item_rows(conn, item_id):
     ).fetchall()
 
 
-def item_version(conn, item_id):
+def item_version(conn: sqlite3.Connection, item_id: int) -> int:
     """The id of the item's newest annotation row, 0 when none."""
     row = conn.execute("SELECT MAX(id) FROM annotations WHERE item_id = ?", (item_id,)).fetchone()
     return row[0] or 0
@@ -171,8 +182,9 @@ def _insert(conn, item_id, label, user, source, seconds, comment, run_id, expect
     return cur.lastrowid
 
 
-def annotate(ws, item_id, label, user="local", source="human", seconds=None, comment=None,
-             expected_version=None, run_id=None, conn=None):
+def annotate(ws: Workspace, item_id: int, label: str, user: str = "local", source: str = "human",
+             seconds: float | None = None, comment: str | None = None, expected_version: int | None = None,
+             run_id: str | None = None, conn: sqlite3.Connection | None = None) -> int:
     """Append one annotation and return its id.
 
     Parameters
@@ -205,8 +217,9 @@ def annotate(ws, item_id, label, user="local", source="human", seconds=None, com
         return _insert(c, item_id, label, user, source, seconds, comment, run_id, expected_version)
 
 
-def annotate_many(ws, item_ids, label, user="local", source="human", seconds=None, comment=None,
-                  expected_versions=None):
+def annotate_many(ws: Workspace, item_ids: ItemIds, label: str, user: str = "local", source: str = "human",
+                  seconds: float | None = None, comment: str | None = None,
+                  expected_versions: Mapping[int, int] | None = None) -> list[int]:
     """Label several items at once (grid mode), in one transaction: all or nothing.
 
     ``seconds`` is the total time, shared equally among the items. ``expected_versions`` maps item id to
@@ -223,7 +236,7 @@ def annotate_many(ws, item_ids, label, user="local", source="human", seconds=Non
         ]
 
 
-def retract(ws, annotation_id, user="local"):
+def retract(ws: Workspace, annotation_id: int, user: str = "local") -> int:
     """Undo one annotation (a new row that retracts it). Only its author, a lead or an admin may."""
     with ws.transaction() as conn:
         row = conn.execute("SELECT * FROM annotations WHERE id = ?", (int(annotation_id),)).fetchone()
@@ -243,14 +256,14 @@ def retract(ws, annotation_id, user="local"):
         return row["item_id"]
 
 
-def undo_last(ws, user="local", project_id=None):
+def undo_last(ws: Workspace, user: str = "local", project_id: int | None = None) -> int | None:
     """Undo ``user``'s newest annotation that is not undone yet; return the item id, or None."""
     sql = (
         "SELECT a.id FROM annotations a JOIN items i ON i.id = a.item_id "
         "WHERE a.user = ? AND a.retracts IS NULL "
         "AND NOT EXISTS (SELECT 1 FROM annotations b WHERE b.retracts = a.id)"
     )
-    args = [user]
+    args: list[Any] = [user]
     if project_id is not None:
         sql += " AND i.project_id = ?"
         args.append(int(project_id))
@@ -259,7 +272,8 @@ def undo_last(ws, user="local", project_id=None):
     return None if row is None else retract(ws, row[0], user)
 
 
-def current_labels(ws, project_id, item_ids=None, conn=None):
+def current_labels(ws: Workspace, project_id: int, item_ids: ItemIds | None = None,
+                   conn: sqlite3.Connection | None = None) -> dict[int, LabelState]:
     """Derived labels of a project's live sample items.
 
     Returns
@@ -282,13 +296,13 @@ def current_labels(ws, project_id, item_ids=None, conn=None):
             rows = c.execute(sql + " ORDER BY a.item_id, a.id", args).fetchall()
     else:
         rows = conn.execute(sql + " ORDER BY a.item_id, a.id", args).fetchall()
-    grouped = {}
+    grouped: dict[int, list[Any]] = {}
     for r in rows:
         grouped.setdefault(r["item_id"], []).append(r)
     return {item: derive_label(rs) for item, rs in grouped.items()}
 
 
-def current_label(ws, item_id, conn=None):
+def current_label(ws: Workspace, item_id: int, conn: sqlite3.Connection | None = None) -> LabelState:
     """The :class:`LabelState` of one item (version 0 and label None when it has no annotation)."""
     if conn is None:
         with ws.read() as c:
@@ -296,7 +310,7 @@ def current_label(ws, item_id, conn=None):
     return derive_label(_item_rows(conn, int(item_id)))
 
 
-def label_history(ws, item_id):
+def label_history(ws: Workspace, item_id: int) -> list[dict[str, Any]]:
     """Every annotation row of an item, oldest first, as dicts (undo rows included)."""
     with ws.read() as conn:
         return [dict(r) for r in conn.execute(

@@ -4,7 +4,14 @@ A fresh workspace runs in single-user mode with one local ``admin`` named ``loca
 the first extra account is created (:mod:`defectlab.team`).
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from ..errors import PermissionDenied
+
+if TYPE_CHECKING:
+    import sqlite3
 
 __all__ = ["ACTIONS", "ROLES", "ROLE_ACTIONS", "can", "require", "role_of"]
 
@@ -43,7 +50,7 @@ ROLE_ACTIONS = {
 }
 
 
-def role_of(conn, username):
+def role_of(conn: sqlite3.Connection, username: str) -> str | None:
     """The role of an enabled user, or ``None`` when there is no such enabled user."""
     row = conn.execute(
         "SELECT role FROM users WHERE username = ? AND disabled_at IS NULL", (username,)
@@ -51,7 +58,7 @@ def role_of(conn, username):
     return None if row is None else row[0]
 
 
-def can(conn, username, action):
+def can(conn: sqlite3.Connection, username: str, action: str) -> bool:
     """Whether ``username`` may do ``action``."""
     if action not in _ALL:
         raise ValueError(f"Unknown action {action!r}; expected one of {', '.join(ACTIONS)}.")
@@ -59,7 +66,7 @@ def can(conn, username, action):
     return role is not None and action in ROLE_ACTIONS[role]
 
 
-def require(conn, username, action):
+def require(conn: sqlite3.Connection, username: str, action: str) -> None:
     """Raise :class:`PermissionDenied` unless ``username`` may do ``action``."""
     if not can(conn, username, action):
         role = role_of(conn, username)

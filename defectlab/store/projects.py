@@ -1,13 +1,23 @@
 """Projects: an ordered class list (the grade order when ``ordinal``), the label-book text, settings."""
 
+from __future__ import annotations
+
 import json
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..errors import InputError, NotFoundError
 from .audit import log_action
 from .permissions import require
 from .workspace import utcnow
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from defectlab._typing import ProjectRef
+    from defectlab.store import Workspace
 
 __all__ = [
     "UNUSABLE",
@@ -60,7 +70,7 @@ class Project:
         return {c: i for i, c in enumerate(self.classes)}
 
 
-def parse_classes(classes):
+def parse_classes(classes: str | Sequence[str]) -> tuple[str, ...]:
     """Validate a class list (a list, or a comma-separated string); return a tuple of stripped names."""
     if isinstance(classes, str):
         classes = [c for c in re.split(r"[,，]", classes)]
@@ -96,7 +106,8 @@ def _row_to_project(row):
     )
 
 
-def create_project(ws, name, classes, ordinal=False, descriptions=None, user="local"):
+def create_project(ws: Workspace, name: str, classes: str | Sequence[str], ordinal: bool = False,
+                   descriptions: Mapping[str, Mapping[str, str]] | None = None, user: str = "local") -> Project:
     """Create a project.
 
     Parameters
@@ -136,7 +147,7 @@ def create_project(ws, name, classes, ordinal=False, descriptions=None, user="lo
     return get_project(ws, name)
 
 
-def get_project(ws, project, include_deleted=False):
+def get_project(ws: Workspace, project: ProjectRef, include_deleted: bool = False) -> Project:
     """A project by name, id or :class:`Project`; raises :class:`NotFoundError`."""
     if isinstance(project, Project):
         project = project.id
@@ -153,19 +164,20 @@ def get_project(ws, project, include_deleted=False):
     return _row_to_project(row)
 
 
-def list_projects(ws, include_deleted=False):
+def list_projects(ws: Workspace, include_deleted: bool = False) -> list[Project]:
     """All projects, oldest first."""
     sql = "SELECT * FROM projects" + ("" if include_deleted else " WHERE deleted_at IS NULL")
     with ws.read() as conn:
         return [_row_to_project(r) for r in conn.execute(sql + " ORDER BY id")]
 
 
-def update_project(ws, project, *, classes=None, ordinal=None, descriptions=None, settings=None,
-                   user="local"):
+def update_project(ws: Workspace, project: ProjectRef, *, classes: str | Sequence[str] | None = None,
+                   ordinal: bool | None = None, descriptions: Mapping[str, Mapping[str, str]] | None = None,
+                   settings: Mapping[str, Any] | None = None, user: str = "local") -> Project:
     """Change a project's classes (existing ones may only be added to or reordered), ordinal flag,
     label-book text or settings. Returns the updated :class:`Project`."""
     p = get_project(ws, project)
-    changes = {}
+    changes: dict[str, Any] = {}
     with ws.transaction() as conn:
         require(conn, user, "edit_project")
         if classes is not None:
@@ -203,7 +215,7 @@ def update_project(ws, project, *, classes=None, ordinal=None, descriptions=None
     return get_project(ws, p.id)
 
 
-def delete_project(ws, project, user="local"):
+def delete_project(ws: Workspace, project: ProjectRef, user: str = "local") -> None:
     """Soft-delete a project (an admin can restore it)."""
     p = get_project(ws, project)
     with ws.transaction() as conn:
@@ -213,7 +225,7 @@ def delete_project(ws, project, user="local"):
         log_action(conn, user, "project.delete", p.id, p.name)
 
 
-def restore_project(ws, project, user="local"):
+def restore_project(ws: Workspace, project: ProjectRef, user: str = "local") -> Project:
     """Restore a soft-deleted project."""
     p = get_project(ws, project, include_deleted=True)
     with ws.transaction() as conn:
@@ -223,7 +235,7 @@ def restore_project(ws, project, user="local"):
     return get_project(ws, p.id)
 
 
-def project_summary(ws, project):
+def project_summary(ws: Workspace, project: ProjectRef) -> dict[str, Any]:
     """Counts for the projects page and ``project list``.
 
     Returns

@@ -5,6 +5,8 @@ Connections are short-lived (one per unit of work) so that many Streamlit sessio
 processes can share a workspace: SQLite runs in WAL mode with foreign keys on and a busy timeout.
 """
 
+from __future__ import annotations
+
 import collections
 import contextlib
 import datetime as _dt
@@ -14,9 +16,13 @@ import sqlite3
 import tempfile
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import InputError, NotFoundError
 from .migrations import apply_migrations
+
+if TYPE_CHECKING:
+    from defectlab._typing import PathLike
 
 __all__ = ["Workspace", "default_workspace_path", "open_workspace", "utcnow"]
 
@@ -27,7 +33,7 @@ BUSY_TIMEOUT_MS = 30_000
 # to a WAL database closes, SQLite checkpoints and syncs the WAL; with short-lived connections that
 # would happen on every save (about 20x slower per label: benchmarks/team_label_writes.py). The anchor
 # makes every close a cheap one; checkpoints still happen automatically (wal_autocheckpoint).
-_ANCHORS = collections.OrderedDict()
+_ANCHORS: collections.OrderedDict[str, sqlite3.Connection] = collections.OrderedDict()
 _ANCHORS_MAX = 16
 _ANCHORS_LOCK = threading.Lock()
 
@@ -45,12 +51,12 @@ def _anchor(db_path):
             _ANCHORS.popitem(last=False)[1].close()
 
 
-def utcnow():
+def utcnow() -> str:
     """The current UTC time as an ISO-8601 string with microseconds (sorts as text)."""
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="microseconds")
 
 
-def default_workspace_path():
+def default_workspace_path() -> Path:
     """``$DEFECTLAB_WORKSPACE`` if set, else ``./workspace``."""
     return Path(os.environ.get("DEFECTLAB_WORKSPACE") or "workspace")
 
@@ -178,7 +184,7 @@ class Workspace:
             ) from None
 
 
-def open_workspace(path=None, create=True):
+def open_workspace(path: PathLike | None = None, create: bool = True) -> Workspace:
     """Open (and by default create) a workspace, applying pending migrations.
 
     Parameters
@@ -224,6 +230,22 @@ def open_workspace(path=None, create=True):
     finally:
         conn.close()
     return ws
+
+
+def as_workspace(ws: Workspace | str | os.PathLike[str]) -> Workspace:
+    """``ws`` itself when it is a :class:`Workspace`, else the existing workspace at that path.
+
+    What every library function taking ``ws`` accepts: an open workspace or the folder of one (never
+    created here: a missing workspace raises :class:`~defectlab.errors.NotFoundError`).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> ws = open_workspace(tempfile.mkdtemp())
+    >>> as_workspace(ws) is ws, as_workspace(str(ws.root)).root == ws.root
+    (True, True)
+    """
+    return ws if isinstance(ws, Workspace) else open_workspace(ws, create=False)
 
 
 def _ensure_local_admin(conn):

@@ -56,6 +56,8 @@ False
 (True, 'annotator')
 """
 
+from __future__ import annotations
+
 import base64
 import datetime as _dt
 import hashlib
@@ -63,11 +65,18 @@ import hmac
 import re
 import secrets
 import unicodedata
+from typing import TYPE_CHECKING
 
 from ..errors import InputError, PermissionDenied
 from ..messages import msg
 from ..store import ROLES, log_action, require, role_of, utcnow
 from ._common import _parse_time, _user_row
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    from defectlab._typing import TimeLike
+    from defectlab.store import Workspace
 
 __all__ = [
     "LOCAL_ADMIN",
@@ -164,7 +173,7 @@ def hash_password(password):
     return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${_b64(salt)}${_b64(key)}"
 
 
-def verify_password(password, encoded):
+def verify_password(password: str, encoded: str) -> bool:
     """Whether ``password`` matches a hash made by :func:`hash_password` (constant-time compare).
 
     A malformed or missing hash never matches (returns False rather than raising).
@@ -198,7 +207,7 @@ def _dummy_hash():
     return _DUMMY_HASH
 
 
-def check_password_policy(password, username=None):
+def check_password_policy(password: str, username: str | None = None) -> str:
     """Validate a new password and return it NFKC-normalised.
 
     Raises
@@ -269,19 +278,19 @@ def _team_mode(conn):
         is not None
 
 
-def is_team_mode(ws):
+def is_team_mode(ws: Workspace) -> bool:
     """Whether the workspace has any account besides ``local`` (then everybody logs in)."""
     with ws.read() as conn:
         return _team_mode(conn)
 
 
-def get_user(ws, username):
+def get_user(ws: Workspace, username: str) -> dict[str, Any]:
     """One account as a dict (see :func:`list_users`); raises NotFoundError."""
     with ws.read() as conn:
         return _public(_user_row(conn, username))
 
 
-def list_users(ws, include_disabled=True):
+def list_users(ws: Workspace, include_disabled: bool = True) -> list[dict[str, Any]]:
     """All accounts, oldest first.
 
     Returns
@@ -317,7 +326,8 @@ def _require_admin_for(conn, by, target_role, new_role=None):
 
 
 # -- changing ------------------------------------------------------------------------------------
-def create_user(ws, username, password, role, display_name="", by=LOCAL_ADMIN, admin_password=None):
+def create_user(ws: Workspace, username: str, password: str, role: str, display_name: str = "", by: str = LOCAL_ADMIN,
+                admin_password: str | None = None) -> dict[str, Any]:
     """Create an account.
 
     Parameters
@@ -571,7 +581,7 @@ def change_password(ws, username, old_password, new_password):
         log_action(conn, row["username"], "user.password", None, row["username"])
 
 
-def reset_password(ws, username, new_password, by):
+def reset_password(ws: Workspace, username: str, new_password: str, by: str) -> None:
     """An admin sets a new password for somebody who forgot theirs (they must change it after login).
 
     Also lifts a login lock-out. Needs ``reset_password`` (admins only).
@@ -589,7 +599,7 @@ def reset_password(ws, username, new_password, by):
         log_action(conn, by, "user.reset_password", None, row["username"])
 
 
-def set_role(ws, username, role, by):
+def set_role(ws: Workspace, username: str, role: str, by: str) -> dict[str, Any]:
     """Change an account's role; returns the account. Needs ``manage_users`` (admin role: an admin)."""
     role = _check_role(role)
     with ws.transaction() as conn:
@@ -606,7 +616,7 @@ def set_role(ws, username, role, by):
         return _public(_user_row(conn, row["username"]))
 
 
-def set_display_name(ws, username, display_name, by):
+def set_display_name(ws: Workspace, username: str, display_name: str, by: str) -> dict[str, Any]:
     """Change the name shown for an account. The person themselves or ``manage_users`` may."""
     display_name = _check_display_name(display_name)
     with ws.transaction() as conn:
@@ -620,7 +630,7 @@ def set_display_name(ws, username, display_name, by):
         return _public(_user_row(conn, row["username"]))
 
 
-def disable_user(ws, username, by):
+def disable_user(ws: Workspace, username: str, by: str) -> dict[str, Any]:
     """Disable an account (it can no longer log in or act; its work stays). Returns the account."""
     with ws.transaction() as conn:
         require(conn, by, "manage_users")
@@ -638,7 +648,7 @@ def disable_user(ws, username, by):
         return _public(_user_row(conn, row["username"]))
 
 
-def enable_user(ws, username, by):
+def enable_user(ws: Workspace, username: str, by: str) -> dict[str, Any]:
     """Re-enable a disabled account. Returns the account."""
     with ws.transaction() as conn:
         require(conn, by, "manage_users")
@@ -652,7 +662,8 @@ def enable_user(ws, username, by):
 
 
 # -- sessions ------------------------------------------------------------------------------------
-def session_expired(last_seen, now=None, idle_seconds=SESSION_IDLE_SECONDS):
+def session_expired(last_seen: TimeLike | None, now: TimeLike | None = None,
+                    idle_seconds: float = SESSION_IDLE_SECONDS) -> bool:
     """Whether a session idle since ``last_seen`` should be logged out.
 
     Parameters

@@ -31,15 +31,27 @@ left out of ordinal ones (it is not a grade).
   ``review`` annotation, which then wins: :func:`defectlab.store.annotate` ``source="review"``).
 """
 
+from __future__ import annotations
+
 import math
 import warnings
 from collections import Counter, namedtuple
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import InputError
 from ..store import UNUSABLE, current_labels, derive_label, require
 from ._common import _annotation_rows, _latest_votes, _project
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
+
+    import pandas as pd
+
+    from defectlab._typing import ArrayLike, ProjectRef
+    from defectlab.store import Workspace
 
 __all__ = [
     "FleissKappa",
@@ -72,7 +84,8 @@ _LEVELS = ("nominal", "ordinal", "interval")
 
 
 # -- pure functions ------------------------------------------------------------------------------
-def cohen_kappa(labels_a, labels_b, classes=None, ordinal=False):
+def cohen_kappa(labels_a: ArrayLike, labels_b: ArrayLike, classes: Sequence[str] | None = None,
+                ordinal: bool = False) -> float:
     """Cohen's kappa between two raters who labeled the same items.
 
     Parameters
@@ -115,7 +128,7 @@ def cohen_kappa(labels_a, labels_b, classes=None, ordinal=False):
     return float(value)
 
 
-def fleiss_kappa(counts):
+def fleiss_kappa(counts: ArrayLike) -> Any:
     """Fleiss' kappa from a table of how many raters put each item in each category.
 
     Parameters
@@ -155,7 +168,8 @@ def fleiss_kappa(counts):
     return FleissKappa(float(kappa), per.astype(np.float64), observed, expected)
 
 
-def krippendorff_alpha(reliability_data, level="nominal", categories=None):
+def krippendorff_alpha(reliability_data: ArrayLike, level: str = "nominal",
+                       categories: Sequence[Any] | None = None) -> float:
     """Krippendorff's alpha for any number of raters, with missing values.
 
     Parameters
@@ -245,7 +259,7 @@ def _votes(ws, project, by):
     return p, rows, _latest_votes(rows)
 
 
-def annotator_votes(ws, project, by="local"):
+def annotator_votes(ws: Workspace, project: ProjectRef, by: str = "local") -> pd.DataFrame:
     """Each annotator's latest own label per item: DataFrame ``item_id, user, label, annotation_id,
     created_at``, by item then user."""
     import pandas as pd
@@ -281,7 +295,7 @@ def _pairs(p, by_item, min_items):
     return out
 
 
-def pairwise_agreement(ws, project, min_items=1, by="local"):
+def pairwise_agreement(ws: Workspace, project: ProjectRef, min_items: int = 1, by: str = "local") -> pd.DataFrame:
     """Cohen's kappa per pair of annotators over the items both labeled.
 
     Returns
@@ -297,7 +311,7 @@ def pairwise_agreement(ws, project, min_items=1, by="local"):
                         columns=["user_a", "user_b", "n_items", "percent_agreement", "kappa"])
 
 
-def agreement_summary(ws, project, by="local"):
+def agreement_summary(ws: Workspace, project: ProjectRef, by: str = "local") -> dict[str, Any]:
     """Team-level agreement over the items with at least two annotators' votes.
 
     Returns
@@ -341,7 +355,7 @@ def agreement_summary(ws, project, by="local"):
     return out
 
 
-def consensus(ws, project, min_votes=2, by="local"):
+def consensus(ws: Workspace, project: ProjectRef, min_votes: int = 2, by: str = "local") -> pd.DataFrame:
     """The majority label of each item with at least ``min_votes`` annotators' votes.
 
     Returns
@@ -354,7 +368,7 @@ def consensus(ws, project, min_votes=2, by="local"):
 
     p, rows, votes = _votes(ws, project, by)
     by_item = {i: v for i, v in _by_item(votes).items() if len(v) >= min_votes}
-    human = {}
+    human: dict[Any, Any] = {}
     for r in rows:
         if r["source"] == "human" and r["item_id"] in by_item:
             human.setdefault(r["item_id"], []).append(r)
@@ -367,7 +381,8 @@ def consensus(ws, project, min_votes=2, by="local"):
     return pd.DataFrame(data, columns=["item_id", "label", "n_votes", "agreed", "votes", "current"])
 
 
-def disagreement_queue(ws, project, by="local", include_resolved=False, min_votes=2):
+def disagreement_queue(ws: Workspace, project: ProjectRef, by: str = "local", include_resolved: bool = False,
+                       min_votes: int = 2) -> list[dict[str, Any]]:
     """Items annotators disagree on, worst first.
 
     Parameters

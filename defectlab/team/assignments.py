@@ -41,10 +41,14 @@ Examples
 >>> # next_items(ws, "defects", "ann1", n=20)  # [{"item_id": 17, "reason": "assigned", ...}, ...]
 """
 
+from __future__ import annotations
+
 import json
 import math
 from collections import Counter
+from typing import TYPE_CHECKING, Any
 
+from .._validation import _check_float, _check_int
 from ..errors import InputError, NotFoundError
 from ..store import can, log_action, require, utcnow
 from ._common import (
@@ -60,6 +64,16 @@ from .gold import qualification_status
 from .qc import _rejections
 from .visibility import _blind_items, _privileged, visible_label, visible_labels  # noqa: F401 (re-exported)
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from defectlab._typing import ItemIds, ProjectRef, RandomState
+    from defectlab.store import Workspace
+
+if TYPE_CHECKING:
+    from .._typing import ItemIds, ProjectRef, RandomState
+    from ..store import Workspace
+
 __all__ = [
     "assignment_progress",
     "close_assignment",
@@ -72,18 +86,132 @@ __all__ = [
 ]
 
 
-def _check_fraction(value, name, upper=1.0):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= upper:
-        raise InputError(f"{name} must be a fraction between 0 and {upper}; got {value!r}.")
-    return float(value)
-
-
 def _round(x):
     return math.floor(x + 0.5)
 
 
-def create_assignment(ws, project, item_ids, annotators, overlap=0.1, overlap_k=2, gold_rate=0.05,
-                      by="local", random_state=0, name=""):
+def _check_assignment_args(annotators, overlap, overlap_k, gold_rate):
+    """Validate the scalar arguments of :func:`create_assignment` (shared validator, its wording)."""
+    where = "create_assignment"
+    if isinstance(annotators, str):
+        annotators = [annotators]
+    annotators = [str(a) for a in annotators]
+    if not annotators:
+        raise InputError("annotators is empty; pass at least one user name.")
+    if len(set(annotators)) != len(annotators):
+        raise InputError(f"annotators lists somebody twice: {annotators}.")
+    overlap = _check_float(overlap, where, "overlap", 0.0, 1.0)
+    gold_rate = _check_float(gold_rate, where, "gold_rate", 0.0, 0.5)
+    overlap_k = _check_int(overlap_k, where, "overlap_k", 2)
+    if overlap > 0 and overlap_k > len(annotators):
+        raise InputError(f"overlap_k={overlap_k} needs at least {overlap_k} annotators; got "
+                         f"{len(annotators)}. Add annotators, lower overlap_k, or set overlap=0.")
+    return annotators, overlap, overlap_k, gold_rate
+
+
+def _distribute(order, annotators, blocked, n_overlap, overlap_k, rng):
+    """Spread ``order`` over ``annotators``, least-loaded first (ties at random).
+
+    The first ``n_overlap`` items of ``order`` go to ``overlap_k`` people each, the rest to one. Nobody
+    gets an ``(item, user)`` pair in ``blocked``. Pure: no database.
+
+    Returns
+    -------
+    work : dict of str to list of int
+        Each annotator's items, in the order given.
+    skipped : list of int
+        Items nobody eligible could take.
+    short : int
+        Overlapped items that got fewer than ``overlap_k`` people.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> work, skipped, short = _distribute([1, 2, 3], ["a", "b"], {(3, "a"), (3, "b")}, 1, 2,
+    ...                                    np.random.default_rng(0))
+    >>> sorted(work["a"] + work["b"]), skipped, short
+    ([1, 1, 2], [3], 0)
+    """
+    load = dict.fromkeys(annotators, 0)
+    work = {u: [] for u in annotators}
+    skipped, short = [], 0
+    for index, item in enumerate(order):
+        k = overlap_k if index < n_overlap else 1
+        ties = rng.random(len(annotators))
+        eligible = [(load[u], ties[j], u) for j, u in enumerate(annotators) if (item, u) not in blocked]
+        chosen = [u for _, _, u in sorted(eligible)[:k]]
+        if not chosen:
+            skipped.append(item)
+            continue
+        short += len(chosen) < k
+        for u in chosen:
+            work[u].append(item)
+            load[u] += 1
+    return work, skipped, short
+
+
+def _pick_gold(pool, own, user, blocked, gold_rate, rng):
+    """Gold items for one queue: ``round(gold_rate * len(own))`` of the unused ones, and how many were wanted."""
+    wanted = _round(gold_rate * len(own)) if own else 0
+    free = [g for g in pool if (g, user) not in blocked and g not in own]
+    n_gold = min(len(free), wanted)
+    gold = [free[j] for j in sorted(rng.choice(len(free), size=n_gold, replace=False))] if n_gold else []
+    return gold, wanted
+
+
+def _interleave_gold(own, gold, rng):
+    """Mix ``gold`` into ``own`` at random positions, keeping each list's order. Pure.
+
+    Returns
+    -------
+    list of (int, str)
+        ``(item_id, kind)`` in queue order, ``kind`` ``"work"`` or ``"gold"``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> queue = _interleave_gold([1, 2, 3], [9], np.random.default_rng(0))
+    >>> [i for i, k in queue if k == "work"], [i for i, k in queue if k == "gold"]
+    ([1, 2, 3], [9])
+    """
+    n = len(own) + len(gold)
+    slots = set(rng.choice(n, size=len(gold), replace=False).tolist()) if gold else set()
+    it_work, it_gold = iter(own), iter(gold)
+    return [(next(it_gold), "gold") if position in slots else (next(it_work), "work") for position in range(n)]
+
+
+def _eligible(conn, project_id, ids, annotators):
+    """Check the annotators and items; return the gold pool and the blocked ``(item, user)`` pairs."""
+    for a in annotators:
+        row = _user_row(conn, a, enabled_only=True)
+        if not can(conn, row["username"], "label"):
+            raise InputError(f"User {a!r} (role {row['role']}) may not label; assign annotators.")
+    _check_live_items(conn, project_id, ids)
+    taken = {(r["item_id"], r["user"]) for r in conn.execute(
+        "SELECT ai.item_id, ai.user FROM assignment_items ai JOIN assignments s "
+        "ON s.id = ai.assignment_id WHERE s.project_id = ? AND s.closed_at IS NULL", (project_id,))}
+    pool = list(_gold(conn, project_id, qualification=False))
+    labeled = set(_latest_votes(_annotation_rows(conn, project_id, item_ids=set(ids) | set(pool))))
+    return pool, taken | labeled
+
+
+def _distribution_warnings(short, skipped, overlap_k, gold_rate, pool):
+    warnings = []
+    if short:
+        warnings.append(f"{short} overlapped item(s) got fewer than {overlap_k} people (the others had "
+                        "already labeled or been given them).")
+    if skipped:
+        warnings.append(f"{len(skipped)} item(s) were not assigned: every annotator had already labeled "
+                        "or been given them.")
+    if gold_rate > 0 and not pool:
+        warnings.append("No gold items outside the qualification set: no gold was mixed in. Mark some "
+                        "with set_gold().")
+    return warnings
+
+
+def create_assignment(ws: Workspace, project: ProjectRef, item_ids: ItemIds, annotators: str | list[str],
+                      overlap: float = 0.1, overlap_k: int = 2, gold_rate: float = 0.05, by: str = "local",
+                      random_state: RandomState = 0, name: str = "") -> dict[str, Any]:
     """Assign a batch of items to annotators.
 
     Parameters
@@ -119,89 +247,32 @@ def create_assignment(ws, project, item_ids, annotators, overlap=0.1, overlap_k=
 
     p = _project(ws, project)
     ids = _item_ids(item_ids)
-    if isinstance(annotators, str):
-        annotators = [annotators]
-    annotators = [str(a) for a in annotators]
-    if not annotators:
-        raise InputError("annotators is empty; pass at least one user name.")
-    if len(set(annotators)) != len(annotators):
-        raise InputError(f"annotators lists somebody twice: {annotators}.")
-    overlap = _check_fraction(overlap, "overlap")
-    gold_rate = _check_fraction(gold_rate, "gold_rate", 0.5)
-    if isinstance(overlap_k, bool) or int(overlap_k) != overlap_k or overlap_k < 2:
-        raise InputError(f"overlap_k must be a whole number >= 2 (people per overlapped item); "
-                         f"got {overlap_k!r}.")
-    overlap_k = int(overlap_k)
-    if overlap > 0 and overlap_k > len(annotators):
-        raise InputError(f"overlap_k={overlap_k} needs at least {overlap_k} annotators; got "
-                         f"{len(annotators)}. Add annotators, lower overlap_k, or set overlap=0.")
+    annotators, overlap, overlap_k, gold_rate = _check_assignment_args(annotators, overlap, overlap_k, gold_rate)
     rng = check_random_state(random_state)
     name = str(name or "").strip()[:200]
 
     with ws.transaction() as conn:
         require(conn, by, "assign")
-        for a in annotators:
-            row = _user_row(conn, a, enabled_only=True)
-            if not can(conn, row["username"], "label"):
-                raise InputError(f"User {a!r} (role {row['role']}) may not label; assign annotators.")
-        _check_live_items(conn, p.id, ids)
-        taken = {(r["item_id"], r["user"]) for r in conn.execute(
-            "SELECT ai.item_id, ai.user FROM assignment_items ai JOIN assignments s "
-            "ON s.id = ai.assignment_id WHERE s.project_id = ? AND s.closed_at IS NULL", (p.id,))}
-        pool = list(_gold(conn, p.id, qualification=False))
-        labeled = set(_latest_votes(_annotation_rows(conn, p.id, item_ids=set(ids) | set(pool))))
-        blocked = taken | labeled
-
+        pool, blocked = _eligible(conn, p.id, ids, annotators)
         order = [ids[j] for j in rng.permutation(len(ids))]
         n_overlap = _round(overlap * len(ids)) if overlap > 0 else 0
-        load = {u: 0 for u in annotators}
-        work = {u: [] for u in annotators}
-        skipped, short = [], 0
-        for index, item in enumerate(order):
-            k = overlap_k if index < n_overlap else 1
-            ties = rng.random(len(annotators))
-            eligible = [(load[u], ties[j], u) for j, u in enumerate(annotators) if (item, u) not in blocked]
-            chosen = [u for _, _, u in sorted(eligible)[:k]]
-            if not chosen:
-                skipped.append(item)
-                continue
-            short += len(chosen) < k
-            for u in chosen:
-                work[u].append(item)
-                load[u] += 1
-
-        warnings = []
-        if short:
-            warnings.append(f"{short} overlapped item(s) got fewer than {overlap_k} people (the others had "
-                            "already labeled or been given them).")
-        if skipped:
-            warnings.append(f"{len(skipped)} item(s) were not assigned: every annotator had already labeled "
-                            "or been given them.")
-        if gold_rate > 0 and not pool:
-            warnings.append("No gold items outside the qualification set: no gold was mixed in. Mark some "
-                            "with set_gold().")
+        work, skipped, short = _distribute(order, annotators, blocked, n_overlap, overlap_k, rng)
+        warnings = _distribution_warnings(short, skipped, overlap_k, gold_rate, pool)
         cur = conn.execute(
             "INSERT INTO assignments (project_id, name, params, created_at, created_by) VALUES (?, ?, ?, ?, ?)",
             (p.id, name, json.dumps({"overlap": overlap, "overlap_k": overlap_k, "gold_rate": gold_rate,
                                      "random_state": random_state if isinstance(random_state, int) else None,
                                      "annotators": annotators}), utcnow(), by))
         assignment_id = cur.lastrowid
-        per_user, rows = {}, []
+        per_user: dict[str, dict[str, int]] = {}
+        rows: list[tuple[int, int, str, int, str]] = []
         for u in annotators:
-            own = work[u]
-            free = [g for g in pool if (g, u) not in blocked and g not in own]
-            n_gold = min(len(free), _round(gold_rate * len(own))) if own else 0
-            gold = [free[j] for j in sorted(rng.choice(len(free), size=n_gold, replace=False))] if n_gold else []
-            if n_gold and n_gold < _round(gold_rate * len(own)):
-                warnings.append(f"Only {n_gold} unused gold item(s) left for {u}.")
-            slots = set(rng.choice(len(own) + n_gold, size=n_gold, replace=False).tolist()) if n_gold else set()
-            it_work, it_gold = iter(own), iter(gold)
-            for position in range(len(own) + n_gold):
-                if position in slots:
-                    rows.append((assignment_id, next(it_gold), u, position, "gold"))
-                else:
-                    rows.append((assignment_id, next(it_work), u, position, "work"))
-            per_user[u] = {"work": len(own), "gold": n_gold}
+            gold, wanted = _pick_gold(pool, work[u], u, blocked, gold_rate, rng)
+            if gold and len(gold) < wanted:
+                warnings.append(f"Only {len(gold)} unused gold item(s) left for {u}.")
+            queue = _interleave_gold(work[u], gold, rng)
+            rows.extend((assignment_id, item, u, position, kind) for position, (item, kind) in enumerate(queue))
+            per_user[u] = {"work": len(work[u]), "gold": len(gold)}
         conn.executemany("INSERT INTO assignment_items (assignment_id, item_id, user, position, kind) "
                          "VALUES (?, ?, ?, ?, ?)", rows)
         n_assigned = len(ids) - len(skipped)
@@ -213,7 +284,7 @@ def create_assignment(ws, project, item_ids, annotators, overlap=0.1, overlap_k=
             "per_user": per_user, "skipped": skipped, "warnings": warnings}
 
 
-def close_assignment(ws, assignment_id, by):
+def close_assignment(ws: Workspace, assignment_id: int, by: str) -> None:
     """Close an assignment: its unlabeled items leave everybody's queue (labels stay). Needs ``assign``."""
     with ws.transaction() as conn:
         require(conn, by, "assign")
@@ -247,7 +318,7 @@ def _progress_rows(conn, project_id):
     return list(stats.values())
 
 
-def list_assignments(ws, project, by="local"):
+def list_assignments(ws: Workspace, project: ProjectRef, by: str = "local") -> list[dict[str, Any]]:
     """The project's assignments, newest first (needs ``view_team``).
 
     Returns
@@ -271,7 +342,7 @@ def list_assignments(ws, project, by="local"):
     return out
 
 
-def assignment_progress(ws, project, by="local"):
+def assignment_progress(ws: Workspace, project: ProjectRef, by: str = "local") -> pd.DataFrame:
     """Per assignment and person: ``assignment_id, user, n_items, n_gold, n_done, n_remaining``
     (a DataFrame; needs ``view_team``)."""
     import pandas as pd
@@ -320,7 +391,7 @@ def _queue(ws, p, user, limit=None):
     return status, queue, done
 
 
-def next_items(ws, project, user, n=1):
+def next_items(ws: Workspace, project: ProjectRef, user: str, n: int | None = 1) -> list[dict[str, Any]]:
     """The next entries of ``user``'s queue (see the module docstring for the order).
 
     Parameters
@@ -340,14 +411,14 @@ def next_items(ws, project, user, n=1):
         Empty when there is nothing to do (or the qualification was failed: see
         :func:`defectlab.team.gold.qualification_status`).
     """
-    if n is not None and (isinstance(n, bool) or int(n) != n or n < 1):
-        raise InputError(f"n must be a positive whole number or None (all); got {n!r}.")
+    if n is not None:
+        n = _check_int(n, "next_items", "n", 1)
     p = _project(ws, project)
     _, queue, _ = _queue(ws, p, user, limit=None if n is None else int(n))
     return queue if n is None else queue[:int(n)]
 
 
-def queue_counts(ws, project, user):
+def queue_counts(ws: Workspace, project: ProjectRef, user: str) -> dict[str, Any]:
     """Progress of ``user`` for a progress bar.
 
     Returns

@@ -20,9 +20,13 @@ and :func:`restore_items` / :func:`restore_project` (the store's functions, re-e
 back. Only an admin may restore (the ``restore`` permission); others get PermissionDenied.
 """
 
+from __future__ import annotations
+
 import datetime as _dt
 import json
+from typing import TYPE_CHECKING
 
+from .._validation import _check_int
 from ..errors import InputError
 from ..store import (
     can,
@@ -33,6 +37,15 @@ from ..store import (
 )
 from ..store.audit import escape_controls_in
 from ._common import _parse_time, _project, _tz
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
+
+    import pandas as pd
+
+    from defectlab._typing import ProjectRef, TimeLike
+    from defectlab.store import Workspace
 
 __all__ = ["ANNOTATION_ACTIONS", "activity", "activity_actions", "deleted_items", "deleted_projects",
            "restore_items", "restore_project"]
@@ -88,8 +101,10 @@ def _bound(value, name, tz, end=False):
     return moment.astimezone(_dt.UTC).isoformat(timespec="microseconds")
 
 
-def activity(ws, project=None, user=None, actions=None, start=None, end=None, limit=1000,
-             include_import_labels=False, tz=None, by="local"):
+def activity(ws: Workspace, project: ProjectRef | None = None, user: str | None = None,
+             actions: Sequence[str] | None = None, start: TimeLike | None = None, end: TimeLike | None = None,
+             limit: int = 1000, include_import_labels: bool = False, tz: str | None = None,
+             by: str = "local") -> pd.DataFrame:
     """The merged activity log, newest first.
 
     Parameters
@@ -119,8 +134,7 @@ def activity(ws, project=None, user=None, actions=None, start=None, end=None, li
     """
     import pandas as pd
 
-    if isinstance(limit, bool) or int(limit) != limit or limit < 1:
-        raise InputError(f"limit must be a positive whole number; got {limit!r}.")
+    limit = _check_int(limit, "activity", "limit", 1)
     if isinstance(actions, str):
         actions = [actions]
     lo, hi = _bound(start, "start", tz), _bound(end, "end", tz, end=True)
@@ -159,7 +173,7 @@ def activity(ws, project=None, user=None, actions=None, start=None, end=None, li
     return pd.DataFrame(rows, columns=["at", "user", "action", "kind", "project_id", "target", "details"])
 
 
-def activity_actions(ws, by="local"):
+def activity_actions(ws: Workspace, by: str = "local") -> list[str]:
     """Every action name that occurs in the log (for a filter menu), sorted."""
     with ws.read() as conn:
         require(conn, by, "view_team")
@@ -167,7 +181,7 @@ def activity_actions(ws, by="local"):
     return sorted(names | set(ANNOTATION_ACTIONS) | {"qc.accept", "qc.reject"})
 
 
-def deleted_items(ws, project=None, by="local"):
+def deleted_items(ws: Workspace, project: ProjectRef | None = None, by: str = "local") -> pd.DataFrame:
     """Soft-deleted items, newest deletion first: DataFrame ``id, project_id, role, source, deleted_at,
     deleted_by`` (needs ``view_team``)."""
     import pandas as pd
@@ -183,7 +197,7 @@ def deleted_items(ws, project=None, by="local"):
     return pd.DataFrame(rows, columns=["id", "project_id", "role", "source", "deleted_at", "deleted_by"])
 
 
-def deleted_projects(ws, by="local"):
+def deleted_projects(ws: Workspace, by: str = "local") -> list[dict[str, Any]]:
     """Soft-deleted projects: list of dicts ``id, name, deleted_at, deleted_by`` (needs ``view_team``)."""
     with ws.read() as conn:
         require(conn, by, "view_team")

@@ -24,11 +24,23 @@ is recorded once (table ``qualification_events``) and stays passed when the lead
 qualification items. Only answers given after the latest reset count.
 """
 
-import json
+from __future__ import annotations
 
+import json
+from typing import TYPE_CHECKING
+
+from .._validation import _check_float, _check_int
 from ..errors import InputError, NotFoundError
 from ..store import UNUSABLE, annotate, current_label, log_action, require, utcnow
 from ._common import _annotation_rows, _gold, _latest_votes, _project, _user_row
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    import pandas as pd
+
+    from defectlab._typing import ProjectRef
+    from defectlab.store import Workspace
 
 __all__ = [
     "DEFAULT_QUALIFICATION_THRESHOLD",
@@ -46,7 +58,7 @@ __all__ = [
 DEFAULT_QUALIFICATION_THRESHOLD = 0.8
 
 
-def set_gold(ws, item_id, label, by, qualification=False):
+def set_gold(ws: Workspace, item_id: int, label: str, by: str, qualification: bool = False) -> dict[str, Any]:
     """Mark an item as gold with its known answer (or change the answer / the qualification flag).
 
     Parameters
@@ -94,7 +106,7 @@ def set_gold(ws, item_id, label, by, qualification=False):
             "qualification": bool(qualification)}
 
 
-def unset_gold(ws, item_id, by):
+def unset_gold(ws: Workspace, item_id: int, by: str) -> None:
     """Stop using an item as gold (its reviewed label stays). Needs ``assign``."""
     with ws.transaction() as conn:
         require(conn, by, "assign")
@@ -107,7 +119,7 @@ def unset_gold(ws, item_id, by):
         log_action(conn, by, "gold.unset", row["project_id"], item_id)
 
 
-def gold_items(ws, project, by="local"):
+def gold_items(ws: Workspace, project: ProjectRef, by: str = "local") -> list[dict[str, Any]]:
     """The project's active gold items with their answers (secret: needs ``assign``).
 
     Returns
@@ -121,7 +133,8 @@ def gold_items(ws, project, by="local"):
         return [{**g, "qualification": bool(g["qualification"])} for g in _gold(conn, p.id).values()]
 
 
-def set_qualification_rule(ws, project, n_items=None, threshold=DEFAULT_QUALIFICATION_THRESHOLD, by="local"):
+def set_qualification_rule(ws: Workspace, project: ProjectRef, n_items: int | None = None,
+                           threshold: float = DEFAULT_QUALIFICATION_THRESHOLD, by: str = "local") -> dict[str, Any]:
     """Set how many qualification items a new annotator answers and the accuracy to reach.
 
     Parameters
@@ -134,10 +147,9 @@ def set_qualification_rule(ws, project, n_items=None, threshold=DEFAULT_QUALIFIC
         Needs ``assign``.
     """
     p = _project(ws, project)
-    if n_items is not None and (isinstance(n_items, bool) or int(n_items) != n_items or n_items < 1):
-        raise InputError(f"n_items must be a positive whole number or None (all); got {n_items!r}.")
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold <= 1:
-        raise InputError(f"threshold must be a fraction in (0, 1], e.g. 0.8; got {threshold!r}.")
+    if n_items is not None:
+        n_items = _check_int(n_items, "set_qualification_rule", "n_items", 1)
+    threshold = _check_float(threshold, "set_qualification_rule", "threshold", 0.0, 1.0, low_open=True)
     with ws.transaction() as conn:
         require(conn, by, "assign")
         conn.execute(
@@ -157,7 +169,7 @@ def _rule(conn, project_id):
     return (None, DEFAULT_QUALIFICATION_THRESHOLD) if row is None else (row["n_items"], row["threshold"])
 
 
-def qualification_rule(ws, project):
+def qualification_rule(ws: Workspace, project: ProjectRef) -> dict[str, Any]:
     """``{"n_items": int or None, "threshold": float, "n_available": int}`` for a project."""
     p = _project(ws, project)
     with ws.read() as conn:
@@ -204,7 +216,7 @@ def _qualification(conn, project_id, user, record=True):
     return status
 
 
-def qualification_status(ws, project, user):
+def qualification_status(ws: Workspace, project: ProjectRef, user: str) -> dict[str, Any]:
     """Where ``user`` stands with the project's qualification set.
 
     Returns
@@ -234,17 +246,18 @@ def _event(ws, project, user, by, event):
         log_action(conn, by, f"qualification.{event}", p.id, urow["username"])
 
 
-def reset_qualification(ws, project, user, by):
+def reset_qualification(ws: Workspace, project: ProjectRef, user: str, by: str) -> None:
     """Start a new qualification attempt for ``user`` (earlier answers no longer count). Needs ``assign``."""
     _event(ws, project, user, by, "reset")
 
 
-def waive_qualification(ws, project, user, by):
+def waive_qualification(ws: Workspace, project: ProjectRef, user: str, by: str) -> None:
     """Let ``user`` get real work without passing the qualification set. Needs ``assign``."""
     _event(ws, project, user, by, "waived")
 
 
-def gold_accuracy(ws, project, include_qualification=False, by="local"):
+def gold_accuracy(ws: Workspace, project: ProjectRef, include_qualification: bool = False,
+                  by: str = "local") -> pd.DataFrame:
     """Each person's accuracy on the project's gold items (their latest own label vs the answer).
 
     Parameters
@@ -266,7 +279,7 @@ def gold_accuracy(ws, project, include_qualification=False, by="local"):
         require(conn, by, "view_team")
         gold = _gold(conn, p.id, qualification=None if include_qualification else False)
         votes = _latest_votes(_annotation_rows(conn, p.id, item_ids=list(gold)))
-    stats = {}
+    stats: dict[str, tuple[int, int]] = {}
     for (item, user), row in votes.items():
         n, k = stats.get(user, (0, 0))
         stats[user] = (n + 1, k + int(row["label"] == gold[item]["label"]))

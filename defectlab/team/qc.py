@@ -23,11 +23,23 @@ changed by a decision. To overrule a label, the reviewer annotates the item with
 (:func:`defectlab.store.annotate`).
 """
 
-import math
+from __future__ import annotations
 
+import math
+from typing import TYPE_CHECKING
+
+from .._validation import _check_float
 from ..errors import InputError, NotFoundError
 from ..store import can, require, utcnow
 from ._common import _annotation_rows, _gold, _latest_votes, _project
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    import pandas as pd
+
+    from defectlab._typing import ProjectRef, RandomState
+    from defectlab.store import Workspace
 
 __all__ = ["approval_rates", "qc_decide", "qc_decisions", "qc_pending", "qc_sample"]
 
@@ -78,7 +90,7 @@ def _pending(conn, project_id, reviewer, votes=None):
     return sorted(out, key=lambda e: (e["reason"] != "fix", e["annotation_id"]))
 
 
-def qc_pending(ws, project, reviewer):
+def qc_pending(ws: Workspace, project: ProjectRef, reviewer: str) -> list[dict[str, Any]]:
     """The reviewer's pending entries (see :func:`qc_sample`) without drawing new ones."""
     p = _project(ws, project)
     with ws.read() as conn:
@@ -86,7 +98,8 @@ def qc_pending(ws, project, reviewer):
         return _pending(conn, p.id, reviewer)
 
 
-def qc_sample(ws, project, reviewer, rate=0.1, random_state=None):
+def qc_sample(ws: Workspace, project: ProjectRef, reviewer: str, rate: float = 0.1,
+              random_state: RandomState | None = None) -> list[dict[str, Any]]:
     """Draw a random sample of each annotator's labels for ``reviewer`` and return the pending list.
 
     Parameters
@@ -108,8 +121,7 @@ def qc_sample(ws, project, reviewer, rate=0.1, random_state=None):
     """
     from sklearn.utils import check_random_state
 
-    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate <= 1:
-        raise InputError(f"rate must be a fraction in (0, 1], e.g. 0.1; got {rate!r}.")
+    rate = _check_float(rate, "qc_sample", "rate", 0.0, 1.0, low_open=True)
     rng = check_random_state(random_state)
     p = _project(ws, project)
     with ws.transaction() as conn:
@@ -130,11 +142,11 @@ def qc_sample(ws, project, reviewer, rate=0.1, random_state=None):
                 conn.execute("INSERT INTO qc_queue (annotation_id, project_id, reviewer, reason, created_at) "
                              "VALUES (?, ?, ?, 'fix', ?)", (new_id, p.id, d["reviewer"], now))
                 queued[new_id] = {"annotation_id": new_id, "reason": "fix", "user": d["annotator"]}
-        by_annotator = {}
+        by_annotator: dict[str, list[Any]] = {}
         for (item, user), r in votes.items():
             if item not in gold and user != reviewer:
                 by_annotator.setdefault(user, []).append(r["id"])
-        drawn_by = {}
+        drawn_by: dict[str, int] = {}
         for q in queued.values():
             if q["reason"] == "sample":
                 drawn_by[q["user"]] = drawn_by.get(q["user"], 0) + 1
@@ -151,7 +163,7 @@ def qc_sample(ws, project, reviewer, rate=0.1, random_state=None):
         return _pending(conn, p.id, reviewer, votes)
 
 
-def qc_decide(ws, annotation_id, reviewer, accept, comment=""):
+def qc_decide(ws: Workspace, annotation_id: int, reviewer: str, accept: bool, comment: str = "") -> int:
     """Accept or reject one annotator label.
 
     Parameters
@@ -199,7 +211,7 @@ def qc_decide(ws, annotation_id, reviewer, accept, comment=""):
         return cur.lastrowid
 
 
-def approval_rates(ws, project, by="local"):
+def approval_rates(ws: Workspace, project: ProjectRef, by: str = "local") -> pd.DataFrame:
     """Per annotator: how many labels were reviewed, accepted, rejected (latest decision per label).
 
     Returns
@@ -214,7 +226,7 @@ def approval_rates(ws, project, by="local"):
     with ws.read() as conn:
         require(conn, by, "view_team")
         decisions = _latest_decisions(conn, p.id)
-    stats = {}
+    stats: dict[str, tuple[int, int]] = {}
     for d in decisions.values():
         n, k = stats.get(d["annotator"], (0, 0))
         stats[d["annotator"]] = (n + 1, k + int(d["accept"]))
@@ -224,7 +236,8 @@ def approval_rates(ws, project, by="local"):
                       "approval_rate": "float64"})
 
 
-def qc_decisions(ws, project, annotator=None, reviewer=None, by="local"):
+def qc_decisions(ws: Workspace, project: ProjectRef, annotator: str | None = None, reviewer: str | None = None,
+                 by: str = "local") -> pd.DataFrame:
     """Every QC decision, newest first, as a DataFrame.
 
     Columns: ``id, annotation_id, item_id, annotator, reviewer, accept, comment, created_at, label``.

@@ -30,11 +30,22 @@ People with ``view_team`` (leads, reviewers, admins) see everybody; anybody else
 rows.
 """
 
+from __future__ import annotations
+
 import datetime as _dt
+from typing import TYPE_CHECKING
 
 from ..errors import InputError
 from ..store import can, require
 from ._common import _day, _project, _tz
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    import pandas as pd
+
+    from defectlab._typing import ProjectRef, TimeLike
+    from defectlab.store import Workspace
 
 __all__ = ["THROUGHPUT_COLUMNS", "throughput", "throughput_csv"]
 
@@ -42,7 +53,9 @@ THROUGHPUT_COLUMNS = ["day", "user", "display_name", "role", "items_labeled", "c
                       "accepted", "rejected", "active_seconds", "active_hours", "items_per_hour"]
 
 
-def throughput(ws, project=None, start=None, end=None, user=None, tz=None, by="local"):
+def throughput(ws: Workspace, project: ProjectRef | None = None, start: TimeLike | None = None,
+               end: TimeLike | None = None, user: str | None = None, tz: str | None = None,
+               by: str = "local") -> pd.DataFrame:
     """Per person and day: items labeled, QC outcomes, active time and items per hour.
 
     Parameters
@@ -163,7 +176,9 @@ def _safe_cell(value):
     return value
 
 
-def throughput_csv(ws, project=None, start=None, end=None, user=None, tz=None, by="local", columns=None):
+def throughput_csv(ws: Workspace, project: ProjectRef | None = None, start: TimeLike | None = None,
+                   end: TimeLike | None = None, user: str | None = None, tz: str | None = None, by: str = "local",
+                   columns: Mapping[str, str] | None = None) -> str:
     """:func:`throughput` as CSV text for Excel: UTF-8 BOM, CRLF line ends, hours and rates to 2 decimals.
 
     Parameters
