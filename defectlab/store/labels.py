@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from ..errors import ConflictError, InputError, NotFoundError
 from .permissions import require
 from .projects import UNUSABLE
+from .renames import class_events, map_label
 from .workspace import utcnow
 
 __all__ = [
@@ -280,8 +281,12 @@ def current_labels(ws, project_id, item_ids=None, conn=None):
     if conn is None:
         with ws.read() as c:
             rows = c.execute(sql + " ORDER BY a.item_id, a.id", args).fetchall()
+            events = class_events(c, project_id)
     else:
         rows = conn.execute(sql + " ORDER BY a.item_id, a.id", args).fetchall()
+        events = class_events(conn, project_id)
+    if events:
+        rows = _mapped(rows, events)
     grouped = {}
     for r in rows:
         grouped.setdefault(r["item_id"], []).append(r)
@@ -292,8 +297,25 @@ def current_label(ws, item_id, conn=None):
     """The :class:`LabelState` of one item (version 0 and label None when it has no annotation)."""
     if conn is None:
         with ws.read() as c:
-            return derive_label(_item_rows(c, int(item_id)))
-    return derive_label(_item_rows(conn, int(item_id)))
+            return _current_label(c, int(item_id))
+    return _current_label(conn, int(item_id))
+
+
+def _current_label(conn, item_id):
+    rows = _item_rows(conn, item_id)
+    project = conn.execute("SELECT project_id FROM items WHERE id = ?", (item_id,)).fetchone()
+    events = class_events(conn, project[0]) if project is not None else []
+    return derive_label(_mapped(rows, events) if events else rows)
+
+
+def _mapped(rows, events):
+    """Annotation rows with their labels as they read today (class renames and merges applied)."""
+    out = []
+    for r in rows:
+        d = dict(r)
+        d["label"] = map_label(events, d["label"], d["id"])
+        out.append(d)
+    return out
 
 
 def label_history(ws, item_id):
