@@ -143,6 +143,7 @@ def test_xml_escapes_hostile_class_names(ws, tmp_path):
     xml = next((tmp_path / "h" / "annotations").glob("*.xml")).read_text()
     assert "<name>&lt;b&gt;&amp;x&lt;/b&gt;</name>" in xml
     assert all(tmp_path / "h" in p.parents for p in (tmp_path / "h").rglob("*"))
+    create_project(ws, "H2", ["<b>&x</b>", "ok"])
     report = import_source(ws, "H2", tmp_path / "h", layout="voc")
     assert _labels_of(ws, "H2") == ["<b>&x</b>"] and not report.rejected
 
