@@ -43,6 +43,7 @@ from defectlab.learn.models import (
     model_params,
 )
 from defectlab.learn.reject import choose_threshold, coverage_curve
+from defectlab.store.renames import class_events, map_by_time
 
 __all__ = [
     "accept_predictions",
@@ -432,7 +433,25 @@ def get_run(ws, run_id, with_items=True):
                 "SELECT ri.item_id, i.source, ri.label, ri.pred_label, ri.confidence, ri.fold "
                 "FROM run_items ri JOIN items i ON i.id = ri.item_id WHERE ri.run_id = ? "
                 "ORDER BY ri.item_id", (str(run_id),))]
+            events = class_events(conn, record["project_id"])
+            for it in record["items"] if events else []:  # a class renamed since: today's names
+                it["label"] = map_by_time(events, it["label"], record["created_at"])
+                it["pred_label"] = map_by_time(events, it["pred_label"], record["created_at"])
     return record
+
+
+def _today_names(ws, project_id, since, classes):
+    """A run's class names as they are called today (classes renamed or merged after it was trained)."""
+    with ws.read() as conn:
+        events = class_events(conn, project_id)
+    return [map_by_time(events, c, since) for c in classes] if events else classes
+
+
+def _probs_by_class(classes, probs):
+    out = {}
+    for c, p in zip(classes, probs, strict=True):  # two merged classes add up
+        out[c] = out.get(c, 0.0) + float(p)
+    return out
 
 
 def compare(ws, project, run_a, run_b):
@@ -628,7 +647,7 @@ def predict_items(ws, project, run_id, item_ids, user="local", batch_id=None, pr
         X = _features(ws, pd.DataFrame(rows), spec, _stage(progress, 0, 80, "computing features"),
                       n_jobs)
         proba = model.predict_proba(X)
-        classes = [str(c) for c in model.classes_.tolist()]
+        classes = _today_names(ws, proj.id, run["created_at"], [str(c) for c in model.classes_.tolist()])
         pred = np.argmax(proba, axis=1)
         conf = proba[np.arange(len(rows)), pred]
         _tell(progress, 85, "explaining")
@@ -644,7 +663,7 @@ def predict_items(ws, project, run_id, item_ids, user="local", batch_id=None, pr
                 "label": classes[pred[k]],
                 "confidence": float(conf[k]),
                 "needs_review": bool(conf[k] < threshold),
-                "probs": {c: float(p) for c, p in zip(classes, proba[k].tolist(), strict=True)},
+                "probs": _probs_by_class(classes, proba[k].tolist()),
                 "explanation": why[k],
             })
     now = utcnow()
