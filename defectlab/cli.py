@@ -202,7 +202,8 @@ def cmd_predict(args):
 def cmd_export(args):
     from .export import export_project
 
-    result = export_project(_workspace(args), args.project, args.format, args.out, user=args.user)
+    result = export_project(_workspace(args), args.project, args.format, args.out, user=args.user,
+                            labels=args.labels)
     _emit(args, result, lambda d: t("cli.exported", n=d["exported"], path=d["path"]))
 
 
@@ -259,7 +260,7 @@ def build_parser():
     add("demo", cmd_demo, "create the demo workspace with its projects if absent",
         "defectlab demo --workspace workspace")
 
-    proj = sub.add_parser("project", help="create or list projects")
+    proj = sub.add_parser("project", help="create, list, rename, edit classes, delete or restore projects")
     psub = proj.add_subparsers(dest="project_command", metavar="ACTION", required=True)
     pc = psub.add_parser("create", help="create a project", description="create a project",
                          epilog="example:\n  defectlab project create Scrap --classes heavy,medium,light --ordinal",
@@ -310,11 +311,17 @@ def build_parser():
     pr.add_argument("--layout", default="auto",
                     choices=["auto", "folders", "flat", "voc", "yolo", "coco", "csv"])
 
-    ex = add("export", cmd_export, "export labeled items (class folders, CSV, or COCO boxes)",
-             "defectlab export NEU --format csv ./neu_export")
+    ex = add("export", cmd_export, "export labeled items (class folders, CSV, COCO / YOLO / Pascal VOC boxes)",
+             "defectlab export NEU --format yolo --labels reviewed ./neu_export")
     ex.add_argument("project")
-    ex.add_argument("--format", required=True, choices=["imagefolder", "csv", "coco"])
+    ex.add_argument("--format", required=True, choices=["imagefolder", "csv", "coco", "yolo", "voc"])
+    ex.add_argument("--labels", default="all", choices=["all", "reviewed", "agreed"],
+                    help="which labels: all (default), reviewed only, or agreed only")
     ex.add_argument("out")
+
+    from .cli_data import register
+
+    register(sub, psub, add, _common)
 
     li = add("label-issues", cmd_label_issues, "rank likely label errors from a run's out-of-fold predictions",
              "defectlab label-issues NEU --run RUN_ID --json")
@@ -322,6 +329,18 @@ def build_parser():
     li.add_argument("--run", default=None, help="run id (default: newest approved run, else newest)")
     li.add_argument("--limit", type=int, default=0, help="show at most this many (0: all)")
     return parser
+
+
+def error_text(exc):
+    """A library error in the current language when it carries a catalog key (a
+    :class:`~defectlab.messages.Message`), else its English text."""
+    from .i18n import catalog
+
+    first = exc.args[0] if exc.args else None
+    key = getattr(first, "key", None)
+    if key and key in catalog("en"):
+        return t(key, **first.args)
+    return str(exc)
 
 
 def _language_from_environment():
@@ -341,7 +360,7 @@ def main(argv=None):
         sys.stderr.write(f"defectlab: error: {exc}\n")
         return 2
     except DefectlabError as exc:
-        sys.stderr.write(f"defectlab: error: {exc}\n")
+        sys.stderr.write(f"defectlab: error: {error_text(exc)}\n")
         return 1
     except KeyboardInterrupt:
         sys.stderr.write("defectlab: interrupted\n")

@@ -282,8 +282,11 @@ def project_summary(ws, project):
 def _check_name(name, what="class"):
     name = str(name).strip()
     if not name or len(name) > _NAME_MAX:
-        raise InputError(msg("error.project.bad_name", "A {what} name must be 1-{max} characters; got {name!r}.",
-                             what=what, max=_NAME_MAX, name=name[:40]))
+        if what == "class":
+            raise InputError(msg("error.project.bad_class_name", "A class name must be 1-{max} characters; "
+                                 "got {name!r}.", max=_NAME_MAX, name=name[:40]))
+        raise InputError(msg("error.project.bad_name", "A project name must be 1-{max} characters; got {name!r}.",
+                             max=_NAME_MAX, name=name[:40]))
     if what == "class" and (name == UNUSABLE or name.startswith("__") or "," in name or "，" in name):
         raise InputError(msg("error.project.reserved_class",
                              "Class name {name!r} is reserved or holds a comma; choose another name.", name=name))
@@ -416,7 +419,7 @@ def merge_classes(ws, project, sources, into, user="local"):
         classes = [c for c in p.classes if c not in sources]
         descriptions = {c: v for c, v in p.descriptions.items() if c not in sources}
     else:
-        first = p.classes.index(sources[0])
+        first = min(p.classes.index(s) for s in sources)
         classes = [c for c in p.classes if c not in sources]
         classes.insert(min(first, len(classes)), into)
         descriptions = {c: v for c, v in p.descriptions.items() if c not in sources}

@@ -24,6 +24,7 @@ __all__ = [
     "active_project",
     "class_label",
     "cls_name",
+    "error_text",
     "flash",
     "guard",
     "image_bytes",
@@ -218,7 +219,14 @@ def guard():
     except ImageError as exc:
         st.error(t("error.image", source=exc.source, reason=reason_text(exc.reason)))
     except DefectlabError as exc:
-        st.error(str(exc))
+        st.error(error_text(exc))
+
+
+def error_text(exc):
+    """A library error in the session's language (its :class:`~defectlab.messages.Message` key), else
+    its English text."""
+    first = exc.args[0] if exc.args else None
+    return reason_text(first) if isinstance(first, Message) else str(exc)
 
 
 def flash(kind, message):
