@@ -42,6 +42,7 @@ else:
             _page("projects", "nav.projects", ":material/home:", default=True),
             may("import") and _page("import_data", "nav.import", ":material/upload:"),
             may("cut_crops") and _page("cut_crops", "nav.cut_crops", ":material/crop:"),
+            _page("items", "nav.items", ":material/photo_library:"),
             _page("label_book", "nav.label_book", ":material/menu_book:"),
             may("label") and _page("label", "nav.label", ":material/label:"),
         ],
@@ -64,6 +65,8 @@ else:
             may("view_team") and _page("team_audit", "nav.team_audit", ":material/history:"),
         ]
     sections[t("nav.section.settings")] = [
+        may("edit_project") and _page("manage", "nav.manage", ":material/tune:"),
+        may("export") and _page("export", "nav.export", ":material/download:"),
         _page("settings", "nav.settings", ":material/settings:"),
         may("manage_users") and _page("team_users", "nav.team_users", ":material/group:"),
     ]

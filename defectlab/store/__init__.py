@@ -35,9 +35,11 @@ from .labels import (
 )
 from .permissions import ACTIONS, ROLES, can, require, role_of
 from .projects import (
+    EXAMPLE_KINDS,
     UNUSABLE,
     Project,
     add_class,
+    add_example,
     create_project,
     delete_project,
     get_project,
@@ -55,6 +57,7 @@ from .workspace import Workspace, default_workspace_path, open_workspace, utcnow
 
 __all__ = [
     "ACTIONS",
+    "EXAMPLE_KINDS",
     "ROLES",
     "SOURCES",
     "UNUSABLE",
@@ -62,6 +65,7 @@ __all__ = [
     "Project",
     "Workspace",
     "add_class",
+    "add_example",
     "add_item",
     "annotate",
     "annotate_many",

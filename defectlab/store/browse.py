@@ -33,6 +33,8 @@ __all__ = [
     "item_detail",
     "item_history",
     "may_see_labels",
+    "project_annotators",
+    "project_batches",
     "query_items",
     "refresh_item_labels",
     "send_to_review",
@@ -451,6 +453,28 @@ def source_matches(pattern, source):
 def filter_dict(f):
     """An :class:`ItemFilter` as a plain dict (for URLs and session state)."""
     return asdict(f)
+
+
+# -- what the filters offer -----------------------------------------------------------------------------
+def project_annotators(ws, project):
+    """The people who annotated the project's items, sorted."""
+    p = get_project(ws, project)
+    with ws.read() as conn:
+        return [r[0] for r in conn.execute(
+            "SELECT DISTINCT a.user FROM annotations a JOIN items i ON i.id = a.item_id WHERE i.project_id = ? "
+            "ORDER BY a.user", (p.id,))]
+
+
+def project_batches(ws, project):
+    """The project's batches, oldest first, numbered per project (``number`` 1, 2, ... whatever other
+    projects did): dicts ``batch_id, number, kind, source, created_at, n_items``."""
+    p = get_project(ws, project)
+    with ws.read() as conn:
+        rows = conn.execute(
+            "SELECT b.id, b.kind, b.source, b.created_at, (SELECT COUNT(*) FROM items i WHERE i.batch_id = b.id) n "
+            "FROM batches b WHERE b.project_id = ? ORDER BY b.id", (p.id,)).fetchall()
+    return [{"batch_id": r["id"], "number": k, "kind": r["kind"], "source": r["source"],
+             "created_at": r["created_at"], "n_items": r["n"]} for k, r in enumerate(rows, start=1)]
 
 
 # -- bulk actions -------------------------------------------------------------------------------------

@@ -11,9 +11,11 @@ from .permissions import require
 from .workspace import utcnow
 
 __all__ = [
+    "EXAMPLE_KINDS",
     "UNUSABLE",
     "Project",
     "add_class",
+    "add_example",
     "create_project",
     "delete_project",
     "get_project",
@@ -436,3 +438,31 @@ def merge_classes(ws, project, sources, into, user="local"):
             _class_event(conn, p, "merge", s, into, user)
         log_action(conn, user, "project.merge_classes", p.id, p.name, {"sources": sources, "into": into})
     return get_project(ws, p.id)
+
+
+EXAMPLE_KINDS = ("examples", "counter_examples", "borderline")
+"""The label book's picture lists per class: examples, counter-examples (look alike but are not), borderline."""
+_MAX_EXAMPLES = 8
+
+
+def add_example(ws, project, cls, kind, item_id, user="local"):
+    """Put an item into a class's label-book examples, counter-examples or borderline cases.
+
+    The newest goes first; each list keeps at most 8 pictures (the oldest drops out) and an item appears in
+    one list of a class at a time. Needs ``edit_project``. Returns the updated :class:`Project`.
+    """
+    p = get_project(ws, project)
+    _require_class(p, cls)
+    if kind not in EXAMPLE_KINDS:
+        raise InputError(msg("error.project.bad_example_kind", "Unknown example kind {kind!r}; expected one of "
+                             "{kinds}.", kind=str(kind), kinds=", ".join(EXAMPLE_KINDS)))
+    item_id = int(item_id)
+    with ws.read() as conn:
+        row = conn.execute("SELECT project_id FROM items WHERE id = ? AND deleted_at IS NULL", (item_id,)).fetchone()
+    if row is None or row[0] != p.id:
+        raise NotFoundError(msg("error.items.not_in_project", "No live item {item_id} in project {project!r}.",
+                                item_id=item_id, project=p.name))
+    entry = dict(p.descriptions.get(cls) or {}) if isinstance(p.descriptions.get(cls), dict) else {}
+    update = {k: [int(i) for i in entry.get(k) or [] if int(i) != item_id] for k in EXAMPLE_KINDS}
+    update[kind] = [item_id, *update[kind]][:_MAX_EXAMPLES]
+    return update_project(ws, p, descriptions={cls: update}, user=user)
