@@ -14,7 +14,7 @@ def _grid_ids(at):
 
 @pytest.mark.parametrize("lang", ["en", "zh_CN"])
 def test_browse_filter_and_page(tmp_path, lang):
-    ws, project, ids = tiny_workspace(tmp_path / "ws", n_items=30, labeled=9)
+    _ws, _project, ids = tiny_workspace(tmp_path / "ws", n_items=30, labeled=9)
     at = AppTest.from_file(APP, default_timeout=30)
     at.session_state["workspace"] = str(tmp_path / "ws")
     at.session_state["lang"] = lang
@@ -32,7 +32,7 @@ def test_browse_filter_and_page(tmp_path, lang):
 
 
 def test_select_and_label_with_number_keys(tmp_path):
-    ws, project, ids = tiny_workspace(tmp_path / "ws", n_items=8)
+    ws, _project, ids = tiny_workspace(tmp_path / "ws", n_items=8)
     at = app(tmp_path / "ws", page="items")
     at.checkbox(key=f"ib_sel_{ids[2]}").check()
     at.checkbox(key=f"ib_sel_{ids[3]}").check().run()
@@ -83,7 +83,7 @@ def test_open_item_shows_plate_history_and_labelbook_buttons(tmp_path):
 def test_blind_annotator_cannot_filter_labels(tmp_path):
     from defectlab.team import create_user
 
-    ws, project, ids = tiny_workspace(tmp_path / "ws", n_items=4, labeled=2)
+    ws, _project, _ids = tiny_workspace(tmp_path / "ws", n_items=4, labeled=2)
     create_user(ws, "anna", "correct horse battery", "annotator", admin_password="admin horse battery")
     at = app(tmp_path / "ws")
     at.session_state["auth_user"] = "anna"

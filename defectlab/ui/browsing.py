@@ -101,7 +101,7 @@ def _plate_jpeg(root, blob, source, box, max_side=900):
     if scale < 1.0:
         image = cv2.resize(image, (int(image.shape[1] * scale), int(image.shape[0] * scale)),
                            interpolation=cv2.INTER_AREA)
-    x0, y0, x1, y1 = (int(round(v * scale)) for v in box)
+    x0, y0, x1, y1 = (round(v * scale) for v in box)
     cv2.rectangle(image, (x0, y0), (max(x0, x1 - 1), max(y0, y1 - 1)), (255, 60, 40), 2)
     return encode_jpeg(image)
 
