@@ -50,9 +50,20 @@ PAGES_DIR = Path(__file__).resolve().parent / "pages"
 
 
 # -- translation ---------------------------------------------------------------------------------
+_LAST_LANG = {"lang": "en"}
+
+
 def lang():
-    """The session's language code (``"en"`` or ``"zh_CN"``)."""
-    return st.session_state.get("lang", "en")
+    """The session's language code (``"en"`` or ``"zh_CN"``).
+
+    Outside a script run (AppTest calls ``format_func`` from the test thread, where the session state is
+    not there) the language of the last run is used, so options keep the text they were drawn with.
+    """
+    value = st.session_state.get("lang")
+    if value is None:
+        return _LAST_LANG["lang"]
+    _LAST_LANG["lang"] = value
+    return value
 
 
 def t(key, **kwargs):
