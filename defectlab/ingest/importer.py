@@ -163,11 +163,11 @@ def _resolve_project(ws, project, plan, user, with_labels, create_missing):
             raise
         labels = sorted(_plan_labels(plan)) if with_labels else []
         if len(labels) < 2:
-            raise InputError(
-                f"Project {project!r} does not exist and the source names fewer than two labels "
-                f"({labels or 'none'}) to create it from. Create it first: "
-                f"defectlab project create {project} --classes a,b,c"
-            ) from None
+            raise InputError(msg(
+                "ingest.error.new_project_needs_classes",
+                "Project {project!r} does not exist and the source names fewer than two labels ({labels}) to "
+                "create it from. Create it first: defectlab project create {project} --classes a,b,c",
+                project=str(project), labels=", ".join(labels) or "none")) from None
         return create_project(ws, project, labels, user=user), True
 
 
