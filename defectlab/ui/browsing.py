@@ -117,10 +117,10 @@ def labelbook_buttons(ws, project, item_id, current_label, key):
         return
     classes = list(project.classes)
     default = classes.index(current_label) if current_label in classes else 0
-    cols = st.columns([2, 1, 1, 1])
-    cls = cols[0].selectbox(t("labelbook.for_class"), classes, index=default, key=f"{key}_lb_cls",
-                            format_func=lambda c: common.class_label(project, c))
-    for col, kind in zip(cols[1:], EXAMPLE_KINDS, strict=True):
+    cls = st.selectbox(t("labelbook.for_class"), classes, index=default, key=f"{key}_lb_cls",
+                       format_func=lambda c: common.class_label(project, c))
+    cols = st.columns(len(EXAMPLE_KINDS))
+    for col, kind in zip(cols, EXAMPLE_KINDS, strict=True):
         if col.button(t(f"labelbook.use_as.{kind}"), key=f"{key}_lb_{kind}", width="stretch"):
             with common.guard():
                 add_example(ws, project, cls, kind, item_id, user=common.user())

@@ -170,7 +170,7 @@ if ss.get("ib_open"):
                     t("items.col.user"): e["user"],
                     t("items.col.source"): t(f"items.event.{e['source']}"),
                     t("common.label"): common.label_text(e["label"]) if e["label"] else t("items.undo"),
-                    t("items.col.seconds"): None if e["seconds"] is None else round(e["seconds"], 1),
+                    t("items.col.seconds"): "" if e["seconds"] is None else f"{e['seconds']:.1f}",
                     t("items.col.comment"): e["comment"] or "",
                 } for e in d["history"]]), hide_index=True, width="stretch")
             else:
