@@ -23,6 +23,7 @@ __all__ = [
     "merge_classes",
     "parse_classes",
     "project_summary",
+    "remove_example",
     "rename_class",
     "rename_project",
     "reorder_classes",
@@ -465,4 +466,13 @@ def add_example(ws, project, cls, kind, item_id, user="local"):
     entry = dict(p.descriptions.get(cls) or {}) if isinstance(p.descriptions.get(cls), dict) else {}
     update = {k: [int(i) for i in entry.get(k) or [] if int(i) != item_id] for k in EXAMPLE_KINDS}
     update[kind] = [item_id, *update[kind]][:_MAX_EXAMPLES]
+    return update_project(ws, p, descriptions={cls: update}, user=user)
+
+
+def remove_example(ws, project, cls, item_id, user="local"):
+    """Take an item out of every label-book picture list of a class. Returns the updated :class:`Project`."""
+    p = get_project(ws, project)
+    _require_class(p, cls)
+    entry = p.descriptions.get(cls) if isinstance(p.descriptions.get(cls), dict) else {}
+    update = {k: [int(i) for i in entry.get(k) or [] if int(i) != int(item_id)] for k in EXAMPLE_KINDS}
     return update_project(ws, p, descriptions={cls: update}, user=user)

@@ -111,14 +111,17 @@ def plate_context(plate, box):
     return _plate_jpeg(str(common.workspace().root.resolve()), plate["blob"], str(plate["source"]), tuple(box))
 
 
-def labelbook_buttons(ws, project, item_id, current_label, key):
-    """"Use as example / counter-example / borderline" for a class of the label book (edit_project only)."""
+def labelbook_buttons(ws, project, item_id, current_label, key, cls=None):
+    """"Use as example / counter-example / borderline" for a class of the label book (edit_project only).
+
+    ``cls``: that class (no class picker); default: a picker starting at ``current_label``."""
     if not common.permissions(ws)("edit_project"):
         return
     classes = list(project.classes)
-    default = classes.index(current_label) if current_label in classes else 0
-    cls = st.selectbox(t("labelbook.for_class"), classes, index=default, key=f"{key}_lb_cls",
-                       format_func=lambda c: common.class_label(project, c))
+    if cls is None:
+        default = classes.index(current_label) if current_label in classes else 0
+        cls = st.selectbox(t("labelbook.for_class"), classes, index=default, key=f"{key}_lb_cls",
+                           format_func=lambda c: common.class_label(project, c))
     cols = st.columns(len(EXAMPLE_KINDS))
     for col, kind in zip(cols, EXAMPLE_KINDS, strict=True):
         if col.button(t(f"labelbook.use_as.{kind}"), key=f"{key}_lb_{kind}", width="stretch"):
