@@ -43,6 +43,7 @@ from defectlab.learn.models import (
     model_params,
 )
 from defectlab.learn.reject import choose_threshold, coverage_curve
+from defectlab.messages import msg
 from defectlab.store.renames import class_events, map_by_time
 
 __all__ = [
@@ -91,6 +92,12 @@ def _new_run_id():
 
 def _sha256_file(path):
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+_STEP = {k: msg(f"learn.progress.{k}", v) for k, v in {
+    "features": "computing features", "fitting": "fitting models", "saving": "saving the run", "done": "done",
+    "explaining": "explaining", "reading": "reading images", "predicting": "predicting"}.items()}
+"""The progress messages (translatable: the UI shows them in the user's language)."""
 
 
 def _stage(progress, start, span, message):
@@ -285,9 +292,9 @@ def train_project(ws, project, model=DEFAULT_MODEL, preset=None, folds=5, seed=0
     if len(set(groups.tolist())) == len(groups):
         groups = None  # every item is its own group: plain stratified folds
 
-    _tell(progress, 0, "computing features")
+    _tell(progress, 0, _STEP["features"])
     t0 = time.perf_counter()
-    X = _features(ws, rows, spec, _stage(progress, 0, 40, "computing features"), n_jobs)
+    X = _features(ws, rows, spec, _stage(progress, 0, 40, _STEP["features"]), n_jobs)
     from defectlab.features import feature_names
 
     names = list(feature_names(spec))
@@ -298,7 +305,7 @@ def train_project(ws, project, model=DEFAULT_MODEL, preset=None, folds=5, seed=0
     t0 = time.perf_counter()
     # The final model (all items) is fitted alongside the folds: both cores stay busy.
     oof = cross_val_oof(X, labels, groups=groups, model=estimator, n_splits=folds, random_state=seed,
-                        holdout=holdout, progress=_stage(progress, 40, 55, "fitting models"),
+                        holdout=holdout, progress=_stage(progress, 40, 55, _STEP["fitting"]),
                         n_jobs=n_jobs, refit=True)
     t_cv = time.perf_counter() - t0
     final = oof.model
@@ -316,7 +323,7 @@ def train_project(ws, project, model=DEFAULT_MODEL, preset=None, folds=5, seed=0
     metrics["reject"]["curve"] = coverage_curve(labels[cv_rows], probs_all[cv_rows],
                                                 classes=classes).to_dict()
 
-    _tell(progress, 97, "saving the run")
+    _tell(progress, 97, _STEP["saving"])
     run_id = _new_run_id()
     directory = ws.runs_dir / run_id
     spec_dict = spec.to_dict()
@@ -365,7 +372,7 @@ def train_project(ws, project, model=DEFAULT_MODEL, preset=None, folds=5, seed=0
 
         shutil.rmtree(directory, ignore_errors=True)
         raise
-    _tell(progress, 100, "done")
+    _tell(progress, 100, _STEP["done"])
     run = get_run(ws, run_id, with_items=False)
     out = summary_of(run)
     out.update(timings=timings, warnings=notes, n_splits=oof.n_splits, path=str(directory))
@@ -644,13 +651,13 @@ def predict_items(ws, project, run_id, item_ids, user="local", batch_id=None, pr
         threshold = _check_float(threshold, "predict_items", "threshold")
     predictions = []
     if rows:
-        X = _features(ws, pd.DataFrame(rows), spec, _stage(progress, 0, 80, "computing features"),
+        X = _features(ws, pd.DataFrame(rows), spec, _stage(progress, 0, 80, _STEP["features"]),
                       n_jobs)
         proba = model.predict_proba(X)
         classes = _today_names(ws, proj.id, run["created_at"], [str(c) for c in model.classes_.tolist()])
         pred = np.argmax(proba, axis=1)
         conf = proba[np.arange(len(rows)), pred]
-        _tell(progress, 85, "explaining")
+        _tell(progress, 85, _STEP["explaining"])
         if explain_top:
             background = _load_oof(ws, run).get("feature_means")
             why = explain(model, X, feature_names(spec), top=int(explain_top), background=background)
@@ -680,7 +687,7 @@ def predict_items(ws, project, run_id, item_ids, user="local", batch_id=None, pr
         log_action(conn, user, "predict", proj.id, run["run_id"],
                    {"batch_id": int(batch_id), "n_items": len(predictions),
                     "n_needs_review": sum(p["needs_review"] for p in predictions)})
-    _tell(progress, 100, "done")
+    _tell(progress, 100, _STEP["done"])
     return {
         "run_id": run["run_id"],
         "batch_id": int(batch_id),
@@ -727,7 +734,7 @@ def predict_batch(ws, project, run_id, source, user="local", layout="auto", prog
     load_run_model(ws, run_id)  # fail before importing anything when the run cannot be used
     report = import_source(ws, proj, source, layout=layout, user=user, batch_kind="predict",
                            with_labels=False, create_missing_project=False,
-                           progress=_stage(progress, 0, 30, "reading images"))
+                           progress=_stage(progress, 0, 30, _STEP["reading"]))
     # every stored sample of the batch, content already in the project included; an image repeated
     # within the batch is predicted once
     pairs, seen = [], set()
@@ -737,7 +744,7 @@ def predict_batch(ws, project, run_id, source, user="local", layout="auto", prog
             pairs.append((src, item_id))
     n_repeats = len(report.batch_items) - len(pairs)
     result = predict_items(ws, proj, run_id, [i for _, i in pairs], user=user,
-                           batch_id=report.batch_id, progress=_stage(progress, 30, 70, "predicting"),
+                           batch_id=report.batch_id, progress=_stage(progress, 30, 70, _STEP["predicting"]),
                            explain_top=explain_top, n_jobs=n_jobs, threshold=threshold)
     names = dict((i, s) for s, i in pairs)
     for p in result["predictions"]:

@@ -46,6 +46,7 @@ import math
 from collections import Counter
 
 from ..errors import InputError, NotFoundError
+from ..messages import msg
 from ..store import can, current_label, current_labels, log_action, require, utcnow
 from ._common import (
     _annotation_rows,
@@ -171,14 +172,14 @@ def create_assignment(ws, project, item_ids, annotators, overlap=0.1, overlap_k=
 
         warnings = []
         if short:
-            warnings.append(f"{short} overlapped item(s) got fewer than {overlap_k} people (the others had "
-                            "already labeled or been given them).")
+            warnings.append(msg("team.warn.short_overlap", "{n} overlapped item(s) got fewer than {k} people (the "
+                                "others had already labeled or been given them).", n=short, k=overlap_k))
         if skipped:
-            warnings.append(f"{len(skipped)} item(s) were not assigned: every annotator had already labeled "
-                            "or been given them.")
+            warnings.append(msg("team.warn.skipped", "{n} item(s) were not assigned: every annotator had already "
+                                "labeled or been given them.", n=len(skipped)))
         if gold_rate > 0 and not pool:
-            warnings.append("No gold items outside the qualification set: no gold was mixed in. Mark some "
-                            "with set_gold().")
+            warnings.append(msg("team.warn.no_gold", "No gold items outside the qualification set: no gold was "
+                                "mixed in. Mark some under \"Gold items\" on the Assign page."))
         cur = conn.execute(
             "INSERT INTO assignments (project_id, name, params, created_at, created_by) VALUES (?, ?, ?, ?, ?)",
             (p.id, name, json.dumps({"overlap": overlap, "overlap_k": overlap_k, "gold_rate": gold_rate,

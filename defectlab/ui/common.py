@@ -31,8 +31,10 @@ __all__ = [
     "init_state",
     "label_text",
     "lang",
+    "model_name",
     "page_link",
     "permissions",
+    "preset_name",
     "project_picker",
     "reason_text",
     "rejected_text",
@@ -269,6 +271,22 @@ def cls_name(cls):
     from defectlab.i18n import class_label as _class_label
 
     return _class_label(str(cls), lang=lang())
+
+
+def model_name(model):
+    """A model's name as shown (``Logistic regression`` / ``逻辑回归`` for ``logreg``; unknown names as they are)."""
+    from defectlab import i18n
+
+    key = f"model.{model}"
+    return t(key) if key in i18n.catalog("en") else str(model)
+
+
+def preset_name(preset):
+    """A feature preset's name as shown (``Fast features`` for ``fast``)."""
+    from defectlab import i18n
+
+    key = f"train.preset.{preset}"
+    return t(key) if key in i18n.catalog("en") else str(preset)
 
 
 def class_label(project, cls):

@@ -66,13 +66,6 @@ def _act(action, label=None):
     common.flash("success", t(f"items.done.{action}", n=res["n"], label=common.label_text(label)))
 
 
-def _model_name(model):
-    from defectlab import i18n
-
-    key = f"model.{model}"
-    return t(key) if key in i18n.catalog("en") else str(model)
-
-
 def _select_all(value):
     for i in page_ids:
         ss[f"ib_sel_{i}"] = value
@@ -179,7 +172,7 @@ if ss.get("ib_open"):
                 st.markdown("**" + t("items.predictions") + "**")
                 st.dataframe(pd.DataFrame([{
                     t("items.col.run"): p["run_id"],
-                    t("items.col.model"): _model_name(p["model"]),
+                    t("items.col.model"): common.model_name(p["model"]),
                     t("items.col.kind"): t(f"items.pred_kind.{p['kind']}"),
                     t("items.col.trained_on"): common.label_text(p["label"]) if p["label"] else "",
                     t("items.col.predicted"): common.label_text(p["predicted"]),

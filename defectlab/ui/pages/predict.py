@@ -24,7 +24,7 @@ ss = st.session_state
 approved = [r for r in runs if r.get("approved")]
 ordered = approved + [r for r in runs if not r.get("approved")]
 labels = {r["run_id"]: r["run_id"] + (" ✓ " + t("predict.approved") if r.get("approved") else "")
-          + f" · {r.get('model', '')}" for r in ordered}
+          + f" · {common.model_name(r.get('model', ''))}" for r in ordered}
 run_id = st.selectbox(t("predict.run"), list(labels), format_func=labels.get, key="pred_run_pick")
 run = runinfo.get_run(ws, run_id)
 
