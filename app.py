@@ -11,7 +11,9 @@ import streamlit as st
 from defectlab.ui import common
 from defectlab.ui.common import t
 
-st.set_page_config(page_title="defectlab", page_icon=":material/grid_view:", layout="wide")
+# A local file: a ":material/...:" page icon is drawn from the Material Symbols font, and nothing here
+# should depend on a request to an outside font host.
+st.set_page_config(page_title="defectlab", page_icon=str(common.STATIC_DIR / "icon.png"), layout="wide")
 common.init_state()
 
 

@@ -21,6 +21,7 @@ from defectlab.team import is_team_mode
 
 __all__ = [
     "PAGES_DIR",
+    "STATIC_DIR",
     "active_project",
     "class_label",
     "cls_name",
@@ -49,6 +50,7 @@ __all__ = [
 ]
 
 PAGES_DIR = Path(__file__).resolve().parent / "pages"
+STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
 # -- translation ---------------------------------------------------------------------------------

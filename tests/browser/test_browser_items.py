@@ -80,3 +80,18 @@ def test_export_downloads_a_reimportable_zip(server, browser, tmp_path):
     report = import_source(ws, "round trip", out, layout="folders")
     assert report.imported > 0 and not report.rejected
     page.context.close()
+
+
+def test_no_request_leaves_the_machine(server, browser):
+    """The page icon and everything else come from the app's own server (no outside font host)."""
+    page = new_page(browser)
+    hosts = []
+    page.on("request", lambda r: hosts.append(r.url.split("/")[2] if "://" in r.url else r.url[:20]))
+    page.goto(f"{server.url}/items")
+    wait_ready(page)
+    page.wait_for_timeout(1000)
+    outside = {h for h in hosts if not h.startswith(("127.0.0.1", "localhost")) and not h.startswith("data:")}
+    assert outside == set()
+    icon = page.evaluate("() => [...document.querySelectorAll('link[rel*=icon]')].map(l => l.href)")
+    assert icon and all(h.startswith(server.url) or h.startswith("data:") for h in icon)
+    page.context.close()

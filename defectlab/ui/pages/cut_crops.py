@@ -155,8 +155,8 @@ else:
         cols = st.columns(per_row)
         for col, r in zip(cols, rows[start:start + per_row], strict=False):
             with col:
-                st.image(common.thumb(r._asdict(), 96), width="stretch")
-                st.caption(f"{r.box_index} · {common.label_text(r.label)}")
+                st.image(common.thumb(r._asdict(), 96), width="content")  # tall crops stay at most 96 px
+                st.caption(f"{int(r.box_index)} · {common.label_text(r.label)}")
     remove = st.multiselect(t("crops.remove"), [int(i) for i in crops["id"]], key="crop_remove", placeholder=t("common.choose"),
                             format_func=lambda i: f"{int(crops.set_index('id').loc[i, 'box_index'])} · "
                                                   f"{common.label_text(crops.set_index('id').loc[i, 'label'])}")
