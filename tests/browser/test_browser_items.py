@@ -60,7 +60,7 @@ def test_browse_filter_select_label_open(server, browser, locale, lang):
 
 
 def test_export_downloads_a_reimportable_zip(server, browser, tmp_path):
-    ws, project = _project(server)
+    ws, _ = _project(server)
     page = new_page(browser)
     page.goto(f"{server.url}/export")
     wait_ready(page)
