@@ -159,7 +159,7 @@ def _grid():
             with col:
                 try:
                     item = get_item(ws, item_id)
-                    st.image(common.thumb(item, 160), width="stretch")
+                    st.image(common.thumb(item, 160), width="content")  # tall crops capped at 160 px
                 except DefectlabError as exc:
                     st.caption(str(exc))
                 state = labels.get(item_id)

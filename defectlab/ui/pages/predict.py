@@ -173,7 +173,7 @@ with tab_all:
         for col, r in zip(cols, shown[start:start + per_row], strict=False):
             with col:
                 try:
-                    st.image(common.thumb(get_item(ws, int(r["item_id"])), 120), width="stretch")
+                    st.image(common.thumb(get_item(ws, int(r["item_id"])), 120), width="content")
                 except DefectlabError:
                     pass
                 mark = "✓" if r["item_id"] in done else ("⚑" if float(r["confidence"]) < threshold else "")

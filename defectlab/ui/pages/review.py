@@ -94,7 +94,7 @@ with tab_cm:
                 with col:
                     item_id = int(e["item_id"])
                     try:
-                        st.image(common.thumb(get_item(ws, item_id), 160), width="stretch")
+                        st.image(common.thumb(get_item(ws, item_id), 160), width="content")
                     except DefectlabError:
                         st.caption(f"#{item_id}")
                     now = states.get(item_id)
