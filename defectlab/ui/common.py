@@ -26,6 +26,7 @@ __all__ = [
     "class_label",
     "cls_name",
     "error_text",
+    "family_name",
     "flash",
     "guard",
     "image_bytes",
@@ -281,6 +282,17 @@ def model_name(model):
 
     key = f"model.{model}"
     return t(key) if key in i18n.catalog("en") else str(model)
+
+
+def family_name(entry):
+    """A feature family of a prediction's explanation (a dict with ``family`` / ``title``) in the session's
+    language."""
+    from defectlab import i18n
+
+    if not isinstance(entry, dict):
+        return str(entry)
+    key = f"feature.family.{entry.get('family')}"
+    return t(key) if key in i18n.catalog("en") else str(entry.get("title") or entry.get("family") or "")
 
 
 def preset_name(preset):

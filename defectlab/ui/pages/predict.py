@@ -86,8 +86,10 @@ if not batches:
 batch_ids = list(batches)  # newest first
 if ss.get("pred_batch") not in batches:
     ss["pred_batch"] = batch_ids[0]
+# batches are numbered per project (1, 2, ... whatever other projects did), oldest first
+batch_number = {b: k for k, b in enumerate(sorted(batch_ids), start=1)}
 batch_id = st.selectbox(t("predict.batch"), batch_ids, key="pred_batch",
-                        format_func=lambda b: t("predict.batch_fmt", id=b, n=len(batches[b]),
+                        format_func=lambda b: t("predict.batch_fmt", number=batch_number[b], n=len(batches[b]),
                                                 when=str(batches[b][0]["created_at"])[:16].replace("T", " "),
                                                 run=batches[b][0]["run_id"]))
 rows = batches[batch_id]
@@ -146,8 +148,7 @@ with tab_review:
             expl = row.get("explanation")
             if expl:
                 st.caption(t("predict.because", why="; ".join(
-                    str(e.get("title") or e.get("family") or e) if isinstance(e, dict) else str(e)
-                    for e in (expl if isinstance(expl, list) else [expl]))))
+                    common.family_name(e) for e in (expl if isinstance(expl, list) else [expl]))))
             st.button(t("predict.confirm", label=common.cls_name(row["label"])), key="pred_confirm",
                       shortcut="Enter", on_click=predicting.confirm, type="primary", width="stretch")
             for k_, cls in enumerate(list(project.classes)[:9], start=1):
