@@ -108,3 +108,26 @@ def test_export_every_format_reimports(ws_dir, capsys, tmp_path, fmt, layout):
     code, out, _ = run(capsys, "export", "P", "--format", fmt, "--labels", "reviewed", str(tmp_path / "r"),
                        "--workspace", ws_dir, "--json")
     assert code == 0 and json.loads(out)["exported"] == 0
+
+
+def test_library_errors_in_the_users_language(ws_dir):
+    from defectlab.cli import error_text
+    from defectlab.errors import DefectlabError
+    from defectlab.i18n import set_language
+    from defectlab.store import annotate, get_project, open_workspace, require
+
+    ws = open_workspace(ws_dir)
+    errors = []
+    for call in (lambda: get_project(ws, "nope"), lambda: annotate(ws, 1, "rust"),
+                 lambda: require(ws._connect(), "ghost", "train")):
+        with pytest.raises(DefectlabError) as info:
+            call()
+        errors.append(info.value)
+    try:
+        set_language("zh_CN")
+        texts = [error_text(e) for e in errors]
+    finally:
+        set_language("en")
+    assert "没有项目 'nope'" in texts[0] and "'rust'" in texts[1] and "不是已知类别" in texts[1]
+    assert "无权" in texts[2]
+    assert str(errors[0]).startswith("No project 'nope'")   # the English text is unchanged

@@ -13,6 +13,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from ..errors import ConflictError, InputError, NotFoundError
+from ..messages import msg
 from .permissions import require
 from .projects import UNUSABLE
 from .renames import class_events, map_label
@@ -137,7 +138,8 @@ def _item_and_classes(conn, item_id):
     if row is None:
         raise NotFoundError(f"No item with id {item_id}.")
     if row["deleted_at"]:
-        raise InputError(f"Item {item_id} is deleted; restore it before labeling it.")
+        raise InputError(msg("error.label.deleted_item", "Item {item_id} is deleted; restore it before labeling it.",
+                             item_id=int(item_id)))
     import json
 
     return row, json.loads(row["classes"])
@@ -148,9 +150,9 @@ def _insert(conn, item_id, label, user, source, seconds, comment, run_id, expect
         raise InputError(f"Unknown annotation source {source!r}; expected one of {', '.join(SOURCES)}.")
     _row, classes = _item_and_classes(conn, item_id)
     if label != UNUSABLE and label not in classes:
-        raise InputError(
-            f"Unknown label {label!r} for item {item_id}; the project's classes are: {', '.join(classes)}."
-        )
+        raise InputError(msg("error.label.unknown", "Unknown label {label!r} for item {item_id}; the project's "
+                             "classes are: {classes}.", label=str(label), item_id=int(item_id),
+                             classes=", ".join(classes)))
     if seconds is not None and not (0 <= float(seconds) < 86400):
         raise InputError(f"seconds must be between 0 and 86400; got {seconds!r}.")
     if expected_version is not None:
@@ -159,10 +161,10 @@ def _insert(conn, item_id, label, user, source, seconds, comment, run_id, expect
             who = conn.execute(
                 "SELECT user, label, created_at FROM annotations WHERE id = ?", (current,)
             ).fetchone()
-            raise ConflictError(
-                f"Item {item_id} was changed by {who['user']} meanwhile (now {who['label'] or 'undone'} at "
-                f"{who['created_at'][:19]}); nothing was saved. Look again and decide."
-            )
+            raise ConflictError(msg(
+                "error.label.conflict", "Item {item_id} was changed by {user} meanwhile (now {label} at {at}); "
+                "nothing was saved. Look again and decide.", item_id=int(item_id), user=who["user"],
+                label=who["label"] or "undone", at=who["created_at"][:19].replace("T", " ")))
     cur = conn.execute(
         "INSERT INTO annotations (item_id, label, user, source, created_at, seconds, comment, run_id) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

@@ -5,6 +5,7 @@ the first extra account is created (:mod:`defectlab.team`).
 """
 
 from ..errors import PermissionDenied
+from ..messages import msg
 
 __all__ = ["ACTIONS", "ROLES", "ROLE_ACTIONS", "can", "require", "role_of"]
 
@@ -62,5 +63,10 @@ def require(conn, username, action):
     """Raise :class:`PermissionDenied` unless ``username`` may do ``action``."""
     if not can(conn, username, action):
         role = role_of(conn, username)
-        who = f"user {username!r}" + (f" (role {role})" if role else " (unknown or disabled)")
-        raise PermissionDenied(f"{who} may not {action.replace('_', ' ')}; ask a lead or an admin.")
+        if role:
+            raise PermissionDenied(msg("error.permission.denied", "user {user!r} (role {role}) may not {action}; "
+                                       "ask a lead or an admin.", user=str(username), role=role,
+                                       action=action.replace("_", " ")))
+        raise PermissionDenied(msg("error.permission.unknown_user", "user {user!r} (unknown or disabled) may not "
+                                   "{action}; ask a lead or an admin.", user=str(username),
+                                   action=action.replace("_", " ")))

@@ -157,8 +157,8 @@ def get_project(ws, project, include_deleted=False):
         names = [r[0] for r in conn.execute(
             "SELECT name FROM projects WHERE deleted_at IS NULL ORDER BY id")]
     if row is None or (row["deleted_at"] and not include_deleted):
-        known = ", ".join(names) or "none yet"
-        raise NotFoundError(f"No project {project!r} in this workspace (projects: {known}).")
+        raise NotFoundError(msg("error.project.not_found", "No project {project!r} in this workspace (projects: "
+                                "{known}).", project=str(project), known=", ".join(names) or "-"))
     return _row_to_project(row)
 
 
