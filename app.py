@@ -15,6 +15,7 @@ from defectlab.ui.common import t
 # should depend on a request to an outside font host.
 st.set_page_config(page_title="defectlab", page_icon=str(common.STATIC_DIR / "icon.png"), layout="wide")
 common.init_state()
+common.localize_widgets()
 
 
 def _page(name, title_key, icon, default=False):

@@ -33,6 +33,7 @@ __all__ = [
     "init_state",
     "label_text",
     "lang",
+    "localize_widgets",
     "model_name",
     "page_link",
     "permissions",
@@ -163,6 +164,28 @@ def _actions():
     from defectlab.store import ACTIONS
 
     return ACTIONS
+
+
+def localize_widgets():
+    """Streamlit draws a few texts of its own widgets (the upload box: "Upload", "200MB per file • ...")
+    in English. In another language, replace them with the catalog's text through CSS (static text from
+    the catalogs only; no user text reaches the style sheet)."""
+    if lang() == "en":
+        return
+    limit = st.get_option("server.maxUploadSize")  # MB
+    size = f"{limit // 1000}GB" if limit >= 1000 and limit % 1000 == 0 else f"{limit}MB"  # as Streamlit says it
+    upload, per_file = t("upload.button"), t("upload.limit", size=size)
+    for text in (upload, per_file):
+        if any(ch in text for ch in '"\\<>{}'):
+            return
+    st.html(
+        "<style>"
+        "[data-testid='stFileUploaderDropzone'] button [data-testid='stMarkdownContainer'] p{font-size:0}"
+        f"[data-testid='stFileUploaderDropzone'] button [data-testid='stMarkdownContainer'] p::after"
+        f"{{content:\"{upload}\";font-size:0.875rem}}"
+        "[data-testid='stFileUploaderDropzoneInstructions'] span{font-size:0}"
+        f"[data-testid='stFileUploaderDropzoneInstructions'] span::after{{content:\"{per_file}\";font-size:0.875rem}}"
+        "</style>")
 
 
 # -- project -------------------------------------------------------------------------------------

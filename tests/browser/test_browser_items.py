@@ -95,3 +95,19 @@ def test_no_request_leaves_the_machine(server, browser):
     icon = page.evaluate("() => [...document.querySelectorAll('link[rel*=icon]')].map(l => l.href)")
     assert icon and all(h.startswith(server.url) or h.startswith("data:") for h in icon)
     page.context.close()
+
+
+def test_upload_box_speaks_chinese(server, browser):
+    """Streamlit's own upload-box text is replaced in 简体中文 (the visible ::after text)."""
+    page = new_page(browser, locale="zh-CN")
+    page.goto(f"{server.url}/import_data")
+    wait_ready(page)
+    page.locator("[data-testid='stFileUploaderDropzone']").first.wait_for()
+    shown = page.evaluate("""() => {
+        const sel = (q) => document.querySelector(q);
+        const after = (el) => el ? getComputedStyle(el, '::after').content : '';
+        return [after(sel("[data-testid='stFileUploaderDropzone'] button [data-testid='stMarkdownContainer'] p")),
+                after(sel("[data-testid='stFileUploaderDropzoneInstructions'] span"))];
+    }""")
+    assert "上传" in shown[0] and "每个文件" in shown[1]
+    page.context.close()
