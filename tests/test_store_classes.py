@@ -113,7 +113,10 @@ def test_runs_trained_before_a_rename_show_today_names(ws, tmp_path):
     ws, project, _labeled, unlabeled = demo_workspace(tmp_path / "d", n_per_class=6, n_unlabeled=3, train=True)
     run_a = list_runs(ws, project.name)[0]["run_id"]
     rename_class(ws, project.name, "crazing", "craze")
-    items = get_run(ws, run_a)["items"]
+    record = get_run(ws, run_a)
+    assert set(record["metrics"]["per_class"]) == {"craze", "patches", "scratches"}
+    assert record["metrics"]["classes"] == ["craze", "patches", "scratches"]
+    items = record["items"]
     assert {it["label"] for it in items} == {"craze", "patches", "scratches"}
     preds = predict_items(ws, project.name, run_a, unlabeled)
     assert all(pr["label"] in ("craze", "patches", "scratches") for pr in preds["predictions"])

@@ -435,6 +435,7 @@ def get_run(ws, run_id, with_items=True):
             raise NotFoundError(f"No run {run_id!r} in workspace {ws.root}; 'defectlab runs PROJECT' "
                                 "lists the runs.")
         record = _decode_run(row, row["project_name"])
+        _rename_metrics(record, class_events(conn, record["project_id"]))
         if with_items:
             record["items"] = [dict(r) for r in conn.execute(
                 "SELECT ri.item_id, i.source, ri.label, ri.pred_label, ri.confidence, ri.fold "
@@ -445,6 +446,21 @@ def get_run(ws, run_id, with_items=True):
                 it["label"] = map_by_time(events, it["label"], record["created_at"])
                 it["pred_label"] = map_by_time(events, it["pred_label"], record["created_at"])
     return record
+
+
+def _rename_metrics(record, events):
+    """A run's metrics under today's class names (``classes``, ``per_class`` keys, holdout too)."""
+    if not events:
+        return
+    since = record["created_at"]
+    for m in (record["metrics"], record["metrics"].get("holdout") or {}):
+        if isinstance(m.get("classes"), list):
+            m["classes"] = [map_by_time(events, c, since) for c in m["classes"]]
+        if isinstance(m.get("per_class"), dict):
+            renamed = {}
+            for c, v in m["per_class"].items():
+                renamed.setdefault(map_by_time(events, c, since), v)  # merged classes: the first one's scores
+            m["per_class"] = renamed
 
 
 def _today_names(ws, project_id, since, classes):

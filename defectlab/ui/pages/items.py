@@ -111,7 +111,7 @@ with st.container(border=True):
         for k, cls in enumerate(project.classes):
             cols[k].button(common.class_label(project, cls), key=f"ib_lab_{k}", on_click=_act, args=("label", cls),
                            shortcut=str(k + 1) if k < 9 else None, width="stretch", disabled=not chosen)
-        cols[-1].button(t("common.unusable"), key="ib_unusable", on_click=_act, args=("unusable",),
+        cols[-1].button(t("common.unusable"), key="ib_unusable", on_click=_act, args=("unusable",), shortcut="0",
                         width="stretch", disabled=not chosen)
     cols = st.columns(4)
     if may("label"):
