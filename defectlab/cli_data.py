@@ -18,11 +18,18 @@ def cmd_items(args):
     from .store.browse import query_items
 
     cli = _cli()
+    ws = cli._workspace(args)
+    within = None
+    if args.min_margin is not None or args.max_margin is not None:
+        from .learn.margins import margin_item_ids
+
+        within = margin_item_ids(ws, args.project, args.min_margin or 0.0,
+                                 1.0 if args.max_margin is None else args.max_margin)
     filters = {"label": args.label, "unlabeled": args.unlabeled, "source": args.source, "annotator": args.annotator,
                "since": args.since, "until": args.until, "batch": args.batch, "queue": args.queue,
                "min_confidence": args.min_confidence, "max_confidence": args.max_confidence,
-               "deleted": args.deleted}
-    res = query_items(cli._workspace(args), args.project, filters, sort=args.sort, limit=args.limit,
+               "deleted": args.deleted, "within_ids": within}
+    res = query_items(ws, args.project, filters, sort=args.sort, limit=args.limit,
                       offset=args.offset, user=args.user)
     payload = {"total": res["total"], "items": [
         {"item_id": r["item_id"], "source": r["source"], "label": r["label"], "label_source": r["label_source"],
@@ -125,6 +132,9 @@ def register(sub, psub, add, common):
                     choices=["disagreement", "conflict", "sent_to_review"], help="items waiting in a queue")
     it.add_argument("--min-confidence", type=float, default=None, help="newest run's confidence at least")
     it.add_argument("--max-confidence", type=float, default=None, help="newest run's confidence at most")
+    it.add_argument("--min-margin", type=float, default=None,
+                    help="newest run's margin (top probability minus the runner-up) at least")
+    it.add_argument("--max-margin", type=float, default=None, help="newest run's margin at most (0.2: near ties)")
     it.add_argument("--deleted", action="store_true", help="soft-deleted items instead of live ones")
     it.add_argument("--sort", default="id", choices=["id", "-id", "newest_label", "confidence", "-confidence",
                                                       "source"])

@@ -84,6 +84,9 @@ class ItemFilter:
         Show soft-deleted items instead of live ones (to restore them).
     item_id : int, optional
         Just this item (jump to an item by number).
+    within_ids : list of int, optional
+        Only these items (a set computed elsewhere, e.g. the newest run's margin band:
+        :func:`defectlab.learn.margins.margin_item_ids`).
     """
 
     label: str | None = None
@@ -99,11 +102,12 @@ class ItemFilter:
     queue_ids: list | None = None
     deleted: bool = False
     item_id: int | None = None
+    within_ids: list | None = None
 
     def needs_labels(self):
         """Whether the filter looks at other people's labels (refused to blind labelers)."""
         return bool(self.label or self.annotator or self.queue or self.min_confidence is not None
-                    or self.max_confidence is not None)
+                    or self.max_confidence is not None or self.within_ids is not None)
 
 
 # -- the derived-label cache ----------------------------------------------------------------------
@@ -253,6 +257,8 @@ def _where(f, args):
             args[bound] = float(value)
     if f.queue:
         cond.append(_queue_condition(f, args))
+    if f.within_ids is not None:
+        cond.append("i.id IN (SELECT item_id FROM temp.browse_within)")
     return cond
 
 
@@ -330,6 +336,9 @@ def query_items(ws, project, filters=None, sort="id", limit=50, offset=0, user="
             conn.execute("CREATE TEMP TABLE browse_queue (item_id INTEGER PRIMARY KEY)")
             conn.executemany("INSERT OR IGNORE INTO temp.browse_queue VALUES (?)",
                              [(int(i),) for i in (f.queue_ids or [])])
+        if f.within_ids is not None:
+            conn.execute("CREATE TEMP TABLE browse_within (item_id INTEGER PRIMARY KEY)")
+            conn.executemany("INSERT OR IGNORE INTO temp.browse_within VALUES (?)", [(int(i),) for i in f.within_ids])
         where = " AND ".join(_where(f, args))
         base = f"FROM items i LEFT JOIN item_labels l ON l.item_id = i.id WHERE {where}"
         total = conn.execute(f"SELECT COUNT(*) {base}", args).fetchone()[0]

@@ -69,6 +69,8 @@ def filters_form(ws, project, see_labels, may_restore):
         c = st.columns(4)
         size = c[0].selectbox(t("items.page_size"), [24, 48, 96], key="ib_size")
         deleted = c[1].checkbox(t("items.deleted"), key="ib_deleted", disabled=not may_restore)
+        margin = c[2].slider(t("items.margin"), 0.0, 1.0, (0.0, 1.0), step=0.05, key="ib_margin",
+                             disabled=not see_labels, help=t("items.margin_help"))
     f = {"source": source.strip() or None, "deleted": bool(deleted)}
     if label == _UNLABELED:
         f["unlabeled"] = True
@@ -84,6 +86,10 @@ def filters_form(ws, project, see_labels, may_restore):
         f["since"] = dates[0].isoformat()
     if len(dates) == 2:
         f["until"] = dates[1].isoformat()
+    if tuple(margin) != (0.0, 1.0):
+        from defectlab.learn.margins import margin_item_ids
+
+        f["within_ids"] = margin_item_ids(ws, project, float(margin[0]), float(margin[1]))
     if tuple(confidence) != (0.0, 1.0):
         f["min_confidence"], f["max_confidence"] = float(confidence[0]), float(confidence[1])
     return f, sort, int(size)
