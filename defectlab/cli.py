@@ -136,7 +136,7 @@ def cmd_train(args):
 
     def human(d):
         line = t("cli.train_done", run_id=d["run_id"], accuracy=d["accuracy"], n=d["n_items"],
-                 seconds=d["seconds"]) + f" (balanced {d['balanced_accuracy']:.4f}, macro-F1 {d['macro_f1']:.4f}"
+                 seconds=d["seconds"]) + f" (balanced {d['balanced_accuracy']:.3f}, macro-F1 {d['macro_f1']:.3f}"
         if d.get("mae") is not None:
             line += f", MAE {d['mae']:.3f}, QWK {d['qwk']:.3f}"
         return line + ")"
@@ -170,7 +170,7 @@ def cmd_runs(args):
         if not d["runs"]:
             return t("projects.no_run")
         return "\n".join(f"{r['run_id']}  {r['created_at'][:19]}  {r['model']:<12} n={r['n_items']:<6} "
-                         f"acc={r.get('accuracy', float('nan')):.4f}" + ("  [approved]" if r["approved"] else "")
+                         f"acc={r.get('accuracy', float('nan')):.3f}" + ("  [approved]" if r["approved"] else "")
                          for r in d["runs"])
 
     _emit(args, {"runs": runs}, human)

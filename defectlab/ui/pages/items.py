@@ -176,7 +176,7 @@ if ss.get("ib_open"):
                     t("items.col.kind"): t(f"items.pred_kind.{p['kind']}"),
                     t("items.col.trained_on"): common.label_text(p["label"]) if p["label"] else "",
                     t("items.col.predicted"): common.label_text(p["predicted"]),
-                    t("items.col.confidence"): round(float(p["confidence"]), 2),
+                    t("items.col.confidence"): f"{float(p['confidence']):.0%}",
                 } for p in d["predictions"]]), hide_index=True, width="stretch")
 
 # -- the grid -------------------------------------------------------------------------------------------------
@@ -189,7 +189,7 @@ for start in range(0, len(rows), per_row):
         with col:
             st.image(common.thumb(r, 128), width="content")  # at most 128 px either way: tall crops stay small
             label = common.label_text(r["label"]) if r["label"] != UNUSABLE else t("common.unusable")
-            conf = "" if r.get("confidence") is None else f" · {float(r['confidence']):.2f}"
+            conf = "" if r.get("confidence") is None else f" · {float(r['confidence']):.0%}"
             st.checkbox(f"#{r['item_id']} · {label}{conf}", key=f"ib_sel_{r['item_id']}")
             st.button(t("items.open"), key=f"ib_open_{r['item_id']}", on_click=_open, args=(r["item_id"],),
                       icon=":material/open_in_full:", width="stretch")
