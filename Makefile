@@ -1,5 +1,6 @@
 # defectlab — two commands:
-#   make run    set up .venv, build the demo workspace if absent, open the app on it
+#   make run    set up .venv, build the demo workspace if absent, start the app on it and print its URL
+#               (http://localhost:8501; open it in a browser, it does not open one itself)
 #   make test   set up .venv, run the whole test suite (and the library's docstring examples)
 # and for maintainers:
 #   make typecheck     mypy on the typed public API (store, learn, quality, team)
@@ -25,8 +26,9 @@ demo: install
 	$(BIN)/defectlab demo --workspace $(WORKSPACE)
 
 run: demo
+	@echo "defectlab: open http://localhost:$(PORT) in your browser (Ctrl+C stops the app)"
 	DEFECTLAB_WORKSPACE=$(WORKSPACE) $(BIN)/streamlit run app.py --server.port $(PORT) \
-		--browser.gatherUsageStats false
+		--server.headless true --browser.gatherUsageStats false
 
 test: install
 	$(BIN)/python -m pytest -n 2 --timeout 600 -q

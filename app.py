@@ -9,8 +9,11 @@ import streamlit as st
 from defectlab.ui import common, session
 from defectlab.ui.common import t
 
-st.set_page_config(page_title="defectlab", page_icon=":material/grid_view:", layout="wide")
+# A local file: a ":material/...:" page icon is drawn from the Material Symbols font, and nothing here
+# should depend on a request to an outside font host.
+st.set_page_config(page_title="defectlab", page_icon=str(common.STATIC_DIR / "icon.png"), layout="wide")
 common.init_state()
+common.localize_widgets()
 
 
 def _page(name, title_key, icon, default=False):
@@ -33,6 +36,7 @@ else:
             _page("projects", "nav.projects", ":material/home:", default=True),
             may("import") and _page("import_data", "nav.import", ":material/upload:"),
             may("cut_crops") and _page("cut_crops", "nav.cut_crops", ":material/crop:"),
+            _page("items", "nav.items", ":material/photo_library:"),
             _page("label_book", "nav.label_book", ":material/menu_book:"),
             may("label") and _page("label", "nav.label", ":material/label:"),
         ],
@@ -55,6 +59,8 @@ else:
             may("view_team") and _page("team_audit", "nav.team_audit", ":material/history:"),
         ]
     sections[t("nav.section.settings")] = [
+        may("edit_project") and _page("manage", "nav.manage", ":material/tune:"),
+        may("export") and _page("export", "nav.export", ":material/download:"),
         _page("settings", "nav.settings", ":material/settings:"),
         may("manage_users") and _page("team_users", "nav.team_users", ":material/group:"),
     ]

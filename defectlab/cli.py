@@ -137,7 +137,7 @@ def cmd_train(args):
 
     def human(d):
         line = t("cli.train_done", run_id=d["run_id"], accuracy=d["accuracy"], n=d["n_items"],
-                 seconds=d["seconds"]) + f" (balanced {d['balanced_accuracy']:.4f}, macro-F1 {d['macro_f1']:.4f}"
+                 seconds=d["seconds"]) + f" (balanced {d['balanced_accuracy']:.3f}, macro-F1 {d['macro_f1']:.3f}"
         if d.get("mae") is not None:
             line += f", MAE {d['mae']:.3f}, QWK {d['qwk']:.3f}"
         return line + ")"
@@ -171,7 +171,7 @@ def cmd_runs(args):
         if not d["runs"]:
             return t("projects.no_run")
         return "\n".join(f"{r['run_id']}  {r['created_at'][:19]}  {r['model']:<12} n={r['n_items']:<6} "
-                         f"acc={r.get('accuracy', float('nan')):.4f}" + ("  [approved]" if r["approved"] else "")
+                         f"acc={r.get('accuracy', float('nan')):.3f}" + ("  [approved]" if r["approved"] else "")
                          for r in d["runs"])
 
     _emit(args, {"runs": runs}, human)
@@ -203,7 +203,8 @@ def cmd_predict(args):
 def cmd_export(args):
     from .export import export_project
 
-    result = export_project(_workspace(args), args.project, args.format, args.out, user=args.user)
+    result = export_project(_workspace(args), args.project, args.format, args.out, user=args.user,
+                            labels=args.labels)
     _emit(args, result, lambda d: t("cli.exported", n=d["exported"], path=d["path"]))
 
 
@@ -319,7 +320,7 @@ def build_parser():
     add("demo", cmd_demo, "create the demo workspace with its projects if absent",
         "defectlab demo --workspace workspace")
 
-    proj = sub.add_parser("project", help="create or list projects")
+    proj = sub.add_parser("project", help="create, list, rename, edit classes, delete or restore projects")
     psub = proj.add_subparsers(dest="project_command", metavar="ACTION", required=True)
     pc = psub.add_parser("create", help="create a project", description="create a project",
                          epilog="example:\n  defectlab project create Scrap --classes heavy,medium,light --ordinal",
@@ -370,11 +371,17 @@ def build_parser():
     pr.add_argument("--layout", default="auto",
                     choices=["auto", "folders", "flat", "voc", "yolo", "coco", "csv"])
 
-    ex = add("export", cmd_export, "export labeled items (class folders, CSV, or COCO boxes)",
-             "defectlab export NEU --format csv ./neu_export")
+    ex = add("export", cmd_export, "export labeled items (class folders, CSV, COCO / YOLO / Pascal VOC boxes)",
+             "defectlab export NEU --format yolo --labels reviewed ./neu_export")
     ex.add_argument("project")
-    ex.add_argument("--format", required=True, choices=["imagefolder", "csv", "coco"])
+    ex.add_argument("--format", required=True, choices=["imagefolder", "csv", "coco", "yolo", "voc"])
+    ex.add_argument("--labels", default="all", choices=["all", "reviewed", "agreed"],
+                    help="which labels: all (default), reviewed only, or agreed only")
     ex.add_argument("out")
+
+    from .cli_data import register
+
+    register(sub, psub, add, _common)
 
     li = add("label-issues", cmd_label_issues, "rank likely label errors from a run's out-of-fold predictions",
              "defectlab label-issues NEU --run RUN_ID --json")
@@ -399,6 +406,18 @@ def build_parser():
     return parser
 
 
+def error_text(exc):
+    """A library error in the current language when it carries a catalog key (a
+    :class:`~defectlab.messages.Message`), else its English text."""
+    from .i18n import catalog
+
+    first = exc.args[0] if exc.args else None
+    key = getattr(first, "key", None)
+    if key and key in catalog("en"):
+        return t(key, **first.args)
+    return str(exc)
+
+
 def _language_from_environment():
     """``DEFECTLAB_LANG``, else the system locale (``LC_ALL`` / ``LANG``): zh_CN.UTF-8 speaks Chinese."""
     env = os.environ
@@ -406,13 +425,8 @@ def _language_from_environment():
 
 
 def _one_line(exc):
-    """The error in the session language when the library gave a catalog key; always one line."""
-    from .i18n import catalog
-    from .messages import Message
-
-    first = exc.args[0] if exc.args else None
-    text = t(first.key, **first.args) if isinstance(first, Message) and first.key in catalog("en") else str(exc)
-    return " ".join(text.split())
+    """The error in the session language (see :func:`error_text`), always on one line."""
+    return " ".join(error_text(exc).split())
 
 
 def main(argv=None):

@@ -1,6 +1,9 @@
-"""Export a project's labeled data: class folders, a CSV, or COCO boxes on the plate images.
+"""Export a project's labeled data: class folders, a CSV, or COCO / YOLO / Pascal VOC boxes on the plate
+images (a crop that has no plate is one box covering its whole image).
 
-Only items with a current label are exported (items marked unusable are left out). Exports are written
+Only items with a current label are exported (items marked unusable are left out); ``labels`` narrows
+that to reviewed labels or to agreed ones. Every format re-imports with the matching ``--layout`` to the
+same labels. Exports are written
 with the images' original bytes from the workspace; file names never come from user text alone (each
 starts with the item id), so nothing can escape the output folder.
 """
@@ -9,15 +12,22 @@ import csv
 import json
 import re
 import shutil
+import tempfile
+import zipfile
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 from .errors import InputError
+from .messages import msg
 from .store import get_project, items_frame, log_action, require
 from .store.projects import UNUSABLE
 
-__all__ = ["FORMATS", "export_project"]
+__all__ = ["FORMATS", "LABEL_CHOICES", "export_project", "export_zip"]
 
-FORMATS = ("imagefolder", "csv", "coco")
+FORMATS = ("imagefolder", "csv", "coco", "yolo", "voc")
+LABEL_CHOICES = ("all", "reviewed", "agreed")
+"""``all``: every current label; ``reviewed``: labels decided by a review; ``agreed``: reviewed labels and
+labels that two or more people gave alike."""
 _SAFE = re.compile(r"[^\w.\-]+", re.UNICODE)
 
 
@@ -29,26 +39,35 @@ def _safe_name(item_id, source, blob):
     return f"{item_id}_{stem}" + (f"_box{box}" if box is not None else "") + ext
 
 
-def _labeled(df):
-    return df[df["label"].notna() & (df["label"] != UNUSABLE)]
+def _labeled(df, labels="all"):
+    df = df[df["label"].notna() & (df["label"] != UNUSABLE)]
+    if labels == "reviewed":
+        df = df[df["label_source"] == "review"]
+    elif labels == "agreed":
+        df = df[(df["label_source"] == "review") | ((df["n_votes"] >= 2) & df["agreed"].astype(bool))]
+    return df
 
 
-def export_project(ws, project, fmt, out, user="local"):
+def export_project(ws, project, fmt, out, user="local", labels="all"):
     """Write a project's labeled items to ``out``.
 
     Parameters
     ----------
     ws : Workspace
     project : str or Project
-    fmt : {"imagefolder", "csv", "coco"}
+    fmt : {"imagefolder", "csv", "coco", "yolo", "voc"}
         ``imagefolder``: ``out/<label>/<id>_<name>.<ext>``. ``csv``: ``out/images/`` plus
         ``out/labels.csv`` (``path,label,...``, re-importable with ``--layout csv``); when ``out`` ends
         in ``.csv`` only that file is written, its paths pointing into the workspace. ``coco``:
         ``out/images/`` (the plate images, or the items themselves) plus ``out/annotations.json`` with
-        one box per labeled crop (whole-image items get a box covering the image).
+        one box per labeled crop (whole-image items get a box covering the image). ``yolo``:
+        ``out/images/``, ``out/labels/<stem>.txt`` (``class cx cy w h``, normalised) and
+        ``out/classes.txt``. ``voc``: ``out/images/`` and ``out/annotations/<stem>.xml``.
     out : str or Path
     user : str
         Needs the ``export`` permission.
+    labels : {"all", "reviewed", "agreed"}, default "all"
+        Which labels to export (:data:`LABEL_CHOICES`).
 
     Returns
     -------
@@ -56,23 +75,44 @@ def export_project(ws, project, fmt, out, user="local"):
         ``{"exported": int, "path": str}``.
     """
     if fmt not in FORMATS:
-        raise InputError(f"Unknown export format {fmt!r}; expected one of {', '.join(FORMATS)}.")
+        raise InputError(msg("error.export.format", "Unknown export format {fmt!r}; expected one of {formats}.",
+                             fmt=str(fmt), formats=", ".join(FORMATS)))
+    if labels not in LABEL_CHOICES:
+        raise InputError(msg("error.export.labels", "Unknown label choice {labels!r}; expected one of {choices}.",
+                             labels=str(labels), choices=", ".join(LABEL_CHOICES)))
     p = get_project(ws, project)
     with ws.read() as conn:
         require(conn, user, "export")
     out = Path(out)
     if out.exists() and out.is_dir() and any(out.iterdir()):
-        raise InputError(f"Export folder {out} is not empty; choose a new folder.")
-    df = _labeled(items_frame(ws, p.id))
-    if fmt == "imagefolder":
-        n = _imagefolder(ws, df, out)
-    elif fmt == "csv":
-        n = _csv(ws, df, out)
-    else:
-        n = _coco(ws, p, df, out)
+        raise InputError(msg("error.export.not_empty", "Export folder {out} is not empty; choose a new folder.",
+                             out=str(out)))
+    df = _labeled(items_frame(ws, p.id), labels)
+    writer = {"imagefolder": _imagefolder, "csv": _csv, "coco": _coco, "yolo": _yolo, "voc": _voc}[fmt]
+    n = writer(ws, df, out) if fmt in ("imagefolder", "csv") else writer(ws, p, df, out)
     with ws.transaction() as conn:
-        log_action(conn, user, "export", p.id, str(out), {"format": fmt, "exported": n})
+        log_action(conn, user, "export", p.id, str(out), {"format": fmt, "exported": n, "labels": labels})
     return {"exported": n, "path": str(out)}
+
+
+def export_zip(ws, project, fmt, user="local", labels="all"):
+    """Export into a temporary folder and return the whole export as zip bytes (the UI's download).
+
+    Returns
+    -------
+    tuple of (bytes, int)
+        The zip archive and the number of exported items.
+    """
+    ws.tmp_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=ws.tmp_dir, prefix="export-") as tmp:
+        out = Path(tmp) / "export"
+        n = export_project(ws, project, fmt, out, user=user, labels=labels)["exported"]
+        target = Path(tmp) / "export.zip"
+        with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            for path in sorted(out.rglob("*")):
+                if path.is_file():
+                    zf.write(path, path.relative_to(out).as_posix())
+        return target.read_bytes(), n
 
 
 def _copy(ws, blob, dest):
@@ -148,3 +188,57 @@ def _coco(ws, p, df, out):
         {"images": images, "annotations": annotations, "categories": categories}, ensure_ascii=False,
         indent=1), encoding="utf-8")
     return len(annotations)
+
+
+def _boxed_images(ws, p, df):
+    """Labeled items grouped by the image their box is on: plates with their crops' boxes, and a crop
+    without a plate as one whole-image box. A list of ``(name, blob, width, height, [(x0, y0, x1, y1, label)])``."""
+    plates = items_frame(ws, p.id, role="plate", with_labels=False).set_index("id")
+    groups = {}
+    for row in df.itertuples():
+        has_parent = row.parent_id is not None and row.parent_id == row.parent_id and row.box is not None
+        if has_parent and int(row.parent_id) in plates.index:
+            pl = plates.loc[int(row.parent_id)]
+            key = ("plate", int(row.parent_id))
+            if key not in groups:
+                groups[key] = (_safe_name(int(row.parent_id), pl["source"], pl["blob"]), pl["blob"],
+                               int(pl["width"]), int(pl["height"]), [])
+            x0, y0, x1, y1 = (int(v) for v in row.box)
+        else:
+            key = ("item", int(row.id))
+            groups[key] = (_safe_name(row.id, row.source, row.blob), row.blob, int(row.width), int(row.height), [])
+            x0, y0, x1, y1 = 0, 0, int(row.width), int(row.height)
+        groups[key][4].append((x0, y0, x1, y1, row.label))
+    return list(groups.values())
+
+
+def _yolo(ws, p, df, out):
+    cls_id = {c: i for i, c in enumerate(p.classes)}
+    n = 0
+    for name, blob, width, height, boxes in _boxed_images(ws, p, df):
+        _copy(ws, blob, out / "images" / name)
+        lines = [f"{cls_id[lab]} {(x0 + x1) / 2 / width:.6f} {(y0 + y1) / 2 / height:.6f} "
+                 f"{(x1 - x0) / width:.6f} {(y1 - y0) / height:.6f}" for x0, y0, x1, y1, lab in boxes]
+        (out / "labels").mkdir(parents=True, exist_ok=True)
+        (out / "labels" / (Path(name).stem + ".txt")).write_text("\n".join(lines) + "\n", encoding="utf-8")
+        n += len(boxes)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "classes.txt").write_text("\n".join(p.classes) + "\n", encoding="utf-8")
+    return n
+
+
+def _voc(ws, p, df, out):
+    n = 0
+    for name, blob, width, height, boxes in _boxed_images(ws, p, df):
+        _copy(ws, blob, out / "images" / name)
+        objects = "".join(
+            f"<object><name>{escape(lab)}</name><difficult>0</difficult><bndbox><xmin>{x0 + 1}</xmin>"
+            f"<ymin>{y0 + 1}</ymin><xmax>{x1}</xmax><ymax>{y1}</ymax></bndbox></object>"
+            for x0, y0, x1, y1, lab in boxes)
+        xml = (f"<annotation><folder>images</folder><filename>{escape(name)}</filename><size><width>{width}"
+               f"</width><height>{height}</height><depth>3</depth></size>{objects}</annotation>\n")
+        (out / "annotations").mkdir(parents=True, exist_ok=True)
+        (out / "annotations" / (Path(name).stem + ".xml")).write_text(xml, encoding="utf-8")
+        n += len(boxes)
+    out.mkdir(parents=True, exist_ok=True)
+    return n

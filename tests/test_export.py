@@ -79,3 +79,80 @@ def test_refusals(ws, project, tmp_path):
         conn.execute("INSERT INTO users (username, role, created_at) VALUES ('ann', 'annotator', 't')")
     with pytest.raises(PermissionDenied):
         export_project(ws, project, "csv", tmp_path / "o2", user="ann")
+
+
+def _labels_of(ws, name):
+    from defectlab.store import get_project
+
+    df = items_frame(ws, get_project(ws, name).id)
+    return sorted(df["label"].dropna())
+
+
+@pytest.mark.parametrize(("fmt", "layout"), [("imagefolder", "folders"), ("csv", "csv"), ("coco", "coco"),
+                                             ("yolo", "yolo"), ("voc", "voc")])
+def test_every_format_round_trips_to_the_same_labels(ws, project, tmp_path, fmt, layout):
+    out = tmp_path / f"rt_{fmt}"
+    res = export_project(ws, project, fmt, out)
+    assert res["exported"] == 3
+    report = import_source(ws, f"back_{fmt}", out, layout=layout)
+    assert not report.rejected, report.rejected
+    assert _labels_of(ws, f"back_{fmt}") == ["a", "a", "b"] == [
+        x for x in _labels_of(ws, project) if x != "__unusable__"]
+
+
+def test_yolo_and_voc_put_the_boxes_on_the_plate(ws, project, tmp_path):
+    export_project(ws, project, "yolo", tmp_path / "y")
+    assert (tmp_path / "y" / "classes.txt").read_text().split() == ["a", "b"]
+    plate_txt = next(p for p in (tmp_path / "y" / "labels").glob("*.txt") if "plate" in p.name)
+    lines = sorted(plate_txt.read_text().split("\n")[:-1])
+    # box (0,0)-(20,30) on a 60x60 plate -> centre (10,15), size (20,30)
+    assert lines[0] == "0 0.166667 0.250000 0.333333 0.500000"
+    export_project(ws, project, "voc", tmp_path / "v")
+    xml = next(p for p in (tmp_path / "v" / "annotations").glob("*.xml") if "plate" in p.name).read_text()
+    assert "<xmin>1</xmin><ymin>1</ymin><xmax>20</xmax><ymax>30</ymax>" in xml
+    # the standalone crop is one whole-image box
+    solo = next(p for p in (tmp_path / "v" / "annotations").glob("*.xml") if "plate" not in p.name).read_text()
+    assert "<xmin>1</xmin><ymin>1</ymin><xmax>24</xmax><ymax>24</ymax>" in solo
+
+
+def test_label_choice_reviewed_and_agreed(ws, project, tmp_path):
+    df = items_frame(ws, 1).set_index("source")
+    crop = int(df.loc["a/划痕_001.png", "id"])
+    assert export_project(ws, project, "csv", tmp_path / "r0", labels="reviewed")["exported"] == 0
+    annotate(ws, crop, "b", source="review")
+    assert export_project(ws, project, "csv", tmp_path / "r1", labels="reviewed")["exported"] == 1
+    plate_crop = int(df.loc["images/plate 1.png#0", "id"])
+    with ws.transaction() as conn:
+        conn.execute("INSERT INTO users (username, role, created_at) VALUES ('bo', 'annotator', 't')")
+    assert export_project(ws, project, "csv", tmp_path / "a0", labels="agreed")["exported"] == 1
+    annotate(ws, plate_crop, "a", user="bo")
+    assert export_project(ws, project, "csv", tmp_path / "a1", labels="agreed")["exported"] == 2
+    with pytest.raises(InputError, match="label choice"):
+        export_project(ws, project, "csv", tmp_path / "x", labels="mine")
+
+
+def test_xml_escapes_hostile_class_names(ws, tmp_path):
+    from defectlab.store import add_item, create_project
+
+    p = create_project(ws, "H", ["<b>&x</b>", "ok"])
+    with ws.transaction() as conn:
+        sha, rel = ws.put_blob(_png(5), "png")
+        item = add_item(conn, p.id, sha256=sha, blob=rel, width=24, height=24, channels=1, source="../../evil.png")
+    annotate(ws, item, "<b>&x</b>")
+    export_project(ws, "H", "voc", tmp_path / "h")
+    xml = next((tmp_path / "h" / "annotations").glob("*.xml")).read_text()
+    assert "<name>&lt;b&gt;&amp;x&lt;/b&gt;</name>" in xml
+    assert all(tmp_path / "h" in p.parents for p in (tmp_path / "h").rglob("*"))
+    create_project(ws, "H2", ["<b>&x</b>", "ok"])
+    report = import_source(ws, "H2", tmp_path / "h", layout="voc")
+    assert _labels_of(ws, "H2") == ["<b>&x</b>"] and not report.rejected
+
+
+def test_export_zip_holds_the_files(ws, project):
+    import io
+    import zipfile
+
+    data, n = __import__("defectlab.export", fromlist=["export_zip"]).export_zip(ws, project, "yolo")
+    names = zipfile.ZipFile(io.BytesIO(data)).namelist()
+    assert n == 3 and "classes.txt" in names and any(x.startswith("labels/") for x in names)
+    assert not list(ws.tmp_dir.glob("export-*"))  # the temporary folder is gone

@@ -575,3 +575,10 @@ def test_docstring_examples_run():
     result = doctest.testmod(i18n)
     assert result.attempted >= 10
     assert result.failed == 0
+
+
+def test_plural_one_form():
+    assert i18n.t("common.n_items", lang="en", n=1) == "1 item"
+    assert i18n.t("common.n_items", lang="en", n=2) == "2 items"
+    assert i18n.t("items.done.label", lang="en", n=1, label="pit") == "1 item labeled pit."
+    assert i18n.t("common.n_items", lang="zh_CN", n=1) == i18n.t("common.n_items", lang="zh_CN", n=2).replace("2", "1")

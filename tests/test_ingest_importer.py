@@ -168,6 +168,12 @@ def test_add_crops_from_a_plate(ws, tmp_path):
     assert df.loc["images/p.png#2", "label"] == "b" and df.loc["images/p.png#2", "label_source"] == "human"
     assert pd.isna(df.loc["images/p.png#3", "label"])
     assert df.loc["images/p.png#3", "box"] == [40, 2, 70, 25]
+    # a box drawn again, and a click without a drag (3x3 px), are refused with their reasons
+    again = add_crops(ws, "P", plate_id, [("b", 5, 40, 30, 70), ("a", 10, 10, 13, 13), ("a", 0, 0, 20, 20)])
+    reasons = {r["reason_key"] for r in again.to_dict()["rejected"]}
+    assert again.imported == 0 and len(again.rejected) == 3
+    assert "ingest.reason.box_exists" in reasons
+    assert "box 2" in str(again.to_dict()["rejected"][0]["reason"])
 
 
 def test_zip_import_and_unsafe_zip(ws, tmp_path):

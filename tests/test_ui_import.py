@@ -110,3 +110,23 @@ def test_a_reason_without_a_key_is_shown_in_english(tmp_path):
 
     assert common.reason_text("some reason", None, None) == "some reason"
     assert common.reason_text("old reason", "no.such.key", {}) == "old reason"
+
+
+def test_new_project_with_typed_classes_from_unlabeled_upload(tmp_path):
+    """Unlabeled pictures into a new project: the classes come from the page, not the command line."""
+    at = app(tmp_path / "ws", "import_data")
+    assert at.text_input(key="imp_regex").placeholder in (None, "")   # no grey example that looks applied
+    at.text_input(key="imp_new_project").input("line 3")
+    at.selectbox(key="imp_layout").set_value("flat").run()
+    at.file_uploader(key="imp_files").set_value([(f"x{k}.png", png(k), "image/png") for k in range(3)])
+    at.run()
+    at.button(key="imp_go").click().run()
+    no_exception(at)
+    assert at.error and "type its classes" in at.error[0].value and "defectlab project" not in at.error[0].value
+    at.text_input(key="imp_new_classes").input("crazing, inclusion, scratches")
+    at.run()
+    at.button(key="imp_go").click().run()
+    no_exception(at)
+    ws = open_workspace(tmp_path / "ws")
+    p = get_project(ws, "line 3")
+    assert p.classes == ("crazing", "inclusion", "scratches") and len(items_frame(ws, p.id)) == 3

@@ -333,6 +333,8 @@ def t(key, lang=None, **kwargs):
         return str(key)
     if not kwargs:  # the raw template: callers may format it themselves (catalogs use no {{ }})
         return template
+    if kwargs.get("n") == 1:  # plural forms: "<key>.one" of the same language, when it has one
+        template = catalog(code).get(f"{key}.one", template)
     try:
         return template.format_map(_KeepMissing(kwargs))
     except (ValueError, TypeError, IndexError, KeyError, AttributeError) as exc:

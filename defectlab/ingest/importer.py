@@ -163,11 +163,11 @@ def _resolve_project(ws, project, plan, user, with_labels, create_missing):
             raise
         labels = sorted(_plan_labels(plan)) if with_labels else []
         if len(labels) < 2:
-            raise InputError(
-                f"Project {project!r} does not exist and the source names fewer than two labels "
-                f"({labels or 'none'}) to create it from. Create it first: "
-                f"defectlab project create {project} --classes a,b,c"
-            ) from None
+            raise InputError(msg(
+                "ingest.error.new_project_needs_classes",
+                "Project {project!r} does not exist and the source names fewer than two labels ({labels}) to "
+                "create it from. Create it first: defectlab project create {project} --classes a,b,c",
+                project=str(project), labels=", ".join(labels) or "none")) from None
         return create_project(ws, project, labels, user=user), True
 
 
@@ -343,7 +343,11 @@ def _store_sample(conn, ws, proj, source, data, ext, image, label, report, seen,
     report.batch_items.append((source, item_id, False))
 
 
-def add_crops(ws, project, plate_item_id, boxes, user="local", padding=0.0, min_box=2):
+MIN_DRAWN_BOX = 8
+"""Smallest side (pixels) of a box drawn by hand: a click without a drag is not a defect crop."""
+
+
+def add_crops(ws, project, plate_item_id, boxes, user="local", padding=0.0, min_box=MIN_DRAWN_BOX):
     """Cut new crops from a stored plate image (the Cut-crops page), exactly like imported VOC boxes.
 
     Parameters
@@ -358,7 +362,8 @@ def add_crops(ws, project, plate_item_id, boxes, user="local", padding=0.0, min_
     Returns
     -------
     ImportReport
-        ``item_ids`` are the new crops; boxes that are invalid are listed in ``rejected``.
+        ``item_ids`` are the new crops; boxes that are invalid (smaller than ``min_box`` pixels on a
+        side, outside the image) or that already exist on this plate are listed in ``rejected``.
     """
     from ..store import get_item, load_item_image
     from .boxes import Box
@@ -376,6 +381,9 @@ def add_crops(ws, project, plate_item_id, boxes, user="local", padding=0.0, min_
         start = conn.execute("SELECT COALESCE(MAX(box_index) + 1, 0) FROM items WHERE parent_id = ?",
                              (plate["id"],)).fetchone()[0]
         seen = _Seen()
+        existing = {tuple(json.loads(r[0])): r[1] for r in conn.execute(
+            "SELECT box, box_index FROM items WHERE parent_id = ? AND deleted_at IS NULL AND box IS NOT NULL",
+            (plate["id"],))}
         for k, (label, x0, y0, x1, y1) in enumerate(boxes):
             index = start + k
             src = f"{plate['source']}#{index}"
@@ -387,6 +395,13 @@ def add_crops(ws, project, plate_item_id, boxes, user="local", padding=0.0, min_
                 report.rejected.append(_rejected(src, _unknown_label(label, set(proj.classes))))
                 continue
             xyxy = _padded(valid, padding, w, h)
+            key = tuple(int(v) for v in xyxy)
+            if key in existing:
+                report.rejected.append(_rejected(src, msg(
+                    "ingest.reason.box_exists", "this box already exists on the plate (box {index})",
+                    index=existing[key])))
+                continue
+            existing[key] = index
             crop = crop_box(image, xyxy)
             _store_sample(conn, ws, proj, src, encode_png(crop), "png", crop, label, report, seen, user,
                           True, parent_id=plate["id"], box=xyxy, box_index=index, label_source="human")

@@ -47,6 +47,8 @@ from defectlab.learn.models import (
     model_params,
 )
 from defectlab.learn.reject import choose_threshold, coverage_curve
+from defectlab.messages import msg
+from defectlab.store.renames import class_events, map_by_time
 from defectlab.store.workspace import as_workspace
 
 if TYPE_CHECKING:
@@ -93,6 +95,12 @@ def _new_run_id():
 
 def _sha256_file(path):
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+_STEP = {k: msg(f"learn.progress.{k}", v) for k, v in {
+    "features": "computing features", "fitting": "fitting models", "saving": "saving the run", "done": "done",
+    "explaining": "explaining", "reading": "reading images", "predicting": "predicting"}.items()}
+"""The progress messages (translatable: the UI shows them in the user's language)."""
 
 
 def _stage(progress, start, span, message):
@@ -280,9 +288,9 @@ def train_project(ws: WorkspaceLike, project: ProjectRef, model: str = DEFAULT_M
     if len(set(groups.tolist())) == len(groups):
         groups = None  # every item is its own group: plain stratified folds
 
-    _tell(progress, 0, "computing features")
+    _tell(progress, 0, _STEP["features"])
     t0 = time.perf_counter()
-    X = _features(ws, rows, spec, _stage(progress, 0, 40, "computing features"), n_jobs)
+    X = _features(ws, rows, spec, _stage(progress, 0, 40, _STEP["features"]), n_jobs)
     from defectlab.features import feature_names
 
     names = list(feature_names(spec))
@@ -293,7 +301,7 @@ def train_project(ws: WorkspaceLike, project: ProjectRef, model: str = DEFAULT_M
     t0 = time.perf_counter()
     # The final model (all items) is fitted alongside the folds: both cores stay busy.
     oof = cross_val_oof(X, labels, groups=groups, model=estimator, n_splits=folds, random_state=seed,
-                        holdout=holdout, progress=_stage(progress, 40, 55, "fitting models"),
+                        holdout=holdout, progress=_stage(progress, 40, 55, _STEP["fitting"]),
                         n_jobs=n_jobs, refit=True)
     t_cv = time.perf_counter() - t0
     final = oof.model
@@ -311,7 +319,7 @@ def train_project(ws: WorkspaceLike, project: ProjectRef, model: str = DEFAULT_M
     metrics["reject"]["curve"] = coverage_curve(labels[cv_rows], probs_all[cv_rows],
                                                 classes=classes).to_dict()
 
-    _tell(progress, 97, "saving the run")
+    _tell(progress, 97, _STEP["saving"])
     run_id = _new_run_id()
     directory = ws.runs_dir / run_id
     spec_dict = spec.to_dict()
@@ -360,7 +368,7 @@ def train_project(ws: WorkspaceLike, project: ProjectRef, model: str = DEFAULT_M
 
         shutil.rmtree(directory, ignore_errors=True)
         raise
-    _tell(progress, 100, "done")
+    _tell(progress, 100, _STEP["done"])
     run = get_run(ws, run_id, with_items=False)
     out = summary_of(run)
     out.update(timings=timings, warnings=notes, n_splits=oof.n_splits, path=str(directory))
@@ -423,12 +431,46 @@ def get_run(ws: WorkspaceLike, run_id: str, with_items: bool = True) -> dict[str
             raise NotFoundError(f"No run {run_id!r} in workspace {ws.root}; 'defectlab runs PROJECT' "
                                 "lists the runs.")
         record = _decode_run(row, row["project_name"])
+        _rename_metrics(record, class_events(conn, record["project_id"]))
         if with_items:
             record["items"] = [dict(r) for r in conn.execute(
                 "SELECT ri.item_id, i.source, ri.label, ri.pred_label, ri.confidence, ri.fold "
                 "FROM run_items ri JOIN items i ON i.id = ri.item_id WHERE ri.run_id = ? "
                 "ORDER BY ri.item_id", (str(run_id),))]
+            events = class_events(conn, record["project_id"])
+            for it in record["items"] if events else []:  # a class renamed since: today's names
+                it["label"] = map_by_time(events, it["label"], record["created_at"])
+                it["pred_label"] = map_by_time(events, it["pred_label"], record["created_at"])
     return record
+
+
+def _rename_metrics(record, events):
+    """A run's metrics under today's class names (``classes``, ``per_class`` keys, holdout too)."""
+    if not events:
+        return
+    since = record["created_at"]
+    for m in (record["metrics"], record["metrics"].get("holdout") or {}):
+        if isinstance(m.get("classes"), list):
+            m["classes"] = [map_by_time(events, c, since) for c in m["classes"]]
+        if isinstance(m.get("per_class"), dict):
+            renamed = {}
+            for c, v in m["per_class"].items():
+                renamed.setdefault(map_by_time(events, c, since), v)  # merged classes: the first one's scores
+            m["per_class"] = renamed
+
+
+def _today_names(ws, project_id, since, classes):
+    """A run's class names as they are called today (classes renamed or merged after it was trained)."""
+    with ws.read() as conn:
+        events = class_events(conn, project_id)
+    return [map_by_time(events, c, since) for c in classes] if events else classes
+
+
+def _probs_by_class(classes, probs):
+    out = {}
+    for c, p in zip(classes, probs, strict=True):  # two merged classes add up
+        out[c] = out.get(c, 0.0) + float(p)
+    return out
 
 
 def compare(ws: WorkspaceLike, project: ProjectRef, run_a: str, run_b: str) -> dict[str, Any]:
@@ -623,13 +665,13 @@ def predict_items(ws: WorkspaceLike, project: ProjectRef, run_id: str, item_ids:
         threshold = _check_float(threshold, "predict_items", "threshold")
     predictions = []
     if rows:
-        X = _features(ws, pd.DataFrame(rows), spec, _stage(progress, 0, 80, "computing features"),
+        X = _features(ws, pd.DataFrame(rows), spec, _stage(progress, 0, 80, _STEP["features"]),
                       n_jobs)
         proba = model.predict_proba(X)
-        classes = [str(c) for c in model.classes_.tolist()]
+        classes = _today_names(ws, proj.id, run["created_at"], [str(c) for c in model.classes_.tolist()])
         pred = np.argmax(proba, axis=1)
         conf = proba[np.arange(len(rows)), pred]
-        _tell(progress, 85, "explaining")
+        _tell(progress, 85, _STEP["explaining"])
         if explain_top:
             background = _load_oof(ws, run).get("feature_means")
             why = explain(model, X, feature_names(spec), top=int(explain_top), background=background)
@@ -642,7 +684,7 @@ def predict_items(ws: WorkspaceLike, project: ProjectRef, run_id: str, item_ids:
                 "label": classes[pred[k]],
                 "confidence": float(conf[k]),
                 "needs_review": bool(conf[k] < threshold),
-                "probs": {c: float(p) for c, p in zip(classes, proba[k].tolist(), strict=True)},
+                "probs": _probs_by_class(classes, proba[k].tolist()),
                 "explanation": why[k],
             })
     now = utcnow()
@@ -659,7 +701,7 @@ def predict_items(ws: WorkspaceLike, project: ProjectRef, run_id: str, item_ids:
         log_action(conn, user, "predict", proj.id, run["run_id"],
                    {"batch_id": int(batch_id), "n_items": len(predictions),
                     "n_needs_review": sum(p["needs_review"] for p in predictions)})
-    _tell(progress, 100, "done")
+    _tell(progress, 100, _STEP["done"])
     return {
         "run_id": run["run_id"],
         "batch_id": int(batch_id),
@@ -707,7 +749,7 @@ def predict_batch(ws: WorkspaceLike, project: ProjectRef, run_id: str, source: P
     load_run_model(ws, run_id)  # fail before importing anything when the run cannot be used
     report = import_source(ws, proj, source, layout=layout, user=user, batch_kind="predict",
                            with_labels=False, create_missing_project=False,
-                           progress=_stage(progress, 0, 30, "reading images"))
+                           progress=_stage(progress, 0, 30, _STEP["reading"]))
     # every stored sample of the batch, content already in the project included; an image repeated
     # within the batch is predicted once
     pairs, seen = [], set()
@@ -717,7 +759,7 @@ def predict_batch(ws: WorkspaceLike, project: ProjectRef, run_id: str, source: P
             pairs.append((src, item_id))
     n_repeats = len(report.batch_items) - len(pairs)
     result = predict_items(ws, proj, run_id, [i for _, i in pairs], user=user,
-                           batch_id=report.batch_id, progress=_stage(progress, 30, 70, "predicting"),
+                           batch_id=report.batch_id, progress=_stage(progress, 30, 70, _STEP["predicting"]),
                            explain_top=explain_top, n_jobs=n_jobs, threshold=threshold)
     names = dict((i, s) for s, i in pairs)
     for p in result["predictions"]:

@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import ConflictError, InputError, NotFoundError
+from ..messages import msg
 from .permissions import require
 from .projects import UNUSABLE
+from .renames import class_events, map_label
 from .workspace import utcnow
 
 if TYPE_CHECKING:
@@ -147,7 +149,8 @@ def _item_and_classes(conn, item_id):
     if row is None:
         raise NotFoundError(f"No item with id {item_id}.")
     if row["deleted_at"]:
-        raise InputError(f"Item {item_id} is deleted; restore it before labeling it.")
+        raise InputError(msg("error.label.deleted_item", "Item {item_id} is deleted; restore it before labeling it.",
+                             item_id=int(item_id)))
     import json
 
     return row, json.loads(row["classes"])
@@ -158,9 +161,9 @@ def _insert(conn, item_id, label, user, source, seconds, comment, run_id, expect
         raise InputError(f"Unknown annotation source {source!r}; expected one of {', '.join(SOURCES)}.")
     _row, classes = _item_and_classes(conn, item_id)
     if label != UNUSABLE and label not in classes:
-        raise InputError(
-            f"Unknown label {label!r} for item {item_id}; the project's classes are: {', '.join(classes)}."
-        )
+        raise InputError(msg("error.label.unknown", "Unknown label {label!r} for item {item_id}; the project's "
+                             "classes are: {classes}.", label=str(label), item_id=int(item_id),
+                             classes=", ".join(classes)))
     if seconds is not None and not (0 <= float(seconds) < 86400):
         raise InputError(f"seconds must be between 0 and 86400; got {seconds!r}.")
     if expected_version is not None:
@@ -169,10 +172,10 @@ def _insert(conn, item_id, label, user, source, seconds, comment, run_id, expect
             who = conn.execute(
                 "SELECT user, label, created_at FROM annotations WHERE id = ?", (current,)
             ).fetchone()
-            raise ConflictError(
-                f"Item {item_id} was changed by {who['user']} meanwhile (now {who['label'] or 'undone'} at "
-                f"{who['created_at'][:19]}); nothing was saved. Look again and decide."
-            )
+            raise ConflictError(msg(
+                "error.label.conflict", "Item {item_id} was changed by {user} meanwhile (now {label} at {at}); "
+                "nothing was saved. Look again and decide.", item_id=int(item_id), user=who["user"],
+                label=who["label"] or "undone", at=who["created_at"][:19].replace("T", " ")))
     cur = conn.execute(
         "INSERT INTO annotations (item_id, label, user, source, created_at, seconds, comment, run_id) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -294,8 +297,12 @@ def current_labels(ws: Workspace, project_id: int, item_ids: ItemIds | None = No
     if conn is None:
         with ws.read() as c:
             rows = c.execute(sql + " ORDER BY a.item_id, a.id", args).fetchall()
+            events = class_events(c, project_id)
     else:
         rows = conn.execute(sql + " ORDER BY a.item_id, a.id", args).fetchall()
+        events = class_events(conn, project_id)
+    if events:
+        rows = _mapped(rows, events)
     grouped: dict[int, list[Any]] = {}
     for r in rows:
         grouped.setdefault(r["item_id"], []).append(r)
@@ -306,8 +313,25 @@ def current_label(ws: Workspace, item_id: int, conn: sqlite3.Connection | None =
     """The :class:`LabelState` of one item (version 0 and label None when it has no annotation)."""
     if conn is None:
         with ws.read() as c:
-            return derive_label(_item_rows(c, int(item_id)))
-    return derive_label(_item_rows(conn, int(item_id)))
+            return _current_label(c, int(item_id))
+    return _current_label(conn, int(item_id))
+
+
+def _current_label(conn, item_id):
+    rows = _item_rows(conn, item_id)
+    project = conn.execute("SELECT project_id FROM items WHERE id = ?", (item_id,)).fetchone()
+    events = class_events(conn, project[0]) if project is not None else []
+    return derive_label(_mapped(rows, events) if events else rows)
+
+
+def _mapped(rows, events):
+    """Annotation rows with their labels as they read today (class renames and merges applied)."""
+    out = []
+    for r in rows:
+        d = dict(r)
+        d["label"] = map_label(events, d["label"], d["id"])
+        out.append(d)
+    return out
 
 
 def label_history(ws: Workspace, item_id: int) -> list[dict[str, Any]]:

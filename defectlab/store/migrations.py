@@ -257,6 +257,57 @@ MIGRATIONS = [
         CREATE INDEX login_attempts_user ON login_attempts(username, source, id);
         """,
     ),
+    (
+        "0004_data-mgmt_classes_and_browser",
+        """
+        CREATE TABLE class_events (
+            id INTEGER PRIMARY KEY,
+            project_id INTEGER NOT NULL REFERENCES projects(id),
+            kind TEXT NOT NULL CHECK (kind IN ('rename', 'merge')),
+            old TEXT NOT NULL,                  -- the class name annotations up to upto_annotation carry
+            new TEXT NOT NULL,                  -- what those annotations mean from now on
+            upto_annotation INTEGER NOT NULL,   -- annotations with id <= this (written before) are mapped
+            at TEXT NOT NULL,
+            by TEXT NOT NULL
+        );
+        CREATE INDEX class_events_project ON class_events(project_id, id);
+        CREATE TRIGGER class_events_no_update BEFORE UPDATE ON class_events
+            BEGIN SELECT RAISE(ABORT, 'class events are append-only'); END;
+        CREATE TRIGGER class_events_no_delete BEFORE DELETE ON class_events
+            BEGIN SELECT RAISE(ABORT, 'class events are append-only'); END;
+        CREATE TABLE item_labels (
+            item_id INTEGER PRIMARY KEY REFERENCES items(id),
+            project_id INTEGER NOT NULL REFERENCES projects(id),
+            label TEXT,                         -- a cache of the derived current label (None: unlabeled)
+            source TEXT,
+            user TEXT,
+            version INTEGER NOT NULL,           -- the newest annotation id it was derived from
+            n_votes INTEGER NOT NULL DEFAULT 0,
+            agreed INTEGER NOT NULL DEFAULT 1,
+            reviewed INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX item_labels_project_label ON item_labels(project_id, label);
+        CREATE TABLE item_label_marks (
+            project_id INTEGER PRIMARY KEY REFERENCES projects(id),
+            upto_annotation INTEGER NOT NULL,   -- item_labels is fresh for annotations with id <= this
+            upto_class_event INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE review_requests (
+            id INTEGER PRIMARY KEY,
+            project_id INTEGER NOT NULL REFERENCES projects(id),
+            item_id INTEGER NOT NULL REFERENCES items(id),
+            by TEXT NOT NULL,
+            at TEXT NOT NULL,
+            note TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX review_requests_project ON review_requests(project_id, item_id);
+        CREATE INDEX items_project_role_created ON items(project_id, role, created_at);
+        CREATE INDEX items_project_source ON items(project_id, source);
+        CREATE INDEX annotations_user_item ON annotations(user, item_id);
+        CREATE INDEX run_items_item ON run_items(item_id);
+        CREATE INDEX predictions_item ON predictions(item_id);
+        """,
+    ),
 ]
 
 

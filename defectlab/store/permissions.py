@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..errors import PermissionDenied
+from ..messages import msg
 
 if TYPE_CHECKING:
     import sqlite3
@@ -70,5 +71,10 @@ def require(conn: sqlite3.Connection, username: str, action: str) -> None:
     """Raise :class:`PermissionDenied` unless ``username`` may do ``action``."""
     if not can(conn, username, action):
         role = role_of(conn, username)
-        who = f"user {username!r}" + (f" (role {role})" if role else " (unknown or disabled)")
-        raise PermissionDenied(f"{who} may not {action.replace('_', ' ')}; ask a lead or an admin.")
+        if role:
+            raise PermissionDenied(msg("error.permission.denied", "user {user!r} (role {role}) may not {action}; "
+                                       "ask a lead or an admin.", user=str(username), role=role,
+                                       action=action.replace("_", " ")))
+        raise PermissionDenied(msg("error.permission.unknown_user", "user {user!r} (unknown or disabled) may not "
+                                   "{action}; ask a lead or an admin.", user=str(username),
+                                   action=action.replace("_", " ")))

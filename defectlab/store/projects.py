@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..errors import InputError, NotFoundError
+from ..messages import msg
 from .audit import log_action
 from .permissions import require
 from .workspace import utcnow
@@ -20,14 +21,22 @@ if TYPE_CHECKING:
     from defectlab.store import Workspace
 
 __all__ = [
+    "EXAMPLE_KINDS",
     "UNUSABLE",
     "Project",
+    "add_class",
+    "add_example",
     "create_project",
     "delete_project",
     "get_project",
     "list_projects",
+    "merge_classes",
     "parse_classes",
     "project_summary",
+    "remove_example",
+    "rename_class",
+    "rename_project",
+    "reorder_classes",
     "restore_project",
     "update_project",
 ]
@@ -159,8 +168,8 @@ def get_project(ws: Workspace, project: ProjectRef, include_deleted: bool = Fals
         names = [r[0] for r in conn.execute(
             "SELECT name FROM projects WHERE deleted_at IS NULL ORDER BY id")]
     if row is None or (row["deleted_at"] and not include_deleted):
-        known = ", ".join(names) or "none yet"
-        raise NotFoundError(f"No project {project!r} in this workspace (projects: {known}).")
+        raise NotFoundError(msg("error.project.not_found", "No project {project!r} in this workspace (projects: "
+                                "{known}).", project=str(project), known=", ".join(names) or "-"))
     return _row_to_project(row)
 
 
@@ -282,3 +291,200 @@ def project_summary(ws: Workspace, project: ProjectRef) -> dict[str, Any]:
         "per_class": per_class,
         "last_run": last_run,
     }
+
+
+# -- renaming and class editing ----------------------------------------------------------------------
+def _check_name(name, what="class"):
+    name = str(name).strip()
+    if not name or len(name) > _NAME_MAX:
+        if what == "class":
+            raise InputError(msg("error.project.bad_class_name", "A class name must be 1-{max} characters; "
+                                 "got {name!r}.", max=_NAME_MAX, name=name[:40]))
+        raise InputError(msg("error.project.bad_name", "A project name must be 1-{max} characters; got {name!r}.",
+                             max=_NAME_MAX, name=name[:40]))
+    if what == "class" and (name == UNUSABLE or name.startswith("__") or "," in name or "，" in name):
+        raise InputError(msg("error.project.reserved_class",
+                             "Class name {name!r} is reserved or holds a comma; choose another name.", name=name))
+    return name
+
+
+def _require_class(p, cls):
+    if cls not in p.classes:
+        raise InputError(msg("error.project.unknown_class",
+                             "Project {project!r} has no class {cls!r}; its classes are: {classes}.",
+                             project=p.name, cls=str(cls), classes=", ".join(p.classes)))
+
+
+def _set_classes(conn, p, classes, descriptions=None):
+    conn.execute("UPDATE projects SET classes = ? WHERE id = ?",
+                 (json.dumps(list(classes), ensure_ascii=False), p.id))
+    if descriptions is not None:
+        conn.execute("UPDATE projects SET descriptions = ? WHERE id = ?",
+                     (json.dumps(descriptions, ensure_ascii=False), p.id))
+
+
+def _class_event(conn, p, kind, old, new, user):
+    """Record ``old -> new`` for every annotation written so far; move gold answers along."""
+    upto = conn.execute("SELECT COALESCE(MAX(id), 0) FROM annotations").fetchone()[0]
+    conn.execute("INSERT INTO class_events (project_id, kind, old, new, upto_annotation, at, by) "
+                 "VALUES (?, ?, ?, ?, ?, ?, ?)", (p.id, kind, old, new, upto, utcnow(), user))
+    # gold answers are settings of the project (not history): they follow the class
+    conn.execute("UPDATE gold_items SET label = ? WHERE project_id = ? AND label = ?", (new, p.id, old))
+
+
+def rename_project(ws, project, new_name, user="local"):
+    """Rename a project (runs, items and history stay attached: they refer to its id).
+
+    Returns
+    -------
+    Project
+    """
+    p = get_project(ws, project)
+    new_name = _check_name(new_name, what="project")
+    with ws.transaction() as conn:
+        require(conn, user, "edit_project")
+        if new_name != p.name and conn.execute("SELECT 1 FROM projects WHERE name = ?", (new_name,)).fetchone():
+            raise InputError(msg("error.project.exists",
+                                 "A project named {name!r} already exists; choose another name.", name=new_name))
+        conn.execute("UPDATE projects SET name = ? WHERE id = ?", (new_name, p.id))
+        log_action(conn, user, "project.rename", p.id, new_name, {"old": p.name, "new": new_name})
+    return get_project(ws, p.id)
+
+
+def add_class(ws, project, cls, user="local", position=None):
+    """Add a class (at the end, or at 0-based ``position``). Returns the updated :class:`Project`."""
+    p = get_project(ws, project)
+    cls = _check_name(cls)
+    if cls in p.classes:
+        raise InputError(msg("error.project.class_exists", "Project {project!r} already has a class {cls!r}.",
+                             project=p.name, cls=cls))
+    classes = list(p.classes)
+    classes.insert(len(classes) if position is None else max(0, min(int(position), len(classes))), cls)
+    with ws.transaction() as conn:
+        require(conn, user, "edit_project")
+        _set_classes(conn, p, classes)
+        log_action(conn, user, "project.add_class", p.id, p.name, {"class": cls, "classes": classes})
+    return get_project(ws, p.id)
+
+
+def rename_class(ws, project, old, new, user="local"):
+    """Rename a class. Every annotation keeps its meaning: the rename is a recorded event applied when
+    labels are read (:mod:`defectlab.store.renames`); nothing already written is changed.
+
+    Raises
+    ------
+    InputError
+        ``old`` is not a class, or ``new`` is already one (merge them instead).
+    """
+    p = get_project(ws, project)
+    _require_class(p, old)
+    new = _check_name(new)
+    if new == old:
+        return p
+    if new in p.classes:
+        raise InputError(msg("error.project.rename_onto_existing",
+                             "Class {new!r} already exists in {project!r}; to put {old!r} into it, merge the classes.",
+                             new=new, old=old, project=p.name))
+    classes = [new if c == old else c for c in p.classes]
+    descriptions = {(new if c == old else c): v for c, v in p.descriptions.items()}
+    with ws.transaction() as conn:
+        require(conn, user, "edit_project")
+        _set_classes(conn, p, classes, descriptions)
+        _class_event(conn, p, "rename", old, new, user)
+        log_action(conn, user, "project.rename_class", p.id, p.name, {"old": old, "new": new})
+    return get_project(ws, p.id)
+
+
+def reorder_classes(ws, project, classes, user="local"):
+    """Put the same classes in a new order (the grade order of an ordinal project; the number keys)."""
+    p = get_project(ws, project)
+    new = parse_classes(classes)
+    if sorted(new) != sorted(p.classes):
+        raise InputError(msg("error.project.reorder_mismatch",
+                             "A new order must list exactly the classes of {project!r} ({classes}); got {got}.",
+                             project=p.name, classes=", ".join(p.classes), got=", ".join(new)))
+    with ws.transaction() as conn:
+        require(conn, user, "edit_project")
+        _set_classes(conn, p, new)
+        log_action(conn, user, "project.reorder_classes", p.id, p.name, {"classes": list(new)})
+    return get_project(ws, p.id)
+
+
+def merge_classes(ws, project, sources, into, user="local"):
+    """Merge classes into one (an existing class or a new name).
+
+    Each annotation that said one of ``sources`` now counts as ``into`` (recorded ``merge`` events, so
+    two people who chose two merged classes now agree); nothing already written is changed. The label-book
+    text of ``into`` is kept (or taken from the first source when ``into`` is new).
+
+    Returns
+    -------
+    Project
+    """
+    p = get_project(ws, project)
+    into = _check_name(into)
+    sources = [str(s).strip() for s in sources]
+    for s in sources:
+        _require_class(p, s)
+    sources = [s for s in dict.fromkeys(sources) if s != into]
+    if not sources:
+        raise InputError(msg("error.project.merge_nothing", "Name at least one class to merge into {into!r}.",
+                             into=into))
+    if into in p.classes:
+        classes = [c for c in p.classes if c not in sources]
+        descriptions = {c: v for c, v in p.descriptions.items() if c not in sources}
+    else:
+        first = min(p.classes.index(s) for s in sources)
+        classes = [c for c in p.classes if c not in sources]
+        classes.insert(min(first, len(classes)), into)
+        descriptions = {c: v for c, v in p.descriptions.items() if c not in sources}
+        if sources[0] in p.descriptions:
+            descriptions[into] = p.descriptions[sources[0]]
+    if len(classes) < 2:
+        raise InputError(msg("error.project.merge_too_few",
+                             "A project needs at least two classes; merging {sources} into {into!r} leaves one.",
+                             sources=", ".join(sources), into=into))
+    with ws.transaction() as conn:
+        require(conn, user, "edit_project")
+        _set_classes(conn, p, classes, descriptions)
+        for s in sources:
+            _class_event(conn, p, "merge", s, into, user)
+        log_action(conn, user, "project.merge_classes", p.id, p.name, {"sources": sources, "into": into})
+    return get_project(ws, p.id)
+
+
+EXAMPLE_KINDS = ("examples", "counter_examples", "borderline")
+"""The label book's picture lists per class: examples, counter-examples (look alike but are not), borderline."""
+_MAX_EXAMPLES = 8
+
+
+def add_example(ws, project, cls, kind, item_id, user="local"):
+    """Put an item into a class's label-book examples, counter-examples or borderline cases.
+
+    The newest goes first; each list keeps at most 8 pictures (the oldest drops out) and an item appears in
+    one list of a class at a time. Needs ``edit_project``. Returns the updated :class:`Project`.
+    """
+    p = get_project(ws, project)
+    _require_class(p, cls)
+    if kind not in EXAMPLE_KINDS:
+        raise InputError(msg("error.project.bad_example_kind", "Unknown example kind {kind!r}; expected one of "
+                             "{kinds}.", kind=str(kind), kinds=", ".join(EXAMPLE_KINDS)))
+    item_id = int(item_id)
+    with ws.read() as conn:
+        row = conn.execute("SELECT project_id FROM items WHERE id = ? AND deleted_at IS NULL", (item_id,)).fetchone()
+    if row is None or row[0] != p.id:
+        raise NotFoundError(msg("error.items.not_in_project", "No live item {item_id} in project {project!r}.",
+                                item_id=item_id, project=p.name))
+    entry = dict(p.descriptions.get(cls) or {}) if isinstance(p.descriptions.get(cls), dict) else {}
+    update = {k: [int(i) for i in entry.get(k) or [] if int(i) != item_id] for k in EXAMPLE_KINDS}
+    update[kind] = [item_id, *update[kind]][:_MAX_EXAMPLES]
+    return update_project(ws, p, descriptions={cls: update}, user=user)
+
+
+def remove_example(ws, project, cls, item_id, user="local"):
+    """Take an item out of every label-book picture list of a class. Returns the updated :class:`Project`."""
+    p = get_project(ws, project)
+    _require_class(p, cls)
+    entry = p.descriptions.get(cls) if isinstance(p.descriptions.get(cls), dict) else {}
+    update = {k: [int(i) for i in entry.get(k) or [] if int(i) != int(item_id)] for k in EXAMPLE_KINDS}
+    return update_project(ws, p, descriptions={cls: update}, user=user)

@@ -50,7 +50,8 @@ from typing import TYPE_CHECKING, Any
 
 from .._validation import _check_float, _check_int
 from ..errors import InputError, NotFoundError
-from ..store import can, log_action, require, utcnow
+from ..messages import msg
+from ..store import can, current_label, current_labels, log_action, require, utcnow
 from ._common import (
     _annotation_rows,
     _check_live_items,
@@ -198,14 +199,14 @@ def _eligible(conn, project_id, ids, annotators):
 def _distribution_warnings(short, skipped, overlap_k, gold_rate, pool):
     warnings = []
     if short:
-        warnings.append(f"{short} overlapped item(s) got fewer than {overlap_k} people (the others had "
-                        "already labeled or been given them).")
+        warnings.append(msg("team.warn.short_overlap", "{n} overlapped item(s) got fewer than {k} people (the "
+                            "others had already labeled or been given them).", n=short, k=overlap_k))
     if skipped:
-        warnings.append(f"{len(skipped)} item(s) were not assigned: every annotator had already labeled "
-                        "or been given them.")
+        warnings.append(msg("team.warn.skipped", "{n} item(s) were not assigned: every annotator had already "
+                            "labeled or been given them.", n=len(skipped)))
     if gold_rate > 0 and not pool:
-        warnings.append("No gold items outside the qualification set: no gold was mixed in. Mark some "
-                        "with set_gold().")
+        warnings.append(msg("team.warn.no_gold", "No gold items outside the qualification set: no gold was "
+                            "mixed in. Mark some under \"Gold items\" on the Assign page."))
     return warnings
 
 

@@ -5,7 +5,7 @@ import pandas as pd
 
 from defectlab.ui.common import t
 
-__all__ = ["confusion_frame", "confusion_heatmap", "coverage_chart", "per_class_bars"]
+__all__ = ["confusion_frame", "confusion_heatmap", "coverage_chart", "per_class_bars", "unit_domain"]
 
 
 def _shown(c):
@@ -51,6 +51,17 @@ def confusion_heatmap(matrix, classes, title="", selectable=False, height=320):
     return (rect + text).properties(height=height)
 
 
+def unit_domain(values):
+    """The y range of a 0-1 score chart that fits the data: from a round tenth under the smallest value
+    (0 when values go below 0.5) to 1, so runs at 0.96 and 0.99 do not look the same."""
+    import math
+
+    finite = [float(v) for v in values if v == v]
+    if not finite or min(finite) < 0.5:
+        return [0.0, 1.0]
+    return [max(0.0, math.floor((min(finite) - 0.02) * 10) / 10), 1.0]
+
+
 def per_class_bars(per_class_a, per_class_b, label_a, label_b, metric="f1"):
     """Grouped bars of one per-class metric for two runs."""
     rows = []
@@ -61,7 +72,7 @@ def per_class_bars(per_class_a, per_class_b, label_a, label_b, metric="f1"):
     return alt.Chart(df).mark_bar().encode(
         x=alt.X("class:N", title=t("common.class")),
         xOffset="run:N",
-        y=alt.Y("value:Q", title=t(f"metric.{metric}"), scale=alt.Scale(domain=[0, 1])),
+        y=alt.Y("value:Q", title=t(f"metric.{metric}"), scale=alt.Scale(domain=unit_domain(df["value"]))),
         color=alt.Color("run:N", title=t("runs.run")),
         tooltip=["class:N", "run:N", alt.Tooltip("value:Q", format=".3f")],
     ).properties(height=280)

@@ -22,20 +22,26 @@ from defectlab.team import is_team_mode
 
 __all__ = [
     "PAGES_DIR",
+    "STATIC_DIR",
     "SafeMarkdown",
     "active_project",
     "class_label",
     "cls_name",
     "data_roots",
+    "error_text",
+    "family_name",
     "flash",
     "guard",
     "image_bytes",
     "init_state",
     "label_text",
     "lang",
+    "localize_widgets",
     "md",
+    "model_name",
     "page_link",
     "permissions",
+    "preset_name",
     "project_picker",
     "reason_text",
     "rejected_text",
@@ -51,12 +57,24 @@ __all__ = [
 ]
 
 PAGES_DIR = Path(__file__).resolve().parent / "pages"
+STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
 # -- translation ---------------------------------------------------------------------------------
+_LAST_LANG = {"lang": "en"}
+
+
 def lang():
-    """The session's language code (``"en"`` or ``"zh_CN"``)."""
-    return st.session_state.get("lang", "en")
+    """The session's language code (``"en"`` or ``"zh_CN"``).
+
+    Outside a script run (AppTest calls ``format_func`` from the test thread, where the session state is
+    not there) the language of the last run is used, so options keep the text they were drawn with.
+    """
+    value = st.session_state.get("lang")
+    if value is None:
+        return _LAST_LANG["lang"]
+    _LAST_LANG["lang"] = value
+    return value
 
 
 class SafeMarkdown(str):
@@ -229,6 +247,28 @@ def _actions():
     return ACTIONS
 
 
+def localize_widgets():
+    """Streamlit draws a few texts of its own widgets (the upload box: "Upload", "200MB per file • ...")
+    in English. In another language, replace them with the catalog's text through CSS (static text from
+    the catalogs only; no user text reaches the style sheet)."""
+    if lang() == "en":
+        return
+    limit = st.get_option("server.maxUploadSize")  # MB
+    size = f"{limit // 1000}GB" if limit >= 1000 and limit % 1000 == 0 else f"{limit}MB"  # as Streamlit says it
+    upload, per_file = t("upload.button"), t("upload.limit", size=size)
+    for text in (upload, per_file):
+        if any(ch in text for ch in '"\\<>{}'):
+            return
+    st.html(
+        "<style>"
+        "[data-testid='stFileUploaderDropzone'] button [data-testid='stMarkdownContainer'] p{font-size:0}"
+        f"[data-testid='stFileUploaderDropzone'] button [data-testid='stMarkdownContainer'] p::after"
+        f"{{content:\"{upload}\";font-size:0.875rem}}"
+        "[data-testid='stFileUploaderDropzoneInstructions'] span{font-size:0}"
+        f"[data-testid='stFileUploaderDropzoneInstructions'] span::after{{content:\"{per_file}\";font-size:0.875rem}}"
+        "</style>")
+
+
 # -- project -------------------------------------------------------------------------------------
 def active_project(ws=None):
     """The active :class:`~defectlab.store.Project`, or None (falls back to the first project)."""
@@ -299,7 +339,14 @@ def guard():
     except ImageError as exc:
         st.error(t("error.image", source=exc.source, reason=reason_text(exc.reason)))
     except DefectlabError as exc:
-        st.error(md(reason_text(exc.args[0] if exc.args else str(exc))))
+        st.error(md(error_text(exc)))
+
+
+def error_text(exc):
+    """A library error in the session's language (its :class:`~defectlab.messages.Message` key), else
+    its English text."""
+    first = exc.args[0] if exc.args else None
+    return reason_text(first) if isinstance(first, Message) else str(exc)
 
 
 def flash(kind, message):
@@ -334,6 +381,33 @@ def cls_name(cls):
     from defectlab.i18n import class_label as _class_label
 
     return _class_label(str(cls), lang=lang())
+
+
+def model_name(model):
+    """A model's name as shown (``Logistic regression`` / ``逻辑回归`` for ``logreg``; unknown names as they are)."""
+    from defectlab import i18n
+
+    key = f"model.{model}"
+    return t(key) if key in i18n.catalog("en") else str(model)
+
+
+def family_name(entry):
+    """A feature family of a prediction's explanation (a dict with ``family`` / ``title``) in the session's
+    language."""
+    from defectlab import i18n
+
+    if not isinstance(entry, dict):
+        return str(entry)
+    key = f"feature.family.{entry.get('family')}"
+    return t(key) if key in i18n.catalog("en") else str(entry.get("title") or entry.get("family") or "")
+
+
+def preset_name(preset):
+    """A feature preset's name as shown (``Fast features`` for ``fast``)."""
+    from defectlab import i18n
+
+    key = f"train.preset.{preset}"
+    return t(key) if key in i18n.catalog("en") else str(preset)
 
 
 def class_label(project, cls):

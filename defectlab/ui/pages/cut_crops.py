@@ -158,7 +158,7 @@ else:
         cols = st.columns(per_row)
         for col, r in zip(cols, rows[start:start + per_row], strict=False):
             with col:
-                st.image(common.thumb(r._asdict(), 96), width="stretch")
+                st.image(common.thumb(r._asdict(), 96), width="content")  # tall crops stay at most 96 px
                 st.caption(f"{int(r.box_index)} · {common.md(common.label_text(crop_labels.get(int(r.id))))}")
     remove = st.multiselect(t("crops.remove"), [int(i) for i in crops["id"]], key="crop_remove",
                             placeholder=t("common.choose"),

@@ -9,7 +9,8 @@ import pandas as pd
 import streamlit as st
 
 from defectlab import ingest
-from defectlab.store import list_projects
+from defectlab.errors import InputError
+from defectlab.store import create_project, list_projects
 from defectlab.ui import common
 from defectlab.ui.common import t
 
@@ -26,9 +27,14 @@ with c1:
     target = st.radio(t("import.target"), ["active", "new"], key="imp_target", horizontal=True,
                       format_func=lambda v: t(f"import.target.{v}"),
                       index=0 if projects else 1, disabled=not projects)
+    new_classes, new_ordinal = "", False
     if target == "new" or not projects:
         project_name = st.text_input(t("import.new_project"), key="imp_new_project",
                                      help=t("import.new_project_help"))
+        new_classes = st.text_input(t("import.new_classes"), key="imp_new_classes",
+                                    help=t("import.new_classes_help"))
+        new_ordinal = st.checkbox(t("projects.create.ordinal"), key="imp_new_ordinal",
+                                  help=t("projects.create.ordinal_help"))
     else:
         project_name = active.name
         st.caption(t("import.into", project=project_name, classes=", ".join(active.classes)))
@@ -37,8 +43,9 @@ with c2:
                           format_func=lambda v: t(f"import.layout.{v}"))
     regex = ""
     if layout in ("flat", "auto"):
-        regex = st.text_input(t("import.label_regex"), key="imp_regex", placeholder=r"^(.+)_\d+\.\w+$",
-                              help=t("import.label_regex_help"))
+        # no grey example in the box: an empty field means "labels from the folders", and says so
+        regex = st.text_input(t("import.label_regex"), key="imp_regex", help=t("import.label_regex_help"))
+        st.caption(t("import.label_regex_off") if not regex.strip() else t("import.label_regex_on", regex=regex))
     st.caption(t(f"import.layout_help.{layout}"))
 
 source_kind = st.radio(t("import.source"), ["upload", "folder"], key="imp_source", horizontal=True,
@@ -81,12 +88,21 @@ if go:
         try:
             options = {"layout": layout, "label_regex": regex.strip() or None, "user": common.user(),
                        "progress": _progress}
-            if source_kind == "upload":
-                staged, source = _stage_uploads(uploads)
-                report = ingest.import_source(ws, project_name.strip(), source, **options)
-            else:  # a server path: only under the data roots (checked by the library)
-                report = ingest.import_server_folder(ws, project_name.strip(), folder.strip(),
-                                                     common.data_roots(), **options)
+            if new_classes.strip() and project_name.strip() not in projects:
+                create_project(ws, project_name.strip(), new_classes, ordinal=new_ordinal, user=common.user())
+            try:
+                if source_kind == "upload":
+                    staged, source = _stage_uploads(uploads)
+                    report = ingest.import_source(ws, project_name.strip(), source, **options)
+                else:  # a server path: only under the data roots (checked by the library)
+                    report = ingest.import_server_folder(ws, project_name.strip(), folder.strip(),
+                                                         common.data_roots(), **options)
+            except InputError as exc:
+                if getattr(exc.args[0], "key", "") != "ingest.error.new_project_needs_classes":
+                    raise
+                bar.empty()
+                st.error(t("import.new_needs_classes", project=project_name.strip()))
+                st.stop()
         finally:
             if staged is not None:
                 shutil.rmtree(staged, ignore_errors=True)

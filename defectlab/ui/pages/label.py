@@ -6,7 +6,7 @@ import streamlit as st
 
 from defectlab.errors import DefectlabError
 from defectlab.store import UNUSABLE, current_label, current_labels, get_item
-from defectlab.ui import common, labelbook, labeling, suggest
+from defectlab.ui import browsing, common, labelbook, labeling, suggest
 from defectlab.ui.common import t
 
 ws = common.workspace()
@@ -128,6 +128,7 @@ def _single():
         book_cls = st.selectbox(t("label.book_for"), classes, index=classes.index(book_default),
                                 key=f"lbl_book_{item_id}", format_func=common.cls_name)
         labelbook.show_entry(project, book_cls)
+        browsing.labelbook_buttons(ws, project, item_id, book_cls, key="lbl", cls=book_cls)
 
 
 # -- grid mode ---------------------------------------------------------------------------------------
@@ -158,7 +159,7 @@ def _grid():
             with col:
                 try:
                     item = get_item(ws, item_id)
-                    st.image(common.thumb(item, 160), width="stretch")
+                    st.image(common.thumb(item, 160), width="content")  # tall crops capped at 160 px
                 except DefectlabError as exc:
                     st.caption(common.md(str(exc)))
                 state = labels.get(item_id)

@@ -24,7 +24,7 @@ ss = st.session_state
 approved = [r for r in runs if r.get("approved")]
 ordered = approved + [r for r in runs if not r.get("approved")]
 labels = {r["run_id"]: r["run_id"] + (" ✓ " + t("predict.approved") if r.get("approved") else "")
-          + f" · {r.get('model', '')}" for r in ordered}
+          + f" · {common.model_name(r.get('model', ''))}" for r in ordered}
 run_id = st.selectbox(t("predict.run"), list(labels), format_func=labels.get, key="pred_run_pick")
 run = runinfo.get_run(ws, run_id)
 
@@ -87,8 +87,10 @@ if not batches:
 batch_ids = list(batches)  # newest first
 if ss.get("pred_batch") not in batches:
     ss["pred_batch"] = batch_ids[0]
+# batches are numbered per project (1, 2, ... whatever other projects did), oldest first
+batch_number = {b: k for k, b in enumerate(sorted(batch_ids), start=1)}
 batch_id = st.selectbox(t("predict.batch"), batch_ids, key="pred_batch",
-                        format_func=lambda b: common.t_plain("predict.batch_fmt", id=b, n=len(batches[b]),
+                        format_func=lambda b: common.t_plain("predict.batch_fmt", number=batch_number[b], n=len(batches[b]),
                                                 when=str(batches[b][0]["created_at"])[:16].replace("T", " "),
                                                 run=batches[b][0]["run_id"]))
 rows = batches[batch_id]
@@ -147,8 +149,7 @@ with tab_review:
             expl = row.get("explanation")
             if expl:
                 st.caption(t("predict.because", why="; ".join(
-                    str(e.get("title") or e.get("family") or e) if isinstance(e, dict) else str(e)
-                    for e in (expl if isinstance(expl, list) else [expl]))))
+                    common.family_name(e) for e in (expl if isinstance(expl, list) else [expl]))))
             st.button(t("predict.confirm", label=common.cls_name(row["label"])), key="pred_confirm",
                       shortcut="Enter", on_click=predicting.confirm, type="primary", width="stretch")
             for k_, cls in enumerate(list(project.classes)[:9], start=1):
@@ -174,7 +175,7 @@ with tab_all:
         for col, r in zip(cols, shown[start:start + per_row], strict=False):
             with col:
                 try:
-                    st.image(common.thumb(get_item(ws, int(r["item_id"])), 120), width="stretch")
+                    st.image(common.thumb(get_item(ws, int(r["item_id"])), 120), width="content")
                 except DefectlabError:
                     pass
                 mark = "✓" if r["item_id"] in done else ("⚑" if float(r["confidence"]) < threshold else "")

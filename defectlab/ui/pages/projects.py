@@ -76,7 +76,7 @@ if projects:
     cols[4].metric(t("projects.n_plates"), s["n_plates"])
     if s["last_run"]:
         m = s["last_run"]["metrics"]
-        st.markdown(t("projects.last_run", run=s["last_run"]["run_id"], model=s["last_run"]["model"],
+        st.markdown(t("projects.last_run", run=s["last_run"]["run_id"], model=common.model_name(s["last_run"]["model"]),
                       metrics=_metrics_line(m)))
     else:
         st.caption(t("projects.no_run"))

@@ -9,7 +9,7 @@ import streamlit as st
 from defectlab.errors import DefectlabError
 from defectlab.quality import review as qreview
 from defectlab.store import UNUSABLE, current_labels, get_item
-from defectlab.ui import charts, common, labelbook, reviewing, runinfo
+from defectlab.ui import browsing, charts, common, labelbook, reviewing, runinfo
 from defectlab.ui.common import t
 
 ws = common.workspace()
@@ -94,7 +94,7 @@ with tab_cm:
                 with col:
                     item_id = int(e["item_id"])
                     try:
-                        st.image(common.thumb(get_item(ws, item_id), 160), width="stretch")
+                        st.image(common.thumb(get_item(ws, item_id), 160), width="content")
                     except DefectlabError:
                         st.caption(f"#{item_id}")
                     now = states.get(item_id)
@@ -186,6 +186,7 @@ with tab_issues:
             for cls in dict.fromkeys([issue["suggested"], issue["given"]]):
                 if cls in project.classes:
                     labelbook.show_entry(project, cls, size=72, max_per_kind=3)
+            browsing.labelbook_buttons(ws, project, item["id"], issue["suggested"], key="rev")
         done = ss.get("rev_done") or {}
         if done:
             with st.expander(t("review.decided", n=len(done))):

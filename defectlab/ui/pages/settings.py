@@ -57,9 +57,9 @@ if project is not None:
     with st.form("settings_defaults"):
         c1, c2, c3 = st.columns(3)
         model = c1.selectbox(t("train.model"), models, index=training.index_of(models, current.get(
-            "default_model")), key="settings_model")
+            "default_model")), key="settings_model", format_func=common.model_name)
         preset = c2.selectbox(t("train.preset"), presets, index=training.index_of(presets, current.get(
-            "default_preset")), key="settings_preset")
+            "default_preset")), key="settings_preset", format_func=common.preset_name)
         folds = c3.number_input(t("train.folds"), 2, 20, int(current.get("default_folds", 5)),
                                 key="settings_folds")
         threshold = st.slider(t("settings.review_threshold"), 0.0, 1.0,

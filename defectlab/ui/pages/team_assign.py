@@ -39,7 +39,7 @@ if ok:
         res = team.create_assignment(ws, project, ids, annotators, overlap=overlap, overlap_k=int(overlap_k),
                                      gold_rate=gold_rate, by=me, name=name)
         for w in res.get("warnings", []):
-            common.flash("warning", w)
+            common.flash("warning", common.reason_text(w))
         common.flash("success", t("assign.created", n=res["n_items"], overlap=res["n_overlap"]))
         st.rerun()
 

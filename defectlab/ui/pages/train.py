@@ -67,8 +67,9 @@ def _status():
         st.caption(t("train.idle"))
         return
     if j.running:
-        st.progress(j.fraction, text=t("train.running", model=j.params["model"], user=j.user,
-                                       seconds=int(j.seconds), message=j.message or ""))
+        st.progress(j.fraction, text=t("train.running", model=common.model_name(j.params["model"]), user=j.user,
+                                       seconds=int(j.seconds),
+                                       message=common.reason_text(j.message) if j.message else ""))
         st.caption(t("train.keep_working"))
         return
     if j.error:

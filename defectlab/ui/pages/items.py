@@ -1,0 +1,195 @@
+"""Item browser: find items (label, annotator, source glob, dates, batch, queue, confidence), page through
+their thumbnails, label or act on a selection, open one item with its plate, history and predictions."""
+
+import pandas as pd
+import streamlit as st
+
+from defectlab.errors import DefectlabError
+from defectlab.store import UNUSABLE
+from defectlab.store.browse import bulk_action, item_detail, may_see_labels, query_items
+from defectlab.ui import browsing, common
+from defectlab.ui.common import t
+
+ws = common.workspace()
+project = common.require_project(ws, title_key="nav.items")
+st.title(t("items.title", project=project.name))
+common.show_flash()
+may = common.permissions(ws)
+user = common.user()
+see = may_see_labels(ws, user)
+if not see:
+    st.caption(t("items.blind_note"))
+ss = st.session_state
+ss.setdefault("ib_page", 0)
+ss.setdefault("ib_open", None)
+
+filters, sort, size = browsing.filters_form(ws, project, see, may("restore") or may("delete"))
+signature = repr((project.id, sorted(filters.items()), sort, size))
+if ss.get("ib_sig") != signature:
+    ss["ib_sig"], ss["ib_page"] = signature, 0
+
+if filters.get("queue") in ("label_issue", "duplicate", "outlier"):
+    from defectlab.quality.queues import queue_item_ids
+
+    with st.spinner(t("items.computing_queue")), common.guard():
+        filters["queue_ids"] = queue_item_ids(ws, project, filters["queue"])
+
+result = {"total": 0, "items": []}
+with common.guard():
+    result = query_items(ws, project, filters, sort=sort, limit=size, offset=ss["ib_page"] * size, user=user)
+rows = result["items"]
+page_ids = [r["item_id"] for r in rows]
+n_pages = max(1, -(-result["total"] // size))
+
+
+def _selected():
+    return [i for i in page_ids if ss.get(f"ib_sel_{i}")]
+
+
+def _targets():
+    chosen = _selected()
+    return chosen or ([ss["ib_open"]] if ss.get("ib_open") else [])
+
+
+def _act(action, label=None):
+    targets = _targets()
+    if not targets:
+        common.flash("warning", t("items.nothing_selected"))
+        return
+    try:
+        res = bulk_action(ws, project, targets, action, user=user, label=label, assignee=ss.get("ib_assignee"))
+    except DefectlabError as exc:
+        common.flash("error", common.error_text(exc))
+        return
+    for i in targets:
+        ss[f"ib_sel_{i}"] = False
+    common.flash("success", t(f"items.done.{action}", n=res["n"], label=common.label_text(label)))
+
+
+def _select_all(value):
+    for i in page_ids:
+        ss[f"ib_sel_{i}"] = value
+
+
+def _page(delta):
+    ss["ib_page"] = max(0, min(n_pages - 1, ss["ib_page"] + delta))
+
+
+def _open(item_id):
+    ss["ib_open"] = item_id
+
+
+def _jump():
+    number = ss.get("ib_jump")
+    if not number:
+        return
+    found = query_items(ws, project, {"item_id": int(number)}, user=user)["total"] or query_items(
+        ws, project, {"item_id": int(number), "deleted": True}, user=user)["total"]
+    if found:
+        ss["ib_open"] = int(number)
+    else:
+        common.flash("warning", t("items.no_such_item", id=int(number), project=project.name))
+
+
+# -- the header: count, paging, jump ------------------------------------------------------------------
+top = st.columns([3, 1, 1, 1, 2, 1])
+top[0].markdown(t("items.count", n=result["total"], page=ss["ib_page"] + 1, pages=n_pages))
+top[1].button(t("items.prev"), key="ib_prev", on_click=_page, args=(-1,), disabled=ss["ib_page"] == 0,
+              icon=":material/chevron_left:")
+top[2].button(t("items.next"), key="ib_next", on_click=_page, args=(1,), disabled=ss["ib_page"] >= n_pages - 1,
+              icon=":material/chevron_right:")
+top[3].button(t("items.select_page"), key="ib_select_all", on_click=_select_all, args=(True,))
+top[4].number_input(t("items.jump"), min_value=0, step=1, value=None, key="ib_jump", placeholder="#")
+top[5].button(t("items.open"), key="ib_jump_go", on_click=_jump)
+
+# -- actions on the selection (or on the open item) ------------------------------------------------------
+chosen = _targets()
+with st.container(border=True):
+    st.caption(t("items.targets", n=len(chosen)) + " · " + t("items.keys_hint", n=min(9, len(project.classes))))
+    if may("label"):
+        cols = st.columns(len(project.classes) + 1)
+        for k, cls in enumerate(project.classes):
+            cols[k].button(common.class_label(project, cls), key=f"ib_lab_{k}", on_click=_act, args=("label", cls),
+                           shortcut=str(k + 1) if k < 9 else None, width="stretch", disabled=not chosen)
+        cols[-1].button(t("common.unusable"), key="ib_unusable", on_click=_act, args=("unusable",), shortcut="0",
+                        width="stretch", disabled=not chosen)
+    cols = st.columns(4)
+    if may("label"):
+        cols[0].button(t("items.send_review"), key="ib_review", on_click=_act, args=("review",), disabled=not chosen,
+                       icon=":material/fact_check:")
+    if may("assign"):
+        from defectlab.team import list_users
+
+        people = [u["username"] for u in list_users(ws, include_disabled=False)
+                  if u["role"] in ("annotator", "reviewer", "lead", "admin") and u["username"] != "local"]
+        cols[1].selectbox(t("items.assignee"), people, key="ib_assignee", placeholder=t("common.choose"), index=None)
+        cols[2].button(t("items.assign"), key="ib_assign", on_click=_act, args=("assign",),
+                       disabled=not chosen or not ss.get("ib_assignee"), icon=":material/assignment:")
+    if filters.get("deleted") and may("restore"):
+        cols[3].button(t("items.restore"), key="ib_restore", on_click=_act, args=("restore",), disabled=not chosen,
+                       icon=":material/restore_from_trash:")
+    elif not filters.get("deleted") and may("delete"):
+        cols[3].button(t("items.delete"), key="ib_delete", on_click=_act, args=("delete",), disabled=not chosen,
+                       icon=":material/delete:")
+
+# -- one open item ------------------------------------------------------------------------------------------
+if ss.get("ib_open"):
+    with st.container(border=True):
+        try:
+            d = item_detail(ws, ss["ib_open"], user=user)
+        except DefectlabError as exc:
+            st.error(common.error_text(exc))
+            d = None
+        if d is not None:
+            item = d["item"]
+            head = st.columns([6, 1])
+            head[0].subheader(t("items.item_title", id=item["id"], source=item["source"]))
+            head[1].button(t("action.close"), key="ib_close", on_click=_open, args=(None,))
+            left, right = st.columns([3, 2], gap="large")
+            with left:
+                if d["plate"] is not None and item.get("box"):
+                    st.image(browsing.plate_context(d["plate"], item["box"]),
+                             caption=t("items.plate_caption", source=d["plate"]["source"]))
+                st.image(common.image_bytes(item, 480), width=min(480, max(96, int(item["width"]))))
+            with right:
+                st.metric(t("items.current_label"), common.label_text(d["label"]))
+                if item.get("deleted_at"):
+                    st.warning(t("items.is_deleted"))
+                browsing.labelbook_buttons(ws, project, item["id"], d["label"], key="ib")
+            st.markdown("**" + t("items.history") + "**")
+            if d["history"]:
+                st.dataframe(pd.DataFrame([{
+                    t("items.col.at"): e["at"][:19].replace("T", " "),
+                    t("items.col.user"): e["user"],
+                    t("items.col.source"): t(f"items.event.{e['source']}"),
+                    t("common.label"): common.label_text(e["label"]) if e["label"] else t("items.undo"),
+                    t("items.col.seconds"): "" if e["seconds"] is None else f"{e['seconds']:.1f}",
+                    t("items.col.comment"): e["comment"] or "",
+                } for e in d["history"]]), hide_index=True, width="stretch")
+            else:
+                st.caption(t("items.no_history"))
+            if d["predictions"]:
+                st.markdown("**" + t("items.predictions") + "**")
+                st.dataframe(pd.DataFrame([{
+                    t("items.col.run"): p["run_id"],
+                    t("items.col.model"): common.model_name(p["model"]),
+                    t("items.col.kind"): t(f"items.pred_kind.{p['kind']}"),
+                    t("items.col.trained_on"): common.label_text(p["label"]) if p["label"] else "",
+                    t("items.col.predicted"): common.label_text(p["predicted"]),
+                    t("items.col.confidence"): f"{float(p['confidence']):.0%}",
+                } for p in d["predictions"]]), hide_index=True, width="stretch")
+
+# -- the grid -------------------------------------------------------------------------------------------------
+if not rows:
+    st.info(t("items.none"))
+per_row = 6
+for start in range(0, len(rows), per_row):
+    cols = st.columns(per_row)
+    for col, r in zip(cols, rows[start:start + per_row], strict=False):
+        with col:
+            st.image(common.thumb(r, 128), width="content")  # at most 128 px either way: tall crops stay small
+            label = common.label_text(r["label"]) if r["label"] != UNUSABLE else t("common.unusable")
+            conf = "" if r.get("confidence") is None else f" · {float(r['confidence']):.0%}"
+            st.checkbox(f"#{r['item_id']} · {label}{conf}", key=f"ib_sel_{r['item_id']}")
+            st.button(t("items.open"), key=f"ib_open_{r['item_id']}", on_click=_open, args=(r["item_id"],),
+                      icon=":material/open_in_full:", width="stretch")

@@ -1,0 +1,126 @@
+"""Project and class editing: renames and merges keep every annotation's meaning; runs follow."""
+
+import pytest
+
+from defectlab.errors import InputError, PermissionDenied
+from defectlab.store import (
+    add_class,
+    annotate,
+    create_project,
+    current_label,
+    current_labels,
+    delete_project,
+    get_project,
+    list_projects,
+    merge_classes,
+    rename_class,
+    rename_project,
+    reorder_classes,
+    restore_project,
+)
+from defectlab.store.browse import item_history, query_items
+
+
+@pytest.fixture
+def proj(ws, add_items):
+    p = create_project(ws, "P", ["scrach", "pit", "dent"], descriptions={"scrach": {"description": "a line"}})
+    ids = add_items(ws, p, 6)
+    with ws.transaction() as conn:
+        conn.execute("INSERT INTO users (username, role, created_at) VALUES ('ann', 'annotator', 't')")
+        conn.execute("INSERT INTO users (username, role, created_at) VALUES ('bob', 'annotator', 't')")
+    return p, ids
+
+
+def test_rename_class_is_an_event_and_keeps_meaning(ws, proj):
+    p, ids = proj
+    first = annotate(ws, ids[0], "scrach", user="ann")
+    q = rename_class(ws, "P", "scrach", "scratch")
+    assert q.classes == ("scratch", "pit", "dent") and q.descriptions["scratch"]["description"] == "a line"
+    assert current_label(ws, ids[0]).label == "scratch"
+    with ws.read() as conn:  # the annotation row itself is untouched
+        assert conn.execute("SELECT label FROM annotations WHERE id = ?", (first,)).fetchone()[0] == "scrach"
+    history = item_history(ws, ids[0])
+    assert [(e["source"], e["label"], e["written"]) for e in history] == [
+        ("human", "scratch", "scrach"), ("rename", "scratch", "scrach")]
+    annotate(ws, ids[1], "scratch", user="ann")        # the new name is a label now
+    with pytest.raises(InputError):
+        annotate(ws, ids[2], "scrach", user="ann")     # the old one is not
+    # a new class that reuses the old name does not capture the renamed annotations
+    add_class(ws, "P", "scrach")
+    annotate(ws, ids[2], "scrach", user="ann")
+    labels = {i: s.label for i, s in current_labels(ws, p.id).items()}
+    assert labels == {ids[0]: "scratch", ids[1]: "scratch", ids[2]: "scrach"}
+
+
+def test_merge_turns_disagreement_into_agreement(ws, proj):
+    _p, ids = proj
+    annotate(ws, ids[0], "pit", user="ann")
+    annotate(ws, ids[0], "dent", user="bob")
+    assert not current_label(ws, ids[0]).agreed
+    q = merge_classes(ws, "P", ["pit", "dent"], into="hole")
+    assert q.classes == ("scrach", "hole")
+    state = current_label(ws, ids[0])
+    assert state.label == "hole" and state.agreed and state.n_votes == 2
+    assert [e["source"] for e in item_history(ws, ids[0])] == ["human", "human", "merge", "merge"]
+    assert query_items(ws, "P", {"label": "hole"})["total"] == 1
+    with pytest.raises(InputError, match="at least two"):
+        merge_classes(ws, "P", ["scrach"], into="hole")
+
+
+def test_merge_into_existing_and_refusals(ws, proj):
+    _p, ids = proj
+    annotate(ws, ids[0], "dent", user="ann")
+    q = merge_classes(ws, "P", ["dent"], into="pit")
+    assert q.classes == ("scrach", "pit") and current_label(ws, ids[0]).label == "pit"
+    with pytest.raises(InputError, match="no class"):
+        merge_classes(ws, "P", ["nope"], into="pit")
+    with pytest.raises(InputError, match="merge"):
+        rename_class(ws, "P", "scrach", "pit")
+    with pytest.raises(InputError, match="reserved"):
+        rename_class(ws, "P", "scrach", "__unusable__")
+    with pytest.raises(InputError, match="already has"):
+        add_class(ws, "P", "pit")
+    with pytest.raises(PermissionDenied):
+        rename_class(ws, "P", "scrach", "scratch", user="ann")
+
+
+def test_reorder_and_rename_project(ws, proj):
+    reorder_classes(ws, "P", ["dent", "scrach", "pit"])
+    assert get_project(ws, "P").classes == ("dent", "scrach", "pit")
+    with pytest.raises(InputError, match="exactly"):
+        reorder_classes(ws, "P", ["dent", "pit"])
+    q = rename_project(ws, "P", "Plates line 2")
+    assert q.name == "Plates line 2" and get_project(ws, q.id).name == "Plates line 2"
+    create_project(ws, "Other", ["a", "b"])
+    with pytest.raises(InputError, match="already exists"):
+        rename_project(ws, "Other", "Plates line 2")
+
+
+def test_soft_delete_and_restore(ws, proj):
+    delete_project(ws, "P")
+    assert [x.name for x in list_projects(ws)] == []
+    assert get_project(ws, "P", include_deleted=True).deleted_at
+    restore_project(ws, "P")
+    assert [x.name for x in list_projects(ws)] == ["P"]
+
+
+def test_runs_trained_before_a_rename_show_today_names(ws, tmp_path):
+    """A run trained on 'crazing' compares and predicts under the renamed class."""
+    from ui_support import demo_workspace
+
+    from defectlab.learn import compare, get_run, list_runs, predict_items, train_project
+
+    ws, project, _labeled, unlabeled = demo_workspace(tmp_path / "d", n_per_class=6, n_unlabeled=3, train=True)
+    run_a = list_runs(ws, project.name)[0]["run_id"]
+    rename_class(ws, project.name, "crazing", "craze")
+    record = get_run(ws, run_a)
+    assert set(record["metrics"]["per_class"]) == {"craze", "patches", "scratches"}
+    assert record["metrics"]["classes"] == ["craze", "patches", "scratches"]
+    items = record["items"]
+    assert {it["label"] for it in items} == {"craze", "patches", "scratches"}
+    preds = predict_items(ws, project.name, run_a, unlabeled)
+    assert all(pr["label"] in ("craze", "patches", "scratches") for pr in preds["predictions"])
+    run_b = train_project(ws, project.name, model="logreg", folds=3, preset="fast", model_preset="fast")["run_id"]
+    result = compare(ws, project.name, run_a, run_b)
+    assert set(result) >= {"a", "b", "fixed", "broken"}
+    assert {it["label"] for it in get_run(ws, run_b)["items"]} == {"craze", "patches", "scratches"}

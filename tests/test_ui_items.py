@@ -1,0 +1,95 @@
+"""Item browser page (AppTest): filters, paging, selection + keys, bulk actions, the open item, in en and zh_CN."""
+
+import pytest
+from streamlit.testing.v1 import AppTest
+from ui_support import APP, app, no_exception, tiny_workspace
+
+from defectlab.store import annotate, current_label, get_project
+from defectlab.store.browse import query_items
+
+
+def _grid_ids(at):
+    return sorted(int(c.key.split("_")[-1]) for c in at.checkbox if c.key and c.key.startswith("ib_sel_"))
+
+
+@pytest.mark.parametrize("lang", ["en", "zh_CN"])
+def test_browse_filter_and_page(tmp_path, lang):
+    _ws, _project, ids = tiny_workspace(tmp_path / "ws", n_items=30, labeled=9)
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.session_state["workspace"] = str(tmp_path / "ws")
+    at.session_state["lang"] = lang
+    at.run()
+    at.switch_page("defectlab/ui/pages/items.py").run()
+    no_exception(at)
+    assert _grid_ids(at) == ids[:24]            # first page of 24
+    at.button(key="ib_next").click().run()
+    assert _grid_ids(at) == ids[24:]
+    at.selectbox(key="ib_label").set_value("pit").run()
+    no_exception(at)
+    assert _grid_ids(at) == [ids[1], ids[4], ids[7]]  # the filter went back to page 1
+    at.text_input(key="ib_source").input("crops/004*").run()
+    assert _grid_ids(at) == [ids[4]]
+
+
+def test_select_and_label_with_number_keys(tmp_path):
+    ws, _project, ids = tiny_workspace(tmp_path / "ws", n_items=8)
+    at = app(tmp_path / "ws", page="items")
+    at.checkbox(key=f"ib_sel_{ids[2]}").check()
+    at.checkbox(key=f"ib_sel_{ids[3]}").check().run()
+    at.button(key="ib_lab_2").click().run()       # the "3" key: the third class
+    no_exception(at)
+    assert current_label(ws, ids[2]).label == "scale" and current_label(ws, ids[3]).label == "scale"
+    assert current_label(ws, ids[4]).label is None
+    assert not at.checkbox(key=f"ib_sel_{ids[2]}").value  # the selection was cleared
+    assert any("2" in s.value for s in at.success)
+
+
+def test_bulk_review_delete_restore(tmp_path):
+    ws, project, ids = tiny_workspace(tmp_path / "ws", n_items=6)
+    at = app(tmp_path / "ws", page="items")
+    at.checkbox(key=f"ib_sel_{ids[0]}").check().run()
+    at.button(key="ib_review").click().run()
+    assert query_items(ws, project.name, {"queue": "sent_to_review"})["total"] == 1
+    at.checkbox(key=f"ib_sel_{ids[1]}").check().run()
+    at.button(key="ib_delete").click().run()
+    no_exception(at)
+    assert ids[1] not in _grid_ids(at)
+    at.checkbox(key="ib_deleted").check().run()
+    assert _grid_ids(at) == [ids[1]]
+    at.checkbox(key=f"ib_sel_{ids[1]}").check().run()
+    at.button(key="ib_restore").click().run()
+    no_exception(at)
+    assert query_items(ws, project.name)["total"] == 6
+
+
+def test_open_item_shows_plate_history_and_labelbook_buttons(tmp_path):
+    ws, project, ids = tiny_workspace(tmp_path / "ws", n_items=4, labeled=2)
+    annotate(ws, ids[0], "pit", source="review", comment="looked again", seconds=3.0)
+    at = app(tmp_path / "ws", page="items")
+    at.number_input(key="ib_jump").set_value(ids[0])
+    at.button(key="ib_jump_go").click().run()
+    no_exception(at)
+    assert at.session_state["ib_open"] == ids[0]
+    history = at.dataframe[0].value
+    assert list(history["Who"]) == ["local", "local"] and "looked again" in list(history["Comment"])
+    at.button(key="ib_lb_counter_examples").click().run()
+    no_exception(at)
+    assert get_project(ws, project.name).descriptions["pit"]["counter_examples"] == [ids[0]]
+    at.number_input(key="ib_jump").set_value(99999)
+    at.button(key="ib_jump_go").click().run()
+    assert at.warning and "99999" in at.warning[0].value
+
+
+def test_blind_annotator_cannot_filter_labels(tmp_path):
+    from defectlab.team import create_user
+
+    ws, _project, _ids = tiny_workspace(tmp_path / "ws", n_items=4, labeled=2)
+    create_user(ws, "anna", "correct horse battery", "annotator", admin_password="admin horse battery")
+    at = app(tmp_path / "ws")
+    at.session_state["auth_user"] = "anna"
+    at.session_state["last_seen"] = __import__("time").time()
+    at.run()
+    at.switch_page("defectlab/ui/pages/items.py").run()
+    no_exception(at)
+    assert at.selectbox(key="ib_label").disabled
+    assert "blind" in at.caption[0].value
