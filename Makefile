@@ -31,6 +31,7 @@ run: demo
 		--server.headless true --browser.gatherUsageStats false
 
 test: install
+	$(BIN)/python -m pytest -q -p no:cacheprovider --doctest-modules defectlab --ignore=defectlab/ui
 	$(BIN)/python -m pytest -n 2 --timeout 600 -q
 
 typecheck: install
