@@ -87,7 +87,7 @@ def test_password_policy(password, username, match):
 
 def test_password_policy_accepts_chinese_passphrase():
     assert check_password_policy("钢板表面有一条划痕") == "钢板表面有一条划痕"  # 9 characters
-    with pytest.raises(InputError, match="too short .7 characters"):
+    with pytest.raises(InputError, match=r"too short .7 characters"):
         check_password_policy("钢板表面有划痕")
 
 
@@ -101,7 +101,7 @@ def test_fresh_workspace_is_single_user(ws):
 
 
 def test_first_account_needs_the_local_admin_password(ws):
-    with pytest.raises(InputError, match="team mode.*admin_password"):
+    with pytest.raises(InputError, match=r"team mode.*admin_password"):
         create_user(ws, "lead", "lead-pass-1", "lead", by="local")
     assert is_team_mode(ws) is False and len(list_users(ws)) == 1  # nothing was written
     with pytest.raises(InputError, match="too short"):
@@ -156,7 +156,7 @@ def test_authenticate(team):
     user = authenticate(team, "Ann", "ann-pass-1")  # names ignore case
     assert user["username"] == "ann" and user["display_name"] == "张伟" and "password_hash" not in user
     for name, pw in (("ann", "wrong-pass-1"), ("nobody", "ann-pass-1")):
-        with pytest.raises(AuthenticationError, match="^Wrong user name or password.$"):
+        with pytest.raises(AuthenticationError, match=r"^Wrong user name or password.$"):
             authenticate(team, name, pw)
     actions = [(r["action"], r["target"]) for r in list_audit(team, action=None)[:3]]
     assert actions == [("user.login_failed", "nobody"), ("user.login_failed", "ann"), ("user.login", "ann")]
@@ -239,7 +239,7 @@ def test_set_role_and_display_name_are_logged(team):
 def test_annotator_refusals(team, add_items):
     p = create_project(team, "p", ["a", "b"], user="lead")
     items = add_items(team, p, 2)
-    with pytest.raises(PermissionDenied, match="'ann' .role annotator. may not delete"):
+    with pytest.raises(PermissionDenied, match=r"'ann' .role annotator. may not delete"):
         delete_items(team, items, user="ann")
     with pytest.raises(PermissionDenied, match="may not edit project"):
         update_project(team, p, descriptions={"a": {"description": "changed"}}, user="ann")
