@@ -36,14 +36,21 @@ def test_sample_is_small_and_tracked_by_git():
 
 
 def test_committed_pixels_are_what_the_script_makes():
-    """The fixed seed reproduces every committed crop pixel for pixel."""
+    """The fixed seed reproduces every committed crop: pixel for pixel on OpenCV 5 (which wrote them); on
+    OpenCV 4 anti-aliased lines are drawn a little differently, so a few pixels of a crop may differ."""
+    exact = int(cv2.__version__.split(".")[0]) >= 5
     images, labels = _script().sample_images()
     count = {}
     for image, label in zip(images, labels, strict=True):
         count[label] = count.get(label, 0) + 1
         path = SAMPLE / label / f"{label}_{count[label]:03d}.png"
         stored = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
-        assert stored is not None and np.array_equal(stored, image), path
+        assert stored is not None and stored.shape == image.shape and stored.dtype == np.uint8, path
+        differ = stored != image
+        if exact:
+            assert not differ.any(), path
+        else:
+            assert differ.mean() <= 0.05 and np.abs(stored.astype(int) - image).mean() < 3, path
 
 
 def test_script_writes_the_committed_layout(tmp_path):

@@ -7,16 +7,16 @@ from defectlab.store import current_labels, get_project, items_frame, open_works
 
 
 def test_import_empty_workspace_renders(tmp_path):
-    from defectlab.i18n import t
+    from defectlab.i18n import t  # the app runs in English here (ui_support.app)
 
     at = app(tmp_path / "empty", "import_data")
     no_exception(at)
-    assert [x.value for x in at.title] == [t("import.title")]
+    assert [x.value for x in at.title] == [t("import.title", "en")]
     # no project yet: the page offers a new one (the "active project" choice is disabled) and auto layout
     assert at.radio(key="imp_target").value == "new" and at.radio(key="imp_target").disabled
     assert at.text_input(key="imp_new_project").value == ""
     assert at.selectbox(key="imp_layout").value == "auto"
-    assert t("import.layout_help.auto") in [c.value for c in at.caption]
+    assert t("import.layout_help.auto", "en") in [c.value for c in at.caption]
 
 
 def test_upload_flat_with_regex_into_new_project(tmp_path):

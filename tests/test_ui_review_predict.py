@@ -96,7 +96,7 @@ def test_label_issue_queue_accept_keep_other_with_keys(tmp_path):
 
 
 def test_duplicates_and_outliers_queues_render(tmp_path):
-    from defectlab.i18n import t
+    from defectlab.i18n import t  # the app runs in English here (ui_support.app)
     from defectlab.quality import review as qreview
 
     ws, project, _labeled, _unlabeled = demo_workspace(tmp_path / "ws", train=True)
@@ -109,11 +109,11 @@ def test_duplicates_and_outliers_queues_render(tmp_path):
         no_exception(at)
         rows = fetch()
         # the page says how many entries the library found, then lists them (at most 30) or says it is empty
-        assert t(f"review.{kind}_help", n=len(rows)) in [c.value for c in at.caption], kind
+        assert t(f"review.{kind}_help", "en", n=len(rows)) in [c.value for c in at.caption], kind
         go = [b for b in at.button if b.key.startswith(f"rev_{kind}_go_")]
         assert len(go) == min(len(rows), 30), kind
         if not rows:
-            assert t("review.queue_empty") in [s.value for s in at.success], kind
+            assert t("review.queue_empty", "en") in [s.value for s in at.success], kind
 
 
 def test_review_page_in_chinese_says_the_reasons_in_chinese(tmp_path, monkeypatch):

@@ -10,12 +10,12 @@ from defectlab.store import annotate
 
 
 def test_train_and_runs_pages_on_empty_workspace(tmp_path):
-    from defectlab.i18n import t
+    from defectlab.i18n import t  # the app runs in English here (ui_support.app)
 
     for page in ("train", "runs"):
         at = app(tmp_path / "empty", page)
         no_exception(at)
-        assert [i.value for i in at.info] == [t("common.no_project")], page  # says where to go
+        assert [i.value for i in at.info] == [t("common.no_project", "en")], page  # says where to go
         assert not at.button, page  # nothing to train or compare
 
 
