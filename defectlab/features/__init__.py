@@ -20,6 +20,9 @@ Public API
 ``extract_cached(shas, load_images, spec, cache_dir, n_jobs=1, progress=None)``
     Incremental on-disk cache in ``<cache_dir>/<spec hash>/`` (``cache_dir`` =
     ``<workspace>/features``).
+``TileParams``, ``auto_spec(spec, heights, widths)``
+    Tile-pooled features for large images (whole photos): tiles -> families -> pooled row; the
+    automatic choice from the images' sizes (see :mod:`defectlab.features.tiles`).
 ``FeatureSpec``, ``PRESETS`` ("fast", "default", "rich"), ``get_spec(name_or_spec)``,
 ``spec_hash(spec)``, ``FEATURES_VERSION``
     Which families, parameters and working size; hashed and versioned.
@@ -35,6 +38,7 @@ Importing this package imports only NumPy, OpenCV and the standard library.
 from ._validate import prepare_images
 from .cache import extract_cached
 from .pipeline import extract, feature_names
+from .tiles import auto_spec
 from .spec import (
     DEFAULT_PRESET,
     FAMILIES,
@@ -49,6 +53,7 @@ from .spec import (
     HOGParams,
     IntensityParams,
     LBPParams,
+    TileParams,
     get_spec,
     spec_hash,
 )
@@ -67,6 +72,8 @@ __all__ = [
     "HOGParams",
     "IntensityParams",
     "LBPParams",
+    "TileParams",
+    "auto_spec",
     "extract",
     "extract_cached",
     "feature_names",

@@ -49,6 +49,7 @@ __all__ = [
     "HOGParams",
     "IntensityParams",
     "LBPParams",
+    "TileParams",
     "get_spec",
     "spec_hash",
 ]
@@ -71,6 +72,9 @@ FAMILY_TITLES = {
 }
 
 _RESIZE_MODES = ("stretch", "crop")
+_TILE_MODES = ("grid", "sliding")
+#: Pooling statistics of tile features (``q<k>``: the k-th percentile over the tiles).
+TILE_POOLS = ("mean", "std", "max", "min", "q10", "q25", "q50", "q75", "q90")
 _DEPTH_MODES = ("stretch", "scale")
 _GLCM_PROPS = ("contrast", "dissimilarity", "homogeneity", "energy", "correlation", "ASM")
 
@@ -283,6 +287,63 @@ class ColorParams:
         _check_int(self.hue_bins, "color.hue_bins", 1, 180)
 
 
+@dataclass(frozen=True)
+class TileParams:
+    """Tile-pooled features for images much larger than the working size (whole photos, plates).
+
+    An image whose shorter side is at least ``min_side`` pixels is cut into tiles; every tile goes
+    through the working-size policy and the texture families like a crop, and the tiles' rows are
+    pooled into one row per image. A smaller image (a 200 x 200 crop) is one tile: today's path, its
+    pooled row is its own features (``std`` 0, every quantile equal). The column count does not depend
+    on the image size, so crops and photos can share one model.
+
+    Parameters
+    ----------
+    mode : {"grid", "sliding"}
+        ``grid``: ``grid`` rows x cols tiles covering the image, neighbours sharing ``overlap`` of a
+        tile; ``sliding``: square tiles of ``side`` pixels (0: half the shorter side) every
+        ``side * (1 - overlap)`` pixels, at most ``max_tiles`` (the step grows).
+    grid : (int, int)
+        Tile rows and columns of the grid mode (1..8 each).
+    overlap : float
+        Fraction of a tile shared with its neighbour, in [0, 0.75].
+    side : int
+        Tile side of the sliding mode in image pixels (0 = half the shorter side).
+    max_tiles : int
+        Most tiles per image in the sliding mode (2..64).
+    pool : tuple of str
+        Statistics over the tiles, among ``mean, std, max, min, q10, q25, q50, q75, q90``; columns
+        are named ``<feature>@<pool>`` (e.g. ``lbp.p8r1.u3@std``), pool by pool.
+    min_side : int
+        Images whose shorter side is below this many pixels are not tiled (16..8192).
+    """
+
+    mode: str = "grid"
+    grid: tuple = (3, 3)
+    overlap: float = 0.25
+    side: int = 0
+    max_tiles: int = 16
+    pool: tuple = ("mean", "std")
+    min_side: int = 320
+
+    def __post_init__(self):
+        if self.mode not in _TILE_MODES:
+            _fail("tiles.mode", f"parameter must be one of {_TILE_MODES}", self.mode, "Use 'grid'.")
+        object.__setattr__(self, "grid", _int_tuple(self.grid, "tiles.grid", max_value=8, length=2))
+        if isinstance(self.overlap, bool) or not isinstance(self.overlap, (int, float)) or not (
+                0.0 <= self.overlap <= 0.75):
+            _fail("tiles.overlap", "parameter must be a number in [0, 0.75]", self.overlap, "Use e.g. 0.25.")
+        object.__setattr__(self, "overlap", float(self.overlap))
+        _check_int(self.side, "tiles.side", 0, 8192)
+        _check_int(self.max_tiles, "tiles.max_tiles", 2, 64)
+        _check_int(self.min_side, "tiles.min_side", 16, 8192)
+        pool = tuple(self.pool)
+        if not pool or any(p not in TILE_POOLS for p in pool) or len(set(pool)) != len(pool):
+            _fail("tiles.pool", f"parameter must be distinct names among {TILE_POOLS}", pool,
+                  "Use e.g. ('mean', 'std').")
+        object.__setattr__(self, "pool", pool)
+
+
 _PARAM_TYPES = {
     "intensity": IntensityParams,
     "lbp": LBPParams,
@@ -310,6 +371,10 @@ class FeatureSpec:
         16-bit / integer policy (see the module docstring).
     intensity, lbp, glcm, hog, gabor, fft, color : params or None
         Family parameters; ``None`` leaves the family out.
+    tiles : TileParams or None
+        Tile-pooled features for large images (see :class:`TileParams`); ``None`` (default) brings every
+        image to the working size whole. Part of :attr:`hash` only when set, so specs without tiles keep
+        their hash.
     name : str
         Informational label (e.g. the preset name); not part of :attr:`hash`.
     version : int
@@ -336,6 +401,7 @@ class FeatureSpec:
     gabor: GaborParams | None = field(default_factory=GaborParams)
     fft: FFTParams | None = field(default_factory=FFTParams)
     color: ColorParams | None = field(default_factory=ColorParams)
+    tiles: TileParams | None = None
     name: str = "custom"
     version: int = FEATURES_VERSION
 
@@ -356,6 +422,11 @@ class FeatureSpec:
             if value is not None and not isinstance(value, cls):
                 _fail(fam, f"parameter must be a {cls.__name__}, a dict of its fields or None",
                       value, "Fix the feature spec.")
+        if isinstance(self.tiles, dict):
+            object.__setattr__(self, "tiles", _tiles_from_dict(self.tiles))
+        if self.tiles is not None and not isinstance(self.tiles, TileParams):
+            _fail("tiles", "parameter must be a TileParams, a dict of its fields or None", self.tiles,
+                  "Fix the feature spec.")
         if not self.families:
             _fail("families", "of a FeatureSpec must include at least one family",
                   "none", f"Enable one of {FAMILIES}.")
@@ -393,7 +464,7 @@ class FeatureSpec:
             value = getattr(self, fam)
             if value is not None:
                 fams[fam] = _plain(dataclasses.asdict(value))
-        return {
+        out = {
             "version": self.version,
             "name": self.name,
             "size": list(self.size),
@@ -401,6 +472,9 @@ class FeatureSpec:
             "depth": self.depth,
             "families": fams,
         }
+        if self.tiles is not None:
+            out["tiles"] = _plain(dataclasses.asdict(self.tiles))
+        return out
 
     def to_json(self, *, indent=None):
         """JSON text of the spec; :meth:`from_json` reads it back to an equal spec."""
@@ -411,7 +485,7 @@ class FeatureSpec:
         """Spec from a dict written by :meth:`to_dict`; unknown keys are errors."""
         if not isinstance(data, dict):
             _fail("spec", "must be a JSON object", type(data).__name__, "Pass a FeatureSpec dict.")
-        known = {"version", "name", "size", "resize", "depth", "families"}
+        known = {"version", "name", "size", "resize", "depth", "families", "tiles"}
         unknown = sorted(set(data) - known)
         if unknown:
             _fail("spec", f"has unknown keys {unknown}; known keys are {sorted(known)}", data,
@@ -427,6 +501,7 @@ class FeatureSpec:
             depth=data.get("depth", "stretch"),
             name=data.get("name", "custom"),
             version=data.get("version", FEATURES_VERSION),
+            tiles=None if data.get("tiles") is None else _tiles_from_dict(data["tiles"]),
             **kwargs,
         )
 
@@ -479,6 +554,17 @@ def _params_from_dict(fam, data):
             v = tuple(v)
         kwargs[k] = v
     return cls(**kwargs)
+
+
+def _tiles_from_dict(data):
+    if not isinstance(data, dict):
+        _fail("tiles", "must be a JSON object of parameters", data, "Fix the feature spec.")
+    names = {f.name for f in dataclasses.fields(TileParams)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        _fail("tiles", f"has unknown parameters {unknown}; known: {sorted(names)}", data,
+              "Fix the feature spec.")
+    return TileParams(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
 def spec_hash(spec):
