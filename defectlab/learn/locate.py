@@ -181,7 +181,7 @@ def window_sides(widths, heights, scales=3):
     Examples
     --------
     >>> window_sides([40, 60, 80, 100, 200], [40, 60, 80, 100, 200], scales=3)
-    (56, 80, 140)
+    (56, 80, 120)
     """
     w = np.asarray(widths, dtype=np.float64)
     h = np.asarray(heights, dtype=np.float64)
