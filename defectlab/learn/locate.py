@@ -80,7 +80,7 @@ class LocateSettings:
     threshold : float, default=0.5
         Lowest probability of a defect class for a window (``windows``) or a map cell (``components``)
         to count.
-    max_windows : int, default=600
+    max_windows : int, default=500
         Most windows per image (larger images get longer steps): bounds the time per image.
     method : {"windows", "components"}, default="windows"
         How boxes are made: ``windows`` keeps the windows whose best defect class reaches the threshold
@@ -97,7 +97,7 @@ class LocateSettings:
     window_sides: tuple = ()
     stride: float = 0.5
     threshold: float = 0.5
-    max_windows: int = 600
+    max_windows: int = 500
     background: bool = True
     min_box: int = 0
     method: str = "windows"
