@@ -60,7 +60,7 @@ __all__ = [
 #: Name of the "no defect" class of a locator trained with plates.
 BACKGROUND = "background"
 LOCATOR_DIR = "locator"
-_LOCATOR_FORMAT = 1
+_LOCATOR_FORMAT = 2
 _MAP_CELLS = 128  # the probability map has at most this many cells along its longer side
 _MAX_OVERLAP = 0.10  # a background window has at most this fraction of its area inside any box
 
@@ -511,6 +511,8 @@ def _background_set(ws, rows, sides, per_plate, seed):
     for r in rows:
         counts[r["label"]] = counts.get(r["label"], 0) + 1
     cap = max(50, 2 * int(np.median(list(counts.values()))))
+    # few plates (a handful drawn on the Cut-crops page): more windows from each
+    per_plate = int(np.clip(np.ceil(cap / len(plate_ids)), per_plate, 40))
     rng = np.random.default_rng(seed)
     order = rng.permutation(plate_ids)
     boxes = _plate_boxes(ws, plate_ids)
@@ -545,7 +547,8 @@ def locator_for_run(ws, run_id, background=True, per_plate=2, scales=3):
     background : bool
         Use the background class when the run's crops come from plates.
     per_plate : int
-        Background windows drawn per plate.
+        Background windows drawn per plate, at least (more when the project has few plates: about
+        twice the median class size in all, at most 40 per plate).
     scales : int
         Number of window sides taken from the training crops.
 

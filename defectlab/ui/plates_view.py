@@ -53,7 +53,7 @@ def overlay_image(image, defect_map, boxes, classes, max_side=1200, alpha=0.45):
     max_side : int
         The result is shrunk so its longer side is at most this.
     alpha : float
-        Strength of the overlay where the map is 1 (it fades out where the map is 0).
+        Strength of the overlay where the map is 1 (it fades out to nothing at 0.25 and below).
 
     Returns
     -------
@@ -70,7 +70,7 @@ def overlay_image(image, defect_map, boxes, classes, max_side=1200, alpha=0.45):
     oh, ow = rgb.shape[:2]
     heat = cv2.resize(np.clip(np.asarray(defect_map, np.float32), 0, 1), (ow, oh), interpolation=cv2.INTER_LINEAR)
     colour = cv2.applyColorMap(np.round(heat * 255).astype(np.uint8), cv2.COLORMAP_JET)[..., ::-1]
-    a = (alpha * heat)[..., None]
+    a = (alpha * np.clip((heat - 0.25) / 0.75, 0, 1))[..., None]  # unlikely areas stay as they are
     out = np.clip(rgb * (1 - a) + colour * a, 0, 255).astype(np.uint8)
     thick = max(1, round(max(oh, ow) / 400))
     for k, b in enumerate(boxes, start=1):
@@ -225,6 +225,20 @@ def locate_panel(ws, project, run_id):
 
 # -- Cut-crops page ------------------------------------------------------------------------------------
 
+def _new_boxes(ws, project, plate, boxes, max_iou=0.5):
+    """The located boxes of known classes that do not repeat a crop already cut from the plate."""
+    from defectlab.learn.locate import _pairwise
+
+    frame = items_frame(ws, project.id)
+    cut = [list(b) for b in frame.loc[frame["parent_id"] == plate["id"], "box"] if b is not None]
+    keep = [b for b in boxes if b["label"] != BACKGROUND and b["label"] in project.classes]
+    if not cut or not keep:
+        return keep
+    xyxy = np.array([[b["x"], b["y"], b["x"] + b["w"], b["y"] + b["h"]] for b in keep], np.float64)
+    iou, _ = _pairwise(xyxy, np.array(cut, np.float64))
+    return [b for b, v in zip(keep, iou.max(axis=1), strict=True) if v < max_iou]
+
+
 def suggest_panel(ws, project, plate, generation):
     """The "suggest boxes" control of the Cut-crops page.
 
@@ -248,7 +262,7 @@ def suggest_panel(ws, project, plate, generation):
                                              help=t("plates.suggest_help")):
         with common.guard(), st.spinner(t("plates.finding")):
             result = locate_item(ws, project, plate["id"], run_id=run_id, user=common.user())
-            boxes = [b for b in result.boxes if b["label"] != BACKGROUND and b["label"] in project.classes]
+            boxes = _new_boxes(ws, project, plate, result.boxes)
             ss["crop_suggestions"] = {"plate": int(plate["id"]), "generation": generation, "boxes": boxes}
             if not boxes:
                 common.flash("info", t("plates.no_boxes"))
