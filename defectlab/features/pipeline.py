@@ -188,7 +188,7 @@ def _extract_tiled(images, spec, chunk_size, n_jobs):
         tiles, owners = [], []
         for k in range(c0, min(n, c0 + step)):
             im = images[k]
-            for y0, y1, x0, x1 in tile_boxes(im.shape[0], im.shape[1], spec.tiles):
+            for y0, y1, x0, x1 in tile_boxes(im.shape[0], im.shape[1], spec.tiles, max(spec.size)):
                 tiles.append(im[y0:y1, x0:x1])
                 owners.append(k - c0)
         rows = extract(tiles, base, chunk_size=chunk_size, n_jobs=n_jobs)

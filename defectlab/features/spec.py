@@ -301,14 +301,15 @@ class TileParams:
     ----------
     mode : {"grid", "sliding"}
         ``grid``: ``grid`` rows x cols tiles covering the image, neighbours sharing ``overlap`` of a
-        tile; ``sliding``: square tiles of ``side`` pixels (0: half the shorter side) every
-        ``side * (1 - overlap)`` pixels, at most ``max_tiles`` (the step grows).
+        tile; ``sliding``: square tiles of ``side`` pixels (0: the working size, i.e. tiles at the
+        working scale, not shrunk) every ``side * (1 - overlap)`` pixels, at most ``max_tiles`` (the
+        step grows).
     grid : (int, int)
         Tile rows and columns of the grid mode (1..8 each).
     overlap : float
         Fraction of a tile shared with its neighbour, in [0, 0.75].
     side : int
-        Tile side of the sliding mode in image pixels (0 = half the shorter side).
+        Tile side of the sliding mode in image pixels (0 = the working size's longer side).
     max_tiles : int
         Most tiles per image in the sliding mode (2..64).
     pool : tuple of str

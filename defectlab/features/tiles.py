@@ -31,7 +31,7 @@ def _starts(length, tile, n):
     return np.round(np.linspace(0, length - tile, n)).astype(int).tolist()
 
 
-def tile_boxes(height, width, params):
+def tile_boxes(height, width, params, work_side=160):
     """The tiles of one image, as ``(y0, y1, x0, x1)`` tuples.
 
     Parameters
@@ -39,6 +39,9 @@ def tile_boxes(height, width, params):
     height, width : int
         Image size.
     params : TileParams
+    work_side : int
+        The working size's longer side: the tile side of the sliding mode when ``params.side`` is 0
+        (tiles at the working scale: a tile is not shrunk before its features are computed).
 
     Returns
     -------
@@ -62,7 +65,7 @@ def tile_boxes(height, width, params):
         tw = max(1, round(width / (cols - (cols - 1) * o)))
         ys, xs = _starts(height, th, rows), _starts(width, tw, cols)
     else:
-        side = params.side or max(1, min(height, width) // 2)
+        side = params.side or work_side
         th, tw = min(side, height), min(side, width)
         step = max(1.0, side * (1.0 - o))
         while True:

@@ -60,9 +60,10 @@ __all__ = [
 #: Name of the "no defect" class of a locator trained with plates.
 BACKGROUND = "background"
 LOCATOR_DIR = "locator"
-_LOCATOR_FORMAT = 2
+_LOCATOR_FORMAT = 4
 _MAP_CELLS = 128  # the probability map has at most this many cells along its longer side
 _MAX_OVERLAP = 0.10  # a background window has at most this fraction of its area inside any box
+_MIN_BACKGROUND = 200  # background is the most varied class: at least this many windows when plates allow
 
 
 @dataclass(frozen=True)
@@ -446,7 +447,7 @@ def background_windows(image, boxes, sides, per_image=2, rng=None, stride=0.5):
     """
     rng = np.random.default_rng(0) if rng is None else rng
     h, w = image.shape[:2]
-    cand = sliding_windows(h, w, sides, stride=stride, max_windows=400)
+    cand = sliding_windows(h, w, sides, stride=stride, max_windows=1000)
     # a window as large as the whole plate is never background when the plate has a box
     cand = cand[(cand[:, 2] - cand[:, 0]) * (cand[:, 3] - cand[:, 1]) < 0.8 * h * w] if len(boxes) else cand
     keep = cand[_overlap_fraction(cand, boxes) <= _MAX_OVERLAP]
@@ -510,7 +511,7 @@ def _background_set(ws, rows, sides, per_plate, seed):
     counts = {}
     for r in rows:
         counts[r["label"]] = counts.get(r["label"], 0) + 1
-    cap = max(50, 2 * int(np.median(list(counts.values()))))
+    cap = max(_MIN_BACKGROUND, 2 * int(np.median(list(counts.values()))))
     # few plates (a handful drawn on the Cut-crops page): more windows from each
     per_plate = int(np.clip(np.ceil(cap / len(plate_ids)), per_plate, 40))
     rng = np.random.default_rng(seed)
@@ -524,7 +525,8 @@ def _background_set(ws, rows, sides, per_plate, seed):
             image = load_item_image(ws, get_item(ws, pid))
         except DefectlabError:
             continue  # a plate whose file is gone: skip it, the crops still train
-        crops += background_windows(image, boxes[pid], sides, per_image=per_plate, rng=rng)
+        varied = sorted({max(8, round(s * f)) for s in sides for f in (0.75, 1.0, 1.5)})
+        crops += background_windows(image, boxes[pid], varied, per_image=per_plate, rng=rng, stride=0.25)
     return crops[:cap]
 
 
@@ -550,7 +552,8 @@ def locator_for_run(ws, run_id, background=True, per_plate=2, scales=3):
         Background windows drawn per plate, at least (more when the project has few plates: about
         twice the median class size in all, at most 40 per plate).
     scales : int
-        Number of window sides taken from the training crops.
+        Number of window sides taken from the training crops (the crops cut from plates when there
+        are at least 10 of them: loose crops are often framed differently).
 
     Returns
     -------
@@ -571,7 +574,10 @@ def locator_for_run(ws, run_id, background=True, per_plate=2, scales=3):
     rows = _training_items(ws, run)
     if not rows:
         raise InputError(f"Run {run_id} has no training items; it cannot locate defects.")
-    sides = window_sides([r["width"] for r in rows], [r["height"] for r in rows], scales)
+    # defects as they appear on plates: the boxes cut from plates when there are enough of them
+    boxed = [r for r in rows if r["parent_id"] is not None]
+    sized = boxed if len(boxed) >= 10 else rows
+    sides = window_sides([r["width"] for r in sized], [r["height"] for r in sized], scales)
     info = {"spec": spec, "sides": sides, "background": False, "n_background": 0, "run": run}
     has_plates = any(r["parent_id"] is not None for r in rows)
     classes = [str(c) for c in model.classes_]
