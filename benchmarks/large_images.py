@@ -29,14 +29,14 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import cv2
-import numpy as np
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
 
-from defectlab.demo import make_scrap_photos
-from defectlab.features import TileParams, auto_spec, extract, get_spec
-from defectlab.learn.cv import cross_val_oof
-from defectlab.learn.metrics import evaluate
-from defectlab.learn.models import make_model
+from defectlab.demo import make_scrap_photos  # noqa: E402
+from defectlab.features import TileParams, auto_spec, extract, get_spec  # noqa: E402
+from defectlab.learn.cv import cross_val_oof  # noqa: E402
+from defectlab.learn.metrics import evaluate  # noqa: E402
+from defectlab.learn.models import make_model  # noqa: E402
 
 TEXTURES = ("grain", "stripes_h", "stripes_v", "pits")
 

@@ -31,15 +31,15 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import numpy as np
+import numpy as np  # noqa: E402
 
-from defectlab.imaging import load_image
-from defectlab.ingest import import_source
-from defectlab.ingest.boxes import parse_voc
-from defectlab.learn import train_project
-from defectlab.learn.locate import LocateSettings, boxes_from_map, locate_image, locator_for_run
-from defectlab.learn.runs import resolve_run
-from defectlab.store import open_workspace
+from defectlab.imaging import load_image  # noqa: E402
+from defectlab.ingest import import_source  # noqa: E402
+from defectlab.ingest.boxes import parse_voc  # noqa: E402
+from defectlab.learn import train_project  # noqa: E402
+from defectlab.learn.locate import LocateSettings, boxes_from_map, locate_image, locator_for_run  # noqa: E402
+from defectlab.learn.runs import resolve_run  # noqa: E402
+from defectlab.store import open_workspace  # noqa: E402
 
 CLASSES = ("crazing", "inclusion", "patches", "pitted_surface", "rolled-in_scale", "scratches")
 

@@ -32,7 +32,6 @@ from defectlab.learn.locate import (
 )
 from defectlab.store import open_workspace
 
-
 # -- pure parts -----------------------------------------------------------------------------------
 
 def test_window_sides_from_crop_sizes():
@@ -147,14 +146,14 @@ def _iou(a, b):
 
 def test_locator_trains_the_background_class_once_and_reuses_it(trained):
     ws, run_id, _, _ = trained
-    model, classes, info = locator_for_run(ws, run_id)
+    _, classes, info = locator_for_run(ws, run_id)
     assert BACKGROUND in classes and info["background"] and info["n_background"] > 10
     directory = ws.runs_dir / run_id / LOCATOR_DIR
     stamp = os.stat(directory / "meta.json").st_mtime_ns
-    again, classes2, _ = locator_for_run(ws, run_id)
+    _, classes2, _ = locator_for_run(ws, run_id)
     assert classes2 == classes and os.stat(directory / "meta.json").st_mtime_ns == stamp
     # switched off: the run's own model, without background
-    plain, plain_classes, info3 = locator_for_run(ws, run_id, background=False)
+    _, plain_classes, info3 = locator_for_run(ws, run_id, background=False)
     assert BACKGROUND not in plain_classes and not info3["background"]
     # a damaged locator is retrained, not trusted
     (directory / "meta.json").write_text("{}")
@@ -169,7 +168,7 @@ def test_locate_finds_the_pasted_defects(trained):
     plates = {p["source"]: p for p in result["plates"]}
     assert sorted(plates) == [f"new_{k}.png" for k in range(len(held))]
     hits = total = 0
-    for k, (image, truth) in enumerate(held):
+    for k, (_, truth) in enumerate(held):
         p = plates[f"new_{k}.png"]
         assert (p["width"], p["height"]) == (320, 240)
         for b in p["boxes"]:

@@ -73,7 +73,8 @@ def test_predict_finds_defects_on_a_plate_and_accepts_and_corrects_boxes(ws):
     assert len(new) == 1
     crop = _crops(ws).set_index("id").loc[next(iter(new))]
     b = boxes[0]
-    assert int(crop["parent_id"]) == plate_id and list(crop["box"]) == [b["x"], b["y"], b["x"] + b["w"], b["y"] + b["h"]]
+    assert int(crop["parent_id"]) == plate_id
+    assert list(crop["box"]) == [b["x"], b["y"], b["x"] + b["w"], b["y"] + b["h"]]
     assert current_labels(ws, 1)[int(next(iter(new)))].label == b["label"]
     assert at.session_state["plates_result"]["done"] == {0: "accepted"}
     if len(boxes) > 1:  # correct box 2 to another class

@@ -38,7 +38,6 @@ Importing this package imports only NumPy, OpenCV and the standard library.
 from ._validate import prepare_images
 from .cache import extract_cached
 from .pipeline import extract, feature_names
-from .tiles import auto_spec
 from .spec import (
     DEFAULT_PRESET,
     FAMILIES,
@@ -57,6 +56,7 @@ from .spec import (
     get_spec,
     spec_hash,
 )
+from .tiles import auto_spec
 
 __all__ = [
     "DEFAULT_PRESET",

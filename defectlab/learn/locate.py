@@ -474,7 +474,7 @@ def _training_items(ws, run):
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]
             rows += [dict(r) for r in conn.execute(
-                f"SELECT id, sha256, blob, source, width, height, parent_id FROM items WHERE id IN "  # noqa: S608
+                f"SELECT id, sha256, blob, source, width, height, parent_id FROM items WHERE id IN "
                 f"({','.join('?' * len(chunk))})", chunk)]
     for r in rows:
         r["label"] = labels[r["id"]]
@@ -490,7 +490,7 @@ def _plate_boxes(ws, plate_ids):
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]
             for r in conn.execute(
-                    f"SELECT parent_id, box FROM items WHERE deleted_at IS NULL AND box IS NOT NULL AND "  # noqa: S608
+                    f"SELECT parent_id, box FROM items WHERE deleted_at IS NULL AND box IS NOT NULL AND "
                     f"parent_id IN ({','.join('?' * len(chunk))})", chunk):
                 try:
                     box = [float(v) for v in json.loads(r["box"])][:4]
@@ -564,8 +564,6 @@ def locator_for_run(ws, run_id, background=True, per_plate=2, scales=3):
         ``spec`` (FeatureSpec), ``sides`` (window sides), ``background`` (bool), ``n_background``,
         ``run`` (the run record).
     """
-    from defectlab.learn.artifacts import load_model, read_meta, save_model
-    from defectlab.learn.models import make_model
     from defectlab.learn.runs import _workspace, get_run, load_run_model
 
     ws = _workspace(ws)
@@ -579,38 +577,54 @@ def locator_for_run(ws, run_id, background=True, per_plate=2, scales=3):
     sized = boxed if len(boxed) >= 10 else rows
     sides = window_sides([r["width"] for r in sized], [r["height"] for r in sized], scales)
     info = {"spec": spec, "sides": sides, "background": False, "n_background": 0, "run": run}
-    has_plates = any(r["parent_id"] is not None for r in rows)
     classes = [str(c) for c in model.classes_]
-    if not (background and has_plates):
+    if not (background and boxed):
         return model, classes, info
     directory = _locator_paths(ws, run)
     key = {"format": _LOCATOR_FORMAT, "run_id": run["run_id"], "per_plate": int(per_plate),
            "sides": list(sides), "spec_hash": spec.hash}
+    found = _stored_locator(directory, key)
+    if found is None:
+        found = _train_locator(ws, run, rows, spec, sides, per_plate, directory, key)
+    if found is None:  # no plate has room for a background window
+        return model, classes, info
+    loc, n_background = found
+    info.update(background=True, n_background=n_background)
+    return loc, [str(c) for c in loc.classes_], info
+
+
+def _stored_locator(directory, key):
+    """(model, n_background) of a stored locator made for ``key``, else None (absent, damaged, outdated)."""
+    from defectlab.learn.artifacts import load_model, read_meta
+
     try:
         meta = read_meta(directory)
         if (meta.get("extra") or {}).get("key") == key:
-            loc = load_model(directory)
-            info.update(background=True, n_background=int(meta["extra"]["n_background"]))
-            return loc, [str(c) for c in loc.classes_], info
-    except ArtifactError:
-        pass  # absent or damaged: train it again
-    bg = _background_set(ws, rows, sides, per_plate, int(run.get("seed") or 0))
+            return load_model(directory), int(meta["extra"]["n_background"])
+    except (ArtifactError, KeyError, TypeError, ValueError):
+        pass
+    return None
+
+
+def _train_locator(ws, run, rows, spec, sides, per_plate, directory, key):
+    """Fit and store the locator: the run's crops + background windows; (model, n_background) or None."""
+    from defectlab.features import feature_names
+    from defectlab.learn.artifacts import save_model
+    from defectlab.learn.models import make_model
+
+    seed = int(run.get("seed") or 0)
+    bg = _background_set(ws, rows, sides, per_plate, seed)
     if not bg:
-        return model, classes, info
-    X_items = _item_features(ws, run_id, [r["id"] for r in rows])
-    X_bg = _crop_features(ws, bg, spec)
-    X = np.vstack([X_items, X_bg])
+        return None
+    X = np.vstack([_item_features(ws, run["run_id"], [r["id"] for r in rows]), _crop_features(ws, bg, spec)])
     y = np.array([r["label"] for r in rows] + [BACKGROUND] * len(bg))
     params = run.get("params") or {}
-    loc = make_model(run["model"], params.get("model_preset", "fast"), random_state=int(run.get("seed") or 0),
-                     n_jobs=1, class_weight=params.get("class_weight", "balanced"))
+    loc = make_model(run["model"], params.get("model_preset", "fast"), random_state=seed, n_jobs=1,
+                     class_weight=params.get("class_weight", "balanced"))
     loc.fit(X, y)
-    from defectlab.features import feature_names
-
     save_model(loc, directory, feature_names=list(feature_names(spec)),
                extra={"key": key, "n_background": len(bg), "classes": [str(c) for c in loc.classes_]})
-    info.update(background=True, n_background=len(bg))
-    return loc, [str(c) for c in loc.classes_], info
+    return loc, len(bg)
 
 
 def _item_features(ws, run_id, item_ids):
