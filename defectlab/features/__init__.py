@@ -28,7 +28,7 @@ Public API
     Which families, parameters and working size; hashed and versioned.
 
 Families: one module each (``intensity``, ``lbp``, ``glcm``, ``hog``, ``gabor``, ``fft``,
-``color``) with ``extract_<family>(images, params) -> (N, F) float32`` and ``<family>_names``;
+``color``, ``residual``) with ``extract_<family>(images, params) -> (N, F) float32`` and ``<family>_names``;
 ``lbp.lbp_codes``, ``glcm.glcm_matrices`` / ``glcm_props`` and ``hog.hog_blocks`` expose the
 per-pixel / per-matrix intermediates that match scikit-image.
 
@@ -52,6 +52,7 @@ from .spec import (
     HOGParams,
     IntensityParams,
     LBPParams,
+    ResidualParams,
     TileParams,
     get_spec,
     spec_hash,
@@ -72,6 +73,7 @@ __all__ = [
     "HOGParams",
     "IntensityParams",
     "LBPParams",
+    "ResidualParams",
     "TileParams",
     "auto_spec",
     "extract",

@@ -16,6 +16,7 @@ from . import glcm as _glcm
 from . import hog as _hog
 from . import intensity as _intensity
 from . import lbp as _lbp
+from . import residual as _residual
 from ._batch import BLOCK, Pyramid, release_scratch
 from ._validate import _prepare, check_batch, check_image_list
 from .spec import FEATURES_VERSION, get_spec
@@ -32,6 +33,7 @@ _NAMERS = {
     "gabor": _gabor.gabor_names,
     "fft": _fft.fft_names,
     "color": _color.color_names,
+    "residual": _residual.residual_names,
 }
 
 
@@ -99,6 +101,8 @@ def _features(grey, color, spec):
             parts.append(_fft.fft_from_power(power, width, params))
         elif fam == "color":
             parts.append(_color._block(grey if color is None else color, params))
+        elif fam == "residual":
+            parts.append(_residual._block(grey, params))
     return np.concatenate(parts, axis=1).astype(np.float32)
 
 

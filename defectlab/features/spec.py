@@ -49,6 +49,7 @@ __all__ = [
     "HOGParams",
     "IntensityParams",
     "LBPParams",
+    "ResidualParams",
     "TileParams",
     "get_spec",
     "spec_hash",
@@ -58,7 +59,7 @@ __all__ = [
 FEATURES_VERSION = 1
 
 #: Families in the order their columns appear.
-FAMILIES = ("intensity", "lbp", "glcm", "hog", "gabor", "fft", "color")
+FAMILIES = ("intensity", "lbp", "glcm", "hog", "gabor", "fft", "color", "residual")
 
 #: Plain-words title of each family (the part of a feature name before the first dot).
 FAMILY_TITLES = {
@@ -69,6 +70,7 @@ FAMILY_TITLES = {
     "gabor": "Gabor filters (stripes and ripples at a given size and direction)",
     "fft": "Frequency spectrum (fine vs coarse texture, dominant directions)",
     "color": "Colour (hue, saturation and value in HSV)",
+    "residual": "Local residual (what stands out from the smoothed surface: dark or bright spots, streaks)",
 }
 
 _RESIZE_MODES = ("stretch", "crop")
@@ -288,6 +290,29 @@ class ColorParams:
 
 
 @dataclass(frozen=True)
+class ResidualParams:
+    """Statistics of the image minus its smoothed self (see :mod:`defectlab.features.residual`).
+
+    Parameters
+    ----------
+    sigma : float
+        Gaussian smoothing in working-size pixels (0.5..64): structures much larger are "surface".
+    tail : float
+        ``residual.dark`` / ``residual.bright`` count pixels beyond this many standard deviations.
+    """
+
+    sigma: float = 8.0
+    tail: float = 2.5
+
+    def __post_init__(self):
+        for name, lo, hi in (("sigma", 0.5, 64.0), ("tail", 0.5, 10.0)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
+                _fail(f"residual.{name}", f"parameter must be a number in [{lo}, {hi}]", v, "Fix the feature spec.")
+            object.__setattr__(self, name, float(v))
+
+
+@dataclass(frozen=True)
 class TileParams:
     """Tile-pooled features for images much larger than the working size (whole photos, plates).
 
@@ -353,6 +378,7 @@ _PARAM_TYPES = {
     "gabor": GaborParams,
     "fft": FFTParams,
     "color": ColorParams,
+    "residual": ResidualParams,
 }
 
 
@@ -370,8 +396,9 @@ class FeatureSpec:
         Aspect-ratio policy (see the module docstring).
     depth : {"stretch", "scale"}
         16-bit / integer policy (see the module docstring).
-    intensity, lbp, glcm, hog, gabor, fft, color : params or None
-        Family parameters; ``None`` leaves the family out.
+    intensity, lbp, glcm, hog, gabor, fft, color, residual : params or None
+        Family parameters; ``None`` leaves the family out. A spec read back from JSON written before
+        the ``residual`` family existed has ``residual=None`` (same columns and hash as then).
     tiles : TileParams or None
         Tile-pooled features for large images (see :class:`TileParams`); ``None`` (default) brings every
         image to the working size whole. Part of :attr:`hash` only when set, so specs without tiles keep
@@ -402,6 +429,7 @@ class FeatureSpec:
     gabor: GaborParams | None = field(default_factory=GaborParams)
     fft: FFTParams | None = field(default_factory=FFTParams)
     color: ColorParams | None = field(default_factory=ColorParams)
+    residual: ResidualParams | None = field(default_factory=ResidualParams)
     tiles: TileParams | None = None
     name: str = "custom"
     version: int = FEATURES_VERSION
