@@ -626,10 +626,10 @@ def _make_presets():
 
 #: Named presets offered in the UI ("feature preset"):
 #:
-#: * ``fast`` (96 x 96, 134 columns, no HOG): quick looks at large sets, about 3.5x cheaper;
-#: * ``default`` (160 x 160, 228 columns): every family, pyramid LBP at 1x/2x/4x; the choice for
+#: * ``fast`` (96 x 96, 141 columns, no HOG): quick looks at large sets, about 3.5x cheaper;
+#: * ``default`` (160 x 160, 235 columns): every family, pyramid LBP at 1x/2x/4x; the choice for
 #:   training unless there is a reason (~2 ms per image on one core);
-#: * ``rich`` (192 x 192, 388 columns): more LBP radii and scales, GLCM on two pyramid levels,
+#: * ``rich`` (192 x 192, 395 columns): more LBP radii and scales, GLCM on two pyramid levels,
 #:   eight Gabor wavelengths; about 3x slower, for hard or very varied data.
 PRESETS = _make_presets()
 
