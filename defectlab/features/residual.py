@@ -45,7 +45,7 @@ def _smooth(img, sigma):
 
 
 def _block(images, params):
-    n, h, w = images.shape
+    n = images.shape[0]
     f = images.astype(np.float32)
     r = np.empty_like(f)
     gx = np.empty_like(f)
