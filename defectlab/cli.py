@@ -213,7 +213,7 @@ def cmd_locate(args):
         for p in d["plates"][:50]:
             lines.append(f"  {p['source']} ({p['width']}x{p['height']}): " + ", ".join(
                 f"{b['label']} {b['score']:.2f} @ {b['x']},{b['y']} {b['w']}x{b['h']}" for b in p["boxes"][:10]))
-        lines += [t("cli.locate_rejected", source=r["source"], reason=r["reason"]) for r in d["rejected"][:50]]
+        lines += ["  " + t("cli.locate_rejected", source=r["source"], reason=r["reason"]) for r in d["rejected"][:50]]
         return "\n".join(lines)
 
     _emit(args, result, human)
