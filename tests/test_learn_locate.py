@@ -237,3 +237,17 @@ def test_cli_locate_contract(trained, capsys):
     code = main(["locate", "Plates", str(root / "new"), "--workspace", str(ws.root)])
     out, _ = capsys.readouterr()
     assert code == 0 and "new_0.png" in out
+
+
+def test_roles_are_enforced_in_the_library(trained, tmp_path, make_team):
+    import shutil
+
+    from defectlab.errors import PermissionDenied
+
+    ws, run_id, root, _ = trained
+    copy = open_workspace(shutil.copytree(ws.root, tmp_path / "ws"))
+    make_team(copy, annotators=("ann1",), supervisors=("sup",))
+    with pytest.raises(PermissionDenied):
+        locate_source(copy, "Plates", root / "new" / "new_0.png", run_id=run_id, user="ann1")
+    result = locate_source(copy, "Plates", root / "new" / "new_0.png", run_id=run_id, user="sup")
+    assert len(result["plates"]) == 1
