@@ -136,3 +136,26 @@ def test_cached_like_every_feature(tmp_path):
     np.testing.assert_array_equal(x2, x1[::-1])
     assert (tmp_path / TILED.hash).is_dir() and not (tmp_path / SMALL.hash).exists()
     np.testing.assert_array_equal(x1, extract([store[s] for s in shas], TILED))
+
+
+def test_training_on_large_photos_chooses_tiles_and_predicts_with_them(ws, tmp_path):
+    import cv2
+
+    from defectlab.ingest import import_source
+    from defectlab.learn import get_run, predict_batch, train_project
+
+    rng = np.random.default_rng(5)
+    for cls in ("smooth", "grainy"):
+        (tmp_path / "src" / cls).mkdir(parents=True)
+        for k in range(6):
+            noise = rng.normal(0, 3 if cls == "smooth" else 25, (360, 480))
+            cv2.imwrite(str(tmp_path / "src" / cls / f"{k}.png"), np.clip(120 + noise, 0, 255).astype(np.uint8))
+    import_source(ws, "Photos", tmp_path / "src", layout="folders")
+    summary = train_project(ws, "Photos", model="logreg", folds=2, n_jobs=1)
+    run = get_run(ws, summary["run_id"], with_items=False)
+    assert run["feature_spec"]["tiles"] == FeatureSpec(tiles=TileParams()).to_dict()["tiles"]
+    assert summary["accuracy"] == 1.0
+    (tmp_path / "new").mkdir()
+    cv2.imwrite(str(tmp_path / "new" / "x.png"), np.clip(120 + rng.normal(0, 25, (360, 480)), 0, 255).astype(np.uint8))
+    preds = predict_batch(ws, "Photos", summary["run_id"], tmp_path / "new")["predictions"]
+    assert [p["label"] for p in preds] == ["grainy"]
