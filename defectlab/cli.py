@@ -26,6 +26,7 @@ EPILOG = """examples:
   defectlab runs compare Plates RUN_A RUN_B
   defectlab label-issues Plates --json
   defectlab predict Plates ./todays_batch --out predictions.csv
+  defectlab locate Plates ./full_plates --json
   defectlab export Plates --format csv ./plates_export
 """
 
@@ -195,6 +196,25 @@ def cmd_predict(args):
                  + (f" -> {d['csv']}" if d.get("csv") else "")]
         lines += [f"  {p['source']}: {p['label']} ({p['confidence']:.2f})"
                   + ("  NEEDS REVIEW" if p["needs_review"] else "") for p in preds[:50]]
+        return "\n".join(lines)
+
+    _emit(args, result, human)
+
+
+def cmd_locate(args):
+    from .learn.locate import LocateSettings, locate_source
+
+    settings = LocateSettings(threshold=args.threshold, background=not args.no_background)
+    result = locate_source(_workspace(args), args.project, args.source, run_id=args.run, settings=settings,
+                           user=args.user, progress=_Progress("locate"))
+
+    def human(d):
+        lines = [t("cli.locate_done", n=len(d["plates"]), boxes=sum(len(p["boxes"]) for p in d["plates"]),
+                   run_id=d["run_id"])]
+        for p in d["plates"][:50]:
+            lines.append(f"  {p['source']} ({p['width']}x{p['height']}): " + ", ".join(
+                f"{b['label']} {b['score']:.2f} @ {b['x']},{b['y']} {b['w']}x{b['h']}" for b in p["boxes"][:10]))
+        lines += ["  " + t("cli.locate_rejected", source=r["source"], reason=r["reason"]) for r in d["rejected"][:50]]
         return "\n".join(lines)
 
     _emit(args, result, human)
@@ -370,6 +390,15 @@ def build_parser():
     pr.add_argument("--out", default=None, help="also write the predictions to this CSV file")
     pr.add_argument("--layout", default="auto",
                     choices=["auto", "folders", "flat", "voc", "yolo", "coco", "csv"])
+
+    lo = add("locate", cmd_locate, "find defects on full images (plates): boxes with label and score",
+             "defectlab locate NEU ./plates --run RUN_ID --json")
+    lo.add_argument("project")
+    lo.add_argument("source", help="one image or a folder of images")
+    lo.add_argument("--run", default=None, help="run id (default: newest approved run, else newest)")
+    lo.add_argument("--threshold", type=float, default=0.5, help="lowest defect probability of a box (default 0.5)")
+    lo.add_argument("--no-background", action="store_true",
+                    help="do not train the background class from the project's plates")
 
     ex = add("export", cmd_export, "export labeled items (class folders, CSV, COCO / YOLO / Pascal VOC boxes)",
              "defectlab export NEU --format yolo --labels reviewed ./neu_export")

@@ -105,7 +105,7 @@ def test_get_spec_errors(bad, match):
         (lambda: GLCMParams(levels=10), "glcm.levels"),
         (lambda: GLCMParams(props=("contrast", "entropy")), "glcm.props"),
         (lambda: FeatureSpec(intensity=None, lbp=None, glcm=None, hog=None, gabor=None, fft=None,
-                             color=None), "at least one family"),
+                             color=None, residual=None), "at least one family"),
         (lambda: FeatureSpec(size=(32, 32), lbp=LBPParams(settings=((8, 1, 8),))),
          "fewer than 8 pixels"),
         (lambda: FeatureSpec(lbp="yes"), "must be a LBPParams"),
@@ -123,4 +123,4 @@ def test_spec_is_frozen_and_hashable():
     assert {spec: 1}[FeatureSpec()] == 1
 
 
-DEFAULT_HASH = "2c3d6138d447d6d1de4333bce06cf5888cf84e46da011dc03d8a6f8516b75baf"
+DEFAULT_HASH = "013a583935c42a1a19671051db2dfd5b8393e826d7178c1dab1079fb767e4674"

@@ -31,11 +31,11 @@ def test_crops_of_one_plate_never_straddle_folds(ws, neu_dir):
     assert sum(len(s) > 1 for s in straddling.values()) > 100
 
 
-def test_default_model_reaches_995_on_neu(ws, neu_dir):
+def test_default_model_reaches_997_on_neu(ws, neu_dir):
     import_source(ws, "NEU", neu_dir / "images", layout="flat", label_regex=r"^(.+)_\d+\.jpg$")
     summary = train_project(ws, "NEU", folds=5, seed=0)
     assert summary["n_items"] >= 1799 and summary["n_classes"] == 6
-    assert summary["accuracy"] >= 0.995
+    assert summary["accuracy"] >= 0.997  # 0.9956 before the residual feature family
     # the reject band: items above the run's threshold are >= 99% correct out of fold
     run = get_run(ws, summary["run_id"])
     accepted = [i for i in run["items"] if i["confidence"] >= run["threshold"]]

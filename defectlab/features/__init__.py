@@ -20,12 +20,15 @@ Public API
 ``extract_cached(shas, load_images, spec, cache_dir, n_jobs=1, progress=None)``
     Incremental on-disk cache in ``<cache_dir>/<spec hash>/`` (``cache_dir`` =
     ``<workspace>/features``).
+``TileParams``, ``auto_spec(spec, heights, widths)``
+    Tile-pooled features for large images (whole photos): tiles -> families -> pooled row; the
+    automatic choice from the images' sizes (see :mod:`defectlab.features.tiles`).
 ``FeatureSpec``, ``PRESETS`` ("fast", "default", "rich"), ``get_spec(name_or_spec)``,
 ``spec_hash(spec)``, ``FEATURES_VERSION``
     Which families, parameters and working size; hashed and versioned.
 
 Families: one module each (``intensity``, ``lbp``, ``glcm``, ``hog``, ``gabor``, ``fft``,
-``color``) with ``extract_<family>(images, params) -> (N, F) float32`` and ``<family>_names``;
+``color``, ``residual``) with ``extract_<family>(images, params) -> (N, F) float32`` and ``<family>_names``;
 ``lbp.lbp_codes``, ``glcm.glcm_matrices`` / ``glcm_props`` and ``hog.hog_blocks`` expose the
 per-pixel / per-matrix intermediates that match scikit-image.
 
@@ -49,9 +52,12 @@ from .spec import (
     HOGParams,
     IntensityParams,
     LBPParams,
+    ResidualParams,
+    TileParams,
     get_spec,
     spec_hash,
 )
+from .tiles import auto_spec
 
 __all__ = [
     "DEFAULT_PRESET",
@@ -67,6 +73,9 @@ __all__ = [
     "HOGParams",
     "IntensityParams",
     "LBPParams",
+    "ResidualParams",
+    "TileParams",
+    "auto_spec",
     "extract",
     "extract_cached",
     "feature_names",

@@ -16,10 +16,12 @@ from . import glcm as _glcm
 from . import hog as _hog
 from . import intensity as _intensity
 from . import lbp as _lbp
+from . import residual as _residual
 from ._batch import BLOCK, Pyramid, release_scratch
 from ._validate import _prepare, check_batch, check_image_list
 from .spec import FEATURES_VERSION, get_spec
 from .spectrum import power_spectrum
+from .tiles import pool_rows, tile_boxes, tiled_names
 
 __all__ = ["extract", "feature_names"]
 
@@ -31,6 +33,7 @@ _NAMERS = {
     "gabor": _gabor.gabor_names,
     "fft": _fft.fft_names,
     "color": _color.color_names,
+    "residual": _residual.residual_names,
 }
 
 
@@ -69,6 +72,8 @@ def feature_names(spec=None):
     names = []
     for fam in spec.families:
         names += _NAMERS[fam](getattr(spec, fam))
+    if spec.tiles is not None:
+        names = tiled_names(names, spec.tiles)
     return names
 
 
@@ -96,6 +101,8 @@ def _features(grey, color, spec):
             parts.append(_fft.fft_from_power(power, width, params))
         elif fam == "color":
             parts.append(_color._block(grey if color is None else color, params))
+        elif fam == "residual":
+            parts.append(_residual._block(grey, params))
     return np.concatenate(parts, axis=1).astype(np.float32)
 
 
@@ -146,6 +153,8 @@ def extract(images, spec=None, *, chunk_size=256, n_jobs=1):
         images = check_batch(images, "extract", allow_color=True)
     else:
         check_image_list(images, "extract")
+    if spec.tiles is not None:
+        return _extract_tiled(images, spec, chunk_size, n_jobs)
     n = len(images)
     n_features = len(feature_names(spec))
     out = np.empty((n, n_features), np.float32)
@@ -170,4 +179,22 @@ def extract(images, spec=None, *, chunk_size=256, n_jobs=1):
         if pool is not None:
             pool.shutdown()  # worker threads end: their scratch arrays go with them
         release_scratch()
+    return out
+
+
+def _extract_tiled(images, spec, chunk_size, n_jobs):
+    """Tile-pooled rows (see :mod:`defectlab.features.tiles`): tiles of a chunk of images in one batch."""
+    base = spec.replace(tiles=None)
+    n = len(images)
+    out = np.empty((n, len(feature_names(spec))), np.float32)
+    step = max(1, chunk_size // 8)  # a large image gives up to max_tiles tiles: bound the batch
+    for c0 in range(0, n, step):
+        tiles, owners = [], []
+        for k in range(c0, min(n, c0 + step)):
+            im = images[k]
+            for y0, y1, x0, x1 in tile_boxes(im.shape[0], im.shape[1], spec.tiles, max(spec.size)):
+                tiles.append(im[y0:y1, x0:x1])
+                owners.append(k - c0)
+        rows = extract(tiles, base, chunk_size=chunk_size, n_jobs=n_jobs)
+        out[c0:c0 + len(set(owners))] = pool_rows(rows, np.asarray(owners), len(set(owners)), spec.tiles.pool)
     return out

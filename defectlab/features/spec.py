@@ -49,6 +49,8 @@ __all__ = [
     "HOGParams",
     "IntensityParams",
     "LBPParams",
+    "ResidualParams",
+    "TileParams",
     "get_spec",
     "spec_hash",
 ]
@@ -57,7 +59,7 @@ __all__ = [
 FEATURES_VERSION = 1
 
 #: Families in the order their columns appear.
-FAMILIES = ("intensity", "lbp", "glcm", "hog", "gabor", "fft", "color")
+FAMILIES = ("intensity", "lbp", "glcm", "hog", "gabor", "fft", "color", "residual")
 
 #: Plain-words title of each family (the part of a feature name before the first dot).
 FAMILY_TITLES = {
@@ -68,9 +70,13 @@ FAMILY_TITLES = {
     "gabor": "Gabor filters (stripes and ripples at a given size and direction)",
     "fft": "Frequency spectrum (fine vs coarse texture, dominant directions)",
     "color": "Colour (hue, saturation and value in HSV)",
+    "residual": "Local residual (what stands out from the smoothed surface: dark or bright spots, streaks)",
 }
 
 _RESIZE_MODES = ("stretch", "crop")
+_TILE_MODES = ("grid", "sliding")
+#: Pooling statistics of tile features (``q<k>``: the k-th percentile over the tiles).
+TILE_POOLS = ("mean", "std", "max", "min", "q10", "q25", "q50", "q75", "q90")
 _DEPTH_MODES = ("stretch", "scale")
 _GLCM_PROPS = ("contrast", "dissimilarity", "homogeneity", "energy", "correlation", "ASM")
 
@@ -285,6 +291,87 @@ class ColorParams:
         _check_spec_int(self.hue_bins, "color.hue_bins", 1, 180)
 
 
+@dataclass(frozen=True)
+class ResidualParams:
+    """Statistics of the image minus its smoothed self (see :mod:`defectlab.features.residual`).
+
+    Parameters
+    ----------
+    sigma : float
+        Gaussian smoothing in working-size pixels (0.5..64): structures much larger are "surface".
+    tail : float
+        ``residual.dark`` / ``residual.bright`` count pixels beyond this many standard deviations.
+    """
+
+    sigma: float = 8.0
+    tail: float = 2.5
+
+    def __post_init__(self):
+        for name, lo, hi in (("sigma", 0.5, 64.0), ("tail", 0.5, 10.0)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
+                _fail(f"residual.{name}", f"parameter must be a number in [{lo}, {hi}]", v, "Fix the feature spec.")
+            object.__setattr__(self, name, float(v))
+
+
+@dataclass(frozen=True)
+class TileParams:
+    """Tile-pooled features for images much larger than the working size (whole photos, plates).
+
+    An image whose shorter side is at least ``min_side`` pixels is cut into tiles; every tile goes
+    through the working-size policy and the texture families like a crop, and the tiles' rows are
+    pooled into one row per image. A smaller image (a 200 x 200 crop) is one tile: today's path, its
+    pooled row is its own features (``std`` 0, every quantile equal). The column count does not depend
+    on the image size, so crops and photos can share one model.
+
+    Parameters
+    ----------
+    mode : {"grid", "sliding"}
+        ``grid``: ``grid`` rows x cols tiles covering the image, neighbours sharing ``overlap`` of a
+        tile; ``sliding``: square tiles of ``side`` pixels (0: the working size, i.e. tiles at the
+        working scale, not shrunk) every ``side * (1 - overlap)`` pixels, at most ``max_tiles`` (the
+        step grows).
+    grid : (int, int)
+        Tile rows and columns of the grid mode (1..8 each).
+    overlap : float
+        Fraction of a tile shared with its neighbour, in [0, 0.75].
+    side : int
+        Tile side of the sliding mode in image pixels (0 = the working size's longer side).
+    max_tiles : int
+        Most tiles per image in the sliding mode (2..64).
+    pool : tuple of str
+        Statistics over the tiles, among ``mean, std, max, min, q10, q25, q50, q75, q90``; columns
+        are named ``<feature>@<pool>`` (e.g. ``lbp.p8r1.u3@std``), pool by pool.
+    min_side : int
+        Images whose shorter side is below this many pixels are not tiled (16..8192).
+    """
+
+    mode: str = "grid"
+    grid: tuple = (3, 3)
+    overlap: float = 0.25
+    side: int = 0
+    max_tiles: int = 16
+    pool: tuple = ("mean", "std")
+    min_side: int = 320
+
+    def __post_init__(self):
+        if self.mode not in _TILE_MODES:
+            _fail("tiles.mode", f"parameter must be one of {_TILE_MODES}", self.mode, "Use 'grid'.")
+        object.__setattr__(self, "grid", _int_tuple(self.grid, "tiles.grid", max_value=8, length=2))
+        if isinstance(self.overlap, bool) or not isinstance(self.overlap, (int, float)) or not (
+                0.0 <= self.overlap <= 0.75):
+            _fail("tiles.overlap", "parameter must be a number in [0, 0.75]", self.overlap, "Use e.g. 0.25.")
+        object.__setattr__(self, "overlap", float(self.overlap))
+        _check_int(self.side, "tiles.side", 0, 8192)
+        _check_int(self.max_tiles, "tiles.max_tiles", 2, 64)
+        _check_int(self.min_side, "tiles.min_side", 16, 8192)
+        pool = tuple(self.pool)
+        if not pool or any(p not in TILE_POOLS for p in pool) or len(set(pool)) != len(pool):
+            _fail("tiles.pool", f"parameter must be distinct names among {TILE_POOLS}", pool,
+                  "Use e.g. ('mean', 'std').")
+        object.__setattr__(self, "pool", pool)
+
+
 _PARAM_TYPES = {
     "intensity": IntensityParams,
     "lbp": LBPParams,
@@ -293,6 +380,7 @@ _PARAM_TYPES = {
     "gabor": GaborParams,
     "fft": FFTParams,
     "color": ColorParams,
+    "residual": ResidualParams,
 }
 
 
@@ -310,8 +398,13 @@ class FeatureSpec:
         Aspect-ratio policy (see the module docstring).
     depth : {"stretch", "scale"}
         16-bit / integer policy (see the module docstring).
-    intensity, lbp, glcm, hog, gabor, fft, color : params or None
-        Family parameters; ``None`` leaves the family out.
+    intensity, lbp, glcm, hog, gabor, fft, color, residual : params or None
+        Family parameters; ``None`` leaves the family out. A spec read back from JSON written before
+        the ``residual`` family existed has ``residual=None`` (same columns and hash as then).
+    tiles : TileParams or None
+        Tile-pooled features for large images (see :class:`TileParams`); ``None`` (default) brings every
+        image to the working size whole. Part of :attr:`hash` only when set, so specs without tiles keep
+        their hash.
     name : str
         Informational label (e.g. the preset name); not part of :attr:`hash`.
     version : int
@@ -338,6 +431,8 @@ class FeatureSpec:
     gabor: GaborParams | None = field(default_factory=GaborParams)
     fft: FFTParams | None = field(default_factory=FFTParams)
     color: ColorParams | None = field(default_factory=ColorParams)
+    residual: ResidualParams | None = field(default_factory=ResidualParams)
+    tiles: TileParams | None = None
     name: str = "custom"
     version: int = FEATURES_VERSION
 
@@ -358,6 +453,11 @@ class FeatureSpec:
             if value is not None and not isinstance(value, cls):
                 _fail(fam, f"parameter must be a {cls.__name__}, a dict of its fields or None",
                       value, "Fix the feature spec.")
+        if isinstance(self.tiles, dict):
+            object.__setattr__(self, "tiles", _tiles_from_dict(self.tiles))
+        if self.tiles is not None and not isinstance(self.tiles, TileParams):
+            _fail("tiles", "parameter must be a TileParams, a dict of its fields or None", self.tiles,
+                  "Fix the feature spec.")
         if not self.families:
             _fail("families", "of a FeatureSpec must include at least one family",
                   "none", f"Enable one of {FAMILIES}.")
@@ -395,7 +495,7 @@ class FeatureSpec:
             value = getattr(self, fam)
             if value is not None:
                 fams[fam] = _plain(dataclasses.asdict(value))
-        return {
+        out = {
             "version": self.version,
             "name": self.name,
             "size": list(self.size),
@@ -403,6 +503,9 @@ class FeatureSpec:
             "depth": self.depth,
             "families": fams,
         }
+        if self.tiles is not None:
+            out["tiles"] = _plain(dataclasses.asdict(self.tiles))
+        return out
 
     def to_json(self, *, indent=None):
         """JSON text of the spec; :meth:`from_json` reads it back to an equal spec."""
@@ -413,7 +516,7 @@ class FeatureSpec:
         """Spec from a dict written by :meth:`to_dict`; unknown keys are errors."""
         if not isinstance(data, dict):
             _fail("spec", "must be a JSON object", type(data).__name__, "Pass a FeatureSpec dict.")
-        known = {"version", "name", "size", "resize", "depth", "families"}
+        known = {"version", "name", "size", "resize", "depth", "families", "tiles"}
         unknown = sorted(set(data) - known)
         if unknown:
             _fail("spec", f"has unknown keys {unknown}; known keys are {sorted(known)}", data,
@@ -429,6 +532,7 @@ class FeatureSpec:
             depth=data.get("depth", "stretch"),
             name=data.get("name", "custom"),
             version=data.get("version", FEATURES_VERSION),
+            tiles=None if data.get("tiles") is None else _tiles_from_dict(data["tiles"]),
             **kwargs,
         )
 
@@ -483,6 +587,17 @@ def _params_from_dict(fam, data):
     return cls(**kwargs)
 
 
+def _tiles_from_dict(data):
+    if not isinstance(data, dict):
+        _fail("tiles", "must be a JSON object of parameters", data, "Fix the feature spec.")
+    names = {f.name for f in dataclasses.fields(TileParams)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        _fail("tiles", f"has unknown parameters {unknown}; known: {sorted(names)}", data,
+              "Fix the feature spec.")
+    return TileParams(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+
 def spec_hash(spec):
     """sha256 (hex) identifying a spec's outputs; same as ``get_spec(spec).hash``."""
     return get_spec(spec).hash
@@ -513,10 +628,10 @@ def _make_presets():
 
 #: Named presets offered in the UI ("feature preset"):
 #:
-#: * ``fast`` (96 x 96, 134 columns, no HOG): quick looks at large sets, about 3.5x cheaper;
-#: * ``default`` (160 x 160, 228 columns): every family, pyramid LBP at 1x/2x/4x; the choice for
+#: * ``fast`` (96 x 96, 141 columns, no HOG): quick looks at large sets, about 3.5x cheaper;
+#: * ``default`` (160 x 160, 235 columns): every family, pyramid LBP at 1x/2x/4x; the choice for
 #:   training unless there is a reason (~2 ms per image on one core);
-#: * ``rich`` (192 x 192, 388 columns): more LBP radii and scales, GLCM on two pyramid levels,
+#: * ``rich`` (192 x 192, 395 columns): more LBP radii and scales, GLCM on two pyramid levels,
 #:   eight Gabor wavelengths; about 3x slower, for hard or very varied data.
 PRESETS = _make_presets()
 

@@ -230,7 +230,9 @@ def train_project(ws: WorkspaceLike, project: ProjectRef, model: str = DEFAULT_M
     model : str, default=DEFAULT_MODEL
         One of :data:`~defectlab.learn.models.MODEL_NAMES`.
     preset : str or None
-        Feature preset name (``defectlab.features.PRESETS``); ``None`` is the default preset.
+        Feature preset name (``defectlab.features.PRESETS``); ``None`` is the default preset, with
+        tile-pooled features when the project's images are large (``defectlab.features.auto_spec``:
+        median shorter side >= 320 px, e.g. whole 800 x 600 photos; 200 x 200 crops keep the plain spec).
     folds : int, default=5
         Cross-validation folds. Crops of one source image (or items of one ``coil``) stay together.
     seed : int, default=0
@@ -276,6 +278,10 @@ def train_project(ws: WorkspaceLike, project: ProjectRef, model: str = DEFAULT_M
     spec = _resolve_spec(feature_spec, preset)
 
     rows, notes = _training_snapshot(ws, proj)
+    if feature_spec is None and preset is None and len(rows):
+        from defectlab.features import auto_spec
+
+        spec = auto_spec(spec, rows["height"], rows["width"])  # large photos get tile-pooled features
     present = [c for c in proj.classes if c in set(rows["label"])] if len(rows) else []
     if len(present) < 2:
         raise InputError(

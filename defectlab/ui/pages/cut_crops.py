@@ -8,7 +8,7 @@ import streamlit as st
 from defectlab import ingest
 from defectlab.store import delete_items, get_item, items_frame
 from defectlab.team import visible_labels
-from defectlab.ui import common
+from defectlab.ui import common, plates_view
 from defectlab.ui.common import t
 
 ws = common.workspace()
@@ -98,6 +98,7 @@ def _save(boxes):
 
 # -- draw with the mouse -------------------------------------------------------------------------------
 st.subheader(t("crops.draw"))
+suggested = plates_view.suggest_panel(ws, project, plate, st.session_state.get("crop_canvas_n", 0))
 box_class = st.selectbox(t("crops.class_for_boxes"), options, format_func=_fmt, key="crop_class")
 try:
     from streamlit_drawable_canvas import st_canvas  # lazy: importing it outside a page run fails
@@ -118,6 +119,7 @@ else:
         stroke_color="#ff3b30", fill_color="rgba(255, 59, 48, 0.12)", font_size=14,
         key=f"crop_canvas_{plate['id']}_{st.session_state.get('crop_canvas_n', 0)}",
         max_display_height=720,
+        initial_drawing=plates_view.initial_drawing(suggested, scale * canvas_w / disp_w, project.classes, 14),
     )
     drawn = []
     for b in (result.boxes_in_image_space or []):

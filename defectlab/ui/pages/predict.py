@@ -11,7 +11,7 @@ import streamlit as st
 from defectlab import learn
 from defectlab.errors import DefectlabError
 from defectlab.store import get_item, resolve_under_roots
-from defectlab.ui import charts, common, labelbook, predicting, runinfo
+from defectlab.ui import charts, common, labelbook, plates_view, predicting, runinfo
 from defectlab.ui.common import t
 
 ws = common.workspace()
@@ -27,6 +27,7 @@ labels = {r["run_id"]: r["run_id"] + (" ✓ " + t("predict.approved") if r.get("
           + f" · {common.model_name(r.get('model', ''))}" for r in ordered}
 run_id = st.selectbox(t("predict.run"), list(labels), format_func=labels.get, key="pred_run_pick")
 run = runinfo.get_run(ws, run_id)
+plates_view.locate_panel(ws, project, run_id)  # full images: defect map, boxes, accept / correct
 
 # -- the batch ---------------------------------------------------------------------------------------
 with st.container(border=True):

@@ -1,0 +1,241 @@
+"""Benchmark: defects located on full NEU-DET plates, beside the whole-image-box peer.
+
+    .venv/bin/python benchmarks/locate.py [--neu DIR] [--workdir DIR] [--train-last 240] [--test-last 300]
+
+1. Imports plates 1..240 of every NEU class with their VOC boxes (crops + plates) into a workspace
+   (``--workdir`` keeps it between runs), trains the default run (default model, default features).
+2. ``defectlab.learn.locate``: the locator (run crops + background windows of the training plates) is
+   trained on first use, then plates 241..300 of every class (360 images) are located one by one on
+   one core; seconds per plate are measured around ``locate_image`` (features + model + boxes).
+3. Scores: box recall and precision at IoU >= 0.3, label-matched (a found box matches at most one
+   true box of the same label, best score first). The peer is the whole-image box: one box = the
+   plate, labeled with the plate's class.
+4. Time on a 2048 x 2048 image (a mosaic of test plates) on one core.
+5. ``--synthetic``: the same scores on plates with several defects of different classes (the demo
+   workspace's "Steel defects" project: loose crops + 4 boxed plates, default run; 12 new plates of
+   ``make_plate_images``), where NEU has one class per plate.
+
+Targets (issue 12): recall >= 0.7 at precision >= 0.6, < 1 s per 200 x 200 plate, < 3 s per
+2048 x 2048 image. Prints a table and one JSON line.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import numpy as np  # noqa: E402
+
+from defectlab.imaging import load_image  # noqa: E402
+from defectlab.ingest import import_source  # noqa: E402
+from defectlab.ingest.boxes import parse_voc  # noqa: E402
+from defectlab.learn import train_project  # noqa: E402
+from defectlab.learn.locate import LocateSettings, boxes_from_map, locate_image, locator_for_run  # noqa: E402
+from defectlab.learn.runs import resolve_run  # noqa: E402
+from defectlab.store import open_workspace  # noqa: E402
+
+CLASSES = ("crazing", "inclusion", "patches", "pitted_surface", "rolled-in_scale", "scratches")
+
+
+def _neu_dir(arg):
+    for cand in [arg, os.environ.get("DEFECTLAB_NEU_DIR"), REPO.parent.parent / "shared/datasets/neu-det",
+                 REPO.parent / "shared/datasets/neu-det"]:
+        if cand and (Path(cand) / "images").is_dir():
+            return Path(cand)
+    sys.exit("NEU-DET not found: pass --neu DIR (the folder holding images/ and annotations/).")
+
+
+def _subset(neu, dest, first, last):
+    """Symlinks of plates first..last of every class (images + annotations) under ``dest``."""
+    for sub in ("images", "annotations"):
+        (dest / sub).mkdir(parents=True, exist_ok=True)
+    for cls in CLASSES:
+        for k in range(first, last + 1):
+            for sub, ext in (("images", "jpg"), ("annotations", "xml")):
+                src = neu / sub / f"{cls}_{k}.{ext}"
+                link = dest / sub / src.name
+                if src.exists() and not link.exists():
+                    link.symlink_to(src)
+
+
+def _workspace(neu, workdir, train_last):
+    root = Path(workdir)
+    ws = open_workspace(root / "ws", create=True)
+    marker = root / "run_id.txt"
+    if marker.exists():
+        return ws, marker.read_text().strip()
+    _subset(neu, root / "train", 1, train_last)
+    t0 = time.perf_counter()
+    report = import_source(ws, "NEU", root / "train", layout="voc")
+    summary = train_project(ws, "NEU", folds=5, seed=0)
+    print(f"imported {report.imported} crops, trained run {summary['run_id']} "
+          f"(accuracy {summary['accuracy']:.4f}) in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    marker.write_text(summary["run_id"])
+    return ws, summary["run_id"]
+
+
+def iou(a, b):
+    """IoU of two (x0, y0, x1, y1) boxes."""
+    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = iw * ih
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def match(found, truth, min_iou=0.3):
+    """(true positives, found boxes, true boxes): greedy label-matched matching, best score first."""
+    used = set()
+    tp = 0
+    for f in sorted(found, key=lambda b: -b["score"]):
+        fb = (f["x"], f["y"], f["x"] + f["w"], f["y"] + f["h"])
+        best, best_k = min_iou, None
+        for k, (label, tb) in enumerate(truth):
+            if k in used or label != f["label"]:
+                continue
+            v = iou(fb, tb)
+            if v >= best:
+                best, best_k = v, k
+        if best_k is not None:
+            used.add(best_k)
+            tp += 1
+    return tp, len(found), len(truth)
+
+
+def _scores(tp, n_found, n_true):
+    recall = tp / n_true if n_true else 0.0
+    precision = tp / n_found if n_found else 0.0
+    return round(recall, 4), round(precision, 4)
+
+
+def _test_plates(neu, first, last):
+    out = []
+    for cls in CLASSES:
+        for k in range(first, last + 1):
+            img, xml = neu / "images" / f"{cls}_{k}.jpg", neu / "annotations" / f"{cls}_{k}.xml"
+            if img.exists() and xml.exists():
+                ann = parse_voc(xml)
+                truth = [(b.label, (b.x0, b.y0, b.x1, b.y1)) for b in ann.boxes]
+                out.append((cls, img, truth))
+    return out
+
+
+def evaluate(plates, locator, settings):
+    """Counts (tp, found, true) of the default boxes, the map components and the peer; seconds per plate."""
+    model, classes, info = locator
+    totals, comps, peer = (np.zeros(3, np.int64) for _ in range(3))
+    seconds = []
+    for cls, path, truth in plates:
+        image = load_image(path)
+        t0 = time.perf_counter()
+        result = locate_image(image, model, classes, info["spec"], info["sides"], settings)
+        seconds.append(time.perf_counter() - t0)
+        totals += match(result.boxes, truth)
+        h, w = image.shape[:2]
+        comps += match(boxes_from_map(result.prob_map, classes, result.cell, h, w, settings.threshold,
+                                      min(info["sides"]) // 2), truth)
+        peer += match([{"x": 0, "y": 0, "w": w, "h": h, "label": cls, "score": 1.0}], truth)
+    return totals, comps, peer, seconds
+
+
+def time_large(plates, locator, settings, side=2048):
+    model, classes, info = locator
+    tiles = [load_image(p) for _, p, _ in plates[: (side // 200 + 1) ** 2]]
+    n = side // 200 + 1
+    rows = [np.hstack(tiles[r * n:(r + 1) * n]) for r in range(n)]
+    big = np.ascontiguousarray(np.vstack(rows)[:side, :side])
+    locate_image(big[:400, :400], model, classes, info["spec"], info["sides"], settings)  # warm up
+    t0 = time.perf_counter()
+    result = locate_image(big, model, classes, info["spec"], info["sides"], settings)
+    return time.perf_counter() - t0, result.n_windows, len(result.boxes)
+
+
+def synthetic(workdir, settings):
+    """Scores on new synthetic plates with 2-4 defects each, located with the demo project's run."""
+    from defectlab.demo import DEMO_DEFECT_PROJECT, build_demo_workspace, make_plate_images
+
+    ws = open_workspace(Path(workdir) / "demo-ws", create=True)
+    build_demo_workspace(ws)
+    run_id = resolve_run(ws, DEMO_DEFECT_PROJECT)
+    model, classes, info = locator_for_run(ws, run_id, background=settings.background, scales=settings.scales)
+    totals = np.zeros(3, np.int64)
+    seconds = []
+    for image, truth in make_plate_images(12, 400, 600, random_state=77):
+        t0 = time.perf_counter()
+        result = locate_image(image, model, classes, info["spec"], info["sides"], settings)
+        seconds.append(time.perf_counter() - t0)
+        totals += match(result.boxes, [(lab, (x0, y0, x1, y1)) for lab, x0, y0, x1, y1 in truth])
+    rec, prec = _scores(*totals)
+    print(f"synthetic multi-defect plates: recall {rec:.3f} precision {prec:.3f} ({int(totals[1])} boxes for "
+          f"{int(totals[2])} defects, {np.mean(seconds):.2f} s per 600x400 plate)")
+    return {"recall": rec, "precision": prec, "found": int(totals[1]), "true_boxes": int(totals[2]),
+            "seconds_per_plate_mean": round(float(np.mean(seconds)), 4), "window_sides": list(info["sides"])}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--neu", default=None)
+    ap.add_argument("--workdir", default=None, help="keep the workspace here between runs")
+    ap.add_argument("--train-last", type=int, default=240)
+    ap.add_argument("--test-last", type=int, default=300)
+    ap.add_argument("--threshold", type=float, default=None)
+    ap.add_argument("--stride", type=float, default=None)
+    ap.add_argument("--no-background", action="store_true")
+    ap.add_argument("--no-large", action="store_true")
+    ap.add_argument("--synthetic", action="store_true", help="also score synthetic plates with several defects")
+    args = ap.parse_args(argv)
+    neu = _neu_dir(args.neu)
+    import tempfile
+
+    workdir = args.workdir or tempfile.mkdtemp(prefix="locate-bench-")
+    ws, run_id = _workspace(neu, workdir, args.train_last)
+    run_id = resolve_run(ws, "NEU", run_id)
+    kw = {}
+    if args.threshold is not None:
+        kw["threshold"] = args.threshold
+    if args.stride is not None:
+        kw["stride"] = args.stride
+    settings = LocateSettings(background=not args.no_background, **kw)
+    t0 = time.perf_counter()
+    locator = locator_for_run(ws, run_id, background=settings.background, scales=settings.scales)
+    t_locator = time.perf_counter() - t0
+    plates = _test_plates(neu, args.train_last + 1, args.test_last)
+    totals, comps, peer, seconds = evaluate(plates, locator, settings)
+    rec, prec = _scores(*totals)
+    rec_c, prec_c = _scores(*comps)
+    prec_peer = _scores(*peer)
+    large = (None, None, None) if args.no_large else time_large(plates, locator, settings)
+    out = {
+        "plates": len(plates), "true_boxes": int(totals[2]), "window_sides": list(locator[2]["sides"]),
+        "background": locator[2]["background"], "n_background": locator[2]["n_background"],
+        "locator_seconds": round(t_locator, 2), "settings": {"threshold": settings.threshold,
+                                                              "stride": settings.stride},
+        "locate": {"recall": rec, "precision": prec, "found": int(totals[1]),
+                   "seconds_per_plate_mean": round(float(np.mean(seconds)), 4),
+                   "seconds_per_plate_max": round(float(np.max(seconds)), 4)},
+        "components": {"recall": rec_c, "precision": prec_c, "found": int(comps[1])},
+        "whole_image_peer": {"recall": prec_peer[0], "precision": prec_peer[1], "found": int(peer[1])},
+        "large_2048": {"seconds": None if large[0] is None else round(large[0], 3), "windows": large[1],
+                       "boxes": large[2]},
+    }
+    print(f"{'method':<24}{'recall':>8}{'precision':>11}{'boxes':>8}{'s/plate':>9}")
+    print(f"{'defectlab locate':<24}{rec:>8.3f}{prec:>11.3f}{int(totals[1]):>8}{np.mean(seconds):>9.3f}")
+    print(f"{'  map components':<24}{rec_c:>8.3f}{prec_c:>11.3f}{int(comps[1]):>8}{'':>9}")
+    print(f"{'whole-image box (peer)':<24}{prec_peer[0]:>8.3f}{prec_peer[1]:>11.3f}{int(peer[1]):>8}{0:>9.3f}")
+    if large[0] is not None:
+        print(f"2048x2048 image: {large[0]:.2f} s ({large[1]} windows, {large[2]} boxes)")
+    if args.synthetic:
+        out["synthetic"] = synthetic(workdir, settings)
+    print(json.dumps(out))
+    return out
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,788 @@
+"""Defects on full images (plates): sliding windows -> per-class probability maps -> boxes.
+
+A trained run classifies crops. To answer "which defects, where" on a full plate image, :func:`locate_image`
+
+1. lays square windows over the image at a few sizes taken from the crops the run was trained on
+   (:func:`window_sides`, :func:`sliding_windows`), with half-window steps; the number of windows is
+   capped (:attr:`LocateSettings.max_windows`: the steps grow on very large images), so a 2048 x 2048
+   image costs about as much as a thousand crops;
+2. extracts the run's features of every window in one batch (each window goes through the same
+   working-size policy as a training crop) and predicts class probabilities;
+3. averages the probabilities of the windows covering each cell of a coarse grid: one probability map per
+   class (:func:`probability_map`);
+4. makes boxes (pixels of the original image), by default from the windows themselves: those whose best
+   defect class reaches :attr:`LocateSettings.threshold`, best first, dropping windows of the same class
+   that overlap a kept one (:func:`boxes_from_windows`); or (``method="components"``) from each defect
+   class's map: the cells where that class wins above the threshold, one box per connected component
+   with its mean probability as score (:func:`boxes_from_map`).
+
+The background class
+--------------------
+A crop classifier has no notion of "no defect": every window would get some defect label. Where the project
+has plates (full images whose defects were boxed: VOC/YOLO/COCO imports or the Cut-crops page), the
+locator is a second model next to the run: the run's training crops with their labels plus a
+``background`` class made of windows of those plates that overlap no box (at most 10 % of the window's
+area inside any box, see :func:`background_windows`). It is trained once per run, on first use, with the
+run's model and seed, and stored in ``runs/<run-id>/locator/`` (checksummed like every model; never
+pickled). ``LocateSettings(background=False)`` switches it off; a project without plates has no
+background class and the maps then only tell the defect classes apart (every window is some defect).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from defectlab._validation import _check_float, _check_int
+from defectlab.errors import ArtifactError, DefectlabError, InputError
+
+__all__ = [
+    "BACKGROUND",
+    "LocateSettings",
+    "PlateResult",
+    "background_windows",
+    "boxes_from_map",
+    "boxes_from_windows",
+    "locate_image",
+    "locate_item",
+    "locate_source",
+    "locator_for_run",
+    "probability_map",
+    "sliding_windows",
+    "window_sides",
+]
+
+#: Name of the "no defect" class of a locator trained with plates.
+BACKGROUND = "background"
+LOCATOR_DIR = "locator"
+_LOCATOR_FORMAT = 4
+_MAP_CELLS = 128  # the probability map has at most this many cells along its longer side
+_MAX_OVERLAP = 0.10  # a background window has at most this fraction of its area inside any box
+_MIN_BACKGROUND = 200  # background is the most varied class: at least this many windows when plates allow
+
+
+@dataclass(frozen=True)
+class LocateSettings:
+    """How a run is applied to full images.
+
+    Parameters
+    ----------
+    scales : int, default=3
+        Window sizes taken from the training crops (quantiles of their sizes), see :func:`window_sides`.
+    window_sides : tuple of int, default=()
+        Explicit window sides in pixels (override ``scales``).
+    stride : float, default=0.5
+        Step between windows as a fraction of the window side.
+    threshold : float, default=0.5
+        Lowest probability of a defect class for a window (``windows``) or a map cell (``components``)
+        to count.
+    max_windows : int, default=500
+        Most windows per image (larger images get longer steps): bounds the time per image.
+    method : {"windows", "components"}, default="windows"
+        How boxes are made: ``windows`` keeps the windows whose best defect class reaches the threshold
+        and suppresses, best first, the windows of the same class that overlap a kept one (IoU >= 0.3,
+        or half of the smaller one inside the other); ``components`` thresholds the averaged map and
+        boxes its connected components (fewer, larger boxes: better precision, lower recall on NEU).
+    background : bool, default=True
+        Train and use the ``background`` class where the project has plates (see the module notes).
+    min_box : int, default=0
+        Boxes narrower or lower than this (pixels) are dropped; 0 = half the smallest window side.
+    """
+
+    scales: int = 3
+    window_sides: tuple = ()
+    stride: float = 0.5
+    threshold: float = 0.5
+    max_windows: int = 500
+    background: bool = True
+    min_box: int = 0
+    method: str = "windows"
+
+    def __post_init__(self):
+        _check_int(self.scales, "LocateSettings", "scales", 1, 8)
+        sides = tuple(_check_int(s, "LocateSettings", "window_sides", 8, 4096) for s in self.window_sides)
+        object.__setattr__(self, "window_sides", sides)
+        object.__setattr__(self, "stride", _check_float(self.stride, "LocateSettings", "stride", 0.1, 1.0))
+        object.__setattr__(self, "threshold",
+                           _check_float(self.threshold, "LocateSettings", "threshold", 0.01, 0.99))
+        if not isinstance(self.background, bool):
+            raise InputError(f"The 'background' of LocateSettings must be True or False. Got {self.background!r}.")
+        _check_int(self.max_windows, "LocateSettings", "max_windows", 1, 100_000)
+        _check_int(self.min_box, "LocateSettings", "min_box", 0, 4096)
+        if self.method not in ("windows", "components"):
+            raise InputError(f"The 'method' of LocateSettings must be 'windows' or 'components'. "
+                             f"Got {self.method!r}.")
+
+
+@dataclass
+class PlateResult:
+    """What :func:`locate_image` found on one image.
+
+    Attributes
+    ----------
+    width, height : int
+        Size of the image (pixels).
+    boxes : list of dict
+        ``{"x", "y", "w", "h", "label", "score"}`` in pixels of the image, best score first.
+    classes : list of str
+        Names of the map's channels (the run's classes, then ``background`` when the locator has it).
+    prob_map : (C, mh, mw) ndarray of np.float32
+        Mean probability per class on a coarse grid; a cell is ``cell`` x ``cell`` image pixels.
+    cell : int
+        Image pixels per map cell.
+    n_windows : int
+        Windows classified.
+    """
+
+    width: int
+    height: int
+    boxes: list
+    classes: list
+    prob_map: np.ndarray
+    cell: int
+    n_windows: int
+    source: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self):
+        """The ``locate`` JSON entry of this plate (``source``, ``width``, ``height``, ``boxes``)."""
+        return {"source": self.source, "width": int(self.width), "height": int(self.height),
+                "boxes": [dict(b) for b in self.boxes]}
+
+    def defect_map(self):
+        """(mh, mw) float32: probability that a cell shows any defect (1 - background, or the best class)."""
+        if BACKGROUND in self.classes:
+            return 1.0 - self.prob_map[self.classes.index(BACKGROUND)]
+        return self.prob_map.max(axis=0)
+
+
+# -- geometry --------------------------------------------------------------------------------------
+
+def window_sides(widths, heights, scales=3):
+    """Window sides (pixels) from the sizes of training crops.
+
+    Parameters
+    ----------
+    widths, heights : array-like of int
+        Sizes of the crops the run was trained on.
+    scales : int
+        Number of sides: evenly spaced quantiles (e.g. 3 -> 20th, 50th and 80th percentile) of the
+        crops' geometric-mean side ``sqrt(w * h)``.
+
+    Returns
+    -------
+    tuple of int
+        Distinct sides >= 8, ascending.
+
+    Examples
+    --------
+    >>> window_sides([40, 60, 80, 100, 200], [40, 60, 80, 100, 200], scales=3)
+    (56, 80, 120)
+    """
+    w = np.asarray(widths, dtype=np.float64)
+    h = np.asarray(heights, dtype=np.float64)
+    if w.size == 0 or w.shape != h.shape:
+        raise InputError("window_sides needs the widths and heights of at least one crop (same length). "
+                         f"Got {w.size} widths and {h.size} heights.")
+    side = np.sqrt(np.clip(w, 1, None) * np.clip(h, 1, None))
+    qs = [50.0] if scales == 1 else np.linspace(20.0, 80.0, scales)
+    return tuple(sorted({max(8, round(float(v))) for v in np.percentile(side, qs)}))
+
+
+def _positions(length, win, step):
+    if win >= length:
+        return np.zeros(1, np.int64)
+    n = int(np.ceil((length - win) / step)) + 1
+    return np.round(np.linspace(0, length - win, n)).astype(np.int64)
+
+
+def sliding_windows(height, width, sides, stride=0.5, max_windows=1000):
+    """Square windows of several sides over an image, the last one of each row flush with the edge.
+
+    Parameters
+    ----------
+    height, width : int
+        Image size.
+    sides : sequence of int
+        Window sides in pixels (a side larger than the image is clipped to it).
+    stride : float
+        Step as a fraction of the side.
+    max_windows : int
+        Most windows in all: each side gets an equal share and a longer step if it needs one.
+
+    Returns
+    -------
+    (M, 4) ndarray of np.int64
+        ``x0, y0, x1, y1`` (exclusive ends), windows of the smallest side first.
+
+    Examples
+    --------
+    >>> sliding_windows(200, 200, [100], stride=0.5).tolist()[:3]
+    [[0, 0, 100, 100], [50, 0, 150, 100], [100, 0, 200, 100]]
+    """
+    sides = sorted({int(s) for s in sides})
+    share = max(1, max_windows // max(1, len(sides)))
+    out = []
+    for s in sides:
+        sw, sh = min(s, width), min(s, height)
+        step = max(1.0, s * stride)
+        while True:
+            xs, ys = _positions(width, sw, step), _positions(height, sh, step)
+            if len(xs) * len(ys) <= share:
+                break
+            step *= 1.25
+        gx, gy = np.meshgrid(xs, ys)
+        gx, gy = gx.ravel(), gy.ravel()
+        out.append(np.stack([gx, gy, gx + sw, gy + sh], axis=1))
+    if not out:
+        return np.zeros((0, 4), np.int64)
+    return np.unique(np.concatenate(out), axis=0) if len(out) > 1 else out[0]
+
+
+def _map_cell(height, width):
+    return max(1, int(np.ceil(max(height, width) / _MAP_CELLS)))
+
+
+def probability_map(probs, windows, height, width, cell=None):
+    """Mean class probabilities of the windows covering each cell of a coarse grid.
+
+    Parameters
+    ----------
+    probs : (M, C) ndarray
+        Probabilities of the windows.
+    windows : (M, 4) ndarray of int
+        ``x0, y0, x1, y1`` of each window.
+    height, width : int
+        Image size.
+    cell : int or None
+        Image pixels per map cell (default: the longer side / 128, at least 1).
+
+    Returns
+    -------
+    prob_map : (C, ceil(height / cell), ceil(width / cell)) ndarray of np.float32
+        Cells that no window covers get probability 0 for every class.
+    cell : int
+    """
+    probs = np.asarray(probs, dtype=np.float64)
+    windows = np.asarray(windows, dtype=np.int64)
+    cell = _map_cell(height, width) if cell is None else int(cell)
+    mh, mw = -(-height // cell), -(-width // cell)
+    total = np.zeros((probs.shape[1], mh + 1, mw + 1))
+    count = np.zeros((mh + 1, mw + 1))
+    # summed-area trick: add at the corners, integrate once
+    x0 = windows[:, 0] // cell
+    y0 = windows[:, 1] // cell
+    x1 = np.maximum(x0 + 1, -(-windows[:, 2] // cell))
+    y1 = np.maximum(y0 + 1, -(-windows[:, 3] // cell))
+    for ys, xs, sign in ((y0, x0, 1.0), (y0, x1, -1.0), (y1, x0, -1.0), (y1, x1, 1.0)):
+        np.add.at(count, (ys, xs), sign)
+        for c in range(probs.shape[1]):
+            np.add.at(total[c], (ys, xs), sign * probs[:, c])
+    count = count.cumsum(0).cumsum(1)[:mh, :mw]
+    total = total.cumsum(1).cumsum(2)[:, :mh, :mw]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(count > 0.5, total / np.maximum(count, 1e-9), 0.0)
+    return out.astype(np.float32), cell
+
+
+def boxes_from_map(prob_map, classes, cell, height, width, threshold=0.5, min_box=4):
+    """Boxes of the defect classes of a probability map (threshold + connected components).
+
+    Parameters
+    ----------
+    prob_map : (C, mh, mw) ndarray
+        From :func:`probability_map`.
+    classes : list of str
+        Channel names; ``background`` never gets boxes.
+    cell : int
+        Image pixels per map cell.
+    height, width : int
+        Image size: boxes are clipped to it.
+    threshold : float
+        A cell belongs to a box of class ``c`` when ``c`` has the highest probability there and it is
+        at least ``threshold``.
+    min_box : int
+        Boxes narrower or lower than this many pixels are dropped.
+
+    Returns
+    -------
+    list of dict
+        ``{"x", "y", "w", "h", "label", "score"}`` (score: the mean probability of the class over the
+        component), best score first.
+    """
+    prob_map = np.asarray(prob_map, dtype=np.float32)
+    winner = prob_map.argmax(axis=0)
+    boxes = []
+    for c, name in enumerate(classes):
+        if name == BACKGROUND:
+            continue
+        mask = ((winner == c) & (prob_map[c] >= threshold)).astype(np.uint8)
+        if not mask.any():
+            continue
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        for k in range(1, n):
+            cx, cy, cw, ch = (int(v) for v in stats[k, :4])
+            x0, y0 = cx * cell, cy * cell
+            x1, y1 = min(width, (cx + cw) * cell), min(height, (cy + ch) * cell)
+            if x1 - x0 < min_box or y1 - y0 < min_box:
+                continue
+            score = float(prob_map[c][labels == k].mean())
+            boxes.append({"x": int(x0), "y": int(y0), "w": int(x1 - x0), "h": int(y1 - y0),
+                          "label": str(name), "score": round(score, 4)})
+    boxes.sort(key=lambda b: -b["score"])
+    return boxes
+
+
+def _pairwise(a, b):
+    """(IoU, intersection over the smaller area) of two (M, 4) / (K, 4) box arrays."""
+    a = np.asarray(a, dtype=np.float64)[:, None, :]
+    b = np.asarray(b, dtype=np.float64)[None, :, :]
+    iw = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
+    ih = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
+    inter = iw * ih
+    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
+    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
+    iou = inter / np.maximum(area_a + area_b - inter, 1e-9)
+    return iou, inter / np.maximum(np.minimum(area_a, area_b), 1e-9)
+
+
+def boxes_from_windows(probs, windows, classes, threshold=0.5, min_box=1, max_iou=0.3, max_inside=0.5):
+    """Boxes from classified windows by per-class non-maximum suppression.
+
+    Parameters
+    ----------
+    probs : (M, C) ndarray
+        Window probabilities, columns named by ``classes``.
+    windows : (M, 4) ndarray of int
+        ``x0, y0, x1, y1``.
+    classes : list of str
+        ``background`` never gets boxes.
+    threshold : float
+        A window is a candidate when its best defect class has at least this probability.
+    min_box : int
+        Windows narrower or lower than this are ignored.
+    max_iou, max_inside : float
+        A candidate is suppressed by a better kept window of the same class when their IoU reaches
+        ``max_iou`` or ``max_inside`` of the smaller one lies inside the other (windows of several sizes).
+
+    Returns
+    -------
+    list of dict
+        ``{"x", "y", "w", "h", "label", "score"}``, best score first.
+
+    Examples
+    --------
+    >>> wins = np.array([[0, 0, 10, 10], [2, 0, 12, 10], [30, 30, 40, 40]])
+    >>> probs = np.array([[0.1, 0.9], [0.2, 0.8], [0.3, 0.7]])
+    >>> [(b["x"], b["label"]) for b in boxes_from_windows(probs, wins, ["background", "pit"])]
+    [(0, 'pit'), (30, 'pit')]
+    """
+    probs = np.asarray(probs, dtype=np.float64)
+    windows = np.asarray(windows, dtype=np.int64)
+    defect = np.array([c != BACKGROUND for c in classes])
+    if not defect.any() or len(windows) == 0:
+        return []
+    cols = np.flatnonzero(defect)
+    best = cols[probs[:, cols].argmax(axis=1)]
+    score = probs[np.arange(len(probs)), best]
+    size_ok = np.minimum(windows[:, 2] - windows[:, 0], windows[:, 3] - windows[:, 1]) >= min_box
+    idx = np.flatnonzero((score >= threshold) & size_ok)
+    idx = idx[np.argsort(-score[idx], kind="stable")]
+    if len(idx) == 0:
+        return []
+    iou, inside = _pairwise(windows[idx], windows[idx])
+    suppress = ((iou >= max_iou) | (inside >= max_inside)) & (best[idx][:, None] == best[idx][None, :])
+    alive = np.ones(len(idx), bool)
+    boxes = []
+    for i in range(len(idx)):
+        if not alive[i]:
+            continue
+        alive &= ~suppress[i]
+        x0, y0, x1, y1 = (int(v) for v in windows[idx[i]])
+        boxes.append({"x": x0, "y": y0, "w": x1 - x0, "h": y1 - y0, "label": str(classes[best[idx[i]]]),
+                      "score": round(float(score[idx[i]]), 4)})
+    return boxes
+
+
+def _window_crops(image, windows):
+    return [image[y0:y1, x0:x1] for x0, y0, x1, y1 in windows.tolist()]
+
+
+def _overlap_fraction(windows, boxes):
+    """(M,) largest fraction of each window's area inside one of ``boxes`` ((K, 4) x0, y0, x1, y1)."""
+    if len(boxes) == 0:
+        return np.zeros(len(windows))
+    w = windows[:, None, :].astype(np.float64)
+    b = np.asarray(boxes, dtype=np.float64)[None, :, :]
+    iw = np.clip(np.minimum(w[..., 2], b[..., 2]) - np.maximum(w[..., 0], b[..., 0]), 0, None)
+    ih = np.clip(np.minimum(w[..., 3], b[..., 3]) - np.maximum(w[..., 1], b[..., 1]), 0, None)
+    area = (w[..., 2] - w[..., 0]) * (w[..., 3] - w[..., 1])
+    return (iw * ih / np.maximum(area, 1.0)).max(axis=1)
+
+
+def background_windows(image, boxes, sides, per_image=2, rng=None, stride=0.5):
+    """Windows of a plate that overlap none of its boxes (the ``background`` class).
+
+    Parameters
+    ----------
+    image : ndarray
+        The plate (grey or RGB).
+    boxes : sequence of (x0, y0, x1, y1)
+        Every boxed defect of the plate, whatever its label.
+    sides : sequence of int
+        Window sides (those the run locates with).
+    per_image : int
+        Windows drawn at random among those with at most 10 % of their area inside any box.
+    rng : numpy.random.Generator or None
+
+    Returns
+    -------
+    list of ndarray
+        The window crops (views of ``image``).
+    """
+    rng = np.random.default_rng(0) if rng is None else rng
+    h, w = image.shape[:2]
+    cand = sliding_windows(h, w, sides, stride=stride, max_windows=1000)
+    # a window as large as the whole plate is never background when the plate has a box
+    cand = cand[(cand[:, 2] - cand[:, 0]) * (cand[:, 3] - cand[:, 1]) < 0.8 * h * w] if len(boxes) else cand
+    keep = cand[_overlap_fraction(cand, boxes) <= _MAX_OVERLAP]
+    if len(keep) == 0:
+        return []
+    pick = rng.choice(len(keep), size=min(per_image, len(keep)), replace=False)
+    return _window_crops(image, keep[np.sort(pick)])
+
+
+# -- the locator model -----------------------------------------------------------------------------
+
+def _content_sha(arr):
+    h = hashlib.sha256(f"{arr.shape}|{arr.dtype.str}|".encode())
+    h.update(np.ascontiguousarray(arr).tobytes())
+    return h.hexdigest()
+
+
+def _training_items(ws, run):
+    """The run's training items with their size, parent plate and box (rows of the items table)."""
+    ids = [int(i["item_id"]) for i in run["items"]]
+    labels = {int(i["item_id"]): i["label"] for i in run["items"]}
+    rows = []
+    with ws.read() as conn:
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            rows += [dict(r) for r in conn.execute(
+                f"SELECT id, sha256, blob, source, width, height, parent_id FROM items WHERE id IN "
+                f"({','.join('?' * len(chunk))})", chunk)]
+    for r in rows:
+        r["label"] = labels[r["id"]]
+    rows.sort(key=lambda r: r["id"])
+    return rows
+
+
+def _plate_boxes(ws, plate_ids):
+    """{plate id: [(x0, y0, x1, y1), ...]} of every (not deleted) crop cut from each plate."""
+    out = {int(p): [] for p in plate_ids}
+    ids = list(out)
+    with ws.read() as conn:
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            for r in conn.execute(
+                    f"SELECT parent_id, box FROM items WHERE deleted_at IS NULL AND box IS NOT NULL AND "
+                    f"parent_id IN ({','.join('?' * len(chunk))})", chunk):
+                try:
+                    box = [float(v) for v in json.loads(r["box"])][:4]
+                except (TypeError, ValueError):
+                    continue
+                if len(box) == 4:
+                    out[int(r["parent_id"])].append(box)
+    return out
+
+
+def _background_set(ws, rows, sides, per_plate, seed):
+    """Background window crops from the plates the training crops were cut from (capped in number)."""
+    from defectlab.store import get_item, load_item_image
+
+    plate_ids = sorted({int(r["parent_id"]) for r in rows if r["parent_id"] is not None})
+    if not plate_ids:
+        return []
+    counts = {}
+    for r in rows:
+        counts[r["label"]] = counts.get(r["label"], 0) + 1
+    cap = max(_MIN_BACKGROUND, 2 * int(np.median(list(counts.values()))))
+    # few plates (a handful drawn on the Cut-crops page): more windows from each
+    per_plate = int(np.clip(np.ceil(cap / len(plate_ids)), per_plate, 40))
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(plate_ids)
+    boxes = _plate_boxes(ws, plate_ids)
+    crops = []
+    for pid in order.tolist():
+        if len(crops) >= cap:
+            break
+        try:
+            image = load_item_image(ws, get_item(ws, pid))
+        except DefectlabError:
+            continue  # a plate whose file is gone: skip it, the crops still train
+        varied = sorted({max(8, round(s * f)) for s in sides for f in (0.75, 1.0, 1.5)})
+        crops += background_windows(image, boxes[pid], varied, per_image=per_plate, rng=rng, stride=0.25)
+    return crops[:cap]
+
+
+def _locator_paths(ws, run):
+    from defectlab.learn.runs import _run_dir
+
+    return _run_dir(ws, run) / LOCATOR_DIR
+
+
+def locator_for_run(ws, run_id, background=True, per_plate=2, scales=3):
+    """The model that locates with a run: the run's model, or its locator with the background class.
+
+    The locator is trained on first use (see the module notes) and stored in ``runs/<run-id>/locator/``;
+    later calls load it (checksums verified).
+
+    Parameters
+    ----------
+    ws : Workspace or path
+    run_id : str
+    background : bool
+        Use the background class when the run's crops come from plates.
+    per_plate : int
+        Background windows drawn per plate, at least (more when the project has few plates: about
+        twice the median class size in all, at most 40 per plate).
+    scales : int
+        Number of window sides taken from the training crops (the crops cut from plates when there
+        are at least 10 of them: loose crops are often framed differently).
+
+    Returns
+    -------
+    model : estimator
+        ``predict_proba`` columns follow ``classes``.
+    classes : list of str
+    info : dict
+        ``spec`` (FeatureSpec), ``sides`` (window sides), ``background`` (bool), ``n_background``,
+        ``run`` (the run record).
+    """
+    from defectlab.learn.runs import _workspace, get_run, load_run_model
+
+    ws = _workspace(ws)
+    model, run, spec = load_run_model(ws, run_id)
+    run = get_run(ws, run_id, with_items=True)
+    rows = _training_items(ws, run)
+    if not rows:
+        raise InputError(f"Run {run_id} has no training items; it cannot locate defects.")
+    # defects as they appear on plates: the boxes cut from plates when there are enough of them
+    boxed = [r for r in rows if r["parent_id"] is not None]
+    sized = boxed if len(boxed) >= 10 else rows
+    sides = window_sides([r["width"] for r in sized], [r["height"] for r in sized], scales)
+    info = {"spec": spec, "sides": sides, "background": False, "n_background": 0, "run": run}
+    classes = [str(c) for c in model.classes_]
+    if not (background and boxed):
+        return model, classes, info
+    directory = _locator_paths(ws, run)
+    key = {"format": _LOCATOR_FORMAT, "run_id": run["run_id"], "per_plate": int(per_plate),
+           "sides": list(sides), "spec_hash": spec.hash}
+    found = _stored_locator(directory, key)
+    if found is None:
+        found = _train_locator(ws, run, rows, spec, sides, per_plate, directory, key)
+    if found is None:  # no plate has room for a background window
+        return model, classes, info
+    loc, n_background = found
+    info.update(background=True, n_background=n_background)
+    return loc, [str(c) for c in loc.classes_], info
+
+
+def _stored_locator(directory, key):
+    """(model, n_background) of a stored locator made for ``key``, else None (absent, damaged, outdated)."""
+    from defectlab.learn.artifacts import load_model, read_meta
+
+    try:
+        meta = read_meta(directory)
+        if (meta.get("extra") or {}).get("key") == key:
+            return load_model(directory), int(meta["extra"]["n_background"])
+    except (ArtifactError, KeyError, TypeError, ValueError):
+        pass
+    return None
+
+
+def _train_locator(ws, run, rows, spec, sides, per_plate, directory, key):
+    """Fit and store the locator: the run's crops + background windows; (model, n_background) or None."""
+    from defectlab.features import feature_names
+    from defectlab.learn.artifacts import save_model
+    from defectlab.learn.models import make_model
+
+    seed = int(run.get("seed") or 0)
+    bg = _background_set(ws, rows, sides, per_plate, seed)
+    if not bg:
+        return None
+    X = np.vstack([_item_features(ws, run["run_id"], [r["id"] for r in rows]), _crop_features(ws, bg, spec)])
+    y = np.array([r["label"] for r in rows] + [BACKGROUND] * len(bg))
+    params = run.get("params") or {}
+    loc = make_model(run["model"], params.get("model_preset", "fast"), random_state=seed, n_jobs=1,
+                     class_weight=params.get("class_weight", "balanced"))
+    loc.fit(X, y)
+    save_model(loc, directory, feature_names=list(feature_names(spec)),
+               extra={"key": key, "n_background": len(bg), "classes": [str(c) for c in loc.classes_]})
+    return loc, len(bg)
+
+
+def _item_features(ws, run_id, item_ids):
+    from defectlab.learn.runs import run_features
+
+    return run_features(ws, run_id, item_ids, n_jobs=1)
+
+
+def _crop_features(ws, crops, spec):
+    """Features of in-memory crops through the workspace feature cache (keyed by their pixels)."""
+    from defectlab.features import extract_cached
+
+    by_sha = {}
+    for c in crops:
+        by_sha.setdefault(_content_sha(c), c)
+    shas = [_content_sha(c) for c in crops]
+    X = extract_cached(shas, lambda s: [by_sha[k] for k in s], spec, cache_dir=ws.features_dir)
+    return np.asarray(X, dtype=np.float64)
+
+
+# -- locating --------------------------------------------------------------------------------------
+
+def _predict(model, X, chunk=512):
+    return np.vstack([model.predict_proba(X[s:s + chunk]) for s in range(0, len(X), chunk)])
+
+
+def locate_image(image, model, classes, spec, sides, settings=None, source=""):
+    """Locate defects on one image with a fitted crop model.
+
+    Parameters
+    ----------
+    image : (H, W) or (H, W, 3) ndarray of np.uint8
+        The plate (grey or RGB).
+    model : estimator
+        A fitted classifier on ``spec``'s features (e.g. from :func:`locator_for_run`).
+    classes : list of str
+        ``model.predict_proba`` column names.
+    spec : FeatureSpec
+    sides : sequence of int
+        Window sides (pixels) unless ``settings.window_sides`` is set.
+    settings : LocateSettings or None
+    source : str
+        Name recorded in the result.
+
+    Returns
+    -------
+    PlateResult
+    """
+    from defectlab.features import extract
+
+    settings = settings or LocateSettings()
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim not in (2, 3) or (
+            image.ndim == 3 and image.shape[2] != 3) or image.size == 0:
+        got = f"{image.dtype} {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
+        raise InputError(f"locate_image needs a grey (H, W) or RGB (H, W, 3) uint8 image. Got {got}.")
+    h, w = image.shape[:2]
+    use = settings.window_sides or tuple(sides)
+    windows = sliding_windows(h, w, use, settings.stride, settings.max_windows)
+    X = np.asarray(extract(_window_crops(image, windows), spec), dtype=np.float64)
+    probs = _predict(model, X)
+    pmap, cell = probability_map(probs, windows, h, w)
+    min_box = settings.min_box or max(1, min(use) // 2)
+    if settings.method == "windows":
+        boxes = boxes_from_windows(probs, windows, classes, settings.threshold, min(min_box, min(h, w)))
+    else:
+        boxes = boxes_from_map(pmap, classes, cell, h, w, settings.threshold, min(min_box, min(h, w)))
+    return PlateResult(width=w, height=h, boxes=boxes, classes=list(classes), prob_map=pmap, cell=cell,
+                       n_windows=len(windows), source=str(source))
+
+
+def _prepared(ws, project, run_id, settings, user):
+    from defectlab.learn.runs import _require, _workspace, resolve_run
+
+    ws = _workspace(ws)
+    _require(ws, user, "predict")
+    run_id = resolve_run(ws, project, run_id)
+    model, classes, info = locator_for_run(ws, run_id, background=settings.background, scales=settings.scales)
+    return ws, run_id, model, classes, info
+
+
+def locate_item(ws, project, item_id, run_id=None, settings=None, user="local"):
+    """Locate defects on a stored image (e.g. a plate added on the Predict page).
+
+    Returns
+    -------
+    PlateResult
+        ``extra`` holds ``run_id``, ``item_id`` and ``background`` (whether the locator has that class).
+    """
+    from defectlab.store import get_item, get_project, load_item_image
+
+    settings = settings or LocateSettings()
+    ws, run_id, model, classes, info = _prepared(ws, project, run_id, settings, user)
+    proj = get_project(ws, project)
+    item = get_item(ws, int(item_id))
+    if item["project_id"] != proj.id:
+        raise InputError(f"Item {item_id} belongs to another project.")
+    result = locate_image(load_item_image(ws, item), model, classes, info["spec"], info["sides"], settings,
+                          source=item["source"])
+    result.extra.update(run_id=run_id, item_id=int(item["id"]), background=info["background"])
+    return result
+
+
+_SIDECARS = {".xml", ".txt", ".json", ".csv", ".yaml", ".yml", ".md", ".names"}
+
+
+def _image_files(source):
+    """(root, files): one file, or every visible file under a folder except annotation sidecars."""
+    from defectlab.ingest.scan import _walk
+
+    if not isinstance(source, (str, Path)):
+        raise InputError(f"The 'source' of locate must be a file or folder path. Got {type(source).__name__}.")
+    root = Path(source)
+    if not root.exists():
+        raise InputError(f"Locate source {source} does not exist.")
+    if root.is_file():
+        return root.parent, [root]
+    return root, [p for p in _walk(root) if p.suffix.lower() not in _SIDECARS]
+
+
+def locate_source(ws, project, source, run_id=None, settings=None, user="local", progress=None):
+    """Locate defects on every image of a file or folder (nothing is stored).
+
+    Parameters
+    ----------
+    ws : Workspace or path
+    project : str or Project
+    source : str or Path
+        One image file or a folder (searched recursively; annotation and text files are skipped).
+    run_id : str or None
+        Default: the newest approved run, else the newest.
+    settings : LocateSettings or None
+    user : str
+        Needs the ``predict`` permission.
+    progress : callable or None
+        ``progress(done, total, message)``.
+
+    Returns
+    -------
+    dict
+        ``{"run_id", "plates": [{"source", "width", "height", "boxes": [{"x", "y", "w", "h", "label",
+        "score"}]}], "rejected": [{"source", "reason"}], "background": bool}``; a file that is not a
+        readable image is listed in ``rejected`` with the reason.
+    """
+    from defectlab.imaging import load_image
+
+    settings = settings or LocateSettings()
+    ws, run_id, model, classes, info = _prepared(ws, project, run_id, settings, user)
+    root, files = _image_files(source)
+    plates, rejected = [], []
+    for k, path in enumerate(files):
+        rel = path.relative_to(root).as_posix()
+        try:
+            image = load_image(path, source=rel)
+        except DefectlabError as exc:
+            rejected.append({"source": rel, "reason": str(exc)})
+            continue
+        result = locate_image(image, model, classes, info["spec"], info["sides"], settings, source=rel)
+        plates.append(result.to_dict())
+        if progress is not None:
+            progress(k + 1, len(files), rel)
+    return {"run_id": run_id, "plates": plates, "rejected": rejected, "background": info["background"]}

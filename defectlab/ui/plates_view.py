@@ -1,0 +1,274 @@
+"""Full images in the app: the defect map over a plate, the located boxes, and box suggestions.
+
+* :func:`locate_panel` (Predict page): a full image (uploaded, or a plate already in the project) is
+  searched with a run (:func:`defectlab.learn.locate.locate_item`); the page shows the defect map as a
+  colour overlay with the numbered boxes, and each box can be accepted as the model labeled it,
+  corrected to another class, or dismissed. An accepted or corrected box becomes a labeled crop linked
+  to its plate (:func:`defectlab.ingest.add_crops`), exactly like a box drawn on the Cut-crops page.
+* :func:`suggest_panel` + :func:`initial_drawing` (Cut-crops page): the model's boxes are pre-drawn on
+  the canvas; the annotator moves, relabels or deletes them and saves the rest as crops.
+
+Pure helpers (:func:`overlay_image`, :func:`initial_drawing`) take arrays and return arrays / dicts.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import streamlit as st
+
+from defectlab import ingest
+from defectlab.learn.locate import BACKGROUND, LocateSettings, locate_item
+from defectlab.store import get_item, items_frame, load_item_image
+from defectlab.ui import common
+from defectlab.ui.common import t
+
+__all__ = ["box_colour", "initial_drawing", "locate_panel", "overlay_image", "suggest_panel"]
+
+_PALETTE = [(230, 57, 70), (42, 157, 143), (233, 196, 106), (69, 123, 157), (244, 162, 97), (131, 56, 236),
+            (6, 214, 160), (255, 0, 110), (58, 134, 255), (141, 153, 174)]
+
+
+def box_colour(label, classes):
+    """RGB colour of a class (stable per class position)."""
+    try:
+        k = list(classes).index(label)
+    except ValueError:
+        k = len(_PALETTE) - 1
+    return _PALETTE[k % len(_PALETTE)]
+
+
+def overlay_image(image, defect_map, boxes, classes, max_side=1200, alpha=0.45):
+    """The plate with its defect map as a heat overlay and the numbered boxes drawn on it.
+
+    Parameters
+    ----------
+    image : (H, W) or (H, W, 3) ndarray of np.uint8
+    defect_map : (mh, mw) ndarray
+        Probability of "some defect" on a coarse grid (resized to the image).
+    boxes : list of dict
+        ``{"x", "y", "w", "h", "label", "score"}`` in image pixels.
+    classes : list of str
+        For the box colours.
+    max_side : int
+        The result is shrunk so its longer side is at most this.
+    alpha : float
+        Strength of the overlay where the map is 1 (it fades out to nothing at 0.25 and below).
+
+    Returns
+    -------
+    rgb : (h, w, 3) ndarray of np.uint8
+    scale : float
+        Result pixels per image pixel.
+    """
+    rgb = image if image.ndim == 3 else np.repeat(image[..., None], 3, axis=2)
+    h, w = rgb.shape[:2]
+    scale = min(1.0, max_side / max(h, w))
+    if scale < 1:
+        rgb = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    rgb = np.ascontiguousarray(rgb)
+    oh, ow = rgb.shape[:2]
+    heat = cv2.resize(np.clip(np.asarray(defect_map, np.float32), 0, 1), (ow, oh), interpolation=cv2.INTER_LINEAR)
+    colour = cv2.applyColorMap(np.round(heat * 255).astype(np.uint8), cv2.COLORMAP_JET)[..., ::-1]
+    a = (alpha * np.clip((heat - 0.25) / 0.75, 0, 1))[..., None]  # unlikely areas stay as they are
+    out = np.clip(rgb * (1 - a) + colour * a, 0, 255).astype(np.uint8)
+    thick = max(1, round(max(oh, ow) / 400))
+    for k, b in enumerate(boxes, start=1):
+        p0 = (round(b["x"] * scale), round(b["y"] * scale))
+        p1 = (round((b["x"] + b["w"]) * scale) - 1, round((b["y"] + b["h"]) * scale) - 1)
+        c = box_colour(b["label"], classes)
+        cv2.rectangle(out, p0, p1, c, thick + 1)
+        cv2.putText(out, str(k), (p0[0] + 3, p0[1] + 14), cv2.FONT_HERSHEY_SIMPLEX, 0.5, c, 1, cv2.LINE_AA)
+    return out, scale
+
+
+def initial_drawing(boxes, factor, classes=(), font_size=14):
+    """Fabric.js JSON for ``st_canvas(initial_drawing=...)``: one labeled rectangle per box.
+
+    Parameters
+    ----------
+    boxes : list of dict
+        ``{"x", "y", "w", "h", "label"}`` in image pixels.
+    factor : float
+        Canvas pixels per image pixel.
+    classes : sequence of str
+        For the colours.
+
+    Returns
+    -------
+    dict or None
+        ``None`` when there is no box (the canvas stays as the annotator left it).
+    """
+    if not boxes:
+        return None
+    objects = []
+    for b in boxes:
+        r, g, bl = box_colour(b["label"], classes)
+        objects.append({
+            "type": "LabeledRect", "version": "6.0.0", "originX": "left", "originY": "top",
+            "left": float(b["x"]) * factor, "top": float(b["y"]) * factor,
+            "width": float(b["w"]) * factor, "height": float(b["h"]) * factor,
+            "fill": f"rgba({r}, {g}, {bl}, 0.12)", "stroke": f"#{r:02x}{g:02x}{bl:02x}", "strokeWidth": 2,
+            "strokeUniform": True, "scaleX": 1, "scaleY": 1, "angle": 0, "label": str(b["label"]),
+            "fontSize": font_size,
+        })
+    return {"version": "6.0.0", "objects": objects}
+
+
+def _run_choice(ws, project, key):
+    from defectlab import learn
+
+    runs = learn.list_runs(ws, project.name)
+    if not runs:
+        st.caption(t("plates.no_run"))
+        return None
+    ordered = [r for r in runs if r.get("approved")] + [r for r in runs if not r.get("approved")]
+    ids = [r["run_id"] for r in ordered]
+    return st.selectbox(t("predict.run"), ids, key=key)
+
+
+# -- Predict page --------------------------------------------------------------------------------------
+
+def _plate_choices(ws, project):
+    plates = items_frame(ws, project.id, role="plate", with_labels=False)
+    return {int(i): f"#{i} · {s} ({w}×{h})" for i, s, w, h in
+            zip(plates["id"], plates["source"], plates["width"], plates["height"], strict=True)}
+
+
+def _find(ws, project, run_id, item_id):
+    result = locate_item(ws, project, item_id, run_id=run_id, settings=LocateSettings(), user=common.user())
+    st.session_state["plates_result"] = {"item_id": int(item_id), "run_id": run_id, "result": result,
+                                         "done": {}}
+
+
+def _save_box(ws, project, state, k, label):
+    b = state["result"].boxes[k]
+    with common.guard():
+        report = ingest.add_crops(ws, project, state["item_id"],
+                                  [(label, b["x"], b["y"], b["x"] + b["w"], b["y"] + b["h"])], user=common.user())
+        for r in report.rejected:
+            st.warning(common.rejected_text(r))
+        if report.imported:
+            state["done"][k] = "accepted" if label == b["label"] else "corrected"
+            common.flash("success", t("plates.saved", n=1))
+            st.session_state["lbl_ctx"] = None
+
+
+def _box_row(ws, project, state, k, image):
+    b = state["result"].boxes[k]
+    cols = st.columns([1, 3, 3, 2, 2])
+    crop = image[b["y"]:b["y"] + b["h"], b["x"]:b["x"] + b["w"]]
+    cols[0].image(crop, width=64, clamp=True)
+    cols[1].markdown(t("plates.box_line", n=k + 1, label=common.cls_name(b["label"]), score=b["score"]))
+    done = state["done"].get(k)
+    if done:
+        cols[2].caption(t(f"plates.box_{done}"))
+        return
+    options = list(project.classes)
+    default = options.index(b["label"]) if b["label"] in options else 0
+    label = cols[2].selectbox(t("common.class"), options, index=default, format_func=common.cls_name,
+                              key=f"plates_cls_{state['item_id']}_{k}", label_visibility="collapsed")
+    if cols[3].button(t("plates.accept") if label == b["label"] else t("plates.correct"),
+                      key=f"plates_ok_{state['item_id']}_{k}", type="primary"):
+        _save_box(ws, project, state, k, label)
+        st.rerun()
+    if cols[4].button(t("plates.dismiss"), key=f"plates_no_{state['item_id']}_{k}"):
+        state["done"][k] = "dismissed"
+        st.rerun()
+
+
+def _show_result(ws, project, state):
+    result = state["result"]
+    item = get_item(ws, state["item_id"])
+    image = load_item_image(ws, item)
+    shown, _ = overlay_image(image, result.defect_map(), result.boxes, project.classes)
+    st.image(shown, caption=t("plates.overlay_caption", source=item["source"], n=len(result.boxes),
+                              windows=result.n_windows), width="stretch")
+    if not result.extra.get("background"):
+        st.caption(t("plates.no_background"))
+    if not result.boxes:
+        st.info(t("plates.no_boxes"))
+        return
+    open_boxes = [k for k in range(len(result.boxes)) if k not in state["done"]]
+    if open_boxes and st.button(t("plates.accept_all", n=len(open_boxes)), key=f"plates_all_{state['item_id']}"):
+        for k in open_boxes:
+            _save_box(ws, project, state, k, result.boxes[k]["label"])
+        st.rerun()
+    for k in range(len(result.boxes)):
+        _box_row(ws, project, state, k, image)
+
+
+def locate_panel(ws, project, run_id):
+    """The Predict page's "full images" section (see the module notes)."""
+    ss = st.session_state
+    state = ss.get("plates_result")
+    if state is not None and state.get("run_id") != run_id:
+        state = None
+    with st.expander(t("plates.section"), expanded=state is not None, icon=":material/crop_free:"):
+        st.caption(t("plates.help"))
+        choices = _plate_choices(ws, project)
+        up = st.file_uploader(t("plates.upload"), type=["jpg", "jpeg", "png", "bmp", "tif", "tiff"],
+                              key="plates_upload")
+        pick = None
+        if choices:
+            pick = st.selectbox(t("plates.pick"), list(choices), format_func=choices.get, key="plates_pick")
+        if st.button(t("plates.find"), key="plates_find", icon=":material/search:",
+                     disabled=up is None and pick is None):
+            with common.guard(), st.spinner(t("plates.finding")):
+                item_id = ingest.add_plate(ws, project, up.getvalue(), up.name, user=common.user())[0] \
+                    if up is not None else pick
+                _find(ws, project, run_id, item_id)
+                st.rerun()
+        if state is not None:
+            _show_result(ws, project, state)
+
+
+# -- Cut-crops page ------------------------------------------------------------------------------------
+
+def _new_boxes(ws, project, plate, boxes, max_iou=0.5):
+    """The located boxes of known classes that do not repeat a crop already cut from the plate."""
+    from defectlab.learn.locate import _pairwise
+
+    frame = items_frame(ws, project.id)
+    cut = [list(b) for b in frame.loc[frame["parent_id"] == plate["id"], "box"] if b is not None]
+    keep = [b for b in boxes if b["label"] != BACKGROUND and b["label"] in project.classes]
+    if not cut or not keep:
+        return keep
+    xyxy = np.array([[b["x"], b["y"], b["x"] + b["w"], b["y"] + b["h"]] for b in keep], np.float64)
+    iou, _ = _pairwise(xyxy, np.array(cut, np.float64))
+    return [b for b, v in zip(keep, iou.max(axis=1), strict=True) if v < max_iou]
+
+
+def suggest_panel(ws, project, plate, generation):
+    """The "suggest boxes" control of the Cut-crops page.
+
+    Parameters
+    ----------
+    plate : dict
+        The plate item shown.
+    generation : int
+        The canvas generation (bumped by the page after each save): suggestions belong to one.
+
+    Returns
+    -------
+    list of dict
+        The model's boxes for this plate and canvas generation (image pixels), else ``[]``.
+    """
+    ss = st.session_state
+    cols = st.columns([2, 3])
+    with cols[0]:
+        run_id = _run_choice(ws, project, "crop_suggest_run")
+    if run_id is not None and cols[1].button(t("plates.suggest"), key="crop_suggest", icon=":material/auto_awesome:",
+                                             help=t("plates.suggest_help")):
+        with common.guard(), st.spinner(t("plates.finding")):
+            result = locate_item(ws, project, plate["id"], run_id=run_id, user=common.user())
+            boxes = _new_boxes(ws, project, plate, result.boxes)
+            ss["crop_suggestions"] = {"plate": int(plate["id"]), "generation": generation, "boxes": boxes}
+            if not boxes:
+                common.flash("info", t("plates.no_boxes"))
+            st.rerun()
+    sug = ss.get("crop_suggestions") or {}
+    if sug.get("plate") == int(plate["id"]) and sug.get("generation") == generation and sug.get("boxes"):
+        st.caption(t("plates.suggested", n=len(sug["boxes"])))
+        return list(sug["boxes"])
+    return []

@@ -1,0 +1,253 @@
+"""Defects located on full images: windows, maps, boxes, the background class, the CLI contract.
+
+Everything here uses synthetic plates (defectlab.demo.make_plate_images): no network, no third-party data.
+"""
+
+import json
+import os
+import struct
+import zlib
+
+import cv2
+import numpy as np
+import pytest
+
+from defectlab.demo import _voc_xml, make_plate_images
+from defectlab.errors import InputError
+from defectlab.ingest import import_source
+from defectlab.learn import train_project
+from defectlab.learn.locate import (
+    BACKGROUND,
+    LOCATOR_DIR,
+    LocateSettings,
+    background_windows,
+    boxes_from_map,
+    boxes_from_windows,
+    locate_item,
+    locate_source,
+    locator_for_run,
+    probability_map,
+    sliding_windows,
+    window_sides,
+)
+from defectlab.store import open_workspace
+
+# -- pure parts -----------------------------------------------------------------------------------
+
+def test_window_sides_from_crop_sizes():
+    assert window_sides([100], [100], scales=3) == (100,)
+    assert window_sides([40, 60, 80, 100, 200], [40, 60, 80, 100, 200]) == (56, 80, 120)
+    assert window_sides([4, 4], [4, 4], scales=1) == (8,)  # never below 8 pixels
+    assert window_sides([20, 180], [180, 20], scales=1) == (60,)  # geometric mean of elongated crops
+    with pytest.raises(InputError):
+        window_sides([], [])
+
+
+def test_sliding_windows_cover_the_image_and_respect_the_cap():
+    wins = sliding_windows(200, 300, [100], stride=0.5)
+    assert wins[:, 2].max() == 300 and wins[:, 3].max() == 200 and wins.min() == 0
+    assert set(np.unique(wins[:, 2] - wins[:, 0])) == {100}
+    cover = np.zeros((200, 300), bool)
+    for x0, y0, x1, y1 in wins:
+        cover[y0:y1, x0:x1] = True
+    assert cover.all()
+    big = sliding_windows(2048, 2048, [40, 80, 160], stride=0.5, max_windows=600)
+    assert len(big) <= 600 and big[:, 2].max() == 2048
+    small = sliding_windows(50, 60, [100])  # a window larger than the image is clipped to it
+    assert small.tolist() == [[0, 0, 60, 50]]
+
+
+def test_probability_map_is_the_mean_of_covering_windows():
+    wins = np.array([[0, 0, 4, 4], [2, 0, 6, 4]])
+    probs = np.array([[1.0, 0.0], [0.0, 1.0]])
+    pmap, cell = probability_map(probs, wins, 4, 8, cell=1)
+    assert cell == 1 and pmap.shape == (2, 4, 8)
+    np.testing.assert_allclose(pmap[1, 0], [0, 0, 0.5, 0.5, 1, 1, 0, 0])
+    np.testing.assert_allclose(pmap[0, 3], [1, 1, 0.5, 0.5, 0, 0, 0, 0])
+    coarse, cell = probability_map(probs, wins, 400, 800)
+    assert cell == 7 and coarse.shape == (2, 58, 115)
+
+
+def test_boxes_from_map_components():
+    pmap = np.zeros((3, 10, 10), np.float32)
+    pmap[0] = 1.0  # background everywhere...
+    pmap[0, 2:4, 2:6] = 0.1
+    pmap[1, 2:4, 2:6] = 0.9  # ...except one defect of class "pit"
+    pmap[0, 7:9, 7:9] = 0.4
+    pmap[2, 7:9, 7:9] = 0.6  # and one weaker "scratch"
+    boxes = boxes_from_map(pmap, [BACKGROUND, "pit", "scratch"], cell=10, height=100, width=100, threshold=0.5,
+                           min_box=4)
+    assert boxes == [{"x": 20, "y": 20, "w": 40, "h": 20, "label": "pit", "score": 0.9},
+                     {"x": 70, "y": 70, "w": 20, "h": 20, "label": "scratch", "score": 0.6}]
+    assert boxes_from_map(pmap, [BACKGROUND, "pit", "scratch"], 10, 100, 100, threshold=0.95) == []
+
+
+def test_boxes_from_windows_suppresses_overlaps_of_one_class_only():
+    wins = np.array([[0, 0, 40, 40], [10, 0, 50, 40], [5, 5, 25, 25], [0, 0, 40, 40], [60, 60, 100, 100]])
+    probs = np.array([[0.1, 0.9, 0.0], [0.2, 0.8, 0.0], [0.3, 0.7, 0.0], [0.1, 0.0, 0.9], [0.6, 0.4, 0.0]])
+    boxes = boxes_from_windows(probs, wins, [BACKGROUND, "pit", "scratch"], threshold=0.5)
+    assert [(b["label"], b["x"], b["score"]) for b in boxes] == [("pit", 0, 0.9), ("scratch", 0, 0.9)]
+    # the window inside the kept one and the overlapping one are gone; the background window never shows
+
+
+def test_background_windows_avoid_every_box():
+    image = np.zeros((200, 300), np.uint8)
+    boxes = [(0, 0, 150, 200)]
+    crops = background_windows(image, boxes, [50], per_image=50, rng=np.random.default_rng(0))
+    assert crops
+    for c in crops:
+        assert c.base is image or c.base is not None  # views: no copies
+    wins = sliding_windows(200, 300, [50], 0.5, 400)
+    inside = [w for w in wins if w[0] < 150 - 5]  # windows mostly inside the box are never drawn
+    assert len(crops) <= len(wins) - len(inside)
+    assert background_windows(image, [(0, 0, 300, 200)], [50]) == []
+
+
+def test_settings_are_checked():
+    for bad in ({"stride": 0}, {"threshold": 1.5}, {"max_windows": 0}, {"method": "magic"},
+                {"window_sides": (2,)}, {"background": "yes"}, {"scales": 0}):
+        with pytest.raises(InputError):
+            LocateSettings(**bad)
+
+
+# -- with a trained project on synthetic plates ---------------------------------------------------------
+
+def _write_plates(root, plates, start=0):
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    (root / "annotations").mkdir(parents=True, exist_ok=True)
+    for k, (image, boxes) in enumerate(plates, start):
+        name = f"plate_{k:03d}.png"
+        cv2.imwrite(str(root / "images" / name), image)
+        (root / "annotations" / f"plate_{k:03d}.xml").write_text(
+            _voc_xml(name, image.shape[0], image.shape[1], boxes), encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("locate")
+    plates = make_plate_images(n_plates=40, height=240, width=320, random_state=3)
+    _write_plates(root / "train", plates[:34])
+    held = plates[34:]
+    (root / "new").mkdir()
+    for k, (image, _) in enumerate(held):
+        cv2.imwrite(str(root / "new" / f"new_{k}.png"), image)
+    ws = open_workspace(root / "ws")
+    import_source(ws, "Plates", root / "train", layout="voc")
+    summary = train_project(ws, "Plates", preset="fast", folds=3, seed=0, n_jobs=1)
+    return ws, summary["run_id"], root, held
+
+
+def _iou(a, b):
+    iw = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = iw * ih
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def test_locator_trains_the_background_class_once_and_reuses_it(trained):
+    ws, run_id, _, _ = trained
+    _, classes, info = locator_for_run(ws, run_id)
+    assert BACKGROUND in classes and info["background"] and info["n_background"] > 10
+    directory = ws.runs_dir / run_id / LOCATOR_DIR
+    stamp = os.stat(directory / "meta.json").st_mtime_ns
+    _, classes2, _ = locator_for_run(ws, run_id)
+    assert classes2 == classes and os.stat(directory / "meta.json").st_mtime_ns == stamp
+    # switched off: the run's own model, without background
+    _, plain_classes, info3 = locator_for_run(ws, run_id, background=False)
+    assert BACKGROUND not in plain_classes and not info3["background"]
+    # a damaged locator is retrained, not trusted
+    (directory / "meta.json").write_text("{}")
+    _, classes4, _ = locator_for_run(ws, run_id)
+    assert classes4 == classes
+
+
+def test_locate_finds_the_pasted_defects(trained):
+    ws, run_id, root, held = trained
+    result = locate_source(ws, "Plates", root / "new", run_id=run_id)
+    assert result["run_id"] == run_id and result["rejected"] == [] and result["background"] is True
+    plates = {p["source"]: p for p in result["plates"]}
+    assert sorted(plates) == [f"new_{k}.png" for k in range(len(held))]
+    hits = total = 0
+    for k, (_, truth) in enumerate(held):
+        p = plates[f"new_{k}.png"]
+        assert (p["width"], p["height"]) == (320, 240)
+        for b in p["boxes"]:
+            assert set(b) == {"x", "y", "w", "h", "label", "score"} and 0 <= b["score"] <= 1
+            assert b["x"] >= 0 and b["y"] >= 0 and b["x"] + b["w"] <= 320 and b["y"] + b["h"] <= 240
+        for _, x0, y0, x1, y1 in truth:
+            total += 1
+            hits += any(_iou((x0, y0, x1, y1), (b["x"], b["y"], b["x"] + b["w"], b["y"] + b["h"])) >= 0.3
+                        for b in p["boxes"])
+    assert hits / total >= 0.6, (hits, total)
+
+
+def test_locate_one_file_and_a_stored_plate(trained):
+    from defectlab.ingest import add_plate
+
+    ws, run_id, root, _ = trained
+    one = locate_source(ws, "Plates", root / "new" / "new_0.png", run_id=run_id)
+    assert [p["source"] for p in one["plates"]] == ["new_0.png"]
+    data = (root / "new" / "new_0.png").read_bytes()
+    item_id, _ = add_plate(ws, "Plates", data, "new_0.png")
+    res = locate_item(ws, "Plates", item_id, run_id=run_id)
+    assert res.to_dict()["boxes"] == one["plates"][0]["boxes"]
+    assert res.prob_map.shape[0] == len(res.classes) and res.defect_map().shape == res.prob_map.shape[1:]
+    assert res.extra["item_id"] == item_id and res.extra["run_id"] == run_id
+
+
+def _png_header(width, height):
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)) + \
+        chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+
+
+def test_bad_and_hostile_files_are_rejected_with_a_reason(trained):
+    ws, run_id, root, _ = trained
+    bad = root / "bad"
+    bad.mkdir()
+    (bad / "empty.png").write_bytes(b"")
+    (bad / "text.jpg").write_bytes(b"not an image at all")
+    (bad / "bomb.png").write_bytes(_png_header(100_000, 100_000))  # 10 gigapixels claimed
+    (bad / "notes.xml").write_text("<a/>")  # annotation sidecars are skipped, not rejected
+    cv2.imwrite(str(bad / "ok.png"), make_plate_images(1, 200, 200, random_state=9)[0][0])
+    result = locate_source(ws, "Plates", bad, run_id=run_id)
+    assert [p["source"] for p in result["plates"]] == ["ok.png"]
+    reasons = {r["source"]: r["reason"] for r in result["rejected"]}
+    assert set(reasons) == {"empty.png", "text.jpg", "bomb.png"} and all(reasons.values())
+    with pytest.raises(InputError):
+        locate_source(ws, "Plates", root / "missing", run_id=run_id)
+
+
+def test_cli_locate_contract(trained, capsys):
+    from defectlab.cli import main
+
+    ws, run_id, root, _ = trained
+    code = main(["locate", "Plates", str(root / "new"), "--run", run_id, "--workspace", str(ws.root), "--json"])
+    out, _ = capsys.readouterr()
+    assert code == 0
+    d = json.loads(out)
+    assert set(d) >= {"plates"} and len(d["plates"]) == 6
+    p = d["plates"][0]
+    assert set(p) == {"source", "width", "height", "boxes"} and isinstance(p["width"], int)
+    code = main(["locate", "Plates", str(root / "nowhere"), "--workspace", str(ws.root), "--json"])
+    out, err = capsys.readouterr()
+    assert code == 1 and out == "" and "does not exist" in err and "\n" == err[-1]
+    code = main(["locate", "Plates", str(root / "new"), "--workspace", str(ws.root)])
+    out, _ = capsys.readouterr()
+    assert code == 0 and "new_0.png" in out
+
+
+def test_roles_are_enforced_in_the_library(trained, tmp_path, make_team):
+    import shutil
+
+    from defectlab.errors import PermissionDenied
+
+    ws, run_id, root, _ = trained
+    copy = open_workspace(shutil.copytree(ws.root, tmp_path / "ws"))
+    make_team(copy, annotators=("ann1",), supervisors=("sup",))
+    with pytest.raises(PermissionDenied):
+        locate_source(copy, "Plates", root / "new" / "new_0.png", run_id=run_id, user="ann1")
+    result = locate_source(copy, "Plates", root / "new" / "new_0.png", run_id=run_id, user="sup")
+    assert len(result["plates"]) == 1

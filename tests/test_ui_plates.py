@@ -1,0 +1,98 @@
+"""Full images in the app (AppTest): Predict finds defects on a plate, shows the overlay and boxes, and an
+accepted or corrected box becomes a labeled crop of that plate; Cut crops offers the model's boxes.
+(The canvas with the pre-drawn suggestions is covered by the browser test.)"""
+
+import cv2
+import numpy as np
+import pytest
+from ui_support import app, no_exception
+
+from defectlab.demo import _voc_xml, make_plate_images
+from defectlab.ingest import import_source
+from defectlab.learn import train_project
+from defectlab.store import current_labels, items_frame, open_workspace
+from defectlab.ui.plates_view import initial_drawing, overlay_image
+
+
+def plates_workspace(root, n_plates=16):
+    """A project imported from synthetic VOC plates (crops + plates) with a trained run."""
+    src = root / "src"
+    (src / "images").mkdir(parents=True)
+    (src / "annotations").mkdir()
+    for k, (image, boxes) in enumerate(make_plate_images(n_plates, 200, 240, random_state=5)):
+        cv2.imwrite(str(src / "images" / f"p{k}.png"), image)
+        (src / "annotations" / f"p{k}.xml").write_text(_voc_xml(f"p{k}.png", 200, 240, boxes))
+    ws = open_workspace(root / "ws")
+    import_source(ws, "Plates", src, layout="voc")
+    train_project(ws, "Plates", model="logreg", preset="fast", folds=3, seed=0, n_jobs=1)
+    return ws
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory):
+    return plates_workspace(tmp_path_factory.mktemp("uiplates"))
+
+
+def _crops(ws):
+    frame = items_frame(ws, 1)
+    return frame[frame["parent_id"].notna()]
+
+
+def test_overlay_and_initial_drawing_are_plain_arrays_and_dicts():
+    image = np.full((100, 200), 128, np.uint8)
+    dmap = np.zeros((10, 20), np.float32)
+    dmap[:, 10:] = 1.0
+    boxes = [{"x": 120, "y": 10, "w": 50, "h": 40, "label": "pit", "score": 0.9}]
+    out, scale = overlay_image(image, dmap, boxes, ["pit"], max_side=100)
+    assert out.shape == (50, 100, 3) and scale == 0.5
+    assert abs(int(out[45, 20, 0]) - 128) <= 1  # no defect: the plate as it is
+    assert out[45, 80].tolist() != [128, 128, 128]  # sure defect: coloured
+    drawing = initial_drawing(boxes, 2.0, ["pit"])
+    (obj,) = drawing["objects"]
+    assert obj["type"] == "LabeledRect" and obj["label"] == "pit"
+    assert (obj["left"], obj["top"], obj["width"], obj["height"]) == (240.0, 20.0, 100.0, 80.0)
+    assert initial_drawing([], 1.0) is None
+
+
+def test_predict_finds_defects_on_a_plate_and_accepts_and_corrects_boxes(ws):
+    before = set(_crops(ws)["id"])
+    at = app(ws.root, "predict")
+    no_exception(at)
+    plate_id = int(items_frame(ws, 1, role="plate").iloc[0]["id"])
+    at.selectbox(key="plates_pick").set_value(plate_id)
+    at.button(key="plates_find").click().run()
+    no_exception(at)
+    state = at.session_state["plates_result"]
+    boxes = state["result"].boxes
+    assert state["item_id"] == plate_id and boxes
+    assert len(at.get("image")) >= 1 + len(boxes)  # the overlay and one thumbnail per box
+    # accept box 1 as the model labeled it
+    at.button(key=f"plates_ok_{plate_id}_0").click().run()
+    no_exception(at)
+    new = set(_crops(ws)["id"]) - before
+    assert len(new) == 1
+    crop = _crops(ws).set_index("id").loc[next(iter(new))]
+    b = boxes[0]
+    assert int(crop["parent_id"]) == plate_id
+    assert list(crop["box"]) == [b["x"], b["y"], b["x"] + b["w"], b["y"] + b["h"]]
+    assert current_labels(ws, 1)[int(next(iter(new)))].label == b["label"]
+    assert at.session_state["plates_result"]["done"] == {0: "accepted"}
+    if len(boxes) > 1:  # correct box 2 to another class
+        other = next(c for c in ("crazing", "inclusion", "patches") if c != boxes[1]["label"])
+        at.selectbox(key=f"plates_cls_{plate_id}_1").set_value(other)
+        at.button(key=f"plates_ok_{plate_id}_1").click().run()
+        no_exception(at)
+        newest = max(set(_crops(ws)["id"]) - before)
+        assert current_labels(ws, 1)[int(newest)].label == other
+        assert at.session_state["plates_result"]["done"][1] == "corrected"
+
+
+def test_cut_crops_offers_the_models_boxes(ws):
+    at = app(ws.root, "cut_crops")
+    no_exception(at)
+    at.button(key="crop_suggest").click().run()
+    no_exception(at)
+    sug = at.session_state["crop_suggestions"]
+    assert sug["boxes"] and all(b["label"] in ("crazing", "inclusion", "patches", "pitted_surface",
+                                               "rolled-in_scale", "scratches") for b in sug["boxes"])
+    assert any("suggested boxes" in c.value for c in at.caption)
