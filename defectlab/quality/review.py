@@ -97,7 +97,7 @@ def _decision(action, label, current, where):
 
 
 def review_item(ws, item_id, action, label=None, user="local", run_id=None, comment=None,
-                expected_version=None):
+                expected_version=None, conn=None):
     """Record one reviewer's decision on an item, as an annotation with source ``review``.
 
     Parameters
@@ -119,6 +119,8 @@ def review_item(ws, item_id, action, label=None, user="local", run_id=None, comm
     expected_version : int or None
         The item's version when the reviewer looked; a change by somebody else since raises
         :class:`~defectlab.errors.ConflictError` and nothing is written.
+    conn : sqlite3.Connection, optional
+        Write inside the caller's transaction instead of opening one.
 
     Returns
     -------
@@ -134,16 +136,22 @@ def review_item(ws, item_id, action, label=None, user="local", run_id=None, comm
     NotFoundError
         No such item.
     """
-    from defectlab.store import annotate, current_label
-
     where = "review_item"
     ws = _workspace(ws)
-    with ws.transaction() as conn:
-        current = current_label(ws, int(item_id), conn=conn).label
-        label, auto = _decision(action, label, current, where)
-        note = auto if not comment else f"{auto}: {comment}"
-        return annotate(ws, int(item_id), label, user=user, source="review", comment=note,
-                        expected_version=expected_version, run_id=run_id, conn=conn)
+    if conn is not None:
+        return _review_in(ws, conn, int(item_id), action, label, user, run_id, comment, expected_version, where)
+    with ws.transaction() as c:
+        return _review_in(ws, c, int(item_id), action, label, user, run_id, comment, expected_version, where)
+
+
+def _review_in(ws, conn, item_id, action, label, user, run_id, comment, expected_version, where):
+    from defectlab.store import annotate, current_label
+
+    current = current_label(ws, item_id, conn=conn).label
+    label, auto = _decision(action, label, current, where)
+    note = auto if not comment else f"{auto}: {comment}"
+    return annotate(ws, item_id, label, user=user, source="review", comment=note,
+                    expected_version=expected_version, run_id=run_id, conn=conn)
 
 
 def review_items(ws, item_ids, action, label=None, user="local", run_id=None, comment=None):

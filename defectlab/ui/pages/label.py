@@ -6,7 +6,7 @@ import streamlit as st
 
 from defectlab.errors import DefectlabError
 from defectlab.store import UNUSABLE, current_label, current_labels, get_item
-from defectlab.ui import common, labelbook, labeling, suggest
+from defectlab.ui import common, labelbook, labeler, labeling, suggest
 from defectlab.ui.common import t
 
 ws = common.workspace()
@@ -33,6 +33,7 @@ classes = list(project.classes)
 keys = classes[:9]
 if len(classes) > 9:
     top[2].caption(t("label.more_than_nine", n=len(classes)))
+labeler.surface_toggle(top[2])
 
 if not queue:
     st.success(t("label.queue_empty"))
@@ -193,7 +194,9 @@ def _grid():
         st.caption(t("label.grid.help"))
 
 
-if mode == "grid":
+if labeler.use_browser():  # keys answered in the browser, labels saved in the background
+    labeler.label_page(ws, project, queue, mode, order, team, me, run)
+elif mode == "grid":
     _grid()
 else:
     _single()
