@@ -186,15 +186,20 @@ def _answer(result):
 
 def _apply(surface, ctx, ops):
     """Store the outbox's operations not answered yet; return the answers to every one of them."""
+    from defectlab.labelops import applied_ops
+
     ws, me = common.workspace(), common.user()
     answers = []
-    for raw in ops[:MAX_OPS]:
-        op_id = raw.get("op") if isinstance(raw, dict) else None
-        if not isinstance(op_id, str) or len(op_id) > 64:
-            continue
+    ops = [raw for raw in ops[:MAX_OPS] if isinstance(raw, dict) and isinstance(raw.get("op"), str)
+           and len(raw["op"]) <= 64]
+    # stored by an earlier server or session whose answer was lost: answered from the record, even when
+    # the item has left this session's queue meanwhile
+    stored = applied_ops(ws, [raw["op"] for raw in ops if raw["op"] not in ctx["results"]])
+    for raw in ops:
+        op_id = raw["op"]
         if op_id not in ctx["results"]:
             try:
-                op = surface.resolve(raw)
+                op = parse_op(raw) if op_id in stored else surface.resolve(raw)
             except InputError as exc:
                 from defectlab.labelops import OpResult
 
@@ -289,8 +294,9 @@ def _storage_key(surface):
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:20]
 
 
-@st.fragment
 def _mount(surface):
+    # Not an st.fragment: a browser that reconnects to a restarted server asks the new session for a
+    # fragment it has never heard of, and that request is dropped (the outbox would wait forever).
     ctx = _ctx(surface)
     sync = _sync_state(surface.key)
     ops = sync.get("ops") if isinstance(sync.get("ops"), list) else []
