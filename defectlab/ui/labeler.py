@@ -295,8 +295,17 @@ def _storage_key(surface):
 
 
 def _mount(surface):
-    # Not an st.fragment: a browser that reconnects to a restarted server asks the new session for a
-    # fragment it has never heard of, and that request is dropped (the outbox would wait forever).
+    """The surface in a fragment (a key reruns only the surface, not the page around it), plus a
+    sentinel outside it: a browser that reconnects to a restarted server asks the new session for a
+    fragment it has never heard of, and that request is dropped; when its sends stay unanswered, the
+    browser pokes the sentinel, whose full-page rerun reaches the new session with the outbox."""
+    _fragment(surface)
+    _component()(key=f"{surface.key}__sentinel", data={"sentinel": True}, default={"ping": None},
+                 on_ping_change=_noop, height=1)
+
+
+@st.fragment
+def _fragment(surface):
     ctx = _ctx(surface)
     sync = _sync_state(surface.key)
     ops = sync.get("ops") if isinstance(sync.get("ops"), list) else []
@@ -306,7 +315,7 @@ def _mount(surface):
         "mode": surface.mode, "view": surface.view, "epoch": ctx["epoch"], "start_pos": 0,
         "total": len(surface.ids), "window": WINDOW, "page_size": PAGE, "op_kind": surface.op_kind,
         "keys": surface.keys, "nav_keys": surface.nav_keys, "text": _text(), "items": items, "plates": plates,
-        "acks": acks, "storage_key": _storage_key(surface),
+        "acks": acks, "storage_key": _storage_key(surface), "seq": sync.get("seq"),
         "user_key": hashlib.sha256(common.user().encode("utf-8")).hexdigest()[:16],
     }
     _component()(key=surface.key, data=data, default={"sync": None}, on_sync_change=_noop)

@@ -8,6 +8,7 @@
 
 const WINDOW_BEHIND = 30; // decoded images kept behind the current position (Back)
 const RETRY_MS = 2500;
+const STALL_MS = 5000; // sends unanswered this long: ask for a whole-page rerun
 const MAX_SEND = 200;
 
 function el(tag, cls, text) {
@@ -67,6 +68,7 @@ class Labeler {
     this.ledger = new Map(); // item id -> {label, status, message, op, version}
     this.pos = 0;
     this.lastSent = 0;
+    this.firstUnanswered = null;
     this.shownAt = performance.now();
     this.pendingTiming = null;
     this.selected = new Set();
@@ -212,6 +214,13 @@ class Labeler {
   update(data) {
     const first = !this.data;
     const newEpoch = data.epoch !== this.epoch;
+    if (typeof data.seq === "number" && data.seq >= this.seq) {
+      this.answeredSeq = data.seq;
+      this.firstUnanswered = null;
+    } else if (typeof data.seq === "number") {
+      this.answeredSeq = Math.max(this.answeredSeq || 0, data.seq);
+      this.firstUnanswered = this.firstUnanswered === null ? null : performance.now();
+    }
     this.data = data;
     registry.instances[data.mode] = this;
     if (first) {
@@ -252,7 +261,7 @@ class Labeler {
     if (newEpoch && data.view !== "grid") this.skipDecided();
     this.render();
     const missing = this.missingImages();
-    if (first || newEpoch || this.outbox.length || missing.length) this.send(missing);
+    if (first || newEpoch || missing.length) this.send(missing); // the outbox: on a key, or by retry()
   }
 
   prefetch(id, src) {
@@ -305,6 +314,7 @@ class Labeler {
   }
 
   send(missing) {
+    if (this.firstUnanswered === null || this.firstUnanswered === undefined) this.firstUnanswered = performance.now();
     this.seq += 1;
     this.lastSent = performance.now();
     const have = [];
@@ -321,8 +331,14 @@ class Labeler {
   }
 
   retry() {
-    if (this.outbox.length && performance.now() - this.lastSent > RETRY_MS) this.send(this.missingImages());
-    else if (this.waiting && performance.now() - this.lastSent > RETRY_MS) this.send(this.missingImages());
+    const now = performance.now();
+    if ((this.outbox.length || this.waiting) && now - this.lastSent > RETRY_MS) this.send(this.missingImages());
+    // sends unanswered for long (a restarted server drops the fragment's reruns): rerun the whole page
+    const unanswered = this.seq > (this.answeredSeq || 0) && this.firstUnanswered !== null;
+    if (unanswered && now - this.firstUnanswered > STALL_MS && now - (this.lastPoke || 0) > STALL_MS) {
+      this.lastPoke = now;
+      if (registry.sentinel) registry.sentinel();
+    }
   }
 
   // -- decisions --------------------------------------------------------------------------------
@@ -818,6 +834,11 @@ class Labeler {
 
 export default function (component) {
   const { data, parentElement, setStateValue } = component;
+  if (data && data.sentinel) {
+    // outside the fragment: setting its state reruns the whole page (see defectlab/ui/labeler.py)
+    registry.sentinel = () => setStateValue("ping", Date.now());
+    return undefined;
+  }
   let labeler = parentElement.__defectlabLabeler;
   if (!labeler) {
     labeler = new Labeler(parentElement);
