@@ -201,7 +201,7 @@ def press_series(page, n, pause_ms, warmup=2):
 
 def _stats(times):
     ordered = sorted(times)
-    p95 = ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
     return {"median_ms": round(statistics.median(times), 1), "p95_ms": round(p95, 1),
             "max_ms": round(max(times), 1), "n": len(times), "all_ms": [round(t, 1) for t in times]}
 

@@ -26,7 +26,8 @@ from dataclasses import dataclass, replace
 
 from defectlab.errors import ConflictError, DefectlabError, InputError
 
-__all__ = ["KINDS", "MAX_OPS", "LabelOp", "OpResult", "applied_ops", "apply_op", "apply_ops", "parse_op"]
+__all__ = ["KINDS", "MAX_OPS", "LabelOp", "OpResult", "applied_ops", "apply_op", "apply_ops", "label_states",
+           "parse_op"]
 
 #: What an operation does: a person's label, a review decision, a prediction confirmed or corrected,
 #: or the undo of an earlier operation of the same person.
@@ -194,6 +195,32 @@ def applied_ops(ws, op_ids):
         rows = conn.execute(f"SELECT op_id, annotation_id FROM label_ops WHERE op_id IN ({','.join('?' * len(ids))})",
                             ids).fetchall()
     return {r[0]: r[1] for r in rows}
+
+
+def label_states(ws, item_ids):
+    """The derived :class:`~defectlab.store.LabelState` of a few items, by item id.
+
+    Reads only those items' annotation rows (an index lookup per item): the browser's window asks for
+    20 items of a queue that may hold 100,000, where a project-wide query would scan every item.
+
+    Returns
+    -------
+    dict of int to LabelState
+        Items without any annotation are left out (their version is 0).
+    """
+    from defectlab.store import derive_label
+
+    ids = sorted({int(i) for i in item_ids})[:MAX_OPS]
+    if not ids:
+        return {}
+    with ws.read() as conn:
+        rows = conn.execute(
+            f"SELECT item_id, id, label, user, source, retracts FROM annotations "
+            f"WHERE item_id IN ({','.join('?' * len(ids))}) ORDER BY item_id, id", ids).fetchall()
+    grouped = {}
+    for r in rows:
+        grouped.setdefault(r["item_id"], []).append(r)
+    return {item: derive_label(rs) for item, rs in grouped.items()}
 
 
 def _stored(conn, op_id):

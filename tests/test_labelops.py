@@ -143,3 +143,16 @@ def test_apply_ops_refuses_a_flood(tiny):
     ws, _, ids = tiny
     with pytest.raises(InputError, match="at most"):
         apply_ops(ws, [_op(f"op-{k:08d}", ids[0]) for k in range(MAX_OPS + 1)], "local")
+
+
+def test_label_states_match_the_project_wide_derivation(tiny):
+    from defectlab.labelops import label_states
+    from defectlab.store import current_labels
+
+    ws, project, ids = tiny
+    annotate(ws, ids[0], "pit", source="import")
+    annotate(ws, ids[1], "scale", source="import")
+    apply_op(ws, _op("op-states1", ids[1], label="pit", expected_version=current_label(ws, ids[1]).version), "local")
+    states = label_states(ws, [ids[0], ids[1], ids[2]])
+    assert states == {i: s for i, s in current_labels(ws, project.id).items() if i in ids[:3]}
+    assert ids[2] not in states and label_states(ws, []) == {}

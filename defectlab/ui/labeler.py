@@ -33,8 +33,8 @@ from pathlib import Path
 import streamlit as st
 
 from defectlab.errors import DefectlabError, InputError
-from defectlab.labelops import MAX_OPS, apply_op, parse_op
-from defectlab.store import UNUSABLE, current_labels, get_item
+from defectlab.labelops import MAX_OPS, apply_op, label_states, parse_op
+from defectlab.store import UNUSABLE, get_item
 from defectlab.ui import common
 from defectlab.ui.common import t
 
@@ -250,7 +250,7 @@ def _window(surface, ctx, sync):
     need = {i for i in (sync.get("need") or []) if isinstance(i, int)}
     skip = (ctx["sent"] | have) - need
     ids = [surface.ids[p] for p in positions]
-    versions = current_labels(common.workspace(), surface.project.id, item_ids=ids) if ids else {}
+    versions = label_states(common.workspace(), ids)
     lines = surface.lines(ids) if surface.lines is not None else {}
     items, plates = [], {}
     grid = surface.view == "grid"
@@ -300,7 +300,7 @@ def _mount(surface):
     fragment it has never heard of, and that request is dropped; when its sends stay unanswered, the
     browser pokes the sentinel, whose full-page rerun reaches the new session with the outbox."""
     _fragment(surface)
-    _component()(key=f"{surface.key}__sentinel", data={"sentinel": True}, default={"ping": None},
+    _component()(key=f"{surface.key}-sentinel", data={"sentinel": True}, default={"ping": None},
                  on_ping_change=_noop, height=1)
 
 
@@ -453,7 +453,7 @@ def label_page(ws, project, queue, view, order, team, me, run):
 
     def lines(item_ids):
         out = {}
-        states = {} if team else current_labels(ws, project.id, item_ids=item_ids)
+        states = {} if team else label_states(ws, item_ids)
         for k, i in enumerate(item_ids):
             text, key = [], None
             note = notes.get(i)

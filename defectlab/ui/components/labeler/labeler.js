@@ -8,7 +8,8 @@
 
 const WINDOW_BEHIND = 30; // decoded images kept behind the current position (Back)
 const RETRY_MS = 2500;
-const STALL_MS = 5000; // sends unanswered this long: ask for a whole-page rerun
+const STALL_MS = 5000;
+const THROTTLE_MS = 300; // sends unanswered this long: ask for a whole-page rerun
 const MAX_SEND = 200;
 
 function el(tag, cls, text) {
@@ -330,6 +331,20 @@ class Labeler {
     });
   }
 
+  // After a key the send waits for the next frame (the new item is painted first) and happens at
+  // most every THROTTLE_MS: fewer reruns, and none of their work in the way of the next key.
+  scheduleSend() {
+    if (this.sendTimer) return;
+    const wait = Math.max(0, THROTTLE_MS - (performance.now() - this.lastSent));
+    this.sendTimer = true;
+    requestAnimationFrame(() => {
+      window.setTimeout(() => {
+        this.sendTimer = null;
+        this.send(this.missingImages());
+      }, wait);
+    });
+  }
+
   retry() {
     const now = performance.now();
     if ((this.outbox.length || this.waiting) && now - this.lastSent > RETRY_MS) this.send(this.missingImages());
@@ -432,7 +447,7 @@ class Labeler {
     if (!item) return;
     this.enqueue(this.makeOp(item, decision), decision.text);
     this.move(1, t0, true);
-    this.send(this.missingImages());
+    this.scheduleSend();
   }
 
   undo(t0) {
@@ -453,7 +468,7 @@ class Labeler {
       }
     }
     this.show(t0);
-    this.send(this.missingImages());
+    this.scheduleSend();
   }
 
   skipDecided() {
@@ -471,7 +486,7 @@ class Labeler {
     if (advancing) this.skipDecided();
     this.show(t0);
     this.evict();
-    if (step !== 0 && !advancing) this.send(this.missingImages());
+    if (step !== 0 && !advancing) this.scheduleSend();
   }
 
   evict() {
@@ -485,8 +500,14 @@ class Labeler {
 
   // -- drawing ----------------------------------------------------------------------------------
   render() {
-    if (this.data.view === "grid") this.renderGrid();
-    else this.show(null);
+    if (this.data.view === "grid") return this.renderGrid();
+    const item = this.current();
+    if (item && !this.waiting && this.shownItem === item.id && this.pos < this.data.total) {
+      this.renderSaved(); // the same item stays on screen: only the counters and its status change
+      this.renderStatus(item);
+      return undefined;
+    }
+    return this.show(null);
   }
 
   show(t0) {
@@ -560,11 +581,21 @@ class Labeler {
   }
 
   renderInfo(item) {
-    const T = this.data.text;
     this.caption.textContent = item.caption || "";
     const rows = [];
     for (const line of item.lines || []) rows.push(el("div", "dl-line", line));
     this.info.replaceChildren(...rows);
+    this.renderStatus(item);
+    for (const b of this.keysBox.children) b.classList.remove("dl-suggested");
+    if (item.suggested_key) {
+      const k = this.data.keys.findIndex((d) => d.key === item.suggested_key);
+      if (k >= 0) this.keysBox.children[k].classList.add("dl-suggested");
+    }
+    this.hint.textContent = item.hint || "";
+  }
+
+  renderStatus(item) {
+    const T = this.data.text;
     const entry = this.ledger.get(item.id);
     this.status.className = "dl-status";
     if (!entry) {
@@ -579,12 +610,6 @@ class Labeler {
       this.status.textContent = entry.message || T.error;
       this.status.classList.add(entry.status === "conflict" ? "dl-conflict" : "dl-error");
     }
-    for (const b of this.keysBox.children) b.classList.remove("dl-suggested");
-    if (item.suggested_key) {
-      const k = this.data.keys.findIndex((d) => d.key === item.suggested_key);
-      if (k >= 0) this.keysBox.children[k].classList.add("dl-suggested");
-    }
-    this.hint.textContent = item.hint || "";
   }
 
   renderSaved() {
@@ -804,7 +829,7 @@ class Labeler {
     this.selected.clear();
     this.anchor = null;
     this.renderGrid();
-    this.send(this.missingImages());
+    this.scheduleSend();
   }
 
   actGrid(decision) {
@@ -824,7 +849,7 @@ class Labeler {
     this.selected.clear();
     this.anchor = null;
     this.renderGrid();
-    this.send(this.missingImages());
+    this.scheduleSend();
   }
 
   setState(name, value) {
