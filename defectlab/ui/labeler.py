@@ -241,41 +241,52 @@ def _describe(surface, ctx, item_id):
     return desc
 
 
-def _window(surface, ctx, sync):
-    """Items of the window (with images the browser lacks) and the plates they were cut from."""
-    positions, pos = _positions(surface, sync, ctx)
+def _skip_images(ctx, sync):
+    """Item ids whose image this browser tab already holds (a new tab, ``cid``, starts from nothing)."""
     if sync.get("cid") and sync.get("cid") != ctx["cid"]:
         ctx["cid"], ctx["sent"], ctx["plates"] = sync["cid"], set(), set()
     have = {i for i in (sync.get("have") or []) if isinstance(i, int)}
     need = {i for i in (sync.get("need") or []) if isinstance(i, int)}
-    skip = (ctx["sent"] | have) - need
+    return (ctx["sent"] | have) - need
+
+
+def _payload(surface, ctx, desc, state, skip):
+    """One window item for the browser: facts, version, lines, and the image unless it has it."""
+    grid = surface.view == "grid"
+    out = {k: v for k, v in desc.items() if not k.startswith("_")}
+    out["version"] = state.version if state else 0
+    if grid and surface.labels_in_grid and state is not None and state.label is not None:
+        out["label_text"] = common.label_text(state.label)
+    if desc["id"] not in skip:
+        try:
+            out["img"] = _data_url(desc["_item"], grid)
+            ctx["sent"].add(desc["id"])
+        except DefectlabError:
+            out["img"] = None
+    return out
+
+
+def _window(surface, ctx, sync):
+    """Items of the window (with images the browser lacks) and the plates they were cut from."""
+    positions, pos = _positions(surface, sync, ctx)
+    skip = _skip_images(ctx, sync)
     ids = [surface.ids[p] for p in positions]
     versions = label_states(common.workspace(), ids)
     lines = surface.lines(ids) if surface.lines is not None else {}
     items, plates = [], {}
-    grid = surface.view == "grid"
     for p, item_id in zip(positions, ids, strict=True):
         try:
             desc = _describe(surface, ctx, item_id)
         except DefectlabError:
             continue
-        state = versions.get(item_id)
-        out = {k: v for k, v in desc.items() if not k.startswith("_")}
-        out.update(pos=p, version=state.version if state else 0, **lines.get(item_id, {}))
-        if grid and surface.labels_in_grid and state is not None and state.label is not None:
-            out["label_text"] = common.label_text(state.label)
-        if item_id not in skip:
-            try:
-                out["img"] = _data_url(desc["_item"], grid)
-                ctx["sent"].add(item_id)
-            except DefectlabError:
-                out["img"] = None
-        if not grid and desc["plate"] is not None and desc["plate"] not in ctx["plates"]:
-            plate = _plate(desc["plate"])
+        items.append({**_payload(surface, ctx, desc, versions.get(item_id), skip), "pos": p,
+                      **lines.get(item_id, {})})
+        plate_id = desc["plate"]
+        if surface.view != "grid" and plate_id is not None and plate_id not in ctx["plates"]:
+            plate = _plate(plate_id)
             if plate is not None:
-                plates[desc["plate"]] = plate
-                ctx["plates"].add(desc["plate"])
-        items.append(out)
+                plates[plate_id] = plate
+                ctx["plates"].add(plate_id)
     return items, plates, pos
 
 
