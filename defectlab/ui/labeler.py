@@ -488,6 +488,17 @@ def label_page(ws, project, queue, view, order, team, me, run):
     if st.button(t("labeler.reload"), key="lbl_reload_browser", icon=":material/refresh:"):
         labeling.reset_queue()
         st.rerun()
+    _label_book(project)
+
+
+def _label_book(project):
+    """The rule and example images of a class under the surface (the classic page shows them beside)."""
+    from defectlab.ui import labelbook
+
+    st.divider()
+    cls = st.selectbox(t("label.book_for"), list(project.classes), key="lbl_book_browser",
+                       format_func=common.cls_name)
+    labelbook.show_entry(project, cls)
 
 
 def _hint(ws, project, run, item_id, upcoming, suggest):

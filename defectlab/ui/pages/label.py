@@ -33,7 +33,6 @@ classes = list(project.classes)
 keys = classes[:9]
 if len(classes) > 9:
     top[2].caption(t("label.more_than_nine", n=len(classes)))
-labeler.surface_toggle(top[2])
 
 if not queue:
     st.success(t("label.queue_empty"))
@@ -200,3 +199,4 @@ elif mode == "grid":
     _grid()
 else:
     _single()
+labeler.surface_toggle()
