@@ -293,3 +293,31 @@ def test_review_keys_act_only_on_the_visible_panel(server, browser):
     assert row["source"] == "review" and "accepted suggestion" in row["comment"]
     shot(page, "labeler_review")
     page.context.close()
+
+
+def test_predict_confirm_with_enter_and_correct_with_a_number(server, browser):
+    from defectlab import learn
+
+    ws = open_workspace(server.root)
+    project = list_projects(ws)[0]
+    run = learn.list_runs(ws, project)[0]
+    learn.predict_batch(ws, project, run["run_id"], server.root / "demo-files" / "batch", user="local")
+    page = new_page(browser)
+    page.goto(f"{server.url}/predict?surface=browser")
+    wait_ready(page)
+    slider = page.get_by_role("slider").first
+    slider.focus()
+    page.keyboard.press("End")  # threshold 1.0: every prediction needs a person
+    wait_ready(page)
+    page.locator(".dl-root .dl-key").first.wait_for(timeout=60_000)
+    page.locator(".dl-canvas img").first.wait_for()
+    first = _item_id(page)
+    page.keyboard.press("Enter")  # the model is right
+    second = _item_id(page)
+    page.keyboard.press("2")  # the right class is the second one
+    page.locator(".dl-saved[data-pending='0']").wait_for(timeout=30_000)
+    confirmed, corrected = label_history(ws, first)[-1], label_history(ws, second)[-1]
+    assert confirmed["source"] == "model" and confirmed["comment"] == "confirmed"
+    assert corrected["label"] == project.classes[1]
+    assert corrected["source"] in ("model", "review")
+    page.context.close()
