@@ -550,6 +550,7 @@ class Labeler {
       img.ready.then(() =>
         requestAnimationFrame(() => {
           registry.timings.push({ mode: this.data.mode, item: item.id, ms: performance.now() - start });
+          if (registry.timings.length > 1000) registry.timings.splice(0, 500);
         }),
       );
     }
