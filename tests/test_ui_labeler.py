@@ -73,3 +73,31 @@ def test_a_conflict_is_answered_with_who_changed_the_item(tiny):
     answer = at.session_state["labeler_label_single__ctx"]["results"]["tab1-op-0010"]
     assert answer["status"] == "conflict" and "changed by local" in answer["text"]
     assert current_labels(ws, project.id)[ids[0]].label == "scale"
+
+
+def test_team_mode_labels_as_the_signed_in_person(tiny):
+    import time
+
+    from defectlab.team import create_user
+
+    ws, _project, _ids = tiny
+    create_user(ws, "lena", "a-long-enough-pass-1", "lead", admin_password="admin-long-pass-2")
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.session_state["workspace"] = str(ws.root)
+    at.session_state["lang"] = "en"
+    at.session_state["label_surface"] = "browser"
+    at.session_state["auth_user"] = "lena"
+    at.session_state["last_seen"] = time.time()
+    at.run()
+    at.switch_page(f"{PAGES}/label.py").run()
+    at.selectbox(key="lbl_order").set_value("unlabeled").run()  # a lead may label beyond assignments
+    no_exception(at)
+    ctx = at.session_state["labeler_label_single__ctx"]
+    queued = ctx["ref"][0]
+    at.session_state["labeler_label_single"] = {"sync": {"cid": "tab-2", "seq": 1, "epoch": ctx["epoch"], "pos": 0,
+                                                         "ops": [{"op": "lena-op-0001", "item": queued,
+                                                                  "label": "scale", "version": 0}]}}
+    at.run()
+    no_exception(at)
+    row = label_history(ws, queued)[-1]
+    assert (row["user"], row["label"], row["source"]) == ("lena", "scale", "human")
