@@ -11,6 +11,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+# The page tests (AppTest cannot see inside a component) and the older browser tests drive the classic
+# rerun-per-key pages; tests of the in-browser labeling surface ask for it with ?surface=browser.
+os.environ.setdefault("DEFECTLAB_LABEL_SURFACE", "classic")
+
 
 def _find_neu():
     env = os.environ.get("DEFECTLAB_NEU_DIR")

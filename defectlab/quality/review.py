@@ -38,6 +38,7 @@ from defectlab.quality.outliers import find_outliers
 from defectlab.store.workspace import as_workspace
 
 if TYPE_CHECKING:
+    import sqlite3
     from collections.abc import Sequence
     from typing import Any
 
@@ -102,7 +103,8 @@ def _decision(action, label, current, where):
 
 
 def review_item(ws: WorkspaceLike, item_id: int, action: str, label: str | None = None, user: str = "local",
-                run_id: str | None = None, comment: str | None = None, expected_version: int | None = None) -> int:
+                run_id: str | None = None, comment: str | None = None, expected_version: int | None = None,
+                conn: sqlite3.Connection | None = None) -> int:
     """Record one reviewer's decision on an item, as an annotation with source ``review``.
 
     Parameters
@@ -124,6 +126,8 @@ def review_item(ws: WorkspaceLike, item_id: int, action: str, label: str | None 
     expected_version : int or None
         The item's version when the reviewer looked; a change by somebody else since raises
         :class:`~defectlab.errors.ConflictError` and nothing is written.
+    conn : sqlite3.Connection, optional
+        Write inside the caller's transaction instead of opening one.
 
     Returns
     -------
@@ -139,16 +143,22 @@ def review_item(ws: WorkspaceLike, item_id: int, action: str, label: str | None 
     NotFoundError
         No such item.
     """
-    from defectlab.store import annotate, current_label
-
     where = "review_item"
     ws = as_workspace(ws)
-    with ws.transaction() as conn:
-        current = current_label(ws, int(item_id), conn=conn).label
-        label, auto = _decision(action, label, current, where)
-        note = auto if not comment else f"{auto}: {comment}"
-        return annotate(ws, int(item_id), label, user=user, source="review", comment=note,
-                        expected_version=expected_version, run_id=run_id, conn=conn)
+    if conn is not None:
+        return _review_in(ws, conn, int(item_id), action, label, user, run_id, comment, expected_version, where)
+    with ws.transaction() as c:
+        return _review_in(ws, c, int(item_id), action, label, user, run_id, comment, expected_version, where)
+
+
+def _review_in(ws, conn, item_id, action, label, user, run_id, comment, expected_version, where):
+    from defectlab.store import annotate, current_label
+
+    current = current_label(ws, item_id, conn=conn).label
+    label, auto = _decision(action, label, current, where)
+    note = auto if not comment else f"{auto}: {comment}"
+    return annotate(ws, item_id, label, user=user, source="review", comment=note,
+                    expected_version=expected_version, run_id=run_id, conn=conn)
 
 
 def review_items(ws: WorkspaceLike, item_ids: ItemIds, action: str, label: str | None = None, user: str = "local",

@@ -308,6 +308,20 @@ MIGRATIONS = [
         CREATE INDEX predictions_item ON predictions(item_id);
         """,
     ),
+    (
+        "0004_browser-label_label_ops",
+        """
+        -- Labels sent by the in-browser surface carry a client-made id: a label resent after a lost
+        -- acknowledgement (a dropped connection, a server restart) is stored once, not twice.
+        CREATE TABLE label_ops (
+            op_id TEXT PRIMARY KEY,
+            user TEXT NOT NULL,
+            item_id INTEGER NOT NULL REFERENCES items(id),
+            annotation_id INTEGER NOT NULL REFERENCES annotations(id),
+            created_at TEXT NOT NULL
+        );
+        """,
+    ),
 ]
 
 

@@ -6,7 +6,7 @@ import streamlit as st
 
 from defectlab.errors import DefectlabError
 from defectlab.store import UNUSABLE, current_label, current_labels, get_item
-from defectlab.ui import browsing, common, labelbook, labeling, suggest
+from defectlab.ui import browsing, common, labelbook, labeler, labeling, suggest
 from defectlab.ui.common import t
 
 ws = common.workspace()
@@ -194,7 +194,10 @@ def _grid():
         st.caption(t("label.grid.help"))
 
 
-if mode == "grid":
+if labeler.use_browser():  # keys answered in the browser, labels saved in the background
+    labeler.label_page(ws, project, queue, mode, order, team, me, run)
+elif mode == "grid":
     _grid()
 else:
     _single()
+labeler.surface_toggle()

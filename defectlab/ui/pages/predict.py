@@ -11,7 +11,7 @@ import streamlit as st
 from defectlab import learn
 from defectlab.errors import DefectlabError
 from defectlab.store import get_item, resolve_under_roots
-from defectlab.ui import charts, common, labelbook, plates_view, predicting, runinfo
+from defectlab.ui import charts, common, labelbook, labeler, plates_view, predicting, runinfo
 from defectlab.ui.common import t
 
 ws = common.workspace()
@@ -128,7 +128,10 @@ with tab_review:
     queue = ss["pred_queue"]
     pos = ss.get("pred_pos", 0)
     done = {r["item_id"] for r in rows if r["decision"] is not None}
-    if not queue:
+    labeler.surface_toggle()
+    if queue and labeler.use_browser():  # Enter / 1-9 answered in the browser, saved in the background
+        labeler.predict_surface(project, queue, ss.get("pred_run"))
+    elif not queue:
         st.success(t("predict.none_uncertain"))
     elif pos >= len(queue):
         st.success(t("predict.review_done", n=len(done)))

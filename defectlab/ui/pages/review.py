@@ -9,7 +9,7 @@ import streamlit as st
 from defectlab.errors import DefectlabError
 from defectlab.quality import review as qreview
 from defectlab.store import UNUSABLE, current_labels, get_item
-from defectlab.ui import browsing, charts, common, labelbook, reviewing, runinfo
+from defectlab.ui import browsing, charts, common, labelbook, labeler, reviewing, runinfo
 from defectlab.ui.common import t
 
 ws = common.workspace()
@@ -146,7 +146,10 @@ with tab_issues:
     if issues:
         st.progress(min(pos / len(issues), 1.0), text=t("review.issue_pos", pos=min(pos + 1, len(issues)),
                                                       n=len(issues), done=len(ss.get("rev_done", {}))))
-    if not issues:
+    labeler.surface_toggle()
+    if issues and labeler.use_browser():  # A / K / U / 1-9 answered in the browser, saved in the background
+        labeler.review_surface(project, issues, run_id)
+    elif not issues:
         st.success(t("review.no_issues"))
     elif pos >= len(issues):
         st.success(t("review.issues_done", n=len(ss.get("rev_done", {}))))
