@@ -362,9 +362,9 @@ class TileParams:
                 0.0 <= self.overlap <= 0.75):
             _fail("tiles.overlap", "parameter must be a number in [0, 0.75]", self.overlap, "Use e.g. 0.25.")
         object.__setattr__(self, "overlap", float(self.overlap))
-        _check_int(self.side, "tiles.side", 0, 8192)
-        _check_int(self.max_tiles, "tiles.max_tiles", 2, 64)
-        _check_int(self.min_side, "tiles.min_side", 16, 8192)
+        _check_spec_int(self.side, "tiles.side", 0, 8192)
+        _check_spec_int(self.max_tiles, "tiles.max_tiles", 2, 64)
+        _check_spec_int(self.min_side, "tiles.min_side", 16, 8192)
         pool = tuple(self.pool)
         if not pool or any(p not in TILE_POOLS for p in pool) or len(set(pool)) != len(pool):
             _fail("tiles.pool", f"parameter must be distinct names among {TILE_POOLS}", pool,

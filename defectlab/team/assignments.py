@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, Any
 from .._validation import _check_float, _check_int
 from ..errors import InputError, NotFoundError
 from ..messages import msg
-from ..store import can, current_label, current_labels, log_action, require, utcnow
+from ..store import can, log_action, require, utcnow
 from ._common import (
     _annotation_rows,
     _check_live_items,
