@@ -112,6 +112,8 @@ def import_source(ws, project, source, layout="auto", label_regex=None, user="lo
     -------
     ImportReport
     """
+    with ws.read() as conn:  # the role first: nothing is extracted, listed or decoded for a refused user
+        require(conn, user, "import")
     source = Path(source)
     if not source.exists():
         raise InputError(f"Import source {source} does not exist.")
@@ -414,6 +416,8 @@ def add_plate(ws, project, data, name, user="local", limits=DEFAULT_LIMITS):
     (int, bool)
         The plate's item id and whether it was new (the same picture uploaded again is reused).
     """
+    with ws.read() as conn:  # the role first: a refused user's upload is never decoded
+        require(conn, user, "cut_crops")
     proj = get_project(ws, project)
     name = Path(str(name).replace("\\", "/")).name or "plate.png"
     image = decode_image(data, source=name, limits=limits)
