@@ -16,7 +16,6 @@ explanation); the predicted images are items of the project without a label, so 
 confirmation or correction is a plain annotation that flows into the next training run.
 """
 
-import csv
 import datetime as _dt
 import hashlib
 import io
@@ -824,19 +823,20 @@ def export_predictions_csv(ws, project, path, batch_id=None, user="local"):
     classes = list(proj.classes)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(["source", "item_id", "predicted", "confidence", "needs_review", "final_label",
-                     "final_source", "decided_by", "run_id", "batch_id"] + [f"p_{c}" for c in classes])
+    from defectlab.csvio import write_csv
+
+    header = ["source", "item_id", "predicted", "confidence", "needs_review", "final_label",
+              "final_source", "decided_by", "run_id", "batch_id"] + [f"p_{c}" for c in classes]
+    lines = []
     for r in rows:
         decided = r["decision"] is not None
-        writer.writerow([
+        lines.append([
             r["source"], r["item_id"], r["label"], f"{r['confidence']:.6f}", int(r["needs_review"]),
             r["decision"] if decided else r["label"],
             r["decision_source"] if decided else "model_unreviewed",
             r["decided_by"] or "", r["run_id"], r["batch_id"],
         ] + [f"{r['probs'].get(c, 0.0):.6f}" for c in classes])
-    path.write_text(buf.getvalue(), encoding="utf-8-sig")  # BOM: Excel reads Chinese names right
+    write_csv(path, header, lines)  # BOM: Excel reads Chinese names right; formula cells neutralised
     with ws.transaction() as conn:
         log_action(conn, user, "export.predictions", proj.id, str(path),
                    {"batch_id": batch_id, "rows": len(rows)})
