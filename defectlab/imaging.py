@@ -283,18 +283,16 @@ _UNSUPPORTED_TEMPLATE = "unsupported format: the content is {what}; defectlab re
 
 
 def _not_an_image(data):
-    """The 'not an image' reason, saying how the content starts (printable text or hex bytes)."""
+    """The 'not an image' reason, saying whether the content is text or binary (never echoing it)."""
     head = bytes(data[:16])
     run = 0
-    while run < len(head) and 32 <= head[run] < 127:
+    while run < len(head) and (32 <= head[run] < 127 or head[run] in b"\t\r\n"):
         run += 1
-    if run >= 2:
+    if run >= min(2, len(head)) and run > 0:
         return msg("imaging.reason.not_an_image_text",
-                   "not an image: the content is not PNG/JPEG/BMP/TIFF (starts with {start})",
-                   start=repr(head[:run].decode("ascii")))
+                   "not an image: the content is text, not PNG/JPEG/BMP/TIFF")
     return msg("imaging.reason.not_an_image_bytes",
-               "not an image: the content is not PNG/JPEG/BMP/TIFF (starts with bytes {hex})",
-               hex=" ".join(f"{b:02x}" for b in head[:8]))
+               "not an image: the content is not PNG/JPEG/BMP/TIFF (unknown binary data)")
 
 
 def _sniff(head):
