@@ -268,7 +268,7 @@ def test_zip_archive_wide_ratio_and_free_disk_are_checked_before_writing(ws, tmp
 
     z = _zip_of_1mb_entries(tmp_path / "bomb.zip", 300)
     assert z.stat().st_size < 1024 * 1024  # 300 MB of entries in under 1 MB
-    with pytest.raises(InputError, match="looks like a zip bomb: .* expands into 300.0 MB"):
+    with pytest.raises(InputError, match=r"looks like a zip bomb: .* expands into 300.0 MB"):
         archive.safe_extract_zip(z, tmp_path / "out")
     assert not (tmp_path / "out").exists()
     # and through the importer: nothing stored, nothing left in tmp/
