@@ -28,7 +28,7 @@ import numpy as np
 
 from defectlab._validation import _check_float, _check_int
 from defectlab.errors import ArtifactError, InputError, NotFoundError
-from defectlab.learn.artifacts import library_versions, load_model, save_model
+from defectlab.learn.artifacts import artifact_hashes, library_versions, load_model, save_model
 from defectlab.learn.compare import compare_runs
 from defectlab.learn.cv import cross_val_oof
 from defectlab.learn.explain import explain
@@ -326,6 +326,7 @@ def train_project(ws, project, model=DEFAULT_MODEL, preset=None, folds=5, seed=0
              fold_ids=oof.fold_ids, feature_means=X.mean(axis=0, dtype=np.float64),
              holdout_mask=oof.holdout_mask)
     oof_sha = _sha256_file(directory / OOF_FILE)
+    hashes = artifact_hashes(directory)  # recorded in the database: a later edit is refused at load
 
     pred_idx = np.argmax(probs_all, axis=1)
     pred_labels = [classes[k] for k in pred_idx.tolist()]
@@ -355,6 +356,9 @@ def train_project(ws, project, model=DEFAULT_MODEL, preset=None, folds=5, seed=0
                  zip(item_ids.tolist(), labels.tolist(), oof.fold_ids.tolist(), pred_labels,
                      confidence.tolist(), strict=True)],
             )
+            conn.executemany("INSERT INTO run_artifacts (run_id, name, sha256) VALUES (?, ?, ?)",
+                             [(run_id, name, sha) for name, sha in hashes.items()])
+            _record_own_models(conn, directory, meta)
             log_action(conn, user, "train", proj.id, run_id,
                        {"model": model, "n_items": len(labels),
                         "accuracy": metrics["accuracy"], "spec_hash": spec.hash})
@@ -485,6 +489,25 @@ def approve_run(ws, run_id, approved=True, user="local"):
     return summary_of(get_run(ws, run_id, with_items=False))
 
 
+def _record_own_models(conn, directory, meta):
+    """The LightGBM texts this process just wrote are known good: no child-process check for them."""
+    from defectlab.store import utcnow
+
+    descs = meta.get("members") or [meta]
+    for d in descs:
+        if d.get("kind") == "lightgbm":
+            conn.execute("INSERT OR IGNORE INTO model_checks (sha256, ok, detail, checked_at) VALUES (?, 1, "
+                         "'written by training', ?)", (meta["files"][d["file"]], utcnow()))
+
+
+def run_artifact_hashes(ws, run_id):
+    """``{file name: sha256}`` recorded for a run at training time; empty for runs trained before
+    defectlab recorded them (those are checked against their own ``meta.json`` only)."""
+    with ws.read() as conn:
+        return {r[0]: r[1] for r in conn.execute(
+            "SELECT name, sha256 FROM run_artifacts WHERE run_id = ? ORDER BY name", (str(run_id),))}
+
+
 def _run_dir(ws, run):
     path = (ws.root / run["path"]).resolve()
     if ws.runs_dir.resolve() not in path.parents:
@@ -527,8 +550,11 @@ def load_run_model(ws, run_id):
     from defectlab.features import get_spec
 
     ws = _workspace(ws)
+    from defectlab.learn.model_guard import VerdictStore
+
     run = get_run(ws, run_id, with_items=False)
-    model = load_model(_run_dir(ws, run))
+    expected = run_artifact_hashes(ws, run["run_id"])
+    model = load_model(_run_dir(ws, run), expected=expected, verdicts=VerdictStore(ws))
     try:
         spec = get_spec(run["feature_spec"])
     except InputError as exc:
