@@ -8,6 +8,7 @@ import time
 
 import streamlit as st
 
+from defectlab.errors import DefectlabError
 from defectlab.ui import common
 from defectlab.ui.common import t
 
@@ -20,7 +21,11 @@ def _page(name, title_key, icon, default=False):
                    url_path=name, default=default)
 
 
-ws = common.workspace()
+try:
+    ws = common.workspace()
+except DefectlabError as exc:  # a damaged database or a full disk: a clear message, never a traceback
+    st.error(t("error.workspace", detail=str(exc)))
+    st.stop()
 team = common.team_mode(ws)
 if team and st.session_state.get("auth_user"):
     from defectlab.team import session_expired

@@ -140,6 +140,17 @@ def _training_snapshot(ws, project):
     return df.reset_index(drop=True), notes
 
 
+def _present_classes(proj, rows):
+    """The project's classes that have labeled rows; InputError when fewer than two."""
+    present = [c for c in proj.classes if c in set(rows["label"])] if len(rows) else []
+    if len(present) < 2:
+        raise InputError(
+            f"Project {proj.name!r} has {len(rows)} labeled items in {len(present)} class(es) "
+            f"({present}); training needs labeled items of at least 2 classes. Label more items."
+        )
+    return present
+
+
 def _features(ws, rows, spec, progress, n_jobs):
     """(N, F) float64 features of the item rows (``sha256``, ``blob``, ``source``) via the cache."""
     from defectlab.features import extract_cached
@@ -155,6 +166,57 @@ def _features(ws, rows, spec, progress, n_jobs):
     X = extract_cached(list(rows["sha256"]), loader, spec, cache_dir=ws.features_dir,
                        n_jobs=n_jobs, progress=progress)
     return np.asarray(X, dtype=np.float64)
+
+
+class _Unreadable(Exception):
+    """Internal: images of a feature batch that cannot be read, ``{sha256: reason}``."""
+
+    def __init__(self, bad):
+        super().__init__(f"{len(bad)} unreadable images")
+        self.bad = bad
+
+
+def _strict_loader(ws, by_sha):
+    """A feature-cache loader that reads every image of a batch and raises :class:`_Unreadable` listing all
+    the bad ones (so nothing is cached for a batch holding one)."""
+    from defectlab.errors import DefectlabError
+    from defectlab.imaging import decode_image
+
+    def loader(shas):
+        images, bad = [], {}
+        for s in shas:
+            blob, source = by_sha[s]
+            try:
+                images.append(decode_image(ws.read_blob(blob), source=source))
+            except (DefectlabError, OSError) as exc:
+                bad[s] = str(exc)[:300]
+        if bad:
+            raise _Unreadable(bad)
+        return images
+
+    return loader
+
+
+def _features_skipping(ws, rows, spec, progress, n_jobs):
+    """Features of the rows that can be read; ``(X, kept rows, skipped)`` where ``skipped`` lists
+    ``{item_id, source, reason}`` of items whose image is missing, damaged or undecodable."""
+    from defectlab.features import extract_cached
+
+    skipped = []
+    while True:
+        by_sha = {}
+        for sha, blob, source in zip(rows["sha256"], rows["blob"], rows["source"], strict=True):
+            by_sha.setdefault(sha, (blob, source))
+        try:
+            X = extract_cached(list(rows["sha256"]), _strict_loader(ws, by_sha), spec, cache_dir=ws.features_dir,
+                               n_jobs=n_jobs, progress=progress)
+        except _Unreadable as exc:
+            bad = rows["sha256"].isin(list(exc.bad))
+            skipped += [{"item_id": int(r["id"]), "source": str(r["source"]), "reason": exc.bad[r["sha256"]]}
+                        for _, r in rows[bad].iterrows()]
+            rows = rows[~bad].reset_index(drop=True)
+            continue
+        return np.asarray(X, dtype=np.float64), rows, skipped
 
 
 def _resolve_spec(feature_spec, preset):
@@ -271,21 +333,21 @@ def train_project(ws, project, model=DEFAULT_MODEL, preset=None, folds=5, seed=0
     spec = _resolve_spec(feature_spec, preset)
 
     rows, notes = _training_snapshot(ws, proj)
-    present = [c for c in proj.classes if c in set(rows["label"])] if len(rows) else []
-    if len(present) < 2:
-        raise InputError(
-            f"Project {proj.name!r} has {len(rows)} labeled items in {len(present)} class(es) "
-            f"({present}); training needs labeled items of at least 2 classes. Label more items."
-        )
+    present = _present_classes(proj, rows)
+
+    _tell(progress, 0, "computing features")
+    t0 = time.perf_counter()
+    X, rows, skipped = _features_skipping(ws, rows, spec, _stage(progress, 0, 40, "computing features"), n_jobs)
+    if skipped:
+        notes.append(f"{len(skipped)} items could not be read (missing or damaged image files) and were left "
+                     "out; run 'defectlab check'. Items: " + ", ".join(str(s["item_id"]) for s in skipped[:20]))
+        present = _present_classes(proj, rows)
     item_ids = rows["id"].astype(np.int64).to_numpy()
     labels = rows["label"].astype(str).to_numpy()
     groups = np.array([_group_of(r) for _, r in rows.iterrows()])
     if len(set(groups.tolist())) == len(groups):
         groups = None  # every item is its own group: plain stratified folds
 
-    _tell(progress, 0, "computing features")
-    t0 = time.perf_counter()
-    X = _features(ws, rows, spec, _stage(progress, 0, 40, "computing features"), n_jobs)
     from defectlab.features import feature_names
 
     names = list(feature_names(spec))
@@ -337,7 +399,7 @@ def train_project(ws, project, model=DEFAULT_MODEL, preset=None, folds=5, seed=0
               "class_weight": class_weight, "folds": folds, "n_splits": oof.n_splits,
               "grouped": groups is not None, "holdout": holdout, "target_accuracy": target_accuracy,
               "n_jobs": n_jobs, "oof_sha256": oof_sha, "artifact_kind": meta["kind"],
-              "n_features": len(names), "warnings": notes}
+              "n_features": len(names), "warnings": notes, "skipped_items": skipped[:200]}
     try:
         with ws.transaction() as conn:
             conn.execute(
@@ -359,6 +421,9 @@ def train_project(ws, project, model=DEFAULT_MODEL, preset=None, folds=5, seed=0
             conn.executemany("INSERT INTO run_artifacts (run_id, name, sha256) VALUES (?, ?, ?)",
                              [(run_id, name, sha) for name, sha in hashes.items()])
             _record_own_models(conn, directory, meta)
+            for item in skipped[:200]:  # flagged in the audit trail, next to the run that left it out
+                log_action(conn, user, "item.unreadable", proj.id, item["source"],
+                           {"item_id": item["item_id"], "run_id": run_id, "reason": item["reason"]})
             log_action(conn, user, "train", proj.id, run_id,
                        {"model": model, "n_items": len(labels),
                         "accuracy": metrics["accuracy"], "spec_hash": spec.hash})
@@ -370,7 +435,8 @@ def train_project(ws, project, model=DEFAULT_MODEL, preset=None, folds=5, seed=0
     _tell(progress, 100, "done")
     run = get_run(ws, run_id, with_items=False)
     out = summary_of(run)
-    out.update(timings=timings, warnings=notes, n_splits=oof.n_splits, path=str(directory))
+    out.update(timings=timings, warnings=notes, n_splits=oof.n_splits, path=str(directory),
+               skipped_items=skipped)
     if not proj.ordinal:
         for key in ("mae", "within_one", "qwk"):
             out.pop(key, None)

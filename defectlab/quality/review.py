@@ -18,6 +18,7 @@ The store and learning packages are imported inside the functions: importing
 
 import time
 import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -429,7 +430,7 @@ def item_phashes(ws, shas, blobs, sources=None):
         try:
             with np.load(path, allow_pickle=False) as z:
                 cache = dict(zip(z["sha256"].tolist(), z["phash"].tolist(), strict=True))
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             cache = {}  # a damaged cache is rebuilt
     todo = {}
     for i, s in enumerate(shas):

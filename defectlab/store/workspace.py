@@ -15,7 +15,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from ..errors import InputError, NotFoundError
+from ..errors import InputError, NotFoundError, StorageError
 from .migrations import apply_migrations
 
 __all__ = ["Workspace", "default_workspace_path", "open_workspace", "utcnow"]
@@ -211,8 +211,29 @@ def open_workspace(path=None, create=True):
         if root.exists() and not root.is_dir():
             raise InputError(f"Workspace path {root} exists and is not a folder.")
         root.mkdir(parents=True, exist_ok=True)
-    for sub in (ws.blobs_dir, ws.features_dir, ws.runs_dir):
-        sub.mkdir(parents=True, exist_ok=True)
+    try:
+        for sub in (ws.blobs_dir, ws.features_dir, ws.runs_dir):
+            sub.mkdir(parents=True, exist_ok=True)
+        _prepare_database(ws)
+    except sqlite3.DatabaseError as exc:
+        raise StorageError(_storage_message(root, exc)) from None
+    except OSError as exc:
+        raise StorageError(f"Workspace {root} cannot be opened: {exc.strerror or exc}.") from None
+    from .maintenance import clean_once
+
+    clean_once(ws)  # leftovers of killed imports / trainings (once per process)
+    return ws
+
+
+def _storage_message(root, exc):
+    text = str(exc)
+    if "full" in text:
+        return f"The disk of workspace {root} is full ({text}). Free some space and try again."
+    return (f"The database of workspace {root} is damaged or not a defectlab database ({text}). Restore it "
+            "from a backup ('defectlab backup' makes one), or run 'defectlab check' to see what is wrong.")
+
+
+def _prepare_database(ws):
     conn = sqlite3.connect(ws.db_path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -223,7 +244,6 @@ def open_workspace(path=None, create=True):
         _ensure_local_admin(conn)
     finally:
         conn.close()
-    return ws
 
 
 def _ensure_local_admin(conn):

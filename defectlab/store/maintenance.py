@@ -1,0 +1,377 @@
+"""Workspace health: leftovers of killed work, ``defectlab check`` and ``defectlab backup``.
+
+Leftovers
+---------
+An import or a training killed mid-way (a closed terminal, an out-of-memory kill, a power cut) leaves
+files no database row points at: ``tmp/import-*`` folders of extracted zips, ``runs/<id>/`` folders of
+runs that were never recorded, ``.tmp`` files of blobs, model files and caches being written.
+:func:`clean_leftovers` removes those older than :data:`STALE_SECONDS` (younger ones may belong to work
+still running in another process); :func:`~defectlab.store.open_workspace` runs it once per process.
+
+Check
+-----
+:func:`check_workspace` reads everything and reports (JSON-stable keys, see the README):
+``integrity`` (``PRAGMA integrity_check``), ``foreign_keys`` (``PRAGMA foreign_key_check``), ``blobs``
+(every item's file present and matching its sha256), ``runs`` (every run's files present and matching
+the hashes recorded at training), ``caches`` (the pHash cache readable) and ``leftovers``. With
+``repair=True`` it does only what is safe: it removes stale leftovers and a damaged cache (both are
+rebuilt or were never complete). It never deletes or edits a database row, an image or a model.
+
+Backup
+------
+:func:`backup_workspace` copies the database with SQLite's online backup API (a consistent snapshot
+while others keep working), then the blobs and runs; the feature and pHash caches are not copied
+(they are rebuilt). The backup folder *is* a workspace: open it with ``open_workspace(OUT)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sqlite3
+import threading
+import time
+import zipfile
+from pathlib import Path
+
+from ..errors import InputError
+from .permissions import require
+
+__all__ = ["STALE_SECONDS", "backup_workspace", "check_workspace", "clean_leftovers"]
+
+#: Leftovers younger than this (seconds) are left alone: they may belong to work still running.
+STALE_SECONDS = 3600
+
+_CLEANED: set[str] = set()
+_CLEANED_LOCK = threading.Lock()
+_LIST_LIMIT = 50  # longest list of paths / ids in a report (counts are always complete)
+_ADMIN_ACTION = "restore"  # admin only: a backup holds every account and label
+
+
+def _is_stale(path, now, stale_after):
+    try:
+        return now - path.lstat().st_mtime >= stale_after
+    except OSError:
+        return False
+
+
+def _recorded_runs(ws):
+    with ws.read() as conn:
+        return {r[0] for r in conn.execute("SELECT id FROM runs")}
+
+
+def find_leftovers(ws, stale_after: float = STALE_SECONDS) -> list[Path]:
+    """Files and folders left behind by killed imports and trainings (see the module docstring).
+
+    Parameters
+    ----------
+    ws : Workspace
+    stale_after : float, default STALE_SECONDS
+        Only leftovers whose modification time is at least this many seconds old.
+
+    Returns
+    -------
+    list of Path
+    """
+    found = _tmp_leftovers(ws) + _run_leftovers(ws) + _blob_leftovers(ws)
+    quality = ws.root / "quality"
+    if quality.is_dir():
+        found += [p for p in quality.iterdir() if p.name.endswith(".tmp.npz")]
+    now = time.time()
+    return [p for p in found if _is_stale(p, now, stale_after)]
+
+
+def _tmp_leftovers(ws):
+    if not ws.tmp_dir.is_dir():
+        return []
+    return [p for p in ws.tmp_dir.iterdir() if p.name.startswith(("import-", "predictions-", "."))]
+
+
+def _run_leftovers(ws):
+    """``runs/<id>/`` folders without a run row, and ``.tmp`` files inside recorded runs."""
+    if not ws.runs_dir.is_dir():
+        return []
+    recorded = _recorded_runs(ws)
+    found = []
+    for d in ws.runs_dir.iterdir():
+        if not d.is_dir() or d.is_symlink():
+            continue
+        if d.name not in recorded:
+            found.append(d)
+        else:
+            found += [p for p in d.iterdir() if p.name.endswith(".tmp")]
+    return found
+
+
+def _blob_leftovers(ws):
+    if not ws.blobs_dir.is_dir():
+        return []
+    return [p for sub in ws.blobs_dir.iterdir() if sub.is_dir() for p in sub.iterdir() if p.name.startswith(".tmp-")]
+
+
+def _remove(path):
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def clean_leftovers(ws, stale_after: float = STALE_SECONDS) -> list[str]:
+    """Remove stale leftovers of killed work; returns their paths relative to the workspace.
+
+    Parameters
+    ----------
+    ws : Workspace
+    stale_after : float, default STALE_SECONDS
+
+    Returns
+    -------
+    list of str
+        What was removed (POSIX paths relative to the workspace root).
+    """
+    removed = []
+    for p in find_leftovers(ws, stale_after):
+        _remove(p)
+        removed.append(p.relative_to(ws.root).as_posix())
+    return removed
+
+
+def clean_once(ws) -> None:
+    """:func:`clean_leftovers` the first time this process opens ``ws``; never raises."""
+    key = os.path.realpath(ws.root)
+    with _CLEANED_LOCK:
+        if key in _CLEANED:
+            return
+        _CLEANED.add(key)
+    try:
+        clean_leftovers(ws)
+    except (OSError, sqlite3.Error):  # a read-only or busy workspace still opens
+        pass
+
+
+# -- check ------------------------------------------------------------------------------------
+
+def _sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _check_database(conn):
+    rows = [r[0] for r in conn.execute("PRAGMA integrity_check(20)")]
+    fk = [{"table": r[0], "rowid": r[1], "parent": r[2]} for r in conn.execute("PRAGMA foreign_key_check")]
+    return ("ok" if rows == ["ok"] else "; ".join(rows)), fk
+
+
+def _check_blobs(ws, conn):
+    missing, mismatched, n = [], [], 0
+    for sha, blob, item_id in conn.execute("SELECT sha256, blob, MIN(id) FROM items GROUP BY sha256, blob"):
+        n += 1
+        try:
+            path = ws.blob_path(blob)
+            ok = _sha256_file(path) == sha
+        except FileNotFoundError:
+            missing.append({"item_id": item_id, "blob": blob})
+            continue
+        except (OSError, InputError):
+            ok = False
+        if not ok:
+            mismatched.append({"item_id": item_id, "blob": blob})
+    return {"checked": n, "n_missing": len(missing), "n_mismatched": len(mismatched),
+            "missing": missing[:_LIST_LIMIT], "mismatched": mismatched[:_LIST_LIMIT]}
+
+
+def _check_one_run(ws, run_id, rel, recorded):
+    from ..learn.artifacts import _check_expected, read_meta
+
+    directory = ws.root / rel
+    if not directory.is_dir():
+        return "the run's folder is missing"
+    try:
+        if recorded:
+            _check_expected(directory, recorded)
+        else:
+            meta = read_meta(directory)
+            for name, sha in meta["files"].items():
+                if _sha256_file(directory / name) != sha:
+                    return f"{name} does not match meta.json"
+    except (OSError, InputError) as exc:
+        return str(exc)
+    except Exception as exc:  # ArtifactError and friends: reported, never raised by a check
+        return str(exc)
+    return None
+
+
+def _check_runs(ws, conn):
+    recorded = {}
+    for run_id, name, sha in conn.execute("SELECT run_id, name, sha256 FROM run_artifacts"):
+        recorded.setdefault(run_id, {})[name] = sha
+    bad, unrecorded, n = [], [], 0
+    for run_id, rel in conn.execute("SELECT id, path FROM runs ORDER BY id"):
+        n += 1
+        if run_id not in recorded:
+            unrecorded.append(run_id)
+        reason = _check_one_run(ws, run_id, rel or f"runs/{run_id}", recorded.get(run_id))
+        if reason:
+            bad.append({"run_id": run_id, "reason": reason})
+    return {"checked": n, "n_bad": len(bad), "bad": bad[:_LIST_LIMIT],
+            "without_recorded_hashes": unrecorded[:_LIST_LIMIT]}
+
+
+def _damaged_caches(ws):
+    import numpy as np
+
+    damaged = []
+    path = ws.root / "quality" / "phash64-v1.npz"
+    if path.exists():
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                if len(z["sha256"]) != len(z["phash"]):
+                    raise ValueError("lengths differ")
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            damaged.append(path)
+    return damaged
+
+
+def check_workspace(ws, repair: bool = False, user: str = "local") -> dict:
+    """Check a workspace's database, blobs, runs and caches; optionally repair what is safe.
+
+    Parameters
+    ----------
+    ws : Workspace
+    repair : bool, default False
+        Remove stale leftovers and damaged caches (needs the admin role). Nothing else is changed.
+    user : str
+        Needs the ``view`` permission (``repair``: an admin).
+
+    Returns
+    -------
+    dict
+        ``ok`` (bool: database sound, no missing/mismatched blob, no bad run), ``integrity`` (``"ok"``
+        or the problems), ``foreign_keys`` (list of ``{table, rowid, parent}``), ``blobs``
+        (``checked, n_missing, n_mismatched, missing, mismatched``: lists of ``{item_id, blob}``),
+        ``runs`` (``checked, n_bad, bad``: ``{run_id, reason}``, ``without_recorded_hashes``),
+        ``caches`` (``damaged``: paths), ``leftovers`` (paths), ``repaired`` (paths removed).
+        Lists hold at most 50 entries; the ``n_*`` counts are complete.
+    """
+    with ws.read() as conn:
+        require(conn, user, _ADMIN_ACTION if repair else "view")
+        integrity, fk = _check_database(conn)
+        blobs = _check_blobs(ws, conn) if integrity == "ok" else {"checked": 0, "n_missing": 0,
+                                                                     "n_mismatched": 0, "missing": [],
+                                                                     "mismatched": []}
+        run_report = _check_runs(ws, conn) if integrity == "ok" else {"checked": 0, "n_bad": 0, "bad": [],
+                                                                       "without_recorded_hashes": []}
+    damaged = _damaged_caches(ws)
+    leftovers = find_leftovers(ws, stale_after=0)
+    repaired = []
+    if repair:
+        repaired = clean_leftovers(ws)
+        for p in damaged:
+            p.unlink(missing_ok=True)
+            repaired.append(p.relative_to(ws.root).as_posix())
+    ok = integrity == "ok" and not fk and not blobs["n_missing"] and not blobs["n_mismatched"] \
+        and not run_report["n_bad"]
+    return {
+        "ok": ok,
+        "integrity": integrity,
+        "foreign_keys": fk[:_LIST_LIMIT],
+        "blobs": blobs,
+        "runs": run_report,
+        "caches": {"damaged": [p.relative_to(ws.root).as_posix() for p in damaged]},
+        "leftovers": [p.relative_to(ws.root).as_posix() for p in leftovers][:_LIST_LIMIT],
+        "repaired": repaired[:_LIST_LIMIT],
+    }
+
+
+# -- backup -----------------------------------------------------------------------------------
+
+def _tree_bytes(root):
+    total = 0
+    for dirpath, _dirs, files in os.walk(root):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, f)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def _copy_tree(src, dst):
+    """Copy files (not ``.tmp`` ones, not symbolic links); returns the number copied."""
+    n = 0
+    for dirpath, dirs, files in os.walk(src):
+        rel = Path(dirpath).relative_to(src)
+        dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(dirpath, d))]
+        (dst / rel).mkdir(parents=True, exist_ok=True)
+        for f in files:
+            s = Path(dirpath) / f
+            if s.is_symlink() or f.startswith(".tmp-") or f.endswith(".tmp"):
+                continue
+            shutil.copy2(s, dst / rel / f)
+            n += 1
+    return n
+
+
+def _prepare_out(ws, out):
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise InputError(f"Backup folder {out} must be new or empty.")
+    if os.path.realpath(out).startswith(os.path.realpath(ws.root) + os.sep):
+        raise InputError(f"Backup folder {out} is inside the workspace; choose a folder outside it.")
+    need = ws.db_path.stat().st_size + _tree_bytes(ws.blobs_dir) + _tree_bytes(ws.runs_dir)
+    probe = out if out.exists() else next((p for p in out.absolute().parents if p.exists()), Path("."))
+    free = shutil.disk_usage(probe).free
+    if need > free:
+        raise InputError(f"The backup needs about {need / 1e9:.2f} GB but {probe} has {free / 1e9:.2f} GB free.")
+    out.mkdir(parents=True, exist_ok=True)
+    return out, need
+
+
+def backup_workspace(ws, out, user: str = "local") -> dict:
+    """Copy a workspace to ``out`` (a new or empty folder): database, blobs and runs.
+
+    Parameters
+    ----------
+    ws : Workspace
+    out : str or os.PathLike
+    user : str
+        Must be an admin (a backup holds every account, label and model).
+
+    Returns
+    -------
+    dict
+        ``path``, ``integrity`` (of the copy), ``blobs`` and ``run_files`` (files copied), ``bytes``
+        (about what was copied), ``seconds``.
+
+    Raises
+    ------
+    InputError
+        ``out`` is not empty, lies inside the workspace, or its disk is too small. A partial backup is
+        removed.
+    """
+    from .workspace import DB_NAME
+
+    t0 = time.perf_counter()
+    with ws.read() as conn:
+        require(conn, user, _ADMIN_ACTION)
+    out, need = _prepare_out(ws, out)
+    try:
+        src = sqlite3.connect(ws.db_path, timeout=30)
+        dst = sqlite3.connect(out / DB_NAME)
+        try:
+            src.backup(dst)
+            integrity = dst.execute("PRAGMA integrity_check").fetchone()[0]
+        finally:
+            dst.close()
+            src.close()
+        n_blobs = _copy_tree(ws.blobs_dir, out / "blobs") if ws.blobs_dir.is_dir() else 0
+        n_runs = _copy_tree(ws.runs_dir, out / "runs") if ws.runs_dir.is_dir() else 0
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
+    return {"path": str(out), "integrity": integrity, "blobs": n_blobs, "run_files": n_runs, "bytes": need,
+            "seconds": round(time.perf_counter() - t0, 3)}

@@ -1,0 +1,222 @@
+"""Faults (issue 10 item 14): damaged database, full disk, missing blob, damaged cache, leftovers;
+``defectlab check`` and ``defectlab backup``."""
+
+import errno
+import json
+import os
+import sqlite3
+import time
+
+import numpy as np
+import pytest
+from synthetic import texture_image
+
+from defectlab.cli import main
+from defectlab.errors import StorageError
+from defectlab.imaging import encode_png
+from defectlab.store import add_item, annotate, create_project, current_labels, get_project, open_workspace
+
+CLASSES = ("dark", "stripes", "spots")
+
+
+def _fill(ws, n=24, name="P"):
+    proj = create_project(ws, name, list(CLASSES))
+    rng = np.random.default_rng(0)
+    ids = []
+    for k in range(n):
+        kind = CLASSES[k % 3]
+        img = texture_image(kind, rng)
+        sha, rel = ws.put_blob(encode_png(img), "png")
+        with ws.transaction() as conn:
+            ids.append(add_item(conn, proj.id, sha256=sha, blob=rel, width=img.shape[1], height=img.shape[0],
+                                channels=1, source=f"{kind}_{k}.png"))
+        annotate(ws, ids[-1], kind, source="import")
+    return proj, ids
+
+
+def _labels(ws, name="P"):
+    return sorted((i, s.label) for i, s in current_labels(ws, get_project(ws, name).id).items())
+
+
+def _cli(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_corrupt_database_is_one_line_not_a_traceback(tmp_path, capsys):
+    root = tmp_path / "ws"
+    root.mkdir()
+    (root / "defectlab.sqlite").write_bytes(b"this is not a database" * 200)
+    with pytest.raises(StorageError, match="damaged or not a defectlab database"):
+        open_workspace(root)
+    code, out, err = _cli(capsys, "project", "list", "--workspace", str(root))
+    assert code == 1 and out == ""
+    assert err.count("\n") == 1 and err.startswith("defectlab: error: The database of workspace")
+    code, _, err = _cli(capsys, "check", "--workspace", str(root))
+    assert code == 1 and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_corrupt_database_shows_a_message_in_the_ui(tmp_path):
+    from streamlit.testing.v1 import AppTest
+    from ui_support import APP
+
+    root = tmp_path / "ws"
+    root.mkdir()
+    (root / "defectlab.sqlite").write_bytes(b"\x00garbage" * 500)
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.session_state["workspace"] = str(root)
+    at.run()
+    assert not at.exception
+    assert at.error and "damaged" in at.error[0].value
+
+
+def test_full_disk_during_import_is_one_line_and_loses_nothing(ws, tmp_path, capsys, monkeypatch):
+    _fill(ws)
+    before = _labels(ws)
+    src = tmp_path / "new" / "dark"
+    src.mkdir(parents=True)
+    for k in range(3):
+        (src / f"n{k}.png").write_bytes(encode_png(np.full((16, 16), 10 * k, np.uint8)))
+    from defectlab.store.workspace import Workspace
+
+    def full(self, data, ext):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Workspace, "put_blob", full)
+    code, out, err = _cli(capsys, "import", "P", str(tmp_path / "new"), "--workspace", str(ws.root))
+    assert code == 1 and err == "defectlab: error: the disk is full\n"
+    monkeypatch.undo()
+    assert ws.integrity_check() == "ok"
+    assert _labels(ws) == before
+
+
+def test_missing_and_damaged_blobs_are_skipped_by_training_and_reported_by_check(ws, capsys):
+    from defectlab.learn import runs
+
+    proj, ids = _fill(ws, n=30)
+    with ws.read() as conn:
+        blobs = [conn.execute("SELECT blob FROM items WHERE id = ?", (i,)).fetchone()[0] for i in ids[:2]]
+    (ws.root / blobs[0]).unlink()
+    (ws.root / blobs[1]).write_bytes(b"not a png any more")
+    before = _labels(ws)
+    s = runs.train_project(ws, "P", model="logreg", folds=3)
+    assert s["n_items"] == 28
+    assert sorted(x["item_id"] for x in s["skipped_items"]) == sorted(ids[:2])
+    assert any("could not be read" in w for w in s["warnings"])
+    with ws.read() as conn:
+        flagged = conn.execute("SELECT COUNT(*) FROM audit WHERE action = 'item.unreadable'").fetchone()[0]
+    assert flagged == 2
+    code, out, _ = _cli(capsys, "check", "--json", "--workspace", str(ws.root))
+    report = json.loads(out)
+    assert code == 1 and report["ok"] is False and report["integrity"] == "ok"
+    assert report["blobs"]["n_missing"] == 1 and report["blobs"]["n_mismatched"] == 1
+    assert {b["item_id"] for b in report["blobs"]["missing"] + report["blobs"]["mismatched"]} == set(ids[:2])
+    assert report["runs"] == {"checked": 1, "n_bad": 0, "bad": [], "without_recorded_hashes": []}
+    assert _labels(ws) == before
+
+
+def test_damaged_phash_cache_is_rebuilt_and_repaired(ws, capsys):
+    from defectlab.quality.review import item_phashes
+
+    _, ids = _fill(ws, n=6)
+    with ws.read() as conn:
+        rows = conn.execute("SELECT sha256, blob FROM items ORDER BY id").fetchall()
+    shas, blobs = [r[0] for r in rows], [r[1] for r in rows]
+    good = item_phashes(ws, shas, blobs)
+    cache = ws.root / "quality" / "phash64-v1.npz"
+    cache.write_bytes(b"PK\x03\x04 damaged zip")
+    code, out, _ = _cli(capsys, "check", "--json", "--workspace", str(ws.root))
+    assert json.loads(out)["caches"]["damaged"] == ["quality/phash64-v1.npz"]
+    assert np.array_equal(item_phashes(ws, shas, blobs), good)  # rebuilt, no exception
+    cache.write_bytes(b"garbage")
+    code, out, _ = _cli(capsys, "check", "--repair", "--json", "--workspace", str(ws.root))
+    report = json.loads(out)
+    assert code == 0 and report["ok"] and "quality/phash64-v1.npz" in report["repaired"]
+    assert not cache.exists()
+
+
+def _age(path, seconds=7200):
+    old = time.time() - seconds
+    os.utime(path, (old, old))
+
+
+def test_leftovers_of_killed_work_are_cleaned_at_the_next_start(ws):
+    from defectlab.learn import runs
+    from defectlab.store import maintenance
+
+    _fill(ws)
+    s = runs.train_project(ws, "P", model="logreg", folds=3)
+    stale = [ws.tmp_dir / "import-dead", ws.runs_dir / "20260101-000000-dead00",
+             ws.blobs_dir / "ab" / ".tmp-xyz", ws.runs_dir / s["run_id"] / "model.skops.tmp"]
+    stale[0].mkdir(parents=True)
+    (stale[0] / "a.png").write_bytes(b"x")
+    stale[1].mkdir()
+    (stale[1] / "meta.json.tmp").write_bytes(b"{")
+    stale[2].parent.mkdir(exist_ok=True)
+    stale[2].write_bytes(b"half a blob")
+    stale[3].write_bytes(b"half a model")
+    fresh = ws.tmp_dir / "import-running"
+    fresh.mkdir()
+    for p in stale:
+        _age(p)
+    maintenance._CLEANED.clear()  # a new process
+    before = _labels(ws)
+    ws2 = open_workspace(ws.root)
+    assert not any(p.exists() for p in stale)
+    assert fresh.exists()  # may belong to an import still running elsewhere
+    assert (ws.runs_dir / s["run_id"] / "meta.json").exists()
+    runs.load_run_model(ws2, s["run_id"])
+    assert _labels(ws2) == before and ws2.integrity_check() == "ok"
+
+
+def test_check_json_is_stable_and_backup_restores_as_a_workspace(ws, tmp_path, capsys):
+    from defectlab.learn import runs
+
+    _fill(ws)
+    s = runs.train_project(ws, "P", model="logreg", folds=3)
+    code, out, _ = _cli(capsys, "check", "--json", "--workspace", str(ws.root))
+    report = json.loads(out)
+    assert code == 0 and report["ok"] is True
+    assert set(report) == {"ok", "integrity", "foreign_keys", "blobs", "runs", "caches", "leftovers", "repaired"}
+    assert set(report["blobs"]) == {"checked", "n_missing", "n_mismatched", "missing", "mismatched"}
+    out_dir = tmp_path / "backup"
+    code, out, _ = _cli(capsys, "backup", str(out_dir), "--json", "--workspace", str(ws.root))
+    result = json.loads(out)
+    assert code == 0 and result["integrity"] == "ok" and result["blobs"] == 24
+    restored = open_workspace(out_dir, create=False)
+    assert _labels(restored) == _labels(ws)
+    assert restored.integrity_check() == "ok"
+    runs.load_run_model(restored, s["run_id"])  # the run's files and recorded hashes came along
+    code, out, _ = _cli(capsys, "check", "--json", "--workspace", str(out_dir))
+    assert code == 0 and json.loads(out)["ok"]
+    # refusals: a non-empty folder, a folder inside the workspace
+    code, _, err = _cli(capsys, "backup", str(out_dir), "--workspace", str(ws.root))
+    assert code == 1 and "must be new or empty" in err
+    code, _, err = _cli(capsys, "backup", str(ws.root / "bk"), "--workspace", str(ws.root))
+    assert code == 1 and "inside the workspace" in err
+
+
+def test_check_and_backup_need_the_right_role(ws, capsys):
+    with ws.transaction() as conn:
+        conn.execute("INSERT INTO users (username, role, created_at) VALUES ('ann', 'annotator', 't')")
+    code, _, _ = _cli(capsys, "check", "--workspace", str(ws.root), "--user", "ann")
+    assert code == 0
+    code, _, err = _cli(capsys, "check", "--repair", "--workspace", str(ws.root), "--user", "ann")
+    assert code == 1 and err.count("\n") == 1
+    code, _, err = _cli(capsys, "backup", str(ws.root.parent / "b"), "--workspace", str(ws.root), "--user", "ann")
+    assert code == 1 and err.count("\n") == 1
+
+
+def test_sqlite_error_mid_command_is_one_line(ws, capsys, monkeypatch):
+    from defectlab.store import projects
+
+    def broken(*a, **k):
+        raise sqlite3.DatabaseError("database disk image is malformed")
+
+    monkeypatch.setattr(projects, "list_projects", broken)
+    import defectlab.store as store
+
+    monkeypatch.setattr(store, "list_projects", broken)
+    code, _, err = _cli(capsys, "project", "list", "--workspace", str(ws.root))
+    assert code == 1 and err.count("\n") == 1 and "malformed" in err
