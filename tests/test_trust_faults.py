@@ -84,7 +84,7 @@ def test_full_disk_during_import_is_one_line_and_loses_nothing(ws, tmp_path, cap
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(Workspace, "put_blob", full)
-    code, out, err = _cli(capsys, "import", "P", str(tmp_path / "new"), "--workspace", str(ws.root))
+    code, _out, err = _cli(capsys, "import", "P", str(tmp_path / "new"), "--workspace", str(ws.root))
     assert code == 1 and err == "defectlab: error: the disk is full\n"
     monkeypatch.undo()
     assert ws.integrity_check() == "ok"
@@ -94,7 +94,7 @@ def test_full_disk_during_import_is_one_line_and_loses_nothing(ws, tmp_path, cap
 def test_missing_and_damaged_blobs_are_skipped_by_training_and_reported_by_check(ws, capsys):
     from defectlab.learn import runs
 
-    proj, ids = _fill(ws, n=30)
+    _proj, ids = _fill(ws, n=30)
     with ws.read() as conn:
         blobs = [conn.execute("SELECT blob FROM items WHERE id = ?", (i,)).fetchone()[0] for i in ids[:2]]
     (ws.root / blobs[0]).unlink()
@@ -119,7 +119,7 @@ def test_missing_and_damaged_blobs_are_skipped_by_training_and_reported_by_check
 def test_damaged_phash_cache_is_rebuilt_and_repaired(ws, capsys):
     from defectlab.quality.review import item_phashes
 
-    _, ids = _fill(ws, n=6)
+    _, _ids = _fill(ws, n=6)
     with ws.read() as conn:
         rows = conn.execute("SELECT sha256, blob FROM items ORDER BY id").fetchall()
     shas, blobs = [r[0] for r in rows], [r[1] for r in rows]
