@@ -715,7 +715,8 @@ def _alpha_to_uint8(alpha):
     if alpha.dtype == np.uint16:
         return ((alpha.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
     if np.issubdtype(alpha.dtype, np.floating):
-        return np.clip(np.rint(np.nan_to_num(alpha) * 255), 0, 255).astype(np.uint8)
+        with np.errstate(over="ignore", invalid="ignore"):  # a huge alpha saturates to 255
+            return np.clip(np.rint(np.nan_to_num(alpha.astype(np.float64)) * 255), 0, 255).astype(np.uint8)
     info = np.iinfo(alpha.dtype)
     return np.clip(np.rint(alpha.astype(np.float64) * 255 / info.max), 0, 255).astype(np.uint8)
 

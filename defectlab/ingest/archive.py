@@ -274,7 +274,7 @@ def _extract_one(zf, info, name, parts, dest, dest_real, shown, budget, result):
         if os.path.commonpath([dest_real, os.path.realpath(target.parent)]) != dest_real:
             raise InputError(f"{shown} is unsafe: {name[:80]!r} would be written outside {dest}.")
         written = _copy_entry(zf, info, target, shown, name, budget)
-    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as e:
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError) as e:
         target.unlink(missing_ok=True)
         result.skipped.append(Skipped(name, msg("ingest.reason.zip_corrupt_entry",
                                                 "corrupt or unsupported entry ({detail}); not "
@@ -350,7 +350,7 @@ def safe_extract_zip(zip_path, dest_dir, max_total_bytes: int = 2 * _GB, max_fil
         raise InputError(f"Cannot extract {shown} into {dest}: it must be a new or empty folder.")
     try:
         zf = zipfile.ZipFile(zip_path)
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as e:
         raise InputError(f"{shown}: not a zip archive, or a damaged one ({str(e)[:200]}).") from None
 
     result = ExtractResult()

@@ -202,6 +202,8 @@ def _parse_xml(path):
             return DET.fromstring(text, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except (DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden):
         raise InputError(f"{path}: {_DTD_REFUSED}") from None
+    except LookupError:
+        raise InputError(f"{path}: malformed XML (its declaration names an unknown text encoding).") from None
     except ET.ParseError as e:
         raise InputError(f"{path}: malformed XML ({e}); fix or re-export the annotation file.") from None
 
