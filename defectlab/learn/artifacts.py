@@ -95,7 +95,11 @@ def _dump_member(model, directory, stem, files):
         if not hasattr(model, "booster_"):
             raise InputError("save_model needs a fitted model; this LightGBMClassifier is not fitted.")
         name = stem + ".txt"
-        _write(directory, name, model.booster_.model_to_string().encode("utf-8"), files)
+        text = model.booster_.model_to_string().encode("utf-8")
+        _write(directory, name, text, files)
+        from defectlab.learn.model_guard import remember_good
+
+        remember_good(text)  # written from a fitted booster in this process: no child check needed
         params = {k: _jsonable(v) for k, v in model.get_params().items()}
         return {"kind": "lightgbm", "file": name, "params": params, "n_iter": int(model.n_iter_)}
     import skops.io as sio

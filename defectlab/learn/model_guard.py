@@ -27,7 +27,7 @@ import sys
 
 from defectlab.errors import ArtifactError
 
-__all__ = ["VerdictStore", "check_in_child", "guarded_booster", "validate_lightgbm_text"]
+__all__ = ["VerdictStore", "check_in_child", "guarded_booster", "remember_good", "validate_lightgbm_text"]
 
 _MAX_LEAVES = 1 << 17
 _MAX_TREES = 1_000_000
@@ -246,6 +246,11 @@ def _run_child(data: bytes, n_features: int):
         return False, f"loading it crashed a test process (signal {-proc.returncode})"
     last = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no message"]
     return False, f"LightGBM refused it ({last[0][:200]})"
+
+
+def remember_good(data: bytes) -> None:
+    """Record (in this process) that a model text written by training here needs no child check."""
+    _VERDICTS[hashlib.sha256(data).hexdigest()] = (True, "written by this process")
 
 
 def check_in_child(data: bytes, n_features: int, store: VerdictStore | None = None) -> None:
