@@ -220,3 +220,87 @@ def test_sqlite_error_mid_command_is_one_line(ws, capsys, monkeypatch):
     monkeypatch.setattr(store, "list_projects", broken)
     code, _, err = _cli(capsys, "project", "list", "--workspace", str(ws.root))
     assert code == 1 and err.count("\n") == 1 and "malformed" in err
+
+
+_KILLED_IMPORT = r"""
+import sys, time
+from defectlab.ingest import import_source, scan
+from defectlab.store import open_workspace
+
+real = scan.plan_import
+def slow(*a, **k):
+    print("extracted", flush=True)
+    time.sleep(600)
+scan.plan_import = slow
+import defectlab.ingest.importer as imp
+imp.plan_import = slow
+import_source(open_workspace(sys.argv[1]), "P", sys.argv[2])
+"""
+
+_KILLED_TRAINING = r"""
+import sys, time
+from defectlab.learn import runs
+from defectlab.store import open_workspace
+
+real = runs.save_model
+def slow(model, directory, **k):
+    out = real(model, directory, **k)
+    print("saved", flush=True)
+    time.sleep(600)
+runs.save_model = slow
+runs.train_project(open_workspace(sys.argv[1]), "P", model="logreg", folds=3)
+"""
+
+
+def _run_until(code, marker, *argv):
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", code, *map(str, argv)], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout.readline().strip() == marker
+    finally:
+        proc.kill()  # SIGKILL: no finally blocks, no cleanup
+        proc.wait(timeout=30)
+
+
+def test_killed_import_and_training_leave_nothing_after_the_next_start(ws, tmp_path):
+    import zipfile
+
+    from defectlab.store import maintenance
+
+    _fill(ws)
+    before = _labels(ws)
+    z = tmp_path / "batch.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.writestr("dark/x.png", encode_png(np.full((8, 8), 3, np.uint8)))
+    _run_until(_KILLED_IMPORT, "extracted", ws.root, z)
+    _run_until(_KILLED_TRAINING, "saved", ws.root)
+    imports = list(ws.tmp_dir.glob("import-*"))
+    with ws.read() as conn:
+        recorded = {r[0] for r in conn.execute("SELECT id FROM runs")}
+    orphans = [d for d in ws.runs_dir.iterdir() if d.name not in recorded]
+    assert len(imports) == 1 and len(orphans) == 1  # what a kill leaves behind
+    # the kills were 'long ago' for the lock grace period, not for the one-hour staleness rule
+    for p in [*ws.tmp_dir.joinpath("locks").iterdir(), *orphans]:
+        _age(p, 120)
+    maintenance._CLEANED.clear()  # the next start
+    ws2 = open_workspace(ws.root)
+    assert not any(ws.tmp_dir.glob("import-*")) and not any(d.exists() for d in orphans)
+    assert not any(ws.tmp_dir.joinpath("locks").iterdir())
+    assert _labels(ws2) == before and ws2.integrity_check() == "ok"
+
+
+def test_running_work_is_never_cleaned(ws):
+    from defectlab.store import maintenance
+
+    with maintenance.work_lock(ws, "import-live"), maintenance.work_lock(ws, "train-live"):
+        live = ws.tmp_dir / "import-live"
+        live.mkdir()
+        run_dir = ws.runs_dir / "20260101-000000-live00"
+        run_dir.mkdir()
+        for p in [live, run_dir, *ws.tmp_dir.joinpath("locks").iterdir()]:
+            _age(p, 120)
+        assert maintenance.clean_leftovers(ws) == []
+    assert {p.name for p in maintenance.find_leftovers(ws, stale_after=0)} >= {"import-live", run_dir.name}

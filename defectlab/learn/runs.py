@@ -17,6 +17,7 @@ confirmation or correction is a plain annotation that flows into the next traini
 """
 
 import datetime as _dt
+import functools
 import hashlib
 import io
 import json
@@ -275,6 +276,22 @@ def summary_of(run):
 
 # -- training -------------------------------------------------------------------------------------
 
+def _holding_training_lock(func):
+    """Run ``func(ws, ...)`` holding a ``train-*`` work lock: while it runs, nobody cleans up the run folder
+    it is writing; once its process is gone, a folder it left is removed at the next start."""
+
+    @functools.wraps(func)
+    def wrapper(ws, *args, **kwargs):
+        from defectlab.store.maintenance import work_lock
+
+        ws = _workspace(ws)
+        with work_lock(ws, f"train-{secrets.token_hex(8)}"):
+            return func(ws, *args, **kwargs)
+
+    return wrapper
+
+
+@_holding_training_lock
 def train_project(ws, project, model=DEFAULT_MODEL, preset=None, folds=5, seed=0, feature_spec=None,
                   user="local", progress=None, model_preset=DEFAULT_PRESET, class_weight="balanced",
                   target_accuracy=0.99, holdout=None, note="", n_jobs=2):

@@ -5,8 +5,10 @@ Leftovers
 An import or a training killed mid-way (a closed terminal, an out-of-memory kill, a power cut) leaves
 files no database row points at: ``tmp/import-*`` folders of extracted zips, ``runs/<id>/`` folders of
 runs that were never recorded, ``.tmp`` files of blobs, model files and caches being written.
-:func:`clean_leftovers` removes those older than :data:`STALE_SECONDS` (younger ones may belong to work
-still running in another process); :func:`~defectlab.store.open_workspace` runs it once per process.
+Imports and trainings hold an OS lock (:func:`work_lock`, ``tmp/locks/<name>.lock``) while they run, so
+:func:`clean_leftovers` removes their folders as soon as the process that made them is gone (its lock can
+be taken); other leftovers (and everything on systems without ``fcntl``) are removed once older than
+:data:`STALE_SECONDS`. :func:`~defectlab.store.open_workspace` runs it once per process.
 
 Check
 -----
@@ -26,6 +28,7 @@ while others keep working), then the blobs and runs; the feature and pHash cache
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -38,7 +41,8 @@ from pathlib import Path
 from ..errors import InputError
 from .permissions import require
 
-__all__ = ["STALE_SECONDS", "backup_workspace", "check_workspace", "clean_leftovers"]
+__all__ = ["STALE_SECONDS", "backup_workspace", "check_workspace", "clean_leftovers", "find_leftovers",
+           "work_lock"]
 
 #: Leftovers younger than this (seconds) are left alone: they may belong to work still running.
 STALE_SECONDS = 3600
@@ -47,6 +51,89 @@ _CLEANED: set[str] = set()
 _CLEANED_LOCK = threading.Lock()
 _LIST_LIMIT = 50  # longest list of paths / ids in a report (counts are always complete)
 _ADMIN_ACTION = "restore"  # admin only: a backup holds every account and label
+
+
+_LOCK_GRACE = 60.0  # a lock file younger than this may not be locked yet by its creator
+try:
+    import fcntl as _fcntl  # noqa: F401 - only whether the platform has it
+    _HAVE_LOCKS = True
+except ImportError:  # pragma: no cover - Windows: leftovers are cleaned by age only
+    _HAVE_LOCKS = False
+
+
+def _lock_path(ws, name):
+    return ws.tmp_dir / "locks" / f"{name}.lock"
+
+
+@contextlib.contextmanager
+def work_lock(ws, name: str):
+    """Hold an exclusive OS lock named ``name`` while some work writes files (an import, a training).
+
+    Parameters
+    ----------
+    ws : Workspace
+    name : str
+        ``import-<uuid>`` for ``tmp/import-<uuid>/``; ``train-<uuid>`` for a training (while one runs,
+        ``runs/<id>/`` folders without a run row are left alone).
+
+    Notes
+    -----
+    The lock dies with the process, so :func:`clean_leftovers` can tell a killed import from a running
+    one. Without ``fcntl`` (Windows) this does nothing and leftovers are cleaned by age.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    path = _lock_path(ws, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+        os.close(fd)
+
+
+def _owner_gone(ws, name, now):
+    """True when the lock ``name`` exists, is old enough, and nobody holds it (its process died)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        return False
+    path = _lock_path(ws, name)
+    try:
+        if now - path.stat().st_mtime < _LOCK_GRACE:
+            return False
+        fd = os.open(path, os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False  # held: the work is still running
+    finally:
+        os.close(fd)
+    return True
+
+
+def _training_running(ws, now):
+    """True while some process holds a ``train-*`` lock (or one was just created)."""
+    locks = ws.tmp_dir / "locks"
+    if not locks.is_dir():
+        return False
+    return any(not _owner_gone(ws, p.stem, now) for p in locks.glob("train-*.lock"))
+
+
+def _killed(ws, path, now):
+    """A leftover whose writer is known to be gone (so it need not wait to become stale)."""
+    if path.parent == ws.tmp_dir and path.name.startswith("import-"):
+        return _owner_gone(ws, path.name, now)
+    if path.parent == ws.runs_dir and path.is_dir():
+        return _HAVE_LOCKS and not _training_running(ws, now) and _is_stale(path, now, _LOCK_GRACE)
+    return False
 
 
 def _is_stale(path, now, stale_after):
@@ -79,13 +166,25 @@ def find_leftovers(ws, stale_after: float = STALE_SECONDS) -> list[Path]:
     if quality.is_dir():
         found += [p for p in quality.iterdir() if p.name.endswith(".tmp.npz")]
     now = time.time()
-    return [p for p in found if _is_stale(p, now, stale_after)]
+    out = []
+    for p in found:
+        if _is_stale(p, now, stale_after) or _killed(ws, p, now):
+            out.append(p)
+    return out + _dead_locks(ws, now)
+
+
+def _dead_locks(ws, now):
+    locks = ws.tmp_dir / "locks"
+    if not locks.is_dir():
+        return []
+    return [p for p in locks.iterdir() if p.suffix == ".lock" and _owner_gone(ws, p.stem, now)]
 
 
 def _tmp_leftovers(ws):
     if not ws.tmp_dir.is_dir():
         return []
-    return [p for p in ws.tmp_dir.iterdir() if p.name.startswith(("import-", "predictions-", "."))]
+    prefixes = ("import-", "upload-", "predict-", "predictions-", ".")
+    return [p for p in ws.tmp_dir.iterdir() if p.name.startswith(prefixes)]
 
 
 def _run_leftovers(ws):
