@@ -304,3 +304,28 @@ def test_running_work_is_never_cleaned(ws):
             _age(p, 120)
         assert maintenance.clean_leftovers(ws) == []
     assert {p.name for p in maintenance.find_leftovers(ws, stale_after=0)} >= {"import-live", run_dir.name}
+
+
+def test_a_full_database_disk_is_a_storage_error_and_loses_nothing(ws, monkeypatch, capsys):
+    """SQLite's own 'database or disk is full' (max_page_count reached stands in for a full disk)."""
+    from defectlab.store.workspace import Workspace
+
+    _, ids = _fill(ws, n=6)
+    before = _labels(ws)
+    real = Workspace._connect
+
+    def tight(self):
+        conn = real(self)
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        conn.execute(f"PRAGMA max_page_count = {pages}")
+        return conn
+
+    monkeypatch.setattr(Workspace, "_connect", tight)
+    with pytest.raises(StorageError, match="is full"):
+        for k in range(400):  # enough rows to need a new page
+            annotate(ws, ids[k % 6], CLASSES[(k + 1) % 3], user="local", comment="x" * 500)
+    code, _, err = _cli(capsys, "project", "create", "Q", "--classes", "a,b", "--workspace", str(ws.root))
+    assert (code, err.count("\n")) in ((0, 0), (1, 1)) and "Traceback" not in err
+    monkeypatch.undo()
+    assert ws.integrity_check() == "ok"
+    assert len(_labels(ws)) == len(before)

@@ -108,11 +108,12 @@ class Workspace:
     @contextlib.contextmanager
     def read(self):
         """A short-lived connection for reading (autocommit; each statement sees committed data)."""
-        conn = self._connect()
-        try:
-            yield conn
-        finally:
-            conn.close()
+        with _storage_errors(self.root):
+            conn = self._connect()
+            try:
+                yield conn
+            finally:
+                conn.close()
 
     @contextlib.contextmanager
     def transaction(self):
@@ -121,17 +122,19 @@ class Workspace:
         ``IMMEDIATE`` takes the write lock up front, so a read-check-write sequence inside (a version
         check before an annotation, say) cannot interleave with another writer.
         """
-        conn = self._connect()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
+        with _storage_errors(self.root):
+            conn = self._connect()
             try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-        finally:
-            conn.close()
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                except BaseException:
+                    with contextlib.suppress(sqlite3.Error):  # a failed COMMIT may have ended it already
+                        conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            finally:
+                conn.close()
 
     def integrity_check(self):
         """``PRAGMA integrity_check`` result (``"ok"`` when the database is sound)."""
@@ -223,6 +226,22 @@ def open_workspace(path=None, create=True):
 
     clean_once(ws)  # leftovers of killed imports / trainings (once per process)
     return ws
+
+
+@contextlib.contextmanager
+def _storage_errors(root):
+    """A damaged database or a full disk met by any statement becomes a :class:`StorageError` (a clear
+    one-line message in the CLI and the app); constraint violations stay ``sqlite3.IntegrityError``."""
+    try:
+        yield
+    except sqlite3.IntegrityError:
+        raise
+    except sqlite3.DatabaseError as exc:
+        text = str(exc)
+        if isinstance(exc, sqlite3.OperationalError) and not any(
+                k in text for k in ("full", "disk I/O", "malformed", "not a database")):
+            raise
+        raise StorageError(_storage_message(root, exc)) from None
 
 
 def _storage_message(root, exc):
