@@ -678,6 +678,11 @@ def _to_uint8(arr):
     """Map any numeric array to uint8 by a joint 0.1-99.9 percentile stretch (see module doc)."""
     if arr.dtype == np.uint8:
         return arr, None
+    with np.errstate(all="ignore"):  # NaN, inf and extreme values are mapped explicitly below
+        return _stretch(arr)
+
+
+def _stretch(arr):
     # percentiles from a regular grid of at most ~1M samples (all of them for small images)
     step = max(1, math.ceil(math.sqrt(arr.shape[0] * arr.shape[1] / 1_000_000)))
     sample = arr[::step, ::step].astype(np.float64).reshape(-1)
@@ -802,37 +807,8 @@ def decode_image_with_info(data, source, limits: ImageLimits = DEFAULT_LIMITS):
     _check_file_size(len(data), source, limits)
     if isinstance(data, memoryview):
         data = data.tobytes()
-    try:
-        hdr = _probe(data)
-        _check_pixels(hdr, source, limits)
-        _check_bytes(hdr, source, limits)
-        _check_complete(data, hdr)
-    except _Corrupt as e:
-        raise ImageError(source, e.args[0]) from None
-    except struct.error:
-        raise ImageError(source, _header_cut(data)) from None
-
-    # JPEG: colour (incl. CMYK/YCCK) straight to RGB where OpenCV can, grey as grey; both apply
-    # EXIF orientation. Others: UNCHANGED keeps 16-bit samples and alpha (OpenCV applies the TIFF
-    # orientation itself; PNG eXIf is applied below).
-    decoded_rgb = hdr.format == "jpeg" and hdr.components >= 3 and _IMREAD_JPEG_RGB is not None
-    if decoded_rgb:
-        flags = _IMREAD_JPEG_RGB
-    elif hdr.format == "jpeg":
-        flags = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH
-    else:
-        flags = cv2.IMREAD_UNCHANGED
-    try:
-        arr = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
-    except cv2.error as e:
-        detail = str(e).strip().splitlines()[-1] if str(e).strip() else "decoder error"
-        raise ImageError(source, msg("imaging.reason.opencv_error", "corrupt {format}: OpenCV could not decode it ({detail})",
-                                     format=hdr.format.upper(), detail=detail)) from None
-    if arr is None or arr.size == 0:
-        raise ImageError(source, msg("imaging.reason.pixels_undecodable",
-                                     "truncated or corrupt {format}: the pixel data could not be decoded",
-                                     format=hdr.format.upper()))
-
+    hdr = _checked_header(data, source, limits)
+    arr, decoded_rgb = _decode_pixels(data, hdr, source)
     channels_in = 1 if arr.ndim == 2 else arr.shape[2]
     dtype_in = arr.dtype.name
     alpha = None
@@ -842,17 +818,7 @@ def decode_image_with_info(data, source, limits: ImageLimits = DEFAULT_LIMITS):
     elif arr.ndim == 3 and channels_in != 3:
         arr = arr[..., :3] if channels_in > 3 else arr[..., 0]
     image, value_range = _to_uint8(arr)
-    used_alpha = False
-    if alpha is not None:
-        a = _alpha_to_uint8(alpha)
-        lo, hi = int(a.min()), int(a.max())
-        if hi > 0 and lo < 255:  # all-0 = unset alpha, all-255 = opaque: both ignored
-            a = np.ascontiguousarray(a)
-            image = np.ascontiguousarray(image)
-            if image.ndim == 3:
-                a = cv2.merge([a, a, a])
-            image = cv2.multiply(image, a, scale=1.0 / 255.0)
-            used_alpha = True
+    image, used_alpha = _composite_alpha(image, alpha)
     if image.ndim == 3:
         image = _colour_to_output(image, decoded_rgb)
     if hdr.format == "png" and hdr.orientation != 1:
@@ -870,6 +836,63 @@ def decode_image_with_info(data, source, limits: ImageLimits = DEFAULT_LIMITS):
         value_range=value_range,
     )
     return image, info
+
+
+def _checked_header(data, source, limits):
+    """The parsed header, after the pixel, byte and completeness checks (ImageError otherwise)."""
+    try:
+        hdr = _probe(data)
+        _check_pixels(hdr, source, limits)
+        _check_bytes(hdr, source, limits)
+        _check_complete(data, hdr)
+    except _Corrupt as e:
+        raise ImageError(source, e.args[0]) from None
+    except struct.error:
+        raise ImageError(source, _header_cut(data)) from None
+    return hdr
+
+
+def _decode_pixels(data, hdr, source):
+    """``(array, decoded_rgb)`` from OpenCV.
+
+    JPEG: colour (incl. CMYK/YCCK) straight to RGB where OpenCV can, grey as grey; both apply EXIF
+    orientation. Others: UNCHANGED keeps 16-bit samples and alpha (OpenCV applies the TIFF orientation
+    itself; PNG eXIf is applied by the caller).
+    """
+    decoded_rgb = hdr.format == "jpeg" and hdr.components >= 3 and _IMREAD_JPEG_RGB is not None
+    if decoded_rgb:
+        flags = _IMREAD_JPEG_RGB
+    elif hdr.format == "jpeg":
+        flags = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH
+    else:
+        flags = cv2.IMREAD_UNCHANGED
+    try:
+        arr = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    except cv2.error as e:
+        detail = str(e).strip().splitlines()[-1] if str(e).strip() else "decoder error"
+        raise ImageError(source, msg("imaging.reason.opencv_error",
+                                     "corrupt {format}: OpenCV could not decode it ({detail})",
+                                     format=hdr.format.upper(), detail=detail)) from None
+    if arr is None or arr.size == 0:
+        raise ImageError(source, msg("imaging.reason.pixels_undecodable",
+                                     "truncated or corrupt {format}: the pixel data could not be decoded",
+                                     format=hdr.format.upper()))
+    return arr, decoded_rgb
+
+
+def _composite_alpha(image, alpha):
+    """``(image, used)``: alpha composited onto black, unless it is unset (all 0) or opaque (all 255)."""
+    if alpha is None:
+        return image, False
+    a = _alpha_to_uint8(alpha)
+    lo, hi = int(a.min()), int(a.max())
+    if hi == 0 or lo == 255:
+        return image, False
+    a = np.ascontiguousarray(a)
+    image = np.ascontiguousarray(image)
+    if image.ndim == 3:
+        a = cv2.merge([a, a, a])
+    return cv2.multiply(image, a, scale=1.0 / 255.0), True
 
 
 def _header_cut(data):
