@@ -329,3 +329,18 @@ def test_a_full_database_disk_is_a_storage_error_and_loses_nothing(ws, monkeypat
     monkeypatch.undo()
     assert ws.integrity_check() == "ok"
     assert len(_labels(ws)) == len(before)
+
+
+def test_a_missing_image_file_shows_a_placeholder_in_the_app(tmp_path):
+    from streamlit.testing.v1 import AppTest
+    from ui_support import APP, PAGES, tiny_workspace
+
+    ws, _, ids = tiny_workspace(tmp_path / "ws", n_items=4, labeled=0)
+    with ws.read() as conn:
+        for (blob,) in conn.execute("SELECT blob FROM items"):
+            (ws.root / blob).unlink()
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["workspace"] = str(ws.root)
+    at.run()
+    at.switch_page(f"{PAGES}/label.py").run()
+    assert not at.exception
