@@ -335,7 +335,7 @@ def test_a_missing_image_file_shows_a_placeholder_in_the_app(tmp_path):
     from streamlit.testing.v1 import AppTest
     from ui_support import APP, PAGES, tiny_workspace
 
-    ws, _, ids = tiny_workspace(tmp_path / "ws", n_items=4, labeled=0)
+    ws, _, _ = tiny_workspace(tmp_path / "ws", n_items=4, labeled=0)
     with ws.read() as conn:
         for (blob,) in conn.execute("SELECT blob FROM items"):
             (ws.root / blob).unlink()
