@@ -1,4 +1,4 @@
-"""Fuzz (issue 10 item 15): thousands of mutated PNG/JPEG/BMP/TIFF/XML/JSON/zip files through the
+"""Fuzz (issue 10 item 15): thousands of mutated PNG/JPEG/BMP/TIFF/XML/JSON/CSV/YOLO/zip files through the
 importers. Only ImageError / InputError (a rejection) may come out, never another exception, and memory
 stays bounded. Seeded and generated at test time: a failure prints the case to replay."""
 
@@ -17,7 +17,7 @@ import pytest
 from defectlab.errors import ImageError, InputError
 from defectlab.imaging import ImageLimits, decode_image, encode_png
 from defectlab.ingest.archive import safe_extract_zip
-from defectlab.ingest.boxes import parse_coco, parse_voc
+from defectlab.ingest.boxes import parse_coco, parse_voc, parse_yolo
 from defectlab.ingest.scan import plan_import
 
 SEED = 20261203
@@ -77,7 +77,7 @@ class _Failures(list):
             func()
         except (ImageError, InputError):
             pass
-        except Exception as exc:  # noqa: BLE001 - any other exception is the finding
+        except Exception as exc:
             self.append(f"{kind} case {case}: {type(exc).__name__}: {str(exc)[:200]}")
 
 
@@ -87,9 +87,9 @@ def _max_rss_mb():
 
 
 def _voc_seed():
-    return ('<?xml version="1.0" encoding="utf-8"?><annotation><filename>a.png</filename><size><width>24</width>'
-            "<height>24</height></size><object><name>scratch</name><bndbox><xmin>1</xmin><ymin>2</ymin>"
-            "<xmax>20</xmax><ymax>22</ymax></bndbox></object></annotation>").encode()
+    return (b'<?xml version="1.0" encoding="utf-8"?><annotation><filename>a.png</filename><size><width>24</width>'
+            b"<height>24</height></size><object><name>scratch</name><bndbox><xmin>1</xmin><ymin>2</ymin>"
+            b"<xmax>20</xmax><ymax>22</ymax></bndbox></object></annotation>")
 
 
 def _coco_seed():
@@ -126,6 +126,19 @@ def test_fuzz_importers_only_reject(tmp_path):
         p = tmp_path / "c.json"
         p.write_bytes(_mutate(_coco_seed(), rnd))
         failures.check("coco", k, lambda p=p: parse_coco(p))
+        n += 1
+    root = tmp_path / "csvroot"
+    root.mkdir()
+    (root / "a.png").write_bytes(encode_png(np.full((8, 8), 5, np.uint8)))
+    (root / "b.png").write_bytes(encode_png(np.full((8, 8), 6, np.uint8)))
+    for k in range(300):
+        (root / "labels.csv").write_bytes(_mutate("\ufeffpath,label\na.png,scratch\nb.png,'=pit\n".encode(), rnd))
+        failures.check("csv", k, lambda: plan_import(root, layout="csv"))
+        n += 1
+    for k in range(300):
+        p = tmp_path / "y.txt"
+        p.write_bytes(_mutate(b"0 0.5 0.5 0.25 0.25\n1 0.1 0.2 0.1 0.1\n", rnd))
+        failures.check("yolo", k, lambda p=p: parse_yolo(p, 24, 24, ["scratch", "pit"]))
         n += 1
     zseed = _zip_seed()
     for k in range(400):

@@ -14,7 +14,8 @@ and a checksum recomputed by whoever edited the file does not help. Two guards r
    it. A crash (signal, abort, non-zero exit) or a time-out there refuses the model with an
    :class:`~defectlab.errors.ArtifactError`; the verdict is cached by the text's sha256 (in memory, and
    in the workspace database through :class:`VerdictStore` when a workspace is known), so each model
-   pays the ~1 s child start once.
+   pays the child start (a few seconds: Python and LightGBM load) once; models written by training are
+   recorded as good and never pay it.
 """
 
 from __future__ import annotations
