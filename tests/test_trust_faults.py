@@ -148,7 +148,7 @@ def test_leftovers_of_killed_work_are_cleaned_at_the_next_start(ws):
     _fill(ws)
     s = runs.train_project(ws, "P", model="logreg", folds=3)
     stale = [ws.tmp_dir / "import-dead", ws.runs_dir / "20260101-000000-dead00",
-             ws.blobs_dir / "ab" / ".tmp-xyz", ws.runs_dir / s["run_id"] / "model.skops.tmp"]
+             ws.blobs_dir / ".incoming" / ".tmp-xyz", ws.runs_dir / s["run_id"] / "model.skops.tmp"]
     stale[0].mkdir(parents=True)
     (stale[0] / "a.png").write_bytes(b"x")
     stale[1].mkdir()
@@ -168,6 +168,14 @@ def test_leftovers_of_killed_work_are_cleaned_at_the_next_start(ws):
     assert (ws.runs_dir / s["run_id"] / "meta.json").exists()
     runs.load_run_model(ws2, s["run_id"])
     assert _labels(ws2) == before and ws2.integrity_check() == "ok"
+    # a blob .tmp file an older version left beside the blobs: found and removed by check --repair
+    old = next(p for p in ws.blobs_dir.iterdir() if p.name != ".incoming") / ".tmp-old"
+    old.write_bytes(b"half")
+    _age(old)
+    from defectlab.store.maintenance import check_workspace
+
+    report = check_workspace(ws2, repair=True)
+    assert old.relative_to(ws.root).as_posix() in report["repaired"] and not old.exists()
 
 
 def test_check_json_is_stable_and_backup_restores_as_a_workspace(ws, tmp_path, capsys):

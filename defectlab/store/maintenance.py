@@ -148,7 +148,7 @@ def _recorded_runs(ws):
         return {r[0] for r in conn.execute("SELECT id FROM runs")}
 
 
-def find_leftovers(ws, stale_after: float = STALE_SECONDS) -> list[Path]:
+def find_leftovers(ws, stale_after: float = STALE_SECONDS, deep: bool = False) -> list[Path]:
     """Files and folders left behind by killed imports and trainings (see the module docstring).
 
     Parameters
@@ -156,12 +156,15 @@ def find_leftovers(ws, stale_after: float = STALE_SECONDS) -> list[Path]:
     ws : Workspace
     stale_after : float, default STALE_SECONDS
         Only leftovers whose modification time is at least this many seconds old.
+    deep : bool, default False
+        Also look for ``.tmp-*`` files in every ``blobs/xx/`` folder (written there by older versions;
+        blobs are now written through ``blobs/.incoming/``). Costs a scan of all blobs.
 
     Returns
     -------
     list of Path
     """
-    found = _tmp_leftovers(ws) + _run_leftovers(ws) + _blob_leftovers(ws)
+    found = _tmp_leftovers(ws) + _run_leftovers(ws) + _blob_leftovers(ws, deep)
     quality = ws.root / "quality"
     if quality.is_dir():
         found += [p for p in quality.iterdir() if p.name.endswith(".tmp.npz")]
@@ -203,10 +206,20 @@ def _run_leftovers(ws):
     return found
 
 
-def _blob_leftovers(ws):
+def _blob_leftovers(ws, deep):
+    """``.tmp-*`` files of blob writes: ``blobs/.incoming/``, and with ``deep`` every ``blobs/xx/``."""
     if not ws.blobs_dir.is_dir():
         return []
-    return [p for sub in ws.blobs_dir.iterdir() if sub.is_dir() for p in sub.iterdir() if p.name.startswith(".tmp-")]
+    dirs = [ws.blobs_dir / ".incoming"]
+    if deep:
+        with os.scandir(ws.blobs_dir) as subs:
+            dirs += [Path(e.path) for e in subs if e.is_dir(follow_symlinks=False) and e.name != ".incoming"]
+    found = []
+    for d in dirs:
+        if d.is_dir():
+            with os.scandir(d) as entries:
+                found += [Path(e.path) for e in entries if e.name.startswith(".tmp-")]
+    return found
 
 
 def _remove(path):
@@ -216,13 +229,15 @@ def _remove(path):
         path.unlink(missing_ok=True)
 
 
-def clean_leftovers(ws, stale_after: float = STALE_SECONDS) -> list[str]:
+def clean_leftovers(ws, stale_after: float = STALE_SECONDS, deep: bool = False) -> list[str]:
     """Remove stale leftovers of killed work; returns their paths relative to the workspace.
 
     Parameters
     ----------
     ws : Workspace
     stale_after : float, default STALE_SECONDS
+    deep : bool, default False
+        See :func:`find_leftovers` (``defectlab check --repair`` looks deep; opening a workspace does not).
 
     Returns
     -------
@@ -230,7 +245,7 @@ def clean_leftovers(ws, stale_after: float = STALE_SECONDS) -> list[str]:
         What was removed (POSIX paths relative to the workspace root).
     """
     removed = []
-    for p in find_leftovers(ws, stale_after):
+    for p in find_leftovers(ws, stale_after, deep):
         _remove(p)
         removed.append(p.relative_to(ws.root).as_posix())
     return removed
@@ -365,10 +380,10 @@ def check_workspace(ws, repair: bool = False, user: str = "local") -> dict:
         run_report = _check_runs(ws, conn) if integrity == "ok" else {"checked": 0, "n_bad": 0, "bad": [],
                                                                        "without_recorded_hashes": []}
     damaged = _damaged_caches(ws)
-    leftovers = find_leftovers(ws, stale_after=0)
+    leftovers = find_leftovers(ws, stale_after=0, deep=True)
     repaired = []
     if repair:
-        repaired = clean_leftovers(ws)
+        repaired = clean_leftovers(ws, deep=True)
         for p in damaged:
             p.unlink(missing_ok=True)
             repaired.append(p.relative_to(ws.root).as_posix())

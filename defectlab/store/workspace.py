@@ -153,7 +153,9 @@ class Workspace:
         path = self.root / rel
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            incoming = self.blobs_dir / ".incoming"  # one folder to clean after a killed write
+            incoming.mkdir(exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=incoming, prefix=".tmp-")
             try:
                 with os.fdopen(fd, "wb") as fh:
                     fh.write(data)
