@@ -87,14 +87,22 @@ def work_lock(ws, name: str):
         yield
         return
     path = _lock_path(ws, name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    for attempt in range(5):  # another process may remove the empty locks/ folder meanwhile
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+            break
+        except FileNotFoundError:
+            if attempt == 4:
+                raise
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
         path.unlink(missing_ok=True)
         os.close(fd)
+        with contextlib.suppress(OSError):  # leave tmp/ as it was when nothing else runs
+            path.parent.rmdir()
 
 
 def _owner_gone(ws, name, now):
