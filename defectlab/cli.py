@@ -228,9 +228,18 @@ def cmd_label_issues(args):
 
 
 def cmd_check(args):
-    from .store.maintenance import check_workspace
+    from .errors import StorageError
+    from .store import default_workspace_path
+    from .store.maintenance import check_damaged_database, check_workspace
 
-    report = check_workspace(_workspace(args, create=False), repair=args.repair, user=args.user)
+    try:
+        ws = _workspace(args, create=False)
+    except StorageError as exc:  # a damaged database: report what SQLite finds, in the same shape
+        sys.stderr.write(f"defectlab: error: {exc}\n")
+        root = args.workspace if args.workspace is not None else default_workspace_path()
+        report = check_damaged_database(os.path.join(root, "defectlab.sqlite"))
+    else:
+        report = check_workspace(ws, repair=args.repair, user=args.user)
 
     def human(d):
         lines = [t("cli.check_ok") if d["ok"] else t("cli.check_problems")]

@@ -53,8 +53,10 @@ def test_corrupt_database_is_one_line_not_a_traceback(tmp_path, capsys):
     code, out, err = _cli(capsys, "project", "list", "--workspace", str(root))
     assert code == 1 and out == ""
     assert err.count("\n") == 1 and err.startswith("defectlab: error: The database of workspace")
-    code, _, err = _cli(capsys, "check", "--workspace", str(root))
+    code, out, err = _cli(capsys, "check", "--json", "--workspace", str(root))
     assert code == 1 and err.count("\n") == 1 and "Traceback" not in err
+    report = json.loads(out)  # the same shape as for a sound workspace
+    assert report["ok"] is False and "cannot be read" in report["integrity"] and report["blobs"]["checked"] == 0
 
 
 def test_corrupt_database_shows_a_message_in_the_ui(tmp_path):

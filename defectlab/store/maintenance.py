@@ -41,8 +41,8 @@ from pathlib import Path
 from ..errors import InputError
 from .permissions import require
 
-__all__ = ["STALE_SECONDS", "backup_workspace", "check_workspace", "clean_leftovers", "find_leftovers",
-           "work_lock"]
+__all__ = ["STALE_SECONDS", "backup_workspace", "check_damaged_database", "check_workspace", "clean_leftovers",
+           "find_leftovers", "work_lock"]
 
 #: Leftovers younger than this (seconds) are left alone: they may belong to work still running.
 STALE_SECONDS = 3600
@@ -407,6 +407,36 @@ def check_workspace(ws, repair: bool = False, user: str = "local") -> dict:
         "leftovers": [p.relative_to(ws.root).as_posix() for p in leftovers][:_LIST_LIMIT],
         "repaired": repaired[:_LIST_LIMIT],
     }
+
+
+def check_damaged_database(db_path) -> dict:
+    """The :func:`check_workspace` report of a database that cannot even be opened as a workspace.
+
+    Parameters
+    ----------
+    db_path : str or os.PathLike
+        The ``defectlab.sqlite`` file (read only; nothing is written).
+
+    Returns
+    -------
+    dict
+        The same keys as :func:`check_workspace`, with ``ok`` False and ``integrity`` saying what
+        SQLite found (or why the file cannot be read at all).
+    """
+    try:
+        conn = sqlite3.connect(f"file:{Path(db_path).absolute().as_posix()}?mode=ro", uri=True)
+        try:
+            rows = [r[0] for r in conn.execute("PRAGMA integrity_check(20)")]
+            integrity = "; ".join(rows)
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        integrity = f"the database cannot be read ({exc})"
+    empty_blobs = {"checked": 0, "n_missing": 0, "n_mismatched": 0, "missing": [], "mismatched": []}
+    return {"ok": False, "integrity": integrity if integrity != "ok" else "the database cannot be opened",
+            "foreign_keys": [], "blobs": empty_blobs,
+            "runs": {"checked": 0, "n_bad": 0, "bad": [], "without_recorded_hashes": []},
+            "caches": {"damaged": []}, "leftovers": [], "repaired": []}
 
 
 # -- backup -----------------------------------------------------------------------------------
