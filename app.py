@@ -6,6 +6,7 @@ lives in ``defectlab/ui/pages/`` and calls the library.
 
 import streamlit as st
 
+from defectlab.errors import DefectlabError
 from defectlab.ui import common, session
 from defectlab.ui.common import t
 
@@ -21,7 +22,11 @@ def _page(name, title_key, icon, default=False):
                    url_path=name, default=default)
 
 
-ws = common.workspace()
+try:
+    ws = common.workspace()
+except DefectlabError as exc:  # a damaged database or a full disk: a clear message, never a traceback
+    st.error(t("error.workspace", detail=str(exc)))
+    st.stop()
 team = common.team_mode(ws)
 logged_in = bool(session.gate(ws, team))  # the server-side session of this tab (resumed from ?s= on refresh)
 

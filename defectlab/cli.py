@@ -6,9 +6,11 @@ Each command parses its arguments, calls one library function and prints either 
 """
 
 import argparse
+import errno
 import getpass
 import json
 import os
+import sqlite3
 import sys
 import time
 
@@ -302,6 +304,49 @@ def _actor(args):
             return getpass.getpass(f"Password for {name}: ", stream=sys.stderr)
     return authenticate_actor(ws, args.user or os.environ.get("DEFECTLAB_USER"), password, ask=ask,
                               source=f"cli:{_operator()}", actions=_NEEDS.get(args.func.__name__, ()))
+def cmd_check(args):
+    from .errors import StorageError
+    from .store import default_workspace_path
+    from .store.maintenance import check_damaged_database, check_workspace
+
+    try:
+        ws = _workspace(args, create=False)
+    except StorageError as exc:  # a damaged database: report what SQLite finds, in the same shape
+        sys.stderr.write(f"defectlab: error: {exc}\n")
+        root = args.workspace if args.workspace is not None else default_workspace_path()
+        report = check_damaged_database(os.path.join(root, "defectlab.sqlite"))
+    else:
+        report = check_workspace(ws, repair=args.repair, user=args.user)
+
+    def human(d):
+        lines = [t("cli.check_ok") if d["ok"] else t("cli.check_problems")]
+        lines.append(t("cli.check_summary", integrity=d["integrity"], fk=len(d["foreign_keys"]),
+                       blobs=d["blobs"]["checked"], missing=d["blobs"]["n_missing"],
+                       mismatched=d["blobs"]["n_mismatched"], runs=d["runs"]["checked"], bad=d["runs"]["n_bad"]))
+        lines += [f"  {b['blob']} (item {b['item_id']}): {t('cli.check_missing')}" for b in d["blobs"]["missing"]]
+        lines += [f"  {b['blob']} (item {b['item_id']}): {t('cli.check_mismatched')}"
+                  for b in d["blobs"]["mismatched"]]
+        lines += [f"  run {r['run_id']}: {r['reason']}" for r in d["runs"]["bad"]]
+        lines += [f"  {p}: {t('cli.check_leftover')}" for p in d["leftovers"]]
+        lines += [f"  {p}: {t('cli.check_damaged_cache')}" for p in d["caches"]["damaged"]]
+        lines += [f"  {p}: {t('cli.check_removed')}" for p in d["repaired"]]
+        return "\n".join(lines)
+
+    _emit(args, report, human)
+    if not report["ok"]:
+        raise _Failed()
+
+
+def cmd_backup(args):
+    from .store.maintenance import backup_workspace
+
+    result = backup_workspace(_workspace(args, create=False), args.out, user=args.user)
+    _emit(args, result, lambda d: t("cli.backup_done", path=d["path"], blobs=d["blobs"], runs=d["run_files"],
+                                    integrity=d["integrity"]))
+
+
+class _Failed(Exception):
+    """The command printed its result, which is a failure (exit code 1, nothing more to say)."""
 
 
 class _Usage(Exception):
@@ -432,6 +477,14 @@ def build_parser():
         _common(p)
         p.add_argument("name")
         p.set_defaults(func=cmd_user_recover, auth=False)
+    ck = add("check", cmd_check, "check the workspace: database integrity, image files, runs, leftovers",
+             "defectlab check --repair --json")
+    ck.add_argument("--repair", action="store_true",
+                    help="remove stale leftovers and damaged caches (never labels, images or models)")
+
+    bk = add("backup", cmd_backup, "copy the database (SQLite backup API), images and runs to a new folder",
+             "defectlab backup /mnt/backup/defectlab-2026-12-03 --json")
+    bk.add_argument("out", help="a new or empty folder outside the workspace")
     return parser
 
 
@@ -470,8 +523,18 @@ def main(argv=None):
         parser.print_usage(sys.stderr)
         sys.stderr.write(f"defectlab: error: {exc}\n")
         return 2
+    except _Failed:
+        return 1
     except DefectlabError as exc:
         sys.stderr.write(f"defectlab: error: {_one_line(exc)}\n")
+        return 1
+    except sqlite3.Error as exc:  # a damaged database or a full disk met mid-command
+        sys.stderr.write(f"defectlab: error: the workspace database failed ({exc}); run 'defectlab check'\n")
+        return 1
+    except OSError as exc:
+        what = "the disk is full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
+        where = f" ({exc.filename})" if exc.filename else ""
+        sys.stderr.write(f"defectlab: error: {what}{where}\n")
         return 1
     except KeyboardInterrupt:
         sys.stderr.write("defectlab: interrupted\n")

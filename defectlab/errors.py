@@ -12,6 +12,7 @@ __all__ = [
     "InputError",
     "NotFoundError",
     "PermissionDenied",
+    "StorageError",
 ]
 
 
@@ -56,3 +57,7 @@ class PermissionDenied(DefectlabError, PermissionError):
 
 class ArtifactError(DefectlabError):
     """A stored model artifact is missing, tampered with or unreadable."""
+
+
+class StorageError(DefectlabError):
+    """The workspace's files cannot be used: a damaged database, a full disk, an unreadable folder."""

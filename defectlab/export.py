@@ -8,7 +8,6 @@ with the images' original bytes from the workspace; file names never come from u
 starts with the item id), so nothing can escape the output folder.
 """
 
-import csv
 import json
 import re
 import shutil
@@ -17,6 +16,7 @@ import zipfile
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+from .csvio import write_csv
 from .errors import InputError
 from .messages import msg
 from .store import get_project, items_frame, log_action, require
@@ -140,19 +140,18 @@ def _csv(ws, df, out):
     else:
         target = out / "labels.csv"
         out.mkdir(parents=True, exist_ok=True)
-    with open(target, "w", newline="", encoding="utf-8-sig") as fh:
-        w = csv.writer(fh)
-        w.writerow(_CSV_COLUMNS)
-        for row in df.itertuples():
-            if single:
-                path = str(ws.blob_path(row.blob))
-            else:
-                name = _safe_name(row.id, row.source, row.blob)
-                _copy(ws, row.blob, out / "images" / name)
-                path = f"images/{name}"
-            parent = "" if row.parent_id is None or row.parent_id != row.parent_id else int(row.parent_id)
-            w.writerow([path, row.label, row.id, row.source, row.label_source, row.sha256, row.width,
-                        row.height, parent, "" if row.box is None else json.dumps(row.box)])
+    rows = []
+    for row in df.itertuples():
+        if single:
+            path = str(ws.blob_path(row.blob))
+        else:
+            name = _safe_name(row.id, row.source, row.blob)
+            _copy(ws, row.blob, out / "images" / name)
+            path = f"images/{name}"
+        parent = "" if row.parent_id is None or row.parent_id != row.parent_id else int(row.parent_id)
+        rows.append([path, row.label, row.id, row.source, row.label_source, row.sha256, row.width,
+                     row.height, parent, "" if row.box is None else json.dumps(row.box)])
+    write_csv(target, _CSV_COLUMNS, rows)
     return len(df)
 
 

@@ -85,6 +85,10 @@ class ImageLimits:
         Largest encoded file accepted, in bytes.
     max_pixels : int, default 100 megapixels
         Largest ``width * height`` accepted, read from the header before decoding.
+    max_decoded_bytes : int, default 512 MB
+        Largest decoded pixel buffer accepted: ``width * height * channels * bytes per sample`` as
+        the decoder will allocate it (a float64 RGBA TIFF needs 32 bytes per pixel), read from the
+        header before decoding. Also bounds a TIFF's strip or tile buffer.
 
     Examples
     --------
@@ -94,9 +98,10 @@ class ImageLimits:
 
     max_file_bytes: int = 200 * _MB
     max_pixels: int = 100_000_000
+    max_decoded_bytes: int = 512 * _MB
 
     def __post_init__(self):
-        for name in ("max_file_bytes", "max_pixels"):
+        for name in ("max_file_bytes", "max_pixels", "max_decoded_bytes"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
                 raise InputError(
@@ -248,6 +253,14 @@ class _Header:
     orientation: int = 1
     sos: int = -1  # JPEG: offset of the first start-of-scan marker
     components: int = 0  # JPEG: colour components in the frame header
+    channels: int = 4  # channels of the buffer the decoder allocates (an upper estimate)
+    sample_bytes: int = 1  # bytes per sample of that buffer
+    chunk_bytes: int = 0  # TIFF: the largest strip or tile buffer the decoder allocates
+
+    @property
+    def decoded_bytes(self):
+        """Bytes of the pixel buffer the decoder will allocate."""
+        return self.width * self.height * self.channels * self.sample_bytes
 
 
 class _Corrupt(Exception):
@@ -270,18 +283,16 @@ _UNSUPPORTED_TEMPLATE = "unsupported format: the content is {what}; defectlab re
 
 
 def _not_an_image(data):
-    """The 'not an image' reason, saying how the content starts (printable text or hex bytes)."""
+    """The 'not an image' reason, saying whether the content is text or binary (never echoing it)."""
     head = bytes(data[:16])
     run = 0
-    while run < len(head) and 32 <= head[run] < 127:
+    while run < len(head) and (32 <= head[run] < 127 or head[run] in b"\t\r\n"):
         run += 1
-    if run >= 2:
+    if run >= min(2, len(head)) and run > 0:
         return msg("imaging.reason.not_an_image_text",
-                   "not an image: the content is not PNG/JPEG/BMP/TIFF (starts with {start})",
-                   start=repr(head[:run].decode("ascii")))
+                   "not an image: the content is text, not PNG/JPEG/BMP/TIFF")
     return msg("imaging.reason.not_an_image_bytes",
-               "not an image: the content is not PNG/JPEG/BMP/TIFF (starts with bytes {hex})",
-               hex=" ".join(f"{b:02x}" for b in head[:8]))
+               "not an image: the content is not PNG/JPEG/BMP/TIFF (unknown binary data)")
 
 
 def _sniff(head):
@@ -433,7 +444,9 @@ def _probe_jpeg(buf, to_scan):
             h, w = _u16(seg, 1), _u16(seg, 3)
             if w == 0 or h == 0:
                 raise _Corrupt(msg("imaging.reason.jpeg_bad_size", "corrupt or unsupported JPEG (the header says {w}x{h} pixels)", w=w, h=h))
-            hdr = _Header("jpeg", w, h, components=seg[5])
+            # 12/16-bit precision decodes to 16-bit samples; CMYK is converted through 4 channels
+            hdr = _Header("jpeg", w, h, components=seg[5], channels=max(1, min(seg[5], 4)),
+                          sample_bytes=2 if seg[0] > 8 else 1)
             if not to_scan:
                 break
         elif m == 0xDA:
@@ -455,7 +468,10 @@ def _probe_png(buf):
     w, h = _u32(head, 16), _u32(head, 20)
     if w == 0 or h == 0 or w > 2**31 - 1 or h > 2**31 - 1:
         raise _Corrupt(msg("imaging.reason.bad_size", "corrupt {format} (the header says {w}x{h} pixels)", format="PNG", w=w, h=h))
-    return _Header("png", w, h)
+    depth, colour = head[24], head[25]
+    # grey (+ a tRNS key) may come back with alpha; palette and grey+alpha expand to BGRA
+    channels = {0: 2, 2: 4, 3: 4, 4: 4, 6: 4}.get(colour, 4)
+    return _Header("png", w, h, channels=channels, sample_bytes=2 if depth > 8 else 1)
 
 
 def _probe_bmp(buf):
@@ -465,25 +481,58 @@ def _probe_bmp(buf):
     dib = _u32(head, 14, "<")
     if dib == 12:
         w, h = _u16(head, 18, "<"), _u16(head, 20, "<")
+        bpp = _u16(head, 24, "<")
     elif dib >= 40 and len(head) >= 34:
         w, h = struct.unpack_from("<ii", head, 18)
         h = abs(h)  # negative height = rows stored top-down
+        bpp = _u16(head, 28, "<")
     else:
         raise _Corrupt(msg("imaging.reason.bmp_header_size", "corrupt or unsupported BMP (header size {dib})", dib=dib))
     if w <= 0 or h == 0:
         raise _Corrupt(msg("imaging.reason.bad_size", "corrupt {format} (the header says {w}x{h} pixels)", format="BMP", w=w, h=h))
-    return _Header("bmp", w, h)
+    return _Header("bmp", w, h, channels=4 if bpp == 32 else 3)
+
+
+def _tag(tags, tag, default):
+    v = tags.get(tag)
+    return int(v.max()) if v is not None and len(v) else default
+
+
+def _tiff_layout(tags, w, h):
+    """(channels, bytes per sample, largest strip/tile buffer) the TIFF decoder will allocate.
+
+    Upper estimates from SamplesPerPixel (277), BitsPerSample (258), Photometric (262; palette,
+    YCbCr and CIELab decode to colour), RowsPerStrip (278) and TileWidth/TileLength (322/323).
+    Samples that are not 8/16/32/64 bits go through libtiff's RGBA reader (4 bytes per pixel).
+    """
+    spp = max(1, _tag(tags, 277, 1))
+    bits = max(1, _tag(tags, 258, 1))
+    channels = max(spp, 3 if _tag(tags, 262, 1) in (2, 3, 6, 8) else 1)
+    if bits in (8, 16, 32, 64):
+        sample_bytes = bits // 8
+    elif bits < 8:
+        sample_bytes = 1
+    else:
+        channels, sample_bytes = max(channels, 4), 8
+    if 322 in tags or 323 in tags:
+        rows, cols = max(1, _tag(tags, 323, 1)), max(1, _tag(tags, 322, 1))
+    else:
+        rows, cols = min(h, max(1, _tag(tags, 278, h))), w
+    chunk = rows * cols * max(channels, 4) * sample_bytes
+    return channels, sample_bytes, chunk
 
 
 def _probe_tiff(buf):
-    tags = _tiff_ifd0(buf, {256, 257, 274})
+    tags = _tiff_ifd0(buf, {256, 257, 258, 262, 274, 277, 278, 322, 323})
     if 256 not in tags or 257 not in tags or not len(tags[256]) or not len(tags[257]):
         raise _Corrupt(msg("imaging.reason.tiff_no_size", "corrupt TIFF (no image width/height in the first directory)"))
     w, h = int(tags[256][0]), int(tags[257][0])
     if w <= 0 or h <= 0:
         raise _Corrupt(msg("imaging.reason.bad_size", "corrupt {format} (the header says {w}x{h} pixels)", format="TIFF", w=w, h=h))
     o = int(tags[274][0]) if 274 in tags and len(tags[274]) else 1
-    return _Header("tiff", w, h, orientation=o if 1 <= o <= 8 else 1)
+    channels, sample_bytes, chunk = _tiff_layout(tags, w, h)
+    return _Header("tiff", w, h, orientation=o if 1 <= o <= 8 else 1, channels=channels,
+                   sample_bytes=sample_bytes, chunk_bytes=chunk)
 
 
 def _probe(buf, to_scan=True):
@@ -565,6 +614,20 @@ def _check_pixels(hdr, source, limits):
         )
 
 
+def _check_bytes(hdr, source, limits):
+    """Refuse an image whose decoded buffer (or a TIFF strip/tile buffer) is over the byte limit."""
+    need = max(hdr.decoded_bytes, hdr.chunk_bytes)
+    if need > limits.max_decoded_bytes:
+        raise ImageError(
+            source,
+            msg("imaging.reason.too_many_bytes",
+                "too large: {width}x{height} pixels of {channels} x {sample_bytes}-byte samples need {size} "
+                "to decode, over the {limit} limit; raise ImageLimits.max_decoded_bytes to accept it",
+                width=hdr.width, height=hdr.height, channels=hdr.channels, sample_bytes=hdr.sample_bytes,
+                size=_fmt_bytes(need), limit=_fmt_bytes(limits.max_decoded_bytes)),
+        )
+
+
 def read_image_size(path, source=None) -> tuple[int, int]:
     """Width and height of an image file from its header only, without decoding pixels.
 
@@ -615,6 +678,11 @@ def _to_uint8(arr):
     """Map any numeric array to uint8 by a joint 0.1-99.9 percentile stretch (see module doc)."""
     if arr.dtype == np.uint8:
         return arr, None
+    with np.errstate(all="ignore"):  # NaN, inf and extreme values are mapped explicitly below
+        return _stretch(arr)
+
+
+def _stretch(arr):
     # percentiles from a regular grid of at most ~1M samples (all of them for small images)
     step = max(1, math.ceil(math.sqrt(arr.shape[0] * arr.shape[1] / 1_000_000)))
     sample = arr[::step, ::step].astype(np.float64).reshape(-1)
@@ -636,8 +704,13 @@ def _to_uint8(arr):
         v = np.arange(65536, dtype=np.float64)
         lut = np.clip(np.rint((v - lo) * (255.0 / (hi - lo))), 0, 255).astype(np.uint8)
         return lut[arr], (lo, hi)
-    out = np.nan_to_num(arr.astype(np.float32), nan=lo, posinf=hi, neginf=lo)
-    out = np.clip(np.rint((out - lo) * (255.0 / (hi - lo))), 0, 255).astype(np.uint8)
+    # band by band, so the float working copies stay a few MB whatever the image size
+    out = np.empty(arr.shape, np.uint8)
+    row_samples = max(1, arr.size // arr.shape[0])
+    band = max(1, (1 << 20) // row_samples)
+    for r in range(0, arr.shape[0], band):
+        part = np.nan_to_num(arr[r:r + band].astype(np.float32), nan=lo, posinf=hi, neginf=lo)
+        out[r:r + band] = np.clip(np.rint((part - lo) * (255.0 / (hi - lo))), 0, 255)
     return out, (lo, hi)
 
 
@@ -647,7 +720,8 @@ def _alpha_to_uint8(alpha):
     if alpha.dtype == np.uint16:
         return ((alpha.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
     if np.issubdtype(alpha.dtype, np.floating):
-        return np.clip(np.rint(np.nan_to_num(alpha) * 255), 0, 255).astype(np.uint8)
+        with np.errstate(over="ignore", invalid="ignore"):  # a huge alpha saturates to 255
+            return np.clip(np.rint(np.nan_to_num(alpha.astype(np.float64)) * 255), 0, 255).astype(np.uint8)
     info = np.iinfo(alpha.dtype)
     return np.clip(np.rint(alpha.astype(np.float64) * 255 / info.max), 0, 255).astype(np.uint8)
 
@@ -733,36 +807,8 @@ def decode_image_with_info(data, source, limits: ImageLimits = DEFAULT_LIMITS):
     _check_file_size(len(data), source, limits)
     if isinstance(data, memoryview):
         data = data.tobytes()
-    try:
-        hdr = _probe(data)
-        _check_pixels(hdr, source, limits)
-        _check_complete(data, hdr)
-    except _Corrupt as e:
-        raise ImageError(source, e.args[0]) from None
-    except struct.error:
-        raise ImageError(source, _header_cut(data)) from None
-
-    # JPEG: colour (incl. CMYK/YCCK) straight to RGB where OpenCV can, grey as grey; both apply
-    # EXIF orientation. Others: UNCHANGED keeps 16-bit samples and alpha (OpenCV applies the TIFF
-    # orientation itself; PNG eXIf is applied below).
-    decoded_rgb = hdr.format == "jpeg" and hdr.components >= 3 and _IMREAD_JPEG_RGB is not None
-    if decoded_rgb:
-        flags = _IMREAD_JPEG_RGB
-    elif hdr.format == "jpeg":
-        flags = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH
-    else:
-        flags = cv2.IMREAD_UNCHANGED
-    try:
-        arr = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
-    except cv2.error as e:
-        detail = str(e).strip().splitlines()[-1] if str(e).strip() else "decoder error"
-        raise ImageError(source, msg("imaging.reason.opencv_error", "corrupt {format}: OpenCV could not decode it ({detail})",
-                                     format=hdr.format.upper(), detail=detail)) from None
-    if arr is None or arr.size == 0:
-        raise ImageError(source, msg("imaging.reason.pixels_undecodable",
-                                     "truncated or corrupt {format}: the pixel data could not be decoded",
-                                     format=hdr.format.upper()))
-
+    hdr = _checked_header(data, source, limits)
+    arr, decoded_rgb = _decode_pixels(data, hdr, source)
     channels_in = 1 if arr.ndim == 2 else arr.shape[2]
     dtype_in = arr.dtype.name
     alpha = None
@@ -772,17 +818,7 @@ def decode_image_with_info(data, source, limits: ImageLimits = DEFAULT_LIMITS):
     elif arr.ndim == 3 and channels_in != 3:
         arr = arr[..., :3] if channels_in > 3 else arr[..., 0]
     image, value_range = _to_uint8(arr)
-    used_alpha = False
-    if alpha is not None:
-        a = _alpha_to_uint8(alpha)
-        lo, hi = int(a.min()), int(a.max())
-        if hi > 0 and lo < 255:  # all-0 = unset alpha, all-255 = opaque: both ignored
-            a = np.ascontiguousarray(a)
-            image = np.ascontiguousarray(image)
-            if image.ndim == 3:
-                a = cv2.merge([a, a, a])
-            image = cv2.multiply(image, a, scale=1.0 / 255.0)
-            used_alpha = True
+    image, used_alpha = _composite_alpha(image, alpha)
     if image.ndim == 3:
         image = _colour_to_output(image, decoded_rgb)
     if hdr.format == "png" and hdr.orientation != 1:
@@ -800,6 +836,63 @@ def decode_image_with_info(data, source, limits: ImageLimits = DEFAULT_LIMITS):
         value_range=value_range,
     )
     return image, info
+
+
+def _checked_header(data, source, limits):
+    """The parsed header, after the pixel, byte and completeness checks (ImageError otherwise)."""
+    try:
+        hdr = _probe(data)
+        _check_pixels(hdr, source, limits)
+        _check_bytes(hdr, source, limits)
+        _check_complete(data, hdr)
+    except _Corrupt as e:
+        raise ImageError(source, e.args[0]) from None
+    except struct.error:
+        raise ImageError(source, _header_cut(data)) from None
+    return hdr
+
+
+def _decode_pixels(data, hdr, source):
+    """``(array, decoded_rgb)`` from OpenCV.
+
+    JPEG: colour (incl. CMYK/YCCK) straight to RGB where OpenCV can, grey as grey; both apply EXIF
+    orientation. Others: UNCHANGED keeps 16-bit samples and alpha (OpenCV applies the TIFF orientation
+    itself; PNG eXIf is applied by the caller).
+    """
+    decoded_rgb = hdr.format == "jpeg" and hdr.components >= 3 and _IMREAD_JPEG_RGB is not None
+    if decoded_rgb:
+        flags = _IMREAD_JPEG_RGB
+    elif hdr.format == "jpeg":
+        flags = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH
+    else:
+        flags = cv2.IMREAD_UNCHANGED
+    try:
+        arr = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    except cv2.error as e:
+        detail = str(e).strip().splitlines()[-1] if str(e).strip() else "decoder error"
+        raise ImageError(source, msg("imaging.reason.opencv_error",
+                                     "corrupt {format}: OpenCV could not decode it ({detail})",
+                                     format=hdr.format.upper(), detail=detail)) from None
+    if arr is None or arr.size == 0:
+        raise ImageError(source, msg("imaging.reason.pixels_undecodable",
+                                     "truncated or corrupt {format}: the pixel data could not be decoded",
+                                     format=hdr.format.upper()))
+    return arr, decoded_rgb
+
+
+def _composite_alpha(image, alpha):
+    """``(image, used)``: alpha composited onto black, unless it is unset (all 0) or opaque (all 255)."""
+    if alpha is None:
+        return image, False
+    a = _alpha_to_uint8(alpha)
+    lo, hi = int(a.min()), int(a.max())
+    if hi == 0 or lo == 255:
+        return image, False
+    a = np.ascontiguousarray(a)
+    image = np.ascontiguousarray(image)
+    if image.ndim == 3:
+        a = cv2.merge([a, a, a])
+    return cv2.multiply(image, a, scale=1.0 / 255.0), True
 
 
 def _header_cut(data):

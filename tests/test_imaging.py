@@ -371,8 +371,8 @@ _RNG_IMG = np.random.default_rng(1).integers(0, 256, (32, 32, 3), dtype=np.uint8
     "data,match",
     [
         (b"", r"^x: empty file \(0 bytes\)$"),
-        (b"hello\n", r"not an image: the content is not PNG/JPEG/BMP/TIFF \(starts with 'hello'\)"),
-        (b"\x00\x01\x02\x03\x04", r"not an image: .*\(starts with bytes 00 01 02 03 04\)"),
+        (b"hello\n", r"^x: not an image: the content is text, not PNG/JPEG/BMP/TIFF$"),
+        (b"\x00\x01\x02\x03\x04", r"^x: not an image: .*\(unknown binary data\)$"),
         (b"GIF89a\x01\x00\x01\x00", r"unsupported format: the content is a GIF image; .* convert it to PNG"),
         (b"RIFF\x00\x00\x00\x00WEBPVP8 ", r"unsupported format: the content is a WebP image"),
         (_encode(".jpg", _RNG_IMG)[:600], r"truncated or corrupt JPEG"),
@@ -464,7 +464,7 @@ def test_jpeg_without_frame_header_is_rejected():
 def test_text_file_named_png_on_disk(tmp_path):
     p = tmp_path / "fake.png"
     p.write_text("hello, I am not a picture")
-    with pytest.raises(ImageError, match=r"starts with 'hello, I am not '") as exc:
+    with pytest.raises(ImageError, match=r"the content is text, not PNG") as exc:
         load_image(p)
     assert exc.value.source == str(p)
     with pytest.raises(ImageError, match="not an image"):
@@ -607,3 +607,113 @@ def test_neu_images_decode_as_200x200_grey(neu_dir):
         img, info = load_image_with_info(p)
         assert img.shape == (200, 200) and info.channels == 1 and info.format == "jpeg"
         assert read_image_size(p) == (200, 200)
+
+
+# ------------------------------------------------------------------ decode limits in bytes (issue 10 item 10)
+
+def _tiff_header_only(width, height, spp, bits, sample_format=1, extra=(), strip=b"\x00" * 64):
+    """A little-endian TIFF whose directory claims any layout; one small (deflate) strip of junk."""
+    entries = [(256, 4, [width]), (257, 4, [height]), (258, 3, [bits] * spp), (259, 3, [8]),
+               (262, 3, [2 if spp >= 3 else 1]), (273, 4, [0]), (277, 3, [spp]), (278, 4, [height]),
+               (279, 4, [len(strip)]), (339, 3, [sample_format] * spp), *extra]
+    entries.sort()
+    head = 8 + 2 + len(entries) * 12 + 4
+    blobs = b""
+    table = b""
+    for tag, typ, vals in entries:
+        size = {3: 2, 4: 4}[typ]
+        raw = struct.pack("<" + ("H" if typ == 3 else "I") * len(vals), *vals)
+        if tag == 273:
+            raw = struct.pack("<I", 0)  # patched below
+        if len(raw) <= 4:
+            table += struct.pack("<HHI", tag, typ, len(vals)) + raw.ljust(4, b"\x00")
+        else:
+            table += struct.pack("<HHII", tag, typ, len(vals), head + len(blobs))
+            blobs += raw
+        assert size
+    strip_off = head + len(blobs)
+    out = bytearray(b"II*\x00" + struct.pack("<IH", 8, len(entries)) + table + b"\x00" * 4 + blobs + strip)
+    i = 10 + [t for t, _, _ in entries].index(273) * 12
+    struct.pack_into("<I", out, i + 8, strip_off)
+    return bytes(out)
+
+
+def _png_header_only(width, height, color_type, depth):
+    return _png(width, height, color_type, depth, [], idat=zlib.compress(b"\x00" * 10))
+
+
+def _jpeg_precision(width, height, components, precision):
+    """A baseline JPEG whose frame header claims another size, precision and component count."""
+    b = bytearray(_encode(".jpg", np.zeros((8, 8, 3), np.uint8)))
+    i = b.find(b"\xff\xc0")
+    b[i + 4] = precision
+    struct.pack_into(">HH", b, i + 5, height, width)
+    b[i + 9] = components
+    return bytes(b)
+
+
+@pytest.mark.parametrize("data,channels,sample_bytes", [
+    (_tiff_header_only(8000, 8000, 4, 64, sample_format=3), 4, 8),      # float64 RGBA: 2 GB
+    (_tiff_header_only(9000, 9000, 3, 16), 3, 2),                       # 16-bit RGB: 486 MB + strip
+    (_png_header_only(9000, 9000, 6, 16), 4, 2),                        # 16-bit RGBA PNG: 648 MB
+    (_jpeg_precision(9000, 9000, 4, 12), 4, 2),                         # 12-bit CMYK JPEG: 648 MB
+], ids=["tiff-float64-rgba", "tiff-16bit-rgb", "png-16bit-rgba", "jpeg-12bit-cmyk"])
+def test_decoded_bytes_are_limited_from_the_header(data, channels, sample_bytes):
+    import tracemalloc
+
+    assert len(data) < 4000
+    tracemalloc.start()
+    try:
+        with pytest.raises(ImageError, match=r"need .* to decode, over the 512.0 MB limit; raise "
+                                             r"ImageLimits.max_decoded_bytes") as exc:
+            decode_image(data, "bomb.tif")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 5 * 1024 * 1024  # refused from the header: nothing was decoded
+    reason = exc.value.reason
+    assert reason.key == "imaging.reason.too_many_bytes"
+    assert (reason.args["channels"], reason.args["sample_bytes"]) == (channels, sample_bytes)
+    assert _assert_translatable(reason).startswith("图像过大")
+
+
+def test_bmp_bytes_follow_its_bit_depth():
+    data = _bomb_bmp(3000, 3000)  # 24-bit: 27 MB decoded
+    with pytest.raises(ImageError, match="max_decoded_bytes"):
+        decode_image(data, "x.bmp", ImageLimits(max_decoded_bytes=20 * 1024 * 1024))
+    with pytest.raises(ImageError) as exc:  # within the byte limit: the (junk) pixel data is what fails
+        decode_image(data, "x.bmp", ImageLimits(max_decoded_bytes=30 * 1024 * 1024))
+    assert exc.value.reason.key != "imaging.reason.too_many_bytes"
+
+
+def test_tiff_tile_buffer_is_limited():
+    data = _tiff_header_only(64, 64, 1, 8, extra=[(322, 4, [60000]), (323, 4, [60000])])
+    with pytest.raises(ImageError, match="max_decoded_bytes") as exc:
+        decode_image(data, "tiles.tif")
+    assert exc.value.reason.args["width"] == 64
+
+
+def test_float64_rgba_within_the_limit_decodes_with_bounded_working_memory():
+    import tracemalloc
+
+    img = np.random.default_rng(0).random((600, 800, 4))
+    img[..., 3] = 0.5
+    data = _encode(".tiff", img)
+    decoded = 600 * 800 * 4 * 8
+    with pytest.raises(ImageError, match="max_decoded_bytes"):
+        decode_image(data, "f.tif", ImageLimits(max_decoded_bytes=decoded - 1))
+    tracemalloc.start()
+    try:
+        out, info = decode_image_with_info(data, "f.tif", ImageLimits(max_decoded_bytes=decoded))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert info.dtype_in == "float64" and info.alpha and out.shape == (600, 800, 3)
+    # the decoded buffer, the input bytes and small per-band copies; not several float copies
+    assert peak < decoded + len(data) + 24 * 1024 * 1024, peak
+
+
+def test_default_byte_limit():
+    assert DEFAULT_LIMITS.max_decoded_bytes == 512 * 1024 * 1024
+    with pytest.raises(InputError, match="must be a positive integer"):
+        ImageLimits(max_decoded_bytes=0)

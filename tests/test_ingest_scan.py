@@ -253,10 +253,10 @@ def test_yolo_layout(tmp_path):
     assert a.size_hint == (20, 10)
     assert a.boxes == ((0, Box("crazing", 5.0, 3.0, 15.0, 7.0)), (1, Box("划痕", 0.0, 0.0, 10.0, 10.0)))
     assert dict(plan.rejected) == {
-        "images/train/b.png": "labels/train/b.txt, line 2: '0 0.5 abc 0.1 0.1' has a value that is not a number.",
+        "images/train/b.png": "labels/train/b.txt, line 2: a value is not a number.",
         "images/train/c.png": "no YOLO label file (expected labels/train/c.txt)",
         "images/train/d.png": "labels/train/d.txt lists no boxes",
-        "images/train/e.png": "not an image: the content is not PNG/JPEG/BMP/TIFF (starts with 'hello')",
+        "images/train/e.png": "not an image: the content is text, not PNG/JPEG/BMP/TIFF",
         "labels/train/orphan.txt": "YOLO label file without a matching image",
     }
 

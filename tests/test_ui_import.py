@@ -95,8 +95,8 @@ def test_chinese_session_shows_the_rejection_reasons_in_chinese(tmp_path, monkey
     frame = at.dataframe[0].value
     assert list(frame.columns) == ["文件", "原因"]
     reasons = dict(zip(frame["文件"], frame["原因"], strict=True))
-    assert reasons == {  # a non-image is quoted by its first 16 bytes
-        "scratch/broken.png": "不是图像：文件内容不是 PNG/JPEG/BMP/TIFF（开头为 'not an image at '）",
+    assert reasons == {
+        "scratch/broken.png": "不是图像：文件内容是文本，不是 PNG/JPEG/BMP/TIFF",  # never the file's bytes
         "scratch/empty.jpg": "空文件（0 字节）",
         "rust/c.png": "标签 'rust' 不是本项目的类别（类别：pit, scale, scratch）；请在项目中添加该类别，或改正标签",
     }

@@ -12,6 +12,7 @@ Windows Explorer on a Chinese system), else the zip standard's CP437.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shutil
@@ -155,6 +156,149 @@ def _fmt(n):
     return f"{n / _GB:.2f} GB" if n >= _GB else f"{n / _MB:.1f} MB" if n >= _MB else f"{n} bytes"
 
 
+_FREE_RESERVE = 512 * _MB  # an import never fills the disk to less than this
+
+
+@dataclass
+class _Plan:
+    """What will be extracted: ``(info, name, parts)`` entries and their declared sizes."""
+
+    entries: list = field(default_factory=list)
+    declared: int = 0
+    compressed: int = 0
+
+
+def _plan_entries(zf, shown, max_ratio, result):
+    """Check every entry's name and ratio; safe entries to extract, the others in ``result.skipped``."""
+    plan = _Plan()
+    for info in zf.infolist():
+        name = _decode_name(info)
+        bad = _unsafe_reason(name)
+        if bad:
+            # Never written: it would land outside the folder. The safe entries are still kept.
+            what, key = _UNSAFE[bad]
+            result.skipped.append(Skipped(name, Message(f"unsafe path ({what}): not extracted", key)))
+            continue
+        if info.is_dir():
+            continue
+        parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".")]
+        if not parts:
+            continue
+        why = _skip_reason(parts, info)
+        if why:
+            result.skipped.append(Skipped(name, why))
+            continue
+        _check_entry_ratio(info, name, shown, max_ratio)
+        plan.declared += info.file_size
+        plan.compressed += info.compress_size
+        plan.entries.append((info, name, parts))
+    return plan
+
+
+def _check_entry_ratio(info, name, shown, max_ratio):
+    if info.file_size > _RATIO_MIN_BYTES:
+        ratio = info.file_size / max(info.compress_size, 1)
+        if ratio > max_ratio:
+            raise InputError(
+                f"{shown} looks like a zip bomb: {name[:80]!r} expands {_fmt(info.compress_size)} into "
+                f"{_fmt(info.file_size)} (ratio {ratio:.0f}:1, the limit is {max_ratio:g}:1). "
+                "Nothing was extracted; raise max_ratio if the archive is trusted."
+            )
+
+
+def _check_archive(plan, zip_size, dest, shown, max_files, max_total_bytes, max_ratio):
+    """Archive-wide limits: file count, total size, total ratio, and the free space at ``dest``."""
+    n_files = len(plan.entries)
+    if n_files > max_files:
+        raise InputError(
+            f"{shown} has {n_files} files, over the limit of {max_files}. Nothing was extracted; "
+            "split the archive or raise max_files."
+        )
+    if plan.declared > max_total_bytes:
+        raise InputError(
+            f"{shown} would expand to {_fmt(plan.declared)}, over the {_fmt(max_total_bytes)} limit. "
+            "Nothing was extracted; split the archive or raise max_total_bytes."
+        )
+    # many small entries that each stay under the per-entry check still add up: ratio of the whole
+    ratio = plan.declared / max(zip_size, 1)
+    if plan.declared > _RATIO_MIN_BYTES and ratio > max_ratio:
+        raise InputError(
+            f"{shown} looks like a zip bomb: {_fmt(zip_size)} expands into {_fmt(plan.declared)} "
+            f"(ratio {ratio:.0f}:1, the limit is {max_ratio:g}:1). Nothing was extracted; raise "
+            "max_ratio if the archive is trusted."
+        )
+    probe = dest if dest.exists() else next((p for p in dest.parents if p.exists()), Path("."))
+    free = shutil.disk_usage(probe).free
+    if plan.declared + _FREE_RESERVE > free:
+        raise InputError(
+            f"{shown} would expand to {_fmt(plan.declared)} but only {_fmt(free)} is free on the "
+            f"workspace disk ({_fmt(_FREE_RESERVE)} is kept free for saving labels). Nothing was "
+            "extracted; free some space or import a smaller archive."
+        )
+
+
+def _copy_entry(zf, info, target, shown, name, budget):
+    """Write one entry, counting real bytes; returns the bytes written."""
+    written = 0
+    with zf.open(info) as src, open(target, "xb") as out:
+        while True:
+            chunk = src.read(_CHUNK)
+            if not chunk:
+                return written
+            written += len(chunk)
+            if written > info.file_size:
+                raise InputError(
+                    f"{shown} is unsafe: {name[:80]!r} holds more data than its header "
+                    f"declares ({info.file_size} bytes). Nothing was extracted."
+                )
+            if written > budget:
+                raise InputError(
+                    f"{shown} expands past its size limit. Nothing was extracted; split the archive or "
+                    "raise max_total_bytes."
+                )
+            out.write(chunk)
+
+
+def _extract_one(zf, info, name, parts, dest, dest_real, shown, budget, result):
+    """Extract one planned entry (or list it in ``result.skipped``); returns the bytes written."""
+    target = dest.joinpath(*parts)
+    parent_real = os.path.realpath(target.parent) if target.parent.exists() else None
+    if parent_real is not None and os.path.commonpath([dest_real, parent_real]) != dest_real:
+        raise InputError(f"{shown} is unsafe: {name[:80]!r} would be written outside {dest}.")
+    if target.exists():
+        result.skipped.append(Skipped(name, msg("ingest.reason.zip_duplicate",
+                                                "duplicate entry: the first one was kept")))
+        return 0
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if os.path.commonpath([dest_real, os.path.realpath(target.parent)]) != dest_real:
+            raise InputError(f"{shown} is unsafe: {name[:80]!r} would be written outside {dest}.")
+        written = _copy_entry(zf, info, target, shown, name, budget)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError) as e:
+        target.unlink(missing_ok=True)
+        result.skipped.append(Skipped(name, msg("ingest.reason.zip_corrupt_entry",
+                                                "corrupt or unsupported entry ({detail}); not "
+                                                "extracted", detail=str(e)[:200])))
+        return 0
+    except OSError as e:
+        if e.errno == errno.ENOSPC:
+            raise InputError(f"{shown}: the disk is full. Nothing was extracted; free some space.") from None
+        if target.is_file():
+            target.unlink(missing_ok=True)
+        result.skipped.append(Skipped(name, msg("ingest.reason.zip_write_failed", "cannot be written here ({detail})",
+                                                detail=e.strerror or e)))
+        return 0
+    result.files.append(target)
+    return written
+
+
+def _check_limits_args(max_total_bytes, max_files, max_ratio):
+    for name, value in (("max_total_bytes", max_total_bytes), ("max_files", max_files),
+                        ("max_ratio", max_ratio)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise InputError(f"The '{name}' parameter of safe_extract_zip must be a positive number. Got {value!r}.")
+
+
 def safe_extract_zip(zip_path, dest_dir, max_total_bytes: int = 2 * _GB, max_files: int = 200_000,
                      max_ratio: float = 200) -> ExtractResult:
     """Extract a zip archive into an empty folder, refusing anything unsafe.
@@ -169,7 +313,8 @@ def safe_extract_zip(zip_path, dest_dir, max_total_bytes: int = 2 * _GB, max_fil
     max_files : int, default 200 000
         Limit on the number of file entries.
     max_ratio : float, default 200
-        Limit on the compression ratio of any entry over 1 MB (uncompressed / compressed).
+        Limit on the compression ratio (uncompressed / compressed) of any entry over 1 MB, and of the
+        whole archive (all entries / the zip file's size).
 
     Returns
     -------
@@ -179,9 +324,10 @@ def safe_extract_zip(zip_path, dest_dir, max_total_bytes: int = 2 * _GB, max_fil
     Raises
     ------
     InputError
-        Not a zip file; over a limit (zip bomb); a non-empty ``dest_dir``. Nothing is left in
-        ``dest_dir`` after an error. Entries with an absolute path, a drive letter or ``..`` are never
-        written: they are listed in ``skipped`` and the safe entries are extracted.
+        Not a zip file; over a limit (zip bomb); more than the free disk space (minus a 512 MB reserve
+        kept for other users' saves); a full disk while writing; a non-empty ``dest_dir``. Nothing is
+        left in ``dest_dir`` after an error. Entries with an absolute path, a drive letter or ``..`` are
+        never written: they are listed in ``skipped`` and the safe entries are extracted.
 
     Examples
     --------
@@ -194,10 +340,7 @@ def safe_extract_zip(zip_path, dest_dir, max_total_bytes: int = 2 * _GB, max_fil
     >>> [p.relative_to(tmp / "out").as_posix() for p in r.files], r.skipped[0].reason
     (['划痕/001.png'], 'macOS metadata (__MACOSX)')
     """
-    for name, value in (("max_total_bytes", max_total_bytes), ("max_files", max_files),
-                        ("max_ratio", max_ratio)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-            raise InputError(f"The '{name}' parameter of safe_extract_zip must be a positive number. Got {value!r}.")
+    _check_limits_args(max_total_bytes, max_files, max_ratio)
     zip_path = Path(zip_path)
     dest = Path(dest_dir)
     shown = zip_path.name
@@ -207,105 +350,23 @@ def safe_extract_zip(zip_path, dest_dir, max_total_bytes: int = 2 * _GB, max_fil
         raise InputError(f"Cannot extract {shown} into {dest}: it must be a new or empty folder.")
     try:
         zf = zipfile.ZipFile(zip_path)
-    except (zipfile.BadZipFile, OSError, EOFError) as e:
-        raise InputError(f"{shown}: not a zip archive, or a damaged one ({e}).") from None
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as e:
+        raise InputError(f"{shown}: not a zip archive, or a damaged one ({str(e)[:200]}).") from None
 
     result = ExtractResult()
     with zf:
         # ---- plan and check everything before writing a byte
-        plan = []
-        declared = 0
-        n_files = 0
-        for info in zf.infolist():
-            name = _decode_name(info)
-            bad = _unsafe_reason(name)
-            if bad:
-                # Never written: it would land outside the folder. The safe entries are still kept.
-                what, key = _UNSAFE[bad]
-                result.skipped.append(Skipped(name, Message(f"unsafe path ({what}): not extracted", key)))
-                continue
-            if info.is_dir():
-                continue
-            parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".")]
-            if not parts:
-                continue
-            why = _skip_reason(parts, info)
-            if why:
-                result.skipped.append(Skipped(name, why))
-                continue
-            n_files += 1
-            declared += info.file_size
-            if info.file_size > _RATIO_MIN_BYTES:
-                ratio = info.file_size / max(info.compress_size, 1)
-                if ratio > max_ratio:
-                    raise InputError(
-                        f"{shown} looks like a zip bomb: {name!r} expands {_fmt(info.compress_size)} into "
-                        f"{_fmt(info.file_size)} (ratio {ratio:.0f}:1, the limit is {max_ratio:g}:1). "
-                        "Nothing was extracted; raise max_ratio if the archive is trusted."
-                    )
-            plan.append((info, name, parts))
-        if n_files > max_files:
-            raise InputError(
-                f"{shown} has {n_files} files, over the limit of {max_files}. Nothing was extracted; "
-                "split the archive or raise max_files."
-            )
-        if declared > max_total_bytes:
-            raise InputError(
-                f"{shown} would expand to {_fmt(declared)}, over the {_fmt(max_total_bytes)} limit. "
-                "Nothing was extracted; split the archive or raise max_total_bytes."
-            )
-
+        plan = _plan_entries(zf, shown, max_ratio, result)
+        _check_archive(plan, zip_path.stat().st_size, dest, shown, max_files, max_total_bytes, max_ratio)
         # ---- extract, counting real bytes
         created = not dest.exists()
         dest.mkdir(parents=True, exist_ok=True)
         dest_real = os.path.realpath(dest)
         written_total = 0
         try:
-            for info, name, parts in plan:
-                target = dest.joinpath(*parts)
-                parent_real = os.path.realpath(target.parent) if target.parent.exists() else None
-                if parent_real is not None and os.path.commonpath([dest_real, parent_real]) != dest_real:
-                    raise InputError(f"{shown} is unsafe: {name!r} would be written outside {dest}.")
-                if target.exists():
-                    result.skipped.append(Skipped(name, msg("ingest.reason.zip_duplicate",
-                                                                      "duplicate entry: the first one was kept")))
-                    continue
-                try:
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    if os.path.commonpath([dest_real, os.path.realpath(target.parent)]) != dest_real:
-                        raise InputError(f"{shown} is unsafe: {name!r} would be written outside {dest}.")
-                    written = 0
-                    with zf.open(info) as src, open(target, "xb") as out:
-                        while True:
-                            chunk = src.read(_CHUNK)
-                            if not chunk:
-                                break
-                            written += len(chunk)
-                            written_total += len(chunk)
-                            if written > info.file_size:
-                                raise InputError(
-                                    f"{shown} is unsafe: {name!r} holds more data than its header "
-                                    f"declares ({info.file_size} bytes). Nothing was extracted."
-                                )
-                            if written_total > max_total_bytes:
-                                raise InputError(
-                                    f"{shown} expands past the {_fmt(max_total_bytes)} limit. Nothing "
-                                    "was extracted; split the archive or raise max_total_bytes."
-                                )
-                            out.write(chunk)
-                except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as e:
-                    target.unlink(missing_ok=True)
-                    result.skipped.append(Skipped(name, msg("ingest.reason.zip_corrupt_entry",
-                                                                  "corrupt or unsupported entry ({detail}); not "
-                                                                  "extracted", detail=e)))
-                    continue
-                except OSError as e:
-                    if target.is_file():
-                        target.unlink(missing_ok=True)
-                    result.skipped.append(Skipped(name, msg("ingest.reason.zip_write_failed", "cannot be written here ({detail})",
-                                                                  detail=e.strerror or e)))
-                    continue
-                result.files.append(target)
+            for info, name, parts in plan.entries:
+                written_total += _extract_one(zf, info, name, parts, dest, dest_real, shown,
+                                              max_total_bytes - written_total, result)
         except BaseException:
             _clear(dest, created)
             raise

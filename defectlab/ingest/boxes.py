@@ -28,7 +28,9 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import defusedxml.ElementTree as DET
 import numpy as np
+from defusedxml import DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden
 
 from defectlab.errors import InputError
 from defectlab.imaging import crop_box
@@ -147,6 +149,8 @@ class CropResult:
 # --------------------------------------------------------------------------------------------
 
 _DTD = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+_DTD_REFUSED = ("refusing an XML file with a DOCTYPE/ENTITY declaration (it could expand entities or read "
+                "other files); annotation files never need one: remove it and import again.")
 
 
 def _read_limited(path, limit, what):
@@ -173,10 +177,7 @@ def _check_xml_safe(data, path):
         except UnicodeDecodeError:
             raise InputError(f"{path}: malformed XML (undecodable UTF-16).") from None
     if _DTD.search(text):
-        raise InputError(
-            f"{path}: refusing an XML file with a DOCTYPE/ENTITY declaration (it could expand entities "
-            "or read other files); annotation files never need one: remove it and import again."
-        )
+        raise InputError(f"{path}: {_DTD_REFUSED}")
 
 
 def _parse_xml(path):
@@ -184,7 +185,7 @@ def _parse_xml(path):
     _check_xml_safe(data, path)
     try:
         try:
-            return ET.fromstring(data)
+            return DET.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
         except ValueError:
             # expat reads only single-byte encodings itself: decode GBK & co. here
             m = re.match(rb"\s*<\?xml[^>]*encoding=[\"']([A-Za-z0-9_.:-]+)[\"'][^>]*\?>", data)
@@ -196,7 +197,13 @@ def _parse_xml(path):
                 text = data[m.end():].decode(enc)
             except (LookupError, UnicodeDecodeError) as e:
                 raise InputError(f"{path}: cannot decode the XML as {enc} ({e}).") from None
-            return ET.fromstring(text)
+            # the declaration is checked again once decoded (UTF-7 can hide "<!DOCTYPE")
+            _check_xml_safe(text.encode("utf-8"), path)
+            return DET.fromstring(text, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except (DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden):
+        raise InputError(f"{path}: {_DTD_REFUSED}") from None
+    except LookupError:
+        raise InputError(f"{path}: malformed XML (its declaration names an unknown text encoding).") from None
     except ET.ParseError as e:
         raise InputError(f"{path}: malformed XML ({e}); fix or re-export the annotation file.") from None
 
@@ -268,7 +275,7 @@ def parse_voc(xml_path) -> VocAnnotation:
                 v = float("nan")
             if not math.isfinite(v):
                 raise InputError(
-                    f"{xml_path}: object {i} ({name}): <{tag}> is {t!r}, expected a number."
+                    f"{xml_path}: object {i} ({name[:60]}): <{tag}> is not a number."
                 )
             vals.append(v)
         xmin, ymin, xmax, ymax = vals
@@ -349,17 +356,17 @@ def parse_yolo(txt_path, image_width, image_height, class_names) -> list[Box]:
         if len(fields) != 5:
             extra = " (segmentation polygons are not supported)" if len(fields) > 6 else ""
             raise InputError(
-                f"{where}: expected 5 values 'class cx cy w h', got {len(fields)}{extra}: {s[:60]!r}."
+                f"{where}: expected 5 values 'class cx cy w h', got {len(fields)}{extra}."
             )
         try:
             cls_f = float(fields[0])
             nums = [float(f) for f in fields[1:]]
         except ValueError:
-            raise InputError(f"{where}: {s[:60]!r} has a value that is not a number.") from None
+            raise InputError(f"{where}: a value is not a number.") from None
         if not all(math.isfinite(v) for v in [cls_f, *nums]):
-            raise InputError(f"{where}: {s[:60]!r} has a value that is not a finite number.")
+            raise InputError(f"{where}: a value is not a finite number.")
         if cls_f != int(cls_f) or cls_f < 0:
-            raise InputError(f"{where}: class {fields[0]!r} is not a non-negative whole number.")
+            raise InputError(f"{where}: the class is not a non-negative whole number.")
         cls = int(cls_f)
         if names is not None and cls >= len(names):
             raise InputError(
@@ -518,6 +525,29 @@ def parse_coco(json_path) -> CocoAnnotations:
         Invalid JSON, missing keys, a duplicated ``file_name``, or an annotation with an unknown image
         or category or a malformed ``bbox``; the message names the file and the entry.
     """
+    doc = _load_coco_json(json_path)
+    categories = _coco_categories(json_path, doc["categories"])
+    by_id, boxes, sizes = _coco_images(json_path, doc["images"])
+    for k, a in enumerate(doc["annotations"]):
+        image, box = _coco_annotation(json_path, k, a, by_id, categories)
+        boxes[image].append(box)
+    return CocoAnnotations(boxes=boxes, sizes=sizes, categories=categories)
+
+
+def _short(value, limit=60):
+    """A value named in an error: its repr cut to ``limit`` characters (a file's content is never echoed
+    at length)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _is_id(value):
+    """COCO ids are integers or strings (a list or an object as an id is refused, not hashed)."""
+    return isinstance(value, (int, str)) and not isinstance(value, bool)
+
+
+def _load_coco_json(json_path):
+    """The parsed document with its three lists; nesting too deep for the parser is refused."""
     text = _read_text(json_path, "COCO JSON file")
     try:
         doc = json.loads(text)
@@ -525,6 +555,8 @@ def parse_coco(json_path) -> CocoAnnotations:
         raise InputError(
             f"{json_path}: invalid JSON at line {e.lineno}, column {e.colno} ({e.msg})."
         ) from None
+    except RecursionError:
+        raise InputError(f"{json_path}: the JSON is nested too deeply to be a COCO file.") from None
     if not isinstance(doc, dict) or not all(
         isinstance(doc.get(k), list) for k in ("images", "annotations", "categories")
     ):
@@ -532,41 +564,54 @@ def parse_coco(json_path) -> CocoAnnotations:
             f"{json_path}: not a COCO file: expected an object with the lists 'images', 'annotations' "
             "and 'categories'."
         )
+    return doc
+
+
+def _coco_categories(json_path, items):
     categories = {}
-    for k, c in enumerate(doc["categories"]):
-        if not isinstance(c, dict) or "id" not in c or not str(c.get("name", "")).strip():
-            raise InputError(f"{json_path}: categories[{k}] needs an 'id' and a 'name'. Got {c!r}.")
+    for k, c in enumerate(items):
+        if not isinstance(c, dict) or not _is_id(c.get("id")) or not isinstance(c.get("name"), (str, int)) \
+                or not str(c["name"]).strip():
+            raise InputError(f"{json_path}: categories[{k}] needs an 'id' and a 'name' (an id is a number or text).")
         categories[c["id"]] = str(c["name"]).strip()
+    return categories
+
+
+def _coco_images(json_path, items):
     by_id, boxes, sizes = {}, {}, {}
-    for k, im in enumerate(doc["images"]):
-        if not isinstance(im, dict) or "id" not in im or not isinstance(im.get("file_name"), str) \
+    for k, im in enumerate(items):
+        if not isinstance(im, dict) or not _is_id(im.get("id")) or not isinstance(im.get("file_name"), str) \
                 or not im["file_name"].strip():
-            raise InputError(f"{json_path}: images[{k}] needs an 'id' and a 'file_name'. Got {im!r}.")
+            raise InputError(f"{json_path}: images[{k}] needs an 'id' and a 'file_name' (an id is a number or text).")
         name = im["file_name"].strip()
         if name in boxes:
-            raise InputError(f"{json_path}: images[{k}]: file_name {name!r} is listed twice.")
+            raise InputError(f"{json_path}: images[{k}]: file_name {_short(name)} is listed twice.")
         by_id[im["id"]] = name
         boxes[name] = []
         w, h = im.get("width"), im.get("height")
-        ok = all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in (w, h))
+        ok = all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < 2**31 for v in (w, h))
         sizes[name] = (int(w), int(h)) if ok else None
-    for k, a in enumerate(doc["annotations"]):
-        ident = f"annotations[{k}]" + (f" (id {a['id']})" if isinstance(a, dict) and "id" in a else "")
-        if not isinstance(a, dict):
-            raise InputError(f"{json_path}: {ident} is not an object.")
-        if a.get("image_id") not in by_id:
-            raise InputError(f"{json_path}: {ident} names image_id {a.get('image_id')!r}, which is not in 'images'.")
-        if a.get("category_id") not in categories:
-            raise InputError(
-                f"{json_path}: {ident} names category_id {a.get('category_id')!r}, which is not in 'categories'."
-            )
-        bb = a.get("bbox")
-        if not (isinstance(bb, list) and len(bb) == 4 and all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in bb)):
-            raise InputError(f"{json_path}: {ident}: 'bbox' must be [x, y, width, height] numbers. Got {bb!r}.")
-        x, y, w, h = (float(v) for v in bb)
-        boxes[by_id[a["image_id"]]].append(Box(categories[a["category_id"]], x, y, x + w, y + h))
-    return CocoAnnotations(boxes=boxes, sizes=sizes, categories=categories)
+    return by_id, boxes, sizes
+
+
+def _coco_annotation(json_path, k, a, by_id, categories):
+    """``(file_name, Box)`` of ``annotations[k]``; InputError naming the entry when it is unusable."""
+    if not isinstance(a, dict):
+        raise InputError(f"{json_path}: annotations[{k}] is not an object.")
+    ident = f"annotations[{k}]" + (f" (id {_short(a['id'], 30)})" if _is_id(a.get("id")) else "")
+    image_id, category_id = a.get("image_id"), a.get("category_id")
+    if not _is_id(image_id) or image_id not in by_id:
+        raise InputError(f"{json_path}: {ident} names image_id {_short(image_id, 30)}, which is not in 'images'.")
+    if not _is_id(category_id) or category_id not in categories:
+        raise InputError(
+            f"{json_path}: {ident} names category_id {_short(category_id, 30)}, which is not in 'categories'."
+        )
+    bb = a.get("bbox")
+    if not (isinstance(bb, list) and len(bb) == 4 and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in bb)):
+        raise InputError(f"{json_path}: {ident}: 'bbox' must be [x, y, width, height] numbers.")
+    x, y, w, h = (float(v) for v in bb)
+    return by_id[image_id], Box(categories[category_id], x, y, x + w, y + h)
 
 
 # --------------------------------------------------------------------------------------------

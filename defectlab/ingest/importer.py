@@ -32,6 +32,7 @@ from ..store import (
     require,
 )
 from ..store.labels import current_label
+from ..store.maintenance import work_lock
 from ..store.workspace import utcnow
 from .archive import safe_extract_zip
 from .boxes import validate_box
@@ -112,6 +113,8 @@ def import_source(ws, project, source, layout="auto", label_regex=None, user="lo
     -------
     ImportReport
     """
+    with ws.read() as conn:  # the role first: nothing is extracted, listed or decoded for a refused user
+        require(conn, user, "import")
     source = Path(source)
     if not source.exists():
         raise InputError(f"Import source {source} does not exist.")
@@ -121,29 +124,31 @@ def import_source(ws, project, source, layout="auto", label_regex=None, user="lo
         except re.error as exc:
             raise InputError(f"--label-regex {label_regex!r} is not a valid regular expression: {exc}") from None
 
-    tmp = None
-    skipped = []
-    try:
-        if source.is_file() and source.suffix.lower() == ".zip":
-            tmp = ws.tmp_dir / f"import-{uuid.uuid4().hex}"
-            skipped = [(f"{source.name}:{s}", r) for s, r in safe_extract_zip(source, tmp).skipped]
-            root = tmp
-        elif source.is_file():
-            if source.suffix.lower() not in IMAGE_EXTENSIONS:
-                raise InputError(
-                    f"{source.name}: not a folder, a .zip or an image file "
-                    f"({', '.join(IMAGE_EXTENSIONS)})."
-                )
-            root = source
-        else:
-            root = source
-        plan = plan_import(root, layout=layout, label_regex=label_regex)
-        plan.rejected = list(skipped) + list(plan.rejected)
-        return _run_plan(ws, project, plan, str(source), user, padding, min_box, limits, batch_kind,
-                         with_labels, create_missing_project, progress)
-    finally:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
+    if source.is_file() and source.suffix.lower() == ".zip":
+        name = f"import-{uuid.uuid4().hex}"
+        with work_lock(ws, name):  # a killed import's folder is removed at the next start
+            tmp = ws.tmp_dir / name
+            try:
+                skipped = [(f"{source.name}:{s}", r) for s, r in safe_extract_zip(source, tmp).skipped]
+                return _plan_and_run(ws, project, tmp, source, skipped, layout, label_regex, user, padding,
+                                     min_box, limits, batch_kind, with_labels, create_missing_project, progress)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+    if source.is_file() and source.suffix.lower() not in IMAGE_EXTENSIONS:
+        raise InputError(
+            f"{source.name}: not a folder, a .zip or an image file "
+            f"({', '.join(IMAGE_EXTENSIONS)})."
+        )
+    return _plan_and_run(ws, project, source, source, [], layout, label_regex, user, padding, min_box, limits,
+                         batch_kind, with_labels, create_missing_project, progress)
+
+
+def _plan_and_run(ws, project, root, source, skipped, layout, label_regex, user, padding, min_box, limits,
+                  batch_kind, with_labels, create_missing_project, progress):
+    plan = plan_import(root, layout=layout, label_regex=label_regex)
+    plan.rejected = list(skipped) + list(plan.rejected)
+    return _run_plan(ws, project, plan, str(source), user, padding, min_box, limits, batch_kind,
+                     with_labels, create_missing_project, progress)
 
 
 def _plan_labels(plan):
@@ -429,6 +434,8 @@ def add_plate(ws, project, data, name, user="local", limits=DEFAULT_LIMITS):
     (int, bool)
         The plate's item id and whether it was new (the same picture uploaded again is reused).
     """
+    with ws.read() as conn:  # the role first: a refused user's upload is never decoded
+        require(conn, user, "cut_crops")
     proj = get_project(ws, project)
     name = Path(str(name).replace("\\", "/")).name or "plate.png"
     image = decode_image(data, source=name, limits=limits)

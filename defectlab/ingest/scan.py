@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
+from defectlab.csvio import unneutralise
 from defectlab.errors import ImageError, InputError
 from defectlab.imaging import IMAGE_EXTENSIONS, is_image_name, read_image_size
 from defectlab.messages import msg
@@ -198,6 +199,23 @@ def _walk(top):
                 out.append(p)
     out.sort(key=lambda p: p.relative_to(top).as_posix())
     return out
+
+
+def _is_file(path):
+    """``os.path.isfile`` that says False for a name the system cannot even look up (too long, NUL)."""
+    try:
+        return os.path.isfile(path)
+    except (OSError, ValueError):
+        return False
+
+
+def _split_links(root, files):
+    """``(files, links)``: files whose symbolic links resolve outside ``root`` are not followed."""
+    root_real = os.path.realpath(root)
+    inside, outside = [], []
+    for p in files:
+        (outside if p.is_symlink() and not _inside_real(p, root_real) else inside).append(p)
+    return inside, outside
 
 
 def _display(s):
@@ -395,6 +413,13 @@ class _Ctx:
     regex: re.Pattern | None
     images: list = field(default_factory=list)
     rejected: list = field(default_factory=list)
+    eff_base: Path | None = None  # csv: the folder of the CSV file
+    csv_first: dict = field(default_factory=dict)  # csv: source -> first row naming it
+
+    @property
+    def root_real(self):
+        """The import root with symbolic links resolved (files must stay inside it)."""
+        return os.path.realpath(self.root)
 
     def src(self, path):
         return _rel(path, self.root)
@@ -468,54 +493,145 @@ def _plan_whole(ctx, by_folder):
         ctx.images.append(PlannedImage(ctx.src(p), p, label))
 
 
-def _plan_csv(ctx):
+_CSV_MAX_FIELD = 128 * 1024  # a longer cell is one rejected row, not a failed import
+_CSV_MAX_BYTES = 256 * 1024**2
+_CSV_MAX_PATH = 4096  # longer paths cannot be opened (ENAMETOOLONG) and are rejected as such
+
+
+def _pick_csv(ctx):
+    """The CSV file of a ``csv`` layout: ``labels.csv`` or the only one at the top."""
     csvs = _csv_files(ctx.eff, ctx.files)
     if not csvs:
         raise InputError(f"No .csv file with path,label columns at the top of {ctx.eff}.")
     named = [p for p in csvs if p.name.lower() == "labels.csv"]
     if named:
-        csv_path = named[0]
-    elif len(csvs) == 1:
-        csv_path = csvs[0]
-    else:
-        raise InputError(
-            f"Several CSV files in {ctx.eff} ({', '.join(p.name for p in csvs)}): name the one with the "
-            "labels labels.csv, or remove the others."
-        )
-    name = csv_path.name
+        return named[0]
+    if len(csvs) == 1:
+        return csvs[0]
+    raise InputError(
+        f"Several CSV files in {ctx.eff} ({', '.join(p.name for p in csvs)}): name the one with the "
+        "labels labels.csv, or remove the others."
+    )
+
+
+def _read_csv_text(csv_path):
+    """The CSV's text: UTF-8 (a BOM is dropped, as defectlab's own exports have one) or else GBK."""
     try:
-        text = csv_path.read_bytes()
+        if csv_path.stat().st_size > _CSV_MAX_BYTES:
+            raise InputError(f"{csv_path.name}: the CSV is over {_CSV_MAX_BYTES // 1024**2} MB; split it.")
+        raw = csv_path.read_bytes()
     except OSError as e:
         raise InputError(f"{csv_path}: cannot read the file ({e.strerror or e}).") from None
-    for enc in ("utf-8-sig", "gb18030"):
-        try:
-            text = text.decode(enc)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:  # pragma: no cover - gb18030 decodes any byte string
-        raise InputError(f"{csv_path}: cannot decode the CSV as UTF-8 or GBK.")
-    first = text.split("\n", 1)[0]
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return raw.decode("gb18030", "replace")
+
+
+def _csv_rows(ctx, text, name):
+    """``(row number, cells)`` of every row; a malformed row (e.g. a cell over 128 KB) is rejected."""
+    first = text.split("\n", 1)[0][:_CSV_MAX_FIELD]
     delim = max((",", "\t", ";"), key=first.count) if any(c in first for c in ",\t;") else ","
-    rows = list(csv.reader(io.StringIO(text), delimiter=delim))
-    path_col, label_col, start = 0, 1, 0
-    if rows:
-        head = [c.strip().lower() for c in rows[0]]
-        # a header: known column names, or a first row without an image path above rows with one
-        named_header = (head and head[0] in _PATH_COLUMNS) or (len(head) > 1 and head[1] in _LABEL_COLUMNS) \
-            or (any(h in _PATH_COLUMNS for h in head) and any(h in _LABEL_COLUMNS for h in head))
-        unnamed_header = len(rows) > 1 and head and not is_image_name(head[0]) and bool(rows[1]) \
-            and is_image_name(rows[1][0].strip())
-        if named_header or unnamed_header:
-            start = 1
-            path_col = next((i for i, h in enumerate(head) if h in _PATH_COLUMNS), 0)
-            label_col = next((i for i, h in enumerate(head) if h in _LABEL_COLUMNS and i != path_col),
-                             1 if path_col != 1 else 0)
-    base = csv_path.parent
-    first_row = {}
+    reader = csv.reader(io.StringIO(text), delimiter=delim)
+    rows = []
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return rows
+        except csv.Error:
+            ctx.reject(f"{name} row {reader.line_num}",
+                       msg("ingest.reason.csv_bad_row", "{name} row {row} is malformed or has a cell over {limit} "
+                           "KB; the row is skipped", name=name, row=reader.line_num, limit=_CSV_MAX_FIELD // 1024))
+            continue
+        rows.append((reader.line_num, row))
+
+
+def _is_header(rows):
+    """True when the first row is a header: known column names, or no image path above rows with one."""
+    head = [c.strip().lower() for c in rows[0][1]]
+    if (head and head[0] in _PATH_COLUMNS) or (len(head) > 1 and head[1] in _LABEL_COLUMNS):
+        return True
+    if any(h in _PATH_COLUMNS for h in head) and any(h in _LABEL_COLUMNS for h in head):
+        return True
+    second = rows[1][1] if len(rows) > 1 else []
+    return bool(head) and not is_image_name(head[0]) and bool(second) and is_image_name(second[0].strip())
+
+
+def _csv_columns(rows):
+    """``(path column, label column, rows of data)``: the header is found by names or by shape."""
+    if not rows or not _is_header(rows):
+        return 0, 1, rows
+    head = [c.strip().lower() for c in rows[0][1]]
+    path_col = next((i for i, h in enumerate(head) if h in _PATH_COLUMNS), 0)
+    label_col = next((i for i, h in enumerate(head) if h in _LABEL_COLUMNS and i != path_col),
+                     1 if path_col != 1 else 0)
+    return path_col, label_col, rows[1:]
+
+
+def _inside_real(path, root_real):
+    """True when ``path`` with every symbolic link resolved lies inside ``root_real``."""
+    try:
+        real = os.path.realpath(path)
+    except (OSError, ValueError):
+        return False
+    return real == root_real or real.startswith(root_real.rstrip(os.sep) + os.sep)
+
+
+def _csv_entry(ctx, name, rowno, raw, root_abs):
+    """The image file a CSV row names, or None after rejecting the row with its reason."""
+    where = {"name": name, "row": rowno}
+    rel = unneutralise(raw).replace("\\", "/")
+    if len(rel) > _CSV_MAX_PATH or any(len(part) > 255 for part in rel.split("/")):
+        ctx.reject(f"{name} row {rowno}", msg("ingest.reason.path_too_long", "listed in {name} row {row} with a "
+                                                "path too long to open", **where))
+        return None
+    full = os.path.normpath(os.path.join(ctx.eff_base, rel))  # an absolute path stays absolute
+    if re.match(r"^[A-Za-z]:", rel) or os.path.relpath(full, root_abs).split(os.sep)[0] == "..":
+        ctx.reject(_display(rel), msg("ingest.reason.csv_outside",
+                                      "listed in {name} row {row} but the path is outside the import "
+                                      "folder; use a path relative to the folder of {name}", **where))
+        return None
+    p = Path(full)
+    source = ctx.src(p)
+    if source in ctx.csv_first:
+        ctx.reject(source, msg("ingest.reason.csv_repeated",
+                               "listed in {name} row {row} again (first in row {first}); only the first "
+                               "row is used", first=ctx.csv_first[source], **where))
+        return None
+    ctx.csv_first[source] = rowno
+    return _csv_file_check(ctx, p, source, where)
+
+
+def _csv_file_check(ctx, p, source, where):
+    try:
+        exists = os.path.isfile(p)
+    except (OSError, ValueError):
+        exists = False
+    if not exists:
+        ctx.reject(source, msg("ingest.reason.csv_missing", "listed in {name} row {row} but the file does "
+                               "not exist", **where))
+        return None
+    if not _inside_real(p, ctx.root_real):
+        ctx.reject(source, msg("ingest.reason.symlink_outside", "a symbolic link to a file outside the import "
+                               "folder; links are not followed out of it"))
+        return None
+    if not is_image_name(p.name):
+        ctx.reject(source, msg("ingest.reason.csv_not_image", "listed in {name} row {row} but it is not a "
+                               "{supported} image", supported="/".join(IMAGE_EXTENSIONS), **where))
+        return None
+    return p
+
+
+def _plan_csv(ctx):
+    """Plan a ``csv`` layout: pick the file, read it, find the columns, then one entry per row."""
+    csv_path = _pick_csv(ctx)
+    name = csv_path.name
+    rows = _csv_rows(ctx, _read_csv_text(csv_path), name)
+    path_col, label_col, data = _csv_columns(rows)
+    ctx.eff_base = csv_path.parent
     root_abs = os.path.normpath(ctx.root)
-    for rowno in range(start + 1, len(rows) + 1):
-        row = rows[rowno - 1]
+    for rowno, row in data:
         if not row or all(not c.strip() for c in row):
             continue
         raw = row[path_col].strip() if path_col < len(row) else ""
@@ -523,32 +639,10 @@ def _plan_csv(ctx):
             ctx.reject(f"{name} row {rowno}", msg("ingest.reason.csv_no_path", "{name} row {row} has no path",
                                                   name=name, row=rowno))
             continue
-        label = _clean_label(row[label_col]) if label_col < len(row) else None
-        rel = raw.replace("\\", "/")
-        full = os.path.normpath(os.path.join(base, rel))  # an absolute path stays absolute
-        if re.match(r"^[A-Za-z]:", rel) or os.path.relpath(full, root_abs).split(os.sep)[0] == "..":
-            ctx.reject(_display(rel), msg("ingest.reason.csv_outside",
-                                          "listed in {name} row {row} but the path is outside the import "
-                                          "folder; use a path relative to the folder of {name}",
-                                          name=name, row=rowno))
-            continue
-        p = Path(full)
-        source = ctx.src(p)
-        if source in first_row:
-            ctx.reject(source, msg("ingest.reason.csv_repeated",
-                                   "listed in {name} row {row} again (first in row {first}); only the first "
-                                   "row is used", name=name, row=rowno, first=first_row[source]))
-            continue
-        first_row[source] = rowno
-        if not p.is_file():
-            ctx.reject(source, msg("ingest.reason.csv_missing", "listed in {name} row {row} but the file does "
-                                   "not exist", name=name, row=rowno))
-            continue
-        if not is_image_name(p.name):
-            ctx.reject(source, msg("ingest.reason.csv_not_image", "listed in {name} row {row} but it is not a "
-                                   "{supported} image", name=name, row=rowno, supported="/".join(IMAGE_EXTENSIONS)))
-            continue
-        ctx.images.append(PlannedImage(source, p, label))
+        p = _csv_entry(ctx, name, rowno, raw, root_abs)
+        if p is not None:
+            label = _clean_label(unneutralise(row[label_col])) if label_col < len(row) else None
+            ctx.images.append(PlannedImage(ctx.src(p), p, label))
 
 
 class _ImageIndex:
@@ -566,9 +660,11 @@ class _ImageIndex:
         for name in names:
             if not name:
                 continue
+            if len(name) > _CSV_MAX_PATH or any(len(part) > 255 for part in name.split("/")):
+                return None, msg("ingest.reason.name_too_long", "names an image whose path is too long to open")
             for d in prefer_dirs:
                 p = Path(os.path.normpath(d / name))
-                if p.is_file() and is_image_name(p.name) and self._inside(p):
+                if _is_file(p) and is_image_name(p.name) and self._inside(p):
                     return p, None
         for name in names:
             if not name:
@@ -586,7 +682,7 @@ class _ImageIndex:
         return None, None
 
     def _inside(self, p):
-        return os.path.relpath(p, self.ctx.root).split(os.sep)[0] != ".."
+        return os.path.relpath(p, self.ctx.root).split(os.sep)[0] != ".." and _inside_real(p, self.ctx.root_real)
 
 
 def _image_dirs_near(ctx, ann_path):
@@ -804,7 +900,7 @@ def plan_import(root, layout: str = "auto", label_regex: str | None = None) -> I
         label = _regex_label(rx, _display(root.name)) if rx is not None else None
         return ImportPlan(root, "flat", [PlannedImage(_display(root.name), root, label)], [])
     eff = _effective_root(root)
-    files = _walk(eff)
+    files, links = _split_links(root, _walk(eff))
     if layout == "auto":
         layout = _detect(eff, files)
     if rx is not None and layout not in ("folders", "flat"):
@@ -813,6 +909,9 @@ def plan_import(root, layout: str = "auto", label_regex: str | None = None) -> I
             "whose labels come from its annotations. Leave --label-regex out, or choose --layout flat."
         )
     ctx = _Ctx(root, eff, files, rx)
+    for p in links:
+        ctx.reject(ctx.src(p), msg("ingest.reason.symlink_outside", "a symbolic link to a file outside the "
+                                   "import folder; links are not followed out of it"))
     if layout == "folders":
         _plan_whole(ctx, by_folder=True)
     elif layout == "flat":

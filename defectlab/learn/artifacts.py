@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
     from defectlab._typing import PathLike
 
-__all__ = ["FORMAT", "TRUSTED_TYPES", "library_versions", "load_model", "read_meta", "save_model"]
+__all__ = ["FORMAT", "TRUSTED_TYPES", "artifact_hashes", "library_versions", "load_model", "read_meta", "save_model"]
 
 FORMAT = "defectlab.model"
 FORMAT_VERSION = 1
@@ -103,7 +103,11 @@ def _dump_member(model, directory, stem, files):
         if not hasattr(model, "booster_"):
             raise InputError("save_model needs a fitted model; this LightGBMClassifier is not fitted.")
         name = stem + ".txt"
-        _write(directory, name, model.booster_.model_to_string().encode("utf-8"), files)
+        text = model.booster_.model_to_string().encode("utf-8")
+        _write(directory, name, text, files)
+        from defectlab.learn.model_guard import remember_good
+
+        remember_good(text)  # written from a fitted booster in this process: no child check needed
         params = {k: _jsonable(v) for k, v in model.get_params().items()}
         return {"kind": "lightgbm", "file": name, "params": params, "n_iter": int(model.n_iter_)}
     import skops.io as sio
@@ -207,6 +211,40 @@ def save_model(model: Any, directory: PathLike, feature_names: Sequence[str] | N
     return meta
 
 
+def artifact_hashes(directory: PathLike) -> dict[str, str]:
+    """sha256 of every file of a saved model directory (``meta.json`` and model files, not ``*.tmp``).
+
+    Parameters
+    ----------
+    directory : str or Path
+
+    Returns
+    -------
+    dict of str to str
+        File name to hex sha256, sorted by name; what a run records in the database at training time.
+    """
+    directory = Path(directory)
+    return {p.name: _sha256(p.read_bytes()) for p in sorted(directory.iterdir())
+            if p.is_file() and not p.name.endswith(".tmp")}
+
+
+def _check_expected(directory, expected):
+    """Every file recorded at training time is present and unchanged (meta.json included)."""
+    for name, sha in sorted(expected.items()):
+        path = Path(directory) / name
+        try:
+            data = path.read_bytes()
+        except OSError:
+            raise ArtifactError(f"The model file {path} recorded for this run is missing. It was not loaded; "
+                                "restore the run from a backup or retrain.") from None
+        if _sha256(data) != sha:
+            raise ArtifactError(
+                f"The model file {path} does not match the checksum recorded when the run was trained (it was "
+                "modified after training, e.g. its classes or trees were edited). It was not loaded; restore "
+                "the run from a backup or retrain."
+            )
+
+
 def read_meta(directory):
     """Read and sanity-check ``meta.json`` of a saved model (no model file is parsed)."""
     path = Path(directory) / META
@@ -248,16 +286,14 @@ def _read_verified(directory, name, files):
     return data
 
 
-def _load_member(directory, desc, files, classes):
+def _load_member(directory, desc, files, classes, n_features=None, verdicts=None):
     kind = desc.get("kind")
     data = _read_verified(directory, desc.get("file"), files)
     if kind == "lightgbm":
-        import lightgbm as lgb
+        from defectlab.learn.model_guard import guarded_booster
 
-        try:
-            booster = lgb.Booster(model_str=data.decode("utf-8"))
-        except Exception as exc:
-            raise ArtifactError(f"The LightGBM model in {directory} cannot be parsed ({exc}).") from None
+        n_classes = len(classes) if isinstance(classes, list) else None
+        booster = guarded_booster(data, n_features, n_classes, verdicts)
         params = desc.get("params") or {}
         model = LightGBMClassifier(**{k: v for k, v in params.items()
                                       if k in LightGBMClassifier().get_params()})
@@ -286,12 +322,17 @@ def _load_member(directory, desc, files, classes):
     raise ArtifactError(f"The model in {directory} has an unknown kind {kind!r}. Retrain.")
 
 
-def load_model(directory: PathLike) -> Any:
+def load_model(directory: PathLike, expected: Mapping[str, str] | None = None, verdicts: Any = None) -> Any:
     """Load a model written by :func:`save_model`, verifying every file first.
 
     Parameters
     ----------
     directory : str or Path
+    expected : dict of str to str, optional
+        ``{file name: sha256}`` recorded elsewhere (the workspace database records it for each run,
+        ``meta.json`` included): any difference refuses the model before anything is parsed.
+    verdicts : defectlab.learn.model_guard.VerdictStore, optional
+        Where the verdicts of the LightGBM child-process check are cached.
 
     Returns
     -------
@@ -301,9 +342,14 @@ def load_model(directory: PathLike) -> Any:
     Raises
     ------
     ArtifactError
-        When ``meta.json`` or a model file is missing, modified, truncated, or needs an untrusted type.
+        When ``meta.json`` or a model file is missing, modified, truncated, differs from ``expected``,
+        needs an untrusted type, or is a LightGBM model that is malformed or crashes a child process
+        (:mod:`defectlab.learn.model_guard`).
     """
+    if expected:
+        _check_expected(directory, expected)
     meta = read_meta(directory)
+    n_features = meta.get("n_features") if isinstance(meta.get("n_features"), int) else None
     files = meta["files"]
     classes = meta.get("classes")
     if meta.get("kind") == "ensemble":
@@ -312,7 +358,8 @@ def load_model(directory: PathLike) -> Any:
             raise ArtifactError(f"The ensemble model in {directory} lists no members. Retrain.")
         for desc in members:  # verify every file before parsing any
             _read_verified(directory, desc.get("file"), files)
-        fitted = [(d.get("name", f"member{i}"), _load_member(directory, d, files, d.get("classes", classes)))
+        fitted = [(d.get("name", f"member{i}"), _load_member(directory, d, files, d.get("classes", classes),
+                                                              n_features, verdicts))
                   for i, d in enumerate(members)]
         return AverageProbaClassifier.from_fitted(fitted, classes, weights=meta.get("weights"))
-    return _load_member(directory, meta, files, classes)
+    return _load_member(directory, meta, files, classes, n_features, verdicts)

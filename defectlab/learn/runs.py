@@ -18,8 +18,8 @@ confirmation or correction is a plain annotation that flows into the next traini
 
 from __future__ import annotations
 
-import csv
 import datetime as _dt
+import functools
 import hashlib
 import io
 import json
@@ -33,7 +33,7 @@ import numpy as np
 from defectlab._validation import _check_float, _check_int
 from defectlab.errors import ArtifactError, InputError, NotFoundError
 from defectlab.learn._columns import _to_project_columns
-from defectlab.learn.artifacts import library_versions, load_model, save_model
+from defectlab.learn.artifacts import artifact_hashes, library_versions, load_model, save_model
 from defectlab.learn.compare import compare_runs
 from defectlab.learn.cv import cross_val_oof
 from defectlab.learn.explain import explain
@@ -152,6 +152,17 @@ def _training_snapshot(ws, project):
     return df.reset_index(drop=True), notes
 
 
+def _present_classes(proj, rows):
+    """The project's classes that have labeled rows; InputError when fewer than two."""
+    present = [c for c in proj.classes if c in set(rows["label"])] if len(rows) else []
+    if len(present) < 2:
+        raise InputError(
+            f"Project {proj.name!r} has {len(rows)} labeled items in {len(present)} class(es) "
+            f"({present}); training needs labeled items of at least 2 classes. Label more items."
+        )
+    return present
+
+
 def _features(ws, rows, spec, progress, n_jobs):
     """(N, F) float64 features of the item rows (``sha256``, ``blob``, ``source``) via the cache."""
     from defectlab.features import extract_cached
@@ -167,6 +178,57 @@ def _features(ws, rows, spec, progress, n_jobs):
     X = extract_cached(list(rows["sha256"]), loader, spec, cache_dir=ws.features_dir,
                        n_jobs=n_jobs, progress=progress)
     return np.asarray(X, dtype=np.float64)
+
+
+class _Unreadable(Exception):
+    """Internal: images of a feature batch that cannot be read, ``{sha256: reason}``."""
+
+    def __init__(self, bad):
+        super().__init__(f"{len(bad)} unreadable images")
+        self.bad = bad
+
+
+def _strict_loader(ws, by_sha):
+    """A feature-cache loader that reads every image of a batch and raises :class:`_Unreadable` listing all
+    the bad ones (so nothing is cached for a batch holding one)."""
+    from defectlab.errors import DefectlabError
+    from defectlab.imaging import decode_image
+
+    def loader(shas):
+        images, bad = [], {}
+        for s in shas:
+            blob, source = by_sha[s]
+            try:
+                images.append(decode_image(ws.read_blob(blob), source=source))
+            except (DefectlabError, OSError) as exc:
+                bad[s] = str(exc)[:300]
+        if bad:
+            raise _Unreadable(bad)
+        return images
+
+    return loader
+
+
+def _features_skipping(ws, rows, spec, progress, n_jobs):
+    """Features of the rows that can be read; ``(X, kept rows, skipped)`` where ``skipped`` lists
+    ``{item_id, source, reason}`` of items whose image is missing, damaged or undecodable."""
+    from defectlab.features import extract_cached
+
+    skipped = []
+    while True:
+        by_sha = {}
+        for sha, blob, source in zip(rows["sha256"], rows["blob"], rows["source"], strict=True):
+            by_sha.setdefault(sha, (blob, source))
+        try:
+            X = extract_cached(list(rows["sha256"]), _strict_loader(ws, by_sha), spec, cache_dir=ws.features_dir,
+                               n_jobs=n_jobs, progress=progress)
+        except _Unreadable as exc:
+            bad = rows["sha256"].isin(list(exc.bad))
+            skipped += [{"item_id": int(r["id"]), "source": str(r["source"]), "reason": exc.bad[r["sha256"]]}
+                        for _, r in rows[bad].iterrows()]
+            rows = rows[~bad].reset_index(drop=True)
+            continue
+        return np.asarray(X, dtype=np.float64), rows, skipped
 
 
 def _resolve_spec(feature_spec, preset):
@@ -216,6 +278,22 @@ def summary_of(run: Mapping[str, Any]) -> dict[str, Any]:
 
 # -- training -------------------------------------------------------------------------------------
 
+def _holding_training_lock(func):
+    """Run ``func(ws, ...)`` holding a ``train-*`` work lock: while it runs, nobody cleans up the run folder
+    it is writing; once its process is gone, a folder it left is removed at the next start."""
+
+    @functools.wraps(func)
+    def wrapper(ws, *args, **kwargs):
+        from defectlab.store.maintenance import work_lock
+
+        ws = as_workspace(ws)
+        with work_lock(ws, f"train-{secrets.token_hex(8)}"):
+            return func(ws, *args, **kwargs)
+
+    return wrapper
+
+
+@_holding_training_lock
 def train_project(ws: WorkspaceLike, project: ProjectRef, model: str = DEFAULT_MODEL, preset: str | None = None,
                   folds: int = 5, seed: int = 0, feature_spec: Any | None = None, user: str = "local",
                   progress: Callable[..., Any] | None = None, model_preset: str = DEFAULT_PRESET,
@@ -282,21 +360,21 @@ def train_project(ws: WorkspaceLike, project: ProjectRef, model: str = DEFAULT_M
         from defectlab.features import auto_spec
 
         spec = auto_spec(spec, rows["height"], rows["width"])  # large photos get tile-pooled features
-    present = [c for c in proj.classes if c in set(rows["label"])] if len(rows) else []
-    if len(present) < 2:
-        raise InputError(
-            f"Project {proj.name!r} has {len(rows)} labeled items in {len(present)} class(es) "
-            f"({present}); training needs labeled items of at least 2 classes. Label more items."
-        )
+    present = _present_classes(proj, rows)
+
+    _tell(progress, 0, _STEP["features"])
+    t0 = time.perf_counter()
+    X, rows, skipped = _features_skipping(ws, rows, spec, _stage(progress, 0, 40, _STEP["features"]), n_jobs)
+    if skipped:
+        notes.append(f"{len(skipped)} items could not be read (missing or damaged image files) and were left "
+                     "out; run 'defectlab check'. Items: " + ", ".join(str(s["item_id"]) for s in skipped[:20]))
+        present = _present_classes(proj, rows)
     item_ids = rows["id"].astype(np.int64).to_numpy()
     labels = rows["label"].astype(str).to_numpy()
     groups = np.array([_group_of(r) for _, r in rows.iterrows()])
     if len(set(groups.tolist())) == len(groups):
         groups = None  # every item is its own group: plain stratified folds
 
-    _tell(progress, 0, _STEP["features"])
-    t0 = time.perf_counter()
-    X = _features(ws, rows, spec, _stage(progress, 0, 40, _STEP["features"]), n_jobs)
     from defectlab.features import feature_names
 
     names = list(feature_names(spec))
@@ -337,6 +415,7 @@ def train_project(ws: WorkspaceLike, project: ProjectRef, model: str = DEFAULT_M
              fold_ids=oof.fold_ids, feature_means=X.mean(axis=0, dtype=np.float64),
              holdout_mask=oof.holdout_mask)
     oof_sha = _sha256_file(directory / OOF_FILE)
+    hashes = artifact_hashes(directory)  # recorded in the database: a later edit is refused at load
 
     pred_idx = np.argmax(probs_all, axis=1)
     pred_labels = [classes[k] for k in pred_idx.tolist()]
@@ -347,7 +426,7 @@ def train_project(ws: WorkspaceLike, project: ProjectRef, model: str = DEFAULT_M
               "class_weight": class_weight, "folds": folds, "n_splits": oof.n_splits,
               "grouped": groups is not None, "holdout": holdout, "target_accuracy": target_accuracy,
               "n_jobs": n_jobs, "oof_sha256": oof_sha, "artifact_kind": meta["kind"],
-              "n_features": len(names), "warnings": notes}
+              "n_features": len(names), "warnings": notes, "skipped_items": skipped[:200]}
     try:
         with ws.transaction() as conn:
             conn.execute(
@@ -366,6 +445,12 @@ def train_project(ws: WorkspaceLike, project: ProjectRef, model: str = DEFAULT_M
                  zip(item_ids.tolist(), labels.tolist(), oof.fold_ids.tolist(), pred_labels,
                      confidence.tolist(), strict=True)],
             )
+            conn.executemany("INSERT INTO run_artifacts (run_id, name, sha256) VALUES (?, ?, ?)",
+                             [(run_id, name, sha) for name, sha in hashes.items()])
+            _record_own_models(conn, directory, meta)
+            for item in skipped[:200]:  # flagged in the audit trail, next to the run that left it out
+                log_action(conn, user, "item.unreadable", proj.id, item["source"],
+                           {"item_id": item["item_id"], "run_id": run_id, "reason": item["reason"]})
             log_action(conn, user, "train", proj.id, run_id,
                        {"model": model, "n_items": len(labels),
                         "accuracy": metrics["accuracy"], "spec_hash": spec.hash})
@@ -377,7 +462,8 @@ def train_project(ws: WorkspaceLike, project: ProjectRef, model: str = DEFAULT_M
     _tell(progress, 100, _STEP["done"])
     run = get_run(ws, run_id, with_items=False)
     out = summary_of(run)
-    out.update(timings=timings, warnings=notes, n_splits=oof.n_splits, path=str(directory))
+    out.update(timings=timings, warnings=notes, n_splits=oof.n_splits, path=str(directory),
+               skipped_items=skipped)
     if not proj.ordinal:
         for key in ("mae", "within_one", "qwk"):
             out.pop(key, None)
@@ -530,6 +616,25 @@ def approve_run(ws: WorkspaceLike, run_id: str, approved: bool = True, user: str
     return summary_of(get_run(ws, run_id, with_items=False))
 
 
+def _record_own_models(conn, directory, meta):
+    """The LightGBM texts this process just wrote are known good: no child-process check for them."""
+    from defectlab.store import utcnow
+
+    descs = meta.get("members") or [meta]
+    for d in descs:
+        if d.get("kind") == "lightgbm":
+            conn.execute("INSERT OR IGNORE INTO model_checks (sha256, ok, detail, checked_at) VALUES (?, 1, "
+                         "'written by training', ?)", (meta["files"][d["file"]], utcnow()))
+
+
+def run_artifact_hashes(ws, run_id):
+    """``{file name: sha256}`` recorded for a run at training time; empty for runs trained before
+    defectlab recorded them (those are checked against their own ``meta.json`` only)."""
+    with ws.read() as conn:
+        return {r[0]: r[1] for r in conn.execute(
+            "SELECT name, sha256 FROM run_artifacts WHERE run_id = ? ORDER BY name", (str(run_id),))}
+
+
 def _run_dir(ws, run):
     path = (ws.root / run["path"]).resolve()
     if ws.runs_dir.resolve() not in path.parents:
@@ -572,8 +677,11 @@ def load_run_model(ws: WorkspaceLike, run_id: str) -> tuple[Any, dict[str, Any],
     from defectlab.features import get_spec
 
     ws = as_workspace(ws)
+    from defectlab.learn.model_guard import VerdictStore
+
     run = get_run(ws, run_id, with_items=False)
-    model = load_model(_run_dir(ws, run))
+    expected = run_artifact_hashes(ws, run["run_id"])
+    model = load_model(_run_dir(ws, run), expected=expected, verdicts=VerdictStore(ws))
     try:
         spec = get_spec(run["feature_spec"])
     except InputError as exc:
@@ -874,19 +982,20 @@ def export_predictions_csv(ws: WorkspaceLike, project: ProjectRef, path: PathLik
     classes = list(proj.classes)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(["source", "item_id", "predicted", "confidence", "needs_review", "final_label",
-                     "final_source", "decided_by", "run_id", "batch_id"] + [f"p_{c}" for c in classes])
+    from defectlab.csvio import write_csv
+
+    header = ["source", "item_id", "predicted", "confidence", "needs_review", "final_label",
+              "final_source", "decided_by", "run_id", "batch_id"] + [f"p_{c}" for c in classes]
+    lines = []
     for r in rows:
         decided = r["decision"] is not None
-        writer.writerow([
+        lines.append([
             r["source"], r["item_id"], r["label"], f"{r['confidence']:.6f}", int(r["needs_review"]),
             r["decision"] if decided else r["label"],
             r["decision_source"] if decided else "model_unreviewed",
             r["decided_by"] or "", r["run_id"], r["batch_id"],
         ] + [f"{r['probs'].get(c, 0.0):.6f}" for c in classes])
-    path.write_text(buf.getvalue(), encoding="utf-8-sig")  # BOM: Excel reads Chinese names right
+    write_csv(path, header, lines)  # BOM: Excel reads Chinese names right; formula cells neutralised
     with ws.transaction() as conn:
         log_action(conn, user, "export.predictions", proj.id, str(path),
                    {"batch_id": batch_id, "rows": len(rows)})

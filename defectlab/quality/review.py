@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 import warnings
+import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -438,7 +439,7 @@ def item_phashes(ws: WorkspaceLike, shas: Sequence[str], blobs: Sequence[str],
         try:
             with np.load(path, allow_pickle=False) as z:
                 cache = dict(zip(z["sha256"].tolist(), z["phash"].tolist(), strict=True))
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             cache = {}  # a damaged cache is rebuilt
     todo = {}
     for i, s in enumerate(shas):

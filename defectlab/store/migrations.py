@@ -319,6 +319,24 @@ MIGRATIONS = [
             item_id INTEGER NOT NULL REFERENCES items(id),
             annotation_id INTEGER NOT NULL REFERENCES annotations(id),
             created_at TEXT NOT NULL
+        """,
+    ),
+    (
+        "0004_trust-input_artifact_hashes",
+        """
+        -- sha256 of every file of a run's model directory (meta.json included), recorded at training
+        CREATE TABLE run_artifacts (
+            run_id TEXT NOT NULL REFERENCES runs(id),
+            name TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            PRIMARY KEY (run_id, name)
+        );
+        -- verdicts of loading a LightGBM text model in a child process, by the model text's sha256
+        CREATE TABLE model_checks (
+            sha256 TEXT PRIMARY KEY,
+            ok INTEGER NOT NULL,
+            detail TEXT NOT NULL DEFAULT '',
+            checked_at TEXT NOT NULL
         );
         """,
     ),

@@ -18,7 +18,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import InputError, NotFoundError
+from ..errors import InputError, NotFoundError, StorageError
 from .migrations import apply_migrations
 
 if TYPE_CHECKING:
@@ -114,11 +114,12 @@ class Workspace:
     @contextlib.contextmanager
     def read(self):
         """A short-lived connection for reading (autocommit; each statement sees committed data)."""
-        conn = self._connect()
-        try:
-            yield conn
-        finally:
-            conn.close()
+        with _storage_errors(self.root):
+            conn = self._connect()
+            try:
+                yield conn
+            finally:
+                conn.close()
 
     @contextlib.contextmanager
     def transaction(self):
@@ -127,17 +128,19 @@ class Workspace:
         ``IMMEDIATE`` takes the write lock up front, so a read-check-write sequence inside (a version
         check before an annotation, say) cannot interleave with another writer.
         """
-        conn = self._connect()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
+        with _storage_errors(self.root):
+            conn = self._connect()
             try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-        finally:
-            conn.close()
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                except BaseException:
+                    with contextlib.suppress(sqlite3.Error):  # a failed COMMIT may have ended it already
+                        conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            finally:
+                conn.close()
 
     def integrity_check(self):
         """``PRAGMA integrity_check`` result (``"ok"`` when the database is sound)."""
@@ -156,7 +159,9 @@ class Workspace:
         path = self.root / rel
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            incoming = self.blobs_dir / ".incoming"  # one folder to clean after a killed write
+            incoming.mkdir(exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=incoming, prefix=".tmp-")
             try:
                 with os.fdopen(fd, "wb") as fh:
                     fh.write(data)
@@ -217,8 +222,45 @@ def open_workspace(path: PathLike | None = None, create: bool = True) -> Workspa
         if root.exists() and not root.is_dir():
             raise InputError(f"Workspace path {root} exists and is not a folder.")
         root.mkdir(parents=True, exist_ok=True)
-    for sub in (ws.blobs_dir, ws.features_dir, ws.runs_dir):
-        sub.mkdir(parents=True, exist_ok=True)
+    try:
+        for sub in (ws.blobs_dir, ws.features_dir, ws.runs_dir):
+            sub.mkdir(parents=True, exist_ok=True)
+        _prepare_database(ws)
+    except sqlite3.DatabaseError as exc:
+        raise StorageError(_storage_message(root, exc)) from None
+    except OSError as exc:
+        raise StorageError(f"Workspace {root} cannot be opened: {exc.strerror or exc}.") from None
+    from .maintenance import clean_once
+
+    clean_once(ws)  # leftovers of killed imports / trainings (once per process)
+    return ws
+
+
+@contextlib.contextmanager
+def _storage_errors(root):
+    """A damaged database or a full disk met by any statement becomes a :class:`StorageError` (a clear
+    one-line message in the CLI and the app); constraint violations stay ``sqlite3.IntegrityError``."""
+    try:
+        yield
+    except sqlite3.IntegrityError:
+        raise
+    except sqlite3.DatabaseError as exc:
+        text = str(exc)
+        if isinstance(exc, sqlite3.OperationalError) and not any(
+                k in text for k in ("full", "disk I/O", "malformed", "not a database")):
+            raise
+        raise StorageError(_storage_message(root, exc)) from None
+
+
+def _storage_message(root, exc):
+    text = str(exc)
+    if "full" in text:
+        return f"The disk of workspace {root} is full ({text}). Free some space and try again."
+    return (f"The database of workspace {root} is damaged or not a defectlab database ({text}). Restore it "
+            "from a backup ('defectlab backup' makes one), or run 'defectlab check' to see what is wrong.")
+
+
+def _prepare_database(ws):
     conn = sqlite3.connect(ws.db_path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -229,7 +271,6 @@ def open_workspace(path: PathLike | None = None, create: bool = True) -> Workspa
         _ensure_local_admin(conn)
     finally:
         conn.close()
-    return ws
 
 
 def as_workspace(ws: Workspace | str | os.PathLike[str]) -> Workspace:

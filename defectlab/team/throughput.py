@@ -24,7 +24,7 @@ grid, the total of ``annotate_many``) for the hours to mean anything.
 :func:`throughput_csv` returns the same table as CSV text that starts with a UTF-8 byte-order mark and
 uses CRLF line ends, so Excel on a Chinese Windows opens it with the right characters: write it with
 ``.encode("utf-8")`` (or ``st.download_button(data=csv.encode("utf-8"))``). Cells that a spreadsheet
-would read as a formula (starting with ``= + - @``) are prefixed with ``'``.
+would read as a formula (starting with ``= + - @``, a tab or CR) are prefixed with ``'`` (:mod:`defectlab.csvio`).
 
 People with ``view_team`` (leads, reviewers, admins) see everybody; anybody else sees only their own
 rows.
@@ -35,6 +35,7 @@ from __future__ import annotations
 import datetime as _dt
 from typing import TYPE_CHECKING
 
+from ..csvio import csv_text
 from ..errors import InputError
 from ..store import can, require
 from ._common import _day, _project, _tz
@@ -170,12 +171,6 @@ def throughput(ws: Workspace, project: ProjectRef | None = None, start: TimeLike
     return df[THROUGHPUT_COLUMNS].sort_values(["day", "user"]).reset_index(drop=True)
 
 
-def _safe_cell(value):
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
 def throughput_csv(ws: Workspace, project: ProjectRef | None = None, start: TimeLike | None = None,
                    end: TimeLike | None = None, user: str | None = None, tz: str | None = None, by: str = "local",
                    columns: Mapping[str, str] | None = None) -> str:
@@ -192,11 +187,9 @@ def throughput_csv(ws: Workspace, project: ProjectRef | None = None, start: Time
         Starts with ``"\\ufeff"``; encode with UTF-8 to write the file.
     """
     df = throughput(ws, project=project, start=start, end=end, user=user, tz=tz, by=by)
-    for col in ("user", "display_name", "role"):
-        df[col] = df[col].map(_safe_cell)
     df["active_seconds"] = df["active_seconds"].round(1)
     df["active_hours"] = df["active_hours"].round(2)
     df["items_per_hour"] = df["items_per_hour"].round(2)
     if columns:
         df = df.rename(columns=dict(columns))
-    return "\ufeff" + df.to_csv(index=False, lineterminator="\r\n")
+    return csv_text([str(c) for c in df.columns], df.itertuples(index=False, name=None))

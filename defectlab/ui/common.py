@@ -442,14 +442,35 @@ def _image(root, blob, source, max_side):
     return encode_jpeg(image)
 
 
+@st.cache_data(show_spinner=False, max_entries=8)
+def _unreadable(size):
+    """A grey picture with a red cross: shown instead of an image file that is missing or damaged."""
+    import cv2
+    import numpy as np
+
+    _, make_thumbnail, _ = _codec()
+    img = np.full((size, size, 3), 200, np.uint8)
+    cv2.line(img, (8, 8), (size - 9, size - 9), (200, 40, 40), 3)
+    cv2.line(img, (size - 9, 8), (8, size - 9), (200, 40, 40), 3)
+    return make_thumbnail(img, size)
+
+
 def thumb(item, size=128):
-    """JPEG bytes of an item's thumbnail (cached by blob, which names the content's sha256)."""
-    return _thumb(str(workspace().root.resolve()), item["blob"], str(item["source"]), int(size))
+    """JPEG bytes of an item's thumbnail (cached by blob, which names the content's sha256); a crossed
+    placeholder when the image file is missing or damaged (``defectlab check`` lists those)."""
+    try:
+        return _thumb(str(workspace().root.resolve()), item["blob"], str(item["source"]), int(size))
+    except DefectlabError:
+        return _unreadable(int(size))
 
 
 def image_bytes(item, max_side=1600):
-    """JPEG bytes of an item's image, downsized to ``max_side`` (cached by blob)."""
-    return _image(str(workspace().root.resolve()), item["blob"], str(item["source"]), int(max_side))
+    """JPEG bytes of an item's image, downsized to ``max_side`` (cached by blob); a crossed placeholder
+    when the image file is missing or damaged."""
+    try:
+        return _image(str(workspace().root.resolve()), item["blob"], str(item["source"]), int(max_side))
+    except DefectlabError:
+        return _unreadable(min(int(max_side), 400))
 
 
 class Timer:
