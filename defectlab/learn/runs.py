@@ -23,6 +23,7 @@ import io
 import json
 import secrets
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -141,11 +142,20 @@ def _training_snapshot(ws, project):
     return df.reset_index(drop=True), notes
 
 
-def _features(ws, rows, spec, progress, n_jobs):
-    """(N, F) float64 features of the item rows (``sha256``, ``blob``, ``source``) via the cache."""
+def _features(ws, rows, spec, progress, n_jobs, scheduler=None):
+    """(N, F) float64 features of the item rows (``sha256``, ``blob``, ``source``) via the cache.
+
+    Missing rows are computed on ``n_jobs`` local threads, or by a Dask cluster when ``scheduler``
+    (or ``$DEFECTLAB_SCHEDULER``) names one (:mod:`defectlab.learn.distributed`).
+    """
     from defectlab.features import extract_cached
+    from defectlab.learn.distributed import features_dask, resolve_scheduler
     from defectlab.store import load_images
 
+    address = resolve_scheduler(scheduler)
+    if address is not None:
+        X = features_dask(ws, list(rows["sha256"]), list(rows["blob"]), spec, address, progress=progress)
+        return np.asarray(X, dtype=np.float64)
     by_sha = {}
     for sha, blob, source in zip(rows["sha256"], rows["blob"], rows["source"], strict=True):
         by_sha.setdefault(sha, (blob, source))
@@ -216,8 +226,13 @@ def summary_of(run):
 
 def train_project(ws, project, model=DEFAULT_MODEL, preset=None, folds=5, seed=0, feature_spec=None,
                   user="local", progress=None, model_preset=DEFAULT_PRESET, class_weight="balanced",
-                  target_accuracy=0.99, holdout=None, note="", n_jobs=2):
+                  target_accuracy=0.99, holdout=None, note="", n_jobs=2, scheduler=None):
     """Train a project on its current labels and record the run.
+
+    The steps, each a function of this module: check the arguments, take the training set
+    (:func:`_training_set`), compute its features (:func:`_features`, cached), cross-validate and
+    fit the final model (:func:`_fit`), score the out-of-fold probabilities (:func:`_score`), save
+    the run's files (:func:`_save_run_files`) and record it in the store (:func:`_record_run`).
 
     Parameters
     ----------
@@ -246,6 +261,11 @@ def train_project(ws, project, model=DEFAULT_MODEL, preset=None, folds=5, seed=0
         separately under ``metrics["holdout"]``.
     note : str
     n_jobs : int, default=2
+        Local workers: feature-extraction threads and models fitted side by side.
+    scheduler : str or None
+        A Dask scheduler address (``tcp://host:8786``) or ``"env"`` for ``$DEFECTLAB_SCHEDULER``:
+        features are computed by the cluster's workers (:mod:`defectlab.learn.distributed`). None
+        (default) computes everything in this process.
 
     Returns
     -------
@@ -254,23 +274,83 @@ def train_project(ws, project, model=DEFAULT_MODEL, preset=None, folds=5, seed=0
         (+ ``mae, within_one, qwk`` for ordinal projects), ``log_loss, ece, threshold, coverage,
         timings, warnings, n_splits, spec_hash, feature_preset, path``.
     """
-    from defectlab.store import get_project, log_action, utcnow
+    from defectlab.features import feature_names
+    from defectlab.store import get_project
 
     t_start = time.perf_counter()
     ws = _workspace(ws)
+    folds, seed, target_accuracy = _check_train_args(model, model_preset, folds, seed, target_accuracy)
+    _require(ws, user, "train")
+    proj = get_project(ws, project)
+    spec = _resolve_spec(feature_spec, preset)
+    data = _training_set(ws, proj)
+
+    _tell(progress, 0, "computing features")
+    t0 = time.perf_counter()
+    X = _features(ws, data.rows, spec, _stage(progress, 0, 40, "computing features"), n_jobs,
+                  scheduler=scheduler)
+    timings = {"features": round(time.perf_counter() - t0, 3)}
+
+    t0 = time.perf_counter()
+    oof = _fit(X, data, model, model_preset, class_weight, seed, folds, holdout, n_jobs,
+               _stage(progress, 40, 55, "fitting models"), scheduler=scheduler)
+    timings["fit"] = round(time.perf_counter() - t0, 3)
+    data.notes.extend(oof.warnings)
+    scores = _score(oof, data.labels, list(proj.classes), proj.ordinal, target_accuracy)
+
+    _tell(progress, 97, "saving the run")
+    run_id = _new_run_id()
+    directory = ws.runs_dir / run_id
+    files = _save_run_files(directory, run_id, proj, spec, list(feature_names(spec)), X, data, oof)
+    timings["total"] = round(time.perf_counter() - t_start, 3)
+    params = {"model_preset": model_preset, "model_params": model_params(model, model_preset),
+              "class_weight": class_weight, "folds": folds, "n_splits": oof.n_splits,
+              "grouped": data.groups is not None, "holdout": holdout, "target_accuracy": target_accuracy,
+              "n_jobs": n_jobs, "oof_sha256": files["oof_sha256"], "artifact_kind": files["kind"],
+              "n_features": X.shape[1], "warnings": data.notes}
+    try:
+        _record_run(ws, run_id, proj, user, model, params, spec, seed, data, oof, scores, timings, note)
+    except BaseException:
+        import shutil
+
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
+    _tell(progress, 100, "done")
+    out = summary_of(get_run(ws, run_id, with_items=False))
+    out.update(timings=timings, warnings=data.notes, n_splits=oof.n_splits, path=str(directory))
+    if not proj.ordinal:
+        for key in ("mae", "within_one", "qwk"):
+            out.pop(key, None)
+    return out
+
+
+def _check_train_args(model, model_preset, folds, seed, target_accuracy):
+    """Validate the scalar arguments of :func:`train_project`; the checked (folds, seed, target)."""
     if model not in MODEL_NAMES:
         raise InputError(f"The 'model' parameter of train_project must be one of {list(MODEL_NAMES)}. "
                          f"Got {model!r}.")
     if model_preset not in PRESETS:
         raise InputError(f"The 'model_preset' parameter of train_project must be one of "
                          f"{list(PRESETS)}. Got {model_preset!r}.")
-    folds = _check_int(folds, "train_project", "folds", 2, 50)
-    seed = _check_int(seed, "train_project", "seed", 0)
-    target_accuracy = _check_float(target_accuracy, "train_project", "target_accuracy")
-    _require(ws, user, "train")
-    proj = get_project(ws, project)
-    spec = _resolve_spec(feature_spec, preset)
+    return (_check_int(folds, "train_project", "folds", 2, 50),
+            _check_int(seed, "train_project", "seed", 0),
+            _check_float(target_accuracy, "train_project", "target_accuracy"))
 
+
+@dataclass
+class _TrainingSet:
+    """What a run trains on: the item rows and, aligned with them, ids, labels and CV groups."""
+
+    rows: object  # DataFrame: id, sha256, blob, source, label, parent_id, meta
+    item_ids: np.ndarray
+    labels: np.ndarray
+    groups: np.ndarray | None
+    present: list
+    notes: list
+
+
+def _training_set(ws, proj):
+    """The labeled items of ``proj`` as a :class:`_TrainingSet`; raises when fewer than 2 classes."""
     rows, notes = _training_snapshot(ws, proj)
     present = [c for c in proj.classes if c in set(rows["label"])] if len(rows) else []
     if len(present) < 2:
@@ -278,100 +358,91 @@ def train_project(ws, project, model=DEFAULT_MODEL, preset=None, folds=5, seed=0
             f"Project {proj.name!r} has {len(rows)} labeled items in {len(present)} class(es) "
             f"({present}); training needs labeled items of at least 2 classes. Label more items."
         )
-    item_ids = rows["id"].astype(np.int64).to_numpy()
-    labels = rows["label"].astype(str).to_numpy()
-    groups = np.array([_group_of(r) for _, r in rows.iterrows()])
+    groups = np.array([_group_of(r) for r in rows[["id", "parent_id", "meta"]].to_dict("records")])
     if len(set(groups.tolist())) == len(groups):
         groups = None  # every item is its own group: plain stratified folds
+    return _TrainingSet(rows=rows, item_ids=rows["id"].astype(np.int64).to_numpy(),
+                        labels=rows["label"].astype(str).to_numpy(), groups=groups, present=present,
+                        notes=notes)
 
-    _tell(progress, 0, "computing features")
-    t0 = time.perf_counter()
-    X = _features(ws, rows, spec, _stage(progress, 0, 40, "computing features"), n_jobs)
-    from defectlab.features import feature_names
 
-    names = list(feature_names(spec))
-    t_features = time.perf_counter() - t0
+def _fit(X, data, model, model_preset, class_weight, seed, folds, holdout, n_jobs, progress,
+         scheduler=None):
+    """Out-of-fold probabilities and, alongside the folds, the final model on all items.
 
-    estimator = make_model(model, model_preset, random_state=seed, n_jobs=1,
-                           class_weight=class_weight)
-    t0 = time.perf_counter()
+    With a Dask scheduler and a feature matrix of at least
+    :func:`~defectlab.learn.distributed.dask_lightgbm_min_bytes`, LightGBM is fitted on the cluster.
+    """
+    from defectlab.learn import distributed
+
+    estimator = make_model(model, model_preset, random_state=seed, n_jobs=1, class_weight=class_weight)
+    address = distributed.resolve_scheduler(scheduler)
+    on_dask = address is not None and X.nbytes >= distributed.dask_lightgbm_min_bytes()
+    if on_dask:
+        estimator = distributed.with_dask_lightgbm(estimator, address)
     # The final model (all items) is fitted alongside the folds: both cores stay busy.
-    oof = cross_val_oof(X, labels, groups=groups, model=estimator, n_splits=folds, random_state=seed,
-                        holdout=holdout, progress=_stage(progress, 40, 55, "fitting models"),
-                        n_jobs=n_jobs, refit=True)
-    t_cv = time.perf_counter() - t0
-    final = oof.model
-    notes.extend(oof.warnings)
+    oof = cross_val_oof(X, data.labels, groups=data.groups, model=estimator, n_splits=folds,
+                        random_state=seed, holdout=holdout, progress=progress, n_jobs=n_jobs, refit=True)
+    if on_dask:
+        oof.model = distributed.localize(oof.model)
+    return oof
 
-    classes = list(proj.classes)
+
+def _score(oof, labels, classes, ordinal, target_accuracy):
+    """Metrics (+ hold-out, reject threshold and coverage curve) and per-item predictions."""
     probs_all = _expand(oof.pred_probs, oof.classes.tolist(), classes)
     cv_rows = ~oof.holdout_mask
-    metrics = evaluate(labels[cv_rows], probs_all[cv_rows], classes, ordinal=proj.ordinal)
+    metrics = evaluate(labels[cv_rows], probs_all[cv_rows], classes, ordinal=ordinal)
     if oof.holdout_mask.any():
         metrics["holdout"] = evaluate(labels[oof.holdout_mask], probs_all[oof.holdout_mask], classes,
-                                      ordinal=proj.ordinal)
+                                      ordinal=ordinal)
     choice = choose_threshold(labels[cv_rows], probs_all[cv_rows], target_accuracy, classes=classes)
     metrics["reject"] = choice.to_dict()
     metrics["reject"]["curve"] = coverage_curve(labels[cv_rows], probs_all[cv_rows],
                                                 classes=classes).to_dict()
+    pred_idx = np.argmax(probs_all, axis=1)
+    return {"metrics": metrics, "threshold": float(choice.threshold),
+            "pred_labels": [classes[k] for k in pred_idx.tolist()],
+            "confidence": probs_all[np.arange(len(labels)), pred_idx]}
 
-    _tell(progress, 97, "saving the run")
-    run_id = _new_run_id()
-    directory = ws.runs_dir / run_id
-    spec_dict = spec.to_dict()
-    meta = save_model(final, directory, feature_names=names,
+
+def _save_run_files(directory, run_id, proj, spec, names, X, data, oof):
+    """Write the model artifact and ``oof.npz``; their kind and checksum for the runs row."""
+    meta = save_model(oof.model, directory, feature_names=names,
                       extra={"run_id": run_id, "project": proj.name, "spec_hash": spec.hash,
-                             "feature_spec": spec_dict})
-    np.savez(directory / OOF_FILE, item_ids=item_ids, labels=labels.astype(str),
+                             "feature_spec": spec.to_dict()})
+    np.savez(directory / OOF_FILE, item_ids=data.item_ids, labels=data.labels.astype(str),
              classes=np.asarray(oof.classes).astype(str), pred_probs=oof.pred_probs,
              fold_ids=oof.fold_ids, feature_means=X.mean(axis=0, dtype=np.float64),
              holdout_mask=oof.holdout_mask)
-    oof_sha = _sha256_file(directory / OOF_FILE)
+    return {"kind": meta["kind"], "oof_sha256": _sha256_file(directory / OOF_FILE)}
 
-    pred_idx = np.argmax(probs_all, axis=1)
-    pred_labels = [classes[k] for k in pred_idx.tolist()]
-    confidence = probs_all[np.arange(len(labels)), pred_idx]
-    timings = {"features": round(t_features, 3), "fit": round(t_cv, 3)}
-    timings["total"] = round(time.perf_counter() - t_start, 3)
-    params = {"model_preset": model_preset, "model_params": model_params(model, model_preset),
-              "class_weight": class_weight, "folds": folds, "n_splits": oof.n_splits,
-              "grouped": groups is not None, "holdout": holdout, "target_accuracy": target_accuracy,
-              "n_jobs": n_jobs, "oof_sha256": oof_sha, "artifact_kind": meta["kind"],
-              "n_features": len(names), "warnings": notes}
-    try:
-        with ws.transaction() as conn:
-            conn.execute(
-                "INSERT INTO runs (id, project_id, created_at, created_by, status, model, params, "
-                "feature_spec, spec_hash, seed, n_items, n_classes, metrics, timings, versions, "
-                "threshold, path, note, approved) VALUES (?, ?, ?, ?, 'done', ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                "?, ?, ?, ?, 0)",
-                (run_id, proj.id, utcnow(), user, model, _json(params), _json(spec_dict), spec.hash,
-                 seed, len(labels), len(present), _json(metrics), _json(timings),
-                 _json(library_versions()), float(choice.threshold), f"runs/{run_id}", str(note)),
-            )
-            conn.executemany(
-                "INSERT INTO run_items (run_id, item_id, label, fold, pred_label, confidence) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                [(run_id, int(i), lab, int(f), p, float(c)) for i, lab, f, p, c in
-                 zip(item_ids.tolist(), labels.tolist(), oof.fold_ids.tolist(), pred_labels,
-                     confidence.tolist(), strict=True)],
-            )
-            log_action(conn, user, "train", proj.id, run_id,
-                       {"model": model, "n_items": len(labels),
-                        "accuracy": metrics["accuracy"], "spec_hash": spec.hash})
-    except BaseException:
-        import shutil
 
-        shutil.rmtree(directory, ignore_errors=True)
-        raise
-    _tell(progress, 100, "done")
-    run = get_run(ws, run_id, with_items=False)
-    out = summary_of(run)
-    out.update(timings=timings, warnings=notes, n_splits=oof.n_splits, path=str(directory))
-    if not proj.ordinal:
-        for key in ("mae", "within_one", "qwk"):
-            out.pop(key, None)
-    return out
+def _record_run(ws, run_id, proj, user, model, params, spec, seed, data, oof, scores, timings, note):
+    """The ``runs`` row, one ``run_items`` row per item and the audit entry, in one transaction."""
+    from defectlab.store import log_action, utcnow
+
+    metrics = scores["metrics"]
+    with ws.transaction() as conn:
+        conn.execute(
+            "INSERT INTO runs (id, project_id, created_at, created_by, status, model, params, "
+            "feature_spec, spec_hash, seed, n_items, n_classes, metrics, timings, versions, "
+            "threshold, path, note, approved) VALUES (?, ?, ?, ?, 'done', ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+            "?, ?, ?, ?, 0)",
+            (run_id, proj.id, utcnow(), user, model, _json(params), _json(spec.to_dict()), spec.hash,
+             seed, len(data.labels), len(data.present), _json(metrics), _json(timings),
+             _json(library_versions()), scores["threshold"], f"runs/{run_id}", str(note)),
+        )
+        conn.executemany(
+            "INSERT INTO run_items (run_id, item_id, label, fold, pred_label, confidence) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [(run_id, int(i), lab, int(f), p, float(c)) for i, lab, f, p, c in
+             zip(data.item_ids.tolist(), data.labels.tolist(), oof.fold_ids.tolist(),
+                 scores["pred_labels"], scores["confidence"].tolist(), strict=True)],
+        )
+        log_action(conn, user, "train", proj.id, run_id,
+                   {"model": model, "n_items": len(data.labels),
+                    "accuracy": metrics["accuracy"], "spec_hash": spec.hash})
 
 
 # -- registry -------------------------------------------------------------------------------------
