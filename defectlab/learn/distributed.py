@@ -44,6 +44,8 @@ __all__ = [
 SCHEDULER_ENV = "DEFECTLAB_SCHEDULER"
 #: Environment variable overriding the feature-matrix size (bytes) from which LightGBM runs on Dask.
 LGBM_BYTES_ENV = "DEFECTLAB_DASK_LGBM_BYTES"
+#: Seconds to wait for the scheduler before giving up with a clear error.
+CONNECT_TIMEOUT = 20
 _BATCH = 256  # images per feature task
 _PREDICT_ROWS = 20_000  # rows per predict_proba task
 
@@ -80,7 +82,7 @@ def resolve_scheduler(scheduler=None):
 
 
 @contextmanager
-def scheduler_client(address, timeout=30):
+def scheduler_client(address, timeout=None):
     """A ``distributed.Client`` connected to ``address`` (closed on exit), with clear errors."""
     try:
         from distributed import Client
@@ -90,7 +92,7 @@ def scheduler_client(address, timeout=30):
             "pip install 'defectlab[dask]' (or unset DEFECTLAB_SCHEDULER / drop --scheduler)."
         ) from None
     try:
-        client = Client(address, timeout=timeout, set_as_default=False)
+        client = Client(address, timeout=timeout or CONNECT_TIMEOUT, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as exc:
         raise DefectlabError(f"Cannot reach the Dask scheduler at {address} ({exc}). Start it with "
                              "'dask scheduler' and at least one 'dask worker ADDRESS', or drop "
@@ -144,7 +146,7 @@ def extract_blobs_dask(client, paths, spec, progress=None):
                          [spec_json] * len(starts), pure=False)
     start_of = {f.key: s for f, s in zip(futures, starts, strict=True)}
     done = 0
-    for future in as_completed(futures):
+    for future in as_completed(futures, loop=client.loop):
         rows = future.result()
         s = start_of[future.key]
         out[s:s + len(rows)] = rows
@@ -250,7 +252,8 @@ class DaskLightGBMClassifier(LightGBMClassifier):
             model = lgb.DaskLGBMClassifier(client=client, n_estimators=int(self.n_estimators),
                                            verbose=-1, **{k: v for k, v in params.items()
                                                           if k not in ("objective",)})
-            model.fit(dX, dy, sample_weight=dw)
+            with client.as_current():  # lightgbm.dask waits on the current client
+                model.fit(dX, dy, sample_weight=dw)
             booster = model.booster_
         self.booster_ = lgb.Booster(model_str=booster.model_to_string())
         self.classes_ = classes

@@ -60,6 +60,7 @@ __all__ = [
     "run_features",
     "summary_of",
     "train_project",
+    "warm_feature_cache",
 ]
 
 OOF_FILE = "oof.npz"
@@ -624,6 +625,37 @@ def run_features(ws, run_id, item_ids, progress=None, n_jobs=2):
     return _features(ws, pd.DataFrame(rows), spec, progress, n_jobs)
 
 
+def warm_feature_cache(ws, item_ids, spec=None, scheduler=None, n_jobs=2, progress=None):
+    """Compute and cache the features of stored items (e.g. right after an import on a cluster).
+
+    Parameters
+    ----------
+    ws : Workspace or path
+    item_ids : list of int
+    spec : FeatureSpec or str or None
+        The feature spec (``None``: the default preset, what ``train`` uses).
+    scheduler : str or None
+        A Dask scheduler address (``None``: ``$DEFECTLAB_SCHEDULER``, else local threads).
+    n_jobs : int, default=2
+    progress : callable or None
+        ``progress(done, total)``.
+
+    Returns
+    -------
+    int
+        Items whose features are now cached.
+    """
+    import pandas as pd
+
+    from defectlab.features import get_spec
+
+    ws = _workspace(ws)
+    rows = _item_rows(ws, item_ids)
+    if rows:
+        _features(ws, pd.DataFrame(rows), get_spec(spec), progress, n_jobs, scheduler=scheduler)
+    return len(rows)
+
+
 # -- prediction -----------------------------------------------------------------------------------
 
 def _item_rows(ws, item_ids):
@@ -644,8 +676,19 @@ def _item_rows(ws, item_ids):
     return [found[i] for i in ids]
 
 
+def _predict_proba(model, X, scheduler):
+    """``model.predict_proba(X)``, on the Dask cluster when a scheduler is given."""
+    from defectlab.learn.distributed import predict_proba_dask, resolve_scheduler, scheduler_client
+
+    address = resolve_scheduler(scheduler)
+    if address is None:
+        return model.predict_proba(X)
+    with scheduler_client(address) as client:
+        return predict_proba_dask(client, model, X)
+
+
 def predict_items(ws, project, run_id, item_ids, user="local", batch_id=None, progress=None,
-                  explain_top=3, n_jobs=2, threshold=None):
+                  explain_top=3, n_jobs=2, threshold=None, scheduler=None):
     """Predict stored items with a run and record the predictions.
 
     Parameters
@@ -667,6 +710,10 @@ def predict_items(ws, project, run_id, item_ids, user="local", batch_id=None, pr
     threshold : float or None
         Confidence below which a prediction needs review; None = the run's threshold (chosen on its
         out-of-fold predictions for the target accuracy). Pass the UI slider's value to override.
+    scheduler : str or None
+        A Dask scheduler address: features and ``predict_proba`` run on its workers
+        (:mod:`defectlab.learn.distributed`); ``None`` reads ``$DEFECTLAB_SCHEDULER``, ``"local"``
+        forces this process.
 
     Returns
     -------
@@ -697,8 +744,8 @@ def predict_items(ws, project, run_id, item_ids, user="local", batch_id=None, pr
     predictions = []
     if rows:
         X = _features(ws, pd.DataFrame(rows), spec, _stage(progress, 0, 80, "computing features"),
-                      n_jobs)
-        proba = model.predict_proba(X)
+                      n_jobs, scheduler=scheduler)
+        proba = _predict_proba(model, X, scheduler)
         classes = [str(c) for c in model.classes_.tolist()]
         pred = np.argmax(proba, axis=1)
         conf = proba[np.arange(len(rows)), pred]
@@ -744,7 +791,7 @@ def predict_items(ws, project, run_id, item_ids, user="local", batch_id=None, pr
 
 
 def predict_batch(ws, project, run_id, source, user="local", layout="auto", progress=None,
-                  explain_top=3, n_jobs=2, threshold=None):
+                  explain_top=3, n_jobs=2, threshold=None, scheduler=None):
     """Import a folder / zip / image as a ``predict`` batch and predict every image in it with a run.
 
     The images become unlabeled items of the project (content already in the project is reused, not
@@ -752,7 +799,7 @@ def predict_batch(ws, project, run_id, source, user="local", layout="auto", prog
 
     Parameters
     ----------
-    ws, project, run_id, user, progress, explain_top, n_jobs, threshold
+    ws, project, run_id, user, progress, explain_top, n_jobs, threshold, scheduler
         As in :func:`predict_items`.
     source : str or Path
         A folder, a ``.zip`` or one image file.
@@ -790,7 +837,8 @@ def predict_batch(ws, project, run_id, source, user="local", layout="auto", prog
     n_repeats = len(report.batch_items) - len(pairs)
     result = predict_items(ws, proj, run_id, [i for _, i in pairs], user=user,
                            batch_id=report.batch_id, progress=_stage(progress, 30, 70, "predicting"),
-                           explain_top=explain_top, n_jobs=n_jobs, threshold=threshold)
+                           explain_top=explain_top, n_jobs=n_jobs, threshold=threshold,
+                           scheduler=scheduler)
     names = dict((i, s) for s, i in pairs)
     for p in result["predictions"]:
         p["source"] = names.get(p["item_id"], p["source"])
