@@ -9,14 +9,17 @@ import collections
 import contextlib
 import datetime as _dt
 import hashlib
+import itertools
 import os
 import sqlite3
-import tempfile
 import threading
 from pathlib import Path
 
 from ..errors import InputError, NotFoundError
 from .migrations import apply_migrations
+
+_MADE_DIRS = set()  # blob folders known to exist (os.makedirs once per folder and process)
+_TMP_COUNTER = itertools.count()
 
 __all__ = ["Workspace", "default_workspace_path", "open_workspace", "utcnow"]
 
@@ -144,13 +147,28 @@ class Workspace:
         return f"blobs/{sha256[:2]}/{sha256}.{ext}"
 
     def put_blob(self, data, ext):
-        """Store bytes content-addressed; return ``(sha256, relative path)``. Idempotent and atomic."""
+        """Store bytes content-addressed; return ``(sha256, relative path)``. Idempotent and atomic.
+
+        The bytes go to a unique ``.tmp-<pid>-<thread>-<n>`` file next to the blob (created with
+        ``O_EXCL``, mode 0600) and are published with ``os.replace``: a crash never leaves a
+        half-written blob under its content name. (``tempfile.mkstemp`` did the same at 2-3x the cost
+        per file, which showed in 100,000-image imports.)
+        """
         sha = hashlib.sha256(data).hexdigest()
         rel = self.blob_relpath(sha, ext)
-        path = self.root / rel
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        path = os.path.join(self.root, rel)
+        if not os.path.exists(path):
+            folder = os.path.dirname(path)
+            if folder not in _MADE_DIRS:
+                os.makedirs(folder, exist_ok=True)
+                _MADE_DIRS.add(folder)
+            tmp = os.path.join(folder, f".tmp-{os.getpid()}-{threading.get_ident()}-{next(_TMP_COUNTER)}")
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+            try:
+                fd = os.open(tmp, flags, 0o600)
+            except FileNotFoundError:  # the folder was removed meanwhile
+                os.makedirs(folder, exist_ok=True)
+                fd = os.open(tmp, flags, 0o600)
             try:
                 with os.fdopen(fd, "wb") as fh:
                     fh.write(data)
