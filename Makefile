@@ -12,7 +12,7 @@ PORT ?= 8501
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,dask]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -30,6 +30,7 @@ test: install
 bench: install
 	$(BIN)/python benchmarks/features.py
 	$(BIN)/python benchmarks/train.py
+	nice $(BIN)/python benchmarks/scale.py --sizes 1000,10000
 
 clean:
 	rm -rf $(VENV) test-output .pytest_cache
