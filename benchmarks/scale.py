@@ -14,7 +14,8 @@ in the same run:
   Target < 90 s and < 1.5 GB.
 * ``warm retrain``: the same again in a new process (every feature cached). Target < 30 s.
 * ``features 1 vs 2 workers``: ``extract_cached`` of ``--sample`` images into an empty cache with
-  ``n_jobs=1`` (the peer) and ``n_jobs=2``; the rows must be identical.
+  ``n_jobs=1`` (the peer) and ``n_jobs=2``; the rows must be identical (measured at one size,
+  ``--extras-at``: the sample does not depend on the workspace size).
 * ``features Dask vs local``: the same sample through a ``LocalCluster`` of 2 worker processes vs
   local 2 threads (bit-identical rows checked), cluster start-up reported separately.
 
@@ -223,6 +224,10 @@ def run_size(n, args, tmp):
     rows.append(_row(n, f"warm retrain (features {warm['timings']['features']:.1f}s)", warm["seconds"], "s",
                      "cold train", cold["seconds"], "< 30 s at 100k"))
 
+    if n != args.extras_at:
+        extra = review_rows(n, ws, cold["run_id"])
+        shutil.rmtree(ws_path, ignore_errors=True)
+        return rows, extra
     sample = _sample(ws, args.sample)
     times, local_X = workers_rows(ws, sample, tmp)
     rows.append(_row(n, f"features of {len(sample)} images, 2 workers", times[2], "s", "1 worker", times[1],
@@ -259,15 +264,21 @@ def main(argv=None):
     ap.add_argument("--sample", type=int, default=4000, help="images for the workers / Dask rows")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--no-dask", action="store_true")
+    ap.add_argument("--extras-at", type=int, default=None,
+                    help="size at which the workers / Dask rows (on --sample images) are measured "
+                         "(default: the smallest size >= --sample, else the largest)")
     ap.add_argument("--child-train", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child_train:
         _child_train(args.child_train, args.jobs)
         return
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    if args.extras_at is None:
+        args.extras_at = min([n for n in sizes if n >= args.sample] or [max(sizes)])
     tmp = Path(tempfile.mkdtemp(prefix="defectlab-scale-"))
     rows, extras = [], []
     try:
-        for n in [int(s) for s in args.sizes.split(",") if s]:
+        for n in sizes:
             r, extra = run_size(n, args, tmp)
             rows += r
             extras.append((n, extra))
