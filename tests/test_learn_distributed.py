@@ -20,6 +20,7 @@ from defectlab.learn import distributed, runs
 from defectlab.store import add_item, annotate, create_project, items_frame, load_images, open_workspace
 
 distributed_mod = pytest.importorskip("distributed")
+pytestmark = pytest.mark.slow  # a LocalCluster of 2 processes: ~10 s of start-up per module
 
 CLASSES = ("dark", "stripes", "spots")
 REPO = Path(__file__).resolve().parents[1]
