@@ -140,3 +140,13 @@ def test_resolve_scheduler_and_threshold(monkeypatch):
     monkeypatch.setenv(distributed.LGBM_BYTES_ENV, "lots")
     with pytest.raises(InputError, match="DEFECTLAB_DASK_LGBM_BYTES"):
         distributed.dask_lightgbm_min_bytes()
+
+
+def test_threshold_follows_the_workers_memory(cluster, monkeypatch):
+    from distributed import Client
+
+    monkeypatch.delenv(distributed.LGBM_BYTES_ENV, raising=False)
+    with Client(cluster, set_as_default=False) as client:
+        limits = [w["memory_limit"] for w in client.scheduler_info()["workers"].values()]
+        assert distributed.dask_lightgbm_min_bytes(client) == min(limits) // 2
+    assert distributed.dask_lightgbm_min_bytes() == 4 << 30

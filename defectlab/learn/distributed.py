@@ -180,7 +180,7 @@ def dask_lightgbm_min_bytes(client=None):
     limit of ``client`` (a matrix that size no longer fits one worker comfortably next to LightGBM's
     binned copy); else 4 GiB.
     """
-    env = os.environ.get(LGBM_BYTES_ENV, "").strip()
+    env = os.environ.get(LGBM_BYTES_ENV, "").strip()  # e.g. 0: always; 10e9 is not accepted, 10000000000 is
     if env:
         try:
             return max(0, int(env))

@@ -378,7 +378,10 @@ def _fit(X, data, model, model_preset, class_weight, seed, folds, holdout, n_job
 
     estimator = make_model(model, model_preset, random_state=seed, n_jobs=1, class_weight=class_weight)
     address = distributed.resolve_scheduler(scheduler)
-    on_dask = address is not None and X.nbytes >= distributed.dask_lightgbm_min_bytes()
+    on_dask = False
+    if address is not None:
+        with distributed.scheduler_client(address) as client:
+            on_dask = X.nbytes >= distributed.dask_lightgbm_min_bytes(client)
     if on_dask:
         estimator = distributed.with_dask_lightgbm(estimator, address)
     # The final model (all items) is fitted alongside the folds: both cores stay busy.
