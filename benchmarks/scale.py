@@ -181,9 +181,14 @@ def review_rows(n, ws, run_id):
         import scale_review
     except ImportError:
         return None
-    kwargs = {"ws": ws, "workspace": ws, "project": PROJECT, "run_id": run_id, "run": run_id}
+    kwargs = {"ws": ws, "workspace": ws, "ws_path": ws.root, "project": PROJECT, "run_id": run_id,
+              "run": run_id}
     accepted = inspect.signature(scale_review.run_rows).parameters
-    return scale_review.run_rows(n, **{k: v for k, v in kwargs.items() if k in accepted})
+    try:
+        return scale_review.run_rows(n, **{k: v for k, v in kwargs.items() if k in accepted})
+    except Exception as exc:  # their rows must not lose ours
+        print(f"scale_review.run_rows({n}) failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return [f"scale_review.run_rows failed: {type(exc).__name__}: {exc}"]
 
 
 # -- table -------------------------------------------------------------------------------------------
