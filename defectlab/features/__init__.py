@@ -19,7 +19,9 @@ Public API
     The working-size policy (grey uint8 at ``spec.size``; RGB too when the spec has ``color``).
 ``extract_cached(shas, load_images, spec, cache_dir, n_jobs=1, progress=None)``
     Incremental on-disk cache in ``<cache_dir>/<spec hash>/`` (``cache_dir`` =
-    ``<workspace>/features``).
+    ``<workspace>/features``): indexed 4,096-row shards, each verified once per process; missing
+    images loaded and extracted on ``n_jobs`` threads. ``cache.FeatureCache`` is the lower-level
+    lookup / add used by the Dask path.
 ``FeatureSpec``, ``PRESETS`` ("fast", "default", "rich"), ``get_spec(name_or_spec)``,
 ``spec_hash(spec)``, ``FEATURES_VERSION``
     Which families, parameters and working size; hashed and versioned.
