@@ -17,7 +17,7 @@ PORT ?= 8501
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,lint]'
+	$(BIN)/python -m pip install --quiet -e '.[test,lint,dask]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -55,6 +55,7 @@ sample: install
 bench: install
 	$(BIN)/python benchmarks/features.py
 	$(BIN)/python benchmarks/train.py
+	nice $(BIN)/python benchmarks/scale.py --sizes 1000,10000
 
 clean:
 	rm -rf $(VENV) $(LOWEST_VENV) test-output .pytest_cache

@@ -107,6 +107,15 @@ def cmd_project_list(args):
     _emit(args, payload, human)
 
 
+def _compute_options(p):
+    """``--jobs`` and ``--scheduler`` for the commands that compute features."""
+    p.add_argument("--jobs", type=int, default=2, metavar="N",
+                   help="local worker threads for features and model fits (default 2)")
+    p.add_argument("--scheduler", default=os.environ.get("DEFECTLAB_SCHEDULER") or None, metavar="ADDRESS",
+                   help="Dask scheduler (tcp://host:8786; default $DEFECTLAB_SCHEDULER): features and "
+                        "predictions run on its workers, which must see the workspace at the same path")
+
+
 def cmd_import(args):
     from .ingest import import_source
 
@@ -114,6 +123,13 @@ def cmd_import(args):
                            label_regex=args.label_regex, user=args.user, padding=args.padding,
                            progress=_Progress("import"))
     payload = report.to_dict()
+    if args.scheduler and report.item_ids:
+        from .learn import warm_feature_cache
+
+        # with a cluster, the new images' features are computed there now: the next train is warm
+        payload["features_cached"] = warm_feature_cache(_workspace(args), report.item_ids,
+                                                        scheduler=args.scheduler, n_jobs=args.jobs,
+                                                        progress=_Progress("features"))
 
     def human(d):
         lines = [" ".join([t("import.n_imported", n=d["imported"]), t("import.n_duplicates", n=d["duplicates"]),
@@ -136,7 +152,8 @@ def cmd_train(args):
 
     summary = train_project(_workspace(args), args.project, model=args.model or DEFAULT_MODEL,
                             preset=args.features, model_preset=args.preset, folds=args.folds,
-                            seed=args.seed, user=args.user, note=args.note, progress=_Progress("train"))
+                            seed=args.seed, user=args.user, note=args.note, progress=_Progress("train"),
+                            n_jobs=args.jobs, scheduler=args.scheduler or "local")
 
     def human(d):
         line = t("cli.train_done", run_id=d["run_id"], accuracy=d["accuracy"], n=d["n_items"],
@@ -186,7 +203,8 @@ def cmd_predict(args):
     ws = _workspace(args)
     run_id = resolve_run(ws, args.project, args.run)
     result = predict_batch(ws, args.project, run_id, args.source, user=args.user, layout=args.layout,
-                           progress=_Progress("predict"))
+                           progress=_Progress("predict"), n_jobs=args.jobs,
+                           scheduler=args.scheduler or "local")
     if args.out:
         export_predictions_csv(ws, args.project, args.out, batch_id=result["batch_id"], user=args.user)
         result["csv"] = str(args.out)
@@ -423,6 +441,9 @@ def build_parser():
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--note", default="", help="a note stored with the run")
 
+    for heavy in (imp, tr):
+        _compute_options(heavy)
+
     ru = add("runs", cmd_runs, "list a project's runs, or compare two",
              "defectlab runs NEU  |  defectlab runs compare NEU RUN_A RUN_B")
     ru.add_argument("what", nargs="+", metavar="PROJECT | compare PROJECT RUN_A RUN_B")
@@ -435,6 +456,7 @@ def build_parser():
     pr.add_argument("--out", default=None, help="also write the predictions to this CSV file")
     pr.add_argument("--layout", default="auto",
                     choices=["auto", "folders", "flat", "voc", "yolo", "coco", "csv"])
+    _compute_options(pr)
 
     lo = add("locate", cmd_locate, "find defects on full images (plates): boxes with label and score",
              "defectlab locate NEU ./plates --run RUN_ID --json")

@@ -113,6 +113,7 @@ def test_other_spec_uses_another_folder(tmp_path):
 
 def test_progress_and_batches(tmp_path, monkeypatch):
     monkeypatch.setattr(cache_mod, "_STEP", 4)
+    monkeypatch.setattr(cache_mod, "_SHARD_ROWS", 4)
     store = _images(10, seed=3)
     calls = []
     loader = Loader(store)
@@ -178,7 +179,69 @@ def test_never_unpickles(tmp_path, monkeypatch):
 
     monkeypatch.setattr(cache_mod.np, "load", spy)
     extract_cached(list(store), Loader(store), SPEC, tmp_path)
-    assert seen and all(v is False for v in seen)
+    assert all(v is False for v in seen)  # rows are read through a float32 memory map, never np.load
+
+
+def test_pickled_npy_with_a_matching_manifest_is_refused(tmp_path):
+    """An attacker who can write the cache folder publishes an object-dtype .npy (a pickle) with a
+    manifest whose checksum matches: it must be deleted and recomputed, never unpickled."""
+    store = _images(3, seed=9)
+    shas = list(store)
+    ref = extract_cached(shas, Loader(store), SPEC, tmp_path)
+    (npy,), (manifest,) = _shard_files(tmp_path)
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, np.array([object()] * 3, dtype=object).reshape(3, 1), allow_pickle=True)
+    data = buf.getvalue()
+    npy.write_bytes(data)
+    meta = json.loads(manifest.read_text())
+    meta.update(npy_bytes=len(data), npy_sha256=hashlib.sha256(data).hexdigest())
+    manifest.write_text(json.dumps(meta))
+    loader = Loader(store)
+    np.testing.assert_array_equal(extract_cached(shas, loader, SPEC, tmp_path), ref)
+    assert sorted(loader.requested) == sorted(shas)
+    assert not npy.exists()
+
+
+def test_results_identical_for_one_and_two_workers(tmp_path, monkeypatch):
+    monkeypatch.setattr(cache_mod, "_STEP", 5)
+    store = _images(23, seed=10)
+    shas = list(store)
+    one = extract_cached(shas, Loader(store), SPEC, tmp_path / "a", n_jobs=1)
+    two = extract_cached(shas, Loader(store), SPEC, tmp_path / "b", n_jobs=2)
+    assert one.tobytes() == two.tobytes()
+    np.testing.assert_array_equal(one, _expected(store, shas))
+
+
+def test_lookup_reads_only_the_shards_it_needs_and_verifies_once(tmp_path, monkeypatch):
+    monkeypatch.setattr(cache_mod, "_STEP", 4)
+    monkeypatch.setattr(cache_mod, "_SHARD_ROWS", 4)
+    store = _images(16, seed=11)
+    shas = list(store)
+    extract_cached(shas, Loader(store), SPEC, tmp_path)
+    assert len(_shard_files(tmp_path)[0]) == 4
+    checks, reads = [], []
+    real_matches, real_read = cache_mod._Shard._matches, cache_mod._Shard.read_rows
+    monkeypatch.setattr(cache_mod._Shard, "_matches", lambda self, fh: checks.append(self) or real_matches(self, fh))
+    monkeypatch.setattr(cache_mod._Shard, "read_rows",
+                        lambda self, rows: reads.append(len(rows)) or real_read(self, rows))
+    x = extract_cached([shas[5]], lambda s: 1 / 0, SPEC, tmp_path)
+    np.testing.assert_array_equal(x, _expected(store, [shas[5]]))
+    assert reads == [1] and len(checks) <= 1  # one shard touched, one row read
+    extract_cached([shas[5], shas[6]], lambda s: 1 / 0, SPEC, tmp_path)
+    assert len(checks) <= 1  # the same file version is not re-hashed within a process
+    extract_cached(shas, lambda s: 1 / 0, SPEC, tmp_path)
+    assert len(checks) <= 4
+
+
+def test_a_large_extraction_writes_bounded_shards(tmp_path, monkeypatch):
+    monkeypatch.setattr(cache_mod, "_STEP", 3)
+    monkeypatch.setattr(cache_mod, "_SHARD_ROWS", 7)
+    store = _images(17, seed=12)
+    extract_cached(list(store), Loader(store), SPEC, tmp_path, n_jobs=2)
+    rows = sorted(json.loads(m.read_text())["rows"] for m in _shard_files(tmp_path)[1])
+    assert rows == [3, 7, 7]
 
 
 @pytest.mark.parametrize("shas, match", [("abc", "list of sha256"), (["xyz"], "64-character"),

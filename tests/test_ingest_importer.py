@@ -254,7 +254,7 @@ def test_add_plate_then_cut(ws, tmp_path):
     assert plates["source"].tolist() == ["板材_7.png"]
     report = add_crops(ws, "P", plate_id, [("a", 2, 2, 30, 30)])
     assert items_frame(ws, 1).set_index("source").loc["板材_7.png#0", "label"] == "a" and report.imported == 1
-    with pytest.raises(ImageError, match="bad.png"):
+    with pytest.raises(ImageError, match=r"bad\.png"):
         add_plate(ws, "P", b"not an image", "bad.png")
 
 
@@ -376,3 +376,41 @@ def test_add_crops_rejections_carry_keys(ws, tmp_path):
     assert [r["reason_key"] for r in report.rejected] == ["ingest.reason.box_zero_area",
                                                           "ingest.reason.unknown_label"]
     assert report.rejected[1]["reason_args"] == {"label": "'rust'", "classes": "crazing, scratches"}
+
+
+# ------------------------------------------------------------------ workers
+def test_one_and_two_workers_give_the_same_import(tmp_path, messy_tree):
+    """Reading / hashing / decoding on 2 threads changes nothing: same items, rejections (in plan
+    order), duplicates and blobs; no temporary blob files are left behind."""
+    from defectlab.store import open_workspace
+
+    (messy_tree / "crazing" / "copy.png").write_bytes((messy_tree / "crazing" / "ok_1.png").read_bytes())
+    reports, frames = [], []
+    for n_jobs in (1, 2):
+        ws = open_workspace(tmp_path / f"ws{n_jobs}")
+        reports.append(import_source(ws, "Plates", messy_tree, n_jobs=n_jobs).to_dict())
+        frames.append(items_frame(ws, 1)[["source", "sha256", "blob", "label"]].sort_values("source")
+                      .reset_index(drop=True))
+        assert not list(ws.blobs_dir.rglob(".tmp-*"))
+        assert ws.integrity_check() == "ok"
+    assert reports[0] == reports[1]
+    pd.testing.assert_frame_equal(frames[0], frames[1])
+    assert reports[0]["duplicates"] == 1
+    with pytest.raises(InputError, match="n_jobs"):
+        import_source(open_workspace(tmp_path / "ws3"), "Plates", messy_tree, n_jobs=0)
+
+
+def test_blob_writes_are_atomic_and_private(ws):
+    import os
+    import stat
+
+    sha, rel = ws.put_blob(b"\x89PNG fake bytes", "png")
+    path = ws.root / rel
+    assert path.read_bytes() == b"\x89PNG fake bytes"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert ws.put_blob(b"\x89PNG fake bytes", "png") == (sha, rel)  # idempotent
+    import shutil
+
+    shutil.rmtree(ws.blobs_dir)  # a folder removed behind the process's back is recreated
+    assert ws.put_blob(b"other", "png")[1].startswith("blobs/")
+    assert not list(ws.blobs_dir.rglob(".tmp-*"))

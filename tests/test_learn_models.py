@@ -130,3 +130,21 @@ def test_fit_needs_two_classes_and_finite_features():
     clf = LightGBMClassifier(n_estimators=5, n_jobs=1).fit([[0.0], [1.0]] * 5, ["a", "b"] * 5)
     with pytest.raises(InputError, match="fitted on 1"):
         clf.predict_proba([[0.0, 1.0]])
+
+
+def test_lightgbm_samples_rows_and_columns_on_large_sets():
+    from defectlab.learn.models import LARGE_ROWS, LightGBMClassifier
+
+    clf = LightGBMClassifier()
+    small = clf._lgb_params(6, LARGE_ROWS - 1, 0)
+    large = clf._lgb_params(6, LARGE_ROWS, 0)
+    assert (small["bagging_fraction"], small["feature_fraction"]) == (0.8, 0.5)
+    assert (large["bagging_fraction"], large["feature_fraction"]) == (0.3, 0.3)
+    assert large["num_threads"] == 1 and large["bagging_freq"] == 1
+    # an explicit smaller fraction is kept
+    assert LightGBMClassifier(subsample=0.2)._lgb_params(6, LARGE_ROWS, 0)["bagging_fraction"] == 0.2
+
+
+def test_logistic_regression_preset_tolerance():
+    clf = make_model("logreg").steps[-1][1]
+    assert clf.tol == 1e-3 and clf.max_iter == 2000

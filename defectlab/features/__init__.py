@@ -23,6 +23,9 @@ Public API
 ``TileParams``, ``auto_spec(spec, heights, widths)``
     Tile-pooled features for large images (whole photos): tiles -> families -> pooled row; the
     automatic choice from the images' sizes (see :mod:`defectlab.features.tiles`).
+    ``<workspace>/features``): indexed 4,096-row shards, each verified once per process; missing
+    images loaded and extracted on ``n_jobs`` threads. ``cache.FeatureCache`` is the lower-level
+    lookup / add used by the Dask path.
 ``FeatureSpec``, ``PRESETS`` ("fast", "default", "rich"), ``get_spec(name_or_spec)``,
 ``spec_hash(spec)``, ``FEATURES_VERSION``
     Which families, parameters and working size; hashed and versioned.

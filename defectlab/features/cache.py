@@ -1,4 +1,4 @@
-"""On-disk feature cache keyed by (image sha256, feature-spec hash); incremental and crash-safe.
+"""On-disk feature cache keyed by (image sha256, feature-spec hash); incremental, indexed and crash-safe.
 
 Layout, inside the workspace (``cache_dir`` is ``<workspace>/features``)::
 
@@ -7,29 +7,42 @@ Layout, inside the workspace (``cache_dir`` is ``<workspace>/features``)::
     <cache_dir>/<spec-hash>/shard-<id>.json       manifest: spec hash and version, F, rows,
                                                   sha256 and size of the .npy, the image shas
 
-* **Incremental**: only images whose sha is in no valid shard are loaded and extracted; each batch
-  of new rows becomes a new shard. Many small shards are merged into one now and then.
-* **Verified**: a shard is used only if its manifest names this spec hash, the current
-  :data:`~defectlab.features.FEATURES_VERSION` and F, and the .npy bytes match the recorded size and
-  sha256 and parse (``allow_pickle=False``) to the recorded shape and dtype. Anything else - a
-  truncated or corrupted file, a manifest from another version - is deleted and its rows recomputed.
+* **Indexed**: each process keeps an index ``sha -> (shard, row)`` built from the manifests and
+  refreshed from their ``stat`` (a manifest is parsed again only when it is new or changed). A
+  lookup reads only the shards that hold the asked rows, through a read-only memory map: asking
+  for 10 rows of a 100,000-row cache reads one shard, not the whole cache.
+* **Bounded shards**: rows are written in shards of up to :data:`_SHARD_ROWS` (4,096 rows, about
+  4 MB for the default spec); small shards left by small extractions are merged into full ones now
+  and then, so the number of files and the cost of one verification both stay bounded.
+* **Verified once per process and file version**: a shard is used only if its manifest names this
+  spec hash, the current :data:`~defectlab.features.FEATURES_VERSION` and F, and its .npy bytes
+  match the recorded size and sha256 and parse (``allow_pickle=False``) to the recorded shape and
+  dtype. The check runs the first time a process reads the shard and again whenever the file's
+  (inode, size, mtime) changes; anything that does not match - a truncated or corrupted file, a
+  manifest from another version - is deleted and its rows recomputed.
 * **Concurrent writers**: files are written under a unique temporary name and published with
   ``os.replace`` (atomic), the .npy before its manifest, and are never modified afterwards. Two
   processes extracting the same images at once both write valid shards (identical rows); readers
   never see half-written files. Deleting a shard another process is reading only makes that
   process recompute those rows.
+* **Parallel**: missing images are loaded and extracted in batches of :data:`_STEP` on ``n_jobs``
+  worker threads (decoding, OpenCV and NumPy release the GIL); each row depends only on its own
+  image, so the result is identical for any ``n_jobs``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import re
+import threading
 import time
 import uuid
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -37,12 +50,14 @@ from ..errors import DefectlabError, InputError
 from ._validate import check_image_list
 from .spec import FEATURES_VERSION
 
-__all__ = ["extract_cached", "spec_cache_dir"]
+__all__ = ["FeatureCache", "extract_cached", "spec_cache_dir"]
 
 _FORMAT = 1
 _SHA_RE = re.compile(r"^[0-9a-fA-F]{64}$")
-_STEP = 256  # images loaded, extracted and written per shard
-_MAX_SHARDS = 24  # merge when more shards than this
+_NPY_RE = re.compile(r"shard-[0-9a-f]{32}\.npy")
+_STEP = 256  # images loaded and extracted per task
+_SHARD_ROWS = 4096  # rows per shard file (computed rows are buffered up to this many)
+_MAX_SHARDS = 24  # merge the small shards when there are more than this many
 _ORPHAN_AGE = 600.0  # seconds before a .npy without manifest / a temp file counts as abandoned
 
 
@@ -69,111 +84,279 @@ def _write_atomic(path, data):
 def _unlink(path):
     try:
         os.unlink(path)
-    except FileNotFoundError:
-        pass
     except OSError:
-        pass  # read-only or in use (Windows): leave it, it is ignored anyway
+        pass  # gone already, read-only or in use (Windows): leave it, it is ignored anyway
+
+
+def _stat_key(st):
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _valid_manifest(meta, spec_hash, n_features):
+    return (
+        isinstance(meta, dict)
+        and meta.get("format") == _FORMAT
+        and meta.get("spec_hash") == spec_hash
+        and meta.get("features_version") == FEATURES_VERSION
+        and meta.get("n_features") == n_features
+        and isinstance(meta.get("shas"), list)
+        and len(meta["shas"]) == meta.get("rows")
+        and isinstance(meta.get("npy"), str)
+        and _NPY_RE.fullmatch(meta["npy"]) is not None
+        and isinstance(meta.get("npy_bytes"), int)
+        and isinstance(meta.get("npy_sha256"), str)
+    )
 
 
 class _Shard:
+    """One published shard: its manifest and, once verified, the stat key of its .npy."""
+
     def __init__(self, manifest_path, meta):
         self.manifest_path = manifest_path
         self.meta = meta
         self.npy_path = manifest_path.with_name(meta["npy"])
         self.shas = meta["shas"]
+        self.rows = int(meta["rows"])
+        self.verified = None  # stat key of the .npy when its checksum last matched
 
-    def load(self):
-        """The verified rows, or None (and the shard deleted) when anything does not match."""
+    def _matches(self, fh):
+        """Whether the whole file behind ``fh`` has the size and sha256 its manifest records."""
+        digest = hashlib.sha256()
+        size = 0
+        while chunk := fh.read(1 << 20):
+            size += len(chunk)
+            if size > self.meta["npy_bytes"]:
+                return False
+            digest.update(chunk)
+        return size == self.meta["npy_bytes"] and digest.hexdigest() == self.meta["npy_sha256"]
+
+    def read_rows(self, rows):
+        """The rows ``rows`` (ints) of the shard as float32, or None (and the shard deleted) when the
+        file does not match its manifest."""
         try:
-            data = self.npy_path.read_bytes()
-        except OSError:
-            return None
-        ok = (len(data) == self.meta["npy_bytes"]
-              and hashlib.sha256(data).hexdigest() == self.meta["npy_sha256"])
-        arr = None
-        if ok:
-            try:
-                arr = np.load(io.BytesIO(data), allow_pickle=False)
-            except (ValueError, OSError, EOFError):
-                arr = None
-            ok = (arr is not None and arr.dtype == np.float32
-                  and arr.shape == (self.meta["rows"], self.meta["n_features"]))
-        if not ok:
+            with open(self.npy_path, "rb") as fh:
+                key = _stat_key(os.fstat(fh.fileno()))
+                if key != self.verified:
+                    if not self._matches(fh):
+                        raise ValueError("checksum")
+                    self.verified = key
+                fh.seek(0)
+                version = np.lib.format.read_magic(fh)
+                if version == (1, 0):
+                    shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+                else:
+                    shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+                if fortran or dtype != np.float32 or shape != (self.rows, self.meta["n_features"]):
+                    raise ValueError("shape")
+                mm = np.memmap(fh, dtype=np.float32, mode="r", shape=shape, offset=fh.tell())
+                out = np.array(mm[np.asarray(rows, dtype=np.intp)])
+                del mm
+                return out
+        except (OSError, ValueError, EOFError):
             self.delete()
             return None
-        return arr
 
     def delete(self):
         _unlink(self.manifest_path)
         _unlink(self.npy_path)
 
 
-def _read_manifests(directory, spec_hash, n_features):
-    shards = []
-    for path in sorted(directory.glob("shard-*.json")):
+class FeatureCache:
+    """The cached features of one spec in one cache folder (the per-process index of its shards).
+
+    Use :func:`extract_cached` to get features; this class is the lower-level part that a
+    distributed runner (:mod:`defectlab.learn.distributed`) uses to look rows up and to add the
+    rows its workers computed. Instances are shared per folder within a process
+    (:meth:`for_spec`) and are thread-safe.
+    """
+
+    _instances: ClassVar[dict] = {}
+    _instances_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, directory, spec_hash, n_features):
+        self.directory = Path(directory)
+        self.spec_hash = spec_hash
+        self.n_features = int(n_features)
+        self._lock = threading.RLock()
+        self._manifests = {}  # manifest file name -> (stat key, _Shard)
+        self._where = {}  # sha -> (manifest file name, row)
+
+    @classmethod
+    def for_spec(cls, cache_dir, spec):
+        """The process-wide cache object of ``spec`` in ``cache_dir`` (the folder is created)."""
+        from .pipeline import _resolve, feature_names
+
+        spec = _resolve(spec)
+        directory = Path(cache_dir) / spec.hash
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DefectlabError(f"Cannot create the feature cache folder {directory}: {exc}. Check "
+                                 "the workspace path and its permissions.") from None
+        spec_file = directory / "spec.json"
+        if not spec_file.exists():
+            _write_atomic(spec_file, spec.to_json(indent=1).encode("utf-8"))
+        key = (str(directory.resolve()), spec.hash)
+        with cls._instances_lock:
+            inst = cls._instances.get(key)
+            if inst is None:
+                inst = cls._instances[key] = cls(directory, spec.hash, len(feature_names(spec)))
+        return inst
+
+    # -- index --------------------------------------------------------------------------------
+    def _refresh(self):
+        """Bring the index in line with the manifests on disk (parses only new / changed ones)."""
+        seen = {}
+        try:
+            entries = list(os.scandir(self.directory))
+        except OSError:
+            entries = []
+        for entry in entries:
+            if entry.name.startswith("shard-") and entry.name.endswith(".json"):
+                try:
+                    seen[entry.name] = _stat_key(entry.stat())
+                except OSError:
+                    continue
+        for name in [n for n in self._manifests if seen.get(n) != self._manifests[n][0]]:
+            self._forget(name)
+        for name, key in seen.items():
+            if name not in self._manifests:
+                self._load_manifest(name, key)
+
+    def _load_manifest(self, name, key):
+        path = self.directory / name
         try:
             meta = json.loads(path.read_text(encoding="utf-8"))
-            valid = (
-                isinstance(meta, dict)
-                and meta.get("format") == _FORMAT
-                and meta.get("spec_hash") == spec_hash
-                and meta.get("features_version") == FEATURES_VERSION
-                and meta.get("n_features") == n_features
-                and isinstance(meta.get("shas"), list)
-                and len(meta["shas"]) == meta.get("rows")
-                and isinstance(meta.get("npy"), str)
-                and re.fullmatch(r"shard-[0-9a-f]{32}\.npy", meta["npy"]) is not None
-                and isinstance(meta.get("npy_bytes"), int)
-                and isinstance(meta.get("npy_sha256"), str)
-            )
+            valid = _valid_manifest(meta, self.spec_hash, self.n_features)
         except (OSError, ValueError):
             valid, meta = False, None
         if not valid:
             # unreadable, truncated or from another spec/version: not trusted
             _unlink(path)
-            if isinstance(meta, dict) and isinstance(meta.get("npy"), str) and re.fullmatch(
-                    r"shard-[0-9a-f]{32}\.npy", meta["npy"]):
+            if isinstance(meta, dict) and isinstance(meta.get("npy"), str) and _NPY_RE.fullmatch(meta["npy"]):
                 _unlink(path.with_name(meta["npy"]))
-            continue
-        shards.append(_Shard(path, meta))
-    return shards
+            return
+        shard = _Shard(path, meta)
+        self._manifests[name] = (key, shard)
+        for row, sha in enumerate(shard.shas):
+            self._where.setdefault(sha, (name, row))
 
+    def _forget(self, name):
+        _, shard = self._manifests.pop(name)
+        for sha in shard.shas:
+            if self._where.get(sha, (None,))[0] == name:
+                del self._where[sha]
+        # another shard may hold the same shas
+        for other, (_, sh) in self._manifests.items():
+            for row, sha in enumerate(sh.shas):
+                self._where.setdefault(sha, (other, row))
 
-def _write_shard(directory, spec, shas, rows):
-    sid = uuid.uuid4().hex
-    buf = io.BytesIO()
-    np.save(buf, np.ascontiguousarray(rows, np.float32), allow_pickle=False)
-    data = buf.getvalue()
-    npy = directory / f"shard-{sid}.npy"
-    _write_atomic(npy, data)
-    meta = {
-        "format": _FORMAT,
-        "spec_hash": spec.hash,
-        "features_version": FEATURES_VERSION,
-        "n_features": int(rows.shape[1]),
-        "rows": int(rows.shape[0]),
-        "npy": npy.name,
-        "npy_bytes": len(data),
-        "npy_sha256": hashlib.sha256(data).hexdigest(),
-        "created": time.time(),
-        "shas": list(shas),
-    }
-    _write_atomic(directory / f"shard-{sid}.json", json.dumps(meta).encode("utf-8"))
+    def shards(self):
+        """The valid shards currently indexed (refreshed from disk)."""
+        with self._lock:
+            self._refresh()
+            return [sh for _, sh in self._manifests.values()]
 
+    # -- reading and writing ------------------------------------------------------------------
+    def lookup(self, shas, out=None):
+        """Fill rows of ``out`` (N, F) float32 for the cached shas; return the set of shas found.
 
-def _clean_orphans(directory):
-    now = time.time()
-    referenced = set()
-    for path in directory.glob("shard-*.json"):
-        referenced.add(path.with_suffix(".npy").name)
-    for path in list(directory.glob("shard-*.npy")) + list(directory.glob(".*.tmp-*")):
-        if path.name in referenced:
-            continue
-        try:
-            if now - path.stat().st_mtime > _ORPHAN_AGE:
-                _unlink(path)
-        except OSError:
-            pass
+        Reads only the shards holding asked shas; a shard that fails its check is deleted and its
+        shas count as not found.
+        """
+        out = np.empty((len(shas), self.n_features), np.float32) if out is None else out
+        positions = {}
+        for i, s in enumerate(shas):
+            positions.setdefault(s, []).append(i)
+        found = set()
+        with self._lock:
+            self._refresh()
+            by_shard = {}
+            for s in positions:
+                hit = self._where.get(s)
+                if hit is not None:
+                    by_shard.setdefault(hit[0], []).append((hit[1], s))
+            for name, wanted in by_shard.items():
+                shard = self._manifests[name][1]
+                rows = shard.read_rows([r for r, _ in wanted])
+                if rows is None:
+                    self._forget(name)
+                    continue
+                for k, (_, s) in enumerate(wanted):
+                    out[positions[s]] = rows[k]
+                    found.add(s)
+        return out, found
+
+    def add(self, shas, rows):
+        """Publish computed rows (float32 (n, F)) as new shards of at most ``_SHARD_ROWS`` rows."""
+        rows = np.ascontiguousarray(rows, np.float32)
+        for start in range(0, len(shas), _SHARD_ROWS):
+            self._write_shard(list(shas[start:start + _SHARD_ROWS]), rows[start:start + _SHARD_ROWS])
+
+    def _write_shard(self, shas, rows):
+        import io
+
+        sid = uuid.uuid4().hex
+        buf = io.BytesIO()
+        np.save(buf, rows, allow_pickle=False)
+        data = buf.getvalue()
+        npy = self.directory / f"shard-{sid}.npy"
+        _write_atomic(npy, data)
+        meta = {
+            "format": _FORMAT,
+            "spec_hash": self.spec_hash,
+            "features_version": FEATURES_VERSION,
+            "n_features": int(rows.shape[1]),
+            "rows": int(rows.shape[0]),
+            "npy": npy.name,
+            "npy_bytes": len(data),
+            "npy_sha256": hashlib.sha256(data).hexdigest(),
+            "created": time.time(),
+            "shas": list(shas),
+        }
+        _write_atomic(self.directory / f"shard-{sid}.json", json.dumps(meta).encode("utf-8"))
+
+    def compact(self):
+        """Merge the small shards (under half of ``_SHARD_ROWS`` rows) into full ones when there are
+        more than ``_MAX_SHARDS`` of them; rows already held by a full shard are dropped."""
+        with self._lock:
+            self._refresh()
+            shards = [sh for _, sh in self._manifests.values()]
+            small = [sh for sh in shards if sh.rows < _SHARD_ROWS // 2]
+            if len(small) <= _MAX_SHARDS:
+                return
+            kept = {s for sh in shards if sh.rows >= _SHARD_ROWS // 2 for s in sh.shas}
+            shas, parts, done = [], [], []
+            for shard in small:
+                keep = [k for k, s in enumerate(shard.shas) if s not in kept]
+                rows = shard.read_rows(keep) if keep else np.empty((0, self.n_features), np.float32)
+                if rows is None:
+                    continue
+                kept.update(shard.shas[k] for k in keep)
+                shas += [shard.shas[k] for k in keep]
+                parts.append(rows)
+                done.append(shard)
+            if len(done) > 1:
+                if shas:
+                    self.add(shas, np.concatenate(parts))
+                for shard in done:
+                    shard.delete()
+            self._refresh()
+            self.clean_orphans()
+
+    def clean_orphans(self):
+        """Remove abandoned temporary files and .npy files without a manifest (older than 10 min)."""
+        now = time.time()
+        referenced = {sh.npy_path.name for _, sh in self._manifests.values()}
+        referenced |= {p.with_suffix(".npy").name for p in self.directory.glob("shard-*.json")}
+        for path in list(self.directory.glob("shard-*.npy")) + list(self.directory.glob(".*.tmp-*")):
+            if path.name in referenced:
+                continue
+            try:
+                if now - path.stat().st_mtime > _ORPHAN_AGE:
+                    _unlink(path)
+            except OSError:
+                pass
 
 
 def _check_shas(shas):
@@ -188,6 +371,45 @@ def _check_shas(shas):
     return [s.lower() for s in shas]
 
 
+def _compute_batch(batch, load_images, spec):
+    """Load and extract one batch of shas (runs in a worker thread)."""
+    from .pipeline import extract
+
+    images = load_images(list(batch))
+    if not isinstance(images, (list, tuple)) or len(images) != len(batch):
+        got = len(images) if hasattr(images, "__len__") else type(images).__name__
+        raise InputError(f"load_images returned {got} images for {len(batch)} shas. It must "
+                         "return one array per requested sha, in the same order.")
+    try:
+        check_image_list(list(images), "extract_cached")
+    except InputError as exc:
+        m = re.match(r"images\[(\d+)\]", str(exc))
+        sha = batch[int(m.group(1))] if m else "?"
+        raise InputError(f"The image with sha {sha} returned by load_images cannot be used: "
+                         f"{exc}") from None
+    return extract(list(images), spec, n_jobs=1)
+
+
+def _map_ordered(func, batches, n_jobs):
+    """``func(batch)`` for each batch, yielded in order; at most ``2 * n_jobs`` batches in flight
+    (so the images held in memory stay bounded)."""
+    if n_jobs <= 1:
+        for b in batches:
+            yield func(b)
+        return
+    pool = ThreadPoolExecutor(n_jobs, thread_name_prefix="defectlab-features")
+    pending = deque()
+    try:
+        for b in batches:
+            pending.append(pool.submit(func, b))
+            if len(pending) >= 2 * n_jobs:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def extract_cached(shas, load_images, spec, cache_dir, n_jobs=1, progress=None):
     """Features of images identified by sha256, computing only those not cached yet.
 
@@ -198,7 +420,8 @@ def extract_cached(shas, load_images, spec, cache_dir, n_jobs=1, progress=None):
     load_images : callable
         ``load_images(list_of_missing_shas) -> list of ndarray`` (same order; any size, dtype,
         grey or colour, as :func:`~defectlab.features.extract` accepts). Called in batches of up
-        to 256 shas, only for shas that are not cached.
+        to 256 shas, only for shas that are not cached; with ``n_jobs > 1`` from worker threads
+        (it must be thread-safe: reading files is).
     spec : FeatureSpec, str or None
         Feature spec or preset name; ``None`` is the default preset (hash stored with a model:
         pass the model's spec).
@@ -206,7 +429,8 @@ def extract_cached(shas, load_images, spec, cache_dir, n_jobs=1, progress=None):
         The workspace's feature cache root (``<workspace>/features``); features of ``spec`` live in
         ``<cache_dir>/<spec hash>/``.
     n_jobs : int
-        Threads for extraction (results identical for any value).
+        Worker threads loading and extracting batches (``-1``: all cores). The result is identical
+        for any value.
     progress : callable, optional
         ``progress(done, total)`` after each batch of computed images (``total`` = images to
         compute); called with ``(0, 0)`` once when everything was cached.
@@ -229,7 +453,8 @@ def extract_cached(shas, load_images, spec, cache_dir, n_jobs=1, progress=None):
     >>> bool((X == X2).all())
     True
     """
-    from .pipeline import _resolve, extract, feature_names
+    from .._validation import _check_int
+    from .pipeline import _resolve
 
     spec = _resolve(spec)
     shas = _check_shas(shas)
@@ -237,80 +462,36 @@ def extract_cached(shas, load_images, spec, cache_dir, n_jobs=1, progress=None):
         raise InputError("The 'load_images' parameter of extract_cached must be a function "
                          "load_images(shas) -> list of arrays. Got "
                          f"{type(load_images).__name__}.")
-    n_features = len(feature_names(spec))
-    directory = Path(cache_dir) / spec.hash
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DefectlabError(f"Cannot create the feature cache folder {directory}: {exc}. Check "
-                             "the workspace path and its permissions.") from None
-    spec_file = directory / "spec.json"
-    if not spec_file.exists():
-        _write_atomic(spec_file, spec.to_json(indent=1).encode("utf-8"))
-
-    out = np.empty((len(shas), n_features), np.float32)
-    positions = {}
-    for i, s in enumerate(shas):
-        positions.setdefault(s, []).append(i)
-    found = set()
-    shards = _read_manifests(directory, spec.hash, n_features)
-    for shard in shards:
-        wanted = [(row, s) for row, s in enumerate(shard.shas) if s in positions and s not in found]
-        if not wanted:
-            continue
-        rows = shard.load()
-        if rows is None:
-            continue
-        for row, s in wanted:
-            out[positions[s]] = rows[row]
-            found.add(s)
-
-    missing = [s for s in positions if s not in found]
+    n_jobs = (os.cpu_count() or 1) if n_jobs == -1 else _check_int(n_jobs, "extract_cached", "n_jobs", 1)
+    cache = FeatureCache.for_spec(cache_dir, spec)
+    out, found = cache.lookup(shas)
+    missing = [s for s in dict.fromkeys(shas) if s not in found]
     total = len(missing)
     if progress is not None and total == 0:
         progress(0, 0)
-    for start in range(0, total, _STEP):
-        batch = missing[start:start + _STEP]
-        images = load_images(list(batch))
-        if not isinstance(images, (list, tuple)) or len(images) != len(batch):
-            got = len(images) if hasattr(images, "__len__") else type(images).__name__
-            raise InputError(f"load_images returned {got} images for {len(batch)} shas. It must "
-                             "return one array per requested sha, in the same order.")
-        try:
-            check_image_list(list(images), "extract_cached")
-        except InputError as exc:
-            m = re.match(r"images\[(\d+)\]", str(exc))
-            sha = batch[int(m.group(1))] if m else "?"
-            raise InputError(f"The image with sha {sha} returned by load_images cannot be used: "
-                             f"{exc}") from None
-        rows = extract(list(images), spec, n_jobs=n_jobs)
-        _write_shard(directory, spec, batch, rows)
+    positions = {}
+    if missing:
+        wanted = set(missing)
+        for i, s in enumerate(shas):
+            if s in wanted:
+                positions.setdefault(s, []).append(i)
+    batches = [missing[start:start + _STEP] for start in range(0, total, _STEP)]
+    buf_shas, buf_rows, done = [], [], 0
+    for batch, rows in zip(batches, _map_ordered(lambda b: _compute_batch(b, load_images, spec),
+                                                   batches, n_jobs), strict=True):
         for k, s in enumerate(batch):
             out[positions[s]] = rows[k]
+        buf_shas += batch
+        buf_rows.append(rows)
+        done += len(batch)
+        if len(buf_shas) >= _SHARD_ROWS or done == total:
+            block = np.concatenate(buf_rows)
+            cut = len(buf_shas) if done == total else len(buf_shas) - len(buf_shas) % _SHARD_ROWS
+            cache.add(buf_shas[:cut], block[:cut])
+            buf_shas, buf_rows = buf_shas[cut:], [block[cut:]]
         if progress is not None:
-            progress(min(start + _STEP, total), total)
-
-    if len(shards) + (total + _STEP - 1) // _STEP > _MAX_SHARDS:
-        _compact(directory, spec, n_features)
-    _clean_orphans(directory)
+            progress(done, total)
+    cache.compact()
+    if total:
+        cache.clean_orphans()
     return out
-
-
-def _compact(directory, spec, n_features):
-    """Merge all valid shards into one (new file first, then the old ones are removed)."""
-    shards = _read_manifests(directory, spec.hash, n_features)
-    seen, shas, parts, done = set(), [], [], []
-    for shard in shards:
-        rows = shard.load()
-        if rows is None:
-            continue
-        keep = [k for k, s in enumerate(shard.shas) if s not in seen]
-        seen.update(shard.shas)
-        shas += [shard.shas[k] for k in keep]
-        parts.append(rows[keep])
-        done.append(shard)
-    if len(done) <= 1:
-        return
-    _write_shard(directory, spec, shas, np.concatenate(parts))
-    for shard in done:
-        shard.delete()

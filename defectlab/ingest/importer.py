@@ -14,9 +14,11 @@ import json
 import re
 import shutil
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .._validation import _check_int
 from ..errors import ImageError, InputError, NotFoundError
 from ..imaging import DEFAULT_LIMITS, IMAGE_EXTENSIONS, crop_box, decode_image, encode_png, read_image_bytes
 from ..messages import message_fields, msg
@@ -79,7 +81,7 @@ def _ext(path):
 
 def import_source(ws, project, source, layout="auto", label_regex=None, user="local", padding=0.0,
                   min_box=2, limits=DEFAULT_LIMITS, batch_kind="import", with_labels=True,
-                  create_missing_project=True, progress=None):
+                  create_missing_project=True, progress=None, n_jobs=2):
     """Import a folder, a ``.zip`` or one image file into a project.
 
     Parameters
@@ -108,6 +110,9 @@ def import_source(ws, project, source, layout="auto", label_regex=None, user="lo
         Store the labels the source carries as ``import`` annotations.
     progress : callable, optional
         ``progress(done, total, message)``.
+    n_jobs : int, default=2
+        Threads reading, hashing and decoding files (the store is written by the calling thread
+        only); the report is identical for any value.
 
     Returns
     -------
@@ -116,6 +121,7 @@ def import_source(ws, project, source, layout="auto", label_regex=None, user="lo
     with ws.read() as conn:  # the role first: nothing is extracted, listed or decoded for a refused user
         require(conn, user, "import")
     source = Path(source)
+    n_jobs = _check_int(n_jobs, "import_source", "n_jobs", 1)
     if not source.exists():
         raise InputError(f"Import source {source} does not exist.")
     if label_regex is not None:
@@ -131,7 +137,8 @@ def import_source(ws, project, source, layout="auto", label_regex=None, user="lo
             try:
                 skipped = [(f"{source.name}:{s}", r) for s, r in safe_extract_zip(source, tmp).skipped]
                 return _plan_and_run(ws, project, tmp, source, skipped, layout, label_regex, user, padding,
-                                     min_box, limits, batch_kind, with_labels, create_missing_project, progress)
+                                     min_box, limits, batch_kind, with_labels, create_missing_project, progress,
+                                     n_jobs)
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
     if source.is_file() and source.suffix.lower() not in IMAGE_EXTENSIONS:
@@ -140,15 +147,15 @@ def import_source(ws, project, source, layout="auto", label_regex=None, user="lo
             f"({', '.join(IMAGE_EXTENSIONS)})."
         )
     return _plan_and_run(ws, project, source, source, [], layout, label_regex, user, padding, min_box, limits,
-                         batch_kind, with_labels, create_missing_project, progress)
+                         batch_kind, with_labels, create_missing_project, progress, n_jobs)
 
 
 def _plan_and_run(ws, project, root, source, skipped, layout, label_regex, user, padding, min_box, limits,
-                  batch_kind, with_labels, create_missing_project, progress):
+                  batch_kind, with_labels, create_missing_project, progress, n_jobs):
     plan = plan_import(root, layout=layout, label_regex=label_regex)
     plan.rejected = list(skipped) + list(plan.rejected)
     return _run_plan(ws, project, plan, str(source), user, padding, min_box, limits, batch_kind,
-                     with_labels, create_missing_project, progress)
+                     with_labels, create_missing_project, progress, n_jobs)
 
 
 def _plan_labels(plan):
@@ -184,7 +191,7 @@ class _Seen:
 
 
 def _run_plan(ws, project, plan, source_name, user, padding, min_box, limits, batch_kind, with_labels,
-              create_missing, progress):
+              create_missing, progress, n_jobs=1):
     with ws.read() as conn:
         require(conn, user, "import")
     proj, created = _resolve_project(ws, project, plan, user, with_labels and batch_kind == "import",
@@ -198,17 +205,53 @@ def _run_plan(ws, project, plan, source_name, user, padding, min_box, limits, ba
         report.batch_id = create_batch(conn, proj.id, batch_kind, source_name, user)
 
     total = len(plan.images)
-    for start in range(0, total, _CHUNK):
-        chunk = plan.images[start:start + _CHUNK]
-        prepared = [_prepare(ws, img, classes, padding, min_box, limits, with_labels, report)
-                    for img in chunk]
-        with ws.transaction() as conn:
-            for prep in prepared:
-                if prep is not None:
-                    _store(conn, ws, proj, prep, report, seen, user, with_labels)
-        if progress is not None:
-            progress(min(start + _CHUNK, total), total, chunk[-1].source)
+    pool = ThreadPoolExecutor(n_jobs, thread_name_prefix="defectlab-import") if n_jobs > 1 else None
+    try:
+        for start in range(0, total, _CHUNK):
+            chunk = plan.images[start:start + _CHUNK]
+            prepared = _prepare_chunk(pool, ws, chunk, classes, padding, min_box, limits, with_labels, report)
+            _store_chunk(ws, proj, prepared, report, seen, user, with_labels)
+            if progress is not None:
+                progress(min(start + _CHUNK, total), total, chunk[-1].source)
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    _finish(ws, proj, plan, report, user, batch_kind, source_name)
+    if progress is not None and total == 0:
+        progress(0, 0, "")
+    return report
 
+
+def _prepare_chunk(pool, ws, chunk, classes, padding, min_box, limits, with_labels, report):
+    """Read, decode and cut a chunk of planned images (on the pool's threads: file reads, sha256 and
+    OpenCV decoding release the GIL); rejections are added to ``report`` in plan order."""
+    def one(img):
+        sink = _Rejections()
+        return _prepare(ws, img, classes, padding, min_box, limits, with_labels, sink), sink.rejected
+
+    results = list(pool.map(one, chunk)) if pool is not None else [one(img) for img in chunk]
+    for _, rejected in results:
+        report.rejected.extend(rejected)
+    return [prep for prep, _ in results]
+
+
+class _Rejections:
+    """Collects one image's rejections (the ``report.rejected`` that :func:`_prepare` appends to)."""
+
+    def __init__(self):
+        self.rejected = []
+
+
+def _store_chunk(ws, proj, prepared, report, seen, user, with_labels):
+    """Store a prepared chunk in one transaction."""
+    with ws.transaction() as conn:
+        for prep in prepared:
+            if prep is not None:
+                _store(conn, ws, proj, prep, report, seen, user, with_labels)
+
+
+def _finish(ws, proj, plan, report, user, batch_kind, source_name):
+    """Close the batch with its summary and log the import."""
     with ws.transaction() as conn:
         finish_batch(conn, report.batch_id, {k: v for k, v in report.to_dict().items()
                                              if k not in ("rejected", "conflicts")}
@@ -217,9 +260,6 @@ def _run_plan(ws, project, plan, source_name, user, padding, min_box, limits, ba
                    {"batch_id": report.batch_id, "imported": report.imported,
                     "duplicates": report.duplicates, "rejected": len(report.rejected),
                     "conflicts": len(report.conflicts), "layout": plan.layout})
-    if progress is not None and total == 0:
-        progress(0, 0, "")
-    return report
 
 
 @dataclass
@@ -229,8 +269,9 @@ class _Prepared:
     ext: str
     image: object
     label: str | None
-    crops: list  # [(index, box_tuple, label, png_bytes, crop_array)]
+    crops: list  # [(index, box_tuple, label, png_bytes, crop_array, (sha, blob))]
     is_plate: bool
+    blob: tuple = None  # (sha256, relative blob path), written before the rows that name it
 
 
 def _prepare(ws, img, classes, padding, min_box, limits, with_labels, report):
@@ -261,8 +302,10 @@ def _prepare(ws, img, classes, padding, min_box, limits, with_labels, report):
                 continue
             xyxy = _padded(valid, padding, w, h)
             crop = crop_box(image, xyxy)
-            crops.append((index, xyxy, blabel, encode_png(crop), crop))
-    return _Prepared(img.source, data, _ext(img.path), image, label, crops, is_plate)
+            png = encode_png(crop)
+            crops.append((index, xyxy, blabel, png, crop, ws.put_blob(png, "png")))
+    ext = _ext(img.path)
+    return _Prepared(img.source, data, ext, image, label, crops, is_plate, blob=ws.put_blob(data, ext))
 
 
 def _rejected(source, reason):
@@ -294,7 +337,7 @@ def _image_shape(image):
 
 def _store(conn, ws, proj, prep, report, seen, user, with_labels):
     if prep.is_plate:
-        sha, rel = ws.put_blob(prep.data, prep.ext)
+        sha, rel = prep.blob
         existing = find_item(conn, proj.id, sha, role="plate")
         w, h, c = _image_shape(prep.image)
         if existing is None:
@@ -303,17 +346,17 @@ def _store(conn, ws, proj, prep, report, seen, user, with_labels):
             report.plates += 1
         else:
             plate_id = existing["id"]
-        for index, xyxy, label, png, crop in prep.crops:
+        for index, xyxy, label, png, crop, blob in prep.crops:
             _store_sample(conn, ws, proj, f"{prep.source}#{index}", png, "png", crop, label, report,
-                          seen, user, with_labels, parent_id=plate_id, box=xyxy, box_index=index)
+                          seen, user, with_labels, parent_id=plate_id, box=xyxy, box_index=index, blob=blob)
     else:
         _store_sample(conn, ws, proj, prep.source, prep.data, prep.ext, prep.image, prep.label, report,
-                      seen, user, with_labels)
+                      seen, user, with_labels, blob=prep.blob)
 
 
 def _store_sample(conn, ws, proj, source, data, ext, image, label, report, seen, user, with_labels,
-                  parent_id=None, box=None, box_index=None, label_source="import"):
-    sha, rel = ws.put_blob(data, ext)
+                  parent_id=None, box=None, box_index=None, label_source="import", blob=None):
+    sha, rel = blob if blob is not None else ws.put_blob(data, ext)
     first = seen.by_sha.get(sha)
     existing = find_item(conn, proj.id, sha)
     if first is not None or existing is not None:

@@ -345,6 +345,8 @@ def _looks_yolo(eff, files):
     has_labels_dir = any(len(r) >= 2 and "labels" in (x.lower() for x in r[:-1]) and r[-1].lower().endswith(".txt")
                          for r in rel)
     names = _names_file(eff, files) is not None
+    if not (has_labels_dir or names):
+        return False  # no YOLO without a labels/ folder or a names file: skip the per-image check
     for p in files:
         if is_image_name(p.name):
             for cand in _label_txt_for(p.relative_to(eff).parts):

@@ -12,7 +12,10 @@ Pure parts (arrays in, arrays/dicts out, no database):
 
 With the workspace store (:mod:`~defectlab.learn.runs`): ``train_project``, ``list_runs``, ``get_run``,
 ``compare``, ``approve_run``, ``predict_batch``, ``predict_items``, ``list_predictions``,
-``accept_predictions``, ``export_predictions_csv``.
+``accept_predictions``, ``export_predictions_csv``, ``warm_feature_cache``.
+
+On a Dask cluster (:mod:`~defectlab.learn.distributed`, imported lazily): features, predictions and
+large LightGBM fits when a scheduler address is given (``scheduler=`` / ``$DEFECTLAB_SCHEDULER``).
 """
 
 from defectlab.learn.artifacts import load_model, save_model
@@ -38,6 +41,7 @@ from defectlab.learn.runs import (
     run_features,
     summary_of,
     train_project,
+    warm_feature_cache,
 )
 
 __all__ = [
@@ -73,4 +77,5 @@ __all__ = [
     "save_model",
     "summary_of",
     "train_project",
+    "warm_feature_cache",
 ]

@@ -25,6 +25,7 @@ import io
 import json
 import secrets
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -72,6 +73,7 @@ __all__ = [
     "run_features",
     "summary_of",
     "train_project",
+    "warm_feature_cache",
 ]
 
 OOF_FILE = "oof.npz"
@@ -163,11 +165,20 @@ def _present_classes(proj, rows):
     return present
 
 
-def _features(ws, rows, spec, progress, n_jobs):
-    """(N, F) float64 features of the item rows (``sha256``, ``blob``, ``source``) via the cache."""
+def _features(ws, rows, spec, progress, n_jobs, scheduler=None):
+    """(N, F) float64 features of the item rows (``sha256``, ``blob``, ``source``) via the cache.
+
+    Missing rows are computed on ``n_jobs`` local threads, or by a Dask cluster when ``scheduler``
+    (or ``$DEFECTLAB_SCHEDULER``) names one (:mod:`defectlab.learn.distributed`).
+    """
     from defectlab.features import extract_cached
+    from defectlab.learn.distributed import features_dask, resolve_scheduler
     from defectlab.store import load_images
 
+    address = resolve_scheduler(scheduler)
+    if address is not None:
+        X = features_dask(ws, list(rows["sha256"]), list(rows["blob"]), spec, address, progress=progress)
+        return np.asarray(X, dtype=np.float64)
     by_sha = {}
     for sha, blob, source in zip(rows["sha256"], rows["blob"], rows["source"], strict=True):
         by_sha.setdefault(sha, (blob, source))
@@ -298,8 +309,14 @@ def train_project(ws: WorkspaceLike, project: ProjectRef, model: str = DEFAULT_M
                   folds: int = 5, seed: int = 0, feature_spec: Any | None = None, user: str = "local",
                   progress: Callable[..., Any] | None = None, model_preset: str = DEFAULT_PRESET,
                   class_weight: str | dict[Any, float] = "balanced", target_accuracy: float = 0.99,
-                  holdout: float | ArrayLike | None = None, note: str = "", n_jobs: int = 2) -> dict[str, Any]:
+                  holdout: float | ArrayLike | None = None, note: str = "", n_jobs: int = 2,
+                  scheduler: str | None = None) -> dict[str, Any]:
     """Train a project on its current labels and record the run.
+
+    The steps, each a function of this module: check the arguments, take the training set
+    (:func:`_training_set`), compute its features (:func:`_features`, cached), cross-validate and
+    fit the final model (:func:`_fit`), score the out-of-fold probabilities (:func:`_score`), save
+    the run's files (:func:`_save_run_files`) and record it in the store (:func:`_record_run`).
 
     Parameters
     ----------
@@ -330,6 +347,11 @@ def train_project(ws: WorkspaceLike, project: ProjectRef, model: str = DEFAULT_M
         separately under ``metrics["holdout"]``.
     note : str
     n_jobs : int, default=2
+        Local workers: feature-extraction threads and models fitted side by side.
+    scheduler : str or None
+        A Dask scheduler address (``tcp://host:8786``) or ``"env"`` for ``$DEFECTLAB_SCHEDULER``:
+        features are computed by the cluster's workers (:mod:`defectlab.learn.distributed`). None
+        (default) computes everything in this process.
 
     Returns
     -------
@@ -338,136 +360,207 @@ def train_project(ws: WorkspaceLike, project: ProjectRef, model: str = DEFAULT_M
         (+ ``mae, within_one, qwk`` for ordinal projects), ``log_loss, ece, threshold, coverage,
         timings, warnings, n_splits, spec_hash, feature_preset, path``.
     """
-    from defectlab.store import get_project, log_action, utcnow
+    from defectlab.features import feature_names
+    from defectlab.store import get_project
 
     t_start = time.perf_counter()
     ws = as_workspace(ws)
-    if model not in MODEL_NAMES:
-        raise InputError(f"The 'model' parameter of train_project must be one of {list(MODEL_NAMES)}. "
-                         f"Got {model!r}.")
-    if model_preset not in PRESETS:
-        raise InputError(f"The 'model_preset' parameter of train_project must be one of "
-                         f"{list(PRESETS)}. Got {model_preset!r}.")
-    folds = _check_int(folds, "train_project", "folds", 2, 50)
-    seed = _check_int(seed, "train_project", "seed", 0)
-    target_accuracy = _check_float(target_accuracy, "train_project", "target_accuracy")
+    folds, seed, target_accuracy = _check_train_args(model, model_preset, folds, seed, target_accuracy)
     _require(ws, user, "train")
     proj = get_project(ws, project)
     spec = _resolve_spec(feature_spec, preset)
-
-    rows, notes = _training_snapshot(ws, proj)
-    if feature_spec is None and preset is None and len(rows):
+    data = _training_set(ws, proj)
+    if feature_spec is None and preset is None:
         from defectlab.features import auto_spec
 
-        spec = auto_spec(spec, rows["height"], rows["width"])  # large photos get tile-pooled features
-    present = _present_classes(proj, rows)
+        spec = auto_spec(spec, data.rows["height"], data.rows["width"])  # large photos get tile-pooled features
 
     _tell(progress, 0, _STEP["features"])
     t0 = time.perf_counter()
-    X, rows, skipped = _features_skipping(ws, rows, spec, _stage(progress, 0, 40, _STEP["features"]), n_jobs)
-    if skipped:
-        notes.append(f"{len(skipped)} items could not be read (missing or damaged image files) and were left "
-                     "out; run 'defectlab check'. Items: " + ", ".join(str(s["item_id"]) for s in skipped[:20]))
-        present = _present_classes(proj, rows)
-    item_ids = rows["id"].astype(np.int64).to_numpy()
-    labels = rows["label"].astype(str).to_numpy()
-    groups = np.array([_group_of(r) for _, r in rows.iterrows()])
-    if len(set(groups.tolist())) == len(groups):
-        groups = None  # every item is its own group: plain stratified folds
+    X, data = _features_of_training_set(ws, data, proj, spec, _stage(progress, 0, 40, _STEP["features"]), n_jobs,
+                                        scheduler)
+    timings = {"features": round(time.perf_counter() - t0, 3)}
 
-    from defectlab.features import feature_names
-
-    names = list(feature_names(spec))
-    t_features = time.perf_counter() - t0
-
-    estimator = make_model(model, model_preset, random_state=seed, n_jobs=1,
-                           class_weight=class_weight)
     t0 = time.perf_counter()
-    # The final model (all items) is fitted alongside the folds: both cores stay busy.
-    oof = cross_val_oof(X, labels, groups=groups, model=estimator, n_splits=folds, random_state=seed,
-                        holdout=holdout, progress=_stage(progress, 40, 55, _STEP["fitting"]),
-                        n_jobs=n_jobs, refit=True)
-    t_cv = time.perf_counter() - t0
-    final = oof.model
-    notes.extend(oof.warnings)
-
-    classes = list(proj.classes)
-    probs_all = _to_project_columns(oof.pred_probs, oof.classes.tolist(), classes)
-    cv_rows = ~oof.holdout_mask
-    metrics = evaluate(labels[cv_rows], probs_all[cv_rows], classes, ordinal=proj.ordinal)
-    if oof.holdout_mask.any():
-        metrics["holdout"] = evaluate(labels[oof.holdout_mask], probs_all[oof.holdout_mask], classes,
-                                      ordinal=proj.ordinal)
-    choice = choose_threshold(labels[cv_rows], probs_all[cv_rows], target_accuracy, classes=classes)
-    metrics["reject"] = choice.to_dict()
-    metrics["reject"]["curve"] = coverage_curve(labels[cv_rows], probs_all[cv_rows],
-                                                classes=classes).to_dict()
+    oof = _fit(X, data, model, model_preset, class_weight, seed, folds, holdout, n_jobs,
+               _stage(progress, 40, 55, _STEP["fitting"]), scheduler=scheduler)
+    timings["fit"] = round(time.perf_counter() - t0, 3)
+    data.notes.extend(oof.warnings)
+    scores = _score(oof, data.labels, list(proj.classes), proj.ordinal, target_accuracy)
 
     _tell(progress, 97, _STEP["saving"])
     run_id = _new_run_id()
     directory = ws.runs_dir / run_id
-    spec_dict = spec.to_dict()
-    meta = save_model(final, directory, feature_names=names,
-                      extra={"run_id": run_id, "project": proj.name, "spec_hash": spec.hash,
-                             "feature_spec": spec_dict})
-    np.savez(directory / OOF_FILE, item_ids=item_ids, labels=labels.astype(str),
-             classes=np.asarray(oof.classes).astype(str), pred_probs=oof.pred_probs,
-             fold_ids=oof.fold_ids, feature_means=X.mean(axis=0, dtype=np.float64),
-             holdout_mask=oof.holdout_mask)
-    oof_sha = _sha256_file(directory / OOF_FILE)
-    hashes = artifact_hashes(directory)  # recorded in the database: a later edit is refused at load
-
-    pred_idx = np.argmax(probs_all, axis=1)
-    pred_labels = [classes[k] for k in pred_idx.tolist()]
-    confidence = probs_all[np.arange(len(labels)), pred_idx]
-    timings = {"features": round(t_features, 3), "fit": round(t_cv, 3)}
+    files = _save_run_files(directory, run_id, proj, spec, list(feature_names(spec)), X, data, oof)
     timings["total"] = round(time.perf_counter() - t_start, 3)
     params = {"model_preset": model_preset, "model_params": model_params(model, model_preset),
               "class_weight": class_weight, "folds": folds, "n_splits": oof.n_splits,
-              "grouped": groups is not None, "holdout": holdout, "target_accuracy": target_accuracy,
-              "n_jobs": n_jobs, "oof_sha256": oof_sha, "artifact_kind": meta["kind"],
-              "n_features": len(names), "warnings": notes, "skipped_items": skipped[:200]}
+              "grouped": data.groups is not None, "holdout": holdout, "target_accuracy": target_accuracy,
+              "n_jobs": n_jobs, "oof_sha256": files["oof_sha256"], "artifact_kind": files["kind"],
+              "n_features": X.shape[1], "warnings": data.notes, "skipped_items": data.skipped[:200]}
     try:
-        with ws.transaction() as conn:
-            conn.execute(
-                "INSERT INTO runs (id, project_id, created_at, created_by, status, model, params, "
-                "feature_spec, spec_hash, seed, n_items, n_classes, metrics, timings, versions, "
-                "threshold, path, note, approved) VALUES (?, ?, ?, ?, 'done', ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                "?, ?, ?, ?, 0)",
-                (run_id, proj.id, utcnow(), user, model, _json(params), _json(spec_dict), spec.hash,
-                 seed, len(labels), len(present), _json(metrics), _json(timings),
-                 _json(library_versions()), float(choice.threshold), f"runs/{run_id}", str(note)),
-            )
-            conn.executemany(
-                "INSERT INTO run_items (run_id, item_id, label, fold, pred_label, confidence) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                [(run_id, int(i), lab, int(f), p, float(c)) for i, lab, f, p, c in
-                 zip(item_ids.tolist(), labels.tolist(), oof.fold_ids.tolist(), pred_labels,
-                     confidence.tolist(), strict=True)],
-            )
-            conn.executemany("INSERT INTO run_artifacts (run_id, name, sha256) VALUES (?, ?, ?)",
-                             [(run_id, name, sha) for name, sha in hashes.items()])
-            _record_own_models(conn, directory, meta)
-            for item in skipped[:200]:  # flagged in the audit trail, next to the run that left it out
-                log_action(conn, user, "item.unreadable", proj.id, item["source"],
-                           {"item_id": item["item_id"], "run_id": run_id, "reason": item["reason"]})
-            log_action(conn, user, "train", proj.id, run_id,
-                       {"model": model, "n_items": len(labels),
-                        "accuracy": metrics["accuracy"], "spec_hash": spec.hash})
+        _record_run(ws, run_id, proj, user, model, params, spec, seed, data, oof, scores, timings, note, files)
     except BaseException:
         import shutil
 
         shutil.rmtree(directory, ignore_errors=True)
         raise
     _tell(progress, 100, _STEP["done"])
-    run = get_run(ws, run_id, with_items=False)
-    out = summary_of(run)
-    out.update(timings=timings, warnings=notes, n_splits=oof.n_splits, path=str(directory),
-               skipped_items=skipped)
+    out = summary_of(get_run(ws, run_id, with_items=False))
+    out.update(timings=timings, warnings=data.notes, n_splits=oof.n_splits, path=str(directory),
+               skipped_items=data.skipped)
     if not proj.ordinal:
         for key in ("mae", "within_one", "qwk"):
             out.pop(key, None)
     return out
+
+
+def _check_train_args(model, model_preset, folds, seed, target_accuracy):
+    """Validate the scalar arguments of :func:`train_project`; the checked (folds, seed, target)."""
+    if model not in MODEL_NAMES:
+        raise InputError(f"The 'model' parameter of train_project must be one of {list(MODEL_NAMES)}. "
+                         f"Got {model!r}.")
+    if model_preset not in PRESETS:
+        raise InputError(f"The 'model_preset' parameter of train_project must be one of "
+                         f"{list(PRESETS)}. Got {model_preset!r}.")
+    return (_check_int(folds, "train_project", "folds", 2, 50),
+            _check_int(seed, "train_project", "seed", 0),
+            _check_float(target_accuracy, "train_project", "target_accuracy"))
+
+
+@dataclass
+class _TrainingSet:
+    """What a run trains on: the item rows and, aligned with them, ids, labels and CV groups."""
+
+    rows: object  # DataFrame: id, sha256, blob, source, label, parent_id, meta
+    item_ids: np.ndarray
+    labels: np.ndarray
+    groups: np.ndarray | None
+    present: list
+    notes: list
+    skipped: list = field(default_factory=list)  # {item_id, source, reason} of unreadable images
+
+
+def _training_set(ws, proj):
+    """The labeled items of ``proj`` as a :class:`_TrainingSet`; raises when fewer than 2 classes."""
+    rows, notes = _training_snapshot(ws, proj)
+    return _as_training_set(proj, rows, notes)
+
+
+def _as_training_set(proj, rows, notes, skipped=()):
+    present = _present_classes(proj, rows)
+    groups = np.array([_group_of(r) for r in rows[["id", "parent_id", "meta"]].to_dict("records")])
+    if len(set(groups.tolist())) == len(groups):
+        groups = None  # every item is its own group: plain stratified folds
+    return _TrainingSet(rows=rows, item_ids=rows["id"].astype(np.int64).to_numpy(),
+                        labels=rows["label"].astype(str).to_numpy(), groups=groups, present=present,
+                        notes=notes, skipped=list(skipped))
+
+
+def _features_of_training_set(ws, data, proj, spec, progress, n_jobs, scheduler):
+    """``(X, data)``: features of the training set. Locally, items whose image cannot be read are left
+    out (listed in ``data.skipped`` and the run's warnings) instead of stopping the training."""
+    from defectlab.learn.distributed import resolve_scheduler
+
+    if resolve_scheduler(scheduler) is not None:
+        return _features(ws, data.rows, spec, progress, n_jobs, scheduler=scheduler), data
+    X, rows, skipped = _features_skipping(ws, data.rows, spec, progress, n_jobs)
+    if not skipped:
+        return X, data
+    notes = [*data.notes, f"{len(skipped)} items could not be read (missing or damaged image files) and were "
+             "left out; run 'defectlab check'. Items: " + ", ".join(str(s["item_id"]) for s in skipped[:20])]
+    return X, _as_training_set(proj, rows, notes, skipped)
+
+
+def _fit(X, data, model, model_preset, class_weight, seed, folds, holdout, n_jobs, progress,
+         scheduler=None):
+    """Out-of-fold probabilities and, alongside the folds, the final model on all items.
+
+    With a Dask scheduler and a feature matrix of at least
+    :func:`~defectlab.learn.distributed.dask_lightgbm_min_bytes`, LightGBM is fitted on the cluster.
+    """
+    from defectlab.learn import distributed
+
+    estimator = make_model(model, model_preset, random_state=seed, n_jobs=1, class_weight=class_weight)
+    address = distributed.resolve_scheduler(scheduler)
+    on_dask = False
+    if address is not None:
+        with distributed.scheduler_client(address) as client:
+            on_dask = X.nbytes >= distributed.dask_lightgbm_min_bytes(client)
+    if on_dask:
+        estimator = distributed.with_dask_lightgbm(estimator, address)
+    # The final model (all items) is fitted alongside the folds: both cores stay busy.
+    oof = cross_val_oof(X, data.labels, groups=data.groups, model=estimator, n_splits=folds,
+                        random_state=seed, holdout=holdout, progress=progress, n_jobs=n_jobs, refit=True)
+    if on_dask:
+        oof.model = distributed.localize(oof.model)
+    return oof
+
+
+def _score(oof, labels, classes, ordinal, target_accuracy):
+    """Metrics (+ hold-out, reject threshold and coverage curve) and per-item predictions."""
+    probs_all = _to_project_columns(oof.pred_probs, oof.classes.tolist(), classes)
+    cv_rows = ~oof.holdout_mask
+    metrics = evaluate(labels[cv_rows], probs_all[cv_rows], classes, ordinal=ordinal)
+    if oof.holdout_mask.any():
+        metrics["holdout"] = evaluate(labels[oof.holdout_mask], probs_all[oof.holdout_mask], classes,
+                                      ordinal=ordinal)
+    choice = choose_threshold(labels[cv_rows], probs_all[cv_rows], target_accuracy, classes=classes)
+    metrics["reject"] = choice.to_dict()
+    metrics["reject"]["curve"] = coverage_curve(labels[cv_rows], probs_all[cv_rows],
+                                                classes=classes).to_dict()
+    pred_idx = np.argmax(probs_all, axis=1)
+    return {"metrics": metrics, "threshold": float(choice.threshold),
+            "pred_labels": [classes[k] for k in pred_idx.tolist()],
+            "confidence": probs_all[np.arange(len(labels)), pred_idx]}
+
+
+def _save_run_files(directory, run_id, proj, spec, names, X, data, oof):
+    """Write the model artifact and ``oof.npz``; their kind and checksum for the runs row."""
+    meta = save_model(oof.model, directory, feature_names=names,
+                      extra={"run_id": run_id, "project": proj.name, "spec_hash": spec.hash,
+                             "feature_spec": spec.to_dict()})
+    np.savez(directory / OOF_FILE, item_ids=data.item_ids, labels=data.labels.astype(str),
+             classes=np.asarray(oof.classes).astype(str), pred_probs=oof.pred_probs,
+             fold_ids=oof.fold_ids, feature_means=X.mean(axis=0, dtype=np.float64),
+             holdout_mask=oof.holdout_mask)
+    # every file's sha256 goes to the database with the run: a later edit is refused at load
+    return {"kind": meta["kind"], "oof_sha256": _sha256_file(directory / OOF_FILE), "meta": meta,
+            "hashes": artifact_hashes(directory)}
+
+
+def _record_run(ws, run_id, proj, user, model, params, spec, seed, data, oof, scores, timings, note, files):
+    """The ``runs`` row, one ``run_items`` row per item, the artifact hashes and the audit entries, in one
+    transaction."""
+    from defectlab.store import log_action, utcnow
+
+    metrics = scores["metrics"]
+    with ws.transaction() as conn:
+        conn.execute(
+            "INSERT INTO runs (id, project_id, created_at, created_by, status, model, params, "
+            "feature_spec, spec_hash, seed, n_items, n_classes, metrics, timings, versions, "
+            "threshold, path, note, approved) VALUES (?, ?, ?, ?, 'done', ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+            "?, ?, ?, ?, 0)",
+            (run_id, proj.id, utcnow(), user, model, _json(params), _json(spec.to_dict()), spec.hash,
+             seed, len(data.labels), len(data.present), _json(metrics), _json(timings),
+             _json(library_versions()), scores["threshold"], f"runs/{run_id}", str(note)),
+        )
+        conn.executemany(
+            "INSERT INTO run_items (run_id, item_id, label, fold, pred_label, confidence) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [(run_id, int(i), lab, int(f), p, float(c)) for i, lab, f, p, c in
+             zip(data.item_ids.tolist(), data.labels.tolist(), oof.fold_ids.tolist(),
+                 scores["pred_labels"], scores["confidence"].tolist(), strict=True)],
+        )
+        conn.executemany("INSERT INTO run_artifacts (run_id, name, sha256) VALUES (?, ?, ?)",
+                         [(run_id, name, sha) for name, sha in files["hashes"].items()])
+        _record_own_models(conn, ws.runs_dir / run_id, files["meta"])
+        for item in data.skipped[:200]:  # flagged in the audit trail, next to the run that left it out
+            log_action(conn, user, "item.unreadable", proj.id, item["source"],
+                       {"item_id": item["item_id"], "run_id": run_id, "reason": item["reason"]})
+        log_action(conn, user, "train", proj.id, run_id,
+                   {"model": model, "n_items": len(data.labels),
+                    "accuracy": metrics["accuracy"], "spec_hash": spec.hash})
 
 
 # -- registry -------------------------------------------------------------------------------------
@@ -706,6 +799,38 @@ def run_features(ws: WorkspaceLike, run_id: str, item_ids: ItemIds, progress: Ca
     return _features(ws, pd.DataFrame(rows), spec, progress, n_jobs)
 
 
+def warm_feature_cache(ws: WorkspaceLike, item_ids: ItemIds, spec: Any = None, scheduler: str | None = None,
+                       n_jobs: int = 2, progress: Callable[..., Any] | None = None) -> int:
+    """Compute and cache the features of stored items (e.g. right after an import on a cluster).
+
+    Parameters
+    ----------
+    ws : Workspace or path
+    item_ids : list of int
+    spec : FeatureSpec or str or None
+        The feature spec (``None``: the default preset, what ``train`` uses).
+    scheduler : str or None
+        A Dask scheduler address (``None``: ``$DEFECTLAB_SCHEDULER``, else local threads).
+    n_jobs : int, default=2
+    progress : callable or None
+        ``progress(done, total)``.
+
+    Returns
+    -------
+    int
+        Items whose features are now cached.
+    """
+    import pandas as pd
+
+    from defectlab.features import get_spec
+
+    ws = as_workspace(ws)
+    rows = _item_rows(ws, item_ids)
+    if rows:
+        _features(ws, pd.DataFrame(rows), get_spec(spec), progress, n_jobs, scheduler=scheduler)
+    return len(rows)
+
+
 # -- prediction -----------------------------------------------------------------------------------
 
 def _item_rows(ws, item_ids):
@@ -726,9 +851,20 @@ def _item_rows(ws, item_ids):
     return [found[i] for i in ids]
 
 
+def _predict_proba(model, X, scheduler):
+    """``model.predict_proba(X)``, on the Dask cluster when a scheduler is given."""
+    from defectlab.learn.distributed import predict_proba_dask, resolve_scheduler, scheduler_client
+
+    address = resolve_scheduler(scheduler)
+    if address is None:
+        return model.predict_proba(X)
+    with scheduler_client(address) as client:
+        return predict_proba_dask(client, model, X)
+
+
 def predict_items(ws: WorkspaceLike, project: ProjectRef, run_id: str, item_ids: ItemIds, user: str = "local",
                   batch_id: int | None = None, progress: Callable[..., Any] | None = None, explain_top: int = 3,
-                  n_jobs: int = 2, threshold: float | None = None) -> dict[str, Any]:
+                  n_jobs: int = 2, threshold: float | None = None, scheduler: str | None = None) -> dict[str, Any]:
     """Predict stored items with a run and record the predictions.
 
     Parameters
@@ -750,6 +886,10 @@ def predict_items(ws: WorkspaceLike, project: ProjectRef, run_id: str, item_ids:
     threshold : float or None
         Confidence below which a prediction needs review; None = the run's threshold (chosen on its
         out-of-fold predictions for the target accuracy). Pass the UI slider's value to override.
+    scheduler : str or None
+        A Dask scheduler address: features and ``predict_proba`` run on its workers
+        (:mod:`defectlab.learn.distributed`); ``None`` reads ``$DEFECTLAB_SCHEDULER``, ``"local"``
+        forces this process.
 
     Returns
     -------
@@ -780,8 +920,8 @@ def predict_items(ws: WorkspaceLike, project: ProjectRef, run_id: str, item_ids:
     predictions = []
     if rows:
         X = _features(ws, pd.DataFrame(rows), spec, _stage(progress, 0, 80, _STEP["features"]),
-                      n_jobs)
-        proba = model.predict_proba(X)
+                      n_jobs, scheduler=scheduler)
+        proba = _predict_proba(model, X, scheduler)
         classes = _today_names(ws, proj.id, run["created_at"], [str(c) for c in model.classes_.tolist()])
         pred = np.argmax(proba, axis=1)
         conf = proba[np.arange(len(rows)), pred]
@@ -828,7 +968,7 @@ def predict_items(ws: WorkspaceLike, project: ProjectRef, run_id: str, item_ids:
 
 def predict_batch(ws: WorkspaceLike, project: ProjectRef, run_id: str, source: PathLike, user: str = "local",
                   layout: str = "auto", progress: Callable[..., Any] | None = None, explain_top: int = 3,
-                  n_jobs: int = 2, threshold: float | None = None) -> dict[str, Any]:
+                  n_jobs: int = 2, threshold: float | None = None, scheduler: str | None = None) -> dict[str, Any]:
     """Import a folder / zip / image as a ``predict`` batch and predict every image in it with a run.
 
     The images become unlabeled items of the project (content already in the project is reused, not
@@ -836,7 +976,7 @@ def predict_batch(ws: WorkspaceLike, project: ProjectRef, run_id: str, source: P
 
     Parameters
     ----------
-    ws, project, run_id, user, progress, explain_top, n_jobs, threshold
+    ws, project, run_id, user, progress, explain_top, n_jobs, threshold, scheduler
         As in :func:`predict_items`.
     source : str or Path
         A folder, a ``.zip`` or one image file.
@@ -874,7 +1014,8 @@ def predict_batch(ws: WorkspaceLike, project: ProjectRef, run_id: str, source: P
     n_repeats = len(report.batch_items) - len(pairs)
     result = predict_items(ws, proj, run_id, [i for _, i in pairs], user=user,
                            batch_id=report.batch_id, progress=_stage(progress, 30, 70, _STEP["predicting"]),
-                           explain_top=explain_top, n_jobs=n_jobs, threshold=threshold)
+                           explain_top=explain_top, n_jobs=n_jobs, threshold=threshold,
+                           scheduler=scheduler)
     names = dict((i, s) for s, i in pairs)
     for p in result["predictions"]:
         p["source"] = names.get(p["item_id"], p["source"])
@@ -883,7 +1024,7 @@ def predict_batch(ws: WorkspaceLike, project: ProjectRef, run_id: str, source: P
     if n_repeats:
         result["warnings"] = [f"{n_repeats} repeated images or crops in the batch were predicted once."]
     if progress is not None:
-        progress(100, 100, "done")
+        progress(100, 100, _STEP["done"])
     return result
 
 

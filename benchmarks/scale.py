@@ -1,0 +1,299 @@
+"""Plant scale: import, train, warm retrain, workers and Dask at 1k / 10k / 100k crops, each with its peer.
+
+    nice .venv/bin/python benchmarks/scale.py [--sizes 1000,10000,100000] [--sample 4000] [--no-dask]
+
+For each size a workspace is built from generated 64x64 synthetic texture crops (six classes, 3% of
+the labels flipped at random) in a temporary folder that is removed at the end; the images are
+written and imported in chunks (nothing holds them all in memory). Rows, each with its peer measured
+in the same run:
+
+* ``import``: ``defectlab import`` of the folder vs the floor (read + sha256 + ``cv2.imdecode`` of
+  every file, one thread, no checks, no database). Target <= 2x.
+* ``train 5-fold``: ``defectlab train`` (default ensemble, default features, cold feature cache) in a
+  fresh process; seconds and that process's peak RSS. Peer: the issue's 250 s / 1.9 GB at 100k.
+  Target < 90 s and < 1.5 GB.
+* ``warm retrain``: the same again in a new process (every feature cached). Target < 30 s.
+* ``features 1 vs 2 workers``: ``extract_cached`` of ``--sample`` images into an empty cache with
+  ``n_jobs=1`` (the peer) and ``n_jobs=2``; the rows must be identical (measured at one size,
+  ``--extras-at``: the sample does not depend on the workspace size).
+* ``features Dask vs local``: the same sample through a ``LocalCluster`` of 2 worker processes vs
+  local 2 threads (bit-identical rows checked), cluster start-up reported separately.
+
+When ``benchmarks/scale_review.py`` exists (the quality queues' rows) its ``run_rows(n, ...)`` is called
+on the same workspace and its rows are printed too. Run it with ``nice`` on a shared machine: the
+numbers move with the load (the load average is printed with each size).
+"""
+
+import argparse
+import hashlib
+import inspect
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+CLASSES = ("crazing", "inclusion", "patches", "pitted", "scratches", "stripes")
+PROJECT = "scale"
+_GEN_CHUNK = 600
+
+
+# -- data -------------------------------------------------------------------------------------------
+
+def _texture_batch(rng, kind, n, size=64):
+    """``n`` crops of class ``kind`` (index into CLASSES): noise plus a class-specific pattern."""
+    img = rng.normal(128, 14, (n, size, size))
+    yy, xx = np.mgrid[0:size, 0:size]
+    if kind == 0:  # crazing: oblique fine waves
+        f = rng.uniform(0.3, 0.6, (n, 1, 1))
+        img += 25 * np.sin(f * xx + 1.3 * f * yy)
+    elif kind == 1:  # inclusion: a few dark blobs
+        for _ in range(3):
+            c = rng.integers(8, size - 8, (n, 2))
+            r = rng.uniform(2, 5, (n, 1, 1))
+            img -= 60 * (((yy - c[:, 0, None, None]) ** 2 + (xx - c[:, 1, None, None]) ** 2) < r ** 2)
+    elif kind == 2:  # patches: blocky bright areas
+        img += 30 * (rng.random((n, 8, 8)) > 0.6).repeat(8, 1).repeat(8, 2)
+    elif kind == 3:  # pitted: sparse dark pits
+        img -= 70 * (rng.random((n, size, size)) > 0.985)
+    elif kind == 4:  # scratches: one bright vertical line
+        c = rng.integers(10, size - 10, (n, 1, 1))
+        img += 60 * (np.abs(xx - c) < 1.5)
+    else:  # stripes: horizontal bands
+        f = rng.uniform(0.8, 1.2, (n, 1, 1))
+        img += 35 * np.sin(f * yy)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def make_crops(root, n, seed=0, mislabel=0.03):
+    """Write ``n`` PNG crops into ``root/<label>/`` (a few % with a wrong label); returns n flipped."""
+    rng = np.random.default_rng(seed)
+    for c in CLASSES:
+        (root / c).mkdir(parents=True, exist_ok=True)
+    k = flipped = 0
+    for start in range(0, n, _GEN_CHUNK):
+        kinds = rng.integers(0, len(CLASSES), min(_GEN_CHUNK, n - start))
+        for kind in range(len(CLASSES)):
+            for im in _texture_batch(rng, kind, int((kinds == kind).sum())):
+                label = kind
+                if rng.random() < mislabel:
+                    label = int(rng.integers(0, len(CLASSES)))
+                    flipped += label != kind
+                cv2.imwrite(str(root / CLASSES[label] / f"c{k:06d}.png"), im)
+                k += 1
+    return flipped
+
+
+def floor_seconds(root):
+    """The peer of import: read + sha256 + decode of every file, one thread, nothing else."""
+    t = time.perf_counter()
+    for p in sorted(root.rglob("*.png")):
+        data = p.read_bytes()
+        hashlib.sha256(data).hexdigest()
+        cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    return time.perf_counter() - t
+
+
+# -- measured steps -----------------------------------------------------------------------------------
+
+def _child_train(ws_path, n_jobs):
+    """(In a fresh process) train the project; print timings and this process's peak RSS as JSON."""
+    from defectlab.learn import train_project
+    from defectlab.store import open_workspace
+
+    t = time.perf_counter()
+    s = train_project(open_workspace(ws_path, create=False), PROJECT, folds=5, seed=0, n_jobs=n_jobs,
+                      scheduler="local")
+    print(json.dumps({"seconds": time.perf_counter() - t, "timings": s["timings"], "accuracy": s["accuracy"],
+                      "run_id": s["run_id"],
+                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def train_in_child(ws_path, n_jobs=2):
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    out = subprocess.run([sys.executable, __file__, "--child-train", str(ws_path), "--jobs", str(n_jobs)],
+                         env=env, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _sample(ws, n):
+    """``n`` random sample items of the project (sha256, blob)."""
+    from defectlab.store import get_project, items_frame
+
+    df = items_frame(ws, get_project(ws, PROJECT).id, role="sample")
+    return df.sample(n=min(n, len(df)), random_state=0).reset_index(drop=True)
+
+
+def workers_rows(ws, rows, tmp):
+    """extract_cached of the sample with 1 and 2 workers into empty caches; identical rows."""
+    from defectlab.features import extract_cached, get_spec
+    from defectlab.store import load_images
+
+    blob = dict(zip(rows["sha256"], rows["blob"], strict=True))
+
+    def loader(shas):
+        return load_images(ws, [blob[s] for s in shas])
+
+    out, times = {}, {}
+    for n_jobs in (1, 2):
+        t = time.perf_counter()
+        out[n_jobs] = extract_cached(list(rows["sha256"]), loader, get_spec(None), tmp / f"cache-{n_jobs}",
+                                     n_jobs=n_jobs)
+        times[n_jobs] = time.perf_counter() - t
+    assert out[1].tobytes() == out[2].tobytes(), "1 and 2 workers gave different features"
+    return times, out[2]
+
+
+def dask_rows(ws, rows, local_X):
+    """The sample's features through a 2-process LocalCluster vs the local rows (bit-identical)."""
+    from distributed import Client, LocalCluster
+
+    from defectlab.features import get_spec
+    from defectlab.learn.distributed import extract_blobs_dask
+
+    t = time.perf_counter()
+    env = {"PYTHONPATH": str(REPO)}
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                      env=env) as cluster, Client(cluster) as client:
+        t_start = time.perf_counter() - t
+        paths = [str(ws.blob_path(b)) for b in rows["blob"]]
+        t = time.perf_counter()
+        X = extract_blobs_dask(client, paths, get_spec(None))
+        t_dask = time.perf_counter() - t
+    assert X.tobytes() == local_X.tobytes(), "Dask features differ from the local path"
+    return t_start, t_dask
+
+
+def review_rows(n, ws, run_id):
+    """Rows of benchmarks/scale_review.py (the quality queues) on the same workspace, if present."""
+    try:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import scale_review
+    except ImportError:
+        return None
+    kwargs = {"ws": ws, "workspace": ws, "ws_path": ws.root, "project": PROJECT, "run_id": run_id,
+              "run": run_id}
+    accepted = inspect.signature(scale_review.run_rows).parameters
+    try:
+        return scale_review.run_rows(n, **{k: v for k, v in kwargs.items() if k in accepted})
+    except Exception as exc:  # their rows must not lose ours
+        print(f"scale_review.run_rows({n}) failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return [f"scale_review.run_rows failed: {type(exc).__name__}: {exc}"]
+
+
+# -- table -------------------------------------------------------------------------------------------
+
+def _row(size, step, value, unit, peer, peer_value, target):
+    ratio = value / peer_value if peer_value else float("nan")
+    return {"n": size, "step": step, "value": round(value, 3), "unit": unit, "peer": peer,
+            "peer_value": round(peer_value, 3) if peer_value else peer_value, "ratio": round(ratio, 3),
+            "target": target}
+
+
+def run_size(n, args, tmp):
+    from defectlab.ingest import import_source
+    from defectlab.store import open_workspace
+
+    rows = []
+    src, ws_path = tmp / f"src-{n}", tmp / f"ws-{n}"
+    t = time.perf_counter()
+    flipped = make_crops(src, n)
+    print(f"[{n}] generated {n} crops ({flipped} mislabeled) in {time.perf_counter() - t:.1f}s, "
+          f"load average {os.getloadavg()[0]:.1f}", file=sys.stderr)
+    t_floor = floor_seconds(src)
+    ws = open_workspace(ws_path)
+    t = time.perf_counter()
+    report = import_source(ws, PROJECT, src, n_jobs=args.jobs)
+    t_import = time.perf_counter() - t
+    assert report.imported == n, report.to_dict()
+    rows.append(_row(n, "import", t_import, "s", "floor read+sha256+decode (1 thread)", t_floor, "<= 2x"))
+    shutil.rmtree(src, ignore_errors=True)
+
+    cold = train_in_child(ws_path, args.jobs)
+    rows.append(_row(n, f"train 5-fold cold (features {cold['timings']['features']:.0f}s, "
+                        f"fit {cold['timings']['fit']:.0f}s, acc {cold['accuracy']:.4f})",
+                     cold["seconds"], "s", "issue: 250 s at 100k", 250.0 * n / 100_000, "< 90 s at 100k"))
+    rows.append(_row(n, "train peak RSS", cold["peak_rss_mb"], "MB", "issue: 1.9 GB at 100k",
+                     1900.0 * n / 100_000 if n >= 100_000 else None, "< 1500 MB"))
+    warm = train_in_child(ws_path, args.jobs)
+    rows.append(_row(n, f"warm retrain (features {warm['timings']['features']:.1f}s)", warm["seconds"], "s",
+                     "cold train", cold["seconds"], "< 30 s at 100k"))
+
+    if n != args.extras_at:
+        extra = review_rows(n, ws, cold["run_id"])
+        shutil.rmtree(ws_path, ignore_errors=True)
+        return rows, extra
+    sample = _sample(ws, args.sample)
+    times, local_X = workers_rows(ws, sample, tmp)
+    rows.append(_row(n, f"features of {len(sample)} images, 2 workers", times[2], "s", "1 worker", times[1],
+                     "speed-up 1/ratio"))
+    if not args.no_dask:
+        try:
+            t_start, t_dask = dask_rows(ws, sample, local_X)
+            rows.append(_row(n, f"features of {len(sample)} images, Dask 2 processes "
+                                f"(+{t_start:.1f}s cluster start)", t_dask, "s", "local 2 threads", times[2],
+                             "bit-identical"))
+        except ImportError:
+            print("dask.distributed not installed: Dask row skipped", file=sys.stderr)
+    extra = review_rows(n, ws, cold["run_id"])
+    shutil.rmtree(ws_path, ignore_errors=True)
+    return rows, extra
+
+
+def _print(rows, extras):
+    print(f"\n{'n':>7}  {'step':<72} {'value':>9}  {'peer':<38} {'peer':>9} {'ratio':>7}  target")
+    for r in rows:
+        pv = "" if r["peer_value"] is None else f"{r['peer_value']:9.2f}"
+        print(f"{r['n']:>7}  {r['step']:<72} {r['value']:9.2f}{r['unit']:<2} {r['peer']:<38} {pv:>9} "
+              f"{r['ratio']:7.2f}  {r['target']}")
+    for n, extra in extras:
+        if extra:
+            print(f"\nscale_review rows at {n}:")
+            for r in extra:
+                print("  " + (json.dumps(r, default=str) if not isinstance(r, str) else r))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", default="1000,10000,100000")
+    ap.add_argument("--sample", type=int, default=4000, help="images for the workers / Dask rows")
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--no-dask", action="store_true")
+    ap.add_argument("--extras-at", type=int, default=None,
+                    help="size at which the workers / Dask rows (on --sample images) are measured "
+                         "(default: the smallest size >= --sample, else the largest)")
+    ap.add_argument("--child-train", default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.child_train:
+        _child_train(args.child_train, args.jobs)
+        return
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    if args.extras_at is None:
+        args.extras_at = min([n for n in sizes if n >= args.sample] or [max(sizes)])
+    tmp = Path(tempfile.mkdtemp(prefix="defectlab-scale-"))
+    rows, extras = [], []
+    try:
+        for n in sizes:
+            r, extra = run_size(n, args, tmp)
+            rows += r
+            extras.append((n, extra))
+            _print(r, [])
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"\n== all sizes ({os.cpu_count()} cores, load average now {os.getloadavg()[0]:.1f}) ==")
+    _print(rows, extras)
+    print(json.dumps({"rows": rows}))
+
+
+if __name__ == "__main__":
+    main()
