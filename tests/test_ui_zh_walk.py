@@ -46,7 +46,8 @@ def _english(texts, allowed):
     for text in texts:
         text = re.sub(r"`[^`]*`", "", text)                 # code: paths, commands
         text = re.sub(r"[\w./\\*?-]+\.(png|jpg|jpeg|csv|zip|xml|json|txt)\b", "", text, flags=re.I)  # file names
-        text = re.sub(r"\b[0-9a-f]{8,}\b|\b\d{8}-\d{6}\S*", "", text)  # run ids, hashes
+        # run ids (20261203-104512-a1b2c3, also right after a Chinese word, where \b does not apply), hashes
+        text = re.sub(r"\d{8}-\d{6}-[0-9a-f]+|[0-9a-f]{16,}", "", text)
         for w in WORD.findall(text):
             if w.lower() not in allowed:
                 words.add(w)
@@ -56,7 +57,7 @@ def _english(texts, allowed):
 @pytest.fixture(scope="module")
 def walked(tmp_path_factory):
     root = tmp_path_factory.mktemp("zh") / "ws"
-    ws, project, _labeled, _unlabeled = demo_workspace(root, n_per_class=6, n_unlabeled=3, train=True)
+    _ws, project, _labeled, _unlabeled = demo_workspace(root, n_per_class=6, n_unlabeled=3, train=True)
     allowed = ALLOWED | {project.name.lower()} | {c.lower() for c in project.classes}
     at = AppTest.from_file(APP, default_timeout=60)
     at.session_state["workspace"] = str(root)
