@@ -27,17 +27,17 @@ _CANDIDATES = 2  # candidates per neighbour kept for the exact re-ranking
 _PCA_SAMPLE = 20_000
 
 
-def _exact(Q, I, k):
-    """Exact ``k`` nearest rows of ``I`` for each row of ``Q``: (indices, squared distances), sorted."""
-    nq, ni = Q.shape[0], I.shape[0]
+def _exact(Q, P, k):
+    """Exact ``k`` nearest rows of ``P`` for each row of ``Q``: (indices, squared distances), sorted."""
+    nq, ni = Q.shape[0], P.shape[0]
     k = min(k, ni)
     out_idx = np.empty((nq, k), dtype=np.int64)
     out_d = np.empty((nq, k), dtype=np.float64)
-    i_sq = np.einsum("ij,ij->i", I, I)
+    i_sq = np.einsum("ij,ij->i", P, P)
     block = max(1, _BLOCK_CELLS // max(ni, 1))
     for s in range(0, nq, block):
         q = Q[s:s + block]
-        d = np.einsum("ij,ij->i", q, q)[:, None] + i_sq[None, :] - 2.0 * (q @ I.T)
+        d = np.einsum("ij,ij->i", q, q)[:, None] + i_sq[None, :] - 2.0 * (q @ P.T)
         np.maximum(d, 0.0, out=d)
         if k < ni:
             part = np.argpartition(d, k - 1, axis=1)[:, :k]

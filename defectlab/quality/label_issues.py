@@ -68,8 +68,8 @@ def neighbor_label_probs(features, labels, classes=None, *, n_neighbors=10, vote
 
     Each item's ``n_neighbors`` nearest *other* items (cosine distance on standardised features;
     exact on small sets, an inverted-file index over 32 principal components with exact re-ranking
-    on large ones, so the cost grows linearly) vote with their labels. The item itself never votes, so the result is out-of-sample evidence
-    like out-of-fold probabilities.
+    on large ones, so the cost grows linearly) vote with their labels. The item itself never votes,
+    so the result is out-of-sample evidence like out-of-fold probabilities.
 
     Parameters
     ----------
