@@ -46,6 +46,7 @@ from .projects import (
     restore_project,
     update_project,
 )
+from .summary import label_counts
 from .workspace import Workspace, default_workspace_path, open_workspace, utcnow
 
 __all__ = [
@@ -75,6 +76,7 @@ __all__ = [
     "item_ids",
     "item_version",
     "items_frame",
+    "label_counts",
     "label_history",
     "list_audit",
     "list_projects",
