@@ -500,12 +500,18 @@ def conflicts_queue(ws, project, max_distance=4):
         ``sources`` (list of str, import conflicts), ``reason`` (str), ``reason_parts`` (list of
         dict).
     """
-    import json
-
     from defectlab.store import get_project
 
     ws = _workspace(ws)
     proj = get_project(ws, project)
+    return _import_conflicts(ws, proj) + [d for d in duplicates_queue(ws, proj, max_distance)
+                                          if d["conflict"]]
+
+
+def _import_conflicts(ws, proj):
+    """Files of identical content imported under different labels, not yet decided."""
+    import json
+
     out = []
     with ws.read() as conn:
         rows = conn.execute(
@@ -525,7 +531,6 @@ def conflicts_queue(ws, project, max_distance=4):
                               "only one label can be right",
                     "reason_parts": [{"key": "quality.reason.import_conflict",
                                       "args": {"classes": labels, "sources": files}}]})
-    out += [d for d in duplicates_queue(ws, proj, max_distance) if d["conflict"]]
     return out
 
 
