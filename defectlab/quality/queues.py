@@ -214,33 +214,40 @@ def _labels_since(conn, project_id, version):
 
 def _refresh(kind, row, ids, stored, versions, deleted, states):
     """The row as it stands now, or None when it was decided since (see the module docstring)."""
-    from defectlab.store import UNUSABLE
-
     if any(i in deleted for i in ids):
         return None
-    changed = [i for i, v in zip(ids, stored, strict=True) if versions.get(i, 0) != v]
+    changed = {i for i, v in zip(ids, stored, strict=True) if versions.get(i, 0) != v}
     if any(i in states and states[i].source == "review" for i in changed):
         return None
-    if kind in ("issues", "outliers"):
-        was = [row.get("given", row.get("label"))]
-    else:  # an import conflict lists one item under its several imported labels
-        was = row["labels"] if len(row.get("labels") or []) == len(ids) else [None] * len(ids)
-    now = [(states[i].label if i in states else None) if i in changed else old
-           for i, old in zip(ids, was, strict=True)]
     row = dict(row, item_ids=ids, versions=[versions.get(i, 0) for i in ids])
+    if kind in ("issues", "outliers"):
+        return _refresh_single(kind, row, ids[0] in changed, states.get(ids[0]))
+    return _refresh_group(kind, row, ids, changed, states)
+
+
+def _refresh_single(kind, row, changed, state):
+    """A one-item row (a label error or an outlier) with its current label and version."""
+    from defectlab.store import UNUSABLE
+
+    row["version"] = row["versions"][0]
+    if not changed:
+        return row
+    now = None if state is None else state.label
     if kind == "issues":
-        if changed and (now[0] != row["given"] or now[0] == UNUSABLE):
-            return None
-        row["version"] = row["versions"][0]
-    elif kind == "outliers":
-        row["label"] = now[0]
-        row["version"] = row["versions"][0]
-    elif changed and row.get("kind") == "near":
-        row["labels"] = now
-        row["conflict"] = len({v for v in now if v is not None}) > 1
-        if kind == "conflicts" and not row["conflict"]:
-            return None
+        return None if now != row["given"] or now == UNUSABLE else row
+    row["label"] = now
     return row
+
+
+def _refresh_group(kind, row, ids, changed, states):
+    """A group row (near duplicates, a conflict) with its members' current labels."""
+    if not changed or row.get("kind") != "near":
+        return row  # an import conflict leaves only through a review decision (handled above)
+    now = [(states[i].label if i in states else None) if i in changed else old
+           for i, old in zip(ids, row["labels"], strict=True)]
+    row["labels"] = now
+    row["conflict"] = len({v for v in now if v is not None}) > 1
+    return None if kind == "conflicts" and not row["conflict"] else row
 
 
 def read_run_queue(ws, run_id, kind, limit=None):
