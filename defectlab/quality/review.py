@@ -146,10 +146,14 @@ def review_item(ws, item_id, action, label=None, user="local", run_id=None, comm
                         expected_version=expected_version, run_id=run_id, conn=conn)
 
 
-def review_items(ws, item_ids, action, label=None, user="local", run_id=None, comment=None):
+def review_items(ws, item_ids, action, label=None, user="local", run_id=None, comment=None,
+                 expected_versions=None):
     """The same review decision for several items, in one transaction (all or nothing).
 
-    Parameters are those of :func:`review_item` (``keep`` keeps each item's own label).
+    Parameters are those of :func:`review_item` (``keep`` keeps each item's own label), and
+    ``expected_versions``: None, or each item's version when the reviewer looked (in ``item_ids``
+    order); a change by somebody else since raises :class:`~defectlab.errors.ConflictError` and
+    nothing is written.
 
     Returns
     -------
@@ -161,14 +165,18 @@ def review_items(ws, item_ids, action, label=None, user="local", run_id=None, co
     where = "review_items"
     ws = _workspace(ws)
     ids = [int(i) for i in item_ids]
+    if expected_versions is not None and len(expected_versions) != len(ids):
+        raise InputError(f"{where}: 'expected_versions' must give one version per item "
+                         f"({len(ids)}); got {len(expected_versions)}.")
+    versions = [None] * len(ids) if expected_versions is None else [int(v) for v in expected_versions]
     out = []
     with ws.transaction() as conn:
-        for i in ids:
+        for i, version in zip(ids, versions, strict=True):
             current = current_label(ws, i, conn=conn).label
             lab, auto = _decision(action, None if action == "keep" else label, current, where)
             note = auto if not comment else f"{auto}: {comment}"
             out.append(annotate(ws, i, lab, user=user, source="review", comment=note,
-                                run_id=run_id, conn=conn))
+                                run_id=run_id, expected_version=version, conn=conn))
     return out
 
 
