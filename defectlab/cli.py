@@ -154,6 +154,7 @@ def cmd_train(args):
                             preset=args.features, model_preset=args.preset, folds=args.folds,
                             seed=args.seed, user=args.user, note=args.note, progress=_Progress("train"),
                             n_jobs=args.jobs, scheduler=args.scheduler or "local")
+    summary["queues"] = _compute_queues(args, summary["run_id"])
 
     def human(d):
         line = t("cli.train_done", run_id=d["run_id"], accuracy=d["accuracy"], n=d["n_items"],
@@ -163,6 +164,16 @@ def cmd_train(args):
         return line + ")"
 
     _emit(args, summary, human)
+
+
+def _compute_queues(args, run_id):
+    """A new run's review queues, computed once and stored with it: counts per queue."""
+    from .quality import compute_run_queues
+
+    out = compute_run_queues(_workspace(args), run_id, progress=_Progress("queues"))
+    for kind, message in out["errors"].items():
+        print(f"warning: review queue {kind}: {message}", file=sys.stderr)
+    return out["counts"]
 
 
 def cmd_runs(args):
@@ -250,11 +261,15 @@ def cmd_export(args):
 
 def cmd_label_issues(args):
     from .learn import resolve_run
-    from .quality import label_issues_for_run
+    from .quality import compute_run_queues, label_issues_for_run, read_run_queue
 
     ws = _workspace(args)
     run_id = resolve_run(ws, args.project, args.run)
-    issues = label_issues_for_run(ws, args.project, run_id)
+    stored = read_run_queue(ws, run_id, "issues")
+    if stored is None:  # an older run: compute its queues once, store them, then read
+        compute_run_queues(ws, run_id, progress=_Progress("queues"), kinds=["issues"])
+        stored = read_run_queue(ws, run_id, "issues")
+    issues = stored["rows"] if stored is not None else label_issues_for_run(ws, args.project, run_id)
     if args.limit:
         issues = issues[: args.limit]
 

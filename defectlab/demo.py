@@ -970,7 +970,9 @@ def build_demo_workspace(ws, random_state=0, train=True, progress=None, user="lo
             train_project = None
         for name in names:
             if train_project is not None:
-                train_project(ws, name, user=user)
+                from .quality import compute_run_queues
+
+                compute_run_queues(ws, train_project(ws, name, user=user)["run_id"])  # as the UI job does
             _tick(f"trained {name}")
     _tick("ready")
     return names

@@ -123,10 +123,20 @@ def test_unknown_run_is_a_user_error(demo_ws, capsys):
 def test_label_issues_json(demo_ws, capsys):
     w = ["--workspace", str(demo_ws.root), "--json"]
     code, out, _ = run(capsys, "train", "Steel defects", "--model", "logreg", *w)
-    run_id = json.loads(out)["run_id"]
+    trained = json.loads(out)
+    run_id = trained["run_id"]
+    # train computed the run's review queues once and stored them; label-issues only reads them
+    from defectlab.quality import label_issues_for_run, queue_status
+
+    assert set(trained["queues"]) == {"issues", "duplicates", "conflicts", "outliers"}
+    computed_at = queue_status(demo_ws, run_id)["issues"]["computed_at"]
     code, out, _ = run(capsys, "label-issues", "Steel defects", "--run", run_id, *w)
     assert code == 0
     issues = json.loads(out)["issues"]
+    assert queue_status(demo_ws, run_id)["issues"]["computed_at"] == computed_at
+    assert [i["item_id"] for i in issues] == [i["item_id"] for i in
+                                              label_issues_for_run(demo_ws, "Steel defects", run_id)]
+    assert len(issues) == trained["queues"]["issues"]
     assert issues, "the demo's plate crops disagree with the model: some issues are expected"
     for issue in issues:
         assert set(issue) >= {"item_id", "source", "given", "suggested", "score"}

@@ -43,7 +43,14 @@ def test_start_training_in_the_background_and_see_the_run(tmp_path):
         time.sleep(0.5)
     runs = learn.list_runs(ws, project.name)
     assert len(runs) == 1 and runs[0]["model"] == "logreg" and runs[0]["n_items"] == len(labeled)
-    time.sleep(0.5)
+    from defectlab.quality import queue_status
+    from defectlab.ui import training
+
+    job = training.job(ws, project)  # after training, the job computes and stores the review queues
+    while job.running and time.time() < deadline + 60:
+        time.sleep(0.2)
+    assert job.error is None and set(job.result["queues"]) == {"issues", "duplicates", "conflicts", "outliers"}
+    assert "issues" in queue_status(ws, runs[0]["run_id"])
     at.run()
     at.run()
     no_exception(at)

@@ -70,9 +70,10 @@ def button(at, key):
     return at.button(key=key)
 
 
-def demo_workspace(root, n_per_class=8, n_unlabeled=6, train=False, size=64):
+def demo_workspace(root, n_per_class=8, n_unlabeled=6, train=False, size=64, queues=True):
     """A project of synthetic steel-defect crops (three classes) with ``n_unlabeled`` unlabeled ones;
-    with ``train`` also a finished run (fast model). Returns ``(ws, project, labeled_ids, unlabeled_ids)``."""
+    with ``train`` also a finished run (fast model) and, with ``queues``, its stored review queues (as the
+    training job leaves them). Returns ``(ws, project, labeled_ids, unlabeled_ids)``."""
     from defectlab.demo import make_defect_crops
 
     images, labels = make_defect_crops(n_per_class=n_per_class + n_unlabeled // 3 + 1, size=size,
@@ -101,6 +102,10 @@ def demo_workspace(root, n_per_class=8, n_unlabeled=6, train=False, size=64):
     if train:
         from defectlab.learn import train_project
 
-        train_project(ws, project.name, model="logreg", folds=3, seed=0, model_preset="fast",
-                      preset="fast")
+        run = train_project(ws, project.name, model="logreg", folds=3, seed=0, model_preset="fast",
+                            preset="fast")
+        if queues:
+            from defectlab.quality import compute_run_queues
+
+            compute_run_queues(ws, run["run_id"])
     return ws, project, [i for i, _ in labeled], unlabeled

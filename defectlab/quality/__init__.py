@@ -14,6 +14,8 @@ when called, so importing this package stays light).
 - :mod:`~defectlab.quality.active` -- ``uncertainty``, ``rank_for_labeling``
 - :mod:`~defectlab.quality.review` -- ``review_item(s)``, ``label_issues_for_run``,
   ``confusion_for_run``, ``conflicts_queue``, ``duplicates_queue``, ``outliers_queue``
+- :mod:`~defectlab.quality.queues` -- ``compute_run_queues`` (once, when a run finishes),
+  ``read_run_queue``, ``queue_status``, ``confusion_cells``, ``confusion_cell_items``
 """
 
 from defectlab.quality.active import STRATEGIES, rank_for_labeling, uncertainty
@@ -27,6 +29,14 @@ from defectlab.quality.label_issues import (
     neighbor_label_probs,
 )
 from defectlab.quality.outliers import find_outliers
+from defectlab.quality.queues import (
+    QUEUE_KINDS,
+    compute_run_queues,
+    confusion_cell_items,
+    confusion_cells,
+    queue_status,
+    read_run_queue,
+)
 from defectlab.quality.review import (
     REVIEW_ACTIONS,
     conflicts_queue,
@@ -41,10 +51,14 @@ from defectlab.quality.review import (
 
 __all__ = [
     "FILTERS",
+    "QUEUE_KINDS",
     "REVIEW_ACTIONS",
     "STRATEGIES",
     "SmallClassWarning",
+    "compute_run_queues",
     "conflicts_queue",
+    "confusion_cell_items",
+    "confusion_cells",
     "confusion_counts",
     "confusion_for_run",
     "confusion_items",
@@ -59,7 +73,9 @@ __all__ = [
     "neighbor_label_probs",
     "outliers_queue",
     "phash",
+    "queue_status",
     "rank_for_labeling",
+    "read_run_queue",
     "review_item",
     "review_items",
     "uncertainty",

@@ -148,8 +148,12 @@ def hamming_distances(a: ArrayLike, b: ArrayLike) -> np.ndarray:
 _CHUNK_CELLS = 4_000_000  # pairwise cells per chunk (~32 MB of uint64 / float64)
 
 
-def _near_pairs_hash(h, max_distance):
-    """Pairs ``i < j`` with Hamming distance <= max_distance, and the distances."""
+def _near_pairs_hash_all(h, max_distance):
+    """Pairs ``i < j`` with Hamming distance <= max_distance, by comparing all pairs in chunks.
+
+    The reference for :func:`_near_pairs_hash` (tests and ``benchmarks/scale_review.py``), and its
+    path when ``max_distance`` is too large for the index to pay.
+    """
     rows, cols, dist = [], [], []
     n = h.shape[0]
     chunk = max(1, _CHUNK_CELLS // max(n, 1))
@@ -162,6 +166,79 @@ def _near_pairs_hash(h, max_distance):
         cols.append(j[keep])
         dist.append(d[i[keep] - s, j[keep]].astype(np.float64))
     return np.concatenate(rows), np.concatenate(cols), np.concatenate(dist)
+
+
+_INDEX_MAX_DISTANCE = 7  # up to here the pigeonhole index splits 64 bits into max_distance + 1 blocks
+_SMALL_BUCKET = 64  # buckets up to this size are paired by offsets; larger ones block by block
+
+
+def _blocks(max_distance):
+    """(shift, mask) of ``max_distance + 1`` bit blocks covering the 64 bits (widths differ by <= 1)."""
+    m = max_distance + 1
+    widths = [64 // m + (1 if b < 64 % m else 0) for b in range(m)]
+    shifts = np.cumsum([0, *widths[:-1]])
+    return [(int(s), (1 << w) - 1) for s, w in zip(shifts, widths, strict=True)]
+
+
+def _bucket_pairs(h, order, starts, sizes, max_distance):
+    """Near pairs within each bucket of ``order`` (buckets given by start and size), as two arrays.
+
+    Small buckets pair every member by offsets (vectorised over buckets); a large bucket is checked
+    in bounded chunks (:func:`_near_pairs_hash_all` on its members), never as one huge pair list.
+    """
+    rows, cols = [], []
+    small = sizes <= _SMALL_BUCKET
+    s_starts, s_sizes = starts[small], sizes[small]
+    for off in range(1, int(s_sizes.max(initial=1))):
+        has = s_sizes > off
+        if not has.any():
+            break
+        base = np.repeat(s_starts[has], s_sizes[has] - off) + _ranges(s_sizes[has] - off)
+        i, j = order[base], order[base + off]
+        near = np.bitwise_count(h[i] ^ h[j]) <= max_distance
+        rows.append(i[near])
+        cols.append(j[near])
+    for start, size in zip(starts[~small].tolist(), sizes[~small].tolist(), strict=True):
+        members = order[start:start + size]
+        i, j, _ = _near_pairs_hash_all(h[members], max_distance)
+        rows.append(members[i])
+        cols.append(members[j])
+    if not rows:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    return np.concatenate(rows), np.concatenate(cols)
+
+
+def _ranges(lengths):
+    """``[0..l0-1, 0..l1-1, ...]`` for an array of lengths."""
+    total = int(lengths.sum())
+    out = np.arange(total) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return out
+
+
+def _near_pairs_hash(h, max_distance):
+    """Pairs ``i < j`` with Hamming distance <= max_distance, and the distances, without all pairs.
+
+    Pigeonhole index: split the 64 bits into ``max_distance + 1`` blocks; two hashes at most
+    ``max_distance`` bits apart agree exactly on at least one block. So only items that share a
+    block value (a bucket) are candidates, and every candidate pair gets the exact Hamming check:
+    the pairs found are exactly those of :func:`_near_pairs_hash_all`, in the same order.
+    """
+    n = h.shape[0]
+    if max_distance > _INDEX_MAX_DISTANCE or n < 2:
+        return _near_pairs_hash_all(h, max_distance)
+    keys = []
+    for shift, mask in _blocks(max_distance):
+        value = ((h >> np.uint64(shift)) & np.uint64(mask)).astype(np.int64)
+        order = np.argsort(value, kind="stable")
+        sv = value[order]
+        starts = np.flatnonzero(np.r_[True, sv[1:] != sv[:-1]])
+        sizes = np.diff(np.r_[starts, n])
+        many = sizes > 1
+        i, j = _bucket_pairs(h, order, starts[many], sizes[many], max_distance)
+        keys.append(np.minimum(i, j) * n + np.maximum(i, j))
+    pair = np.unique(np.concatenate(keys))
+    rows, cols = pair // n, pair % n
+    return rows, cols, np.bitwise_count(h[rows] ^ h[cols]).astype(np.float64)
 
 
 def _near_pairs_features(X, min_similarity):
@@ -252,6 +329,19 @@ def find_duplicates(*, hashes=None, images=None, phashes=None, features=None, la
     [{'key': 'quality.reason.exact_conflict', 'args': {'n': 2, 'classes': ['pit', 'scratch']}}]
     """
     where = "find_duplicates"
+    hashes, phashes, features, min_similarity, max_distance, labels, n = _check_duplicate_inputs(
+        where, hashes, images, phashes, features, labels, max_distance, min_similarity)
+    if images is not None:
+        phashes = phash(images)
+    lab = [None] * n if labels is None else [None if _is_missing(v) else v for v in labels.tolist()]
+    rep, groups = _exact_groups(hashes, n)
+    groups += _near_groups(rep, phashes, features, max_distance, min_similarity)
+    return _sorted_table([_group_row(kind, members, dist, lab) for kind, members, dist in groups])
+
+
+def _check_duplicate_inputs(where, hashes, images, phashes, features, labels, max_distance,
+                            min_similarity):
+    """Step 1 of :func:`find_duplicates`: validate, and the common number of items."""
     sizes = {}
     if hashes is not None:
         hashes = np.asarray(hashes, dtype=object)
@@ -289,58 +379,83 @@ def find_duplicates(*, hashes=None, images=None, phashes=None, features=None, la
             f"The inputs of {where} must describe the same items, one entry each. Got lengths "
             f"{sizes}."
         )
-    n = next(iter(sizes.values()))
-    if images is not None:
-        phashes = phash(images)
-    lab = [None] * n if labels is None else [None if _is_missing(v) else v for v in labels.tolist()]
+    return (hashes, phashes, features, min_similarity, max_distance, labels,
+            next(iter(sizes.values())))
 
-    groups = []  # (kind, members, distance)
-    # exact: equal content hashes
-    rep = np.arange(n)  # each item's representative (first of its exact group)
-    if hashes is not None:
-        ok = np.array([h is not None and not _is_missing(h) and h != "" for h in hashes.tolist()])
-        keys = pd.Series(hashes[ok]).astype(str)
-        idx = np.flatnonzero(ok)
-        for members in pd.Series(idx).groupby(keys.to_numpy()).groups.values():
-            members = np.sort(idx[np.asarray(members)])
-            if members.size > 1:
-                rep[members] = members[0]
-                groups.append(("exact", members, 0.0))
 
-    # near: connected components of near pairs between exact-group representatives
-    pairs_r, pairs_c, pair_d, by_hash = [], [], [], []
+def _exact_groups(hashes, n):
+    """Step 2: groups of equal content hashes, and each item's representative (first of its group)."""
+    rep = np.arange(n)
+    groups = []
+    if hashes is None:
+        return rep, groups
+    ok = np.array([h is not None and not _is_missing(h) and h != "" for h in hashes.tolist()],
+                  dtype=bool)
+    keys = pd.Series(hashes[ok]).astype(str)
+    idx = np.flatnonzero(ok)
+    for members in pd.Series(idx).groupby(keys.to_numpy()).groups.values():
+        members = np.sort(idx[np.asarray(members)])
+        if members.size > 1:
+            rep[members] = members[0]
+            groups.append(("exact", members, 0.0))
+    return rep, groups
+
+
+def _near_groups(rep, phashes, features, max_distance, min_similarity):
+    """Step 3: connected components of near pairs between representatives, with their members."""
+    n = rep.size
     reps = np.flatnonzero(rep == np.arange(n))
+    pairs = []  # (rows, cols, distances, found by hash)
     if phashes is not None:
         r, c, d = _near_pairs_hash(phashes[reps], max_distance)
-        pairs_r.append(reps[r]), pairs_c.append(reps[c]), pair_d.append(d)
-        by_hash.append(np.ones(r.size, bool))
+        pairs.append((reps[r], reps[c], d, np.ones(r.size, bool)))
     if features is not None and min_similarity is not None:
-        r, c, s = _near_pairs_features(features[reps], min_similarity)
-        pairs_r.append(reps[r]), pairs_c.append(reps[c]), pair_d.append(1.0 - s)
-        by_hash.append(np.zeros(r.size, bool))
-    if pairs_r:
-        r, c = np.concatenate(pairs_r), np.concatenate(pairs_c)
-        d, hb = np.concatenate(pair_d), np.concatenate(by_hash)
-        if r.size:
-            graph = coo_matrix((np.ones(r.size), (r, c)), shape=(n, n))
-            _, comp = connected_components(graph, directed=False)
-            linked = np.zeros(n, dtype=bool)
-            linked[r] = linked[c] = True
-            for cid in np.unique(comp[linked]):
-                node_set = np.flatnonzero((comp == cid) & linked)
-                members = np.flatnonzero(np.isin(rep, node_set))
-                in_comp = comp[r] == cid
-                dist = d[in_comp & hb].max() if (in_comp & hb).any() else d[in_comp].max()
-                groups.append(("near", members, float(dist)))
+        r, c, sim = _near_pairs_features(features[reps], min_similarity)
+        pairs.append((reps[r], reps[c], 1.0 - sim, np.zeros(r.size, bool)))
+    if not pairs or not sum(p[0].size for p in pairs):
+        return []
+    r, c, d, hb = (np.concatenate(parts) for parts in zip(*pairs, strict=True))
+    graph = coo_matrix((np.ones(r.size), (r, c)), shape=(n, n))
+    _, comp = connected_components(graph, directed=False)
+    linked = np.zeros(n, dtype=bool)
+    linked[r] = linked[c] = True
+    # members: every item whose representative is linked, grouped by its representative's component
+    member_comp = np.where(linked[rep], comp[rep], -1)
+    order = np.argsort(member_comp, kind="stable")
+    keys = member_comp[order]
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    pair_comp = comp[r]
+    dist_hash = _max_per(pair_comp, np.where(hb, d, -np.inf), n)
+    dist_any = _max_per(pair_comp, d, n)
+    groups = []
+    for start, stop in zip(starts.tolist(), [*starts[1:].tolist(), n], strict=True):
+        cid = int(keys[start])
+        if cid < 0:
+            continue
+        dist = dist_hash[cid] if np.isfinite(dist_hash[cid]) else dist_any[cid]
+        groups.append(("near", np.sort(order[start:stop]), float(dist)))
+    return groups
 
-    rows = []
-    for kind, members, dist in groups:
-        mlabels = [lab[i] for i in members.tolist()]
-        distinct = sorted({str(v) for v in mlabels if v is not None})
-        key, args, reason = _reason(kind, int(members.size), distinct)
-        rows.append(dict(kind=kind, n=int(members.size), indices=members.tolist(),
-                         labels=mlabels, conflict=len(distinct) > 1, distance=dist, reason=reason,
-                         reason_parts=[{"key": key, "args": args}]))
+
+def _max_per(groups, values, n):
+    """Largest value per group id in ``[0, n)`` (``-inf`` where a group has none)."""
+    out = np.full(n, -np.inf)
+    np.maximum.at(out, groups, values)
+    return out
+
+
+def _group_row(kind, members, dist, lab):
+    """Step 4: one table row for a group: its labels, conflict flag and reason."""
+    mlabels = [lab[i] for i in members.tolist()]
+    distinct = sorted({str(v) for v in mlabels if v is not None})
+    key, args, reason = _reason(kind, int(members.size), distinct)
+    return dict(kind=kind, n=int(members.size), indices=members.tolist(), labels=mlabels,
+                conflict=len(distinct) > 1, distance=dist, reason=reason,
+                reason_parts=[{"key": key, "args": args}])
+
+
+def _sorted_table(rows):
+    """Step 5: conflicts first, then exact before near, then larger groups, then first member."""
     df = pd.DataFrame(rows, columns=[c for c in _COLUMNS if c != "group"])
     if len(df):
         first = df["indices"].map(lambda m: m[0])

@@ -22,7 +22,6 @@ import numpy as np
 import pandas as pd
 from cleanlab.filter import find_label_issues as _cl_find_label_issues
 from cleanlab.rank import get_label_quality_scores
-from sklearn.neighbors import NearestNeighbors
 
 from defectlab._validation import (
     _check_choice,
@@ -35,6 +34,7 @@ from defectlab._validation import (
     _encode_labels,
 )
 from defectlab.errors import InputError
+from defectlab.quality._knn import kneighbors
 from defectlab.quality._standardize import _standardize
 
 if TYPE_CHECKING:
@@ -76,9 +76,10 @@ def neighbor_label_probs(features: ArrayLike, labels: ArrayLike, classes: Sequen
                          n_neighbors: int = 10, voters: ArrayLike | None = None, n_jobs: int = 1) -> np.ndarray:
     """How the nearest neighbours in feature space are labeled: a k-NN vote per item.
 
-    Each item's ``n_neighbors`` nearest *other* items (cosine distance on standardised features)
-    vote with their labels. The item itself never votes, so the result is out-of-sample evidence
-    like out-of-fold probabilities.
+    Each item's ``n_neighbors`` nearest *other* items (cosine distance on standardised features;
+    exact on small sets, an inverted-file index over 32 principal components with exact re-ranking
+    on large ones, so the cost grows linearly) vote with their labels. The item itself never votes,
+    so the result is out-of-sample evidence like out-of-fold probabilities.
 
     Parameters
     ----------
@@ -92,7 +93,7 @@ def neighbor_label_probs(features: ArrayLike, labels: ArrayLike, classes: Sequen
     voters : (N,) ndarray of bool or None
         Items whose labels may vote (e.g. not the current suspects); ``None`` = every labeled item.
     n_jobs : int, default=1
-        Threads for the neighbour search; the result does not depend on it.
+        Accepted for compatibility; the neighbour search runs in NumPy (BLAS threads).
 
     Returns
     -------
@@ -130,9 +131,9 @@ def _neighbor_votes(X, codes, n_classes, k, voters, n_jobs):
         return np.full((n, n_classes), 1.0 / n_classes)
     k = min(k, vidx.size - 1)
     Z = _standardize(X)
-    nn = NearestNeighbors(n_neighbors=k + 1, metric="cosine", n_jobs=n_jobs).fit(Z[vidx])
-    _, idx = nn.kneighbors(Z)
-    nbr = vidx[idx]  # (N, k+1) global indices
+    norms = np.linalg.norm(Z, axis=1, keepdims=True)
+    Z /= np.where(norms > 0, norms, 1.0)  # Euclidean on unit rows ranks like cosine distance
+    nbr, _ = kneighbors(Z, k + 1, vidx)  # (N, k+1) global indices
     drop = nbr == np.arange(n)[:, None]
     no_self = ~drop.any(axis=1)
     drop[no_self, -1] = True  # non-voters (and rare ties) drop the farthest instead

@@ -163,10 +163,14 @@ def _review_in(ws, conn, item_id, action, label, user, run_id, comment, expected
 
 
 def review_items(ws: WorkspaceLike, item_ids: ItemIds, action: str, label: str | None = None, user: str = "local",
-                 run_id: str | None = None, comment: str | None = None) -> list[int]:
+                 run_id: str | None = None, comment: str | None = None,
+                 expected_versions: Sequence[int | None] | None = None) -> list[int]:
     """The same review decision for several items, in one transaction (all or nothing).
 
-    Parameters are those of :func:`review_item` (``keep`` keeps each item's own label).
+    Parameters are those of :func:`review_item` (``keep`` keeps each item's own label), and
+    ``expected_versions``: None, or each item's version when the reviewer looked (in ``item_ids``
+    order); a change by somebody else since raises :class:`~defectlab.errors.ConflictError` and
+    nothing is written.
 
     Returns
     -------
@@ -178,14 +182,18 @@ def review_items(ws: WorkspaceLike, item_ids: ItemIds, action: str, label: str |
     where = "review_items"
     ws = as_workspace(ws)
     ids = [int(i) for i in item_ids]
+    if expected_versions is not None and len(expected_versions) != len(ids):
+        raise InputError(f"{where}: 'expected_versions' must give one version per item "
+                         f"({len(ids)}); got {len(expected_versions)}.")
+    versions = [None] * len(ids) if expected_versions is None else [int(v) for v in expected_versions]
     out = []
     with ws.transaction() as conn:
-        for i in ids:
+        for i, version in zip(ids, versions, strict=True):
             current = current_label(ws, i, conn=conn).label
             lab, auto = _decision(action, None if action == "keep" else label, current, where)
             note = auto if not comment else f"{auto}: {comment}"
             out.append(annotate(ws, i, lab, user=user, source="review", comment=note,
-                                run_id=run_id, conn=conn))
+                                run_id=run_id, expected_version=version, conn=conn))
     return out
 
 
@@ -510,12 +518,18 @@ def conflicts_queue(ws: WorkspaceLike, project: ProjectRef, max_distance: int = 
         ``sources`` (list of str, import conflicts), ``reason`` (str), ``reason_parts`` (list of
         dict).
     """
-    import json
-
     from defectlab.store import get_project
 
     ws = as_workspace(ws)
     proj = get_project(ws, project)
+    return _import_conflicts(ws, proj) + [d for d in duplicates_queue(ws, proj, max_distance)
+                                          if d["conflict"]]
+
+
+def _import_conflicts(ws, proj):
+    """Files of identical content imported under different labels, not yet decided."""
+    import json
+
     out = []
     with ws.read() as conn:
         rows = conn.execute(
@@ -535,7 +549,6 @@ def conflicts_queue(ws: WorkspaceLike, project: ProjectRef, max_distance: int = 
                               "only one label can be right",
                     "reason_parts": [{"key": "quality.reason.import_conflict",
                                       "args": {"classes": labels, "sources": files}}]})
-    out += [d for d in duplicates_queue(ws, proj, max_distance) if d["conflict"]]
     return out
 
 

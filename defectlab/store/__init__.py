@@ -55,6 +55,7 @@ from .projects import (
     update_project,
 )
 from .roots import DATA_ROOTS_ENV, data_roots, open_workspace_as, resolve_under_roots
+from .summary import label_counts
 from .workspace import Workspace, as_workspace, default_workspace_path, open_workspace, utcnow
 
 __all__ = [
@@ -91,6 +92,7 @@ __all__ = [
     "item_ids",
     "item_version",
     "items_frame",
+    "label_counts",
     "label_history",
     "list_audit",
     "list_projects",

@@ -340,6 +340,33 @@ MIGRATIONS = [
         );
         """,
     ),
+    (
+        "0004_scale-review_run_queues",
+        """
+        CREATE TABLE run_queues (
+            run_id TEXT NOT NULL REFERENCES runs(id),
+            kind TEXT NOT NULL,                 -- issues | conflicts | duplicates | outliers
+            computed_at TEXT NOT NULL,
+            label_version INTEGER NOT NULL,     -- newest annotation id of the project when computed
+            n_rows INTEGER NOT NULL,
+            seconds REAL,
+            PRIMARY KEY (run_id, kind)
+        );
+        CREATE TABLE run_queue_rows (
+            run_id TEXT NOT NULL REFERENCES runs(id),
+            kind TEXT NOT NULL,
+            rank INTEGER NOT NULL,              -- 0 = first in the queue
+            item_ids TEXT NOT NULL,             -- JSON list of the row's items
+            versions TEXT NOT NULL,             -- JSON list: each item's version when computed
+            score REAL,
+            body TEXT NOT NULL,                 -- JSON: the queue row (reason, reason_parts, labels...)
+            PRIMARY KEY (run_id, kind, rank)
+        );
+        CREATE INDEX run_items_cell ON run_items(run_id, label, pred_label);
+        CREATE INDEX IF NOT EXISTS annotations_retracts ON annotations(retracts)
+            WHERE retracts IS NOT NULL;
+        """,
+    ),
 ]
 
 

@@ -251,29 +251,24 @@ def project_summary(ws: Workspace, project: ProjectRef) -> dict[str, Any]:
     -------
     dict
         ``name, classes, ordinal, n_items, n_labeled, n_unlabeled, n_unusable, n_plates, per_class,
-        last_run`` (the newest run's id and headline metrics, or None).
+        last_run`` (the newest run's id and headline metrics, or None), ``n_needs_review`` (items
+        whose voters disagree). Counts come from one SQL aggregate, cached until the labels change
+        (:func:`defectlab.store.summary.label_counts`).
     """
-    from .labels import current_labels
+    from .summary import label_counts
 
     p = get_project(ws, project)
-    labels = current_labels(ws, p.id)
     with ws.read() as conn:
-        n_items = conn.execute(
-            "SELECT COUNT(*) FROM items WHERE project_id = ? AND role = 'sample' AND deleted_at IS NULL",
-            (p.id,)).fetchone()[0]
+        counts = label_counts(ws, p.id, conn=conn)
+        n_items = counts["n_items"]
         n_plates = conn.execute(
             "SELECT COUNT(*) FROM items WHERE project_id = ? AND role = 'plate' AND deleted_at IS NULL",
             (p.id,)).fetchone()[0]
         run = conn.execute(
             "SELECT id, model, metrics, created_at FROM runs WHERE project_id = ? AND status = 'done' "
             "ORDER BY created_at DESC LIMIT 1", (p.id,)).fetchone()
-    per_class = {c: 0 for c in p.classes}
-    n_unusable = 0
-    for state in labels.values():
-        if state.label == UNUSABLE:
-            n_unusable += 1
-        elif state.label in per_class:
-            per_class[state.label] += 1
+    per_class = {c: counts["labels"].get(c, 0) for c in p.classes}
+    n_unusable = counts["labels"].get(UNUSABLE, 0)
     n_labeled = sum(per_class.values())
     last_run = None
     if run is not None:
@@ -290,6 +285,7 @@ def project_summary(ws: Workspace, project: ProjectRef) -> dict[str, Any]:
         "n_plates": n_plates,
         "per_class": per_class,
         "last_run": last_run,
+        "n_needs_review": counts["n_disagreed"],
     }
 
 

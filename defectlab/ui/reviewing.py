@@ -36,7 +36,7 @@ def decide(item_id, label, action, run_id=None, expected_version=None, comment=N
         review_item(common.workspace(), int(item_id), action, label=label, user=common.user(),
                     run_id=run_id, comment=comment, expected_version=expected_version)
     except ConflictError as exc:
-        common.flash("warning", str(exc))
+        common.flash("warning", t("review.stale_refused", error=str(exc)))
         return False
     except DefectlabError as exc:
         common.flash("error", str(exc))
@@ -44,17 +44,25 @@ def decide(item_id, label, action, run_id=None, expected_version=None, comment=N
     return True
 
 
-def decide_many(item_ids, label, action, comment=None, run_id=None):
+def decide_many(item_ids, label, action, comment=None, run_id=None, expected_versions=None):
     """The same review decision for several items (the confusion-cell grid, a duplicate group), in
-    one transaction (:func:`defectlab.quality.review.review_items`)."""
+    one transaction (:func:`defectlab.quality.review.review_items`). With ``expected_versions`` (the
+    items' versions when the queue row was shown) a change by somebody else since is refused."""
     from defectlab.quality.review import review_items
 
     if not item_ids:
         common.flash("info", t("label.grid.none_selected"))
         return
+    if label is None:
+        common.flash("info", t("review.choose_first"))
+        return
     try:
         review_items(common.workspace(), item_ids, action, label=None if action == "keep" else label,
-                     user=common.user(), run_id=run_id, comment=comment)
+                     user=common.user(), run_id=run_id, comment=comment,
+                     expected_versions=expected_versions)
+    except ConflictError as exc:
+        common.flash("warning", t("review.stale_refused", error=str(exc)))
+        return
     except DefectlabError as exc:
         common.flash("error", str(exc))
         return
@@ -80,7 +88,9 @@ def issue_action(action, other=None):
         label = UNUSABLE
     else:
         label = other
-    if decide(int(issue["item_id"]), label, action, run_id=ss.get("rev_run")):
+    # the version the queue row carries: a change by somebody else since the queue was read is refused
+    if decide(int(issue["item_id"]), label, action, run_id=ss.get("rev_run"),
+              expected_version=issue.get("version")):
         ss.setdefault("rev_done", {})[int(issue["item_id"])] = (action, label)
         ss["rev_pos"] = pos + 1
 

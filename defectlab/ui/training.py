@@ -1,7 +1,9 @@
 """Training runs in a background thread, one per (workspace, project), so the page that started it and
 every other session keep working; pages poll :func:`job` from an ``st.fragment(run_every=1)``.
 
-The thread only calls :func:`defectlab.learn.train_project`; this module keeps its progress and result.
+The thread calls :func:`defectlab.learn.train_project`, then
+:func:`defectlab.quality.compute_run_queues` (the Review page only reads the stored queues); this module
+keeps their progress and result.
 """
 
 from __future__ import annotations
@@ -101,6 +103,7 @@ def start(ws, project, *, model, preset, folds, seed, user, model_preset=None):
             if not any(p.kind == p.VAR_KEYWORD for p in accepted.values()):
                 kwargs = {k: v for k, v in kwargs.items() if k in accepted}
             j.result = learn.train_project(ws, project.name, **kwargs)
+            _compute_queues(ws, j)
             j.fraction = 1.0
         except DefectlabError as exc:
             j.error = str(exc)
@@ -112,6 +115,17 @@ def start(ws, project, *, model, preset, folds, seed, user, model_preset=None):
     j.thread = threading.Thread(target=_run, name=f"defectlab-train-{project.id}", daemon=True)
     j.thread.start()
     return j
+
+
+def _compute_queues(ws, j):
+    """After training: the run's review queues, computed once and stored with it (progress shown)."""
+    from defectlab.quality import compute_run_queues
+
+    j._progress(0.0, "review queues")
+    out = compute_run_queues(ws, j.result["run_id"], progress=j._progress)
+    j.result["queues"] = out["counts"]
+    if out["errors"]:
+        j.result.setdefault("warnings", []).extend(f"{k}: {v}" for k, v in out["errors"].items())
 
 
 def model_names():

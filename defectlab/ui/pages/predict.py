@@ -123,8 +123,11 @@ if ss.get("pred_queue_key") != (batch_id, threshold):
     ss["pred_queue"] = review_rows
     ss["pred_queue_key"] = (batch_id, threshold)
     ss["pred_pos"] = 0
-tab_review, tab_all = st.tabs([t("predict.tab_review", n=len(review_rows)), t("predict.tab_all", n=len(rows))])
-with tab_review:
+# one view at a time (not st.tabs, which runs both): keys such as Enter act only on the visible queue
+view = st.radio(t("predict.view"), ("review", "all"), key="pred_view", horizontal=True,
+                label_visibility="collapsed",
+                format_func=lambda v: t(f"predict.tab_{v}", n=len(review_rows) if v == "review" else len(rows)))
+if view == "review":
     queue = ss["pred_queue"]
     pos = ss.get("pred_pos", 0)
     done = {r["item_id"] for r in rows if r["decision"] is not None}
@@ -166,7 +169,7 @@ with tab_review:
             if row["label"] in project.classes:
                 labelbook.show_entry(project, row["label"], size=72, max_per_kind=3)
 
-with tab_all:
+if view == "all":
     done = {r["item_id"] for r in rows if r["decision"] is not None}
     open_accepted = [r for r in accepted if r["item_id"] not in done]
     st.button(t("predict.confirm_accepted", n=len(open_accepted)), key="pred_confirm_all",

@@ -1,10 +1,14 @@
-"""Home: the projects, their counts and last run, what to do next, and a form to create a project."""
+"""Home: the projects, their counts and last run, what to do next, and a form to create a project.
+
+Counts come from :func:`defectlab.store.project_summary` (one SQL aggregate per project, cached until its
+labels change), each project's summary once per rerun: a rerun that changed nothing costs a few indexed
+look-ups, not a scan of every label."""
 
 import pandas as pd
 import streamlit as st
 
 from defectlab.demo import build_demo_workspace
-from defectlab.store import create_project, current_labels, list_projects, project_summary
+from defectlab.store import create_project, list_projects, project_summary
 from defectlab.ui import common
 from defectlab.ui.common import t
 
@@ -12,6 +16,7 @@ ws = common.workspace()
 st.title(t("projects.title"))
 common.show_flash()
 projects = list_projects(ws)
+summaries = {q.id: project_summary(ws, q) for q in projects}
 
 
 _page_link = common.page_link
@@ -38,7 +43,7 @@ with st.container(border=True):
                 st.rerun()
     else:
         p = common.active_project(ws)
-        s = project_summary(ws, p)
+        s = summaries.get(p.id) or project_summary(ws, p)
         st.caption(t("projects.next.for_project", project=p.name))
         if s["n_items"] == 0:
             st.markdown(t("projects.next.import"))
@@ -64,8 +69,8 @@ with st.container(border=True):
 # -- the active project ----------------------------------------------------------------------------
 if projects:
     p = common.active_project(ws)
-    s = project_summary(ws, p)
-    needs_review = sum(1 for state in current_labels(ws, p.id).values() if not state.agreed)
+    s = summaries.get(p.id) or project_summary(ws, p)
+    needs_review = s["n_needs_review"]
     st.subheader(t("projects.active", project=p.name))
     common.project_picker(ws, where=st, key="home_pick")
     cols = st.columns(5)
@@ -87,7 +92,7 @@ if projects:
     st.subheader(t("projects.all"))
     rows = []
     for q in projects:
-        qs = project_summary(ws, q)
+        qs = summaries[q.id]
         last = qs["last_run"]["metrics"].get("accuracy") if qs["last_run"] else None
         rows.append({
             t("common.project"): q.name,

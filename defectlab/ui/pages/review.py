@@ -1,15 +1,21 @@
 """Review: the confusion matrix (click a cell, or pick it from the list, to see the items behind it and
 fix them), the likely-label-error queue (given vs suggested, score, reason; accept / keep / other label /
 unusable with keys), and the conflicts, duplicates and outliers queues. Every decision is an annotation
-with source "review"."""
+with source "review".
+
+Only the chosen view runs (a radio, not ``st.tabs``, which would run every tab and let a hidden queue's
+keys fire). The queues were computed when the run finished and are only read here
+(:func:`defectlab.quality.read_run_queue`); for an older run without them a background job computes
+them once while the page shows its progress, and no queue is shown before that."""
 
 import pandas as pd
 import streamlit as st
 
+from defectlab import learn
+from defectlab import quality as q
 from defectlab.errors import DefectlabError
-from defectlab.quality import review as qreview
 from defectlab.store import UNUSABLE, current_labels, get_item
-from defectlab.ui import browsing, charts, common, labelbook, labeler, reviewing, runinfo
+from defectlab.ui import browsing, charts, common, labelbook, labeler, queuejobs, reviewing, runinfo
 from defectlab.ui.common import t
 
 ws = common.workspace()
@@ -22,38 +28,62 @@ ids = [r["run_id"] for r in runs]
 run_id = st.selectbox(t("review.run"), ids, key="rev_run_pick",
                       help=t("review.run_help"))
 try:
-    run = runinfo.get_run(ws, run_id)
+    run = learn.get_run(ws, run_id, with_items=False)
 except DefectlabError as exc:
     st.error(common.md(str(exc)))
     st.stop()
 classes = list(run["metrics"].get("classes") or project.classes)
 
-
-def _records(value):
-    """Rows of whatever the library returned (DataFrame, list of dicts or dataclasses)."""
-    if value is None:
-        return []
-    if hasattr(value, "to_dict") and hasattr(value, "columns"):
-        return value.to_dict("records")
-    out = []
-    for v in value:
-        out.append(v.to_dict() if hasattr(v, "to_dict") else dict(v))
-    return out
+VIEWS = ("confusion", "issues", "conflicts", "duplicates", "outliers")
+view = st.radio(t("review.view"), VIEWS, key="rev_view", horizontal=True, label_visibility="collapsed",
+                format_func=lambda v: t(f"review.tab.{v}"))
+status = q.queue_status(ws, run_id)
+missing = [k for k in q.QUEUE_KINDS if k not in status]
 
 
-tab_cm, tab_issues, tab_conflicts, tab_dups, tab_outliers = st.tabs([
-    t("review.tab.confusion"), t("review.tab.issues"), t("review.tab.conflicts"),
-    t("review.tab.duplicates"), t("review.tab.outliers")])
+@st.fragment(run_every=1.0)
+def _queue_progress():
+    """Progress of the background computation of this run's queues; reruns the page when done."""
+    j = queuejobs.job(ws, run_id)
+    if j is None:
+        return
+    if j.running:
+        st.progress(j.fraction, text=t("review.computing_queues", message=j.message))
+        return
+    if j.error:
+        st.error(t("review.queues_failed", error=j.error))
+        if st.button(t("review.queues_retry"), key="rev_queues_retry"):
+            queuejobs.start(ws, run_id, retry=True)
+            st.rerun()
+        return
+    st.rerun()  # finished: show the stored queues
+
+
+def _queues_ready():
+    """True when this view's queue can be read; else start/show its computation and say so."""
+    if view not in missing:
+        return True
+    st.info(t("review.queues_missing"))
+    queuejobs.start(ws, run_id)
+    _queue_progress()
+    return False
+
+
+def _queue_note(found):
+    """When the queue was computed, and whether labels changed since."""
+    when = str(found["computed_at"])[:16].replace("T", " ")
+    if found["labels_since"]:
+        st.caption(t("review.queues_older", when=when, n=found["labels_since"], hidden=found["hidden"]))
+    else:
+        st.caption(t("review.queues_from", when=when))
+
 
 # -- confusion matrix ----------------------------------------------------------------------------------
-with tab_cm:
+if view == "confusion":
     matrix = run["metrics"].get("confusion_matrix")
-    items = run.get("items") or []
-    cells = {}
-    for e in items:
-        cells.setdefault((e["label"], e["pred_label"]), []).append(e)
-    options = sorted(((a, b) for (a, b) in cells if a != b), key=lambda c: -len(cells[c]))
-    options += sorted(((a, b) for (a, b) in cells if a == b), key=lambda c: -len(cells[c]))
+    cells = {(c["given"], c["predicted"]): c["n"] for c in q.confusion_cells(ws, run_id)}
+    options = list(cells)  # errors first, largest first
+    cell = None
     if matrix:
         left, right = st.columns([3, 2])
         with left:
@@ -77,16 +107,13 @@ with tab_cm:
             cell = st.selectbox(t("review.cell"), options, index=options.index(current) if current in options
                                 else 0, key="rev_cell_pick",
                                 format_func=lambda c: common.t_plain("review.cell_fmt", true=common.cls_name(c[0]),
-                                                        pred=common.cls_name(c[1]), n=len(cells[c])))
+                                                        pred=common.cls_name(c[1]), n=cells[c]))
             st.session_state["rev_cell"] = cell
-    else:
-        cell = None
     if cell is not None:
-        entries = sorted(cells[cell], key=lambda e: float(e.get("confidence") or 0), reverse=True)
+        shown = q.confusion_cell_items(ws, run_id, cell[0], cell[1], limit=60)
         st.subheader(t("review.cell_items", true=common.cls_name(cell[0]), pred=common.cls_name(cell[1]),
-                       n=len(entries)))
-        states = current_labels(ws, project.id, item_ids=[int(e["item_id"]) for e in entries[:60]])
-        shown = entries[:60]
+                       n=cells[cell]))
+        states = current_labels(ws, project.id, item_ids=[int(e["item_id"]) for e in shown])
         per_row = 6
         for start in range(0, len(shown), per_row):
             cols = st.columns(per_row)
@@ -123,21 +150,20 @@ with tab_cm:
                     args=(sel, UNUSABLE, "unusable", None, run_id), disabled=not sel, width="stretch")
 
 # -- likely label errors ---------------------------------------------------------------------------------
-with tab_issues:
+if view == "issues" and _queues_ready():
     ss = st.session_state
-    if ss.get("rev_run") != run_id or "rev_issues" not in ss:
-        with st.spinner(t("review.finding_issues")):
-            try:
-                found = _records(qreview.label_issues_for_run(ws, project.name, run_id))
-            except DefectlabError as exc:
-                st.error(common.md(str(exc)))
-                found = []
-        ss["rev_issues"] = found
+    stamp = status["issues"]["computed_at"]
+    if ss.get("rev_run") != run_id or ss.get("rev_stamp") != stamp or "rev_issues" not in ss:
+        found = q.read_run_queue(ws, run_id, "issues")  # stored with the run: a read, no computation
+        ss["rev_issues"] = found["rows"]
+        ss["rev_note"] = {k: found[k] for k in ("computed_at", "labels_since", "hidden")}
         ss["rev_pos"] = 0
         ss["rev_run"] = run_id
+        ss["rev_stamp"] = stamp
         ss["rev_done"] = {}
     issues = ss["rev_issues"]
     pos = ss.get("rev_pos", 0)
+    _queue_note(ss["rev_note"])
     c1, c2 = st.columns([3, 1])
     c1.caption(t("review.issues_help", n=len(issues)))
     if c2.button(t("review.refresh"), key="rev_refresh"):
@@ -199,50 +225,55 @@ with tab_issues:
 
 
 # -- conflicts, duplicates, outliers ---------------------------------------------------------------------
-def _queue(tab, kind, fetch):
-    with tab:
-        if not st.toggle(t("review.look"), key=f"rev_look_{kind}", help=t("review.look_help")):
-            return  # these scans read every image of the project: only on request
-        try:
-            with st.spinner(t("review.scanning")):
-                rows = _records(fetch())
-        except DefectlabError as exc:
-            st.error(common.md(str(exc)))
-            return
-        st.caption(t(f"review.{kind}_help", n=len(rows)))
-        if not rows:
-            st.success(t("review.queue_empty"))
-            return
-        used = set()
-        for r in rows[:30]:
-            ids_ = [int(i) for i in (r.get("item_ids") or [r.get("item_id")]) if i is not None]
-            # one item may head two rows (imported under two labels and near a copy): the widgets
-            # are keyed by the whole group, so a choice stays with its group when rows move
-            tag = "_".join(map(str, ids_))
-            while tag in used:
-                tag += "+"
-            used.add(tag)
-            labels_ = r.get("labels") or [r.get("label")] * len(ids_)
-            with st.container(border=True):
-                cols = st.columns([1] * min(len(ids_), 4) + [3])
-                for col, i, lab in zip(cols, ids_[:4], labels_[:4], strict=False):
-                    try:
-                        col.image(common.thumb(get_item(ws, i), 120), width="stretch")
-                    except DefectlabError:
-                        pass
-                    col.caption(f"#{i} · {common.md(common.label_text(lab))}")
-                info = cols[-1]
-                if r.get("reason_parts"):
-                    info.caption(reviewing.reason_text(r["reason_parts"]))
-                if r.get("score") is not None:
-                    info.caption(t("review.score", score=float(r["score"])))
-                choice = info.selectbox(t("review.decide_label"), [*list(project.classes), UNUSABLE],
-                                        key=f"rev_{kind}_{tag}", format_func=common.label_text)
-                action = "unusable" if choice == UNUSABLE else "other"
-                info.button(t("review.apply_to", n=len(ids_)), key=f"rev_{kind}_go_{tag}",
-                            on_click=reviewing.decide_many, args=(ids_, choice, action, None, run_id))
+def _preselect(labels_):
+    """The group's one current label when its members agree on it, else nothing (never a default class)."""
+    distinct = {lab for lab in labels_ if lab is not None}
+    if len(distinct) == 1 and len(labels_) and None not in labels_:
+        return next(iter(distinct))
+    return None
 
 
-_queue(tab_conflicts, "conflicts", lambda: qreview.conflicts_queue(ws, project.name))
-_queue(tab_dups, "duplicates", lambda: qreview.duplicates_queue(ws, project.name))
-_queue(tab_outliers, "outliers", lambda: qreview.outliers_queue(ws, project.name, run_id))
+def _queue(kind):
+    found = q.read_run_queue(ws, run_id, kind, limit=30)
+    _queue_note(found)
+    rows = found["rows"]
+    st.caption(t(f"review.{kind}_help", n=len(rows)))
+    if not rows:
+        st.success(t("review.queue_empty"))
+        return
+    used = set()
+    options = [*list(project.classes), UNUSABLE]
+    for r in rows:
+        ids_ = [int(i) for i in r["item_ids"]]
+        # one item may head two rows (imported under two labels and near a copy): the widgets
+        # are keyed by the whole group, so a choice stays with its group when rows move
+        tag = "_".join(map(str, ids_))
+        while tag in used:
+            tag += "+"
+        used.add(tag)
+        labels_ = r.get("labels") or [r.get("label")] * len(ids_)
+        with st.container(border=True):
+            cols = st.columns([1] * min(len(ids_), 4) + [3])
+            for col, i, lab in zip(cols, ids_[:4], labels_[:4], strict=False):
+                try:
+                    col.image(common.thumb(get_item(ws, i), 120), width="stretch")
+                except DefectlabError:
+                    pass
+                col.caption(f"#{i} · {common.md(common.label_text(lab))}")
+            info = cols[-1]
+            if r.get("reason_parts"):
+                info.caption(reviewing.reason_text(r["reason_parts"]))
+            if r.get("score") is not None:
+                info.caption(t("review.score", score=float(r["score"])))
+            first = _preselect(labels_ if r.get("kind") != "import" else [None])
+            choice = info.selectbox(t("review.decide_label"), options, key=f"rev_{kind}_{tag}",
+                                    index=options.index(first) if first in options else None,
+                                    placeholder=t("review.decide_placeholder"), format_func=common.label_text)
+            action = "unusable" if choice == UNUSABLE else "other"
+            info.button(t("review.apply_to", n=len(ids_)), key=f"rev_{kind}_go_{tag}", disabled=choice is None,
+                        on_click=reviewing.decide_many,
+                        args=(ids_, choice, action, None, run_id, r["versions"]))
+
+
+if view in ("conflicts", "duplicates", "outliers") and _queues_ready():
+    _queue(view)

@@ -1,0 +1,384 @@
+"""Benchmark: the review side at plant scale (1k / 10k / 100k items), each row beside a named peer.
+
+Rows (the review rows of issue 11's table), timed in one process, same sizes, same repeats (best of
+``--repeats``), ratio = defectlab / peer:
+
+- ``label-issues``: :func:`defectlab.quality.find_label_issues` with the feature-space neighbour vote
+  on synthetic features (228 columns, like the default spec) and out-of-fold-like probabilities with 3 %
+  flipped labels; peers: ``cleanlab alone`` (``cleanlab.filter.find_label_issues`` on the same
+  probabilities) and the ``old brute force`` neighbour vote (scikit-learn cosine ``NearestNeighbors``, all
+  pairs; at 1k / 10k only unless ``--full``). Peak memory (tracemalloc) is reported too.
+- ``duplicates``: the pigeonhole pHash index vs ``all-pairs Hamming`` (the old path), on random 64-bit
+  hashes with planted near pairs; both must find the same pairs (checked).
+- ``outliers``: :func:`defectlab.quality.find_outliers` (whole: search, scores and reasons), and its
+  k-NN distances vs the ``old brute force`` k-NN (scikit-learn's exact search on all robust-standardised
+  columns; 1k / 10k only unless ``--full``).
+
+Besides wall seconds, rows give ``cpu_s`` (process CPU seconds, all threads): on a machine shared with
+other work the wall time swings, the CPU time much less.
+- ``review page first open`` and ``projects page rerun``: a real workspace (synthetic crops, a few %
+  mislabeled, one trained run with its stored queues), pages timed through AppTest; peers: computing
+  the label-error queue as the old page did on open (``label_issues_for_run``), and the four full label
+  scans the old Projects page made per rerun (``current_labels`` x 4). Built up to ``--page-max``
+  items (default 10,000: training a 100k workspace is ``benchmarks/scale.py``'s job).
+
+Usage::
+
+    .venv/bin/python benchmarks/scale_review.py                 # 1k, 10k, 100k
+    .venv/bin/python benchmarks/scale_review.py --sizes 1000 --page-max 1000
+    .venv/bin/python benchmarks/scale_review.py --full          # also the slow peers at 100k
+
+Other benchmarks call :func:`run_rows`, or :func:`time_pages` on a workspace they built (e.g.
+``benchmarks/scale.py`` at 100k).
+"""
+
+import argparse
+import functools
+import shutil
+import sys
+import tempfile
+import time
+import tracemalloc
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+print = functools.partial(print, flush=True)
+
+N_FEATURES = 228
+N_CLASSES = 6
+NOISE = 0.03
+
+
+# -- synthetic inputs -----------------------------------------------------------------------------
+
+def synthetic_features(n, seed=0):
+    """Features with class structure (a 12-D latent space, noisy, 228 columns), true and given labels
+    (3 % flipped) and out-of-fold-like probabilities that mostly follow the true class."""
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, N_CLASSES, n)
+    centres = rng.normal(0, 3, (N_CLASSES, 12))
+    latent = centres[truth] + rng.normal(0, 1, (n, 12))
+    X = latent @ rng.normal(0, 1, (12, N_FEATURES)) + rng.normal(0, 0.5, (n, N_FEATURES))
+    given = truth.copy()
+    flip = rng.random(n) < NOISE
+    given[flip] = (truth[flip] + rng.integers(1, N_CLASSES, int(flip.sum()))) % N_CLASSES
+    logits = rng.normal(0, 1, (n, N_CLASSES))
+    logits[np.arange(n), truth] += 3.0
+    P = np.exp(logits)
+    P /= P.sum(axis=1, keepdims=True)
+    return X.astype(np.float64), given, P, flip
+
+
+def synthetic_hashes(n, seed=0):
+    """Random 64-bit hashes with n/500 planted near pairs (0-4 bits apart)."""
+    rng = np.random.default_rng(seed)
+    h = rng.integers(0, 2**64 - 1, n, dtype=np.uint64, endpoint=True)
+    k = max(1, n // 500)
+    src, dst = rng.choice(n, k, replace=False), rng.choice(n, k, replace=False)
+    for a, b in zip(src.tolist(), dst.tolist(), strict=True):
+        v = int(h[a])
+        for bit in rng.choice(64, int(rng.integers(0, 5)), replace=False).tolist():
+            v ^= 1 << bit
+        h[b] = np.uint64(v)
+    return h
+
+
+# -- timing helpers -------------------------------------------------------------------------------
+
+_CPU = {}  # CPU seconds (all threads) of the last _best call's best repeat: stable on a busy machine
+
+
+def _best(fn, repeats):
+    best, out, cpu = np.inf, None, None
+    for _ in range(repeats):
+        t0, c0 = time.perf_counter(), time.process_time()
+        out = fn()
+        wall = time.perf_counter() - t0
+        if wall < best:
+            best, cpu = wall, time.process_time() - c0
+    _CPU["last"] = cpu
+    return best, out
+
+
+def _peak_mb(fn):
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
+
+
+def _row(name, n, seconds, peer, peer_seconds, target=None, **extra):
+    ratio = None if peer_seconds is None else seconds / peer_seconds
+    return {"row": name, "n": n, "seconds": round(seconds, 4), "peer": peer,
+            "peer_seconds": None if peer_seconds is None else round(peer_seconds, 4),
+            "ratio": None if ratio is None else round(ratio, 3), "target": target, **extra}
+
+
+# -- old paths (the peers) ------------------------------------------------------------------------
+
+def old_neighbor_votes(X, codes, n_classes, k=10):
+    """The neighbour vote before this change: cosine NearestNeighbors (brute force, all pairs)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    from defectlab.quality._standardize import _standardize
+
+    Z = _standardize(X)
+    _, idx = NearestNeighbors(n_neighbors=k + 1, metric="cosine").fit(Z).kneighbors(Z)
+    counts = np.zeros((X.shape[0], n_classes))
+    np.add.at(counts, (np.repeat(np.arange(X.shape[0]), k), codes[idx[:, 1:]].ravel()), 1.0)
+    return counts
+
+
+def old_outlier_distances(X, k=10):
+    """The outlier k-NN before this change: scikit-learn's exact search on all robust columns."""
+    from sklearn.neighbors import NearestNeighbors
+
+    from defectlab.quality._standardize import _standardize
+
+    Z = np.clip(_standardize(X, robust=True), -10, 10)
+    dist, _ = NearestNeighbors(n_neighbors=k + 1).fit(Z).kneighbors(Z)
+    return dist[:, 1:].mean(axis=1)
+
+
+def new_outlier_distances(X, k=10):
+    """The same distances as :func:`old_outlier_distances` through the linear-cost search."""
+    from defectlab.quality._knn import kneighbors
+    from defectlab.quality._standardize import _standardize
+
+    Z = np.clip(_standardize(X, robust=True), -10, 10)
+    _, dist = kneighbors(Z, k + 1)
+    return dist[:, 1:].mean(axis=1)
+
+
+# -- rows -----------------------------------------------------------------------------------------
+
+def label_issue_rows(n, repeats=1, full=False):
+    from cleanlab.filter import find_label_issues as cleanlab_find
+
+    from defectlab.quality import find_label_issues
+
+    X, given, P, flip = synthetic_features(n)
+    classes = [f"c{k}" for k in range(N_CLASSES)]
+    labels = np.asarray(classes, dtype=object)[given]
+
+    def ours():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return find_label_issues(labels, P, classes, features=X)
+
+    seconds, df = _best(ours, repeats)
+    cpu = _CPU["last"]
+    found = set(df.loc[df["is_issue"], "index"].tolist())
+    planted = set(np.flatnonzero(flip).tolist())
+    precision = len(found & planted) / max(len(found), 1)
+    recall = len(found & planted) / max(len(planted), 1)
+    mb = _peak_mb(ours)
+    cl_seconds, _ = _best(lambda: cleanlab_find(given, P), repeats)
+    rows = [_row("label-issues", n, seconds, "cleanlab alone", cl_seconds, "< 20 s, < 1 GB at 100k",
+                 cpu_s=round(cpu, 2), peak_mb=round(mb, 1), precision=round(precision, 3),
+                 recall=round(recall, 3))]
+    if n <= 10_000 or full:
+        from defectlab.quality.label_issues import _neighbor_votes
+
+        ours_votes, _ = _best(lambda: _neighbor_votes(X, given, N_CLASSES, 10, np.ones(n, bool), 1),
+                              repeats)
+        votes_cpu = _CPU["last"]
+        old, _ = _best(lambda: old_neighbor_votes(X, given, N_CLASSES), repeats)
+        old_cpu = _CPU["last"]
+        old_mb = _peak_mb(lambda: old_neighbor_votes(X, given, N_CLASSES))
+        rows.append(_row("  neighbour vote", n, ours_votes, "old brute force (cosine)", old,
+                         cpu_s=round(votes_cpu, 2), peer_cpu_s=round(old_cpu, 2),
+                         peer_peak_mb=round(old_mb, 1)))
+    return rows
+
+
+def duplicate_rows(n, repeats=1, full=False):
+    from defectlab.quality.duplicates import _near_pairs_hash, _near_pairs_hash_all
+
+    h = synthetic_hashes(n)
+    seconds, ours = _best(lambda: _near_pairs_hash(h, 4), repeats)
+    peer = same = None
+    if n <= 10_000 or full:
+        peer, theirs = _best(lambda: _near_pairs_hash_all(h, 4), repeats)
+        same = all(np.array_equal(a, b) for a, b in zip(ours, theirs, strict=True))
+    return [_row("duplicates (pHash pairs)", n, seconds, "all-pairs Hamming", peer, "< 1 s at 100k",
+                 pairs=int(ours[0].size), same_pairs=same)]
+
+
+def outlier_rows(n, repeats=1, full=False):
+    from defectlab.quality import find_outliers
+
+    X, _, _, _ = synthetic_features(n, seed=1)
+    X[:5] += 40.0  # a few items unlike any other
+    seconds, df = _best(lambda: find_outliers(X), repeats)
+    cpu = _CPU["last"]
+    top = set(df["index"].head(5).tolist())
+    knn, _ = _best(lambda: new_outlier_distances(X), repeats)
+    knn_cpu = _CPU["last"]
+    peer = peer_cpu = None
+    if n <= 10_000 or full:
+        peer, _ = _best(lambda: old_outlier_distances(X), repeats)
+        peer_cpu = _CPU["last"]
+    return [_row("outliers", n, seconds, None, None, "< 5 s at 100k", cpu_s=round(cpu, 2),
+                 planted_found=len(top & set(range(5)))),
+            _row("  outlier k-NN distances", n, knn, "old brute force k-NN", peer, cpu_s=round(knn_cpu, 2),
+                 peer_cpu_s=None if peer_cpu is None else round(peer_cpu, 2))]
+
+
+def build_workspace(root, n, seed=0):
+    """A workspace of ``n`` synthetic 32x32 crops in 6 classes (3 % labeled wrong) and one trained run
+    (fast features, logistic regression, 3 folds)."""
+    import cv2
+
+    from defectlab.learn import train_project
+    from defectlab.store import add_item, annotate_many, create_batch, create_project, open_workspace
+
+    rng = np.random.default_rng(seed)
+    ws = open_workspace(root)
+    classes = [f"class{k}" for k in range(N_CLASSES)]
+    p = create_project(ws, "bench", classes)
+    truth = rng.integers(0, N_CLASSES, n)
+    given = truth.copy()
+    flip = rng.random(n) < NOISE
+    given[flip] = (truth[flip] + 1) % N_CLASSES
+    ids = []
+    yy, xx = np.mgrid[0:32, 0:32]
+    with ws.transaction() as conn:
+        batch = create_batch(conn, p.id, "import", "bench", "local")
+        for i in range(n):
+            c = int(truth[i])
+            wave = 40 * np.sin((xx * (c + 1) + yy * (N_CLASSES - c)) / 3.0 + rng.random() * 6)
+            img = np.clip(128 + wave + rng.normal(0, 12, (32, 32)), 0, 255).astype(np.uint8)
+            sha, rel = ws.put_blob(cv2.imencode(".png", img)[1].tobytes(), "png")
+            ids.append(add_item(conn, p.id, sha256=sha, blob=rel, width=32, height=32, channels=1,
+                                source=f"crops/{i:06d}.png", batch_id=batch))
+    for k, name in enumerate(classes):
+        annotate_many(ws, [i for i, g in zip(ids, given.tolist(), strict=True) if g == k], name,
+                      source="import")
+    run = train_project(ws, "bench", model="logreg", preset="fast", folds=3, seed=0)
+    return ws, p, run["run_id"]
+
+
+def _apptest(ws_root, page, timeout=600):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=timeout)
+    at.session_state["workspace"] = str(ws_root)
+    at.session_state["lang"] = "en"
+    at.run()
+    return at
+
+
+def time_pages(ws, project, run_id, repeats=1):
+    """Rows for an existing workspace (e.g. ``benchmarks/scale.py``'s 100k one): the run's queues
+    computed once (as the training job does) beside the old on-open computation, the Review page's
+    first open, and a Projects page rerun beside the old label scans."""
+    from defectlab.quality import compute_run_queues, label_issues_for_run
+    from defectlab.store import current_labels, get_project
+
+    p = get_project(ws, project)
+    t0 = time.perf_counter()
+    computed = compute_run_queues(ws, run_id)
+    t_queues = time.perf_counter() - t0
+    n = sum(1 for _ in current_labels(ws, p.id))
+    warm = _apptest(ws.root, None)  # a running server has the page's modules imported already
+    warm.switch_page("defectlab/ui/pages/review.py").run()
+    first = []  # a new session's first open of the Review page (confusion view, then the error queue)
+    for _ in range(repeats):
+        at = _apptest(ws.root, None)
+        at.session_state["project"] = p.name
+        t0 = time.perf_counter()
+        at.switch_page("defectlab/ui/pages/review.py").run()
+        at.radio(key="rev_view").set_value("issues").run()
+        first.append(time.perf_counter() - t0)
+        assert not at.exception, [e.value for e in at.exception]
+    old, _ = _best(lambda: label_issues_for_run(ws, p.name, run_id), repeats)
+    at = _apptest(ws.root, None)  # the home page is the Projects page
+    at.run()
+    rerun, _ = _best(lambda: at.run(), max(repeats, 3))
+    assert not at.exception, [e.value for e in at.exception]
+    scans, _ = _best(lambda: [current_labels(ws, p.id) for _ in range(4)], max(repeats, 3))
+    return [_row("queues after training", n, t_queues, None, None, None,
+                 per_queue=computed["seconds"]),
+            _row("review page first open", n, min(first), "old open (label_issues_for_run)", old,
+                 "< 2 s at 100k"),
+            _row("projects page rerun", n, rerun, "old label scans (current_labels x 4)", scans,
+                 "< 0.3 s at 100k")]
+
+
+def page_rows(n, repeats=1):
+    tmp = Path(tempfile.mkdtemp(prefix="defectlab-scale-review-"))
+    try:
+        t0 = time.perf_counter()
+        ws, p, run_id = build_workspace(tmp / "ws", n)
+        print(f"  (workspace of {n} items built and trained in {time.perf_counter() - t0:.0f} s)")
+        return time_pages(ws, p.name, run_id, repeats)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run_rows(n, *, repeats=1, full=False, pages=True):
+    """Every row of this benchmark at ``n`` items, as dicts.
+
+    Parameters
+    ----------
+    n : int
+    repeats : int
+        Best of this many timings, for defectlab and its peer alike.
+    full : bool
+        Also time the slow peers (old brute force, all-pairs Hamming) above 10,000 items.
+    pages : bool
+        Also build a real workspace of ``n`` items and time the pages through AppTest.
+
+    Returns
+    -------
+    list of dict
+        ``row, n, seconds, peer, peer_seconds, ratio, target`` and row-specific extras.
+    """
+    rows = label_issue_rows(n, repeats, full) + duplicate_rows(n, repeats, full) + outlier_rows(
+        n, repeats, full)
+    if pages:
+        rows += page_rows(n, repeats)
+    return rows
+
+
+def _fmt(row):
+    if row["peer"] is None:
+        peer = ""
+    else:
+        peer = "" if row["peer_seconds"] is None else (
+            f"  vs {row['peer']}: {row['peer_seconds']:.3f} s  (ratio {row['ratio']:.3f})")
+    extra = {k: v for k, v in row.items() if k not in
+             ("row", "n", "seconds", "peer", "peer_seconds", "ratio", "target")}
+    if row["peer_seconds"] is None and row["peer"]:
+        peer = f"  ({row['peer']}: not run at this size)"
+    return (f"{row['row']:<28} n={row['n']:<7} {row['seconds']:8.3f} s{peer}"
+            + (f"  {extra}" if extra else ""))
+
+
+def main(argv=None):
+    import logging
+
+    logging.getLogger("streamlit").setLevel(logging.ERROR)  # AppTest's bare-mode notes
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000, 100_000])
+    ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--full", action="store_true", help="slow peers also above 10k items")
+    ap.add_argument("--page-max", type=int, default=10_000,
+                    help="largest workspace built for the page rows (training it takes a while)")
+    args = ap.parse_args(argv)
+    for n in args.sizes:
+        print(f"== {n} items")
+        for row in run_rows(n, repeats=args.repeats, full=args.full, pages=n <= args.page_max):
+            print(_fmt(row))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+"""Label counts of a project from one SQL aggregate, cached until the project's labels change.
+
+:func:`~defectlab.store.labels.current_labels` derives every item's label in Python (right for one
+item or a page of items, slow for 100,000). The same rules as
+:func:`~defectlab.store.labels.derive_label` are written here as one SQL query with window functions:
+undone rows do not count, the latest review decision wins, otherwise each person's latest label is
+one vote and the majority wins (a tie goes to the label voted most recently). The result is cached in
+the process, keyed by the project's newest annotation id and its live item count and newest item id,
+so a page rerun that changed nothing costs three indexed look-ups.
+"""
+
+import threading
+
+__all__ = ["label_counts"]
+
+_CACHE: dict = {}
+_LOCK = threading.Lock()
+_MAX_CACHED = 256
+
+_CURRENT_SQL = """
+WITH live AS (
+    SELECT a.id, a.item_id, a.label, a.user, a.source FROM annotations a
+    JOIN items i ON i.id = a.item_id
+    WHERE i.project_id = :p AND i.role = 'sample' AND i.deleted_at IS NULL AND a.retracts IS NULL
+      AND NOT EXISTS (SELECT 1 FROM annotations b WHERE b.retracts = a.id)
+),
+rev AS (
+    SELECT item_id, label FROM (
+        SELECT item_id, label, ROW_NUMBER() OVER (PARTITION BY item_id ORDER BY id DESC) AS rn
+        FROM live WHERE source = 'review') WHERE rn = 1
+),
+votes AS (
+    SELECT item_id, label, id FROM (
+        SELECT item_id, label, id,
+               ROW_NUMBER() OVER (PARTITION BY item_id, user ORDER BY id DESC) AS rn
+        FROM live WHERE item_id NOT IN (SELECT item_id FROM rev)) WHERE rn = 1
+),
+tally AS (SELECT item_id, label, COUNT(*) AS n, MAX(id) AS last FROM votes GROUP BY item_id, label),
+win AS (
+    SELECT item_id, label,
+           ROW_NUMBER() OVER (PARTITION BY item_id ORDER BY n DESC, last DESC) AS rn,
+           COUNT(*) OVER (PARTITION BY item_id) AS n_labels
+    FROM tally
+),
+cur AS (
+    SELECT item_id, label, 1 AS agreed FROM rev
+    UNION ALL
+    SELECT item_id, label, n_labels = 1 FROM win WHERE rn = 1
+)
+SELECT label, COUNT(*) AS n, SUM(1 - agreed) AS n_disagreed FROM cur GROUP BY label
+"""
+
+
+def _key(conn, project_id):
+    """What the counts depend on: newest annotation id, live item count and newest item id."""
+    items = conn.execute(
+        "SELECT COUNT(*), MAX(id) FROM items WHERE project_id = ? AND role = 'sample' "
+        "AND deleted_at IS NULL", (project_id,)).fetchone()
+    newest = conn.execute(
+        "SELECT MAX(a.id) FROM annotations a JOIN items i ON i.id = a.item_id "
+        "WHERE i.project_id = ?", (project_id,)).fetchone()[0]
+    return (int(project_id), newest or 0, items[0], items[1] or 0)
+
+
+def label_counts(ws, project_id, conn=None):
+    """How many live items carry each current label, and how many of them people disagree on.
+
+    Parameters
+    ----------
+    ws : Workspace
+    project_id : int
+    conn : sqlite3.Connection or None
+        An open read connection to use (default: a new one).
+
+    Returns
+    -------
+    dict
+        ``n_items`` (live sample items), ``labels`` (dict: label -> number of items, unusable
+        included, unlabeled items absent), ``n_disagreed`` (items whose voters disagree: the
+        "needs review" count).
+
+    Examples
+    --------
+    >>> from defectlab.store import open_workspace, create_project, annotate
+    >>> import tempfile
+    >>> ws = open_workspace(tempfile.mkdtemp())
+    >>> p = create_project(ws, "demo", ["a", "b"])
+    >>> label_counts(ws, p.id)
+    {'n_items': 0, 'labels': {}, 'n_disagreed': 0}
+    """
+    if conn is None:
+        with ws.read() as c:
+            return label_counts(ws, project_id, conn=c)
+    key = (str(ws.root), *_key(conn, project_id))
+    with _LOCK:
+        hit = _CACHE.get(key)
+    if hit is not None:
+        return {"n_items": hit["n_items"], "labels": dict(hit["labels"]),
+                "n_disagreed": hit["n_disagreed"]}
+    rows = conn.execute(_CURRENT_SQL, {"p": int(project_id)}).fetchall()
+    out = {"n_items": key[3], "labels": {r[0]: int(r[1]) for r in rows},
+           "n_disagreed": int(sum(r[2] or 0 for r in rows))}
+    with _LOCK:
+        if len(_CACHE) >= _MAX_CACHED:
+            _CACHE.clear()
+        _CACHE[key] = out
+    return {"n_items": out["n_items"], "labels": dict(out["labels"]), "n_disagreed": out["n_disagreed"]}

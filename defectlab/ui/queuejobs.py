@@ -1,0 +1,80 @@
+"""Review queues of an older run (trained before queues were stored) computed in a background thread.
+
+New runs get their queues from the training job (:mod:`defectlab.ui.training`). For a run without them
+the Review page starts :func:`start` once; every session polls :func:`job` and shows its progress, and
+no queue is shown (so no click can land on it) until the stored queues can be read.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+from defectlab.errors import DefectlabError
+
+__all__ = ["QueueJob", "job", "start"]
+
+_JOBS: dict = {}
+_LOCK = threading.Lock()
+
+
+@dataclass
+class QueueJob:
+    """One computation of a run's queues (running or finished)."""
+
+    key: tuple
+    started: float = field(default_factory=time.time)
+    fraction: float = 0.0
+    message: str = ""
+    finished: float | None = None
+    error: str | None = None
+
+    @property
+    def running(self):
+        return self.finished is None
+
+    def _progress(self, done, total, message=""):
+        self.fraction = min(max(float(done) / float(total or 1), 0.0), 1.0)
+        self.message = str(message)
+
+
+def _key(ws, run_id):
+    return (str(ws.root.resolve()), str(run_id))
+
+
+def job(ws, run_id):
+    """The running or last queue job of this run in this server process, or None."""
+    with _LOCK:
+        return _JOBS.get(_key(ws, run_id))
+
+
+def start(ws, run_id, retry=False):
+    """Compute the run's queues unless this process already did or does; return the :class:`QueueJob`.
+
+    ``retry=True`` starts again after a finished job (the person asked to, e.g. after a failure).
+    """
+    from defectlab.quality import compute_run_queues
+
+    key = _key(ws, run_id)
+    with _LOCK:
+        current = _JOBS.get(key)
+        if current is not None and (current.running or not retry):
+            return current
+        j = QueueJob(key=key)
+        _JOBS[key] = j
+
+    def _run():
+        try:
+            out = compute_run_queues(ws, run_id, progress=j._progress)
+            if out["errors"]:
+                j.error = "; ".join(f"{k}: {v}" for k, v in out["errors"].items())
+        except DefectlabError as exc:
+            j.error = str(exc)
+        except Exception as exc:
+            j.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            j.finished = time.time()
+
+    threading.Thread(target=_run, name=f"defectlab-queues-{run_id}", daemon=True).start()
+    return j
