@@ -164,7 +164,7 @@ def _review_in(ws, conn, item_id, action, label, user, run_id, comment, expected
 
 def review_items(ws: WorkspaceLike, item_ids: ItemIds, action: str, label: str | None = None, user: str = "local",
                  run_id: str | None = None, comment: str | None = None,
-                 expected_versions: Sequence[int | None] | None = None) -> list[int]:
+                 expected_versions: Sequence[int] | None = None) -> list[int]:
     """The same review decision for several items, in one transaction (all or nothing).
 
     Parameters are those of :func:`review_item` (``keep`` keeps each item's own label), and

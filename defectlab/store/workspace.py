@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from ..errors import InputError, NotFoundError, StorageError
 from .migrations import apply_migrations
 
-_MADE_DIRS = set()  # blob folders known to exist (os.makedirs once per folder and process)
+_MADE_DIRS: set[str] = set()  # blob folders known to exist (os.makedirs once per folder and process)
 _TMP_COUNTER = itertools.count()
 
 if TYPE_CHECKING:
