@@ -319,6 +319,7 @@ MIGRATIONS = [
             item_id INTEGER NOT NULL REFERENCES items(id),
             annotation_id INTEGER NOT NULL REFERENCES annotations(id),
             created_at TEXT NOT NULL
+        );
         """,
     ),
     (
