@@ -36,15 +36,15 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO))  # run from a checkout without installing: the imports below need it
 
-import cv2
-from cleanlab.filter import find_label_issues as cleanlab_find_label_issues
-from sklearn.metrics import average_precision_score
+import cv2  # noqa: E402
+from cleanlab.filter import find_label_issues as cleanlab_find_label_issues  # noqa: E402
+from sklearn.metrics import average_precision_score  # noqa: E402
 
-from defectlab.features import extract, get_spec
-from defectlab.learn import DEFAULT_MODEL, cross_val_oof, make_folds, make_model
-from defectlab.quality import find_label_issues, find_label_issues_retrained
+from defectlab.features import extract, get_spec  # noqa: E402
+from defectlab.learn import DEFAULT_MODEL, cross_val_oof, make_folds, make_model  # noqa: E402
+from defectlab.quality import find_label_issues, find_label_issues_retrained  # noqa: E402
 
 print = functools.partial(print, flush=True)
 NEU = REPO.parent / "shared" / "datasets" / "neu-det" / "images"

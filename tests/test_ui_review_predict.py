@@ -98,13 +98,22 @@ def test_label_issue_queue_accept_keep_other_with_keys(tmp_path):
 
 
 def test_duplicates_and_outliers_queues_render(tmp_path):
+    from defectlab import quality as q
+    from defectlab.i18n import t
 
     ws, project, _labeled, _unlabeled = demo_workspace(tmp_path / "ws", train=True)
+    run_id = learn.resolve_run(ws, project.name)
     at = app(ws.root, "review")
     for kind in ("conflicts", "duplicates", "outliers"):
         at.radio(key="rev_view").set_value(kind).run()
         no_exception(at)
-        assert at.caption  # the queue's help line (and its rows) are shown
+        rows = q.read_run_queue(ws, run_id, kind, limit=30)["rows"]
+        # the page says how many entries the stored queue holds, then lists them or says it is empty
+        assert t(f"review.{kind}_help", "en", n=len(rows)) in [c.value for c in at.caption], kind
+        go = [b for b in at.button if b.key.startswith(f"rev_{kind}_go_")]
+        assert len(go) == len(rows), kind
+        if not rows:
+            assert t("review.queue_empty", "en") in [s.value for s in at.success], kind
 
 
 def test_review_page_in_chinese_says_the_reasons_in_chinese(tmp_path, monkeypatch):
