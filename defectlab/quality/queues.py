@@ -19,11 +19,19 @@ given and out-of-fold predicted label; :func:`confusion_cells` and :func:`confus
 them with SQL aggregates.
 """
 
+from __future__ import annotations
+
 import json
 import time
+from typing import TYPE_CHECKING, Any
 
 from defectlab.errors import DefectlabError, InputError
 from defectlab.store.workspace import as_workspace
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from defectlab._typing import ProjectRef, WorkspaceLike
 
 __all__ = [
     "COMPUTED_QUEUES",
@@ -125,7 +133,8 @@ def _store(ws, run_id, kind, rows, label_version, seconds):
                      (run_id, kind, utcnow(), int(label_version), len(rows), round(seconds, 3)))
 
 
-def compute_run_queues(ws, run_id, progress=None, kinds=QUEUE_KINDS):
+def compute_run_queues(ws: WorkspaceLike, run_id: str, progress: Callable[[int, int, str], object] | None = None,
+                       kinds: Iterable[str] = QUEUE_KINDS) -> dict[str, Any]:
     """Compute a run's review queues and store them with the run (replacing older ones).
 
     Parameters
@@ -156,8 +165,8 @@ def compute_run_queues(ws, run_id, progress=None, kinds=QUEUE_KINDS):
     run, proj = _run_and_project(ws, run_id)
     with ws.read() as conn:
         label_version = _project_version(conn, proj.id)
-    out = {"run_id": run["run_id"], "counts": {}, "seconds": {}, "errors": {}}
-    done = {}
+    out: dict[str, Any] = {"run_id": run["run_id"], "counts": {}, "seconds": {}, "errors": {}}
+    done: dict[str, list[dict[str, Any]]] = {}
     for kind in [k for k in QUEUE_KINDS if k in kinds]:
         start, _ = _SHARE[kind]
         if progress is not None:
@@ -180,7 +189,7 @@ def compute_run_queues(ws, run_id, progress=None, kinds=QUEUE_KINDS):
 
 # -- read -----------------------------------------------------------------------------------------
 
-def queue_status(ws, run_id):
+def queue_status(ws: WorkspaceLike, run_id: str) -> dict[str, Any]:
     """Which queues of a run are stored, and how many labels were written since.
 
     Returns
@@ -195,9 +204,9 @@ def queue_status(ws, run_id):
     with ws.read() as conn:
         rows = conn.execute("SELECT kind, computed_at, n_rows, label_version, seconds FROM run_queues "
                             "WHERE run_id = ?", (run["run_id"],)).fetchall()
-        out = {r["kind"]: {"computed_at": r["computed_at"], "n_rows": r["n_rows"],
-                           "label_version": r["label_version"], "seconds": r["seconds"]}
-               for r in rows}
+        out: dict[str, Any] = {r["kind"]: {"computed_at": r["computed_at"], "n_rows": r["n_rows"],
+                                           "label_version": r["label_version"], "seconds": r["seconds"]}
+                               for r in rows}
         oldest = min((r["label_version"] for r in rows), default=None)
         out["labels_since"] = 0 if oldest is None else _labels_since(conn, proj.id, oldest)
     return out
@@ -247,7 +256,7 @@ def _refresh_group(kind, row, ids, changed, states):
     return None if kind == "conflicts" and not row["conflict"] else row
 
 
-def read_run_queue(ws, run_id, kind, limit=None):
+def read_run_queue(ws: WorkspaceLike, run_id: str, kind: str, limit: int | None = None) -> dict[str, Any] | None:
     """A stored queue of a run as it stands now: decided rows hidden, labels and versions current.
 
     Parameters
@@ -288,7 +297,8 @@ def read_run_queue(ws, run_id, kind, limit=None):
         for chunk in _chunks(changed):
             states.update(current_labels(ws, proj.id, item_ids=chunk, conn=conn))
         labels_since = _labels_since(conn, proj.id, meta["label_version"])
-    rows, hidden = [], 0
+    rows: list[dict[str, Any]] = []
+    hidden = 0
     for ids, vs, body in stored:
         row = _refresh(kind, body, ids, vs, versions, deleted, states)
         if row is None:
@@ -301,7 +311,7 @@ def read_run_queue(ws, run_id, kind, limit=None):
 
 # -- confusion cells ------------------------------------------------------------------------------
 
-def confusion_cells(ws, run_id):
+def confusion_cells(ws: WorkspaceLike, run_id: str) -> list[dict[str, Any]]:
     """The run's confusion-matrix cells from its stored out-of-fold predictions (one SQL aggregate).
 
     Returns
@@ -318,7 +328,8 @@ def confusion_cells(ws, run_id):
                                         str(c["predicted"])))
 
 
-def confusion_cell_items(ws, run_id, given, predicted, limit=60):
+def confusion_cell_items(ws: WorkspaceLike, run_id: str, given: str, predicted: str,
+                         limit: int = 60) -> list[dict[str, Any]]:
     """The live items of one confusion cell, most confident prediction first.
 
     Returns
@@ -343,7 +354,7 @@ COMPUTED_QUEUES = ("label_issue", "duplicate", "outlier")
 _BROWSER_KIND = {"label_issue": "issues", "duplicate": "duplicates", "outlier": "outliers"}
 
 
-def queue_item_ids(ws, project, queue):
+def queue_item_ids(ws: WorkspaceLike, project: ProjectRef, queue: str) -> list[int]:
     """Ids of the items in a stored queue of the project's newest approved (else newest) run.
 
     Parameters

@@ -25,7 +25,7 @@ __all__ = ["escape_controls", "escape_controls_in", "list_audit", "log_action"]
 _CONTROL_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
 
-def escape_controls(text):
+def escape_controls(text: object) -> str:
     """``text`` with control, format (bidi overrides, zero-width) and line-separator characters written as
     ``\\xNN`` / ``\\uNNNN`` escapes, so a crafted name cannot forge log lines or reorder what a reader sees.
 

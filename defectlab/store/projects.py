@@ -14,7 +14,7 @@ from .permissions import require
 from .workspace import utcnow
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
     from typing import Any
 
     from defectlab._typing import ProjectRef
@@ -116,7 +116,7 @@ def _row_to_project(row):
 
 
 def create_project(ws: Workspace, name: str, classes: str | Sequence[str], ordinal: bool = False,
-                   descriptions: Mapping[str, Mapping[str, str]] | None = None, user: str = "local") -> Project:
+                   descriptions: Mapping[str, Mapping[str, Any]] | None = None, user: str = "local") -> Project:
     """Create a project.
 
     Parameters
@@ -181,7 +181,7 @@ def list_projects(ws: Workspace, include_deleted: bool = False) -> list[Project]
 
 
 def update_project(ws: Workspace, project: ProjectRef, *, classes: str | Sequence[str] | None = None,
-                   ordinal: bool | None = None, descriptions: Mapping[str, Mapping[str, str]] | None = None,
+                   ordinal: bool | None = None, descriptions: Mapping[str, Mapping[str, Any]] | None = None,
                    settings: Mapping[str, Any] | None = None, user: str = "local") -> Project:
     """Change a project's classes (existing ones may only be added to or reordered), ordinal flag,
     label-book text or settings. Returns the updated :class:`Project`."""
@@ -328,7 +328,7 @@ def _class_event(conn, p, kind, old, new, user):
     conn.execute("UPDATE gold_items SET label = ? WHERE project_id = ? AND label = ?", (new, p.id, old))
 
 
-def rename_project(ws, project, new_name, user="local"):
+def rename_project(ws: Workspace, project: ProjectRef, new_name: str, user: str = "local") -> Project:
     """Rename a project (runs, items and history stay attached: they refer to its id).
 
     Returns
@@ -347,7 +347,8 @@ def rename_project(ws, project, new_name, user="local"):
     return get_project(ws, p.id)
 
 
-def add_class(ws, project, cls, user="local", position=None):
+def add_class(ws: Workspace, project: ProjectRef, cls: str, user: str = "local",
+              position: int | None = None) -> Project:
     """Add a class (at the end, or at 0-based ``position``). Returns the updated :class:`Project`."""
     p = get_project(ws, project)
     cls = _check_name(cls)
@@ -363,7 +364,7 @@ def add_class(ws, project, cls, user="local", position=None):
     return get_project(ws, p.id)
 
 
-def rename_class(ws, project, old, new, user="local"):
+def rename_class(ws: Workspace, project: ProjectRef, old: str, new: str, user: str = "local") -> Project:
     """Rename a class. Every annotation keeps its meaning: the rename is a recorded event applied when
     labels are read (:mod:`defectlab.store.renames`); nothing already written is changed.
 
@@ -391,7 +392,7 @@ def rename_class(ws, project, old, new, user="local"):
     return get_project(ws, p.id)
 
 
-def reorder_classes(ws, project, classes, user="local"):
+def reorder_classes(ws: Workspace, project: ProjectRef, classes: str | Sequence[str], user: str = "local") -> Project:
     """Put the same classes in a new order (the grade order of an ordinal project; the number keys)."""
     p = get_project(ws, project)
     new = parse_classes(classes)
@@ -406,7 +407,8 @@ def reorder_classes(ws, project, classes, user="local"):
     return get_project(ws, p.id)
 
 
-def merge_classes(ws, project, sources, into, user="local"):
+def merge_classes(ws: Workspace, project: ProjectRef, sources: Iterable[str], into: str,
+                  user: str = "local") -> Project:
     """Merge classes into one (an existing class or a new name).
 
     Each annotation that said one of ``sources`` now counts as ``into`` (recorded ``merge`` events, so
@@ -454,7 +456,7 @@ EXAMPLE_KINDS = ("examples", "counter_examples", "borderline")
 _MAX_EXAMPLES = 8
 
 
-def add_example(ws, project, cls, kind, item_id, user="local"):
+def add_example(ws: Workspace, project: ProjectRef, cls: str, kind: str, item_id: int, user: str = "local") -> Project:
     """Put an item into a class's label-book examples, counter-examples or borderline cases.
 
     The newest goes first; each list keeps at most 8 pictures (the oldest drops out) and an item appears in
@@ -477,10 +479,10 @@ def add_example(ws, project, cls, kind, item_id, user="local"):
     return update_project(ws, p, descriptions={cls: update}, user=user)
 
 
-def remove_example(ws, project, cls, item_id, user="local"):
+def remove_example(ws: Workspace, project: ProjectRef, cls: str, item_id: int, user: str = "local") -> Project:
     """Take an item out of every label-book picture list of a class. Returns the updated :class:`Project`."""
     p = get_project(ws, project)
     _require_class(p, cls)
-    entry = p.descriptions.get(cls) if isinstance(p.descriptions.get(cls), dict) else {}
+    entry = (p.descriptions.get(cls) or {}) if isinstance(p.descriptions.get(cls), dict) else {}
     update = {k: [int(i) for i in entry.get(k) or [] if int(i) != int(item_id)] for k in EXAMPLE_KINDS}
     return update_project(ws, p, descriptions={cls: update}, user=user)

@@ -24,13 +24,22 @@ Traceback (most recent call last):
 defectlab.errors.PermissionDenied: ...
 """
 
+from __future__ import annotations
+
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import InputError, PermissionDenied
 from ..messages import msg
 from .permissions import require
 from .workspace import open_workspace
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+    from defectlab._typing import PathLike
+    from defectlab.store import Workspace
 
 __all__ = ["DATA_ROOTS_ENV", "data_roots", "open_workspace_as", "resolve_under_roots"]
 
@@ -44,7 +53,7 @@ def _resolve(path):
         raise InputError(f"The path {str(path)!r} cannot be used: {exc}.") from None
 
 
-def data_roots(start_workspace, env=None):
+def data_roots(start_workspace: PathLike, env: Mapping[str, str] | None = None) -> list[Path]:
     """The allowed roots, resolved: ``$DEFECTLAB_DATA_ROOTS`` or the starting workspace's parent.
 
     Parameters
@@ -65,7 +74,7 @@ def data_roots(start_workspace, env=None):
     return [_resolve(start_workspace).parent]
 
 
-def resolve_under_roots(path, roots):
+def resolve_under_roots(path: PathLike, roots: Iterable[PathLike]) -> Path:
     """``path`` resolved, if it is one of ``roots`` or inside one; else PermissionDenied.
 
     Parameters
@@ -99,7 +108,7 @@ def resolve_under_roots(path, roots):
         roots=", ".join(str(r) for r in roots)))
 
 
-def open_workspace_as(ws, user, path, roots):
+def open_workspace_as(ws: Workspace, user: str, path: PathLike, roots: Iterable[PathLike]) -> Workspace:
     """Open another workspace for a browser session: admins only, under the data roots.
 
     Parameters

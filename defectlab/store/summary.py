@@ -9,7 +9,15 @@ the process, keyed by the project's newest annotation id and its live item count
 so a page rerun that changed nothing costs three indexed look-ups.
 """
 
+from __future__ import annotations
+
 import threading
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from defectlab.store import Workspace
 
 __all__ = ["label_counts"]
 
@@ -62,7 +70,7 @@ def _key(conn, project_id):
     return (int(project_id), newest or 0, items[0], items[1] or 0)
 
 
-def label_counts(ws, project_id, conn=None):
+def label_counts(ws: Workspace, project_id: int, conn: sqlite3.Connection | None = None) -> dict[str, Any]:
     """How many live items carry each current label, and how many of them people disagree on.
 
     Parameters

@@ -155,7 +155,7 @@ def _maxmem(n, r, p):
     return 128 * r * (n + p) + (2 << 20)
 
 
-def hash_password(password):
+def hash_password(password: str) -> str:
     """Hash a password with scrypt and a fresh random salt.
 
     Parameters
@@ -444,7 +444,7 @@ def _reserve_attempt(ws, username, source):
     return row, name, attempt
 
 
-def needs_rehash(encoded):
+def needs_rehash(encoded: str) -> bool:
     """Whether a stored hash was made with weaker scrypt parameters than the current ones."""
     try:
         scheme, n, r, p, *_ = str(encoded).split("$")
@@ -453,7 +453,7 @@ def needs_rehash(encoded):
         return True
 
 
-def authenticate(ws, username, password, source=""):
+def authenticate(ws: Workspace, username: str, password: str, source: str = "") -> dict[str, Any]:
     """Check a login and return the account.
 
     The lock-out is checked and the attempt recorded atomically, per account **and** source: after
@@ -511,7 +511,7 @@ def authenticate(ws, username, password, source=""):
     return _public(row)
 
 
-def unlock_user(ws, username, by):
+def unlock_user(ws: Workspace, username: str, by: str) -> None:
     """Lift a login lock-out of ``username`` (all sources). Needs ``reset_password`` (admins)."""
     with ws.transaction() as conn:
         require(conn, by, "reset_password")
@@ -524,7 +524,7 @@ def _unlock(conn, username, by):
     log_action(conn, by, "user.unlock", None, username)
 
 
-def recover_account(ws, username, operator, new_password=None):
+def recover_account(ws: Workspace, username: str, operator: str, new_password: str | None = None) -> dict[str, Any]:
     """Break-glass recovery for somebody with write access to the workspace files (which is admin access).
 
     Lifts the login lock-out of ``username`` and, with ``new_password``, sets it (the person must change
@@ -556,7 +556,7 @@ def _revoke_sessions(conn, username, reason):
                         "revoked_at IS NULL", (utcnow(), str(reason), str(username))).rowcount
 
 
-def change_password(ws, username, old_password, new_password):
+def change_password(ws: Workspace, username: str, old_password: str | None, new_password: str) -> None:
     """A person changes their own password (clears ``must_change_password``).
 
     ``old_password`` is checked; it may be None only for an account without a password (``local`` in

@@ -7,15 +7,26 @@ without lead1's password acts as nobody. ``actions`` are checked before anything
 command changes nothing.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from ..errors import PermissionDenied
 from ..messages import msg
 from ..store import can
 from .accounts import LOCAL_ADMIN, AuthenticationError, authenticate, is_team_mode
 
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from defectlab.store import Workspace
+
 __all__ = ["authenticate_actor"]
 
 
-def authenticate_actor(ws, username=None, password=None, ask=None, source="", actions=()):
+def authenticate_actor(ws: Workspace, username: str | None = None, password: str | None = None,
+                       ask: Callable[[str], str | None] | None = None, source: str = "",
+                       actions: Sequence[str] = ()) -> str:
     """The account a non-browser caller acts as.
 
     Parameters

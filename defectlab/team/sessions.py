@@ -32,6 +32,8 @@ Traceback (most recent call last):
 defectlab.team.sessions.SessionEnded: You were signed out; sign in again.
 """
 
+from __future__ import annotations
+
 import base64
 import contextlib
 import datetime as _dt
@@ -39,6 +41,7 @@ import hashlib
 import hmac
 import os
 import secrets
+from typing import TYPE_CHECKING, Any
 
 from ..messages import msg
 from ..store import log_action, require, role_of, utcnow
@@ -50,6 +53,9 @@ from .accounts import (
     _require_admin_for,
     _revoke_sessions,
 )
+
+if TYPE_CHECKING:
+    from defectlab.store import Workspace
 
 __all__ = [
     "SESSION_MAX_SECONDS",
@@ -140,7 +146,7 @@ def workspace_secret(ws):
 
 
 # -- sessions -------------------------------------------------------------------------------------
-def start_session(ws, username, source=""):
+def start_session(ws: Workspace, username: str, source: str = "") -> dict[str, Any]:
     """Record a new session of an enabled account in this workspace; returns the session dict.
 
     Call it right after :func:`~defectlab.team.authenticate` (or for ``local`` in single-user mode).
@@ -188,7 +194,8 @@ def _verdict(conn, row, root, now, idle_seconds):
     return None
 
 
-def check_session(ws, session_id, idle_seconds=SESSION_IDLE_SECONDS, touch=True):
+def check_session(ws: Workspace, session_id: str, idle_seconds: float = SESSION_IDLE_SECONDS,
+                  touch: bool = True) -> str:
     """The user of a live session of this workspace; records the activity (``last_seen``).
 
     Parameters
@@ -227,7 +234,7 @@ def check_session(ws, session_id, idle_seconds=SESSION_IDLE_SECONDS, touch=True)
     return row["user"]
 
 
-def end_session(ws, session_id, reason="sign_out"):
+def end_session(ws: Workspace, session_id: str, reason: str = "sign_out") -> None:
     """Revoke one session (sign-out). Unknown or already ended sessions are left as they are."""
     with ws.transaction() as conn:
         row = conn.execute("SELECT user FROM sessions WHERE id = ? AND revoked_at IS NULL",
@@ -240,7 +247,7 @@ def end_session(ws, session_id, reason="sign_out"):
             log_action(conn, row["user"], "user.sign_out", None, row["user"])
 
 
-def revoke_sessions(ws, username, by, reason="ended_by_admin"):
+def revoke_sessions(ws: Workspace, username: str, by: str, reason: str = "ended_by_admin") -> int:
     """Sign ``username`` out everywhere (a lost device, a shared PC left open). Returns how many ended.
 
     Needs ``manage_users`` (an admin for an admin's sessions); anybody may end their own sessions.
@@ -256,7 +263,8 @@ def revoke_sessions(ws, username, by, reason="ended_by_admin"):
         return n
 
 
-def list_sessions(ws, username=None, open_only=True, by=LOCAL_ADMIN):
+def list_sessions(ws: Workspace, username: str | None = None, open_only: bool = True,
+                  by: str = LOCAL_ADMIN) -> list[dict[str, Any]]:
     """Sessions of this workspace, newest first: a list of dicts (never the token).
 
     ``by`` needs ``manage_users`` unless it asks for its own sessions (``username == by``).
@@ -280,7 +288,7 @@ def _sign(ws, payload):
     return base64.urlsafe_b64encode(mac).decode("ascii").rstrip("=")
 
 
-def session_token(ws, session_id):
+def session_token(ws: Workspace, session_id: str) -> str:
     """A token that resumes ``session_id`` after a browser refresh: ``<id>.<expiry>.<signature>``.
 
     The signature covers the id, the expiry and the workspace folder, with the workspace's secret.
@@ -294,7 +302,8 @@ def session_token(ws, session_id):
     return f"{payload}.{_sign(ws, payload + '|' + _root(ws))}"
 
 
-def resume_session(ws, token, idle_seconds=SESSION_IDLE_SECONDS, source=None):
+def resume_session(ws: Workspace, token: str, idle_seconds: float = SESSION_IDLE_SECONDS,
+                   source: str | None = None) -> dict[str, Any]:
     """Check a token from :func:`session_token` and the session behind it; returns the session dict.
 
     Parameters

@@ -15,11 +15,18 @@ Rules
   and inflate the measured agreement and gold accuracy.
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..errors import NotFoundError
 from ..store import can, current_labels, role_of
 from ._common import _annotation_rows, _gold, _latest_votes, _project
+
+if TYPE_CHECKING:
+    from defectlab._typing import ItemIds, ProjectRef
+    from defectlab.store import Workspace
 
 __all__ = ["ItemView", "item_views", "may_see_model", "visible_label", "visible_labels"]
 
@@ -68,7 +75,7 @@ def _blind_items(conn, project_id, item_ids=None):
     return blind if item_ids is None else blind & {int(i) for i in item_ids}
 
 
-def item_views(ws, project, user, item_ids=None):
+def item_views(ws: Workspace, project: ProjectRef, user: str, item_ids: ItemIds | None = None) -> dict[int, ItemView]:
     """What ``user`` may see of each item: ``{item_id: ItemView}``.
 
     Parameters
@@ -106,12 +113,13 @@ def item_views(ws, project, user, item_ids=None):
     return out
 
 
-def visible_labels(ws, project, user, item_ids=None):
+def visible_labels(ws: Workspace, project: ProjectRef, user: str,
+                   item_ids: ItemIds | None = None) -> dict[int, str | None]:
     """:func:`item_views` reduced to the labels: ``{item_id: label or None}``."""
     return {i: v.label for i, v in item_views(ws, project, user, item_ids).items()}
 
 
-def visible_label(ws, item_id, user):
+def visible_label(ws: Workspace, item_id: int, user: str) -> str | None:
     """The label ``user`` may see for one item, or None (see :func:`item_views`)."""
     with ws.read() as conn:
         row = conn.execute("SELECT project_id FROM items WHERE id = ?", (int(item_id),)).fetchone()
@@ -120,7 +128,7 @@ def visible_label(ws, item_id, user):
     return item_views(ws, row["project_id"], user, [int(item_id)])[int(item_id)].label
 
 
-def may_see_model(ws, user):
+def may_see_model(ws: Workspace, user: str) -> bool:
     """Whether ``user`` may see model suggestions (and queue orders built from them): not annotators in
     team mode."""
     with ws.read() as conn:
