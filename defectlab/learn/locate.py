@@ -564,9 +564,10 @@ def locator_for_run(ws, run_id, background=True, per_plate=2, scales=3):
         ``spec`` (FeatureSpec), ``sides`` (window sides), ``background`` (bool), ``n_background``,
         ``run`` (the run record).
     """
-    from defectlab.learn.runs import _workspace, get_run, load_run_model
+    from defectlab.learn.runs import get_run, load_run_model
+    from defectlab.store.workspace import as_workspace
 
-    ws = _workspace(ws)
+    ws = as_workspace(ws)
     model, run, spec = load_run_model(ws, run_id)
     run = get_run(ws, run_id, with_items=True)
     rows = _training_items(ws, run)
@@ -696,9 +697,10 @@ def locate_image(image, model, classes, spec, sides, settings=None, source=""):
 
 
 def _prepared(ws, project, run_id, settings, user):
-    from defectlab.learn.runs import _require, _workspace, resolve_run
+    from defectlab.learn.runs import _require, resolve_run
+    from defectlab.store.workspace import as_workspace
 
-    ws = _workspace(ws)
+    ws = as_workspace(ws)
     _require(ws, user, "predict")
     run_id = resolve_run(ws, project, run_id)
     model, classes, info = locator_for_run(ws, run_id, background=settings.background, scales=settings.scales)
