@@ -254,7 +254,7 @@ def test_add_plate_then_cut(ws, tmp_path):
     assert plates["source"].tolist() == ["板材_7.png"]
     report = add_crops(ws, "P", plate_id, [("a", 2, 2, 30, 30)])
     assert items_frame(ws, 1).set_index("source").loc["板材_7.png#0", "label"] == "a" and report.imported == 1
-    with pytest.raises(ImageError, match="bad.png"):
+    with pytest.raises(ImageError, match=r"bad\.png"):
         add_plate(ws, "P", b"not an image", "bad.png")
 
 

@@ -43,7 +43,7 @@ def test_derive_label(rows, label, source, agreed):
 def test_annotate_validates(ws, add_items):
     p = create_project(ws, "p", ["a", "b"])
     (i,) = add_items(ws, p, 1)
-    with pytest.raises(InputError, match="Unknown label 'z'.*a, b"):
+    with pytest.raises(InputError, match=r"Unknown label 'z'.*a, b"):
         annotate(ws, i, "z")
     with pytest.raises(InputError, match="Unknown annotation source"):
         annotate(ws, i, "a", source="robot")

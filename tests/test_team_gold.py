@@ -75,7 +75,7 @@ def test_only_leads_and_admins_manage_gold(team, proj, who, error, match):
 
 def test_set_gold_validates(team, proj):
     _p, items = proj
-    with pytest.raises(InputError, match="Unknown gold label 'z'.*a, b, c"):
+    with pytest.raises(InputError, match=r"Unknown gold label 'z'.*a, b, c"):
         set_gold(team, items[0], "z", by="lead")
     with pytest.raises(NotFoundError):
         set_gold(team, 99999, "a", by="lead")

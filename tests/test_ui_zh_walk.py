@@ -56,7 +56,7 @@ def _english(texts, allowed):
 @pytest.fixture(scope="module")
 def walked(tmp_path_factory):
     root = tmp_path_factory.mktemp("zh") / "ws"
-    ws, project, _labeled, _unlabeled = demo_workspace(root, n_per_class=6, n_unlabeled=3, train=True)
+    _ws, project, _labeled, _unlabeled = demo_workspace(root, n_per_class=6, n_unlabeled=3, train=True)
     allowed = ALLOWED | {project.name.lower()} | {c.lower() for c in project.classes}
     at = AppTest.from_file(APP, default_timeout=60)
     at.session_state["workspace"] = str(root)
