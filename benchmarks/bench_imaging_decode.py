@@ -31,8 +31,12 @@ def _time(fn, datas, repeat=3):
 
 
 def _case(name, datas, peer_flags):
-    peer = lambda d: cv2.imdecode(np.frombuffer(d, np.uint8), peer_flags)
-    ours = lambda d: decode_image(d, name)
+    def peer(d):
+        return cv2.imdecode(np.frombuffer(d, np.uint8), peer_flags)
+
+    def ours(d):
+        return decode_image(d, name)
+
     ours(datas[0]), peer(datas[0])  # warm up
     o, _ = _time(ours, datas)
     p, _ = _time(peer, datas)

@@ -36,8 +36,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: import this checkout's defectlab
 
 from defectlab.features import color as f_color
 from defectlab.features import (
@@ -55,6 +54,8 @@ from defectlab.features import intensity as f_intensity
 from defectlab.features import lbp as f_lbp
 from defectlab.features._batch import BLOCK, Pyramid
 from defectlab.features.spectrum import power_spectrum
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _load(paths):

@@ -24,8 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: import this checkout's defectlab
 
 from defectlab import learn
 from defectlab.features import feature_names
@@ -35,6 +34,8 @@ from defectlab.learn.metrics import evaluate
 from defectlab.learn.models import DEFAULT_MODEL, LightGBMClassifier, make_model
 from defectlab.learn.runs import run_features
 from defectlab.store import items_frame, open_workspace
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _neu_dir(arg):

@@ -19,8 +19,7 @@ import cv2
 import numpy as np
 from streamlit.testing.v1 import AppTest
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: import this checkout's defectlab
 
 from defectlab.store import (
     add_item,
@@ -31,6 +30,8 @@ from defectlab.store import (
     item_ids,
     open_workspace,
 )
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def build(root, n_items):

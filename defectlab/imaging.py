@@ -170,7 +170,9 @@ def _file_size(path, source):
     except FileNotFoundError:
         raise ImageError(source, msg("imaging.reason.not_found", "file not found")) from None
     except OSError as e:
-        raise ImageError(source, msg("imaging.reason.unreadable", "cannot read the file ({detail})", detail=e.strerror or e)) from None
+        raise ImageError(
+            source, msg("imaging.reason.unreadable", "cannot read the file ({detail})", detail=e.strerror or e)
+        ) from None
     if not os.path.isfile(path):
         raise ImageError(source, msg("imaging.reason.not_a_file", "is a folder or a special file, not an image file"))
     return st.st_size
@@ -214,7 +216,9 @@ def read_image_bytes(path, limits: ImageLimits = DEFAULT_LIMITS, source=None) ->
         with open(path, "rb") as f:
             return f.read(limits.max_file_bytes + 1)
     except OSError as e:
-        raise ImageError(source, msg("imaging.reason.unreadable", "cannot read the file ({detail})", detail=e.strerror or e)) from None
+        raise ImageError(
+            source, msg("imaging.reason.unreadable", "cannot read the file ({detail})", detail=e.strerror or e)
+        ) from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -279,7 +283,9 @@ _SIGNATURES_OTHER = (  # signature, what it is (English), catalog key of the rej
     (b"8BPS", "a Photoshop PSD file", "imaging.reason.unsupported_psd"),
     (b"\x76\x2f\x31\x01", "an OpenEXR image", "imaging.reason.unsupported_exr"),
 )
-_UNSUPPORTED_TEMPLATE = "unsupported format: the content is {what}; defectlab reads PNG/JPEG/BMP/TIFF, convert it to PNG"
+_UNSUPPORTED_TEMPLATE = (
+    "unsupported format: the content is {what}; defectlab reads PNG/JPEG/BMP/TIFF, convert it to PNG"
+)
 
 
 def _not_an_image(data):
@@ -340,7 +346,9 @@ def _tiff_ifd0(buf, wanted):
     n = len(buf)
     head = buf[0:16]
     if len(head) < 8:
-        raise _Corrupt(msg("imaging.reason.header_cut", "truncated or corrupt {format} (the header is cut short)", format="TIFF"))
+        raise _Corrupt(msg(
+            "imaging.reason.header_cut", "truncated or corrupt {format} (the header is cut short)", format="TIFF"
+        ))
     if head[:2] == b"II":
         e = "<"
     elif head[:2] == b"MM":
@@ -357,10 +365,14 @@ def _tiff_ifd0(buf, wanted):
     else:
         raise _Corrupt(msg("imaging.reason.tiff_magic", "corrupt TIFF (bad magic number)"))
     if ifd < 8 or ifd + cnt_size > n:
-        raise _Corrupt(msg("imaging.reason.tiff_ifd_outside", "truncated or corrupt TIFF (the first directory lies outside the file)"))
+        raise _Corrupt(msg(
+            "imaging.reason.tiff_ifd_outside", "truncated or corrupt TIFF (the first directory lies outside the file)"
+        ))
     count = struct.unpack(e + cnt_fmt, buf[ifd:ifd + cnt_size])[0]
     if count == 0 or count > 4096:
-        raise _Corrupt(msg("imaging.reason.tiff_ifd_count", "corrupt TIFF (the first directory claims {count} entries)", count=count))
+        raise _Corrupt(msg(
+            "imaging.reason.tiff_ifd_count", "corrupt TIFF (the first directory claims {count} entries)", count=count
+        ))
     table = buf[ifd + cnt_size:ifd + cnt_size + count * entry_size]
     if len(table) < count * entry_size:
         raise _Corrupt(msg("imaging.reason.tiff_ifd_cut", "truncated TIFF (the first directory is cut short)"))
@@ -377,14 +389,20 @@ def _tiff_ifd0(buf, wanted):
             continue
         nbytes = num * _TIFF_SIZES[typ]
         if nbytes > n:
-            raise _Corrupt(msg("imaging.reason.tiff_tag_count", "corrupt TIFF (tag {tag} claims {num} values)", tag=tag, num=num))
+            raise _Corrupt(msg(
+                "imaging.reason.tiff_tag_count", "corrupt TIFF (tag {tag} claims {num} values)", tag=tag, num=num
+            ))
         if nbytes <= inline:
             raw = value[:nbytes]
         else:
             where = struct.unpack(e + ("Q" if big else "I"), value)[0]
             raw = buf[where:where + nbytes]
             if len(raw) < nbytes:
-                raise _Corrupt(msg("imaging.reason.tiff_tag_past_end", "truncated TIFF (the values of tag {tag} lie past the end of the file)", tag=tag))
+                raise _Corrupt(msg(
+                    "imaging.reason.tiff_tag_past_end",
+                    "truncated TIFF (the values of tag {tag} lie past the end of the file)",
+                    tag=tag,
+                ))
         out[tag] = np.frombuffer(raw, dtype=np.dtype(_TIFF_TYPES[typ]).newbyteorder(e)).astype(np.int64)
     return out
 
@@ -412,13 +430,17 @@ def _probe_jpeg(buf, to_scan):
     while True:
         b = buf[p:p + 4]
         if len(b) < 4:
-            raise _Corrupt(msg("imaging.reason.jpeg_header_end", "truncated or corrupt JPEG (the file ends inside the header)"))
+            raise _Corrupt(msg(
+                "imaging.reason.jpeg_header_end", "truncated or corrupt JPEG (the file ends inside the header)"
+            ))
         if b[0] != 0xFF:
             # stray bytes between segments: libjpeg skips them with a warning, and so do we
             window = buf[p:p + 65536]
             skip = window.find(b"\xff")
             if skip < 0:
-                raise _Corrupt(msg("imaging.reason.jpeg_no_marker", "truncated or corrupt JPEG (no marker after byte {p})", p=p))
+                raise _Corrupt(msg(
+                    "imaging.reason.jpeg_no_marker", "truncated or corrupt JPEG (no marker after byte {p})", p=p
+                ))
             p += skip
             continue
         if b[1] == 0xFF:  # fill byte
@@ -429,10 +451,15 @@ def _probe_jpeg(buf, to_scan):
             p += 2
             continue
         if m == 0xD9:
-            raise _Corrupt(msg("imaging.reason.jpeg_no_pixels", "truncated or corrupt JPEG (the image ends before any pixel data)"))
+            raise _Corrupt(msg(
+                "imaging.reason.jpeg_no_pixels", "truncated or corrupt JPEG (the image ends before any pixel data)"
+            ))
         seglen = _u16(b, 2)
         if seglen < 2 or p + 2 + seglen > n:
-            raise _Corrupt(msg("imaging.reason.jpeg_segment_past_end", "truncated or corrupt JPEG (a header segment runs past the end of the file)"))
+            raise _Corrupt(msg(
+                "imaging.reason.jpeg_segment_past_end",
+                "truncated or corrupt JPEG (a header segment runs past the end of the file)",
+            ))
         if m == 0xE1 and orientation == 1:
             seg = buf[p + 4:p + 2 + seglen]
             if seg.startswith(b"Exif\x00\x00"):
@@ -443,7 +470,11 @@ def _probe_jpeg(buf, to_scan):
                 raise _Corrupt(msg("imaging.reason.jpeg_short_frame", "truncated or corrupt JPEG (short frame header)"))
             h, w = _u16(seg, 1), _u16(seg, 3)
             if w == 0 or h == 0:
-                raise _Corrupt(msg("imaging.reason.jpeg_bad_size", "corrupt or unsupported JPEG (the header says {w}x{h} pixels)", w=w, h=h))
+                raise _Corrupt(msg(
+                    "imaging.reason.jpeg_bad_size",
+                    "corrupt or unsupported JPEG (the header says {w}x{h} pixels)",
+                    w=w, h=h,
+                ))
             # 12/16-bit precision decodes to 16-bit samples; CMYK is converted through 4 channels
             hdr = _Header("jpeg", w, h, components=seg[5], channels=max(1, min(seg[5], 4)),
                           sample_bytes=2 if seg[0] > 8 else 1)
@@ -451,7 +482,9 @@ def _probe_jpeg(buf, to_scan):
                 break
         elif m == 0xDA:
             if hdr is None:
-                raise _Corrupt(msg("imaging.reason.jpeg_scan_before_frame", "corrupt JPEG (pixel data before the frame header)"))
+                raise _Corrupt(msg(
+                    "imaging.reason.jpeg_scan_before_frame", "corrupt JPEG (pixel data before the frame header)"
+                ))
             hdr.sos = p
             break
         p += 2 + seglen
@@ -467,7 +500,9 @@ def _probe_png(buf):
         raise _Corrupt(msg("imaging.reason.png_ihdr_crc", "corrupt PNG (the IHDR header checksum does not match)"))
     w, h = _u32(head, 16), _u32(head, 20)
     if w == 0 or h == 0 or w > 2**31 - 1 or h > 2**31 - 1:
-        raise _Corrupt(msg("imaging.reason.bad_size", "corrupt {format} (the header says {w}x{h} pixels)", format="PNG", w=w, h=h))
+        raise _Corrupt(msg(
+            "imaging.reason.bad_size", "corrupt {format} (the header says {w}x{h} pixels)", format="PNG", w=w, h=h
+        ))
     depth, colour = head[24], head[25]
     # grey (+ a tRNS key) may come back with alpha; palette and grey+alpha expand to BGRA
     channels = {0: 2, 2: 4, 3: 4, 4: 4, 6: 4}.get(colour, 4)
@@ -477,7 +512,9 @@ def _probe_png(buf):
 def _probe_bmp(buf):
     head = buf[0:34]
     if len(head) < 26:
-        raise _Corrupt(msg("imaging.reason.header_cut", "truncated or corrupt {format} (the header is cut short)", format="BMP"))
+        raise _Corrupt(msg(
+            "imaging.reason.header_cut", "truncated or corrupt {format} (the header is cut short)", format="BMP"
+        ))
     dib = _u32(head, 14, "<")
     if dib == 12:
         w, h = _u16(head, 18, "<"), _u16(head, 20, "<")
@@ -489,7 +526,9 @@ def _probe_bmp(buf):
     else:
         raise _Corrupt(msg("imaging.reason.bmp_header_size", "corrupt or unsupported BMP (header size {dib})", dib=dib))
     if w <= 0 or h == 0:
-        raise _Corrupt(msg("imaging.reason.bad_size", "corrupt {format} (the header says {w}x{h} pixels)", format="BMP", w=w, h=h))
+        raise _Corrupt(msg(
+            "imaging.reason.bad_size", "corrupt {format} (the header says {w}x{h} pixels)", format="BMP", w=w, h=h
+        ))
     return _Header("bmp", w, h, channels=4 if bpp == 32 else 3)
 
 
@@ -525,10 +564,14 @@ def _tiff_layout(tags, w, h):
 def _probe_tiff(buf):
     tags = _tiff_ifd0(buf, {256, 257, 258, 262, 274, 277, 278, 322, 323})
     if 256 not in tags or 257 not in tags or not len(tags[256]) or not len(tags[257]):
-        raise _Corrupt(msg("imaging.reason.tiff_no_size", "corrupt TIFF (no image width/height in the first directory)"))
+        raise _Corrupt(msg(
+            "imaging.reason.tiff_no_size", "corrupt TIFF (no image width/height in the first directory)"
+        ))
     w, h = int(tags[256][0]), int(tags[257][0])
     if w <= 0 or h <= 0:
-        raise _Corrupt(msg("imaging.reason.bad_size", "corrupt {format} (the header says {w}x{h} pixels)", format="TIFF", w=w, h=h))
+        raise _Corrupt(msg(
+            "imaging.reason.bad_size", "corrupt {format} (the header says {w}x{h} pixels)", format="TIFF", w=w, h=h
+        ))
     o = int(tags[274][0]) if 274 in tags and len(tags[274]) else 1
     channels, sample_bytes, chunk = _tiff_layout(tags, w, h)
     return _Header("tiff", w, h, orientation=o if 1 <= o <= 8 else 1, channels=channels,
@@ -554,7 +597,9 @@ def _png_walk(buf, hdr):
         head = buf[p:p + 8]
         length, ctype = _u32(head, 0), head[4:8]
         if length > 2**31 - 1:
-            raise _Corrupt(msg("imaging.reason.png_chunk_length", "corrupt PNG (a chunk claims {length} bytes)", length=length))
+            raise _Corrupt(msg(
+                "imaging.reason.png_chunk_length", "corrupt PNG (a chunk claims {length} bytes)", length=length
+            ))
         if ctype == b"IEND":
             return True
         if ctype == b"eXIf" and hdr.orientation == 1:
@@ -570,7 +615,9 @@ def _check_complete(data, hdr):
         # Inside entropy-coded data 0xFF is always stuffed (FF 00), so FF D9 after the first
         # start-of-scan can only be the end-of-image marker.
         if data.find(b"\xff\xd9", hdr.sos) < 0:
-            raise _Corrupt(msg("imaging.reason.jpeg_no_eoi", "truncated or corrupt JPEG (the end-of-image marker is missing)"))
+            raise _Corrupt(msg(
+                "imaging.reason.jpeg_no_eoi", "truncated or corrupt JPEG (the end-of-image marker is missing)"
+            ))
     elif hdr.format == "png":
         if not _png_walk(data, hdr):
             raise _Corrupt(msg("imaging.reason.png_no_iend", "truncated PNG (the file ends before its IEND chunk)"))
@@ -582,7 +629,11 @@ def _check_complete(data, hdr):
                 need = _u32(data, 10, "<") + ((hdr.width * bpp + 31) // 32) * 4 * hdr.height
                 if need > n:
                     raise _Corrupt(
-                        msg("imaging.reason.bmp_pixels_cut", "truncated BMP (the pixel data needs {need} bytes, the file has {n})", need=need, n=n)
+                        msg(
+                            "imaging.reason.bmp_pixels_cut",
+                            "truncated BMP (the pixel data needs {need} bytes, the file has {n})",
+                            need=need, n=n,
+                        )
                     )
     elif hdr.format == "tiff":
         tags = _tiff_ifd0(data, {273, 279, 324, 325})
@@ -592,7 +643,11 @@ def _check_complete(data, hdr):
                 end = int((offs + cnts).max())
                 if end > n:
                     raise _Corrupt(
-                        msg("imaging.reason.tiff_pixels_cut", "truncated TIFF (the pixel data ends at byte {end}, the file has {n} bytes)", end=end, n=n)
+                        msg(
+                            "imaging.reason.tiff_pixels_cut",
+                            "truncated TIFF (the pixel data ends at byte {end}, the file has {n} bytes)",
+                            end=end, n=n,
+                        )
                     )
 
 
@@ -662,9 +717,13 @@ def read_image_size(path, source=None) -> tuple[int, int]:
     except _Corrupt as e:
         raise ImageError(source, e.args[0]) from None
     except struct.error:
-        raise ImageError(source, msg("imaging.reason.header_cut_unknown", "truncated or corrupt image (the header is cut short)")) from None
+        raise ImageError(
+            source, msg("imaging.reason.header_cut_unknown", "truncated or corrupt image (the header is cut short)")
+        ) from None
     except OSError as e:
-        raise ImageError(source, msg("imaging.reason.unreadable", "cannot read the file ({detail})", detail=e.strerror or e)) from None
+        raise ImageError(
+            source, msg("imaging.reason.unreadable", "cannot read the file ({detail})", detail=e.strerror or e)
+        ) from None
     if hdr.orientation >= 5:
         return hdr.height, hdr.width
     return hdr.width, hdr.height

@@ -3,11 +3,11 @@
 import doctest
 import hashlib
 from pathlib import Path
-from xml.etree import ElementTree as ET
 
 import cv2
 import numpy as np
 import pytest
+from defusedxml import ElementTree as ET
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict, cross_val_score
 from sklearn.pipeline import make_pipeline

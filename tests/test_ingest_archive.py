@@ -228,7 +228,7 @@ def test_duplicate_and_encrypted_entries_are_skipped(tmp_path):
 def test_not_a_zip_missing_zip_and_busy_destination(tmp_path):
     bad = tmp_path / "bad.zip"
     bad.write_text("hello")
-    with pytest.raises(InputError, match="bad.zip: not a zip archive, or a damaged one"):
+    with pytest.raises(InputError, match=r"bad\.zip: not a zip archive, or a damaged one"):
         safe_extract_zip(bad, tmp_path / "out")
     with pytest.raises(InputError, match="the archive does not exist"):
         safe_extract_zip(tmp_path / "none.zip", tmp_path / "out")

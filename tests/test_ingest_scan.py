@@ -160,7 +160,7 @@ def test_single_image_file(tmp_path):
     assert plan.images == [PlannedImage("划痕_001.png", p.absolute(), "划痕")]
     t = tmp_path / "notes.txt"
     t.write_text("x")
-    with pytest.raises(InputError, match="not a folder, a .zip or an image file"):
+    with pytest.raises(InputError, match=r"not a folder, a \.zip or an image file"):
         plan_import(t)
     with pytest.raises(InputError, match="only the 'flat' layout"):
         plan_import(p, "voc")
@@ -271,7 +271,7 @@ def test_yolo_with_classes_txt_and_labels_beside_images(tmp_path):
 def test_yolo_needs_class_names(tmp_path):
     _tree(tmp_path, {"images/a.png": None, "labels/a.txt": "0 0.5 0.5 0.5 0.5\n"})
     assert detect_layout(tmp_path) == "yolo"
-    with pytest.raises(InputError, match="need class names: add classes.txt"):
+    with pytest.raises(InputError, match=r"need class names: add classes\.txt"):
         plan_import(tmp_path)
 
 
@@ -369,11 +369,11 @@ def test_csv_ambiguous(tmp_path):
 
 def test_box_layouts_without_annotations(tmp_path):
     _tree(tmp_path, {"a.png": None})
-    with pytest.raises(InputError, match="No Pascal VOC .xml files"):
+    with pytest.raises(InputError, match=r"No Pascal VOC \.xml files"):
         plan_import(tmp_path, "voc")
-    with pytest.raises(InputError, match="No COCO .json file"):
+    with pytest.raises(InputError, match=r"No COCO \.json file"):
         plan_import(tmp_path, "coco")
-    with pytest.raises(InputError, match="No .csv file"):
+    with pytest.raises(InputError, match=r"No \.csv file"):
         plan_import(tmp_path, "csv")
     with pytest.raises(InputError, match="need class names"):
         plan_import(tmp_path, "yolo")

@@ -7,10 +7,10 @@ import pytest
 
 from defectlab.errors import InputError
 from defectlab.learn.explain import explain, family_of
+from defectlab.learn.models import make_model
 
 # the package re-exports the function explain(), which shadows the module of the same name
 explain_mod = importlib.import_module("defectlab.learn.explain")
-from defectlab.learn.models import make_model
 
 NAMES = ["glcm.contrast", "glcm.energy", "lbp.bin0", "hog.cell0"]
 

@@ -68,4 +68,5 @@ def test_upload_an_image_as_plate(tmp_path):
     at.button(key="crop_add_plate").click().run()
     no_exception(at)
     plates = items_frame(ws, project.id, role="plate")
-    assert list(plates["source"]) == ["钢板_7.png"] and (plates.iloc[0]["width"], plates.iloc[0]["height"]) == (160, 120)
+    assert list(plates["source"]) == ["钢板_7.png"]
+    assert (plates.iloc[0]["width"], plates.iloc[0]["height"]) == (160, 120)

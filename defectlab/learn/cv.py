@@ -348,7 +348,7 @@ def cross_val_oof(X: ArrayLike, y: ArrayLike, groups: ArrayLike | None = None, m
         results = runner(
             delayed(_fit_predict)(clone(estimator), X, y, tr, te, classes) for tr, te in jobs
         )
-        for done, ((tr, te), (proba, note)) in enumerate(zip(jobs, results, strict=True), start=1):
+        for done, ((_tr, te), (proba, note)) in enumerate(zip(jobs, results, strict=True), start=1):
             if te is None:
                 final = proba
             else:

@@ -70,10 +70,8 @@ def prepare_workspace():
 def server(tmp_path_factory, prepare_workspace):
     if not Path(CHROMIUM).exists():
         pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium); browser tests skipped")
-    try:
-        import playwright.sync_api
-    except ImportError:
-        pytest.skip("playwright is not installed (pip install playwright); browser tests skipped")
+    pytest.importorskip("playwright.sync_api",
+                        reason="playwright is not installed (pip install playwright); browser tests skipped")
     root = tmp_path_factory.mktemp("browser") / "ws"
     prepare_workspace(build_workspace(root))
     port = _free_port()
@@ -88,7 +86,7 @@ def server(tmp_path_factory, prepare_workspace):
     deadline = time.time() + 60
     while True:
         try:
-            with urllib.request.urlopen(f"{srv.url}/_stcore/health", timeout=2) as r:
+            with urllib.request.urlopen(f"{srv.url}/_stcore/health", timeout=2) as r:  # noqa: S310 (fixed http://127.0.0.1)
                 if r.status == 200:
                     break
         except OSError:

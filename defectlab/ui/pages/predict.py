@@ -91,7 +91,8 @@ if ss.get("pred_batch") not in batches:
 # batches are numbered per project (1, 2, ... whatever other projects did), oldest first
 batch_number = {b: k for k, b in enumerate(sorted(batch_ids), start=1)}
 batch_id = st.selectbox(t("predict.batch"), batch_ids, key="pred_batch",
-                        format_func=lambda b: common.t_plain("predict.batch_fmt", number=batch_number[b], n=len(batches[b]),
+                        format_func=lambda b: common.t_plain("predict.batch_fmt", number=batch_number[b],
+                                                n=len(batches[b]),
                                                 when=str(batches[b][0]["created_at"])[:16].replace("T", " "),
                                                 run=batches[b][0]["run_id"]))
 rows = batches[batch_id]
