@@ -15,7 +15,7 @@ import sys
 import time
 
 from . import __version__
-from .errors import DefectlabError
+from .errors import DefectlabError, StorageError
 from .i18n import normalize_language, set_language, t
 
 __all__ = ["build_parser", "main"]
@@ -554,7 +554,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         if getattr(args, "auth", True):
-            args.user = _actor(args)
+            try:
+                args.user = _actor(args)
+            except StorageError:
+                if args.func is not cmd_check:
+                    raise
+                args.user = None  # a database too damaged to open: check still reports what SQLite finds
         args.func(args)
     except _Usage as exc:
         parser.print_usage(sys.stderr)

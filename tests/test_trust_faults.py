@@ -207,15 +207,19 @@ def test_check_json_is_stable_and_backup_restores_as_a_workspace(ws, tmp_path, c
     assert code == 1 and "inside the workspace" in err
 
 
-def test_check_and_backup_need_the_right_role(ws, capsys):
-    with ws.transaction() as conn:
-        conn.execute("INSERT INTO users (username, role, created_at) VALUES ('ann', 'annotator', 't')")
+def test_check_and_backup_need_the_right_role(ws, capsys, make_team, monkeypatch):
+    from defectlab.team import change_password
+
+    make_team(ws, annotators=("ann",), reviewers=())  # team mode: every command authenticates
+    change_password(ws, "ann", "ann-pass-1", "ann-pass-2")  # a new account must choose its own first
+    monkeypatch.setenv("DEFECTLAB_PASSWORD", "ann-pass-2")
     code, _, _ = _cli(capsys, "check", "--workspace", str(ws.root), "--user", "ann")
-    assert code == 0
+    assert code == 0  # reading the report is for everyone with an account
     code, _, err = _cli(capsys, "check", "--repair", "--workspace", str(ws.root), "--user", "ann")
     assert code == 1 and err.count("\n") == 1
     code, _, err = _cli(capsys, "backup", str(ws.root.parent / "b"), "--workspace", str(ws.root), "--user", "ann")
     assert code == 1 and err.count("\n") == 1
+    assert not (ws.root.parent / "b").exists()
 
 
 def test_sqlite_error_mid_command_is_one_line(ws, capsys, monkeypatch):
