@@ -116,7 +116,7 @@ def picker(ws, project, cls):
     for k, r in enumerate(rows):
         with cols[k % 6]:
             st.image(common.thumb(r, 96), width="content")
-            st.caption(f"#{r['item_id']} · {common.label_text(r['label'])}")
+            st.caption(f"#{r['item_id']} · {common.md(common.label_text(r['label']))}")
             for kind in EXAMPLE_KINDS:
                 if st.button(t(f"labelbook.add.{kind}"), key=f"lbp_{kind}_{r['item_id']}", width="stretch"):
                     with common.guard():
