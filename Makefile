@@ -3,6 +3,7 @@
 #               (http://localhost:8501; open it in a browser, it does not open one itself)
 #   make test   set up .venv, run the whole test suite (and the library's docstring examples)
 # and for maintainers:
+#   make lint          ruff check (rules in pyproject.toml)
 #   make typecheck     mypy on the typed public API (store, learn, quality, team)
 #   make test-lowest   the fast tests against the lowest versions pyproject.toml allows
 PYTHON ?= python3
@@ -12,7 +13,7 @@ LOWEST_VENV ?= .venv-lowest
 WORKSPACE ?= workspace
 PORT ?= 8501
 
-.PHONY: run test install demo bench clean typecheck test-lowest sample
+.PHONY: run test install demo bench clean lint typecheck test-lowest sample
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +37,9 @@ test: install
 
 typecheck: install
 	$(BIN)/mypy
+
+lint: install
+	$(BIN)/ruff check .
 
 # A second venv with the lowest allowed version of every direct dependency (uv's lowest-direct
 # resolution; uv itself is installed from PyPI into that venv), then the fast tests (no browser, no slow).

@@ -15,7 +15,7 @@ ALLOWED = {"csv", "coco", "yolo", "voc", "pascal", "jpeg", "jpg", "png", "bmp", 
            "json", "txt", "yaml", "lightgbm", "sklearn", "hog", "lbp", "glcm", "fft", "gabor", "mae", "qwk",
            "cpu", "url", "id", "api", "imagefolder", "local", "steel", "classes", "images", "labels",
            "annotations", "defectlab", "crops", "demo", "none", "rbf", "svm",
-           "defectlab_workspace", "english"}
+           "defectlab_workspace", "defectlab_data_roots", "english"}
 WORD = re.compile(r"[A-Za-z][A-Za-z_\-]{2,}")
 
 
@@ -45,6 +45,7 @@ def _english(texts, allowed):
     words = set()
     for text in texts:
         text = re.sub(r"`[^`]*`", "", text)                 # code: paths, commands
+        text = re.sub(r"(?<![\w])/[\w.\-/]+", "", text)      # absolute paths (the workspace, the data roots)
         text = re.sub(r"[\w./\\*?-]+\.(png|jpg|jpeg|csv|zip|xml|json|txt)\b", "", text, flags=re.I)  # file names
         # run ids (20261203-104512-a1b2c3, also right after a Chinese word, where \b does not apply), hashes
         text = re.sub(r"\d{8}-\d{6}-[0-9a-f]+|[0-9a-f]{16,}", "", text)
