@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
 
 from defectlab.errors import DefectlabError
+from defectlab.ui.training import Job
 
 __all__ = ["QueueJob", "job", "start"]
 
@@ -19,24 +19,8 @@ _JOBS: dict = {}
 _LOCK = threading.Lock()
 
 
-@dataclass
-class QueueJob:
-    """One computation of a run's queues (running or finished)."""
-
-    key: tuple
-    started: float = field(default_factory=time.time)
-    fraction: float = 0.0
-    message: str = ""
-    finished: float | None = None
-    error: str | None = None
-
-    @property
-    def running(self):
-        return self.finished is None
-
-    def _progress(self, done, total, message=""):
-        self.fraction = min(max(float(done) / float(total or 1), 0.0), 1.0)
-        self.message = str(message)
+#: A queue computation is tracked like a training run (progress, finish time, error).
+QueueJob = Job
 
 
 def _key(ws, run_id):
@@ -61,7 +45,7 @@ def start(ws, run_id, retry=False):
         current = _JOBS.get(key)
         if current is not None and (current.running or not retry):
             return current
-        j = QueueJob(key=key)
+        j = QueueJob(key=key, user="", params={"run_id": str(run_id)})
         _JOBS[key] = j
 
     def _run():
