@@ -34,7 +34,8 @@ function typing(ev) {
   if (!target || !target.tagName) return false;
   const tag = target.tagName.toLowerCase();
   if (tag === "textarea" || tag === "select" || target.isContentEditable) return true;
-  return tag === "input" && !["range", "checkbox", "button"].includes((target.type || "").toLowerCase());
+  // choice controls (a view radio just clicked, a checkbox) keep focus without taking text: keys still label
+  return tag === "input" && !["range", "checkbox", "radio", "button"].includes((target.type || "").toLowerCase());
 }
 
 function loadJSON(key, fallback) {
