@@ -96,3 +96,28 @@ def test_cut_crops_offers_the_models_boxes(ws):
     assert sug["boxes"] and all(b["label"] in ("crazing", "inclusion", "patches", "pitted_surface",
                                                "rolled-in_scale", "scratches") for b in sug["boxes"])
     assert any("suggested boxes" in c.value for c in at.caption)
+
+
+def test_predict_dismissing_a_box_is_remembered_and_not_suggested_again(ws):
+    from defectlab.learn.plate_review import plate_memory
+
+    at = app(ws.root, "predict")
+    plate_id = int(items_frame(ws, 1, role="plate").iloc[1]["id"])
+    at.selectbox(key="plates_pick").set_value(plate_id)
+    at.button(key="plates_find").click().run()
+    no_exception(at)
+    state = at.session_state["plates_result"]
+    k = next(k for k in range(len(state["result"].boxes)) if k not in state["result"].extra["earlier"])
+    n = len(items_frame(ws, 1))
+    at.button(key=f"plates_no_{plate_id}_{k}").click().run()
+    no_exception(at)
+    assert at.session_state["plates_result"]["done"][k] == "dismissed"
+    assert len(items_frame(ws, 1)) == n  # the project has no "background" class: recorded only
+    box = state["result"].boxes[k]
+    assert any(m["decision"] == "dismissed" and (m["x"], m["y"]) == (box["x"], box["y"])
+               for m in plate_memory(ws, plate_id))
+    # searched again: the box is marked as dismissed before
+    at.button(key="plates_find").click().run()
+    no_exception(at)
+    assert at.session_state["plates_result"]["result"].extra["earlier"][k]["decision"] == "dismissed"
+    assert any("Dismissed before on this plate" in c.value for c in at.caption)

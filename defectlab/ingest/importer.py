@@ -355,7 +355,7 @@ def _store(conn, ws, proj, prep, report, seen, user, with_labels):
 
 
 def _store_sample(conn, ws, proj, source, data, ext, image, label, report, seen, user, with_labels,
-                  parent_id=None, box=None, box_index=None, label_source="import", blob=None):
+                  parent_id=None, box=None, box_index=None, label_source="import", blob=None, note=None):
     sha, rel = blob if blob is not None else ws.put_blob(data, ext)
     first = seen.by_sha.get(sha)
     existing = find_item(conn, proj.id, sha)
@@ -377,14 +377,14 @@ def _store_sample(conn, ws, proj, source, data, ext, image, label, report, seen,
                 (item_id, report.batch_id, json.dumps(conflict["sources"], ensure_ascii=False),
                  json.dumps(conflict["labels"], ensure_ascii=False), utcnow()))
         elif label is not None and other_label is None and with_labels:
-            annotate(ws, item_id, label, user=user, source=label_source, conn=conn)
+            annotate(ws, item_id, label, user=user, source=label_source, conn=conn, **(note or {}))
             seen.by_sha[sha] = (item_id, source, label)
         return
     w, h, c = _image_shape(image)
     item_id = add_item(conn, proj.id, sha256=sha, blob=rel, width=w, height=h, channels=c, source=source,
                        batch_id=report.batch_id, parent_id=parent_id, box=box, box_index=box_index)
     if label is not None and with_labels:
-        annotate(ws, item_id, label, user=user, source=label_source, conn=conn)
+        annotate(ws, item_id, label, user=user, source=label_source, conn=conn, **(note or {}))
     seen.by_sha[sha] = (item_id, source, label)
     report.imported += 1
     report.item_ids.append(item_id)
@@ -414,51 +414,64 @@ def add_crops(ws, project, plate_item_id, boxes, user="local", padding=0.0, min_
         side, outside the image) or that already exist on this plate are listed in ``rejected``.
     """
     from ..store import get_item, load_item_image
-    from .boxes import Box
 
     proj = get_project(ws, project)
     plate = get_item(ws, plate_item_id)
     if plate["project_id"] != proj.id:
         raise InputError(f"Item {plate_item_id} belongs to another project.")
     image = load_item_image(ws, plate)
-    h, w = image.shape[:2]
     report = ImportReport(project=proj.name, layout="boxes")
     with ws.transaction() as conn:
         require(conn, user, "cut_crops")
-        report.batch_id = create_batch(conn, proj.id, "crop", plate["source"], user)
-        start = conn.execute("SELECT COALESCE(MAX(box_index) + 1, 0) FROM items WHERE parent_id = ?",
-                             (plate["id"],)).fetchone()[0]
-        seen = _Seen()
-        existing = {tuple(json.loads(r[0])): r[1] for r in conn.execute(
-            "SELECT box, box_index FROM items WHERE parent_id = ? AND deleted_at IS NULL AND box IS NOT NULL",
-            (plate["id"],))}
-        for k, (label, x0, y0, x1, y1) in enumerate(boxes):
-            index = start + k
-            src = f"{plate['source']}#{index}"
-            valid, reason = validate_box(Box(label, x0, y0, x1, y1), w, h, min_size=min_box)
-            if valid is None:
-                report.rejected.append(_rejected(src, reason))
-                continue
-            if label is not None and label not in proj.classes:
-                report.rejected.append(_rejected(src, _unknown_label(label, set(proj.classes))))
-                continue
-            xyxy = _padded(valid, padding, w, h)
-            key = tuple(int(v) for v in xyxy)
-            if key in existing:
-                report.rejected.append(_rejected(src, msg(
-                    "ingest.reason.box_exists", "this box already exists on the plate (box {index})",
-                    index=existing[key])))
-                continue
-            existing[key] = index
-            crop = crop_box(image, xyxy)
-            _store_sample(conn, ws, proj, src, encode_png(crop), "png", crop, label, report, seen, user,
-                          True, parent_id=plate["id"], box=xyxy, box_index=index, label_source="human")
+        _cut_crops(conn, ws, proj, plate, image, boxes, report, user, padding=padding, min_box=min_box)
         log_action(conn, user, "crops.add", proj.id, plate["source"],
                    {"plate_item_id": plate["id"], "added": report.imported})
     return report
 
 
-def add_plate(ws, project, data, name, user="local", limits=DEFAULT_LIMITS):
+def _cut_crops(conn, ws, proj, plate, image, boxes, report, user, padding=0.0, min_box=MIN_DRAWN_BOX,
+               label_source="human", note=None):
+    """Store crops of ``boxes`` cut from ``plate`` inside the caller's transaction (the caller checked the
+    role); invalid, unknown-label and already-existing boxes go to ``report.rejected``. ``note`` holds extra
+    keyword arguments of the crops' annotations (``comment``, ``run_id``)."""
+    from .boxes import Box
+
+    h, w = image.shape[:2]
+    report.batch_id = create_batch(conn, proj.id, "crop", plate["source"], user)
+    start = conn.execute("SELECT COALESCE(MAX(box_index) + 1, 0) FROM items WHERE parent_id = ?",
+                         (plate["id"],)).fetchone()[0]
+    seen = _Seen()
+    existing = {tuple(json.loads(r[0])): r[1] for r in conn.execute(
+        "SELECT box, box_index FROM items WHERE parent_id = ? AND deleted_at IS NULL AND box IS NOT NULL",
+        (plate["id"],))}
+    for k, (label, x0, y0, x1, y1) in enumerate(boxes):
+        index = start + k
+        src = f"{plate['source']}#{index}"
+        valid, reason = validate_box(Box(label, x0, y0, x1, y1), w, h, min_size=min_box)
+        if valid is None:
+            report.rejected.append(_rejected(src, reason))
+            continue
+        if label is not None and label not in proj.classes:
+            report.rejected.append(_rejected(src, _unknown_label(label, set(proj.classes))))
+            continue
+        xyxy = _padded(valid, padding, w, h)
+        key = tuple(int(v) for v in xyxy)
+        if key in existing:
+            report.rejected.append(_rejected(src, msg(
+                "ingest.reason.box_exists", "this box already exists on the plate (box {index})",
+                index=existing[key])))
+            continue
+        existing[key] = index
+        crop = crop_box(image, xyxy)
+        _store_sample(conn, ws, proj, src, encode_png(crop), "png", crop, label, report, seen, user,
+                      True, parent_id=plate["id"], box=xyxy, box_index=index, label_source=label_source, note=note)
+    return report
+
+
+_PLATE_PURPOSES = {"cut": "cut_crops", "predict": "predict"}
+
+
+def add_plate(ws, project, data, name, user="local", limits=DEFAULT_LIMITS, purpose="cut"):
     """Store one full plate image (to cut crops from by hand) and return its item id.
 
     Parameters
@@ -470,27 +483,34 @@ def add_plate(ws, project, data, name, user="local", limits=DEFAULT_LIMITS):
     name : str
         The file name shown as the plate's ``source`` (only its last path component is kept).
     user : str
-        Needs the ``cut_crops`` permission.
+        Needs the ``cut_crops`` permission, or ``predict`` when ``purpose`` is ``"predict"``.
+    purpose : {"cut", "predict"}, default "cut"
+        ``"cut"``: to cut crops from by hand (Cut crops page); ``"predict"``: a full image uploaded on the
+        Predict page to locate defects on (a line supervisor may; the audit row records the purpose).
 
     Returns
     -------
     (int, bool)
         The plate's item id and whether it was new (the same picture uploaded again is reused).
     """
+    if purpose not in _PLATE_PURPOSES:
+        raise InputError(f"The 'purpose' parameter of add_plate must be 'cut' or 'predict'. Got {purpose!r}.")
+    action = _PLATE_PURPOSES[purpose]
     with ws.read() as conn:  # the role first: a refused user's upload is never decoded
-        require(conn, user, "cut_crops")
+        require(conn, user, action)
     proj = get_project(ws, project)
     name = Path(str(name).replace("\\", "/")).name or "plate.png"
     image = decode_image(data, source=name, limits=limits)
     w, h, c = _image_shape(image)
     sha, rel = ws.put_blob(data, _ext(name))
     with ws.transaction() as conn:
-        require(conn, user, "cut_crops")
+        require(conn, user, action)
         existing = find_item(conn, proj.id, sha, role="plate")
         if existing is not None:
             return int(existing["id"]), False
         batch = create_batch(conn, proj.id, "crop", name, user)
         item_id = add_item(conn, proj.id, sha256=sha, blob=rel, width=w, height=h, channels=c, source=name,
                            batch_id=batch, role="plate")
-        log_action(conn, user, "plate.add", proj.id, name, {"width": w, "height": h, "item_id": item_id})
+        log_action(conn, user, "plate.add", proj.id, name,
+                   {"width": w, "height": h, "item_id": item_id, "purpose": purpose})
     return item_id, True

@@ -368,6 +368,41 @@ MIGRATIONS = [
             WHERE retracts IS NOT NULL;
         """,
     ),
+    (
+        "0005_plates-flow_locate_reviews",
+        """
+        -- A run's boxes on a full image, recorded when a person searches it on the Predict page, and each
+        -- person's decision on a box (accepted / corrected: a crop of the plate; dismissed: a false
+        -- positive, a "background" crop when the project has that class). Decisions are append-only.
+        CREATE TABLE locate_results (
+            id INTEGER PRIMARY KEY,
+            project_id INTEGER NOT NULL REFERENCES projects(id),
+            plate_id INTEGER NOT NULL REFERENCES items(id),
+            run_id TEXT NOT NULL REFERENCES runs(id),
+            user TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            width INTEGER NOT NULL,
+            height INTEGER NOT NULL,
+            boxes TEXT NOT NULL                 -- JSON list of {x, y, w, h, label, score} (image pixels)
+        );
+        CREATE INDEX locate_results_plate ON locate_results(plate_id, id);
+        CREATE TABLE locate_decisions (
+            id INTEGER PRIMARY KEY,
+            result_id INTEGER NOT NULL REFERENCES locate_results(id),
+            box_index INTEGER NOT NULL,
+            decision TEXT NOT NULL CHECK (decision IN ('accepted', 'corrected', 'dismissed')),
+            label TEXT,                         -- the crop's label; NULL for a dismissal stored as a record only
+            crop_id INTEGER REFERENCES items(id),
+            user TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX locate_decisions_result ON locate_decisions(result_id, box_index, id);
+        CREATE TRIGGER locate_decisions_no_update BEFORE UPDATE ON locate_decisions
+        BEGIN SELECT RAISE(ABORT, 'locate_decisions is append-only'); END;
+        CREATE TRIGGER locate_decisions_no_delete BEFORE DELETE ON locate_decisions
+        BEGIN SELECT RAISE(ABORT, 'locate_decisions is append-only'); END;
+        """,
+    ),
 ]
 
 

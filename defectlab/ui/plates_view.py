@@ -1,10 +1,11 @@
 """Full images in the app: the defect map over a plate, the located boxes, and box suggestions.
 
 * :func:`locate_panel` (Predict page): a full image (uploaded, or a plate already in the project) is
-  searched with a run (:func:`defectlab.learn.locate.locate_item`); the page shows the defect map as a
-  colour overlay with the numbered boxes, and each box can be accepted as the model labeled it,
-  corrected to another class, or dismissed. An accepted or corrected box becomes a labeled crop linked
-  to its plate (:func:`defectlab.ingest.add_crops`), exactly like a box drawn on the Cut-crops page.
+  searched with a run and the result recorded (:func:`defectlab.learn.plate_review.locate_plate`); the page
+  shows the defect map as a colour overlay with the numbered boxes, and each box can be accepted as the
+  model labeled it, corrected to another class, or dismissed (:func:`~defectlab.learn.plate_review.decide_box`:
+  a line supervisor may, without the Cut crops page). An accepted or corrected box becomes a labeled crop
+  linked to its plate; a dismissed one is remembered (a ``background`` crop when the project has that class).
 * :func:`suggest_panel` + :func:`initial_drawing` (Cut-crops page): the model's boxes are pre-drawn on
   the canvas; the annotator moves, relabels or deletes them and saves the rest as crops.
 
@@ -18,6 +19,7 @@ import numpy as np
 import streamlit as st
 
 from defectlab import ingest
+from defectlab.learn import plate_review
 from defectlab.learn.locate import BACKGROUND, LocateSettings, locate_item
 from defectlab.store import get_item, items_frame, load_item_image
 from defectlab.ui import common
@@ -136,26 +138,35 @@ def _plate_choices(ws, project):
 
 
 def _find(ws, project, run_id, item_id):
-    result = locate_item(ws, project, item_id, run_id=run_id, settings=LocateSettings(), user=common.user())
+    result = plate_review.locate_plate(ws, project, item_id, run_id=run_id, settings=LocateSettings(),
+                                       user=common.user())
     st.session_state["plates_result"] = {"item_id": int(item_id), "run_id": run_id, "result": result,
                                          "done": {}}
 
 
-def _save_box(ws, project, state, k, label):
-    b = state["result"].boxes[k]
+def _decide(ws, project, state, k, decision, label=None, announce=True):
+    """One box's decision through the library (which checks the role and the box); True when stored."""
     with common.guard():
-        report = ingest.add_crops(ws, project, state["item_id"],
-                                  [(label, b["x"], b["y"], b["x"] + b["w"], b["y"] + b["h"])], user=common.user())
-        for r in report.rejected:
-            st.warning(common.rejected_text(r))
-        if report.imported:
-            state["done"][k] = "accepted" if label == b["label"] else "corrected"
-            common.flash("success", t("plates.saved", n=1))
+        out = plate_review.decide_box(ws, project, state["result"].extra["result_id"], k, decision, label,
+                                      user=common.user())
+        state["done"][k] = out["decision"]
+        if out["crop_id"] is not None:
             st.session_state["lbl_ctx"] = None
+            if announce:
+                common.flash("success", t("plates.saved", n=1))
+        return True
+    return False
 
 
-def _box_row(ws, project, state, k, image):
+def _earlier_caption(earlier):
+    if earlier["crop_id"] is not None:
+        return t("plates.earlier_stored", crop=earlier["crop_id"], label=common.cls_name(earlier["label"] or ""))
+    return t("plates.earlier_dismissed")
+
+
+def _box_row(ws, project, state, k, image, may_decide):
     b = state["result"].boxes[k]
+    earlier = state["result"].extra.get("earlier", {}).get(k)
     cols = st.columns([1, 3, 3, 2, 2])
     crop = image[b["y"]:b["y"] + b["h"], b["x"]:b["x"] + b["w"]]
     cols[0].image(crop, width=64, clamp=True)
@@ -164,17 +175,23 @@ def _box_row(ws, project, state, k, image):
     if done:
         cols[2].caption(t(f"plates.box_{done}"))
         return
+    if earlier is not None:
+        cols[1].caption(_earlier_caption(earlier))
+        if earlier["crop_id"] is not None:
+            return
     options = list(project.classes)
     default = options.index(b["label"]) if b["label"] in options else 0
     label = cols[2].selectbox(t("common.class"), options, index=default, format_func=common.cls_name,
-                              key=f"plates_cls_{state['item_id']}_{k}", label_visibility="collapsed")
+                              key=f"plates_cls_{state['item_id']}_{k}", label_visibility="collapsed",
+                              disabled=not may_decide)
     if cols[3].button(t("plates.accept") if label == b["label"] else t("plates.correct"),
-                      key=f"plates_ok_{state['item_id']}_{k}", type="primary"):
-        _save_box(ws, project, state, k, label)
-        st.rerun()
-    if cols[4].button(t("plates.dismiss"), key=f"plates_no_{state['item_id']}_{k}"):
-        state["done"][k] = "dismissed"
-        st.rerun()
+                      key=f"plates_ok_{state['item_id']}_{k}", type="primary", disabled=not may_decide):
+        if _decide(ws, project, state, k, "accept" if label == b["label"] else "correct", label):
+            st.rerun()
+    if cols[4].button(t("plates.dismiss"), key=f"plates_no_{state['item_id']}_{k}", disabled=not may_decide,
+                      help=t("plates.dismiss_help")):
+        if _decide(ws, project, state, k, "dismiss"):
+            st.rerun()
 
 
 def _show_result(ws, project, state):
@@ -189,13 +206,20 @@ def _show_result(ws, project, state):
     if not result.boxes:
         st.info(t("plates.no_boxes"))
         return
-    open_boxes = [k for k in range(len(result.boxes)) if k not in state["done"]]
-    if open_boxes and st.button(t("plates.accept_all", n=len(open_boxes)), key=f"plates_all_{state['item_id']}"):
-        for k in open_boxes:
-            _save_box(ws, project, state, k, result.boxes[k]["label"])
-        st.rerun()
+    may_decide = common.permissions(ws)("correct_predictions")
+    if not may_decide:
+        st.caption(t("plates.may_not_decide"))
+    earlier = result.extra.get("earlier", {})
+    open_boxes = [k for k in range(len(result.boxes)) if k not in state["done"] and k not in earlier]
+    if may_decide and open_boxes and st.button(t("plates.accept_all", n=len(open_boxes)),
+                                               key=f"plates_all_{state['item_id']}"):
+        stored = [k for k in open_boxes if _decide(ws, project, state, k, "accept", announce=False)]
+        if stored:
+            common.flash("success", t("plates.saved", n=len(stored)))
+        if len(stored) == len(open_boxes):
+            st.rerun()
     for k in range(len(result.boxes)):
-        _box_row(ws, project, state, k, image)
+        _box_row(ws, project, state, k, image, may_decide)
 
 
 def locate_panel(ws, project, run_id):
@@ -215,8 +239,8 @@ def locate_panel(ws, project, run_id):
         if st.button(t("plates.find"), key="plates_find", icon=":material/search:",
                      disabled=up is None and pick is None):
             with common.guard(), st.spinner(t("plates.finding")):
-                item_id = ingest.add_plate(ws, project, up.getvalue(), up.name, user=common.user())[0] \
-                    if up is not None else pick
+                item_id = ingest.add_plate(ws, project, up.getvalue(), up.name, user=common.user(),
+                                           purpose="predict")[0] if up is not None else pick
                 _find(ws, project, run_id, item_id)
                 st.rerun()
         if state is not None:
@@ -231,6 +255,9 @@ def _new_boxes(ws, project, plate, boxes, max_iou=0.5):
 
     frame = items_frame(ws, project.id)
     cut = [list(b) for b in frame.loc[frame["parent_id"] == plate["id"], "box"] if b is not None]
+    # a box dismissed on the Predict page (a false positive) is not suggested again
+    cut += [[m["x"], m["y"], m["x"] + m["w"], m["y"] + m["h"]]
+            for m in plate_review.plate_memory(ws, plate["id"], user=common.user()) if m["decision"] == "dismissed"]
     keep = [b for b in boxes if b["label"] != BACKGROUND and b["label"] in project.classes]
     if not cut or not keep:
         return keep

@@ -5,6 +5,7 @@ Every test here is marked ``browser`` and skipped with a clear message when Chro
 is missing.
 """
 
+import inspect
 import os
 import signal
 import socket
@@ -136,15 +137,27 @@ def wait_ready(page, timeout=60.0):
         waited += 150
 
 
-def wait_for(predicate, timeout=30.0):
-    """Poll ``predicate`` (e.g. a store query) until it returns something truthy; return its last value."""
+def wait_for(predicate, timeout=30.0, message=None):
+    """Poll ``predicate`` (e.g. a store query) until it returns something truthy and return that value.
+
+    Raises ``AssertionError`` when it is still falsy after ``timeout`` seconds, naming what was awaited:
+    ``message`` (a string, or a callable returning one, evaluated only on failure) or the predicate's source.
+    """
     end = time.time() + timeout
-    while time.time() < end:
+    while True:
         value = predicate()
         if value:
             return value
+        if time.time() >= end:
+            break
         time.sleep(0.2)
-    return predicate()
+    what = message() if callable(message) else message
+    if what is None:
+        try:
+            what = inspect.getsource(predicate).strip()
+        except (OSError, TypeError):
+            what = getattr(predicate, "__qualname__", repr(predicate))
+    raise AssertionError(f"timed out after {timeout:g} s waiting for: {what} (last value: {value!r})")
 
 
 def shot(page, name):

@@ -196,11 +196,15 @@ def test_fifty_fast_keys_survive_a_server_restart_exactly_once(own_server, brows
     own_server.start()
     # the browser reconnects by itself and sends what is not acknowledged yet
     page.locator(".dl-saved[data-pending='0']").wait_for(timeout=90_000)
-    rows = wait_for(lambda: len(_humans(ws)) >= before + 50 and _humans(ws), timeout=30) or _humans(ws)
+
+    def unsaved():
+        return (f"{len(_humans(ws)) - before} labels stored for 50 keys: " + page.locator(".dl-saved").inner_text()
+                + str(page.evaluate("[...window.__defectlabLabeler.instances.label.ledger.values()]"
+                                    ".filter(e => e.status !== 'saved')")))
+
+    rows = wait_for(lambda: len(_humans(ws)) >= before + 50 and _humans(ws), timeout=30, message=unsaved)
     new = rows[before:]
-    assert len(new) == 50, (f"{len(new)} labels stored for 50 keys: " + page.locator(".dl-saved").inner_text()
-                            + str(page.evaluate("[...window.__defectlabLabeler.instances.label.ledger.values()]"
-                                                ".filter(e => e.status !== 'saved')")))
+    assert len(new) == 50, unsaved()
     items = [r["item_id"] for r in new]
     assert len(set(items)) == 50  # each item once
     project = list_projects(ws)[0]

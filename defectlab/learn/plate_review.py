@@ -1,0 +1,318 @@
+"""The prediction review of located boxes: a person accepts, corrects or dismisses the boxes a run found
+on a full image, and the decisions feed the next training run.
+
+Who may do what
+---------------
+- :func:`locate_plate` needs ``predict`` (line supervisors, leads, admins): it runs
+  :func:`defectlab.learn.locate.locate_item` and **records the result** (run, plate, boxes, who, when) in
+  ``locate_results``.
+- :func:`decide_box` needs ``correct_predictions`` (supervisors, leads, admins; not annotators, reviewers
+  or viewers). It decides one box *of a recorded result*: the geometry always comes from the stored
+  result, never from the caller, so this path cannot add an arbitrary box; the result must belong to the
+  project named and its plate must be live. Drawing boxes freely stays the ``cut_crops`` permission
+  (the Cut crops page, :func:`defectlab.ingest.add_crops`).
+
+What a decision stores
+----------------------
+- ``accept``: a crop of the box, linked to its plate (``parent_id``, ``box``), labeled with the model's
+  class by an annotation of source ``model`` with the run id (a confirmed prediction, as on the Predict
+  page's batch queue).
+- ``correct``: the same crop labeled with the person's class: source ``review`` when the person may review,
+  else ``human``; the comment says which label was corrected.
+- ``dismiss`` (a false positive): when the project has a class named ``background`` the box becomes a
+  crop labeled ``background`` (a "no defect" example for training); otherwise only the decision is
+  recorded. Either way a dismissed box is remembered: a later search on the same plate marks an
+  overlapping box as dismissed earlier, and the Cut crops page does not suggest it again
+  (:func:`plate_memory`).
+
+Every decision is a row of ``locate_decisions`` (append-only) and an audit row ``plates.box_decision``;
+the crops' annotations carry the comment ``prediction review: ...`` (shown in the item history).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from defectlab.errors import ConflictError, InputError, NotFoundError
+from defectlab.messages import msg
+
+if TYPE_CHECKING:
+    from defectlab._typing import ProjectRef, WorkspaceLike
+    from defectlab.learn.locate import LocateSettings, PlateResult
+
+__all__ = ["DECISIONS", "box_decisions", "decide_box", "locate_plate", "plate_memory"]
+
+DECISIONS = ("accept", "correct", "dismiss")
+_DONE = {"accept": "accepted", "correct": "corrected", "dismiss": "dismissed"}
+_BACKGROUND = "background"
+_SAME_BOX_IOU = 0.5  # a box of a later search "is" an earlier decided box when they overlap this much
+
+
+def locate_plate(ws: WorkspaceLike, project: ProjectRef, item_id: int, run_id: str | None = None,
+                 settings: LocateSettings | None = None, user: str = "local") -> PlateResult:
+    """Locate defects on a stored plate and record the result for the prediction review.
+
+    Parameters
+    ----------
+    ws : Workspace or path
+    project : str, int or Project
+    item_id : int
+        A stored image of the project (e.g. a plate uploaded on the Predict page).
+    run_id : str or None
+        Default: the newest approved run, else the newest.
+    settings : LocateSettings or None
+    user : str
+        Needs ``predict``.
+
+    Returns
+    -------
+    PlateResult
+        As :func:`~defectlab.learn.locate.locate_item`; ``extra`` adds ``result_id`` (the recorded result,
+        for :func:`decide_box`) and ``earlier``: ``{box index: {"decision", "label", "crop_id"}}`` for the
+        boxes that overlap a box decided on this plate before (IoU >= 0.5).
+    """
+    from defectlab.learn.locate import locate_item
+    from defectlab.store import get_project, require
+    from defectlab.store.workspace import as_workspace, utcnow
+
+    ws = as_workspace(ws)
+    result = locate_item(ws, project, item_id, run_id=run_id, settings=settings, user=user)
+    proj = get_project(ws, project)
+    boxes = [{"x": int(b["x"]), "y": int(b["y"]), "w": int(b["w"]), "h": int(b["h"]), "label": str(b["label"]),
+              "score": float(b["score"])} for b in result.boxes]
+    earlier = plate_memory(ws, int(result.extra["item_id"]), user=user)
+    with ws.transaction() as conn:
+        require(conn, user, "predict")
+        cur = conn.execute(
+            "INSERT INTO locate_results (project_id, plate_id, run_id, user, created_at, width, height, boxes) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (proj.id, int(result.extra["item_id"]), str(result.extra["run_id"]), str(user), utcnow(),
+             int(result.width), int(result.height), json.dumps(boxes)))
+    result.extra.update(result_id=int(cur.lastrowid), earlier=_match_earlier(boxes, earlier))
+    return result
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(len(a), len(b)) intersection over union of boxes given as rows ``x, y, w, h``."""
+    ax0, ay0, ax1, ay1 = a[:, 0:1], a[:, 1:2], a[:, 0:1] + a[:, 2:3], a[:, 1:2] + a[:, 3:4]
+    bx0, by0, bx1, by1 = b[:, 0], b[:, 1], b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
+    iw = np.clip(np.minimum(ax1, bx1) - np.maximum(ax0, bx0), 0, None)
+    ih = np.clip(np.minimum(ay1, by1) - np.maximum(ay0, by0), 0, None)
+    inter = iw * ih
+    union = a[:, 2:3] * a[:, 3:4] + b[:, 2] * b[:, 3] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
+
+
+def _match_earlier(boxes: list[dict[str, Any]], memory: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    if not boxes or not memory:
+        return {}
+    xywh = lambda rows: np.array([[r["x"], r["y"], r["w"], r["h"]] for r in rows], np.float64)  # noqa: E731
+    iou = _iou(xywh(boxes), xywh(memory))
+    out = {}
+    for k in range(len(boxes)):
+        same = np.flatnonzero(iou[k] >= _SAME_BOX_IOU)
+        if same.size:  # the newest decision on that place of the plate
+            m = memory[int(same[-1])]
+            out[k] = {"decision": m["decision"], "label": m["label"], "crop_id": m["crop_id"]}
+    return out
+
+
+def _latest(conn, result_id: int, box_index: int):
+    return conn.execute("SELECT * FROM locate_decisions WHERE result_id = ? AND box_index = ? ORDER BY id DESC "
+                        "LIMIT 1", (int(result_id), int(box_index))).fetchone()
+
+
+def _check_int_arg(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise InputError(msg("error.plates.bad_int", "The '{name}' parameter of decide_box must be an integer "
+                             ">= 0. Got {value}.", name=name, value=repr(value)[:40]))
+    return int(value)
+
+
+def _result_row(conn, proj, result_id: int, box_index: int):
+    """The recorded result, its plate and the box; refuses another project's result, a deleted plate, an
+    unknown box."""
+    row = conn.execute("SELECT * FROM locate_results WHERE id = ?", (result_id,)).fetchone()
+    if row is None:
+        raise NotFoundError(msg("error.plates.no_result", "No recorded locate result {result_id}; search the "
+                                "plate again.", result_id=result_id))
+    if row["project_id"] != proj.id:
+        raise InputError(msg("error.plates.other_project", "Locate result {result_id} belongs to another "
+                             "project than {project}.", result_id=result_id, project=proj.name))
+    plate = conn.execute("SELECT * FROM items WHERE id = ?", (row["plate_id"],)).fetchone()
+    if plate is None or plate["project_id"] != proj.id or plate["deleted_at"]:
+        raise InputError(msg("error.plates.plate_gone", "The plate of locate result {result_id} was deleted.",
+                             result_id=result_id))
+    boxes = json.loads(row["boxes"])
+    if box_index >= len(boxes):
+        raise InputError(msg("error.plates.no_box", "Locate result {result_id} has {n} boxes; there is no box "
+                             "{index}.", result_id=result_id, n=len(boxes), index=box_index))
+    return row, dict(plate), boxes[box_index]
+
+
+def _decided_label(conn, proj, decision: str, box: dict[str, Any], label: str | None, user: str):
+    """(label stored on the crop or None, annotation source, comment)."""
+    from defectlab.store import can
+
+    if decision == "dismiss":
+        return (_BACKGROUND if _BACKGROUND in proj.classes else None), \
+            ("review" if can(conn, user, "review") else "human"), f"dismissed {box['label']} box"
+    label = box["label"] if decision == "accept" or label is None else label
+    if not isinstance(label, str) or label not in proj.classes:
+        raise InputError(msg("error.plates.bad_label", "{label} is not a class of {project}; pick one of "
+                             "{classes}.", label=repr(label)[:60], project=proj.name, classes=", ".join(proj.classes)))
+    if label == box["label"]:
+        return label, "model", f"confirmed {label} box"
+    return label, ("review" if can(conn, user, "review") else "human"), f"corrected from {box['label']}"
+
+
+def _refuse_redecision(prior, decision: str) -> None:
+    if prior is None:
+        return
+    if prior["crop_id"] is not None:
+        raise ConflictError(msg("error.plates.decided", "This box is already stored as crop #{crop_id} by {user}; "
+                                "change that crop's label in the item browser instead.",
+                                user=prior["user"], crop_id=prior["crop_id"]))
+    if decision == "dismiss":
+        raise ConflictError(msg("error.plates.dismissed", "This box was already dismissed by {user}.",
+                                user=prior["user"]))
+
+
+def decide_box(ws: WorkspaceLike, project: ProjectRef, result_id: int, box_index: int, decision: str,
+               label: str | None = None, user: str = "local") -> dict[str, Any]:
+    """Accept, correct or dismiss one box of a recorded locate result (see the module notes).
+
+    Parameters
+    ----------
+    ws : Workspace or path
+    project : str, int or Project
+        The project the result belongs to (another project's result is refused).
+    result_id : int
+        ``PlateResult.extra["result_id"]`` of :func:`locate_plate`.
+    box_index : int
+        Position of the box in that result (0 = the first box).
+    decision : {"accept", "correct", "dismiss"}
+    label : str or None
+        The right class for ``correct`` (a class of the project); ignored otherwise. Correcting to the
+        model's own label is an ``accept``.
+    user : str
+        Needs ``correct_predictions``.
+
+    Returns
+    -------
+    dict
+        ``decision`` (``accepted``, ``corrected`` or ``dismissed``), ``label`` (the crop's label, None for a
+        dismissal without a background class), ``crop_id`` (the new crop item, or None) and ``box``.
+
+    Raises
+    ------
+    PermissionDenied
+        The user may not correct predictions.
+    InputError
+        Unknown decision or label, another project's result, a deleted plate, a box outside the image or
+        one that already exists on the plate.
+    ConflictError
+        The box was already stored as a crop (or already dismissed).
+
+    Examples
+    --------
+    >>> result = locate_plate(ws, "plates", plate_id, user="sam")  # doctest: +SKIP
+    >>> decide_box(ws, "plates", result.extra["result_id"], 0, "correct", "scratches", user="sam")  # doctest: +SKIP
+    """
+    from defectlab.store import get_project, load_item_image, log_action, require
+    from defectlab.store.workspace import as_workspace, utcnow
+
+    if decision not in DECISIONS:
+        raise InputError(msg("error.plates.bad_decision", "Unknown decision {decision}; expected accept, correct "
+                             "or dismiss.", decision=repr(decision)[:40]))
+    result_id, box_index = _check_int_arg(result_id, "result_id"), _check_int_arg(box_index, "box_index")
+    ws = as_workspace(ws)
+    proj = get_project(ws, project)
+    with ws.read() as conn:  # the role first: nothing of a refused user's request is read further
+        require(conn, user, "correct_predictions")
+        _, plate, _ = _result_row(conn, proj, result_id, box_index)
+    image = load_item_image(ws, plate)
+    with ws.transaction() as conn:
+        require(conn, user, "correct_predictions")
+        row, plate, box = _result_row(conn, proj, result_id, box_index)
+        prior = _latest(conn, result_id, box_index)
+        _refuse_redecision(prior, decision)
+        crop_label, source, comment = _decided_label(conn, proj, decision, box, label, user)
+        if decision != "dismiss":
+            decision = "accept" if crop_label == box["label"] else "correct"
+        crop_id = None
+        if crop_label is not None:
+            crop_id = _store_crop(conn, ws, proj, plate, image, box, crop_label, user, source,
+                                  {"comment": f"prediction review: {comment} (locate result {result_id}, box "
+                                              f"{box_index + 1})", "run_id": row["run_id"]})
+        conn.execute("INSERT INTO locate_decisions (result_id, box_index, decision, label, crop_id, user, created_at) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                     (result_id, box_index, _DONE[decision], crop_label, crop_id, str(user), utcnow()))
+        log_action(conn, user, "plates.box_decision", proj.id, plate["source"],
+                   {"result_id": result_id, "box_index": box_index, "decision": _DONE[decision],
+                    "model_label": box["label"], "score": box["score"], "label": crop_label, "crop_id": crop_id,
+                    "run_id": row["run_id"], "plate_item_id": plate["id"]})
+    return {"decision": _DONE[decision], "label": crop_label, "crop_id": crop_id, "box": dict(box)}
+
+
+def _store_crop(conn, ws, proj, plate, image, box, label, user, source, note) -> int:
+    """Cut the box as a crop of the plate (the same validation as drawn boxes: inside the image, not
+    already on the plate); the first rejection is raised."""
+    from defectlab.ingest.importer import ImportReport, _cut_crops
+
+    report = ImportReport(project=proj.name, layout="boxes")
+    xyxy = (box["x"], box["y"], box["x"] + box["w"], box["y"] + box["h"])
+    _cut_crops(conn, ws, proj, plate, image, [(label, *xyxy)], report, user, min_box=2, label_source=source,
+               note=note)
+    if report.rejected:  # the reason is translatable (an import rejection's Message)
+        raise InputError(report.rejected[0]["reason"])
+    if not report.item_ids:  # the same pixels are already a crop of this project
+        raise ConflictError(msg("error.plates.same_pixels", "{source}: the same pixels are already stored as "
+                                "an item of {project}.", source=plate["source"], project=proj.name))
+    return int(report.item_ids[0])
+
+
+def box_decisions(ws: WorkspaceLike, result_id: int, user: str = "local") -> dict[int, dict[str, Any]]:
+    """The latest decision on each box of a recorded result: ``{box index: {"decision", "label",
+    "crop_id", "user", "at"}}`` (``user`` needs ``view``)."""
+    from defectlab.store import require
+    from defectlab.store.workspace import as_workspace
+
+    ws = as_workspace(ws)
+    with ws.read() as conn:
+        require(conn, user, "view")
+        rows = conn.execute("SELECT * FROM locate_decisions WHERE result_id = ? ORDER BY id", (int(result_id),))
+        return {r["box_index"]: {"decision": r["decision"], "label": r["label"], "crop_id": r["crop_id"],
+                                 "user": r["user"], "at": r["created_at"]} for r in rows}
+
+
+def plate_memory(ws: WorkspaceLike, plate_id: int, user: str = "local") -> list[dict[str, Any]]:
+    """Every box decided on a plate (the latest decision per box of every recorded result), oldest first.
+
+    Returns
+    -------
+    list of dict
+        ``x, y, w, h`` (image pixels), ``model_label``, ``decision`` (``accepted``, ``corrected``,
+        ``dismissed``), ``label``, ``crop_id``, ``user``, ``at``. The Cut crops page leaves dismissed
+        boxes out of its suggestions; :func:`locate_plate` marks boxes that repeat one.
+    """
+    from defectlab.store import require
+    from defectlab.store.workspace import as_workspace
+
+    ws = as_workspace(ws)
+    with ws.read() as conn:
+        require(conn, user, "view")
+        rows = conn.execute(
+            "SELECT d.*, r.boxes FROM locate_decisions d JOIN locate_results r ON r.id = d.result_id "
+            "WHERE r.plate_id = ? AND d.id = (SELECT MAX(e.id) FROM locate_decisions e "
+            "WHERE e.result_id = d.result_id AND e.box_index = d.box_index) ORDER BY d.id", (int(plate_id),))
+        out = []
+        for r in rows:
+            b = json.loads(r["boxes"])[r["box_index"]]
+            out.append({"x": b["x"], "y": b["y"], "w": b["w"], "h": b["h"], "model_label": b["label"],
+                        "decision": r["decision"], "label": r["label"], "crop_id": r["crop_id"], "user": r["user"],
+                        "at": r["created_at"]})
+    return out

@@ -1,0 +1,220 @@
+"""The prediction review of located boxes (defectlab.learn.plate_review): who may store a located box as a
+crop, what is stored (label, plate link, annotation source, audit), dismissals remembered, and the ways an
+attacker would try to store a box that is not the model's."""
+
+import json
+
+import cv2
+import pytest
+
+from defectlab.demo import _voc_xml, make_plate_images
+from defectlab.errors import ConflictError, InputError, NotFoundError, PermissionDenied
+from defectlab.ingest import add_crops, add_plate, import_source
+from defectlab.learn import train_project
+from defectlab.learn.plate_review import box_decisions, decide_box, locate_plate, plate_memory
+from defectlab.store import (
+    create_project,
+    current_labels,
+    get_item,
+    items_frame,
+    label_history,
+    list_audit,
+    open_workspace,
+)
+from defectlab.team import create_user
+
+CLASSES = ("crazing", "inclusion", "patches", "pitted_surface", "rolled-in_scale", "scratches")
+
+
+@pytest.fixture(scope="module")
+def team(tmp_path_factory):
+    """Synthetic VOC plates with a trained run, a second project, and one account per role."""
+    root = tmp_path_factory.mktemp("platereview")
+    src = root / "src"
+    (src / "images").mkdir(parents=True)
+    (src / "annotations").mkdir()
+    for k, (image, boxes) in enumerate(make_plate_images(16, 200, 240, random_state=5)):
+        cv2.imwrite(str(src / "images" / f"p{k}.png"), image)
+        (src / "annotations" / f"p{k}.xml").write_text(_voc_xml(f"p{k}.png", 200, 240, boxes))
+    ws = open_workspace(root / "ws")
+    import_source(ws, "Plates", src, layout="voc")
+    run = train_project(ws, "Plates", model="logreg", preset="fast", folds=3, seed=0, n_jobs=1)
+    create_project(ws, "Other", list(CLASSES))
+    for k, (name, role) in enumerate((("sam", "supervisor"), ("ann", "annotator"), ("rita", "reviewer"),
+                                      ("lee", "lead"))):
+        create_user(ws, name, "a long enough password 1", role,
+                    admin_password=None if k else "the admin password 1")
+    images = make_plate_images(12, 300, 400, random_state=77)
+    return ws, run["run_id"], [cv2.imencode(".png", image)[1].tobytes() for image, _ in images]
+
+
+def _plate(ws, data, user="sam", name="line3.png"):
+    """A new plate (the next image of the fixture's list) uploaded on the Predict page."""
+    plate_id, new = add_plate(ws, "Plates", data.pop(), name, user=user, purpose="predict")
+    assert new
+    return plate_id
+
+
+def _result(ws, plate_id, user="sam"):
+    result = locate_plate(ws, "Plates", plate_id, user=user)
+    assert result.boxes, "the synthetic plate should show at least one defect"
+    return result
+
+
+def test_a_supervisor_uploads_a_plate_on_predict_but_may_not_cut_crops(team):
+    ws, _, data = team
+    plate_id = _plate(ws, data)
+    assert get_item(ws, plate_id)["role"] == "plate"
+    with pytest.raises(PermissionDenied):
+        add_plate(ws, "Plates", data[0], "x.png", user="sam")  # the Cut crops purpose stays cut_crops
+    with pytest.raises(PermissionDenied):
+        add_crops(ws, "Plates", plate_id, [("scratches", 0, 0, 50, 50)], user="sam")
+    with pytest.raises(PermissionDenied):
+        add_plate(ws, "Plates", data[0], "y.png", user="rita", purpose="predict")  # a reviewer does not predict
+    with pytest.raises(InputError, match="purpose"):
+        add_plate(ws, "Plates", data[0], "y.png", user="sam", purpose="anything")
+    newest = list_audit(ws, action="plate.add", user="sam")[0]
+    assert newest["details"]["purpose"] == "predict" and newest["details"]["item_id"] == plate_id
+
+
+def test_supervisor_accepts_and_corrects_located_boxes(team):
+    ws, run_id, data = team
+    plate_id = _plate(ws, data)
+    result = _result(ws, plate_id)
+    rid = result.extra["result_id"]
+    box = result.boxes[0]
+    out = decide_box(ws, "Plates", rid, 0, "accept", user="sam")
+    assert out["decision"] == "accepted" and out["label"] == box["label"]
+    crop = get_item(ws, out["crop_id"])
+    assert crop["parent_id"] == plate_id
+    assert list(crop["box"]) == [box["x"], box["y"], box["x"] + box["w"], box["y"] + box["h"]]
+    (ann,) = label_history(ws, out["crop_id"])
+    assert (ann["label"], ann["source"], ann["user"], ann["run_id"]) == (box["label"], "model", "sam", run_id)
+    assert ann["comment"].startswith("prediction review: confirmed")
+    if len(result.boxes) > 1:
+        other = next(c for c in CLASSES if c != result.boxes[1]["label"])
+        out2 = decide_box(ws, "Plates", rid, 1, "correct", other, user="sam")
+        assert out2["decision"] == "corrected" and current_labels(ws, 1)[out2["crop_id"]].label == other
+        (ann,) = label_history(ws, out2["crop_id"])
+        assert ann["source"] == "human" and "corrected from " + result.boxes[1]["label"] in ann["comment"]
+    decisions = box_decisions(ws, rid, user="sam")
+    assert decisions[0]["crop_id"] == out["crop_id"] and decisions[0]["user"] == "sam"
+    audit = list_audit(ws, action="plates.box_decision", user="sam")
+    assert audit[-1]["target"] == "line3.png" and audit[-1]["details"]["crop_id"] == out["crop_id"]
+    assert audit[-1]["details"]["model_label"] == box["label"] and audit[-1]["details"]["decision"] == "accepted"
+    # the same box twice is a conflict, nothing new is stored
+    n = len(items_frame(ws, 1))
+    with pytest.raises(ConflictError, match="already stored as crop"):
+        decide_box(ws, "Plates", rid, 0, "correct", "crazing", user="sam")
+    assert len(items_frame(ws, 1)) == n
+
+
+def test_a_lead_correction_is_a_review_decision(team):
+    ws, _, data = team
+    result = _result(ws, _plate(ws, data), user="lee")
+    k = len(result.boxes) - 1
+    other = next(c for c in CLASSES if c != result.boxes[k]["label"])
+    out = decide_box(ws, "Plates", result.extra["result_id"], k, "correct", other, user="lee")
+    assert label_history(ws, out["crop_id"])[0]["source"] == "review"
+
+
+@pytest.mark.parametrize("user", ["ann", "rita", "nobody"])
+def test_annotators_reviewers_and_unknown_users_may_not_decide(team, user):
+    ws, _, data = team
+    result = _result(ws, _plate(ws, data))
+    n = len(items_frame(ws, 1))
+    for decision in ("accept", "correct", "dismiss"):
+        with pytest.raises(PermissionDenied):
+            decide_box(ws, "Plates", result.extra["result_id"], 0, decision, "crazing", user=user)
+    with pytest.raises(PermissionDenied):
+        locate_plate(ws, "Plates", result.extra["item_id"], user=user)
+    assert len(items_frame(ws, 1)) == n
+    assert not box_decisions(ws, result.extra["result_id"], user="lee")
+
+
+def test_hostile_requests_are_refused_and_store_nothing(team):
+    ws, _, data = team
+    result = _result(ws, _plate(ws, data))
+    rid = result.extra["result_id"]
+    n = len(items_frame(ws, 1))
+    with pytest.raises(InputError, match="another project"):
+        decide_box(ws, "Other", rid, 0, "accept", user="sam")  # boxes of Plates into Other
+    with pytest.raises(InputError, match="no box"):
+        decide_box(ws, "Plates", rid, len(result.boxes), "accept", user="sam")
+    with pytest.raises(NotFoundError):
+        decide_box(ws, "Plates", rid + 1000, 0, "accept", user="sam")
+    for bad in (-1, 1.5, True, "0"):
+        with pytest.raises(InputError):
+            decide_box(ws, "Plates", rid, bad, "accept", user="sam")
+    with pytest.raises(InputError, match="decision"):
+        decide_box(ws, "Plates", rid, 0, "store", user="sam")
+    with pytest.raises(InputError, match="not a class"):
+        decide_box(ws, "Plates", rid, 0, "correct", "../../etc", user="sam")
+    with pytest.raises(InputError, match="not a class"):
+        decide_box(ws, "Plates", rid, 0, "correct", ["crazing"], user="sam")
+    assert len(items_frame(ws, 1)) == n and not box_decisions(ws, rid, user="sam")
+
+
+def test_a_box_outside_the_image_is_refused(team):
+    """A result whose box lies outside its plate (a tampered or stale row) stores nothing."""
+    ws, run_id, data = team
+    plate_id = _plate(ws, data)
+    with ws.transaction() as conn:
+        cur = conn.execute(
+            "INSERT INTO locate_results (project_id, plate_id, run_id, user, created_at, width, height, boxes) "
+            "VALUES (1, ?, ?, 'sam', '2026-01-01T00:00:00Z', 400, 300, ?)",
+            (plate_id, run_id, json.dumps([{"x": 500, "y": 10, "w": 40, "h": 40, "label": "crazing", "score": 0.9},
+                                           {"x": 10, "y": 10, "w": 0, "h": 40, "label": "crazing", "score": 0.9}])))
+        rid = cur.lastrowid
+    n = len(items_frame(ws, 1))
+    with pytest.raises(InputError, match="outside the 400x300 image"):
+        decide_box(ws, "Plates", rid, 0, "accept", user="sam")
+    with pytest.raises(InputError, match="zero or negative area"):
+        decide_box(ws, "Plates", rid, 1, "accept", user="sam")
+    assert len(items_frame(ws, 1)) == n and not box_decisions(ws, rid, user="sam")
+
+
+def test_a_dismissed_box_is_remembered_and_not_stored_without_a_background_class(team):
+    ws, _, data = team
+    plate_id = _plate(ws, data, name="dismiss.png")
+    result = _result(ws, plate_id)
+    rid = result.extra["result_id"]
+    n = len(items_frame(ws, 1))
+    out = decide_box(ws, "Plates", rid, 0, "dismiss", user="sam")
+    assert out == {"decision": "dismissed", "label": None, "crop_id": None, "box": result.boxes[0]}
+    assert len(items_frame(ws, 1)) == n
+    with pytest.raises(ConflictError, match="already dismissed"):
+        decide_box(ws, "Plates", rid, 0, "dismiss", user="sam")
+    memory = plate_memory(ws, plate_id, user="sam")
+    assert memory[-1]["decision"] == "dismissed" and memory[-1]["model_label"] == result.boxes[0]["label"]
+    again = locate_plate(ws, "Plates", plate_id, user="sam")  # the same plate searched again
+    assert again.extra["earlier"][0]["decision"] == "dismissed"
+    # a person may change their mind: accepting a dismissed box stores it
+    assert decide_box(ws, "Plates", rid, 0, "accept", user="sam")["crop_id"] is not None
+    with pytest.raises(ConflictError):
+        decide_box(ws, "Plates", rid, 0, "dismiss", user="sam")
+    with pytest.raises(Exception, match="append-only"), ws.transaction() as conn:
+        conn.execute("DELETE FROM locate_decisions")
+
+
+def test_a_dismissed_box_becomes_a_background_crop_when_the_project_has_that_class(tmp_path):
+    from defectlab.store import add_class
+
+    src = tmp_path / "src"
+    (src / "images").mkdir(parents=True)
+    (src / "annotations").mkdir()
+    for k, (image, boxes) in enumerate(make_plate_images(12, 200, 240, random_state=3)):
+        cv2.imwrite(str(src / "images" / f"p{k}.png"), image)
+        (src / "annotations" / f"p{k}.xml").write_text(_voc_xml(f"p{k}.png", 200, 240, boxes))
+    ws = open_workspace(tmp_path / "ws")
+    import_source(ws, "Plates", src, layout="voc")
+    train_project(ws, "Plates", model="logreg", preset="fast", folds=3, seed=0, n_jobs=1)
+    add_class(ws, "Plates", "background")
+    image = make_plate_images(1, 300, 400, random_state=77)[0][0]
+    plate_id, _ = add_plate(ws, "Plates", cv2.imencode(".png", image)[1].tobytes(), "new.png", purpose="predict")
+    result = locate_plate(ws, "Plates", plate_id)
+    assert result.boxes
+    out = decide_box(ws, "Plates", result.extra["result_id"], 0, "dismiss")
+    assert out["label"] == "background" and get_item(ws, out["crop_id"])["parent_id"] == plate_id
+    assert current_labels(ws, 1)[out["crop_id"]].label == "background"
+    assert "dismissed" in label_history(ws, out["crop_id"])[0]["comment"]
