@@ -7,7 +7,7 @@ everything after a class rename or merge) are derived again, so a query is index
 ``LIMIT/OFFSET`` and never loads the whole project.
 
 Blind labeling: people who may not see others' work (annotators in team mode) get a page whose labels
-are their own (:func:`~defectlab.team.visibility.visible_labels`), their own history only, and cannot
+are their own (:func:`~defectlab.store.visibility.visible_labels`), their own history only, and cannot
 filter by other people's labels.
 """
 
@@ -23,6 +23,7 @@ from .labels import derive_label
 from .permissions import can
 from .projects import UNUSABLE, get_project
 from .renames import class_events, map_by_time, map_label
+from .visibility import visible_label, visible_labels
 
 __all__ = [
     "BULK_ACTIONS",
@@ -350,8 +351,6 @@ def query_items(ws, project, filters=None, sort="id", limit=50, offset=0, user="
         ).fetchall()
     items = [_row(r, args["run"]) for r in rows]
     if not privileged and items:
-        from ..team.visibility import visible_labels
-
         seen = visible_labels(ws, p, user, item_ids=[r["item_id"] for r in items])
         for r in items:
             r["label"] = seen.get(r["item_id"])
@@ -426,7 +425,6 @@ def item_detail(ws, item_id, user="local"):
         ``predictions``: one dict per run that saw it (``run_id, model, created_at, kind`` ``oof`` or
         ``predict``, ``label`` the run trained on, ``predicted, confidence``), under today's class names.
     """
-    from ..team.visibility import visible_label
     from .items import get_item
 
     item = get_item(ws, item_id)

@@ -1,6 +1,7 @@
 """Full images in a real browser: the defect-map overlay and the boxes on the Predict page (accepting a
-box stores a crop of the plate), and the model's boxes pre-drawn on the Cut-crops canvas (saving them
-stores crops)."""
+box stores a crop of the plate), the model's boxes pre-drawn on the Cut-crops canvas (saving them
+stores crops), and last, in team mode, a line supervisor who uploads a plate on Predict, accepts one box
+and corrects another (crops with their labels, linked to the plate) without the Cut crops page."""
 
 import re
 
@@ -109,4 +110,107 @@ def test_cut_crops_draws_the_models_suggestions_and_saving_stores_them(server, b
     assert all(int(_crops(ws, project).loc[i, "parent_id"]) == plate_id for i in new)
     labels = current_labels(ws, project.id)
     assert all(labels[int(i)].label in project.classes for i in new)
+    page.context.close()
+
+
+SUPERVISOR_PW = "Supervisor-pass-2024"
+SUPERVISOR_NEW_PW = "Supervisor-own-2024"
+UPLOADED = "line3_plate.png"
+
+
+def _sign_in(browser, server, username, password, new_password):
+    page = new_page(browser)
+    page.goto(server.url)
+    wait_ready(page)
+    page.get_by_role("textbox", name="User name").fill(username)
+    page.get_by_role("textbox", name="Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    must_change = page.get_by_text("set a new password before you start")
+    signed_in = page.get_by_text(f"Signed in as {username}")
+    must_change.or_(signed_in).first.wait_for()
+    if must_change.count():
+        page.get_by_role("textbox", name="Current password").fill(password)
+        page.get_by_role("textbox", name="New password", exact=True).fill(new_password)
+        page.get_by_role("textbox", name="New password again").fill(new_password)
+        page.get_by_role("button", name="Change password").click()
+        wait_ready(page)
+    signed_in.wait_for()
+    return page
+
+
+def test_a_supervisor_accepts_and_corrects_boxes_on_predict_in_team_mode(server, browser, tmp_path):
+    """Runs last: it switches the workspace to team mode."""
+    import cv2
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    from defectlab import learn
+    from defectlab.demo import make_plate_images
+    from defectlab.learn.plate_review import plate_memory
+    from defectlab.store import label_history
+    from defectlab.team import create_user
+
+    ws, project = _project(server)
+    if not learn.list_runs(ws, project.name):
+        learn.train_project(ws, project.name, folds=3)
+    create_user(ws, "sam", SUPERVISOR_PW, "supervisor", admin_password="Lead-admin-2024!")
+    upload = tmp_path / UPLOADED
+    cv2.imwrite(str(upload), make_plate_images(1, 400, 600, random_state=91)[0][0])
+    page = _sign_in(browser, server, "sam", SUPERVISOR_PW, SUPERVISOR_NEW_PW)
+    nav = page.locator("[data-testid='stSidebarNav']")
+    assert nav.get_by_text("Predict", exact=True).count() == 1
+    assert nav.get_by_text("Cut crops", exact=True).count() == 0  # no general box drawing for a supervisor
+    nav.get_by_text("Predict", exact=True).click()
+    wait_ready(page)
+    page.get_by_text("Full images (plates): where are the defects?").click()
+    wait_ready(page)
+    page.locator(".st-key-plates_upload input[type='file']").set_input_files(str(upload))
+    wait_ready(page)
+    page.get_by_role("button", name="Find defects").click()
+    overlay = page.locator("[data-testid='stImage']").filter(has_text=re.compile(r"\d+ boxes \(\d+ windows"))
+    overlay.first.wait_for(timeout=120_000)
+    wait_ready(page)
+    plate_id = wait_for(lambda: int(items_frame(ws, project.id, role="plate").set_index("source").loc[UPLOADED, "id"])
+                        if UPLOADED in set(items_frame(ws, project.id, role="plate")["source"]) else None)
+    accept = page.get_by_role("button", name="Accept", exact=True)
+    accept.first.wait_for()
+    assert accept.count() >= 2, "the test plate should show at least two boxes"
+    shot(page, "predict_plate_supervisor")
+    before = set(_crops(ws, project).index)
+    # box 1: accepted as the model labeled it
+    page.locator(f".st-key-plates_ok_{plate_id}_0 button").click()
+    first = wait_for(lambda: set(_crops(ws, project).index) - before, message="the accepted box's crop")
+    wait_ready(page)
+    page.get_by_text("Accepted: stored as a crop").first.wait_for()
+    # box 2: corrected to another class, then saved
+    other = page.locator("[role='option'][aria-selected='false']").first  # a class other than the model's
+    for _ in range(3):  # a rerun that lands just after the click closes the list: open it again
+        page.locator(f".st-key-plates_cls_{plate_id}_1").get_by_role("combobox").click()
+        try:
+            other.wait_for(timeout=5_000)
+            break
+        except PlaywrightTimeout:
+            wait_ready(page)
+    other.click()
+    wait_ready(page)
+    save = page.locator(f".st-key-plates_ok_{plate_id}_1 button")
+    assert save.inner_text().strip() == "Save as this class"
+    save.click()
+    second = wait_for(lambda: set(_crops(ws, project).index) - before - first, message="the corrected box's crop")
+    wait_ready(page)
+    page.get_by_text("Corrected: stored as a crop").first.wait_for()
+    shot(page, "predict_plate_supervisor_done")
+    crops = _crops(ws, project)
+    labels = current_labels(ws, project.id)
+    (a,), (c,) = first, second
+    assert int(crops.loc[a, "parent_id"]) == plate_id and int(crops.loc[c, "parent_id"]) == plate_id
+    assert crops.loc[a, "box"] is not None and crops.loc[c, "box"] is not None
+    accepted, corrected = label_history(ws, int(a))[0], label_history(ws, int(c))[0]
+    assert (accepted["user"], accepted["source"]) == ("sam", "model") and accepted["run_id"]
+    assert (corrected["user"], corrected["source"]) == ("sam", "human")
+    assert corrected["comment"].startswith("prediction review: corrected from ")
+    assert labels[int(c)].label in project.classes and labels[int(a)].label in project.classes
+    decided = {m["crop_id"]: m for m in plate_memory(ws, plate_id)}
+    assert decided[int(a)]["decision"] == "accepted" and decided[int(a)]["label"] == decided[int(a)]["model_label"]
+    assert decided[int(c)]["decision"] == "corrected" and decided[int(c)]["label"] != decided[int(c)]["model_label"]
+    assert decided[int(c)]["label"] == labels[int(c)].label and decided[int(c)]["user"] == "sam"
     page.context.close()
