@@ -353,3 +353,33 @@ def test_neu_voc_files_parse_and_validate(neu_dir):
             assert 0 <= valid.x0 < valid.x1 <= 200 and 0 <= valid.y0 < valid.y1 <= 200
         n += len(ann.boxes)
     assert n == 4189
+
+
+@pytest.mark.parametrize(("width", "height"), [(200, 200), (600, 400), (2048, 2048), (4000, 3000)])
+def test_yolo_written_with_six_decimals_reads_back_to_the_same_pixels(tmp_path, width, height):
+    """The exporter's 6-decimal fractions are off by up to 0.0006 px on a 600-px plate; the parser puts the
+    edges back on their pixels instead of rounding the box outwards by one (export -> import round trip)."""
+    rng = np.random.default_rng(width)
+    truth, lines = [], []
+    for _ in range(500):
+        x0, y0 = int(rng.integers(0, width - 4)), int(rng.integers(0, height - 4))
+        x1, y1 = int(rng.integers(x0 + 2, width + 1)), int(rng.integers(y0 + 2, height + 1))
+        truth.append((x0, y0, x1, y1))
+        lines.append(f"0 {(x0 + x1) / 2 / width:.6f} {(y0 + y1) / 2 / height:.6f} "
+                     f"{(x1 - x0) / width:.6f} {(y1 - y0) / height:.6f}")
+    path = tmp_path / "a.txt"
+    path.write_text("\n".join(lines))
+    got = []
+    for box in parse_yolo(path, width, height, ["a"]):
+        valid, reason = validate_box(box, width, height)
+        assert reason is None
+        got.append((valid.x0, valid.y0, valid.x1, valid.y1))
+    assert got == truth
+
+
+def test_yolo_coarse_fractions_are_not_snapped(tmp_path):
+    """Two decimals on a 600-px image are 6 px apart: nothing to snap, the box keeps its exact edges."""
+    path = tmp_path / "a.txt"
+    path.write_text("0 0.5 0.5 0.33 0.25\n")
+    (box,) = parse_yolo(path, 600, 400, ["a"])
+    assert (box.x0, box.x1) == pytest.approx((201.0, 399.0)) and (box.y0, box.y1) == pytest.approx((150.0, 250.0))

@@ -121,3 +121,56 @@ def test_predict_dismissing_a_box_is_remembered_and_not_suggested_again(ws):
     no_exception(at)
     assert at.session_state["plates_result"]["result"].extra["earlier"][k]["decision"] == "dismissed"
     assert any("Dismissed before on this plate" in c.value for c in at.caption)
+
+
+def _plate_captions(at):
+    """Captions of the images on the page that show a plate around a crop."""
+    out = []
+    for element in at.get("image"):
+        for img in element.proto.imgs:
+            if img.caption.startswith("On its plate"):
+                out.append(img.caption)
+    return out
+
+
+def _toggle(at, key):
+    return next(w for w in at.toggle if w.key == key)
+
+
+def test_label_shows_a_crop_inside_its_plate(ws):
+    from defectlab.ingest import add_crops
+
+    plate_id = int(items_frame(ws, 1, role="plate").iloc[2]["id"])
+    (crop,) = add_crops(ws, "Plates", plate_id, [(None, 3, 5, 60, 70)]).item_ids  # an unlabeled crop
+    at = app(ws.root, "label")
+    at.selectbox(key="lbl_order").set_value("unlabeled").run()
+    no_exception(at)
+    assert at.session_state["lbl_queue"][at.session_state["lbl_pos"]] == crop
+    assert _toggle(at, "lbl_in_plate").value is True
+    plate_source = items_frame(ws, 1, role="plate").iloc[2]["source"]
+    assert _plate_captions(at) == [f"On its plate {plate_source}"]
+    _toggle(at, "lbl_in_plate").set_value(False).run()
+    no_exception(at)
+    assert _plate_captions(at) == []
+    at.run()  # the choice is remembered
+    assert _toggle(at, "lbl_in_plate").value is False
+
+
+def test_review_shows_a_label_issue_inside_its_plate(ws):
+    from defectlab.quality import compute_run_queues, read_run_queue
+    from defectlab.store import annotate
+
+    crops = _crops(ws)
+    labels = current_labels(ws, 1)
+    for given, wrong in (("patches", "scratches"), ("crazing", "inclusion")):  # planted label errors
+        for item in [int(i) for i in crops["id"] if labels.get(int(i)) and labels[int(i)].label == given][:4]:
+            annotate(ws, item, wrong)
+    run_id = train_project(ws, "Plates", model="logreg", preset="fast", folds=3, seed=0, n_jobs=1)["run_id"]
+    compute_run_queues(ws, run_id)
+    issues = read_run_queue(ws, run_id, "issues")["rows"]
+    assert issues
+    at = app(ws.root, "review")
+    at.radio(key="rev_view").set_value("issues").run()
+    no_exception(at)
+    assert _toggle(at, "rev_in_plate").value is True
+    assert len(_plate_captions(at)) == 1

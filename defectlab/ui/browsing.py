@@ -6,12 +6,12 @@ import datetime as _dt
 
 import streamlit as st
 
-from defectlab.store import EXAMPLE_KINDS, UNUSABLE, add_example
+from defectlab.store import EXAMPLE_KINDS, UNUSABLE, add_example, get_item
 from defectlab.store.browse import QUEUES, SORTS, project_annotators, project_batches
 from defectlab.ui import common
 from defectlab.ui.common import t
 
-__all__ = ["filters_form", "labelbook_buttons", "plate_context"]
+__all__ = ["filters_form", "in_plate", "labelbook_buttons", "plate_context"]
 
 _ANY = "__any__"
 _UNLABELED = "__unlabeled__"
@@ -116,6 +116,23 @@ def _plate_jpeg(root, blob, source, box, max_side=900):
 def plate_context(plate, box):
     """JPEG bytes of the plate with the crop's box drawn on it."""
     return _plate_jpeg(str(common.workspace().root.resolve()), plate["blob"], str(plate["source"]), tuple(box))
+
+
+def in_plate(ws, item, key):
+    """Under a crop cut from a plate (the classic Label and Review pages): a switch, on by default and
+    remembered for the session, showing the plate with the crop's box. Returns whether the plate is shown."""
+    if not item.get("parent_id") or not item.get("box"):
+        return False
+    ss = st.session_state
+    shown = st.toggle(t("labeler.plate_context"), value=ss.get(f"{key}_v", True), key=key,
+                      help=t("plates.in_plate_help"))
+    ss[f"{key}_v"] = shown
+    if shown:
+        with common.guard():
+            plate = get_item(ws, int(item["parent_id"]))
+            st.image(plate_context(plate, item["box"]), width="stretch",
+                     caption=t("items.plate_caption", source=plate["source"]))
+    return shown
 
 
 def labelbook_buttons(ws, project, item_id, current_label, key, cls=None):

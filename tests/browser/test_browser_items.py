@@ -59,26 +59,63 @@ def test_browse_filter_select_label_open(server, browser, locale, lang):
     page.context.close()
 
 
-def test_export_downloads_a_reimportable_zip(server, browser, tmp_path):
-    ws, _ = _project(server)
-    page = new_page(browser)
+def _boxed_crops(ws, project, plate_shas=None):
+    """Sorted ``(plate sha256, box, label)`` of the labeled crops cut from plates (optionally only plates
+    with these contents)."""
+    from defectlab.store import UNUSABLE, items_frame
+
+    plates = items_frame(ws, project.id, role="plate").set_index("id")["sha256"].to_dict()
+    crops = items_frame(ws, project.id)
+    out = []
+    for parent, box, label in zip(crops["parent_id"], crops["box"], crops["label"], strict=True):
+        if parent is None or parent != parent or label is None or label == UNUSABLE:
+            continue
+        sha = plates[int(parent)]
+        if plate_shas is None or sha in plate_shas:
+            out.append((sha, tuple(int(v) for v in box), label))
+    return sorted(out)
+
+
+@pytest.mark.parametrize(("locale", "fmt", "layout"), [("en-US", "imagefolder", "folders"),
+                                                       ("zh-CN", "yolo", "yolo"), ("zh-CN", "voc", "voc")])
+def test_export_downloads_a_reimportable_zip(server, browser, tmp_path, locale, fmt, layout):
+    """The Export page's zip re-imports to the same labels; YOLO and VOC put every crop back on its plate
+    with the same box (a standalone crop comes back as one whole-image box)."""
+    from defectlab.ingest import import_source
+    from defectlab.store import get_project, items_frame
+
+    ws, project = _project(server)
+    zh = locale == "zh-CN"
+    page = new_page(browser, locale=locale)
     page.goto(f"{server.url}/export")
     wait_ready(page)
-    page.get_by_role("button", name="Prepare the zip").click()
+    if fmt != "imagefolder":
+        page.locator(".st-key-ex_format").get_by_role("combobox").click()
+        page.get_by_role("option", name={"yolo": "YOLO（标注框）", "voc": "Pascal VOC（标注框）"}[fmt]).click()
+        wait_ready(page)
+    page.get_by_role("button", name="生成压缩包" if zh else "Prepare the zip").click()
     wait_ready(page)
     with page.expect_download(timeout=60_000) as download:
-        page.get_by_role("button", name="Download").click()
+        page.get_by_role("button", name="下载" if zh else "Download").click()
+    assert download.value.suggested_filename.endswith(f"-{fmt}-all.zip")
     path = tmp_path / "export.zip"
     download.value.save_as(path)
-    shot(page, "export_ready")
+    shot(page, f"export_ready_{fmt}_{'zh' if zh else 'en'}")
     names = zipfile.ZipFile(io.BytesIO(path.read_bytes())).namelist()
     assert any(n.endswith(".png") or n.endswith(".jpg") for n in names)
     out = tmp_path / "unzipped"
     zipfile.ZipFile(path).extractall(out)
-    from defectlab.ingest import import_source
-
-    report = import_source(ws, "round trip", out, layout="folders")
+    report = import_source(ws, f"round trip {fmt}", out, layout=layout)
     assert report.imported > 0 and not report.rejected
+    back = get_project(ws, f"round trip {fmt}")
+    labels = sorted(items_frame(ws, back.id)["label"].dropna())
+    from defectlab.store import UNUSABLE
+
+    assert labels == sorted(x for x in items_frame(ws, project.id)["label"].dropna() if x != UNUSABLE)
+    if fmt in ("yolo", "voc"):
+        original = _boxed_crops(ws, project)
+        assert original, "the demo project has crops cut from plates"
+        assert _boxed_crops(ws, back, {sha for sha, _, _ in original}) == original
     page.context.close()
 
 

@@ -90,6 +90,7 @@ def _single():
         if item.get("parent_id"):
             caption.append(t("label.from_plate", plate=item["parent_id"], box=item.get("box")))
         st.caption(" · ".join(caption))
+        browsing.in_plate(ws, item, "lbl_in_plate")
         if team:
             from defectlab.team import visible_label
 

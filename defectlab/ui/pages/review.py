@@ -188,6 +188,7 @@ if view == "issues" and _queues_ready():
             st.image(common.image_bytes(item, 1200), width="stretch")
             st.caption(t("label.item_caption", id=item["id"], source=item["source"], w=item["width"],
                          h=item["height"]))
+            browsing.in_plate(ws, item, "rev_in_plate")
         with right:
             score = issue.get("score")
             st.markdown(t("review.issue_line", given=common.cls_name(issue["given"]),
