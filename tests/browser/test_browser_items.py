@@ -34,7 +34,8 @@ def test_browse_filter_select_label_open(server, browser, locale, lang):
     page.goto(f"{server.url}/items")
     wait_ready(page)
     _grid(page).first.wait_for()
-    assert _grid(page).count() == 24 and _loaded_images(page) >= 24   # a full first page of thumbnails
+    assert _grid(page).count() == 24   # a full first page of thumbnails, every one loaded
+    wait_for(lambda: _loaded_images(page) >= 24, message=lambda: f"{_loaded_images(page)} of 24 thumbnails loaded")
     shot(page, f"items_grid_{lang}")
     unlabeled = query_items(ws, project, {"unlabeled": True}, limit=3)["items"]
     target = unlabeled[0]["source"]
