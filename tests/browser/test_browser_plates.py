@@ -113,6 +113,60 @@ def test_cut_crops_draws_the_models_suggestions_and_saving_stores_them(server, b
     page.context.close()
 
 
+def _plate_issue_run(ws, project):
+    """The newest run, trained again with three crops of plates mislabeled when none of its likely label
+    errors is a crop of a plate: the Review queue then holds crops with their plates."""
+    from defectlab import learn
+    from defectlab.quality import compute_run_queues, read_run_queue
+    from defectlab.store import annotate
+
+    crops = _crops(ws, project)
+    run_id = learn.list_runs(ws, project.name)[0]["run_id"]
+    issues = read_run_queue(ws, run_id, "issues")["rows"] if run_id else []
+    if any(int(r["item_id"]) in crops.index for r in issues):
+        return run_id
+    labels = current_labels(ws, project.id)
+    for item in [int(i) for i in crops.index if labels.get(int(i)) and labels[int(i)].label == project.classes[0]][:3]:
+        annotate(ws, item, project.classes[1])
+    run_id = learn.train_project(ws, project.name, model="logreg", preset="fast", folds=3)["run_id"]
+    compute_run_queues(ws, run_id)
+    return run_id
+
+
+def test_the_review_surface_shows_a_crop_inside_its_plate(server, browser):
+    """The in-browser Review surface (label-error queue): C shows the plate around a crop with its box."""
+    from defectlab.quality import read_run_queue
+    from defectlab.store import get_item
+
+    ws, project = _project(server)
+    run_id = _plate_issue_run(ws, project)
+    issues = read_run_queue(ws, run_id, "issues")["rows"]
+    crops = _crops(ws, project)
+    page = new_page(browser)
+    page.goto(f"{server.url}/review?surface=browser")
+    wait_ready(page)
+    page.get_by_text("Likely label errors", exact=True).first.click()
+    page.locator(".dl-root .dl-key").first.wait_for(timeout=120_000)
+    context = page.locator("[data-testid=dl-context]")
+    for _ in range(len(issues)):  # skip (S) to the first crop cut from a plate
+        page.locator(".dl-canvas img").first.wait_for()
+        if context.is_enabled():
+            break
+        page.keyboard.press("s")
+    assert context.is_enabled(), "no crop of a plate in the label-error queue"
+    item = int(re.search(r"#(\d+) · ", page.locator(".dl-caption").inner_text()).group(1))
+    assert item in crops.index
+    plate = get_item(ws, int(crops.loc[item, "parent_id"]))
+    x0, y0, x1, y1 = crops.loc[item, "box"]
+    page.keyboard.press("c")
+    assert page.locator(".dl-box").is_visible()
+    assert page.locator(".dl-canvas img").evaluate("img => img.naturalWidth") == plate["width"]
+    box = page.locator(".dl-box").evaluate("b => [b.style.left, b.style.top, b.style.width, b.style.height]")
+    assert box == [f"{x0}px", f"{y0}px", f"{x1 - x0}px", f"{y1 - y0}px"]
+    shot(page, "review_surface_plate_context")
+    page.context.close()
+
+
 SUPERVISOR_PW = "Supervisor-pass-2024"
 SUPERVISOR_NEW_PW = "Supervisor-own-2024"
 UPLOADED = "line3_plate.png"
