@@ -46,7 +46,9 @@ ROLE_ACTIONS = {
     "lead": _ALL - {"restore", "reset_password", "open_workspace"},
     "annotator": frozenset({"view", "label", "cut_crops"}),
     "reviewer": frozenset({"view", "label", "review", "view_team"}),
-    # a supervisor's correction of a prediction is a person's label (source "human")
+    # a supervisor's correction of a prediction is a person's label (source "human"); correct_predictions also
+    # lets them store the boxes of a recorded locate result as crops of its plate (learn.plate_review), never
+    # boxes of their own: drawing boxes is cut_crops
     "supervisor": frozenset({"view", "label", "predict", "correct_predictions", "export", "import"}),
 }
 
