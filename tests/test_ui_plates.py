@@ -98,6 +98,13 @@ def test_cut_crops_offers_the_models_boxes(ws):
     assert any("suggested boxes" in c.value for c in at.caption)
 
 
+def _iou(a, b):
+    iw = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = iw * ih
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
 def test_predict_dismissing_a_box_is_remembered_and_not_suggested_again(ws):
     from defectlab.learn.plate_review import plate_memory
 
@@ -107,7 +114,12 @@ def test_predict_dismissing_a_box_is_remembered_and_not_suggested_again(ws):
     at.button(key="plates_find").click().run()
     no_exception(at)
     state = at.session_state["plates_result"]
-    k = next(k for k in range(len(state["result"].boxes)) if k not in state["result"].extra["earlier"])
+    cut_boxes = [list(b) for b in _crops(ws).loc[lambda f: f["parent_id"] == plate_id, "box"]]
+
+    def is_new(b):  # a box Cut crops would suggest: no crop of the plate overlaps it by IoU >= 0.5
+        return all(_iou((b["x"], b["y"], b["x"] + b["w"], b["y"] + b["h"]), c) < 0.5 for c in cut_boxes)
+
+    k = next(k for k, b in enumerate(state["result"].boxes) if k not in state["result"].extra["earlier"] and is_new(b))
     n = len(items_frame(ws, 1))
     at.button(key=f"plates_no_{plate_id}_{k}").click().run()
     no_exception(at)
@@ -121,6 +133,13 @@ def test_predict_dismissing_a_box_is_remembered_and_not_suggested_again(ws):
     no_exception(at)
     assert at.session_state["plates_result"]["result"].extra["earlier"][k]["decision"] == "dismissed"
     assert any("Dismissed before on this plate" in c.value for c in at.caption)
+    # Cut crops does not suggest the dismissed box again
+    cut = app(ws.root, "cut_crops")
+    cut.selectbox(key="crop_plate").set_value(plate_id).run()
+    cut.button(key="crop_suggest").click().run()
+    no_exception(cut)
+    suggested = cut.session_state["crop_suggestions"]["boxes"]
+    assert (box["x"], box["y"], box["w"], box["h"]) not in {(b["x"], b["y"], b["w"], b["h"]) for b in suggested}
 
 
 def _plate_captions(at):
