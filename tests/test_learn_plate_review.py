@@ -21,7 +21,7 @@ from defectlab.store import (
     list_audit,
     open_workspace,
 )
-from defectlab.team import create_user
+from defectlab.team import create_user, disable_user
 
 CLASSES = ("crazing", "inclusion", "patches", "pitted_surface", "rolled-in_scale", "scratches")
 
@@ -41,9 +41,10 @@ def team(tmp_path_factory):
     run = train_project(ws, "Plates", model="logreg", preset="fast", folds=3, seed=0, n_jobs=1)
     create_project(ws, "Other", list(CLASSES))
     for k, (name, role) in enumerate((("sam", "supervisor"), ("ann", "annotator"), ("rita", "reviewer"),
-                                      ("lee", "lead"))):
+                                      ("lee", "lead"), ("gone", "supervisor"))):
         create_user(ws, name, "a long enough password 1", role,
                     admin_password=None if k else "the admin password 1")
+    disable_user(ws, "gone", by="local")  # a supervisor who left: their account may do nothing
     images = make_plate_images(12, 300, 400, random_state=77)
     return ws, run["run_id"], [cv2.imencode(".png", image)[1].tobytes() for image, _ in images]
 
@@ -118,7 +119,7 @@ def test_a_lead_correction_is_a_review_decision(team):
     assert label_history(ws, out["crop_id"])[0]["source"] == "review"
 
 
-@pytest.mark.parametrize("user", ["ann", "rita", "nobody"])
+@pytest.mark.parametrize("user", ["ann", "rita", "nobody", "gone"])
 def test_annotators_reviewers_and_unknown_users_may_not_decide(team, user):
     ws, _, data = team
     result = _result(ws, _plate(ws, data))
