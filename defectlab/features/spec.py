@@ -320,9 +320,10 @@ class TileParams:
 
     An image whose shorter side is at least ``min_side`` pixels is cut into tiles; every tile goes
     through the working-size policy and the texture families like a crop, and the tiles' rows are
-    pooled into one row per image. A smaller image (a 200 x 200 crop) is one tile: today's path, its
-    pooled row is its own features (``std`` 0, every quantile equal). The column count does not depend
-    on the image size, so crops and photos can share one model.
+    pooled into one row per image, beside the whole image's own row (the ``whole`` pool, default). A
+    smaller image (a 200 x 200 crop) is one tile: today's path, its pooled row is its own features
+    (``std`` 0, every quantile equal). The column count does not depend on the image size, so crops
+    and photos can share one model.
 
     Parameters
     ----------
