@@ -6,11 +6,15 @@ ranked :class:`pandas.DataFrame`.
 
 The evidence for an item's true class is the out-of-fold ``pred_probs`` (the mean over several
 models when several are given), optionally mixed with the labels of the item's nearest neighbours
-in feature space (:func:`neighbor_label_probs`). cleanlab's confident learning decides which items
-are flagged (``is_issue``); the ``score`` ranks them. :func:`find_label_issues_retrained` adds the
-"find, retrain without the suspects, find again" round that makes the probabilities much cleaner:
-on NEU-DET with 10 % of the labels flipped (5 noise seeds, default model and features) it lifts
-precision / recall from cleanlab's 0.978 / 0.943 to 0.989 / 0.977 (``benchmarks/label_noise.py``).
+in feature space (:func:`neighbor_label_probs`). The ``score`` (self-confidence of that evidence)
+ranks the items; which are flagged (``is_issue``) is the ``"ranked"`` rule: cleanlab's confident
+learning on the models' probabilities estimates how many labels are wrong and picks them, and the
+ranking fills that count, so no flag skips a more suspicious item (cleanlab's per-class thresholds
+miss clear errors whose evidence sits just below them). :func:`find_label_issues_retrained` adds the
+"find, retrain without the suspects, find again" round that makes the probabilities much cleaner.
+On NEU-DET with 10 % of the labels flipped (noise seeds 0-2, default model and features; cleanlab
+alone on the same out-of-fold probabilities: precision / recall 0.992 / 0.939) the two together give
+1.000 / 0.994, every seed >= 0.989 (``benchmarks/label_noise.py``).
 """
 
 from __future__ import annotations
