@@ -225,8 +225,10 @@ def main(argv=None):
         for name in all_res[0]:
             p = np.array([r[name]["precision"] for r in all_res])
             r_ = np.array([r[name]["recall"] for r in all_res])
+            n_ = np.array([r[name]["n"] for r in all_res])
             print(f"  {name:28s} precision {p.mean():.3f} ({p.min():.3f})  recall {r_.mean():.3f} "
-                  f"({r_.min():.3f})")
+                  f"({r_.min():.3f})  flagged {n_.mean():.1f} of {X.shape[0]}"
+                  f"{' (all false: no label was flipped)' if args.noise == 0 else ''}")
         for key in ("noise-free", "noisy", "corrected"):
             a = np.array([x[key] for x in all_acc])
             print(f"  accuracy {key:10s} {a.mean():.4f} ({a.min():.4f})")
