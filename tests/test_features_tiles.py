@@ -1,5 +1,6 @@
 """Tile-pooled features for large images: exact small cases, invariances, the automatic choice, caching."""
 
+import dataclasses
 import hashlib
 
 import numpy as np
@@ -80,6 +81,47 @@ def test_tile_order_invariance_and_batch_independence():
     np.testing.assert_array_equal(both[0], both[2])
     # a uint8 batch works the same as a list
     np.testing.assert_array_equal(extract(np.stack([a, b]), TILED), np.vstack([xa, xb]))
+
+
+def test_whole_pool_keeps_the_single_resize_row():
+    rng = np.random.default_rng(6)
+    spec = SMALL.replace(tiles=TileParams(grid=(2, 2), overlap=0.0, min_side=64))  # default pools
+    assert spec.tiles.pool == ("whole", "mean", "std")
+    ims = [rng.integers(0, 256, (128, 96, 3), dtype=np.uint8), rng.integers(0, 256, (48, 40), dtype=np.uint8),
+           rng.integers(0, 256, (200, 64), dtype=np.uint8)]
+    x = extract(ims, spec, chunk_size=8)
+    plain = extract(ims, SMALL)
+    f = plain.shape[1]
+    assert feature_names(spec)[:f] == [f"{n}@whole" for n in feature_names(SMALL)]
+    np.testing.assert_array_equal(x[:, :f], plain)  # exactly what the single resize sees
+    tiles = [ims[0][y0:y1, x0:x1] for y0, y1, x0, x1 in tile_boxes(128, 96, spec.tiles)]
+    assert len(tiles) == 4
+    np.testing.assert_allclose(x[0, f:2 * f], extract(tiles, SMALL).mean(0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(x[1, f:2 * f], plain[1])  # a small image is its own one tile
+    assert np.all(x[1, 2 * f:] == 0)
+
+
+def test_whole_view_tells_apart_what_pooled_tiles_cannot():
+    # left half bright vs top half bright: the same four uniform tiles, so any pooled tile statistic
+    # is identical; only the whole image sees the edge's direction
+    spec = SMALL.replace(hog=get_spec().hog)
+    left = np.full((128, 128), 40, np.uint8)
+    left[:, :64] = 200
+    top = np.ascontiguousarray(left.T)
+    params = TileParams(grid=(2, 2), overlap=0.0, min_side=64)
+    tiles_only = extract([left, top], spec.replace(tiles=dataclasses.replace(params, pool=("mean", "std"))))
+    np.testing.assert_allclose(tiles_only[0], tiles_only[1], atol=1e-6)
+    with_whole = extract([left, top], spec.replace(tiles=params))
+    assert np.abs(with_whole[0] - with_whole[1]).max() > 0.1
+
+
+def test_old_tilings_keep_their_columns():
+    old = {**get_spec().replace(tiles=TileParams()).to_dict()}
+    old["tiles"] = {**old["tiles"], "pool": ["mean", "std"]}  # a spec saved before the whole view
+    spec = FeatureSpec.from_dict(old)
+    assert spec.tiles.pool == ("mean", "std")
+    assert len(feature_names(spec)) == 2 * len(feature_names(get_spec()))
+    assert spec.hash != get_spec().replace(tiles=TileParams()).hash
 
 
 def test_colour_photo_and_16_bit():

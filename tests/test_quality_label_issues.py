@@ -130,6 +130,50 @@ def test_retrained_round_finds_every_planted_flip(blobs):
     assert (suggested == truth[flip]).all()  # the suggestion is the true class
 
 
+def test_ranked_rule_holds_cleanlab_items_and_fills_along_the_ranking(blobs):
+    X, _truth, noisy, _flip, classes, P = blobs
+    df = find_label_issues(noisy, P, classes, features=X).set_index("index").sort_index()
+    cl = _flagged(find_label_issues(noisy, P, classes, flag_rule="cleanlab"))  # on the model's probs
+    m = len(cl)
+    disagree = df["suggested"] != df["given"]
+    flagged = df.index[df["is_issue"]]
+    assert set(df.index[disagree]) & cl <= set(flagged)  # cleanlab's items the evidence agrees with
+    assert disagree[flagged].all()  # a flag always suggests another class
+    assert m <= len(flagged) <= 2 * m
+    cut = np.sort(df["score"].to_numpy())[::-1][m - 1]
+    assert df[~df["is_issue"] & disagree & (df["score"] >= cut)].empty  # none above the M-th score left
+
+
+def test_ranked_rule_finds_a_clear_error_cleanlab_skips():
+    # 3 classes, 30 items each; cleanlab's per-class threshold for "c" is the mean p(c) of items
+    # labeled c (about 0.93 here), so item 0 (labeled a, p(c) = 0.85, p(a) = 0.01) is not counted in
+    # the confident joint and cleanlab skips it, although it ranks first by self-confidence.
+    P = np.array([[0.96, 0.02, 0.02]] * 30 + [[0.02, 0.96, 0.02]] * 30 + [[0.02, 0.02, 0.96]] * 30)
+    labels = np.repeat(["a", "b", "c"], 30)
+    P[0] = [0.01, 0.14, 0.85]   # labeled a: clearly c
+    P[30] = [0.97, 0.02, 0.01]  # labeled b: clearly a (cleanlab finds it)
+    P[31] = [0.96, 0.03, 0.01]  # labeled b: clearly a
+    old = _flagged(find_label_issues(labels, P, ["a", "b", "c"], flag_rule="cleanlab"))
+    new = _flagged(find_label_issues(labels, P, ["a", "b", "c"]))
+    assert 0 not in old and {30, 31} <= old
+    assert new == {0, 30, 31}
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_a_clean_project_gets_few_flags(seed):
+    X, truth, _noisy, _flip, classes = _blobs(seed=seed, n_flip=0)[:5]
+    X = X + np.random.default_rng(seed).normal(0, 2.5, X.shape)  # overlapping classes: real mistakes
+    P = _oof(X, truth)
+    df = find_label_issues(truth, P, classes, features=X)
+    wrong = int((P.argmax(1) != np.searchsorted(classes, truth)).sum())
+    assert wrong >= 4  # the model makes mistakes, so there is something to (not) flag
+    assert df["is_issue"].sum() <= max(2, 0.02 * len(truth))
+    before = find_label_issues(truth, P, classes, features=X, flag_rule="cleanlab")
+    assert df["is_issue"].sum() <= 2 * max(1, before["is_issue"].sum())
+    retrained = find_label_issues_retrained(truth, P, classes, lambda e: _oof(X, truth, e), features=X)
+    assert retrained["is_issue"].sum() <= max(2, 0.02 * len(truth))
+
+
 def test_two_rounds_call_retrain_twice(blobs):
     X, _truth, noisy, _flip, classes, P = blobs
     calls = []
@@ -295,6 +339,7 @@ GOOD_Y = ["a"] * 10 + ["b"] * 10
     (dict(features=np.ones((3, 2))), "features.*has 3 rows but there are 20 items"),
     (dict(features=np.full((20, 2), np.inf)), "must be finite"),
     (dict(filter_by="magic"), r"'filter_by'.*must be one of \['prune_by_noise_rate'"),
+    (dict(flag_rule="topk"), r"'flag_rule'.*must be one of \['ranked', 'cleanlab'\]"),
     (dict(knn_weight=1.5), r"'knn_weight'.*\[0.0, 1.0\]. Got 1.5"),
     (dict(n_neighbors=0), "'n_neighbors'.*integer >= 1"),
     (dict(min_class_size=True), "'min_class_size'.*integer"),

@@ -21,8 +21,9 @@ Public API
     Incremental on-disk cache in ``<cache_dir>/<spec hash>/`` (``cache_dir`` =
     ``<workspace>/features``).
 ``TileParams``, ``auto_spec(spec, heights, widths)``
-    Tile-pooled features for large images (whole photos): tiles -> families -> pooled row; the
-    automatic choice from the images' sizes (see :mod:`defectlab.features.tiles`).
+    Tile-pooled features for large images (whole photos): tiles -> families -> pooled row, beside
+    the whole image's own row; the automatic choice from the images' sizes (see
+    :mod:`defectlab.features.tiles`).
     ``<workspace>/features``): indexed 4,096-row shards, each verified once per process; missing
     images loaded and extracted on ``n_jobs`` threads. ``cache.FeatureCache`` is the lower-level
     lookup / add used by the Dask path.

@@ -21,7 +21,7 @@ from ._batch import BLOCK, Pyramid, release_scratch
 from ._validate import _prepare, check_batch, check_image_list
 from .spec import FEATURES_VERSION, get_spec
 from .spectrum import power_spectrum
-from .tiles import pool_rows, tile_boxes, tiled_names
+from .tiles import pool_batch, tile_batch, tiled_names
 
 __all__ = ["extract", "feature_names"]
 
@@ -189,12 +189,8 @@ def _extract_tiled(images, spec, chunk_size, n_jobs):
     out = np.empty((n, len(feature_names(spec))), np.float32)
     step = max(1, chunk_size // 8)  # a large image gives up to max_tiles tiles: bound the batch
     for c0 in range(0, n, step):
-        tiles, owners = [], []
-        for k in range(c0, min(n, c0 + step)):
-            im = images[k]
-            for y0, y1, x0, x1 in tile_boxes(im.shape[0], im.shape[1], spec.tiles, max(spec.size)):
-                tiles.append(im[y0:y1, x0:x1])
-                owners.append(k - c0)
-        rows = extract(tiles, base, chunk_size=chunk_size, n_jobs=n_jobs)
-        out[c0:c0 + len(set(owners))] = pool_rows(rows, np.asarray(owners), len(set(owners)), spec.tiles.pool)
+        chunk = images[c0:c0 + step]
+        crops, owners, whole = tile_batch(chunk, spec.tiles, max(spec.size))
+        rows = extract(crops, base, chunk_size=chunk_size, n_jobs=n_jobs)
+        out[c0:c0 + len(chunk)] = pool_batch(rows, owners, whole, len(chunk), spec.tiles.pool)
     return out

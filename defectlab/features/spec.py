@@ -76,7 +76,7 @@ FAMILY_TITLES = {
 _RESIZE_MODES = ("stretch", "crop")
 _TILE_MODES = ("grid", "sliding")
 #: Pooling statistics of tile features (``q<k>``: the k-th percentile over the tiles).
-TILE_POOLS = ("mean", "std", "max", "min", "q10", "q25", "q50", "q75", "q90")
+TILE_POOLS = ("whole", "mean", "std", "max", "min", "q10", "q25", "q50", "q75", "q90")
 _DEPTH_MODES = ("stretch", "scale")
 _GLCM_PROPS = ("contrast", "dissimilarity", "homogeneity", "energy", "correlation", "ASM")
 
@@ -320,9 +320,10 @@ class TileParams:
 
     An image whose shorter side is at least ``min_side`` pixels is cut into tiles; every tile goes
     through the working-size policy and the texture families like a crop, and the tiles' rows are
-    pooled into one row per image. A smaller image (a 200 x 200 crop) is one tile: today's path, its
-    pooled row is its own features (``std`` 0, every quantile equal). The column count does not depend
-    on the image size, so crops and photos can share one model.
+    pooled into one row per image, beside the whole image's own row (the ``whole`` pool, default). A
+    smaller image (a 200 x 200 crop) is one tile: today's path, its pooled row is its own features
+    (``std`` 0, every quantile equal). The column count does not depend on the image size, so crops
+    and photos can share one model.
 
     Parameters
     ----------
@@ -340,8 +341,10 @@ class TileParams:
     max_tiles : int
         Most tiles per image in the sliding mode (2..64).
     pool : tuple of str
-        Statistics over the tiles, among ``mean, std, max, min, q10, q25, q50, q75, q90``; columns
-        are named ``<feature>@<pool>`` (e.g. ``lbp.p8r1.u3@std``), pool by pool.
+        Statistics over the tiles, among ``mean, std, max, min, q10, q25, q50, q75, q90``, and
+        ``whole``: the whole image brought to the working size (the plain spec's row, so the tiles add
+        to what a single resize sees and never replace it); columns are named ``<feature>@<pool>``
+        (e.g. ``lbp.p8r1.u3@std``), pool by pool.
     min_side : int
         Images whose shorter side is below this many pixels are not tiled (16..8192).
     """
@@ -351,7 +354,7 @@ class TileParams:
     overlap: float = 0.25
     side: int = 0
     max_tiles: int = 16
-    pool: tuple = ("mean", "std")
+    pool: tuple = ("whole", "mean", "std")
     min_side: int = 320
 
     def __post_init__(self):

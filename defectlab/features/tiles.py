@@ -8,7 +8,12 @@ spec's :class:`~defectlab.features.TileParams`, :func:`~defectlab.features.extra
 2. extracts the families of all tiles of the batch in one call (each tile brought to the working size
    like a crop);
 3. pools each image's tile rows with the spec's statistics (:func:`pool_rows`: mean, std, max, min,
-   quantiles), vectorised over the whole batch.
+   quantiles), vectorised over the whole batch;
+4. with the ``whole`` pool (default), puts the whole image's own row beside them: the image brought to
+   the working size whole, exactly the plain spec's row (:func:`tile_batch`, :func:`pool_batch`). Tiles
+   see fine texture a shrunk photo loses; the whole view keeps what only the whole image shows (how
+   large the pieces of a scrap pile are, the global colour and light), so tiling never loses
+   information the single-resize path had.
 
 :func:`auto_spec` is the automatic choice made at training time: a project whose images are large gets
 tiles, a project of crops keeps the plain spec (same hash, same columns as before).
@@ -20,7 +25,7 @@ import numpy as np
 
 from .spec import TileParams
 
-__all__ = ["auto_spec", "pool_rows", "tile_boxes", "tiled_names"]
+__all__ = ["auto_spec", "pool_batch", "pool_rows", "tile_batch", "tile_boxes", "tiled_names"]
 
 _QUANTILES = {"q10": 10.0, "q25": 25.0, "q50": 50.0, "q75": 75.0, "q90": 90.0}
 
@@ -76,6 +81,96 @@ def tile_boxes(height, width, params, work_side=160):
             step *= 1.2
         ys, xs = _starts(height, th, ny), _starts(width, tw, nx)
     return [(y, y + th, x, x + tw) for y in ys for x in xs]
+
+
+def tile_batch(images, params, work_side=160):
+    """The crops whose feature rows make a batch's tile-pooled rows.
+
+    Parameters
+    ----------
+    images : sequence of ndarray
+        Images of any sizes (grey or colour).
+    params : TileParams
+    work_side : int
+        The working size's longer side (see :func:`tile_boxes`).
+
+    Returns
+    -------
+    crops : list of ndarray
+        Views (no copies): each image's tiles, then, with the ``whole`` pool, every tiled image whole.
+    owners : (T,) ndarray of int
+        Image index of each crop that is a tile; ``-1`` for a whole image added for the ``whole`` pool.
+    whole : (n_images,) ndarray of int or None
+        With the ``whole`` pool: the crop holding each image whole (an image that is not tiled is its
+        own single tile); else ``None``.
+
+    Examples
+    --------
+    >>> from defectlab.features import TileParams
+    >>> ims = [np.zeros((600, 800), np.uint8), np.zeros((200, 200), np.uint8)]
+    >>> crops, owners, whole = tile_batch(ims, TileParams(grid=(2, 2)))
+    >>> owners.tolist(), whole.tolist()
+    ([0, 0, 0, 0, 1, -1], [5, 4])
+    """
+    crops, owners, whole = [], [], []
+    extra = []
+    for k, im in enumerate(images):
+        boxes = tile_boxes(im.shape[0], im.shape[1], params, work_side)
+        if len(boxes) == 1 and boxes[0] == (0, im.shape[0], 0, im.shape[1]):
+            whole.append(len(crops))  # not tiled: the one tile is the whole image
+        else:
+            whole.append(-1 - len(extra))
+            extra.append(im)
+        for y0, y1, x0, x1 in boxes:
+            crops.append(im[y0:y1, x0:x1])
+            owners.append(k)
+    if "whole" not in params.pool:
+        return crops, np.asarray(owners, dtype=np.int64), None
+    n_tiles = len(crops)
+    whole_idx = np.asarray(whole, dtype=np.int64)
+    whole_idx = np.where(whole_idx >= 0, whole_idx, n_tiles - 1 - whole_idx)
+    owners += [-1] * len(extra)
+    return crops + extra, np.asarray(owners, dtype=np.int64), whole_idx
+
+
+def pool_batch(rows, owners, whole, n_images, pools):
+    """Pool the feature rows of :func:`tile_batch`'s crops into one row per image.
+
+    Parameters
+    ----------
+    rows : (T, F) ndarray
+        Feature rows of the crops, in :func:`tile_batch` order.
+    owners, whole
+        As returned by :func:`tile_batch`.
+    n_images : int
+    pools : sequence of str
+        Statistics over the tiles (see :func:`pool_rows`) and ``whole`` (the image's whole row).
+
+    Returns
+    -------
+    (n_images, len(pools) * F) ndarray of np.float32
+        Pool by pool, in ``pools`` order (as :func:`tiled_names`).
+
+    Examples
+    --------
+    >>> rows = np.array([[1.0], [3.0], [5.0], [9.0]])
+    >>> pool_batch(rows, np.array([0, 0, 1, -1]), np.array([3, 2]), 2, ("whole", "mean")).tolist()
+    [[9.0, 2.0], [5.0, 5.0]]
+    """
+    rows = np.asarray(rows)
+    owners = np.asarray(owners)
+    stats = [p for p in pools if p != "whole"]
+    tiles = owners >= 0
+    pooled = pool_rows(rows[tiles], owners[tiles], n_images, stats) if stats else None
+    f = rows.shape[1]
+    parts = []
+    for p in pools:
+        if p == "whole":
+            parts.append(rows[np.asarray(whole)].astype(np.float32))
+        else:
+            j = stats.index(p)
+            parts.append(pooled[:, j * f:(j + 1) * f])
+    return np.concatenate(parts, axis=1).astype(np.float32)
 
 
 def tiled_names(names, params):

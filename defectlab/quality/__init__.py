@@ -23,6 +23,7 @@ from defectlab.quality.confusion import confusion_counts, confusion_items
 from defectlab.quality.duplicates import find_duplicates, hamming_distances, phash
 from defectlab.quality.label_issues import (
     FILTERS,
+    FLAG_RULES,
     SmallClassWarning,
     find_label_issues,
     find_label_issues_retrained,
@@ -51,6 +52,7 @@ from defectlab.quality.review import (
 
 __all__ = [
     "FILTERS",
+    "FLAG_RULES",
     "QUEUE_KINDS",
     "REVIEW_ACTIONS",
     "STRATEGIES",
