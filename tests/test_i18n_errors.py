@@ -1,0 +1,172 @@
+"""Every error the library raises on purpose carries an i18n catalog key (a :class:`defectlab.messages.Message`),
+so the UI can show it in the user's language; the English text (the CLI's stderr) stays what it was.
+
+The scan is static (AST): ``raise <DefectlabError subclass>(<message>)`` anywhere in ``defectlab/`` outside
+``defectlab/ui/`` must build its message with ``msg(...)`` / ``Message(...)``, or be in the small allow-list
+below with its reason. (That every key exists in both catalogs with the code's English template is checked by
+``tests/test_i18n.py::test_every_message_key_of_the_library_is_in_both_catalogs_with_its_english_template``.)
+"""
+
+import ast
+import json
+from pathlib import Path
+
+import pytest
+
+from defectlab import errors, i18n
+from defectlab.errors import ImageError, InputError, NotFoundError
+from defectlab.messages import Message, msg
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Exceptions whose message is the reason a user reads. _Corrupt (imaging) carries the rejection reason that
+# becomes an ImageError's reason.
+ROOT_CLASSES = {"DefectlabError", "_Corrupt"}
+# Where the message is not the first argument: ImageError(source, reason); SessionEnded(reason, text) builds
+# its Message itself (key session.<reason>), so it is not scanned.
+MESSAGE_ARG = {"ImageError": 1}
+BUILDS_ITS_OWN = {"SessionEnded"}
+
+# (file, source of the message argument) -> why it needs no msg() at the raise.
+ALLOWED = {
+    ("defectlab/imaging.py", "e.args[0]"): "re-raises a _Corrupt reason, itself a Message (scanned above)",
+    ("defectlab/imaging.py", "_not_an_image(head)"): "helper returning msg(imaging.reason.not_an_image_*)",
+    ("defectlab/imaging.py", "_header_cut(data)"): "helper returning msg(imaging.reason.*_cut)",
+    ("defectlab/store/workspace.py", "_storage_message(root, exc)"):
+        "helper returning msg(error.workspace.disk_full / database_damaged)",
+}
+# Modules whose raises stay English on purpose.
+ALLOWED_FILES = {
+    "defectlab/i18n/__init__.py": "the catalogs' own errors: the broken or unknown catalog is what would translate"
+                                  " them (and the other checks are programming errors of a language code)",
+}
+
+
+def _library_files():
+    return sorted(p for p in (REPO / "defectlab").rglob("*.py") if p.relative_to(REPO).parts[1] != "ui")
+
+
+def _error_classes(trees):
+    """Names of the classes derived (statically, through any module) from ROOT_CLASSES."""
+    names = set(ROOT_CLASSES)
+    changed = True
+    while changed:
+        changed = False
+        for tree in trees.values():
+            for node in ast.walk(tree):
+                if isinstance(node, ast.ClassDef) and node.name not in names and any(
+                        (b.id if isinstance(b, ast.Name) else getattr(b, "attr", None)) in names
+                        for b in node.bases):
+                    names.add(node.name)
+                    changed = True
+    return names
+
+
+def _is_keyed(node):
+    return isinstance(node, ast.Call) and (
+        (node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", None)) in ("msg", "Message"))
+
+
+def _unkeyed_raises(sources):
+    """``[(file, line, class, message source)]`` of raises whose message has no catalog key."""
+    trees = {name: ast.parse(text, filename=name) for name, text in sources.items()}
+    classes = _error_classes(trees)
+    found = []
+    for name, tree in trees.items():
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call)):
+                continue
+            func = node.exc.func
+            cls = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+            if cls not in classes or cls in BUILDS_ITS_OWN:
+                continue
+            index = MESSAGE_ARG.get(cls, 0)
+            arg = node.exc.args[index] if len(node.exc.args) > index else None
+            if arg is not None and _is_keyed(arg):
+                continue
+            text = ast.get_source_segment(sources[name], arg) if arg is not None else "<no message>"
+            found.append((name, node.lineno, cls, text))
+    return found
+
+
+def test_scanner_finds_unkeyed_raises_and_subclasses():
+    source = '''
+class MyError(InputError):
+    pass
+class Deeper(MyError):
+    pass
+def f(x):
+    if x == 1:
+        raise InputError(f"bad {x}")
+    if x == 2:
+        raise Deeper("plain")
+    if x == 3:
+        raise ImageError("a.png", "no key")
+    if x == 4:
+        raise ImageError("a.png", msg("imaging.reason.empty", "empty file (0 bytes)"))
+    if x == 5:
+        raise errors.NotFoundError(msg("error.items.no_item_id", "No item with id {item_id}.", item_id=x))
+    if x == 6:
+        raise ValueError(f"not ours {x}")
+    raise SessionEnded("expired", "text")
+'''
+    base = "class DefectlabError(Exception): pass\nclass InputError(DefectlabError): pass\n" \
+           "class ImageError(InputError): pass\nclass NotFoundError(DefectlabError): pass\n" \
+           "class SessionEnded(InputError): pass\n"
+    found = _unkeyed_raises({"base.py": base, "x.py": source})
+    assert [(cls, text) for _, _, cls, text in found] == [
+        ("InputError", 'f"bad {x}"'), ("Deeper", '"plain"'), ("ImageError", '"no key"')]
+
+
+def test_every_library_raise_carries_a_message_key():
+    sources = {str(p.relative_to(REPO)): p.read_text(encoding="utf-8") for p in _library_files()}
+    found = _unkeyed_raises(sources)
+    assert len(sources) > 50
+    unkeyed = [f"{name}:{line}: {cls}({text})" for name, line, cls, text in found
+               if (name, text) not in ALLOWED and name not in ALLOWED_FILES]
+    assert unkeyed == [], ("give these messages a catalog key: raise X(msg('error.<module>.<what>', 'English "
+                           "{placeholder}', placeholder=value)) and add the key to en.json and zh_CN.json")
+    # the allow-list stays honest: every entry is still needed
+    used = {(name, text) for name, _, _, text in found}
+    assert set(ALLOWED) <= used, sorted(set(ALLOWED) - used)
+    assert all(any(name == f for name, *_ in found) for f in ALLOWED_FILES)
+
+
+def test_error_text_in_the_ui_language(tmp_path):
+    """What the UI shows (error_text -> reason_text) for a keyed library error, in both languages."""
+    from defectlab.store import get_item, open_workspace
+
+    exc = None
+    try:
+        get_item(open_workspace(tmp_path / "ws"), 987654)
+    except NotFoundError as e:
+        exc = e
+    assert isinstance(exc, NotFoundError) and isinstance(exc.args[0], Message)
+    assert str(exc) == "No item with id 987654."  # the CLI's English line, as before
+    key, args = exc.args[0].key, exc.args[0].args
+    assert i18n.t(key, lang="zh_CN", **args) == "没有编号为 987654 的样本。"
+
+
+@pytest.mark.parametrize("exc, english", [
+    (InputError(msg("error.roots.no_path_given_type", "No path given; type a folder on the server.")),
+     "No path given; type a folder on the server."),
+    (ImageError("a.png", msg("imaging.reason.empty", "empty file (0 bytes)")), "a.png: empty file (0 bytes)"),
+])
+def test_keyed_errors_keep_their_english_text(exc, english):
+    assert str(exc) == english
+    assert isinstance(exc, errors.DefectlabError)
+
+
+def test_catalog_keys_of_errors_are_translated_with_the_same_placeholders():
+    import string
+
+    en = json.loads((REPO / "defectlab/i18n/en.json").read_text(encoding="utf-8"))
+    zh = json.loads((REPO / "defectlab/i18n/zh_CN.json").read_text(encoding="utf-8"))
+    fmt = string.Formatter()
+
+    def fields(text):
+        return sorted({(name, spec) for _, name, spec, _ in fmt.parse(text) if name is not None})
+
+    keys = [k for k in en if k.startswith("error.")]
+    assert len(keys) > 300
+    assert [k for k in keys if fields(en[k]) != fields(zh.get(k, ""))] == []
