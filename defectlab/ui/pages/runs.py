@@ -101,7 +101,8 @@ def _tiles(entries, kind):
                 except DefectlabError:
                     st.caption(f"#{e['item_id']}")
                 changed = " ✎" if e.get("label_changed") else ""
-                st.caption(common.md(f"{e['label_b']}{changed}: {e['pred_a']} → {e['pred_b']}"))
+                st.caption(common.md(f"{common.label_text(e['label_b'])}{changed}: {common.label_text(e['pred_a'])} → "
+                                     f"{common.label_text(e['pred_b'])}"))
     if len(entries) > limit:
         if st.button(t("runs.show_more", n=len(entries) - limit), key=f"runs_more_{kind}"):
             st.session_state[f"runs_show_{kind}"] = limit + 48
