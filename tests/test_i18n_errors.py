@@ -170,3 +170,59 @@ def test_catalog_keys_of_errors_are_translated_with_the_same_placeholders():
     keys = [k for k in en if k.startswith("error.")]
     assert len(keys) > 300
     assert [k for k in keys if fields(en[k]) != fields(zh.get(k, ""))] == []
+
+
+@pytest.fixture
+def team_ws(tmp_path):
+    from defectlab import team
+    from defectlab.store import create_project, open_workspace
+
+    ws = open_workspace(tmp_path / "ws")
+    project = create_project(ws, "steel", ["crazing", "patches", "scratches"])
+    team.create_user(ws, "ann", "Steel-2024!xyz", "annotator", by="local", admin_password="Admin-pass-2024")
+    return ws, project
+
+
+def _shown_in(lang, exc, monkeypatch):
+    """What the UI shows for ``exc`` (defectlab.ui.common.error_text) in ``lang``."""
+    from defectlab.ui import common
+
+    monkeypatch.setattr(common, "lang", lambda: lang)
+    return common.error_text(exc)
+
+
+@pytest.mark.parametrize("attempt", ["train", "export", "create_user", "rename_class"])
+def test_a_refusal_for_an_annotator_is_shown_in_chinese(team_ws, attempt, monkeypatch, tmp_path):
+    """The library's permission refusal, as the UI shows it: the sentence, the role and the action all in
+    Chinese (only the user name stays as typed); the English text (the CLI's) is unchanged."""
+    import re
+
+    from defectlab import learn, team
+    from defectlab.errors import PermissionDenied
+    from defectlab.export import export_project
+    from defectlab.store import rename_class
+
+    ws, project = team_ws
+    calls = {
+        "train": lambda: learn.train_project(ws, project.name, user="ann"),
+        "export": lambda: export_project(ws, project.name, "csv", tmp_path / "out", user="ann"),
+        "create_user": lambda: team.create_user(ws, "bob", "Steel-2024!xyz", "annotator", by="ann"),
+        "rename_class": lambda: rename_class(ws, project, "patches", "patch", user="ann"),
+    }
+    with pytest.raises(PermissionDenied) as info:
+        calls[attempt]()
+    english = str(info.value)
+    assert english.startswith("user 'ann' (role annotator) may not ")
+    zh = _shown_in("zh_CN", info.value, monkeypatch)
+    assert re.findall(r"[A-Za-z]{2,}", zh) == ["ann"], zh
+    assert "标注员" in zh
+    assert _shown_in("en", info.value, monkeypatch).startswith("user 'ann' (role Annotator) may not ")
+
+
+def test_every_permission_action_and_role_has_its_words():
+    from defectlab.store.permissions import ACTIONS, ROLES
+
+    for code in ("en", "zh_CN"):
+        words = i18n.catalog(code)
+        assert [a for a in ACTIONS if f"permission.action.{a}" not in words] == []
+        assert [r for r in ROLES if f"role.{r}" not in words] == []

@@ -7,8 +7,9 @@ key itself, ``"import.no_such"``) and no unfilled ``{placeholder}``.
 One module-scoped workspace per language, walked in order (each step builds on the previous ones): an import
 with rejected files, an import from a missing folder, training (progress, then finished), Runs comparing two
 runs, Review with a queue item, Predict on a batch, Items with an item opened, Export options, Manage, Label
-book with examples, Cut crops with a plate; then team mode: a failed sign-in, the annotator's pages and a
-permission refusal, and the lead's team pages.
+book with examples, Cut crops with a plate; then team mode: a failed sign-in, the annotator's pages (the
+pages hide what her role may not do: the library's refusals themselves are checked in
+tests/test_i18n_errors.py), and the lead's team pages.
 """
 
 import json
@@ -24,16 +25,18 @@ from ui_support import APP, PAGES, demo_workspace, png
 
 from defectlab import learn, team
 from defectlab.i18n import catalog, class_label, t
-from defectlab.store import add_item, create_batch
+from defectlab.messages import msg
+from defectlab.store import add_item, create_batch, get_project, items_frame
 
 ADMIN_PW = "Admin-pass-2024"
 PW = "Steel-2024!xyz"
 NAMESPACES = sorted({key.split(".")[0] for key in catalog("en")})
 # a catalog key shown as it is (what t() returns for a key no catalog has), or a placeholder left unfilled
-MISSING_KEY = re.compile(r"(?<![\w./-])(?:%s)\.[a-z0-9_]+(?:\.[A-Za-z0-9_\-]+)*(?![\w/]|\.\w)" % "|".join(NAMESPACES))
+MISSING_KEY = re.compile(r"(?<![\w./-])(?:" + "|".join(NAMESPACES) +
+                         r")\.[a-z0-9_]+(?:\.[A-Za-z0-9_\-]+)*(?![\w/]|\.\w)")
 # keyboard keys (written on the key caps), UTC, and the statisticians a measure is named after (Fleiss κ,
 # Krippendorff α: Chinese texts keep the names)
-KEYS_AND_NAMES = {"enter", "esc", "space", "shift", "fleiss", "krippendorff"}
+KEYS_AND_NAMES = {"enter", "esc", "space", "shift", "fleiss", "krippendorff", "cohen", "utc"}
 REVIEW_VIEWS = ("confusion", "issues", "conflicts", "duplicates", "outliers")
 UNFILLED = re.compile(r"\{[a-z_][a-z0-9_]*(?:[!:][^}]*)?\}")
 
@@ -133,6 +136,31 @@ def _wait_training(ws, project, n_runs, timeout=180):
         time.sleep(0.3)
 
 
+def _fake_jobs(w, ws, project):
+    """The Train page while a job runs (each progress message of the library) and after a failed one."""
+    from defectlab.ui import training
+
+    key = training._key(ws, project)
+    real = training._JOBS.get(key)
+    params = dict(model="ensemble", preset="default", folds=5, seed=0)
+    steps = [msg(f"learn.progress.{k}", k) for k in ("features", "fitting", "saving")] + [
+        msg(f"quality.progress.{k}", k) for k in ("start", "issues", "duplicates", "conflicts", "outliers")]
+    try:
+        for n, message in enumerate(steps):
+            training._JOBS[key] = training.Job(key=key, user="local", params=params, fraction=0.5, message=message)
+            w.at.run()
+            w.look(f"train_progress_{n}")
+        error = msg("error.runs.project_has_labeled_items", "Project {name} has {len_rows} labeled items in "
+                    "{len_present} class(es) ({present}); training needs labeled items of at least 2 classes. "
+                    "Label more items.", name="steel", len_rows=3, len_present=1,
+                    present=msg("class.patches", "patches"))  # as learn.train_project words it
+        training._JOBS[key] = training.Job(key=key, user="local", params=params, finished=time.time(), error=error)
+        w.at.run()
+        w.look("train_failed")
+    finally:
+        training._JOBS[key] = real
+
+
 def _single_user_steps(w, ws, project, src, batch):
     at = w.at
     # Import: a folder with rejected files, then a folder that does not exist (a library error)
@@ -141,6 +169,7 @@ def _single_user_steps(w, ws, project, src, batch):
     at.text_input(key="imp_folder").input(str(src)).run()
     at.button(key="imp_go").click().run()
     w.look("import_rejected")
+    assert len(at.session_state["imp_report"]["rejected"]) == 3
     at.text_input(key="imp_folder").input(str(src.parent / "nope")).run()
     at.button(key="imp_go").click().run()
     w.look("import_missing_folder")
@@ -151,11 +180,12 @@ def _single_user_steps(w, ws, project, src, batch):
     at.number_input(key="train_folds").set_value(3)
     next(b for b in at.button if b.label == t("train.start", lang=w.lang)).click()
     at.run()
-    w.look("train_progress")
     _wait_training(ws, project, 2)
+    assert len(learn.list_runs(ws, project.name)) == 2
     at.run()
     at.run()
     w.look("train_finished")
+    _fake_jobs(w, ws, project)
     # Runs: two runs, compared
     w.page("runs")
     w.look("runs_compare")
@@ -170,6 +200,7 @@ def _single_user_steps(w, ws, project, src, batch):
     at.text_input(key="pred_folder").input(str(batch)).run()
     at.button(key="pred_go").click().run()
     w.look("predict_results")
+    assert len(learn.list_predictions(ws, project.name)) == 4
     at.slider(key="pred_threshold").set_value(1.0).run()
     w.look("predict_queue")
     # Items: one item opened
@@ -178,6 +209,7 @@ def _single_user_steps(w, ws, project, src, batch):
     at.number_input(key="ib_jump").set_value(first)
     at.button(key="ib_jump_go").click().run()
     w.look("items_open")
+    assert at.session_state["ib_open"] == first
     # Export: options and a built zip
     w.page("export")
     at.selectbox(key="ex_format").set_value("coco")
@@ -195,8 +227,10 @@ def _single_user_steps(w, ws, project, src, batch):
     pick = [b for b in at.button if b.key and b.key.startswith("lbp_examples_")]
     pick[0].click().run()
     at.selectbox(key="lbp_show").set_value("other").run()
-    [b for b in at.button if b.key and b.key.startswith("lbp_counter_examples_")][0].click().run()
+    next(b for b in at.button if b.key and b.key.startswith("lbp_counter_examples_")).click().run()
     w.look("label_book_examples")
+    entry = get_project(ws, project.id).descriptions["patches"]
+    assert len(entry["examples"]) == 1 and len(entry["counter_examples"]) == 1
     # Cut crops with a plate and one box
     w.page("cut_crops")
     at.number_input(key="crop_x0").set_value(10)
@@ -207,6 +241,7 @@ def _single_user_steps(w, ws, project, src, batch):
     next(b for b in at.button if b.label == t("crops.add_box", lang=w.lang)).click()
     at.run()
     w.look("cut_crops_box")
+    assert items_frame(ws, project.id)["parent_id"].notna().sum() == 1
     # Label page with the single view
     w.page("label")
     w.look("label")
@@ -223,19 +258,12 @@ def _team_steps(w, ws):
     at.button[0].click()
     at.run()
     w.look("login_failed", at)
+    assert at.error and "auth_user" not in at.session_state
     # the annotator: her pages, and a refusal (a lead's page)
     at = w.fresh(user="ann")
     for name in ("label", "items", "team_report", "label_book", "cut_crops"):
         w.page(name, at)
         w.look(f"annotator_{name}", at)
-    # a refusal: the annotator tries to cut a crop from a plate (a lead's action)
-    at.number_input(key="crop_x0").set_value(100)
-    at.number_input(key="crop_y0").set_value(20)
-    at.number_input(key="crop_x1").set_value(160)
-    at.number_input(key="crop_y1").set_value(60)
-    next(b for b in at.button if b.label == t("crops.add_box", lang=w.lang)).click()
-    at.run()
-    w.look("annotator_refused", at)
     # the admin's team pages
     at = w.fresh(user="local")
     for name in ("team_users", "team_assign", "team_agreement", "team_report", "team_audit", "team_qc"):
@@ -269,12 +297,12 @@ def walk(request, tmp_path_factory):
     return lang, w.seen, allowed
 
 
-STEPS = ["import_rejected", "import_missing_folder", "train_progress", "train_finished", "runs_compare",
-         *[f"review_{v}" for v in REVIEW_VIEWS], "predict_results", "predict_queue", "items_open", "export_built", "export_reviewed_none",
-         "manage", "label_book_examples", "cut_crops_box", "label", "login_page", "login_failed",
-         "annotator_label", "annotator_items", "annotator_team_report", "annotator_label_book",
-         "annotator_cut_crops", "annotator_refused",
-         "team_users", "team_assign", "team_agreement", "team_report", "team_audit", "team_qc"]
+STEPS = ["import_rejected", "import_missing_folder", *[f"train_progress_{n}" for n in range(8)], "train_finished",
+         "train_failed", "runs_compare", *[f"review_{v}" for v in REVIEW_VIEWS], "predict_results", "predict_queue",
+         "items_open", "export_built", "export_reviewed_none", "manage", "label_book_examples", "cut_crops_box",
+         "label", "login_page", "login_failed", "annotator_label", "annotator_items", "annotator_team_report",
+         "annotator_label_book", "annotator_cut_crops", "team_users", "team_assign",
+         "team_agreement", "team_report", "team_audit", "team_qc"]
 
 
 def test_every_step_was_walked(walk):

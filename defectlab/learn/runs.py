@@ -162,7 +162,8 @@ def _present_classes(proj, rows):
             msg("error.runs.project_has_labeled_items",
                 "Project {name} has {len_rows} labeled items in {len_present} class(es) ({present}); "
                 "training needs labeled items of at least 2 classes. Label more items.",
-                name=repr(proj.name), len_rows=len(rows), len_present=len(present), present=present)
+                name=repr(proj.name), len_rows=len(rows), len_present=len(present),
+                present=msg(f"class.{present[0]}", present[0]) if present else "-")
         )
     return present
 

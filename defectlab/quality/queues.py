@@ -172,7 +172,7 @@ def compute_run_queues(ws: WorkspaceLike, run_id: str, progress: Callable[[int, 
     for kind in [k for k in QUEUE_KINDS if k in kinds]:
         start, _ = _SHARE[kind]
         if progress is not None:
-            progress(start, 100, f"review queues: {kind}")
+            progress(start, 100, msg(f"quality.progress.{kind}", "review queues: {kind}", kind=kind))
         t0 = time.perf_counter()
         try:
             rows = _compute_kind(ws, proj, run, kind, done)
@@ -185,7 +185,7 @@ def compute_run_queues(ws: WorkspaceLike, run_id: str, progress: Callable[[int, 
         out["counts"][kind] = len(rows)
         out["seconds"][kind] = round(seconds, 3)
     if progress is not None:
-        progress(100, 100, "review queues: done")
+        progress(100, 100, msg("quality.progress.done", "review queues: done"))
     return out
 
 

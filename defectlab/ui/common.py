@@ -164,7 +164,9 @@ def reason_text(reason, key=None, args=None):
         key, args = reason.key, reason.args
     if not key or key not in i18n.catalog("en"):
         return str(reason)
-    return t_plain(key, **(args or {}))
+    # a word with its own key inside the sentence (a role, an action) is translated first
+    args = {k: reason_text(v) if isinstance(v, Message) else v for k, v in (args or {}).items()}
+    return t_plain(key, **args)
 
 
 def rejected_text(row):

@@ -73,7 +73,7 @@ def _status():
         st.caption(t("train.keep_working"))
         return
     if j.error:
-        st.error(t("train.failed", error=j.error))
+        st.error(t("train.failed", error=common.reason_text(j.error)))
         return
     result = j.result or {}
     st.success(t("train.done", run=result.get("run_id", "?"), seconds=j.seconds))
