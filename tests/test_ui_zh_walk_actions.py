@@ -50,11 +50,12 @@ def _all_texts(at):
             out.append(str(getattr(el, "value", "") or "") if kind == "toast" else "")
     for el in at.get("download_button"):
         out.append(str(el.proto.label))
+    for el in at.get("progress"):
+        out.append(str(el.proto.text))
     for df in at.dataframe:
         frame = df.value.head(60)
         for column in frame.columns:
-            if frame[column].dtype == object:
-                out.extend(str(v) for v in frame[column] if isinstance(v, str))
+            out.extend(v for v in frame[column] if isinstance(v, str))
     return out
 
 
@@ -316,6 +317,9 @@ def test_page_after_action(walk, step):
     texts = seen[step]
     assert _missing_keys(texts) == set(), f"missing catalog keys / unfilled placeholders on {step} ({lang})"
     if lang == "zh_CN":
+        if step.startswith("import_"):
+            # an import rejection names the project's stored class names: the folder names must match them
+            allowed = allowed | {c.lower() for c in ("crazing", "patches", "scratches")}
         assert _english(texts, allowed) == set(), f"English words visible on {step} in zh_CN"
 
 

@@ -378,6 +378,19 @@ def label_text(label):
     return cls_name(label)
 
 
+def person_name(username, display_name):
+    """A person's display name as shown: the built-in local admin's default name in the session's language."""
+    if username == "local" and display_name == "Local admin":  # written by the workspace, not by a person
+        return t_plain("users.local_admin_name")
+    return display_name
+
+
+def source_text(source):
+    """Where a session signs in from (``ui:10.0.0.7``, ``cli``), with an unknown address in words."""
+    kind, _, where = str(source).partition(":")
+    return f"{kind}:{t_plain('common.unknown')}" if where == "unknown" else str(source)
+
+
 def cls_name(cls):
     """A class as shown in the session's language (``划痕`` for ``scratches``; own names as typed)."""
     from defectlab.i18n import class_label as _class_label

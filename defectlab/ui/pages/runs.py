@@ -25,8 +25,8 @@ HEADLINE = ("accuracy", "balanced_accuracy", "macro_f1", "mae", "qwk")
 rows = []
 for r in runs:
     row = {t("runs.run"): r["run_id"], t("runs.created"): str(r.get("created_at", ""))[:19].replace("T", " "),
-           t("runs.by"): r.get("created_by", ""), t("train.model"): r.get("model", ""),
-           t("train.preset"): r.get("feature_preset", ""), t("train.items"): r.get("n_items"),
+           t("runs.by"): r.get("created_by", ""), t("train.model"): common.model_name(r.get("model", "")),
+           t("train.preset"): common.preset_name(r.get("feature_preset", "")), t("train.items"): r.get("n_items"),
            t("runs.approved"): bool(r.get("approved"))}
     for k in HEADLINE:
         if r.get(k) is not None:
