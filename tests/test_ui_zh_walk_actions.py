@@ -26,7 +26,7 @@ from ui_support import APP, PAGES, demo_workspace, png
 from defectlab import learn, team
 from defectlab.i18n import catalog, class_label, t
 from defectlab.messages import msg
-from defectlab.store import add_item, create_batch, get_project, items_frame
+from defectlab.store import add_item, annotate, create_batch, get_item, get_project, items_frame
 
 ADMIN_PW = "Admin-pass-2024"
 PW = "Steel-2024!xyz"
@@ -34,9 +34,9 @@ NAMESPACES = sorted({key.split(".")[0] for key in catalog("en")})
 # a catalog key shown as it is (what t() returns for a key no catalog has), or a placeholder left unfilled
 MISSING_KEY = re.compile(r"(?<![\w./-])(?:" + "|".join(NAMESPACES) +
                          r")\.[a-z0-9_]+(?:\.[A-Za-z0-9_\-]+)*(?![\w/]|\.\w)")
-# keyboard keys (written on the key caps), UTC, and the statisticians a measure is named after (Fleiss κ,
+# keyboard keys (written on the key caps), UTC, the HSV colour space, and the statisticians a measure is named after (Fleiss κ,
 # Krippendorff α: Chinese texts keep the names)
-KEYS_AND_NAMES = {"enter", "esc", "space", "shift", "fleiss", "krippendorff", "cohen", "utc"}
+KEYS_AND_NAMES = {"enter", "esc", "space", "shift", "fleiss", "krippendorff", "cohen", "utc", "hsv"}
 REVIEW_VIEWS = ("confusion", "issues", "conflicts", "duplicates", "outliers")
 UNFILLED = re.compile(r"\{[a-z_][a-z0-9_]*(?:[!:][^}]*)?\}")
 
@@ -76,6 +76,22 @@ def _add_plate(ws, project):
         sha, rel = ws.put_blob(data, "png")
         add_item(conn, project.id, sha256=sha, blob=rel, width=200, height=160, channels=3,
                  source="plates/plate_1.png", batch_id=batch, role="plate")
+
+
+def _plant_queue_items(ws, project, labeled):
+    """Wrong labels (label-issue queue) and a near-copy of an image with another class (duplicate queue), found
+    by the training the walk starts."""
+    for item in labeled[:3]:
+        annotate(ws, item, "scratches", user="local")
+    original = get_item(ws, labeled[-1])
+    image = cv2.imdecode(np.frombuffer(ws.read_blob(original["blob"]), np.uint8), cv2.IMREAD_GRAYSCALE)
+    image[0, 0] ^= 1  # the same picture, other bytes: a near-duplicate
+    with ws.transaction() as conn:
+        batch = create_batch(conn, project.id, "import", "again", "local")
+        sha, rel = ws.put_blob(cv2.imencode(".png", image)[1].tobytes(), "png")
+        again = add_item(conn, project.id, sha256=sha, blob=rel, width=original["width"],
+                         height=original["height"], channels=1, source="again/same.png", batch_id=batch)
+    annotate(ws, again, "crazing", source="import")
 
 
 def _source_folders(tmp):
@@ -195,6 +211,8 @@ def _single_user_steps(w, ws, project, src, batch):
     for view in REVIEW_VIEWS:
         at.radio(key="rev_view").set_value(view).run()
         w.look(f"review_{view}")
+        if view == "issues":
+            assert at.session_state["rev_issues"], "the planted wrong labels are in the queue"
     # Predict on a batch
     w.page("predict")
     at.radio(key="pred_source").set_value("folder").run()
@@ -278,8 +296,9 @@ def walk(request, tmp_path_factory):
 
     lang = request.param
     tmp = tmp_path_factory.mktemp(f"walk_{lang}")
-    ws, project, _labeled, _unlabeled = demo_workspace(tmp / "ws", n_per_class=6, n_unlabeled=3, train=True)
+    ws, project, labeled, _unlabeled = demo_workspace(tmp / "ws", n_per_class=8, n_unlabeled=3, train=True)
     _add_plate(ws, project)
+    _plant_queue_items(ws, project, labeled)
     src, batch = _source_folders(tmp)
     mp = pytest.MonkeyPatch()
     # AppTest calls the widgets' format_func outside the script run, where st.session_state is not the

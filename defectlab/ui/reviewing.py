@@ -111,7 +111,7 @@ def reason_text(parts):
 
     Each part is ``{"key": catalog key, "args": {...}}`` (:func:`defectlab.quality.find_label_issues`).
     The arg ``cls`` is a class name and ``classes`` a list of them: shown as the session's class
-    names; an arg that holds a list of parts is rendered part by part. Parts are joined the way the
+    names; ``feature`` is a feature column's id, shown as code (the same in every language); an arg that holds a list of parts is rendered part by part. Parts are joined the way the
     language joins clauses ("; " / "；").
     """
     return _joined("quality.reason.join", [_part_text(p) for p in parts])
@@ -124,6 +124,8 @@ def _part_text(part):
             value = common.label_text(value)
         elif name == "classes":
             value = " / ".join(common.label_text(v) for v in value)
+        elif name == "feature" and isinstance(value, str) and "`" not in value:
+            value = common.SafeMarkdown(f"`{value}`")  # a feature column's id (intensity.h02): shown as code
         elif isinstance(value, list):
             value = _joined("quality.reason.list_join", [_part_text(v) for v in value])
         args[name] = value
