@@ -34,8 +34,8 @@ NAMESPACES = sorted({key.split(".")[0] for key in catalog("en")})
 # a catalog key shown as it is (what t() returns for a key no catalog has), or a placeholder left unfilled
 MISSING_KEY = re.compile(r"(?<![\w./-])(?:" + "|".join(NAMESPACES) +
                          r")\.[a-z0-9_]+(?:\.[A-Za-z0-9_\-]+)*(?![\w/]|\.\w)")
-# keyboard keys (written on the key caps), UTC, the HSV colour space, and the statisticians a measure is named after (Fleiss κ,
-# Krippendorff α: Chinese texts keep the names)
+# keyboard keys (written on the key caps), UTC, the HSV colour space, and the statisticians a measure is
+# named after (Fleiss κ, Krippendorff α, Cohen's κ: Chinese texts keep the names)
 KEYS_AND_NAMES = {"enter", "esc", "space", "shift", "fleiss", "krippendorff", "cohen", "utc", "hsv"}
 REVIEW_VIEWS = ("confusion", "issues", "conflicts", "duplicates", "outliers")
 UNFILLED = re.compile(r"\{[a-z_][a-z0-9_]*(?:[!:][^}]*)?\}")
@@ -57,6 +57,21 @@ def _all_texts(at):
         for column in frame.columns:
             out.extend(v for v in frame[column] if isinstance(v, str))
     return out
+
+
+# a number printed unrounded (0.8333333), and "1 items" (the catalog's "<key>.one" form not used)
+LONG_FLOAT = re.compile(r"(?<![\w.])\d+\.\d{5,}(?![\w.])")
+ONE_PLURAL = re.compile(r"(?<![\w.,#/-])1 (?:[a-z]+[^s\W]s|items|images|runs|boxes|files|labels|crops|rows)\b")
+
+
+def _numbers_and_plurals(texts, lang):
+    found = set()
+    for text in texts:
+        text = re.sub(r"`[^`]*`|\d{8}-\d{6}-[0-9a-f]+", "", text)
+        found |= set(LONG_FLOAT.findall(text))
+        if lang == "en":
+            found |= set(ONE_PLURAL.findall(text))
+    return found
 
 
 def _missing_keys(texts):
@@ -335,11 +350,18 @@ def test_page_after_action(walk, step):
     lang, seen, allowed = walk
     texts = seen[step]
     assert _missing_keys(texts) == set(), f"missing catalog keys / unfilled placeholders on {step} ({lang})"
+    assert _numbers_and_plurals(texts, lang) == set(), f"unrounded numbers / '1 <plural>' on {step} ({lang})"
     if lang == "zh_CN":
         if step.startswith("import_"):
             # an import rejection names the project's stored class names: the folder names must match them
             allowed = allowed | {c.lower() for c in ("crazing", "patches", "scratches")}
         assert _english(texts, allowed) == set(), f"English words visible on {step} in zh_CN"
+
+
+def test_number_and_plural_detector():
+    assert _numbers_and_plurals(["0.8333333 of 1 items", "1 item, 2 items, 0.83", "#1 items"], "en") == {
+        "0.8333333", "1 items"}
+    assert _numbers_and_plurals(["1 items"], "zh_CN") == set()
 
 
 def test_missing_key_detector():

@@ -189,7 +189,7 @@ def _check_xml_safe(data, path):
 
 
 def _parse_xml(path):
-    data = _read_limited(path, _MAX_XML_BYTES, "XML file")
+    data = _read_limited(path, _MAX_XML_BYTES, msg("ingest.file.xml", "XML file"))
     _check_xml_safe(data, path)
     try:
         try:
@@ -371,7 +371,7 @@ def parse_yolo(txt_path, image_width, image_height, class_names) -> list[Box]:
     w_img = _positive_int(image_width, "image_width", "parse_yolo")
     h_img = _positive_int(image_height, "image_height", "parse_yolo")
     names = None if class_names is None else [str(n) for n in class_names]
-    text = _read_text(txt_path, "YOLO label file")
+    text = _read_text(txt_path, msg("ingest.file.yolo_labels", "YOLO label file"))
     boxes = []
     tol = 1e-3
     for lineno, line in enumerate(text.splitlines(), start=1):
@@ -495,7 +495,7 @@ def parse_yolo_names(path) -> list[str]:
     InputError
         No names found, or a mapping whose keys are not 0..n-1.
     """
-    text = _read_text(path, "class names file")
+    text = _read_text(path, msg("ingest.file.class_names", "class names file"))
     if Path(path).suffix.lower() not in (".yaml", ".yml"):
         names = [ln.strip() for ln in text.splitlines() if ln.strip()]
         if not names:
@@ -601,7 +601,7 @@ def _is_id(value):
 
 def _load_coco_json(json_path):
     """The parsed document with its three lists; nesting too deep for the parser is refused."""
-    text = _read_text(json_path, "COCO JSON file")
+    text = _read_text(json_path, msg("ingest.file.coco_json", "COCO JSON file"))
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as e:
