@@ -83,7 +83,7 @@ batches = {}
 for r in learn.list_predictions(ws, project):
     batches.setdefault(r["batch_id"], []).append(r)
 if not batches:
-    st.caption(t("predict.no_batch"))
+    st.caption(t("predict.no_batch", button=common.t_plain("predict.start")))
     st.stop()
 batch_ids = list(batches)  # newest first
 if ss.get("pred_batch") not in batches:
