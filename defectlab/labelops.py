@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass, replace
 
 from defectlab.errors import ConflictError, DefectlabError, InputError
-from defectlab.messages import msg
+from defectlab.messages import Message, msg
 
 __all__ = ["KINDS", "MAX_OPS", "LabelOp", "OpResult", "applied_ops", "apply_op", "apply_ops", "label_states",
            "parse_op"]
@@ -328,7 +328,9 @@ def apply_op(ws, op, user):
     except ConflictError as exc:
         return _conflict(ws, op, exc)
     except DefectlabError as exc:
-        return OpResult(op.op_id, op.item_id, "error", message=str(exc))
+        # the error's Message (catalog key) when it has one: the labeling surface words it in the user's language
+        first = exc.args[0] if exc.args else None
+        return OpResult(op.op_id, op.item_id, "error", message=first if isinstance(first, Message) else str(exc))
 
 
 def apply_ops(ws, ops, user, **fields):

@@ -369,8 +369,3 @@ def test_missing_key_detector():
         "import.no_such_key", "{n}"}
     assert json.dumps(sorted(NAMESPACES))  # the namespaces come from the catalog
 
-
-def test_debug_dump(walk):
-    lang, seen, _ = walk
-    import pathlib
-    pathlib.Path(f"/tmp/zh/seen_{lang}.json").write_text(json.dumps(seen, ensure_ascii=False, indent=1))
