@@ -227,3 +227,33 @@ def test_every_permission_action_and_role_has_its_words():
         words = i18n.catalog(code)
         assert [a for a in ACTIONS if f"permission.action.{a}" not in words] == []
         assert [r for r in ROLES if f"role.{r}" not in words] == []
+
+
+@pytest.mark.parametrize("lang, expected", [
+    ("en", "'ann' (role annotator) may not create project; ask a lead or an admin."),
+    ("zh_CN", "'ann'（角色 标注员）无权执行 创建项目；请联系负责人或管理员。"),
+])
+def test_cli_refusal_in_the_chosen_language(tmp_path, monkeypatch, capsys, lang, expected):
+    """The CLI's one line on stderr: English as it always was, or Chinese with the role and action translated
+    (DEFECTLAB_LANG / the locale)."""
+    import sys
+
+    from defectlab import cli, team
+    from defectlab.store import open_workspace
+
+    for var in ("DEFECTLAB_USER", "DEFECTLAB_PASSWORD", "DEFECTLAB_WORKSPACE", "LC_ALL", "LANG"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("DEFECTLAB_LANG", lang)
+    monkeypatch.setenv("DEFECTLAB_PASSWORD", "ann-pass-1234")
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: False)
+    ws = open_workspace(tmp_path / "ws")
+    team.create_user(ws, "ann", "ann-pass-1234", "annotator", by="local", admin_password="local-Admin-1234")
+    with ws.transaction() as conn:
+        conn.execute("UPDATE users SET must_change_password = 0")
+    try:
+        code = cli.main(["--workspace", str(ws.root), "project", "create", "x", "--classes", "a,b", "--user", "ann"])
+    finally:
+        i18n.set_language("en")
+    err = capsys.readouterr().err
+    assert code == 1
+    assert expected in err
