@@ -111,8 +111,9 @@ def reason_text(parts):
 
     Each part is ``{"key": catalog key, "args": {...}}`` (:func:`defectlab.quality.find_label_issues`).
     The arg ``cls`` is a class name and ``classes`` a list of them: shown as the session's class
-    names; ``feature`` is a feature column's id, shown as code (the same in every language); an arg that holds a list of parts is rendered part by part. Parts are joined the way the
-    language joins clauses ("; " / "；").
+    names; ``feature`` is a feature column's id, shown as code (the same in every language); an arg
+    that holds a list of parts is rendered part by part. Parts are joined the way the language joins
+    clauses ("; " / "；").
     """
     return _joined("quality.reason.join", [_part_text(p) for p in parts])
 
