@@ -30,6 +30,7 @@ def _action(name):
 def _shown(df):
     """The activity table with its headers, action names and kinds in the session's language."""
     df = df.copy()
+    df["at"] = df["at"].astype(str).str[:19].str.replace("T", " ")  # to the second, like the other tables
     df["action"] = df["action"].map(_action)
     df["kind"] = df["kind"].map(lambda k: _known(f"audit.kind.{k}", k))
     return df.rename(columns={c: _known(f"audit.col.{c}", c) for c in df.columns})
