@@ -1051,7 +1051,8 @@ def predict_batch(ws: WorkspaceLike, project: ProjectRef, run_id: str, source: P
     result["rejected"] = list(report.rejected)
     result["reused"] = report.duplicates - n_repeats
     if n_repeats:
-        result["warnings"] = [f"{n_repeats} repeated images or crops in the batch were predicted once."]
+        result["warnings"] = [msg("learn.warn.repeated",
+                                  "{n} repeated images or crops in the batch were predicted once.", n=n_repeats)]
     if progress is not None:
         progress(100, 100, _STEP["done"])
     return result

@@ -77,7 +77,7 @@ if go:
         for r in result.get("rejected") or []:
             st.warning(common.rejected_text(r))
         for w in result.get("warnings") or []:
-            st.warning(common.md(w))
+            st.warning(common.md(common.reason_text(w)))
 
 batches = {}
 for r in learn.list_predictions(ws, project):
