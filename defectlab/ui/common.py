@@ -347,6 +347,8 @@ def guard():
 def error_text(exc):
     """A library error in the session's language (its :class:`~defectlab.messages.Message` key), else
     its English text."""
+    if isinstance(exc, ImageError):
+        return t_plain("error.image", source=exc.source, reason=reason_text(exc.reason))
     first = exc.args[0] if exc.args else None
     return reason_text(first) if isinstance(first, Message) else str(exc)
 

@@ -34,7 +34,7 @@ import streamlit as st
 
 from defectlab.errors import DefectlabError, InputError
 from defectlab.labelops import MAX_OPS, apply_op, label_states, parse_op
-from defectlab.messages import msg
+from defectlab.messages import Message, msg
 from defectlab.store import UNUSABLE, get_item
 from defectlab.ui import common
 from defectlab.ui.common import t
@@ -205,7 +205,8 @@ def _apply(surface, ctx, ops):
                 from defectlab.labelops import OpResult
 
                 item = raw.get("item") if isinstance(raw.get("item"), int) else -1
-                result = OpResult(op_id, item, "error", message=str(exc))
+                first = exc.args[0] if exc.args else None
+                result = OpResult(op_id, item, "error", message=first if isinstance(first, Message) else str(exc))
             else:
                 result = apply_op(ws, op, me)
                 if result.status == "saved" and surface.on_saved is not None:

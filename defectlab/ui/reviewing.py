@@ -36,10 +36,10 @@ def decide(item_id, label, action, run_id=None, expected_version=None, comment=N
         review_item(common.workspace(), int(item_id), action, label=label, user=common.user(),
                     run_id=run_id, comment=comment, expected_version=expected_version)
     except ConflictError as exc:
-        common.flash("warning", t("review.stale_refused", error=str(exc)))
+        common.flash("warning", t("review.stale_refused", error=common.error_text(exc)))
         return False
     except DefectlabError as exc:
-        common.flash("error", str(exc))
+        common.flash("error", common.error_text(exc))
         return False
     return True
 
@@ -61,10 +61,10 @@ def decide_many(item_ids, label, action, comment=None, run_id=None, expected_ver
                      user=common.user(), run_id=run_id, comment=comment,
                      expected_versions=expected_versions)
     except ConflictError as exc:
-        common.flash("warning", t("review.stale_refused", error=str(exc)))
+        common.flash("warning", t("review.stale_refused", error=common.error_text(exc)))
         return
     except DefectlabError as exc:
-        common.flash("error", str(exc))
+        common.flash("error", common.error_text(exc))
         return
     for i in item_ids:
         st.session_state[f"rsel_{i}"] = False

@@ -150,7 +150,7 @@ if view == "review":
                 st.image(common.image_bytes(item, 1200), width="stretch")
                 st.caption(common.md(row.get("source", item["source"])))
             except DefectlabError as exc:
-                st.error(common.md(str(exc)))
+                st.error(common.md(common.error_text(exc)))
         with right:
             st.markdown(t("predict.model_says", label=common.cls_name(row["label"]),
                           confidence=float(row["confidence"])))

@@ -59,7 +59,7 @@ try:
     a, b = runinfo.get_run(ws, a_id), runinfo.get_run(ws, b_id)
     diff = learn.compare_runs(a, b)  # the same as learn.compare(ws, project, a_id, b_id), on cached records
 except DefectlabError as exc:
-    st.error(common.md(str(exc)))
+    st.error(common.md(common.error_text(exc)))
     st.stop()
 
 deltas = diff["deltas"]
