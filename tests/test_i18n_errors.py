@@ -257,3 +257,14 @@ def test_cli_refusal_in_the_chosen_language(tmp_path, monkeypatch, capsys, lang,
     err = capsys.readouterr().err
     assert code == 1
     assert expected in err
+
+
+def test_the_ui_shows_caught_errors_through_their_key():
+    """A page that catches a library error shows ``common.error_text(exc)`` (the session's language), never
+    ``str(exc)`` (the English line); ``str(exc)`` is only the fallback of an error without a Message."""
+    shown_raw = []
+    for path in sorted((REPO / "defectlab" / "ui").rglob("*.py")):
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if "str(exc)" in line and not any(ok in line for ok in ("isinstance(", "reason_text(")):
+                shown_raw.append(f"{path.relative_to(REPO)}:{n}: {line.strip()}")
+    assert shown_raw == []
