@@ -27,12 +27,44 @@ def _action(name):
     return _known(f"audit.action.{name}", name)
 
 
+_CLASS_KEYS = ("label", "labels", "class", "classes", "old", "new", "into", "descriptions")  # class names
+
+
+def _detail_value(key, value):
+    if isinstance(value, bool):
+        return common.t_plain("common.yes" if value else "common.no")
+    if key == "labels" and value in ("all", "reviewed", "agreed"):  # an export's choice of labels
+        return common.t_plain(f"export.labels.{value}")
+    if isinstance(value, dict):
+        return f"({_details(value)})"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(_detail_value(key, v)) for v in value)
+    if key in _CLASS_KEYS and isinstance(value, str):
+        return common.label_text(value)
+    if key == "model":
+        return common.model_name(value)
+    if key in ("role", "layout") and isinstance(value, str):
+        return _known(f"{'role' if key == 'role' else 'import.layout'}.{value}", value)
+    if isinstance(value, float):
+        return f"{value:.3f}"  # as the run tables round a metric
+    return value
+
+
+def _details(details):
+    """A row's details as "key: value" pairs in the session's language (ids, names and paths as they are)."""
+    if not isinstance(details, dict):
+        return details
+    return " · ".join(common.t_plain("audit.detail_pair", name=_known(f"audit.detail.{k}", k),
+                                     value=_detail_value(k, v)) for k, v in details.items())
+
+
 def _shown(df):
     """The activity table with its headers, action names and kinds in the session's language."""
     df = df.copy()
     df["at"] = df["at"].astype(str).str[:19].str.replace("T", " ")  # to the second, like the other tables
     df["action"] = df["action"].map(_action)
     df["kind"] = df["kind"].map(lambda k: _known(f"audit.kind.{k}", k))
+    df["details"] = df["details"].map(_details)
     return df.rename(columns={c: _known(f"audit.col.{c}", c) for c in df.columns})
 
 
