@@ -14,6 +14,7 @@ import numbers
 import numpy as np
 
 from defectlab.errors import InputError
+from defectlab.messages import msg
 
 __all__ = []  # private module
 
@@ -49,14 +50,18 @@ def _check_int(value, where, name, low, high=None):
     span = f">= {low}" if high is None else f"in [{low}, {high}]"
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise InputError(
-            f"The {name!r} parameter of {where} must be an integer {span}. Got {value!r} of type "
-            f"{type(value).__name__}."
+            msg("error.validation.parameter_must_integer_got",
+                "The {name} parameter of {where} must be an integer {span}. Got {value} of type "
+                "{name2}.",
+                name=repr(name), where=where, span=span, value=repr(value), name2=type(value).__name__)
         )
     if value < low or (high is not None and value > high):
         words = f">= {low}" if high is None else f">= {low} and <= {high}"
         raise InputError(
-            f"The {name!r} parameter of {where} must be {span}. Got {value!r}. Pass an integer "
-            f"{words}."
+            msg("error.validation.parameter_must_got_pass",
+                "The {name} parameter of {where} must be {span}. Got {value}. Pass an integer "
+                "{words}.",
+                name=repr(name), where=where, span=span, value=repr(value), words=words)
         )
     return int(value)
 
@@ -80,7 +85,9 @@ def _check_float(value, where, name, low=0.0, high=1.0, *, low_open=False):
             f"{value!r} of type {type(value).__name__}")
         span = f"({low}, {high}]" if low_open else f"[{low}, {high}]"
         raise InputError(
-            f"The {name!r} parameter of {where} must be a number in {span}. Got {got}."
+            msg("error.validation.parameter_must_number_got",
+                "The {name} parameter of {where} must be a number in {span}. Got {got}.",
+                name=repr(name), where=where, span=span, got=got)
         )
     return float(value)
 
@@ -89,7 +96,9 @@ def _check_choice(value, where, name, choices):
     """Return ``value`` if it is one of the strings ``choices``."""
     if not isinstance(value, str) or value not in choices:
         raise InputError(
-            f"The {name!r} parameter of {where} must be one of {list(choices)}. Got {value!r}."
+            msg("error.validation.parameter_must_one_got",
+                "The {name} parameter of {where} must be one of {list_choices}. Got {value}.",
+                name=repr(name), where=where, list_choices=list(choices), value=repr(value))
         )
     return value
 
@@ -101,8 +110,10 @@ def _check_mask(mask, where, name, n_samples):
     arr = np.asarray(mask)
     if arr.dtype != bool or arr.shape != (n_samples,):
         raise InputError(
-            f"The {name!r} parameter of {where} must be a boolean array of shape ({n_samples},). "
-            f"Got dtype {arr.dtype} with shape {arr.shape}."
+            msg("error.validation.parameter_must_boolean_array",
+                "The {name} parameter of {where} must be a boolean array of shape ({n_samples},). "
+                "Got dtype {dtype} with shape {shape}.",
+                name=repr(name), where=where, n_samples=n_samples, dtype=arr.dtype, shape=arr.shape)
         )
     return arr
 
@@ -125,36 +136,48 @@ def _check_features(X, where, name="X", n_samples=None, n_features=None):
         arr = np.asarray(X)
     except Exception as exc:  # ragged lists and the like
         raise InputError(
-            f"The {name!r} parameter of {where} must be a 2-D numeric array (n_samples, n_features); "
-            f"it could not be converted ({exc})."
+            msg("error.validation.parameter_must_d_numeric_2",
+                "The {name} parameter of {where} must be a 2-D numeric array (n_samples, "
+                "n_features); it could not be converted ({exc}).",
+                name=repr(name), where=where, exc=exc)
         ) from None
     if arr.ndim != 2 or arr.dtype.kind not in "biuf":
         raise InputError(
-            f"The {name!r} parameter of {where} must be a 2-D numeric array (n_samples, n_features). "
-            f"Got dtype {arr.dtype} with shape {arr.shape}."
+            msg("error.validation.parameter_must_d_numeric",
+                "The {name} parameter of {where} must be a 2-D numeric array (n_samples, "
+                "n_features). Got dtype {dtype} with shape {shape}.",
+                name=repr(name), where=where, dtype=arr.dtype, shape=arr.shape)
         )
     if 0 in arr.shape:
         raise InputError(
-            f"The {name!r} parameter of {where} is empty (shape {arr.shape}); give at least one row "
-            "and one column."
+            msg("error.validation.parameter_empty_shape_give",
+                "The {name} parameter of {where} is empty (shape {shape}); give at least one row and "
+                "one column.",
+                name=repr(name), where=where, shape=arr.shape)
         )
     if n_samples is not None and arr.shape[0] != n_samples:
         raise InputError(
-            f"The {name!r} parameter of {where} has {arr.shape[0]} rows but there are {n_samples} "
-            "items; give one feature row per item, in the same order."
+            msg("error.validation.parameter_has_rows_but",
+                "The {name} parameter of {where} has {arr_shape_0} rows but there are {n_samples} "
+                "items; give one feature row per item, in the same order.",
+                name=repr(name), where=where, arr_shape_0=arr.shape[0], n_samples=n_samples)
         )
     # float32 features would give float32 probabilities (rows off 1 by ~1e-7) in scikit-learn
     arr = arr.astype(np.float64, copy=False)
     if not np.all(np.isfinite(arr)):
         bad = np.argwhere(~np.isfinite(arr))[0]
         raise InputError(
-            f"The {name!r} parameter of {where} must be finite; row {bad[0]}, column {bad[1]} is "
-            f"{arr[bad[0], bad[1]]}. Recompute the features or drop that item."
+            msg("error.validation.parameter_must_finite_row",
+                "The {name} parameter of {where} must be finite; row {bad_0}, column {bad_1} is "
+                "{arr_bad_0_bad_1}. Recompute the features or drop that item.",
+                name=repr(name), where=where, bad_0=bad[0], bad_1=bad[1], arr_bad_0_bad_1=arr[bad[0], bad[1]])
         )
     if n_features is not None and arr.shape[1] != n_features:
         raise InputError(
-            f"The {name!r} parameter of {where} has {arr.shape[1]} columns but the model was fitted "
-            f"on {n_features}. Use the same feature spec as the training run."
+            msg("error.validation.parameter_has_columns_but",
+                "The {name} parameter of {where} has {arr_shape_1} columns but the model was fitted "
+                "on {n_features}. Use the same feature spec as the training run.",
+                name=repr(name), where=where, arr_shape_1=arr.shape[1], n_features=n_features)
         )
     return arr
 
@@ -191,20 +214,28 @@ def _check_labels(labels, where, name="labels", n_samples=None, *, against=_ROWS
     arr = labels if isinstance(labels, np.ndarray) else np.asarray(labels, dtype=dtype)
     if arr.ndim != 1:
         raise InputError(
-            f"The {name!r} parameter of {where} must be 1-D (one label per item). Got shape "
-            f"{arr.shape}."
+            msg("error.validation.parameter_must_d_one",
+                "The {name} parameter of {where} must be 1-D (one label per item). Got shape {shape}.",
+                name=repr(name), where=where, shape=arr.shape)
         )
     if n_samples is not None and arr.shape[0] != n_samples:
         raise InputError(
-            f"The {name!r} parameter of {where} has {arr.shape[0]} labels but "
-            f"{against.format(n=n_samples)}; give one label per row."
+            msg("error.validation.parameter_has_labels_but",
+                "The {name} parameter of {where} has {arr_shape_0} labels but "
+                "{against_format_n_n_sampl}; give one label per row.",
+                name=repr(name),
+                where=where,
+                arr_shape_0=arr.shape[0],
+                against_format_n_n_sampl=against.format(n=n_samples))
         )
     if not allow_missing:
         missing = np.flatnonzero(_missing(arr))
         if missing.size:
             raise InputError(
-                f"The {name!r} parameter of {where} has a missing label at position {missing[0]}; "
-                "drop unlabeled items first."
+                msg("error.validation.parameter_has_missing_label",
+                    "The {name} parameter of {where} has a missing label at position {missing_0}; "
+                    "drop unlabeled items first.",
+                    name=repr(name), where=where, missing_0=missing[0])
             )
     return arr
 
@@ -219,20 +250,26 @@ def _check_classes(classes, where, name="classes", n_classes=None):
     arr = np.asarray(classes)
     if arr.ndim != 1 or arr.shape[0] < 1:
         raise InputError(
-            f"The {name!r} parameter of {where} must be a non-empty 1-D list of class names in the "
-            f"order of the pred_probs columns. Got shape {arr.shape}."
+            msg("error.validation.parameter_must_non_empty",
+                "The {name} parameter of {where} must be a non-empty 1-D list of class names in the "
+                "order of the pred_probs columns. Got shape {shape}.",
+                name=repr(name), where=where, shape=arr.shape)
         )
     out = arr.tolist()
     if n_classes is not None and len(out) != n_classes:
         raise InputError(
-            f"The {name!r} parameter of {where} has {len(out)} names but pred_probs has "
-            f"{n_classes} columns; give one name per column, in column order."
+            msg("error.validation.parameter_has_names_but",
+                "The {name} parameter of {where} has {len_out} names but pred_probs has {n_classes} "
+                "columns; give one name per column, in column order.",
+                name=repr(name), where=where, len_out=len(out), n_classes=n_classes)
         )
     if len(set(out)) != len(out):
         dup = next(c for c in out if out.count(c) > 1)
         raise InputError(
-            f"The {name!r} parameter of {where} has repeated class labels {out}: it must hold "
-            f"distinct names; {dup!r} appears twice. Give each class once, in column order."
+            msg("error.validation.parameter_has_repeated_class",
+                "The {name} parameter of {where} has repeated class labels {out}: it must hold "
+                "distinct names; {dup} appears twice. Give each class once, in column order.",
+                name=repr(name), where=where, out=out, dup=repr(dup))
         )
     return out
 
@@ -285,10 +322,18 @@ def _encode_labels(labels, classes, where, name="labels", n_samples=None, *, aga
     first = int(np.flatnonzero(bad)[0])
     unknown = sorted({repr(values[i]) for i in np.flatnonzero(bad).tolist()})
     raise InputError(
-        f"The {name!r} parameter of {where} holds {values[first]!r} at position {first}, which is "
-        f"not one of the classes {classes} (labels not among the classes: "
-        f"{', '.join(unknown[:5])}{', ...' if len(unknown) > 5 else ''}). Fix the label, add the "
-        "class to the project, or pass the project's classes in pred_probs column order."
+        msg("error.validation.parameter_holds_position_which",
+            "The {name} parameter of {where} holds {values_first} at position {first}, which is not "
+            "one of the classes {classes} (labels not among the classes: "
+            "{join_unknown_5}{if_len_unknown_5_else}). Fix the label, add the class to the project, "
+            "or pass the project's classes in pred_probs column order.",
+            name=repr(name),
+            where=where,
+            values_first=repr(values[first]),
+            first=first,
+            classes=classes,
+            join_unknown_5=', '.join(unknown[:5]),
+            if_len_unknown_5_else=', ...' if len(unknown) > 5 else '')
     )
 
 
@@ -317,26 +362,34 @@ def _check_pred_probs(pred_probs, where, name="pred_probs", n_classes=None, *, a
             arr = arr.astype(np.float64)
     except (TypeError, ValueError) as exc:
         raise InputError(
-            f"The {name!r} parameter of {where} must be a numeric array (n_samples, n_classes); it "
-            f"could not be converted ({exc})."
+            msg("error.validation.parameter_must_numeric_array_2",
+                "The {name} parameter of {where} must be a numeric array (n_samples, n_classes); it "
+                "could not be converted ({exc}).",
+                name=repr(name), where=where, exc=exc)
         ) from None
     if arr.dtype.kind not in "biuf":
         raise InputError(
-            f"The {name!r} parameter of {where} must be a numeric array (n_samples, n_classes). Got "
-            f"dtype {arr.dtype} with shape {arr.shape}."
+            msg("error.validation.parameter_must_numeric_array",
+                "The {name} parameter of {where} must be a numeric array (n_samples, n_classes). Got "
+                "dtype {dtype} with shape {shape}.",
+                name=repr(name), where=where, dtype=arr.dtype, shape=arr.shape)
         )
     arr = arr.astype(np.float64, copy=False)
     if arr.ndim not in ((2, 3) if allow_stack else (2,)) or arr.shape[-1] < 2 or arr.shape[-2] == 0:
         shape = "(n_samples, n_classes) or (n_models, n_samples, n_classes)" if allow_stack else (
             "(n_samples, n_classes)")
         raise InputError(
-            f"The {name!r} parameter of {where} must have shape {shape} with at least 2 classes "
-            f"and 1 sample. Got shape {arr.shape}."
+            msg("error.validation.parameter_must_have_shape",
+                "The {name} parameter of {where} must have shape {shape} with at least 2 classes and "
+                "1 sample. Got shape {shape2}.",
+                name=repr(name), where=where, shape=shape, shape2=arr.shape)
         )
     if n_classes is not None and arr.shape[-1] != n_classes:
         raise InputError(
-            f"The {name!r} parameter of {where} has {arr.shape[-1]} columns but {n_classes} classes "
-            "were given; the columns must follow the classes."
+            msg("error.validation.parameter_has_columns_but_2",
+                "The {name} parameter of {where} has {arr_shape_1} columns but {n_classes} classes "
+                "were given; the columns must follow the classes.",
+                name=repr(name), where=where, arr_shape_1=arr.shape[-1], n_classes=n_classes)
         )
 
     def row(pos):
@@ -347,20 +400,26 @@ def _check_pred_probs(pred_probs, where, name="pred_probs", n_classes=None, *, a
     if not finite.all():
         bad = np.argwhere(~finite)[0]
         raise InputError(
-            f"The {name!r} parameter of {where} must hold probabilities in [0, 1]; "
-            f"{row(bad[:-1])} holds {arr[tuple(bad)]}. Pass predict_proba output."
+            msg("error.validation.parameter_must_hold_probabilities",
+                "The {name} parameter of {where} must hold probabilities in [0, 1]; {row_bad_1} "
+                "holds {arr_tuple_bad}. Pass predict_proba output.",
+                name=repr(name), where=where, row_bad_1=row(bad[:-1]), arr_tuple_bad=arr[tuple(bad)])
         )
     if arr.min() < 0 or arr.max() > 1 + 1e-6:
         raise InputError(
-            f"The {name!r} parameter of {where} must hold probabilities in [0, 1]; got values from "
-            f"{arr.min():.4g} to {arr.max():.4g}. Pass predict_proba output."
+            msg("error.validation.parameter_must_hold_probabilities_2",
+                "The {name} parameter of {where} must hold probabilities in [0, 1]; got values from "
+                "{arr_min:.4g} to {arr_max:.4g}. Pass predict_proba output.",
+                name=repr(name), where=where, arr_min=arr.min(), arr_max=arr.max())
         )
     sums = arr.sum(axis=-1)
     bad = np.argwhere(np.abs(sums - 1.0) > 1e-3)
     if bad.size:
         raise InputError(
-            f"The {name!r} parameter of {where} must have rows summing to 1; {row(bad[0])} sums "
-            f"to {sums[tuple(bad[0])]:.6g}. Pass predict_proba output, not raw scores."
+            msg("error.validation.parameter_must_have_rows",
+                "The {name} parameter of {where} must have rows summing to 1; {row_bad_0} sums to "
+                "{sums_tuple_bad_0:.6g}. Pass predict_proba output, not raw scores.",
+                name=repr(name), where=where, row_bad_0=row(bad[0]), sums_tuple_bad_0=sums[tuple(bad[0])])
         )
     if renormalize:
         arr = arr / sums[..., None]

@@ -528,13 +528,17 @@ def build_parser():
 def error_text(exc):
     """A library error in the current language when it carries a catalog key (a
     :class:`~defectlab.messages.Message`), else its English text."""
-    from .i18n import catalog
+    from .i18n import catalog, get_language
+    from .messages import Message
 
     first = exc.args[0] if exc.args else None
     key = getattr(first, "key", None)
-    if key and key in catalog("en"):
-        return t(key, **first.args)
-    return str(exc)
+    if get_language() == "en" or not key or key not in catalog("en"):
+        return str(exc)  # English: the library's own line, as it always was
+    # a word with its own key inside the sentence (a role, an action, a class) is translated first
+    args = {k: t(v.key, **v.args) if isinstance(v, Message) and v.key in catalog("en") else v
+            for k, v in first.args.items()}
+    return t(key, **args)
 
 
 def _language_from_environment():

@@ -44,6 +44,7 @@ import numpy as np
 
 from defectlab._validation import _check_int
 from defectlab.errors import InputError
+from defectlab.messages import msg
 
 __all__ = [
     "DEFECT_CLASSES",
@@ -195,8 +196,10 @@ def _entropy(random_state, func):
     if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
         if int(random_state) < 0:
             raise InputError(
-                f"The 'random_state' parameter of {func} must be a non-negative integer, a numpy "
-                f"Generator/RandomState or None. Got {random_state!r}."
+                msg("error.demo.random_state_parameter_must_2",
+                    "The 'random_state' parameter of {func} must be a non-negative integer, a numpy "
+                    "Generator/RandomState or None. Got {random_state}.",
+                    func=func, random_state=repr(random_state))
             )
         return int(random_state)
     if isinstance(random_state, np.random.Generator):
@@ -204,8 +207,10 @@ def _entropy(random_state, func):
     if isinstance(random_state, np.random.RandomState):
         return int(random_state.randint(0, 2**63 - 1, dtype=np.int64))
     raise InputError(
-        f"The 'random_state' parameter of {func} must be a non-negative integer, a numpy "
-        f"Generator/RandomState or None. Got {random_state!r} of type {type(random_state).__name__}."
+        msg("error.demo.random_state_parameter_must",
+            "The 'random_state' parameter of {func} must be a non-negative integer, a numpy "
+            "Generator/RandomState or None. Got {random_state} of type {name}.",
+            func=func, random_state=repr(random_state), name=type(random_state).__name__)
     )
 
 
@@ -726,7 +731,9 @@ def _write_image(path, image, ext):
         image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
     ok, buf = cv2.imencode(ext, image, params)
     if not ok:  # pragma: no cover - OpenCV always encodes uint8 PNG/JPEG
-        raise InputError(f"Could not encode the demo image {path} as {ext}.")
+        raise InputError(msg("error.demo.could_not_encode_demo",
+                "Could not encode the demo image {path} as {ext}.",
+                path=path, ext=ext))
     path.write_bytes(buf.tobytes())
 
 
@@ -807,14 +814,17 @@ def write_demo_files(root, random_state=0, n_per_class=40, n_per_grade=30, n_pla
     n_batch = _check_int(n_batch, func, "n_batch", 1, 10_000)
     if not isinstance(root, (str, Path)):
         raise InputError(
-            f"The 'root' parameter of {func} must be a folder path (str or Path). "
-            f"Got {type(root).__name__}."
+            msg("error.demo.root_parameter_must_folder",
+                "The 'root' parameter of {func} must be a folder path (str or Path). Got {name}.",
+                func=func, name=type(root).__name__)
         )
     root = Path(root)
     if root.exists() and not root.is_dir():
         raise InputError(
-            f"The 'root' parameter of {func} must be a folder, but {root} is an existing file. "
-            "Pass a new or existing folder."
+            msg("error.demo.root_parameter_must_folder_2",
+                "The 'root' parameter of {func} must be a folder, but {root} is an existing file. "
+                "Pass a new or existing folder.",
+                func=func, root=root)
         )
     entropy = _entropy(random_state, func)
     out = {

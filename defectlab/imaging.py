@@ -105,7 +105,9 @@ class ImageLimits:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
                 raise InputError(
-                    f"ImageLimits.{name} must be a positive integer. Got {value!r}."
+                    msg("error.imaging.imagelimits_must_positive_integer",
+                        "ImageLimits.{name} must be a positive integer. Got {value}.",
+                        name=name, value=repr(value))
                 )
 
 
@@ -823,8 +825,10 @@ def _as_bytes(data, source):
     if isinstance(data, (bytes, bytearray, memoryview)):
         return data
     raise InputError(
-        f"The 'data' parameter of decode_image must be bytes (the encoded file) for {source}. "
-        f"Got {type(data).__name__}; use load_image(path) for a path."
+        msg("error.imaging.data_parameter_decode_image",
+            "The 'data' parameter of decode_image must be bytes (the encoded file) for {source}. Got "
+            "{name}; use load_image(path) for a path.",
+            source=source, name=type(data).__name__)
     )
 
 
@@ -1026,15 +1030,19 @@ def _check_image(image, func):
     """The one validator: a uint8 ndarray of shape (H, W) or (H, W, 3), H and W >= 1."""
     if not isinstance(image, np.ndarray):
         raise InputError(
-            f"The 'image' parameter of {func} must be a numpy array of shape (H, W) or (H, W, 3). "
-            f"Got {type(image).__name__}."
+            msg("error.imaging.image_parameter_must_numpy",
+                "The 'image' parameter of {func} must be a numpy array of shape (H, W) or (H, W, 3). "
+                "Got {name}.",
+                func=func, name=type(image).__name__)
         )
     if image.dtype != np.uint8 or not (
         image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)
     ) or image.shape[0] < 1 or image.shape[1] < 1:
         raise InputError(
-            f"The 'image' parameter of {func} must be a uint8 array of shape (H, W) or (H, W, 3). "
-            f"Got {image.dtype} with shape {image.shape}."
+            msg("error.imaging.image_parameter_must_uint",
+                "The 'image' parameter of {func} must be a uint8 array of shape (H, W) or (H, W, 3). "
+                "Got {dtype} with shape {shape}.",
+                func=func, dtype=image.dtype, shape=image.shape)
         )
     return image
 
@@ -1072,7 +1080,9 @@ def to_grey(image: np.ndarray) -> np.ndarray:
 def _encode(image, ext, params, func):
     ok, buf = cv2.imencode(ext, _to_bgr(image), params)
     if not ok:  # pragma: no cover - cv2 only fails on invalid input, which was checked
-        raise InputError(f"{func} could not encode an image of shape {image.shape}.")
+        raise InputError(msg("error.imaging.could_not_encode_image",
+                "{func} could not encode an image of shape {shape}.",
+                func=func, shape=image.shape))
     return buf.tobytes()
 
 
@@ -1106,7 +1116,9 @@ def encode_jpeg(image: np.ndarray, quality: int = 90) -> bytes:
     """
     _check_image(image, "encode_jpeg")
     if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) or not 1 <= quality <= 100:
-        raise InputError(f"The 'quality' parameter of encode_jpeg must be an integer in 1..100. Got {quality!r}.")
+        raise InputError(msg("error.imaging.quality_parameter_encode_jpeg",
+                "The 'quality' parameter of encode_jpeg must be an integer in 1..100. Got {quality}.",
+                quality=repr(quality)))
     return _encode(image, ".jpg", [cv2.IMWRITE_JPEG_QUALITY, int(quality)], "encode_jpeg")
 
 
@@ -1131,7 +1143,9 @@ def make_thumbnail(image: np.ndarray, size: int = 160, quality: int = 85) -> byt
     """
     _check_image(image, "make_thumbnail")
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
-        raise InputError(f"The 'size' parameter of make_thumbnail must be a positive integer. Got {size!r}.")
+        raise InputError(msg("error.imaging.size_parameter_make_thumbnail",
+                "The 'size' parameter of make_thumbnail must be a positive integer. Got {size}.",
+                size=repr(size)))
     h, w = image.shape[:2]
     scale = size / max(h, w)
     nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
@@ -1155,8 +1169,10 @@ def _box_coords(box):
         vals = ()
     if len(vals) != 4 or not all(math.isfinite(v) for v in vals):
         raise InputError(
-            "The 'box' parameter of crop_box must be (x0, y0, x1, y1) finite pixel coordinates "
-            f"or an object with x0, y0, x1, y1. Got {box!r}."
+            msg("error.imaging.box_parameter_crop_box",
+                "The 'box' parameter of crop_box must be (x0, y0, x1, y1) finite pixel coordinates "
+                "or an object with x0, y0, x1, y1. Got {box}.",
+                box=repr(box))
         )
     return vals
 
@@ -1195,7 +1211,9 @@ def crop_box(image: np.ndarray, box, pad: int = 0) -> np.ndarray:
     _check_image(image, "crop_box")
     x0, y0, x1, y1 = _box_coords(box)
     if isinstance(pad, bool) or not isinstance(pad, (int, np.integer)) or pad < 0:
-        raise InputError(f"The 'pad' parameter of crop_box must be a non-negative integer. Got {pad!r}.")
+        raise InputError(msg("error.imaging.pad_parameter_crop_box",
+                "The 'pad' parameter of crop_box must be a non-negative integer. Got {pad}.",
+                pad=repr(pad)))
     h, w = image.shape[:2]
     c0 = max(0, math.floor(x0 + 1e-6) - pad)
     r0 = max(0, math.floor(y0 + 1e-6) - pad)
@@ -1203,7 +1221,9 @@ def crop_box(image: np.ndarray, box, pad: int = 0) -> np.ndarray:
     r1 = min(h, math.ceil(y1 - 1e-6) + pad)
     if c1 <= c0 or r1 <= r0:
         raise InputError(
-            f"The box ({x0:g}, {y0:g}, {x1:g}, {y1:g}) is empty or lies outside the {w}x{h} image."
+            msg("error.imaging.box_empty_lies_outside",
+                "The box ({x0:g}, {y0:g}, {x1:g}, {y1:g}) is empty or lies outside the {w}x{h} image.",
+                x0=x0, y0=y0, x1=x1, y1=y1, w=w, h=h)
         )
     return image[r0:r1, c0:c1].copy()
 

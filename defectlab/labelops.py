@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass, replace
 
 from defectlab.errors import ConflictError, DefectlabError, InputError
+from defectlab.messages import Message, msg
 
 __all__ = ["KINDS", "MAX_OPS", "LabelOp", "OpResult", "applied_ops", "apply_op", "apply_ops", "label_states",
            "parse_op"]
@@ -126,7 +127,9 @@ def _text(raw, name, where, allow_none=True):
     if value is None and allow_none:
         return None
     if not isinstance(value, str) or not value or len(value) > _MAX_TEXT:
-        raise InputError(f"{where}: {name!r} must be a text of 1-{_MAX_TEXT} characters; got {value!r:.60}.")
+        raise InputError(msg("error.labelops.must_text_characters_got",
+                "{where}: {name} must be a text of 1-{_MAX_TEXT} characters; got {value:.60}.",
+                where=where, name=repr(name), _MAX_TEXT=_MAX_TEXT, value=repr(value)))
     return value
 
 
@@ -135,7 +138,9 @@ def _int(raw, name, where, allow_none=True):
     if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**62:
-        raise InputError(f"{where}: {name!r} must be a non-negative integer; got {value!r:.60}.")
+        raise InputError(msg("error.labelops.must_non_negative_integer",
+                "{where}: {name} must be a non-negative integer; got {value:.60}.",
+                where=where, name=repr(name), value=repr(value)))
     return value
 
 
@@ -144,7 +149,9 @@ def _op_id(raw, name, where, allow_none=True):
     if value is None and allow_none:
         return None
     if not isinstance(value, str) or not _OP_ID.match(value):
-        raise InputError(f"{where}: {name!r} must be 8-64 letters, digits, '-' or '_'; got {value!r:.60}.")
+        raise InputError(msg("error.labelops.must_letters_digits_got",
+                "{where}: {name} must be 8-64 letters, digits, '-' or '_'; got {value:.60}.",
+                where=where, name=repr(name), value=repr(value)))
     return value
 
 
@@ -168,15 +175,21 @@ def parse_op(raw):
     """
     where = "label operation"
     if not isinstance(raw, dict):
-        raise InputError(f"{where}: expected an object; got {type(raw).__name__}.")
+        raise InputError(msg("error.labelops.expected_object_got",
+                "{where}: expected an object; got {name}.",
+                where=where, name=type(raw).__name__))
     op_id = _op_id(raw, "op", where, allow_none=False)
     kind = raw.get("kind", "label")
     if kind not in KINDS:
-        raise InputError(f"{where} {op_id}: 'kind' must be one of {', '.join(KINDS)}; got {kind!r:.60}.")
+        raise InputError(msg("error.labelops.kind_must_one_got",
+                "{where} {op_id}: 'kind' must be one of {join_kinds}; got {kind:.60}.",
+                where=where, op_id=op_id, join_kinds=', '.join(KINDS), kind=repr(kind)))
     seconds = raw.get("seconds")
     if seconds is not None:
         if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not math.isfinite(seconds):
-            raise InputError(f"{where} {op_id}: 'seconds' must be a number; got {seconds!r:.60}.")
+            raise InputError(msg("error.labelops.seconds_must_number_got",
+                    "{where} {op_id}: 'seconds' must be a number; got {seconds:.60}.",
+                    where=where, op_id=op_id, seconds=repr(seconds)))
         seconds = min(max(float(seconds), 0.0), _MAX_SECONDS)
     return LabelOp(
         op_id=op_id, item_id=_int(raw, "item", where, allow_none=False), kind=kind,
@@ -242,7 +255,9 @@ def _write(ws, conn, op, user):
         return review_item(ws, op.item_id, op.action, label=op.label, user=user, run_id=op.run_id,
                            comment=op.comment, expected_version=expected, conn=conn)
     if op.label is None:
-        raise InputError(f"label operation {op.op_id}: no label given for item {op.item_id}.")
+        raise InputError(msg("error.labelops.label_operation_no_label",
+                "label operation {op_id}: no label given for item {item_id}.",
+                op_id=op.op_id, item_id=op.item_id))
     return annotate(ws, op.item_id, op.label, user=user, source=op.source, seconds=op.seconds,
                     comment=op.comment, expected_version=expected, run_id=op.run_id, conn=conn)
 
@@ -255,10 +270,14 @@ def _undo(ws, conn, op, user):
 
     target = _stored(conn, op.target_op) if op.target_op else None
     if target is None or target["user"] != user:
-        raise InputError(f"label operation {op.op_id}: nothing of yours to undo ({op.target_op}).")
+        raise InputError(msg("error.labelops.label_operation_nothing_yours",
+                "label operation {op_id}: nothing of yours to undo ({target_op}).",
+                op_id=op.op_id, target_op=op.target_op))
     ann = conn.execute("SELECT * FROM annotations WHERE id = ?", (target["annotation_id"],)).fetchone()
     if conn.execute("SELECT 1 FROM annotations WHERE retracts = ?", (ann["id"],)).fetchone():
-        raise InputError(f"label operation {op.op_id}: {op.target_op} is already undone.")
+        raise InputError(msg("error.labelops.label_operation_already_undone",
+                "label operation {op_id}: {target_op} is already undone.",
+                op_id=op.op_id, target_op=op.target_op))
     require(conn, user, _SOURCE_ACTION.get(ann["source"], "label"))
     cur = conn.execute(
         "INSERT INTO annotations (item_id, label, user, source, created_at, retracts) VALUES (?, NULL, ?, ?, ?, ?)",
@@ -297,7 +316,9 @@ def apply_op(ws, op, user):
             done = _stored(conn, op.op_id)
             if done is not None:
                 if done["user"] != user or done["item_id"] != op.item_id:
-                    raise InputError(f"label operation {op.op_id}: this id was already used for another item.")
+                    raise InputError(msg("error.labelops.label_operation_id_was",
+                            "label operation {op_id}: this id was already used for another item.",
+                            op_id=op.op_id))
                 return OpResult(op.op_id, op.item_id, "saved", done["annotation_id"],
                                 item_version(conn, op.item_id))
             ann = _undo(ws, conn, op, user) if op.kind == "undo" else _write(ws, conn, op, user)
@@ -307,7 +328,9 @@ def apply_op(ws, op, user):
     except ConflictError as exc:
         return _conflict(ws, op, exc)
     except DefectlabError as exc:
-        return OpResult(op.op_id, op.item_id, "error", message=str(exc))
+        # the error's Message (catalog key) when it has one: the labeling surface words it in the user's language
+        first = exc.args[0] if exc.args else None
+        return OpResult(op.op_id, op.item_id, "error", message=first if isinstance(first, Message) else str(exc))
 
 
 def apply_ops(ws, ops, user, **fields):
@@ -316,5 +339,7 @@ def apply_ops(ws, ops, user, **fields):
     ``fields`` (``source``, ``comment``, ``run_id``) override those of every operation.
     """
     if len(ops) > MAX_OPS:
-        raise InputError(f"apply_ops takes at most {MAX_OPS} operations at a time; got {len(ops)}.")
+        raise InputError(msg("error.labelops.apply_ops_takes_most",
+                "apply_ops takes at most {MAX_OPS} operations at a time; got {len_ops}.",
+                MAX_OPS=MAX_OPS, len_ops=len(ops)))
     return [apply_op(ws, replace(op, **fields) if fields else op, user) for op in ops]

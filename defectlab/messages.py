@@ -8,7 +8,8 @@ user interface can show the same message in another language with ``t(m.key, **m
 The library builds its user-facing rejection reasons with :func:`msg` at their source; the import
 report passes ``reason_key`` / ``reason_args`` on next to the English ``reason`` (see
 :func:`message_fields`). String operations (``+``, ``replace``, f-strings) give a plain ``str``:
-the result has no key any more, and is shown in English.
+the result has no key any more, and is shown in English. An argument may itself be a Message (a role or
+an action named inside a sentence): the UI translates it before it fills the sentence in.
 
 Examples
 --------
@@ -90,14 +91,16 @@ def msg(key, template, /, **args):
     template : str
         The English ``str.format`` template.
     **args
-        Placeholder values; converted to JSON-friendly str / int / float.
+        Placeholder values; converted to JSON-friendly str / int / float. A :class:`Message` value stays a
+        Message (a word of the sentence that has its own key, e.g. a role or an action), so the user
+        interface translates it too.
 
     Returns
     -------
     Message
         Equal to the formatted English text.
     """
-    clean = {name: _json_value(value) for name, value in args.items()}
+    clean = {name: value if isinstance(value, Message) else _json_value(value) for name, value in args.items()}
     return Message(template.format(**clean), key, clean)
 
 

@@ -3,9 +3,9 @@
 from defectlab.i18n import t
 
 
-def render_reason(parts, lang="en", class_name=str):
+def render_reason(parts, lang="en", class_name=str, feature=str):
     """``reason_parts`` as text in ``lang``; class names through ``class_name`` (default: as given,
-    the library's own words).
+    the library's own words), feature column ids through ``feature`` (the UI shows them as code).
 
     The rule the UI follows too (``defectlab.ui.reviewing.reason_text``): ``classes`` is joined with
     " / ", an arg holding a list of parts is rendered part by part and joined with
@@ -18,6 +18,8 @@ def render_reason(parts, lang="en", class_name=str):
                 value = class_name(value)
             elif name == "classes":
                 value = " / ".join(class_name(v) for v in value)
+            elif name == "feature":
+                value = feature(value)
             elif isinstance(value, list):
                 value = joined("quality.reason.list_join", [part(v) for v in value])
             args[name] = value

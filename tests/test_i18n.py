@@ -117,6 +117,7 @@ def test_chinese_catalog_is_in_chinese():
     no_cjk = sorted(k for k, v in zh.items() if not CJK_RE.search(v))
     assert no_cjk == [
         "app.title",
+        "audit.detail_pair",  # "{name}：{value}"
         "common.n_of_total",
         "error.image",
         "import.rejected_file",
@@ -226,7 +227,8 @@ def test_t_without_kwargs_returns_the_raw_template_silently(caplog):
 
 def test_t_missing_placeholders_are_left_in_place_and_extra_ones_ignored():
     assert t("common.n_of_total", lang="en", n=2) == "2 of {total}"
-    assert t("import.n_imported", lang="en", n=1, unused="x") == "Imported 1 images."
+    assert t("import.n_imported", lang="en", n=3, unused="x") == "Imported 3 images."
+    assert t("import.n_imported", lang="en", n=1, unused="x") == "Imported 1 image."  # the ".one" form
 
 
 def test_t_returns_the_template_when_a_value_does_not_fit_its_format_spec():

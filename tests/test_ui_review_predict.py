@@ -203,7 +203,7 @@ def test_review_queues_in_chinese_say_the_reasons_in_chinese(tmp_path, monkeypat
     zh = partial(class_label, lang="zh_CN")
     for kind, rows in queues.items():
         for row in rows:
-            assert render_reason(row["reason_parts"], "zh_CN", class_name=zh) in captions, kind
+            assert render_reason(row["reason_parts"], "zh_CN", class_name=zh, feature="`{}`".format) in captions, kind
             assert not any(row["reason"] in c for c in captions)
     shown = " ".join(captions)
     assert "同一文件被分别导入为 龟裂 / 斑块" in shown

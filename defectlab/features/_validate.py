@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
+from ..messages import msg
 
 __all__ = ["check_batch", "check_image_list", "prepare_images"]
 
@@ -40,8 +41,10 @@ def check_batch(images, where, *, allow_color=False):
         fix = ("Pass a list of 2-D/3-D arrays to have them converted (any size, uint8/uint16/"
                "float, grey or colour), or convert with prepare_images(list(images), spec)."
                if where == "extract" else "Convert with defectlab.features.prepare_images first.")
-        raise InputError(f"The 'images' parameter of {where} must be a uint8 array of shape "
-                         f"{shape}. Got {_describe(images)}. {fix}")
+        raise InputError(msg("error.validate.images_parameter_must_uint",
+                "The 'images' parameter of {where} must be a uint8 array of shape {shape}. Got "
+                "{describe_images}. {fix}",
+                where=where, shape=shape, describe_images=_describe(images), fix=fix))
     return np.ascontiguousarray(images)
 
 
@@ -52,13 +55,16 @@ def check_image_list(images, where):
     unsigned/signed integer or float dtype, non-empty, with finite values.
     """
     if not isinstance(images, (list, tuple)):
-        raise InputError(f"The 'images' parameter of {where} must be a uint8 array of shape "
-                         f"(N, H, W) or a list of arrays. Got {_describe(images)}. "
-                         "Wrap single images in a list.")
+        raise InputError(msg("error.validate.images_parameter_must_uint_2",
+                "The 'images' parameter of {where} must be a uint8 array of shape (N, H, W) or a "
+                "list of arrays. Got {describe_images}. Wrap single images in a list.",
+                where=where, describe_images=_describe(images)))
     for i, im in enumerate(images):
         if not isinstance(im, np.ndarray):
-            raise InputError(f"images[{i}] passed to {where} must be a numpy array. Got "
-                             f"{type(im).__name__}. Decode files first (cv2.imdecode / imaging).")
+            raise InputError(msg("error.validate.images_passed_must_numpy",
+                    "images[{i}] passed to {where} must be a numpy array. Got {name}. Decode files "
+                    "first (cv2.imdecode / imaging).",
+                    i=i, where=where, name=type(im).__name__))
         bad = None
         if im.ndim not in (2, 3) or (im.ndim == 3 and im.shape[2] not in (1, 3, 4)):
             bad = "must be 2-D (H, W) or 3-D (H, W, 1|3|4)"
@@ -71,8 +77,10 @@ def check_image_list(images, where):
         elif im.dtype.kind == "f" and not np.isfinite(im).all():
             bad = "contains NaN or infinity"
         if bad:
-            raise InputError(f"images[{i}] passed to {where} {bad}. Got {im.dtype} with shape "
-                             f"{im.shape}. Fix or drop that image.")
+            raise InputError(msg("error.validate.images_passed_got_shape",
+                    "images[{i}] passed to {where} {bad}. Got {dtype} with shape {shape}. Fix or "
+                    "drop that image.",
+                    i=i, where=where, bad=bad, dtype=im.dtype, shape=im.shape))
     return images
 
 

@@ -47,6 +47,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..errors import DefectlabError, InputError
+from ..messages import msg
 from ._validate import check_image_list
 from .spec import FEATURES_VERSION
 
@@ -191,8 +192,10 @@ class FeatureCache:
         try:
             directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise DefectlabError(f"Cannot create the feature cache folder {directory}: {exc}. Check "
-                                 "the workspace path and its permissions.") from None
+            raise DefectlabError(msg("error.cache.cannot_create_feature_cache",
+                    "Cannot create the feature cache folder {directory}: {exc}. Check the workspace "
+                    "path and its permissions.",
+                    directory=directory, exc=exc)) from None
         spec_file = directory / "spec.json"
         if not spec_file.exists():
             _write_atomic(spec_file, spec.to_json(indent=1).encode("utf-8"))
@@ -361,13 +364,17 @@ class FeatureCache:
 
 def _check_shas(shas):
     if isinstance(shas, (str, bytes)) or not hasattr(shas, "__len__"):
-        raise InputError("The 'shas' parameter of extract_cached must be a list of sha256 hex "
-                         f"strings. Got {type(shas).__name__}. Pass e.g. [item.sha256, ...].")
+        raise InputError(msg("error.cache.shas_parameter_extract_cached",
+                "The 'shas' parameter of extract_cached must be a list of sha256 hex strings. Got "
+                "{name}. Pass e.g. [item.sha256, ...].",
+                name=type(shas).__name__))
     shas = list(shas)
     for i, s in enumerate(shas):
         if not isinstance(s, str) or not _SHA_RE.match(s):
-            raise InputError(f"shas[{i}] passed to extract_cached must be a 64-character sha256 "
-                             f"hex string. Got {s!r}. Pass the image's content sha256.")
+            raise InputError(msg("error.cache.shas_passed_extract_cached",
+                    "shas[{i}] passed to extract_cached must be a 64-character sha256 hex string. "
+                    "Got {s}. Pass the image's content sha256.",
+                    i=i, s=repr(s)))
     return [s.lower() for s in shas]
 
 
@@ -378,15 +385,18 @@ def _compute_batch(batch, load_images, spec):
     images = load_images(list(batch))
     if not isinstance(images, (list, tuple)) or len(images) != len(batch):
         got = len(images) if hasattr(images, "__len__") else type(images).__name__
-        raise InputError(f"load_images returned {got} images for {len(batch)} shas. It must "
-                         "return one array per requested sha, in the same order.")
+        raise InputError(msg("error.cache.load_images_returned_images",
+                "load_images returned {got} images for {len_batch} shas. It must return one array "
+                "per requested sha, in the same order.",
+                got=got, len_batch=len(batch)))
     try:
         check_image_list(list(images), "extract_cached")
     except InputError as exc:
         m = re.match(r"images\[(\d+)\]", str(exc))
         sha = batch[int(m.group(1))] if m else "?"
-        raise InputError(f"The image with sha {sha} returned by load_images cannot be used: "
-                         f"{exc}") from None
+        raise InputError(msg("error.cache.image_sha_returned_load",
+                "The image with sha {sha} returned by load_images cannot be used: {exc}",
+                sha=sha, exc=exc)) from None
     return extract(list(images), spec, n_jobs=1)
 
 
@@ -459,9 +469,10 @@ def extract_cached(shas, load_images, spec, cache_dir, n_jobs=1, progress=None):
     spec = _resolve(spec)
     shas = _check_shas(shas)
     if not callable(load_images):
-        raise InputError("The 'load_images' parameter of extract_cached must be a function "
-                         "load_images(shas) -> list of arrays. Got "
-                         f"{type(load_images).__name__}.")
+        raise InputError(msg("error.cache.load_images_parameter_extract",
+                "The 'load_images' parameter of extract_cached must be a function load_images(shas) "
+                "-> list of arrays. Got {name}.",
+                name=type(load_images).__name__))
     n_jobs = (os.cpu_count() or 1) if n_jobs == -1 else _check_int(n_jobs, "extract_cached", "n_jobs", 1)
     cache = FeatureCache.for_spec(cache_dir, spec)
     out, found = cache.lookup(shas)

@@ -9,6 +9,7 @@ import numpy as np
 
 from .._validation import _check_int
 from ..errors import InputError
+from ..messages import msg
 from . import color as _color
 from . import fft as _fft
 from . import gabor as _gabor
@@ -41,10 +42,15 @@ def _resolve(spec):
     spec = get_spec(spec)
     if spec.version != FEATURES_VERSION:
         raise InputError(
-            f"The feature spec was made for feature version {spec.version}, but this defectlab "
-            f"computes version {FEATURES_VERSION}: its features would not match. Got spec "
-            f"{spec.name!r} (hash {spec.hash[:12]}). Re-extract features and retrain with a current "
-            "spec (e.g. get_spec('default')).")
+            msg("error.pipeline.feature_spec_was_made",
+                "The feature spec was made for feature version {version}, but this defectlab "
+                "computes version {FEATURES_VERSION}: its features would not match. Got spec {name} "
+                "(hash {spec_hash_12}). Re-extract features and retrain with a current spec (e.g. "
+                "get_spec('default')).",
+                version=spec.version,
+                FEATURES_VERSION=FEATURES_VERSION,
+                name=repr(spec.name),
+                spec_hash_12=spec.hash[:12]))
     return spec
 
 

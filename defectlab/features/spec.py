@@ -34,6 +34,7 @@ import json
 from dataclasses import dataclass, field
 
 from ..errors import InputError
+from ..messages import msg
 
 __all__ = [
     "DEFAULT_PRESET",
@@ -82,7 +83,9 @@ _GLCM_PROPS = ("contrast", "dissimilarity", "homogeneity", "energy", "correlatio
 
 
 def _fail(where, what, got, fix):
-    raise InputError(f"The '{where}' {what}. Got {got!r}. {fix}")
+    raise InputError(msg("error.spec.got",
+            "The '{where}' {what}. Got {got}. {fix}",
+            where=where, what=what, got=repr(got), fix=fix))
 
 
 def _int_tuple(value, where, *, min_value=1, max_value=None, length=None):
@@ -545,8 +548,10 @@ class FeatureSpec:
         try:
             data = json.loads(text)
         except (TypeError, ValueError) as exc:
-            raise InputError(f"The feature spec is not valid JSON ({exc}). "
-                             "Pass the text written by FeatureSpec.to_json().") from None
+            raise InputError(msg("error.spec.feature_spec_not_valid",
+                    "The feature spec is not valid JSON ({exc}). Pass the text written by "
+                    "FeatureSpec.to_json().",
+                    exc=exc)) from None
         return cls.from_dict(data)
 
     @property
@@ -666,7 +671,11 @@ def get_spec(name_or_spec=None):
             return PRESETS[name_or_spec]
         if name_or_spec.lstrip().startswith("{"):
             return FeatureSpec.from_json(name_or_spec)
-        raise InputError(f"The 'spec' parameter names an unknown feature preset. Got "
-                         f"{name_or_spec!r}. Use one of {sorted(PRESETS)} or a FeatureSpec.")
-    raise InputError(f"The 'spec' parameter must be None, a preset name, a dict or a FeatureSpec. "
-                     f"Got {type(name_or_spec).__name__}. Use e.g. spec='default'.")
+        raise InputError(msg("error.spec.spec_parameter_names_unknown",
+                "The 'spec' parameter names an unknown feature preset. Got {name_or_spec}. Use one "
+                "of {sorted_presets} or a FeatureSpec.",
+                name_or_spec=repr(name_or_spec), sorted_presets=sorted(PRESETS)))
+    raise InputError(msg("error.spec.spec_parameter_must_none",
+            "The 'spec' parameter must be None, a preset name, a dict or a FeatureSpec. Got {name}. "
+            "Use e.g. spec='default'.",
+            name=type(name_or_spec).__name__))

@@ -200,9 +200,16 @@ def _check_entry_ratio(info, name, shown, max_ratio):
         ratio = info.file_size / max(info.compress_size, 1)
         if ratio > max_ratio:
             raise InputError(
-                f"{shown} looks like a zip bomb: {name[:80]!r} expands {_fmt(info.compress_size)} into "
-                f"{_fmt(info.file_size)} (ratio {ratio:.0f}:1, the limit is {max_ratio:g}:1). "
-                "Nothing was extracted; raise max_ratio if the archive is trusted."
+                msg("error.archive.looks_like_zip_bomb_2",
+                    "{shown} looks like a zip bomb: {name_80} expands {fmt_info_compress_size} into "
+                    "{fmt_info_file_size} (ratio {ratio:.0f}:1, the limit is {max_ratio:g}:1). "
+                    "Nothing was extracted; raise max_ratio if the archive is trusted.",
+                    shown=shown,
+                    name_80=repr(name[:80]),
+                    fmt_info_compress_size=_fmt(info.compress_size),
+                    fmt_info_file_size=_fmt(info.file_size),
+                    ratio=ratio,
+                    max_ratio=max_ratio)
             )
 
 
@@ -211,29 +218,44 @@ def _check_archive(plan, zip_size, dest, shown, max_files, max_total_bytes, max_
     n_files = len(plan.entries)
     if n_files > max_files:
         raise InputError(
-            f"{shown} has {n_files} files, over the limit of {max_files}. Nothing was extracted; "
-            "split the archive or raise max_files."
+            msg("error.archive.has_files_over_limit",
+                "{shown} has {n_files} files, over the limit of {max_files}. Nothing was extracted; "
+                "split the archive or raise max_files.",
+                shown=shown, n_files=n_files, max_files=max_files)
         )
     if plan.declared > max_total_bytes:
         raise InputError(
-            f"{shown} would expand to {_fmt(plan.declared)}, over the {_fmt(max_total_bytes)} limit. "
-            "Nothing was extracted; split the archive or raise max_total_bytes."
+            msg("error.archive.would_expand_over_limit",
+                "{shown} would expand to {fmt_plan_declared}, over the {fmt_max_total_bytes} limit. "
+                "Nothing was extracted; split the archive or raise max_total_bytes.",
+                shown=shown, fmt_plan_declared=_fmt(plan.declared), fmt_max_total_bytes=_fmt(max_total_bytes))
         )
     # many small entries that each stay under the per-entry check still add up: ratio of the whole
     ratio = plan.declared / max(zip_size, 1)
     if plan.declared > _RATIO_MIN_BYTES and ratio > max_ratio:
         raise InputError(
-            f"{shown} looks like a zip bomb: {_fmt(zip_size)} expands into {_fmt(plan.declared)} "
-            f"(ratio {ratio:.0f}:1, the limit is {max_ratio:g}:1). Nothing was extracted; raise "
-            "max_ratio if the archive is trusted."
+            msg("error.archive.looks_like_zip_bomb",
+                "{shown} looks like a zip bomb: {fmt_zip_size} expands into {fmt_plan_declared} "
+                "(ratio {ratio:.0f}:1, the limit is {max_ratio:g}:1). Nothing was extracted; raise "
+                "max_ratio if the archive is trusted.",
+                shown=shown,
+                fmt_zip_size=_fmt(zip_size),
+                fmt_plan_declared=_fmt(plan.declared),
+                ratio=ratio,
+                max_ratio=max_ratio)
         )
     probe = dest if dest.exists() else next((p for p in dest.parents if p.exists()), Path("."))
     free = shutil.disk_usage(probe).free
     if plan.declared + _FREE_RESERVE > free:
         raise InputError(
-            f"{shown} would expand to {_fmt(plan.declared)} but only {_fmt(free)} is free on the "
-            f"workspace disk ({_fmt(_FREE_RESERVE)} is kept free for saving labels). Nothing was "
-            "extracted; free some space or import a smaller archive."
+            msg("error.archive.would_expand_but_only",
+                "{shown} would expand to {fmt_plan_declared} but only {fmt_free} is free on the "
+                "workspace disk ({fmt_free_reserve} is kept free for saving labels). Nothing was "
+                "extracted; free some space or import a smaller archive.",
+                shown=shown,
+                fmt_plan_declared=_fmt(plan.declared),
+                fmt_free=_fmt(free),
+                fmt_free_reserve=_fmt(_FREE_RESERVE))
         )
 
 
@@ -248,13 +270,17 @@ def _copy_entry(zf, info, target, shown, name, budget):
             written += len(chunk)
             if written > info.file_size:
                 raise InputError(
-                    f"{shown} is unsafe: {name[:80]!r} holds more data than its header "
-                    f"declares ({info.file_size} bytes). Nothing was extracted."
+                    msg("error.archive.unsafe_holds_more_data",
+                        "{shown} is unsafe: {name_80} holds more data than its header declares "
+                        "({file_size} bytes). Nothing was extracted.",
+                        shown=shown, name_80=repr(name[:80]), file_size=info.file_size)
                 )
             if written > budget:
                 raise InputError(
-                    f"{shown} expands past its size limit. Nothing was extracted; split the archive or "
-                    "raise max_total_bytes."
+                    msg("error.archive.expands_past_size_limit",
+                        "{shown} expands past its size limit. Nothing was extracted; split the "
+                        "archive or raise max_total_bytes.",
+                        shown=shown)
                 )
             out.write(chunk)
 
@@ -264,7 +290,9 @@ def _extract_one(zf, info, name, parts, dest, dest_real, shown, budget, result):
     target = dest.joinpath(*parts)
     parent_real = os.path.realpath(target.parent) if target.parent.exists() else None
     if parent_real is not None and os.path.commonpath([dest_real, parent_real]) != dest_real:
-        raise InputError(f"{shown} is unsafe: {name[:80]!r} would be written outside {dest}.")
+        raise InputError(msg("error.archive.unsafe_would_written_outside",
+                "{shown} is unsafe: {name_80} would be written outside {dest}.",
+                shown=shown, name_80=repr(name[:80]), dest=dest))
     if target.exists():
         result.skipped.append(Skipped(name, msg("ingest.reason.zip_duplicate",
                                                 "duplicate entry: the first one was kept")))
@@ -272,7 +300,9 @@ def _extract_one(zf, info, name, parts, dest, dest_real, shown, budget, result):
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         if os.path.commonpath([dest_real, os.path.realpath(target.parent)]) != dest_real:
-            raise InputError(f"{shown} is unsafe: {name[:80]!r} would be written outside {dest}.")
+            raise InputError(msg("error.archive.unsafe_would_written_outside",
+                    "{shown} is unsafe: {name_80} would be written outside {dest}.",
+                    shown=shown, name_80=repr(name[:80]), dest=dest))
         written = _copy_entry(zf, info, target, shown, name, budget)
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError) as e:
         target.unlink(missing_ok=True)
@@ -282,7 +312,9 @@ def _extract_one(zf, info, name, parts, dest, dest_real, shown, budget, result):
         return 0
     except OSError as e:
         if e.errno == errno.ENOSPC:
-            raise InputError(f"{shown}: the disk is full. Nothing was extracted; free some space.") from None
+            raise InputError(msg("error.archive.disk_full_nothing_was",
+                    "{shown}: the disk is full. Nothing was extracted; free some space.",
+                    shown=shown)) from None
         if target.is_file():
             target.unlink(missing_ok=True)
         result.skipped.append(Skipped(name, msg("ingest.reason.zip_write_failed", "cannot be written here ({detail})",
@@ -296,7 +328,10 @@ def _check_limits_args(max_total_bytes, max_files, max_ratio):
     for name, value in (("max_total_bytes", max_total_bytes), ("max_files", max_files),
                         ("max_ratio", max_ratio)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-            raise InputError(f"The '{name}' parameter of safe_extract_zip must be a positive number. Got {value!r}.")
+            raise InputError(msg("error.archive.parameter_safe_extract_zip",
+                    "The '{name}' parameter of safe_extract_zip must be a positive number. Got "
+                    "{value}.",
+                    name=name, value=repr(value)))
 
 
 def safe_extract_zip(zip_path, dest_dir, max_total_bytes: int = 2 * _GB, max_files: int = 200_000,
@@ -345,13 +380,19 @@ def safe_extract_zip(zip_path, dest_dir, max_total_bytes: int = 2 * _GB, max_fil
     dest = Path(dest_dir)
     shown = zip_path.name
     if not zip_path.is_file():
-        raise InputError(f"{zip_path}: the archive does not exist.")
+        raise InputError(msg("error.archive.archive_does_not_exist",
+                "{zip_path}: the archive does not exist.",
+                zip_path=zip_path))
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
-        raise InputError(f"Cannot extract {shown} into {dest}: it must be a new or empty folder.")
+        raise InputError(msg("error.archive.cannot_extract_into_must",
+                "Cannot extract {shown} into {dest}: it must be a new or empty folder.",
+                shown=shown, dest=dest))
     try:
         zf = zipfile.ZipFile(zip_path)
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as e:
-        raise InputError(f"{shown}: not a zip archive, or a damaged one ({str(e)[:200]}).") from None
+        raise InputError(msg("error.archive.not_zip_archive_damaged",
+                "{shown}: not a zip archive, or a damaged one ({str_e_200}).",
+                shown=shown, str_e_200=str(e)[:200])) from None
 
     result = ExtractResult()
     with zf:

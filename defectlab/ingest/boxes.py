@@ -149,7 +149,7 @@ class CropResult:
 # --------------------------------------------------------------------------------------------
 
 _DTD = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
-_DTD_REFUSED = ("refusing an XML file with a DOCTYPE/ENTITY declaration (it could expand entities or read "
+_DTD_REFUSED = ("{path}: refusing an XML file with a DOCTYPE/ENTITY declaration (it could expand entities or read "
                 "other files); annotation files never need one: remove it and import again.")
 
 
@@ -158,14 +158,20 @@ def _read_limited(path, limit, what):
     try:
         size = p.stat().st_size
         if size > limit:
-            raise InputError(f"{path}: {what} of {size} bytes is larger than the {limit} byte limit.")
+            raise InputError(msg("error.boxes.bytes_larger_than_byte",
+                    "{path}: {what} of {size} bytes is larger than the {limit} byte limit.",
+                    path=path, what=what, size=size, limit=limit))
         return p.read_bytes()
     except FileNotFoundError:
-        raise InputError(f"{path}: file not found.") from None
+        raise InputError(msg("error.boxes.file_not_found", "{path}: file not found.", path=path)) from None
     except IsADirectoryError:
-        raise InputError(f"{path}: is a folder, expected a {what}.") from None
+        raise InputError(msg("error.boxes.folder_expected",
+                "{path}: is a folder, expected a {what}.",
+                path=path, what=what)) from None
     except OSError as e:
-        raise InputError(f"{path}: cannot read the file ({e.strerror or e}).") from None
+        raise InputError(msg("error.boxes.cannot_read_file",
+                "{path}: cannot read the file ({e_strerror_or_e}).",
+                path=path, e_strerror_or_e=e.strerror or e)) from None
 
 
 def _check_xml_safe(data, path):
@@ -175,13 +181,15 @@ def _check_xml_safe(data, path):
         try:
             text = data.decode("utf-16").encode("utf-8")
         except UnicodeDecodeError:
-            raise InputError(f"{path}: malformed XML (undecodable UTF-16).") from None
+            raise InputError(msg("error.boxes.malformed_xml_undecodable_utf",
+                    "{path}: malformed XML (undecodable UTF-16).",
+                    path=path)) from None
     if _DTD.search(text):
-        raise InputError(f"{path}: {_DTD_REFUSED}")
+        raise InputError(msg("error.boxes.dtd_refused", _DTD_REFUSED, path=path))
 
 
 def _parse_xml(path):
-    data = _read_limited(path, _MAX_XML_BYTES, "XML file")
+    data = _read_limited(path, _MAX_XML_BYTES, msg("ingest.file.xml", "XML file"))
     _check_xml_safe(data, path)
     try:
         try:
@@ -196,16 +204,22 @@ def _parse_xml(path):
             try:
                 text = data[m.end():].decode(enc)
             except (LookupError, UnicodeDecodeError) as e:
-                raise InputError(f"{path}: cannot decode the XML as {enc} ({e}).") from None
+                raise InputError(msg("error.boxes.cannot_decode_xml",
+                        "{path}: cannot decode the XML as {enc} ({e}).",
+                        path=path, enc=enc, e=e)) from None
             # the declaration is checked again once decoded (UTF-7 can hide "<!DOCTYPE")
             _check_xml_safe(text.encode("utf-8"), path)
             return DET.fromstring(text, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except (DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden):
-        raise InputError(f"{path}: {_DTD_REFUSED}") from None
+        raise InputError(msg("error.boxes.dtd_refused", _DTD_REFUSED, path=path)) from None
     except LookupError:
-        raise InputError(f"{path}: malformed XML (its declaration names an unknown text encoding).") from None
+        raise InputError(msg("error.boxes.malformed_xml_declaration_names",
+                "{path}: malformed XML (its declaration names an unknown text encoding).",
+                path=path)) from None
     except ET.ParseError as e:
-        raise InputError(f"{path}: malformed XML ({e}); fix or re-export the annotation file.") from None
+        raise InputError(msg("error.boxes.malformed_xml_fix_re",
+                "{path}: malformed XML ({e}); fix or re-export the annotation file.",
+                path=path, e=e)) from None
 
 
 def _text(elem, tag):
@@ -253,7 +267,10 @@ def parse_voc(xml_path) -> VocAnnotation:
     root = _parse_xml(xml_path)
     if root.tag != "annotation":
         raise InputError(
-            f"{xml_path}: not a Pascal VOC file: the root element is <{root.tag}>, expected <annotation>."
+            msg("error.boxes.not_pascal_voc_file",
+                "{xml_path}: not a Pascal VOC file: the root element is <{tag}>, expected "
+                "<annotation>.",
+                xml_path=xml_path, tag=root.tag)
         )
     size = root.find("size")
     width = _voc_int(_text(size, "width")) if size is not None else None
@@ -262,10 +279,14 @@ def parse_voc(xml_path) -> VocAnnotation:
     for i, obj in enumerate(root.findall("object")):
         name = _text(obj, "name")
         if not name:
-            raise InputError(f"{xml_path}: object {i} has no <name> (its label); add one.")
+            raise InputError(msg("error.boxes.object_has_no_name",
+                    "{xml_path}: object {i} has no <name> (its label); add one.",
+                    xml_path=xml_path, i=i))
         bb = obj.find("bndbox")
         if bb is None:
-            raise InputError(f"{xml_path}: object {i} ({name}) has no <bndbox>.")
+            raise InputError(msg("error.boxes.object_has_no_bndbox",
+                    "{xml_path}: object {i} ({name}) has no <bndbox>.",
+                    xml_path=xml_path, i=i, name=name))
         vals = []
         for tag in ("xmin", "ymin", "xmax", "ymax"):
             t = _text(bb, tag)
@@ -275,7 +296,9 @@ def parse_voc(xml_path) -> VocAnnotation:
                 v = float("nan")
             if not math.isfinite(v):
                 raise InputError(
-                    f"{xml_path}: object {i} ({name[:60]}): <{tag}> is not a number."
+                    msg("error.boxes.object_not_number",
+                        "{xml_path}: object {i} ({name_60}): <{tag}> is not a number.",
+                        xml_path=xml_path, i=i, name_60=name[:60], tag=tag)
                 )
             vals.append(v)
         xmin, ymin, xmax, ymax = vals
@@ -300,12 +323,16 @@ def _read_text(path, what):
             return data.decode(enc)
         except UnicodeDecodeError:
             continue
-    raise InputError(f"{path}: cannot decode the {what} as UTF-8 or GBK text.")  # pragma: no cover
+    raise InputError(msg("error.boxes.cannot_decode_utf_gbk",
+            "{path}: cannot decode the {what} as UTF-8 or GBK text.",
+            path=path, what=what))  # pragma: no cover
 
 
 def _positive_int(value, name, func):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise InputError(f"The '{name}' parameter of {func} must be a positive integer. Got {value!r}.")
+        raise InputError(msg("error.boxes.parameter_must_positive_integer",
+                "The '{name}' parameter of {func} must be a positive integer. Got {value}.",
+                name=name, func=func, value=repr(value)))
     return int(value)
 
 
@@ -359,7 +386,7 @@ def parse_yolo(txt_path, image_width, image_height, class_names) -> list[Box]:
     w_img = _positive_int(image_width, "image_width", "parse_yolo")
     h_img = _positive_int(image_height, "image_height", "parse_yolo")
     names = None if class_names is None else [str(n) for n in class_names]
-    text = _read_text(txt_path, "YOLO label file")
+    text = _read_text(txt_path, msg("ingest.file.yolo_labels", "YOLO label file"))
     boxes = []
     tol = 1e-3
     for lineno, line in enumerate(text.splitlines(), start=1):
@@ -371,30 +398,42 @@ def parse_yolo(txt_path, image_width, image_height, class_names) -> list[Box]:
         if len(fields) != 5:
             extra = " (segmentation polygons are not supported)" if len(fields) > 6 else ""
             raise InputError(
-                f"{where}: expected 5 values 'class cx cy w h', got {len(fields)}{extra}."
+                msg("error.boxes.expected_values_class_cx",
+                    "{where}: expected 5 values 'class cx cy w h', got {len_fields}{extra}.",
+                    where=where, len_fields=len(fields), extra=extra)
             )
         try:
             cls_f = float(fields[0])
             nums = [float(f) for f in fields[1:]]
         except ValueError:
-            raise InputError(f"{where}: a value is not a number.") from None
+            raise InputError(msg("error.boxes.value_not_number",
+                    "{where}: a value is not a number.",
+                    where=where)) from None
         if not all(math.isfinite(v) for v in [cls_f, *nums]):
-            raise InputError(f"{where}: a value is not a finite number.")
+            raise InputError(msg("error.boxes.value_not_finite_number",
+                    "{where}: a value is not a finite number.",
+                    where=where))
         if cls_f != int(cls_f) or cls_f < 0:
-            raise InputError(f"{where}: the class is not a non-negative whole number.")
+            raise InputError(msg("error.boxes.class_not_non_negative",
+                    "{where}: the class is not a non-negative whole number.",
+                    where=where))
         cls = int(cls_f)
         if names is not None and cls >= len(names):
             raise InputError(
-                f"{where}: class {cls} has no name: the class names list {len(names)} "
-                f"(0..{len(names) - 1}); add it to classes.txt / data.yaml."
+                msg("error.boxes.class_has_no_name",
+                    "{where}: class {cls} has no name: the class names list {len_names} "
+                    "(0..{len_names_1}); add it to classes.txt / data.yaml.",
+                    where=where, cls=cls, len_names=len(names), len_names_1=len(names) - 1)
             )
         cx, cy, bw, bh = nums
         for label, v, low_ok in (("cx", cx, True), ("cy", cy, True), ("w", bw, False), ("h", bh, False)):
             if v > 1 + tol or v < -tol or (not low_ok and v <= 0):
                 rng = "0..1" if low_ok else "greater than 0 and at most 1"
                 raise InputError(
-                    f"{where}: {label}={v:g} is out of range (expected {rng}, a fraction of the image "
-                    "size); pixel coordinates are not YOLO format."
+                    msg("error.boxes.out_range_expected_fraction",
+                        "{where}: {label}={v:g} is out of range (expected {rng}, a fraction of the "
+                        "image size); pixel coordinates are not YOLO format.",
+                        where=where, label=label, v=v, rng=rng)
                 )
         snap_x, snap_y = (_yolo_snap(fields[1:], size) for size in (w_img, h_img))
         boxes.append(Box(
@@ -438,9 +477,13 @@ def _names_from_mapping(pairs, path):
     try:
         d = {int(k.strip().strip("'\"")): _strip_yaml_scalar(v) for k, v in pairs}
     except ValueError:
-        raise InputError(f"{path}: the keys of 'names:' must be class numbers 0, 1, 2, ...") from None
+        raise InputError(msg("error.boxes.keys_names_must_class",
+                "{path}: the keys of 'names:' must be class numbers 0, 1, 2, ...",
+                path=path)) from None
     if sorted(d) != list(range(len(d))):
-        raise InputError(f"{path}: the keys of 'names:' must be 0..{len(d) - 1} without gaps. Got {sorted(d)}.")
+        raise InputError(msg("error.boxes.keys_names_must_without",
+                "{path}: the keys of 'names:' must be 0..{len_d_1} without gaps. Got {sorted_d}.",
+                path=path, len_d_1=len(d) - 1, sorted_d=sorted(d)))
     return [d[k] for k in range(len(d))]
 
 
@@ -469,11 +512,13 @@ def parse_yolo_names(path) -> list[str]:
     InputError
         No names found, or a mapping whose keys are not 0..n-1.
     """
-    text = _read_text(path, "class names file")
+    text = _read_text(path, msg("ingest.file.class_names", "class names file"))
     if Path(path).suffix.lower() not in (".yaml", ".yml"):
         names = [ln.strip() for ln in text.splitlines() if ln.strip()]
         if not names:
-            raise InputError(f"{path}: no class names (expected one name a line).")
+            raise InputError(msg("error.boxes.no_class_names_expected",
+                    "{path}: no class names (expected one name a line).",
+                    path=path))
         return names
     lines = text.splitlines()
     for i, line in enumerate(lines):
@@ -489,7 +534,9 @@ def parse_yolo_names(path) -> list[str]:
                 j += 1
                 body += " " + lines[j].strip()
             if close not in body:
-                raise InputError(f"{path}: 'names:' starting on line {i + 1} is not closed with {close!r}.")
+                raise InputError(msg("error.boxes.names_starting_line_not",
+                        "{path}: 'names:' starting on line {i_1} is not closed with {close}.",
+                        path=path, i_1=i + 1, close=repr(close)))
             body = body[:body.rindex(close)]
             items = _split_flow(body)
             if rest[0] == "[":
@@ -497,7 +544,9 @@ def parse_yolo_names(path) -> list[str]:
             else:
                 names = _names_from_mapping([x.split(":", 1) for x in items if ":" in x], path)
         elif rest:
-            raise InputError(f"{path}: cannot read 'names: {rest}' on line {i + 1}; use a list.")
+            raise InputError(msg("error.boxes.cannot_read_names_line",
+                    "{path}: cannot read 'names: {rest}' on line {i_1}; use a list.",
+                    path=path, rest=rest, i_1=i + 1))
         else:
             seq, pairs = [], []
             for ln in lines[i + 1:]:
@@ -515,9 +564,13 @@ def parse_yolo_names(path) -> list[str]:
             names = seq if seq else _names_from_mapping(pairs, path)
         names = [n for n in names if n != ""]
         if not names:
-            raise InputError(f"{path}: 'names:' on line {i + 1} lists no class names.")
+            raise InputError(msg("error.boxes.names_line_lists_no",
+                    "{path}: 'names:' on line {i_1} lists no class names.",
+                    path=path, i_1=i + 1))
         return names
-    raise InputError(f"{path}: no top-level 'names:' key with the class names.")
+    raise InputError(msg("error.boxes.no_top_level_names",
+            "{path}: no top-level 'names:' key with the class names.",
+            path=path))
 
 
 # --------------------------------------------------------------------------------------------
@@ -565,21 +618,27 @@ def _is_id(value):
 
 def _load_coco_json(json_path):
     """The parsed document with its three lists; nesting too deep for the parser is refused."""
-    text = _read_text(json_path, "COCO JSON file")
+    text = _read_text(json_path, msg("ingest.file.coco_json", "COCO JSON file"))
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as e:
         raise InputError(
-            f"{json_path}: invalid JSON at line {e.lineno}, column {e.colno} ({e.msg})."
+            msg("error.boxes.invalid_json_line_column",
+                "{json_path}: invalid JSON at line {lineno}, column {colno} ({msg}).",
+                json_path=json_path, lineno=e.lineno, colno=e.colno, msg=e.msg)
         ) from None
     except RecursionError:
-        raise InputError(f"{json_path}: the JSON is nested too deeply to be a COCO file.") from None
+        raise InputError(msg("error.boxes.json_nested_too_deeply",
+                "{json_path}: the JSON is nested too deeply to be a COCO file.",
+                json_path=json_path)) from None
     if not isinstance(doc, dict) or not all(
         isinstance(doc.get(k), list) for k in ("images", "annotations", "categories")
     ):
         raise InputError(
-            f"{json_path}: not a COCO file: expected an object with the lists 'images', 'annotations' "
-            "and 'categories'."
+            msg("error.boxes.not_coco_file_expected",
+                "{json_path}: not a COCO file: expected an object with the lists 'images', "
+                "'annotations' and 'categories'.",
+                json_path=json_path)
         )
     return doc
 
@@ -589,7 +648,10 @@ def _coco_categories(json_path, items):
     for k, c in enumerate(items):
         if not isinstance(c, dict) or not _is_id(c.get("id")) or not isinstance(c.get("name"), (str, int)) \
                 or not str(c["name"]).strip():
-            raise InputError(f"{json_path}: categories[{k}] needs an 'id' and a 'name' (an id is a number or text).")
+            raise InputError(msg("error.boxes.categories_needs_id_name",
+                    "{json_path}: categories[{k}] needs an 'id' and a 'name' (an id is a number or "
+                    "text).",
+                    json_path=json_path, k=k))
         categories[c["id"]] = str(c["name"]).strip()
     return categories
 
@@ -599,10 +661,15 @@ def _coco_images(json_path, items):
     for k, im in enumerate(items):
         if not isinstance(im, dict) or not _is_id(im.get("id")) or not isinstance(im.get("file_name"), str) \
                 or not im["file_name"].strip():
-            raise InputError(f"{json_path}: images[{k}] needs an 'id' and a 'file_name' (an id is a number or text).")
+            raise InputError(msg("error.boxes.images_needs_id_file",
+                    "{json_path}: images[{k}] needs an 'id' and a 'file_name' (an id is a number or "
+                    "text).",
+                    json_path=json_path, k=k))
         name = im["file_name"].strip()
         if name in boxes:
-            raise InputError(f"{json_path}: images[{k}]: file_name {_short(name)} is listed twice.")
+            raise InputError(msg("error.boxes.images_file_name_listed",
+                    "{json_path}: images[{k}]: file_name {short_name} is listed twice.",
+                    json_path=json_path, k=k, short_name=_short(name)))
         by_id[im["id"]] = name
         boxes[name] = []
         w, h = im.get("width"), im.get("height")
@@ -614,19 +681,28 @@ def _coco_images(json_path, items):
 def _coco_annotation(json_path, k, a, by_id, categories):
     """``(file_name, Box)`` of ``annotations[k]``; InputError naming the entry when it is unusable."""
     if not isinstance(a, dict):
-        raise InputError(f"{json_path}: annotations[{k}] is not an object.")
+        raise InputError(msg("error.boxes.annotations_not_object",
+                "{json_path}: annotations[{k}] is not an object.",
+                json_path=json_path, k=k))
     ident = f"annotations[{k}]" + (f" (id {_short(a['id'], 30)})" if _is_id(a.get("id")) else "")
     image_id, category_id = a.get("image_id"), a.get("category_id")
     if not _is_id(image_id) or image_id not in by_id:
-        raise InputError(f"{json_path}: {ident} names image_id {_short(image_id, 30)}, which is not in 'images'.")
+        raise InputError(msg("error.boxes.names_image_id_which",
+                "{json_path}: {ident} names image_id {short_image_id_30}, which is not in 'images'.",
+                json_path=json_path, ident=ident, short_image_id_30=_short(image_id, 30)))
     if not _is_id(category_id) or category_id not in categories:
         raise InputError(
-            f"{json_path}: {ident} names category_id {_short(category_id, 30)}, which is not in 'categories'."
+            msg("error.boxes.names_category_id_which",
+                "{json_path}: {ident} names category_id {short_category_id_30}, which is not in "
+                "'categories'.",
+                json_path=json_path, ident=ident, short_category_id_30=_short(category_id, 30))
         )
     bb = a.get("bbox")
     if not (isinstance(bb, list) and len(bb) == 4 and all(
             isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in bb)):
-        raise InputError(f"{json_path}: {ident}: 'bbox' must be [x, y, width, height] numbers.")
+        raise InputError(msg("error.boxes.bbox_must_x_y",
+                "{json_path}: {ident}: 'bbox' must be [x, y, width, height] numbers.",
+                json_path=json_path, ident=ident))
     x, y, w, h = (float(v) for v in bb)
     return by_id[image_id], Box(categories[category_id], x, y, x + w, y + h)
 
@@ -664,7 +740,9 @@ def validate_box(box: Box, width, height, min_size: int = 2):
     'zero or negative area: x0=3 y0=3 x1=3 y1=9 (expected x0 < x1 and y0 < y1)'
     """
     if not isinstance(box, Box):
-        raise InputError(f"The 'box' parameter of validate_box must be a Box. Got {type(box).__name__}.")
+        raise InputError(msg("error.boxes.box_parameter_validate_box",
+                "The 'box' parameter of validate_box must be a Box. Got {name}.",
+                name=type(box).__name__))
     min_size = _positive_int(min_size, "min_size", "validate_box")
     if width is not None or height is not None:
         width = _positive_int(width, "width", "validate_box")
@@ -732,14 +810,21 @@ def crop_boxes(image, boxes, *, pad_fraction: float = 0.0, pad_pixels: int = 0, 
     """
     if not isinstance(image, np.ndarray) or image.ndim < 2:
         raise InputError(
-            "The 'image' parameter of crop_boxes must be a uint8 array of shape (H, W) or (H, W, 3). "
-            f"Got {type(image).__name__}."
+            msg("error.boxes.image_parameter_crop_boxes",
+                "The 'image' parameter of crop_boxes must be a uint8 array of shape (H, W) or (H, W, "
+                "3). Got {name}.",
+                name=type(image).__name__)
         )
     if isinstance(pad_fraction, bool) or not isinstance(pad_fraction, (int, float)) \
             or not math.isfinite(pad_fraction) or pad_fraction < 0:
-        raise InputError(f"The 'pad_fraction' parameter of crop_boxes must be a number >= 0. Got {pad_fraction!r}.")
+        raise InputError(msg("error.boxes.pad_fraction_parameter_crop",
+                "The 'pad_fraction' parameter of crop_boxes must be a number >= 0. Got "
+                "{pad_fraction}.",
+                pad_fraction=repr(pad_fraction)))
     if isinstance(pad_pixels, bool) or not isinstance(pad_pixels, (int, np.integer)) or pad_pixels < 0:
-        raise InputError(f"The 'pad_pixels' parameter of crop_boxes must be an integer >= 0. Got {pad_pixels!r}.")
+        raise InputError(msg("error.boxes.pad_pixels_parameter_crop",
+                "The 'pad_pixels' parameter of crop_boxes must be an integer >= 0. Got {pad_pixels}.",
+                pad_pixels=repr(pad_pixels)))
     h, w = image.shape[:2]
     out = []
     for box in boxes:

@@ -123,12 +123,16 @@ def import_source(ws, project, source, layout="auto", label_regex=None, user="lo
     source = Path(source)
     n_jobs = _check_int(n_jobs, "import_source", "n_jobs", 1)
     if not source.exists():
-        raise InputError(f"Import source {source} does not exist.")
+        raise InputError(msg("error.importer.import_source_does_not",
+                "Import source {source} does not exist.",
+                source=source))
     if label_regex is not None:
         try:
             re.compile(label_regex)
         except re.error as exc:
-            raise InputError(f"--label-regex {label_regex!r} is not a valid regular expression: {exc}") from None
+            raise InputError(msg("error.importer.label_regex_not_valid",
+                    "--label-regex {label_regex} is not a valid regular expression: {exc}",
+                    label_regex=repr(label_regex), exc=exc)) from None
 
     if source.is_file() and source.suffix.lower() == ".zip":
         name = f"import-{uuid.uuid4().hex}"
@@ -143,8 +147,9 @@ def import_source(ws, project, source, layout="auto", label_regex=None, user="lo
                 shutil.rmtree(tmp, ignore_errors=True)
     if source.is_file() and source.suffix.lower() not in IMAGE_EXTENSIONS:
         raise InputError(
-            f"{source.name}: not a folder, a .zip or an image file "
-            f"({', '.join(IMAGE_EXTENSIONS)})."
+            msg("error.importer.not_folder_zip_image",
+                "{name}: not a folder, a .zip or an image file ({join_image_extensions}).",
+                name=source.name, join_image_extensions=', '.join(IMAGE_EXTENSIONS))
         )
     return _plan_and_run(ws, project, source, source, [], layout, label_regex, user, padding, min_box, limits,
                          batch_kind, with_labels, create_missing_project, progress, n_jobs)
@@ -418,7 +423,9 @@ def add_crops(ws, project, plate_item_id, boxes, user="local", padding=0.0, min_
     proj = get_project(ws, project)
     plate = get_item(ws, plate_item_id)
     if plate["project_id"] != proj.id:
-        raise InputError(f"Item {plate_item_id} belongs to another project.")
+        raise InputError(msg("error.importer.item_belongs_another_project",
+                "Item {plate_item_id} belongs to another project.",
+                plate_item_id=plate_item_id))
     image = load_item_image(ws, plate)
     report = ImportReport(project=proj.name, layout="boxes")
     with ws.transaction() as conn:

@@ -260,10 +260,12 @@ def _effective_root(root):
 
 def _check_root(root):
     if not isinstance(root, (str, os.PathLike)):
-        raise InputError(f"The 'root' parameter must be a folder path. Got {type(root).__name__}.")
+        raise InputError(msg("error.scan.root_parameter_must_folder",
+                "The 'root' parameter must be a folder path. Got {name}.",
+                name=type(root).__name__))
     root = Path(root)
     if not root.exists():
-        raise InputError(f"Import source {root} does not exist.")
+        raise InputError(msg("error.scan.import_source_does_not", "Import source {root} does not exist.", root=root))
     return Path(os.path.normpath(root.absolute()))  # no ".." left: paths compare equal
 
 
@@ -370,7 +372,10 @@ def _detect(eff, files):
     if images:
         return "flat"
     raise InputError(
-        f"No images found in {eff} (looked for {' '.join(IMAGE_EXTENSIONS)} files, hidden files skipped)."
+        msg("error.scan.no_images_found_looked",
+            "No images found in {eff} (looked for {join_image_extensions} files, hidden files "
+            "skipped).",
+            eff=eff, join_image_extensions=' '.join(IMAGE_EXTENSIONS))
     )
 
 
@@ -434,15 +439,21 @@ def _compile_regex(label_regex):
     if label_regex is None or label_regex == "":
         return None
     if not isinstance(label_regex, str):
-        raise InputError(f"--label-regex must be a string. Got {type(label_regex).__name__}.")
+        raise InputError(msg("error.scan.label_regex_must_string",
+                "--label-regex must be a string. Got {name}.",
+                name=type(label_regex).__name__))
     try:
         rx = re.compile(label_regex)
     except re.error as e:
-        raise InputError(f"--label-regex {label_regex!r} is not a valid regular expression: {e}.") from None
+        raise InputError(msg("error.scan.label_regex_not_valid",
+                "--label-regex {label_regex} is not a valid regular expression: {e}.",
+                label_regex=repr(label_regex), e=e)) from None
     if rx.groups < 1:
         raise InputError(
-            f"--label-regex {label_regex!r} has no capture group: put the label part in parentheses, "
-            r"e.g. '^(.+)_\d+\.jpg$'."
+            msg("error.scan.label_regex_has_no",
+                "--label-regex {label_regex} has no capture group: put the label part in "
+                "parentheses, e.g. '^(.+)_\\d+\\.jpg$'.",
+                label_regex=repr(label_regex))
         )
     return rx
 
@@ -484,7 +495,10 @@ def _plan_whole(ctx, by_folder):
     files = [p for p in ctx.files if is_image_name(p.name)]
     if not files:
         raise InputError(
-            f"No images found in {ctx.eff} (looked for {' '.join(IMAGE_EXTENSIONS)} files, hidden files skipped)."
+            msg("error.scan.no_images_found_looked",
+                "No images found in {eff} (looked for {join_image_extensions} files, hidden files "
+                "skipped).",
+                eff=ctx.eff, join_image_extensions=' '.join(IMAGE_EXTENSIONS))
         )
     _reject_unsupported(ctx, ctx.files)
     for p in files:
@@ -504,15 +518,19 @@ def _pick_csv(ctx):
     """The CSV file of a ``csv`` layout: ``labels.csv`` or the only one at the top."""
     csvs = _csv_files(ctx.eff, ctx.files)
     if not csvs:
-        raise InputError(f"No .csv file with path,label columns at the top of {ctx.eff}.")
+        raise InputError(msg("error.scan.no_csv_file_path",
+                "No .csv file with path,label columns at the top of {eff}.",
+                eff=ctx.eff))
     named = [p for p in csvs if p.name.lower() == "labels.csv"]
     if named:
         return named[0]
     if len(csvs) == 1:
         return csvs[0]
     raise InputError(
-        f"Several CSV files in {ctx.eff} ({', '.join(p.name for p in csvs)}): name the one with the "
-        "labels labels.csv, or remove the others."
+        msg("error.scan.several_csv_files_name",
+            "Several CSV files in {eff} ({join_p_name_for_p_in_csv}): name the one with the labels "
+            "labels.csv, or remove the others.",
+            eff=ctx.eff, join_p_name_for_p_in_csv=', '.join(p.name for p in csvs))
     )
 
 
@@ -520,10 +538,14 @@ def _read_csv_text(csv_path):
     """The CSV's text: UTF-8 (a BOM is dropped, as defectlab's own exports have one) or else GBK."""
     try:
         if csv_path.stat().st_size > _CSV_MAX_BYTES:
-            raise InputError(f"{csv_path.name}: the CSV is over {_CSV_MAX_BYTES // 1024**2} MB; split it.")
+            raise InputError(msg("error.scan.csv_over_mb_split",
+                    "{name}: the CSV is over {csv_max_bytes_1024_2} MB; split it.",
+                    name=csv_path.name, csv_max_bytes_1024_2=_CSV_MAX_BYTES // 1024**2))
         raw = csv_path.read_bytes()
     except OSError as e:
-        raise InputError(f"{csv_path}: cannot read the file ({e.strerror or e}).") from None
+        raise InputError(msg("error.scan.cannot_read_file",
+                "{csv_path}: cannot read the file ({e_strerror_or_e}).",
+                csv_path=csv_path, e_strerror_or_e=e.strerror or e)) from None
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -749,7 +771,7 @@ def _plan_voc(ctx):
     used = {}
     xmls = [p for p in ctx.files if p.suffix.lower() == ".xml"]
     if not xmls:
-        raise InputError(f"No Pascal VOC .xml files in {ctx.eff}.")
+        raise InputError(msg("error.scan.no_pascal_voc_xml", "No Pascal VOC .xml files in {eff}.", eff=ctx.eff))
     for x in xmls:
         xsrc = ctx.src(x)
         try:
@@ -776,8 +798,10 @@ def _plan_yolo(ctx):
     names_path = _names_file(ctx.eff, ctx.files)
     if names_path is None:
         raise InputError(
-            f"YOLO labels in {ctx.eff} need class names: add classes.txt (one name a line, in class "
-            "number order) or data.yaml with 'names: [...]' next to images/ and labels/."
+            msg("error.scan.yolo_labels_need_class",
+                "YOLO labels in {eff} need class names: add classes.txt (one name a line, in class "
+                "number order) or data.yaml with 'names: [...]' next to images/ and labels/.",
+                eff=ctx.eff)
         )
     class_names = parse_yolo_names(names_path)
     index = _ImageIndex(ctx)
@@ -818,7 +842,9 @@ def _plan_yolo(ctx):
 def _plan_coco(ctx):
     jsons = _coco_files(ctx.eff, ctx.files)
     if not jsons:
-        raise InputError(f"No COCO .json file (with images, annotations and categories) in {ctx.eff}.")
+        raise InputError(msg("error.scan.no_coco_json_file",
+                "No COCO .json file (with images, annotations and categories) in {eff}.",
+                eff=ctx.eff))
     index = _ImageIndex(ctx)
     used = {}
     for j in jsons:
@@ -889,15 +915,21 @@ def plan_import(root, layout: str = "auto", label_regex: str | None = None) -> I
     root = _check_root(root)
     if layout not in ("auto", *LAYOUTS):
         raise InputError(
-            f"Unknown layout {layout!r}. Choose one of: auto, {', '.join(LAYOUTS)}."
+            msg("error.scan.unknown_layout_choose_one",
+                "Unknown layout {layout}. Choose one of: auto, {join_layouts}.",
+                layout=repr(layout), join_layouts=', '.join(LAYOUTS))
         )
     rx = _compile_regex(label_regex)
     if root.is_file():
         if layout not in ("auto", "flat"):
-            raise InputError(f"{root} is a single file: only the 'flat' layout applies to it.")
+            raise InputError(msg("error.scan.single_file_only_flat",
+                    "{root} is a single file: only the 'flat' layout applies to it.",
+                    root=root))
         if not is_image_name(root.name):
             raise InputError(
-                f"{root.name}: not a folder, a .zip or an image file ({' '.join(IMAGE_EXTENSIONS)})."
+                msg("error.scan.not_folder_zip_image",
+                    "{name}: not a folder, a .zip or an image file ({join_image_extensions}).",
+                    name=root.name, join_image_extensions=' '.join(IMAGE_EXTENSIONS))
             )
         label = _regex_label(rx, _display(root.name)) if rx is not None else None
         return ImportPlan(root, "flat", [PlannedImage(_display(root.name), root, label)], [])
@@ -907,8 +939,11 @@ def plan_import(root, layout: str = "auto", label_regex: str | None = None) -> I
         layout = _detect(eff, files)
     if rx is not None and layout not in ("folders", "flat"):
         raise InputError(
-            f"--label-regex only applies to the folders and flat layouts; this is a {layout} source, "
-            "whose labels come from its annotations. Leave --label-regex out, or choose --layout flat."
+            msg("error.scan.label_regex_only_applies",
+                "--label-regex only applies to the folders and flat layouts; this is a {layout} "
+                "source, whose labels come from its annotations. Leave --label-regex out, or choose "
+                "--layout flat.",
+                layout=layout)
         )
     ctx = _Ctx(root, eff, files, rx)
     for p in links:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from defectlab.errors import InputError
+from defectlab.messages import msg
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -53,8 +54,10 @@ def _to_project_columns(pred_probs: ArrayLike, model_classes: Sequence[str], cla
     col = {c: i for i, c in enumerate(classes)}
     missing = [c for c in model_classes if c not in col]
     if missing and unknown != "drop":
-        raise InputError(f"The model predicts classes {missing} that are not classes of the project "
-                         f"{list(classes)}. Retrain on the project's current classes.")
+        raise InputError(msg("error.columns.model_predicts_classes_are",
+                "The model predicts classes {missing} that are not classes of the project "
+                "{list_classes}. Retrain on the project's current classes.",
+                missing=missing, list_classes=list(classes)))
     for j, c in enumerate(model_classes):
         if c in col:
             out[:, col[c]] = probs[:, j]

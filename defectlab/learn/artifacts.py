@@ -32,6 +32,7 @@ import numpy as np
 
 from defectlab.errors import ArtifactError, InputError
 from defectlab.learn.models import AverageProbaClassifier, LightGBMClassifier
+from defectlab.messages import msg
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -101,7 +102,8 @@ def _dump_member(model, directory, stem, files):
     """Write one non-ensemble model; return its description for meta.json."""
     if isinstance(model, LightGBMClassifier):
         if not hasattr(model, "booster_"):
-            raise InputError("save_model needs a fitted model; this LightGBMClassifier is not fitted.")
+            raise InputError(msg("error.artifacts.save_model_needs_fitted_2",
+                    "save_model needs a fitted model; this LightGBMClassifier is not fitted."))
         name = stem + ".txt"
         text = model.booster_.model_to_string().encode("utf-8")
         _write(directory, name, text, files)
@@ -117,15 +119,19 @@ def _dump_member(model, directory, stem, files):
         sio.dump(model, buf)
     except Exception as exc:
         raise InputError(
-            f"save_model cannot store a {type(model).__name__} safely ({exc}). Use one of the "
-            "models from defectlab.learn.make_model."
+            msg("error.artifacts.save_model_cannot_store",
+                "save_model cannot store a {name} safely ({exc}). Use one of the models from "
+                "defectlab.learn.make_model.",
+                name=type(model).__name__, exc=exc)
         ) from None
     data = buf.getvalue()
     untrusted = sorted(set(sio.get_untrusted_types(data=data)) - set(TRUSTED_TYPES))
     if untrusted:
         raise InputError(
-            f"save_model will not store a {type(model).__name__}: loading it would need the "
-            f"untrusted types {untrusted}. Use one of the models from defectlab.learn.make_model."
+            msg("error.artifacts.save_model_will_not",
+                "save_model will not store a {name}: loading it would need the untrusted types "
+                "{untrusted}. Use one of the models from defectlab.learn.make_model.",
+                name=type(model).__name__, untrusted=untrusted)
         )
     name = stem + ".skops"
     _write(directory, name, data, files)
@@ -167,8 +173,9 @@ def save_model(model: Any, directory: PathLike, feature_names: Sequence[str] | N
     """
     if not hasattr(model, "classes_"):
         raise InputError(
-            f"save_model needs a fitted classifier; the {type(model).__name__} has no classes_ "
-            "(call fit first)."
+            msg("error.artifacts.save_model_needs_fitted",
+                "save_model needs a fitted classifier; the {name} has no classes_ (call fit first).",
+                name=type(model).__name__)
         )
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -177,14 +184,18 @@ def save_model(model: Any, directory: PathLike, feature_names: Sequence[str] | N
         feature_names = [str(f) for f in feature_names]
         if n_features is not None and len(feature_names) != n_features:
             raise InputError(
-                f"The 'feature_names' parameter of save_model has {len(feature_names)} names but the "
-                f"model was fitted on {n_features} columns."
+                msg("error.artifacts.feature_names_parameter_save",
+                    "The 'feature_names' parameter of save_model has {len_feature_names} names but "
+                    "the model was fitted on {n_features} columns.",
+                    len_feature_names=len(feature_names), n_features=n_features)
             )
     if extra is not None:
         try:
             json.dumps(extra)
         except TypeError as exc:
-            raise InputError(f"The 'extra' parameter of save_model must be JSON-able ({exc}).") from None
+            raise InputError(msg("error.artifacts.extra_parameter_save_model",
+                    "The 'extra' parameter of save_model must be JSON-able ({exc}).",
+                    exc=exc)) from None
     (directory / META).unlink(missing_ok=True)  # a half-written artifact must not look complete
     files: dict[str, Any] = {}
     meta = {
@@ -235,13 +246,17 @@ def _check_expected(directory, expected):
         try:
             data = path.read_bytes()
         except OSError:
-            raise ArtifactError(f"The model file {path} recorded for this run is missing. It was not loaded; "
-                                "restore the run from a backup or retrain.") from None
+            raise ArtifactError(msg("error.artifacts.model_file_recorded_run",
+                    "The model file {path} recorded for this run is missing. It was not loaded; "
+                    "restore the run from a backup or retrain.",
+                    path=path)) from None
         if _sha256(data) != sha:
             raise ArtifactError(
-                f"The model file {path} does not match the checksum recorded when the run was trained (it was "
-                "modified after training, e.g. its classes or trees were edited). It was not loaded; restore "
-                "the run from a backup or retrain."
+                msg("error.artifacts.model_file_does_not_2",
+                    "The model file {path} does not match the checksum recorded when the run was "
+                    "trained (it was modified after training, e.g. its classes or trees were "
+                    "edited). It was not loaded; restore the run from a backup or retrain.",
+                    path=path)
             )
 
 
@@ -252,36 +267,52 @@ def read_meta(directory):
         meta = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ArtifactError(
-            f"No model in {directory}: {META} is missing (the run was never finished, or its files "
-            "were moved). Retrain, or pick another run."
+            msg("error.artifacts.no_model_missing_run",
+                "No model in {directory}: {META} is missing (the run was never finished, or its "
+                "files were moved). Retrain, or pick another run.",
+                directory=directory, META=META)
         ) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ArtifactError(f"The model description {path} is unreadable ({exc}). Retrain.") from None
+        raise ArtifactError(msg("error.artifacts.model_description_unreadable_retrain",
+                "The model description {path} is unreadable ({exc}). Retrain.",
+                path=path, exc=exc)) from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ArtifactError(f"{path} is not a defectlab model description. Retrain.")
+        raise ArtifactError(msg("error.artifacts.not_defectlab_model_description",
+                "{path} is not a defectlab model description. Retrain.",
+                path=path))
     if meta.get("format_version") != FORMAT_VERSION:
         raise ArtifactError(
-            f"{path} has model format version {meta.get('format_version')!r}; this defectlab reads "
-            f"version {FORMAT_VERSION}. Retrain with this version."
+            msg("error.artifacts.has_model_format_version",
+                "{path} has model format version {meta_get_format_version}; this defectlab reads "
+                "version {FORMAT_VERSION}. Retrain with this version.",
+                path=path, meta_get_format_version=repr(meta.get('format_version')), FORMAT_VERSION=FORMAT_VERSION)
         )
     if not isinstance(meta.get("files"), dict) or not meta["files"]:
-        raise ArtifactError(f"{path} lists no model files. Retrain.")
+        raise ArtifactError(msg("error.artifacts.lists_no_model_files",
+                "{path} lists no model files. Retrain.",
+                path=path))
     return meta
 
 
 def _read_verified(directory, name, files):
     """The bytes of ``name`` after checking them against the recorded sha256."""
     if name not in files or Path(name).name != name:
-        raise ArtifactError(f"The model in {directory} refers to an unlisted file {name!r}. Retrain.")
+        raise ArtifactError(msg("error.artifacts.model_refers_unlisted_file",
+                "The model in {directory} refers to an unlisted file {name}. Retrain.",
+                directory=directory, name=repr(name)))
     path = Path(directory) / name
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise ArtifactError(f"The model file {path} cannot be read ({exc}). Retrain.") from None
+        raise ArtifactError(msg("error.artifacts.model_file_cannot_read",
+                "The model file {path} cannot be read ({exc}). Retrain.",
+                path=path, exc=exc)) from None
     if _sha256(data) != files[name]:
         raise ArtifactError(
-            f"The model file {path} does not match its recorded checksum: it was modified or "
-            "truncated after saving. It was not loaded; retrain or restore the run from a backup."
+            msg("error.artifacts.model_file_does_not",
+                "The model file {path} does not match its recorded checksum: it was modified or "
+                "truncated after saving. It was not loaded; retrain or restore the run from a backup.",
+                path=path)
         )
     return data
 
@@ -308,18 +339,26 @@ def _load_member(directory, desc, files, classes, n_features=None, verdicts=None
         try:
             needed = set(sio.get_untrusted_types(data=data))
         except Exception as exc:
-            raise ArtifactError(f"The model file in {directory} is not a valid skops file ({exc}).") from None
+            raise ArtifactError(msg("error.artifacts.model_file_not_valid",
+                    "The model file in {directory} is not a valid skops file ({exc}).",
+                    directory=directory, exc=exc)) from None
         refused = sorted(needed - set(TRUSTED_TYPES))
         if refused:
             raise ArtifactError(
-                f"The model file in {directory} asks for types outside defectlab's allowlist: "
-                f"{refused}. It was not loaded."
+                msg("error.artifacts.model_file_asks_types",
+                    "The model file in {directory} asks for types outside defectlab's allowlist: "
+                    "{refused}. It was not loaded.",
+                    directory=directory, refused=refused)
             )
         try:
             return sio.load(io.BytesIO(data), trusted=sorted(needed))
         except Exception as exc:
-            raise ArtifactError(f"The model file in {directory} cannot be loaded ({exc}).") from None
-    raise ArtifactError(f"The model in {directory} has an unknown kind {kind!r}. Retrain.")
+            raise ArtifactError(msg("error.artifacts.model_file_cannot_loaded",
+                    "The model file in {directory} cannot be loaded ({exc}).",
+                    directory=directory, exc=exc)) from None
+    raise ArtifactError(msg("error.artifacts.model_has_unknown_kind",
+            "The model in {directory} has an unknown kind {kind}. Retrain.",
+            directory=directory, kind=repr(kind)))
 
 
 def load_model(directory: PathLike, expected: Mapping[str, str] | None = None, verdicts: Any = None) -> Any:
@@ -355,7 +394,9 @@ def load_model(directory: PathLike, expected: Mapping[str, str] | None = None, v
     if meta.get("kind") == "ensemble":
         members = meta.get("members") or []
         if not members:
-            raise ArtifactError(f"The ensemble model in {directory} lists no members. Retrain.")
+            raise ArtifactError(msg("error.artifacts.ensemble_model_lists_no",
+                    "The ensemble model in {directory} lists no members. Retrain.",
+                    directory=directory))
         for desc in members:  # verify every file before parsing any
             _read_verified(directory, desc.get("file"), files)
         fitted = [(d.get("name", f"member{i}"), _load_member(directory, d, files, d.get("classes", classes),

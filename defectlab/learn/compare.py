@@ -14,6 +14,7 @@ import numbers
 from typing import TYPE_CHECKING
 
 from defectlab.errors import InputError
+from defectlab.messages import msg
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -31,13 +32,17 @@ COMPARED_METRICS = (
 def _check_record(run, name):
     if not isinstance(run, dict):
         raise InputError(
-            f"The {name!r} parameter of compare_runs must be a run record dict. Got {type(run).__name__}."
+            msg("error.compare.parameter_compare_runs_must",
+                "The {name} parameter of compare_runs must be a run record dict. Got {name2}.",
+                name=repr(name), name2=type(run).__name__)
         )
     for key in ("metrics", "items"):
         if key not in run:
             raise InputError(
-                f"The {name!r} run record given to compare_runs has no {key!r} key; pass the record "
-                "returned by get_run."
+                msg("error.compare.run_record_given_compare",
+                    "The {name} run record given to compare_runs has no {key_} key; pass the record "
+                    "returned by get_run.",
+                    name=repr(name), key_=repr(key))
             )
     by_id = {}
     for i, item in enumerate(run["items"]):
@@ -46,8 +51,10 @@ def _check_record(run, name):
             item["label"], item["pred_label"]
         except (KeyError, TypeError):
             raise InputError(
-                f"Item {i} of the {name!r} run record given to compare_runs must have item_id, label "
-                f"and pred_label. Got {item!r}."
+                msg("error.compare.item_run_record_given",
+                    "Item {i} of the {name} run record given to compare_runs must have item_id, "
+                    "label and pred_label. Got {item}.",
+                    i=i, name=repr(name), item=repr(item))
             ) from None
     return by_id
 

@@ -34,6 +34,7 @@ from threadpoolctl import threadpool_limits
 from defectlab._validation import _check_features, _check_int, _check_labels
 from defectlab.errors import InputError
 from defectlab.learn.models import DEFAULT_MODEL, MODEL_NAMES, make_model
+from defectlab.messages import msg
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -85,14 +86,18 @@ def resolve_model(model, random_state=0, n_jobs=2):
     if isinstance(model, str):
         if model not in MODEL_NAMES:
             raise InputError(
-                f"The 'model' parameter must be one of {list(MODEL_NAMES)} or an estimator. "
-                f"Got {model!r}."
+                msg("error.cv.model_parameter_must_one",
+                    "The 'model' parameter must be one of {list_model_names} or an estimator. Got "
+                    "{model}.",
+                    list_model_names=list(MODEL_NAMES), model=repr(model))
             )
         return make_model(model, random_state=random_state, n_jobs=n_jobs)
     if not (hasattr(model, "fit") and hasattr(model, "predict_proba")):
         raise InputError(
-            "The 'model' parameter must be a model name or a classifier with fit and predict_proba. "
-            f"Got {type(model).__name__}."
+            msg("error.cv.model_parameter_must_model",
+                "The 'model' parameter must be a model name or a classifier with fit and "
+                "predict_proba. Got {name}.",
+                name=type(model).__name__)
         )
     return model
 
@@ -159,10 +164,12 @@ def make_folds(y: ArrayLike, groups: ArrayLike | None = None, n_splits: int = 5,
     else:
         g_codes, n_units, unit = None, n, "items"
     if n_units < 2:
-        raise InputError(
-            f"Cross-validation needs at least 2 {unit}; got {n_units}. Add more labeled items"
-            + (" from other source images." if groups is not None else ".")
-        )
+        if groups is not None:
+            raise InputError(msg("error.cv.groups_too_few", "Cross-validation needs at least 2 groups (source "
+                                 "images / coils); got {n}. Add more labeled items from other source images.",
+                                 n=n_units))
+        raise InputError(msg("error.cv.items_too_few", "Cross-validation needs at least 2 items; got {n}. Add "
+                             "more labeled items.", n=n_units))
     if n_units < n_splits:
         notes.append(f"Only {n_units} {unit}: using {n_units} folds instead of {n_splits}.")
         n_splits = n_units
@@ -211,8 +218,10 @@ def _holdout_mask(holdout, y, groups, random_state):
         frac = float(arr)
         if not 0.0 < frac < 0.9:
             raise InputError(
-                f"The 'holdout' parameter of cross_val_oof must be a fraction in (0, 0.9), a boolean "
-                f"mask or item indices. Got {holdout!r}."
+                msg("error.cv.holdout_parameter_cross_val_2",
+                    "The 'holdout' parameter of cross_val_oof must be a fraction in (0, 0.9), a "
+                    "boolean mask or item indices. Got {holdout}.",
+                    holdout=repr(holdout))
             )
         if groups is not None:
             n_parts = max(2, round(1.0 / frac))
@@ -228,20 +237,27 @@ def _holdout_mask(holdout, y, groups, random_state):
     if arr.dtype == bool:
         if arr.shape != (n,):
             raise InputError(
-                f"The 'holdout' mask of cross_val_oof must have shape ({n},). Got {arr.shape}."
+                msg("error.cv.holdout_mask_cross_val",
+                    "The 'holdout' mask of cross_val_oof must have shape ({n},). Got {shape}.",
+                    n=n, shape=arr.shape)
             )
         return arr.copy()
     if arr.ndim == 1 and arr.dtype.kind in "iu":
         if arr.size and (arr.min() < 0 or arr.max() >= n):
             raise InputError(
-                f"The 'holdout' indices of cross_val_oof must be in [0, {n}). Got {arr.min()}..{arr.max()}."
+                msg("error.cv.holdout_indices_cross_val",
+                    "The 'holdout' indices of cross_val_oof must be in [0, {n}). Got "
+                    "{arr_min}..{arr_max}.",
+                    n=n, arr_min=arr.min(), arr_max=arr.max())
             )
         mask = np.zeros(n, dtype=bool)
         mask[arr] = True
         return mask
     raise InputError(
-        "The 'holdout' parameter of cross_val_oof must be None, a fraction, a boolean mask or item "
-        f"indices. Got {type(holdout).__name__}."
+        msg("error.cv.holdout_parameter_cross_val",
+            "The 'holdout' parameter of cross_val_oof must be None, a fraction, a boolean mask or "
+            "item indices. Got {name}.",
+            name=type(holdout).__name__)
     )
 
 
@@ -320,8 +336,10 @@ def cross_val_oof(X: ArrayLike, y: ArrayLike, groups: ArrayLike | None = None, m
     classes = np.unique(y)
     if classes.size < 2:
         raise InputError(
-            f"cross_val_oof needs labeled items of at least 2 classes; got only {classes.tolist()}. "
-            "Label items of another class first."
+            msg("error.cv.cross_val_oof_needs",
+                "cross_val_oof needs labeled items of at least 2 classes; got only {classes_tolist}. "
+                "Label items of another class first.",
+                classes_tolist=classes.tolist())
         )
     estimator = _single_thread(resolve_model(model, random_state=random_state, n_jobs=1))
     hold = _holdout_mask(holdout, y, groups, random_state)

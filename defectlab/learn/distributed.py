@@ -29,6 +29,7 @@ import numpy as np
 
 from defectlab.errors import DefectlabError, InputError
 from defectlab.learn.models import LightGBMClassifier
+from defectlab.messages import msg
 
 __all__ = [
     "SCHEDULER_ENV",
@@ -73,8 +74,10 @@ def resolve_scheduler(scheduler=None):
     if scheduler is None:
         scheduler = os.environ.get(SCHEDULER_ENV, "")
     if not isinstance(scheduler, str):
-        raise InputError(f"The 'scheduler' parameter must be a Dask scheduler address such as "
-                         f"tcp://host:8786. Got {type(scheduler).__name__}.")
+        raise InputError(msg("error.distributed.scheduler_parameter_must_dask",
+                "The 'scheduler' parameter must be a Dask scheduler address such as tcp://host:8786. "
+                "Got {name}.",
+                name=type(scheduler).__name__))
     scheduler = scheduler.strip()
     if scheduler in ("", "local"):
         return None
@@ -88,15 +91,19 @@ def scheduler_client(address, timeout=None):
         from distributed import Client
     except ImportError:
         raise DefectlabError(
-            "A Dask scheduler was given but dask.distributed is not installed. Install the extra: "
-            "pip install 'defectlab[dask]' (or unset DEFECTLAB_SCHEDULER / drop --scheduler)."
+            msg("error.distributed.dask_scheduler_was_given",
+                "A Dask scheduler was given but dask.distributed is not installed. Install the "
+                "extra: pip install 'defectlab[dask]' (or unset DEFECTLAB_SCHEDULER / drop "
+                "--scheduler).")
         ) from None
     try:
         client = Client(address, timeout=timeout or CONNECT_TIMEOUT, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as exc:
-        raise DefectlabError(f"Cannot reach the Dask scheduler at {address} ({exc}). Start it with "
-                             "'dask scheduler' and at least one 'dask worker ADDRESS', or drop "
-                             "--scheduler to work locally.") from None
+        raise DefectlabError(msg("error.distributed.cannot_reach_dask_scheduler",
+                "Cannot reach the Dask scheduler at {address} ({exc}). Start it with 'dask "
+                "scheduler' and at least one 'dask worker ADDRESS', or drop --scheduler to work "
+                "locally.",
+                address=address, exc=exc)) from None
     try:
         yield client
     finally:
@@ -185,7 +192,9 @@ def dask_lightgbm_min_bytes(client=None):
         try:
             return max(0, int(env))
         except ValueError:
-            raise InputError(f"{LGBM_BYTES_ENV} must be a number of bytes. Got {env!r}.") from None
+            raise InputError(msg("error.distributed.must_number_bytes_got",
+                    "{LGBM_BYTES_ENV} must be a number of bytes. Got {env}.",
+                    LGBM_BYTES_ENV=LGBM_BYTES_ENV, env=repr(env))) from None
     if client is not None:
         limits = [w.get("memory_limit") or 0 for w in client.scheduler_info().get("workers", {}).values()]
         limits = [m for m in limits if m > 0]

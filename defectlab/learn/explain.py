@@ -26,6 +26,7 @@ from sklearn.pipeline import Pipeline
 from defectlab._validation import _check_features, _check_int
 from defectlab.errors import InputError
 from defectlab.learn.models import AverageProbaClassifier, LightGBMClassifier
+from defectlab.messages import msg
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -132,8 +133,10 @@ def explain(model: Any, X: ArrayLike, feature_names: Sequence[str], top: int = 3
     names = [str(n) for n in feature_names]
     if len(names) != X.shape[1]:
         raise InputError(
-            f"The 'feature_names' parameter of explain has {len(names)} names but X has "
-            f"{X.shape[1]} columns; pass the names of the run's feature spec."
+            msg("error.explain.feature_names_parameter_explain",
+                "The 'feature_names' parameter of explain has {len_names} names but X has "
+                "{x_shape_1} columns; pass the names of the run's feature spec.",
+                len_names=len(names), x_shape_1=X.shape[1])
         )
     proba = model.predict_proba(X)
     pred = np.argmax(proba, axis=1)
@@ -147,14 +150,18 @@ def explain(model: Any, X: ArrayLike, feature_names: Sequence[str], top: int = 3
     else:
         if background is None:
             raise InputError(
-                f"explain needs a 'background' row (e.g. the training feature means) to explain a "
-                f"{type(model).__name__}; pass background=X_train.mean(axis=0)."
+                msg("error.explain.explain_needs_background_row",
+                    "explain needs a 'background' row (e.g. the training feature means) to explain a "
+                    "{name}; pass background=X_train.mean(axis=0).",
+                    name=type(model).__name__)
             )
         ref = np.asarray(background, dtype=np.float64).ravel()
         if ref.shape[0] != X.shape[1]:
             raise InputError(
-                f"The 'background' parameter of explain has {ref.shape[0]} values; X has "
-                f"{X.shape[1]} columns."
+                msg("error.explain.background_parameter_explain_has",
+                    "The 'background' parameter of explain has {ref_shape_0} values; X has "
+                    "{x_shape_1} columns.",
+                    ref_shape_0=ref.shape[0], x_shape_1=X.shape[1])
             )
         base = proba[np.arange(X.shape[0]), pred]
         by_family = np.zeros((X.shape[0], len(families)))

@@ -40,6 +40,7 @@ import numpy as np
 
 from defectlab._validation import _check_float, _check_int
 from defectlab.errors import ArtifactError, DefectlabError, InputError
+from defectlab.messages import msg
 
 __all__ = [
     "BACKGROUND",
@@ -111,12 +112,15 @@ class LocateSettings:
         object.__setattr__(self, "threshold",
                            _check_float(self.threshold, "LocateSettings", "threshold", 0.01, 0.99))
         if not isinstance(self.background, bool):
-            raise InputError(f"The 'background' of LocateSettings must be True or False. Got {self.background!r}.")
+            raise InputError(msg("error.locate.background_locatesettings_must_true",
+                    "The 'background' of LocateSettings must be True or False. Got {background}.",
+                    background=repr(self.background)))
         _check_int(self.max_windows, "LocateSettings", "max_windows", 1, 100_000)
         _check_int(self.min_box, "LocateSettings", "min_box", 0, 4096)
         if self.method not in ("windows", "components"):
-            raise InputError(f"The 'method' of LocateSettings must be 'windows' or 'components'. "
-                             f"Got {self.method!r}.")
+            raise InputError(msg("error.locate.method_locatesettings_must_windows",
+                    "The 'method' of LocateSettings must be 'windows' or 'components'. Got {method}.",
+                    method=repr(self.method)))
 
 
 @dataclass
@@ -187,8 +191,10 @@ def window_sides(widths, heights, scales=3):
     w = np.asarray(widths, dtype=np.float64)
     h = np.asarray(heights, dtype=np.float64)
     if w.size == 0 or w.shape != h.shape:
-        raise InputError("window_sides needs the widths and heights of at least one crop (same length). "
-                         f"Got {w.size} widths and {h.size} heights.")
+        raise InputError(msg("error.locate.window_sides_needs_widths",
+                "window_sides needs the widths and heights of at least one crop (same length). Got "
+                "{size} widths and {size2} heights.",
+                size=w.size, size2=h.size))
     side = np.sqrt(np.clip(w, 1, None) * np.clip(h, 1, None))
     qs = [50.0] if scales == 1 else np.linspace(20.0, 80.0, scales)
     return tuple(sorted({max(8, round(float(v))) for v in np.percentile(side, qs)}))
@@ -572,7 +578,9 @@ def locator_for_run(ws, run_id, background=True, per_plate=2, scales=3):
     run = get_run(ws, run_id, with_items=True)
     rows = _training_items(ws, run)
     if not rows:
-        raise InputError(f"Run {run_id} has no training items; it cannot locate defects.")
+        raise InputError(msg("error.locate.run_has_no_training",
+                "Run {run_id} has no training items; it cannot locate defects.",
+                run_id=run_id))
     # defects as they appear on plates: the boxes cut from plates when there are enough of them
     boxed = [r for r in rows if r["parent_id"] is not None]
     sized = boxed if len(boxed) >= 10 else rows
@@ -680,7 +688,9 @@ def locate_image(image, model, classes, spec, sides, settings=None, source=""):
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim not in (2, 3) or (
             image.ndim == 3 and image.shape[2] != 3) or image.size == 0:
         got = f"{image.dtype} {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
-        raise InputError(f"locate_image needs a grey (H, W) or RGB (H, W, 3) uint8 image. Got {got}.")
+        raise InputError(msg("error.locate.locate_image_needs_grey",
+                "locate_image needs a grey (H, W) or RGB (H, W, 3) uint8 image. Got {got}.",
+                got=got))
     h, w = image.shape[:2]
     use = settings.window_sides or tuple(sides)
     windows = sliding_windows(h, w, use, settings.stride, settings.max_windows)
@@ -722,7 +732,9 @@ def locate_item(ws, project, item_id, run_id=None, settings=None, user="local"):
     proj = get_project(ws, project)
     item = get_item(ws, int(item_id))
     if item["project_id"] != proj.id:
-        raise InputError(f"Item {item_id} belongs to another project.")
+        raise InputError(msg("error.locate.item_belongs_another_project",
+                "Item {item_id} belongs to another project.",
+                item_id=item_id))
     result = locate_image(load_item_image(ws, item), model, classes, info["spec"], info["sides"], settings,
                           source=item["source"])
     result.extra.update(run_id=run_id, item_id=int(item["id"]), background=info["background"])
@@ -737,10 +749,14 @@ def _image_files(source):
     from defectlab.ingest.scan import _walk
 
     if not isinstance(source, (str, Path)):
-        raise InputError(f"The 'source' of locate must be a file or folder path. Got {type(source).__name__}.")
+        raise InputError(msg("error.locate.source_locate_must_file",
+                "The 'source' of locate must be a file or folder path. Got {name}.",
+                name=type(source).__name__))
     root = Path(source)
     if not root.exists():
-        raise InputError(f"Locate source {source} does not exist.")
+        raise InputError(msg("error.locate.locate_source_does_not",
+                "Locate source {source} does not exist.",
+                source=source))
     if root.is_file():
         return root.parent, [root]
     return root, [p for p in _walk(root) if p.suffix.lower() not in _SIDECARS]

@@ -27,6 +27,7 @@ from defectlab._validation import (
     _encode_labels,
 )
 from defectlab.errors import InputError
+from defectlab.messages import msg
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -71,8 +72,10 @@ def expected_calibration_error(correct, confidence, n_bins=15):
     confidence = np.asarray(confidence, dtype=np.float64)
     if correct.shape != confidence.shape or correct.ndim != 1 or correct.size == 0:
         raise InputError(
-            "expected_calibration_error needs two 1-D arrays of the same non-zero length; got shapes "
-            f"{correct.shape} and {confidence.shape}."
+            msg("error.metrics.expected_calibration_error_needs",
+                "expected_calibration_error needs two 1-D arrays of the same non-zero length; got "
+                "shapes {shape} and {shape2}.",
+                shape=correct.shape, shape2=confidence.shape)
         )
     edges = np.linspace(0.0, 1.0, n_bins + 1)
     bins = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, n_bins - 1)
@@ -163,8 +166,10 @@ def evaluate(y_true: ArrayLike, pred_probs: ArrayLike, classes: Sequence[str], o
         cost = np.asarray(cost_matrix, dtype=np.float64)
         if cost.shape != (n_classes, n_classes) or not np.all(np.isfinite(cost)):
             raise InputError(
-                f"The 'cost_matrix' parameter of evaluate must be a finite ({n_classes}, {n_classes}) "
-                f"array (rows = true class, columns = predicted). Got shape {cost.shape}."
+                msg("error.metrics.cost_matrix_parameter_evaluate",
+                    "The 'cost_matrix' parameter of evaluate must be a finite ({n_classes}, "
+                    "{n_classes}) array (rows = true class, columns = predicted). Got shape {shape}.",
+                    n_classes=n_classes, shape=cost.shape)
             )
         per_item = cost[t, p]
         out["expected_cost"] = float(per_item.mean())

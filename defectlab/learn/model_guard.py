@@ -27,6 +27,7 @@ import subprocess
 import sys
 
 from defectlab.errors import ArtifactError
+from defectlab.messages import msg
 
 __all__ = ["VerdictStore", "check_in_child", "guarded_booster", "remember_good", "validate_lightgbm_text"]
 
@@ -207,7 +208,9 @@ def validate_lightgbm_text(text: str, n_features: int | None = None, n_classes: 
                 raise _Bad(f"tree {k}: {exc}") from None
         _check_tree_sizes(header, blocks)
     except _Bad as exc:
-        raise ArtifactError(f"The LightGBM model is malformed and was not loaded ({exc}). Retrain.") from None
+        raise ArtifactError(msg("error.model_guard.lightgbm_model_malformed_was",
+                "The LightGBM model is malformed and was not loaded ({exc}). Retrain.",
+                exc=exc)) from None
 
 
 class VerdictStore:
@@ -282,7 +285,9 @@ def check_in_child(data: bytes, n_features: int, store: VerdictStore | None = No
     _VERDICTS[sha] = verdict
     ok, detail = verdict
     if not ok:
-        raise ArtifactError(f"The LightGBM model was not loaded: {detail}. Retrain.")
+        raise ArtifactError(msg("error.model_guard.lightgbm_model_was_not",
+                "The LightGBM model was not loaded: {detail}. Retrain.",
+                detail=detail))
 
 
 def guarded_booster(data: bytes, n_features: int | None, n_classes: int | None,
@@ -293,11 +298,14 @@ def guarded_booster(data: bytes, n_features: int | None, n_classes: int | None,
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        raise ArtifactError("The LightGBM model is not UTF-8 text and was not loaded. Retrain.") from None
+        raise ArtifactError(msg("error.model_guard.lightgbm_model_not_utf",
+                "The LightGBM model is not UTF-8 text and was not loaded. Retrain.")) from None
     validate_lightgbm_text(text, n_features, n_classes)
     header_features = int(_key_values(text[:text.find("Tree=")]).get("max_feature_idx", "0")) + 1
     check_in_child(data, header_features if n_features is None else n_features, store)
     try:
         return lgb.Booster(model_str=text)
     except Exception as exc:
-        raise ArtifactError(f"The LightGBM model cannot be parsed ({str(exc)[:200]}).") from None
+        raise ArtifactError(msg("error.model_guard.lightgbm_model_cannot_parsed",
+                "The LightGBM model cannot be parsed ({str_exc_200}).",
+                str_exc_200=str(exc)[:200])) from None

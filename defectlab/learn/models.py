@@ -72,6 +72,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from defectlab._validation import _check_features, _check_labels
 from defectlab.errors import InputError
+from defectlab.messages import msg
 
 if TYPE_CHECKING:
     from typing import Any
@@ -116,8 +117,10 @@ def _check_fit_inputs(X, y, where):
     classes, y_enc = np.unique(y, return_inverse=True)
     if classes.shape[0] < 2:
         raise InputError(
-            f"{where} needs items of at least 2 classes to learn anything; got only "
-            f"{classes.tolist()}. Label items of another class first."
+            msg("error.models.needs_items_least_classes",
+                "{where} needs items of at least 2 classes to learn anything; got only "
+                "{classes_tolist}. Label items of another class first.",
+                where=where, classes_tolist=classes.tolist())
         )
     return X, y, classes, y_enc.astype(np.intp)
 
@@ -416,8 +419,10 @@ class AverageProbaClassifier(ClassifierMixin, BaseEstimator):
             name, _, sub = key.partition("__")
             if name not in members:
                 raise InputError(
-                    f"Invalid parameter {key!r} for AverageProbaClassifier; members are "
-                    f"{list(members)}."
+                    msg("error.models.invalid_parameter_averageprobaclassifier_members",
+                        "Invalid parameter {key_} for AverageProbaClassifier; members are "
+                        "{list_members}.",
+                        key_=repr(key), list_members=list(members))
                 )
             if sub:
                 nested.setdefault(name, {})[sub] = value
@@ -433,8 +438,10 @@ class AverageProbaClassifier(ClassifierMixin, BaseEstimator):
         w = np.ones(n) if self.weights is None else np.asarray(self.weights, dtype=np.float64)
         if w.shape != (n,) or np.any(w < 0) or w.sum() <= 0:
             raise InputError(
-                f"The 'weights' parameter of AverageProbaClassifier must be {n} non-negative numbers "
-                f"with a positive sum. Got {self.weights!r}."
+                msg("error.models.weights_parameter_averageprobaclassifier_must",
+                    "The 'weights' parameter of AverageProbaClassifier must be {n} non-negative "
+                    "numbers with a positive sum. Got {weights}.",
+                    n=n, weights=repr(self.weights))
             )
         return w / w.sum()
 
@@ -442,7 +449,8 @@ class AverageProbaClassifier(ClassifierMixin, BaseEstimator):
         """Fit a clone of every member on ``X`` (N, F) and ``y`` (N,); returns ``self``."""
         X, y, classes, _ = _check_fit_inputs(X, y, "AverageProbaClassifier.fit")
         if not self.estimators:
-            raise InputError("AverageProbaClassifier needs at least one estimator; got none.")
+            raise InputError(msg("error.models.averageprobaclassifier_needs_least_one",
+                    "AverageProbaClassifier needs at least one estimator; got none."))
         self._weights()
         self.estimators_ = [clone(est).fit(X, y) for _, est in self.estimators]
         self.classes_ = classes
@@ -501,11 +509,15 @@ def model_params(name=DEFAULT_MODEL, preset=DEFAULT_PRESET):
 def _check_name_preset(name, preset, where):
     if name not in MODEL_NAMES:
         raise InputError(
-            f"The 'name' parameter of {where} must be one of {list(MODEL_NAMES)}. Got {name!r}."
+            msg("error.models.name_parameter_must_one",
+                "The 'name' parameter of {where} must be one of {list_model_names}. Got {name}.",
+                where=where, list_model_names=list(MODEL_NAMES), name=repr(name))
         )
     if preset not in PRESETS:
         raise InputError(
-            f"The 'preset' parameter of {where} must be one of {list(PRESETS)}. Got {preset!r}."
+            msg("error.models.preset_parameter_must_one",
+                "The 'preset' parameter of {where} must be one of {list_presets}. Got {preset}.",
+                where=where, list_presets=list(PRESETS), preset=repr(preset))
         )
 
 
@@ -539,8 +551,10 @@ def make_model(name: str = DEFAULT_MODEL, preset: str = DEFAULT_PRESET, random_s
     _check_name_preset(name, preset, "make_model")
     if class_weight not in ("balanced", None) and not isinstance(class_weight, dict):
         raise InputError(
-            f"The 'class_weight' parameter of make_model must be 'balanced', a dict or None. "
-            f"Got {class_weight!r}."
+            msg("error.models.class_weight_parameter_make",
+                "The 'class_weight' parameter of make_model must be 'balanced', a dict or None. Got "
+                "{class_weight}.",
+                class_weight=repr(class_weight))
         )
     p = dict(_PRESET_PARAMS[name][preset])
     if name == "lightgbm":

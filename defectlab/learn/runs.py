@@ -159,8 +159,11 @@ def _present_classes(proj, rows):
     present = [c for c in proj.classes if c in set(rows["label"])] if len(rows) else []
     if len(present) < 2:
         raise InputError(
-            f"Project {proj.name!r} has {len(rows)} labeled items in {len(present)} class(es) "
-            f"({present}); training needs labeled items of at least 2 classes. Label more items."
+            msg("error.runs.project_has_labeled_items",
+                "Project {name} has {len_rows} labeled items in {len_present} class(es) ({present}); "
+                "training needs labeled items of at least 2 classes. Label more items.",
+                name=repr(proj.name), len_rows=len(rows), len_present=len(present),
+                present=msg(f"class.{present[0]}", present[0]) if present else "-")
         )
     return present
 
@@ -249,8 +252,10 @@ def _resolve_spec(feature_spec, preset):
     choice = feature_spec if feature_spec is not None else preset
     if isinstance(choice, str) and choice in PRESETS and choice not in FEATURE_PRESETS:
         raise InputError(
-            f"{choice!r} is a model preset; pass it as model_preset={choice!r}. The 'preset' "
-            f"parameter of train_project names a feature preset ({sorted(FEATURE_PRESETS)})."
+            msg("error.runs.model_preset_pass_model",
+                "{choice} is a model preset; pass it as model_preset={choice}. The 'preset' "
+                "parameter of train_project names a feature preset ({sorted_feature_presets}).",
+                choice=repr(choice), sorted_feature_presets=sorted(FEATURE_PRESETS))
         )
     return get_spec(choice)
 
@@ -418,11 +423,15 @@ def train_project(ws: WorkspaceLike, project: ProjectRef, model: str = DEFAULT_M
 def _check_train_args(model, model_preset, folds, seed, target_accuracy):
     """Validate the scalar arguments of :func:`train_project`; the checked (folds, seed, target)."""
     if model not in MODEL_NAMES:
-        raise InputError(f"The 'model' parameter of train_project must be one of {list(MODEL_NAMES)}. "
-                         f"Got {model!r}.")
+        raise InputError(msg("error.runs.model_parameter_train_project",
+                "The 'model' parameter of train_project must be one of {list_model_names}. Got "
+                "{model}.",
+                list_model_names=list(MODEL_NAMES), model=repr(model)))
     if model_preset not in PRESETS:
-        raise InputError(f"The 'model_preset' parameter of train_project must be one of "
-                         f"{list(PRESETS)}. Got {model_preset!r}.")
+        raise InputError(msg("error.runs.model_preset_parameter_train",
+                "The 'model_preset' parameter of train_project must be one of {list_presets}. Got "
+                "{model_preset}.",
+                list_presets=list(PRESETS), model_preset=repr(model_preset)))
     return (_check_int(folds, "train_project", "folds", 2, 50),
             _check_int(seed, "train_project", "seed", 0),
             _check_float(target_accuracy, "train_project", "target_accuracy"))
@@ -613,8 +622,9 @@ def get_run(ws: WorkspaceLike, run_id: str, with_items: bool = True) -> dict[str
             "SELECT r.*, p.name AS project_name FROM runs r JOIN projects p ON p.id = r.project_id "
             "WHERE r.id = ?", (str(run_id),)).fetchone()
         if row is None:
-            raise NotFoundError(f"No run {run_id!r} in workspace {ws.root}; 'defectlab runs PROJECT' "
-                                "lists the runs.")
+            raise NotFoundError(msg("error.runs.no_run_workspace_defectlab",
+                    "No run {run_id} in workspace {root}; 'defectlab runs PROJECT' lists the runs.",
+                    run_id=repr(run_id), root=ws.root))
         record = _decode_run(row, row["project_name"])
         _rename_metrics(record, class_events(conn, record["project_id"]))
         if with_items:
@@ -667,8 +677,9 @@ def compare(ws: WorkspaceLike, project: ProjectRef, run_a: str, run_b: str) -> d
     records = [get_run(ws, r) for r in (run_a, run_b)]
     for rec in records:
         if rec["project_id"] != proj.id:
-            raise InputError(f"Run {rec['run_id']} belongs to project {rec['project']!r}, "
-                             f"not {proj.name!r}.")
+            raise InputError(msg("error.runs.run_belongs_project_not_2",
+                    "Run {rec_run_id} belongs to project {rec_project}, not {name}.",
+                    rec_run_id=rec['run_id'], rec_project=repr(rec['project']), name=repr(proj.name)))
     return compare_runs(*records)
 
 
@@ -682,16 +693,18 @@ def resolve_run(ws: WorkspaceLike, project: ProjectRef, run_id: str | None = Non
     if run_id is not None:
         run = get_run(ws, run_id, with_items=False)
         if run["project_id"] != proj.id:
-            raise InputError(f"Run {run['run_id']} belongs to project {run['project']!r}, "
-                             f"not {proj.name!r}.")
+            raise InputError(msg("error.runs.run_belongs_project_not",
+                    "Run {run_run_id} belongs to project {run_project}, not {name}.",
+                    run_run_id=run['run_id'], run_project=repr(run['project']), name=repr(proj.name)))
         return run["run_id"]
     with ws.read() as conn:
         row = conn.execute(
             "SELECT id FROM runs WHERE project_id = ? AND status = 'done' "
             "ORDER BY approved DESC, created_at DESC, id DESC LIMIT 1", (proj.id,)).fetchone()
     if row is None:
-        raise NotFoundError(f"Project {proj.name!r} has no trained run yet; train it first "
-                            f"(defectlab train {proj.name!r}).")
+        raise NotFoundError(msg("error.runs.project_has_no_trained",
+                "Project {name} has no trained run yet; train it first (defectlab train {name}).",
+                name=repr(proj.name)))
     return row[0]
 
 
@@ -731,7 +744,9 @@ def run_artifact_hashes(ws, run_id):
 def _run_dir(ws, run):
     path = (ws.root / run["path"]).resolve()
     if ws.runs_dir.resolve() not in path.parents:
-        raise ArtifactError(f"Run {run['run_id']} points outside the workspace's runs/ folder.")
+        raise ArtifactError(msg("error.runs.run_points_outside_workspace",
+                "Run {run_run_id} points outside the workspace's runs/ folder.",
+                run_run_id=run['run_id']))
     return path
 
 
@@ -748,12 +763,16 @@ def _load_oof(ws, run):
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise ArtifactError(f"The out-of-fold file of run {run['run_id']} cannot be read ({exc}).") \
+        raise ArtifactError(msg("error.runs.out_fold_file_run_2",
+                "The out-of-fold file of run {run_run_id} cannot be read ({exc}).",
+                run_run_id=run['run_id'], exc=exc)) \
             from None
     expected = run["params"].get("oof_sha256")
     if expected and hashlib.sha256(data).hexdigest() != expected:
-        raise ArtifactError(f"The out-of-fold file of run {run['run_id']} does not match its checksum; "
-                            "it was modified after training. Retrain.")
+        raise ArtifactError(msg("error.runs.out_fold_file_run",
+                "The out-of-fold file of run {run_run_id} does not match its checksum; it was "
+                "modified after training. Retrain.",
+                run_run_id=run['run_id']))
     with np.load(io.BytesIO(data), allow_pickle=False) as npz:
         return {k: npz[k] for k in npz.files}
 
@@ -778,12 +797,16 @@ def load_run_model(ws: WorkspaceLike, run_id: str) -> tuple[Any, dict[str, Any],
     try:
         spec = get_spec(run["feature_spec"])
     except InputError as exc:
-        raise ArtifactError(f"Run {run['run_id']} used a feature spec this version cannot rebuild "
-                            f"({exc}). Retrain the project.") from None
+        raise ArtifactError(msg("error.runs.run_used_feature_spec",
+                "Run {run_run_id} used a feature spec this version cannot rebuild ({exc}). Retrain "
+                "the project.",
+                run_run_id=run['run_id'], exc=exc)) from None
     if spec.hash != run["spec_hash"]:
         raise ArtifactError(
-            f"Run {run['run_id']} was trained on features that this version of defectlab computes "
-            "differently (feature spec hash changed). Retrain the project before predicting."
+            msg("error.runs.run_was_trained_features",
+                "Run {run_run_id} was trained on features that this version of defectlab computes "
+                "differently (feature spec hash changed). Retrain the project before predicting.",
+                run_run_id=run['run_id'])
         )
     return model, run, spec
 
@@ -847,7 +870,7 @@ def _item_rows(ws, item_ids):
                 found[r["id"]] = dict(r)
     missing = [i for i in ids if i not in found]
     if missing:
-        raise NotFoundError(f"No item(s) with id {missing[:10]}.")
+        raise NotFoundError(msg("error.runs.no_item_s_id", "No item(s) with id {missing_10}.", missing_10=missing[:10]))
     return [found[i] for i in ids]
 
 
@@ -908,11 +931,15 @@ def predict_items(ws: WorkspaceLike, project: ProjectRef, run_id: str, item_ids:
     proj = get_project(ws, project)
     model, run, spec = load_run_model(ws, run_id)
     if run["project_id"] != proj.id:
-        raise InputError(f"Run {run['run_id']} belongs to project {run['project']!r}, not {proj.name!r}.")
+        raise InputError(msg("error.runs.run_belongs_project_not",
+                "Run {run_run_id} belongs to project {run_project}, not {name}.",
+                run_run_id=run['run_id'], run_project=repr(run['project']), name=repr(proj.name)))
     rows = _item_rows(ws, item_ids)
     other = [r["id"] for r in rows if r["project_id"] != proj.id]
     if other:
-        raise InputError(f"Items {other[:10]} belong to another project than {proj.name!r}.")
+        raise InputError(msg("error.runs.items_belong_another_project",
+                "Items {other_10} belong to another project than {name}.",
+                other_10=other[:10], name=repr(proj.name)))
     if threshold is None:
         threshold = float(run["threshold"]) if run["threshold"] is not None else 1.0 + 1e-9
     else:
@@ -999,7 +1026,9 @@ def predict_batch(ws: WorkspaceLike, project: ProjectRef, run_id: str, source: P
     proj = get_project(ws, project)
     run = get_run(ws, run_id, with_items=False)
     if run["project_id"] != proj.id:
-        raise InputError(f"Run {run['run_id']} belongs to project {run['project']!r}, not {proj.name!r}.")
+        raise InputError(msg("error.runs.run_belongs_project_not",
+                "Run {run_run_id} belongs to project {run_project}, not {name}.",
+                run_run_id=run['run_id'], run_project=repr(run['project']), name=repr(proj.name)))
     load_run_model(ws, run_id)  # fail before importing anything when the run cannot be used
     report = import_source(ws, proj, source, layout=layout, user=user, batch_kind="predict",
                            with_labels=False, create_missing_project=False,
@@ -1022,7 +1051,8 @@ def predict_batch(ws: WorkspaceLike, project: ProjectRef, run_id: str, source: P
     result["rejected"] = list(report.rejected)
     result["reused"] = report.duplicates - n_repeats
     if n_repeats:
-        result["warnings"] = [f"{n_repeats} repeated images or crops in the batch were predicted once."]
+        result["warnings"] = [msg("learn.warn.repeated",
+                                  "{n} repeated images or crops in the batch were predicted once.", n=n_repeats)]
     if progress is not None:
         progress(100, 100, _STEP["done"])
     return result

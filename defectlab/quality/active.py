@@ -25,6 +25,7 @@ from defectlab._validation import (
     _check_pred_probs,
 )
 from defectlab.errors import InputError
+from defectlab.messages import msg
 from defectlab.quality._standardize import _standardize
 
 if TYPE_CHECKING:
@@ -118,8 +119,10 @@ def rank_for_labeling(pred_probs: ArrayLike, features: ArrayLike | None = None, 
     if strategy == "margin_diverse":
         if features is None:
             raise InputError(
-                f"strategy='margin_diverse' of {where} needs 'features' (one row per unlabeled "
-                "item) to spread the batch out; pass them or use strategy='margin'."
+                msg("error.active.strategy_margin_diverse_needs",
+                    "strategy='margin_diverse' of {where} needs 'features' (one row per unlabeled "
+                    "item) to spread the batch out; pass them or use strategy='margin'.",
+                    where=where)
             )
         X = _check_features(features, where, name="features", n_samples=n)
     rng = check_random_state(random_state)

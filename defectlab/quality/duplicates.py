@@ -22,6 +22,7 @@ from scipy.sparse.csgraph import connected_components
 
 from defectlab._validation import _check_features, _check_float, _check_int
 from defectlab.errors import InputError
+from defectlab.messages import msg
 from defectlab.quality._standardize import _standardize
 
 if TYPE_CHECKING:
@@ -45,17 +46,23 @@ def _to_grey_float(image, where, i):
         a = a.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
     elif a.ndim != 2:
         raise InputError(
-            f"Image {i} given to {where} must be 2-D grey (H, W) or colour (H, W, 3|4). Got shape "
-            f"{a.shape}."
+            msg("error.duplicates.image_given_must_d",
+                "Image {i} given to {where} must be 2-D grey (H, W) or colour (H, W, 3|4). Got shape "
+                "{shape}.",
+                i=i, where=where, shape=a.shape)
         )
     if a.size == 0 or a.dtype.kind not in "biuf":
         raise InputError(
-            f"Image {i} given to {where} must be a non-empty numeric array. Got dtype {a.dtype} "
-            f"with shape {a.shape}."
+            msg("error.duplicates.image_given_must_non",
+                "Image {i} given to {where} must be a non-empty numeric array. Got dtype {dtype} "
+                "with shape {shape}.",
+                i=i, where=where, dtype=a.dtype, shape=a.shape)
         )
     a = a.astype(np.float32, copy=False)
     if not np.all(np.isfinite(a)):
-        raise InputError(f"Image {i} given to {where} has NaN or infinite pixels; fix or drop it.")
+        raise InputError(msg("error.duplicates.image_given_has_nan",
+                "Image {i} given to {where} has NaN or infinite pixels; fix or drop it.",
+                i=i, where=where))
     return a
 
 
@@ -90,13 +97,17 @@ def phash(images: ArrayLike) -> np.ndarray:
     if isinstance(images, np.ndarray):
         if images.ndim not in (3, 4) or images.shape[0] == 0:
             raise InputError(
-                f"The 'images' parameter of {where} must be a batch (N, H, W) or (N, H, W, 3) or a "
-                f"list of images. Got an array of shape {images.shape}."
+                msg("error.duplicates.images_parameter_must_batch",
+                    "The 'images' parameter of {where} must be a batch (N, H, W) or (N, H, W, 3) or "
+                    "a list of images. Got an array of shape {shape}.",
+                    where=where, shape=images.shape)
             )
     elif not isinstance(images, (list, tuple)) or len(images) == 0:
         raise InputError(
-            f"The 'images' parameter of {where} must be a non-empty batch or list of images. Got "
-            f"{type(images).__name__}."
+            msg("error.duplicates.images_parameter_must_non",
+                "The 'images' parameter of {where} must be a non-empty batch or list of images. Got "
+                "{name}.",
+                where=where, name=type(images).__name__)
         )
     small = np.empty((len(images), _HASH_SIDE, _HASH_SIDE), np.float32)
     for i, image in enumerate(images):
@@ -116,8 +127,10 @@ def _check_hashes64(phashes, where, n=None):
     if arr.ndim != 1 or arr.dtype.kind not in "iu" or (n is not None and arr.shape[0] != n):
         expect = "(N,)" if n is None else f"({n},)"
         raise InputError(
-            f"The 'phashes' parameter of {where} must be an integer array of shape {expect} (from "
-            f"phash). Got dtype {arr.dtype} with shape {arr.shape}."
+            msg("error.duplicates.phashes_parameter_must_integer",
+                "The 'phashes' parameter of {where} must be an integer array of shape {expect} (from "
+                "phash). Got dtype {dtype} with shape {shape}.",
+                where=where, expect=expect, dtype=arr.dtype, shape=arr.shape)
         )
     return arr.astype(np.uint64)
 
@@ -347,12 +360,16 @@ def _check_duplicate_inputs(where, hashes, images, phashes, features, labels, ma
         hashes = np.asarray(hashes, dtype=object)
         if hashes.ndim != 1:
             raise InputError(
-                f"The 'hashes' parameter of {where} must be 1-D (one content hash per item). Got "
-                f"shape {hashes.shape}."
+                msg("error.duplicates.hashes_parameter_must_d",
+                    "The 'hashes' parameter of {where} must be 1-D (one content hash per item). Got "
+                    "shape {shape}.",
+                    where=where, shape=hashes.shape)
             )
         sizes["hashes"] = hashes.shape[0]
     if images is not None and phashes is not None:
-        raise InputError(f"Give either 'images' or 'phashes' to {where}, not both.")
+        raise InputError(msg("error.duplicates.give_either_images_phashes",
+                "Give either 'images' or 'phashes' to {where}, not both.",
+                where=where))
     if phashes is not None:
         phashes = _check_hashes64(phashes, where)
         sizes["phashes"] = phashes.shape[0]
@@ -364,20 +381,26 @@ def _check_duplicate_inputs(where, hashes, images, phashes, features, labels, ma
     if min_similarity is not None:
         min_similarity = _check_float(min_similarity, where, "min_similarity", 0.0, 1.0)
         if features is None:
-            raise InputError(f"'min_similarity' of {where} needs 'features'.")
+            raise InputError(msg("error.duplicates.min_similarity_needs_features",
+                    "'min_similarity' of {where} needs 'features'.",
+                    where=where))
     max_distance = _check_int(max_distance, where, "max_distance", 0, 32)
     if not sizes:
         raise InputError(
-            f"{where} needs at least one of 'hashes', 'images', 'phashes' or 'features' "
-            "(with 'min_similarity')."
+            msg("error.duplicates.needs_least_one_hashes",
+                "{where} needs at least one of 'hashes', 'images', 'phashes' or 'features' (with "
+                "'min_similarity').",
+                where=where)
         )
     if labels is not None:
         labels = np.asarray(labels, dtype=object)
         sizes["labels"] = labels.shape[0] if labels.ndim == 1 else -1
     if len(set(sizes.values())) != 1 or -1 in sizes.values():
         raise InputError(
-            f"The inputs of {where} must describe the same items, one entry each. Got lengths "
-            f"{sizes}."
+            msg("error.duplicates.inputs_must_describe_same",
+                "The inputs of {where} must describe the same items, one entry each. Got lengths "
+                "{sizes}.",
+                where=where, sizes=sizes)
         )
     return (hashes, phashes, features, min_similarity, max_distance, labels,
             next(iter(sizes.values())))

@@ -38,6 +38,7 @@ from defectlab._validation import (
     _encode_labels,
 )
 from defectlab.errors import InputError
+from defectlab.messages import msg
 from defectlab.quality._knn import kneighbors
 from defectlab.quality._standardize import _standardize
 
@@ -258,7 +259,9 @@ def find_label_issues(labels: ArrayLike, pred_probs: ArrayLike, classes: Sequenc
     min_class_size = _check_int(min_class_size, where, "min_class_size", 1)
     n_jobs = _check_int(n_jobs, where, "n_jobs", 1)
     if not isinstance(ordinal, (bool, np.bool_)):
-        raise InputError(f"The 'ordinal' parameter of {where} must be True or False. Got {ordinal!r}.")
+        raise InputError(msg("error.label_issues.ordinal_parameter_must_true",
+                "The 'ordinal' parameter of {where} must be True or False. Got {ordinal}.",
+                where=where, ordinal=repr(ordinal)))
 
     P_model = P_models.mean(axis=0)
     k = min(k, int(voters.sum()) - 1)  # neighbours that can actually vote
@@ -486,12 +489,16 @@ def find_label_issues_retrained(labels: ArrayLike, pred_probs: ArrayLike, classe
     where = "find_label_issues_retrained"
     if not callable(retrain):
         raise InputError(
-            f"The 'retrain' parameter of {where} must be a function retrain(exclude) -> pred_probs. "
-            f"Got {type(retrain).__name__}."
+            msg("error.label_issues.retrain_parameter_must_function",
+                "The 'retrain' parameter of {where} must be a function retrain(exclude) -> "
+                "pred_probs. Got {name}.",
+                where=where, name=type(retrain).__name__)
         )
     rounds = _check_int(rounds, where, "rounds", 1)
     if "voters" in kwargs:
-        raise InputError(f"{where} chooses the neighbour voters itself; do not pass 'voters'.")
+        raise InputError(msg("error.label_issues.chooses_neighbour_voters_itself",
+                "{where} chooses the neighbour voters itself; do not pass 'voters'.",
+                where=where))
     df = find_label_issues(labels, pred_probs, classes, ordinal, features, **kwargs)
     n, K = df.shape[0], _check_pred_probs(pred_probs, where, allow_stack=True).shape[-1]
     for _ in range(rounds):
@@ -502,8 +509,10 @@ def find_label_issues_retrained(labels: ArrayLike, pred_probs: ArrayLike, classe
                                   renormalize=True)
         if fresh.shape != (n, K):
             raise InputError(
-                f"retrain(exclude) in {where} must return ({n}, {K}) probabilities in classes "
-                f"order. Got shape {fresh.shape}."
+                msg("error.label_issues.retrain_exclude_must_return",
+                    "retrain(exclude) in {where} must return ({n}, {K}) probabilities in classes "
+                    "order. Got shape {shape}.",
+                    where=where, n=n, K=K, shape=fresh.shape)
             )
         df = find_label_issues(labels, fresh, classes, ordinal, features, voters=~suspect, **kwargs)
     return df

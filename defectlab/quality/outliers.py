@@ -16,6 +16,7 @@ import pandas as pd
 
 from defectlab._validation import _check_features, _check_float, _check_int
 from defectlab.errors import InputError
+from defectlab.messages import msg
 from defectlab.quality._knn import kneighbors
 from defectlab.quality._standardize import _standardize
 
@@ -88,7 +89,9 @@ def find_outliers(features: ArrayLike, *, n_neighbors: int = 10, threshold: floa
     X = _check_features(features, where, name="features")
     n, f = X.shape
     if n < 3:
-        raise InputError(f"{where} needs at least 3 items to compare; got {n}.")
+        raise InputError(msg("error.outliers.needs_least_items_compare",
+                "{where} needs at least 3 items to compare; got {n}.",
+                where=where, n=n))
     k = min(_check_int(n_neighbors, where, "n_neighbors", 1), n - 1)
     threshold = _check_float(threshold, where, "threshold", 0.0, 0.999)
     n_jobs = _check_int(n_jobs, where, "n_jobs", 1)
@@ -96,8 +99,10 @@ def find_outliers(features: ArrayLike, *, n_neighbors: int = 10, threshold: floa
         feature_names = [str(x) for x in feature_names]
         if len(feature_names) != f:
             raise InputError(
-                f"The 'feature_names' parameter of {where} has {len(feature_names)} names for {f} "
-                "feature columns; pass the names of these features (feature_names(spec))."
+                msg("error.outliers.feature_names_parameter_has",
+                    "The 'feature_names' parameter of {where} has {len_feature_names} names for {f} "
+                    "feature columns; pass the names of these features (feature_names(spec)).",
+                    where=where, len_feature_names=len(feature_names), f=f)
             )
     else:
         feature_names = [f"feature {j}" for j in range(f)]

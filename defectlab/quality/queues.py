@@ -26,6 +26,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from defectlab.errors import DefectlabError, InputError
+from defectlab.messages import msg
 from defectlab.store.workspace import as_workspace
 
 if TYPE_CHECKING:
@@ -53,8 +54,9 @@ _SHARE = {"issues": (0, 50), "duplicates": (50, 25), "conflicts": (75, 2), "outl
 
 def _check_kind(kind, where):
     if kind not in QUEUE_KINDS:
-        raise InputError(f"The 'kind' parameter of {where} must be one of {list(QUEUE_KINDS)}. "
-                         f"Got {kind!r}.")
+        raise InputError(msg("error.queues.kind_parameter_must_one",
+                "The 'kind' parameter of {where} must be one of {list_queue_kinds}. Got {kind}.",
+                where=where, list_queue_kinds=list(QUEUE_KINDS), kind=repr(kind)))
 
 
 def _run_and_project(ws, run_id):
@@ -170,7 +172,7 @@ def compute_run_queues(ws: WorkspaceLike, run_id: str, progress: Callable[[int, 
     for kind in [k for k in QUEUE_KINDS if k in kinds]:
         start, _ = _SHARE[kind]
         if progress is not None:
-            progress(start, 100, f"review queues: {kind}")
+            progress(start, 100, msg(f"quality.progress.{kind}", "review queues: {kind}", kind=kind))
         t0 = time.perf_counter()
         try:
             rows = _compute_kind(ws, proj, run, kind, done)
@@ -183,7 +185,7 @@ def compute_run_queues(ws: WorkspaceLike, run_id: str, progress: Callable[[int, 
         out["counts"][kind] = len(rows)
         out["seconds"][kind] = round(seconds, 3)
     if progress is not None:
-        progress(100, 100, "review queues: done")
+        progress(100, 100, msg("quality.progress.done", "review queues: done"))
     return out
 
 
@@ -373,7 +375,6 @@ def queue_item_ids(ws: WorkspaceLike, project: ProjectRef, queue: str) -> list[i
     """
     from ..errors import InputError, NotFoundError
     from ..learn import resolve_run
-    from ..messages import msg
 
     if queue not in COMPUTED_QUEUES:
         raise InputError(msg("error.items.bad_queue", "Unknown queue {queue!r}; expected one of {queues}.",

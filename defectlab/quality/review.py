@@ -29,6 +29,7 @@ import numpy as np
 from defectlab._validation import _check_choice, _check_int
 from defectlab.errors import ArtifactError, InputError, NotFoundError
 from defectlab.learn._columns import _to_project_columns
+from defectlab.messages import msg
 from defectlab.quality.confusion import confusion_items
 from defectlab.quality.duplicates import find_duplicates, phash
 from defectlab.quality.label_issues import (
@@ -80,24 +81,32 @@ def _decision(action, label, current, where):
             label = current
         if label is None:
             raise InputError(
-                f"{where}: the item has no label to keep. Choose a class (action='other') instead."
+                msg("error.review.item_has_no_label",
+                    "{where}: the item has no label to keep. Choose a class (action='other') instead.",
+                    where=where)
             )
         if current is not None and label != current:
             raise InputError(
-                f"{where}: action 'keep' keeps the current label {current!r}, but label={label!r} "
-                "was given. Use action='other' to change it."
+                msg("error.review.action_keep_keeps_current",
+                    "{where}: action 'keep' keeps the current label {current}, but label={label} was "
+                    "given. Use action='other' to change it.",
+                    where=where, current=repr(current), label=repr(label))
             )
         return label, f"review: kept {was}"
     if action == "unusable":
         if label not in (None, UNUSABLE):
             raise InputError(
-                f"{where}: action 'unusable' writes {UNUSABLE!r}; do not pass label={label!r}."
+                msg("error.review.action_unusable_writes_do",
+                    "{where}: action 'unusable' writes {UNUSABLE}; do not pass label={label}.",
+                    where=where, UNUSABLE=repr(UNUSABLE), label=repr(label))
             )
         return UNUSABLE, f"review: marked unusable / not a defect (was {was})"
     if label is None:
         raise InputError(
-            f"{where}: action {action!r} needs the label to write (the suggestion for 'accept', the "
-            "chosen class for 'other')."
+            msg("error.review.action_needs_label_write",
+                "{where}: action {action} needs the label to write (the suggestion for 'accept', the "
+                "chosen class for 'other').",
+                where=where, action=repr(action))
         )
     verb = "accepted suggestion" if action == "accept" else "relabeled as"
     return label, f"review: {verb} {label} (was {was})"
@@ -183,8 +192,10 @@ def review_items(ws: WorkspaceLike, item_ids: ItemIds, action: str, label: str |
     ws = as_workspace(ws)
     ids = [int(i) for i in item_ids]
     if expected_versions is not None and len(expected_versions) != len(ids):
-        raise InputError(f"{where}: 'expected_versions' must give one version per item "
-                         f"({len(ids)}); got {len(expected_versions)}.")
+        raise InputError(msg("error.review.expected_versions_must_give",
+                "{where}: 'expected_versions' must give one version per item ({len_ids}); got "
+                "{len_expected_versions}.",
+                where=where, len_ids=len(ids), len_expected_versions=len(expected_versions)))
     versions = [None] * len(ids) if expected_versions is None else [int(v) for v in expected_versions]
     out = []
     with ws.transaction() as conn:
@@ -212,7 +223,9 @@ def _resolve(ws, project, run_id, where):
             pass
     if project is None:
         if run_id is None:
-            raise InputError(f"{where} needs a project or a run id.")
+            raise InputError(msg("error.review.needs_project_run_id",
+                    "{where} needs a project or a run id.",
+                    where=where))
         run = get_run(ws, run_id, with_items=False)
         return get_project(ws, run["project_id"]), run
     proj = get_project(ws, project)
@@ -330,8 +343,9 @@ def label_issues_for_run(ws: WorkspaceLike, project: ProjectRef | None = None, r
 
     where = "label_issues_for_run"
     if retrain not in ("auto", True, False):
-        raise InputError(f"The 'retrain' parameter of {where} must be 'auto', True or False. "
-                         f"Got {retrain!r}.")
+        raise InputError(msg("error.review.retrain_parameter_must_auto",
+                "The 'retrain' parameter of {where} must be 'auto', True or False. Got {retrain}.",
+                where=where, retrain=repr(retrain)))
     n_jobs = _check_int(n_jobs, where, "n_jobs", 1)
     ws = as_workspace(ws)
     proj, run = _resolve(ws, project, run_id, where)

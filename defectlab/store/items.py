@@ -6,6 +6,7 @@ import json
 from typing import TYPE_CHECKING, cast
 
 from ..errors import NotFoundError
+from ..messages import msg
 from .audit import log_action
 from .permissions import require
 from .workspace import utcnow
@@ -84,7 +85,7 @@ def get_item(ws: Workspace, item_id: int) -> dict[str, Any]:
     with ws.read() as conn:
         row = conn.execute("SELECT * FROM items WHERE id = ?", (int(item_id),)).fetchone()
     if row is None:
-        raise NotFoundError(f"No item with id {item_id}.")
+        raise NotFoundError(msg("error.items.no_item_id", "No item with id {item_id}.", item_id=item_id))
     return _decode(dict(row))
 
 
@@ -161,7 +162,9 @@ def _set_deleted(ws, ids, user, deleted, action):
         found = conn.execute(f"SELECT id, project_id FROM items WHERE id IN ({marks})", ids).fetchall()
         if len(found) != len(set(ids)):
             missing = sorted(set(ids) - {r[0] for r in found})
-            raise NotFoundError(f"No item(s) with id {missing[:10]}.")
+            raise NotFoundError(msg("error.items.no_item_s_id",
+                    "No item(s) with id {missing_10}.",
+                    missing_10=missing[:10]))
         if deleted:
             conn.execute(f"UPDATE items SET deleted_at = ?, deleted_by = ? WHERE id IN ({marks})",
                          [utcnow(), user, *ids])

@@ -147,7 +147,7 @@ def _item_and_classes(conn, item_id):
         "JOIN projects p ON p.id = i.project_id WHERE i.id = ?", (int(item_id),)
     ).fetchone()
     if row is None:
-        raise NotFoundError(f"No item with id {item_id}.")
+        raise NotFoundError(msg("error.labels.no_item_id", "No item with id {item_id}.", item_id=item_id))
     if row["deleted_at"]:
         raise InputError(msg("error.label.deleted_item", "Item {item_id} is deleted; restore it before labeling it.",
                              item_id=int(item_id)))
@@ -158,14 +158,18 @@ def _item_and_classes(conn, item_id):
 
 def _insert(conn, item_id, label, user, source, seconds, comment, run_id, expected_version):
     if source not in SOURCES:
-        raise InputError(f"Unknown annotation source {source!r}; expected one of {', '.join(SOURCES)}.")
+        raise InputError(msg("error.labels.unknown_annotation_source_expected",
+                "Unknown annotation source {source}; expected one of {join_sources}.",
+                source=repr(source), join_sources=', '.join(SOURCES)))
     _row, classes = _item_and_classes(conn, item_id)
     if label != UNUSABLE and label not in classes:
         raise InputError(msg("error.label.unknown", "Unknown label {label!r} for item {item_id}; the project's "
                              "classes are: {classes}.", label=str(label), item_id=int(item_id),
                              classes=", ".join(classes)))
     if seconds is not None and not (0 <= float(seconds) < 86400):
-        raise InputError(f"seconds must be between 0 and 86400; got {seconds!r}.")
+        raise InputError(msg("error.labels.seconds_must_between_got",
+                "seconds must be between 0 and 86400; got {seconds}.",
+                seconds=repr(seconds)))
     if expected_version is not None:
         current = item_version(conn, item_id)
         if current != int(expected_version):
@@ -244,13 +248,17 @@ def retract(ws: Workspace, annotation_id: int, user: str = "local") -> int:
     with ws.transaction() as conn:
         row = conn.execute("SELECT * FROM annotations WHERE id = ?", (int(annotation_id),)).fetchone()
         if row is None or row["retracts"] is not None:
-            raise NotFoundError(f"No annotation {annotation_id} to undo.")
+            raise NotFoundError(msg("error.labels.no_annotation_undo",
+                    "No annotation {annotation_id} to undo.",
+                    annotation_id=annotation_id))
         if row["user"] != user:
             require(conn, user, "assign")  # leads and admins may undo others' work
         else:
             require(conn, user, _SOURCE_ACTION.get(row["source"], "label"))
         if conn.execute("SELECT 1 FROM annotations WHERE retracts = ?", (row["id"],)).fetchone():
-            raise InputError(f"Annotation {annotation_id} is already undone.")
+            raise InputError(msg("error.labels.annotation_already_undone",
+                    "Annotation {annotation_id} is already undone.",
+                    annotation_id=annotation_id))
         conn.execute(
             "INSERT INTO annotations (item_id, label, user, source, created_at, retracts) "
             "VALUES (?, NULL, ?, ?, ?, ?)",

@@ -39,6 +39,7 @@ import zipfile
 from pathlib import Path
 
 from ..errors import InputError
+from ..messages import msg
 from .permissions import require
 
 __all__ = ["STALE_SECONDS", "backup_workspace", "check_damaged_database", "check_workspace", "clean_leftovers",
@@ -471,14 +472,20 @@ def _copy_tree(src, dst):
 def _prepare_out(ws, out):
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise InputError(f"Backup folder {out} must be new or empty.")
+        raise InputError(msg("error.maintenance.backup_folder_must_new",
+                "Backup folder {out} must be new or empty.",
+                out=out))
     if os.path.realpath(out).startswith(os.path.realpath(ws.root) + os.sep):
-        raise InputError(f"Backup folder {out} is inside the workspace; choose a folder outside it.")
+        raise InputError(msg("error.maintenance.backup_folder_inside_workspace",
+                "Backup folder {out} is inside the workspace; choose a folder outside it.",
+                out=out))
     need = ws.db_path.stat().st_size + _tree_bytes(ws.blobs_dir) + _tree_bytes(ws.runs_dir)
     probe = out if out.exists() else next((p for p in out.absolute().parents if p.exists()), Path("."))
     free = shutil.disk_usage(probe).free
     if need > free:
-        raise InputError(f"The backup needs about {need / 1e9:.2f} GB but {probe} has {free / 1e9:.2f} GB free.")
+        raise InputError(msg("error.maintenance.backup_needs_about_gb",
+                "The backup needs about {need_1e9:.2f} GB but {probe} has {free_1e9:.2f} GB free.",
+                need_1e9=need / 1e9, probe=probe, free_1e9=free / 1e9))
     out.mkdir(parents=True, exist_ok=True)
     return out, need
 

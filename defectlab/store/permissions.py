@@ -75,8 +75,18 @@ def require(conn: sqlite3.Connection, username: str, action: str) -> None:
         role = role_of(conn, username)
         if role:
             raise PermissionDenied(msg("error.permission.denied", "user {user!r} (role {role}) may not {action}; "
-                                       "ask a lead or an admin.", user=str(username), role=role,
-                                       action=action.replace("_", " ")))
+                                       "ask a lead or an admin.", user=str(username), role=_role_word(role),
+                                       action=_action_words(action)))
         raise PermissionDenied(msg("error.permission.unknown_user", "user {user!r} (unknown or disabled) may not "
                                    "{action}; ask a lead or an admin.", user=str(username),
-                                   action=action.replace("_", " ")))
+                                   action=_action_words(action)))
+
+
+def _action_words(action):
+    """``action`` in the words of a sentence (``"edit project"``), with its catalog key for the UI."""
+    return msg(f"permission.action.{action}", action.replace("_", " "))
+
+
+def _role_word(role):
+    """A role name in a sentence (``"annotator"``), with its catalog key for the UI."""
+    return msg(f"role.{role}", role)

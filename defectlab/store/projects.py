@@ -87,16 +87,25 @@ def parse_classes(classes: str | Sequence[str]) -> tuple[str, ...]:
     names = [c for c in names if c]
     if len(names) < 2:
         raise InputError(
-            f"A project needs at least two classes; got {names!r}. Example: --classes crazing,scratches"
+            msg("error.projects.project_needs_least_two",
+                "A project needs at least two classes; got {names}. Example: --classes "
+                "crazing,scratches",
+                names=repr(names))
         )
     seen = set()
     for c in names:
         if c in seen:
-            raise InputError(f"Class {c!r} is listed twice; class names must be unique.")
+            raise InputError(msg("error.projects.class_listed_twice_class",
+                    "Class {c} is listed twice; class names must be unique.",
+                    c=repr(c)))
         if c == UNUSABLE or c.startswith("__"):
-            raise InputError(f"Class name {c!r} is reserved; choose another name.")
+            raise InputError(msg("error.projects.class_name_reserved_choose",
+                    "Class name {c} is reserved; choose another name.",
+                    c=repr(c)))
         if len(c) > _NAME_MAX:
-            raise InputError(f"Class name {c[:20]!r}... is longer than {_NAME_MAX} characters.")
+            raise InputError(msg("error.projects.class_name_longer_than",
+                    "Class name {c_20}... is longer than {_NAME_MAX} characters.",
+                    c_20=repr(c[:20]), _NAME_MAX=_NAME_MAX))
         seen.add(c)
     return tuple(names)
 
@@ -138,13 +147,17 @@ def create_project(ws: Workspace, name: str, classes: str | Sequence[str], ordin
     """
     name = str(name).strip()
     if not name or len(name) > _NAME_MAX:
-        raise InputError(f"Project name must be 1-{_NAME_MAX} characters; got {name!r}.")
+        raise InputError(msg("error.projects.project_name_must_characters",
+                "Project name must be 1-{_NAME_MAX} characters; got {name}.",
+                _NAME_MAX=_NAME_MAX, name=repr(name)))
     classes = parse_classes(classes)
     descriptions = {c: dict(v) for c, v in (descriptions or {}).items() if c in classes}
     with ws.transaction() as conn:
         require(conn, user, "create_project")
         if conn.execute("SELECT 1 FROM projects WHERE name = ?", (name,)).fetchone():
-            raise InputError(f"A project named {name!r} already exists; choose another name.")
+            raise InputError(msg("error.projects.project_named_already_exists",
+                    "A project named {name} already exists; choose another name.",
+                    name=repr(name)))
         cur = conn.execute(
             "INSERT INTO projects (name, classes, ordinal, descriptions, created_at, created_by) "
             "VALUES (?, ?, ?, ?, ?, ?)",
@@ -198,8 +211,10 @@ def update_project(ws: Workspace, project: ProjectRef, *, classes: str | Sequenc
                     "WHERE i.project_id = ? AND a.label IS NOT NULL", (p.id,))}
                 if used & set(missing):
                     raise InputError(
-                        f"Cannot remove class(es) {sorted(used & set(missing))} from {p.name!r}: "
-                        "items carry those labels. Relabel them first."
+                        msg("error.projects.cannot_remove_class_es",
+                            "Cannot remove class(es) {sorted_used_set_missing} from {name}: items "
+                            "carry those labels. Relabel them first.",
+                            sorted_used_set_missing=sorted(used & set(missing)), name=repr(p.name))
                     )
             conn.execute("UPDATE projects SET classes = ? WHERE id = ?",
                          (json.dumps(list(new), ensure_ascii=False), p.id))

@@ -50,7 +50,9 @@ def _resolve(path):
     try:
         return Path(os.path.expanduser(str(path))).resolve()
     except (OSError, ValueError, RuntimeError) as exc:  # NUL bytes, symlink loops, ...
-        raise InputError(f"The path {str(path)!r} cannot be used: {exc}.") from None
+        raise InputError(msg("error.roots.path_cannot_used",
+                "The path {str_path} cannot be used: {exc}.",
+                str_path=repr(str(path)), exc=exc)) from None
 
 
 def data_roots(start_workspace: PathLike, env: Mapping[str, str] | None = None) -> list[Path]:
@@ -96,7 +98,7 @@ def resolve_under_roots(path: PathLike, roots: Iterable[PathLike]) -> Path:
         An empty or unusable path.
     """
     if not str(path or "").strip():
-        raise InputError("No path given; type a folder on the server.")
+        raise InputError(msg("error.roots.no_path_given_type", "No path given; type a folder on the server."))
     resolved = _resolve(str(path).strip())
     for root in roots:
         root = _resolve(root)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import NotFoundError
+from ..messages import msg
 from ._votes import _annotation_rows, _gold, _latest_votes
 from .labels import current_labels
 from .permissions import can, role_of
@@ -130,7 +131,7 @@ def visible_label(ws: Workspace, item_id: int, user: str) -> str | None:
     with ws.read() as conn:
         row = conn.execute("SELECT project_id FROM items WHERE id = ?", (int(item_id),)).fetchone()
     if row is None:
-        raise NotFoundError(f"No item with id {item_id}.")
+        raise NotFoundError(msg("error.visibility.no_item_id", "No item with id {item_id}.", item_id=item_id))
     return item_views(ws, row["project_id"], user, [int(item_id)])[int(item_id)].label
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import InputError, NotFoundError, StorageError
+from ..messages import msg
 from .migrations import apply_migrations
 
 _MADE_DIRS: set[str] = set()  # blob folders known to exist (os.makedirs once per folder and process)
@@ -195,7 +196,9 @@ class Workspace:
         """Absolute path of a blob from its stored relative path (refuses paths leaving ``blobs/``)."""
         path = (self.root / rel).resolve()
         if self.blobs_dir.resolve() not in path.parents:
-            raise InputError(f"Blob path {rel!r} is outside the workspace's blobs/ folder.")
+            raise InputError(msg("error.workspace.blob_path_outside_workspace",
+                    "Blob path {rel} is outside the workspace's blobs/ folder.",
+                    rel=repr(rel)))
         return path
 
     def read_blob(self, rel):
@@ -204,7 +207,9 @@ class Workspace:
             return path.read_bytes()
         except FileNotFoundError:
             raise NotFoundError(
-                f"Image file {rel} is missing from workspace {self.root}; was the blobs/ folder moved?"
+                msg("error.workspace.image_file_missing_from",
+                    "Image file {rel} is missing from workspace {root}; was the blobs/ folder moved?",
+                    rel=rel, root=self.root)
             ) from None
 
 
@@ -235,11 +240,15 @@ def open_workspace(path: PathLike | None = None, create: bool = True) -> Workspa
     if not ws.db_path.exists():
         if not create:
             raise NotFoundError(
-                f"No defectlab workspace at {root} (no {DB_NAME}). Create it with "
-                f"'defectlab demo --workspace {root}' or 'defectlab project create'."
+                msg("error.workspace.no_defectlab_workspace_no",
+                    "No defectlab workspace at {root} (no {DB_NAME}). Create it with 'defectlab demo "
+                    "--workspace {root}' or 'defectlab project create'.",
+                    root=root, DB_NAME=DB_NAME)
             )
         if root.exists() and not root.is_dir():
-            raise InputError(f"Workspace path {root} exists and is not a folder.")
+            raise InputError(msg("error.workspace.workspace_path_exists_not",
+                    "Workspace path {root} exists and is not a folder.",
+                    root=root))
         root.mkdir(parents=True, exist_ok=True)
     try:
         for sub in (ws.blobs_dir, ws.features_dir, ws.runs_dir):
@@ -248,7 +257,9 @@ def open_workspace(path: PathLike | None = None, create: bool = True) -> Workspa
     except sqlite3.DatabaseError as exc:
         raise StorageError(_storage_message(root, exc)) from None
     except OSError as exc:
-        raise StorageError(f"Workspace {root} cannot be opened: {exc.strerror or exc}.") from None
+        raise StorageError(msg("error.workspace.workspace_cannot_opened",
+                "Workspace {root} cannot be opened: {exc_strerror_or_exc}.",
+                root=root, exc_strerror_or_exc=exc.strerror or exc)) from None
     from .maintenance import clean_once
 
     clean_once(ws)  # leftovers of killed imports / trainings (once per process)
@@ -274,9 +285,11 @@ def _storage_errors(root):
 def _storage_message(root, exc):
     text = str(exc)
     if "full" in text:
-        return f"The disk of workspace {root} is full ({text}). Free some space and try again."
-    return (f"The database of workspace {root} is damaged or not a defectlab database ({text}). Restore it "
-            "from a backup ('defectlab backup' makes one), or run 'defectlab check' to see what is wrong.")
+        return msg("error.workspace.disk_full", "The disk of workspace {root} is full ({text}). Free some space and "
+                   "try again.", root=root, text=text)
+    return msg("error.workspace.database_damaged", "The database of workspace {root} is damaged or not a defectlab "
+               "database ({text}). Restore it from a backup ('defectlab backup' makes one), or run 'defectlab "
+               "check' to see what is wrong.", root=root, text=text)
 
 
 def _prepare_database(ws):

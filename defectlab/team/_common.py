@@ -4,6 +4,7 @@ import datetime as _dt
 import json
 
 from ..errors import InputError, NotFoundError
+from ..messages import msg
 from ..store import get_project
 from ..store.projects import Project
 
@@ -20,25 +21,35 @@ def _user_row(conn, username, enabled_only=False):
     row = conn.execute("SELECT * FROM users WHERE username = ?", (str(username),)).fetchone()
     if row is None or (enabled_only and row["disabled_at"]):
         state = "disabled" if row is not None else "unknown"
-        raise NotFoundError(f"No {'enabled ' if enabled_only else ''}user {username!r} ({state}); "
-                            "see the Team page for the list of accounts.")
+        raise NotFoundError(msg("error.common.no_user_see_team",
+                "No {enabled_if_enabled_only}user {username} ({state}); see the Team page for the "
+                "list of accounts.",
+                enabled_if_enabled_only='enabled ' if enabled_only else '', username=repr(username), state=state))
     return row
 
 
 def _item_ids(item_ids, name="item_ids"):
     """Validate a sequence of item ids: ints, no duplicates, not empty."""
     if isinstance(item_ids, (str, bytes)) or not hasattr(item_ids, "__iter__"):
-        raise InputError(f"{name} must be a list of item ids; got {type(item_ids).__name__}.")
+        raise InputError(msg("error.common.must_list_item_ids",
+                "{name} must be a list of item ids; got {name2}.",
+                name=name, name2=type(item_ids).__name__))
     out = []
     for v in item_ids:
         try:
             out.append(int(v))
         except (TypeError, ValueError):
-            raise InputError(f"{name} must hold integer item ids; got {v!r}.") from None
+            raise InputError(msg("error.common.must_hold_integer_item",
+                    "{name} must hold integer item ids; got {v}.",
+                    name=name, v=repr(v))) from None
     if not out:
-        raise InputError(f"{name} is empty; pass at least one item id.")
+        raise InputError(msg("error.common.empty_pass_least_one",
+                "{name} is empty; pass at least one item id.",
+                name=name))
     if len(set(out)) != len(out):
-        raise InputError(f"{name} lists some items twice; pass each item id once.")
+        raise InputError(msg("error.common.lists_some_items_twice",
+                "{name} lists some items twice; pass each item id once.",
+                name=name))
     return out
 
 
@@ -56,8 +67,10 @@ def _check_live_items(conn, project_id, ids):
            or found[i]["role"] != "sample" or found[i]["deleted_at"]]
     if bad:
         raise InputError(
-            f"Item(s) {bad[:10]} are not live sample items of this project (unknown, deleted, plates or "
-            "another project's); pass ids from items_frame(ws, project)."
+            msg("error.common.item_s_are_not",
+                "Item(s) {bad_10} are not live sample items of this project (unknown, deleted, "
+                "plates or another project's); pass ids from items_frame(ws, project).",
+                bad_10=bad[:10])
         )
 
 
@@ -71,11 +84,13 @@ def _parse_time(value, name):
         try:
             dt = _dt.datetime.fromisoformat(value)
         except ValueError:
-            raise InputError(f"{name} must be an ISO-8601 time such as 2025-01-31T08:00:00+08:00; "
-                             f"got {value!r}.") from None
+            raise InputError(msg("error.common.must_iso_time_such",
+                    "{name} must be an ISO-8601 time such as 2025-01-31T08:00:00+08:00; got {value}.",
+                    name=name, value=repr(value))) from None
     else:
-        raise InputError(f"{name} must be a datetime, an ISO-8601 string or POSIX seconds; "
-                         f"got {type(value).__name__}.")
+        raise InputError(msg("error.common.must_datetime_iso_string",
+                "{name} must be a datetime, an ISO-8601 string or POSIX seconds; got {name2}.",
+                name=name, name2=type(value).__name__))
     return dt if dt.tzinfo is not None else dt.replace(tzinfo=_dt.UTC)
 
 
@@ -98,7 +113,9 @@ def _day(value, name):
     try:
         return _dt.date.fromisoformat(str(value)[:10])
     except ValueError:
-        raise InputError(f"{name} must be a date such as 2025-01-31; got {value!r}.") from None
+        raise InputError(msg("error.common.must_date_such_got",
+                "{name} must be a date such as 2025-01-31; got {value}.",
+                name=name, value=repr(value))) from None
 
 
 def _tz(tz):
@@ -111,4 +128,6 @@ def _tz(tz):
     try:
         return ZoneInfo(str(tz))
     except (ZoneInfoNotFoundError, ValueError):
-        raise InputError(f"Unknown time zone {tz!r}; use a name such as 'Asia/Shanghai'.") from None
+        raise InputError(msg("error.common.unknown_time_zone_use",
+                "Unknown time zone {tz}; use a name such as 'Asia/Shanghai'.",
+                tz=repr(tz))) from None

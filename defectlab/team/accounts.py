@@ -142,7 +142,9 @@ class AuthenticationError(PermissionDenied):
 # -- hashing -------------------------------------------------------------------------------------
 def _normalize(password):
     if not isinstance(password, str):
-        raise InputError(f"A password must be text (str); got {type(password).__name__}.")
+        raise InputError(msg("error.accounts.password_must_text_str",
+                "A password must be text (str); got {name}.",
+                name=type(password).__name__))
     return unicodedata.normalize("NFKC", password)
 
 
@@ -217,45 +219,61 @@ def check_password_policy(password: str, username: str | None = None) -> str:
     """
     pw = _normalize(password)
     if len(pw) < MIN_PASSWORD_LENGTH:
-        raise InputError(f"The password is too short ({len(pw)} characters); use at least "
-                         f"{MIN_PASSWORD_LENGTH} characters, e.g. a short sentence.")
+        raise InputError(msg("error.accounts.password_too_short_characters",
+                "The password is too short ({len_pw} characters); use at least {MIN_PASSWORD_LENGTH} "
+                "characters, e.g. a short sentence.",
+                len_pw=len(pw), MIN_PASSWORD_LENGTH=MIN_PASSWORD_LENGTH))
     if len(pw) > MAX_PASSWORD_LENGTH:
-        raise InputError(f"The password is too long ({len(pw)} characters); use at most "
-                         f"{MAX_PASSWORD_LENGTH}.")
+        raise InputError(msg("error.accounts.password_too_long_characters",
+                "The password is too long ({len_pw} characters); use at most {MAX_PASSWORD_LENGTH}.",
+                len_pw=len(pw), MAX_PASSWORD_LENGTH=MAX_PASSWORD_LENGTH))
     if not pw.strip():
-        raise InputError("The password is only spaces; choose one with letters or digits.")
+        raise InputError(msg("error.accounts.password_only_spaces_choose",
+                "The password is only spaces; choose one with letters or digits."))
     if username is not None and pw.casefold() == str(username).casefold():
-        raise InputError("The password must not be the user name; choose another one.")
+        raise InputError(msg("error.accounts.password_must_not_user",
+                "The password must not be the user name; choose another one."))
     if pw.casefold() in _COMMON_PASSWORDS:
-        raise InputError("That password is one of the most common passwords and easy to guess; "
-                         "choose another one.")
+        raise InputError(msg("error.accounts.password_one_most_common",
+                "That password is one of the most common passwords and easy to guess; choose another "
+                "one."))
     return pw
 
 
 def _check_username(username):
     if not isinstance(username, str):
-        raise InputError(f"A user name must be text; got {type(username).__name__}.")
+        raise InputError(msg("error.accounts.user_name_must_text",
+                "A user name must be text; got {name}.",
+                name=type(username).__name__))
     name = unicodedata.normalize("NFKC", username).strip()
     if not _USERNAME_RE.match(name):
         raise InputError(
-            f"User name {username!r} is not valid: use 1-64 letters (Chinese letters too), digits, "
-            "'.', '_', '-' or '@', without spaces; e.g. zhang.wei"
+            msg("error.accounts.user_name_not_valid",
+                "User name {username} is not valid: use 1-64 letters (Chinese letters too), digits, "
+                "'.', '_', '-' or '@', without spaces; e.g. zhang.wei",
+                username=repr(username))
         )
     if name.startswith("__"):
-        raise InputError(f"User name {name!r} is reserved; choose a name not starting with '__'.")
+        raise InputError(msg("error.accounts.user_name_reserved_choose",
+                "User name {name} is reserved; choose a name not starting with '__'.",
+                name=repr(name)))
     return name
 
 
 def _check_role(role):
     if role not in ROLES:
-        raise InputError(f"Unknown role {role!r}; expected one of {', '.join(ROLES)}.")
+        raise InputError(msg("error.accounts.unknown_role_expected_one",
+                "Unknown role {role}; expected one of {join_roles}.",
+                role=repr(role), join_roles=', '.join(ROLES)))
     return role
 
 
 def _check_display_name(display_name):
     name = "" if display_name is None else str(display_name).strip()
     if len(name) > 100:
-        raise InputError(f"The display name is longer than 100 characters ({len(name)}); shorten it.")
+        raise InputError(msg("error.accounts.display_name_longer_than",
+                "The display name is longer than 100 characters ({len_name}); shorten it.",
+                len_name=len(name)))
     return name
 
 
@@ -321,8 +339,9 @@ def _enabled_admins(conn):
 def _require_admin_for(conn, by, target_role, new_role=None):
     """Only an admin may touch admin accounts or grant the admin role."""
     if "admin" in (target_role, new_role) and role_of(conn, by) != "admin":
-        raise PermissionDenied(f"User {by!r} may not change admin accounts or grant the admin role; "
-                               "ask an admin.")
+        raise PermissionDenied(msg("error.accounts.user_may_not_change",
+                "User {by} may not change admin accounts or grant the admin role; ask an admin.",
+                by=repr(by)))
 
 
 # -- changing ------------------------------------------------------------------------------------
@@ -364,26 +383,34 @@ def create_user(ws: Workspace, username: str, password: str, role: str, display_
         _require_admin_for(conn, by, None, role)
         clash = _find_login(conn, username)
         if clash is not None:
-            raise InputError(f"An account named {clash['username']!r} already exists (names ignore case); "
-                             "choose another user name.")
+            raise InputError(msg("error.accounts.account_named_already_exists",
+                    "An account named {clash_username} already exists (names ignore case); choose "
+                    "another user name.",
+                    clash_username=repr(clash['username'])))
         starts_team = not _team_mode(conn)
         if starts_team:
             local = _user_row(conn, LOCAL_ADMIN)
             if local["password_hash"] is None:
                 if admin_hash is None:
                     raise InputError(
-                        "Creating the first extra account switches this workspace to team mode, where "
-                        f"everybody logs in, the '{LOCAL_ADMIN}' admin too. Pass admin_password=... "
-                        f"to set the password of '{LOCAL_ADMIN}' at the same time."
+                        msg("error.accounts.creating_first_extra_account",
+                            "Creating the first extra account switches this workspace to team mode, "
+                            "where everybody logs in, the '{LOCAL_ADMIN}' admin too. Pass "
+                            "admin_password=... to set the password of '{LOCAL_ADMIN}' at the same "
+                            "time.",
+                            LOCAL_ADMIN=LOCAL_ADMIN)
                     )
                 conn.execute("UPDATE users SET password_hash = ?, must_change_password = 0 "
                              "WHERE username = ?", (admin_hash, LOCAL_ADMIN))
                 log_action(conn, by, "user.password", None, LOCAL_ADMIN, {"reason": "team mode starts"})
             elif admin_hash is not None:
-                raise InputError(f"'{LOCAL_ADMIN}' already has a password; leave admin_password out "
-                                 "(change it with change_password).")
+                raise InputError(msg("error.accounts.already_has_password_leave",
+                        "'{LOCAL_ADMIN}' already has a password; leave admin_password out (change it "
+                        "with change_password).",
+                        LOCAL_ADMIN=LOCAL_ADMIN))
         elif admin_hash is not None:
-            raise InputError("admin_password is only used for the first extra account; leave it out.")
+            raise InputError(msg("error.accounts.admin_password_only_used",
+                    "admin_password is only used for the first extra account; leave it out."))
         conn.execute(
             "INSERT INTO users (username, display_name, role, password_hash, created_at, "
             "must_change_password) VALUES (?, ?, ?, ?, ?, 1)",
@@ -567,14 +594,17 @@ def change_password(ws: Workspace, username: str, old_password: str | None, new_
     pw = check_password_policy(new_password, row["username"])
     if row["password_hash"] is not None:
         if not verify_password(old_password if old_password is not None else "", row["password_hash"]):
-            raise AuthenticationError("The current password is wrong; nothing was changed.")
+            raise AuthenticationError(msg("error.accounts.current_password_wrong_nothing",
+                    "The current password is wrong; nothing was changed."))
         if verify_password(pw, row["password_hash"]):
-            raise InputError("The new password is the same as the current one; choose a new one.")
+            raise InputError(msg("error.accounts.new_password_same_current",
+                    "The new password is the same as the current one; choose a new one."))
     new_hash = hash_password(pw)
     with ws.transaction() as conn:
         current = _user_row(conn, row["username"], enabled_only=True)
         if current["password_hash"] != row["password_hash"]:
-            raise AuthenticationError("The password was changed meanwhile; log in again.")
+            raise AuthenticationError(msg("error.accounts.password_was_changed_meanwhile",
+                    "The password was changed meanwhile; log in again."))
         conn.execute("UPDATE users SET password_hash = ?, must_change_password = 0 WHERE username = ?",
                      (new_hash, row["username"]))
         _revoke_sessions(conn, row["username"], "password_changed")
@@ -609,8 +639,9 @@ def set_role(ws: Workspace, username: str, role: str, by: str) -> dict[str, Any]
         if row["role"] == role:
             return _public(row)
         if row["role"] == "admin" and not row["disabled_at"] and _enabled_admins(conn) <= 1:
-            raise InputError(f"{row['username']!r} is the last enabled admin; make another account admin "
-                             "first.")
+            raise InputError(msg("error.accounts.last_enabled_admin_make",
+                    "{row_username} is the last enabled admin; make another account admin first.",
+                    row_username=repr(row['username'])))
         conn.execute("UPDATE users SET role = ? WHERE username = ?", (role, row["username"]))
         log_action(conn, by, "user.role", None, row["username"], {"old": row["role"], "new": role})
         return _public(_user_row(conn, row["username"]))
@@ -637,11 +668,14 @@ def disable_user(ws: Workspace, username: str, by: str) -> dict[str, Any]:
         row = _user_row(conn, username)
         _require_admin_for(conn, by, row["role"])
         if row["username"] == by:
-            raise InputError("You cannot disable your own account; ask another admin.")
+            raise InputError(msg("error.accounts.you_cannot_disable_your",
+                    "You cannot disable your own account; ask another admin."))
         if row["disabled_at"]:
             return _public(row)
         if row["role"] == "admin" and _enabled_admins(conn) <= 1:
-            raise InputError(f"{row['username']!r} is the last enabled admin and cannot be disabled.")
+            raise InputError(msg("error.accounts.last_enabled_admin_cannot",
+                    "{row_username} is the last enabled admin and cannot be disabled.",
+                    row_username=repr(row['username'])))
         conn.execute("UPDATE users SET disabled_at = ? WHERE username = ?", (utcnow(), row["username"]))
         _revoke_sessions(conn, row["username"], "disabled")
         log_action(conn, by, "user.disable", None, row["username"])

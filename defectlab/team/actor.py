@@ -78,5 +78,6 @@ def authenticate_actor(ws: Workspace, username: str | None = None, password: str
             if not any(can(conn, account["username"], a) for a in actions):
                 raise PermissionDenied(msg(
                     "actor.denied", "{user} (role {role}) may not {action}; ask a lead or an admin.",
-                    user=repr(account["username"]), role=account["role"], action=actions[0].replace("_", " ")))
+                    user=repr(account["username"]), role=msg(f"role.{account['role']}", account["role"]),
+                    action=msg(f"permission.action.{actions[0]}", actions[0].replace("_", " "))))
     return account["username"]

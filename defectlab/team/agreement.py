@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import InputError
+from ..messages import msg
 from ..store import UNUSABLE, current_labels, derive_label, require
 from ._common import _annotation_rows, _latest_votes, _project
 
@@ -112,14 +113,19 @@ def cohen_kappa(labels_a: ArrayLike, labels_b: ArrayLike, classes: Sequence[str]
 
     a, b = list(labels_a), list(labels_b)
     if len(a) != len(b):
-        raise InputError(f"labels_a and labels_b must have one label per item each; got {len(a)} and {len(b)}.")
+        raise InputError(msg("error.agreement.labels_labels_b_must",
+                "labels_a and labels_b must have one label per item each; got {len_a} and {len_b}.",
+                len_a=len(a), len_b=len(b)))
     if ordinal and classes is None:
-        raise InputError("An ordinal kappa needs classes=[...] in grade order (the weights follow it).")
+        raise InputError(msg("error.agreement.ordinal_kappa_needs_classes",
+                "An ordinal kappa needs classes=[...] in grade order (the weights follow it)."))
     if classes is not None:
         classes = list(classes)
         unknown = sorted({str(v) for v in a + b if v not in classes})
         if unknown:
-            raise InputError(f"Labels {unknown[:5]} are not among classes {classes}.")
+            raise InputError(msg("error.agreement.labels_are_not_among",
+                    "Labels {unknown_5} are not among classes {classes}.",
+                    unknown_5=unknown[:5], classes=classes))
     if not a:
         return float("nan")
     with warnings.catch_warnings():
@@ -149,14 +155,19 @@ def fleiss_kappa(counts: ArrayLike) -> Any:
     """
     c = np.asarray(counts)
     if c.ndim != 2 or c.shape[0] < 1 or c.shape[1] < 2:
-        raise InputError(f"counts must be a table of shape (n_items, n_categories >= 2); got shape {c.shape}.")
+        raise InputError(msg("error.agreement.counts_must_table_shape",
+                "counts must be a table of shape (n_items, n_categories >= 2); got shape {shape}.",
+                shape=c.shape))
     if not np.issubdtype(c.dtype, np.number) or np.any(c < 0) or np.any(c != np.round(c)):
-        raise InputError("counts must hold non-negative whole numbers (raters per item and category).")
+        raise InputError(msg("error.agreement.counts_must_hold_non",
+                "counts must hold non-negative whole numbers (raters per item and category)."))
     c = c.astype(np.float64)
     n = c.sum(axis=1)
     if np.any(n < 2):
-        raise InputError(f"Every item needs at least two raters; items {np.flatnonzero(n < 2)[:10].tolist()} "
-                         "have fewer. Drop them first.")
+        raise InputError(msg("error.agreement.every_item_needs_least",
+                "Every item needs at least two raters; items {np_flatnonzero_n_2_10_to} have fewer. "
+                "Drop them first.",
+                np_flatnonzero_n_2_10_to=np.flatnonzero(n < 2)[:10].tolist()))
     p = c.sum(axis=0) / n.sum()
     observed = float(np.mean((c * (c - 1)).sum(axis=1) / (n * (n - 1))))
     expected = float((p ** 2).sum())
@@ -195,10 +206,13 @@ def krippendorff_alpha(reliability_data: ArrayLike, level: str = "nominal",
     0.444
     """
     if level not in _LEVELS:
-        raise InputError(f"Unknown level {level!r}; expected one of {', '.join(_LEVELS)}.")
+        raise InputError(msg("error.agreement.unknown_level_expected_one",
+                "Unknown level {level}; expected one of {join_levels}.",
+                level=repr(level), join_levels=', '.join(_LEVELS)))
     rows = [list(r) for r in reliability_data]
     if not rows or len({len(r) for r in rows}) != 1:
-        raise InputError("reliability_data must be a table (n_raters, n_items) with rows of equal length.")
+        raise InputError(msg("error.agreement.reliability_data_must_table",
+                "reliability_data must be a table (n_raters, n_items) with rows of equal length."))
 
     def missing(v):
         return v is None or (isinstance(v, float) and math.isnan(v))
@@ -210,13 +224,16 @@ def krippendorff_alpha(reliability_data: ArrayLike, level: str = "nominal",
         values = sorted(values, key=lambda v: (type(v).__name__, str(v)))
     if categories is None:
         if level == "ordinal" and any(isinstance(v, str) for v in values):
-            raise InputError("An ordinal alpha on text labels needs categories=[...] in order.")
+            raise InputError(msg("error.agreement.ordinal_alpha_text_labels",
+                    "An ordinal alpha on text labels needs categories=[...] in order."))
         categories = values
     categories = list(categories)
     index = {v: j for j, v in enumerate(categories)}
     unknown = [v for v in values if v not in index]
     if unknown:
-        raise InputError(f"Values {unknown[:5]} are not among categories {categories[:10]}.")
+        raise InputError(msg("error.agreement.values_are_not_among",
+                "Values {unknown_5} are not among categories {categories_10}.",
+                unknown_5=unknown[:5], categories_10=categories[:10]))
     n_items, k = len(rows[0]), len(categories)
     counts = np.zeros((n_items, k))
     for r in rows:
@@ -242,7 +259,8 @@ def krippendorff_alpha(reliability_data: ArrayLike, level: str = "nominal",
         try:
             x = np.asarray(categories, dtype=np.float64)
         except (TypeError, ValueError):
-            raise InputError("An interval alpha needs numeric values.") from None
+            raise InputError(msg("error.agreement.interval_alpha_needs_numeric",
+                    "An interval alpha needs numeric values.")) from None
         delta = np.subtract.outer(x, x) ** 2
     expected = (np.outer(n_c, n_c) * delta).sum()
     if expected == 0 or n <= 1:

@@ -98,15 +98,20 @@ def _check_assignment_args(annotators, overlap, overlap_k, gold_rate):
         annotators = [annotators]
     annotators = [str(a) for a in annotators]
     if not annotators:
-        raise InputError("annotators is empty; pass at least one user name.")
+        raise InputError(msg("error.assignments.annotators_empty_pass_least",
+                "annotators is empty; pass at least one user name."))
     if len(set(annotators)) != len(annotators):
-        raise InputError(f"annotators lists somebody twice: {annotators}.")
+        raise InputError(msg("error.assignments.annotators_lists_somebody_twice",
+                "annotators lists somebody twice: {annotators}.",
+                annotators=annotators))
     overlap = _check_float(overlap, where, "overlap", 0.0, 1.0)
     gold_rate = _check_float(gold_rate, where, "gold_rate", 0.0, 0.5)
     overlap_k = _check_int(overlap_k, where, "overlap_k", 2)
     if overlap > 0 and overlap_k > len(annotators):
-        raise InputError(f"overlap_k={overlap_k} needs at least {overlap_k} annotators; got "
-                         f"{len(annotators)}. Add annotators, lower overlap_k, or set overlap=0.")
+        raise InputError(msg("error.assignments.overlap_k_needs_least",
+                "overlap_k={overlap_k} needs at least {overlap_k} annotators; got {len_annotators}. "
+                "Add annotators, lower overlap_k, or set overlap=0.",
+                overlap_k=overlap_k, len_annotators=len(annotators)))
     return annotators, overlap, overlap_k, gold_rate
 
 
@@ -186,7 +191,9 @@ def _eligible(conn, project_id, ids, annotators):
     for a in annotators:
         row = _user_row(conn, a, enabled_only=True)
         if not can(conn, row["username"], "label"):
-            raise InputError(f"User {a!r} (role {row['role']}) may not label; assign annotators.")
+            raise InputError(msg("error.assignments.user_role_may_not",
+                    "User {a} (role {row_role}) may not label; assign annotators.",
+                    a=repr(a), row_role=row['role']))
     _check_live_items(conn, project_id, ids)
     taken = {(r["item_id"], r["user"]) for r in conn.execute(
         "SELECT ai.item_id, ai.user FROM assignment_items ai JOIN assignments s "
@@ -292,7 +299,9 @@ def close_assignment(ws: Workspace, assignment_id: int, by: str) -> None:
         row = conn.execute("SELECT project_id, closed_at FROM assignments WHERE id = ?",
                            (int(assignment_id),)).fetchone()
         if row is None:
-            raise NotFoundError(f"No assignment {assignment_id}.")
+            raise NotFoundError(msg("error.assignments.no_assignment",
+                    "No assignment {assignment_id}.",
+                    assignment_id=assignment_id))
         if row["closed_at"] is None:
             conn.execute("UPDATE assignments SET closed_at = ?, closed_by = ? WHERE id = ?",
                          (utcnow(), by, int(assignment_id)))

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from .._validation import _check_int
 from ..errors import InputError
+from ..messages import msg
 from ..store import (
     can,
     escape_controls,
@@ -90,7 +91,9 @@ def _bound(value, name, tz, end=False):
         try:
             day = value if isinstance(value, _dt.date) else _dt.date.fromisoformat(value)
         except ValueError:
-            raise InputError(f"{name} must be a date such as 2025-01-31 or an ISO time; got {value!r}.") from None
+            raise InputError(msg("error.audit_view.must_date_such_iso",
+                    "{name} must be a date such as 2025-01-31 or an ISO time; got {value}.",
+                    name=name, value=repr(value))) from None
         if end:
             day = day + _dt.timedelta(days=1)
         moment = _dt.datetime.combine(day, _dt.time(), tzinfo=_tz(tz))

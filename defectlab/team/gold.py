@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from .._validation import _check_float, _check_int
 from ..errors import InputError, NotFoundError
+from ..messages import msg
 from ..store import UNUSABLE, annotate, current_label, log_action, require, utcnow
 from ._common import _annotation_rows, _gold, _latest_votes, _project, _user_row
 
@@ -84,13 +85,17 @@ def set_gold(ws: Workspace, item_id: int, label: str, by: str, qualification: bo
             "SELECT i.id, i.project_id, i.role, i.deleted_at, p.classes FROM items i "
             "JOIN projects p ON p.id = i.project_id WHERE i.id = ?", (int(item_id),)).fetchone()
         if row is None:
-            raise NotFoundError(f"No item with id {item_id}.")
+            raise NotFoundError(msg("error.gold.no_item_id", "No item with id {item_id}.", item_id=item_id))
         if row["deleted_at"] or row["role"] != "sample":
-            raise InputError(f"Item {item_id} is deleted or a plate image; gold items must be live crops.")
+            raise InputError(msg("error.gold.item_deleted_plate_image",
+                    "Item {item_id} is deleted or a plate image; gold items must be live crops.",
+                    item_id=item_id))
         classes = json.loads(row["classes"])
         if label != UNUSABLE and label not in classes:
-            raise InputError(f"Unknown gold label {label!r}; the project's classes are: "
-                             f"{', '.join(classes)} (or {UNUSABLE}).")
+            raise InputError(msg("error.gold.unknown_gold_label_project",
+                    "Unknown gold label {label}; the project's classes are: {join_classes} (or "
+                    "{UNUSABLE}).",
+                    label=repr(label), join_classes=', '.join(classes), UNUSABLE=UNUSABLE))
         now = utcnow()
         conn.execute(
             "INSERT INTO gold_items (item_id, project_id, label, qualification, created_at, created_by) "
@@ -113,7 +118,9 @@ def unset_gold(ws: Workspace, item_id: int, by: str) -> None:
         row = conn.execute("SELECT project_id FROM gold_items WHERE item_id = ? AND removed_at IS NULL",
                            (int(item_id),)).fetchone()
         if row is None:
-            raise NotFoundError(f"Item {item_id} is not a gold item.")
+            raise NotFoundError(msg("error.gold.item_not_gold_item",
+                    "Item {item_id} is not a gold item.",
+                    item_id=item_id))
         conn.execute("UPDATE gold_items SET removed_at = ?, removed_by = ? WHERE item_id = ?",
                      (utcnow(), by, int(item_id)))
         log_action(conn, by, "gold.unset", row["project_id"], item_id)

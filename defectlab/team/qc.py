@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from .._validation import _check_float
 from ..errors import InputError, NotFoundError
+from ..messages import msg
 from ..store import can, require, utcnow
 from ._common import _annotation_rows, _gold, _latest_votes, _project
 
@@ -183,12 +184,17 @@ def qc_decide(ws: Workspace, annotation_id: int, reviewer: str, accept: bool, co
         The id of the decision row.
     """
     if not isinstance(accept, bool):
-        raise InputError(f"accept must be True or False; got {accept!r}.")
+        raise InputError(msg("error.qc.accept_must_true_false",
+                "accept must be True or False; got {accept}.",
+                accept=repr(accept)))
     comment = "" if comment is None else str(comment).strip()
     if not accept and not comment:
-        raise InputError("A rejection needs a comment saying what is wrong (the annotator sees it).")
+        raise InputError(msg("error.qc.rejection_needs_comment_saying",
+                "A rejection needs a comment saying what is wrong (the annotator sees it)."))
     if len(comment) > _COMMENT_MAX:
-        raise InputError(f"The comment is longer than {_COMMENT_MAX} characters; shorten it.")
+        raise InputError(msg("error.qc.comment_longer_than_characters",
+                "The comment is longer than {_COMMENT_MAX} characters; shorten it.",
+                _COMMENT_MAX=_COMMENT_MAX))
     with ws.transaction() as conn:
         require(conn, reviewer, "review")
         a = conn.execute(
@@ -196,14 +202,21 @@ def qc_decide(ws: Workspace, annotation_id: int, reviewer: str, accept: bool, co
             "FROM annotations a JOIN items i ON i.id = a.item_id WHERE a.id = ?", (int(annotation_id),)
         ).fetchone()
         if a is None or a["retracts"] is not None:
-            raise NotFoundError(f"No label with annotation id {annotation_id}.")
+            raise NotFoundError(msg("error.qc.no_label_annotation_id",
+                    "No label with annotation id {annotation_id}.",
+                    annotation_id=annotation_id))
         if a["source"] != "human":
-            raise InputError(f"Annotation {annotation_id} is a {a['source']} label; QC reviews annotators' "
-                             "own (human) labels only.")
+            raise InputError(msg("error.qc.annotation_label_qc_reviews",
+                    "Annotation {annotation_id} is a {a_source} label; QC reviews annotators' own "
+                    "(human) labels only.",
+                    annotation_id=annotation_id, a_source=a['source']))
         if a["user"] == reviewer:
-            raise InputError("You cannot review your own label; another reviewer must.")
+            raise InputError(msg("error.qc.you_cannot_review_your",
+                    "You cannot review your own label; another reviewer must."))
         if a["deleted_at"]:
-            raise InputError(f"Item {a['item_id']} is deleted; restore it before reviewing it.")
+            raise InputError(msg("error.qc.item_deleted_restore_before",
+                    "Item {a_item_id} is deleted; restore it before reviewing it.",
+                    a_item_id=a['item_id']))
         cur = conn.execute(
             "INSERT INTO qc_decisions (annotation_id, project_id, item_id, annotator, reviewer, accept, "
             "comment, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING
 
 from ..csvio import csv_text
 from ..errors import InputError
+from ..messages import msg
 from ..store import can, require
 from ._common import _day, _project, _tz
 
@@ -84,7 +85,9 @@ def throughput(ws: Workspace, project: ProjectRef | None = None, start: TimeLike
     zone = _tz(tz)
     first, last = _day(start, "start"), _day(end, "end")
     if first and last and first > last:
-        raise InputError(f"start ({first}) is after end ({last}).")
+        raise InputError(msg("error.throughput.start_after_end",
+                "start ({first}) is after end ({last}).",
+                first=first, last=last))
     p = None if project is None else _project(ws, project)
     with ws.read() as conn:
         if not can(conn, by, "view_team"):

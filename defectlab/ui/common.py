@@ -164,7 +164,9 @@ def reason_text(reason, key=None, args=None):
         key, args = reason.key, reason.args
     if not key or key not in i18n.catalog("en"):
         return str(reason)
-    return t_plain(key, **(args or {}))
+    # a word with its own key inside the sentence (a role, an action) is translated first
+    args = {k: reason_text(v) if isinstance(v, Message) else v for k, v in (args or {}).items()}
+    return t_plain(key, **args)
 
 
 def rejected_text(row):
@@ -345,6 +347,8 @@ def guard():
 def error_text(exc):
     """A library error in the session's language (its :class:`~defectlab.messages.Message` key), else
     its English text."""
+    if isinstance(exc, ImageError):
+        return t_plain("error.image", source=exc.source, reason=reason_text(exc.reason))
     first = exc.args[0] if exc.args else None
     return reason_text(first) if isinstance(first, Message) else str(exc)
 
@@ -374,6 +378,19 @@ def label_text(label):
     if label == UNUSABLE:
         return t("common.unusable")
     return cls_name(label)
+
+
+def person_name(username, display_name):
+    """A person's display name as shown: the built-in local admin's default name in the session's language."""
+    if username == "local" and display_name == "Local admin":  # written by the workspace, not by a person
+        return t_plain("users.local_admin_name")
+    return display_name
+
+
+def source_text(source):
+    """Where a session signs in from (``ui:10.0.0.7``, ``cli``), with an unknown address in words."""
+    kind, _, where = str(source).partition(":")
+    return f"{kind}:{t_plain('common.unknown')}" if where == "unknown" else str(source)
 
 
 def cls_name(cls):

@@ -34,6 +34,7 @@ import streamlit as st
 
 from defectlab.errors import DefectlabError, InputError
 from defectlab.labelops import MAX_OPS, apply_op, label_states, parse_op
+from defectlab.messages import Message, msg
 from defectlab.store import UNUSABLE, get_item
 from defectlab.ui import common
 from defectlab.ui.common import t
@@ -180,7 +181,7 @@ def _answer(result):
         out["text"] = t("labeler.conflict", id=result.item_id, user=result.by or "?",
                         label=common.label_text(result.now_label))
     elif result.status == "error":
-        out["text"] = t("labeler.refused", id=result.item_id, reason=result.message)
+        out["text"] = t("labeler.refused", id=result.item_id, reason=common.reason_text(result.message))
     return out
 
 
@@ -204,7 +205,8 @@ def _apply(surface, ctx, ops):
                 from defectlab.labelops import OpResult
 
                 item = raw.get("item") if isinstance(raw.get("item"), int) else -1
-                result = OpResult(op_id, item, "error", message=str(exc))
+                first = exc.args[0] if exc.args else None
+                result = OpResult(op_id, item, "error", message=first if isinstance(first, Message) else str(exc))
             else:
                 result = apply_op(ws, op, me)
                 if result.status == "saved" and surface.on_saved is not None:
@@ -340,7 +342,8 @@ def _class_keys(project, **extra):
 
 def _allowed(op, ids):
     if op.item_id not in ids:
-        raise InputError(f"Item {op.item_id} is not in this queue; nothing was saved.")
+        raise InputError(msg("labeler.error.not_in_queue", "Item {id} is not in this queue; nothing was saved.",
+                             id=op.item_id))
     return op
 
 
@@ -364,7 +367,9 @@ def label_surface(project, queue, view="single", lines=None):
         if op.kind == "undo":
             return op
         if op.kind != "label":
-            raise InputError(f"Operation {op.op_id}: the Label page only labels (got {op.kind!r}).")
+            raise InputError(msg("labeler.error.only_labels",
+                                 "Operation {op}: the Label page only labels (got {kind}).",
+                                 op=op.op_id, kind=repr(op.kind)))
         return replace(op, source="human", action=None)
 
     keys = [*_class_keys(project), {"key": "0", "label": UNUSABLE, "text": t("label.unusable")}]
@@ -386,7 +391,8 @@ def review_surface(project, issues, run_id):
     def resolve(raw):
         op = _allowed(parse_op(raw), rows)
         if op.action not in targets:
-            raise InputError(f"Operation {op.op_id}: unknown review action {op.action!r}.")
+            raise InputError(msg("labeler.error.review_action", "Operation {op}: unknown review action {action}.",
+                                 op=op.op_id, action=repr(op.action)))
         return replace(op, kind="review", source="review", label=targets[op.action](rows[op.item_id], op),
                        run_id=run_id, seconds=None)
 
@@ -430,7 +436,8 @@ def predict_surface(project, queue, run_id):
         elif op.action == "correct" and op.label is not None:
             label = op.label
         else:
-            raise InputError(f"Operation {op.op_id}: unknown decision {op.action!r}.")
+            raise InputError(msg("labeler.error.decision", "Operation {op}: unknown decision {action}.",
+                                 op=op.op_id, action=repr(op.action)))
         corrected = label != row["label"]
         source = ("review" if may_review else "human") if corrected else "model"
         comment = f"corrected from {row['label']}" if corrected else "confirmed"

@@ -116,7 +116,7 @@ def _rank_next(ws, project, unlabeled, seed, pool=2000, batch=50):
                                           strategy="margin_diverse", random_state=seed)
         rest = quality.rank_for_labeling(probs, batch_size=len(head), strategy="margin")
     except (DefectlabError, ValueError) as exc:
-        common.flash("warning", str(exc))
+        common.flash("warning", common.error_text(exc))
         return None
     order = list(dict.fromkeys([int(k) for k in first] + [int(k) for k in rest]))
     return [head[k] for k in order] + unlabeled[pool:]
@@ -178,11 +178,11 @@ def assign(label):
         annotate(common.workspace(), item_id, label, user=common.user(), source="human",
                  seconds=seconds, expected_version=version)
     except ConflictError as exc:
-        common.flash("warning", str(exc))
+        common.flash("warning", common.error_text(exc))
         st.session_state["lbl_shown"] = None
         return
     except DefectlabError as exc:
-        common.flash("error", str(exc))
+        common.flash("error", common.error_text(exc))
         return
     st.session_state["lbl_last"] = (item_id, label)
     _advance()
@@ -205,7 +205,7 @@ def undo():
     try:
         item_id = undo_last(common.workspace(), common.user(), project_id)
     except DefectlabError as exc:
-        common.flash("error", str(exc))
+        common.flash("error", common.error_text(exc))
         return
     if item_id is None:
         common.flash("info", t("label.nothing_to_undo"))
@@ -250,7 +250,7 @@ def grid_assign(label, ids_key="grid_ids"):
         ann = annotate_many(common.workspace(), ids, label, user=common.user(), source="human",
                             seconds=seconds)
     except DefectlabError as exc:
-        common.flash("error", str(exc))
+        common.flash("error", common.error_text(exc))
         return
     ss["grid_last"] = ann
     grid_set(ids, False)
@@ -274,7 +274,7 @@ def grid_undo():
         for a in ann:
             retract(common.workspace(), a, common.user())
     except DefectlabError as exc:
-        common.flash("error", str(exc))
+        common.flash("error", common.error_text(exc))
     ss["grid_last"] = []
     reset_queue()
     common.flash("info", t("label.grid.undone", n=len(ann)))

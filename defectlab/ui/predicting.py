@@ -80,7 +80,7 @@ def _decide(label, corrected):
     try:
         _write(row, label, corrected)
     except DefectlabError as exc:
-        common.flash("error", str(exc))
+        common.flash("error", common.error_text(exc))
         return
     ss["pred_pos"] = ss.get("pred_pos", 0) + 1
 
@@ -116,6 +116,6 @@ def confirm_accepted(rows):
         n = learn.accept_predictions(common.workspace(), common.active_project(), ss.get("pred_batch"),
                                      user=common.user(), item_ids=[int(r["item_id"]) for r in rows])
     except DefectlabError as exc:
-        common.flash("error", str(exc))
+        common.flash("error", common.error_text(exc))
         return
     common.flash("success", t("predict.confirmed_all", n=n))

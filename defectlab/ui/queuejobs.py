@@ -11,6 +11,7 @@ import threading
 import time
 
 from defectlab.errors import DefectlabError
+from defectlab.messages import Message
 from defectlab.ui.training import Job
 
 __all__ = ["QueueJob", "job", "start"]
@@ -54,7 +55,7 @@ def start(ws, run_id, retry=False):
             if out["errors"]:
                 j.error = "; ".join(f"{k}: {v}" for k, v in out["errors"].items())
         except DefectlabError as exc:
-            j.error = str(exc)
+            j.error = exc.args[0] if exc.args and isinstance(exc.args[0], Message) else str(exc)
         except Exception as exc:
             j.error = f"{type(exc).__name__}: {exc}"
         finally:

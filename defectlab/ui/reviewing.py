@@ -36,10 +36,10 @@ def decide(item_id, label, action, run_id=None, expected_version=None, comment=N
         review_item(common.workspace(), int(item_id), action, label=label, user=common.user(),
                     run_id=run_id, comment=comment, expected_version=expected_version)
     except ConflictError as exc:
-        common.flash("warning", t("review.stale_refused", error=str(exc)))
+        common.flash("warning", t("review.stale_refused", error=common.error_text(exc)))
         return False
     except DefectlabError as exc:
-        common.flash("error", str(exc))
+        common.flash("error", common.error_text(exc))
         return False
     return True
 
@@ -61,10 +61,10 @@ def decide_many(item_ids, label, action, comment=None, run_id=None, expected_ver
                      user=common.user(), run_id=run_id, comment=comment,
                      expected_versions=expected_versions)
     except ConflictError as exc:
-        common.flash("warning", t("review.stale_refused", error=str(exc)))
+        common.flash("warning", t("review.stale_refused", error=common.error_text(exc)))
         return
     except DefectlabError as exc:
-        common.flash("error", str(exc))
+        common.flash("error", common.error_text(exc))
         return
     for i in item_ids:
         st.session_state[f"rsel_{i}"] = False
@@ -111,8 +111,9 @@ def reason_text(parts):
 
     Each part is ``{"key": catalog key, "args": {...}}`` (:func:`defectlab.quality.find_label_issues`).
     The arg ``cls`` is a class name and ``classes`` a list of them: shown as the session's class
-    names; an arg that holds a list of parts is rendered part by part. Parts are joined the way the
-    language joins clauses ("; " / "；").
+    names; ``feature`` is a feature column's id, shown as code (the same in every language); an arg
+    that holds a list of parts is rendered part by part. Parts are joined the way the language joins
+    clauses ("; " / "；").
     """
     return _joined("quality.reason.join", [_part_text(p) for p in parts])
 
@@ -124,6 +125,8 @@ def _part_text(part):
             value = common.label_text(value)
         elif name == "classes":
             value = " / ".join(common.label_text(v) for v in value)
+        elif name == "feature" and isinstance(value, str) and "`" not in value:
+            value = common.SafeMarkdown(f"`{value}`")  # a feature column's id (intensity.h02): shown as code
         elif isinstance(value, list):
             value = _joined("quality.reason.list_join", [_part_text(v) for v in value])
         args[name] = value

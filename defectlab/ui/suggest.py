@@ -87,7 +87,7 @@ def for_item(ws, project, run_id, item, upcoming=()):
             cache["items"].update(_predict(ws, run_id, ids))
         except (DefectlabError, ValueError) as exc:
             cache["broken"] = True  # a run that cannot be used (retrain needed) gives no hints
-            common.flash("warning", str(exc))
+            common.flash("warning", common.error_text(exc))
             return None
     missing = [i for i in ahead if i not in cache["items"]]
     if missing and cache.get("pending") is None and len(ahead) - len(missing) < CHUNK // 4:

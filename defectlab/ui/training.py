@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 
 from defectlab.errors import DefectlabError
+from defectlab.messages import Message, msg
 
 __all__ = ["Job", "forget", "index_of", "job", "model_names", "preset_names", "speed_names", "start"]
 
@@ -105,8 +106,8 @@ def start(ws, project, *, model, preset, folds, seed, user, model_preset=None):
             j.result = learn.train_project(ws, project.name, **kwargs)
             _compute_queues(ws, j)
             j.fraction = 1.0
-        except DefectlabError as exc:
-            j.error = str(exc)
+        except DefectlabError as exc:  # its Message (catalog key), shown in the reader's language
+            j.error = exc.args[0] if exc.args and isinstance(exc.args[0], Message) else str(exc)
         except Exception as exc:
             j.error = f"{type(exc).__name__}: {exc}"
         finally:
@@ -121,7 +122,7 @@ def _compute_queues(ws, j):
     """After training: the run's review queues, computed once and stored with it (progress shown)."""
     from defectlab.quality import compute_run_queues
 
-    j._progress(0.0, "review queues")
+    j._progress(0.0, msg("quality.progress.start", "review queues"))
     out = compute_run_queues(ws, j.result["run_id"], progress=j._progress)
     j.result["queues"] = out["counts"]
     if out["errors"]:

@@ -37,7 +37,8 @@ with c1:
                                   help=t("projects.create.ordinal_help"))
     else:
         project_name = active.name
-        st.caption(t("import.into", project=project_name, classes=", ".join(active.classes)))
+        st.caption(t("import.into", project=project_name,
+                     classes=", ".join(common.cls_name(c) for c in active.classes)))
 with c2:
     layout = st.selectbox(t("import.layout"), LAYOUTS, key="imp_layout",
                           format_func=lambda v: t(f"import.layout.{v}"))

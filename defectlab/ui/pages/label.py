@@ -62,7 +62,7 @@ def _single():
     try:
         item = get_item(ws, item_id)
     except DefectlabError as exc:
-        st.error(common.md(str(exc)))
+        st.error(common.md(common.error_text(exc)))
         st.button(t("label.skip"), key="lbl_skip_err", on_click=labeling.skip)
         return
     state = current_label(ws, item_id)
@@ -162,7 +162,7 @@ def _grid():
                     item = get_item(ws, item_id)
                     st.image(common.thumb(item, 160), width="content")  # tall crops capped at 160 px
                 except DefectlabError as exc:
-                    st.caption(common.md(str(exc)))
+                    st.caption(common.md(common.error_text(exc)))
                 state = labels.get(item_id)
                 number = row + k + 1 + page * size
                 tag = f"{number} · {common.label_text(state.label)}" if state is not None else f"{number}"

@@ -77,13 +77,13 @@ if go:
         for r in result.get("rejected") or []:
             st.warning(common.rejected_text(r))
         for w in result.get("warnings") or []:
-            st.warning(common.md(w))
+            st.warning(common.md(common.reason_text(w)))
 
 batches = {}
 for r in learn.list_predictions(ws, project):
     batches.setdefault(r["batch_id"], []).append(r)
 if not batches:
-    st.caption(t("predict.no_batch"))
+    st.caption(t("predict.no_batch", button=common.t_plain("predict.start")))
     st.stop()
 batch_ids = list(batches)  # newest first
 if ss.get("pred_batch") not in batches:
@@ -150,7 +150,7 @@ if view == "review":
                 st.image(common.image_bytes(item, 1200), width="stretch")
                 st.caption(common.md(row.get("source", item["source"])))
             except DefectlabError as exc:
-                st.error(common.md(str(exc)))
+                st.error(common.md(common.error_text(exc)))
         with right:
             st.markdown(t("predict.model_says", label=common.cls_name(row["label"]),
                           confidence=float(row["confidence"])))

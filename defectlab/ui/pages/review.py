@@ -30,7 +30,7 @@ run_id = st.selectbox(t("review.run"), ids, key="rev_run_pick",
 try:
     run = learn.get_run(ws, run_id, with_items=False)
 except DefectlabError as exc:
-    st.error(common.md(str(exc)))
+    st.error(common.md(common.error_text(exc)))
     st.stop()
 classes = list(run["metrics"].get("classes") or project.classes)
 
@@ -51,7 +51,7 @@ def _queue_progress():
         st.progress(j.fraction, text=t("review.computing_queues", message=j.message))
         return
     if j.error:
-        st.error(t("review.queues_failed", error=j.error))
+        st.error(t("review.queues_failed", error=common.reason_text(j.error)))
         if st.button(t("review.queues_retry"), key="rev_queues_retry"):
             queuejobs.start(ws, run_id, retry=True)
             st.rerun()

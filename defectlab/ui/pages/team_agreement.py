@@ -9,7 +9,7 @@ import streamlit as st
 from defectlab import team
 from defectlab.store import annotate, get_item
 from defectlab.ui import common
-from defectlab.ui.common import t
+from defectlab.ui.common import t, t_plain
 
 ws = common.workspace()
 project = common.require_project(ws, title_key="nav.team_agreement")
@@ -27,8 +27,8 @@ def _num(v):
 c = st.columns(4)
 c[0].metric(t("agreement.items"), s["n_items"])
 c[1].metric(t("agreement.unanimous"), _num(s["unanimous"]))
-c[2].metric("Fleiss κ", _num(s["fleiss_kappa"]))
-c[3].metric(f"Krippendorff α ({s['alpha_level']})", _num(s["alpha"]))
+c[2].metric(t("agreement.fleiss"), _num(s["fleiss_kappa"]))
+c[3].metric(t("agreement.alpha", level=t_plain(f"agreement.level.{s['alpha_level']}")), _num(s["alpha"]))
 if s["pairs"]:
     pairs = pd.DataFrame(s["pairs"])
     st.dataframe(pairs.rename(columns={c: t(f"agreement.col.{c}") for c in pairs.columns}), hide_index=True,

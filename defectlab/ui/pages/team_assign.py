@@ -70,7 +70,7 @@ st.caption(t("assign.gold_count", n=len(gold)))
 with st.form("gold_form"):
     pick = st.multiselect(t("assign.gold_pick"), [int(i) for i in labeled["id"][:2000]], key="gold_pick",
                           placeholder=t("common.choose"),
-                          format_func=lambda i: f"#{i} · {labeled.set_index('id').loc[i, 'label']}")
+                          format_func=lambda i: f"#{i} · {common.label_text(labeled.set_index('id').loc[i, 'label'])}")
     qual = st.checkbox(t("assign.gold_qualification"), key="gold_qual")
     ok = st.form_submit_button(t("assign.gold_set"))
 if ok and pick:

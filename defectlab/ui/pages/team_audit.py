@@ -4,6 +4,7 @@ items can be restored by an admin."""
 import streamlit as st
 
 from defectlab import team
+from defectlab.i18n import catalog
 from defectlab.store import restore_items
 from defectlab.ui import common
 from defectlab.ui.common import t
@@ -14,15 +15,69 @@ me = common.user()
 st.title(t("audit.title"))
 common.show_flash()
 
+
+
+def _known(key, fallback):
+    """The catalog text of ``key`` in the session's language, else ``fallback`` (an action this version does
+    not name yet)."""
+    return common.t_plain(key) if key in catalog("en") else fallback
+
+
+def _action(name):
+    return _known(f"audit.action.{name}", name)
+
+
+_CLASS_KEYS = ("label", "labels", "class", "classes", "old", "new", "into", "descriptions")  # class names
+
+
+def _detail_value(key, value):
+    if isinstance(value, bool):
+        return common.t_plain("common.yes" if value else "common.no")
+    if key == "labels" and value in ("all", "reviewed", "agreed"):  # an export's choice of labels
+        return common.t_plain(f"export.labels.{value}")
+    if isinstance(value, dict):
+        return f"({_details(value)})"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(_detail_value(key, v)) for v in value)
+    if key in _CLASS_KEYS and isinstance(value, str):
+        return common.label_text(value)
+    if key == "model":
+        return common.model_name(value)
+    if key in ("role", "layout") and isinstance(value, str):
+        return _known(f"{'role' if key == 'role' else 'import.layout'}.{value}", value)
+    if isinstance(value, float):
+        return f"{value:.3f}"  # as the run tables round a metric
+    return value
+
+
+def _details(details):
+    """A row's details as "key: value" pairs in the session's language (ids, names and paths as they are)."""
+    if not isinstance(details, dict):
+        return details
+    return " · ".join(common.t_plain("audit.detail_pair", name=_known(f"audit.detail.{k}", k),
+                                     value=_detail_value(k, v)) for k, v in details.items())
+
+
+def _shown(df):
+    """The activity table with its headers, action names and kinds in the session's language."""
+    df = df.copy()
+    df["at"] = df["at"].astype(str).str[:19].str.replace("T", " ")  # to the second, like the other tables
+    df["action"] = df["action"].map(_action)
+    df["kind"] = df["kind"].map(lambda k: _known(f"audit.kind.{k}", k))
+    df["details"] = df["details"].map(_details)
+    return df.rename(columns={c: _known(f"audit.col.{c}", c) for c in df.columns})
+
+
 c = st.columns(3)
 who = c[0].text_input(t("audit.user"), key="audit_user")
 with common.guard():
     actions = team.activity_actions(ws, by=me)
-    picked = c[1].multiselect(t("audit.actions"), actions, key="audit_actions", placeholder=t("common.choose"))
+    picked = c[1].multiselect(t("audit.actions"), actions, key="audit_actions", placeholder=t("common.choose"),
+                              format_func=_action)
     limit = c[2].number_input(t("audit.limit"), 10, 10000, 500, key="audit_limit")
     df = team.activity(ws, project=project, user=who.strip() or None, actions=picked or None,
                        limit=int(limit), by=me)
-    st.dataframe(df, hide_index=True, width="stretch")
+    st.dataframe(_shown(df), hide_index=True, width="stretch")
 
     st.subheader(t("audit.deleted"))
     deleted = team.deleted_items(ws, project, by=me)

@@ -8,7 +8,7 @@ import streamlit as st
 
 from defectlab import team
 from defectlab.ui import common
-from defectlab.ui.common import t
+from defectlab.ui.common import t, t_plain
 
 ws = common.workspace()
 project = common.active_project(ws)
@@ -28,7 +28,10 @@ with common.guard():
     if df.empty:
         st.info(t("report.empty"))
     else:
-        st.dataframe(df.rename(columns={c: t(f"report.col.{c}") for c in df.columns}), hide_index=True,
+        shown = df.assign(role=[t_plain(f"role.{r}") if r else "" for r in df["role"]],
+                          display_name=[common.person_name(u, n) for u, n in zip(df["user"], df["display_name"],
+                                                                                  strict=True)])
+        st.dataframe(shown.rename(columns={c: t(f"report.col.{c}") for c in df.columns}), hide_index=True,
                      width="stretch")
         totals = df.groupby("user")[["items_labeled", "active_hours"]].sum().reset_index()
         chart = alt.Chart(totals).mark_bar().encode(

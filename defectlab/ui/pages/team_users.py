@@ -15,7 +15,7 @@ st.title(t("users.title"))
 common.show_flash()
 users = team.list_users(ws)
 st.dataframe(pd.DataFrame([{
-    t("users.username"): u["username"], t("users.display_name"): u["display_name"],
+    t("users.username"): u["username"], t("users.display_name"): common.person_name(u["username"], u["display_name"]),
     t("users.role"): t(f"role.{u['role']}"), t("users.disabled"): bool(u["disabled"]),
     t("users.must_change"): bool(u["must_change_password"])} for u in users]),
     hide_index=True, width="stretch")
@@ -92,7 +92,8 @@ with common.guard():
     else:
         st.dataframe(pd.DataFrame([{
             t("users.username"): r["user"], t("users.col.since"): r["created_at"][:16].replace("T", " "),
-            t("users.col.last_seen"): r["last_seen"][:16].replace("T", " "), t("users.col.source"): r["source"]}
+            t("users.col.last_seen"): r["last_seen"][:16].replace("T", " "),
+            t("users.col.source"): common.source_text(r["source"])}
             for r in open_sessions]), hide_index=True, width="stretch")
         if st.button(t("users.end_sessions"), key="users_end_sessions", disabled=who == me):
             with common.guard():

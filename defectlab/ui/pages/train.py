@@ -15,7 +15,7 @@ common.show_flash()
 summary = project_summary(ws, project)
 per_class = {c: n for c, n in summary["per_class"].items()}
 usable = [c for c, n in per_class.items() if n >= 2]
-st.caption(t("train.counts", n=summary["n_labeled"], per_class=", ".join(f"{c} {n}" for c, n in
+st.caption(t("train.counts", n=summary["n_labeled"], per_class=", ".join(f"{common.cls_name(c)} {n}" for c, n in
                                                                           per_class.items())))
 if len(usable) < 2:
     st.info(t("train.too_few"))
@@ -73,7 +73,7 @@ def _status():
         st.caption(t("train.keep_working"))
         return
     if j.error:
-        st.error(t("train.failed", error=j.error))
+        st.error(t("train.failed", error=common.reason_text(j.error)))
         return
     result = j.result or {}
     st.success(t("train.done", run=result.get("run_id", "?"), seconds=j.seconds))
