@@ -501,7 +501,8 @@ def add_plate(ws, project, data, name, user="local", limits=DEFAULT_LIMITS, purp
         The plate's item id and whether it was new (the same picture uploaded again is reused).
     """
     if purpose not in _PLATE_PURPOSES:
-        raise InputError(f"The 'purpose' parameter of add_plate must be 'cut' or 'predict'. Got {purpose!r}.")
+        raise InputError(msg("error.importer.plate_purpose", "The 'purpose' parameter of add_plate must be 'cut' or "
+                             "'predict'. Got {purpose}.", purpose=repr(purpose)))
     action = _PLATE_PURPOSES[purpose]
     with ws.read() as conn:  # the role first: a refused user's upload is never decoded
         require(conn, user, action)

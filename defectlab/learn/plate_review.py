@@ -268,7 +268,8 @@ def _store_crop(conn, ws, proj, plate, image, box, label, user, source, note) ->
     _cut_crops(conn, ws, proj, plate, image, [(label, *xyxy)], report, user, min_box=2, label_source=source,
                note=note)
     if report.rejected:  # the reason is translatable (an import rejection's Message)
-        raise InputError(report.rejected[0]["reason"])
+        raise InputError(msg("error.plates.box_rejected", "The box was not stored: {reason}",
+                             reason=report.rejected[0]["reason"]))
     if not report.item_ids:  # the same pixels are already a crop of this project
         raise ConflictError(msg("error.plates.same_pixels", "{source}: the same pixels are already stored as "
                                 "an item of {project}.", source=plate["source"], project=proj.name))
