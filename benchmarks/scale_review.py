@@ -232,18 +232,14 @@ def outlier_rows(n, repeats=1, full=False):
                  peer_cpu_s=None if peer_cpu is None else round(peer_cpu, 2))]
 
 
-def build_workspace(root, n, seed=0):
-    """A workspace of ``n`` synthetic 32x32 crops in 6 classes (3 % labeled wrong) and one trained run
-    (fast features, logistic regression, 3 folds)."""
+def _add_crops(ws, project_id, n, seed):
+    """``n`` synthetic 32x32 crops (one PNG blob each) in 6 classes; their ids, true and given labels
+    (3 % given wrong)."""
     import cv2
 
-    from defectlab.learn import train_project
-    from defectlab.store import add_item, annotate_many, create_batch, create_project, open_workspace
+    from defectlab.store import add_item, create_batch
 
     rng = np.random.default_rng(seed)
-    ws = open_workspace(root)
-    classes = [f"class{k}" for k in range(N_CLASSES)]
-    p = create_project(ws, "bench", classes)
     truth = rng.integers(0, N_CLASSES, n)
     given = truth.copy()
     flip = rng.random(n) < NOISE
@@ -251,19 +247,100 @@ def build_workspace(root, n, seed=0):
     ids = []
     yy, xx = np.mgrid[0:32, 0:32]
     with ws.transaction() as conn:
-        batch = create_batch(conn, p.id, "import", "bench", "local")
+        batch = create_batch(conn, project_id, "import", "bench", "local")
         for i in range(n):
             c = int(truth[i])
             wave = 40 * np.sin((xx * (c + 1) + yy * (N_CLASSES - c)) / 3.0 + rng.random() * 6)
             img = np.clip(128 + wave + rng.normal(0, 12, (32, 32)), 0, 255).astype(np.uint8)
             sha, rel = ws.put_blob(cv2.imencode(".png", img)[1].tobytes(), "png")
-            ids.append(add_item(conn, p.id, sha256=sha, blob=rel, width=32, height=32, channels=1,
+            ids.append(add_item(conn, project_id, sha256=sha, blob=rel, width=32, height=32, channels=1,
                                 source=f"crops/{i:06d}.png", batch_id=batch))
+    return np.asarray(ids, dtype=np.int64), truth, given
+
+
+def build_workspace(root, n, seed=0):
+    """A workspace of ``n`` synthetic 32x32 crops in 6 classes (3 % labeled wrong) and one trained run
+    (fast features, logistic regression, 3 folds)."""
+    from defectlab.learn import train_project
+    from defectlab.store import annotate_many, create_project, open_workspace
+
+    ws = open_workspace(root)
+    classes = [f"class{k}" for k in range(N_CLASSES)]
+    p = create_project(ws, "bench", classes)
+    ids, _, given = _add_crops(ws, p.id, n, seed)
     for k, name in enumerate(classes):
-        annotate_many(ws, [i for i, g in zip(ids, given.tolist(), strict=True) if g == k], name,
-                      source="import")
+        annotate_many(ws, ids[given == k].tolist(), name, source="import")
     run = train_project(ws, "bench", model="logreg", preset="fast", folds=3, seed=0)
     return ws, p, run["run_id"]
+
+
+class _SyntheticFeatures:
+    """Stands in for the image features of a big page workspace (``--page-synthetic``): each item's row
+    comes from its true class (:func:`synthetic_features`' recipe), by item id or by sha256. Everything
+    else -- the store, training, the run, the queues, the pages -- is the real code."""
+
+    def __init__(self, ws, ids, truth, spec="fast", seed=0):
+        from defectlab.features import feature_names, get_spec
+
+        self.spec = get_spec(spec)
+        f = len(feature_names(self.spec))
+        rng = np.random.default_rng(seed)
+        centres = rng.normal(0, 3, (N_CLASSES, 12))
+        mix = rng.normal(0, 1, (12, f))
+        latent = centres[truth] + rng.normal(0, 1, (ids.size, 12))
+        self.X = (latent @ mix + rng.normal(0, 0.5, (ids.size, f))).astype(np.float32)
+        self.row_of_id = {int(i): r for r, i in enumerate(ids.tolist())}
+        with ws.read() as conn:
+            self.row_of_sha = {sha: self.row_of_id[int(i)] for i, sha in
+                               conn.execute("SELECT id, sha256 FROM items")}
+
+    def by_ids(self, item_ids):
+        return self.X[[self.row_of_id[int(i)] for i in item_ids]].astype(np.float64)
+
+    def patches(self):
+        """(module, name, replacement) for the feature look-ups of training and of the queues."""
+        import defectlab.features as features
+        import defectlab.learn as learn
+        import defectlab.learn.runs as runs
+
+        def train_features(ws, data, proj, spec, progress, n_jobs, scheduler):
+            return self.by_ids(data.item_ids), data
+
+        def run_features(ws, run_id, item_ids, progress=None, n_jobs=2):
+            return self.by_ids(item_ids)
+
+        def extract_cached(shas, load_images, spec, cache_dir, n_jobs=1, progress=None):
+            return self.X[[self.row_of_sha[s] for s in shas]].astype(np.float64)
+
+        return [(runs, "_features_of_training_set", train_features), (learn, "run_features", run_features),
+                (features, "extract_cached", extract_cached)]
+
+
+def build_workspace_synthetic(root, n, seed=0):
+    """Like :func:`build_workspace` (real crops, labels, a real logistic-regression run and its stored
+    queues) but with :class:`_SyntheticFeatures` instead of computing image features, so a 100,000-item
+    workspace builds in minutes. Returns ``(ws, project, run_id, undo)``; call ``undo()`` after timing."""
+    from defectlab.learn import train_project
+    from defectlab.store import annotate_many, create_project, open_workspace
+
+    ws = open_workspace(root)
+    classes = [f"class{k}" for k in range(N_CLASSES)]
+    p = create_project(ws, "bench", classes)
+    ids, truth, given = _add_crops(ws, p.id, n, seed)
+    for k, name in enumerate(classes):
+        annotate_many(ws, ids[given == k].tolist(), name, source="import")
+    fake = _SyntheticFeatures(ws, ids, truth)
+    saved = []
+    for module, name, replacement in fake.patches():
+        saved.append((module, name, getattr(module, name)))
+        setattr(module, name, replacement)
+
+    def undo():
+        for module, name, original in saved:
+            setattr(module, name, original)
+
+    run = train_project(ws, "bench", model="logreg", preset="fast", folds=3, seed=0)
+    return ws, p, run["run_id"], undo
 
 
 def _apptest(ws_root, page, timeout=600):
@@ -313,18 +390,27 @@ def time_pages(ws, project, run_id, repeats=1):
                  "< 0.3 s at 100k")]
 
 
-def page_rows(n, repeats=1):
+def page_rows(n, repeats=1, synthetic=False):
+    """Page rows on a workspace built here: real features (:func:`build_workspace`), or with
+    ``synthetic`` stand-in features (:func:`build_workspace_synthetic`, for 100k)."""
     tmp = Path(tempfile.mkdtemp(prefix="defectlab-scale-review-"))
+    undo = None
     try:
         t0 = time.perf_counter()
-        ws, p, run_id = build_workspace(tmp / "ws", n)
-        print(f"  (workspace of {n} items built and trained in {time.perf_counter() - t0:.0f} s)")
+        if synthetic:
+            ws, p, run_id, undo = build_workspace_synthetic(tmp / "ws", n)
+        else:
+            ws, p, run_id = build_workspace(tmp / "ws", n)
+        print(f"  (workspace of {n} items built and trained in {time.perf_counter() - t0:.0f} s"
+              f"{', synthetic features' if synthetic else ''})")
         return time_pages(ws, p.name, run_id, repeats)
     finally:
+        if undo is not None:
+            undo()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def run_rows(n, *, repeats=1, full=False, pages=True):
+def run_rows(n, *, repeats=1, full=False, pages=True, synthetic_pages=False):
     """Every row of this benchmark at ``n`` items, as dicts.
 
     Parameters
@@ -336,6 +422,8 @@ def run_rows(n, *, repeats=1, full=False, pages=True):
         Also time the slow peers (old brute force, all-pairs Hamming) above 10,000 items.
     pages : bool
         Also build a real workspace of ``n`` items and time the pages through AppTest.
+    synthetic_pages : bool
+        Build that workspace with stand-in features (:func:`build_workspace_synthetic`).
 
     Returns
     -------
@@ -345,7 +433,7 @@ def run_rows(n, *, repeats=1, full=False, pages=True):
     rows = label_issue_rows(n, repeats, full) + duplicate_rows(n, repeats, full) + outlier_rows(
         n, repeats, full)
     if pages:
-        rows += page_rows(n, repeats)
+        rows += page_rows(n, repeats, synthetic=synthetic_pages)
     return rows
 
 
@@ -372,11 +460,15 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--full", action="store_true", help="slow peers also above 10k items")
     ap.add_argument("--page-max", type=int, default=10_000,
-                    help="largest workspace built for the page rows (training it takes a while)")
+                    help="largest workspace built with real image features for the page rows")
+    ap.add_argument("--page-synthetic-max", type=int, default=100_000,
+                    help="larger workspaces up to this size are built with stand-in features "
+                         "(real store, training, queues and pages; see build_workspace_synthetic)")
     args = ap.parse_args(argv)
     for n in args.sizes:
         print(f"== {n} items")
-        for row in run_rows(n, repeats=args.repeats, full=args.full, pages=n <= args.page_max):
+        for row in run_rows(n, repeats=args.repeats, full=args.full, pages=n <= args.page_synthetic_max,
+                            synthetic_pages=n > args.page_max):
             print(_fmt(row))
 
 
