@@ -16,11 +16,17 @@ Rows (the review rows of issue 11's table), timed in one process, same sizes, sa
 
 Besides wall seconds, rows give ``cpu_s`` (process CPU seconds, all threads): on a machine shared with
 other work the wall time swings, the CPU time much less.
+- ``queues after training`` (computed in a background thread, as the training job does) and ``projects
+  rerun during it``: another session's Projects page rerun while the queues are computed, beside the same
+  rerun with nothing running (the server is not blocked; it shares the two cores).
 - ``review page first open`` and ``projects page rerun``: a real workspace (synthetic crops, a few %
   mislabeled, one trained run with its stored queues), pages timed through AppTest; peers: computing
   the label-error queue as the old page did on open (``label_issues_for_run``), and the four full label
-  scans the old Projects page made per rerun (``current_labels`` x 4). Built up to ``--page-max``
-  items (default 10,000: training a 100k workspace is ``benchmarks/scale.py``'s job).
+  scans the old Projects page made per rerun (``current_labels`` x 4). Up to ``--page-max`` items
+  (default 10,000) the workspace's run is trained on real image features; larger ones, up to
+  ``--page-synthetic-max`` (default 100,000), use stand-in features (:func:`build_workspace_synthetic`:
+  real crops, store, training, queues and pages; only the image features are drawn from each item's
+  true class, so the build takes minutes instead of the hour ``benchmarks/scale.py`` spends).
 
 Usage::
 
@@ -190,13 +196,32 @@ def label_issue_rows(n, repeats=1, full=False):
         ours_votes, _ = _best(lambda: _neighbor_votes(X, given, N_CLASSES, 10, np.ones(n, bool), 1),
                               repeats)
         votes_cpu = _CPU["last"]
-        old, _ = _best(lambda: old_neighbor_votes(X, given, N_CLASSES), repeats)
+        old, counts = _best(lambda: old_neighbor_votes(X, given, N_CLASSES), repeats)
         old_cpu = _CPU["last"]
         old_mb = _peak_mb(lambda: old_neighbor_votes(X, given, N_CLASSES))
+        exact = _flagged_with_votes(labels, P, classes, X, counts)
         rows.append(_row("  neighbour vote", n, ours_votes, "old brute force (cosine)", old,
                          cpu_s=round(votes_cpu, 2), peer_cpu_s=round(old_cpu, 2),
-                         peer_peak_mb=round(old_mb, 1)))
+                         peer_peak_mb=round(old_mb, 1), flagged=len(found), flagged_exact=len(exact),
+                         same_flags=round(len(found & exact) / max(len(found | exact), 1), 3)))
     return rows
+
+
+def _flagged_with_votes(labels, P, classes, X, counts, k=10):
+    """The items :func:`find_label_issues` flags when the neighbour vote comes from the exact (old
+    brute force) neighbours: the quality peer of the index."""
+    from defectlab.quality import find_label_issues, label_issues
+
+    votes = (counts + label_issues._SMOOTH) / (k + label_issues._SMOOTH * len(classes))
+    real = label_issues._neighbor_votes
+    label_issues._neighbor_votes = lambda *a, **kw: votes
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            df = find_label_issues(labels, P, classes, features=X)
+    finally:
+        label_issues._neighbor_votes = real
+    return set(df.loc[df["is_issue"], "index"].tolist())
 
 
 def duplicate_rows(n, repeats=1, full=False):
@@ -357,13 +382,12 @@ def time_pages(ws, project, run_id, repeats=1):
     """Rows for an existing workspace (e.g. ``benchmarks/scale.py``'s 100k one): the run's queues
     computed once (as the training job does) beside the old on-open computation, the Review page's
     first open, and a Projects page rerun beside the old label scans."""
-    from defectlab.quality import compute_run_queues, label_issues_for_run
+    from defectlab.quality import label_issues_for_run
     from defectlab.store import current_labels, get_project
 
     p = get_project(ws, project)
-    t0 = time.perf_counter()
-    computed = compute_run_queues(ws, run_id)
-    t_queues = time.perf_counter() - t0
+    home = _apptest(ws.root, None)  # another person's session on the Projects page
+    computed, t_queues, during = _queues_beside_reruns(ws, run_id, home)
     n = sum(1 for _ in current_labels(ws, p.id))
     warm = _apptest(ws.root, None)  # a running server has the page's modules imported already
     warm.switch_page("defectlab/ui/pages/review.py").run()
@@ -384,10 +408,42 @@ def time_pages(ws, project, run_id, repeats=1):
     scans, _ = _best(lambda: [current_labels(ws, p.id) for _ in range(4)], max(repeats, 3))
     return [_row("queues after training", n, t_queues, None, None, None,
                  per_queue=computed["seconds"]),
+            _row("projects rerun during it", n, float(np.median(during)) if during else float("nan"),
+                 "the same rerun, nothing running", rerun, "another session is not blocked",
+                 reruns=len(during), slowest=round(max(during), 3) if during else None),
             _row("review page first open", n, min(first), "old open (label_issues_for_run)", old,
                  "< 2 s at 100k"),
             _row("projects page rerun", n, rerun, "old label scans (current_labels x 4)", scans,
                  "< 0.3 s at 100k")]
+
+
+def _queues_beside_reruns(ws, run_id, home):
+    """Compute the run's queues in a background thread (as the training job does) while another session
+    reruns the Projects page; (result, seconds of the computation, seconds of each rerun meanwhile)."""
+    import threading
+
+    from defectlab.quality import compute_run_queues
+
+    home.run()
+    out = {}
+
+    def compute():
+        t0 = time.perf_counter()
+        out["computed"] = compute_run_queues(ws, run_id)
+        out["seconds"] = time.perf_counter() - t0
+
+    worker = threading.Thread(target=compute)
+    worker.start()
+    during = []
+    while worker.is_alive():
+        t0 = time.perf_counter()
+        home.run()
+        if worker.is_alive():
+            during.append(time.perf_counter() - t0)
+        time.sleep(0.5)
+    worker.join()
+    assert not home.exception, [e.value for e in home.exception]
+    return out["computed"], out["seconds"], during
 
 
 def page_rows(n, repeats=1, synthetic=False):
