@@ -446,7 +446,72 @@ def _queues_beside_reruns(ws, run_id, home):
     return out["computed"], out["seconds"], during
 
 
-def page_rows(n, repeats=1, synthetic=False):
+def browser_rows(ws_root, n, port=8610, repeats=2):
+    """What a person sees, in Chromium (the harness of ``tests/browser``): a new tab opens the Review
+    page (confusion matrix drawn, page idle), then picks "Likely label errors" (the first issue's
+    image shown). Each repeat is a fresh browser context = a new session; the server keeps running
+    (modules imported), as on a plant's server. Peer: the Projects page opened the same way."""
+    import os
+    import signal
+    import subprocess
+    import urllib.request
+
+    sys.path.insert(0, str(REPO / "tests" / "browser"))
+    from conftest import CHROMIUM, CHROMIUM_ARGS, new_page, wait_ready
+    from playwright.sync_api import sync_playwright
+
+    env = {**os.environ, "DEFECTLAB_WORKSPACE": str(ws_root), "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.headless",
+                             "true", "--server.port", str(port), "--browser.gatherUsageStats", "false",
+                             "--server.fileWatcherType", "none"], cwd=REPO, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):  # noqa: S310 (fixed local url)
+                    break
+            except OSError:
+                time.sleep(0.5)
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            page = new_page(browser)  # warm-up: the server imports the pages' modules once
+            context = page.context
+            page.goto(f"{url}/review")
+            wait_ready(page)
+            page.close()
+            opened, issues, home = [], [], []
+            for _ in range(repeats):
+                page = context.new_page()
+                t0 = time.perf_counter()
+                page.goto(f"{url}/review")
+                page.locator("[data-testid='stVegaLiteChart'], [data-testid='stArrowVegaLiteChart']").first.wait_for(
+                    timeout=120_000)
+                wait_ready(page)
+                opened.append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                page.get_by_text("Likely label errors", exact=True).click()
+                page.locator("[data-testid='stImage'] img, .dl-canvas img").first.wait_for(timeout=120_000)
+                wait_ready(page)
+                issues.append(time.perf_counter() - t0)
+                page.close()
+                page = context.new_page()
+                t0 = time.perf_counter()
+                page.goto(f"{url}/")
+                page.locator("[data-testid='stMetric']").first.wait_for(timeout=120_000)
+                wait_ready(page)
+                home.append(time.perf_counter() - t0)
+                page.close()
+            browser.close()
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+    return [_row("review page open (Chromium)", n, min(opened), "projects page open (Chromium)", min(home),
+                 "< 2 s at 100k", then_issue_queue_s=round(min(issues), 3)),]
+
+
+def page_rows(n, repeats=1, synthetic=False, browser=False):
     """Page rows on a workspace built here: real features (:func:`build_workspace`), or with
     ``synthetic`` stand-in features (:func:`build_workspace_synthetic`, for 100k)."""
     tmp = Path(tempfile.mkdtemp(prefix="defectlab-scale-review-"))
@@ -459,14 +524,17 @@ def page_rows(n, repeats=1, synthetic=False):
             ws, p, run_id = build_workspace(tmp / "ws", n)
         print(f"  (workspace of {n} items built and trained in {time.perf_counter() - t0:.0f} s"
               f"{', synthetic features' if synthetic else ''})")
-        return time_pages(ws, p.name, run_id, repeats)
+        rows = time_pages(ws, p.name, run_id, repeats)
+        if browser:
+            rows += browser_rows(ws.root, n)
+        return rows
     finally:
         if undo is not None:
             undo()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def run_rows(n, *, repeats=1, full=False, pages=True, synthetic_pages=False):
+def run_rows(n, *, repeats=1, full=False, pages=True, synthetic_pages=False, browser=False):
     """Every row of this benchmark at ``n`` items, as dicts.
 
     Parameters
@@ -480,6 +548,8 @@ def run_rows(n, *, repeats=1, full=False, pages=True, synthetic_pages=False):
         Also build a real workspace of ``n`` items and time the pages through AppTest.
     synthetic_pages : bool
         Build that workspace with stand-in features (:func:`build_workspace_synthetic`).
+    browser : bool
+        Also time the Review page in Chromium on that workspace (:func:`browser_rows`).
 
     Returns
     -------
@@ -489,7 +559,7 @@ def run_rows(n, *, repeats=1, full=False, pages=True, synthetic_pages=False):
     rows = label_issue_rows(n, repeats, full) + duplicate_rows(n, repeats, full) + outlier_rows(
         n, repeats, full)
     if pages:
-        rows += page_rows(n, repeats, synthetic=synthetic_pages)
+        rows += page_rows(n, repeats, synthetic=synthetic_pages, browser=browser)
     return rows
 
 
@@ -520,11 +590,12 @@ def main(argv=None):
     ap.add_argument("--page-synthetic-max", type=int, default=100_000,
                     help="larger workspaces up to this size are built with stand-in features "
                          "(real store, training, queues and pages; see build_workspace_synthetic)")
+    ap.add_argument("--browser", action="store_true", help="also open the Review page in Chromium (port 8610)")
     args = ap.parse_args(argv)
     for n in args.sizes:
         print(f"== {n} items")
         for row in run_rows(n, repeats=args.repeats, full=args.full, pages=n <= args.page_synthetic_max,
-                            synthetic_pages=n > args.page_max):
+                            synthetic_pages=n > args.page_max, browser=args.browser):
             print(_fmt(row))
 
 
