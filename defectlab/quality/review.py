@@ -473,14 +473,20 @@ def item_phashes(ws: WorkspaceLike, shas: Sequence[str], blobs: Sequence[str],
         if s not in cache and s not in todo:
             todo[s] = i
     if todo:
+        from concurrent.futures import ThreadPoolExecutor
+
         order = list(todo.items())
         blobs = list(blobs)
         srcs = list(sources) if sources is not None else blobs
-        for start in range(0, len(order), 256):
-            part = order[start:start + 256]
+
+        def hashes(part):  # reading and decoding release the GIL: two threads use both cores
             images = load_images(ws, [blobs[i] for _, i in part], [srcs[i] for _, i in part])
-            for (s, _), h in zip(part, phash(images).tolist(), strict=True):
-                cache[s] = h
+            return part, phash(images).tolist()
+
+        with ThreadPoolExecutor(2) as pool:
+            for part, found in pool.map(hashes, [order[s:s + 256] for s in range(0, len(order), 256)]):
+                for (s, _), h in zip(part, found, strict=True):
+                    cache[s] = h
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{time.time_ns()}.tmp.npz")
         np.savez(tmp, sha256=np.array(list(cache), dtype=str),
