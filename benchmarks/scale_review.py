@@ -16,11 +16,17 @@ Rows (the review rows of issue 11's table), timed in one process, same sizes, sa
 
 Besides wall seconds, rows give ``cpu_s`` (process CPU seconds, all threads): on a machine shared with
 other work the wall time swings, the CPU time much less.
+- ``queues after training`` (computed in a background thread, as the training job does) and ``projects
+  rerun during it``: another session's Projects page rerun while the queues are computed, beside the same
+  rerun with nothing running (the server is not blocked; it shares the two cores).
 - ``review page first open`` and ``projects page rerun``: a real workspace (synthetic crops, a few %
   mislabeled, one trained run with its stored queues), pages timed through AppTest; peers: computing
   the label-error queue as the old page did on open (``label_issues_for_run``), and the four full label
-  scans the old Projects page made per rerun (``current_labels`` x 4). Built up to ``--page-max``
-  items (default 10,000: training a 100k workspace is ``benchmarks/scale.py``'s job).
+  scans the old Projects page made per rerun (``current_labels`` x 4). Up to ``--page-max`` items
+  (default 10,000) the workspace's run is trained on real image features; larger ones, up to
+  ``--page-synthetic-max`` (default 100,000), use stand-in features (:func:`build_workspace_synthetic`:
+  real crops, store, training, queues and pages; only the image features are drawn from each item's
+  true class, so the build takes minutes instead of the hour ``benchmarks/scale.py`` spends).
 
 Usage::
 
@@ -190,13 +196,32 @@ def label_issue_rows(n, repeats=1, full=False):
         ours_votes, _ = _best(lambda: _neighbor_votes(X, given, N_CLASSES, 10, np.ones(n, bool), 1),
                               repeats)
         votes_cpu = _CPU["last"]
-        old, _ = _best(lambda: old_neighbor_votes(X, given, N_CLASSES), repeats)
+        old, counts = _best(lambda: old_neighbor_votes(X, given, N_CLASSES), repeats)
         old_cpu = _CPU["last"]
         old_mb = _peak_mb(lambda: old_neighbor_votes(X, given, N_CLASSES))
+        exact = _flagged_with_votes(labels, P, classes, X, counts)
         rows.append(_row("  neighbour vote", n, ours_votes, "old brute force (cosine)", old,
                          cpu_s=round(votes_cpu, 2), peer_cpu_s=round(old_cpu, 2),
-                         peer_peak_mb=round(old_mb, 1)))
+                         peer_peak_mb=round(old_mb, 1), flagged=len(found), flagged_exact=len(exact),
+                         same_flags=round(len(found & exact) / max(len(found | exact), 1), 3)))
     return rows
+
+
+def _flagged_with_votes(labels, P, classes, X, counts, k=10):
+    """The items :func:`find_label_issues` flags when the neighbour vote comes from the exact (old
+    brute force) neighbours: the quality peer of the index."""
+    from defectlab.quality import find_label_issues, label_issues
+
+    votes = (counts + label_issues._SMOOTH) / (k + label_issues._SMOOTH * len(classes))
+    real = label_issues._neighbor_votes
+    label_issues._neighbor_votes = lambda *a, **kw: votes
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            df = find_label_issues(labels, P, classes, features=X)
+    finally:
+        label_issues._neighbor_votes = real
+    return set(df.loc[df["is_issue"], "index"].tolist())
 
 
 def duplicate_rows(n, repeats=1, full=False):
@@ -232,18 +257,14 @@ def outlier_rows(n, repeats=1, full=False):
                  peer_cpu_s=None if peer_cpu is None else round(peer_cpu, 2))]
 
 
-def build_workspace(root, n, seed=0):
-    """A workspace of ``n`` synthetic 32x32 crops in 6 classes (3 % labeled wrong) and one trained run
-    (fast features, logistic regression, 3 folds)."""
+def _add_crops(ws, project_id, n, seed):
+    """``n`` synthetic 32x32 crops (one PNG blob each) in 6 classes; their ids, true and given labels
+    (3 % given wrong)."""
     import cv2
 
-    from defectlab.learn import train_project
-    from defectlab.store import add_item, annotate_many, create_batch, create_project, open_workspace
+    from defectlab.store import add_item, create_batch
 
     rng = np.random.default_rng(seed)
-    ws = open_workspace(root)
-    classes = [f"class{k}" for k in range(N_CLASSES)]
-    p = create_project(ws, "bench", classes)
     truth = rng.integers(0, N_CLASSES, n)
     given = truth.copy()
     flip = rng.random(n) < NOISE
@@ -251,19 +272,100 @@ def build_workspace(root, n, seed=0):
     ids = []
     yy, xx = np.mgrid[0:32, 0:32]
     with ws.transaction() as conn:
-        batch = create_batch(conn, p.id, "import", "bench", "local")
+        batch = create_batch(conn, project_id, "import", "bench", "local")
         for i in range(n):
             c = int(truth[i])
             wave = 40 * np.sin((xx * (c + 1) + yy * (N_CLASSES - c)) / 3.0 + rng.random() * 6)
             img = np.clip(128 + wave + rng.normal(0, 12, (32, 32)), 0, 255).astype(np.uint8)
             sha, rel = ws.put_blob(cv2.imencode(".png", img)[1].tobytes(), "png")
-            ids.append(add_item(conn, p.id, sha256=sha, blob=rel, width=32, height=32, channels=1,
+            ids.append(add_item(conn, project_id, sha256=sha, blob=rel, width=32, height=32, channels=1,
                                 source=f"crops/{i:06d}.png", batch_id=batch))
+    return np.asarray(ids, dtype=np.int64), truth, given
+
+
+def build_workspace(root, n, seed=0):
+    """A workspace of ``n`` synthetic 32x32 crops in 6 classes (3 % labeled wrong) and one trained run
+    (fast features, logistic regression, 3 folds)."""
+    from defectlab.learn import train_project
+    from defectlab.store import annotate_many, create_project, open_workspace
+
+    ws = open_workspace(root)
+    classes = [f"class{k}" for k in range(N_CLASSES)]
+    p = create_project(ws, "bench", classes)
+    ids, _, given = _add_crops(ws, p.id, n, seed)
     for k, name in enumerate(classes):
-        annotate_many(ws, [i for i, g in zip(ids, given.tolist(), strict=True) if g == k], name,
-                      source="import")
+        annotate_many(ws, ids[given == k].tolist(), name, source="import")
     run = train_project(ws, "bench", model="logreg", preset="fast", folds=3, seed=0)
     return ws, p, run["run_id"]
+
+
+class _SyntheticFeatures:
+    """Stands in for the image features of a big page workspace (``--page-synthetic``): each item's row
+    comes from its true class (:func:`synthetic_features`' recipe), by item id or by sha256. Everything
+    else -- the store, training, the run, the queues, the pages -- is the real code."""
+
+    def __init__(self, ws, ids, truth, spec="fast", seed=0):
+        from defectlab.features import feature_names, get_spec
+
+        self.spec = get_spec(spec)
+        f = len(feature_names(self.spec))
+        rng = np.random.default_rng(seed)
+        centres = rng.normal(0, 3, (N_CLASSES, 12))
+        mix = rng.normal(0, 1, (12, f))
+        latent = centres[truth] + rng.normal(0, 1, (ids.size, 12))
+        self.X = (latent @ mix + rng.normal(0, 0.5, (ids.size, f))).astype(np.float32)
+        self.row_of_id = {int(i): r for r, i in enumerate(ids.tolist())}
+        with ws.read() as conn:
+            self.row_of_sha = {sha: self.row_of_id[int(i)] for i, sha in
+                               conn.execute("SELECT id, sha256 FROM items")}
+
+    def by_ids(self, item_ids):
+        return self.X[[self.row_of_id[int(i)] for i in item_ids]].astype(np.float64)
+
+    def patches(self):
+        """(module, name, replacement) for the feature look-ups of training and of the queues."""
+        import defectlab.features as features
+        import defectlab.learn as learn
+        import defectlab.learn.runs as runs
+
+        def train_features(ws, data, proj, spec, progress, n_jobs, scheduler):
+            return self.by_ids(data.item_ids), data
+
+        def run_features(ws, run_id, item_ids, progress=None, n_jobs=2):
+            return self.by_ids(item_ids)
+
+        def extract_cached(shas, load_images, spec, cache_dir, n_jobs=1, progress=None):
+            return self.X[[self.row_of_sha[s] for s in shas]].astype(np.float64)
+
+        return [(runs, "_features_of_training_set", train_features), (learn, "run_features", run_features),
+                (features, "extract_cached", extract_cached)]
+
+
+def build_workspace_synthetic(root, n, seed=0):
+    """Like :func:`build_workspace` (real crops, labels, a real logistic-regression run and its stored
+    queues) but with :class:`_SyntheticFeatures` instead of computing image features, so a 100,000-item
+    workspace builds in minutes. Returns ``(ws, project, run_id, undo)``; call ``undo()`` after timing."""
+    from defectlab.learn import train_project
+    from defectlab.store import annotate_many, create_project, open_workspace
+
+    ws = open_workspace(root)
+    classes = [f"class{k}" for k in range(N_CLASSES)]
+    p = create_project(ws, "bench", classes)
+    ids, truth, given = _add_crops(ws, p.id, n, seed)
+    for k, name in enumerate(classes):
+        annotate_many(ws, ids[given == k].tolist(), name, source="import")
+    fake = _SyntheticFeatures(ws, ids, truth)
+    saved = []
+    for module, name, replacement in fake.patches():
+        saved.append((module, name, getattr(module, name)))
+        setattr(module, name, replacement)
+
+    def undo():
+        for module, name, original in saved:
+            setattr(module, name, original)
+
+    run = train_project(ws, "bench", model="logreg", preset="fast", folds=3, seed=0)
+    return ws, p, run["run_id"], undo
 
 
 def _apptest(ws_root, page, timeout=600):
@@ -280,51 +382,162 @@ def time_pages(ws, project, run_id, repeats=1):
     """Rows for an existing workspace (e.g. ``benchmarks/scale.py``'s 100k one): the run's queues
     computed once (as the training job does) beside the old on-open computation, the Review page's
     first open, and a Projects page rerun beside the old label scans."""
-    from defectlab.quality import compute_run_queues, label_issues_for_run
+    from defectlab.quality import label_issues_for_run
     from defectlab.store import current_labels, get_project
 
     p = get_project(ws, project)
-    t0 = time.perf_counter()
-    computed = compute_run_queues(ws, run_id)
-    t_queues = time.perf_counter() - t0
+    home = _apptest(ws.root, None)  # another person's session on the Projects page
+    computed, t_queues, during = _queues_beside_reruns(ws, run_id, home)
     n = sum(1 for _ in current_labels(ws, p.id))
     warm = _apptest(ws.root, None)  # a running server has the page's modules imported already
     warm.switch_page("defectlab/ui/pages/review.py").run()
-    first = []  # a new session's first open of the Review page (confusion view, then the error queue)
-    for _ in range(repeats):
+    first, first_cpu = [], []  # a new session's first open of the Review page (confusion, then the error queue)
+    for _ in range(max(repeats, 2)):
         at = _apptest(ws.root, None)
         at.session_state["project"] = p.name
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         at.switch_page("defectlab/ui/pages/review.py").run()
         at.radio(key="rev_view").set_value("issues").run()
         first.append(time.perf_counter() - t0)
+        first_cpu.append(time.process_time() - c0)
         assert not at.exception, [e.value for e in at.exception]
     old, _ = _best(lambda: label_issues_for_run(ws, p.name, run_id), repeats)
+    old_cpu = _CPU["last"]
     at = _apptest(ws.root, None)  # the home page is the Projects page
     at.run()
     rerun, _ = _best(lambda: at.run(), max(repeats, 3))
+    rerun_cpu = _CPU["last"]
     assert not at.exception, [e.value for e in at.exception]
     scans, _ = _best(lambda: [current_labels(ws, p.id) for _ in range(4)], max(repeats, 3))
     return [_row("queues after training", n, t_queues, None, None, None,
                  per_queue=computed["seconds"]),
+            _row("projects rerun during it", n, float(np.median(during)) if during else float("nan"),
+                 "the same rerun, nothing running", rerun, "another session is not blocked",
+                 reruns=len(during), slowest=round(max(during), 3) if during else None),
             _row("review page first open", n, min(first), "old open (label_issues_for_run)", old,
-                 "< 2 s at 100k"),
+                 "< 2 s at 100k", cpu_s=round(first_cpu[int(np.argmin(first))], 2), peer_cpu_s=round(old_cpu, 2)),
             _row("projects page rerun", n, rerun, "old label scans (current_labels x 4)", scans,
-                 "< 0.3 s at 100k")]
+                 "< 0.3 s at 100k", cpu_s=round(rerun_cpu, 3))]
 
 
-def page_rows(n, repeats=1):
+def _queues_beside_reruns(ws, run_id, home):
+    """Compute the run's queues in a background thread (as the training job does) while another session
+    reruns the Projects page; (result, seconds of the computation, seconds of each rerun meanwhile)."""
+    import threading
+
+    from defectlab.quality import compute_run_queues
+
+    home.run()
+    out = {}
+
+    def compute():
+        t0 = time.perf_counter()
+        out["computed"] = compute_run_queues(ws, run_id)
+        out["seconds"] = time.perf_counter() - t0
+
+    worker = threading.Thread(target=compute)
+    worker.start()
+    during = []
+    while worker.is_alive():
+        t0 = time.perf_counter()
+        home.run()
+        if worker.is_alive():
+            during.append(time.perf_counter() - t0)
+        time.sleep(0.5)
+    worker.join()
+    assert not home.exception, [e.value for e in home.exception]
+    return out["computed"], out["seconds"], during
+
+
+def browser_rows(ws_root, n, port=8610, repeats=2):
+    """What a person sees, in Chromium (the harness of ``tests/browser``): a new tab opens the Review
+    page (confusion matrix drawn, page idle), then picks "Likely label errors" (the first issue's
+    image shown). Each repeat is a fresh browser context = a new session; the server keeps running
+    (modules imported), as on a plant's server. Peer: the Projects page opened the same way."""
+    import os
+    import signal
+    import subprocess
+    import urllib.request
+
+    sys.path.insert(0, str(REPO / "tests" / "browser"))
+    from conftest import CHROMIUM, CHROMIUM_ARGS, new_page, wait_ready
+    from playwright.sync_api import sync_playwright
+
+    env = {**os.environ, "DEFECTLAB_WORKSPACE": str(ws_root), "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.headless",
+                             "true", "--server.port", str(port), "--browser.gatherUsageStats", "false",
+                             "--server.fileWatcherType", "none"], cwd=REPO, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):  # noqa: S310 (fixed local url)
+                    break
+            except OSError:
+                time.sleep(0.5)
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            page = new_page(browser)  # warm-up: the server imports the pages' modules once
+            context = page.context
+            page.goto(f"{url}/review")
+            wait_ready(page)
+            page.close()
+            opened, issues, home = [], [], []
+            for _ in range(repeats):
+                page = context.new_page()
+                t0 = time.perf_counter()
+                page.goto(f"{url}/review")
+                page.locator("[data-testid='stVegaLiteChart'], [data-testid='stArrowVegaLiteChart']").first.wait_for(
+                    timeout=120_000)
+                wait_ready(page)
+                opened.append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                page.get_by_text("Likely label errors", exact=True).click()
+                page.locator("[data-testid='stImage'] img, .dl-canvas img").first.wait_for(timeout=120_000)
+                wait_ready(page)
+                issues.append(time.perf_counter() - t0)
+                page.close()
+                page = context.new_page()
+                t0 = time.perf_counter()
+                page.goto(f"{url}/")
+                page.locator("[data-testid='stMetric']").first.wait_for(timeout=120_000)
+                wait_ready(page)
+                home.append(time.perf_counter() - t0)
+                page.close()
+            browser.close()
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+    return [_row("review page open (Chromium)", n, min(opened), "projects page open (Chromium)", min(home),
+                 "< 2 s at 100k", then_issue_queue_s=round(min(issues), 3)),]
+
+
+def page_rows(n, repeats=1, synthetic=False, browser=False):
+    """Page rows on a workspace built here: real features (:func:`build_workspace`), or with
+    ``synthetic`` stand-in features (:func:`build_workspace_synthetic`, for 100k)."""
     tmp = Path(tempfile.mkdtemp(prefix="defectlab-scale-review-"))
+    undo = None
     try:
         t0 = time.perf_counter()
-        ws, p, run_id = build_workspace(tmp / "ws", n)
-        print(f"  (workspace of {n} items built and trained in {time.perf_counter() - t0:.0f} s)")
-        return time_pages(ws, p.name, run_id, repeats)
+        if synthetic:
+            ws, p, run_id, undo = build_workspace_synthetic(tmp / "ws", n)
+        else:
+            ws, p, run_id = build_workspace(tmp / "ws", n)
+        print(f"  (workspace of {n} items built and trained in {time.perf_counter() - t0:.0f} s"
+              f"{', synthetic features' if synthetic else ''})")
+        rows = time_pages(ws, p.name, run_id, repeats)
+        if browser:
+            rows += browser_rows(ws.root, n)
+        return rows
     finally:
+        if undo is not None:
+            undo()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def run_rows(n, *, repeats=1, full=False, pages=True):
+def run_rows(n, *, repeats=1, full=False, pages=True, synthetic_pages=False, browser=False):
     """Every row of this benchmark at ``n`` items, as dicts.
 
     Parameters
@@ -336,6 +549,10 @@ def run_rows(n, *, repeats=1, full=False, pages=True):
         Also time the slow peers (old brute force, all-pairs Hamming) above 10,000 items.
     pages : bool
         Also build a real workspace of ``n`` items and time the pages through AppTest.
+    synthetic_pages : bool
+        Build that workspace with stand-in features (:func:`build_workspace_synthetic`).
+    browser : bool
+        Also time the Review page in Chromium on that workspace (:func:`browser_rows`).
 
     Returns
     -------
@@ -345,7 +562,7 @@ def run_rows(n, *, repeats=1, full=False, pages=True):
     rows = label_issue_rows(n, repeats, full) + duplicate_rows(n, repeats, full) + outlier_rows(
         n, repeats, full)
     if pages:
-        rows += page_rows(n, repeats)
+        rows += page_rows(n, repeats, synthetic=synthetic_pages, browser=browser)
     return rows
 
 
@@ -372,11 +589,16 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--full", action="store_true", help="slow peers also above 10k items")
     ap.add_argument("--page-max", type=int, default=10_000,
-                    help="largest workspace built for the page rows (training it takes a while)")
+                    help="largest workspace built with real image features for the page rows")
+    ap.add_argument("--page-synthetic-max", type=int, default=100_000,
+                    help="larger workspaces up to this size are built with stand-in features "
+                         "(real store, training, queues and pages; see build_workspace_synthetic)")
+    ap.add_argument("--browser", action="store_true", help="also open the Review page in Chromium (port 8610)")
     args = ap.parse_args(argv)
     for n in args.sizes:
         print(f"== {n} items")
-        for row in run_rows(n, repeats=args.repeats, full=args.full, pages=n <= args.page_max):
+        for row in run_rows(n, repeats=args.repeats, full=args.full, pages=n <= args.page_synthetic_max,
+                            synthetic_pages=n > args.page_max, browser=args.browser):
             print(_fmt(row))
 
 

@@ -47,3 +47,22 @@ def test_label_counts_match_derive_label_on_random_histories(ws, add_items, make
     annotate(ws, ids[-1], "c", user="rev", source="review")
     want, _ = _python_counts(ws, p.id)
     assert label_counts(ws, p.id)["labels"] == dict(want)
+
+
+def test_the_cached_counts_follow_deletes_restores_and_new_items(ws, add_items):
+    from defectlab.store import restore_items
+
+    p = create_project(ws, "Q", ["a", "b"], user="local")
+    ids = add_items(ws, p, 6)
+    for i in ids[:3]:
+        annotate(ws, i, "a", user="local")
+    for i in ids[3:]:
+        annotate(ws, i, "b", user="local")
+    assert label_counts(ws, p.id)["labels"] == {"a": 3, "b": 3}
+    delete_items(ws, [ids[0]], user="local")  # no new label: the key still changes
+    assert label_counts(ws, p.id) == {"n_items": 5, "labels": {"a": 2, "b": 3}, "n_disagreed": 0}
+    restore_items(ws, [ids[0]], user="local")
+    delete_items(ws, [ids[5]], user="local")  # one deleted before and after: a different one
+    assert label_counts(ws, p.id) == {"n_items": 5, "labels": {"a": 3, "b": 2}, "n_disagreed": 0}
+    add_items(ws, p, 1, prefix="new")  # an unlabeled item: only the item count changes
+    assert label_counts(ws, p.id)["n_items"] == 6

@@ -5,14 +5,20 @@ scikit-learn's exact search on ~200 standardised columns is brute force over all
 gigabytes at 100,000 items), and a k-d tree does not help at that dimension. Here:
 
 - *small sets* (``n_query * n_index`` up to :data:`_EXACT_CELLS`): exact, in blocks of bounded size;
-- *large sets*: the features are reduced to :data:`_DIMS` principal components (fitted on a sample),
-  the index rows are split into cells of about :data:`_CELL` rows by k-means (an inverted-file index),
-  each query is compared with the rows of the few cells nearest to its own cell only, and the best
-  ``3 k`` candidates are re-ranked with exact distances on the full features.
+- *large sets*: the features are reduced to :data:`_DIMS` principal components (float32; the
+  components come from the covariance of a sample), the index rows are split into cells of about
+  :data:`_CELL` rows by k-means (a few Lloyd rounds from random rows of a sample: an inverted-file
+  index), the queries of one cell are compared with the rows of the few cells nearest to it only (one
+  matrix product per cell), and the best :data:`_CANDIDATES` ``x k`` candidates are re-ranked with
+  exact distances on the full features (float32).
 
 Cost grows linearly with the number of items (a fixed number of candidates per query) and memory is
 bounded by the block size. Distances are Euclidean; normalise the rows first for cosine distance.
 """
+
+import itertools
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -25,6 +31,20 @@ _CELL = 128  # target index rows per inverted-file cell
 _MIN_PROBE = 6  # cells searched per query cell, at least
 _CANDIDATES = 2  # candidates per neighbour kept for the exact re-ranking
 _PCA_SAMPLE = 20_000
+_KMEANS_ROUNDS = 6  # Lloyd rounds of the cell centroids
+_KMEANS_SAMPLE = 16  # sample rows per cell the centroids are fitted on
+_THREADS = min(2, os.cpu_count() or 1)  # the per-cell search and the re-ranking release the GIL
+
+
+def _in_threads(fn, n):
+    """``fn(start, stop)`` over ``range(n)`` split in :data:`_THREADS` contiguous parts (disjoint writes)."""
+    cuts = np.linspace(0, n, _THREADS + 1).astype(int)
+    if _THREADS == 1 or n < 2 * _THREADS:
+        fn(0, n)
+        return
+    with ThreadPoolExecutor(_THREADS) as pool:
+        for f in [pool.submit(fn, a, b) for a, b in itertools.pairwise(cuts.tolist())]:
+            f.result()
 
 
 def _exact(Q, P, k):
@@ -37,17 +57,26 @@ def _exact(Q, P, k):
     block = max(1, _BLOCK_CELLS // max(ni, 1))
     for s in range(0, nq, block):
         q = Q[s:s + block]
-        d = np.einsum("ij,ij->i", q, q)[:, None] + i_sq[None, :] - 2.0 * (q @ P.T)
-        np.maximum(d, 0.0, out=d)
-        if k < ni:
-            part = np.argpartition(d, k - 1, axis=1)[:, :k]
-        else:
-            part = np.broadcast_to(np.arange(ni), d.shape)
-        dd = np.take_along_axis(d, part, axis=1)
+        part, dd = _nearest_in_block(q, P, i_sq, k)
         order = _row_order(dd, part)
         out_idx[s:s + block] = np.take_along_axis(part, order, axis=1)
         out_d[s:s + block] = np.take_along_axis(dd, order, axis=1)
     return out_idx, out_d
+
+
+def _nearest_in_block(q, P, p_sq, k):
+    """Unsorted ``k`` nearest rows of ``P`` for the rows of ``q`` (one matrix product)."""
+    d = q @ P.T
+    d *= -2.0
+    d += p_sq[None, :]
+    d += np.einsum("ij,ij->i", q, q)[:, None]
+    np.maximum(d, 0.0, out=d)
+    ni = P.shape[0]
+    if k < ni:
+        part = np.argpartition(d, k - 1, axis=1)[:, :k]
+    else:
+        part = np.broadcast_to(np.arange(ni), d.shape)
+    return part, np.take_along_axis(d, part, axis=1)
 
 
 def _row_order(dd, part):
@@ -57,29 +86,58 @@ def _row_order(dd, part):
     return np.take_along_axis(order, by_d, axis=1)
 
 
-def _reduce(Z, dims, seed):
-    """``Z`` projected on its first ``dims`` principal components (fitted on a sample), float64."""
-    from sklearn.utils.extmath import randomized_svd
+def _sample(n, size, seed):
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(n, min(n, size), replace=False))
 
+
+def _reduce(Z, dims, seed):
+    """``Z`` projected on its first ``dims`` principal components (from a sample's covariance), float32."""
     n, f = Z.shape
     if f <= dims:
-        return Z
-    rng = np.random.default_rng(seed)
-    sample = Z[np.sort(rng.choice(n, min(n, _PCA_SAMPLE), replace=False))]
+        return np.ascontiguousarray(Z, dtype=np.float32)
+    sample = Z[_sample(n, _PCA_SAMPLE, seed)].astype(np.float64)
     mean = sample.mean(axis=0)
-    _, _, vt = randomized_svd(sample - mean, dims, random_state=seed)
-    return ((Z - mean) @ vt.T).astype(np.float32)
+    sample -= mean
+    _, vecs = np.linalg.eigh(sample.T @ sample)  # ascending eigenvalues
+    comps = vecs[:, ::-1][:, :dims].astype(np.float32)
+    out = np.empty((n, dims), dtype=np.float32)
+    step = max(1, _BLOCK_CELLS // f)
+    mean32 = mean.astype(np.float32)
+    for s in range(0, n, step):
+        out[s:s + step] = (Z[s:s + step] - mean32) @ comps
+    return out
+
+
+def _assign(R, centroids):
+    """Each row's nearest centroid (blocked argmin)."""
+    c_sq = np.einsum("ij,ij->i", centroids, centroids)
+    out = np.empty(R.shape[0], dtype=np.int64)
+    step = max(1, _BLOCK_CELLS // max(centroids.shape[0], 1))
+    for s in range(0, R.shape[0], step):
+        d = R[s:s + step] @ centroids.T
+        d *= -2.0
+        d += c_sq[None, :]
+        out[s:s + step] = d.argmin(axis=1)
+    return out
 
 
 def _cells(R, n_cells, seed):
-    """k-means centroids of ``R`` (a few Lloyd rounds from a sample) and each row's cell."""
-    from sklearn.cluster import KMeans
-
+    """k-means centroids of ``R`` (Lloyd rounds on a sample, from random rows) and each row's cell."""
     rng = np.random.default_rng(seed)
-    sample = R[np.sort(rng.choice(R.shape[0], min(R.shape[0], 16 * n_cells), replace=False))]
-    km = KMeans(n_clusters=n_cells, n_init=1, max_iter=6, random_state=seed).fit(sample)
-    centroids = km.cluster_centers_.astype(R.dtype)
-    return centroids, _exact(R, centroids, 1)[0][:, 0]
+    sample = R[_sample(R.shape[0], _KMEANS_SAMPLE * n_cells, seed)]
+    centroids = sample[np.sort(rng.choice(sample.shape[0], n_cells, replace=False))].copy()
+    for _ in range(_KMEANS_ROUNDS):
+        of = _assign(sample, centroids)
+        sizes = np.bincount(of, minlength=n_cells)
+        sums = np.zeros_like(centroids)
+        np.add.at(sums, of, sample)
+        full = sizes > 0
+        centroids[full] = sums[full] / sizes[full, None]
+        empty = np.flatnonzero(~full)  # an empty cell restarts at a random row of the sample
+        if empty.size:
+            centroids[empty] = sample[rng.choice(sample.shape[0], empty.size, replace=False)]
+    return centroids, _assign(R, centroids)
 
 
 def _probe_lists(centroids, sizes, need):
@@ -101,39 +159,66 @@ def _ivf_candidates(R, index_rows, m, seed):
     if index_rows.size == R.shape[0]:
         cell_of_query = cell_of_index
     else:
-        cell_of_query = _exact(R, centroids, 1)[0][:, 0]
+        cell_of_query = _assign(R, centroids)
     members = np.argsort(cell_of_index, kind="stable")
     bounds = np.searchsorted(cell_of_index[members], np.arange(n_cells + 1))
     sizes = np.diff(bounds)
     probes = _probe_lists(centroids, sizes, m)
     queries = np.argsort(cell_of_query, kind="stable")
     qbounds = np.searchsorted(cell_of_query[queries], np.arange(n_cells + 1))
+    ri_sq = np.einsum("ij,ij->i", RI, RI)
     out = np.empty((R.shape[0], m), dtype=np.int64)
-    for cell in range(n_cells):
-        q = queries[qbounds[cell]:qbounds[cell + 1]]
-        if q.size == 0:
-            continue
-        cand = np.concatenate([members[bounds[p]:bounds[p + 1]] for p in probes[cell]])
-        idx, _ = _exact(R[q], RI[cand], m)
-        out[q] = cand[idx]
+
+    def search(first, stop):
+        for cell in range(first, stop):
+            q = queries[qbounds[cell]:qbounds[cell + 1]]
+            if q.size == 0:
+                continue
+            cand = np.concatenate([members[bounds[p]:bounds[p + 1]] for p in probes[cell]])
+            part, _ = _nearest_in_block(R[q], RI[cand], ri_sq[cand], min(m, cand.size))
+            out[q, :part.shape[1]] = cand[part]
+            if part.shape[1] < m:  # fewer candidates than asked: repeat one (the re-ranking drops repeats)
+                out[q, part.shape[1]:] = cand[part[:, :1]]
+
+    _in_threads(search, n_cells)
     return out
 
 
 def _rerank(Z, index_rows, cand, k):
     """Exact distances on the full features to each query's candidates; the best ``k``, sorted."""
-    n = Z.shape[0]
-    Z32 = Z.astype(np.float32)
+    n, f = Z.shape
     out_idx = np.empty((n, k), dtype=np.int64)
     out_d = np.empty((n, k), dtype=np.float64)
-    block = max(1, _BLOCK_CELLS // max(cand.shape[1] * Z.shape[1], 1))
-    for s in range(0, n, block):
-        c = index_rows[cand[s:s + block]]  # (b, m) global rows
-        diff = Z32[c] - Z32[s:s + block, None, :]
-        d = np.einsum("ijk,ijk->ij", diff, diff).astype(np.float64)
-        order = _row_order(d, c)[:, :k]
-        out_idx[s:s + block] = np.take_along_axis(c, order, axis=1)
-        out_d[s:s + block] = np.take_along_axis(d, order, axis=1)
+    block = max(1, _BLOCK_CELLS // max(cand.shape[1] * f * _THREADS, 1))
+    starts = range(0, n, block)
+
+    def rank(first, stop):
+        for s in starts[first:stop]:
+            c = _unique_per_row(index_rows[cand[s:s + block]])  # (b, m) global rows
+            diff = Z[c]
+            diff -= Z[s:s + block, None, :]
+            d = np.einsum("ijk,ijk->ij", diff, diff).astype(np.float64)
+            d[c < 0] = np.inf
+            order = _row_order(d, np.where(c < 0, np.iinfo(np.int64).max, c))[:, :k]
+            out_idx[s:s + block] = np.take_along_axis(c, order, axis=1)
+            out_d[s:s + block] = np.take_along_axis(d, order, axis=1)
+
+    _in_threads(rank, len(starts))
     return out_idx, out_d
+
+
+def _unique_per_row(c):
+    """``c`` with repeated entries of a row marked -1 (they index row -1 harmlessly; masked after)."""
+    srt = np.sort(c, axis=1)
+    if not (srt[:, 1:] == srt[:, :-1]).any():
+        return c
+    order = np.argsort(c, axis=1, kind="stable")
+    sc = np.take_along_axis(c, order, axis=1)
+    dup = np.zeros_like(sc, dtype=bool)
+    dup[:, 1:] = sc[:, 1:] == sc[:, :-1]
+    out = c.copy()
+    np.put_along_axis(out, order, np.where(dup, -1, sc), axis=1)
+    return out
 
 
 def kneighbors(Z, k, index_rows=None, *, seed=0):
@@ -155,16 +240,22 @@ def kneighbors(Z, k, index_rows=None, *, seed=0):
     indices : (N, k) ndarray of np.int64
         Global row numbers, nearest first (ties by row number).
     distances : (N, k) ndarray of np.float64
-        Euclidean distances on the full features.
+        Euclidean distances on the full features (float64 on small sets, float32 precision on large).
     """
-    Z = np.ascontiguousarray(Z, dtype=np.float64)
     index_rows = np.arange(Z.shape[0]) if index_rows is None else np.asarray(index_rows, np.int64)
     k = min(int(k), index_rows.size)
     if Z.shape[0] * index_rows.size <= _EXACT_CELLS or index_rows.size <= _CELL * _MIN_PROBE:
+        Z = np.ascontiguousarray(Z, dtype=np.float64)
         idx, d = _exact(Z, Z[index_rows], k)
         return index_rows[idx], np.sqrt(d)
+    from threadpoolctl import threadpool_limits
+
+    Z = np.ascontiguousarray(Z, dtype=np.float32)
     m = min(index_rows.size, max(_CANDIDATES * k, k + 8))
-    R = _reduce(Z, _DIMS, seed)
-    cand = _ivf_candidates(R, index_rows, m, seed)
-    idx, d = _rerank(Z, index_rows, cand, k)
+    # one BLAS thread: the per-cell products are small, and BLAS threads waiting for a core on a busy
+    # machine cost more than they bring (3x the CPU and wall time at load 10 on two cores)
+    with threadpool_limits(limits=1, user_api="blas"):
+        R = _reduce(Z, _DIMS, seed)
+        cand = _ivf_candidates(R, index_rows, m, seed)
+        idx, d = _rerank(Z, index_rows, cand, k)
     return idx, np.sqrt(d)

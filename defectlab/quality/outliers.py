@@ -107,7 +107,8 @@ def find_outliers(features: ArrayLike, *, n_neighbors: int = 10, threshold: floa
     else:
         feature_names = [f"feature {j}" for j in range(f)]
 
-    Z = np.clip(_standardize(X, robust=True), -_CLIP, _CLIP)
+    Z = _standardize(X, robust=True)
+    np.clip(Z, -_CLIP, _CLIP, out=Z)
     _, dist = kneighbors(Z, k + 1)
     d = dist[:, 1:].mean(axis=1)  # drop one zero-distance column: the item itself
     typical = np.median(d)
@@ -131,42 +132,66 @@ def find_outliers(features: ArrayLike, *, n_neighbors: int = 10, threshold: floa
     return df.iloc[order].reset_index(drop=True)
 
 
+def _top_columns(A, rows, n_top=3):
+    """For each row of ``rows``: the ``n_top`` columns of ``A`` with the largest values, largest first,
+    ties by column (what a stable ``argsort(-A)`` gives), without sorting whole rows."""
+    n_top = min(n_top, A.shape[1])
+    sub = A[rows]
+    if sub.shape[0] == 0 or sub.shape[1] <= n_top:
+        return np.argsort(-sub, axis=1, kind="stable")[:, :n_top]
+    cut = -np.partition(-sub, n_top - 1, axis=1)[:, n_top - 1]  # the n_top-th largest value per row
+    above = sub >= cut[:, None]
+    simple = above.sum(axis=1) == n_top  # no tie at the cut: exactly n_top columns qualify
+    out = np.empty((sub.shape[0], n_top), dtype=np.int64)
+    cols = np.nonzero(above[simple])[1].reshape(-1, n_top)  # in column order
+    order = np.argsort(-np.take_along_axis(sub[simple], cols, axis=1), axis=1, kind="stable")
+    out[simple] = np.take_along_axis(cols, order, axis=1)
+    tied = ~simple
+    out[tied] = np.argsort(-sub[tied], axis=1, kind="stable")[:, :n_top]
+    return out
+
+
 def _reasons(ratio, is_out, k, Z, feature_names):
     """Each item's reason: the English sentence, and its clauses as catalog messages.
 
     Every clause is written once below as (catalog key, args, English text); the English text and
-    the ``en`` catalog's message for the key say the same (tests check this).
+    the ``en`` catalog's message for the key say the same (tests check this). Items no farther from
+    their neighbours than a typical item share one sentence; only the others look at their features.
     """
-    top = np.argsort(-np.abs(Z), axis=1, kind="stable")[:, :3]
+    typical_text = "as close to its neighbours as a typical item"
+    apart = np.flatnonzero(ratio > 1.0)
+    cols = _top_columns(np.abs(Z), apart)
+    z_top = np.take_along_axis(Z[apart], cols, axis=1)
+    top = dict(zip(apart.tolist(), zip(cols.tolist(), z_top.tolist(), strict=True), strict=True))
+    ratios, flags = ratio.tolist(), is_out.tolist()
     texts, parts = [], []
     for i in range(Z.shape[0]):
-        r = float(ratio[i])
+        r = ratios[i]
         if r <= 1.0:
-            clauses = [("quality.reason.outlier_typical", {},
-                        "as close to its neighbours as a typical item")]
-        else:
-            far = bool(is_out[i])
-            clauses = [("quality.reason.outlier_far" if far else "quality.reason.outlier_apart",
-                        {"ratio": r, "k": int(k)},
-                        f"{'far from every other item' if far else 'somewhat apart'}: {r:.1f}x the "
-                        f"usual distance to its {k} nearest items")]
-            features = []
-            for j in top[i]:
-                z = float(Z[i, j])
-                if abs(z) < 2:
-                    continue
-                side = "high" if z > 0 else "low"
-                clipped = abs(z) >= _CLIP
-                features.append(
-                    (f"quality.reason.feature_{side}{'_clipped' if clipped else ''}",
-                     {"feature": feature_names[j], "spreads": abs(z)},
-                     f"{feature_names[j]} ({side}, {'over ' if clipped else ''}{abs(z):.0f} typical "
-                     "spreads away)"))
-            if features:
-                clauses.append(
-                    ("quality.reason.most_unusual",
-                     {"features": [{"key": key, "args": args} for key, args, _ in features]},
-                     "most unusual: " + ", ".join(text for _, _, text in features)))
+            texts.append(typical_text)
+            parts.append([{"key": "quality.reason.outlier_typical", "args": {}}])
+            continue
+        far = flags[i]
+        clauses = [("quality.reason.outlier_far" if far else "quality.reason.outlier_apart",
+                    {"ratio": r, "k": int(k)},
+                    f"{'far from every other item' if far else 'somewhat apart'}: {r:.1f}x the "
+                    f"usual distance to its {k} nearest items")]
+        features = []
+        for j, z in zip(*top[i], strict=True):
+            if abs(z) < 2:
+                continue
+            side = "high" if z > 0 else "low"
+            clipped = abs(z) >= _CLIP
+            features.append(
+                (f"quality.reason.feature_{side}{'_clipped' if clipped else ''}",
+                 {"feature": feature_names[j], "spreads": abs(z)},
+                 f"{feature_names[j]} ({side}, {'over ' if clipped else ''}{abs(z):.0f} typical "
+                 "spreads away)"))
+        if features:
+            clauses.append(
+                ("quality.reason.most_unusual",
+                 {"features": [{"key": key, "args": args} for key, args, _ in features]},
+                 "most unusual: " + ", ".join(text for _, _, text in features)))
         texts.append("; ".join(text for _, _, text in clauses))
         parts.append([{"key": key, "args": args} for key, args, _ in clauses])
     return texts, parts

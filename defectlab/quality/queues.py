@@ -69,9 +69,9 @@ def _run_and_project(ws, run_id):
 
 def _project_version(conn, project_id):
     """The project's newest annotation id (0 when none)."""
-    row = conn.execute("SELECT MAX(a.id) FROM annotations a JOIN items i ON i.id = a.item_id "
-                       "WHERE i.project_id = ?", (int(project_id),)).fetchone()
-    return int(row[0] or 0)
+    row = conn.execute("SELECT a.id FROM annotations a CROSS JOIN items i ON i.id = a.item_id "
+                       "WHERE i.project_id = ? ORDER BY a.id DESC LIMIT 1", (int(project_id),)).fetchone()
+    return 0 if row is None else int(row[0])  # newest first to the project's first: no project scan
 
 
 def _chunks(ids):

@@ -297,6 +297,25 @@ def _item_info(ws, project_id):
     return df.set_index("id") if len(df) else df
 
 
+def _live_info(ws, project_id, item_ids):
+    """``{item id: (source, current label)}`` of those of ``item_ids`` that are live samples of the
+    project (SQL on these items only, not the whole project)."""
+    from defectlab.store import current_labels
+
+    out = {}
+    with ws.read() as conn:
+        for start in range(0, len(item_ids), 500):
+            chunk = [int(i) for i in item_ids[start:start + 500]]
+            rows = conn.execute(
+                "SELECT id, source FROM items WHERE project_id = ? AND role = 'sample' AND deleted_at IS NULL "
+                f"AND id IN ({','.join('?' * len(chunk))})", [int(project_id), *chunk]).fetchall()
+            states = current_labels(ws, project_id, item_ids=chunk, conn=conn)
+            for r in rows:
+                state = states.get(int(r[0]))
+                out[int(r[0])] = (r[1], None if state is None else state.label)
+    return out
+
+
 def label_issues_for_run(ws: WorkspaceLike, project: ProjectRef | None = None, run_id: str | None = None, *,
                          features: bool = True, retrain: str | bool = "auto", include_reviewed: bool = False,
                          n_jobs: int = 1) -> list[dict[str, Any]]:
@@ -383,18 +402,18 @@ def label_issues_for_run(ws: WorkspaceLike, project: ProjectRef | None = None, r
             df = find_label_issues(labels, P, classes, ordinal=bool(proj.ordinal), features=X,
                                    **kwargs)
 
-    info = _item_info(ws, proj.id)
-    live = set(info.index.tolist()) if len(info) else set()
-    reviewed = set() if include_reviewed else _reviewed_since(ws, item_ids, run["created_at"])
+    flagged = df[df["is_issue"]]
+    info = _live_info(ws, proj.id, item_ids[flagged["index"].to_numpy()])
+    reviewed = set() if include_reviewed else _reviewed_since(ws, list(info), run["created_at"])
     out = []
-    for row in df[df["is_issue"]].itertuples(index=False):
+    for row in flagged.itertuples(index=False):
         iid = int(item_ids[row.index])
-        if iid not in live or iid in reviewed:
+        if iid not in info or iid in reviewed:
             continue
-        now = info.at[iid, "label"]
+        source, now = info[iid]
         if now != row.given or now == UNUSABLE:
             continue  # relabeled since the run: the run's evidence is about the old label
-        out.append({"item_id": iid, "source": str(info.at[iid, "source"]), "given": row.given,
+        out.append({"item_id": iid, "source": str(source), "given": row.given,
                     "suggested": row.suggested, "score": round(float(row.score), 4),
                     "reason": row.reason, "reason_parts": row.reason_parts,
                     "run_id": run["run_id"]})
@@ -468,14 +487,20 @@ def item_phashes(ws: WorkspaceLike, shas: Sequence[str], blobs: Sequence[str],
         if s not in cache and s not in todo:
             todo[s] = i
     if todo:
+        from concurrent.futures import ThreadPoolExecutor
+
         order = list(todo.items())
         blobs = list(blobs)
         srcs = list(sources) if sources is not None else blobs
-        for start in range(0, len(order), 256):
-            part = order[start:start + 256]
+
+        def hashes(part):  # reading and decoding release the GIL: two threads use both cores
             images = load_images(ws, [blobs[i] for _, i in part], [srcs[i] for _, i in part])
-            for (s, _), h in zip(part, phash(images).tolist(), strict=True):
-                cache[s] = h
+            return part, phash(images).tolist()
+
+        with ThreadPoolExecutor(2) as pool:
+            for part, found in pool.map(hashes, [order[s:s + 256] for s in range(0, len(order), 256)]):
+                for (s, _), h in zip(part, found, strict=True):
+                    cache[s] = h
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{time.time_ns()}.tmp.npz")
         np.savez(tmp, sha256=np.array(list(cache), dtype=str),

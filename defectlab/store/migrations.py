@@ -403,6 +403,15 @@ MIGRATIONS = [
         BEGIN SELECT RAISE(ABORT, 'locate_decisions is append-only'); END;
         """,
     ),
+    (
+        "0005_scale-quality_summary_indexes",
+        """
+        -- the project-summary cache key in a few index look-ups at 100,000 items: the newest item of a
+        -- project and role (rowid order inside the index), and its deleted items (a small partial index)
+        CREATE INDEX IF NOT EXISTS items_project_role ON items(project_id, role);
+        CREATE INDEX IF NOT EXISTS items_deleted ON items(project_id, role) WHERE deleted_at IS NOT NULL;
+        """,
+    ),
 ]
 
 

@@ -21,6 +21,7 @@ __all__ = ["Job", "forget", "index_of", "job", "model_names", "preset_names", "s
 
 _JOBS: dict = {}
 _LOCK = threading.Lock()
+_TRAIN_SHARE = 0.85  # of a training job's progress bar; its review queues fill the rest
 
 
 @dataclass
@@ -37,6 +38,7 @@ class Job:
     result: dict | None = None
     error: str | None = None
     thread: threading.Thread | None = None
+    span: tuple = (0.0, 1.0)  # the part of the bar the current step fills (training, then its queues)
 
     @property
     def running(self):
@@ -55,11 +57,14 @@ class Job:
             nums = [kwargs["fraction"]]
         if "message" in kwargs:
             texts = [str(kwargs["message"])]
+        raw = None
         if len(nums) >= 2 and nums[1]:
-            self.fraction = float(nums[0]) / float(nums[1])
+            raw = float(nums[0]) / float(nums[1])
         elif nums:
-            self.fraction = float(nums[0])
-        self.fraction = min(max(self.fraction, 0.0), 1.0)
+            raw = float(nums[0])
+        if raw is not None:  # the step's own fraction, placed in its span of the bar
+            low, high = self.span
+            self.fraction = low + (high - low) * min(max(raw, 0.0), 1.0)
         if texts:
             self.message = texts[0]
 
@@ -91,7 +96,7 @@ def start(ws, project, *, model, preset, folds, seed, user, model_preset=None):
         if current is not None and current.running:
             return current
         j = Job(key=key, user=user, params=dict(model=model, preset=preset, folds=folds, seed=seed,
-                                                model_preset=model_preset))
+                                                model_preset=model_preset), span=(0.0, _TRAIN_SHARE))
         _JOBS[key] = j
 
     def _run():
@@ -122,6 +127,7 @@ def _compute_queues(ws, j):
     """After training: the run's review queues, computed once and stored with it (progress shown)."""
     from defectlab.quality import compute_run_queues
 
+    j.span = (_TRAIN_SHARE, 1.0)  # the bar goes on from where training left it, never back
     j._progress(0.0, msg("quality.progress.start", "review queues"))
     out = compute_run_queues(ws, j.result["run_id"], progress=j._progress)
     j.result["queues"] = out["counts"]
