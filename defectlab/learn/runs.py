@@ -239,7 +239,7 @@ def _features_skipping(ws, rows, spec, progress, n_jobs):
                         for _, r in rows[bad].iterrows()]
             rows = rows[~bad].reset_index(drop=True)
             continue
-        return np.asarray(X, dtype=np.float64), rows, skipped
+        return np.asarray(X, dtype=np.float32), rows, skipped  # float32: see cross_val_oof
 
 
 def _resolve_spec(feature_spec, preset):
@@ -462,8 +462,8 @@ def _features_of_training_set(ws, data, proj, spec, progress, n_jobs, scheduler)
     out (listed in ``data.skipped`` and the run's warnings) instead of stopping the training."""
     from defectlab.learn.distributed import resolve_scheduler
 
-    if resolve_scheduler(scheduler) is not None:
-        return _features(ws, data.rows, spec, progress, n_jobs, scheduler=scheduler), data
+    if resolve_scheduler(scheduler) is not None:  # float32 like the local path (the values are float32-born)
+        return _features(ws, data.rows, spec, progress, n_jobs, scheduler=scheduler).astype(np.float32), data
     X, rows, skipped = _features_skipping(ws, data.rows, spec, progress, n_jobs)
     if not skipped:
         return X, data
