@@ -15,7 +15,7 @@ So 64 x 64 crops get 64, 80 x 80 crops 96, the demo's 128 x 128 crops, NEU's 200
 anything larger, which is shrunk) keep 160 and today's hash. The columns (names and count) are the same
 at every size; the size is part of :attr:`FeatureSpec.hash`, so caches and models of different sizes
 are never mixed, and a run records the spec it was trained with (prediction uses that spec, whatever
-the new images' size). Asking for a preset by name (``train --preset default``) skips the choice.
+the new images' size). Asking for a preset by name (``train --features default``) skips the choice.
 
 Evidence (5-fold ensemble, mean of 3 CV seeds; see README): the lengths in the family parameters are in
 working-size pixels, so a smaller working size looks at coarser structure. On the scale benchmark's
@@ -23,7 +23,7 @@ working-size pixels, so a smaller working size looks at coarser structure. On th
 renderer's crops at 128 px, a 128 rung cost 0.3 pt (95.9 % vs 96.2 %, 3 data seeds), so there is no
 128 rung. Rendered at 64 px (8 data seeds): 160 gave 97.1 %, 96 gave 96.9 %, 64 gave 96.6 % (log-loss
 0.099 / 0.099 / 0.115): for fine marks on tiny crops the native size costs about half a point, for 4x
-less feature CPU (0.66 vs 2.5 ms per image); ``--preset default`` keeps 160.
+less feature CPU (0.66 vs 2.5 ms per image); ``--features default`` keeps 160.
 """
 
 from __future__ import annotations
