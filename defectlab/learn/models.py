@@ -45,8 +45,11 @@ without) and the fixed count was as fast. ``benchmarks/train.py`` reproduces the
 At plant scale (``benchmarks/scale.py``, 100,000 crops, 80,000 rows per fit, 254 columns) the
 logistic regression's lbfgs stopped at ``tol=1e-4`` after 207 iterations (24.8 s per fit) and at
 ``tol=1e-3`` after 45 (6.1 s) with the same held-out accuracy, so the ``fast`` preset uses 1e-3 (NEU
-5-fold accuracy stays >= 0.995, ``tests/test_learn_neu.py``). LightGBM samples fewer rows and columns
-per tree from :data:`LARGE_ROWS` rows on (see :class:`LightGBMClassifier`); one OpenMP thread per fit,
+5-fold accuracy stays >= 0.995, ``tests/test_learn_neu.py``). Training passes float32 features (no
+float64 copy of the matrix; logistic regression then fits in float32: 1.3 vs 2.7 CPU-s on 80,000 rows,
+same 22 iterations and held-out accuracy). LightGBM finds its bins from :data:`BIN_SAMPLE_ROWS` rows and
+samples fewer rows and columns per tree from :data:`LARGE_ROWS` rows on (see :class:`LightGBMClassifier`);
+one OpenMP thread per fit,
 two fits side by side, stays the rule (a fit with 2 threads took 86 s instead of 32 s on the loaded
 machine).
 """
