@@ -416,25 +416,8 @@ def _store_sample(conn, ws, proj, source, data, ext, image, label, report, seen,
     first = seen.by_sha.get(sha)
     existing = find_item(conn, proj.id, sha) if fast is None else fast.existing.get(sha)
     if first is not None or existing is not None:
-        report.duplicates += 1
-        item_id = first[0] if first is not None else existing["id"]
-        if existing is not None and existing["deleted_at"]:
-            return  # a deleted item stays deleted; re-importing it is a no-op
-        report.batch_items.append((source, item_id, True))
-        other_label = first[2] if first is not None else current_label(ws, item_id, conn=conn).label
-        other_source = first[1] if first is not None else existing["source"]
-        if label is not None and other_label is not None and label != other_label:
-            conflict = {"sources": [other_source, source], "labels": [other_label, label],
-                        "item_id": item_id}
-            report.conflicts.append(conflict)
-            conn.execute(
-                "INSERT INTO import_conflicts (item_id, batch_id, sources, labels, created_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (item_id, report.batch_id, json.dumps(conflict["sources"], ensure_ascii=False),
-                 json.dumps(conflict["labels"], ensure_ascii=False), utcnow()))
-        elif label is not None and other_label is None and with_labels:
-            annotate(ws, item_id, label, user=user, source=label_source, conn=conn)
-            seen.by_sha[sha] = (item_id, source, label)
+        _store_duplicate(conn, ws, sha, source, label, first, existing, report, seen, user, with_labels,
+                         label_source)
         return
     w, h, c = _image_shape(image)
     item_id = add_item(conn, proj.id, sha256=sha, blob=rel, width=w, height=h, channels=c, source=source,
@@ -447,6 +430,31 @@ def _store_sample(conn, ws, proj, source, data, ext, image, label, report, seen,
     report.imported += 1
     report.item_ids.append(item_id)
     report.batch_items.append((source, item_id, False))
+
+
+def _store_duplicate(conn, ws, sha, source, label, first, existing, report, seen, user, with_labels,
+                     label_source):
+    """Content already seen in this import (``first``) or stored (``existing``): a duplicate, a conflict
+    when the labels differ, or the first label of an unlabeled item."""
+    report.duplicates += 1
+    item_id = first[0] if first is not None else existing["id"]
+    if existing is not None and existing["deleted_at"]:
+        return  # a deleted item stays deleted; re-importing it is a no-op
+    report.batch_items.append((source, item_id, True))
+    other_label = first[2] if first is not None else current_label(ws, item_id, conn=conn).label
+    other_source = first[1] if first is not None else existing["source"]
+    if label is not None and other_label is not None and label != other_label:
+        conflict = {"sources": [other_source, source], "labels": [other_label, label],
+                    "item_id": item_id}
+        report.conflicts.append(conflict)
+        conn.execute(
+            "INSERT INTO import_conflicts (item_id, batch_id, sources, labels, created_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (item_id, report.batch_id, json.dumps(conflict["sources"], ensure_ascii=False),
+             json.dumps(conflict["labels"], ensure_ascii=False), utcnow()))
+    elif label is not None and other_label is None and with_labels:
+        annotate(ws, item_id, label, user=user, source=label_source, conn=conn)
+        seen.by_sha[sha] = (item_id, source, label)
 
 
 MIN_DRAWN_BOX = 8
