@@ -242,6 +242,7 @@ def run_size(n, args, tmp):
                      "cold train", cold["seconds"], "< 30 s at 100k"))
 
     if n != args.extras_at:
+        _print(rows, [], file=sys.stderr)  # ours first: the review rows can take many minutes at 100k
         extra = review_rows(n, ws, cold["run_id"])
         shutil.rmtree(ws_path, ignore_errors=True)
         return rows, extra
@@ -257,17 +258,18 @@ def run_size(n, args, tmp):
                              "bit-identical"))
         except ImportError:
             print("dask.distributed not installed: Dask row skipped", file=sys.stderr)
+    _print(rows, [], file=sys.stderr)  # ours first: the review rows can take many minutes at 100k
     extra = review_rows(n, ws, cold["run_id"])
     shutil.rmtree(ws_path, ignore_errors=True)
     return rows, extra
 
 
-def _print(rows, extras):
-    print(f"\n{'n':>7}  {'step':<72} {'value':>9}  {'peer':<38} {'peer':>9} {'ratio':>7}  target")
+def _print(rows, extras, file=None):
+    print(f"\n{'n':>7}  {'step':<72} {'value':>9}  {'peer':<38} {'peer':>9} {'ratio':>7}  target", file=file)
     for r in rows:
         pv = "" if r["peer_value"] is None else f"{r['peer_value']:9.2f}"
         print(f"{r['n']:>7}  {r['step']:<72} {r['value']:9.2f}{r['unit']:<2} {r['peer']:<38} {pv:>9} "
-              f"{r['ratio']:7.2f}  {r['target']}")
+              f"{r['ratio']:7.2f}  {r['target']}", file=file, flush=True)
     for n, extra in extras:
         if extra:
             print(f"\nscale_review rows at {n}:")
