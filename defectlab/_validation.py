@@ -120,8 +120,8 @@ def _check_mask(mask, where, name, n_samples):
 
 # -- feature matrices -----------------------------------------------------------------------------
 
-def _check_features(X, where, name="X", n_samples=None, n_features=None):
-    """Return ``X`` as a finite, non-empty ``(N, F)`` float64 array.
+def _check_features(X, where, name="X", n_samples=None, n_features=None, allow_float32=False):
+    """Return ``X`` as a finite, non-empty ``(N, F)`` float64 array (float32 kept with ``allow_float32``).
 
     Parameters
     ----------
@@ -131,6 +131,9 @@ def _check_features(X, where, name="X", n_samples=None, n_features=None):
         The number of items the rows must match.
     n_features : int, optional
         The number of columns the model was fitted on.
+    allow_float32 : bool, default False
+        Keep a float32 array as it is (no float64 copy): for callers that handle float32 themselves
+        (the training path at 100,000 rows, where each copy of the matrix costs hundreds of MB).
     """
     try:
         arr = np.asarray(X)
@@ -163,7 +166,8 @@ def _check_features(X, where, name="X", n_samples=None, n_features=None):
                 name=repr(name), where=where, arr_shape_0=arr.shape[0], n_samples=n_samples)
         )
     # float32 features would give float32 probabilities (rows off 1 by ~1e-7) in scikit-learn
-    arr = arr.astype(np.float64, copy=False)
+    if not (allow_float32 and arr.dtype == np.float32):
+        arr = arr.astype(np.float64, copy=False)
     if not np.all(np.isfinite(arr)):
         bad = np.argwhere(~np.isfinite(arr))[0]
         raise InputError(

@@ -414,3 +414,66 @@ def test_blob_writes_are_atomic_and_private(ws):
     shutil.rmtree(ws.blobs_dir)  # a folder removed behind the process's back is recreated
     assert ws.put_blob(b"other", "png")[1].startswith("blobs/")
     assert not list(ws.blobs_dir.rglob(".tmp-*"))
+
+
+# ------------------------------------------------------------------ chunk-level checks (the fast store path)
+def _many(tmp_path, n=450):
+    root = tmp_path / "many"
+    for c in ("crazing", "scratches"):
+        (root / c).mkdir(parents=True)
+    for i in range(n):
+        (root / ("crazing" if i % 2 else "scratches") / f"{i}.png").write_bytes(_png(_texture(2000 + i, 8)))
+    return root
+
+
+def test_labels_of_a_chunked_import_are_plain_import_annotations(ws, tmp_path):
+    root = _many(tmp_path)
+    (root / "crazing" / "copy.png").write_bytes((root / "crazing" / "1.png").read_bytes())  # a duplicate
+    report = import_source(ws, "P", root, n_jobs=2)
+    assert (report.imported, report.duplicates) == (450, 1)
+    labels = current_labels(ws, 1)
+    assert len(labels) == 450 and {s.label for s in labels.values()} == {"crazing", "scratches"}
+    history = label_history(ws, report.item_ids[300])
+    assert [(h["user"], h["source"]) for h in history] == [("local", "import")]
+    again = import_source(ws, "P", root, n_jobs=2)
+    assert (again.imported, again.duplicates) == (0, 451)
+
+
+def test_a_class_removed_mid_import_stops_it_with_the_label_error(ws, tmp_path, monkeypatch):
+    import defectlab.ingest.importer as importer
+
+    root = _many(tmp_path)
+    create_project(ws, "P", ["crazing", "scratches"])
+    real, calls = importer._store_chunk, {"n": 0}
+
+    def store_then_drop_class(ws_, proj, *args, **kwargs):
+        real(ws_, proj, *args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == 1:  # somebody removes a class between two chunks
+            with ws_.transaction() as conn:
+                conn.execute("UPDATE projects SET classes = ? WHERE id = ?", (json.dumps(["crazing"]), proj.id))
+
+    monkeypatch.setattr(importer, "_store_chunk", store_then_drop_class)
+    with pytest.raises(InputError, match="Unknown label 'scratches'"):
+        import_source(ws, "P", root)
+    assert len(items_frame(ws, 1)) == 200 and ws.integrity_check() == "ok"  # the first chunk, whole
+
+
+def test_a_user_refused_mid_import_stores_nothing_more(ws, tmp_path, monkeypatch):
+    import defectlab.ingest.importer as importer
+    from defectlab.errors import PermissionDenied
+
+    root = _many(tmp_path)
+    real = importer._store_chunk
+
+    def refuse(conn, user, action):
+        raise PermissionDenied(f"user {user!r} may not {action}")
+
+    def store_then_revoke(*args, **kwargs):
+        real(*args, **kwargs)
+        monkeypatch.setattr(importer, "require", refuse)  # the role is taken away after the first chunk
+
+    monkeypatch.setattr(importer, "_store_chunk", store_then_revoke)
+    with pytest.raises(PermissionDenied):
+        import_source(ws, "P", root)
+    assert len(items_frame(ws, 1)) == 200 and ws.integrity_check() == "ok"

@@ -152,3 +152,47 @@ def test_make_folds_is_stratified():
 def test_invalid_inputs(kwargs, match):
     with pytest.raises(InputError, match=match):
         cross_val_oof(**kwargs)
+
+
+def test_float32_features_are_not_copied_to_float64_and_give_proper_probabilities(monkeypatch):
+    """Training keeps a float32 matrix float32 (at 100,000 rows each float64 copy is ~190 MB); the
+    probabilities still come back float64 with rows summing to 1, as with float64 input."""
+    from defectlab.learn import models
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 6)).astype(np.float32)
+    y = np.where(X[:, 0] + 0.3 * rng.normal(size=300) > 0, "pit", "scratch")
+    seen = []
+    real_fit = models.LightGBMClassifier.fit
+
+    def spy(self, Xf, yf, sample_weight=None):
+        seen.append(np.asarray(Xf).dtype)
+        return real_fit(self, Xf, yf, sample_weight)
+
+    monkeypatch.setattr(models.LightGBMClassifier, "fit", spy)
+    res32 = cross_val_oof(X, y, model="ensemble", n_splits=3, refit=True)
+    res64 = cross_val_oof(X.astype(np.float64), y, model="ensemble", n_splits=3)
+    assert set(seen) == {np.dtype(np.float32), np.dtype(np.float64)}  # float32 reached the model as is
+    assert res32.pred_probs.dtype == np.float64
+    np.testing.assert_allclose(res32.pred_probs.sum(axis=1), 1.0, atol=1e-12)
+    np.testing.assert_allclose(res32.pred_probs, res64.pred_probs, atol=1e-4)
+    proba = res32.model.predict_proba(X)
+    assert proba.dtype == np.float64
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-12)
+
+
+def test_large_sets_split_early_stopping_from_one_binned_dataset(monkeypatch):
+    """From LARGE_ROWS rows on, LightGBM bins the training rows once and takes the early-stopping sets as
+    row subsets; the model is as good as with two separately binned sets."""
+    from defectlab.learn import models
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(3000, 8)).astype(np.float32)
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    same = {"random_state": 0, "early_stopping": True, "large_subsample": 0.8, "large_colsample": 0.5}
+    small = models.LightGBMClassifier(**same).fit(X, y)
+    monkeypatch.setattr(models, "LARGE_ROWS", 2000)  # only the binning path differs
+    large = models.LightGBMClassifier(**same).fit(X, y)
+    acc = [float((m.predict(X) == y).mean()) for m in (small, large)]
+    assert min(acc) > 0.95 and abs(acc[0] - acc[1]) < 0.02, acc
+    assert large.n_iter_ >= 1

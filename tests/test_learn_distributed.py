@@ -15,7 +15,7 @@ import pytest
 from synthetic import texture_image
 
 from defectlab.errors import DefectlabError, InputError
-from defectlab.features import extract, get_spec
+from defectlab.features import auto_spec, extract, get_spec
 from defectlab.learn import distributed, runs
 from defectlab.store import add_item, annotate, create_project, items_frame, load_images, open_workspace
 
@@ -99,7 +99,8 @@ def test_environment_variable_selects_the_cluster(cluster, tmp_path, monkeypatch
     assert distributed.resolve_scheduler(None) == cluster
     n = runs.warm_feature_cache(ws, items_frame(ws, 1, role="sample")["id"].tolist())
     assert n == 12
-    assert list((ws.features_dir / get_spec(None).hash).glob("shard-*.npy"))
+    # the spec train would choose for these 48 x 48 crops (a 64 x 64 working size, defectlab.features.sizing)
+    assert list((ws.features_dir / auto_spec(get_spec(None), [48], [48]).hash).glob("shard-*.npy"))
 
 
 def test_cli_import_and_train_with_scheduler(cluster, tmp_path):

@@ -19,14 +19,16 @@ Public API
     The working-size policy (grey uint8 at ``spec.size``; RGB too when the spec has ``color``).
 ``extract_cached(shas, load_images, spec, cache_dir, n_jobs=1, progress=None)``
     Incremental on-disk cache in ``<cache_dir>/<spec hash>/`` (``cache_dir`` =
-    ``<workspace>/features``).
+    ``<workspace>/features``): indexed 4,096-row shards, each verified once per process; missing
+    images loaded and extracted on ``n_jobs`` threads. ``cache.FeatureCache`` is the lower-level
+    lookup / add used by the Dask path.
 ``TileParams``, ``auto_spec(spec, heights, widths)``
     Tile-pooled features for large images (whole photos): tiles -> families -> pooled row, beside
     the whole image's own row; the automatic choice from the images' sizes (see
     :mod:`defectlab.features.tiles`).
-    ``<workspace>/features``): indexed 4,096-row shards, each verified once per process; missing
-    images loaded and extracted on ``n_jobs`` threads. ``cache.FeatureCache`` is the lower-level
-    lookup / add used by the Dask path.
+``auto_working_size(spec, heights, widths)``, ``WORKING_SIDES``
+    Small crops get a smaller working size (64 x 64 crops: 64, not 160), same columns; ``auto_spec``
+    applies it to crop projects (see :mod:`defectlab.features.sizing`).
 ``FeatureSpec``, ``PRESETS`` ("fast", "default", "rich"), ``get_spec(name_or_spec)``,
 ``spec_hash(spec)``, ``FEATURES_VERSION``
     Which families, parameters and working size; hashed and versioned.
@@ -42,6 +44,7 @@ Importing this package imports only NumPy, OpenCV and the standard library.
 from ._validate import prepare_images
 from .cache import extract_cached
 from .pipeline import extract, feature_names
+from .sizing import WORKING_SIDES, auto_working_size
 from .spec import (
     DEFAULT_PRESET,
     FAMILIES,
@@ -69,6 +72,7 @@ __all__ = [
     "FAMILY_TITLES",
     "FEATURES_VERSION",
     "PRESETS",
+    "WORKING_SIDES",
     "ColorParams",
     "FFTParams",
     "FeatureSpec",
@@ -80,6 +84,7 @@ __all__ = [
     "ResidualParams",
     "TileParams",
     "auto_spec",
+    "auto_working_size",
     "extract",
     "extract_cached",
     "feature_names",

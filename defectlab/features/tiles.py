@@ -16,13 +16,15 @@ spec's :class:`~defectlab.features.TileParams`, :func:`~defectlab.features.extra
    information the single-resize path had.
 
 :func:`auto_spec` is the automatic choice made at training time: a project whose images are large gets
-tiles, a project of crops keeps the plain spec (same hash, same columns as before).
+tiles, a project of crops keeps the plain spec (same columns as before), at a smaller working size when
+the crops are small (:mod:`defectlab.features.sizing`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from .sizing import auto_working_size
 from .spec import TileParams
 
 __all__ = ["auto_spec", "pool_batch", "pool_rows", "tile_batch", "tile_boxes", "tiled_names"]
@@ -250,7 +252,9 @@ def auto_spec(spec, heights, widths, tiles=None):
     -------
     FeatureSpec
         ``spec`` with ``tiles`` when the median image's shorter side reaches ``tiles.min_side``
-        (an 800 x 600 photo), else ``spec`` unchanged (200 x 200 crops keep today's path and hash).
+        (an 800 x 600 photo); else, for crops, ``spec`` at the working size they need
+        (:func:`~defectlab.features.sizing.auto_working_size`: 64 x 64 crops get 64 x 64, 200 x 200
+        crops keep the spec unchanged, today's path and hash).
 
     Examples
     --------
@@ -267,4 +271,4 @@ def auto_spec(spec, heights, widths, tiles=None):
         return spec
     if float(np.median(np.minimum(h, w))) >= tiles.min_side:
         return spec.replace(tiles=tiles)
-    return spec
+    return auto_working_size(spec, h, w)  # small crops: a smaller working size (features.sizing)

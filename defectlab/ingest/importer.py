@@ -11,6 +11,7 @@ Guarantees
 """
 
 import json
+import os
 import re
 import shutil
 import uuid
@@ -33,7 +34,7 @@ from ..store import (
     log_action,
     require,
 )
-from ..store.labels import current_label
+from ..store.labels import UNUSABLE, current_label
 from ..store.maintenance import work_lock
 from ..store.workspace import utcnow
 from .archive import safe_extract_zip
@@ -75,7 +76,7 @@ class ImportReport:
 
 
 def _ext(path):
-    suffix = Path(path).suffix.lower().lstrip(".")
+    suffix = os.path.splitext(os.fspath(path))[1].lower().lstrip(".")
     return {"jpeg": "jpg", "tif": "tiff"}.get(suffix, suffix or "bin")
 
 
@@ -211,30 +212,48 @@ def _run_plan(ws, project, plan, source_name, user, padding, min_box, limits, ba
 
     total = len(plan.images)
     pool = ThreadPoolExecutor(n_jobs, thread_name_prefix="defectlab-import") if n_jobs > 1 else None
+    starts = list(range(0, total, _CHUNK))
     try:
-        for start in range(0, total, _CHUNK):
+        # Pipelined: the pool reads, hashes, decodes and writes the blobs of chunk k + 1 while this thread
+        # stores chunk k (one transaction); rejections are still reported in plan order.
+        ahead = _submit_chunk(pool, ws, plan.images[:_CHUNK], classes, padding, min_box, limits, with_labels)
+        for k, start in enumerate(starts):
             chunk = plan.images[start:start + _CHUNK]
-            prepared = _prepare_chunk(pool, ws, chunk, classes, padding, min_box, limits, with_labels, report)
+            current = ahead
+            if k + 1 < len(starts):
+                nxt = plan.images[starts[k + 1]:starts[k + 1] + _CHUNK]
+                ahead = _submit_chunk(pool, ws, nxt, classes, padding, min_box, limits, with_labels)
+            prepared = _collect_chunk(current, report)
             _store_chunk(ws, proj, prepared, report, seen, user, with_labels)
             if progress is not None:
                 progress(min(start + _CHUNK, total), total, chunk[-1].source)
     finally:
         if pool is not None:
-            pool.shutdown()
+            pool.shutdown(cancel_futures=True)
     _finish(ws, proj, plan, report, user, batch_kind, source_name)
     if progress is not None and total == 0:
         progress(0, 0, "")
     return report
 
 
-def _prepare_chunk(pool, ws, chunk, classes, padding, min_box, limits, with_labels, report):
-    """Read, decode and cut a chunk of planned images (on the pool's threads: file reads, sha256 and
-    OpenCV decoding release the GIL); rejections are added to ``report`` in plan order."""
-    def one(img):
-        sink = _Rejections()
-        return _prepare(ws, img, classes, padding, min_box, limits, with_labels, sink), sink.rejected
+def _prepare_one(ws, img, classes, padding, min_box, limits, with_labels):
+    """``(prepared or None, rejections)`` of one planned image (see :func:`_prepare`)."""
+    sink = _Rejections()
+    return _prepare(ws, img, classes, padding, min_box, limits, with_labels, sink), sink.rejected
 
-    results = list(pool.map(one, chunk)) if pool is not None else [one(img) for img in chunk]
+
+def _submit_chunk(pool, ws, chunk, classes, padding, min_box, limits, with_labels):
+    """Start reading, decoding and cutting a chunk of planned images on the pool's threads (file reads,
+    sha256 and OpenCV decoding release the GIL); without a pool, do it now. Results in plan order."""
+    args = (classes, padding, min_box, limits, with_labels)
+    if pool is None:
+        return [_prepare_one(ws, img, *args) for img in chunk]
+    return [pool.submit(_prepare_one, ws, img, *args) for img in chunk]
+
+
+def _collect_chunk(submitted, report):
+    """The prepared images of a submitted chunk; their rejections are added to ``report`` in plan order."""
+    results = [r.result() if hasattr(r, "result") else r for r in submitted]
     for _, rejected in results:
         report.rejected.extend(rejected)
     return [prep for prep, _ in results]
@@ -248,11 +267,47 @@ class _Rejections:
 
 
 def _store_chunk(ws, proj, prepared, report, seen, user, with_labels):
-    """Store a prepared chunk in one transaction."""
+    """Store a prepared chunk in one transaction.
+
+    The checks every annotation would make are made once for the chunk, inside its transaction (which
+    holds the write lock): the user may still import, and the labels are still classes of the project
+    (a class renamed or removed meanwhile stops the import with the same error ``annotate`` gives). Which
+    contents the project already holds is one query for the chunk, not one per image.
+    """
+    prepared = [p for p in prepared if p is not None]
     with ws.transaction() as conn:
+        require(conn, user, "import")
+        fast = _ChunkContext(conn, proj.id, prepared, user)
         for prep in prepared:
-            if prep is not None:
-                _store(conn, ws, proj, prep, report, seen, user, with_labels)
+            _store(conn, ws, proj, prep, report, seen, user, with_labels, fast)
+
+
+class _ChunkContext:
+    """What a chunk's transaction knows up front: the project's classes now, and its existing sample items
+    (by sha256) among the chunk's contents."""
+
+    def __init__(self, conn, project_id, prepared, user):
+        self.user = user
+        row = conn.execute("SELECT classes FROM projects WHERE id = ?", (int(project_id),)).fetchone()
+        self.classes = set(json.loads(row["classes"])) if row is not None else set()
+        shas = {p.blob[0] for p in prepared if not p.is_plate}
+        shas.update(c[5][0] for p in prepared if p.is_plate for c in p.crops)
+        self.existing = {}
+        ordered = sorted(shas)
+        for start in range(0, len(ordered), 500):
+            part = ordered[start:start + 500]
+            for r in conn.execute(f"SELECT * FROM items WHERE project_id = ? AND role = 'sample' AND sha256 IN "
+                                  f"({','.join('?' * len(part))})", [int(project_id), *part]):
+                self.existing[r["sha256"]] = r
+
+    def label_new_item(self, conn, item_id, label, source):
+        """The import annotation of an item just added in this transaction (checked like ``annotate``)."""
+        if label != UNUSABLE and label not in self.classes:
+            raise InputError(msg("error.label.unknown", "Unknown label {label!r} for item {item_id}; the project's "
+                                 "classes are: {classes}.", label=str(label), item_id=int(item_id),
+                                 classes=", ".join(sorted(self.classes))))
+        conn.execute("INSERT INTO annotations (item_id, label, user, source, created_at) VALUES (?, ?, ?, ?, ?)",
+                     (int(item_id), label, self.user, source, utcnow()))
 
 
 def _finish(ws, proj, plan, report, user, batch_kind, source_name):
@@ -340,7 +395,7 @@ def _image_shape(image):
     return w, h, (1 if image.ndim == 2 else image.shape[2])
 
 
-def _store(conn, ws, proj, prep, report, seen, user, with_labels):
+def _store(conn, ws, proj, prep, report, seen, user, with_labels, fast=None):
     if prep.is_plate:
         sha, rel = prep.blob
         existing = find_item(conn, proj.id, sha, role="plate")
@@ -353,47 +408,59 @@ def _store(conn, ws, proj, prep, report, seen, user, with_labels):
             plate_id = existing["id"]
         for index, xyxy, label, png, crop, blob in prep.crops:
             _store_sample(conn, ws, proj, f"{prep.source}#{index}", png, "png", crop, label, report,
-                          seen, user, with_labels, parent_id=plate_id, box=xyxy, box_index=index, blob=blob)
+                          seen, user, with_labels, parent_id=plate_id, box=xyxy, box_index=index, blob=blob,
+                          fast=fast)
     else:
         _store_sample(conn, ws, proj, prep.source, prep.data, prep.ext, prep.image, prep.label, report,
-                      seen, user, with_labels, blob=prep.blob)
+                      seen, user, with_labels, blob=prep.blob, fast=fast)
 
 
 def _store_sample(conn, ws, proj, source, data, ext, image, label, report, seen, user, with_labels,
-                  parent_id=None, box=None, box_index=None, label_source="import", blob=None, note=None):
+                  parent_id=None, box=None, box_index=None, label_source="import", blob=None, note=None,
+                  fast=None):
     sha, rel = blob if blob is not None else ws.put_blob(data, ext)
     first = seen.by_sha.get(sha)
-    existing = find_item(conn, proj.id, sha)
+    existing = find_item(conn, proj.id, sha) if fast is None else fast.existing.get(sha)
     if first is not None or existing is not None:
-        report.duplicates += 1
-        item_id = first[0] if first is not None else existing["id"]
-        if existing is not None and existing["deleted_at"]:
-            return  # a deleted item stays deleted; re-importing it is a no-op
-        report.batch_items.append((source, item_id, True))
-        other_label = first[2] if first is not None else current_label(ws, item_id, conn=conn).label
-        other_source = first[1] if first is not None else existing["source"]
-        if label is not None and other_label is not None and label != other_label:
-            conflict = {"sources": [other_source, source], "labels": [other_label, label],
-                        "item_id": item_id}
-            report.conflicts.append(conflict)
-            conn.execute(
-                "INSERT INTO import_conflicts (item_id, batch_id, sources, labels, created_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (item_id, report.batch_id, json.dumps(conflict["sources"], ensure_ascii=False),
-                 json.dumps(conflict["labels"], ensure_ascii=False), utcnow()))
-        elif label is not None and other_label is None and with_labels:
-            annotate(ws, item_id, label, user=user, source=label_source, conn=conn, **(note or {}))
-            seen.by_sha[sha] = (item_id, source, label)
+        _store_duplicate(conn, ws, sha, source, label, first, existing, report, seen, user, with_labels,
+                         label_source, note)
         return
     w, h, c = _image_shape(image)
     item_id = add_item(conn, proj.id, sha256=sha, blob=rel, width=w, height=h, channels=c, source=source,
                        batch_id=report.batch_id, parent_id=parent_id, box=box, box_index=box_index)
-    if label is not None and with_labels:
+    if label is not None and with_labels and fast is not None and not note:
+        fast.label_new_item(conn, item_id, label, label_source)
+    elif label is not None and with_labels:
         annotate(ws, item_id, label, user=user, source=label_source, conn=conn, **(note or {}))
     seen.by_sha[sha] = (item_id, source, label)
     report.imported += 1
     report.item_ids.append(item_id)
     report.batch_items.append((source, item_id, False))
+
+
+def _store_duplicate(conn, ws, sha, source, label, first, existing, report, seen, user, with_labels,
+                     label_source, note=None):
+    """Content already seen in this import (``first``) or stored (``existing``): a duplicate, a conflict
+    when the labels differ, or the first label of an unlabeled item."""
+    report.duplicates += 1
+    item_id = first[0] if first is not None else existing["id"]
+    if existing is not None and existing["deleted_at"]:
+        return  # a deleted item stays deleted; re-importing it is a no-op
+    report.batch_items.append((source, item_id, True))
+    other_label = first[2] if first is not None else current_label(ws, item_id, conn=conn).label
+    other_source = first[1] if first is not None else existing["source"]
+    if label is not None and other_label is not None and label != other_label:
+        conflict = {"sources": [other_source, source], "labels": [other_label, label],
+                    "item_id": item_id}
+        report.conflicts.append(conflict)
+        conn.execute(
+            "INSERT INTO import_conflicts (item_id, batch_id, sources, labels, created_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (item_id, report.batch_id, json.dumps(conflict["sources"], ensure_ascii=False),
+             json.dumps(conflict["labels"], ensure_ascii=False), utcnow()))
+    elif label is not None and other_label is None and with_labels:
+        annotate(ws, item_id, label, user=user, source=label_source, conn=conn, **(note or {}))
+        seen.by_sha[sha] = (item_id, source, label)
 
 
 MIN_DRAWN_BOX = 8

@@ -187,18 +187,41 @@ def _skipped_name(name):
 
 
 def _walk(top):
-    """All visible regular files under ``top`` (no symlinked folders), sorted by relative path."""
+    """All visible regular files under ``top`` (no symlinked folders), sorted by relative path.
+
+    ``os.scandir`` entries say file or folder from the directory listing itself (a ``stat`` only for
+    symbolic links), and the relative path is built while walking: at 100,000 files this walk was a
+    second or more of Python ``pathlib`` work before the first image was read. Same result as
+    ``os.walk`` (unreadable folders skipped, symlinked folders listed but not entered).
+    """
     out = []
-    for dirpath, dirnames, filenames in os.walk(top):
-        dirnames[:] = sorted(d for d in dirnames if not _skipped_name(d))
-        for f in filenames:
-            if _skipped_name(f):
+    stack = [(os.fspath(top), "")]
+    while stack:
+        folder, rel = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = list(it)
+        except OSError:
+            continue
+        base = Path(folder)
+        for e in entries:
+            if _skipped_name(e.name):
                 continue
-            p = Path(dirpath) / f
-            if p.is_file():
-                out.append(p)
-    out.sort(key=lambda p: p.relative_to(top).as_posix())
-    return out
+            if _entry_is(e, "dir"):
+                if not e.is_symlink():
+                    stack.append((e.path, f"{rel}{e.name}/"))
+            elif _entry_is(e, "file"):
+                out.append((f"{rel}{e.name}", base / e.name))
+    out.sort(key=lambda t: t[0])
+    return [p for _, p in out]
+
+
+def _entry_is(entry, kind):
+    """``entry.is_dir()`` / ``is_file()`` (following symbolic links), False when the system cannot say."""
+    try:
+        return entry.is_dir() if kind == "dir" else entry.is_file()
+    except OSError:
+        return False
 
 
 def _is_file(path):

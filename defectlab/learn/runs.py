@@ -242,7 +242,7 @@ def _features_skipping(ws, rows, spec, progress, n_jobs):
                         for _, r in rows[bad].iterrows()]
             rows = rows[~bad].reset_index(drop=True)
             continue
-        return np.asarray(X, dtype=np.float64), rows, skipped
+        return np.asarray(X, dtype=np.float32), rows, skipped  # float32: see cross_val_oof
 
 
 def _resolve_spec(feature_spec, preset):
@@ -471,8 +471,8 @@ def _features_of_training_set(ws, data, proj, spec, progress, n_jobs, scheduler)
     out (listed in ``data.skipped`` and the run's warnings) instead of stopping the training."""
     from defectlab.learn.distributed import resolve_scheduler
 
-    if resolve_scheduler(scheduler) is not None:
-        return _features(ws, data.rows, spec, progress, n_jobs, scheduler=scheduler), data
+    if resolve_scheduler(scheduler) is not None:  # float32 like the local path (the values are float32-born)
+        return _features(ws, data.rows, spec, progress, n_jobs, scheduler=scheduler).astype(np.float32), data
     X, rows, skipped = _features_skipping(ws, data.rows, spec, progress, n_jobs)
     if not skipped:
         return X, data
@@ -831,7 +831,8 @@ def warm_feature_cache(ws: WorkspaceLike, item_ids: ItemIds, spec: Any = None, s
     ws : Workspace or path
     item_ids : list of int
     spec : FeatureSpec or str or None
-        The feature spec (``None``: the default preset, what ``train`` uses).
+        The feature spec (``None``: what ``train`` chooses, the default preset through
+        ``defectlab.features.auto_spec`` for the sizes of the items' project).
     scheduler : str or None
         A Dask scheduler address (``None``: ``$DEFECTLAB_SCHEDULER``, else local threads).
     n_jobs : int, default=2
@@ -850,8 +851,19 @@ def warm_feature_cache(ws: WorkspaceLike, item_ids: ItemIds, spec: Any = None, s
     ws = as_workspace(ws)
     rows = _item_rows(ws, item_ids)
     if rows:
-        _features(ws, pd.DataFrame(rows), get_spec(spec), progress, n_jobs, scheduler=scheduler)
+        chosen = get_spec(spec) if spec is not None else _auto_spec_of_project(ws, rows[0]["project_id"])
+        _features(ws, pd.DataFrame(rows), chosen, progress, n_jobs, scheduler=scheduler)
     return len(rows)
+
+
+def _auto_spec_of_project(ws, project_id):
+    """The spec ``train`` would choose for the project's sample images (by their sizes), default preset."""
+    from defectlab.features import auto_spec, get_spec
+
+    with ws.read() as conn:
+        sizes = conn.execute("SELECT height, width FROM items WHERE project_id = ? AND role = 'sample' "
+                             "AND deleted_at IS NULL", (int(project_id),)).fetchall()
+    return auto_spec(get_spec(None), [r[0] for r in sizes], [r[1] for r in sizes])
 
 
 # -- prediction -----------------------------------------------------------------------------------
