@@ -22,6 +22,7 @@ Targets (issue 12): recall >= 0.7 at precision >= 0.6, < 1 s per 200 x 200 plate
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -53,7 +54,10 @@ def _neu_dir(arg):
 
 
 def _subset(neu, dest, first, last):
-    """Symlinks of plates first..last of every class (images + annotations) under ``dest``."""
+    """Copies of plates first..last of every class (images + annotations) under ``dest``.
+
+    Copies, not symbolic links: the importer rejects links to files outside the imported folder.
+    """
     for sub in ("images", "annotations"):
         (dest / sub).mkdir(parents=True, exist_ok=True)
     for cls in CLASSES:
@@ -62,7 +66,7 @@ def _subset(neu, dest, first, last):
                 src = neu / sub / f"{cls}_{k}.{ext}"
                 link = dest / sub / src.name
                 if src.exists() and not link.exists():
-                    link.symlink_to(src)
+                    shutil.copyfile(src, link)
 
 
 def _workspace(neu, workdir, train_last):
