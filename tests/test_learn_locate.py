@@ -257,7 +257,7 @@ def test_locator_learns_a_box_ranker_from_held_out_plates(trained):
     from defectlab.learn.artifacts import read_meta
     from defectlab.learn.box_ranker import BoxRanker
 
-    ws, run_id, root, held = trained
+    ws, run_id, root, _ = trained
     model, classes, info = locator_for_run(ws, run_id)
     ranker = info["ranker"]
     assert isinstance(ranker, BoxRanker) and 2 <= info["n_ranker_plates"] <= 34 // 4
