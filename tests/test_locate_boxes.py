@@ -135,3 +135,46 @@ def test_ranked_method_without_a_ranker_is_a_clear_error():
     assert LocateSettings().threshold is None and LocateSettings(threshold=0.7).threshold == 0.7
     with pytest.raises(InputError):
         LocateSettings(threshold=0.0)
+
+
+def test_neu_plates_the_ranker_is_more_precise_than_window_thresholds(neu_dir, tmp_path):
+    """Real plates (skips without NEU-DET): 3 classes, crops of plates 1-24 train, plates 241-250 are located."""
+    import shutil
+
+    from defectlab.imaging import load_image
+    from defectlab.ingest import import_source
+    from defectlab.ingest.boxes import parse_voc
+    from defectlab.learn import train_project
+    from defectlab.learn.locate import locator_for_run, remake_boxes
+    from defectlab.store import open_workspace
+
+    classes = ("crazing", "patches", "scratches")
+    src = tmp_path / "train"
+    for sub in ("images", "annotations"):
+        (src / sub).mkdir(parents=True)
+    for cls in classes:
+        for k in range(1, 25):
+            shutil.copyfile(neu_dir / "images" / f"{cls}_{k}.jpg", src / "images" / f"{cls}_{k}.jpg")
+            shutil.copyfile(neu_dir / "annotations" / f"{cls}_{k}.xml", src / "annotations" / f"{cls}_{k}.xml")
+    ws = open_workspace(tmp_path / "ws", create=True)
+    import_source(ws, "NEU", src, layout="voc")
+    run_id = train_project(ws, "NEU", preset="fast", folds=2, seed=0, n_jobs=1)["run_id"]
+    model, names, info = locator_for_run(ws, run_id)
+    assert info["ranker"] is not None and info["n_ranker_plates"] == 18
+    counts = {"ranked": [0, 0], "windows": [0, 0]}
+    n_true = 0
+    for cls in classes:
+        for k in range(241, 251):
+            truth = [(b.label, (b.x0, b.y0, b.x1, b.y1))
+                     for b in parse_voc(neu_dir / "annotations" / f"{cls}_{k}.xml").boxes]
+            res = locate_image(load_image(neu_dir / "images" / f"{cls}_{k}.jpg"), model, names, info["spec"],
+                               info["sides"], LocateSettings(), ranker=info["ranker"])
+            n_true += len(truth)
+            for name, boxes in (("ranked", res.boxes),
+                                ("windows", remake_boxes(res, LocateSettings(method="windows", threshold=0.5)))):
+                counts[name][0] += count_matches(boxes, truth)
+                counts[name][1] += len(boxes)
+    precision = {k: tp / max(found, 1) for k, (tp, found) in counts.items()}
+    recall = {k: tp / n_true for k, (tp, _) in counts.items()}
+    assert precision["ranked"] >= precision["windows"] + 0.1, (precision, recall)
+    assert recall["ranked"] >= 0.3, (precision, recall)

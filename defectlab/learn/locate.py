@@ -10,11 +10,14 @@ A trained run classifies crops. To answer "which defects, where" on a full plate
    working-size policy as a training crop) and predicts class probabilities;
 3. averages the probabilities of the windows covering each cell of a coarse grid: one probability map per
    class (:func:`probability_map`);
-4. makes boxes (pixels of the original image), by default from the windows themselves: those whose best
-   defect class reaches :attr:`LocateSettings.threshold`, best first, dropping windows of the same class
-   that overlap a kept one (:func:`boxes_from_windows`); or (``method="components"``) from each defect
-   class's map: the cells where that class wins above the threshold, one box per connected component
-   with its mean probability as score (:func:`boxes_from_map`).
+4. makes boxes (pixels of the original image), by default (``method="auto"``) with the locator's box
+   ranker when it has one (:mod:`defectlab.learn.box_ranker`: learned from held-out boxed plates, see
+   "The box ranker" below): windows whose ranker score reaches its calibrated threshold, best first,
+   dropping windows of the same class that overlap a kept one; without a ranker, the windows whose best
+   defect class reaches :attr:`LocateSettings.threshold` (0.5), same suppression
+   (:func:`boxes_from_windows`); or (``method="components"``) from each defect class's map: the cells
+   where that class wins above the threshold, one box per connected component with its mean probability
+   as score (:func:`boxes_from_map`).
 
 The background class
 --------------------
@@ -26,6 +29,15 @@ area inside any box, see :func:`background_windows`). It is trained once per run
 run's model and seed, and stored in ``runs/<run-id>/locator/`` (checksummed like every model; never
 pickled). ``LocateSettings(background=False)`` switches it off; a project without plates has no
 background class and the maps then only tell the defect classes apart (every window is some defect).
+
+The box ranker
+--------------
+A window's probability says what it shows, not whether an annotator would have boxed it: on a plate
+covered with defect texture nearly every window is a confident defect. When the locator is trained and the
+project has at least 8 boxed plates, a quarter of them (2 to 60) is held out: a second locator trained
+without them classifies their windows, and :class:`~defectlab.learn.box_ranker.BoxRanker` learns which
+windows match their boxes (label-matched, IoU >= 0.3) and the threshold with the best F1 of the final
+boxes (out of fold). It is stored as numbers in the locator's metadata and used by ``method="auto"``.
 """
 
 from __future__ import annotations
