@@ -94,6 +94,25 @@ def test_box_ranker_learns_the_box_shape_and_beats_window_thresholds():
     assert recall_ranked == 1.0 and precision_ranked >= 0.8 and f1_ranked > f1_plain + 0.3
 
 
+def test_thresholds_are_per_class_and_a_hopeless_class_gets_the_highest():
+    from defectlab.learn.box_ranker import _best_thresholds
+
+    # 12 plates: a "scratch" window that matches its box (score 0.7) and a fragment beside it (score 0.3);
+    # a "pit" window that never matches the pit box (wrong place)
+    wins = np.array([[0, 0, 10, 40], [40, 0, 50, 10], [60, 60, 70, 70]])
+    best = np.array([1, 1, 2])
+    truth = [("scratch", (0, 0, 10, 40)), ("pit", (80, 0, 100, 20))]
+    per_plate = [(best, wins, truth)] * 12
+    scores = np.tile([0.7, 0.3, 0.9], 12)
+    groups = np.repeat(np.arange(12), 3)
+    overall, per_class = _best_thresholds(scores, groups, per_plate, CLASSES, ["scratch", "pit"])
+    assert per_class["scratch"] == pytest.approx(0.7)  # above the fragment, at the match (ties: higher)
+    assert per_class["pit"] == pytest.approx(0.95)  # no threshold finds a pit: as few boxes as possible
+    assert 0.3 < overall <= 0.7
+    ranker = BoxRanker(["scratch", "pit"], [0.0], [1.0], [0.0], 0.0, overall, per_class)
+    assert ranker.thresholds_for(["pit", "scratch", "other"]).tolist() == [0.95, 0.7, overall]
+
+
 def test_box_ranker_needs_positives_and_negatives():
     rng = np.random.default_rng(1)
     probs, wins, h, w, _ = _synthetic_plate(rng)
@@ -111,7 +130,8 @@ def test_box_ranker_round_trips_and_refuses_damaged_numbers():
     good = ranker.to_dict()
     for damage in ({"coef": good["coef"][:-1]}, {"mean": [math.nan] * len(good["mean"])},
                    {"scale": [0.0] * len(good["scale"])}, {"threshold": 1.5}, {"intercept": "x"},
-                   {"classes": None}, {"coef": "not numbers"}):
+                   {"classes": None}, {"coef": "not numbers"}, {"class_thresholds": {"scratch": 2.0}},
+                   {"class_thresholds": {"not a class": 0.5}}, {"class_thresholds": "x"}):
         with pytest.raises(ArtifactError):
             BoxRanker.from_dict({**good, **damage})
     with pytest.raises(ArtifactError):

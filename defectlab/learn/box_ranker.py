@@ -12,16 +12,18 @@ from plates whose boxes it did not see while training (see ``defectlab.learn.loc
    and the window's width and height relative to the image (log scale, squared terms) — shape terms also
    per class, so that a class whose boxes are long and thin prefers such windows;
 2. a candidate is positive when it matches a box of the plate with the same label at IoU >= 0.3;
-3. a standardised logistic regression (:class:`BoxRanker`) scores the candidates; its decision threshold
-   is the one with the best F1 of the final boxes (after per-class suppression) on the held-out plates,
-   from out-of-fold scores (plates grouped);
+3. a standardised logistic regression (:class:`BoxRanker`) scores the candidates; its decision thresholds
+   are those with the best F1 of the final boxes (after per-class suppression) on the held-out plates, from
+   out-of-fold scores (plates grouped): one for all classes, and one per class that has at least
+   ``_MIN_CLASS_BOXES`` boxes on those plates (boxes of one class are suppressed and matched only among
+   themselves, so each class's threshold can be chosen alone);
 4. the ranker is plain numbers (means, scales, coefficients, threshold) stored as JSON in the locator's
    metadata: nothing is unpickled, and a damaged entry is refused (:meth:`BoxRanker.from_dict`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -34,6 +36,8 @@ BASE_FEATURES = ("p_best", "p_background", "margin", "near_best", "near_backgrou
                  "log_width", "log_height", "log_width2", "log_height2")
 _NEAR_IOU = 0.3
 _MATCH_IOU = 0.3
+_MIN_CLASS_BOXES = 10  # boxes of a class on the held-out plates needed for a threshold of its own
+_GRID = tuple(float(t) for t in np.round(np.arange(0.05, 0.96, 0.05), 2))
 
 
 def pairwise_overlap(a, b):
@@ -116,7 +120,8 @@ def suppress(scores, best, windows, classes, threshold, min_box=1, max_iou=0.3, 
         Column in ``classes`` of each window's label.
     windows : (M, 4) ndarray of int
     classes : list of str
-    threshold : float
+    threshold : float or (M,) ndarray
+        Lowest score of a box (one for all windows, or one per window, e.g. by its class).
     min_box : int
         Windows narrower or lower than this are ignored.
     max_iou, max_inside : float
@@ -197,7 +202,10 @@ class BoxRanker:
         Standardisation and coefficients of the design columns.
     intercept : float
     threshold : float
-        Default score a window needs to become a box (best F1 on the held-out plates).
+        Score a window needs to become a box (best F1 on the held-out plates, all classes together).
+    class_thresholds : dict
+        ``{class: threshold}`` for the classes with enough held-out boxes (their own best F1); the other
+        classes use ``threshold``.
     """
 
     classes: list
@@ -206,6 +214,11 @@ class BoxRanker:
     coef: list
     intercept: float
     threshold: float
+    class_thresholds: dict = field(default_factory=dict)
+
+    def thresholds_for(self, best_names):
+        """(M,) threshold of each candidate by its label."""
+        return np.array([self.class_thresholds.get(str(n), self.threshold) for n in best_names], dtype=np.float64)
 
     def score(self, features, best_names):
         """(M,) probability that each candidate window is a box (matches an annotated box)."""
@@ -219,7 +232,8 @@ class BoxRanker:
         """JSON-ready numbers."""
         return {"classes": list(self.classes), "mean": [float(v) for v in self.mean],
                 "scale": [float(v) for v in self.scale], "coef": [float(v) for v in self.coef],
-                "intercept": float(self.intercept), "threshold": float(self.threshold)}
+                "intercept": float(self.intercept), "threshold": float(self.threshold),
+                "class_thresholds": {str(k): float(v) for k, v in self.class_thresholds.items()}}
 
     @classmethod
     def from_dict(cls, data):
@@ -229,12 +243,14 @@ class BoxRanker:
             n = len(BASE_FEATURES) + 7 * len(classes)
             arrays = [np.asarray(data[k], dtype=np.float64) for k in ("mean", "scale", "coef")]
             intercept, threshold = float(data["intercept"]), float(data["threshold"])
-        except (KeyError, TypeError, ValueError) as exc:
+            per_class = {str(k): float(v) for k, v in dict(data.get("class_thresholds") or {}).items()}
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ArtifactError(f"The locator's box ranker is damaged ({exc!r}).") from None
         ok = all(a.shape == (n,) and np.isfinite(a).all() for a in arrays) and (arrays[1] > 0).all()
-        if not (ok and np.isfinite(intercept) and 0.0 < threshold < 1.0):
+        ok = ok and all(0.0 < t < 1.0 for t in [threshold, *per_class.values()]) and set(per_class) <= set(classes)
+        if not (ok and np.isfinite(intercept)):
             raise ArtifactError("The locator's box ranker is damaged (wrong sizes or values).")
-        return cls(classes, *[a.tolist() for a in arrays], intercept, threshold)
+        return cls(classes, *[a.tolist() for a in arrays], intercept, threshold, per_class)
 
     @classmethod
     def fit(cls, plates, classes, background="background", random_state=0):
@@ -290,23 +306,37 @@ class BoxRanker:
                 oof[te] = y[tr].mean()
                 continue
             oof[te] = model().fit(Z[tr], y[tr]).predict_proba(Z[te])[:, 1]
-        threshold = _best_threshold(oof, groups, per_plate, classes)
+        threshold, per_class = _best_thresholds(oof, groups, per_plate, classes, defect)
         final = model().fit(Z, y)
         return cls(defect, mean.tolist(), scale.tolist(), final.coef_[0].tolist(), float(final.intercept_[0]),
-                   threshold)
+                   threshold, per_class)
 
 
-def _best_threshold(scores, groups, per_plate, classes):
-    """The score threshold with the best F1 of the suppressed boxes over the plates (ties: the lower one)."""
-    n_true = sum(len(t) for _, _, t in per_plate)
-    best_t, best_f1 = 0.5, -1.0
-    for t in np.round(np.arange(0.05, 0.96, 0.05), 2):
-        tp = found = 0
-        for k, (best, windows, truth) in enumerate(per_plate):
+def _best_thresholds(scores, groups, per_plate, classes, defect):
+    """(threshold, {class: threshold}): best F1 of the suppressed boxes, overall and per class.
+
+    Ties go to the higher threshold (fewer boxes): a class no window ever matches gets the highest one.
+    """
+    # counts[t][class] = (true positives, boxes found); boxes of a class never interact with another class
+    counts = {t: {} for t in _GRID}
+    n_true = {}
+    for k, (best, windows, truth) in enumerate(per_plate):
+        for label, _ in truth:
+            n_true[label] = n_true.get(label, 0) + 1
+        for t in _GRID:
             boxes = suppress(scores[groups == k], best, windows, classes, t)
-            found += len(boxes)
-            tp += count_matches(boxes, truth)
-        f1 = 2 * tp / max(found + n_true, 1)
-        if f1 > best_f1 + 1e-9:
-            best_t, best_f1 = float(t), f1
-    return best_t
+            for label in {b["label"] for b in boxes}:
+                mine = [b for b in boxes if b["label"] == label]
+                tp, found = counts[t].get(label, (0, 0))
+                counts[t][label] = (tp + count_matches(mine, [x for x in truth if x[0] == label]), found + len(mine))
+
+    def f1(t, labels):
+        tp = sum(counts[t].get(c, (0, 0))[0] for c in labels)
+        found = sum(counts[t].get(c, (0, 0))[1] for c in labels)
+        return 2 * tp / max(found + sum(n_true.get(c, 0) for c in labels), 1)
+
+    def best_of(labels):
+        return max(_GRID, key=lambda t: (round(f1(t, labels), 9), t))
+
+    per_class = {c: best_of([c]) for c in defect if n_true.get(c, 0) >= _MIN_CLASS_BOXES}
+    return best_of(defect), per_class

@@ -34,10 +34,11 @@ The box ranker
 --------------
 A window's probability says what it shows, not whether an annotator would have boxed it: on a plate
 covered with defect texture nearly every window is a confident defect. When the locator is trained and the
-project has at least 8 boxed plates, a quarter of them (2 to 60) is held out: a second locator trained
+project has at least 8 boxed plates, a third of them (2 to 120) is held out: a second locator trained
 without them classifies their windows, and :class:`~defectlab.learn.box_ranker.BoxRanker` learns which
-windows match their boxes (label-matched, IoU >= 0.3) and the threshold with the best F1 of the final
-boxes (out of fold). It is stored as numbers in the locator's metadata and used by ``method="auto"``.
+windows match their boxes (label-matched, IoU >= 0.3) and the thresholds with the best F1 of the final
+boxes (out of fold; one per class with enough boxes, one for the others). It is stored as numbers in the
+locator's metadata and used by ``method="auto"``.
 """
 
 from __future__ import annotations
@@ -74,10 +75,10 @@ __all__ = [
 #: Name of the "no defect" class of a locator trained with plates.
 BACKGROUND = "background"
 LOCATOR_DIR = "locator"
-_LOCATOR_FORMAT = 5
+_LOCATOR_FORMAT = 6
 _METHODS = ("auto", "ranked", "windows", "components")
 _RANK_MIN_PLATES = 8  # plates with boxes needed before some are held out to learn the box ranker
-_RANK_MAX_PLATES = 60  # most held-out plates (their windows are classified once, at locator training)
+_RANK_MAX_PLATES = 120  # most held-out plates (their windows are classified once, at locator training)
 _MAP_CELLS = 128  # the probability map has at most this many cells along its longer side
 _MAX_OVERLAP = 0.10  # a background window has at most this fraction of its area inside any box
 _MIN_BACKGROUND = 200  # background is the most varied class: at least this many windows when plates allow
@@ -96,9 +97,9 @@ class LocateSettings:
     stride : float, default=0.5
         Step between windows as a fraction of the window side.
     threshold : float or None, default=None
-        ``ranked``: lowest ranker score of a box (None: the ranker's own threshold, the best F1 on the
-        held-out plates). ``windows`` / ``components``: lowest probability of a defect class for a window
-        or a map cell to count (None: 0.5).
+        ``ranked``: lowest ranker score of a box (None: the ranker's calibrated thresholds, per class:
+        the best F1 on the held-out plates). ``windows`` / ``components``: lowest probability of a defect
+        class for a window or a map cell to count (None: 0.5).
     max_windows : int, default=500
         Most windows per image (larger images get longer steps): bounds the time per image.
     method : {"auto", "ranked", "windows", "components"}, default="auto"
@@ -695,7 +696,7 @@ def _plate_truth(rows):
 def _learn_ranker(ws, run, rows, spec, sides, per_plate, seed):
     """(BoxRanker or None, n held-out plates): a locator without some plates scores their windows.
 
-    Up to a quarter of the boxed plates (at most 60, at least 2 when there are 8 or more) are held out;
+    A third of the boxed plates (at most 120, at least 2 when there are 8 or more) is held out;
     a locator trained on the other crops and plates classifies the held-out plates' windows, and the
     ranker learns which of them match the plates' boxes (:meth:`BoxRanker.fit`).
     """
@@ -706,7 +707,7 @@ def _learn_ranker(ws, run, rows, spec, sides, per_plate, seed):
     if len(truth) < _RANK_MIN_PLATES:
         return None, 0
     rng = np.random.default_rng(seed + 1)
-    n_hold = int(np.clip(len(truth) // 4, 2, _RANK_MAX_PLATES))
+    n_hold = int(np.clip(len(truth) // 3, 2, _RANK_MAX_PLATES))
     held = {int(p) for p in rng.choice(sorted(truth), size=n_hold, replace=False)}
     fitted = _fit_locator(ws, run, [r for r in rows if r["parent_id"] not in held], spec, sides, per_plate, seed)
     if fitted is None:
@@ -825,7 +826,8 @@ def _make_boxes(probs, windows, pmap, cell, classes, h, w, settings, ranker, min
                              f"crops must come from at least {_RANK_MIN_PLATES} boxed plates.")
         feats, best = candidate_features(probs, windows, classes, h, w, BACKGROUND)
         scores = ranker.score(feats, np.asarray(classes)[best])
-        threshold = ranker.threshold if settings.threshold is None else settings.threshold
+        names = np.asarray(classes)[best]
+        threshold = ranker.thresholds_for(names) if settings.threshold is None else settings.threshold
         return suppress(scores, best, windows, classes, threshold, min_box)
     threshold = 0.5 if settings.threshold is None else settings.threshold
     if method == "windows":
