@@ -180,7 +180,7 @@ def test_neu_plates_the_ranker_is_more_precise_than_window_thresholds(neu_dir, t
     import_source(ws, "NEU", src, layout="voc")
     run_id = train_project(ws, "NEU", preset="fast", folds=2, seed=0, n_jobs=1)["run_id"]
     model, names, info = locator_for_run(ws, run_id)
-    assert info["ranker"] is not None and info["n_ranker_plates"] == 18
+    assert info["ranker"] is not None and info["n_ranker_plates"] == 24
     counts = {"ranked": [0, 0], "windows": [0, 0]}
     n_true = 0
     for cls in classes:
