@@ -198,3 +198,22 @@ def test_neu_plates_the_ranker_is_more_precise_than_window_thresholds(neu_dir, t
     recall = {k: tp / n_true for k, (tp, _) in counts.items()}
     assert precision["ranked"] >= precision["windows"] + 0.1, (precision, recall)
     assert recall["ranked"] >= 0.3, (precision, recall)
+
+
+def test_elongated_window_shapes_from_thin_training_boxes():
+    from defectlab.learn.locate import sliding_windows, window_shapes
+
+    # a third of the crops are tall scratches: their median shape becomes a window; wide ones are too few
+    widths = [20, 24, 28, 60, 64, 70, 80, 50, 100]
+    heights = [100, 110, 90, 60, 66, 70, 75, 55, 45]
+    assert window_shapes(widths, heights) == ((24, 100),)
+    assert window_shapes([60, 70], [60, 70]) == ()  # square defects: squares only
+    assert window_shapes(heights, widths) == ((100, 24),)  # lying scratches
+    wins = sliding_windows(200, 200, [50, (24, 100)], stride=0.5)
+    sizes = {(int(x1 - x0), int(y1 - y0)) for x0, y0, x1, y1 in wins}
+    assert sizes == {(50, 50), (24, 100)}
+    tall = wins[(wins[:, 2] - wins[:, 0]) == 24]
+    assert tall[:, 2].max() == 200 and tall[:, 3].max() == 200  # flush with the edges
+    assert len(np.unique(tall[:, 0])) > len(np.unique(tall[:, 1]))  # steps of half its width along x
+    capped = sliding_windows(2048, 2048, [50, (24, 100)], stride=0.5, max_windows=100)
+    assert 0 < len(capped) <= 100

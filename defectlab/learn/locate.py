@@ -69,13 +69,14 @@ __all__ = [
     "probability_map",
     "remake_boxes",
     "sliding_windows",
+    "window_shapes",
     "window_sides",
 ]
 
 #: Name of the "no defect" class of a locator trained with plates.
 BACKGROUND = "background"
 LOCATOR_DIR = "locator"
-_LOCATOR_FORMAT = 6
+_LOCATOR_FORMAT = 7
 _METHODS = ("auto", "ranked", "windows", "components")
 _RANK_MIN_PLATES = 8  # plates with boxes needed before some are held out to learn the box ranker
 _RANK_MAX_PLATES = 120  # most held-out plates (their windows are classified once, at locator training)
@@ -224,6 +225,46 @@ def window_sides(widths, heights, scales=3):
     return tuple(sorted({max(8, round(float(v))) for v in np.percentile(side, qs)}))
 
 
+def window_shapes(widths, heights, ratio=2.5, min_share=0.1):
+    """Elongated window shapes (pixels) for projects whose boxed defects are long and thin.
+
+    Square windows cannot match a thin scratch (a 26 x 104 box has IoU 0.25 with the 26 x 26 square inside
+    it). When at least ``min_share`` of the crops are tall (height >= ``ratio`` x width), their median
+    shape is added; likewise for wide crops.
+
+    Parameters
+    ----------
+    widths, heights : array-like of int
+        Sizes of the crops the run was trained on.
+    ratio : float
+    min_share : float
+
+    Returns
+    -------
+    tuple of (int, int)
+        ``(width, height)`` of each shape (0 to 2 of them), sides >= 8.
+
+    Examples
+    --------
+    >>> window_shapes([20, 22, 60, 60], [90, 110, 60, 50])
+    ((21, 100),)
+    """
+    w = np.asarray(widths, dtype=np.float64)
+    h = np.asarray(heights, dtype=np.float64)
+    out = []
+    for mask in (h >= ratio * w, w >= ratio * h):
+        if w.size and mask.mean() >= min_share:
+            out.append((max(8, round(float(np.median(w[mask])))), max(8, round(float(np.median(h[mask]))))))
+    return tuple(out)
+
+
+def _wh(side):
+    """(width, height) of a window size: an int (a square) or a (width, height) pair."""
+    if isinstance(side, (tuple, list)):
+        return int(side[0]), int(side[1])
+    return int(side), int(side)
+
+
 def _positions(length, win, step):
     if win >= length:
         return np.zeros(1, np.int64)
@@ -232,16 +273,17 @@ def _positions(length, win, step):
 
 
 def sliding_windows(height, width, sides, stride=0.5, max_windows=1000):
-    """Square windows of several sides over an image, the last one of each row flush with the edge.
+    """Windows of several sizes over an image, the last one of each row flush with the edge.
 
     Parameters
     ----------
     height, width : int
         Image size.
-    sides : sequence of int
-        Window sides in pixels (a side larger than the image is clipped to it).
+    sides : sequence of int or (int, int)
+        Window sizes in pixels: a side (a square) or ``(width, height)``; a size larger than the image
+        is clipped to it.
     stride : float
-        Step as a fraction of the side.
+        Step as a fraction of the window's width (along x) and height (along y).
     max_windows : int
         Most windows in all: each side gets an equal share and a longer step if it needs one.
 
@@ -255,17 +297,17 @@ def sliding_windows(height, width, sides, stride=0.5, max_windows=1000):
     >>> sliding_windows(200, 200, [100], stride=0.5).tolist()[:3]
     [[0, 0, 100, 100], [50, 0, 150, 100], [100, 0, 200, 100]]
     """
-    sides = sorted({int(s) for s in sides})
-    share = max(1, max_windows // max(1, len(sides)))
+    shapes = sorted({_wh(s) for s in sides}, key=lambda s: (min(s), s))
+    share = max(1, max_windows // max(1, len(shapes)))
     out = []
-    for s in sides:
-        sw, sh = min(s, width), min(s, height)
-        step = max(1.0, s * stride)
+    for s_w, s_h in shapes:
+        sw, sh = min(s_w, width), min(s_h, height)
+        step = max(1.0, s_w * stride), max(1.0, s_h * stride)
         while True:
-            xs, ys = _positions(width, sw, step), _positions(height, sh, step)
+            xs, ys = _positions(width, sw, step[0]), _positions(height, sh, step[1])
             if len(xs) * len(ys) <= share:
                 break
-            step *= 1.25
+            step = step[0] * 1.25, step[1] * 1.25
         gx, gy = np.meshgrid(xs, ys)
         gx, gy = gx.ravel(), gy.ravel()
         out.append(np.stack([gx, gy, gx + sw, gy + sh], axis=1))
@@ -464,8 +506,8 @@ def background_windows(image, boxes, sides, per_image=2, rng=None, stride=0.5):
         The plate (grey or RGB).
     boxes : sequence of (x0, y0, x1, y1)
         Every boxed defect of the plate, whatever its label.
-    sides : sequence of int
-        Window sides (those the run locates with).
+    sides : sequence of int or (int, int)
+        Window sizes (those the run locates with).
     per_image : int
         Windows drawn at random among those with at most 10 % of their area inside any box.
     rng : numpy.random.Generator or None
@@ -555,7 +597,8 @@ def _background_set(ws, rows, sides, per_plate, seed):
             image = load_item_image(ws, get_item(ws, pid))
         except DefectlabError:
             continue  # a plate whose file is gone: skip it, the crops still train
-        varied = sorted({max(8, round(s * f)) for s in sides for f in (0.75, 1.0, 1.5)})
+        varied = sorted({(max(8, round(_wh(s)[0] * f)), max(8, round(_wh(s)[1] * f)))
+                         for s in sides for f in (0.75, 1.0, 1.5)})
         crops += background_windows(image, boxes[pid], varied, per_image=per_plate, rng=rng, stride=0.25)
     return crops[:cap]
 
@@ -591,7 +634,8 @@ def locator_for_run(ws, run_id, background=True, per_plate=2, scales=3):
         ``predict_proba`` columns follow ``classes``.
     classes : list of str
     info : dict
-        ``spec`` (FeatureSpec), ``sides`` (window sides), ``background`` (bool), ``n_background``,
+        ``spec`` (FeatureSpec), ``sides`` (window sizes: the square sides of :func:`window_sides`, then
+        the elongated ``(width, height)`` shapes of :func:`window_shapes`), ``background`` (bool), ``n_background``,
         ``ranker`` (:class:`~defectlab.learn.box_ranker.BoxRanker` or None), ``n_ranker_plates`` (held-out
         plates it was learned from), ``run`` (the run record).
     """
@@ -607,7 +651,8 @@ def locator_for_run(ws, run_id, background=True, per_plate=2, scales=3):
     # defects as they appear on plates: the boxes cut from plates when there are enough of them
     boxed = [r for r in rows if r["parent_id"] is not None]
     sized = boxed if len(boxed) >= 10 else rows
-    sides = window_sides([r["width"] for r in sized], [r["height"] for r in sized], scales)
+    sizes = [r["width"] for r in sized], [r["height"] for r in sized]
+    sides = window_sides(*sizes, scales) + window_shapes(*sizes)
     info = {"spec": spec, "sides": sides, "background": False, "n_background": 0, "ranker": None,
             "n_ranker_plates": 0, "run": run}
     classes = [str(c) for c in model.classes_]
@@ -615,7 +660,7 @@ def locator_for_run(ws, run_id, background=True, per_plate=2, scales=3):
         return model, classes, info
     directory = _locator_paths(ws, run)
     key = {"format": _LOCATOR_FORMAT, "run_id": run["run_id"], "per_plate": int(per_plate),
-           "sides": list(sides), "spec_hash": spec.hash}
+           "sides": [list(s) if isinstance(s, tuple) else s for s in sides], "spec_hash": spec.hash}
     found = _stored_locator(directory, key)
     if found is None:
         found = _train_locator(ws, run, rows, spec, sides, per_plate, directory, key)
@@ -764,8 +809,9 @@ def locate_image(image, model, classes, spec, sides, settings=None, source="", r
     classes : list of str
         ``model.predict_proba`` column names.
     spec : FeatureSpec
-    sides : sequence of int
-        Window sides (pixels) unless ``settings.window_sides`` is set.
+    sides : sequence of int or (int, int)
+        Window sizes (pixels: a square's side or ``(width, height)``) unless ``settings.window_sides`` is
+        set.
     settings : LocateSettings or None
     source : str
         Name recorded in the result.
@@ -790,7 +836,7 @@ def locate_image(image, model, classes, spec, sides, settings=None, source="", r
     X = np.asarray(extract(_window_crops(image, windows), spec), dtype=np.float64)
     probs = _predict(model, X)
     pmap, cell = probability_map(probs, windows, h, w)
-    min_box = min(settings.min_box or max(1, min(use) // 2), min(h, w))
+    min_box = min(settings.min_box or max(1, min(min(_wh(s)) for s in use) // 2), min(h, w))
     boxes = _make_boxes(probs, windows, pmap, cell, classes, h, w, settings, ranker, min_box)
     return PlateResult(width=w, height=h, boxes=boxes, classes=list(classes), prob_map=pmap, cell=cell,
                        n_windows=len(windows), source=str(source), windows=windows,
