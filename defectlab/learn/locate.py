@@ -76,7 +76,7 @@ __all__ = [
 #: Name of the "no defect" class of a locator trained with plates.
 BACKGROUND = "background"
 LOCATOR_DIR = "locator"
-_LOCATOR_FORMAT = 7
+_LOCATOR_FORMAT = 8
 _METHODS = ("auto", "ranked", "windows", "components")
 _RANK_MIN_PLATES = 8  # plates with boxes needed before some are held out to learn the box ranker
 _RANK_MAX_PLATES = 120  # most held-out plates (their windows are classified once, at locator training)
@@ -229,8 +229,9 @@ def window_shapes(widths, heights, ratio=2.5, min_share=0.1):
     """Elongated window shapes (pixels) for projects whose boxed defects are long and thin.
 
     Square windows cannot match a thin scratch (a 26 x 104 box has IoU 0.25 with the 26 x 26 square inside
-    it). When at least ``min_share`` of the crops are tall (height >= ``ratio`` x width), their median
-    shape is added; likewise for wide crops.
+    it). When at least ``min_share`` of the crops are elongated (one side >= ``ratio`` x the other, either
+    way), the median short and long sides of those crops give two windows: standing and lying, since a
+    scratch may run either way on the next plate even when most training scratches ran one way.
 
     Parameters
     ----------
@@ -242,20 +243,21 @@ def window_shapes(widths, heights, ratio=2.5, min_share=0.1):
     Returns
     -------
     tuple of (int, int)
-        ``(width, height)`` of each shape (0 to 2 of them), sides >= 8.
+        ``(width, height)`` of each shape: none, or the standing and the lying one; sides >= 8.
 
     Examples
     --------
     >>> window_shapes([20, 22, 60, 60], [90, 110, 60, 50])
-    ((21, 100),)
+    ((21, 100), (100, 21))
     """
     w = np.asarray(widths, dtype=np.float64)
     h = np.asarray(heights, dtype=np.float64)
-    out = []
-    for mask in (h >= ratio * w, w >= ratio * h):
-        if w.size and mask.mean() >= min_share:
-            out.append((max(8, round(float(np.median(w[mask])))), max(8, round(float(np.median(h[mask]))))))
-    return tuple(out)
+    short, long_ = np.minimum(w, h), np.maximum(w, h)
+    mask = long_ >= ratio * short
+    if w.size == 0 or mask.mean() < min_share:
+        return ()
+    a, b = max(8, round(float(np.median(short[mask])))), max(8, round(float(np.median(long_[mask]))))
+    return ((a, b), (b, a))
 
 
 def _wh(side):
