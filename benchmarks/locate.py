@@ -6,10 +6,14 @@
    (``--workdir`` keeps it between runs), trains the default run (default model, default features).
 2. ``defectlab.learn.locate``: the locator (run crops + background windows of the training plates) is
    trained on first use, then plates 241..300 of every class (360 images) are located one by one on
-   one core; seconds per plate are measured around ``locate_image`` (features + model + boxes).
+   one core; seconds per plate are measured around ``locate_image`` (features + model + boxes), as wall
+   time and as this process's CPU time (one thread: the one-core cost even when the machine is shared).
 3. Scores: box recall and precision at IoU >= 0.3, label-matched (a found box matches at most one
-   true box of the same label, best score first). The peer is the whole-image box: one box = the
-   plate, labeled with the plate's class.
+   true box of the same label, best score first), overall and per class. The peer is the whole-image
+   box: one box = the plate, labeled with the plate's class. From the same classified windows: the
+   previous default (windows at probability 0.5), the map's components, and the box ranker at fixed
+   thresholds 0.1 .. 0.9 (the precision-recall curve; the default uses the ranker's thresholds
+   calibrated on held-out *training* plates, never on 241-300).
 4. Time on a 2048 x 2048 image (a mosaic of test plates) on one core.
 5. ``--synthetic``: the same scores on plates with several defects of different classes (the demo
    workspace's "Steel defects" project: loose crops + 4 boxed plates, default run; 12 new plates of
@@ -22,6 +26,7 @@ Targets (issue 12): recall >= 0.7 at precision >= 0.6, < 1 s per 200 x 200 plate
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -37,7 +42,7 @@ from defectlab.imaging import load_image  # noqa: E402
 from defectlab.ingest import import_source  # noqa: E402
 from defectlab.ingest.boxes import parse_voc  # noqa: E402
 from defectlab.learn import train_project  # noqa: E402
-from defectlab.learn.locate import LocateSettings, boxes_from_map, locate_image, locator_for_run  # noqa: E402
+from defectlab.learn.locate import LocateSettings, locate_image, locator_for_run, remake_boxes  # noqa: E402
 from defectlab.learn.runs import resolve_run  # noqa: E402
 from defectlab.store import open_workspace  # noqa: E402
 
@@ -53,7 +58,10 @@ def _neu_dir(arg):
 
 
 def _subset(neu, dest, first, last):
-    """Symlinks of plates first..last of every class (images + annotations) under ``dest``."""
+    """Copies of plates first..last of every class (images + annotations) under ``dest``.
+
+    Copies, not symbolic links: the importer rejects links to files outside the imported folder.
+    """
     for sub in ("images", "annotations"):
         (dest / sub).mkdir(parents=True, exist_ok=True)
     for cls in CLASSES:
@@ -62,7 +70,7 @@ def _subset(neu, dest, first, last):
                 src = neu / sub / f"{cls}_{k}.{ext}"
                 link = dest / sub / src.name
                 if src.exists() and not link.exists():
-                    link.symlink_to(src)
+                    shutil.copyfile(src, link)
 
 
 def _workspace(neu, workdir, train_last):
@@ -127,22 +135,44 @@ def _test_plates(neu, first, last):
     return out
 
 
+SWEEP = tuple(round(t, 2) for t in np.arange(0.1, 0.91, 0.1))
+
+
+def _by_class(found, truth, counts):
+    for label in {lab for lab, _ in truth} | {b["label"] for b in found}:
+        counts.setdefault(label, np.zeros(3, np.int64))
+        counts[label] += match([b for b in found if b["label"] == label], [t for t in truth if t[0] == label])
+
+
 def evaluate(plates, locator, settings):
-    """Counts (tp, found, true) of the default boxes, the map components and the peer; seconds per plate."""
+    """Counts (tp, found, true) per method (and per class for the default); seconds per plate.
+
+    Methods: the default (``auto``: the box ranker when the locator has one), ``windows`` at 0.5 (the
+    previous default), the map's components, the ranker at every threshold of ``SWEEP`` (the PR curve)
+    and the whole-image peer; all from the same classified windows (``remake_boxes``).
+    """
     model, classes, info = locator
-    totals, comps, peer = (np.zeros(3, np.int64) for _ in range(3))
-    seconds = []
+    names = ["default", "windows", "components", "peer"] + [f"ranked@{t}" for t in SWEEP]
+    counts = {n: np.zeros(3, np.int64) for n in names}
+    per_class = {}
+    seconds, cpu = [], []
+    others = {"windows": LocateSettings(method="windows", threshold=0.5),
+              "components": LocateSettings(method="components", threshold=0.5)}
+    if info["ranker"] is not None:
+        others.update({f"ranked@{t}": LocateSettings(method="ranked", threshold=t) for t in SWEEP})
     for cls, path, truth in plates:
         image = load_image(path)
-        t0 = time.perf_counter()
-        result = locate_image(image, model, classes, info["spec"], info["sides"], settings)
+        t0, c0 = time.perf_counter(), time.process_time()
+        result = locate_image(image, model, classes, info["spec"], info["sides"], settings, ranker=info["ranker"])
         seconds.append(time.perf_counter() - t0)
-        totals += match(result.boxes, truth)
+        cpu.append(time.process_time() - c0)
+        counts["default"] += match(result.boxes, truth)
+        _by_class(result.boxes, truth, per_class)
+        for name, other in others.items():
+            counts[name] += match(remake_boxes(result, other, info["ranker"]), truth)
         h, w = image.shape[:2]
-        comps += match(boxes_from_map(result.prob_map, classes, result.cell, h, w, settings.threshold,
-                                      min(info["sides"]) // 2), truth)
-        peer += match([{"x": 0, "y": 0, "w": w, "h": h, "label": cls, "score": 1.0}], truth)
-    return totals, comps, peer, seconds
+        counts["peer"] += match([{"x": 0, "y": 0, "w": w, "h": h, "label": cls, "score": 1.0}], truth)
+    return counts, per_class, seconds, cpu
 
 
 def time_large(plates, locator, settings, side=2048):
@@ -151,10 +181,11 @@ def time_large(plates, locator, settings, side=2048):
     n = side // 200 + 1
     rows = [np.hstack(tiles[r * n:(r + 1) * n]) for r in range(n)]
     big = np.ascontiguousarray(np.vstack(rows)[:side, :side])
-    locate_image(big[:400, :400], model, classes, info["spec"], info["sides"], settings)  # warm up
-    t0 = time.perf_counter()
-    result = locate_image(big, model, classes, info["spec"], info["sides"], settings)
-    return time.perf_counter() - t0, result.n_windows, len(result.boxes)
+    kw = {"ranker": info["ranker"]}
+    locate_image(big[:400, :400], model, classes, info["spec"], info["sides"], settings, **kw)  # warm up
+    t0, c0 = time.perf_counter(), time.process_time()
+    result = locate_image(big, model, classes, info["spec"], info["sides"], settings, **kw)
+    return time.perf_counter() - t0, result.n_windows, len(result.boxes), time.process_time() - c0
 
 
 def synthetic(workdir, settings):
@@ -169,7 +200,7 @@ def synthetic(workdir, settings):
     seconds = []
     for image, truth in make_plate_images(12, 400, 600, random_state=77):
         t0 = time.perf_counter()
-        result = locate_image(image, model, classes, info["spec"], info["sides"], settings)
+        result = locate_image(image, model, classes, info["spec"], info["sides"], settings, ranker=info["ranker"])
         seconds.append(time.perf_counter() - t0)
         totals += match(result.boxes, [(lab, (x0, y0, x1, y1)) for lab, x0, y0, x1, y1 in truth])
     rec, prec = _scores(*totals)
@@ -207,30 +238,43 @@ def main(argv=None):
     locator = locator_for_run(ws, run_id, background=settings.background, scales=settings.scales)
     t_locator = time.perf_counter() - t0
     plates = _test_plates(neu, args.train_last + 1, args.test_last)
-    totals, comps, peer, seconds = evaluate(plates, locator, settings)
-    rec, prec = _scores(*totals)
-    rec_c, prec_c = _scores(*comps)
-    prec_peer = _scores(*peer)
-    large = (None, None, None) if args.no_large else time_large(plates, locator, settings)
+    counts, per_class, seconds, cpu = evaluate(plates, locator, settings)
+    info = locator[2]
+    large = (None, None, None, None) if args.no_large else time_large(plates, locator, settings)
+    scores = {name: dict(zip(("recall", "precision"), _scores(*c), strict=True), found=int(c[1]))
+              for name, c in counts.items()}
+    ranker = info["ranker"]
     out = {
-        "plates": len(plates), "true_boxes": int(totals[2]), "window_sides": list(locator[2]["sides"]),
-        "background": locator[2]["background"], "n_background": locator[2]["n_background"],
+        "plates": len(plates), "true_boxes": int(counts["default"][2]), "window_sides": list(info["sides"]),
+        "background": info["background"], "n_background": info["n_background"],
+        "ranker_plates": info["n_ranker_plates"], "ranker_threshold": None if ranker is None else ranker.threshold,
         "locator_seconds": round(t_locator, 2), "settings": {"threshold": settings.threshold,
-                                                              "stride": settings.stride},
-        "locate": {"recall": rec, "precision": prec, "found": int(totals[1]),
-                   "seconds_per_plate_mean": round(float(np.mean(seconds)), 4),
-                   "seconds_per_plate_max": round(float(np.max(seconds)), 4)},
-        "components": {"recall": rec_c, "precision": prec_c, "found": int(comps[1])},
-        "whole_image_peer": {"recall": prec_peer[0], "precision": prec_peer[1], "found": int(peer[1])},
+                                                              "stride": settings.stride, "method": settings.method},
+        "locate": {**scores.pop("default"), "seconds_per_plate_mean": round(float(np.mean(seconds)), 4),
+                   "seconds_per_plate_max": round(float(np.max(seconds)), 4),
+                   "seconds_per_plate_median": round(float(np.median(seconds)), 4),
+                   "cpu_seconds_per_plate_mean": round(float(np.mean(cpu)), 4),
+                   "cpu_seconds_per_plate_max": round(float(np.max(cpu)), 4)},
+        "per_class": {k: dict(zip(("recall", "precision"), _scores(*v), strict=True), found=int(v[1]),
+                              true=int(v[2])) for k, v in sorted(per_class.items())},
+        "whole_image_peer": scores.pop("peer"),
+        "others": scores,
         "large_2048": {"seconds": None if large[0] is None else round(large[0], 3), "windows": large[1],
-                       "boxes": large[2]},
+                       "boxes": large[2], "cpu_seconds": None if large[3] is None else round(large[3], 3)},
+        "load_average": list(os.getloadavg()),
     }
-    print(f"{'method':<24}{'recall':>8}{'precision':>11}{'boxes':>8}{'s/plate':>9}")
-    print(f"{'defectlab locate':<24}{rec:>8.3f}{prec:>11.3f}{int(totals[1]):>8}{np.mean(seconds):>9.3f}")
-    print(f"{'  map components':<24}{rec_c:>8.3f}{prec_c:>11.3f}{int(comps[1]):>8}{'':>9}")
-    print(f"{'whole-image box (peer)':<24}{prec_peer[0]:>8.3f}{prec_peer[1]:>11.3f}{int(peer[1]):>8}{0:>9.3f}")
+    loc = out["locate"]
+    print(f"{'method':<26}{'recall':>8}{'precision':>11}{'boxes':>8}")
+    print(f"{'defectlab locate':<26}{loc['recall']:>8.3f}{loc['precision']:>11.3f}{loc['found']:>8}"
+          f"   {loc['seconds_per_plate_mean']:.3f} s/plate (median {loc['seconds_per_plate_median']:.3f}; "
+          f"CPU {loc['cpu_seconds_per_plate_mean']:.3f} s, max {loc['cpu_seconds_per_plate_max']:.3f} s)")
+    for name, v in [*scores.items(), ("whole-image box (peer)", out["whole_image_peer"])]:
+        print(f"{'  ' + name:<26}{v['recall']:>8.3f}{v['precision']:>11.3f}{v['found']:>8}")
+    for k, v in out["per_class"].items():
+        print(f"    class {k:<18}{v['recall']:>8.3f}{v['precision']:>11.3f}{v['found']:>8} / {v['true']} true")
     if large[0] is not None:
-        print(f"2048x2048 image: {large[0]:.2f} s ({large[1]} windows, {large[2]} boxes)")
+        print(f"2048x2048 image: {large[0]:.2f} s, CPU {large[3]:.2f} s ({large[1]} windows, {large[2]} boxes)")
+    print(f"load average {out['load_average']}")
     if args.synthetic:
         out["synthetic"] = synthetic(workdir, settings)
     print(json.dumps(out))

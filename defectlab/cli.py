@@ -478,7 +478,8 @@ def build_parser():
     lo.add_argument("project")
     lo.add_argument("source", help="one image or a folder of images")
     lo.add_argument("--run", default=None, help="run id (default: newest approved run, else newest)")
-    lo.add_argument("--threshold", type=float, default=0.5, help="lowest defect probability of a box (default 0.5)")
+    lo.add_argument("--threshold", type=float, default=None,
+                    help="lowest score of a box (default: the locator's calibrated threshold, else 0.5)")
     lo.add_argument("--no-background", action="store_true",
                     help="do not train the background class from the project's plates")
 

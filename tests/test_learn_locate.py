@@ -251,3 +251,46 @@ def test_roles_are_enforced_in_the_library(trained, tmp_path, make_team):
         locate_source(copy, "Plates", root / "new" / "new_0.png", run_id=run_id, user="ann1")
     result = locate_source(copy, "Plates", root / "new" / "new_0.png", run_id=run_id, user="sup")
     assert len(result["plates"]) == 1
+
+
+def test_locator_learns_a_box_ranker_from_held_out_plates(trained):
+    from defectlab.learn.artifacts import read_meta
+    from defectlab.learn.box_ranker import BoxRanker
+
+    ws, run_id, root, _ = trained
+    model, classes, info = locator_for_run(ws, run_id)
+    ranker = info["ranker"]
+    assert isinstance(ranker, BoxRanker) and 2 <= info["n_ranker_plates"] <= 34 // 3
+    assert 0 < ranker.threshold < 1 and set(ranker.classes) == set(classes) - {BACKGROUND}
+    directory = ws.runs_dir / run_id / LOCATOR_DIR
+    assert read_meta(directory)["extra"]["ranker"] == ranker.to_dict()  # plain numbers, no pickle
+    # the default (auto) uses it; the windows method at 0.5 is the old behaviour, from the same windows
+    from defectlab.imaging import load_image
+    from defectlab.learn.locate import locate_image, remake_boxes
+
+    image = load_image(root / "new" / "new_0.png")
+    res = locate_image(image, model, classes, info["spec"], info["sides"], LocateSettings(), ranker=ranker)
+    assert res.boxes == remake_boxes(res, LocateSettings(method="ranked"), ranker)
+    assert all(b["score"] >= ranker.thresholds_for([b["label"]])[0] for b in res.boxes)
+    strict = remake_boxes(res, LocateSettings(method="ranked", threshold=0.99), ranker)
+    assert len(strict) <= len(res.boxes)
+    # a damaged ranker entry in the locator's metadata is not trusted: the locator is trained again
+    meta_path = directory / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["extra"]["ranker"]["coef"] = meta["extra"]["ranker"]["coef"][:3]
+    meta_path.write_text(json.dumps(meta))
+    _, _, info2 = locator_for_run(ws, run_id)
+    assert info2["ranker"] is not None and len(info2["ranker"].coef) == len(ranker.coef)
+
+
+def test_cli_threshold_defaults_to_the_calibrated_one(trained, capsys):
+    from defectlab.cli import main
+
+    ws, run_id, root, _ = trained
+    base = ["locate", "Plates", str(root / "new" / "new_1.png"), "--run", run_id, "--workspace", str(ws.root),
+            "--json"]
+    assert main(base) == 0
+    default = json.loads(capsys.readouterr()[0])["plates"][0]["boxes"]
+    assert main([*base, "--threshold", "0.99"]) == 0
+    strict = json.loads(capsys.readouterr()[0])["plates"][0]["boxes"]
+    assert len(strict) <= len(default) and all(b["score"] >= 0.99 for b in strict)

@@ -10,11 +10,14 @@ A trained run classifies crops. To answer "which defects, where" on a full plate
    working-size policy as a training crop) and predicts class probabilities;
 3. averages the probabilities of the windows covering each cell of a coarse grid: one probability map per
    class (:func:`probability_map`);
-4. makes boxes (pixels of the original image), by default from the windows themselves: those whose best
-   defect class reaches :attr:`LocateSettings.threshold`, best first, dropping windows of the same class
-   that overlap a kept one (:func:`boxes_from_windows`); or (``method="components"``) from each defect
-   class's map: the cells where that class wins above the threshold, one box per connected component
-   with its mean probability as score (:func:`boxes_from_map`).
+4. makes boxes (pixels of the original image), by default (``method="auto"``) with the locator's box
+   ranker when it has one (:mod:`defectlab.learn.box_ranker`: learned from held-out boxed plates, see
+   "The box ranker" below): windows whose ranker score reaches its calibrated threshold, best first,
+   dropping windows of the same class that overlap a kept one; without a ranker, the windows whose best
+   defect class reaches :attr:`LocateSettings.threshold` (0.5), same suppression
+   (:func:`boxes_from_windows`); or (``method="components"``) from each defect class's map: the cells
+   where that class wins above the threshold, one box per connected component with its mean probability
+   as score (:func:`boxes_from_map`).
 
 The background class
 --------------------
@@ -26,6 +29,16 @@ area inside any box, see :func:`background_windows`). It is trained once per run
 run's model and seed, and stored in ``runs/<run-id>/locator/`` (checksummed like every model; never
 pickled). ``LocateSettings(background=False)`` switches it off; a project without plates has no
 background class and the maps then only tell the defect classes apart (every window is some defect).
+
+The box ranker
+--------------
+A window's probability says what it shows, not whether an annotator would have boxed it: on a plate
+covered with defect texture nearly every window is a confident defect. When the locator is trained and the
+project has at least 8 boxed plates, a third of them (2 to 120) is held out: a second locator trained
+without them classifies their windows, and :class:`~defectlab.learn.box_ranker.BoxRanker` learns which
+windows match their boxes (label-matched, IoU >= 0.3) and the thresholds with the best F1 of the final
+boxes (out of fold; one per class with enough boxes, one for the others). It is stored as numbers in the
+locator's metadata and used by ``method="auto"``.
 """
 
 from __future__ import annotations
@@ -40,6 +53,7 @@ import numpy as np
 
 from defectlab._validation import _check_float, _check_int
 from defectlab.errors import ArtifactError, DefectlabError, InputError
+from defectlab.learn.box_ranker import BoxRanker, candidate_features, suppress
 from defectlab.messages import msg
 
 __all__ = [
@@ -54,14 +68,19 @@ __all__ = [
     "locate_source",
     "locator_for_run",
     "probability_map",
+    "remake_boxes",
     "sliding_windows",
+    "window_shapes",
     "window_sides",
 ]
 
 #: Name of the "no defect" class of a locator trained with plates.
 BACKGROUND = "background"
 LOCATOR_DIR = "locator"
-_LOCATOR_FORMAT = 4
+_LOCATOR_FORMAT = 8
+_METHODS = ("auto", "ranked", "windows", "components")
+_RANK_MIN_PLATES = 8  # plates with boxes needed before some are held out to learn the box ranker
+_RANK_MAX_PLATES = 120  # most held-out plates (their windows are classified once, at locator training)
 _MAP_CELLS = 128  # the probability map has at most this many cells along its longer side
 _MAX_OVERLAP = 0.10  # a background window has at most this fraction of its area inside any box
 _MIN_BACKGROUND = 200  # background is the most varied class: at least this many windows when plates allow
@@ -79,13 +98,17 @@ class LocateSettings:
         Explicit window sides in pixels (override ``scales``).
     stride : float, default=0.5
         Step between windows as a fraction of the window side.
-    threshold : float, default=0.5
-        Lowest probability of a defect class for a window (``windows``) or a map cell (``components``)
-        to count.
+    threshold : float or None, default=None
+        ``ranked``: lowest ranker score of a box (None: the ranker's calibrated thresholds, per class:
+        the best F1 on the held-out plates). ``windows`` / ``components``: lowest probability of a defect
+        class for a window or a map cell to count (None: 0.5).
     max_windows : int, default=500
         Most windows per image (larger images get longer steps): bounds the time per image.
-    method : {"windows", "components"}, default="windows"
-        How boxes are made: ``windows`` keeps the windows whose best defect class reaches the threshold
+    method : {"auto", "ranked", "windows", "components"}, default="auto"
+        How boxes are made: ``ranked`` scores every window with the locator's box ranker (learned from
+        held-out plates, see :mod:`defectlab.learn.box_ranker`) and suppresses, best first, the windows of
+        the same class that overlap a kept one; ``auto`` is ``ranked`` when the locator has a ranker,
+        else ``windows``; ``windows`` keeps the windows whose best defect class reaches the threshold
         and suppresses, best first, the windows of the same class that overlap a kept one (IoU >= 0.3,
         or half of the smaller one inside the other); ``components`` thresholds the averaged map and
         boxes its connected components (fewer, larger boxes: better precision, lower recall on NEU).
@@ -98,29 +121,30 @@ class LocateSettings:
     scales: int = 3
     window_sides: tuple = ()
     stride: float = 0.5
-    threshold: float = 0.5
+    threshold: float | None = None
     max_windows: int = 500
     background: bool = True
     min_box: int = 0
-    method: str = "windows"
+    method: str = "auto"
 
     def __post_init__(self):
         _check_int(self.scales, "LocateSettings", "scales", 1, 8)
         sides = tuple(_check_int(s, "LocateSettings", "window_sides", 8, 4096) for s in self.window_sides)
         object.__setattr__(self, "window_sides", sides)
         object.__setattr__(self, "stride", _check_float(self.stride, "LocateSettings", "stride", 0.1, 1.0))
-        object.__setattr__(self, "threshold",
-                           _check_float(self.threshold, "LocateSettings", "threshold", 0.01, 0.99))
+        if self.threshold is not None:
+            object.__setattr__(self, "threshold",
+                               _check_float(self.threshold, "LocateSettings", "threshold", 0.01, 0.99))
         if not isinstance(self.background, bool):
             raise InputError(msg("error.locate.background_locatesettings_must_true",
                     "The 'background' of LocateSettings must be True or False. Got {background}.",
                     background=repr(self.background)))
         _check_int(self.max_windows, "LocateSettings", "max_windows", 1, 100_000)
         _check_int(self.min_box, "LocateSettings", "min_box", 0, 4096)
-        if self.method not in ("windows", "components"):
+        if self.method not in _METHODS:
             raise InputError(msg("error.locate.method_locatesettings_must_windows",
-                    "The 'method' of LocateSettings must be 'windows' or 'components'. Got {method}.",
-                    method=repr(self.method)))
+                    "The 'method' of LocateSettings must be one of {methods}. Got {method}.",
+                    methods=", ".join(_METHODS), method=repr(self.method)))
 
 
 @dataclass
@@ -141,6 +165,11 @@ class PlateResult:
         Image pixels per map cell.
     n_windows : int
         Windows classified.
+    windows : (M, 4) ndarray of np.int64
+        The classified windows (``x0, y0, x1, y1``).
+    window_probs : (M, C) ndarray of np.float32
+        Their class probabilities (columns ``classes``): boxes can be remade at another threshold or
+        method without classifying again (:func:`remake_boxes`).
     """
 
     width: int
@@ -152,6 +181,8 @@ class PlateResult:
     n_windows: int
     source: str = ""
     extra: dict = field(default_factory=dict)
+    windows: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.int64))
+    window_probs: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
 
     def to_dict(self):
         """The ``locate`` JSON entry of this plate (``source``, ``width``, ``height``, ``boxes``)."""
@@ -200,6 +231,48 @@ def window_sides(widths, heights, scales=3):
     return tuple(sorted({max(8, round(float(v))) for v in np.percentile(side, qs)}))
 
 
+def window_shapes(widths, heights, ratio=2.5, min_share=0.1):
+    """Elongated window shapes (pixels) for projects whose boxed defects are long and thin.
+
+    Square windows cannot match a thin scratch (a 26 x 104 box has IoU 0.25 with the 26 x 26 square inside
+    it). When at least ``min_share`` of the crops are elongated (one side >= ``ratio`` x the other, either
+    way), the median short and long sides of those crops give two windows: standing and lying, since a
+    scratch may run either way on the next plate even when most training scratches ran one way.
+
+    Parameters
+    ----------
+    widths, heights : array-like of int
+        Sizes of the crops the run was trained on.
+    ratio : float
+    min_share : float
+
+    Returns
+    -------
+    tuple of (int, int)
+        ``(width, height)`` of each shape: none, or the standing and the lying one; sides >= 8.
+
+    Examples
+    --------
+    >>> window_shapes([20, 22, 60, 60], [90, 110, 60, 50])
+    ((21, 100), (100, 21))
+    """
+    w = np.asarray(widths, dtype=np.float64)
+    h = np.asarray(heights, dtype=np.float64)
+    short, long_ = np.minimum(w, h), np.maximum(w, h)
+    mask = long_ >= ratio * short
+    if w.size == 0 or mask.mean() < min_share:
+        return ()
+    a, b = max(8, round(float(np.median(short[mask])))), max(8, round(float(np.median(long_[mask]))))
+    return ((a, b), (b, a))
+
+
+def _wh(side):
+    """(width, height) of a window size: an int (a square) or a (width, height) pair."""
+    if isinstance(side, (tuple, list)):
+        return int(side[0]), int(side[1])
+    return int(side), int(side)
+
+
 def _positions(length, win, step):
     if win >= length:
         return np.zeros(1, np.int64)
@@ -208,16 +281,17 @@ def _positions(length, win, step):
 
 
 def sliding_windows(height, width, sides, stride=0.5, max_windows=1000):
-    """Square windows of several sides over an image, the last one of each row flush with the edge.
+    """Windows of several sizes over an image, the last one of each row flush with the edge.
 
     Parameters
     ----------
     height, width : int
         Image size.
-    sides : sequence of int
-        Window sides in pixels (a side larger than the image is clipped to it).
+    sides : sequence of int or (int, int)
+        Window sizes in pixels: a side (a square) or ``(width, height)``; a size larger than the image
+        is clipped to it.
     stride : float
-        Step as a fraction of the side.
+        Step as a fraction of the window's width (along x) and height (along y).
     max_windows : int
         Most windows in all: each side gets an equal share and a longer step if it needs one.
 
@@ -231,17 +305,17 @@ def sliding_windows(height, width, sides, stride=0.5, max_windows=1000):
     >>> sliding_windows(200, 200, [100], stride=0.5).tolist()[:3]
     [[0, 0, 100, 100], [50, 0, 150, 100], [100, 0, 200, 100]]
     """
-    sides = sorted({int(s) for s in sides})
-    share = max(1, max_windows // max(1, len(sides)))
+    shapes = sorted({_wh(s) for s in sides}, key=lambda s: (min(s), s))
+    share = max(1, max_windows // max(1, len(shapes)))
     out = []
-    for s in sides:
-        sw, sh = min(s, width), min(s, height)
-        step = max(1.0, s * stride)
+    for s_w, s_h in shapes:
+        sw, sh = min(s_w, width), min(s_h, height)
+        step = max(1.0, s_w * stride), max(1.0, s_h * stride)
         while True:
-            xs, ys = _positions(width, sw, step), _positions(height, sh, step)
+            xs, ys = _positions(width, sw, step[0]), _positions(height, sh, step[1])
             if len(xs) * len(ys) <= share:
                 break
-            step *= 1.25
+            step = step[0] * 1.25, step[1] * 1.25
         gx, gy = np.meshgrid(xs, ys)
         gx, gy = gx.ravel(), gy.ravel()
         out.append(np.stack([gx, gy, gx + sw, gy + sh], axis=1))
@@ -440,8 +514,8 @@ def background_windows(image, boxes, sides, per_image=2, rng=None, stride=0.5):
         The plate (grey or RGB).
     boxes : sequence of (x0, y0, x1, y1)
         Every boxed defect of the plate, whatever its label.
-    sides : sequence of int
-        Window sides (those the run locates with).
+    sides : sequence of int or (int, int)
+        Window sizes (those the run locates with).
     per_image : int
         Windows drawn at random among those with at most 10 % of their area inside any box.
     rng : numpy.random.Generator or None
@@ -480,7 +554,7 @@ def _training_items(ws, run):
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]
             rows += [dict(r) for r in conn.execute(
-                f"SELECT id, sha256, blob, source, width, height, parent_id FROM items WHERE id IN "
+                f"SELECT id, sha256, blob, source, width, height, parent_id, box FROM items WHERE id IN "
                 f"({','.join('?' * len(chunk))})", chunk)]
     for r in rows:
         r["label"] = labels[r["id"]]
@@ -531,7 +605,8 @@ def _background_set(ws, rows, sides, per_plate, seed):
             image = load_item_image(ws, get_item(ws, pid))
         except DefectlabError:
             continue  # a plate whose file is gone: skip it, the crops still train
-        varied = sorted({max(8, round(s * f)) for s in sides for f in (0.75, 1.0, 1.5)})
+        varied = sorted({(max(8, round(_wh(s)[0] * f)), max(8, round(_wh(s)[1] * f)))
+                         for s in sides for f in (0.75, 1.0, 1.5)})
         crops += background_windows(image, boxes[pid], varied, per_image=per_plate, rng=rng, stride=0.25)
     return crops[:cap]
 
@@ -567,8 +642,10 @@ def locator_for_run(ws, run_id, background=True, per_plate=2, scales=3):
         ``predict_proba`` columns follow ``classes``.
     classes : list of str
     info : dict
-        ``spec`` (FeatureSpec), ``sides`` (window sides), ``background`` (bool), ``n_background``,
-        ``run`` (the run record).
+        ``spec`` (FeatureSpec), ``sides`` (window sizes: the square sides of :func:`window_sides`, then
+        the elongated ``(width, height)`` shapes of :func:`window_shapes`), ``background`` (bool), ``n_background``,
+        ``ranker`` (:class:`~defectlab.learn.box_ranker.BoxRanker` or None), ``n_ranker_plates`` (held-out
+        plates it was learned from), ``run`` (the run record).
     """
     from defectlab.learn.runs import get_run, load_run_model
     from defectlab.store.workspace import as_workspace
@@ -584,44 +661,66 @@ def locator_for_run(ws, run_id, background=True, per_plate=2, scales=3):
     # defects as they appear on plates: the boxes cut from plates when there are enough of them
     boxed = [r for r in rows if r["parent_id"] is not None]
     sized = boxed if len(boxed) >= 10 else rows
-    sides = window_sides([r["width"] for r in sized], [r["height"] for r in sized], scales)
-    info = {"spec": spec, "sides": sides, "background": False, "n_background": 0, "run": run}
+    sizes = [r["width"] for r in sized], [r["height"] for r in sized]
+    sides = window_sides(*sizes, scales) + window_shapes(*sizes)
+    info = {"spec": spec, "sides": sides, "background": False, "n_background": 0, "ranker": None,
+            "n_ranker_plates": 0, "run": run}
     classes = [str(c) for c in model.classes_]
     if not (background and boxed):
         return model, classes, info
     directory = _locator_paths(ws, run)
     key = {"format": _LOCATOR_FORMAT, "run_id": run["run_id"], "per_plate": int(per_plate),
-           "sides": list(sides), "spec_hash": spec.hash}
+           "sides": [list(s) if isinstance(s, tuple) else s for s in sides], "spec_hash": spec.hash}
     found = _stored_locator(directory, key)
     if found is None:
         found = _train_locator(ws, run, rows, spec, sides, per_plate, directory, key)
     if found is None:  # no plate has room for a background window
         return model, classes, info
-    loc, n_background = found
-    info.update(background=True, n_background=n_background)
+    loc, n_background, ranker, n_ranker_plates = found
+    info.update(background=True, n_background=n_background, ranker=ranker, n_ranker_plates=n_ranker_plates)
     return loc, [str(c) for c in loc.classes_], info
 
 
 def _stored_locator(directory, key):
-    """(model, n_background) of a stored locator made for ``key``, else None (absent, damaged, outdated)."""
+    """(model, n_background, ranker, n_ranker_plates) of a stored locator made for ``key``, else None
+    (absent, damaged, outdated)."""
     from defectlab.learn.artifacts import load_model, read_meta
 
     try:
         meta = read_meta(directory)
-        if (meta.get("extra") or {}).get("key") == key:
-            return load_model(directory), int(meta["extra"]["n_background"])
+        extra = meta.get("extra") or {}
+        if extra.get("key") == key:
+            ranker = None if extra.get("ranker") is None else BoxRanker.from_dict(extra["ranker"])
+            return load_model(directory), int(extra["n_background"]), ranker, int(extra["n_ranker_plates"])
     except (ArtifactError, KeyError, TypeError, ValueError):
         pass
     return None
 
 
 def _train_locator(ws, run, rows, spec, sides, per_plate, directory, key):
-    """Fit and store the locator: the run's crops + background windows; (model, n_background) or None."""
+    """Fit and store the locator (the run's crops + background windows) and its box ranker.
+
+    Returns (model, n_background, ranker or None, n_ranker_plates), or None without background windows.
+    """
     from defectlab.features import feature_names
     from defectlab.learn.artifacts import save_model
-    from defectlab.learn.models import make_model
 
     seed = int(run.get("seed") or 0)
+    fitted = _fit_locator(ws, run, rows, spec, sides, per_plate, seed)
+    if fitted is None:
+        return None
+    loc, n_background = fitted
+    ranker, n_plates = _learn_ranker(ws, run, rows, spec, sides, per_plate, seed)
+    save_model(loc, directory, feature_names=list(feature_names(spec)),
+               extra={"key": key, "n_background": n_background, "classes": [str(c) for c in loc.classes_],
+                      "ranker": None if ranker is None else ranker.to_dict(), "n_ranker_plates": n_plates})
+    return loc, n_background, ranker, n_plates
+
+
+def _fit_locator(ws, run, rows, spec, sides, per_plate, seed):
+    """(model, n_background) trained on ``rows`` + background windows of their plates, or None."""
+    from defectlab.learn.models import make_model
+
     bg = _background_set(ws, rows, sides, per_plate, seed)
     if not bg:
         return None
@@ -631,9 +730,57 @@ def _train_locator(ws, run, rows, spec, sides, per_plate, directory, key):
     loc = make_model(run["model"], params.get("model_preset", "fast"), random_state=seed, n_jobs=1,
                      class_weight=params.get("class_weight", "balanced"))
     loc.fit(X, y)
-    save_model(loc, directory, feature_names=list(feature_names(spec)),
-               extra={"key": key, "n_background": len(bg), "classes": [str(c) for c in loc.classes_]})
     return loc, len(bg)
+
+
+def _plate_truth(rows):
+    """{plate id: [(label, (x0, y0, x1, y1)), ...]} of the run's crops cut from plates."""
+    out = {}
+    for r in rows:
+        if r["parent_id"] is None or not r.get("box"):
+            continue
+        try:
+            box = tuple(float(v) for v in json.loads(r["box"])[:4])
+        except (TypeError, ValueError):
+            continue
+        if len(box) == 4:
+            out.setdefault(int(r["parent_id"]), []).append((r["label"], box))
+    return out
+
+
+def _learn_ranker(ws, run, rows, spec, sides, per_plate, seed):
+    """(BoxRanker or None, n held-out plates): a locator without some plates scores their windows.
+
+    A third of the boxed plates (at most 120, at least 2 when there are 8 or more) is held out;
+    a locator trained on the other crops and plates classifies the held-out plates' windows, and the
+    ranker learns which of them match the plates' boxes (:meth:`BoxRanker.fit`).
+    """
+    from defectlab.features import extract
+    from defectlab.store import get_item, load_item_image
+
+    truth = _plate_truth(rows)
+    if len(truth) < _RANK_MIN_PLATES:
+        return None, 0
+    rng = np.random.default_rng(seed + 1)
+    n_hold = int(np.clip(len(truth) // 3, 2, _RANK_MAX_PLATES))
+    held = {int(p) for p in rng.choice(sorted(truth), size=n_hold, replace=False)}
+    fitted = _fit_locator(ws, run, [r for r in rows if r["parent_id"] not in held], spec, sides, per_plate, seed)
+    if fitted is None:
+        return None, 0
+    loc, classes = fitted[0], [str(c) for c in fitted[0].classes_]
+    plates = []
+    for pid in sorted(held):
+        try:
+            image = load_item_image(ws, get_item(ws, pid))
+        except DefectlabError:
+            continue
+        h, w = image.shape[:2]
+        windows = sliding_windows(h, w, sides, LocateSettings.stride, LocateSettings.max_windows)
+        probs = _predict(loc, np.asarray(extract(_window_crops(image, windows), spec), dtype=np.float64))
+        plates.append((probs, windows, h, w, truth[pid]))
+    if len(plates) < 2:
+        return None, 0
+    return BoxRanker.fit(plates, classes, BACKGROUND, random_state=seed), len(plates)
 
 
 def _item_features(ws, run_id, item_ids):
@@ -660,7 +807,7 @@ def _predict(model, X, chunk=512):
     return np.vstack([model.predict_proba(X[s:s + chunk]) for s in range(0, len(X), chunk)])
 
 
-def locate_image(image, model, classes, spec, sides, settings=None, source=""):
+def locate_image(image, model, classes, spec, sides, settings=None, source="", ranker=None):
     """Locate defects on one image with a fitted crop model.
 
     Parameters
@@ -672,11 +819,15 @@ def locate_image(image, model, classes, spec, sides, settings=None, source=""):
     classes : list of str
         ``model.predict_proba`` column names.
     spec : FeatureSpec
-    sides : sequence of int
-        Window sides (pixels) unless ``settings.window_sides`` is set.
+    sides : sequence of int or (int, int)
+        Window sizes (pixels: a square's side or ``(width, height)``) unless ``settings.window_sides`` is
+        set.
     settings : LocateSettings or None
     source : str
         Name recorded in the result.
+    ranker : BoxRanker or None
+        The locator's box ranker (``info["ranker"]`` of :func:`locator_for_run`), used by the ``auto``
+        and ``ranked`` methods.
 
     Returns
     -------
@@ -697,13 +848,50 @@ def locate_image(image, model, classes, spec, sides, settings=None, source=""):
     X = np.asarray(extract(_window_crops(image, windows), spec), dtype=np.float64)
     probs = _predict(model, X)
     pmap, cell = probability_map(probs, windows, h, w)
-    min_box = settings.min_box or max(1, min(use) // 2)
-    if settings.method == "windows":
-        boxes = boxes_from_windows(probs, windows, classes, settings.threshold, min(min_box, min(h, w)))
-    else:
-        boxes = boxes_from_map(pmap, classes, cell, h, w, settings.threshold, min(min_box, min(h, w)))
+    min_box = min(settings.min_box or max(1, min(min(_wh(s)) for s in use) // 2), min(h, w))
+    boxes = _make_boxes(probs, windows, pmap, cell, classes, h, w, settings, ranker, min_box)
     return PlateResult(width=w, height=h, boxes=boxes, classes=list(classes), prob_map=pmap, cell=cell,
-                       n_windows=len(windows), source=str(source))
+                       n_windows=len(windows), source=str(source), windows=windows,
+                       window_probs=probs.astype(np.float32))
+
+
+def remake_boxes(result, settings, ranker=None):
+    """The boxes of a :class:`PlateResult` made again with other settings (threshold, method, min_box).
+
+    The windows are not classified again (``settings.window_sides``, ``stride`` and ``max_windows`` are
+    ignored): this is cheap, e.g. for a threshold slider or a precision-recall curve.
+
+    Returns
+    -------
+    list of dict
+        ``{"x", "y", "w", "h", "label", "score"}``, best score first.
+    """
+    h, w = result.height, result.width
+    sides = np.minimum(result.windows[:, 2] - result.windows[:, 0], result.windows[:, 3] - result.windows[:, 1])
+    min_box = min(settings.min_box or max(1, int(sides.min(initial=2)) // 2), min(h, w))
+    return _make_boxes(result.window_probs.astype(np.float64), result.windows, result.prob_map, result.cell,
+                       result.classes, h, w, settings, ranker, min_box)
+
+
+def _make_boxes(probs, windows, pmap, cell, classes, h, w, settings, ranker, min_box):
+    """Boxes by the settings' method (``auto``: ranked when there is a ranker, else windows)."""
+    method = settings.method
+    if method == "auto":
+        method = "ranked" if ranker is not None else "windows"
+    if method == "ranked":
+        if ranker is None:
+            raise InputError(msg("error.locate.ranked_needs_ranker",
+                                 "LocateSettings(method='ranked') needs a locator with a box ranker: the run's "
+                                 "crops must come from at least {n} boxed plates.", n=_RANK_MIN_PLATES))
+        feats, best = candidate_features(probs, windows, classes, h, w, BACKGROUND)
+        scores = ranker.score(feats, np.asarray(classes)[best])
+        names = np.asarray(classes)[best]
+        threshold = ranker.thresholds_for(names) if settings.threshold is None else settings.threshold
+        return suppress(scores, best, windows, classes, threshold, min_box)
+    threshold = 0.5 if settings.threshold is None else settings.threshold
+    if method == "windows":
+        return boxes_from_windows(probs, windows, classes, threshold, min_box)
+    return boxes_from_map(pmap, classes, cell, h, w, threshold, min_box)
 
 
 def _prepared(ws, project, run_id, settings, user):
@@ -736,7 +924,7 @@ def locate_item(ws, project, item_id, run_id=None, settings=None, user="local"):
                 "Item {item_id} belongs to another project.",
                 item_id=item_id))
     result = locate_image(load_item_image(ws, item), model, classes, info["spec"], info["sides"], settings,
-                          source=item["source"])
+                          source=item["source"], ranker=info["ranker"])
     result.extra.update(run_id=run_id, item_id=int(item["id"]), background=info["background"])
     return result
 
@@ -799,7 +987,8 @@ def locate_source(ws, project, source, run_id=None, settings=None, user="local",
         except DefectlabError as exc:
             rejected.append({"source": rel, "reason": str(exc)})
             continue
-        result = locate_image(image, model, classes, info["spec"], info["sides"], settings, source=rel)
+        result = locate_image(image, model, classes, info["spec"], info["sides"], settings, source=rel,
+                              ranker=info["ranker"])
         plates.append(result.to_dict())
         if progress is not None:
             progress(k + 1, len(files), rel)
