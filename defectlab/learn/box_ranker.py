@@ -246,8 +246,8 @@ class BoxRanker:
             intercept, threshold = float(data["intercept"]), float(data["threshold"])
             per_class = {str(k): float(v) for k, v in dict(data.get("class_thresholds") or {}).items()}
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise ArtifactError(msg("error.box_ranker.damaged_detail", "The locator's box ranker is damaged ({detail}).",
-                                    detail=repr(exc))) from None
+            raise ArtifactError(msg("error.box_ranker.damaged_detail",
+                                    "The locator's box ranker is damaged ({detail}).", detail=repr(exc))) from None
         ok = all(a.shape == (n,) and np.isfinite(a).all() for a in arrays) and (arrays[1] > 0).all()
         ok = ok and all(0.0 < t < 1.0 for t in [threshold, *per_class.values()]) and set(per_class) <= set(classes)
         if not (ok and np.isfinite(intercept)):
