@@ -12,7 +12,8 @@ Data in, data out: hashes, images or features and labels in; a table of groups o
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -293,8 +294,10 @@ def _is_missing(v):
     return v is None or (isinstance(v, float) and v != v)
 
 
-def find_duplicates(*, hashes=None, images=None, phashes=None, features=None, labels=None,
-                    max_distance=4, min_similarity=None):
+def find_duplicates(*, hashes: Sequence[str] | None = None, images: ArrayLike | None = None,
+                    phashes: ArrayLike | None = None, features: ArrayLike | None = None,
+                    labels: Sequence[Any] | None = None, max_distance: int = 4,
+                    min_similarity: float | None = None) -> pd.DataFrame:
     """Groups of identical and near-identical items, with label conflicts marked.
 
     Give any of: ``hashes`` (exact groups), ``images`` or ``phashes`` (near groups by perceptual
