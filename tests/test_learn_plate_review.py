@@ -6,8 +6,9 @@ import json
 
 import cv2
 import pytest
+from synthetic import write_voc_plates
 
-from defectlab.demo import _voc_xml, make_plate_images
+from defectlab.demo import make_plate_images
 from defectlab.errors import ConflictError, InputError, NotFoundError, PermissionDenied
 from defectlab.ingest import add_crops, add_plate, import_source
 from defectlab.learn import train_project
@@ -32,11 +33,7 @@ def team(tmp_path_factory):
     """Synthetic VOC plates with a trained run, a second project, and one account per role."""
     root = tmp_path_factory.mktemp("platereview")
     src = root / "src"
-    (src / "images").mkdir(parents=True)
-    (src / "annotations").mkdir()
-    for k, (image, boxes) in enumerate(make_plate_images(16, 200, 240, random_state=5)):
-        cv2.imwrite(str(src / "images" / f"p{k}.png"), image)
-        (src / "annotations" / f"p{k}.xml").write_text(_voc_xml(f"p{k}.png", 200, 240, boxes))
+    write_voc_plates(src, 16, random_state=5)
     ws = open_workspace(root / "ws")
     import_source(ws, "Plates", src, layout="voc")
     run = train_project(ws, "Plates", model="logreg", preset="fast", folds=3, seed=0, n_jobs=1)
@@ -203,11 +200,7 @@ def test_a_dismissed_box_becomes_a_background_crop_when_the_project_has_that_cla
     from defectlab.store import add_class
 
     src = tmp_path / "src"
-    (src / "images").mkdir(parents=True)
-    (src / "annotations").mkdir()
-    for k, (image, boxes) in enumerate(make_plate_images(12, 200, 240, random_state=3)):
-        cv2.imwrite(str(src / "images" / f"p{k}.png"), image)
-        (src / "annotations" / f"p{k}.xml").write_text(_voc_xml(f"p{k}.png", 200, 240, boxes))
+    write_voc_plates(src, 12, random_state=3)
     ws = open_workspace(tmp_path / "ws")
     import_source(ws, "Plates", src, layout="voc")
     train_project(ws, "Plates", model="logreg", preset="fast", folds=3, seed=0, n_jobs=1)

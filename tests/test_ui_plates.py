@@ -2,12 +2,13 @@
 accepted or corrected box becomes a labeled crop of that plate; Cut crops offers the model's boxes.
 (The canvas with the pre-drawn suggestions is covered by the browser test.)"""
 
-import cv2
+import time
+
 import numpy as np
 import pytest
+from synthetic import write_voc_plates
 from ui_support import app, no_exception
 
-from defectlab.demo import _voc_xml, make_plate_images
 from defectlab.ingest import import_source
 from defectlab.learn import train_project
 from defectlab.store import current_labels, items_frame, open_workspace
@@ -17,11 +18,7 @@ from defectlab.ui.plates_view import initial_drawing, overlay_image
 def plates_workspace(root, n_plates=16):
     """A project imported from synthetic VOC plates (crops + plates) with a trained run."""
     src = root / "src"
-    (src / "images").mkdir(parents=True)
-    (src / "annotations").mkdir()
-    for k, (image, boxes) in enumerate(make_plate_images(n_plates, 200, 240, random_state=5)):
-        cv2.imwrite(str(src / "images" / f"p{k}.png"), image)
-        (src / "annotations" / f"p{k}.xml").write_text(_voc_xml(f"p{k}.png", 200, 240, boxes))
+    write_voc_plates(src, n_plates, random_state=5)
     ws = open_workspace(root / "ws")
     import_source(ws, "Plates", src, layout="voc")
     train_project(ws, "Plates", model="logreg", preset="fast", folds=3, seed=0, n_jobs=1)
@@ -193,3 +190,67 @@ def test_review_shows_a_label_issue_inside_its_plate(ws):
     no_exception(at)
     assert _toggle(at, "rev_in_plate").value is True
     assert len(_plate_captions(at)) == 1
+
+
+def _finished(job, seconds=300):
+    deadline = time.time() + seconds
+    while job.running and time.time() < deadline:
+        time.sleep(0.2)
+    assert not job.running, "the training job did not finish"
+    return job
+
+
+def test_training_job_prepares_the_plate_locator_so_the_first_search_does_not_wait(tmp_path, monkeypatch):
+    from defectlab.learn import locate
+    from defectlab.learn.runs import get_run
+    from defectlab.store import get_project
+    from defectlab.ui import training
+
+    ws = plates_workspace(tmp_path)
+    project = get_project(ws, "Plates")
+    job = _finished(training.start(ws, project, model="logreg", preset="fast", folds=3, seed=0, user="local"))
+    assert job.error is None and job.fraction == 1.0 and not job.result.get("warnings")
+    stored = locate._locator_paths(ws, get_run(ws, job.result["run_id"])) / "meta.json"
+    assert stored.is_file()  # made by the job, before anyone searched a plate
+    # the pages then only load it: a search must not train again
+    monkeypatch.setattr(locate, "_train_locator", lambda *a, **k: pytest.fail("the locator was trained again"))
+    model, _classes, info = locate.locator_for_run(ws, job.result["run_id"])
+    assert info["background"] and model is not None
+
+
+def test_a_locator_that_cannot_be_made_is_a_warning_on_the_train_page(tmp_path, monkeypatch):
+    from defectlab.errors import InputError
+    from defectlab.learn import locate
+    from defectlab.messages import msg
+    from defectlab.store import get_project
+    from defectlab.ui import training
+
+    ws = plates_workspace(tmp_path, n_plates=10)
+
+    def broken(*args, **kwargs):
+        raise InputError(msg("error.locate.run_has_no_training", "Run {run_id} has no training items; it "
+                             "cannot locate defects.", run_id="R"))
+
+    monkeypatch.setattr(locate, "locator_for_run", broken)
+    project = get_project(ws, "Plates")
+    job = _finished(training.start(ws, project, model="logreg", preset="fast", folds=3, seed=0, user="local"))
+    assert job.error is None  # the run itself is fine
+    at = app(ws.root, "train")
+    no_exception(at)
+    warnings = [w.value for w in at.warning]
+    assert any("After training: Run R has no training items" in w for w in warnings), warnings
+    at.session_state["lang"] = "zh_CN"
+    at.run()
+    assert any("训练之后" in w.value for w in at.warning), [w.value for w in at.warning]
+
+
+def test_a_project_without_plates_gets_no_locator_step(tmp_path, monkeypatch):
+    from ui_support import demo_workspace
+
+    from defectlab.learn import locate
+    from defectlab.ui import training
+
+    ws, project, _labeled, _ = demo_workspace(tmp_path / "ws", n_per_class=10)
+    monkeypatch.setattr(locate, "locator_for_run", lambda *a, **k: pytest.fail("no plates: no locator"))
+    job = _finished(training.start(ws, project, model="logreg", preset="fast", folds=3, seed=0, user="local"))
+    assert job.error is None and job.fraction == 1.0

@@ -25,10 +25,11 @@ A crop classifier has no notion of "no defect": every window would get some defe
 has plates (full images whose defects were boxed: VOC/YOLO/COCO imports or the Cut-crops page), the
 locator is a second model next to the run: the run's training crops with their labels plus a
 ``background`` class made of windows of those plates that overlap no box (at most 10 % of the window's
-area inside any box, see :func:`background_windows`). It is trained once per run, on first use, with the
-run's model and seed, and stored in ``runs/<run-id>/locator/`` (checksummed like every model; never
-pickled). ``LocateSettings(background=False)`` switches it off; a project without plates has no
-background class and the maps then only tell the defect classes apart (every window is some defect).
+area inside any box, see :func:`background_windows`). It is trained once per run, on first use (the
+app's training job does it right after the run), with the run's model and seed, and stored in
+``runs/<run-id>/locator/`` (checksummed like every model; never pickled).
+``LocateSettings(background=False)`` switches it off; a project without plates has no background class
+and the maps then only tell the defect classes apart (every window is some defect).
 
 The box ranker
 --------------
@@ -53,7 +54,7 @@ import numpy as np
 
 from defectlab._validation import _check_float, _check_int
 from defectlab.errors import ArtifactError, DefectlabError, InputError
-from defectlab.learn.box_ranker import BoxRanker, candidate_features, suppress
+from defectlab.learn.box_ranker import BoxRanker, candidate_features, pairwise_overlap, suppress
 from defectlab.messages import msg
 
 __all__ = [
@@ -420,15 +421,7 @@ def boxes_from_map(prob_map, classes, cell, height, width, threshold=0.5, min_bo
 
 def _pairwise(a, b):
     """(IoU, intersection over the smaller area) of two (M, 4) / (K, 4) box arrays."""
-    a = np.asarray(a, dtype=np.float64)[:, None, :]
-    b = np.asarray(b, dtype=np.float64)[None, :, :]
-    iw = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
-    ih = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
-    inter = iw * ih
-    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
-    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
-    iou = inter / np.maximum(area_a + area_b - inter, 1e-9)
-    return iou, inter / np.maximum(np.minimum(area_a, area_b), 1e-9)
+    return pairwise_overlap(a, b)
 
 
 def boxes_from_windows(probs, windows, classes, threshold=0.5, min_box=1, max_iou=0.3, max_inside=0.5):
@@ -470,23 +463,8 @@ def boxes_from_windows(probs, windows, classes, threshold=0.5, min_box=1, max_io
     cols = np.flatnonzero(defect)
     best = cols[probs[:, cols].argmax(axis=1)]
     score = probs[np.arange(len(probs)), best]
-    size_ok = np.minimum(windows[:, 2] - windows[:, 0], windows[:, 3] - windows[:, 1]) >= min_box
-    idx = np.flatnonzero((score >= threshold) & size_ok)
-    idx = idx[np.argsort(-score[idx], kind="stable")]
-    if len(idx) == 0:
-        return []
-    iou, inside = _pairwise(windows[idx], windows[idx])
-    suppress = ((iou >= max_iou) | (inside >= max_inside)) & (best[idx][:, None] == best[idx][None, :])
-    alive = np.ones(len(idx), bool)
-    boxes = []
-    for i in range(len(idx)):
-        if not alive[i]:
-            continue
-        alive &= ~suppress[i]
-        x0, y0, x1, y1 = (int(v) for v in windows[idx[i]])
-        boxes.append({"x": x0, "y": y0, "w": x1 - x0, "h": y1 - y0, "label": str(classes[best[idx[i]]]),
-                      "score": round(float(score[idx[i]]), 4)})
-    return boxes
+    return suppress(score, best, windows, classes, threshold, min_box=min_box, max_iou=max_iou,
+                    max_inside=max_inside)
 
 
 def _window_crops(image, windows):

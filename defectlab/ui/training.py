@@ -22,6 +22,7 @@ __all__ = ["Job", "forget", "index_of", "job", "model_names", "preset_names", "s
 _JOBS: dict = {}
 _LOCK = threading.Lock()
 _TRAIN_SHARE = 0.85  # of a training job's progress bar; its review queues fill the rest
+_QUEUES_END = 0.95  # ... up to here; preparing the plate locator (projects with plates) the last part
 
 
 @dataclass
@@ -110,6 +111,7 @@ def start(ws, project, *, model, preset, folds, seed, user, model_preset=None):
                 kwargs = {k: v for k, v in kwargs.items() if k in accepted}
             j.result = learn.train_project(ws, project.name, **kwargs)
             _compute_queues(ws, j)
+            _prepare_locator(ws, j)
             j.fraction = 1.0
         except DefectlabError as exc:  # its Message (catalog key), shown in the reader's language
             j.error = exc.args[0] if exc.args and isinstance(exc.args[0], Message) else str(exc)
@@ -127,12 +129,31 @@ def _compute_queues(ws, j):
     """After training: the run's review queues, computed once and stored with it (progress shown)."""
     from defectlab.quality import compute_run_queues
 
-    j.span = (_TRAIN_SHARE, 1.0)  # the bar goes on from where training left it, never back
+    j.span = (_TRAIN_SHARE, _QUEUES_END)  # the bar goes on from where training left it, never back
     j._progress(0.0, msg("quality.progress.start", "review queues"))
     out = compute_run_queues(ws, j.result["run_id"], progress=j._progress)
     j.result["queues"] = out["counts"]
     if out["errors"]:
         j.result.setdefault("warnings", []).extend(f"{k}: {v}" for k, v in out["errors"].items())
+
+
+def _prepare_locator(ws, j):
+    """After the queues, when the run's crops were cut from plates: train the run's plate locator (the
+    background class and box ranker, minutes on a large project) now, in this job, so that the first
+    search on Predict or Cut crops does not wait for it. A failure is a warning: the pages train it then."""
+    from defectlab.learn.locate import locator_for_run
+
+    with ws.read() as conn:
+        boxed = conn.execute("SELECT 1 FROM items WHERE project_id = ? AND parent_id IS NOT NULL "
+                             "AND deleted_at IS NULL LIMIT 1", (j.key[1],)).fetchone()
+    if boxed is None:
+        return
+    j.span = (_QUEUES_END, 1.0)
+    j._progress(0.0, msg("plates.progress.locator", "preparing the plate locator"))
+    try:
+        locator_for_run(ws, j.result["run_id"])
+    except DefectlabError as exc:
+        j.result.setdefault("warnings", []).append(exc.args[0] if exc.args else str(exc))
 
 
 def model_names():
