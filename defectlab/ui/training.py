@@ -132,7 +132,32 @@ def _compute_queues(ws, j):
     out = compute_run_queues(ws, j.result["run_id"], progress=j._progress)
     j.result["queues"] = out["counts"]
     if out["errors"]:
-        j.result.setdefault("warnings", []).extend(f"{k}: {v}" for k, v in out["errors"].items())
+        j.result.setdefault("warnings", []).extend(queue_warning(k, v) for k, v in out["errors"].items())
+
+
+def queue_warning(kind, error):
+    """A review queue that could not be computed, as a Message (the queue's name and the library's reason
+    both translated on the page).
+
+    Parameters
+    ----------
+    kind : str
+        One of :data:`defectlab.quality.QUEUE_KINDS`.
+    error : str
+        The reason (a :class:`~defectlab.messages.Message` when the library gave one).
+
+    Returns
+    -------
+    Message
+    """
+    names = {
+        "issues": msg("review.tab.issues", "Likely label errors"),
+        "duplicates": msg("review.tab.duplicates", "Duplicates"),
+        "conflicts": msg("review.tab.conflicts", "Conflicts"),
+        "outliers": msg("review.tab.outliers", "Outliers"),
+    }
+    return msg("train.queue_failed", "The review queue '{kind}' could not be computed: {error}",
+               kind=names.get(kind, kind), error=error)
 
 
 def model_names():

@@ -78,6 +78,8 @@ def _status():
     result = j.result or {}
     st.success(t("train.done", run=result.get("run_id", "?"), seconds=j.seconds))
     _headline(result)
+    for w in result.get("warnings") or []:  # the library's notes and review queues that failed
+        st.warning(common.md(common.reason_text(w)))
     if st.button(t("train.open_run"), key="train_open_run", icon=":material/compare_arrows:"):
         st.session_state["runs_b"] = result.get("run_id")
         st.switch_page(str(common.PAGES_DIR / "runs.py"))
