@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 
 from defectlab.errors import DefectlabError
-from defectlab.messages import Message, msg
+from defectlab.messages import Message, msg, os_reason
 
 __all__ = ["Job", "forget", "index_of", "job", "model_names", "preset_names", "speed_names", "start"]
 
@@ -114,7 +114,7 @@ def start(ws, project, *, model, preset, folds, seed, user, model_preset=None):
         except DefectlabError as exc:  # its Message (catalog key), shown in the reader's language
             j.error = exc.args[0] if exc.args and isinstance(exc.args[0], Message) else str(exc)
         except Exception as exc:
-            j.error = f"{type(exc).__name__}: {exc}"
+            j.error = job_error(exc)
         finally:
             j.finished = time.time()
 
@@ -150,14 +150,46 @@ def queue_warning(kind, error):
     -------
     Message
     """
+    return msg("train.queue_failed", "The review queue '{kind}' could not be computed: {error}",
+               kind=_queue_name(kind), error=error)
+
+
+def _queue_name(kind):
     names = {
         "issues": msg("review.tab.issues", "Likely label errors"),
         "duplicates": msg("review.tab.duplicates", "Duplicates"),
         "conflicts": msg("review.tab.conflicts", "Conflicts"),
         "outliers": msg("review.tab.outliers", "Outliers"),
     }
-    return msg("train.queue_failed", "The review queue '{kind}' could not be computed: {error}",
-               kind=names.get(kind, kind), error=error)
+    return names.get(kind, kind)
+
+
+def queue_errors_text(errors):
+    """``compute_run_queues(...)["errors"]`` as one Message ``"<queue>: <reason>; <queue>: <reason>"`` (each
+    queue's name and reason translated on the page).
+
+    Parameters
+    ----------
+    errors : dict of str to str
+        Queue kind -> reason (a :class:`~defectlab.messages.Message` when the library gave one); not empty.
+
+    Returns
+    -------
+    Message
+    """
+    parts = [msg("train.queue_error", "{kind}: {error}", kind=_queue_name(k), error=v) for k, v in errors.items()]
+    text = parts[-1]
+    for part in reversed(parts[:-1]):
+        text = msg("quality.reason.join", "{first}; {rest}", first=part, rest=text)
+    return text
+
+
+def job_error(exc):
+    """What a job keeps of an unexpected exception: a common OS error as its translated phrase (a full disk
+    while a run is written), else the exception's type and text."""
+    if isinstance(exc, OSError) and isinstance(os_reason(exc), Message):
+        return os_reason(exc)
+    return f"{type(exc).__name__}: {exc}"
 
 
 def model_names():
