@@ -297,3 +297,15 @@ def test_developer_only_validation_messages_cannot_be_reached_from_a_page():
     for path in (root / "defectlab" / "ui").rglob("*.py"):
         text = path.read_text(encoding="utf-8")
         assert "_validation" not in text and "features._validate" not in text, path
+
+
+def test_review_page_queue_job_errors_in_chinese(zh_ui):
+    """The Review page's background queue job joins several failed queues: each name and reason translated."""
+    from defectlab.ui.training import job_error, queue_errors_text
+
+    disk_full = os_reason(OSError(errno.ENOSPC, "No space left on device"))
+    text = queue_errors_text({"duplicates": disk_full, "outliers": "plain detail"})
+    assert text == "Duplicates: the disk is full (ENOSPC); Outliers: plain detail"
+    assert zh_ui.reason_text(text) == "重复队列：磁盘已满（ENOSPC）；异常样本队列：plain detail"
+    assert zh_ui.reason_text(job_error(OSError(errno.ENOSPC, "No space left on device"))) == "磁盘已满（ENOSPC）"
+    assert job_error(ValueError("odd")) == "ValueError: odd"
