@@ -142,8 +142,8 @@ def cmd_import(args):
                                                                  r.get("reason_args"))))
                   for r in d["rejected"][:50]]
         if len(d["rejected"]) > 50:
-            lines.append(f"  ... and {len(d['rejected']) - 50} more (use --json for all)")
-        lines += [f"  conflict: {' / '.join(c['sources'])} labeled {' vs '.join(c['labels'])}"
+            lines.append("  " + t("cli.import_more", n=len(d["rejected"]) - 50))
+        lines += ["  " + t("cli.import_conflict", sources=" / ".join(c["sources"]), labels=" / ".join(c["labels"]))
                   for c in d["conflicts"][:50]]
         return "\n".join(lines)
 
@@ -171,11 +171,12 @@ def cmd_train(args):
 
 def _compute_queues(args, run_id):
     """A new run's review queues, computed once and stored with it: counts per queue."""
+    from .i18n import translate
     from .quality import compute_run_queues
 
     out = compute_run_queues(_workspace(args), run_id, progress=_Progress("queues"))
     for kind, message in out["errors"].items():
-        print(f"warning: review queue {kind}: {message}", file=sys.stderr)
+        print(t("cli.queue_warning", kind=kind, error=translate(message)), file=sys.stderr)
     return out["counts"]
 
 
