@@ -161,7 +161,7 @@ def reason_text(reason, key=None, args=None):
     from defectlab import i18n
     from defectlab.messages import message_from_fields
 
-    if isinstance(reason, OSError):  # file not found, permission denied, disk full: a translated phrase
+    if isinstance(reason, OSError) and not isinstance(reason, DefectlabError):  # not found, disk full...
         reason = os_reason(reason)
     if key:  # a report row (perhaps read back from JSON): its nested words become Messages again
         reason = message_from_fields(reason, key, args)
@@ -349,7 +349,8 @@ def error_text(exc):
     its English text."""
     if isinstance(exc, ImageError):
         return t_plain("error.image", source=exc.source, reason=reason_text(exc.reason))
-    if isinstance(exc, OSError):  # its errno as a translated phrase, the file after it
+    if isinstance(exc, OSError) and not isinstance(exc, DefectlabError):  # (PermissionDenied is one too)
+        # its errno as a translated phrase, the file after it
         return reason_text(exc) + (f" ({exc.filename})" if exc.filename else "")
     first = exc.args[0] if exc.args else None
     return reason_text(first) if isinstance(first, Message) else str(exc)
