@@ -309,3 +309,15 @@ def test_review_page_queue_job_errors_in_chinese(zh_ui):
     assert zh_ui.reason_text(text) == "重复队列：磁盘已满（ENOSPC）；异常样本队列：plain detail"
     assert zh_ui.reason_text(job_error(OSError(errno.ENOSPC, "No space left on device"))) == "磁盘已满（ENOSPC）"
     assert job_error(ValueError("odd")) == "ValueError: odd"
+
+
+def test_training_notes_are_messages_shown_in_chinese(zh_ui):
+    """The notes a training returns (``warnings``, now shown on the Train page) translate: fold notes too."""
+    from defectlab.learn.cv import make_folds
+
+    y = np.array(["a"] * 6 + ["b"] * 2 + ["c"])
+    _folds, _used, notes = make_folds(y, n_splits=5)
+    assert len(notes) == 2 and all(isinstance(n, Message) for n in notes), notes
+    shown = [zh_ui.reason_text(n) for n in notes]
+    # only the class names (quoted, as the user typed them) stay as they are
+    assert all(_han(s) and not re.search(r"[A-Za-z]{2,}", re.sub(r"'\w+'", "", s)) for s in shown), shown
