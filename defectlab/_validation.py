@@ -7,6 +7,11 @@ template: what, where (``The 'name' parameter of where``), what was received, an
 
 NumPy only: importing this module imports no scikit-learn, pandas or OpenCV. Image batches have their
 own checks in :mod:`defectlab.features._validate`.
+
+Language: the messages carry catalog keys, but their fragments (the parameter's name, ``{span}``, the fix
+naming a Python call) stay English inside the translated sentence. That is on purpose: these checks fire only
+for API misuse (a program calling a public function wrongly); the app passes only values from bounded widgets
+(``tests/test_i18n_nested.py::test_developer_only_validation_messages_cannot_be_reached_from_a_page``).
 """
 
 import numbers

@@ -117,7 +117,9 @@ def _compute_options(p):
 
 
 def cmd_import(args):
+    from .i18n import translate
     from .ingest import import_source
+    from .messages import message_from_fields
 
     report = import_source(_workspace(args), args.project, args.source, layout=args.layout,
                            label_regex=args.label_regex, user=args.user, padding=args.padding,
@@ -136,11 +138,12 @@ def cmd_import(args):
                            t("import.n_rejected", n=len(d["rejected"])),
                            t("import.n_conflicts", n=len(d["conflicts"]))])]
         lines += ["  " + t("import.rejected_file", source=r["source"],
-                           reason=t(r["reason_key"], **r["reason_args"]) if r.get("reason_key") else r["reason"])
+                           reason=translate(message_from_fields(r["reason"], r.get("reason_key"),
+                                                                 r.get("reason_args"))))
                   for r in d["rejected"][:50]]
         if len(d["rejected"]) > 50:
-            lines.append(f"  ... and {len(d['rejected']) - 50} more (use --json for all)")
-        lines += [f"  conflict: {' / '.join(c['sources'])} labeled {' vs '.join(c['labels'])}"
+            lines.append("  " + t("cli.import_more", n=len(d["rejected"]) - 50))
+        lines += ["  " + t("cli.import_conflict", sources=" / ".join(c["sources"]), labels=" / ".join(c["labels"]))
                   for c in d["conflicts"][:50]]
         return "\n".join(lines)
 
@@ -168,11 +171,12 @@ def cmd_train(args):
 
 def _compute_queues(args, run_id):
     """A new run's review queues, computed once and stored with it: counts per queue."""
+    from .i18n import translate
     from .quality import compute_run_queues
 
     out = compute_run_queues(_workspace(args), run_id, progress=_Progress("queues"))
     for kind, message in out["errors"].items():
-        print(f"warning: review queue {kind}: {message}", file=sys.stderr)
+        print(t("cli.queue_warning", kind=kind, error=translate(message)), file=sys.stderr)
     return out["counts"]
 
 
@@ -529,17 +533,14 @@ def build_parser():
 def error_text(exc):
     """A library error in the current language when it carries a catalog key (a
     :class:`~defectlab.messages.Message`), else its English text."""
-    from .i18n import catalog, get_language
-    from .messages import Message
+    from .i18n import catalog, get_language, translate
 
     first = exc.args[0] if exc.args else None
     key = getattr(first, "key", None)
     if get_language() == "en" or not key or key not in catalog("en"):
         return str(exc)  # English: the library's own line, as it always was
-    # a word with its own key inside the sentence (a role, an action, a class) is translated first
-    args = {k: t(v.key, **v.args) if isinstance(v, Message) and v.key in catalog("en") else v
-            for k, v in first.args.items()}
-    return t(key, **args)
+    # a word with its own key inside the sentence (a role, an action, a class, an OS error) is translated first
+    return translate(first)
 
 
 def _language_from_environment():

@@ -47,7 +47,7 @@ import cv2
 import numpy as np
 
 from defectlab.errors import ImageError, InputError
-from defectlab.messages import Message, msg
+from defectlab.messages import Message, msg, os_reason
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -173,7 +173,7 @@ def _file_size(path, source):
         raise ImageError(source, msg("imaging.reason.not_found", "file not found")) from None
     except OSError as e:
         raise ImageError(
-            source, msg("imaging.reason.unreadable", "cannot read the file ({detail})", detail=e.strerror or e)
+            source, msg("imaging.reason.unreadable", "cannot read the file ({detail})", detail=os_reason(e))
         ) from None
     if not os.path.isfile(path):
         raise ImageError(source, msg("imaging.reason.not_a_file", "is a folder or a special file, not an image file"))
@@ -219,7 +219,7 @@ def read_image_bytes(path, limits: ImageLimits = DEFAULT_LIMITS, source=None) ->
             return f.read(limits.max_file_bytes + 1)
     except OSError as e:
         raise ImageError(
-            source, msg("imaging.reason.unreadable", "cannot read the file ({detail})", detail=e.strerror or e)
+            source, msg("imaging.reason.unreadable", "cannot read the file ({detail})", detail=os_reason(e))
         ) from None
 
 
@@ -724,7 +724,7 @@ def read_image_size(path, source=None) -> tuple[int, int]:
         ) from None
     except OSError as e:
         raise ImageError(
-            source, msg("imaging.reason.unreadable", "cannot read the file ({detail})", detail=e.strerror or e)
+            source, msg("imaging.reason.unreadable", "cannot read the file ({detail})", detail=os_reason(e))
         ) from None
     if hdr.orientation >= 5:
         return hdr.height, hdr.width

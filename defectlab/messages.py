@@ -29,10 +29,11 @@ Examples
 
 from __future__ import annotations
 
+import errno
 import math
 import numbers
 
-__all__ = ["Message", "message_fields", "msg"]
+__all__ = ["Message", "message_fields", "message_from_fields", "msg", "os_reason"]
 
 
 def _json_value(value):
@@ -119,5 +120,101 @@ def message_fields(text, prefix="reason"):
         ``{prefix + "_key": key, prefix + "_args": args}`` for a Message; ``{}`` for a plain str.
     """
     if isinstance(text, Message):
-        return {f"{prefix}_key": text.key, f"{prefix}_args": dict(text.args)}
+        return {f"{prefix}_key": text.key, f"{prefix}_args": {k: _arg_to_json(v) for k, v in text.args.items()}}
     return {}
+
+
+def _arg_to_json(value):
+    """An argument for JSON: a nested Message as ``{"key", "args", "text"}`` (recursively), else as it is."""
+    if isinstance(value, Message):
+        return {"key": value.key, "args": {k: _arg_to_json(v) for k, v in value.args.items()}, "text": str(value)}
+    return value
+
+
+def _arg_from_json(value):
+    """The inverse of :func:`_arg_to_json`: a ``{"key", "args", "text"}`` dict becomes a Message again."""
+    if isinstance(value, dict) and isinstance(value.get("key"), str) and "text" in value:
+        args = value.get("args") if isinstance(value.get("args"), dict) else {}
+        return Message(str(value["text"]), value["key"], {str(k): _arg_from_json(v) for k, v in args.items()})
+    if isinstance(value, dict):  # not ours: its text, never a dict inside a sentence
+        return str(value.get("text", value))
+    return value
+
+
+def message_from_fields(text, key=None, args=None):
+    """Rebuild the :class:`Message` of a report row read back from JSON (the inverse of :func:`message_fields`).
+
+    Parameters
+    ----------
+    text : str
+        The English text (a row's ``reason``).
+    key : str or None
+        The row's ``<prefix>_key``; None (or empty) gives ``text`` back as it is.
+    args : dict or None
+        The row's ``<prefix>_args``; a nested word stored as ``{"key", "args", "text"}`` becomes a Message
+        again, so it is translated too.
+
+    Returns
+    -------
+    Message or str
+
+    Examples
+    --------
+    >>> import json
+    >>> inner = msg("error.os.permission", "permission denied ({detail})", detail="EACCES")
+    >>> row = {"reason": msg("imaging.reason.unreadable", "cannot read the file ({detail})", detail=inner)}
+    >>> row.update(message_fields(row["reason"]))
+    >>> back = json.loads(json.dumps(row))
+    >>> m = message_from_fields(back["reason"], back["reason_key"], back["reason_args"])
+    >>> m.args["detail"].key, str(m)
+    ('error.os.permission', 'cannot read the file (permission denied (EACCES))')
+    """
+    if not key:
+        return text
+    return Message(str(text), key, {str(k): _arg_from_json(v) for k, v in (args or {}).items()})
+
+
+#: errno -> (catalog key, English phrase) of the operating-system errors a person meets with files.
+_OS_PHRASES = {
+    errno.ENOENT: ("error.os.not_found", "file or folder not found"),
+    errno.EACCES: ("error.os.permission", "permission denied"),
+    errno.EPERM: ("error.os.permission", "permission denied"),
+    errno.ENOSPC: ("error.os.disk_full", "the disk is full"),
+    errno.EDQUOT: ("error.os.quota", "the disk quota is used up"),
+    errno.EISDIR: ("error.os.is_a_folder", "is a folder"),
+    errno.ENOTDIR: ("error.os.not_a_folder", "a part of the path is not a folder"),
+    errno.EROFS: ("error.os.read_only", "the file system is read-only"),
+    errno.ENAMETOOLONG: ("error.os.name_too_long", "the name is too long"),
+    errno.EIO: ("error.os.io", "input/output error (the disk or network share failed)"),
+    errno.EMFILE: ("error.os.too_many_open", "too many open files"),
+    errno.EBUSY: ("error.os.busy", "the file is in use"),
+}
+
+
+def os_reason(exc):
+    """An operating-system error as a translatable phrase with the raw detail after it.
+
+    Parameters
+    ----------
+    exc : OSError
+        The error met reading or writing a file.
+
+    Returns
+    -------
+    Message or str
+        For a common errno (file not found, permission denied, disk full, ...) a :class:`Message`
+        ``"<phrase> (<ERRNO name>)"`` the UI shows in the user's language; otherwise the system's own
+        text (``strerror``, else ``str(exc)``).
+
+    Examples
+    --------
+    >>> str(os_reason(PermissionError(errno.EACCES, "Permission denied")))
+    'permission denied (EACCES)'
+    >>> os_reason(OSError("odd"))
+    'odd'
+    """
+    known = _OS_PHRASES.get(getattr(exc, "errno", None))
+    if known is None:
+        return str(getattr(exc, "strerror", None) or exc)
+    key, phrase = known
+    return msg(key, phrase + " ({detail})", detail=errno.errorcode.get(exc.errno, str(exc.errno)))

@@ -238,10 +238,11 @@ def test_a_locator_that_cannot_be_made_is_a_warning_on_the_train_page(tmp_path, 
     at = app(ws.root, "train")
     no_exception(at)
     warnings = [w.value for w in at.warning]
-    assert any("After training: Run R has no training items" in w for w in warnings), warnings
+    assert any("The plate locator could not be prepared" in w and "Run R has no training items" in w
+               for w in warnings), warnings
     at.session_state["lang"] = "zh_CN"
     at.run()
-    assert any("训练之后" in w.value for w in at.warning), [w.value for w in at.warning]
+    assert any("未能准备板面定位器" in w.value and "没有" in w.value for w in at.warning), [w.value for w in at.warning]
 
 
 def test_a_project_without_plates_gets_no_locator_step(tmp_path, monkeypatch):

@@ -12,6 +12,7 @@ pages hide what her role may not do: the library's refusals themselves are check
 tests/test_i18n_errors.py), and the lead's team pages.
 """
 
+import errno
 import json
 import re
 import time
@@ -37,6 +38,8 @@ MISSING_KEY = re.compile(r"(?<![\w./-])(?:" + "|".join(NAMESPACES) +
 # keyboard keys (written on the key caps), UTC, the HSV colour space, and the statisticians a measure is
 # named after (Fleiss κ, Krippendorff α, Cohen's κ: Chinese texts keep the names)
 KEYS_AND_NAMES = {"enter", "esc", "space", "shift", "fleiss", "krippendorff", "cohen", "utc", "hsv"}
+# an OS error's code after its translated phrase ("磁盘已满（ENOSPC）"), as the system names it
+ERRNO_NAMES = {name.lower() for name in errno.errorcode.values()}
 REVIEW_VIEWS = ("confusion", "issues", "conflicts", "duplicates", "outliers")
 UNFILLED = re.compile(r"\{[a-z_][a-z0-9_]*(?:[!:][^}]*)?\}")
 
@@ -189,6 +192,16 @@ def _fake_jobs(w, ws, project):
         training._JOBS[key] = training.Job(key=key, user="local", params=params, finished=time.time(), error=error)
         w.at.run()
         w.look("train_failed")
+        # a finished run whose review queue could not be computed (the disk filled up), with a training note
+        disk_full = msg("error.os.disk_full", "the disk is full ({detail})", detail="ENOSPC")
+        result = {"run_id": "20261203-104512-a1b2c3", "accuracy": 0.9, "n_items": 40, "seconds": 1.0,
+                  "warnings": [training.queue_warning("outliers", disk_full),
+                               msg("learn.note.unusable_left_out", "{n} items marked unusable were left out.", n=2)]}
+        training._JOBS[key] = training.Job(key=key, user="local", params=params, finished=time.time(),
+                                           result=result)
+        w.at.run()
+        w.look("train_warnings")
+        assert sum("ENOSPC" in text for text in w.seen["train_warnings"]) == 1
     finally:
         training._JOBS[key] = real
 
@@ -327,13 +340,15 @@ def walk(request, tmp_path_factory):
         mp.undo()
     # what the user typed (project, user, folder names; "rust" is the unknown class of the rejected file) and
     # classes without a catalog display name; the demo classes have one, so their raw names must not show
-    allowed = ALLOWED | KEYS_AND_NAMES | {project.name.lower(), "ann", "local", "rust", "camera", "today"} | {
+    allowed = ALLOWED | KEYS_AND_NAMES | ERRNO_NAMES | {project.name.lower(), "ann", "local", "rust", "camera",
+                                                        "today"} | {
         c.lower() for c in project.classes if class_label(c, lang="zh_CN") == c}
     return lang, w.seen, allowed
 
 
 STEPS = ["import_rejected", "import_missing_folder", *[f"train_progress_{n}" for n in range(8)], "train_finished",
-         "train_failed", "runs_compare", *[f"review_{v}" for v in REVIEW_VIEWS], "predict_results", "predict_queue",
+         "train_failed", "train_warnings", "runs_compare", *[f"review_{v}" for v in REVIEW_VIEWS], "predict_results",
+         "predict_queue",
          "items_open", "export_built", "export_reviewed_none", "manage", "label_book_examples", "cut_crops_box",
          "label", "login_page", "login_failed", "annotator_label", "annotator_items", "annotator_team_report",
          "annotator_label_book", "annotator_cut_crops", "team_users", "team_assign",

@@ -1,6 +1,10 @@
 """The one shared validator of image inputs, and the working-size normalisation (private module).
 
 :func:`prepare_images` is re-exported by :mod:`defectlab.features`.
+
+Language: the messages carry catalog keys; their ``{fix}`` / ``{describe_images}`` fragments stay English on
+purpose: they fire only for API misuse (the app passes only batches the library decoded itself), see
+``tests/test_i18n_nested.py``.
 """
 
 from __future__ import annotations

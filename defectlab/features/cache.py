@@ -47,7 +47,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..errors import DefectlabError, InputError
-from ..messages import msg
+from ..messages import msg, os_reason
 from ._validate import check_image_list
 from .spec import FEATURES_VERSION
 
@@ -195,7 +195,7 @@ class FeatureCache:
             raise DefectlabError(msg("error.cache.cannot_create_feature_cache",
                     "Cannot create the feature cache folder {directory}: {exc}. Check the workspace "
                     "path and its permissions.",
-                    directory=directory, exc=exc)) from None
+                    directory=directory, exc=os_reason(exc))) from None
         spec_file = directory / "spec.json"
         if not spec_file.exists():
             _write_atomic(spec_file, spec.to_json(indent=1).encode("utf-8"))

@@ -48,6 +48,7 @@ __all__ = [
     "normalize_language",
     "set_language",
     "t",
+    "translate",
     "use_language",
 ]
 
@@ -342,6 +343,39 @@ def t(key, lang=None, **kwargs):
             "Message %r could not be formatted with %s (%s); showing the template.", key, sorted(kwargs), exc
         )
         return template
+
+
+def translate(text, lang=None):
+    """A library message in ``lang``: ``t(text.key, **text.args)`` for a :class:`~defectlab.messages.Message`
+    whose key the catalogs know, its nested Messages (a role, an OS error phrase) translated first; any other
+    text as it is.
+
+    Parameters
+    ----------
+    text : str
+        A :class:`~defectlab.messages.Message` or a plain string.
+    lang : str, optional
+        As for :func:`t`.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> from defectlab.messages import msg
+    >>> m = msg("imaging.reason.unreadable", "cannot read the file ({detail})",
+    ...         detail=msg("error.os.permission", "permission denied ({detail})", detail="EACCES"))
+    >>> translate(m, lang="zh_CN")
+    '无法读取文件（没有权限（EACCES））'
+    >>> translate("plain", lang="zh_CN")
+    'plain'
+    """
+    key = getattr(text, "key", None)
+    args = getattr(text, "args", None)
+    if not isinstance(key, str) or not isinstance(args, dict) or key not in _messages(DEFAULT_LANGUAGE):
+        return str(text)
+    return t(key, lang=lang, **{k: translate(v, lang) if hasattr(v, "key") else v for k, v in args.items()})
 
 
 def class_label(name, lang=None):

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from defectlab.errors import InputError
-from defectlab.messages import Message, msg
+from defectlab.messages import Message, msg, os_reason
 
 __all__ = ["ExtractResult", "Skipped", "safe_extract_zip"]
 
@@ -318,7 +318,7 @@ def _extract_one(zf, info, name, parts, dest, dest_real, shown, budget, result):
         if target.is_file():
             target.unlink(missing_ok=True)
         result.skipped.append(Skipped(name, msg("ingest.reason.zip_write_failed", "cannot be written here ({detail})",
-                                                detail=e.strerror or e)))
+                                                detail=os_reason(e))))
         return 0
     result.files.append(target)
     return written

@@ -34,7 +34,7 @@ from defusedxml import DTDForbidden, EntitiesForbidden, ExternalReferenceForbidd
 
 from defectlab.errors import InputError
 from defectlab.imaging import crop_box
-from defectlab.messages import msg
+from defectlab.messages import msg, os_reason
 
 __all__ = [
     "Box",
@@ -171,7 +171,7 @@ def _read_limited(path, limit, what):
     except OSError as e:
         raise InputError(msg("error.boxes.cannot_read_file",
                 "{path}: cannot read the file ({e_strerror_or_e}).",
-                path=path, e_strerror_or_e=e.strerror or e)) from None
+                path=path, e_strerror_or_e=os_reason(e))) from None
 
 
 def _check_xml_safe(data, path):

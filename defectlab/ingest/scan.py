@@ -46,7 +46,7 @@ from typing import NamedTuple
 from defectlab.csvio import unneutralise
 from defectlab.errors import ImageError, InputError
 from defectlab.imaging import IMAGE_EXTENSIONS, is_image_name, read_image_size
-from defectlab.messages import msg
+from defectlab.messages import msg, os_reason
 
 from .boxes import Box, parse_coco, parse_voc, parse_yolo, parse_yolo_names, validate_box
 
@@ -568,7 +568,7 @@ def _read_csv_text(csv_path):
     except OSError as e:
         raise InputError(msg("error.scan.cannot_read_file",
                 "{csv_path}: cannot read the file ({e_strerror_or_e}).",
-                csv_path=csv_path, e_strerror_or_e=e.strerror or e)) from None
+                csv_path=csv_path, e_strerror_or_e=os_reason(e))) from None
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError:

@@ -119,16 +119,13 @@ def _count_warnings(y, classes, n_splits):
     _, counts = np.unique(y, return_counts=True)
     for c, n in zip(classes.tolist(), counts.tolist(), strict=True):
         if n == 1:
-            notes.append(
-                f"Class {c!r} has a single labeled item: it cannot be evaluated (when it is scored, "
-                "no example of its class is left to learn from). Label more items of this class."
-            )
+            notes.append(msg("learn.note.single_item", "Class {cls} has a single labeled item: it cannot be "
+                             "evaluated (when it is scored, no example of its class is left to learn from). Label "
+                             "more items of this class.", cls=repr(c)))
         elif n < n_splits:
-            notes.append(
-                f"Class {c!r} has only {n} labeled items, fewer than the {n_splits} folds: some "
-                "folds train without it and its out-of-fold scores are pessimistic. Label more items "
-                "of this class."
-            )
+            notes.append(msg("learn.note.fewer_than_folds", "Class {cls} has only {n} labeled items, fewer than "
+                             "the {folds} folds: some folds train without it and its out-of-fold scores are "
+                             "pessimistic. Label more items of this class.", cls=repr(c), n=n, folds=n_splits))
     return notes
 
 
@@ -160,9 +157,9 @@ def make_folds(y: ArrayLike, groups: ArrayLike | None = None, n_splits: int = 5,
     if groups is not None:
         groups = _check_labels(groups, "make_folds", name="groups", n_samples=n)
         _, g_codes = np.unique(groups, return_inverse=True)
-        n_units, unit = int(g_codes.max()) + 1, "groups (source images / coils)"
+        n_units = int(g_codes.max()) + 1
     else:
-        g_codes, n_units, unit = None, n, "items"
+        g_codes, n_units = None, n
     if n_units < 2:
         if groups is not None:
             raise InputError(msg("error.cv.groups_too_few", "Cross-validation needs at least 2 groups (source "
@@ -171,16 +168,18 @@ def make_folds(y: ArrayLike, groups: ArrayLike | None = None, n_splits: int = 5,
         raise InputError(msg("error.cv.items_too_few", "Cross-validation needs at least 2 items; got {n}. Add "
                              "more labeled items.", n=n_units))
     if n_units < n_splits:
-        notes.append(f"Only {n_units} {unit}: using {n_units} folds instead of {n_splits}.")
+        notes.append(msg("learn.note.few_groups", "Only {n} groups (source images / coils): using {n} folds "
+                         "instead of {folds}.", n=n_units, folds=n_splits) if groups is not None else
+                     msg("learn.note.few_items", "Only {n} items: using {n} folds instead of {folds}.", n=n_units,
+                         folds=n_splits))
         n_splits = n_units
     classes, y_enc = np.unique(y, return_inverse=True)
     counts = np.bincount(y_enc)
     if counts.max() < n_splits and groups is None:
         # StratifiedKFold refuses outright; fewer folds keeps most of the stratification.
         n_new = max(2, int(counts.max()))
-        notes.append(
-            f"Every class has fewer than {n_splits} items: using {n_new} folds instead."
-        )
+        notes.append(msg("learn.note.classes_small", "Every class has fewer than {folds} items: using {n} folds "
+                         "instead.", folds=n_splits, n=n_new))
         n_splits = n_new
     notes.extend(_count_warnings(y, classes, n_splits))
     fold_ids = np.full(n, -1, dtype=np.intp)
@@ -199,7 +198,8 @@ def make_folds(y: ArrayLike, groups: ArrayLike | None = None, n_splits: int = 5,
                     np.zeros(n)))
             else:
                 splits = list(GroupKFold(n_splits).split(np.zeros(n), y_enc, g_codes))
-            notes.append("The folds could not be stratified by class; they are plain random folds.")
+            notes.append(msg("learn.note.not_stratified", "The folds could not be stratified by class; they are "
+                             "plain random folds."))
     for k, (_, test) in enumerate(splits):
         fold_ids[test] = k
     used = len(np.unique(fold_ids))

@@ -144,13 +144,12 @@ def _training_snapshot(ws, project):
     stale = df[df["label"].notna() & (df["label"] != UNUSABLE) & ~df["label"].isin(classes)] if len(df) \
         else df
     if len(stale):
-        notes.append(
-            f"{len(stale)} items carry labels that are no longer classes of the project "
-            f"({sorted(set(stale['label']))[:5]}); they were left out. Relabel them."
-        )
+        notes.append(msg("learn.note.stale_labels", "{n} items carry labels that are no longer classes of the "
+                         "project ({labels}); they were left out. Relabel them.",
+                         n=len(stale), labels=str(sorted(set(stale["label"]))[:5])))
     df = df[df["label"].isin(classes)] if len(df) else df
     if n_unusable:
-        notes.append(f"{n_unusable} items marked unusable were left out.")
+        notes.append(msg("learn.note.unusable_left_out", "{n} items marked unusable were left out.", n=n_unusable))
     return df.reset_index(drop=True), notes
 
 

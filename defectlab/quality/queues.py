@@ -26,7 +26,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from defectlab.errors import DefectlabError, InputError
-from defectlab.messages import msg
+from defectlab.messages import Message, msg
 from defectlab.store.workspace import as_workspace
 
 if TYPE_CHECKING:
@@ -176,8 +176,9 @@ def compute_run_queues(ws: WorkspaceLike, run_id: str, progress: Callable[[int, 
         t0 = time.perf_counter()
         try:
             rows = _compute_kind(ws, proj, run, kind, done)
-        except DefectlabError as exc:
-            out["errors"][kind] = str(exc)
+        except DefectlabError as exc:  # its Message (catalog key) when it has one: shown in the reader's language
+            first = exc.args[0] if exc.args else None
+            out["errors"][kind] = first if isinstance(first, Message) else str(exc)
             continue
         done[kind] = rows
         seconds = time.perf_counter() - t0

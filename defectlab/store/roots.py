@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import InputError, PermissionDenied
-from ..messages import msg
+from ..messages import msg, os_reason
 from .permissions import require
 from .workspace import open_workspace
 
@@ -52,7 +52,7 @@ def _resolve(path):
     except (OSError, ValueError, RuntimeError) as exc:  # NUL bytes, symlink loops, ...
         raise InputError(msg("error.roots.path_cannot_used",
                 "The path {str_path} cannot be used: {exc}.",
-                str_path=repr(str(path)), exc=exc)) from None
+                str_path=repr(str(path)), exc=os_reason(exc) if isinstance(exc, OSError) else exc)) from None
 
 
 def data_roots(start_workspace: PathLike, env: Mapping[str, str] | None = None) -> list[Path]:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import InputError, NotFoundError, StorageError
-from ..messages import msg
+from ..messages import msg, os_reason
 from .migrations import apply_migrations
 
 _MADE_DIRS: set[str] = set()  # blob folders known to exist (os.makedirs once per folder and process)
@@ -259,7 +259,7 @@ def open_workspace(path: PathLike | None = None, create: bool = True) -> Workspa
     except OSError as exc:
         raise StorageError(msg("error.workspace.workspace_cannot_opened",
                 "Workspace {root} cannot be opened: {exc_strerror_or_exc}.",
-                root=root, exc_strerror_or_exc=exc.strerror or exc)) from None
+                root=root, exc_strerror_or_exc=os_reason(exc))) from None
     from .maintenance import clean_once
 
     clean_once(ws)  # leftovers of killed imports / trainings (once per process)

@@ -16,7 +16,7 @@ import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
 from defectlab.errors import DefectlabError, ImageError
-from defectlab.messages import Message
+from defectlab.messages import Message, os_reason
 from defectlab.store import get_project, list_projects, open_workspace
 from defectlab.team import is_team_mode
 
@@ -159,14 +159,14 @@ def reason_text(reason, key=None, args=None):
     as it is when there is no key or the catalogs do not know it.
     """
     from defectlab import i18n
+    from defectlab.messages import message_from_fields
 
-    if key is None and isinstance(reason, Message):
-        key, args = reason.key, reason.args
-    if not key or key not in i18n.catalog("en"):
-        return str(reason)
-    # a word with its own key inside the sentence (a role, an action) is translated first
-    args = {k: reason_text(v) if isinstance(v, Message) else v for k, v in (args or {}).items()}
-    return t_plain(key, **args)
+    if isinstance(reason, OSError) and not isinstance(reason, DefectlabError):  # not found, disk full...
+        reason = os_reason(reason)
+    if key:  # a report row (perhaps read back from JSON): its nested words become Messages again
+        reason = message_from_fields(reason, key, args)
+    # a word with its own key inside the sentence (a role, an action, an OS error) is translated first
+    return i18n.translate(reason, lang=lang())
 
 
 def rejected_text(row):
@@ -349,6 +349,9 @@ def error_text(exc):
     its English text."""
     if isinstance(exc, ImageError):
         return t_plain("error.image", source=exc.source, reason=reason_text(exc.reason))
+    if isinstance(exc, OSError) and not isinstance(exc, DefectlabError):  # (PermissionDenied is one too)
+        # its errno as a translated phrase, the file after it
+        return reason_text(exc) + (f" ({exc.filename})" if exc.filename else "")
     first = exc.args[0] if exc.args else None
     return reason_text(first) if isinstance(first, Message) else str(exc)
 

@@ -12,7 +12,7 @@ import time
 
 from defectlab.errors import DefectlabError
 from defectlab.messages import Message
-from defectlab.ui.training import Job
+from defectlab.ui.training import Job, job_error, queue_errors_text
 
 __all__ = ["QueueJob", "job", "start"]
 
@@ -53,11 +53,11 @@ def start(ws, run_id, retry=False):
         try:
             out = compute_run_queues(ws, run_id, progress=j._progress)
             if out["errors"]:
-                j.error = "; ".join(f"{k}: {v}" for k, v in out["errors"].items())
+                j.error = queue_errors_text(out["errors"])
         except DefectlabError as exc:
             j.error = exc.args[0] if exc.args and isinstance(exc.args[0], Message) else str(exc)
         except Exception as exc:
-            j.error = f"{type(exc).__name__}: {exc}"
+            j.error = job_error(exc)
         finally:
             j.finished = time.time()
 

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 
 from defectlab.errors import DefectlabError
-from defectlab.messages import Message, msg
+from defectlab.messages import Message, msg, os_reason
 
 __all__ = ["Job", "forget", "index_of", "job", "model_names", "preset_names", "speed_names", "start"]
 
@@ -116,7 +116,7 @@ def start(ws, project, *, model, preset, folds, seed, user, model_preset=None):
         except DefectlabError as exc:  # its Message (catalog key), shown in the reader's language
             j.error = exc.args[0] if exc.args and isinstance(exc.args[0], Message) else str(exc)
         except Exception as exc:
-            j.error = f"{type(exc).__name__}: {exc}"
+            j.error = job_error(exc)
         finally:
             j.finished = time.time()
 
@@ -134,7 +134,64 @@ def _compute_queues(ws, j):
     out = compute_run_queues(ws, j.result["run_id"], progress=j._progress)
     j.result["queues"] = out["counts"]
     if out["errors"]:
-        j.result.setdefault("warnings", []).extend(f"{k}: {v}" for k, v in out["errors"].items())
+        j.result.setdefault("warnings", []).extend(queue_warning(k, v) for k, v in out["errors"].items())
+
+
+def queue_warning(kind, error):
+    """A review queue that could not be computed, as a Message (the queue's name and the library's reason
+    both translated on the page).
+
+    Parameters
+    ----------
+    kind : str
+        One of :data:`defectlab.quality.QUEUE_KINDS`.
+    error : str
+        The reason (a :class:`~defectlab.messages.Message` when the library gave one).
+
+    Returns
+    -------
+    Message
+    """
+    return msg("train.queue_failed", "The review queue '{kind}' could not be computed: {error}",
+               kind=_queue_name(kind), error=error)
+
+
+def _queue_name(kind):
+    names = {
+        "issues": msg("review.tab.issues", "Likely label errors"),
+        "duplicates": msg("review.tab.duplicates", "Duplicates"),
+        "conflicts": msg("review.tab.conflicts", "Conflicts"),
+        "outliers": msg("review.tab.outliers", "Outliers"),
+    }
+    return names.get(kind, kind)
+
+
+def queue_errors_text(errors):
+    """``compute_run_queues(...)["errors"]`` as one Message ``"<queue>: <reason>; <queue>: <reason>"`` (each
+    queue's name and reason translated on the page).
+
+    Parameters
+    ----------
+    errors : dict of str to str
+        Queue kind -> reason (a :class:`~defectlab.messages.Message` when the library gave one); not empty.
+
+    Returns
+    -------
+    Message
+    """
+    parts = [msg("train.queue_error", "{kind}: {error}", kind=_queue_name(k), error=v) for k, v in errors.items()]
+    text = parts[-1]
+    for part in reversed(parts[:-1]):
+        text = msg("quality.reason.join", "{first}; {rest}", first=part, rest=text)
+    return text
+
+
+def job_error(exc):
+    """What a job keeps of an unexpected exception: a common OS error as its translated phrase (a full disk
+    while a run is written), else the exception's type and text."""
+    if isinstance(exc, OSError) and isinstance(os_reason(exc), Message):
+        return os_reason(exc)
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _prepare_locator(ws, j):
@@ -153,7 +210,9 @@ def _prepare_locator(ws, j):
     try:
         locator_for_run(ws, j.result["run_id"])
     except DefectlabError as exc:
-        j.result.setdefault("warnings", []).append(exc.args[0] if exc.args else str(exc))
+        j.result.setdefault("warnings", []).append(msg(
+            "train.locator_failed", "The plate locator could not be prepared (a search on Predict tries again): "
+            "{error}", error=exc.args[0] if exc.args else str(exc)))
 
 
 def model_names():

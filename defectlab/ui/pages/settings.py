@@ -39,7 +39,7 @@ if common.permissions()("open_workspace"):
             other = open_workspace_as(common.workspace(), common.user(), path, roots)
         except (DefectlabError, OSError) as exc:
             st.error(t("settings.workspace_error", path=path,
-                       error=common.reason_text(exc.args[0] if exc.args else str(exc))))
+                       error=common.error_text(exc)))
         else:
             session.sign_out(common.workspace(), reason="workspace_switch")
             st.session_state["workspace"] = str(other.root)

@@ -78,8 +78,8 @@ def _status():
     result = j.result or {}
     st.success(t("train.done", run=result.get("run_id", "?"), seconds=j.seconds))
     _headline(result)
-    for warning in result.get("warnings") or []:  # a queue or the plate locator that could not be made
-        st.warning(t("train.after_warning", warning=common.reason_text(warning)))
+    for w in result.get("warnings") or []:  # the library's notes and review queues that failed
+        st.warning(common.md(common.reason_text(w)))
     if st.button(t("train.open_run"), key="train_open_run", icon=":material/compare_arrows:"):
         st.session_state["runs_b"] = result.get("run_id")
         st.switch_page(str(common.PAGES_DIR / "runs.py"))
