@@ -212,7 +212,7 @@ def _prepare_locator(ws, j):
     except DefectlabError as exc:
         j.result.setdefault("warnings", []).append(msg(
             "train.locator_failed", "The plate locator could not be prepared (a search on Predict tries again): "
-            "{error}", error=exc.args[0] if exc.args else str(exc)))
+            "{error}", error=exc.args[0] if exc.args else type(exc).__name__))
 
 
 def model_names():
