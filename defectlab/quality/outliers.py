@@ -18,7 +18,7 @@ from defectlab._validation import _check_features, _check_float, _check_int
 from defectlab.errors import InputError
 from defectlab.messages import msg
 from defectlab.quality._knn import kneighbors
-from defectlab.quality._standardize import _standardize
+from defectlab.quality._standardize import _robust_standardize
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -29,6 +29,8 @@ __all__ = ["find_outliers"]
 
 _COLUMNS = ["index", "score", "reason", "reason_parts", "is_outlier", "distance_ratio"]
 _CLIP = 10.0  # standardised values are clipped to +-_CLIP typical spreads
+_SAMPLE_ROWS = 20_000  # above this many items: medians and IQRs from this many rows, float32 features
+_NAMED = 2.0  # a feature is named in a reason from this many typical spreads away
 
 
 def find_outliers(features: ArrayLike, *, n_neighbors: int = 10, threshold: float = 2 / 3,
@@ -86,7 +88,7 @@ def find_outliers(features: ArrayLike, *, n_neighbors: int = 10, threshold: floa
     ['quality.reason.outlier_far', 'quality.reason.most_unusual']
     """
     where = "find_outliers"
-    X = _check_features(features, where, name="features")
+    X = _check_features(features, where, name="features", allow_float32=True)
     n, f = X.shape
     if n < 3:
         raise InputError(msg("error.outliers.needs_least_items_compare",
@@ -107,8 +109,7 @@ def find_outliers(features: ArrayLike, *, n_neighbors: int = 10, threshold: floa
     else:
         feature_names = [f"feature {j}" for j in range(f)]
 
-    Z = _standardize(X, robust=True)
-    np.clip(Z, -_CLIP, _CLIP, out=Z)
+    Z = _robust_standardize(X, _CLIP, np.float32 if n > _SAMPLE_ROWS else np.float64, _SAMPLE_ROWS)
     _, dist = kneighbors(Z, k + 1)
     d = dist[:, 1:].mean(axis=1)  # drop one zero-distance column: the item itself
     typical = np.median(d)
@@ -132,22 +133,21 @@ def find_outliers(features: ArrayLike, *, n_neighbors: int = 10, threshold: floa
     return df.iloc[order].reset_index(drop=True)
 
 
-def _top_columns(A, rows, n_top=3):
-    """For each row of ``rows``: the ``n_top`` columns of ``A`` with the largest values, largest first,
-    ties by column (what a stable ``argsort(-A)`` gives), without sorting whole rows."""
+def _top_columns(A, n_top=3):
+    """For each row of ``A``: the ``n_top`` columns with the largest values, largest first, ties by
+    column (what a stable ``argsort(-A)`` gives), without sorting whole rows."""
     n_top = min(n_top, A.shape[1])
-    sub = A[rows]
-    if sub.shape[0] == 0 or sub.shape[1] <= n_top:
-        return np.argsort(-sub, axis=1, kind="stable")[:, :n_top]
-    cut = -np.partition(-sub, n_top - 1, axis=1)[:, n_top - 1]  # the n_top-th largest value per row
-    above = sub >= cut[:, None]
+    if A.shape[0] == 0 or A.shape[1] <= n_top:
+        return np.argsort(-A, axis=1, kind="stable")[:, :n_top]
+    cut = -np.partition(-A, n_top - 1, axis=1)[:, n_top - 1]  # the n_top-th largest value per row
+    above = A >= cut[:, None]
     simple = above.sum(axis=1) == n_top  # no tie at the cut: exactly n_top columns qualify
-    out = np.empty((sub.shape[0], n_top), dtype=np.int64)
+    out = np.empty((A.shape[0], n_top), dtype=np.int64)
     cols = np.nonzero(above[simple])[1].reshape(-1, n_top)  # in column order
-    order = np.argsort(-np.take_along_axis(sub[simple], cols, axis=1), axis=1, kind="stable")
+    order = np.argsort(-np.take_along_axis(A[simple], cols, axis=1), axis=1, kind="stable")
     out[simple] = np.take_along_axis(cols, order, axis=1)
     tied = ~simple
-    out[tied] = np.argsort(-sub[tied], axis=1, kind="stable")[:, :n_top]
+    out[tied] = np.argsort(-A[tied], axis=1, kind="stable")[:, :n_top]
     return out
 
 
@@ -156,42 +156,42 @@ def _reasons(ratio, is_out, k, Z, feature_names):
 
     Every clause is written once below as (catalog key, args, English text); the English text and
     the ``en`` catalog's message for the key say the same (tests check this). Items no farther from
-    their neighbours than a typical item share one sentence; only the others look at their features.
+    their neighbours than a typical item share one sentence; only the others (about half) look at
+    their features: their three most unusual ones come from one partition of those rows, and the
+    loop below only formats.
     """
-    typical_text = "as close to its neighbours as a typical item"
+    n = Z.shape[0]
+    texts = ["as close to its neighbours as a typical item"] * n
+    parts = [[{"key": "quality.reason.outlier_typical", "args": {}}] for _ in range(n)]
     apart = np.flatnonzero(ratio > 1.0)
-    cols = _top_columns(np.abs(Z), apart)
+    sub = np.abs(Z[apart])
+    cols = _top_columns(sub)
     z_top = np.take_along_axis(Z[apart], cols, axis=1)
-    top = dict(zip(apart.tolist(), zip(cols.tolist(), z_top.tolist(), strict=True), strict=True))
-    ratios, flags = ratio.tolist(), is_out.tolist()
-    texts, parts = [], []
-    for i in range(Z.shape[0]):
-        r = ratios[i]
-        if r <= 1.0:
-            texts.append(typical_text)
-            parts.append([{"key": "quality.reason.outlier_typical", "args": {}}])
-            continue
-        far = flags[i]
-        clauses = [("quality.reason.outlier_far" if far else "quality.reason.outlier_apart",
-                    {"ratio": r, "k": int(k)},
-                    f"{'far from every other item' if far else 'somewhat apart'}: {r:.1f}x the "
-                    f"usual distance to its {k} nearest items")]
-        features = []
-        for j, z in zip(*top[i], strict=True):
-            if abs(z) < 2:
-                continue
-            side = "high" if z > 0 else "low"
-            clipped = abs(z) >= _CLIP
-            features.append(
-                (f"quality.reason.feature_{side}{'_clipped' if clipped else ''}",
-                 {"feature": feature_names[j], "spreads": abs(z)},
-                 f"{feature_names[j]} ({side}, {'over ' if clipped else ''}{abs(z):.0f} typical "
-                 "spreads away)"))
-        if features:
-            clauses.append(
-                ("quality.reason.most_unusual",
-                 {"features": [{"key": key, "args": args} for key, args, _ in features]},
-                 "most unusual: " + ", ".join(text for _, _, text in features)))
-        texts.append("; ".join(text for _, _, text in clauses))
-        parts.append([{"key": key, "args": args} for key, args, _ in clauses])
+    named = (np.take_along_axis(sub, cols, axis=1) >= _NAMED).sum(axis=1)  # a prefix: largest first
+    del sub
+    k = int(k)
+    rows = zip(apart.tolist(), ratio[apart].tolist(), is_out[apart].tolist(), cols.tolist(), z_top.tolist(),
+               named.tolist(), strict=True)
+    for i, r, far, js, zs, m in rows:
+        head = (f"{'far from every other item' if far else 'somewhat apart'}: {r:.1f}x the usual distance "
+                f"to its {k} nearest items")
+        clauses = [{"key": "quality.reason.outlier_far" if far else "quality.reason.outlier_apart",
+                    "args": {"ratio": r, "k": k}}]
+        if m:
+            features = [_feature_clause(feature_names[j], z) for j, z in zip(js[:m], zs[:m], strict=True)]
+            clauses.append({"key": "quality.reason.most_unusual", "args": {"features": [p for p, _ in features]}})
+            head += "; most unusual: " + ", ".join(text for _, text in features)
+        texts[i] = head
+        parts[i] = clauses
     return texts, parts
+
+
+def _feature_clause(name, z):
+    """One named feature of a reason: (catalog part, English text)."""
+    spreads = abs(z)
+    side = "high" if z > 0 else "low"
+    if spreads >= _CLIP:
+        return ({"key": f"quality.reason.feature_{side}_clipped", "args": {"feature": name, "spreads": spreads}},
+                f"{name} ({side}, over {spreads:.0f} typical spreads away)")
+    return ({"key": f"quality.reason.feature_{side}", "args": {"feature": name, "spreads": spreads}},
+            f"{name} ({side}, {spreads:.0f} typical spreads away)")
