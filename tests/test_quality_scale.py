@@ -203,3 +203,15 @@ def test_outliers_leave_the_cycle_collector_as_they_found_it():
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_outlier_reasons_top_columns_are_the_head_of_a_stable_sort():
+    from defectlab.quality.outliers import _top_columns
+
+    rng = np.random.default_rng(4)
+    A = np.abs(np.round(rng.normal(size=(500, 40)) * 2) / 2)  # many ties
+    A[:20] = 1.5  # whole rows of ties
+    want = np.argsort(-A, axis=1, kind="stable")[:, :3]
+    np.testing.assert_array_equal(_top_columns(A.copy()), want)
+    narrow = A[:, :2].copy()
+    np.testing.assert_array_equal(_top_columns(narrow.copy()), np.argsort(-narrow, axis=1, kind="stable"))

@@ -151,20 +151,15 @@ def _cycle_collector_paused():
 
 
 def _top_columns(A, n_top=3):
-    """For each row of ``A``: the ``n_top`` columns with the largest values, largest first, ties by
-    column (what a stable ``argsort(-A)`` gives), without sorting whole rows."""
+    """For each row of ``A`` (overwritten): the ``n_top`` columns with the largest values, largest
+    first, ties by column (what a stable ``argsort(-A)`` gives): ``n_top`` passes of ``argmax`` (the
+    first maximum), each masking the column it found, instead of sorting or partitioning whole rows."""
     n_top = min(n_top, A.shape[1])
-    if A.shape[0] == 0 or A.shape[1] <= n_top:
-        return np.argsort(-A, axis=1, kind="stable")[:, :n_top]
-    cut = -np.partition(-A, n_top - 1, axis=1)[:, n_top - 1]  # the n_top-th largest value per row
-    above = A >= cut[:, None]
-    simple = above.sum(axis=1) == n_top  # no tie at the cut: exactly n_top columns qualify
     out = np.empty((A.shape[0], n_top), dtype=np.int64)
-    cols = np.nonzero(above[simple])[1].reshape(-1, n_top)  # in column order
-    order = np.argsort(-np.take_along_axis(A[simple], cols, axis=1), axis=1, kind="stable")
-    out[simple] = np.take_along_axis(cols, order, axis=1)
-    tied = ~simple
-    out[tied] = np.argsort(-A[tied], axis=1, kind="stable")[:, :n_top]
+    rows = np.arange(A.shape[0])
+    for t in range(n_top):
+        out[:, t] = A.argmax(axis=1)
+        A[rows, out[:, t]] = -np.inf
     return out
 
 
@@ -174,41 +169,70 @@ def _reasons(ratio, is_out, k, Z, feature_names):
     Every clause is written once below as (catalog key, args, English text); the English text and
     the ``en`` catalog's message for the key say the same (tests check this). Items no farther from
     their neighbours than a typical item share one sentence; only the others (about half) look at
-    their features: their three most unusual ones come from one partition of those rows, and the
-    loop below only formats.
+    their features (:func:`_named_features`); the loop here only assembles.
     """
     n = Z.shape[0]
     texts = ["as close to its neighbours as a typical item"] * n
     parts = [[{"key": "quality.reason.outlier_typical", "args": {}}] for _ in range(n)]
     apart = np.flatnonzero(ratio > 1.0)
-    sub = np.abs(Z[apart])
-    cols = _top_columns(sub)
-    z_top = np.take_along_axis(Z[apart], cols, axis=1)
-    named = (np.take_along_axis(sub, cols, axis=1) >= _NAMED).sum(axis=1)  # a prefix: largest first
-    del sub
+    feature_parts, feature_texts, bounds = _named_features(Z[apart], feature_names)
     k = int(k)
-    rows = zip(apart.tolist(), ratio[apart].tolist(), is_out[apart].tolist(), cols.tolist(), z_top.tolist(),
-               named.tolist(), strict=True)
-    for i, r, far, js, zs, m in rows:
-        head = (f"{'far from every other item' if far else 'somewhat apart'}: {r:.1f}x the usual distance "
-                f"to its {k} nearest items")
-        clauses = [{"key": "quality.reason.outlier_far" if far else "quality.reason.outlier_apart",
-                    "args": {"ratio": r, "k": k}}]
-        if m:
-            features = [_feature_clause(feature_names[j], z) for j, z in zip(js[:m], zs[:m], strict=True)]
-            clauses.append({"key": "quality.reason.most_unusual", "args": {"features": [p for p, _ in features]}})
-            head += "; most unusual: " + ", ".join(text for _, text in features)
+    rows = zip(apart.tolist(), ratio[apart].tolist(), is_out[apart].tolist(), bounds[:-1], bounds[1:],
+               strict=True)
+    for i, r, far, a, b in rows:
+        if far:
+            head = f"far from every other item: {r:.1f}x the usual distance to its {k} nearest items"
+            clauses = [{"key": "quality.reason.outlier_far", "args": {"ratio": r, "k": k}}]
+        else:
+            head = f"somewhat apart: {r:.1f}x the usual distance to its {k} nearest items"
+            clauses = [{"key": "quality.reason.outlier_apart", "args": {"ratio": r, "k": k}}]
+        if b > a:
+            clauses.append({"key": "quality.reason.most_unusual", "args": {"features": feature_parts[a:b]}})
+            head = f"{head}; most unusual: {', '.join(feature_texts[a:b])}"
         texts[i] = head
         parts[i] = clauses
     return texts, parts
 
 
-def _feature_clause(name, z):
-    """One named feature of a reason: (catalog part, English text)."""
-    spreads = abs(z)
-    side = "high" if z > 0 else "low"
-    if spreads >= _CLIP:
-        return ({"key": f"quality.reason.feature_{side}_clipped", "args": {"feature": name, "spreads": spreads}},
-                f"{name} ({side}, over {spreads:.0f} typical spreads away)")
-    return ({"key": f"quality.reason.feature_{side}", "args": {"feature": name, "spreads": spreads}},
-            f"{name} ({side}, {spreads:.0f} typical spreads away)")
+_FEATURE_KEYS = ("quality.reason.feature_low", "quality.reason.feature_low_clipped",
+                 "quality.reason.feature_high", "quality.reason.feature_high_clipped")
+
+
+def _feature_text(name, kind, spreads):
+    """The English text of a named feature (``kind`` indexes :data:`_FEATURE_KEYS`)."""
+    side = "high" if kind >= 2 else "low"
+    return f"{name} ({side}, {'over ' if kind % 2 else ''}{spreads:.0f} typical spreads away)"
+
+
+def _named_features(Z, feature_names):
+    """The up to three most unusual features of every row of ``Z`` that are at least :data:`_NAMED`
+    spreads away, row after row, largest first.
+
+    Returns
+    -------
+    parts : list of dict
+        Each named feature's catalog part (``quality.reason.feature_*`` with ``feature`` and ``spreads``).
+    texts : list of str
+        Its English text; a text depends only on (column, side, clipped, the spreads shown rounded),
+        so each distinct one is formatted once.
+    bounds : list of int
+        Row ``r``'s features are ``parts[bounds[r]:bounds[r + 1]]`` (none: an empty slice).
+    """
+    cols = _top_columns(np.abs(Z))
+    z_top = np.take_along_axis(Z, cols, axis=1).astype(np.float64)
+    spreads = np.abs(z_top)
+    named = spreads >= _NAMED  # a prefix of each row: the columns come largest first
+    cols, spreads = cols[named], spreads[named]  # row after row
+    kind = 2 * (z_top[named] > 0) + (spreads >= _CLIP)
+    shown = np.minimum(np.rint(spreads), 63).astype(np.int64)  # what "{:.0f}" shows: both round half to even
+    code = ((cols * 4 + kind) * 64 + shown).tolist()
+    cols, kind, spreads = cols.tolist(), kind.tolist(), spreads.tolist()
+    text_of = {}
+    for c, j, kd, sp in zip(code, cols, kind, spreads, strict=True):
+        if c not in text_of:
+            text_of[c] = _feature_text(feature_names[j], kd, sp)
+    parts = [{"key": _FEATURE_KEYS[kd], "args": {"feature": feature_names[j], "spreads": sp}}
+             for j, kd, sp in zip(cols, kind, spreads, strict=True)]
+    texts = [text_of[c] for c in code]
+    bounds = [0, *np.cumsum(named.sum(axis=1)).tolist()]
+    return parts, texts, bounds
