@@ -40,17 +40,19 @@ def find_outliers(features: ArrayLike, *, n_neighbors: int = 10, threshold: floa
     """Rank items by how far they are from every other item.
 
     Features are standardised robustly (median and interquartile range, so the outliers themselves
-    do not set the scale) and clipped to +-10 typical spreads (so one wild feature cannot decide
+    do not set the scale; above 20,000 items both come from a 20,000-row sample and the standardised
+    features are float32) and clipped to +-10 typical spreads (so one wild feature cannot decide
     alone); ``d_i`` is item ``i``'s mean Euclidean distance to its ``n_neighbors`` nearest other
-    items (exact on small sets; on large ones from an inverted-file index over 32 principal
-    components, re-ranked with exact distances, so the cost grows linearly), and
+    items (exact on small sets; on large ones the nearest among the rows of the few inverted-file
+    cells around the item's, by exact distances on all features, so the cost grows linearly), and
     ``ratio_i = d_i / median(d)``. On NEU-DET no real image reaches ratio 3.4, while a
     blank frame, a near-white frame, a gradient, pure noise and half-masked crops all score above 4.
 
     Parameters
     ----------
     features : (N, F) array-like of float
-        One feature row per item (e.g. :func:`defectlab.features.extract`); N >= 3.
+        One feature row per item (e.g. :func:`defectlab.features.extract`); N >= 3. float32 is used
+        as it is (no float64 copy); the array is not modified.
     n_neighbors : int, default=10
         Neighbours averaged; use more than the number of copies an odd item may have (two blank
         frames are still outliers with ``n_neighbors`` >= 2). Capped at N - 1.
