@@ -129,7 +129,7 @@ def test_cell_search_is_exact_within_the_probed_cells(monkeypatch):
     cand_idx, cand_d = _knn.kneighbors(Z, 6, index)
     idx, d = _knn.kneighbors(Z, 6, index, search="cells")
     assert np.isin(idx, index).all() and (np.diff(d, axis=1) >= 0).all()
-    assert (d.mean(axis=1) <= cand_d.mean(axis=1) * (1 + 1e-5)).all()
+    assert (d.mean(axis=1) <= cand_d.mean(axis=1) * (1 + 1e-4)).all()  # float32 rounding
     exact, _ = _knn._exact(Z, Z[index], 6)
 
     def overlap(found):

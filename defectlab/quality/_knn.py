@@ -200,12 +200,16 @@ def _ivf_exact_in_cells(Z, R, index_rows, k, seed):
     """The ``k`` nearest index rows of every row of ``Z`` among the rows of its probed cells, by exact
     distances on the full features: one matrix product per cell (queries x probed rows), no re-ranking.
 
-    The cells and probes come from the reduced rows ``R`` as in :func:`_ivf_candidates`. Each cell's
-    queries and probed rows are centred on the queries' mean first, so the float32 products lose no
-    precision to large norms; a pair left within rounding of distance 0 is recomputed exactly (an
-    exact copy is at distance 0, as in :func:`_rerank`); a row is at distance 0 from itself.
+    The cells and probes come from the reduced rows ``R`` as in :func:`_ivf_candidates`. The index rows
+    are copied once in cell order, so a cell's probed rows are a few contiguous slices (no row gather
+    per cell). Distances are ``|q|^2 + |p|^2 - 2 q.p`` in float32 (standardised, clipped features: the
+    rounding is ~1e-6 of the squared norms); a pair within ``1e-4`` of them of 0 is recomputed exactly,
+    so an exact copy is at distance 0 (as in :func:`_rerank`), and a row is at distance 0 from itself.
     """
     members, bounds, probes, queries, qbounds = _ivf_index(R, index_rows, k, seed)
+    rows = index_rows[members]  # the index rows, cell after cell
+    ZI = Z[rows]
+    zi_sq = np.einsum("ij,ij->i", ZI, ZI)
     out_idx = np.empty((Z.shape[0], k), dtype=np.int64)
     out_d = np.empty((Z.shape[0], k), dtype=np.float64)
 
@@ -214,19 +218,16 @@ def _ivf_exact_in_cells(Z, R, index_rows, k, seed):
             q = queries[qbounds[cell]:qbounds[cell + 1]]
             if q.size == 0:
                 continue
-            cand = index_rows[np.concatenate([members[bounds[p]:bounds[p + 1]] for p in probes[cell]])]
+            spans = [slice(bounds[p], bounds[p + 1]) for p in probes[cell]]
+            cand = np.concatenate([rows[s] for s in spans])
+            p_sq = np.concatenate([zi_sq[s] for s in spans])
             Q = Z[q]
-            centre = Q.mean(axis=0)
-            Q -= centre
-            P = Z[cand]
-            P -= centre
-            p_sq = np.einsum("ij,ij->i", P, P)
-            q_sq = np.einsum("ij,ij->i", Q, Q)[:, None]
-            h = Q @ P.T  # -2 q.p + |p|^2 ranks a row's neighbours as its squared distances do
+            h = Q @ np.concatenate([ZI[s] for s in spans]).T
             h *= -2.0
-            h += p_sq[None, :]
+            h += p_sq[None, :]  # -2 q.p + |p|^2 ranks a row's neighbours as its squared distances do
             part = _k_smallest(h, min(k, cand.size))
             ids = cand[part]
+            q_sq = np.einsum("ij,ij->i", Q, Q)[:, None]
             dd = np.take_along_axis(h, part, axis=1).astype(np.float64)
             dd += q_sq
             np.maximum(dd, 0.0, out=dd)
@@ -270,9 +271,9 @@ def _k_smallest(h, k):
 
 def _exact_near_zero(Z, q, ids, dd, norms):
     """In place: squared distances ``dd`` (rows ``q`` to rows ``ids``) that float32 rounding may have
-    moved off 0, exact (a row to itself: 0; others within ``1e-5 * norms``: recomputed in float64)."""
+    moved off 0, exact (a row to itself: 0; others within ``1e-4 * norms``: recomputed in float64)."""
     dd[ids == q[:, None]] = 0.0
-    near = np.nonzero((dd < 1e-5 * norms) & (ids != q[:, None]))
+    near = np.nonzero((dd < 1e-4 * norms) & (ids != q[:, None]))
     if near[0].size:
         diff = Z[q[near[0]]].astype(np.float64) - Z[ids[near]]
         dd[near] = np.einsum("ij,ij->i", diff, diff)
