@@ -10,9 +10,12 @@ Rows (the review rows of issue 11's table), timed in one process, same sizes, sa
   pairs; at 1k / 10k only unless ``--full``). Peak memory (tracemalloc) is reported too.
 - ``duplicates``: the pigeonhole pHash index vs ``all-pairs Hamming`` (the old path), on random 64-bit
   hashes with planted near pairs; both must find the same pairs (checked).
-- ``outliers``: :func:`defectlab.quality.find_outliers` (whole: search, scores and reasons), and its
-  k-NN distances vs the ``old brute force`` k-NN (scikit-learn's exact search on all robust-standardised
-  columns; 1k / 10k only unless ``--full``).
+- ``outliers``: :func:`defectlab.quality.find_outliers` (whole: search, scores and reasons) vs
+  ``find_outliers before`` (the implementation at commit 70be0db, ``benchmarks/_outliers_before.py``),
+  with the quality beside it: the flagged sets' Jaccard index, the overlap of the two rankings' most
+  unusual 1 %, the median difference of the distance ratios; and its k-NN distances vs the ``old brute
+  force`` k-NN (scikit-learn's exact search on all robust-standardised columns; 1k / 10k only unless
+  ``--full``).
 
 Besides wall seconds, rows give ``cpu_s`` (process CPU seconds, all threads): on a machine shared with
 other work the wall time swings, the CPU time much less.
@@ -33,6 +36,7 @@ Usage::
     .venv/bin/python benchmarks/scale_review.py                 # 1k, 10k, 100k
     .venv/bin/python benchmarks/scale_review.py --sizes 1000 --page-max 1000
     .venv/bin/python benchmarks/scale_review.py --full          # also the slow peers at 100k
+    .venv/bin/python benchmarks/scale_review.py --sizes 100000 --rows outliers
 
 Other benchmarks call :func:`run_rows`, or :func:`time_pages` on a workspace they built (e.g.
 ``benchmarks/scale.py`` at 100k).
@@ -52,6 +56,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))  # the peer of the outlier rows (_outliers_before.py)
 
 print = functools.partial(print, flush=True)
 
@@ -153,13 +158,14 @@ def old_outlier_distances(X, k=10):
     return dist[:, 1:].mean(axis=1)
 
 
-def new_outlier_distances(X, k=10):
-    """The same distances as :func:`old_outlier_distances` through the linear-cost search."""
+def new_outlier_distances(X, k=10, search="cells"):
+    """The same distances as :func:`old_outlier_distances` through the linear-cost search
+    :func:`~defectlab.quality.find_outliers` uses (``"cells"``; ``"candidates"``: the one it used before)."""
     from defectlab.quality._knn import kneighbors
     from defectlab.quality._standardize import _standardize
 
     Z = np.clip(_standardize(X, robust=True), -10, 10)
-    _, dist = kneighbors(Z, k + 1)
+    _, dist = kneighbors(Z, k + 1, search=search)
     return dist[:, 1:].mean(axis=1)
 
 
@@ -238,23 +244,45 @@ def duplicate_rows(n, repeats=1, full=False):
 
 
 def outlier_rows(n, repeats=1, full=False):
+    from _outliers_before import find_outliers_before
+
     from defectlab.quality import find_outliers
 
     X, _, _, _ = synthetic_features(n, seed=1)
     X[:5] += 40.0  # a few items unlike any other
+    for fn in (find_outliers, find_outliers_before):  # warm both up (imports, first allocations): untimed
+        fn(X[:5000])
     seconds, df = _best(lambda: find_outliers(X), repeats)
     cpu = _CPU["last"]
+    before, df_before = _best(lambda: find_outliers_before(X), repeats)
+    before_cpu = _CPU["last"]
     top = set(df["index"].head(5).tolist())
-    knn, _ = _best(lambda: new_outlier_distances(X), repeats)
+    flagged = set(df.loc[df["is_outlier"], "index"].tolist())
+    flagged_before = set(df_before.loc[df_before["is_outlier"], "index"].tolist())
+    m = max(1, n // 100)  # the most unusual 1 %: the head of the queue a reviewer works through
+    head = set(df["index"].head(m).tolist())
+    head_before = set(df_before["index"].head(m).tolist())
+    ratios = df.sort_values("index")["distance_ratio"].to_numpy()
+    ratios_before = df_before.sort_values("index")["distance_ratio"].to_numpy()
+    knn, d_new = _best(lambda: new_outlier_distances(X), repeats)
     knn_cpu = _CPU["last"]
     peer = peer_cpu = None
+    excess = {}
     if n <= 10_000 or full:
-        peer, _ = _best(lambda: old_outlier_distances(X), repeats)
+        peer, d_exact = _best(lambda: old_outlier_distances(X), repeats)
         peer_cpu = _CPU["last"]
-    return [_row("outliers", n, seconds, None, None, "< 5 s at 100k", cpu_s=round(cpu, 2),
-                 planted_found=len(top & set(range(5)))),
+        # how much farther than the exact k nearest the found ones are (median over items)
+        excess = {"excess_vs_exact": round(float(np.median(d_new / d_exact - 1)), 4),
+                  "excess_vs_exact_before": round(float(np.median(
+                      new_outlier_distances(X, search="candidates") / d_exact - 1)), 4)}
+    return [_row("outliers", n, seconds, "find_outliers before (70be0db)", before, "< 5 s at 100k",
+                 cpu_s=round(cpu, 2), peer_cpu_s=round(before_cpu, 2), planted_found=len(top & set(range(5))),
+                 flagged=len(flagged), flagged_before=len(flagged_before),
+                 flagged_jaccard=round(len(flagged & flagged_before) / max(len(flagged | flagged_before), 1), 3),
+                 top1pct_overlap=round(len(head & head_before) / m, 3),
+                 ratio_median_abs_diff=round(float(np.median(np.abs(ratios - ratios_before))), 4)),
             _row("  outlier k-NN distances", n, knn, "old brute force k-NN", peer, cpu_s=round(knn_cpu, 2),
-                 peer_cpu_s=None if peer_cpu is None else round(peer_cpu, 2))]
+                 peer_cpu_s=None if peer_cpu is None else round(peer_cpu, 2), **excess)]
 
 
 def _add_crops(ws, project_id, n, seed):
@@ -537,7 +565,10 @@ def page_rows(n, repeats=1, synthetic=False, browser=False):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def run_rows(n, *, repeats=1, full=False, pages=True, synthetic_pages=False, browser=False):
+ROW_GROUPS = ("label-issues", "duplicates", "outliers", "pages")
+
+
+def run_rows(n, *, repeats=1, full=False, pages=True, synthetic_pages=False, browser=False, only=None):
     """Every row of this benchmark at ``n`` items, as dicts.
 
     Parameters
@@ -553,15 +584,21 @@ def run_rows(n, *, repeats=1, full=False, pages=True, synthetic_pages=False, bro
         Build that workspace with stand-in features (:func:`build_workspace_synthetic`).
     browser : bool
         Also time the Review page in Chromium on that workspace (:func:`browser_rows`).
+    only : sequence of str or None
+        Run only these groups of :data:`ROW_GROUPS` (``None``: all; ``pages`` still needs ``pages``).
 
     Returns
     -------
     list of dict
         ``row, n, seconds, peer, peer_seconds, ratio, target`` and row-specific extras.
     """
-    rows = label_issue_rows(n, repeats, full) + duplicate_rows(n, repeats, full) + outlier_rows(
-        n, repeats, full)
-    if pages:
+    only = set(ROW_GROUPS if only is None else only)
+    rows = []
+    for group, fn in (("label-issues", label_issue_rows), ("duplicates", duplicate_rows),
+                      ("outliers", outlier_rows)):
+        if group in only:
+            rows += fn(n, repeats, full)
+    if pages and "pages" in only:
         rows += page_rows(n, repeats, synthetic=synthetic_pages, browser=browser)
     return rows
 
@@ -594,11 +631,13 @@ def main(argv=None):
                     help="larger workspaces up to this size are built with stand-in features "
                          "(real store, training, queues and pages; see build_workspace_synthetic)")
     ap.add_argument("--browser", action="store_true", help="also open the Review page in Chromium (port 8610)")
+    ap.add_argument("--rows", nargs="+", choices=ROW_GROUPS, default=list(ROW_GROUPS),
+                    help="run only these groups of rows (e.g. --rows outliers)")
     args = ap.parse_args(argv)
     for n in args.sizes:
         print(f"== {n} items")
         for row in run_rows(n, repeats=args.repeats, full=args.full, pages=n <= args.page_synthetic_max,
-                            synthetic_pages=n > args.page_max, browser=args.browser):
+                            synthetic_pages=n > args.page_max, browser=args.browser, only=args.rows):
             print(_fmt(row))
 
 

@@ -99,3 +99,119 @@ def test_neighbor_votes_and_outliers_use_the_index_on_large_sets(monkeypatch):
     assert np.mean(exact_votes.argmax(1) == approx_votes.argmax(1)) >= 0.98
     df = find_outliers(X, n_neighbors=8)
     assert int(df.loc[0, "index"]) == 5 and bool(df.loc[0, "is_outlier"])
+
+
+@pytest.mark.parametrize("shape, ties", [((128, 768), False), ((50, 701), False), ((7, 30), False),
+                                         ((40, 300), True), ((5, 12), False)])
+def test_k_smallest_is_the_k_smallest_of_every_row(shape, ties):
+    rng = np.random.default_rng(shape[1])
+    h = rng.normal(size=shape).astype(np.float32)
+    if ties:  # whole runs of equal values at and around the cut
+        h = np.round(h * 2).astype(np.float32)
+    for k in (1, 6, 11):
+        part = _knn._k_smallest(h, k)
+        assert part.shape == (shape[0], k)
+        assert all(len(set(row)) == k for row in part.tolist())
+        got = np.sort(np.take_along_axis(h, part, axis=1), axis=1)
+        np.testing.assert_array_equal(got, np.sort(h, axis=1)[:, :k])
+
+
+def test_cell_search_is_exact_within_the_probed_cells(monkeypatch):
+    """The outliers' search: neighbours at least as close as the re-ranked candidates', itself first
+    at distance 0, exact copies at distance 0, distances exact, only index rows, deterministic."""
+    X, _ = _clusters(3000, seed=5)
+    Z = (X - X.mean(0)) / X.std(0)
+    Z[100] = Z[200]  # an exact copy
+    index = np.flatnonzero(np.arange(3000) % 4 != 1)
+    monkeypatch.setattr(_knn, "_EXACT_CELLS", 0)
+    monkeypatch.setattr(_knn, "_CELL", 32)
+    monkeypatch.setattr(_knn, "_DIMS", 8)
+    cand_idx, cand_d = _knn.kneighbors(Z, 6, index)
+    idx, d = _knn.kneighbors(Z, 6, index, search="cells")
+    assert np.isin(idx, index).all() and (np.diff(d, axis=1) >= 0).all()
+    assert (d.mean(axis=1) <= cand_d.mean(axis=1) * (1 + 1e-4)).all()  # float32 rounding
+    exact, _ = _knn._exact(Z, Z[index], 6)
+
+    def overlap(found):
+        return np.mean([len(set(a) & set(b)) / 6 for a, b in zip(found, index[exact], strict=True)])
+
+    assert overlap(idx) >= max(0.9, overlap(cand_idx))
+    indexed = np.isin(np.arange(3000), index)
+    assert (d[indexed, 0] == 0).all()
+    indexed[200] = False  # its first neighbour is its copy 100 (ties by row number)
+    assert (idx[indexed, 0] == np.flatnonzero(indexed)).all()
+    assert (d[[100, 200], :2] == 0).all() and set(idx[100, :2]) == set(idx[200, :2]) == {100, 200}
+    assert not indexed[101] and idx[101, 0] != 101  # not indexed: never its own neighbour
+    i = 17
+    np.testing.assert_allclose(d[i], np.linalg.norm(Z[idx[i]] - Z[i], axis=1), rtol=1e-4, atol=1e-5)
+    again_idx, again_d = _knn.kneighbors(Z, 6, index, search="cells")
+    np.testing.assert_array_equal(again_idx, idx)
+    np.testing.assert_array_equal(again_d, d)
+
+
+def test_robust_scale_from_a_sample_is_the_full_one_within_its_error():
+    from defectlab.quality._standardize import _robust_centre_scale, _robust_standardize, _standardize
+
+    rng = np.random.default_rng(3)
+    X = rng.lognormal(size=(60_000, 12))
+    X[:, 3] = 0.0
+    X[rng.choice(60_000, 50, replace=False), 3] = 1.0  # rare values: IQR 0, spread from all rows
+    X[:, 5] = 2.5  # constant
+    full_centre, full_scale = _robust_centre_scale(X, sample_rows=60_000)
+    centre, scale = _robust_centre_scale(X, sample_rows=20_000)
+    assert np.all(np.abs(centre - full_centre) <= 0.03 * full_scale)
+    np.testing.assert_allclose(scale, full_scale, rtol=0.03)
+    assert scale[3] == pytest.approx(X[:, 3].std()) and scale[5] == 1.0
+    small = X[:500]
+    np.testing.assert_array_equal(_robust_standardize(small, np.inf), _standardize(small, robust=True))
+    Z32 = _robust_standardize(X.astype(np.float32), 10.0, np.float32, 20_000)
+    assert Z32.dtype == np.float32 and Z32.flags.c_contiguous and np.abs(Z32).max() <= 10.0
+    np.testing.assert_allclose(Z32, np.clip((X - centre) / scale, -10, 10), atol=1e-4)
+
+
+def test_outliers_on_large_sets_agree_with_the_exact_path(monkeypatch):
+    from defectlab.quality import outliers
+
+    X, _ = _clusters(3000, seed=9)
+    X[[7, 1500]] += 25.0  # unlike any other item
+    X[900, 3] += 400.0  # one wild feature
+    exact = find_outliers(X, n_neighbors=8)
+    monkeypatch.setattr(_knn, "_EXACT_CELLS", 0)
+    monkeypatch.setattr(_knn, "_CELL", 32)
+    monkeypatch.setattr(outliers, "_SAMPLE_ROWS", 1000)
+    X32 = X.astype(np.float32)
+    before = X32.copy()
+    large = find_outliers(X32, n_neighbors=8)
+    np.testing.assert_array_equal(X32, before)  # the caller's features are not touched
+    flagged = set(large.loc[large["is_outlier"], "index"])
+    assert flagged == set(exact.loc[exact["is_outlier"], "index"]) and {7, 900, 1500} <= flagged
+    r_large = large.sort_values("index")["distance_ratio"].to_numpy()
+    r_exact = exact.sort_values("index")["distance_ratio"].to_numpy()
+    assert np.median(np.abs(r_large - r_exact)) < 0.05  # a 1,000-row sample, cells of 32 rows
+
+
+def test_outliers_leave_the_cycle_collector_as_they_found_it():
+    import gc
+
+    X = np.random.default_rng(0).normal(size=(30, 3))
+    assert gc.isenabled()
+    find_outliers(X)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        find_outliers(X)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_outlier_reasons_top_columns_are_the_head_of_a_stable_sort():
+    from defectlab.quality.outliers import _top_columns
+
+    rng = np.random.default_rng(4)
+    A = np.abs(np.round(rng.normal(size=(500, 40)) * 2) / 2)  # many ties
+    A[:20] = 1.5  # whole rows of ties
+    want = np.argsort(-A, axis=1, kind="stable")[:, :3]
+    np.testing.assert_array_equal(_top_columns(A.copy()), want)
+    narrow = A[:, :2].copy()
+    np.testing.assert_array_equal(_top_columns(narrow.copy()), np.argsort(-narrow, axis=1, kind="stable"))

@@ -9,6 +9,8 @@ Data in, data out: a feature matrix in, a ranked table out.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -18,7 +20,7 @@ from defectlab._validation import _check_features, _check_float, _check_int
 from defectlab.errors import InputError
 from defectlab.messages import msg
 from defectlab.quality._knn import kneighbors
-from defectlab.quality._standardize import _standardize
+from defectlab.quality._standardize import _robust_standardize
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -29,6 +31,8 @@ __all__ = ["find_outliers"]
 
 _COLUMNS = ["index", "score", "reason", "reason_parts", "is_outlier", "distance_ratio"]
 _CLIP = 10.0  # standardised values are clipped to +-_CLIP typical spreads
+_SAMPLE_ROWS = 20_000  # above this many items: medians and IQRs from this many rows, float32 features
+_NAMED = 2.0  # a feature is named in a reason from this many typical spreads away
 
 
 def find_outliers(features: ArrayLike, *, n_neighbors: int = 10, threshold: float = 2 / 3,
@@ -36,17 +40,19 @@ def find_outliers(features: ArrayLike, *, n_neighbors: int = 10, threshold: floa
     """Rank items by how far they are from every other item.
 
     Features are standardised robustly (median and interquartile range, so the outliers themselves
-    do not set the scale) and clipped to +-10 typical spreads (so one wild feature cannot decide
+    do not set the scale; above 20,000 items both come from a 20,000-row sample and the standardised
+    features are float32) and clipped to +-10 typical spreads (so one wild feature cannot decide
     alone); ``d_i`` is item ``i``'s mean Euclidean distance to its ``n_neighbors`` nearest other
-    items (exact on small sets; on large ones from an inverted-file index over 32 principal
-    components, re-ranked with exact distances, so the cost grows linearly), and
+    items (exact on small sets; on large ones the nearest among the rows of the few inverted-file
+    cells around the item's, by exact distances on all features, so the cost grows linearly), and
     ``ratio_i = d_i / median(d)``. On NEU-DET no real image reaches ratio 3.4, while a
     blank frame, a near-white frame, a gradient, pure noise and half-masked crops all score above 4.
 
     Parameters
     ----------
     features : (N, F) array-like of float
-        One feature row per item (e.g. :func:`defectlab.features.extract`); N >= 3.
+        One feature row per item (e.g. :func:`defectlab.features.extract`); N >= 3. float32 is used
+        as it is (no float64 copy); the array is not modified.
     n_neighbors : int, default=10
         Neighbours averaged; use more than the number of copies an odd item may have (two blank
         frames are still outliers with ``n_neighbors`` >= 2). Capped at N - 1.
@@ -86,7 +92,7 @@ def find_outliers(features: ArrayLike, *, n_neighbors: int = 10, threshold: floa
     ['quality.reason.outlier_far', 'quality.reason.most_unusual']
     """
     where = "find_outliers"
-    X = _check_features(features, where, name="features")
+    X = _check_features(features, where, name="features", allow_float32=True)
     n, f = X.shape
     if n < 3:
         raise InputError(msg("error.outliers.needs_least_items_compare",
@@ -107,9 +113,8 @@ def find_outliers(features: ArrayLike, *, n_neighbors: int = 10, threshold: floa
     else:
         feature_names = [f"feature {j}" for j in range(f)]
 
-    Z = _standardize(X, robust=True)
-    np.clip(Z, -_CLIP, _CLIP, out=Z)
-    _, dist = kneighbors(Z, k + 1)
+    Z = _robust_standardize(X, _CLIP, np.float32 if n > _SAMPLE_ROWS else np.float64, _SAMPLE_ROWS)
+    _, dist = kneighbors(Z, k + 1, search="cells")
     d = dist[:, 1:].mean(axis=1)  # drop one zero-distance column: the item itself
     typical = np.median(d)
     if typical <= 0:  # more than half the items have k exact copies: compare with the mean
@@ -119,7 +124,8 @@ def find_outliers(features: ArrayLike, *, n_neighbors: int = 10, threshold: floa
     score = np.clip(1.0 - 1.0 / np.maximum(ratio, 1e-12), 0.0, 1.0)
     is_out = score >= threshold
 
-    reasons, parts = _reasons(ratio, is_out, k, Z, feature_names)
+    with _cycle_collector_paused():
+        reasons, parts = _reasons(ratio, is_out, k, Z, feature_names)
     order = np.lexsort((np.arange(n), -score))
     df = pd.DataFrame({
         "index": np.arange(n),
@@ -132,22 +138,30 @@ def find_outliers(features: ArrayLike, *, n_neighbors: int = 10, threshold: floa
     return df.iloc[order].reset_index(drop=True)
 
 
-def _top_columns(A, rows, n_top=3):
-    """For each row of ``rows``: the ``n_top`` columns of ``A`` with the largest values, largest first,
-    ties by column (what a stable ``argsort(-A)`` gives), without sorting whole rows."""
+@contextlib.contextmanager
+def _cycle_collector_paused():
+    """Pause Python's cycle collector while the reasons are built: at 100,000 items they are ~500,000
+    small lists and dicts, and the collector would rescan the growing heap again and again (half the
+    reasons' time). Nothing built there forms a cycle, so nothing is left for it to collect after."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _top_columns(A, n_top=3):
+    """For each row of ``A`` (overwritten): the ``n_top`` columns with the largest values, largest
+    first, ties by column (what a stable ``argsort(-A)`` gives): ``n_top`` passes of ``argmax`` (the
+    first maximum), each masking the column it found, instead of sorting or partitioning whole rows."""
     n_top = min(n_top, A.shape[1])
-    sub = A[rows]
-    if sub.shape[0] == 0 or sub.shape[1] <= n_top:
-        return np.argsort(-sub, axis=1, kind="stable")[:, :n_top]
-    cut = -np.partition(-sub, n_top - 1, axis=1)[:, n_top - 1]  # the n_top-th largest value per row
-    above = sub >= cut[:, None]
-    simple = above.sum(axis=1) == n_top  # no tie at the cut: exactly n_top columns qualify
-    out = np.empty((sub.shape[0], n_top), dtype=np.int64)
-    cols = np.nonzero(above[simple])[1].reshape(-1, n_top)  # in column order
-    order = np.argsort(-np.take_along_axis(sub[simple], cols, axis=1), axis=1, kind="stable")
-    out[simple] = np.take_along_axis(cols, order, axis=1)
-    tied = ~simple
-    out[tied] = np.argsort(-sub[tied], axis=1, kind="stable")[:, :n_top]
+    out = np.empty((A.shape[0], n_top), dtype=np.int64)
+    rows = np.arange(A.shape[0])
+    for t in range(n_top):
+        out[:, t] = A.argmax(axis=1)
+        A[rows, out[:, t]] = -np.inf
     return out
 
 
@@ -156,42 +170,71 @@ def _reasons(ratio, is_out, k, Z, feature_names):
 
     Every clause is written once below as (catalog key, args, English text); the English text and
     the ``en`` catalog's message for the key say the same (tests check this). Items no farther from
-    their neighbours than a typical item share one sentence; only the others look at their features.
+    their neighbours than a typical item share one sentence; only the others (about half) look at
+    their features (:func:`_named_features`); the loop here only assembles.
     """
-    typical_text = "as close to its neighbours as a typical item"
+    n = Z.shape[0]
+    texts = ["as close to its neighbours as a typical item"] * n
+    parts = [[{"key": "quality.reason.outlier_typical", "args": {}}] for _ in range(n)]
     apart = np.flatnonzero(ratio > 1.0)
-    cols = _top_columns(np.abs(Z), apart)
-    z_top = np.take_along_axis(Z[apart], cols, axis=1)
-    top = dict(zip(apart.tolist(), zip(cols.tolist(), z_top.tolist(), strict=True), strict=True))
-    ratios, flags = ratio.tolist(), is_out.tolist()
-    texts, parts = [], []
-    for i in range(Z.shape[0]):
-        r = ratios[i]
-        if r <= 1.0:
-            texts.append(typical_text)
-            parts.append([{"key": "quality.reason.outlier_typical", "args": {}}])
-            continue
-        far = flags[i]
-        clauses = [("quality.reason.outlier_far" if far else "quality.reason.outlier_apart",
-                    {"ratio": r, "k": int(k)},
-                    f"{'far from every other item' if far else 'somewhat apart'}: {r:.1f}x the "
-                    f"usual distance to its {k} nearest items")]
-        features = []
-        for j, z in zip(*top[i], strict=True):
-            if abs(z) < 2:
-                continue
-            side = "high" if z > 0 else "low"
-            clipped = abs(z) >= _CLIP
-            features.append(
-                (f"quality.reason.feature_{side}{'_clipped' if clipped else ''}",
-                 {"feature": feature_names[j], "spreads": abs(z)},
-                 f"{feature_names[j]} ({side}, {'over ' if clipped else ''}{abs(z):.0f} typical "
-                 "spreads away)"))
-        if features:
-            clauses.append(
-                ("quality.reason.most_unusual",
-                 {"features": [{"key": key, "args": args} for key, args, _ in features]},
-                 "most unusual: " + ", ".join(text for _, _, text in features)))
-        texts.append("; ".join(text for _, _, text in clauses))
-        parts.append([{"key": key, "args": args} for key, args, _ in clauses])
+    feature_parts, feature_texts, bounds = _named_features(Z[apart], feature_names)
+    k = int(k)
+    rows = zip(apart.tolist(), ratio[apart].tolist(), is_out[apart].tolist(), bounds[:-1], bounds[1:],
+               strict=True)
+    for i, r, far, a, b in rows:
+        if far:
+            head = f"far from every other item: {r:.1f}x the usual distance to its {k} nearest items"
+            clauses = [{"key": "quality.reason.outlier_far", "args": {"ratio": r, "k": k}}]
+        else:
+            head = f"somewhat apart: {r:.1f}x the usual distance to its {k} nearest items"
+            clauses = [{"key": "quality.reason.outlier_apart", "args": {"ratio": r, "k": k}}]
+        if b > a:
+            clauses.append({"key": "quality.reason.most_unusual", "args": {"features": feature_parts[a:b]}})
+            head = f"{head}; most unusual: {', '.join(feature_texts[a:b])}"
+        texts[i] = head
+        parts[i] = clauses
     return texts, parts
+
+
+_FEATURE_KEYS = ("quality.reason.feature_low", "quality.reason.feature_low_clipped",
+                 "quality.reason.feature_high", "quality.reason.feature_high_clipped")
+
+
+def _feature_text(name, kind, spreads):
+    """The English text of a named feature (``kind`` indexes :data:`_FEATURE_KEYS`)."""
+    side = "high" if kind >= 2 else "low"
+    return f"{name} ({side}, {'over ' if kind % 2 else ''}{spreads:.0f} typical spreads away)"
+
+
+def _named_features(Z, feature_names):
+    """The up to three most unusual features of every row of ``Z`` that are at least :data:`_NAMED`
+    spreads away, row after row, largest first.
+
+    Returns
+    -------
+    parts : list of dict
+        Each named feature's catalog part (``quality.reason.feature_*`` with ``feature`` and ``spreads``).
+    texts : list of str
+        Its English text; a text depends only on (column, side, clipped, the spreads shown rounded),
+        so each distinct one is formatted once.
+    bounds : list of int
+        Row ``r``'s features are ``parts[bounds[r]:bounds[r + 1]]`` (none: an empty slice).
+    """
+    cols = _top_columns(np.abs(Z))
+    z_top = np.take_along_axis(Z, cols, axis=1).astype(np.float64)
+    spreads = np.abs(z_top)
+    named = spreads >= _NAMED  # a prefix of each row: the columns come largest first
+    cols, spreads = cols[named], spreads[named]  # row after row
+    kind = 2 * (z_top[named] > 0) + (spreads >= _CLIP)
+    shown = np.minimum(np.rint(spreads), 63).astype(np.int64)  # what "{:.0f}" shows: both round half to even
+    code = ((cols * 4 + kind) * 64 + shown).tolist()
+    cols, kind, spreads = cols.tolist(), kind.tolist(), spreads.tolist()
+    text_of = {}
+    for c, j, kd, sp in zip(code, cols, kind, spreads, strict=True):
+        if c not in text_of:
+            text_of[c] = _feature_text(feature_names[j], kd, sp)
+    parts = [{"key": _FEATURE_KEYS[kd], "args": {"feature": feature_names[j], "spreads": sp}}
+             for j, kd, sp in zip(cols, kind, spreads, strict=True)]
+    texts = [text_of[c] for c in code]
+    bounds = [0, *np.cumsum(named.sum(axis=1)).tolist()]
+    return parts, texts, bounds
