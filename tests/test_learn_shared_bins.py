@@ -130,3 +130,17 @@ def test_dask_member_never_takes_local_bins(monkeypatch):
     bins = SharedBins(X)
     DaskLightGBMClassifier(scheduler="tcp://nowhere:1").fit_rows(X, y, np.arange(50), bins=bins)
     assert seen == [(50, 6)] and bins.constructions == 0
+
+
+def test_below_large_rows_results_are_exactly_the_per_fit_ones():
+    """NEU (1,800 items) and the demo sets are far below LARGE_ROWS: bit-identical to the code before."""
+    X, y = _data(n=600)
+    base = make_model("ensemble", random_state=0)
+
+    class PerFit(AverageProbaClassifier):
+        fit_rows = None
+
+    new = cv.cross_val_oof(X, y, model=base, n_splits=5, refit=True)
+    old = cv.cross_val_oof(X, y, model=PerFit(base.estimators), n_splits=5, refit=True)
+    np.testing.assert_array_equal(new.pred_probs, old.pred_probs)
+    np.testing.assert_array_equal(new.model.predict_proba(X), old.model.predict_proba(X))
