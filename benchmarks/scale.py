@@ -1,6 +1,6 @@
 """Plant scale: import, train, warm retrain, workers and Dask at 1k / 10k / 100k crops, each with its peer.
 
-    nice .venv/bin/python benchmarks/scale.py [--sizes 1000,10000,100000] [--sample 4000] [--no-dask]
+    nice .venv/bin/python benchmarks/scale.py [--sizes 1000,10000,100000] [--sample 4000] [--no-dask] [--train-only]
 
 For each size a workspace is built from generated 64x64 synthetic texture crops (six classes, 3% of
 the labels flipped at random) in a temporary folder that is removed at the end; the images are
@@ -237,9 +237,13 @@ def run_size(n, args, tmp):
     rows.append(_row(n, "train peak RSS", cold["peak_rss_mb"], "MB", "issue: 1.9 GB at 100k",
                      1900.0 * n / 100_000 if n >= 100_000 else None, "< 1500 MB"))
     warm = train_in_child(ws_path, args.jobs)
-    rows.append(_row(n, f"warm retrain (features {warm['timings']['features']:.1f}s, CPU {warm['cpu_s']:.0f}s)",
+    rows.append(_row(n, f"warm retrain (features {warm['timings']['features']:.1f}s, "
+                        f"fit {warm['timings']['fit']:.1f}s, CPU {warm['cpu_s']:.0f}s)",
                      warm["seconds"], "s",
                      "cold train", cold["seconds"], "< 30 s at 100k"))
+    if args.train_only:
+        shutil.rmtree(ws_path, ignore_errors=True)
+        return rows, None
 
     if n != args.extras_at:
         _print(rows, [], file=sys.stderr)  # ours first: the review rows can take many minutes at 100k
@@ -286,6 +290,8 @@ def main(argv=None):
     ap.add_argument("--extras-at", type=int, default=None,
                     help="size at which the workers / Dask rows (on --sample images) are measured "
                          "(default: the smallest size >= --sample, else the largest)")
+    ap.add_argument("--train-only", action="store_true",
+                    help="only the import, train and warm-retrain rows (no workers / Dask / review rows)")
     ap.add_argument("--child-train", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child_train:

@@ -33,7 +33,7 @@ from threadpoolctl import threadpool_limits
 
 from defectlab._validation import _check_features, _check_int, _check_labels
 from defectlab.errors import InputError
-from defectlab.learn.models import DEFAULT_MODEL, MODEL_NAMES, make_model
+from defectlab.learn.models import DEFAULT_MODEL, MODEL_NAMES, SharedBins, make_model
 from defectlab.messages import msg
 
 if TYPE_CHECKING:
@@ -261,16 +261,24 @@ def _holdout_mask(holdout, y, groups, random_state):
     )
 
 
-def _fit_predict(estimator, X, y, train, test, classes):
+def _fit_rows(estimator, X, y, rows, bins):
+    """``estimator`` fitted on the rows ``rows``: by index with the shared bins when it can take them."""
+    if bins is not None and callable(getattr(estimator, "fit_rows", None)):
+        return estimator.fit_rows(X, y, rows, bins=bins)
+    every = rows.size == X.shape[0] and bool(np.array_equal(rows, np.arange(X.shape[0])))
+    return estimator.fit(X if every else X[rows], y[rows])  # all rows: no copy of X
+
+
+def _fit_predict(estimator, X, y, train, test, classes, bins=None):
     """Fit on ``train`` rows, return (N_test, C) probabilities aligned to ``classes`` and a note.
 
     With ``test`` None, return the fitted estimator instead (the final model). A float32 ``X`` is
     passed to the model as float32 (no float64 copy); the probabilities are returned in float64 with
-    rows summing to 1.
+    rows summing to 1. ``bins`` (a :class:`~defectlab.learn.models.SharedBins` of ``X``) goes to a
+    model with a ``fit_rows`` method.
     """
     if test is None:
-        every = train.size == X.shape[0] and bool(np.array_equal(train, np.arange(X.shape[0])))
-        return estimator.fit(X if every else X[train], y[train]), None  # all rows: no copy of X
+        return _fit_rows(estimator, X, y, train, bins), None
     out = np.zeros((test.size, classes.size))
     col = {c: i for i, c in enumerate(classes.tolist())}
     present = np.unique(y[train])
@@ -280,7 +288,7 @@ def _fit_predict(estimator, X, y, train, test, classes):
             f"A training fold held only class {present[0]!r}; its items were all predicted as that "
             "class. Label more items of the other classes."
         )
-    est = estimator.fit(X[train], y[train])
+    est = _fit_rows(estimator, X, y, train, bins)
     proba = np.asarray(est.predict_proba(X[test]), dtype=np.float64)
     if X.dtype == np.float32:  # float32 fits (logistic regression) give rows off 1 by ~1e-7
         proba /= proba.sum(axis=1, keepdims=True)
@@ -368,10 +376,11 @@ def cross_val_oof(X: ArrayLike, y: ArrayLike, groups: ArrayLike | None = None, m
     pred_probs = np.zeros((y.shape[0], classes.size))
     final = None
     start = time.perf_counter()
+    bins = SharedBins(X)  # LightGBM bins X once for all the fits (from LARGE_ROWS training rows on)
     with threadpool_limits(limits=1):
         runner = Parallel(n_jobs=min(n_jobs, len(jobs)), prefer="threads", return_as="generator")
         results = runner(
-            delayed(_fit_predict)(clone(estimator), X, y, tr, te, classes) for tr, te in jobs
+            delayed(_fit_predict)(clone(estimator), X, y, tr, te, classes, bins) for tr, te in jobs
         )
         for done, ((_tr, te), (proba, note)) in enumerate(zip(jobs, results, strict=True), start=1):
             if te is None:

@@ -270,6 +270,11 @@ class DaskLightGBMClassifier(LightGBMClassifier):
         self.n_iter_ = int(self.booster_.current_iteration())
         return self
 
+    def fit_rows(self, X, y, rows, bins=None):
+        """``fit(X[rows], y[rows])``: the cluster bins the rows itself (``bins`` is not used)."""
+        rows = np.asarray(rows, dtype=np.intp)
+        return self.fit(X[rows], y[rows])
+
     def to_local(self):
         """The fitted model as a plain :class:`LightGBMClassifier` (what artifacts store)."""
         params = {k: v for k, v in self.get_params().items() if k not in ("scheduler", "chunk_rows")}
