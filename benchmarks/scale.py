@@ -26,7 +26,6 @@ numbers move with the load (the load average is printed with each size).
 """
 
 import argparse
-import hashlib
 import inspect
 import json
 import os
@@ -43,6 +42,9 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from import_speed import floor as import_floor  # noqa: E402 (the one read+sha256+decode floor)
 
 CLASSES = ("crazing", "inclusion", "patches", "pitted", "scratches", "stripes")
 PROJECT = "scale"
@@ -93,16 +95,6 @@ def make_crops(root, n, seed=0, mislabel=0.03):
                 cv2.imwrite(str(root / CLASSES[label] / f"c{k:06d}.png"), im)
                 k += 1
     return flipped
-
-
-def floor_seconds(root):
-    """The peer of import: read + sha256 + decode of every file, one thread, nothing else."""
-    t = time.perf_counter()
-    for p in sorted(root.rglob("*.png")):
-        data = p.read_bytes()
-        hashlib.sha256(data).hexdigest()
-        cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    return time.perf_counter() - t
 
 
 # -- measured steps -----------------------------------------------------------------------------------
@@ -219,7 +211,7 @@ def run_size(n, args, tmp):
     print(f"[{n}] generated {n} crops ({flipped} mislabeled) in {time.perf_counter() - t:.1f}s, "
           f"load average {os.getloadavg()[0]:.1f}", file=sys.stderr)
     c = time.process_time()
-    t_floor = floor_seconds(src)
+    t_floor = import_floor(src)
     c_floor = time.process_time() - c
     ws = open_workspace(ws_path)
     t, c = time.perf_counter(), time.process_time()

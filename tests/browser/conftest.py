@@ -164,3 +164,25 @@ def shot(page, name):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
+
+def sign_in(browser, server, username, password, new_password=None):
+    """A new browser context (its own session) signs in; changes the password when asked to. Returns the page."""
+    page = new_page(browser)
+    page.goto(server.url)
+    wait_ready(page)
+    page.get_by_role("textbox", name="User name").fill(username)
+    page.get_by_role("textbox", name="Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    must_change = page.get_by_text("set a new password before you start")
+    signed_in = page.get_by_text(f"Signed in as {username}")
+    must_change.or_(signed_in).first.wait_for()
+    if must_change.count():
+        assert new_password, f"{username} was asked for a new password"
+        shot(page, f"flow_{username}_change_password")
+        page.get_by_role("textbox", name="Current password").fill(password)
+        page.get_by_role("textbox", name="New password", exact=True).fill(new_password)
+        page.get_by_role("textbox", name="New password again").fill(new_password)
+        page.get_by_role("button", name="Change password").click()
+        wait_ready(page)
+    page.get_by_text(f"Signed in as {username}").wait_for()
+    return page

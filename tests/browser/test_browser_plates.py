@@ -6,7 +6,7 @@ and corrects another (crops with their labels, linked to the plate) without the 
 import re
 
 import pytest
-from conftest import new_page, shot, wait_for, wait_ready
+from conftest import new_page, shot, sign_in, wait_for, wait_ready
 
 from defectlab.store import current_labels, items_frame, list_projects, open_workspace
 
@@ -172,26 +172,6 @@ SUPERVISOR_NEW_PW = "Supervisor-own-2024"
 UPLOADED = "line3_plate.png"
 
 
-def _sign_in(browser, server, username, password, new_password):
-    page = new_page(browser)
-    page.goto(server.url)
-    wait_ready(page)
-    page.get_by_role("textbox", name="User name").fill(username)
-    page.get_by_role("textbox", name="Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    must_change = page.get_by_text("set a new password before you start")
-    signed_in = page.get_by_text(f"Signed in as {username}")
-    must_change.or_(signed_in).first.wait_for()
-    if must_change.count():
-        page.get_by_role("textbox", name="Current password").fill(password)
-        page.get_by_role("textbox", name="New password", exact=True).fill(new_password)
-        page.get_by_role("textbox", name="New password again").fill(new_password)
-        page.get_by_role("button", name="Change password").click()
-        wait_ready(page)
-    signed_in.wait_for()
-    return page
-
-
 def test_a_supervisor_accepts_and_corrects_boxes_on_predict_in_team_mode(server, browser, tmp_path):
     """Runs last: it switches the workspace to team mode."""
     import cv2
@@ -209,7 +189,7 @@ def test_a_supervisor_accepts_and_corrects_boxes_on_predict_in_team_mode(server,
     create_user(ws, "sam", SUPERVISOR_PW, "supervisor", admin_password="Lead-admin-2024!")
     upload = tmp_path / UPLOADED
     cv2.imwrite(str(upload), make_plate_images(1, 400, 600, random_state=91)[0][0])
-    page = _sign_in(browser, server, "sam", SUPERVISOR_PW, SUPERVISOR_NEW_PW)
+    page = sign_in(browser, server, "sam", SUPERVISOR_PW, SUPERVISOR_NEW_PW)
     nav = page.locator("[data-testid='stSidebarNav']")
     assert nav.get_by_text("Predict", exact=True).count() == 1
     assert nav.get_by_text("Cut crops", exact=True).count() == 0  # no general box drawing for a supervisor

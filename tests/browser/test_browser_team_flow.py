@@ -14,7 +14,7 @@ import io
 import re
 
 import pytest
-from conftest import new_page, shot, wait_ready
+from conftest import new_page, shot, sign_in, wait_ready
 
 pytestmark = pytest.mark.browser
 
@@ -55,29 +55,6 @@ def _keyed(page, key):
 def _pick(page, key, option):
     _keyed(page, key).get_by_role("combobox").click()
     page.get_by_role("option", name=option, exact=True).click()
-
-
-def _sign_in(browser, server, username, password, new_password=None):
-    """A new browser context (its own session) signs in; changes the password when asked to."""
-    page = new_page(browser)
-    page.goto(server.url)
-    wait_ready(page)
-    page.get_by_role("textbox", name="User name").fill(username)
-    page.get_by_role("textbox", name="Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    must_change = page.get_by_text("set a new password before you start")
-    signed_in = page.get_by_text(f"Signed in as {username}")
-    must_change.or_(signed_in).first.wait_for()
-    if must_change.count():
-        assert new_password, f"{username} was asked for a new password"
-        shot(page, f"flow_{username}_change_password")
-        page.get_by_role("textbox", name="Current password").fill(password)
-        page.get_by_role("textbox", name="New password", exact=True).fill(new_password)
-        page.get_by_role("textbox", name="New password again").fill(new_password)
-        page.get_by_role("button", name="Change password").click()
-        wait_ready(page)
-    page.get_by_text(f"Signed in as {username}").wait_for()
-    return page
 
 
 def _label_with_keys(page, project, user, plan, limit=None):
@@ -144,7 +121,7 @@ def test_labeling_team_flow(server, browser):
     page.context.close()
 
     # 2. the lead signs in and assigns a batch to both annotators, half of it blind to both
-    page = _sign_in(browser, server, "local", ADMIN_PW)
+    page = sign_in(browser, server, "local", ADMIN_PW)
     _nav(page, "Assignments")
     _keyed(page, "assign_name").locator("input").fill("week 48")
     chips = _keyed(page, "assign_people")
@@ -176,10 +153,10 @@ def test_labeling_team_flow(server, browser):
 
     contested = next(i for i in queues["li.na"] if i in both)
     labeled = {}
-    page = _sign_in(browser, server, "zhang.wei", FIRST_PW, PEOPLE["zhang.wei"][3])
+    page = sign_in(browser, server, "zhang.wei", FIRST_PW, PEOPLE["zhang.wei"][3])
     labeled["zhang.wei"] = _label_with_keys(page, project, "zhang.wei", agreed)
     page.context.close()
-    page = _sign_in(browser, server, "li.na", FIRST_PW, PEOPLE["li.na"][3])
+    page = sign_in(browser, server, "li.na", FIRST_PW, PEOPLE["li.na"][3])
     labeled["li.na"] = _label_with_keys(page, project, "li.na",
                                         lambda i: 4 if i == contested else agreed(i),
                                         limit=len(queues["li.na"]) - 1)
@@ -196,7 +173,7 @@ def test_labeling_team_flow(server, browser):
     assert all(r["seconds"] is not None for r in rows)
 
     # 4. the quality inspector draws a sample, rejects the first label with a comment, accepts the next
-    page = _sign_in(browser, server, "wang.qc", FIRST_PW, PEOPLE["wang.qc"][3])
+    page = sign_in(browser, server, "wang.qc", FIRST_PW, PEOPLE["wang.qc"][3])
     _nav(page, "QC review")
     page.get_by_role("button", name="Draw a sample").click()
     wait_ready(page)
@@ -227,7 +204,7 @@ def test_labeling_team_flow(server, browser):
     assert (back["reason"], back["comment"]) == ("rejected", COMMENT)
 
     # 5. the lead reads the agreement, finds the disagreement and downloads the throughput CSV
-    page = _sign_in(browser, server, "local", ADMIN_PW)
+    page = sign_in(browser, server, "local", ADMIN_PW)
     _nav(page, "Agreement")
     summary = team.agreement_summary(ws, project)
     n_both = len(both & set(labeled["li.na"]))
