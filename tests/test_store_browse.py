@@ -2,11 +2,11 @@
 
 import pytest
 
+from defectlab.bulk import bulk_action
 from defectlab.errors import InputError, PermissionDenied
 from defectlab.store import annotate, create_project, current_label, retract
 from defectlab.store.browse import (
     ItemFilter,
-    bulk_action,
     item_detail,
     item_history,
     query_items,

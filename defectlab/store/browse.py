@@ -21,16 +21,14 @@ from ..errors import InputError, NotFoundError, PermissionDenied
 from ..messages import msg
 from .labels import derive_label
 from .permissions import can
-from .projects import UNUSABLE, get_project
+from .projects import get_project
 from .renames import class_events, map_by_time, map_label
 from .visibility import visible_label, visible_labels
 
 __all__ = [
-    "BULK_ACTIONS",
     "QUEUES",
     "SORTS",
     "ItemFilter",
-    "bulk_action",
     "item_detail",
     "item_history",
     "may_see_labels",
@@ -484,10 +482,7 @@ def project_batches(ws, project):
              "created_at": r["created_at"], "n_items": r["n"]} for k, r in enumerate(rows, start=1)]
 
 
-# -- bulk actions -------------------------------------------------------------------------------------
-BULK_ACTIONS = ("label", "unusable", "review", "assign", "delete", "restore")
-
-
+# -- review requests (bulk actions on a selection: :mod:`defectlab.bulk`) ----------------------------
 def send_to_review(ws, item_ids, user="local", note=""):
     """Ask a reviewer to look at items (the ``sent_to_review`` queue until a review decision is written
     after the request). Anybody who may label may ask. Returns the number of requests."""
@@ -521,62 +516,3 @@ def _live_rows(conn, ids):
     if len({r["project_id"] for r in rows}) > 1:
         raise InputError(msg("error.items.mixed_projects", "The selected items belong to several projects."))
     return rows
-
-
-def bulk_action(ws, project, item_ids, action, user="local", label=None, assignee=None):
-    """Apply one action to a selection of items, all or nothing, within the acting user's role.
-
-    Parameters
-    ----------
-    ws : Workspace
-    project : str, int or Project
-        The items must belong to it.
-    item_ids : sequence of int
-    action : {"label", "unusable", "review", "assign", "delete", "restore"}
-        ``label`` (needs ``label``: a class), ``unusable`` (marks them not usable), ``review`` (sends
-        them to review), ``assign`` (a new assignment of them to ``assignee``; needs ``assign``),
-        ``delete`` (soft; needs ``delete``), ``restore`` (needs ``restore``).
-    user : str
-    label : str, optional
-    assignee : str, optional
-
-    Returns
-    -------
-    dict
-        ``{"action": str, "n": int}`` (and ``assignment_id`` for ``assign``).
-    """
-    from ..team.assignments import create_assignment
-    from .items import delete_items, restore_items
-    from .labels import annotate_many
-
-    p = get_project(ws, project)
-    ids = sorted({int(i) for i in item_ids})
-    if not ids:
-        raise InputError(msg("error.items.empty_selection", "Select at least one item."))
-    if action not in BULK_ACTIONS:
-        raise InputError(msg("error.items.bad_action", "Unknown action {action!r}; expected one of {actions}.",
-                             action=str(action), actions=", ".join(BULK_ACTIONS)))
-    with ws.read() as conn:
-        marks = ",".join("?" * len(ids)) if len(ids) <= _CHUNK else None
-        if marks:
-            other = conn.execute(f"SELECT COUNT(*) FROM items WHERE id IN ({marks}) AND project_id != ?",
-                                 [*ids, p.id]).fetchone()[0]
-            if other:
-                raise InputError(msg("error.items.mixed_projects", "The selected items belong to several projects."))
-    if action == "label":
-        if not label:
-            raise InputError(msg("error.items.need_label", "Choose the label to give."))
-        return {"action": action, "n": len(annotate_many(ws, ids, label, user=user))}
-    if action == "unusable":
-        return {"action": action, "n": len(annotate_many(ws, ids, UNUSABLE, user=user))}
-    if action == "review":
-        return {"action": action, "n": send_to_review(ws, ids, user=user)}
-    if action == "assign":
-        if not assignee:
-            raise InputError(msg("error.items.need_assignee", "Choose the person to assign the items to."))
-        res = create_assignment(ws, p, ids, [assignee], overlap=0.0, gold_rate=0.0, by=user,
-                                name=f"browser: {len(ids)} items")
-        return {"action": action, "n": res["n_items"], "assignment_id": res["assignment_id"]}
-    if action == "delete":
-        return {"action": action, "n": delete_items(ws, ids, user=user)}
-    return {"action": action, "n": restore_items(ws, ids, user=user)}

@@ -4,9 +4,10 @@ their thumbnails, label or act on a selection, open one item with its plate, his
 import pandas as pd
 import streamlit as st
 
+from defectlab.bulk import bulk_action
 from defectlab.errors import DefectlabError
 from defectlab.store import UNUSABLE
-from defectlab.store.browse import bulk_action, item_detail, may_see_labels, query_items
+from defectlab.store.browse import item_detail, may_see_labels, query_items
 from defectlab.ui import browsing, common
 from defectlab.ui.common import t
 
