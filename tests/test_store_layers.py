@@ -18,10 +18,9 @@ def _imports(path):
             yield from (a.name for a in node.names)
 
 
-# one lazy import upwards remains (known, listed so that no new one slips in): the workspace check reads
-# run artifacts with learn's checker. (The item browser's bulk actions, whose "assign" creates a team
-# assignment, live above both layers in ``defectlab.bulk``.)
-KNOWN = {"maintenance.py": ["..learn.artifacts"]}
+# none left: the item browser's bulk actions (an "assign" creates a team assignment) live above both layers
+# in ``defectlab.bulk``, and the workspace check reads run files with ``store.run_files``
+KNOWN: dict[str, list[str]] = {}
 
 
 def _layer(name):

@@ -20,7 +20,6 @@ or a skops file that asks for a type outside the allowlist, raises
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -33,6 +32,8 @@ import numpy as np
 from defectlab.errors import ArtifactError, InputError
 from defectlab.learn.models import AverageProbaClassifier, LightGBMClassifier
 from defectlab.messages import msg
+from defectlab.store.run_files import FORMAT, FORMAT_VERSION, META, _sha256, read_meta
+from defectlab.store.run_files import check_recorded_files as _check_expected
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -42,9 +43,6 @@ if TYPE_CHECKING:
 
 __all__ = ["FORMAT", "TRUSTED_TYPES", "artifact_hashes", "library_versions", "load_model", "read_meta", "save_model"]
 
-FORMAT = "defectlab.model"
-FORMAT_VERSION = 1
-META = "meta.json"
 
 #: Types beyond skops' built-in safe set that a defectlab artifact may contain. Each is a plain data
 #: holder (fitted arrays and numbers) whose loading runs no user code.
@@ -73,10 +71,6 @@ def library_versions():
         "lightgbm": lightgbm.__version__,
         "skops": skops.__version__,
     }
-
-
-def _sha256(data):
-    return hashlib.sha256(data).hexdigest()
 
 
 def _jsonable(value):
@@ -237,61 +231,6 @@ def artifact_hashes(directory: PathLike) -> dict[str, str]:
     directory = Path(directory)
     return {p.name: _sha256(p.read_bytes()) for p in sorted(directory.iterdir())
             if p.is_file() and not p.name.endswith(".tmp")}
-
-
-def _check_expected(directory, expected):
-    """Every file recorded at training time is present and unchanged (meta.json included)."""
-    for name, sha in sorted(expected.items()):
-        path = Path(directory) / name
-        try:
-            data = path.read_bytes()
-        except OSError:
-            raise ArtifactError(msg("error.artifacts.model_file_recorded_run",
-                    "The model file {path} recorded for this run is missing. It was not loaded; "
-                    "restore the run from a backup or retrain.",
-                    path=path)) from None
-        if _sha256(data) != sha:
-            raise ArtifactError(
-                msg("error.artifacts.model_file_does_not_2",
-                    "The model file {path} does not match the checksum recorded when the run was "
-                    "trained (it was modified after training, e.g. its classes or trees were "
-                    "edited). It was not loaded; restore the run from a backup or retrain.",
-                    path=path)
-            )
-
-
-def read_meta(directory):
-    """Read and sanity-check ``meta.json`` of a saved model (no model file is parsed)."""
-    path = Path(directory) / META
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ArtifactError(
-            msg("error.artifacts.no_model_missing_run",
-                "No model in {directory}: {META} is missing (the run was never finished, or its "
-                "files were moved). Retrain, or pick another run.",
-                directory=directory, META=META)
-        ) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ArtifactError(msg("error.artifacts.model_description_unreadable_retrain",
-                "The model description {path} is unreadable ({exc}). Retrain.",
-                path=path, exc=exc)) from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ArtifactError(msg("error.artifacts.not_defectlab_model_description",
-                "{path} is not a defectlab model description. Retrain.",
-                path=path))
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise ArtifactError(
-            msg("error.artifacts.has_model_format_version",
-                "{path} has model format version {meta_get_format_version}; this defectlab reads "
-                "version {FORMAT_VERSION}. Retrain with this version.",
-                path=path, meta_get_format_version=repr(meta.get('format_version')), FORMAT_VERSION=FORMAT_VERSION)
-        )
-    if not isinstance(meta.get("files"), dict) or not meta["files"]:
-        raise ArtifactError(msg("error.artifacts.lists_no_model_files",
-                "{path} lists no model files. Retrain.",
-                path=path))
-    return meta
 
 
 def _read_verified(directory, name, files):

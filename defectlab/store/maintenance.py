@@ -308,14 +308,14 @@ def _check_blobs(ws, conn):
 
 
 def _check_one_run(ws, run_id, rel, recorded):
-    from ..learn.artifacts import _check_expected, read_meta
+    from .run_files import check_recorded_files, read_meta
 
     directory = ws.root / rel
     if not directory.is_dir():
         return "the run's folder is missing"
     try:
         if recorded:
-            _check_expected(directory, recorded)
+            check_recorded_files(directory, recorded)
         else:
             meta = read_meta(directory)
             for name, sha in meta["files"].items():
