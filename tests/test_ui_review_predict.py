@@ -208,3 +208,40 @@ def test_review_queues_in_chinese_say_the_reasons_in_chinese(tmp_path, monkeypat
     shown = " ".join(captions)
     assert "同一文件被分别导入为 龟裂 / 斑块" in shown
     assert not re.search(r"\b(identical|pictures|imported|usual distance|unusual|typical)\b", shown)
+
+
+def test_a_large_confusion_cell_is_shown_a_page_at_a_time(tmp_path):
+    from defectlab.quality import queues
+
+    ws, project, _labeled, _unlabeled = demo_workspace(tmp_path / "ws", n_per_class=30, train=True, size=48)
+    run = learn.get_run(ws, learn.list_runs(ws, project.name)[0]["run_id"])
+    counts = {}
+    for e in run["items"]:
+        counts[(e["label"], e["pred_label"])] = counts.get((e["label"], e["pred_label"]), 0) + 1
+    cell, n = max(counts.items(), key=lambda kv: kv[1])
+    assert n > 24, counts  # the demo's largest cell needs two pages
+    at = app(ws.root, "review")
+    at.selectbox(key="rev_cell_pick").set_value(cell).run()
+    no_exception(at)
+
+    def shown():
+        return sorted(int(c.key.split("_")[1]) for c in at.checkbox if c.key and c.key.startswith("rsel_"))
+
+    first = shown()
+    assert len(first) == 24
+    assert at.number_input(key="rev_cell_page").max == -(-n // 24)
+    at.number_input(key="rev_cell_page").set_value(2).run()
+    no_exception(at)
+    second = shown()
+    assert second and not set(first) & set(second)
+    every = queues.confusion_cell_items(ws, run["run_id"], *cell, limit=10_000)
+    assert [e["item_id"] for e in every][:24] == [e["item_id"] for e in
+                                                  queues.confusion_cell_items(ws, run["run_id"], *cell, limit=24)]
+    assert set(second) == {e["item_id"] for e in every[24:48]}
+    # another cell starts on its first page again (or has no pages)
+    other = sorted((c for c in counts if c != cell), key=lambda c: -counts[c])[0]
+    at.selectbox(key="rev_cell_pick").set_value(other).run()
+    no_exception(at)
+    pagers = [w for w in at.number_input if w.key == "rev_cell_page"]
+    assert (pagers[0].value == 1) if counts[other] > 24 else not pagers
+    assert len(shown()) == min(24, counts[other])

@@ -332,8 +332,19 @@ def confusion_cells(ws: WorkspaceLike, run_id: str) -> list[dict[str, Any]]:
 
 
 def confusion_cell_items(ws: WorkspaceLike, run_id: str, given: str, predicted: str,
-                         limit: int = 60) -> list[dict[str, Any]]:
+                         limit: int = 60, offset: int = 0) -> list[dict[str, Any]]:
     """The live items of one confusion cell, most confident prediction first.
+
+    Parameters
+    ----------
+    ws : Workspace or path
+    run_id : str
+    given, predicted : str
+        The cell: the label the run trained on and the class it predicted out of fold.
+    limit : int, default=60
+        At most this many items (one page of the Review page's grid).
+    offset : int, default=0
+        Skip this many items first (the pages before).
 
     Returns
     -------
@@ -346,7 +357,8 @@ def confusion_cell_items(ws: WorkspaceLike, run_id: str, given: str, predicted: 
             "SELECT ri.item_id, i.source, ri.label, ri.pred_label, ri.confidence FROM run_items ri "
             "JOIN items i ON i.id = ri.item_id WHERE ri.run_id = ? AND ri.label = ? "
             "AND ri.pred_label = ? AND i.deleted_at IS NULL ORDER BY ri.confidence DESC, ri.item_id "
-            "LIMIT ?", (str(run_id), str(given), str(predicted), int(limit))).fetchall()
+            "LIMIT ? OFFSET ?", (str(run_id), str(given), str(predicted), max(0, int(limit)),
+                                 max(0, int(offset)))).fetchall()
     return [dict(r) for r in rows]
 
 

@@ -35,6 +35,7 @@ except DefectlabError as exc:
 classes = list(run["metrics"].get("classes") or project.classes)
 
 VIEWS = ("confusion", "issues", "conflicts", "duplicates", "outliers")
+CELL_PAGE = 24  # thumbnails per page of a confusion cell (four rows of six: quick to draw in a browser)
 view = st.radio(t("review.view"), VIEWS, key="rev_view", horizontal=True, label_visibility="collapsed",
                 format_func=lambda v: t(f"review.tab.{v}"))
 status = q.queue_status(ws, run_id)
@@ -110,9 +111,18 @@ if view == "confusion":
                                                         pred=common.cls_name(c[1]), n=cells[c]))
             st.session_state["rev_cell"] = cell
     if cell is not None:
-        shown = q.confusion_cell_items(ws, run_id, cell[0], cell[1], limit=60)
         st.subheader(t("review.cell_items", true=common.cls_name(cell[0]), pred=common.cls_name(cell[1]),
                        n=cells[cell]))
+        pages = max(1, -(-cells[cell] // CELL_PAGE))
+        if st.session_state.get("rev_cell_page_of") != cell:  # another cell starts on its first page
+            st.session_state["rev_cell_page_of"] = cell
+            st.session_state["rev_cell_page"] = 1
+        page_no = 1
+        if pages > 1:
+            page_no = int(st.number_input(t("review.cell_page", pages=pages), min_value=1, max_value=pages,
+                                          step=1, key="rev_cell_page"))
+        shown = q.confusion_cell_items(ws, run_id, cell[0], cell[1], limit=CELL_PAGE,
+                                       offset=(page_no - 1) * CELL_PAGE)
         states = current_labels(ws, project.id, item_ids=[int(e["item_id"]) for e in shown])
         per_row = 6
         for start in range(0, len(shown), per_row):
