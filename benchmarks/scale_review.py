@@ -538,6 +538,7 @@ def browser_rows(ws_root, n, port=8630, repeats=2):
             page = new_page(browser)  # warm-up: the server imports the pages' modules once
             context = page.context
             page.goto(f"{url}/review")
+            _seconds_until_drawn(page, time.perf_counter(), _CHART, timeout=300)
             wait_ready(page)
             page.close()
             for _ in range(repeats):
