@@ -64,6 +64,7 @@ __all__ = [
     "background_windows",
     "boxes_from_map",
     "boxes_from_windows",
+    "dismissed_boxes",
     "locate_image",
     "locate_item",
     "locate_source",
@@ -78,7 +79,7 @@ __all__ = [
 #: Name of the "no defect" class of a locator trained with plates.
 BACKGROUND = "background"
 LOCATOR_DIR = "locator"
-_LOCATOR_FORMAT = 8
+_LOCATOR_FORMAT = 9
 _METHODS = ("auto", "ranked", "windows", "components")
 _RANK_MIN_PLATES = 8  # plates with boxes needed before some are held out to learn the box ranker
 _RANK_MAX_PLATES = 120  # most held-out plates (their windows are classified once, at locator training)
@@ -589,6 +590,80 @@ def _background_set(ws, rows, sides, per_plate, seed):
     return crops[:cap]
 
 
+def dismissed_boxes(ws, project_id, before=None):
+    """Boxes a person dismissed (false positives) on the live plates of a project: hard negatives.
+
+    A box counts when the latest decision on it (:func:`defectlab.learn.plate_review.decide_box`) is
+    ``dismissed``. The locator adds their crops to its ``background`` class (see the module notes).
+
+    Parameters
+    ----------
+    ws : Workspace
+    project_id : int
+    before : str or None
+        Only decisions recorded at or before this time (``YYYY-mm-ddTHH:MM:SS...`` as stored; a run's
+        ``created_at``: the decisions a run's locator learns from do not change after the run).
+
+    Returns
+    -------
+    dict
+        ``{plate id: [((x0, y0, x1, y1), crop id or None), ...]}`` (image pixels), plates and boxes in
+        decision order.
+    """
+    sql = ("SELECT r.plate_id, r.boxes, d.box_index, d.crop_id FROM locate_decisions d "
+           "JOIN locate_results r ON r.id = d.result_id JOIN items i ON i.id = r.plate_id "
+           "WHERE r.project_id = ? AND i.deleted_at IS NULL AND d.decision = 'dismissed' "
+           "AND d.id = (SELECT MAX(e.id) FROM locate_decisions e WHERE e.result_id = d.result_id "
+           "AND e.box_index = d.box_index)")
+    args = [int(project_id)]
+    if before is not None:
+        sql += " AND d.created_at <= ?"
+        args.append(str(before))
+    out = {}
+    with ws.read() as conn:
+        for r in conn.execute(sql + " ORDER BY d.id", args):
+            try:
+                b = json.loads(r["boxes"])[int(r["box_index"])]
+                box = (float(b["x"]), float(b["y"]), float(b["x"]) + float(b["w"]), float(b["y"]) + float(b["h"]))
+            except (TypeError, ValueError, KeyError, IndexError):
+                continue
+            out.setdefault(int(r["plate_id"]), []).append((box, r["crop_id"]))
+    return out
+
+
+def _hard_negatives(ws, run, rows, cap, exclude=()):
+    """Crops of the dismissed boxes of the run's project (recorded before the run), for the background.
+
+    Left out: boxes on ``exclude`` plates (held out for the ranker), boxes whose crop is already a training
+    item of the run (a project with a ``background`` class stores dismissals as crops), and boxes that
+    overlap a boxed defect of their plate by more than 10 % of their area (the defect was drawn later).
+    At most ``cap`` crops, the most recent decisions last to go.
+    """
+    from defectlab.store import get_item, load_item_image
+
+    found = dismissed_boxes(ws, run["project_id"], before=run.get("created_at"))
+    train_ids = {int(r["id"]) for r in rows}
+    found = {p: v for p, v in found.items() if p not in set(exclude)}
+    truth = _plate_boxes(ws, list(found))
+    crops = []
+    for pid, entries in found.items():
+        keep = [box for box, crop in entries if crop is None or int(crop) not in train_ids]
+        keep = [b for b in keep if _overlap_fraction(np.array([b], np.float64), truth[pid])[0] <= _MAX_OVERLAP]
+        if not keep:
+            continue
+        try:
+            image = load_item_image(ws, get_item(ws, pid))
+        except DefectlabError:
+            continue
+        h, w = image.shape[:2]
+        for x0, y0, x1, y1 in keep:
+            x0, y0 = int(max(0, np.floor(x0))), int(max(0, np.floor(y0)))
+            x1, y1 = int(min(w, np.ceil(x1))), int(min(h, np.ceil(y1)))
+            if x1 - x0 >= 8 and y1 - y0 >= 8:
+                crops.append(image[y0:y1, x0:x1])
+    return crops[-cap:] if cap else []
+
+
 def _locator_paths(ws, run):
     from defectlab.learn.runs import _run_dir
 
@@ -621,7 +696,9 @@ def locator_for_run(ws, run_id, background=True, per_plate=2, scales=3):
     classes : list of str
     info : dict
         ``spec`` (FeatureSpec), ``sides`` (window sizes: the square sides of :func:`window_sides`, then
-        the elongated ``(width, height)`` shapes of :func:`window_shapes`), ``background`` (bool), ``n_background``,
+        the elongated ``(width, height)`` shapes of :func:`window_shapes`), ``background`` (bool),
+        ``n_background`` (background windows, the dismissed boxes included), ``n_dismissed`` (hard
+        negatives: crops of boxes a person dismissed before the run, :func:`dismissed_boxes`),
         ``ranker`` (:class:`~defectlab.learn.box_ranker.BoxRanker` or None), ``n_ranker_plates`` (held-out
         plates it was learned from), ``run`` (the run record).
     """
@@ -642,7 +719,7 @@ def locator_for_run(ws, run_id, background=True, per_plate=2, scales=3):
     sizes = [r["width"] for r in sized], [r["height"] for r in sized]
     sides = window_sides(*sizes, scales) + window_shapes(*sizes)
     info = {"spec": spec, "sides": sides, "background": False, "n_background": 0, "ranker": None,
-            "n_ranker_plates": 0, "run": run}
+            "n_ranker_plates": 0, "n_dismissed": 0, "run": run}
     classes = [str(c) for c in model.classes_]
     if not (background and boxed):
         return model, classes, info
@@ -654,13 +731,14 @@ def locator_for_run(ws, run_id, background=True, per_plate=2, scales=3):
         found = _train_locator(ws, run, rows, spec, sides, per_plate, directory, key)
     if found is None:  # no plate has room for a background window
         return model, classes, info
-    loc, n_background, ranker, n_ranker_plates = found
-    info.update(background=True, n_background=n_background, ranker=ranker, n_ranker_plates=n_ranker_plates)
+    loc, n_background, ranker, n_ranker_plates, n_dismissed = found
+    info.update(background=True, n_background=n_background, ranker=ranker, n_ranker_plates=n_ranker_plates,
+                n_dismissed=n_dismissed)
     return loc, [str(c) for c in loc.classes_], info
 
 
 def _stored_locator(directory, key):
-    """(model, n_background, ranker, n_ranker_plates) of a stored locator made for ``key``, else None
+    """(model, n_background, ranker, n_ranker_plates, n_dismissed) of a stored locator made for ``key``, else None
     (absent, damaged, outdated)."""
     from defectlab.learn.artifacts import load_model, read_meta
 
@@ -669,7 +747,8 @@ def _stored_locator(directory, key):
         extra = meta.get("extra") or {}
         if extra.get("key") == key:
             ranker = None if extra.get("ranker") is None else BoxRanker.from_dict(extra["ranker"])
-            return load_model(directory), int(extra["n_background"]), ranker, int(extra["n_ranker_plates"])
+            return (load_model(directory), int(extra["n_background"]), ranker, int(extra["n_ranker_plates"]),
+                    int(extra["n_dismissed"]))
     except (ArtifactError, KeyError, TypeError, ValueError):
         pass
     return None
@@ -678,7 +757,7 @@ def _stored_locator(directory, key):
 def _train_locator(ws, run, rows, spec, sides, per_plate, directory, key):
     """Fit and store the locator (the run's crops + background windows) and its box ranker.
 
-    Returns (model, n_background, ranker or None, n_ranker_plates), or None without background windows.
+    Returns (model, n_background, ranker or None, n_ranker_plates, n_dismissed), or None without background windows.
     """
     from defectlab.features import feature_names
     from defectlab.learn.artifacts import save_model
@@ -687,28 +766,32 @@ def _train_locator(ws, run, rows, spec, sides, per_plate, directory, key):
     fitted = _fit_locator(ws, run, rows, spec, sides, per_plate, seed)
     if fitted is None:
         return None
-    loc, n_background = fitted
+    loc, n_background, n_dismissed = fitted
     ranker, n_plates = _learn_ranker(ws, run, rows, spec, sides, per_plate, seed)
     save_model(loc, directory, feature_names=list(feature_names(spec)),
                extra={"key": key, "n_background": n_background, "classes": [str(c) for c in loc.classes_],
-                      "ranker": None if ranker is None else ranker.to_dict(), "n_ranker_plates": n_plates})
-    return loc, n_background, ranker, n_plates
+                      "ranker": None if ranker is None else ranker.to_dict(), "n_ranker_plates": n_plates,
+                      "n_dismissed": n_dismissed})
+    return loc, n_background, ranker, n_plates, n_dismissed
 
 
-def _fit_locator(ws, run, rows, spec, sides, per_plate, seed):
-    """(model, n_background) trained on ``rows`` + background windows of their plates, or None."""
+def _fit_locator(ws, run, rows, spec, sides, per_plate, seed, exclude=()):
+    """(model, n_background, n_dismissed) trained on ``rows`` + background windows of their plates + the
+    project's dismissed boxes (hard negatives, not on ``exclude`` plates), or None."""
     from defectlab.learn.models import make_model
 
     bg = _background_set(ws, rows, sides, per_plate, seed)
     if not bg:
         return None
+    hard = _hard_negatives(ws, run, rows, cap=len(bg), exclude=exclude)
+    bg = bg + hard
     X = np.vstack([_item_features(ws, run["run_id"], [r["id"] for r in rows]), _crop_features(ws, bg, spec)])
     y = np.array([r["label"] for r in rows] + [BACKGROUND] * len(bg))
     params = run.get("params") or {}
     loc = make_model(run["model"], params.get("model_preset", "fast"), random_state=seed, n_jobs=1,
                      class_weight=params.get("class_weight", "balanced"))
     loc.fit(X, y)
-    return loc, len(bg)
+    return loc, len(bg), len(hard)
 
 
 def _plate_truth(rows):
@@ -742,7 +825,8 @@ def _learn_ranker(ws, run, rows, spec, sides, per_plate, seed):
     rng = np.random.default_rng(seed + 1)
     n_hold = int(np.clip(len(truth) // 3, 2, _RANK_MAX_PLATES))
     held = {int(p) for p in rng.choice(sorted(truth), size=n_hold, replace=False)}
-    fitted = _fit_locator(ws, run, [r for r in rows if r["parent_id"] not in held], spec, sides, per_plate, seed)
+    fitted = _fit_locator(ws, run, [r for r in rows if r["parent_id"] not in held], spec, sides, per_plate, seed,
+                          exclude=held)
     if fitted is None:
         return None, 0
     loc, classes = fitted[0], [str(c) for c in fitted[0].classes_]
