@@ -154,25 +154,34 @@ def evaluate(plates, locator, settings):
     model, classes, info = locator
     names = ["default", "windows", "components", "peer"] + [f"ranked@{t}" for t in SWEEP]
     counts = {n: np.zeros(3, np.int64) for n in names}
-    per_class = {}
+    per_class, per_class_ranked = {}, {}
     seconds, cpu = [], []
     others = {"windows": LocateSettings(method="windows", threshold=0.5),
               "components": LocateSettings(method="components", threshold=0.5)}
     if info["ranker"] is not None:
+        others["ranked (window ranker)"] = LocateSettings(method="ranked")
         others.update({f"ranked@{t}": LocateSettings(method="ranked", threshold=t) for t in SWEEP})
+    if info.get("scorer") is not None:
+        others.update({f"proposals@{t}": LocateSettings(method="proposals", threshold=t) for t in SWEEP})
+    names += [n for n in others if n not in names]
+    counts = {n: np.zeros(3, np.int64) for n in names}
+    learned = {"ranker": info["ranker"], "scorer": info.get("scorer")}
     for cls, path, truth in plates:
         image = load_image(path)
         t0, c0 = time.perf_counter(), time.process_time()
-        result = locate_image(image, model, classes, info["spec"], info["sides"], settings, ranker=info["ranker"])
+        result = locate_image(image, model, classes, info["spec"], info["sides"], settings, **learned)
         seconds.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
         counts["default"] += match(result.boxes, truth)
         _by_class(result.boxes, truth, per_class)
         for name, other in others.items():
-            counts[name] += match(remake_boxes(result, other, info["ranker"]), truth)
+            boxes = remake_boxes(result, other, **learned)
+            counts[name] += match(boxes, truth)
+            if name == "ranked (window ranker)":
+                _by_class(boxes, truth, per_class_ranked)
         h, w = image.shape[:2]
         counts["peer"] += match([{"x": 0, "y": 0, "w": w, "h": h, "label": cls, "score": 1.0}], truth)
-    return counts, per_class, seconds, cpu
+    return counts, (per_class, per_class_ranked), seconds, cpu
 
 
 def time_large(plates, locator, settings, side=2048):
@@ -181,7 +190,7 @@ def time_large(plates, locator, settings, side=2048):
     n = side // 200 + 1
     rows = [np.hstack(tiles[r * n:(r + 1) * n]) for r in range(n)]
     big = np.ascontiguousarray(np.vstack(rows)[:side, :side])
-    kw = {"ranker": info["ranker"]}
+    kw = {"ranker": info["ranker"], "scorer": info.get("scorer")}
     locate_image(big[:400, :400], model, classes, info["spec"], info["sides"], settings, **kw)  # warm up
     t0, c0 = time.perf_counter(), time.process_time()
     result = locate_image(big, model, classes, info["spec"], info["sides"], settings, **kw)
@@ -200,7 +209,8 @@ def synthetic(workdir, settings):
     seconds = []
     for image, truth in make_plate_images(12, 400, 600, random_state=77):
         t0 = time.perf_counter()
-        result = locate_image(image, model, classes, info["spec"], info["sides"], settings, ranker=info["ranker"])
+        result = locate_image(image, model, classes, info["spec"], info["sides"], settings, ranker=info["ranker"],
+                              scorer=info.get("scorer"))
         seconds.append(time.perf_counter() - t0)
         totals += match(result.boxes, [(lab, (x0, y0, x1, y1)) for lab, x0, y0, x1, y1 in truth])
     rec, prec = _scores(*totals)
@@ -238,7 +248,7 @@ def main(argv=None):
     locator = locator_for_run(ws, run_id, background=settings.background, scales=settings.scales)
     t_locator = time.perf_counter() - t0
     plates = _test_plates(neu, args.train_last + 1, args.test_last)
-    counts, per_class, seconds, cpu = evaluate(plates, locator, settings)
+    counts, (per_class, per_class_ranked), seconds, cpu = evaluate(plates, locator, settings)
     info = locator[2]
     large = (None, None, None, None) if args.no_large else time_large(plates, locator, settings)
     scores = {name: dict(zip(("recall", "precision"), _scores(*c), strict=True), found=int(c[1]))
@@ -247,7 +257,8 @@ def main(argv=None):
     out = {
         "plates": len(plates), "true_boxes": int(counts["default"][2]), "window_sides": list(info["sides"]),
         "background": info["background"], "n_background": info["n_background"],
-        "ranker_plates": info["n_ranker_plates"], "ranker_threshold": None if ranker is None else ranker.threshold,
+        "ranker_plates": info["n_ranker_plates"], "scorer": info.get("scorer") is not None,
+        "n_dismissed": info.get("n_dismissed", 0), "ranker_threshold": None if ranker is None else ranker.threshold,
         "locator_seconds": round(t_locator, 2), "settings": {"threshold": settings.threshold,
                                                               "stride": settings.stride, "method": settings.method},
         "locate": {**scores.pop("default"), "seconds_per_plate_mean": round(float(np.mean(seconds)), 4),
@@ -257,6 +268,8 @@ def main(argv=None):
                    "cpu_seconds_per_plate_max": round(float(np.max(cpu)), 4)},
         "per_class": {k: dict(zip(("recall", "precision"), _scores(*v), strict=True), found=int(v[1]),
                               true=int(v[2])) for k, v in sorted(per_class.items())},
+        "per_class_window_ranker": {k: dict(zip(("recall", "precision"), _scores(*v), strict=True), found=int(v[1]),
+                                            true=int(v[2])) for k, v in sorted(per_class_ranked.items())},
         "whole_image_peer": scores.pop("peer"),
         "others": scores,
         "large_2048": {"seconds": None if large[0] is None else round(large[0], 3), "windows": large[1],
@@ -271,7 +284,9 @@ def main(argv=None):
     for name, v in [*scores.items(), ("whole-image box (peer)", out["whole_image_peer"])]:
         print(f"{'  ' + name:<26}{v['recall']:>8.3f}{v['precision']:>11.3f}{v['found']:>8}")
     for k, v in out["per_class"].items():
-        print(f"    class {k:<18}{v['recall']:>8.3f}{v['precision']:>11.3f}{v['found']:>8} / {v['true']} true")
+        r = out["per_class_window_ranker"].get(k)
+        was = "" if r is None else f"   (window ranker: {r['recall']:.3f} / {r['precision']:.3f}, {r['found']} boxes)"
+        print(f"    class {k:<18}{v['recall']:>8.3f}{v['precision']:>11.3f}{v['found']:>8} / {v['true']} true{was}")
     if large[0] is not None:
         print(f"2048x2048 image: {large[0]:.2f} s, CPU {large[3]:.2f} s ({large[1]} windows, {large[2]} boxes)")
     print(f"load average {out['load_average']}")
