@@ -9,7 +9,7 @@ boxes that follow the map:
    (:func:`defectlab.learn.locate.probability_map`): the bounding boxes of the connected components of
    ``map_c >= t`` for a few thresholds ``t`` (:data:`MAP_THRESHOLDS`), also after a morphological closing
    (neighbouring blobs of a class merged into one box), the whole image, and every classified window
-   labelled with its best defect class;
+   labelled with its best defect class (and with its second one when that has probability >= 0.15);
 2. each candidate gets a few numbers (:data:`PROPOSAL_FEATURES`, from integral images of the map, so
    hundreds of candidates cost a few milliseconds): the mean class probability inside, outside, and in a
    ring around it, the share of its cells above 0.5 and where the class wins, the share of the class's
@@ -47,6 +47,7 @@ PROPOSAL_FEATURES = ("inside", "outside", "ring", "high_share", "coverage", "win
 KIND_WINDOW, KIND_COMPONENT, KIND_WHOLE = 0, 1, 2
 _MATCH_IOU = 0.3
 _CLOSE = 9  # closing kernel (map cells) that merges neighbouring blobs of a class
+_SECOND = 0.15  # a window is also a candidate of its second defect class from this probability
 _MIN_CLASS_BOXES = 10
 _GRID = tuple(float(t) for t in np.round(np.arange(0.05, 0.96, 0.05), 2))
 
@@ -89,11 +90,17 @@ def _candidates(probs, windows, classes, defect, prob_map, cell):
         cls += [ci] * (len(comps) + 1)
         kind += [KIND_COMPONENT] * len(comps) + [KIND_WHOLE]
     if len(windows):
-        best = defect[probs[:, defect].argmax(axis=1)]
         w = np.asarray(windows, dtype=np.int64)
-        boxes += np.column_stack([w[:, 0] // cell, w[:, 1] // cell, -(-w[:, 2] // cell), -(-w[:, 3] // cell)]).tolist()
-        cls += best.tolist()
-        kind += [KIND_WINDOW] * len(w)
+        cells = np.column_stack([w[:, 0] // cell, w[:, 1] // cell, -(-w[:, 2] // cell), -(-w[:, 3] // cell)])
+        order = defect[np.argsort(-probs[:, defect], axis=1, kind="stable")]
+        rows = np.arange(len(w))
+        # every window as its best defect class, and as its second one when that is likely enough
+        # (a thin inclusion inside a window that looks a little more like pitted surface)
+        second = order[:, 1] if len(defect) > 1 else order[:, 0]
+        keep = (probs[rows, second] >= _SECOND) & (second != order[:, 0])
+        boxes += cells.tolist() + cells[keep].tolist()
+        cls += order[:, 0].tolist() + second[keep].tolist()
+        kind += [KIND_WINDOW] * (len(w) + int(keep.sum()))
     b = np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
     b[:, 2], b[:, 3] = np.minimum(b[:, 2], mw), np.minimum(b[:, 3], mh)
     cls, kind = np.asarray(cls, dtype=np.int64), np.asarray(kind, dtype=np.int64)
