@@ -159,3 +159,28 @@ def test_a_damaged_scorer_is_not_trusted_and_the_locator_is_trained_again(few):
     meta_path.write_text(json.dumps(meta))
     _, _, third = locator_for_run(ws, run_id)
     assert 0 < third["scorer"].threshold < 1
+
+
+def test_a_large_image_is_proposed_tile_by_tile_like_the_plates_the_scorer_knows():
+    from defectlab.learn.box_proposals import propose_tiled
+
+    rng = np.random.default_rng(2)
+    probs, windows, h, w, _ = _plate(rng)
+    pmap, cell = probability_map(probs, windows, h, w)
+    same = propose_tiled(probs, windows, CLASSES, pmap, cell, h, w, plate_size=(w, h))
+    for a, b in zip(same, propose(probs, windows, CLASSES, pmap, cell, h, w), strict=True):
+        np.testing.assert_array_equal(a, b)  # a plate-sized image is not tiled
+    # four plates side by side (2 x 2): proposals stay inside their tile, each tile has its whole-image box
+    big_w, big_h = 2 * w, 2 * h
+    shifted = [windows + np.array([dx, dy, dx, dy]) for dy in (0, h) for dx in (0, w)]
+    big_windows, big_probs = np.vstack(shifted), np.vstack([probs] * 4)
+    big_map, big_cell = probability_map(big_probs, big_windows, big_h, big_w)
+    boxes, labels, feats = propose_tiled(big_probs, big_windows, CLASSES, big_map, big_cell, big_h, big_w,
+                                         plate_size=(w, h))
+    assert len(boxes) and np.isfinite(feats).all() and set(labels.tolist()) <= {1, 2}
+    tile_x, tile_y = boxes[:, 0] // w, boxes[:, 1] // h
+    assert ((boxes[:, 2] - 1) // w == tile_x).all() and ((boxes[:, 3] - 1) // h == tile_y).all()
+    wholes = {tuple(b) for b, k in zip(boxes.tolist(), feats[:, PROPOSAL_FEATURES.index("kind")], strict=True)
+              if k == 2}
+    assert wholes == {(0, 0, w, h), (w, 0, 2 * w, h), (0, h, w, 2 * h), (w, h, 2 * w, 2 * h)}
+    assert propose_tiled(big_probs, big_windows, CLASSES, big_map, big_cell, big_h, big_w)[0].shape[1] == 4

@@ -27,6 +27,7 @@ loading like every LightGBM model, never unpickled); its classes and thresholds 
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import cv2
@@ -36,7 +37,7 @@ from defectlab.errors import ArtifactError
 from defectlab.learn.box_ranker import count_matches, pairwise_overlap, suppress
 from defectlab.messages import msg
 
-__all__ = ["MAP_THRESHOLDS", "PROPOSAL_FEATURES", "BoxScorer", "proposal_targets", "propose"]
+__all__ = ["MAP_THRESHOLDS", "PROPOSAL_FEATURES", "BoxScorer", "proposal_targets", "propose", "propose_tiled"]
 
 #: Thresholds of the class map whose connected components are proposals.
 MAP_THRESHOLDS = (0.2, 0.35, 0.5, 0.65)
@@ -154,6 +155,54 @@ def propose(probs, windows, classes, prob_map, cell, height, width, background="
     return px, cls, feats
 
 
+def propose_tiled(probs, windows, classes, prob_map, cell, height, width, plate_size=None, background="background"):
+    """:func:`propose` on an image much larger than the plates the scorer learned from, tile by tile.
+
+    The numbers of a proposal are relative to its image (its size, the plate-wide class means), so a
+    2048 x 2048 camera image would look like nothing the scorer has seen on 200 x 200 plates. When the
+    image is more than 1.5 times the plates' size along a side, it is cut into a grid of tiles of about that
+    size; each tile gets its own map (from the windows with at least half their area inside it, clipped)
+    and proposals, moved back to image pixels.
+
+    Parameters
+    ----------
+    probs, windows, classes, prob_map, cell, height, width, background
+        As :func:`propose` (``prob_map`` and ``cell`` are used when the image is not tiled).
+    plate_size : (int, int) or None
+        ``(width, height)`` of the plates the scorer learned from; None: never tile.
+
+    Returns
+    -------
+    boxes, labels, features
+        As :func:`propose`.
+    """
+    from defectlab.learn.locate import probability_map
+
+    pw, ph = plate_size if plate_size else (width, height)
+    if width <= 1.5 * pw and height <= 1.5 * ph:
+        return propose(probs, windows, classes, prob_map, cell, height, width, background)
+    probs = np.asarray(probs, dtype=np.float64).reshape(-1, len(classes))
+    windows = np.asarray(windows, dtype=np.int64).reshape(-1, 4)
+    xs = np.round(np.linspace(0, width, max(1, round(width / pw)) + 1)).astype(np.int64)
+    ys = np.round(np.linspace(0, height, max(1, round(height / ph)) + 1)).astype(np.int64)
+    area = np.maximum((windows[:, 2] - windows[:, 0]) * (windows[:, 3] - windows[:, 1]), 1)
+    parts = []
+    for y0, y1 in itertools.pairwise(ys):
+        for x0, x1 in itertools.pairwise(xs):
+            clipped = np.column_stack([np.clip(windows[:, 0], x0, x1), np.clip(windows[:, 1], y0, y1),
+                                       np.clip(windows[:, 2], x0, x1), np.clip(windows[:, 3], y0, y1)])
+            keep = (clipped[:, 2] - clipped[:, 0]) * (clipped[:, 3] - clipped[:, 1]) >= 0.5 * area
+            if not keep.any():
+                continue
+            local = clipped[keep] - np.array([x0, y0, x0, y0])
+            tmap, tcell = probability_map(probs[keep], local, int(y1 - y0), int(x1 - x0))
+            b, lab, f = propose(probs[keep], local, classes, tmap, tcell, int(y1 - y0), int(x1 - x0), background)
+            parts.append((b + np.array([x0, y0, x0, y0]), lab, f))
+    if not parts:
+        return np.zeros((0, 4), np.int64), np.zeros(0, np.int64), np.zeros((0, len(PROPOSAL_FEATURES)))
+    return tuple(np.concatenate(x) for x in zip(*parts, strict=True))
+
+
 def _numbers(b, cls, kind, prob_map, classes, defect, background):
     """The :data:`PROPOSAL_FEATURES` of candidate boxes ``b`` (map cells)."""
     n_cls, mh, mw = prob_map.shape
@@ -235,12 +284,16 @@ class BoxScorer:
         Lowest score of a box for a class without a threshold of its own (best F1 over all classes).
     class_thresholds : dict
         ``{class: threshold}`` for the classes with at least 10 held-out boxes (their own best F1).
+    plate_size : (int, int) or None
+        Median ``(width, height)`` of the plates it learned from: much larger images are proposed tile by
+        tile (:func:`propose_tiled`).
     """
 
     classes: list
     model: object
     threshold: float
     class_thresholds: dict = field(default_factory=dict)
+    plate_size: tuple | None = None
 
     def thresholds_for(self, names):
         """(K,) threshold of each candidate by its class name."""
@@ -262,7 +315,8 @@ class BoxScorer:
     def meta(self):
         """JSON-ready numbers (the trees are stored beside them as a LightGBM text model)."""
         return {"classes": list(self.classes), "threshold": float(self.threshold),
-                "class_thresholds": {str(k): float(v) for k, v in self.class_thresholds.items()}}
+                "class_thresholds": {str(k): float(v) for k, v in self.class_thresholds.items()},
+                "plate_size": None if self.plate_size is None else [int(v) for v in self.plate_size]}
 
     @classmethod
     def from_meta(cls, data, model):
@@ -271,18 +325,21 @@ class BoxScorer:
             classes = [str(c) for c in data["classes"]]
             threshold = float(data["threshold"])
             per_class = {str(k): float(v) for k, v in dict(data.get("class_thresholds") or {}).items()}
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            size = data.get("plate_size")
+            size = None if size is None else (int(size[0]), int(size[1]))
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
             raise ArtifactError(msg("error.box_proposals.damaged_detail",
                                     "The locator's box scorer is damaged ({detail}).", detail=repr(exc))) from None
         n = len(PROPOSAL_FEATURES) + len(classes)
         ok = all(0.0 < t < 1.0 for t in [threshold, *per_class.values()]) and set(per_class) <= set(classes)
+        ok = ok and (size is None or all(1 <= v <= 1_000_000 for v in size))
         if not (ok and classes and int(getattr(model, "n_features_in_", -1)) == n):
             raise ArtifactError(msg("error.box_proposals.damaged_values",
                                     "The locator's box scorer is damaged (wrong sizes or values)."))
-        return cls(classes, model, threshold, per_class)
+        return cls(classes, model, threshold, per_class, size)
 
     @classmethod
-    def fit(cls, plates, classes, background="background", random_state=0):
+    def fit(cls, plates, classes, background="background", random_state=0, plate_size=None):
         """Learn the scorer and its thresholds from held-out plates.
 
         Parameters
@@ -294,6 +351,8 @@ class BoxScorer:
             The columns ``labels`` index.
         background : str
         random_state : int
+        plate_size : (int, int) or None
+            Median ``(width, height)`` of those plates (recorded: see :func:`propose_tiled`).
 
         Returns
         -------
@@ -312,7 +371,7 @@ class BoxScorer:
         oof = _out_of_fold(X, y, random_state)
         threshold, per_class = _best_thresholds(plates, oof, classes, defect)
         model = _new_model(random_state).fit(np.vstack(X), flat)
-        return cls(defect, model, threshold, per_class)
+        return cls(defect, model, threshold, per_class, None if plate_size is None else tuple(plate_size))
 
 
 def _out_of_fold(X, y, random_state, n_folds=2):

@@ -11,9 +11,12 @@ A trained run classifies crops. To answer "which defects, where" on a full plate
 3. averages the probabilities of the windows covering each cell of a coarse grid: one probability map per
    class (:func:`probability_map`);
 4. makes boxes (pixels of the original image), by default (``method="auto"``) with the locator's box
-   ranker when it has one (:mod:`defectlab.learn.box_ranker`: learned from held-out boxed plates, see
-   "The box ranker" below): windows whose ranker score reaches its calibrated threshold, best first,
-   dropping windows of the same class that overlap a kept one; without a ranker, the windows whose best
+   scorer when it has one (:mod:`defectlab.learn.box_proposals`: candidate boxes from the class maps —
+   connected components at several thresholds, merged blobs, the whole image — and the windows, scored by
+   trees learned from held-out boxed plates; see "The box ranker and the box scorer" below), else with its
+   box ranker (:mod:`defectlab.learn.box_ranker`): windows whose ranker score reaches its calibrated
+   threshold, best first, dropping windows of the same class that overlap a kept one; without either, the
+   windows whose best
    defect class reaches :attr:`LocateSettings.threshold` (0.5), same suppression
    (:func:`boxes_from_windows`); or (``method="components"``) from each defect class's map: the cells
    where that class wins above the threshold, one box per connected component with its mean probability
@@ -31,15 +34,27 @@ app's training job does it right after the run), with the run's model and seed, 
 ``LocateSettings(background=False)`` switches it off; a project without plates has no background class
 and the maps then only tell the defect classes apart (every window is some defect).
 
-The box ranker
---------------
+**Dismissed boxes are hard negatives.** A box a person dismissed on a plate (a false positive,
+:func:`defectlab.learn.plate_review.decide_box`) before the run was trained is added to the background
+class as the crop of that box (:func:`dismissed_boxes`; at most as many as the other background windows):
+the windows that fooled the previous model are the most useful "no defect" examples. Left out: dismissals
+recorded after the run (a run's locator does not change when people keep reviewing; the next run learns
+them), on deleted plates, boxes whose crop is already a training item (a project with a ``background``
+class stores dismissals as crops), and boxes that overlap a boxed defect of their plate by more than 10 %
+of their area. ``info["n_dismissed"]`` of :func:`locator_for_run` says how many were used.
+
+The box ranker and the box scorer
+---------------------------------
 A window's probability says what it shows, not whether an annotator would have boxed it: on a plate
-covered with defect texture nearly every window is a confident defect. When the locator is trained and the
-project has at least 8 boxed plates, a third of them (2 to 120) is held out: a second locator trained
-without them classifies their windows, and :class:`~defectlab.learn.box_ranker.BoxRanker` learns which
-windows match their boxes (label-matched, IoU >= 0.3) and the thresholds with the best F1 of the final
-boxes (out of fold; one per class with enough boxes, one for the others). It is stored as numbers in the
-locator's metadata and used by ``method="auto"``.
+covered with defect texture nearly every window is a confident defect. When the locator is trained, the
+boxed plates are held out in turn (cross-fitting, :func:`_held_out_groups`: two halves of at most 240
+plates in all; with 2-7 plates every plate in turn, up to four groups): a locator trained without a group
+classifies its windows, :class:`~defectlab.learn.box_ranker.BoxRanker` learns which windows match the
+plates' boxes (label-matched, IoU >= 0.3), and :class:`~defectlab.learn.box_proposals.BoxScorer` which
+proposals made from their maps do; each with the thresholds giving the best F1 of the final boxes (out of
+fold; one per class with enough boxes, one for the others). The ranker is numbers in the locator's
+metadata; the scorer's trees are a LightGBM text model in ``locator/scorer/`` (checksummed and validated
+like every LightGBM model). ``method="auto"`` uses the scorer (``"ranked"``: the ranker).
 """
 
 from __future__ import annotations
@@ -54,7 +69,7 @@ import numpy as np
 
 from defectlab._validation import _check_float, _check_int
 from defectlab.errors import ArtifactError, DefectlabError, InputError
-from defectlab.learn.box_proposals import BoxScorer, propose
+from defectlab.learn.box_proposals import BoxScorer, propose, propose_tiled
 from defectlab.learn.box_ranker import BoxRanker, candidate_features, pairwise_overlap, suppress
 from defectlab.messages import msg
 
@@ -80,7 +95,7 @@ __all__ = [
 #: Name of the "no defect" class of a locator trained with plates.
 BACKGROUND = "background"
 LOCATOR_DIR = "locator"
-_LOCATOR_FORMAT = 11
+_LOCATOR_FORMAT = 12
 _METHODS = ("auto", "proposals", "ranked", "windows", "components")
 SCORER_DIR = "scorer"
 _RANK_MIN_PLATES = 8  # plates with boxes needed before some are held out to learn the box ranker
@@ -890,7 +905,8 @@ def _learn_ranker(ws, run, rows, spec, sides, per_plate, seed):
     for probs, windows, h, w, boxes in plates:
         pmap, cell = probability_map(probs, windows, h, w)
         proposals.append((*propose(probs, windows, classes, pmap, cell, h, w, BACKGROUND), boxes))
-    scorer = BoxScorer.fit(proposals, classes, BACKGROUND, random_state=seed)
+    size = (int(np.median([p[3] for p in plates])), int(np.median([p[2] for p in plates])))
+    scorer = BoxScorer.fit(proposals, classes, BACKGROUND, random_state=seed, plate_size=size)
     return ranker, scorer, len(plates)
 
 
@@ -998,7 +1014,8 @@ def _make_boxes(probs, windows, pmap, cell, classes, h, w, settings, learned, mi
             raise InputError(msg("error.locate.proposals_needs_scorer",
                                  "LocateSettings(method='proposals') needs a locator with a box scorer: the run's "
                                  "crops must come from at least 2 boxed plates."))
-        boxes, labels, feats = propose(probs, windows, list(classes), pmap, cell, h, w, BACKGROUND)
+        boxes, labels, feats = propose_tiled(probs, windows, list(classes), pmap, cell, h, w, scorer.plate_size,
+                                             BACKGROUND)
         return scorer.boxes(boxes, labels, feats, list(classes), settings.threshold, min_box)
     if method == "ranked":
         if ranker is None:
