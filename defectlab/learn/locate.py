@@ -875,7 +875,6 @@ def _learn_ranker(ws, run, rows, spec, sides, per_plate, seed):
     (:meth:`BoxRanker.fit`); the box scorer learns which proposals made from their maps do
     (:meth:`~defectlab.learn.box_proposals.BoxScorer.fit`). Needs at least 2 boxed plates.
     """
-    from defectlab.features import extract
     from defectlab.store import get_item, load_item_image
 
     truth = _plate_truth(rows)
@@ -896,7 +895,9 @@ def _learn_ranker(ws, run, rows, spec, sides, per_plate, seed):
                 continue
             h, w = image.shape[:2]
             windows = sliding_windows(h, w, sides, LocateSettings.stride, LocateSettings.max_windows)
-            probs = _predict(loc, np.asarray(extract(_window_crops(image, windows), spec), dtype=np.float64))
+            # through the workspace's feature cache: the next run's locator (same plates, same features)
+            # classifies the same windows without extracting them again
+            probs = _predict(loc, _crop_features(ws, _window_crops(image, windows), spec))
             plates.append((_aligned(probs, [str(c) for c in loc.classes_], classes), windows, h, w, truth[pid]))
     if len(plates) < 2:
         return None, None, 0
