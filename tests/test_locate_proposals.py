@@ -99,7 +99,9 @@ def test_box_scorer_learns_the_boxes_and_round_trips():
     again = BoxScorer.from_meta(json.loads(json.dumps(scorer.meta())), scorer.model)
     assert again.threshold == scorer.threshold and again.class_thresholds == scorer.class_thresholds
     for bad in ({**scorer.meta(), "threshold": 1.5}, {**scorer.meta(), "classes": ["band"]},
-                {**scorer.meta(), "class_thresholds": {"ghost": 0.5}}, {"classes": 3}):
+                {**scorer.meta(), "class_thresholds": {"ghost": 0.5}}, {"classes": 3},
+                {**scorer.meta(), "plate_size": [0, 5]}, {**scorer.meta(), "plate_size": "big"},
+                {**scorer.meta(), "plate_size": [10**12, 10]}, {**scorer.meta(), "plate_size": [7]}):
         with pytest.raises(ArtifactError):
             BoxScorer.from_meta(bad, scorer.model)
 
