@@ -10,11 +10,13 @@
    time and as this process's CPU time (one thread: the one-core cost even when the machine is shared).
 3. Scores: box recall and precision at IoU >= 0.3, label-matched (a found box matches at most one
    true box of the same label, best score first), overall and per class. The peer is the whole-image
-   box: one box = the plate, labeled with the plate's class. From the same classified windows: the
-   previous default (windows at probability 0.5), the map's components, and the box ranker at fixed
-   thresholds 0.1 .. 0.9 (the precision-recall curve; the default uses the ranker's thresholds
-   calibrated on held-out *training* plates, never on 241-300).
-4. Time on a 2048 x 2048 image (a mosaic of test plates) on one core.
+   box: one box = the plate, labeled with the plate's class. The default is the box scorer's proposals
+   (``method="auto"``); from the same classified windows: the window ranker (the previous default, per
+   class too), windows at probability 0.5, the map's components, and the ranker and the scorer at fixed
+   thresholds 0.1 .. 0.9 (precision-recall curves; the defaults use thresholds calibrated on held-out
+   *training* plates, never on 241-300).
+4. Time on a 2048 x 2048 image (a mosaic of 121 test plates) on one core, and its scores (the plates'
+   boxes moved to their place; the scorer proposes tile by tile on images much larger than its plates).
 5. ``--synthetic``: the same scores on plates with several defects of different classes (the demo
    workspace's "Steel defects" project: loose crops + 4 boxed plates, default run; 12 new plates of
    ``make_plate_images``), where NEU has one class per plate.
@@ -154,25 +156,34 @@ def evaluate(plates, locator, settings):
     model, classes, info = locator
     names = ["default", "windows", "components", "peer"] + [f"ranked@{t}" for t in SWEEP]
     counts = {n: np.zeros(3, np.int64) for n in names}
-    per_class = {}
+    per_class, per_class_ranked = {}, {}
     seconds, cpu = [], []
     others = {"windows": LocateSettings(method="windows", threshold=0.5),
               "components": LocateSettings(method="components", threshold=0.5)}
     if info["ranker"] is not None:
+        others["ranked (window ranker)"] = LocateSettings(method="ranked")
         others.update({f"ranked@{t}": LocateSettings(method="ranked", threshold=t) for t in SWEEP})
+    if info.get("scorer") is not None:
+        others.update({f"proposals@{t}": LocateSettings(method="proposals", threshold=t) for t in SWEEP})
+    names += [n for n in others if n not in names]
+    counts = {n: np.zeros(3, np.int64) for n in names}
+    learned = {"ranker": info["ranker"], "scorer": info.get("scorer")}
     for cls, path, truth in plates:
         image = load_image(path)
         t0, c0 = time.perf_counter(), time.process_time()
-        result = locate_image(image, model, classes, info["spec"], info["sides"], settings, ranker=info["ranker"])
+        result = locate_image(image, model, classes, info["spec"], info["sides"], settings, **learned)
         seconds.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
         counts["default"] += match(result.boxes, truth)
         _by_class(result.boxes, truth, per_class)
         for name, other in others.items():
-            counts[name] += match(remake_boxes(result, other, info["ranker"]), truth)
+            boxes = remake_boxes(result, other, **learned)
+            counts[name] += match(boxes, truth)
+            if name == "ranked (window ranker)":
+                _by_class(boxes, truth, per_class_ranked)
         h, w = image.shape[:2]
         counts["peer"] += match([{"x": 0, "y": 0, "w": w, "h": h, "label": cls, "score": 1.0}], truth)
-    return counts, per_class, seconds, cpu
+    return counts, (per_class, per_class_ranked), seconds, cpu
 
 
 def time_large(plates, locator, settings, side=2048):
@@ -181,11 +192,25 @@ def time_large(plates, locator, settings, side=2048):
     n = side // 200 + 1
     rows = [np.hstack(tiles[r * n:(r + 1) * n]) for r in range(n)]
     big = np.ascontiguousarray(np.vstack(rows)[:side, :side])
-    kw = {"ranker": info["ranker"]}
+    kw = {"ranker": info["ranker"], "scorer": info.get("scorer")}
     locate_image(big[:400, :400], model, classes, info["spec"], info["sides"], settings, **kw)  # warm up
     t0, c0 = time.perf_counter(), time.process_time()
     result = locate_image(big, model, classes, info["spec"], info["sides"], settings, **kw)
-    return time.perf_counter() - t0, result.n_windows, len(result.boxes), time.process_time() - c0
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    # the mosaic's true boxes (each plate's, moved to its place, clipped to the image; slivers dropped)
+    truth = []
+    for k, (_, _, boxes) in enumerate(plates[: n * n]):
+        dx, dy = (k % n) * 200, (k // n) * 200
+        for label, (x0, y0, x1, y1) in boxes:
+            b = (min(x0 + dx, side), min(y0 + dy, side), min(x1 + dx, side), min(y1 + dy, side))
+            if b[2] - b[0] >= 8 and b[3] - b[1] >= 8:
+                truth.append((label, b))
+    scores = {"default": match(result.boxes, truth)}
+    if info["ranker"] is not None:
+        scores["ranked"] = match(remake_boxes(result, LocateSettings(method="ranked"), info["ranker"]), truth)
+    return seconds, result.n_windows, len(result.boxes), cpu, {
+        k: dict(zip(("recall", "precision"), _scores(*v), strict=True), found=int(v[1]), true=int(v[2]))
+        for k, v in scores.items()}
 
 
 def synthetic(workdir, settings):
@@ -200,7 +225,8 @@ def synthetic(workdir, settings):
     seconds = []
     for image, truth in make_plate_images(12, 400, 600, random_state=77):
         t0 = time.perf_counter()
-        result = locate_image(image, model, classes, info["spec"], info["sides"], settings, ranker=info["ranker"])
+        result = locate_image(image, model, classes, info["spec"], info["sides"], settings, ranker=info["ranker"],
+                              scorer=info.get("scorer"))
         seconds.append(time.perf_counter() - t0)
         totals += match(result.boxes, [(lab, (x0, y0, x1, y1)) for lab, x0, y0, x1, y1 in truth])
     rec, prec = _scores(*totals)
@@ -238,16 +264,17 @@ def main(argv=None):
     locator = locator_for_run(ws, run_id, background=settings.background, scales=settings.scales)
     t_locator = time.perf_counter() - t0
     plates = _test_plates(neu, args.train_last + 1, args.test_last)
-    counts, per_class, seconds, cpu = evaluate(plates, locator, settings)
+    counts, (per_class, per_class_ranked), seconds, cpu = evaluate(plates, locator, settings)
     info = locator[2]
-    large = (None, None, None, None) if args.no_large else time_large(plates, locator, settings)
+    large = (None, None, None, None, None) if args.no_large else time_large(plates, locator, settings)
     scores = {name: dict(zip(("recall", "precision"), _scores(*c), strict=True), found=int(c[1]))
               for name, c in counts.items()}
     ranker = info["ranker"]
     out = {
         "plates": len(plates), "true_boxes": int(counts["default"][2]), "window_sides": list(info["sides"]),
         "background": info["background"], "n_background": info["n_background"],
-        "ranker_plates": info["n_ranker_plates"], "ranker_threshold": None if ranker is None else ranker.threshold,
+        "ranker_plates": info["n_ranker_plates"], "scorer": info.get("scorer") is not None,
+        "n_dismissed": info.get("n_dismissed", 0), "ranker_threshold": None if ranker is None else ranker.threshold,
         "locator_seconds": round(t_locator, 2), "settings": {"threshold": settings.threshold,
                                                               "stride": settings.stride, "method": settings.method},
         "locate": {**scores.pop("default"), "seconds_per_plate_mean": round(float(np.mean(seconds)), 4),
@@ -257,10 +284,13 @@ def main(argv=None):
                    "cpu_seconds_per_plate_max": round(float(np.max(cpu)), 4)},
         "per_class": {k: dict(zip(("recall", "precision"), _scores(*v), strict=True), found=int(v[1]),
                               true=int(v[2])) for k, v in sorted(per_class.items())},
+        "per_class_window_ranker": {k: dict(zip(("recall", "precision"), _scores(*v), strict=True), found=int(v[1]),
+                                            true=int(v[2])) for k, v in sorted(per_class_ranked.items())},
         "whole_image_peer": scores.pop("peer"),
         "others": scores,
         "large_2048": {"seconds": None if large[0] is None else round(large[0], 3), "windows": large[1],
-                       "boxes": large[2], "cpu_seconds": None if large[3] is None else round(large[3], 3)},
+                       "boxes": large[2], "cpu_seconds": None if large[3] is None else round(large[3], 3),
+                       "scores": large[4]},
         "load_average": list(os.getloadavg()),
     }
     loc = out["locate"]
@@ -271,9 +301,13 @@ def main(argv=None):
     for name, v in [*scores.items(), ("whole-image box (peer)", out["whole_image_peer"])]:
         print(f"{'  ' + name:<26}{v['recall']:>8.3f}{v['precision']:>11.3f}{v['found']:>8}")
     for k, v in out["per_class"].items():
-        print(f"    class {k:<18}{v['recall']:>8.3f}{v['precision']:>11.3f}{v['found']:>8} / {v['true']} true")
+        r = out["per_class_window_ranker"].get(k)
+        was = "" if r is None else f"   (window ranker: {r['recall']:.3f} / {r['precision']:.3f}, {r['found']} boxes)"
+        print(f"    class {k:<18}{v['recall']:>8.3f}{v['precision']:>11.3f}{v['found']:>8} / {v['true']} true{was}")
     if large[0] is not None:
-        print(f"2048x2048 image: {large[0]:.2f} s, CPU {large[3]:.2f} s ({large[1]} windows, {large[2]} boxes)")
+        print(f"2048x2048 image: {large[0]:.2f} s, CPU {large[3]:.2f} s ({large[1]} windows, {large[2]} boxes); "
+              "mosaic of test plates, recall / precision: "
+              + ", ".join(f"{k} {v['recall']:.3f} / {v['precision']:.3f}" for k, v in large[4].items()))
     print(f"load average {out['load_average']}")
     if args.synthetic:
         out["synthetic"] = synthetic(workdir, settings)

@@ -499,6 +499,10 @@ def build_parser():
 
     register(sub, psub, add, _common)
 
+    from .cli_plates import register as register_plates
+
+    register_plates(add)
+
     li = add("label-issues", cmd_label_issues, "rank likely label errors from a run's out-of-fold predictions",
              "defectlab label-issues NEU --run RUN_ID --json")
     li.add_argument("project")

@@ -188,7 +188,7 @@ def test_a_supervisor_accepts_and_corrects_boxes_on_predict_in_team_mode(server,
         learn.train_project(ws, project.name, folds=3)
     create_user(ws, "sam", SUPERVISOR_PW, "supervisor", admin_password="Lead-admin-2024!")
     upload = tmp_path / UPLOADED
-    cv2.imwrite(str(upload), make_plate_images(1, 400, 600, random_state=91)[0][0])
+    cv2.imwrite(str(upload), make_plate_images(1, 400, 600, random_state=95)[0][0])
     page = sign_in(browser, server, "sam", SUPERVISOR_PW, SUPERVISOR_NEW_PW)
     nav = page.locator("[data-testid='stSidebarNav']")
     assert nav.get_by_text("Predict", exact=True).count() == 1

@@ -1,0 +1,77 @@
+"""``defectlab locate-plate`` and ``decide-box``: the prediction review of located boxes from the command line
+(registered by :func:`defectlab.cli.build_parser`). Each parses, calls one library function
+(:mod:`defectlab.learn.plate_review`, roles enforced there) and prints."""
+
+from .i18n import t
+
+__all__ = ["register"]
+
+
+def _cli():
+    from . import cli
+
+    return cli
+
+
+def cmd_locate_plate(args):
+    from .learn.locate import LocateSettings
+    from .learn.plate_review import locate_plate
+
+    cli = _cli()
+    settings = LocateSettings(threshold=args.threshold)
+    result = locate_plate(cli._workspace(args), args.project, args.item_id, run_id=args.run, settings=settings,
+                          user=args.user)
+    payload = {**result.to_dict(), "item_id": int(result.extra["item_id"]), "run_id": result.extra["run_id"],
+               "result_id": int(result.extra["result_id"]),
+               "earlier": {str(k): {"decision": v["decision"], "label": v["label"], "crop_id": v["crop_id"]}
+                           for k, v in sorted(result.extra.get("earlier", {}).items())}}
+
+    def human(d):
+        lines = [t("cli.plate_located", n=len(d["boxes"]), boxes=len(d["boxes"]), item_id=d["item_id"],
+                   run_id=d["run_id"], result_id=d["result_id"])]
+        for k, b in enumerate(d["boxes"]):
+            line = f"  {k:>3}  {b['label']:<20} {b['score']:.2f} @ {b['x']},{b['y']} {b['w']}x{b['h']}"
+            if str(k) in d["earlier"]:
+                line += "  (" + t("cli.box_earlier", decision=t(f"plates.box_{d['earlier'][str(k)]['decision']}")) + ")"
+            lines.append(line)
+        return "\n".join(lines)
+
+    cli._emit(args, payload, human)
+
+
+def cmd_decide_box(args):
+    from .learn.plate_review import decide_box
+
+    cli = _cli()
+    out = decide_box(cli._workspace(args), args.project, args.result_id, args.box_index, args.decision,
+                     label=args.label, user=args.user)
+    payload = {"result_id": int(args.result_id), "box_index": int(args.box_index), **out}
+
+    def human(d):
+        words = t(f"plates.box_{d['decision']}")
+        if d["crop_id"] is None:
+            return t("cli.box_decided", box=d["box_index"], result_id=d["result_id"], decision=words)
+        return t("cli.box_decided_crop", box=d["box_index"], result_id=d["result_id"], decision=words,
+                 crop_id=d["crop_id"], label=d["label"])
+
+    cli._emit(args, payload, human)
+
+
+def register(add):
+    """Add the two commands with ``add(name, func, help, example)`` (see :func:`defectlab.cli.build_parser`)."""
+    lp = add("locate-plate", cmd_locate_plate,
+             "locate defects on a stored plate and record the result for the prediction review",
+             "defectlab locate-plate Plates 123 --json")
+    lp.add_argument("project")
+    lp.add_argument("item_id", type=int, help="a stored image of the project (e.g. a plate uploaded on Predict)")
+    lp.add_argument("--run", default=None, help="run id (default: newest approved run, else newest)")
+    lp.add_argument("--threshold", type=float, default=None,
+                    help="lowest score of a box (default: the locator's calibrated thresholds)")
+    db = add("decide-box", cmd_decide_box,
+             "accept, correct or dismiss one box of a recorded locate result (supervisors, leads, admins)",
+             "defectlab decide-box Plates 7 0 correct --label scratches --json")
+    db.add_argument("project")
+    db.add_argument("result_id", type=int, help="the result_id printed by locate-plate")
+    db.add_argument("box_index", type=int, help="position of the box in that result (0 = the first)")
+    db.add_argument("decision", choices=["accept", "correct", "dismiss"])
+    db.add_argument("--label", default=None, help="the right class (for correct)")

@@ -1,0 +1,421 @@
+"""Box proposals from a plate's probability map, scored by a model learned on held-out plates.
+
+The window ranker (:mod:`defectlab.learn.box_ranker`) can only answer with a window: a box as large as one
+of the few window sizes. Annotators' boxes are not windows: NEU's crazing boxes are bands across the plate,
+its pitted-surface boxes often cover most of it, its patches are blobs of any size. The proposals add
+boxes that follow the map:
+
+1. :func:`propose` makes candidate boxes of every defect class ``c`` from the per-class probability map
+   (:func:`defectlab.learn.locate.probability_map`): the bounding boxes of the connected components of
+   ``map_c >= t`` for a few thresholds ``t`` (:data:`MAP_THRESHOLDS`), also after a morphological closing
+   (neighbouring blobs of a class merged into one box), the whole image, and every classified window
+   labelled with its best defect class (and with its second one when that has probability >= 0.15);
+2. each candidate gets a few numbers (:data:`PROPOSAL_FEATURES`, from integral images of the map, so
+   hundreds of candidates cost a few milliseconds): the mean class probability inside, outside, and in a
+   ring around it, the share of its cells above 0.5 and where the class wins, the share of the class's
+   confident cells it covers, the plate-wide mean and rank of the class, the background probability
+   inside and on the plate, its size and shape and its kind (window, component, whole image);
+3. :class:`BoxScorer` (gradient-boosted trees, LightGBM; the class enters as indicator columns) learns
+   which candidates match an annotated box of their class (IoU >= 0.3) on plates the locator did not
+   see, and picks a threshold per class (best F1 of the suppressed boxes, out of fold, plates grouped);
+4. boxes are the candidates reaching their class's threshold, best first, minus those of the same class
+   overlapping a kept one (:func:`defectlab.learn.box_ranker.suppress`).
+
+The scorer's trees are stored as a LightGBM text model with the locator (checksummed, validated before
+loading like every LightGBM model, never unpickled); its classes and thresholds are plain numbers.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from defectlab.errors import ArtifactError
+from defectlab.learn.box_ranker import count_matches, pairwise_overlap, suppress
+from defectlab.messages import msg
+
+__all__ = ["MAP_THRESHOLDS", "PROPOSAL_FEATURES", "BoxScorer", "proposal_targets", "propose", "propose_tiled"]
+
+#: Thresholds of the class map whose connected components are proposals.
+MAP_THRESHOLDS = (0.2, 0.35, 0.5, 0.65)
+#: Columns of the candidates' numbers (before the class indicators of :class:`BoxScorer`).
+PROPOSAL_FEATURES = ("inside", "outside", "ring", "high_share", "coverage", "win_share", "plate_mean",
+                     "plate_rank", "contrast", "background_inside", "log_width", "log_height", "area",
+                     "kind", "plate_background")
+KIND_WINDOW, KIND_COMPONENT, KIND_WHOLE = 0, 1, 2
+_MATCH_IOU = 0.3
+_CLOSE = 9  # closing kernel (map cells) that merges neighbouring blobs of a class
+_SECOND = 0.15  # a window is also a candidate of its second defect class from this probability
+_MIN_CLASS_BOXES = 10
+_GRID = tuple(float(t) for t in np.round(np.arange(0.05, 0.96, 0.05), 2))
+
+
+def _integral(m):
+    s = np.zeros((m.shape[0] + 1, m.shape[1] + 1))
+    s[1:, 1:] = m.cumsum(0).cumsum(1)
+    return s
+
+
+def _box_sum(s, b):
+    """Sums of a map inside boxes ``b`` ((K, 4) cells x0, y0, x1, y1, exclusive) from its integral image."""
+    x0, y0, x1, y1 = b.T
+    return s[y1, x1] - s[y0, x1] - s[y1, x0] + s[y0, x0]
+
+
+def _component_boxes(m):
+    """(K, 4) cell boxes of the connected components of ``m >= t`` for every map threshold, raw and closed."""
+    out = []
+    kernel = np.ones((_CLOSE, _CLOSE), np.uint8)
+    for t in MAP_THRESHOLDS:
+        mask = (m >= t).astype(np.uint8)
+        if not mask.any():
+            continue
+        for mk in (mask, cv2.morphologyEx(mask, cv2.MORPH_CLOSE, kernel)):
+            n, _, stats, _ = cv2.connectedComponentsWithStats(mk, connectivity=8)
+            for x, y, w, h in stats[1:n, :4].tolist():
+                if w * h >= 4:
+                    out.append((x, y, x + w, y + h))
+    return out
+
+
+def _candidates(probs, windows, classes, defect, prob_map, cell):
+    """(boxes in cells, class columns, kinds), duplicates removed."""
+    mh, mw = prob_map.shape[1:]
+    boxes, cls, kind = [], [], []
+    for ci in defect:
+        comps = _component_boxes(prob_map[ci])
+        boxes += [*comps, (0, 0, mw, mh)]
+        cls += [ci] * (len(comps) + 1)
+        kind += [KIND_COMPONENT] * len(comps) + [KIND_WHOLE]
+    if len(windows):
+        w = np.asarray(windows, dtype=np.int64)
+        cells = np.column_stack([w[:, 0] // cell, w[:, 1] // cell, -(-w[:, 2] // cell), -(-w[:, 3] // cell)])
+        order = defect[np.argsort(-probs[:, defect], axis=1, kind="stable")]
+        rows = np.arange(len(w))
+        # every window as its best defect class, and as its second one when that is likely enough
+        # (a thin inclusion inside a window that looks a little more like pitted surface)
+        second = order[:, 1] if len(defect) > 1 else order[:, 0]
+        keep = (probs[rows, second] >= _SECOND) & (second != order[:, 0])
+        boxes += cells.tolist() + cells[keep].tolist()
+        cls += order[:, 0].tolist() + second[keep].tolist()
+        kind += [KIND_WINDOW] * (len(w) + int(keep.sum()))
+    b = np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
+    b[:, 2], b[:, 3] = np.minimum(b[:, 2], mw), np.minimum(b[:, 3], mh)
+    cls, kind = np.asarray(cls, dtype=np.int64), np.asarray(kind, dtype=np.int64)
+    _, first = np.unique(np.column_stack([b, cls]), axis=0, return_index=True)
+    first = np.sort(first)
+    return b[first], cls[first], kind[first]
+
+
+def propose(probs, windows, classes, prob_map, cell, height, width, background="background"):
+    """Candidate boxes of one image with their numbers.
+
+    Parameters
+    ----------
+    probs : (M, C) ndarray
+        Window probabilities, columns named by ``classes``.
+    windows : (M, 4) ndarray of int
+        ``x0, y0, x1, y1`` of the windows.
+    classes : list of str
+    prob_map : (C, mh, mw) ndarray
+        The windows' probability map (:func:`defectlab.learn.locate.probability_map`).
+    cell : int
+        Image pixels per map cell.
+    height, width : int
+        Image size.
+    background : str
+        Name of the background class (its column may be absent).
+
+    Returns
+    -------
+    boxes : (K, 4) ndarray of np.int64
+        ``x0, y0, x1, y1`` in image pixels.
+    labels : (K,) ndarray of int
+        Column in ``classes`` of each candidate's class (never the background).
+    features : (K, 15) ndarray of np.float64
+        Columns :data:`PROPOSAL_FEATURES`.
+
+    Examples
+    --------
+    >>> pm = np.zeros((2, 10, 10), np.float32); pm[1, 2:5, 2:8] = 0.9; pm[0] = 1 - pm[1]
+    >>> boxes, labels, F = propose(np.zeros((0, 2)), np.zeros((0, 4)), ["background", "pit"], pm, 2, 20, 20)
+    >>> boxes[0].tolist(), labels.tolist()[:1], round(float(F[0, 0]), 2)
+    ([4, 4, 16, 10], [1], 0.9)
+    """
+    probs = np.asarray(probs, dtype=np.float64).reshape(-1, len(classes))
+    prob_map = np.asarray(prob_map, dtype=np.float64)
+    defect = np.array([i for i, c in enumerate(classes) if c != background], dtype=np.int64)
+    b, cls, kind = _candidates(probs, windows, classes, defect, prob_map, int(cell))
+    feats = _numbers(b, cls, kind, prob_map, classes, defect, background)
+    px = b * int(cell)
+    px[:, 2], px[:, 3] = np.minimum(px[:, 2], width), np.minimum(px[:, 3], height)
+    return px, cls, feats
+
+
+def propose_tiled(probs, windows, classes, prob_map, cell, height, width, plate_size=None, background="background"):
+    """:func:`propose` on an image much larger than the plates the scorer learned from, tile by tile.
+
+    The numbers of a proposal are relative to its image (its size, the plate-wide class means), so a
+    2048 x 2048 camera image would look like nothing the scorer has seen on 200 x 200 plates. When the
+    image is more than 1.5 times the plates' size along a side, it is cut into a grid of tiles of about that
+    size; each tile gets its own map (from the windows with at least half their area inside it, clipped)
+    and proposals, moved back to image pixels.
+
+    Parameters
+    ----------
+    probs, windows, classes, prob_map, cell, height, width, background
+        As :func:`propose` (``prob_map`` and ``cell`` are used when the image is not tiled).
+    plate_size : (int, int) or None
+        ``(width, height)`` of the plates the scorer learned from; None: never tile.
+
+    Returns
+    -------
+    boxes, labels, features
+        As :func:`propose`.
+    """
+    from defectlab.learn.locate import probability_map
+
+    pw, ph = plate_size if plate_size else (width, height)
+    if width <= 1.5 * pw and height <= 1.5 * ph:
+        return propose(probs, windows, classes, prob_map, cell, height, width, background)
+    probs = np.asarray(probs, dtype=np.float64).reshape(-1, len(classes))
+    windows = np.asarray(windows, dtype=np.int64).reshape(-1, 4)
+    xs = np.round(np.linspace(0, width, max(1, round(width / pw)) + 1)).astype(np.int64)
+    ys = np.round(np.linspace(0, height, max(1, round(height / ph)) + 1)).astype(np.int64)
+    area = np.maximum((windows[:, 2] - windows[:, 0]) * (windows[:, 3] - windows[:, 1]), 1)
+    parts = []
+    for y0, y1 in itertools.pairwise(ys):
+        for x0, x1 in itertools.pairwise(xs):
+            clipped = np.column_stack([np.clip(windows[:, 0], x0, x1), np.clip(windows[:, 1], y0, y1),
+                                       np.clip(windows[:, 2], x0, x1), np.clip(windows[:, 3], y0, y1)])
+            keep = (clipped[:, 2] - clipped[:, 0]) * (clipped[:, 3] - clipped[:, 1]) >= 0.5 * area
+            if not keep.any():
+                continue
+            local = clipped[keep] - np.array([x0, y0, x0, y0])
+            tmap, tcell = probability_map(probs[keep], local, int(y1 - y0), int(x1 - x0))
+            b, lab, f = propose(probs[keep], local, classes, tmap, tcell, int(y1 - y0), int(x1 - x0), background)
+            parts.append((b + np.array([x0, y0, x0, y0]), lab, f))
+    if not parts:
+        return np.zeros((0, 4), np.int64), np.zeros(0, np.int64), np.zeros((0, len(PROPOSAL_FEATURES)))
+    return tuple(np.concatenate(x) for x in zip(*parts, strict=True))
+
+
+def _numbers(b, cls, kind, prob_map, classes, defect, background):
+    """The :data:`PROPOSAL_FEATURES` of candidate boxes ``b`` (map cells)."""
+    n_cls, mh, mw = prob_map.shape
+    feats = np.zeros((len(b), len(PROPOSAL_FEATURES)))
+    if len(b) == 0:
+        return feats
+    area = np.maximum((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]), 1).astype(np.float64)
+    total = float(mh * mw)
+    pad = np.maximum(2, ((b[:, 2] - b[:, 0]) + (b[:, 3] - b[:, 1])) // 8)
+    e = np.column_stack([np.maximum(b[:, 0] - pad, 0), np.maximum(b[:, 1] - pad, 0),
+                         np.minimum(b[:, 2] + pad, mw), np.minimum(b[:, 3] + pad, mh)])
+    e_area = np.maximum((e[:, 2] - e[:, 0]) * (e[:, 3] - e[:, 1]), 1).astype(np.float64)
+    winner = prob_map.argmax(axis=0)
+    plate = prob_map.reshape(n_cls, -1).mean(axis=1)
+    rank = np.zeros(n_cls)
+    rank[defect] = (-plate[defect]).argsort().argsort()
+    bg = classes.index(background) if background in classes else None
+    for ci in np.unique(cls):
+        sel = cls == ci
+        m = prob_map[ci]
+        s, s_hi, s_win = _integral(m), _integral((m >= 0.5).astype(np.float64)), _integral((winner == ci) * 1.0)
+        inside = _box_sum(s, b[sel]) / area[sel]
+        hi = _box_sum(s_hi, b[sel])
+        ring = (_box_sum(s, e[sel]) - _box_sum(s, b[sel])) / np.maximum(e_area[sel] - area[sel], 1)
+        feats[sel, 0] = inside
+        feats[sel, 1] = (s[-1, -1] - _box_sum(s, b[sel])) / np.maximum(total - area[sel], 1)
+        feats[sel, 2] = ring
+        feats[sel, 3] = hi / area[sel]
+        feats[sel, 4] = hi / max(s_hi[-1, -1], 1.0)
+        feats[sel, 5] = _box_sum(s_win, b[sel]) / area[sel]
+        feats[sel, 6] = plate[ci]
+        feats[sel, 7] = rank[ci]
+        feats[sel, 8] = inside - ring
+    if bg is not None:
+        feats[:, 9] = _box_sum(_integral(prob_map[bg]), b) / area
+        feats[:, 14] = plate[bg]
+    feats[:, 10] = np.log(np.maximum(b[:, 2] - b[:, 0], 1) / mw)
+    feats[:, 11] = np.log(np.maximum(b[:, 3] - b[:, 1], 1) / mh)
+    feats[:, 12] = area / total
+    feats[:, 13] = kind
+    return feats
+
+
+def proposal_targets(boxes, labels, classes, truth, min_iou=_MATCH_IOU):
+    """(K,) bool: the candidate matches an annotated box of its class (IoU >= ``min_iou``).
+
+    ``truth`` is ``[(label, (x0, y0, x1, y1)), ...]``.
+    """
+    y = np.zeros(len(boxes), bool)
+    names = np.asarray(classes)[np.asarray(labels, dtype=np.int64)] if len(boxes) else np.zeros(0, str)
+    for label, box in truth:
+        y |= (pairwise_overlap(boxes, np.array([box], dtype=np.float64))[0][:, 0] >= min_iou) & (names == label)
+    return y
+
+
+def _design(features, names, defect_classes):
+    onehot = (np.asarray(names)[:, None] == np.asarray(defect_classes)[None, :]).astype(np.float64)
+    return np.column_stack([features, onehot])
+
+
+def _new_model(random_state):
+    from defectlab.learn.models import LightGBMClassifier
+
+    return LightGBMClassifier(n_estimators=200, learning_rate=0.1, num_leaves=15, min_child_samples=20,
+                              colsample_bytree=0.8, early_stopping=False, random_state=random_state, n_jobs=1)
+
+
+@dataclass
+class BoxScorer:
+    """Which proposals are boxes: trees on :data:`PROPOSAL_FEATURES` plus one indicator per defect class.
+
+    Attributes
+    ----------
+    classes : list of str
+        The defect classes it knows (in the order of its indicator columns).
+    model : LightGBMClassifier
+        Fitted on the design columns; ``predict_proba[:, 1]`` is the score.
+    threshold : float
+        Lowest score of a box for a class without a threshold of its own (best F1 over all classes).
+    class_thresholds : dict
+        ``{class: threshold}`` for the classes with at least 10 held-out boxes (their own best F1).
+    plate_size : (int, int) or None
+        Median ``(width, height)`` of the plates it learned from: much larger images are proposed tile by
+        tile (:func:`propose_tiled`).
+    """
+
+    classes: list
+    model: object
+    threshold: float
+    class_thresholds: dict = field(default_factory=dict)
+    plate_size: tuple | None = None
+
+    def thresholds_for(self, names):
+        """(K,) threshold of each candidate by its class name."""
+        return np.array([self.class_thresholds.get(str(n), self.threshold) for n in names], dtype=np.float64)
+
+    def score(self, features, names):
+        """(K,) probability that each candidate is an annotated box."""
+        if len(features) == 0:
+            return np.zeros(0)
+        return self.model.predict_proba(_design(features, names, self.classes))[:, 1]
+
+    def boxes(self, boxes, labels, features, classes, threshold=None, min_box=1):
+        """The suppressed boxes (``{"x", "y", "w", "h", "label", "score"}``, best first) of one image."""
+        names = np.asarray(classes)[np.asarray(labels, dtype=np.int64)] if len(boxes) else np.zeros(0, str)
+        scores = self.score(features, names)
+        th = self.thresholds_for(names) if threshold is None else threshold
+        return suppress(scores, labels, boxes, classes, th, min_box)
+
+    def meta(self):
+        """JSON-ready numbers (the trees are stored beside them as a LightGBM text model)."""
+        return {"classes": list(self.classes), "threshold": float(self.threshold),
+                "class_thresholds": {str(k): float(v) for k, v in self.class_thresholds.items()},
+                "plate_size": None if self.plate_size is None else [int(v) for v in self.plate_size]}
+
+    @classmethod
+    def from_meta(cls, data, model):
+        """A scorer from :meth:`meta` and its loaded model; :class:`ArtifactError` when anything is off."""
+        try:
+            classes = [str(c) for c in data["classes"]]
+            threshold = float(data["threshold"])
+            per_class = {str(k): float(v) for k, v in dict(data.get("class_thresholds") or {}).items()}
+            size = data.get("plate_size")
+            size = None if size is None else (int(size[0]), int(size[1]))
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            raise ArtifactError(msg("error.box_proposals.damaged_detail",
+                                    "The locator's box scorer is damaged ({detail}).", detail=repr(exc))) from None
+        n = len(PROPOSAL_FEATURES) + len(classes)
+        ok = all(0.0 < t < 1.0 for t in [threshold, *per_class.values()]) and set(per_class) <= set(classes)
+        ok = ok and (size is None or all(1 <= v <= 1_000_000 for v in size))
+        if not (ok and classes and int(getattr(model, "n_features_in_", -1)) == n):
+            raise ArtifactError(msg("error.box_proposals.damaged_values",
+                                    "The locator's box scorer is damaged (wrong sizes or values)."))
+        return cls(classes, model, threshold, per_class, size)
+
+    @classmethod
+    def fit(cls, plates, classes, background="background", random_state=0, plate_size=None):
+        """Learn the scorer and its thresholds from held-out plates.
+
+        Parameters
+        ----------
+        plates : list of (boxes, labels, features, truth)
+            :func:`propose` output of a plate the locator did not see, and the plate's annotated boxes
+            ``[(label, (x0, y0, x1, y1)), ...]``.
+        classes : list of str
+            The columns ``labels`` index.
+        background : str
+        random_state : int
+        plate_size : (int, int) or None
+            Median ``(width, height)`` of those plates (recorded: see :func:`propose_tiled`).
+
+        Returns
+        -------
+        BoxScorer or None
+            None with fewer than 2 plates or without both matching and other candidates.
+        """
+        defect = [c for c in classes if c != background]
+        if len(plates) < 2:
+            return None
+        names = [np.asarray(classes)[np.asarray(lab, dtype=np.int64)] for _, lab, _, _ in plates]
+        X = [_design(F, n, defect) for (_, _, F, _), n in zip(plates, names, strict=True)]
+        y = [proposal_targets(b, lab, classes, truth) for b, lab, _, truth in plates]
+        flat = np.concatenate(y)
+        if flat.all() or not flat.any():
+            return None
+        oof = _out_of_fold(X, y, random_state)
+        threshold, per_class = _best_thresholds(plates, oof, classes, defect)
+        model = _new_model(random_state).fit(np.vstack(X), flat)
+        return cls(defect, model, threshold, per_class, None if plate_size is None else tuple(plate_size))
+
+
+def _out_of_fold(X, y, random_state, n_folds=2):
+    """Scores of every plate's candidates by a model fitted on the other plates (plates in ``n_folds``)."""
+    fold = np.arange(len(X)) % n_folds
+    out = [None] * len(X)
+    for k in range(n_folds):
+        train = [i for i in range(len(X)) if fold[i] != k]
+        yt = np.concatenate([y[i] for i in train])
+        model = None if (yt.all() or not yt.any()) else _new_model(random_state).fit(
+            np.vstack([X[i] for i in train]), yt)
+        for i in np.flatnonzero(fold == k):
+            out[i] = np.full(len(X[i]), yt.mean()) if model is None else model.predict_proba(X[i])[:, 1]
+    return out
+
+
+def _best_thresholds(plates, scores, classes, defect):
+    """(threshold, {class: threshold}): best F1 of the suppressed boxes, over all classes and per class.
+
+    Ties go to the higher threshold (fewer boxes).
+    """
+    counts = {t: {} for t in _GRID}
+    n_true = {}
+    for (boxes, labels, _, truth), s in zip(plates, scores, strict=True):
+        labels = np.asarray(labels, dtype=np.int64)
+        for label, _ in truth:
+            n_true[label] = n_true.get(label, 0) + 1
+        for c in defect:
+            sel = labels == classes.index(c)
+            if not sel.any():
+                continue
+            mine_truth = [x for x in truth if x[0] == c]
+            for t in _GRID:
+                found = suppress(s[sel], labels[sel], boxes[sel], classes, t)
+                tp, n = counts[t].get(c, (0, 0))
+                counts[t][c] = (tp + count_matches(found, mine_truth), n + len(found))
+
+    def f1(t, labels):
+        tp = sum(counts[t].get(c, (0, 0))[0] for c in labels)
+        found = sum(counts[t].get(c, (0, 0))[1] for c in labels)
+        return 2 * tp / max(found + sum(n_true.get(c, 0) for c in labels), 1)
+
+    def best_of(labels):
+        return max(_GRID, key=lambda t: (round(f1(t, labels), 9), t))
+
+    per_class = {c: best_of([c]) for c in defect if n_true.get(c, 0) >= _MIN_CLASS_BOXES}
+    return best_of(defect), per_class

@@ -1,0 +1,188 @@
+"""Box proposals from the class maps and the box scorer (defectlab.learn.box_proposals), and the locator's
+fallback for projects with only a few boxed plates (every plate held out in turn)."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from defectlab.demo import _voc_xml, make_plate_images
+from defectlab.errors import ArtifactError, InputError
+from defectlab.ingest import import_source
+from defectlab.learn import train_project
+from defectlab.learn.box_proposals import PROPOSAL_FEATURES, BoxScorer, proposal_targets, propose
+from defectlab.learn.locate import (
+    BACKGROUND,
+    LOCATOR_DIR,
+    SCORER_DIR,
+    LocateSettings,
+    locate_image,
+    locator_for_run,
+    probability_map,
+    remake_boxes,
+    sliding_windows,
+)
+from defectlab.store import open_workspace
+
+CLASSES = ["background", "band", "pit"]
+
+
+def _plate(rng, h=120, w=160):
+    """Window probabilities of a synthetic plate: a wide 'band' box and a small 'pit' box, noise elsewhere."""
+    band = (0, int(rng.integers(10, 60)), w, 0)
+    band = (band[0], band[1], band[2], band[1] + 30)
+    px, py = int(rng.integers(0, w - 30)), int(rng.integers(0, h - 30))
+    pit = (px, py, px + 24, py + 24)
+    windows = sliding_windows(h, w, [24, 40], stride=0.5, max_windows=400)
+    probs = np.tile([0.8, 0.1, 0.1], (len(windows), 1)) + rng.uniform(0, 0.1, (len(windows), 3))
+    for col, (x0, y0, x1, y1) in ((1, band), (2, pit)):
+        iw = np.clip(np.minimum(windows[:, 2], x1) - np.maximum(windows[:, 0], x0), 0, None)
+        ih = np.clip(np.minimum(windows[:, 3], y1) - np.maximum(windows[:, 1], y0), 0, None)
+        inside = iw * ih / ((windows[:, 2] - windows[:, 0]) * (windows[:, 3] - windows[:, 1]))
+        probs[:, col] += 3 * inside
+    probs /= probs.sum(axis=1, keepdims=True)
+    truth = [("band", tuple(float(v) for v in band)), ("pit", tuple(float(v) for v in pit))]
+    return probs, windows, h, w, truth
+
+
+def _proposals(plate):
+    probs, windows, h, w, truth = plate
+    pmap, cell = probability_map(probs, windows, h, w)
+    return (*propose(probs, windows, CLASSES, pmap, cell, h, w), truth)
+
+
+def test_propose_follows_the_map_and_adds_the_whole_image_and_the_windows():
+    pm = np.zeros((3, 30, 40), np.float32)
+    pm[0] = 1.0
+    pm[1, 5:10, :] = 0.9  # a band across the image, cells of 4 pixels
+    pm[0, 5:10, :] = 0.1
+    windows = np.array([[0, 0, 40, 40], [80, 80, 120, 120]])
+    probs = np.array([[0.2, 0.7, 0.1], [0.2, 0.1, 0.7]])
+    boxes, labels, feats = propose(probs, windows, CLASSES, pm, 4, 120, 160)
+    assert feats.shape == (len(boxes), len(PROPOSAL_FEATURES)) and np.isfinite(feats).all()
+    assert set(labels.tolist()) <= {1, 2}  # never the background
+    found = {(tuple(b), int(c)) for b, c in zip(boxes.tolist(), labels.tolist(), strict=True)}
+    assert ((0, 20, 160, 40), 1) in found  # the band's component, in pixels
+    assert ((0, 0, 160, 120), 1) in found and ((0, 0, 160, 120), 2) in found  # the whole image, every class
+    assert ((0, 0, 40, 40), 1) in found and ((80, 80, 120, 120), 2) in found  # windows, by their best class
+    k = next(i for i in range(len(boxes)) if tuple(boxes[i]) == (0, 20, 160, 40) and labels[i] == 1)
+    assert feats[k, 0] == pytest.approx(0.9) and feats[k, 4] == pytest.approx(1.0)  # inside, coverage
+    truth = [("band", (0.0, 20.0, 160.0, 40.0))]
+    y = proposal_targets(boxes, labels, CLASSES, truth)
+    assert y[k] and not y[labels == 2].any()
+
+
+def test_propose_on_an_empty_map_still_answers():
+    pm = np.zeros((3, 4, 4), np.float32)
+    pm[0] = 1.0
+    boxes, labels, feats = propose(np.zeros((0, 3)), np.zeros((0, 4)), CLASSES, pm, 2, 8, 8)
+    assert boxes.tolist() == [[0, 0, 8, 8], [0, 0, 8, 8]] and labels.tolist() == [1, 2]
+    assert np.isfinite(feats).all()
+
+
+def test_box_scorer_learns_the_boxes_and_round_trips():
+    rng = np.random.default_rng(0)
+    train = [_proposals(_plate(rng)) for _ in range(16)]
+    scorer = BoxScorer.fit(train, CLASSES, BACKGROUND, random_state=0)
+    assert scorer is not None and scorer.classes == ["band", "pit"] and 0 < scorer.threshold < 1
+    hits = total = found = 0
+    from defectlab.learn.box_ranker import count_matches
+
+    for _ in range(6):
+        boxes, labels, feats, truth = _proposals(_plate(rng))
+        out = scorer.boxes(boxes, labels, feats, CLASSES)
+        hits += count_matches(out, truth)
+        total += len(truth)
+        found += len(out)
+    assert hits / total >= 0.8 and hits / max(found, 1) >= 0.6, (hits, total, found)
+    again = BoxScorer.from_meta(json.loads(json.dumps(scorer.meta())), scorer.model)
+    assert again.threshold == scorer.threshold and again.class_thresholds == scorer.class_thresholds
+    for bad in ({**scorer.meta(), "threshold": 1.5}, {**scorer.meta(), "classes": ["band"]},
+                {**scorer.meta(), "class_thresholds": {"ghost": 0.5}}, {"classes": 3},
+                {**scorer.meta(), "plate_size": [0, 5]}, {**scorer.meta(), "plate_size": "big"},
+                {**scorer.meta(), "plate_size": [10**12, 10]}, {**scorer.meta(), "plate_size": [7]}):
+        with pytest.raises(ArtifactError):
+            BoxScorer.from_meta(bad, scorer.model)
+
+
+def test_box_scorer_needs_two_plates_and_both_kinds_of_candidates():
+    rng = np.random.default_rng(1)
+    one = _proposals(_plate(rng))
+    assert BoxScorer.fit([one], CLASSES) is None
+    no_truth = [(*p[:3], []) for p in (one, _proposals(_plate(rng)))]
+    assert BoxScorer.fit(no_truth, CLASSES) is None
+
+
+@pytest.fixture(scope="module")
+def few(tmp_path_factory):
+    """A project with only four boxed plates (as on the demo or after a few plates on the Cut-crops page)."""
+    root = tmp_path_factory.mktemp("few")
+    (root / "train" / "images").mkdir(parents=True)
+    (root / "train" / "annotations").mkdir(parents=True)
+    plates = make_plate_images(n_plates=6, height=240, width=320, random_state=8)
+    for k, (image, boxes) in enumerate(plates[:4]):
+        cv2.imwrite(str(root / "train" / "images" / f"p{k}.png"), image)
+        (root / "train" / "annotations" / f"p{k}.xml").write_text(
+            _voc_xml(f"p{k}.png", image.shape[0], image.shape[1], boxes), encoding="utf-8")
+    ws = open_workspace(root / "ws")
+    import_source(ws, "Plates", root / "train", layout="voc")
+    run_id = train_project(ws, "Plates", model="logreg", preset="fast", folds=3, seed=0, n_jobs=1)["run_id"]
+    return ws, run_id, plates[4:]
+
+
+def test_a_project_with_four_plates_gets_a_ranker_and_a_scorer_from_every_plate(few):
+    ws, run_id, new = few
+    model, classes, info = locator_for_run(ws, run_id)
+    assert info["n_ranker_plates"] == 4  # each plate scored by a locator that did not see it
+    assert info["ranker"] is not None and isinstance(info["scorer"], BoxScorer)
+    assert (ws.runs_dir / run_id / LOCATOR_DIR / SCORER_DIR / "meta.json").exists()
+    image = new[0][0]
+    res = locate_image(image, model, classes, info["spec"], info["sides"], LocateSettings(),
+                       ranker=info["ranker"], scorer=info["scorer"])
+    assert res.boxes == remake_boxes(res, LocateSettings(method="proposals"), scorer=info["scorer"])
+    assert all(b["label"] != BACKGROUND and 0 <= b["score"] <= 1 for b in res.boxes)
+    assert all(b["score"] >= info["scorer"].thresholds_for([b["label"]])[0] for b in res.boxes)
+    with pytest.raises(InputError, match="box scorer"):
+        remake_boxes(res, LocateSettings(method="proposals"), ranker=info["ranker"])
+
+
+def test_a_damaged_scorer_is_not_trusted_and_the_locator_is_trained_again(few):
+    ws, run_id, _ = few
+    _, _, info = locator_for_run(ws, run_id)
+    scorer_dir = ws.runs_dir / run_id / LOCATOR_DIR / SCORER_DIR
+    model_file = next(p for p in scorer_dir.iterdir() if p.suffix == ".txt")
+    model_file.write_text(model_file.read_text().replace("Tree=0", "Tree=0\nnum_leaves=999999", 1))
+    _, _, again = locator_for_run(ws, run_id)
+    assert isinstance(again["scorer"], BoxScorer) and again["scorer"].meta() == info["scorer"].meta()
+    meta_path = ws.runs_dir / run_id / LOCATOR_DIR / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["extra"]["scorer"]["threshold"] = 7
+    meta_path.write_text(json.dumps(meta))
+    _, _, third = locator_for_run(ws, run_id)
+    assert 0 < third["scorer"].threshold < 1
+
+
+def test_a_large_image_is_proposed_tile_by_tile_like_the_plates_the_scorer_knows():
+    from defectlab.learn.box_proposals import propose_tiled
+
+    rng = np.random.default_rng(2)
+    probs, windows, h, w, _ = _plate(rng)
+    pmap, cell = probability_map(probs, windows, h, w)
+    same = propose_tiled(probs, windows, CLASSES, pmap, cell, h, w, plate_size=(w, h))
+    for a, b in zip(same, propose(probs, windows, CLASSES, pmap, cell, h, w), strict=True):
+        np.testing.assert_array_equal(a, b)  # a plate-sized image is not tiled
+    # four plates side by side (2 x 2): proposals stay inside their tile, each tile has its whole-image box
+    big_w, big_h = 2 * w, 2 * h
+    shifted = [windows + np.array([dx, dy, dx, dy]) for dy in (0, h) for dx in (0, w)]
+    big_windows, big_probs = np.vstack(shifted), np.vstack([probs] * 4)
+    big_map, big_cell = probability_map(big_probs, big_windows, big_h, big_w)
+    boxes, labels, feats = propose_tiled(big_probs, big_windows, CLASSES, big_map, big_cell, big_h, big_w,
+                                         plate_size=(w, h))
+    assert len(boxes) and np.isfinite(feats).all() and set(labels.tolist()) <= {1, 2}
+    tile_x, tile_y = boxes[:, 0] // w, boxes[:, 1] // h
+    assert ((boxes[:, 2] - 1) // w == tile_x).all() and ((boxes[:, 3] - 1) // h == tile_y).all()
+    wholes = {tuple(b) for b, k in zip(boxes.tolist(), feats[:, PROPOSAL_FEATURES.index("kind")], strict=True)
+              if k == 2}
+    assert wholes == {(0, 0, w, h), (w, 0, 2 * w, h), (0, h, w, 2 * h), (w, h, 2 * w, 2 * h)}
+    assert propose_tiled(big_probs, big_windows, CLASSES, big_map, big_cell, big_h, big_w)[0].shape[1] == 4

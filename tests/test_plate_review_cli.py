@@ -1,0 +1,86 @@
+"""``defectlab locate-plate`` and ``decide-box``: the prediction review of located boxes from the command line
+(JSON keys, roles enforced by the library, refusals exit 1 with one line and store nothing)."""
+
+import json
+import sys
+
+import cv2
+import pytest
+from synthetic import write_voc_plates
+
+from defectlab import cli
+from defectlab.demo import make_plate_images
+from defectlab.ingest import add_plate, import_source
+from defectlab.learn import train_project
+from defectlab.store import open_workspace
+from defectlab.team import create_user
+
+
+@pytest.fixture(scope="module")
+def review(tmp_path_factory):
+    root = tmp_path_factory.mktemp("platecli")
+    write_voc_plates(root / "src", 10, random_state=4)
+    ws = open_workspace(root / "ws")
+    import_source(ws, "Plates", root / "src", layout="voc")
+    train_project(ws, "Plates", model="logreg", preset="fast", folds=3, seed=0, n_jobs=1)
+    create_user(ws, "lead", "lead-pass-12345", "lead", admin_password="the admin password 1")
+    create_user(ws, "sam", "sam-pass-12345", "supervisor", by="lead")
+    create_user(ws, "ann", "ann-pass-12345", "annotator", by="lead")
+    with ws.transaction() as conn:
+        conn.execute("UPDATE users SET must_change_password = 0")
+    image, _ = make_plate_images(1, 300, 400, random_state=21)[0]
+    plate_id, _ = add_plate(ws, "Plates", cv2.imencode(".png", image)[1].tobytes(), "line.png", user="sam",
+                            purpose="predict")
+    return ws, plate_id
+
+
+def _run(ws, capsys, monkeypatch, user, *argv):
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: False)
+    monkeypatch.setenv("DEFECTLAB_USER", user)
+    monkeypatch.setenv("DEFECTLAB_PASSWORD", f"{user}-pass-12345")
+    code = cli.main(["--workspace", str(ws.root), *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _decisions(ws):
+    with ws.read() as conn:
+        return conn.execute("SELECT COUNT(*) FROM locate_decisions").fetchone()[0]
+
+
+def test_locate_plate_then_decide_boxes(review, capsys, monkeypatch):
+    ws, plate_id = review
+    code, out, err = _run(ws, capsys, monkeypatch, "sam", "--json", "locate-plate", "Plates", str(plate_id),
+                          "--threshold", "0.05")
+    assert code == 0, err
+    res = json.loads(out)
+    assert {"source", "width", "height", "boxes", "item_id", "run_id", "result_id", "earlier"} <= set(res)
+    assert res["item_id"] == plate_id and (res["width"], res["height"]) == (400, 300) and len(res["boxes"]) >= 2
+    rid = str(res["result_id"])
+    # an annotator may not decide: one line, nothing stored
+    before = _decisions(ws)
+    code, out, err = _run(ws, capsys, monkeypatch, "ann", "--json", "decide-box", "Plates", rid, "0", "dismiss")
+    assert code == 1 and out == "" and err.count("\n") == 1 and _decisions(ws) == before
+    code, out, err = _run(ws, capsys, monkeypatch, "sam", "--json", "decide-box", "Plates", rid, "0", "dismiss")
+    assert code == 0, err
+    d = json.loads(out)
+    assert d == {"result_id": int(rid), "box_index": 0, "decision": "dismissed", "label": None, "crop_id": None,
+                 "box": res["boxes"][0]}
+    other = next(c for c in ("crazing", "inclusion", "patches") if c != res["boxes"][1]["label"])
+    code, out, err = _run(ws, capsys, monkeypatch, "sam", "decide-box", "Plates", rid, "1", "correct", "--label",
+                          other)
+    assert code == 0 and "crop" in out and other in out, (out, err)
+    # the same box twice, a box that does not exist, a hostile label: refused with one line
+    for argv in (["0", "dismiss"], ["999", "accept"], ["2", "correct", "--label", "<script>"]):
+        code, out, err = _run(ws, capsys, monkeypatch, "sam", "decide-box", "Plates", rid, *argv)
+        assert code == 1 and err.count("\n") == 1, (argv, err)
+    with pytest.raises(SystemExit) as usage:  # not a decision: argparse's usage error
+        _run(ws, capsys, monkeypatch, "sam", "decide-box", "Plates", rid, "0", "delete")
+    assert usage.value.code == 2
+    # a later search remembers the decisions
+    code, out, _ = _run(ws, capsys, monkeypatch, "sam", "--json", "locate-plate", "Plates", str(plate_id),
+                        "--threshold", "0.05")
+    again = json.loads(out)
+    assert again["earlier"]["0"]["decision"] == "dismissed"
+    code, out, _ = _run(ws, capsys, monkeypatch, "sam", "locate-plate", "Plates", str(plate_id), "--threshold", "0.05")
+    assert code == 0 and str(again["result_id"] + 1) in out and "dismissed" in out.lower()
