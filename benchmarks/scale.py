@@ -166,7 +166,8 @@ def dask_rows(ws, rows, local_X):
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
                       env=env) as cluster, Client(cluster) as client:
         t_start = time.perf_counter() - t
-        paths = [str(ws.blob_path(b)) for b in rows["blob"]]
+        root = str(ws.root.resolve())
+        paths = [(root, str(b)) for b in rows["blob"]]
         t = time.perf_counter()
         X = extract_blobs_dask(client, paths, _train_spec(rows))
         t_dask = time.perf_counter() - t

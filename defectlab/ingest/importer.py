@@ -6,10 +6,12 @@ Guarantees
 - Identical content is stored once per project and reported as a duplicate; the same content under two
   different labels is a *conflict*: reported, recorded for review, never silently resolved.
 - Re-importing the same data adds nothing.
-- Each chunk is one transaction; blobs are written before the rows that name them, so a crash mid-import
-  leaves a consistent workspace (at worst a few unreferenced blob files).
+- Each chunk is one transaction; its new blobs are appended to a pack file of this import
+  (:class:`~defectlab.store.packs.PackWriter`) and synced before the rows that name them are committed, so a
+  crash mid-import leaves a consistent workspace (at worst unreferenced bytes at the end of a pack).
 """
 
+import hashlib
 import json
 import os
 import re
@@ -36,6 +38,7 @@ from ..store import (
 )
 from ..store.labels import UNUSABLE, current_label
 from ..store.maintenance import work_lock
+from ..store.packs import PackWriter
 from ..store.workspace import utcnow
 from .archive import safe_extract_zip
 from .boxes import validate_box
@@ -213,6 +216,7 @@ def _run_plan(ws, project, plan, source_name, user, padding, min_box, limits, ba
     total = len(plan.images)
     pool = ThreadPoolExecutor(n_jobs, thread_name_prefix="defectlab-import") if n_jobs > 1 else None
     starts = list(range(0, total, _CHUNK))
+    writer = PackWriter(ws)
     try:
         # Pipelined: the pool reads, hashes, decodes and writes the blobs of chunk k + 1 while this thread
         # stores chunk k (one transaction); rejections are still reported in plan order.
@@ -224,10 +228,12 @@ def _run_plan(ws, project, plan, source_name, user, padding, min_box, limits, ba
                 nxt = plan.images[starts[k + 1]:starts[k + 1] + _CHUNK]
                 ahead = _submit_chunk(pool, ws, nxt, classes, padding, min_box, limits, with_labels)
             prepared = _collect_chunk(current, report)
-            _store_chunk(ws, proj, prepared, report, seen, user, with_labels)
+            _store_chunk(ws, proj, prepared, report, seen, user, with_labels, writer)
             if progress is not None:
                 progress(min(start + _CHUNK, total), total, chunk[-1].source)
+        writer.close()
     finally:
+        writer.abandon()  # after a failure: what no committed row names is never written
         if pool is not None:
             pool.shutdown(cancel_futures=True)
     _finish(ws, proj, plan, report, user, batch_kind, source_name)
@@ -266,8 +272,9 @@ class _Rejections:
         self.rejected = []
 
 
-def _store_chunk(ws, proj, prepared, report, seen, user, with_labels):
-    """Store a prepared chunk in one transaction.
+def _store_chunk(ws, proj, prepared, report, seen, user, with_labels, writer):
+    """Store a prepared chunk in one transaction; its new blobs go to ``writer``'s pack, synced before the
+    commit.
 
     The checks every annotation would make are made once for the chunk, inside its transaction (which
     holds the write lock): the user may still import, and the labels are still classes of the project
@@ -277,28 +284,30 @@ def _store_chunk(ws, proj, prepared, report, seen, user, with_labels):
     prepared = [p for p in prepared if p is not None]
     with ws.transaction() as conn:
         require(conn, user, "import")
-        fast = _ChunkContext(conn, proj.id, prepared, user)
+        fast = _ChunkContext(conn, proj.id, prepared, user, writer)
         for prep in prepared:
             _store(conn, ws, proj, prep, report, seen, user, with_labels, fast)
+        writer.sync()  # the bytes are durable before any row naming them is
 
 
 class _ChunkContext:
-    """What a chunk's transaction knows up front: the project's classes now, and its existing sample items
-    (by sha256) among the chunk's contents."""
+    """What a chunk's transaction knows up front: the project's classes now, its existing sample items and
+    plates (by sha256) among the chunk's contents, and the pack writer new blobs go to."""
 
-    def __init__(self, conn, project_id, prepared, user):
+    def __init__(self, conn, project_id, prepared, user, writer):
         self.user = user
+        self.writer = writer
         row = conn.execute("SELECT classes FROM projects WHERE id = ?", (int(project_id),)).fetchone()
         self.classes = set(json.loads(row["classes"])) if row is not None else set()
-        shas = {p.blob[0] for p in prepared if not p.is_plate}
+        shas = {p.blob[0] for p in prepared}
         shas.update(c[5][0] for p in prepared if p.is_plate for c in p.crops)
-        self.existing = {}
+        self.existing, self.plates = {}, {}
         ordered = sorted(shas)
         for start in range(0, len(ordered), 500):
             part = ordered[start:start + 500]
-            for r in conn.execute(f"SELECT * FROM items WHERE project_id = ? AND role = 'sample' AND sha256 IN "
-                                  f"({','.join('?' * len(part))})", [int(project_id), *part]):
-                self.existing[r["sha256"]] = r
+            for r in conn.execute(f"SELECT * FROM items WHERE project_id = ? AND role IN ('sample', 'plate') AND "
+                                  f"sha256 IN ({','.join('?' * len(part))})", [int(project_id), *part]):
+                (self.existing if r["role"] == "sample" else self.plates)[r["sha256"]] = r
 
     def label_new_item(self, conn, item_id, label, source):
         """The import annotation of an item just added in this transaction (checked like ``annotate``)."""
@@ -331,7 +340,7 @@ class _Prepared:
     label: str | None
     crops: list  # [(index, box_tuple, label, png_bytes, crop_array, (sha, blob))]
     is_plate: bool
-    blob: tuple = None  # (sha256, relative blob path), written before the rows that name it
+    blob: tuple = None  # (sha256, None): the blob is written (packed) only when a new row names it
 
 
 def _prepare(ws, img, classes, padding, min_box, limits, with_labels, report):
@@ -363,9 +372,10 @@ def _prepare(ws, img, classes, padding, min_box, limits, with_labels, report):
             xyxy = _padded(valid, padding, w, h)
             crop = crop_box(image, xyxy)
             png = encode_png(crop)
-            crops.append((index, xyxy, blabel, png, crop, ws.put_blob(png, "png")))
+            crops.append((index, xyxy, blabel, png, crop, (hashlib.sha256(png).hexdigest(), None)))
     ext = _ext(img.path)
-    return _Prepared(img.source, data, ext, image, label, crops, is_plate, blob=ws.put_blob(data, ext))
+    return _Prepared(img.source, data, ext, image, label, crops, is_plate,
+                     blob=(hashlib.sha256(data).hexdigest(), None))
 
 
 def _rejected(source, reason):
@@ -398,14 +408,17 @@ def _image_shape(image):
 def _store(conn, ws, proj, prep, report, seen, user, with_labels, fast=None):
     if prep.is_plate:
         sha, rel = prep.blob
-        existing = find_item(conn, proj.id, sha, role="plate")
+        existing = find_item(conn, proj.id, sha, role="plate") if fast is None else fast.plates.get(sha)
         w, h, c = _image_shape(prep.image)
         if existing is None:
+            rel = _write_blob(ws, fast, prep.data, prep.ext, sha, rel)
             plate_id = add_item(conn, proj.id, sha256=sha, blob=rel, width=w, height=h, channels=c,
                                 source=prep.source, batch_id=report.batch_id, role="plate")
             report.plates += 1
         else:
             plate_id = existing["id"]
+        if fast is not None and existing is None:
+            fast.plates[sha] = {"id": plate_id}
         for index, xyxy, label, png, crop, blob in prep.crops:
             _store_sample(conn, ws, proj, f"{prep.source}#{index}", png, "png", crop, label, report,
                           seen, user, with_labels, parent_id=plate_id, box=xyxy, box_index=index, blob=blob,
@@ -418,13 +431,14 @@ def _store(conn, ws, proj, prep, report, seen, user, with_labels, fast=None):
 def _store_sample(conn, ws, proj, source, data, ext, image, label, report, seen, user, with_labels,
                   parent_id=None, box=None, box_index=None, label_source="import", blob=None, note=None,
                   fast=None):
-    sha, rel = blob if blob is not None else ws.put_blob(data, ext)
+    sha, rel = blob if blob is not None else (hashlib.sha256(data).hexdigest(), None)
     first = seen.by_sha.get(sha)
     existing = find_item(conn, proj.id, sha) if fast is None else fast.existing.get(sha)
     if first is not None or existing is not None:
         _store_duplicate(conn, ws, sha, source, label, first, existing, report, seen, user, with_labels,
                          label_source, note)
         return
+    rel = _write_blob(ws, fast, data, ext, sha, rel)
     w, h, c = _image_shape(image)
     item_id = add_item(conn, proj.id, sha256=sha, blob=rel, width=w, height=h, channels=c, source=source,
                        batch_id=report.batch_id, parent_id=parent_id, box=box, box_index=box_index)
@@ -436,6 +450,14 @@ def _store_sample(conn, ws, proj, source, data, ext, image, label, report, seen,
     report.imported += 1
     report.item_ids.append(item_id)
     report.batch_items.append((source, item_id, False))
+
+
+def _write_blob(ws, fast, data, ext, sha, rel):
+    """The stored reference of new content: ``rel`` when already written, else appended to the chunk's
+    pack (a bulk import) or written as a loose blob (crops cut one by one)."""
+    if rel is not None:
+        return rel
+    return fast.writer.add(data, ext, sha)[1] if fast is not None else ws.put_blob(data, ext)[1]
 
 
 def _store_duplicate(conn, ws, sha, source, label, first, existing, report, seen, user, with_labels,
