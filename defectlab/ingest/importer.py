@@ -287,6 +287,7 @@ def _store_chunk(ws, proj, prepared, report, seen, user, with_labels, writer):
         fast = _ChunkContext(conn, proj.id, prepared, user, writer)
         for prep in prepared:
             _store(conn, ws, proj, prep, report, seen, user, with_labels, fast)
+        fast.flush(conn)
         writer.sync()  # the bytes are durable before any row naming them is
 
 
@@ -297,6 +298,7 @@ class _ChunkContext:
     def __init__(self, conn, project_id, prepared, user, writer):
         self.user = user
         self.writer = writer
+        self._items, self._labels, self._next_id = [], [], None
         row = conn.execute("SELECT classes FROM projects WHERE id = ?", (int(project_id),)).fetchone()
         self.classes = set(json.loads(row["classes"])) if row is not None else set()
         shas = {p.blob[0] for p in prepared}
@@ -309,14 +311,41 @@ class _ChunkContext:
                                   f"sha256 IN ({','.join('?' * len(part))})", [int(project_id), *part]):
                 (self.existing if r["role"] == "sample" else self.plates)[r["sha256"]] = r
 
-    def label_new_item(self, conn, item_id, label, source):
-        """The import annotation of an item just added in this transaction (checked like ``annotate``)."""
-        if label != UNUSABLE and label not in self.classes:
-            raise InputError(msg("error.label.unknown", "Unknown label {label!r} for item {item_id}; the project's "
-                                 "classes are: {classes}.", label=str(label), item_id=int(item_id),
-                                 classes=", ".join(sorted(self.classes))))
-        conn.execute("INSERT INTO annotations (item_id, label, user, source, created_at) VALUES (?, ?, ?, ?, ?)",
-                     (int(item_id), label, self.user, source, utcnow()))
+    def add_item(self, conn, project_id, sha, rel, shape, source, batch_id, parent_id, box, box_index, label,
+                 label_source):
+        """Queue a new sample item (and its import annotation, checked like ``annotate``); return its id.
+
+        The rows are inserted by :meth:`flush` with one ``executemany`` per table. Their ids are given
+        explicitly: ``MAX(id) + 1`` onwards, read inside this transaction, which holds the write lock, so
+        they are the ids SQLite would have chosen one ``INSERT`` at a time.
+        """
+        if not self._items:
+            self._next_id = conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM items").fetchone()[0]
+        item_id = self._next_id
+        self._next_id += 1
+        now = utcnow()
+        w, h, c = shape
+        self._items.append((item_id, int(project_id), sha, rel, int(w), int(h), int(c), str(source), batch_id,
+                            parent_id, None if box is None else json.dumps([int(v) for v in box]), box_index, now))
+        if label is not None:
+            if label != UNUSABLE and label not in self.classes:
+                raise InputError(msg("error.label.unknown", "Unknown label {label!r} for item {item_id}; the "
+                                     "project's classes are: {classes}.", label=str(label), item_id=int(item_id),
+                                     classes=", ".join(sorted(self.classes))))
+            self._labels.append((item_id, label, self.user, label_source, now))
+        return item_id
+
+    def flush(self, conn):
+        """Insert the queued items and annotations (before any other statement that may read them)."""
+        if self._items:
+            conn.executemany("INSERT INTO items (id, project_id, role, sha256, blob, width, height, channels, source, "
+                             "batch_id, parent_id, box, box_index, meta, created_at) "
+                             "VALUES (?, ?, 'sample', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '{}', ?)", self._items)
+            self._items = []
+        if self._labels:
+            conn.executemany("INSERT INTO annotations (item_id, label, user, source, created_at) "
+                             "VALUES (?, ?, ?, ?, ?)", self._labels)
+            self._labels = []
 
 
 def _finish(ws, proj, plan, report, user, batch_kind, source_name):
@@ -412,6 +441,8 @@ def _store(conn, ws, proj, prep, report, seen, user, with_labels, fast=None):
         w, h, c = _image_shape(prep.image)
         if existing is None:
             rel = _write_blob(ws, fast, prep.data, prep.ext, sha, rel)
+            if fast is not None:
+                fast.flush(conn)  # the plate takes the next id: the queued rows first
             plate_id = add_item(conn, proj.id, sha256=sha, blob=rel, width=w, height=h, channels=c,
                                 source=prep.source, batch_id=report.batch_id, role="plate")
             report.plates += 1
@@ -435,17 +466,21 @@ def _store_sample(conn, ws, proj, source, data, ext, image, label, report, seen,
     first = seen.by_sha.get(sha)
     existing = find_item(conn, proj.id, sha) if fast is None else fast.existing.get(sha)
     if first is not None or existing is not None:
+        if fast is not None:
+            fast.flush(conn)  # the duplicate's checks may read the rows queued so far
         _store_duplicate(conn, ws, sha, source, label, first, existing, report, seen, user, with_labels,
                          label_source, note)
         return
     rel = _write_blob(ws, fast, data, ext, sha, rel)
-    w, h, c = _image_shape(image)
-    item_id = add_item(conn, proj.id, sha256=sha, blob=rel, width=w, height=h, channels=c, source=source,
-                       batch_id=report.batch_id, parent_id=parent_id, box=box, box_index=box_index)
-    if label is not None and with_labels and fast is not None and not note:
-        fast.label_new_item(conn, item_id, label, label_source)
-    elif label is not None and with_labels:
-        annotate(ws, item_id, label, user=user, source=label_source, conn=conn, **(note or {}))
+    if fast is not None and not note:
+        item_id = fast.add_item(conn, proj.id, sha, rel, _image_shape(image), source, report.batch_id, parent_id,
+                                box, box_index, label if with_labels else None, label_source)
+    else:
+        w, h, c = _image_shape(image)
+        item_id = add_item(conn, proj.id, sha256=sha, blob=rel, width=w, height=h, channels=c, source=source,
+                           batch_id=report.batch_id, parent_id=parent_id, box=box, box_index=box_index)
+        if label is not None and with_labels:
+            annotate(ws, item_id, label, user=user, source=label_source, conn=conn, **(note or {}))
     seen.by_sha[sha] = (item_id, source, label)
     report.imported += 1
     report.item_ids.append(item_id)
