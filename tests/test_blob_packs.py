@@ -304,3 +304,20 @@ def test_reference_format_is_documented_and_bounded():
     assert (ref.pack, ref.offset, ref.length, ref.ext) == ("a" * 32, 12, 34, "tiff")
     assert ref.rel == _ref("a" * 32, 12, 34, "b" * 64, "tiff")
     assert MAX_PACKED_BLOB == 64 * 1024 * 1024
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_a_fifo_among_the_images_is_rejected_without_blocking(tmp_path):
+    src = _tree(tmp_path / "src", n=3)
+    os.mkfifo(src / "dark" / "pipe.png")  # opening it for reading would wait for a writer forever
+    ws = open_workspace(tmp_path / "ws")
+    t = time.perf_counter()
+    report = import_source(ws, "P", src)
+    assert time.perf_counter() - t < 30
+    assert report.imported == 3 and report.rejected == []  # the walk lists regular files only
+    from defectlab.errors import ImageError
+    from defectlab.imaging import read_image_bytes
+
+    with pytest.raises(ImageError, match="not an image file"):  # named directly (a CSV row, one file)
+        read_image_bytes(src / "dark" / "pipe.png")
+    assert time.perf_counter() - t < 30
