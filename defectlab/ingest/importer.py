@@ -299,6 +299,7 @@ class _ChunkContext:
         self.user = user
         self.writer = writer
         self._items, self._labels, self._next_id = [], [], None
+        self.now = utcnow()  # the chunk's rows are committed together: one timestamp for them all
         row = conn.execute("SELECT classes FROM projects WHERE id = ?", (int(project_id),)).fetchone()
         self.classes = set(json.loads(row["classes"])) if row is not None else set()
         shas = {p.blob[0] for p in prepared}
@@ -323,7 +324,7 @@ class _ChunkContext:
             self._next_id = conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM items").fetchone()[0]
         item_id = self._next_id
         self._next_id += 1
-        now = utcnow()
+        now = self.now
         w, h, c = shape
         self._items.append((item_id, int(project_id), sha, rel, int(w), int(h), int(c), str(source), batch_id,
                             parent_id, None if box is None else json.dumps([int(v) for v in box]), box_index, now))

@@ -166,10 +166,10 @@ class PackWriter:
         sha = sha256 or hashlib.sha256(data).hexdigest()
         if self._fd is None or (self._size and self._size + len(data) > self.roll_bytes):
             self._open_new()
-        ref = PackRef(self._pack, self._size, len(data), sha, ext)
+        rel = f"{PACKS_REL}/{self._pack}.pack/{self._size}+{len(data)}/{sha}.{ext}"  # PackRef.rel, inline
         self._pending.append(data)
         self._size += len(data)
-        return sha, ref.rel
+        return sha, rel
 
     def _open_new(self):
         self.close()
