@@ -321,3 +321,23 @@ def test_a_fifo_among_the_images_is_rejected_without_blocking(tmp_path):
     with pytest.raises(ImageError, match="not an image file"):  # named directly (a CSV row, one file)
         read_image_bytes(src / "dark" / "pipe.png")
     assert time.perf_counter() - t < 30
+
+
+def test_chunks_follow_the_bytes_and_progress_reaches_the_total(tmp_path, monkeypatch):
+    """Chunks after the first are sized from the encoded bytes seen (small crops: bigger chunks, fewer
+    transactions and fsyncs; big images: fewer at a time); progress rises to the total either way."""
+    from defectlab.ingest import importer
+
+    monkeypatch.setattr(importer, "_CHUNK", 4)
+    monkeypatch.setattr(importer, "_CHUNK_BYTES", 6 * 1400)  # about 6 of these ~1.4 KB crops a chunk
+    src = _tree(tmp_path / "src", n=30)
+    ws = open_workspace(tmp_path / "ws")
+    calls = []
+    report = import_source(ws, "P", src, progress=lambda done, total, name: calls.append((done, total, name)))
+    assert report.imported == 30
+    done = [c[0] for c in calls]
+    assert done[0] == 4 and done[-1] == 30 and done == sorted(set(done))
+    assert {c[1] for c in calls} == {30} and all(c[2] for c in calls)
+    assert 1 < len(calls) < 30 / 4 + 1  # later chunks were bigger than the first
+    assert importer._next_chunk_size([None], 7) == 7
+    assert check_workspace(ws)["ok"]

@@ -11,6 +11,7 @@ Guarantees
   crash mid-import leaves a consistent workspace (at worst unreferenced bytes at the end of a pack).
 """
 
+import contextlib
 import hashlib
 import json
 import os
@@ -45,7 +46,10 @@ from .boxes import validate_box
 from .scan import plan_import
 
 __all__ = ["ImportReport", "add_crops", "add_plate", "import_source"]
-_CHUNK = 200
+_CHUNK = 200  # images in the first chunk; the next ones are sized from the bytes seen (_next_chunk_size)
+_CHUNK_MAX = 1000
+_CHUNK_MIN = 8
+_CHUNK_BYTES = 32 * 1024 * 1024  # encoded bytes a chunk aims at (what it holds in memory until stored)
 
 
 @dataclass
@@ -215,24 +219,27 @@ def _run_plan(ws, project, plan, source_name, user, padding, min_box, limits, ba
 
     total = len(plan.images)
     pool = ThreadPoolExecutor(n_jobs, thread_name_prefix="defectlab-import") if n_jobs > 1 else None
-    starts = list(range(0, total, _CHUNK))
     writer = PackWriter(ws)
+    store = _ChunkStore(ws)
+    args = (classes, padding, min_box, limits, with_labels)
     try:
-        # Pipelined: the pool reads, hashes, decodes and writes the blobs of chunk k + 1 while this thread
-        # stores chunk k (one transaction); rejections are still reported in plan order.
-        ahead = _submit_chunk(pool, ws, plan.images[:_CHUNK], classes, padding, min_box, limits, with_labels)
-        for k, start in enumerate(starts):
-            chunk = plan.images[start:start + _CHUNK]
-            current = ahead
-            if k + 1 < len(starts):
-                nxt = plan.images[starts[k + 1]:starts[k + 1] + _CHUNK]
-                ahead = _submit_chunk(pool, ws, nxt, classes, padding, min_box, limits, with_labels)
+        # Pipelined: the pool reads, hashes and decodes chunk k + 1 while this thread stores chunk k (one
+        # transaction); rejections are still reported in plan order.
+        done, size = min(_CHUNK, total), _CHUNK
+        chunk = plan.images[:done]
+        ahead = _submit_chunk(pool, ws, chunk, *args)
+        while chunk:
+            nxt = plan.images[done:done + size]
+            current, ahead = ahead, (_submit_chunk(pool, ws, nxt, *args) if nxt else None)
             prepared = _collect_chunk(current, report)
-            _store_chunk(ws, proj, prepared, report, seen, user, with_labels, writer)
+            size = _next_chunk_size(prepared, size)
+            _store_chunk(store, proj, prepared, report, seen, user, with_labels, writer)
             if progress is not None:
-                progress(min(start + _CHUNK, total), total, chunk[-1].source)
+                progress(done, total, chunk[-1].source)
+            chunk, done = nxt, done + len(nxt)
         writer.close()
     finally:
+        store.close()
         writer.abandon()  # after a failure: what no committed row names is never written
         if pool is not None:
             pool.shutdown(cancel_futures=True)
@@ -240,6 +247,15 @@ def _run_plan(ws, project, plan, source_name, user, padding, min_box, limits, ba
     if progress is not None and total == 0:
         progress(0, 0, "")
     return report
+
+
+def _next_chunk_size(prepared, size):
+    """Images in a coming chunk: about :data:`_CHUNK_BYTES` of encoded data at the mean size of ``prepared``
+    (64x64 crops: 1,000 a chunk, one transaction and one ``fsync`` each; full plates: a few)."""
+    sizes = [len(p.data) + sum(len(c[3]) for c in p.crops) for p in prepared if p is not None]
+    if not sizes:
+        return size
+    return max(_CHUNK_MIN, min(_CHUNK_MAX, _CHUNK_BYTES * len(sizes) // max(1, sum(sizes))))
 
 
 def _prepare_one(ws, img, classes, padding, min_box, limits, with_labels):
@@ -272,7 +288,27 @@ class _Rejections:
         self.rejected = []
 
 
-def _store_chunk(ws, proj, prepared, report, seen, user, with_labels, writer):
+class _ChunkStore:
+    """The one connection an import's chunks are stored through (its SQLite page cache stays warm from chunk
+    to chunk: a new connection per chunk re-read the index pages each time)."""
+
+    def __init__(self, ws):
+        self.ws = ws
+        self._stack = contextlib.ExitStack()
+        self._conn = None
+
+    def transaction(self):
+        """A ``BEGIN IMMEDIATE`` transaction on the import's connection (see :meth:`Workspace.transaction`)."""
+        if self._conn is None:
+            self._conn = self._stack.enter_context(self.ws.read())
+        return self.ws.transaction(conn=self._conn)
+
+    def close(self):
+        self._stack.close()
+        self._conn = None
+
+
+def _store_chunk(store, proj, prepared, report, seen, user, with_labels, writer):
     """Store a prepared chunk in one transaction; its new blobs go to ``writer``'s pack, synced before the
     commit.
 
@@ -282,7 +318,8 @@ def _store_chunk(ws, proj, prepared, report, seen, user, with_labels, writer):
     contents the project already holds is one query for the chunk, not one per image.
     """
     prepared = [p for p in prepared if p is not None]
-    with ws.transaction() as conn:
+    ws = store.ws
+    with store.transaction() as conn:
         require(conn, user, "import")
         fast = _ChunkContext(conn, proj.id, prepared, user, writer)
         for prep in prepared:
@@ -366,9 +403,9 @@ class _Prepared:
     source: str
     data: bytes
     ext: str
-    image: object
+    image: tuple  # (width, height, channels): the pixels are not kept once checked and cut
     label: str | None
-    crops: list  # [(index, box_tuple, label, png_bytes, crop_array, (sha, blob))]
+    crops: list  # [(index, box_tuple, label, png_bytes, crop_shape, (sha, blob))]
     is_plate: bool
     blob: tuple = None  # (sha256, None): the blob is written (packed) only when a new row names it
 
@@ -402,9 +439,9 @@ def _prepare(ws, img, classes, padding, min_box, limits, with_labels, report):
             xyxy = _padded(valid, padding, w, h)
             crop = crop_box(image, xyxy)
             png = encode_png(crop)
-            crops.append((index, xyxy, blabel, png, crop, (hashlib.sha256(png).hexdigest(), None)))
+            crops.append((index, xyxy, blabel, png, _image_shape(crop), (hashlib.sha256(png).hexdigest(), None)))
     ext = _ext(img.path)
-    return _Prepared(img.source, data, ext, image, label, crops, is_plate,
+    return _Prepared(img.source, data, ext, _image_shape(image), label, crops, is_plate,
                      blob=(hashlib.sha256(data).hexdigest(), None))
 
 
@@ -431,6 +468,10 @@ def _padded(box, padding, width, height):
 
 
 def _image_shape(image):
+    """``(width, height, channels)`` of an image array (a tuple is already that: prepared images keep only
+    their shape, not their pixels, until stored)."""
+    if isinstance(image, tuple):
+        return image
     h, w = image.shape[:2]
     return w, h, (1 if image.ndim == 2 else image.shape[2])
 

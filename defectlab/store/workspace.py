@@ -127,14 +127,17 @@ class Workspace:
                 conn.close()
 
     @contextlib.contextmanager
-    def transaction(self):
+    def transaction(self, conn=None):
         """A short-lived connection inside ``BEGIN IMMEDIATE``: committed on success, rolled back on error.
 
         ``IMMEDIATE`` takes the write lock up front, so a read-check-write sequence inside (a version
-        check before an annotation, say) cannot interleave with another writer.
+        check before an annotation, say) cannot interleave with another writer. ``conn``: an open
+        connection of :meth:`read` to use (and leave open) instead of a new one.
         """
         with _storage_errors(self.root):
-            conn = self._connect()
+            own = conn is None
+            if own:
+                conn = self._connect()
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
@@ -145,7 +148,8 @@ class Workspace:
                     raise
                 conn.execute("COMMIT")
             finally:
-                conn.close()
+                if own:
+                    conn.close()
 
     def integrity_check(self):
         """``PRAGMA integrity_check`` result (``"ok"`` when the database is sound)."""
