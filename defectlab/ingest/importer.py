@@ -50,6 +50,7 @@ _CHUNK = 200  # images in the first chunk; the next ones are sized from the byte
 _CHUNK_MAX = 1000
 _CHUNK_MIN = 8
 _CHUNK_BYTES = 32 * 1024 * 1024  # encoded bytes a chunk aims at (what it holds in memory until stored)
+_TASK = 32  # images per task of the reading / decoding pool
 
 
 @dataclass
@@ -269,13 +270,18 @@ def _submit_chunk(pool, ws, chunk, classes, padding, min_box, limits, with_label
     sha256 and OpenCV decoding release the GIL); without a pool, do it now. Results in plan order."""
     args = (classes, padding, min_box, limits, with_labels)
     if pool is None:
-        return [_prepare_one(ws, img, *args) for img in chunk]
-    return [pool.submit(_prepare_one, ws, img, *args) for img in chunk]
+        return [_prepare_many(ws, chunk, args)]
+    # tasks of a few dozen images: one future per image cost more than the hashing
+    return [pool.submit(_prepare_many, ws, chunk[k:k + _TASK], args) for k in range(0, len(chunk), _TASK)]
+
+
+def _prepare_many(ws, images, args):
+    return [_prepare_one(ws, img, *args) for img in images]
 
 
 def _collect_chunk(submitted, report):
     """The prepared images of a submitted chunk; their rejections are added to ``report`` in plan order."""
-    results = [r.result() if hasattr(r, "result") else r for r in submitted]
+    results = [one for r in submitted for one in (r.result() if hasattr(r, "result") else r)]
     for _, rejected in results:
         report.rejected.extend(rejected)
     return [prep for prep, _ in results]

@@ -390,6 +390,8 @@ def _names_file(eff, files):
 
 
 def _looks_yolo(eff, files):
+    if not any(str(p)[-4:].lower() == ".txt" for p in files):
+        return False  # every YOLO source has .txt label files (a plain folder tree: one cheap pass)
     rel = {_parts(p, eff) for p in files}
     has_labels_dir = any(len(r) >= 2 and "labels" in (x.lower() for x in r[:-1]) and r[-1].lower().endswith(".txt")
                          for r in rel)
