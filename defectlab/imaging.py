@@ -221,14 +221,16 @@ def read_image_bytes(path, limits: ImageLimits = DEFAULT_LIMITS, source=None) ->
         raise ImageError(source, msg("imaging.reason.not_found", "file not found")) from None
     except OSError as e:
         if os.path.isdir(path):
-            raise ImageError(source, _not_a_file_reason()) from None
+            raise ImageError(source, msg("imaging.reason.not_a_file",
+                                         "is a folder or a special file, not an image file")) from None
         raise ImageError(
             source, msg("imaging.reason.unreadable", "cannot read the file ({detail})", detail=os_reason(e))
         ) from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise ImageError(source, _not_a_file_reason())
+            raise ImageError(source, msg("imaging.reason.not_a_file",
+                                         "is a folder or a special file, not an image file"))
         _check_file_size(st.st_size, source, limits)
     except BaseException:
         os.close(fd)
@@ -246,10 +248,6 @@ def read_image_bytes(path, limits: ImageLimits = DEFAULT_LIMITS, source=None) ->
             ) from None
     _check_file_size(len(data), source, limits)
     return data
-
-
-def _not_a_file_reason():
-    return msg("imaging.reason.not_a_file", "is a folder or a special file, not an image file")
 
 
 # --------------------------------------------------------------------------------------------
