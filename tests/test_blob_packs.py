@@ -341,3 +341,18 @@ def test_chunks_follow_the_bytes_and_progress_reaches_the_total(tmp_path, monkey
     assert 1 < len(calls) < 30 / 4 + 1  # later chunks were bigger than the first
     assert importer._next_chunk_size([None], 7) == 7
     assert check_workspace(ws)["ok"]
+
+
+def test_labeler_sends_the_original_bytes_of_a_packed_image(packed, monkeypatch):
+    """The in-browser labeling surface sends small originals as they are: read from the pack."""
+    import base64
+
+    from defectlab.store import get_item
+    from defectlab.ui import common, labeler
+
+    ws, src = packed
+    item_id, _sha, _blob, source = _blobs(ws)[0]
+    monkeypatch.setattr(common, "workspace", lambda: ws)
+    url = labeler._data_url(get_item(ws, item_id), grid=False)
+    assert url.startswith("data:image/png;base64,")
+    assert base64.b64decode(url.split(",", 1)[1]) == (src / source).read_bytes()
