@@ -38,8 +38,8 @@ from ..messages import msg
 if TYPE_CHECKING:
     from .workspace import Workspace
 
-__all__ = ["MAX_PACKED_BLOB", "PACK_ROLL_BYTES", "PackRef", "PackWriter", "is_packed", "parse_ref",
-           "read_packed", "unreferenced_packs"]
+__all__ = ["MAX_PACKED_BLOB", "PACK_ROLL_BYTES", "PackRef", "PackWriter", "is_packed", "pack_files", "parse_ref",
+           "read_packed", "referenced_packs", "unreferenced_packs"]
 
 PACKS_REL = "blobs/packs"
 PACK_ROLL_BYTES = 256 * 1024 * 1024
