@@ -1,6 +1,7 @@
 """Plant scale: import, train, warm retrain, workers and Dask at 1k / 10k / 100k crops, each with its peer.
 
-    nice .venv/bin/python benchmarks/scale.py [--sizes 1000,10000,100000] [--sample 4000] [--no-dask] [--train-only]
+    nice .venv/bin/python benchmarks/scale.py [--sizes 1000,10000,100000] [--sample 4000] [--no-dask]
+        [--train-only | --import-only]
 
 For each size a workspace is built from generated 64x64 synthetic texture crops (six classes, 3% of
 the labels flipped at random) in a temporary folder that is removed at the end; the images are
@@ -166,7 +167,8 @@ def dask_rows(ws, rows, local_X):
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
                       env=env) as cluster, Client(cluster) as client:
         t_start = time.perf_counter() - t
-        paths = [str(ws.blob_path(b)) for b in rows["blob"]]
+        root = str(ws.root.resolve())
+        paths = [(root, str(b)) for b in rows["blob"]]
         t = time.perf_counter()
         X = extract_blobs_dask(client, paths, _train_spec(rows))
         t_dask = time.perf_counter() - t
@@ -221,6 +223,9 @@ def run_size(n, args, tmp):
     rows.append(_row(n, f"import (CPU {c_import:.0f}s vs floor's {c_floor:.0f}s)", t_import, "s",
                      "floor read+sha256+decode (1 thread)", t_floor, "<= 2x"))
     shutil.rmtree(src, ignore_errors=True)
+    if args.import_only:
+        shutil.rmtree(ws_path, ignore_errors=True)
+        return rows, None
 
     cold = train_in_child(ws_path, args.jobs)
     rows.append(_row(n, f"train 5-fold cold (features {cold['timings']['features']:.0f}s, "
@@ -284,6 +289,7 @@ def main(argv=None):
                          "(default: the smallest size >= --sample, else the largest)")
     ap.add_argument("--train-only", action="store_true",
                     help="only the import, train and warm-retrain rows (no workers / Dask / review rows)")
+    ap.add_argument("--import-only", action="store_true", help="only the import row")
     ap.add_argument("--child-train", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child_train:

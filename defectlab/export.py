@@ -20,6 +20,7 @@ from .csvio import write_csv
 from .errors import InputError
 from .messages import msg
 from .store import get_project, items_frame, log_action, require
+from .store.packs import is_packed
 from .store.projects import UNUSABLE
 
 __all__ = ["FORMATS", "LABEL_CHOICES", "export_project", "export_zip"]
@@ -58,7 +59,8 @@ def export_project(ws, project, fmt, out, user="local", labels="all"):
     fmt : {"imagefolder", "csv", "coco", "yolo", "voc"}
         ``imagefolder``: ``out/<label>/<id>_<name>.<ext>``. ``csv``: ``out/images/`` plus
         ``out/labels.csv`` (``path,label,...``, re-importable with ``--layout csv``); when ``out`` ends
-        in ``.csv`` only that file is written, its paths pointing into the workspace. ``coco``:
+        in ``.csv`` only that file is written, its paths pointing into the workspace (images stored in
+        pack files, which have no file of their own, are written to ``<stem>_images/`` beside it). ``coco``:
         ``out/images/`` (the plate images, or the items themselves) plus ``out/annotations.json`` with
         one box per labeled crop (whole-image items get a box covering the image). ``yolo``:
         ``out/images/``, ``out/labels/<stem>.txt`` (``class cx cy w h``, normalised) and
@@ -117,7 +119,10 @@ def export_zip(ws, project, fmt, user="local", labels="all"):
 
 def _copy(ws, blob, dest):
     dest.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(ws.blob_path(blob), dest)
+    if is_packed(blob):
+        dest.write_bytes(ws.read_blob(blob))  # a range of a pack file, bounded and verified
+    else:
+        shutil.copyfile(ws.blob_path(blob), dest)
 
 
 def _imagefolder(ws, df, out):
@@ -142,8 +147,12 @@ def _csv(ws, df, out):
         out.mkdir(parents=True, exist_ok=True)
     rows = []
     for row in df.itertuples():
-        if single:
+        if single and not is_packed(row.blob):
             path = str(ws.blob_path(row.blob))
+        elif single:  # packed: no file of its own in the workspace, so one beside the CSV
+            dest = out.parent / f"{out.stem}_images" / _safe_name(row.id, row.source, row.blob)
+            _copy(ws, row.blob, dest)
+            path = str(dest.resolve())
         else:
             name = _safe_name(row.id, row.source, row.blob)
             _copy(ws, row.blob, out / "images" / name)

@@ -39,6 +39,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import stat
 import struct
 import zlib
 from dataclasses import dataclass
@@ -212,15 +213,41 @@ def read_image_bytes(path, limits: ImageLimits = DEFAULT_LIMITS, source=None) ->
         The file is missing, a folder, unreadable, or too large.
     """
     source = str(path) if source is None else str(source)
-    size = _file_size(path, source)
-    _check_file_size(size, source, limits)
     try:
-        with open(path, "rb") as f:
-            return f.read(limits.max_file_bytes + 1)
+        # One open and one fstat (no separate stat / isfile lookups); O_NONBLOCK so that a FIFO among the
+        # files is refused below instead of blocking the open.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise ImageError(source, msg("imaging.reason.not_found", "file not found")) from None
     except OSError as e:
+        if os.path.isdir(path):
+            raise ImageError(source, msg("imaging.reason.not_a_file",
+                                         "is a folder or a special file, not an image file")) from None
         raise ImageError(
             source, msg("imaging.reason.unreadable", "cannot read the file ({detail})", detail=os_reason(e))
         ) from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ImageError(source, msg("imaging.reason.not_a_file",
+                                         "is a folder or a special file, not an image file"))
+        _check_file_size(st.st_size, source, limits)
+    except BaseException:
+        os.close(fd)
+        raise
+    with os.fdopen(fd, "rb", buffering=0) as f:
+        try:
+            # exactly the size (one allocation; read(max_file_bytes + 1) reserved 200 MB per call) and
+            # whatever the file grew by since, up to the limit
+            data = f.read(st.st_size + 1)
+            if len(data) > st.st_size:
+                data += f.read(limits.max_file_bytes + 1 - len(data)) or b""
+        except OSError as e:
+            raise ImageError(
+                source, msg("imaging.reason.unreadable", "cannot read the file ({detail})", detail=os_reason(e))
+            ) from None
+    _check_file_size(len(data), source, limits)
+    return data
 
 
 # --------------------------------------------------------------------------------------------
@@ -863,6 +890,24 @@ def decode_image_with_info(data, source, limits: ImageLimits = DEFAULT_LIMITS):
     >>> image.shape, info.format, info.channels
     ((2, 3), 'png', 1)
     """
+    image, hdr, arr_in, used_alpha, value_range = _decode(data, source, limits)
+    info = ImageInfo(
+        format=hdr.format,
+        width=int(image.shape[1]),
+        height=int(image.shape[0]),
+        channels=1 if image.ndim == 2 else 3,
+        channels_in=int(1 if arr_in.ndim == 2 else arr_in.shape[2]),
+        dtype_in=arr_in.dtype.name,
+        orientation=hdr.orientation,
+        alpha=used_alpha,
+        value_range=value_range,
+    )
+    return image, info
+
+
+def _decode(data, source, limits):
+    """``(image, header, decoded array, alpha used, value range)``: the work of :func:`decode_image_with_info`
+    (:func:`decode_image` skips building the :class:`ImageInfo`)."""
     data = _as_bytes(data, source)
     source = str(source)
     if len(data) == 0:
@@ -872,8 +917,8 @@ def decode_image_with_info(data, source, limits: ImageLimits = DEFAULT_LIMITS):
         data = data.tobytes()
     hdr = _checked_header(data, source, limits)
     arr, decoded_rgb = _decode_pixels(data, hdr, source)
+    arr_in = arr
     channels_in = 1 if arr.ndim == 2 else arr.shape[2]
-    dtype_in = arr.dtype.name
     alpha = None
     if arr.ndim == 3 and channels_in in (2, 4):
         alpha = arr[..., -1]
@@ -886,19 +931,7 @@ def decode_image_with_info(data, source, limits: ImageLimits = DEFAULT_LIMITS):
         image = _colour_to_output(image, decoded_rgb)
     if hdr.format == "png" and hdr.orientation != 1:
         image = _orient(image, hdr.orientation)
-    image = np.ascontiguousarray(image)
-    info = ImageInfo(
-        format=hdr.format,
-        width=int(image.shape[1]),
-        height=int(image.shape[0]),
-        channels=1 if image.ndim == 2 else 3,
-        channels_in=int(channels_in),
-        dtype_in=dtype_in,
-        orientation=hdr.orientation,
-        alpha=used_alpha,
-        value_range=value_range,
-    )
-    return image, info
+    return np.ascontiguousarray(image), hdr, arr_in, used_alpha, value_range
 
 
 def _checked_header(data, source, limits):
@@ -981,7 +1014,7 @@ def decode_image(data, source, limits: ImageLimits = DEFAULT_LIMITS) -> np.ndarr
     image : (H, W) or (H, W, 3) ndarray of np.uint8
         Grey, or RGB.
     """
-    return decode_image_with_info(data, source, limits)[0]
+    return _decode(data, source, limits)[0]
 
 
 def load_image_with_info(path, limits: ImageLimits = DEFAULT_LIMITS, source=None):

@@ -11,6 +11,7 @@
 import builtins
 import errno
 import json
+import os
 import re
 
 import numpy as np
@@ -67,12 +68,20 @@ def locked_file(monkeypatch, tmp_path):
             cv2.imwrite(str(src / cls / f"{cls}_{i}.png"), np.full((32, 32), 40 + 50 * i + 20 * c, np.uint8))
     locked = src / "scratches" / "scratches_1.png"
 
+    real_os_open = os.open
+
     def fake_open(path, *args, **kwargs):
         if str(path) == str(locked):
             raise PermissionError(errno.EACCES, "Permission denied", str(path))
         return builtins.open(path, *args, **kwargs)
 
+    def fake_os_open(path, *args, **kwargs):  # the image reader opens with os.open + fstat
+        if str(path) == str(locked):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_os_open(path, *args, **kwargs)
+
     monkeypatch.setattr(imaging, "open", fake_open, raising=False)
+    monkeypatch.setattr(imaging.os, "open", fake_os_open)
     return src, locked
 
 
@@ -186,7 +195,10 @@ def test_image_error_with_os_phrase_in_chinese(tmp_path, zh_ui, monkeypatch):
     def refuse(p, *args, **kwargs):
         raise PermissionError(errno.EACCES, "Permission denied", str(p))
 
+    real_os_open = os.open
     monkeypatch.setattr(imaging, "open", refuse, raising=False)
+    monkeypatch.setattr(imaging.os, "open", lambda p, *a, **k: refuse(p) if str(p) == str(path)
+                        else real_os_open(p, *a, **k))  # the image reader opens with os.open + fstat
     with pytest.raises(ImageError) as info:
         imaging.read_image_bytes(path)
     shown = zh_ui.error_text(info.value)

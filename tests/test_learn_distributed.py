@@ -151,3 +151,23 @@ def test_threshold_follows_the_workers_memory(cluster, monkeypatch):
         limits = [w["memory_limit"] for w in client.scheduler_info()["workers"].values()]
         assert distributed.dask_lightgbm_min_bytes(client) == min(limits) // 2
     assert distributed.dask_lightgbm_min_bytes() == 4 << 30
+
+
+def test_features_of_packed_blobs_on_the_cluster_equal_the_local_path(cluster, tmp_path):
+    """An imported workspace keeps its images in pack files: the workers read them by (root, reference)."""
+    src = tmp_path / "src"
+    rng = np.random.default_rng(8)
+    for k in range(24):
+        kind = CLASSES[k % 3]
+        (src / kind).mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(src / kind / f"{kind}_{k}.png"), texture_image(kind, rng))
+    from defectlab.ingest import import_source
+
+    ws = open_workspace(tmp_path / "ws")
+    import_source(ws, "P", src)
+    rows = items_frame(ws, 1, role="sample")
+    assert all(b.startswith("blobs/packs/") for b in rows["blob"])
+    spec = get_spec("default")
+    X_dask = distributed.features_dask(ws, list(rows["sha256"]), list(rows["blob"]), spec, cluster)
+    images = load_images(ws, list(rows["blob"]), list(rows["source"]))
+    assert X_dask.tobytes() == extract(images, spec).astype(np.float32).tobytes()

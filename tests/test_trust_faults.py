@@ -80,12 +80,17 @@ def test_full_disk_during_import_is_one_line_and_loses_nothing(ws, tmp_path, cap
     src.mkdir(parents=True)
     for k in range(3):
         (src / f"n{k}.png").write_bytes(encode_png(np.full((16, 16), 10 * k, np.uint8)))
+    from defectlab.store.packs import PackWriter
     from defectlab.store.workspace import Workspace
 
     def full(self, data, ext):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(Workspace, "put_blob", full)
+    def full_pack(self):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Workspace, "put_blob", full)  # loose blobs
+    monkeypatch.setattr(PackWriter, "sync", full_pack)  # an import's pack file
     code, _out, err = _cli(capsys, "import", "P", str(tmp_path / "new"), "--workspace", str(ws.root))
     assert code == 1 and err == "defectlab: error: the disk is full\n"
     monkeypatch.undo()

@@ -6,10 +6,13 @@ Guarantees
 - Identical content is stored once per project and reported as a duplicate; the same content under two
   different labels is a *conflict*: reported, recorded for review, never silently resolved.
 - Re-importing the same data adds nothing.
-- Each chunk is one transaction; blobs are written before the rows that name them, so a crash mid-import
-  leaves a consistent workspace (at worst a few unreferenced blob files).
+- Each chunk is one transaction; its new blobs are appended to a pack file of this import
+  (:class:`~defectlab.store.packs.PackWriter`) and synced before the rows that name them are committed, so a
+  crash mid-import leaves a consistent workspace (at worst unreferenced bytes at the end of a pack).
 """
 
+import contextlib
+import hashlib
 import json
 import os
 import re
@@ -36,13 +39,18 @@ from ..store import (
 )
 from ..store.labels import UNUSABLE, current_label
 from ..store.maintenance import work_lock
+from ..store.packs import PackWriter
 from ..store.workspace import utcnow
 from .archive import safe_extract_zip
 from .boxes import validate_box
 from .scan import plan_import
 
 __all__ = ["ImportReport", "add_crops", "add_plate", "import_source"]
-_CHUNK = 200
+_CHUNK = 200  # images in the first chunk; the next ones are sized from the bytes seen (_next_chunk_size)
+_CHUNK_MAX = 1000
+_CHUNK_MIN = 8
+_CHUNK_BYTES = 32 * 1024 * 1024  # encoded bytes a chunk aims at (what it holds in memory until stored)
+_TASK = 32  # images per task of the reading / decoding pool
 
 
 @dataclass
@@ -212,28 +220,43 @@ def _run_plan(ws, project, plan, source_name, user, padding, min_box, limits, ba
 
     total = len(plan.images)
     pool = ThreadPoolExecutor(n_jobs, thread_name_prefix="defectlab-import") if n_jobs > 1 else None
-    starts = list(range(0, total, _CHUNK))
+    writer = PackWriter(ws)
+    store = _ChunkStore(ws)
+    args = (classes, padding, min_box, limits, with_labels)
     try:
-        # Pipelined: the pool reads, hashes, decodes and writes the blobs of chunk k + 1 while this thread
-        # stores chunk k (one transaction); rejections are still reported in plan order.
-        ahead = _submit_chunk(pool, ws, plan.images[:_CHUNK], classes, padding, min_box, limits, with_labels)
-        for k, start in enumerate(starts):
-            chunk = plan.images[start:start + _CHUNK]
-            current = ahead
-            if k + 1 < len(starts):
-                nxt = plan.images[starts[k + 1]:starts[k + 1] + _CHUNK]
-                ahead = _submit_chunk(pool, ws, nxt, classes, padding, min_box, limits, with_labels)
+        # Pipelined: the pool reads, hashes and decodes chunk k + 1 while this thread stores chunk k (one
+        # transaction); rejections are still reported in plan order.
+        done, size = min(_CHUNK, total), _CHUNK
+        chunk = plan.images[:done]
+        ahead = _submit_chunk(pool, ws, chunk, *args)
+        while chunk:
+            nxt = plan.images[done:done + size]
+            current, ahead = ahead, (_submit_chunk(pool, ws, nxt, *args) if nxt else None)
             prepared = _collect_chunk(current, report)
-            _store_chunk(ws, proj, prepared, report, seen, user, with_labels)
+            size = _next_chunk_size(prepared, size)
+            _store_chunk(store, proj, prepared, report, seen, user, with_labels, writer)
             if progress is not None:
-                progress(min(start + _CHUNK, total), total, chunk[-1].source)
+                progress(done, total, chunk[-1].source)
+            chunk, done = nxt, done + len(nxt)
+        writer.close()
     finally:
+        store.close()
+        writer.abandon()  # after a failure: what no committed row names is never written
         if pool is not None:
             pool.shutdown(cancel_futures=True)
     _finish(ws, proj, plan, report, user, batch_kind, source_name)
     if progress is not None and total == 0:
         progress(0, 0, "")
     return report
+
+
+def _next_chunk_size(prepared, size):
+    """Images in a coming chunk: about :data:`_CHUNK_BYTES` of encoded data at the mean size of ``prepared``
+    (64x64 crops: 1,000 a chunk, one transaction and one ``fsync`` each; full plates: a few)."""
+    sizes = [len(p.data) + sum(len(c[3]) for c in p.crops) for p in prepared if p is not None]
+    if not sizes:
+        return size
+    return max(_CHUNK_MIN, min(_CHUNK_MAX, _CHUNK_BYTES * len(sizes) // max(1, sum(sizes))))
 
 
 def _prepare_one(ws, img, classes, padding, min_box, limits, with_labels):
@@ -247,13 +270,18 @@ def _submit_chunk(pool, ws, chunk, classes, padding, min_box, limits, with_label
     sha256 and OpenCV decoding release the GIL); without a pool, do it now. Results in plan order."""
     args = (classes, padding, min_box, limits, with_labels)
     if pool is None:
-        return [_prepare_one(ws, img, *args) for img in chunk]
-    return [pool.submit(_prepare_one, ws, img, *args) for img in chunk]
+        return [_prepare_many(ws, chunk, args)]
+    # tasks of a few dozen images: one future per image cost more than the hashing
+    return [pool.submit(_prepare_many, ws, chunk[k:k + _TASK], args) for k in range(0, len(chunk), _TASK)]
+
+
+def _prepare_many(ws, images, args):
+    return [_prepare_one(ws, img, *args) for img in images]
 
 
 def _collect_chunk(submitted, report):
     """The prepared images of a submitted chunk; their rejections are added to ``report`` in plan order."""
-    results = [r.result() if hasattr(r, "result") else r for r in submitted]
+    results = [one for r in submitted for one in (r.result() if hasattr(r, "result") else r)]
     for _, rejected in results:
         report.rejected.extend(rejected)
     return [prep for prep, _ in results]
@@ -266,8 +294,29 @@ class _Rejections:
         self.rejected = []
 
 
-def _store_chunk(ws, proj, prepared, report, seen, user, with_labels):
-    """Store a prepared chunk in one transaction.
+class _ChunkStore:
+    """The one connection an import's chunks are stored through (its SQLite page cache stays warm from chunk
+    to chunk: a new connection per chunk re-read the index pages each time)."""
+
+    def __init__(self, ws):
+        self.ws = ws
+        self._stack = contextlib.ExitStack()
+        self._conn = None
+
+    def transaction(self):
+        """A ``BEGIN IMMEDIATE`` transaction on the import's connection (see :meth:`Workspace.transaction`)."""
+        if self._conn is None:
+            self._conn = self._stack.enter_context(self.ws.read())
+        return self.ws.transaction(conn=self._conn)
+
+    def close(self):
+        self._stack.close()
+        self._conn = None
+
+
+def _store_chunk(store, proj, prepared, report, seen, user, with_labels, writer):
+    """Store a prepared chunk in one transaction; its new blobs go to ``writer``'s pack, synced before the
+    commit.
 
     The checks every annotation would make are made once for the chunk, inside its transaction (which
     holds the write lock): the user may still import, and the labels are still classes of the project
@@ -275,39 +324,72 @@ def _store_chunk(ws, proj, prepared, report, seen, user, with_labels):
     contents the project already holds is one query for the chunk, not one per image.
     """
     prepared = [p for p in prepared if p is not None]
-    with ws.transaction() as conn:
+    ws = store.ws
+    with store.transaction() as conn:
         require(conn, user, "import")
-        fast = _ChunkContext(conn, proj.id, prepared, user)
+        fast = _ChunkContext(conn, proj.id, prepared, user, writer)
         for prep in prepared:
             _store(conn, ws, proj, prep, report, seen, user, with_labels, fast)
+        fast.flush(conn)
+        writer.sync()  # the bytes are durable before any row naming them is
 
 
 class _ChunkContext:
-    """What a chunk's transaction knows up front: the project's classes now, and its existing sample items
-    (by sha256) among the chunk's contents."""
+    """What a chunk's transaction knows up front: the project's classes now, its existing sample items and
+    plates (by sha256) among the chunk's contents, and the pack writer new blobs go to."""
 
-    def __init__(self, conn, project_id, prepared, user):
+    def __init__(self, conn, project_id, prepared, user, writer):
         self.user = user
+        self.writer = writer
+        self._items, self._labels, self._next_id = [], [], None
+        self.now = utcnow()  # the chunk's rows are committed together: one timestamp for them all
         row = conn.execute("SELECT classes FROM projects WHERE id = ?", (int(project_id),)).fetchone()
         self.classes = set(json.loads(row["classes"])) if row is not None else set()
-        shas = {p.blob[0] for p in prepared if not p.is_plate}
+        shas = {p.blob[0] for p in prepared}
         shas.update(c[5][0] for p in prepared if p.is_plate for c in p.crops)
-        self.existing = {}
+        self.existing, self.plates = {}, {}
         ordered = sorted(shas)
         for start in range(0, len(ordered), 500):
             part = ordered[start:start + 500]
-            for r in conn.execute(f"SELECT * FROM items WHERE project_id = ? AND role = 'sample' AND sha256 IN "
-                                  f"({','.join('?' * len(part))})", [int(project_id), *part]):
-                self.existing[r["sha256"]] = r
+            for r in conn.execute(f"SELECT * FROM items WHERE project_id = ? AND role IN ('sample', 'plate') AND "
+                                  f"sha256 IN ({','.join('?' * len(part))})", [int(project_id), *part]):
+                (self.existing if r["role"] == "sample" else self.plates)[r["sha256"]] = r
 
-    def label_new_item(self, conn, item_id, label, source):
-        """The import annotation of an item just added in this transaction (checked like ``annotate``)."""
-        if label != UNUSABLE and label not in self.classes:
-            raise InputError(msg("error.label.unknown", "Unknown label {label!r} for item {item_id}; the project's "
-                                 "classes are: {classes}.", label=str(label), item_id=int(item_id),
-                                 classes=", ".join(sorted(self.classes))))
-        conn.execute("INSERT INTO annotations (item_id, label, user, source, created_at) VALUES (?, ?, ?, ?, ?)",
-                     (int(item_id), label, self.user, source, utcnow()))
+    def add_item(self, conn, project_id, sha, rel, shape, source, batch_id, parent_id, box, box_index, label,
+                 label_source):
+        """Queue a new sample item (and its import annotation, checked like ``annotate``); return its id.
+
+        The rows are inserted by :meth:`flush` with one ``executemany`` per table. Their ids are given
+        explicitly: ``MAX(id) + 1`` onwards, read inside this transaction, which holds the write lock, so
+        they are the ids SQLite would have chosen one ``INSERT`` at a time.
+        """
+        if not self._items:
+            self._next_id = conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM items").fetchone()[0]
+        item_id = self._next_id
+        self._next_id += 1
+        now = self.now
+        w, h, c = shape
+        self._items.append((item_id, int(project_id), sha, rel, int(w), int(h), int(c), str(source), batch_id,
+                            parent_id, None if box is None else json.dumps([int(v) for v in box]), box_index, now))
+        if label is not None:
+            if label != UNUSABLE and label not in self.classes:
+                raise InputError(msg("error.label.unknown", "Unknown label {label!r} for item {item_id}; the "
+                                     "project's classes are: {classes}.", label=str(label), item_id=int(item_id),
+                                     classes=", ".join(sorted(self.classes))))
+            self._labels.append((item_id, label, self.user, label_source, now))
+        return item_id
+
+    def flush(self, conn):
+        """Insert the queued items and annotations (before any other statement that may read them)."""
+        if self._items:
+            conn.executemany("INSERT INTO items (id, project_id, role, sha256, blob, width, height, channels, source, "
+                             "batch_id, parent_id, box, box_index, meta, created_at) "
+                             "VALUES (?, ?, 'sample', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '{}', ?)", self._items)
+            self._items = []
+        if self._labels:
+            conn.executemany("INSERT INTO annotations (item_id, label, user, source, created_at) "
+                             "VALUES (?, ?, ?, ?, ?)", self._labels)
+            self._labels = []
 
 
 def _finish(ws, proj, plan, report, user, batch_kind, source_name):
@@ -327,11 +409,11 @@ class _Prepared:
     source: str
     data: bytes
     ext: str
-    image: object
+    image: tuple  # (width, height, channels): the pixels are not kept once checked and cut
     label: str | None
-    crops: list  # [(index, box_tuple, label, png_bytes, crop_array, (sha, blob))]
+    crops: list  # [(index, box_tuple, label, png_bytes, crop_shape, (sha, blob))]
     is_plate: bool
-    blob: tuple = None  # (sha256, relative blob path), written before the rows that name it
+    blob: tuple = None  # (sha256, None): the blob is written (packed) only when a new row names it
 
 
 def _prepare(ws, img, classes, padding, min_box, limits, with_labels, report):
@@ -363,9 +445,10 @@ def _prepare(ws, img, classes, padding, min_box, limits, with_labels, report):
             xyxy = _padded(valid, padding, w, h)
             crop = crop_box(image, xyxy)
             png = encode_png(crop)
-            crops.append((index, xyxy, blabel, png, crop, ws.put_blob(png, "png")))
+            crops.append((index, xyxy, blabel, png, _image_shape(crop), (hashlib.sha256(png).hexdigest(), None)))
     ext = _ext(img.path)
-    return _Prepared(img.source, data, ext, image, label, crops, is_plate, blob=ws.put_blob(data, ext))
+    return _Prepared(img.source, data, ext, _image_shape(image), label, crops, is_plate,
+                     blob=(hashlib.sha256(data).hexdigest(), None))
 
 
 def _rejected(source, reason):
@@ -391,6 +474,10 @@ def _padded(box, padding, width, height):
 
 
 def _image_shape(image):
+    """``(width, height, channels)`` of an image array (a tuple is already that: prepared images keep only
+    their shape, not their pixels, until stored)."""
+    if isinstance(image, tuple):
+        return image
     h, w = image.shape[:2]
     return w, h, (1 if image.ndim == 2 else image.shape[2])
 
@@ -398,14 +485,19 @@ def _image_shape(image):
 def _store(conn, ws, proj, prep, report, seen, user, with_labels, fast=None):
     if prep.is_plate:
         sha, rel = prep.blob
-        existing = find_item(conn, proj.id, sha, role="plate")
+        existing = find_item(conn, proj.id, sha, role="plate") if fast is None else fast.plates.get(sha)
         w, h, c = _image_shape(prep.image)
         if existing is None:
+            rel = _write_blob(ws, fast, prep.data, prep.ext, sha, rel)
+            if fast is not None:
+                fast.flush(conn)  # the plate takes the next id: the queued rows first
             plate_id = add_item(conn, proj.id, sha256=sha, blob=rel, width=w, height=h, channels=c,
                                 source=prep.source, batch_id=report.batch_id, role="plate")
             report.plates += 1
         else:
             plate_id = existing["id"]
+        if fast is not None and existing is None:
+            fast.plates[sha] = {"id": plate_id}
         for index, xyxy, label, png, crop, blob in prep.crops:
             _store_sample(conn, ws, proj, f"{prep.source}#{index}", png, "png", crop, label, report,
                           seen, user, with_labels, parent_id=plate_id, box=xyxy, box_index=index, blob=blob,
@@ -418,24 +510,37 @@ def _store(conn, ws, proj, prep, report, seen, user, with_labels, fast=None):
 def _store_sample(conn, ws, proj, source, data, ext, image, label, report, seen, user, with_labels,
                   parent_id=None, box=None, box_index=None, label_source="import", blob=None, note=None,
                   fast=None):
-    sha, rel = blob if blob is not None else ws.put_blob(data, ext)
+    sha, rel = blob if blob is not None else (hashlib.sha256(data).hexdigest(), None)
     first = seen.by_sha.get(sha)
     existing = find_item(conn, proj.id, sha) if fast is None else fast.existing.get(sha)
     if first is not None or existing is not None:
+        if fast is not None:
+            fast.flush(conn)  # the duplicate's checks may read the rows queued so far
         _store_duplicate(conn, ws, sha, source, label, first, existing, report, seen, user, with_labels,
                          label_source, note)
         return
-    w, h, c = _image_shape(image)
-    item_id = add_item(conn, proj.id, sha256=sha, blob=rel, width=w, height=h, channels=c, source=source,
-                       batch_id=report.batch_id, parent_id=parent_id, box=box, box_index=box_index)
-    if label is not None and with_labels and fast is not None and not note:
-        fast.label_new_item(conn, item_id, label, label_source)
-    elif label is not None and with_labels:
-        annotate(ws, item_id, label, user=user, source=label_source, conn=conn, **(note or {}))
+    rel = _write_blob(ws, fast, data, ext, sha, rel)
+    if fast is not None and not note:
+        item_id = fast.add_item(conn, proj.id, sha, rel, _image_shape(image), source, report.batch_id, parent_id,
+                                box, box_index, label if with_labels else None, label_source)
+    else:
+        w, h, c = _image_shape(image)
+        item_id = add_item(conn, proj.id, sha256=sha, blob=rel, width=w, height=h, channels=c, source=source,
+                           batch_id=report.batch_id, parent_id=parent_id, box=box, box_index=box_index)
+        if label is not None and with_labels:
+            annotate(ws, item_id, label, user=user, source=label_source, conn=conn, **(note or {}))
     seen.by_sha[sha] = (item_id, source, label)
     report.imported += 1
     report.item_ids.append(item_id)
     report.batch_items.append((source, item_id, False))
+
+
+def _write_blob(ws, fast, data, ext, sha, rel):
+    """The stored reference of new content: ``rel`` when already written, else appended to the chunk's
+    pack (a bulk import) or written as a loose blob (crops cut one by one)."""
+    if rel is not None:
+        return rel
+    return fast.writer.add(data, ext, sha)[1] if fast is not None else ws.put_blob(data, ext)[1]
 
 
 def _store_duplicate(conn, ws, sha, source, label, first, existing, report, seen, user, with_labels,

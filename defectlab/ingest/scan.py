@@ -186,13 +186,15 @@ def _skipped_name(name):
     return name.startswith(".") or low in _SKIP_FILES or low in _SKIP_DIRS
 
 
-def _walk(top):
+def _walk(top, links=None):
     """All visible regular files under ``top`` (no symlinked folders), sorted by relative path.
 
     ``os.scandir`` entries say file or folder from the directory listing itself (a ``stat`` only for
     symbolic links), and the relative path is built while walking: at 100,000 files this walk was a
     second or more of Python ``pathlib`` work before the first image was read. Same result as
-    ``os.walk`` (unreadable folders skipped, symlinked folders listed but not entered).
+    ``os.walk`` (unreadable folders skipped, symlinked folders listed but not entered). ``links``, a set,
+    receives the paths (``str``) of the files that are symbolic links (known from the listing, no
+    ``lstat`` per file).
     """
     out = []
     stack = [(os.fspath(top), "")]
@@ -211,7 +213,10 @@ def _walk(top):
                 if not e.is_symlink():
                     stack.append((e.path, f"{rel}{e.name}/"))
             elif _entry_is(e, "file"):
-                out.append((f"{rel}{e.name}", base / e.name))
+                path = base / e.name
+                out.append((f"{rel}{e.name}", path))
+                if links is not None and e.is_symlink():
+                    links.add(str(path))
     out.sort(key=lambda t: t[0])
     return [p for _, p in out]
 
@@ -232,12 +237,14 @@ def _is_file(path):
         return False
 
 
-def _split_links(root, files):
-    """``(files, links)``: files whose symbolic links resolve outside ``root`` are not followed."""
+def _split_links(root, files, links=None):
+    """``(files, links)``: files whose symbolic links resolve outside ``root`` are not followed.
+    ``links``: the symbolic links among ``files`` as :func:`_walk` found them (else ``lstat`` each)."""
     root_real = os.path.realpath(root)
     inside, outside = [], []
     for p in files:
-        (outside if p.is_symlink() and not _inside_real(p, root_real) else inside).append(p)
+        is_link = str(p) in links if links is not None else p.is_symlink()
+        (outside if is_link and not _inside_real(p, root_real) else inside).append(p)
     return inside, outside
 
 
@@ -254,8 +261,25 @@ def _display(s):
     return unicodedata.normalize("NFC", s)
 
 
+def _rel_posix(path, base):
+    """``path`` relative to ``base`` as a POSIX string: string slicing when ``path`` was built by joining
+    onto ``base`` (every walked file; pathlib's ``relative_to`` cost a second per 100,000 files), else
+    ``os.path.relpath``."""
+    s, b = os.fspath(path), os.fspath(base)
+    if len(s) > len(b) + 1 and s.startswith(b) and s[len(b)] == os.sep and b not in ("", "."):
+        rel = s[len(b) + 1:]
+    else:
+        rel = os.path.relpath(s, b)
+    return rel.replace(os.sep, "/") if os.sep != "/" else rel
+
+
+def _parts(path, base):
+    """``path.relative_to(base).parts`` of a walked file, fast (see :func:`_rel_posix`)."""
+    return tuple(_rel_posix(path, base).split("/"))
+
+
 def _rel(path, root):
-    return _display(Path(os.path.relpath(path, root)).as_posix())
+    return _display(_rel_posix(path, root))
 
 
 def _effective_root(root):
@@ -332,7 +356,7 @@ def _coco_files(eff, files):
     for p in files:
         if p.suffix.lower() != ".json":
             continue
-        parts = p.relative_to(eff).parts
+        parts = _parts(p, eff)
         if len(parts) <= 2 and _is_coco_json(p):
             out.append(p)
     return out
@@ -356,7 +380,7 @@ def _label_txt_for(img_rel_parts):
 
 
 def _names_file(eff, files):
-    by_rel = {p.relative_to(eff).as_posix().lower(): p for p in files}
+    by_rel = {_rel_posix(p, eff).lower(): p for p in files}
     for name in _NAMES_FILES:
         for prefix in ("", "labels/"):
             if prefix + name in by_rel:
@@ -366,7 +390,9 @@ def _names_file(eff, files):
 
 
 def _looks_yolo(eff, files):
-    rel = {p.relative_to(eff).parts for p in files}
+    if not any(str(p)[-4:].lower() == ".txt" for p in files):
+        return False  # every YOLO source has .txt label files (a plain folder tree: one cheap pass)
+    rel = {_parts(p, eff) for p in files}
     has_labels_dir = any(len(r) >= 2 and "labels" in (x.lower() for x in r[:-1]) and r[-1].lower().endswith(".txt")
                          for r in rel)
     names = _names_file(eff, files) is not None
@@ -374,7 +400,7 @@ def _looks_yolo(eff, files):
         return False  # no YOLO without a labels/ folder or a names file: skip the per-image check
     for p in files:
         if is_image_name(p.name):
-            for cand in _label_txt_for(p.relative_to(eff).parts):
+            for cand in _label_txt_for(_parts(p, eff)):
                 if cand in rel and (has_labels_dir or names):
                     return True
     return False
@@ -390,7 +416,7 @@ def _detect(eff, files):
     if _csv_files(eff, files):
         return "csv"
     images = [p for p in files if is_image_name(p.name)]
-    if any(len(p.relative_to(eff).parts) >= 2 for p in images):
+    if any(len(_parts(p, eff)) >= 2 for p in images):
         return "folders"
     if images:
         return "flat"
@@ -525,7 +551,7 @@ def _plan_whole(ctx, by_folder):
         )
     _reject_unsupported(ctx, ctx.files)
     for p in files:
-        parts = p.relative_to(ctx.eff).parts
+        parts = _parts(p, ctx.eff)
         label = _clean_label(_display(parts[0])) if by_folder and len(parts) > 1 else None
         if ctx.regex is not None:
             label = _regex_label(ctx.regex, _display(p.name))
@@ -828,11 +854,11 @@ def _plan_yolo(ctx):
         )
     class_names = parse_yolo_names(names_path)
     index = _ImageIndex(ctx)
-    rel_files = {p.relative_to(ctx.eff).parts: p for p in ctx.files}
+    rel_files = {_parts(p, ctx.eff): p for p in ctx.files}
     used_txt = {names_path}
     for p in index.images:
         source = ctx.src(p)
-        cands = _label_txt_for(p.relative_to(ctx.eff).parts)
+        cands = _label_txt_for(_parts(p, ctx.eff))
         txt = next((rel_files[c] for c in cands if c in rel_files), None)
         if txt is None:
             ctx.reject(source, msg("ingest.reason.yolo_no_label_file", "no YOLO label file (expected {expected})",
@@ -857,7 +883,7 @@ def _plan_yolo(ctx):
         if kept:
             ctx.images.append(PlannedImage(source, p, None, kept, (width, height)))
     for t in ctx.files:
-        parts = [x.lower() for x in t.relative_to(ctx.eff).parts]
+        parts = [x.lower() for x in _parts(t, ctx.eff)]
         if t.suffix.lower() == ".txt" and t not in used_txt and "labels" in parts[:-1]:
             ctx.reject(ctx.src(t), msg("ingest.reason.yolo_orphan_label", "YOLO label file without a matching image"))
 
@@ -957,7 +983,8 @@ def plan_import(root, layout: str = "auto", label_regex: str | None = None) -> I
         label = _regex_label(rx, _display(root.name)) if rx is not None else None
         return ImportPlan(root, "flat", [PlannedImage(_display(root.name), root, label)], [])
     eff = _effective_root(root)
-    files, links = _split_links(root, _walk(eff))
+    symlinks = set()
+    files, links = _split_links(root, _walk(eff, symlinks), symlinks)
     if layout == "auto":
         layout = _detect(eff, files)
     if rx is not None and layout not in ("folders", "flat"):

@@ -4,10 +4,11 @@
 the heavy, embarrassingly parallel work to the workers of a running ``distributed`` cluster:
 
 * **features**: the client looks the items up in the feature cache; the images that are missing are
-  split into batches of 256 blob paths, and each batch is a task ``_extract_blob_batch(paths, spec)``
-  that a worker runs by reading the blob files *by path* and calling
-  :func:`defectlab.features.extract` (the very code of the local path: the rows are bit-identical).
-  The workspace must therefore be on a filesystem every worker mounts **at the same path**.
+  split into batches of 256 blobs, and each batch is a task ``_extract_blob_batch(blobs, spec)``
+  that a worker runs by reading the blobs (``(workspace root, stored reference)``: a loose file, or a
+  range of a pack file, bounded and verified) and calling :func:`defectlab.features.extract` (the very
+  code of the local path: the rows are bit-identical). The workspace must therefore be on a filesystem
+  every worker mounts **at the same path**.
 * **predictions**: the fitted model is sent once to every worker (``scatter(broadcast=True)``) and
   ``predict_proba`` runs on chunks of rows as tasks.
 * **LightGBM**: when the training matrix is larger than :func:`dask_lightgbm_min_bytes` (by default
@@ -110,16 +111,30 @@ def scheduler_client(address, timeout=None):
         client.close()
 
 
-def _extract_blob_batch(paths, spec_json):
-    """Worker task: decode the blob files at ``paths`` and extract their features (float32 rows)."""
+def _read_blob_task(blob):
+    """``(bytes, name)`` of a blob named by an absolute file path or a ``(workspace root, reference)`` pair."""
     from pathlib import Path
 
+    from defectlab.store.workspace import Workspace
+
+    if isinstance(blob, (tuple, list)):
+        root, rel = blob
+        return Workspace(root).read_blob(rel), Path(rel).name
+    return Path(blob).read_bytes(), Path(blob).name
+
+
+def _extract_blob_batch(paths, spec_json):
+    """Worker task: decode the blobs of ``paths`` (see :func:`extract_blobs_dask`) and extract their
+    features (float32 rows)."""
     from defectlab.features import extract, get_spec
     from defectlab.features.spec import FeatureSpec
     from defectlab.imaging import decode_image
 
     spec = get_spec(FeatureSpec.from_json(spec_json))
-    images = [decode_image(Path(p).read_bytes(), source=Path(p).name) for p in paths]
+    images = []
+    for blob in paths:
+        data, name = _read_blob_task(blob)
+        images.append(decode_image(data, source=name))
     return extract(images, spec, n_jobs=1)
 
 
@@ -129,8 +144,9 @@ def extract_blobs_dask(client, paths, spec, progress=None):
     Parameters
     ----------
     client : distributed.Client
-    paths : list of str
-        Absolute blob paths (the same on the client and the workers).
+    paths : list of str or (str, str)
+        The blobs, each an absolute file path or a ``(workspace root, stored blob reference)`` pair (a
+        loose blob or a range of a pack file); the same on the client and the workers.
     spec : FeatureSpec
     progress : callable or None
         ``progress(done, total)`` as batches come back.
@@ -309,10 +325,11 @@ def localize(model):
 
 
 def features_dask(ws, shas, blobs, spec, address, progress=None):
-    """Features of workspace images (by sha and stored blob path) through the cache and the cluster.
+    """Features of workspace images (by sha and stored blob reference) through the cache and the cluster.
 
-    Cached rows are read locally; the missing images are extracted by the workers (reading the blob
-    files by path) and the client adds their rows to the cache. Returns (N, F) float32.
+    Cached rows are read locally; the missing images are extracted by the workers (reading the blobs
+    from the workspace's folder, loose or packed) and the client adds their rows to the cache. Returns
+    (N, F) float32.
     """
     from defectlab.features.cache import FeatureCache
 
@@ -320,9 +337,10 @@ def features_dask(ws, shas, blobs, spec, address, progress=None):
     shas = [s.lower() for s in shas]
     out, found = cache.lookup(shas)
     path_of = {}
+    root = str(ws.root.resolve())
     for sha, blob in zip(shas, blobs, strict=True):
         if sha not in found:
-            path_of.setdefault(sha, str(ws.blob_path(blob)))
+            path_of.setdefault(sha, (root, str(blob)))
     missing = list(path_of)
     if progress is not None and not missing:
         progress(0, 0)

@@ -4,7 +4,8 @@ Leftovers
 ---------
 An import or a training killed mid-way (a closed terminal, an out-of-memory kill, a power cut) leaves
 files no database row points at: ``tmp/import-*`` folders of extracted zips, ``runs/<id>/`` folders of
-runs that were never recorded, ``.tmp`` files of blobs, model files and caches being written.
+runs that were never recorded, ``.tmp`` files of blobs, model files and caches being written, and pack
+files (``blobs/packs/``) that no item names (found by the deep scan of ``defectlab check``).
 Imports and trainings hold an OS lock (:func:`work_lock`, ``tmp/locks/<name>.lock``) while they run, so
 :func:`clean_leftovers` removes their folders as soon as the process that made them is gone (its lock can
 be taken); other leftovers (and everything on systems without ``fcntl``) are removed once older than
@@ -14,9 +15,9 @@ Check
 -----
 :func:`check_workspace` reads everything and reports (JSON-stable keys, see the README):
 ``integrity`` (``PRAGMA integrity_check``), ``foreign_keys`` (``PRAGMA foreign_key_check``), ``blobs``
-(every item's file present and matching its sha256), ``runs`` (every run's files present and matching
-the hashes recorded at training), ``caches`` (the pHash cache readable) and ``leftovers``. With
-``repair=True`` it does only what is safe: it removes stale leftovers and a damaged cache (both are
+(every item's file, or range of a pack file, present and matching its sha256), ``runs`` (every run's
+files present and matching the hashes recorded at training), ``caches`` (the pHash cache readable) and
+``leftovers``. With ``repair=True`` it does only what is safe: it removes stale leftovers and a damaged cache (both are
 rebuilt or were never complete). It never deletes or edits a database row, an image or a model.
 
 Backup
@@ -38,8 +39,9 @@ import time
 import zipfile
 from pathlib import Path
 
-from ..errors import InputError
+from ..errors import InputError, NotFoundError, StorageError
 from ..messages import msg
+from .packs import is_packed, unreferenced_packs
 from .permissions import require
 
 __all__ = ["STALE_SECONDS", "backup_workspace", "check_damaged_database", "check_workspace", "clean_leftovers",
@@ -216,14 +218,18 @@ def _run_leftovers(ws):
 
 
 def _blob_leftovers(ws, deep):
-    """``.tmp-*`` files of blob writes: ``blobs/.incoming/``, and with ``deep`` every ``blobs/xx/``."""
+    """``.tmp-*`` files of blob writes: ``blobs/.incoming/``, and with ``deep`` every ``blobs/xx/`` and
+    the pack files no item names (an import killed before its first chunk was committed)."""
     if not ws.blobs_dir.is_dir():
         return []
     dirs = [ws.blobs_dir / ".incoming"]
+    found = []
     if deep:
         with os.scandir(ws.blobs_dir) as subs:
-            dirs += [Path(e.path) for e in subs if e.is_dir(follow_symlinks=False) and e.name != ".incoming"]
-    found = []
+            dirs += [Path(e.path) for e in subs
+                     if e.is_dir(follow_symlinks=False) and e.name not in (".incoming", "packs")]
+        with ws.read() as conn:
+            found += [ws.blobs_dir / "packs" / name for name in unreferenced_packs(ws, conn)]
     for d in dirs:
         if d.is_dir():
             with os.scandir(d) as entries:
@@ -294,12 +300,14 @@ def _check_blobs(ws, conn):
     for sha, blob, item_id in conn.execute("SELECT sha256, blob, MIN(id) FROM items GROUP BY sha256, blob"):
         n += 1
         try:
-            path = ws.blob_path(blob)
-            ok = _sha256_file(path) == sha
-        except FileNotFoundError:
+            if is_packed(blob):  # read by offset, bounded; a range outside a truncated pack is mismatched
+                ok = hashlib.sha256(ws.read_blob(blob)).hexdigest() == sha
+            else:
+                ok = _sha256_file(ws.blob_path(blob)) == sha
+        except (FileNotFoundError, NotFoundError):
             missing.append({"item_id": item_id, "blob": blob})
             continue
-        except (OSError, InputError):
+        except (OSError, InputError, StorageError):
             ok = False
         if not ok:
             mismatched.append({"item_id": item_id, "blob": blob})

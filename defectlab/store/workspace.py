@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from ..errors import InputError, NotFoundError, StorageError
 from ..messages import msg, os_reason
 from .migrations import apply_migrations
+from .packs import is_packed, parse_ref, read_packed
 
 _MADE_DIRS: set[str] = set()  # blob folders known to exist (os.makedirs once per folder and process)
 _TMP_COUNTER = itertools.count()
@@ -126,14 +127,17 @@ class Workspace:
                 conn.close()
 
     @contextlib.contextmanager
-    def transaction(self):
+    def transaction(self, conn=None):
         """A short-lived connection inside ``BEGIN IMMEDIATE``: committed on success, rolled back on error.
 
         ``IMMEDIATE`` takes the write lock up front, so a read-check-write sequence inside (a version
-        check before an annotation, say) cannot interleave with another writer.
+        check before an annotation, say) cannot interleave with another writer. ``conn``: an open
+        connection of :meth:`read` to use (and leave open) instead of a new one.
         """
         with _storage_errors(self.root):
-            conn = self._connect()
+            own = conn is None
+            if own:
+                conn = self._connect()
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
@@ -144,7 +148,8 @@ class Workspace:
                     raise
                 conn.execute("COMMIT")
             finally:
-                conn.close()
+                if own:
+                    conn.close()
 
     def integrity_check(self):
         """``PRAGMA integrity_check`` result (``"ok"`` when the database is sound)."""
@@ -193,7 +198,13 @@ class Workspace:
         return sha, rel
 
     def blob_path(self, rel):
-        """Absolute path of a blob from its stored relative path (refuses paths leaving ``blobs/``)."""
+        """Absolute path of a loose blob's file from its stored relative path (refuses paths leaving
+        ``blobs/``, and packed references, which have no file of their own: read those with
+        :meth:`read_blob`)."""
+        if is_packed(rel):
+            raise InputError(msg("error.workspace.blob_is_packed",
+                                 "Image {rel} is stored in a pack file, not a file of its own; read it with "
+                                 "read_blob.", rel=repr(rel)))
         path = (self.root / rel).resolve()
         if self.blobs_dir.resolve() not in path.parents:
             raise InputError(msg("error.workspace.blob_path_outside_workspace",
@@ -201,7 +212,28 @@ class Workspace:
                     rel=repr(rel)))
         return path
 
+    def blob_size(self, rel):
+        """Size in bytes of a stored blob (a loose file's size, or a packed reference's length), without
+        reading it."""
+        if is_packed(rel):
+            return parse_ref(rel).length
+        return self.blob_path(rel).stat().st_size
+
     def read_blob(self, rel):
+        """The bytes of a blob from its stored reference: a loose file, or a range of a pack file (bounded
+        and checked against its sha256).
+
+        Raises
+        ------
+        NotFoundError
+            The file or pack is missing.
+        InputError
+            A loose path leaving ``blobs/``.
+        StorageError
+            A packed reference that is malformed, outside its pack or not matching its sha256.
+        """
+        if is_packed(rel):
+            return read_packed(self, rel)
         path = self.blob_path(rel)
         try:
             return path.read_bytes()

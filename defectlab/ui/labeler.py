@@ -146,9 +146,9 @@ def _data_url(item, grid):
         ext = str(item["blob"]).rsplit(".", 1)[-1].lower()
         data, mime = None, _MIME.get(ext)
         if mime and max(int(item["width"]), int(item["height"])) <= _MAX_IMAGE_SIDE:
-            path = common.workspace().blob_path(item["blob"])
-            if path.stat().st_size <= _MAX_ORIGINAL_BYTES:
-                data = path.read_bytes()
+            ws = common.workspace()
+            if ws.blob_size(item["blob"]) <= _MAX_ORIGINAL_BYTES:
+                data = ws.read_blob(item["blob"])
         if data is None:
             data, mime = common.image_bytes(item, max_side=_MAX_IMAGE_SIDE), "image/jpeg"
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
