@@ -6,8 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from defectlab.features import FeatureSpec, extract, extract_cached
-from defectlab.features import procpool
+from defectlab.features import FeatureSpec, extract, extract_cached, procpool
 from defectlab.features.cache import FeatureCache
 from defectlab.features.procpool import BlobFiles, UnreadableImages
 

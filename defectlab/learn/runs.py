@@ -881,7 +881,8 @@ def _predict_proba(model, X, scheduler):
 
 def predict_items(ws: WorkspaceLike, project: ProjectRef, run_id: str, item_ids: ItemIds, user: str = "local",
                   batch_id: int | None = None, progress: Callable[..., Any] | None = None, explain_top: int = 3,
-                  n_jobs: int | None = None, threshold: float | None = None, scheduler: str | None = None) -> dict[str, Any]:
+                  n_jobs: int | None = None, threshold: float | None = None,
+                  scheduler: str | None = None) -> dict[str, Any]:
     """Predict stored items with a run and record the predictions.
 
     Parameters
@@ -989,7 +990,8 @@ def predict_items(ws: WorkspaceLike, project: ProjectRef, run_id: str, item_ids:
 
 def predict_batch(ws: WorkspaceLike, project: ProjectRef, run_id: str, source: PathLike, user: str = "local",
                   layout: str = "auto", progress: Callable[..., Any] | None = None, explain_top: int = 3,
-                  n_jobs: int | None = None, threshold: float | None = None, scheduler: str | None = None) -> dict[str, Any]:
+                  n_jobs: int | None = None, threshold: float | None = None,
+                  scheduler: str | None = None) -> dict[str, Any]:
     """Import a folder / zip / image as a ``predict`` batch and predict every image in it with a run.
 
     The images become unlabeled items of the project (content already in the project is reused, not
