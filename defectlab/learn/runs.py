@@ -384,6 +384,9 @@ def train_project(ws: WorkspaceLike, project: ProjectRef, model: str = DEFAULT_M
               "grouped": data.groups is not None, "holdout": holdout, "target_accuracy": target_accuracy,
               "n_jobs": n_jobs, "oof_sha256": files["oof_sha256"], "artifact_kind": files["kind"],
               "n_features": X.shape[1], "warnings": data.notes, "skipped_items": data.skipped[:200]}
+    lgb_fit = _lightgbm_fit_params(oof.model)
+    if lgb_fit is not None:  # the settings the final LightGBM fit used (the large-N rule: models.SCALE_ROWS)
+        params["lightgbm_fit"] = lgb_fit
     try:
         _record_run(ws, run_id, proj, user, model, params, spec, seed, data, oof, scores, timings, note, files)
     except BaseException:
@@ -485,6 +488,16 @@ def _fit(X, data, model, model_preset, class_weight, seed, folds, holdout, n_job
     if on_dask:
         oof.model = distributed.localize(oof.model)
     return oof
+
+
+def _lightgbm_fit_params(model):
+    """``fit_params_`` of the final model's LightGBM (itself or an ensemble member), or None."""
+    members = [model, *getattr(model, "estimators_", [])]
+    for member in members:
+        fitted = getattr(member, "fit_params_", None)
+        if isinstance(fitted, dict):
+            return dict(fitted)
+    return None
 
 
 def _score(oof, labels, classes, ordinal, target_accuracy):
