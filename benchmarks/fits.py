@@ -14,7 +14,8 @@ process, peak RSS), the modes alternating ``--repeats`` times in the same run:
   ``AverageProbaClassifier.fit(X[train], y[train])``).
 * ``lgb1`` / ``lgb2``: one LightGBM fit on 80% of the rows with ``num_threads`` 1 / 2 (the choice
   between two single-threaded fits side by side and one fit on both cores).
-* ``logreg``: the logistic-regression member alone, 5 folds + final.
+* ``logreg`` / ``lightgbm``: one member of the ensemble alone, 5 folds + final (the ensemble's CPU minus
+  both is its bookkeeping: binning, fold predictions, averaging).
 * ``oldrule``: the ensemble without LightGBM's large-N rule (``scale_*`` off: 100 rounds at 0.1, leaves
   of 10 rows), the peer of ``shared`` for the rule (``--modes shared,oldrule``).
 
@@ -108,13 +109,14 @@ def _child(mode, rows, cols, seed, matrix=None):
         model = {"shared": lambda: make_model("ensemble", random_state=seed, n_jobs=1),
                  "oldrule": lambda: _no_rule(seed),
                  "peer": lambda: _PerFitEnsemble.make(seed),
-                 "logreg": lambda: make_model("logreg", random_state=seed, n_jobs=1)}[mode]()
+                 "logreg": lambda: make_model("logreg", random_state=seed, n_jobs=1),
+                 "lightgbm": lambda: make_model("lightgbm", random_state=seed, n_jobs=1)}[mode]()
         res = cross_val_oof(X, y, groups=groups, model=model, n_splits=5, random_state=seed, refit=True, n_jobs=2)
         pred = res.classes[res.pred_probs.argmax(1)]
         out["accuracy"] = float(np.mean(pred == y))
         out["balanced_accuracy"] = float(balanced_accuracy_score(y, pred))
         out["final_probs_head"] = res.model.predict_proba(X[:1000]).round(6).tolist()[:3]
-        lgb = getattr(res.model, "estimators_", [None])[0]
+        lgb = getattr(res.model, "estimators_", [res.model])[0]
         out["n_iter"] = getattr(lgb, "n_iter_", None)
     use = resource.getrusage(resource.RUSAGE_SELF)
     out.update(seconds=round(time.perf_counter() - t, 2), cpu_s=round(time.process_time() - c, 2),

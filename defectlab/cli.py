@@ -110,7 +110,7 @@ def cmd_project_list(args):
 def _compute_options(p):
     """``--jobs`` and ``--scheduler`` for the commands that compute features."""
     p.add_argument("--jobs", type=int, default=None, metavar="N",
-                   help="local workers for features (processes from 1,024 images) and model fits "
+                   help="local workers for features (processes from 2,048 images) and model fits "
                         "(default: the available cores, at most 8)")
     p.add_argument("--scheduler", default=os.environ.get("DEFECTLAB_SCHEDULER") or None, metavar="ADDRESS",
                    help="Dask scheduler (tcp://host:8786; default $DEFECTLAB_SCHEDULER): features and "

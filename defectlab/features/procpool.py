@@ -41,7 +41,7 @@ __all__ = ["MAX_JOBS", "MIN_POOL_IMAGES", "BlobFiles", "UnreadableImages", "avai
 MAX_JOBS = 8
 #: Images to compute from which a process pool is used (below it the pool's start-up does not pay off;
 #: ``benchmarks/scale.py --pool-threshold`` measures it).
-MIN_POOL_IMAGES = 1024
+MIN_POOL_IMAGES = 2048
 _REASON_CHARS = 300
 
 

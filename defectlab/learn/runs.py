@@ -329,7 +329,7 @@ def train_project(ws: WorkspaceLike, project: ProjectRef, model: str = DEFAULT_M
         separately under ``metrics["holdout"]``.
     note : str
     n_jobs : int or None, default=None
-        Local workers: feature extraction (worker processes from 1,024 images to compute, else threads;
+        Local workers: feature extraction (worker processes from 2,048 images to compute, else threads;
         :mod:`defectlab.features.procpool`) and models fitted side by side. ``None``: the available
         cores, at most 8.
     scheduler : str or None
