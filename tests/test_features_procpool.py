@@ -173,3 +173,17 @@ def test_training_skips_unreadable_items_found_by_worker_processes(ws, pool_alwa
     assert pool_always  # the features were computed by worker processes
     assert s["n_items"] == 38
     assert sorted(x["item_id"] for x in s["skipped_items"]) == sorted(ids[:2])
+
+
+def test_relative_paths_leaving_blobs_are_refused_when_read_even_through_a_symlink(tmp_path):
+    shas, _, _ = _files(tmp_path, n=3)
+    secret = tmp_path / "secret.png"
+    secret.write_bytes((tmp_path / "blobs" / "0000.png").read_bytes())
+    (tmp_path / "blobs" / "link.png").symlink_to(secret)
+    rel = {shas[0]: ("blobs/0000.png", "ok.png"), shas[1]: ("blobs/../secret.png", "up.png"),
+           shas[2]: ("blobs/link.png", "link.png")}
+    loader = BlobFiles(rel, root=str(tmp_path), blobs_dir=str(tmp_path / "blobs"))
+    with pytest.raises(UnreadableImages) as err:
+        loader(shas)
+    assert set(err.value.bad) == {shas[1], shas[2]}
+    assert loader([shas[0]])[0].shape  # a path inside blobs/ is read

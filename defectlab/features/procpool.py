@@ -8,9 +8,9 @@ them, so threads gave 1.17x on two cores. Processes give each core its own inter
   reads and decodes a batch) and, being plain data, a batch of it can be sent to a worker process.
 * :func:`map_blob_batches` runs :func:`_extract_files` (read + decode + :func:`~defectlab.features.extract`,
   the very code of the one-process path: rows are bit-identical) on batches of paths in a
-  ``ProcessPoolExecutor`` and yields the float32 rows in batch order. At most ``2 * n_jobs`` batches
-  are in flight, so memory stays bounded: a worker holds only its own batch's images, the parent only
-  rows. The parent stays the single writer of the feature cache.
+  ``ProcessPoolExecutor`` and yields the float32 rows in batch order. At most ``8 * n_jobs`` batches
+  are in flight (paths out, rows back), so memory stays bounded: a worker holds only the images of the
+  batch it computes, the parent only rows. The parent stays the single writer of the feature cache.
 * Workers are started by joblib's loky (fresh interpreters, fork + exec) *without* re-importing the
   parent's ``__main__`` (multiprocessing's spawn and forkserver both run it again in every worker: in a
   Streamlit server that imports streamlit): a worker imports only what unpickling its task needs
@@ -43,6 +43,9 @@ MAX_JOBS = 8
 #: ``benchmarks/scale.py --pool-threshold`` measures it).
 MIN_POOL_IMAGES = 2048
 _REASON_CHARS = 300
+#: Batches in flight per worker. Only paths go out and rows come back (~240 KB a batch), so a deep queue
+#: costs nothing and keeps the workers busy while the parent writes (and fsyncs) a cache shard.
+_IN_FLIGHT = 8
 
 
 def available_cores() -> int:
@@ -99,9 +102,18 @@ class UnreadableImages(DefectlabError):
         return {sha: reason for sha, (_, reason) in self.bad.items()}
 
 
-def _read_decode(files):
-    """Images of ``files`` [(path, source)] and ``{index: reason}`` of those that cannot be read (a path of
-    ``None`` was refused by the caller, e.g. outside the workspace)."""
+def _checked_path(path, root, blobs_dir):
+    """The file to read for ``path``: as given without ``root``; else ``root / path`` resolved, or None when
+    it leads outside ``blobs_dir`` (a stored path that escapes the workspace is never read)."""
+    if path is None or root is None:
+        return path
+    full = os.path.realpath(os.path.join(root, path))
+    return full if full.startswith(blobs_dir + os.sep) else None
+
+
+def _read_decode(files, root=None, blobs_dir=None):
+    """Images of ``files`` [(path, source)] and ``{index: reason}`` of those that cannot be read (a path that
+    is None or, with ``root``, leads outside ``blobs_dir`` is refused: reported as missing)."""
     from pathlib import Path
 
     from ..imaging import decode_image
@@ -109,9 +121,10 @@ def _read_decode(files):
     images, bad = [], {}
     for i, (path, source) in enumerate(files):
         try:
-            if path is None:
+            full = _checked_path(path, root, blobs_dir)
+            if full is None:
                 raise FileNotFoundError
-            images.append(decode_image(Path(path).read_bytes(), source=source))
+            images.append(decode_image(Path(full).read_bytes(), source=source))
         except FileNotFoundError:
             bad[i] = str(msg("error.procpool.image_file_missing",
                              "the image file {name} is missing from the workspace; was the blobs/ folder moved?",
@@ -122,23 +135,28 @@ def _read_decode(files):
 
 
 class BlobFiles:
-    """Where each image's encoded file is: ``{sha256: (absolute path or None, source)}`` (``None``: no file
-    may be read for it; it is reported as missing).
+    """Where each image's encoded file is: ``{sha256: (path or None, source)}`` (``None``: no file may be
+    read for it; it is reported as missing).
 
+    With ``root`` and ``blobs_dir`` the paths are relative to ``root`` and each is resolved and checked to
+    lie inside ``blobs_dir`` only when its image is read (by the worker: a warm cache resolves nothing).
     Called with a list of shas (the ``load_images`` of :func:`~defectlab.features.extract_cached`), it
     reads and decodes them in this process and raises :class:`UnreadableImages` naming every bad one of
     the batch; :func:`map_blob_batches` sends the same batches to worker processes instead.
     """
 
-    def __init__(self, files: Mapping[str, tuple[str | None, str]]):
+    def __init__(self, files: Mapping[str, tuple[str | None, str]], root: str | None = None,
+                 blobs_dir: str | None = None):
         self.files = dict(files)
+        self.root = None if root is None else str(root)
+        self.blobs_dir = None if blobs_dir is None else os.path.realpath(blobs_dir)
 
     def batch(self, shas: Sequence[str]) -> list[tuple[str | None, str]]:
         """``[(path, source)]`` of ``shas``: what a worker needs to compute their rows."""
         return [self.files[s] for s in shas]
 
     def __call__(self, shas: Sequence[str]) -> list[np.ndarray]:
-        images, bad = _read_decode(self.batch(shas))
+        images, bad = _read_decode(self.batch(shas), self.root, self.blobs_dir)
         if bad:
             raise UnreadableImages({shas[i]: (self.files[shas[i]][1], r) for i, r in bad.items()})
         return images
@@ -165,12 +183,12 @@ def _init_worker():
         pass
 
 
-def _extract_files(files, spec_json):
+def _extract_files(files, spec_json, root=None, blobs_dir=None):
     """Worker task: ``("ok", rows)`` with the float32 features of ``files`` [(path, source)], or
     ``("bad", {index: reason})`` when some cannot be read (nothing computed then)."""
     from .pipeline import extract
 
-    images, bad = _read_decode(files)
+    images, bad = _read_decode(files, root, blobs_dir)
     if bad:
         return "bad", bad
     return "ok", extract(images, _spec_of(spec_json), n_jobs=1)
@@ -227,8 +245,9 @@ def map_blob_batches(loader: BlobFiles, batches: Sequence[Sequence[str]], spec, 
     finished = False
     try:
         for batch in batches:
-            pending.append((batch, pool.submit(_extract_files, loader.batch(batch), spec_json)))
-            if len(pending) >= 2 * n_jobs:
+            pending.append((batch, pool.submit(_extract_files, loader.batch(batch), spec_json, loader.root,
+                                               loader.blobs_dir)))
+            if len(pending) >= _IN_FLIGHT * n_jobs:
                 yield _result(loader, *pending.popleft())
         while pending:
             yield _result(loader, *pending.popleft())

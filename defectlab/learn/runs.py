@@ -187,18 +187,14 @@ def _features(ws, rows, spec, progress, n_jobs, scheduler=None):
 
 
 def _blob_files(ws, rows):
-    """The items' blob files (``sha -> (absolute path, source)``), checked to lie inside ``blobs/``: what
-    feature workers, threads or processes, read and decode."""
+    """The items' blob files (``sha -> (blob path relative to the workspace, source)``): what feature workers,
+    threads or processes, read and decode; each path is checked to lie inside ``blobs/`` when it is read."""
     from defectlab.features.procpool import BlobFiles
 
     files = {}
     for sha, blob, source in zip(rows["sha256"], rows["blob"], rows["source"], strict=True):
-        if sha not in files:
-            try:
-                files[sha] = (str(ws.blob_path(blob)), str(source))
-            except InputError:  # a stored path leaving blobs/: never read, reported as missing
-                files[sha] = (None, str(source))
-    return BlobFiles(files)
+        files.setdefault(sha, (str(blob), str(source)))
+    return BlobFiles(files, root=str(ws.root), blobs_dir=str(ws.blobs_dir))
 
 
 def _features_skipping(ws, rows, spec, progress, n_jobs):
