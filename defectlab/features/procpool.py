@@ -240,6 +240,7 @@ def map_blob_batches(loader: BlobFiles, batches: Sequence[Sequence[str]], spec, 
         A worker process died (e.g. killed for lack of memory).
     """
     spec_json = spec.to_json()
+    n_jobs = max(1, min(n_jobs, len(batches)))  # no idle worker to start
     pool = _executor(n_jobs)
     pending = deque()
     finished = False
