@@ -78,3 +78,36 @@ def test_only_the_user_who_started_a_job_can_cancel_it(ws, monkeypatch):
     assert not job.running and job.cancelled and job.error is None
     assert training.cancel(ws, proj, "ann") is False  # nothing left to cancel
     training.forget(ws, proj)
+
+
+def test_the_train_page_offers_cancel_to_the_starter_and_then_says_cancelled(tmp_path, monkeypatch):
+    from ui_support import app, no_exception, tiny_workspace
+
+    from defectlab import learn
+
+    ws, project, _ = tiny_workspace(tmp_path / "ws", n_items=8, labeled=8)
+    started = threading.Event()
+
+    def slow_train(ws_, name, progress=None, **kwargs):
+        started.set()
+        while True:
+            progress(0.3, "features")
+            time.sleep(0.02)
+
+    monkeypatch.setattr(learn, "train_project", slow_train)
+    job = training.start(ws, project, model="logreg", preset=None, folds=3, seed=0, user="local")
+    assert started.wait(10)
+    try:
+        at = app(ws.root, "train")
+        no_exception(at)
+        at.button(key="train_cancel").click().run()
+        no_exception(at)
+        job.thread.join(10)
+        assert job.cancelled and not job.running
+        at.run()
+        no_exception(at)
+        assert any(i.value == "Training was cancelled." for i in at.info)
+    finally:
+        job.cancel_requested.set()
+        job.thread.join(10)
+        training.forget(ws, project)
