@@ -14,7 +14,14 @@ process, peak RSS), the modes alternating ``--repeats`` times in the same run:
   ``AverageProbaClassifier.fit(X[train], y[train])``).
 * ``lgb1`` / ``lgb2``: one LightGBM fit on 80% of the rows with ``num_threads`` 1 / 2 (the choice
   between two single-threaded fits side by side and one fit on both cores).
-* ``logreg``: the logistic-regression member alone, 5 folds + final.
+* ``logreg`` / ``lightgbm``: one member of the ensemble alone, 5 folds + final (the ensemble's CPU minus
+  both is its bookkeeping: binning, fold predictions, averaging).
+* ``oldrule``: the ensemble without LightGBM's large-N rule (``scale_*`` off: 100 rounds at 0.1, leaves
+  of 10 rows), the peer of ``shared`` for the rule (``--modes shared,oldrule``).
+
+``--matrix FILE.npz`` (arrays ``X`` float32, ``y`` labels, optional ``groups``) replaces the synthetic
+matrix with real features, e.g. texture features of many 64x64 crops cut from the NEU images (groups =
+source image, so the folds hold out whole images); ``--rows`` then takes the first rows.
 
 Prints one JSON line per measurement and a summary table with the ratio to the peer. The OOF accuracy
 and the final model's probabilities on the first 1,000 rows are printed too: ``shared`` and ``peer``
@@ -66,11 +73,30 @@ class _PerFitEnsemble:
         return PerFit(base.estimators, weights=base.weights)
 
 
-def _child(mode, rows, cols, seed):
+def _load(matrix, rows, cols, seed):
+    """(X, y, groups): the synthetic matrix, or the first ``rows`` of ``matrix``'s arrays."""
+    if not matrix:
+        return (*make_matrix(rows, cols, seed), None)
+    with np.load(matrix, allow_pickle=False) as d:  # a file this benchmark's user made
+        groups = d["groups"][:rows] if "groups" in d.files else None
+        return np.ascontiguousarray(d["X"][:rows], np.float32), d["y"][:rows], groups
+
+
+def _no_rule(seed):
+    from defectlab.learn.models import make_model
+
+    return make_model("ensemble", random_state=seed, n_jobs=1).set_params(
+        lightgbm__scale_learning_rate=None, lightgbm__scale_n_estimators=None, lightgbm__scale_min_leaf_rows=None)
+
+
+def _child(mode, rows, cols, seed, matrix=None):
+    from sklearn.metrics import balanced_accuracy_score
+
     from defectlab.learn.cv import cross_val_oof
     from defectlab.learn.models import make_model
 
-    X, y = make_matrix(rows, cols, seed)
+    X, y, groups = _load(matrix, rows, cols, seed)
+    rows = X.shape[0]
     t, c = time.perf_counter(), time.process_time()
     out = {"mode": mode, "rows": rows, "cols": cols}
     if mode in ("lgb1", "lgb2"):
@@ -80,13 +106,17 @@ def _child(mode, rows, cols, seed):
         out["accuracy"] = float(np.mean(est.predict(X[n_tr:]) == y[n_tr:]))
         out["n_iter"] = est.n_iter_
     else:
-        model = {"shared": make_model("ensemble", random_state=seed, n_jobs=1),
-                 "peer": _PerFitEnsemble.make(seed),
-                 "logreg": make_model("logreg", random_state=seed, n_jobs=1)}[mode]
-        res = cross_val_oof(X, y, model=model, n_splits=5, random_state=seed, refit=True, n_jobs=2)
-        out["accuracy"] = float(np.mean(res.classes[res.pred_probs.argmax(1)] == y))
+        model = {"shared": lambda: make_model("ensemble", random_state=seed, n_jobs=1),
+                 "oldrule": lambda: _no_rule(seed),
+                 "peer": lambda: _PerFitEnsemble.make(seed),
+                 "logreg": lambda: make_model("logreg", random_state=seed, n_jobs=1),
+                 "lightgbm": lambda: make_model("lightgbm", random_state=seed, n_jobs=1)}[mode]()
+        res = cross_val_oof(X, y, groups=groups, model=model, n_splits=5, random_state=seed, refit=True, n_jobs=2)
+        pred = res.classes[res.pred_probs.argmax(1)]
+        out["accuracy"] = float(np.mean(pred == y))
+        out["balanced_accuracy"] = float(balanced_accuracy_score(y, pred))
         out["final_probs_head"] = res.model.predict_proba(X[:1000]).round(6).tolist()[:3]
-        lgb = getattr(res.model, "estimators_", [None])[0]
+        lgb = getattr(res.model, "estimators_", [res.model])[0]
         out["n_iter"] = getattr(lgb, "n_iter_", None)
     use = resource.getrusage(resource.RUSAGE_SELF)
     out.update(seconds=round(time.perf_counter() - t, 2), cpu_s=round(time.process_time() - c, 2),
@@ -101,10 +131,11 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--modes", default="shared,peer")
+    ap.add_argument("--matrix", default=None, help="an .npz of X, y (and groups) to use instead of the synthetic one")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
-        _child(args.child, args.rows, args.cols, args.seed)
+        _child(args.child, args.rows, args.cols, args.seed, args.matrix)
         return
     env = dict(os.environ, PYTHONPATH=str(REPO))
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
@@ -112,18 +143,19 @@ def main(argv=None):
     for _ in range(args.repeats):
         for mode in modes:
             cmd = [sys.executable, __file__, "--child", mode, "--rows", str(args.rows), "--cols", str(args.cols),
-                   "--seed", str(args.seed)]
+                   "--seed", str(args.seed)] + (["--matrix", args.matrix] if args.matrix else [])
             line = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout.strip()
             row = json.loads(line.splitlines()[-1])
             print(json.dumps(row), flush=True)
             results[mode].append(row)
-    peer = results.get("peer")
-    print(f"\n{'mode':8} {'wall s':>8} {'CPU s':>8} {'RSS MB':>8} {'accuracy':>9} {'CPU / peer':>10}")
+    peer = results.get("peer") or results.get("oldrule")
+    print(f"\n{'mode':8} {'wall s':>8} {'CPU s':>8} {'RSS MB':>8} {'accuracy':>9} {'bal. acc':>9} {'CPU / peer':>10}"
+          f"  (peer: {'peer' if 'peer' in results else 'oldrule'})")
     for mode, rows in results.items():
         wall, cpu = np.median([r["seconds"] for r in rows]), np.median([r["cpu_s"] for r in rows])
         ratio = cpu / np.median([r["cpu_s"] for r in peer]) if peer else float("nan")
         print(f"{mode:8} {wall:8.1f} {cpu:8.1f} {max(r['peak_rss_mb'] for r in rows):8d} "
-              f"{rows[0]['accuracy']:9.4f} {ratio:10.2f}")
+              f"{rows[0]['accuracy']:9.4f} {rows[0].get('balanced_accuracy', float('nan')):9.4f} {ratio:10.2f}")
 
 
 if __name__ == "__main__":

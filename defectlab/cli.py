@@ -109,8 +109,9 @@ def cmd_project_list(args):
 
 def _compute_options(p):
     """``--jobs`` and ``--scheduler`` for the commands that compute features."""
-    p.add_argument("--jobs", type=int, default=2, metavar="N",
-                   help="local worker threads for features and model fits (default 2)")
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="local workers for features (processes from 2,048 images) and model fits "
+                        "(default: the available cores, at most 8)")
     p.add_argument("--scheduler", default=os.environ.get("DEFECTLAB_SCHEDULER") or None, metavar="ADDRESS",
                    help="Dask scheduler (tcp://host:8786; default $DEFECTLAB_SCHEDULER): features and "
                         "predictions run on its workers, which must see the workspace at the same path")

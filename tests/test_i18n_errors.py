@@ -25,7 +25,7 @@ ROOT_CLASSES = {"DefectlabError", "_Corrupt"}
 # Where the message is not the first argument: ImageError(source, reason); SessionEnded(reason, text) builds
 # its Message itself (key session.<reason>), so it is not scanned.
 MESSAGE_ARG = {"ImageError": 1}
-BUILDS_ITS_OWN = {"SessionEnded"}
+BUILDS_ITS_OWN = {"SessionEnded", "UnreadableImages"}  # keyed msg() built in __init__
 
 # (file, source of the message argument) -> why it needs no msg() at the raise.
 ALLOWED = {

@@ -25,9 +25,11 @@ Layout, inside the workspace (``cache_dir`` is ``<workspace>/features``)::
   processes extracting the same images at once both write valid shards (identical rows); readers
   never see half-written files. Deleting a shard another process is reading only makes that
   process recompute those rows.
-* **Parallel**: missing images are loaded and extracted in batches of :data:`_STEP` on ``n_jobs``
-  worker threads (decoding, OpenCV and NumPy release the GIL); each row depends only on its own
-  image, so the result is identical for any ``n_jobs``.
+* **Parallel**: missing images are loaded and extracted in batches of :data:`_STEP` by ``n_jobs``
+  workers: processes (:mod:`~defectlab.features.procpool`) when the images are files
+  (:class:`~defectlab.features.procpool.BlobFiles`) and there are enough of them, else threads; each
+  row depends only on its own image, so the result is identical for any ``n_jobs``. Rows computed
+  before an error or a stop are kept.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ import time
 import uuid
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing, suppress
 from pathlib import Path
 from typing import ClassVar
 
@@ -49,6 +52,7 @@ import numpy as np
 from ..errors import DefectlabError, InputError
 from ..messages import msg, os_reason
 from ._validate import check_image_list
+from .procpool import available_cores, default_jobs, map_blob_batches, use_processes
 from .spec import FEATURES_VERSION
 
 __all__ = ["FeatureCache", "extract_cached", "spec_cache_dir"]
@@ -420,6 +424,31 @@ def _map_ordered(func, batches, n_jobs):
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+def _collect(computed, out, positions, cache, total, progress):
+    """Place each computed batch's rows in ``out`` and publish them to the cache in full shards; on an
+    error or a stop (``progress`` raising), the rows computed so far are published before it propagates."""
+    buf_shas, buf_rows, done = [], [], 0
+    try:
+        for batch, rows in computed:
+            for k, s in enumerate(batch):
+                out[positions[s]] = rows[k]
+            buf_shas += batch
+            buf_rows.append(rows)
+            done += len(batch)
+            if len(buf_shas) >= _SHARD_ROWS or done == total:
+                block = np.concatenate(buf_rows)
+                cut = len(buf_shas) if done == total else len(buf_shas) - len(buf_shas) % _SHARD_ROWS
+                cache.add(buf_shas[:cut], block[:cut])
+                buf_shas, buf_rows = buf_shas[cut:], [block[cut:]]
+            if progress is not None:
+                progress(done, total)
+    except BaseException:
+        if buf_shas:  # nothing computed is lost (best effort: the error being raised is the one to report)
+            with suppress(OSError):
+                cache.add(buf_shas, np.concatenate(buf_rows))
+        raise
+
+
 def extract_cached(shas, load_images, spec, cache_dir, n_jobs=1, progress=None):
     """Features of images identified by sha256, computing only those not cached yet.
 
@@ -431,19 +460,25 @@ def extract_cached(shas, load_images, spec, cache_dir, n_jobs=1, progress=None):
         ``load_images(list_of_missing_shas) -> list of ndarray`` (same order; any size, dtype,
         grey or colour, as :func:`~defectlab.features.extract` accepts). Called in batches of up
         to 256 shas, only for shas that are not cached; with ``n_jobs > 1`` from worker threads
-        (it must be thread-safe: reading files is).
+        (it must be thread-safe: reading files is). A :class:`~defectlab.features.procpool.BlobFiles`
+        (images stored as files) can also be sent to worker processes.
     spec : FeatureSpec, str or None
         Feature spec or preset name; ``None`` is the default preset (hash stored with a model:
         pass the model's spec).
     cache_dir : str or Path
         The workspace's feature cache root (``<workspace>/features``); features of ``spec`` live in
         ``<cache_dir>/<spec hash>/``.
-    n_jobs : int
-        Worker threads loading and extracting batches (``-1``: all cores). The result is identical
-        for any value.
+    n_jobs : int or None
+        Workers loading and extracting batches (``None``: the available cores, at most 8; ``-1``: all
+        available cores). When ``load_images`` is a :class:`~defectlab.features.procpool.BlobFiles` and
+        at least :data:`~defectlab.features.procpool.MIN_POOL_IMAGES` images are missing, the workers
+        are processes (they read and decode the files themselves); otherwise threads. The result is
+        identical for any value.
     progress : callable, optional
         ``progress(done, total)`` after each batch of computed images (``total`` = images to
-        compute); called with ``(0, 0)`` once when everything was cached.
+        compute); called with ``(0, 0)`` once when everything was cached. If it raises (e.g. a
+        cancelled job), the workers stop, the rows computed so far are kept in the cache and the
+        exception propagates.
 
     Returns
     -------
@@ -473,7 +508,12 @@ def extract_cached(shas, load_images, spec, cache_dir, n_jobs=1, progress=None):
                 "The 'load_images' parameter of extract_cached must be a function load_images(shas) "
                 "-> list of arrays. Got {name}.",
                 name=type(load_images).__name__))
-    n_jobs = (os.cpu_count() or 1) if n_jobs == -1 else _check_int(n_jobs, "extract_cached", "n_jobs", 1)
+    if n_jobs is None:
+        n_jobs = default_jobs()
+    elif n_jobs == -1:
+        n_jobs = available_cores()
+    else:
+        n_jobs = _check_int(n_jobs, "extract_cached", "n_jobs", 1)
     cache = FeatureCache.for_spec(cache_dir, spec)
     out, found = cache.lookup(shas)
     missing = [s for s in dict.fromkeys(shas) if s not in found]
@@ -487,21 +527,12 @@ def extract_cached(shas, load_images, spec, cache_dir, n_jobs=1, progress=None):
             if s in wanted:
                 positions.setdefault(s, []).append(i)
     batches = [missing[start:start + _STEP] for start in range(0, total, _STEP)]
-    buf_shas, buf_rows, done = [], [], 0
-    for batch, rows in zip(batches, _map_ordered(lambda b: _compute_batch(b, load_images, spec),
-                                                   batches, n_jobs), strict=True):
-        for k, s in enumerate(batch):
-            out[positions[s]] = rows[k]
-        buf_shas += batch
-        buf_rows.append(rows)
-        done += len(batch)
-        if len(buf_shas) >= _SHARD_ROWS or done == total:
-            block = np.concatenate(buf_rows)
-            cut = len(buf_shas) if done == total else len(buf_shas) - len(buf_shas) % _SHARD_ROWS
-            cache.add(buf_shas[:cut], block[:cut])
-            buf_shas, buf_rows = buf_shas[cut:], [block[cut:]]
-        if progress is not None:
-            progress(done, total)
+    if use_processes(n_jobs, total, load_images):
+        results = map_blob_batches(load_images, batches, spec, n_jobs)
+    else:
+        results = _map_ordered(lambda b: _compute_batch(b, load_images, spec), batches, n_jobs)
+    with closing(results):
+        _collect(zip(batches, results, strict=True), out, positions, cache, total, progress)
     cache.compact()
     if total:
         cache.clean_orphans()

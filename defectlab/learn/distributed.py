@@ -29,7 +29,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from defectlab.errors import DefectlabError, InputError
-from defectlab.learn.models import LightGBMClassifier
+from defectlab.learn.models import SCALE_ROWS, LightGBMClassifier
 from defectlab.messages import msg
 
 __all__ = [
@@ -224,19 +224,23 @@ class DaskLightGBMClassifier(LightGBMClassifier):
 
     Same parameters plus ``scheduler`` (the address). ``fit`` sends the rows to the workers in
     ``chunk_rows`` partitions, trains a ``DaskLGBMClassifier`` there (no early stopping: the rounds
-    are ``n_estimators``), and keeps the booster as text, so the fitted object predicts and is
+    are ``n_estimators``, or the large-N rule's ``scale_n_estimators`` from ``scale_rows`` rows), and
+    keeps the booster as text, so the fitted object predicts and is
     saved exactly like a :class:`LightGBMClassifier` (``to_local``).
     """
 
     def __init__(self, scheduler=None, chunk_rows=50_000, n_estimators=100, learning_rate=0.1,
                  num_leaves=15, min_child_samples=10, subsample=0.8, colsample_bytree=0.5, reg_lambda=1.0,
-                 max_bin=63, large_subsample=0.3, large_colsample=0.3, early_stopping=False,
-                 validation_fraction=0.1, n_iter_no_change=10, class_weight=None, random_state=None,
-                 n_jobs=1):
+                 max_bin=63, large_subsample=0.3, large_colsample=0.3, scale_rows=SCALE_ROWS,
+                 scale_learning_rate=None, scale_n_estimators=None, scale_min_leaf_rows=None,
+                 early_stopping=False, validation_fraction=0.1, n_iter_no_change=10, class_weight=None,
+                 random_state=None, n_jobs=1):
         super().__init__(n_estimators=n_estimators, learning_rate=learning_rate, num_leaves=num_leaves,
                          min_child_samples=min_child_samples, subsample=subsample,
                          colsample_bytree=colsample_bytree, reg_lambda=reg_lambda, max_bin=max_bin,
                          large_subsample=large_subsample, large_colsample=large_colsample,
+                         scale_rows=scale_rows, scale_learning_rate=scale_learning_rate,
+                         scale_n_estimators=scale_n_estimators, scale_min_leaf_rows=scale_min_leaf_rows,
                          early_stopping=early_stopping, validation_fraction=validation_fraction,
                          n_iter_no_change=n_iter_no_change, class_weight=class_weight,
                          random_state=random_state, n_jobs=n_jobs)
@@ -274,7 +278,7 @@ class DaskLightGBMClassifier(LightGBMClassifier):
             dy = da.from_array(y_enc, chunks=(rows,))
             dw = da.from_array(weight, chunks=(rows,))
             dX, dy, dw = client.persist([dX, dy, dw])
-            model = lgb.DaskLGBMClassifier(client=client, n_estimators=int(self.n_estimators),
+            model = lgb.DaskLGBMClassifier(client=client, n_estimators=self._rounds(X.shape[0]),
                                            verbose=-1, **{k: v for k, v in params.items()
                                                           if k not in ("objective",)})
             with client.as_current():  # lightgbm.dask waits on the current client

@@ -53,7 +53,10 @@ one OpenMP thread per fit,
 two fits side by side, stays the rule (a fit with 2 threads took 86 s instead of 32 s on the loaded
 machine). Within one cross-validation LightGBM bins the matrix once (:class:`SharedBins`, from
 :data:`LARGE_ROWS` rows on): 100k x 235 fits CPU 76 -> 68 s, peak RSS 855 -> 733 MB, same accuracy
-(``benchmarks/fits.py``).
+(``benchmarks/fits.py``). From :data:`SCALE_ROWS` (50,000) rows per fit the ``fast`` preset's LightGBM boosts
+67 rounds at 0.15 with leaves of at least rows / 400 instead of 100 at 0.1 (the large-N rule, see
+:class:`LightGBMClassifier`): ensemble CPU 0.75-0.79x at the same out-of-fold accuracy within 0.07 points
+(NEU crops at scale 0.9662 vs 0.9666, ``benchmarks/neu_crops.py``).
 """
 
 from __future__ import annotations
@@ -90,6 +93,7 @@ __all__ = [
     "DEFAULT_PRESET",
     "MODEL_NAMES",
     "PRESETS",
+    "SCALE_ROWS",
     "AverageProbaClassifier",
     "CalibratedSVC",
     "LightGBMClassifier",
@@ -109,6 +113,9 @@ _AUTO_EARLY_STOPPING_ROWS = 2000
 #: From this many training rows on, LightGBM samples ``large_subsample`` of the rows and
 #: ``large_colsample`` of the columns per tree (see :class:`LightGBMClassifier`).
 LARGE_ROWS = 20_000
+#: From this many training rows on, a LightGBM fit whose ``scale_*`` parameters are set (the ``fast``
+#: preset) boosts fewer rounds at a higher learning rate with larger leaves (see :class:`LightGBMClassifier`).
+SCALE_ROWS = 50_000
 #: Rows LightGBM samples to find the bin edges (its default is 200,000). It keeps the sampled values
 #: as float64 per column: at 80,000 rows x 254 columns that was ~150 MB and half of a fit's CPU time
 #: (3.0 of 6.4 s); 20,000 rows give 63 quantile bins just as well (same held-out accuracy on
@@ -244,6 +251,16 @@ class LightGBMClassifier(ClassifierMixin, BaseEstimator):
         synthetic crops) 0.3 / 0.3 fitted 2.5-5x faster than 0.8 / 0.5 at the same accuracy
         (0.9744 vs 0.9751, the set's label noise caps it at ~0.975). Smaller sets keep the
         defaults, on which the NEU and demo accuracies were chosen.
+    scale_rows : int, default=SCALE_ROWS
+        Training rows from which the ``scale_*`` rule applies (when those are set).
+    scale_learning_rate, scale_n_estimators, scale_min_leaf_rows : float, int, int or None, default=None
+        The large-N rule (off when None; the ``fast`` preset sets 0.15, 67 and 400): from ``scale_rows``
+        training rows on, ``scale_learning_rate`` replaces ``learning_rate`` (when larger),
+        ``scale_n_estimators`` caps the rounds and every leaf holds at least one row in
+        ``scale_min_leaf_rows`` (200 at 80,000 rows). At 100,000 crops early stopping never fired within
+        100 rounds; 67 rounds at 0.15 with these leaves cost 0.69x the CPU of 100 at 0.1 at the same
+        accuracy on NEU crops at scale (57,000 rows of 64x64 crops of the NEU images, held-out images:
+        0.9632 vs 0.9636). ``benchmarks/fits.py --modes shared,oldrule`` measures it in the ensemble.
     early_stopping : {"auto", True, False}, default="auto"
         Hold out ``validation_fraction`` of the training rows (stratified) and stop when its
         log-loss has not improved for ``n_iter_no_change`` rounds. ``"auto"`` enables it from 2,000
@@ -289,6 +306,10 @@ class LightGBMClassifier(ClassifierMixin, BaseEstimator):
         max_bin=63,
         large_subsample=0.3,
         large_colsample=0.3,
+        scale_rows=SCALE_ROWS,
+        scale_learning_rate=None,
+        scale_n_estimators=None,
+        scale_min_leaf_rows=None,
         early_stopping="auto",
         validation_fraction=0.1,
         n_iter_no_change=10,
@@ -306,6 +327,10 @@ class LightGBMClassifier(ClassifierMixin, BaseEstimator):
         self.max_bin = max_bin
         self.large_subsample = large_subsample
         self.large_colsample = large_colsample
+        self.scale_rows = scale_rows
+        self.scale_learning_rate = scale_learning_rate
+        self.scale_n_estimators = scale_n_estimators
+        self.scale_min_leaf_rows = scale_min_leaf_rows
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
@@ -313,16 +338,35 @@ class LightGBMClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.n_jobs = n_jobs
 
+    def _scale_rule(self, n_samples):
+        """Whether the large-N rule applies to a fit on ``n_samples`` rows."""
+        return n_samples >= int(self.scale_rows) and any(
+            v is not None for v in (self.scale_learning_rate, self.scale_n_estimators, self.scale_min_leaf_rows))
+
+    def _rounds(self, n_samples):
+        """Boosting rounds (the most, with early stopping) of a fit on ``n_samples`` rows."""
+        rounds = int(self.n_estimators)
+        if self._scale_rule(n_samples) and self.scale_n_estimators is not None:
+            rounds = min(rounds, int(self.scale_n_estimators))
+        return rounds
+
     def _lgb_params(self, n_classes, n_samples, seed):
         subsample, colsample = float(self.subsample), float(self.colsample_bytree)
         if n_samples >= LARGE_ROWS:
             subsample = min(subsample, float(self.large_subsample))
             colsample = min(colsample, float(self.large_colsample))
+        learning_rate = float(self.learning_rate)
+        # On tiny sets the default leaf size would forbid every split.
+        min_leaf = int(max(1, min(self.min_child_samples, n_samples // (2 * n_classes))))
+        if self._scale_rule(n_samples):
+            if self.scale_learning_rate is not None:
+                learning_rate = max(learning_rate, float(self.scale_learning_rate))
+            if self.scale_min_leaf_rows:
+                min_leaf = max(min_leaf, n_samples // int(self.scale_min_leaf_rows))
         params = {
-            "learning_rate": float(self.learning_rate),
+            "learning_rate": learning_rate,
             "num_leaves": int(self.num_leaves),
-            # On tiny sets the default leaf size would forbid every split.
-            "min_data_in_leaf": int(max(1, min(self.min_child_samples, n_samples // (2 * n_classes)))),
+            "min_data_in_leaf": min_leaf,
             "min_sum_hessian_in_leaf": 1e-3,
             "bagging_fraction": subsample,
             "bagging_freq": 1 if subsample < 1.0 else 0,
@@ -402,13 +446,13 @@ class LightGBMClassifier(ClassifierMixin, BaseEstimator):
             )
             dtrain, dvalid = datasets(weight, np.sort(idx_tr), np.sort(idx_va), params)
             booster = lgb.train(
-                params, dtrain, num_boost_round=int(self.n_estimators), valid_sets=[dvalid],
+                params, dtrain, num_boost_round=self._rounds(n_samples), valid_sets=[dvalid],
                 callbacks=[lgb.early_stopping(int(self.n_iter_no_change), verbose=False)],
             )
             n_iter = booster.best_iteration or booster.current_iteration()
         else:
             dtrain, _ = datasets(weight, np.arange(n_samples), None, params)
-            booster = lgb.train(params, dtrain, num_boost_round=int(self.n_estimators))
+            booster = lgb.train(params, dtrain, num_boost_round=self._rounds(n_samples))
             n_iter = booster.current_iteration()
         # Keep exactly the rounds used, as the text model the artifact will hold: predictions made
         # now and after loading the artifact come from the very same parsed model.
@@ -416,6 +460,10 @@ class LightGBMClassifier(ClassifierMixin, BaseEstimator):
         self.classes_ = classes
         self.n_features_in_ = int(n_features)
         self.n_iter_ = int(n_iter)
+        self.fit_params_ = {"rows": int(n_samples), "scale_rule": bool(self._scale_rule(n_samples)),
+                            "rounds": self._rounds(n_samples), "rounds_kept": int(n_iter),
+                            **{k: params[k] for k in ("learning_rate", "min_data_in_leaf", "bagging_fraction",
+                                                      "feature_fraction", "num_leaves")}}
         return self
 
     def predict_proba(self, X):
@@ -650,7 +698,8 @@ class AverageProbaClassifier(ClassifierMixin, BaseEstimator):
 _PRESET_PARAMS: dict[str, dict[str, dict[str, Any]]] = {
     "lightgbm": {
         "fast": dict(n_estimators=100, learning_rate=0.1, num_leaves=15, colsample_bytree=0.5,
-                     n_iter_no_change=10, max_bin=63),
+                     n_iter_no_change=10, max_bin=63, scale_rows=SCALE_ROWS, scale_learning_rate=0.15,
+                     scale_n_estimators=67, scale_min_leaf_rows=400),
         "accurate": dict(n_estimators=1500, learning_rate=0.05, num_leaves=31, colsample_bytree=0.5,
                          n_iter_no_change=50, max_bin=127),
     },

@@ -175,69 +175,43 @@ def _features(ws, rows, spec, progress, n_jobs, scheduler=None):
     """
     from defectlab.features import extract_cached
     from defectlab.learn.distributed import features_dask, resolve_scheduler
-    from defectlab.store import load_images
 
     address = resolve_scheduler(scheduler)
     if address is not None:
         X = features_dask(ws, list(rows["sha256"]), list(rows["blob"]), spec, address, progress=progress)
         return np.asarray(X, dtype=np.float64)
-    by_sha = {}
-    for sha, blob, source in zip(rows["sha256"], rows["blob"], rows["source"], strict=True):
-        by_sha.setdefault(sha, (blob, source))
-
-    def loader(shas):
-        return load_images(ws, [by_sha[s][0] for s in shas], [by_sha[s][1] for s in shas])
-
+    loader = _blob_files(ws, rows)
     X = extract_cached(list(rows["sha256"]), loader, spec, cache_dir=ws.features_dir,
                        n_jobs=n_jobs, progress=progress)
     return np.asarray(X, dtype=np.float64)
 
 
-class _Unreadable(Exception):
-    """Internal: images of a feature batch that cannot be read, ``{sha256: reason}``."""
+def _blob_files(ws, rows):
+    """The items' blob files (``sha -> (blob path relative to the workspace, source)``): what feature workers,
+    threads or processes, read and decode; each path is checked to lie inside ``blobs/`` when it is read."""
+    from defectlab.features.procpool import BlobFiles
 
-    def __init__(self, bad):
-        super().__init__(f"{len(bad)} unreadable images")
-        self.bad = bad
-
-
-def _strict_loader(ws, by_sha):
-    """A feature-cache loader that reads every image of a batch and raises :class:`_Unreadable` listing all
-    the bad ones (so nothing is cached for a batch holding one)."""
-    from defectlab.errors import DefectlabError
-    from defectlab.imaging import decode_image
-
-    def loader(shas):
-        images, bad = [], {}
-        for s in shas:
-            blob, source = by_sha[s]
-            try:
-                images.append(decode_image(ws.read_blob(blob), source=source))
-            except (DefectlabError, OSError) as exc:
-                bad[s] = str(exc)[:300]
-        if bad:
-            raise _Unreadable(bad)
-        return images
-
-    return loader
+    files = {}
+    for sha, blob, source in zip(rows["sha256"], rows["blob"], rows["source"], strict=True):
+        files.setdefault(sha, (str(blob), str(source)))
+    return BlobFiles(files, root=str(ws.root), blobs_dir=str(ws.blobs_dir))
 
 
 def _features_skipping(ws, rows, spec, progress, n_jobs):
     """Features of the rows that can be read; ``(X, kept rows, skipped)`` where ``skipped`` lists
     ``{item_id, source, reason}`` of items whose image is missing, damaged or undecodable."""
     from defectlab.features import extract_cached
+    from defectlab.features.procpool import UnreadableImages
 
     skipped = []
     while True:
-        by_sha = {}
-        for sha, blob, source in zip(rows["sha256"], rows["blob"], rows["source"], strict=True):
-            by_sha.setdefault(sha, (blob, source))
         try:
-            X = extract_cached(list(rows["sha256"]), _strict_loader(ws, by_sha), spec, cache_dir=ws.features_dir,
+            X = extract_cached(list(rows["sha256"]), _blob_files(ws, rows), spec, cache_dir=ws.features_dir,
                                n_jobs=n_jobs, progress=progress)
-        except _Unreadable as exc:
-            bad = rows["sha256"].isin(list(exc.bad))
-            skipped += [{"item_id": int(r["id"]), "source": str(r["source"]), "reason": exc.bad[r["sha256"]]}
+        except UnreadableImages as exc:
+            reasons = exc.reasons()
+            bad = rows["sha256"].isin(list(reasons))
+            skipped += [{"item_id": int(r["id"]), "source": str(r["source"]), "reason": reasons[r["sha256"]]}
                         for _, r in rows[bad].iterrows()]
             rows = rows[~bad].reset_index(drop=True)
             continue
@@ -313,7 +287,7 @@ def train_project(ws: WorkspaceLike, project: ProjectRef, model: str = DEFAULT_M
                   folds: int = 5, seed: int = 0, feature_spec: Any | None = None, user: str = "local",
                   progress: Callable[..., Any] | None = None, model_preset: str = DEFAULT_PRESET,
                   class_weight: str | dict[Any, float] = "balanced", target_accuracy: float = 0.99,
-                  holdout: float | ArrayLike | None = None, note: str = "", n_jobs: int = 2,
+                  holdout: float | ArrayLike | None = None, note: str = "", n_jobs: int | None = None,
                   scheduler: str | None = None) -> dict[str, Any]:
     """Train a project on its current labels and record the run.
 
@@ -350,8 +324,10 @@ def train_project(ws: WorkspaceLike, project: ProjectRef, model: str = DEFAULT_M
         Keep this fraction (grouped, stratified) out of the cross-validation and report its metrics
         separately under ``metrics["holdout"]``.
     note : str
-    n_jobs : int, default=2
-        Local workers: feature-extraction threads and models fitted side by side.
+    n_jobs : int or None, default=None
+        Local workers: feature extraction (worker processes from 2,048 images to compute, else threads;
+        :mod:`defectlab.features.procpool`) and models fitted side by side. ``None``: the available
+        cores, at most 8.
     scheduler : str or None
         A Dask scheduler address (``tcp://host:8786``) or ``"env"`` for ``$DEFECTLAB_SCHEDULER``:
         features are computed by the cluster's workers (:mod:`defectlab.learn.distributed`). None
@@ -365,10 +341,12 @@ def train_project(ws: WorkspaceLike, project: ProjectRef, model: str = DEFAULT_M
         timings, warnings, n_splits, spec_hash, feature_preset, path``.
     """
     from defectlab.features import feature_names
+    from defectlab.features.procpool import default_jobs
     from defectlab.store import get_project
 
     t_start = time.perf_counter()
     ws = as_workspace(ws)
+    n_jobs = default_jobs() if n_jobs is None else _check_int(n_jobs, "train_project", "n_jobs", 1)
     folds, seed, target_accuracy = _check_train_args(model, model_preset, folds, seed, target_accuracy)
     _require(ws, user, "train")
     proj = get_project(ws, project)
@@ -402,6 +380,9 @@ def train_project(ws: WorkspaceLike, project: ProjectRef, model: str = DEFAULT_M
               "grouped": data.groups is not None, "holdout": holdout, "target_accuracy": target_accuracy,
               "n_jobs": n_jobs, "oof_sha256": files["oof_sha256"], "artifact_kind": files["kind"],
               "n_features": X.shape[1], "warnings": data.notes, "skipped_items": data.skipped[:200]}
+    lgb_fit = _lightgbm_fit_params(oof.model)
+    if lgb_fit is not None:  # the settings the final LightGBM fit used (the large-N rule: models.SCALE_ROWS)
+        params["lightgbm_fit"] = lgb_fit
     try:
         _record_run(ws, run_id, proj, user, model, params, spec, seed, data, oof, scores, timings, note, files)
     except BaseException:
@@ -503,6 +484,16 @@ def _fit(X, data, model, model_preset, class_weight, seed, folds, holdout, n_job
     if on_dask:
         oof.model = distributed.localize(oof.model)
     return oof
+
+
+def _lightgbm_fit_params(model):
+    """``fit_params_`` of the final model's LightGBM (itself or an ensemble member), or None."""
+    members = [model, *getattr(model, "estimators_", [])]
+    for member in members:
+        fitted = getattr(member, "fit_params_", None)
+        if isinstance(fitted, dict):
+            return dict(fitted)
+    return None
 
 
 def _score(oof, labels, classes, ordinal, target_accuracy):
@@ -811,7 +802,7 @@ def load_run_model(ws: WorkspaceLike, run_id: str) -> tuple[Any, dict[str, Any],
 
 
 def run_features(ws: WorkspaceLike, run_id: str, item_ids: ItemIds, progress: Callable[..., Any] | None = None,
-                 n_jobs: int = 2) -> np.ndarray:
+                 n_jobs: int | None = None) -> np.ndarray:
     """Features of stored items under a run's feature spec: (N, F) float64, rows in ``item_ids`` order."""
     import pandas as pd
 
@@ -822,7 +813,7 @@ def run_features(ws: WorkspaceLike, run_id: str, item_ids: ItemIds, progress: Ca
 
 
 def warm_feature_cache(ws: WorkspaceLike, item_ids: ItemIds, spec: Any = None, scheduler: str | None = None,
-                       n_jobs: int = 2, progress: Callable[..., Any] | None = None) -> int:
+                       n_jobs: int | None = None, progress: Callable[..., Any] | None = None) -> int:
     """Compute and cache the features of stored items (e.g. right after an import on a cluster).
 
     Parameters
@@ -834,7 +825,8 @@ def warm_feature_cache(ws: WorkspaceLike, item_ids: ItemIds, spec: Any = None, s
         ``defectlab.features.auto_spec`` for the sizes of the items' project).
     scheduler : str or None
         A Dask scheduler address (``None``: ``$DEFECTLAB_SCHEDULER``, else local threads).
-    n_jobs : int, default=2
+    n_jobs : int or None, default=None
+        Local feature workers (``None``: the available cores, at most 8).
     progress : callable or None
         ``progress(done, total)``.
 
@@ -898,7 +890,8 @@ def _predict_proba(model, X, scheduler):
 
 def predict_items(ws: WorkspaceLike, project: ProjectRef, run_id: str, item_ids: ItemIds, user: str = "local",
                   batch_id: int | None = None, progress: Callable[..., Any] | None = None, explain_top: int = 3,
-                  n_jobs: int = 2, threshold: float | None = None, scheduler: str | None = None) -> dict[str, Any]:
+                  n_jobs: int | None = None, threshold: float | None = None,
+                  scheduler: str | None = None) -> dict[str, Any]:
     """Predict stored items with a run and record the predictions.
 
     Parameters
@@ -1006,7 +999,8 @@ def predict_items(ws: WorkspaceLike, project: ProjectRef, run_id: str, item_ids:
 
 def predict_batch(ws: WorkspaceLike, project: ProjectRef, run_id: str, source: PathLike, user: str = "local",
                   layout: str = "auto", progress: Callable[..., Any] | None = None, explain_top: int = 3,
-                  n_jobs: int = 2, threshold: float | None = None, scheduler: str | None = None) -> dict[str, Any]:
+                  n_jobs: int | None = None, threshold: float | None = None,
+                  scheduler: str | None = None) -> dict[str, Any]:
     """Import a folder / zip / image as a ``predict`` batch and predict every image in it with a run.
 
     The images become unlabeled items of the project (content already in the project is reused, not

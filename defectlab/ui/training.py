@@ -17,12 +17,18 @@ from dataclasses import dataclass, field
 from defectlab.errors import DefectlabError
 from defectlab.messages import Message, msg, os_reason
 
-__all__ = ["Job", "forget", "index_of", "job", "model_names", "preset_names", "speed_names", "start"]
+__all__ = ["Job", "JobCancelled", "cancel", "forget", "index_of", "job", "model_names", "preset_names", "speed_names",
+           "start"]
 
 _JOBS: dict = {}
 _LOCK = threading.Lock()
 _TRAIN_SHARE = 0.85  # of a training job's progress bar; its review queues fill the rest
 _QUEUES_END = 0.95  # ... up to here; preparing the plate locator (projects with plates) the last part
+
+
+class JobCancelled(DefectlabError):
+    """Raised from a job's progress callback once :func:`cancel` was asked: the library stops there (feature
+    workers are stopped, the features computed so far stay cached, no run is recorded)."""
 
 
 @dataclass
@@ -40,6 +46,8 @@ class Job:
     error: str | None = None
     thread: threading.Thread | None = None
     span: tuple = (0.0, 1.0)  # the part of the bar the current step fills (training, then its queues)
+    cancel_requested: threading.Event = field(default_factory=threading.Event)
+    cancelled: bool = False
 
     @property
     def running(self):
@@ -52,6 +60,8 @@ class Job:
     def _progress(self, *args, **kwargs):
         # Accept progress(fraction), progress(fraction, message), progress(done, total[, message]),
         # or keyword forms, whatever the library reports.
+        if self.cancel_requested.is_set():
+            raise JobCancelled(msg("train.cancelled", "Training was cancelled."))
         nums = [a for a in args if isinstance(a, numbers.Number) and not isinstance(a, bool)]
         texts = [a for a in args if isinstance(a, str)]
         if "fraction" in kwargs:
@@ -87,6 +97,18 @@ def forget(ws, project):
             del _JOBS[_key(ws, project)]
 
 
+def cancel(ws, project, user):
+    """Ask the running training job of this project to stop (only the user who started it may); True if asked.
+
+    The job stops at its next progress report (within one batch of images or one model fit)."""
+    with _LOCK:
+        j = _JOBS.get(_key(ws, project))
+    if j is None or not j.running or j.user != user:
+        return False
+    j.cancel_requested.set()
+    return True
+
+
 def start(ws, project, *, model, preset, folds, seed, user, model_preset=None):
     """Start training unless this project already trains; return the (new or running) :class:`Job`."""
     from defectlab import learn
@@ -113,6 +135,8 @@ def start(ws, project, *, model, preset, folds, seed, user, model_preset=None):
             _compute_queues(ws, j)
             _prepare_locator(ws, j)
             j.fraction = 1.0
+        except JobCancelled:
+            j.cancelled = True
         except DefectlabError as exc:  # its Message (catalog key), shown in the reader's language
             j.error = exc.args[0] if exc.args and isinstance(exc.args[0], Message) else str(exc)
         except Exception as exc:

@@ -71,6 +71,12 @@ def _status():
                                        seconds=int(j.seconds),
                                        message=common.reason_text(j.message) if j.message else ""))
         st.caption(t("train.keep_working"))
+        if j.user == common.user() and st.button(t("train.cancel"), key="train_cancel", icon=":material/stop:",
+                                                 disabled=j.cancel_requested.is_set()):
+            training.cancel(ws, project, common.user())
+        return
+    if j.cancelled:
+        st.info(t("train.cancelled"))
         return
     if j.error:
         st.error(t("train.failed", error=common.reason_text(j.error)))
