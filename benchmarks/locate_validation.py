@@ -59,8 +59,11 @@ BACKGROUND = loc_mod.BACKGROUND
 # ---------------------------------------------------------------- validation plates (cached)
 
 def _plate_no(source):
-    m = re.search(r"_(\d+)\.\w+$", str(source))
-    return int(m.group(1)) if m else 0
+    """NEU's plate number from a crop's source (``images/crazing_12.jpg#0`` -> 12); a source without one fails."""
+    m = re.search(r"_(\d+)\.\w+(?:#\d+)?$", str(source))
+    if m is None:
+        raise ValueError(f"not a NEU plate: {source!r}")
+    return int(m.group(1))
 
 
 def validation_plates(ws, run_id, cut, cache):
