@@ -42,7 +42,6 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))
 
 import numpy as np  # noqa: E402
 
@@ -289,6 +288,7 @@ VARIANTS = ("default", "regress-replace:0.1", "regress-concat:0.3", "plate-evide
 
 
 def main(argv=None):
+    sys.path.insert(0, str(REPO / "benchmarks"))  # benchmarks/locate.py: its workspace and NEU lookup
     from locate import _neu_dir, _workspace
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
