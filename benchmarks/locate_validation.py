@@ -1,0 +1,329 @@
+"""Validation of box-scorer variants on NEU *training* plates (never on the held-out plates 241-300).
+
+    .venv/bin/python benchmarks/locate_validation.py [--neu DIR] [--workdir DIR] [--cut 180] [--seeds 0 1 2]
+
+The benchmark of record is ``benchmarks/locate.py`` (plates 241-300). This script is where changes to the box
+scorer are tried first, so that nothing is tuned on the held-out plates:
+
+1. The workspace of ``benchmarks/locate.py`` (``--workdir`` reuses it: plates 1-240, default run).
+2. A locator (background class, same model kind and seed as ``locator_for_run``) is trained on the run's crops
+   of plates 1..``--cut`` and their background windows; the windows of the run's plates ``--cut``+1..240 are
+   classified once and cached in ``WORKDIR/validation-<cut>.npz`` (plain arrays, no pickle).
+3. On those validation plates, 3-fold (plates grouped, a new fold draw per seed), the box scorer is learned on
+   two folds exactly as the locator learns it (:meth:`BoxScorer.fit`: out-of-fold best-F1 thresholds per
+   class) and boxes the third; box recall / precision at IoU >= 0.3, label-matched, summed over the folds.
+
+Variants (each beside the default in the same run, same folds):
+
+* ``default``: :func:`propose` + :class:`BoxScorer` as shipped.
+* ``regress-replace`` / ``regress-concat``: bounding-box regression. Per class, a ridge regression (standardised
+  proposal numbers + the box's place on the plate + class indicators) learns the offsets ``dx, dy`` (in box
+  widths / heights) and ``log dw, log dh`` from a proposal to its best-overlapping true box of its class
+  (proposals with IoU >= ``min_iou`` to one), fitted on the training folds (the scorer's training proposals
+  are regressed out of fold, in two halves); the regressed boxes get their numbers recomputed from the map
+  and either replace the proposals or are added to them (a 16th column marks them).
+* ``plate-evidence``: two more scorer columns from the plate's overall class evidence: the candidate class's
+  share of the plate's mean defect probability, and its gap to the plate's top defect class.
+* ``recall@precision``: the default scorer with thresholds chosen for the highest recall at out-of-fold
+  precision >= 0.65 instead of the best F1.
+
+Prints one line per variant and seed, the means, and one JSON line.
+"""
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import numpy as np  # noqa: E402
+
+import defectlab.learn.box_proposals as bp  # noqa: E402
+from defectlab.features import extract  # noqa: E402
+from defectlab.learn import locate as loc_mod  # noqa: E402
+from defectlab.learn.box_ranker import count_matches, pairwise_overlap, suppress  # noqa: E402
+from defectlab.learn.runs import get_run, load_run_model, resolve_run  # noqa: E402
+from defectlab.store import get_item, load_item_image  # noqa: E402
+
+BACKGROUND = loc_mod.BACKGROUND
+
+
+# ---------------------------------------------------------------- validation plates (cached)
+
+def _plate_no(source):
+    """NEU's plate number from a crop's source (``images/crazing_12.jpg#0`` -> 12); a source without one fails."""
+    m = re.search(r"_(\d+)\.\w+(?:#\d+)?$", str(source))
+    if m is None:
+        raise ValueError(f"not a NEU plate: {source!r}")
+    return int(m.group(1))
+
+
+def validation_plates(ws, run_id, cut, cache):
+    """(classes, plates): plates are dicts ``h, w, windows, probs, truth`` of the run's plates after ``cut``."""
+    if cache.exists():
+        z = np.load(cache, allow_pickle=False)
+        classes = [str(c) for c in z["classes"]]
+        truth = json.loads(str(z["truth"]))
+        plates = []
+        for k, (h, w, a, b) in enumerate(z["index"].tolist()):
+            plates.append({"h": h, "w": w, "windows": z["windows"][a:b], "probs": z["probs"][a:b],
+                           "truth": [(lab, tuple(box)) for lab, box in truth[k]]})
+        return classes, plates
+    _, run, spec = load_run_model(ws, run_id)
+    run = get_run(ws, run_id, with_items=True)
+    rows = loc_mod._training_items(ws, run)
+    boxed = [r for r in rows if r["parent_id"] is not None]
+    sizes = [r["width"] for r in boxed], [r["height"] for r in boxed]
+    sides = loc_mod.window_sides(*sizes, 3) + loc_mod.window_shapes(*sizes)
+    train = [r for r in rows if _plate_no(r["source"]) <= cut]
+    t0 = time.perf_counter()
+    model = loc_mod._fit_locator(ws, run, train, spec, sides, 2, 0)[0]
+    classes = [str(c) for c in model.classes_]
+    truth_of = loc_mod._plate_truth(rows)
+    val_ids = sorted({r["parent_id"] for r in boxed if _plate_no(r["source"]) > cut})
+    plates = []
+    for pid in val_ids:
+        image = load_item_image(ws, get_item(ws, pid))
+        h, w = image.shape[:2]
+        windows = loc_mod.sliding_windows(h, w, sides, loc_mod.LocateSettings.stride,
+                                          loc_mod.LocateSettings.max_windows)
+        X = np.asarray(extract(loc_mod._window_crops(image, windows), spec), dtype=np.float64)
+        plates.append({"h": h, "w": w, "windows": windows, "probs": loc_mod._predict(model, X),
+                       "truth": truth_of[pid]})
+    print(f"locator on plates 1-{cut} + {len(plates)} validation plates classified in "
+          f"{time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    ends = np.cumsum([len(p["windows"]) for p in plates])
+    np.savez(cache, classes=np.array(classes), windows=np.concatenate([p["windows"] for p in plates]),
+             probs=np.concatenate([p["probs"] for p in plates]),
+             index=np.array([(p["h"], p["w"], a, b)
+                             for p, a, b in zip(plates, np.r_[0, ends[:-1]], ends, strict=True)]),
+             truth=json.dumps([[(lab, list(box)) for lab, box in p["truth"]] for p in plates]))
+    return classes, plates
+
+
+# ---------------------------------------------------------------- proposals and variants
+
+class Ridge:
+    """Standardised ridge regression with an unpenalised intercept (numbers only)."""
+
+    def __init__(self, alpha=1.0):
+        self.alpha = alpha
+
+    def fit(self, X, Y):
+        self.mu, self.sd = X.mean(0), X.std(0) + 1e-6
+        Z = np.column_stack([(X - self.mu) / self.sd, np.ones(len(X))])
+        A = Z.T @ Z + self.alpha * np.eye(Z.shape[1])
+        A[-1, -1] -= self.alpha
+        self.W = np.linalg.solve(A, Z.T @ Y)
+        return self
+
+    def predict(self, X):
+        return np.column_stack([(X - self.mu) / self.sd, np.ones(len(X))]) @ self.W
+
+
+class Context:
+    """The validation plates with their proposals (computed once)."""
+
+    def __init__(self, classes, plates):
+        self.classes, self.plates = classes, plates
+        self.defect = [c for c in classes if c != BACKGROUND]
+        self.defect_idx = np.array([classes.index(c) for c in self.defect])
+        self.props = []
+        for p in plates:
+            pm, cell = loc_mod.probability_map(p["probs"], p["windows"], p["h"], p["w"])
+            b, lab, F = bp.propose(p["probs"], p["windows"], classes, pm, cell, p["h"], p["w"])
+            self.props.append((b, lab, F, pm.astype(np.float64), cell))
+        sides = [min(int(w[2] - w[0]), int(w[3] - w[1])) for p in plates[:1] for w in p["windows"]]
+        self.min_box = max(1, min(sides) // 2) if sides else 1
+
+    def design(self, i, b, lab, F):
+        p = self.plates[i]
+        g = b.astype(np.float64) / np.array([p["w"], p["h"], p["w"], p["h"]])
+        onehot = (lab[:, None] == self.defect_idx[None, :]).astype(np.float64)
+        return np.column_stack([F, g, onehot])
+
+
+def _targets(b, lab, truth, classes, min_iou):
+    best, T = np.zeros(len(b)), np.zeros((len(b), 4))
+    for label, box in truth:
+        v = pairwise_overlap(b, np.array([box], np.float64))[0][:, 0] * (lab == classes.index(label))
+        upd = v > best
+        best[upd], T[upd] = v[upd], np.array(box, np.float64)
+    pw, ph = np.maximum(b[:, 2] - b[:, 0], 1), np.maximum(b[:, 3] - b[:, 1], 1)
+    tw, th = np.maximum(T[:, 2] - T[:, 0], 1), np.maximum(T[:, 3] - T[:, 1], 1)
+    Y = np.column_stack([(T[:, 0] + T[:, 2] - b[:, 0] - b[:, 2]) / 2 / pw,
+                         (T[:, 1] + T[:, 3] - b[:, 1] - b[:, 3]) / 2 / ph, np.log(tw / pw), np.log(th / ph)])
+    return Y, best >= min_iou
+
+
+def _fit_regressors(ctx, idx, min_iou):
+    X, Y, L = [], [], []
+    for i in idx:
+        b, lab, F, _, _ = ctx.props[i]
+        y, ok = _targets(b, lab, ctx.plates[i]["truth"], ctx.classes, min_iou)
+        X.append(ctx.design(i, b, lab, F)[ok])
+        Y.append(y[ok])
+        L.append(lab[ok])
+    X, Y, L = np.vstack(X), np.vstack(Y), np.concatenate(L)
+    return {c: Ridge().fit(X[L == c], Y[L == c]) for c in np.unique(L) if (L == c).sum() >= 30}
+
+
+def _regressed(ctx, i, regs, mode):
+    b, lab, F, pm, cell = ctx.props[i]
+    h, w = ctx.plates[i]["h"], ctx.plates[i]["w"]
+    D = np.zeros((len(b), 4))
+    X = ctx.design(i, b, lab, F)
+    for c, r in regs.items():
+        if (lab == c).any():
+            D[lab == c] = r.predict(X[lab == c])
+    pw, ph = np.maximum(b[:, 2] - b[:, 0], 1), np.maximum(b[:, 3] - b[:, 1], 1)
+    cx, cy = (b[:, 0] + b[:, 2]) / 2 + D[:, 0] * pw, (b[:, 1] + b[:, 3]) / 2 + D[:, 1] * ph
+    nw, nh = pw * np.exp(np.clip(D[:, 2], -1.5, 1.5)), ph * np.exp(np.clip(D[:, 3], -1.5, 1.5))
+    nb = np.round(np.column_stack([cx - nw / 2, cy - nh / 2, cx + nw / 2, cy + nh / 2])).astype(np.int64)
+    nb[:, [0, 2]], nb[:, [1, 3]] = np.clip(nb[:, [0, 2]], 0, w), np.clip(nb[:, [1, 3]], 0, h)
+    mh, mw = pm.shape[1:]
+    cb = np.column_stack([nb[:, 0] // cell, nb[:, 1] // cell, -(-nb[:, 2] // cell), -(-nb[:, 3] // cell)])
+    cb[:, 2], cb[:, 3] = np.clip(cb[:, 2], 1, mw), np.clip(cb[:, 3], 1, mh)
+    cb[:, 0], cb[:, 1] = np.minimum(cb[:, 0], cb[:, 2] - 1), np.minimum(cb[:, 1], cb[:, 3] - 1)
+    F2 = bp._numbers(cb, lab, F[:, 13].astype(np.int64), pm, ctx.classes, ctx.defect_idx, BACKGROUND)
+    if mode == "replace":
+        return nb, lab, F2
+    return (np.vstack([b, nb]), np.concatenate([lab, lab]),
+            np.vstack([np.column_stack([F, np.zeros(len(F))]), np.column_stack([F2, np.ones(len(F2))])]))
+
+
+def _plate_evidence(ctx, i):
+    b, lab, F, pm, _ = ctx.props[i]
+    plate = pm.reshape(len(ctx.classes), -1).mean(1)
+    d = plate[ctx.defect_idx]
+    return b, lab, np.column_stack([F, plate[lab] / max(d.sum(), 1e-9), plate[lab] - d.max()])
+
+
+def _recall_at_precision(p0):
+    """A replacement of :func:`bp._best_thresholds`: the highest recall at out-of-fold precision >= p0."""
+    def choose(plates, scores, classes, defect):
+        counts, n_true = {t: {} for t in bp._GRID}, {}
+        for (boxes, labels, _, truth), s in zip(plates, scores, strict=True):
+            labels = np.asarray(labels, dtype=np.int64)
+            for label, _ in truth:
+                n_true[label] = n_true.get(label, 0) + 1
+            for c in defect:
+                sel = labels == classes.index(c)
+                if sel.any():
+                    mine = [x for x in truth if x[0] == c]
+                    for t in bp._GRID:
+                        found = suppress(s[sel], labels[sel], boxes[sel], classes, t)
+                        tp, n = counts[t].get(c, (0, 0))
+                        counts[t][c] = (tp + count_matches(found, mine), n + len(found))
+
+        def stat(t, labels):
+            tp = sum(counts[t].get(c, (0, 0))[0] for c in labels)
+            found = sum(counts[t].get(c, (0, 0))[1] for c in labels)
+            return tp / max(sum(n_true.get(c, 0) for c in labels), 1), tp / max(found, 1)
+
+        def best_of(labels):
+            ok = [t for t in bp._GRID if stat(t, labels)[1] >= p0]
+            return max(ok, key=lambda t: (round(stat(t, labels)[0], 9), t)) if ok else max(bp._GRID)
+
+        return best_of(defect), {c: best_of([c]) for c in defect if n_true.get(c, 0) >= 10}
+    return choose
+
+
+def run_variant(ctx, folds, variant):
+    """Counts (tp, found, true) per class over the folds, and the same at fixed thresholds 0.5 / 0.6."""
+    name, _, arg = variant.partition(":")
+    fixed = (None, 0.5, 0.6)
+    counts = {t: {c: np.zeros(3, np.int64) for c in ctx.defect} for t in fixed}
+    saved = bp._best_thresholds
+    if name == "recall@precision":
+        bp._best_thresholds = _recall_at_precision(float(arg or 0.65))
+    try:
+        for k in range(folds.max() + 1):
+            train = np.flatnonzero(folds != k).tolist()
+            test = np.flatnonzero(folds == k).tolist()
+            cand = _candidates(ctx, name, arg, train, test)
+            scorer = bp.BoxScorer.fit([(*cand[i], ctx.plates[i]["truth"]) for i in train], ctx.classes, BACKGROUND, 0)
+            for i in test:
+                for t in fixed:
+                    found = scorer.boxes(*cand[i], ctx.classes, threshold=t, min_box=ctx.min_box)
+                    for c in ctx.defect:
+                        mine = [x for x in ctx.plates[i]["truth"] if x[0] == c]
+                        counts[t][c] += (count_matches([f for f in found if f["label"] == c], mine),
+                                         sum(f["label"] == c for f in found), len(mine))
+    finally:
+        bp._best_thresholds = saved
+    return counts
+
+
+def _candidates(ctx, name, arg, train, test):
+    if name == "plate-evidence":
+        return {i: _plate_evidence(ctx, i) for i in train + test}
+    if not name.startswith("regress"):
+        return {i: ctx.props[i][:3] for i in train + test}
+    mode, min_iou = name.split("-")[1], float(arg or 0.3)
+    cand, half = {}, np.arange(len(train)) % 2
+    for j in range(2):  # the scorer's training proposals regressed out of fold
+        regs = _fit_regressors(ctx, [i for i, g in zip(train, half, strict=True) if g != j], min_iou)
+        cand.update({i: _regressed(ctx, i, regs, mode) for i, g in zip(train, half, strict=True) if g == j})
+    regs = _fit_regressors(ctx, train, min_iou)
+    cand.update({i: _regressed(ctx, i, regs, mode) for i in test})
+    return cand
+
+
+def _score(c):
+    tp, found, true = (int(v) for v in c)
+    r, p = tp / max(true, 1), tp / max(found, 1)
+    return {"recall": round(r, 4), "precision": round(p, 4), "f1": round(2 * r * p / max(r + p, 1e-9), 4),
+            "found": found}
+
+
+VARIANTS = ("default", "regress-replace:0.1", "regress-concat:0.3", "plate-evidence", "recall@precision:0.65")
+
+
+def main(argv=None):
+    sys.path.insert(0, str(REPO / "benchmarks"))  # benchmarks/locate.py: its workspace and NEU lookup
+    from locate import _neu_dir, _workspace
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--neu", default=None)
+    ap.add_argument("--workdir", required=True, help="the workspace of benchmarks/locate.py (made when missing)")
+    ap.add_argument("--cut", type=int, default=180, help="locator on plates 1..cut, validation on cut+1..240")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--variants", nargs="+", default=list(VARIANTS))
+    args = ap.parse_args(argv)
+    ws, run_id = _workspace(_neu_dir(args.neu), args.workdir, 240)
+    run_id = resolve_run(ws, "NEU", run_id)
+    classes, plates = validation_plates(ws, run_id, args.cut, Path(args.workdir) / f"validation-{args.cut}.npz")
+    ctx = Context(classes, plates)
+    out = {"plates": len(plates), "true_boxes": sum(len(p["truth"]) for p in plates), "seeds": args.seeds,
+           "variants": {}}
+    for variant in args.variants:
+        per_seed = []
+        for seed in args.seeds:
+            folds = np.random.default_rng(seed).permutation(np.arange(len(plates)) % 3)
+            counts = run_variant(ctx, folds, variant)
+            s = {("calibrated" if t is None else f"@{t}"): _score(sum(c.values())) for t, c in counts.items()}
+            s["per_class"] = {c: _score(v) for c, v in counts[None].items()}
+            per_seed.append(s)
+            cal = s["calibrated"]
+            print(f"{variant:<24} seed {seed}: recall {cal['recall']:.3f} precision {cal['precision']:.3f} "
+                  f"F1 {cal['f1']:.3f}   @0.5 {s['@0.5']['recall']:.3f} / {s['@0.5']['precision']:.3f}   "
+                  f"@0.6 {s['@0.6']['recall']:.3f} / {s['@0.6']['precision']:.3f}", flush=True)
+        mean = {k: round(float(np.mean([s["calibrated"][k] for s in per_seed])), 4)
+                for k in ("recall", "precision", "f1")}
+        print(f"{variant:<24} mean:   recall {mean['recall']:.3f} precision {mean['precision']:.3f} "
+              f"F1 {mean['f1']:.3f}", flush=True)
+        out["variants"][variant] = {"mean": mean, "seeds": per_seed}
+    print(json.dumps(out))
+    return out
+
+
+if __name__ == "__main__":
+    main()

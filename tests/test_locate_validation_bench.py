@@ -1,0 +1,80 @@
+"""The validation benchmark of the box scorer (``benchmarks/locate_validation.py``) still runs on the library.
+
+It uses private pieces of ``box_proposals`` and ``locate`` (the proposals' numbers, the threshold choice); these
+tests fail when those change under it, on small synthetic plates (no NEU needed).
+"""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from defectlab.learn.locate import sliding_windows
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "locate_validation.py"
+CLASSES = ["background", "pit", "scratch"]
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("locate_validation_bench", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _plates(n=24, seed=0):
+    """Plates of 120x120 with one box each; windows inside it lean to its class, the others to background."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for k in range(n):
+        label = CLASSES[1 + k % 2]
+        x0, y0 = (int(v) for v in rng.integers(0, 60, 2))
+        box = (x0, y0, x0 + int(rng.integers(30, 60)), y0 + int(rng.integers(30, 60)))
+        windows = sliding_windows(120, 120, [24, 48])
+        inter = (np.clip(np.minimum(windows[:, 2], box[2]) - np.maximum(windows[:, 0], box[0]), 0, None)
+                 * np.clip(np.minimum(windows[:, 3], box[3]) - np.maximum(windows[:, 1], box[1]), 0, None))
+        share = inter / ((windows[:, 2] - windows[:, 0]) * (windows[:, 3] - windows[:, 1]))
+        probs = rng.dirichlet([1, 1, 1], len(windows)) * 0.3
+        probs[:, CLASSES.index(label)] += 0.7 * share
+        probs[:, 0] += 0.7 * (1 - share)
+        out.append({"h": 120, "w": 120, "windows": windows, "probs": probs, "truth": [(label, box)]})
+    return out
+
+
+@pytest.mark.parametrize("variant", ["default", "regress-replace:0.1", "regress-concat:0.3", "plate-evidence",
+                                     "recall@precision:0.65"])
+def test_every_variant_scores_every_true_box_once(bench, variant):
+    plates = _plates()
+    ctx = bench.Context(CLASSES, plates)
+    folds = np.arange(len(plates)) % 3
+    counts = bench.run_variant(ctx, folds, variant)
+    assert set(counts) == {None, 0.5, 0.6}
+    for per_class in counts.values():
+        total = sum(per_class.values())
+        assert int(total[2]) == len(plates)  # every true box counted once, over the folds
+        assert 0 <= int(total[0]) <= min(int(total[1]), int(total[2]))
+    # the synthetic boxes are easy: the default scorer finds most of them
+    if variant == "default":
+        assert bench._score(sum(counts[None].values()))["recall"] >= 0.5
+
+
+def test_regression_targets_and_boxes_stay_on_the_plate(bench):
+    plates = _plates(6)
+    ctx = bench.Context(CLASSES, plates)
+    b, lab, _, _, _ = ctx.props[0]
+    label, box = plates[0]["truth"][0]
+    Y, ok = bench._targets(np.array([box]), np.array([CLASSES.index(label)]), plates[0]["truth"], CLASSES, 0.3)
+    assert ok.tolist() == [True] and np.allclose(Y, 0)  # a proposal equal to its true box needs no offset
+    regs = bench._fit_regressors(ctx, range(6), 0.0)
+    nb, nlab, F = bench._regressed(ctx, 0, regs, "concat")
+    assert len(nb) == 2 * len(b) and (nlab[: len(b)] == lab).all() and F.shape[1] == ctx.props[0][2].shape[1] + 1
+    assert (nb[:, :2] >= 0).all() and (nb[:, 2] <= 120).all() and (nb[:, 3] <= 120).all()
+
+
+def test_plate_numbers_come_from_neu_crop_sources(bench):
+    assert bench._plate_no("images/crazing_12.jpg#0") == 12
+    assert bench._plate_no("images/pitted_surface_240.jpg") == 240
+    with pytest.raises(ValueError, match="not a NEU plate"):
+        bench._plate_no("images/plate.jpg#3")
