@@ -111,3 +111,34 @@ def test_the_train_page_offers_cancel_to_the_starter_and_then_says_cancelled(tmp
         job.cancel_requested.set()
         job.thread.join(10)
         training.forget(ws, project)
+
+
+def test_once_the_run_is_recorded_cancel_is_refused_and_the_job_finishes(ws, monkeypatch):
+    """The review queues and plate locator come after the run is recorded: a Cancel then would say
+    "cancelled" about a run that exists, so it is refused and the job finishes normally."""
+    from defectlab import learn
+
+    proj = _project(ws, n=4)
+    in_queues, release = threading.Event(), threading.Event()
+
+    def quick_train(ws_, name, progress=None, **kwargs):
+        progress(0.9, "fits")
+        return {"run_id": "r1", "n_items": 4}
+
+    def slow_queues(ws_, j):
+        in_queues.set()
+        release.wait(10)
+        j._progress(0.5, "queues")  # a Cancel asked meanwhile must not stop the job here
+
+    monkeypatch.setattr(learn, "train_project", quick_train)
+    monkeypatch.setattr(training, "_compute_queues", slow_queues)
+    monkeypatch.setattr(training, "_prepare_locator", lambda ws_, j: None)
+    job = training.start(ws, proj, model="logreg", preset=None, folds=3, seed=0, user="ann")
+    assert in_queues.wait(10)
+    assert training.cancel(ws, proj, "ann") is False
+    job.cancel_requested.set()  # even a request set by other means does not cancel a recorded run
+    release.set()
+    job.thread.join(10)
+    assert not job.running and not job.cancelled and job.error is None
+    assert job.result["run_id"] == "r1" and job.fraction == 1.0
+    training.forget(ws, proj)

@@ -60,7 +60,7 @@ class Job:
     def _progress(self, *args, **kwargs):
         # Accept progress(fraction), progress(fraction, message), progress(done, total[, message]),
         # or keyword forms, whatever the library reports.
-        if self.cancel_requested.is_set():
+        if self.cancel_requested.is_set() and self.result is None:  # the run is not recorded yet
             raise JobCancelled(msg("train.cancelled", "Training was cancelled."))
         nums = [a for a in args if isinstance(a, numbers.Number) and not isinstance(a, bool)]
         texts = [a for a in args if isinstance(a, str)]
@@ -98,12 +98,14 @@ def forget(ws, project):
 
 
 def cancel(ws, project, user):
-    """Ask the running training job of this project to stop (only the user who started it may); True if asked.
+    """Ask the running training job of this project to stop (only the user who started it may, and only
+    before its run is recorded: the review queues and plate locator that follow are not cancelled); True if
+    asked.
 
     The job stops at its next progress report (within one batch of images or one model fit)."""
     with _LOCK:
         j = _JOBS.get(_key(ws, project))
-    if j is None or not j.running or j.user != user:
+    if j is None or not j.running or j.user != user or j.result is not None:
         return False
     j.cancel_requested.set()
     return True

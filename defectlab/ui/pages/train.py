@@ -71,8 +71,8 @@ def _status():
                                        seconds=int(j.seconds),
                                        message=common.reason_text(j.message) if j.message else ""))
         st.caption(t("train.keep_working"))
-        if j.user == common.user() and st.button(t("train.cancel"), key="train_cancel", icon=":material/stop:",
-                                                 disabled=j.cancel_requested.is_set()):
+        if j.user == common.user() and j.result is None and st.button(
+                t("train.cancel"), key="train_cancel", icon=":material/stop:", disabled=j.cancel_requested.is_set()):
             training.cancel(ws, project, common.user())
         return
     if j.cancelled:
