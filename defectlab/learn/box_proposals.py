@@ -34,7 +34,8 @@ import cv2
 import numpy as np
 
 from defectlab.errors import ArtifactError
-from defectlab.learn.box_ranker import count_matches, pairwise_overlap, suppress
+from defectlab.learn import box_ranker
+from defectlab.learn.box_ranker import count_matches, pairwise_overlap, suppress, thresholds_from_counts
 from defectlab.messages import msg
 
 __all__ = ["MAP_THRESHOLDS", "PROPOSAL_FEATURES", "BoxScorer", "proposal_targets", "propose", "propose_tiled"]
@@ -49,8 +50,7 @@ KIND_WINDOW, KIND_COMPONENT, KIND_WHOLE = 0, 1, 2
 _MATCH_IOU = 0.3
 _CLOSE = 9  # closing kernel (map cells) that merges neighbouring blobs of a class
 _SECOND = 0.15  # a window is also a candidate of its second defect class from this probability
-_MIN_CLASS_BOXES = 10
-_GRID = tuple(float(t) for t in np.round(np.arange(0.05, 0.96, 0.05), 2))
+_GRID = box_ranker._GRID  # the thresholds tried (shared with the window ranker's threshold pick)
 
 
 def _integral(m):
@@ -409,13 +409,4 @@ def _best_thresholds(plates, scores, classes, defect):
                 tp, n = counts[t].get(c, (0, 0))
                 counts[t][c] = (tp + count_matches(found, mine_truth), n + len(found))
 
-    def f1(t, labels):
-        tp = sum(counts[t].get(c, (0, 0))[0] for c in labels)
-        found = sum(counts[t].get(c, (0, 0))[1] for c in labels)
-        return 2 * tp / max(found + sum(n_true.get(c, 0) for c in labels), 1)
-
-    def best_of(labels):
-        return max(_GRID, key=lambda t: (round(f1(t, labels), 9), t))
-
-    per_class = {c: best_of([c]) for c in defect if n_true.get(c, 0) >= _MIN_CLASS_BOXES}
-    return best_of(defect), per_class
+    return thresholds_from_counts(counts, n_true, defect)

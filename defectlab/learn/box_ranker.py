@@ -333,6 +333,18 @@ def _best_thresholds(scores, groups, per_plate, classes, defect):
                 tp, found = counts[t].get(label, (0, 0))
                 counts[t][label] = (tp + count_matches(mine, [x for x in truth if x[0] == label]), found + len(mine))
 
+    return thresholds_from_counts(counts, n_true, defect)
+
+
+def thresholds_from_counts(counts, n_true, defect):
+    """(threshold, {class: threshold}) of the best F1 from matched-box counts at each threshold of the grid.
+
+    ``counts[t][class] = (true positives, boxes found)`` at threshold ``t``; ``n_true[class]`` the true
+    boxes. Overall over ``defect``, and per class for classes with at least :data:`_MIN_CLASS_BOXES` true
+    boxes. Ties go to the higher threshold (fewer boxes). Shared by the window ranker and the box scorer
+    (:mod:`defectlab.learn.box_proposals`).
+    """
+
     def f1(t, labels):
         tp = sum(counts[t].get(c, (0, 0))[0] for c in labels)
         found = sum(counts[t].get(c, (0, 0))[1] for c in labels)
