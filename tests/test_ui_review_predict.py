@@ -245,4 +245,3 @@ def test_a_large_confusion_cell_is_shown_a_page_at_a_time(tmp_path):
     pagers = [w for w in at.number_input if w.key == "rev_cell_page"]
     assert (pagers[0].value == 1) if counts[other] > 24 else not pagers
     assert len(shown()) == min(24, counts[other])
-
