@@ -117,8 +117,6 @@ if view == "confusion":
         if st.session_state.get("rev_cell_page_of") != cell:  # another cell starts on its first page
             st.session_state["rev_cell_page_of"] = cell
             st.session_state["rev_cell_page"] = 1
-        elif st.session_state.get("rev_cell_page", 1) > pages:  # the same cell of another run may be smaller
-            st.session_state["rev_cell_page"] = pages
         page_no = 1
         if pages > 1:
             page_no = int(st.number_input(t("review.cell_page", pages=pages), min_value=1, max_value=pages,
