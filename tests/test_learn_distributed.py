@@ -171,3 +171,21 @@ def test_features_of_packed_blobs_on_the_cluster_equal_the_local_path(cluster, t
     X_dask = distributed.features_dask(ws, list(rows["sha256"]), list(rows["blob"]), spec, cluster)
     images = load_images(ws, list(rows["blob"]), list(rows["source"]))
     assert X_dask.tobytes() == extract(images, spec).astype(np.float32).tobytes()
+
+
+def test_folds_are_fitted_one_at_a_time_on_the_cluster(cluster, pair, monkeypatch):
+    """Two lightgbm.dask trainings at once on the same workers can wait for each other's ranks: on a
+    cluster the folds and the final model are fitted one after the other (locally two at a time)."""
+    seen = []
+    real = runs.cross_val_oof
+
+    def recording(*args, **kwargs):
+        seen.append(kwargs["n_jobs"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runs, "cross_val_oof", recording)
+    local_ws, dask_ws = pair
+    monkeypatch.setenv(distributed.LGBM_BYTES_ENV, "0")
+    runs.train_project(local_ws, "Plates", folds=3, seed=0, scheduler="local", n_jobs=2)
+    runs.train_project(dask_ws, "Plates", folds=3, seed=0, scheduler=cluster, n_jobs=2)
+    assert seen == [2, 1]

@@ -478,9 +478,12 @@ def _fit(X, data, model, model_preset, class_weight, seed, folds, holdout, n_job
             on_dask = X.nbytes >= distributed.dask_lightgbm_min_bytes(client)
     if on_dask:
         estimator = distributed.with_dask_lightgbm(estimator, address)
-    # The final model (all items) is fitted alongside the folds: both cores stay busy.
+    # The final model (all items) is fitted alongside the folds: both cores stay busy. On a cluster one fit at
+    # a time: a lightgbm.dask training rendezvouses every worker, and two at once on the same workers can wait
+    # for each other's ranks until a timeout (seen as "Connecting to rank 1 failed" on a LocalCluster).
     oof = cross_val_oof(X, data.labels, groups=data.groups, model=estimator, n_splits=folds,
-                        random_state=seed, holdout=holdout, progress=progress, n_jobs=n_jobs, refit=True)
+                        random_state=seed, holdout=holdout, progress=progress, n_jobs=1 if on_dask else n_jobs,
+                        refit=True)
     if on_dask:
         oof.model = distributed.localize(oof.model)
     return oof
