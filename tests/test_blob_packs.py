@@ -16,7 +16,16 @@ from synthetic import texture_image, write_voc_plates
 from defectlab.errors import InputError, NotFoundError, StorageError
 from defectlab.export import export_project
 from defectlab.ingest import import_source
-from defectlab.store import add_item, annotate, create_project, items_frame, load_item_image, open_workspace, packs
+from defectlab.store import (
+    add_item,
+    annotate,
+    create_project,
+    get_project,
+    items_frame,
+    load_item_image,
+    open_workspace,
+    packs,
+)
 from defectlab.store.maintenance import backup_workspace, check_workspace, clean_leftovers
 from defectlab.store.packs import MAX_PACKED_BLOB, PackWriter, parse_ref
 
@@ -356,3 +365,70 @@ def test_labeler_sends_the_original_bytes_of_a_packed_image(packed, monkeypatch)
     url = labeler._data_url(get_item(ws, item_id), grid=False)
     assert url.startswith("data:image/png;base64,")
     assert base64.b64decode(url.split(",", 1)[1]) == (src / source).read_bytes()
+
+
+def test_a_failed_background_sync_rolls_the_chunk_back(tmp_path, monkeypatch):
+    """The chunk's fsync runs on a helper thread while its rows are inserted; its failure still stops the
+    chunk before COMMIT (the error reaches the importer), so no row names unsynced bytes."""
+    from defectlab.ingest import importer
+    from defectlab.store import packs as packs_mod
+
+    monkeypatch.setattr(importer, "_CHUNK", 5)
+    src = _tree(tmp_path / "src", n=12)
+    ws = open_workspace(tmp_path / "ws")
+    real_fsync, calls = os.fsync, []
+
+    def failing_fsync(fd):
+        calls.append(fd)
+        if len(calls) == 3:  # chunk 1 synced its pack and the new pack's folder; chunk 2's pack fails
+            raise OSError(errno.EIO, "disk gone")
+        real_fsync(fd)
+
+    monkeypatch.setattr(packs_mod.os, "fsync", failing_fsync)
+    with pytest.raises(OSError, match="disk gone"):
+        import_source(ws, "P", src)
+    monkeypatch.undo()
+    assert len(_blobs(ws)) == 5 and check_workspace(ws)["ok"]
+    assert import_source(ws, "P", src).imported == 7 and check_workspace(ws)["ok"]
+
+
+def test_start_sync_then_abandon_waits_for_the_thread(tmp_path):
+    ws = open_workspace(tmp_path / "ws")
+    writer = PackWriter(ws)
+    _, ref = writer.add(b"x" * 100, "png")
+    writer.start_sync()
+    writer.abandon()  # closes the descriptor only after the thread wrote and synced through it
+    assert ws.read_blob(ref) == b"x" * 100
+    writer = PackWriter(ws)
+    _, ref2 = writer.add(b"y" * 50, "png")
+    writer.start_sync()
+    writer.sync()  # waits, nothing left pending
+    writer.close()
+    assert packs.read_packed(ws, ref2) == b"y" * 50
+
+
+def test_import_rows_are_inserted_in_statements_within_sqlite_parameter_limit(tmp_path, monkeypatch):
+    """Multi-row INSERTs: a build of SQLite with a small parameter limit gets more, smaller statements and
+    the same rows (ids in import order, every label)."""
+    import sqlite3
+
+    from defectlab.ingest import importer
+
+    rows = [(k, f"s{k}", k * 2) for k in range(10)]
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE t (a INTEGER, b TEXT, c INTEGER)")
+    conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 7)  # two rows of three a statement
+    statements = []
+    conn.set_trace_callback(statements.append)
+    importer._insert_rows(conn, "INSERT INTO t (a, b, c) VALUES ", "(?, ?, ?)", rows)
+    assert conn.execute("SELECT a, b, c FROM t ORDER BY a").fetchall() == rows
+    assert len([s for s in statements if s.startswith("INSERT")]) == 5
+
+    monkeypatch.setattr(importer, "_ROWS_PER_INSERT", 4)
+    src = _tree(tmp_path / "src", n=12)
+    ws = open_workspace(tmp_path / "ws")
+    report = import_source(ws, "P", src)
+    assert report.imported == 12 and report.item_ids == sorted(report.item_ids)
+    frame = items_frame(ws, get_project(ws, "P").id)
+    assert sorted(frame["label"]) == sorted(CLASSES * 4)
+    assert all(src_name.split("/")[0] == label for src_name, label in zip(frame["source"], frame["label"], strict=True))

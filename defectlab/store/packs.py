@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import threading
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -144,8 +145,9 @@ class PackWriter:
 
     :meth:`add` returns the reference at once and keeps the bytes pending; :meth:`sync` writes what is
     pending and ``fsync``s it, and must run before any row naming those references is committed (the
-    importer calls it once per chunk). :meth:`close` syncs and closes. Blobs over
-    :data:`MAX_PACKED_BLOB` are stored loose (:meth:`Workspace.put_blob`).
+    importer calls it once per chunk). :meth:`start_sync` begins that on a helper thread, so the caller can
+    insert its rows while the disk syncs; :meth:`sync` then waits for it. :meth:`close` syncs and closes.
+    Blobs over :data:`MAX_PACKED_BLOB` are stored loose (:meth:`Workspace.put_blob`).
     """
 
     def __init__(self, ws: Workspace, roll_bytes: int = PACK_ROLL_BYTES):
@@ -156,6 +158,8 @@ class PackWriter:
         self._size = 0  # bytes of the current pack, pending ones included
         self._pending: list[bytes] = []
         self._new_file = False
+        self._syncing: threading.Thread | None = None  # a start_sync in flight
+        self._sync_error: BaseException | None = None
         self.packs: list[str] = []  # pack files this writer made (relative paths)
 
     def add(self, data: bytes, ext: str, sha256: str | None = None) -> tuple[str, str]:
@@ -183,18 +187,60 @@ class PackWriter:
         self.packs.append(f"{PACKS_REL}/{self._pack}.pack")
 
     def sync(self) -> None:
-        """Write the pending bytes and make them durable (one ``fsync``; the folder's too for a new pack)."""
-        if self._fd is None:
+        """Write the pending bytes and make them durable (one ``fsync``; the folder's too for a new pack).
+
+        Waits for a :meth:`start_sync` in flight first and raises its error, if any."""
+        self._wait()
+        self._write_and_sync(*self._take())
+
+    def start_sync(self) -> None:
+        """Begin :meth:`sync` of what is pending now on a helper thread and return at once.
+
+        ``fsync`` waits for the disk, not the CPU: the importer inserts a chunk's rows meanwhile and calls
+        :meth:`sync` before its ``COMMIT``, which waits for the thread (one at a time per writer)."""
+        self._wait()
+        work = self._take()
+        if work[0] is None:
             return
-        if self._pending:
-            view = memoryview(b"".join(self._pending))
-            self._pending = []
+        self._syncing = threading.Thread(target=self._sync_in_thread, args=work, name="defectlab-pack-sync",
+                                         daemon=True)
+        self._syncing.start()
+
+    def _take(self):
+        """``(fd, bytes, folder to sync)`` of a sync: what is pending leaves the writer."""
+        if self._fd is None:
+            return None, b"", None
+        data = b"".join(self._pending)
+        self._pending = []
+        folder = os.path.join(self.ws.blobs_dir, "packs") if self._new_file else None
+        self._new_file = False
+        return self._fd, data, folder
+
+    @staticmethod
+    def _write_and_sync(fd, data, folder):
+        if fd is None:
+            return
+        if data:
+            view = memoryview(data)
             while view:
-                view = view[os.write(self._fd, view):]
-            os.fsync(self._fd)
-        if self._new_file:
-            self._new_file = False
-            _fsync_folder(os.path.join(self.ws.blobs_dir, "packs"))
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        if folder is not None:
+            _fsync_folder(folder)
+
+    def _sync_in_thread(self, fd, data, folder):
+        try:
+            self._write_and_sync(fd, data, folder)
+        except BaseException as exc:  # raised in the caller's thread by _wait
+            self._sync_error = exc
+
+    def _wait(self, raise_error=True):
+        if self._syncing is not None:
+            self._syncing.join()
+            self._syncing = None
+        error, self._sync_error = self._sync_error, None
+        if error is not None and raise_error:
+            raise error
 
     def close(self) -> None:
         """Sync and close the current pack (a writer may be used again: it then starts a new pack)."""
@@ -209,6 +255,7 @@ class PackWriter:
 
     def abandon(self) -> None:
         """Close without writing what is pending (after a failure: no row names those bytes)."""
+        self._wait(raise_error=False)  # the thread's file descriptor is closed only once it is done
         self._pending = []
         if self._fd is not None:
             os.close(self._fd)
