@@ -9,7 +9,9 @@ written and imported in chunks (nothing holds them all in memory). Rows, each wi
 in the same run:
 
 * ``import``: ``defectlab import`` of the folder vs the floor (read + sha256 + ``cv2.imdecode`` of
-  every file, one thread, no checks, no database). Target <= 2x.
+  every file, one thread, no checks, no database). Target <= 2x. The readers are worker processes from
+  ``MIN_PROCESS_IMAGES`` images with ``--jobs`` > 1; ``--import-jobs 1,2`` adds imports of the same folder
+  with those settings (fresh workspaces, same floor), e.g. to compare them in one run.
 * ``train 5-fold``: ``defectlab train`` (default ensemble, default features, cold feature cache) in a
   fresh process; seconds, CPU seconds of that process and its feature worker processes (user + system:
   what the run costs whatever the machine's load) and peak RSS (the training process; beside it the
@@ -282,8 +284,26 @@ def _row(size, step, value, unit, peer, peer_value, target):
             "target": target}
 
 
+def _import_jobs(args):
+    """The ``--import-jobs`` settings measured besides ``--jobs`` (whose workspace the other rows use)."""
+    return [j for j in (int(v) for v in args.import_jobs.split(",") if v) if j != args.jobs]
+
+
+def _import_row(n, src, ws_path, jobs, t_floor, c_floor):
+    from defectlab.ingest import MIN_PROCESS_IMAGES, import_source
+    from defectlab.store import open_workspace
+
+    ws = open_workspace(ws_path)
+    t, c = time.perf_counter(), time.process_time()
+    report = import_source(ws, PROJECT, src, n_jobs=jobs)
+    t_import, c_import = time.perf_counter() - t, time.process_time() - c
+    assert report.imported == n, report.to_dict()
+    readers = "this thread" if jobs == 1 else f"{jobs} {'processes' if n >= MIN_PROCESS_IMAGES else 'threads'}"
+    return _row(n, f"import, readers: {readers} (CPU of this process {c_import:.0f}s vs floor's {c_floor:.0f}s)",
+                t_import, "s", "floor read+sha256+decode (1 thread)", t_floor, "<= 2x")
+
+
 def run_size(n, args, tmp):
-    from defectlab.ingest import import_source
     from defectlab.store import open_workspace
 
     rows = []
@@ -292,16 +312,16 @@ def run_size(n, args, tmp):
     flipped = make_crops(src, n)
     print(f"[{n}] generated {n} crops ({flipped} mislabeled) in {time.perf_counter() - t:.1f}s, "
           f"load average {os.getloadavg()[0]:.1f}", file=sys.stderr)
+    os.sync()  # the generated files' write-back is not charged to the floor or the import
     c = time.process_time()
     t_floor = import_floor(src)
     c_floor = time.process_time() - c
+    for jobs in _import_jobs(args):  # the extra settings first, into workspaces of their own
+        rows.append(_import_row(n, src, tmp / f"ws-{n}-jobs{jobs}", jobs, t_floor, c_floor))
+        shutil.rmtree(tmp / f"ws-{n}-jobs{jobs}", ignore_errors=True)
+        os.sync()
+    rows.append(_import_row(n, src, ws_path, args.jobs, t_floor, c_floor))
     ws = open_workspace(ws_path)
-    t, c = time.perf_counter(), time.process_time()
-    report = import_source(ws, PROJECT, src, n_jobs=args.jobs)
-    t_import, c_import = time.perf_counter() - t, time.process_time() - c
-    assert report.imported == n, report.to_dict()
-    rows.append(_row(n, f"import (CPU {c_import:.0f}s vs floor's {c_floor:.0f}s)", t_import, "s",
-                     "floor read+sha256+decode (1 thread)", t_floor, "<= 2x"))
     shutil.rmtree(src, ignore_errors=True)
     if args.import_only:
         shutil.rmtree(ws_path, ignore_errors=True)
@@ -382,6 +402,8 @@ def main(argv=None):
     ap.add_argument("--train-only", action="store_true",
                     help="only the import, train and warm-retrain rows (no workers / Dask / review rows)")
     ap.add_argument("--import-only", action="store_true", help="only the import row")
+    ap.add_argument("--import-jobs", default="",
+                    help="e.g. 1,2: also import the same folder with these n_jobs (each beside the same floor)")
     ap.add_argument("--child-train", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child_train:

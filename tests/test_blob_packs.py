@@ -432,3 +432,71 @@ def test_import_rows_are_inserted_in_statements_within_sqlite_parameter_limit(tm
     frame = items_frame(ws, get_project(ws, "P").id)
     assert sorted(frame["label"]) == sorted(CLASSES * 4)
     assert all(src_name.split("/")[0] == label for src_name, label in zip(frame["source"], frame["label"], strict=True))
+
+
+def test_large_imports_read_in_worker_processes_with_the_same_result(tmp_path, monkeypatch):
+    """From MIN_PROCESS_IMAGES images the files are read, checked and decoded in worker processes; the stored
+    rows, blobs and rejections are those of the one-thread import."""
+    from defectlab.ingest import importer
+
+    src = _tree(tmp_path / "src", n=40)
+    (src / "dark" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 20)
+    monkeypatch.setattr(importer, "MIN_PROCESS_IMAGES", 10)
+    monkeypatch.setattr(importer, "_TASK", 4)
+    used = []
+    real = importer._Readers.__init__
+
+    def spy(self, *a, **k):
+        real(self, *a, **k)
+        used.append(self.processes)
+
+    monkeypatch.setattr(importer._Readers, "__init__", spy)
+    reports = {}
+    for jobs in (1, 2):
+        ws = open_workspace(tmp_path / f"ws{jobs}")
+        reports[jobs] = (import_source(ws, "P", src, n_jobs=jobs), ws)
+    assert used == [False, True]
+    one, two = reports[1][0], reports[2][0]
+    assert one.to_dict() | {"batch_id": None} == two.to_dict() | {"batch_id": None}
+    assert [r["source"] for r in two.rejected] == ["dark/broken.png"]
+    strip = [(sha, source) for _, sha, _, source in _blobs(reports[1][1])]
+    assert strip == [(sha, source) for _, sha, _, source in _blobs(reports[2][1])]
+    assert check_workspace(reports[2][1])["ok"]
+
+
+def test_an_image_that_kills_its_worker_process_is_rejected_and_the_import_goes_on(tmp_path, monkeypatch):
+    """A decoder crash (or the out-of-memory killer) on one file stops its worker process: the images of the
+    failed tasks are read again one by one in a new pool, the culprit is rejected with that reason, every other
+    image is imported."""
+    import _import_worker_crash
+
+    from defectlab.ingest import importer
+
+    src = _tree(tmp_path / "src", n=30)
+    (src / "dark" / "dark_0.png").rename(src / "dark" / "die_0.png")
+    monkeypatch.setattr(importer, "MIN_PROCESS_IMAGES", 10)
+    monkeypatch.setattr(importer, "_TASK", 4)
+    monkeypatch.setattr(importer, "_prepare_task", _import_worker_crash.prepare_or_die)
+    ws = open_workspace(tmp_path / "ws")
+    report = import_source(ws, "P", src, n_jobs=2)
+    assert report.imported == 29
+    rejected = [(r["source"], r["reason_key"]) for r in report.rejected]
+    assert rejected == [("dark/die_0.png", "ingest.reason.worker_died")]
+    assert check_workspace(ws)["ok"]
+
+
+def test_import_worker_processes_do_not_import_streamlit():
+    """A worker imports only what unpickling its task needs (loky does not re-run the app's ``__main__``)."""
+    from defectlab._workers import process_pool
+    from defectlab.features.procpool import _worker_modules
+    from defectlab.imaging import DEFAULT_LIMITS
+    from defectlab.ingest import importer
+
+    pool = process_pool(1)
+    try:
+        assert pool.submit(importer._prepare_task, [], (set(), 0.0, 2, DEFAULT_LIMITS, True)).result() == []
+        modules = pool.submit(_worker_modules).result()
+    finally:
+        pool.shutdown(wait=True)
+    assert "defectlab.ingest.importer" in modules
+    assert not any(m == "streamlit" or m.startswith("streamlit.") for m in modules)

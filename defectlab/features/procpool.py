@@ -179,15 +179,9 @@ def _spec_of(spec_json):
 
 def _init_worker():
     """Worker start: one thread per library (the workers are the parallelism)."""
-    import cv2
+    from .._workers import limit_threads
 
-    cv2.setNumThreads(1)
-    try:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(1)
-    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
-        pass
+    limit_threads()
 
 
 def _extract_files(files, spec_json, root=None, blobs_dir=None):
@@ -215,10 +209,9 @@ def use_processes(n_jobs: int, n_images: int, load_images) -> bool:
 
 
 def _executor(n_jobs):
-    from joblib.externals.loky.backend.context import get_context
-    from joblib.externals.loky.process_executor import ProcessPoolExecutor
+    from .._workers import process_pool
 
-    return ProcessPoolExecutor(max_workers=n_jobs, context=get_context("loky"), initializer=_init_worker)
+    return process_pool(n_jobs, initializer=_init_worker)
 
 
 def map_blob_batches(loader: BlobFiles, batches: Sequence[Sequence[str]], spec, n_jobs: int) -> Iterator[np.ndarray]:

@@ -5,7 +5,7 @@ The pure planning and parsing (:mod:`.scan`, :mod:`.boxes`, :mod:`.archive`) nev
 :mod:`.importer` decodes, hashes and stores.
 """
 
-from .importer import ImportReport, add_crops, add_plate, import_source
+from .importer import MIN_PROCESS_IMAGES, ImportReport, add_crops, add_plate, import_source
 from .server import import_server_folder
 
-__all__ = ["ImportReport", "add_crops", "add_plate", "import_server_folder", "import_source"]
+__all__ = ["MIN_PROCESS_IMAGES", "ImportReport", "add_crops", "add_plate", "import_server_folder", "import_source"]

@@ -20,10 +20,13 @@ import shutil
 import sqlite3
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from .._validation import _check_int
+from .._workers import process_pool
 from ..errors import ImageError, InputError, NotFoundError
 from ..imaging import DEFAULT_LIMITS, IMAGE_EXTENSIONS, crop_box, decode_image, encode_png, read_image_bytes
 from ..messages import message_fields, msg
@@ -46,12 +49,16 @@ from .archive import safe_extract_zip
 from .boxes import validate_box
 from .scan import plan_import
 
-__all__ = ["ImportReport", "add_crops", "add_plate", "import_source"]
+__all__ = ["MIN_PROCESS_IMAGES", "ImportReport", "add_crops", "add_plate", "import_source"]
 _CHUNK = 200  # images in the first chunk; the next ones are sized from the bytes seen (_next_chunk_size)
 _CHUNK_MAX = 1000
 _CHUNK_MIN = 8
 _CHUNK_BYTES = 32 * 1024 * 1024  # encoded bytes a chunk aims at (what it holds in memory until stored)
-_TASK = 32  # images per task of the reading / decoding pool
+_TASK = 32  # images per task of the reading / decoding threads
+_TASK_PROCESS = 128  # images per task of the reading / decoding worker processes (a task's round trip costs more)
+#: Images from which a bulk import reads them in worker processes (below: threads; starting the
+#: processes costs about a second). ``benchmarks/scale.py --import-only`` measures both.
+MIN_PROCESS_IMAGES = 4096
 _ROWS_PER_INSERT = 500  # rows per multi-row INSERT statement (_insert_rows)
 _CHECKPOINT_PAGES = 10_000  # the import connection's wal_autocheckpoint (about 40 MB of WAL; _ChunkStore)
 
@@ -222,31 +229,31 @@ def _run_plan(ws, project, plan, source_name, user, padding, min_box, limits, ba
         report.batch_id = create_batch(conn, proj.id, batch_kind, source_name, user)
 
     total = len(plan.images)
-    pool = ThreadPoolExecutor(n_jobs, thread_name_prefix="defectlab-import") if n_jobs > 1 else None
+    readers = _Readers(n_jobs, total, (classes, padding, min_box, limits, with_labels))
     writer = PackWriter(ws)
     store = _ChunkStore(ws)
-    args = (classes, padding, min_box, limits, with_labels)
+    finished = False
     try:
-        # Pipelined: the pool reads, hashes and decodes chunk k + 1 while this thread stores chunk k (one
+        # Pipelined: the readers read, hash and decode chunk k + 1 while this thread stores chunk k (one
         # transaction); rejections are still reported in plan order.
         done, size = min(_CHUNK, total), _CHUNK
         chunk = plan.images[:done]
-        ahead = _submit_chunk(pool, ws, chunk, *args)
+        ahead = readers.submit(chunk)
         while chunk:
             nxt = plan.images[done:done + size]
-            current, ahead = ahead, (_submit_chunk(pool, ws, nxt, *args) if nxt else None)
-            prepared = _collect_chunk(current, report)
+            current, ahead = ahead, (readers.submit(nxt) if nxt else None)
+            prepared = readers.collect(current, report)
             size = _next_chunk_size(prepared, size)
             _store_chunk(store, proj, prepared, report, seen, user, with_labels, writer)
             if progress is not None:
                 progress(done, total, chunk[-1].source)
             chunk, done = nxt, done + len(nxt)
         writer.close()
+        finished = True
     finally:
         store.close()
         writer.abandon()  # after a failure: what no committed row names is never written
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
+        readers.close(finished)
     _finish(ws, proj, plan, report, user, batch_kind, source_name)
     if progress is not None and total == 0:
         progress(0, 0, "")
@@ -262,32 +269,113 @@ def _next_chunk_size(prepared, size):
     return max(_CHUNK_MIN, min(_CHUNK_MAX, _CHUNK_BYTES * len(sizes) // max(1, sum(sizes))))
 
 
-def _prepare_one(ws, img, classes, padding, min_box, limits, with_labels):
+def _prepare_one(img, classes, padding, min_box, limits, with_labels):
     """``(prepared or None, rejections)`` of one planned image (see :func:`_prepare`)."""
     sink = _Rejections()
-    return _prepare(ws, img, classes, padding, min_box, limits, with_labels, sink), sink.rejected
+    return _prepare(img, classes, padding, min_box, limits, with_labels, sink), sink.rejected
 
 
-def _submit_chunk(pool, ws, chunk, classes, padding, min_box, limits, with_labels):
-    """Start reading, decoding and cutting a chunk of planned images on the pool's threads (file reads,
-    sha256 and OpenCV decoding release the GIL); without a pool, do it now. Results in plan order."""
-    args = (classes, padding, min_box, limits, with_labels)
-    if pool is None:
-        return [_prepare_many(ws, chunk, args)]
-    # tasks of a few dozen images: one future per image cost more than the hashing
-    return [pool.submit(_prepare_many, ws, chunk[k:k + _TASK], args) for k in range(0, len(chunk), _TASK)]
+class _Task(NamedTuple):
+    """What a reading task needs of a :class:`~defectlab.ingest.scan.PlannedImage`, as plain values: a
+    worker process unpickles tuples of strings far faster than ``Path`` objects (pickling 1,000 planned
+    images took as long as reading them)."""
+
+    source: str
+    path: str
+    label: str | None
+    boxes: tuple | None
 
 
-def _prepare_many(ws, images, args):
-    return [_prepare_one(ws, img, *args) for img in images]
+def _tasks(images):
+    return [_Task(img.source, os.fspath(img.path), img.label, img.boxes) for img in images]
 
 
-def _collect_chunk(submitted, report):
-    """The prepared images of a submitted chunk; their rejections are added to ``report`` in plan order."""
-    results = [one for r in submitted for one in (r.result() if hasattr(r, "result") else r)]
-    for _, rejected in results:
-        report.rejected.extend(rejected)
-    return [prep for prep, _ in results]
+def _prepare_task(images, args):
+    """A readers' task (a thread's or a worker process's): :func:`_prepare_one` of each image, in order."""
+    return [_prepare_one(img, *args) for img in images]
+
+
+class _Readers:
+    """Who reads, hashes, decodes and cuts the chunks' images ahead of the thread that stores them.
+
+    ``n_jobs=1``: the storing thread itself. Otherwise a thread pool or, from :data:`MIN_PROCESS_IMAGES`
+    images, worker processes (:func:`defectlab._workers.process_pool`): the checks of each file are Python
+    steps between the C calls, and reading threads waited for the GIL (1 or 2 threads took the same time).
+
+    A worker process that dies (a decoder crash on a hostile file, the out-of-memory killer) breaks its
+    pool: the images of the tasks it failed are read again one per task in a new pool, and an image that
+    stops a worker again is rejected with that reason; the import goes on.
+    """
+
+    def __init__(self, n_jobs, total, args):
+        self.args = args
+        self.n_jobs = n_jobs
+        self.processes = n_jobs > 1 and total >= MIN_PROCESS_IMAGES
+        self._pool = self._new_pool() if n_jobs > 1 else None
+
+    def _new_pool(self):
+        if self.processes:
+            return process_pool(self.n_jobs)
+        return ThreadPoolExecutor(self.n_jobs, thread_name_prefix="defectlab-import")
+
+    def submit(self, chunk):
+        """Start a chunk: ``[(images, pool, future or results)]`` in plan order (tasks of :data:`_TASK`
+        images, :data:`_TASK_PROCESS` in worker processes: one task per image cost more than the hashing)."""
+        chunk = _tasks(chunk)
+        if self._pool is None:
+            return [(chunk, None, _prepare_task(chunk, self.args))]
+        out = []
+        step = _TASK_PROCESS if self.processes else _TASK
+        for k in range(0, len(chunk), step):
+            images = chunk[k:k + step]
+            try:
+                out.append((images, self._pool, self._pool.submit(_prepare_task, images, self.args)))
+            except BrokenProcessPool:
+                out.append((images, self._pool, None))  # read again by collect
+        return out
+
+    def collect(self, submitted, report):
+        """The prepared images of a submitted chunk; their rejections are added to ``report`` in plan order."""
+        results = []
+        for images, pool, work in submitted:
+            if isinstance(work, list):
+                results.extend(work)
+                continue
+            try:
+                if work is None:
+                    raise BrokenProcessPool
+                results.extend(work.result())
+            except BrokenProcessPool:
+                results.extend(self._one_by_one(images, pool))
+        for _, rejected in results:
+            report.rejected.extend(rejected)
+        return [prep for prep, _ in results]
+
+    def _one_by_one(self, images, broken):
+        """Read ``images`` one per task; ``broken`` is the pool that failed them (replaced if still ours)."""
+        out = []
+        for img in images:
+            if self._pool is broken:
+                self._pool.shutdown(wait=True, kill_workers=True)
+                self._pool = self._new_pool()
+            try:
+                out.extend(self._pool.submit(_prepare_task, [img], self.args).result())
+            except BrokenProcessPool:
+                broken = self._pool
+                out.append((None, [_rejected(img.source, msg(
+                    "ingest.reason.worker_died", "reading this image stopped the worker process that read it "
+                    "(a decoder crash, or out of memory); it was not imported"))]))
+        return out
+
+    def close(self, finished=True):
+        """Stop the pool; after a failure its pending tasks are cancelled (and its workers killed)."""
+        if self._pool is None:
+            return
+        if self.processes:
+            self._pool.shutdown(wait=True, kill_workers=not finished)
+        else:
+            self._pool.shutdown(cancel_futures=True)
+        self._pool = None
 
 
 class _Rejections:
@@ -441,7 +529,7 @@ class _Prepared:
     blob: tuple = None  # (sha256, None): the blob is written (packed) only when a new row names it
 
 
-def _prepare(ws, img, classes, padding, min_box, limits, with_labels, report):
+def _prepare(img, classes, padding, min_box, limits, with_labels, report):
     """Read, decode and cut one planned image outside any transaction; None when rejected."""
     try:
         data = read_image_bytes(img.path, limits=limits, source=img.source)
