@@ -214,11 +214,34 @@ def _walk(top, links=None):
                     stack.append((e.path, f"{rel}{e.name}/"))
             elif _entry_is(e, "file"):
                 path = base / e.name
-                out.append((f"{rel}{e.name}", path))
+                out.append((f"{rel}{e.name}", path, _name_ext(e.name)))
                 if links is not None and e.is_symlink():
                     links.add(str(path))
     out.sort(key=lambda t: t[0])
-    return [p for _, p in out]
+    return _Walked([p for _, p, _ in out], [x for _, _, x in out])
+
+
+class _Walked(list):
+    """Walked files (``Path``), with ``exts``: each one's lower-case extension, found once from its name
+    (the plan filters the files by extension several times; ``Path.suffix`` parsed the name each time)."""
+
+    def __init__(self, files=(), exts=None):
+        super().__init__(files)
+        self.exts = list(exts) if exts is not None else [_ext_of(f) for f in self]
+
+
+def _name_ext(name):
+    """``PurePath(name).suffix.lower()`` of a file name."""
+    dot = name.rfind(".")
+    return name[dot:].lower() if 0 < dot < len(name) - 1 else ""
+
+
+def _files_with(files, exts):
+    """The files whose lower-case extension is in ``exts``, in order."""
+    known = getattr(files, "exts", None)
+    if known is None:
+        return [p for p in files if _ext_of(p) in exts]
+    return [p for p, e in zip(files, known, strict=True) if e in exts]
 
 
 def _entry_is(entry, kind):
@@ -227,6 +250,11 @@ def _entry_is(entry, kind):
         return entry.is_dir() if kind == "dir" else entry.is_file()
     except OSError:
         return False
+
+
+def _ext_of(path):
+    """``path.suffix.lower()`` (see :class:`_Walked`)."""
+    return _name_ext(os.path.basename(os.fspath(path)))
 
 
 def _is_file(path):
@@ -241,11 +269,15 @@ def _split_links(root, files, links=None):
     """``(files, links)``: files whose symbolic links resolve outside ``root`` are not followed.
     ``links``: the symbolic links among ``files`` as :func:`_walk` found them (else ``lstat`` each)."""
     root_real = os.path.realpath(root)
-    inside, outside = [], []
-    for p in files:
+    inside, inside_exts, outside = [], [], []
+    for p, ext in zip(files, files.exts if isinstance(files, _Walked) else _Walked(files).exts, strict=True):
         is_link = str(p) in links if links is not None else p.is_symlink()
-        (outside if is_link and not _inside_real(p, root_real) else inside).append(p)
-    return inside, outside
+        if is_link and not _inside_real(p, root_real):
+            outside.append(p)
+        else:
+            inside.append(p)
+            inside_exts.append(ext)
+    return _Walked(inside, inside_exts), outside
 
 
 def _display(s):
@@ -353,9 +385,7 @@ def _is_coco_json(path):
 
 def _coco_files(eff, files):
     out = []
-    for p in files:
-        if p.suffix.lower() != ".json":
-            continue
+    for p in _files_with(files, (".json",)):
         parts = _parts(p, eff)
         if len(parts) <= 2 and _is_coco_json(p):
             out.append(p)
@@ -363,7 +393,7 @@ def _coco_files(eff, files):
 
 
 def _csv_files(eff, files):
-    return [p for p in files if p.suffix.lower() == ".csv" and p.parent == eff]
+    return [p for p in _files_with(files, (".csv",)) if p.parent == eff]
 
 
 def _label_txt_for(img_rel_parts):
@@ -409,13 +439,13 @@ def _looks_yolo(eff, files):
 def _detect(eff, files):
     if _coco_files(eff, files):
         return "coco"
-    if any(p.suffix.lower() == ".xml" and _is_voc_xml(p) for p in files):
+    if any(_is_voc_xml(p) for p in _files_with(files, (".xml",))):
         return "voc"
     if _looks_yolo(eff, files):
         return "yolo"
     if _csv_files(eff, files):
         return "csv"
-    images = [p for p in files if is_image_name(p.name)]
+    images = _files_with(files, IMAGE_EXTENSIONS)
     if any(len(_parts(p, eff)) >= 2 for p in images):
         return "folders"
     if images:
@@ -532,16 +562,14 @@ def _reason(exc, *paths_and_names):
 
 
 def _reject_unsupported(ctx, files):
-    for p in files:
-        ext = p.suffix.lower()
-        if ext in _UNSUPPORTED:
-            ctx.reject(ctx.src(p), msg("ingest.reason.unsupported_type",
-                                       "unsupported image type '{ext}' (defectlab reads {supported}); "
-                                       "convert it to PNG", ext=ext, supported=" ".join(IMAGE_EXTENSIONS)))
+    for p in _files_with(files, _UNSUPPORTED):
+        ctx.reject(ctx.src(p), msg("ingest.reason.unsupported_type",
+                                   "unsupported image type '{ext}' (defectlab reads {supported}); "
+                                   "convert it to PNG", ext=_ext_of(p), supported=" ".join(IMAGE_EXTENSIONS)))
 
 
 def _plan_whole(ctx, by_folder):
-    files = [p for p in ctx.files if is_image_name(p.name)]
+    files = _files_with(ctx.files, IMAGE_EXTENSIONS)
     if not files:
         raise InputError(
             msg("error.scan.no_images_found_looked",
@@ -550,12 +578,14 @@ def _plan_whole(ctx, by_folder):
                 eff=ctx.eff, join_image_extensions=' '.join(IMAGE_EXTENSIONS))
         )
     _reject_unsupported(ctx, ctx.files)
+    same_root = ctx.eff == ctx.root
     for p in files:
-        parts = _parts(p, ctx.eff)
+        rel = _rel_posix(p, ctx.eff)
+        parts = rel.split("/")
         label = _clean_label(_display(parts[0])) if by_folder and len(parts) > 1 else None
         if ctx.regex is not None:
-            label = _regex_label(ctx.regex, _display(p.name))
-        ctx.images.append(PlannedImage(ctx.src(p), p, label))
+            label = _regex_label(ctx.regex, _display(parts[-1]))
+        ctx.images.append(PlannedImage(_display(rel) if same_root else ctx.src(p), p, label))
 
 
 _CSV_MAX_FIELD = 128 * 1024  # a longer cell is one rejected row, not a failed import
@@ -723,7 +753,7 @@ class _ImageIndex:
 
     def __init__(self, ctx):
         self.ctx = ctx
-        self.images = [p for p in ctx.files if is_image_name(p.name)]
+        self.images = _files_with(ctx.files, IMAGE_EXTENSIONS)
         self.by_name = {}
         for p in self.images:
             self.by_name.setdefault(p.name.casefold(), []).append(p)
@@ -818,7 +848,7 @@ def _reject_unannotated(ctx, index, used, reason):
 def _plan_voc(ctx):
     index = _ImageIndex(ctx)
     used = {}
-    xmls = [p for p in ctx.files if p.suffix.lower() == ".xml"]
+    xmls = _files_with(ctx.files, (".xml",))
     if not xmls:
         raise InputError(msg("error.scan.no_pascal_voc_xml", "No Pascal VOC .xml files in {eff}.", eff=ctx.eff))
     for x in xmls:
