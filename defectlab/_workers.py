@@ -12,7 +12,23 @@ that imports streamlit. A worker imports only what unpickling its task needs.
 
 from __future__ import annotations
 
-__all__ = ["limit_threads", "process_pool"]
+import os
+
+__all__ = ["available_cores", "limit_threads", "process_pool"]
+
+
+def available_cores() -> int:
+    """Cores this process may run on (``os.sched_getaffinity``; ``os.cpu_count`` where that is missing).
+
+    Examples
+    --------
+    >>> available_cores() >= 1
+    True
+    """
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
 
 
 def limit_threads() -> None:

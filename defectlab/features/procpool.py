@@ -31,6 +31,7 @@ from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 
+from .._workers import available_cores
 from ..errors import DefectlabError
 from ..messages import msg
 
@@ -46,20 +47,6 @@ _REASON_CHARS = 300
 #: Batches in flight per worker. Only paths go out and rows come back (~240 KB a batch), so a deep queue
 #: costs nothing and keeps the workers busy while the parent writes (and fsyncs) a cache shard.
 _IN_FLIGHT = 8
-
-
-def available_cores() -> int:
-    """Cores this process may run on (``os.sched_getaffinity``; ``os.cpu_count`` where that is missing).
-
-    Examples
-    --------
-    >>> available_cores() >= 1
-    True
-    """
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
 
 
 def default_jobs() -> int:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .._validation import _check_int
-from .._workers import process_pool
+from .._workers import available_cores, process_pool
 from ..errors import ImageError, InputError, NotFoundError
 from ..imaging import DEFAULT_LIMITS, IMAGE_EXTENSIONS, crop_box, decode_image, encode_png, read_image_bytes
 from ..messages import message_fields, msg
@@ -299,8 +299,9 @@ class _Readers:
     """Who reads, hashes, decodes and cuts the chunks' images ahead of the thread that stores them.
 
     ``n_jobs=1``: the storing thread itself. Otherwise a thread pool or, from :data:`MIN_PROCESS_IMAGES`
-    images, worker processes (:func:`defectlab._workers.process_pool`): the checks of each file are Python
-    steps between the C calls, and reading threads waited for the GIL (1 or 2 threads took the same time).
+    images on a machine with more than one available core, worker processes
+    (:func:`defectlab._workers.process_pool`): the checks of each file are Python steps between the C calls,
+    and reading threads waited for the GIL (1 or 2 threads took the same time).
 
     A worker process that dies (a decoder crash on a hostile file, the out-of-memory killer) breaks its
     pool: the images of the tasks it failed are read again one per task in a new pool, and an image that
@@ -310,7 +311,7 @@ class _Readers:
     def __init__(self, n_jobs, total, args):
         self.args = args
         self.n_jobs = n_jobs
-        self.processes = n_jobs > 1 and total >= MIN_PROCESS_IMAGES
+        self.processes = n_jobs > 1 and total >= MIN_PROCESS_IMAGES and available_cores() > 1
         self._pool = self._new_pool() if n_jobs > 1 else None
 
     def _new_pool(self):
