@@ -10,10 +10,10 @@ in the same run:
 
 * ``import``: ``defectlab import`` of the folder vs the floor (read + sha256 + ``cv2.imdecode`` of
   every file, one thread, no checks, no database). Target <= 2x. The readers are worker processes from
-  ``MIN_PROCESS_IMAGES`` images with ``--jobs`` > 1; ``--import-jobs 1,2`` adds imports of the same folder
-  with those settings (fresh workspaces, same floor), e.g. to compare them in one run. Every file is read once
-  before the floor (untimed: both sides read from the page cache), and the floor is timed again after the
-  imports; the faster of the two floors is the peer.
+  ``MIN_PROCESS_IMAGES`` images with ``--jobs`` > 1 (else the storing thread); ``--import-jobs 1,2`` adds
+  imports of the same folder with those settings (fresh workspaces, same floor), to compare them in one
+  run. Every file is read once before the floor (untimed: both sides read from the page cache), and the
+  floor is timed again after the imports; the faster of the two floors is the peer.
 * ``train 5-fold``: ``defectlab train`` (default ensemble, default features, cold feature cache) in a
   fresh process; seconds, CPU seconds of that process and its feature worker processes (user + system:
   what the run costs whatever the machine's load) and peak RSS (the training process; beside it the
@@ -313,7 +313,7 @@ def _import(n, src, ws_path, jobs):
     report = import_source(ws, PROJECT, src, n_jobs=jobs)
     t_import, c_import = time.perf_counter() - t, time.process_time() - c
     assert report.imported == n, report.to_dict()
-    readers = "this thread" if jobs == 1 else f"{jobs} {'processes' if n >= MIN_PROCESS_IMAGES else 'threads'}"
+    readers = f"{jobs} processes" if jobs > 1 and n >= MIN_PROCESS_IMAGES else "the storing thread"
     return readers, t_import, c_import
 
 

@@ -111,7 +111,8 @@ def _compute_options(p):
     """``--jobs`` and ``--scheduler`` for the commands that compute features."""
     p.add_argument("--jobs", type=int, default=None, metavar="N",
                    help="local workers for features (processes from 2,048 images) and model fits "
-                        "(default: the available cores, at most 8)")
+                        "(default: the available cores, at most 8); import: worker processes reading "
+                        "the files from 20,000 images (default 2)")
     p.add_argument("--scheduler", default=os.environ.get("DEFECTLAB_SCHEDULER") or None, metavar="ADDRESS",
                    help="Dask scheduler (tcp://host:8786; default $DEFECTLAB_SCHEDULER): features and "
                         "predictions run on its workers, which must see the workspace at the same path")
@@ -124,7 +125,7 @@ def cmd_import(args):
 
     report = import_source(_workspace(args), args.project, args.source, layout=args.layout,
                            label_regex=args.label_regex, user=args.user, padding=args.padding,
-                           progress=_Progress("import"))
+                           progress=_Progress("import"), **({"n_jobs": args.jobs} if args.jobs else {}))
     payload = report.to_dict()
     if args.scheduler and report.item_ids:
         from .learn import warm_feature_cache

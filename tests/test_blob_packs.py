@@ -442,7 +442,7 @@ def test_large_imports_read_in_worker_processes_with_the_same_result(tmp_path, m
     src = _tree(tmp_path / "src", n=40)
     (src / "dark" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 20)
     monkeypatch.setattr(importer, "MIN_PROCESS_IMAGES", 10)
-    monkeypatch.setattr(importer, "_TASK_PROCESS", 4)
+    monkeypatch.setattr(importer, "_TASK", 4)
     monkeypatch.setattr(importer, "available_cores", lambda: 2)
     used = []
     real = importer._Readers.__init__
@@ -476,7 +476,7 @@ def test_an_image_that_kills_its_worker_process_is_rejected_and_the_import_goes_
     src = _tree(tmp_path / "src", n=30)
     (src / "dark" / "dark_0.png").rename(src / "dark" / "die_0.png")
     monkeypatch.setattr(importer, "MIN_PROCESS_IMAGES", 10)
-    monkeypatch.setattr(importer, "_TASK_PROCESS", 4)
+    monkeypatch.setattr(importer, "_TASK", 4)
     monkeypatch.setattr(importer, "available_cores", lambda: 2)
     monkeypatch.setattr(importer, "_prepare_task", _import_worker_crash.prepare_or_die)
     ws = open_workspace(tmp_path / "ws")

@@ -19,7 +19,7 @@ import re
 import shutil
 import sqlite3
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,11 +54,11 @@ _CHUNK = 200  # images in the first chunk; the next ones are sized from the byte
 _CHUNK_MAX = 1000
 _CHUNK_MIN = 8
 _CHUNK_BYTES = 32 * 1024 * 1024  # encoded bytes a chunk aims at (what it holds in memory until stored)
-_TASK = 32  # images per task of the reading / decoding threads
-_TASK_PROCESS = 128  # images per task of the reading / decoding worker processes (a task's round trip costs more)
-#: Images from which a bulk import reads them in worker processes (below: threads; starting the
-#: processes costs about a second). ``benchmarks/scale.py --import-only`` measures both.
-MIN_PROCESS_IMAGES = 4096
+_TASK = 128  # images per task of the reading / decoding worker processes
+#: Images from which a bulk import with ``n_jobs > 1`` reads them in worker processes (below: in the
+#: storing thread; starting the processes costs about half a second). ``benchmarks/scale.py --import-only
+#: --import-jobs 1,2`` measures both.
+MIN_PROCESS_IMAGES = 20_000
 _ROWS_PER_INSERT = 500  # rows per multi-row INSERT statement (_insert_rows)
 _CHECKPOINT_PAGES = 10_000  # the import connection's wal_autocheckpoint (about 40 MB of WAL; _ChunkStore)
 
@@ -130,8 +130,9 @@ def import_source(ws, project, source, layout="auto", label_regex=None, user="lo
     progress : callable, optional
         ``progress(done, total, message)``.
     n_jobs : int, default=2
-        Threads reading, hashing and decoding files (the store is written by the calling thread
-        only); the report is identical for any value.
+        Worker processes reading, checking, hashing and decoding the files of an import of at least
+        :data:`MIN_PROCESS_IMAGES` images (smaller ones are read by the calling thread, the store's only
+        writer); the report is identical for any value.
 
     Returns
     -------
@@ -234,20 +235,21 @@ def _run_plan(ws, project, plan, source_name, user, padding, min_box, limits, ba
     store = _ChunkStore(ws)
     finished = False
     try:
-        # Pipelined: the readers read, hash and decode chunk k + 1 while this thread stores chunk k (one
+        # Pipelined: the readers read, hash and decode the next chunks while this thread stores chunk k (one
         # transaction); rejections are still reported in plan order.
-        done, size = min(_CHUNK, total), _CHUNK
-        chunk = plan.images[:done]
-        ahead = readers.submit(chunk)
-        while chunk:
-            nxt = plan.images[done:done + size]
-            current, ahead = ahead, (readers.submit(nxt) if nxt else None)
-            prepared = readers.collect(current, report)
+        pending = deque()  # (images read up to the chunk's end, its last source, its submitted tasks)
+        start, size = 0, _CHUNK
+        while start < total or pending:
+            while start < total and len(pending) < readers.in_flight:
+                chunk = plan.images[start:start + size]
+                start += len(chunk)
+                pending.append((start, chunk[-1].source, readers.submit(chunk)))
+            done, last, submitted = pending.popleft()
+            prepared = readers.collect(submitted, report)
             size = _next_chunk_size(prepared, size)
             _store_chunk(store, proj, prepared, report, seen, user, with_labels, writer)
             if progress is not None:
-                progress(done, total, chunk[-1].source)
-            chunk, done = nxt, done + len(nxt)
+                progress(done, total, last)
         writer.close()
         finished = True
     finally:
@@ -298,10 +300,11 @@ def _prepare_task(images, args):
 class _Readers:
     """Who reads, hashes, decodes and cuts the chunks' images ahead of the thread that stores them.
 
-    ``n_jobs=1``: the storing thread itself. Otherwise a thread pool or, from :data:`MIN_PROCESS_IMAGES`
-    images on a machine with more than one available core, worker processes
-    (:func:`defectlab._workers.process_pool`): the checks of each file are Python steps between the C calls,
-    and reading threads waited for the GIL (1 or 2 threads took the same time).
+    The storing thread itself, or, with ``n_jobs > 1`` for an import of at least :data:`MIN_PROCESS_IMAGES`
+    images on a machine with more than one available core, ``n_jobs`` worker processes
+    (:func:`defectlab._workers.process_pool`). Not threads: each file's checks are Python steps between the
+    C calls, and reading threads waited for the GIL (measured: 2 threads were slower than none at 1,000
+    crops, and no faster at 30,000).
 
     A worker process that dies (a decoder crash on a hostile file, the out-of-memory killer) breaks its
     pool: the images of the tasks it failed are read again one per task in a new pool, and an image that
@@ -312,23 +315,20 @@ class _Readers:
         self.args = args
         self.n_jobs = n_jobs
         self.processes = n_jobs > 1 and total >= MIN_PROCESS_IMAGES and available_cores() > 1
-        self._pool = self._new_pool() if n_jobs > 1 else None
-
-    def _new_pool(self):
-        if self.processes:
-            return process_pool(self.n_jobs)
-        return ThreadPoolExecutor(self.n_jobs, thread_name_prefix="defectlab-import")
+        self._pool = process_pool(n_jobs) if self.processes else None
+        # chunks submitted at once: the one being stored and the next (two more for worker processes, so
+        # that a slow chunk on either side does not leave the other waiting)
+        self.in_flight = 4 if self.processes else 2
 
     def submit(self, chunk):
         """Start a chunk: ``[(images, pool, future or results)]`` in plan order (tasks of :data:`_TASK`
-        images, :data:`_TASK_PROCESS` in worker processes: one task per image cost more than the hashing)."""
+        images: a task's round trip costs more than reading one image)."""
         chunk = _tasks(chunk)
         if self._pool is None:
             return [(chunk, None, _prepare_task(chunk, self.args))]
         out = []
-        step = _TASK_PROCESS if self.processes else _TASK
-        for k in range(0, len(chunk), step):
-            images = chunk[k:k + step]
+        for k in range(0, len(chunk), _TASK):
+            images = chunk[k:k + _TASK]
             try:
                 out.append((images, self._pool, self._pool.submit(_prepare_task, images, self.args)))
             except BrokenProcessPool:
@@ -358,7 +358,7 @@ class _Readers:
         for img in images:
             if self._pool is broken:
                 self._pool.shutdown(wait=True, kill_workers=True)
-                self._pool = self._new_pool()
+                self._pool = process_pool(self.n_jobs)
             try:
                 out.extend(self._pool.submit(_prepare_task, [img], self.args).result())
             except BrokenProcessPool:
@@ -370,13 +370,9 @@ class _Readers:
 
     def close(self, finished=True):
         """Stop the pool; after a failure its pending tasks are cancelled (and its workers killed)."""
-        if self._pool is None:
-            return
-        if self.processes:
+        if self._pool is not None:
             self._pool.shutdown(wait=True, kill_workers=not finished)
-        else:
-            self._pool.shutdown(cancel_futures=True)
-        self._pool = None
+            self._pool = None
 
 
 class _Rejections:
