@@ -26,6 +26,31 @@ Variants (each beside the default in the same run, same folds):
   share of the plate's mean defect probability, and its gap to the plate's top defect class.
 * ``recall@precision``: the default scorer with thresholds chosen for the highest recall at out-of-fold
   precision >= 0.65 instead of the best F1.
+* ``suppress:IOU,INSIDE``: the default scorer with other suppression limits (a same-class box is dropped at
+  IoU >= IOU with a kept one or with INSIDE of the smaller inside the other; shipped: 0.3, 0.5), in the
+  threshold pick and the boxes alike.
+* ``context`` / ``context:crop``: a second scorer on the default columns plus the candidate's first-stage
+  score beside its neighbours' (:data:`CONTEXT_FEATURES`: rank in its class, best score of a same-class box
+  holding it / held by it, how many confident ones it holds, best competing class at IoU >= 0.5); the first
+  stage scores the training folds out of fold (two halves). ``:crop``: the first stage has the crop columns.
+
+Second stage on each candidate's own pixels (the crop classifier is the validation locator, trained on the
+crops of plates 1..cut + background windows: it never saw a validation plate; :class:`CropOracle`). A
+candidate whose box is a window reuses the window's probabilities / features; any other box (components,
+whole image: 22.5 per plate on average) is cut from the plate and its features extracted with the run's spec:
+
+* ``crop-columns``: four more scorer columns (:data:`CROP_FEATURES`): the crop's probability of the
+  candidate's class, the best other defect class, background, and the rank of the candidate's class.
+* ``crop-relabel``: ``crop-columns``, plus a copy of every candidate labelled with its crop's top defect
+  class where that differs (map numbers recomputed for the new class; a column marks the copies).
+* ``crop-agnostic``: ``crop-columns``, plus class-agnostic candidates (components of ``1 - background`` and
+  of the largest defect map, at the map thresholds, raw and closed) labelled with their crop's top defect
+  class (and the second when >= 0.15); a column marks them.
+* ``crop-features`` / ``crop-features:diff``: ``crop-columns`` plus the crop's own features (the run's 235
+  columns) as scorer columns (``:diff``: minus the whole plate's features). The windows' features are
+  extracted once and kept in ``WORKDIR/window-features-<cut>.npz``. ``crop-features:rpP``: the same with
+  the thresholds of ``recall@precision:P``; ``crop-features:treesN,S``: a scorer of N trees at learning rate
+  20 / N, each tree seeing a share S of the columns (shipped: 200, 0.8).
 
 Prints one line per variant and seed, the means, and one JSON line.
 """
@@ -318,6 +343,58 @@ def _with_crop_features(ctx, oracle, i, b, lab, F, diff=False):
     return b, lab, np.column_stack([F, X])
 
 
+CONTEXT_FEATURES = ("s1", "s1_rank", "s1_container", "s1_contained", "n_contained", "s1_other_class")
+
+
+def _context_columns(b, lab, s1):
+    """:data:`CONTEXT_FEATURES`: a candidate's first-stage score beside those of the candidates around it.
+
+    Its rank among its class's candidates on the plate, the best score of a same-class candidate holding it
+    (half of it inside) and of one it holds, how many same-class candidates scoring >= 0.5 it holds, and the
+    best score of another class's candidate at IoU >= 0.5 (a competing label for the same place).
+    """
+    n = len(b)
+    out = np.zeros((n, len(CONTEXT_FEATURES)))
+    if n == 0:
+        return out
+    iou, inside = pairwise_overlap(b, b)  # inside[i, j]: share of the smaller one inside the other
+    area = np.maximum((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]), 1)
+    same = (lab[:, None] == lab[None, :]) & ~np.eye(n, dtype=bool)
+    bigger = area[None, :] > area[:, None]  # [i, j]: j is larger than i
+    holds_me = same & (inside >= 0.5) & bigger
+    i_hold = same & (inside >= 0.5) & bigger.T
+    S = np.broadcast_to(s1[None, :], (n, n))
+    out[:, 0] = s1
+    for c in np.unique(lab):
+        sel = lab == c
+        out[sel, 1] = (-s1[sel]).argsort().argsort()
+    out[:, 2] = np.where(holds_me, S, 0).max(axis=1)
+    out[:, 3] = np.where(i_hold, S, 0).max(axis=1)
+    out[:, 4] = (i_hold & (S >= 0.5)).sum(axis=1)
+    out[:, 5] = np.where((lab[:, None] != lab[None, :]) & (iou >= 0.5), S, 0).max(axis=1)
+    return out
+
+
+def _context_candidates(ctx, base, train, test):
+    """``base`` candidates plus :data:`CONTEXT_FEATURES` from a first-stage scorer (out of fold on ``train``:
+    two halves score each other; ``test`` plates by the scorer of all ``train`` plates)."""
+    def add(scorer, idx):
+        for i in idx:
+            b, lab, F = base[i]
+            s1 = scorer.score(F, np.asarray(ctx.classes)[lab]) if scorer else np.zeros(len(b))
+            out[i] = (b, lab, np.column_stack([F, _context_columns(b, lab, s1)]))
+
+    def fit(idx):
+        return bp.BoxScorer.fit([(*base[i], ctx.plates[i]["truth"]) for i in idx], ctx.classes, BACKGROUND, 0)
+
+    out, half = {}, np.arange(len(train)) % 2
+    for j in range(2):
+        add(fit([i for i, g in zip(train, half, strict=True) if g != j]),
+            [i for i, g in zip(train, half, strict=True) if g == j])
+    add(fit(train), test)
+    return out
+
+
 def _relabeled(ctx, oracle, i, b, lab, F, kind_col=13):
     """The candidates plus a copy of each, labelled with its crop's top defect class where that differs
     (numbers recomputed from the new class's map); a last column marks the copies."""
@@ -406,6 +483,17 @@ def _recall_at_precision(p0):
     return choose
 
 
+def _scorer_model(n_trees, colsample):
+    """A replacement of :func:`bp._new_model`: ``n_trees`` trees at learning rate 20 / n_trees."""
+    def make(random_state):
+        from defectlab.learn.models import LightGBMClassifier
+
+        return LightGBMClassifier(n_estimators=n_trees, learning_rate=20 / n_trees, num_leaves=15,
+                                  min_child_samples=20, colsample_bytree=colsample, early_stopping=False,
+                                  random_state=random_state, n_jobs=1)
+    return make
+
+
 def run_variant(ctx, folds, variant):
     """Counts (tp, found, true) per class over the folds, and the same at fixed thresholds 0.5 / 0.6."""
     name, _, arg = variant.partition(":")
@@ -414,6 +502,12 @@ def run_variant(ctx, folds, variant):
     saved, saved_suppress = bp._best_thresholds, bp.suppress
     if name == "recall@precision":
         bp._best_thresholds = _recall_at_precision(float(arg or 0.65))
+    if name == "crop-features" and arg.startswith("rp"):  # crop-features:rp0.65: with recall@precision
+        bp._best_thresholds = _recall_at_precision(float(arg[2:]))
+    saved_model = bp._new_model
+    if name == "crop-features" and arg.startswith("trees"):  # crop-features:treesN,COLSAMPLE: other trees
+        n_trees, colsample = arg[5:].split(",")
+        bp._new_model = _scorer_model(int(n_trees), float(colsample))
     if name == "suppress":  # suppress:max_iou,max_inside for both the threshold pick and the boxes
         max_iou, max_inside = (float(v) for v in arg.split(","))
         bp.suppress = functools.partial(saved_suppress, max_iou=max_iou, max_inside=max_inside)
@@ -431,11 +525,15 @@ def run_variant(ctx, folds, variant):
                         counts[t][c] += (count_matches([f for f in found if f["label"] == c], mine),
                                          sum(f["label"] == c for f in found), len(mine))
     finally:
-        bp._best_thresholds, bp.suppress = saved, saved_suppress
+        bp._best_thresholds, bp.suppress, bp._new_model = saved, saved_suppress, saved_model
     return counts
 
 
 def _candidates(ctx, name, arg, train, test):
+    if name == "context":  # context or context:crop (the first stage with the crop columns)
+        base = {i: (_with_crops(ctx, ctx.oracle, i, *ctx.props[i][:3]) if arg == "crop" else ctx.props[i][:3])
+                for i in train + test}
+        return _context_candidates(ctx, base, train, test)
     if name == "crop-features" and arg == "diff":
         return {i: _with_crop_features(ctx, ctx.oracle, i, *ctx.props[i][:3], diff=True) for i in train + test}
     if name.startswith("crop-"):
@@ -482,7 +580,7 @@ def main(argv=None):
     run_id = resolve_run(ws, "NEU", run_id)
     classes, plates = validation_plates(ws, run_id, args.cut, Path(args.workdir) / f"validation-{args.cut}.npz")
     ctx = Context(classes, plates)
-    if any(v.startswith("crop-") for v in args.variants):
+    if any(v.startswith("crop-") or v == "context:crop" for v in args.variants):
         ctx.oracle = CropOracle(ws, run_id, args.cut, ctx, Path(args.workdir) / f"window-features-{args.cut}.npz")
     out = {"plates": len(plates), "true_boxes": sum(len(p["truth"]) for p in plates), "seeds": args.seeds,
            "variants": {}}
