@@ -486,7 +486,7 @@ def _recall_at_precision(p0):
 
 def _scorer_model(n_trees, colsample):
     """A replacement of :func:`bp._new_model`: ``n_trees`` trees at learning rate 20 / n_trees."""
-    def make(random_state):
+    def make(random_state, _n_trees=None):  # the variant's trees, whatever the library would choose
         from defectlab.learn.models import LightGBMClassifier
 
         return LightGBMClassifier(n_estimators=n_trees, learning_rate=20 / n_trees, num_leaves=15,
