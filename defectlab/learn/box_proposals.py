@@ -31,7 +31,7 @@ other box (components, the whole image: ~22 per NEU plate) is cut from the image
 run's feature spec and the locator, which is what ``locate`` loaded from the run's stored locator (never
 anything read from a user file). On NEU validation plates (``benchmarks/locate_validation.py``,
 ``crop-features:trees400,0.3``) it raised the F1 of the boxes from 0.56 to 0.58 (recall 0.51 -> 0.53,
-precision 0.62 -> 0.64, mean of 7 fold draws; better in each draw). Images proposed tile by tile
+precision 0.62 -> 0.65, mean of 7 fold draws; better in each draw). Images proposed tile by tile
 (:func:`propose_tiled`) use the map-only scorer (cutting every tile's candidates would cost seconds).
 
 The scorers' trees are stored as LightGBM text models with the locator (checksummed, validated before
