@@ -307,3 +307,16 @@ def test_a_crop_stage_of_the_wrong_width_is_not_trusted_and_the_locator_is_train
     meta_path.write_text(json.dumps(meta))
     _, _, again = locator_for_run(ws, run_id)
     assert again["scorer"].crop is not None and again["scorer"].crop.n_crop == info["scorer"].crop.n_crop
+
+
+def test_a_locator_of_the_previous_format_is_trained_again_with_its_crop_stage(few):
+    ws, run_id, _ = few
+    locator_for_run(ws, run_id)
+    meta_path = ws.runs_dir / run_id / LOCATOR_DIR / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["extra"]["key"]["format"] = 12  # a locator stored before the crop stage (no crop_scorer/)
+    meta["extra"]["scorer"].pop("crop")
+    meta_path.write_text(json.dumps(meta))
+    _, _, info = locator_for_run(ws, run_id)
+    assert info["scorer"].crop is not None
+    assert json.loads(meta_path.read_text())["extra"]["key"]["format"] == 13
