@@ -11,10 +11,11 @@
 3. Scores: box recall and precision at IoU >= 0.3, label-matched (a found box matches at most one
    true box of the same label, best score first), overall and per class. The peer is the whole-image
    box: one box = the plate, labeled with the plate's class. The default is the box scorer's proposals
-   (``method="auto"``); from the same classified windows: the window ranker (the previous default, per
-   class too), windows at probability 0.5, the map's components, and the ranker and the scorer at fixed
-   thresholds 0.1 .. 0.9 (precision-recall curves; the defaults use thresholds calibrated on held-out
-   *training* plates, never on 241-300).
+   with its crop stage (``method="auto"``); from the same classified windows: the scorer without its crop
+   stage ("map-only", the previous default, per class too), the window ranker (per class too), windows at
+   probability 0.5, the map's components, and the ranker and the scorers at fixed thresholds 0.1 .. 0.9
+   (precision-recall curves; the defaults use thresholds calibrated on held-out *training* plates, never on
+   241-300).
 4. Time on a 2048 x 2048 image (a mosaic of 121 test plates) on one core, and its scores (the plates'
    boxes moved to their place; the scorer proposes tile by tile on images much larger than its plates).
 5. ``--synthetic``: the same scores on plates with several defects of different classes (the demo
@@ -26,6 +27,7 @@ Targets (issue 12): recall >= 0.7 at precision >= 0.6, < 1 s per 200 x 200 plate
 """
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
@@ -165,9 +167,16 @@ def evaluate(plates, locator, settings):
         others.update({f"ranked@{t}": LocateSettings(method="ranked", threshold=t) for t in SWEEP})
     if info.get("scorer") is not None:
         others.update({f"proposals@{t}": LocateSettings(method="proposals", threshold=t) for t in SWEEP})
+    map_only = {}  # the box scorer without its crop stage (the previous default), from the same windows
+    if info.get("scorer") is not None and info["scorer"].crop is not None:
+        map_only = {"map-only scorer": LocateSettings(method="proposals"),
+                    **{f"map-only@{t}": LocateSettings(method="proposals", threshold=t) for t in SWEEP}}
+        others.update(map_only)
     names += [n for n in others if n not in names]
     counts = {n: np.zeros(3, np.int64) for n in names}
     learned = {"ranker": info["ranker"], "scorer": info.get("scorer")}
+    without_crop = {**learned, "scorer": None if not map_only else dataclasses.replace(info["scorer"], crop=None)}
+    per_class_map = {}
     for cls, path, truth in plates:
         image = load_image(path)
         t0, c0 = time.perf_counter(), time.process_time()
@@ -177,13 +186,15 @@ def evaluate(plates, locator, settings):
         counts["default"] += match(result.boxes, truth)
         _by_class(result.boxes, truth, per_class)
         for name, other in others.items():
-            boxes = remake_boxes(result, other, **learned)
+            boxes = remake_boxes(result, other, **(without_crop if name in map_only else learned))
             counts[name] += match(boxes, truth)
             if name == "ranked (window ranker)":
                 _by_class(boxes, truth, per_class_ranked)
+            if name == "map-only scorer":
+                _by_class(boxes, truth, per_class_map)
         h, w = image.shape[:2]
         counts["peer"] += match([{"x": 0, "y": 0, "w": w, "h": h, "label": cls, "score": 1.0}], truth)
-    return counts, (per_class, per_class_ranked), seconds, cpu
+    return counts, (per_class, per_class_ranked, per_class_map), seconds, cpu
 
 
 def time_large(plates, locator, settings, side=2048):
@@ -264,7 +275,7 @@ def main(argv=None):
     locator = locator_for_run(ws, run_id, background=settings.background, scales=settings.scales)
     t_locator = time.perf_counter() - t0
     plates = _test_plates(neu, args.train_last + 1, args.test_last)
-    counts, (per_class, per_class_ranked), seconds, cpu = evaluate(plates, locator, settings)
+    counts, (per_class, per_class_ranked, per_class_map), seconds, cpu = evaluate(plates, locator, settings)
     info = locator[2]
     large = (None, None, None, None, None) if args.no_large else time_large(plates, locator, settings)
     scores = {name: dict(zip(("recall", "precision"), _scores(*c), strict=True), found=int(c[1]))
@@ -286,6 +297,8 @@ def main(argv=None):
                               true=int(v[2])) for k, v in sorted(per_class.items())},
         "per_class_window_ranker": {k: dict(zip(("recall", "precision"), _scores(*v), strict=True), found=int(v[1]),
                                             true=int(v[2])) for k, v in sorted(per_class_ranked.items())},
+        "per_class_map_only": {k: dict(zip(("recall", "precision"), _scores(*v), strict=True), found=int(v[1]),
+                                       true=int(v[2])) for k, v in sorted(per_class_map.items())},
         "whole_image_peer": scores.pop("peer"),
         "others": scores,
         "large_2048": {"seconds": None if large[0] is None else round(large[0], 3), "windows": large[1],
@@ -303,6 +316,8 @@ def main(argv=None):
     for k, v in out["per_class"].items():
         r = out["per_class_window_ranker"].get(k)
         was = "" if r is None else f"   (window ranker: {r['recall']:.3f} / {r['precision']:.3f}, {r['found']} boxes)"
+        m = out["per_class_map_only"].get(k)
+        was += "" if m is None else f"   (map-only: {m['recall']:.3f} / {m['precision']:.3f})"
         print(f"    class {k:<18}{v['recall']:>8.3f}{v['precision']:>11.3f}{v['found']:>8} / {v['true']} true{was}")
     if large[0] is not None:
         print(f"2048x2048 image: {large[0]:.2f} s, CPU {large[3]:.2f} s ({large[1]} windows, {large[2]} boxes); "

@@ -26,11 +26,44 @@ Variants (each beside the default in the same run, same folds):
   share of the plate's mean defect probability, and its gap to the plate's top defect class.
 * ``recall@precision``: the default scorer with thresholds chosen for the highest recall at out-of-fold
   precision >= 0.65 instead of the best F1.
+* ``suppress:IOU,INSIDE``: the default scorer with other suppression limits (a same-class box is dropped at
+  IoU >= IOU with a kept one or with INSIDE of the smaller inside the other; shipped: 0.3, 0.5), in the
+  threshold pick and the boxes alike.
+* ``context`` / ``context:crop``: a second scorer on the default columns plus the candidate's first-stage
+  score beside its neighbours' (:data:`CONTEXT_FEATURES`: rank in its class, best score of a same-class box
+  holding it / held by it, how many confident ones it holds, best competing class at IoU >= 0.5); the first
+  stage scores the training folds out of fold (two halves). ``:crop``: the first stage has the crop columns.
+
+Second stage on each candidate's own pixels (the crop classifier is the validation locator, trained on the
+crops of plates 1..cut + background windows: it never saw a validation plate; :class:`CropOracle`). A
+candidate whose box is a window reuses the window's probabilities / features; any other box (components,
+whole image: 22.5 per plate on average) is cut from the plate and its features extracted with the run's spec:
+
+* ``crop-columns``: four more scorer columns (:data:`CROP_FEATURES`): the crop's probability of the
+  candidate's class, the best other defect class, background, and the rank of the candidate's class.
+* ``crop-relabel``: ``crop-columns``, plus a copy of every candidate labelled with its crop's top defect
+  class where that differs (map numbers recomputed for the new class; a column marks the copies).
+* ``crop-agnostic``: ``crop-columns``, plus class-agnostic candidates (components of ``1 - background`` and
+  of the largest defect map, at the map thresholds, raw and closed) labelled with their crop's top defect
+  class (and the second when >= 0.15); a column marks them.
+* ``crop-features`` / ``crop-features:diff``: ``crop-columns`` plus the crop's own features (the run's 235
+  columns) as scorer columns (``:diff``: minus the whole plate's features). The windows' features are
+  extracted once and kept in ``WORKDIR/window-features-<cut>.npz``. ``crop-features:rpP``: the same with
+  the thresholds of ``recall@precision:P``; ``crop-features:treesN,S`` (and ``default:treesN,S``, its
+  control): a scorer of N trees at learning rate 20 / N, each tree seeing a share S of the columns (shipped:
+  200 at 0.1, 0.8 -- LightGBMClassifier uses 0.3 from 20,000 rows on, so on these plates it is 0.3).
+
+Results (mean of 7 fold draws, seeds 0-6): ``default`` recall 0.51 / precision 0.62 (F1 0.56);
+``default:trees400,0.3`` 0.51 / 0.63 (0.56); ``crop-features:trees400,0.3`` 0.53 / 0.65 (F1 0.58, better in
+every draw) -- kept as the library's crop stage (``BoxScorer.crop``; ``crop-features`` here still fits the
+variant's own trees, not the library's). The others (3 draws) did not beat the default; see the README.
 
 Prints one line per variant and seed, the means, and one JSON line.
 """
 
 import argparse
+import functools
+import itertools
 import json
 import os
 import re
@@ -199,6 +232,226 @@ def _regressed(ctx, i, regs, mode):
             np.vstack([np.column_stack([F, np.zeros(len(F))]), np.column_stack([F2, np.ones(len(F2))])]))
 
 
+# ---------------------------------------------------------------- second stage: the candidates' own pixels
+
+class CropOracle:
+    """Class probabilities of candidate boxes cut from the validation plates, by the validation locator.
+
+    The crop classifier is the locator trained on plates 1..cut (the same model that classified the windows;
+    it never saw a validation plate, as the library's held-out locators never see the plates they score).
+    A candidate whose box is one of the plate's windows (cell-aligned, as :func:`bp.propose` makes it) reuses
+    that window's probabilities; any other box is cut from the plate and its features extracted (the run's
+    spec, same working-size policy as a training crop). Results are kept per (plate, box).
+    """
+
+    def __init__(self, ws, run_id, cut, ctx, feature_cache):
+        _, run, spec = load_run_model(ws, run_id)
+        run = get_run(ws, run_id, with_items=True)
+        rows = loc_mod._training_items(ws, run)
+        boxed = [r for r in rows if r["parent_id"] is not None]
+        sizes = [r["width"] for r in boxed], [r["height"] for r in boxed]
+        sides = loc_mod.window_sides(*sizes, 3) + loc_mod.window_shapes(*sizes)
+        t0 = time.perf_counter()
+        self.model = loc_mod._fit_locator(ws, run, [r for r in rows if _plate_no(r["source"]) <= cut],
+                                          spec, sides, 2, 0)[0]
+        if [str(c) for c in self.model.classes_] != ctx.classes:
+            raise RuntimeError("the crop classifier's classes differ from the cached windows'")
+        self.spec, self.ctx = spec, ctx
+        val_ids = sorted({r["parent_id"] for r in boxed if _plate_no(r["source"]) > cut})
+        self.images = [load_item_image(ws, get_item(ws, pid)) for pid in val_ids]
+        if len(self.images) != len(ctx.plates):
+            raise RuntimeError("validation plates differ from the cache")
+        self.cache = [{} for _ in ctx.plates]
+        self.n_extracted, self.seconds = 0, 0.0
+        self.feats, self.feature_cache, self.window_px = None, feature_cache, []
+        for i, p in enumerate(ctx.plates):  # the windows as cell-aligned pixel boxes
+            cell = ctx.props[i][4]
+            w = np.asarray(p["windows"], np.int64)
+            px = np.column_stack([w[:, 0] // cell, w[:, 1] // cell, -(-w[:, 2] // cell), -(-w[:, 3] // cell)]) * cell
+            px[:, 2], px[:, 3] = np.minimum(px[:, 2], p["w"]), np.minimum(px[:, 3], p["h"])
+            self.window_px.append([tuple(box) for box in px.tolist()])
+            for k, box in enumerate(self.window_px[-1]):
+                self.cache[i].setdefault(box, p["probs"][k])
+        print(f"crop classifier (locator on plates 1-{cut}) fitted in {time.perf_counter() - t0:.0f} s",
+              file=sys.stderr)
+
+    def features(self, i, boxes):
+        """(K, F) the run's features of plate ``i``'s pixel boxes (the windows' extracted once, kept in
+        ``WORKDIR/window-features-<cut>.npz``)."""
+        if self.feats is None:
+            self._window_features()
+        keys = [tuple(b) for b in np.asarray(boxes, np.int64).tolist()]
+        new = sorted({k for k in keys if k not in self.feats[i]})
+        if new:
+            img = self.images[i]
+            X = np.asarray(extract([img[y0:y1, x0:x1] for x0, y0, x1, y1 in new], self.spec), np.float32)
+            self.feats[i].update(zip(new, X, strict=True))
+        return np.array([self.feats[i][k] for k in keys], np.float64).reshape(len(keys), -1)
+
+    def _window_features(self):
+        if self.feature_cache.exists():
+            z = np.load(self.feature_cache, allow_pickle=False)
+            X, index = z["X"], z["index"]
+        else:
+            t0 = time.perf_counter()
+            X = np.vstack([np.asarray(extract(loc_mod._window_crops(img, np.asarray(p["windows"], np.int64)),
+                                              self.spec), np.float32)
+                           for img, p in zip(self.images, self.ctx.plates, strict=True)])
+            index = np.cumsum([0] + [len(p["windows"]) for p in self.ctx.plates])
+            np.savez(self.feature_cache, X=X, index=index)
+            print(f"window features extracted in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+        self.feats = []
+        for i, (a, b) in enumerate(itertools.pairwise(index.tolist())):
+            self.feats.append(dict(zip(self.window_px[i], X[a:b], strict=True)))
+
+    def probs(self, i, boxes):
+        """(K, C) class probabilities of plate ``i``'s pixel boxes."""
+        keys = [tuple(b) for b in np.asarray(boxes, np.int64).tolist()]
+        new = sorted({k for k in keys if k not in self.cache[i]})
+        if new:
+            t0 = time.perf_counter()
+            img = self.images[i]
+            X = np.asarray(extract([img[y0:y1, x0:x1] for x0, y0, x1, y1 in new], self.spec), np.float64)
+            for k, p in zip(new, loc_mod._predict(self.model, X), strict=True):
+                self.cache[i][k] = p
+            self.n_extracted += len(new)
+            self.seconds += time.perf_counter() - t0
+        return np.array([self.cache[i][k] for k in keys]).reshape(len(keys), len(self.ctx.classes))
+
+
+CROP_FEATURES = ("crop_p", "crop_other", "crop_background", "crop_rank")
+
+
+def _crop_columns(ctx, P, lab):
+    """The :data:`CROP_FEATURES` of candidates of classes ``lab`` whose crops have probabilities ``P``."""
+    rows = np.arange(len(lab))
+    D = P[:, ctx.defect_idx]
+    own = P[rows, lab]
+    mine = lab[:, None] == ctx.defect_idx[None, :]
+    other = np.where(mine, -1.0, D).max(axis=1) if D.shape[1] > 1 else np.zeros(len(lab))
+    bg = P[:, ctx.classes.index(BACKGROUND)] if BACKGROUND in ctx.classes else np.zeros(len(lab))
+    rank = (D > own[:, None]).sum(axis=1)
+    return np.column_stack([own, other, bg, rank])
+
+
+def _with_crops(ctx, oracle, i, b, lab, F):
+    return b, lab, np.column_stack([F, _crop_columns(ctx, oracle.probs(i, b), lab)])
+
+
+def _with_crop_features(ctx, oracle, i, b, lab, F, diff=False):
+    """:func:`_with_crops` plus the crop's own features (the run's spec) as scorer columns; with ``diff``,
+    their difference to the whole plate's features instead (how the box differs from its plate)."""
+    b, lab, F = _with_crops(ctx, oracle, i, b, lab, F)
+    X = oracle.features(i, b)
+    if diff:
+        p = ctx.plates[i]
+        X = X - oracle.features(i, np.array([[0, 0, p["w"], p["h"]]]))
+    return b, lab, np.column_stack([F, X])
+
+
+CONTEXT_FEATURES = ("s1", "s1_rank", "s1_container", "s1_contained", "n_contained", "s1_other_class")
+
+
+def _context_columns(b, lab, s1):
+    """:data:`CONTEXT_FEATURES`: a candidate's first-stage score beside those of the candidates around it.
+
+    Its rank among its class's candidates on the plate, the best score of a same-class candidate holding it
+    (half of it inside) and of one it holds, how many same-class candidates scoring >= 0.5 it holds, and the
+    best score of another class's candidate at IoU >= 0.5 (a competing label for the same place).
+    """
+    n = len(b)
+    out = np.zeros((n, len(CONTEXT_FEATURES)))
+    if n == 0:
+        return out
+    iou, inside = pairwise_overlap(b, b)  # inside[i, j]: share of the smaller one inside the other
+    area = np.maximum((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]), 1)
+    same = (lab[:, None] == lab[None, :]) & ~np.eye(n, dtype=bool)
+    bigger = area[None, :] > area[:, None]  # [i, j]: j is larger than i
+    holds_me = same & (inside >= 0.5) & bigger
+    i_hold = same & (inside >= 0.5) & bigger.T
+    S = np.broadcast_to(s1[None, :], (n, n))
+    out[:, 0] = s1
+    for c in np.unique(lab):
+        sel = lab == c
+        out[sel, 1] = (-s1[sel]).argsort().argsort()
+    out[:, 2] = np.where(holds_me, S, 0).max(axis=1)
+    out[:, 3] = np.where(i_hold, S, 0).max(axis=1)
+    out[:, 4] = (i_hold & (S >= 0.5)).sum(axis=1)
+    out[:, 5] = np.where((lab[:, None] != lab[None, :]) & (iou >= 0.5), S, 0).max(axis=1)
+    return out
+
+
+def _context_candidates(ctx, base, train, test):
+    """``base`` candidates plus :data:`CONTEXT_FEATURES` from a first-stage scorer (out of fold on ``train``:
+    two halves score each other; ``test`` plates by the scorer of all ``train`` plates)."""
+    def add(scorer, idx):
+        for i in idx:
+            b, lab, F = base[i]
+            s1 = scorer.score(F, np.asarray(ctx.classes)[lab]) if scorer else np.zeros(len(b))
+            out[i] = (b, lab, np.column_stack([F, _context_columns(b, lab, s1)]))
+
+    def fit(idx):
+        return bp.BoxScorer.fit([(*base[i], ctx.plates[i]["truth"]) for i in idx], ctx.classes, BACKGROUND, 0)
+
+    out, half = {}, np.arange(len(train)) % 2
+    for j in range(2):
+        add(fit([i for i, g in zip(train, half, strict=True) if g != j]),
+            [i for i, g in zip(train, half, strict=True) if g == j])
+    add(fit(train), test)
+    return out
+
+
+def _relabeled(ctx, oracle, i, b, lab, F, kind_col=13):
+    """The candidates plus a copy of each, labelled with its crop's top defect class where that differs
+    (numbers recomputed from the new class's map); a last column marks the copies."""
+    _, _, _, pm, cell = ctx.props[i]
+    P = oracle.probs(i, b)
+    top = ctx.defect_idx[P[:, ctx.defect_idx].argmax(axis=1)]
+    move = top != lab
+    cb = b[move] // cell
+    cb[:, 2] = np.maximum(-(-b[move, 2] // cell), cb[:, 0] + 1)
+    cb[:, 3] = np.maximum(-(-b[move, 3] // cell), cb[:, 1] + 1)
+    F2 = bp._numbers(cb, top[move], F[move, kind_col].astype(np.int64), pm, ctx.classes, ctx.defect_idx,
+                     BACKGROUND)
+    nb, nl = np.vstack([b, b[move]]), np.concatenate([lab, top[move]])
+    key = np.column_stack([nb, nl])
+    _, first = np.unique(key, axis=0, return_index=True)  # a copy that is already a candidate is dropped
+    first = np.sort(first)
+    NF = np.vstack([np.column_stack([F, np.zeros(len(F))]), np.column_stack([F2, np.ones(len(F2))])])
+    nb, nl, NF = nb[first], nl[first], NF[first]
+    return nb, nl, np.column_stack([NF, _crop_columns(ctx, np.vstack([P, P[move]])[first], nl)])
+
+
+def _agnostic(ctx, oracle, i, b, lab, F):
+    """The candidates plus class-agnostic ones: components of the defect map (1 - background, or the
+    largest defect class), each labelled with its crop's top defect class (and second when >= 0.15)."""
+    _, _, _, pm, cell = ctx.props[i]
+    p = ctx.plates[i]
+    mh, mw = pm.shape[1:]
+    D = pm[ctx.defect_idx]
+    any_map = 1 - pm[ctx.classes.index(BACKGROUND)] if BACKGROUND in ctx.classes else D.sum(0)
+    comps = bp._component_boxes(any_map) + bp._component_boxes(D.max(0))
+    if not comps:
+        return _with_crops(ctx, oracle, i, b, lab, np.column_stack([F, np.zeros(len(F))]))
+    cb = np.unique(np.asarray(comps, np.int64), axis=0)
+    cb[:, 2], cb[:, 3] = np.minimum(cb[:, 2], mw), np.minimum(cb[:, 3], mh)
+    px = cb * cell
+    px[:, 2], px[:, 3] = np.minimum(px[:, 2], p["w"]), np.minimum(px[:, 3], p["h"])
+    P = oracle.probs(i, px)
+    order = ctx.defect_idx[np.argsort(-P[:, ctx.defect_idx], axis=1, kind="stable")]
+    rows = np.arange(len(px))
+    second = P[rows, order[:, 1]] >= 0.15
+    ab = np.vstack([px, px[second]])
+    acb = np.vstack([cb, cb[second]])
+    al = np.concatenate([order[:, 0], order[second, 1]])
+    AF = bp._numbers(acb, al, np.full(len(al), bp.KIND_COMPONENT), pm, ctx.classes, ctx.defect_idx, BACKGROUND)
+    nb, nl = np.vstack([b, ab]), np.concatenate([lab, al])
+    NF = np.vstack([np.column_stack([F, np.zeros(len(F))]), np.column_stack([AF, np.ones(len(AF))])])
+    _, first = np.unique(np.column_stack([nb, nl]), axis=0, return_index=True)
+    first = np.sort(first)
+    return _with_crops(ctx, oracle, i, nb[first], nl[first], NF[first])
+
+
 def _plate_evidence(ctx, i):
     b, lab, F, pm, _ = ctx.props[i]
     plate = pm.reshape(len(ctx.classes), -1).mean(1)
@@ -236,14 +489,34 @@ def _recall_at_precision(p0):
     return choose
 
 
+def _scorer_model(n_trees, colsample):
+    """A replacement of :func:`bp._new_model`: ``n_trees`` trees at learning rate 20 / n_trees."""
+    def make(random_state, _n_trees=None):  # the variant's trees, whatever the library would choose
+        from defectlab.learn.models import LightGBMClassifier
+
+        return LightGBMClassifier(n_estimators=n_trees, learning_rate=20 / n_trees, num_leaves=15,
+                                  min_child_samples=20, colsample_bytree=colsample, early_stopping=False,
+                                  random_state=random_state, n_jobs=1)
+    return make
+
+
 def run_variant(ctx, folds, variant):
     """Counts (tp, found, true) per class over the folds, and the same at fixed thresholds 0.5 / 0.6."""
     name, _, arg = variant.partition(":")
     fixed = (None, 0.5, 0.6)
     counts = {t: {c: np.zeros(3, np.int64) for c in ctx.defect} for t in fixed}
-    saved = bp._best_thresholds
+    saved, saved_suppress = bp._best_thresholds, bp.suppress
     if name == "recall@precision":
         bp._best_thresholds = _recall_at_precision(float(arg or 0.65))
+    if name == "crop-features" and arg.startswith("rp"):  # crop-features:rp0.65: with recall@precision
+        bp._best_thresholds = _recall_at_precision(float(arg[2:]))
+    saved_model = bp._new_model
+    if arg.startswith("trees"):  # default:treesN,S / crop-features:treesN,S: other trees
+        n_trees, colsample = arg[5:].split(",")
+        bp._new_model = _scorer_model(int(n_trees), float(colsample))
+    if name == "suppress":  # suppress:max_iou,max_inside for both the threshold pick and the boxes
+        max_iou, max_inside = (float(v) for v in arg.split(","))
+        bp.suppress = functools.partial(saved_suppress, max_iou=max_iou, max_inside=max_inside)
     try:
         for k in range(folds.max() + 1):
             train = np.flatnonzero(folds != k).tolist()
@@ -258,11 +531,21 @@ def run_variant(ctx, folds, variant):
                         counts[t][c] += (count_matches([f for f in found if f["label"] == c], mine),
                                          sum(f["label"] == c for f in found), len(mine))
     finally:
-        bp._best_thresholds = saved
+        bp._best_thresholds, bp.suppress, bp._new_model = saved, saved_suppress, saved_model
     return counts
 
 
 def _candidates(ctx, name, arg, train, test):
+    if name == "context":  # context or context:crop (the first stage with the crop columns)
+        base = {i: (_with_crops(ctx, ctx.oracle, i, *ctx.props[i][:3]) if arg == "crop" else ctx.props[i][:3])
+                for i in train + test}
+        return _context_candidates(ctx, base, train, test)
+    if name == "crop-features" and arg == "diff":
+        return {i: _with_crop_features(ctx, ctx.oracle, i, *ctx.props[i][:3], diff=True) for i in train + test}
+    if name.startswith("crop-"):
+        make = {"crop-columns": _with_crops, "crop-relabel": _relabeled, "crop-agnostic": _agnostic,
+                "crop-features": _with_crop_features}[name]
+        return {i: make(ctx, ctx.oracle, i, *ctx.props[i][:3]) for i in train + test}
     if name == "plate-evidence":
         return {i: _plate_evidence(ctx, i) for i in train + test}
     if not name.startswith("regress"):
@@ -284,7 +567,8 @@ def _score(c):
             "found": found}
 
 
-VARIANTS = ("default", "regress-replace:0.1", "regress-concat:0.3", "plate-evidence", "recall@precision:0.65")
+VARIANTS = ("default", "regress-replace:0.1", "regress-concat:0.3", "plate-evidence", "recall@precision:0.65",
+            "crop-columns", "crop-relabel", "crop-agnostic", "crop-features")
 
 
 def main(argv=None):
@@ -302,6 +586,8 @@ def main(argv=None):
     run_id = resolve_run(ws, "NEU", run_id)
     classes, plates = validation_plates(ws, run_id, args.cut, Path(args.workdir) / f"validation-{args.cut}.npz")
     ctx = Context(classes, plates)
+    if any(v.startswith("crop-") or v == "context:crop" for v in args.variants):
+        ctx.oracle = CropOracle(ws, run_id, args.cut, ctx, Path(args.workdir) / f"window-features-{args.cut}.npz")
     out = {"plates": len(plates), "true_boxes": sum(len(p["truth"]) for p in plates), "seeds": args.seeds,
            "variants": {}}
     for variant in args.variants:
@@ -321,6 +607,9 @@ def main(argv=None):
         print(f"{variant:<24} mean:   recall {mean['recall']:.3f} precision {mean['precision']:.3f} "
               f"F1 {mean['f1']:.3f}", flush=True)
         out["variants"][variant] = {"mean": mean, "seeds": per_seed}
+        if variant.startswith("crop-"):
+            print(f"crops extracted so far: {ctx.oracle.n_extracted} in {ctx.oracle.seconds:.1f} s "
+                  f"({ctx.oracle.n_extracted / len(plates):.1f} per plate)", flush=True)
     print(json.dumps(out))
     return out
 

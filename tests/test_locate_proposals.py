@@ -186,3 +186,137 @@ def test_a_large_image_is_proposed_tile_by_tile_like_the_plates_the_scorer_knows
               if k == 2}
     assert wholes == {(0, 0, w, h), (w, 0, 2 * w, h), (0, h, w, 2 * h), (w, h, 2 * w, 2 * h)}
     assert propose_tiled(big_probs, big_windows, CLASSES, big_map, big_cell, big_h, big_w)[0].shape[1] == 4
+
+
+# -- the crop stage: each candidate's own pixels ----------------------------------------------------
+
+def test_crop_columns_name_the_crops_class_evidence():
+    from defectlab.learn.box_proposals import CROP_FEATURES, crop_columns
+
+    probs = np.array([[0.1, 0.6, 0.3], [0.7, 0.2, 0.1], [0.0, 0.5, 0.5]])
+    cols = crop_columns(probs, np.array([2, 1, 1]), CLASSES, BACKGROUND)
+    assert cols.shape == (3, len(CROP_FEATURES))
+    np.testing.assert_allclose(cols[0], [0.3, 0.6, 0.1, 1])  # own, best other, background, rank
+    np.testing.assert_allclose(cols[1], [0.2, 0.1, 0.7, 0])
+    np.testing.assert_allclose(cols[2], [0.5, 0.5, 0.0, 0])  # a tie is not ranked below
+    no_bg = crop_columns(probs[:, 1:], np.array([1, 0, 0]), ["band", "pit"], BACKGROUND)
+    assert (no_bg[:, 2] == 0).all()
+
+
+def test_crop_numbers_reuse_the_windows_and_cut_every_other_box_once():
+    from defectlab.learn.box_proposals import crop_numbers, window_index
+
+    image = np.arange(60 * 80, dtype=np.uint8).reshape(60, 80)
+    windows = np.array([[0, 0, 20, 20], [10, 10, 30, 30]])  # cell 4: the second becomes (8, 8, 32, 32)
+    wx, wp = np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([[0.5, 0.3, 0.2], [0.2, 0.2, 0.6]])
+    boxes = np.array([[0, 0, 20, 20], [8, 8, 32, 32], [0, 0, 80, 60], [0, 0, 80, 60], [4, 4, 12, 12]])
+    labels = np.array([1, 2, 1, 2, 1])
+    np.testing.assert_array_equal(window_index(boxes, windows, 4, 60, 80), [0, 1, -1, -1, -1])
+    seen = []
+
+    def classify(crops):
+        seen.extend(c.shape for c in crops)
+        return np.array([[float(c.shape[0]), float(c.shape[1])] for c in crops]), np.tile([0.1, 0.2, 0.7],
+                                                                                         (len(crops), 1))
+
+    cols = crop_numbers(boxes, labels, windows, wx, wp, CLASSES, 4, image, classify, BACKGROUND)
+    assert sorted(seen) == [(8, 8), (60, 80)]  # the whole image once for its two classes; windows never
+    assert cols.shape == (5, 4 + 2)
+    np.testing.assert_allclose(cols[0], [0.3, 0.2, 0.5, 0, 1.0, 2.0])
+    np.testing.assert_allclose(cols[1], [0.6, 0.2, 0.2, 0, 3.0, 4.0])
+    np.testing.assert_allclose(cols[2, 4:], [60, 80])
+    np.testing.assert_allclose(cols[3, :2], [0.7, 0.2])
+
+
+def _crop_plates(rng, n):
+    """Synthetic plates with crop columns: the crop stage sees each candidate's 'pixels' as its true IoU."""
+    out = []
+    for _ in range(n):
+        boxes, labels, feats, truth = _proposals(_plate(rng))
+        y = proposal_targets(boxes, labels, CLASSES, truth)
+        cols = np.column_stack([rng.uniform(0, 1, (len(boxes), 4)), y + rng.normal(0, 0.3, len(boxes)),
+                                rng.normal(size=len(boxes))])
+        out.append((boxes, labels, np.column_stack([feats, cols]), truth))
+    return out
+
+
+def test_a_crop_stage_round_trips_and_a_damaged_one_is_refused():
+    rng = np.random.default_rng(3)
+    plates = _crop_plates(rng, 12)
+    scorer = BoxScorer.fit([(b, lab, f[:, :len(PROPOSAL_FEATURES)], t) for b, lab, f, t in plates], CLASSES)
+    scorer.crop = BoxScorer.fit(plates, CLASSES, n_crop=2)
+    assert scorer.crop.n_crop == 2 and scorer.crop.n_columns == len(PROPOSAL_FEATURES) + 4 + 2
+    meta = json.loads(json.dumps(scorer.meta()))
+    again = BoxScorer.from_meta(meta, scorer.model, scorer.crop.model)
+    assert again.crop is not None and again.crop.meta() == scorer.crop.meta() and again.n_crop == 0
+    b, lab, f, _ = _crop_plates(rng, 1)[0]
+    assert again.crop.boxes(b, lab, f, CLASSES) == scorer.crop.boxes(b, lab, f, CLASSES)
+    crop = meta["crop"]
+    for bad, crop_model in (
+            (meta, None),  # a crop stage without its trees
+            ({**meta, "crop": {**crop, "n_crop": 3}}, scorer.crop.model),  # columns the trees do not have
+            ({**meta, "crop": {**crop, "n_crop": 0}}, scorer.crop.model),
+            ({**meta, "crop": {**crop, "crop": crop}}, scorer.crop.model),  # a stage of a stage
+            ({**meta, "crop": {**crop, "classes": ["pit", "band"]}}, scorer.crop.model),
+            ({**meta, "crop": "big"}, scorer.crop.model),
+            ({**meta, "crop": {**crop, "n_crop": 10**9}}, scorer.crop.model),
+            ({**meta, "n_crop": 2}, scorer.crop.model),  # the map scorer claiming crop columns
+            ({**meta}, scorer.model)):  # the map scorer's trees as the crop stage's
+        with pytest.raises(ArtifactError):
+            BoxScorer.from_meta(bad, scorer.model, crop_model)
+
+
+def test_the_locator_has_a_crop_stage_used_on_plates_but_not_on_tiled_images(few):
+    from defectlab.features import feature_names
+    from defectlab.learn.locate import CROP_SCORER_DIR
+
+    ws, run_id, new = few
+    model, classes, info = locator_for_run(ws, run_id)
+    scorer = info["scorer"]
+    assert scorer.crop is not None and scorer.crop.n_crop == len(feature_names(info["spec"]))
+    assert (ws.runs_dir / run_id / LOCATOR_DIR / CROP_SCORER_DIR / "meta.json").exists()
+    image = new[0][0]
+    res = locate_image(image, model, classes, info["spec"], info["sides"], LocateSettings(), scorer=scorer)
+    b, lab, cols = res.proposals
+    assert cols.shape == (len(b), scorer.crop.n_columns) and np.isfinite(cols).all()
+    sides = np.minimum(res.windows[:, 2] - res.windows[:, 0], res.windows[:, 3] - res.windows[:, 1])
+    min_box = min(max(1, int(sides.min()) // 2), *image.shape[:2])
+    assert res.boxes == scorer.crop.boxes(b, lab, cols, classes, min_box=min_box)
+    low = remake_boxes(res, LocateSettings(threshold=0.01), scorer=scorer)  # the recorded crops, scored again
+    assert low == scorer.crop.boxes(b, lab, cols, classes, threshold=0.01, min_box=min_box)
+    assert len(low) >= len(res.boxes)
+    # another method, or no crop stage: nothing recorded, the map scorer answers
+    ranked = locate_image(image, model, classes, info["spec"], info["sides"], LocateSettings(method="ranked"),
+                          ranker=info["ranker"], scorer=scorer)
+    assert ranked.proposals is None
+    plain = BoxScorer(scorer.classes, scorer.model, scorer.threshold, scorer.class_thresholds, scorer.plate_size)
+    assert remake_boxes(res, LocateSettings(method="proposals"), scorer=plain) == locate_image(
+        image, model, classes, info["spec"], info["sides"], LocateSettings(), scorer=plain).boxes
+    # an image cut into tiles is scored by the map scorer (its candidates are not cut)
+    big = np.tile(image, (3, 3) if image.ndim == 2 else (3, 3, 1))
+    tiled = locate_image(big, model, classes, info["spec"], info["sides"], LocateSettings(), scorer=scorer)
+    assert tiled.proposals is None
+
+
+def test_a_crop_stage_of_the_wrong_width_is_not_trusted_and_the_locator_is_trained_again(few):
+    ws, run_id, _ = few
+    _, _, info = locator_for_run(ws, run_id)
+    meta_path = ws.runs_dir / run_id / LOCATOR_DIR / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["extra"]["scorer"]["crop"]["n_crop"] = 5
+    meta_path.write_text(json.dumps(meta))
+    _, _, again = locator_for_run(ws, run_id)
+    assert again["scorer"].crop is not None and again["scorer"].crop.n_crop == info["scorer"].crop.n_crop
+
+
+def test_a_locator_of_the_previous_format_is_trained_again_with_its_crop_stage(few):
+    ws, run_id, _ = few
+    locator_for_run(ws, run_id)
+    meta_path = ws.runs_dir / run_id / LOCATOR_DIR / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["extra"]["key"]["format"] = 12  # a locator stored before the crop stage (no crop_scorer/)
+    meta["extra"]["scorer"].pop("crop")
+    meta_path.write_text(json.dumps(meta))
+    _, _, info = locator_for_run(ws, run_id)
+    assert info["scorer"].crop is not None
+    assert json.loads(meta_path.read_text())["extra"]["key"]["format"] == 13

@@ -69,7 +69,15 @@ import numpy as np
 
 from defectlab._validation import _check_float, _check_int
 from defectlab.errors import ArtifactError, DefectlabError, InputError
-from defectlab.learn.box_proposals import BoxScorer, propose, propose_tiled
+from defectlab.learn.box_proposals import (
+    CROP_FEATURES,
+    PROPOSAL_FEATURES,
+    BoxScorer,
+    crop_numbers,
+    is_tiled,
+    propose,
+    propose_tiled,
+)
 from defectlab.learn.box_ranker import BoxRanker, candidate_features, pairwise_overlap, suppress
 from defectlab.messages import msg
 
@@ -95,9 +103,10 @@ __all__ = [
 #: Name of the "no defect" class of a locator trained with plates.
 BACKGROUND = "background"
 LOCATOR_DIR = "locator"
-_LOCATOR_FORMAT = 12
+_LOCATOR_FORMAT = 13  # 13: the box scorer's crop stage (locator/crop_scorer/)
 _METHODS = ("auto", "proposals", "ranked", "windows", "components")
 SCORER_DIR = "scorer"
+CROP_SCORER_DIR = "crop_scorer"
 _RANK_MIN_PLATES = 8  # plates with boxes needed before some are held out to learn the box ranker
 _RANK_MAX_PLATES = 240  # most held-out plates (their windows are classified once, at locator training)
 _MAP_CELLS = 128  # the probability map has at most this many cells along its longer side
@@ -192,6 +201,9 @@ class PlateResult:
     window_probs : (M, C) ndarray of np.float32
         Their class probabilities (columns ``classes``): boxes can be remade at another threshold or
         method without classifying again (:func:`remake_boxes`).
+    proposals : tuple or None
+        ``(boxes, labels, columns)`` of the candidates the box scorer's crop stage scored (their crops
+        are not cut again by :func:`remake_boxes`); None when it was not used.
     """
 
     width: int
@@ -205,6 +217,7 @@ class PlateResult:
     extra: dict = field(default_factory=dict)
     windows: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.int64))
     window_probs: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+    proposals: tuple | None = None
 
     def to_dict(self):
         """The ``locate`` JSON entry of this plate (``source``, ``width``, ``height``, ``boxes``)."""
@@ -723,6 +736,7 @@ def locator_for_run(ws, run_id, background=True, per_plate=2, scales=3):
         (:class:`~defectlab.learn.box_proposals.BoxScorer` or None), ``n_ranker_plates`` (held-out
         plates they were learned from), ``run`` (the run record).
     """
+    from defectlab.features import feature_names
     from defectlab.learn.runs import get_run, load_run_model
     from defectlab.store.workspace import as_workspace
 
@@ -747,7 +761,7 @@ def locator_for_run(ws, run_id, background=True, per_plate=2, scales=3):
     directory = _locator_paths(ws, run)
     key = {"format": _LOCATOR_FORMAT, "run_id": run["run_id"], "per_plate": int(per_plate),
            "sides": [list(s) if isinstance(s, tuple) else s for s in sides], "spec_hash": spec.hash}
-    found = _stored_locator(directory, key)
+    found = _stored_locator(directory, key, len(feature_names(spec)))
     if found is None:
         found = _train_locator(ws, run, rows, spec, sides, per_plate, directory, key)
     if found is None:  # no plate has room for a background window
@@ -758,9 +772,22 @@ def locator_for_run(ws, run_id, background=True, per_plate=2, scales=3):
     return loc, [str(c) for c in loc.classes_], info
 
 
-def _stored_locator(directory, key):
+def _stored_scorer(directory, data, n_features):
+    """The stored box scorer (and its crop stage, whose crop columns must be the run's ``n_features``)."""
+    from defectlab.learn.artifacts import load_model
+
+    crop = data.get("crop") if isinstance(data, dict) else None
+    scorer = BoxScorer.from_meta(data, load_model(directory / SCORER_DIR),
+                                 None if crop is None else load_model(directory / CROP_SCORER_DIR))
+    if scorer.crop is not None and scorer.crop.n_crop != n_features:
+        raise ArtifactError(msg("error.box_proposals.damaged_values",
+                                "The locator's box scorer is damaged (wrong sizes or values)."))
+    return scorer
+
+
+def _stored_locator(directory, key, n_features):
     """(model, n_background, (ranker, scorer), n_ranker_plates, n_dismissed) of a stored locator made for
-    ``key``, else None (absent, damaged, outdated)."""
+    ``key``, else None (absent, damaged, outdated); ``n_features``: the run's feature columns."""
     from defectlab.learn.artifacts import load_model, read_meta
 
     try:
@@ -768,8 +795,7 @@ def _stored_locator(directory, key):
         extra = meta.get("extra") or {}
         if extra.get("key") == key:
             ranker = None if extra.get("ranker") is None else BoxRanker.from_dict(extra["ranker"])
-            scorer = None if extra.get("scorer") is None else BoxScorer.from_meta(
-                extra["scorer"], load_model(directory / SCORER_DIR))
+            scorer = None if extra.get("scorer") is None else _stored_scorer(directory, extra["scorer"], n_features)
             return (load_model(directory), int(extra["n_background"]), (ranker, scorer),
                     int(extra["n_ranker_plates"]), int(extra["n_dismissed"]))
     except (ArtifactError, KeyError, TypeError, ValueError):
@@ -793,10 +819,12 @@ def _train_locator(ws, run, rows, spec, sides, per_plate, directory, key):
     loc, n_background, n_dismissed = fitted
     ranker, scorer, n_plates = _learn_ranker(ws, run, rows, spec, sides, per_plate, seed)
     if scorer is not None:
-        from defectlab.learn.box_proposals import PROPOSAL_FEATURES
-
         save_model(scorer.model, directory / SCORER_DIR,
                    feature_names=[*PROPOSAL_FEATURES, *(f"is_{c}" for c in scorer.classes)])
+    if scorer is not None and scorer.crop is not None:
+        save_model(scorer.crop.model, directory / CROP_SCORER_DIR,
+                   feature_names=[*PROPOSAL_FEATURES, *CROP_FEATURES, *(f"crop:{n}" for n in feature_names(spec)),
+                                  *(f"is_{c}" for c in scorer.classes)])
     save_model(loc, directory, feature_names=list(feature_names(spec)),
                extra={"key": key, "n_background": n_background, "classes": [str(c) for c in loc.classes_],
                       "ranker": None if ranker is None else ranker.to_dict(), "n_ranker_plates": n_plates,
@@ -881,7 +909,7 @@ def _learn_ranker(ws, run, rows, spec, sides, per_plate, seed):
     if len(truth) < 2:
         return None, None, 0
     classes = sorted({str(r["label"]) for r in rows} | {BACKGROUND})
-    plates = []
+    plates, crop_plates = [], []
     for held in _held_out_groups(truth, seed):
         fitted = _fit_locator(ws, run, [r for r in rows if r["parent_id"] not in held], spec, sides, per_plate,
                               seed, exclude=held)
@@ -897,18 +925,39 @@ def _learn_ranker(ws, run, rows, spec, sides, per_plate, seed):
             windows = sliding_windows(h, w, sides, LocateSettings.stride, LocateSettings.max_windows)
             # through the workspace's feature cache: the next run's locator (same plates, same features)
             # classifies the same windows without extracting them again
-            probs = _predict(loc, _crop_features(ws, _window_crops(image, windows), spec))
-            plates.append((_aligned(probs, [str(c) for c in loc.classes_], classes), windows, h, w, truth[pid]))
+            X = _crop_features(ws, _window_crops(image, windows), spec)
+            probs = _aligned(_predict(loc, X), [str(c) for c in loc.classes_], classes)
+            plates.append((probs, windows, h, w, truth[pid]))
+            crop_plates.append(_crop_candidates(loc, spec, classes, image, windows, X, probs, truth[pid]))
     if len(plates) < 2:
         return None, None, 0
     ranker = BoxRanker.fit(plates, classes, BACKGROUND, random_state=seed)
-    proposals = []
-    for probs, windows, h, w, boxes in plates:
-        pmap, cell = probability_map(probs, windows, h, w)
-        proposals.append((*propose(probs, windows, classes, pmap, cell, h, w, BACKGROUND), boxes))
     size = (int(np.median([p[3] for p in plates])), int(np.median([p[2] for p in plates])))
-    scorer = BoxScorer.fit(proposals, classes, BACKGROUND, random_state=seed, plate_size=size)
+    scorer = BoxScorer.fit([(b, lab, f, t) for b, lab, f, _, t in crop_plates], classes, BACKGROUND,
+                           random_state=seed, plate_size=size)
+    if scorer is not None:
+        n_crop = crop_plates[0][3].shape[1] - len(CROP_FEATURES)
+        scorer.crop = BoxScorer.fit([(b, lab, np.column_stack([f, c]), t) for b, lab, f, c, t in crop_plates],
+                                    classes, BACKGROUND, random_state=seed, plate_size=size, n_crop=n_crop)
     return ranker, scorer, len(plates)
+
+
+def _crop_candidates(loc, spec, classes, image, windows, X, probs, truth):
+    """(boxes, labels, map numbers, crop columns, truth): a held-out plate's candidates with the crop stage's
+    columns (float32: 240 plates of them are kept), its crops classified by the locator ``loc`` that did not
+    see the plate."""
+    from defectlab.features import extract
+
+    h, w = image.shape[:2]
+    pmap, cell = probability_map(probs, windows, h, w)
+    b, lab, feats = propose(probs, windows, classes, pmap, cell, h, w, BACKGROUND)
+
+    def classify(crops):
+        Xc = np.asarray(extract(crops, spec), dtype=np.float64)
+        return Xc, _aligned(_predict(loc, Xc), [str(c) for c in loc.classes_], classes)
+
+    cols = crop_numbers(b, lab, windows, X, probs, classes, cell, image, classify, BACKGROUND)
+    return b, lab, feats, cols.astype(np.float32), truth
 
 
 def _item_features(ws, run_id, item_ids):
@@ -979,17 +1028,36 @@ def locate_image(image, model, classes, spec, sides, settings=None, source="", r
     probs = _predict(model, X)
     pmap, cell = probability_map(probs, windows, h, w)
     min_box = min(settings.min_box or max(1, min(min(_wh(s)) for s in use) // 2), min(h, w))
-    boxes = _make_boxes(probs, windows, pmap, cell, classes, h, w, settings, (ranker, scorer), min_box)
+    proposals = None
+    if _uses_crop_stage(settings, scorer, h, w):
+        b, lab, feats = propose(probs, windows, list(classes), pmap, cell, h, w, BACKGROUND)
+
+        def classify(crops):
+            Xc = np.asarray(extract(crops, spec), dtype=np.float64)
+            return Xc, _predict(model, Xc)
+
+        cols = crop_numbers(b, lab, windows, X, probs, list(classes), cell, image, classify, BACKGROUND)
+        proposals = (b, lab, np.column_stack([feats, cols]))
+    boxes = _make_boxes(probs, windows, pmap, cell, classes, h, w, settings, (ranker, scorer), min_box, proposals)
     return PlateResult(width=w, height=h, boxes=boxes, classes=list(classes), prob_map=pmap, cell=cell,
                        n_windows=len(windows), source=str(source), windows=windows,
-                       window_probs=probs.astype(np.float32))
+                       window_probs=probs.astype(np.float32), proposals=proposals)
+
+
+def _uses_crop_stage(settings, scorer, h, w):
+    """True when the boxes come from the scorer's crop stage (proposals, an image not cut into tiles)."""
+    method = "proposals" if settings.method == "auto" and scorer is not None else settings.method
+    return (method == "proposals" and scorer is not None and scorer.crop is not None
+            and not is_tiled(w, h, scorer.plate_size))
 
 
 def remake_boxes(result, settings, ranker=None, scorer=None):
     """The boxes of a :class:`PlateResult` made again with other settings (threshold, method, min_box).
 
     The windows are not classified again (``settings.window_sides``, ``stride`` and ``max_windows`` are
-    ignored): this is cheap, e.g. for a threshold slider or a precision-recall curve.
+    ignored): this is cheap, e.g. for a threshold slider or a precision-recall curve. The box scorer's crop
+    stage scores the candidates recorded in ``result.proposals`` (their crops are not cut again); without
+    them (a result of another method, or remade with another scorer's crop stage) the map-only scorer does.
 
     Returns
     -------
@@ -999,13 +1067,18 @@ def remake_boxes(result, settings, ranker=None, scorer=None):
     h, w = result.height, result.width
     sides = np.minimum(result.windows[:, 2] - result.windows[:, 0], result.windows[:, 3] - result.windows[:, 1])
     min_box = min(settings.min_box or max(1, int(sides.min(initial=2)) // 2), min(h, w))
+    proposals = result.proposals
+    if proposals is not None and (scorer is None or scorer.crop is None
+                                  or proposals[2].shape[1] != scorer.crop.n_columns):
+        proposals = None
     return _make_boxes(result.window_probs.astype(np.float64), result.windows, result.prob_map, result.cell,
-                       result.classes, h, w, settings, (ranker, scorer), min_box)
+                       result.classes, h, w, settings, (ranker, scorer), min_box, proposals)
 
 
-def _make_boxes(probs, windows, pmap, cell, classes, h, w, settings, learned, min_box):
+def _make_boxes(probs, windows, pmap, cell, classes, h, w, settings, learned, min_box, proposals=None):
     """Boxes by the settings' method (``auto``: proposals with a scorer, else ranked with a ranker, else
-    windows); ``learned`` is (ranker or None, scorer or None)."""
+    windows); ``learned`` is (ranker or None, scorer or None); ``proposals`` the candidates with the crop
+    stage's columns (scored by ``scorer.crop``), or None."""
     ranker, scorer = learned
     method = settings.method
     if method == "auto":
@@ -1015,6 +1088,8 @@ def _make_boxes(probs, windows, pmap, cell, classes, h, w, settings, learned, mi
             raise InputError(msg("error.locate.proposals_needs_scorer",
                                  "LocateSettings(method='proposals') needs a locator with a box scorer: the run's "
                                  "crops must come from at least 2 boxed plates."))
+        if proposals is not None and scorer.crop is not None:
+            return scorer.crop.boxes(*proposals, list(classes), settings.threshold, min_box)
         boxes, labels, feats = propose_tiled(probs, windows, list(classes), pmap, cell, h, w, scorer.plate_size,
                                              BACKGROUND)
         return scorer.boxes(boxes, labels, feats, list(classes), settings.threshold, min_box)
