@@ -98,6 +98,28 @@ def _plate_no(source):
     return int(m.group(1))
 
 
+_LOCATORS = {}
+
+
+def validation_locator(ws, run_id, cut):
+    """The run's ``spec``, training ``rows``, window ``sides``, validation plate ids (``val_ids``: plates after
+    ``cut``) and the locator ``model`` fitted on the crops of plates 1..``cut`` (same settings as the
+    library's); fitted once per process (the window classification and the crop classifier share it)."""
+    key = (str(ws.root), run_id, cut)
+    if key not in _LOCATORS:
+        _, run, spec = load_run_model(ws, run_id)
+        run = get_run(ws, run_id, with_items=True)
+        rows = loc_mod._training_items(ws, run)
+        boxed = [r for r in rows if r["parent_id"] is not None]
+        sizes = [r["width"] for r in boxed], [r["height"] for r in boxed]
+        sides = loc_mod.window_sides(*sizes, 3) + loc_mod.window_shapes(*sizes)
+        train = [r for r in rows if _plate_no(r["source"]) <= cut]
+        _LOCATORS[key] = {"spec": spec, "rows": rows, "sides": sides,
+                          "val_ids": sorted({r["parent_id"] for r in boxed if _plate_no(r["source"]) > cut}),
+                          "model": loc_mod._fit_locator(ws, run, train, spec, sides, 2, 0)[0]}
+    return _LOCATORS[key]
+
+
 def validation_plates(ws, run_id, cut, cache):
     """(classes, plates): plates are dicts ``h, w, windows, probs, truth`` of the run's plates after ``cut``."""
     if cache.exists():
@@ -109,20 +131,13 @@ def validation_plates(ws, run_id, cut, cache):
             plates.append({"h": h, "w": w, "windows": z["windows"][a:b], "probs": z["probs"][a:b],
                            "truth": [(lab, tuple(box)) for lab, box in truth[k]]})
         return classes, plates
-    _, run, spec = load_run_model(ws, run_id)
-    run = get_run(ws, run_id, with_items=True)
-    rows = loc_mod._training_items(ws, run)
-    boxed = [r for r in rows if r["parent_id"] is not None]
-    sizes = [r["width"] for r in boxed], [r["height"] for r in boxed]
-    sides = loc_mod.window_sides(*sizes, 3) + loc_mod.window_shapes(*sizes)
-    train = [r for r in rows if _plate_no(r["source"]) <= cut]
     t0 = time.perf_counter()
-    model = loc_mod._fit_locator(ws, run, train, spec, sides, 2, 0)[0]
+    v = validation_locator(ws, run_id, cut)
+    model, spec, sides = v["model"], v["spec"], v["sides"]
     classes = [str(c) for c in model.classes_]
-    truth_of = loc_mod._plate_truth(rows)
-    val_ids = sorted({r["parent_id"] for r in boxed if _plate_no(r["source"]) > cut})
+    truth_of = loc_mod._plate_truth(v["rows"])
     plates = []
-    for pid in val_ids:
+    for pid in v["val_ids"]:
         image = load_item_image(ws, get_item(ws, pid))
         h, w = image.shape[:2]
         windows = loc_mod.sliding_windows(h, w, sides, loc_mod.LocateSettings.stride,
@@ -245,20 +260,13 @@ class CropOracle:
     """
 
     def __init__(self, ws, run_id, cut, ctx, feature_cache):
-        _, run, spec = load_run_model(ws, run_id)
-        run = get_run(ws, run_id, with_items=True)
-        rows = loc_mod._training_items(ws, run)
-        boxed = [r for r in rows if r["parent_id"] is not None]
-        sizes = [r["width"] for r in boxed], [r["height"] for r in boxed]
-        sides = loc_mod.window_sides(*sizes, 3) + loc_mod.window_shapes(*sizes)
         t0 = time.perf_counter()
-        self.model = loc_mod._fit_locator(ws, run, [r for r in rows if _plate_no(r["source"]) <= cut],
-                                          spec, sides, 2, 0)[0]
+        v = validation_locator(ws, run_id, cut)
+        self.model, spec = v["model"], v["spec"]
         if [str(c) for c in self.model.classes_] != ctx.classes:
             raise RuntimeError("the crop classifier's classes differ from the cached windows'")
         self.spec, self.ctx = spec, ctx
-        val_ids = sorted({r["parent_id"] for r in boxed if _plate_no(r["source"]) > cut})
-        self.images = [load_item_image(ws, get_item(ws, pid)) for pid in val_ids]
+        self.images = [load_item_image(ws, get_item(ws, pid)) for pid in v["val_ids"]]
         if len(self.images) != len(ctx.plates):
             raise RuntimeError("validation plates differ from the cache")
         self.cache = [{} for _ in ctx.plates]

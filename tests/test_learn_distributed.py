@@ -103,13 +103,17 @@ def test_environment_variable_selects_the_cluster(cluster, tmp_path, monkeypatch
     assert list((ws.features_dir / auto_spec(get_spec(None), [48], [48]).hash).glob("shard-*.npy"))
 
 
-def test_cli_import_and_train_with_scheduler(cluster, tmp_path):
-    src = tmp_path / "src"
-    rng = np.random.default_rng(5)
-    for k in range(30):
+def _class_folders(src, n, seed):
+    """``n`` texture crops in one folder per class (the layout ``defectlab import`` reads)."""
+    rng = np.random.default_rng(seed)
+    for k in range(n):
         kind = CLASSES[k % 3]
         (src / kind).mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(src / kind / f"{kind}_{k}.png"), texture_image(kind, rng))
+    return src
+
+def test_cli_import_and_train_with_scheduler(cluster, tmp_path):
+    src = _class_folders(tmp_path / "src", 30, seed=5)
     env = dict(os.environ, PYTHONPATH=str(REPO), DEFECTLAB_WORKSPACE=str(tmp_path / "ws"))
     env.pop("DEFECTLAB_SCHEDULER", None)
     cmd = [sys.executable, "-m", "defectlab.cli"]
@@ -155,12 +159,7 @@ def test_threshold_follows_the_workers_memory(cluster, monkeypatch):
 
 def test_features_of_packed_blobs_on_the_cluster_equal_the_local_path(cluster, tmp_path):
     """An imported workspace keeps its images in pack files: the workers read them by (root, reference)."""
-    src = tmp_path / "src"
-    rng = np.random.default_rng(8)
-    for k in range(24):
-        kind = CLASSES[k % 3]
-        (src / kind).mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(src / kind / f"{kind}_{k}.png"), texture_image(kind, rng))
+    src = _class_folders(tmp_path / "src", 24, seed=8)
     from defectlab.ingest import import_source
 
     ws = open_workspace(tmp_path / "ws")
