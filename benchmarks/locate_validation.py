@@ -52,11 +52,20 @@ whole image: 22.5 per plate on average) is cut from the plate and its features e
   the thresholds of ``recall@precision:P``; ``crop-features:treesN,S`` (and ``default:treesN,S``, its
   control): a scorer of N trees at learning rate 20 / N, each tree seeing a share S of the columns (shipped:
   200 at 0.1, 0.8 -- LightGBMClassifier uses 0.3 from 20,000 rows on, so on these plates it is 0.3).
+* ``crop-structure``: ``crop-features`` on the candidates proposed with the plate's pixels too
+  (:func:`bp.structure_boxes`, kind 3: what stands out of the plate's own texture), each structure box as
+  every defect class -- the library's crop stage since locator format 14. ``crop-structuremap``: the
+  structure boxes labelled by the map instead (the two defect classes most probable inside the box and the
+  plate's top one). ``crop-structurepix``: ``crop-structure`` plus 6 columns of how a candidate stands out
+  of the plate's texture and fits its mark (:data:`PIXEL_FEATURES`).
 
 Results (mean of 7 fold draws, seeds 0-6): ``default`` recall 0.51 / precision 0.62 (F1 0.56);
 ``default:trees400,0.3`` 0.51 / 0.63 (0.56); ``crop-features:trees400,0.3`` 0.53 / 0.65 (F1 0.58, better in
 every draw) -- kept as the library's crop stage (``BoxScorer.crop``; ``crop-features`` here still fits the
-variant's own trees, not the library's). The others (3 draws) did not beat the default; see the README.
+variant's own trees, not the library's). ``crop-structure:trees400,0.3`` 0.55 / 0.68 (F1 0.61 against
+0.59 for ``crop-features:trees400,0.3``, better in both draws, seeds 0-1) -- kept as the library's structure
+candidates; ``crop-structuremap`` 0.54 / 0.67 (0.60, seed 0) and ``crop-structurepix`` 0.55 / 0.67 (0.60,
+seeds 0-1) were not. The others (3 draws) did not beat the default; see the README.
 
 Prints one line per variant and seed, the means, and one JSON line.
 """
@@ -357,6 +366,73 @@ def _with_crop_features(ctx, oracle, i, b, lab, F, diff=False):
     return b, lab, np.column_stack([F, X])
 
 
+def _map_labelled(image, prob_map, cell, defect):
+    """``crop-structuremap``'s replacement of :func:`bp._structure_candidates`: each structure box as the two
+    defect classes with the highest mean probability inside it and the plate's top defect class."""
+    sb, _ = bp.structure_boxes(image)
+    if not len(sb):
+        return [], []
+    mh, mw = prob_map.shape[1:]
+    c = np.column_stack([sb[:, 0] // cell, sb[:, 1] // cell, -(-sb[:, 2] // cell), -(-sb[:, 3] // cell)])
+    c[:, 2], c[:, 3] = np.minimum(c[:, 2], mw), np.minimum(c[:, 3], mh)
+    inside = np.column_stack([bp._box_sum(bp._integral(prob_map[ci]), c) for ci in defect])
+    top = defect[np.argsort(-inside, axis=1, kind="stable")[:, :2]]
+    plate_top = defect[int(np.argmax(prob_map[defect].reshape(len(defect), -1).mean(axis=1)))]
+    labs = np.column_stack([top, np.full(len(c), plate_top)])
+    return np.repeat(c, labs.shape[1], axis=0).tolist(), labs.ravel().tolist()
+
+
+def _with_structure(ctx, oracle, i, b, lab, F, labels="all"):
+    """``crop-features`` on the candidates proposed with the plate's pixels (:func:`bp.structure_boxes`,
+    kind 3), each structure box labelled as every defect class (``all``: the library's) or by the map
+    (``map``)."""
+    saved = bp._structure_candidates
+    if labels == "map":
+        bp._structure_candidates = _map_labelled
+    try:
+        p, (_, _, _, pm, cell) = ctx.plates[i], ctx.props[i]
+        b, lab, F = bp.propose(p["probs"], p["windows"], ctx.classes, pm, cell, p["h"], p["w"],
+                               image=oracle.images[i])
+    finally:
+        bp._structure_candidates = saved
+    return _with_crop_features(ctx, oracle, i, b, lab, F)
+
+
+PIXEL_FEATURES = ("pix_inside", "pix_ring", "pix_contrast", "pix_share_inside", "pix_share_ring",
+                  "pix_coarse_contrast")
+
+
+def _pixel_columns(image, boxes):
+    """(K, 6) :data:`PIXEL_FEATURES` of boxes: from the deviation z-scores of :func:`bp.structure_boxes`
+    (sigma 8), the mean ``|z|`` inside the box and in a ring around it, their difference, the share of
+    pixels with ``|z| >= 2.5`` inside and in the ring; and the difference at sigma 24 (0 without texture)."""
+    boxes = np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
+    out = np.zeros((len(boxes), len(PIXEL_FEATURES)))
+    zs, scale = bp._deviation_z(image)
+    if not len(boxes) or len(zs) < 2:
+        return out
+    gh, gw = zs[0].shape
+    b = np.column_stack([np.floor(boxes[:, :2] * scale), np.ceil(boxes[:, 2:] * scale)]).astype(np.int64)
+    b[:, [0, 2]] = b[:, [0, 2]].clip(0, gw)
+    b[:, [1, 3]] = b[:, [1, 3]].clip(0, gh)
+    b[:, 2] = np.maximum(b[:, 2], np.minimum(b[:, 0] + 1, gw))
+    b[:, 3] = np.maximum(b[:, 3], np.minimum(b[:, 1] + 1, gh))
+    fine = np.abs(zs[0]).astype(np.float64)
+    out[:, 0], out[:, 1] = bp._inside_ring(bp._integral(fine), b, gh, gw)
+    out[:, 2] = out[:, 0] - out[:, 1]
+    out[:, 3], out[:, 4] = bp._inside_ring(bp._integral((fine >= 2.5).astype(np.float64)), b, gh, gw)
+    coarse_in, coarse_ring = bp._inside_ring(bp._integral(np.abs(zs[1]).astype(np.float64)), b, gh, gw)
+    out[:, 5] = coarse_in - coarse_ring
+    return out
+
+
+def _with_pixels(ctx, oracle, i, b, lab, F):
+    """``crop-structure`` plus :func:`_pixel_columns` of every candidate (how it stands out of the plate's
+    texture and fits its mark)."""
+    b, lab, F = _with_structure(ctx, oracle, i, b, lab, F)
+    return b, lab, np.column_stack([F, _pixel_columns(oracle.images[i], b)])
+
+
 CONTEXT_FEATURES = ("s1", "s1_rank", "s1_container", "s1_contained", "n_contained", "s1_other_class")
 
 
@@ -552,7 +628,9 @@ def _candidates(ctx, name, arg, train, test):
         return {i: _with_crop_features(ctx, ctx.oracle, i, *ctx.props[i][:3], diff=True) for i in train + test}
     if name.startswith("crop-"):
         make = {"crop-columns": _with_crops, "crop-relabel": _relabeled, "crop-agnostic": _agnostic,
-                "crop-features": _with_crop_features}[name]
+                "crop-features": _with_crop_features, "crop-structure": _with_structure,
+                "crop-structuremap": functools.partial(_with_structure, labels="map"),
+                "crop-structurepix": _with_pixels}[name]
         return {i: make(ctx, ctx.oracle, i, *ctx.props[i][:3]) for i in train + test}
     if name == "plate-evidence":
         return {i: _plate_evidence(ctx, i) for i in train + test}

@@ -11,7 +11,14 @@ from defectlab.demo import _voc_xml, make_plate_images
 from defectlab.errors import ArtifactError, InputError
 from defectlab.ingest import import_source
 from defectlab.learn import train_project
-from defectlab.learn.box_proposals import PROPOSAL_FEATURES, BoxScorer, proposal_targets, propose
+from defectlab.learn.box_proposals import (
+    KIND_STRUCTURE,
+    PROPOSAL_FEATURES,
+    BoxScorer,
+    proposal_targets,
+    propose,
+    structure_boxes,
+)
 from defectlab.learn.locate import (
     BACKGROUND,
     LOCATOR_DIR,
@@ -281,6 +288,7 @@ def test_the_locator_has_a_crop_stage_used_on_plates_but_not_on_tiled_images(few
     res = locate_image(image, model, classes, info["spec"], info["sides"], LocateSettings(), scorer=scorer)
     b, lab, cols = res.proposals
     assert cols.shape == (len(b), scorer.crop.n_columns) and np.isfinite(cols).all()
+    assert (cols[:, PROPOSAL_FEATURES.index("kind")] == KIND_STRUCTURE).any()  # the plate's own marks too
     sides = np.minimum(res.windows[:, 2] - res.windows[:, 0], res.windows[:, 3] - res.windows[:, 1])
     min_box = min(max(1, int(sides.min()) // 2), *image.shape[:2])
     assert res.boxes == scorer.crop.boxes(b, lab, cols, classes, min_box=min_box)
@@ -321,4 +329,68 @@ def test_a_locator_of_the_previous_format_is_trained_again_with_its_crop_stage(f
     meta_path.write_text(json.dumps(meta))
     _, _, info = locator_for_run(ws, run_id)
     assert info["scorer"].crop is not None
-    assert json.loads(meta_path.read_text())["extra"]["key"]["format"] == 13
+    assert json.loads(meta_path.read_text())["extra"]["key"]["format"] == 14
+
+
+def _textured(rng, h=200, w=200):
+    return rng.normal(128, 6, (h, w)).clip(0, 255).astype(np.uint8)
+
+
+def _iou(a, b):
+    iw = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = iw * ih
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def test_structure_boxes_fit_a_thin_scratch_and_a_pit_that_the_map_would_blur():
+    rng = np.random.default_rng(1)
+    plate = _textured(rng)
+    plate[120:123, 20:170] = 70  # a dark horizontal scratch, 3 pixels wide
+    cv2.circle(plate, (60, 50), 8, 210, -1)  # a bright pit
+    boxes, strength = structure_boxes(plate)
+    assert boxes.dtype == np.int64 and boxes.shape[1] == 4 and len(boxes) == len(strength) > 0
+    assert np.all(np.diff(strength) <= 0)  # strongest first
+    assert max(_iou(b, (20, 120, 170, 123)) for b in boxes.tolist()) >= 0.7
+    assert max(_iou(b, (52, 42, 69, 59)) for b in boxes.tolist()) >= 0.7
+    assert (boxes[:, 0] >= 0).all() and (boxes[:, 2] <= 200).all() and (boxes[:, 1] >= 0).all()
+    assert ((boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])).all()
+    # colour input: the same boxes as its grey
+    rgb_boxes, _ = structure_boxes(np.dstack([plate] * 3))
+    assert rgb_boxes.tolist() == boxes.tolist()
+
+
+def test_structure_boxes_of_flat_tiny_noisy_and_large_images_are_bounded():
+    for image in (np.full((200, 200), 128, np.uint8), np.zeros((1, 300), np.uint8), np.zeros((3, 3, 3), np.uint8)):
+        boxes, strength = structure_boxes(image)
+        assert boxes.shape == (0, 4) and strength.shape == (0,)
+    noise = np.random.default_rng(0).integers(0, 256, (2048, 2048), dtype=np.uint8)  # nothing stands out
+    boxes, _ = structure_boxes(noise)
+    assert len(boxes) <= 120
+    big = np.full((1500, 3000), 128, np.uint8)  # a large image: looked at shrunk, boxes in its own pixels
+    big[:] = _textured(np.random.default_rng(2), 1500, 3000)
+    big[700:730, 400:2600] = 40
+    boxes, _ = structure_boxes(big, max_boxes=5)
+    assert 0 < len(boxes) <= 5 and (boxes[:, 2] <= 3000).all() and (boxes[:, 3] <= 1500).all()
+    # 30 pixels are 2.6 pixels at the working scale: the box is taller than the mark, but matches it
+    assert max(_iou(b, (400, 700, 2600, 730)) for b in boxes.tolist()) >= 0.3
+
+
+def test_propose_with_the_image_adds_its_marks_as_candidates_of_every_defect_class():
+    rng = np.random.default_rng(3)
+    image = _textured(rng, 120, 160)
+    image[60:63, 10:150] = 60
+    pm = np.zeros((3, 30, 40), np.float32)
+    pm[0] = 1.0
+    windows = np.array([[0, 0, 40, 40]])
+    probs = np.array([[0.2, 0.7, 0.1]])
+    plain = propose(probs, windows, CLASSES, pm, 4, 120, 160)
+    boxes, labels, feats = propose(probs, windows, CLASSES, pm, 4, 120, 160, image=image)
+    kind = feats[:, PROPOSAL_FEATURES.index("kind")]
+    assert (kind != KIND_STRUCTURE).sum() == len(plain[0])  # the map's candidates are all still there
+    marks = boxes[kind == KIND_STRUCTURE]
+    assert len(marks) and set(labels[kind == KIND_STRUCTURE].tolist()) == {1, 2}  # never the background
+    assert max(_iou(b, (8, 60, 152, 64)) for b in marks.tolist()) >= 0.5  # on the map's 4-pixel cells
+    # a flat image adds nothing
+    flat = propose(probs, windows, CLASSES, pm, 4, 120, 160, image=np.full((120, 160), 90, np.uint8))
+    assert flat[0].tolist() == plain[0].tolist()

@@ -85,6 +85,13 @@ class _FakeOracle:
 
     def __init__(self, plates):
         self.plates = plates
+        rng = np.random.default_rng(0)  # the plates' pixels: texture, the box a darker mark (structure variants)
+        self.images = []
+        for p in plates:
+            image = rng.normal(128, 6, (p["h"], p["w"])).clip(0, 255).astype(np.uint8)
+            x0, y0, x1, y1 = p["truth"][0][1]
+            image[y0:y1, x0:x1] = (image[y0:y1, x0:x1] * 0.6).astype(np.uint8)
+            self.images.append(image)
 
     def probs(self, i, boxes):
         from defectlab.learn.box_ranker import pairwise_overlap
@@ -103,7 +110,8 @@ class _FakeOracle:
 
 @pytest.mark.parametrize("variant", ["suppress:0.3,0.8", "context", "context:crop", "crop-columns", "crop-relabel",
                                      "crop-agnostic", "crop-features", "crop-features:diff",
-                                     "crop-features:trees60,0.5", "default:trees60,0.5"])
+                                     "crop-features:trees60,0.5", "default:trees60,0.5", "crop-structure",
+                                     "crop-structuremap", "crop-structurepix"])
 def test_the_second_stage_variants_score_every_true_box_once(bench, variant):
     plates = _plates()
     ctx = bench.Context(CLASSES, plates)
@@ -111,7 +119,7 @@ def test_the_second_stage_variants_score_every_true_box_once(bench, variant):
     counts = bench.run_variant(ctx, np.arange(len(plates)) % 3, variant)
     total = sum(counts[None].values())
     assert int(total[2]) == len(plates) and 0 <= int(total[0]) <= min(int(total[1]), int(total[2]))
-    if variant.startswith("crop-features"):  # the crop's pixels tell the box: most boxes are found
+    if variant.startswith(("crop-features", "crop-structure")):  # the crop's pixels tell the box: most are found
         assert bench._score(total)["recall"] >= 0.5
 
 

@@ -71,6 +71,7 @@ from defectlab._validation import _check_float, _check_int
 from defectlab.errors import ArtifactError, DefectlabError, InputError
 from defectlab.learn.box_proposals import (
     CROP_FEATURES,
+    KIND_STRUCTURE,
     PROPOSAL_FEATURES,
     BoxScorer,
     crop_numbers,
@@ -103,7 +104,7 @@ __all__ = [
 #: Name of the "no defect" class of a locator trained with plates.
 BACKGROUND = "background"
 LOCATOR_DIR = "locator"
-_LOCATOR_FORMAT = 13  # 13: the box scorer's crop stage (locator/crop_scorer/)
+_LOCATOR_FORMAT = 14  # 13: the box scorer's crop stage (locator/crop_scorer/); 14: its structure candidates
 _METHODS = ("auto", "proposals", "ranked", "windows", "components")
 SCORER_DIR = "scorer"
 CROP_SCORER_DIR = "crop_scorer"
@@ -933,8 +934,10 @@ def _learn_ranker(ws, run, rows, spec, sides, per_plate, seed):
         return None, None, 0
     ranker = BoxRanker.fit(plates, classes, BACKGROUND, random_state=seed)
     size = (int(np.median([p[3] for p in plates])), int(np.median([p[2] for p in plates])))
-    scorer = BoxScorer.fit([(b, lab, f, t) for b, lab, f, _, t in crop_plates], classes, BACKGROUND,
-                           random_state=seed, plate_size=size)
+    # the map-only scorer boxes images proposed without their pixels (tile by tile): no structure candidates
+    kind = PROPOSAL_FEATURES.index("kind")
+    mapped = [(b[m], lab[m], f[m], t) for b, lab, f, _, t in crop_plates for m in [f[:, kind] != KIND_STRUCTURE]]
+    scorer = BoxScorer.fit(mapped, classes, BACKGROUND, random_state=seed, plate_size=size)
     if scorer is not None:
         n_crop = crop_plates[0][3].shape[1] - len(CROP_FEATURES)
         scorer.crop = BoxScorer.fit([(b, lab, np.column_stack([f, c]), t) for b, lab, f, c, t in crop_plates],
@@ -950,7 +953,7 @@ def _crop_candidates(loc, spec, classes, image, windows, X, probs, truth):
 
     h, w = image.shape[:2]
     pmap, cell = probability_map(probs, windows, h, w)
-    b, lab, feats = propose(probs, windows, classes, pmap, cell, h, w, BACKGROUND)
+    b, lab, feats = propose(probs, windows, classes, pmap, cell, h, w, BACKGROUND, image=image)
 
     def classify(crops):
         Xc = np.asarray(extract(crops, spec), dtype=np.float64)
@@ -1030,7 +1033,7 @@ def locate_image(image, model, classes, spec, sides, settings=None, source="", r
     min_box = min(settings.min_box or max(1, min(min(_wh(s)) for s in use) // 2), min(h, w))
     proposals = None
     if _uses_crop_stage(settings, scorer, h, w):
-        b, lab, feats = propose(probs, windows, list(classes), pmap, cell, h, w, BACKGROUND)
+        b, lab, feats = propose(probs, windows, list(classes), pmap, cell, h, w, BACKGROUND, image=image)
 
         def classify(crops):
             Xc = np.asarray(extract(crops, spec), dtype=np.float64)
