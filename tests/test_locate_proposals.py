@@ -376,6 +376,21 @@ def test_structure_boxes_of_flat_tiny_noisy_and_large_images_are_bounded():
     assert max(_iou(b, (400, 700, 2600, 730)) for b in boxes.tolist()) >= 0.3
 
 
+@pytest.mark.parametrize("image", [np.zeros((50, 50), np.uint16), np.zeros((50, 50), np.float32),
+                                   np.zeros((50, 50, 4), np.uint8), np.zeros((0, 50), np.uint8), "plate.png"])
+def test_structure_boxes_refuse_what_is_not_an_8_bit_grey_or_rgb_image(image):
+    with pytest.raises(InputError):
+        structure_boxes(image)
+
+
+def test_structure_boxes_refuse_a_negative_or_absurd_box_count():
+    plate = _textured(np.random.default_rng(0))
+    for bad in (-1, 10**9, 2.5, True):
+        with pytest.raises(InputError, match="max_boxes"):
+            structure_boxes(plate, max_boxes=bad)
+    assert structure_boxes(plate, max_boxes=0)[0].shape == (0, 4)
+
+
 def test_propose_with_the_image_adds_its_marks_as_candidates_of_every_defect_class():
     rng = np.random.default_rng(3)
     image = _textured(rng, 120, 160)

@@ -139,7 +139,9 @@ def structure_boxes(image, max_boxes=_STRUCT_MAX):
     Parameters
     ----------
     image : (H, W) or (H, W, 3) ndarray of np.uint8
+        Anything else (16-bit, float, 4 channels, empty) is refused with an InputError.
     max_boxes : int
+        0 to 100,000.
 
     Returns
     -------
@@ -157,8 +159,11 @@ def structure_boxes(image, max_boxes=_STRUCT_MAX):
     >>> [int(v) for v in boxes[0]]
     [100, 40, 104, 150]
     """
+    from defectlab._validation import _check_int
+
+    max_boxes = _check_int(max_boxes, "structure_boxes", "max_boxes", 0, 100_000)
+    zs, scale = _deviation_z(image)  # validates the image
     h, w = np.asarray(image).shape[:2]
-    zs, scale = _deviation_z(image)
     found, strength_map = [], None
     for z in zs:
         gh, gw = z.shape
