@@ -51,7 +51,8 @@ whole image: 22.5 per plate on average) is cut from the plate and its features e
   extracted once and kept in ``WORKDIR/window-features-<cut>.npz``. ``crop-features:rpP``: the same with
   the thresholds of ``recall@precision:P``; ``crop-features:treesN,S`` (and ``default:treesN,S``, its
   control): a scorer of N trees at learning rate 20 / N, each tree seeing a share S of the columns (shipped:
-  200 at 0.1, 0.8 -- LightGBMClassifier uses 0.3 from 20,000 rows on, so on these plates it is 0.3).
+  200 at 0.1, 0.8 -- LightGBMClassifier uses 0.3 from 20,000 rows on, so on these plates it is 0.3);
+  ``treesN,S,R``: the same with a share S of the columns and R of the rows on any number of rows.
 * ``crop-structure``: ``crop-features`` on the candidates proposed with the plate's pixels too
   (:func:`bp.structure_boxes`, kind 3: what stands out of the plate's own texture), each structure box as
   every defect class -- the library's crop stage since locator format 14. ``crop-structuremap``: the
@@ -67,7 +68,10 @@ variant's own trees, not the library's). ``crop-structure:trees400,0.3`` 0.55 / 
 0.59 for ``crop-features:trees400,0.3``, better in both draws, seeds 0-1) -- kept as the library's structure
 candidates; ``crop-structuremap`` 0.54 / 0.67 (0.60, seed 0) and ``crop-structurepix`` 0.55 / 0.67 (0.60,
 seeds 0-1) were not, nor one threshold for every class (``crop-structure:trees400,0.3+global``: 0.55 / 0.70,
-F1 0.613, 2 draws). The others (3 draws) did not beat the default; see the README.
+F1 0.613, 2 draws); training weights that count every annotated box once (tried in the library's
+``BoxScorer.fit``, since removed): 0.58 / 0.64 (F1 0.608, 2 draws); ``crop-structure:trees800,0.3``: F1 0.607
+(seed 0); ``crop-structure:trees400,0.8,0.3``: 0.610 and ``crop-structure:trees400,0.3,1.0``: 0.606 (2 draws).
+The others (3 draws) did not beat the default; see the README.
 
 Prints one line per variant and seed, the means, and one JSON line.
 """
@@ -575,14 +579,17 @@ def _recall_at_precision(p0):
     return choose
 
 
-def _scorer_model(n_trees, colsample):
-    """A replacement of :func:`bp._new_model`: ``n_trees`` trees at learning rate 20 / n_trees."""
+def _scorer_model(n_trees, colsample, subsample=None):
+    """A replacement of :func:`bp._new_model`: ``n_trees`` trees at learning rate 20 / n_trees; with
+    ``subsample`` (``treesN,S,R``), each tree sees a share S of the columns and R of the rows on any number of
+    rows (LightGBMClassifier otherwise uses 0.3 and 0.3 from 20,000 rows on)."""
     def make(random_state, _n_trees=None):  # the variant's trees, whatever the library would choose
         from defectlab.learn.models import LightGBMClassifier
 
+        large = {} if subsample is None else {"large_colsample": colsample, "large_subsample": subsample}
         return LightGBMClassifier(n_estimators=n_trees, learning_rate=20 / n_trees, num_leaves=15,
                                   min_child_samples=20, colsample_bytree=colsample, early_stopping=False,
-                                  random_state=random_state, n_jobs=1)
+                                  random_state=random_state, n_jobs=1, **large)
     return make
 
 
@@ -601,8 +608,8 @@ def run_variant(ctx, folds, variant):
         bp._best_thresholds = _recall_at_precision(float(arg[2:]))
     saved_model = bp._new_model
     if arg.startswith("trees"):  # default:treesN,S / crop-features:treesN,S: other trees
-        n_trees, colsample = arg[5:].split(",")
-        bp._new_model = _scorer_model(int(n_trees), float(colsample))
+        n_trees, colsample, *subsample = arg[5:].split(",")
+        bp._new_model = _scorer_model(int(n_trees), float(colsample), *(float(v) for v in subsample))
     if name == "suppress":  # suppress:max_iou,max_inside for both the threshold pick and the boxes
         max_iou, max_inside = (float(v) for v in arg.split(","))
         bp.suppress = functools.partial(saved_suppress, max_iou=max_iou, max_inside=max_inside)
