@@ -59,7 +59,8 @@ whole image: 22.5 per plate on average) is cut from the plate and its features e
   structure boxes labelled by the map instead (the two defect classes most probable inside the box and the
   plate's top one). ``crop-structurepix``: ``crop-structure`` plus 6 columns of how a candidate stands out
   of the plate's texture and fits its mark (:data:`PIXEL_FEATURES`).
-* ``VARIANT:ARG+global``: the variant with one best-F1 threshold for every class instead of one per class.
+* ``VARIANT:ARG+global``: the variant with one best-F1 threshold for every class instead of one per class;
+  ``VARIANT:ARG+suppress=IOU,INSIDE``: the variant with the suppression limits of ``suppress:IOU,INSIDE``.
 
 Results (mean of 7 fold draws, seeds 0-6): ``default`` recall 0.51 / precision 0.62 (F1 0.56);
 ``default:trees400,0.3`` 0.51 / 0.63 (0.56); ``crop-features:trees400,0.3`` 0.53 / 0.65 (F1 0.58, better in
@@ -70,7 +71,8 @@ candidates; ``crop-structuremap`` 0.54 / 0.67 (0.60, seed 0) and ``crop-structur
 seeds 0-1) were not, nor one threshold for every class (``crop-structure:trees400,0.3+global``: 0.55 / 0.70,
 F1 0.613, 2 draws); training weights that count every annotated box once (tried in the library's
 ``BoxScorer.fit``, since removed): 0.58 / 0.64 (F1 0.608, 2 draws); ``crop-structure:trees800,0.3``: F1 0.607
-(seed 0); ``crop-structure:trees400,0.8,0.3``: 0.610 and ``crop-structure:trees400,0.3,1.0``: 0.606 (2 draws).
+(seed 0); ``crop-structure:trees400,0.8,0.3``: 0.610 and ``crop-structure:trees400,0.3,1.0``: 0.606 (2 draws);
+``+suppress=0.3,0.8``: 0.587, ``+suppress=0.3,1.01``: 0.562 (2 draws).
 The others (3 draws) did not beat the default; see the README.
 
 Prints one line per variant and seed, the means, and one JSON line.
@@ -597,6 +599,7 @@ def run_variant(ctx, folds, variant):
     """Counts (tp, found, true) per class over the folds, and the same at fixed thresholds 0.5 / 0.6."""
     name, _, arg = variant.partition(":")
     arg, one_threshold = (arg[:-len("+global")], True) if arg.endswith("+global") else (arg, False)
+    arg, _, limits = arg.partition("+suppress=")  # VARIANT:ARG+suppress=IOU,INSIDE: other suppression limits
     fixed = (None, 0.5, 0.6)
     counts = {t: {c: np.zeros(3, np.int64) for c in ctx.defect} for t in fixed}
     saved, saved_suppress = bp._best_thresholds, bp.suppress
@@ -610,8 +613,8 @@ def run_variant(ctx, folds, variant):
     if arg.startswith("trees"):  # default:treesN,S / crop-features:treesN,S: other trees
         n_trees, colsample, *subsample = arg[5:].split(",")
         bp._new_model = _scorer_model(int(n_trees), float(colsample), *(float(v) for v in subsample))
-    if name == "suppress":  # suppress:max_iou,max_inside for both the threshold pick and the boxes
-        max_iou, max_inside = (float(v) for v in arg.split(","))
+    if name == "suppress" or limits:  # suppress:max_iou,max_inside for both the threshold pick and the boxes
+        max_iou, max_inside = (float(v) for v in (limits or arg).split(","))
         bp.suppress = functools.partial(saved_suppress, max_iou=max_iou, max_inside=max_inside)
     try:
         for k in range(folds.max() + 1):

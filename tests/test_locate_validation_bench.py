@@ -44,7 +44,7 @@ def _plates(n=24, seed=0):
 
 
 @pytest.mark.parametrize("variant", ["default", "regress-replace:0.1", "regress-concat:0.3", "plate-evidence",
-                                     "recall@precision:0.65"])
+                                     "recall@precision:0.65", "default:+global"])
 def test_every_variant_scores_every_true_box_once(bench, variant):
     plates = _plates()
     ctx = bench.Context(CLASSES, plates)
@@ -111,7 +111,8 @@ class _FakeOracle:
 @pytest.mark.parametrize("variant", ["suppress:0.3,0.8", "context", "context:crop", "crop-columns", "crop-relabel",
                                      "crop-agnostic", "crop-features", "crop-features:diff",
                                      "crop-features:trees60,0.5", "default:trees60,0.5", "crop-structure",
-                                     "crop-structuremap", "crop-structurepix"])
+                                     "crop-structuremap", "crop-structurepix", "crop-structure:+suppress=0.3,0.8",
+                                     "crop-structure:trees60,0.8,0.5"])
 def test_the_second_stage_variants_score_every_true_box_once(bench, variant):
     plates = _plates()
     ctx = bench.Context(CLASSES, plates)
