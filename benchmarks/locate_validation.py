@@ -55,10 +55,10 @@ whole image: 22.5 per plate on average) is cut from the plate and its features e
   ``treesN,S,R``: the same with a share S of the columns and R of the rows on any number of rows.
 * ``crop-structure``: ``crop-features`` on the candidates proposed with the plate's pixels too
   (:func:`bp.structure_boxes`, kind 3: what stands out of the plate's own texture), each structure box as
-  every defect class -- the library's crop stage since locator format 14. ``crop-structuremap``: the
-  structure boxes labelled by the map instead (the two defect classes most probable inside the box and the
-  plate's top one). ``crop-structurepix``: ``crop-structure`` plus 6 columns of how a candidate stands out
-  of the plate's texture and fits its mark (:data:`PIXEL_FEATURES`).
+  every defect class -- the library's crop stage since locator format 14 (from 8 boxed plates on: format
+  15). ``crop-structuremap``: the structure boxes labelled by the map instead (the two defect classes most
+  probable inside the box and the plate's top one). ``crop-structurepix``: ``crop-structure`` plus 6 columns
+  of how a candidate stands out of the plate's texture and fits its mark (:data:`PIXEL_FEATURES`).
 * ``VARIANT:ARG+global``: the variant with one best-F1 threshold for every class instead of one per class;
   ``VARIANT:ARG+suppress=IOU,INSIDE``: the variant with the suppression limits of ``suppress:IOU,INSIDE``.
 

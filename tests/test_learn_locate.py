@@ -294,3 +294,23 @@ def test_cli_threshold_defaults_to_the_calibrated_one(trained, capsys):
     assert main([*base, "--threshold", "0.99"]) == 0
     strict = json.loads(capsys.readouterr()[0])["plates"][0]["boxes"]
     assert len(strict) <= len(default) and all(b["score"] >= 0.99 for b in strict)
+
+
+def test_from_eight_boxed_plates_the_crop_stage_also_boxes_the_plates_own_marks(trained):
+    from defectlab.imaging import load_image
+    from defectlab.learn.box_proposals import KIND_STRUCTURE, PROPOSAL_FEATURES
+    from defectlab.learn.locate import locate_image
+
+    ws, run_id, root, _ = trained
+    model, classes, info = locator_for_run(ws, run_id)
+    crop = info["scorer"].crop
+    assert crop is not None and crop.structure  # 34 boxed plates
+    meta = json.loads((ws.runs_dir / run_id / LOCATOR_DIR / "meta.json").read_text())
+    assert meta["extra"]["scorer"]["crop"]["structure"] is True  # stored, and read back on the next load
+    image = load_image(root / "new" / "new_0.png")
+    res = locate_image(image, model, classes, info["spec"], info["sides"], LocateSettings(), scorer=info["scorer"])
+    kind = res.proposals[2][:, PROPOSAL_FEATURES.index("kind")]
+    assert (kind == KIND_STRUCTURE).any()
+    # the map-only scorer (tiled images) never learned them
+    _, _, again = locator_for_run(ws, run_id)
+    assert again["scorer"].crop.structure and not again["scorer"].structure

@@ -41,10 +41,12 @@ blob. For the crop stage, :func:`propose` is also given the image's pixels and a
 (robust z-scores, several levels and closings; ~90 per NEU plate, 20 ms), each as a candidate of every
 defect class (kind 3), since the crop stage's columns tell which class a box's pixels are. The map-only
 scorer never sees them (it learns without them and boxes tiled images, which are proposed from the map
-alone). On NEU validation plates (``crop-structure`` in ``benchmarks/locate_validation.py``) they raised
-the boxes' F1 from 0.59 to 0.61 (inclusion recall 0.35 -> 0.47); the share of NEU's boxes that some
-structure box overlaps at IoU >= 0.3 is 0.84 for inclusions and 0.94 for scratches, but 0.12 for crazing
-(a texture all over the plate, which the windows' map finds).
+alone); the locator gives them to its crop stage from 8 boxed plates on (:attr:`BoxScorer.structure`:
+learned from the demo's 4 plates, they halved its precision on new plates). On NEU validation plates
+(``crop-structure`` in ``benchmarks/locate_validation.py``) they raised the boxes' F1 from 0.59 to 0.61
+(inclusion recall 0.35 -> 0.47); the share of NEU's boxes that some structure box overlaps at IoU >= 0.3 is
+0.84 for inclusions and 0.94 for scratches, but 0.12 for crazing (a texture all over the plate, which the
+windows' map finds).
 
 The scorers' trees are stored as LightGBM text models with the locator (checksummed, validated before
 loading like every LightGBM model, never unpickled); classes, thresholds and column counts are plain numbers.
@@ -568,6 +570,9 @@ class BoxScorer:
         (its candidates' numbers are followed by :func:`crop_numbers`).
     crop : BoxScorer or None
         The crop stage that replaces this scorer on images that are not tiled (None: none).
+    structure : bool
+        A crop stage learned with the images' :func:`structure_boxes` among its candidates (then it is given
+        them when it boxes an image; the locator learns it that way from 8 boxed plates on).
     """
 
     classes: list
@@ -577,6 +582,7 @@ class BoxScorer:
     plate_size: tuple | None = None
     n_crop: int = 0
     crop: BoxScorer | None = None
+    structure: bool = False
 
     @property
     def n_columns(self):
@@ -606,7 +612,8 @@ class BoxScorer:
         return {"classes": list(self.classes), "threshold": float(self.threshold),
                 "class_thresholds": {str(k): float(v) for k, v in self.class_thresholds.items()},
                 "plate_size": None if self.plate_size is None else [int(v) for v in self.plate_size],
-                "n_crop": int(self.n_crop), "crop": None if self.crop is None else self.crop.meta()}
+                "n_crop": int(self.n_crop), "crop": None if self.crop is None else self.crop.meta(),
+                "structure": bool(self.structure)}
 
     @classmethod
     def from_meta(cls, data, model, crop_model=None):
@@ -620,7 +627,8 @@ class BoxScorer:
             ok = isinstance(crop_meta, dict) and crop_model is not None and crop_meta.get("crop") is None
             crop = cls.from_meta(crop_meta, crop_model) if ok else None
             ok = ok and crop.n_crop > 0 and crop.classes == classes
-        scorer = cls(classes, model, threshold, per_class, size, n_crop, crop) if ok else None
+        structure = data.get("structure") is True
+        scorer = cls(classes, model, threshold, per_class, size, n_crop, crop, structure) if ok else None
         if not (ok and classes and int(getattr(model, "n_features_in_", -1)) == scorer.n_columns + len(classes)):
             raise ArtifactError(msg("error.box_proposals.damaged_values",
                                     "The locator's box scorer is damaged (wrong sizes or values)."))

@@ -104,7 +104,8 @@ __all__ = [
 #: Name of the "no defect" class of a locator trained with plates.
 BACKGROUND = "background"
 LOCATOR_DIR = "locator"
-_LOCATOR_FORMAT = 14  # 13: the box scorer's crop stage (locator/crop_scorer/); 14: its structure candidates
+# 13: the box scorer's crop stage (locator/crop_scorer/); 14: its structure candidates; 15: only from 8 plates on
+_LOCATOR_FORMAT = 15
 _METHODS = ("auto", "proposals", "ranked", "windows", "components")
 SCORER_DIR = "scorer"
 CROP_SCORER_DIR = "crop_scorer"
@@ -910,6 +911,9 @@ def _learn_ranker(ws, run, rows, spec, sides, per_plate, seed):
     if len(truth) < 2:
         return None, None, 0
     classes = sorted({str(r["label"]) for r in rows} | {BACKGROUND})
+    # the image's own marks as candidates: ~90 a plate, each as every class; from a few plates the crop stage
+    # learns them badly (the demo's 4 plates: precision 0.67 -> 0.35 on new plates), so only from 8 on
+    structure = len(truth) >= _RANK_MIN_PLATES
     plates, crop_plates = [], []
     for held in _held_out_groups(truth, seed):
         fitted = _fit_locator(ws, run, [r for r in rows if r["parent_id"] not in held], spec, sides, per_plate,
@@ -929,7 +933,8 @@ def _learn_ranker(ws, run, rows, spec, sides, per_plate, seed):
             X = _crop_features(ws, _window_crops(image, windows), spec)
             probs = _aligned(_predict(loc, X), [str(c) for c in loc.classes_], classes)
             plates.append((probs, windows, h, w, truth[pid]))
-            crop_plates.append(_crop_candidates(loc, spec, classes, image, windows, X, probs, truth[pid]))
+            crop_plates.append(_crop_candidates(loc, spec, classes, image, windows, X, probs, truth[pid],
+                                                structure))
     if len(plates) < 2:
         return None, None, 0
     ranker = BoxRanker.fit(plates, classes, BACKGROUND, random_state=seed)
@@ -942,18 +947,22 @@ def _learn_ranker(ws, run, rows, spec, sides, per_plate, seed):
         n_crop = crop_plates[0][3].shape[1] - len(CROP_FEATURES)
         scorer.crop = BoxScorer.fit([(b, lab, np.column_stack([f, c]), t) for b, lab, f, c, t in crop_plates],
                                     classes, BACKGROUND, random_state=seed, plate_size=size, n_crop=n_crop)
+        if scorer.crop is not None:
+            scorer.crop.structure = structure
     return ranker, scorer, len(plates)
 
 
-def _crop_candidates(loc, spec, classes, image, windows, X, probs, truth):
+def _crop_candidates(loc, spec, classes, image, windows, X, probs, truth, structure=True):
     """(boxes, labels, map numbers, crop columns, truth): a held-out plate's candidates with the crop stage's
     columns (float32: 240 plates of them are kept), its crops classified by the locator ``loc`` that did not
-    see the plate."""
+    see the plate; with ``structure``, the plate's :func:`~defectlab.learn.box_proposals.structure_boxes`
+    among them."""
     from defectlab.features import extract
 
     h, w = image.shape[:2]
     pmap, cell = probability_map(probs, windows, h, w)
-    b, lab, feats = propose(probs, windows, classes, pmap, cell, h, w, BACKGROUND, image=image)
+    b, lab, feats = propose(probs, windows, classes, pmap, cell, h, w, BACKGROUND,
+                            image=image if structure else None)
 
     def classify(crops):
         Xc = np.asarray(extract(crops, spec), dtype=np.float64)
@@ -1033,7 +1042,8 @@ def locate_image(image, model, classes, spec, sides, settings=None, source="", r
     min_box = min(settings.min_box or max(1, min(min(_wh(s)) for s in use) // 2), min(h, w))
     proposals = None
     if _uses_crop_stage(settings, scorer, h, w):
-        b, lab, feats = propose(probs, windows, list(classes), pmap, cell, h, w, BACKGROUND, image=image)
+        b, lab, feats = propose(probs, windows, list(classes), pmap, cell, h, w, BACKGROUND,
+                                image=image if scorer.crop.structure else None)
 
         def classify(crops):
             Xc = np.asarray(extract(crops, spec), dtype=np.float64)
