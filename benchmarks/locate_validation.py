@@ -377,11 +377,10 @@ def _with_crop_features(ctx, oracle, i, b, lab, F, diff=False):
 def _map_labelled(image, prob_map, cell, defect):
     """``crop-structuremap``'s replacement of :func:`bp._structure_candidates`: each structure box as the two
     defect classes with the highest mean probability inside it and the plate's top defect class."""
-    sb, _ = bp.structure_boxes(image)
-    if not len(sb):
-        return [], []
     mh, mw = prob_map.shape[1:]
-    c = np.column_stack([sb[:, 0] // cell, sb[:, 1] // cell, -(-sb[:, 2] // cell), -(-sb[:, 3] // cell)])
+    c = bp._to_cells(bp.structure_boxes(image)[0], cell)
+    if not len(c):
+        return [], []
     c[:, 2], c[:, 3] = np.minimum(c[:, 2], mw), np.minimum(c[:, 3], mh)
     inside = np.column_stack([bp._box_sum(bp._integral(prob_map[ci]), c) for ci in defect])
     top = defect[np.argsort(-inside, axis=1, kind="stable")[:, :2]]
@@ -395,10 +394,10 @@ def _with_structure(ctx, oracle, i, b, lab, F, labels="all"):
     kind 3), each structure box labelled as every defect class (``all``: the library's) or by the map
     (``map``)."""
     saved = bp._structure_candidates
+    p, (_, _, _, pm, cell) = ctx.plates[i], ctx.props[i]
     if labels == "map":
-        bp._structure_candidates = _map_labelled
+        bp._structure_candidates = lambda image, cell, defect: _map_labelled(image, pm, cell, defect)
     try:
-        p, (_, _, _, pm, cell) = ctx.plates[i], ctx.props[i]
         b, lab, F = bp.propose(p["probs"], p["windows"], ctx.classes, pm, cell, p["h"], p["w"],
                                image=oracle.images[i])
     finally:

@@ -60,6 +60,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from defectlab._validation import _check_int
 from defectlab.errors import ArtifactError
 from defectlab.learn import box_ranker
 from defectlab.learn.box_ranker import count_matches, pairwise_overlap, suppress, thresholds_from_counts
@@ -102,6 +103,13 @@ def _box_sum(s, b):
     """Sums of a map inside boxes ``b`` ((K, 4) cells x0, y0, x1, y1, exclusive) from its integral image."""
     x0, y0, x1, y1 = b.T
     return s[y1, x1] - s[y0, x1] - s[y1, x0] + s[y0, x0]
+
+
+def _to_cells(px, cell):
+    """(K, 4) map cells ``x0, y0, x1, y1`` covering pixel boxes ``px`` (cells of ``cell`` pixels, ends rounded
+    up)."""
+    px = np.asarray(px, dtype=np.int64).reshape(-1, 4)
+    return np.column_stack([px[:, 0] // cell, px[:, 1] // cell, -(-px[:, 2] // cell), -(-px[:, 3] // cell)])
 
 
 def _component_boxes(m):
@@ -161,8 +169,6 @@ def structure_boxes(image, max_boxes=_STRUCT_MAX):
     >>> [int(v) for v in boxes[0]]
     [100, 40, 104, 150]
     """
-    from defectlab._validation import _check_int
-
     max_boxes = _check_int(max_boxes, "structure_boxes", "max_boxes", 0, 100_000)
     zs, scale = _deviation_z(image)  # validates the image
     h, w = np.asarray(image).shape[:2]
@@ -213,9 +219,9 @@ def _deviation_z(image):
     grey = to_grey(np.asarray(image))
     h, w = grey.shape
     scale = min(1.0, _STRUCT_SIDE / max(h, w))
+    if scale < 1.0:  # shrunk as uint8: a large image never gets a float copy at full size
+        grey = cv2.resize(grey, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
     g = grey.astype(np.float32)
-    if scale < 1.0:
-        g = cv2.resize(g, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
     zs = []
     for sigma in _STRUCT_SIGMAS:
         d = g - cv2.GaussianBlur(g, (0, 0), sigma)
@@ -238,15 +244,10 @@ def _inside_ring(s_int, b, h, w):
     return inside / area, (_box_sum(s_int, e) - inside) / np.maximum(e_area - area, 1)
 
 
-def _structure_candidates(image, prob_map, cell, defect):
+def _structure_candidates(image, cell, defect):
     """(boxes in cells, class columns) of :func:`structure_boxes`: each box as every defect class (the
     crop stage's probabilities of the box's own pixels tell which it is)."""
-    sb, _ = structure_boxes(image)
-    if not len(sb):
-        return [], []
-    mh, mw = prob_map.shape[1:]
-    c = np.column_stack([sb[:, 0] // cell, sb[:, 1] // cell, -(-sb[:, 2] // cell), -(-sb[:, 3] // cell)])
-    c[:, 2], c[:, 3] = np.minimum(c[:, 2], mw), np.minimum(c[:, 3], mh)
+    c = _to_cells(structure_boxes(image)[0], cell)  # clipped to the map with the other candidates
     return np.repeat(c, len(defect), axis=0).tolist(), np.tile(defect, len(c)).tolist()
 
 
@@ -261,7 +262,7 @@ def _candidates(probs, windows, classes, defect, prob_map, cell, image=None):
         kind += [KIND_COMPONENT] * len(comps) + [KIND_WHOLE]
     if len(windows):
         w = np.asarray(windows, dtype=np.int64)
-        cells = np.column_stack([w[:, 0] // cell, w[:, 1] // cell, -(-w[:, 2] // cell), -(-w[:, 3] // cell)])
+        cells = _to_cells(w, cell)
         order = defect[np.argsort(-probs[:, defect], axis=1, kind="stable")]
         rows = np.arange(len(w))
         # every window as its best defect class, and as its second one when that is likely enough
@@ -272,7 +273,7 @@ def _candidates(probs, windows, classes, defect, prob_map, cell, image=None):
         cls += order[:, 0].tolist() + second[keep].tolist()
         kind += [KIND_WINDOW] * (len(w) + int(keep.sum()))
     if image is not None:  # last: a structure box that is also a component or a window keeps that kind
-        sb, sc = _structure_candidates(image, prob_map, cell, defect)
+        sb, sc = _structure_candidates(image, cell, defect)
         boxes += sb
         cls += sc
         kind += [KIND_STRUCTURE] * len(sb)
@@ -393,7 +394,7 @@ def window_index(boxes, windows, cell, height, width):
     boxes = np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
     w = np.asarray(windows, dtype=np.int64).reshape(-1, 4)
     cell = int(cell)
-    px = np.column_stack([w[:, 0] // cell, w[:, 1] // cell, -(-w[:, 2] // cell), -(-w[:, 3] // cell)]) * cell
+    px = _to_cells(w, cell) * cell
     px[:, 2], px[:, 3] = np.minimum(px[:, 2], width), np.minimum(px[:, 3], height)
     first = {}
     for k, box in enumerate(map(tuple, px.tolist())):
@@ -489,10 +490,6 @@ def _numbers(b, cls, kind, prob_map, classes, defect, background):
         return feats
     area = np.maximum((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]), 1).astype(np.float64)
     total = float(mh * mw)
-    pad = np.maximum(2, ((b[:, 2] - b[:, 0]) + (b[:, 3] - b[:, 1])) // 8)
-    e = np.column_stack([np.maximum(b[:, 0] - pad, 0), np.maximum(b[:, 1] - pad, 0),
-                         np.minimum(b[:, 2] + pad, mw), np.minimum(b[:, 3] + pad, mh)])
-    e_area = np.maximum((e[:, 2] - e[:, 0]) * (e[:, 3] - e[:, 1]), 1).astype(np.float64)
     winner = prob_map.argmax(axis=0)
     plate = prob_map.reshape(n_cls, -1).mean(axis=1)
     rank = np.zeros(n_cls)
@@ -502,9 +499,8 @@ def _numbers(b, cls, kind, prob_map, classes, defect, background):
         sel = cls == ci
         m = prob_map[ci]
         s, s_hi, s_win = _integral(m), _integral((m >= 0.5).astype(np.float64)), _integral((winner == ci) * 1.0)
-        inside = _box_sum(s, b[sel]) / area[sel]
+        inside, ring = _inside_ring(s, b[sel], mh, mw)
         hi = _box_sum(s_hi, b[sel])
-        ring = (_box_sum(s, e[sel]) - _box_sum(s, b[sel])) / np.maximum(e_area[sel] - area[sel], 1)
         feats[sel, 0] = inside
         feats[sel, 1] = (s[-1, -1] - _box_sum(s, b[sel])) / np.maximum(total - area[sel], 1)
         feats[sel, 2] = ring
