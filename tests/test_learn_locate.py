@@ -314,3 +314,9 @@ def test_from_eight_boxed_plates_the_crop_stage_also_boxes_the_plates_own_marks(
     # the map-only scorer (tiled images) never learned them
     _, _, again = locator_for_run(ws, run_id)
     assert again["scorer"].crop.structure and not again["scorer"].structure
+    # from 34 plates the scorers tried tight trees (kept where they made better boxes out of fold): what the
+    # meta says is what is loaded again
+    for stage, stored in ((again["scorer"], meta["extra"]["scorer"]), (again["scorer"].crop,
+                                                                      meta["extra"]["scorer"]["crop"])):
+        assert stored["tight"] is (stage.tight is not None)
+        assert (ws.runs_dir / run_id / LOCATOR_DIR / ("crop_scorer" if stage.n_crop else "scorer")).exists()

@@ -15,6 +15,7 @@ from defectlab.learn.box_proposals import (
     KIND_STRUCTURE,
     PROPOSAL_FEATURES,
     BoxScorer,
+    _new_model,
     proposal_targets,
     propose,
     structure_boxes,
@@ -23,6 +24,7 @@ from defectlab.learn.locate import (
     BACKGROUND,
     LOCATOR_DIR,
     SCORER_DIR,
+    TIGHT_SUFFIX,
     LocateSettings,
     locate_image,
     locator_for_run,
@@ -88,7 +90,17 @@ def test_propose_on_an_empty_map_still_answers():
     assert np.isfinite(feats).all()
 
 
-def test_box_scorer_learns_the_boxes_and_round_trips():
+@pytest.fixture
+def tight_wins(monkeypatch):
+    """The out-of-fold comparison made to prefer the tight score (on these synthetic plates it need not):
+    for the tests of what a scorer with tight trees stores, loads and scores."""
+    import defectlab.learn.box_proposals as bp
+
+    # P(match) * sqrt(P(tight)) <= P(match): the lower total wins
+    monkeypatch.setattr(bp, "_boxes_f1", lambda plates, scores, *a: -sum(float(np.sum(v)) for v in scores))
+
+
+def test_box_scorer_learns_the_boxes_and_round_trips(tight_wins):
     rng = np.random.default_rng(0)
     train = [_proposals(_plate(rng)) for _ in range(16)]
     scorer = BoxScorer.fit(train, CLASSES, BACKGROUND, random_state=0)
@@ -103,14 +115,87 @@ def test_box_scorer_learns_the_boxes_and_round_trips():
         total += len(truth)
         found += len(out)
     assert hits / total >= 0.8 and hits / max(found, 1) >= 0.6, (hits, total, found)
-    again = BoxScorer.from_meta(json.loads(json.dumps(scorer.meta())), scorer.model)
+    # the tight trees (IoU >= 0.5) were learned and enter the score: P(match) * sqrt(P(tight))
+    assert scorer.tight is not None and scorer.meta()["tight"] is True
+    names = np.asarray(CLASSES)[labels]
+    design = np.column_stack([feats, (names[:, None] == np.asarray(scorer.classes)[None, :]).astype(float)])
+    expected = scorer.model.predict_proba(design)[:, 1] * np.sqrt(scorer.tight.predict_proba(design)[:, 1])
+    np.testing.assert_allclose(scorer.score(feats, names), expected)
+    again = BoxScorer.from_meta(json.loads(json.dumps(scorer.meta())), scorer.model, tight_model=scorer.tight)
     assert again.threshold == scorer.threshold and again.class_thresholds == scorer.class_thresholds
+    np.testing.assert_allclose(again.score(feats, names), scorer.score(feats, names))
     for bad in ({**scorer.meta(), "threshold": 1.5}, {**scorer.meta(), "classes": ["band"]},
                 {**scorer.meta(), "class_thresholds": {"ghost": 0.5}}, {"classes": 3},
                 {**scorer.meta(), "plate_size": [0, 5]}, {**scorer.meta(), "plate_size": "big"},
                 {**scorer.meta(), "plate_size": [10**12, 10]}, {**scorer.meta(), "plate_size": [7]}):
         with pytest.raises(ArtifactError):
-            BoxScorer.from_meta(bad, scorer.model)
+            BoxScorer.from_meta(bad, scorer.model, tight_model=scorer.tight)
+    # a meta that claims tight trees without them, trees it does not claim, tight trees of another width
+    narrow = _new_model(0, 5).fit(design[:, 1:], np.arange(len(design)) % 2)
+    for meta, tight in ((scorer.meta(), None), ({**scorer.meta(), "tight": False}, scorer.tight),
+                        (scorer.meta(), narrow), ({**scorer.meta(), "tight": "yes"}, scorer.tight)):
+        with pytest.raises(ArtifactError):
+            BoxScorer.from_meta(meta, scorer.model, tight_model=tight)
+
+
+def test_box_scorer_without_tight_candidates_scores_by_match_alone(monkeypatch):
+    """No candidate fitting a box at the tight IoU leaves the scorer without tight trees: score = P(match)."""
+    import defectlab.learn.box_proposals as bp
+
+    monkeypatch.setattr(bp, "_TIGHT_IOU", 1.01)  # no box reaches it
+    rng = np.random.default_rng(3)
+    train = [_proposals(_plate(rng)) for _ in range(12)]
+    scorer = BoxScorer.fit(train, CLASSES, BACKGROUND, random_state=0)
+    assert scorer is not None and scorer.tight is None and scorer.meta()["tight"] is False
+    _, labels, feats, _ = train[0]
+    names = np.asarray(CLASSES)[labels]
+    design = np.column_stack([feats, (names[:, None] == np.asarray(scorer.classes)[None, :]).astype(float)])
+    np.testing.assert_allclose(scorer.score(feats, names), scorer.model.predict_proba(design)[:, 1])
+    again = BoxScorer.from_meta(json.loads(json.dumps(scorer.meta())), scorer.model)
+    assert again.tight is None
+
+
+def test_box_scorer_learns_tight_trees_only_from_eight_plates(tight_wins):
+    rng = np.random.default_rng(4)
+    plates = [_proposals(_plate(rng)) for _ in range(8)]
+    assert BoxScorer.fit(plates[:7], CLASSES, BACKGROUND, random_state=0).tight is None
+    assert BoxScorer.fit(plates, CLASSES, BACKGROUND, random_state=0).tight is not None
+
+
+def test_box_scorer_keeps_tight_trees_only_when_they_make_better_boxes_out_of_fold(monkeypatch):
+    import defectlab.learn.box_proposals as bp
+
+    rng = np.random.default_rng(4)
+    plates = [_proposals(_plate(rng)) for _ in range(10)]
+    seen = []
+
+    def f1(plates_, scores, classes, threshold, per_class):
+        seen.append((threshold, dict(per_class)))
+        return sum(float(np.sum(v)) for v in scores) * sign  # sign 1: the tight score (lower) loses
+
+    monkeypatch.setattr(bp, "_boxes_f1", f1)
+    sign = 1
+    plain = BoxScorer.fit(plates, CLASSES, BACKGROUND, random_state=0)
+    assert plain.tight is None and len(seen) == 2
+    assert (plain.threshold, plain.class_thresholds) == seen[1]  # the match-only score's own thresholds
+    sign, seen[:] = -1, []
+    tight = BoxScorer.fit(plates, CLASSES, BACKGROUND, random_state=0)
+    assert tight.tight is not None and (tight.threshold, tight.class_thresholds) == seen[0]
+
+
+def test_boxes_f1_counts_label_matched_boxes_at_each_class_threshold():
+    from defectlab.learn.box_proposals import _boxes_f1
+
+    boxes = np.array([[0, 0, 10, 10], [20, 20, 30, 30], [50, 50, 60, 60]])
+    labels = np.array([1, 2, 1])  # band, pit, band
+    truth = [("band", (0, 0, 10, 10)), ("pit", (20, 20, 30, 30))]
+    scores = np.array([0.9, 0.4, 0.6])
+    plates = [(boxes, labels, None, truth)]
+    # one threshold 0.5: the band hit and the stray band (2 boxes, 1 hit) -> F1 = 2 * 1 / (2 + 2)
+    assert _boxes_f1(plates, [scores], CLASSES, 0.5, {}) == pytest.approx(0.5)
+    # pit from 0.3, band from 0.7: both hits, no stray -> 1
+    assert _boxes_f1(plates, [scores], CLASSES, 0.5, {"pit": 0.3, "band": 0.7}) == pytest.approx(1.0)
+    assert _boxes_f1([(boxes[:0], labels[:0], None, [])], [scores[:0]], CLASSES, 0.5, {}) == 0.0
 
 
 def test_box_scorer_needs_two_plates_and_both_kinds_of_candidates():
@@ -249,17 +334,23 @@ def _crop_plates(rng, n):
     return out
 
 
-def test_a_crop_stage_round_trips_and_a_damaged_one_is_refused():
+def test_a_crop_stage_round_trips_and_a_damaged_one_is_refused(tight_wins):
     rng = np.random.default_rng(3)
     plates = _crop_plates(rng, 12)
     scorer = BoxScorer.fit([(b, lab, f[:, :len(PROPOSAL_FEATURES)], t) for b, lab, f, t in plates], CLASSES)
     scorer.crop = BoxScorer.fit(plates, CLASSES, n_crop=2)
     assert scorer.crop.n_crop == 2 and scorer.crop.n_columns == len(PROPOSAL_FEATURES) + 4 + 2
     meta = json.loads(json.dumps(scorer.meta()))
-    again = BoxScorer.from_meta(meta, scorer.model, scorer.crop.model)
+    assert meta["tight"] is True and meta["crop"]["tight"] is True
+    tights = scorer.tight, scorer.crop.tight
+    again = BoxScorer.from_meta(meta, scorer.model, scorer.crop.model, *tights)
     assert again.crop is not None and again.crop.meta() == scorer.crop.meta() and again.n_crop == 0
     b, lab, f, _ = _crop_plates(rng, 1)[0]
     assert again.crop.boxes(b, lab, f, CLASSES) == scorer.crop.boxes(b, lab, f, CLASSES)
+    with pytest.raises(ArtifactError):  # the crop stage's tight trees missing, or the map scorer's in their place
+        BoxScorer.from_meta(meta, scorer.model, scorer.crop.model, scorer.tight, None)
+    with pytest.raises(ArtifactError):
+        BoxScorer.from_meta(meta, scorer.model, scorer.crop.model, scorer.tight, scorer.tight)
     crop = meta["crop"]
     for bad, crop_model in (
             (meta, None),  # a crop stage without its trees
@@ -272,7 +363,7 @@ def test_a_crop_stage_round_trips_and_a_damaged_one_is_refused():
             ({**meta, "n_crop": 2}, scorer.crop.model),  # the map scorer claiming crop columns
             ({**meta}, scorer.model)):  # the map scorer's trees as the crop stage's
         with pytest.raises(ArtifactError):
-            BoxScorer.from_meta(bad, scorer.model, crop_model)
+            BoxScorer.from_meta(bad, scorer.model, crop_model, *tights)
 
 
 def test_the_locator_has_a_crop_stage_used_on_plates_but_not_on_tiled_images(few):
@@ -284,12 +375,16 @@ def test_the_locator_has_a_crop_stage_used_on_plates_but_not_on_tiled_images(few
     scorer = info["scorer"]
     assert scorer.crop is not None and scorer.crop.n_crop == len(feature_names(info["spec"]))
     assert (ws.runs_dir / run_id / LOCATOR_DIR / CROP_SCORER_DIR / "meta.json").exists()
+    for stage, name in ((scorer, SCORER_DIR), (scorer.crop, CROP_SCORER_DIR)):  # tight trees stored beside
+        tight_dir = ws.runs_dir / run_id / LOCATOR_DIR / (name + TIGHT_SUFFIX)
+        assert (stage.tight is not None) == (tight_dir / "meta.json").exists()
     image = new[0][0]
     res = locate_image(image, model, classes, info["spec"], info["sides"], LocateSettings(), scorer=scorer)
     b, lab, cols = res.proposals
     assert cols.shape == (len(b), scorer.crop.n_columns) and np.isfinite(cols).all()
     # from 4 plates the crop stage does not learn the plate's own marks (from 8 on: test_learn_locate)
     assert not scorer.crop.structure and not (cols[:, PROPOSAL_FEATURES.index("kind")] == KIND_STRUCTURE).any()
+    assert scorer.tight is None and scorer.crop.tight is None  # nor tight trees (from 8 held-out plates on)
     sides = np.minimum(res.windows[:, 2] - res.windows[:, 0], res.windows[:, 3] - res.windows[:, 1])
     min_box = min(max(1, int(sides.min()) // 2), *image.shape[:2])
     assert res.boxes == scorer.crop.boxes(b, lab, cols, classes, min_box=min_box)
@@ -330,7 +425,16 @@ def test_a_locator_of_the_previous_format_is_trained_again_with_its_crop_stage(f
     meta_path.write_text(json.dumps(meta))
     _, _, info = locator_for_run(ws, run_id)
     assert info["scorer"].crop is not None
-    assert json.loads(meta_path.read_text())["extra"]["key"]["format"] == 15
+    assert json.loads(meta_path.read_text())["extra"]["key"]["format"] == 16
+    # a format-15 locator (scorers without tight trees) is trained again too, and gets them
+    meta = json.loads(meta_path.read_text())
+    meta["extra"]["key"]["format"] = 15
+    meta["extra"]["scorer"]["tight"] = meta["extra"]["scorer"]["crop"]["tight"] = False
+    meta_path.write_text(json.dumps(meta))
+    _, _, info = locator_for_run(ws, run_id)
+    stored = json.loads(meta_path.read_text())["extra"]
+    assert stored["key"]["format"] == 16
+    assert stored["scorer"]["crop"]["tight"] is (info["scorer"].crop.tight is not None)
 
 
 def _textured(rng, h=200, w=200):

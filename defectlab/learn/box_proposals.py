@@ -17,9 +17,24 @@ boxes that follow the map:
    inside and on the plate, its size and shape and its kind (window, component, whole image);
 3. :class:`BoxScorer` (gradient-boosted trees, LightGBM; the class enters as indicator columns) learns
    which candidates match an annotated box of their class (IoU >= 0.3) on plates the locator did not
-   see, and picks a threshold per class (best F1 of the suppressed boxes, out of fold, plates grouped);
+   see, and, with second trees, which fit one tightly (IoU >= 0.5); a candidate's score is
+   ``P(match) * sqrt(P(tight))``, and a threshold is picked per class (best F1 of the suppressed boxes,
+   out of fold, plates grouped);
 4. boxes are the candidates reaching their class's threshold, best first, minus those of the same class
    overlapping a kept one (:func:`defectlab.learn.box_ranker.suppress`).
+
+**Tight trees, where they help.** Suppression keeps the best-scored of overlapping candidates of a class,
+and the match trees score every candidate at IoU >= 0.3 alike: a loose box around two patches can beat
+each patch's own box. Trees that also learn which candidates fit a box tightly (IoU >= 0.5), with the score
+``P(match) * sqrt(P(tight))``, make suppression keep the fitting one. Whether that helps depends on how a
+project's boxes are drawn, so :meth:`BoxScorer.fit` decides on the project's own held-out plates: the tight
+trees are kept only when the out-of-fold boxes scored with them have a higher F1 than without them, and
+only from 8 plates on. On NEU validation plates (``benchmarks/locate_validation.py``, ``crop-structure``
+against ``+notight``, 3 fold draws) the tight score raised the boxes' F1 from 0.605 to 0.636 and the recall
+at precision 0.6 from 0.60 to 0.63; on the 241-300 held-out plates it changed nothing (0.58 / 0.70 against
+0.57 / 0.71); on new synthetic plates with several defects (``benchmarks/locate_synthetic.py``, 40 boxed
+plates, 100 new ones) both scorers kept them and found 0.61 / 0.77 against 0.58 / 0.73 without them. The
+choice stays per project: a project whose boxes are drawn loosely can lose by them.
 
 **The candidates' own pixels (second stage).** On an image the size of the plates it learned from, the
 scorer the locator uses is its *crop stage* (``BoxScorer.crop``) when it has one: the same candidates
@@ -79,6 +94,9 @@ PROPOSAL_FEATURES = ("inside", "outside", "ring", "high_share", "coverage", "win
 CROP_FEATURES = ("crop_own", "crop_other", "crop_background", "crop_rank")
 KIND_WINDOW, KIND_COMPONENT, KIND_WHOLE, KIND_STRUCTURE = 0, 1, 2, 3
 _MATCH_IOU = 0.3
+_TIGHT_IOU = 0.5  # a candidate fits an annotated box tightly from this IoU on (the scorer's second trees)
+_TIGHT_POWER = 0.5  # score = P(match) * P(tight) ** _TIGHT_POWER
+_TIGHT_MIN_PLATES = 8  # tight trees only from this many held-out plates on (from the demo's 4 they cost precision)
 _CLOSE = 9  # closing kernel (map cells) that merges neighbouring blobs of a class
 _SECOND = 0.15  # a window is also a candidate of its second defect class from this probability
 _GRID = box_ranker._GRID  # the thresholds tried (shared with the window ranker's threshold pick)
@@ -569,6 +587,10 @@ class BoxScorer:
     structure : bool
         A crop stage learned with the images' :func:`structure_boxes` among its candidates (then it is given
         them when it boxes an image; the locator learns it that way from 8 boxed plates on).
+    tight : LightGBMClassifier or None
+        Trees on the same columns that learned which candidates fit an annotated box of their class tightly
+        (IoU >= 0.5); with them the score is ``P(match) * sqrt(P(tight))``, so that of two overlapping
+        candidates of a defect the better-fitting one is kept (None: the score is ``P(match)``).
     """
 
     classes: list
@@ -579,6 +601,7 @@ class BoxScorer:
     n_crop: int = 0
     crop: BoxScorer | None = None
     structure: bool = False
+    tight: object | None = None
 
     @property
     def n_columns(self):
@@ -590,10 +613,13 @@ class BoxScorer:
         return np.array([self.class_thresholds.get(str(n), self.threshold) for n in names], dtype=np.float64)
 
     def score(self, features, names):
-        """(K,) probability that each candidate is an annotated box."""
+        """(K,) score of each candidate: the probability that it matches an annotated box of its class, times
+        the square root of the probability that it fits one tightly (when the scorer has :attr:`tight`)."""
         if len(features) == 0:
             return np.zeros(0)
-        return self.model.predict_proba(_design(features, names, self.classes))[:, 1]
+        design = _design(features, names, self.classes)
+        match = self.model.predict_proba(design)[:, 1]
+        return match if self.tight is None else _combined(match, self.tight.predict_proba(design)[:, 1])
 
     def boxes(self, boxes, labels, features, classes, threshold=None, min_box=1):
         """The suppressed boxes (``{"x", "y", "w", "h", "label", "score"}``, best first) of one image."""
@@ -603,36 +629,46 @@ class BoxScorer:
         return suppress(scores, labels, boxes, classes, th, min_box)
 
     def meta(self):
-        """JSON-ready numbers (the trees are stored beside them as LightGBM text models: this scorer's and
-        its crop stage's)."""
+        """JSON-ready numbers (the trees are stored beside them as LightGBM text models: this scorer's, its
+        tight trees and those of its crop stage)."""
         return {"classes": list(self.classes), "threshold": float(self.threshold),
                 "class_thresholds": {str(k): float(v) for k, v in self.class_thresholds.items()},
                 "plate_size": None if self.plate_size is None else [int(v) for v in self.plate_size],
                 "n_crop": int(self.n_crop), "crop": None if self.crop is None else self.crop.meta(),
-                "structure": bool(self.structure)}
+                "structure": bool(self.structure), "tight": self.tight is not None}
 
     @classmethod
-    def from_meta(cls, data, model, crop_model=None):
-        """A scorer from :meth:`meta` and its loaded model (and its crop stage's, when the meta has one);
-        :class:`ArtifactError` when anything is off."""
+    def from_meta(cls, data, model, crop_model=None, tight_model=None, crop_tight_model=None):
+        """A scorer from :meth:`meta` and its loaded models: its trees, its tight trees (when the meta says
+        it has them), its crop stage's (when the meta has one); :class:`ArtifactError` when anything is off
+        (a meta that claims tight trees without them, or trees of the wrong width)."""
         classes, threshold, per_class, size, n_crop, crop_meta = _meta_values(data)
         ok = all(0.0 < t < 1.0 for t in [threshold, *per_class.values()]) and set(per_class) <= set(classes)
         ok = ok and (size is None or all(1 <= v <= 1_000_000 for v in size)) and 0 <= n_crop <= _MAX_CROP_COLUMNS
+        tight = data.get("tight") is True
+        ok = ok and (tight_model is not None) == tight
         crop = None
         if ok and crop_meta is not None:  # a crop stage: its own trees, never a crop stage of its own
             ok = isinstance(crop_meta, dict) and crop_model is not None and crop_meta.get("crop") is None
-            crop = cls.from_meta(crop_meta, crop_model) if ok else None
+            crop = cls.from_meta(crop_meta, crop_model, tight_model=crop_tight_model) if ok else None
             ok = ok and crop.n_crop > 0 and crop.classes == classes
         structure = data.get("structure") is True
-        scorer = cls(classes, model, threshold, per_class, size, n_crop, crop, structure) if ok else None
-        if not (ok and classes and int(getattr(model, "n_features_in_", -1)) == scorer.n_columns + len(classes)):
+        scorer = cls(classes, model, threshold, per_class, size, n_crop, crop, structure,
+                     tight_model if tight else None) if ok else None
+        width = None if scorer is None else scorer.n_columns + len(classes)
+        if not (ok and classes and all(int(getattr(m, "n_features_in_", -1)) == width
+                                       for m in [model, *([tight_model] if tight else [])])):
             raise ArtifactError(msg("error.box_proposals.damaged_values",
                                     "The locator's box scorer is damaged (wrong sizes or values)."))
         return scorer
 
     @classmethod
     def fit(cls, plates, classes, background="background", random_state=0, plate_size=None, n_crop=0):
-        """Learn the scorer and its thresholds from held-out plates.
+        """Learn the scorer, its tight trees and its thresholds from held-out plates.
+
+        The tight trees are learned from 8 plates on, when some candidates fit a box at IoU >= 0.5 and some do
+        not, and kept only when the out-of-fold boxes scored with them have a higher F1 than without them
+        (each with its own best thresholds).
 
         Parameters
         ----------
@@ -666,9 +702,26 @@ class BoxScorer:
         n_trees = _CROP_TREES if n_crop else 200
         oof = _out_of_fold(X, y, random_state, n_trees=n_trees)
         threshold, per_class = _best_thresholds(plates, oof, classes, defect)
+        # the tight trees (IoU >= 0.5): from 8 plates on, when some candidates fit a box that well and some do
+        # not, and only when their score makes better boxes out of fold (same plates, same threshold pick)
+        y_tight = [proposal_targets(b, lab, classes, truth, _TIGHT_IOU) for b, lab, _, truth in plates]
+        flat_tight = np.concatenate(y_tight)
+        tight = None
+        if len(plates) >= _TIGHT_MIN_PLATES and flat_tight.any() and not flat_tight.all():
+            both = [_combined(m, t) for m, t in zip(oof, _out_of_fold(X, y_tight, random_state, n_trees=n_trees),
+                                                    strict=True)]
+            picked = _best_thresholds(plates, both, classes, defect)
+            if _boxes_f1(plates, both, classes, *picked) > _boxes_f1(plates, oof, classes, threshold, per_class):
+                threshold, per_class = picked
+                tight = _new_model(random_state, n_trees).fit(np.vstack(X), flat_tight)
         model = _new_model(random_state, n_trees).fit(np.vstack(X), flat)
         return cls(defect, model, threshold, per_class, None if plate_size is None else tuple(plate_size),
-                   int(n_crop))
+                   int(n_crop), tight=tight)
+
+
+def _combined(match, tight):
+    """The score from the match and tight probabilities (:attr:`BoxScorer.tight`)."""
+    return np.asarray(match, dtype=np.float64) * np.clip(tight, 0.0, 1.0) ** _TIGHT_POWER
 
 
 def _meta_values(data):
@@ -696,6 +749,17 @@ def _out_of_fold(X, y, random_state, n_folds=2, n_trees=200):
         for i in np.flatnonzero(fold == k):
             out[i] = np.full(len(X[i]), yt.mean()) if model is None else model.predict_proba(X[i])[:, 1]
     return out
+
+
+def _boxes_f1(plates, scores, classes, threshold, per_class):
+    """F1 of the suppressed boxes of ``plates`` scored ``scores`` at the thresholds ``threshold`` / ``per_class``."""
+    tp = found = n_true = 0
+    for (boxes, labels, _, truth), s in zip(plates, scores, strict=True):
+        names = np.asarray(classes)[np.asarray(labels, dtype=np.int64)] if len(boxes) else np.zeros(0, str)
+        th = np.array([per_class.get(str(n), threshold) for n in names], dtype=np.float64)
+        kept = suppress(np.asarray(s, dtype=np.float64), labels, boxes, classes, th)
+        tp, found, n_true = tp + count_matches(kept, truth), found + len(kept), n_true + len(truth)
+    return 2 * tp / max(found + n_true, 1)
 
 
 def _best_thresholds(plates, scores, classes, defect):

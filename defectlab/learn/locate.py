@@ -104,11 +104,13 @@ __all__ = [
 #: Name of the "no defect" class of a locator trained with plates.
 BACKGROUND = "background"
 LOCATOR_DIR = "locator"
-# 13: the box scorer's crop stage (locator/crop_scorer/); 14: its structure candidates; 15: only from 8 plates on
-_LOCATOR_FORMAT = 15
+# 13: the box scorer's crop stage (locator/crop_scorer/); 14: its structure candidates; 15: only from 8 plates on;
+# 16: tight trees (locator/scorer_tight/, locator/crop_scorer_tight/)
+_LOCATOR_FORMAT = 16
 _METHODS = ("auto", "proposals", "ranked", "windows", "components")
 SCORER_DIR = "scorer"
 CROP_SCORER_DIR = "crop_scorer"
+TIGHT_SUFFIX = "_tight"  # the scorers' tight trees: scorer_tight, crop_scorer_tight
 _RANK_MIN_PLATES = 8  # plates with boxes needed before some are held out to learn the box ranker
 _RANK_MAX_PLATES = 240  # most held-out plates (their windows are classified once, at locator training)
 _MAP_CELLS = 128  # the probability map has at most this many cells along its longer side
@@ -778,9 +780,14 @@ def _stored_scorer(directory, data, n_features):
     """The stored box scorer (and its crop stage, whose crop columns must be the run's ``n_features``)."""
     from defectlab.learn.artifacts import load_model
 
+    def trees(name, wanted):
+        return load_model(directory / name) if wanted else None
+
     crop = data.get("crop") if isinstance(data, dict) else None
-    scorer = BoxScorer.from_meta(data, load_model(directory / SCORER_DIR),
-                                 None if crop is None else load_model(directory / CROP_SCORER_DIR))
+    crop_tight = isinstance(crop, dict) and crop.get("tight") is True
+    scorer = BoxScorer.from_meta(data, load_model(directory / SCORER_DIR), trees(CROP_SCORER_DIR, crop is not None),
+                                 trees(SCORER_DIR + TIGHT_SUFFIX, isinstance(data, dict) and data.get("tight") is True),
+                                 trees(CROP_SCORER_DIR + TIGHT_SUFFIX, crop_tight))
     if scorer.crop is not None and scorer.crop.n_crop != n_features:
         raise ArtifactError(msg("error.box_proposals.damaged_values",
                                 "The locator's box scorer is damaged (wrong sizes or values)."))
@@ -820,13 +827,13 @@ def _train_locator(ws, run, rows, spec, sides, per_plate, directory, key):
         return None
     loc, n_background, n_dismissed = fitted
     ranker, scorer, n_plates = _learn_ranker(ws, run, rows, spec, sides, per_plate, seed)
-    if scorer is not None:
-        save_model(scorer.model, directory / SCORER_DIR,
-                   feature_names=[*PROPOSAL_FEATURES, *(f"is_{c}" for c in scorer.classes)])
-    if scorer is not None and scorer.crop is not None:
-        save_model(scorer.crop.model, directory / CROP_SCORER_DIR,
-                   feature_names=[*PROPOSAL_FEATURES, *CROP_FEATURES, *(f"crop:{n}" for n in feature_names(spec)),
-                                  *(f"is_{c}" for c in scorer.classes)])
+    for stage, name, columns in [
+            (scorer, SCORER_DIR, PROPOSAL_FEATURES),
+            (scorer and scorer.crop, CROP_SCORER_DIR,
+             [*PROPOSAL_FEATURES, *CROP_FEATURES, *(f"crop:{n}" for n in feature_names(spec))])]:
+        for trees, path in [] if stage is None else [(stage.model, name), (stage.tight, name + TIGHT_SUFFIX)]:
+            if trees is not None:
+                save_model(trees, directory / path, feature_names=[*columns, *(f"is_{c}" for c in stage.classes)])
     save_model(loc, directory, feature_names=list(feature_names(spec)),
                extra={"key": key, "n_background": n_background, "classes": [str(c) for c in loc.classes_],
                       "ranker": None if ranker is None else ranker.to_dict(), "n_ranker_plates": n_plates,
