@@ -44,13 +44,13 @@ def _plates(n=24, seed=0):
 
 
 @pytest.mark.parametrize("variant", ["default", "regress-replace:0.1", "regress-concat:0.3", "plate-evidence",
-                                     "recall@precision:0.65", "default:+global"])
+                                     "recall@precision:0.65", "default:+global", "default:+global+notight"])
 def test_every_variant_scores_every_true_box_once(bench, variant):
     plates = _plates()
     ctx = bench.Context(CLASSES, plates)
     folds = np.arange(len(plates)) % 3
     counts = bench.run_variant(ctx, folds, variant)
-    assert set(counts) == {None, 0.5, 0.6}
+    assert set(counts) == {None, *bench.FIXED}
     for per_class in counts.values():
         total = sum(per_class.values())
         assert int(total[2]) == len(plates)  # every true box counted once, over the folds
@@ -133,3 +133,17 @@ def test_crop_columns_and_context_columns(bench):
     cols = bench._context_columns(b, np.array([1, 1, 1, 2]), np.array([0.4, 0.9, 0.6, 0.7]))
     assert cols[0].tolist() == [0.4, 2, 0, 0.9, 2, 0]  # the big box holds two confident ones
     assert cols[1].tolist() == [0.9, 0, 0.4, 0, 0, 0.7]  # held by the big box; a scratch competes for its place
+
+
+def test_notight_restores_the_tight_trees_afterwards_and_recall_at_precision_reads_the_curve(bench):
+    import defectlab.learn.box_proposals as bp
+
+    plates = _plates()
+    ctx = bench.Context(CLASSES, plates)
+    before = bp._TIGHT_IOU
+    bench.run_variant(ctx, np.arange(len(plates)) % 3, "default:+notight")
+    assert bp._TIGHT_IOU == before == 0.5
+    scores = {"calibrated": {"recall": 0.9, "precision": 0.5}, "@0.3": {"recall": 0.8, "precision": 0.55},
+              "@0.4": {"recall": 0.7, "precision": 0.6}, "@0.5": {"recall": 0.6, "precision": 0.7}}
+    assert bench.recall_at_precision(scores) == 0.7  # the calibrated boxes are not a point of the fixed curve
+    assert bench.recall_at_precision(scores, 0.8) == 0.0

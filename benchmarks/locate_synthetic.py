@@ -1,0 +1,126 @@
+"""Benchmark: defects located on new synthetic plates with several defects each, box scorer with and without
+its tight trees (same plates, same run settings, one process).
+
+    .venv/bin/python benchmarks/locate_synthetic.py [--train 40] [--test 100] [--workdir DIR]
+
+NEU has one defect class per plate and loose, hand-drawn boxes; real plates have several defects of different
+classes. This benchmark needs no third-party data:
+
+1. ``--train`` plates of the demo's renderer (:func:`defectlab.demo.make_plate_images`, 400 x 600, 2-4
+   defects each, exact boxes; seed 5) are written as a Pascal VOC folder and imported (crops + plates) into
+   a workspace; the default run is trained (3 folds).
+2. The run's locator is trained twice, in two copies of that workspace: as the library learns it (the box
+   scorers try tight trees and keep them where they make better boxes out of fold, from 8 plates on) and
+   with the tight trees switched off (the peer: the scorers before locator format 16).
+3. Both locate the same ``--test`` new plates (seed 77) on one core: box recall and precision at IoU >= 0.3,
+   label-matched (``benchmarks/locate.py``'s matching), and seconds per plate.
+
+Prints one line per variant and one JSON line.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+import defectlab.learn.box_proposals as bp  # noqa: E402
+from defectlab.demo import _voc_xml, make_plate_images  # noqa: E402
+from defectlab.ingest import import_source  # noqa: E402
+from defectlab.learn import train_project  # noqa: E402
+from defectlab.learn.locate import LocateSettings, locate_image, locator_for_run  # noqa: E402
+from defectlab.learn.runs import resolve_run  # noqa: E402
+from defectlab.store import open_workspace  # noqa: E402
+
+PROJECT = "Synthetic plates"
+HEIGHT, WIDTH = 400, 600
+
+
+def trained_workspace(root, n_plates):
+    """A workspace with ``n_plates`` boxed synthetic plates imported and the default run trained."""
+    src = Path(root) / "src"
+    (src / "images").mkdir(parents=True, exist_ok=True)
+    (src / "annotations").mkdir(parents=True, exist_ok=True)
+    for k, (image, boxes) in enumerate(make_plate_images(n_plates, HEIGHT, WIDTH, random_state=5)):
+        cv2.imwrite(str(src / "images" / f"plate_{k}.png"), image)
+        (src / "annotations" / f"plate_{k}.xml").write_text(_voc_xml(f"plate_{k}.png", HEIGHT, WIDTH, boxes))
+    ws = open_workspace(Path(root) / "ws", create=True)
+    import_source(ws, PROJECT, src, layout="voc")
+    train_project(ws, PROJECT, folds=3, seed=0, n_jobs=1)
+    return Path(root) / "ws"
+
+
+def evaluate(ws_dir, test, tight=True):
+    """(tp, found, true), seconds per plate and whether the scorers kept tight trees, on the ``test`` plates."""
+    from locate import match
+
+    saved = bp._TIGHT_MIN_PLATES
+    if not tight:  # the peer: no scorer ever learns tight trees
+        bp._TIGHT_MIN_PLATES = 10**9
+    try:
+        ws = open_workspace(ws_dir)
+        run_id = resolve_run(ws, PROJECT)
+        t0 = time.perf_counter()
+        model, classes, info = locator_for_run(ws, run_id)
+        t_locator = time.perf_counter() - t0
+    finally:
+        bp._TIGHT_MIN_PLATES = saved
+    scorer = info.get("scorer")
+    totals, seconds = np.zeros(3, np.int64), []
+    for image, truth in test:
+        t0 = time.process_time()
+        result = locate_image(image, model, classes, info["spec"], info["sides"], LocateSettings(),
+                              ranker=info["ranker"], scorer=scorer)
+        seconds.append(time.process_time() - t0)
+        totals += match(result.boxes, [(lab, (x0, y0, x1, y1)) for lab, x0, y0, x1, y1 in truth])
+    kept = {"scorer": scorer is not None and scorer.tight is not None,
+            "crop_stage": scorer is not None and scorer.crop is not None and scorer.crop.tight is not None}
+    return totals, float(np.mean(seconds)), kept, t_locator
+
+
+def main(argv=None):
+    from locate import _scores
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--train", type=int, default=40, help="boxed plates the run and its locator learn from")
+    ap.add_argument("--test", type=int, default=100, help="new plates located")
+    ap.add_argument("--workdir", default=None, help="keep the workspaces here (a new run each time)")
+    args = ap.parse_args(argv)
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="locate-synthetic-"))
+    shutil.rmtree(workdir / "learned", ignore_errors=True)
+    shutil.rmtree(workdir / "notight", ignore_errors=True)
+    learned = trained_workspace(workdir / "learned", args.train)
+    shutil.copytree(learned.parent, workdir / "notight")  # same run, same crops: only the locator differs
+    for stored in (workdir / "notight" / "ws" / "runs").glob("*/locator"):
+        shutil.rmtree(stored)  # (none yet: the locator is trained on first use, in each copy)
+    test = make_plate_images(args.test, HEIGHT, WIDTH, random_state=77)
+    out = {"train_plates": args.train, "test_plates": args.test, "variants": {}}
+    for name, ws_dir, tight in (("learned", learned, True), ("no tight trees (peer)", workdir / "notight" / "ws",
+                                                                False)):
+        totals, sec, kept, t_locator = evaluate(ws_dir, test, tight)
+        rec, prec = _scores(*totals)
+        f1 = 2 * rec * prec / max(rec + prec, 1e-9)
+        out["variants"][name] = {"recall": round(rec, 4), "precision": round(prec, 4), "f1": round(f1, 4),
+                                 "found": int(totals[1]), "true_boxes": int(totals[2]), "tight_kept": kept,
+                                 "cpu_seconds_per_plate": round(sec, 3), "locator_seconds": round(t_locator, 1)}
+        print(f"{name:<24} recall {rec:.3f} precision {prec:.3f} F1 {f1:.3f} ({int(totals[1])} boxes for "
+              f"{int(totals[2])}; tight trees kept: {kept}; CPU {sec:.2f} s a plate; locator {t_locator:.0f} s)",
+              flush=True)
+    print(json.dumps(out))
+    return out
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,28 @@
+"""The synthetic locate benchmark (``benchmarks/locate_synthetic.py``) still runs on the library, end to end
+on a few plates: it switches the tight trees off through a private constant, and must put it back."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+import defectlab.learn.box_proposals as bp
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "locate_synthetic.py"
+
+
+@pytest.mark.slow
+def test_synthetic_locate_benchmark_scores_both_variants_on_the_same_plates(tmp_path):
+    spec = importlib.util.spec_from_file_location("locate_synthetic_bench", BENCH)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    saved = bp._TIGHT_MIN_PLATES
+    out = bench.main(["--train", "8", "--test", "3", "--workdir", str(tmp_path)])
+    assert bp._TIGHT_MIN_PLATES == saved  # the peer's switch is put back
+    learned, peer = out["variants"]["learned"], out["variants"]["no tight trees (peer)"]
+    assert learned["true_boxes"] == peer["true_boxes"] > 3  # same new plates, 2-4 defects each
+    for v in (learned, peer):
+        assert 0.0 <= v["recall"] <= 1.0 and 0.0 <= v["precision"] <= 1.0 and v["cpu_seconds_per_plate"] > 0
+    assert peer["tight_kept"] == {"scorer": False, "crop_stage": False}  # the peer never learns them
+    # both copies hold their own locator, learned from the same run
+    assert all(any((tmp_path / name / "ws" / "runs").glob("*/locator")) for name in ("learned", "notight"))
