@@ -4,25 +4,38 @@ accepted or corrected box becomes a labeled crop of that plate; Cut crops offers
 
 import time
 
+import cv2
 import numpy as np
 import pytest
 from synthetic import write_voc_plates
 from ui_support import app, no_exception
 
-from defectlab.ingest import import_source
+from defectlab.demo import make_plate_images
+from defectlab.ingest import add_plate, import_source
 from defectlab.learn import train_project
 from defectlab.store import current_labels, items_frame, open_workspace
 from defectlab.ui.plates_view import initial_drawing, overlay_image
 
 
-def plates_workspace(root, n_plates=16):
-    """A project imported from synthetic VOC plates (crops + plates) with a trained run."""
+def plates_workspace(root, n_plates=16, n_new=4):
+    """A project imported from synthetic VOC plates (crops + plates) with a trained run, and ``n_new`` new
+    plates without boxes (as a supervisor or an annotator adds them: the model never saw them)."""
     src = root / "src"
     write_voc_plates(src, n_plates, random_state=5)
     ws = open_workspace(root / "ws")
     import_source(ws, "Plates", src, layout="voc")
     train_project(ws, "Plates", model="logreg", preset="fast", folds=3, seed=0, n_jobs=1)
+    for k, (image, _) in enumerate(make_plate_images(n_new, 200, 240, random_state=11)):
+        _, data = cv2.imencode(".png", image)
+        add_plate(ws, "Plates", data.tobytes(), f"new_{k}.png")
     return ws
+
+
+def _new_plates(ws):
+    """The plate ids without crops (the new plates of :func:`plates_workspace`)."""
+    frame = items_frame(ws, 1)
+    cut = set(frame["parent_id"].dropna().astype(int))
+    return [int(i) for i in items_frame(ws, 1, role="plate")["id"] if int(i) not in cut]
 
 
 @pytest.fixture(scope="module")
@@ -55,13 +68,16 @@ def test_predict_finds_defects_on_a_plate_and_accepts_and_corrects_boxes(ws):
     before = set(_crops(ws)["id"])
     at = app(ws.root, "predict")
     no_exception(at)
-    plate_id = int(items_frame(ws, 1, role="plate").iloc[0]["id"])
-    at.selectbox(key="plates_pick").set_value(plate_id)
-    at.button(key="plates_find").click().run()
-    no_exception(at)
-    state = at.session_state["plates_result"]
-    boxes = state["result"].boxes
-    assert state["item_id"] == plate_id and boxes
+    for plate_id in _new_plates(ws):  # a new plate on which the model finds defects
+        at.selectbox(key="plates_pick").set_value(plate_id)
+        at.button(key="plates_find").click().run()
+        no_exception(at)
+        state = at.session_state["plates_result"]
+        boxes = state["result"].boxes
+        assert state["item_id"] == plate_id
+        if boxes:
+            break
+    assert boxes, "the model found no defect on any new plate"
     assert len(at.get("image")) >= 1 + len(boxes)  # the overlay and one thumbnail per box
     # accept box 1 as the model labeled it
     at.button(key=f"plates_ok_{plate_id}_0").click().run()
@@ -87,9 +103,15 @@ def test_predict_finds_defects_on_a_plate_and_accepts_and_corrects_boxes(ws):
 def test_cut_crops_offers_the_models_boxes(ws):
     at = app(ws.root, "cut_crops")
     no_exception(at)
-    at.button(key="crop_suggest").click().run()
-    no_exception(at)
-    sug = at.session_state["crop_suggestions"]
+    for plate_id in _new_plates(ws)[::-1]:  # a plate nobody has cut yet: every box found is a suggestion
+        at.selectbox(key="crop_plate").set_value(plate_id)
+        at.run()
+        at.button(key="crop_suggest").click().run()
+        no_exception(at)
+        sug = at.session_state["crop_suggestions"]
+        assert sug["plate"] == plate_id
+        if sug["boxes"]:
+            break
     assert sug["boxes"] and all(b["label"] in ("crazing", "inclusion", "patches", "pitted_surface",
                                                "rolled-in_scale", "scratches") for b in sug["boxes"])
     assert any("suggested boxes" in c.value for c in at.caption)
