@@ -8,7 +8,7 @@ scorer are tried first, so that nothing is tuned on the held-out plates:
 1. The workspace of ``benchmarks/locate.py`` (``--workdir`` reuses it: plates 1-240, default run).
 2. A locator (background class, same model kind and seed as ``locator_for_run``) is trained on the run's crops
    of plates 1..``--cut`` and their background windows; the windows of the run's plates ``--cut``+1..240 are
-   classified once and cached in ``WORKDIR/validation-<cut>.npz`` (plain arrays, no pickle).
+   classified once and cached in ``WORKDIR/validation-<cut>-f<locator format>.npz`` (plain arrays, no pickle).
 3. On those validation plates, 3-fold (plates grouped, a new fold draw per seed), the box scorer is learned on
    two folds exactly as the locator learns it (:meth:`BoxScorer.fit`: out-of-fold best-F1 thresholds per
    class) and boxes the third; box recall / precision at IoU >= 0.3, label-matched, summed over the folds.
@@ -705,7 +705,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     ws, run_id = _workspace(_neu_dir(args.neu), args.workdir, 240)
     run_id = resolve_run(ws, "NEU", run_id)
-    classes, plates = validation_plates(ws, run_id, args.cut, Path(args.workdir) / f"validation-{args.cut}.npz")
+    cache = Path(args.workdir) / f"validation-{args.cut}-f{loc_mod._LOCATOR_FORMAT}.npz"  # a new locator: new windows
+    classes, plates = validation_plates(ws, run_id, args.cut, cache)
     ctx = Context(classes, plates)
     if any(v.startswith("crop-") or v == "context:crop" for v in args.variants):
         ctx.oracle = CropOracle(ws, run_id, args.cut, ctx, Path(args.workdir) / f"window-features-{args.cut}.npz")
