@@ -112,7 +112,8 @@ class _FakeOracle:
                                      "crop-agnostic", "crop-features", "crop-features:diff",
                                      "crop-features:trees60,0.5", "default:trees60,0.5", "crop-structure",
                                      "crop-structuremap", "crop-structurepix", "crop-structure:+suppress=0.3,0.8",
-                                     "crop-structure:trees60,0.8,0.5"])
+                                     "crop-structure:trees60,0.8,0.5", "crop-structurectx",
+                                     "crop-structure:+power=1"])
 def test_the_second_stage_variants_score_every_true_box_once(bench, variant):
     plates = _plates()
     ctx = bench.Context(CLASSES, plates)
@@ -140,9 +141,10 @@ def test_notight_restores_the_tight_trees_afterwards_and_recall_at_precision_rea
 
     plates = _plates()
     ctx = bench.Context(CLASSES, plates)
-    before = bp._TIGHT_IOU
+    before, power = bp._TIGHT_IOU, bp._TIGHT_POWER
     bench.run_variant(ctx, np.arange(len(plates)) % 3, "default:+notight")
-    assert bp._TIGHT_IOU == before == 0.5
+    bench.run_variant(ctx, np.arange(len(plates)) % 3, "default:+power=2")
+    assert bp._TIGHT_IOU == before == 0.5 and bp._TIGHT_POWER == power == 0.5
     scores = {"calibrated": {"recall": 0.9, "precision": 0.5}, "@0.3": {"recall": 0.8, "precision": 0.55},
               "@0.4": {"recall": 0.7, "precision": 0.6}, "@0.5": {"recall": 0.6, "precision": 0.7}}
     assert bench.recall_at_precision(scores) == 0.7  # the calibrated boxes are not a point of the fixed curve
