@@ -100,6 +100,39 @@ def test_predict_finds_defects_on_a_plate_and_accepts_and_corrects_boxes(ws):
         assert at.session_state["plates_result"]["done"][1] == "corrected"
 
 
+def test_predict_box_threshold_trades_missed_defects_for_wrong_boxes(ws):
+    at = app(ws.root, "predict")
+    no_exception(at)
+    plate_id = _new_plates(ws)[0]
+    at.selectbox(key="plates_pick").set_value(plate_id)
+    at.button(key="plates_find").click().run()
+    no_exception(at)
+    calibrated = at.session_state["plates_result"]
+    assert calibrated["threshold"] is None
+    assert any("calibrated thresholds" in c.value for c in at.caption)
+    counts = {}
+    at.toggle(key="plates_calibrated").set_value(False).run()
+    for value in (0.99, 0.01):  # one threshold for every class, chosen by the supervisor
+        at.slider(key="plates_threshold").set_value(value).run()
+        at.button(key="plates_find").click().run()
+        no_exception(at)
+        state = at.session_state["plates_result"]
+        assert state["threshold"] == value and state["item_id"] == plate_id
+        boxes = state["result"].boxes
+        assert all(b["score"] >= value for b in boxes)
+        assert any(f"at least {value:.2f}" in c.value for c in at.caption)
+        counts[value] = len(boxes)
+    assert counts[0.01] > counts[0.99] and counts[0.01] >= len(calibrated["result"].boxes)
+    # the boxes shown are the ones recorded: accepting the low threshold's first box stores that box
+    before = set(_crops(ws)["id"])
+    at.button(key=f"plates_ok_{plate_id}_0").click().run()
+    no_exception(at)
+    assert at.session_state["plates_result"]["done"] == {0: "accepted"}
+    (new,) = set(_crops(ws)["id"]) - before
+    b = boxes[0]
+    assert list(_crops(ws).set_index("id").loc[new, "box"]) == [b["x"], b["y"], b["x"] + b["w"], b["y"] + b["h"]]
+
+
 def test_cut_crops_offers_the_models_boxes(ws):
     at = app(ws.root, "cut_crops")
     no_exception(at)

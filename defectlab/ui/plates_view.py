@@ -137,11 +137,20 @@ def _plate_choices(ws, project):
             zip(plates["id"], plates["source"], plates["width"], plates["height"], strict=True)}
 
 
-def _find(ws, project, run_id, item_id):
-    result = plate_review.locate_plate(ws, project, item_id, run_id=run_id, settings=LocateSettings(),
-                                       user=common.user())
+def _find(ws, project, run_id, item_id, threshold=None):
+    result = plate_review.locate_plate(ws, project, item_id, run_id=run_id,
+                                       settings=LocateSettings(threshold=threshold), user=common.user())
     st.session_state["plates_result"] = {"item_id": int(item_id), "run_id": run_id, "result": result,
-                                         "done": {}}
+                                         "done": {}, "threshold": threshold}
+
+
+def _threshold_choice():
+    """None (the locator's calibrated thresholds, per class) or the lowest box score the person chose: lower
+    finds more defects and more wrong boxes (a supervisor who must not miss a defect goes lower)."""
+    if st.toggle(t("plates.calibrated"), value=True, key="plates_calibrated", help=t("plates.calibrated_help")):
+        return None
+    return float(st.slider(t("plates.threshold"), 0.01, 0.99, value=0.3, step=0.01, key="plates_threshold",
+                           help=t("plates.threshold_help")))
 
 
 def _decide(ws, project, state, k, decision, label=None, announce=True):
@@ -201,6 +210,8 @@ def _show_result(ws, project, state):
     shown, _ = overlay_image(image, result.defect_map(), result.boxes, project.classes)
     st.image(shown, caption=t("plates.overlay_caption", source=item["source"], n=len(result.boxes),
                               windows=result.n_windows), width="stretch")
+    used = state.get("threshold")
+    st.caption(t("plates.threshold_calibrated") if used is None else t("plates.threshold_used", value=used))
     if not result.extra.get("background"):
         st.caption(t("plates.no_background"))
     if not result.boxes:
@@ -236,12 +247,13 @@ def locate_panel(ws, project, run_id):
         pick = None
         if choices:
             pick = st.selectbox(t("plates.pick"), list(choices), format_func=choices.get, key="plates_pick")
+        threshold = _threshold_choice()
         if st.button(t("plates.find"), key="plates_find", icon=":material/search:",
                      disabled=up is None and pick is None):
             with common.guard(), st.spinner(t("plates.finding")):
                 item_id = ingest.add_plate(ws, project, up.getvalue(), up.name, user=common.user(),
                                            purpose="predict")[0] if up is not None else pick
-                _find(ws, project, run_id, item_id)
+                _find(ws, project, run_id, item_id, threshold)
                 st.rerun()
         if state is not None:
             _show_result(ws, project, state)
