@@ -148,6 +148,13 @@ def test_cut_crops_offers_the_models_boxes(ws):
     assert sug["boxes"] and all(b["label"] in ("crazing", "inclusion", "patches", "pitted_surface",
                                                "rolled-in_scale", "scratches") for b in sug["boxes"])
     assert any("suggested boxes" in c.value for c in at.caption)
+    # one low threshold for every class: at least as many suggestions, each scoring at least that
+    at.toggle(key="crop_suggest_calibrated").set_value(False).run()
+    at.slider(key="crop_suggest_threshold").set_value(0.01).run()
+    at.button(key="crop_suggest").click().run()
+    no_exception(at)
+    more = at.session_state["crop_suggestions"]["boxes"]
+    assert len(more) >= len(sug["boxes"]) and all(b["score"] >= 0.01 for b in more)
 
 
 def _iou(a, b):

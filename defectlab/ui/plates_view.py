@@ -144,12 +144,13 @@ def _find(ws, project, run_id, item_id, threshold=None):
                                          "done": {}, "threshold": threshold}
 
 
-def _threshold_choice():
+def _threshold_choice(prefix="plates"):
     """None (the locator's calibrated thresholds, per class) or the lowest box score the person chose: lower
-    finds more defects and more wrong boxes (a supervisor who must not miss a defect goes lower)."""
-    if st.toggle(t("plates.calibrated"), value=True, key="plates_calibrated", help=t("plates.calibrated_help")):
+    finds more defects and more wrong boxes (a supervisor who must not miss a defect, or an annotator who
+    would rather delete a wrong suggestion than draw a missed box, goes lower)."""
+    if st.toggle(t("plates.calibrated"), value=True, key=f"{prefix}_calibrated", help=t("plates.calibrated_help")):
         return None
-    return float(st.slider(t("plates.threshold"), 0.01, 0.99, value=0.3, step=0.01, key="plates_threshold",
+    return float(st.slider(t("plates.threshold"), 0.01, 0.99, value=0.3, step=0.01, key=f"{prefix}_threshold",
                            help=t("plates.threshold_help")))
 
 
@@ -297,10 +298,13 @@ def suggest_panel(ws, project, plate, generation):
     cols = st.columns([2, 3])
     with cols[0]:
         run_id = _run_choice(ws, project, "crop_suggest_run")
+    with cols[1]:
+        threshold = _threshold_choice("crop_suggest") if run_id is not None else None
     if run_id is not None and cols[1].button(t("plates.suggest"), key="crop_suggest", icon=":material/auto_awesome:",
                                              help=t("plates.suggest_help")):
         with common.guard(), st.spinner(t("plates.finding")):
-            result = locate_item(ws, project, plate["id"], run_id=run_id, user=common.user())
+            result = locate_item(ws, project, plate["id"], run_id=run_id, settings=LocateSettings(threshold=threshold),
+                                 user=common.user())
             boxes = _new_boxes(ws, project, plate, result.boxes)
             ss["crop_suggestions"] = {"plate": int(plate["id"]), "generation": generation, "boxes": boxes}
             if not boxes:
