@@ -306,6 +306,11 @@ def main(argv=None):
                        "scores": large[4]},
         "load_average": list(os.getloadavg()),
     }
+    stage = info.get("scorer")
+    stage = stage.crop if stage is not None and stage.crop is not None else stage
+    if stage is not None and stage.estimate is not None:  # what the app shows beside the boxes, vs the measured
+        out["scorer_estimate"] = {str(t): dict(zip(("recall", "precision"), stage.expected(t), strict=True))
+                                  for t in (None, *SWEEP) if stage.expected(t) is not None}
     loc = out["locate"]
     print(f"{'method':<26}{'recall':>8}{'precision':>11}{'boxes':>8}")
     print(f"{'defectlab locate':<26}{loc['recall']:>8.3f}{loc['precision']:>11.3f}{loc['found']:>8}"
@@ -323,6 +328,11 @@ def main(argv=None):
         print(f"2048x2048 image: {large[0]:.2f} s, CPU {large[3]:.2f} s ({large[1]} windows, {large[2]} boxes); "
               "mosaic of test plates, recall / precision: "
               + ", ".join(f"{k} {v['recall']:.3f} / {v['precision']:.3f}" for k, v in large[4].items()))
+    for t, v in out.get("scorer_estimate", {}).items():
+        measured = loc if t == "None" else scores.get(f"proposals@{t}")
+        print(f"  scorer's own estimate at {'calibrated' if t == 'None' else t}: {v['recall']:.3f} / "
+              f"{v['precision']:.3f} (out of fold, training plates)"
+              + ("" if measured is None else f"; measured here {measured['recall']:.3f} / {measured['precision']:.3f}"))
     print(f"load average {out['load_average']}")
     if args.synthetic:
         out["synthetic"] = synthetic(workdir, settings)

@@ -198,6 +198,51 @@ def test_boxes_f1_counts_label_matched_boxes_at_each_class_threshold():
     assert _boxes_f1([(boxes[:0], labels[:0], None, [])], [scores[:0]], CLASSES, 0.5, {}) == 0.0
 
 
+def test_the_estimate_counts_label_matched_boxes_at_each_threshold_and_at_the_calibrated_ones():
+    import defectlab.learn.box_proposals as bp
+
+    boxes = np.array([[0, 0, 10, 10], [50, 50, 60, 60], [100, 100, 110, 110]])
+    truth = [("band", (0.0, 0.0, 10.0, 10.0)), ("pit", (100.0, 100.0, 110.0, 110.0)),
+             ("pit", (200.0, 200.0, 210.0, 210.0))]
+    plates = [(boxes, np.array([1, 1, 2]), None, truth), (boxes[:0], np.zeros(0, np.int64), None, [])]
+    scores = [np.array([0.9, 0.3, 0.6]), np.zeros(0)]
+    est = bp._estimate(plates, scores, CLASSES, ["band", "pit"], 0.2, {"pit": 0.7})
+    at = dict(zip(est["thresholds"], zip(est["recall"], est["precision"], strict=True), strict=True))
+    assert at[0.5] == (round(2 / 3, 4), 1.0)  # the band and the pit found, nothing wrong
+    assert at[0.2] == (round(2 / 3, 4), round(2 / 3, 4))  # plus a band box on nothing
+    assert at[0.95] == (0.0, 1.0)  # no box: nothing wrong
+    assert est["calibrated"] == [round(1 / 3, 4), 0.5]  # both band boxes (0.2), the pit below its 0.7
+    scorer = BoxScorer(["band", "pit"], None, 0.2, {"pit": 0.7}, estimate=est)
+    assert scorer.expected() == tuple(est["calibrated"])
+    assert scorer.expected(0.5) == at[0.5]
+    lo, hi = np.array(at[0.5]), np.array(at[0.55])
+    np.testing.assert_allclose(scorer.expected(0.525), (lo + hi) / 2)
+    assert scorer.expected(0.005) is None and scorer.expected(0.99) is None  # outside the recorded thresholds
+    assert BoxScorer(["band", "pit"], None, 0.2).expected() is None  # a scorer stored before the estimate
+
+
+def test_box_scorer_stores_its_estimate_and_refuses_a_damaged_one():
+    rng = np.random.default_rng(3)
+    scorer = BoxScorer.fit([_proposals(_plate(rng)) for _ in range(10)], CLASSES, BACKGROUND, random_state=0)
+    est = scorer.estimate
+    assert len(est["thresholds"]) == len(est["recall"]) == len(est["precision"]) and est["thresholds"][0] == 0.01
+    assert np.all(np.diff(est["recall"]) <= 0)  # a higher threshold keeps a subset of the boxes
+    assert 0 < est["calibrated"][0] <= 1 and 0 < est["calibrated"][1] <= 1
+    tights = {"tight_model": scorer.tight}
+    again = BoxScorer.from_meta(json.loads(json.dumps(scorer.meta())), scorer.model, **tights)
+    assert again.estimate == est and again.expected(0.3) == scorer.expected(0.3)
+    old = {k: v for k, v in scorer.meta().items() if k != "estimate"}  # stored before estimates: still loads
+    assert BoxScorer.from_meta(old, scorer.model, **tights).expected() is None
+    for bad in ("high", {**est, "recall": [2.0] * len(est["recall"])}, {**est, "recall": est["recall"][:-1]},
+                {**est, "thresholds": est["thresholds"][::-1]}, {**est, "calibrated": [0.5]},
+                {**est, "thresholds": [0.0, *est["thresholds"][1:]]}, {**est, "precision": None},
+                {k: v for k, v in est.items() if k != "calibrated"},
+                {"thresholds": [i / 1000 for i in range(1, 999)], "recall": [0.5] * 998, "precision": [0.5] * 998,
+                 "calibrated": [0.5, 0.5]}):
+        with pytest.raises(ArtifactError):
+            BoxScorer.from_meta({**scorer.meta(), "estimate": bad}, scorer.model, **tights)
+
+
 def test_box_scorer_needs_two_plates_and_both_kinds_of_candidates():
     rng = np.random.default_rng(1)
     one = _proposals(_plate(rng))
@@ -237,6 +282,14 @@ def test_a_project_with_four_plates_gets_a_ranker_and_a_scorer_from_every_plate(
     # the boxes are the crop stage's when the plate's candidates were scored by it, else the first stage's
     stage = info["scorer"].crop if res.proposals is not None and info["scorer"].crop is not None else info["scorer"]
     assert all(b["score"] >= stage.thresholds_for([b["label"]])[0] for b in res.boxes)
+    # and what such boxes were like on the plates the scorer learned from comes with them
+    assert res.extra["expected"] == stage.expected() and res.extra["expected"] is not None
+    at = locate_image(image, model, classes, info["spec"], info["sides"], LocateSettings(threshold=0.3),
+                      ranker=info["ranker"], scorer=info["scorer"])
+    assert at.extra["expected"] == stage.expected(0.3)
+    ranked = locate_image(image, model, classes, info["spec"], info["sides"], LocateSettings(method="ranked"),
+                          ranker=info["ranker"], scorer=info["scorer"])
+    assert ranked.extra["expected"] is None  # the window ranker records no such numbers
     with pytest.raises(InputError, match="box scorer"):
         remake_boxes(res, LocateSettings(method="proposals"), ranker=info["ranker"])
 

@@ -110,6 +110,9 @@ def test_predict_box_threshold_trades_missed_defects_for_wrong_boxes(ws):
     calibrated = at.session_state["plates_result"]
     assert calibrated["threshold"] is None
     assert any("calibrated thresholds" in c.value for c in at.caption)
+    # what such boxes were like on the plates the run learned from (its scorer's out-of-fold numbers)
+    assert calibrated["result"].extra["expected"] is not None
+    assert any("of the boxed defects" in c.value for c in at.caption)
     counts = {}
     at.toggle(key="plates_calibrated").set_value(False).run()
     for value in (0.99, 0.01):  # one threshold for every class, chosen by the supervisor

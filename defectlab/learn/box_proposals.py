@@ -100,6 +100,9 @@ _TIGHT_MIN_PLATES = 8  # tight trees only from this many held-out plates on (fro
 _CLOSE = 9  # closing kernel (map cells) that merges neighbouring blobs of a class
 _SECOND = 0.15  # a window is also a candidate of its second defect class from this probability
 _GRID = box_ranker._GRID  # the thresholds tried (shared with the window ranker's threshold pick)
+# the thresholds at which the scorer records its out-of-fold recall and precision (:attr:`BoxScorer.estimate`):
+# the pick's grid and a few lower ones (a supervisor who must not miss a defect goes that low)
+_ESTIMATE_GRID = (0.01, 0.02, 0.03, 0.04, *_GRID)
 _CROP_TREES = 400  # the crop stage's trees (learning rate 20 / trees): its columns are ~250, not 15
 _MAX_CROP_COLUMNS = 100_000  # a stored crop stage claiming more feature columns is damaged
 _STRUCT_SIDE = 256  # image structure is looked for at this longer side at most (larger images are shrunk)
@@ -591,6 +594,11 @@ class BoxScorer:
         Trees on the same columns that learned which candidates fit an annotated box of their class tightly
         (IoU >= 0.5); with them the score is ``P(match) * sqrt(P(tight))``, so that of two overlapping
         candidates of a defect the better-fitting one is kept (None: the score is ``P(match)``).
+    estimate : dict or None
+        What its boxes were like on the plates it learned from, scored out of fold (the held-out plates in
+        two halves, as its thresholds were picked): ``{"thresholds": [...], "recall": [...], "precision":
+        [...], "calibrated": [recall, precision]}`` -- one threshold for every class, and its calibrated
+        thresholds. :meth:`expected` reads it; None for a scorer stored before it had one.
     """
 
     classes: list
@@ -602,6 +610,7 @@ class BoxScorer:
     crop: BoxScorer | None = None
     structure: bool = False
     tight: object | None = None
+    estimate: dict | None = None
 
     @property
     def n_columns(self):
@@ -628,6 +637,20 @@ class BoxScorer:
         th = self.thresholds_for(names) if threshold is None else threshold
         return suppress(scores, labels, boxes, classes, th, min_box)
 
+    def expected(self, threshold=None):
+        """``(recall, precision)`` that :attr:`estimate` gives at one ``threshold`` for every class (linear
+        between its thresholds; None outside them) or at the calibrated thresholds (``None``); None when the
+        scorer has no estimate."""
+        est = self.estimate
+        if est is None:
+            return None
+        if threshold is None:
+            return tuple(est["calibrated"])
+        ts = np.asarray(est["thresholds"], dtype=np.float64)
+        if not ts[0] <= threshold <= ts[-1]:
+            return None
+        return (float(np.interp(threshold, ts, est["recall"])), float(np.interp(threshold, ts, est["precision"])))
+
     def meta(self):
         """JSON-ready numbers (the trees are stored beside them as LightGBM text models: this scorer's, its
         tight trees and those of its crop stage)."""
@@ -635,7 +658,8 @@ class BoxScorer:
                 "class_thresholds": {str(k): float(v) for k, v in self.class_thresholds.items()},
                 "plate_size": None if self.plate_size is None else [int(v) for v in self.plate_size],
                 "n_crop": int(self.n_crop), "crop": None if self.crop is None else self.crop.meta(),
-                "structure": bool(self.structure), "tight": self.tight is not None}
+                "structure": bool(self.structure), "tight": self.tight is not None,
+                **({} if self.estimate is None else {"estimate": self.estimate})}
 
     @classmethod
     def from_meta(cls, data, model, crop_model=None, tight_model=None, crop_tight_model=None):
@@ -653,8 +677,9 @@ class BoxScorer:
             crop = cls.from_meta(crop_meta, crop_model, tight_model=crop_tight_model) if ok else None
             ok = ok and crop.n_crop > 0 and crop.classes == classes
         structure = data.get("structure") is True
+        estimate = _estimate_values(data.get("estimate")) if ok else None
         scorer = cls(classes, model, threshold, per_class, size, n_crop, crop, structure,
-                     tight_model if tight else None) if ok else None
+                     tight_model if tight else None, estimate) if ok else None
         width = None if scorer is None else scorer.n_columns + len(classes)
         if not (ok and classes and all(int(getattr(m, "n_features_in_", -1)) == width
                                        for m in [model, *([tight_model] if tight else [])])):
@@ -706,17 +731,17 @@ class BoxScorer:
         # not, and only when their score makes better boxes out of fold (same plates, same threshold pick)
         y_tight = [proposal_targets(b, lab, classes, truth, _TIGHT_IOU) for b, lab, _, truth in plates]
         flat_tight = np.concatenate(y_tight)
-        tight = None
+        tight, kept = None, oof
         if len(plates) >= _TIGHT_MIN_PLATES and flat_tight.any() and not flat_tight.all():
             both = [_combined(m, t) for m, t in zip(oof, _out_of_fold(X, y_tight, random_state, n_trees=n_trees),
                                                     strict=True)]
             picked = _best_thresholds(plates, both, classes, defect)
             if _boxes_f1(plates, both, classes, *picked) > _boxes_f1(plates, oof, classes, threshold, per_class):
                 threshold, per_class = picked
-                tight = _new_model(random_state, n_trees).fit(np.vstack(X), flat_tight)
+                tight, kept = _new_model(random_state, n_trees).fit(np.vstack(X), flat_tight), both
         model = _new_model(random_state, n_trees).fit(np.vstack(X), flat)
         return cls(defect, model, threshold, per_class, None if plate_size is None else tuple(plate_size),
-                   int(n_crop), tight=tight)
+                   int(n_crop), tight=tight, estimate=_estimate(plates, kept, classes, defect, threshold, per_class))
 
 
 def _combined(match, tight):
@@ -753,21 +778,59 @@ def _out_of_fold(X, y, random_state, n_folds=2, n_trees=200):
 
 def _boxes_f1(plates, scores, classes, threshold, per_class):
     """F1 of the suppressed boxes of ``plates`` scored ``scores`` at the thresholds ``threshold`` / ``per_class``."""
+    tp, found, n_true = _boxes_counts(plates, scores, classes, threshold, per_class)
+    return 2 * tp / max(found + n_true, 1)
+
+
+def _boxes_counts(plates, scores, classes, threshold, per_class):
+    """(matched boxes, boxes found, true boxes) of ``plates`` scored ``scores`` at the thresholds."""
     tp = found = n_true = 0
     for (boxes, labels, _, truth), s in zip(plates, scores, strict=True):
         names = np.asarray(classes)[np.asarray(labels, dtype=np.int64)] if len(boxes) else np.zeros(0, str)
         th = np.array([per_class.get(str(n), threshold) for n in names], dtype=np.float64)
         kept = suppress(np.asarray(s, dtype=np.float64), labels, boxes, classes, th)
         tp, found, n_true = tp + count_matches(kept, truth), found + len(kept), n_true + len(truth)
-    return 2 * tp / max(found + n_true, 1)
+    return tp, found, n_true
 
 
-def _best_thresholds(plates, scores, classes, defect):
-    """(threshold, {class: threshold}): best F1 of the suppressed boxes, over all classes and per class.
+def _estimate(plates, scores, classes, defect, threshold, per_class):
+    """:attr:`BoxScorer.estimate` from out-of-fold ``scores``: recall and precision of the boxes at each of
+    :data:`_ESTIMATE_GRID` (one threshold for every class) and at the calibrated thresholds."""
+    counts, n_true = _threshold_counts(plates, scores, classes, defect, _ESTIMATE_GRID)
+    total = max(sum(n_true.get(c, 0) for c in defect), 1)
+    recall, precision = [], []
+    for t in _ESTIMATE_GRID:
+        tp = sum(v[0] for v in counts[t].values())
+        found = sum(v[1] for v in counts[t].values())
+        recall.append(round(tp / total, 4))
+        precision.append(round(tp / found, 4) if found else 1.0)
+    tp, found, _ = _boxes_counts(plates, scores, classes, threshold, per_class)
+    return {"thresholds": list(_ESTIMATE_GRID), "recall": recall, "precision": precision,
+            "calibrated": [round(tp / total, 4), round(tp / found, 4) if found else 1.0]}
 
-    Ties go to the higher threshold (fewer boxes).
-    """
-    counts = {t: {} for t in _GRID}
+
+def _estimate_values(data):
+    """A stored :attr:`BoxScorer.estimate` checked (None stays None); :class:`ArtifactError` when damaged."""
+    if data is None:
+        return None
+    try:
+        ts, rec, prec = (np.asarray(data[k], dtype=np.float64) for k in ("thresholds", "recall", "precision"))
+        cal = np.asarray(data["calibrated"], dtype=np.float64)
+        ok = (ts.ndim == 1 and 2 <= len(ts) <= 100 and rec.shape == prec.shape == ts.shape and cal.shape == (2,)
+              and bool(np.all(np.diff(ts) > 0)) and 0.0 < ts[0] and ts[-1] < 1.0
+              and all(bool(np.all((a >= 0.0) & (a <= 1.0))) for a in (rec, prec, cal)))
+    except (KeyError, TypeError, ValueError, IndexError):
+        ok = False
+    if not ok:
+        raise ArtifactError(msg("error.box_proposals.damaged_values",
+                                "The locator's box scorer is damaged (wrong sizes or values)."))
+    return {"thresholds": ts.tolist(), "recall": rec.tolist(), "precision": prec.tolist(), "calibrated": cal.tolist()}
+
+
+def _threshold_counts(plates, scores, classes, defect, grid=_GRID):
+    """(counts, n_true): ``counts[t][class] = (matched boxes, boxes found)`` at each threshold ``t`` of
+    ``grid`` (boxes of a class never interact with another's); ``n_true[class]`` the true boxes."""
+    counts = {t: {} for t in grid}
     n_true = {}
     for (boxes, labels, _, truth), s in zip(plates, scores, strict=True):
         labels = np.asarray(labels, dtype=np.int64)
@@ -778,9 +841,16 @@ def _best_thresholds(plates, scores, classes, defect):
             if not sel.any():
                 continue
             mine_truth = [x for x in truth if x[0] == c]
-            for t in _GRID:
+            for t in grid:
                 found = suppress(s[sel], labels[sel], boxes[sel], classes, t)
                 tp, n = counts[t].get(c, (0, 0))
                 counts[t][c] = (tp + count_matches(found, mine_truth), n + len(found))
+    return counts, n_true
 
-    return thresholds_from_counts(counts, n_true, defect)
+
+def _best_thresholds(plates, scores, classes, defect):
+    """(threshold, {class: threshold}): best F1 of the suppressed boxes, over all classes and per class.
+
+    Ties go to the higher threshold (fewer boxes).
+    """
+    return thresholds_from_counts(*_threshold_counts(plates, scores, classes, defect), defect)

@@ -90,6 +90,7 @@ __all__ = [
     "boxes_from_map",
     "boxes_from_windows",
     "dismissed_boxes",
+    "expected_quality",
     "locate_image",
     "locate_item",
     "locate_source",
@@ -208,6 +209,10 @@ class PlateResult:
     proposals : tuple or None
         ``(boxes, labels, columns)`` of the candidates the box scorer's crop stage scored (their crops
         are not cut again by :func:`remake_boxes`); None when it was not used.
+    extra : dict
+        ``expected``: ``(recall, precision)`` of such boxes on the plates the box scorer learned from, out
+        of fold (:func:`expected_quality`), or None; :func:`locate_item` adds the run, the item and whether
+        the locator has the background class.
     """
 
     width: int
@@ -1061,7 +1066,22 @@ def locate_image(image, model, classes, spec, sides, settings=None, source="", r
     boxes = _make_boxes(probs, windows, pmap, cell, classes, h, w, settings, (ranker, scorer), min_box, proposals)
     return PlateResult(width=w, height=h, boxes=boxes, classes=list(classes), prob_map=pmap, cell=cell,
                        n_windows=len(windows), source=str(source), windows=windows,
-                       window_probs=probs.astype(np.float32), proposals=proposals)
+                       window_probs=probs.astype(np.float32), proposals=proposals,
+                       extra={"expected": expected_quality(settings, scorer, proposals is not None)})
+
+
+def expected_quality(settings, scorer, crop_stage):
+    """``(recall, precision)`` the box scorer that makes the boxes had on the plates it learned from (out of
+    fold, :meth:`~defectlab.learn.box_proposals.BoxScorer.expected`) at ``settings.threshold`` (None: its
+    calibrated thresholds), or None (no scorer makes these boxes, a scorer stored without the numbers, or a
+    threshold outside them). ``crop_stage``: the boxes come from its crop stage (an image not tiled)."""
+    method = settings.method
+    if method == "auto" and scorer is not None:
+        method = "proposals"
+    if method != "proposals" or scorer is None:
+        return None
+    used = scorer.crop if crop_stage and scorer.crop is not None else scorer
+    return used.expected(settings.threshold)
 
 
 def _uses_crop_stage(settings, scorer, h, w):

@@ -213,6 +213,9 @@ def _show_result(ws, project, state):
                               windows=result.n_windows), width="stretch")
     used = state.get("threshold")
     st.caption(t("plates.threshold_calibrated") if used is None else t("plates.threshold_used", value=used))
+    expected = result.extra.get("expected")
+    if expected is not None:
+        st.caption(t("plates.expected", recall=expected[0], precision=expected[1]))
     if not result.extra.get("background"):
         st.caption(t("plates.no_background"))
     if not result.boxes:
@@ -306,12 +309,15 @@ def suggest_panel(ws, project, plate, generation):
             result = locate_item(ws, project, plate["id"], run_id=run_id, settings=LocateSettings(threshold=threshold),
                                  user=common.user())
             boxes = _new_boxes(ws, project, plate, result.boxes)
-            ss["crop_suggestions"] = {"plate": int(plate["id"]), "generation": generation, "boxes": boxes}
+            ss["crop_suggestions"] = {"plate": int(plate["id"]), "generation": generation, "boxes": boxes,
+                                      "expected": result.extra.get("expected")}
             if not boxes:
                 common.flash("info", t("plates.no_boxes"))
             st.rerun()
     sug = ss.get("crop_suggestions") or {}
     if sug.get("plate") == int(plate["id"]) and sug.get("generation") == generation and sug.get("boxes"):
         st.caption(t("plates.suggested", n=len(sug["boxes"])))
+        if sug.get("expected") is not None:
+            st.caption(t("plates.expected", recall=sug["expected"][0], precision=sug["expected"][1]))
         return list(sug["boxes"])
     return []
