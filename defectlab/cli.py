@@ -252,6 +252,8 @@ def cmd_locate(args):
             lines.append(f"  {p['source']} ({p['width']}x{p['height']}): " + ", ".join(
                 f"{b['label']} {b['score']:.2f} @ {b['x']},{b['y']} {b['w']}x{b['h']}" for b in p["boxes"][:10]))
         lines += ["  " + t("cli.locate_rejected", source=r["source"], reason=r["reason"]) for r in d["rejected"][:50]]
+        if d.get("expected"):
+            lines.append(t("plates.expected", **d["expected"]))
         return "\n".join(lines)
 
     _emit(args, result, human)

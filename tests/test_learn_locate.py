@@ -231,12 +231,16 @@ def test_cli_locate_contract(trained, capsys):
     assert set(d) >= {"plates"} and len(d["plates"]) == 6
     p = d["plates"][0]
     assert set(p) == {"source", "width", "height", "boxes"} and isinstance(p["width"], int)
+    # what such boxes were like on the plates the run learned from (the box scorer's out-of-fold numbers)
+    _, _, info = locator_for_run(ws, run_id)
+    stage = info["scorer"].crop or info["scorer"]
+    assert d["expected"] == dict(zip(("recall", "precision"), stage.expected(), strict=True))
     code = main(["locate", "Plates", str(root / "nowhere"), "--workspace", str(ws.root), "--json"])
     out, err = capsys.readouterr()
     assert code == 1 and out == "" and "does not exist" in err and "\n" == err[-1]
     code = main(["locate", "Plates", str(root / "new"), "--workspace", str(ws.root)])
     out, _ = capsys.readouterr()
-    assert code == 0 and "new_0.png" in out
+    assert code == 0 and "new_0.png" in out and "of the boxed defects" in out
 
 
 def test_roles_are_enforced_in_the_library(trained, tmp_path, make_team):

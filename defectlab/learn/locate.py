@@ -1226,8 +1226,10 @@ def locate_source(ws, project, source, run_id=None, settings=None, user="local",
     -------
     dict
         ``{"run_id", "plates": [{"source", "width", "height", "boxes": [{"x", "y", "w", "h", "label",
-        "score"}]}], "rejected": [{"source", "reason"}], "background": bool}``; a file that is not a
-        readable image is listed in ``rejected`` with the reason.
+        "score"}]}], "rejected": [{"source", "reason"}], "background": bool, "expected": {"recall",
+        "precision"} or None}``; a file that is not a readable image is listed in ``rejected`` with the
+        reason. ``expected``: what such boxes were like on the plates the run's box scorer learned from (out
+        of fold, :func:`expected_quality`), for images the size of those plates; None without a box scorer.
     """
     from defectlab.imaging import load_image
 
@@ -1247,4 +1249,6 @@ def locate_source(ws, project, source, run_id=None, settings=None, user="local",
         plates.append(result.to_dict())
         if progress is not None:
             progress(k + 1, len(files), rel)
-    return {"run_id": run_id, "plates": plates, "rejected": rejected, "background": info["background"]}
+    expected = expected_quality(settings, info["scorer"], crop_stage=True)
+    return {"run_id": run_id, "plates": plates, "rejected": rejected, "background": info["background"],
+            "expected": None if expected is None else dict(zip(("recall", "precision"), expected, strict=True))}
