@@ -672,8 +672,9 @@ def run_variant(ctx, folds, variant):
     return counts
 
 
-FIXED = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6)  # fixed thresholds beside the calibrated ones
-# (the tight trees make scores lower: P(match) * sqrt(P(tight)))
+# fixed thresholds beside the calibrated ones (the tight trees make scores lower: P(match) * sqrt(P(tight)));
+# below 0.1 too, so that a variant scoring lower is not cut off at 0.1 in :func:`recall_at_precision`
+FIXED = (0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6)
 
 
 def recall_at_precision(scores, p0=0.6):
