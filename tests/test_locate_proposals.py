@@ -284,12 +284,13 @@ def test_a_project_with_four_plates_gets_a_ranker_and_a_scorer_from_every_plate(
     assert all(b["score"] >= stage.thresholds_for([b["label"]])[0] for b in res.boxes)
     # and what such boxes were like on the plates the scorer learned from comes with them
     assert res.extra["expected"] == stage.expected() and res.extra["expected"] is not None
+    assert res.extra["estimate"] == stage.estimate  # the whole curve, for a threshold slider
     at = locate_image(image, model, classes, info["spec"], info["sides"], LocateSettings(threshold=0.3),
                       ranker=info["ranker"], scorer=info["scorer"])
     assert at.extra["expected"] == stage.expected(0.3)
     ranked = locate_image(image, model, classes, info["spec"], info["sides"], LocateSettings(method="ranked"),
                           ranker=info["ranker"], scorer=info["scorer"])
-    assert ranked.extra["expected"] is None  # the window ranker records no such numbers
+    assert ranked.extra["expected"] is None and ranked.extra["estimate"] is None  # the ranker has no such numbers
     with pytest.raises(InputError, match="box scorer"):
         remake_boxes(res, LocateSettings(method="proposals"), ranker=info["ranker"])
 

@@ -13,6 +13,7 @@ from ui_support import app, no_exception
 from defectlab.demo import make_plate_images
 from defectlab.ingest import add_plate, import_source
 from defectlab.learn import train_project
+from defectlab.learn.box_proposals import expected_from
 from defectlab.store import current_labels, items_frame, open_workspace
 from defectlab.ui.plates_view import initial_drawing, overlay_image
 
@@ -115,6 +116,12 @@ def test_predict_box_threshold_trades_missed_defects_for_wrong_boxes(ws):
     assert any("of the boxed defects" in c.value for c in at.caption)
     counts = {}
     at.toggle(key="plates_calibrated").set_value(False).run()
+    # the slider says what its value gave on the run's own plates (the last search's scorer numbers)
+    est = calibrated["result"].extra["estimate"]
+    at.slider(key="plates_threshold").set_value(0.2).run()
+    recall, precision = expected_from(est, 0.2)
+    assert any(c.value.startswith("At 0.20") and f"{recall:.0%} of the boxed defects" in c.value
+               and f"{precision:.0%} of the boxes right" in c.value for c in at.caption)
     for value in (0.99, 0.01):  # one threshold for every class, chosen by the supervisor
         at.slider(key="plates_threshold").set_value(value).run()
         at.button(key="plates_find").click().run()

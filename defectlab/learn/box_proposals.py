@@ -82,7 +82,8 @@ from defectlab.learn.box_ranker import count_matches, pairwise_overlap, suppress
 from defectlab.messages import msg
 
 __all__ = ["CROP_FEATURES", "MAP_THRESHOLDS", "PROPOSAL_FEATURES", "BoxScorer", "crop_columns", "crop_numbers",
-           "is_tiled", "proposal_targets", "propose", "propose_tiled", "structure_boxes", "window_index"]
+           "expected_from", "is_tiled", "proposal_targets", "propose", "propose_tiled", "structure_boxes",
+           "window_index"]
 
 #: Thresholds of the class map whose connected components are proposals.
 MAP_THRESHOLDS = (0.2, 0.35, 0.5, 0.65)
@@ -638,18 +639,9 @@ class BoxScorer:
         return suppress(scores, labels, boxes, classes, th, min_box)
 
     def expected(self, threshold=None):
-        """``(recall, precision)`` that :attr:`estimate` gives at one ``threshold`` for every class (linear
-        between its thresholds; None outside them) or at the calibrated thresholds (``None``); None when the
-        scorer has no estimate."""
-        est = self.estimate
-        if est is None:
-            return None
-        if threshold is None:
-            return tuple(est["calibrated"])
-        ts = np.asarray(est["thresholds"], dtype=np.float64)
-        if not ts[0] <= threshold <= ts[-1]:
-            return None
-        return (float(np.interp(threshold, ts, est["recall"])), float(np.interp(threshold, ts, est["precision"])))
+        """``(recall, precision)`` that :attr:`estimate` gives at one ``threshold`` for every class or at the
+        calibrated thresholds (``None``), see :func:`expected_from`; None when the scorer has no estimate."""
+        return expected_from(self.estimate, threshold)
 
     def meta(self):
         """JSON-ready numbers (the trees are stored beside them as LightGBM text models: this scorer's, its
@@ -742,6 +734,21 @@ class BoxScorer:
         model = _new_model(random_state, n_trees).fit(np.vstack(X), flat)
         return cls(defect, model, threshold, per_class, None if plate_size is None else tuple(plate_size),
                    int(n_crop), tight=tight, estimate=_estimate(plates, kept, classes, defect, threshold, per_class))
+
+
+def expected_from(estimate, threshold=None):
+    """``(recall, precision)`` of a :attr:`BoxScorer.estimate` at one ``threshold`` for every class (linear
+    between its thresholds; None outside them) or at its calibrated thresholds (``threshold=None``); None
+    when ``estimate`` is None."""
+    if estimate is None:
+        return None
+    if threshold is None:
+        return tuple(estimate["calibrated"])
+    ts = np.asarray(estimate["thresholds"], dtype=np.float64)
+    if not ts[0] <= threshold <= ts[-1]:
+        return None
+    return (float(np.interp(threshold, ts, estimate["recall"])),
+            float(np.interp(threshold, ts, estimate["precision"])))
 
 
 def _combined(match, tight):

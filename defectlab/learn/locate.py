@@ -211,8 +211,10 @@ class PlateResult:
         are not cut again by :func:`remake_boxes`); None when it was not used.
     extra : dict
         ``expected``: ``(recall, precision)`` of such boxes on the plates the box scorer learned from, out
-        of fold (:func:`expected_quality`), or None; :func:`locate_item` adds the run, the item and whether
-        the locator has the background class.
+        of fold (:func:`expected_quality`), or None; ``estimate``: that scorer's whole
+        :attr:`~defectlab.learn.box_proposals.BoxScorer.estimate` (for another threshold:
+        :func:`~defectlab.learn.box_proposals.expected_from`), or None; :func:`locate_item` adds the run,
+        the item and whether the locator has the background class.
     """
 
     width: int
@@ -1067,7 +1069,20 @@ def locate_image(image, model, classes, spec, sides, settings=None, source="", r
     return PlateResult(width=w, height=h, boxes=boxes, classes=list(classes), prob_map=pmap, cell=cell,
                        n_windows=len(windows), source=str(source), windows=windows,
                        window_probs=probs.astype(np.float32), proposals=proposals,
-                       extra={"expected": expected_quality(settings, scorer, proposals is not None)})
+                       extra={"expected": expected_quality(settings, scorer, proposals is not None),
+                              "estimate": _boxing_scorer(settings, scorer, proposals is not None, "estimate")})
+
+
+def _boxing_scorer(settings, scorer, crop_stage, attribute=None):
+    """The box scorer (or its crop stage) that makes the boxes with these settings, or None (the ranker or
+    the windows make them); with ``attribute``, that attribute of it (None without a scorer)."""
+    method = settings.method
+    if method == "auto" and scorer is not None:
+        method = "proposals"
+    if method != "proposals" or scorer is None:
+        return None
+    used = scorer.crop if crop_stage and scorer.crop is not None else scorer
+    return used if attribute is None else getattr(used, attribute)
 
 
 def expected_quality(settings, scorer, crop_stage):
@@ -1075,13 +1090,8 @@ def expected_quality(settings, scorer, crop_stage):
     fold, :meth:`~defectlab.learn.box_proposals.BoxScorer.expected`) at ``settings.threshold`` (None: its
     calibrated thresholds), or None (no scorer makes these boxes, a scorer stored without the numbers, or a
     threshold outside them). ``crop_stage``: the boxes come from its crop stage (an image not tiled)."""
-    method = settings.method
-    if method == "auto" and scorer is not None:
-        method = "proposals"
-    if method != "proposals" or scorer is None:
-        return None
-    used = scorer.crop if crop_stage and scorer.crop is not None else scorer
-    return used.expected(settings.threshold)
+    used = _boxing_scorer(settings, scorer, crop_stage)
+    return None if used is None else used.expected(settings.threshold)
 
 
 def _uses_crop_stage(settings, scorer, h, w):

@@ -20,6 +20,7 @@ import streamlit as st
 
 from defectlab import ingest
 from defectlab.learn import plate_review
+from defectlab.learn.box_proposals import expected_from
 from defectlab.learn.locate import BACKGROUND, LocateSettings, locate_item
 from defectlab.store import get_item, items_frame, load_item_image
 from defectlab.ui import common
@@ -144,14 +145,20 @@ def _find(ws, project, run_id, item_id, threshold=None):
                                          "done": {}, "threshold": threshold}
 
 
-def _threshold_choice(prefix="plates"):
+def _threshold_choice(prefix="plates", estimate=None):
     """None (the locator's calibrated thresholds, per class) or the lowest box score the person chose: lower
     finds more defects and more wrong boxes (a supervisor who must not miss a defect, or an annotator who
-    would rather delete a wrong suggestion than draw a missed box, goes lower)."""
+    would rather delete a wrong suggestion than draw a missed box, goes lower). ``estimate``: the box
+    scorer's numbers from the last search with this run (what the chosen threshold gave on its own plates,
+    shown as the slider moves)."""
     if st.toggle(t("plates.calibrated"), value=True, key=f"{prefix}_calibrated", help=t("plates.calibrated_help")):
         return None
-    return float(st.slider(t("plates.threshold"), 0.01, 0.99, value=0.3, step=0.01, key=f"{prefix}_threshold",
-                           help=t("plates.threshold_help")))
+    value = float(st.slider(t("plates.threshold"), 0.01, 0.99, value=0.3, step=0.01, key=f"{prefix}_threshold",
+                            help=t("plates.threshold_help")))
+    expected = expected_from(estimate, value)
+    if expected is not None:
+        st.caption(t("plates.expected_at", value=value, recall=expected[0], precision=expected[1]))
+    return value
 
 
 def _decide(ws, project, state, k, decision, label=None, announce=True):
@@ -251,7 +258,7 @@ def locate_panel(ws, project, run_id):
         pick = None
         if choices:
             pick = st.selectbox(t("plates.pick"), list(choices), format_func=choices.get, key="plates_pick")
-        threshold = _threshold_choice()
+        threshold = _threshold_choice(estimate=None if state is None else state["result"].extra.get("estimate"))
         if st.button(t("plates.find"), key="plates_find", icon=":material/search:",
                      disabled=up is None and pick is None):
             with common.guard(), st.spinner(t("plates.finding")):
@@ -301,8 +308,10 @@ def suggest_panel(ws, project, plate, generation):
     cols = st.columns([2, 3])
     with cols[0]:
         run_id = _run_choice(ws, project, "crop_suggest_run")
+    sug = ss.get("crop_suggestions") or {}
     with cols[1]:
-        threshold = _threshold_choice("crop_suggest") if run_id is not None else None
+        estimate = sug.get("estimate") if sug.get("run_id") == run_id else None
+        threshold = _threshold_choice("crop_suggest", estimate) if run_id is not None else None
     if run_id is not None and cols[1].button(t("plates.suggest"), key="crop_suggest", icon=":material/auto_awesome:",
                                              help=t("plates.suggest_help")):
         with common.guard(), st.spinner(t("plates.finding")):
@@ -310,7 +319,8 @@ def suggest_panel(ws, project, plate, generation):
                                  user=common.user())
             boxes = _new_boxes(ws, project, plate, result.boxes)
             ss["crop_suggestions"] = {"plate": int(plate["id"]), "generation": generation, "boxes": boxes,
-                                      "expected": result.extra.get("expected")}
+                                      "expected": result.extra.get("expected"), "run_id": run_id,
+                                      "estimate": result.extra.get("estimate")}
             if not boxes:
                 common.flash("info", t("plates.no_boxes"))
             st.rerun()

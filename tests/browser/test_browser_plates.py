@@ -87,6 +87,7 @@ def test_predict_shows_the_overlay_and_boxes_and_accepting_stores_a_crop(server,
     # one lowest box score for every class, chosen on the page: the slider appears and the search uses it
     page.get_by_text("Calibrated box thresholds", exact=True).click()
     page.get_by_text("Lowest box score", exact=True).wait_for()
+    page.get_by_text(re.compile(r"At 0\.30, on the plates this run learned from: \d+% of the boxed")).wait_for()
     wait_ready(page)
     page.get_by_role("button", name="Find defects").click()
     page.get_by_text("Boxes with a score of at least 0.30.").wait_for(timeout=120_000)
