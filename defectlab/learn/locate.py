@@ -1069,20 +1069,25 @@ def locate_image(image, model, classes, spec, sides, settings=None, source="", r
     return PlateResult(width=w, height=h, boxes=boxes, classes=list(classes), prob_map=pmap, cell=cell,
                        n_windows=len(windows), source=str(source), windows=windows,
                        window_probs=probs.astype(np.float32), proposals=proposals,
-                       extra={"expected": expected_quality(settings, scorer, proposals is not None),
-                              "estimate": _boxing_scorer(settings, scorer, proposals is not None, "estimate")})
+                       extra=_estimates(settings, _boxing_scorer(settings, scorer, proposals is not None)))
 
 
-def _boxing_scorer(settings, scorer, crop_stage, attribute=None):
+def _boxing_scorer(settings, scorer, crop_stage):
     """The box scorer (or its crop stage) that makes the boxes with these settings, or None (the ranker or
-    the windows make them); with ``attribute``, that attribute of it (None without a scorer)."""
+    the windows make them)."""
     method = settings.method
     if method == "auto" and scorer is not None:
         method = "proposals"
     if method != "proposals" or scorer is None:
         return None
-    used = scorer.crop if crop_stage and scorer.crop is not None else scorer
-    return used if attribute is None else getattr(used, attribute)
+    return scorer.crop if crop_stage and scorer.crop is not None else scorer
+
+
+def _estimates(settings, used):
+    """``PlateResult.extra``'s ``expected`` (at the settings' threshold) and ``estimate`` of the scorer ``used``."""
+    if used is None:
+        return {"expected": None, "estimate": None}
+    return {"expected": used.expected(settings.threshold), "estimate": used.estimate}
 
 
 def expected_quality(settings, scorer, crop_stage):

@@ -161,6 +161,12 @@ def _threshold_choice(prefix="plates", estimate=None):
     return value
 
 
+def _expected_caption(expected):
+    """What such boxes were like on the run's own plates (``(recall, precision)``; nothing when None)."""
+    if expected is not None:
+        st.caption(t("plates.expected", recall=expected[0], precision=expected[1]))
+
+
 def _decide(ws, project, state, k, decision, label=None, announce=True):
     """One box's decision through the library (which checks the role and the box); True when stored."""
     with common.guard():
@@ -220,9 +226,7 @@ def _show_result(ws, project, state):
                               windows=result.n_windows), width="stretch")
     used = state.get("threshold")
     st.caption(t("plates.threshold_calibrated") if used is None else t("plates.threshold_used", value=used))
-    expected = result.extra.get("expected")
-    if expected is not None:
-        st.caption(t("plates.expected", recall=expected[0], precision=expected[1]))
+    _expected_caption(result.extra.get("expected"))
     if not result.extra.get("background"):
         st.caption(t("plates.no_background"))
     if not result.boxes:
@@ -324,10 +328,8 @@ def suggest_panel(ws, project, plate, generation):
             if not boxes:
                 common.flash("info", t("plates.no_boxes"))
             st.rerun()
-    sug = ss.get("crop_suggestions") or {}
     if sug.get("plate") == int(plate["id"]) and sug.get("generation") == generation and sug.get("boxes"):
         st.caption(t("plates.suggested", n=len(sug["boxes"])))
-        if sug.get("expected") is not None:
-            st.caption(t("plates.expected", recall=sug["expected"][0], precision=sug["expected"][1]))
+        _expected_caption(sug.get("expected"))
         return list(sug["boxes"])
     return []
