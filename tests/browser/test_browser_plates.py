@@ -4,6 +4,7 @@ stores crops), and last, in team mode, a line supervisor who uploads a plate on 
 and corrects another (crops with their labels, linked to the plate) without the Cut crops page."""
 
 import re
+import time
 
 import pytest
 from conftest import new_page, shot, sign_in, wait_for, wait_ready
@@ -89,9 +90,22 @@ def test_predict_shows_the_overlay_and_boxes_and_accepting_stores_a_crop(server,
     page.get_by_text("Lowest box score", exact=True).wait_for()
     page.get_by_text(re.compile(r"At 0\.30, on the plates this run learned from: \d+% of the boxed")).wait_for()
     wait_ready(page)
+    t0 = time.perf_counter()
     page.get_by_role("button", name="Find defects").click()
     page.get_by_text("Boxes with a score of at least 0.30.").wait_for(timeout=120_000)
+    print(f"search at a chosen threshold, browser: {time.perf_counter() - t0:.2f} s")
+    shot(page, "predict_plate_threshold")
     page.context.close()
+    zh = new_page(browser, locale="zh-CN")  # the same control in Chinese
+    zh.goto(f"{server.url}/predict")
+    wait_ready(zh)
+    zh.get_by_text("整幅图像（钢板）：缺陷在哪里？").click()
+    zh.get_by_text("使用校准的框阈值", exact=True).click()
+    zh.get_by_text("框的最低得分", exact=True).wait_for()
+    zh.get_by_role("button", name="查找缺陷").click()
+    zh.get_by_text("得分不低于 0.30 的框。").wait_for(timeout=120_000)
+    shot(zh, "predict_plate_threshold_zh")
+    zh.context.close()
 
 
 def test_cut_crops_draws_the_models_suggestions_and_saving_stores_them(server, browser):
