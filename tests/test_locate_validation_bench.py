@@ -44,7 +44,8 @@ def _plates(n=24, seed=0):
 
 
 @pytest.mark.parametrize("variant", ["default", "regress-replace:0.1", "regress-concat:0.3", "plate-evidence",
-                                     "recall@precision:0.65", "default:+global", "default:+global+notight"])
+                                     "recall@precision:0.65", "default:+global", "default:+global+notight",
+                                     "default:+iou"])
 def test_every_variant_scores_every_true_box_once(bench, variant):
     plates = _plates()
     ctx = bench.Context(CLASSES, plates)
@@ -149,3 +150,18 @@ def test_notight_restores_the_tight_trees_afterwards_and_recall_at_precision_rea
               "@0.4": {"recall": 0.7, "precision": 0.6}, "@0.5": {"recall": 0.6, "precision": 0.7}}
     assert bench.recall_at_precision(scores) == 0.7  # the calibrated boxes are not a point of the fixed curve
     assert bench.recall_at_precision(scores, 0.8) == 0.0
+
+
+def test_iou_variant_learns_soft_targets_and_restores_the_library(bench):
+    import defectlab.learn.box_proposals as bp
+
+    saved_targets, saved_model = bp.proposal_targets, bp._new_model
+    targets = bench._soft_targets(saved_targets)
+    boxes = np.array([[0, 0, 10, 10], [0, 0, 10, 20], [50, 50, 60, 60]], np.float64)
+    truth = [("pit", (0, 0, 10, 10))]
+    soft = targets(boxes, np.array([1, 1, 2]), CLASSES, truth, bp._TIGHT_IOU)
+    assert soft.tolist() == [1.0, 0.5, 0.0]  # the IoU with the best box of the candidate's own class
+    assert targets(boxes, np.array([1, 1, 2]), CLASSES, truth).dtype == bool  # the match target is untouched
+    plates = _plates()
+    bench.run_variant(bench.Context(CLASSES, plates), np.arange(len(plates)) % 3, "default:+iou")
+    assert bp.proposal_targets is saved_targets and bp._new_model is saved_model
