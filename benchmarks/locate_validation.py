@@ -760,9 +760,11 @@ def run_variant(ctx, folds, variant):
     if name == "crop-features" and arg.startswith("rp"):  # crop-features:rp0.65: with recall@precision
         bp._best_thresholds = _recall_at_precision(float(arg[2:]))
     saved_model = bp._new_model
+    colsample = 0.8  # the library's share of columns per tree (bp._new_model)
     if arg.startswith("trees"):  # default:treesN,S / crop-features:treesN,S: other trees
         n_trees, colsample, *subsample = arg[5:].split(",")
-        bp._new_model = _scorer_model(int(n_trees), float(colsample), *(float(v) for v in subsample))
+        colsample = float(colsample)
+        bp._new_model = _scorer_model(int(n_trees), colsample, *(float(v) for v in subsample))
     if name == "suppress" or limits:  # suppress:max_iou,max_inside for both the threshold pick and the boxes
         max_iou, max_inside = (float(v) for v in (limits or arg).split(","))
         bp.suppress = functools.partial(saved_suppress, max_iou=max_iou, max_inside=max_inside)
@@ -772,9 +774,8 @@ def run_variant(ctx, folds, variant):
     if soft:  # VARIANT:ARG+iou: tight trees on the candidates' IoU (soft target), see SoftTight
         bp.proposal_targets = _soft_targets(saved_targets)
         match_model = bp._new_model
-        colsample = float(arg[5:].split(",")[1]) if arg.startswith("trees") else 0.8
 
-        def make(random_state, n_trees=200, _targets=None):
+        def make(random_state, n_trees=200):
             return _SoftOrMatch(match_model(random_state, n_trees), SoftTight(random_state, n_trees, colsample))
         bp._new_model = make
     try:
