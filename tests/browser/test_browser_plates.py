@@ -87,6 +87,7 @@ def test_predict_shows_the_overlay_and_boxes_and_accepting_stores_a_crop(server,
     page.get_by_text("Boxes at the run's calibrated thresholds (per class).").wait_for()
     # one lowest box score for every class, chosen on the page: the slider appears and the search uses it
     page.get_by_text("Calibrated box thresholds", exact=True).click()
+    wait_ready(page)
     page.get_by_text("Lowest box score", exact=True).wait_for()
     page.get_by_text(re.compile(r"At 0\.30, on the plates this run learned from: \d+% of the boxed")).wait_for()
     wait_ready(page)
@@ -100,7 +101,10 @@ def test_predict_shows_the_overlay_and_boxes_and_accepting_stores_a_crop(server,
     zh.goto(f"{server.url}/predict")
     wait_ready(zh)
     zh.get_by_text("整幅图像（钢板）：缺陷在哪里？").click()
+    wait_ready(zh)  # a click during the rerun the radio started can be lost
+    zh.get_by_role("button", name="查找缺陷").wait_for()
     zh.get_by_text("使用校准的框阈值", exact=True).click()
+    wait_ready(zh)
     zh.get_by_text("框的最低得分", exact=True).wait_for()
     zh.get_by_role("button", name="查找缺陷").click()
     zh.get_by_text("得分不低于 0.30 的框。").wait_for(timeout=120_000)
