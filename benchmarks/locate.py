@@ -15,7 +15,7 @@
    stage ("map-only", the previous default, per class too), the window ranker (per class too), windows at
    probability 0.5, the map's components, and the ranker and the scorers at fixed thresholds 0.1 .. 0.9
    (precision-recall curves; the defaults use thresholds calibrated on held-out *training* plates, never on
-   241-300).
+   241-300), and the crop stage at its calibrated per-class thresholds times 0.3-0.9 (``calibrated xV``).
 4. Time on a 2048 x 2048 image (a mosaic of 121 test plates) on one core, and its scores (the plates'
    boxes moved to their place; the scorer proposes tile by tile on images much larger than its plates).
 5. ``--synthetic``: the same scores on plates with several defects of different classes (the demo
@@ -139,7 +139,18 @@ def _test_plates(neu, first, last):
     return out
 
 
-SWEEP = tuple(round(t, 2) for t in np.arange(0.1, 0.91, 0.1))
+SWEEP = (0.05, 0.075, 0.1, 0.125, 0.15, 0.2, 0.25, *(round(t, 2) for t in np.arange(0.3, 0.91, 0.1)))
+SCALED = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)  # the calibrated (per-class) thresholds times each of these
+
+
+def _scaled_boxes(result, scorer, scale):
+    """The crop stage's boxes of ``result`` at its calibrated per-class thresholds times ``scale``."""
+    boxes, labels, feats = result.proposals
+    names = np.asarray(result.classes)[np.asarray(labels, dtype=np.int64)]
+    sides = np.minimum(result.windows[:, 2] - result.windows[:, 0], result.windows[:, 3] - result.windows[:, 1])
+    min_box = min(max(1, int(sides.min(initial=2)) // 2), result.height, result.width)
+    return scorer.crop.boxes(boxes, labels, feats, list(result.classes), scorer.crop.thresholds_for(names) * scale,
+                             min_box)
 
 
 def _by_class(found, truth, counts):
@@ -192,6 +203,10 @@ def evaluate(plates, locator, settings):
                 _by_class(boxes, truth, per_class_ranked)
             if name == "map-only scorer":
                 _by_class(boxes, truth, per_class_map)
+        if result.proposals is not None and info.get("scorer") is not None and info["scorer"].crop is not None:
+            for v in SCALED:
+                counts.setdefault(f"calibrated x{v}", np.zeros(3, np.int64))
+                counts[f"calibrated x{v}"] += match(_scaled_boxes(result, info["scorer"], v), truth)
         h, w = image.shape[:2]
         counts["peer"] += match([{"x": 0, "y": 0, "w": w, "h": h, "label": cls, "score": 1.0}], truth)
     return counts, (per_class, per_class_ranked, per_class_map), seconds, cpu

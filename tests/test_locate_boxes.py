@@ -33,6 +33,43 @@ def test_suppress_keeps_the_best_window_of_each_overlap_and_each_class():
     assert [b["x"] for b in suppress(scores, best, wins, CLASSES, threshold=0.5, min_box=15)] == [0, 0, 60]
 
 
+def test_soft_suppression_lowers_shifted_boxes_of_a_class_and_keeps_boxes_beside_or_of_another_class():
+    wins = np.array([[0, 0, 20, 20], [12, 0, 32, 20], [40, 0, 60, 20], [12, 0, 32, 20], [0, 0, 20, 20]])
+    scores = np.array([0.9, 0.8, 0.7, 0.6, 0.5])
+    best = np.array([1, 1, 1, 2, 1])  # a "pit" on the shifted scratch; the last scratch is the first's copy
+    hard = suppress(scores, best, wins, CLASSES, threshold=0.2)
+    soft = suppress(scores, best, wins, CLASSES, threshold=0.2, sigma=0.05)
+    iou = 8 / 32  # the first two scratches: shifted by 12 px, hard suppression keeps both
+    assert [(b["x"], b["label"]) for b in hard] == [(0, "scratch"), (12, "scratch"), (40, "scratch"), (12, "pit")]
+    lowered = round(0.8 * math.exp(-iou ** 2 / 0.05), 4)
+    assert [(b["x"], b["label"], b["score"]) for b in soft] == [
+        (0, "scratch", 0.9), (40, "scratch", 0.7), (12, "pit", 0.6), (12, "scratch", lowered)]
+    # the lowered score is what a threshold sees: above it the shifted box is gone, the others stay
+    assert [b["x"] for b in suppress(scores, best, wins, CLASSES, 0.4, sigma=0.05)] == [0, 40, 12]
+    # per-window thresholds (one per class), and a copy (IoU 1) still goes however low the threshold
+    per = np.where(best == 2, 0.65, 0.1)
+    assert [(b["x"], b["label"]) for b in suppress(scores, best, wins, CLASSES, per, sigma=0.05)] == [
+        (0, "scratch"), (40, "scratch"), (12, "scratch")]
+    for found in (hard, soft):
+        assert [b["score"] for b in found] == sorted((b["score"] for b in found), reverse=True)
+    assert suppress(np.zeros(0), np.zeros(0, int), np.zeros((0, 4)), CLASSES, 0.1, sigma=0.05) == []
+
+
+def test_soft_suppression_never_raises_a_score_and_keeps_only_candidates_at_the_threshold():
+    rng = np.random.default_rng(0)
+    xy = rng.integers(0, 180, size=(300, 2))
+    wh = rng.integers(4, 60, size=(300, 2))
+    wins = np.column_stack([xy, xy + wh])
+    scores, best = rng.random(300), rng.integers(1, 3, 300)
+    soft = suppress(scores, best, wins, CLASSES, 0.2, sigma=0.05)
+    hard = suppress(scores, best, wins, CLASSES, 0.2)
+    assert 0 < len(soft) < len(hard)  # here the shifted boxes of crowded places go
+    for b in soft:
+        key = (b["x"], b["y"], b["x"] + b["w"], b["y"] + b["h"], CLASSES.index(b["label"]))
+        own = scores[np.flatnonzero((wins == key[:4]).all(1) & (best == key[4]))].max()
+        assert 0.2 <= b["score"] <= round(own, 4)
+
+
 def test_count_matches_is_label_matched_one_to_one_at_iou_03():
     truth = [("scratch", (0, 0, 10, 40)), ("pit", (50, 50, 70, 70))]
     assert count_matches([_box(0, 0, 10, 40)], truth) == 1

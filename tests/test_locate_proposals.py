@@ -21,6 +21,7 @@ from defectlab.learn.box_proposals import (
     structure_boxes,
 )
 from defectlab.learn.locate import (
+    _LOCATOR_FORMAT,
     BACKGROUND,
     LOCATOR_DIR,
     SCORER_DIR,
@@ -479,7 +480,7 @@ def test_a_locator_of_the_previous_format_is_trained_again_with_its_crop_stage(f
     meta_path.write_text(json.dumps(meta))
     _, _, info = locator_for_run(ws, run_id)
     assert info["scorer"].crop is not None
-    assert json.loads(meta_path.read_text())["extra"]["key"]["format"] == 16
+    assert json.loads(meta_path.read_text())["extra"]["key"]["format"] == _LOCATOR_FORMAT
     # a format-15 locator (scorers without tight trees) is trained again too, and gets them
     meta = json.loads(meta_path.read_text())
     meta["extra"]["key"]["format"] = 15
@@ -487,7 +488,7 @@ def test_a_locator_of_the_previous_format_is_trained_again_with_its_crop_stage(f
     meta_path.write_text(json.dumps(meta))
     _, _, info = locator_for_run(ws, run_id)
     stored = json.loads(meta_path.read_text())["extra"]
-    assert stored["key"]["format"] == 16
+    assert stored["key"]["format"] == _LOCATOR_FORMAT
     assert stored["scorer"]["crop"]["tight"] is (info["scorer"].crop.tight is not None)
 
 

@@ -45,13 +45,16 @@ def _plates(n=24, seed=0):
 
 @pytest.mark.parametrize("variant", ["default", "regress-replace:0.1", "regress-concat:0.3", "plate-evidence",
                                      "recall@precision:0.65", "default:+global", "default:+global+notight",
-                                     "default:+iou"])
+                                     "default:+iou", "default:+hard"])
 def test_every_variant_scores_every_true_box_once(bench, variant):
     plates = _plates()
     ctx = bench.Context(CLASSES, plates)
     folds = np.arange(len(plates)) % 3
     counts = bench.run_variant(ctx, folds, variant)
-    assert set(counts) == {None, *bench.FIXED}
+    assert set(counts) == {None, *bench.FIXED, *(("x", v) for v in bench.SCALED)}
+    # the calibrated thresholds scaled down keep at least the boxes they keep scaled up
+    found = [int(sum(counts[("x", v)].values())[1]) for v in sorted(bench.SCALED)]
+    assert found == sorted(found, reverse=True)
     for per_class in counts.values():
         total = sum(per_class.values())
         assert int(total[2]) == len(plates)  # every true box counted once, over the folds

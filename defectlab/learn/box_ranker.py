@@ -110,7 +110,7 @@ def _design(features, best_names, defect_classes):
     return np.column_stack([features, *per_class])
 
 
-def suppress(scores, best, windows, classes, threshold, min_box=1, max_iou=0.3, max_inside=0.5):
+def suppress(scores, best, windows, classes, threshold, min_box=1, max_iou=0.3, max_inside=0.5, sigma=None):
     """Boxes from scored windows: those reaching ``threshold``, best first, minus overlapping ones of a class.
 
     Parameters
@@ -128,11 +128,26 @@ def suppress(scores, best, windows, classes, threshold, min_box=1, max_iou=0.3, 
     max_iou, max_inside : float
         A window is dropped when a kept window of its class overlaps it at IoU >= ``max_iou``, or when
         ``max_inside`` of the smaller one lies inside the other.
+    sigma : float or None
+        None: the others keep their scores (hard suppression). A float: Gaussian soft suppression (Bodla et
+        al., 2017): every kept window multiplies the score of each window of its class that it overlaps less
+        than that by ``exp(-IoU ** 2 / sigma)``; the next kept window is the best of the lowered scores, and a
+        window whose lowered score falls below ``threshold`` is no box. A window shifted against a kept one
+        (IoU 0.1-0.3: the same defect, another extent) then needs a much higher score of its own to stay,
+        while one beside it (IoU ~0) keeps its score.
 
     Returns
     -------
     list of dict
-        ``{"x", "y", "w", "h", "label", "score"}``, best score first.
+        ``{"x", "y", "w", "h", "label", "score"}``, best score first (the lowered score with ``sigma``).
+
+    Examples
+    --------
+    >>> wins = np.array([[0, 0, 10, 10], [7, 0, 17, 10], [30, 0, 40, 10]])  # IoU 0.18, 0
+    >>> [(b["x"], b["score"]) for b in suppress([0.9, 0.8, 0.7], [1, 1, 1], wins, ["bg", "pit"], 0.5)]
+    [(0, 0.9), (7, 0.8), (30, 0.7)]
+    >>> [(b["x"], b["score"]) for b in suppress([0.9, 0.8, 0.7], [1, 1, 1], wins, ["bg", "pit"], 0.5, sigma=0.05)]
+    [(0, 0.9), (30, 0.7)]
     """
     scores = np.asarray(scores, dtype=np.float64)
     windows = np.asarray(windows, dtype=np.int64)
@@ -143,17 +158,48 @@ def suppress(scores, best, windows, classes, threshold, min_box=1, max_iou=0.3, 
     if len(idx) == 0:
         return []
     iou, inside = pairwise_overlap(windows[idx], windows[idx])
-    drop = ((iou >= max_iou) | (inside >= max_inside)) & (best[idx][:, None] == best[idx][None, :])
-    alive = np.ones(len(idx), bool)
+    same = best[idx][:, None] == best[idx][None, :]
+    drop = ((iou >= max_iou) | (inside >= max_inside)) & same
+    if sigma is None:
+        order = _hard(drop)
+        kept_scores = scores[idx[order]]
+    else:
+        order, kept_scores = _soft(scores[idx], np.broadcast_to(threshold, scores.shape)[idx], drop,
+                                   np.where(same, np.exp(-(iou ** 2) / float(sigma)), 1.0))
     boxes = []
-    for i in range(len(idx)):
-        if not alive[i]:
-            continue
-        alive &= ~drop[i]
+    for i, s in zip(order, kept_scores, strict=True):
         x0, y0, x1, y1 = (int(v) for v in windows[idx[i]])
         boxes.append({"x": x0, "y": y0, "w": x1 - x0, "h": y1 - y0, "label": str(classes[best[idx[i]]]),
-                      "score": round(float(scores[idx[i]]), 4)})
+                      "score": round(float(s), 4)})
     return boxes
+
+
+def _hard(drop):
+    """Kept rows of ``drop`` (rows best first): each one not dropped by a kept one before it."""
+    alive = np.ones(len(drop), bool)
+    order = []
+    for i in range(len(drop)):
+        if alive[i]:
+            alive &= ~drop[i]
+            order.append(i)
+    return order
+
+
+def _soft(scores, threshold, drop, decay):
+    """Kept rows and their lowered scores: the best alive row is kept, multiplies the others' scores by its
+    row of ``decay`` and drops its row of ``drop``; rows below their ``threshold`` are no longer alive."""
+    s = np.array(scores, dtype=np.float64)
+    alive = s >= threshold
+    order, kept = [], []
+    while alive.any():
+        i = int(np.flatnonzero(alive)[np.argmax(s[alive])])
+        order.append(i)
+        kept.append(s[i])
+        alive[i] = False
+        alive &= ~drop[i]
+        s *= decay[i]
+        alive &= s >= threshold
+    return order, kept
 
 
 def count_matches(found, truth, min_iou=_MATCH_IOU):
