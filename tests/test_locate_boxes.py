@@ -53,6 +53,9 @@ def test_soft_suppression_lowers_shifted_boxes_of_a_class_and_keeps_boxes_beside
     for found in (hard, soft):
         assert [b["score"] for b in found] == sorted((b["score"] for b in found), reverse=True)
     assert suppress(np.zeros(0), np.zeros(0, int), np.zeros((0, 4)), CLASSES, 0.1, sigma=0.05) == []
+    for bad in (0, -0.1, float("nan"), float("inf")):
+        with pytest.raises(InputError, match="sigma"):
+            suppress(scores, best, wins, CLASSES, 0.2, sigma=bad)
 
 
 def test_soft_suppression_never_raises_a_score_and_keeps_only_candidates_at_the_threshold():

@@ -122,6 +122,11 @@ def test_box_scorer_learns_the_boxes_and_round_trips(tight_wins):
     design = np.column_stack([feats, (names[:, None] == np.asarray(scorer.classes)[None, :]).astype(float)])
     expected = scorer.model.predict_proba(design)[:, 1] * np.sqrt(scorer.tight.predict_proba(design)[:, 1])
     np.testing.assert_allclose(scorer.score(feats, names), expected)
+    # its boxes: the candidates softly suppressed (sigma 0.05) at its thresholds, by its scores
+    from defectlab.learn.box_ranker import suppress
+
+    scores, th = scorer.score(feats, names), scorer.thresholds_for(names)
+    assert out == suppress(scores, labels, boxes, CLASSES, th, sigma=0.05) != []
     again = BoxScorer.from_meta(json.loads(json.dumps(scorer.meta())), scorer.model, tight_model=scorer.tight)
     assert again.threshold == scorer.threshold and again.class_thresholds == scorer.class_thresholds
     np.testing.assert_allclose(again.score(feats, names), scorer.score(feats, names))

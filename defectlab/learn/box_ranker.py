@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from defectlab.errors import ArtifactError
+from defectlab.errors import ArtifactError, InputError
 from defectlab.messages import msg
 
 __all__ = ["BASE_FEATURES", "BoxRanker", "candidate_features", "count_matches", "suppress"]
@@ -149,6 +149,9 @@ def suppress(scores, best, windows, classes, threshold, min_box=1, max_iou=0.3, 
     >>> [(b["x"], b["score"]) for b in suppress([0.9, 0.8, 0.7], [1, 1, 1], wins, ["bg", "pit"], 0.5, sigma=0.05)]
     [(0, 0.9), (30, 0.7)]
     """
+    if sigma is not None and not (np.isfinite(sigma) and sigma > 0):
+        raise InputError(msg("error.suppress.sigma", "The soft suppression's sigma must be a positive number "
+                                                     "(or None: hard suppression); got {sigma}.", sigma=sigma))
     scores = np.asarray(scores, dtype=np.float64)
     windows = np.asarray(windows, dtype=np.int64)
     best = np.asarray(best, dtype=np.int64)
