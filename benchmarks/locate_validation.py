@@ -68,6 +68,7 @@ whole image: 22.5 per plate on average) is cut from the plate and its features e
 * ``VARIANT:ARG+iou``: the variant's tight trees learn each candidate's IoU with the best annotated box of its
   class as a soft target (LightGBM cross-entropy, :class:`SoftTight`; an IoU-aware score) instead of
   IoU >= 0.5.
+* ``VARIANT:ARG+sigma=S``: the variant with soft suppression of another sigma (shipped: 0.05).
 * ``VARIANT:ARG+hard``: the variant with hard suppression (no soft lowering of the scores of a class's
   overlapping boxes: the library's before locator format 17), in the threshold pick and the boxes alike.
 * ``VARIANT:ARG+global``: the variant with one best-F1 threshold for every class instead of one per class;
@@ -755,6 +756,7 @@ def run_variant(ctx, folds, variant):
     arg, no_tight = (arg[:-len("+notight")], True) if arg.endswith("+notight") else (arg, False)
     arg, soft = (arg[:-len("+iou")], True) if arg.endswith("+iou") else (arg, False)
     arg, one_threshold = (arg[:-len("+global")], True) if arg.endswith("+global") else (arg, False)
+    arg, _, sigma = arg.partition("+sigma=")  # VARIANT:ARG+sigma=S (last): soft suppression with another sigma
     arg, _, power = arg.partition("+power=")  # VARIANT:ARG+power=E: score P(match) * P(tight) ** E
     arg, _, limits = arg.partition("+suppress=")  # VARIANT:ARG+suppress=IOU,INSIDE: other suppression limits
     fixed = (None, *FIXED, *(("x", v) for v in SCALED))
@@ -762,6 +764,8 @@ def run_variant(ctx, folds, variant):
     saved, saved_suppress, saved_tight, saved_sigma = bp._best_thresholds, bp.suppress, bp._TIGHT_IOU, bp._SOFT_SIGMA
     if hard:  # VARIANT:ARG+hard: hard suppression (no soft lowering of overlapping boxes' scores)
         bp._SOFT_SIGMA = None
+    if sigma:
+        bp._SOFT_SIGMA = float(sigma)
     if no_tight:  # VARIANT:ARG+notight: the scorer without its tight trees (no candidate reaches IoU 2)
         bp._TIGHT_IOU = 2.0
     if one_threshold:  # VARIANT:ARG+global: the best-F1 threshold over all classes, none per class

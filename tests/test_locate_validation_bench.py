@@ -45,7 +45,7 @@ def _plates(n=24, seed=0):
 
 @pytest.mark.parametrize("variant", ["default", "regress-replace:0.1", "regress-concat:0.3", "plate-evidence",
                                      "recall@precision:0.65", "default:+global", "default:+global+notight",
-                                     "default:+iou", "default:+hard"])
+                                     "default:+iou", "default:+hard", "default:+sigma=0.1"])
 def test_every_variant_scores_every_true_box_once(bench, variant):
     plates = _plates()
     ctx = bench.Context(CLASSES, plates)
