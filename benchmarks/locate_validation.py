@@ -84,7 +84,10 @@ those with precision >= 0.6, the issue's target's point of the curve), and the s
 Soft suppression (2026-12-06, seeds 0-2): ``crop-structure:trees400,0.3`` (soft, the library's since locator
 format 17) 0.60 / 0.73 (F1 0.658; recall at precision >= 0.6 0.631, along the scaled calibrated thresholds
 0.651) against ``crop-structure:trees400,0.3+hard`` 0.59 / 0.68 (F1 0.636; 0.633; 0.637): F1 better in each
-draw (0.672 / 0.649 / 0.652 against 0.652 / 0.625 / 0.630) -- kept. The numbers below are with hard suppression.
+draw (0.672 / 0.649 / 0.652 against 0.652 / 0.625 / 0.630) -- kept. Other sigmas, same draws: ``+sigma=0.03``
+F1 0.656 (0.633; scaled 0.662), ``+sigma=0.1`` 0.651 (0.626; 0.646): not better. ``crop-platewhole:trees400,0.3``
+with soft suppression, seed 0: F1 0.662 against 0.672 (0.676 / 0.665 against 0.675 / 0.671): not kept. The
+numbers below are with hard suppression.
 
 Results (mean of 7 fold draws, seeds 0-6): ``default`` recall 0.51 / precision 0.62 (F1 0.56);
 ``default:trees400,0.3`` 0.51 / 0.63 (0.56); ``crop-features:trees400,0.3`` 0.53 / 0.65 (F1 0.58, better in
