@@ -55,9 +55,10 @@ def _plate(ws, data, user="sam", name="line3.png"):
 
 
 def _result(ws, plate_id, user="sam"):
-    # one fixed threshold: the fixture's run (logreg on 16 small plates) calibrates its thresholds on a few
-    # held-out plates, high enough to show no box on some new plates; these tests are about the review
-    result = locate_plate(ws, "Plates", plate_id, user=user, settings=LocateSettings(threshold=0.3))
+    # one low fixed threshold: the fixture's run (logreg on 16 small plates) calibrates its thresholds on a few
+    # held-out plates, high enough to show no box on some new plates (and its scores differ between library
+    # versions); these tests are about the review
+    result = locate_plate(ws, "Plates", plate_id, user=user, settings=LocateSettings(threshold=0.05))
     assert result.boxes, "the synthetic plate should show at least one defect"
     return result
 
