@@ -46,7 +46,13 @@ from defectlab.imaging import load_image  # noqa: E402
 from defectlab.ingest import import_source  # noqa: E402
 from defectlab.ingest.boxes import parse_voc  # noqa: E402
 from defectlab.learn import train_project  # noqa: E402
-from defectlab.learn.locate import LocateSettings, locate_image, locator_for_run, remake_boxes  # noqa: E402
+from defectlab.learn.locate import (  # noqa: E402
+    LocateSettings,
+    _result_min_box,
+    locate_image,
+    locator_for_run,
+    remake_boxes,
+)
 from defectlab.learn.runs import resolve_run  # noqa: E402
 from defectlab.store import open_workspace  # noqa: E402
 
@@ -147,10 +153,8 @@ def _scaled_boxes(result, scorer, scale):
     """The crop stage's boxes of ``result`` at its calibrated per-class thresholds times ``scale``."""
     boxes, labels, feats = result.proposals
     names = np.asarray(result.classes)[np.asarray(labels, dtype=np.int64)]
-    sides = np.minimum(result.windows[:, 2] - result.windows[:, 0], result.windows[:, 3] - result.windows[:, 1])
-    min_box = min(max(1, int(sides.min(initial=2)) // 2), result.height, result.width)
     return scorer.crop.boxes(boxes, labels, feats, list(result.classes), scorer.crop.thresholds_for(names) * scale,
-                             min_box)
+                             _result_min_box(result, LocateSettings()))
 
 
 def _by_class(found, truth, counts):

@@ -146,7 +146,7 @@ import numpy as np  # noqa: E402
 import defectlab.learn.box_proposals as bp  # noqa: E402
 from defectlab.features import extract  # noqa: E402
 from defectlab.learn import locate as loc_mod  # noqa: E402
-from defectlab.learn.box_ranker import count_matches, pairwise_overlap, suppress  # noqa: E402
+from defectlab.learn.box_ranker import count_matches, pairwise_overlap  # noqa: E402
 from defectlab.learn.runs import get_run, load_run_model, resolve_run  # noqa: E402
 from defectlab.store import get_item, load_item_image  # noqa: E402
 
@@ -673,19 +673,7 @@ def _plate_evidence(ctx, i):
 def _recall_at_precision(p0):
     """A replacement of :func:`bp._best_thresholds`: the highest recall at out-of-fold precision >= p0."""
     def choose(plates, scores, classes, defect):
-        counts, n_true = {t: {} for t in bp._GRID}, {}
-        for (boxes, labels, _, truth), s in zip(plates, scores, strict=True):
-            labels = np.asarray(labels, dtype=np.int64)
-            for label, _ in truth:
-                n_true[label] = n_true.get(label, 0) + 1
-            for c in defect:
-                sel = labels == classes.index(c)
-                if sel.any():
-                    mine = [x for x in truth if x[0] == c]
-                    for t in bp._GRID:
-                        found = suppress(s[sel], labels[sel], boxes[sel], classes, t, sigma=bp._SOFT_SIGMA)
-                        tp, n = counts[t].get(c, (0, 0))
-                        counts[t][c] = (tp + count_matches(found, mine), n + len(found))
+        counts, n_true = bp._threshold_counts(plates, scores, classes, defect)
 
         def stat(t, labels):
             tp = sum(counts[t].get(c, (0, 0))[0] for c in labels)
@@ -840,16 +828,12 @@ FIXED = (0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.5
 SCALED = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
-def recall_at_precision(scores, p0=0.6):
+def recall_at_precision(scores, p0=0.6, scaled=False):
     """The highest recall among the fixed thresholds' boxes with precision >= ``p0`` (0 when none): the
-    curve's point that the issue's target (recall >= 0.7 at precision >= 0.6) is about."""
-    return max([v["recall"] for k, v in scores.items() if k.startswith("@") and v["precision"] >= p0], default=0.0)
-
-
-def recall_at_precision_scaled(scores, p0=0.6):
-    """The same along the calibrated thresholds scaled by :data:`SCALED` (and the calibrated point)."""
-    return max([v["recall"] for k, v in scores.items() if (k.startswith("x") or k == "calibrated")
-                and v["precision"] >= p0], default=0.0)
+    curve's point that the issue's target (recall >= 0.7 at precision >= 0.6) is about; ``scaled``: along the
+    calibrated thresholds scaled by :data:`SCALED` (and the calibrated point) instead."""
+    on_curve = (lambda k: k.startswith("x") or k == "calibrated") if scaled else (lambda k: k.startswith("@"))
+    return max([v["recall"] for k, v in scores.items() if on_curve(k) and v["precision"] >= p0], default=0.0)
 
 
 def _candidates(ctx, name, arg, train, test):
@@ -921,7 +905,7 @@ def main(argv=None):
                  _score(sum(c.values())) for t, c in counts.items()}
             s["per_class"] = {c: _score(v) for c, v in counts[None].items()}
             s["recall@precision0.6"] = recall_at_precision(s)
-            s["scaled_recall@precision0.6"] = recall_at_precision_scaled(s)
+            s["scaled_recall@precision0.6"] = recall_at_precision(s, scaled=True)
             per_seed.append(s)
             cal = s["calibrated"]
             print(f"{variant:<24} seed {seed}: recall {cal['recall']:.3f} precision {cal['precision']:.3f} "

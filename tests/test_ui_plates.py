@@ -44,6 +44,11 @@ def ws(tmp_path_factory):
     return plates_workspace(tmp_path_factory.mktemp("uiplates"))
 
 
+# a search may train the run's locator first (the page does on first use): more than AppTest's 30 s on a
+# loaded machine
+SEARCH_TIMEOUT = 120
+
+
 def _crops(ws):
     frame = items_frame(ws, 1)
     return frame[frame["parent_id"].notna()]
@@ -67,11 +72,11 @@ def test_overlay_and_initial_drawing_are_plain_arrays_and_dicts():
 
 def test_predict_finds_defects_on_a_plate_and_accepts_and_corrects_boxes(ws):
     before = set(_crops(ws)["id"])
-    at = app(ws.root, "predict")
+    at = app(ws.root, "predict", timeout=SEARCH_TIMEOUT)
     no_exception(at)
     for plate_id in _new_plates(ws):  # a new plate on which the model finds defects
         at.selectbox(key="plates_pick").set_value(plate_id)
-        at.button(key="plates_find").click().run(timeout=120)  # a first search trains the locator
+        at.button(key="plates_find").click().run()
         no_exception(at)
         state = at.session_state["plates_result"]
         boxes = state["result"].boxes
@@ -102,11 +107,11 @@ def test_predict_finds_defects_on_a_plate_and_accepts_and_corrects_boxes(ws):
 
 
 def test_predict_box_threshold_trades_missed_defects_for_wrong_boxes(ws):
-    at = app(ws.root, "predict")
+    at = app(ws.root, "predict", timeout=SEARCH_TIMEOUT)
     no_exception(at)
     plate_id = _new_plates(ws)[0]
     at.selectbox(key="plates_pick").set_value(plate_id)
-    at.button(key="plates_find").click().run(timeout=120)  # a first search trains the locator
+    at.button(key="plates_find").click().run()
     no_exception(at)
     calibrated = at.session_state["plates_result"]
     assert calibrated["threshold"] is None
@@ -124,7 +129,7 @@ def test_predict_box_threshold_trades_missed_defects_for_wrong_boxes(ws):
                and f"{precision:.0%} of the boxes right" in c.value for c in at.caption)
     for value in (0.99, 0.01):  # one threshold for every class, chosen by the supervisor
         at.slider(key="plates_threshold").set_value(value).run()
-        at.button(key="plates_find").click().run(timeout=120)  # a first search trains the locator
+        at.button(key="plates_find").click().run()
         no_exception(at)
         state = at.session_state["plates_result"]
         assert state["threshold"] == value and state["item_id"] == plate_id
@@ -144,12 +149,12 @@ def test_predict_box_threshold_trades_missed_defects_for_wrong_boxes(ws):
 
 
 def test_cut_crops_offers_the_models_boxes(ws):
-    at = app(ws.root, "cut_crops")
+    at = app(ws.root, "cut_crops", timeout=SEARCH_TIMEOUT)
     no_exception(at)
     for plate_id in _new_plates(ws)[::-1]:  # a plate nobody has cut yet: every box found is a suggestion
         at.selectbox(key="crop_plate").set_value(plate_id)
         at.run()
-        at.button(key="crop_suggest").click().run(timeout=120)  # a first search trains the locator
+        at.button(key="crop_suggest").click().run()
         no_exception(at)
         sug = at.session_state["crop_suggestions"]
         assert sug["plate"] == plate_id
@@ -161,7 +166,7 @@ def test_cut_crops_offers_the_models_boxes(ws):
     # one low threshold for every class: at least as many suggestions, each scoring at least that
     at.toggle(key="crop_suggest_calibrated").set_value(False).run()
     at.slider(key="crop_suggest_threshold").set_value(0.01).run()
-    at.button(key="crop_suggest").click().run(timeout=120)  # a first search trains the locator
+    at.button(key="crop_suggest").click().run()
     no_exception(at)
     more = at.session_state["crop_suggestions"]["boxes"]
     assert len(more) >= len(sug["boxes"]) and all(b["score"] >= 0.01 for b in more)
@@ -177,7 +182,7 @@ def _iou(a, b):
 def test_predict_dismissing_a_box_is_remembered_and_not_suggested_again(ws):
     from defectlab.learn.plate_review import plate_memory
 
-    at = app(ws.root, "predict")
+    at = app(ws.root, "predict", timeout=SEARCH_TIMEOUT)
 
     def is_new(b, cut_boxes):  # a box Cut crops would suggest: no crop of the plate overlaps it by IoU >= 0.5
         return all(_iou((b["x"], b["y"], b["x"] + b["w"], b["y"] + b["h"]), c) < 0.5 for c in cut_boxes)
@@ -187,7 +192,7 @@ def test_predict_dismissing_a_box_is_remembered_and_not_suggested_again(ws):
     k = None
     for plate_id in items_frame(ws, 1, role="plate")["id"].iloc[1:].astype(int):
         at.selectbox(key="plates_pick").set_value(int(plate_id))
-        at.button(key="plates_find").click().run(timeout=120)  # a first search trains the locator
+        at.button(key="plates_find").click().run()
         no_exception(at)
         state = at.session_state["plates_result"]
         cut_boxes = [list(b) for b in _crops(ws).loc[lambda f, p=plate_id: f["parent_id"] == p, "box"]]
@@ -206,14 +211,14 @@ def test_predict_dismissing_a_box_is_remembered_and_not_suggested_again(ws):
     assert any(m["decision"] == "dismissed" and (m["x"], m["y"]) == (box["x"], box["y"])
                for m in plate_memory(ws, plate_id))
     # searched again: the box is marked as dismissed before
-    at.button(key="plates_find").click().run(timeout=120)  # a first search trains the locator
+    at.button(key="plates_find").click().run()
     no_exception(at)
     assert at.session_state["plates_result"]["result"].extra["earlier"][k]["decision"] == "dismissed"
     assert any("Dismissed before on this plate" in c.value for c in at.caption)
     # Cut crops does not suggest the dismissed box again
-    cut = app(ws.root, "cut_crops")
+    cut = app(ws.root, "cut_crops", timeout=SEARCH_TIMEOUT)
     cut.selectbox(key="crop_plate").set_value(plate_id).run()
-    cut.button(key="crop_suggest").click().run(timeout=120)
+    cut.button(key="crop_suggest").click().run()
     no_exception(cut)
     suggested = cut.session_state["crop_suggestions"]["boxes"]
     assert (box["x"], box["y"], box["w"], box["h"]) not in {(b["x"], b["y"], b["w"], b["h"]) for b in suggested}

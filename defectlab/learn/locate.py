@@ -1120,14 +1120,20 @@ def remake_boxes(result, settings, ranker=None, scorer=None):
         ``{"x", "y", "w", "h", "label", "score"}``, best score first.
     """
     h, w = result.height, result.width
-    sides = np.minimum(result.windows[:, 2] - result.windows[:, 0], result.windows[:, 3] - result.windows[:, 1])
-    min_box = min(settings.min_box or max(1, int(sides.min(initial=2)) // 2), min(h, w))
+    min_box = _result_min_box(result, settings)
     proposals = result.proposals
     if proposals is not None and (scorer is None or scorer.crop is None
                                   or proposals[2].shape[1] != scorer.crop.n_columns):
         proposals = None
     return _make_boxes(result.window_probs.astype(np.float64), result.windows, result.prob_map, result.cell,
                        result.classes, h, w, settings, (ranker, scorer), min_box, proposals)
+
+
+def _result_min_box(result, settings):
+    """The smallest box side of a :class:`PlateResult`'s boxes: ``settings.min_box``, else half its smallest
+    window side, at most the image's shorter side."""
+    sides = np.minimum(result.windows[:, 2] - result.windows[:, 0], result.windows[:, 3] - result.windows[:, 1])
+    return min(settings.min_box or max(1, int(sides.min(initial=2)) // 2), min(result.height, result.width))
 
 
 def _make_boxes(probs, windows, pmap, cell, classes, h, w, settings, learned, min_box, proposals=None):
