@@ -153,6 +153,10 @@ def test_notight_restores_the_tight_trees_afterwards_and_recall_at_precision_rea
               "@0.4": {"recall": 0.7, "precision": 0.6}, "@0.5": {"recall": 0.6, "precision": 0.7}}
     assert bench.recall_at_precision(scores) == 0.7  # the calibrated boxes are not a point of the fixed curve
     assert bench.recall_at_precision(scores, 0.8) == 0.0
+    # along the scaled calibrated thresholds: those points and the calibrated one, not the fixed curve
+    scaled = {**scores, "x0.5": {"recall": 0.75, "precision": 0.62}, "x0.7": {"recall": 0.65, "precision": 0.7}}
+    assert bench.recall_at_precision(scaled, scaled=True) == 0.75
+    assert bench.recall_at_precision(scaled, 0.45, scaled=True) == 0.9
 
 
 def test_iou_variant_learns_soft_targets_and_restores_the_library(bench):
