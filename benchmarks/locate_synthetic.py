@@ -9,11 +9,12 @@ classes. This benchmark needs no third-party data:
 1. ``--train`` plates of the demo's renderer (:func:`defectlab.demo.make_plate_images`, 400 x 600, 2-4
    defects each, exact boxes; seed 5) are written as a Pascal VOC folder and imported (crops + plates) into
    a workspace; the default run is trained (3 folds).
-2. The run's locator is trained three times, in copies of that workspace: as the library learns it (the box
+2. The run's locator is trained four times, in copies of that workspace: as the library learns it (the box
    scorers try tight trees and keep them where they make better boxes out of fold, from 8 plates on; soft
-   suppression), with hard suppression (a peer: before locator format 17) and with the tight trees switched
-   off (a peer: the scorers before locator format 16).
-3. All three locate the same ``--test`` new plates (seed 77) on one core: box recall and precision at IoU >= 0.3,
+   suppression; a same-class box dropped from 35 % inside a kept one), with a box dropped from half inside
+   (a peer: before locator format 18), with hard suppression (a peer: before locator format 17) and with
+   the tight trees switched off (a peer: the scorers before locator format 16).
+3. All four locate the same ``--test`` new plates (seed 77) on one core: box recall and precision at IoU >= 0.3,
    label-matched (``benchmarks/locate.py``'s matching), and seconds per plate.
 
 Prints one line per variant and one JSON line.
@@ -63,16 +64,19 @@ def trained_workspace(root, n_plates):
     return Path(root) / "ws"
 
 
-def evaluate(ws_dir, test, tight=True, soft=True):
+def evaluate(ws_dir, test, tight=True, soft=True, max_inside=None):
     """(tp, found, true), seconds per plate and whether the scorers kept tight trees, on the ``test`` plates;
-    ``soft=False``: hard suppression, in the thresholds' pick and the boxes alike."""
+    ``soft=False``: hard suppression, ``max_inside``: another share of a same-class box inside a kept one at
+    which it is dropped, in the thresholds' pick and the boxes alike."""
     from locate import match
 
-    saved, saved_sigma = bp._TIGHT_MIN_PLATES, bp._SOFT_SIGMA
+    saved, saved_sigma, saved_inside = bp._TIGHT_MIN_PLATES, bp._SOFT_SIGMA, bp._MAX_INSIDE
     if not tight:  # the peer: no scorer ever learns tight trees
         bp._TIGHT_MIN_PLATES = 10**9
     if not soft:  # the peer: hard suppression (before locator format 17)
         bp._SOFT_SIGMA = None
+    if max_inside is not None:  # the peer: half inside (before locator format 18)
+        bp._MAX_INSIDE = max_inside
     try:
         ws = open_workspace(ws_dir)
         run_id = resolve_run(ws, PROJECT)
@@ -88,7 +92,7 @@ def evaluate(ws_dir, test, tight=True, soft=True):
             seconds.append(time.process_time() - t0)
             totals += match(result.boxes, [(lab, (x0, y0, x1, y1)) for lab, x0, y0, x1, y1 in truth])
     finally:
-        bp._TIGHT_MIN_PLATES, bp._SOFT_SIGMA = saved, saved_sigma
+        bp._TIGHT_MIN_PLATES, bp._SOFT_SIGMA, bp._MAX_INSIDE = saved, saved_sigma, saved_inside
     kept = {"scorer": scorer is not None and scorer.tight is not None,
             "crop_stage": scorer is not None and scorer.crop is not None and scorer.crop.tight is not None}
     return totals, float(np.mean(seconds)), kept, t_locator
@@ -103,19 +107,21 @@ def main(argv=None):
     ap.add_argument("--workdir", default=None, help="keep the workspaces here (a new run each time)")
     args = ap.parse_args(argv)
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="locate-synthetic-"))
-    for sub in ("learned", "notight", "hard"):
+    for sub in ("learned", "notight", "hard", "halfinside"):
         shutil.rmtree(workdir / sub, ignore_errors=True)
     learned = trained_workspace(workdir / "learned", args.train)
-    for sub in ("notight", "hard"):
+    for sub in ("notight", "hard", "halfinside"):
         shutil.copytree(learned.parent, workdir / sub)  # same run, same crops: only the locator differs
         for stored in (workdir / sub / "ws" / "runs").glob("*/locator"):
             shutil.rmtree(stored)  # (none yet: the locator is trained on first use, in each copy)
     test = make_plate_images(args.test, HEIGHT, WIDTH, random_state=77)
     out = {"train_plates": args.train, "test_plates": args.test, "variants": {}}
-    for name, ws_dir, tight, soft in (("learned", learned, True, True),
-                                      ("hard suppression (peer)", workdir / "hard" / "ws", True, False),
-                                      ("no tight trees (peer)", workdir / "notight" / "ws", False, True)):
-        totals, sec, kept, t_locator = evaluate(ws_dir, test, tight, soft)
+    for name, ws_dir, tight, soft, inside in (
+            ("learned", learned, True, True, None),
+            ("half inside (peer)", workdir / "halfinside" / "ws", True, True, 0.5),
+            ("hard suppression (peer)", workdir / "hard" / "ws", True, False, None),
+            ("no tight trees (peer)", workdir / "notight" / "ws", False, True, None)):
+        totals, sec, kept, t_locator = evaluate(ws_dir, test, tight, soft, inside)
         rec, prec = _scores(*totals)
         f1 = 2 * rec * prec / max(rec + prec, 1e-9)
         out["variants"][name] = {"recall": round(rec, 4), "precision": round(prec, 4), "f1": round(f1, 4),

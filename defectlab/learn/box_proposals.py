@@ -21,10 +21,11 @@ boxes that follow the map:
    ``P(match) * sqrt(P(tight))``, and a threshold is picked per class (best F1 of the suppressed boxes,
    out of fold, plates grouped);
 4. boxes are the candidates reaching their class's threshold, best first, minus those of the same class
-   overlapping a kept one (:func:`defectlab.learn.box_ranker.suppress`: dropped at IoU >= 0.3 or half of the
-   smaller inside; below that, soft suppression lowers the score of a box by ``exp(-IoU ** 2 / 0.05)`` for
-   each kept box of its class it overlaps, so a box shifted against a kept one, the same defect at another
-   extent, must score much higher to stay; the thresholds are picked with the same suppression).
+   overlapping a kept one (:func:`defectlab.learn.box_ranker.suppress`: dropped at IoU >= 0.3 or 35 % of the
+   smaller inside -- a piece of a defect a kept box holds; below that, soft suppression lowers the score of a
+   box by ``exp(-IoU ** 2 / 0.05)`` for each kept box of its class it overlaps, so a box shifted against a
+   kept one, the same defect at another extent, must score much higher to stay; the thresholds are picked
+   with the same suppression).
 
 **Tight trees, where they help.** Suppression keeps the best-scored of overlapping candidates of a class,
 and the match trees score every candidate at IoU >= 0.3 alike: a loose box around two patches can beat
@@ -101,6 +102,8 @@ _MATCH_IOU = 0.3
 _TIGHT_IOU = 0.5  # a candidate fits an annotated box tightly from this IoU on (the scorer's second trees)
 _TIGHT_POWER = 0.5  # score = P(match) * P(tight) ** _TIGHT_POWER
 _SOFT_SIGMA = 0.05  # Gaussian soft suppression of a class's overlapping boxes (suppress(sigma=)); None: hard
+_MAX_IOU = 0.3  # a same-class box is dropped at this IoU with a kept one ...
+_MAX_INSIDE = 0.35  # ... or with this share of the smaller one inside the other (locator format 18; was 0.5)
 _TIGHT_MIN_PLATES = 8  # tight trees only from this many held-out plates on (from the demo's 4 they cost precision)
 _CLOSE = 9  # closing kernel (map cells) that merges neighbouring blobs of a class
 _SECOND = 0.15  # a window is also a candidate of its second defect class from this probability
@@ -640,7 +643,7 @@ class BoxScorer:
         names = np.asarray(classes)[np.asarray(labels, dtype=np.int64)] if len(boxes) else np.zeros(0, str)
         scores = self.score(features, names)
         th = self.thresholds_for(names) if threshold is None else threshold
-        return suppress(scores, labels, boxes, classes, th, min_box, sigma=_SOFT_SIGMA)
+        return _suppressed(scores, labels, boxes, classes, th, min_box)
 
     def expected(self, threshold=None):
         """``(recall, precision)`` that :attr:`estimate` gives at one ``threshold`` for every class or at the
@@ -755,6 +758,14 @@ def expected_from(estimate, threshold=None):
             float(np.interp(threshold, ts, estimate["precision"])))
 
 
+def _suppressed(scores, labels, boxes, classes, threshold, min_box=1):
+    """The box scorer's boxes from scored candidates: :func:`~defectlab.learn.box_ranker.suppress` with its
+    limits (a same-class box dropped at IoU >= ``_MAX_IOU`` with a kept one or ``_MAX_INSIDE`` of the smaller
+    inside the other) and soft suppression below them (``_SOFT_SIGMA``); the thresholds are picked with it."""
+    return suppress(scores, labels, boxes, classes, threshold, min_box, max_iou=_MAX_IOU, max_inside=_MAX_INSIDE,
+                    sigma=_SOFT_SIGMA)
+
+
 def _combined(match, tight):
     """The score from the match and tight probabilities (:attr:`BoxScorer.tight`)."""
     return np.asarray(match, dtype=np.float64) * np.clip(tight, 0.0, 1.0) ** _TIGHT_POWER
@@ -799,7 +810,7 @@ def _boxes_counts(plates, scores, classes, threshold, per_class):
     for (boxes, labels, _, truth), s in zip(plates, scores, strict=True):
         names = np.asarray(classes)[np.asarray(labels, dtype=np.int64)] if len(boxes) else np.zeros(0, str)
         th = np.array([per_class.get(str(n), threshold) for n in names], dtype=np.float64)
-        kept = suppress(np.asarray(s, dtype=np.float64), labels, boxes, classes, th, sigma=_SOFT_SIGMA)
+        kept = _suppressed(np.asarray(s, dtype=np.float64), labels, boxes, classes, th)
         tp, found, n_true = tp + count_matches(kept, truth), found + len(kept), n_true + len(truth)
     return tp, found, n_true
 
@@ -853,7 +864,7 @@ def _threshold_counts(plates, scores, classes, defect, grid=_GRID):
                 continue
             mine_truth = [x for x in truth if x[0] == c]
             for t in grid:
-                found = suppress(s[sel], labels[sel], boxes[sel], classes, t, sigma=_SOFT_SIGMA)
+                found = _suppressed(s[sel], labels[sel], boxes[sel], classes, t)
                 tp, n = counts[t].get(c, (0, 0))
                 counts[t][c] = (tp + count_matches(found, mine_truth), n + len(found))
     return counts, n_true

@@ -106,8 +106,9 @@ __all__ = [
 BACKGROUND = "background"
 LOCATOR_DIR = "locator"
 # 13: the box scorer's crop stage (locator/crop_scorer/); 14: its structure candidates; 15: only from 8 plates on;
-# 16: tight trees (locator/scorer_tight/, locator/crop_scorer_tight/); 17: soft suppression (thresholds picked with it)
-_LOCATOR_FORMAT = 17
+# 16: tight trees (locator/scorer_tight/, locator/crop_scorer_tight/); 17: soft suppression (thresholds picked with it);
+# 18: the scorer's boxes drop a same-class box 35 % inside a kept one (was 50 %)
+_LOCATOR_FORMAT = 18
 _METHODS = ("auto", "proposals", "ranked", "windows", "components")
 SCORER_DIR = "scorer"
 CROP_SCORER_DIR = "crop_scorer"
