@@ -101,7 +101,7 @@ def tight_wins(monkeypatch):
     monkeypatch.setattr(bp, "_boxes_f1", lambda plates, scores, *a: -sum(float(np.sum(v)) for v in scores))
 
 
-def test_box_scorer_drops_a_same_class_box_a_third_inside_a_kept_one():
+def test_box_scorer_drops_a_same_class_box_35_percent_inside_a_kept_one():
     # B lies 40 % inside A (IoU 0.13): the windows' suppression (half inside) keeps it, softly lowered; the box
     # scorer's (35 %, locator format 18) drops it -- a piece of a defect another box already holds. A box of
     # the other class at B's place, and a box beside A, stay.
