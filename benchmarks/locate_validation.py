@@ -894,17 +894,17 @@ def _with_relative_size(ctx, cand, train):
     """Candidates plus :data:`RELATIVE_SIZE`: each extent column (log width, height, shorter and longer side)
     as a z-score against the annotated boxes of the candidate's class on the training plates (a class
     without any: 0), so every tree that sees them sees the extent *for its class*."""
-    stats = np.zeros((len(ctx.classes), 2, 4))
+    stats, known = np.zeros((len(ctx.classes), 2, 4)), np.zeros(len(ctx.classes), bool)
     stats[:, 1] = 1.0
     for c, name in enumerate(ctx.classes):
         mine = [box for i in train for lab, box in ctx.plates[i]["truth"] if lab == name]
         if len(mine) >= 2:
             cols = _size_columns(mine)
-            stats[c] = cols.mean(0), np.maximum(cols.std(0), 0.1)
+            stats[c], known[c] = (cols.mean(0), np.maximum(cols.std(0), 0.1)), True
     out = {}
     for i, (b, lab, F, *rest) in cand.items():
         lab = np.asarray(lab, np.int64)
-        z = (_size_columns(b) - stats[lab, 0]) / stats[lab, 1]
+        z = np.where(known[lab][:, None], (_size_columns(b) - stats[lab, 0]) / stats[lab, 1], 0.0)
         out[i] = (b, lab, np.column_stack([F, z]).astype(np.asarray(F).dtype), *rest)
     return out
 

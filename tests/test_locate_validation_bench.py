@@ -45,12 +45,17 @@ def _plates(n=24, seed=0):
 
 @pytest.mark.parametrize("variant", ["default", "regress-replace:0.1", "regress-concat:0.3", "plate-evidence",
                                      "recall@precision:0.65", "default:+global", "default:+global+notight",
-                                     "default:+iou", "default:+hard", "default:+sigma=0.1"])
+                                     "default:+iou", "default:+hard", "default:+sigma=0.1",
+                                     "default:+suppress=0.3,0.35", "suppress:0.3,0.8", "default:+relsize"])
 def test_every_variant_scores_every_true_box_once(bench, variant):
     plates = _plates()
     ctx = bench.Context(CLASSES, plates)
     folds = np.arange(len(plates)) % 3
+    bp = bench.bp
+    library = (bp._MAX_IOU, bp._MAX_INSIDE, bp._SOFT_SIGMA, bp._TIGHT_IOU, bp._TIGHT_POWER, bp._new_model)
     counts = bench.run_variant(ctx, folds, variant)
+    # a variant's switches are put back: the next variant (and the library) runs as shipped
+    assert (bp._MAX_IOU, bp._MAX_INSIDE, bp._SOFT_SIGMA, bp._TIGHT_IOU, bp._TIGHT_POWER, bp._new_model) == library
     assert set(counts) == {None, *bench.FIXED, *(("x", v) for v in bench.SCALED)}
     # the calibrated thresholds scaled down keep at least the boxes they keep scaled up
     found = [int(sum(counts[("x", v)].values())[1]) for v in sorted(bench.SCALED)]
@@ -62,6 +67,25 @@ def test_every_variant_scores_every_true_box_once(bench, variant):
     # the synthetic boxes are easy: the default scorer finds most of them
     if variant == "default":
         assert bench._score(sum(counts[None].values()))["recall"] >= 0.5
+
+
+def test_relative_size_columns_are_z_scores_against_the_class_boxes(bench):
+    plates = _plates(6)
+    ctx = bench.Context(CLASSES, plates)
+    cand = {i: ctx.props[i][:3] for i in range(6)}
+    out = bench._with_relative_size(ctx, cand, list(range(6)))
+    for i in range(6):
+        b, _, F = cand[i]
+        assert out[i][2].shape == (len(b), F.shape[1] + len(bench.RELATIVE_SIZE))
+        np.testing.assert_array_equal(out[i][2][:, :F.shape[1]], F)  # the candidate's own columns unchanged
+    # a candidate equal to the mean extent of its class's boxes scores 0; the background (no boxes) scores 0
+    boxes = [box for p in plates for lab, box in p["truth"] if lab == "pit"]
+    cols = bench._size_columns(boxes)
+    z = (cols - cols.mean(0)) / np.maximum(cols.std(0), 0.1)
+    one = {0: (np.array(boxes), np.full(len(boxes), CLASSES.index("pit")), np.zeros((len(boxes), 1)))}
+    np.testing.assert_allclose(bench._with_relative_size(ctx, one, list(range(6)))[0][2][:, 1:], z)
+    bg = {0: (np.array(boxes), np.zeros(len(boxes), np.int64), np.zeros((len(boxes), 1)))}
+    np.testing.assert_array_equal(bench._with_relative_size(ctx, bg, list(range(6)))[0][2][:, 1:], 0.0)
 
 
 def test_regression_targets_and_boxes_stay_on_the_plate(bench):
