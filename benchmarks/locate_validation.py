@@ -68,12 +68,23 @@ whole image: 22.5 per plate on average) is cut from the plate and its features e
 * ``VARIANT:ARG+iou``: the variant's tight trees learn each candidate's IoU with the best annotated box of its
   class as a soft target (LightGBM cross-entropy, :class:`SoftTight`; an IoU-aware score) instead of
   IoU >= 0.5.
-* ``VARIANT:ARG+relsize`` (last): :data:`RELATIVE_SIZE`, 4 more scorer columns: the candidate's extent as
+* ``VARIANT:ARG+rerank`` (last, after ``+relsize``): within each cluster of same-class candidates that
+  suppression sets against each other (the best remaining one and those it overlaps scoring at least half of
+  it), the cluster's best score goes to the candidate that pair trees say fits the true box best
+  (:func:`_fit_pair_model`, :func:`_reranked`); the thresholds are the scorer's.
+* ``VARIANT:ARG+relsize``: :data:`RELATIVE_SIZE`, 4 more scorer columns: the candidate's extent as
   z-scores against its class's annotated boxes on the training plates.
 * ``VARIANT:ARG+sigma=S``: the variant with soft suppression of another sigma (shipped: 0.05).
+* ``VARIANT:ARG+leaves=N`` (after the other ``+name=`` options but ``+bag=``): every scorer's trees with N
+  leaves (shipped: 15).
+* ``VARIANT:ARG+bag=N`` (after the other ``+name=`` options): every scorer (match and tight trees, and those
+  scoring out of fold for the threshold pick) the mean of N models of different seeds on the same rows.
 * ``VARIANT:ARG+hard``: the variant with hard suppression (no soft lowering of the scores of a class's
   overlapping boxes: the library's before locator format 17), in the threshold pick and the boxes alike.
 * ``VARIANT:ARG+global``: the variant with one best-F1 threshold for every class instead of one per class;
+  ``VARIANT:ARG+joint``: per-class thresholds that together give the best F1 of all classes' boxes (a common
+  marginal precision, :func:`_joint_thresholds`) instead of each class's own best F1; ``+jointlow``: the same
+  on thresholds from 0.01 (:data:`bp._ESTIMATE_GRID`) instead of 0.05;
   ``VARIANT:ARG+suppress=IOU,INSIDE``: the variant with the suppression limits of ``suppress:IOU,INSIDE``;
   ``VARIANT:ARG+power=E``: the variant scoring a candidate ``P(match) * P(tight) ** E`` (shipped: E = 0.5);
   ``VARIANT:ARG+notight`` (last): the variant's scorers without their tight trees (:attr:`BoxScorer.tight`,
@@ -82,6 +93,19 @@ whole image: 22.5 per plate on average) is cut from the plate and its features e
 Each line also gives the boxes at fixed thresholds and the recall at precision >= 0.6 (the highest recall of
 those with precision >= 0.6, the issue's target's point of the curve), and the same along the calibrated
 (per-class) thresholds scaled by 0.3-0.9 (:data:`SCALED`).
+
+Seed 0 (2026-12-06, a workspace rebuilt on another machine: the same code gives ``crop-structure:trees400,0.3``
+0.62 / 0.75, F1 0.677, recall at precision >= 0.6 0.658, along the scaled calibrated thresholds 0.674), not
+kept: ``+joint`` (class thresholds of the best F1 of all boxes) F1 0.678 (0.658; 0.666), ``+jointlow`` 0.672
+(0.658; 0.660), ``+bag=3`` 0.656 (0.622; 0.644), ``+leaves=31`` 0.671 (0.644; 0.687), ``+suppress=0.3,0.4`` 0.667
+(0.660; 0.668). A diagnosis of that draw at threshold 0.05 (``crop-structure:trees400,0.3``): of 172 inclusion
+boxes 89 are found, 78 have a candidate at IoU >= 0.3 that scores far too low (median 0.005: match 0.07, tight
+0.004; the crop calls it inclusion with median probability 0.56 against 0.99 for the found ones; median 22 x 44
+pixels against 32 x 117), 5 have none; of crazing's, patches' and rolled-in scale's misses, most lose to a
+shifted box of their class kept before them. ``+rerank`` (pair trees choosing the best-fitting candidate of
+each cluster), seeds 0-2: F1 0.684 / 0.646 / 0.667 against 0.677 / 0.655 / 0.667 (recall at precision >= 0.6
+0.675 / 0.621 / 0.643 against 0.658 / 0.646 / 0.649; along the scaled calibrated thresholds 0.667 / 0.641 / 0.662
+against 0.674 / 0.648 / 0.661): better in the first draw only -- not kept.
 
 Containment (2026-12-06, seeds 0-2, same draws as below): ``crop-structure:trees400,0.3+suppress=0.3,0.35`` (a
 same-class box dropped from 35 % of it inside a kept one; the library's since locator format 18, so that
@@ -701,6 +725,38 @@ def _recall_at_precision(p0):
     return choose
 
 
+def _joint_thresholds(grid):
+    """A replacement of :func:`bp._best_thresholds`: the per-class thresholds that together give the best F1
+    of *all* classes' boxes (not each class's own best F1). Adding boxes raises the overall F1 while their
+    precision exceeds F1 / 2, so at the optimum every class stops where its marginal precision falls below one
+    common ``lam``: for each ``lam`` every class takes the threshold maximising ``tp - lam * found``, and the
+    ``lam`` of the best overall F1 is kept (ties: the larger ``lam``, fewer boxes). Classes with fewer than
+    10 true boxes keep the one best-F1 threshold for every class."""
+    def choose(plates, scores, classes, defect):
+        counts, n_true = bp._threshold_counts(plates, scores, classes, defect, grid)
+        overall = max(grid, key=lambda t: (round(_f1_at(counts, n_true, defect, t), 9), t))
+        own = [c for c in defect if n_true.get(c, 0) >= 10]
+        rest = [c for c in defect if c not in own]
+        total = sum(n_true.get(c, 0) for c in defect)
+        base = np.array([sum(counts[overall].get(c, (0, 0))[k] for c in rest) for k in (0, 1)], np.float64)
+        best, picked = -1.0, {c: overall for c in own}
+        for lam in np.round(np.arange(0.95, 0.01, -0.01), 2):
+            pick = {c: max(grid, key=lambda t, c=c: (counts[t].get(c, (0, 0))[0] - lam * counts[t].get(c, (0, 0))[1],
+                                                     t)) for c in own}
+            tp_found = base + np.array([[*counts[pick[c]].get(c, (0, 0))] for c in own]).sum(axis=0)
+            f1 = 2 * tp_found[0] / max(tp_found[1] + total, 1)
+            if f1 > best + 1e-12:
+                best, picked = f1, pick
+        return overall, picked
+    return choose
+
+
+def _f1_at(counts, n_true, labels, t):
+    tp = sum(counts[t].get(c, (0, 0))[0] for c in labels)
+    found = sum(counts[t].get(c, (0, 0))[1] for c in labels)
+    return 2 * tp / max(found + sum(n_true.get(c, 0) for c in labels), 1)
+
+
 def _scorer_model(n_trees, colsample, subsample=None):
     """A replacement of :func:`bp._new_model`: ``n_trees`` trees at learning rate 20 / n_trees; with
     ``subsample`` (``treesN,S,R``), each tree sees a share S of the columns and R of the rows on any number of
@@ -756,11 +812,16 @@ def _soft_targets(saved_targets):
 def run_variant(ctx, folds, variant):
     """Counts (tp, found, true) per class over the folds, and the same at fixed thresholds 0.5 / 0.6."""
     name, _, arg = variant.partition(":")
+    arg, rerank = (arg[:-len("+rerank")], True) if arg.endswith("+rerank") else (arg, False)
     arg, relsize = (arg[:-len("+relsize")], True) if arg.endswith("+relsize") else (arg, False)
     arg, hard = (arg[:-len("+hard")], True) if arg.endswith("+hard") else (arg, False)
     arg, no_tight = (arg[:-len("+notight")], True) if arg.endswith("+notight") else (arg, False)
     arg, soft = (arg[:-len("+iou")], True) if arg.endswith("+iou") else (arg, False)
     arg, one_threshold = (arg[:-len("+global")], True) if arg.endswith("+global") else (arg, False)
+    arg, joint = (arg[:-len("+joint")], True) if arg.endswith("+joint") else (arg, False)
+    arg, joint_low = (arg[:-len("+jointlow")], True) if arg.endswith("+jointlow") else (arg, False)
+    arg, _, n_bag = arg.partition("+bag=")  # VARIANT:ARG+bag=N (after the others): N seeds' trees averaged
+    arg, _, leaves = arg.partition("+leaves=")  # VARIANT:ARG+leaves=N (then +bag=): trees of N leaves
     arg, _, sigma = arg.partition("+sigma=")  # VARIANT:ARG+sigma=S (last): soft suppression with another sigma
     arg, _, power = arg.partition("+power=")  # VARIANT:ARG+power=E: score P(match) * P(tight) ** E
     arg, _, limits = arg.partition("+suppress=")  # VARIANT:ARG+suppress=IOU,INSIDE: other suppression limits
@@ -776,6 +837,8 @@ def run_variant(ctx, folds, variant):
         bp._TIGHT_IOU = 2.0
     if one_threshold:  # VARIANT:ARG+global: the best-F1 threshold over all classes, none per class
         bp._best_thresholds = lambda *a: (saved(*a)[0], {})
+    if joint or joint_low:  # VARIANT:ARG+joint / +jointlow: the class thresholds of the best F1 of all boxes
+        bp._best_thresholds = _joint_thresholds(bp._ESTIMATE_GRID if joint_low else bp._GRID)
     if name == "recall@precision":
         bp._best_thresholds = _recall_at_precision(float(arg or 0.65))
     if name == "crop-features" and arg.startswith("rp"):  # crop-features:rp0.65: with recall@precision
@@ -786,6 +849,20 @@ def run_variant(ctx, folds, variant):
         n_trees, colsample, *subsample = arg[5:].split(",")
         colsample = float(colsample)
         bp._new_model = _scorer_model(int(n_trees), colsample, *(float(v) for v in subsample))
+    if leaves:  # VARIANT:ARG+leaves=N: every scorer's trees with N leaves (shipped: 15)
+        few_leaves = bp._new_model
+
+        def more_leaves(random_state, n_trees=200):
+            model = few_leaves(random_state, n_trees)
+            model.num_leaves = int(leaves)
+            return model
+        bp._new_model = more_leaves
+    if n_bag:  # VARIANT:ARG+bag=N: N trees of different seeds, their probabilities averaged (see _Bag)
+        one_model = bp._new_model
+
+        def bagged(random_state, n_trees=200):
+            return _Bag([one_model(random_state + 1009 * k, n_trees) for k in range(int(n_bag))])
+        bp._new_model = bagged
     if name == "suppress" or limits:  # suppress:max_iou,max_inside for both the threshold pick and the boxes
         bp._MAX_IOU, bp._MAX_INSIDE = (float(v) for v in (limits or arg).split(","))
     saved_power, saved_targets = bp._TIGHT_POWER, bp.proposal_targets
@@ -806,11 +883,16 @@ def run_variant(ctx, folds, variant):
             if relsize:  # VARIANT:ARG+relsize: the candidate's extent against its class's training boxes
                 cand = _with_relative_size(ctx, cand, train)
             scorer = bp.BoxScorer.fit([(*cand[i], ctx.plates[i]["truth"]) for i in train], ctx.classes, BACKGROUND, 0)
+            pair_model = _fit_pair_model(ctx, cand, train) if rerank else None
             for i in test:
                 names = np.asarray(ctx.classes)[np.asarray(cand[i][1], dtype=np.int64)]
+                scores = scorer.score(cand[i][2], names)
+                if pair_model is not None:
+                    scores = _reranked(pair_model, *cand[i], scores)
                 for t in fixed:  # a tuple ("x", v): the calibrated thresholds times v
-                    th = scorer.thresholds_for(names) * t[1] if isinstance(t, tuple) else t
-                    found = scorer.boxes(*cand[i], ctx.classes, threshold=th, min_box=ctx.min_box)
+                    th = scorer.thresholds_for(names) * (t[1] if isinstance(t, tuple) else 1.0) if (
+                        t is None or isinstance(t, tuple)) else t
+                    found = bp._suppressed(scores, cand[i][1], cand[i][0], ctx.classes, th, ctx.min_box)
                     for c in ctx.defect:
                         mine = [x for x in ctx.plates[i]["truth"] if x[0] == c]
                         counts[t][c] += (count_matches([f for f in found if f["label"] == c], mine),
@@ -820,6 +902,96 @@ def run_variant(ctx, folds, variant):
         bp._MAX_IOU, bp._MAX_INSIDE = saved_limits
         bp._TIGHT_POWER, bp.proposal_targets, bp._SOFT_SIGMA = saved_power, saved_targets, saved_sigma
     return counts
+
+
+_PAIR_FLOOR = 0.02  # candidates scoring below this take no part in the re-ranking
+_PAIR_SHARE = 0.5  # a cluster: the candidates overlapping its best one that score at least this share of it
+
+
+def _competing(b, lab, scores):
+    """(K, K) bool: same-class candidates that suppression would set against each other (IoU or containment
+    over the library's limits), both scoring >= :data:`_PAIR_FLOOR`."""
+    iou, inside = pairwise_overlap(b, b)
+    ok = scores >= _PAIR_FLOOR
+    return ((iou >= bp._MAX_IOU) | (inside >= bp._MAX_INSIDE)) & (lab[:, None] == lab[None, :]) & np.outer(ok, ok)
+
+
+def _fit_pair_model(ctx, cand, train):
+    """``+rerank``'s pair trees: of two competing candidates (see :func:`_competing`) on the same true box,
+    which fits it better (higher IoU); learned on the training folds' candidates, scored out of fold by the
+    scorer (two halves), from the difference of the two candidates' columns and both scores."""
+    half = np.arange(len(train)) % 2
+    X, y = [], []
+    for j in range(2):
+        fit_on = [i for i, g in zip(train, half, strict=True) if g != j]
+        scorer = bp.BoxScorer.fit([(*cand[i], ctx.plates[i]["truth"]) for i in fit_on], ctx.classes, BACKGROUND, 0)
+        for i in (i for i, g in zip(train, half, strict=True) if g == j):
+            b, lab, F = cand[i]
+            lab = np.asarray(lab, np.int64)
+            s = scorer.score(F, np.asarray(ctx.classes)[lab])
+            comp = _competing(np.asarray(b, np.float64), lab, s)
+            best = np.zeros(len(b))
+            for label, box in ctx.plates[i]["truth"]:
+                v = pairwise_overlap(b, np.array([box], np.float64))[0][:, 0] * (lab == ctx.classes.index(label))
+                best = np.maximum(best, v)
+            a, c = np.nonzero(np.triu(comp, 1) & (np.maximum(best[:, None], best[None, :]) >= bp._MATCH_IOU)
+                              & (np.abs(best[:, None] - best[None, :]) >= 0.05))
+            if len(a):
+                X += [_pair_design(F, s, a, c), _pair_design(F, s, c, a)]
+                y += [best[a] > best[c], best[c] > best[a]]
+    if not X:
+        return None
+    X, y = np.vstack(X), np.concatenate(y)
+    if y.all() or not y.any():
+        return None
+    return bp._new_model(0, bp._CROP_TREES).fit(X, y)
+
+
+def _pair_design(F, s, a, c):
+    F = np.asarray(F, np.float64)
+    return np.column_stack([F[a] - F[c], s[a], s[c]])
+
+
+def _reranked(pair_model, b, lab, F, scores):
+    """The scores re-assigned within clusters of competing candidates: the cluster's best score goes to the
+    candidate that the pair trees say fits best (the most pairs won), which then suppresses the others."""
+    lab = np.asarray(lab, np.int64)
+    scores = np.asarray(scores, np.float64)
+    if pair_model is None or len(scores) < 2:
+        return scores
+    comp = _competing(np.asarray(b, np.float64), lab, scores)
+    out, done = scores.copy(), np.zeros(len(scores), bool)
+    for k in np.argsort(-scores, kind="stable"):
+        if done[k] or scores[k] < _PAIR_FLOOR:
+            continue
+        members = np.flatnonzero(comp[k] & ~done & (scores >= _PAIR_SHARE * scores[k]))
+        group = np.concatenate([[k], members[members != k]])
+        done[group] = True
+        if len(group) < 2:
+            continue
+        a, c = (v.ravel() for v in np.meshgrid(np.arange(len(group)), np.arange(len(group)), indexing="ij"))
+        off = a != c
+        p = pair_model.predict_proba(_pair_design(F, scores, group[a[off]], group[c[off]]))[:, 1]
+        wins = np.bincount(a[off], weights=p, minlength=len(group))
+        w = group[int(np.argmax(wins))]
+        out[k], out[w] = scores[w], scores[k]
+    return out
+
+
+class _Bag:
+    """``+bag=N``: models of different seeds fitted on the same rows, their probabilities averaged (each tree
+    sees a random share of the columns, and of the rows from 20,000 on: the seeds' trees differ)."""
+
+    def __init__(self, models):
+        self.models = models
+
+    def fit(self, X, y):
+        self.models = [m.fit(X, y) for m in self.models]
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def predict_proba(self, X):
+        return np.mean([m.predict_proba(X) for m in self.models], axis=0)
 
 
 class _SoftOrMatch:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from defectlab.learn.box_ranker import thresholds_from_counts
 from defectlab.learn.locate import sliding_windows
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "locate_validation.py"
@@ -46,16 +47,20 @@ def _plates(n=24, seed=0):
 @pytest.mark.parametrize("variant", ["default", "regress-replace:0.1", "regress-concat:0.3", "plate-evidence",
                                      "recall@precision:0.65", "default:+global", "default:+global+notight",
                                      "default:+iou", "default:+hard", "default:+sigma=0.1",
-                                     "default:+suppress=0.3,0.35", "suppress:0.3,0.8", "default:+relsize"])
+                                     "default:+suppress=0.3,0.35", "suppress:0.3,0.8", "default:+relsize",
+                                     "default:+joint", "default:+jointlow", "default:+leaves=31", "default:+bag=2",
+                                     "default:+suppress=0.3,0.4+leaves=7+bag=2", "default:+rerank"])
 def test_every_variant_scores_every_true_box_once(bench, variant):
     plates = _plates()
     ctx = bench.Context(CLASSES, plates)
     folds = np.arange(len(plates)) % 3
     bp = bench.bp
-    library = (bp._MAX_IOU, bp._MAX_INSIDE, bp._SOFT_SIGMA, bp._TIGHT_IOU, bp._TIGHT_POWER, bp._new_model)
+    library = (bp._MAX_IOU, bp._MAX_INSIDE, bp._SOFT_SIGMA, bp._TIGHT_IOU, bp._TIGHT_POWER, bp._new_model,
+               bp._best_thresholds)
     counts = bench.run_variant(ctx, folds, variant)
     # a variant's switches are put back: the next variant (and the library) runs as shipped
-    assert (bp._MAX_IOU, bp._MAX_INSIDE, bp._SOFT_SIGMA, bp._TIGHT_IOU, bp._TIGHT_POWER, bp._new_model) == library
+    assert (bp._MAX_IOU, bp._MAX_INSIDE, bp._SOFT_SIGMA, bp._TIGHT_IOU, bp._TIGHT_POWER, bp._new_model,
+            bp._best_thresholds) == library
     assert set(counts) == {None, *bench.FIXED, *(("x", v) for v in bench.SCALED)}
     # the calibrated thresholds scaled down keep at least the boxes they keep scaled up
     found = [int(sum(counts[("x", v)].values())[1]) for v in sorted(bench.SCALED)]
@@ -141,7 +146,7 @@ class _FakeOracle:
                                      "crop-features:trees60,0.5", "default:trees60,0.5", "crop-structure",
                                      "crop-structuremap", "crop-structurepix", "crop-structure:+suppress=0.3,0.8",
                                      "crop-structure:trees60,0.8,0.5", "crop-structurectx",
-                                     "crop-structure:+power=1"])
+                                     "crop-structure:+power=1", "crop-structure:+rerank"])
 def test_the_second_stage_variants_score_every_true_box_once(bench, variant):
     plates = _plates()
     ctx = bench.Context(CLASSES, plates)
@@ -196,3 +201,30 @@ def test_iou_variant_learns_soft_targets_and_restores_the_library(bench):
     plates = _plates()
     bench.run_variant(bench.Context(CLASSES, plates), np.arange(len(plates)) % 3, "default:+iou")
     assert bp.proposal_targets is saved_targets and bp._new_model is saved_model
+
+
+def test_joint_thresholds_move_every_class_to_one_marginal_precision(bench, monkeypatch):
+    bp = bench.bp
+    # "a" finds its boxes precisely, "b" poorly: each class's own best F1 stops "a" early and lets "b" run on
+    counts = {t: {"a": (int(100 * (1 - t)), int(100 * (1 - t) / (0.95 - 0.5 * (1 - t)))),
+                  "b": (int(50 * (1 - t)), int(50 * (1 - t) / (0.6 - 0.4 * (1 - t))))} for t in bp._GRID}
+    n_true = {"a": 100, "b": 60}
+    monkeypatch.setattr(bp, "_threshold_counts", lambda *a: (counts, n_true))
+    own = thresholds_from_counts(counts, n_true, ["a", "b"])
+    joint = bench._joint_thresholds(bp._GRID)(None, None, None, ["a", "b"])
+    assert own == (0.3, {"a": 0.2, "b": 0.4})
+    assert joint == (0.3, {"a": 0.15, "b": 0.5})
+
+    def f1(per_class):
+        tp = sum(counts[per_class[c]][c][0] for c in "ab")
+        return 2 * tp / (sum(counts[per_class[c]][c][1] for c in "ab") + 160)
+    assert f1(joint[1]) > f1(own[1])  # the overall F1 is what the joint pick maximises
+
+
+def test_bagged_scorer_averages_its_seeds(bench):
+    X = np.random.default_rng(0).normal(size=(300, 4))
+    y = X[:, 0] + 0.5 * np.random.default_rng(1).normal(size=300) > 0
+    bag = bench._Bag([bench.bp._new_model(s, 20) for s in (0, 1)]).fit(X, y)
+    P = bag.predict_proba(X)
+    np.testing.assert_allclose(P, np.mean([m.predict_proba(X) for m in bag.models], axis=0))
+    assert bag.n_features_in_ == 4 and P.shape == (300, 2)
