@@ -890,8 +890,7 @@ def run_variant(ctx, folds, variant):
                 if pair_model is not None:
                     scores = _reranked(pair_model, *cand[i], scores)
                 for t in fixed:  # a tuple ("x", v): the calibrated thresholds times v
-                    th = scorer.thresholds_for(names) * (t[1] if isinstance(t, tuple) else 1.0) if (
-                        t is None or isinstance(t, tuple)) else t
+                    th = t if isinstance(t, float) else scorer.thresholds_for(names) * (t[1] if t else 1.0)
                     found = bp._suppressed(scores, cand[i][1], cand[i][0], ctx.classes, th, ctx.min_box)
                     for c in ctx.defect:
                         mine = [x for x in ctx.plates[i]["truth"] if x[0] == c]
