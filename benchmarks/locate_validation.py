@@ -183,7 +183,7 @@ import numpy as np  # noqa: E402
 import defectlab.learn.box_proposals as bp  # noqa: E402
 from defectlab.features import extract  # noqa: E402
 from defectlab.learn import locate as loc_mod  # noqa: E402
-from defectlab.learn.box_ranker import count_matches, pairwise_overlap  # noqa: E402
+from defectlab.learn.box_ranker import count_matches, pairwise_overlap, thresholds_from_counts  # noqa: E402
 from defectlab.learn.runs import get_run, load_run_model, resolve_run  # noqa: E402
 from defectlab.store import get_item, load_item_image  # noqa: E402
 
@@ -731,10 +731,10 @@ def _joint_thresholds(grid):
     precision exceeds F1 / 2, so at the optimum every class stops where its marginal precision falls below one
     common ``lam``: for each ``lam`` every class takes the threshold maximising ``tp - lam * found``, and the
     ``lam`` of the best overall F1 is kept (ties: the larger ``lam``, fewer boxes). Classes with fewer than
-    10 true boxes keep the one best-F1 threshold for every class."""
+    10 true boxes keep the library's one best-F1 threshold for every class (picked on its grid)."""
     def choose(plates, scores, classes, defect):
         counts, n_true = bp._threshold_counts(plates, scores, classes, defect, grid)
-        overall = max(grid, key=lambda t: (round(_f1_at(counts, n_true, defect, t), 9), t))
+        overall = thresholds_from_counts(counts, n_true, defect)[0]  # the library's one threshold for all
         own = [c for c in defect if n_true.get(c, 0) >= 10]
         rest = [c for c in defect if c not in own]
         total = sum(n_true.get(c, 0) for c in defect)
@@ -749,12 +749,6 @@ def _joint_thresholds(grid):
                 best, picked = f1, pick
         return overall, picked
     return choose
-
-
-def _f1_at(counts, n_true, labels, t):
-    tp = sum(counts[t].get(c, (0, 0))[0] for c in labels)
-    found = sum(counts[t].get(c, (0, 0))[1] for c in labels)
-    return 2 * tp / max(found + sum(n_true.get(c, 0) for c in labels), 1)
 
 
 def _scorer_model(n_trees, colsample, subsample=None):
@@ -887,7 +881,7 @@ def run_variant(ctx, folds, variant):
             for i in test:
                 names = np.asarray(ctx.classes)[np.asarray(cand[i][1], dtype=np.int64)]
                 scores = scorer.score(cand[i][2], names)
-                if pair_model is not None:
+                if rerank:
                     scores = _reranked(pair_model, *cand[i], scores)
                 for t in fixed:  # a tuple ("x", v): the calibrated thresholds times v
                     th = t if isinstance(t, float) else scorer.thresholds_for(names) * (t[1] if t else 1.0)
