@@ -52,6 +52,19 @@ def _keyed(page, key):
     return page.locator(f".st-key-{key}")
 
 
+def _one_input(page, key, timeout=30.0):
+    """The one text input of widget ``key``, once the rerun that re-renders its form has settled.
+
+    While Streamlit replaces a form after a rerun, the stale copy and the new one can both be in the
+    page for a moment; filling then would hit Playwright's strict mode (two elements)."""
+    inputs = _keyed(page, key).locator("input")
+    wait_ready(page)
+    page.wait_for_function(
+        "sel => document.querySelectorAll(sel).length === 1", arg=f".st-key-{key} input",
+        timeout=timeout * 1000)
+    return inputs
+
+
 def _pick(page, key, option):
     _keyed(page, key).get_by_role("combobox").click()
     page.get_by_role("option", name=option, exact=True).click()
@@ -98,7 +111,7 @@ def test_labeling_team_flow(server, browser):
     page.get_by_text("This is the first extra account").wait_for()
     shot(page, "flow_01_users_single_user")
     for k, (name, (display, role, first_pw, _)) in enumerate(PEOPLE.items()):
-        _keyed(page, "users_new_name").locator("input").fill(name)
+        _one_input(page, "users_new_name").fill(name)
         _keyed(page, "users_new_display").locator("input").fill(display)
         _pick(page, "users_new_role", role)
         _keyed(page, "users_new_password").locator("input").fill(first_pw)
