@@ -1,7 +1,7 @@
 """Benchmark: defects located on new synthetic plates with several defects each, box scorer with and without
 its tight trees and its soft suppression (same plates, same run settings, one process).
 
-    .venv/bin/python benchmarks/locate_synthetic.py [--train 40] [--test 100] [--workdir DIR]
+    .venv/bin/python benchmarks/locate_synthetic.py [--train 40] [--test 100] [--workdir DIR] [--variants NAME ...]
 
 NEU has one defect class per plate and loose, hand-drawn boxes; real plates have several defects of different
 classes. This benchmark needs no third-party data:
@@ -48,6 +48,13 @@ from defectlab.store import open_workspace  # noqa: E402
 
 PROJECT = "Synthetic plates"
 HEIGHT, WIDTH = 400, 600
+#: name: (workspace copy, tight trees, soft suppression, share inside at which a box is dropped or None)
+VARIANTS = {
+    "learned": ("learned", True, True, None),
+    "half inside (peer)": ("halfinside", True, True, 0.5),
+    "hard suppression (peer)": ("hard", True, False, None),
+    "no tight trees (peer)": ("notight", False, True, None),
+}
 
 
 def trained_workspace(root, n_plates):
@@ -105,23 +112,25 @@ def main(argv=None):
     ap.add_argument("--train", type=int, default=40, help="boxed plates the run and its locator learn from")
     ap.add_argument("--test", type=int, default=100, help="new plates located")
     ap.add_argument("--workdir", default=None, help="keep the workspaces here (a new run each time)")
+    ap.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS),
+                    help="which of them to run (default: all four)")
     args = ap.parse_args(argv)
+    chosen = [v for v in VARIANTS if v in args.variants]
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="locate-synthetic-"))
-    for sub in ("learned", "notight", "hard", "halfinside"):
+    for sub, *_ in VARIANTS.values():
         shutil.rmtree(workdir / sub, ignore_errors=True)
     learned = trained_workspace(workdir / "learned", args.train)
-    for sub in ("notight", "hard", "halfinside"):
-        shutil.copytree(learned.parent, workdir / sub)  # same run, same crops: only the locator differs
-        for stored in (workdir / sub / "ws" / "runs").glob("*/locator"):
-            shutil.rmtree(stored)  # (none yet: the locator is trained on first use, in each copy)
+    for name in chosen:
+        sub = VARIANTS[name][0]
+        if sub != "learned":
+            shutil.copytree(learned.parent, workdir / sub)  # same run, same crops: only the locator differs
+            for stored in (workdir / sub / "ws" / "runs").glob("*/locator"):
+                shutil.rmtree(stored)  # (none yet: the locator is trained on first use, in each copy)
     test = make_plate_images(args.test, HEIGHT, WIDTH, random_state=77)
     out = {"train_plates": args.train, "test_plates": args.test, "variants": {}}
-    for name, ws_dir, tight, soft, inside in (
-            ("learned", learned, True, True, None),
-            ("half inside (peer)", workdir / "halfinside" / "ws", True, True, 0.5),
-            ("hard suppression (peer)", workdir / "hard" / "ws", True, False, None),
-            ("no tight trees (peer)", workdir / "notight" / "ws", False, True, None)):
-        totals, sec, kept, t_locator = evaluate(ws_dir, test, tight, soft, inside)
+    for name in chosen:
+        sub, tight, soft, inside = VARIANTS[name]
+        totals, sec, kept, t_locator = evaluate(workdir / sub / "ws", test, tight, soft, inside)
         rec, prec = _scores(*totals)
         f1 = 2 * rec * prec / max(rec + prec, 1e-9)
         out["variants"][name] = {"recall": round(rec, 4), "precision": round(prec, 4), "f1": round(f1, 4),
