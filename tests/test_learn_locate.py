@@ -122,12 +122,15 @@ def _write_plates(root, plates, start=0):
             _voc_xml(name, image.shape[0], image.shape[1], boxes), encoding="utf-8")
 
 
+N_TRAIN = 20  # boxed plates the module's run learns from (from 8 on: the ranker holds them out in two halves)
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("locate")
-    plates = make_plate_images(n_plates=40, height=240, width=320, random_state=3)
-    _write_plates(root / "train", plates[:34])
-    held = plates[34:]
+    plates = make_plate_images(n_plates=N_TRAIN + 6, height=240, width=320, random_state=3)
+    _write_plates(root / "train", plates[:N_TRAIN])
+    held = plates[N_TRAIN:]
     (root / "new").mkdir()
     for k, (image, _) in enumerate(held):
         cv2.imwrite(str(root / "new" / f"new_{k}.png"), image)
@@ -264,7 +267,7 @@ def test_locator_learns_a_box_ranker_from_held_out_plates(trained):
     ws, run_id, root, _ = trained
     model, classes, info = locator_for_run(ws, run_id)
     ranker = info["ranker"]
-    assert isinstance(ranker, BoxRanker) and info["n_ranker_plates"] == 34  # every plate held out once
+    assert isinstance(ranker, BoxRanker) and info["n_ranker_plates"] == N_TRAIN  # every plate held out once
     assert 0 < ranker.threshold < 1 and set(ranker.classes) == set(classes) - {BACKGROUND}
     directory = ws.runs_dir / run_id / LOCATOR_DIR
     assert read_meta(directory)["extra"]["ranker"] == ranker.to_dict()  # plain numbers, no pickle
@@ -308,7 +311,7 @@ def test_from_eight_boxed_plates_the_crop_stage_also_boxes_the_plates_own_marks(
     ws, run_id, root, _ = trained
     model, classes, info = locator_for_run(ws, run_id)
     crop = info["scorer"].crop
-    assert crop is not None and crop.structure  # 34 boxed plates
+    assert crop is not None and crop.structure  # N_TRAIN (>= 8) boxed plates
     meta = json.loads((ws.runs_dir / run_id / LOCATOR_DIR / "meta.json").read_text())
     assert meta["extra"]["scorer"]["crop"]["structure"] is True  # stored, and read back on the next load
     image = load_image(root / "new" / "new_0.png")
@@ -318,7 +321,7 @@ def test_from_eight_boxed_plates_the_crop_stage_also_boxes_the_plates_own_marks(
     # the map-only scorer (tiled images) never learned them
     _, _, again = locator_for_run(ws, run_id)
     assert again["scorer"].crop.structure and not again["scorer"].structure
-    # from 34 plates the scorers tried tight trees (kept where they made better boxes out of fold): what the
+    # from N_TRAIN (>= 8) plates the scorers tried tight trees (kept where they made better boxes out of fold): what the
     # meta says is what is loaded again
     for stage, stored in ((again["scorer"], meta["extra"]["scorer"]), (again["scorer"].crop,
                                                                       meta["extra"]["scorer"]["crop"])):
