@@ -1,6 +1,7 @@
 """Validation of box-scorer variants on NEU *training* plates (never on the held-out plates 241-300).
 
     .venv/bin/python benchmarks/locate_validation.py [--neu DIR] [--workdir DIR] [--cut 180] [--seeds 0 1 2]
+        [--variants V ...] [--flip]
 
 The benchmark of record is ``benchmarks/locate.py`` (plates 241-300). This script is where changes to the box
 scorer are tried first, so that nothing is tuned on the held-out plates:
@@ -84,15 +85,36 @@ whole image: 22.5 per plate on average) is cut from the plate and its features e
 * ``VARIANT:ARG+global``: the variant with one best-F1 threshold for every class instead of one per class;
   ``VARIANT:ARG+joint``: per-class thresholds that together give the best F1 of all classes' boxes (a common
   marginal precision, :func:`_joint_thresholds`) instead of each class's own best F1; ``+jointlow``: the same
-  on thresholds from 0.01 (:data:`bp._ESTIMATE_GRID`) instead of 0.05;
+  on thresholds from 0.01 (:data:`bp._ESTIMATE_GRID`) instead of 0.05; ``VARIANT:ARG+jointrp=P`` (after every
+  other ``+name=`` option): per-class thresholds (from 0.01) of the highest recall of all classes' boxes at an
+  out-of-fold precision of all boxes >= P, found exactly (:func:`_joint_recall_thresholds`), instead of the
+  best F1 -- an operating point for the issue's target rather than a better scorer;
   ``VARIANT:ARG+suppress=IOU,INSIDE``: the variant with the suppression limits of ``suppress:IOU,INSIDE``;
   ``VARIANT:ARG+power=E``: the variant scoring a candidate ``P(match) * P(tight) ** E`` (shipped: E = 0.5);
   ``VARIANT:ARG+notight`` (last): the variant's scorers without their tight trees (:attr:`BoxScorer.tight`,
   the library's since locator format 16), as before.
 
+``--flip``: every variant's scorers also learn from the training folds' plates mirrored left to right (their
+windows classified by the same validation locator, cached in ``validation-<cut>-f<format>-flip.npz`` and
+``window-features-<cut>-flip.npz``; a plate and its mirror in the same half of the out-of-fold split,
+:func:`_with_mirrors`); the mirrors are never scored, so the counts stay those of the validation plates.
+
 Each line also gives the boxes at fixed thresholds and the recall at precision >= 0.6 (the highest recall of
 those with precision >= 0.6, the issue's target's point of the curve), and the same along the calibrated
 (per-class) thresholds scaled by 0.3-0.9 (:data:`SCALED`).
+
+Seeds 0-2 (2026-12-06, evening; the workspace rebuilt once more: ``crop-structure:trees400,0.3`` F1 0.683 / 0.656
+/ 0.668, recall at precision >= 0.6 0.661 / 0.639 / 0.652, along the scaled calibrated thresholds 0.671 / 0.649
+/ 0.666), not kept: ``--flip`` (the scorers learn from twice the plates, each also mirrored) F1 0.661 / 0.660 /
+0.659 (0.643 / 0.643 / 0.650; 0.646 / 0.653 / 0.656): worse in the mean, much worse in the first draw.
+``+jointrp=0.65`` lands at 0.667 / 0.636, 0.643 / 0.626, 0.650 / 0.630 (recall / precision): on the default's
+curve (the default's calibrated thresholds x0.4 in the first draw: 0.671 / 0.628), not above it; ``+jointrp=0.6``
+went below precision 0.6 (0.686 / 0.587, seed 0): the per-class split of one operating point does not lift the
+curve. Tried outside this script, seed 0 unless said: the crop stage's classifier also trained on two jittered
+copies of every training box (shifted and scaled, IoU 0.4-0.8 with it; the map's locator unchanged) F1 0.648 /
+0.653 (seeds 0 / 1; recall at precision >= 0.6 0.628 / 0.642): a shifted box then looks as much like its
+defect as the box itself, and the crop columns stop telling them apart; tight trees chosen per class (a class
+whose own out-of-fold F1 is better without them scored by ``P(match)`` alone) F1 0.667 (0.636).
 
 Seed 0 (2026-12-06, a workspace rebuilt on another machine: the same code gives ``crop-structure:trees400,0.3``
 0.62 / 0.75, F1 0.677, recall at precision >= 0.6 0.658, along the scaled calibrated thresholds 0.674), not
@@ -222,8 +244,18 @@ def validation_locator(ws, run_id, cut):
     return _LOCATORS[key]
 
 
-def validation_plates(ws, run_id, cut, cache):
-    """(classes, plates): plates are dicts ``h, w, windows, probs, truth`` of the run's plates after ``cut``."""
+def _flipped(image):
+    """The plate mirrored left to right (``--flip``)."""
+    return np.ascontiguousarray(image[:, ::-1])
+
+
+def _flipped_truth(truth, w):
+    return [(lab, (w - x1, y0, w - x0, y1)) for lab, (x0, y0, x1, y1) in truth]
+
+
+def validation_plates(ws, run_id, cut, cache, flip=False):
+    """(classes, plates): plates are dicts ``h, w, windows, probs, truth`` of the run's plates after ``cut``
+    (``flip``: of those plates mirrored left to right, their boxes mirrored too)."""
     if cache.exists():
         z = np.load(cache, allow_pickle=False)
         classes = [str(c) for c in z["classes"]]
@@ -242,11 +274,13 @@ def validation_plates(ws, run_id, cut, cache):
     for pid in v["val_ids"]:
         image = load_item_image(ws, get_item(ws, pid))
         h, w = image.shape[:2]
+        truth = truth_of[pid]
+        if flip:
+            image, truth = _flipped(image), _flipped_truth(truth, w)
         windows = loc_mod.sliding_windows(h, w, sides, loc_mod.LocateSettings.stride,
                                           loc_mod.LocateSettings.max_windows)
         X = np.asarray(extract(loc_mod._window_crops(image, windows), spec), dtype=np.float64)
-        plates.append({"h": h, "w": w, "windows": windows, "probs": loc_mod._predict(model, X),
-                       "truth": truth_of[pid]})
+        plates.append({"h": h, "w": w, "windows": windows, "probs": loc_mod._predict(model, X), "truth": truth})
     print(f"locator on plates 1-{cut} + {len(plates)} validation plates classified in "
           f"{time.perf_counter() - t0:.0f} s", file=sys.stderr)
     ends = np.cumsum([len(p["windows"]) for p in plates])
@@ -369,6 +403,8 @@ class CropOracle:
             raise RuntimeError("the crop classifier's classes differ from the cached windows'")
         self.spec, self.ctx = spec, ctx
         self.images = [load_item_image(ws, get_item(ws, pid)) for pid in v["val_ids"]]
+        if len(ctx.plates) == 2 * len(self.images):  # --flip: the mirrored plates follow the originals
+            self.images += [_flipped(img) for img in self.images]
         if len(self.images) != len(ctx.plates):
             raise RuntimeError("validation plates differ from the cache")
         self.cache = [{} for _ in ctx.plates]
@@ -399,20 +435,26 @@ class CropOracle:
         return np.array([self.feats[i][k] for k in keys], np.float64).reshape(len(keys), -1)
 
     def _window_features(self):
-        if self.feature_cache.exists():
-            z = np.load(self.feature_cache, allow_pickle=False)
-            X, index = z["X"], z["index"]
-        else:
-            t0 = time.perf_counter()
-            X = np.vstack([np.asarray(extract(loc_mod._window_crops(img, np.asarray(p["windows"], np.int64)),
-                                              self.spec), np.float32)
-                           for img, p in zip(self.images, self.ctx.plates, strict=True)])
-            index = np.cumsum([0] + [len(p["windows"]) for p in self.ctx.plates])
-            np.savez(self.feature_cache, X=X, index=index)
-            print(f"window features extracted in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
         self.feats = []
-        for i, (a, b) in enumerate(itertools.pairwise(index.tolist())):
-            self.feats.append(dict(zip(self.window_px[i], X[a:b], strict=True)))
+        n = getattr(self.ctx, "n_original", len(self.ctx.plates))
+        caches = [(self.feature_cache, range(n))]
+        if n < len(self.ctx.plates):  # --flip: the mirrored plates' windows kept in a file of their own
+            path = self.feature_cache
+            caches.append((path.with_name(path.stem + "-flip.npz"), range(n, len(self.ctx.plates))))
+        for path, plates in caches:
+            if path.exists():
+                z = np.load(path, allow_pickle=False)
+                X, index = z["X"], z["index"]
+            else:
+                t0 = time.perf_counter()
+                X = np.vstack([np.asarray(extract(loc_mod._window_crops(
+                    self.images[i], np.asarray(self.ctx.plates[i]["windows"], np.int64)), self.spec), np.float32)
+                    for i in plates])
+                index = np.cumsum([0] + [len(self.ctx.plates[i]["windows"]) for i in plates])
+                np.savez(path, X=X, index=index)
+                print(f"window features extracted in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+            for i, (a, b) in zip(plates, itertools.pairwise(index.tolist()), strict=True):
+                self.feats.append(dict(zip(self.window_px[i], X[a:b], strict=True)))
 
     def probs(self, i, boxes):
         """(K, C) class probabilities of plate ``i``'s pixel boxes."""
@@ -751,6 +793,36 @@ def _joint_thresholds(grid):
     return choose
 
 
+def _joint_recall_thresholds(p0, grid):
+    """A replacement of :func:`bp._best_thresholds`: the per-class thresholds of the highest recall of *all*
+    classes' boxes at an out-of-fold precision of all boxes >= ``p0`` (``+jointrp=P``), exactly: a dynamic
+    programme over the classes keeps, for each number of boxes found, the most true ones and the thresholds
+    giving them (classes' boxes never interact; a few classes x the grid x a few thousand boxes). Of the
+    totals with precision >= ``p0`` the one finding the most true boxes wins (ties: fewer boxes); none: the
+    library's best-F1 thresholds. Classes with fewer than 10 true boxes keep the library's one best-F1
+    threshold for every class."""
+    def choose(plates, scores, classes, defect):
+        counts, n_true = bp._threshold_counts(plates, scores, classes, defect, grid)
+        overall, own_f1 = thresholds_from_counts(counts, n_true, defect)
+        own = [c for c in defect if n_true.get(c, 0) >= 10]
+        rest = [c for c in defect if c not in own]
+        base_tp = sum(counts[overall].get(c, (0, 0))[0] for c in rest)
+        base_found = sum(counts[overall].get(c, (0, 0))[1] for c in rest)
+        states = {base_found: (base_tp, {})}  # boxes found: (true boxes, thresholds so far)
+        for c in own:
+            nxt = {}
+            for found, (tp, pick) in states.items():
+                for t in sorted(grid, reverse=True):  # ties: the higher threshold
+                    ctp, cfound = counts[t].get(c, (0, 0))
+                    key, value = found + cfound, tp + ctp
+                    if key not in nxt or value > nxt[key][0]:
+                        nxt[key] = (value, {**pick, c: t})
+            states = nxt
+        ok = [(tp, -found, pick) for found, (tp, pick) in states.items() if tp >= p0 * found]
+        return overall, (max(ok, key=lambda v: v[:2])[2] if ok else own_f1)
+    return choose
+
+
 def _scorer_model(n_trees, colsample, subsample=None):
     """A replacement of :func:`bp._new_model`: ``n_trees`` trees at learning rate 20 / n_trees; with
     ``subsample`` (``treesN,S,R``), each tree sees a share S of the columns and R of the rows on any number of
@@ -814,6 +886,7 @@ def run_variant(ctx, folds, variant):
     arg, one_threshold = (arg[:-len("+global")], True) if arg.endswith("+global") else (arg, False)
     arg, joint = (arg[:-len("+joint")], True) if arg.endswith("+joint") else (arg, False)
     arg, joint_low = (arg[:-len("+jointlow")], True) if arg.endswith("+jointlow") else (arg, False)
+    arg, _, joint_rp = arg.partition("+jointrp=")  # VARIANT:ARG+jointrp=P: all boxes' recall at precision >= P
     arg, _, n_bag = arg.partition("+bag=")  # VARIANT:ARG+bag=N (after the others): N seeds' trees averaged
     arg, _, leaves = arg.partition("+leaves=")  # VARIANT:ARG+leaves=N (then +bag=): trees of N leaves
     arg, _, sigma = arg.partition("+sigma=")  # VARIANT:ARG+sigma=S (last): soft suppression with another sigma
@@ -833,6 +906,8 @@ def run_variant(ctx, folds, variant):
         bp._best_thresholds = lambda *a: (saved(*a)[0], {})
     if joint or joint_low:  # VARIANT:ARG+joint / +jointlow: the class thresholds of the best F1 of all boxes
         bp._best_thresholds = _joint_thresholds(bp._ESTIMATE_GRID if joint_low else bp._GRID)
+    if joint_rp:
+        bp._best_thresholds = _joint_recall_thresholds(float(joint_rp), bp._ESTIMATE_GRID)
     if name == "recall@precision":
         bp._best_thresholds = _recall_at_precision(float(arg or 0.65))
     if name == "crop-features" and arg.startswith("rp"):  # crop-features:rp0.65: with recall@precision
@@ -871,7 +946,7 @@ def run_variant(ctx, folds, variant):
         bp._new_model = make
     try:
         for k in range(folds.max() + 1):
-            train = np.flatnonzero(folds != k).tolist()
+            train = _with_mirrors(ctx, np.flatnonzero(folds != k).tolist())
             test = np.flatnonzero(folds == k).tolist()
             cand = _candidates(ctx, name, arg, train, test)
             if relsize:  # VARIANT:ARG+relsize: the candidate's extent against its class's training boxes
@@ -895,6 +970,20 @@ def run_variant(ctx, folds, variant):
         bp._MAX_IOU, bp._MAX_INSIDE = saved_limits
         bp._TIGHT_POWER, bp.proposal_targets, bp._SOFT_SIGMA = saved_power, saved_targets, saved_sigma
     return counts
+
+
+def _with_mirrors(ctx, train):
+    """``train`` (plate indices) with each plate's mirrored copy when the run has them (``--flip``), ordered
+    so that a plate and its copy fall in the same half of :meth:`BoxScorer.fit`'s out-of-fold split (indices
+    ``% 2``): o0, o1, m0, m1, o2, o3, m2, m3, ...; an odd last plate goes in without its copy."""
+    n = getattr(ctx, "n_original", len(ctx.plates))
+    if n == len(ctx.plates):
+        return list(train)
+    out = []
+    for j in range(0, len(train), 2):
+        pair = list(train[j:j + 2])
+        out += pair + ([i + n for i in pair] if len(pair) == 2 else [])
+    return out
 
 
 _PAIR_FLOOR = 0.02  # candidates scoring below this take no part in the re-ranking
@@ -1095,13 +1184,19 @@ def main(argv=None):
     ap.add_argument("--cut", type=int, default=180, help="locator on plates 1..cut, validation on cut+1..240")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS))
+    ap.add_argument("--flip", action="store_true",
+                    help="the scorers also learn from the training folds' plates mirrored left to right")
     args = ap.parse_args(argv)
     ws, run_id = _workspace(_neu_dir(args.neu), args.workdir, 240)
     run_id = resolve_run(ws, "NEU", run_id)
     cache = Path(args.workdir) / f"validation-{args.cut}-f{loc_mod._LOCATOR_FORMAT}.npz"  # a new locator: new windows
     classes, plates = validation_plates(ws, run_id, args.cut, cache)
-    ctx = Context(classes, plates)
-    ctx.ws, ctx.run_id, ctx.cut, ctx.presence = ws, run_id, args.cut, {}
+    mirrored = []
+    if args.flip:  # the scorers also learn from the training folds' plates mirrored (never scored on them)
+        flip_cache = cache.with_name(cache.stem + "-flip.npz")
+        _, mirrored = validation_plates(ws, run_id, args.cut, flip_cache, flip=True)
+    ctx = Context(classes, plates + mirrored)
+    ctx.ws, ctx.run_id, ctx.cut, ctx.presence, ctx.n_original = ws, run_id, args.cut, {}, len(plates)
     if any(v.startswith("crop-") or v == "context:crop" for v in args.variants):
         ctx.oracle = CropOracle(ws, run_id, args.cut, ctx, Path(args.workdir) / f"window-features-{args.cut}.npz")
     out = {"plates": len(plates), "true_boxes": sum(len(p["truth"]) for p in plates), "seeds": args.seeds,

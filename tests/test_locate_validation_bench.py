@@ -49,7 +49,8 @@ def _plates(n=24, seed=0):
                                      "default:+iou", "default:+hard", "default:+sigma=0.1",
                                      "default:+suppress=0.3,0.35", "suppress:0.3,0.8", "default:+relsize",
                                      "default:+joint", "default:+jointlow", "default:+leaves=31", "default:+bag=2",
-                                     "default:+suppress=0.3,0.4+leaves=7+bag=2", "default:+rerank"])
+                                     "default:+suppress=0.3,0.4+leaves=7+bag=2", "default:+rerank",
+                                     "default:+jointrp=0.6"])
 def test_every_variant_scores_every_true_box_once(bench, variant):
     plates = _plates()
     ctx = bench.Context(CLASSES, plates)
@@ -228,3 +229,47 @@ def test_bagged_scorer_averages_its_seeds(bench):
     P = bag.predict_proba(X)
     np.testing.assert_allclose(P, np.mean([m.predict_proba(X) for m in bag.models], axis=0))
     assert bag.n_features_in_ == 4 and P.shape == (300, 2)
+
+
+def test_flip_adds_mirrored_training_plates_in_the_same_half_and_never_scores_them(bench):
+    plates = _plates(12)
+    mirrored = [{**p, "truth": bench._flipped_truth(p["truth"], p["w"])} for p in plates]
+    assert mirrored[0]["truth"][0][1] == (120 - plates[0]["truth"][0][1][2], plates[0]["truth"][0][1][1],
+                                          120 - plates[0]["truth"][0][1][0], plates[0]["truth"][0][1][3])
+    image = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    assert bench._flipped(image).tolist() == [row[::-1] for row in image.tolist()]
+    ctx = bench.Context(CLASSES, plates + mirrored)
+    ctx.n_original = len(plates)
+    train = [0, 2, 3, 5, 7]
+    order = bench._with_mirrors(ctx, train)
+    assert order == [0, 2, 12, 14, 3, 5, 15, 17, 7]  # an odd last plate without its copy
+    half = {i: k % 2 for k, i in enumerate(order)}  # BoxScorer.fit's out-of-fold halves
+    assert all(half[i + 12] == half[i] for i in train if i + 12 in half)
+    plain = bench.Context(CLASSES, plates)
+    assert bench._with_mirrors(plain, train) == train  # without --flip: the training plates as they are
+    folds = np.arange(len(plates)) % 3
+    counts = bench.run_variant(ctx, folds, "default")
+    assert int(sum(counts[None].values())[2]) == len(plates)  # only the originals are scored, each once
+
+
+def test_joint_recall_thresholds_find_the_most_boxes_at_the_precision_asked(bench):
+    # two classes: "a" has 10 true boxes of 20 found above 0.3, gains 10 true for 10 found down to 0.2 and 2
+    # for 10 more down to 0.1; "b" 5 for 5 down to 0.2, then 5 for 20 (added boxes' precision: a 1.0, 0.2;
+    # b 1.0, 0.25)
+    levels = {0.1: {"a": (22, 40), "b": (10, 25)}, 0.2: {"a": (20, 30), "b": (5, 5)},
+              0.3: {"a": (10, 20), "b": (0, 0)}, 1.0: {"a": (0, 0), "b": (0, 0)}}
+    grid = bench.bp._ESTIMATE_GRID
+    counts = {t: levels[min(v for v in levels if v >= t)] for t in grid}
+    n_true = {"a": 30, "b": 12}
+    original = bench.bp._threshold_counts
+    bench.bp._threshold_counts = lambda *a: (counts, n_true)
+    try:
+        # a and b down to 0.2: 25 of 35 found are true (0.71); a's boxes down to 0.1 too: 27 of 45 (0.6), more
+        # found and precision still >= 0.6; b's too: 32 of 65 (0.49), not
+        per_class = bench._joint_recall_thresholds(0.6, grid)([None], [None], ["a", "b"], ["a", "b"])[1]
+        assert per_class == {"a": 0.1, "b": 0.2}
+        # precision 0.99 asked: only b's first 5 boxes (all true); a at its highest threshold, none found
+        strict = bench._joint_recall_thresholds(0.99, grid)([None], [None], ["a", "b"], ["a", "b"])[1]
+        assert strict == {"a": max(grid), "b": 0.2}
+    finally:
+        bench.bp._threshold_counts = original
