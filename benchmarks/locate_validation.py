@@ -73,6 +73,12 @@ whole image: 22.5 per plate on average) is cut from the plate and its features e
   suppression sets against each other (the best remaining one and those it overlaps scoring at least half of
   it), the cluster's best score goes to the candidate that pair trees say fits the true box best
   (:func:`_fit_pair_model`, :func:`_reranked`); the thresholds are the scorer's.
+* ``VARIANT:ARG+refine`` (last): the boxes kept after suppression moved by gradient-boosted regressions of
+  the offsets to the best-overlapping true box of their class (:func:`_fit_refiner`, :func:`_refined`; learned
+  on the training folds' candidates at IoU >= 0.1 with one; a refined box landing at IoU >= 0.5 on a better
+  one of its class is dropped): no new candidates, so no new wrong boxes, unlike ``regress-*``;
+  ``+refinekept``: the regressions learned only from the boxes suppression keeps on the training plates
+  (scored out of fold, threshold 0.02), the boxes they are given.
 * ``VARIANT:ARG+relsize``: :data:`RELATIVE_SIZE`, 4 more scorer columns: the candidate's extent as
   z-scores against its class's annotated boxes on the training plates.
 * ``VARIANT:ARG+sigma=S``: the variant with soft suppression of another sigma (shipped: 0.05).
@@ -115,6 +121,9 @@ copies of every training box (shifted and scaled, IoU 0.4-0.8 with it; the map's
 0.653 (seeds 0 / 1; recall at precision >= 0.6 0.628 / 0.642): a shifted box then looks as much like its
 defect as the box itself, and the crop columns stop telling them apart; tight trees chosen per class (a class
 whose own out-of-fold F1 is better without them scored by ``P(match)`` alone) F1 0.667 (0.636).
+``+refine`` F1 0.630 / 0.606 (seeds 0 / 1; recall at precision >= 0.6 0.598 / 0.584), ``+refinekept`` 0.626 /
+0.622 (0.607 / 0.597): moving the kept boxes loses more of the boxes already placed well (NEU's boxes are drawn
+loosely: the offsets are noisy) than it wins of the shifted ones.
 
 Seed 0 (2026-12-06, a workspace rebuilt on another machine: the same code gives ``crop-structure:trees400,0.3``
 0.62 / 0.75, F1 0.677, recall at precision >= 0.6 0.658, along the scaled calibrated thresholds 0.674), not
@@ -878,6 +887,8 @@ def _soft_targets(saved_targets):
 def run_variant(ctx, folds, variant):
     """Counts (tp, found, true) per class over the folds, and the same at fixed thresholds 0.5 / 0.6."""
     name, _, arg = variant.partition(":")
+    arg, refine_kept = (arg[:-len("+refinekept")], True) if arg.endswith("+refinekept") else (arg, False)
+    arg, refine = (arg[:-len("+refine")], True) if arg.endswith("+refine") else (arg, refine_kept)
     arg, rerank = (arg[:-len("+rerank")], True) if arg.endswith("+rerank") else (arg, False)
     arg, relsize = (arg[:-len("+relsize")], True) if arg.endswith("+relsize") else (arg, False)
     arg, hard = (arg[:-len("+hard")], True) if arg.endswith("+hard") else (arg, False)
@@ -953,6 +964,7 @@ def run_variant(ctx, folds, variant):
                 cand = _with_relative_size(ctx, cand, train)
             scorer = bp.BoxScorer.fit([(*cand[i], ctx.plates[i]["truth"]) for i in train], ctx.classes, BACKGROUND, 0)
             pair_model = _fit_pair_model(ctx, cand, train) if rerank else None
+            refiner = _fit_refiner(ctx, cand, train, kept_only=refine_kept) if refine else None
             for i in test:
                 names = np.asarray(ctx.classes)[np.asarray(cand[i][1], dtype=np.int64)]
                 scores = scorer.score(cand[i][2], names)
@@ -961,6 +973,8 @@ def run_variant(ctx, folds, variant):
                 for t in fixed:  # a tuple ("x", v): the calibrated thresholds times v
                     th = t if isinstance(t, float) else scorer.thresholds_for(names) * (t[1] if t else 1.0)
                     found = bp._suppressed(scores, cand[i][1], cand[i][0], ctx.classes, th, ctx.min_box)
+                    if refine:
+                        found = _refined(ctx, i, refiner, cand, found)
                     for c in ctx.defect:
                         mine = [x for x in ctx.plates[i]["truth"] if x[0] == c]
                         counts[t][c] += (count_matches([f for f in found if f["label"] == c], mine),
@@ -970,6 +984,87 @@ def run_variant(ctx, folds, variant):
         bp._MAX_IOU, bp._MAX_INSIDE = saved_limits
         bp._TIGHT_POWER, bp.proposal_targets, bp._SOFT_SIGMA = saved_power, saved_targets, saved_sigma
     return counts
+
+
+_REFINE_MIN_IOU = 0.1  # +refine learns the offsets of candidates overlapping a true box of their class this much
+
+
+def _fit_refiner(ctx, cand, train, min_iou=_REFINE_MIN_IOU, kept_only=False):
+    """``+refine``: four gradient-boosted regressions (LightGBM) of the offsets ``dx, dy`` (in box widths /
+    heights) and ``log dw, log dh`` from a candidate to the best-overlapping true box of its class, learned on
+    the training folds' candidates with IoU >= ``min_iou`` to one, from the candidate's scorer columns, its
+    class and its place on the plate (:meth:`Context.design`). ``kept_only`` (``+refinekept``): only from the
+    candidates that suppression keeps on the training plates at threshold 0.02, scored out of fold (two
+    halves), the boxes the refiner will be given."""
+    import lightgbm as lgb
+
+    keep = {}
+    if kept_only:
+        half = np.arange(len(train)) % 2
+        for j in range(2):
+            fit_on = [i for i, g in zip(train, half, strict=True) if g != j]
+            scorer = bp.BoxScorer.fit([(*cand[i], ctx.plates[i]["truth"]) for i in fit_on], ctx.classes,
+                                      BACKGROUND, 0)
+            for i in (i for i, g in zip(train, half, strict=True) if g == j):
+                b, lab, F = cand[i]
+                s = scorer.score(F, np.asarray(ctx.classes)[np.asarray(lab, np.int64)])
+                found = bp._suppressed(s, lab, b, ctx.classes, 0.02, ctx.min_box)
+                keep[i] = np.zeros(len(b), bool)
+                keep[i][_candidate_rows(ctx, b, lab, found)] = True
+    X, Y = [], []
+    for i in train:
+        b, lab, F = cand[i]
+        b, lab = np.asarray(b, np.float64), np.asarray(lab, np.int64)
+        y, ok = _targets(b, lab, ctx.plates[i]["truth"], ctx.classes, min_iou)
+        if kept_only:
+            ok &= keep[i]
+        if ok.any():
+            X.append(ctx.design(i, b[ok], lab[ok], np.asarray(F, np.float64)[ok]))
+            Y.append(y[ok])
+    if not X:
+        return None
+    X, Y = np.vstack(X), np.vstack(Y)
+    return [lgb.LGBMRegressor(n_estimators=200, learning_rate=0.1, num_leaves=15, min_child_samples=20,
+                              colsample_bytree=0.3, subsample=0.5, subsample_freq=1, random_state=0, n_jobs=1,
+                              verbose=-1).fit(X, Y[:, k]) for k in range(4)]
+
+
+def _candidate_rows(ctx, b, lab, found):
+    """The candidate (row of ``b`` / ``lab``) each of the suppressed boxes ``found`` is (first of equals)."""
+    index = {}
+    for k, (box, c) in enumerate(zip(np.asarray(b, np.int64).tolist(), np.asarray(lab, np.int64).tolist(),
+                                     strict=True)):
+        index.setdefault((*box, c), k)
+    return [index[(f["x"], f["y"], f["x"] + f["w"], f["y"] + f["h"], ctx.classes.index(f["label"]))] for f in found]
+
+
+def _refined(ctx, i, refiner, cand, found):
+    """``found`` (the suppressed boxes of plate ``i``) moved by the refiner's offsets; a refined box landing
+    at IoU >= 0.5 on a better-scored refined box of its class is dropped (it would count twice)."""
+    if refiner is None or not found:
+        return found
+    b, lab, F = cand[i]
+    rows = _candidate_rows(ctx, b, lab, found)
+    bb = np.asarray(b, np.float64)[rows]
+    X = ctx.design(i, bb, np.asarray(lab, np.int64)[rows], np.asarray(F, np.float64)[rows])
+    D = np.column_stack([r.predict(X) for r in refiner])
+    h, w = ctx.plates[i]["h"], ctx.plates[i]["w"]
+    pw, ph = np.maximum(bb[:, 2] - bb[:, 0], 1), np.maximum(bb[:, 3] - bb[:, 1], 1)
+    cx, cy = (bb[:, 0] + bb[:, 2]) / 2 + D[:, 0] * pw, (bb[:, 1] + bb[:, 3]) / 2 + D[:, 1] * ph
+    nw, nh = pw * np.exp(np.clip(D[:, 2], -1.5, 1.5)), ph * np.exp(np.clip(D[:, 3], -1.5, 1.5))
+    nb = np.round(np.column_stack([cx - nw / 2, cy - nh / 2, cx + nw / 2, cy + nh / 2])).astype(np.int64)
+    nb[:, [0, 2]], nb[:, [1, 3]] = np.clip(nb[:, [0, 2]], 0, w), np.clip(nb[:, [1, 3]], 0, h)
+    out, kept = [], []
+    for f, box in zip(found, nb.tolist(), strict=True):  # found is best first
+        if box[2] - box[0] < 1 or box[3] - box[1] < 1:
+            box = [f["x"], f["y"], f["x"] + f["w"], f["y"] + f["h"]]
+        same = [k for k in kept if k[1] == f["label"]]
+        if same and pairwise_overlap(np.array([box], np.float64),
+                                     np.array([k[0] for k in same], np.float64))[0].max() >= 0.5:
+            continue
+        kept.append((box, f["label"]))
+        out.append({**f, "x": box[0], "y": box[1], "w": box[2] - box[0], "h": box[3] - box[1]})
+    return out
 
 
 def _with_mirrors(ctx, train):

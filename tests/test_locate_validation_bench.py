@@ -50,7 +50,7 @@ def _plates(n=24, seed=0):
                                      "default:+suppress=0.3,0.35", "suppress:0.3,0.8", "default:+relsize",
                                      "default:+joint", "default:+jointlow", "default:+leaves=31", "default:+bag=2",
                                      "default:+suppress=0.3,0.4+leaves=7+bag=2", "default:+rerank",
-                                     "default:+jointrp=0.6"])
+                                     "default:+jointrp=0.6", "default:+refine", "default:+refinekept"])
 def test_every_variant_scores_every_true_box_once(bench, variant):
     plates = _plates()
     ctx = bench.Context(CLASSES, plates)
