@@ -69,10 +69,10 @@ whole image: 22.5 per plate on average) is cut from the plate and its features e
 * ``VARIANT:ARG+iou``: the variant's tight trees learn each candidate's IoU with the best annotated box of its
   class as a soft target (LightGBM cross-entropy, :class:`SoftTight`; an IoU-aware score) instead of
   IoU >= 0.5.
-* ``VARIANT:ARG+rerank`` (last, after ``+relsize``): within each cluster of same-class candidates that
-  suppression sets against each other (the best remaining one and those it overlaps scoring at least half of
-  it), the cluster's best score goes to the candidate that pair trees say fits the true box best
-  (:func:`_fit_pair_model`, :func:`_reranked`); the thresholds are the scorer's.
+* ``VARIANT:ARG+rerank`` (after ``+relsize``, before ``+refine``): within each cluster of same-class
+  candidates that suppression sets against each other (the best remaining one and those it overlaps scoring
+  at least half of it), the cluster's best score goes to the candidate that pair trees say fits the true box
+  best (:func:`_fit_pair_model`, :func:`_reranked`); the thresholds are the scorer's.
 * ``VARIANT:ARG+refine`` (last): the boxes kept after suppression moved by gradient-boosted regressions of
   the offsets to the best-overlapping true box of their class (:func:`_fit_refiner`, :func:`_refined`; learned
   on the training folds' candidates at IoU >= 0.1 with one; a refined box landing at IoU >= 0.5 on a better
