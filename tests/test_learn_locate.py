@@ -122,13 +122,14 @@ def _write_plates(root, plates, start=0):
             _voc_xml(name, image.shape[0], image.shape[1], boxes), encoding="utf-8")
 
 
-N_TRAIN = 20  # boxed plates the module's run learns from (from 8 on: the ranker holds them out in two halves)
+N_TRAIN = 26  # boxed plates the module's run learns from (from 8 on: the ranker holds them out in two halves)
+N_HELD = 12  # new plates it locates (~37 boxes: 20 plates left the lowest versions at 10 of 17 found)
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("locate")
-    plates = make_plate_images(n_plates=N_TRAIN + 6, height=240, width=320, random_state=3)
+    plates = make_plate_images(n_plates=N_TRAIN + N_HELD, height=240, width=320, random_state=3)
     _write_plates(root / "train", plates[:N_TRAIN])
     held = plates[N_TRAIN:]
     (root / "new").mkdir()
@@ -169,7 +170,7 @@ def test_locate_finds_the_pasted_defects(trained):
     result = locate_source(ws, "Plates", root / "new", run_id=run_id)
     assert result["run_id"] == run_id and result["rejected"] == [] and result["background"] is True
     plates = {p["source"]: p for p in result["plates"]}
-    assert sorted(plates) == [f"new_{k}.png" for k in range(len(held))]
+    assert sorted(plates) == sorted(f"new_{k}.png" for k in range(len(held)))
     hits = total = 0
     for k, (_, truth) in enumerate(held):
         p = plates[f"new_{k}.png"]
@@ -231,7 +232,7 @@ def test_cli_locate_contract(trained, capsys):
     out, _ = capsys.readouterr()
     assert code == 0
     d = json.loads(out)
-    assert set(d) >= {"plates"} and len(d["plates"]) == 6
+    assert set(d) >= {"plates"} and len(d["plates"]) == N_HELD
     p = d["plates"][0]
     assert set(p) == {"source", "width", "height", "boxes"} and isinstance(p["width"], int)
     # what such boxes were like on the plates the run learned from (the box scorer's out-of-fold numbers)
