@@ -24,15 +24,26 @@ def _switches():
     return bp._TIGHT_MIN_PLATES, bp._SOFT_SIGMA, bp._MAX_INSIDE
 
 
-def test_every_variant_puts_the_switches_back_even_when_it_fails(tmp_path):
+def test_every_variant_sets_its_switches_and_puts_them_back_even_when_it_fails(tmp_path, monkeypatch):
     bench = _bench()
     saved = _switches()
-    assert set(bench.VARIANTS) == {"learned", "half inside (peer)", "hard suppression (peer)",
-                                   "no tight trees (peer)"}
-    for _, tight, soft, inside in bench.VARIANTS.values():
-        with pytest.raises(DefectlabError):  # no workspace there: fails after the switches were set
-            bench.evaluate(tmp_path / "missing" / "ws", [], tight, soft, inside)
+    seen = []
+
+    def failing_open(ws_dir):  # what the library would run with, then a failure (a workspace gone)
+        seen.append(_switches())
+        raise DefectlabError(f"no workspace at {ws_dir}")
+
+    monkeypatch.setattr(bench, "open_workspace", failing_open)
+    for tight, soft, inside in ((v[1], v[2], v[3]) for v in bench.VARIANTS.values()):
+        with pytest.raises(DefectlabError):
+            bench.evaluate(tmp_path / "ws", [], tight, soft, inside)
         assert _switches() == saved
+    tight_min, sigma, max_inside = saved
+    assert dict(zip(bench.VARIANTS, seen, strict=True)) == {
+        "learned": saved,
+        "half inside (peer)": (tight_min, sigma, 0.5),
+        "hard suppression (peer)": (tight_min, None, max_inside),
+        "no tight trees (peer)": (10**9, sigma, max_inside)}
     with pytest.raises(SystemExit):  # an unknown variant is refused before anything is trained
         bench.main(["--variants", "magic", "--workdir", str(tmp_path)])
 
