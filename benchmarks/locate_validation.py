@@ -780,6 +780,18 @@ def _recall_at_precision(p0):
     return choose
 
 
+def _class_split(plates, scores, classes, defect, grid):
+    """What both joint threshold choices start from: ``(counts, n_true)`` of :func:`bp._threshold_counts` on
+    ``grid``, the library's best-F1 thresholds (one for every class, per class), the classes with at least 10
+    true boxes (theirs to choose) and ``(true boxes, boxes found)`` of the others at the one threshold."""
+    counts, n_true = bp._threshold_counts(plates, scores, classes, defect, grid)
+    overall, per_class = thresholds_from_counts(counts, n_true, defect)
+    own = [c for c in defect if n_true.get(c, 0) >= 10]
+    rest = [c for c in defect if c not in own]
+    base = np.array([sum(counts[overall].get(c, (0, 0))[k] for c in rest) for k in (0, 1)], np.float64)
+    return counts, n_true, overall, per_class, own, base
+
+
 def _joint_thresholds(grid):
     """A replacement of :func:`bp._best_thresholds`: the per-class thresholds that together give the best F1
     of *all* classes' boxes (not each class's own best F1). Adding boxes raises the overall F1 while their
@@ -788,12 +800,8 @@ def _joint_thresholds(grid):
     ``lam`` of the best overall F1 is kept (ties: the larger ``lam``, fewer boxes). Classes with fewer than
     10 true boxes keep the library's one best-F1 threshold for every class (picked on its grid)."""
     def choose(plates, scores, classes, defect):
-        counts, n_true = bp._threshold_counts(plates, scores, classes, defect, grid)
-        overall = thresholds_from_counts(counts, n_true, defect)[0]  # the library's one threshold for all
-        own = [c for c in defect if n_true.get(c, 0) >= 10]
-        rest = [c for c in defect if c not in own]
+        counts, n_true, overall, _, own, base = _class_split(plates, scores, classes, defect, grid)
         total = sum(n_true.get(c, 0) for c in defect)
-        base = np.array([sum(counts[overall].get(c, (0, 0))[k] for c in rest) for k in (0, 1)], np.float64)
         best, picked = -1.0, {c: overall for c in own}
         for lam in np.round(np.arange(0.95, 0.01, -0.01), 2):
             pick = {c: max(grid, key=lambda t, c=c: (counts[t].get(c, (0, 0))[0] - lam * counts[t].get(c, (0, 0))[1],
@@ -815,13 +823,8 @@ def _joint_recall_thresholds(p0, grid):
     library's best-F1 thresholds. Classes with fewer than 10 true boxes keep the library's one best-F1
     threshold for every class."""
     def choose(plates, scores, classes, defect):
-        counts, n_true = bp._threshold_counts(plates, scores, classes, defect, grid)
-        overall, own_f1 = thresholds_from_counts(counts, n_true, defect)
-        own = [c for c in defect if n_true.get(c, 0) >= 10]
-        rest = [c for c in defect if c not in own]
-        base_tp = sum(counts[overall].get(c, (0, 0))[0] for c in rest)
-        base_found = sum(counts[overall].get(c, (0, 0))[1] for c in rest)
-        states = {base_found: (base_tp, {})}  # boxes found: (true boxes, thresholds so far)
+        counts, _, overall, own_f1, own, (base_tp, base_found) = _class_split(plates, scores, classes, defect, grid)
+        states = {int(base_found): (int(base_tp), {})}  # boxes found: (true boxes, thresholds so far)
         for c in own:
             nxt = {}
             for found, (tp, pick) in states.items():
@@ -990,6 +993,17 @@ def run_variant(ctx, folds, variant):
     return counts
 
 
+def _scored_out_of_fold(ctx, cand, train):
+    """``(plate, scores)`` of each training plate's candidates, scored by a scorer learned on the other half of
+    the training plates (two halves, by position in ``train``), as the library learns its scorers."""
+    half = np.arange(len(train)) % 2
+    for j in range(2):
+        fit_on = [i for i, g in zip(train, half, strict=True) if g != j]
+        scorer = bp.BoxScorer.fit([(*cand[i], ctx.plates[i]["truth"]) for i in fit_on], ctx.classes, BACKGROUND, 0)
+        for i in (i for i, g in zip(train, half, strict=True) if g == j):
+            yield i, scorer.score(cand[i][2], np.asarray(ctx.classes)[np.asarray(cand[i][1], np.int64)])
+
+
 _REFINE_MIN_IOU = 0.1  # +refine learns the offsets of candidates overlapping a true box of their class this much
 
 
@@ -1003,18 +1017,10 @@ def _fit_refiner(ctx, cand, train, min_iou=_REFINE_MIN_IOU, kept_only=False):
     import lightgbm as lgb
 
     keep = {}
-    if kept_only:
-        half = np.arange(len(train)) % 2
-        for j in range(2):
-            fit_on = [i for i, g in zip(train, half, strict=True) if g != j]
-            scorer = bp.BoxScorer.fit([(*cand[i], ctx.plates[i]["truth"]) for i in fit_on], ctx.classes,
-                                      BACKGROUND, 0)
-            for i in (i for i, g in zip(train, half, strict=True) if g == j):
-                b, lab, F = cand[i]
-                s = scorer.score(F, np.asarray(ctx.classes)[np.asarray(lab, np.int64)])
-                found = bp._suppressed(s, lab, b, ctx.classes, 0.02, ctx.min_box)
-                keep[i] = np.zeros(len(b), bool)
-                keep[i][_candidate_rows(ctx, b, lab, found)] = True
+    for i, s in _scored_out_of_fold(ctx, cand, train) if kept_only else ():
+        b, lab, _ = cand[i]
+        keep[i] = np.zeros(len(b), bool)
+        keep[i][_candidate_rows(ctx, b, lab, bp._suppressed(s, lab, b, ctx.classes, 0.02, ctx.min_box))] = True
     X, Y = [], []
     for i in train:
         b, lab, F = cand[i]
@@ -1101,25 +1107,20 @@ def _fit_pair_model(ctx, cand, train):
     """``+rerank``'s pair trees: of two competing candidates (see :func:`_competing`) on the same true box,
     which fits it better (higher IoU); learned on the training folds' candidates, scored out of fold by the
     scorer (two halves), from the difference of the two candidates' columns and both scores."""
-    half = np.arange(len(train)) % 2
     X, y = [], []
-    for j in range(2):
-        fit_on = [i for i, g in zip(train, half, strict=True) if g != j]
-        scorer = bp.BoxScorer.fit([(*cand[i], ctx.plates[i]["truth"]) for i in fit_on], ctx.classes, BACKGROUND, 0)
-        for i in (i for i, g in zip(train, half, strict=True) if g == j):
-            b, lab, F = cand[i]
-            lab = np.asarray(lab, np.int64)
-            s = scorer.score(F, np.asarray(ctx.classes)[lab])
-            comp = _competing(np.asarray(b, np.float64), lab, s)
-            best = np.zeros(len(b))
-            for label, box in ctx.plates[i]["truth"]:
-                v = pairwise_overlap(b, np.array([box], np.float64))[0][:, 0] * (lab == ctx.classes.index(label))
-                best = np.maximum(best, v)
-            a, c = np.nonzero(np.triu(comp, 1) & (np.maximum(best[:, None], best[None, :]) >= bp._MATCH_IOU)
-                              & (np.abs(best[:, None] - best[None, :]) >= 0.05))
-            if len(a):
-                X += [_pair_design(F, s, a, c), _pair_design(F, s, c, a)]
-                y += [best[a] > best[c], best[c] > best[a]]
+    for i, s in _scored_out_of_fold(ctx, cand, train):
+        b, lab, F = cand[i]
+        lab = np.asarray(lab, np.int64)
+        comp = _competing(np.asarray(b, np.float64), lab, s)
+        best = np.zeros(len(b))
+        for label, box in ctx.plates[i]["truth"]:
+            v = pairwise_overlap(b, np.array([box], np.float64))[0][:, 0] * (lab == ctx.classes.index(label))
+            best = np.maximum(best, v)
+        a, c = np.nonzero(np.triu(comp, 1) & (np.maximum(best[:, None], best[None, :]) >= bp._MATCH_IOU)
+                          & (np.abs(best[:, None] - best[None, :]) >= 0.05))
+        if len(a):
+            X += [_pair_design(F, s, a, c), _pair_design(F, s, c, a)]
+            y += [best[a] > best[c], best[c] > best[a]]
     if not X:
         return None
     X, y = np.vstack(X), np.concatenate(y)

@@ -252,7 +252,7 @@ def test_flip_adds_mirrored_training_plates_in_the_same_half_and_never_scores_th
     assert int(sum(counts[None].values())[2]) == len(plates)  # only the originals are scored, each once
 
 
-def test_joint_recall_thresholds_find_the_most_boxes_at_the_precision_asked(bench):
+def test_joint_recall_thresholds_find_the_most_boxes_at_the_precision_asked(bench, monkeypatch):
     # two classes: "a" has 10 true boxes of 20 found above 0.3, gains 10 true for 10 found down to 0.2 and 2
     # for 10 more down to 0.1; "b" 5 for 5 down to 0.2, then 5 for 20 (added boxes' precision: a 1.0, 0.2;
     # b 1.0, 0.25)
@@ -261,15 +261,11 @@ def test_joint_recall_thresholds_find_the_most_boxes_at_the_precision_asked(benc
     grid = bench.bp._ESTIMATE_GRID
     counts = {t: levels[min(v for v in levels if v >= t)] for t in grid}
     n_true = {"a": 30, "b": 12}
-    original = bench.bp._threshold_counts
-    bench.bp._threshold_counts = lambda *a: (counts, n_true)
-    try:
-        # a and b down to 0.2: 25 of 35 found are true (0.71); a's boxes down to 0.1 too: 27 of 45 (0.6), more
-        # found and precision still >= 0.6; b's too: 32 of 65 (0.49), not
-        per_class = bench._joint_recall_thresholds(0.6, grid)([None], [None], ["a", "b"], ["a", "b"])[1]
-        assert per_class == {"a": 0.1, "b": 0.2}
-        # precision 0.99 asked: only b's first 5 boxes (all true); a at its highest threshold, none found
-        strict = bench._joint_recall_thresholds(0.99, grid)([None], [None], ["a", "b"], ["a", "b"])[1]
-        assert strict == {"a": max(grid), "b": 0.2}
-    finally:
-        bench.bp._threshold_counts = original
+    monkeypatch.setattr(bench.bp, "_threshold_counts", lambda *a: (counts, n_true))
+    # a and b down to 0.2: 25 of 35 found are true (0.71); a's boxes down to 0.1 too: 27 of 45 (0.6), more
+    # found and precision still >= 0.6; b's too: 32 of 65 (0.49), not
+    per_class = bench._joint_recall_thresholds(0.6, grid)([None], [None], ["a", "b"], ["a", "b"])[1]
+    assert per_class == {"a": 0.1, "b": 0.2}
+    # precision 0.99 asked: only b's first 5 boxes (all true); a at its highest threshold, none found
+    strict = bench._joint_recall_thresholds(0.99, grid)([None], [None], ["a", "b"], ["a", "b"])[1]
+    assert strict == {"a": max(grid), "b": 0.2}
