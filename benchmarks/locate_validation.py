@@ -125,6 +125,20 @@ crop stage classifies (training boxes and candidates alike) grown around its cen
 56 x 56 pixels (the smallest window) instead of a small box stretched to the working size, F1 0.632 / 0.622
 (seeds 0 / 1; 0.642 / 0.614): inclusion's recall unchanged (0.46) at lower precision (0.61 against 0.78),
 scratches' recall 0.71 against 0.85 -- the stretched small crop is the better view.
+Also tried outside this script (2026-12-07, seeds 0 / 1 unless said; the crop stage's classifier retrained
+with the locator's recipe -- the run's crops of plates 1..cut + background windows -- and one thing changed;
+the plain retrain gives the default back exactly, F1 0.683 / 0.656, recall at precision >= 0.6 0.661 / 0.639):
+crops at their own scale (shrunk with ``INTER_AREA`` only when larger than the working size, then
+mirror-padded to it, never enlarged) F1 0.646 / 0.652 (0.622 / 0.582); those columns beside the stretched
+ones 0.664 / 0.643 (0.662 / 0.650); beside the stretched columns those of the box grown 2x around its centre
+(what surrounds the defect) 0.649 / 0.662 (0.659 / 0.634); the ``accurate`` model preset 0.661 / 0.658
+(0.648 / 0.639); the ``rich`` feature preset 0.656 (0.631, seed 0); three times the background windows
+(2,200 against 754) 0.667 / 0.653 (0.621 / 0.643); no class weights 0.666 (0.660, seed 0); the run's
+ensemble's members alone: LightGBM 0.653 (0.623), logistic regression 0.678 (0.660); a scaled RBF SVM 0.645
+(0.601); logistic regression with C = 0.1 0.656 (0.594). None lifts the curve by more than the spread between
+fold draws (the scorer also sees the crop's own features as columns, so a better crop probability adds
+little): changing how the crop classifier sees a box (its scale, its surroundings, its features, its model)
+does not bring recall at precision 0.6 to 0.7 on these plates.
 ``+refine`` F1 0.630 / 0.606 (seeds 0 / 1; recall at precision >= 0.6 0.598 / 0.584), ``+refinekept`` 0.626 /
 0.622 (0.607 / 0.597): moving the kept boxes loses more of the boxes already placed well (NEU's boxes are drawn
 loosely: the offsets are noisy) than it wins of the shifted ones.
