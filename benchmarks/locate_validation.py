@@ -361,12 +361,18 @@ class Context:
         return np.column_stack([F, g, onehot])
 
 
-def _targets(b, lab, truth, classes, min_iou):
+def _best_truth(b, lab, truth, classes):
+    """``(iou, box)``: each candidate's highest IoU with a true box of its class (0 for none) and that box."""
     best, T = np.zeros(len(b)), np.zeros((len(b), 4))
     for label, box in truth:
         v = pairwise_overlap(b, np.array([box], np.float64))[0][:, 0] * (lab == classes.index(label))
         upd = v > best
         best[upd], T[upd] = v[upd], np.array(box, np.float64)
+    return best, T
+
+
+def _targets(b, lab, truth, classes, min_iou):
+    best, T = _best_truth(b, lab, truth, classes)
     pw, ph = np.maximum(b[:, 2] - b[:, 0], 1), np.maximum(b[:, 3] - b[:, 1], 1)
     tw, th = np.maximum(T[:, 2] - T[:, 0], 1), np.maximum(T[:, 3] - T[:, 1], 1)
     Y = np.column_stack([(T[:, 0] + T[:, 2] - b[:, 0] - b[:, 2]) / 2 / pw,
@@ -1126,10 +1132,7 @@ def _fit_pair_model(ctx, cand, train):
         b, lab, F = cand[i]
         lab = np.asarray(lab, np.int64)
         comp = _competing(np.asarray(b, np.float64), lab, s)
-        best = np.zeros(len(b))
-        for label, box in ctx.plates[i]["truth"]:
-            v = pairwise_overlap(b, np.array([box], np.float64))[0][:, 0] * (lab == ctx.classes.index(label))
-            best = np.maximum(best, v)
+        best = _best_truth(np.asarray(b, np.float64), lab, ctx.plates[i]["truth"], ctx.classes)[0]
         a, c = np.nonzero(np.triu(comp, 1) & (np.maximum(best[:, None], best[None, :]) >= bp._MATCH_IOU)
                           & (np.abs(best[:, None] - best[None, :]) >= 0.05))
         if len(a):
