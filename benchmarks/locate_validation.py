@@ -106,11 +106,12 @@ windows classified by the same validation locator, cached in ``validation-<cut>-
 :func:`_with_mirrors`); the mirrors are never scored, so the counts stay those of the validation plates.
 
 ``--errors``: each seed's line is followed by where the boxes at the calibrated thresholds and at those thresholds
-x0.3 (near precision 0.6) go wrong (:func:`error_breakdown`, summed over the plates; also in the JSON line): a
-missed true box had no candidate of its class near it, only candidates scored below their threshold, or one
-above it that suppression removed; a wrong box is a second box on a found true box, a box of the wrong extent
-(IoU 0.1-0.3) on a missed or on a found true box, or far from every true box of its class, on a plate with or
-without that class.
+x0.3 (near precision 0.6) go wrong (:func:`defectlab.learn.box_ranker.error_breakdown`, summed over the plates;
+also in the JSON line): a missed true box had no candidate of its class near it, only candidates scored below
+their threshold, or one above it that suppression removed; a wrong box is a second box on a found true box, a
+box of the wrong extent (IoU 0.1-0.3) on a missed or on a found true box, or far from every true box of its
+class, on a plate with or without that class. (The library's locator stores the same breakdown of its
+calibrated boxes in its box scorer's estimate; the Predict page shows it.)
 
 Each line also gives the boxes at fixed thresholds and the recall at precision >= 0.6 (the highest recall of
 those with precision >= 0.6, the issue's target's point of the curve), and the same along the calibrated
@@ -262,7 +263,13 @@ import numpy as np  # noqa: E402
 import defectlab.learn.box_proposals as bp  # noqa: E402
 from defectlab.features import extract  # noqa: E402
 from defectlab.learn import locate as loc_mod  # noqa: E402
-from defectlab.learn.box_ranker import count_matches, pairwise_overlap, thresholds_from_counts  # noqa: E402
+from defectlab.learn.box_ranker import (  # noqa: E402
+    ERROR_KINDS,
+    count_matches,
+    error_breakdown,
+    pairwise_overlap,
+    thresholds_from_counts,
+)
 from defectlab.learn.runs import get_run, load_run_model, resolve_run  # noqa: E402
 from defectlab.store import get_item, load_item_image  # noqa: E402
 
@@ -944,8 +951,8 @@ def _soft_targets(saved_targets):
 def run_variant(ctx, folds, variant, errors=None):
     """Counts (tp, found, true) per class over the folds, and the same at fixed thresholds 0.5 / 0.6.
 
-    ``errors``: a dict that gets, for each threshold key of the counts, the sums of :func:`error_breakdown`
-    over the plates."""
+    ``errors``: a dict that gets, for each threshold key of the counts, the sums of
+    :func:`~defectlab.learn.box_ranker.error_breakdown` over the plates."""
     name, _, arg = variant.partition(":")
     arg, refine_kept = (arg[:-len("+refinekept")], True) if arg.endswith("+refinekept") else (arg, False)
     arg, refine = (arg[:-len("+refine")], True) if arg.endswith("+refine") else (arg, refine_kept)
@@ -1262,83 +1269,6 @@ def recall_at_precision(scores, p0=0.6, scaled=False):
     return max([v["recall"] for k, v in scores.items() if on_curve(k) and v["precision"] >= p0], default=0.0)
 
 
-#: ``--errors``: why a true box was missed and what a wrong box is (see :func:`error_breakdown`)
-ERROR_KINDS = ("fn_no_candidate", "fn_below_threshold", "fn_suppressed", "fp_duplicate", "fp_loose",
-               "fp_loose_found", "fp_class_absent", "fp_elsewhere")
-
-
-def _matched(found, truth, min_iou=bp._MATCH_IOU):
-    """{found index: truth index}: :func:`count_matches`'s matching (best score first, each found box to the
-    unmatched true box of its label with the highest IoU, from ``min_iou``)."""
-    pairs = {}
-    for j in sorted(range(len(found)), key=lambda k: -found[k]["score"]):
-        f = found[j]
-        cand = [k for k, (label, _) in enumerate(truth) if k not in pairs.values() and label == f["label"]]
-        if not cand:
-            continue
-        fb = np.array([[f["x"], f["y"], f["x"] + f["w"], f["y"] + f["h"]]], np.float64)
-        iou = pairwise_overlap(fb, np.array([truth[k][1] for k in cand], np.float64))[0][0]
-        if iou.max() >= min_iou:
-            pairs[j] = cand[int(iou.argmax())]
-    return pairs
-
-
-def error_breakdown(found, truth, boxes, labels, scores, thresholds, classes, min_iou=bp._MATCH_IOU):
-    """Counts of :data:`ERROR_KINDS` on one plate: where its missed true boxes and its wrong boxes come from.
-
-    A missed true box: no candidate of its class reaches IoU ``min_iou`` with it (``fn_no_candidate``: the
-    proposals' fault); some does, but none scores its threshold (``fn_below_threshold``: the scorer's); one
-    does, yet it is not among the boxes (``fn_suppressed``: a kept box of its class -- often one that found a
-    neighbouring true box -- suppressed it). A wrong box: IoU >= ``min_iou`` with a true box of its class that
-    another box found (``fp_duplicate``); IoU 0.1 to ``min_iou`` with one, the wrong extent of a true box that
-    was missed (``fp_loose``) or found by another box (``fp_loose_found``: a piece or a shifted copy); or
-    nowhere near a true box of its class, on a plate without that class (``fp_class_absent``) or with it
-    (``fp_elsewhere``: an unmarked defect or a false alarm).
-
-    Examples
-    --------
-    >>> truth = [("pit", (0, 0, 10, 10)), ("pit", (50, 50, 60, 60))]
-    >>> found = [{"x": 0, "y": 0, "w": 10, "h": 10, "label": "pit", "score": 0.9},
-    ...          {"x": 7, "y": 0, "w": 10, "h": 10, "label": "pit", "score": 0.8}]
-    >>> out = error_breakdown(found, truth, np.array([[50, 50, 60, 60]]), np.array([1]), np.array([0.1]),
-    ...                       np.array([0.5]), ["background", "pit"])
-    >>> out["fn_below_threshold"], out["fp_loose_found"]
-    (1, 1)
-    """
-    out = dict.fromkeys(ERROR_KINDS, 0)
-    pairs = _matched(found, truth, min_iou)
-    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
-    names = np.asarray(classes)[np.asarray(labels, np.int64)] if len(boxes) else np.array([], str)
-    scores, thresholds = np.asarray(scores, np.float64), np.broadcast_to(thresholds, np.shape(scores))
-    for k, (label, box) in enumerate(truth):
-        if k in pairs.values():
-            continue
-        mine = names == label
-        iou = pairwise_overlap(boxes[mine], np.array([box], np.float64))[0][:, 0] if mine.any() else np.zeros(0)
-        near = iou >= min_iou
-        if not near.any():
-            out["fn_no_candidate"] += 1
-        elif (scores[mine][near] < thresholds[mine][near]).all():
-            out["fn_below_threshold"] += 1
-        else:
-            out["fn_suppressed"] += 1
-    present = {label for label, _ in truth}
-    for j, f in enumerate(found):
-        if j in pairs:
-            continue
-        same = [k for k, (label, _) in enumerate(truth) if label == f["label"]]
-        fb = np.array([[f["x"], f["y"], f["x"] + f["w"], f["y"] + f["h"]]], np.float64)
-        iou = pairwise_overlap(fb, np.array([truth[k][1] for k in same], np.float64))[0][0] if same else np.zeros(0)
-        best = int(iou.argmax()) if len(iou) else -1
-        if best >= 0 and iou[best] >= min_iou:
-            out["fp_duplicate"] += 1
-        elif best >= 0 and iou[best] >= 0.1:
-            out["fp_loose_found" if same[best] in pairs.values() else "fp_loose"] += 1
-        else:
-            out["fp_elsewhere" if f["label"] in present else "fp_class_absent"] += 1
-    return out
-
-
 def _candidates(ctx, name, arg, train, test):
     if name == "context":  # context or context:crop (the first stage with the crop columns)
         base = {i: (_with_crops(ctx, ctx.oracle, i, *ctx.props[i][:3]) if arg == "crop" else ctx.props[i][:3])
@@ -1419,7 +1349,8 @@ def main(argv=None):
     ap.add_argument("--flip", action="store_true",
                     help="the scorers also learn from the training folds' plates mirrored left to right")
     ap.add_argument("--errors", action="store_true",
-                    help="also count why true boxes were missed and what the wrong boxes are (error_breakdown)")
+                    help="also count why true boxes were missed and what the wrong boxes are "
+                         "(box_ranker.error_breakdown)")
     args = ap.parse_args(argv)
     ws, run_id = _workspace(_neu_dir(args.neu), args.workdir, 240)
     run_id = resolve_run(ws, "NEU", run_id)

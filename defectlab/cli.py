@@ -254,6 +254,9 @@ def cmd_locate(args):
         lines += ["  " + t("cli.locate_rejected", source=r["source"], reason=r["reason"]) for r in d["rejected"][:50]]
         if d.get("expected"):
             lines.append(t("plates.expected", **d["expected"]))
+        if d.get("expected_errors"):
+            lines.append(t("cli.locate_errors", errors=", ".join(
+                f"{t(f'plates.errors.{k}')} {v}" for k, v in d["expected_errors"].items())))
         return "\n".join(lines)
 
     _emit(args, result, human)

@@ -16,6 +16,7 @@ from defectlab.demo import _voc_xml, make_plate_images
 from defectlab.errors import InputError
 from defectlab.ingest import import_source
 from defectlab.learn import train_project
+from defectlab.learn.box_ranker import ERROR_KINDS
 from defectlab.learn.locate import (
     BACKGROUND,
     LOCATOR_DIR,
@@ -239,12 +240,15 @@ def test_cli_locate_contract(trained, capsys):
     _, _, info = locator_for_run(ws, run_id)
     stage = info["scorer"].crop or info["scorer"]
     assert d["expected"] == dict(zip(("recall", "precision"), stage.expected(), strict=True))
+    # and where its calibrated boxes went wrong there (why true boxes were missed, what the wrong boxes were)
+    assert d["expected_errors"] == stage.estimate["errors"] and list(d["expected_errors"]) == list(ERROR_KINDS)
     code = main(["locate", "Plates", str(root / "nowhere"), "--workspace", str(ws.root), "--json"])
     out, err = capsys.readouterr()
     assert code == 1 and out == "" and "does not exist" in err and "\n" == err[-1]
     code = main(["locate", "Plates", str(root / "new"), "--workspace", str(ws.root)])
     out, _ = capsys.readouterr()
     assert code == 0 and "new_0.png" in out and "of the boxed defects" in out
+    assert "went wrong on the plates the run learned from" in out and "Missed: proposed, but scored below" in out
 
 
 def test_roles_are_enforced_in_the_library(trained, tmp_path, make_team):

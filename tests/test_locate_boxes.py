@@ -10,7 +10,15 @@ import numpy as np
 import pytest
 
 from defectlab.errors import ArtifactError, InputError
-from defectlab.learn.box_ranker import BoxRanker, candidate_features, count_matches, suppress
+from defectlab.learn.box_ranker import (
+    ERROR_KINDS,
+    BoxRanker,
+    candidate_features,
+    count_matches,
+    error_breakdown,
+    match_boxes,
+    suppress,
+)
 from defectlab.learn.locate import BACKGROUND, LocateSettings, boxes_from_windows, locate_image
 
 CLASSES = [BACKGROUND, "scratch", "pit"]
@@ -114,6 +122,39 @@ def _f1(boxes_per_plate, plates):
     found = sum(len(b) for b in boxes_per_plate)
     true = sum(len(p[4]) for p in plates)
     return 2 * tp / (found + true), tp / max(found, 1), tp / true
+
+
+def test_error_breakdown_names_why_each_true_box_was_missed_and_what_each_wrong_box_is():
+    truth = [("scratch", (0, 0, 20, 20)),       # found
+             ("scratch", (100, 0, 120, 20)),    # no scratch candidate near it at all
+             ("scratch", (0, 100, 20, 120)),    # a candidate, scored below its threshold
+             ("scratch", (100, 100, 120, 120)),  # a candidate above its threshold, suppressed
+             ("pit", (50, 50, 70, 70))]         # found
+    found = [_box(0, 0, 20, 20, score=0.9),                 # true positive
+             _box(2, 0, 20, 20, score=0.8),                 # a second box on the found scratch (IoU 0.82)
+             _box(12, 0, 20, 20, score=0.7),                # a piece of the found scratch (IoU 0.25)
+             _box(100, 110, 20, 30, score=0.6),             # the suppressed scratch at the wrong extent (IoU 0.25)
+             _box(50, 50, 20, 20, label="pit", score=0.9),  # true positive
+             _box(150, 150, 20, 20, score=0.6),             # far from any scratch
+             _box(150, 150, 20, 20, label="dent", score=0.6)]  # a class the image has no true box of
+    cand = np.array([[0, 100, 20, 120], [100, 100, 120, 120], [100, 110, 120, 140], [0, 40, 20, 60]])
+    out = error_breakdown(found, truth, cand, np.array([1, 1, 1, 3]), np.array([0.2, 0.7, 0.6, 0.9]),
+                          np.array([0.5, 0.5, 0.5, 0.5]), ["background", "scratch", "pit", "dent"])
+    assert out == {"missed_no_candidate": 1, "missed_low_score": 1, "missed_suppressed": 1, "wrong_duplicate": 1,
+                   "wrong_extent": 1, "wrong_piece": 1, "wrong_class_absent": 1, "wrong_elsewhere": 1}
+    assert list(out) == list(ERROR_KINDS)
+    # the same matching as count_matches: every miss and every wrong box named once
+    tp = count_matches(found, truth)
+    assert len(match_boxes(found, truth)) == tp == 2
+    assert sum(v for k, v in out.items() if k.startswith("missed_")) == len(truth) - tp
+    assert sum(v for k, v in out.items() if k.startswith("wrong_")) == len(found) - tp
+    # an image without true boxes: every box is of a class it lacks; without boxes, every true box is missed
+    empty = error_breakdown(found[:1], [], np.zeros((0, 4)), np.zeros(0, np.int64), np.zeros(0), np.zeros(0),
+                            ["background", "scratch"])
+    assert empty["wrong_class_absent"] == 1 and sum(empty.values()) == 1
+    none = error_breakdown([], truth[:1], np.zeros((0, 4)), np.zeros(0, np.int64), np.zeros(0), 0.5,
+                           ["background", "scratch"])
+    assert none["missed_no_candidate"] == 1 and sum(none.values()) == 1
 
 
 def test_box_ranker_learns_the_box_shape_and_beats_window_thresholds():

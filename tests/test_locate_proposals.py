@@ -20,6 +20,7 @@ from defectlab.learn.box_proposals import (
     propose,
     structure_boxes,
 )
+from defectlab.learn.box_ranker import ERROR_KINDS
 from defectlab.learn.locate import (
     _LOCATOR_FORMAT,
     BACKGROUND,
@@ -233,6 +234,10 @@ def test_the_estimate_counts_label_matched_boxes_at_each_threshold_and_at_the_ca
     assert at[0.2] == (round(2 / 3, 4), round(2 / 3, 4))  # plus a band box on nothing
     assert at[0.95] == (0.0, 1.0)  # no box: nothing wrong
     assert est["calibrated"] == [round(1 / 3, 4), 0.5]  # both band boxes (0.2), the pit below its 0.7
+    # where those calibrated boxes went wrong: the pit scored below its 0.7, no pit candidate near the far pit,
+    # the band box at (50, 50) far from the plate's band
+    assert est["errors"] == {**dict.fromkeys(ERROR_KINDS, 0), "missed_low_score": 1, "missed_no_candidate": 1,
+                             "wrong_elsewhere": 1}
     scorer = BoxScorer(["band", "pit"], None, 0.2, {"pit": 0.7}, estimate=est)
     assert scorer.expected() == tuple(est["calibrated"])
     assert scorer.expected(0.5) == at[0.5]
@@ -244,7 +249,8 @@ def test_the_estimate_counts_label_matched_boxes_at_each_threshold_and_at_the_ca
 
 def test_box_scorer_stores_its_estimate_and_refuses_a_damaged_one():
     rng = np.random.default_rng(3)
-    scorer = BoxScorer.fit([_proposals(_plate(rng)) for _ in range(10)], CLASSES, BACKGROUND, random_state=0)
+    plates = [_proposals(_plate(rng)) for _ in range(10)]
+    scorer = BoxScorer.fit(plates, CLASSES, BACKGROUND, random_state=0)
     est = scorer.estimate
     assert len(est["thresholds"]) == len(est["recall"]) == len(est["precision"]) and est["thresholds"][0] == 0.01
     assert np.all(np.diff(est["recall"]) <= 0)  # a higher threshold keeps a subset of the boxes
@@ -254,6 +260,21 @@ def test_box_scorer_stores_its_estimate_and_refuses_a_damaged_one():
     assert again.estimate == est and again.expected(0.3) == scorer.expected(0.3)
     old = {k: v for k, v in scorer.meta().items() if k != "estimate"}  # stored before estimates: still loads
     assert BoxScorer.from_meta(old, scorer.model, **tights).expected() is None
+    # the breakdown of the calibrated boxes adds up to what the calibrated recall and precision leave out
+    errors, n_true = est["errors"], sum(len(p[3]) for p in plates)
+    assert set(errors) == set(ERROR_KINDS) and all(type(v) is int and v >= 0 for v in errors.values())
+    tp = round(est["calibrated"][0] * n_true)
+    assert sum(v for k, v in errors.items() if k.startswith("missed_")) == n_true - tp
+    assert sum(v for k, v in errors.items() if k.startswith("wrong_")) == round(tp / est["calibrated"][1]) - tp
+    older = {k: v for k, v in est.items() if k != "errors"}  # stored before the breakdown: still loads
+    assert "errors" not in BoxScorer.from_meta({**scorer.meta(), "estimate": older}, scorer.model, **tights).estimate
+    hostile = [{**errors, "missed_low_score": -1}, {**errors, "missed_low_score": 1.5},
+               {**errors, "missed_low_score": "3"}, {**errors, "missed_low_score": True},
+               {**errors, "missed_low_score": 10**12}, {**errors, "<script>": 1},
+               {k: v for k, v in errors.items() if k != "wrong_piece"}, [1, 2, 3], "errors"]
+    for bad in hostile:
+        with pytest.raises(ArtifactError):
+            BoxScorer.from_meta({**scorer.meta(), "estimate": {**est, "errors": bad}}, scorer.model, **tights)
     for bad in ("high", {**est, "recall": [2.0] * len(est["recall"])}, {**est, "recall": est["recall"][:-1]},
                 {**est, "thresholds": est["thresholds"][::-1]}, {**est, "calibrated": [0.5]},
                 {**est, "thresholds": [0.0, *est["thresholds"][1:]]}, {**est, "precision": None},

@@ -14,6 +14,7 @@ from defectlab.demo import make_plate_images
 from defectlab.ingest import add_plate, import_source
 from defectlab.learn import train_project
 from defectlab.learn.box_proposals import expected_from
+from defectlab.learn.box_ranker import ERROR_KINDS
 from defectlab.store import current_labels, items_frame, open_workspace
 from defectlab.ui.plates_view import initial_drawing, overlay_image
 
@@ -119,6 +120,19 @@ def test_predict_box_threshold_trades_missed_defects_for_wrong_boxes(ws):
     # what such boxes were like on the plates the run learned from (its scorer's out-of-fold numbers)
     assert calibrated["result"].extra["expected"] is not None
     assert any("of the boxed defects" in c.value for c in at.caption)
+    # and where they went wrong there: every kind of miss and of wrong box, its count and what helps
+    errors = calibrated["result"].extra["estimate"]["errors"]
+    assert set(errors) == set(ERROR_KINDS)
+    assert [e.label for e in at.expander].count("Where this run's boxes go wrong") == 1
+    missed = sum(v for k, v in errors.items() if k.startswith("missed_"))
+    wrong = sum(v for k, v in errors.items() if k.startswith("wrong_"))
+    assert any(f"{missed} boxed defects missed, {wrong} boxes wrong" in c.value for c in at.caption)
+    (table,) = [d.value for d in at.table if "What helps" in d.value.columns]
+    assert table["Boxes"].tolist() == [n for n in errors.values() if n]  # the kinds that happened
+    assert table["What helps"].str.len().min() > 10
+    if errors["missed_low_score"]:
+        assert "Missed: proposed, but scored below the threshold" in table.index
+    assert table["Share"].str.fullmatch(r"\d+%").all()
     counts = {}
     at.toggle(key="plates_calibrated").set_value(False).run()
     # the slider says what its value gave on the run's own plates (the last search's scorer numbers)

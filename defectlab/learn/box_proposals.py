@@ -82,7 +82,14 @@ import numpy as np
 from defectlab._validation import _check_int
 from defectlab.errors import ArtifactError
 from defectlab.learn import box_ranker
-from defectlab.learn.box_ranker import count_matches, pairwise_overlap, suppress, thresholds_from_counts
+from defectlab.learn.box_ranker import (
+    ERROR_KINDS,
+    count_matches,
+    error_breakdown,
+    pairwise_overlap,
+    suppress,
+    thresholds_from_counts,
+)
 from defectlab.messages import msg
 
 __all__ = ["CROP_FEATURES", "MAP_THRESHOLDS", "PROPOSAL_FEATURES", "BoxScorer", "crop_columns", "crop_numbers",
@@ -113,6 +120,7 @@ _GRID = box_ranker._GRID  # the thresholds tried (shared with the window ranker'
 _ESTIMATE_GRID = (0.01, 0.02, 0.03, 0.04, *_GRID)
 _CROP_TREES = 400  # the crop stage's trees (learning rate 20 / trees): its columns are ~250, not 15
 _MAX_CROP_COLUMNS = 100_000  # a stored crop stage claiming more feature columns is damaged
+_MAX_ERROR_COUNT = 10**9  # a stored error count above this is damaged
 _STRUCT_SIDE = 256  # image structure is looked for at this longer side at most (larger images are shrunk)
 _STRUCT_SIGMAS = (8.0, 24.0)  # scales (working pixels) of the local background subtracted from the image
 _STRUCT_LEVELS = (1.5, 2.5, 3.5)  # robust z-scores of the deviation that make a mask
@@ -605,8 +613,11 @@ class BoxScorer:
     estimate : dict or None
         What its boxes were like on the plates it learned from, scored out of fold (the held-out plates in
         two halves, as its thresholds were picked): ``{"thresholds": [...], "recall": [...], "precision":
-        [...], "calibrated": [recall, precision]}`` -- one threshold for every class, and its calibrated
-        thresholds. :meth:`expected` reads it; None for a scorer stored before it had one.
+        [...], "calibrated": [recall, precision], "errors": {kind: count}}`` -- one threshold for every
+        class, its calibrated thresholds, and where its boxes at the calibrated thresholds went wrong
+        (:func:`~defectlab.learn.box_ranker.error_breakdown` summed over those plates: why true boxes were
+        missed, what the wrong boxes were; absent from scorers stored before it had them). :meth:`expected`
+        reads it; None for a scorer stored before it had one.
     """
 
     classes: list
@@ -804,15 +815,31 @@ def _boxes_f1(plates, scores, classes, threshold, per_class):
     return 2 * tp / max(found + n_true, 1)
 
 
-def _boxes_counts(plates, scores, classes, threshold, per_class):
-    """(matched boxes, boxes found, true boxes) of ``plates`` scored ``scores`` at the thresholds."""
-    tp = found = n_true = 0
+def _plates_boxed(plates, scores, classes, threshold, per_class):
+    """Each plate's ``(kept boxes, truth, boxes, labels, scores, thresholds)`` at the thresholds
+    ``threshold`` / ``per_class``."""
     for (boxes, labels, _, truth), s in zip(plates, scores, strict=True):
         names = np.asarray(classes)[np.asarray(labels, dtype=np.int64)] if len(boxes) else np.zeros(0, str)
         th = np.array([per_class.get(str(n), threshold) for n in names], dtype=np.float64)
-        kept = _suppressed(np.asarray(s, dtype=np.float64), labels, boxes, classes, th)
+        s = np.asarray(s, dtype=np.float64)
+        yield _suppressed(s, labels, boxes, classes, th), truth, boxes, labels, s, th
+
+
+def _boxes_counts(plates, scores, classes, threshold, per_class):
+    """(matched boxes, boxes found, true boxes) of ``plates`` scored ``scores`` at the thresholds."""
+    tp = found = n_true = 0
+    for kept, truth, *_ in _plates_boxed(plates, scores, classes, threshold, per_class):
         tp, found, n_true = tp + count_matches(kept, truth), found + len(kept), n_true + len(truth)
     return tp, found, n_true
+
+
+def _boxes_errors(plates, scores, classes, threshold, per_class):
+    """:func:`~defectlab.learn.box_ranker.error_breakdown` of ``plates``' boxes at the thresholds, summed."""
+    out = dict.fromkeys(ERROR_KINDS, 0)
+    for kept, truth, boxes, labels, s, th in _plates_boxed(plates, scores, classes, threshold, per_class):
+        for kind, n in error_breakdown(kept, truth, boxes, labels, s, th, classes).items():
+            out[kind] += n
+    return out
 
 
 def _estimate(plates, scores, classes, defect, threshold, per_class):
@@ -828,7 +855,8 @@ def _estimate(plates, scores, classes, defect, threshold, per_class):
         precision.append(round(tp / found, 4) if found else 1.0)
     tp, found, _ = _boxes_counts(plates, scores, classes, threshold, per_class)
     return {"thresholds": list(_ESTIMATE_GRID), "recall": recall, "precision": precision,
-            "calibrated": [round(tp / total, 4), round(tp / found, 4) if found else 1.0]}
+            "calibrated": [round(tp / total, 4), round(tp / found, 4) if found else 1.0],
+            "errors": _boxes_errors(plates, scores, classes, threshold, per_class)}
 
 
 def _estimate_values(data):
@@ -843,10 +871,17 @@ def _estimate_values(data):
               and all(bool(np.all((a >= 0.0) & (a <= 1.0))) for a in (rec, prec, cal)))
     except (KeyError, TypeError, ValueError, IndexError):
         ok = False
+    errors = data.get("errors") if ok else None
+    if errors is not None:  # optional: scorers stored before the breakdown have none
+        ok = (isinstance(errors, dict) and set(errors) == set(ERROR_KINDS)
+              and all(type(v) is int and 0 <= v <= _MAX_ERROR_COUNT for v in errors.values()))
     if not ok:
         raise ArtifactError(msg("error.box_proposals.damaged_values",
                                 "The locator's box scorer is damaged (wrong sizes or values)."))
-    return {"thresholds": ts.tolist(), "recall": rec.tolist(), "precision": prec.tolist(), "calibrated": cal.tolist()}
+    out = {"thresholds": ts.tolist(), "recall": rec.tolist(), "precision": prec.tolist(), "calibrated": cal.tolist()}
+    if errors is not None:
+        out["errors"] = {k: errors[k] for k in ERROR_KINDS}
+    return out
 
 
 def _threshold_counts(plates, scores, classes, defect, grid=_GRID):

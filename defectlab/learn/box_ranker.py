@@ -30,7 +30,8 @@ import numpy as np
 from defectlab.errors import ArtifactError, InputError
 from defectlab.messages import msg
 
-__all__ = ["BASE_FEATURES", "BoxRanker", "candidate_features", "count_matches", "suppress"]
+__all__ = ["BASE_FEATURES", "ERROR_KINDS", "BoxRanker", "candidate_features", "count_matches", "error_breakdown",
+           "match_boxes", "suppress"]
 
 #: Names of the columns of :func:`candidate_features` (before the per-class terms of the ranker).
 BASE_FEATURES = ("p_best", "p_background", "margin", "near_best", "near_background", "plate_best",
@@ -205,8 +206,39 @@ def _soft(scores, threshold, drop, decay):
     return order, kept
 
 
+def _found_box(f):
+    return np.array([[f["x"], f["y"], f["x"] + f["w"], f["y"] + f["h"]]], dtype=np.float64)
+
+
+def match_boxes(found, truth, min_iou=_MATCH_IOU):
+    """Which found box matches which true box: ``{index in found: index in truth}``.
+
+    Best score first, each found box takes the unmatched true box of its label with the highest IoU, when
+    that IoU is at least ``min_iou`` (each true box matches at most one found box).
+
+    Examples
+    --------
+    >>> match_boxes([{"x": 0, "y": 0, "w": 10, "h": 10, "label": "pit", "score": 0.5},
+    ...              {"x": 0, "y": 0, "w": 10, "h": 12, "label": "pit", "score": 0.9}],
+    ...             [("pit", (0, 0, 10, 10))])
+    {1: 0}
+    """
+    pairs = {}
+    for j in sorted(range(len(found)), key=lambda k: -found[k]["score"]):
+        f = found[j]
+        cand = [k for k, (label, _) in enumerate(truth) if label == f["label"] and k not in pairs.values()]
+        if not cand:
+            continue
+        iou = pairwise_overlap(_found_box(f), np.array([truth[k][1] for k in cand], dtype=np.float64))[0][0]
+        best = int(iou.argmax())
+        if iou[best] >= min_iou:
+            pairs[j] = cand[best]
+    return pairs
+
+
 def count_matches(found, truth, min_iou=_MATCH_IOU):
-    """True positives of ``found`` boxes against ``truth``: label-matched, IoU >= ``min_iou``, best score first.
+    """True positives of ``found`` boxes against ``truth``: label-matched, IoU >= ``min_iou``, best score first
+    (:func:`match_boxes`).
 
     Parameters
     ----------
@@ -225,19 +257,99 @@ def count_matches(found, truth, min_iou=_MATCH_IOU):
     ...               [("pit", (0, 0, 10, 20)), ("pit", (50, 50, 60, 60))])
     1
     """
-    used = set()
-    tp = 0
-    for f in sorted(found, key=lambda b: -b["score"]):
-        fb = np.array([[f["x"], f["y"], f["x"] + f["w"], f["y"] + f["h"]]])
-        cand = [(k, b) for k, (label, b) in enumerate(truth) if k not in used and label == f["label"]]
-        if not cand:
+    return len(match_boxes(found, truth, min_iou))
+
+
+#: What :func:`error_breakdown` counts: why true boxes were missed (``missed_*``) and what wrong boxes are
+#: (``wrong_*``).
+ERROR_KINDS = ("missed_no_candidate", "missed_low_score", "missed_suppressed", "wrong_duplicate",
+               "wrong_extent", "wrong_piece", "wrong_class_absent", "wrong_elsewhere")
+_LOOSE_IOU = 0.1  # a wrong box overlapping a true box of its class this much is that box at a wrong extent
+
+
+def error_breakdown(found, truth, boxes, labels, scores, thresholds, classes, min_iou=_MATCH_IOU):
+    """Where one image's boxes go wrong: counts of :data:`ERROR_KINDS`.
+
+    A true box that no found box matches (:func:`match_boxes`) was missed because
+
+    * ``missed_no_candidate``: no candidate of its class reaches IoU ``min_iou`` with it (the proposals never
+      outlined it);
+    * ``missed_low_score``: some do, but every one of them scores below its threshold;
+    * ``missed_suppressed``: one scores above it, yet suppression removed it (a kept box of its class
+      overlapped it, often one that found a neighbouring true box).
+
+    A found box that matches no true box is
+
+    * ``wrong_duplicate``: a second box on a true box another box found (IoU >= ``min_iou``);
+    * ``wrong_extent``: a missed true box of its class at the wrong extent (IoU 0.1 to ``min_iou``);
+    * ``wrong_piece``: a piece or a shifted copy of a true box another box found (IoU 0.1 to ``min_iou``);
+    * ``wrong_class_absent``: of a class the image has no true box of;
+    * ``wrong_elsewhere``: far from every true box of its class (an unmarked defect or a false alarm).
+
+    Parameters
+    ----------
+    found : list of dict
+        The boxes (``{"x", "y", "w", "h", "label", "score"}``).
+    truth : list of (label, (x0, y0, x1, y1))
+    boxes : (K, 4) ndarray
+        The candidates the boxes were chosen from (``x0, y0, x1, y1``).
+    labels : (K,) ndarray of int
+        Column in ``classes`` of each candidate's class.
+    scores, thresholds : (K,) ndarray
+        Each candidate's score and the threshold it had to reach.
+    classes : list of str
+
+    Returns
+    -------
+    dict
+        ``{kind: count}`` for every kind of :data:`ERROR_KINDS`; the ``missed_*`` counts add up to the true
+        boxes not matched, the ``wrong_*`` ones to the found boxes not matched.
+
+    Examples
+    --------
+    >>> truth = [("pit", (0, 0, 10, 10)), ("pit", (50, 50, 60, 60))]
+    >>> found = [{"x": 0, "y": 0, "w": 10, "h": 10, "label": "pit", "score": 0.9},
+    ...          {"x": 7, "y": 0, "w": 10, "h": 10, "label": "pit", "score": 0.8}]
+    >>> out = error_breakdown(found, truth, np.array([[50, 50, 60, 60]]), np.array([1]), np.array([0.1]),
+    ...                       np.array([0.5]), ["background", "pit"])
+    >>> out["missed_low_score"], out["wrong_piece"]
+    (1, 1)
+    """
+    out = dict.fromkeys(ERROR_KINDS, 0)
+    pairs = match_boxes(found, truth, min_iou)
+    matched = set(pairs.values())
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    names = np.asarray(classes)[np.asarray(labels, dtype=np.int64)] if len(boxes) else np.zeros(0, str)
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    thresholds = np.broadcast_to(np.asarray(thresholds, dtype=np.float64), scores.shape)
+    for k, (label, box) in enumerate(truth):
+        if k in matched:
             continue
-        iou = pairwise_overlap(fb, np.array([b for _, b in cand], dtype=np.float64))[0][0]
-        j = int(iou.argmax())
-        if iou[j] >= min_iou:
-            used.add(cand[j][0])
-            tp += 1
-    return tp
+        mine = names == label
+        iou = pairwise_overlap(boxes[mine], np.array([box], dtype=np.float64))[0][:, 0]
+        near = iou >= min_iou
+        if not near.any():
+            out["missed_no_candidate"] += 1
+        elif (scores[mine][near] < thresholds[mine][near]).all():
+            out["missed_low_score"] += 1
+        else:
+            out["missed_suppressed"] += 1
+    for j, f in enumerate(found):
+        if j in pairs:
+            continue
+        same = [k for k, (label, _) in enumerate(truth) if label == f["label"]]
+        if not same:
+            out["wrong_class_absent"] += 1
+            continue
+        iou = pairwise_overlap(_found_box(f), np.array([truth[k][1] for k in same], dtype=np.float64))[0][0]
+        best = int(iou.argmax())
+        if iou[best] >= min_iou:  # the greedy matching gave that true box to another found box
+            out["wrong_duplicate"] += 1
+        elif iou[best] >= _LOOSE_IOU:
+            out["wrong_piece" if same[best] in matched else "wrong_extent"] += 1
+        else:
+            out["wrong_elsewhere"] += 1
+    return out
 
 
 @dataclass

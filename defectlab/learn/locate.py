@@ -1249,9 +1249,13 @@ def locate_source(ws, project, source, run_id=None, settings=None, user="local",
     dict
         ``{"run_id", "plates": [{"source", "width", "height", "boxes": [{"x", "y", "w", "h", "label",
         "score"}]}], "rejected": [{"source", "reason"}], "background": bool, "expected": {"recall",
-        "precision"} or None}``; a file that is not a readable image is listed in ``rejected`` with the
-        reason. ``expected``: what such boxes were like on the plates the run's box scorer learned from (out
-        of fold, :func:`expected_quality`), for images the size of those plates; None without a box scorer.
+        "precision"} or None, "expected_errors": {kind: count} or None}``; a file that is not a readable
+        image is listed in ``rejected`` with the reason. ``expected``: what such boxes were like on the plates
+        the run's box scorer learned from (out of fold, :func:`expected_quality`), for images the size of
+        those plates; None without a box scorer. ``expected_errors``: where that scorer's boxes at its
+        calibrated thresholds went wrong on those plates (:data:`~defectlab.learn.box_ranker.ERROR_KINDS`:
+        why true boxes were missed, what the wrong boxes were); None without a box scorer or for one stored
+        before it had them.
     """
     from defectlab.imaging import load_image
 
@@ -1272,5 +1276,8 @@ def locate_source(ws, project, source, run_id=None, settings=None, user="local",
         if progress is not None:
             progress(k + 1, len(files), rel)
     expected = expected_quality(settings, info["scorer"], crop_stage=True)
+    used = _boxing_scorer(settings, info["scorer"], True)
+    errors = None if used is None or used.estimate is None else used.estimate.get("errors")
     return {"run_id": run_id, "plates": plates, "rejected": rejected, "background": info["background"],
-            "expected": None if expected is None else dict(zip(("recall", "precision"), expected, strict=True))}
+            "expected": None if expected is None else dict(zip(("recall", "precision"), expected, strict=True)),
+            "expected_errors": None if errors is None else dict(errors)}

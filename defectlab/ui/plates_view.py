@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from defectlab import ingest
@@ -24,7 +25,7 @@ from defectlab.learn.box_proposals import expected_from
 from defectlab.learn.locate import BACKGROUND, LocateSettings, locate_item
 from defectlab.store import get_item, items_frame, load_item_image
 from defectlab.ui import common
-from defectlab.ui.common import t
+from defectlab.ui.common import t, t_plain
 
 __all__ = ["box_colour", "initial_drawing", "locate_panel", "overlay_image", "suggest_panel"]
 
@@ -167,6 +168,27 @@ def _expected_caption(expected):
         st.caption(t("plates.expected", recall=expected[0], precision=expected[1]))
 
 
+def _errors_expander(estimate):
+    """Where the locator's boxes at its calibrated thresholds went wrong on the plates it learned from (the box
+    scorer's :func:`~defectlab.learn.box_ranker.error_breakdown`, out of fold), each kind that happened with
+    what helps; nothing for a locator stored before it had the breakdown."""
+    errors = (estimate or {}).get("errors")
+    if not errors:
+        return
+    missed = sum(v for k, v in errors.items() if k.startswith("missed_"))
+    wrong = sum(v for k, v in errors.items() if k.startswith("wrong_"))
+    with st.expander(t("plates.errors_title"), icon=":material/troubleshoot:"):
+        st.caption(t("plates.errors_caption", missed=missed, wrong=wrong))
+        of = {"missed": max(missed, 1), "wrong": max(wrong, 1)}
+        rows = [{t_plain("plates.errors_col_what"): t_plain(f"plates.errors.{kind}"),
+                 t_plain("plates.errors_col_count"): n,
+                 t_plain("plates.errors_col_share"): f"{n / of[kind.split('_')[0]]:.0%}",
+                 t_plain("plates.errors_col_help"): t_plain(f"plates.errors_help.{kind}")}
+                for kind, n in errors.items() if n]  # the kinds that happened
+        if rows:  # a static table: the help texts wrap (a data grid would cut them off); catalog texts, numbers
+            st.table(pd.DataFrame(rows).set_index(t_plain("plates.errors_col_what")))
+
+
 def _decide(ws, project, state, k, decision, label=None, announce=True):
     """One box's decision through the library (which checks the role and the box); True when stored."""
     with common.guard():
@@ -227,6 +249,7 @@ def _show_result(ws, project, state):
     used = state.get("threshold")
     st.caption(t("plates.threshold_calibrated") if used is None else t("plates.threshold_used", value=used))
     _expected_caption(result.extra.get("expected"))
+    _errors_expander(result.extra.get("estimate"))
     if not result.extra.get("background"):
         st.caption(t("plates.no_background"))
     if not result.boxes:

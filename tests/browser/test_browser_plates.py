@@ -85,6 +85,13 @@ def test_predict_shows_the_overlay_and_boxes_and_accepting_stores_a_crop(server,
     wait_ready(page)
     page.get_by_text("Accepted: stored as a crop").first.wait_for()
     page.get_by_text("Boxes at the run's calibrated thresholds (per class).").wait_for()
+    # where the run's calibrated boxes went wrong on the plates it learned from, and what helps for each
+    page.get_by_text("Where this run's boxes go wrong", exact=True).click()
+    page.get_by_text(re.compile(r"\d+ boxed defects missed, \d+ boxes wrong")).wait_for()
+    box = page.locator("[data-testid='stExpander']").filter(has_text="Where this run's boxes go wrong")
+    box.locator("[data-testid='stTable']").wait_for()  # a table: its help texts wrap
+    page.wait_for_timeout(500)  # the expander's opening animation
+    shot(page, "predict_plate_errors")
     # one lowest box score for every class, chosen on the page: the slider appears and the search uses it
     page.get_by_text("Calibrated box thresholds", exact=True).click()
     wait_ready(page)
@@ -103,6 +110,12 @@ def test_predict_shows_the_overlay_and_boxes_and_accepting_stores_a_crop(server,
     zh.get_by_text("整幅图像（钢板）：缺陷在哪里？").click()
     wait_ready(zh)  # a click during the rerun the radio started can be lost
     zh.get_by_role("button", name="查找缺陷").wait_for()
+    zh.get_by_role("button", name="查找缺陷").click()
+    zh.get_by_text("该运行的框在哪里出错", exact=True).click(timeout=120_000)
+    zh.get_by_text(re.compile(r"漏检 \d+ 个已标框缺陷，\d+ 个框是错的")).wait_for()
+    zh.get_by_text("改进方法", exact=True).wait_for()
+    zh.wait_for_timeout(500)
+    shot(zh, "predict_plate_errors_zh")
     zh.get_by_text("使用校准的框阈值", exact=True).click()
     wait_ready(zh)
     zh.get_by_text("框的最低得分", exact=True).wait_for()
