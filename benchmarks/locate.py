@@ -16,6 +16,9 @@
    probability 0.5, the map's components, and the ranker and the scorers at fixed thresholds 0.1 .. 0.9
    (precision-recall curves; the defaults use thresholds calibrated on held-out *training* plates, never on
    241-300), and the crop stage at its calibrated per-class thresholds times 0.3-0.9 (``calibrated xV``).
+   Where the default's boxes go wrong (``errors``: :func:`defectlab.learn.box_ranker.error_breakdown` of
+   each plate's boxes against its crop stage's candidates, summed), beside the box scorer's own breakdown
+   out of fold on its training plates (a locator trained before it had one has none).
 4. Time on a 2048 x 2048 image (a mosaic of 121 test plates) on one core, and its scores (the plates'
    boxes moved to their place; the scorer proposes tile by tile on images much larger than its plates).
 5. ``--scorer-plates N``: the box scorer learned from at most N held-out training plates instead of the
@@ -50,6 +53,7 @@ from defectlab.imaging import load_image  # noqa: E402
 from defectlab.ingest import import_source  # noqa: E402
 from defectlab.ingest.boxes import parse_voc  # noqa: E402
 from defectlab.learn import train_project  # noqa: E402
+from defectlab.learn.box_ranker import ERROR_KINDS, error_breakdown  # noqa: E402
 from defectlab.learn.locate import (  # noqa: E402
     LocateSettings,
     _result_min_box,
@@ -196,6 +200,7 @@ def evaluate(plates, locator, settings):
     learned = {"ranker": info["ranker"], "scorer": info.get("scorer")}
     without_crop = {**learned, "scorer": None if not map_only else dataclasses.replace(info["scorer"], crop=None)}
     per_class_map = {}
+    errors = dict.fromkeys(ERROR_KINDS, 0)  # where the default's boxes go wrong (its crop stage's candidates)
     for cls, path, truth in plates:
         image = load_image(path)
         t0, c0 = time.perf_counter(), time.process_time()
@@ -212,12 +217,18 @@ def evaluate(plates, locator, settings):
             if name == "map-only scorer":
                 _by_class(boxes, truth, per_class_map)
         if result.proposals is not None and info.get("scorer") is not None and info["scorer"].crop is not None:
+            stage, (b, lab, feats) = info["scorer"].crop, result.proposals
+            names = np.asarray(result.classes)[np.asarray(lab, dtype=np.int64)]
+            th = stage.thresholds_for(names) if settings.threshold is None else settings.threshold
+            for kind, n in error_breakdown(result.boxes, truth, b, lab, stage.score(feats, names), th,
+                                           list(result.classes)).items():
+                errors[kind] += n
             for v in SCALED:
                 counts.setdefault(f"calibrated x{v}", np.zeros(3, np.int64))
                 counts[f"calibrated x{v}"] += match(_scaled_boxes(result, info["scorer"], v), truth)
         h, w = image.shape[:2]
         counts["peer"] += match([{"x": 0, "y": 0, "w": w, "h": h, "label": cls, "score": 1.0}], truth)
-    return counts, (per_class, per_class_ranked, per_class_map), seconds, cpu
+    return counts, (per_class, per_class_ranked, per_class_map, errors), seconds, cpu
 
 
 def time_large(plates, locator, settings, side=2048):
@@ -305,7 +316,7 @@ def main(argv=None):
     locator = locator_for_run(ws, run_id, background=settings.background, scales=settings.scales)
     t_locator = time.perf_counter() - t0
     plates = _test_plates(neu, args.train_last + 1, args.test_last)
-    counts, (per_class, per_class_ranked, per_class_map), seconds, cpu = evaluate(plates, locator, settings)
+    counts, (per_class, per_class_ranked, per_class_map, errors), seconds, cpu = evaluate(plates, locator, settings)
     info = locator[2]
     large = (None, None, None, None, None) if args.no_large else time_large(plates, locator, settings)
     scores = {name: dict(zip(("recall", "precision"), _scores(*c), strict=True), found=int(c[1]))
@@ -329,6 +340,7 @@ def main(argv=None):
                                             true=int(v[2])) for k, v in sorted(per_class_ranked.items())},
         "per_class_map_only": {k: dict(zip(("recall", "precision"), _scores(*v), strict=True), found=int(v[1]),
                                        true=int(v[2])) for k, v in sorted(per_class_map.items())},
+        "errors": errors,
         "whole_image_peer": scores.pop("peer"),
         "others": scores,
         "large_2048": {"seconds": None if large[0] is None else round(large[0], 3), "windows": large[1],
@@ -354,6 +366,10 @@ def main(argv=None):
         m = out["per_class_map_only"].get(k)
         was += "" if m is None else f"   (map-only: {m['recall']:.3f} / {m['precision']:.3f})"
         print(f"    class {k:<18}{v['recall']:>8.3f}{v['precision']:>11.3f}{v['found']:>8} / {v['true']} true{was}")
+    print("  where its boxes go wrong: " + ", ".join(f"{k} {v}" for k, v in errors.items()))
+    if stage is not None and stage.estimate is not None and stage.estimate.get("errors"):
+        print("  (the scorer's own, out of fold on its training plates: "
+              + ", ".join(f"{k} {v}" for k, v in stage.estimate["errors"].items()) + ")")
     if large[0] is not None:
         print(f"2048x2048 image: {large[0]:.2f} s, CPU {large[3]:.2f} s ({large[1]} windows, {large[2]} boxes); "
               "mosaic of test plates, recall / precision: "

@@ -834,12 +834,15 @@ def _boxes_counts(plates, scores, classes, threshold, per_class):
 
 
 def _boxes_errors(plates, scores, classes, threshold, per_class):
-    """:func:`~defectlab.learn.box_ranker.error_breakdown` of ``plates``' boxes at the thresholds, summed."""
+    """(matched boxes, boxes found, :func:`~defectlab.learn.box_ranker.error_breakdown` summed) of ``plates``'
+    boxes at the thresholds."""
+    tp = found = 0
     out = dict.fromkeys(ERROR_KINDS, 0)
     for kept, truth, boxes, labels, s, th in _plates_boxed(plates, scores, classes, threshold, per_class):
+        tp, found = tp + count_matches(kept, truth), found + len(kept)
         for kind, n in error_breakdown(kept, truth, boxes, labels, s, th, classes).items():
             out[kind] += n
-    return out
+    return tp, found, out
 
 
 def _estimate(plates, scores, classes, defect, threshold, per_class):
@@ -853,10 +856,9 @@ def _estimate(plates, scores, classes, defect, threshold, per_class):
         found = sum(v[1] for v in counts[t].values())
         recall.append(round(tp / total, 4))
         precision.append(round(tp / found, 4) if found else 1.0)
-    tp, found, _ = _boxes_counts(plates, scores, classes, threshold, per_class)
+    tp, found, errors = _boxes_errors(plates, scores, classes, threshold, per_class)
     return {"thresholds": list(_ESTIMATE_GRID), "recall": recall, "precision": precision,
-            "calibrated": [round(tp / total, 4), round(tp / found, 4) if found else 1.0],
-            "errors": _boxes_errors(plates, scores, classes, threshold, per_class)}
+            "calibrated": [round(tp / total, 4), round(tp / found, 4) if found else 1.0], "errors": errors}
 
 
 def _estimate_values(data):

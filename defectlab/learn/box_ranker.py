@@ -276,7 +276,7 @@ def error_breakdown(found, truth, boxes, labels, scores, thresholds, classes, mi
       outlined it);
     * ``missed_low_score``: some do, but every one of them scores below its threshold;
     * ``missed_suppressed``: one scores above it, yet suppression removed it (a kept box of its class
-      overlapped it, often one that found a neighbouring true box).
+      overlapped it, often one that found a neighbouring true box; or it was smaller than the smallest box).
 
     A found box that matches no true box is
 
