@@ -29,6 +29,7 @@ from defectlab.learn.locate import (
     locator_for_run,
     probability_map,
     sliding_windows,
+    stored_box_quality,
     window_sides,
 )
 from defectlab.store import open_workspace
@@ -332,3 +333,36 @@ def test_from_eight_boxed_plates_the_crop_stage_also_boxes_the_plates_own_marks(
                                                                       meta["extra"]["scorer"]["crop"])):
         assert stored["tight"] is (stage.tight is not None)
         assert (ws.runs_dir / run_id / LOCATOR_DIR / ("crop_scorer" if stage.n_crop else "scorer")).exists()
+
+
+def test_stored_box_quality_reads_the_stored_locators_numbers_without_training_one(trained, tmp_path):
+    import shutil
+
+    ws, run_id, _, _ = trained
+    copy = open_workspace(shutil.copytree(ws.root, tmp_path / "ws"))
+    directory = copy.runs_dir / run_id / LOCATOR_DIR
+    shutil.rmtree(directory, ignore_errors=True)
+    assert stored_box_quality(copy, run_id) is None  # not located with yet: nothing is trained to answer
+    assert not directory.exists()
+    _, _, info = locator_for_run(copy, run_id)
+    stage = info["scorer"].crop or info["scorer"]
+    q = stored_box_quality(copy, run_id)
+    assert (q["recall"], q["precision"]) == stage.expected() and q["errors"] == stage.estimate["errors"]
+    # an outdated, damaged or hostile locator description is no answer (locating retrains it), never an error
+    meta_path = directory / "meta.json"
+    good = json.loads(meta_path.read_text())
+    crop = good["extra"]["scorer"]["crop"] or good["extra"]["scorer"]
+    hostile = [
+        {**good, "extra": {**good["extra"], "key": {**good["extra"]["key"], "format": 1}}},
+        {**good, "extra": [1, 2]},
+        {**good, "extra": {**good["extra"], "scorer": "nope"}},
+        {**good, "extra": {**good["extra"], "scorer": {**good["extra"]["scorer"],
+                                                        "crop": {**crop, "estimate": {"calibrated": [2, 2]}}}}},
+        {**good, "extra": {**good["extra"], "scorer": {**good["extra"]["scorer"], "crop": {
+            **crop, "estimate": {**crop["estimate"], "errors": {"missed_low_score": -5}}}}}},
+    ]
+    for bad in hostile:
+        meta_path.write_text(json.dumps(bad))
+        assert stored_box_quality(copy, run_id) is None
+    meta_path.write_text("{not json")
+    assert stored_box_quality(copy, run_id) is None

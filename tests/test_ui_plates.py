@@ -354,3 +354,40 @@ def test_a_project_without_plates_gets_no_locator_step(tmp_path, monkeypatch):
     monkeypatch.setattr(locate, "locator_for_run", lambda *a, **k: pytest.fail("no plates: no locator"))
     job = _finished(training.start(ws, project, model="logreg", preset="fast", folds=3, seed=0, user="local"))
     assert job.error is None and job.fraction == 1.0
+
+
+def test_runs_compares_the_two_runs_boxes_on_full_plates(ws, tmp_path):
+    import shutil
+
+    from defectlab.learn.locate import locator_for_run, stored_box_quality
+
+    copy = open_workspace(shutil.copytree(ws.root, tmp_path / "ws"))
+    first = train_project(copy, "Plates", model="logreg", preset="fast", folds=3, seed=1, n_jobs=1)["run_id"]
+    second = train_project(copy, "Plates", model="logreg", preset="fast", folds=3, seed=2, n_jobs=1)["run_id"]
+    at = app(copy.root, "runs", timeout=SEARCH_TIMEOUT)
+    no_exception(at)
+    at.selectbox(key="runs_pick_b").set_value(second).run()
+    at.selectbox(key="runs_pick_a").set_value(first).run()
+    no_exception(at)
+    # neither run has searched a plate yet: the section says so and trains nothing
+    assert stored_box_quality(copy, first) is None and stored_box_quality(copy, second) is None
+    assert not any(s.value == "Defects on full plates" for s in at.subheader)
+    locator_for_run(copy, second)  # the newer run's locator (the training job makes it right after training)
+    at.run()
+    no_exception(at)
+    assert [s.value for s in at.subheader].count("Defects on full plates") == 1
+    q = stored_box_quality(copy, second)
+    values = {m.label: m.value for m in at.metric}
+    assert values["Boxed defects found"] == f"{q['recall']:.1%}" and values["Boxes right"] == f"{q['precision']:.1%}"
+    assert any(f"Run {first} has no box numbers yet" in c.value for c in at.caption)
+    locator_for_run(copy, first)
+    at.run()
+    no_exception(at)
+    qa = stored_box_quality(copy, first)
+    delta = {m.label: m.delta for m in at.metric}["Boxed defects found"]
+    assert delta == f"{q['recall'] - qa['recall']:+.1%}"
+    tables = [tb.value for tb in at.table if first in tb.value.columns]
+    if any(q["errors"].values()) or any(qa["errors"].values()):  # where each run's boxes went wrong, side by side
+        (table,) = tables
+        assert list(table.columns) == [first, second]
+        assert all(label.startswith(("Missed:", "Wrong:")) for label in table.index)

@@ -98,6 +98,7 @@ __all__ = [
     "probability_map",
     "remake_boxes",
     "sliding_windows",
+    "stored_box_quality",
     "window_shapes",
     "window_sides",
 ]
@@ -782,6 +783,49 @@ def locator_for_run(ws, run_id, background=True, per_plate=2, scales=3):
     info.update(background=True, n_background=n_background, ranker=ranker, scorer=scorer,
                 n_ranker_plates=n_ranker_plates, n_dismissed=n_dismissed)
     return loc, [str(c) for c in loc.classes_], info
+
+
+def stored_box_quality(ws, run_id):
+    """What the run's stored locator's boxes were like on the plates it learned from, without loading a model.
+
+    The numbers of its box scorer's estimate (:attr:`~defectlab.learn.box_proposals.BoxScorer.estimate`, out of
+    fold): of its crop stage when it has one (the boxes on images the size of those plates), else of its
+    map scorer, at the calibrated thresholds. For comparing runs: nothing is trained here.
+
+    Parameters
+    ----------
+    ws : Workspace or path
+    run_id : str
+
+    Returns
+    -------
+    dict or None
+        ``{"recall", "precision", "errors"}`` (``errors``: ``{kind: count}`` of
+        :data:`~defectlab.learn.box_ranker.ERROR_KINDS`, or None for a locator stored before it had them), or
+        None when the run has no stored locator of the current format (not located with yet, a project without
+        plates, an older format: it is retrained on first use), no box scorer, or damaged numbers.
+    """
+    from defectlab.learn.box_proposals import _estimate_values
+    from defectlab.learn.runs import get_run
+    from defectlab.store.run_files import read_meta
+    from defectlab.store.workspace import as_workspace
+
+    ws = as_workspace(ws)
+    try:
+        extra = read_meta(_locator_paths(ws, get_run(ws, run_id, with_items=False))).get("extra")
+        if not isinstance(extra, dict):
+            return None
+        key, scorer = extra.get("key"), extra.get("scorer")
+        if not (isinstance(key, dict) and key.get("format") == _LOCATOR_FORMAT and isinstance(scorer, dict)):
+            return None
+        stage = scorer.get("crop") if isinstance(scorer.get("crop"), dict) else scorer
+        estimate = _estimate_values(stage.get("estimate"))
+    except ArtifactError:
+        return None
+    if estimate is None:
+        return None
+    recall, precision = estimate["calibrated"]
+    return {"recall": recall, "precision": precision, "errors": estimate.get("errors")}
 
 
 def _stored_scorer(directory, data, n_features):

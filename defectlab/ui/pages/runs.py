@@ -6,6 +6,7 @@ import streamlit as st
 
 from defectlab import learn
 from defectlab.errors import DefectlabError
+from defectlab.learn.box_ranker import ERROR_KINDS
 from defectlab.store import get_item
 from defectlab.ui import charts, common, runinfo
 from defectlab.ui.common import t
@@ -72,6 +73,33 @@ for col, k in zip(cols, shown, strict=False):
                delta_color="inverse" if k in lower_better else "normal")
 cols[-1].metric(t("runs.fixed_broken"), f"{len(diff['fixed'])} / {len(diff['broken'])}")
 st.caption(t("runs.compare_help", a=a_id, b=b_id, n=diff["n_common"], changed=diff["n_label_changed"]))
+
+def _box_quality(a_id, b_id):
+    """The two runs' box numbers on full plates (their stored locators' out-of-fold estimates), side by side;
+    nothing for a project whose runs have none (no plates)."""
+    from defectlab.learn.locate import stored_box_quality
+
+    qa, qb = stored_box_quality(ws, a_id), stored_box_quality(ws, b_id)
+    if qa is None and qb is None:
+        return
+    st.subheader(t("runs.boxes"))
+    cols = st.columns(2)
+    for col, k in zip(cols, ("recall", "precision"), strict=True):
+        delta = None if qa is None or qb is None else f"{qb[k] - qa[k]:+.1%}"
+        col.metric(t(f"runs.box_{k}"), "—" if qb is None else f"{qb[k]:.1%}", delta=delta)
+    st.caption(t("runs.boxes_help", b=b_id))
+    for rid, q in ((a_id, qa), (b_id, qb)):
+        if q is None:
+            st.caption(t("runs.boxes_missing", run=rid))
+    errors = {rid: (q or {}).get("errors") or {} for rid, q in ((a_id, qa), (b_id, qb))}
+    kinds = [k for k in ERROR_KINDS if any(e.get(k) for e in errors.values())]
+    if kinds:
+        st.table(pd.DataFrame({common.t_plain("runs.boxes_kind"): [common.t_plain(f"plates.errors.{k}") for k in kinds],
+                               **{rid: [e.get(k, "—") if e else "—" for k in kinds] for rid, e in errors.items()}}
+                              ).set_index(common.t_plain("runs.boxes_kind")))
+
+
+_box_quality(a_id, b_id)
 
 metric = st.segmented_control(t("runs.per_class_metric"), ["f1", "recall", "precision"], default="f1",
                               key="runs_metric", format_func=lambda m: t(f"metric.{m}")) or "f1"
