@@ -805,7 +805,7 @@ def stored_box_quality(ws, run_id):
         None when the run has no stored locator of the current format (not located with yet, a project without
         plates, an older format: it is retrained on first use), no box scorer, or damaged numbers.
     """
-    from defectlab.learn.box_proposals import _estimate_values
+    from defectlab.learn.box_proposals import _estimate_values, expected_from
     from defectlab.learn.runs import get_run
     from defectlab.store.run_files import read_meta
     from defectlab.store.workspace import as_workspace
@@ -824,7 +824,7 @@ def stored_box_quality(ws, run_id):
         return None
     if estimate is None:
         return None
-    recall, precision = estimate["calibrated"]
+    recall, precision = expected_from(estimate)
     return {"recall": recall, "precision": precision, "errors": estimate.get("errors")}
 
 
