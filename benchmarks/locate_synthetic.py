@@ -1,21 +1,29 @@
 """Benchmark: defects located on new synthetic plates with several defects each, box scorer with and without
-its tight trees and its soft suppression (same plates, same run settings, one process).
+its tight trees and its soft suppression, windows and structure boxes placed as now or as before (same plates,
+same run settings, one process).
 
     .venv/bin/python benchmarks/locate_synthetic.py [--train 40] [--test 100] [--workdir DIR] [--variants NAME ...]
+        [--height 400 --width 600]
 
 NEU has one defect class per plate and loose, hand-drawn boxes; real plates have several defects of different
 classes. This benchmark needs no third-party data:
 
-1. ``--train`` plates of the demo's renderer (:func:`defectlab.demo.make_plate_images`, 400 x 600, 2-4
-   defects each, exact boxes; seed 5) are written as a Pascal VOC folder and imported (crops + plates) into
-   a workspace; the default run is trained (3 folds).
-2. The run's locator is trained four times, in copies of that workspace: as the library learns it (the box
-   scorers try tight trees and keep them where they make better boxes out of fold, from 8 plates on; soft
-   suppression; a same-class box dropped from 35 % inside a kept one), with a box dropped from half inside
-   (a peer: before locator format 18), with hard suppression (a peer: before locator format 17) and with
-   the tight trees switched off (a peer: the scorers before locator format 16).
-3. All four locate the same ``--test`` new plates (seed 77) on one core: box recall and precision at IoU >= 0.3,
-   label-matched (``benchmarks/locate.py``'s matching), and seconds per plate.
+1. ``--train`` plates of the demo's renderer (:func:`defectlab.demo.make_plate_images`, 400 x 600 or
+   ``--height`` x ``--width``, 2-4 defects each, exact boxes; seed 5) are written as a Pascal VOC folder and
+   imported (crops + plates) into a workspace; the default run is trained (3 folds).
+2. The run's locator is trained once per variant, in copies of that workspace: as the library learns it (the
+   box scorers try tight trees and keep them where they make better boxes out of fold, from 8 plates on;
+   soft suppression; a same-class box dropped from 35 % inside a kept one; windows over the budget placed
+   where the plate stands out, structure boxes looked for at the scale of the smallest window), with a box
+   dropped from half inside (a peer: before locator format 18), with hard suppression (a peer: before
+   locator format 17), with the tight trees switched off (a peer: the scorers before locator format 16)
+   and with the windows' grid stretched to the budget and structure boxes looked for at 256 pixels (a peer:
+   before locator format 19; on a 400 x 600 plate the grid of ~770 windows is over the budget of 500, on a
+   NEU plate it is not).
+3. All of them locate the same ``--test`` new plates (seed 77) on one core: box recall and precision at IoU >=
+   0.3, label-matched (``benchmarks/locate.py``'s matching), and seconds per plate; with ``--larger H W``
+   also as many new plates of that size (a camera image larger than the plates the project boxed: the box
+   scorer proposes it tile by tile).
 
 Prints one line per variant and one JSON line.
 """
@@ -39,6 +47,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 import defectlab.learn.box_proposals as bp  # noqa: E402
+import defectlab.learn.locate as locate_mod  # noqa: E402
 from defectlab.demo import _voc_xml, make_plate_images  # noqa: E402
 from defectlab.ingest import import_source  # noqa: E402
 from defectlab.learn import train_project  # noqa: E402
@@ -48,42 +57,48 @@ from defectlab.store import open_workspace  # noqa: E402
 
 PROJECT = "Synthetic plates"
 HEIGHT, WIDTH = 400, 600
-#: name: (workspace copy, tight trees, soft suppression, share inside at which a box is dropped or None)
+#: name: (workspace copy, tight trees, soft suppression, share inside at which a box is dropped or None,
+#: windows and structure boxes placed as now)
 VARIANTS = {
-    "learned": ("learned", True, True, None),
-    "half inside (peer)": ("halfinside", True, True, 0.5),
-    "hard suppression (peer)": ("hard", True, False, None),
-    "no tight trees (peer)": ("notight", False, True, None),
+    "learned": ("learned", True, True, None, True),
+    "half inside (peer)": ("halfinside", True, True, 0.5, True),
+    "hard suppression (peer)": ("hard", True, False, None, True),
+    "no tight trees (peer)": ("notight", False, True, None, True),
+    "stretched grid (peer)": ("grid", True, True, None, False),
 }
 
 
-def trained_workspace(root, n_plates):
+def trained_workspace(root, n_plates, height=HEIGHT, width=WIDTH):
     """A workspace with ``n_plates`` boxed synthetic plates imported and the default run trained."""
     src = Path(root) / "src"
     (src / "images").mkdir(parents=True, exist_ok=True)
     (src / "annotations").mkdir(parents=True, exist_ok=True)
-    for k, (image, boxes) in enumerate(make_plate_images(n_plates, HEIGHT, WIDTH, random_state=5)):
+    for k, (image, boxes) in enumerate(make_plate_images(n_plates, height, width, random_state=5)):
         cv2.imwrite(str(src / "images" / f"plate_{k}.png"), image)
-        (src / "annotations" / f"plate_{k}.xml").write_text(_voc_xml(f"plate_{k}.png", HEIGHT, WIDTH, boxes))
+        (src / "annotations" / f"plate_{k}.xml").write_text(_voc_xml(f"plate_{k}.png", height, width, boxes))
     ws = open_workspace(Path(root) / "ws", create=True)
     import_source(ws, PROJECT, src, layout="voc")
     train_project(ws, PROJECT, folds=3, seed=0, n_jobs=1)
     return Path(root) / "ws"
 
 
-def evaluate(ws_dir, test, tight=True, soft=True, max_inside=None):
+def evaluate(ws_dir, test, tight=True, soft=True, max_inside=None, placed=True):
     """(tp, found, true), seconds per plate and whether the scorers kept tight trees, on the ``test`` plates;
     ``soft=False``: hard suppression, ``max_inside``: another share of a same-class box inside a kept one at
-    which it is dropped, in the thresholds' pick and the boxes alike."""
+    which it is dropped, in the thresholds' pick and the boxes alike; ``placed=False``: the windows' grid
+    stretched to the budget and structure boxes at 256 pixels, in the locator's learning and the boxes alike."""
     from locate import match
 
     saved, saved_sigma, saved_inside = bp._TIGHT_MIN_PLATES, bp._SOFT_SIGMA, bp._MAX_INSIDE
+    saved_share, saved_span = locate_mod._SALIENT_SHARE, bp._STRUCT_MIN_SPAN
     if not tight:  # the peer: no scorer ever learns tight trees
         bp._TIGHT_MIN_PLATES = 10**9
     if not soft:  # the peer: hard suppression (before locator format 17)
         bp._SOFT_SIGMA = None
     if max_inside is not None:  # the peer: half inside (before locator format 18)
         bp._MAX_INSIDE = max_inside
+    if not placed:  # the peer: stretched grid, structure at 256 pixels (before locator format 19)
+        locate_mod._SALIENT_SHARE, bp._STRUCT_MIN_SPAN = 0.0, 0
     try:
         ws = open_workspace(ws_dir)
         run_id = resolve_run(ws, PROJECT)
@@ -100,6 +115,7 @@ def evaluate(ws_dir, test, tight=True, soft=True, max_inside=None):
             totals += match(result.boxes, [(lab, (x0, y0, x1, y1)) for lab, x0, y0, x1, y1 in truth])
     finally:
         bp._TIGHT_MIN_PLATES, bp._SOFT_SIGMA, bp._MAX_INSIDE = saved, saved_sigma, saved_inside
+        locate_mod._SALIENT_SHARE, bp._STRUCT_MIN_SPAN = saved_share, saved_span
     kept = {"scorer": scorer is not None and scorer.tight is not None,
             "crop_stage": scorer is not None and scorer.crop is not None and scorer.crop.tight is not None}
     return totals, float(np.mean(seconds)), kept, t_locator
@@ -113,24 +129,31 @@ def main(argv=None):
     ap.add_argument("--test", type=int, default=100, help="new plates located")
     ap.add_argument("--workdir", default=None, help="keep the workspaces here (a new run each time)")
     ap.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS),
-                    help="which of them to run (default: all four)")
+                    help="which of them to run (default: all)")
+    ap.add_argument("--height", type=int, default=HEIGHT, help="plate height (pixels), training and test")
+    ap.add_argument("--width", type=int, default=WIDTH, help="plate width (pixels), training and test")
+    ap.add_argument("--larger", type=int, nargs=2, metavar=("HEIGHT", "WIDTH"), default=None,
+                    help="also locate --test new plates of this size with the same locators (tiled by the box "
+                         "scorer when over 1.5 times the training plates)")
     args = ap.parse_args(argv)
     chosen = [v for v in VARIANTS if v in args.variants]
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="locate-synthetic-"))
     for sub, *_ in VARIANTS.values():
         shutil.rmtree(workdir / sub, ignore_errors=True)
-    learned = trained_workspace(workdir / "learned", args.train)
+    learned = trained_workspace(workdir / "learned", args.train, args.height, args.width)
     for name in chosen:
         sub = VARIANTS[name][0]
         if sub != "learned":
             shutil.copytree(learned.parent, workdir / sub)  # same run, same crops: only the locator differs
             for stored in (workdir / sub / "ws" / "runs").glob("*/locator"):
                 shutil.rmtree(stored)  # (none yet: the locator is trained on first use, in each copy)
-    test = make_plate_images(args.test, HEIGHT, WIDTH, random_state=77)
-    out = {"train_plates": args.train, "test_plates": args.test, "variants": {}}
+    test = make_plate_images(args.test, args.height, args.width, random_state=77)
+    larger = None if args.larger is None else make_plate_images(args.test, *args.larger, random_state=77)
+    out = {"train_plates": args.train, "test_plates": args.test, "height": args.height, "width": args.width,
+           "variants": {}, **({} if larger is None else {"larger": list(args.larger), "larger_variants": {}})}
     for name in chosen:
-        sub, tight, soft, inside = VARIANTS[name]
-        totals, sec, kept, t_locator = evaluate(workdir / sub / "ws", test, tight, soft, inside)
+        sub, tight, soft, inside, placed = VARIANTS[name]
+        totals, sec, kept, t_locator = evaluate(workdir / sub / "ws", test, tight, soft, inside, placed)
         rec, prec = _scores(*totals)
         f1 = 2 * rec * prec / max(rec + prec, 1e-9)
         out["variants"][name] = {"recall": round(rec, 4), "precision": round(prec, 4), "f1": round(f1, 4),
@@ -139,6 +162,14 @@ def main(argv=None):
         print(f"{name:<24} recall {rec:.3f} precision {prec:.3f} F1 {f1:.3f} ({int(totals[1])} boxes for "
               f"{int(totals[2])}; tight trees kept: {kept}; CPU {sec:.2f} s a plate; locator {t_locator:.0f} s)",
               flush=True)
+        if larger is not None:  # the locator is stored now: this only locates
+            totals, sec, _, _ = evaluate(workdir / sub / "ws", larger, tight, soft, inside, placed)
+            rec, prec = _scores(*totals)
+            out["larger_variants"][name] = {"recall": round(rec, 4), "precision": round(prec, 4),
+                                            "found": int(totals[1]), "true_boxes": int(totals[2]),
+                                            "cpu_seconds_per_plate": round(sec, 3)}
+            print(f"{'':<24} on {args.larger[0]} x {args.larger[1]} plates: recall {rec:.3f} precision {prec:.3f} "
+                  f"({int(totals[1])} boxes for {int(totals[2])}; CPU {sec:.2f} s a plate)", flush=True)
     print(json.dumps(out))
     return out
 

@@ -593,7 +593,7 @@ def _with_structure(ctx, oracle, i, b, lab, F, labels="all"):
     saved = bp._structure_candidates
     p, (_, _, _, pm, cell) = ctx.plates[i], ctx.props[i]
     if labels == "map":
-        bp._structure_candidates = lambda image, cell, defect: _map_labelled(image, pm, cell, defect)
+        bp._structure_candidates = lambda image, cell, defect, min_side=None: _map_labelled(image, pm, cell, defect)
     try:
         b, lab, F = bp.propose(p["probs"], p["windows"], ctx.classes, pm, cell, p["h"], p["w"],
                                image=oracle.images[i])

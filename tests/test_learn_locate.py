@@ -28,6 +28,7 @@ from defectlab.learn.locate import (
     locate_source,
     locator_for_run,
     probability_map,
+    search_windows,
     sliding_windows,
     stored_box_quality,
     window_sides,
@@ -57,6 +58,43 @@ def test_sliding_windows_cover_the_image_and_respect_the_cap():
     assert len(big) <= 600 and big[:, 2].max() == 2048
     small = sliding_windows(50, 60, [100])  # a window larger than the image is clipped to it
     assert small.tolist() == [[0, 0, 60, 50]]
+
+
+def _overlaps(windows, box):
+    x0, y0, x1, y1 = box
+    return (np.minimum(windows[:, 2], x1) > np.maximum(windows[:, 0], x0)) & (
+        np.minimum(windows[:, 3], y1) > np.maximum(windows[:, 1], y0))
+
+
+def test_search_windows_is_the_grid_when_it_fits_and_goes_where_the_plate_stands_out_when_not():
+    rng = np.random.default_rng(0)
+    sides = (42, 68, (29, 150))
+    plate = rng.normal(128, 6, (200, 200)).clip(0, 255).astype(np.uint8)
+    # a NEU-sized plate: every window, as before
+    assert search_windows(plate, sides).tolist() == sliding_windows(200, 200, sides, 0.5, 500).tolist()
+    big = rng.normal(128, 6, (1600, 2048)).clip(0, 255).astype(np.uint8)
+    big[1000:1060, 300:340] = 60  # one dark defect, 40 x 60 pixels
+    wins = search_windows(big, sides, max_windows=300)
+    grid = sliding_windows(1600, 2048, sides, 0.5, 300)
+    assert len(wins) <= 300 and wins.dtype == np.int64
+    assert {(int(w), int(h)) for w, h in zip(wins[:, 2] - wins[:, 0], wins[:, 3] - wins[:, 1], strict=True)} == {
+        (42, 42), (68, 68), (29, 150)}  # every size
+    assert wins[:, 0].min() == 0 and wins[:, 2].max() == 2048 and wins[:, 3].max() == 1600  # the whole plate
+    assert set(map(tuple, sliding_windows(1600, 2048, sides, 0.5, 120).tolist())) <= set(map(tuple, wins.tolist()))
+    # the stretched grid steps over the defect; the search puts dozens of windows on it
+    assert _overlaps(wins, (300, 1000, 340, 1060)).sum() >= 30 > 3 >= _overlaps(grid, (300, 1000, 340, 1060)).sum()
+    assert search_windows(big, sides, max_windows=300).tolist() == wins.tolist()  # the same image, the same windows
+    assert search_windows(np.dstack([big] * 3), sides, max_windows=300).tolist() == wins.tolist()  # colour = grey
+    # a plate just over the budget keeps most of its grid: the coarse grid is the share the budget is of it
+    mid = rng.normal(128, 6, (400, 600)).clip(0, 255).astype(np.uint8)
+    full = sliding_windows(400, 600, sides, 0.5, 10**6)
+    budget = int(len(full) * 0.8)
+    kept = search_windows(mid, sides, max_windows=budget)
+    coarse = sliding_windows(400, 600, sides, 0.5, round(budget * budget / len(full)))
+    assert len(coarse) > 0.4 * budget and len(kept) <= budget
+    assert set(map(tuple, coarse.tolist())) <= set(map(tuple, kept.tolist()))
+    flat = np.full((1600, 2048), 128, np.uint8)  # nothing stands out: the stretched grid
+    assert search_windows(flat, sides, max_windows=300).tolist() == grid.tolist()
 
 
 def test_probability_map_is_the_mean_of_covering_windows():
@@ -103,6 +141,35 @@ def test_background_windows_avoid_every_box():
     inside = [w for w in wins if w[0] < 150 - 5]  # windows mostly inside the box are never drawn
     assert len(crops) <= len(wins) - len(inside)
     assert background_windows(image, [(0, 0, 300, 200)], [50]) == []
+
+
+def _crop_boxes(image, crops):
+    """(x0, y0, x1, y1) of crops that are views of ``image`` (from their offset in its buffer)."""
+    base = image.__array_interface__["data"][0]
+    out = []
+    for c in crops:
+        y, x = divmod(c.__array_interface__["data"][0] - base, image.strides[0])
+        out.append((x, y, x + c.shape[1], y + c.shape[0]))
+    return np.array(out, np.int64).reshape(-1, 4)
+
+
+def test_background_windows_of_a_searched_plate_include_the_marks_that_are_no_defect():
+    rng = np.random.default_rng(5)
+    plate = rng.normal(128, 6, (1600, 2048)).clip(0, 255).astype(np.uint8)
+    defect, mark = (300, 1000, 340, 1060), (1500, 200, 1540, 240)
+    plate[1000:1060, 300:340] = 60  # the boxed defect
+    plate[200:240, 1500:1540] = 60  # a dark mark nobody boxed: what a searched plate's windows land on
+    sides = [(42, 42), (68, 68)]
+    kw = {"per_image": 40, "stride": 0.25}
+    searched = background_windows(plate, [defect], sides, rng=np.random.default_rng(0), searched=True, **kw)
+    grid = background_windows(plate, [defect], sides, rng=np.random.default_rng(0), **kw)
+    assert len(searched) == len(grid) == 40
+    at, at_grid = _crop_boxes(plate, searched), _crop_boxes(plate, grid)
+    assert [plate[y0:y1, x0:x1].tolist() for x0, y0, x1, y1 in at[:3]] == [c.tolist() for c in searched[:3]]
+    assert _overlaps(at, mark).sum() >= 5 > _overlaps(at_grid, mark).sum()
+    for x0, y0, x1, y1 in at:  # and still none mostly over the boxed defect
+        inter = max(0, min(x1, 340) - max(x0, 300)) * max(0, min(y1, 1060) - max(y0, 1000))
+        assert inter <= 0.10 * (x1 - x0) * (y1 - y0)
 
 
 def test_settings_are_checked():

@@ -30,11 +30,24 @@ def flow(tmp_path_factory):
     result = locate_plate(ws, "Plates", plate_id, run_id=first, settings=loose)
     assert len(result.boxes) >= 3, "the synthetic plate should give a few boxes"
     rid = result.extra["result_id"]
-    decide_box(ws, "Plates", rid, 0, "dismiss")
-    decide_box(ws, "Plates", rid, 1, "dismiss")
-    decide_box(ws, "Plates", rid, 2, "accept")
+    # accept the best box; dismiss the next two that lie (mostly) outside it, so that they stay negatives
+    accepted = 0
+    dismissed = [k for k in range(1, len(result.boxes))
+                 if _inside_share(result.boxes[k], result.boxes[accepted]) <= 0.10][:2]
+    assert len(dismissed) == 2, "the synthetic plate should give boxes away from the best one"
+    for k in dismissed:
+        decide_box(ws, "Plates", rid, k, "dismiss")
+    decide_box(ws, "Plates", rid, accepted, "accept")
     second = train_project(ws, "Plates", model="logreg", preset="fast", folds=3, seed=0, n_jobs=1)["run_id"]
+    result.boxes[:] = [result.boxes[k] for k in (*dismissed, accepted)]  # dismissed, dismissed, accepted
     return ws, first, second, plate_id, result
+
+
+def _inside_share(box, other):
+    """Share of ``box``'s area inside ``other`` (both ``{"x", "y", "w", "h"}``)."""
+    iw = max(0, min(box["x"] + box["w"], other["x"] + other["w"]) - max(box["x"], other["x"]))
+    ih = max(0, min(box["y"] + box["h"], other["y"] + other["h"]) - max(box["y"], other["y"]))
+    return iw * ih / max(box["w"] * box["h"], 1)
 
 
 def test_dismissed_boxes_lists_the_latest_dismissals_of_live_plates(flow):

@@ -19,6 +19,7 @@ from defectlab.learn.box_proposals import (
     proposal_targets,
     propose,
     structure_boxes,
+    structure_scale,
 )
 from defectlab.learn.box_ranker import ERROR_KINDS
 from defectlab.learn.locate import (
@@ -574,6 +575,30 @@ def test_structure_boxes_of_flat_tiny_noisy_and_large_images_are_bounded():
     assert 0 < len(boxes) <= 5 and (boxes[:, 2] <= 3000).all() and (boxes[:, 3] <= 1500).all()
     # 30 pixels are 2.6 pixels at the working scale: the box is taller than the mark, but matches it
     assert max(_iou(b, (400, 700, 2600, 730)) for b in boxes.tolist()) >= 0.3
+
+
+def test_structure_scale_follows_the_smallest_defect_within_a_pixel_budget():
+    assert structure_scale(200, 200) == structure_scale(200, 200, min_side=42) == 1.0  # a NEU plate: full size
+    assert structure_scale(1600, 2048) == 256 / 2048  # no defect size known: the longer side at 256
+    # windows from 64 pixels: a 64-pixel defect spans 16 working pixels
+    assert structure_scale(1600, 2048, min_side=64) == 0.25
+    assert structure_scale(400, 600, min_side=63) == 256 / 600  # the 256 rule is the larger one here
+    # tiny windows on a huge photo: at most 1024 x 1024 working pixels
+    scale = structure_scale(6000, 8000, min_side=8)
+    assert 6000 * 8000 * scale**2 <= 1024 * 1024 + 1 and scale > 256 / 8000
+    for odd in (0, -5, None, float("nan"), float("inf")):  # no size: the 256 rule
+        assert structure_scale(1600, 2048, min_side=odd) == 256 / 2048
+
+
+def test_structure_boxes_find_a_small_pit_on_a_camera_plate_at_the_defects_scale():
+    plate = _textured(np.random.default_rng(4), 1600, 2048)
+    cv2.circle(plate, (1500, 400), 12, 40, -1)  # a dark pit of 24 pixels on a 2048-pixel plate
+    pit = (1488, 388, 1513, 413)
+    shrunk, _ = structure_boxes(plate)  # at 256 pixels the pit is 3 x 3 working pixels: lost
+    assert not any(_iou(b, pit) >= 0.3 for b in shrunk.tolist())
+    boxes, _ = structure_boxes(plate, min_side=40)  # windows from 40 pixels: looked at 0.4 x
+    assert max(_iou(b, pit) for b in boxes.tolist()) >= 0.5
+    assert (boxes[:, 2] <= 2048).all() and (boxes[:, 3] <= 1600).all()
 
 
 @pytest.mark.parametrize("image", [np.zeros((50, 50), np.uint16), np.zeros((50, 50), np.float32),

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import defectlab.learn.box_proposals as bp
+import defectlab.learn.locate as locate_mod
 from defectlab.errors import DefectlabError
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "locate_synthetic.py"
@@ -21,7 +22,7 @@ def _bench():
 
 
 def _switches():
-    return bp._TIGHT_MIN_PLATES, bp._SOFT_SIGMA, bp._MAX_INSIDE
+    return bp._TIGHT_MIN_PLATES, bp._SOFT_SIGMA, bp._MAX_INSIDE, locate_mod._SALIENT_SHARE, bp._STRUCT_MIN_SPAN
 
 
 def test_every_variant_sets_its_switches_and_puts_them_back_even_when_it_fails(tmp_path, monkeypatch):
@@ -34,16 +35,17 @@ def test_every_variant_sets_its_switches_and_puts_them_back_even_when_it_fails(t
         raise DefectlabError(f"no workspace at {ws_dir}")
 
     monkeypatch.setattr(bench, "open_workspace", failing_open)
-    for tight, soft, inside in ((v[1], v[2], v[3]) for v in bench.VARIANTS.values()):
+    for tight, soft, inside, placed in (v[1:] for v in bench.VARIANTS.values()):
         with pytest.raises(DefectlabError):
-            bench.evaluate(tmp_path / "ws", [], tight, soft, inside)
+            bench.evaluate(tmp_path / "ws", [], tight, soft, inside, placed)
         assert _switches() == saved
-    tight_min, sigma, max_inside = saved
+    tight_min, sigma, max_inside, share, span = saved
     assert dict(zip(bench.VARIANTS, seen, strict=True)) == {
         "learned": saved,
-        "half inside (peer)": (tight_min, sigma, 0.5),
-        "hard suppression (peer)": (tight_min, None, max_inside),
-        "no tight trees (peer)": (10**9, sigma, max_inside)}
+        "half inside (peer)": (tight_min, sigma, 0.5, share, span),
+        "hard suppression (peer)": (tight_min, None, max_inside, share, span),
+        "no tight trees (peer)": (10**9, sigma, max_inside, share, span),
+        "stretched grid (peer)": (tight_min, sigma, max_inside, 0.0, 0)}
     with pytest.raises(SystemExit):  # an unknown variant is refused before anything is trained
         bench.main(["--variants", "magic", "--workdir", str(tmp_path)])
 

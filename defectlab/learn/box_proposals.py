@@ -57,7 +57,8 @@ precision 0.62 -> 0.65, mean of 7 fold draws; better in each draw). Images propo
 wide in 68-pixel windows comes out as a band as wide as a window, and a cluster of small inclusions as one
 blob. For the crop stage, :func:`propose` is also given the image's pixels and adds
 :func:`structure_boxes`: the bounding boxes of what is darker or brighter than its local background
-(robust z-scores, several levels and closings; ~90 per NEU plate, 20 ms), each as a candidate of every
+(robust z-scores, several levels and closings, at the scale of the project's smallest window:
+:func:`structure_scale`; ~90 per NEU plate, 20 ms), each as a candidate of every
 defect class (kind 3), since the crop stage's columns tell which class a box's pixels are. The map-only
 scorer never sees them (it learns without them and boxes tiled images, which are proposed from the map
 alone); the locator gives them to its crop stage from 8 boxed plates on (:attr:`BoxScorer.structure`:
@@ -94,7 +95,7 @@ from defectlab.messages import msg
 
 __all__ = ["CROP_FEATURES", "MAP_THRESHOLDS", "PROPOSAL_FEATURES", "BoxScorer", "crop_columns", "crop_numbers",
            "expected_from", "is_tiled", "proposal_targets", "propose", "propose_tiled", "structure_boxes",
-           "window_index"]
+           "structure_scale", "window_index"]
 
 #: Thresholds of the class map whose connected components are proposals.
 MAP_THRESHOLDS = (0.2, 0.35, 0.5, 0.65)
@@ -121,7 +122,9 @@ _ESTIMATE_GRID = (0.01, 0.02, 0.03, 0.04, *_GRID)
 _CROP_TREES = 400  # the crop stage's trees (learning rate 20 / trees): its columns are ~250, not 15
 _MAX_CROP_COLUMNS = 100_000  # a stored crop stage claiming more feature columns is damaged
 _MAX_ERROR_COUNT = 10**9  # a stored error count above this is damaged
-_STRUCT_SIDE = 256  # image structure is looked for at this longer side at most (larger images are shrunk)
+_STRUCT_SIDE = 256  # image structure is looked for at this longer side at least (unless the image is smaller) ...
+_STRUCT_MIN_SPAN = 16  # ... or larger, so that the project's smallest window spans this many working pixels ...
+_STRUCT_MAX_PIXELS = 1024 * 1024  # ... but never on more working pixels than this (a camera image's time bound)
 _STRUCT_SIGMAS = (8.0, 24.0)  # scales (working pixels) of the local background subtracted from the image
 _STRUCT_LEVELS = (1.5, 2.5, 3.5)  # robust z-scores of the deviation that make a mask
 _STRUCT_CLOSE = (None, (1, 9), (9, 1), (7, 7), (15, 15))  # closings (rows, columns) that join broken marks
@@ -165,14 +168,15 @@ def _component_boxes(m):
     return out
 
 
-def structure_boxes(image, max_boxes=_STRUCT_MAX):
+def structure_boxes(image, max_boxes=_STRUCT_MAX, min_side=None):
     """Class-agnostic boxes around what stands out of an image's own texture, strongest first.
 
     The map's components can only be as fine as the windows: a scratch 20 pixels wide in a 100-pixel window
     is a blur on the map, and its box comes out as wide as the window. These boxes come from the pixels:
 
-    1. the image (grey, its longer side shrunk to 256 pixels at most) minus its local background (a
-       Gaussian blur of sigma 8 and 24 working pixels): what is darker or brighter than its surroundings;
+    1. the image (grey, shrunk to the working scale of :func:`structure_scale`: its longer side 256 pixels,
+       or more when ``min_side`` says the defects are small) minus its local background (a Gaussian blur of
+       sigma 8 and 24 working pixels): what is darker or brighter than its surroundings;
     2. that deviation as a robust z-score (median and MAD of the image: a plate's usual texture is ~0);
     3. for both signs and z >= 1.5, 2.5, 3.5: the pixels above, joined by closings along rows, along
        columns, in squares (a broken scratch, a cluster of pits become one mark) and not at all, and the
@@ -189,6 +193,9 @@ def structure_boxes(image, max_boxes=_STRUCT_MAX):
         Anything else (16-bit, float, 4 channels, empty) is refused with an InputError.
     max_boxes : int
         0 to 100,000.
+    min_side : float or None
+        Size in image pixels of the smallest defects looked for (the locator passes its smallest window's
+        side): see :func:`structure_scale`. None: the longer side is shrunk to 256 pixels.
 
     Returns
     -------
@@ -207,7 +214,7 @@ def structure_boxes(image, max_boxes=_STRUCT_MAX):
     [100, 40, 104, 150]
     """
     max_boxes = _check_int(max_boxes, "structure_boxes", "max_boxes", 0, 100_000)
-    zs, scale = _deviation_z(image)  # validates the image
+    zs, scale = _deviation_z(image, min_side)  # validates the image
     h, w = np.asarray(image).shape[:2]
     found, strength_map = [], None
     for z in zs:
@@ -248,14 +255,46 @@ def structure_boxes(image, max_boxes=_STRUCT_MAX):
     return b, strength
 
 
-def _deviation_z(image):
+def structure_scale(height, width, min_side=None):
+    """Working scale (<= 1) at which :func:`structure_boxes` looks at an image of ``height`` x ``width``.
+
+    The image's longer side is shrunk to 256 pixels, which on a camera image would shrink its defects to
+    dots: on 2048 x 1600 synthetic plates whose defects are 30-150 pixels, 256 pixels left 45 of 177 defects
+    without any candidate box (the error breakdown of their boxes; 9 at this scale). So the scale
+    is also at least the one at which the smallest defect (``min_side`` image pixels) spans 16 working
+    pixels, and at most the one of 1024 x 1024 working pixels in all (an 8000 x 6000 photo stays bounded).
+    A NEU plate (200 x 200, windows from 42 pixels) is looked at full size either way.
+
+    Parameters
+    ----------
+    height, width : int
+    min_side : float or None
+        Not a positive number: no size known (the 256 rule alone).
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> structure_scale(200, 200), structure_scale(1600, 2048), structure_scale(1600, 2048, min_side=63)
+    (1.0, 0.125, 0.25396825396825395)
+    """
+    h, w = max(1, int(height)), max(1, int(width))
+    scale = _STRUCT_SIDE / max(h, w)
+    if min_side is not None and np.isfinite(min_side) and min_side > 0:  # else: no size known
+        scale = max(scale, _STRUCT_MIN_SPAN / max(float(min_side), 1.0))
+    return float(min(1.0, scale, np.sqrt(_STRUCT_MAX_PIXELS / (h * w))))
+
+
+def _deviation_z(image, min_side=None):
     """([z at sigma 8, z at sigma 24] (maps without texture left out), scale): the robust z-score of the
-    image's deviation from its local background, at the working scale of :func:`structure_boxes`."""
+    image's deviation from its local background, at the working scale of :func:`structure_scale`."""
     from defectlab.imaging import to_grey
 
     grey = to_grey(np.asarray(image))
     h, w = grey.shape
-    scale = min(1.0, _STRUCT_SIDE / max(h, w))
+    scale = structure_scale(h, w, min_side)
     if scale < 1.0:  # shrunk as uint8: a large image never gets a float copy at full size
         grey = cv2.resize(grey, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
     g = grey.astype(np.float32)
@@ -281,14 +320,14 @@ def _inside_ring(s_int, b, h, w):
     return inside / area, (_box_sum(s_int, e) - inside) / np.maximum(e_area - area, 1)
 
 
-def _structure_candidates(image, cell, defect):
+def _structure_candidates(image, cell, defect, min_side=None):
     """(boxes in cells, class columns) of :func:`structure_boxes`: each box as every defect class (the
     crop stage's probabilities of the box's own pixels tell which it is)."""
-    c = _to_cells(structure_boxes(image)[0], cell)  # clipped to the map with the other candidates
+    c = _to_cells(structure_boxes(image, min_side=min_side)[0], cell)  # clipped to the map with the others
     return np.repeat(c, len(defect), axis=0).tolist(), np.tile(defect, len(c)).tolist()
 
 
-def _candidates(probs, windows, classes, defect, prob_map, cell, image=None):
+def _candidates(probs, windows, classes, defect, prob_map, cell, image=None, min_side=None):
     """(boxes in cells, class columns, kinds), duplicates removed."""
     mh, mw = prob_map.shape[1:]
     boxes, cls, kind = [], [], []
@@ -310,7 +349,7 @@ def _candidates(probs, windows, classes, defect, prob_map, cell, image=None):
         cls += order[:, 0].tolist() + second[keep].tolist()
         kind += [KIND_WINDOW] * (len(w) + int(keep.sum()))
     if image is not None:  # last: a structure box that is also a component or a window keeps that kind
-        sb, sc = _structure_candidates(image, cell, defect)
+        sb, sc = _structure_candidates(image, cell, defect, min_side)
         boxes += sb
         cls += sc
         kind += [KIND_STRUCTURE] * len(sb)
@@ -322,7 +361,8 @@ def _candidates(probs, windows, classes, defect, prob_map, cell, image=None):
     return b[first], cls[first], kind[first]
 
 
-def propose(probs, windows, classes, prob_map, cell, height, width, background="background", image=None):
+def propose(probs, windows, classes, prob_map, cell, height, width, background="background", image=None,
+            min_side=None):
     """Candidate boxes of one image with their numbers.
 
     Parameters
@@ -343,6 +383,9 @@ def propose(probs, windows, classes, prob_map, cell, height, width, background="
     image : (height, width) or (height, width, 3) ndarray of np.uint8, optional
         The image's pixels: its :func:`structure_boxes` become candidates too (kind 3, each as every defect
         class; the crop stage tells which). Without it, the candidates come from the map alone.
+    min_side : float or None
+        The smallest window's side (pixels): the scale the structure boxes are looked for at
+        (:func:`structure_scale`).
 
     Returns
     -------
@@ -363,7 +406,7 @@ def propose(probs, windows, classes, prob_map, cell, height, width, background="
     probs = np.asarray(probs, dtype=np.float64).reshape(-1, len(classes))
     prob_map = np.asarray(prob_map, dtype=np.float64)
     defect = np.array([i for i, c in enumerate(classes) if c != background], dtype=np.int64)
-    b, cls, kind = _candidates(probs, windows, classes, defect, prob_map, int(cell), image)
+    b, cls, kind = _candidates(probs, windows, classes, defect, prob_map, int(cell), image, min_side)
     feats = _numbers(b, cls, kind, prob_map, classes, defect, background)
     px = b * int(cell)
     px[:, 2], px[:, 3] = np.minimum(px[:, 2], width), np.minimum(px[:, 3], height)
