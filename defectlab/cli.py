@@ -252,6 +252,9 @@ def cmd_locate(args):
             lines.append(f"  {p['source']} ({p['width']}x{p['height']}): " + ", ".join(
                 f"{b['label']} {b['score']:.2f} @ {b['x']},{b['y']} {b['w']}x{b['h']}" for b in p["boxes"][:10]))
         lines += ["  " + t("cli.locate_rejected", source=r["source"], reason=r["reason"]) for r in d["rejected"][:50]]
+        n_tiled = sum(bool(p.get("tiled")) for p in d["plates"])
+        if n_tiled:
+            lines.append(t("cli.locate_tiled", n=n_tiled))
         if d.get("expected"):
             lines.append(t("plates.expected", **d["expected"]))
         if d.get("expected_errors"):

@@ -24,6 +24,7 @@ from defectlab.learn.locate import (
     background_windows,
     boxes_from_map,
     boxes_from_windows,
+    locate_image,
     locate_item,
     locate_source,
     locator_for_run,
@@ -303,7 +304,8 @@ def test_cli_locate_contract(trained, capsys):
     d = json.loads(out)
     assert set(d) >= {"plates"} and len(d["plates"]) == N_HELD
     p = d["plates"][0]
-    assert set(p) == {"source", "width", "height", "boxes"} and isinstance(p["width"], int)
+    assert set(p) == {"source", "width", "height", "boxes", "tiled"} and isinstance(p["width"], int)
+    assert p["tiled"] is False  # a plate the size of those the run learned from
     # what such boxes were like on the plates the run learned from (the box scorer's out-of-fold numbers)
     _, _, info = locator_for_run(ws, run_id)
     stage = info["scorer"].crop or info["scorer"]
@@ -317,6 +319,38 @@ def test_cli_locate_contract(trained, capsys):
     out, _ = capsys.readouterr()
     assert code == 0 and "new_0.png" in out and "of the boxed defects" in out
     assert "went wrong on the plates the run learned from" in out and "Missed: proposed, but scored below" in out
+
+
+def test_an_image_far_larger_than_the_plates_is_marked_tiled_and_gets_no_plate_numbers(trained, tmp_path, capsys):
+    from defectlab.cli import main
+
+    ws, run_id, _, _ = trained
+    model, classes, info = locator_for_run(ws, run_id)
+    stage = info["scorer"].crop
+    pw, ph = info["scorer"].plate_size
+    big, _ = make_plate_images(1, 3 * ph, 3 * pw, random_state=21)[0]  # 3x the plates: proposed tile by tile
+    result = locate_image(big, model, classes, info["spec"], info["sides"], ranker=info["ranker"],
+                          scorer=info["scorer"])
+    assert result.extra["tiled"] == (pw, ph) and result.to_dict()["tiled"] is True
+    # numbers learned on plates of the run's size do not hold for it: none are given
+    assert result.extra["expected"] is None and result.extra["estimate"] is None
+    plate, _ = make_plate_images(1, ph, pw, random_state=22)[0]
+    same = locate_image(plate, model, classes, info["spec"], info["sides"], ranker=info["ranker"],
+                        scorer=info["scorer"])
+    assert same.extra["tiled"] is None and same.to_dict()["tiled"] is False
+    assert same.extra["expected"] == stage.expected() and same.extra["estimate"] == stage.estimate
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "camera.png"), big)
+    cv2.imwrite(str(folder / "plate.png"), plate)
+    d = locate_source(ws, "Plates", folder, run_id=run_id)
+    assert {p["source"]: p["tiled"] for p in d["plates"]} == {"camera.png": True, "plate.png": False}
+    assert main(["locate", "Plates", str(folder), "--run", run_id, "--workspace", str(ws.root)]) == 0
+    out, _ = capsys.readouterr()
+    assert "1 of these images are much larger than the plates the run learned from" in out
+    assert main(["locate", "Plates", str(folder / "plate.png"), "--run", run_id, "--workspace", str(ws.root)]) == 0
+    out, _ = capsys.readouterr()
+    assert "much larger than the plates" not in out
 
 
 def test_roles_are_enforced_in_the_library(trained, tmp_path, make_team):

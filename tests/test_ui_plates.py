@@ -391,3 +391,30 @@ def test_runs_compares_the_two_runs_boxes_on_full_plates(ws, tmp_path):
         (table,) = tables
         assert list(table.columns) == [first, second]
         assert all(label.startswith(("Missed:", "Wrong:")) for label in table.index)
+
+
+def test_predict_warns_that_a_far_larger_image_is_boxed_tile_by_tile(ws, tmp_path):
+    import shutil
+
+    from defectlab.learn.locate import locator_for_run
+    from defectlab.learn.runs import resolve_run
+
+    copy = open_workspace(shutil.copytree(ws.root, tmp_path / "ws"))
+    _, _, info = locator_for_run(copy, resolve_run(copy, "Plates"))
+    pw, ph = info["scorer"].plate_size
+    image, _ = make_plate_images(1, 3 * ph, 3 * pw, random_state=31)[0]
+    big_id, _ = add_plate(copy, "Plates", cv2.imencode(".png", image)[1].tobytes(), "camera.png")
+    at = app(copy.root, "predict", timeout=SEARCH_TIMEOUT)
+    at.selectbox(key="plates_pick").set_value(big_id)
+    at.button(key="plates_find").click().run()
+    no_exception(at)
+    assert at.session_state["plates_result"]["result"].extra["tiled"] == (pw, ph)
+    (warning,) = [w.value for w in at.warning if "much larger than the plates" in w.value]
+    assert f"({3 * pw}x{3 * ph})" in warning and f"about {pw}x{ph}" in warning
+    assert not any("On the plates this run learned from" in c.value for c in at.caption)  # no plate numbers
+    # a plate of the run's own size: no warning, its numbers
+    at.selectbox(key="plates_pick").set_value(next(i for i in _new_plates(copy) if i != big_id))
+    at.button(key="plates_find").click().run()
+    no_exception(at)
+    assert not any("much larger than the plates" in w.value for w in at.warning)
+

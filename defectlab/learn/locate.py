@@ -221,8 +221,13 @@ class PlateResult:
         ``expected``: ``(recall, precision)`` of such boxes on the plates the box scorer learned from, out
         of fold (:func:`expected_quality`), or None; ``estimate``: that scorer's whole
         :attr:`~defectlab.learn.box_proposals.BoxScorer.estimate` (for another threshold:
-        :func:`~defectlab.learn.box_proposals.expected_from`), or None; :func:`locate_item` adds the run,
-        the item and whether the locator has the background class.
+        :func:`~defectlab.learn.box_proposals.expected_from`), or None; ``tiled``: ``(width, height)`` of
+        the plates the box scorer learned from when this image is so much larger that its boxes were
+        proposed tile by tile from the map alone (:func:`~defectlab.learn.box_proposals.is_tiled`), else
+        None -- then ``expected`` and ``estimate`` are None: numbers from those plates do not hold for it
+        (on synthetic 2048 x 1600 plates located with a locator of 400 x 600 ones, 1 box in 11 was right,
+        ``benchmarks/locate_synthetic.py --larger``); :func:`locate_item` adds the run, the item and
+        whether the locator has the background class.
     """
 
     width: int
@@ -239,9 +244,10 @@ class PlateResult:
     proposals: tuple | None = None
 
     def to_dict(self):
-        """The ``locate`` JSON entry of this plate (``source``, ``width``, ``height``, ``boxes``)."""
+        """The ``locate`` JSON entry of this plate (``source``, ``width``, ``height``, ``boxes``, ``tiled``:
+        proposed tile by tile, see :attr:`extra`)."""
         return {"source": self.source, "width": int(self.width), "height": int(self.height),
-                "boxes": [dict(b) for b in self.boxes]}
+                "boxes": [dict(b) for b in self.boxes], "tiled": self.extra.get("tiled") is not None}
 
     def defect_map(self):
         """(mh, mw) float32: probability that a cell shows any defect (1 - background, or the best class)."""
@@ -1211,10 +1217,13 @@ def locate_image(image, model, classes, spec, sides, settings=None, source="", r
         cols = crop_numbers(b, lab, windows, X, probs, list(classes), cell, image, classify, BACKGROUND)
         proposals = (b, lab, np.column_stack([feats, cols]))
     boxes = _make_boxes(probs, windows, pmap, cell, classes, h, w, settings, (ranker, scorer), min_box, proposals)
+    used = _boxing_scorer(settings, scorer, proposals is not None)
+    tiled = used is not None and is_tiled(w, h, used.plate_size)
+    extra = {"expected": None, "estimate": None} if tiled else _estimates(settings, used)
+    extra["tiled"] = tuple(int(v) for v in used.plate_size) if tiled else None
     return PlateResult(width=w, height=h, boxes=boxes, classes=list(classes), prob_map=pmap, cell=cell,
                        n_windows=len(windows), source=str(source), windows=windows,
-                       window_probs=probs.astype(np.float32), proposals=proposals,
-                       extra=_estimates(settings, _boxing_scorer(settings, scorer, proposals is not None)))
+                       window_probs=probs.astype(np.float32), proposals=proposals, extra=extra)
 
 
 def _boxing_scorer(settings, scorer, crop_stage):
@@ -1392,12 +1401,14 @@ def locate_source(ws, project, source, run_id=None, settings=None, user="local",
     -------
     dict
         ``{"run_id", "plates": [{"source", "width", "height", "boxes": [{"x", "y", "w", "h", "label",
-        "score"}]}], "rejected": [{"source", "reason"}], "background": bool, "expected": {"recall",
+        "score"}], "tiled": bool}], "rejected": [{"source", "reason"}], "background": bool, "expected": {"recall",
         "precision"} or None, "expected_errors": {kind: count} or None}``; a file that is not a readable
         image is listed in ``rejected`` with the reason. ``expected``: what such boxes were like on the plates
         the run's box scorer learned from (out of fold, :func:`expected_quality`), for images the size of
-        those plates; None without a box scorer. ``expected_errors``: where that scorer's boxes at its
-        calibrated thresholds went wrong on those plates (:data:`~defectlab.learn.box_ranker.ERROR_KINDS`:
+        those plates (not for a plate marked ``tiled``: so much larger that its boxes were proposed tile by
+        tile from the map alone, and far less reliable); None without a box scorer. ``expected_errors``:
+        where that scorer's boxes at its calibrated thresholds went wrong on those plates
+        (:data:`~defectlab.learn.box_ranker.ERROR_KINDS`:
         why true boxes were missed, what the wrong boxes were); None without a box scorer or for one stored
         before it had them.
     """

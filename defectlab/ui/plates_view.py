@@ -162,6 +162,13 @@ def _threshold_choice(prefix="plates", estimate=None):
     return value
 
 
+def _tiled_warning(width, height, tiled):
+    """A warning when an image was proposed tile by tile (``tiled``: the scorer's plate size, else None): the
+    numbers of the plates the run learned from do not hold for it."""
+    if tiled:
+        st.warning(t("plates.tiled", width=width, height=height, plate_width=tiled[0], plate_height=tiled[1]))
+
+
 def _expected_caption(expected):
     """What such boxes were like on the run's own plates (``(recall, precision)``; nothing when None)."""
     if expected is not None:
@@ -248,6 +255,7 @@ def _show_result(ws, project, state):
                               windows=result.n_windows), width="stretch")
     used = state.get("threshold")
     st.caption(t("plates.threshold_calibrated") if used is None else t("plates.threshold_used", value=used))
+    _tiled_warning(result.width, result.height, result.extra.get("tiled"))
     _expected_caption(result.extra.get("expected"))
     _errors_expander(result.extra.get("estimate"))
     if not result.extra.get("background"):
@@ -347,12 +355,14 @@ def suggest_panel(ws, project, plate, generation):
             boxes = _new_boxes(ws, project, plate, result.boxes)
             ss["crop_suggestions"] = {"plate": int(plate["id"]), "generation": generation, "boxes": boxes,
                                       "expected": result.extra.get("expected"), "run_id": run_id,
-                                      "estimate": result.extra.get("estimate")}
+                                      "estimate": result.extra.get("estimate"), "tiled": result.extra.get("tiled"),
+                                      "size": (result.width, result.height)}
             if not boxes:
                 common.flash("info", t("plates.no_boxes"))
             st.rerun()
     if sug.get("plate") == int(plate["id"]) and sug.get("generation") == generation and sug.get("boxes"):
         st.caption(t("plates.suggested", n=len(sug["boxes"])))
+        _tiled_warning(*sug.get("size", (0, 0)), sug.get("tiled"))
         _expected_caption(sug.get("expected"))
         return list(sug["boxes"])
     return []
