@@ -21,6 +21,7 @@ from defectlab.learn.locate import (
     BACKGROUND,
     LOCATOR_DIR,
     LocateSettings,
+    PlateResult,
     background_windows,
     boxes_from_map,
     boxes_from_windows,
@@ -107,6 +108,18 @@ def test_probability_map_is_the_mean_of_covering_windows():
     np.testing.assert_allclose(pmap[0, 3], [1, 1, 0.5, 0.5, 0, 0, 0, 0])
     coarse, cell = probability_map(probs, wins, 400, 800)
     assert cell == 7 and coarse.shape == (2, 58, 115)
+
+
+def test_the_overlay_shows_no_defect_where_no_window_looked():
+    windows = np.array([[0, 0, 40, 40], [120, 0, 160, 40]])  # a gap between them, as on a large image
+    probs = np.array([[0.9, 0.1], [0.2, 0.8]])  # columns: background, pit
+    pmap, cell = probability_map(probs, windows, 40, 160, cell=20)
+    result = PlateResult(width=160, height=40, boxes=[], classes=[BACKGROUND, "pit"], prob_map=pmap, cell=cell,
+                         n_windows=2)
+    dmap = result.defect_map()
+    assert dmap.dtype == np.float32 and dmap.shape == (2, 8)
+    assert np.allclose(dmap[:, :2], 0.1) and np.allclose(dmap[:, 6:], 0.8)
+    assert (dmap[:, 2:6] == 0).all()  # not looked at: no evidence, not "certainly a defect"
 
 
 def test_boxes_from_map_components():

@@ -250,9 +250,11 @@ class PlateResult:
                 "boxes": [dict(b) for b in self.boxes], "tiled": self.extra.get("tiled") is not None}
 
     def defect_map(self):
-        """(mh, mw) float32: probability that a cell shows any defect (1 - background, or the best class)."""
+        """(mh, mw) float32: probability that a cell shows any defect (1 - background, or the best class); 0
+        where no window looked (a large image's windows leave gaps: no evidence is no defect on the overlay)."""
+        looked = self.prob_map.sum(axis=0) > 0
         if BACKGROUND in self.classes:
-            return 1.0 - self.prob_map[self.classes.index(BACKGROUND)]
+            return np.where(looked, 1.0 - self.prob_map[self.classes.index(BACKGROUND)], 0.0).astype(np.float32)
         return self.prob_map.max(axis=0)
 
 
