@@ -360,7 +360,7 @@ def test_an_image_far_larger_than_the_plates_is_marked_tiled_and_gets_no_plate_n
     assert {p["source"]: p["tiled"] for p in d["plates"]} == {"camera.png": True, "plate.png": False}
     assert main(["locate", "Plates", str(folder), "--run", run_id, "--workspace", str(ws.root)]) == 0
     out, _ = capsys.readouterr()
-    assert "1 of these images are much larger than the plates the run learned from" in out
+    assert "1 of these images is much larger than the plates the run learned from" in out
     assert main(["locate", "Plates", str(folder / "plate.png"), "--run", run_id, "--workspace", str(ws.root)]) == 0
     out, _ = capsys.readouterr()
     assert "much larger than the plates" not in out

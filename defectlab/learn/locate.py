@@ -436,9 +436,11 @@ def search_windows(image, sides, stride=0.5, max_windows=500):
 
     h, w = image.shape[:2]
     grid = sliding_windows(h, w, sides, stride, max_windows)
-    if _SALIENT_SHARE <= 0 or _grid_fits(h, w, sides, stride, max_windows):  # every window
+    if _SALIENT_SHARE <= 0:
         return grid
     pool = sliding_windows(h, w, sides, stride, _WINDOW_POOL)
+    if len(pool) == len(grid):  # no window size had to step further than asked (as :func:`_grid_fits`)
+        return grid
     # the coarse grid's share: 40 %, or as much of the budget as the full grid would fill of it (a plate just
     # over the budget keeps most of its grid)
     share = max(1 - _SALIENT_SHARE, max_windows / len(pool))
