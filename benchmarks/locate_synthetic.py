@@ -18,7 +18,7 @@ classes. This benchmark needs no third-party data:
    dropped from half inside (a peer: before locator format 18), with hard suppression (a peer: before
    locator format 17), with the tight trees switched off (a peer: the scorers before locator format 16)
    and with the windows' grid stretched to the budget and structure boxes looked for at 256 pixels (a peer:
-   before locator format 19; on a 400 x 600 plate the grid of ~770 windows is over the budget of 500, on a
+   before locator format 19; on a 400 x 600 plate the grid of ~870 windows is over the budget of 500, on a
    NEU plate it is not).
 3. All of them locate the same ``--test`` new plates (seed 77) on one core: box recall and precision at IoU >=
    0.3, label-matched (``benchmarks/locate.py``'s matching), and seconds per plate; with ``--larger H W``
