@@ -22,8 +22,10 @@ classes. This benchmark needs no third-party data:
    NEU plate it is not).
 3. All of them locate the same ``--test`` new plates (seed 77) on one core: box recall and precision at IoU >=
    0.3, label-matched (``benchmarks/locate.py``'s matching), and seconds per plate; with ``--larger H W``
-   also as many new plates of that size (a camera image larger than the plates the project boxed: the box
-   scorer proposes it tile by tile).
+   also as many new plates of that size (a camera image larger than the plates the project boxed: the crop
+   stage boxes it with its candidates' sizes measured against the training plates and one class a spot),
+   and, for the ``learned`` locator, those plates as before (a peer: proposed tile by tile from the map
+   alone).
 
 Prints one line per variant and one JSON line.
 """
@@ -66,6 +68,8 @@ VARIANTS = {
     "no tight trees (peer)": ("notight", False, True, None, True),
     "stretched grid (peer)": ("grid", True, True, None, False),
 }
+#: the learned locator on ``--larger`` plates as before: tile by tile, scored from the map alone
+LARGER_PEER = "learned, tiled map (peer)"
 
 
 def trained_workspace(root, n_plates, height=HEIGHT, width=WIDTH):
@@ -82,15 +86,18 @@ def trained_workspace(root, n_plates, height=HEIGHT, width=WIDTH):
     return Path(root) / "ws"
 
 
-def evaluate(ws_dir, test, tight=True, soft=True, max_inside=None, placed=True):
+def evaluate(ws_dir, test, tight=True, soft=True, max_inside=None, placed=True, larger_crop=True):
     """(tp, found, true), seconds per plate and whether the scorers kept tight trees, on the ``test`` plates;
     ``soft=False``: hard suppression, ``max_inside``: another share of a same-class box inside a kept one at
     which it is dropped, in the thresholds' pick and the boxes alike; ``placed=False``: the windows' grid
-    stretched to the budget and structure boxes at 256 pixels, in the locator's learning and the boxes alike."""
+    stretched to the budget and structure boxes at 256 pixels, in the locator's learning and the boxes alike;
+    ``larger_crop=False``: an image much larger than the training plates proposed tile by tile and scored by
+    the map alone (before the crop stage boxed them)."""
     from locate import match
 
     saved, saved_sigma, saved_inside = bp._TIGHT_MIN_PLATES, bp._SOFT_SIGMA, bp._MAX_INSIDE
     saved_share, saved_span = locate_mod._SALIENT_SHARE, bp._STRUCT_MIN_SPAN
+    saved_larger = locate_mod._CROP_STAGE_LARGER
     if not tight:  # the peer: no scorer ever learns tight trees
         bp._TIGHT_MIN_PLATES = 10**9
     if not soft:  # the peer: hard suppression (before locator format 17)
@@ -99,6 +106,8 @@ def evaluate(ws_dir, test, tight=True, soft=True, max_inside=None, placed=True):
         bp._MAX_INSIDE = max_inside
     if not placed:  # the peer: stretched grid, structure at 256 pixels (before locator format 19)
         locate_mod._SALIENT_SHARE, bp._STRUCT_MIN_SPAN = 0.0, 0
+    if not larger_crop:  # the peer on much larger images: tile by tile, map only
+        locate_mod._CROP_STAGE_LARGER = False
     try:
         ws = open_workspace(ws_dir)
         run_id = resolve_run(ws, PROJECT)
@@ -116,6 +125,7 @@ def evaluate(ws_dir, test, tight=True, soft=True, max_inside=None, placed=True):
     finally:
         bp._TIGHT_MIN_PLATES, bp._SOFT_SIGMA, bp._MAX_INSIDE = saved, saved_sigma, saved_inside
         locate_mod._SALIENT_SHARE, bp._STRUCT_MIN_SPAN = saved_share, saved_span
+        locate_mod._CROP_STAGE_LARGER = saved_larger
     kept = {"scorer": scorer is not None and scorer.tight is not None,
             "crop_stage": scorer is not None and scorer.crop is not None and scorer.crop.tight is not None}
     return totals, float(np.mean(seconds)), kept, t_locator
@@ -133,8 +143,8 @@ def main(argv=None):
     ap.add_argument("--height", type=int, default=HEIGHT, help="plate height (pixels), training and test")
     ap.add_argument("--width", type=int, default=WIDTH, help="plate width (pixels), training and test")
     ap.add_argument("--larger", type=int, nargs=2, metavar=("HEIGHT", "WIDTH"), default=None,
-                    help="also locate --test new plates of this size with the same locators (tiled by the box "
-                         "scorer when over 1.5 times the training plates)")
+                    help="also locate --test new plates of this size with the same locators (and, for 'learned', "
+                         "as before: tile by tile from the map when over 1.5 times the training plates)")
     args = ap.parse_args(argv)
     chosen = [v for v in VARIANTS if v in args.variants]
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="locate-synthetic-"))
@@ -163,13 +173,17 @@ def main(argv=None):
               f"{int(totals[2])}; tight trees kept: {kept}; CPU {sec:.2f} s a plate; locator {t_locator:.0f} s)",
               flush=True)
         if larger is not None:  # the locator is stored now: this only locates
-            totals, sec, _, _ = evaluate(workdir / sub / "ws", larger, tight, soft, inside, placed)
-            rec, prec = _scores(*totals)
-            out["larger_variants"][name] = {"recall": round(rec, 4), "precision": round(prec, 4),
-                                            "found": int(totals[1]), "true_boxes": int(totals[2]),
-                                            "cpu_seconds_per_plate": round(sec, 3)}
-            print(f"{'':<24} on {args.larger[0]} x {args.larger[1]} plates: recall {rec:.3f} precision {prec:.3f} "
-                  f"({int(totals[1])} boxes for {int(totals[2])}; CPU {sec:.2f} s a plate)", flush=True)
+            runs = [(name, True)] + ([(LARGER_PEER, False)] if name == "learned" else [])
+            for key, crop in runs:
+                totals, sec, _, _ = evaluate(workdir / sub / "ws", larger, tight, soft, inside, placed, crop)
+                rec, prec = _scores(*totals)
+                f1 = 2 * rec * prec / max(rec + prec, 1e-9)
+                out["larger_variants"][key] = {"recall": round(rec, 4), "precision": round(prec, 4),
+                                               "f1": round(f1, 4), "found": int(totals[1]),
+                                               "true_boxes": int(totals[2]), "cpu_seconds_per_plate": round(sec, 3)}
+                print(f"{'' if crop else key:<24} on {args.larger[0]} x {args.larger[1]} plates: recall {rec:.3f} "
+                      f"precision {prec:.3f} F1 {f1:.3f} ({int(totals[1])} boxes for {int(totals[2])}; CPU "
+                      f"{sec:.2f} s a plate)", flush=True)
     print(json.dumps(out))
     return out
 

@@ -341,7 +341,7 @@ def test_an_image_far_larger_than_the_plates_is_marked_tiled_and_gets_no_plate_n
     model, classes, info = locator_for_run(ws, run_id)
     stage = info["scorer"].crop
     pw, ph = info["scorer"].plate_size
-    big, _ = make_plate_images(1, 3 * ph, 3 * pw, random_state=21)[0]  # 3x the plates: proposed tile by tile
+    big, _ = make_plate_images(1, 3 * ph, 3 * pw, random_state=21)[0]  # 3x the plates: much larger
     result = locate_image(big, model, classes, info["spec"], info["sides"], ranker=info["ranker"],
                           scorer=info["scorer"])
     assert result.extra["tiled"] == (pw, ph) and result.to_dict()["tiled"] is True

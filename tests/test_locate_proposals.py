@@ -21,7 +21,7 @@ from defectlab.learn.box_proposals import (
     structure_boxes,
     structure_scale,
 )
-from defectlab.learn.box_ranker import ERROR_KINDS
+from defectlab.learn.box_ranker import ERROR_KINDS, pairwise_overlap, suppress
 from defectlab.learn.locate import (
     _LOCATOR_FORMAT,
     BACKGROUND,
@@ -379,6 +379,46 @@ def test_a_large_image_is_proposed_tile_by_tile_like_the_plates_the_scorer_knows
     assert propose_tiled(big_probs, big_windows, CLASSES, big_map, big_cell, big_h, big_w)[0].shape[1] == 4
 
 
+def test_on_a_much_larger_image_candidate_sizes_are_measured_against_the_plates_the_scorer_knows():
+    rng = np.random.default_rng(2)
+    probs, windows, h, w, _ = _plate(rng)
+    pmap, cell = probability_map(probs, windows, h, w)
+    alone = propose(probs, windows, CLASSES, pmap, cell, h, w)
+    same = propose(probs, windows, CLASSES, pmap, cell, h, w, plate_size=(w, h))
+    for a, b in zip(same, alone, strict=True):
+        np.testing.assert_array_equal(a, b)  # a plate-sized image: nothing changes
+    big_w, big_h = 2 * w, 2 * h
+    shifted = [windows + np.array([dx, dy, dx, dy]) for dy in (0, h) for dx in (0, w)]
+    big_windows, big_probs = np.vstack(shifted), np.vstack([probs] * 4)
+    big_map, big_cell = probability_map(big_probs, big_windows, big_h, big_w)
+    sizes = [PROPOSAL_FEATURES.index(c) for c in ("log_width", "log_height", "area")]
+    for plate_size, factor in (((w, h), 1.0), (None, 2.0)):
+        boxes, _, feats = propose(big_probs, big_windows, CLASSES, big_map, big_cell, big_h, big_w,
+                                  plate_size=plate_size)
+        kind = feats[:, PROPOSAL_FEATURES.index("kind")]
+        for k in np.flatnonzero(kind == 0)[:20]:  # windows: each one's size is the window's, in pixels
+            bw, bh = boxes[k, 2] - boxes[k, 0], boxes[k, 3] - boxes[k, 1]
+            expect = [np.log(bw / w / factor), np.log(bh / h / factor), bw * bh / (w * h * factor ** 2)]
+            np.testing.assert_allclose(feats[k, sizes], expect, rtol=0.05, atol=0.05)
+
+
+def test_suppression_can_keep_one_class_a_spot_after_each_class_kept_its_own_best():
+    boxes = np.array([[0, 0, 40, 40],  # pit, best
+                      [20, 0, 60, 40],  # band on the same spot (IoU 0.33 with the pit)
+                      [36, 0, 76, 40],  # band shifted against it (IoU 0.43), barely touching the pit (0.05)
+                      [100, 0, 140, 40]])  # band elsewhere
+    scores, labels, classes = [0.9, 0.8, 0.7, 0.6], [1, 2, 2, 2], ["bg", "pit", "band"]
+    plain = suppress(scores, labels, boxes, classes, 0.5, sigma=0.05)
+    assert [(b["label"], b["x"]) for b in plain] == [("pit", 0), ("band", 20), ("band", 100)]
+    # the band on the pit goes, and its shifted copy (suppressed by it first) does not take its place
+    for sigma in (0.05, None):
+        one = suppress(scores, labels, boxes, classes, 0.5, sigma=sigma, other_iou=0.1)
+        assert [(b["label"], b["x"]) for b in one] == [("pit", 0), ("band", 100)]
+    # boxes of other classes that barely touch are both kept
+    apart = suppress([0.9, 0.8], [1, 2], np.array([[0, 0, 40, 40], [36, 0, 76, 40]]), classes, 0.5, other_iou=0.1)
+    assert len(apart) == 2
+
+
 # -- the crop stage: each candidate's own pixels ----------------------------------------------------
 
 def test_crop_columns_name_the_crops_class_evidence():
@@ -463,7 +503,7 @@ def test_a_crop_stage_round_trips_and_a_damaged_one_is_refused(tight_wins):
             BoxScorer.from_meta(bad, scorer.model, crop_model, *tights)
 
 
-def test_the_locator_has_a_crop_stage_used_on_plates_but_not_on_tiled_images(few):
+def test_the_locator_has_a_crop_stage_used_on_plates_and_on_much_larger_images(few, monkeypatch):
     from defectlab.features import feature_names
     from defectlab.learn.locate import CROP_SCORER_DIR
 
@@ -495,10 +535,22 @@ def test_the_locator_has_a_crop_stage_used_on_plates_but_not_on_tiled_images(few
     plain = BoxScorer(scorer.classes, scorer.model, scorer.threshold, scorer.class_thresholds, scorer.plate_size)
     assert remake_boxes(res, LocateSettings(method="proposals"), scorer=plain) == locate_image(
         image, model, classes, info["spec"], info["sides"], LocateSettings(), scorer=plain).boxes
-    # an image cut into tiles is scored by the map scorer (its candidates are not cut)
+    # a much larger image goes through the crop stage too, its candidates' sizes measured against the plates
     big = np.tile(image, (3, 3) if image.ndim == 2 else (3, 3, 1))
+    larger = locate_image(big, model, classes, info["spec"], info["sides"], LocateSettings(), scorer=scorer)
+    bb, blab, bcols = larger.proposals
+    assert larger.boxes and len(bb) > len(b)
+    assert bcols.shape == (len(bb), scorer.crop.n_columns) and np.isfinite(bcols).all()
+    assert larger.extra["tiled"] == tuple(scorer.plate_size) and larger.extra["estimate"] is None
+    assert larger.boxes == scorer.crop.boxes(bb, blab, bcols, classes, min_box=min_box, other_iou=0.1)
+    xy = np.array([[f["x"], f["y"], f["x"] + f["w"], f["y"] + f["h"]] for f in larger.boxes]).reshape(-1, 4)
+    iou = pairwise_overlap(xy, xy)[0]
+    other = np.array([f["label"] for f in larger.boxes])[:, None] != np.array([f["label"] for f in larger.boxes])
+    assert not (other & (iou >= 0.1)).any()  # one class a spot on such an image
+    # with the switch off (the benchmark's peer, before): tile by tile, the map scorer, nothing cut
+    monkeypatch.setattr("defectlab.learn.locate._CROP_STAGE_LARGER", False)
     tiled = locate_image(big, model, classes, info["spec"], info["sides"], LocateSettings(), scorer=scorer)
-    assert tiled.proposals is None
+    assert tiled.proposals is None and tiled.extra["tiled"] == tuple(scorer.plate_size)
 
 
 def test_a_crop_stage_of_the_wrong_width_is_not_trusted_and_the_locator_is_trained_again(few):

@@ -22,7 +22,8 @@ def _bench():
 
 
 def _switches():
-    return bp._TIGHT_MIN_PLATES, bp._SOFT_SIGMA, bp._MAX_INSIDE, locate_mod._SALIENT_SHARE, bp._STRUCT_MIN_SPAN
+    return (bp._TIGHT_MIN_PLATES, bp._SOFT_SIGMA, bp._MAX_INSIDE, locate_mod._SALIENT_SHARE, bp._STRUCT_MIN_SPAN,
+            locate_mod._CROP_STAGE_LARGER)
 
 
 def test_every_variant_sets_its_switches_and_puts_them_back_even_when_it_fails(tmp_path, monkeypatch):
@@ -39,13 +40,17 @@ def test_every_variant_sets_its_switches_and_puts_them_back_even_when_it_fails(t
         with pytest.raises(DefectlabError):
             bench.evaluate(tmp_path / "ws", [], tight, soft, inside, placed)
         assert _switches() == saved
-    tight_min, sigma, max_inside, share, span = saved
+    tight_min, sigma, max_inside, share, span, larger = saved
+    assert larger is True
     assert dict(zip(bench.VARIANTS, seen, strict=True)) == {
         "learned": saved,
-        "half inside (peer)": (tight_min, sigma, 0.5, share, span),
-        "hard suppression (peer)": (tight_min, None, max_inside, share, span),
-        "no tight trees (peer)": (10**9, sigma, max_inside, share, span),
-        "stretched grid (peer)": (tight_min, sigma, max_inside, 0.0, 0)}
+        "half inside (peer)": (tight_min, sigma, 0.5, share, span, larger),
+        "hard suppression (peer)": (tight_min, None, max_inside, share, span, larger),
+        "no tight trees (peer)": (10**9, sigma, max_inside, share, span, larger),
+        "stretched grid (peer)": (tight_min, sigma, max_inside, 0.0, 0, larger)}
+    with pytest.raises(DefectlabError):  # the peer on much larger images: tile by tile, map only
+        bench.evaluate(tmp_path / "ws", [], larger_crop=False)
+    assert seen[-1] == (*saved[:-1], False) and _switches() == saved
     with pytest.raises(SystemExit):  # an unknown variant is refused before anything is trained
         bench.main(["--variants", "magic", "--workdir", str(tmp_path)])
 

@@ -50,8 +50,18 @@ other box (components, the whole image: ~22 per NEU plate) is cut from the image
 run's feature spec and the locator, which is what ``locate`` loaded from the run's stored locator (never
 anything read from a user file). On NEU validation plates (``benchmarks/locate_validation.py``,
 ``crop-features:trees400,0.3``) it raised the F1 of the boxes from 0.56 to 0.58 (recall 0.51 -> 0.53,
-precision 0.62 -> 0.65, mean of 7 fold draws; better in each draw). Images proposed tile by tile
-(:func:`propose_tiled`) use the map-only scorer (cutting every tile's candidates would cost seconds).
+precision 0.62 -> 0.65, mean of 7 fold draws; better in each draw).
+
+**Images much larger than the plates** (:func:`is_tiled`: a side over 1.5 times the scorer's
+:attr:`BoxScorer.plate_size`, e.g. a 2048 x 1600 camera frame for a project that boxed 400 x 600 plates) go
+through the crop stage too, on the whole image's candidates, with two changes (``locate_image``): the
+candidates' size columns are measured against the plates (``propose(plate_size=)``; relative to the image, a
+100-pixel defect on a 2048-pixel frame looked 3.4 times smaller than on the plates the scorer learned from),
+and a box is dropped at IoU >= 0.1 with a better kept box of another class (``suppress(other_iou=)``: the
+plate-wide class columns tell little on a frame with a few defects far apart, and one defect got boxes of
+several classes). On 100 such frames (``benchmarks/locate_synthetic.py --larger 1600 2048``): recall 0.78,
+precision 0.61, against 0.54 / 0.09 for the map-only scorer tile by tile (:func:`propose_tiled`, before; same
+run). A scorer without a crop stage still proposes such images tile by tile.
 
 **The image's own marks (structure candidates).** The map is as coarse as its windows: a scratch 4 pixels
 wide in 68-pixel windows comes out as a band as wide as a window, and a cluster of small inclusions as one
@@ -60,8 +70,8 @@ blob. For the crop stage, :func:`propose` is also given the image's pixels and a
 (robust z-scores, several levels and closings, at the scale of the project's smallest window:
 :func:`structure_scale`; ~90 per NEU plate, 20 ms), each as a candidate of every
 defect class (kind 3), since the crop stage's columns tell which class a box's pixels are. The map-only
-scorer never sees them (it learns without them and boxes tiled images, which are proposed from the map
-alone); the locator gives them to its crop stage from 8 boxed plates on (:attr:`BoxScorer.structure`:
+scorer never sees them (it learns without them and boxes images proposed from the map alone); the locator
+gives them to its crop stage from 8 boxed plates on (:attr:`BoxScorer.structure`:
 learned from the demo's 4 plates, they halved its precision on new plates). On NEU validation plates
 (``crop-structure`` in ``benchmarks/locate_validation.py``) they raised the boxes' F1 from 0.59 to 0.61
 (inclusion recall 0.35 -> 0.47); the share of NEU's boxes that some structure box overlaps at IoU >= 0.3 is
@@ -362,7 +372,7 @@ def _candidates(probs, windows, classes, defect, prob_map, cell, image=None, min
 
 
 def propose(probs, windows, classes, prob_map, cell, height, width, background="background", image=None,
-            min_side=None):
+            min_side=None, plate_size=None):
     """Candidate boxes of one image with their numbers.
 
     Parameters
@@ -386,6 +396,11 @@ def propose(probs, windows, classes, prob_map, cell, height, width, background="
     min_side : float or None
         The smallest window's side (pixels): the scale the structure boxes are looked for at
         (:func:`structure_scale`).
+    plate_size : (int, int) or None
+        ``(width, height)`` of the plates the scorer learned from. On an image much larger than them
+        (:func:`is_tiled`) a candidate's size columns (``log_width``, ``log_height``, ``area``) are measured
+        against that plate instead of the image, so that a 100-pixel defect is as large to the scorer as on
+        the plates it learned from. None (or an image of about that size): against the image.
 
     Returns
     -------
@@ -408,6 +423,12 @@ def propose(probs, windows, classes, prob_map, cell, height, width, background="
     defect = np.array([i for i, c in enumerate(classes) if c != background], dtype=np.int64)
     b, cls, kind = _candidates(probs, windows, classes, defect, prob_map, int(cell), image, min_side)
     feats = _numbers(b, cls, kind, prob_map, classes, defect, background)
+    if is_tiled(width, height, plate_size):  # sizes against the plates the scorer learned from
+        mh, mw = prob_map.shape[1:]
+        sx, sy = mw * int(cell) / plate_size[0], mh * int(cell) / plate_size[1]
+        feats[:, 10] += np.log(sx)
+        feats[:, 11] += np.log(sy)
+        feats[:, 12] *= sx * sy
     px = b * int(cell)
     px[:, 2], px[:, 3] = np.minimum(px[:, 2], width), np.minimum(px[:, 3], height)
     return px, cls, feats
@@ -639,13 +660,14 @@ class BoxScorer:
     class_thresholds : dict
         ``{class: threshold}`` for the classes with at least 10 held-out boxes (their own best F1).
     plate_size : (int, int) or None
-        Median ``(width, height)`` of the plates it learned from: much larger images are proposed tile by
-        tile (:func:`propose_tiled`).
+        Median ``(width, height)`` of the plates it learned from: on much larger images (:func:`is_tiled`)
+        the crop stage measures candidate sizes against it; a scorer without a crop stage proposes them tile
+        by tile (:func:`propose_tiled`).
     n_crop : int
         0 for a scorer of the map's numbers; else the number of the run's feature columns of a crop stage
         (its candidates' numbers are followed by :func:`crop_numbers`).
     crop : BoxScorer or None
-        The crop stage that replaces this scorer on images that are not tiled (None: none).
+        The crop stage that replaces this scorer (None: none).
     structure : bool
         A crop stage learned with the images' :func:`structure_boxes` among its candidates (then it is given
         them when it boxes an image; the locator learns it that way from 8 boxed plates on).
@@ -692,12 +714,13 @@ class BoxScorer:
         match = self.model.predict_proba(design)[:, 1]
         return match if self.tight is None else _combined(match, self.tight.predict_proba(design)[:, 1])
 
-    def boxes(self, boxes, labels, features, classes, threshold=None, min_box=1):
-        """The suppressed boxes (``{"x", "y", "w", "h", "label", "score"}``, best first) of one image."""
+    def boxes(self, boxes, labels, features, classes, threshold=None, min_box=1, other_iou=None):
+        """The suppressed boxes (``{"x", "y", "w", "h", "label", "score"}``, best first) of one image;
+        ``other_iou``: a box is also dropped at this IoU with a kept box of another class (None: never)."""
         names = np.asarray(classes)[np.asarray(labels, dtype=np.int64)] if len(boxes) else np.zeros(0, str)
         scores = self.score(features, names)
         th = self.thresholds_for(names) if threshold is None else threshold
-        return _suppressed(scores, labels, boxes, classes, th, min_box)
+        return _suppressed(scores, labels, boxes, classes, th, min_box, other_iou)
 
     def expected(self, threshold=None):
         """``(recall, precision)`` that :attr:`estimate` gives at one ``threshold`` for every class or at the
@@ -758,7 +781,7 @@ class BoxScorer:
         background : str
         random_state : int
         plate_size : (int, int) or None
-            Median ``(width, height)`` of those plates (recorded: see :func:`propose_tiled`).
+            Median ``(width, height)`` of those plates (recorded: see :func:`is_tiled`).
         n_crop : int
             0: ``features`` are :data:`PROPOSAL_FEATURES`; else they are followed by :func:`crop_numbers`
             with ``n_crop`` feature columns (a crop stage: more trees at a lower learning rate).
@@ -812,12 +835,13 @@ def expected_from(estimate, threshold=None):
             float(np.interp(threshold, ts, estimate["precision"])))
 
 
-def _suppressed(scores, labels, boxes, classes, threshold, min_box=1):
+def _suppressed(scores, labels, boxes, classes, threshold, min_box=1, other_iou=None):
     """The box scorer's boxes from scored candidates: :func:`~defectlab.learn.box_ranker.suppress` with its
     limits (a same-class box dropped at IoU >= ``_MAX_IOU`` with a kept one or ``_MAX_INSIDE`` of the smaller
-    inside the other) and soft suppression below them (``_SOFT_SIGMA``); the thresholds are picked with it."""
+    inside the other) and soft suppression below them (``_SOFT_SIGMA``); the thresholds are picked with it.
+    ``other_iou``: boxes of other classes suppress each other from this IoU on (None: never)."""
     return suppress(scores, labels, boxes, classes, threshold, min_box, max_iou=_MAX_IOU, max_inside=_MAX_INSIDE,
-                    sigma=_SOFT_SIGMA)
+                    sigma=_SOFT_SIGMA, other_iou=other_iou)
 
 
 def _combined(match, tight):

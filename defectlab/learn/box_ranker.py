@@ -111,7 +111,8 @@ def _design(features, best_names, defect_classes):
     return np.column_stack([features, *per_class])
 
 
-def suppress(scores, best, windows, classes, threshold, min_box=1, max_iou=0.3, max_inside=0.5, sigma=None):
+def suppress(scores, best, windows, classes, threshold, min_box=1, max_iou=0.3, max_inside=0.5, sigma=None,
+             other_iou=None):
     """Boxes from scored windows: those reaching ``threshold``, best first, minus overlapping ones of a class.
 
     Parameters
@@ -136,6 +137,10 @@ def suppress(scores, best, windows, classes, threshold, min_box=1, max_iou=0.3, 
         window whose lowered score falls below ``threshold`` is no box. A window shifted against a kept one
         (IoU 0.1-0.3: the same defect, another extent) then needs a much higher score of its own to stay,
         while one beside it (IoU ~0) keeps its score.
+    other_iou : float or None
+        None: windows of other classes never suppress each other. A float: after that, a kept window is
+        dropped when a better kept window of *another* class overlaps it at IoU >= ``other_iou`` (one
+        defect, one class).
 
     Returns
     -------
@@ -149,6 +154,8 @@ def suppress(scores, best, windows, classes, threshold, min_box=1, max_iou=0.3, 
     [(0, 0.9), (7, 0.8), (30, 0.7)]
     >>> [(b["x"], b["score"]) for b in suppress([0.9, 0.8, 0.7], [1, 1, 1], wins, ["bg", "pit"], 0.5, sigma=0.05)]
     [(0, 0.9), (30, 0.7)]
+    >>> [b["label"] for b in suppress([0.9, 0.8], [1, 2], wins[:2], ["bg", "pit", "band"], 0.5, other_iou=0.1)]
+    ['pit']
     """
     if sigma is not None and not (np.isfinite(sigma) and sigma > 0):
         raise InputError(msg("error.suppress.sigma", "The soft suppression's sigma must be a positive number "
@@ -170,6 +177,8 @@ def suppress(scores, best, windows, classes, threshold, min_box=1, max_iou=0.3, 
     else:
         order, kept_scores = _soft(scores[idx], np.broadcast_to(threshold, scores.shape)[idx], drop,
                                    np.where(same, np.exp(-(iou ** 2) / float(sigma)), 1.0))
+    if other_iou is not None:
+        order, kept_scores = _one_class_a_spot(order, kept_scores, (iou >= other_iou) & ~same)
     boxes = []
     for i, s in zip(order, kept_scores, strict=True):
         x0, y0, x1, y1 = (int(v) for v in windows[idx[i]])
@@ -187,6 +196,18 @@ def _hard(drop):
             alive &= ~drop[i]
             order.append(i)
     return order
+
+
+def _one_class_a_spot(order, kept_scores, clash):
+    """The kept rows (best first) minus each one that ``clash``es with a better one still kept. Applied after
+    each class's own suppression, so that a box of another class dropped here has already suppressed its
+    own shifted copies (they do not take its place)."""
+    out, scores = [], []
+    for i, s in zip(order, kept_scores, strict=True):
+        if not any(clash[j, i] for j in out):
+            out.append(i)
+            scores.append(s)
+    return out, scores
 
 
 def _soft(scores, threshold, drop, decay):

@@ -125,6 +125,12 @@ _MAX_OVERLAP = 0.10  # a background window has at most this fraction of its area
 _MIN_BACKGROUND = 200  # background is the most varied class: at least this many windows when plates allow
 _SALIENT_SHARE = 0.6  # of the window budget, on an image whose grid exceeds it: where the image stands out
 _WINDOW_POOL = 200_000  # most windows of the grid those are chosen from (a huge image's grid is coarser)
+# An image much larger than the plates the box scorer learned from (is_tiled): its candidates go to the crop
+# stage too, their sizes measured against those plates, and a box is dropped at this IoU with a kept box of
+# another class (the plate-wide class columns say little about which class a spot is on such an image, so one
+# defect got boxes of several classes). Off (False): tile by tile, map only (the benchmark's peer).
+_CROP_STAGE_LARGER = True
+_OTHER_IOU_LARGER = 0.1
 
 
 @dataclass(frozen=True)
@@ -222,12 +228,12 @@ class PlateResult:
         of fold (:func:`expected_quality`), or None; ``estimate``: that scorer's whole
         :attr:`~defectlab.learn.box_proposals.BoxScorer.estimate` (for another threshold:
         :func:`~defectlab.learn.box_proposals.expected_from`), or None; ``tiled``: ``(width, height)`` of
-        the plates the box scorer learned from when this image is so much larger that its boxes were
-        proposed tile by tile from the map alone (:func:`~defectlab.learn.box_proposals.is_tiled`), else
-        None -- then ``expected`` and ``estimate`` are None: numbers from those plates do not hold for it
-        (on synthetic 2048 x 1600 plates located with a locator of 400 x 600 ones, 1 box in 11 was right,
-        ``benchmarks/locate_synthetic.py --larger``); :func:`locate_item` adds the run, the item and
-        whether the locator has the background class.
+        the plates the box scorer learned from when this image is much larger than them
+        (:func:`~defectlab.learn.box_proposals.is_tiled`; the name is from when such images were proposed
+        tile by tile), else None -- then ``expected`` and ``estimate`` are None: numbers from those plates
+        do not hold for it (on synthetic 2048 x 1600 plates located with a locator of 400 x 600 ones,
+        precision 0.61 against 0.77 on new 400 x 600 plates, ``benchmarks/locate_synthetic.py --larger``);
+        :func:`locate_item` adds the run, the item and whether the locator has the background class.
     """
 
     width: int
@@ -245,7 +251,7 @@ class PlateResult:
 
     def to_dict(self):
         """The ``locate`` JSON entry of this plate (``source``, ``width``, ``height``, ``boxes``, ``tiled``:
-        proposed tile by tile, see :attr:`extra`)."""
+        much larger than the plates the run learned from, see :attr:`extra`)."""
         return {"source": self.source, "width": int(self.width), "height": int(self.height),
                 "boxes": [dict(b) for b in self.boxes], "tiled": self.extra.get("tiled") is not None}
 
@@ -1212,7 +1218,8 @@ def locate_image(image, model, classes, spec, sides, settings=None, source="", r
     proposals = None
     if _uses_crop_stage(settings, scorer, h, w):
         b, lab, feats = propose(probs, windows, list(classes), pmap, cell, h, w, BACKGROUND,
-                                image=image if scorer.crop.structure else None, min_side=_min_span(use))
+                                image=image if scorer.crop.structure else None, min_side=_min_span(use),
+                                plate_size=scorer.plate_size)
 
         def classify(crops):
             Xc = np.asarray(extract(crops, spec), dtype=np.float64)
@@ -1252,16 +1259,17 @@ def expected_quality(settings, scorer, crop_stage):
     """``(recall, precision)`` the box scorer that makes the boxes had on the plates it learned from (out of
     fold, :meth:`~defectlab.learn.box_proposals.BoxScorer.expected`) at ``settings.threshold`` (None: its
     calibrated thresholds), or None (no scorer makes these boxes, a scorer stored without the numbers, or a
-    threshold outside them). ``crop_stage``: the boxes come from its crop stage (an image not tiled)."""
+    threshold outside them). ``crop_stage``: the boxes come from its crop stage."""
     used = _boxing_scorer(settings, scorer, crop_stage)
     return None if used is None else used.expected(settings.threshold)
 
 
 def _uses_crop_stage(settings, scorer, h, w):
-    """True when the boxes come from the scorer's crop stage (proposals, an image not cut into tiles)."""
+    """True when the boxes come from the scorer's crop stage (proposals, a scorer with a crop stage; an image
+    much larger than the scorer's plates too, unless ``_CROP_STAGE_LARGER`` is off)."""
     method = "proposals" if settings.method == "auto" and scorer is not None else settings.method
     return (method == "proposals" and scorer is not None and scorer.crop is not None
-            and not is_tiled(w, h, scorer.plate_size))
+            and (_CROP_STAGE_LARGER or not is_tiled(w, h, scorer.plate_size)))
 
 
 def remake_boxes(result, settings, ranker=None, scorer=None):
@@ -1308,7 +1316,8 @@ def _make_boxes(probs, windows, pmap, cell, classes, h, w, settings, learned, mi
                                  "LocateSettings(method='proposals') needs a locator with a box scorer: the run's "
                                  "crops must come from at least 2 boxed plates."))
         if proposals is not None and scorer.crop is not None:
-            return scorer.crop.boxes(*proposals, list(classes), settings.threshold, min_box)
+            other = _OTHER_IOU_LARGER if is_tiled(w, h, scorer.plate_size) else None
+            return scorer.crop.boxes(*proposals, list(classes), settings.threshold, min_box, other)
         boxes, labels, feats = propose_tiled(probs, windows, list(classes), pmap, cell, h, w, scorer.plate_size,
                                              BACKGROUND)
         return scorer.boxes(boxes, labels, feats, list(classes), settings.threshold, min_box)
@@ -1409,8 +1418,8 @@ def locate_source(ws, project, source, run_id=None, settings=None, user="local",
         "precision"} or None, "expected_errors": {kind: count} or None}``; a file that is not a readable
         image is listed in ``rejected`` with the reason. ``expected``: what such boxes were like on the plates
         the run's box scorer learned from (out of fold, :func:`expected_quality`), for images the size of
-        those plates (not for a plate marked ``tiled``: so much larger that its boxes were proposed tile by
-        tile from the map alone, and far less reliable); None without a box scorer. ``expected_errors``:
+        those plates (not for a plate marked ``tiled``: so much larger than those plates that their numbers do not
+        hold for it; it gets more wrong boxes); None without a box scorer. ``expected_errors``:
         where that scorer's boxes at its calibrated thresholds went wrong on those plates
         (:data:`~defectlab.learn.box_ranker.ERROR_KINDS`:
         why true boxes were missed, what the wrong boxes were); None without a box scorer or for one stored

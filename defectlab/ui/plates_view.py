@@ -163,7 +163,7 @@ def _threshold_choice(prefix="plates", estimate=None):
 
 
 def _tiled_warning(width, height, tiled):
-    """A warning when an image was proposed tile by tile (``tiled``: the scorer's plate size, else None): the
+    """A warning when an image is much larger than the run's plates (``tiled``: the scorer's plate size, else None): the
     numbers of the plates the run learned from do not hold for it."""
     if tiled:
         st.warning(t("plates.tiled", width=width, height=height, plate_width=tiled[0], plate_height=tiled[1]))

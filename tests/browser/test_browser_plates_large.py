@@ -1,5 +1,5 @@
-"""A camera image far larger than the plates a run learned from, in a real browser: Predict warns that its
-boxes were proposed tile by tile and shows no numbers from the plates for it, in English and in Chinese."""
+"""A camera image far larger than the plates a run learned from, in a real browser: Predict finds its boxes,
+warns that the plates' numbers do not hold for it and shows none of them, in English and in Chinese."""
 
 import re
 import time
