@@ -3,7 +3,7 @@ its tight trees and its soft suppression, windows and structure boxes placed as 
 same run settings, one process).
 
     .venv/bin/python benchmarks/locate_synthetic.py [--train 40] [--test 100] [--workdir DIR] [--variants NAME ...]
-        [--height 400 --width 600]
+        [--height 400 --width 600] [--larger H W] [--dense N]
 
 NEU has one defect class per plate and loose, hand-drawn boxes; real plates have several defects of different
 classes. This benchmark needs no third-party data:
@@ -25,7 +25,11 @@ classes. This benchmark needs no third-party data:
    also as many new plates of that size (a camera image larger than the plates the project boxed: the crop
    stage boxes it with its candidates' sizes measured against the training plates and one class a spot),
    and, for the ``learned`` locator, those plates as before (a peer: proposed tile by tile from the map
-   alone).
+   alone); with ``--dense N`` also N dense frames, 3 x 3 plates' worth of defects (2-4 a plate-sized cell)
+   on one seamless steel background, 1,200 x 1,800 for 400 x 600 plates (the same two ways).
+
+The ``unspread (peer)`` variant picks the salient windows without spreading them (locator format 19): the
+grid neighbours of one strong mark may take a window size's whole share.
 
 Prints one line per variant and one JSON line.
 """
@@ -50,7 +54,15 @@ import numpy as np  # noqa: E402
 
 import defectlab.learn.box_proposals as bp  # noqa: E402
 import defectlab.learn.locate as locate_mod  # noqa: E402
-from defectlab.demo import _voc_xml, make_plate_images  # noqa: E402
+from defectlab.demo import (  # noqa: E402
+    _RENDERERS,
+    DEFECT_CLASSES,
+    _box_shape,
+    _feather,
+    _steel_background,
+    _voc_xml,
+    make_plate_images,
+)
 from defectlab.ingest import import_source  # noqa: E402
 from defectlab.learn import train_project  # noqa: E402
 from defectlab.learn.locate import LocateSettings, locate_image, locator_for_run  # noqa: E402
@@ -60,13 +72,14 @@ from defectlab.store import open_workspace  # noqa: E402
 PROJECT = "Synthetic plates"
 HEIGHT, WIDTH = 400, 600
 #: name: (workspace copy, tight trees, soft suppression, share inside at which a box is dropped or None,
-#: windows and structure boxes placed as now)
+#: windows and structure boxes placed as now, salient windows spread)
 VARIANTS = {
-    "learned": ("learned", True, True, None, True),
-    "half inside (peer)": ("halfinside", True, True, 0.5, True),
-    "hard suppression (peer)": ("hard", True, False, None, True),
-    "no tight trees (peer)": ("notight", False, True, None, True),
-    "stretched grid (peer)": ("grid", True, True, None, False),
+    "learned": ("learned", True, True, None, True, True),
+    "unspread (peer)": ("unspread", True, True, None, True, False),
+    "half inside (peer)": ("halfinside", True, True, 0.5, True, True),
+    "hard suppression (peer)": ("hard", True, False, None, True, True),
+    "no tight trees (peer)": ("notight", False, True, None, True, True),
+    "stretched grid (peer)": ("grid", True, True, None, False, True),
 }
 #: the learned locator on ``--larger`` plates as before: tile by tile, scored from the map alone
 LARGER_PEER = "learned, tiled map (peer)"
@@ -86,18 +99,51 @@ def trained_workspace(root, n_plates, height=HEIGHT, width=WIDTH):
     return Path(root) / "ws"
 
 
-def evaluate(ws_dir, test, tight=True, soft=True, max_inside=None, placed=True, larger_crop=True):
+def dense_frames(n_frames, cell_height, cell_width, random_state=77, rows=3, cols=3):
+    """``n_frames`` images of ``rows`` x ``cols`` plate-sized cells on one seamless steel background, each
+    cell with 2-4 defects of different classes placed as :func:`defectlab.demo.make_plate_images` places
+    them on a plate; returns ``[(image, boxes)]`` in its format."""
+    rng = np.random.default_rng(random_state)
+    frames = []
+    for _ in range(n_frames):
+        img = _steel_background(rng, rows * cell_height, cols * cell_width)
+        boxes = []
+        for r in range(rows):
+            for c in range(cols):
+                oy, ox, margin = r * cell_height, c * cell_width, 8
+                taken = np.zeros((cell_height, cell_width), bool)
+                for k in rng.permutation(len(DEFECT_CLASSES))[: int(rng.integers(2, 5))]:
+                    kind = DEFECT_CLASSES[k]
+                    bh, bw = _box_shape(rng, kind)
+                    bh, bw = min(bh, cell_height - 2 * margin), min(bw, cell_width - 2 * margin)
+                    for _ in range(60):  # a free spot in the cell
+                        y0 = int(rng.integers(margin, cell_height - margin - bh + 1))
+                        x0 = int(rng.integers(margin, cell_width - margin - bw + 1))
+                        if not taken[max(0, y0 - 6): y0 + bh + 6, max(0, x0 - 6): x0 + bw + 6].any():
+                            break
+                    else:
+                        continue
+                    taken[y0: y0 + bh, x0: x0 + bw] = True
+                    delta = _RENDERERS[kind](rng, bh, bw, 1.0) * rng.uniform(1.2, 1.6)
+                    img[oy + y0: oy + y0 + bh, ox + x0: ox + x0 + bw] += delta * _feather(bh, bw)
+                    boxes.append((kind, ox + x0, oy + y0, ox + x0 + bw, oy + y0 + bh))
+        frames.append((np.clip(img + 0.5, 0, 255).astype(np.uint8), boxes))
+    return frames
+
+
+def evaluate(ws_dir, test, tight=True, soft=True, max_inside=None, placed=True, larger_crop=True, spread=True):
     """(tp, found, true), seconds per plate and whether the scorers kept tight trees, on the ``test`` plates;
     ``soft=False``: hard suppression, ``max_inside``: another share of a same-class box inside a kept one at
     which it is dropped, in the thresholds' pick and the boxes alike; ``placed=False``: the windows' grid
     stretched to the budget and structure boxes at 256 pixels, in the locator's learning and the boxes alike;
     ``larger_crop=False``: an image much larger than the training plates proposed tile by tile and scored by
-    the map alone (before the crop stage boxed them)."""
+    the map alone (before the crop stage boxed them); ``spread=False``: the salient windows not spread (before
+    locator format 20), in the locator's learning and the boxes alike."""
     from locate import match
 
     saved, saved_sigma, saved_inside = bp._TIGHT_MIN_PLATES, bp._SOFT_SIGMA, bp._MAX_INSIDE
     saved_share, saved_span = locate_mod._SALIENT_SHARE, bp._STRUCT_MIN_SPAN
-    saved_larger = locate_mod._CROP_STAGE_LARGER
+    saved_larger, saved_spread = locate_mod._CROP_STAGE_LARGER, locate_mod._SALIENT_SPREAD
     if not tight:  # the peer: no scorer ever learns tight trees
         bp._TIGHT_MIN_PLATES = 10**9
     if not soft:  # the peer: hard suppression (before locator format 17)
@@ -108,6 +154,8 @@ def evaluate(ws_dir, test, tight=True, soft=True, max_inside=None, placed=True, 
         locate_mod._SALIENT_SHARE, bp._STRUCT_MIN_SPAN = 0.0, 0
     if not larger_crop:  # the peer on much larger images: tile by tile, map only
         locate_mod._CROP_STAGE_LARGER = False
+    if not spread:  # the peer: salient windows not spread (before locator format 20)
+        locate_mod._SALIENT_SPREAD = 0.0
     try:
         ws = open_workspace(ws_dir)
         run_id = resolve_run(ws, PROJECT)
@@ -125,7 +173,7 @@ def evaluate(ws_dir, test, tight=True, soft=True, max_inside=None, placed=True, 
     finally:
         bp._TIGHT_MIN_PLATES, bp._SOFT_SIGMA, bp._MAX_INSIDE = saved, saved_sigma, saved_inside
         locate_mod._SALIENT_SHARE, bp._STRUCT_MIN_SPAN = saved_share, saved_span
-        locate_mod._CROP_STAGE_LARGER = saved_larger
+        locate_mod._CROP_STAGE_LARGER, locate_mod._SALIENT_SPREAD = saved_larger, saved_spread
     kept = {"scorer": scorer is not None and scorer.tight is not None,
             "crop_stage": scorer is not None and scorer.crop is not None and scorer.crop.tight is not None}
     return totals, float(np.mean(seconds)), kept, t_locator
@@ -145,6 +193,8 @@ def main(argv=None):
     ap.add_argument("--larger", type=int, nargs=2, metavar=("HEIGHT", "WIDTH"), default=None,
                     help="also locate --test new plates of this size with the same locators (and, for 'learned', "
                          "as before: tile by tile from the map when over 1.5 times the training plates)")
+    ap.add_argument("--dense", type=int, default=0, metavar="N",
+                    help="also locate N dense frames of 3 x 3 plates' worth of defects (the same two ways)")
     args = ap.parse_args(argv)
     chosen = [v for v in VARIANTS if v in args.variants]
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="locate-synthetic-"))
@@ -158,12 +208,25 @@ def main(argv=None):
             for stored in (workdir / sub / "ws" / "runs").glob("*/locator"):
                 shutil.rmtree(stored)  # (none yet: the locator is trained on first use, in each copy)
     test = make_plate_images(args.test, args.height, args.width, random_state=77)
-    larger = None if args.larger is None else make_plate_images(args.test, *args.larger, random_state=77)
+    extra = {}  # key: (label, images), located by the stored locators after the plates
+    if args.larger is not None:
+        extra["larger"] = (f"{args.larger[0]} x {args.larger[1]} plates",
+                           make_plate_images(args.test, *args.larger, random_state=77))
+    if args.dense:
+        extra["dense"] = (f"dense {3 * args.height} x {3 * args.width} frames",
+                          dense_frames(args.dense, args.height, args.width))
     out = {"train_plates": args.train, "test_plates": args.test, "height": args.height, "width": args.width,
-           "variants": {}, **({} if larger is None else {"larger": list(args.larger), "larger_variants": {}})}
+           "variants": {}}
+    if args.larger is not None:
+        out["larger"] = list(args.larger)
+    if args.dense:
+        out["dense_frames"] = args.dense
+    for key in extra:
+        out[f"{key}_variants"] = {}
     for name in chosen:
-        sub, tight, soft, inside, placed = VARIANTS[name]
-        totals, sec, kept, t_locator = evaluate(workdir / sub / "ws", test, tight, soft, inside, placed)
+        sub, tight, soft, inside, placed, spread = VARIANTS[name]
+        totals, sec, kept, t_locator = evaluate(workdir / sub / "ws", test, tight, soft, inside, placed,
+                                                spread=spread)
         rec, prec = _scores(*totals)
         f1 = 2 * rec * prec / max(rec + prec, 1e-9)
         out["variants"][name] = {"recall": round(rec, 4), "precision": round(prec, 4), "f1": round(f1, 4),
@@ -172,18 +235,19 @@ def main(argv=None):
         print(f"{name:<24} recall {rec:.3f} precision {prec:.3f} F1 {f1:.3f} ({int(totals[1])} boxes for "
               f"{int(totals[2])}; tight trees kept: {kept}; CPU {sec:.2f} s a plate; locator {t_locator:.0f} s)",
               flush=True)
-        if larger is not None:  # the locator is stored now: this only locates
+        for key, (label, images) in extra.items():  # the locator is stored now: this only locates
             runs = [(name, True)] + ([(LARGER_PEER, False)] if name == "learned" else [])
-            for key, crop in runs:
-                totals, sec, _, _ = evaluate(workdir / sub / "ws", larger, tight, soft, inside, placed, crop)
+            for run_name, crop in runs:
+                totals, sec, _, _ = evaluate(workdir / sub / "ws", images, tight, soft, inside, placed, crop,
+                                             spread)
                 rec, prec = _scores(*totals)
                 f1 = 2 * rec * prec / max(rec + prec, 1e-9)
-                out["larger_variants"][key] = {"recall": round(rec, 4), "precision": round(prec, 4),
-                                               "f1": round(f1, 4), "found": int(totals[1]),
-                                               "true_boxes": int(totals[2]), "cpu_seconds_per_plate": round(sec, 3)}
-                print(f"{'' if crop else key:<24} on {args.larger[0]} x {args.larger[1]} plates: recall {rec:.3f} "
-                      f"precision {prec:.3f} F1 {f1:.3f} ({int(totals[1])} boxes for {int(totals[2])}; CPU "
-                      f"{sec:.2f} s a plate)", flush=True)
+                out[f"{key}_variants"][run_name] = {
+                    "recall": round(rec, 4), "precision": round(prec, 4), "f1": round(f1, 4),
+                    "found": int(totals[1]), "true_boxes": int(totals[2]), "cpu_seconds_per_image": round(sec, 3)}
+                print(f"{'' if crop else run_name:<24} on {label}: recall {rec:.3f} precision {prec:.3f} F1 "
+                      f"{f1:.3f} ({int(totals[1])} boxes for {int(totals[2])}; CPU {sec:.2f} s an image)",
+                      flush=True)
     print(json.dumps(out))
     return out
 

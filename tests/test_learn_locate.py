@@ -83,8 +83,9 @@ def test_search_windows_is_the_grid_when_it_fits_and_goes_where_the_plate_stands
         (42, 42), (68, 68), (29, 150)}  # every size
     assert wins[:, 0].min() == 0 and wins[:, 2].max() == 2048 and wins[:, 3].max() == 1600  # the whole plate
     assert set(map(tuple, sliding_windows(1600, 2048, sides, 0.5, 120).tolist())) <= set(map(tuple, wins.tolist()))
-    # the stretched grid steps over the defect; the search puts dozens of windows on it
-    assert _overlaps(wins, (300, 1000, 340, 1060)).sum() >= 30 > 3 >= _overlaps(grid, (300, 1000, 340, 1060)).sum()
+    # the stretched grid steps over the defect; the search puts a dozen windows on it (spread: not all its grid
+    # neighbours, the test below)
+    assert _overlaps(wins, (300, 1000, 340, 1060)).sum() >= 10 > 3 >= _overlaps(grid, (300, 1000, 340, 1060)).sum()
     assert search_windows(big, sides, max_windows=300).tolist() == wins.tolist()  # the same image, the same windows
     assert search_windows(np.dstack([big] * 3), sides, max_windows=300).tolist() == wins.tolist()  # colour = grey
     # a plate just over the budget keeps most of its grid: the coarse grid is the share the budget is of it
@@ -97,6 +98,43 @@ def test_search_windows_is_the_grid_when_it_fits_and_goes_where_the_plate_stands
     assert set(map(tuple, coarse.tolist())) <= set(map(tuple, kept.tolist()))
     flat = np.full((1600, 2048), 128, np.uint8)  # nothing stands out: the stretched grid
     assert search_windows(flat, sides, max_windows=300).tolist() == grid.tolist()
+
+
+def test_search_windows_spreads_the_salient_windows_over_more_marks():
+    import defectlab.learn.locate as locate_mod
+
+    rng = np.random.default_rng(3)
+    sides = (42, 68, (29, 150))
+    big = rng.normal(128, 6, (1200, 1800)).clip(0, 255).astype(np.uint8)
+    marks = []
+    for k in range(60):  # 60 separated marks, from very strong to faint: the strong ones' neighbours crowd
+        y, x = 60 + (k // 10) * 180, 60 + (k % 10) * 170
+        big[y: y + 30, x: x + 30] = max(20, 125 - 2 * k) if k % 2 else min(235, 131 + 2 * k)
+        marks.append((x, y, x + 30, y + 30))
+    budget = 400
+    spread = search_windows(big, sides, max_windows=budget)
+    assert spread.tolist() == search_windows(big, sides, max_windows=budget, spread=0.75).tolist()  # the default
+    crowded = search_windows(big, sides, max_windows=budget, spread=0)  # as before locator format 20
+    for bad in (-0.5, float("nan"), float("inf"), "0.75", True):
+        with pytest.raises(InputError, match="spread"):
+            search_windows(big, sides, max_windows=budget, spread=bad)
+    assert len(spread) <= budget and len(crowded) <= budget
+
+    def marks_seen(wins):  # marks with a window of every size on them
+        return sum(all(_overlaps(wins[(wins[:, 2] - wins[:, 0] == w) & (wins[:, 3] - wins[:, 1] == h)], m).any()
+                       for w, h in ((42, 42), (68, 68), (29, 150))) for m in marks)
+
+    assert marks_seen(spread) >= marks_seen(crowded) + 10
+    # beyond the coarse grid, no two windows of one size are grid neighbours (half a window apart)
+    share = max(1 - locate_mod._SALIENT_SHARE, budget / len(sliding_windows(1200, 1800, sides, 0.5, 200_000)))
+    coarse = {tuple(r) for r in sliding_windows(1200, 1800, sides, 0.5, round(budget * share)).tolist()}
+    salient = np.array([r for r in spread.tolist() if tuple(r) not in coarse])
+    assert len(salient) > 100
+    for w, h in ((42, 42), (68, 68), (29, 150)):
+        one = salient[(salient[:, 2] - salient[:, 0] == w) & (salient[:, 3] - salient[:, 1] == h)]
+        d = np.abs(one[:, None, :2] - one[None, :, :2])
+        near = (d[..., 0] < 0.75 * w) & (d[..., 1] < 0.75 * h)
+        assert near.sum() == len(one)  # each window only near itself
 
 
 def test_probability_map_is_the_mean_of_covering_windows():
@@ -174,13 +212,14 @@ def test_background_windows_of_a_searched_plate_include_the_marks_that_are_no_de
     plate[1000:1060, 300:340] = 60  # the boxed defect
     plate[200:240, 1500:1540] = 60  # a dark mark nobody boxed: what a searched plate's windows land on
     sides = [(42, 42), (68, 68)]
-    kw = {"per_image": 40, "stride": 0.25}
+    kw = {"per_image": 2000, "stride": 0.25}  # every candidate (1,000 at most) clear of the boxed defect
     searched = background_windows(plate, [defect], sides, rng=np.random.default_rng(0), searched=True, **kw)
     grid = background_windows(plate, [defect], sides, rng=np.random.default_rng(0), **kw)
-    assert len(searched) == len(grid) == 40
+    assert 900 < len(searched) <= 1000 and 500 < len(grid) <= 1000
     at, at_grid = _crop_boxes(plate, searched), _crop_boxes(plate, grid)
     assert [plate[y0:y1, x0:x1].tolist() for x0, y0, x1, y1 in at[:3]] == [c.tolist() for c in searched[:3]]
-    assert _overlaps(at, mark).sum() >= 5 > _overlaps(at_grid, mark).sum()
+    # several windows on the mark (spread: not its every grid neighbour), more than the stretched grid puts there
+    assert _overlaps(at, mark).sum() >= 6 > 2 * _overlaps(at_grid, mark).sum()
     for x0, y0, x1, y1 in at:  # and still none mostly over the boxed defect
         inter = max(0, min(x1, 340) - max(x0, 300)) * max(0, min(y1, 1060) - max(y0, 1000))
         assert inter <= 0.10 * (x1 - x0) * (y1 - y0)
