@@ -417,6 +417,9 @@ def test_suppression_can_keep_one_class_a_spot_after_each_class_kept_its_own_bes
     # boxes of other classes that barely touch are both kept
     apart = suppress([0.9, 0.8], [1, 2], np.array([[0, 0, 40, 40], [36, 0, 76, 40]]), classes, 0.5, other_iou=0.1)
     assert len(apart) == 2
+    for bad in (-0.1, 1.5, float("nan"), "0.1", True):  # a clear refusal, not a silent no-op or every box gone
+        with pytest.raises(InputError, match="IoU"):
+            suppress(scores, labels, boxes, classes, 0.5, other_iou=bad)
 
 
 # -- the crop stage: each candidate's own pixels ----------------------------------------------------

@@ -160,6 +160,11 @@ def suppress(scores, best, windows, classes, threshold, min_box=1, max_iou=0.3, 
     if sigma is not None and not (np.isfinite(sigma) and sigma > 0):
         raise InputError(msg("error.suppress.sigma", "The soft suppression's sigma must be a positive number "
                                                      "(or None: hard suppression); got {sigma}.", sigma=sigma))
+    if other_iou is not None and not (isinstance(other_iou, (int, float, np.number)) and not isinstance(other_iou, bool)
+                                      and 0 <= other_iou <= 1):
+        raise InputError(msg("error.suppress.other_iou", "The IoU at which boxes of other classes suppress each other "
+                                                         "must be a number from 0 to 1 (or None: never); got {value}.",
+                             value=other_iou))
     scores = np.asarray(scores, dtype=np.float64)
     windows = np.asarray(windows, dtype=np.int64)
     best = np.asarray(best, dtype=np.int64)
