@@ -55,10 +55,8 @@ import numpy as np  # noqa: E402
 import defectlab.learn.box_proposals as bp  # noqa: E402
 import defectlab.learn.locate as locate_mod  # noqa: E402
 from defectlab.demo import (  # noqa: E402
-    _RENDERERS,
     DEFECT_CLASSES,
-    _box_shape,
-    _feather,
+    _paste_defects,
     _steel_background,
     _voc_xml,
     make_plate_images,
@@ -110,23 +108,9 @@ def dense_frames(n_frames, cell_height, cell_width, random_state=77, rows=3, col
         boxes = []
         for r in range(rows):
             for c in range(cols):
-                oy, ox, margin = r * cell_height, c * cell_width, 8
-                taken = np.zeros((cell_height, cell_width), bool)
-                for k in rng.permutation(len(DEFECT_CLASSES))[: int(rng.integers(2, 5))]:
-                    kind = DEFECT_CLASSES[k]
-                    bh, bw = _box_shape(rng, kind)
-                    bh, bw = min(bh, cell_height - 2 * margin), min(bw, cell_width - 2 * margin)
-                    for _ in range(60):  # a free spot in the cell
-                        y0 = int(rng.integers(margin, cell_height - margin - bh + 1))
-                        x0 = int(rng.integers(margin, cell_width - margin - bw + 1))
-                        if not taken[max(0, y0 - 6): y0 + bh + 6, max(0, x0 - 6): x0 + bw + 6].any():
-                            break
-                    else:
-                        continue
-                    taken[y0: y0 + bh, x0: x0 + bw] = True
-                    delta = _RENDERERS[kind](rng, bh, bw, 1.0) * rng.uniform(1.2, 1.6)
-                    img[oy + y0: oy + y0 + bh, ox + x0: ox + x0 + bw] += delta * _feather(bh, bw)
-                    boxes.append((kind, ox + x0, oy + y0, ox + x0 + bw, oy + y0 + bh))
+                picked = rng.permutation(len(DEFECT_CLASSES))[: int(rng.integers(2, 5))]
+                boxes += _paste_defects(rng, img, [DEFECT_CLASSES[k] for k in picked], cell_height, cell_width,
+                                        r * cell_height, c * cell_width)
         frames.append((np.clip(img + 0.5, 0, 255).astype(np.uint8), boxes))
     return frames
 

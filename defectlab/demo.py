@@ -660,10 +660,9 @@ def _feather(h, w, frac=0.18):
     return ramp(h)[:, None] * ramp(w)[None, :]
 
 
-def _plate(rng, height, width):
-    img = _steel_background(rng, height, width)
-    n_defects = int(rng.integers(2, 5))
-    kinds = [DEFECT_CLASSES[k] for k in rng.permutation(len(DEFECT_CLASSES))[:n_defects]]
+def _paste_defects(rng, img, kinds, height, width, y_off=0, x_off=0):
+    """Paste one defect of each of ``kinds`` into the ``height`` x ``width`` region of the float image ``img``
+    at ``(y_off, x_off)``, apart from each other and 8 px from its edges; returns their boxes in ``img``."""
     margin = 8
     taken = np.zeros((height, width), bool)
     boxes = []
@@ -680,8 +679,17 @@ def _plate(rng, height, width):
         taken[y0 : y0 + bh, x0 : x0 + bw] = True
         # a marked defect on a plate is a clear one: no faint tail, slightly stronger than crops
         delta = _RENDERERS[kind](rng, bh, bw, 1.0) * rng.uniform(1.2, 1.6)
+        y0, x0 = y0 + y_off, x0 + x_off
         img[y0 : y0 + bh, x0 : x0 + bw] += delta * _feather(bh, bw)
         boxes.append((kind, x0, y0, x0 + bw, y0 + bh))
+    return boxes
+
+
+def _plate(rng, height, width):
+    img = _steel_background(rng, height, width)
+    n_defects = int(rng.integers(2, 5))
+    kinds = [DEFECT_CLASSES[k] for k in rng.permutation(len(DEFECT_CLASSES))[:n_defects]]
+    boxes = _paste_defects(rng, img, kinds, height, width)
     return np.clip(img + 0.5, 0, 255).astype(np.uint8), boxes
 
 

@@ -236,7 +236,8 @@ class PlateResult:
         (:func:`~defectlab.learn.box_proposals.is_tiled`; the name is from when such images were proposed
         tile by tile), else None -- then ``expected`` and ``estimate`` are None: numbers from those plates
         do not hold for it (on synthetic 2048 x 1600 plates located with a locator of 400 x 600 ones,
-        precision 0.61 against 0.77 on new 400 x 600 plates, ``benchmarks/locate_synthetic.py --larger``);
+        precision 0.68 against 0.88 on new 400 x 600 plates, locator format 20,
+        ``benchmarks/locate_synthetic.py --larger``);
         :func:`locate_item` adds the run, the item and whether the locator has the background class.
     """
 
