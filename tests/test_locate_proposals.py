@@ -689,3 +689,44 @@ def test_propose_with_the_image_adds_its_marks_as_candidates_of_every_defect_cla
     # a flat image adds nothing
     flat = propose(probs, windows, CLASSES, pm, 4, 120, 160, image=np.full((120, 160), 90, np.uint8))
     assert flat[0].tolist() == plain[0].tolist()
+
+
+def test_the_scorers_out_of_fold_scores_keep_the_given_halves_apart(monkeypatch):
+    """Plates of one held-out group never score each other: the trees that score a plate learned only from the
+    plates of the other half (the locator passes its held-out groups, runs of consecutive plates)."""
+    from defectlab.learn import box_proposals as bp
+
+    learned = []
+
+    class Recorder:
+        def fit(self, X, y):
+            self.seen = set(X[:, 0].astype(int).tolist())
+            learned.append(self.seen)
+            return self
+
+        def predict_proba(self, X):
+            return np.column_stack([np.zeros(len(X)), np.full(len(X), len(self.seen))])
+
+    monkeypatch.setattr(bp, "_new_model", lambda *a, **k: Recorder())
+    X = [np.full((3, 2), i, dtype=np.float64) for i in range(6)]  # column 0: the plate's number
+    y = [np.array([0, 1, 0]) for _ in range(6)]
+    folds = np.array([0, 0, 0, 1, 1, 1])  # two runs of three consecutive plates
+    bp._out_of_fold(X, y, 0, fold=bp._plate_folds(folds, 6))
+    assert learned == [{3, 4, 5}, {0, 1, 2}]
+    learned.clear()
+    bp._out_of_fold(X, y, 0, fold=bp._plate_folds(None, 6))  # none given: every other plate
+    assert learned == [{1, 3, 5}, {0, 2, 4}]
+    # one half only: every other plate too (a fold with nothing to learn from would score nothing)
+    assert bp._plate_folds([1] * 6, 6).tolist() == [0, 1, 0, 1, 0, 1]
+    for bad in ([0, 1], [0, 1, 2, 0, 1, 0], [0.5] * 6, ["a"] * 6, [[0, 1]] * 6):
+        with pytest.raises(InputError, match="0 or 1 for each of its 6 plates"):
+            bp._plate_folds(bad, 6)
+
+
+def test_box_scorer_refuses_folds_that_do_not_fit_its_plates():
+    rng = np.random.default_rng(11)
+    plates = [_proposals(_plate(rng)) for _ in range(10)]
+    with pytest.raises(InputError, match="0 or 1"):
+        BoxScorer.fit(plates, CLASSES, BACKGROUND, random_state=0, folds=[0, 1])
+    grouped = BoxScorer.fit(plates, CLASSES, BACKGROUND, random_state=0, folds=[0] * 5 + [1] * 5)
+    assert grouped is not None and grouped.estimate is not None
