@@ -26,9 +26,8 @@
    0.61 / 0.69 against 0.63 / 0.66, at 0.075 0.66 / 0.66 against 0.67 / 0.64, at 0.05 0.69 / 0.59 against
    0.70 / 0.57, the locator trained in 450 s on a shared machine: no better, not kept).
 6. ``--held-out-run N``: plates held out to learn the box scorer in runs of N consecutive plates instead of
-   the library's 10 (``1``: one by one at random as before locator format 21, the scorers' out-of-fold split
-   still the two halves; a peer; a workdir whose locator was trained with another number must be a fresh
-   copy).
+   the library's 10 (``1``: one by one at random, before locator format 21; a peer; a workdir whose locator
+   was trained with another number must be a fresh copy).
 7. ``--synthetic``: the same scores on plates with several defects of different classes (the demo
    workspace's "Steel defects" project: loose crops + 4 boxed plates, default run; 12 new plates of
    ``make_plate_images``), where NEU has one class per plate.
@@ -300,9 +299,9 @@ def main(argv=None):
                     help="most training plates held out to learn the box scorer (library: 240); a workdir whose "
                          "locator was trained with another number must be a fresh copy")
     ap.add_argument("--held-out-run", type=int, default=None,
-                    help="consecutive plates held out together to learn the box scorer (library: 10, from 480 "
-                         "boxed plates on; 1: one by one at random, as before locator format 21); a workdir whose "
-                         "locator was trained with another number must be a fresh copy")
+                    help="consecutive plates held out together to learn the box scorer (library: 10; 1: one by "
+                         "one at random, the peer before locator format 21); a workdir whose locator was trained "
+                         "with another number must be a fresh copy")
     args = ap.parse_args(argv)
     if args.held_out_run is not None:
         import defectlab.learn.locate as loc_mod

@@ -30,9 +30,9 @@ classes. This benchmark needs no third-party data:
 
 The ``unspread (peer)`` variant picks the salient windows without spreading them (locator format 19): the
 grid neighbours of one strong mark may take a window size's whole share. The ``random held-out (peer)``
-variant holds plates out one by one, at random, to learn the box scorer, as before locator format 21 (its
-scorers' out-of-fold split still the two halves). The library takes runs of consecutive plates only from 480
-boxed plates on: with fewer ``--train`` plates this peer is the ``learned`` locator.
+variant holds plates out one by one, at random, to learn the box scorer (before locator format 21: runs of
+consecutive plates, which the library takes from 480 boxed plates on, so with fewer ``--train`` plates this
+peer is the ``learned`` locator).
 
 Prints one line per variant and one JSON line.
 """

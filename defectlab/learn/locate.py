@@ -1088,12 +1088,11 @@ def _held_out_groups(plate_ids, seed):
     learn from every plate of a 240-plate project: on NEU, learning from 240 held-out plates instead of 120
     raised the F1 of the boxes from 0.49 to 0.56 on validation plates). From twice that many plates, the
     halves are made of runs of ``_HELD_OUT_RUN`` consecutive plates (plate ids: the order they were imported
-    in; the last run may take them past ``_RANK_MAX_PLATES``), each run wholly in one half: plates imported
-    one after another often come from one coil, camera or shift and look alike, and a locator that saw a
-    held-out plate's neighbours is surer of it than it will be of a new batch. With fewer plates every plate
-    is held out, each half's locator learns from the other half alone, and runs of plates imported class by
-    class could leave a half without a class: plates one by one, at random. With fewer than
-    ``_RANK_MIN_PLATES``: every plate in turn, in up to four groups.
+    in), each run wholly in one half: plates imported one after another often come from one coil, camera or
+    shift and look alike, and a locator that saw a held-out plate's neighbours is surer of it than it will be
+    of a new batch. With fewer plates every plate is held out, each half's locator learns from the other half
+    alone, and runs of plates imported class by class could leave a half without a class: plates one by one,
+    at random. With fewer than ``_RANK_MIN_PLATES``: every plate in turn, in up to four groups.
     """
     rng = np.random.default_rng(seed + 1)
     plates = sorted(plate_ids)
