@@ -25,10 +25,7 @@
    library's 240 (a data-volume check; 2026-12-06, N = 480, same run and test plates: calibrated thresholds
    0.61 / 0.69 against 0.63 / 0.66, at 0.075 0.66 / 0.66 against 0.67 / 0.64, at 0.05 0.69 / 0.59 against
    0.70 / 0.57, the locator trained in 450 s on a shared machine: no better, not kept).
-6. ``--held-out-run N``: plates held out to learn the box scorer in runs of N consecutive plates instead of
-   the library's 10 (``1``: one by one at random, before locator format 21; a peer; a workdir whose locator
-   was trained with another number must be a fresh copy).
-7. ``--synthetic``: the same scores on plates with several defects of different classes (the demo
+6. ``--synthetic``: the same scores on plates with several defects of different classes (the demo
    workspace's "Steel defects" project: loose crops + 4 boxed plates, default run; 12 new plates of
    ``make_plate_images``), where NEU has one class per plate.
 
@@ -298,17 +295,7 @@ def main(argv=None):
     ap.add_argument("--scorer-plates", type=int, default=None,
                     help="most training plates held out to learn the box scorer (library: 240); a workdir whose "
                          "locator was trained with another number must be a fresh copy")
-    ap.add_argument("--held-out-run", type=int, default=None,
-                    help="consecutive plates held out together to learn the box scorer (library: 10; 1: one by "
-                         "one at random, the peer before locator format 21); a workdir whose locator was trained "
-                         "with another number must be a fresh copy")
     args = ap.parse_args(argv)
-    if args.held_out_run is not None:
-        import defectlab.learn.locate as loc_mod
-
-        if args.held_out_run < 1:
-            ap.error("--held-out-run must be at least 1")
-        loc_mod._HELD_OUT_RUN = args.held_out_run
     if args.scorer_plates is not None:
         import defectlab.learn.locate as loc_mod
 

@@ -29,10 +29,7 @@ classes. This benchmark needs no third-party data:
    on one seamless steel background, 1,200 x 1,800 for 400 x 600 plates (the same two ways).
 
 The ``unspread (peer)`` variant picks the salient windows without spreading them (locator format 19): the
-grid neighbours of one strong mark may take a window size's whole share. The ``random held-out (peer)``
-variant holds plates out one by one, at random, to learn the box scorer (before locator format 21: runs of
-consecutive plates, which the library takes from 480 boxed plates on, so with fewer ``--train`` plates this
-peer is the ``learned`` locator).
+grid neighbours of one strong mark may take a window size's whole share.
 
 Prints one line per variant and one JSON line.
 """
@@ -73,15 +70,14 @@ from defectlab.store import open_workspace  # noqa: E402
 PROJECT = "Synthetic plates"
 HEIGHT, WIDTH = 400, 600
 #: name: (workspace copy, tight trees, soft suppression, share inside at which a box is dropped or None,
-#: windows and structure boxes placed as now, salient windows spread, plates held out in runs of consecutive plates)
+#: windows and structure boxes placed as now, salient windows spread)
 VARIANTS = {
-    "learned": ("learned", True, True, None, True, True, True),
-    "random held-out (peer)": ("random", True, True, None, True, True, False),
-    "unspread (peer)": ("unspread", True, True, None, True, False, True),
-    "half inside (peer)": ("halfinside", True, True, 0.5, True, True, True),
-    "hard suppression (peer)": ("hard", True, False, None, True, True, True),
-    "no tight trees (peer)": ("notight", False, True, None, True, True, True),
-    "stretched grid (peer)": ("grid", True, True, None, False, True, True),
+    "learned": ("learned", True, True, None, True, True),
+    "unspread (peer)": ("unspread", True, True, None, True, False),
+    "half inside (peer)": ("halfinside", True, True, 0.5, True, True),
+    "hard suppression (peer)": ("hard", True, False, None, True, True),
+    "no tight trees (peer)": ("notight", False, True, None, True, True),
+    "stretched grid (peer)": ("grid", True, True, None, False, True),
 }
 #: the learned locator on ``--larger`` plates as before: tile by tile, scored from the map alone
 LARGER_PEER = "learned, tiled map (peer)"
@@ -119,22 +115,19 @@ def dense_frames(n_frames, cell_height, cell_width, random_state=77, rows=3, col
     return frames
 
 
-def evaluate(ws_dir, test, tight=True, soft=True, max_inside=None, placed=True, larger_crop=True, spread=True,
-             runs=True):
+def evaluate(ws_dir, test, tight=True, soft=True, max_inside=None, placed=True, larger_crop=True, spread=True):
     """(tp, found, true), seconds per plate and whether the scorers kept tight trees, on the ``test`` plates;
     ``soft=False``: hard suppression, ``max_inside``: another share of a same-class box inside a kept one at
     which it is dropped, in the thresholds' pick and the boxes alike; ``placed=False``: the windows' grid
     stretched to the budget and structure boxes at 256 pixels, in the locator's learning and the boxes alike;
     ``larger_crop=False``: an image much larger than the training plates proposed tile by tile and scored by
     the map alone (before the crop stage boxed them); ``spread=False``: the salient windows not spread (before
-    locator format 20), in the locator's learning and the boxes alike; ``runs=False``: plates held out one by one
-    at random to learn the box scorer (before locator format 21)."""
+    locator format 20), in the locator's learning and the boxes alike."""
     from locate import match
 
     saved, saved_sigma, saved_inside = bp._TIGHT_MIN_PLATES, bp._SOFT_SIGMA, bp._MAX_INSIDE
     saved_share, saved_span = locate_mod._SALIENT_SHARE, bp._STRUCT_MIN_SPAN
     saved_larger, saved_spread = locate_mod._CROP_STAGE_LARGER, locate_mod._SALIENT_SPREAD
-    saved_run = locate_mod._HELD_OUT_RUN
     if not tight:  # the peer: no scorer ever learns tight trees
         bp._TIGHT_MIN_PLATES = 10**9
     if not soft:  # the peer: hard suppression (before locator format 17)
@@ -147,8 +140,6 @@ def evaluate(ws_dir, test, tight=True, soft=True, max_inside=None, placed=True, 
         locate_mod._CROP_STAGE_LARGER = False
     if not spread:  # the peer: salient windows not spread (before locator format 20)
         locate_mod._SALIENT_SPREAD = 0.0
-    if not runs:  # the peer: plates held out one by one (before locator format 21)
-        locate_mod._HELD_OUT_RUN = 1
     try:
         ws = open_workspace(ws_dir)
         run_id = resolve_run(ws, PROJECT)
@@ -167,7 +158,6 @@ def evaluate(ws_dir, test, tight=True, soft=True, max_inside=None, placed=True, 
         bp._TIGHT_MIN_PLATES, bp._SOFT_SIGMA, bp._MAX_INSIDE = saved, saved_sigma, saved_inside
         locate_mod._SALIENT_SHARE, bp._STRUCT_MIN_SPAN = saved_share, saved_span
         locate_mod._CROP_STAGE_LARGER, locate_mod._SALIENT_SPREAD = saved_larger, saved_spread
-        locate_mod._HELD_OUT_RUN = saved_run
     kept = {"scorer": scorer is not None and scorer.tight is not None,
             "crop_stage": scorer is not None and scorer.crop is not None and scorer.crop.tight is not None}
     return totals, float(np.mean(seconds)), kept, t_locator
@@ -218,9 +208,9 @@ def main(argv=None):
     for key in extra:
         out[f"{key}_variants"] = {}
     for name in chosen:
-        sub, tight, soft, inside, placed, spread, runs = VARIANTS[name]
+        sub, tight, soft, inside, placed, spread = VARIANTS[name]
         totals, sec, kept, t_locator = evaluate(workdir / sub / "ws", test, tight, soft, inside, placed,
-                                                spread=spread, runs=runs)
+                                                spread=spread)
         rec, prec = _scores(*totals)
         f1 = 2 * rec * prec / max(rec + prec, 1e-9)
         out["variants"][name] = {"recall": round(rec, 4), "precision": round(prec, 4), "f1": round(f1, 4),
@@ -233,7 +223,7 @@ def main(argv=None):
             runs = [(name, True)] + ([(LARGER_PEER, False)] if name == "learned" else [])
             for run_name, crop in runs:
                 totals, sec, _, _ = evaluate(workdir / sub / "ws", images, tight, soft, inside, placed, crop,
-                                             spread, runs)
+                                             spread)
                 rec, prec = _scores(*totals)
                 f1 = 2 * rec * prec / max(rec + prec, 1e-9)
                 out[f"{key}_variants"][run_name] = {

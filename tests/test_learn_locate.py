@@ -225,30 +225,6 @@ def test_background_windows_of_a_searched_plate_include_the_marks_that_are_no_de
         assert inter <= 0.10 * (x1 - x0) * (y1 - y0)
 
 
-def test_held_out_plates_come_in_runs_of_consecutive_plates_each_wholly_in_one_half():
-    from defectlab.learn import locate as loc
-
-    plates = list(range(1, 1080))  # NEU's 1,079 boxed training plates of a 180-per-class project
-    groups = loc._held_out_groups(set(plates), seed=0)
-    assert len(groups) == 2 and not groups[0] & groups[1]
-    held = groups[0] | groups[1]
-    assert loc._RANK_MAX_PLATES <= len(held) < loc._RANK_MAX_PLATES + loc._HELD_OUT_RUN
-    runs = [set(plates[i:i + loc._HELD_OUT_RUN]) for i in range(0, len(plates), loc._HELD_OUT_RUN)]
-    for run in runs:  # a run is held out whole, in one half, or not at all
-        assert run <= groups[0] or run <= groups[1] or not run & held
-    assert abs(len(groups[0]) - len(groups[1])) <= loc._HELD_OUT_RUN
-    assert loc._held_out_groups(set(plates), seed=0) == groups  # the run's seed draws them
-    assert loc._held_out_groups(set(plates), seed=1) != groups
-    # while every plate is held out (each half's locator learns from the other half alone), one by one at random:
-    # runs of plates imported class by class could leave a half without a class
-    for n in (12, 2 * loc._RANK_MAX_PLATES - 1):
-        order = np.random.default_rng(1).permutation(n)[:loc._RANK_MAX_PLATES]
-        assert loc._held_out_groups(set(range(n)), seed=0) == [{int(p) for p in order[0::2]},
-                                                               {int(p) for p in order[1::2]}]
-    # fewer than 8: every plate in turn, up to four groups
-    assert sorted(len(g) for g in loc._held_out_groups({3, 9, 27}, seed=0)) == [1, 1, 1]
-
-
 def test_settings_are_checked():
     for bad in ({"stride": 0}, {"threshold": 1.5}, {"max_windows": 0}, {"method": "magic"},
                 {"window_sides": (2,)}, {"background": "yes"}, {"scales": 0}):
@@ -471,32 +447,6 @@ def test_locator_learns_a_box_ranker_from_held_out_plates(trained):
     meta_path.write_text(json.dumps(meta))
     _, _, info2 = locator_for_run(ws, run_id)
     assert info2["ranker"] is not None and len(info2["ranker"].coef) == len(ranker.coef)
-
-
-def test_the_box_scorer_learns_from_runs_of_plates_kept_apart_only_in_a_large_project(trained, monkeypatch):
-    from defectlab.learn import locate as loc
-    from defectlab.learn.box_proposals import BoxScorer
-    from defectlab.learn.box_ranker import BoxRanker
-
-    ws, run_id, _, _ = trained
-    _, _, info = locator_for_run(ws, run_id)
-    rows = loc._training_items(ws, info["run"])
-    seen = []
-
-    def record(plates, *args, folds=None, **kwargs):
-        seen.append((len(plates), None if folds is None else list(folds)))
-
-    monkeypatch.setattr(BoxScorer, "fit", staticmethod(record))
-    monkeypatch.setattr(BoxRanker, "fit", staticmethod(lambda *a, **k: None))
-    loc._learn_ranker(ws, info["run"], rows, info["spec"], info["sides"], 2, 0)
-    assert seen == [(N_TRAIN, None)]  # 26 plates, every one held out one by one: every other plate, as before
-    seen.clear()
-    monkeypatch.setattr(loc, "_RANK_MAX_PLATES", 13)  # 26 plates are twice the held-out ones: runs of 10
-    groups = loc._held_out_groups(loc._plate_truth(rows), 0)
-    ids = sorted(loc._plate_truth(rows))
-    assert all(g in [set(ids[0:10]), set(ids[10:20])] for g in groups) and groups[0] != groups[1]
-    loc._learn_ranker(ws, info["run"], rows, info["spec"], info["sides"], 2, 0)
-    assert seen == [(20, [0] * 10 + [1] * 10)]  # no crop stage learned without a scorer: the halves, in order
 
 
 def test_cli_threshold_defaults_to_the_calibrated_one(trained, capsys):

@@ -25,7 +25,7 @@ def _bench():
 
 def _switches():
     return (bp._TIGHT_MIN_PLATES, bp._SOFT_SIGMA, bp._MAX_INSIDE, locate_mod._SALIENT_SHARE, bp._STRUCT_MIN_SPAN,
-            locate_mod._CROP_STAGE_LARGER, locate_mod._SALIENT_SPREAD, locate_mod._HELD_OUT_RUN)
+            locate_mod._CROP_STAGE_LARGER, locate_mod._SALIENT_SPREAD)
 
 
 def test_every_variant_sets_its_switches_and_puts_them_back_even_when_it_fails(tmp_path, monkeypatch):
@@ -38,23 +38,22 @@ def test_every_variant_sets_its_switches_and_puts_them_back_even_when_it_fails(t
         raise DefectlabError(f"no workspace at {ws_dir}")
 
     monkeypatch.setattr(bench, "open_workspace", failing_open)
-    for tight, soft, inside, placed, spread, runs in (v[1:] for v in bench.VARIANTS.values()):
+    for tight, soft, inside, placed, spread in (v[1:] for v in bench.VARIANTS.values()):
         with pytest.raises(DefectlabError):
-            bench.evaluate(tmp_path / "ws", [], tight, soft, inside, placed, spread=spread, runs=runs)
+            bench.evaluate(tmp_path / "ws", [], tight, soft, inside, placed, spread=spread)
         assert _switches() == saved
-    tight_min, sigma, max_inside, share, span, larger, spread, run = saved
-    assert larger is True and spread > 0 and run > 1
+    tight_min, sigma, max_inside, share, span, larger, spread = saved
+    assert larger is True and spread > 0
     assert dict(zip(bench.VARIANTS, seen, strict=True)) == {
         "learned": saved,
-        "random held-out (peer)": (tight_min, sigma, max_inside, share, span, larger, spread, 1),
-        "unspread (peer)": (tight_min, sigma, max_inside, share, span, larger, 0.0, run),
-        "half inside (peer)": (tight_min, sigma, 0.5, share, span, larger, spread, run),
-        "hard suppression (peer)": (tight_min, None, max_inside, share, span, larger, spread, run),
-        "no tight trees (peer)": (10**9, sigma, max_inside, share, span, larger, spread, run),
-        "stretched grid (peer)": (tight_min, sigma, max_inside, 0.0, 0, larger, spread, run)}
+        "unspread (peer)": (tight_min, sigma, max_inside, share, span, larger, 0.0),
+        "half inside (peer)": (tight_min, sigma, 0.5, share, span, larger, spread),
+        "hard suppression (peer)": (tight_min, None, max_inside, share, span, larger, spread),
+        "no tight trees (peer)": (10**9, sigma, max_inside, share, span, larger, spread),
+        "stretched grid (peer)": (tight_min, sigma, max_inside, 0.0, 0, larger, spread)}
     with pytest.raises(DefectlabError):  # the peer on much larger images: tile by tile, map only
         bench.evaluate(tmp_path / "ws", [], larger_crop=False)
-    assert seen[-1] == (*saved[:-3], False, spread, run) and _switches() == saved
+    assert seen[-1] == (*saved[:-2], False, spread) and _switches() == saved
     with pytest.raises(SystemExit):  # an unknown variant is refused before anything is trained
         bench.main(["--variants", "magic", "--workdir", str(tmp_path)])
 

@@ -92,7 +92,7 @@ import cv2
 import numpy as np
 
 from defectlab._validation import _check_int
-from defectlab.errors import ArtifactError, InputError
+from defectlab.errors import ArtifactError
 from defectlab.learn import box_ranker
 from defectlab.learn.box_ranker import (
     ERROR_KINDS,
@@ -765,7 +765,7 @@ class BoxScorer:
         return scorer
 
     @classmethod
-    def fit(cls, plates, classes, background="background", random_state=0, plate_size=None, n_crop=0, folds=None):
+    def fit(cls, plates, classes, background="background", random_state=0, plate_size=None, n_crop=0):
         """Learn the scorer, its tight trees and its thresholds from held-out plates.
 
         The tight trees are learned from 8 plates on, when some candidates fit a box at IoU >= 0.5 and some do
@@ -786,11 +786,6 @@ class BoxScorer:
         n_crop : int
             0: ``features`` are :data:`PROPOSAL_FEATURES`; else they are followed by :func:`crop_numbers`
             with ``n_crop`` feature columns (a crop stage: more trees at a lower learning rate).
-        folds : sequence of int (0 or 1) or None
-            The out-of-fold half of each plate (the thresholds, the tight trees' test and :attr:`estimate` come
-            from scores of trees that did not learn from that half); None: every other plate. A locator that
-            holds its plates out in runs of consecutive plates passes its two halves, so that plates imported
-            together never score each other.
 
         Returns
         -------
@@ -807,8 +802,7 @@ class BoxScorer:
         if flat.all() or not flat.any():
             return None
         n_trees = _CROP_TREES if n_crop else 200
-        fold = _plate_folds(folds, len(plates))
-        oof = _out_of_fold(X, y, random_state, n_trees=n_trees, fold=fold)
+        oof = _out_of_fold(X, y, random_state, n_trees=n_trees)
         threshold, per_class = _best_thresholds(plates, oof, classes, defect)
         # the tight trees (IoU >= 0.5): from 8 plates on, when some candidates fit a box that well and some do
         # not, and only when their score makes better boxes out of fold (same plates, same threshold pick)
@@ -816,8 +810,8 @@ class BoxScorer:
         flat_tight = np.concatenate(y_tight)
         tight, kept = None, oof
         if len(plates) >= _TIGHT_MIN_PLATES and flat_tight.any() and not flat_tight.all():
-            both = [_combined(m, t) for m, t in zip(
-                oof, _out_of_fold(X, y_tight, random_state, n_trees=n_trees, fold=fold), strict=True)]
+            both = [_combined(m, t) for m, t in zip(oof, _out_of_fold(X, y_tight, random_state, n_trees=n_trees),
+                                                    strict=True)]
             picked = _best_thresholds(plates, both, classes, defect)
             if _boxes_f1(plates, both, classes, *picked) > _boxes_f1(plates, oof, classes, threshold, per_class):
                 threshold, per_class = picked
@@ -869,25 +863,11 @@ def _meta_values(data):
                                 "The locator's box scorer is damaged ({detail}).", detail=repr(exc))) from None
 
 
-def _plate_folds(folds, n):
-    """The out-of-fold half (0/1) of each of ``n`` plates: ``folds`` when it gives both halves a plate, else every
-    other plate."""
-    if folds is not None:
-        fold = np.asarray(folds)
-        if fold.shape != (n,) or not np.isin(fold, (0, 1)).all():
-            raise InputError(msg("error.box_proposals.folds",
-                                 "The box scorer's folds must be one 0 or 1 for each of its {n} plates.", n=n))
-        if fold.min() != fold.max():
-            return fold.astype(np.int64)
-    return np.arange(n) % 2
-
-
-def _out_of_fold(X, y, random_state, n_trees=200, fold=None):
-    """Scores of every plate's candidates by a model fitted on the plates of the other half (``fold``: the half of
-    each plate, :func:`_plate_folds`; None: every other plate)."""
-    fold = np.arange(len(X)) % 2 if fold is None else fold
+def _out_of_fold(X, y, random_state, n_folds=2, n_trees=200):
+    """Scores of every plate's candidates by a model fitted on the other plates (plates in ``n_folds``)."""
+    fold = np.arange(len(X)) % n_folds
     out = [None] * len(X)
-    for k in range(2):
+    for k in range(n_folds):
         train = [i for i in range(len(X)) if fold[i] != k]
         yt = np.concatenate([y[i] for i in train])
         model = None if (yt.all() or not yt.any()) else _new_model(random_state, n_trees).fit(

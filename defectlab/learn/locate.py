@@ -50,15 +50,13 @@ The box ranker and the box scorer
 A window's probability says what it shows, not whether an annotator would have boxed it: on a plate
 covered with defect texture nearly every window is a confident defect. When the locator is trained, the
 boxed plates are held out in turn (cross-fitting, :func:`_held_out_groups`: two halves of at most 240
-plates in all, from 480 plates on made of runs of 10 plates imported one after another, each run wholly in one
-half, the halves then also the scorers' own out-of-fold split; with 2-7 plates every plate in turn, up to four
-groups): a locator trained without a group classifies its windows,
-:class:`~defectlab.learn.box_ranker.BoxRanker` learns which windows match the plates' boxes (label-matched,
-IoU >= 0.3), and :class:`~defectlab.learn.box_proposals.BoxScorer` which proposals made from their maps do;
-each with the thresholds giving the best F1 of the final boxes (out of fold; one per class with enough boxes,
-one for the others). The ranker is numbers in the locator's metadata; the scorer's trees are a LightGBM text
-model in ``locator/scorer/`` (checksummed and validated like every LightGBM model). ``method="auto"`` uses
-the scorer (``"ranked"``: the ranker).
+plates in all; with 2-7 plates every plate in turn, up to four groups): a locator trained without a group
+classifies its windows, :class:`~defectlab.learn.box_ranker.BoxRanker` learns which windows match the
+plates' boxes (label-matched, IoU >= 0.3), and :class:`~defectlab.learn.box_proposals.BoxScorer` which
+proposals made from their maps do; each with the thresholds giving the best F1 of the final boxes (out of
+fold; one per class with enough boxes, one for the others). The ranker is numbers in the locator's
+metadata; the scorer's trees are a LightGBM text model in ``locator/scorer/`` (checksummed and validated
+like every LightGBM model). ``method="auto"`` uses the scorer (``"ranked"``: the ranker).
 """
 
 from __future__ import annotations
@@ -115,16 +113,14 @@ LOCATOR_DIR = "locator"
 # 16: tight trees (locator/scorer_tight/, locator/crop_scorer_tight/); 17: soft suppression (thresholds picked with it);
 # 18: the scorer's boxes drop a same-class box 35 % inside a kept one (was 50 %); 19: windows over the budget
 # go where the image stands out, and structure boxes are looked for at the scale of the smallest window;
-# 20: those salient windows are spread (no two of one size are neighbours of the grid); 21: plates held out in
-# runs of consecutive plates, the scorers' out-of-fold scores grouped the same way
-_LOCATOR_FORMAT = 21
+# 20: those salient windows are spread (no two of one size are neighbours of the grid)
+_LOCATOR_FORMAT = 20
 _METHODS = ("auto", "proposals", "ranked", "windows", "components")
 SCORER_DIR = "scorer"
 CROP_SCORER_DIR = "crop_scorer"
 TIGHT_SUFFIX = "_tight"  # the scorers' tight trees: scorer_tight, crop_scorer_tight
 _RANK_MIN_PLATES = 8  # plates with boxes needed before some are held out to learn the box ranker
 _RANK_MAX_PLATES = 240  # most held-out plates (their windows are classified once, at locator training)
-_HELD_OUT_RUN = 10  # consecutive plates held out together (plates imported together look alike)
 _MAP_CELLS = 128  # the probability map has at most this many cells along its longer side
 _MAX_OVERLAP = 0.10  # a background window has at most this fraction of its area inside any box
 _MIN_BACKGROUND = 200  # background is the most varied class: at least this many windows when plates allow
@@ -1075,37 +1071,20 @@ def _plate_truth(rows):
     return out
 
 
-def _held_out_in_runs(n_plates):
-    """True when :func:`_held_out_groups` holds ``n_plates`` boxed plates out in runs of consecutive plates."""
-    return n_plates >= 2 * _RANK_MAX_PLATES
-
-
 def _held_out_groups(plate_ids, seed):
     """Groups of plates held out in turn to learn the ranker.
 
     Each group's windows are scored by a locator that did not see it (cross-fitting). With at least
     ``_RANK_MIN_PLATES`` plates: two halves of at most ``_RANK_MAX_PLATES`` plates in all (the scorers
     learn from every plate of a 240-plate project: on NEU, learning from 240 held-out plates instead of 120
-    raised the F1 of the boxes from 0.49 to 0.56 on validation plates). From twice that many plates, the
-    halves are made of runs of ``_HELD_OUT_RUN`` consecutive plates (plate ids: the order they were imported
-    in), each run wholly in one half: plates imported one after another often come from one coil, camera or
-    shift and look alike, and a locator that saw a held-out plate's neighbours is surer of it than it will be
-    of a new batch. With fewer plates every plate is held out, each half's locator learns from the other half
-    alone, and runs of plates imported class by class could leave a half without a class: plates one by one,
-    at random. With fewer than ``_RANK_MIN_PLATES``: every plate in turn, in up to four groups.
+    raised the F1 of the boxes from 0.49 to 0.56 on validation plates). With fewer (a handful of plates
+    boxed on the Cut-crops page, the demo): every plate in turn, in up to four groups.
     """
     rng = np.random.default_rng(seed + 1)
     plates = sorted(plate_ids)
     if len(plates) >= _RANK_MIN_PLATES:
-        size = _HELD_OUT_RUN if _held_out_in_runs(len(plates)) else 1
-        runs = [plates[i:i + size] for i in range(0, len(plates), size)]
-        chosen, n = [], 0
-        for k in rng.permutation(len(runs)):
-            if n >= _RANK_MAX_PLATES:
-                break
-            chosen.append(runs[k])
-            n += len(runs[k])
-        return [{int(p) for run in chosen[i::2] for p in run} for i in range(2)]
+        chosen = rng.permutation(plates)[:_RANK_MAX_PLATES]
+        return [{int(p) for p in chosen[i::2]} for i in range(2)]
     order = rng.permutation(plates)
     k = min(len(plates), 4)
     return [{int(p) for p in order[i::k]} for i in range(k)]
@@ -1138,8 +1117,8 @@ def _learn_ranker(ws, run, rows, spec, sides, per_plate, seed):
     # the image's own marks as candidates: ~90 a plate, each as every class; from a few plates the crop stage
     # learns them badly (the demo's 4 plates: precision 0.67 -> 0.35 on new plates), so only from 8 on
     structure = len(truth) >= _RANK_MIN_PLATES
-    plates, crop_plates, folds = [], [], []
-    for group, held in enumerate(_held_out_groups(truth, seed)):
+    plates, crop_plates = [], []
+    for held in _held_out_groups(truth, seed):
         fitted = _fit_locator(ws, run, [r for r in rows if r["parent_id"] not in held], spec, sides, per_plate,
                               seed, exclude=held)
         if fitted is None:
@@ -1157,7 +1136,6 @@ def _learn_ranker(ws, run, rows, spec, sides, per_plate, seed):
             X = _crop_features(ws, _window_crops(image, windows), spec)
             probs = _aligned(_predict(loc, X), [str(c) for c in loc.classes_], classes)
             plates.append((probs, windows, h, w, truth[pid]))
-            folds.append(group % 2)
             crop_plates.append(_crop_candidates(loc, spec, classes, image, windows, X, probs, truth[pid],
                                                 structure, _min_span(sides)))
     if len(plates) < 2:
@@ -1167,15 +1145,11 @@ def _learn_ranker(ws, run, rows, spec, sides, per_plate, seed):
     # the map-only scorer boxes images proposed without their pixels (tile by tile): no structure candidates
     kind = PROPOSAL_FEATURES.index("kind")
     mapped = [(b[m], lab[m], f[m], t) for b, lab, f, _, t in crop_plates for m in [f[:, kind] != KIND_STRUCTURE]]
-    # the scorers' own out-of-fold scores (their thresholds, tight trees, estimate) keep held-out runs apart too:
-    # two plates of one run never score each other (plates held out one by one: every other plate, as before)
-    folds = folds if _held_out_in_runs(len(truth)) else None
-    scorer = BoxScorer.fit(mapped, classes, BACKGROUND, random_state=seed, plate_size=size, folds=folds)
+    scorer = BoxScorer.fit(mapped, classes, BACKGROUND, random_state=seed, plate_size=size)
     if scorer is not None:
         n_crop = crop_plates[0][3].shape[1] - len(CROP_FEATURES)
         scorer.crop = BoxScorer.fit([(b, lab, np.column_stack([f, c]), t) for b, lab, f, c, t in crop_plates],
-                                    classes, BACKGROUND, random_state=seed, plate_size=size, n_crop=n_crop,
-                                    folds=folds)
+                                    classes, BACKGROUND, random_state=seed, plate_size=size, n_crop=n_crop)
         if scorer.crop is not None:
             scorer.crop.structure = structure
     return ranker, scorer, len(plates)
