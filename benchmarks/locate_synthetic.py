@@ -163,9 +163,17 @@ def evaluate(ws_dir, test, tight=True, soft=True, max_inside=None, placed=True, 
     return totals, float(np.mean(seconds)), kept, t_locator
 
 
-def main(argv=None):
+def _summary(totals):
+    """``{"recall", "precision", "f1", "found", "true_boxes"}`` of ``(tp, found, true)`` counts."""
     from locate import _scores
 
+    rec, prec = _scores(*totals)
+    return {"recall": round(rec, 4), "precision": round(prec, 4),
+            "f1": round(2 * rec * prec / max(rec + prec, 1e-9), 4), "found": int(totals[1]),
+            "true_boxes": int(totals[2])}
+
+
+def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--train", type=int, default=40, help="boxed plates the run and its locator learn from")
     ap.add_argument("--test", type=int, default=100, help="new plates located")
@@ -211,27 +219,20 @@ def main(argv=None):
         sub, tight, soft, inside, placed, spread = VARIANTS[name]
         totals, sec, kept, t_locator = evaluate(workdir / sub / "ws", test, tight, soft, inside, placed,
                                                 spread=spread)
-        rec, prec = _scores(*totals)
-        f1 = 2 * rec * prec / max(rec + prec, 1e-9)
-        out["variants"][name] = {"recall": round(rec, 4), "precision": round(prec, 4), "f1": round(f1, 4),
-                                 "found": int(totals[1]), "true_boxes": int(totals[2]), "tight_kept": kept,
-                                 "cpu_seconds_per_plate": round(sec, 3), "locator_seconds": round(t_locator, 1)}
-        print(f"{name:<24} recall {rec:.3f} precision {prec:.3f} F1 {f1:.3f} ({int(totals[1])} boxes for "
-              f"{int(totals[2])}; tight trees kept: {kept}; CPU {sec:.2f} s a plate; locator {t_locator:.0f} s)",
-              flush=True)
+        row = out["variants"][name] = {**_summary(totals), "tight_kept": kept, "cpu_seconds_per_plate": round(sec, 3),
+                                       "locator_seconds": round(t_locator, 1)}
+        print(f"{name:<24} recall {row['recall']:.3f} precision {row['precision']:.3f} F1 {row['f1']:.3f} "
+              f"({row['found']} boxes for {row['true_boxes']}; tight trees kept: {kept}; CPU {sec:.2f} s a plate; "
+              f"locator {t_locator:.0f} s)", flush=True)
         for key, (label, images) in extra.items():  # the locator is stored now: this only locates
             runs = [(name, True)] + ([(LARGER_PEER, False)] if name == "learned" else [])
             for run_name, crop in runs:
                 totals, sec, _, _ = evaluate(workdir / sub / "ws", images, tight, soft, inside, placed, crop,
                                              spread)
-                rec, prec = _scores(*totals)
-                f1 = 2 * rec * prec / max(rec + prec, 1e-9)
-                out[f"{key}_variants"][run_name] = {
-                    "recall": round(rec, 4), "precision": round(prec, 4), "f1": round(f1, 4),
-                    "found": int(totals[1]), "true_boxes": int(totals[2]), "cpu_seconds_per_image": round(sec, 3)}
-                print(f"{'' if crop else run_name:<24} on {label}: recall {rec:.3f} precision {prec:.3f} F1 "
-                      f"{f1:.3f} ({int(totals[1])} boxes for {int(totals[2])}; CPU {sec:.2f} s an image)",
-                      flush=True)
+                row = out[f"{key}_variants"][run_name] = {**_summary(totals), "cpu_seconds_per_image": round(sec, 3)}
+                print(f"{'' if crop else run_name:<24} on {label}: recall {row['recall']:.3f} precision "
+                      f"{row['precision']:.3f} F1 {row['f1']:.3f} ({row['found']} boxes for {row['true_boxes']}; "
+                      f"CPU {sec:.2f} s an image)", flush=True)
     print(json.dumps(out))
     return out
 
