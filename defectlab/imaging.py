@@ -53,6 +53,7 @@ from defectlab.messages import Message, msg, os_reason
 __all__ = [
     "DEFAULT_LIMITS",
     "IMAGE_EXTENSIONS",
+    "LIMIT_VARIABLES",
     "ImageInfo",
     "ImageLimits",
     "crop_box",
@@ -61,6 +62,7 @@ __all__ = [
     "encode_jpeg",
     "encode_png",
     "is_image_name",
+    "limits_from_env",
     "load_image",
     "load_image_with_info",
     "make_thumbnail",
@@ -112,7 +114,62 @@ class ImageLimits:
                 )
 
 
-DEFAULT_LIMITS = ImageLimits()
+#: Environment variables that set :data:`DEFAULT_LIMITS` for a whole installation (a plant whose line-scan
+#: plates are over 100 megapixels): ``ImageLimits`` field -> (variable, unit in the field's units).
+LIMIT_VARIABLES = {
+    "max_file_bytes": ("DEFECTLAB_MAX_FILE_MB", _MB),
+    "max_pixels": ("DEFECTLAB_MAX_MEGAPIXELS", 1_000_000),
+    "max_decoded_bytes": ("DEFECTLAB_MAX_DECODED_MB", _MB),
+}
+
+
+def limits_from_env(environ=None):
+    """The default :class:`ImageLimits`, with the ones set in the environment.
+
+    ``DEFECTLAB_MAX_FILE_MB``, ``DEFECTLAB_MAX_MEGAPIXELS`` and ``DEFECTLAB_MAX_DECODED_MB`` (positive
+    numbers, e.g. ``400`` or ``1.5``) replace the matching limit; unset or empty ones keep the default.
+    :data:`DEFAULT_LIMITS` is read from the process's environment once, when the module is imported: set
+    them before the app or the command starts.
+
+    Parameters
+    ----------
+    environ : mapping or None
+        The variables (None: ``os.environ``).
+
+    Returns
+    -------
+    ImageLimits
+
+    Raises
+    ------
+    InputError
+        A variable that is not a positive number, named with its value.
+
+    Examples
+    --------
+    >>> limits_from_env({"DEFECTLAB_MAX_MEGAPIXELS": "400"}).max_pixels
+    400000000
+    >>> limits_from_env({}) == ImageLimits()
+    True
+    """
+    environ = os.environ if environ is None else environ
+    values = {}
+    for field, (name, unit) in LIMIT_VARIABLES.items():
+        raw = str(environ.get(name, "") or "").strip()
+        if not raw:
+            continue
+        try:
+            number = float(raw)
+        except ValueError:
+            number = math.nan
+        if not math.isfinite(number) or number <= 0 or number * unit > 2 ** 62:
+            raise InputError(msg("error.imaging.limit_variable_must_positive",
+                                 "{name} must be a positive number. Got {value}.", name=name, value=repr(raw)))
+        values[field] = max(1, int(number * unit))
+    return ImageLimits(**values)
+
+
+DEFAULT_LIMITS = limits_from_env()
 
 
 @dataclass(frozen=True)
@@ -186,8 +243,9 @@ def _check_file_size(size, source, limits):
         raise ImageError(
             source,
             msg("imaging.reason.file_too_large",
-                "too large: the file has {size}, over the {limit} limit; raise ImageLimits.max_file_bytes to "
-                "accept it", size=_fmt_bytes(size), limit=_fmt_bytes(limits.max_file_bytes)),
+                "too large: the file has {size}, over the {limit} limit; to accept it, raise "
+                "DEFECTLAB_MAX_FILE_MB (ImageLimits.max_file_bytes)", size=_fmt_bytes(size),
+                limit=_fmt_bytes(limits.max_file_bytes)),
         )
 
 
@@ -692,8 +750,8 @@ def _check_pixels(hdr, source, limits):
         raise ImageError(
             source,
             msg("imaging.reason.too_many_pixels",
-                "too large: {width}x{height} pixels = {pixels} exceeds the {limit} limit; raise "
-                "ImageLimits.max_pixels to accept it", width=hdr.width, height=hdr.height,
+                "too large: {width}x{height} pixels = {pixels} exceeds the {limit} limit; to accept it, raise "
+                "DEFECTLAB_MAX_MEGAPIXELS (ImageLimits.max_pixels)", width=hdr.width, height=hdr.height,
                 pixels=_fmt_mp(pixels), limit=_fmt_mp(limits.max_pixels)),
         )
 
@@ -706,7 +764,8 @@ def _check_bytes(hdr, source, limits):
             source,
             msg("imaging.reason.too_many_bytes",
                 "too large: {width}x{height} pixels of {channels} x {sample_bytes}-byte samples need {size} "
-                "to decode, over the {limit} limit; raise ImageLimits.max_decoded_bytes to accept it",
+                "to decode, over the {limit} limit; to accept it, raise DEFECTLAB_MAX_DECODED_MB "
+                "(ImageLimits.max_decoded_bytes)",
                 width=hdr.width, height=hdr.height, channels=hdr.channels, sample_bytes=hdr.sample_bytes,
                 size=_fmt_bytes(need), limit=_fmt_bytes(limits.max_decoded_bytes)),
         )

@@ -329,7 +329,7 @@ def test_decompression_bomb_is_refused_from_the_header(make, tmp_path):
     data = make()
     assert len(data) < 2000  # nothing big was built
     msg = (r"too large: 30000x30000 pixels = 900 MP exceeds the 100 MP limit; "
-           r"raise ImageLimits.max_pixels to accept it")
+           r"to accept it, raise DEFECTLAB_MAX_MEGAPIXELS \(ImageLimits.max_pixels\)")
     with pytest.raises(ImageError, match=msg) as exc:
         decode_image(data, "bomb")
     assert exc.value.source == "bomb"
@@ -348,14 +348,65 @@ def test_pixel_limit_is_settable():
         decode_image(_bomb_png(1500, 1000), "x", ImageLimits(max_pixels=1_200_000))
 
 
+def test_limits_from_the_environment():
+    from defectlab.imaging import limits_from_env
+
+    got = limits_from_env({"DEFECTLAB_MAX_MEGAPIXELS": " 400 ", "DEFECTLAB_MAX_FILE_MB": "1.5",
+                           "DEFECTLAB_MAX_DECODED_MB": ""})
+    assert got == ImageLimits(max_pixels=400_000_000, max_file_bytes=int(1.5 * 1024 * 1024))
+    assert limits_from_env({}) == ImageLimits()
+    assert limits_from_env({"DEFECTLAB_MAX_MEGAPIXELS": "0.0000001"}).max_pixels == 1  # never 0
+    # a bad value is refused with the variable's name, never read as "no limit"
+    for bad in ["abc", "0", "-5", "nan", "inf", "1e300", "100MP"]:
+        with pytest.raises(InputError, match=r"DEFECTLAB_MAX_MEGAPIXELS must be a positive number. Got '"):
+            limits_from_env({"DEFECTLAB_MAX_MEGAPIXELS": bad})
+    with pytest.raises(InputError) as exc:
+        limits_from_env({"DEFECTLAB_MAX_DECODED_MB": "lots"})
+    from defectlab import i18n
+
+    reason = exc.value.args[0]
+    assert i18n.t(reason.key, lang="zh_CN", **reason.args) == "DEFECTLAB_MAX_DECODED_MB 必须是正数。收到 'lots'。"
+
+
+def test_default_limits_are_read_when_the_program_starts(tmp_path):
+    """A plant with 150-megapixel line-scan plates sets one variable before starting the app or a command;
+    a bad value stops the start with the reason."""
+    import os
+    import subprocess
+    import sys
+
+    data = _bomb_png(15000, 10000)  # 150 MP, header only
+    path = tmp_path / "plate.png"
+    path.write_bytes(data)
+    code = ("import sys\nfrom defectlab.imaging import DEFAULT_LIMITS, read_image_size, decode_image\n"
+            "print(DEFAULT_LIMITS.max_pixels)\n"
+            "try:\n    decode_image(open(sys.argv[1], 'rb').read(), 'plate.png')\n"
+            "except Exception as e:\n    print(type(e).__name__, e)\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DEFECTLAB_MAX_")}
+    out = subprocess.run([sys.executable, "-c", code, str(path)], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[0] == "100000000"
+    assert "exceeds the 100 MP limit; to accept it, raise DEFECTLAB_MAX_MEGAPIXELS" in out.stdout
+    out = subprocess.run([sys.executable, "-c", code, str(path)], env={**env, "DEFECTLAB_MAX_MEGAPIXELS": "200"},
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[0] == "200000000"
+    assert "exceeds" not in out.stdout  # past the pixel limit: the (fake) pixel data is what is refused now
+    out = subprocess.run([sys.executable, "-c", code, str(path)], env={**env, "DEFECTLAB_MAX_MEGAPIXELS": "big"},
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0
+    assert "DEFECTLAB_MAX_MEGAPIXELS must be a positive number. Got 'big'." in out.stderr
+
+
 def test_file_size_limit(tmp_path):
     data = encode_png(np.zeros((10, 10), np.uint8))
     limits = ImageLimits(max_file_bytes=len(data) - 1)
-    with pytest.raises(ImageError, match=r"too large: the file has .* limit; raise ImageLimits.max_file_bytes"):
+    with pytest.raises(ImageError, match=r"the file has .* limit; to accept it, raise DEFECTLAB_MAX_FILE_MB"):
         decode_image(data, "x", limits)
     p = tmp_path / "x.png"
     p.write_bytes(data)
-    with pytest.raises(ImageError, match=r"raise ImageLimits\.max_file_bytes"):
+    with pytest.raises(ImageError, match=r"raise DEFECTLAB_MAX_FILE_MB \(ImageLimits\.max_file_bytes\)"):
         read_image_bytes(p, limits)
     assert read_image_bytes(p) == data
 
@@ -664,8 +715,8 @@ def test_decoded_bytes_are_limited_from_the_header(data, channels, sample_bytes)
     assert len(data) < 4000
     tracemalloc.start()
     try:
-        with pytest.raises(ImageError, match=r"need .* to decode, over the 512.0 MB limit; raise "
-                                             r"ImageLimits.max_decoded_bytes") as exc:
+        with pytest.raises(ImageError, match=r"need .* to decode, over the 512.0 MB limit; to accept it, "
+                                             r"raise DEFECTLAB_MAX_DECODED_MB") as exc:
             decode_image(data, "bomb.tif")
         peak = tracemalloc.get_traced_memory()[1]
     finally:
