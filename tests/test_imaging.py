@@ -1,5 +1,6 @@
 """Tests for defectlab.imaging: safe decode, limits, normalisation, encoding, crops."""
 
+import json
 import struct
 import zlib
 
@@ -370,7 +371,7 @@ def test_limits_from_the_environment():
 
 def test_default_limits_are_read_when_the_program_starts(tmp_path):
     """A plant with 150-megapixel line-scan plates sets one variable before starting the app or a command;
-    a bad value stops the start with the reason."""
+    a bad value is an error naming it as soon as images are read."""
     import os
     import subprocess
     import sys
@@ -397,6 +398,28 @@ def test_default_limits_are_read_when_the_program_starts(tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert out.returncode != 0
     assert "DEFECTLAB_MAX_MEGAPIXELS must be a positive number. Got 'big'." in out.stderr
+
+
+def test_a_bad_limit_variable_is_one_error_line_in_the_cli(tmp_path):
+    """The CLI refuses the import with the variable's name (exit 1, no traceback) and stores nothing."""
+    import os
+    import subprocess
+    import sys
+
+    folder = tmp_path / "imgs" / "scratch"
+    folder.mkdir(parents=True)
+    (folder / "划痕_001.png").write_bytes(encode_png(np.zeros((40, 40), np.uint8)))
+    env = {**os.environ, "DEFECTLAB_MAX_MEGAPIXELS": "-1"}
+    cmd = [sys.executable, "-m", "defectlab.cli", "import", "P", str(tmp_path / "imgs"), "--workspace",
+           str(tmp_path / "ws")]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1
+    assert out.stderr.strip().splitlines()[-1] == ("defectlab: error: DEFECTLAB_MAX_MEGAPIXELS must be a positive "
+                                                   "number. Got '-1'.")
+    assert "Traceback" not in out.stderr
+    listed = subprocess.run([sys.executable, "-m", "defectlab.cli", "project", "list", "--workspace",
+                             str(tmp_path / "ws"), "--json"], capture_output=True, text=True, timeout=120)
+    assert json.loads(listed.stdout)["projects"] == []
 
 
 def test_file_size_limit(tmp_path):
