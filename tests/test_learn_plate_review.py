@@ -13,7 +13,14 @@ from defectlab.errors import ConflictError, InputError, NotFoundError, Permissio
 from defectlab.ingest import add_crops, add_plate, import_source
 from defectlab.learn import train_project
 from defectlab.learn.locate import LocateSettings
-from defectlab.learn.plate_review import box_decisions, decide_box, locate_plate, plate_memory
+from defectlab.learn.plate_review import (
+    box_decisions,
+    decide_box,
+    locate_plate,
+    locate_plates,
+    plate_memory,
+    plate_summary,
+)
 from defectlab.store import (
     create_project,
     current_labels,
@@ -218,3 +225,100 @@ def test_a_dismissed_box_becomes_a_background_crop_when_the_project_has_that_cla
     assert out["label"] == "background" and get_item(ws, out["crop_id"])["parent_id"] == plate_id
     assert current_labels(ws, 1)[out["crop_id"]].label == "background"
     assert "dismissed" in label_history(ws, out["crop_id"])[0]["comment"]
+
+
+def _batch_images(n, seed):
+    return [cv2.imencode(".png", image)[1].tobytes() for image, _ in make_plate_images(n, 300, 400, random_state=seed)]
+
+
+def test_a_batch_of_full_images_is_stored_searched_and_recorded_plate_by_plate(team):
+    """A shift's plates at once: each stored as a plate and searched with one run, each result recorded (its boxes
+    can be decided); a corrupt file is named with its reason and the rest go on; the same picture twice is searched
+    once; stored plates join the batch by id."""
+    ws, run_id, _ = team
+    good = _batch_images(3, 401)
+    earlier = _plate(ws, _batch_images(1, 402), name="earlier.png")
+    plates_before = set(items_frame(ws, 1, role="plate")["id"])
+    calls = []
+    files = [("划痕_001.png", good[0]), ("broken.jpg", b"\xff\xd8\xff" + b"\x00" * 30), ("b.png", good[1]),
+             ("copy of 划痕.png", good[0]), ("c.png", bytearray(good[2]))]
+    out = locate_plates(ws, "Plates", files,
+                        item_ids=[earlier], user="sam", settings=LocateSettings(threshold=0.05),
+                        progress=lambda *a: calls.append(a))
+    assert out["run_id"] == run_id
+    results = out["results"]
+    assert [r.source for r in results] == ["划痕_001.png", "b.png", "c.png", "earlier.png"]
+    new = set(items_frame(ws, 1, role="plate")["id"]) - plates_before
+    assert {r.extra["item_id"] for r in results[:3]} == new and results[3].extra["item_id"] == earlier
+    (bad,) = out["rejected"]
+    assert bad["source"] == "broken.jpg" and bad["reason"] and bad["reason_key"].startswith("imaging.reason.")
+    assert out["repeated"] == [{"source": "copy of 划痕.png", "item_id": results[0].extra["item_id"]}]
+    assert calls == [(k, 6, name) for k, name in enumerate(
+        ["划痕_001.png", "broken.jpg", "b.png", "copy of 划痕.png", "c.png", "earlier.png"], start=1)]
+    # each result is recorded as locate_plate's, and one alone gives the same boxes
+    assert len({r.extra["result_id"] for r in results}) == 4
+    alone = locate_plate(ws, "Plates", results[1].extra["item_id"], user="sam", settings=LocateSettings(threshold=0.05))
+    assert alone.boxes == results[1].boxes
+    r = next(r for r in results if r.boxes)
+    assert decide_box(ws, "Plates", r.extra["result_id"], 0, "accept", user="sam")["crop_id"] is not None
+    summary = plate_summary(r)
+    assert summary["n_boxes"] == len(r.boxes) == sum(summary["counts"].values())
+    assert summary["top_score"] == max(b["score"] for b in r.boxes)
+    assert summary["tiled"] is (r.extra["tiled"] is not None)
+    assert list(summary["counts"].values()) == sorted(summary["counts"].values(), reverse=True)
+    assert summary["result_id"] == r.extra["result_id"] and summary["source"] == r.source
+
+
+@pytest.mark.parametrize("user", ["ann", "rita", "gone", "nobody"])
+def test_a_batch_is_refused_before_any_file_is_read_without_the_predict_role(team, user):
+    ws, _, _ = team
+    n = len(items_frame(ws, 1))
+    with pytest.raises(PermissionDenied):
+        locate_plates(ws, "Plates", [("a.png", _batch_images(1, 403)[0]), ("b.png", b"not an image")], user=user)
+    assert len(items_frame(ws, 1)) == n
+
+
+def test_a_hostile_batch_is_refused_whole_before_anything_is_stored(team):
+    """Malformed entries and other projects' items are refused up front: no plate of the batch is stored and no
+    result recorded, however late in the batch the bad entry comes."""
+    ws, _, _ = team
+    image = _batch_images(1, 404)[0]
+    other = add_plate(ws, "Other", _batch_images(1, 405)[0], "other.png", user="lee")[0]
+    n = len(items_frame(ws, 1))
+    with ws.read() as conn:
+        results = conn.execute("SELECT COUNT(*) FROM locate_results").fetchone()[0]
+    bad_batches = [
+        ({"files": [("a.png", image), "b.png"]}, "pair"),
+        ({"files": [("a.png", image), ("b.png", "text, not bytes")]}, "pair"),
+        ({"files": [("a.png", image), (b"name.png", image)]}, "pair"),
+        ({"files": [("a.png", image)], "item_ids": [True]}, "item id"),
+        ({"files": [("a.png", image)], "item_ids": [-1]}, "item id"),
+        ({"files": [("a.png", image)], "item_ids": ["3"]}, "item id"),
+        ({"files": [("a.png", image)], "item_ids": [other]}, "another project"),
+    ]
+    for kwargs, match in bad_batches:
+        with pytest.raises(InputError, match=match):
+            locate_plates(ws, "Plates", user="sam", **kwargs)
+    with pytest.raises(NotFoundError):
+        locate_plates(ws, "Plates", [("a.png", image)], item_ids=[10**9], user="sam")
+    assert len(items_frame(ws, 1)) == n
+    with ws.read() as conn:
+        assert conn.execute("SELECT COUNT(*) FROM locate_results").fetchone()[0] == results
+
+
+def test_plate_summary_of_a_plate_without_boxes_and_of_a_tiled_one():
+    import numpy as np
+
+    from defectlab.learn.locate import PlateResult
+
+    empty = PlateResult(200, 100, [], ["a"], np.zeros((1, 2, 4), np.float32), 50, 8, source="x.png",
+                        extra={"item_id": 7, "result_id": 3, "tiled": None})
+    assert plate_summary(empty) == {"item_id": 7, "source": "x.png", "width": 200, "height": 100, "n_boxes": 0,
+                                    "counts": {}, "top_score": None, "tiled": False, "result_id": 3}
+    boxes = [{"x": 0, "y": 0, "w": 5, "h": 5, "label": lab, "score": s} for lab, s in
+             (("b", 0.4), ("a", 0.9), ("b", 0.2), ("c", 0.5))]
+    big = PlateResult(4000, 3000, boxes, ["a", "b", "c"], np.zeros((3, 2, 2), np.float32), 2000, 4,
+                      extra={"tiled": (600, 400)})
+    s = plate_summary(big)
+    assert s["counts"] == {"b": 2, "a": 1, "c": 1} and list(s["counts"]) == ["b", "a", "c"]
+    assert s["top_score"] == 0.9 and s["tiled"] is True and s["item_id"] is None

@@ -107,6 +107,67 @@ def test_predict_finds_defects_on_a_plate_and_accepts_and_corrects_boxes(ws):
         assert at.session_state["plates_result"]["done"][1] == "corrected"
 
 
+def _png(image):
+    return cv2.imencode(".png", image)[1].tobytes()
+
+
+def test_predict_searches_a_batch_of_full_images_and_reviews_them_one_by_one(ws):
+    """A supervisor uploads a shift's plates at once: each is stored and searched, a corrupt file is named with
+    its reason and does not stop the others, the same picture twice is searched once; the batch is a table (boxes
+    per class, open boxes) and each plate is reviewed in turn (Next / a table row), its boxes stored on it."""
+    images = [_png(image) for image, _ in make_plate_images(3, 200, 240, random_state=123)]
+    files = [("划痕_001.png", images[0], "image/png"), ("corrupt.png", b"\x89PNG\r\n\x1a\n" + b"x" * 40, "image/png"),
+             ("line3_b.png", images[1], "image/png"), ("line3_c.png", images[2], "image/png"),
+             ("again.png", images[0], "image/png")]
+    at = app(ws.root, "predict", timeout=SEARCH_TIMEOUT)
+    no_exception(at)
+    plates_before = set(items_frame(ws, 1, role="plate")["id"])
+    at.toggle(key="plates_calibrated").set_value(False).run()
+    at.slider(key="plates_threshold").set_value(0.01).run()  # every plate shows boxes: this test is about review
+    at.file_uploader(key="plates_upload").set_value(files).run()
+    assert at.button(key="plates_find").label == "Find defects on 5 images"
+    at.button(key="plates_find").click().run()
+    no_exception(at)
+    batch = at.session_state["plates_batch"]
+    entries = batch["entries"]
+    new_plates = set(items_frame(ws, 1, role="plate")["id"]) - plates_before
+    assert [e["result"].source for e in entries] == ["划痕_001.png", "line3_b.png", "line3_c.png"]
+    assert {e["item_id"] for e in entries} == new_plates  # stored as plates of the project, the corrupt one not
+    assert any("corrupt.png" in w.value and "PNG" in w.value for w in at.warning)
+    assert batch["repeated"] == [{"source": "again.png", "item_id": entries[0]["item_id"]}]
+    assert any("again.png" in c.value and "searched once" in c.value for c in at.caption)
+    (table,) = [d.value for d in at.dataframe if "Open boxes" in d.value.columns]
+    assert table["File"].tolist() == ["划痕_001.png", "line3_b.png", "line3_c.png"]
+    assert table["Boxes"].tolist() == [len(e["result"].boxes) for e in entries] and min(table["Boxes"]) >= 1
+    assert table["Open boxes"].tolist() == table["Boxes"].tolist()
+    first = entries[0]["result"].boxes
+    assert table["Classes found"][0].split(", ")[0].endswith(str(max(
+        sum(b["label"] == c for b in first) for c in {b["label"] for b in first})))
+    assert at.session_state["plates_result"]["item_id"] == entries[0]["item_id"]
+    assert any(m.value.startswith("Plate 1 of 3") for m in at.markdown)
+    # Next: the second plate is shown; accepting its first box stores a crop of that plate
+    at.button(key="plates_next").click().run()
+    no_exception(at)
+    second = entries[1]["item_id"]
+    assert at.session_state["plates_result"]["item_id"] == second
+    assert any(m.value.startswith("Plate 2 of 3") for m in at.markdown)
+    before = set(_crops(ws)["id"])
+    at.button(key=f"plates_ok_{second}_0").click().run()
+    no_exception(at)
+    (new,) = set(_crops(ws)["id"]) - before
+    assert int(_crops(ws).set_index("id").loc[new, "parent_id"]) == second
+    (table,) = [d.value for d in at.dataframe if "Open boxes" in d.value.columns]
+    assert table["Open boxes"][1] == table["Boxes"][1] - 1  # the table counts what is left to review
+    assert at.session_state["plates_result"]["item_id"] == second  # the decision keeps the plate shown
+    # a table row shows that plate; Previous from the first wraps around to the last
+    at.session_state[f"plates_table_{batch['serial']}"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    assert at.session_state["plates_result"]["item_id"] == entries[0]["item_id"]
+    at.button(key="plates_prev").click().run()
+    assert at.session_state["plates_result"]["item_id"] == entries[2]["item_id"]
+    no_exception(at)
+
+
 def test_predict_box_threshold_trades_missed_defects_for_wrong_boxes(ws):
     at = app(ws.root, "predict", timeout=SEARCH_TIMEOUT)
     no_exception(at)

@@ -6,6 +6,8 @@ Who may do what
 - :func:`locate_plate` needs ``predict`` (line supervisors, leads, admins): it runs
   :func:`defectlab.learn.locate.locate_item` and **records the result** (run, plate, boxes, who, when) in
   ``locate_results``.
+- :func:`locate_plates` does the same for a batch of full images (uploads stored as plates, or stored plates):
+  a file that is not a usable image is listed with its reason and the others go on.
 - :func:`decide_box` needs ``correct_predictions`` (supervisors, leads, admins; not annotators, reviewers
   or viewers). It decides one box *of a recorded result*: the geometry always comes from the stored
   result, never from the caller, so this path cannot add an arbitrary box; the result must belong to the
@@ -43,7 +45,7 @@ if TYPE_CHECKING:
     from defectlab._typing import ProjectRef, WorkspaceLike
     from defectlab.learn.locate import LocateSettings, PlateResult
 
-__all__ = ["DECISIONS", "box_decisions", "decide_box", "locate_plate", "plate_memory"]
+__all__ = ["DECISIONS", "box_decisions", "decide_box", "locate_plate", "locate_plates", "plate_memory", "plate_summary"]
 
 DECISIONS = ("accept", "correct", "dismiss")
 _DONE = {"accept": "accepted", "correct": "corrected", "dismiss": "dismissed"}
@@ -93,6 +95,111 @@ def locate_plate(ws: WorkspaceLike, project: ProjectRef, item_id: int, run_id: s
              int(result.width), int(result.height), json.dumps(boxes)))
     result.extra.update(result_id=int(cur.lastrowid), earlier=_match_earlier(boxes, earlier))
     return result
+
+
+def locate_plates(ws: WorkspaceLike, project: ProjectRef, files: Any = (), item_ids: Any = (),
+                  run_id: str | None = None, settings: LocateSettings | None = None, user: str = "local",
+                  progress: Any = None) -> dict[str, Any]:
+    """Locate defects on a batch of full images (a shift's plates) and record each result, as :func:`locate_plate`.
+
+    Parameters
+    ----------
+    ws : Workspace or path
+    project : str, int or Project
+    files : iterable of (str, bytes)
+        Uploaded files as ``(name, data)``: each is stored as a plate of the project
+        (:func:`defectlab.ingest.add_plate` with ``purpose="predict"``; the same picture again is the plate
+        already stored). A file that is not a usable image (corrupt, too large, not an image) is listed in
+        ``rejected`` with the reason; the others go on.
+    item_ids : iterable of int
+        Stored images of the project, searched after the files.
+    run_id : str or None
+        Default: the newest approved run, else the newest; every plate of the batch is searched with the same run.
+    settings : LocateSettings or None
+    user : str
+        Needs ``predict``: checked before any file is read.
+    progress : callable or None
+        ``progress(done, total, source)`` after each file or plate.
+
+    Returns
+    -------
+    dict
+        ``{"run_id", "results": [PlateResult] (one per distinct plate, in the order given; ``extra`` as
+        :func:`locate_plate`), "rejected": [{"source", "reason"[, "reason_key", "reason_args"]}], "repeated":
+        [{"source", "item_id"}] (a file that is a plate already in this batch: searched once)}``.
+    """
+    from defectlab.errors import ImageError
+    from defectlab.ingest import add_plate
+    from defectlab.learn.runs import resolve_run
+    from defectlab.messages import message_fields
+    from defectlab.store import get_item, get_project, require
+    from defectlab.store.workspace import as_workspace
+
+    ws = as_workspace(ws)
+    with ws.read() as conn:  # the role first: a refused user's files are never decoded
+        require(conn, user, "predict")
+    proj = get_project(ws, project)
+    run_id = resolve_run(ws, project, run_id)  # one run for the whole batch, even if another is approved meanwhile
+    steps = [_file_step(f) for f in files] + [("", None, _item_step(i)) for i in item_ids]  # all checked first
+    for _, _, item_id in steps:
+        if item_id is not None and get_item(ws, item_id)["project_id"] != proj.id:
+            raise InputError(msg("error.locate.item_belongs_another_project", "Item {item_id} belongs to another "
+                                 "project.", item_id=item_id))
+    results: list[PlateResult] = []
+    rejected: list[dict[str, Any]] = []
+    repeated: list[dict[str, Any]] = []
+    seen: set[int] = set()
+    for k, (name, data, plate_id) in enumerate(steps):  # one plate at a time: stored, then searched
+        if plate_id is None:
+            try:
+                plate_id, _ = add_plate(ws, project, data, name, user=user, purpose="predict")
+            except ImageError as exc:
+                rejected.append({"source": exc.source, "reason": str(exc.reason), **message_fields(exc.reason)})
+        if plate_id is not None and plate_id in seen:
+            repeated.append({"source": name, "item_id": plate_id})
+        elif plate_id is not None:
+            seen.add(plate_id)
+            result = locate_plate(ws, project, plate_id, run_id=run_id, settings=settings, user=user)
+            results.append(result)
+            name = name or result.source
+        if progress is not None:
+            progress(k + 1, len(steps), name)
+    return {"run_id": run_id, "results": results, "rejected": rejected, "repeated": repeated}
+
+
+def _file_step(f: Any) -> tuple[str, bytes, None]:
+    if not (isinstance(f, (tuple, list)) and len(f) == 2 and isinstance(f[0], str)
+            and isinstance(f[1], (bytes, bytearray, memoryview))):
+        raise InputError(msg("error.plates.bad_file", "Each of the 'files' of locate_plates must be a pair (file name, "
+                             "bytes). Got {value}.", value=repr(f)[:60]))
+    return f[0], bytes(f[1]), None
+
+
+def _item_step(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise InputError(msg("error.plates.bad_item_id", "Each of the 'item_ids' of locate_plates must be an item id "
+                             "(an integer >= 0). Got {value}.", value=repr(value)[:40]))
+    return int(value)
+
+
+def plate_summary(result: PlateResult) -> dict[str, Any]:
+    """One line of a batch's table: what a search found on one plate.
+
+    Returns
+    -------
+    dict
+        ``item_id``, ``source``, ``width``, ``height``, ``n_boxes``, ``counts`` (``{class: boxes}``, most boxes
+        first), ``top_score`` (the best box's score, None without a box), ``tiled`` (the plate is far larger than
+        the run's plates, see :func:`~defectlab.learn.locate.locate_source`), ``result_id``.
+    """
+    counts: dict[str, int] = {}
+    for b in result.boxes:
+        counts[str(b["label"])] = counts.get(str(b["label"]), 0) + 1
+    return {"item_id": result.extra.get("item_id"), "source": result.source, "width": int(result.width),
+            "height": int(result.height), "n_boxes": len(result.boxes),
+            "counts": dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))),
+            "top_score": max((float(b["score"]) for b in result.boxes), default=None),
+            "tiled": result.extra.get("tiled") is not None, "result_id": result.extra.get("result_id")}
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:

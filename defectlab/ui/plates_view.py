@@ -1,8 +1,11 @@
 """Full images in the app: the defect map over a plate, the located boxes, and box suggestions.
 
-* :func:`locate_panel` (Predict page): a full image (uploaded, or a plate already in the project) is
-  searched with a run and the result recorded (:func:`defectlab.learn.plate_review.locate_plate`); the page
-  shows the defect map as a colour overlay with the numbered boxes, and each box can be accepted as the
+* :func:`locate_panel` (Predict page): full images (one or a batch uploaded, or a plate already in the project)
+  are searched with a run, one at a time with a progress bar, and each result recorded
+  (:func:`defectlab.learn.plate_review.locate_plates`; a corrupt file is named with its reason and the others go
+  on). A batch is a table (boxes per class, best score, boxes still open) above the plate being reviewed, chosen
+  by a row or Previous / Next. The page shows the defect map as a colour overlay with the numbered boxes, and
+  each box can be accepted as the
   model labeled it, corrected to another class, or dismissed (:func:`~defectlab.learn.plate_review.decide_box`:
   a line supervisor may, without the Cut crops page). An accepted or corrected box becomes a labeled crop
   linked to its plate; a dismissed one is remembered (a ``background`` crop when the project has that class).
@@ -14,12 +17,13 @@ Pure helpers (:func:`overlay_image`, :func:`initial_drawing`) take arrays and re
 
 from __future__ import annotations
 
+import uuid
+
 import cv2
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from defectlab import ingest
 from defectlab.learn import plate_review
 from defectlab.learn.box_proposals import expected_from
 from defectlab.learn.locate import BACKGROUND, LocateSettings, locate_item
@@ -139,11 +143,25 @@ def _plate_choices(ws, project):
             zip(plates["id"], plates["source"], plates["width"], plates["height"], strict=True)}
 
 
-def _find(ws, project, run_id, item_id, threshold=None):
-    result = plate_review.locate_plate(ws, project, item_id, run_id=run_id,
-                                       settings=LocateSettings(threshold=threshold), user=common.user())
-    st.session_state["plates_result"] = {"item_id": int(item_id), "run_id": run_id, "result": result,
-                                         "done": {}, "threshold": threshold}
+def _find(ws, project, run_id, uploads, pick, threshold=None):
+    """Search the uploaded full images (or else the picked plate) through the library, one at a time with a progress
+    bar when there are several; the batch and its first plate go in the session."""
+    bar = st.progress(0.0, text=t("plates.finding")) if len(uploads) > 1 else None
+
+    def _progress(done, total, source):
+        if bar is not None:
+            bar.progress(done / max(total, 1), text=t("plates.batch_progress", done=done, total=total))
+
+    out = plate_review.locate_plates(ws, project, [(f.name, f.getvalue()) for f in uploads],
+                                     item_ids=[] if uploads else [pick], run_id=run_id,
+                                     settings=LocateSettings(threshold=threshold), user=common.user(),
+                                     progress=_progress)
+    entries = [{"item_id": int(r.extra["item_id"]), "run_id": run_id, "result": r, "done": {},
+                "threshold": threshold} for r in out["results"]]
+    st.session_state["plates_batch"] = {"run_id": run_id, "serial": uuid.uuid4().hex, "entries": entries,
+                                        "rejected": out["rejected"], "repeated": out["repeated"]}
+    st.session_state["plates_pos"] = 0
+    st.session_state["plates_result"] = entries[0] if entries else None
 
 
 def _threshold_choice(prefix="plates", estimate=None):
@@ -279,28 +297,84 @@ def _show_result(ws, project, state):
         _box_row(ws, project, state, k, image, may_decide)
 
 
+def _open_count(state):
+    """Boxes of a searched plate nobody has decided yet (in this session or before)."""
+    result = state["result"]
+    earlier = result.extra.get("earlier", {})
+    return sum(1 for k in range(len(result.boxes)) if k not in state["done"] and k not in earlier)
+
+
+def _step(delta, n):
+    ss = st.session_state
+    ss["plates_pos"] = (int(ss.get("plates_pos", 0)) + delta) % n
+
+
+def _batch_view(ws, project, batch):
+    """The batch's plates as a table (boxes per class, best score, boxes still open) and the plate shown below it
+    chosen by the table's row, the plate picker or the previous / next buttons. Returns the shown plate's state."""
+    ss = st.session_state
+    entries = batch["entries"]
+    for r in batch["rejected"]:
+        st.warning(common.rejected_text(r))
+    for r in batch["repeated"]:
+        st.caption(t("plates.batch_repeated", source=r["source"], item_id=r["item_id"]))
+    if not entries:
+        return None
+    if len(entries) == 1:
+        return entries[0]
+    pos = min(max(int(ss.get("plates_pos", 0)), 0), len(entries) - 1)
+    rows = []
+    for k, e in enumerate(entries, start=1):
+        s = plate_review.plate_summary(e["result"])
+        classes = ", ".join(f"{common.cls_name(c)} {n}" for c, n in s["counts"].items())
+        rows.append({t_plain("plates.col_number"): k, t_plain("plates.col_source"): s["source"],
+                     t_plain("plates.col_boxes"): s["n_boxes"], t_plain("plates.col_classes"): classes,
+                     t_plain("plates.col_top"): s["top_score"], t_plain("plates.col_open"): _open_count(e)})
+    found = sum(1 for e in entries if e["result"].boxes)
+    n_boxes = sum(len(e["result"].boxes) for e in entries)
+    st.caption(t("plates.batch_caption", n=len(entries), found=found, boxes=n_boxes))
+    # user text (file names) only as data-grid cells, never as Markdown
+    picked = st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", on_select="rerun",
+                          selection_mode="single-row", key=f"plates_table_{batch['serial']}",
+                          column_config={t_plain("plates.col_top"): st.column_config.NumberColumn(format="%.2f")})
+    chosen = (picked or {}).get("selection", {}).get("rows") or []
+    if chosen and ss.get("plates_table_pick") != chosen[0]:  # a new row clicked: show that plate
+        pos = int(chosen[0])
+    ss["plates_table_pick"] = chosen[0] if chosen else None
+    ss["plates_pos"] = pos
+    cols = st.columns([1, 4, 1])
+    cols[0].button(t("plates.previous"), key="plates_prev", icon=":material/arrow_back:", width="stretch",
+                   on_click=_step, args=(-1, len(entries)))
+    cols[1].markdown(t("plates.batch_at", k=pos + 1, n=len(entries), source=entries[pos]["result"].source))
+    cols[2].button(t("plates.next"), key="plates_next", icon=":material/arrow_forward:", width="stretch",
+                   on_click=_step, args=(1, len(entries)))
+    return entries[pos]
+
+
 def locate_panel(ws, project, run_id):
     """The Predict page's "full images" section (see the module notes)."""
     ss = st.session_state
-    state = ss.get("plates_result")
-    if state is not None and state.get("run_id") != run_id:
-        state = None
-    with st.expander(t("plates.section"), expanded=state is not None, icon=":material/crop_free:"):
+    batch = ss.get("plates_batch")
+    if batch is not None and batch.get("run_id") != run_id:
+        batch = None
+    state = ss.get("plates_result") if batch is not None else None
+    with st.expander(t("plates.section"), expanded=batch is not None, icon=":material/crop_free:"):
         st.caption(t("plates.help"))
         choices = _plate_choices(ws, project)
-        up = st.file_uploader(t("plates.upload"), type=["jpg", "jpeg", "png", "bmp", "tif", "tiff"],
-                              key="plates_upload")
+        uploads = st.file_uploader(t("plates.upload"), type=["jpg", "jpeg", "png", "bmp", "tif", "tiff"],
+                                   key="plates_upload", accept_multiple_files=True) or []
         pick = None
         if choices:
             pick = st.selectbox(t("plates.pick"), list(choices), format_func=choices.get, key="plates_pick")
         threshold = _threshold_choice(estimate=None if state is None else state["result"].extra.get("estimate"))
-        if st.button(t("plates.find"), key="plates_find", icon=":material/search:",
-                     disabled=up is None and pick is None):
+        if st.button(t("plates.find") if len(uploads) < 2 else t("plates.find_n", n=len(uploads)), key="plates_find",
+                     icon=":material/search:", disabled=not uploads and pick is None):
             with common.guard(), st.spinner(t("plates.finding")):
-                item_id = ingest.add_plate(ws, project, up.getvalue(), up.name, user=common.user(),
-                                           purpose="predict")[0] if up is not None else pick
-                _find(ws, project, run_id, item_id, threshold)
+                _find(ws, project, run_id, uploads, pick, threshold)
                 st.rerun()
+        if batch is not None:
+            state = _batch_view(ws, project, batch)
+            ss["plates_result"] = state
         if state is not None:
             _show_result(ws, project, state)
 

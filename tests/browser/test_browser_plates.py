@@ -206,6 +206,52 @@ def test_the_review_surface_shows_a_crop_inside_its_plate(server, browser):
     page.context.close()
 
 
+def test_predict_searches_a_batch_of_plates_and_steps_through_them(server, browser, tmp_path):
+    """Several full images uploaded at once: one search for all (a corrupt file named with its reason, the rest
+    searched), a table of the batch, and Next shows the next plate's overlay and boxes."""
+    import cv2
+
+    from defectlab import learn
+    from defectlab.demo import make_plate_images
+
+    ws, project = _project(server)
+    if not learn.list_runs(ws, project.name):
+        learn.train_project(ws, project.name, folds=3)
+    files = []
+    for k, (image, _) in enumerate(make_plate_images(2, 400, 600, random_state=61)):
+        files.append(tmp_path / f"班次_{k + 1}.png")
+        cv2.imencode(".png", image)[1].tofile(str(files[-1]))
+    files.append(tmp_path / "truncated.png")
+    files[-1].write_bytes(files[0].read_bytes()[:200])
+    page = new_page(browser)
+    page.goto(f"{server.url}/predict")
+    wait_ready(page)
+    page.get_by_text("Full images (plates): where are the defects?").click()
+    wait_ready(page)
+    page.locator(".st-key-plates_upload input[type='file']").set_input_files([str(f) for f in files])
+    wait_ready(page)
+    find = page.get_by_role("button", name="Find defects on 3 images")
+    find.wait_for()
+    find.click()
+    page.get_by_text("Plate 1 of 2: 班次_1.png").wait_for(timeout=180_000)
+    wait_ready(page)
+    assert page.locator("[data-testid='stAlert']").filter(has_text="truncated.png").count() == 1
+    assert page.locator("[data-testid='stDataFrame']").count() >= 1  # the batch's table
+    overlay = page.locator("[data-testid='stImage']").filter(has_text=re.compile(r"班次_1\.png: \d+ boxes"))
+    overlay.first.wait_for()
+    shot(page, "predict_plate_batch")
+    page.locator(".st-key-plates_next button").click()
+    page.get_by_text("Plate 2 of 2: 班次_2.png").wait_for()
+    wait_ready(page)
+    overlay = page.locator("[data-testid='stImage']").filter(has_text=re.compile(r"班次_2\.png: \d+ boxes"))
+    overlay.first.wait_for()
+    assert overlay.first.locator("img").evaluate("e => e.naturalWidth") > 100
+    stored = set(items_frame(ws, project.id, role="plate")["source"])
+    assert {"班次_1.png", "班次_2.png"} <= stored and "truncated.png" not in stored
+    shot(page, "predict_plate_batch_next")
+    page.context.close()
+
+
 SUPERVISOR_PW = "Supervisor-pass-2024"
 SUPERVISOR_NEW_PW = "Supervisor-own-2024"
 UPLOADED = "line3_plate.png"
