@@ -15,6 +15,7 @@ def test_margins_match_the_oof_probabilities(tmp_path, capsys):
     assert run_margins(ws, project.name) == {}                       # no run yet
     run_id = train_project(ws, project.name, model="logreg", folds=3, preset="fast", model_preset="fast")["run_id"]
     margins = run_margins(ws, project.name)
+    assert run_margins(str(ws.root), project.name) == margins        # a path works as every ws argument does
     oof = load_oof(ws, run_id)
     k = 0
     p = sorted(oof["pred_probs"][k])

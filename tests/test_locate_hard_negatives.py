@@ -53,6 +53,7 @@ def _inside_share(box, other):
 def test_dismissed_boxes_lists_the_latest_dismissals_of_live_plates(flow):
     ws, _, _, plate_id, result = flow
     found = dismissed_boxes(ws, get_project(ws, "Plates").id)
+    assert dismissed_boxes(ws.root, get_project(ws, "Plates").id) == found  # a path works as every ws argument does
     assert list(found) == [plate_id]
     boxes = [box for box, _ in found[plate_id]]
     expected = [(b["x"], b["y"], b["x"] + b["w"], b["y"] + b["h"]) for b in result.boxes[:2]]

@@ -788,7 +788,7 @@ def dismissed_boxes(ws, project_id, before=None):
 
     Parameters
     ----------
-    ws : Workspace
+    ws : Workspace or path
     project_id : int
     before : str or None
         Only decisions recorded at or before this time (``YYYY-mm-ddTHH:MM:SS...`` as stored; a run's
@@ -800,6 +800,9 @@ def dismissed_boxes(ws, project_id, before=None):
         ``{plate id: [((x0, y0, x1, y1), crop id or None), ...]}`` (image pixels), plates and boxes in
         decision order.
     """
+    from defectlab.store.workspace import as_workspace
+
+    ws = as_workspace(ws)
     sql = ("SELECT r.plate_id, r.boxes, d.box_index, d.crop_id FROM locate_decisions d "
            "JOIN locate_results r ON r.id = d.result_id JOIN items i ON i.id = r.plate_id "
            "WHERE r.project_id = ? AND i.deleted_at IS NULL AND d.decision = 'dismissed' "

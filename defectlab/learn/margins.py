@@ -13,7 +13,7 @@ def run_margins(ws, project, run_id=None):
 
     Parameters
     ----------
-    ws : Workspace
+    ws : Workspace or path
     project : str, int or Project
     run_id : str, optional
         Default: the project's newest finished run. ``{}`` when it has none.
@@ -26,8 +26,10 @@ def run_margins(ws, project, run_id=None):
     """
     from ..errors import ArtifactError, NotFoundError
     from ..store import get_project
+    from ..store.workspace import as_workspace
     from .runs import load_oof
 
+    ws = as_workspace(ws)
     p = get_project(ws, project)
     with ws.read() as conn:
         if run_id is None:
