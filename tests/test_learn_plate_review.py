@@ -5,6 +5,7 @@ attacker would try to store a box that is not the model's."""
 import json
 
 import cv2
+import numpy as np
 import pytest
 from synthetic import write_voc_plates
 
@@ -20,6 +21,8 @@ from defectlab.learn.plate_review import (
     locate_plates,
     plate_memory,
     plate_summary,
+    recorded_results,
+    reopen_result,
 )
 from defectlab.store import (
     create_project,
@@ -307,8 +310,6 @@ def test_a_hostile_batch_is_refused_whole_before_anything_is_stored(team):
 
 
 def test_plate_summary_of_a_plate_without_boxes_and_of_a_tiled_one():
-    import numpy as np
-
     from defectlab.learn.locate import PlateResult
 
     empty = PlateResult(200, 100, [], ["a"], np.zeros((1, 2, 4), np.float32), 50, 8, source="x.png",
@@ -322,3 +323,103 @@ def test_plate_summary_of_a_plate_without_boxes_and_of_a_tiled_one():
     s = plate_summary(big)
     assert s["counts"] == {"b": 2, "a": 1, "c": 1} and list(s["counts"]) == ["b", "a", "c"]
     assert s["top_score"] == 0.9 and s["tiled"] is True and s["item_id"] is None
+
+
+def test_a_box_that_repeats_a_crop_cut_by_hand_is_marked_and_cannot_be_stored_twice(team):
+    """An annotator cut a defect on Cut crops; a supervisor's search then finds the same defect: the box is marked
+    as that crop (with its label) and none of accept / correct / dismiss stores a second copy or a background
+    crop over it."""
+    ws, _, data = team
+    plate_id = _plate(ws, data, name="cut_first.png")
+    found = _result(ws, plate_id)
+    b = found.boxes[0]
+    n_before = len(items_frame(ws, 1))
+    add_crops(ws, "Plates", plate_id, [("scratches", b["x"] + 1, b["y"], b["x"] + b["w"] + 1, b["y"] + b["h"])],
+              user="lee")
+    frame = items_frame(ws, 1)
+    crop_id = int(frame.loc[frame["parent_id"] == plate_id, "id"].max())
+    again = _result(ws, plate_id)
+    xywh = (b["x"], b["y"], b["w"], b["h"])
+    k = next(i for i, x in enumerate(again.boxes) if (x["x"], x["y"], x["w"], x["h"]) == xywh)
+    assert again.extra["earlier"][k] == {"decision": "cut", "label": "scratches", "crop_id": crop_id}
+    n = len(items_frame(ws, 1))
+    assert n == n_before + 1
+    for decision, label in (("accept", None), ("correct", "crazing"), ("dismiss", None)):
+        with pytest.raises(ConflictError, match=f"repeats crop #{crop_id}"):
+            decide_box(ws, "Plates", again.extra["result_id"], k, decision, label, user="sam")
+    assert len(items_frame(ws, 1)) == n and not box_decisions(ws, again.extra["result_id"], user="sam")
+    # the first search's box is the same defect: refused too, though that search came before the crop
+    with pytest.raises(ConflictError, match="repeats crop"):
+        decide_box(ws, "Plates", found.extra["result_id"], 0, "accept", user="sam")
+    # once the crop is deleted the box may be stored again
+    from defectlab.store import delete_items
+
+    delete_items(ws, [crop_id], user="lee")
+    assert decide_box(ws, "Plates", again.extra["result_id"], k, "accept", user="sam")["crop_id"] is not None
+
+
+def test_earlier_searches_are_listed_with_their_open_boxes_and_reopened_with_their_decisions(team):
+    ws, run_id, _ = team
+    out = locate_plates(ws, "Plates", [(f"shift_{k}.png", d) for k, d in enumerate(_batch_images(2, 406))],
+                        user="sam", settings=LocateSettings(threshold=0.05))
+    first, second = out["results"]
+    assert first.boxes and second.boxes
+    decide_box(ws, "Plates", first.extra["result_id"], 0, "dismiss", user="sam")
+    rows = {r["result_id"]: r for r in recorded_results(ws, "Plates", user="lee")}  # a lead sees what sam searched
+    one, two = rows[first.extra["result_id"]], rows[second.extra["result_id"]]
+    assert (one["source"], one["user"], one["run_id"], one["item_id"]) == ("shift_0.png", "sam", run_id,
+                                                                          first.extra["item_id"])
+    assert one["n_boxes"] == len(first.boxes) and one["n_open"] == len(first.boxes) - 1
+    assert two["n_open"] == two["n_boxes"] == len(second.boxes)
+    assert sum(one["counts"].values()) == one["n_boxes"]
+    newest = recorded_results(ws, "Plates", user="sam", limit=2)
+    assert [r["result_id"] for r in newest] == [second.extra["result_id"], first.extra["result_id"]]
+    # reopened: the recorded boxes, the decision kept, and deciding goes on under the same result
+    again = reopen_result(ws, "Plates", first.extra["result_id"], user="sam", with_map=False)
+    assert again.boxes == first.boxes and again.extra["decided"] == {0: "dismissed"}
+    assert again.extra["map"] is False and again.defect_map().shape == (1, 1)
+    assert again.extra["recorded"]["user"] == "sam" and again.extra["expected"] is None
+    with_map = reopen_result(ws, "Plates", first.extra["result_id"], user="sam")
+    assert with_map.extra["map"] is True and with_map.boxes == first.boxes
+    assert np.allclose(with_map.prob_map, first.prob_map)  # the same run on the same plate
+    for k in range(1, len(first.boxes)):
+        try:
+            decide_box(ws, "Plates", first.extra["result_id"], k, "dismiss", user="sam")
+        except ConflictError:  # a box that repeats a crop stored meanwhile
+            pass
+    assert all(r["result_id"] != first.extra["result_id"]
+               for r in recorded_results(ws, "Plates", user="sam", open_only=True))
+    # a newer search of a plate replaces its row; a deleted plate drops out
+    newer = locate_plate(ws, "Plates", second.extra["item_id"], user="sam", settings=LocateSettings(threshold=0.05))
+    ids = [r["result_id"] for r in recorded_results(ws, "Plates", user="sam")]
+    assert newer.extra["result_id"] in ids and second.extra["result_id"] not in ids
+    from defectlab.store import delete_items
+
+    delete_items(ws, [second.extra["item_id"]], user="lee")
+    assert newer.extra["result_id"] not in [r["result_id"] for r in recorded_results(ws, "Plates", user="sam")]
+    with pytest.raises(InputError, match="deleted"):
+        reopen_result(ws, "Plates", newer.extra["result_id"], user="sam")
+
+
+@pytest.mark.parametrize("user", ["ann", "rita", "gone", "nobody"])
+def test_earlier_searches_need_the_predict_role(team, user):
+    ws, _, _ = team
+    with pytest.raises(PermissionDenied):
+        recorded_results(ws, "Plates", user=user)
+    with pytest.raises(PermissionDenied):
+        reopen_result(ws, "Plates", 1, user=user, with_map=False)  # refused before the result is looked up
+
+
+def test_a_hostile_reopen_is_refused(team):
+    ws, _, _ = team
+    rid = recorded_results(ws, "Plates", user="sam")[0]["result_id"]
+    with pytest.raises(InputError, match="another project"):
+        reopen_result(ws, "Other", rid, user="sam", with_map=False)
+    with pytest.raises(NotFoundError):
+        reopen_result(ws, "Plates", 10**9, user="sam", with_map=False)
+    for bad in (-1, True, "1", 1.5):
+        with pytest.raises(InputError):
+            reopen_result(ws, "Plates", bad, user="sam", with_map=False)
+    for bad in (0, -3, True, "5"):
+        with pytest.raises(InputError):
+            recorded_results(ws, "Plates", user="sam", limit=bad)

@@ -479,3 +479,71 @@ def test_predict_warns_that_a_far_larger_image_is_boxed_tile_by_tile(ws, tmp_pat
     no_exception(at)
     assert not any("much larger than the plates" in w.value for w in at.warning)
 
+
+
+def test_predict_reopens_earlier_searches_with_open_boxes_in_a_new_session(ws):
+    """A batch lives in its browser tab; the searches are recorded, so the next day (a new session) the plates
+    whose boxes are not all decided are listed and reopened as a batch, with the decisions made so far."""
+    from defectlab.learn.locate import LocateSettings
+    from defectlab.learn.plate_review import decide_box, locate_plates, recorded_results
+
+    images = [_png(image) for image, _ in make_plate_images(2, 200, 240, random_state=321)]
+    out = locate_plates(ws, "Plates", [("night_1.png", images[0]), ("night_2.png", images[1])],
+                        settings=LocateSettings(threshold=0.01))
+    first, second = out["results"]
+    decide_box(ws, "Plates", first.extra["result_id"], 0, "dismiss")
+    at = app(ws.root, "predict", timeout=SEARCH_TIMEOUT)
+    no_exception(at)
+    at.toggle(key="plates_earlier").set_value(True).run()
+    no_exception(at)
+    (table,) = [d.value for d in at.dataframe if "Searched (UTC)" in d.value.columns]
+    listed = dict(zip(table["File"], table["Open boxes"], strict=True))
+    assert listed["night_1.png"] == len(first.boxes) - 1 and listed["night_2.png"] == len(second.boxes)
+    assert len(table) == len(recorded_results(ws, "Plates", open_only=True))
+    # pick the two night plates (table rows) and open them
+    rows = [k for k, name in enumerate(table["File"]) if name.startswith("night_")]
+    at.session_state["plates_earlier_table"] = {"selection": {"rows": rows, "columns": [], "cells": []}}
+    at.run()
+    assert at.button(key="plates_earlier_go").label == "Review the 2 selected plates"
+    at.button(key="plates_earlier_go").click().run()
+    no_exception(at)
+    entries = at.session_state["plates_batch"]["entries"]
+    assert {e["result"].extra["result_id"] for e in entries} == {first.extra["result_id"], second.extra["result_id"]}
+    state = at.session_state["plates_result"]
+    shown = next(e for e in entries if e["item_id"] == state["item_id"])
+    assert shown["result"].extra["map"] is True  # the shown plate's map, made by the same run when shown
+    assert any("as recorded" in i.caption for el in at.get("image") for i in el.proto.imgs)
+    assert any(c.value.startswith("Searched on") for c in at.caption)
+    reopened = next(e for e in entries if e["result"].extra["result_id"] == first.extra["result_id"])
+    assert reopened["done"] == {0: "dismissed"}  # decided before: no buttons again
+    # go on deciding under the recorded result: the next box of the shown plate is stored as a crop of it
+    k = next(k for k in range(len(state["result"].boxes)) if k not in state["done"]
+             and k not in state["result"].extra["earlier"])
+    before = set(_crops(ws)["id"])
+    at.button(key=f"plates_ok_{state['item_id']}_{k}").click().run()
+    no_exception(at)
+    (new,) = set(_crops(ws)["id"]) - before
+    assert int(_crops(ws).set_index("id").loc[new, "parent_id"]) == state["item_id"]
+
+
+def test_predict_marks_a_box_already_cut_by_hand_and_accept_all_leaves_it(ws):
+    from defectlab.ingest import add_crops
+    from defectlab.learn.locate import LocateSettings
+    from defectlab.learn.plate_review import locate_plate
+
+    plate_id, _ = add_plate(ws, "Plates", _png(make_plate_images(1, 200, 240, random_state=777)[0][0]), "cut.png")
+    b = locate_plate(ws, "Plates", plate_id, settings=LocateSettings(threshold=0.01)).boxes[0]
+    add_crops(ws, "Plates", plate_id, [(b["label"], b["x"], b["y"], b["x"] + b["w"], b["y"] + b["h"])])
+    at = app(ws.root, "predict", timeout=SEARCH_TIMEOUT)
+    at.toggle(key="plates_calibrated").set_value(False).run()
+    at.slider(key="plates_threshold").set_value(0.01).run()
+    at.selectbox(key="plates_pick").set_value(plate_id)
+    at.button(key="plates_find").click().run()
+    no_exception(at)
+    state = at.session_state["plates_result"]
+    cut = [k for k, e in state["result"].extra["earlier"].items() if e["decision"] == "cut"]
+    assert cut and any(c.value.startswith("Already cut from this plate as crop #") for c in at.caption)
+    assert not any(w.key == f"plates_ok_{plate_id}_{cut[0]}" for w in at.button)  # no second copy from here
+    n_open = len(state["result"].boxes) - len(state["result"].extra["earlier"])
+    if n_open:
+        assert at.button(key=f"plates_all_{plate_id}").label == f"Accept all {n_open} open boxes as labeled"

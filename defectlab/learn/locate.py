@@ -263,6 +263,8 @@ class PlateResult:
     def defect_map(self):
         """(mh, mw) float32: probability that a cell shows any defect (1 - background, or the best class); 0
         where no window looked (a large image's windows leave gaps: no evidence is no defect on the overlay)."""
+        if not self.prob_map.size:  # a recorded result reopened without its map
+            return np.zeros((1, 1), np.float32)
         looked = self.prob_map.sum(axis=0) > 0
         if BACKGROUND in self.classes:
             return np.where(looked, 1.0 - self.prob_map[self.classes.index(BACKGROUND)], 0.0).astype(np.float32)

@@ -45,7 +45,8 @@ if TYPE_CHECKING:
     from defectlab._typing import ProjectRef, WorkspaceLike
     from defectlab.learn.locate import LocateSettings, PlateResult
 
-__all__ = ["DECISIONS", "box_decisions", "decide_box", "locate_plate", "locate_plates", "plate_memory", "plate_summary"]
+__all__ = ["DECISIONS", "box_decisions", "decide_box", "locate_plate", "locate_plates", "plate_memory", "plate_summary",
+           "recorded_results", "reopen_result"]
 
 DECISIONS = ("accept", "correct", "dismiss")
 _DONE = {"accept": "accepted", "correct": "corrected", "dismiss": "dismissed"}
@@ -74,7 +75,9 @@ def locate_plate(ws: WorkspaceLike, project: ProjectRef, item_id: int, run_id: s
     PlateResult
         As :func:`~defectlab.learn.locate.locate_item`; ``extra`` adds ``result_id`` (the recorded result,
         for :func:`decide_box`) and ``earlier``: ``{box index: {"decision", "label", "crop_id"}}`` for the
-        boxes that overlap a box decided on this plate before (IoU >= 0.5).
+        boxes that overlap a box decided on this plate before (IoU >= 0.5), or else a crop already cut from the
+        plate (decision ``cut``, the crop's current label): such a box is already in the training data and
+        :func:`decide_box` refuses it.
     """
     from defectlab.learn.locate import locate_item
     from defectlab.store import get_project, require
@@ -93,8 +96,47 @@ def locate_plate(ws: WorkspaceLike, project: ProjectRef, item_id: int, run_id: s
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (proj.id, int(result.extra["item_id"]), str(result.extra["run_id"]), str(user), utcnow(),
              int(result.width), int(result.height), json.dumps(boxes)))
-    result.extra.update(result_id=int(cur.lastrowid), earlier=_match_earlier(boxes, earlier))
+    result.extra.update(result_id=int(cur.lastrowid), earlier=_with_cut_crops(ws, boxes, _match_earlier(boxes, earlier),
+                                                                            int(result.extra["item_id"])))
     return result
+
+
+def _plate_crops(conn, plate_id: int) -> list[tuple[int, list[float]]]:
+    """The live crops cut from a plate: ``(crop id, [x, y, w, h])``."""
+    out = []
+    for r in conn.execute("SELECT id, box FROM items WHERE parent_id = ? AND deleted_at IS NULL AND box IS NOT NULL "
+                          "ORDER BY id", (int(plate_id),)):
+        try:
+            x0, y0, x1, y1 = (float(v) for v in json.loads(r["box"]))
+        except (TypeError, ValueError):
+            continue
+        out.append((int(r["id"]), [x0, y0, x1 - x0, y1 - y0]))
+    return out
+
+
+def _repeated_crop(box: dict[str, Any], crops: list[tuple[int, list[float]]]) -> int | None:
+    """The crop of the plate that ``box`` repeats (IoU >= 0.5; the most overlapping), else None."""
+    if not crops:
+        return None
+    iou = _iou(np.array([[box["x"], box["y"], box["w"], box["h"]]], np.float64),
+               np.array([c[1] for c in crops], np.float64))[0]
+    k = int(np.argmax(iou))
+    return crops[k][0] if iou[k] >= _SAME_BOX_IOU else None
+
+
+def _with_cut_crops(ws, boxes: list[dict[str, Any]], earlier: dict[int, dict[str, Any]],
+                    plate_id: int) -> dict[int, dict[str, Any]]:
+    """``earlier`` plus the boxes (not in it) that repeat a crop already cut from the plate: ``cut``."""
+    from defectlab.store import current_label
+
+    with ws.read() as conn:
+        crops = _plate_crops(conn, plate_id)
+        for k, b in enumerate(boxes):
+            crop_id = None if k in earlier else _repeated_crop(b, crops)
+            if crop_id is not None:
+                earlier[k] = {"decision": "cut", "label": current_label(ws, crop_id, conn=conn).label,
+                              "crop_id": crop_id}
+    return dict(sorted(earlier.items()))
 
 
 def locate_plates(ws: WorkspaceLike, project: ProjectRef, files: Any = (), item_ids: Any = (),
@@ -232,16 +274,16 @@ def _latest(conn, result_id: int, box_index: int):
                         "LIMIT 1", (int(result_id), int(box_index))).fetchone()
 
 
-def _check_int_arg(value: Any, name: str) -> int:
+def _check_int_arg(value: Any, name: str, where: str = "decide_box") -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise InputError(msg("error.plates.bad_int", "The '{name}' parameter of decide_box must be an integer "
-                             ">= 0. Got {value}.", name=name, value=repr(value)[:40]))
+        raise InputError(msg("error.plates.bad_int", "The '{name}' parameter of {where} must be an integer "
+                             ">= 0. Got {value}.", name=name, where=where, value=repr(value)[:40]))
     return int(value)
 
 
-def _result_row(conn, proj, result_id: int, box_index: int):
-    """The recorded result, its plate and the box; refuses another project's result, a deleted plate, an
-    unknown box."""
+def _result_row(conn, proj, result_id: int, box_index: int | None):
+    """The recorded result, its plate and the box (None when ``box_index`` is None); refuses another project's
+    result, a deleted plate, an unknown box."""
     row = conn.execute("SELECT * FROM locate_results WHERE id = ?", (result_id,)).fetchone()
     if row is None:
         raise NotFoundError(msg("error.plates.no_result", "No recorded locate result {result_id}; search the "
@@ -253,6 +295,8 @@ def _result_row(conn, proj, result_id: int, box_index: int):
     if plate is None or plate["project_id"] != proj.id or plate["deleted_at"]:
         raise InputError(msg("error.plates.plate_gone", "The plate of locate result {result_id} was deleted.",
                              result_id=result_id))
+    if box_index is None:
+        return row, dict(plate), None
     boxes = json.loads(row["boxes"])
     if box_index >= len(boxes):
         raise InputError(msg("error.plates.no_box", "Locate result {result_id} has {n} boxes; there is no box "
@@ -347,6 +391,11 @@ def decide_box(ws: WorkspaceLike, project: ProjectRef, result_id: int, box_index
         row, plate, box = _result_row(conn, proj, result_id, box_index)
         prior = _latest(conn, result_id, box_index)
         _refuse_redecision(prior, decision)
+        repeated = _repeated_crop(box, _plate_crops(conn, plate["id"]))
+        if repeated is not None:  # the defect is already a crop of the plate (cut by hand, or another box's)
+            raise ConflictError(msg("error.plates.repeats_crop", "This box repeats crop #{crop_id}, already cut from "
+                                    "the plate; change that crop's label in the item browser instead.",
+                                    crop_id=repeated))
         crop_label, source, comment = _decided_label(conn, proj, decision, box, label, user)
         if decision != "dismiss":
             decision = "accept" if crop_label == box["label"] else "correct"
@@ -404,8 +453,9 @@ def plate_memory(ws: WorkspaceLike, plate_id: int, user: str = "local") -> list[
     -------
     list of dict
         ``x, y, w, h`` (image pixels), ``model_label``, ``decision`` (``accepted``, ``corrected``,
-        ``dismissed``), ``label``, ``crop_id``, ``user``, ``at``. The Cut crops page leaves dismissed
-        boxes out of its suggestions; :func:`locate_plate` marks boxes that repeat one.
+        ``dismissed``), ``label``, ``crop_id``, ``user``, ``at``, ``result_id`` and ``box_index`` (the box
+        decided). The Cut crops page leaves dismissed boxes out of its suggestions; :func:`locate_plate` marks
+        boxes that repeat one.
     """
     from defectlab.store import require
     from defectlab.store.workspace import as_workspace
@@ -422,5 +472,121 @@ def plate_memory(ws: WorkspaceLike, plate_id: int, user: str = "local") -> list[
             b = json.loads(r["boxes"])[r["box_index"]]
             out.append({"x": b["x"], "y": b["y"], "w": b["w"], "h": b["h"], "model_label": b["label"],
                         "decision": r["decision"], "label": r["label"], "crop_id": r["crop_id"], "user": r["user"],
-                        "at": r["created_at"]})
+                        "at": r["created_at"], "result_id": r["result_id"], "box_index": r["box_index"]})
     return out
+
+
+def recorded_results(ws: WorkspaceLike, project: ProjectRef, user: str = "local", limit: int = 200,
+                     open_only: bool = False) -> list[dict[str, Any]]:
+    """The latest recorded search of each live plate of the project, newest first: what is left to review.
+
+    A batch searched on the Predict page lives in that browser tab; these rows outlive it, so a supervisor can go
+    back to the plates searched yesterday (:func:`reopen_result`).
+
+    Parameters
+    ----------
+    ws : Workspace or path
+    project : str, int or Project
+    user : str
+        Needs ``predict``.
+    limit : int
+        At most this many plates.
+    open_only : bool
+        Only plates with at least one box nobody has decided yet.
+
+    Returns
+    -------
+    list of dict
+        ``result_id``, ``item_id``, ``source``, ``run_id``, ``user`` (who searched), ``created_at``, ``n_boxes``,
+        ``counts`` (``{class: boxes}``), ``n_open``: boxes with no decision on this plate yet (a box decided on
+        an earlier search of the plate, IoU >= 0.5, counts as decided, as :func:`locate_plate` marks it).
+    """
+    from defectlab._validation import _check_int
+    from defectlab.store import get_project, require
+    from defectlab.store.workspace import as_workspace
+
+    limit = _check_int(limit, "recorded_results", "limit", 1)
+    ws = as_workspace(ws)
+    proj = get_project(ws, project)
+    with ws.read() as conn:
+        require(conn, user, "predict")
+        rows = conn.execute(
+            "SELECT r.id, r.plate_id, r.run_id, r.user, r.created_at, r.boxes, i.source FROM locate_results r "
+            "JOIN items i ON i.id = r.plate_id WHERE r.project_id = ? AND i.deleted_at IS NULL "
+            "AND r.id = (SELECT MAX(e.id) FROM locate_results e WHERE e.plate_id = r.plate_id) "
+            "ORDER BY r.id DESC LIMIT ?", (proj.id, limit)).fetchall()
+    out = []
+    for r in rows:
+        boxes = json.loads(r["boxes"])
+        memory = plate_memory(ws, r["plate_id"], user=user) if boxes else []
+        decided = {m["box_index"] for m in memory if m["result_id"] == r["id"]}  # this search's boxes by index
+        decided |= set(_match_earlier(boxes, [m for m in memory if m["result_id"] != r["id"]]))
+        counts: dict[str, int] = {}
+        for b in boxes:
+            counts[str(b["label"])] = counts.get(str(b["label"]), 0) + 1
+        row = {"result_id": int(r["id"]), "item_id": int(r["plate_id"]), "source": r["source"], "run_id": r["run_id"],
+               "user": r["user"], "created_at": r["created_at"], "n_boxes": len(boxes),
+               "counts": dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))),
+               "n_open": len(boxes) - len(decided)}
+        if row["n_open"] or not open_only:
+            out.append(row)
+    return out
+
+
+def reopen_result(ws: WorkspaceLike, project: ProjectRef, result_id: int, user: str = "local",
+                  with_map: bool = True) -> PlateResult:
+    """A recorded search again, to go on deciding its boxes (:func:`decide_box` with the same ``result_id``).
+
+    Parameters
+    ----------
+    ws : Workspace or path
+    project : str, int or Project
+    result_id : int
+        From :func:`recorded_results` (or :func:`locate_plate`).
+    user : str
+        Needs ``predict``.
+    with_map : bool
+        Also the defect map, by the same run on the plate (about as long as the search was); its boxes stay the
+        recorded ones. Without it (or when the run is gone), the result has no map.
+
+    Returns
+    -------
+    PlateResult
+        The recorded boxes; ``extra``: ``result_id``, ``item_id``, ``run_id``, ``recorded`` (``{"user", "at"}``
+        of the search), ``decided`` (``{box index: decision}`` of this result: ``accepted`` / ``corrected`` /
+        ``dismissed``), ``earlier`` (boxes that repeat one decided on another search of the plate, as
+        :func:`locate_plate`), ``map`` (whether the map is there); ``expected`` is None (the search's threshold is
+        not recorded).
+    """
+    from defectlab.errors import ArtifactError
+    from defectlab.learn.locate import PlateResult, locate_item
+    from defectlab.store import get_project, require
+    from defectlab.store.workspace import as_workspace
+
+    result_id = _check_int_arg(result_id, "result_id", "reopen_result")
+    ws = as_workspace(ws)
+    proj = get_project(ws, project)
+    with ws.read() as conn:
+        require(conn, user, "predict")
+        row, plate, _ = _result_row(conn, proj, result_id, None)
+        row = dict(row)
+    boxes = json.loads(row["boxes"])
+    memory = plate_memory(ws, plate["id"], user=user)
+    decided = {m["box_index"]: m["decision"] for m in memory if m["result_id"] == result_id}
+    earlier = _match_earlier(boxes, [m for m in memory if m["result_id"] != result_id])
+    result = None
+    if with_map:
+        try:
+            result = locate_item(ws, proj, plate["id"], run_id=row["run_id"], user=user)
+        except (NotFoundError, ArtifactError):  # the run was deleted or its files damaged: the boxes alone
+            result = None
+    if result is None:
+        result = PlateResult(int(row["width"]), int(row["height"]), [], [], np.zeros((0, 1, 1), np.float32),
+                             max(int(row["width"]), int(row["height"]), 1), 0, source=plate["source"])
+    result.boxes = boxes
+    result.proposals = None
+    result.extra.update(expected=None,  # the threshold of the search is not recorded: no numbers for it
+                        result_id=result_id, item_id=int(plate["id"]), run_id=row["run_id"],
+                        recorded={"user": row["user"], "at": row["created_at"]}, decided=decided, earlier=earlier,
+                        map=bool(result.prob_map.size))
+    return result

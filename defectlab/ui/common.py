@@ -52,6 +52,7 @@ __all__ = [
     "team_mode",
     "thumb",
     "user",
+    "who",
     "workspace",
     "workspace_path",
 ]
@@ -388,6 +389,12 @@ def person_name(username, display_name):
     if username == "local" and display_name == "Local admin":  # written by the workspace, not by a person
         return t_plain("users.local_admin_name")
     return display_name
+
+
+def who(username):
+    """A user name as shown in a table or sentence: the built-in local admin (``local``, single-user mode) by its
+    name in the session's language, everyone else by their user name."""
+    return t_plain("users.local_admin_name") if str(username) == "local" else str(username)
 
 
 def source_text(source):

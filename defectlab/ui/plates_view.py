@@ -229,6 +229,8 @@ def _decide(ws, project, state, k, decision, label=None, announce=True):
 
 
 def _earlier_caption(earlier):
+    if earlier["decision"] == "cut":  # cut by hand on Cut crops (or stored from another box): already training data
+        return t("plates.earlier_cut", crop=earlier["crop_id"], label=common.label_text(earlier["label"]))
     if earlier["crop_id"] is not None:
         return t("plates.earlier_stored", crop=earlier["crop_id"], label=common.cls_name(earlier["label"] or ""))
     return t("plates.earlier_dismissed")
@@ -266,13 +268,27 @@ def _box_row(ws, project, state, k, image, may_decide):
 
 def _show_result(ws, project, state):
     result = state["result"]
+    recorded = result.extra.get("recorded")
+    if recorded is not None and not result.extra.get("map") and not state.get("map_tried"):
+        state["map_tried"] = True  # a reopened search: its map once, by the same run (the boxes stay as recorded)
+        with common.guard(), st.spinner(t("plates.finding")):
+            result = state["result"] = plate_review.reopen_result(ws, project, result.extra["result_id"],
+                                                                  user=common.user())
     item = get_item(ws, state["item_id"])
     image = load_item_image(ws, item)
     shown, _ = overlay_image(image, result.defect_map(), result.boxes, project.classes)
-    st.image(shown, caption=t("plates.overlay_caption", source=item["source"], n=len(result.boxes),
-                              windows=result.n_windows), width="stretch")
+    if recorded is None:
+        caption = t("plates.overlay_caption", source=item["source"], n=len(result.boxes), windows=result.n_windows)
+    else:
+        caption = t("plates.overlay_caption_recorded", source=item["source"], n=len(result.boxes))
+    st.image(shown, caption=caption, width="stretch")
     used = state.get("threshold")
-    st.caption(t("plates.threshold_calibrated") if used is None else t("plates.threshold_used", value=used))
+    if recorded is not None:
+        when = str(recorded["at"])[:16].replace("T", " ")
+        st.caption(t("plates.recorded_by", at=when, user=common.who(recorded["user"]),
+                     run=result.extra.get("run_id", "")))
+    else:
+        st.caption(t("plates.threshold_calibrated") if used is None else t("plates.threshold_used", value=used))
     _tiled_warning(result.width, result.height, result.extra.get("tiled"))
     _expected_caption(result.extra.get("expected"))
     _errors_expander(result.extra.get("estimate"))
@@ -351,12 +367,46 @@ def _batch_view(ws, project, batch):
     return entries[pos]
 
 
+def _earlier_searches(ws, project):
+    """The plates searched before (in other tabs, by other people, on other days) whose boxes are not all decided:
+    a table to pick from and a button that opens them as the batch (their recorded boxes, decisions kept)."""
+    ss = st.session_state
+    if not st.toggle(t("plates.earlier_toggle"), key="plates_earlier", help=t("plates.earlier_help")):
+        return
+    rows = plate_review.recorded_results(ws, project, user=common.user(), open_only=True)
+    if not rows:
+        st.caption(t("plates.earlier_none"))
+        return
+    table = pd.DataFrame([{
+        t_plain("plates.col_when"): str(r["created_at"])[:16].replace("T", " "),
+        t_plain("plates.col_source"): r["source"], t_plain("plates.col_who"): common.who(r["user"]),
+        t_plain("plates.col_run"): r["run_id"], t_plain("plates.col_boxes"): r["n_boxes"],
+        t_plain("plates.col_classes"): ", ".join(f"{common.cls_name(c)} {n}" for c, n in r["counts"].items()),
+        t_plain("plates.col_open"): r["n_open"]} for r in rows])
+    picked = st.dataframe(table, hide_index=True, width="stretch", on_select="rerun", selection_mode="multi-row",
+                          key="plates_earlier_table")
+    chosen = sorted((picked or {}).get("selection", {}).get("rows") or [])
+    targets = [rows[k] for k in chosen] or rows
+    label = t("plates.earlier_open", n=len(targets)) if chosen else t("plates.earlier_open_all", n=len(targets))
+    if st.button(label, key="plates_earlier_go", icon=":material/history:"):
+        with common.guard():
+            results = [plate_review.reopen_result(ws, project, r["result_id"], user=common.user(), with_map=False)
+                       for r in targets]
+            entries = [{"item_id": int(r.extra["item_id"]), "run_id": r.extra["run_id"], "result": r,
+                        "done": dict(r.extra["decided"]), "threshold": None} for r in results]
+            ss["plates_batch"] = {"run_id": None, "serial": uuid.uuid4().hex, "entries": entries, "rejected": [],
+                                  "repeated": [], "reopened": True}
+            ss["plates_pos"] = 0
+            ss["plates_result"] = entries[0]
+            st.rerun()
+
+
 def locate_panel(ws, project, run_id):
     """The Predict page's "full images" section (see the module notes)."""
     ss = st.session_state
     batch = ss.get("plates_batch")
-    if batch is not None and batch.get("run_id") != run_id:
-        batch = None
+    if batch is not None and not batch.get("reopened") and batch.get("run_id") != run_id:
+        batch = None  # searched with another run than the one now chosen (a reopened batch keeps its runs)
     state = ss.get("plates_result") if batch is not None else None
     with st.expander(t("plates.section"), expanded=batch is not None, icon=":material/crop_free:"):
         st.caption(t("plates.help"))
@@ -372,6 +422,7 @@ def locate_panel(ws, project, run_id):
             with common.guard(), st.spinner(t("plates.finding")):
                 _find(ws, project, run_id, uploads, pick, threshold)
                 st.rerun()
+        _earlier_searches(ws, project)
         if batch is not None:
             state = _batch_view(ws, project, batch)
             ss["plates_result"] = state
