@@ -1,4 +1,5 @@
-"""``defectlab locate-plate`` and ``decide-box``: the prediction review of located boxes from the command line
+"""``defectlab locate-plate``, ``locate-plates`` and ``decide-box``: the prediction review of located boxes from the
+command line
 (registered by :func:`defectlab.cli.build_parser`). Each parses, calls one library function
 (:mod:`defectlab.learn.plate_review`, roles enforced there) and prints."""
 
@@ -21,10 +22,7 @@ def cmd_locate_plate(args):
     settings = LocateSettings(threshold=args.threshold)
     result = locate_plate(cli._workspace(args), args.project, args.item_id, run_id=args.run, settings=settings,
                           user=args.user)
-    payload = {**result.to_dict(), "item_id": int(result.extra["item_id"]), "run_id": result.extra["run_id"],
-               "result_id": int(result.extra["result_id"]),
-               "earlier": {str(k): {"decision": v["decision"], "label": v["label"], "crop_id": v["crop_id"]}
-                           for k, v in sorted(result.extra.get("earlier", {}).items())}}
+    payload = _plate_entry(result)
 
     def human(d):
         lines = [t("cli.plate_located", n=len(d["boxes"]), boxes=len(d["boxes"]), item_id=d["item_id"],
@@ -34,6 +32,40 @@ def cmd_locate_plate(args):
             if str(k) in d["earlier"]:
                 line += "  (" + t("cli.box_earlier", decision=t(f"plates.box_{d['earlier'][str(k)]['decision']}")) + ")"
             lines.append(line)
+        return "\n".join(lines)
+
+    cli._emit(args, payload, human)
+
+
+def _plate_entry(result):
+    """One plate of a ``locate-plate(s)`` JSON answer: the ``locate`` entry plus the recorded result's keys."""
+    return {**result.to_dict(), "item_id": int(result.extra["item_id"]), "run_id": result.extra["run_id"],
+            "result_id": int(result.extra["result_id"]),
+            "earlier": {str(k): {"decision": v["decision"], "label": v["label"], "crop_id": v["crop_id"]}
+                        for k, v in sorted(result.extra.get("earlier", {}).items())}}
+
+
+def cmd_locate_plates(args):
+    from .i18n import translate
+    from .learn.locate import LocateSettings
+    from .learn.plate_review import locate_plates_from
+    from .messages import message_from_fields
+
+    cli = _cli()
+    out = locate_plates_from(cli._workspace(args), args.project, args.source, run_id=args.run,
+                             settings=LocateSettings(threshold=args.threshold), user=args.user,
+                             progress=cli._Progress("locate-plates"))
+    payload = {"run_id": out["run_id"], "plates": [_plate_entry(r) for r in out["results"]],
+               "rejected": out["rejected"], "repeated": out["repeated"]}
+
+    def human(d):
+        lines = [t("cli.plates_located", n=len(d["plates"]), boxes=sum(len(p["boxes"]) for p in d["plates"]),
+                   run_id=d["run_id"])]
+        for p in d["plates"][:50]:
+            lines.append(f"  #{p['item_id']} {p['source']}: " + t("cli.plates_line", n=len(p["boxes"]),
+                                                                 result_id=p["result_id"]))
+        lines += ["  " + t("import.rejected_file", source=r["source"], reason=translate(message_from_fields(
+            r["reason"], r.get("reason_key"), r.get("reason_args")))) for r in d["rejected"]]
         return "\n".join(lines)
 
     cli._emit(args, payload, human)
@@ -58,7 +90,7 @@ def cmd_decide_box(args):
 
 
 def register(add):
-    """Add the two commands with ``add(name, func, help, example)`` (see :func:`defectlab.cli.build_parser`)."""
+    """Add the three commands with ``add(name, func, help, example)`` (see :func:`defectlab.cli.build_parser`)."""
     lp = add("locate-plate", cmd_locate_plate,
              "locate defects on a stored plate and record the result for the prediction review",
              "defectlab locate-plate Plates 123 --json")
@@ -67,6 +99,15 @@ def register(add):
     lp.add_argument("--run", default=None, help="run id (default: newest approved run, else newest)")
     lp.add_argument("--threshold", type=float, default=None,
                     help="lowest score of a box (default: the locator's calibrated thresholds)")
+    lps = add("locate-plates", cmd_locate_plates,
+              "store the full images of a folder (or one file) as plates, locate defects on each and record the "
+              "results: the app's Predict page lists them under earlier searches, for the supervisors' review",
+              "defectlab locate-plates Plates ./shift_2026-12-07 --json")
+    lps.add_argument("project")
+    lps.add_argument("source", help="an image file or a folder of them (searched recursively)")
+    lps.add_argument("--run", default=None, help="run id (default: newest approved run, else newest)")
+    lps.add_argument("--threshold", type=float, default=None,
+                     help="lowest score of a box (default: the locator's calibrated thresholds)")
     db = add("decide-box", cmd_decide_box,
              "accept, correct or dismiss one box of a recorded locate result (supervisors, leads, admins)",
              "defectlab decide-box Plates 7 0 correct --label scratches --json")

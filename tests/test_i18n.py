@@ -125,6 +125,7 @@ def test_chinese_catalog_is_in_chinese():
         "metric.f1",
         "quality.reason.join",  # "{first}；{rest}": Chinese punctuation, no ideographs
         "quality.reason.list_join",  # "{first}、{rest}"
+        "runs.change_line",  # "{label}{changed}：{before} → {after}": Chinese punctuation
     ]
 
 

@@ -84,3 +84,59 @@ def test_locate_plate_then_decide_boxes(review, capsys, monkeypatch):
     assert again["earlier"]["0"]["decision"] == "dismissed"
     code, out, _ = _run(ws, capsys, monkeypatch, "sam", "locate-plate", "Plates", str(plate_id), "--threshold", "0.05")
     assert code == 0 and str(again["result_id"] + 1) in out and "dismissed" in out.lower()
+
+
+def _plates_folder(root):
+    """A shift's folder: two plates (one named in Chinese), the first again under another name, a corrupt file
+    and an annotation sidecar (skipped)."""
+    root.mkdir()
+    for name, (image, _) in zip(("划痕_板1.png", "plate_2.png"), make_plate_images(2, 300, 400, random_state=88),
+                                strict=True):
+        cv2.imencode(".png", image)[1].tofile(str(root / name))
+    (root / "副本_板1.png").write_bytes((root / "划痕_板1.png").read_bytes())
+    (root / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 20)
+    (root / "notes.txt").write_text("shift notes")
+    return root
+
+
+def test_locate_plates_stores_a_folder_and_records_every_result(review, capsys, monkeypatch, tmp_path):
+    from defectlab.learn.plate_review import decide_box, recorded_results
+
+    ws, _ = review
+    folder = _plates_folder(tmp_path / "shift")
+    code, out, err = _run(ws, capsys, monkeypatch, "sam", "--json", "locate-plates", "Plates", str(folder),
+                          "--threshold", "0.05")
+    assert code == 0, err
+    res = json.loads(out)
+    assert set(res) == {"run_id", "plates", "rejected", "repeated"}
+    names = sorted(p["source"] for p in res["plates"])
+    assert names == ["plate_2.png", "划痕_板1.png"]
+    for p in res["plates"]:
+        assert {"source", "width", "height", "boxes", "tiled", "item_id", "run_id", "result_id", "earlier"} <= set(p)
+        assert (p["width"], p["height"]) == (400, 300) and p["run_id"] == res["run_id"]
+    first = next(p for p in res["plates"] if p["source"] == "划痕_板1.png")
+    assert res["repeated"] == [{"source": "副本_板1.png", "item_id": first["item_id"]}]
+    (bad,) = res["rejected"]
+    assert bad["source"] == "broken.png" and bad["reason"]
+    # recorded: listed for the app's review, and a box can be decided by its result id
+    listed = {r["result_id"] for r in recorded_results(ws, "Plates", user="sam")}
+    assert {p["result_id"] for p in res["plates"]} <= listed
+    if first["boxes"]:
+        assert decide_box(ws, "Plates", first["result_id"], 0, "dismiss", user="sam")["decision"] == "dismissed"
+    # the words: counts, each plate's result id, the rejected file with its reason
+    code, out, err = _run(ws, capsys, monkeypatch, "sam", "locate-plates", "Plates", str(folder / "plate_2.png"))
+    assert code == 0, err
+    assert "1 images stored as plates and searched" in out and "locate result" in out
+
+
+def test_locate_plates_is_refused_without_the_predict_role_and_stores_nothing(review, capsys, monkeypatch, tmp_path):
+    from defectlab.store import items_frame
+
+    ws, _ = review
+    folder = _plates_folder(tmp_path / "shift")
+    n = len(items_frame(ws, 1))
+    code, out, err = _run(ws, capsys, monkeypatch, "ann", "--json", "locate-plates", "Plates", str(folder))
+    assert code == 1 and not out and len(err.strip().splitlines()) == 1
+    assert len(items_frame(ws, 1)) == n
+    code, out, err = _run(ws, capsys, monkeypatch, "sam", "locate-plates", "Plates", str(tmp_path / "nowhere"))
+    assert code == 1 and "does not exist" in err

@@ -71,7 +71,7 @@ def test_open_item_shows_plate_history_and_labelbook_buttons(tmp_path):
     no_exception(at)
     assert at.session_state["ib_open"] == ids[0]
     history = at.dataframe[0].value
-    assert list(history["Who"]) == ["local", "local"] and "looked again" in list(history["Comment"])
+    assert list(history["Who"]) == ["Local admin", "Local admin"] and "looked again" in list(history["Comment"])
     at.button(key="ib_lb_counter_examples").click().run()
     no_exception(at)
     assert get_project(ws, project.name).descriptions["pit"]["counter_examples"] == [ids[0]]

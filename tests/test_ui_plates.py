@@ -69,6 +69,8 @@ def test_overlay_and_initial_drawing_are_plain_arrays_and_dicts():
     assert obj["type"] == "LabeledRect" and obj["label"] == "pit"
     assert (obj["left"], obj["top"], obj["width"], obj["height"]) == (240.0, 20.0, 100.0, 80.0)
     assert initial_drawing([], 1.0) is None
+    # the tag the person reads (the class in their language); the page maps it back when saving
+    assert initial_drawing(boxes, 1.0, ["pit"], names={"pit": "麻点"})["objects"][0]["label"] == "麻点"
 
 
 def test_predict_finds_defects_on_a_plate_and_accepts_and_corrects_boxes(ws):

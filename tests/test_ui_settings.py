@@ -27,9 +27,16 @@ def test_save_training_defaults(tmp_path):
     ws, project, _ids = tiny_workspace(tmp_path / "ws", n_items=2)
     at = app(ws.root, "settings")
     at.number_input(key="settings_folds").set_value(3)
+    assert at.checkbox(key="settings_threshold_auto").value is True  # by default each run's own threshold
+    at.checkbox(key="settings_threshold_auto").set_value(False)
     at.slider(key="settings_threshold").set_value(0.9)
     at.button[-1].click()
     at.run()
     no_exception(at)
     s = get_project(ws, project.id).settings
     assert s["default_folds"] == 3 and s["review_threshold"] == 0.9
+    assert at.checkbox(key="settings_threshold_auto").value is False
+    at.checkbox(key="settings_threshold_auto").set_value(True)
+    at.button[-1].click()
+    at.run()
+    assert get_project(ws, project.id).settings["review_threshold"] is None

@@ -33,6 +33,7 @@ the crops' annotations carry the comment ``prediction review: ...`` (shown in th
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -45,8 +46,8 @@ if TYPE_CHECKING:
     from defectlab._typing import ProjectRef, WorkspaceLike
     from defectlab.learn.locate import LocateSettings, PlateResult
 
-__all__ = ["DECISIONS", "box_decisions", "decide_box", "locate_plate", "locate_plates", "plate_memory", "plate_summary",
-           "recorded_results", "reopen_result"]
+__all__ = ["DECISIONS", "box_decisions", "decide_box", "locate_plate", "locate_plates", "locate_plates_from",
+           "plate_memory", "plate_summary", "recorded_results", "reopen_result"]
 
 DECISIONS = ("accept", "correct", "dismiss")
 _DONE = {"accept": "accepted", "correct": "corrected", "dismiss": "dismissed"}
@@ -207,6 +208,65 @@ def locate_plates(ws: WorkspaceLike, project: ProjectRef, files: Any = (), item_
         if progress is not None:
             progress(k + 1, len(steps), name)
     return {"run_id": run_id, "results": results, "rejected": rejected, "repeated": repeated}
+
+
+def locate_plates_from(ws: WorkspaceLike, project: ProjectRef, source: Any, run_id: str | None = None,
+                       settings: LocateSettings | None = None, user: str = "local",
+                       progress: Any = None) -> dict[str, Any]:
+    """:func:`locate_plates` on the image files of a folder (or one file), read one at a time: a camera's or a
+    shift's folder stored as plates, each searched and recorded, for the Predict page's review (its earlier
+    searches) or :func:`decide_box`. ``defectlab locate-plates``.
+
+    Parameters
+    ----------
+    source : str or Path
+        One image file or a folder (searched recursively; annotation and text files are skipped, as
+        :func:`~defectlab.learn.locate.locate_source`).
+    run_id, settings, user, progress
+        As :func:`locate_plates` (``user`` needs ``predict``, checked before any file is read).
+
+    Returns
+    -------
+    dict
+        As :func:`locate_plates`; ``source`` names are relative to the folder. A file that cannot be read or is
+        not a usable image is in ``rejected`` with its reason.
+    """
+    from defectlab.errors import DefectlabError
+    from defectlab.imaging import read_image_bytes
+    from defectlab.learn.locate import _image_files
+    from defectlab.learn.runs import resolve_run
+    from defectlab.messages import message_fields
+    from defectlab.store import get_project, require
+    from defectlab.store.workspace import as_workspace
+
+    ws = as_workspace(ws)
+    with ws.read() as conn:
+        require(conn, user, "predict")
+    get_project(ws, project)
+    run_id = resolve_run(ws, project, run_id)
+    root, paths = _image_files(source)
+    out: dict[str, Any] = {"run_id": run_id, "results": [], "rejected": [], "repeated": []}
+    seen: dict[str, int] = {}  # sha256 of the file -> its plate: the same picture under two names is searched once
+    for k, path in enumerate(paths):  # one file in memory at a time
+        rel = path.relative_to(root).as_posix()
+        try:
+            data = read_image_bytes(path, source=rel)
+        except DefectlabError as exc:
+            reason = getattr(exc, "reason", None) or (exc.args[0] if exc.args else str(exc))
+            out["rejected"].append({"source": rel, "reason": str(reason), **message_fields(reason)})
+        else:
+            sha = hashlib.sha256(data).hexdigest()
+            if sha in seen:
+                out["repeated"].append({"source": rel, "item_id": seen[sha]})
+            else:
+                one = locate_plates(ws, project, [(rel, data)], run_id=run_id, settings=settings, user=user)
+                out["rejected"] += one["rejected"]
+                out["results"] += one["results"]
+                if one["results"]:
+                    seen[sha] = int(one["results"][0].extra["item_id"])
+        if progress is not None:
+            progress(k + 1, len(paths), rel)
+    return out
 
 
 def _file_step(f: Any) -> tuple[str, bytes, None]:
@@ -490,9 +550,9 @@ def recorded_results(ws: WorkspaceLike, project: ProjectRef, user: str = "local"
     user : str
         Needs ``predict``.
     limit : int
-        At most this many plates.
+        The newest this many searched plates are looked at (bounded work on a plant's years of searches).
     open_only : bool
-        Only plates with at least one box nobody has decided yet.
+        Of those, only the plates with at least one box nobody has decided yet.
 
     Returns
     -------

@@ -69,10 +69,13 @@ def per_class_bars(per_class_a, per_class_b, label_a, label_b, metric="f1"):
         for cls, m in (per_class or {}).items():
             rows.append({"class": _shown(cls), "run": run, "value": float(m.get(metric) or 0.0)})
     df = pd.DataFrame(rows)
-    return alt.Chart(df).mark_bar().encode(
+    domain = unit_domain(df["value"])
+    # the bars start at the bottom of the shown range (not at 0, which may lie below it) and never leave the plot
+    return alt.Chart(df).mark_bar(clip=True).encode(
         x=alt.X("class:N", title=t("common.class")),
         xOffset="run:N",
-        y=alt.Y("value:Q", title=t(f"metric.{metric}"), scale=alt.Scale(domain=unit_domain(df["value"]))),
+        y=alt.Y("value:Q", title=t(f"metric.{metric}"), scale=alt.Scale(domain=domain)),
+        y2=alt.datum(domain[0]),
         color=alt.Color("run:N", title=t("runs.run")),
         tooltip=["class:N", "run:N", alt.Tooltip("value:Q", format=".3f")],
     ).properties(height=280)

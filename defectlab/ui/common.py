@@ -398,9 +398,15 @@ def who(username):
 
 
 def source_text(source):
-    """Where a session signs in from (``ui:10.0.0.7``, ``cli``), with an unknown address in words."""
+    """Where a session signs in from, in words: ``ui:10.0.0.7`` -> "Browser at 10.0.0.7", ``cli`` -> "Command
+    line"; anything else as it is."""
     kind, _, where = str(source).partition(":")
-    return f"{kind}:{t_plain('common.unknown')}" if where == "unknown" else str(source)
+    if kind == "ui":
+        known = where not in ("", "unknown")
+        return t_plain("users.source.ui", where=where) if known else t_plain("users.source.ui_unknown")
+    if kind == "cli" and not where:
+        return t_plain("users.source.cli")
+    return str(source)
 
 
 def cls_name(cls):

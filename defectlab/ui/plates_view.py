@@ -86,11 +86,15 @@ def overlay_image(image, defect_map, boxes, classes, max_side=1200, alpha=0.45):
         p1 = (round((b["x"] + b["w"]) * scale) - 1, round((b["y"] + b["h"]) * scale) - 1)
         c = box_colour(b["label"], classes)
         cv2.rectangle(out, p0, p1, c, thick + 1)
-        cv2.putText(out, str(k), (p0[0] + 3, p0[1] + 14), cv2.FONT_HERSHEY_SIMPLEX, 0.5, c, 1, cv2.LINE_AA)
+        # the number on a tag of the box's colour (dark or light text, whichever reads): legible over the heat map
+        (tw, th), base = cv2.getTextSize(str(k), cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
+        cv2.rectangle(out, p0, (p0[0] + tw + 5, p0[1] + th + base + 4), c, -1)
+        ink = (0, 0, 0) if 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2] > 140 else (255, 255, 255)
+        cv2.putText(out, str(k), (p0[0] + 3, p0[1] + th + 2), cv2.FONT_HERSHEY_SIMPLEX, 0.5, ink, 1, cv2.LINE_AA)
     return out, scale
 
 
-def initial_drawing(boxes, factor, classes=(), font_size=14):
+def initial_drawing(boxes, factor, classes=(), font_size=14, names=None):
     """Fabric.js JSON for ``st_canvas(initial_drawing=...)``: one labeled rectangle per box.
 
     Parameters
@@ -101,6 +105,9 @@ def initial_drawing(boxes, factor, classes=(), font_size=14):
         Canvas pixels per image pixel.
     classes : sequence of str
         For the colours.
+    names : dict or None
+        The tag shown on each box for its class (the class in the session's language); the class itself when
+        None or absent. The page maps the tags back to classes when the boxes are saved.
 
     Returns
     -------
@@ -117,7 +124,8 @@ def initial_drawing(boxes, factor, classes=(), font_size=14):
             "left": float(b["x"]) * factor, "top": float(b["y"]) * factor,
             "width": float(b["w"]) * factor, "height": float(b["h"]) * factor,
             "fill": f"rgba({r}, {g}, {bl}, 0.12)", "stroke": f"#{r:02x}{g:02x}{bl:02x}", "strokeWidth": 2,
-            "strokeUniform": True, "scaleX": 1, "scaleY": 1, "angle": 0, "label": str(b["label"]),
+            "strokeUniform": True, "scaleX": 1, "scaleY": 1, "angle": 0,
+            "label": str((names or {}).get(b["label"], b["label"])),
             "fontSize": font_size,
         })
     return {"version": "6.0.0", "objects": objects}

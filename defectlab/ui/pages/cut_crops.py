@@ -84,6 +84,14 @@ def _fmt(c):
     return t("crops.unlabeled_box") if c == UNLABELED else common.cls_name(c)
 
 
+# the canvas tags its boxes with the class as the person reads it (划痕, not scratches) and gives the tag back:
+# shown names map back to classes, unless two classes read the same (then the tags are the classes themselves)
+shown_names = {c: common.cls_name(c) for c in project.classes}
+if len(set(shown_names.values())) < len(shown_names):
+    shown_names = {c: c for c in project.classes}
+class_of_name = {v: k for k, v in shown_names.items()}
+
+
 def _save(boxes):
     with common.guard():
         report = ingest.add_crops(ws, project, plate["id"], boxes, user=common.user())
@@ -114,12 +122,13 @@ else:
     canvas_h = round(disp_h * canvas_w / disp_w)
     st.write("")  # room for the canvas toolbar
     result = st_canvas(
-        drawing_mode="labeled_rect", label=box_class, background_image=background,
+        drawing_mode="labeled_rect", label=shown_names.get(box_class, box_class), background_image=background,
         background_image_fit="contain", width=canvas_w, height=canvas_h, stroke_width=2,
         stroke_color="#ff3b30", fill_color="rgba(255, 59, 48, 0.12)", font_size=14,
         key=f"crop_canvas_{plate['id']}_{st.session_state.get('crop_canvas_n', 0)}",
         max_display_height=720,
-        initial_drawing=plates_view.initial_drawing(suggested, scale * canvas_w / disp_w, project.classes, 14),
+        initial_drawing=plates_view.initial_drawing(suggested, scale * canvas_w / disp_w, project.classes, 14,
+                                                    names=shown_names),
     )
     drawn = []
     for b in (result.boxes_in_image_space or []):
@@ -128,9 +137,10 @@ else:
         x1, y1 = (b["left"] + b["width"]) / scale, (b["top"] + b["height"]) / scale
         x0, x1 = sorted((max(0, round(x0)), min(plate["width"], round(x1))))
         y0, y1 = sorted((max(0, round(y0)), min(plate["height"], round(y1))))
-        drawn.append((b["label"] or None, x0, y0, x1, y1))
+        drawn.append((class_of_name.get(b["label"], b["label"]) or None, x0, y0, x1, y1))
     for k, (label, x0, y0, x1, y1) in enumerate(drawn, start=1):
-        st.caption(f"{k}\\. {common.md(label) if label else t('crops.unlabeled_box')}: ({x0}, {y0}) – ({x1}, {y1})")
+        shown = common.md(common.cls_name(label)) if label else t("crops.unlabeled_box")
+        st.caption(f"{k}\\. {shown}: ({x0}, {y0}) – ({x1}, {y1})")
     if st.button(t("crops.save_drawn", n=len(drawn)), key="crop_save_drawn", type="primary",
                  disabled=not drawn):
         _save(drawn)

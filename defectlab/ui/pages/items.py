@@ -93,27 +93,28 @@ def _jump():
 
 
 # -- the header: count, paging, jump ------------------------------------------------------------------
-top = st.columns([3, 1, 1, 1, 2, 1])
-top[0].markdown(t("items.count", n=result["total"], page=ss["ib_page"] + 1, pages=n_pages))
-top[1].button(t("items.prev"), key="ib_prev", on_click=_page, args=(-1,), disabled=ss["ib_page"] == 0,
-              icon=":material/chevron_left:")
-top[2].button(t("items.next"), key="ib_next", on_click=_page, args=(1,), disabled=ss["ib_page"] >= n_pages - 1,
-              icon=":material/chevron_right:")
-top[3].button(t("items.select_page"), key="ib_select_all", on_click=_select_all, args=(True,))
-top[4].number_input(t("items.jump"), min_value=0, step=1, value=None, key="ib_jump", placeholder="#")
-top[5].button(t("items.open"), key="ib_jump_go", on_click=_jump)
+st.markdown(t("items.count", n=result["total"], page=ss["ib_page"] + 1, pages=n_pages))
+top = st.columns([1.2, 1.2, 1.6, 2, 1], vertical_alignment="bottom")  # wide enough for the labels in Chinese too
+top[0].button(t("items.prev"), key="ib_prev", on_click=_page, args=(-1,), disabled=ss["ib_page"] == 0,
+              icon=":material/chevron_left:", width="stretch")
+top[1].button(t("items.next"), key="ib_next", on_click=_page, args=(1,), disabled=ss["ib_page"] >= n_pages - 1,
+              icon=":material/chevron_right:", width="stretch")
+top[2].button(t("items.select_page"), key="ib_select_all", on_click=_select_all, args=(True,), width="stretch")
+top[3].number_input(t("items.jump"), min_value=0, step=1, value=None, key="ib_jump", placeholder="#")
+top[4].button(t("items.open"), key="ib_jump_go", on_click=_jump, width="stretch")
 
 # -- actions on the selection (or on the open item) ------------------------------------------------------
 chosen = _targets()
 with st.container(border=True):
     st.caption(t("items.targets", n=len(chosen)) + " · " + t("items.keys_hint", n=min(9, len(project.classes))))
     if may("label"):
-        cols = st.columns(len(project.classes) + 1)
+        per_row = 4  # class names such as "5 · Rolled-in scale" stay whole
+        slots = [c for _ in range(0, len(project.classes) + 1, per_row) for c in st.columns(per_row)]
         for k, cls in enumerate(project.classes):
-            cols[k].button(common.class_label(project, cls), key=f"ib_lab_{k}", on_click=_act, args=("label", cls),
-                           shortcut=str(k + 1) if k < 9 else None, width="stretch", disabled=not chosen)
-        cols[-1].button(t("common.unusable"), key="ib_unusable", on_click=_act, args=("unusable",), shortcut="0",
-                        width="stretch", disabled=not chosen)
+            slots[k].button(common.class_label(project, cls), key=f"ib_lab_{k}", on_click=_act, args=("label", cls),
+                            shortcut=str(k + 1) if k < 9 else None, width="stretch", disabled=not chosen)
+        slots[len(project.classes)].button(t("common.unusable"), key="ib_unusable", on_click=_act, args=("unusable",),
+                                           shortcut="0", width="stretch", disabled=not chosen)
     cols = st.columns(4)
     if may("label"):
         cols[0].button(t("items.send_review"), key="ib_review", on_click=_act, args=("review",), disabled=not chosen,
@@ -161,7 +162,7 @@ if ss.get("ib_open"):
             if d["history"]:
                 st.dataframe(pd.DataFrame([{
                     t("items.col.at"): e["at"][:19].replace("T", " "),
-                    t("items.col.user"): e["user"],
+                    t("items.col.user"): common.who(e["user"]),
                     t("items.col.source"): t(f"items.event.{e['source']}"),
                     t("common.label"): common.label_text(e["label"]) if e["label"] else t("items.undo"),
                     t("items.col.seconds"): "" if e["seconds"] is None else f"{e['seconds']:.1f}",

@@ -102,7 +102,10 @@ if rows[0]["run_id"] != run_id:
 
 # -- the reject band ---------------------------------------------------------------------------------
 st.subheader(t("predict.band"))
-default_th = float(run.get("threshold") or (project.settings or {}).get("review_threshold", 0.8))
+# the project's own threshold when a lead set one on the Settings page, else the run's (the lowest confidence at
+# which its out-of-fold predictions reached the target accuracy)
+own_th = (project.settings or {}).get("review_threshold")
+default_th = float(own_th if own_th is not None else (run.get("threshold") or 0.8))
 if ss.get("pred_threshold_run") != run["run_id"]:
     ss["pred_threshold"] = min(max(round(default_th, 2), 0.0), 1.0)  # the run's own reject threshold
     ss["pred_threshold_run"] = run["run_id"]

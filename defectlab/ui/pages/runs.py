@@ -26,7 +26,7 @@ HEADLINE = ("accuracy", "balanced_accuracy", "macro_f1", "mae", "qwk")
 rows = []
 for r in runs:
     row = {t("runs.run"): r["run_id"], t("runs.created"): str(r.get("created_at", ""))[:19].replace("T", " "),
-           t("runs.by"): r.get("created_by", ""), t("train.model"): common.model_name(r.get("model", "")),
+           t("runs.by"): common.who(r.get("created_by", "")), t("train.model"): common.model_name(r.get("model", "")),
            t("train.preset"): common.preset_name(r.get("feature_preset", "")), t("train.items"): r.get("n_items"),
            t("runs.approved"): bool(r.get("approved"))}
     for k in HEADLINE:
@@ -129,8 +129,8 @@ def _tiles(entries, kind):
                 except DefectlabError:
                     st.caption(f"#{e['item_id']}")
                 changed = " ✎" if e.get("label_changed") else ""
-                st.caption(common.md(f"{common.label_text(e['label_b'])}{changed}: {common.label_text(e['pred_a'])} → "
-                                     f"{common.label_text(e['pred_b'])}"))
+                st.caption(t("runs.change_line", label=common.label_text(e["label_b"]), changed=changed,
+                             before=common.label_text(e["pred_a"]), after=common.label_text(e["pred_b"])))
     if len(entries) > limit:
         if st.button(t("runs.show_more", n=len(entries) - limit), key=f"runs_more_{kind}"):
             st.session_state[f"runs_show_{kind}"] = limit + 48

@@ -62,14 +62,16 @@ if project is not None:
             "default_preset")), key="settings_preset", format_func=common.preset_name)
         folds = c3.number_input(t("train.folds"), 2, 20, int(current.get("default_folds", 5)),
                                 key="settings_folds")
-        threshold = st.slider(t("settings.review_threshold"), 0.0, 1.0,
-                              float(current.get("review_threshold", 0.8)), 0.01,
+        own = current.get("review_threshold")
+        per_run = st.checkbox(t("settings.review_threshold_per_run"), value=own is None, key="settings_threshold_auto",
+                              help=t("settings.review_threshold_per_run_help"))
+        threshold = st.slider(t("settings.review_threshold"), 0.0, 1.0, float(0.8 if own is None else own), 0.01,
                               key="settings_threshold", help=t("settings.review_threshold_help"))
         ok = st.form_submit_button(t("settings.save"), type="primary")
     if ok:
         with common.guard():
             update_project(ws := common.workspace(), project, user=common.user(), settings={
                 "default_model": model, "default_preset": preset, "default_folds": int(folds),
-                "review_threshold": float(threshold)})
+                "review_threshold": None if per_run else float(threshold)})
             common.flash("success", t("settings.saved"))
             st.rerun()

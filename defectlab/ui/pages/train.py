@@ -25,7 +25,7 @@ if len(usable) < 2:
 defaults = project.settings or {}
 models, presets = training.model_names(), training.preset_names()
 with st.form("train_form"):
-    c = st.columns(5)
+    c = st.columns([3, 2, 1, 2, 1])  # the model's name is the longest ("Ensemble (LightGBM + logistic)")
     model = c[0].selectbox(t("train.model"), models, key="train_model",
                            index=training.index_of(models, defaults.get("default_model")),
                            format_func=lambda m: t(f"model.{m}"), help=t("train.model_help"))
@@ -67,8 +67,8 @@ def _status():
         st.caption(t("train.idle"))
         return
     if j.running:
-        st.progress(j.fraction, text=t("train.running", model=common.model_name(j.params["model"]), user=j.user,
-                                       seconds=int(j.seconds),
+        st.progress(j.fraction, text=t("train.running", model=common.model_name(j.params["model"]),
+                                       user=common.who(j.user), seconds=int(j.seconds),
                                        message=common.reason_text(j.message) if j.message else ""))
         st.caption(t("train.keep_working"))
         if j.user == common.user() and j.result is None and st.button(
