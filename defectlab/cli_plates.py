@@ -89,6 +89,13 @@ def cmd_decide_box(args):
     cli._emit(args, payload, human)
 
 
+def _search_options(p):
+    """``--run`` and ``--threshold`` of the commands that search plates and record the results."""
+    p.add_argument("--run", default=None, help="run id (default: newest approved run, else newest)")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="lowest score of a box (default: the locator's calibrated thresholds)")
+
+
 def register(add):
     """Add the three commands with ``add(name, func, help, example)`` (see :func:`defectlab.cli.build_parser`)."""
     lp = add("locate-plate", cmd_locate_plate,
@@ -96,18 +103,14 @@ def register(add):
              "defectlab locate-plate Plates 123 --json")
     lp.add_argument("project")
     lp.add_argument("item_id", type=int, help="a stored image of the project (e.g. a plate uploaded on Predict)")
-    lp.add_argument("--run", default=None, help="run id (default: newest approved run, else newest)")
-    lp.add_argument("--threshold", type=float, default=None,
-                    help="lowest score of a box (default: the locator's calibrated thresholds)")
+    _search_options(lp)
     lps = add("locate-plates", cmd_locate_plates,
               "store the full images of a folder (or one file) as plates, locate defects on each and record the "
               "results: the app's Predict page lists them under earlier searches, for the supervisors' review",
               "defectlab locate-plates Plates ./shift_2026-12-07 --json")
     lps.add_argument("project")
     lps.add_argument("source", help="an image file or a folder of them (searched recursively)")
-    lps.add_argument("--run", default=None, help="run id (default: newest approved run, else newest)")
-    lps.add_argument("--threshold", type=float, default=None,
-                     help="lowest score of a box (default: the locator's calibrated thresholds)")
+    _search_options(lps)
     db = add("decide-box", cmd_decide_box,
              "accept, correct or dismiss one box of a recorded locate result (supervisors, leads, admins)",
              "defectlab decide-box Plates 7 0 correct --label scratches --json")
