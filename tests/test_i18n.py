@@ -119,6 +119,7 @@ def test_chinese_catalog_is_in_chinese():
         "app.title",
         "audit.detail_pair",  # "{name}：{value}"
         "common.n_of_total",
+        "crops.drawn_line",  # "{k}\\. {label}：({x0}, {y0}) – ({x1}, {y1})": Chinese punctuation
         "error.image",
         "import.rejected_file",
         "lang.en",

@@ -404,7 +404,7 @@ def test_a_locator_that_cannot_be_made_is_a_warning_on_the_train_page(tmp_path, 
                for w in warnings), warnings
     at.session_state["lang"] = "zh_CN"
     at.run()
-    assert any("未能准备板面定位器" in w.value and "没有" in w.value for w in at.warning), [w.value for w in at.warning]
+    assert any("未能准备钢板定位器" in w.value and "没有" in w.value for w in at.warning), [w.value for w in at.warning]
 
 
 def test_a_project_without_plates_gets_no_locator_step(tmp_path, monkeypatch):
@@ -549,3 +549,20 @@ def test_predict_marks_a_box_already_cut_by_hand_and_accept_all_leaves_it(ws):
     n_open = len(state["result"].boxes) - len(state["result"].extra["earlier"])
     if n_open:
         assert at.button(key=f"plates_all_{plate_id}").label == f"Accept all {n_open} open boxes as labeled"
+
+
+def test_suggestions_leave_out_boxes_that_repeat_a_crop_even_thin_shifted_ones(ws):
+    """A thin scratch found a little shifted overlaps its crop by far less than half their union: of the same class
+    it is still a repeat (half of the smaller inside the other); another class at that overlap is a new defect."""
+    from defectlab.ingest import add_crops
+    from defectlab.store import get_project
+    from defectlab.ui.plates_view import _new_boxes
+
+    plate_id, _ = add_plate(ws, "Plates", _png(make_plate_images(1, 200, 240, random_state=778)[0][0]), "thin.png")
+    add_crops(ws, "Plates", plate_id, [("scratches", 20, 50, 180, 62)])  # 160 x 12
+    plate = next(r for r in items_frame(ws, 1, role="plate").to_dict("records") if r["id"] == plate_id)
+    project = get_project(ws, "Plates")
+    shifted = {"x": 40, "y": 53, "w": 170, "h": 12, "score": 0.9}  # IoU 0.47, 66 % of the crop inside it
+    far = {"x": 20, "y": 150, "w": 40, "h": 30, "label": "crazing", "score": 0.8}
+    kept = _new_boxes(ws, project, plate, [{**shifted, "label": "scratches"}, {**shifted, "label": "crazing"}, far])
+    assert [b["label"] for b in kept] == ["crazing", "crazing"] and kept[1] == far

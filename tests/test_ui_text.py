@@ -130,3 +130,27 @@ def test_team_pages_escape_user_and_assignment_names(tmp_path):
         at.switch_page(f"{PAGES}/{page}.py").run()
         no_exception(at)
         _assert_nothing_rendered(at, page)
+
+
+def test_a_kept_flash_message_outlives_the_reruns_a_widget_makes_by_itself():
+    """A message shown once disappears on the next run; one kept for a few seconds is still there after a rerun
+    the page did not ask for (the drawing canvas reruns the page as soon as it is drawn anew)."""
+    from streamlit.testing.v1 import AppTest
+
+    def page():
+        import streamlit as st
+
+        from defectlab.ui import common
+
+        if st.session_state.get("go"):
+            st.session_state["go"] = False
+            common.flash("success", "once")
+            common.flash("success", "kept", keep_seconds=30)
+        common.show_flash()
+
+    at = AppTest.from_function(page)
+    at.session_state["go"] = True
+    at.run()  # queued and shown in the same run (as after a callback)
+    assert [m.value for m in at.success] == ["once", "kept"]
+    at.run()  # a rerun nobody asked for
+    assert [m.value for m in at.success] == ["kept"]

@@ -72,7 +72,7 @@ def per_class_bars(per_class_a, per_class_b, label_a, label_b, metric="f1"):
     domain = unit_domain(df["value"])
     # the bars start at the bottom of the shown range (not at 0, which may lie below it) and never leave the plot
     return alt.Chart(df).mark_bar(clip=True).encode(
-        x=alt.X("class:N", title=t("common.class")),
+        x=alt.X("class:N", title=t("common.class"), sort=None),  # the project's class order, not the names'
         xOffset="run:N",
         y=alt.Y("value:Q", title=t(f"metric.{metric}"), scale=alt.Scale(domain=domain)),
         y2=alt.datum(domain[0]),

@@ -357,18 +357,22 @@ def error_text(exc):
     return reason_text(first) if isinstance(first, Message) else str(exc)
 
 
-def flash(kind, message):
+def flash(kind, message, keep_seconds=0.0):
     """Queue a message to show on the next run (callbacks run before the page is drawn).
 
     ``message`` from :func:`t` is shown as it is; any other text (an error's message) is escaped.
+    ``keep_seconds``: shown on every run for that long, not only the next one (a page whose widgets rerun it by
+    themselves right away, such as the drawing canvas, would otherwise take the message away at once).
     """
-    st.session_state.setdefault("flash", []).append((kind, str(md(message))))
+    until = time.monotonic() + float(keep_seconds)
+    st.session_state.setdefault("flash", []).append((kind, str(md(message)), until))
 
 
 def show_flash():
     messages = st.session_state.get("flash") or []
-    st.session_state["flash"] = []
-    for kind, message in messages:
+    now = time.monotonic()
+    st.session_state["flash"] = [m for m in messages if len(m) > 2 and m[2] > now]
+    for kind, message, *_ in messages:
         {"error": st.error, "warning": st.warning, "success": st.success}.get(kind, st.info)(message)
 
 

@@ -440,21 +440,29 @@ def locate_panel(ws, project, run_id):
 
 # -- Cut-crops page ------------------------------------------------------------------------------------
 
-def _new_boxes(ws, project, plate, boxes, max_iou=0.5):
-    """The located boxes of known classes that do not repeat a crop already cut from the plate."""
+def _new_boxes(ws, project, plate, boxes, max_iou=0.5, max_inside=0.5):
+    """The located boxes of known classes that do not repeat a crop already cut from the plate (or a box dismissed
+    there): IoU >= ``max_iou`` with it, or of its class with half of the smaller of the two inside the other (a thin
+    scratch found a little shifted overlaps its crop by far less than half its union)."""
     from defectlab.learn.locate import _pairwise
 
     frame = items_frame(ws, project.id)
-    cut = [list(b) for b in frame.loc[frame["parent_id"] == plate["id"], "box"] if b is not None]
+    crops = frame[(frame["parent_id"] == plate["id"]) & frame["box"].notna()]
+    cut = [list(b) for b in crops["box"]]
+    cut_labels = [str(v) if isinstance(v, str) else None for v in crops["label"]]
     # a box dismissed on the Predict page (a false positive) is not suggested again
-    cut += [[m["x"], m["y"], m["x"] + m["w"], m["y"] + m["h"]]
-            for m in plate_review.plate_memory(ws, plate["id"], user=common.user()) if m["decision"] == "dismissed"]
+    for m in plate_review.plate_memory(ws, plate["id"], user=common.user()):
+        if m["decision"] == "dismissed":
+            cut.append([m["x"], m["y"], m["x"] + m["w"], m["y"] + m["h"]])
+            cut_labels.append(m["model_label"])
     keep = [b for b in boxes if b["label"] != BACKGROUND and b["label"] in project.classes]
     if not cut or not keep:
         return keep
     xyxy = np.array([[b["x"], b["y"], b["x"] + b["w"], b["y"] + b["h"]] for b in keep], np.float64)
-    iou, _ = _pairwise(xyxy, np.array(cut, np.float64))
-    return [b for b, v in zip(keep, iou.max(axis=1), strict=True) if v < max_iou]
+    iou, inside = _pairwise(xyxy, np.array(cut, np.float64))
+    same = np.array([[b["label"] == c for c in cut_labels] for b in keep])
+    repeats = (iou >= max_iou) | (same & (inside >= max_inside))
+    return [b for b, r in zip(keep, repeats.any(axis=1), strict=True) if not r]
 
 
 def suggest_panel(ws, project, plate, generation):
@@ -490,8 +498,9 @@ def suggest_panel(ws, project, plate, generation):
                                       "expected": result.extra.get("expected"), "run_id": run_id,
                                       "estimate": result.extra.get("estimate"), "tiled": result.extra.get("tiled"),
                                       "size": (result.width, result.height)}
-            if not boxes:
-                common.flash("info", t("plates.no_boxes"))
+            if not boxes:  # nothing found, or all of it already cut (or dismissed) on this plate
+                common.flash("info", t("plates.no_new_boxes", n=len(result.boxes)) if result.boxes
+                             else t("plates.no_boxes"))
             st.rerun()
     if sug.get("plate") == int(plate["id"]) and sug.get("generation") == generation and sug.get("boxes"):
         st.caption(t("plates.suggested", n=len(sug["boxes"])))

@@ -98,7 +98,7 @@ def _save(boxes):
         for r in report.rejected:
             st.warning(common.rejected_text(r))
         if report.imported:
-            common.flash("success", t("crops.saved", n=report.imported))
+            common.flash("success", t("crops.saved", n=report.imported), keep_seconds=4)  # the new canvas reruns
             st.session_state["crop_canvas_n"] = st.session_state.get("crop_canvas_n", 0) + 1
             st.session_state["lbl_ctx"] = None
             st.rerun()
@@ -139,8 +139,8 @@ else:
         y0, y1 = sorted((max(0, round(y0)), min(plate["height"], round(y1))))
         drawn.append((class_of_name.get(b["label"], b["label"]) or None, x0, y0, x1, y1))
     for k, (label, x0, y0, x1, y1) in enumerate(drawn, start=1):
-        shown = common.md(common.cls_name(label)) if label else t("crops.unlabeled_box")
-        st.caption(f"{k}\\. {shown}: ({x0}, {y0}) – ({x1}, {y1})")
+        shown = common.cls_name(label) if label else t("crops.unlabeled_box")
+        st.caption(t("crops.drawn_line", k=k, label=shown, x0=x0, y0=y0, x1=x1, y1=y1))
     if st.button(t("crops.save_drawn", n=len(drawn)), key="crop_save_drawn", type="primary",
                  disabled=not drawn):
         _save(drawn)

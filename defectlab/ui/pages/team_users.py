@@ -82,21 +82,25 @@ with c[2]:
             common.flash("success", t("users.reset_done", user=who))
             st.rerun()
 
-# -- open sessions -----------------------------------------------------------------------------------
+# -- open sessions (team mode: nobody signs in on a single-user workspace, every tab is the local admin) --------
 st.subheader(t("users.sessions"))
-st.caption(t("users.sessions_help"))
-with common.guard():
-    open_sessions = [r for r in team.list_sessions(ws, by=me) if r["id"] != st.session_state.get("auth_session")]
-    if not open_sessions:
-        st.caption(t("users.sessions_none"))
-    else:
-        st.dataframe(pd.DataFrame([{
-            t("users.username"): r["user"], t("users.col.since"): r["created_at"][:16].replace("T", " "),
-            t("users.col.last_seen"): r["last_seen"][:16].replace("T", " "),
-            t("users.col.source"): common.source_text(r["source"])}
-            for r in open_sessions]), hide_index=True, width="stretch")
-        if st.button(t("users.end_sessions"), key="users_end_sessions", disabled=who == me):
-            with common.guard():
-                n = team.revoke_sessions(ws, who, by=me)
-                common.flash("success", t("users.sessions_ended", user=who, n=n))
-                st.rerun()
+if not common.team_mode(ws):
+    st.caption(t("users.sessions_single_user"))
+else:
+    st.caption(t("users.sessions_help"))
+    with common.guard():
+        open_sessions = [r for r in team.list_sessions(ws, by=me) if r["id"] != st.session_state.get("auth_session")]
+        if not open_sessions:
+            st.caption(t("users.sessions_none"))
+        else:
+            st.dataframe(pd.DataFrame([{
+                t("users.username"): common.who(r["user"]),
+                t("users.col.since"): r["created_at"][:16].replace("T", " "),
+                t("users.col.last_seen"): r["last_seen"][:16].replace("T", " "),
+                t("users.col.source"): common.source_text(r["source"])}
+                for r in open_sessions]), hide_index=True, width="stretch")
+            if st.button(t("users.end_sessions"), key="users_end_sessions", disabled=who == me):
+                with common.guard():
+                    n = team.revoke_sessions(ws, who, by=me)
+                    common.flash("success", t("users.sessions_ended", user=who, n=n))
+                    st.rerun()

@@ -67,9 +67,11 @@ def _status():
         st.caption(t("train.idle"))
         return
     if j.running:
-        st.progress(j.fraction, text=t("train.running", model=common.model_name(j.params["model"]),
-                                       user=common.who(j.user), seconds=int(j.seconds),
-                                       message=common.reason_text(j.message) if j.message else ""))
+        text = t("train.running", model=common.model_name(j.params["model"]), user=common.who(j.user),
+                 seconds=int(j.seconds))
+        if j.message:  # what it is doing now, after the catalog sentence
+            text = common.SafeMarkdown(f"{text} · {common.md(common.reason_text(j.message))}")
+        st.progress(j.fraction, text=text)
         st.caption(t("train.keep_working"))
         if j.user == common.user() and j.result is None and st.button(
                 t("train.cancel"), key="train_cancel", icon=":material/stop:", disabled=j.cancel_requested.is_set()):
