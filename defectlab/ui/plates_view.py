@@ -385,12 +385,12 @@ def _earlier_searches(ws, project):
     if not rows:
         st.caption(t("plates.earlier_none"))
         return
-    table = pd.DataFrame([{
+    table = pd.DataFrame([{  # the counts before the long columns: visible without scrolling the table
         t_plain("plates.col_when"): str(r["created_at"])[:16].replace("T", " "),
         t_plain("plates.col_source"): r["source"], t_plain("plates.col_who"): common.who(r["user"]),
-        t_plain("plates.col_run"): r["run_id"], t_plain("plates.col_boxes"): r["n_boxes"],
+        t_plain("plates.col_boxes"): r["n_boxes"], t_plain("plates.col_open"): r["n_open"],
         t_plain("plates.col_classes"): ", ".join(f"{common.cls_name(c)} {n}" for c, n in r["counts"].items()),
-        t_plain("plates.col_open"): r["n_open"]} for r in rows])
+        t_plain("plates.col_run"): r["run_id"]} for r in rows])
     picked = st.dataframe(table, hide_index=True, width="stretch", on_select="rerun", selection_mode="multi-row",
                           key="plates_earlier_table")
     chosen = sorted((picked or {}).get("selection", {}).get("rows") or [])

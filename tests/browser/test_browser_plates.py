@@ -249,6 +249,27 @@ def test_predict_searches_a_batch_of_plates_and_steps_through_them(server, brows
     stored = set(items_frame(ws, project.id, role="plate")["source"])
     assert {"班次_1.png", "班次_2.png"} <= stored and "truncated.png" not in stored
     shot(page, "predict_plate_batch_next")
+    # the table: ticking the first row's box shows that plate again
+    grid = page.locator("[data-testid='stDataFrame']").first
+    box = grid.bounding_box()
+    page.mouse.click(box["x"] + 14, box["y"] + 35 + 17)  # the selection column of row 1 (below the header)
+    page.get_by_text("Plate 1 of 2: 班次_1.png").wait_for()
+    page.context.close()
+    # another day, another tab: the batch is gone with its tab, its searches are not
+    page = new_page(browser)
+    page.goto(f"{server.url}/predict")
+    wait_ready(page)
+    page.get_by_text("Full images (plates): where are the defects?").click()
+    wait_ready(page)
+    page.get_by_text("Earlier searches with boxes still open", exact=True).click()
+    wait_ready(page)
+    reopen = page.get_by_role("button", name=re.compile(r"Review all \d+ plates"))
+    reopen.wait_for()
+    reopen.click()
+    page.get_by_text(re.compile(r"Searched on .* \(UTC\) by ")).first.wait_for(timeout=60_000)
+    wait_ready(page)
+    assert page.locator("[data-testid='stImage']").filter(has_text="as recorded").count() >= 1
+    shot(page, "predict_plate_batch_reopened")
     page.context.close()
 
 
