@@ -351,6 +351,11 @@ def test_a_box_that_repeats_a_crop_cut_by_hand_is_marked_and_cannot_be_stored_tw
     # the first search's box is the same defect: refused too, though that search came before the crop
     with pytest.raises(ConflictError, match="repeats crop"):
         decide_box(ws, "Plates", found.extra["result_id"], 0, "accept", user="sam")
+    # listed and reopened later, the box is still the crop's: not open, no buttons
+    row = next(r for r in recorded_results(ws, "Plates", user="sam") if r["result_id"] == again.extra["result_id"])
+    assert row["n_open"] == len(again.boxes) - len(again.extra["earlier"])
+    reopened = reopen_result(ws, "Plates", again.extra["result_id"], user="sam", with_map=False)
+    assert reopened.extra["earlier"][k]["decision"] == "cut" and reopened.extra["earlier"][k]["crop_id"] == crop_id
     # once the crop is deleted the box may be stored again
     from defectlab.store import delete_items
 

@@ -559,7 +559,8 @@ def recorded_results(ws: WorkspaceLike, project: ProjectRef, user: str = "local"
     list of dict
         ``result_id``, ``item_id``, ``source``, ``run_id``, ``user`` (who searched), ``created_at``, ``n_boxes``,
         ``counts`` (``{class: boxes}``), ``n_open``: boxes with no decision on this plate yet (a box decided on
-        an earlier search of the plate, IoU >= 0.5, counts as decided, as :func:`locate_plate` marks it).
+        another search of the plate, or one that repeats a crop already cut from it, IoU >= 0.5, counts as
+        decided, as :func:`locate_plate` marks it).
     """
     from defectlab._validation import _check_int
     from defectlab.store import get_project, require
@@ -580,7 +581,10 @@ def recorded_results(ws: WorkspaceLike, project: ProjectRef, user: str = "local"
         boxes = json.loads(r["boxes"])
         memory = plate_memory(ws, r["plate_id"], user=user) if boxes else []
         decided = {m["box_index"] for m in memory if m["result_id"] == r["id"]}  # this search's boxes by index
-        decided |= set(_match_earlier(boxes, [m for m in memory if m["result_id"] != r["id"]]))
+        # and those that repeat a box decided on another search, or a crop already cut from the plate
+        decided |= set(_with_cut_crops(ws, boxes, _match_earlier(boxes, [m for m in memory
+                                                                          if m["result_id"] != r["id"]]),
+                                       int(r["plate_id"])))
         counts: dict[str, int] = {}
         for b in boxes:
             counts[str(b["label"])] = counts.get(str(b["label"]), 0) + 1
@@ -614,9 +618,9 @@ def reopen_result(ws: WorkspaceLike, project: ProjectRef, result_id: int, user: 
     PlateResult
         The recorded boxes; ``extra``: ``result_id``, ``item_id``, ``run_id``, ``recorded`` (``{"user", "at"}``
         of the search), ``decided`` (``{box index: decision}`` of this result: ``accepted`` / ``corrected`` /
-        ``dismissed``), ``earlier`` (boxes that repeat one decided on another search of the plate, as
-        :func:`locate_plate`), ``map`` (whether the map is there); ``expected`` is None (the search's threshold is
-        not recorded).
+        ``dismissed``), ``earlier`` (boxes that repeat one decided on another search of the plate or a crop cut
+        from it, as :func:`locate_plate`), ``map`` (whether the map is there); ``expected`` is None (the search's
+        threshold is not recorded).
     """
     from defectlab.errors import ArtifactError
     from defectlab.learn.locate import PlateResult, locate_item
@@ -633,7 +637,8 @@ def reopen_result(ws: WorkspaceLike, project: ProjectRef, result_id: int, user: 
     boxes = json.loads(row["boxes"])
     memory = plate_memory(ws, plate["id"], user=user)
     decided = {m["box_index"]: m["decision"] for m in memory if m["result_id"] == result_id}
-    earlier = _match_earlier(boxes, [m for m in memory if m["result_id"] != result_id])
+    earlier = _with_cut_crops(ws, boxes, _match_earlier(boxes, [m for m in memory if m["result_id"] != result_id]),
+                              int(plate["id"]))
     result = None
     if with_map:
         try:
