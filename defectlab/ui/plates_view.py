@@ -393,8 +393,8 @@ def _earlier_searches(ws, project):
         t_plain("plates.col_run"): r["run_id"]} for r in rows])
     picked = st.dataframe(table, hide_index=True, width="stretch", on_select="rerun", selection_mode="multi-row",
                           key="plates_earlier_table")
-    chosen = sorted((picked or {}).get("selection", {}).get("rows") or [])
-    targets = [rows[k] for k in chosen] or rows
+    chosen = sorted(k for k in (picked or {}).get("selection", {}).get("rows") or [] if k < len(rows))  # rows go
+    targets = [rows[k] for k in chosen] or rows  # as their boxes are decided: a stale tick is ignored
     label = t("plates.earlier_open", n=len(targets)) if chosen else t("plates.earlier_open_all", n=len(targets))
     if st.button(label, key="plates_earlier_go", icon=":material/history:"):
         with common.guard():
