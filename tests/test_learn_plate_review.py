@@ -428,3 +428,53 @@ def test_a_hostile_reopen_is_refused(team):
     for bad in (0, -3, True, "5"):
         with pytest.raises(InputError):
             recorded_results(ws, "Plates", user="sam", limit=bad)
+
+
+def test_a_partly_reviewed_plate_gives_no_background_over_its_open_boxes_and_no_scorer_truth(team, monkeypatch):
+    """A supervisor accepted one box of a plate and left the others: those may be defects. The next run's locator
+    draws no "no defect" window over them, and its box scorer does not learn from the plate (its boxes are not
+    all its defects); once every box is decided the plate counts again."""
+    from defectlab.learn import locate as L
+    from defectlab.learn.plate_review import open_boxes
+
+    ws, _, data = team
+    plate_id = _plate(ws, data, name="half_done.png")
+    result = _result(ws, plate_id)
+    assert len(result.boxes) >= 2
+    decide_box(ws, "Plates", result.extra["result_id"], 0, "accept", user="sam")
+    still = open_boxes(ws, [plate_id])[plate_id]
+    expected = [k for k in range(1, len(result.boxes)) if k not in _result_repeats(ws, result)]
+    assert len(still) == len(expected) >= 1
+    assert all(b in L._plate_boxes(ws, [plate_id], with_open=True)[plate_id] for b in still)
+    assert not any(b in L._plate_boxes(ws, [plate_id])[plate_id] for b in still)  # crops alone by default
+    # the scorer's plates: a run trained now leaves the plate out
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def spy(truth, seed):
+        seen["plates"] = set(truth)
+        raise Stop
+
+    run = train_project(ws, "Plates", model="logreg", preset="fast", folds=3, seed=1, n_jobs=1)
+    monkeypatch.setattr(L, "_held_out_groups", spy)
+    with pytest.raises(Stop):
+        L.locator_for_run(ws, run["run_id"])
+    assert plate_id not in seen["plates"] and len(seen["plates"]) >= 2
+    # every box decided: nothing open, the plate is whole again
+    for k in range(1, len(result.boxes)):
+        try:
+            decide_box(ws, "Plates", result.extra["result_id"], k, "dismiss", user="sam")
+        except ConflictError:  # a box that repeats the accepted one's crop
+            pass
+    assert plate_id not in open_boxes(ws, [plate_id])
+
+
+def _result_repeats(ws, result):
+    """Indices of a result's boxes that repeat a crop of its plate now (not open)."""
+    from defectlab.learn.plate_review import _plate_crops, _repeated_crop
+
+    with ws.read() as conn:
+        crops = _plate_crops(conn, result.extra["item_id"])
+    return {k for k, b in enumerate(result.boxes) if _repeated_crop(b, crops) is not None}

@@ -729,9 +729,16 @@ def _training_items(ws, run):
     return rows
 
 
-def _plate_boxes(ws, plate_ids):
-    """{plate id: [(x0, y0, x1, y1), ...]} of every (not deleted) crop cut from each plate."""
+def _plate_boxes(ws, plate_ids, with_open=False):
+    """{plate id: [(x0, y0, x1, y1), ...]} of every (not deleted) crop cut from each plate; with ``with_open``
+    also the boxes its latest search found that nobody decided (maybe defects: no "no defect" window there,
+    :func:`~defectlab.learn.plate_review.open_boxes`)."""
     out = {int(p): [] for p in plate_ids}
+    if with_open:
+        from defectlab.learn.plate_review import open_boxes
+
+        for pid, boxes in open_boxes(ws, list(out)).items():
+            out[pid] += boxes
     ids = list(out)
     with ws.read() as conn:
         for start in range(0, len(ids), 500):
@@ -763,7 +770,7 @@ def _background_set(ws, rows, sides, per_plate, seed):
     per_plate = int(np.clip(np.ceil(cap / len(plate_ids)), per_plate, 40))
     rng = np.random.default_rng(seed)
     order = rng.permutation(plate_ids)
-    boxes = _plate_boxes(ws, plate_ids)
+    boxes = _plate_boxes(ws, plate_ids, with_open=True)
     crops = []
     for pid in order.tolist():
         if len(crops) >= cap:
@@ -1116,6 +1123,12 @@ def _learn_ranker(ws, run, rows, spec, sides, per_plate, seed):
     from defectlab.store import get_item, load_item_image
 
     truth = _plate_truth(rows)
+    # a partly reviewed plate (its latest search has boxes nobody decided) does not have all its defects boxed:
+    # its crops train, but the ranker and scorer do not learn from it
+    from defectlab.learn.plate_review import open_boxes
+
+    for pid in open_boxes(ws, list(truth)):
+        truth.pop(pid, None)
     if len(truth) < 2:
         return None, None, 0
     classes = sorted({str(r["label"]) for r in rows} | {BACKGROUND})

@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from defectlab.learn.locate import LocateSettings, PlateResult
 
 __all__ = ["DECISIONS", "box_decisions", "decide_box", "locate_plate", "locate_plates", "locate_plates_from",
-           "plate_memory", "plate_summary", "recorded_results", "reopen_result"]
+           "open_boxes", "plate_memory", "plate_summary", "recorded_results", "reopen_result"]
 
 DECISIONS = ("accept", "correct", "dismiss")
 _DONE = {"accept": "accepted", "correct": "corrected", "dismiss": "dismissed"}
@@ -533,6 +533,50 @@ def plate_memory(ws: WorkspaceLike, plate_id: int, user: str = "local") -> list[
             out.append({"x": b["x"], "y": b["y"], "w": b["w"], "h": b["h"], "model_label": b["label"],
                         "decision": r["decision"], "label": r["label"], "crop_id": r["crop_id"], "user": r["user"],
                         "at": r["created_at"], "result_id": r["result_id"], "box_index": r["box_index"]})
+    return out
+
+
+def open_boxes(ws: WorkspaceLike, plate_ids: Any) -> dict[int, list[list[float]]]:
+    """Boxes the latest search of each plate found that nobody has decided: ``{plate id: [[x0, y0, x1, y1], ...]}``
+    (plates without one are left out). Internal, for the locator (no role: it trains from what is stored).
+
+    Such a plate is partly reviewed: a supervisor accepted some of its boxes and left the others, which may be
+    defects. The locator does not draw "no defect" windows over them, and its box scorer does not learn from the
+    plate (its boxes are not all its defects). A box that repeats a decided one (IoU >= 0.5, any search of the
+    plate) or a crop of the plate is not open.
+    """
+    from defectlab.store.workspace import as_workspace
+
+    ws = as_workspace(ws)
+    ids = [int(p) for p in plate_ids]
+    out: dict[int, list[list[float]]] = {}
+    with ws.read() as conn:
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            rows = conn.execute(
+                f"SELECT r.id, r.plate_id, r.boxes FROM locate_results r WHERE r.plate_id IN "
+                f"({','.join('?' * len(chunk))}) AND r.id = (SELECT MAX(e.id) FROM locate_results e "
+                f"WHERE e.plate_id = r.plate_id)", chunk).fetchall()
+            for r in rows:
+                boxes = json.loads(r["boxes"])
+                if not boxes:
+                    continue
+                decided = conn.execute(
+                    "SELECT d.result_id, d.box_index, x.boxes FROM locate_decisions d JOIN locate_results x "
+                    "ON x.id = d.result_id WHERE x.plate_id = ?", (r["plate_id"],)).fetchall()
+                here = {int(d["box_index"]) for d in decided if d["result_id"] == r["id"]}
+                elsewhere = [json.loads(d["boxes"])[d["box_index"]] for d in decided if d["result_id"] != r["id"]]
+                crops = _plate_crops(conn, r["plate_id"])
+                seen = np.array([[e["x"], e["y"], e["w"], e["h"]] for e in elsewhere], np.float64).reshape(-1, 4)
+                left = []
+                for k, b in enumerate(boxes):
+                    xywh = np.array([[b["x"], b["y"], b["w"], b["h"]]], np.float64)
+                    if (k in here or (len(seen) and _iou(xywh, seen).max() >= _SAME_BOX_IOU)
+                            or _repeated_crop(b, crops) is not None):
+                        continue
+                    left.append([float(b["x"]), float(b["y"]), float(b["x"] + b["w"]), float(b["y"] + b["h"])])
+                if left:
+                    out[int(r["plate_id"])] = left
     return out
 
 
