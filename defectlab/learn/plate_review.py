@@ -284,6 +284,14 @@ def _item_step(value: Any) -> int:
     return int(value)
 
 
+def _class_counts(boxes: list[dict[str, Any]]) -> dict[str, int]:
+    """``{class: boxes}`` of a search's boxes, most boxes first (ties by name)."""
+    counts: dict[str, int] = {}
+    for b in boxes:
+        counts[str(b["label"])] = counts.get(str(b["label"]), 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
 def plate_summary(result: PlateResult) -> dict[str, Any]:
     """One line of a batch's table: what a search found on one plate.
 
@@ -294,12 +302,9 @@ def plate_summary(result: PlateResult) -> dict[str, Any]:
         first), ``top_score`` (the best box's score, None without a box), ``tiled`` (the plate is far larger than
         the run's plates, see :func:`~defectlab.learn.locate.locate_source`), ``result_id``.
     """
-    counts: dict[str, int] = {}
-    for b in result.boxes:
-        counts[str(b["label"])] = counts.get(str(b["label"]), 0) + 1
     return {"item_id": result.extra.get("item_id"), "source": result.source, "width": int(result.width),
             "height": int(result.height), "n_boxes": len(result.boxes),
-            "counts": dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))),
+            "counts": _class_counts(result.boxes),
             "top_score": max((float(b["score"]) for b in result.boxes), default=None),
             "tiled": result.extra.get("tiled") is not None, "result_id": result.extra.get("result_id")}
 
@@ -620,22 +625,13 @@ def recorded_results(ws: WorkspaceLike, project: ProjectRef, user: str = "local"
             "JOIN items i ON i.id = r.plate_id WHERE r.project_id = ? AND i.deleted_at IS NULL "
             "AND r.id = (SELECT MAX(e.id) FROM locate_results e WHERE e.plate_id = r.plate_id) "
             "ORDER BY r.id DESC LIMIT ?", (proj.id, limit)).fetchall()
+    still = open_boxes(ws, [r["plate_id"] for r in rows])  # the one rule of what is left to decide
     out = []
     for r in rows:
         boxes = json.loads(r["boxes"])
-        memory = plate_memory(ws, r["plate_id"], user=user) if boxes else []
-        decided = {m["box_index"] for m in memory if m["result_id"] == r["id"]}  # this search's boxes by index
-        # and those that repeat a box decided on another search, or a crop already cut from the plate
-        decided |= set(_with_cut_crops(ws, boxes, _match_earlier(boxes, [m for m in memory
-                                                                          if m["result_id"] != r["id"]]),
-                                       int(r["plate_id"])))
-        counts: dict[str, int] = {}
-        for b in boxes:
-            counts[str(b["label"])] = counts.get(str(b["label"]), 0) + 1
         row = {"result_id": int(r["id"]), "item_id": int(r["plate_id"]), "source": r["source"], "run_id": r["run_id"],
                "user": r["user"], "created_at": r["created_at"], "n_boxes": len(boxes),
-               "counts": dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))),
-               "n_open": len(boxes) - len(decided)}
+               "counts": _class_counts(boxes), "n_open": len(still.get(int(r["plate_id"]), []))}
         if row["n_open"] or not open_only:
             out.append(row)
     return out
