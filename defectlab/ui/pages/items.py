@@ -94,7 +94,7 @@ def _jump():
 
 # -- the header: count, paging, jump ------------------------------------------------------------------
 st.markdown(t("items.count", n=result["total"], page=ss["ib_page"] + 1, pages=n_pages))
-top = st.columns([1.2, 1.2, 1.6, 2, 1], vertical_alignment="bottom")  # wide enough for the labels in Chinese too
+top = st.columns([1.5, 1.5, 1.7, 1.5, 1], vertical_alignment="bottom")  # labels stay whole at 1100 px, in Chinese too
 top[0].button(t("items.prev"), key="ib_prev", on_click=_page, args=(-1,), disabled=ss["ib_page"] == 0,
               icon=":material/chevron_left:", width="stretch")
 top[1].button(t("items.next"), key="ib_next", on_click=_page, args=(1,), disabled=ss["ib_page"] >= n_pages - 1,
@@ -108,10 +108,10 @@ chosen = _targets()
 with st.container(border=True):
     st.caption(t("items.targets", n=len(chosen)) + " · " + t("items.keys_hint", n=min(9, len(project.classes))))
     if may("label"):
-        per_row = 4  # class names such as "5 · Rolled-in scale" stay whole
+        per_row = 4  # the button shows its number key itself: the name alone keeps "Rolled-in scale" whole
         slots = [c for _ in range(0, len(project.classes) + 1, per_row) for c in st.columns(per_row)]
         for k, cls in enumerate(project.classes):
-            slots[k].button(common.class_label(project, cls), key=f"ib_lab_{k}", on_click=_act, args=("label", cls),
+            slots[k].button(common.cls_name(cls), key=f"ib_lab_{k}", on_click=_act, args=("label", cls),
                             shortcut=str(k + 1) if k < 9 else None, width="stretch", disabled=not chosen)
         slots[len(project.classes)].button(t("common.unusable"), key="ib_unusable", on_click=_act, args=("unusable",),
                                            shortcut="0", width="stretch", disabled=not chosen)
