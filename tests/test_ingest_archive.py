@@ -169,6 +169,17 @@ def test_corrupt_entry_is_skipped_and_others_kept(tmp_path):
     assert res.skipped[0].source == "a.png" and "corrupt" in res.skipped[0].reason
 
 
+def test_name_too_long_for_the_system_is_one_rejection(tmp_path):
+    """A name the file system cannot hold (> 255 bytes: ~90 Chinese characters) skips that entry alone."""
+    long_cjk = "划痕" * 45 + ".png"  # 270 bytes in UTF-8
+    z = _zip(tmp_path / "a.zip", [("crazing/ok.png", b"1"), ("scratches/" + "N" * 300 + ".png", b"2"),
+                                  ("scratches/" + long_cjk, b"3"), ("D" * 300 + "/x.png", b"4"),
+                                  ("scratches/ok2.png", b"5")])
+    res = safe_extract_zip(z, tmp_path / "out")
+    assert _rel(res, tmp_path / "out") == ["crazing/ok.png", "scratches/ok2.png"]
+    assert len(res.skipped) == 3 and all("cannot be written" in str(s.reason) for s in res.skipped)
+
+
 def test_gbk_names_without_utf8_flag_are_decoded(tmp_path):
     gbk = "划痕/划痕_001.png".encode("gbk")
     placeholder = "X" * (len(gbk) - len("/x_001.png")) + "/x_001.png"

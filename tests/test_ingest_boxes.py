@@ -230,6 +230,9 @@ def _mutate(change):
          r"images\[1\]: file_name 'a.jpg' is listed twice"),
         (_mutate(lambda d: d["images"][0].pop("file_name")), r"images\[0\] needs an 'id' and a 'file_name'"),
         (_mutate(lambda d: d["categories"][0].pop("name")), r"categories\[0\] needs an 'id' and a 'name'"),
+        # a hostile id longer than Python converts to int (4,300 digits): a rejection, not a ValueError
+        ('{"images": [{"id": ' + "9" * 5000 + ', "file_name": "a.png"}], "annotations": [], "categories": []}',
+         "number too long"),
     ],
 )
 def test_parse_coco_rejects(tmp_path, text, match):

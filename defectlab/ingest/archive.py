@@ -12,6 +12,7 @@ Windows Explorer on a Chinese system), else the zip standard's CP437.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
@@ -288,12 +289,18 @@ def _copy_entry(zf, info, target, shown, name, budget):
 def _extract_one(zf, info, name, parts, dest, dest_real, shown, budget, result):
     """Extract one planned entry (or list it in ``result.skipped``); returns the bytes written."""
     target = dest.joinpath(*parts)
-    parent_real = os.path.realpath(target.parent) if target.parent.exists() else None
+    try:  # a name the system cannot even look up (longer than 255 bytes: ~85 Chinese characters) is one rejection
+        parent_real = os.path.realpath(target.parent) if target.parent.exists() else None
+        present = target.exists()
+    except OSError as e:
+        result.skipped.append(Skipped(name, msg("ingest.reason.zip_write_failed", "cannot be written here ({detail})",
+                                                detail=os_reason(e))))
+        return 0
     if parent_real is not None and os.path.commonpath([dest_real, parent_real]) != dest_real:
         raise InputError(msg("error.archive.unsafe_would_written_outside",
                 "{shown} is unsafe: {name_80} would be written outside {dest}.",
                 shown=shown, name_80=repr(name[:80]), dest=dest))
-    if target.exists():
+    if present:
         result.skipped.append(Skipped(name, msg("ingest.reason.zip_duplicate",
                                                 "duplicate entry: the first one was kept")))
         return 0
@@ -315,7 +322,7 @@ def _extract_one(zf, info, name, parts, dest, dest_real, shown, budget, result):
             raise InputError(msg("error.archive.disk_full_nothing_was",
                     "{shown}: the disk is full. Nothing was extracted; free some space.",
                     shown=shown)) from None
-        if target.is_file():
+        with contextlib.suppress(OSError):
             target.unlink(missing_ok=True)
         result.skipped.append(Skipped(name, msg("ingest.reason.zip_write_failed", "cannot be written here ({detail})",
                                                 detail=os_reason(e))))

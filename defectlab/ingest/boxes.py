@@ -631,6 +631,10 @@ def _load_coco_json(json_path):
         raise InputError(msg("error.boxes.json_nested_too_deeply",
                 "{json_path}: the JSON is nested too deeply to be a COCO file.",
                 json_path=json_path)) from None
+    except ValueError:  # a number longer than Python converts (4,300 digits); no COCO id or size is that long
+        raise InputError(msg("error.boxes.json_number_too_long",
+                "{json_path}: the JSON holds a number too long to be a COCO id or size.",
+                json_path=json_path)) from None
     if not isinstance(doc, dict) or not all(
         isinstance(doc.get(k), list) for k in ("images", "annotations", "categories")
     ):
