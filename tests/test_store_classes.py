@@ -124,3 +124,30 @@ def test_runs_trained_before_a_rename_show_today_names(ws, tmp_path):
     result = compare(ws, project.name, run_a, run_b)
     assert set(result) >= {"a", "b", "fixed", "broken"}
     assert {it["label"] for it in get_run(ws, run_b)["items"]} == {"craze", "patches", "scratches"}
+
+
+def test_team_figures_read_labels_under_today_names(ws, add_items, make_team):
+    """Agreement, gold accuracy and QC read votes as they mean after a rename or merge: a vote for a renamed class
+    is not a disagreement with the same class under its new name (before: agreement refused the old names as
+    unknown classes, gold accuracy counted right answers wrong)."""
+    from defectlab.team.agreement import agreement_summary, pairwise_agreement
+    from defectlab.team.gold import gold_accuracy, set_gold
+
+    make_team(ws, annotators=("ann1", "ann2"))
+    p = create_project(ws, "T", ["scrach", "pit", "dent"], user="lead")
+    ids = add_items(ws, p, 4)
+    set_gold(ws, ids[3], "scrach", by="lead")
+    annotate(ws, ids[0], "scrach", user="ann1")
+    annotate(ws, ids[1], "pit", user="ann1")
+    annotate(ws, ids[1], "dent", user="ann2")
+    annotate(ws, ids[3], "scrach", user="ann1")
+    rename_class(ws, "T", "scrach", "scratch", user="lead")
+    merge_classes(ws, "T", ["pit", "dent"], into="hole", user="lead")
+    annotate(ws, ids[0], "scratch", user="ann2")  # the same class, named after the rename
+    annotate(ws, ids[3], "scratch", user="ann2")
+    s = agreement_summary(ws, "T", by="lead")
+    assert s["n_items"] == 3 and s["unanimous"] == 1.0
+    pairs = pairwise_agreement(ws, "T", by="lead")
+    assert pairs["percent_agreement"].tolist() == [1.0]
+    acc = gold_accuracy(ws, "T", by="lead")
+    assert acc.set_index("user")["accuracy"].to_dict() == {"ann1": 1.0, "ann2": 1.0}

@@ -66,3 +66,33 @@ def test_the_cached_counts_follow_deletes_restores_and_new_items(ws, add_items):
     assert label_counts(ws, p.id) == {"n_items": 5, "labels": {"a": 3, "b": 2}, "n_disagreed": 0}
     add_items(ws, p, 1, prefix="new")  # an unlabeled item: only the item count changes
     assert label_counts(ws, p.id)["n_items"] == 6
+
+
+def test_the_counts_follow_class_renames_and_merges(ws, add_items, make_team):
+    """A rename or merge changes no annotation row: the counts (and the summary) read labels as they mean today,
+    and a merge turns a disagreement between the merged classes into an agreement."""
+    from defectlab.store import merge_classes, rename_class
+
+    make_team(ws, annotators=("ann1", "ann2"))
+    p = create_project(ws, "R", ["patches", "spots", "dents", "pits"], user="lead")
+    ids = add_items(ws, p, 8)
+    for i in ids[:3]:
+        annotate(ws, i, "patches", user="ann1")
+    annotate(ws, ids[3], "dents", user="ann1")
+    annotate(ws, ids[3], "pits", user="ann2")  # a disagreement the merge below settles
+    annotate(ws, ids[4], "spots", user="ann1")
+    assert label_counts(ws, p.id)["n_disagreed"] == 1  # cached now: the key must see the events
+    rename_class(ws, p, "patches", "Patches", user="lead")
+    p = merge_classes(ws, p, ["dents", "pits"], "dents", user="lead")
+    got = label_counts(ws, p.id)
+    want, disagreed = _python_counts(ws, p.id)
+    assert got["labels"] == dict(want) == {"Patches": 3, "dents": 1, "spots": 1}
+    assert got["n_disagreed"] == disagreed == 0
+    s = project_summary(ws, p)
+    assert s["per_class"]["Patches"] == 3 and s["n_labeled"] == 5 and s["n_needs_review"] == 0
+    # a later class reusing an old name is not the renamed one
+    from defectlab.store import add_class
+
+    p = add_class(ws, p, "patches", user="lead")
+    annotate(ws, ids[5], "patches", user="ann1")
+    assert label_counts(ws, p.id)["labels"] == {"Patches": 3, "dents": 1, "spots": 1, "patches": 1}

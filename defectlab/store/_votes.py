@@ -1,6 +1,8 @@
 """Annotation rows and each person's latest vote (private): what the visibility rule
 (:mod:`defectlab.store.visibility`) and the team modules (agreement, QC, gold) read."""
 
+from .renames import class_events, map_label
+
 __all__ = []
 
 
@@ -12,6 +14,7 @@ def _annotation_rows(conn, project_id, user=None, item_ids=None):
 
     With ``user``: only that person's rows, plus the undo rows (by anybody, e.g. a lead) that retract
     them: enough for :func:`_latest_votes` with the same ``user``. With ``item_ids``: only those items.
+    Labels read as they mean today (class renames and merges applied, :mod:`defectlab.store.renames`).
     """
     sql = (f"SELECT {_ROW_COLUMNS} FROM annotations a JOIN items i ON i.id = a.item_id "
            "WHERE i.project_id = ? AND i.role = 'sample' AND i.deleted_at IS NULL")
@@ -36,6 +39,10 @@ def _annotation_rows(conn, project_id, user=None, item_ids=None):
         rows.sort(key=lambda r: r["id"])
     if wanted is not None and len(wanted) > 500:
         rows = [r for r in rows if r["item_id"] in wanted]
+    events = class_events(conn, project_id)
+    if events:  # a label counts under its class's name today: a merge turns two votes into agreement
+        for r in rows:
+            r["label"] = map_label(events, r["label"], r["id"])
     return rows
 
 
