@@ -107,6 +107,17 @@ def cmd_project_list(args):
     _emit(args, payload, human)
 
 
+def _whole_number(text):
+    """An argparse type: an integer from 0 up to SQLite's largest (a count, an offset or an id)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(t("cli.not_whole_number", value=str(text)[:40])) from None
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(t("cli.not_whole_number", value=str(text)[:40]))
+    return value
+
+
 def _compute_options(p):
     """``--jobs`` and ``--scheduler`` for the commands that compute features."""
     p.add_argument("--jobs", type=int, default=None, metavar="N",
@@ -517,7 +528,7 @@ def build_parser():
              "defectlab label-issues NEU --run RUN_ID --json")
     li.add_argument("project")
     li.add_argument("--run", default=None, help="run id (default: newest approved run, else newest)")
-    li.add_argument("--limit", type=int, default=0, help="show at most this many (0: all)")
+    li.add_argument("--limit", type=_whole_number, default=0, help="show at most this many (0: all)")
 
     us = sub.add_parser("user", help="account recovery for whoever can write the workspace files (= admin)")
     usub = us.add_subparsers(dest="user_command", metavar="ACTION", required=True)

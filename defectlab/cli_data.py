@@ -127,7 +127,7 @@ def register(sub, psub, add, common):
     it.add_argument("--annotator", default=None, help="items this person labeled")
     it.add_argument("--since", default=None, help="labeled on or after this date (2026-11-23)")
     it.add_argument("--until", default=None, help="labeled on or before this date")
-    it.add_argument("--batch", type=int, default=None, help="import / predict batch id")
+    it.add_argument("--batch", type=_cli()._whole_number, default=None, help="import / predict batch id")
     it.add_argument("--queue", default=None,
                     choices=["disagreement", "conflict", "sent_to_review"], help="items waiting in a queue")
     it.add_argument("--min-confidence", type=float, default=None, help="newest run's confidence at least")
@@ -138,10 +138,10 @@ def register(sub, psub, add, common):
     it.add_argument("--deleted", action="store_true", help="soft-deleted items instead of live ones")
     it.add_argument("--sort", default="id", choices=["id", "-id", "newest_label", "confidence", "-confidence",
                                                       "source"])
-    it.add_argument("--limit", type=int, default=100)
-    it.add_argument("--offset", type=int, default=0)
+    it.add_argument("--limit", type=_cli()._whole_number, default=100)
+    it.add_argument("--offset", type=_cli()._whole_number, default=0)
 
     ih = add("item-history", cmd_item_history, "every annotation of one item (who, what, when), oldest first",
              "defectlab item-history NEU 1234 --json")
     ih.add_argument("project")
-    ih.add_argument("item_id", type=int)
+    ih.add_argument("item_id", type=_cli()._whole_number)

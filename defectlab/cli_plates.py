@@ -102,7 +102,8 @@ def register(add):
              "locate defects on a stored plate and record the result for the prediction review",
              "defectlab locate-plate Plates 123 --json")
     lp.add_argument("project")
-    lp.add_argument("item_id", type=int, help="a stored image of the project (e.g. a plate uploaded on Predict)")
+    lp.add_argument("item_id", type=_cli()._whole_number,
+                    help="a stored image of the project (e.g. a plate uploaded on Predict)")
     _search_options(lp)
     lps = add("locate-plates", cmd_locate_plates,
               "store the full images of a folder (or one file) as plates, locate defects on each and record the "
@@ -115,7 +116,7 @@ def register(add):
              "accept, correct or dismiss one box of a recorded locate result (supervisors, leads, admins)",
              "defectlab decide-box Plates 7 0 correct --label scratches --json")
     db.add_argument("project")
-    db.add_argument("result_id", type=int, help="the result_id printed by locate-plate")
-    db.add_argument("box_index", type=int, help="position of the box in that result (0 = the first)")
+    db.add_argument("result_id", type=_cli()._whole_number, help="the result_id printed by locate-plate")
+    db.add_argument("box_index", type=_cli()._whole_number, help="position of the box in that result (0 = the first)")
     db.add_argument("decision", choices=["accept", "correct", "dismiss"])
     db.add_argument("--label", default=None, help="the right class (for correct)")

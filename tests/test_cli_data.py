@@ -61,6 +61,30 @@ def test_item_history_json_oldest_first(ws_dir, capsys):
     assert code == 1 and "No item with id 99999" in err and err.count("\n") == 1
 
 
+@pytest.mark.parametrize("argv", [
+    ("item-history", "P", "99999999999999999999"), ("items", "P", "--batch", "99999999999999999999"),
+    ("items", "P", "--offset", "-1"), ("items", "P", "--limit", "1e3"), ("label-issues", "P", "--limit", "-1"),
+    ("locate-plate", "P", "99999999999999999999"), ("decide-box", "P", "1", "99999999999999999999", "accept"),
+])
+def test_hostile_numbers_are_wrong_usage_not_tracebacks(ws_dir, capsys, argv):
+    """Found by an attacker pass: ids beyond SQLite's integers ended in an OverflowError traceback."""
+    try:
+        code = main([*argv, "--workspace", ws_dir])
+    except SystemExit as stop:
+        code = stop.code
+    _, err = capsys.readouterr()
+    assert code == 2 and "whole number" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv,reason", [
+    (("items", "P", "--since", "2026-13-45"), "date"), (("items", "P", "--min-confidence", "nan"), "from 0 to 1"),
+    (("train", "P", "--seed", "99999999999999999999"), "seed"),
+])
+def test_impossible_values_are_one_line_errors(ws_dir, capsys, argv, reason):
+    code, _, err = run(capsys, *argv, "--workspace", ws_dir)
+    assert code == 1 and reason in err and err.count("\n") == 1
+
+
 def test_project_editing_commands(ws_dir, capsys):
     w = ("--workspace", ws_dir, "--json")
     code, out, _ = run(capsys, "project", "rename-class", "P", "scrach", "scratch", *w)

@@ -104,6 +104,49 @@ def test_blind_annotator_sees_own_labels_only(ws, proj):
     assert item_detail(ws, ids[5], user="rita")["label"] == "pit"
 
 
+def test_blind_annotator_learns_nothing_of_others_labels_from_filters_or_order(ws, proj):
+    """Found by an attacker pass: 'unlabeled', the dates and the sort order told a blind labeler which items
+    somebody else had labeled, and the confidence sort gave away the model's ranking."""
+    p, ids = proj
+    from defectlab.team import create_assignment
+
+    create_assignment(ws, p, ids[4:8], ["anna", "bob"], overlap=1.0, overlap_k=2, gold_rate=0.0)
+    before = _ids(query_items(ws, "P", {"unlabeled": True}, user="anna"))
+    annotate(ws, ids[6], "pit", user="bob")               # bob labels a blind item anna has too
+    after = _ids(query_items(ws, "P", {"unlabeled": True}, user="anna"))
+    assert after == before and ids[6] in after             # 'unlabeled' means: not labeled by anna
+    assert ids[0] not in after                             # her own labels do count
+    assert query_items(ws, "P", {"unlabeled": True}, user="rita")["total"] == 5  # a reviewer: by anybody
+    # dates: her own labels only (bob's and the fixture's others do not show)
+    assert set(_ids(query_items(ws, "P", {"since": "2000-01-01"}, user="anna"))) == {ids[0], ids[1], ids[3]}
+    assert _ids(query_items(ws, "P", {"annotator": "anna"}, user="anna")) == [ids[0], ids[1], ids[3]]
+    with pytest.raises(PermissionDenied, match="blind"):
+        query_items(ws, "P", {"annotator": "bob"}, user="anna")
+    for sort in ("confidence", "-confidence"):
+        with pytest.raises(PermissionDenied, match="blind"):
+            query_items(ws, "P", sort=sort, user="anna")
+    # 'most recently labeled' is by her own labels: bob's new label on ids[6] does not bring it forward
+    assert _ids(query_items(ws, "P", sort="newest_label", limit=3, user="anna")) == [ids[3], ids[1], ids[0]]
+    assert _ids(query_items(ws, "P", sort="newest_label", limit=1, user="rita")) == [ids[6]]
+
+
+def test_hostile_numbers_and_dates_are_refused_not_crashes(ws, proj):
+    """Ids beyond SQLite's range, impossible dates and NaN confidences: a rejection (or not found), never an
+    OverflowError or a silent text comparison."""
+    from defectlab.errors import NotFoundError
+
+    for bad in ({"batch": 10**20}, {"item_id": 10**20}, {"item_id": -3}, {"since": "2026-13-45"},
+                {"until": "2026-02-30"}, {"min_confidence": float("nan")}, {"max_confidence": 1.5}):
+        with pytest.raises(InputError):
+            query_items(ws, "P", bad)
+    with pytest.raises(InputError):
+        query_items(ws, "P", offset=10**20)
+    for call in (item_history, item_detail):
+        with pytest.raises(NotFoundError):
+            call(ws, 10**20)
+    assert query_items(ws, "P", {"since": "2026-02-28", "until": "2999-12-31"})["total"] >= 0
+
+
 def test_history_has_every_annotation(ws, proj):
     _p, ids = proj
     annotate(ws, ids[0], "pit", user="rita", source="review", comment="clearly a pit", seconds=4.5)

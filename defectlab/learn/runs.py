@@ -413,7 +413,7 @@ def _check_train_args(model, model_preset, folds, seed, target_accuracy):
                 "{model_preset}.",
                 list_presets=list(PRESETS), model_preset=repr(model_preset)))
     return (_check_int(folds, "train_project", "folds", 2, 50),
-            _check_int(seed, "train_project", "seed", 0),
+            _check_int(seed, "train_project", "seed", 0, 2**32 - 1),  # NumPy's and LightGBM's seed range
             _check_float(target_accuracy, "train_project", "target_accuracy"))
 
 

@@ -13,6 +13,7 @@ filter by other people's labels.
 
 from __future__ import annotations
 
+import datetime as _dt
 import fnmatch
 import re
 from dataclasses import asdict, dataclass
@@ -103,10 +104,12 @@ class ItemFilter:
     item_id: int | None = None
     within_ids: list | None = None
 
-    def needs_labels(self):
-        """Whether the filter looks at other people's labels (refused to blind labelers)."""
-        return bool(self.label or self.annotator or self.queue or self.min_confidence is not None
-                    or self.max_confidence is not None or self.within_ids is not None)
+    def needs_labels(self, user=None):
+        """Whether the filter looks at other people's labels or the model's predictions (refused to blind
+        labelers; filtering by one's own annotations is not)."""
+        return bool(self.label or self.annotator not in (None, user) or self.queue
+                    or self.min_confidence is not None or self.max_confidence is not None
+                    or self.within_ids is not None)
 
 
 # -- the derived-label cache ----------------------------------------------------------------------
@@ -197,10 +200,52 @@ def _check_date(value, name):
     if value is None:
         return None
     value = str(value).strip()
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}([T ][\d:.+\-Z]*)?", value):
+    try:  # the form and a real day (2026-13-45 is refused, not compared as text)
+        ok = bool(re.fullmatch(r"\d{4}-\d{2}-\d{2}([T ][\d:.+\-Z]*)?", value)) and bool(
+            _dt.date.fromisoformat(value[:10]))
+    except ValueError:
+        ok = False
+    if not ok:
         raise InputError(msg("error.items.bad_date", "{name} must be a date like 2026-11-30; got {value!r}.",
                              name=name, value=value[:40]))
     return value.replace(" ", "T")
+
+
+_SQL_MAX = 2**63 - 1  # the largest id SQLite stores
+
+
+def _check_id(value, name):
+    """A filter's id as an int SQLite can compare (a hostile 10**20 is refused, not an OverflowError)."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = -1
+    if isinstance(value, bool) or not 0 <= number <= _SQL_MAX:
+        raise InputError(msg("error.items.bad_id", "{name} must be a whole number from 0 to {max}; got {value}.",
+                             name=name, max=_SQL_MAX, value=repr(value)[:40]))
+    return number
+
+
+def _check_confidence(value, name):
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not 0.0 <= number <= 1.0:  # NaN too
+        raise InputError(msg("error.items.bad_confidence", "{name} must be a number from 0 to 1; got {value}.",
+                             name=name, value=repr(value)[:40]))
+    return number
+
+
+def _item_id(item_id):
+    """An item id to look up; one no item can have (negative, beyond SQLite's range) is not found."""
+    try:
+        number = int(item_id)
+    except (TypeError, ValueError):
+        number = -1
+    if isinstance(item_id, bool) or not 0 <= number <= _SQL_MAX:
+        raise NotFoundError(msg("error.items.not_found", "No item with id {item_id}.", item_id=repr(item_id)[:40]))
+    return number
 
 
 def _newest_run(conn, project_id):
@@ -217,31 +262,36 @@ _PREDICTED = ("COALESCE((SELECT ri.pred_label FROM run_items ri WHERE ri.run_id 
               "ORDER BY pr.id DESC LIMIT 1))")
 
 
-def _where(f, args):
-    """SQL conditions of a filter (appends the named parameters to ``args``)."""
+def _where(f, args, me=None):
+    """SQL conditions of a filter (appends the named parameters to ``args``). ``me``: the blind labeler who
+    looks (``unlabeled`` and the dates then mean their own labels), None for people who see labels."""
     cond = ["i.project_id = :project", "i.role = 'sample'",
             "i.deleted_at IS NOT NULL" if f.deleted else "i.deleted_at IS NULL"]
     if f.item_id is not None:
         cond.append("i.id = :item_id")
-        args["item_id"] = int(f.item_id)
+        args["item_id"] = _check_id(f.item_id, "item_id")
     if f.label:
         cond.append("l.label = :label")
         args["label"] = str(f.label)
-    if f.unlabeled:
+    if f.unlabeled and me is not None:  # a blind labeler: items with no live label of their own
+        cond.append("NOT EXISTS (SELECT 1 FROM annotations a WHERE a.item_id = i.id AND a.user = :me "
+                    "AND a.retracts IS NULL AND NOT EXISTS (SELECT 1 FROM annotations b WHERE b.retracts = a.id))")
+    elif f.unlabeled:
         cond.append("l.label IS NULL")
     if f.source:
         cond.append("i.source GLOB :glob")
         args["glob"] = _glob(f.source)
     if f.batch is not None:
         cond.append("i.batch_id = :batch")
-        args["batch"] = int(f.batch)
+        args["batch"] = _check_id(f.batch, "batch")
     since, until = _check_date(f.since, "since"), _check_date(f.until, "until")
-    if f.annotator or since or until:
+    annotator = me if me is not None and (since or until) else f.annotator  # a blind labeler's dates: own labels
+    if annotator or since or until:
         sub = ("i.id IN (SELECT a.item_id FROM annotations a WHERE a.retracts IS NULL "
                "AND NOT EXISTS (SELECT 1 FROM annotations b WHERE b.retracts = a.id)")
-        if f.annotator:
+        if annotator:
             sub += " AND a.user = :annotator"
-            args["annotator"] = str(f.annotator)
+            args["annotator"] = str(annotator)
         if since:
             sub += " AND a.created_at >= :since"
             args["since"] = since
@@ -253,7 +303,7 @@ def _where(f, args):
         value = getattr(f, bound)
         if value is not None:
             cond.append(f"{_CONFIDENCE} {op} :{bound}")
-            args[bound] = float(value)
+            args[bound] = _check_confidence(value, bound)
     if f.queue:
         cond.append(_queue_condition(f, args))
     if f.within_ids is not None:
@@ -275,6 +325,10 @@ def _queue_condition(f, args):
                 "AND a.created_at > q.at))")
     return "i.id IN (SELECT item_id FROM temp.browse_queue)"
 
+
+_OWN_NEWEST = ("(SELECT MAX(a.id) FROM annotations a WHERE a.item_id = i.id AND a.user = :me)")
+_BLIND_ORDER = {"newest_label": f"{_OWN_NEWEST} IS NULL, {_OWN_NEWEST} DESC, i.id"}
+"""Sorts for a blind labeler: most recently labeled by themselves (the confidence sorts are refused)."""
 
 _ORDER = {
     "id": "i.id",
@@ -319,15 +373,17 @@ def query_items(ws, project, filters=None, sort="id", limit=50, offset=0, user="
         raise InputError(msg("error.items.bad_sort", "Unknown sort {sort!r}; expected one of {sorts}.",
                              sort=str(sort), sorts=", ".join(SORTS)))
     limit, offset = int(limit), int(offset)
-    if not 1 <= limit <= _MAX_LIMIT or offset < 0:
+    if not 1 <= limit <= _MAX_LIMIT or not 0 <= offset <= _SQL_MAX:
         raise InputError(msg("error.items.bad_page", "limit must be 1-{max} and offset >= 0; got {limit}, {offset}.",
                              max=_MAX_LIMIT, limit=limit, offset=offset))
     privileged = may_see_labels(ws, user)
-    if f.needs_labels() and not privileged:
+    if not privileged and (f.needs_labels(user) or sort in ("confidence", "-confidence")):
         raise PermissionDenied(msg("error.items.blind", "user {user!r} labels blind and may not filter by other "
                                    "people's labels, annotators, queues or predictions.", user=str(user)))
     refresh_item_labels(ws, p.id)
     args = {"project": p.id}
+    if not privileged:
+        args["me"] = str(user)
     with ws.read() as conn:
         _require_view(conn, user)
         args["run"] = _newest_run(conn, p.id)
@@ -338,14 +394,15 @@ def query_items(ws, project, filters=None, sort="id", limit=50, offset=0, user="
         if f.within_ids is not None:
             conn.execute("CREATE TEMP TABLE browse_within (item_id INTEGER PRIMARY KEY)")
             conn.executemany("INSERT OR IGNORE INTO temp.browse_within VALUES (?)", [(int(i),) for i in f.within_ids])
-        where = " AND ".join(_where(f, args))
+        where = " AND ".join(_where(f, args, me=args.get("me")))
+        order = _ORDER[sort] if privileged else _BLIND_ORDER.get(sort, _ORDER[sort])
         base = f"FROM items i LEFT JOIN item_labels l ON l.item_id = i.id WHERE {where}"
         total = conn.execute(f"SELECT COUNT(*) {base}", args).fetchone()[0]
         rows = conn.execute(
             f"SELECT i.id AS item_id, i.source, i.batch_id, i.created_at, i.deleted_at, i.blob, i.width, i.height, "
             f"i.parent_id, i.box_index, l.label, l.source AS label_source, l.n_votes, l.agreed, l.reviewed, "
             f"{_CONFIDENCE} AS confidence, {_PREDICTED} AS predicted {base} "
-            f"ORDER BY {_ORDER[sort]} LIMIT :limit OFFSET :offset", {**args, "limit": limit, "offset": offset},
+            f"ORDER BY {order} LIMIT :limit OFFSET :offset", {**args, "limit": limit, "offset": offset},
         ).fetchall()
     items = [_row(r, args["run"]) for r in rows]
     if not privileged and items:
@@ -381,9 +438,10 @@ def item_history(ws, item_id, user="local"):
     """
     with ws.read() as conn:
         _require_view(conn, user)
-        item = conn.execute("SELECT id, project_id FROM items WHERE id = ?", (int(item_id),)).fetchone()
+        item_id = _item_id(item_id)
+        item = conn.execute("SELECT id, project_id FROM items WHERE id = ?", (item_id,)).fetchone()
         if item is None:
-            raise NotFoundError(msg("error.items.not_found", "No item with id {item_id}.", item_id=int(item_id)))
+            raise NotFoundError(msg("error.items.not_found", "No item with id {item_id}.", item_id=item_id))
         rows = [dict(r) for r in conn.execute("SELECT * FROM annotations WHERE item_id = ? ORDER BY id",
                                               (int(item_id),))]
         events = class_events(conn, item["project_id"])
@@ -425,6 +483,7 @@ def item_detail(ws, item_id, user="local"):
     """
     from .items import get_item
 
+    item_id = _item_id(item_id)
     item = get_item(ws, item_id)
     history = item_history(ws, item_id, user=user)
     label = visible_label(ws, item_id, user)

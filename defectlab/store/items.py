@@ -81,9 +81,13 @@ def find_item(conn: sqlite3.Connection, project_id: int, sha256: str, role: str 
 
 
 def get_item(ws: Workspace, item_id: int) -> dict[str, Any]:
-    """One item as a dict (``box`` and ``meta`` decoded); raises NotFoundError."""
-    with ws.read() as conn:
-        row = conn.execute("SELECT * FROM items WHERE id = ?", (int(item_id),)).fetchone()
+    """One item as a dict (``box`` and ``meta`` decoded); raises NotFoundError (also for an id no item can
+    have: negative or beyond SQLite's integers)."""
+    key = int(item_id)
+    row = None
+    if 0 <= key < 2**63:
+        with ws.read() as conn:
+            row = conn.execute("SELECT * FROM items WHERE id = ?", (key,)).fetchone()
     if row is None:
         raise NotFoundError(msg("error.items.no_item_id", "No item with id {item_id}.", item_id=item_id))
     return _decode(dict(row))

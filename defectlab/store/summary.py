@@ -123,7 +123,8 @@ def label_counts(ws: Workspace, project_id: int, conn: sqlite3.Connection | None
     if events:  # renames and merges apply as everywhere else: an annotation counts under its class's name today
         conn.create_function("label_today", 2, lambda label, annotation_id: map_label(events, label, annotation_id),
                              deterministic=True)
-        sql = sql.replace("SELECT a.id, a.item_id, a.label,", "SELECT a.id, a.item_id, label_today(a.label, a.id) AS label,")
+        sql = sql.replace("SELECT a.id, a.item_id, a.label,",
+                          "SELECT a.id, a.item_id, label_today(a.label, a.id) AS label,")
     rows = conn.execute(sql, {"p": int(project_id)}).fetchall()
     out = {"n_items": _live_items(conn, project_id), "labels": {r[0]: int(r[1]) for r in rows},
            "n_disagreed": int(sum(r[2] or 0 for r in rows))}

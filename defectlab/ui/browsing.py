@@ -64,7 +64,8 @@ def filters_form(ws, project, see_labels, may_restore):
                                 max_value=_dt.date.today() + _dt.timedelta(days=1))
         confidence = c[2].slider(t("items.confidence"), 0.0, 1.0, (0.0, 1.0), step=0.05, key="ib_conf",
                                  disabled=not see_labels, help=t("items.confidence_help"))
-        sort = c[3].selectbox(t("items.sort"), SORTS, key="ib_sort",
+        sorts = SORTS if see_labels else [s for s in SORTS if not s.endswith("confidence")]  # no predictions
+        sort = c[3].selectbox(t("items.sort"), sorts, key="ib_sort",
                               format_func=lambda s: tr(f"items.sort.{s.replace('-', 'desc_')}"))
         c = st.columns(4)
         size = c[0].selectbox(t("items.page_size"), [24, 48, 96], key="ib_size")
