@@ -21,9 +21,9 @@ from .errors import InputError
 from .messages import msg
 from .store import get_project, items_frame, log_action, require
 from .store.packs import is_packed
-from .store.projects import UNUSABLE
+from .store.projects import UNUSABLE, _hidden_chars, class_name_problem
 
-__all__ = ["FORMATS", "LABEL_CHOICES", "export_project", "export_zip"]
+__all__ = ["FORMATS", "LABEL_CHOICES", "export_project", "export_zip", "label_folders"]
 
 FORMATS = ("imagefolder", "csv", "coco", "yolo", "voc")
 LABEL_CHOICES = ("all", "reviewed", "agreed")
@@ -57,10 +57,10 @@ def export_project(ws, project, fmt, out, user="local", labels="all"):
     ws : Workspace
     project : str or Project
     fmt : {"imagefolder", "csv", "coco", "yolo", "voc"}
-        ``imagefolder``: ``out/<label>/<id>_<name>.<ext>``. ``csv``: ``out/images/`` plus
-        ``out/labels.csv`` (``path,label,...``, re-importable with ``--layout csv``); when ``out`` ends
-        in ``.csv`` only that file is written, its paths pointing into the workspace (images stored in
-        pack files, which have no file of their own, are written to ``<stem>_images/`` beside it). ``coco``:
+        ``imagefolder``: ``out/<label>/<id>_<name>.<ext>`` (folders named by :func:`label_folders`).
+        ``csv``: ``out/images/`` plus ``out/labels.csv`` (``path,label,...``, re-importable with
+        ``--layout csv``); when ``out`` ends in ``.csv``, that file and the images in ``<stem>_images/``
+        beside it, named relative to it (no path of the workspace is written). ``coco``:
         ``out/images/`` (the plate images, or the items themselves) plus ``out/annotations.json`` with
         one box per labeled crop (whole-image items get a box covering the image). ``yolo``:
         ``out/images/``, ``out/labels/<stem>.txt`` (``class cx cy w h``, normalised) and
@@ -91,7 +91,9 @@ def export_project(ws, project, fmt, out, user="local", labels="all"):
                              out=str(out)))
     df = _labeled(items_frame(ws, p.id), labels)
     writer = {"imagefolder": _imagefolder, "csv": _csv, "coco": _coco, "yolo": _yolo, "voc": _voc}[fmt]
-    n = writer(ws, df, out) if fmt in ("imagefolder", "csv") else writer(ws, p, df, out)
+    if fmt in ("coco", "yolo", "voc"):
+        _check_writable_classes(p, fmt)
+    n = writer(ws, df, out) if fmt == "csv" else writer(ws, p, df, out)
     with ws.transaction() as conn:
         log_action(conn, user, "export", p.id, str(out), {"format": fmt, "exported": n, "labels": labels})
     return {"exported": n, "path": str(out)}
@@ -125,12 +127,48 @@ def _copy(ws, blob, dest):
         shutil.copyfile(ws.blob_path(blob), dest)
 
 
-def _imagefolder(ws, df, out):
+def label_folders(labels):
+    """The folder of each label in an image-folder export: the class name itself (so the folders re-import to
+    the same labels), or, for a name no folder can carry (a path separator or a control character, made
+    before class names were checked), the name with those characters replaced; never two labels in one
+    folder, even on a file system that ignores case. (Windows cannot create a folder whose name holds
+    ``: * ? " < > |``; its zip tools replace them.)
+
+    Examples
+    --------
+    >>> label_folders(["rolled-in scale", "划痕", "a/b", "a_b", ".."])
+    {'rolled-in scale': 'rolled-in scale', '划痕': '划痕', 'a/b': 'a_b', 'a_b': 'a_b_2', '..': 'label'}
+    """
+    out, used = {}, set()
+    for label in labels:
+        name = str(label)
+        if class_name_problem(name) is not None or name != name.strip():
+            name = _SAFE.sub("_", name).strip("._") or "label"
+        base, k = name, 2
+        while name.casefold() in used:
+            name, k = f"{base}_{k}", k + 1
+        used.add(name.casefold())
+        out[label] = name
+    return out
+
+
+def _imagefolder(ws, p, df, out):
+    folders = label_folders([*p.classes, *sorted(set(df["label"]) - set(p.classes))])
     for row in df.itertuples():
-        label_dir = _SAFE.sub("_", row.label).strip("._") or "label"
-        _copy(ws, row.blob, out / label_dir / _safe_name(row.id, row.source, row.blob))
+        _copy(ws, row.blob, out / folders[row.label] / _safe_name(row.id, row.source, row.blob))
     out.mkdir(parents=True, exist_ok=True)
     return len(df)
+
+
+def _check_writable_classes(p, fmt):
+    """A class name with a control character (made before class names were checked) cannot be written to a
+    ``classes.txt`` line, an XML or a JSON consumer intact: refused, naming the class, before anything is
+    written (rename the class first)."""
+    for cls in p.classes:
+        if _hidden_chars(cls):
+            raise InputError(msg("error.export.class_name_chars", "Class {cls!r} holds a control or direction "
+                                 "character that a {fmt} export cannot carry; rename the class first.",
+                                 cls=cls[:40], fmt=fmt))
 
 
 _CSV_COLUMNS = ["path", "label", "item_id", "source", "label_source", "sha256", "width", "height",
@@ -147,12 +185,10 @@ def _csv(ws, df, out):
         out.mkdir(parents=True, exist_ok=True)
     rows = []
     for row in df.itertuples():
-        if single and not is_packed(row.blob):
-            path = str(ws.blob_path(row.blob))
-        elif single:  # packed: no file of its own in the workspace, so one beside the CSV
-            dest = out.parent / f"{out.stem}_images" / _safe_name(row.id, row.source, row.blob)
-            _copy(ws, row.blob, dest)
-            path = str(dest.resolve())
+        if single:  # the images beside the CSV, named relative to it: the pair re-imports, and no workspace path
+            name = _safe_name(row.id, row.source, row.blob)  # leaves the machine in the file
+            _copy(ws, row.blob, out.parent / f"{out.stem}_images" / name)
+            path = f"{out.stem}_images/{name}"
         else:
             name = _safe_name(row.id, row.source, row.blob)
             _copy(ws, row.blob, out / "images" / name)

@@ -134,18 +134,18 @@ def test_label_choice_reviewed_and_agreed(ws, project, tmp_path):
 def test_xml_escapes_hostile_class_names(ws, tmp_path):
     from defectlab.store import add_item, create_project
 
-    p = create_project(ws, "H", ["<b>&x</b>", "ok"])
+    p = create_project(ws, "H", ["<b>&x<i>", "ok"])
     with ws.transaction() as conn:
         sha, rel = ws.put_blob(_png(5), "png")
         item = add_item(conn, p.id, sha256=sha, blob=rel, width=24, height=24, channels=1, source="../../evil.png")
-    annotate(ws, item, "<b>&x</b>")
+    annotate(ws, item, "<b>&x<i>")
     export_project(ws, "H", "voc", tmp_path / "h")
     xml = next((tmp_path / "h" / "annotations").glob("*.xml")).read_text()
-    assert "<name>&lt;b&gt;&amp;x&lt;/b&gt;</name>" in xml
+    assert "<name>&lt;b&gt;&amp;x&lt;i&gt;</name>" in xml
     assert all(tmp_path / "h" in p.parents for p in (tmp_path / "h").rglob("*"))
-    create_project(ws, "H2", ["<b>&x</b>", "ok"])
+    create_project(ws, "H2", ["<b>&x<i>", "ok"])
     report = import_source(ws, "H2", tmp_path / "h", layout="voc")
-    assert _labels_of(ws, "H2") == ["<b>&x</b>"] and not report.rejected
+    assert _labels_of(ws, "H2") == ["<b>&x<i>"] and not report.rejected
 
 
 def test_export_zip_holds_the_files(ws, project):
@@ -156,3 +156,53 @@ def test_export_zip_holds_the_files(ws, project):
     names = zipfile.ZipFile(io.BytesIO(data)).namelist()
     assert n == 3 and "classes.txt" in names and any(x.startswith("labels/") for x in names)
     assert not list(ws.tmp_dir.glob("export-*"))  # the temporary folder is gone
+
+
+def test_single_csv_file_reimports_and_names_no_workspace_path(ws, project, tmp_path):
+    """Found by an attacker pass: the one-file CSV named the workspace's own files (a server path in the file),
+    which its importer then refused as outside the import folder."""
+    out = tmp_path / "one" / "labels of P.csv"
+    assert export_project(ws, project, "csv", out)["exported"] == 3
+    text = out.read_text(encoding="utf-8-sig")
+    assert str(ws.root) not in text
+    with open(out, encoding="utf-8-sig") as fh:
+        paths = [r["path"] for r in csv.DictReader(fh)]
+    assert all(p.startswith("labels of P_images/") and (out.parent / p).is_file() for p in paths)
+    report = import_source(ws, "Q1", out.parent, layout="csv")
+    assert report.imported == 3 and not report.rejected
+    assert _labels_of(ws, "Q1") == ["a", "a", "b"]
+
+
+def _legacy_project(ws, classes):
+    """A project whose class names were stored before class names were checked (written in SQL)."""
+    from defectlab.store import add_item, create_project
+
+    p = create_project(ws, "Old", ["c1", "c2"])
+    with ws.transaction() as conn:
+        conn.execute("UPDATE projects SET classes = ? WHERE id = ?", (json.dumps(classes), p.id))
+    items = []
+    for k, cls in enumerate(classes):
+        with ws.transaction() as conn:
+            sha, rel = ws.put_blob(_png(10 + k), "png")
+            items.append(add_item(conn, p.id, sha256=sha, blob=rel, width=24, height=24, channels=1,
+                                  source=f"{k}.png"))
+        annotate(ws, items[-1], cls)
+    return p
+
+
+def test_imagefolder_never_puts_two_classes_in_one_folder(ws, tmp_path):
+    _legacy_project(ws, [".", "..", "a/b", "a_b", "A_B", "ok"])
+    export_project(ws, "Old", "imagefolder", tmp_path / "f")
+    folders = sorted(p.name for p in (tmp_path / "f").iterdir())
+    assert folders == ["A_B_3", "a_b", "a_b_2", "label", "label_2", "ok"]
+    assert all(len(list(p.iterdir())) == 1 for p in (tmp_path / "f").iterdir())  # one item each, none merged
+
+
+@pytest.mark.parametrize("fmt", ["yolo", "voc", "coco"])
+def test_a_class_name_with_a_line_break_is_refused_before_writing(ws, tmp_path, fmt):
+    """A newline in a class name made classes.txt one line longer: every later class's boxes came back under
+    the wrong class on re-import. Such names can no longer be made; an old one stops the export."""
+    _legacy_project(ws, ["x\ny", "z\u202e", "ok"])
+    with pytest.raises(InputError, match="rename the class"):
+        export_project(ws, "Old", fmt, tmp_path / fmt)
+    assert not (tmp_path / fmt).exists()

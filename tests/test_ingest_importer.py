@@ -480,3 +480,35 @@ def test_a_user_refused_mid_import_stores_nothing_more(ws, tmp_path, monkeypatch
     with pytest.raises(PermissionDenied):
         import_source(ws, "P", root)
     assert len(items_frame(ws, 1)) == 200 and ws.integrity_check() == "ok"
+
+
+def test_csv_creating_a_project_rejects_only_the_rows_whose_label_cannot_be_a_class(ws, tmp_path):
+    """Found by an attacker pass: a CSV import that created its project took 'a,b' and 'x\\x00y' as classes, and
+    one row labeled '__unusable__' (or with a 101-character label) stopped the whole import."""
+    import csv as _csv
+
+    import cv2
+    import numpy as np
+
+    from defectlab.ingest import import_source
+    from defectlab.store import get_project, items_frame
+
+    src = tmp_path / "csvsrc"
+    src.mkdir()
+    rows = [("1.png", "scratch"), ("2.png", "pit"), ("3.png", "a,b"), ("4.png", "x\x00y"), ("5.png", "__unusable__"),
+            ("6.png", "L" * 101), ("7.png", "rtl\u202e")]
+    for k, (name, _label) in enumerate(rows):
+        cv2.imwrite(str(src / name), np.full((16, 16), 20 * k, np.uint8))
+    with open(src / "labels.csv", "w", newline="", encoding="utf-8") as fh:
+        w = _csv.writer(fh)
+        w.writerow(["path", "label"])
+        w.writerows(rows)
+    report = import_source(ws, "FromCSV", src, layout="csv")
+    p = get_project(ws, "FromCSV")
+    assert p.classes == ("pit", "scratch")
+    assert report.imported == 3  # one item of each class and the one marked unusable
+    rejected = {r["source"]: r for r in report.rejected}
+    assert set(rejected) == {"3.png", "4.png", "6.png", "7.png"}
+    assert all(r["reason_key"] == "ingest.reason.label_not_a_class_name" for r in rejected.values())
+    labels = items_frame(ws, p.id).set_index("source")["label"].to_dict()
+    assert labels["5.png"] == "__unusable__"

@@ -151,3 +151,27 @@ def test_team_figures_read_labels_under_today_names(ws, add_items, make_team):
     assert pairs["percent_agreement"].tolist() == [1.0]
     acc = gold_accuracy(ws, "T", by="lead")
     assert acc.set_index("user")["accuracy"].to_dict() == {"ann1": 1.0, "ann2": 1.0}
+
+
+@pytest.mark.parametrize("name", ["a,b", "a，b", "a/b", "a\\b", "x\ny", "x\ry", "esc\x1b[31m", "bel\x07",
+                                  "rtl\u202eexe", "nul\x00", "zw\u200bj", "..", ".", "__mine", "__unusable__",
+                                  "x" * 101])
+def test_class_names_that_break_files_or_look_alike_are_refused_everywhere(ws, proj, name):
+    """One rule for creating a project, adding, renaming and merging into a class (found by an attacker pass:
+    newlines and direction overrides were accepted and broke the YOLO export)."""
+    with pytest.raises(InputError):
+        create_project(ws, "New", [name, "ok"])
+    with pytest.raises(InputError):
+        add_class(ws, "P", name)
+    with pytest.raises(InputError):
+        rename_class(ws, "P", "pit", name)
+    with pytest.raises(InputError):
+        merge_classes(ws, "P", ["pit", "dent"], into=name)
+    assert get_project(ws, "P").classes == ("scrach", "pit", "dent")
+
+
+def test_ordinary_names_in_any_script_stay_allowed(ws, proj):
+    for name in ("rolled-in scale", "压入氧化铁皮", "Grade 3: heavy (HMS 1)", "pit?", "R&D <test>", "a.b"):
+        add_class(ws, "P", name)
+    with pytest.raises(InputError, match="control or direction"):
+        rename_project(ws, "P", "P\u202eevil")

@@ -343,9 +343,11 @@ def test_control_characters_never_reach_the_audit_log_raw(team):
         assert not any(ord(c) < 32 or c in "\x85\u202e" for c in value), value
     assert row["target"].startswith("ann\\nuser.login\\x09local\\x1b[2J\\u202egnp.exe")
     assert escape_controls("张伟 zhang.wei") == "张伟 zhang.wei"
-    create_project(team, "plates\r\nuser.delete\x1b", ["a\x07", "b"], user="lead")
-    row = list_audit(team, action="project.create")[0]
-    assert row["target"] == "plates\\x0d\\nuser.delete\\x1b" and row["details"]["classes"] == ["a\\x07", "b"]
+    with pytest.raises(InputError, match="control"):  # such names are refused before they reach the log at all
+        create_project(team, "plates\r\nuser.delete\x1b", ["a", "b"], user="lead")
+    with pytest.raises(InputError, match="control"):
+        create_project(team, "plates", ["a\x07", "b"], user="lead")
+    assert list_audit(team, action="project.create") == []
 
 
 def test_audit_details_are_escaped_too(team):

@@ -78,8 +78,13 @@ def _assert_nothing_rendered(at, page):
 
 
 def _hostile_workspace(root):
-    ws, project, ids = tiny_workspace(root, n_items=6, classes=(EVIL_CLASS, "pit", "**bold**"), labeled=3,
-                                      name=EVIL_PROJECT, plate=True)
+    """Names made to render as links and pictures. A class name can no longer hold '/' (nor a control
+    character), but a workspace made before that rule may: the pages must still show such names as text."""
+    from unittest import mock
+
+    with mock.patch("defectlab.store.projects.class_name_problem", return_value=None):
+        ws, project, ids = tiny_workspace(root, n_items=6, classes=(EVIL_CLASS, "pit", "**bold**"), labeled=3,
+                                          name=EVIL_PROJECT, plate=True)
     update_project(ws, project, descriptions={EVIL_CLASS: {
         "description": ">= 5 cracks\n![y](http://example.invalid/rule.png)",
         "criteria": "1. longer than [5](http://example.invalid/5) px\n# heading", "examples": [ids[0]]}})

@@ -33,6 +33,7 @@ from ..messages import message_fields, msg
 from ..store import (
     add_item,
     annotate,
+    class_name_problem,
     create_batch,
     create_project,
     find_item,
@@ -198,13 +199,22 @@ def _resolve_project(ws, project, plan, user, with_labels, create_missing):
     except NotFoundError:
         if not create_missing or isinstance(project, int):
             raise
-        labels = sorted(_plan_labels(plan)) if with_labels else []
+        # the classes: every label that can be a class name (an image whose label cannot is rejected with the
+        # reason, the others are imported; the unusable mark is a label, not a class)
+        labels = sorted(lab for lab in (_plan_labels(plan) if with_labels else [])
+                        if lab != UNUSABLE and class_name_problem(lab) is None)
         if len(labels) < 2:
+            first = plan.rejected[0] if plan.rejected else None
             raise InputError(msg(
                 "ingest.error.new_project_needs_classes",
                 "Project {project!r} does not exist and the source names fewer than two labels ({labels}) to "
                 "create it from. Create it first: defectlab project create {project} --classes a,b,c",
-                project=str(project), labels=", ".join(labels) or "none")) from None
+                project=str(project), labels=", ".join(labels) or "none") if first is None else msg(
+                "ingest.error.new_project_needs_classes_rejected",
+                "Project {project!r} does not exist and the source names fewer than two labels ({labels}) to "
+                "create it from; {n} file(s) were rejected, the first: {source}: {reason}",
+                project=str(project), labels=", ".join(labels) or "none", n=len(plan.rejected),
+                source=str(first[0])[:200], reason=first[1])) from None
         return create_project(ws, project, labels, user=user), True
 
 
@@ -535,7 +545,7 @@ def _prepare(img, classes, padding, min_box, limits, with_labels, report):
         report.rejected.append(_rejected(exc.source, exc.reason))
         return None
     label = img.label if with_labels else None
-    if label is not None and label not in classes:
+    if label is not None and label not in classes and label != UNUSABLE:
         report.rejected.append(_rejected(img.source, _unknown_label(label, classes)))
         return None
     crops = []
@@ -549,7 +559,7 @@ def _prepare(img, classes, padding, min_box, limits, with_labels, report):
                 report.rejected.append(_rejected(box_source, reason))
                 continue
             blabel = valid.label if with_labels else None
-            if blabel is not None and blabel not in classes:
+            if blabel is not None and blabel not in classes and blabel != UNUSABLE:
                 report.rejected.append(_rejected(box_source, _unknown_label(blabel, classes)))
                 continue
             xyxy = _padded(valid, padding, w, h)
@@ -568,6 +578,10 @@ def _rejected(source, reason):
 
 
 def _unknown_label(label, classes):
+    problem = class_name_problem(str(label).strip())
+    if problem is not None:  # it could not be added as a class either: say why
+        return msg("ingest.reason.label_not_a_class_name", "label {label} cannot be a class name: {reason}",
+                   label=repr(label)[:60], reason=problem)
     return msg("ingest.reason.unknown_label",
                "label {label} is not a class of this project (classes: {classes}); add the class to the "
                "project or fix the label", label=repr(label), classes=", ".join(sorted(classes)))

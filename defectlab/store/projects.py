@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,7 @@ __all__ = [
     "Project",
     "add_class",
     "add_example",
+    "class_name_problem",
     "create_project",
     "delete_project",
     "get_project",
@@ -45,6 +47,41 @@ UNUSABLE = "__unusable__"
 """The label a reviewer gives an item that is not a defect crop at all (blank frame, wrong camera...)."""
 
 _NAME_MAX = 100
+_NOT_IN_CLASS_NAMES = frozenset(',，/\\')
+"""Characters a class name cannot hold: the list separators, and the path separators (a class is a folder
+of an image-folder import and export)."""
+
+
+def _hidden_chars(name):
+    """Control and format characters (newline, escape, right-to-left override, zero-width ...): they break
+    a ``classes.txt`` line, an XML file or a terminal, and make two names look alike."""
+    return [ch for ch in name if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs")]
+
+
+def class_name_problem(name):
+    """Why ``name`` (already stripped) cannot be a class name, or None.
+
+    One rule for every way a class is made (creating or editing a project, an import that creates one).
+
+    Examples
+    --------
+    >>> class_name_problem("rolled-in scale") is None, class_name_problem("划痕") is None
+    (True, True)
+    >>> class_name_problem("a/b") is not None, class_name_problem("x\\u202ey") is not None
+    (True, True)
+    """
+    if not name or len(name) > _NAME_MAX:
+        return msg("error.project.bad_class_name", "A class name must be 1-{max} characters; got {name!r}.",
+                   max=_NAME_MAX, name=name[:40])
+    if name == UNUSABLE or name.startswith("__") or not name.strip("."):
+        return msg("error.projects.class_name_reserved_choose", "Class name {c} is reserved; choose another name.",
+                   c=repr(name))
+    if _hidden_chars(name) or _NOT_IN_CLASS_NAMES.intersection(name):
+        return msg("error.project.class_name_chars",
+                   "Class name {name!r} cannot hold {chars} or control or direction characters; choose another "
+                   "name.", name=name[:40],
+                   chars=" ".join(sorted(_NOT_IN_CLASS_NAMES, key=",，/\\".index)))
+    return None
 
 
 @dataclass(frozen=True)
@@ -98,14 +135,9 @@ def parse_classes(classes: str | Sequence[str]) -> tuple[str, ...]:
             raise InputError(msg("error.projects.class_listed_twice_class",
                     "Class {c} is listed twice; class names must be unique.",
                     c=repr(c)))
-        if c == UNUSABLE or c.startswith("__"):
-            raise InputError(msg("error.projects.class_name_reserved_choose",
-                    "Class name {c} is reserved; choose another name.",
-                    c=repr(c)))
-        if len(c) > _NAME_MAX:
-            raise InputError(msg("error.projects.class_name_longer_than",
-                    "Class name {c_20}... is longer than {_NAME_MAX} characters.",
-                    c_20=repr(c[:20]), _NAME_MAX=_NAME_MAX))
+        problem = class_name_problem(c)
+        if problem is not None:
+            raise InputError(problem)
         seen.add(c)
     return tuple(names)
 
@@ -145,11 +177,7 @@ def create_project(ws: Workspace, name: str, classes: str | Sequence[str], ordin
     -------
     Project
     """
-    name = str(name).strip()
-    if not name or len(name) > _NAME_MAX:
-        raise InputError(msg("error.projects.project_name_must_characters",
-                "Project name must be 1-{_NAME_MAX} characters; got {name}.",
-                _NAME_MAX=_NAME_MAX, name=repr(name)))
+    name = _check_name(name, what="project")
     classes = parse_classes(classes)
     descriptions = {c: dict(v) for c, v in (descriptions or {}).items() if c in classes}
     with ws.transaction() as conn:
@@ -307,15 +335,14 @@ def project_summary(ws: Workspace, project: ProjectRef) -> dict[str, Any]:
 # -- renaming and class editing ----------------------------------------------------------------------
 def _check_name(name, what="class"):
     name = str(name).strip()
-    if not name or len(name) > _NAME_MAX:
-        if what == "class":
-            raise InputError(msg("error.project.bad_class_name", "A class name must be 1-{max} characters; "
-                                 "got {name!r}.", max=_NAME_MAX, name=name[:40]))
-        raise InputError(msg("error.project.bad_name", "A project name must be 1-{max} characters; got {name!r}.",
-                             max=_NAME_MAX, name=name[:40]))
-    if what == "class" and (name == UNUSABLE or name.startswith("__") or "," in name or "，" in name):
-        raise InputError(msg("error.project.reserved_class",
-                             "Class name {name!r} is reserved or holds a comma; choose another name.", name=name))
+    if what == "class":
+        problem = class_name_problem(name)
+        if problem is not None:
+            raise InputError(problem)
+        return name
+    if not name or len(name) > _NAME_MAX or _hidden_chars(name):
+        raise InputError(msg("error.project.bad_name", "A project name must be 1-{max} characters, none of them a "
+                             "control or direction character; got {name!r}.", max=_NAME_MAX, name=name[:40]))
     return name
 
 
