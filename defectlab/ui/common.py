@@ -89,6 +89,9 @@ class SafeMarkdown(str):
 # starts a heading, quote, list or rule; "_" unless inside a word (GFM: crazing_1.png is no emphasis).
 _MD_ALWAYS = frozenset("\\`*[]()<>!|~$&")
 _MD_LINE_START = re.compile(r"^([#>+=-]|\d+[.)])")
+# GitHub's bare links (http://…, www.…, a@b.c) are made even from escaped text: a word joiner (U+2060, not
+# shown) before the "//", the "." or the "@" keeps them text
+_AUTOLINK = re.compile(r"(?i):/|\bwww\.|@")
 
 
 def _md_line(line):
@@ -101,7 +104,7 @@ def _md_line(line):
             out.append("\\_")
         else:
             out.append(ch)
-    text = "".join(out)
+    text = _AUTOLINK.sub(lambda m: m.group(0)[:-1] + "\u2060" + m.group(0)[-1], "".join(out))
     start = _MD_LINE_START.match(text)
     if start:
         marker = start.group(1)
@@ -121,7 +124,7 @@ def md(text):
     --------
     >>> md(">= 5 cracks") == "\\\\>= 5 cracks"
     True
-    >>> md("![x](http://e.invalid/x.png)") == "\\\\!\\\\[x\\\\]\\\\(http://e.invalid/x.png\\\\)"
+    >>> md("![x](http://e.invalid/x.png)") == "\\\\!\\\\[x\\\\]\\\\(http:\\u2060//e.invalid/x.png\\\\)"
     True
     >>> md("rolled-in_scale_12.jpg"), md("1. first")
     ('rolled-in_scale_12.jpg', '1\\\\. first')
