@@ -222,16 +222,21 @@ def label_states(ws, item_ids):
         Items without any annotation are left out (their version is 0).
     """
     from defectlab.store import derive_label
+    from defectlab.store.renames import class_events, map_label
 
     ids = sorted({int(i) for i in item_ids})[:MAX_OPS]
     if not ids:
         return {}
     with ws.read() as conn:
-        rows = conn.execute(
-            f"SELECT item_id, id, label, user, source, retracts FROM annotations "
-            f"WHERE item_id IN ({','.join('?' * len(ids))}) ORDER BY item_id, id", ids).fetchall()
+        rows = [dict(r) for r in conn.execute(
+            f"SELECT a.item_id, a.id, a.label, a.user, a.source, a.retracts, i.project_id FROM annotations a "
+            f"JOIN items i ON i.id = a.item_id WHERE a.item_id IN ({','.join('?' * len(ids))}) "
+            f"ORDER BY a.item_id, a.id", ids)]
+        events = {p: class_events(conn, p) for p in {r["project_id"] for r in rows}}
     grouped = {}
-    for r in rows:
+    for r in rows:  # labels under today's class names (renames and merges)
+        if events[r["project_id"]]:
+            r["label"] = map_label(events[r["project_id"]], r["label"], r["id"])
         grouped.setdefault(r["item_id"], []).append(r)
     return {item: derive_label(rs) for item, rs in grouped.items()}
 

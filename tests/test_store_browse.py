@@ -130,6 +130,23 @@ def test_blind_annotator_learns_nothing_of_others_labels_from_filters_or_order(w
     assert _ids(query_items(ws, "P", sort="newest_label", limit=1, user="rita")) == [ids[6]]
 
 
+def test_a_blind_labeler_gets_no_source_path_of_a_blind_item(ws, proj):
+    """Class-folder imports name the answer in the path (crazing/crazing_004.png): on blind items (assigned,
+    gold) a blind labeler gets no path, and the path filter does not match them; other items keep theirs."""
+    p, ids = proj
+    from defectlab.team import create_assignment
+
+    create_assignment(ws, p, ids[4:6], ["anna", "bob"], overlap=1.0, overlap_k=2, gold_rate=0.0)
+    rows = {r["item_id"]: r for r in query_items(ws, "P", user="anna")["items"]}
+    assert rows[ids[4]]["source"] is None and rows[ids[5]]["source"] is None
+    assert rows[ids[6]]["source"] == "line1/cam_6.png"
+    assert _ids(query_items(ws, "P", {"source": "cam_4"}, user="anna")) == []
+    assert _ids(query_items(ws, "P", {"source": "cam_6"}, user="anna")) == [ids[6]]
+    assert _ids(query_items(ws, "P", {"source": "cam_4"}, user="rita")) == [ids[4]]
+    assert item_detail(ws, ids[4], user="anna")["item"]["source"] is None
+    assert item_detail(ws, ids[4], user="rita")["item"]["source"] == "line1/cam_4.png"
+
+
 def test_hostile_numbers_and_dates_are_refused_not_crashes(ws, proj):
     """Ids beyond SQLite's range, impossible dates and NaN confidences: a rejection (or not found), never an
     OverflowError or a silent text comparison."""

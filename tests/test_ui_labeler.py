@@ -101,3 +101,58 @@ def test_team_mode_labels_as_the_signed_in_person(tiny):
     no_exception(at)
     row = label_history(ws, queued)[-1]
     assert (row["user"], row["label"], row["source"]) == ("lena", "scale", "human")
+
+
+def _grid_payload(at):
+    """The data the page sends to the grid surface (AppTest shows the component as an unknown element)."""
+    import json
+
+    def walk(node):
+        children = getattr(node, "children", {})
+        for child in (children.values() if isinstance(children, dict) else children):
+            yield child
+            yield from walk(child)
+
+    for el in walk(at._tree):
+        proto = getattr(el, "proto", None)
+        if type(el).__name__ == "UnknownElement" and str(getattr(proto, "id", "")).endswith("labeler_label_grid"):
+            return json.loads(proto.json)
+    raise AssertionError("no grid surface on the page")
+
+
+def _grid_as(ws, user, order=None):
+    import time
+
+    at = AppTest.from_file(APP, default_timeout=30)
+    for key, value in dict(workspace=str(ws.root), lang="en", label_surface="browser", auth_user=user,
+                           last_seen=time.time(), lbl_mode="grid").items():
+        at.session_state[key] = value
+    at.run()
+    at.switch_page(f"{PAGES}/label.py").run()
+    if order is not None:
+        at.selectbox(key="lbl_order").set_value(order).run()
+    no_exception(at)
+    return {i["id"]: i for i in _grid_payload(at)["items"]}
+
+
+def test_the_grid_shows_a_blind_labeler_no_one_elses_label_nor_a_gold_answer(tiny, make_team):
+    """Found by a team pass in Chromium: the in-browser grid showed an annotator her colleague's labels on their
+    shared (blind) items and the gold answers; the item's source path (class folders) gave them away too."""
+    from defectlab.store import annotate
+    from defectlab.team import create_assignment, set_gold
+
+    ws, project, ids = tiny
+    make_team(ws, annotators=("ann1", "ann2"))
+    set_gold(ws, ids[7], "scale", by="lead")
+    create_assignment(ws, project, ids[:6], ["ann1", "ann2"], overlap=1.0, overlap_k=2, gold_rate=0.5, by="lead")
+    annotate(ws, ids[0], "pit", user="ann2")
+    annotate(ws, ids[1], "scratch", user="ann1")
+    items = _grid_as(ws, "ann1")
+    assert ids[0] in items and ids[7] in items                         # the shared item and the gold item
+    assert "label_text" not in items[ids[0]] and "label_text" not in items[ids[7]]
+    for item in items.values():
+        assert "/" not in item["caption"] and ".png" not in item["caption"]  # no source path: no folder name
+    # the lead sees every label and the source (the same page, the queue of all items)
+    items = _grid_as(ws, "lead", order="all")
+    assert items[ids[0]]["label_text"] == "pit" and items[ids[1]]["label_text"] == "scratch"
+    assert items[ids[7]]["label_text"] == "scale" and ".png" in items[ids[0]]["caption"]

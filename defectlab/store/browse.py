@@ -24,7 +24,7 @@ from .labels import derive_label
 from .permissions import can
 from .projects import get_project
 from .renames import class_events, map_by_time, map_label
-from .visibility import visible_label, visible_labels
+from .visibility import item_views
 
 __all__ = [
     "QUEUES",
@@ -278,7 +278,11 @@ def _where(f, args, me=None):
                     "AND a.retracts IS NULL AND NOT EXISTS (SELECT 1 FROM annotations b WHERE b.retracts = a.id))")
     elif f.unlabeled:
         cond.append("l.label IS NULL")
-    if f.source:
+    if f.source and me is not None:  # a blind labeler: paths of blind items (they may name the answer) do not match
+        cond.append("i.source GLOB :glob AND i.id NOT IN (SELECT item_id FROM assignment_items UNION "
+                    "SELECT item_id FROM gold_items WHERE removed_at IS NULL)")
+        args["glob"] = _glob(f.source)
+    elif f.source:
         cond.append("i.source GLOB :glob")
         args["glob"] = _glob(f.source)
     if f.batch is not None:
@@ -362,6 +366,8 @@ def query_items(ws, project, filters=None, sort="id", limit=50, offset=0, user="
         ``total`` (int, all matches) and ``items``: a list of dicts ``item_id, source, label`` (str or None),
         ``label_source, n_votes, agreed, reviewed, batch_id, created_at, deleted_at, blob, width, height,
         parent_id, box_index, confidence, predicted`` (the newest run's prediction, or None) and ``run_id``.
+        For a blind labeler, ``source`` is None on blind items (assigned or gold: a class folder in the path
+        names the answer), and the ``source`` filter does not match them.
 
     Examples
     --------
@@ -406,10 +412,13 @@ def query_items(ws, project, filters=None, sort="id", limit=50, offset=0, user="
         ).fetchall()
     items = [_row(r, args["run"]) for r in rows]
     if not privileged and items:
-        seen = visible_labels(ws, p, user, item_ids=[r["item_id"] for r in items])
+        views = item_views(ws, p, user, item_ids=[r["item_id"] for r in items])
         for r in items:
-            r["label"] = seen.get(r["item_id"])
+            view = views.get(r["item_id"])
+            r["label"] = None if view is None else view.label
             r.update(label_source=None, n_votes=None, agreed=None, reviewed=None, confidence=None, predicted=None)
+            if view is not None and view.own:  # a blind item: its path may name the answer
+                r["source"] = None
     return {"total": int(total), "items": items}
 
 
@@ -486,8 +495,13 @@ def item_detail(ws, item_id, user="local"):
     item_id = _item_id(item_id)
     item = get_item(ws, item_id)
     history = item_history(ws, item_id, user=user)
-    label = visible_label(ws, item_id, user)
+    view = item_views(ws, item["project_id"], user, [item_id])[item_id]
+    label = view.label
     plate = get_item(ws, item["parent_id"]) if item.get("parent_id") else None
+    if view.own:  # a blind item of a blind labeler: no path that may name the answer
+        item["source"] = None
+        if plate is not None:
+            plate["source"] = None
     predictions = []
     if may_see_labels(ws, user):
         with ws.read() as conn:

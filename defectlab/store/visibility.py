@@ -11,6 +11,7 @@ Rules
   ``view_team``), see the current (derived) label, its history and the model's predictions.
 - Anybody else (annotators, supervisors) sees, for an item in any assignment or gold, only their own
   latest label (None before they labeled it); for other items, the current label.
+- Source paths: hidden from them on those blind items (:func:`hidden_sources`; class folders name the answer).
 - Model suggestions: annotators in team mode get none (:func:`may_see_model`): a hint would steer them
   and inflate the measured agreement and gold accuracy.
 """
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from defectlab._typing import ItemIds, ProjectRef
     from defectlab.store import Workspace
 
-__all__ = ["ItemView", "item_views", "may_see_model", "visible_label", "visible_labels"]
+__all__ = ["ItemView", "hidden_sources", "item_views", "may_see_model", "visible_label", "visible_labels"]
 
 
 def _project(ws, project):
@@ -133,6 +134,13 @@ def visible_label(ws: Workspace, item_id: int, user: str) -> str | None:
     if row is None:
         raise NotFoundError(msg("error.visibility.no_item_id", "No item with id {item_id}.", item_id=item_id))
     return item_views(ws, row["project_id"], user, [int(item_id)])[int(item_id)].label
+
+
+def hidden_sources(ws: Workspace, project: ProjectRef, user: str, item_ids: ItemIds) -> set[int]:
+    """Items of ``item_ids`` whose source path ``user`` may not see: the blind ones of a blind labeler (an
+    item imported from a class folder, ``crazing/crazing_004.png``, names its answer in its path; a gold
+    item's too)."""
+    return {i for i, v in item_views(ws, project, user, item_ids).items() if v.own}
 
 
 def may_see_model(ws: Workspace, user: str) -> bool:

@@ -10,10 +10,11 @@ from ..store.visibility import (  # noqa: F401 (re-exported; _blind_items and _p
     _blind_items,
     _privileged,
     _team_mode,
+    hidden_sources,
     item_views,
     may_see_model,
     visible_label,
     visible_labels,
 )
 
-__all__ = ["ItemView", "item_views", "may_see_model", "visible_label", "visible_labels"]
+__all__ = ["ItemView", "hidden_sources", "item_views", "may_see_model", "visible_label", "visible_labels"]

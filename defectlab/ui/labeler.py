@@ -36,6 +36,7 @@ from defectlab.errors import DefectlabError, InputError
 from defectlab.labelops import MAX_OPS, apply_op, label_states, parse_op
 from defectlab.messages import Message, msg
 from defectlab.store import UNUSABLE, get_item
+from defectlab.store.visibility import item_views
 from defectlab.ui import common
 from defectlab.ui.common import t
 
@@ -227,13 +228,17 @@ def _positions(surface, sync, ctx):
     return range(max(pos - 2, 0), min(pos + WINDOW, total)), pos
 
 
-def _describe(surface, ctx, item_id):
-    """Static facts of an item (cached per epoch): caption, size, plate and box."""
+def _describe(surface, ctx, item_id, hidden=frozenset()):
+    """Static facts of an item (cached per epoch): caption, size, plate and box. ``hidden``: items whose source
+    path the person may not see (blind items of a blind labeler: a class folder names the answer)."""
     known = ctx["items"].get(item_id)
     if known is not None:
         return known
     item = get_item(common.workspace(), item_id)
-    caption = t("label.item_caption", id=item_id, source=item["source"], w=item["width"], h=item["height"])
+    if item_id in hidden:
+        caption = t("label.item_caption_blind", id=item_id, w=item["width"], h=item["height"])
+    else:
+        caption = t("label.item_caption", id=item_id, source=item["source"], w=item["width"], h=item["height"])
     if item.get("parent_id"):
         caption += " · " + t("label.from_plate", plate=item["parent_id"], box=item.get("box"))
     plate = int(item["parent_id"]) if item.get("parent_id") and item.get("box") else None
@@ -252,13 +257,14 @@ def _skip_images(ctx, sync):
     return (ctx["sent"] | have) - need
 
 
-def _payload(surface, ctx, desc, state, skip):
-    """One window item for the browser: facts, version, lines, and the image unless it has it."""
+def _payload(surface, ctx, desc, state, skip, shown=None):
+    """One window item for the browser: facts, version, lines, and the image unless it has it. ``shown``: the
+    label its viewer may see (their own vote on an assigned or gold item when they label blind)."""
     grid = surface.view == "grid"
     out = {k: v for k, v in desc.items() if not k.startswith("_")}
     out["version"] = state.version if state else 0
-    if grid and surface.labels_in_grid and state is not None and state.label is not None:
-        out["label_text"] = common.label_text(state.label)
+    if grid and surface.labels_in_grid and shown is not None:
+        out["label_text"] = common.label_text(shown)
     if desc["id"] not in skip:
         try:
             out["img"] = _data_url(desc["_item"], grid)
@@ -273,15 +279,19 @@ def _window(surface, ctx, sync):
     positions, pos = _positions(surface, sync, ctx)
     skip = _skip_images(ctx, sync)
     ids = [surface.ids[p] for p in positions]
-    versions = label_states(common.workspace(), ids)
+    ws, me = common.workspace(), common.user()
+    versions = label_states(ws, ids)
+    views = item_views(ws, surface.project, me, item_ids=ids) if ids else {}
+    shown = {i: v.label for i, v in views.items()} if surface.view == "grid" and surface.labels_in_grid else {}
+    hidden = {i for i, v in views.items() if v.own}
     lines = surface.lines(ids) if surface.lines is not None else {}
     items, plates = [], {}
     for p, item_id in zip(positions, ids, strict=True):
         try:
-            desc = _describe(surface, ctx, item_id)
+            desc = _describe(surface, ctx, item_id, hidden)
         except DefectlabError:
             continue
-        items.append({**_payload(surface, ctx, desc, versions.get(item_id), skip), "pos": p,
+        items.append({**_payload(surface, ctx, desc, versions.get(item_id), skip, shown.get(item_id)), "pos": p,
                       **lines.get(item_id, {})})
         plate_id = desc["plate"]
         if surface.view != "grid" and plate_id is not None and plate_id not in ctx["plates"]:

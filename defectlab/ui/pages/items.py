@@ -145,13 +145,15 @@ if ss.get("ib_open"):
         if d is not None:
             item = d["item"]
             head = st.columns([6, 1])
-            head[0].subheader(t("items.item_title", id=item["id"], source=item["source"]))
+            head[0].subheader(t("items.item_title", id=item["id"], source=item["source"]) if item["source"] is not None
+                              else t("items.item_title_blind", id=item["id"]))  # a blind item: no path
             head[1].button(t("action.close"), key="ib_close", on_click=_open, args=(None,))
             left, right = st.columns([3, 2], gap="large")
             with left:
                 if d["plate"] is not None and item.get("box"):
                     st.image(browsing.plate_context(d["plate"], item["box"]),
-                             caption=t("items.plate_caption", source=d["plate"]["source"]))
+                             caption=t("items.plate_caption", source=d["plate"]["source"]) if d["plate"]["source"]
+                             is not None else t("items.plate_caption_blind"))
                 st.image(common.image_bytes(item, 480), width=min(480, max(96, int(item["width"]))))
             with right:
                 st.metric(t("items.current_label"), common.label_text(d["label"]))

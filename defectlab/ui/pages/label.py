@@ -6,6 +6,7 @@ import streamlit as st
 
 from defectlab.errors import DefectlabError
 from defectlab.store import UNUSABLE, current_label, current_labels, get_item
+from defectlab.store.visibility import hidden_sources
 from defectlab.ui import browsing, common, labelbook, labeler, labeling, suggest
 from defectlab.ui.common import t
 
@@ -85,8 +86,10 @@ def _single():
             st.image(data, width="stretch")
         else:
             st.image(data, width=max(32, min(int(item["width"]) * zoom, 1600)))
-        caption = [t("label.item_caption", id=item_id, source=item["source"],
-                     w=item["width"], h=item["height"])]
+        if team and item_id in hidden_sources(ws, project, common.user(), [item_id]):  # its path may name the answer
+            caption = [t("label.item_caption_blind", id=item_id, w=item["width"], h=item["height"])]
+        else:
+            caption = [t("label.item_caption", id=item_id, source=item["source"], w=item["width"], h=item["height"])]
         if item.get("parent_id"):
             caption.append(t("label.from_plate", plate=item["parent_id"], box=item.get("box")))
         st.caption(" · ".join(caption))
