@@ -82,9 +82,29 @@ def test_nobody_gets_an_item_twice(team, proj):
     # ann1 labeled item 0 already: it goes to ann2 only
     assert first["per_user"] == {"ann1": {"work": 5, "gold": 0}, "ann2": {"work": 6, "gold": 0}}
     assert any("fewer than 2 people" in w for w in first["warnings"])
-    again = create_assignment(team, p, items[:6], ["ann1", "ann2"], overlap=0, gold_rate=0, by="lead")
+    again = create_assignment(team, p, items[:6], ["ann1", "ann2"], overlap=0, gold_rate=0, by="lead", reassign=True)
     assert again["n_items"] == 0 and sorted(again["skipped"]) == sorted(items[:6])
     assert any("not assigned" in w for w in again["warnings"])
+
+
+def test_a_second_batch_leaves_out_items_of_an_open_one(team, proj):
+    """Found by a team pass: a second assignment of 'the next unlabeled items' gave the first one's items to the
+    other annotator (overlap nobody planned), and reported 0 overlapped items."""
+    from defectlab.team import assigned_items, close_assignment, reopen_assignment
+
+    p, items = proj
+    first = create_assignment(team, p, items[:6], ["ann1"], overlap=0, gold_rate=0, by="lead")
+    assert assigned_items(team, p, by="lead") == set(items[:6])
+    second = create_assignment(team, p, items[:10], ["ann1", "ann2"], overlap=0, gold_rate=0, by="lead")
+    assert sorted(second["already_assigned"]) == sorted(items[:6]) and second["n_items"] == 4
+    assert any("already in an open assignment" in str(w) for w in second["warnings"])
+    assert set(assigned_items(team, p, by="lead")) == set(items[:10])
+    close_assignment(team, first["assignment_id"], by="lead")
+    assert assigned_items(team, p, by="lead") == set(items[6:10])
+    reopen_assignment(team, first["assignment_id"], by="lead")  # a close undone: the items come back
+    assert assigned_items(team, p, by="lead") == set(items[:10])
+    with pytest.raises(PermissionDenied):
+        reopen_assignment(team, first["assignment_id"], by="ann1")
 
 
 @pytest.mark.parametrize("kwargs, error, match", [

@@ -138,3 +138,15 @@ def test_empty_workspace(ws):
     df = throughput(ws)
     assert df.empty and list(df.columns) == THROUGHPUT_COLUMNS
     assert throughput_csv(ws) == "\ufeff" + ",".join(THROUGHPUT_COLUMNS) + "\r\n"
+
+
+def test_setting_gold_answers_is_not_a_paid_correction(day, clock):
+    """Found by a team pass: marking six gold items showed the lead six 'corrections' in the pay report."""
+    from defectlab.team import set_gold
+
+    ws, p, items = day
+    clock.now = "2025-03-03T03:00:00"
+    for item in items[6:8]:
+        set_gold(ws, item, "a", by="lead")
+    lead = _rows(throughput(ws, p, tz="Asia/Shanghai", by="lead"))[("2025-03-03", "lead")]
+    assert lead["corrections"] == 1  # the one review decision of the fixture, not the gold answers

@@ -169,7 +169,7 @@ def test_lead_pages_render_and_create_assignment(tmp_path):
         at = _as(ws.root, "local", page)
         no_exception(at)
     at = _as(ws.root, "local", "team_assign")
-    at.multiselect(key="assign_people").set_value(["ann", "bob"])
+    at.pills(key="assign_people").set_value(["ann", "bob"])
     at.number_input(key="assign_n").set_value(4)
     at.button[0].click()
     at.run()
@@ -182,6 +182,51 @@ def test_lead_pages_render_and_create_assignment(tmp_path):
     assert label_history(ws, ids[0])[-1]["source"] == "review"
     at = _as(ws.root, "local", "team_report")
     assert at.get("download_button")
+
+
+def test_assignments_page_second_batch_close_confirm_reopen_and_gold(tmp_path):
+    """Found by a team pass in zh-CN: a second batch handed out the first one's items again, closing was one
+    click with no way back, and gold items were never shown nor their accuracy."""
+    ws, project, ids = _team_ws(tmp_path / "ws")
+    at = _as(ws.root, "local", "team_assign", lang="zh_CN")
+    no_exception(at)
+    at.pills(key="assign_people").set_value(["ann"])
+    at.number_input(key="assign_n").set_value(3)
+    at.button[0].click().run()
+    first = team.list_assignments(ws, project)[0]
+    at.pills(key="assign_people").set_value(["bob"])
+    at.number_input(key="assign_n").set_value(3)
+    at.button[0].click().run()
+    no_exception(at)
+    second = team.list_assignments(ws, project)[0]
+    mine = {r["user"]: r["n_items"] for r in second["progress"]}
+    assert mine == {"bob": 3}
+    assert team.assigned_items(ws, project) == set(ids[:6])  # six different items, none given twice
+    # closing asks first; cancel keeps it open; then close and reopen
+    at.button(key=f"assign_close_{first['id']}").click().run()
+    assert any("重新打开" in w.value for w in at.warning)
+    at.button(key=f"assign_close_no_{first['id']}").click().run()
+    assert team.list_assignments(ws, project)[1]["closed_at"] is None
+    at.button(key=f"assign_close_{first['id']}").click().run()
+    at.button(key=f"assign_close_yes_{first['id']}").click().run()
+    assert team.list_assignments(ws, project)[1]["closed_at"] is not None
+    at.button(key=f"assign_reopen_{first['id']}").click().run()
+    no_exception(at)
+    assert team.list_assignments(ws, project)[1]["closed_at"] is None
+    # gold: make two labeled items gold, see the accuracy of who labeled them, remove one
+    for i in ids[6:8]:
+        annotate(ws, i, "pit", user="local", source="review")
+    at.run()
+    at.dataframe(key="gold_pick_table")  # the picker is a table (no untranslatable "Select all")
+    for i in ids[6:8]:
+        team.set_gold(ws, i, "pit", by="local")
+    annotate(ws, ids[6], "pit", user="ann")
+    annotate(ws, ids[7], "scale", user="ann")
+    at.run()
+    no_exception(at)
+    table = [d for d in at.dataframe if "准确率" in d.value.columns][0].value
+    assert table.iloc[0].tolist()[1:] == [2, 1, 50.0]
+    assert not any("Select all" in str(e.value) for e in at.dataframe)
 
 
 def test_agreement_names_the_item_and_asks_for_a_decision_on_a_tie(tmp_path):

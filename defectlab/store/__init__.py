@@ -21,6 +21,7 @@ from .items import (
     restore_items,
 )
 from .labels import (
+    GOLD_COMMENT,
     SOURCES,
     LabelState,
     annotate,
@@ -63,6 +64,7 @@ __all__ = [
     "ACTIONS",
     "DATA_ROOTS_ENV",
     "EXAMPLE_KINDS",
+    "GOLD_COMMENT",
     "ROLES",
     "SOURCES",
     "UNUSABLE",

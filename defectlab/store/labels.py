@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from defectlab.store import Workspace
 
 __all__ = [
+    "GOLD_COMMENT",
     "SOURCES",
     "LabelState",
     "annotate",
@@ -43,6 +44,10 @@ __all__ = [
     "retract",
     "undo_last",
 ]
+
+GOLD_COMMENT = "gold answer"
+"""The comment of the review annotation :func:`defectlab.team.set_gold` writes with a gold answer: a setting
+of the project, which the throughput report does not count as a correction and the pages show in words."""
 
 SOURCES = ("human", "review", "model", "import")
 

@@ -57,12 +57,14 @@ from .agreement import (
     pairwise_agreement,
 )
 from .assignments import (
+    assigned_items,
     assignment_progress,
     close_assignment,
     create_assignment,
     list_assignments,
     next_items,
     queue_counts,
+    reopen_assignment,
     visible_label,
     visible_labels,
 )
@@ -111,6 +113,7 @@ __all__ = [
     "agreement_summary",
     "annotator_votes",
     "approval_rates",
+    "assigned_items",
     "assignment_progress",
     "authenticate",
     "authenticate_actor",
@@ -153,6 +156,7 @@ __all__ = [
     "qualification_status",
     "queue_counts",
     "recover_account",
+    "reopen_assignment",
     "reset_password",
     "reset_qualification",
     "resume_session",

@@ -76,12 +76,14 @@ if TYPE_CHECKING:
     from ..store import Workspace
 
 __all__ = [
+    "assigned_items",
     "assignment_progress",
     "close_assignment",
     "create_assignment",
     "list_assignments",
     "next_items",
     "queue_counts",
+    "reopen_assignment",
     "visible_label",
     "visible_labels",
 ]
@@ -219,7 +221,7 @@ def _distribution_warnings(short, skipped, overlap_k, gold_rate, pool):
 
 def create_assignment(ws: Workspace, project: ProjectRef, item_ids: ItemIds, annotators: str | list[str],
                       overlap: float = 0.1, overlap_k: int = 2, gold_rate: float = 0.05, by: str = "local",
-                      random_state: RandomState = 0, name: str = "") -> dict[str, Any]:
+                      random_state: RandomState = 0, name: str = "", reassign: bool = False) -> dict[str, Any]:
     """Assign a batch of items to annotators.
 
     Parameters
@@ -243,13 +245,18 @@ def create_assignment(ws: Workspace, project: ProjectRef, item_ids: ItemIds, ann
         Makes the split repeatable.
     name : str, optional
         A label for the lead ("week 12 coil batch").
+    reassign : bool, default False
+        Also give out items already in an open assignment (to other people than those who have them). Off:
+        such items are left out (``already_assigned``, with a warning): a second batch never hands out the
+        first one's items again as overlap nobody planned.
 
     Returns
     -------
     dict
         ``assignment_id``, ``n_items`` (items assigned at least once), ``n_overlap`` (items given to
         several people), ``per_user`` (``{user: {"work": int, "gold": int}}``), ``skipped`` (item ids
-        nobody eligible could take), ``warnings`` (list of str).
+        nobody eligible could take), ``already_assigned`` (item ids left out as in an open assignment),
+        ``warnings`` (list of :class:`~defectlab.messages.Message`).
     """
     from sklearn.utils import check_random_state
 
@@ -262,10 +269,18 @@ def create_assignment(ws: Workspace, project: ProjectRef, item_ids: ItemIds, ann
     with ws.transaction() as conn:
         require(conn, by, "assign")
         pool, blocked = _eligible(conn, p.id, ids, annotators)
+        already = [] if reassign else sorted(set(ids) & {r[0] for r in conn.execute(
+            "SELECT ai.item_id FROM assignment_items ai JOIN assignments s ON s.id = ai.assignment_id "
+            "WHERE s.project_id = ? AND s.closed_at IS NULL", (p.id,))})
+        if already:
+            ids = [i for i in ids if i not in set(already)]
         order = [ids[j] for j in rng.permutation(len(ids))]
         n_overlap = _round(overlap * len(ids)) if overlap > 0 else 0
         work, skipped, short = _distribute(order, annotators, blocked, n_overlap, overlap_k, rng)
         warnings = _distribution_warnings(short, skipped, overlap_k, gold_rate, pool)
+        if already:
+            warnings.insert(0, msg("team.warn.already_assigned", "{n} item(s) are already in an open assignment "
+                                   "and were left out.", n=len(already)))
         cur = conn.execute(
             "INSERT INTO assignments (project_id, name, params, created_at, created_by) VALUES (?, ?, ?, ?, ?)",
             (p.id, name, json.dumps({"overlap": overlap, "overlap_k": overlap_k, "gold_rate": gold_rate,
@@ -277,7 +292,8 @@ def create_assignment(ws: Workspace, project: ProjectRef, item_ids: ItemIds, ann
         for u in annotators:
             gold, wanted = _pick_gold(pool, work[u], u, blocked, gold_rate, rng)
             if gold and len(gold) < wanted:
-                warnings.append(f"Only {len(gold)} unused gold item(s) left for {u}.")
+                warnings.append(msg("team.warn.gold_short", "Only {n} unused gold item(s) left for {user} "
+                                    "({wanted} wanted).", n=len(gold), user=u, wanted=wanted))
             queue = _interleave_gold(work[u], gold, rng)
             rows.extend((assignment_id, item, u, position, kind) for position, (item, kind) in enumerate(queue))
             per_user[u] = {"work": len(work[u]), "gold": len(gold)}
@@ -289,7 +305,7 @@ def create_assignment(ws: Workspace, project: ProjectRef, item_ids: ItemIds, ann
         log_action(conn, by, "assignment.create", p.id, assignment_id,
                    {"name": name, "n_items": n_assigned, "n_overlap": n_multi, "per_user": per_user})
     return {"assignment_id": assignment_id, "n_items": n_assigned, "n_overlap": n_multi,
-            "per_user": per_user, "skipped": skipped, "warnings": warnings}
+            "per_user": per_user, "skipped": skipped, "already_assigned": already, "warnings": warnings}
 
 
 def close_assignment(ws: Workspace, assignment_id: int, by: str) -> None:
@@ -306,6 +322,34 @@ def close_assignment(ws: Workspace, assignment_id: int, by: str) -> None:
             conn.execute("UPDATE assignments SET closed_at = ?, closed_by = ? WHERE id = ?",
                          (utcnow(), by, int(assignment_id)))
             log_action(conn, by, "assignment.close", row["project_id"], int(assignment_id))
+
+
+def reopen_assignment(ws: Workspace, assignment_id: int, by: str) -> None:
+    """Open a closed assignment again: its unlabeled items come back to their people's queues. Needs
+    ``assign``."""
+    with ws.transaction() as conn:
+        require(conn, by, "assign")
+        row = conn.execute("SELECT project_id, closed_at FROM assignments WHERE id = ?",
+                           (int(assignment_id),)).fetchone()
+        if row is None:
+            raise NotFoundError(msg("error.assignments.no_assignment", "No assignment {assignment_id}.",
+                                    assignment_id=assignment_id))
+        if row["closed_at"] is not None:
+            conn.execute("UPDATE assignments SET closed_at = NULL, closed_by = NULL WHERE id = ?",
+                         (int(assignment_id),))
+            log_action(conn, by, "assignment.reopen", row["project_id"], int(assignment_id))
+
+
+def assigned_items(ws: Workspace, project: ProjectRef, by: str = "local") -> set[int]:
+    """Items of the project in an open assignment (to anybody): a new assignment leaves them out by default,
+    so nobody gets an item somebody else already has (which would be overlap nobody planned). Needs
+    ``assign``."""
+    p = _project(ws, project)
+    with ws.read() as conn:
+        require(conn, by, "assign")
+        return {r[0] for r in conn.execute(
+            "SELECT DISTINCT ai.item_id FROM assignment_items ai JOIN assignments s ON s.id = ai.assignment_id "
+            "WHERE s.project_id = ? AND s.closed_at IS NULL", (p.id,))}
 
 
 def _progress_rows(conn, project_id):

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 from .._validation import _check_float, _check_int
 from ..errors import InputError, NotFoundError
 from ..messages import msg
-from ..store import UNUSABLE, annotate, current_label, log_action, require, utcnow
+from ..store import GOLD_COMMENT, UNUSABLE, annotate, current_label, log_action, require, utcnow
 from ._common import _annotation_rows, _gold, _latest_votes, _project, _user_row
 
 if TYPE_CHECKING:
@@ -104,7 +104,7 @@ def set_gold(ws: Workspace, item_id: int, label: str, by: str, qualification: bo
             (int(item_id), row["project_id"], label, int(bool(qualification)), now, by))
         state = current_label(ws, item_id, conn=conn)
         if state.label != label or state.source != "review":
-            annotate(ws, item_id, label, user=by, source="review", comment="gold answer", conn=conn)
+            annotate(ws, item_id, label, user=by, source="review", comment=GOLD_COMMENT, conn=conn)
         log_action(conn, by, "gold.set", row["project_id"], item_id,
                    {"label": label, "qualification": bool(qualification)})
     return {"item_id": int(item_id), "project_id": row["project_id"], "label": label,

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 from ..csvio import csv_text
 from ..errors import InputError
 from ..messages import msg
-from ..store import can, require
+from ..store import GOLD_COMMENT, can, require
 from ._common import _day, _project, _tz
 
 if TYPE_CHECKING:
@@ -111,9 +111,10 @@ def throughput(ws: Workspace, project: ProjectRef | None = None, start: TimeLike
             args.append((last + _dt.timedelta(days=2)).isoformat())
         cond = (" AND " + " AND ".join(where)) if where else ""
         ann = pd.DataFrame([dict(r) for r in conn.execute(
-            "SELECT a.id, a.item_id, a.user, a.source, a.created_at, a.seconds, a.retracts FROM annotations a "
-            "JOIN items i ON i.id = a.item_id WHERE 1 = 1" + cond, args)],
-            columns=["id", "item_id", "user", "source", "created_at", "seconds", "retracts"])
+            "SELECT a.id, a.item_id, a.user, a.source, a.created_at, a.seconds, a.retracts, "
+            "a.comment IS ? AS gold FROM annotations a JOIN items i ON i.id = a.item_id WHERE 1 = 1" + cond,
+            [GOLD_COMMENT, *args])],
+            columns=["id", "item_id", "user", "source", "created_at", "seconds", "retracts", "gold"])
         undone = {r[0] for r in conn.execute("SELECT retracts FROM annotations WHERE retracts IS NOT NULL")}
         qc_where = " WHERE d.project_id = ?" if p is not None else ""
         qc = pd.DataFrame([dict(r) for r in conn.execute(
@@ -133,7 +134,9 @@ def throughput(ws: Workspace, project: ProjectRef | None = None, start: TimeLike
         work["day"] = days(work["created_at"])
         live = work[~work["id"].isin(undone)]
         labeled = live[live["source"] == "human"].groupby(["day", "user"])["item_id"].nunique()
-        corrected = live[live["source"].isin(["review", "model"])].groupby(["day", "user"])["item_id"].nunique()
+        # a gold answer set by a lead is a setting of the project, not a correction (nor paid work)
+        decided = live[live["source"].isin(["review", "model"]) & ~live["gold"].astype(bool)]
+        corrected = decided.groupby(["day", "user"])["item_id"].nunique()
         seconds = work.groupby(["day", "user"])["seconds"].sum(min_count=1).fillna(0.0)
         parts += [labeled.rename("items_labeled"), corrected.rename("corrections"),
                   seconds.rename("active_seconds")]

@@ -6,10 +6,10 @@ import streamlit as st
 
 from defectlab.bulk import bulk_action
 from defectlab.errors import DefectlabError
-from defectlab.store import UNUSABLE
+from defectlab.store import GOLD_COMMENT, UNUSABLE
 from defectlab.store.browse import item_detail, may_see_labels, query_items
 from defectlab.ui import browsing, common
-from defectlab.ui.common import t
+from defectlab.ui.common import t, t_plain
 
 ws = common.workspace()
 project = common.require_project(ws, title_key="nav.items")
@@ -168,7 +168,8 @@ if ss.get("ib_open"):
                     t("items.col.source"): t(f"items.event.{e['source']}"),
                     t("common.label"): common.label_text(e["label"]) if e["label"] else t("items.undo"),
                     t("items.col.seconds"): "" if e["seconds"] is None else f"{e['seconds']:.1f}",
-                    t("items.col.comment"): e["comment"] or "",
+                    t("items.col.comment"): t_plain("items.gold_answer") if e["comment"] == GOLD_COMMENT
+                    and e["source"] == "review" else e["comment"] or "",
                 } for e in d["history"]]), hide_index=True, width="stretch")
             else:
                 st.caption(t("items.no_history"))
