@@ -33,9 +33,9 @@ with st.form("assign_form"):
                           key="assign_people", format_func=common.who,
                           default=[u["username"] for u in users if u["role"] == "annotator"])
     c = st.columns(4)
+    help_key = "assign.n_items_help" if include_busy else "assign.n_items_help_open"
     n = c[0].number_input(t("assign.n_items"), 1, max(1, len(candidates)), min(200, max(1, len(candidates))),
-                          key="assign_n", help=t("assign.n_items_help_open" if not include_busy else "assign.n_items_help",
-                                                 n=len(candidates)))
+                          key="assign_n", help=t(help_key, n=len(candidates)))
     overlap = c[1].slider(t("assign.overlap"), 0.0, 1.0, 0.1, 0.05, key="assign_overlap",
                           help=t("assign.overlap_help"))
     overlap_k = c[2].number_input(t("assign.overlap_k"), 2, 5, 2, key="assign_k")
