@@ -586,3 +586,25 @@ def test_plural_one_form():
     assert i18n.t("common.n_items", lang="en", n=2) == "2 items"
     assert i18n.t("items.done.label", lang="en", n=1, label="pit") == "1 item labeled pit."
     assert i18n.t("common.n_items", lang="zh_CN", n=1) == i18n.t("common.n_items", lang="zh_CN", n=2).replace("2", "1")
+
+
+def test_every_detail_the_activity_log_records_has_a_name_in_both_languages():
+    """The Activity page names each detail of a logged action ("annotator: lina"); a detail key written by a
+    ``log_action`` call (or the activity view's SQL) without a catalog name showed as a raw English key on the
+    Chinese page (found by a team pass)."""
+    lib = Path(i18n.__file__).parent.parent
+    keys = set()
+    for path in lib.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) == "log_action":
+                for arg in node.args[5:6]:
+                    if isinstance(arg, ast.Dict):
+                        keys |= {k.value for k in arg.keys if isinstance(k, ast.Constant) and isinstance(k.value, str)}
+    sql = (lib / "team" / "audit_view.py").read_text(encoding="utf-8")
+    for call in re.findall(r"json_object\(([^)]*)\)", sql):
+        keys |= set(re.findall(r"'([a-z_]+)', [a-z]\.", call))
+    assert {"annotator", "comment", "result_id", "undoes"} <= keys  # the scan finds what it should
+    for code in ("en", "zh_CN"):
+        missing = sorted(k for k in keys if f"audit.detail.{k}" not in catalog(code))
+        assert missing == [], (code, missing)

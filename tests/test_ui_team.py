@@ -115,7 +115,7 @@ def test_qc_accept_and_reject_with_comment(tmp_path):
     # approval rates with translated headers, not the library's column names
     table = at.dataframe[0].value
     assert list(table.columns) == ["Annotator", "Reviewed", "Accepted", "Rejected", "Approval rate"]
-    assert table.iloc[0].tolist() == ["ann", 2, 1, 1, 0.5]
+    assert table.iloc[0].tolist() == ["ann", 2, 1, 1, 50.0]  # shown as 50%
 
 
 def test_qc_rates_headers_in_chinese(tmp_path):

@@ -48,7 +48,7 @@ with left:
                 "description": _merged(entry.get("description"), description.strip()),
                 "criteria": _merged(entry.get("criteria"), criteria.strip()),
             }})
-            common.flash("success", t("labelbook.saved", cls=cls))
+            common.flash("success", t("labelbook.saved", cls=common.cls_name(cls)))
             st.rerun()
 
 with right:

@@ -62,7 +62,7 @@ with right:
     if c1.button(t("agreement.save"), key="agr_save", type="primary", disabled=decision is None):
         with common.guard():
             annotate(ws, entry["item_id"], decision, user=me, source="review", comment=comment or None)
-            common.flash("success", t("agreement.saved", id=entry["item_id"], label=decision))
+            common.flash("success", t("agreement.saved", id=entry["item_id"], label=common.label_text(decision)))
             st.rerun()
     if c2.button(t("label.skip"), key="agr_skip"):
         st.session_state["agr_pos"] = (pos + 1) % len(queue)

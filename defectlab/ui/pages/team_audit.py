@@ -27,7 +27,8 @@ def _action(name):
     return _known(f"audit.action.{name}", name)
 
 
-_CLASS_KEYS = ("label", "labels", "class", "classes", "old", "new", "into", "descriptions")  # class names
+_CLASS_KEYS = ("label", "labels", "class", "classes", "old", "new", "into", "descriptions",
+               "model_label")  # class names
 
 
 def _detail_value(key, value):
@@ -43,6 +44,10 @@ def _detail_value(key, value):
         return common.label_text(value)
     if key == "model":
         return common.model_name(value)
+    if key == "decision" and isinstance(value, str):  # a located box: accepted / corrected / dismissed
+        return _known(f"audit.value.decision.{value}", value)
+    if key == "purpose" and isinstance(value, str):  # a plate stored to cut crops from, or to predict on
+        return _known(f"audit.value.purpose.{value}", value)
     if key in ("role", "layout") and isinstance(value, str):
         return _known(f"{'role' if key == 'role' else 'import.layout'}.{value}", value)
     if isinstance(value, float):
@@ -55,7 +60,8 @@ def _details(details):
     if not isinstance(details, dict):
         return details
     return " · ".join(common.t_plain("audit.detail_pair", name=_known(f"audit.detail.{k}", k),
-                                     value=_detail_value(k, v)) for k, v in details.items())
+                                     value=_detail_value(k, v)) for k, v in details.items()
+                      if v is not None and v != "")  # an empty comment says nothing
 
 
 def _shown(df):

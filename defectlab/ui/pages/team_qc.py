@@ -6,7 +6,7 @@ import streamlit as st
 from defectlab import team
 from defectlab.store import get_item
 from defectlab.ui import common, labelbook
-from defectlab.ui.common import t
+from defectlab.ui.common import t, t_plain
 
 ws = common.workspace()
 project = common.require_project(ws, title_key="nav.team_qc")
@@ -32,7 +32,8 @@ else:
     with left:
         st.image(common.image_bytes(get_item(ws, e["item_id"]), 800), width="stretch")
     with right:
-        st.markdown(t("qc.entry", annotator=e["annotator"], label=common.label_text(e["label"])))
+        st.markdown(t("qc.entry", annotator=common.who(e["annotator"]), label=common.label_text(e["label"])))
+        st.caption(t("qc.item_caption", id=e["item_id"]))  # the number to look the item up on Items
         comment = st.text_area(t("review.comment"), key=f"qc_comment_{e['annotation_id']}",
                                help=t("qc.comment_help"))
         c1, c2 = st.columns(2)
@@ -50,5 +51,10 @@ else:
 st.subheader(t("qc.rates"))
 with common.guard():
     rates = team.approval_rates(ws, project, by=me)
-    st.dataframe(rates.rename(columns={c: t(f"qc.col.{c}") for c in rates.columns}), hide_index=True,
-                 width="stretch")
+    if rates.empty:
+        st.caption(t("qc.no_rates"))
+    else:
+        rates = rates.assign(annotator=rates["annotator"].map(common.who), approval_rate=rates["approval_rate"] * 100)
+        shown = rates.rename(columns={c: t_plain(f"qc.col.{c}") for c in rates.columns})
+        st.dataframe(shown, hide_index=True, width="stretch", column_config={
+            t_plain("qc.col.approval_rate"): st.column_config.NumberColumn(format="%.0f%%")})
