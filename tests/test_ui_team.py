@@ -268,3 +268,18 @@ def test_idle_session_is_signed_out(tmp_path):
     no_exception(at)
     assert "auth_user" not in at.session_state
     assert at.text_input(key="login_user")
+
+
+def test_home_page_tells_each_role_its_own_next_step(tmp_path):
+    """Found by a team pass: an annotator's home page told her to review or predict (pages she cannot open)."""
+    ws, project, ids = _team_ws(tmp_path / "ws")
+    team.create_user(ws, "sup", PW, "supervisor", by="local")
+    team.create_assignment(ws, project, ids[:4], ["ann"], overlap=0, gold_rate=0, by="local")
+    expected = {"ann": "4 items are waiting for you", "bob": "nothing is assigned to you", "rev": "QC review",
+                "sup": "Predict"}
+    for user, text in expected.items():
+        at = _as(ws.root, user, "projects")
+        no_exception(at)
+        body = " ".join(m.value for m in at.markdown)
+        assert text in body, (user, body)
+        assert "**train**" not in body and "**Review**" not in body

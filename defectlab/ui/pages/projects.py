@@ -31,6 +31,35 @@ def _metrics_line(metrics):
     return " · ".join(parts)
 
 
+def _role_next_step(ws, p, may):
+    """What an annotator, a quality inspector or a line supervisor does next (a lead's steps are below)."""
+    if may("review"):
+        st.markdown(t("projects.next.qc"))
+        c1, c2 = st.columns(2)
+        with c1:
+            _page_link("team_qc", "nav.team_qc", ":material/verified:")
+        with c2:
+            _page_link("team_agreement", "nav.team_agreement", ":material/handshake:")
+    elif may("predict"):
+        st.markdown(t("projects.next.predict"))
+        _page_link("predict", "nav.predict", ":material/batch_prediction:")
+    else:
+        from defectlab.team import queue_counts
+
+        counts = queue_counts(ws, p, common.user())
+        if counts["remaining"]:
+            st.markdown(t("projects.next.queue", n=counts["remaining"]))
+            if counts["rejected"]:
+                st.markdown(t("projects.next.queue_rejected", n=counts["rejected"]))
+        else:
+            st.markdown(t("projects.next.queue_empty"))
+        c1, c2 = st.columns(2)
+        with c1:
+            _page_link("label", "nav.label", ":material/label:")
+        with c2:
+            _page_link("label_book", "nav.label_book", ":material/menu_book:")
+
+
 # -- what to do next -------------------------------------------------------------------------------
 with st.container(border=True):
     st.subheader(t("projects.next.title"))
@@ -44,8 +73,11 @@ with st.container(border=True):
     else:
         p = common.active_project(ws)
         s = summaries.get(p.id) or project_summary(ws, p)
+        may = common.permissions(ws)
         st.caption(t("projects.next.for_project", project=p.name))
-        if s["n_items"] == 0:
+        if not may("train"):  # a team member's own next step, only with pages they may open
+            _role_next_step(ws, p, may)
+        elif s["n_items"] == 0:
             st.markdown(t("projects.next.import"))
             _page_link("import_data", "nav.import", ":material/upload:")
         elif s["n_labeled"] < 2 * len(p.classes) or (s["n_unlabeled"] and s["last_run"] is None
