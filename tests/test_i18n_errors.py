@@ -32,6 +32,7 @@ ALLOWED = {
     ("defectlab/imaging.py", "e.args[0]"): "re-raises a _Corrupt reason, itself a Message (scanned above)",
     ("defectlab/imaging.py", "_not_an_image(head)"): "helper returning msg(imaging.reason.not_an_image_*)",
     ("defectlab/imaging.py", "_header_cut(data)"): "helper returning msg(imaging.reason.*_cut)",
+    ("defectlab/store/projects.py", "problem"): "class_name_problem(...): a msg(error.project.*) or None",
     ("defectlab/store/workspace.py", "_storage_message(root, exc)"):
         "helper returning msg(error.workspace.disk_full / database_damaged)",
 }

@@ -391,3 +391,21 @@ def test_a_tampered_hash_cannot_make_a_login_allocate_gigabytes():
     h = accounts.hash_password("pw-123456")
     scheme, _n, _r, _p, salt, key = h.split("$")
     assert not accounts.verify_password("pw-123456", "$".join([scheme, str(2**20), "16", "1", salt, key]))
+
+
+def test_a_lapsed_session_is_not_listed_as_open(team):
+    """Found by a team pass: closed browsers stayed in the open-sessions table after their session had lapsed."""
+    s = start_session(team, "ann")
+    with team.transaction() as conn:  # last seen an hour ago: idle longer than the idle limit (30 minutes)
+        old = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).isoformat(timespec="microseconds")
+        conn.execute("UPDATE sessions SET last_seen = ? WHERE id = ?", (old, s["id"]))
+    assert list_sessions(team, "ann") == []
+    assert [r["id"] for r in list_sessions(team, "ann", open_only=False)] == [s["id"]]
+    assert [r["id"] for r in list_sessions(team, "ann", idle_seconds=2 * 3600)] == [s["id"]]
+    with pytest.raises(SessionEnded):
+        check_session(team, s["id"])
+
+
+def test_a_lead_refused_a_password_reset_is_told_only_an_admin_may(team):
+    with pytest.raises(PermissionDenied, match="only an admin may"):
+        reset_password(team, "ann", "new-pass-123", by="lead")

@@ -283,3 +283,20 @@ def test_home_page_tells_each_role_its_own_next_step(tmp_path):
         body = " ".join(m.value for m in at.markdown)
         assert text in body, (user, body)
         assert "**train**" not in body and "**Review**" not in body
+
+
+def test_users_page_clears_the_form_after_an_account_and_offers_a_lead_no_reset(tmp_path):
+    ws, _project, _ids = _team_ws(tmp_path / "ws")
+    team.create_user(ws, "lena", PW, "lead", by="local")
+    at = _as(ws.root, "local", "team_users")
+    at.text_input(key="users_new_name").input("cat")
+    at.text_input(key="users_new_password").input(PW)
+    at.button[0].click().run()
+    no_exception(at)
+    assert team.get_user(ws, "cat")["role"] == "annotator"
+    assert at.text_input(key="users_new_name").value == "" and at.text_input(key="users_new_password").value == ""
+    assert at.text_input(key="users_reset")  # the admin resets passwords
+    at = _as(ws.root, "lena", "team_users")
+    no_exception(at)
+    assert not [w for w in at.text_input if w.key == "users_reset"]
+    assert any("admin" in c.value for c in at.caption)

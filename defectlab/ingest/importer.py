@@ -203,18 +203,20 @@ def _resolve_project(ws, project, plan, user, with_labels, create_missing):
         # reason, the others are imported; the unusable mark is a label, not a class)
         labels = sorted(lab for lab in (_plan_labels(plan) if with_labels else [])
                         if lab != UNUSABLE and class_name_problem(lab) is None)
-        if len(labels) < 2:
-            first = plan.rejected[0] if plan.rejected else None
+        if len(labels) < 2 and plan.rejected:  # say why the source's files were refused too
+            first = plan.rejected[0]
             raise InputError(msg(
-                "ingest.error.new_project_needs_classes",
-                "Project {project!r} does not exist and the source names fewer than two labels ({labels}) to "
-                "create it from. Create it first: defectlab project create {project} --classes a,b,c",
-                project=str(project), labels=", ".join(labels) or "none") if first is None else msg(
                 "ingest.error.new_project_needs_classes_rejected",
                 "Project {project!r} does not exist and the source names fewer than two labels ({labels}) to "
                 "create it from; {n} file(s) were rejected, the first: {source}: {reason}",
                 project=str(project), labels=", ".join(labels) or "none", n=len(plan.rejected),
                 source=str(first[0])[:200], reason=first[1])) from None
+        if len(labels) < 2:
+            raise InputError(msg(
+                "ingest.error.new_project_needs_classes",
+                "Project {project!r} does not exist and the source names fewer than two labels ({labels}) to "
+                "create it from. Create it first: defectlab project create {project} --classes a,b,c",
+                project=str(project), labels=", ".join(labels) or "none")) from None
         return create_project(ws, project, labels, user=user), True
 
 

@@ -73,6 +73,10 @@ def require(conn: sqlite3.Connection, username: str, action: str) -> None:
     """Raise :class:`PermissionDenied` unless ``username`` may do ``action``."""
     if not can(conn, username, action):
         role = role_of(conn, username)
+        if role in ("lead", "admin"):  # only an admin can do what a lead may not
+            raise PermissionDenied(msg("error.permission.denied_admin", "user {user!r} (role {role}) may not "
+                                       "{action}; only an admin may.", user=str(username), role=_role_word(role),
+                                       action=_action_words(action)))
         if role:
             raise PermissionDenied(msg("error.permission.denied", "user {user!r} (role {role}) may not {action}; "
                                        "ask a lead or an admin.", user=str(username), role=_role_word(role),

@@ -215,7 +215,7 @@ def _distribution_warnings(short, skipped, overlap_k, gold_rate, pool):
                             "labeled or been given them.", n=len(skipped)))
     if gold_rate > 0 and not pool:
         warnings.append(msg("team.warn.no_gold", "No gold items outside the qualification set: no gold was "
-                            "mixed in. Mark some under \"Gold items\" on the Assign page."))
+                            "mixed in. Mark some under \"Gold items\" on the Assignments page."))
     return warnings
 
 

@@ -264,10 +264,12 @@ def revoke_sessions(ws: Workspace, username: str, by: str, reason: str = "ended_
 
 
 def list_sessions(ws: Workspace, username: str | None = None, open_only: bool = True,
-                  by: str = LOCAL_ADMIN) -> list[dict[str, Any]]:
+                  by: str = LOCAL_ADMIN, idle_seconds: float = SESSION_IDLE_SECONDS) -> list[dict[str, Any]]:
     """Sessions of this workspace, newest first: a list of dicts (never the token).
 
-    ``by`` needs ``manage_users`` unless it asks for its own sessions (``username == by``).
+    ``by`` needs ``manage_users`` unless it asks for its own sessions (``username == by``). ``open_only``:
+    sessions that still work (not revoked, not too old, not idle longer than ``idle_seconds``: a browser
+    closed without signing out is not listed as open once its session has lapsed).
     """
     sql, args = "SELECT * FROM sessions WHERE workspace = ?", [_root(ws)]
     with ws.read() as conn:
@@ -277,8 +279,9 @@ def list_sessions(ws: Workspace, username: str | None = None, open_only: bool = 
             sql += " AND user = ?"
             args.append(str(username))
         if open_only:
-            sql += " AND revoked_at IS NULL AND expires_at > ?"
-            args.append(_iso(_now()))
+            now = _now()
+            sql += " AND revoked_at IS NULL AND expires_at > ? AND last_seen > ?"
+            args += [_iso(now), _iso(now - _dt.timedelta(seconds=float(idle_seconds)))]
         return [dict(r) for r in conn.execute(sql + " ORDER BY created_at DESC", args)]
 
 

@@ -21,6 +21,10 @@ st.dataframe(pd.DataFrame([{
     hide_index=True, width="stretch")
 
 starts_team = not common.team_mode(ws)
+may = common.permissions(ws)
+if st.session_state.pop("users_created", False):  # a new form after a created account (not after a refusal)
+    for key in ("users_new_name", "users_new_display", "users_new_password", "users_admin_password"):
+        st.session_state.pop(key, None)
 st.subheader(t("users.create"))
 if starts_team:
     st.info(t("users.first_account"))
@@ -43,6 +47,7 @@ if ok:
         team.create_user(ws, username, password, role, display_name=display, by=me,
                          admin_password=admin_password or None)
         common.flash("success", t("users.created", user=username))
+        st.session_state["users_created"] = True
         if starts_team:
             # team mode starts now: the local admin signs in with the password just set
             st.session_state["auth_user"] = "local"
@@ -75,12 +80,15 @@ with c[1]:
             team.disable_user(ws, who, by=me)
             st.rerun()
 with c[2]:
-    reset = st.text_input(t("users.reset_password"), type="password", key="users_reset")
-    if st.button(t("users.reset"), key="users_reset_go", disabled=not reset):
-        with common.guard():
-            team.reset_password(ws, who, reset, by=me)
-            common.flash("success", t("users.reset_done", user=who))
-            st.rerun()
+    if may("reset_password"):
+        reset = st.text_input(t("users.reset_password"), type="password", key="users_reset")
+        if st.button(t("users.reset"), key="users_reset_go", disabled=not reset):
+            with common.guard():
+                team.reset_password(ws, who, reset, by=me)
+                common.flash("success", t("users.reset_done", user=who))
+                st.rerun()
+    else:  # a lead: an admin resets passwords (the library refuses a lead anyway)
+        st.caption(t("users.reset_admin_only"))
 
 # -- open sessions (team mode: nobody signs in on a single-user workspace, every tab is the local admin) --------
 st.subheader(t("users.sessions"))
