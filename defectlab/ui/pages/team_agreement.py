@@ -24,15 +24,24 @@ def _num(v):
     return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.2f}"
 
 
+def _percent(v):
+    return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.0%}"
+
+
 c = st.columns(4)
 c[0].metric(t("agreement.items"), s["n_items"])
-c[1].metric(t("agreement.unanimous"), _num(s["unanimous"]))
+c[1].metric(t("agreement.unanimous"), _percent(s["unanimous"]))
 c[2].metric(t("agreement.fleiss"), _num(s["fleiss_kappa"]))
-c[3].metric(t("agreement.alpha", level=t_plain(f"agreement.level.{s['alpha_level']}")), _num(s["alpha"]))
+c[3].metric(t("agreement.alpha_short"), _num(s["alpha"]),  # the scale in the help: the label stays whole
+            help=t("agreement.alpha_help", level=t_plain(f"agreement.level.{s['alpha_level']}")))
 if s["pairs"]:
     pairs = pd.DataFrame(s["pairs"])
-    st.dataframe(pairs.rename(columns={c: t(f"agreement.col.{c}") for c in pairs.columns}), hide_index=True,
-                 width="stretch")
+    pairs = pairs.assign(user_a=pairs["user_a"].map(common.who), user_b=pairs["user_b"].map(common.who),
+                         percent_agreement=pairs["percent_agreement"] * 100)
+    head = {c: t_plain(f"agreement.col.{c}") for c in pairs.columns}
+    st.dataframe(pairs.rename(columns=head), hide_index=True, width="stretch", column_config={
+        head["percent_agreement"]: st.column_config.NumberColumn(format="%.0f%%"),
+        head["kappa"]: st.column_config.NumberColumn(format="%.2f")})
 
 st.subheader(t("agreement.queue"))
 queue = team.disagreement_queue(ws, project, by=me)

@@ -31,8 +31,14 @@ with common.guard():
         shown = df.assign(role=[t_plain(f"role.{r}") if r else "" for r in df["role"]],
                           display_name=[common.person_name(u, n) for u, n in zip(df["user"], df["display_name"],
                                                                                   strict=True)])
-        st.dataframe(shown.rename(columns={c: t(f"report.col.{c}") for c in df.columns}), hide_index=True,
-                     width="stretch")
+        # the table on screen: minutes instead of seconds and hours (the CSV keeps the exact columns), numbers
+        # rounded alike, so all of it fits a 1280 px window
+        columns = [c for c in df.columns if c not in ("active_seconds", "active_hours", "items_per_hour")]
+        shown = shown.assign(active_minutes=df["active_seconds"] / 60)[[*columns, "active_minutes", "items_per_hour"]]
+        head = {c: t_plain(f"report.col.{c}") for c in shown.columns}
+        st.dataframe(shown.rename(columns=head), hide_index=True, width="stretch", column_config={
+            head["active_minutes"]: st.column_config.NumberColumn(format="%.1f"),
+            head["items_per_hour"]: st.column_config.NumberColumn(format="%.0f")})
         totals = df.groupby("user")[["items_labeled", "active_hours"]].sum().reset_index()
         chart = alt.Chart(totals).mark_bar().encode(
             x=alt.X("user:N", title=t("report.col.user"), sort="-y"),
