@@ -169,3 +169,17 @@ def test_a_kept_flash_message_outlives_the_reruns_a_widget_makes_by_itself():
     assert [m.value for m in at.success] == ["once", "kept"]
     at.run()  # a rerun nobody asked for
     assert [m.value for m in at.success] == ["kept"]
+
+
+def test_no_multiselect_offers_streamlits_english_select_all():
+    """Streamlit's multiselect adds an English "Select all" option unless told not to (found by a team pass)."""
+    import ast
+    from pathlib import Path
+
+    ui = Path(md.__code__.co_filename).parent
+    calls = []
+    for path in ui.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "multiselect":
+                calls.append((path.name, {k.arg: getattr(k.value, "value", None) for k in node.keywords}))
+    assert calls and all(kw.get("select_all") is False for _, kw in calls), calls

@@ -173,7 +173,7 @@ else:
                 st.image(common.thumb(r._asdict(), 96), width="content")  # tall crops stay at most 96 px
                 st.caption(f"{int(r.box_index)} · {common.md(common.label_text(crop_labels.get(int(r.id))))}")
     remove = st.multiselect(t("crops.remove"), [int(i) for i in crops["id"]], key="crop_remove",
-                            placeholder=t("common.choose"),
+                            placeholder=t("common.choose"), select_all=False,
                             format_func=lambda i: f"{int(crops.set_index('id').loc[i, 'box_index'])} · "
                                                   f"{common.label_text(crop_labels.get(int(i)))}")
     if st.button(t("crops.remove_go", n=len(remove)), key="crop_remove_go", disabled=not remove):

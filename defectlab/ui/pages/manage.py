@@ -78,7 +78,7 @@ if project is not None:
 
     c = st.columns([2, 2, 1])
     c[0].multiselect(t("manage.merge_from"), classes, key="mg_merge_from", placeholder=t("common.choose"),
-                     format_func=lambda x: common.class_label(project, x))
+                     select_all=False, format_func=lambda x: common.class_label(project, x))
     c[1].text_input(t("manage.merge_into"), key="mg_merge_into", help=t("manage.merge_into_help"))
 
     def _merge():

@@ -79,6 +79,7 @@ who = c[0].text_input(t("audit.user"), key="audit_user")
 with common.guard():
     actions = team.activity_actions(ws, by=me)
     picked = c[1].multiselect(t("audit.actions"), actions, key="audit_actions", placeholder=t("common.choose"),
+                              select_all=False,
                               format_func=_action)
     limit = c[2].number_input(t("audit.limit"), 10, 10000, 500, key="audit_limit")
     df = team.activity(ws, project=project, user=who.strip() or None, actions=picked or None,
@@ -93,7 +94,8 @@ with common.guard():
         st.dataframe(deleted, hide_index=True, width="stretch")
         ids = [int(i) for i in (deleted["id"] if hasattr(deleted, "columns") else
                                 [d["id"] for d in deleted])]
-        pick = st.multiselect(t("audit.restore_pick"), ids, key="audit_restore", placeholder=t("common.choose"))
+        pick = st.multiselect(t("audit.restore_pick"), ids, key="audit_restore", placeholder=t("common.choose"),
+                              select_all=False)  # Streamlit's "Select all" is English only
         if st.button(t("audit.restore"), key="audit_restore_go", disabled=not pick):
             restore_items(ws, pick, user=me)
             common.flash("success", t("audit.restored", n=len(pick)))
