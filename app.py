@@ -17,9 +17,34 @@ common.init_state()
 common.localize_widgets()
 
 
+_MADE = {}  # the pages of this run by file name (the default page's own url_path reads "")
+
+
 def _page(name, title_key, icon, default=False):
-    return st.Page(str(common.PAGES_DIR / f"{name}.py"), title=t(title_key), icon=icon,
-                   url_path=name, default=default)
+    _MADE[name] = st.Page(str(common.PAGES_DIR / f"{name}.py"), title=t(title_key), icon=icon,
+                          url_path=name, default=default)
+    return _MADE[name]
+
+
+def _elsewhere(name, run, title_key):
+    """A hidden stand-in for a page this tab may not open (a bookmark, a shared link): ``run`` answers it in
+    the reader's language instead of Streamlit's English "Page not found" dialog."""
+    def page():
+        run(name)
+
+    page.__name__ = f"elsewhere_{name}"
+    return st.Page(page, title=t(title_key), url_path=name, visibility="hidden")
+
+
+def _sign_in_first(name):
+    st.session_state["after_login"] = name  # opened once signed in, if the role allows it
+    st.switch_page(login)
+
+
+def _not_here(_name):
+    st.title(t("nav.not_here_title"))
+    st.info(t("nav.not_for_role") if team else t("nav.not_in_single_user"))
+    common.page_link("projects", "nav.projects", ":material/home:")
 
 
 try:
@@ -32,7 +57,9 @@ logged_in = bool(session.gate(ws, team))  # the server-side session of this tab 
 
 if team and not logged_in:
     st.session_state.pop("user", None)
-    nav = st.navigation([_page("login", "nav.login", ":material/login:", default=True)])
+    login = _page("login", "nav.login", ":material/login:", default=True)
+    nav = st.navigation([login, *(_elsewhere(name, _sign_in_first, "nav.login") for name in common.page_names()
+                               if name != "login")])
 else:
     st.session_state["user"] = st.session_state["auth_user"] if team else "local"
     may = common.permissions()
@@ -70,7 +97,13 @@ else:
         may("manage_users") and _page("team_users", "nav.team_users", ":material/group:"),
     ]
     sections = {k: [p for p in v if p] for k, v in sections.items()}
-    nav = st.navigation({k: v for k, v in sections.items() if v}, expanded=True)
+    shown = dict(_MADE)
+    hidden = [_elsewhere(name, _not_here, "nav.not_here_title") for name in common.page_names()
+              if name not in shown and name != "login"]
+    nav = st.navigation({**{k: v for k, v in sections.items() if v}, "": hidden}, expanded=True)
+    wanted = st.session_state.pop("after_login", None)
+    if wanted in shown:  # the page a signed-out bookmark asked for
+        st.switch_page(shown[wanted])
     with st.sidebar:
         common.project_picker(ws)
         if team:

@@ -40,6 +40,7 @@ __all__ = [
     "md",
     "model_name",
     "page_link",
+    "page_names",
     "permissions",
     "preset_name",
     "project_picker",
@@ -303,6 +304,11 @@ def require_project(ws=None, title_key=None):
         page_link("projects", "nav.projects", ":material/folder:")
         st.stop()
     return p
+
+
+def page_names():
+    """Every page of the app by its file name (``label``, ``team_qc`` ...): the routes a bookmark may hold."""
+    return sorted(p.stem for p in PAGES_DIR.glob("*.py"))
 
 
 def page_link(name, key, icon=None):

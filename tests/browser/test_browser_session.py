@@ -56,3 +56,25 @@ def test_refresh_and_new_tab_keep_the_session_and_sign_out_ends_it(server, brows
     other.get_by_role("textbox", name="User name").wait_for()
     assert not _signed_in(other)
     page.context.close()
+
+
+def test_a_bookmark_signs_in_first_then_opens_its_page_and_a_forbidden_one_says_so(server, browser):
+    """Found by a team pass: a bookmarked page opened signed out (or one the role may not open) showed
+    Streamlit's English "Page not found" dialog and ran the home page."""
+    page = new_page(browser)
+    page.goto(server.url.rstrip("/") + "/label_book")
+    wait_ready(page)
+    page.get_by_role("textbox", name="User name").fill("zhang.wei")
+    page.get_by_role("textbox", name="Password").fill(PW)
+    page.get_by_role("button", name="Sign in").click()
+    wait_ready(page)
+    page.get_by_text("Signed in as zhang.wei").wait_for()
+    page.wait_for_function("() => window.location.pathname.endsWith('/label_book')")
+    assert page.get_by_text("Page not found").count() == 0
+    page.wait_for_function("() => window.location.search.includes('s=')")
+    token = page.url.split("?", 1)[1]
+    page.goto(server.url.rstrip("/") + "/train?" + token)  # an annotator may not train
+    wait_ready(page)
+    page.get_by_text("This page is not open to your role").wait_for()
+    assert page.get_by_text("Page not found").count() == 0
+    page.context.close()
