@@ -147,9 +147,8 @@ def labelbook_buttons(ws, project, item_id, current_label, key, cls=None):
         default = classes.index(current_label) if current_label in classes else 0
         cls = st.selectbox(t("labelbook.for_class"), classes, index=default, key=f"{key}_lb_cls",
                            format_func=lambda c: common.class_label(project, c))
-    cols = st.columns(len(EXAMPLE_KINDS))
-    for col, kind in zip(cols, EXAMPLE_KINDS, strict=True):
-        if col.button(t(f"labelbook.use_as.{kind}"), key=f"{key}_lb_{kind}", width="stretch"):
+    for kind in EXAMPLE_KINDS:  # one under the other: side by side they were cut off in a narrow column
+        if st.button(t(f"labelbook.use_as.{kind}"), key=f"{key}_lb_{kind}", width="stretch"):
             with common.guard():
                 add_example(ws, project, cls, kind, item_id, user=common.user())
                 st.toast(t("labelbook.added", kind=t(f"labelbook.{kind}"), cls=common.cls_name(cls)))
