@@ -1,6 +1,7 @@
 """Tests for defectlab.ingest.boxes: VOC / YOLO / COCO parsers, box validation, crops."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -209,6 +210,34 @@ def test_parse_coco(tmp_path):
     assert coco.sizes == {"a.jpg": (100, 50), "sub/b.png": None}
 
 
+@pytest.mark.parametrize(("change", "match"), [
+    (lambda d: d["annotations"][0].update(category_id=7), "category_id 7, which is not in 'categories'"),
+    (lambda d: d["annotations"][0].update(bbox=[1, 2, 3]), r"'bbox' must be \[x, y, width, height\]"),
+    (lambda d: d["annotations"][0].update(bbox=[1, 2, "3", 4]), r"'bbox' must be"),
+])
+def test_an_unusable_annotation_rejects_its_image_only(tmp_path, change, match):
+    """Found by an attacker pass: one bad annotation refused every image of the file."""
+    p = tmp_path / "c.json"
+    doc = _coco_doc()
+    change(doc)
+    p.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    coco = parse_coco(p)
+    assert list(coco.rejected) == ["a.jpg"] and re.search(match, str(coco.rejected["a.jpg"]))
+    assert coco.boxes == {"sub/b.png": []} and coco.orphans == []
+
+
+def test_an_annotation_of_no_listed_image_is_an_orphan(tmp_path):
+    p = tmp_path / "c.json"
+    doc = _coco_doc()
+    doc["annotations"][1]["image_id"] = 9
+    doc["annotations"].append("not an object")
+    p.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    coco = parse_coco(p)
+    assert coco.boxes["a.jpg"] == [Box("scratch", 10.0, 5.0, 30.5, 15.0)] and coco.rejected == {}
+    assert [re.search(r"annotations\[\d\][^:]*", str(m)).group(0) for m in coco.orphans] == [
+        "annotations[1] (id 11) names image_id 9, which is not in 'images'.", "annotations[2] is not an object."]
+
+
 def _mutate(change):
     doc = _coco_doc()
     change(doc)
@@ -221,11 +250,6 @@ def _mutate(change):
         ('{"images": [', r"invalid JSON at line 1, column 13"),
         ("[]", "not a COCO file"),
         ('{"images": [], "annotations": []}', "not a COCO file"),
-        (_mutate(lambda d: d["annotations"][1].update(image_id=9)),
-         r"annotations\[1\] \(id 11\) names image_id 9, which is not in 'images'"),
-        (_mutate(lambda d: d["annotations"][0].update(category_id=7)), "category_id 7, which is not in 'categories'"),
-        (_mutate(lambda d: d["annotations"][0].update(bbox=[1, 2, 3])), r"'bbox' must be \[x, y, width, height\]"),
-        (_mutate(lambda d: d["annotations"][0].update(bbox=[1, 2, "3", 4])), r"'bbox' must be"),
         (_mutate(lambda d: d["images"][1].update(file_name="a.jpg")),
          r"images\[1\]: file_name 'a.jpg' is listed twice"),
         (_mutate(lambda d: d["images"][0].pop("file_name")), r"images\[0\] needs an 'id' and a 'file_name'"),

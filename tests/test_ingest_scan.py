@@ -319,6 +319,24 @@ def test_coco_invalid_json_is_rejected(tmp_path):
     assert plan.rejected[0] == Rejection("coco.json", "annotations[0] names image_id 5, which is not in 'images'.")
 
 
+def test_coco_one_bad_annotation_rejects_its_image_not_the_file(tmp_path):
+    import json
+
+    doc = {"images": [{"id": i, "file_name": f"{n}.png", "width": 8, "height": 8} for i, n in enumerate("abc")],
+           "annotations": [{"image_id": 0, "category_id": 1, "bbox": [0, 0, 4, 4]},
+                           {"image_id": 1, "category_id": 1, "bbox": [0, 0, "x", 4]},
+                           {"image_id": 2, "category_id": 1, "bbox": [2, 2, 4, 4]},
+                           {"image_id": 7, "category_id": 1, "bbox": [0, 0, 4, 4]}],
+           "categories": [{"id": 1, "name": "pit"}]}
+    _tree(tmp_path, {"coco.json": json.dumps(doc), "a.png": None, "b.png": None, "c.png": None})
+    plan = plan_import(tmp_path, "coco")
+    assert _sources(plan) == ["a.png", "c.png"]
+    assert plan.rejected == [
+        Rejection("coco.json", "annotations[3] names image_id 7, which is not in 'images'."),
+        Rejection("b.png", "annotations[1]: 'bbox' must be [x, y, width, height] numbers."),
+    ]
+
+
 # ------------------------------------------------------------------ CSV
 
 def test_csv_layout(tmp_path):

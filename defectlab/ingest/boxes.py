@@ -116,11 +116,19 @@ class CocoAnnotations:
         ``file_name`` → ``(width, height)`` as written, None when missing.
     categories : dict of int to str
         Category id → name.
+    rejected : dict of str to Message
+        ``file_name`` → why the image cannot be imported: one of its annotations is unusable (an unknown
+        category, a malformed ``bbox``); importing it without that box would store a plate with a defect
+        left unboxed. Its boxes are not in ``boxes``.
+    orphans : list of Message
+        Annotations that name no listed image (or are not objects): nothing to attach them to.
     """
 
     boxes: dict[str, list[Box]]
     sizes: dict[str, tuple[int, int] | None]
     categories: dict[int, str]
+    rejected: dict[str, object] = field(default_factory=dict)
+    orphans: list[object] = field(default_factory=list)
 
 
 @dataclass
@@ -592,16 +600,29 @@ def parse_coco(json_path) -> CocoAnnotations:
     Raises
     ------
     InputError
-        Invalid JSON, missing keys, a duplicated ``file_name``, or an annotation with an unknown image
-        or category or a malformed ``bbox``; the message names the file and the entry.
+        Invalid JSON, missing keys, a malformed category or image entry, or a duplicated ``file_name``;
+        the message names the file and the entry. An unusable annotation rejects only its image
+        (``rejected``), or is listed in ``orphans`` when it names no listed image: one bad entry in a file
+        of thousands does not refuse the others.
     """
     doc = _load_coco_json(json_path)
     categories = _coco_categories(json_path, doc["categories"])
     by_id, boxes, sizes = _coco_images(json_path, doc["images"])
+    rejected, orphans = {}, []
     for k, a in enumerate(doc["annotations"]):
-        image, box = _coco_annotation(json_path, k, a, by_id, categories)
+        try:
+            image, box = _coco_annotation(json_path, k, a, by_id, categories)
+        except InputError as exc:
+            image_id = a.get("image_id") if isinstance(a, dict) else None
+            if _is_id(image_id) and image_id in by_id:
+                rejected.setdefault(by_id[image_id], exc.args[0])
+            else:
+                orphans.append(exc.args[0])
+            continue
         boxes[image].append(box)
-    return CocoAnnotations(boxes=boxes, sizes=sizes, categories=categories)
+    for image in rejected:
+        boxes.pop(image, None)
+    return CocoAnnotations(boxes=boxes, sizes=sizes, categories=categories, rejected=rejected, orphans=orphans)
 
 
 def _short(value, limit=60):

@@ -933,7 +933,14 @@ def _plan_coco(ctx):
         except InputError as e:
             ctx.reject(jsrc, _reason(e, (j, jsrc)))
             continue
+        for reason in coco.orphans:  # an annotation of no listed image: said, and nothing else refused
+            ctx.reject(jsrc, _reason(InputError(reason), (j, jsrc)))
         dirs = [j.parent, ctx.eff, ctx.eff / "images", j.parent.parent / "images"]
+        for file_name, reason in coco.rejected.items():  # one of its boxes is unusable: the image waits
+            img, _why = index.find([file_name.replace("\\", "/")], dirs)
+            if img is not None:  # annotated (not "unannotated" too)
+                used.setdefault(img, jsrc)
+            ctx.reject(_display(file_name), _reason(InputError(reason), (j, jsrc)))
         for file_name, boxes in coco.boxes.items():
             fn = file_name.replace("\\", "/")
             if fn.startswith("/") or re.match(r"^[A-Za-z]:", fn) or ".." in fn.split("/"):
