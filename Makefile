@@ -29,7 +29,7 @@ demo: install
 run: demo
 	@echo "defectlab: open http://localhost:$(PORT) in your browser (Ctrl+C stops the app)"
 	DEFECTLAB_WORKSPACE=$(WORKSPACE) $(BIN)/streamlit run app.py --server.port $(PORT) \
-		--server.headless true --browser.gatherUsageStats false
+		--server.headless true --browser.gatherUsageStats false --server.fileWatcherType none
 
 test: install
 	$(BIN)/python -m pytest -q -p no:cacheprovider --doctest-modules defectlab --ignore=defectlab/ui

@@ -66,3 +66,15 @@ def test_team_pages_on_demo_copy_in_team_mode(tmp_path, demo_root, page):
     at.switch_page(f"{PAGES}/{page}.py").run()
     no_exception(at)
     assert at.title
+
+
+def test_the_app_never_reloads_changed_code_under_live_sessions():
+    """Found by a fresh-user pass: an update on disk while the app ran (git pull, pip install -U) reloaded some
+    modules under live sessions and every page failed with a traceback until a restart."""
+    import tomllib
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    server = tomllib.loads((repo / ".streamlit" / "config.toml").read_text(encoding="utf-8"))["server"]
+    assert server["fileWatcherType"] == "none" and server["runOnSave"] is False
+    assert "--server.fileWatcherType none" in (repo / "Makefile").read_text(encoding="utf-8")
