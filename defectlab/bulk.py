@@ -47,7 +47,8 @@ def bulk_action(ws: Workspace, project: ProjectRef, item_ids: Sequence[int], act
     Returns
     -------
     dict
-        ``{"action": str, "n": int}`` (and ``assignment_id`` for ``assign``).
+        ``{"action": str, "n": int}`` (and ``assignment_id`` for ``assign``; ``annotation_ids`` for ``label``
+        and ``unusable``: what :func:`defectlab.store.retract_many` undoes).
     """
     p = get_project(ws, project)
     ids = sorted({int(i) for i in item_ids})
@@ -66,9 +67,11 @@ def bulk_action(ws: Workspace, project: ProjectRef, item_ids: Sequence[int], act
     if action == "label":
         if not label:
             raise InputError(msg("error.items.need_label", "Choose the label to give."))
-        return {"action": action, "n": len(annotate_many(ws, ids, label, user=user))}
+        written = annotate_many(ws, ids, label, user=user)
+        return {"action": action, "n": len(written), "annotation_ids": written}
     if action == "unusable":
-        return {"action": action, "n": len(annotate_many(ws, ids, UNUSABLE, user=user))}
+        written = annotate_many(ws, ids, UNUSABLE, user=user)
+        return {"action": action, "n": len(written), "annotation_ids": written}
     if action == "review":
         return {"action": action, "n": send_to_review(ws, ids, user=user)}
     if action == "assign":

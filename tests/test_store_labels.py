@@ -107,3 +107,22 @@ def test_deleted_items_leave_labels_and_frame(ws, add_items):
     restore_items(ws, [ids[0]])
     df = items_frame(ws, p.id)
     assert df.loc[df["id"] == ids[0], "label"].item() == "a"
+
+
+def test_retract_many_undoes_a_bulk_label_once_and_only_ones_own(ws, add_items, make_team):
+    from defectlab.errors import PermissionDenied
+    from defectlab.store import annotate_many, create_project, current_label, retract_many
+
+    make_team(ws, annotators=("ann1", "ann2"))
+    p = create_project(ws, "P", ["a", "b"], user="lead")
+    ids = add_items(ws, p, 4)
+    first = annotate_many(ws, ids, "a", user="ann1")
+    written = annotate_many(ws, ids, "b", user="ann1")  # the stray key
+    with pytest.raises(PermissionDenied):
+        retract_many(ws, written, user="ann2")          # not hers
+    assert {current_label(ws, i).label for i in ids} == {"b"}
+    assert retract_many(ws, written, user="ann1") == 4
+    assert {current_label(ws, i).label for i in ids} == {"a"}
+    assert retract_many(ws, written, user="ann1") == 0  # a second Undo changes nothing
+    assert retract_many(ws, first, user="lead") == 4     # a lead may undo others' work
+    assert {current_label(ws, i).label for i in ids} == {None}

@@ -44,6 +44,21 @@ def test_select_and_label_with_number_keys(tmp_path):
     assert any("2" in s.value for s in at.success)
 
 
+def test_a_page_labeled_by_one_stray_key_is_undone_with_one_click(tmp_path):
+    """Found by a fresh-user pass: Select page, then a stray "2", relabeled a whole page with no way back."""
+    ws, _project, ids = tiny_workspace(tmp_path / "ws", n_items=8, labeled=4)
+    before = {i: current_label(ws, i).label for i in ids}
+    at = app(tmp_path / "ws", page="items")
+    at.button(key="ib_select_all").click().run()
+    at.button(key="ib_lab_1").click().run()          # the "2" key
+    no_exception(at)
+    assert {current_label(ws, i).label for i in ids} == {"pit"}
+    at.button(key="ib_undo_go").click().run()
+    no_exception(at)
+    assert {i: current_label(ws, i).label for i in ids} == before
+    assert any("8" in s.value for s in at.success) and not [b for b in at.button if b.key == "ib_undo_go"]
+
+
 def test_bulk_review_delete_restore(tmp_path):
     ws, project, ids = tiny_workspace(tmp_path / "ws", n_items=6)
     at = app(tmp_path / "ws", page="items")

@@ -32,6 +32,7 @@ from .labels import (
     item_version,
     label_history,
     retract,
+    retract_many,
     undo_last,
 )
 from .permissions import ACTIONS, ROLES, can, require, role_of
@@ -117,6 +118,7 @@ __all__ = [
     "restore_items",
     "restore_project",
     "retract",
+    "retract_many",
     "role_of",
     "undo_last",
     "update_project",

@@ -24,7 +24,7 @@ from .workspace import utcnow
 
 if TYPE_CHECKING:
     import sqlite3
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable, Mapping, Sequence
     from typing import Any
 
     from defectlab._typing import ItemIds
@@ -42,6 +42,7 @@ __all__ = [
     "item_version",
     "label_history",
     "retract",
+    "retract_many",
     "undo_last",
 ]
 
@@ -270,6 +271,33 @@ def retract(ws: Workspace, annotation_id: int, user: str = "local") -> int:
             (row["item_id"], user, row["source"], utcnow(), row["id"]),
         )
         return row["item_id"]
+
+
+def retract_many(ws: Workspace, annotation_ids: Sequence[int], user: str = "local") -> int:
+    """Undo several annotations at once, all or nothing (the Undo of a bulk label on the Items page).
+
+    The same rules as :func:`retract` for each: its author, or a lead or an admin; one already undone is
+    skipped (a second Undo changes nothing). Returns how many were undone.
+    """
+    ids = sorted({int(i) for i in annotation_ids})
+    n = 0
+    with ws.transaction() as conn:
+        now = utcnow()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = conn.execute(f"SELECT * FROM annotations WHERE id IN ({marks}) AND retracts IS NULL AND NOT EXISTS "
+                                f"(SELECT 1 FROM annotations b WHERE b.retracts = annotations.id)", chunk).fetchall()
+            for row in rows:
+                if row["user"] != user:
+                    require(conn, user, "assign")
+                else:
+                    require(conn, user, _SOURCE_ACTION.get(row["source"], "label"))
+            conn.executemany("INSERT INTO annotations (item_id, label, user, source, created_at, retracts) "
+                             "VALUES (?, NULL, ?, ?, ?, ?)",
+                             [(r["item_id"], user, r["source"], now, r["id"]) for r in rows])
+            n += len(rows)
+    return n
 
 
 def undo_last(ws: Workspace, user: str = "local", project_id: int | None = None) -> int | None:

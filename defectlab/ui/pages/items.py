@@ -6,7 +6,7 @@ import streamlit as st
 
 from defectlab.bulk import bulk_action
 from defectlab.errors import DefectlabError
-from defectlab.store import GOLD_COMMENT, UNUSABLE
+from defectlab.store import GOLD_COMMENT, UNUSABLE, retract_many
 from defectlab.store.browse import item_detail, may_see_labels, query_items
 from defectlab.ui import browsing, common
 from defectlab.ui.common import t, t_plain
@@ -64,7 +64,23 @@ def _act(action, label=None):
         return
     for i in targets:
         ss[f"ib_sel_{i}"] = False
-    common.flash("success", t(f"items.done.{action}", n=res["n"], label=common.label_text(label)))
+    done = t(f"items.done.{action}", n=res["n"], label=common.label_text(label))
+    if res.get("annotation_ids"):  # a label on many items at once (one stray key can do it): undoable
+        ss["ib_undo"] = {"ids": list(res["annotation_ids"]), "text": done}
+    else:
+        common.flash("success", done)
+
+
+def _undo():
+    last = ss.pop("ib_undo", None)
+    if not last:
+        return
+    try:
+        n = retract_many(ws, last["ids"], user=user)
+    except DefectlabError as exc:
+        common.flash("error", common.error_text(exc))
+        return
+    common.flash("success", t("items.undone", n=n))
 
 
 def _select_all(value):
@@ -105,6 +121,11 @@ top[4].button(t("items.open"), key="ib_jump_go", on_click=_jump, width="stretch"
 
 # -- actions on the selection (or on the open item) ------------------------------------------------------
 chosen = _targets()
+if ss.get("ib_undo"):
+    undo = st.columns([4, 1], vertical_alignment="center")
+    undo[0].success(ss["ib_undo"]["text"])
+    undo[1].button(t("items.undo_button"), key="ib_undo_go", on_click=_undo, shortcut="Ctrl+Z",
+                   icon=":material/undo:", width="stretch", help=t("items.undo_help"))
 with st.container(border=True):
     st.caption(t("items.targets", n=len(chosen)) + " · " + t("items.keys_hint", n=min(9, len(project.classes))))
     if may("label"):
