@@ -108,3 +108,16 @@ def test_blind_annotator_cannot_filter_labels(tmp_path):
     no_exception(at)
     assert at.selectbox(key="ib_label").disabled
     assert "blind" in at.caption[0].value
+
+
+def test_own_class_names_are_shown_as_typed_and_known_sets_translated(tmp_path):
+    """Found by a fresh-user pass: a user's own class "light" was shown as the demo's "Light scrap"."""
+    _ws, _project, _ids = tiny_workspace(tmp_path / "own", n_items=3, classes=("重废", "中废", "light"))
+    at = app(tmp_path / "own", page="items")
+    no_exception(at)
+    names = [b.label for b in at.button if b.key and b.key.startswith("ib_lab_")]
+    assert names == ["重废", "中废", "light"]
+    _ws, _project, _ids = tiny_workspace(tmp_path / "demo", n_items=3, classes=("heavy", "medium", "light"))
+    at = app(tmp_path / "demo", page="items")
+    assert [b.label for b in at.button if b.key and b.key.startswith("ib_lab_")] == [
+        "Heavy scrap", "Medium scrap", "Light scrap"]

@@ -378,7 +378,7 @@ def translate(text, lang=None):
     return t(key, lang=lang, **{k: translate(v, lang) if hasattr(v, "key") else v for k, v in args.items()})
 
 
-def class_label(name, lang=None):
+def class_label(name, lang=None, classes=None):
     """Display name of a class: the catalog's ``class.<name>`` if there is one, else ``name`` as typed.
 
     Parameters
@@ -387,6 +387,9 @@ def class_label(name, lang=None):
         Class name as stored in the project (``"rolled-in_scale"``, or anything a user defined).
     lang : str, optional
         Language code or locale; default: the current language.
+    classes : sequence of str, optional
+        The project's classes: the catalog's name is used only when every one of them has one (the demo's,
+        NEU's six), so a user's own ``light`` among their own classes is shown as typed.
 
     Returns
     -------
@@ -398,7 +401,12 @@ def class_label(name, lang=None):
     ('压入氧化铁皮', 'Heavy scrap')
     >>> class_label("边裂", lang="en")
     '边裂'
+    >>> class_label("light", lang="en", classes=["重废", "中废", "light"])
+    'light'
     """
     name = str(name)
-    template = _lookup(f"class.{name}", _resolve_lang(lang))
+    code = _resolve_lang(lang)
+    if classes is not None and any(_lookup(f"class.{c}", code) is None for c in classes):
+        return name
+    template = _lookup(f"class.{name}", code)
     return name if template is None else template

@@ -283,14 +283,20 @@ def active_project(ws=None):
     name = st.session_state.get("project")
     if name:
         try:
-            return get_project(ws, name)
+            return _shown(get_project(ws, name))
         except DefectlabError:
             st.session_state["project"] = None
     projects = list_projects(ws)
     if projects:
         st.session_state["project"] = projects[0].name
-        return projects[0]
+        return _shown(projects[0])
     return None
+
+
+def _shown(project):
+    """Remember the active project's classes for :func:`cls_name` (which names them) and return it."""
+    st.session_state["_active_classes"] = tuple(project.classes)
+    return project
 
 
 def require_project(ws=None, title_key=None):
@@ -422,11 +428,15 @@ def source_text(source):
     return str(source)
 
 
-def cls_name(cls):
-    """A class as shown in the session's language (``划痕`` for ``scratches``; own names as typed)."""
+def cls_name(cls, classes=None):
+    """A class as shown in the session's language (``划痕`` for ``scratches``; own names as typed): the catalog's
+    name only in a project whose classes all have one (the demo's, NEU's), so a user's own ``light`` among
+    their own classes stays ``light``. ``classes``: that project's classes (default: the active project's)."""
     from defectlab.i18n import class_label as _class_label
 
-    return _class_label(str(cls), lang=lang())
+    if classes is None:
+        classes = st.session_state.get("_active_classes")
+    return _class_label(str(cls), lang=lang(), classes=classes)
 
 
 def model_name(model):
@@ -459,7 +469,7 @@ def preset_name(preset):
 def class_label(project, cls):
     """``"1 · crazing"``: the class with its number key, in the session's language."""
     try:
-        return f"{project.classes.index(cls) + 1} · {cls_name(cls)}"
+        return f"{project.classes.index(cls) + 1} · {cls_name(cls, project.classes)}"
     except ValueError:
         return label_text(cls)
 
