@@ -79,6 +79,8 @@ def cmd_project_edit(args):
         p = store.rename_class(ws, args.name, args.old, args.new, user=args.user)
     elif action == "add-class":
         p = store.add_class(ws, args.name, args.cls, user=args.user)
+    elif action == "remove-class":
+        p = store.remove_class(ws, args.name, args.cls, user=args.user)
     elif action == "reorder-classes":
         p = store.reorder_classes(ws, args.name, args.classes, user=args.user)
     elif action == "merge-classes":
@@ -96,6 +98,8 @@ _PROJECT_ACTIONS = [
     ("rename-class", "rename a class (every annotation keeps its meaning; recorded in history)",
      "defectlab project rename-class Plates scrach scratch", [("old", {}), ("new", {})]),
     ("add-class", "add a class at the end", "defectlab project add-class Plates pits", [("cls", {"metavar": "CLASS"})]),
+    ("remove-class", "remove a class nothing was labeled with (merge a class with labels instead)",
+     "defectlab project remove-class Plates pitts", [("cls", {"metavar": "CLASS"})]),
     ("reorder-classes", "put the classes in a new order (number keys; grade order of an ordinal project)",
      "defectlab project reorder-classes Scrap heavy,medium,light", [("classes", {"help": "comma-separated"})]),
     ("merge-classes", "merge classes into one (existing or new); votes for them count for it",

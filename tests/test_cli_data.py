@@ -155,3 +155,12 @@ def test_library_errors_in_the_users_language(ws_dir):
     assert "没有项目 'nope'" in texts[0] and "'rust'" in texts[1] and "不是已知类别" in texts[1]
     assert "无权" in texts[2]
     assert str(errors[0]).startswith("No project 'nope'")   # the English text is unchanged
+
+
+def test_remove_class_command(ws_dir, capsys):
+    assert run(capsys, "project", "add-class", "P", "pitt", "--workspace", ws_dir)[0] == 0
+    code, out, _ = run(capsys, "project", "remove-class", "P", "pitt", "--workspace", ws_dir, "--json")
+    assert code == 0 and json.loads(out) == {"project": "P", "classes": ["pit", "scrach"]}
+    assert run(capsys, "project", "add-class", "P", "dent", "--workspace", ws_dir)[0] == 0
+    code, _, err = run(capsys, "project", "remove-class", "P", "pit", "--workspace", ws_dir)  # labeled
+    assert code == 1 and "merge it" in err and err.count("\n") == 1

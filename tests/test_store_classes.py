@@ -175,3 +175,27 @@ def test_ordinary_names_in_any_script_stay_allowed(ws, proj):
         add_class(ws, "P", name)
     with pytest.raises(InputError, match="control or direction"):
         rename_project(ws, "P", "P\u202eevil")
+
+
+def test_remove_class_only_when_nothing_carries_it(ws, proj):
+    from defectlab.store import remove_class, unused_classes
+    from defectlab.team import set_gold
+
+    p, ids = proj
+    annotate(ws, ids[0], "scrach", user="ann")
+    retract_id = annotate(ws, ids[1], "dent", user="ann")
+    from defectlab.store import retract
+
+    retract(ws, retract_id, user="ann")  # an undone label still counts as used (history reads it)
+    add_class(ws, "P", "typo")
+    add_class(ws, "P", "gold_only")
+    set_gold(ws, ids[2], "gold_only", by="local")
+    assert unused_classes(ws, "P") == ["pit", "typo"]
+    with pytest.raises(InputError, match="merge it"):
+        remove_class(ws, "P", "dent", user="local")
+    with pytest.raises(PermissionDenied):
+        remove_class(ws, "P", "typo", user="ann")
+    q = remove_class(ws, "P", "typo", user="local")
+    assert q.classes == ("scrach", "pit", "dent", "gold_only")
+    rename_class(ws, "P", "scrach", "scratch", user="local")  # the renamed class's labels keep it in use
+    assert "scratch" not in unused_classes(ws, "P")

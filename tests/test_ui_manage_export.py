@@ -33,8 +33,12 @@ def test_rename_add_merge_reorder_classes(tmp_path, lang):
     at.text_input(key="mg_add").input("dent")
     at.button(key="mg_add_go").click().run()
     at.multiselect(key="mg_merge_from").select("pit").select("scale")
-    at.text_input(key="mg_merge_into").input("hole")
+    at.text_input(key="mg_merge_into").input("hole").run()
     at.button(key="mg_merge").click().run()
+    no_exception(at)
+    assert get_project(ws, project.name).classes == ("scratches", "pit", "scale", "dent")  # asked first
+    assert at.warning and ("hole" in at.warning[0].value)
+    at.button(key="mg_merge_yes").click().run()
     no_exception(at)
     assert get_project(ws, project.name).classes == ("scratches", "hole", "dent")
     assert current_label(ws, ids[1]).label == "hole"
@@ -44,6 +48,19 @@ def test_rename_add_merge_reorder_classes(tmp_path, lang):
     at.button(key="mg_rename_class").click().run()
     no_exception(at)
     assert at.error and ("merge" in at.error[0].value if lang == "en" else "合并" in at.error[0].value)
+
+
+def test_remove_a_class_nothing_was_labeled_with(tmp_path):
+    """Found by a fresh-user pass: a class added by mistake could not be removed at all."""
+    ws, project, _ids = tiny_workspace(tmp_path / "ws", n_items=3, labeled=3)
+    at = _app(tmp_path / "ws", "manage", "en")
+    at.text_input(key="mg_add").input("typo")
+    at.button(key="mg_add_go").click().run()
+    assert at.selectbox(key="mg_remove").options == ["4 · typo"]  # only the class no label uses
+    at.button(key="mg_remove_go").click().run()
+    no_exception(at)
+    assert get_project(ws, project.name).classes == ("scratch", "pit", "scale")
+    assert not [s for s in at.selectbox if s.key == "mg_remove"]
 
 
 def test_rename_delete_restore_project(tmp_path):

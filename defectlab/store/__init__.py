@@ -50,11 +50,13 @@ from .projects import (
     merge_classes,
     parse_classes,
     project_summary,
+    remove_class,
     remove_example,
     rename_class,
     rename_project,
     reorder_classes,
     restore_project,
+    unused_classes,
     update_project,
 )
 from .roots import DATA_ROOTS_ENV, data_roots, open_workspace_as, resolve_under_roots
@@ -109,6 +111,7 @@ __all__ = [
     "open_workspace_as",
     "parse_classes",
     "project_summary",
+    "remove_class",
     "remove_example",
     "rename_class",
     "rename_project",
@@ -121,6 +124,7 @@ __all__ = [
     "retract_many",
     "role_of",
     "undo_last",
+    "unused_classes",
     "update_project",
     "utcnow",
 ]

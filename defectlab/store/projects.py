@@ -12,6 +12,7 @@ from ..errors import InputError, NotFoundError
 from ..messages import msg
 from .audit import log_action
 from .permissions import require
+from .renames import class_events, map_label
 from .workspace import utcnow
 
 if TYPE_CHECKING:
@@ -35,11 +36,13 @@ __all__ = [
     "merge_classes",
     "parse_classes",
     "project_summary",
+    "remove_class",
     "remove_example",
     "rename_class",
     "rename_project",
     "reorder_classes",
     "restore_project",
+    "unused_classes",
     "update_project",
 ]
 
@@ -431,6 +434,49 @@ def rename_class(ws: Workspace, project: ProjectRef, old: str, new: str, user: s
         _set_classes(conn, p, classes, descriptions)
         _class_event(conn, p, "rename", old, new, user)
         log_action(conn, user, "project.rename_class", p.id, p.name, {"old": old, "new": new})
+    return get_project(ws, p.id)
+
+
+def unused_classes(ws: Workspace, project: ProjectRef) -> list[str]:
+    """The project's classes no annotation (live, undone or renamed into it) and no gold answer carries: the
+    ones :func:`remove_class` may remove, in the project's order."""
+    p = get_project(ws, project)
+    with ws.read() as conn:
+        return [c for c in p.classes if c not in _used_labels(conn, p)]
+
+
+def _used_labels(conn, p):
+    """Every label the project's annotations mean today (class events applied) and its gold answers."""
+    events = class_events(conn, p.id)
+    used = {map_label(events, r[0], r[1]) for r in conn.execute(
+        "SELECT a.label, a.id FROM annotations a JOIN items i ON i.id = a.item_id "
+        "WHERE i.project_id = ? AND a.label IS NOT NULL", (p.id,))}
+    used |= {r[0] for r in conn.execute("SELECT label FROM gold_items WHERE project_id = ?", (p.id,))}
+    return used
+
+
+def remove_class(ws: Workspace, project: ProjectRef, cls: str, user: str = "local") -> Project:
+    """Remove a class nothing was ever labeled with (a typo, a grade added by mistake); its label-book entry
+    goes with it. A class with labels is merged into another instead (:func:`merge_classes`).
+
+    Raises
+    ------
+    InputError
+        ``cls`` is not a class, carries labels (or a gold answer), or is one of the last two classes.
+    """
+    p = get_project(ws, project)
+    _require_class(p, cls)
+    if len(p.classes) <= 2:
+        raise InputError(msg("error.project.remove_too_few", "A project needs at least two classes; {cls!r} is "
+                             "one of the last two.", cls=cls))
+    with ws.transaction() as conn:
+        require(conn, user, "edit_project")
+        if cls in _used_labels(conn, p):
+            raise InputError(msg("error.project.remove_used", "Class {cls!r} carries labels; merge it into another "
+                                 "class instead of removing it.", cls=cls))
+        classes = [c for c in p.classes if c != cls]
+        _set_classes(conn, p, classes, {c: v for c, v in p.descriptions.items() if c != cls})
+        log_action(conn, user, "project.remove_class", p.id, p.name, {"class": cls, "classes": classes})
     return get_project(ws, p.id)
 
 

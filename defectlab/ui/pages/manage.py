@@ -9,10 +9,12 @@ from defectlab.store import (
     delete_project,
     list_projects,
     merge_classes,
+    remove_class,
     rename_class,
     rename_project,
     reorder_classes,
     restore_project,
+    unused_classes,
 )
 from defectlab.ui import common
 from defectlab.ui.common import t
@@ -76,18 +78,42 @@ if project is not None:
 
     c[1].button(t("action.add"), key="mg_add_go", on_click=_add, width="stretch")
 
+    unused = unused_classes(ws, project)
+    if unused and len(classes) > 2:  # a typo or a grade added by mistake: nothing carries it, so it can go
+        c = st.columns([4, 1])
+        c[0].selectbox(t("manage.remove_class"), unused, key="mg_remove", help=t("manage.remove_class_help"),
+                       format_func=lambda x: common.class_label(project, x))
+
+        def _remove():
+            cls = ss.get("mg_remove")
+            _do(lambda: remove_class(ws, project, cls, user=user), "manage.removed_class", cls=common.cls_name(cls))
+
+        c[1].button(t("manage.remove"), key="mg_remove_go", on_click=_remove, width="stretch")
+
     c = st.columns([2, 2, 1])
     c[0].multiselect(t("manage.merge_from"), classes, key="mg_merge_from", placeholder=t("common.choose"),
                      select_all=False, format_func=lambda x: common.class_label(project, x))
     c[1].text_input(t("manage.merge_into"), key="mg_merge_into", help=t("manage.merge_into_help"))
 
     def _merge():
+        ss.pop("mg_merge_ask", None)
         sources, into = ss.get("mg_merge_from") or [], (ss.get("mg_merge_into") or "").strip()
         if _do(lambda: merge_classes(ws, project, sources, into, user=user), "manage.merged",
-               sources=", ".join(sources), into=into):
+               sources=", ".join(common.cls_name(x) for x in sources), into=into):
             ss["mg_merge_from"], ss["mg_merge_into"] = [], ""
 
-    c[2].button(t("manage.merge"), key="mg_merge", on_click=_merge, width="stretch")
+    def _ask_merge(value):
+        ss["mg_merge_ask"] = value
+
+    c[2].button(t("manage.merge"), key="mg_merge", on_click=_ask_merge, args=(True,), width="stretch",
+                disabled=not ss.get("mg_merge_from") or not (ss.get("mg_merge_into") or "").strip())
+    if ss.get("mg_merge_ask"):  # a merge cannot be taken apart again: say so before it happens
+        sources = ss.get("mg_merge_from") or []
+        st.warning(t("manage.merge_confirm", sources=", ".join(common.cls_name(x) for x in sources),
+                     into=(ss.get("mg_merge_into") or "").strip()))
+        c = st.columns([1, 1, 3])
+        c[0].button(t("manage.merge_yes"), key="mg_merge_yes", on_click=_merge, type="primary", width="stretch")
+        c[1].button(t("action.cancel"), key="mg_merge_no", on_click=_ask_merge, args=(False,), width="stretch")
 
     c = st.columns([4, 1])
     c[0].text_area(t("manage.order"), value="\n".join(classes), key=f"mg_order_{'|'.join(classes)}",
