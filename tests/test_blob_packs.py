@@ -279,7 +279,7 @@ def test_export_and_backup_of_packed_images(packed, tmp_path):
     export_project(ws, "P", "csv", tmp_path / "one" / "labels.csv")
     lines = (tmp_path / "one" / "labels.csv").read_text(encoding="utf-8-sig").splitlines()[1:]
     paths = [line.split(",")[0] for line in lines]
-    assert len(paths) == 12 and all(os.path.isfile(p) and "labels_images" in p for p in paths)
+    assert len(paths) == 12 and all((tmp_path / "one" / p).is_file() and p.startswith("labels_images/") for p in paths)
     reimport = open_workspace(tmp_path / "again")
     assert import_source(reimport, "P", tmp_path / "one", layout="csv").imported == 12
     backup = backup_workspace(ws, tmp_path / "backup")

@@ -181,7 +181,7 @@ def test_remove_class_only_when_nothing_carries_it(ws, proj):
     from defectlab.store import remove_class, unused_classes
     from defectlab.team import set_gold
 
-    p, ids = proj
+    _p, ids = proj
     annotate(ws, ids[0], "scrach", user="ann")
     retract_id = annotate(ws, ids[1], "dent", user="ann")
     from defectlab.store import retract

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from defectlab._typing import ProjectRef
+    from defectlab.messages import Message
     from defectlab.store import Workspace
 
 __all__ = [
@@ -61,7 +62,7 @@ def _hidden_chars(name):
     return [ch for ch in name if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs")]
 
 
-def class_name_problem(name):
+def class_name_problem(name: str) -> Message | None:
     """Why ``name`` (already stripped) cannot be a class name, or None.
 
     One rule for every way a class is made (creating or editing a project, an import that creates one).
