@@ -17,8 +17,8 @@ ss = st.session_state
 st.title(t("assign.title", project=project.name))
 common.show_flash()
 
-users = [u for u in team.list_users(ws, include_disabled=False) if u["role"] in ("annotator", "reviewer",
-                                                                                   "lead", "admin")]
+users = [u for u in team.list_users(ws, include_disabled=False)  # people who label (not the built-in local admin)
+         if u["role"] in ("annotator", "reviewer", "lead", "admin") and u["username"] != "local"]
 frame = items_frame(ws, project.id)
 unlabeled = frame[frame["label"].isna()]
 busy = team.assigned_items(ws, project, by=me)
