@@ -119,43 +119,7 @@ top[2].button(t("items.select_page"), key="ib_select_all", on_click=_select_all,
 top[3].number_input(t("items.jump"), min_value=0, step=1, value=None, key="ib_jump", placeholder="#")
 top[4].button(t("items.open"), key="ib_jump_go", on_click=_jump, width="stretch")
 
-# -- actions on the selection (or on the open item) ------------------------------------------------------
-chosen = _targets()
-if ss.get("ib_undo"):
-    undo = st.columns([4, 1], vertical_alignment="center")
-    undo[0].success(ss["ib_undo"]["text"])
-    undo[1].button(t("items.undo_button"), key="ib_undo_go", on_click=_undo, shortcut="Ctrl+Z",
-                   icon=":material/undo:", width="stretch", help=t("items.undo_help"))
-with st.container(border=True):
-    st.caption(t("items.targets", n=len(chosen)) + " · " + t("items.keys_hint", n=min(9, len(project.classes))))
-    if may("label"):
-        per_row = 4  # the button shows its number key itself: the name alone keeps "Rolled-in scale" whole
-        slots = [c for _ in range(0, len(project.classes) + 1, per_row) for c in st.columns(per_row)]
-        for k, cls in enumerate(project.classes):
-            slots[k].button(common.cls_name(cls), key=f"ib_lab_{k}", on_click=_act, args=("label", cls),
-                            shortcut=str(k + 1) if k < 9 else None, width="stretch", disabled=not chosen)
-        slots[len(project.classes)].button(t("common.unusable"), key="ib_unusable", on_click=_act, args=("unusable",),
-                                           shortcut="0", width="stretch", disabled=not chosen)
-    cols = st.columns(4)
-    if may("label"):
-        cols[0].button(t("items.send_review"), key="ib_review", on_click=_act, args=("review",), disabled=not chosen,
-                       icon=":material/fact_check:")
-    if may("assign"):
-        from defectlab.team import list_users
-
-        people = [u["username"] for u in list_users(ws, include_disabled=False)
-                  if u["role"] in ("annotator", "reviewer", "lead", "admin") and u["username"] != "local"]
-        cols[1].selectbox(t("items.assignee"), people, key="ib_assignee", placeholder=t("common.choose"), index=None)
-        cols[2].button(t("items.assign"), key="ib_assign", on_click=_act, args=("assign",),
-                       disabled=not chosen or not ss.get("ib_assignee"), icon=":material/assignment:")
-    if filters.get("deleted") and may("restore"):
-        cols[3].button(t("items.restore"), key="ib_restore", on_click=_act, args=("restore",), disabled=not chosen,
-                       icon=":material/restore_from_trash:")
-    elif not filters.get("deleted") and may("delete"):
-        cols[3].button(t("items.delete"), key="ib_delete", on_click=_act, args=("delete",), disabled=not chosen,
-                       icon=":material/delete:")
-
-# -- one open item ------------------------------------------------------------------------------------------
+# -- one open item (right under the header: opened by number, it is seen at once) --------------------------
 if ss.get("ib_open"):
     with st.container(border=True):
         try:
@@ -204,6 +168,42 @@ if ss.get("ib_open"):
                     t("items.col.predicted"): common.label_text(p["predicted"]),
                     t("items.col.confidence"): f"{float(p['confidence']):.0%}",
                 } for p in d["predictions"]]), hide_index=True, width="stretch")
+
+# -- actions on the selection (or on the open item) ------------------------------------------------------
+chosen = _targets()
+if ss.get("ib_undo"):
+    undo = st.columns([4, 1], vertical_alignment="center")
+    undo[0].success(ss["ib_undo"]["text"])
+    undo[1].button(t("items.undo_button"), key="ib_undo_go", on_click=_undo, shortcut="Ctrl+Z",
+                   icon=":material/undo:", width="stretch", help=t("items.undo_help"))
+with st.container(border=True):
+    st.caption(t("items.targets", n=len(chosen)) + " · " + t("items.keys_hint", n=min(9, len(project.classes))))
+    if may("label"):
+        per_row = 4  # the button shows its number key itself: the name alone keeps "Rolled-in scale" whole
+        slots = [c for _ in range(0, len(project.classes) + 1, per_row) for c in st.columns(per_row)]
+        for k, cls in enumerate(project.classes):
+            slots[k].button(common.cls_name(cls), key=f"ib_lab_{k}", on_click=_act, args=("label", cls),
+                            shortcut=str(k + 1) if k < 9 else None, width="stretch", disabled=not chosen)
+        slots[len(project.classes)].button(t("common.unusable"), key="ib_unusable", on_click=_act, args=("unusable",),
+                                           shortcut="0", width="stretch", disabled=not chosen)
+    cols = st.columns(4)
+    if may("label"):
+        cols[0].button(t("items.send_review"), key="ib_review", on_click=_act, args=("review",), disabled=not chosen,
+                       icon=":material/fact_check:")
+    if may("assign"):
+        from defectlab.team import list_users
+
+        people = [u["username"] for u in list_users(ws, include_disabled=False)
+                  if u["role"] in ("annotator", "reviewer", "lead", "admin") and u["username"] != "local"]
+        cols[1].selectbox(t("items.assignee"), people, key="ib_assignee", placeholder=t("common.choose"), index=None)
+        cols[2].button(t("items.assign"), key="ib_assign", on_click=_act, args=("assign",),
+                       disabled=not chosen or not ss.get("ib_assignee"), icon=":material/assignment:")
+    if filters.get("deleted") and may("restore"):
+        cols[3].button(t("items.restore"), key="ib_restore", on_click=_act, args=("restore",), disabled=not chosen,
+                       icon=":material/restore_from_trash:")
+    elif not filters.get("deleted") and may("delete"):
+        cols[3].button(t("items.delete"), key="ib_delete", on_click=_act, args=("delete",), disabled=not chosen,
+                       icon=":material/delete:")
 
 # -- the grid -------------------------------------------------------------------------------------------------
 if not rows:
