@@ -280,7 +280,7 @@ def localize_widgets():
 def active_project(ws=None):
     """The active :class:`~defectlab.store.Project`, or None (falls back to the first project)."""
     ws = ws or workspace()
-    name = st.session_state.get("project")
+    name = st.session_state.get("project") or st.query_params.get("project")  # a refresh keeps the project
     if name:
         try:
             return _shown(get_project(ws, name))
@@ -294,8 +294,12 @@ def active_project(ws=None):
 
 
 def _shown(project):
-    """Remember the active project's classes for :func:`cls_name` (which names them) and return it."""
+    """Remember the active project (in the session, and in the address so that a refresh or a bookmark opens
+    it again) and its classes for :func:`cls_name`; return it."""
+    st.session_state["project"] = project.name
     st.session_state["_active_classes"] = tuple(project.classes)
+    if st.query_params.get("project") != project.name:
+        st.query_params["project"] = project.name
     return project
 
 

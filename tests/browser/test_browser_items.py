@@ -149,3 +149,19 @@ def test_upload_box_speaks_chinese(server, browser):
     }""")
     assert "上传" in shown[0] and "每个文件" in shown[1]
     page.context.close()
+
+
+def test_a_refresh_keeps_the_chosen_project(server, browser):
+    """Found by a fresh-user pass: F5 switched back to the first project (an inspector could then label or train
+    the wrong one). The project is in the address now."""
+    ws = open_workspace(server.root)
+    second = list_projects(ws)[1].name
+    page = new_page(browser)
+    page.goto(f"{server.url}/train?project={second.replace(' ', '+')}")
+    wait_ready(page)
+    page.get_by_role("heading", name=f"Train — {second}").wait_for()
+    page.reload()
+    wait_ready(page)
+    page.get_by_role("heading", name=f"Train — {second}").wait_for()
+    assert "project=" in page.url
+    page.context.close()
