@@ -195,6 +195,11 @@ def test_predict_batch_export_and_accept(trained, tmp_path):
     assert rows["新批次_0.png"]["final_source"] == "review"
     assert rows["新批次_1.png"]["final_source"] == "model"
     assert float(rows["新批次_1.png"]["p_stripes"]) > 0.5
+    # the refused file is a row of its own with the reason (found by a fresh-user pass: it was left out)
+    broken = rows["broken.png"]
+    assert (broken["final_source"], broken["item_id"], broken["needs_review"]) == ("rejected", "", "1")
+    assert broken["reason"] and broken["batch_id"] == str(out["batch_id"])
+    assert all(r["reason"] == "" for k, r in rows.items() if k != "broken.png")
 
 
 def test_tampered_run_is_refused(trained):

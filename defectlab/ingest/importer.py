@@ -514,12 +514,18 @@ def _insert_rows(conn, head, values, rows):
         conn.execute(head + ", ".join([values] * len(part)), [v for row in part for v in row])
 
 
+_MAX_REJECTED_KEPT = 1000
+
+
 def _finish(ws, proj, plan, report, user, batch_kind, source_name):
     """Close the batch with its summary and log the import."""
     with ws.transaction() as conn:
         finish_batch(conn, report.batch_id, {k: v for k, v in report.to_dict().items()
                                              if k not in ("rejected", "conflicts")}
-                     | {"n_rejected": len(report.rejected), "n_conflicts": len(report.conflicts)})
+                     | {"n_rejected": len(report.rejected), "n_conflicts": len(report.conflicts),
+                        # the files refused, named with why (a batch's CSV lists them too), at most 1,000
+                        "rejected_files": [{"source": str(r["source"])[:500], "reason": str(r["reason"])[:500]}
+                                           for r in report.rejected[:_MAX_REJECTED_KEPT]]})
         log_action(conn, user, f"{batch_kind}.batch", proj.id, source_name,
                    {"batch_id": report.batch_id, "imported": report.imported,
                     "duplicates": report.duplicates, "rejected": len(report.rejected),

@@ -1138,14 +1138,27 @@ def accept_predictions(ws: WorkspaceLike, project: ProjectRef, batch_id: int, us
     return n
 
 
+def _rejected_files(ws, proj, batch_id):
+    """``[(batch id, {"source", "reason"})]`` of the files a predict batch (or all of them) refused."""
+    sql = "SELECT id, summary FROM batches WHERE project_id = ? AND kind = 'predict'"
+    args: list[Any] = [proj.id]
+    if batch_id is not None:
+        sql += " AND id = ?"
+        args.append(int(batch_id))
+    with ws.read() as conn:
+        rows = conn.execute(sql + " ORDER BY id", args).fetchall()
+    return [(r["id"], f) for r in rows for f in (json.loads(r["summary"] or "{}").get("rejected_files") or [])]
+
+
 def export_predictions_csv(ws: WorkspaceLike, project: ProjectRef, path: PathLike, batch_id: int | None = None,
                            user: str = "local") -> dict[str, Any]:
     """Write a batch's predictions (with the people's decisions) to a UTF-8 CSV for the quality system.
 
     Columns: ``source, item_id, predicted, confidence, needs_review, final_label, final_source,
-    decided_by, run_id, batch_id`` then ``p_<class>`` per class. ``final_label`` is the person's
-    decision when there is one, else the prediction; ``final_source`` says which (``model``,
-    ``review``, ``human``...).
+    decided_by, run_id, batch_id`` then ``p_<class>`` per class, then ``reason``. ``final_label`` is the
+    person's decision when there is one, else the prediction; ``final_source`` says which (``model``,
+    ``review``, ``human``...). A file the batch refused (corrupt, not an image...) is a row of its own:
+    ``final_source`` ``rejected``, ``needs_review`` 1 and the ``reason``.
 
     Returns
     -------
@@ -1164,7 +1177,7 @@ def export_predictions_csv(ws: WorkspaceLike, project: ProjectRef, path: PathLik
     from defectlab.csvio import write_csv
 
     header = ["source", "item_id", "predicted", "confidence", "needs_review", "final_label",
-              "final_source", "decided_by", "run_id", "batch_id"] + [f"p_{c}" for c in classes]
+              "final_source", "decided_by", "run_id", "batch_id"] + [f"p_{c}" for c in classes] + ["reason"]
     lines = []
     for r in rows:
         decided = r["decision"] is not None
@@ -1173,7 +1186,10 @@ def export_predictions_csv(ws: WorkspaceLike, project: ProjectRef, path: PathLik
             r["decision"] if decided else r["label"],
             r["decision_source"] if decided else "model_unreviewed",
             r["decided_by"] or "", r["run_id"], r["batch_id"],
-        ] + [f"{r['probs'].get(c, 0.0):.6f}" for c in classes])
+        ] + [f"{r['probs'].get(c, 0.0):.6f}" for c in classes] + [""])
+    for batch, refused in _rejected_files(ws, proj, batch_id):  # a file the batch refused is not left out silently
+        lines.append([refused["source"], "", "", "", 1, "", "rejected", "", "", batch]
+                     + [""] * len(classes) + [refused["reason"]])
     write_csv(path, header, lines)  # BOM: Excel reads Chinese names right; formula cells neutralised
     with ws.transaction() as conn:
         log_action(conn, user, "export.predictions", proj.id, str(path),

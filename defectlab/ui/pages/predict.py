@@ -202,6 +202,7 @@ def _csv():
         path.unlink(missing_ok=True)
 
 
-st.download_button(t("predict.download"), _csv, file_name=f"predictions_{project.name}_batch{batch_id}.csv",
+st.download_button(t("predict.download"), _csv,  # named by the batch number the page shows
+                   file_name=f"predictions_{project.name}_batch{batch_number.get(batch_id, batch_id)}.csv",
                    mime="text/csv", key="pred_csv", icon=":material/download:",
                    disabled=not common.permissions(ws)("export"))
