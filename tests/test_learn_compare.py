@@ -66,3 +66,23 @@ def test_same_run_changes_nothing():
 def test_invalid_records(bad, match):
     with pytest.raises(InputError, match=match):
         compare_runs(A, bad)
+
+
+def test_ordinal_runs_order_misses_by_grade_gap():
+    """Found by a fresh-user pass: for scrap grades, a miss by three grades sat among one-grade slips, and items
+    that 'broke' only because their label changed were counted as the model's doing."""
+    grades = ["heavy", "medium", "light", "thin"]
+
+    def rec(run, preds, labels=None):
+        labels = labels or {1: "heavy", 2: "heavy", 3: "light", 4: "medium"}
+        return {"run_id": run, "metrics": {"accuracy": 0.5},
+                "items": [{"item_id": i, "label": labels[i], "pred_label": p} for i, p in preds.items()]}
+
+    a = rec("A", {1: "heavy", 2: "heavy", 3: "thin", 4: "medium"})
+    b = rec("B", {1: "medium", 2: "thin", 3: "light", 4: "medium"}, {1: "heavy", 2: "heavy", 3: "light", 4: "light"})
+    d = compare_runs(a, b, grades=grades)
+    assert [(e["item_id"], e["gap_b"]) for e in d["broken"]] == [(2, 3), (1, 1), (4, 1)]  # then as before
+    assert [(e["item_id"], e["gap_a"]) for e in d["fixed"]] == [(3, 1)]
+    assert d["n_broken_far"] == 1 and d["n_broken_label_changed"] == 1
+    plain = compare_runs(a, b)
+    assert "n_broken_far" not in plain and "gap_b" not in plain["broken"][0]

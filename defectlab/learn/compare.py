@@ -17,7 +17,7 @@ from defectlab.errors import InputError
 from defectlab.messages import msg
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
     from typing import Any
 
 __all__ = ["COMPARED_METRICS", "compare_runs"]
@@ -77,13 +77,18 @@ def _summary(run):
     return out
 
 
-def compare_runs(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
+def compare_runs(a: Mapping[str, Any], b: Mapping[str, Any], grades: Sequence[str] | None = None) -> dict[str, Any]:
     """Compare run ``a`` (before) with run ``b`` (after).
 
     Parameters
     ----------
     a, b : dict
         Run records (see the module docstring).
+    grades : sequence of str, optional
+        The grade order of an ordinal project: each fixed / broken item also gets ``gap_a`` / ``gap_b``,
+        how many grades its prediction was off in each run (None for a label outside the order), the
+        lists are ordered by the larger miss first (broken: ``gap_b``; fixed: ``gap_a``), and
+        ``n_broken_far`` counts broken items off by two grades or more.
 
     Returns
     -------
@@ -94,7 +99,8 @@ def compare_runs(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
         items both runs evaluated that were wrong in ``a`` and right in ``b`` / right in ``a`` and
         wrong in ``b``, each as {"item_id", "label_a", "pred_a", "label_b", "pred_b",
         "label_changed"} plus any extra keys of ``b``'s item. Right means the out-of-fold prediction
-        equals the label that run trained on.
+        equals the label that run trained on. ``n_broken_label_changed``: broken items whose label
+        changed between the runs (not the model's doing alone).
 
     Examples
     --------
@@ -141,6 +147,19 @@ def compare_runs(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
             pred_b=ib["pred_label"], label_changed=bool(label_changed),
         )
         (fixed if right_b else broken).append(entry)
+    extra = {}
+    if grades is not None:  # ordinal: a miss by three grades is not a miss by one
+        rank = {g: k for k, g in enumerate(grades)}
+
+        def gap(label, pred):
+            return abs(rank[label] - rank[pred]) if label in rank and pred in rank else None
+
+        for e in fixed + broken:
+            e["gap_a"], e["gap_b"] = gap(e["label_a"], e["pred_a"]), gap(e["label_b"], e["pred_b"])
+        fixed.sort(key=lambda e: -(e["gap_a"] or 0))
+        broken.sort(key=lambda e: -(e["gap_b"] or 0))
+        extra["n_broken_far"] = sum(1 for e in broken if (e["gap_b"] or 0) >= 2)
+    extra["n_broken_label_changed"] = sum(1 for e in broken if e["label_changed"])
     return {
         "a": _summary(a),
         "b": _summary(b),
@@ -152,4 +171,5 @@ def compare_runs(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
         "n_label_changed": int(changed),
         "fixed": fixed,
         "broken": broken,
+        **extra,
     }

@@ -58,7 +58,8 @@ a_id = c1.selectbox(t("runs.older"), others, key="runs_pick_a")
 
 try:
     a, b = runinfo.get_run(ws, a_id), runinfo.get_run(ws, b_id)
-    diff = learn.compare_runs(a, b)  # the same as learn.compare(ws, project, a_id, b_id), on cached records
+    # the same as learn.compare(ws, project, a_id, b_id), on cached records
+    diff = learn.compare_runs(a, b, grades=list(project.classes) if project.ordinal else None)
 except DefectlabError as exc:
     st.error(common.md(common.error_text(exc)))
     st.stop()
@@ -71,7 +72,8 @@ for col, k in zip(cols, shown, strict=False):
     col.metric(t(f"metric.{k}"), f"{diff['b'][k]:.3f}",
                delta=None if deltas[k] is None else f"{deltas[k]:+.3f}",
                delta_color="inverse" if k in lower_better else "normal")
-cols[-1].metric(t("runs.fixed_broken"), f"{len(diff['fixed'])} / {len(diff['broken'])}")
+cols[-1].metric(t("runs.fixed_broken"), f"{len(diff['fixed'])} / {len(diff['broken'])}",
+                help=t("runs.fixed_broken_help", changed=diff["n_broken_label_changed"]))
 st.caption(t("runs.compare_help", a=a_id, b=b_id, n=diff["n_common"], changed=diff["n_label_changed"]))
 
 def _box_quality(a_id, b_id):
@@ -131,6 +133,9 @@ def _tiles(entries, kind):
                 changed = " ✎" if e.get("label_changed") else ""
                 st.caption(t("runs.change_line", label=common.label_text(e["label_b"]), changed=changed,
                              before=common.label_text(e["pred_a"]), after=common.label_text(e["pred_b"])))
+                gap = e.get("gap_b" if kind == "broken" else "gap_a")
+                if gap:  # ordinal: how far the wrong grade was
+                    st.caption(t("runs.grade_gap", n=gap))
     if len(entries) > limit:
         if st.button(t("runs.show_more", n=len(entries) - limit), key=f"runs_more_{kind}"):
             st.session_state[f"runs_show_{kind}"] = limit + 48
@@ -143,4 +148,6 @@ with tab_f:
     _tiles(diff["fixed"], "fixed")
 with tab_b:
     st.caption(t("runs.broken_help"))
+    if "n_broken_far" in diff:
+        st.caption(t("runs.broken_far", n=diff["n_broken_far"]))
     _tiles(diff["broken"], "broken")
