@@ -53,11 +53,12 @@ if go:
 
 def _headline(result):
     keys = [k for k in ("accuracy", "balanced_accuracy", "macro_f1", "mae", "qwk") if k in result]
-    cols = st.columns(len(keys) + 2)
-    for col, k in zip(cols, keys, strict=False):
-        col.metric(t(f"metric.{k}"), f"{result[k]:.3f}")
-    cols[len(keys)].metric(t("train.items"), result.get("n_items", 0))
-    cols[len(keys) + 1].metric(t("train.seconds"), f"{result.get('seconds', 0):.1f}")
+    tiles = [(t(f"metric.{k}"), f"{result[k]:.3f}") for k in keys]
+    tiles += [(t("train.items"), result.get("n_items", 0)), (t("train.seconds"), f"{result.get('seconds', 0):.1f}")]
+    per_row = 4  # an ordinal run has seven numbers: in one row their names were cut off
+    for start in range(0, len(tiles), per_row):
+        for col, (name, value) in zip(st.columns(per_row), tiles[start:start + per_row], strict=False):
+            col.metric(name, value)
 
 
 @st.fragment(run_every=1 if job is not None and job.running else None)
