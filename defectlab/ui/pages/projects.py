@@ -10,7 +10,7 @@ import streamlit as st
 from defectlab.demo import build_demo_workspace
 from defectlab.store import create_project, list_projects, project_summary
 from defectlab.ui import common
-from defectlab.ui.common import t
+from defectlab.ui.common import t, t_plain
 
 ws = common.workspace()
 st.title(t("projects.title"))
@@ -128,14 +128,16 @@ if projects:
         last = qs["last_run"]["metrics"].get("accuracy") if qs["last_run"] else None
         rows.append({
             t("common.project"): q.name,
-            t("projects.classes"): ", ".join(common.cls_name(c) for c in q.classes),
+            t("projects.classes"): ", ".join(common.cls_name(c, q.classes) for c in q.classes),
             t("projects.ordinal"): q.ordinal,
             t("projects.n_items"): qs["n_items"],
             t("projects.n_labeled"): qs["n_labeled"],
             t("projects.n_unlabeled"): qs["n_unlabeled"],
             t("projects.last_accuracy"): last,
         })
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", column_config={  # whole in 1280 px
+        t_plain("projects.classes"): st.column_config.TextColumn(width="medium"),
+        t_plain("projects.last_accuracy"): st.column_config.NumberColumn(format="%.3f")})
 
 # -- create ----------------------------------------------------------------------------------------
 with st.expander(t("projects.create.title"), expanded=not projects):
