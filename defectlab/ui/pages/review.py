@@ -179,10 +179,10 @@ if view == "issues" and _queues_ready():
     if c2.button(t("review.refresh"), key="rev_refresh"):
         ss.pop("rev_issues", None)
         st.rerun()
-    if issues:
+    labeler.surface_toggle()
+    if issues and not labeler.use_browser():  # the browser surface counts its own items (this one would lag)
         st.progress(min(pos / len(issues), 1.0), text=t("review.issue_pos", pos=min(pos + 1, len(issues)),
                                                       n=len(issues), done=len(ss.get("rev_done", {}))))
-    labeler.surface_toggle()
     if issues and labeler.use_browser():  # A / K / U / 1-9 answered in the browser, saved in the background
         labeler.review_surface(project, issues, run_id)
     elif not issues:
