@@ -26,15 +26,21 @@ def _signed_in(page):
     return page.get_by_text("Signed in as zhang.wei").count() > 0
 
 
-def test_refresh_and_new_tab_keep_the_session_and_sign_out_ends_it(server, browser):
+def _sign_in(browser, url):
+    """A new page at ``url``, signed in there as zhang.wei."""
     page = new_page(browser)
-    page.goto(server.url)
+    page.goto(url)
     wait_ready(page)
     page.get_by_role("textbox", name="User name").fill("zhang.wei")
     page.get_by_role("textbox", name="Password").fill(PW)
     page.get_by_role("button", name="Sign in").click()
     wait_ready(page)
     page.get_by_text("Signed in as zhang.wei").wait_for()
+    return page
+
+
+def test_refresh_and_new_tab_keep_the_session_and_sign_out_ends_it(server, browser):
+    page = _sign_in(browser, server.url)
     assert "s=" in page.url
     page.locator("[data-testid='stSidebarNav']").get_by_text("Label book", exact=True).click()
     wait_ready(page)
@@ -61,14 +67,7 @@ def test_refresh_and_new_tab_keep_the_session_and_sign_out_ends_it(server, brows
 def test_a_bookmark_signs_in_first_then_opens_its_page_and_a_forbidden_one_says_so(server, browser):
     """Found by a team pass: a bookmarked page opened signed out (or one the role may not open) showed
     Streamlit's English "Page not found" dialog and ran the home page."""
-    page = new_page(browser)
-    page.goto(server.url.rstrip("/") + "/label_book")
-    wait_ready(page)
-    page.get_by_role("textbox", name="User name").fill("zhang.wei")
-    page.get_by_role("textbox", name="Password").fill(PW)
-    page.get_by_role("button", name="Sign in").click()
-    wait_ready(page)
-    page.get_by_text("Signed in as zhang.wei").wait_for()
+    page = _sign_in(browser, server.url.rstrip("/") + "/label_book")
     page.wait_for_function("() => window.location.pathname.endsWith('/label_book')")
     assert page.get_by_text("Page not found").count() == 0
     page.wait_for_function("() => window.location.search.includes('s=')")

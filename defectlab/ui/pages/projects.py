@@ -31,15 +31,19 @@ def _metrics_line(metrics):
     return " · ".join(parts)
 
 
+def _links(*pages):
+    """Links to pages side by side: ``(page, title key, icon)`` each."""
+    for col, (name, key, icon) in zip(st.columns(len(pages)), pages, strict=True):
+        with col:
+            _page_link(name, key, icon)
+
+
 def _role_next_step(ws, p, may):
     """What an annotator, a quality inspector or a line supervisor does next (a lead's steps are below)."""
     if may("review"):
         st.markdown(t("projects.next.qc"))
-        c1, c2 = st.columns(2)
-        with c1:
-            _page_link("team_qc", "nav.team_qc", ":material/verified:")
-        with c2:
-            _page_link("team_agreement", "nav.team_agreement", ":material/handshake:")
+        _links(("team_qc", "nav.team_qc", ":material/verified:"),
+               ("team_agreement", "nav.team_agreement", ":material/handshake:"))
     elif may("predict"):
         st.markdown(t("projects.next.predict"))
         _page_link("predict", "nav.predict", ":material/batch_prediction:")
@@ -53,11 +57,7 @@ def _role_next_step(ws, p, may):
                 st.markdown(t("projects.next.queue_rejected", n=counts["rejected"]))
         else:
             st.markdown(t("projects.next.queue_empty"))
-        c1, c2 = st.columns(2)
-        with c1:
-            _page_link("label", "nav.label", ":material/label:")
-        with c2:
-            _page_link("label_book", "nav.label_book", ":material/menu_book:")
+        _links(("label", "nav.label", ":material/label:"), ("label_book", "nav.label_book", ":material/menu_book:"))
 
 
 # -- what to do next -------------------------------------------------------------------------------
