@@ -38,6 +38,8 @@ def _elsewhere(name, run, title_key):
 
 def _sign_in_first(name):
     st.session_state["after_login"] = name  # opened once signed in, if the role allows it
+    if st.query_params.get("project"):  # switch_page drops the address's parameters: keep the project
+        st.session_state["project"] = st.query_params["project"]
     st.switch_page(login)
 
 

@@ -47,8 +47,8 @@ def bulk_action(ws: Workspace, project: ProjectRef, item_ids: Sequence[int], act
     Returns
     -------
     dict
-        ``{"action": str, "n": int}`` (and ``assignment_id`` for ``assign``; ``annotation_ids`` for ``label``
-        and ``unusable``: what :func:`defectlab.store.retract_many` undoes).
+        ``{"action": str, "n": int}`` (and ``assignment_id`` and ``warnings`` for ``assign``; ``annotation_ids``
+        for ``label`` and ``unusable``: what :func:`defectlab.store.retract_many` undoes).
     """
     p = get_project(ws, project)
     ids = sorted({int(i) for i in item_ids})
@@ -78,8 +78,9 @@ def bulk_action(ws: Workspace, project: ProjectRef, item_ids: Sequence[int], act
         if not assignee:
             raise InputError(msg("error.items.need_assignee", "Choose the person to assign the items to."))
         res = create_assignment(ws, p, ids, [assignee], overlap=0.0, gold_rate=0.0, by=user,
-                                name=f"browser: {len(ids)} items")
-        return {"action": action, "n": res["n_items"], "assignment_id": res["assignment_id"]}
+                                name=f"browser: {len(ids)} items", reassign=True)  # chosen one by one: as asked
+        return {"action": action, "n": res["n_items"], "assignment_id": res["assignment_id"],
+                "warnings": res["warnings"]}
     if action == "delete":
         return {"action": action, "n": delete_items(ws, ids, user=user)}
     return {"action": action, "n": restore_items(ws, ids, user=user)}

@@ -137,19 +137,26 @@ def label_folders(labels):
     Examples
     --------
     >>> label_folders(["rolled-in scale", "划痕", "a/b", "a_b", ".."])
-    {'rolled-in scale': 'rolled-in scale', '划痕': '划痕', 'a/b': 'a_b', 'a_b': 'a_b_2', '..': 'label'}
+    {'rolled-in scale': 'rolled-in scale', '划痕': '划痕', 'a/b': 'a_b_2', 'a_b': 'a_b', '..': 'label'}
     """
+    def usable(name):
+        return class_name_problem(name) is None and name == name.strip()
+
     out, used = {}, set()
-    for label in labels:
-        name = str(label)
-        if class_name_problem(name) is not None or name != name.strip():
-            name = _SAFE.sub("_", name).strip("._") or "label"
+    for label in labels:  # names a folder can carry keep them (first come, for case-only twins)
+        if usable(str(label)) and str(label).casefold() not in used:
+            out[label] = str(label)
+            used.add(str(label).casefold())
+    for label in labels:  # then the others, made safe and clear of those
+        if label in out:
+            continue
+        name = str(label) if usable(str(label)) else (_SAFE.sub("_", str(label)).strip("._") or "label")
         base, k = name, 2
         while name.casefold() in used:
             name, k = f"{base}_{k}", k + 1
         used.add(name.casefold())
         out[label] = name
-    return out
+    return {label: out[label] for label in labels}
 
 
 def _imagefolder(ws, p, df, out):

@@ -147,6 +147,26 @@ def test_a_blind_labeler_gets_no_source_path_of_a_blind_item(ws, proj):
     assert item_detail(ws, ids[4], user="rita")["item"]["source"] == "line1/cam_4.png"
 
 
+def test_a_blind_labeler_cannot_read_the_answers_from_the_order(ws, add_items):
+    """Found by a review: with paths hidden, sorting by path (or import order: a class folder gives a class
+    consecutive ids) still grouped a class's blind items together."""
+    from defectlab.store import create_project
+    from defectlab.team import create_assignment
+
+    p = create_project(ws, "Q", ["crazing", "pit"])
+    ids = [*add_items(ws, p, 12, prefix="crazing/c"), *add_items(ws, p, 12, prefix="pit/p")]
+    with ws.transaction() as conn:
+        conn.execute("INSERT INTO users (username, role, created_at) VALUES ('anna', 'annotator', 't')")
+    create_assignment(ws, p, ids, ["anna"], overlap=0, gold_rate=0)
+    for sort in ("id", "-id", "source"):
+        order = _ids(query_items(ws, "Q", sort=sort, limit=24, user="anna"))
+        assert sorted(order) == sorted(ids)
+        first_half = set(order[:12])
+        assert 3 <= len(first_half & set(ids[:12])) <= 9, (sort, order)  # not one class then the other
+        assert order == _ids(query_items(ws, "Q", sort=sort, limit=24, user="anna"))  # stable
+    assert _ids(query_items(ws, "Q", sort="id", limit=24)) == sorted(ids)  # the lead: import order
+
+
 def test_hostile_numbers_and_dates_are_refused_not_crashes(ws, proj):
     """Ids beyond SQLite's range, impossible dates and NaN confidences: a rejection (or not found), never an
     OverflowError or a silent text comparison."""

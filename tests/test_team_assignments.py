@@ -105,6 +105,33 @@ def test_a_second_batch_leaves_out_items_of_an_open_one(team, proj):
     assert assigned_items(team, p, by="lead") == set(items[:10])
     with pytest.raises(PermissionDenied):
         reopen_assignment(team, first["assignment_id"], by="ann1")
+    with pytest.raises(InputError, match="already in an open assignment"):  # no empty assignment
+        create_assignment(team, p, items[:3], ["ann2"], overlap=0, gold_rate=0, by="lead")
+
+
+def test_reopening_refuses_items_given_out_again_meanwhile(team, proj):
+    """Found by a review: close A, give its items to B, reopen A: the items were in two open assignments."""
+    from defectlab.team import close_assignment, reopen_assignment
+
+    p, items = proj
+    first = create_assignment(team, p, items[:6], ["ann1"], overlap=0, gold_rate=0, by="lead")
+    close_assignment(team, first["assignment_id"], by="lead")
+    second = create_assignment(team, p, items[:2], ["ann2"], overlap=0, gold_rate=0, by="lead")
+    with pytest.raises(InputError, match="2 item"):
+        reopen_assignment(team, first["assignment_id"], by="lead")
+    close_assignment(team, second["assignment_id"], by="lead")
+    reopen_assignment(team, first["assignment_id"], by="lead")
+
+
+def test_bulk_assign_gives_exactly_the_chosen_items(team, proj):
+    """Found by a review: from the Items page, items already assigned were dropped silently (0 assigned) and an
+    empty assignment was left behind. A person choosing items one by one gets them assigned as asked."""
+    from defectlab.bulk import bulk_action
+
+    p, items = proj
+    create_assignment(team, p, items[:3], ["ann1"], overlap=0, gold_rate=0, by="lead")
+    res = bulk_action(team, p, items[:3], "assign", user="lead", assignee="ann2")
+    assert res["n"] == 3
 
 
 @pytest.mark.parametrize("kwargs, error, match", [

@@ -150,3 +150,7 @@ def test_setting_gold_answers_is_not_a_paid_correction(day, clock):
         set_gold(ws, item, "a", by="lead")
     lead = _rows(throughput(ws, p, tz="Asia/Shanghai", by="lead"))[("2025-03-03", "lead")]
     assert lead["corrections"] == 1  # the one review decision of the fixture, not the gold answers
+    # a reviewer typing the same words as a comment is still paid for the correction
+    annotate(ws, items[0], "b", user="rev", source="review", comment="gold answer")
+    rev = _rows(throughput(ws, p, tz="Asia/Shanghai", by="lead"))[("2025-03-03", "rev")]
+    assert rev["corrections"] == 1

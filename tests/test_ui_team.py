@@ -213,19 +213,30 @@ def test_assignments_page_second_batch_close_confirm_reopen_and_gold(tmp_path):
     at.button(key=f"assign_reopen_{first['id']}").click().run()
     no_exception(at)
     assert team.list_assignments(ws, project)[1]["closed_at"] is None
-    # gold: make two labeled items gold, see the accuracy of who labeled them, remove one
+    # gold: tick two labeled items in the picker table and make them gold
     for i in ids[6:8]:
         annotate(ws, i, "pit", user="local", source="review")
     at.run()
-    at.dataframe(key="gold_pick_table")  # the picker is a table (no untranslatable "Select all")
-    for i in ids[6:8]:
-        team.set_gold(ws, i, "pit", by="local")
+    rows = at.dataframe(key="gold_pick_table").value
+    picked = [k for k, item in enumerate(rows.iloc[:, 0]) if item in (f"#{ids[6]}", f"#{ids[7]}")]
+    at.session_state["gold_pick_table"] = {"selection": {"rows": picked, "columns": [], "cells": []}}
+    at.run()
+    at.button(key="gold_set").click().run()
+    no_exception(at)
+    assert {g["item_id"] for g in team.gold_items(ws, project)} == {ids[6], ids[7]}
+    # the accuracy of who labeled them
     annotate(ws, ids[6], "pit", user="ann")
     annotate(ws, ids[7], "scale", user="ann")
     at.run()
     no_exception(at)
     table = next(d for d in at.dataframe if "准确率" in d.value.columns).value
     assert table.iloc[0].tolist()[1:] == [2, 1, 50.0]
+    # tick one gold item and remove it from gold
+    at.session_state["gold_table"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    at.button(key="gold_remove").click().run()
+    no_exception(at)
+    assert len(team.gold_items(ws, project)) == 1
 
 
 def test_agreement_names_the_item_and_asks_for_a_decision_on_a_tie(tmp_path):

@@ -331,8 +331,19 @@ def _queue_condition(f, args):
 
 
 _OWN_NEWEST = ("(SELECT MAX(a.id) FROM annotations a WHERE a.item_id = i.id AND a.user = :me)")
-_BLIND_ORDER = {"newest_label": f"{_OWN_NEWEST} IS NULL, {_OWN_NEWEST} DESC, i.id"}
-"""Sorts for a blind labeler: most recently labeled by themselves (the confidence sorts are refused)."""
+_BLIND_ITEM = ("i.id IN (SELECT item_id FROM assignment_items UNION "
+               "SELECT item_id FROM gold_items WHERE removed_at IS NULL)")
+_SCRAMBLED = f"CASE WHEN {_BLIND_ITEM} THEN (i.id * 2654435761) % 4294967296 END"
+_BLIND_ORDER = {
+    "newest_label": f"{_OWN_NEWEST} IS NULL, {_OWN_NEWEST} DESC, i.id",
+    # blind items come in a scrambled (stable) order, not by import order or path: a class-folder import
+    # gives a class consecutive ids and a path that names it, so either order would group the answers
+    "id": f"{_SCRAMBLED} IS NOT NULL, {_SCRAMBLED}, i.id",
+    "-id": f"{_SCRAMBLED} IS NOT NULL, {_SCRAMBLED}, i.id DESC",
+    "source": f"{_SCRAMBLED} IS NOT NULL, {_SCRAMBLED}, i.source, i.id",
+}
+"""Sorts for a blind labeler: most recently labeled by themselves; the other items first in the order asked
+for, then the blind ones scrambled (the confidence sorts are refused)."""
 
 _ORDER = {
     "id": "i.id",

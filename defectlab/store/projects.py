@@ -438,20 +438,27 @@ def rename_class(ws: Workspace, project: ProjectRef, old: str, new: str, user: s
     return get_project(ws, p.id)
 
 
-def unused_classes(ws: Workspace, project: ProjectRef) -> list[str]:
+def unused_classes(ws: Workspace, project: ProjectRef, user: str = "local") -> list[str]:
     """The project's classes no annotation (live, undone or renamed into it) and no gold answer carries: the
-    ones :func:`remove_class` may remove, in the project's order."""
+    ones :func:`remove_class` may remove, in the project's order (``user`` needs ``view``)."""
     p = get_project(ws, project)
     with ws.read() as conn:
+        require(conn, user, "view")
         return [c for c in p.classes if c not in _used_labels(conn, p)]
 
 
 def _used_labels(conn, p):
     """Every label the project's annotations mean today (class events applied) and its gold answers."""
     events = class_events(conn, p.id)
-    used = {map_label(events, r[0], r[1]) for r in conn.execute(
-        "SELECT a.label, a.id FROM annotations a JOIN items i ON i.id = a.item_id "
-        "WHERE i.project_id = ? AND a.label IS NOT NULL", (p.id,))}
+    written = [r[0] for r in conn.execute(  # one row per distinct label, not per annotation
+        "SELECT DISTINCT a.label FROM annotations a JOIN items i ON i.id = a.item_id "
+        "WHERE i.project_id = ? AND a.label IS NOT NULL", (p.id,))]
+    renamed = {ev["old"] for ev in events}
+    used = {label for label in written if label not in renamed}
+    for label in set(written) & renamed:  # only these need each annotation's id to know what it means today
+        used |= {map_label(events, label, r[0]) for r in conn.execute(
+            "SELECT a.id FROM annotations a JOIN items i ON i.id = a.item_id WHERE i.project_id = ? "
+            "AND a.label = ?", (p.id, label))}
     used |= {r[0] for r in conn.execute("SELECT label FROM gold_items WHERE project_id = ?", (p.id,))}
     return used
 

@@ -273,7 +273,11 @@ def create_assignment(ws: Workspace, project: ProjectRef, item_ids: ItemIds, ann
             "SELECT ai.item_id FROM assignment_items ai JOIN assignments s ON s.id = ai.assignment_id "
             "WHERE s.project_id = ? AND s.closed_at IS NULL", (p.id,))})
         if already:
-            ids = [i for i in ids if i not in set(already)]
+            taken = set(already)
+            ids = [i for i in ids if i not in taken]
+            if not ids:  # nothing left: no empty assignment
+                raise InputError(msg("error.assignments.all_assigned", "All {n} item(s) are already in an open "
+                                     "assignment; nothing was assigned.", n=len(already)))
         order = [ids[j] for j in rng.permutation(len(ids))]
         n_overlap = _round(overlap * len(ids)) if overlap > 0 else 0
         work, skipped, short = _distribute(order, annotators, blocked, n_overlap, overlap_k, rng)
@@ -335,6 +339,16 @@ def reopen_assignment(ws: Workspace, assignment_id: int, by: str) -> None:
             raise NotFoundError(msg("error.assignments.no_assignment", "No assignment {assignment_id}.",
                                     assignment_id=assignment_id))
         if row["closed_at"] is not None:
+            clash = conn.execute(  # given out again while it was closed: reopening would double them
+                "SELECT COUNT(DISTINCT a.item_id) FROM assignment_items a JOIN assignment_items b "
+                "ON b.item_id = a.item_id JOIN assignments s ON s.id = b.assignment_id "
+                "WHERE a.assignment_id = ? AND b.assignment_id != ? AND s.closed_at IS NULL",
+                (int(assignment_id), int(assignment_id))).fetchone()[0]
+            if clash:
+                raise InputError(msg("error.assignments.reopen_clash", "{n} item(s) of assignment {assignment_id} "
+                                     "were given out again while it was closed; reopening it would give them "
+                                     "twice. Close the newer assignment first.", n=clash,
+                                     assignment_id=int(assignment_id)))
             conn.execute("UPDATE assignments SET closed_at = NULL, closed_by = NULL WHERE id = ?",
                          (int(assignment_id),))
             log_action(conn, by, "assignment.reopen", row["project_id"], int(assignment_id))

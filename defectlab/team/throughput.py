@@ -112,7 +112,9 @@ def throughput(ws: Workspace, project: ProjectRef | None = None, start: TimeLike
         cond = (" AND " + " AND ".join(where)) if where else ""
         ann = pd.DataFrame([dict(r) for r in conn.execute(
             "SELECT a.id, a.item_id, a.user, a.source, a.created_at, a.seconds, a.retracts, "
-            "a.comment IS ? AS gold FROM annotations a JOIN items i ON i.id = a.item_id WHERE 1 = 1" + cond,
+            "a.comment IS ? AND EXISTS (SELECT 1 FROM gold_items g WHERE g.item_id = a.item_id "
+            "AND g.created_by = a.user) AS gold "  # set_gold's own row, not a typed comment
+            "FROM annotations a JOIN items i ON i.id = a.item_id WHERE 1 = 1" + cond,
             [GOLD_COMMENT, *args])],
             columns=["id", "item_id", "user", "source", "created_at", "seconds", "retracts", "gold"])
         undone = {r[0] for r in conn.execute("SELECT retracts FROM annotations WHERE retracts IS NOT NULL")}

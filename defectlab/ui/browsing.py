@@ -21,9 +21,9 @@ def _label_options(project):
     return [_ANY, _UNLABELED, *project.classes, UNUSABLE]
 
 
-def _fixed(lang):
-    """``t`` bound to the language of this run: format functions are also called outside the script run
-    (AppTest), where the session's language cannot be read."""
+def _fixed(lang, classes=None):
+    """``t`` bound to the language (and the project's classes) of this run: format functions are also called
+    outside the script run (AppTest), where the session cannot be read."""
     from defectlab import i18n
 
     def tr(key, **kwargs):
@@ -36,14 +36,14 @@ def _fixed(lang):
             return tr("common.unlabeled")
         if value == UNUSABLE:
             return tr("common.unusable")
-        return i18n.class_label(str(value), lang=lang)
+        return i18n.class_label(str(value), lang=lang, classes=classes)
 
     return tr, label
 
 
 def filters_form(ws, project, see_labels, may_restore):
     """Draw the filters; return ``(filters dict, sort, page size)`` for :func:`query_items`."""
-    tr, _label_fmt = _fixed(common.lang())
+    tr, _label_fmt = _fixed(common.lang(), tuple(project.classes))
     with st.expander(t("items.filters"), expanded=True):
         c = st.columns(4)
         label = c[0].selectbox(t("common.label"), _label_options(project), key="ib_label", format_func=_label_fmt,

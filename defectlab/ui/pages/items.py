@@ -64,16 +64,19 @@ def _act(action, label=None):
         return
     for i in targets:
         ss[f"ib_sel_{i}"] = False
+    ss.pop("ib_undo", None)  # only the newest action is undone
+    for warning in res.get("warnings", []):
+        common.flash("warning", common.reason_text(warning))
     done = t(f"items.done.{action}", n=res["n"], label=common.label_text(label))
     if res.get("annotation_ids"):  # a label on many items at once (one stray key can do it): undoable
-        ss["ib_undo"] = {"ids": list(res["annotation_ids"]), "text": done}
+        ss["ib_undo"] = {"ids": list(res["annotation_ids"]), "text": done, "project": project.id}
     else:
         common.flash("success", done)
 
 
 def _undo():
     last = ss.pop("ib_undo", None)
-    if not last:
+    if not last or last.get("project") != project.id:  # another project's labels are not undone from here
         return
     try:
         n = retract_many(ws, last["ids"], user=user)
@@ -171,6 +174,8 @@ if ss.get("ib_open"):
 
 # -- actions on the selection (or on the open item) ------------------------------------------------------
 chosen = _targets()
+if ss.get("ib_undo") and ss["ib_undo"].get("project") != project.id:
+    ss.pop("ib_undo")  # made on another project's page
 if ss.get("ib_undo"):
     undo = st.columns([4, 1], vertical_alignment="center")
     undo[0].success(ss["ib_undo"]["text"])

@@ -78,7 +78,7 @@ if project is not None:
 
     c[1].button(t("action.add"), key="mg_add_go", on_click=_add, width="stretch")
 
-    unused = unused_classes(ws, project)
+    unused = unused_classes(ws, project, user=user)
     if unused and len(classes) > 2:  # a typo or a grade added by mistake: nothing carries it, so it can go
         c = st.columns([4, 1])
         c[0].selectbox(t("manage.remove_class"), unused, key="mg_remove", help=t("manage.remove_class_help"),

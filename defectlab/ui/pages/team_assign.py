@@ -30,7 +30,7 @@ with st.form("assign_form"):
     name = st.text_input(t("assign.name"), key="assign_name", placeholder=t("assign.name_placeholder"))
     # pills, not a multiselect: no untranslatable "Select all", and every person visible at once
     annotators = st.pills(t("assign.annotators"), [u["username"] for u in users], selection_mode="multi",
-                          key="assign_people", format_func=common.who,
+                          key="assign_people", format_func=lambda u: common.md(common.who(u)),  # Markdown
                           default=[u["username"] for u in users if u["role"] == "annotator"])
     c = st.columns(4)
     help_key = "assign.n_items_help" if include_busy else "assign.n_items_help_open"
