@@ -673,7 +673,7 @@ def compare(ws: WorkspaceLike, project: ProjectRef, run_a: str, run_b: str) -> d
             raise InputError(msg("error.runs.run_belongs_project_not_2",
                     "Run {rec_run_id} belongs to project {rec_project}, not {name}.",
                     rec_run_id=rec['run_id'], rec_project=repr(rec['project']), name=repr(proj.name)))
-    return compare_runs(*records, grades=list(proj.classes) if proj.ordinal else None)
+    return compare_runs(records[0], records[1], grades=list(proj.classes) if proj.ordinal else None)
 
 
 def resolve_run(ws: WorkspaceLike, project: ProjectRef, run_id: str | None = None) -> str:
