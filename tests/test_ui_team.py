@@ -217,13 +217,14 @@ def test_assignments_page_second_batch_close_confirm_reopen_and_gold(tmp_path):
     for i in ids[6:8]:
         annotate(ws, i, "pit", user="local", source="review")
     at.run()
-    rows = at.dataframe(key="gold_pick_table").value
+    rows = at.dataframe(key="gold_pick_table_0").value
     picked = [k for k, item in enumerate(rows.iloc[:, 0]) if item in (f"#{ids[6]}", f"#{ids[7]}")]
-    at.session_state["gold_pick_table"] = {"selection": {"rows": picked, "columns": [], "cells": []}}
+    at.session_state["gold_pick_table_0"] = {"selection": {"rows": picked, "columns": [], "cells": []}}
     at.run()
     at.button(key="gold_set").click().run()
     no_exception(at)
     assert {g["item_id"] for g in team.gold_items(ws, project)} == {ids[6], ids[7]}
+    assert all(b.disabled for b in at.button if b.key == "gold_set")  # no stale ticks to make gold again
     # the accuracy of who labeled them
     annotate(ws, ids[6], "pit", user="ann")
     annotate(ws, ids[7], "scale", user="ann")
@@ -232,10 +233,10 @@ def test_assignments_page_second_batch_close_confirm_reopen_and_gold(tmp_path):
     table = next(d for d in at.dataframe if "准确率" in d.value.columns).value
     assert table.iloc[0].tolist()[1:] == [2, 1, 50.0]
     # tick one gold item and remove it from gold
-    at.session_state["gold_table"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.session_state["gold_table_1"] = {"selection": {"rows": [1], "columns": [], "cells": []}}  # the last row
     at.run()
     at.button(key="gold_remove").click().run()
-    no_exception(at)
+    no_exception(at)  # before: IndexError, the tick outlived its row
     assert len(team.gold_items(ws, project)) == 1
 
 

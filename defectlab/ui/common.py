@@ -36,6 +36,7 @@ __all__ = [
     "init_state",
     "label_text",
     "lang",
+    "list_text",
     "localize_widgets",
     "md",
     "model_name",
@@ -430,6 +431,14 @@ def source_text(source):
     if kind == "cli" and not where:
         return t_plain("users.source.cli")
     return str(source)
+
+
+def list_text(parts):
+    """Words of a list joined the way the session's language writes them (``a, b`` / ``甲、乙``)."""
+    out = None
+    for part in parts:
+        out = str(part) if out is None else t_plain("quality.reason.list_join", first=out, rest=str(part))
+    return out or ""
 
 
 def cls_name(cls, classes=None):

@@ -350,7 +350,7 @@ def _batch_view(ws, project, batch):
     rows = []
     for k, e in enumerate(entries, start=1):
         s = plate_review.plate_summary(e["result"])
-        classes = ", ".join(f"{common.cls_name(c)} {n}" for c, n in s["counts"].items())
+        classes = common.list_text(f"{common.cls_name(c)} {n}" for c, n in s["counts"].items())
         rows.append({t_plain("plates.col_number"): k, t_plain("plates.col_source"): s["source"],
                      t_plain("plates.col_boxes"): s["n_boxes"], t_plain("plates.col_classes"): classes,
                      t_plain("plates.col_top"): s["top_score"], t_plain("plates.col_open"): _open_count(e)})
@@ -389,7 +389,7 @@ def _earlier_searches(ws, project):
         t_plain("plates.col_when"): str(r["created_at"])[:16].replace("T", " "),
         t_plain("plates.col_source"): r["source"], t_plain("plates.col_who"): common.who(r["user"]),
         t_plain("plates.col_boxes"): r["n_boxes"], t_plain("plates.col_open"): r["n_open"],
-        t_plain("plates.col_classes"): ", ".join(f"{common.cls_name(c)} {n}" for c, n in r["counts"].items()),
+        t_plain("plates.col_classes"): common.list_text(f"{common.cls_name(c)} {n}" for c, n in r["counts"].items()),
         t_plain("plates.col_run"): r["run_id"]} for r in rows])
     picked = st.dataframe(table, hide_index=True, width="stretch", on_select="rerun", selection_mode="multi-row",
                           key="plates_earlier_table")

@@ -38,7 +38,7 @@ with c1:
     else:
         project_name = active.name
         st.caption(t("import.into", project=project_name,
-                     classes=", ".join(common.cls_name(c) for c in active.classes)))
+                     classes=common.list_text(common.cls_name(c) for c in active.classes)))
 with c2:
     layout = st.selectbox(t("import.layout"), LAYOUTS, key="imp_layout",
                           format_func=lambda v: t(f"import.layout.{v}"))

@@ -95,11 +95,16 @@ if project is not None:
                      select_all=False, format_func=lambda x: common.class_label(project, x))
     c[1].text_input(t("manage.merge_into"), key="mg_merge_into", help=t("manage.merge_into_help"))
 
+    def _into():
+        """The class to merge into: typed as shown on the page (斑块) it is that class (patches), not a new one."""
+        typed = (ss.get("mg_merge_into") or "").strip()
+        return {common.cls_name(c, classes): c for c in classes}.get(typed, typed)
+
     def _merge():
         ss.pop("mg_merge_ask", None)
-        sources, into = ss.get("mg_merge_from") or [], (ss.get("mg_merge_into") or "").strip()
+        sources, into = ss.get("mg_merge_from") or [], _into()
         if _do(lambda: merge_classes(ws, project, sources, into, user=user), "manage.merged",
-               sources=", ".join(common.cls_name(x) for x in sources), into=into):
+               sources=common.list_text(common.cls_name(x) for x in sources), into=common.cls_name(into)):
             ss["mg_merge_from"], ss["mg_merge_into"] = [], ""
 
     def _ask_merge(value):
@@ -109,8 +114,8 @@ if project is not None:
                 disabled=not ss.get("mg_merge_from") or not (ss.get("mg_merge_into") or "").strip())
     if ss.get("mg_merge_ask"):  # a merge cannot be taken apart again: say so before it happens
         sources = ss.get("mg_merge_from") or []
-        st.warning(t("manage.merge_confirm", sources=", ".join(common.cls_name(x) for x in sources),
-                     into=(ss.get("mg_merge_into") or "").strip()))
+        st.warning(t("manage.merge_confirm", sources=common.list_text(common.cls_name(x) for x in sources),
+                     into=common.cls_name(_into())))
         c = st.columns([1, 1, 3])
         c[0].button(t("manage.merge_yes"), key="mg_merge_yes", on_click=_merge, type="primary", width="stretch")
         c[1].button(t("action.cancel"), key="mg_merge_no", on_click=_ask_merge, args=(False,), width="stretch")

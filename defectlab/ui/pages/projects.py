@@ -128,7 +128,7 @@ if projects:
         last = qs["last_run"]["metrics"].get("accuracy") if qs["last_run"] else None
         rows.append({
             t("common.project"): q.name,
-            t("projects.classes"): ", ".join(common.cls_name(c, q.classes) for c in q.classes),
+            t("projects.classes"): common.list_text(common.cls_name(c, q.classes) for c in q.classes),
             t("projects.ordinal"): q.ordinal,
             t("projects.n_items"): qs["n_items"],
             t("projects.n_labeled"): qs["n_labeled"],
@@ -139,8 +139,12 @@ if projects:
         t_plain("projects.classes"): st.column_config.TextColumn(width="medium"),
         t_plain("projects.last_accuracy"): st.column_config.NumberColumn(format="%.3f")})
 
-# -- create ----------------------------------------------------------------------------------------
-with st.expander(t("projects.create.title"), expanded=not projects):
+# -- create (who may: an annotator is not offered a form the library would refuse) ------------------
+if common.permissions(ws)("create_project"):
+    _create_form = st.expander(t("projects.create.title"), expanded=not projects)
+else:
+    st.stop()
+with _create_form:
     with st.form("create_project", clear_on_submit=False):
         name = st.text_input(t("projects.create.name"), key="new_name")
         classes = st.text_area(t("projects.create.classes"), key="new_classes",

@@ -128,14 +128,15 @@ if gold:
         t_plain("assign.col.set_by"): common.who(g["created_by"]),
         t_plain("assign.col.set_at"): str(g["created_at"])[:16].replace("T", " "),
     } for g in gold]), hide_index=True, width="stretch", on_select="rerun", selection_mode="multi-row",
-        key="gold_table")
-    chosen = [gold[k]["item_id"] for k in picked.selection.rows]
+        key=f"gold_table_{ss.get('gold_epoch', 0)}")  # a new table (no stale ticks) after each change
+    chosen = [gold[k]["item_id"] for k in picked.selection.rows if k < len(gold)]
     if st.button(t("assign.gold_remove", n=len(chosen)), key="gold_remove", disabled=not chosen,
                  icon=":material/remove_circle:"):
         with common.guard():
             for item_id in chosen:
                 team.unset_gold(ws, item_id, by=me)
             common.flash("success", t("assign.gold_removed", n=len(chosen)))
+            ss["gold_epoch"] = ss.get("gold_epoch", 0) + 1
             st.rerun()
 
 st.markdown("**" + t("assign.gold_add") + "**")
@@ -150,8 +151,8 @@ else:
         t_plain("assign.col.answer"): [common.label_text(lab) for lab in labeled["label"]],
         t_plain("assign.col.source"): labeled["source"].astype(str).tolist(),
     }), hide_index=True, width="stretch", height=280, on_select="rerun", selection_mode="multi-row",
-        key="gold_pick_table")
-    chosen = [int(labeled["id"].iloc[k]) for k in picked.selection.rows]
+        key=f"gold_pick_table_{ss.get('gold_epoch', 0)}")
+    chosen = [int(labeled["id"].iloc[k]) for k in picked.selection.rows if k < len(labeled)]
     qual = st.checkbox(t("assign.gold_qualification"), key="gold_qual")
     if st.button(t("assign.gold_set_n", n=len(chosen)), key="gold_set", disabled=not chosen, type="primary"):
         with common.guard():
@@ -159,4 +160,5 @@ else:
             for item_id in chosen:
                 team.set_gold(ws, item_id, answers.loc[item_id], by=me, qualification=qual)
             common.flash("success", t("assign.gold_done", n=len(chosen)))
+            ss["gold_epoch"] = ss.get("gold_epoch", 0) + 1
             st.rerun()

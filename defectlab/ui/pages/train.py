@@ -15,7 +15,7 @@ common.show_flash()
 summary = project_summary(ws, project)
 per_class = {c: n for c, n in summary["per_class"].items()}
 usable = [c for c, n in per_class.items() if n >= 2]
-st.caption(t("train.counts", n=summary["n_labeled"], per_class=", ".join(f"{common.cls_name(c)} {n}" for c, n in
+st.caption(t("train.counts", n=summary["n_labeled"], per_class=common.list_text(f"{common.cls_name(c)} {n}" for c, n in
                                                                           per_class.items())))
 if len(usable) < 2:
     st.info(t("train.too_few"))
