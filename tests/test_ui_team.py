@@ -306,7 +306,7 @@ def test_users_page_clears_the_form_after_an_account_and_offers_a_lead_no_reset(
     at.button[0].click().run()
     no_exception(at)
     assert team.get_user(ws, "cat")["role"] == "annotator"
-    assert at.text_input(key="users_new_name").value == "" and at.text_input(key="users_new_password").value == ""
+    assert at.text_input(key="users_new_name_1").value == "" and at.text_input(key="users_new_password_1").value == ""
     assert at.text_input(key="users_reset")  # the admin resets passwords
     at = _as(ws.root, "lena", "team_users")
     no_exception(at)

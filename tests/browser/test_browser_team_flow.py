@@ -111,10 +111,11 @@ def test_labeling_team_flow(server, browser):
     page.get_by_text("This is the first extra account").wait_for()
     shot(page, "flow_01_users_single_user")
     for k, (name, (display, role, first_pw, _)) in enumerate(PEOPLE.items()):
-        _one_input(page, "users_new_name").fill(name)
-        _keyed(page, "users_new_display").locator("input").fill(display)
-        _pick(page, "users_new_role", role)
-        _keyed(page, "users_new_password").locator("input").fill(first_pw)
+        n = "" if k == 0 else f"_{k}"  # each created account gives a new, empty form (new keys)
+        _one_input(page, f"users_new_name{n}").fill(name)
+        _keyed(page, f"users_new_display{n}").locator("input").fill(display)
+        _pick(page, f"users_new_role{n}", role)
+        _keyed(page, f"users_new_password{n}").locator("input").fill(first_pw)
         if k == 0:  # the first extra account starts team mode: a password for 'local'
             _keyed(page, "users_admin_password").locator("input").fill(ADMIN_PW)
             shot(page, "flow_02_users_first_account_form")

@@ -22,32 +22,38 @@ st.dataframe(pd.DataFrame([{
 
 starts_team = not common.team_mode(ws)
 may = common.permissions(ws)
-if st.session_state.pop("users_created", False):  # a new form after a created account (not after a refusal)
-    for key in ("users_new_name", "users_new_display", "users_new_password", "users_admin_password"):
-        st.session_state.pop(key, None)
+# a new, empty form after a created account (not after a refusal): the browser keeps a form's typed values,
+# so the form and its fields get new keys
+_round = st.session_state.get("users_created", 0)
+
+
+def _k(key):
+    return key if not _round else f"{key}_{_round}"
+
+
 st.subheader(t("users.create"))
 if starts_team:
     st.info(t("users.first_account"))
-with st.form("users_create"):
+with st.form(_k("users_create")):
     c = st.columns(3)
-    username = c[0].text_input(t("users.username"), key="users_new_name")
-    display = c[1].text_input(t("users.display_name"), key="users_new_display")
-    role = c[2].selectbox(t("users.role"), ROLES, index=ROLES.index("annotator"), key="users_new_role",
+    username = c[0].text_input(t("users.username"), key=_k("users_new_name"))
+    display = c[1].text_input(t("users.display_name"), key=_k("users_new_display"))
+    role = c[2].selectbox(t("users.role"), ROLES, index=ROLES.index("annotator"), key=_k("users_new_role"),
                           format_func=lambda r: t(f"role.{r}"))
     c = st.columns(2)
-    password = c[0].text_input(t("users.initial_password"), type="password", key="users_new_password",
+    password = c[0].text_input(t("users.initial_password"), type="password", key=_k("users_new_password"),
                                help=t("users.initial_password_help"))
     admin_password = None
     if starts_team:
         admin_password = c[1].text_input(t("users.admin_password"), type="password",
-                                         key="users_admin_password", help=t("users.admin_password_help"))
+                                         key=_k("users_admin_password"), help=t("users.admin_password_help"))
     ok = st.form_submit_button(t("users.create_submit"), type="primary")
 if ok:
     with common.guard():
         team.create_user(ws, username, password, role, display_name=display, by=me,
                          admin_password=admin_password or None)
         common.flash("success", t("users.created", user=username))
-        st.session_state["users_created"] = True
+        st.session_state["users_created"] = _round + 1
         if starts_team:
             # team mode starts now: the local admin signs in with the password just set
             st.session_state["auth_user"] = "local"
