@@ -256,9 +256,10 @@ def _actions():
 
 
 def localize_widgets():
-    """Streamlit draws a few texts of its own widgets (the upload box: "Upload", "200MB per file • ...")
-    in English. In another language, replace them with the catalog's text through CSS (static text from
-    the catalogs only; no user text reaches the style sheet)."""
+    """Streamlit draws a few texts of its own widgets (the upload box: "Upload", "200MB per file • ...";
+    "Press Enter to submit form" under a field) in English. In another language, replace them with the
+    catalog's text through CSS, or hide the hint (static text from the catalogs only; no user text reaches
+    the style sheet)."""
     if lang() == "en":
         return
     limit = st.get_option("server.maxUploadSize")  # MB
@@ -274,6 +275,8 @@ def localize_widgets():
         f"{{content:\"{upload}\";font-size:0.875rem}}"
         "[data-testid='stFileUploaderDropzoneInstructions'] span{font-size:0}"
         f"[data-testid='stFileUploaderDropzoneInstructions'] span::after{{content:\"{per_file}\";font-size:0.875rem}}"
+        # "Press Enter to submit form / to apply" under a focused field: English only, and a hint nobody needs
+        "[data-testid='InputInstructions']{display:none}"
         "</style>")
 
 
