@@ -177,7 +177,7 @@ chosen = _targets()
 if ss.get("ib_undo") and ss["ib_undo"].get("project") != project.id:
     ss.pop("ib_undo")  # made on another project's page
 if ss.get("ib_undo"):
-    undo = st.columns([4, 1], vertical_alignment="center")
+    undo = st.columns([3, 2], vertical_alignment="center")  # "撤销" with its Ctrl+Z badge stays whole at 1100 px
     undo[0].success(ss["ib_undo"]["text"])
     undo[1].button(t("items.undo_button"), key="ib_undo_go", on_click=_undo, shortcut="Ctrl+Z",
                    icon=":material/undo:", width="stretch", help=t("items.undo_help"))
