@@ -109,11 +109,10 @@ def cmd_project_list(args):
 
 def _whole_number(text):
     """An argparse type: an integer from 0 up to SQLite's largest (a count, an offset or an id)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(t("cli.not_whole_number", value=str(text)[:40])) from None
-    if not 0 <= value < 2**63:
+    from .store.items import sql_int
+
+    value = sql_int(text)
+    if value is None:
         raise argparse.ArgumentTypeError(t("cli.not_whole_number", value=str(text)[:40]))
     return value
 

@@ -41,6 +41,7 @@ import numpy as np
 
 from defectlab.errors import ConflictError, InputError, NotFoundError
 from defectlab.messages import msg
+from defectlab.store.items import sql_int
 
 if TYPE_CHECKING:
     from defectlab._typing import ProjectRef, WorkspaceLike
@@ -340,7 +341,7 @@ def _latest(conn, result_id: int, box_index: int):
 
 
 def _check_int_arg(value: Any, name: str, where: str = "decide_box") -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value < 2**63:
+    if not isinstance(value, (int, np.integer)) or sql_int(value) is None:
         raise InputError(msg("error.plates.bad_int", "The '{name}' parameter of {where} must be an integer "
                              ">= 0. Got {value}.", name=name, where=where, value=repr(value)[:40]))
     return int(value)

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 
 from ..errors import InputError, NotFoundError, PermissionDenied
 from ..messages import msg
+from .items import SQLITE_MAX_INT, sql_int
 from .labels import derive_label
 from .permissions import can
 from .projects import get_project
@@ -211,18 +212,12 @@ def _check_date(value, name):
     return value.replace(" ", "T")
 
 
-_SQL_MAX = 2**63 - 1  # the largest id SQLite stores
-
-
 def _check_id(value, name):
     """A filter's id as an int SQLite can compare (a hostile 10**20 is refused, not an OverflowError)."""
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        number = -1
-    if isinstance(value, bool) or not 0 <= number <= _SQL_MAX:
+    number = sql_int(value)
+    if number is None:
         raise InputError(msg("error.items.bad_id", "{name} must be a whole number from 0 to {max}; got {value}.",
-                             name=name, max=_SQL_MAX, value=repr(value)[:40]))
+                             name=name, max=SQLITE_MAX_INT, value=repr(value)[:40]))
     return number
 
 
@@ -239,11 +234,8 @@ def _check_confidence(value, name):
 
 def _item_id(item_id):
     """An item id to look up; one no item can have (negative, beyond SQLite's range) is not found."""
-    try:
-        number = int(item_id)
-    except (TypeError, ValueError):
-        number = -1
-    if isinstance(item_id, bool) or not 0 <= number <= _SQL_MAX:
+    number = sql_int(item_id)
+    if number is None:
         raise NotFoundError(msg("error.items.not_found", "No item with id {item_id}.", item_id=repr(item_id)[:40]))
     return number
 
@@ -390,7 +382,7 @@ def query_items(ws, project, filters=None, sort="id", limit=50, offset=0, user="
         raise InputError(msg("error.items.bad_sort", "Unknown sort {sort!r}; expected one of {sorts}.",
                              sort=str(sort), sorts=", ".join(SORTS)))
     limit, offset = int(limit), int(offset)
-    if not 1 <= limit <= _MAX_LIMIT or not 0 <= offset <= _SQL_MAX:
+    if not 1 <= limit <= _MAX_LIMIT or sql_int(offset) is None:
         raise InputError(msg("error.items.bad_page", "limit must be 1-{max} and offset >= 0; got {limit}, {offset}.",
                              max=_MAX_LIMIT, limit=limit, offset=offset))
     privileged = may_see_labels(ws, user)

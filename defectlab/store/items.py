@@ -80,12 +80,26 @@ def find_item(conn: sqlite3.Connection, project_id: int, sha256: str, role: str 
     ).fetchone()
 
 
+SQLITE_MAX_INT = 2**63 - 1
+"""The largest integer SQLite stores: a larger id, offset or count is refused before it reaches a query
+(where it would raise ``OverflowError``)."""
+
+
+def sql_int(value: Any) -> int | None:
+    """``value`` as an int from 0 to :data:`SQLITE_MAX_INT`, or None (a bool, a non-number, out of range)."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return None if isinstance(value, bool) or not 0 <= number <= SQLITE_MAX_INT else number
+
+
 def get_item(ws: Workspace, item_id: int) -> dict[str, Any]:
     """One item as a dict (``box`` and ``meta`` decoded); raises NotFoundError (also for an id no item can
     have: negative or beyond SQLite's integers)."""
-    key = int(item_id)
+    key = sql_int(item_id)
     row = None
-    if 0 <= key < 2**63:
+    if key is not None:
         with ws.read() as conn:
             row = conn.execute("SELECT * FROM items WHERE id = ?", (key,)).fetchone()
     if row is None:
