@@ -154,3 +154,19 @@ def test_setting_gold_answers_is_not_a_paid_correction(day, clock):
     annotate(ws, items[0], "b", user="rev", source="review", comment="gold answer")
     rev = _rows(throughput(ws, p, tz="Asia/Shanghai", by="lead"))[("2025-03-03", "rev")]
     assert rev["corrections"] == 1
+
+
+def test_item_history_marks_only_the_real_gold_answer(day, clock):
+    """The item page reads the gold row in words; a reviewer's comment that only says "gold answer" stays a
+    comment (the pay report draws the same line)."""
+    from defectlab.store.browse import item_history
+    from defectlab.team import set_gold
+
+    ws, _p, items = day
+    clock.now = "2025-03-03T03:00:00"
+    set_gold(ws, items[6], "a", by="lead")
+    annotate(ws, items[7], "b", user="rev", source="review", comment="gold answer")
+    gold = [e for e in item_history(ws, items[6], user="lead") if e["comment"] == "gold answer"]
+    typed = [e for e in item_history(ws, items[7], user="lead") if e["comment"] == "gold answer"]
+    assert [e["gold"] for e in gold] == [True]
+    assert [e["gold"] for e in typed] == [False]

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from ..errors import InputError, NotFoundError, PermissionDenied
 from ..messages import msg
 from .items import SQLITE_MAX_INT, sql_int
-from .labels import derive_label
+from .labels import GOLD_COMMENT, derive_label
 from .permissions import can
 from .projects import get_project
 from .renames import class_events, map_by_time, map_label
@@ -446,7 +446,8 @@ def item_history(ws, item_id, user="local"):
     list of dict
         ``label`` (what it means today; None for an undo), ``written`` (the label as written), ``user``,
         ``source`` (``human``, ``review``, ``model``, ``import``; ``rename`` / ``merge`` for class events),
-        ``at``, ``seconds``, ``comment``, ``run_id``, ``annotation_id``, ``retracts``.
+        ``at``, ``seconds``, ``comment``, ``run_id``, ``annotation_id``, ``retracts`` and ``gold`` (True for
+        the row that set the item's gold answer, not a comment that only reads like one).
     """
     with ws.read() as conn:
         _require_view(conn, user)
@@ -458,11 +459,13 @@ def item_history(ws, item_id, user="local"):
                                               (int(item_id),))]
         events = class_events(conn, item["project_id"])
         privileged = can(conn, user, "review") or can(conn, user, "view_team")
+        gold_by = {r[0] for r in conn.execute("SELECT created_by FROM gold_items WHERE item_id = ?", (item_id,))}
     if not privileged:
         rows = [r for r in rows if r["user"] == user]
     out = [{"label": map_label(events, r["label"], r["id"]), "written": r["label"], "user": r["user"],
             "source": r["source"], "at": r["created_at"], "seconds": r["seconds"], "comment": r["comment"],
-            "run_id": r["run_id"], "annotation_id": r["id"], "retracts": r["retracts"]} for r in rows]
+            "run_id": r["run_id"], "annotation_id": r["id"], "retracts": r["retracts"],
+            "gold": r["comment"] == GOLD_COMMENT and r["source"] == "review" and r["user"] in gold_by} for r in rows]
     out += _class_event_rows(rows, events)
     return sorted(out, key=lambda e: e["at"])
 
@@ -478,7 +481,7 @@ def _class_event_rows(rows, events):
         if touched:
             out.append({"label": ev["new"], "written": ev["old"], "user": ev["by"], "source": ev["kind"],
                         "at": ev["at"], "seconds": None, "comment": f"{ev['old']} → {ev['new']}", "run_id": None,
-                        "annotation_id": None, "retracts": None})
+                        "annotation_id": None, "retracts": None, "gold": False})
     return out
 
 

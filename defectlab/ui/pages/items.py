@@ -6,7 +6,7 @@ import streamlit as st
 
 from defectlab.bulk import bulk_action
 from defectlab.errors import DefectlabError
-from defectlab.store import GOLD_COMMENT, UNUSABLE, retract_many
+from defectlab.store import UNUSABLE, retract_many
 from defectlab.store.browse import item_detail, may_see_labels, query_items
 from defectlab.ui import browsing, common
 from defectlab.ui.common import t, t_plain
@@ -156,8 +156,7 @@ if ss.get("ib_open"):
                     t("items.col.source"): t(f"items.event.{e['source']}"),
                     t("common.label"): common.label_text(e["label"]) if e["label"] else t("items.undo"),
                     t("items.col.seconds"): "" if e["seconds"] is None else f"{e['seconds']:.1f}",
-                    t("items.col.comment"): t_plain("items.gold_answer") if e["comment"] == GOLD_COMMENT
-                    and e["source"] == "review" else e["comment"] or "",
+                    t("items.col.comment"): t_plain("items.gold_answer") if e["gold"] else e["comment"] or "",
                 } for e in d["history"]]), hide_index=True, width="stretch")
             else:
                 st.caption(t("items.no_history"))
