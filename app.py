@@ -21,8 +21,10 @@ _MADE = {}  # the pages of this run by file name (the default page's own url_pat
 
 
 def _page(name, title_key, icon, default=False):
+    # The default page is served at "/"; its declared path is kept off its name so that a stand-in can
+    # answer "/projects" (Streamlit derives a page's identity from the declared path, even the default's).
     _MADE[name] = st.Page(str(common.PAGES_DIR / f"{name}.py"), title=t(title_key), icon=icon,
-                          url_path=name, default=default)
+                          url_path=f"{name}-home" if default else name, default=default)
     return _MADE[name]
 
 
@@ -43,6 +45,14 @@ def _sign_in_first(name):
     st.switch_page(login)
 
 
+def _home(_name):
+    """``/projects`` (the home page's own name: Streamlit serves the default page at ``/`` only) and ``/login``
+    once signed in: the home page, with the address's project."""
+    if st.query_params.get("project"):
+        st.session_state["project"] = st.query_params["project"]
+    st.switch_page(_MADE["projects"])
+
+
 def _not_here(_name):
     st.title(t("nav.not_here_title"))
     st.info(t("nav.not_for_role") if team else t("nav.not_in_single_user"))
@@ -60,8 +70,7 @@ logged_in = bool(session.gate(ws, team))  # the server-side session of this tab 
 if team and not logged_in:
     st.session_state.pop("user", None)
     login = _page("login", "nav.login", ":material/login:", default=True)
-    nav = st.navigation([login, *(_elsewhere(name, _sign_in_first, "nav.login") for name in common.page_names()
-                               if name != "login")])
+    nav = st.navigation([login, *(_elsewhere(name, _sign_in_first, "nav.login") for name in common.page_names())])
 else:
     st.session_state["user"] = st.session_state["auth_user"] if team else "local"
     may = common.permissions()
@@ -102,6 +111,7 @@ else:
     shown = dict(_MADE)
     hidden = [_elsewhere(name, _not_here, "nav.not_here_title") for name in common.page_names()
               if name not in shown and name != "login"]
+    hidden += [_elsewhere(name, _home, "nav.projects") for name in ("projects", "login")]
     nav = st.navigation({**{k: v for k, v in sections.items() if v}, "": hidden}, expanded=True)
     wanted = st.session_state.pop("after_login", None)
     if wanted in shown:  # the page a signed-out bookmark asked for
