@@ -59,6 +59,27 @@ def cmd_item_history(args):
     cli._emit(args, {"events": events}, human)
 
 
+def cmd_move_items(args):
+    from .store.transfer import move_items
+
+    cli = _cli()
+    res = move_items(cli._workspace(args), args.item_ids, args.to_project, user=args.user, copy=args.copy,
+                     add_classes=args.add_classes, from_project=args.project)
+    payload = {"project": res["project"], "n": res["n"], "labeled": res["labeled"],
+               "ids": {str(k): v for k, v in res["ids"].items()}, "skipped": res["skipped"],
+               "added_classes": res["added_classes"]}
+
+    def human(d):
+        lines = [t("cli.moved_copy" if args.copy else "cli.moved", n=d["n"], project=d["project"],
+                   labeled=d["labeled"])]
+        lines += [t("cli.moved_skipped", item_id=s["item_id"], existing_id=s["existing_id"]) for s in d["skipped"]]
+        if d["added_classes"]:
+            lines.append(t("cli.moved_classes", classes=", ".join(d["added_classes"])))
+        return "\n".join(lines)
+
+    cli._emit(args, payload, human)
+
+
 def _project_payload(p):
     return {"project": p.name, "classes": list(p.classes)}
 
@@ -144,6 +165,15 @@ def register(sub, psub, add, common):
                                                       "source"])
     it.add_argument("--limit", type=_cli()._whole_number, default=100)
     it.add_argument("--offset", type=_cli()._whole_number, default=0)
+
+    mv = add("move-items", cmd_move_items, "move items (a plate with its crops) to another project with their "
+             "labels; the originals are soft-deleted (--copy keeps them)",
+             "defectlab move-items Plates Scrap 12 13 14 --add-classes --json")
+    mv.add_argument("project", help="the project the items are in")
+    mv.add_argument("to_project", metavar="TO_PROJECT")
+    mv.add_argument("item_ids", type=_cli()._whole_number, nargs="+", metavar="ITEM_ID")
+    mv.add_argument("--copy", action="store_true", help="keep the originals")
+    mv.add_argument("--add-classes", action="store_true", help="add the labels TO_PROJECT lacks as classes")
 
     ih = add("item-history", cmd_item_history, "every annotation of one item (who, what, when), oldest first",
              "defectlab item-history NEU 1234 --json")

@@ -121,3 +121,38 @@ def test_own_class_names_are_shown_as_typed_and_known_sets_translated(tmp_path):
     at = app(tmp_path / "demo", page="items")
     assert [b.label for b in at.button if b.key and b.key.startswith("ib_lab_")] == [
         "Heavy scrap", "Medium scrap", "Light scrap"]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh_CN"])
+def test_selected_items_move_to_another_project_with_their_labels(tmp_path, lang):
+    """Found as a leftover of a data pass: items imported into the wrong project could only be exported and
+    re-imported (losing their history); now they move, with their labels and a link back."""
+    from defectlab.store import create_project, get_item
+
+    ws, _project, ids = tiny_workspace(tmp_path / "ws", n_items=6, labeled=3)
+    create_project(ws, "scrap", ["light", "heavy"])
+    at = app(tmp_path / "ws", page="items")
+    at.session_state["lang"] = lang
+    at.run()
+    at.checkbox(key=f"ib_sel_{ids[0]}").check()
+    at.checkbox(key=f"ib_sel_{ids[5]}").check().run()
+    at.selectbox(key="ib_move_to").set_value("scrap").run()
+    at.button(key="ib_move_go").click().run()  # "scratch" is no class of scrap: refused, nothing moved
+    no_exception(at)
+    assert at.error and "scratch" in at.error[0].value and query_items(ws, "scrap")["total"] == 0
+    at.checkbox(key=f"ib_sel_{ids[0]}").check()
+    at.checkbox(key=f"ib_sel_{ids[5]}").check()
+    at.checkbox(key="ib_move_add").check().run()
+    at.button(key="ib_move_go").click().run()
+    no_exception(at)
+    moved = query_items(ws, "scrap")["items"]
+    assert sorted(r["label"] or "" for r in moved) == ["", "scratch"]
+    assert query_items(ws, "defects")["total"] == 4 and get_item(ws, ids[0])["deleted_at"] is not None
+    assert at.success and "scrap" in at.success[0].value
+    # the moved item, opened in its new project, says where it came from
+    new = next(r["item_id"] for r in moved if r["label"] == "scratch")
+    at.session_state["project"] = "scrap"
+    at.session_state["ib_open"] = new
+    at.run()
+    no_exception(at)
+    assert any(f"{ids[0]}" in c.value and "defects" in c.value for c in at.caption)

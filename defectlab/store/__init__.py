@@ -61,6 +61,7 @@ from .projects import (
 )
 from .roots import DATA_ROOTS_ENV, data_roots, open_workspace_as, resolve_under_roots
 from .summary import label_counts
+from .transfer import move_items
 from .workspace import Workspace, as_workspace, default_workspace_path, open_workspace, utcnow
 
 __all__ = [
@@ -107,6 +108,7 @@ __all__ = [
     "load_item_image",
     "log_action",
     "merge_classes",
+    "move_items",
     "open_workspace",
     "open_workspace_as",
     "parse_classes",

@@ -6,7 +6,7 @@ import streamlit as st
 
 from defectlab.bulk import bulk_action
 from defectlab.errors import DefectlabError
-from defectlab.store import UNUSABLE, retract_many
+from defectlab.store import UNUSABLE, list_projects, move_items, retract_many
 from defectlab.store.browse import item_detail, may_see_labels, query_items
 from defectlab.ui import browsing, common
 from defectlab.ui.common import t, t_plain
@@ -72,6 +72,34 @@ def _act(action, label=None):
         ss["ib_undo"] = {"ids": list(res["annotation_ids"]), "text": done, "project": project.id}
     else:
         common.flash("success", done)
+
+
+def _move():
+    targets = _targets()
+    if not targets:
+        common.flash("warning", t("items.nothing_selected"))
+        return
+    copy = bool(ss.get("ib_move_copy"))
+    try:
+        res = move_items(ws, targets, ss["ib_move_to"], user=user, copy=copy, add_classes=bool(ss.get("ib_move_add")),
+                         from_project=project.id)
+    except DefectlabError as exc:
+        common.flash("error", common.error_text(exc))
+        return
+    for i in targets:
+        ss[f"ib_sel_{i}"] = False
+    if not copy and ss.get("ib_open") in res["ids"]:
+        ss["ib_open"] = None  # it is in the other project now
+    ss.pop("ib_undo", None)
+    if res["added_classes"]:
+        common.flash("info", t("items.move.added_classes", project=res["project"],
+                               classes=common.list_text(res["added_classes"])))
+    if res["skipped"]:
+        common.flash("warning", t("items.move.skipped", n=len(res["skipped"]), project=res["project"],
+                                  ids=common.list_text(f"#{s['item_id']} → #{s['existing_id']}"
+                                                       for s in res["skipped"][:10])))
+    common.flash("success", t("items.move.done_copy" if copy else "items.move.done", n=res["n"],
+                              project=res["project"], labeled=res["labeled"]))
 
 
 def _undo():
@@ -145,6 +173,9 @@ if ss.get("ib_open"):
                 st.image(common.image_bytes(item, 480), width=min(480, max(96, int(item["width"]))))
             with right:
                 st.metric(t("items.current_label"), common.label_text(d["label"]))
+                came = (item.get("meta") or {}).get("moved_from")
+                if isinstance(came, dict) and may_see_labels(ws, user):
+                    st.caption(t("items.moved_from", item_id=came.get("item_id"), project=came.get("project")))
                 if item.get("deleted_at"):
                     st.warning(t("items.is_deleted"))
                 browsing.labelbook_buttons(ws, project, item["id"], d["label"], key="ib")
@@ -208,6 +239,18 @@ with st.container(border=True):
     elif not filters.get("deleted") and may("delete"):
         cols[3].button(t("items.delete"), key="ib_delete", on_click=_act, args=("delete",), disabled=not chosen,
                        icon=":material/delete:")
+    others = [p.name for p in list_projects(ws) if p.id != project.id]
+    if may("import") and others and not filters.get("deleted"):
+        move = st.columns([3, 2, 2, 2], vertical_alignment="bottom")
+        move[0].selectbox(t("items.move.to"), others, key="ib_move_to", index=None, placeholder=t("common.choose"),
+                          help=t("items.move.help"))
+        move[1].checkbox(t("items.move.copy"), key="ib_move_copy", help=t("items.move.copy_help"),
+                         disabled=not may("delete"), value=not may("delete"))
+        move[2].checkbox(t("items.move.add_classes"), key="ib_move_add", disabled=not may("edit_project"),
+                         help=t("items.move.add_classes_help"))
+        label = t("items.move.button_copy" if ss.get("ib_move_copy") or not may("delete") else "items.move.button")
+        move[3].button(label, key="ib_move_go", on_click=_move, disabled=not chosen or not ss.get("ib_move_to"),
+                       icon=":material/drive_file_move:", width="stretch")
 
 # -- the grid -------------------------------------------------------------------------------------------------
 if not rows:
