@@ -84,8 +84,7 @@ def move_items(ws, item_ids, to_project, user="local", *, copy=False, add_classe
         rows += _crops_of_plates(conn, rows)
         if not copy:
             _refuse_team_items(conn, [r["id"] for r in rows])
-        labels = {k: v.label for k, v in current_labels(ws, source.id, [r["id"] for r in rows], conn=conn).items()
-                  if v.label is not None}
+        labels = _labels(ws, source, rows, conn)
     missing = sorted({lab for lab in labels.values() if lab != UNUSABLE} - set(target.classes))
     if missing and not add_classes:
         raise InputError(msg("error.move.missing_classes",
@@ -93,7 +92,12 @@ def move_items(ws, item_ids, to_project, user="local", *, copy=False, add_classe
                              "classes added.", project=target.name, classes=", ".join(missing)))
     for cls in missing:
         target = add_class(ws, target, cls, user=user)
-    return _write(ws, rows, labels, source, target, user, copy, missing)
+    return _write(ws, rows, source, target, user, copy, missing)
+
+
+def _labels(ws, source, rows, conn):
+    return {k: v.label for k, v in current_labels(ws, source.id, [r["id"] for r in rows], conn=conn).items()
+            if v.label is not None}
 
 
 def _ids(item_ids):
@@ -161,11 +165,15 @@ def _refuse_team_items(conn, ids):
                                                 "first, or copy them instead.", ids=sorted(gold)[:_MAX_SHOWN]))
 
 
-def _write(ws, rows, labels, source, target, user, copy, added):
+def _write(ws, rows, source, target, user, copy, added):
     new_ids, skipped, labeled = {}, [], 0
     moved_ids = {r["id"] for r in rows}
     now = utcnow()
     with ws.transaction() as conn:
+        # read again under the write lock: a label given or an assignment made since the checks counts
+        if not copy:
+            _refuse_team_items(conn, [r["id"] for r in rows])
+        labels = _labels(ws, source, rows, conn)
         # plates first: their crops link to the new plate
         for r in sorted(rows, key=lambda r: r["role"] != "plate"):
             existing = find_item(conn, target.id, r["sha256"], r["role"])
