@@ -13,6 +13,7 @@ so its history, its runs and the audit trail stay where they were and an admin c
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError, NotFoundError
 from ..messages import msg
@@ -23,12 +24,18 @@ from .permissions import require
 from .projects import UNUSABLE, add_class, get_project
 from .workspace import utcnow
 
+if TYPE_CHECKING:
+    from defectlab._typing import ItemIds, ProjectRef
+
+    from .workspace import Workspace
+
 __all__ = ["move_items"]
 
 _MAX_SHOWN = 10  # ids named in a message
 
 
-def move_items(ws, item_ids, to_project, user="local", *, copy=False, add_classes=False, from_project=None):
+def move_items(ws: Workspace, item_ids: ItemIds, to_project: ProjectRef, user: str = "local", *, copy: bool = False,
+               add_classes: bool = False, from_project: ProjectRef | None = None) -> dict[str, Any]:
     """Move items (a plate with its crops) to another project, with their current labels.
 
     Parameters
