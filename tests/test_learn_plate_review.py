@@ -473,8 +473,33 @@ def test_a_partly_reviewed_plate_gives_no_background_over_its_open_boxes_and_no_
 
 def _result_repeats(ws, result):
     """Indices of a result's boxes that repeat a crop of its plate now (not open)."""
-    from defectlab.learn.plate_review import _plate_crops, _repeated_crop
+    from defectlab.learn.plate_review import _plate_crops, repeated_place
 
     with ws.read() as conn:
         crops = _plate_crops(conn, result.extra["item_id"])
-    return {k for k, b in enumerate(result.boxes) if _repeated_crop(b, crops) is not None}
+    return {k for k, b in enumerate(result.boxes) if repeated_place(b, crops) is not None}
+
+
+def test_one_rule_for_a_box_that_repeats_a_crop_or_a_dismissed_box():
+    """Found by a supervisor pass: after a retrain, a patches box over an accepted patches crop (IoU 0.27, half of
+    the box inside the crop) was open on Predict while Cut crops hid it: one defect could become two crops."""
+    from defectlab.learn.plate_review import repeated_place
+
+    crop = (7, [0, 0, 100, 40], "patches")
+    shifted = {"x": 50, "y": 0, "w": 100, "h": 40, "label": "patches"}  # IoU 1/3, half of it inside
+    assert repeated_place(shifted, [crop]) == 7
+    assert repeated_place({**shifted, "label": "scratches"}, [crop]) is None  # another class: another defect
+    assert repeated_place({**shifted, "x": 80}, [crop]) is None  # a fifth inside: a neighbour
+    same = {"x": 2, "y": 0, "w": 100, "h": 40, "label": "scratches"}  # the same place, any class
+    assert repeated_place(same, [crop, ("dismissed", [300, 0, 20, 20], "pit")]) == 7
+    assert repeated_place(same, []) is None
+
+
+def test_a_correction_names_its_class(team):
+    """Found by a supervisor pass: ``decide-box ... correct`` without ``--label`` stored the model's class as
+    "accepted" (exit 0)."""
+    ws, _, data = team
+    result = _result(ws, _plate(ws, data, name="correct_no_label.png"))
+    with pytest.raises(InputError, match="needs the class"):
+        decide_box(ws, "Plates", result.extra["result_id"], 0, "correct", user="sam")
+    assert not box_decisions(ws, result.extra["result_id"], user="sam")

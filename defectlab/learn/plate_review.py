@@ -54,6 +54,7 @@ DECISIONS = ("accept", "correct", "dismiss")
 _DONE = {"accept": "accepted", "correct": "corrected", "dismiss": "dismissed"}
 _BACKGROUND = "background"
 _SAME_BOX_IOU = 0.5  # a box of a later search "is" an earlier decided box when they overlap this much
+_SAME_CLASS_INSIDE = 0.5  # ... or a crop of its class when this much of the smaller of the two lies in the other
 
 
 def locate_plate(ws: WorkspaceLike, project: ProjectRef, item_id: int, run_id: str | None = None,
@@ -103,8 +104,10 @@ def locate_plate(ws: WorkspaceLike, project: ProjectRef, item_id: int, run_id: s
     return result
 
 
-def _plate_crops(conn, plate_id: int) -> list[tuple[int, list[float]]]:
-    """The live crops cut from a plate: ``(crop id, [x, y, w, h])``."""
+def _plate_crops(conn, plate_id: int) -> list[tuple[int, list[float], str | None]]:
+    """The live crops cut from a plate: ``(crop id, [x, y, w, h], current label)``."""
+    from defectlab.store.labels import _current_label
+
     out = []
     for r in conn.execute("SELECT id, box FROM items WHERE parent_id = ? AND deleted_at IS NULL AND box IS NOT NULL "
                           "ORDER BY id", (int(plate_id),)):
@@ -112,18 +115,29 @@ def _plate_crops(conn, plate_id: int) -> list[tuple[int, list[float]]]:
             x0, y0, x1, y1 = (float(v) for v in json.loads(r["box"]))
         except (TypeError, ValueError):
             continue
-        out.append((int(r["id"]), [x0, y0, x1 - x0, y1 - y0]))
+        out.append((int(r["id"]), [x0, y0, x1 - x0, y1 - y0], _current_label(conn, int(r["id"])).label))
     return out
 
 
-def _repeated_crop(box: dict[str, Any], crops: list[tuple[int, list[float]]]) -> int | None:
-    """The crop of the plate that ``box`` repeats (IoU >= 0.5; the most overlapping), else None."""
-    if not crops:
+def repeated_place(box: dict[str, Any], places: list[tuple[Any, list[float], str | None]]) -> Any:
+    """The id of the place of the plate (a crop cut from it, a dismissed box) that ``box`` repeats, else None.
+
+    One rule for the Predict page and the Cut crops suggestions: IoU >= 0.5 with it (the most overlapping), or
+    the same class with half of the smaller of the two inside the other (a thin scratch found a little shifted
+    overlaps its crop by far less than half their union). ``places``: ``(id, [x, y, w, h], label)``.
+    """
+    if not places:
         return None
-    iou = _iou(np.array([[box["x"], box["y"], box["w"], box["h"]]], np.float64),
-               np.array([c[1] for c in crops], np.float64))[0]
+    from .box_ranker import pairwise_overlap
+
+    xyxy = lambda r: [r[0], r[1], r[0] + r[2], r[1] + r[3]]  # noqa: E731
+    iou, inside = (v[0] for v in pairwise_overlap([xyxy([box["x"], box["y"], box["w"], box["h"]])],
+                                                  [xyxy(p[1]) for p in places]))
     k = int(np.argmax(iou))
-    return crops[k][0] if iou[k] >= _SAME_BOX_IOU else None
+    if iou[k] >= _SAME_BOX_IOU:
+        return places[k][0]
+    same = [j for j, p in enumerate(places) if p[2] == box["label"] and inside[j] >= _SAME_CLASS_INSIDE]
+    return places[max(same, key=lambda j: inside[j])][0] if same else None
 
 
 def _with_cut_crops(ws, boxes: list[dict[str, Any]], earlier: dict[int, dict[str, Any]],
@@ -134,7 +148,7 @@ def _with_cut_crops(ws, boxes: list[dict[str, Any]], earlier: dict[int, dict[str
     with ws.read() as conn:
         crops = _plate_crops(conn, plate_id)
         for k, b in enumerate(boxes):
-            crop_id = None if k in earlier else _repeated_crop(b, crops)
+            crop_id = None if k in earlier else repeated_place(b, crops)
             if crop_id is not None:
                 earlier[k] = {"decision": "cut", "label": current_label(ws, crop_id, conn=conn).label,
                               "crop_id": crop_id}
@@ -377,7 +391,10 @@ def _decided_label(conn, proj, decision: str, box: dict[str, Any], label: str | 
     if decision == "dismiss":
         return (_BACKGROUND if _BACKGROUND in proj.classes else None), \
             ("review" if can(conn, user, "review") else "human"), f"dismissed {box['label']} box"
-    label = box["label"] if decision == "accept" or label is None else label
+    if decision == "correct" and label is None:  # not the model's class by default: a correction names its class
+        raise InputError(msg("error.plates.correct_needs_label", "A correction needs the class the box really is; "
+                             "pick one of {classes}.", classes=", ".join(proj.classes)))
+    label = box["label"] if decision == "accept" else label
     if not isinstance(label, str) or label not in proj.classes:
         raise InputError(msg("error.plates.bad_label", "{label} is not a class of {project}; pick one of "
                              "{classes}.", label=repr(label)[:60], project=proj.name, classes=", ".join(proj.classes)))
@@ -457,7 +474,7 @@ def decide_box(ws: WorkspaceLike, project: ProjectRef, result_id: int, box_index
         row, plate, box = _result_row(conn, proj, result_id, box_index)
         prior = _latest(conn, result_id, box_index)
         _refuse_redecision(prior, decision)
-        repeated = _repeated_crop(box, _plate_crops(conn, plate["id"]))
+        repeated = repeated_place(box, _plate_crops(conn, plate["id"]))
         if repeated is not None:  # the defect is already a crop of the plate (cut by hand, or another box's)
             raise ConflictError(msg("error.plates.repeats_crop", "This box repeats crop #{crop_id}, already cut from "
                                     "the plate; change that crop's label in the item browser instead.",
@@ -578,7 +595,7 @@ def open_boxes(ws: WorkspaceLike, plate_ids: Any) -> dict[int, list[list[float]]
                 for k, b in enumerate(boxes):
                     xywh = np.array([[b["x"], b["y"], b["w"], b["h"]]], np.float64)
                     if (k in here or (len(seen) and _iou(xywh, seen).max() >= _SAME_BOX_IOU)
-                            or _repeated_crop(b, crops) is not None):
+                            or repeated_place(b, crops) is not None):
                         continue
                     left.append([float(b["x"]), float(b["y"]), float(b["x"] + b["w"]), float(b["y"] + b["h"])])
                 if left:

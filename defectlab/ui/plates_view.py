@@ -440,29 +440,18 @@ def locate_panel(ws, project, run_id):
 
 # -- Cut-crops page ------------------------------------------------------------------------------------
 
-def _new_boxes(ws, project, plate, boxes, max_iou=0.5, max_inside=0.5):
-    """The located boxes of known classes that do not repeat a crop already cut from the plate (or a box dismissed
-    there): IoU >= ``max_iou`` with it, or of its class with half of the smaller of the two inside the other (a thin
-    scratch found a little shifted overlaps its crop by far less than half its union)."""
-    from defectlab.learn.locate import _pairwise
-
+def _new_boxes(ws, project, plate, boxes):
+    """The located boxes of known classes that do not repeat a crop already cut from the plate, nor a box dismissed
+    there (the rule of the Predict page: :func:`plate_review.repeated_place`)."""
     frame = items_frame(ws, project.id)
     crops = frame[(frame["parent_id"] == plate["id"]) & frame["box"].notna()]
-    cut = [list(b) for b in crops["box"]]
-    cut_labels = [str(v) if isinstance(v, str) else None for v in crops["label"]]
+    places = [(int(i), [b[0], b[1], b[2] - b[0], b[3] - b[1]], str(v) if isinstance(v, str) else None)
+              for i, b, v in zip(crops["id"], crops["box"], crops["label"], strict=True)]
     # a box dismissed on the Predict page (a false positive) is not suggested again
-    for m in plate_review.plate_memory(ws, plate["id"], user=common.user()):
-        if m["decision"] == "dismissed":
-            cut.append([m["x"], m["y"], m["x"] + m["w"], m["y"] + m["h"]])
-            cut_labels.append(m["model_label"])
+    places += [("dismissed", [m["x"], m["y"], m["w"], m["h"]], m["model_label"])
+               for m in plate_review.plate_memory(ws, plate["id"], user=common.user()) if m["decision"] == "dismissed"]
     keep = [b for b in boxes if b["label"] != BACKGROUND and b["label"] in project.classes]
-    if not cut or not keep:
-        return keep
-    xyxy = np.array([[b["x"], b["y"], b["x"] + b["w"], b["y"] + b["h"]] for b in keep], np.float64)
-    iou, inside = _pairwise(xyxy, np.array(cut, np.float64))
-    same = np.array([[b["label"] == c for c in cut_labels] for b in keep])
-    repeats = (iou >= max_iou) | (same & (inside >= max_inside))
-    return [b for b, r in zip(keep, repeats.any(axis=1), strict=True) if not r]
+    return [b for b in keep if plate_review.repeated_place(b, places) is None]
 
 
 def suggest_panel(ws, project, plate, generation):
