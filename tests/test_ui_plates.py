@@ -549,7 +549,8 @@ def test_predict_marks_a_box_already_cut_by_hand_and_accept_all_leaves_it(ws):
     assert not any(w.key == f"plates_ok_{plate_id}_{cut[0]}" for w in at.button)  # no second copy from here
     n_open = len(state["result"].boxes) - len(state["result"].extra["earlier"])
     if n_open:
-        assert at.button(key=f"plates_all_{plate_id}").label == f"Accept all {n_open} open boxes as labeled"
+        label = f"Accept all {n_open} open boxes" if n_open > 1 else "Accept the open box"
+        assert at.button(key=f"plates_all_{plate_id}").label == label
 
 
 def test_suggestions_leave_out_boxes_that_repeat_a_crop_even_thin_shifted_ones(ws):
@@ -567,3 +568,59 @@ def test_suggestions_leave_out_boxes_that_repeat_a_crop_even_thin_shifted_ones(w
     far = {"x": 20, "y": 150, "w": 40, "h": 30, "label": "crazing", "score": 0.8}
     kept = _new_boxes(ws, project, plate, [{**shifted, "label": "scratches"}, {**shifted, "label": "crazing"}, far])
     assert [b["label"] for b in kept] == ["crazing", "crazing"] and kept[1] == far
+
+
+def test_accept_all_stores_each_box_as_its_row_shows_after_a_confirmation(ws):
+    """Found by a supervisor pass: "Accept all" stored the model's class over a class changed in a row, at once,
+    with no way back; a plate of 40 boxes had no "dismiss all"."""
+    plate_id, _ = add_plate(ws, "Plates", _png(make_plate_images(1, 200, 240, random_state=901)[0][0]), "all.png")
+    at = app(ws.root, "predict", timeout=SEARCH_TIMEOUT)
+    at.toggle(key="plates_calibrated").set_value(False).run()
+    at.slider(key="plates_threshold").set_value(0.01).run()
+    at.selectbox(key="plates_pick").set_value(plate_id)
+    at.button(key="plates_find").click().run()
+    no_exception(at)
+    state = at.session_state["plates_result"]
+    open_boxes = [k for k in range(len(state["result"].boxes)) if k not in state["result"].extra["earlier"]]
+    assert len(open_boxes) >= 2, "the synthetic plate should show two defects at threshold 0.01"
+    first = state["result"].boxes[open_boxes[0]]
+    other = next(c for c in ("crazing", "inclusion", "patches") if c != first["label"])
+    at.selectbox(key=f"plates_cls_{plate_id}_{open_boxes[0]}").set_value(other).run()
+    before = set(_crops(ws)["id"])
+    at.button(key=f"plates_all_{plate_id}").click().run()
+    no_exception(at)
+    assert set(_crops(ws)["id"]) == before  # nothing yet: a confirmation first
+    assert any("1 of them with the class changed" in w.value for w in at.warning)
+    at.button(key=f"plates_bulk_go_{plate_id}").click().run()
+    no_exception(at)
+    done = at.session_state["plates_result"]["done"]
+    assert done[open_boxes[0]] == "corrected" and {done[k] for k in open_boxes[1:]} <= {"accepted", "repeated"}
+    labels = current_labels(ws, 1)
+    crops = _crops(ws)
+    stored = crops[crops["parent_id"] == plate_id]
+    first_xyxy = [first["x"], first["y"], first["x"] + first["w"], first["y"] + first["h"]]
+    crop_id = next(int(i) for i, b in zip(stored["id"], stored["box"], strict=True) if list(b) == first_xyxy)
+    assert labels[crop_id].label == other
+    assert any(c.value == f"Corrected: stored as {other.capitalize()}" or other in c.value for c in at.caption)
+
+
+def test_dismiss_all_after_a_confirmation_and_cancel_changes_nothing(ws):
+    plate_id, _ = add_plate(ws, "Plates", _png(make_plate_images(1, 200, 240, random_state=902)[0][0]), "none.png")
+    at = app(ws.root, "predict", timeout=SEARCH_TIMEOUT)
+    at.toggle(key="plates_calibrated").set_value(False).run()
+    at.slider(key="plates_threshold").set_value(0.01).run()
+    at.selectbox(key="plates_pick").set_value(plate_id)
+    at.button(key="plates_find").click().run()
+    state = at.session_state["plates_result"]
+    n_open = len(state["result"].boxes) - len(state["result"].extra["earlier"])
+    assert n_open >= 1
+    at.button(key=f"plates_none_{plate_id}").click().run()
+    at.button(key=f"plates_bulk_cancel_{plate_id}").click().run()
+    no_exception(at)
+    assert at.session_state["plates_result"]["done"] == {}
+    at.button(key=f"plates_none_{plate_id}").click().run()
+    at.button(key=f"plates_bulk_go_{plate_id}").click().run()
+    no_exception(at)
+    assert set(at.session_state["plates_result"]["done"].values()) == {"dismissed"}
+    assert len(at.session_state["plates_result"]["done"]) == n_open
+    assert not [b for b in at.button if b.key == f"plates_none_{plate_id}"]

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from defectlab.errors import ConflictError, DefectlabError
 from defectlab.learn import plate_review
 from defectlab.learn.box_proposals import expected_from
 from defectlab.learn.locate import BACKGROUND, LocateSettings, locate_item
@@ -228,6 +229,7 @@ def _decide(ws, project, state, k, decision, label=None, announce=True):
         out = plate_review.decide_box(ws, project, state["result"].extra["result_id"], k, decision, label,
                                       user=common.user())
         state["done"][k] = out["decision"]
+        state.setdefault("labels", {})[k] = out["label"]
         if out["crop_id"] is not None:
             st.session_state["lbl_ctx"] = None
             if announce:
@@ -253,7 +255,9 @@ def _box_row(ws, project, state, k, image, may_decide):
     cols[1].markdown(t("plates.box_line", n=k + 1, label=common.cls_name(b["label"]), score=b["score"]))
     done = state["done"].get(k)
     if done:
-        cols[2].caption(t(f"plates.box_{done}"))
+        stored_as = state.get("labels", {}).get(k)
+        cols[2].caption(t("plates.box_corrected_as", label=common.cls_name(stored_as))
+                        if done == "corrected" and stored_as else t(f"plates.box_{done}"))
         return
     if earlier is not None:
         cols[1].caption(_earlier_caption(earlier))
@@ -272,6 +276,68 @@ def _box_row(ws, project, state, k, image, may_decide):
                       help=t("plates.dismiss_help")):
         if _decide(ws, project, state, k, "dismiss"):
             st.rerun()
+
+
+def _row_class(state, k):
+    """The class chosen in box ``k``'s row (its select box), else the model's."""
+    b = state["result"].boxes[k]
+    return st.session_state.get(f"plates_cls_{state['item_id']}_{k}", b["label"])
+
+
+def _all_boxes(ws, project, state, open_boxes):
+    """"Accept all" (each box as the class its row shows: a class changed in a row is a correction) and "Dismiss
+    all", each after a confirmation: one click stores or dismisses every open box of the plate."""
+    ss = st.session_state
+    key = f"plates_bulk_{state['item_id']}"
+    pending = ss.get(key)
+    if pending not in ("accept", "dismiss"):
+        cols = st.columns(2)
+        if cols[0].button(t("plates.accept_all", n=len(open_boxes)), key=f"plates_all_{state['item_id']}",
+                          icon=":material/done_all:", help=t("plates.accept_all_help")):
+            ss[key] = "accept"
+            st.rerun()
+        if cols[1].button(t("plates.dismiss_all", n=len(open_boxes)), key=f"plates_none_{state['item_id']}",
+                          icon=":material/remove_done:", help=t("plates.dismiss_help")):
+            ss[key] = "dismiss"
+            st.rerun()
+        return
+    corrected = sum(1 for k in open_boxes if _row_class(state, k) != state["result"].boxes[k]["label"])
+    with st.container(border=True):
+        st.warning(t("plates.confirm_accept_all", n=len(open_boxes), corrected=corrected) if pending == "accept"
+                   else t("plates.confirm_dismiss_all", n=len(open_boxes)))
+        cols = st.columns(2)
+        go = cols[0].button(t("plates.confirm_go"), key=f"plates_bulk_go_{state['item_id']}", type="primary")
+        if cols[1].button(t("action.cancel"), key=f"plates_bulk_cancel_{state['item_id']}"):
+            ss.pop(key, None)
+            st.rerun()
+    if not go:
+        return
+    ss.pop(key, None)
+    stored, repeated = 0, 0
+    for k in open_boxes:
+        label = _row_class(state, k) if pending == "accept" else None
+        decision = "dismiss" if pending == "dismiss" else (
+            "accept" if label == state["result"].boxes[k]["label"] else "correct")
+        try:
+            out = plate_review.decide_box(ws, project, state["result"].extra["result_id"], k, decision, label,
+                                          user=common.user())
+        except ConflictError:  # it repeats a crop just stored from an overlapping box: the same defect
+            state["done"][k] = "repeated"
+            repeated += 1
+            continue
+        except DefectlabError as exc:
+            common.flash("error", common.error_text(exc))
+            break
+        state["done"][k] = out["decision"]
+        state.setdefault("labels", {})[k] = out["label"]
+        stored += 1
+    if stored:
+        st.session_state["lbl_ctx"] = None
+        common.flash("success", t("plates.saved", n=stored) if pending == "accept" else t("plates.dismissed_n",
+                                                                                            n=stored))
+    if repeated:
+        common.flash("info", t("plates.bulk_repeated", n=repeated))
+    st.rerun()
 
 
 def _show_result(ws, project, state):
@@ -310,13 +376,8 @@ def _show_result(ws, project, state):
         st.caption(t("plates.may_not_decide"))
     earlier = result.extra.get("earlier", {})
     open_boxes = [k for k in range(len(result.boxes)) if k not in state["done"] and k not in earlier]
-    if may_decide and open_boxes and st.button(t("plates.accept_all", n=len(open_boxes)),
-                                               key=f"plates_all_{state['item_id']}"):
-        stored = [k for k in open_boxes if _decide(ws, project, state, k, "accept", announce=False)]
-        if stored:
-            common.flash("success", t("plates.saved", n=len(stored)))
-        if len(stored) == len(open_boxes):
-            st.rerun()
+    if may_decide and open_boxes:
+        _all_boxes(ws, project, state, open_boxes)
     for k in range(len(result.boxes)):
         _box_row(ws, project, state, k, image, may_decide)
 
