@@ -156,3 +156,20 @@ def test_selected_items_move_to_another_project_with_their_labels(tmp_path, lang
     at.run()
     no_exception(at)
     assert any(f"{ids[0]}" in c.value and "defects" in c.value for c in at.caption)
+
+
+def test_the_prediction_reviews_comments_read_in_the_pages_language(tmp_path):
+    """Found by a supervisor pass: an item's history in 简体中文 read "prediction review: corrected from patches
+    (locate result 17, box 4)" (stored in English, as written; shown in the reader's language)."""
+    ws, _project, ids = tiny_workspace(tmp_path / "ws", n_items=3)
+    annotate(ws, ids[0], "scratch", source="review", comment="prediction review: corrected from pit "
+                                                             "(locate result 17, box 4)")
+    annotate(ws, ids[1], "pit", comment="looks like a pit to me")
+    at = app(tmp_path / "ws", page="items")
+    at.session_state["lang"] = "zh_CN"
+    for item, expected in ((ids[0], "预测复核：由 pit 更正（查找 17，框 4）"), (ids[1], "looks like a pit to me")):
+        at.session_state["ib_open"] = item
+        at.run()
+        no_exception(at)
+        history = at.dataframe[0].value
+        assert list(history.iloc[:, -1]) == [expected]

@@ -472,14 +472,14 @@ def test_predict_warns_that_a_far_larger_image_is_boxed_tile_by_tile(ws, tmp_pat
     at.button(key="plates_find").click().run()
     no_exception(at)
     assert at.session_state["plates_result"]["result"].extra["tiled"] == (pw, ph)
-    (warning,) = [w.value for w in at.warning if "much larger than the plates" in w.value]
+    (warning,) = [w.value for w in at.warning if "far from the size of the plates" in w.value]
     assert f"({3 * pw}x{3 * ph})" in warning and f"about {pw}x{ph}" in warning
     assert not any("On the plates this run learned from" in c.value for c in at.caption)  # no plate numbers
     # a plate of the run's own size: no warning, its numbers
     at.selectbox(key="plates_pick").set_value(next(i for i in _new_plates(copy) if i != big_id))
     at.button(key="plates_find").click().run()
     no_exception(at)
-    assert not any("much larger than the plates" in w.value for w in at.warning)
+    assert not any("far from the size of the plates" in w.value for w in at.warning)
 
 
 

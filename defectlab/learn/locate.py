@@ -904,14 +904,25 @@ def locator_for_run(ws, run_id, background=True, per_plate=2, scales=3):
         ``ranker`` (:class:`~defectlab.learn.box_ranker.BoxRanker` or None), ``scorer``
         (:class:`~defectlab.learn.box_proposals.BoxScorer` or None), ``n_ranker_plates`` (held-out
         plates they were learned from), ``run`` (the run record).
+
+    Raises
+    ------
+    InputError
+        The run has no training items, or its project is ordinal (grades of whole images: nothing to box).
     """
     from defectlab.features import feature_names
     from defectlab.learn.runs import get_run, load_run_model
+    from defectlab.store import get_project
     from defectlab.store.workspace import as_workspace
 
     ws = as_workspace(ws)
     model, run, spec = load_run_model(ws, run_id)
     run = get_run(ws, run_id, with_items=True)
+    project = get_project(ws, run["project_id"], include_deleted=True)
+    if project.ordinal:  # a grade belongs to the whole photo: windows of it have no grade of their own to box
+        raise InputError(msg("error.locate.ordinal", "{project} grades whole images on an ordinal scale: there are "
+                             "no defects to locate. Predict grades whole photos (large ones tile by tile).",
+                             project=project.name))
     rows = _training_items(ws, run)
     if not rows:
         raise InputError(msg("error.locate.run_has_no_training",

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -48,7 +49,8 @@ if TYPE_CHECKING:
     from defectlab.learn.locate import LocateSettings, PlateResult
 
 __all__ = ["DECISIONS", "box_decisions", "decide_box", "locate_plate", "locate_plates", "locate_plates_from",
-           "open_boxes", "plate_memory", "plate_summary", "recorded_results", "reopen_result"]
+           "open_boxes", "plate_memory", "plate_summary", "recorded_results", "reopen_result", "repeated_place",
+           "review_comment_parts"]
 
 DECISIONS = ("accept", "correct", "dismiss")
 _DONE = {"accept": "accepted", "correct": "corrected", "dismiss": "dismissed"}
@@ -401,6 +403,27 @@ def _decided_label(conn, proj, decision: str, box: dict[str, Any], label: str | 
     if label == box["label"]:
         return label, "model", f"confirmed {label} box"
     return label, ("review" if can(conn, user, "review") else "human"), f"corrected from {box['label']}"
+
+
+_COMMENT = re.compile(r"^prediction review: (?:(confirmed) (.+) box|(corrected) from (.+)|(dismissed) (.+) box) "
+                      r"\(locate result (\d+), box (\d+)\)$", re.S)
+
+
+def review_comment_parts(comment: Any) -> dict[str, Any] | None:
+    """The parts of the comment :func:`decide_box` writes on a stored crop's annotation, for showing it in the
+    reader's language (the stored text stays English, as written); None for any other comment.
+
+    >>> review_comment_parts("prediction review: corrected from patches (locate result 17, box 4)")
+    {'kind': 'corrected', 'model_label': 'patches', 'result_id': 17, 'box': 4}
+    >>> review_comment_parts("a reviewer's own words") is None
+    True
+    """
+    m = _COMMENT.match(comment) if isinstance(comment, str) else None
+    if m is None:
+        return None
+    kind = m.group(1) or m.group(3) or m.group(5)
+    label = m.group(2) or m.group(4) or m.group(6)
+    return {"kind": kind, "model_label": label, "result_id": int(m.group(7)), "box": int(m.group(8))}
 
 
 def _refuse_redecision(prior, decision: str) -> None:

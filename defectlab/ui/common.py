@@ -418,6 +418,18 @@ def person_name(username, display_name):
     return display_name
 
 
+def comment_text(comment):
+    """An annotation's comment as shown: the prediction review's own comments in the session's language (they are
+    stored in English, as written), anything a person typed as it is."""
+    from defectlab.learn.plate_review import review_comment_parts
+
+    parts = review_comment_parts(comment)
+    if parts is None:
+        return "" if comment is None else str(comment)
+    return t_plain(f"plates.comment.{parts['kind']}", label=cls_name(parts["model_label"]),
+                   result=parts["result_id"], box=parts["box"])
+
+
 def who(username):
     """A user name as shown in a table or sentence: the built-in local admin (``local``, single-user mode) by its
     name in the session's language, everyone else by their user name."""

@@ -412,22 +412,23 @@ def _batch_view(ws, project, batch):
     for k, e in enumerate(entries, start=1):
         s = plate_review.plate_summary(e["result"])
         classes = common.list_text(f"{common.cls_name(c)} {n}" for c, n in s["counts"].items())
-        rows.append({t_plain("plates.col_number"): k, t_plain("plates.col_source"): s["source"],
-                     t_plain("plates.col_boxes"): s["n_boxes"], t_plain("plates.col_classes"): classes,
-                     t_plain("plates.col_top"): s["top_score"], t_plain("plates.col_open"): _open_count(e)})
+        # the counts before the long columns: whole at 1100 px without scrolling the table
+        rows.append({t_plain("plates.col_number"): k, t_plain("plates.col_open"): _open_count(e),
+                     t_plain("plates.col_boxes"): s["n_boxes"],
+                     t_plain("plates.col_top"): "—" if s["top_score"] is None else f"{s['top_score']:.2f}",
+                     t_plain("plates.col_classes"): classes, t_plain("plates.col_source"): s["source"]})
     found = sum(1 for e in entries if e["result"].boxes)
     n_boxes = sum(len(e["result"].boxes) for e in entries)
     st.caption(t("plates.batch_caption", n=len(entries), found=found, boxes=n_boxes))
     # user text (file names) only as data-grid cells, never as Markdown
     picked = st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", on_select="rerun",
-                          selection_mode="single-row", key=f"plates_table_{batch['serial']}",
-                          column_config={t_plain("plates.col_top"): st.column_config.NumberColumn(format="%.2f")})
+                          selection_mode="single-row", key=f"plates_table_{batch['serial']}")
     chosen = (picked or {}).get("selection", {}).get("rows") or []
     if chosen and ss.get("plates_table_pick") != chosen[0]:  # a new row clicked: show that plate
         pos = int(chosen[0])
     ss["plates_table_pick"] = chosen[0] if chosen else None
     ss["plates_pos"] = pos
-    cols = st.columns([1, 4, 1])
+    cols = st.columns([2, 5, 2], vertical_alignment="center")  # "Previous" stays whole at 1100 px
     cols[0].button(t("plates.previous"), key="plates_prev", icon=":material/arrow_back:", width="stretch",
                    on_click=_step, args=(-1, len(entries)))
     cols[1].markdown(t("plates.batch_at", k=pos + 1, n=len(entries), source=entries[pos]["result"].source))

@@ -187,7 +187,8 @@ if ss.get("ib_open"):
                     t("items.col.source"): t(f"items.event.{e['source']}"),
                     t("common.label"): common.label_text(e["label"]) if e["label"] else t("items.undo"),
                     t("items.col.seconds"): "" if e["seconds"] is None else f"{e['seconds']:.1f}",
-                    t("items.col.comment"): t_plain("items.gold_answer") if e["gold"] else e["comment"] or "",
+                    t("items.col.comment"): t_plain("items.gold_answer") if e["gold"]
+                    else common.comment_text(e["comment"]),
                 } for e in d["history"]]), hide_index=True, width="stretch")
             else:
                 st.caption(t("items.no_history"))

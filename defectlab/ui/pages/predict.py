@@ -9,6 +9,7 @@ from pathlib import Path
 import streamlit as st
 
 from defectlab import learn
+from defectlab.demo import DEMO_DEFECT_PROJECT
 from defectlab.errors import DefectlabError
 from defectlab.store import get_item, resolve_under_roots
 from defectlab.ui import charts, common, labelbook, labeler, plates_view, predicting, runinfo
@@ -27,14 +28,21 @@ labels = {r["run_id"]: r["run_id"] + (" ✓ " + t("predict.approved") if r.get("
           + f" · {common.model_name(r.get('model', ''))}" for r in ordered}
 run_id = st.selectbox(t("predict.run"), list(labels), format_func=labels.get, key="pred_run_pick")
 run = runinfo.get_run(ws, run_id)
-plates_view.locate_panel(ws, project, run_id)  # full images: defect map, boxes, accept / correct
+if project.ordinal:  # grades of whole photos: nothing to box; large photos are graded tile by tile
+    st.caption(t("predict.ordinal_whole"))
+else:
+    plates_view.locate_panel(ws, project, run_id)  # full images: defect map, boxes, accept / correct
 
 # -- the batch ---------------------------------------------------------------------------------------
 with st.container(border=True):
-    demo_batch = ws.root / "demo-files" / "batch"  # the demo workspace's "today's batch"
-    if "pred_source" not in ss and demo_batch.is_dir():
-        ss["pred_source"] = "folder"
-        ss["pred_folder"] = str(demo_batch)
+    demo_batch = ws.root / "demo-files" / "batch"  # the demo workspace's "today's batch": steel defect crops
+    if ss.get("pred_folder_project") != project.id:  # a folder typed for another project is not this one's
+        ss["pred_folder_project"] = project.id
+        if project.name == DEMO_DEFECT_PROJECT and demo_batch.is_dir():
+            ss.setdefault("pred_source", "folder")
+            ss["pred_folder"] = str(demo_batch)
+        elif ss.get("pred_folder") == str(demo_batch):
+            ss["pred_folder"] = ""
     kind = st.radio(t("import.source"), ["upload", "folder"], key="pred_source", horizontal=True,
                     format_func=lambda v: t(f"import.source.{v}"))
     uploads, folder = [], ""
@@ -111,6 +119,9 @@ if ss.get("pred_threshold_run") != run["run_id"]:
     ss["pred_threshold_run"] = run["run_id"]
 threshold = st.slider(t("predict.threshold"), 0.0, 1.0, step=0.01, key="pred_threshold",
                       help=t("predict.threshold_help"))
+reject = (run.get("metrics") or {}).get("reject") or {}
+if own_th is None and reject and not reject.get("reached", True):  # the slider starts at 1.00: say why
+    st.info(t("predict.target_not_reached", target=float(reject.get("target_accuracy") or 0.99)))
 ths, cov, acc = predicting.coverage_from_run(run)
 k = min(range(len(ths)), key=lambda i: abs(ths[i] - threshold))
 review_rows = predicting.uncertain(rows, threshold)

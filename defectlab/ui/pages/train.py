@@ -25,20 +25,22 @@ if len(usable) < 2:
 defaults = project.settings or {}
 models, presets = training.model_names(), training.preset_names()
 with st.form("train_form"):
-    c = st.columns([3, 2, 1, 2, 1])  # the model's name is the longest ("Ensemble (LightGBM + logistic)")
+    # two rows: the names ("Ensemble (LightGBM + logistic)", "Fast (seconds, ...)") stay whole at 1100 px
+    c = st.columns(2)
     model = c[0].selectbox(t("train.model"), models, key="train_model",
                            index=training.index_of(models, defaults.get("default_model")),
                            format_func=lambda m: t(f"model.{m}"), help=t("train.model_help"))
     preset = c[1].selectbox(t("train.preset"), presets, key="train_preset",
                             index=training.index_of(presets, defaults.get("default_preset")),
                             format_func=lambda p: t(f"train.preset.{p}"), help=t("train.preset_help"))
-    folds = c[2].number_input(t("train.folds"), 2, 20, int(defaults.get("default_folds", 5)),
+    c = st.columns(3)
+    folds = c[0].number_input(t("train.folds"), 2, 20, int(defaults.get("default_folds", 5)),
                               key="train_folds", help=t("train.folds_help"))
     speeds = training.speed_names()
-    speed = c[3].selectbox(t("train.speed"), speeds, key="train_speed",
+    speed = c[1].selectbox(t("train.speed"), speeds, key="train_speed",
                            index=training.index_of(speeds, defaults.get("default_speed")),
                            format_func=lambda s: t(f"train.speed.{s}"))
-    seed = c[4].number_input(t("train.seed"), 0, 2**31 - 1, 0, key="train_seed")
+    seed = c[2].number_input(t("train.seed"), 0, 2**31 - 1, 0, key="train_seed")
     go = st.form_submit_button(t("train.start"), type="primary", icon=":material/play_arrow:")
 
 job = training.job(ws, project)
