@@ -270,6 +270,11 @@ def test_a_batch_of_full_images_is_stored_searched_and_recorded_plate_by_plate(t
     assert summary["tiled"] is (r.extra["tiled"] is not None)
     assert list(summary["counts"].values()) == sorted(summary["counts"].values(), reverse=True)
     assert summary["result_id"] == r.extra["result_id"] and summary["source"] == r.source
+    assert all("uploaded_as" not in r.extra for r in results)
+    # found by a supervisor pass: the same picture uploaded again under another name showed under the old name
+    again = locate_plates(ws, "Plates", [("shift_2_cam4.png", good[1])], user="sam",
+                          settings=LocateSettings(threshold=0.05))["results"]
+    assert again[0].source == "b.png" and again[0].extra["uploaded_as"] == "shift_2_cam4.png"
 
 
 @pytest.mark.parametrize("user", ["ann", "rita", "gone", "nobody"])

@@ -168,6 +168,12 @@ def test_predict_searches_a_batch_of_full_images_and_reviews_them_one_by_one(ws)
     at.button(key="plates_prev").click().run()
     assert at.session_state["plates_result"]["item_id"] == entries[2]["item_id"]
     no_exception(at)
+    # the same picture uploaded again under another name: the row and the plate say which stored plate it is
+    at.file_uploader(key="plates_upload").set_value([("cam4_0815.png", images[1], "image/png")]).run()
+    at.button(key="plates_find").click().run()
+    no_exception(at)
+    assert any("cam4_0815.png is the same picture as plate" in c.value and "line3_b.png" in c.value
+               for c in at.caption)
 
 
 def test_predict_box_threshold_trades_missed_defects_for_wrong_boxes(ws):

@@ -185,8 +185,10 @@ def locate_plates(ws: WorkspaceLike, project: ProjectRef, files: Any = (), item_
     -------
     dict
         ``{"run_id", "results": [PlateResult] (one per distinct plate, in the order given; ``extra`` as
-        :func:`locate_plate`), "rejected": [{"source", "reason"[, "reason_key", "reason_args"]}], "repeated":
-        [{"source", "item_id"}] (a file that is a plate already in this batch: searched once)}``.
+        :func:`locate_plate`; ``extra["uploaded_as"]``: the file's name when the same picture was stored before
+        under another name, which ``source`` keeps), "rejected": [{"source", "reason"[, "reason_key",
+        "reason_args"]}], "repeated": [{"source", "item_id"}] (a file that is a plate already in this batch:
+        searched once)}``.
     """
     from defectlab.errors import ImageError
     from defectlab.ingest import add_plate
@@ -210,9 +212,11 @@ def locate_plates(ws: WorkspaceLike, project: ProjectRef, files: Any = (), item_
     repeated: list[dict[str, Any]] = []
     seen: set[int] = set()
     for k, (name, data, plate_id) in enumerate(steps):  # one plate at a time: stored, then searched
+        stored_before = False
         if plate_id is None:
             try:
-                plate_id, _ = add_plate(ws, project, data, name, user=user, purpose="predict")
+                plate_id, new = add_plate(ws, project, data, name, user=user, purpose="predict")
+                stored_before = not new
             except ImageError as exc:
                 rejected.append({"source": exc.source, "reason": str(exc.reason), **message_fields(exc.reason)})
         if plate_id is not None and plate_id in seen:
@@ -220,6 +224,8 @@ def locate_plates(ws: WorkspaceLike, project: ProjectRef, files: Any = (), item_
         elif plate_id is not None:
             seen.add(plate_id)
             result = locate_plate(ws, project, plate_id, run_id=run_id, settings=settings, user=user)
+            if stored_before and name and name != result.source:  # the same picture, stored before by another name
+                result.extra["uploaded_as"] = name
             results.append(result)
             name = name or result.source
         if progress is not None:

@@ -356,6 +356,9 @@ def _show_result(ws, project, state):
     else:
         caption = t("plates.overlay_caption_recorded", source=item["source"], n=len(result.boxes))
     st.image(shown, caption=caption, width="stretch")
+    if result.extra.get("uploaded_as"):  # the rows of the batch would not match the files the person chose
+        st.caption(t("plates.stored_before", name=result.extra["uploaded_as"], source=item["source"],
+                     item_id=item["id"]))
     used = state.get("threshold")
     if recorded is not None:
         when = str(recorded["at"])[:16].replace("T", " ")
@@ -416,7 +419,9 @@ def _batch_view(ws, project, batch):
         rows.append({t_plain("plates.col_number"): k, t_plain("plates.col_open"): _open_count(e),
                      t_plain("plates.col_boxes"): s["n_boxes"],
                      t_plain("plates.col_top"): "—" if s["top_score"] is None else f"{s['top_score']:.2f}",
-                     t_plain("plates.col_classes"): classes, t_plain("plates.col_source"): s["source"]})
+                     t_plain("plates.col_classes"): classes,
+                     t_plain("plates.col_source"): s["source"] if not e["result"].extra.get("uploaded_as") else
+                     t_plain("plates.source_uploaded_as", name=e["result"].extra["uploaded_as"], source=s["source"])})
     found = sum(1 for e in entries if e["result"].boxes)
     n_boxes = sum(len(e["result"].boxes) for e in entries)
     st.caption(t("plates.batch_caption", n=len(entries), found=found, boxes=n_boxes))
