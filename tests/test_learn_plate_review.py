@@ -508,3 +508,18 @@ def test_a_correction_names_its_class(team):
     with pytest.raises(InputError, match="needs the class"):
         decide_box(ws, "Plates", result.extra["result_id"], 0, "correct", user="sam")
     assert not box_decisions(ws, result.extra["result_id"], user="sam")
+
+
+def test_a_conflict_names_the_local_admin_in_the_readers_language(team):
+    """Found by a supervisor pass: "...stored as crop #409 by local" on a Chinese page."""
+    from defectlab import i18n
+    from defectlab.messages import Message
+
+    ws, _, data = team
+    result = _result(ws, _plate(ws, data, user="local", name="local_first.png"), user="local")
+    decide_box(ws, "Plates", result.extra["result_id"], 0, "accept", user="local")
+    with pytest.raises(ConflictError) as exc:
+        decide_box(ws, "Plates", result.extra["result_id"], 0, "accept", user="local")
+    message = exc.value.args[0]
+    assert isinstance(message, Message) and "by Local admin" in str(message)
+    assert "本机管理员" in i18n.translate(message, lang="zh_CN")

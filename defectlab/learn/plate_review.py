@@ -432,16 +432,21 @@ def review_comment_parts(comment: Any) -> dict[str, Any] | None:
     return {"kind": kind, "model_label": label, "result_id": int(m.group(7)), "box": int(m.group(8))}
 
 
+def _person(username: str) -> Any:
+    """A user in a message: the built-in local admin by its name in the reader's language."""
+    return msg("users.local_admin_name", "Local admin") if username == "local" else str(username)
+
+
 def _refuse_redecision(prior, decision: str) -> None:
     if prior is None:
         return
     if prior["crop_id"] is not None:
         raise ConflictError(msg("error.plates.decided", "This box is already stored as crop #{crop_id} by {user}; "
                                 "change that crop's label in the item browser instead.",
-                                user=prior["user"], crop_id=prior["crop_id"]))
+                                user=_person(prior["user"]), crop_id=prior["crop_id"]))
     if decision == "dismiss":
         raise ConflictError(msg("error.plates.dismissed", "This box was already dismissed by {user}.",
-                                user=prior["user"]))
+                                user=_person(prior["user"])))
 
 
 def decide_box(ws: WorkspaceLike, project: ProjectRef, result_id: int, box_index: int, decision: str,
