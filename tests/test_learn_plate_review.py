@@ -523,3 +523,38 @@ def test_a_conflict_names_the_local_admin_in_the_readers_language(team):
     message = exc.value.args[0]
     assert isinstance(message, Message) and "by Local admin" in str(message)
     assert "本机管理员" in i18n.translate(message, lang="zh_CN")
+
+
+def test_a_shifts_report_lists_every_box_and_what_became_of_it(team):
+    """A supervisor's wish from a plates pass: the page's CSV covered crop batches only."""
+    import csv
+    import io
+
+    from defectlab.learn.plate_review import REPORT_COLUMNS, results_csv
+
+    ws, _, data = team
+    hostile = _plate(ws, data, name="=HYPERLINK(1).png")  # a formula as a file name stays text
+    result = _result(ws, hostile)
+    rid = result.extra["result_id"]
+    decide_box(ws, "Plates", rid, 0, "accept", user="sam")
+    if len(result.boxes) > 1:
+        decide_box(ws, "Plates", rid, 1, "dismiss", user="sam")
+    text = results_csv(ws, "Plates", [rid], user="sam")
+    assert text.startswith("\ufeff")
+    rows = list(csv.DictReader(io.StringIO(text[1:])))
+    assert list(rows[0]) == list(REPORT_COLUMNS) and len(rows) == len(result.boxes)
+    assert rows[0]["source"] == "'=HYPERLINK(1).png"
+    first = rows[0]
+    assert (first["box"], first["label"], first["decision"], first["decided_by"]) == (
+        "1", result.boxes[0]["label"], "accepted", "sam")
+    assert first["stored_label"] == result.boxes[0]["label"] and first["crop_id"]
+    if len(rows) > 1:
+        assert rows[1]["decision"] == "dismissed"
+    assert {r["decision"] for r in rows[2:]} <= {"open", "cut"}
+    for who in ("ann", "rita"):  # neither predicts nor corrects predictions
+        with pytest.raises(PermissionDenied):
+            results_csv(ws, "Plates", [rid], user=who)
+    with pytest.raises(NotFoundError):
+        results_csv(ws, "Other", [rid], user="sam")  # another project's search
+    with pytest.raises(NotFoundError):
+        results_csv(ws, "Plates", [10**30], user="sam")

@@ -147,6 +147,7 @@ def test_predict_searches_a_batch_of_full_images_and_reviews_them_one_by_one(ws)
         sum(b["label"] == c for b in first) for c in {b["label"] for b in first})))
     assert at.session_state["plates_result"]["item_id"] == entries[0]["item_id"]
     assert any(m.value.startswith("Plate 1 of 3") for m in at.markdown)
+    assert [b for b in at.get("download_button") if b.proto.label == "Report (CSV)"]  # the shift's report
     # Next: the second plate is shown; accepting its first box stores a crop of that plate
     at.button(key="plates_next").click().run()
     no_exception(at)

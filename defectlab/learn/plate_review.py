@@ -48,9 +48,9 @@ if TYPE_CHECKING:
     from defectlab._typing import ProjectRef, WorkspaceLike
     from defectlab.learn.locate import LocateSettings, PlateResult
 
-__all__ = ["DECISIONS", "box_decisions", "decide_box", "locate_plate", "locate_plates", "locate_plates_from",
-           "open_boxes", "plate_memory", "plate_summary", "recorded_results", "reopen_result", "repeated_place",
-           "review_comment_parts"]
+__all__ = ["DECISIONS", "REPORT_COLUMNS", "box_decisions", "decide_box", "locate_plate", "locate_plates",
+           "locate_plates_from", "open_boxes", "plate_memory", "plate_summary", "recorded_results", "reopen_result",
+           "repeated_place", "results_csv", "review_comment_parts"]
 
 DECISIONS = ("accept", "correct", "dismiss")
 _DONE = {"accept": "accepted", "correct": "corrected", "dismiss": "dismissed"}
@@ -561,6 +561,74 @@ def box_decisions(ws: WorkspaceLike, result_id: int, user: str = "local") -> dic
         rows = conn.execute("SELECT * FROM locate_decisions WHERE result_id = ? ORDER BY id", (int(result_id),))
         return {r["box_index"]: {"decision": r["decision"], "label": r["label"], "crop_id": r["crop_id"],
                                  "user": r["user"], "at": r["created_at"]} for r in rows}
+
+
+REPORT_COLUMNS = ("result_id", "plate_item_id", "source", "run_id", "searched_at", "searched_by", "box", "label",
+                  "score", "x", "y", "w", "h", "decision", "stored_label", "crop_id", "decided_by", "decided_at")
+"""The columns of :func:`results_csv`, one row per box (a plate without a box: one row, ``box`` empty)."""
+
+
+def results_csv(ws: WorkspaceLike, project: ProjectRef, result_ids: Any, user: str = "local") -> str:
+    """A shift's report of recorded searches: every box with its score, place and what became of it.
+
+    Parameters
+    ----------
+    ws : Workspace or path
+    project : str, int or Project
+    result_ids : sequence of int
+        Recorded results of this project (:func:`locate_plate`), in the report's order.
+    user : str
+        Needs ``predict`` or ``correct_predictions``.
+
+    Returns
+    -------
+    str
+        CSV text (:func:`defectlab.csvio.csv_text`: UTF-8 BOM, formula cells neutralised) with
+        :data:`REPORT_COLUMNS`; ``decision`` is ``open``, ``accepted``, ``corrected``, ``dismissed`` or ``cut``
+        (the box repeats a crop cut from the plate: already training data), ``stored_label`` the class the crop
+        was stored as.
+    """
+    from defectlab.csvio import csv_text
+    from defectlab.store import can, get_project, require
+    from defectlab.store.workspace import as_workspace
+
+    ws = as_workspace(ws)
+    proj = get_project(ws, project)
+    ids = []
+    for v in result_ids:
+        key = sql_int(v)
+        if key is None:
+            raise NotFoundError(msg("error.plates.no_result", "No recorded locate result {result_id}; search the "
+                                    "plate again.", result_id=v))
+        ids.append(key)
+    rows = []
+    with ws.read() as conn:
+        if not can(conn, user, "correct_predictions"):
+            require(conn, user, "predict")
+        for rid in ids:
+            r = conn.execute("SELECT r.*, i.source FROM locate_results r JOIN items i ON i.id = r.plate_id "
+                             "WHERE r.id = ? AND r.project_id = ?", (rid, proj.id)).fetchone()
+            if r is None:
+                raise NotFoundError(msg("error.plates.no_result", "No recorded locate result {result_id}; search "
+                                        "the plate again.", result_id=rid))
+            boxes = json.loads(r["boxes"])
+            decided = {d["box_index"]: d for d in conn.execute(
+                "SELECT * FROM locate_decisions WHERE result_id = ? ORDER BY id", (rid,))}
+            crops = _plate_crops(conn, r["plate_id"])
+            head = [rid, r["plate_id"], r["source"], r["run_id"], r["created_at"], r["user"]]
+            if not boxes:
+                rows.append([*head, *[""] * (len(REPORT_COLUMNS) - len(head))])
+            for k, b in enumerate(boxes):
+                d = decided.get(k)
+                cut = None if d is not None else repeated_place(b, crops)
+                decision = d["decision"] if d is not None else ("cut" if cut is not None else "open")
+                stored = d["label"] if d is not None else (
+                    next((c[2] for c in crops if c[0] == cut), None) if cut is not None else None)
+                crop_id = d["crop_id"] if d is not None else cut
+                rows.append([*head, k + 1, b["label"], round(float(b["score"]), 4), b["x"], b["y"], b["w"], b["h"],
+                                    decision, stored or "", "" if crop_id is None else crop_id,
+                                    d["user"] if d is not None else "", d["created_at"] if d is not None else ""])
+    return csv_text(REPORT_COLUMNS, rows)
 
 
 def plate_memory(ws: WorkspaceLike, plate_id: int, user: str = "local") -> list[dict[str, Any]]:

@@ -428,6 +428,10 @@ def _batch_view(ws, project, batch):
     # user text (file names) only as data-grid cells, never as Markdown
     picked = st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", on_select="rerun",
                           selection_mode="single-row", key=f"plates_table_{batch['serial']}")
+    st.download_button(t("plates.report_csv"), lambda: plate_review.results_csv(
+        ws, project, [e["result"].extra["result_id"] for e in entries], user=common.user()),
+        file_name=f"plates_{batch['serial'][:8]}.csv", mime="text/csv", key=f"plates_report_{batch['serial']}",
+        icon=":material/download:", help=t("plates.report_csv_help"), on_click="ignore")
     chosen = (picked or {}).get("selection", {}).get("rows") or []
     if chosen and ss.get("plates_table_pick") != chosen[0]:  # a new row clicked: show that plate
         pos = int(chosen[0])
