@@ -82,17 +82,43 @@ def overlay_image(image, defect_map, boxes, classes, max_side=1200, alpha=0.45):
     a = (alpha * np.clip((heat - 0.25) / 0.75, 0, 1))[..., None]  # unlikely areas stay as they are
     out = np.clip(rgb * (1 - a) + colour * a, 0, 255).astype(np.uint8)
     thick = max(1, round(max(oh, ow) / 400))
-    for k, b in enumerate(boxes, start=1):
-        p0 = (round(b["x"] * scale), round(b["y"] * scale))
-        p1 = (round((b["x"] + b["w"]) * scale) - 1, round((b["y"] + b["h"]) * scale) - 1)
-        c = box_colour(b["label"], classes)
-        cv2.rectangle(out, p0, p1, c, thick + 1)
+    rects = [(round(b["x"] * scale), round(b["y"] * scale), round((b["x"] + b["w"]) * scale) - 1,
+              round((b["y"] + b["h"]) * scale) - 1) for b in boxes]
+    for b, (x0, y0, x1, y1) in zip(boxes, rects, strict=True):
+        cv2.rectangle(out, (x0, y0), (x1, y1), box_colour(b["label"], classes), thick + 1)
+    for k, (b, (tx, ty, tw, th)) in enumerate(zip(boxes, tag_places(rects, (ow, oh)), strict=True), start=1):
         # the number on a tag of the box's colour (dark or light text, whichever reads): legible over the heat map
-        (tw, th), base = cv2.getTextSize(str(k), cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
-        cv2.rectangle(out, p0, (p0[0] + tw + 5, p0[1] + th + base + 4), c, -1)
+        c = box_colour(b["label"], classes)
+        cv2.rectangle(out, (tx, ty), (tx + tw - 1, ty + th - 1), c, -1)
         ink = (0, 0, 0) if 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2] > 140 else (255, 255, 255)
-        cv2.putText(out, str(k), (p0[0] + 3, p0[1] + th + 2), cv2.FONT_HERSHEY_SIMPLEX, 0.5, ink, 1, cv2.LINE_AA)
+        (_, text_h), _ = cv2.getTextSize(str(k), cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
+        cv2.putText(out, str(k), (tx + 3, ty + text_h + 2), cv2.FONT_HERSHEY_SIMPLEX, 0.5, ink, 1, cv2.LINE_AA)
     return out, scale
+
+
+def shown_width(width, at_least=480):
+    """The width to show an overlay of ``width`` pixels: the column's ("stretch") from ``at_least`` pixels on, a
+    smaller image enlarged by a whole factor up to that (a 20 x 20 upload is not blown up to the whole page)."""
+    width = max(1, int(width))
+    return "stretch" if width >= at_least else width * max(1, at_least // width)
+
+
+def tag_places(rects, size):
+    """Where each box's number tag goes: ``(x, y, w, h)`` per box (``rects``: ``(x0, y0, x1, y1)``, image of
+    ``size`` = ``(w, h)``). A corner of its box (top left first, then top right, bottom left, bottom right, just
+    above, just below) where it covers no tag placed before it; the top left when every place is taken."""
+    placed = []
+    for k, (x0, y0, x1, y1) in enumerate(rects, start=1):
+        (tw, th), base = cv2.getTextSize(str(k), cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
+        tw, th = tw + 5, th + base + 4
+        spots = [(x0, y0), (x1 - tw + 1, y0), (x0, y1 - th + 1), (x1 - tw + 1, y1 - th + 1), (x0, y0 - th),
+                 (x0, y1 + 1)]
+        fits = [(min(max(x, 0), max(0, size[0] - tw)), min(max(y, 0), max(0, size[1] - th))) for x, y in spots]
+        free = [p for p in fits if not any(p[0] < q[0] + q[2] and q[0] < p[0] + tw and p[1] < q[1] + q[3]
+                                           and q[1] < p[1] + th for q in placed)]
+        x, y = (free or fits)[0]
+        placed.append((int(x), int(y), int(tw), int(th)))
+    return placed
 
 
 def initial_drawing(boxes, factor, classes=(), font_size=14, names=None):
@@ -350,12 +376,14 @@ def _show_result(ws, project, state):
                                                                   user=common.user())
     item = get_item(ws, state["item_id"])
     image = load_item_image(ws, item)
-    shown, _ = overlay_image(image, result.defect_map(), result.boxes, project.classes)
+    heat = st.toggle(t("plates.show_map"), value=True, key="plates_show_map", help=t("plates.show_map_help"))
+    dmap = result.defect_map()
+    shown, _ = overlay_image(image, dmap if heat else np.zeros_like(dmap), result.boxes, project.classes)
     if recorded is None:
         caption = t("plates.overlay_caption", source=item["source"], n=len(result.boxes), windows=result.n_windows)
     else:
         caption = t("plates.overlay_caption_recorded", source=item["source"], n=len(result.boxes))
-    st.image(shown, caption=caption, width="stretch")
+    st.image(shown, caption=caption, width=shown_width(shown.shape[1]))
     if result.extra.get("uploaded_as"):  # the rows of the batch would not match the files the person chose
         st.caption(t("plates.stored_before", name=result.extra["uploaded_as"], source=item["source"],
                      item_id=item["id"]))
