@@ -53,7 +53,7 @@ def team(tmp_path_factory):
         create_user(ws, name, "a long enough password 1", role,
                     admin_password=None if k else "the admin password 1")
     disable_user(ws, "gone", by="local")  # a supervisor who left: their account may do nothing
-    images = make_plate_images(12, 300, 400, random_state=77)
+    images = make_plate_images(16, 300, 400, random_state=77)
     return ws, run["run_id"], [cv2.imencode(".png", image)[1].tobytes() for image, _ in images]
 
 
