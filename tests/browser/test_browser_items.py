@@ -55,7 +55,7 @@ def test_browse_filter_select_label_open(server, browser, locale, lang):
     page.get_by_role("button", name="Open" if lang == "en" else "打开").last.click()
     wait_ready(page)
     page.get_by_text(f"#{item}").first.wait_for()
-    assert page.locator("[data-testid='stDataFrame']").count() >= 1   # the history table
+    page.locator("[data-testid='stDataFrame']").first.wait_for()   # the history table
     shot(page, f"items_open_{lang}")
     page.context.close()
 
