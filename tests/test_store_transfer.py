@@ -181,3 +181,15 @@ def test_cli_move_items(ws, two, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["move-items", "Plates", "Scrap", "99999999999999999999999", "--workspace", root])
     assert exc.value.code == 2
+
+
+def test_an_ordinal_target_gets_no_grade_added_at_its_end(ws, two):
+    """Found by a verification pass: "add missing classes" put a steel defect class at the top of a scrap scale."""
+    _plates, _scrap, ids = two
+    create_project(ws, "Grades", ["light", "medium", "heavy"], ordinal=True)
+    with pytest.raises(InputError, match="ordinal scale"):
+        move_items(ws, ids[:1], "Grades", user="local", add_classes=True)
+    from defectlab.store import get_project
+
+    assert get_project(ws, "Grades").classes == ("light", "medium", "heavy")
+    assert move_items(ws, ids[1:2], "Grades", user="local")["n"] == 1  # unlabeled: nothing to add

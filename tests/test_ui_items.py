@@ -149,6 +149,7 @@ def test_selected_items_move_to_another_project_with_their_labels(tmp_path, lang
     assert sorted(r["label"] or "" for r in moved) == ["", "scratch"]
     assert query_items(ws, "defects")["total"] == 4 and get_item(ws, ids[0])["deleted_at"] is not None
     assert at.success and "scrap" in at.success[0].value
+    assert not at.checkbox(key="ib_move_add").value  # the next move is chosen anew
     # the moved item, opened in its new project, says where it came from
     new = next(r["item_id"] for r in moved if r["label"] == "scratch")
     at.session_state["project"] = "scrap"

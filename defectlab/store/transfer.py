@@ -52,7 +52,8 @@ def move_items(ws: Workspace, item_ids: ItemIds, to_project: ProjectRef, user: s
         Keep the originals (default: soft-delete them, restorable by an admin).
     add_classes : bool
         Add the labels the target project lacks as classes (at the end). Without it such a move is refused
-        before anything is written, naming the classes.
+        before anything is written, naming the classes; an ordinal target refuses it (a grade belongs in its
+        place on the scale, not at the end).
     from_project : str, int or Project, optional
         The project the items must be in (the command line names it: a mistyped id is refused, not moved).
 
@@ -93,6 +94,10 @@ def move_items(ws: Workspace, item_ids: ItemIds, to_project: ProjectRef, user: s
             _refuse_team_items(conn, [r["id"] for r in rows])
         labels = _labels(ws, source, rows, conn)
     missing = sorted({lab for lab in labels.values() if lab != UNUSABLE} - set(target.classes))
+    if missing and add_classes and target.ordinal:  # a grade added at the end would be the highest: refuse
+        raise InputError(msg("error.move.ordinal_classes", "{project} is graded on an ordinal scale: add {classes} "
+                             "in its place among the grades first (Project & classes), then move.",
+                             project=target.name, classes=", ".join(missing)))
     if missing and not add_classes:
         raise InputError(msg("error.move.missing_classes",
                              "Project {project} has no class {classes}: add them first, or move with the "

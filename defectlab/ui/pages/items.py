@@ -84,10 +84,13 @@ def _move():
         res = move_items(ws, targets, ss["ib_move_to"], user=user, copy=copy, add_classes=bool(ss.get("ib_move_add")),
                          from_project=project.id)
     except DefectlabError as exc:
-        common.flash("error", common.error_text(exc))
+        ss["ib_move_error"] = common.error_text(exc)  # shown beside the row (the page's top is far above)
         return
+    ss.pop("ib_move_error", None)
     for i in targets:
         ss[f"ib_sel_{i}"] = False
+    ss["ib_move_copy"] = False  # each move is chosen anew: a ticked copy or added classes must not carry over
+    ss["ib_move_add"] = False
     if not copy and ss.get("ib_open") in res["ids"]:
         ss["ib_open"] = None  # it is in the other project now
     ss.pop("ib_undo", None)
@@ -242,16 +245,21 @@ with st.container(border=True):
                        icon=":material/delete:")
     others = [p.name for p in list_projects(ws) if p.id != project.id]
     if may("import") and others and not filters.get("deleted"):
-        move = st.columns([3, 2, 2, 2], vertical_alignment="bottom")
+        move = st.columns([3, 2], vertical_alignment="bottom")  # two rows: every label whole at 1100 px
         move[0].selectbox(t("items.move.to"), others, key="ib_move_to", index=None, placeholder=t("common.choose"),
                           help=t("items.move.help"))
-        move[1].checkbox(t("items.move.copy"), key="ib_move_copy", help=t("items.move.copy_help"),
-                         disabled=not may("delete"), value=not may("delete"))
-        move[2].checkbox(t("items.move.add_classes"), key="ib_move_add", disabled=not may("edit_project"),
-                         help=t("items.move.add_classes_help"))
         label = t("items.move.button_copy" if ss.get("ib_move_copy") or not may("delete") else "items.move.button")
-        move[3].button(label, key="ib_move_go", on_click=_move, disabled=not chosen or not ss.get("ib_move_to"),
+        move[1].button(label, key="ib_move_go", on_click=_move, disabled=not chosen or not ss.get("ib_move_to"),
                        icon=":material/drive_file_move:", width="stretch")
+        ticks = st.columns(2)
+        if not may("delete"):
+            ss["ib_move_copy"] = True  # may not delete the originals: a copy
+        ticks[0].checkbox(t("items.move.copy"), key="ib_move_copy", help=t("items.move.copy_help"),
+                          disabled=not may("delete"))
+        ticks[1].checkbox(t("items.move.add_classes"), key="ib_move_add", disabled=not may("edit_project"),
+                          help=t("items.move.add_classes_help"))
+        if ss.get("ib_move_error"):  # once: the next click takes it away
+            st.error(common.md(ss.pop("ib_move_error")))
 
 # -- the grid -------------------------------------------------------------------------------------------------
 if not rows:
