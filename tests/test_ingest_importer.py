@@ -173,7 +173,7 @@ def test_add_crops_from_a_plate(ws, tmp_path):
     reasons = {r["reason_key"] for r in again.to_dict()["rejected"]}
     assert again.imported == 0 and len(again.rejected) == 3
     assert "ingest.reason.box_exists" in reasons
-    assert "box 2" in str(again.to_dict()["rejected"][0]["reason"])
+    assert "box 3" in str(again.to_dict()["rejected"][0]["reason"])
 
 
 def test_zip_import_and_unsafe_zip(ws, tmp_path):

@@ -88,8 +88,8 @@ def test_cut_crops_captions_show_an_annotator_only_their_own_labels(tmp_path):
     annotate(ws, crops[1], "pit", user="ann")
     at = _as(ws.root, "ann", "cut_crops")
     captions = " | ".join(c.value for c in at.caption).lower()
-    assert "0 · unlabeled" in captions and "scale" not in captions  # bob's label of crop 0 stays hidden
-    assert "1 · pit" in captions  # ann's own label
+    assert "1 · unlabeled" in captions and "scale" not in captions  # bob's label of crop 1 stays hidden
+    assert "2 · pit" in captions  # ann's own label
     options = [str(o) for o in at.multiselect(key="crop_remove").options]  # as formatted for the person
     assert options and not any("cale" in o for o in options)
     lead = _as(ws.root, "lead", "cut_crops")

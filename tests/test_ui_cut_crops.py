@@ -70,3 +70,16 @@ def test_upload_an_image_as_plate(tmp_path):
     plates = items_frame(ws, project.id, role="plate")
     assert list(plates["source"]) == ["钢板_7.png"]
     assert (plates.iloc[0]["width"], plates.iloc[0]["height"]) == (160, 120)
+
+
+def test_an_added_plate_is_the_one_shown(tmp_path):
+    """Found by a verification pass: after adding a plate the picker still showed the first one."""
+    ws, project, _ids = tiny_workspace(tmp_path / "ws", n_items=1, plate=True)
+    data = cv2.imencode(".png", np.random.default_rng(4).integers(0, 256, (90, 130), dtype=np.uint8))[1].tobytes()
+    at = app(ws.root, "cut_crops")
+    at.file_uploader(key="crop_upload").set_value(("second.png", data, "image/png"))
+    at.run()
+    at.button(key="crop_add_plate").click().run()
+    no_exception(at)
+    plates = items_frame(ws, project.id, role="plate").set_index("source")
+    assert at.selectbox(key="crop_plate").value == int(plates.loc["second.png", "id"])

@@ -770,7 +770,7 @@ def _cut_crops(conn, ws, proj, plate, image, boxes, report, user, padding=0.0, m
         if key in existing:
             report.rejected.append(_rejected(src, msg(
                 "ingest.reason.box_exists", "this box already exists on the plate (box {index})",
-                index=existing[key])))
+                index=existing[key] + 1)))  # numbered from 1, as the pages show them
             continue
         existing[key] = index
         crop = crop_box(image, xyxy)

@@ -379,7 +379,9 @@ def _show_result(ws, project, state):
     heat = st.toggle(t("plates.show_map"), value=True, key="plates_show_map", help=t("plates.show_map_help"))
     dmap = result.defect_map()
     shown, _ = overlay_image(image, dmap if heat else np.zeros_like(dmap), result.boxes, project.classes)
-    if recorded is None:
+    if not heat:  # the colours are off: the caption does not explain them
+        caption = t("plates.overlay_caption_plain", source=item["source"], n=len(result.boxes))
+    elif recorded is None:
         caption = t("plates.overlay_caption", source=item["source"], n=len(result.boxes), windows=result.n_windows)
     else:
         caption = t("plates.overlay_caption_recorded", source=item["source"], n=len(result.boxes))
@@ -420,6 +422,12 @@ def _open_count(state):
     return sum(1 for k in range(len(result.boxes)) if k not in state["done"] and k not in earlier)
 
 
+def _long_columns():
+    """The batch tables' long text columns share the width (a long class list hid the file name at 1100 px)."""
+    return {t_plain("plates.col_classes"): st.column_config.TextColumn(width="medium"),
+            t_plain("plates.col_source"): st.column_config.TextColumn(width="medium")}
+
+
 def _step(delta, n):
     ss = st.session_state
     ss["plates_pos"] = (int(ss.get("plates_pos", 0)) + delta) % n
@@ -455,7 +463,8 @@ def _batch_view(ws, project, batch):
     st.caption(t("plates.batch_caption", n=len(entries), found=found, boxes=n_boxes))
     # user text (file names) only as data-grid cells, never as Markdown
     picked = st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", on_select="rerun",
-                          selection_mode="single-row", key=f"plates_table_{batch['serial']}")
+                          selection_mode="single-row", key=f"plates_table_{batch['serial']}",
+                          column_config=_long_columns())
     st.download_button(t("plates.report_csv"), lambda: plate_review.results_csv(
         ws, project, [e["result"].extra["result_id"] for e in entries], user=common.user()),
         file_name=f"plates_{batch['serial'][:8]}.csv", mime="text/csv", key=f"plates_report_{batch['serial']}",
@@ -491,7 +500,7 @@ def _earlier_searches(ws, project):
         t_plain("plates.col_classes"): common.list_text(f"{common.cls_name(c)} {n}" for c, n in r["counts"].items()),
         t_plain("plates.col_run"): r["run_id"]} for r in rows])
     picked = st.dataframe(table, hide_index=True, width="stretch", on_select="rerun", selection_mode="multi-row",
-                          key="plates_earlier_table")
+                          key="plates_earlier_table", column_config=_long_columns())
     chosen = sorted(k for k in (picked or {}).get("selection", {}).get("rows") or [] if k < len(rows))  # rows go
     targets = [rows[k] for k in chosen] or rows  # as their boxes are decided: a stale tick is ignored
     label = t("plates.earlier_open", n=len(targets)) if chosen else t("plates.earlier_open_all", n=len(targets))

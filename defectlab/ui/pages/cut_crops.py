@@ -22,8 +22,10 @@ UNLABELED = ""
 
 
 def _add_plate(upload):
-    """Store an uploaded image as a plate item; True when it was new."""
-    return ingest.add_plate(ws, project, upload.getvalue(), upload.name, user=common.user())[1]
+    """Store an uploaded image as a plate item and show it (the picker switches to it); True when it was new."""
+    plate_id, new = ingest.add_plate(ws, project, upload.getvalue(), upload.name, user=common.user())
+    st.session_state["crop_plate"] = int(plate_id)
+    return new
 
 
 plates = items_frame(ws, project.id, role="plate", with_labels=False)
@@ -70,8 +72,11 @@ def _background(root, blob, source, boxes, max_side):
     for index, (x0, y0, x1, y1) in boxes:
         p0, p1 = (round(x0 * scale), round(y0 * scale)), (round(x1 * scale), round(y1 * scale))
         cv2.rectangle(image, p0, p1, (40, 200, 80), 2)
-        cv2.putText(image, str(index), (p0[0] + 3, p0[1] + 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
-                    (40, 200, 80), 1, cv2.LINE_AA)
+        # the saved box's number (from 1, as listed below) on a filled tag: legible on any plate
+        (tw, th), base = cv2.getTextSize(str(index + 1), cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
+        cv2.rectangle(image, p0, (p0[0] + tw + 5, p0[1] + th + base + 4), (40, 200, 80), -1)
+        cv2.putText(image, str(index + 1), (p0[0] + 3, p0[1] + th + 2), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
+                    (0, 0, 0), 1, cv2.LINE_AA)
     return encode(image), scale
 
 
@@ -434,10 +439,10 @@ else:
         for col, r in zip(cols, rows[start:start + per_row], strict=False):
             with col:
                 st.image(common.thumb(r._asdict(), 96), width="content")  # tall crops stay at most 96 px
-                st.caption(f"{int(r.box_index)} · {common.md(common.label_text(crop_labels.get(int(r.id))))}")
+                st.caption(f"{int(r.box_index) + 1} · {common.md(common.label_text(crop_labels.get(int(r.id))))}")
     remove = st.multiselect(t("crops.remove"), [int(i) for i in crops["id"]], key="crop_remove",
                             placeholder=t("common.choose"), select_all=False,
-                            format_func=lambda i: f"{int(crops.set_index('id').loc[i, 'box_index'])} · "
+                            format_func=lambda i: f"{int(crops.set_index('id').loc[i, 'box_index']) + 1} · "
                                                   f"{common.label_text(crop_labels.get(int(i)))}")
     if st.button(t("crops.remove_go", n=len(remove)), key="crop_remove_go", disabled=not remove):
         with common.guard():
