@@ -79,6 +79,15 @@ whole image: 22.5 per plate on average) is cut from the plate and its features e
   one of its class is dropped): no new candidates, so no new wrong boxes, unlike ``regress-*``;
   ``+refinekept``: the regressions learned only from the boxes suppression keeps on the training plates
   (scored out of fold, threshold 0.02), the boxes they are given.
+* ``VARIANT:ARG+fuse=T[,C[,S]]`` (last): weighted box fusion (Solovyev et al., 2019) instead of taking one box of
+  each cluster: a class's candidates reaching their threshold, best first, each join the cluster whose fused box
+  they overlap most at IoU >= T (or, C <= 1, with C of the smaller inside; default 1.01: never), the fused box
+  the score-weighted mean of the members' corners, its score ``S``: ``mean`` (default, WBF's), ``max``, or an
+  integer N (the mean times min(n, N) / N); the fused candidates then go through the library's suppression.
+  It replaces ``bp._suppressed``, so the threshold pick (:meth:`BoxScorer.fit`) sees fused boxes too
+  (:func:`_fused_suppressed`). ``VARIANT:ARG+fusetop=K`` (last): the library's suppression, then each kept
+  box moved to the score-weighted mean of the K best candidates of its suppression cluster (those it is the
+  first kept box to overlap at the suppression limits), score unchanged (:func:`_top_fused_suppressed`).
 * ``VARIANT:ARG+relsize``: :data:`RELATIVE_SIZE`, 4 more scorer columns: the candidate's extent as
   z-scores against its class's annotated boxes on the training plates.
 * ``VARIANT:ARG+sigma=S``: the variant with soft suppression of another sigma (shipped: 0.05).
@@ -150,6 +159,17 @@ does not bring recall at precision 0.6 to 0.7 on these plates.
 ``+refine`` F1 0.630 / 0.606 (seeds 0 / 1; recall at precision >= 0.6 0.598 / 0.584), ``+refinekept`` 0.626 /
 0.622 (0.607 / 0.597): moving the kept boxes loses more of the boxes already placed well (NEU's boxes are drawn
 loosely: the offsets are noisy) than it wins of the shifted ones.
+
+Weighted box fusion (2026-12-08, seeds 0-2, workspace rebuilt; F1 / recall at precision >= 0.6 / along the
+scaled calibrated thresholds, means): on ``crop-structure:trees400,0.3`` (0.669 / 0.650 / 0.662), ``+fuse=0.55``
+0.661 / 0.624 / 0.662 (recall at precision >= 0.6 lower in each draw) and ``+fusetop=3`` 0.661 / 0.616 / 0.648
+(lower in each draw): not kept. On the map-only ``default`` (0.589 / 0.526 / 0.550) ``+fuse=0.55`` was better in
+each draw (0.599 / 0.558 / 0.576), ``+fuse=0.7`` 0.601 / 0.529 / 0.569, ``+fuse=0.55,0.8`` 0.595 / 0.535 / 0.551,
+``+fuse=0.55,1.01,max`` 0.580 / 0.520 / 0.536, ``+fusetop=3`` 0.601 / 0.532 / 0.566; held out (plates 241-300,
+``+fuse=0.55`` in a copy of the library, the locator retrained once) the map-only scorer's best recall at
+precision >= 0.6 went from 0.571 to 0.581 (calibrated 0.529 / 0.683 -> 0.521 / 0.690), the crop stage's from
+0.685 to 0.664 (calibrated 0.591 / 0.705 -> 0.568 / 0.706): averaging a crop stage's well-fitting box with its
+neighbours moves it off the defect more often than onto it.
 
 Seed 0 (2026-12-06, a workspace rebuilt on another machine: the same code gives ``crop-structure:trees400,0.3``
 0.62 / 0.75, F1 0.677, recall at precision >= 0.6 0.658, along the scaled calibrated thresholds 0.674), not
@@ -954,6 +974,8 @@ def run_variant(ctx, folds, variant, errors=None):
     ``errors``: a dict that gets, for each threshold key of the counts, the sums of
     :func:`~defectlab.learn.box_ranker.error_breakdown` over the plates."""
     name, _, arg = variant.partition(":")
+    arg, _, fuse_top = arg.partition("+fusetop=")  # VARIANT:ARG+fusetop=K (last): kept boxes fused, top K
+    arg, _, fuse = arg.partition("+fuse=")  # VARIANT:ARG+fuse=T[,C[,S]] (last): weighted box fusion
     arg, refine_kept = (arg[:-len("+refinekept")], True) if arg.endswith("+refinekept") else (arg, False)
     arg, refine = (arg[:-len("+refine")], True) if arg.endswith("+refine") else (arg, refine_kept)
     arg, rerank = (arg[:-len("+rerank")], True) if arg.endswith("+rerank") else (arg, False)
@@ -974,6 +996,12 @@ def run_variant(ctx, folds, variant, errors=None):
     counts = {t: {c: np.zeros(3, np.int64) for c in ctx.defect} for t in fixed}
     saved, saved_tight, saved_sigma = bp._best_thresholds, bp._TIGHT_IOU, bp._SOFT_SIGMA
     saved_limits = bp._MAX_IOU, bp._MAX_INSIDE
+    saved_suppressed = bp._suppressed
+    if fuse:  # the threshold pick (BoxScorer.fit) and the boxes alike on fused candidates
+        t_iou, t_inside, score_mode = (fuse.split(",") + ["1.01", "mean"][len(fuse.split(",")) - 1:])[:3]
+        bp._suppressed = _fused_suppressed(float(t_iou), float(t_inside), score_mode, saved_suppressed)
+    if fuse_top:
+        bp._suppressed = _top_fused_suppressed(int(fuse_top), saved_suppressed)
     if hard:  # VARIANT:ARG+hard: hard suppression (no soft lowering of overlapping boxes' scores)
         bp._SOFT_SIGMA = None
     if sigma:
@@ -1055,7 +1083,105 @@ def run_variant(ctx, folds, variant, errors=None):
         bp._best_thresholds, bp._new_model, bp._TIGHT_IOU = saved, saved_model, saved_tight
         bp._MAX_IOU, bp._MAX_INSIDE = saved_limits
         bp._TIGHT_POWER, bp.proposal_targets, bp._SOFT_SIGMA = saved_power, saved_targets, saved_sigma
+        bp._suppressed = saved_suppressed
     return counts
+
+
+def _wbf_clusters(b, s, max_iou, max_inside):
+    """Weighted box fusion (Solovyev et al., 2019) of one class's boxes ``b`` (best score first, scores ``s``):
+    each box joins the cluster whose fused box it overlaps most, when that IoU is >= ``max_iou`` (or, with
+    ``max_inside`` <= 1, when that share of the smaller of the two lies inside the other), else it starts a
+    cluster; a cluster's fused box is the score-weighted mean of its members' corners (updated as they join).
+    Returns the list of member index arrays (into ``b``) and the (K, 4) float fused boxes."""
+    members, fused = [], np.zeros((0, 4))
+    for k in range(len(b)):
+        j = -1
+        if len(fused):
+            iou, inside = pairwise_overlap(b[k:k + 1], fused)
+            ok = (iou[0] >= max_iou) | (inside[0] >= max_inside)
+            if ok.any():
+                j = int(np.argmax(np.where(ok, iou[0] + 1e-6 * inside[0], -1.0)))
+        if j < 0:
+            members.append([k])
+            fused = np.vstack([fused, b[k:k + 1]])
+        else:
+            members[j].append(k)
+            m = np.asarray(members[j])
+            fused[j] = (s[m, None] * b[m]).sum(0) / s[m].sum()
+    return [np.asarray(m) for m in members], fused
+
+
+def _fused_suppressed(max_iou, max_inside, score_mode, saved_suppressed):
+    """``+fuse=T[,C[,S]]``: a replacement of :func:`bp._suppressed` (the threshold pick and the boxes alike):
+    the candidates reaching their threshold (and ``min_box``) are fused per class (:func:`_wbf_clusters`,
+    IoU with the fused box >= T, or C of the smaller inside; C > 1: never by containment), each cluster one
+    candidate with the fused box (rounded to pixels) and score ``S``: ``mean`` (WBF's: the members' mean),
+    ``max`` (the best member's) or an integer N (the mean times min(n, N) / N, WBF's count penalty with N
+    "models"); the fused candidates then go through the library's suppression as the candidates did."""
+    def fused(scores, labels, boxes, classes, threshold, min_box=1, other_iou=None):
+        scores = np.asarray(scores, np.float64)
+        labels = np.asarray(labels, np.int64)
+        boxes = np.asarray(boxes, np.int64).reshape(-1, 4)
+        th = np.broadcast_to(np.asarray(threshold, np.float64), scores.shape)
+        size_ok = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) >= min_box
+        live = np.flatnonzero((scores >= th) & size_ok)
+        if len(live) == 0:
+            return []
+        nb, ns, nl, nt = [], [], [], []
+        for c in np.unique(labels[live]):
+            idx = live[labels[live] == c]
+            idx = idx[np.argsort(-scores[idx], kind="stable")]
+            bb, ss = boxes[idx].astype(np.float64), scores[idx]
+            for m, box in zip(*_wbf_clusters(bb, ss, max_iou, max_inside), strict=True):
+                if score_mode == "mean":
+                    v = ss[m].mean()
+                elif score_mode == "max":
+                    v = ss[m].max()
+                else:
+                    v = ss[m].mean() * min(len(m), int(score_mode)) / int(score_mode)
+                nb.append(np.round(box))
+                ns.append(v)
+                nl.append(c)
+                nt.append(th[idx[m[0]]])
+        # a fused score may fall below the threshold (N: the count penalty); the suppression drops it then
+        return saved_suppressed(np.asarray(ns), np.asarray(nl, np.int64), np.asarray(nb, np.int64), classes,
+                                np.asarray(nt), min_box, other_iou)
+    return fused
+
+
+def _top_fused_suppressed(top_k, saved_suppressed):
+    """``+fusetop=K``: a replacement of :func:`bp._suppressed`: the library's suppression, then each kept box
+    replaced by the score-weighted mean of the corners of the K best-scoring candidates of its suppression
+    cluster: itself and the same-class candidates reaching their threshold that it is the first kept box
+    (best first) to overlap at IoU >= ``bp._MAX_IOU`` or ``bp._MAX_INSIDE`` inside (by their own scores);
+    its score unchanged."""
+    def fused(scores, labels, boxes, classes, threshold, min_box=1, other_iou=None):
+        kept = saved_suppressed(scores, labels, boxes, classes, threshold, min_box, other_iou)
+        if not kept:
+            return kept
+        scores = np.asarray(scores, np.float64)
+        labels = np.asarray(labels, np.int64)
+        boxes = np.asarray(boxes, np.int64).reshape(-1, 4)
+        th = np.broadcast_to(np.asarray(threshold, np.float64), scores.shape)
+        size_ok = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) >= min_box
+        free = (scores >= th) & size_ok
+        out = []
+        for f in kept:
+            box = np.array([[f["x"], f["y"], f["x"] + f["w"], f["y"] + f["h"]]], np.float64)
+            iou, inside = pairwise_overlap(box, boxes)
+            near = free & (labels == classes.index(f["label"])) & ((iou[0] >= bp._MAX_IOU)
+                                                                    | (inside[0] >= bp._MAX_INSIDE))
+            free &= ~near
+            near = np.flatnonzero(near)
+            near = near[np.argsort(-scores[near], kind="stable")][:top_k]
+            if len(near) < 2:
+                out.append(f)
+                continue
+            x0, y0, x1, y1 = (int(v) for v in np.round((scores[near, None] * boxes[near]).sum(0)
+                                                       / scores[near].sum()))
+            out.append({**f, "x": x0, "y": y0, "w": x1 - x0, "h": y1 - y0})
+        return out
+    return fused
 
 
 def _scored_out_of_fold(ctx, cand, train):
