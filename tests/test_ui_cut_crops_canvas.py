@@ -79,6 +79,20 @@ SUGGESTED = [{"x": 10, "y": 10, "w": 30, "h": 20, "label": "scratch"},
              {"x": 10, "y": 80, "w": 40, "h": 40, "label": "pit"}]
 
 
+def _suggested(tmp_path, boxes=SUGGESTED, lang=None, runs=2, **extra):
+    """A workspace with one plate, Cut crops open on it with ``boxes`` suggested (``runs`` page runs: the canvas
+    takes them on the second). Returns ``(ws, project, plate, at)``."""
+    ws, project, _ids = tiny_workspace(tmp_path / "ws", n_items=2, plate=True)
+    plate = _plate(ws, project)
+    at = app(ws.root, "cut_crops")
+    if lang:
+        at.session_state["lang"] = lang
+    _suggest(at, plate["id"], boxes, **extra)
+    for _ in range(runs):
+        at.run()
+    return ws, project, plate, at
+
+
 def _saved_boxes(ws, project):
     return sorted(tuple(int(v) for v in b) for b in _crops(ws, project)["box"])
 
@@ -92,12 +106,7 @@ def _canvas_boxes(fake, px):
 
 
 def test_a_refused_box_is_reported_after_the_rerun_and_stays_on_the_canvas(tmp_path, canvas):
-    ws, project, _ids = tiny_workspace(tmp_path / "ws", n_items=2, plate=True)
-    plate = _plate(ws, project)
-    at = app(ws.root, "cut_crops")
-    _suggest(at, plate["id"], SUGGESTED)
-    at.run()
-    at.run()
+    ws, project, _shown, at = _suggested(tmp_path)
     no_exception(at)
     objects = canvas.objects()
     assert len(objects) == 4
@@ -131,13 +140,8 @@ def test_a_refused_box_is_reported_after_the_rerun_and_stays_on_the_canvas(tmp_p
 
 
 def test_a_box_repeating_another_is_named_with_its_reason(tmp_path, canvas):
-    ws, project, _ids = tiny_workspace(tmp_path / "ws", n_items=2, plate=True)
-    plate = _plate(ws, project)
-    at = app(ws.root, "cut_crops")
     same = {**SUGGESTED[1], "label": "scale"}  # the geometry of box 2, another class
-    _suggest(at, plate["id"], [*SUGGESTED, same])
-    at.run()
-    at.run()
+    ws, project, _shown, at = _suggested(tmp_path, [*SUGGESTED, same])
     at.button(key="crop_save_drawn").click().run()
     no_exception(at)
     assert len(_crops(ws, project)) == 4
@@ -147,12 +151,7 @@ def test_a_box_repeating_another_is_named_with_its_reason(tmp_path, canvas):
 
 
 def test_new_suggestions_keep_the_persons_boxes_and_edits(tmp_path, canvas):
-    ws, project, _ids = tiny_workspace(tmp_path / "ws", n_items=2, plate=True)
-    plate = _plate(ws, project)
-    at = app(ws.root, "cut_crops")
-    _suggest(at, plate["id"], SUGGESTED)
-    at.run()
-    at.run()
+    _ws, _project, plate, at = _suggested(tmp_path)
     px = canvas.last["width"] / 200
     objects = canvas.objects()
     objects[1]["left"] += 5 * px  # box 2 moved by 5 plate pixels
@@ -177,12 +176,8 @@ def test_new_suggestions_keep_the_persons_boxes_and_edits(tmp_path, canvas):
 
 
 def test_a_box_typed_by_coordinates_keeps_the_canvas(tmp_path, canvas):
-    ws, project, _ids = tiny_workspace(tmp_path / "ws", n_items=2, plate=True)
-    plate = _plate(ws, project)
-    at = app(ws.root, "cut_crops")
-    _suggest(at, plate["id"], [*SUGGESTED, {"x": 150, "y": 100, "w": 30, "h": 30, "label": "scale"}])
-    at.run()
-    at.run()
+    extra = {"x": 150, "y": 100, "w": 30, "h": 30, "label": "scale"}
+    ws, project, _shown, at = _suggested(tmp_path, [*SUGGESTED, extra])
     assert at.button(key="crop_save_drawn").label == "Save 5 new boxes as crops"
     at.number_input(key="crop_x0").set_value(100)
     at.number_input(key="crop_y0").set_value(100)
@@ -222,11 +217,7 @@ def test_the_canvas_fits_the_column_and_boxes_map_to_plate_pixels(tmp_path, canv
 
 
 def test_the_size_warning_speaks_of_this_page(tmp_path, canvas):
-    ws, project, _ids = tiny_workspace(tmp_path / "ws", n_items=2, plate=True)
-    plate = _plate(ws, project)
-    at = app(ws.root, "cut_crops")
-    _suggest(at, plate["id"], SUGGESTED, tiled=(64, 64))
-    at.run()
+    _ws, _project, _shown, at = _suggested(tmp_path, runs=1, tiled=(64, 64))
     no_exception(at)
     text = _texts(at.warning)
     assert "far from the size of the plates" in text and "Boxing a few plates of this size here" in text
@@ -234,13 +225,7 @@ def test_the_size_warning_speaks_of_this_page(tmp_path, canvas):
 
 
 def test_the_page_in_chinese_explains_the_toolbar_and_lists_box_classes(tmp_path, canvas):
-    ws, project, _ids = tiny_workspace(tmp_path / "ws", n_items=2, plate=True)
-    plate = _plate(ws, project)
-    at = app(ws.root, "cut_crops")
-    at.session_state["lang"] = "zh_CN"
-    _suggest(at, plate["id"], SUGGESTED)
-    at.run()
-    at.run()
+    _ws, _project, _shown, at = _suggested(tmp_path, lang="zh_CN")
     no_exception(at)
     assert "铅笔是编辑开关" in _texts(at.caption)
     assert sum(1 for s in at.selectbox if s.key and s.key.startswith("crop_box_cls_")) == 4

@@ -544,12 +544,7 @@ def test_predict_marks_a_box_already_cut_by_hand_and_accept_all_leaves_it(ws):
     plate_id, _ = add_plate(ws, "Plates", _png(make_plate_images(1, 200, 240, random_state=777)[0][0]), "cut.png")
     b = locate_plate(ws, "Plates", plate_id, settings=LocateSettings(threshold=0.01)).boxes[0]
     add_crops(ws, "Plates", plate_id, [(b["label"], b["x"], b["y"], b["x"] + b["w"], b["y"] + b["h"])])
-    at = app(ws.root, "predict", timeout=SEARCH_TIMEOUT)
-    at.toggle(key="plates_calibrated").set_value(False).run()
-    at.slider(key="plates_threshold").set_value(0.01).run()
-    at.selectbox(key="plates_pick").set_value(plate_id)
-    at.button(key="plates_find").click().run()
-    no_exception(at)
+    at = _search_plate(ws, plate_id)
     state = at.session_state["plates_result"]
     cut = [k for k, e in state["result"].extra["earlier"].items() if e["decision"] == "cut"]
     assert cut and any(c.value.startswith("Already cut from this plate as crop #") for c in at.caption)
@@ -577,16 +572,28 @@ def test_suggestions_leave_out_boxes_that_repeat_a_crop_even_thin_shifted_ones(w
     assert [b["label"] for b in kept] == ["crazing", "crazing"] and kept[1] == far
 
 
-def test_accept_all_stores_each_box_as_its_row_shows_after_a_confirmation(ws):
-    """Found by a supervisor pass: "Accept all" stored the model's class over a class changed in a row, at once,
-    with no way back; a plate of 40 boxes had no "dismiss all"."""
-    plate_id, _ = add_plate(ws, "Plates", _png(make_plate_images(1, 200, 240, random_state=901)[0][0]), "all.png")
+def _search_new_plate(ws, seed, name):
+    """A new synthetic plate searched on Predict at one low threshold (every plate shows boxes): the app and
+    the plate's id."""
+    plate_id, _ = add_plate(ws, "Plates", _png(make_plate_images(1, 200, 240, random_state=seed)[0][0]), name)
+    return _search_plate(ws, plate_id), plate_id
+
+
+def _search_plate(ws, plate_id):
+    """A stored plate searched on Predict at threshold 0.01; the app."""
     at = app(ws.root, "predict", timeout=SEARCH_TIMEOUT)
     at.toggle(key="plates_calibrated").set_value(False).run()
     at.slider(key="plates_threshold").set_value(0.01).run()
     at.selectbox(key="plates_pick").set_value(plate_id)
     at.button(key="plates_find").click().run()
     no_exception(at)
+    return at
+
+
+def test_accept_all_stores_each_box_as_its_row_shows_after_a_confirmation(ws):
+    """Found by a supervisor pass: "Accept all" stored the model's class over a class changed in a row, at once,
+    with no way back; a plate of 40 boxes had no "dismiss all"."""
+    at, plate_id = _search_new_plate(ws, 901, "all.png")
     state = at.session_state["plates_result"]
     open_boxes = [k for k in range(len(state["result"].boxes)) if k not in state["result"].extra["earlier"]]
     assert len(open_boxes) >= 2, "the synthetic plate should show two defects at threshold 0.01"
@@ -612,12 +619,7 @@ def test_accept_all_stores_each_box_as_its_row_shows_after_a_confirmation(ws):
 
 
 def test_dismiss_all_after_a_confirmation_and_cancel_changes_nothing(ws):
-    plate_id, _ = add_plate(ws, "Plates", _png(make_plate_images(1, 200, 240, random_state=902)[0][0]), "none.png")
-    at = app(ws.root, "predict", timeout=SEARCH_TIMEOUT)
-    at.toggle(key="plates_calibrated").set_value(False).run()
-    at.slider(key="plates_threshold").set_value(0.01).run()
-    at.selectbox(key="plates_pick").set_value(plate_id)
-    at.button(key="plates_find").click().run()
+    at, plate_id = _search_new_plate(ws, 902, "none.png")
     state = at.session_state["plates_result"]
     n_open = len(state["result"].boxes) - len(state["result"].extra["earlier"])
     assert n_open >= 1
