@@ -347,9 +347,12 @@ def _all_boxes(ws, project, state, open_boxes):
         try:
             out = plate_review.decide_box(ws, project, state["result"].extra["result_id"], k, decision, label,
                                           user=common.user())
-        except ConflictError:  # it repeats a crop just stored from an overlapping box: the same defect
-            state["done"][k] = "repeated"
-            repeated += 1
+        except ConflictError as exc:
+            if getattr(exc.args[0] if exc.args else None, "key", None) == "error.plates.repeats_crop":
+                state["done"][k] = "repeated"  # it repeats a crop just stored from an overlapping box
+                repeated += 1
+            else:  # decided meanwhile in another tab or by another person: said, and the others go on
+                common.flash("warning", common.error_text(exc))
             continue
         except DefectlabError as exc:
             common.flash("error", common.error_text(exc))
