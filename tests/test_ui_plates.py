@@ -426,6 +426,25 @@ def test_a_project_without_plates_gets_no_locator_step(tmp_path, monkeypatch):
     assert job.error is None and job.fraction == 1.0
 
 
+def test_a_graded_project_with_cut_crops_gets_no_locator_and_no_suggestions(tmp_path, monkeypatch):
+    """An ordinal project (grades of whole photos) whose crops were cut from photos: training prepares no locator
+    (it would be refused, a warning on every training), Cut crops offers no "suggest boxes"."""
+    from defectlab.learn import locate
+    from defectlab.store import get_project, update_project
+    from defectlab.ui import training
+
+    ws = plates_workspace(tmp_path, n_plates=16, n_new=1)
+    update_project(ws, "Plates", ordinal=True)
+    monkeypatch.setattr(locate, "locator_for_run", lambda *a, **k: pytest.fail("graded: no locator"))
+    job = _finished(training.start(ws, get_project(ws, "Plates"), model="logreg", preset="fast", folds=3, seed=0,
+                                   user="local"))
+    assert job.error is None
+    assert not [w for w in (job.result or {}).get("warnings", []) if "locator" in str(w)]
+    at = app(ws.root, "cut_crops")
+    no_exception(at)
+    assert not [b for b in at.button if b.key == "crop_suggest"]
+
+
 def test_runs_compares_the_two_runs_boxes_on_full_plates(ws, tmp_path):
     import shutil
 

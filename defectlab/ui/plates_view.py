@@ -581,6 +581,8 @@ def suggest_panel(ws, project, plate, generation):
         The model's boxes for this plate and canvas generation (image pixels), else ``[]``.
     """
     ss = st.session_state
+    if project.ordinal:  # grades belong to whole photos: the model has no boxes to suggest
+        return []
     cols = st.columns([2, 3])
     with cols[0]:
         run_id = _run_choice(ws, project, "crop_suggest_run")

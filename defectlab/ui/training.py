@@ -229,7 +229,8 @@ def _prepare_locator(ws, j):
     with ws.read() as conn:
         boxed = conn.execute("SELECT 1 FROM items WHERE project_id = ? AND parent_id IS NOT NULL "
                              "AND deleted_at IS NULL LIMIT 1", (j.key[1],)).fetchone()
-    if boxed is None:
+        ordinal = conn.execute("SELECT ordinal FROM projects WHERE id = ?", (j.key[1],)).fetchone()
+    if boxed is None or (ordinal is not None and ordinal[0]):  # grades of whole photos: nothing to locate
         return
     j.span = (_QUEUES_END, 1.0)
     j._progress(0.0, msg("plates.progress.locator", "preparing the plate locator"))
