@@ -249,17 +249,22 @@ def _errors_expander(estimate):
             st.table(pd.DataFrame(rows).set_index(t_plain("plates.errors_col_what")))
 
 
-def _decide(ws, project, state, k, decision, label=None, announce=True):
-    """One box's decision through the library (which checks the role and the box); True when stored."""
+def _record(ws, project, state, k, decision, label):
+    """One box's decision through the library (which checks the role and the box), kept in the batch's state."""
+    out = plate_review.decide_box(ws, project, state["result"].extra["result_id"], k, decision, label,
+                                  user=common.user())
+    state["done"][k] = out["decision"]
+    state.setdefault("labels", {})[k] = out["label"]
+    if out["crop_id"] is not None:
+        st.session_state["lbl_ctx"] = None  # the Label page's plate context has a new crop
+    return out
+
+
+def _decide(ws, project, state, k, decision, label=None):
+    """One box's decision, an error shown on the page; True when stored."""
     with common.guard():
-        out = plate_review.decide_box(ws, project, state["result"].extra["result_id"], k, decision, label,
-                                      user=common.user())
-        state["done"][k] = out["decision"]
-        state.setdefault("labels", {})[k] = out["label"]
-        if out["crop_id"] is not None:
-            st.session_state["lbl_ctx"] = None
-            if announce:
-                common.flash("success", t("plates.saved", n=1))
+        if _record(ws, project, state, k, decision, label)["crop_id"] is not None:
+            common.flash("success", t("plates.saved", n=1))
         return True
     return False
 
@@ -345,8 +350,7 @@ def _all_boxes(ws, project, state, open_boxes):
         decision = "dismiss" if pending == "dismiss" else (
             "accept" if label == state["result"].boxes[k]["label"] else "correct")
         try:
-            out = plate_review.decide_box(ws, project, state["result"].extra["result_id"], k, decision, label,
-                                          user=common.user())
+            _record(ws, project, state, k, decision, label)
         except ConflictError as exc:
             if getattr(exc.args[0] if exc.args else None, "key", None) == "error.plates.repeats_crop":
                 state["done"][k] = "repeated"  # it repeats a crop just stored from an overlapping box
@@ -357,11 +361,8 @@ def _all_boxes(ws, project, state, open_boxes):
         except DefectlabError as exc:
             common.flash("error", common.error_text(exc))
             break
-        state["done"][k] = out["decision"]
-        state.setdefault("labels", {})[k] = out["label"]
         stored += 1
     if stored:
-        st.session_state["lbl_ctx"] = None
         common.flash("success", t("plates.saved", n=stored) if pending == "accept" else t("plates.dismissed_n",
                                                                                             n=stored))
     if repeated:

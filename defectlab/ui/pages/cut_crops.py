@@ -4,9 +4,11 @@ an imported VOC box. Existing boxes are drawn on the image and can be removed (s
 
 import hashlib
 
+import numpy as np
 import streamlit as st
 
 from defectlab import ingest
+from defectlab.learn.box_ranker import pairwise_overlap
 from defectlab.store import delete_items, get_item, items_frame
 from defectlab.team import visible_labels
 from defectlab.ui import common, plates_view
@@ -161,12 +163,12 @@ def drawing_of(boxes, px, off_x, off_y, classes, class_of):
     return {"version": "6.0.0", "objects": objects}
 
 
-def _iou(a, b):
-    ix = max(0.0, min(a["x1"], b["x1"]) - max(a["x0"], b["x0"]))
-    iy = max(0.0, min(a["y1"], b["y1"]) - max(a["y0"], b["y0"]))
-    inter = ix * iy
-    union = (a["x1"] - a["x0"]) * (a["y1"] - a["y0"]) + (b["x1"] - b["x0"]) * (b["y1"] - b["y0"]) - inter
-    return inter / union if union > 0 else 0.0
+def _overlapping(a, b, max_iou):
+    """(len(a), len(b)) bool: which boxes of ``a`` overlap which of ``b`` at IoU >= ``max_iou`` (plate pixels)."""
+    xyxy = lambda boxes: np.array([[x["x0"], x["y0"], x["x1"], x["y1"]] for x in boxes], np.float64)  # noqa: E731
+    if not a or not b:
+        return np.zeros((len(a), len(b)), bool)
+    return pairwise_overlap(xyxy(a), xyxy(b))[0] >= max_iou
 
 
 def _same(a, b, tol):
@@ -179,25 +181,17 @@ def merge_suggestions(live, originals, new, tol, max_iou=0.5):
 
     The person's boxes stay: drawn ones, and suggestions they moved, resized or relabeled (kept as their own). The
     untouched suggestions are replaced by the new ones, minus new ones that overlap a kept box (IoU >= ``max_iou``)
-    and ones of the class of a suggestion the person deleted there. Returns ``(boxes, kept_edited, left_out)``.
+    and ones of the class of a suggestion the person deleted there. Returns ``(boxes, left_out)``.
     """
-    kept, edited = [], 0
-    for b in live:
-        if b["own"]:
-            kept.append(b)
-        elif not any(_same(b, o, tol) for o in originals):
-            kept.append({**b, "own": True})
-            edited += 1
-    deleted = [o for o in originals if not any(_same(o, b, tol) for b in live)
-               and not any(_iou(o, b) >= max_iou for b in kept)]
-    added, left_out = [], 0
-    for b in new:
-        if any(_iou(b, k) >= max_iou for k in kept) or \
-                any(b["label"] == d["label"] and _iou(b, d) >= max_iou for d in deleted):
-            left_out += 1
-            continue
-        added.append(b)
-    return kept + added, edited, left_out
+    kept = [b if b["own"] else {**b, "own": True} for b in live
+            if b["own"] or not any(_same(b, o, tol) for o in originals)]
+    gone = [o for o in originals if not any(_same(o, b, tol) for b in live)]
+    deleted = [o for o, near in zip(gone, _overlapping(gone, kept, max_iou).any(axis=1), strict=True) if not near]
+    on_kept = _overlapping(new, kept, max_iou).any(axis=1)
+    on_deleted = _overlapping(new, deleted, max_iou) & np.array(
+        [[b["label"] == d["label"] for d in deleted] for b in new], bool).reshape(len(new), len(deleted))
+    left = on_kept | on_deleted.any(axis=1)
+    return kept + [b for b, out in zip(new, left, strict=True) if not out], int(left.sum())
 
 
 def _canvases():
@@ -370,7 +364,7 @@ else:
         new = [{"label": _tag(b["label"]), "x0": float(b["x"]), "y0": float(b["y"]),
                 "x1": float(b["x"]) + float(b["w"]), "y1": float(b["y"]) + float(b["h"]), "own": False}
                for b in suggested]
-        merged, _edited, left_out = merge_suggestions(live, state.get("originals", []), new, tol)
+        merged, left_out = merge_suggestions(live, state.get("originals", []), new, tol)
         kept = sum(1 for b in merged if b["own"])
         if kept:
             common.flash("info", t("crops.kept_on_suggest", n=kept), keep_seconds=REJECT_SECONDS)

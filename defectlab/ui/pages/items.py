@@ -52,19 +52,31 @@ def _targets():
     return chosen or ([ss["ib_open"]] if ss.get("ib_open") else [])
 
 
-def _act(action, label=None):
+def _targets_or_warn():
     targets = _targets()
     if not targets:
         common.flash("warning", t("items.nothing_selected"))
+    return targets
+
+
+def _acted_on(targets):
+    """After an action on ``targets``: the selection is cleared, and the undo of an earlier action goes (only the
+    newest action is undone)."""
+    for i in targets:
+        ss[f"ib_sel_{i}"] = False
+    ss.pop("ib_undo", None)
+
+
+def _act(action, label=None):
+    targets = _targets_or_warn()
+    if not targets:
         return
     try:
         res = bulk_action(ws, project, targets, action, user=user, label=label, assignee=ss.get("ib_assignee"))
     except DefectlabError as exc:
         common.flash("error", common.error_text(exc))
         return
-    for i in targets:
-        ss[f"ib_sel_{i}"] = False
-    ss.pop("ib_undo", None)  # only the newest action is undone
+    _acted_on(targets)
     for warning in res.get("warnings", []):
         common.flash("warning", common.reason_text(warning))
     done = t(f"items.done.{action}", n=res["n"], label=common.label_text(label))
@@ -75,9 +87,8 @@ def _act(action, label=None):
 
 
 def _move():
-    targets = _targets()
+    targets = _targets_or_warn()
     if not targets:
-        common.flash("warning", t("items.nothing_selected"))
         return
     copy = bool(ss.get("ib_move_copy"))
     try:
@@ -87,13 +98,11 @@ def _move():
         ss["ib_move_error"] = common.error_text(exc)  # shown beside the row (the page's top is far above)
         return
     ss.pop("ib_move_error", None)
-    for i in targets:
-        ss[f"ib_sel_{i}"] = False
+    _acted_on(targets)
     ss["ib_move_copy"] = False  # each move is chosen anew: a ticked copy or added classes must not carry over
     ss["ib_move_add"] = False
     if not copy and ss.get("ib_open") in res["ids"]:
         ss["ib_open"] = None  # it is in the other project now
-    ss.pop("ib_undo", None)
     if res["added_classes"]:
         common.flash("info", t("items.move.added_classes", project=res["project"],
                                classes=common.list_text(res["added_classes"])))
