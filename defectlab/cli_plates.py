@@ -1,5 +1,5 @@
-"""``defectlab locate-plate``, ``locate-plates`` and ``decide-box``: the prediction review of located boxes from the
-command line
+"""``defectlab locate-plate``, ``locate-plates``, ``decide-box`` and ``undo-box``: the prediction review of located
+boxes from the command line
 (registered by :func:`defectlab.cli.build_parser`). Each parses, calls one library function
 (:mod:`defectlab.learn.plate_review`, roles enforced there) and prints."""
 
@@ -76,7 +76,7 @@ def cmd_decide_box(args):
 
     cli = _cli()
     out = decide_box(cli._workspace(args), args.project, args.result_id, args.box_index, args.decision,
-                     label=args.label, user=args.user)
+                     label=args.label, user=args.user, place=args.place)
     payload = {"result_id": int(args.result_id), "box_index": int(args.box_index), **out}
 
     def human(d):
@@ -89,6 +89,22 @@ def cmd_decide_box(args):
     cli._emit(args, payload, human)
 
 
+def cmd_undo_box(args):
+    from .learn.plate_review import undo_box
+
+    cli = _cli()
+    out = undo_box(cli._workspace(args), args.project, args.result_id, args.box_index, user=args.user)
+    payload = {"result_id": int(args.result_id), "box_index": int(args.box_index), **out}
+
+    def human(d):
+        now = t(f"plates.box_{d['decision']}") if d["decision"] else t("plates.box_open")
+        if d["crop_id"] is None:
+            return t("cli.box_undone", box=d["box_index"], result_id=d["result_id"], now=now)
+        return t("cli.box_undone_crop", box=d["box_index"], result_id=d["result_id"], now=now, crop_id=d["crop_id"])
+
+    cli._emit(args, payload, human)
+
+
 def _search_options(p):
     """``--run`` and ``--threshold`` of the commands that search plates and record the results."""
     p.add_argument("--run", default=None, help="run id (default: newest approved run, else newest)")
@@ -97,7 +113,7 @@ def _search_options(p):
 
 
 def register(add):
-    """Add the three commands with ``add(name, func, help, example)`` (see :func:`defectlab.cli.build_parser`)."""
+    """Add the four commands with ``add(name, func, help, example)`` (see :func:`defectlab.cli.build_parser`)."""
     lp = add("locate-plate", cmd_locate_plate,
              "locate defects on a stored plate and record the result for the prediction review",
              "defectlab locate-plate Plates 123 --json")
@@ -120,3 +136,13 @@ def register(add):
     db.add_argument("box_index", type=_cli()._whole_number, help="position of the box in that result (0 = the first)")
     db.add_argument("decision", choices=["accept", "correct", "dismiss"])
     db.add_argument("--label", default=None, help="the right class (for correct)")
+    db.add_argument("--place", type=int, nargs=4, metavar=("X", "Y", "W", "H"), default=None,
+                    help="store the crop here instead of the model's box (image pixels; it must overlap the model's "
+                         "box at IoU >= 0.3): a correction of the box's place")
+    ub = add("undo-box", cmd_undo_box,
+             "undo the latest decision on one box of a recorded locate result: its stored crop is soft-deleted and "
+             "the box is open again (your own decisions; a lead or admin may undo anyone's)",
+             "defectlab undo-box Plates 7 0 --json")
+    ub.add_argument("project")
+    ub.add_argument("result_id", type=_cli()._whole_number, help="the result_id printed by locate-plate")
+    ub.add_argument("box_index", type=_cli()._whole_number, help="position of the box in that result (0 = the first)")

@@ -193,7 +193,7 @@ def test_a_dismissed_box_is_remembered_and_not_stored_without_a_background_class
     rid = result.extra["result_id"]
     n = len(items_frame(ws, 1))
     out = decide_box(ws, "Plates", rid, 0, "dismiss", user="sam")
-    assert out == {"decision": "dismissed", "label": None, "crop_id": None, "box": result.boxes[0]}
+    assert out == {"decision": "dismissed", "label": None, "crop_id": None, "box": result.boxes[0], "place": None}
     assert len(items_frame(ws, 1)) == n
     with pytest.raises(ConflictError, match="already dismissed"):
         decide_box(ws, "Plates", rid, 0, "dismiss", user="sam")

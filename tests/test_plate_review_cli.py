@@ -65,7 +65,7 @@ def test_locate_plate_then_decide_boxes(review, capsys, monkeypatch):
     assert code == 0, err
     d = json.loads(out)
     assert d == {"result_id": int(rid), "box_index": 0, "decision": "dismissed", "label": None, "crop_id": None,
-                 "box": res["boxes"][0]}
+                 "box": res["boxes"][0], "place": None}
     other = next(c for c in ("crazing", "inclusion", "patches") if c != res["boxes"][1]["label"])
     code, out, err = _run(ws, capsys, monkeypatch, "sam", "decide-box", "Plates", rid, "1", "correct", "--label",
                           other)
@@ -84,6 +84,47 @@ def test_locate_plate_then_decide_boxes(review, capsys, monkeypatch):
     assert again["earlier"]["0"]["decision"] == "dismissed"
     code, out, _ = _run(ws, capsys, monkeypatch, "sam", "locate-plate", "Plates", str(plate_id), "--threshold", "0.05")
     assert code == 0 and str(again["result_id"] + 1) in out and "dismissed" in out.lower()
+
+
+def test_decide_box_moves_a_box_and_undo_box_opens_it_again(review, capsys, monkeypatch):
+    ws, _ = review
+    image, _ = make_plate_images(1, 300, 400, random_state=22)[0]
+    plate_id, _ = add_plate(ws, "Plates", cv2.imencode(".png", image)[1].tobytes(), "line2.png", user="sam",
+                            purpose="predict")
+    code, out, err = _run(ws, capsys, monkeypatch, "sam", "--json", "locate-plate", "Plates", str(plate_id),
+                          "--threshold", "0.05")
+    res = json.loads(out)
+    rid = str(res["result_id"])
+    k = 0
+    b = res["boxes"][k]
+    place = [max(b["x"] - 2, 0), b["y"], b["w"] + 2 if b["x"] >= 2 else b["w"], b["h"]]
+    code, out, err = _run(ws, capsys, monkeypatch, "sam", "--json", "decide-box", "Plates", rid, str(k), "accept",
+                          "--place", *map(str, place))
+    assert code == 0, err
+    d = json.loads(out)
+    assert d["decision"] == "corrected" and d["place"] == place and d["label"] == b["label"]
+    # an annotator may not undo; a place too far or not four numbers is refused with one line / usage
+    before = _decisions(ws)
+    code, out, err = _run(ws, capsys, monkeypatch, "ann", "--json", "undo-box", "Plates", rid, str(k))
+    assert code == 1 and out == "" and err.count("\n") == 1
+    code, out, err = _run(ws, capsys, monkeypatch, "sam", "--json", "undo-box", "Plates", rid, str(k))
+    assert code == 0, err
+    assert json.loads(out) == {"result_id": int(rid), "box_index": k, "undone": "corrected", "crop_id": d["crop_id"],
+                               "decision": None}
+    assert _decisions(ws) == before  # append-only: the undo is a row of its own
+    code, out, err = _run(ws, capsys, monkeypatch, "sam", "undo-box", "Plates", rid, str(k))
+    assert code == 1 and "no decision to undo" in err and err.count("\n") == 1
+    far = [0, 0, 2, 2] if b["x"] > 10 or b["y"] > 10 else [390, 290, 2, 2]
+    code, out, err = _run(ws, capsys, monkeypatch, "sam", "decide-box", "Plates", rid, str(k), "accept", "--place",
+                          *map(str, far))
+    assert code == 1 and err.count("\n") == 1 and _decisions(ws) == before
+    with pytest.raises(SystemExit) as usage:
+        _run(ws, capsys, monkeypatch, "sam", "decide-box", "Plates", rid, str(k), "accept", "--place", "1", "2")
+    assert usage.value.code == 2
+    code, out, err = _run(ws, capsys, monkeypatch, "sam", "decide-box", "Plates", rid, str(k), "dismiss")
+    assert code == 0, err
+    code, out, err = _run(ws, capsys, monkeypatch, "sam", "undo-box", "Plates", rid, str(k))
+    assert code == 0 and str(k) in out and err == "", err
 
 
 def _plates_folder(root):

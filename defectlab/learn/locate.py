@@ -792,8 +792,9 @@ def _background_set(ws, rows, sides, per_plate, seed):
 def dismissed_boxes(ws, project_id, before=None):
     """Boxes a person dismissed (false positives) on the live plates of a project: hard negatives.
 
-    A box counts when the latest decision on it (:func:`defectlab.learn.plate_review.decide_box`) is
-    ``dismissed``. The locator adds their crops to its ``background`` class (see the module notes).
+    A box counts when the latest decision on it (:func:`defectlab.learn.plate_review.decide_box`) that was not
+    undone (:func:`~defectlab.learn.plate_review.undo_box`; with ``before``: not undone by then) is ``dismissed``.
+    The locator adds their crops to its ``background`` class (see the module notes).
 
     Parameters
     ----------
@@ -816,8 +817,9 @@ def dismissed_boxes(ws, project_id, before=None):
            "JOIN locate_results r ON r.id = d.result_id JOIN items i ON i.id = r.plate_id "
            "WHERE r.project_id = ? AND i.deleted_at IS NULL AND d.decision = 'dismissed' "
            "AND d.id = (SELECT MAX(e.id) FROM locate_decisions e WHERE e.result_id = d.result_id "
-           "AND e.box_index = d.box_index)")
-    args = [int(project_id)]
+           "AND e.box_index = d.box_index AND NOT EXISTS (SELECT 1 FROM locate_undos u WHERE u.decision_id = e.id "
+           "AND (? IS NULL OR u.created_at <= ?)))")  # an undone decision is no decision (from its undo on)
+    args = [int(project_id), before, before]
     if before is not None:
         sql += " AND d.created_at <= ?"
         args.append(str(before))

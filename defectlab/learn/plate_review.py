@@ -9,10 +9,13 @@ Who may do what
 - :func:`locate_plates` does the same for a batch of full images (uploads stored as plates, or stored plates):
   a file that is not a usable image is listed with its reason and the others go on.
 - :func:`decide_box` needs ``correct_predictions`` (supervisors, leads, admins; not annotators, reviewers
-  or viewers). It decides one box *of a recorded result*: the geometry always comes from the stored
-  result, never from the caller, so this path cannot add an arbitrary box; the result must belong to the
-  project named and its plate must be live. Drawing boxes freely stays the ``cut_crops`` permission
-  (the Cut crops page, :func:`defectlab.ingest.add_crops`).
+  or viewers). It decides one box *of a recorded result*: the geometry comes from the stored result; the
+  caller may only move it (``place``, :func:`check_place`: inside the image, IoU >= 0.3 with the model's box),
+  so this path cannot add an arbitrary box; the result must belong to the project named and its plate must be
+  live. Drawing boxes freely stays the ``cut_crops`` permission (the Cut crops page,
+  :func:`defectlab.ingest.add_crops`).
+- :func:`undo_box` needs ``correct_predictions`` for one's own decision, also ``delete`` for another person's:
+  the latest decision on a box is marked undone and its crop soft-deleted, unless the crop changed since.
 
 What a decision stores
 ----------------------
@@ -27,8 +30,10 @@ What a decision stores
   overlapping box as dismissed earlier, and the Cut crops page does not suggest it again
   (:func:`plate_memory`).
 
-Every decision is a row of ``locate_decisions`` (append-only) and an audit row ``plates.box_decision``;
-the crops' annotations carry the comment ``prediction review: ...`` (shown in the item history).
+Every decision is a row of ``locate_decisions`` (append-only; ``place`` when the box was moved) and an audit row
+``plates.box_decision``; an undo is a row of ``locate_undos`` (append-only) and an audit row ``plates.box_undo``,
+and every reader takes a box's latest decision that was not undone. The crops' annotations carry the comment
+``prediction review: ...`` (shown in the item history).
 """
 
 from __future__ import annotations
@@ -48,15 +53,21 @@ if TYPE_CHECKING:
     from defectlab._typing import ProjectRef, WorkspaceLike
     from defectlab.learn.locate import LocateSettings, PlateResult
 
-__all__ = ["DECISIONS", "REPORT_COLUMNS", "box_decisions", "decide_box", "locate_plate", "locate_plates",
+__all__ = ["DECISIONS", "REPORT_COLUMNS", "box_decisions", "check_place", "decide_box", "locate_plate", "locate_plates",
            "locate_plates_from", "open_boxes", "plate_memory", "plate_summary", "recorded_results", "reopen_result",
-           "repeated_place", "results_csv", "review_comment_parts"]
+           "repeated_place", "results_csv", "review_comment_parts", "undo_box"]
 
 DECISIONS = ("accept", "correct", "dismiss")
 _DONE = {"accept": "accepted", "correct": "corrected", "dismiss": "dismissed"}
 _BACKGROUND = "background"
 _SAME_BOX_IOU = 0.5  # a box of a later search "is" an earlier decided box when they overlap this much
 _SAME_CLASS_INSIDE = 0.5  # ... or a crop of its class when this much of the smaller of the two lies in the other
+_MOVE_MIN_IOU = 0.3  # a moved box still overlaps the model's this much (the same defect); further is Cut crops
+
+
+def _live(alias: str) -> str:
+    """SQL: the decision row ``alias`` was not undone (:func:`undo_box`)."""
+    return f"NOT EXISTS (SELECT 1 FROM locate_undos u WHERE u.decision_id = {alias}.id)"
 
 
 def locate_plate(ws: WorkspaceLike, project: ProjectRef, item_id: int, run_id: str | None = None,
@@ -358,8 +369,8 @@ def _match_earlier(boxes: list[dict[str, Any]], memory: list[dict[str, Any]]) ->
 
 
 def _latest(conn, result_id: int, box_index: int):
-    return conn.execute("SELECT * FROM locate_decisions WHERE result_id = ? AND box_index = ? ORDER BY id DESC "
-                        "LIMIT 1", (int(result_id), int(box_index))).fetchone()
+    return conn.execute(f"SELECT * FROM locate_decisions d WHERE result_id = ? AND box_index = ? AND {_live('d')} "
+                        "ORDER BY id DESC LIMIT 1", (int(result_id), int(box_index))).fetchone()
 
 
 def _check_int_arg(value: Any, name: str, where: str = "decide_box") -> int:
@@ -411,8 +422,8 @@ def _decided_label(conn, proj, decision: str, box: dict[str, Any], label: str | 
     return label, ("review" if can(conn, user, "review") else "human"), f"corrected from {box['label']}"
 
 
-_COMMENT = re.compile(r"^prediction review: (?:(confirmed) (.+) box|(corrected) from (.+)|(dismissed) (.+) box) "
-                      r"\(locate result (\d+), box (\d+)\)$", re.S)
+_COMMENT = re.compile(r"^prediction review: (?:(confirmed) (.+) box|(corrected) from (.+)|(dismissed) (.+) box|"
+                      r"(moved) (.+) box) \(locate result (\d+), box (\d+)\)$", re.S)
 
 
 def review_comment_parts(comment: Any) -> dict[str, Any] | None:
@@ -427,14 +438,61 @@ def review_comment_parts(comment: Any) -> dict[str, Any] | None:
     m = _COMMENT.match(comment) if isinstance(comment, str) else None
     if m is None:
         return None
-    kind = m.group(1) or m.group(3) or m.group(5)
-    label = m.group(2) or m.group(4) or m.group(6)
-    return {"kind": kind, "model_label": label, "result_id": int(m.group(7)), "box": int(m.group(8))}
+    kind = m.group(1) or m.group(3) or m.group(5) or m.group(7)
+    label = m.group(2) or m.group(4) or m.group(6) or m.group(8)
+    return {"kind": kind, "model_label": label, "result_id": int(m.group(9)), "box": int(m.group(10))}
 
 
 def _person(username: str) -> Any:
     """A user in a message: the built-in local admin by its name in the reader's language."""
     return msg("users.local_admin_name", "Local admin") if username == "local" else str(username)
+
+
+def _place_of(row) -> list[int] | None:
+    """The stored ``place`` of a decision row (where the person moved the box), else None."""
+    try:
+        value = row["place"]
+    except (IndexError, KeyError):
+        return None
+    return [int(v) for v in json.loads(value)] if value else None
+
+
+def check_place(place: Any, box: dict[str, Any], width: int, height: int) -> list[int] | None:
+    """A moved box's place for :func:`decide_box`, checked: ``[x, y, w, h]`` whole pixels, or None when it is the
+    model's ``box`` itself.
+
+    Raises InputError for a place that is not four numbers, leaves the ``width`` x ``height`` image, is under 2
+    pixels, or no longer overlaps the model's box at IoU >= 0.3 (that is another box: drawing boxes of one's own
+    is the Cut crops page's, :mod:`defectlab.store.permissions`). The Predict page checks a place with it as the
+    person types.
+
+    >>> check_place([12, 10, 40, 30], {"x": 10, "y": 10, "w": 40, "h": 30}, 200, 200)
+    [12, 10, 40, 30]
+    >>> check_place([10, 10, 40, 30], {"x": 10, "y": 10, "w": 40, "h": 30}, 200, 200) is None
+    True
+    """
+    what = repr(place)[:60]
+    try:
+        values = [float(v) for v in place] if isinstance(place, (list, tuple, np.ndarray)) else []
+    except (TypeError, ValueError, OverflowError):
+        values = []
+    if len(values) != 4 or not all(np.isfinite(values)) or max(abs(v) for v in values) > 1 << 20:
+        raise InputError(msg("error.plates.bad_place", "A box's place is four whole numbers x, y, width, height in "
+                             "the image's pixels. Got {place}.", place=what))
+    x, y, w, h = (round(v) for v in values)
+    if w < 2 or h < 2 or x < 0 or y < 0 or x + w > width or y + h > height:
+        raise InputError(msg("error.plates.place_outside", "The place {place} does not lie inside the {width} x "
+                             "{height} image (or is under 2 pixels wide or high).", place=[x, y, w, h],
+                             width=width, height=height))
+    if [x, y, w, h] == [box["x"], box["y"], box["w"], box["h"]]:
+        return None
+    iou = float(_iou(np.array([[x, y, w, h]], np.float64),
+                     np.array([[box["x"], box["y"], box["w"], box["h"]]], np.float64))[0, 0])
+    if iou < _MOVE_MIN_IOU:
+        raise InputError(msg("error.plates.place_too_far", "The moved box overlaps the model's box only {iou:.0%} "
+                             "(at least {least:.0%}): that is another box; draw it on the Cut crops page.",
+                             iou=iou, least=_MOVE_MIN_IOU))
+    return [x, y, w, h]
 
 
 def _refuse_redecision(prior, decision: str) -> None:
@@ -450,7 +508,7 @@ def _refuse_redecision(prior, decision: str) -> None:
 
 
 def decide_box(ws: WorkspaceLike, project: ProjectRef, result_id: int, box_index: int, decision: str,
-               label: str | None = None, user: str = "local") -> dict[str, Any]:
+               label: str | None = None, user: str = "local", place: Any = None) -> dict[str, Any]:
     """Accept, correct or dismiss one box of a recorded locate result (see the module notes).
 
     Parameters
@@ -468,12 +526,18 @@ def decide_box(ws: WorkspaceLike, project: ProjectRef, result_id: int, box_index
         model's own label is an ``accept``.
     user : str
         Needs ``correct_predictions``.
+    place : sequence of 4 numbers or None
+        ``x, y, w, h`` (image pixels): the crop is cut there instead of the model's box, a correction of the
+        box's place (``accept`` of a moved box is ``corrected``, its label still the model's). It must lie inside
+        the image and overlap the model's box at IoU >= 0.3; a box elsewhere is drawn on the Cut crops page.
+        Not for ``dismiss``.
 
     Returns
     -------
     dict
         ``decision`` (``accepted``, ``corrected`` or ``dismissed``), ``label`` (the crop's label, None for a
-        dismissal without a background class), ``crop_id`` (the new crop item, or None) and ``box``.
+        dismissal without a background class), ``crop_id`` (the new crop item, or None), ``box`` (the model's)
+        and ``place`` (``[x, y, w, h]`` of the crop when moved, else None).
 
     Raises
     ------
@@ -481,7 +545,7 @@ def decide_box(ws: WorkspaceLike, project: ProjectRef, result_id: int, box_index
         The user may not correct predictions.
     InputError
         Unknown decision or label, another project's result, a deleted plate, a box outside the image or
-        one that already exists on the plate.
+        one that already exists on the plate, a place that is not a move of the box (or given to ``dismiss``).
     ConflictError
         The box was already stored as a crop (or already dismissed).
 
@@ -508,33 +572,148 @@ def decide_box(ws: WorkspaceLike, project: ProjectRef, result_id: int, box_index
         row, plate, box = _result_row(conn, proj, result_id, box_index)
         prior = _latest(conn, result_id, box_index)
         _refuse_redecision(prior, decision)
-        repeated = repeated_place(box, _plate_crops(conn, plate["id"]))
+        if place is not None and decision == "dismiss":
+            raise InputError(msg("error.plates.dismiss_place", "A dismissed box is not stored: it has no place to "
+                                 "move to."))
+        moved = None if place is None else check_place(place, box, int(row["width"]), int(row["height"]))
+        cut = box if moved is None else {**box, "x": moved[0], "y": moved[1], "w": moved[2], "h": moved[3]}
+        repeated = repeated_place({**cut, "label": label if decision == "correct" and label else box["label"]},
+                                  _plate_crops(conn, plate["id"]))
         if repeated is not None:  # the defect is already a crop of the plate (cut by hand, or another box's)
             raise ConflictError(msg("error.plates.repeats_crop", "This box repeats crop #{crop_id}, already cut from "
                                     "the plate; change that crop's label in the item browser instead.",
                                     crop_id=repeated))
         crop_label, source, comment = _decided_label(conn, proj, decision, box, label, user)
         if decision != "dismiss":
-            decision = "accept" if crop_label == box["label"] else "correct"
+            decision = "accept" if crop_label == box["label"] and moved is None else "correct"
+            if crop_label == box["label"] and moved is not None:
+                comment = f"moved {crop_label} box"
         crop_id = None
         if crop_label is not None:
-            crop_id = _store_crop(conn, ws, proj, plate, image, box, crop_label, user, source,
+            crop_id = _store_crop(conn, ws, proj, plate, image, cut, crop_label, user, source,
                                   {"comment": f"prediction review: {comment} (locate result {result_id}, box "
                                               f"{box_index + 1})", "run_id": row["run_id"]})
-        conn.execute("INSERT INTO locate_decisions (result_id, box_index, decision, label, crop_id, user, created_at) "
-                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                     (result_id, box_index, _DONE[decision], crop_label, crop_id, str(user), utcnow()))
-        log_action(conn, user, "plates.box_decision", proj.id, plate["source"],
-                   {"result_id": result_id, "box_index": box_index, "decision": _DONE[decision],
-                    "model_label": box["label"], "score": box["score"], "label": crop_label, "crop_id": crop_id,
-                    "run_id": row["run_id"], "plate_item_id": plate["id"]})
-    return {"decision": _DONE[decision], "label": crop_label, "crop_id": crop_id, "box": dict(box)}
+        conn.execute("INSERT INTO locate_decisions (result_id, box_index, decision, label, crop_id, user, created_at, "
+                     "place) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                     (result_id, box_index, _DONE[decision], crop_label, crop_id, str(user), utcnow(),
+                      None if moved is None else json.dumps(moved)))
+        detail = {"result_id": result_id, "box_index": box_index, "decision": _DONE[decision],
+                  "model_label": box["label"], "score": box["score"], "label": crop_label, "crop_id": crop_id,
+                  "run_id": row["run_id"], "plate_item_id": plate["id"]}
+        if moved is not None:
+            detail["place"] = moved
+        log_action(conn, user, "plates.box_decision", proj.id, plate["source"], detail)
+    return {"decision": _DONE[decision], "label": crop_label, "crop_id": crop_id, "box": dict(box), "place": moved}
+
+
+def undo_box(ws: WorkspaceLike, project: ProjectRef, result_id: int, box_index: int,
+             user: str = "local") -> dict[str, Any]:
+    """Undo the latest decision on one box of a recorded locate result: the box is as it was before it.
+
+    The crop the decision stored is soft-deleted (restorable by an admin; runs trained on it keep it in their
+    history) and the decision is marked undone (``locate_undos``; nothing is erased). Refused when the crop was
+    changed since: labeled again by anyone, put in an open assignment or in the gold set (change it in the item
+    browser instead).
+
+    Parameters
+    ----------
+    ws : Workspace or path
+    project : str, int or Project
+    result_id, box_index : int
+        As :func:`decide_box`.
+    user : str
+        Needs ``correct_predictions``; another person's decision also needs ``delete`` (leads, admins).
+
+    Returns
+    -------
+    dict
+        ``undone`` (the decision undone: ``accepted``, ``corrected`` or ``dismissed``), ``crop_id`` (the crop
+        soft-deleted, or None) and ``decision``: the box's decision now (an earlier one, or None: open).
+
+    Raises
+    ------
+    PermissionDenied
+        The user may not correct predictions, or the decision is another person's and they may not delete.
+    InputError
+        Another project's result, a deleted plate, an unknown box.
+    ConflictError
+        Nothing to undo, or the crop was changed since.
+    """
+    from defectlab.store import get_project, log_action, require
+    from defectlab.store.workspace import as_workspace, utcnow
+
+    result_id, box_index = (_check_int_arg(result_id, "result_id", "undo_box"),
+                            _check_int_arg(box_index, "box_index", "undo_box"))
+    ws = as_workspace(ws)
+    proj = get_project(ws, project)
+    with ws.transaction() as conn:
+        require(conn, user, "correct_predictions")
+        _, plate, box = _result_row(conn, proj, result_id, box_index)
+        prior = _latest(conn, result_id, box_index)
+        if prior is None:
+            raise ConflictError(msg("error.plates.nothing_to_undo", "Box {box} of locate result {result_id} has no "
+                                    "decision to undo.", box=box_index + 1, result_id=result_id))
+        if prior["user"] != str(user):
+            require(conn, user, "delete")  # undoing another person's decision deletes their crop
+        crop_id = prior["crop_id"]
+        if crop_id is not None:
+            _refuse_changed_crop(conn, int(crop_id), prior)
+            conn.execute("UPDATE items SET deleted_at = ?, deleted_by = ? WHERE id = ? AND deleted_at IS NULL",
+                         (utcnow(), str(user), int(crop_id)))
+        conn.execute("INSERT INTO locate_undos (decision_id, user, created_at) VALUES (?, ?, ?)",
+                     (int(prior["id"]), str(user), utcnow()))
+        now = _latest(conn, result_id, box_index)
+        log_action(conn, user, "plates.box_undo", proj.id, plate["source"],
+                   {"result_id": result_id, "box_index": box_index, "decision": prior["decision"],
+                    "decided_by": prior["user"], "crop_id": crop_id, "plate_item_id": plate["id"],
+                    "model_label": box["label"]})
+    return {"undone": prior["decision"], "crop_id": None if crop_id is None else int(crop_id),
+            "decision": None if now is None else now["decision"]}
+
+
+def _refuse_changed_crop(conn, crop_id: int, decision) -> None:
+    """An undo deletes the crop only as the decision left it: its newest annotation the decision's own (a crop
+    restored by deciding the place again has the undone one before it), no open assignment, not gold."""
+    last = conn.execute("SELECT user, label, comment FROM annotations WHERE item_id = ? ORDER BY id DESC LIMIT 1",
+                        (crop_id,)).fetchone()
+    own = last is not None and last["user"] == decision["user"] and last["label"] == decision["label"] and str(
+        last["comment"] or "").endswith(f"(locate result {decision['result_id']}, box {decision['box_index'] + 1})")
+    busy = conn.execute("SELECT 1 FROM assignment_items ai JOIN assignments a ON a.id = ai.assignment_id "
+                        "WHERE a.closed_at IS NULL AND ai.item_id = ?", (crop_id,)).fetchone()
+    gold = conn.execute("SELECT 1 FROM gold_items WHERE removed_at IS NULL AND item_id = ?", (crop_id,)).fetchone()
+    if not own or busy or gold:
+        who = last["user"] if last is not None and not own else decision["user"]
+        raise ConflictError(msg("error.plates.crop_changed", "Crop #{crop_id} was changed since it was stored "
+                                "(labeled again by {user}, assigned or made a gold item); change it in the item "
+                                "browser instead.", crop_id=crop_id, user=_person(who)))
+
+
+def _undone_crop(conn, plate_id: int, xyxy: tuple) -> int | None:
+    """A crop of the plate at exactly ``xyxy`` that an undo deleted (:func:`undo_box`), else None."""
+    rows = conn.execute("SELECT i.id, i.box FROM items i JOIN locate_decisions d ON d.crop_id = i.id "
+                        "JOIN locate_undos u ON u.decision_id = d.id WHERE i.parent_id = ? "
+                        "AND i.deleted_at IS NOT NULL ORDER BY i.id DESC", (int(plate_id),)).fetchall()
+    for r in rows:
+        try:
+            if [float(v) for v in json.loads(r["box"])] == [float(v) for v in xyxy]:
+                return int(r["id"])
+        except (TypeError, ValueError):
+            continue
+    return None
 
 
 def _store_crop(conn, ws, proj, plate, image, box, label, user, source, note) -> int:
     """Cut the box as a crop of the plate (the same validation as drawn boxes: inside the image, not
-    already on the plate); the first rejection is raised."""
+    already on the plate); the first rejection is raised. The same place stored before and undone is that crop
+    again (restored, labeled anew: its history keeps both)."""
     from defectlab.ingest.importer import ImportReport, _cut_crops
+    from defectlab.store import annotate
+
+    again = _undone_crop(conn, plate["id"], (box["x"], box["y"], box["x"] + box["w"], box["y"] + box["h"]))
+    if again is not None:
+        conn.execute("UPDATE items SET deleted_at = NULL, deleted_by = NULL WHERE id = ?", (again,))
+        annotate(ws, again, label, user=user, source=source, conn=conn, **note)
+        return again
 
     report = ImportReport(project=proj.name, layout="boxes")
     xyxy = (box["x"], box["y"], box["x"] + box["w"], box["y"] + box["h"])
@@ -558,14 +737,17 @@ def box_decisions(ws: WorkspaceLike, result_id: int, user: str = "local") -> dic
     ws = as_workspace(ws)
     with ws.read() as conn:
         require(conn, user, "view")
-        rows = conn.execute("SELECT * FROM locate_decisions WHERE result_id = ? ORDER BY id", (int(result_id),))
+        rows = conn.execute(f"SELECT * FROM locate_decisions d WHERE result_id = ? AND {_live('d')} ORDER BY id",
+                            (int(result_id),))
         return {r["box_index"]: {"decision": r["decision"], "label": r["label"], "crop_id": r["crop_id"],
-                                 "user": r["user"], "at": r["created_at"]} for r in rows}
+                                 "user": r["user"], "at": r["created_at"], "place": _place_of(r)} for r in rows}
 
 
 REPORT_COLUMNS = ("result_id", "plate_item_id", "source", "run_id", "searched_at", "searched_by", "box", "label",
-                  "score", "x", "y", "w", "h", "decision", "stored_label", "crop_id", "decided_by", "decided_at")
-"""The columns of :func:`results_csv`, one row per box (a plate without a box: one row, ``box`` empty)."""
+                  "score", "x", "y", "w", "h", "decision", "stored_label", "crop_id", "decided_by", "decided_at",
+                  "stored_x", "stored_y", "stored_w", "stored_h")
+"""The columns of :func:`results_csv`, one row per box (a plate without a box: one row, ``box`` empty);
+``stored_*``: the place of the crop a decision stored (the model's box, or where the person moved it)."""
 
 
 def results_csv(ws: WorkspaceLike, project: ProjectRef, result_ids: Any, user: str = "local") -> str:
@@ -613,7 +795,7 @@ def results_csv(ws: WorkspaceLike, project: ProjectRef, result_ids: Any, user: s
                                         "the plate again.", result_id=rid))
             boxes = json.loads(r["boxes"])
             decided = {d["box_index"]: d for d in conn.execute(
-                "SELECT * FROM locate_decisions WHERE result_id = ? ORDER BY id", (rid,))}
+                f"SELECT * FROM locate_decisions d WHERE result_id = ? AND {_live('d')} ORDER BY id", (rid,))}
             crops = _plate_crops(conn, r["plate_id"])
             head = [rid, r["plate_id"], r["source"], r["run_id"], r["created_at"], r["user"]]
             if not boxes:
@@ -625,9 +807,11 @@ def results_csv(ws: WorkspaceLike, project: ProjectRef, result_ids: Any, user: s
                 stored = d["label"] if d is not None else (
                     next((c[2] for c in crops if c[0] == cut), None) if cut is not None else None)
                 crop_id = d["crop_id"] if d is not None else cut
+                place = (_place_of(d) or [b["x"], b["y"], b["w"], b["h"]]) if d is not None and d["crop_id"] else None
                 rows.append([*head, k + 1, b["label"], round(float(b["score"]), 4), b["x"], b["y"], b["w"], b["h"],
                                     decision, stored or "", "" if crop_id is None else crop_id,
-                                    d["user"] if d is not None else "", d["created_at"] if d is not None else ""])
+                                    d["user"] if d is not None else "", d["created_at"] if d is not None else "",
+                                    *(place if place is not None else [""] * 4)])
     return csv_text(REPORT_COLUMNS, rows)
 
 
@@ -638,9 +822,10 @@ def plate_memory(ws: WorkspaceLike, plate_id: int, user: str = "local") -> list[
     -------
     list of dict
         ``x, y, w, h`` (image pixels), ``model_label``, ``decision`` (``accepted``, ``corrected``,
-        ``dismissed``), ``label``, ``crop_id``, ``user``, ``at``, ``result_id`` and ``box_index`` (the box
-        decided). The Cut crops page leaves dismissed boxes out of its suggestions; :func:`locate_plate` marks
-        boxes that repeat one.
+        ``dismissed``), ``label``, ``crop_id``, ``user``, ``at``, ``result_id``, ``box_index`` (the box
+        decided) and ``place`` (``[x, y, w, h]`` where the person moved the box before storing it, else None).
+        An undone decision is not there (the box is as before it). The Cut crops page leaves dismissed boxes out
+        of its suggestions; :func:`locate_plate` marks boxes that repeat one.
     """
     from defectlab.store import require
     from defectlab.store.workspace import as_workspace
@@ -651,13 +836,15 @@ def plate_memory(ws: WorkspaceLike, plate_id: int, user: str = "local") -> list[
         rows = conn.execute(
             "SELECT d.*, r.boxes FROM locate_decisions d JOIN locate_results r ON r.id = d.result_id "
             "WHERE r.plate_id = ? AND d.id = (SELECT MAX(e.id) FROM locate_decisions e "
-            "WHERE e.result_id = d.result_id AND e.box_index = d.box_index) ORDER BY d.id", (int(plate_id),))
+            f"WHERE e.result_id = d.result_id AND e.box_index = d.box_index AND {_live('e')}) ORDER BY d.id",
+            (int(plate_id),))
         out = []
         for r in rows:
             b = json.loads(r["boxes"])[r["box_index"]]
             out.append({"x": b["x"], "y": b["y"], "w": b["w"], "h": b["h"], "model_label": b["label"],
                         "decision": r["decision"], "label": r["label"], "crop_id": r["crop_id"], "user": r["user"],
-                        "at": r["created_at"], "result_id": r["result_id"], "box_index": r["box_index"]})
+                        "at": r["created_at"], "result_id": r["result_id"], "box_index": r["box_index"],
+                        "place": _place_of(r)})
     return out
 
 
@@ -688,7 +875,7 @@ def open_boxes(ws: WorkspaceLike, plate_ids: Any) -> dict[int, list[list[float]]
                     continue
                 decided = conn.execute(
                     "SELECT d.result_id, d.box_index, x.boxes FROM locate_decisions d JOIN locate_results x "
-                    "ON x.id = d.result_id WHERE x.plate_id = ?", (r["plate_id"],)).fetchall()
+                    f"ON x.id = d.result_id WHERE x.plate_id = ? AND {_live('d')}", (r["plate_id"],)).fetchall()
                 here = {int(d["box_index"]) for d in decided if d["result_id"] == r["id"]}
                 elsewhere = [json.loads(d["boxes"])[d["box_index"]] for d in decided if d["result_id"] != r["id"]]
                 crops = _plate_crops(conn, r["plate_id"])

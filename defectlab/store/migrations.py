@@ -412,6 +412,24 @@ MIGRATIONS = [
         CREATE INDEX IF NOT EXISTS items_deleted ON items(project_id, role) WHERE deleted_at IS NOT NULL;
         """,
     ),
+    (
+        "0006_locate-decision-place-and-undo",
+        """
+        -- a supervisor may move the model's box before storing it (the crop's place, JSON [x, y, w, h] in image
+        -- pixels; NULL: the model's box) and undo a decision (its crop soft-deleted, the box open again); both
+        -- tables stay append-only: an undo is a row of its own
+        ALTER TABLE locate_decisions ADD COLUMN place TEXT;
+        CREATE TABLE locate_undos (
+            decision_id INTEGER PRIMARY KEY REFERENCES locate_decisions(id),
+            user TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE TRIGGER locate_undos_no_update BEFORE UPDATE ON locate_undos
+        BEGIN SELECT RAISE(ABORT, 'locate_undos is append-only'); END;
+        CREATE TRIGGER locate_undos_no_delete BEFORE DELETE ON locate_undos
+        BEGIN SELECT RAISE(ABORT, 'locate_undos is append-only'); END;
+        """,
+    ),
 ]
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "error_text",
     "family_name",
     "flash",
+    "go_to",
     "guard",
     "image_bytes",
     "init_state",
@@ -330,6 +331,15 @@ def page_link(name, key, icon=None):
     login page, a page the user may not open, a page run on its own in a test)."""
     try:
         st.page_link(str(PAGES_DIR / f"{name}.py"), label=t(key), icon=icon)
+    except StreamlitPageNotFoundError:
+        pass
+
+
+def go_to(name):
+    """Open another page of the app now (nothing where that page is not in the navigation, as
+    :func:`page_link`)."""
+    try:
+        st.switch_page(str(PAGES_DIR / f"{name}.py"))
     except StreamlitPageNotFoundError:
         pass
 

@@ -6,9 +6,11 @@
   on). A batch is a table (boxes per class, best score, boxes still open) above the plate being reviewed, chosen
   by a row or Previous / Next. The page shows the defect map as a colour overlay with the numbered boxes, and
   each box can be accepted as the
-  model labeled it, corrected to another class, or dismissed (:func:`~defectlab.learn.plate_review.decide_box`:
-  a line supervisor may, without the Cut crops page). An accepted or corrected box becomes a labeled crop
-  linked to its plate; a dismissed one is remembered (a ``background`` crop when the project has that class).
+  model labeled it, corrected to another class, moved a little (the row's "Adjust box" popover, previewed by
+  :func:`place_preview`), or dismissed (:func:`~defectlab.learn.plate_review.decide_box`: a line supervisor may,
+  without the Cut crops page). An accepted or corrected box becomes a labeled crop linked to its plate; a
+  dismissed one is remembered (a ``background`` crop when the project has that class). A decided row has an
+  "Undo" (:func:`~defectlab.learn.plate_review.undo_box`) for the person who decided it (and leads, admins).
 * :func:`suggest_panel` + :func:`initial_drawing` (Cut-crops page): the model's boxes are pre-drawn on
   the canvas; the annotator moves, relabels or deletes them and saves the rest as crops.
 
@@ -32,7 +34,7 @@ from defectlab.store import get_item, items_frame, load_item_image
 from defectlab.ui import common
 from defectlab.ui.common import t, t_plain
 
-__all__ = ["box_colour", "initial_drawing", "locate_panel", "overlay_image", "suggest_panel"]
+__all__ = ["box_colour", "initial_drawing", "locate_panel", "overlay_image", "place_preview", "suggest_panel"]
 
 _PALETTE = [(230, 57, 70), (42, 157, 143), (233, 196, 106), (69, 123, 157), (244, 162, 97), (131, 56, 236),
             (6, 214, 160), (255, 0, 110), (58, 134, 255), (141, 153, 174)]
@@ -249,24 +251,115 @@ def _errors_expander(estimate):
             st.table(pd.DataFrame(rows).set_index(t_plain("plates.errors_col_what")))
 
 
-def _record(ws, project, state, k, decision, label):
+def _record(ws, project, state, k, decision, label, place=None):
     """One box's decision through the library (which checks the role and the box), kept in the batch's state."""
     out = plate_review.decide_box(ws, project, state["result"].extra["result_id"], k, decision, label,
-                                  user=common.user())
+                                  user=common.user(), place=place)
     state["done"][k] = out["decision"]
     state.setdefault("labels", {})[k] = out["label"]
+    state.setdefault("moved", {})[k] = out["place"]
     if out["crop_id"] is not None:
         st.session_state["lbl_ctx"] = None  # the Label page's plate context has a new crop
     return out
 
 
-def _decide(ws, project, state, k, decision, label=None):
+def _decide(ws, project, state, k, decision, label=None, place=None):
     """One box's decision, an error shown on the page; True when stored."""
     with common.guard():
-        if _record(ws, project, state, k, decision, label)["crop_id"] is not None:
+        if _record(ws, project, state, k, decision, label, place)["crop_id"] is not None:
             common.flash("success", t("plates.saved", n=1))
         return True
     return False
+
+
+def _undo(ws, project, state, k):
+    """Undo box ``k``'s latest decision (its crop soft-deleted): the row is open again, or shows the decision
+    before it."""
+    with common.guard():
+        out = plate_review.undo_box(ws, project, state["result"].extra["result_id"], k, user=common.user())
+        state["done"].pop(k, None)
+        state.get("labels", {}).pop(k, None)
+        state.get("moved", {}).pop(k, None)
+        if out["decision"] is not None:
+            state["done"][k] = out["decision"]
+        if out["crop_id"] is not None:
+            st.session_state["lbl_ctx"] = None  # the Label page's plate context lost a crop
+        common.flash("success", t("plates.undone_crop", crop=out["crop_id"]) if out["crop_id"] is not None
+                     else t("plates.undone"))
+        st.rerun()
+
+
+def place_preview(image, box, place, side=220):
+    """The plate around a box with the model's box (grey, thin) and the moved one (orange) drawn: what the
+    "Adjust box" fields change, enlarged or shrunk so its longer side is about ``side`` pixels. Returns RGB."""
+    h, w = image.shape[:2]
+    x0, y0 = min(box["x"], place[0]), min(box["y"], place[1])
+    x1 = max(box["x"] + box["w"], place[0] + place[2])
+    y1 = max(box["y"] + box["h"], place[1] + place[3])
+    pad = max(8, (x1 - x0) // 4, (y1 - y0) // 4)
+    cx0, cy0, cx1, cy1 = max(0, x0 - pad), max(0, y0 - pad), min(w, x1 + pad), min(h, y1 + pad)
+    part = image[cy0:cy1, cx0:cx1]
+    rgb = cv2.cvtColor(part, cv2.COLOR_GRAY2RGB) if part.ndim == 2 else np.ascontiguousarray(part[..., :3])
+    f = side / max(rgb.shape[:2])
+    rgb = cv2.resize(rgb, (max(1, round(rgb.shape[1] * f)), max(1, round(rgb.shape[0] * f))),
+                     interpolation=cv2.INTER_NEAREST if f >= 1 else cv2.INTER_AREA)
+
+    def rect(x, y, bw, bh, colour, thick):
+        p0 = (round((x - cx0) * f), round((y - cy0) * f))
+        p1 = (round((x + bw - cx0) * f) - 1, round((y + bh - cy0) * f) - 1)
+        cv2.rectangle(rgb, p0, p1, colour, thick)
+
+    rect(box["x"], box["y"], box["w"], box["h"], (200, 200, 200), 1)
+    rect(*place, (255, 140, 0), 2)
+    return rgb
+
+
+def _place_fields(state, k, image, may_decide):
+    """The "Adjust box" popover of box ``k``: x, y, width, height (the model's box to start) and a preview;
+    returns the checked place (None: the model's box), or False when the typed place is refused (the reason is
+    shown there)."""
+    b = state["result"].boxes[k]
+    h, w = image.shape[:2]
+    key = f"plates_place_{state['item_id']}_{k}"
+    ss = st.session_state
+    moved = _typed_place(state, k) != [b["x"], b["y"], b["w"], b["h"]]
+    with st.popover(t("plates.adjust") if not moved else t("plates.adjusted"), icon=":material/crop:",
+                    disabled=not may_decide, help=t("plates.adjust_help")):
+        cols = st.columns(4)
+        limits = {"x": (0, w - 2), "y": (0, h - 2), "w": (2, w), "h": (2, h)}
+        for col, n in zip(cols, ("x", "y", "w", "h"), strict=True):
+            col.number_input(t(f"plates.place_{n}"), min_value=limits[n][0], max_value=limits[n][1], value=b[n],
+                             step=1, key=f"{key}_{n}")
+        place = _row_place(state, k, w, h)
+        if place is False:  # the reason, as the library words it
+            try:
+                plate_review.check_place(_typed_place(state, k), b, w, h)
+            except DefectlabError as exc:
+                st.warning(common.error_text(exc))
+        if place is None:  # the row's own thumbnail shows the model's box (no image sent per row and rerun)
+            st.caption(t("plates.adjust_caption_unmoved"))
+            return None
+        st.image(place_preview(image, b, _typed_place(state, k)), caption=t("plates.adjust_caption"))
+        if st.button(t("plates.adjust_reset"), key=f"{key}_reset", icon=":material/restart_alt:"):
+            for n in ("x", "y", "w", "h"):
+                ss.pop(f"{key}_{n}", None)
+            st.rerun()
+    return place
+
+
+def _typed_place(state, k):
+    """The x, y, width, height typed in box ``k``'s "Adjust box" fields (the model's box before any)."""
+    b = state["result"].boxes[k]
+    return [int(st.session_state.get(f"plates_place_{state['item_id']}_{k}_{n}", b[n])) for n in ("x", "y", "w", "h")]
+
+
+def _row_place(state, k, width, height):
+    """Box ``k``'s typed place, checked (:func:`~defectlab.learn.plate_review.check_place`): None for the
+    model's box, False when refused."""
+    try:
+        return plate_review.check_place(_typed_place(state, k), state["result"].boxes[k], width, height)
+    except DefectlabError:
+        return False
 
 
 def _earlier_caption(earlier):
@@ -277,7 +370,7 @@ def _earlier_caption(earlier):
     return t("plates.earlier_dismissed")
 
 
-def _box_row(ws, project, state, k, image, may_decide):
+def _box_row(ws, project, state, k, image, may_decide, may_undo):
     b = state["result"].boxes[k]
     earlier = state["result"].extra.get("earlier", {}).get(k)
     cols = st.columns([1, 3, 3, 2, 2])
@@ -287,8 +380,15 @@ def _box_row(ws, project, state, k, image, may_decide):
     done = state["done"].get(k)
     if done:
         stored_as = state.get("labels", {}).get(k)
-        cols[2].caption(t("plates.box_corrected_as", label=common.cls_name(stored_as))
-                        if done == "corrected" and stored_as else t(f"plates.box_{done}"))
+        if done == "corrected" and stored_as and state.get("moved", {}).get(k):
+            cols[2].caption(t("plates.box_moved_as", label=common.cls_name(stored_as)))
+        else:
+            cols[2].caption(t("plates.box_corrected_as", label=common.cls_name(stored_as))
+                            if done == "corrected" and stored_as else t(f"plates.box_{done}"))
+        if done != "repeated" and may_undo(k) and cols[3].button(
+                t("plates.undo"), key=f"plates_undo_{state['item_id']}_{k}", icon=":material/undo:",
+                help=t("plates.undo_help")):
+            _undo(ws, project, state, k)
         return
     if earlier is not None:
         cols[1].caption(_earlier_caption(earlier))
@@ -299,9 +399,12 @@ def _box_row(ws, project, state, k, image, may_decide):
     label = cols[2].selectbox(t("common.class"), options, index=default, format_func=common.cls_name,
                               key=f"plates_cls_{state['item_id']}_{k}", label_visibility="collapsed",
                               disabled=not may_decide)
-    if cols[3].button(t("plates.accept") if label == b["label"] else t("plates.correct"),
-                      key=f"plates_ok_{state['item_id']}_{k}", type="primary", disabled=not may_decide):
-        if _decide(ws, project, state, k, "accept" if label == b["label"] else "correct", label):
+    with cols[2]:
+        place = _place_fields(state, k, image, may_decide)
+    words = t("plates.correct") if label != b["label"] else t("plates.save_moved") if place else t("plates.accept")
+    if cols[3].button(words, key=f"plates_ok_{state['item_id']}_{k}", type="primary",
+                      disabled=not may_decide or place is False):
+        if _decide(ws, project, state, k, "accept" if label == b["label"] else "correct", label, place or None):
             st.rerun()
     if cols[4].button(t("plates.dismiss"), key=f"plates_no_{state['item_id']}_{k}", disabled=not may_decide,
                       help=t("plates.dismiss_help")):
@@ -345,12 +448,17 @@ def _all_boxes(ws, project, state, open_boxes):
         return
     ss.pop(key, None)
     stored, repeated = 0, 0
+    width, height = state["result"].width, state["result"].height
     for k in open_boxes:
         label = _row_class(state, k) if pending == "accept" else None
+        place = _row_place(state, k, width, height) if pending == "accept" else None
+        if place is False:  # a refused place in the row: that box is left for the person, said
+            common.flash("warning", t("plates.bulk_bad_place", n=k + 1))
+            continue
         decision = "dismiss" if pending == "dismiss" else (
             "accept" if label == state["result"].boxes[k]["label"] else "correct")
         try:
-            _record(ws, project, state, k, decision, label)
+            _record(ws, project, state, k, decision, label, place)
         except ConflictError as exc:
             if getattr(exc.args[0] if exc.args else None, "key", None) == "error.plates.repeats_crop":
                 state["done"][k] = "repeated"  # it repeats a crop just stored from an overlapping box
@@ -407,6 +515,7 @@ def _show_result(ws, project, state):
         st.caption(t("plates.no_background"))
     if not result.boxes:
         st.info(t("plates.no_boxes"))
+        _missed_defect(ws, state["item_id"])
         return
     may_decide = common.permissions(ws)("correct_predictions")
     if not may_decide:
@@ -415,8 +524,25 @@ def _show_result(ws, project, state):
     open_boxes = [k for k in range(len(result.boxes)) if k not in state["done"] and k not in earlier]
     if may_decide and open_boxes:
         _all_boxes(ws, project, state, open_boxes)
+    deciders = {k: d["user"] for k, d in plate_review.box_decisions(ws, result.extra["result_id"],
+                                                                     user=common.user()).items()}
+    may_delete = common.permissions(ws)("delete")
+    may_undo = lambda k: may_decide and k in deciders and (deciders[k] == common.user() or may_delete)  # noqa: E731
     for k in range(len(result.boxes)):
-        _box_row(ws, project, state, k, image, may_decide)
+        _box_row(ws, project, state, k, image, may_decide, may_undo)
+    _missed_defect(ws, state["item_id"])
+
+
+def _missed_defect(ws, plate_id):
+    """A defect the model did not find: drawn on the Cut crops page with this plate open (for those who may cut
+    crops; a supervisor is told who can)."""
+    if not common.permissions(ws)("cut_crops"):
+        st.caption(t("plates.missed_ask", plate=plate_id))
+        return
+    if st.button(t("plates.draw_missed"), key=f"plates_missed_{plate_id}", icon=":material/add_box:",
+                 help=t("plates.draw_missed_help")):
+        st.session_state["crop_plate"] = int(plate_id)  # the Cut crops page's plate picker
+        common.go_to("cut_crops")
 
 
 def _open_count(state):
