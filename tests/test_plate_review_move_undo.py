@@ -23,6 +23,7 @@ from defectlab.learn.plate_review import (
     undo_box,
 )
 from defectlab.store import annotate, get_item, items_frame, label_history, list_audit, open_workspace
+from defectlab.store.browse import item_history
 from defectlab.team import create_user
 
 
@@ -79,6 +80,13 @@ def test_a_moved_box_is_stored_where_the_supervisor_put_it_and_said_so(team):
     row = dict(zip(header, first, strict=True))
     assert [int(row[k]) for k in ("stored_x", "stored_y", "stored_w", "stored_h")] == place
     assert [int(row[k]) for k in ("x", "y", "w", "h")] == [box["x"], box["y"], box["w"], box["h"]]
+    # another class at another place: both corrections said
+    if len(result.boxes) > 2:
+        b = result.boxes[2]
+        other = "scratches" if b["label"] != "scratches" else "patches"
+        out = decide_box(ws, "Plates", rid, 2, "correct", other, user="sam", place=_nudged(b))
+        (ann,) = label_history(ws, out["crop_id"])
+        assert review_comment_parts(ann["comment"])["kind"] == "corrected_moved"
     # the model's own place given back is no move: an accept
     if len(result.boxes) > 1:
         b = result.boxes[1]
@@ -140,6 +148,11 @@ def test_an_undo_deletes_the_stored_crop_and_opens_the_box_again(team):
     assert again["crop_id"] == out["crop_id"] and box_decisions(ws, rid, user="sam")[0]["decision"] == "accepted"
     assert get_item(ws, again["crop_id"])["deleted_at"] is None
     assert [a["label"] for a in label_history(ws, again["crop_id"])] == [other, again["label"]]
+    # the item's history says the decision was undone between the two labels
+    events = item_history(ws, again["crop_id"])
+    assert [e["source"] for e in events] == ["human", "prediction_undo", "model"]
+    assert review_comment_parts(events[1]["comment"]) == {"kind": "undone", "model_label": None, "result_id": rid,
+                                                          "box": 1}
     with pytest.raises(ConflictError, match="already stored"):
         decide_box(ws, "Plates", rid, 0, "dismiss", user="sam")
     # the restored crop's decision is undone again (its newest label is that decision's)

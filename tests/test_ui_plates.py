@@ -689,8 +689,13 @@ def test_predict_moves_a_box_before_storing_it_and_undoes_a_decision(ws):
     at.number_input(key=f"{key}_{axis}").set_value(far).run()
     no_exception(at)
     assert any("another box" in w.value for w in at.warning)
-    assert at.button(key=f"plates_ok_{plate_id}_{k}").disabled
-    at.number_input(key=f"{key}_{axis}").set_value(b[axis]).run()
+    refused = at.button(key=f"plates_ok_{plate_id}_{k}")
+    assert refused.disabled and refused.label == "Save moved box"
+    # "Back to the model's box" puts the model's numbers in the fields themselves (the browser sends them back)
+    at.button(key=f"{key}_reset").click().run()
+    no_exception(at)
+    assert [at.number_input(key=f"{key}_{n}").value for n in "xywh"] == [b[n] for n in "xywh"]
+    assert at.button(key=f"plates_ok_{plate_id}_{k}").label == "Accept"
     # a small move: previewed, stored where it was put
     moved_w = b["w"] - 4  # narrower by 4 pixels: always inside the plate, well over IoU 0.3
     at.number_input(key=f"{key}_w").set_value(moved_w).run()
@@ -715,6 +720,42 @@ def test_predict_moves_a_box_before_storing_it_and_undoes_a_decision(ws):
     assert any("Decision undone" in s.value for s in at.success) or any("Decision undone" in s.value
                                                                            for s in at.toast)
     assert not at.button(key=f"plates_ok_{plate_id}_{k}").disabled
+    assert at.number_input(key=f"{key}_w").value == b["w"]  # the row as the search showed it
+
+
+def test_predict_rows_follow_decisions_made_or_undone_elsewhere_and_undo_an_earlier_search(ws):
+    """Found by a browser pass: a box undone in another tab (or on the command line) still showed its decision
+    with no button left, and a decision made on an earlier search of the plate could not be undone."""
+    from defectlab.learn.plate_review import decide_box, undo_box
+
+    at, plate_id = _search_new_plate(ws, 905, "elsewhere.png")
+    state = at.session_state["plates_result"]
+    rid = state["result"].extra["result_id"]
+    k = next(i for i in range(len(state["result"].boxes)) if i not in state["result"].extra["earlier"])
+    at.button(key=f"plates_ok_{plate_id}_{k}").click().run()
+    no_exception(at)
+    assert at.session_state["plates_result"]["done"][k] == "accepted"
+    undo_box(ws, "Plates", rid, k)  # another tab
+    at.run()
+    no_exception(at)
+    assert k not in at.session_state["plates_result"]["done"]
+    assert any("undone meanwhile" in i.value for i in at.info)
+    decide_box(ws, "Plates", rid, k, "dismiss")  # and decided there again
+    at.run()
+    assert at.session_state["plates_result"]["done"][k] == "dismissed"
+    # the plate searched again: the dismissal is an earlier decision, undone from the new search's row
+    at = _search_plate(ws, plate_id)
+    state = at.session_state["plates_result"]
+    repeats = [i for i, e in state["result"].extra["earlier"].items() if e.get("result_id") == rid and
+               e["box_index"] == k]  # one or more boxes of the new search on the dismissed place
+    j = repeats[0]
+    at.button(key=f"plates_undo_{plate_id}_{j}").click().run()
+    no_exception(at)
+    assert not set(repeats) & set(at.session_state["plates_result"]["result"].extra["earlier"])
+    assert not at.button(key=f"plates_ok_{plate_id}_{j}").disabled
+    from defectlab.learn.plate_review import box_decisions
+
+    assert k not in box_decisions(ws, rid)
 
 
 def test_predict_sends_a_missed_defect_to_cut_crops_or_says_who_draws_it(ws):

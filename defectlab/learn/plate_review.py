@@ -364,7 +364,8 @@ def _match_earlier(boxes: list[dict[str, Any]], memory: list[dict[str, Any]]) ->
         same = np.flatnonzero(iou[k] >= _SAME_BOX_IOU)
         if same.size:  # the newest decision on that place of the plate
             m = memory[int(same[-1])]
-            out[k] = {"decision": m["decision"], "label": m["label"], "crop_id": m["crop_id"]}
+            out[k] = {"decision": m["decision"], "label": m["label"], "crop_id": m["crop_id"], "user": m["user"],
+                      "result_id": m["result_id"], "box_index": m["box_index"]}
     return out
 
 
@@ -422,25 +423,31 @@ def _decided_label(conn, proj, decision: str, box: dict[str, Any], label: str | 
     return label, ("review" if can(conn, user, "review") else "human"), f"corrected from {box['label']}"
 
 
-_COMMENT = re.compile(r"^prediction review: (?:(confirmed) (.+) box|(corrected) from (.+)|(dismissed) (.+) box|"
-                      r"(moved) (.+) box) \(locate result (\d+), box (\d+)\)$", re.S)
+_COMMENT = re.compile(r"^prediction review: (?:(?P<kind>confirmed|dismissed|moved) (?P<label>.+) box|"
+                      r"(?P<corrected>corrected) from (?P<was>.+?)(?P<moved>, moved)?|(?P<undone>undone)) "
+                      r"\(locate result (?P<result>\d+), box (?P<box>\d+)\)$", re.S)
 
 
 def review_comment_parts(comment: Any) -> dict[str, Any] | None:
     """The parts of the comment :func:`decide_box` writes on a stored crop's annotation, for showing it in the
-    reader's language (the stored text stays English, as written); None for any other comment.
+    reader's language (the stored text stays English, as written); None for any other comment. ``kind``:
+    ``confirmed``, ``corrected``, ``corrected_moved`` (another class at another place), ``moved``, ``dismissed``
+    or ``undone`` (an undo in :func:`defectlab.store.browse.item_history`; ``model_label`` None).
 
     >>> review_comment_parts("prediction review: corrected from patches (locate result 17, box 4)")
     {'kind': 'corrected', 'model_label': 'patches', 'result_id': 17, 'box': 4}
+    >>> review_comment_parts("prediction review: corrected from patches, moved (locate result 17, box 4)")["kind"]
+    'corrected_moved'
+    >>> review_comment_parts("prediction review: undone (locate result 17, box 4)")["model_label"] is None
+    True
     >>> review_comment_parts("a reviewer's own words") is None
     True
     """
     m = _COMMENT.match(comment) if isinstance(comment, str) else None
     if m is None:
         return None
-    kind = m.group(1) or m.group(3) or m.group(5) or m.group(7)
-    label = m.group(2) or m.group(4) or m.group(6) or m.group(8)
-    return {"kind": kind, "model_label": label, "result_id": int(m.group(9)), "box": int(m.group(10))}
+    kind = m["kind"] or m["undone"] or ("corrected_moved" if m["moved"] else m["corrected"])
+    return {"kind": kind, "model_label": m["label"] or m["was"], "result_id": int(m["result"]), "box": int(m["box"])}
 
 
 def _person(username: str) -> Any:
@@ -586,8 +593,8 @@ def decide_box(ws: WorkspaceLike, project: ProjectRef, result_id: int, box_index
         crop_label, source, comment = _decided_label(conn, proj, decision, box, label, user)
         if decision != "dismiss":
             decision = "accept" if crop_label == box["label"] and moved is None else "correct"
-            if crop_label == box["label"] and moved is not None:
-                comment = f"moved {crop_label} box"
+            if moved is not None:  # the place corrected too
+                comment = f"moved {crop_label} box" if crop_label == box["label"] else f"{comment}, moved"
         crop_id = None
         if crop_label is not None:
             crop_id = _store_crop(conn, ws, proj, plate, image, cut, crop_label, user, source,

@@ -438,14 +438,17 @@ def _row(r, run_id):
 def item_history(ws, item_id, user="local"):
     """Every event of an item's label, oldest first.
 
-    Annotations (labels, review decisions, undos) and the class renames / merges that changed what they
-    mean. People who label blind see their own annotations only.
+    Annotations (labels, review decisions, undos), the class renames / merges that changed what they
+    mean, and for a crop stored from a located box the undos of that decision (source ``prediction_undo``: the
+    crop was deleted then; :func:`defectlab.learn.plate_review.undo_box`). People who label blind see their own
+    rows only.
 
     Returns
     -------
     list of dict
         ``label`` (what it means today; None for an undo), ``written`` (the label as written), ``user``,
-        ``source`` (``human``, ``review``, ``model``, ``import``; ``rename`` / ``merge`` for class events),
+        ``source`` (``human``, ``review``, ``model``, ``import``; ``rename`` / ``merge`` for class events;
+        ``prediction_undo``),
         ``at``, ``seconds``, ``comment``, ``run_id``, ``annotation_id``, ``retracts`` and ``gold`` (True for
         the row that set the item's gold answer, not a comment that only reads like one).
     """
@@ -460,13 +463,21 @@ def item_history(ws, item_id, user="local"):
         events = class_events(conn, item["project_id"])
         privileged = can(conn, user, "review") or can(conn, user, "view_team")
         gold_by = {r[0] for r in conn.execute("SELECT created_by FROM gold_items WHERE item_id = ?", (item_id,))}
+        undos = [dict(r) for r in conn.execute(
+            "SELECT u.user, u.created_at, d.result_id, d.box_index FROM locate_undos u JOIN locate_decisions d "
+            "ON d.id = u.decision_id WHERE d.crop_id = ? ORDER BY u.decision_id", (int(item_id),))]
     if not privileged:
         rows = [r for r in rows if r["user"] == user]
+        undos = [u for u in undos if u["user"] == user]
     out = [{"label": map_label(events, r["label"], r["id"]), "written": r["label"], "user": r["user"],
             "source": r["source"], "at": r["created_at"], "seconds": r["seconds"], "comment": r["comment"],
             "run_id": r["run_id"], "annotation_id": r["id"], "retracts": r["retracts"],
             "gold": r["comment"] == GOLD_COMMENT and r["source"] == "review" and r["user"] in gold_by} for r in rows]
     out += _class_event_rows(rows, events)
+    out += [{"label": None, "written": None, "user": u["user"], "source": "prediction_undo", "at": u["created_at"],
+             "seconds": None, "comment": f"prediction review: undone (locate result {u['result_id']}, box "
+                                         f"{u['box_index'] + 1})", "run_id": None, "annotation_id": None,
+             "retracts": None, "gold": False} for u in undos]  # a stored box's decision undone: the crop deleted
     return sorted(out, key=lambda e: e["at"])
 
 

@@ -402,11 +402,14 @@ def flash(kind, message, keep_seconds=0.0):
 
 
 def show_flash():
+    """The queued messages, in one container drawn on every run: the page's elements below keep their places
+    whether a message shows or not (an open popover below is not rebuilt closed when a message goes away)."""
     messages = st.session_state.get("flash") or []
     now = time.monotonic()
     st.session_state["flash"] = [m for m in messages if len(m) > 2 and m[2] > now]
+    box = st.container()
     for kind, message, *_ in messages:
-        {"error": st.error, "warning": st.warning, "success": st.success}.get(kind, st.info)(message)
+        {"error": box.error, "warning": box.warning, "success": box.success}.get(kind, box.info)(message)
 
 
 # -- labels --------------------------------------------------------------------------------------
@@ -436,8 +439,8 @@ def comment_text(comment):
     parts = review_comment_parts(comment)
     if parts is None:
         return "" if comment is None else str(comment)
-    return t_plain(f"plates.comment.{parts['kind']}", label=cls_name(parts["model_label"]),
-                   result=parts["result_id"], box=parts["box"])
+    label = cls_name(parts["model_label"]) if parts["model_label"] else ""
+    return t_plain(f"plates.comment.{parts['kind']}", label=label, result=parts["result_id"], box=parts["box"])
 
 
 def who(username):

@@ -272,15 +272,30 @@ def _decide(ws, project, state, k, decision, label=None, place=None):
     return False
 
 
-def _undo(ws, project, state, k):
+def _forget_row(state, k):
+    """Box ``k``'s row as the search showed it: no decision kept in the page, the model's class and place in its
+    fields."""
+    state["done"].pop(k, None)
+    state.get("labels", {}).pop(k, None)
+    state.get("moved", {}).pop(k, None)
+    for key in (f"plates_cls_{state['item_id']}_{k}", *(f"plates_place_{state['item_id']}_{k}_{n}" for n in "xywh")):
+        st.session_state.pop(key, None)
+
+
+def _undo(ws, project, state, k, earlier=None):
     """Undo box ``k``'s latest decision (its crop soft-deleted): the row is open again, or shows the decision
-    before it."""
+    before it. ``earlier``: the decision was made on another search of the plate (the row's ``earlier`` entry)."""
     with common.guard():
-        out = plate_review.undo_box(ws, project, state["result"].extra["result_id"], k, user=common.user())
-        state["done"].pop(k, None)
-        state.get("labels", {}).pop(k, None)
-        state.get("moved", {}).pop(k, None)
-        if out["decision"] is not None:
+        if earlier is None:
+            out = plate_review.undo_box(ws, project, state["result"].extra["result_id"], k, user=common.user())
+        else:
+            out = plate_review.undo_box(ws, project, earlier["result_id"], earlier["box_index"], user=common.user())
+            rows = state["result"].extra["earlier"]  # every box of this search that repeats the undone one
+            for j in [j for j, e in rows.items() if (e.get("result_id"), e.get("box_index")) ==
+                      (earlier["result_id"], earlier["box_index"])]:
+                rows.pop(j)
+        _forget_row(state, k)
+        if out["decision"] is not None and earlier is None:
             state["done"][k] = out["decision"]
         if out["crop_id"] is not None:
             st.session_state["lbl_ctx"] = None  # the Label page's plate context lost a crop
@@ -321,10 +336,10 @@ def _place_fields(state, k, image, may_decide):
     b = state["result"].boxes[k]
     h, w = image.shape[:2]
     key = f"plates_place_{state['item_id']}_{k}"
-    ss = st.session_state
     moved = _typed_place(state, k) != [b["x"], b["y"], b["w"], b["h"]]
     with st.popover(t("plates.adjust") if not moved else t("plates.adjusted"), icon=":material/crop:",
-                    disabled=not may_decide, help=t("plates.adjust_help")):
+                    disabled=not may_decide):
+        st.caption(t("plates.adjust_help"))  # not a tooltip: one would cover the rows above
         cols = st.columns(4)
         limits = {"x": (0, w - 2), "y": (0, h - 2), "w": (2, w), "h": (2, h)}
         for col, n in zip(cols, ("x", "y", "w", "h"), strict=True):
@@ -340,11 +355,16 @@ def _place_fields(state, k, image, may_decide):
             st.caption(t("plates.adjust_caption_unmoved"))
             return None
         st.image(place_preview(image, b, _typed_place(state, k)), caption=t("plates.adjust_caption"))
-        if st.button(t("plates.adjust_reset"), key=f"{key}_reset", icon=":material/restart_alt:"):
-            for n in ("x", "y", "w", "h"):
-                ss.pop(f"{key}_{n}", None)
-            st.rerun()
+        st.button(t("plates.adjust_reset"), key=f"{key}_reset", icon=":material/restart_alt:", on_click=_reset_place,
+                  args=(key, {n: int(b[n]) for n in ("x", "y", "w", "h")}))
     return place
+
+
+def _reset_place(key, box):
+    """The "Adjust box" fields back to the model's box (a callback: set before the fields are drawn, so the
+    browser shows and sends the model's numbers, not the typed ones)."""
+    for n, v in box.items():
+        st.session_state[f"{key}_{n}"] = v
 
 
 def _typed_place(state, k):
@@ -374,8 +394,8 @@ def _box_row(ws, project, state, k, image, may_decide, may_undo):
     b = state["result"].boxes[k]
     earlier = state["result"].extra.get("earlier", {}).get(k)
     cols = st.columns([1, 3, 3, 2, 2])
-    crop = image[b["y"]:b["y"] + b["h"], b["x"]:b["x"] + b["w"]]
-    cols[0].image(crop, width=64, clamp=True)
+    x, y, w, h = state.get("moved", {}).get(k) or (b["x"], b["y"], b["w"], b["h"])  # the crop as stored
+    cols[0].image(image[y:y + h, x:x + w], width=64, clamp=True)
     cols[1].markdown(t("plates.box_line", n=k + 1, label=common.cls_name(b["label"]), score=b["score"]))
     done = state["done"].get(k)
     if done:
@@ -385,13 +405,17 @@ def _box_row(ws, project, state, k, image, may_decide, may_undo):
         else:
             cols[2].caption(t("plates.box_corrected_as", label=common.cls_name(stored_as))
                             if done == "corrected" and stored_as else t(f"plates.box_{done}"))
-        if done != "repeated" and may_undo(k) and cols[3].button(
+        if done != "repeated" and may_undo(state["decisions"].get(k)) and cols[3].button(
                 t("plates.undo"), key=f"plates_undo_{state['item_id']}_{k}", icon=":material/undo:",
                 help=t("plates.undo_help")):
             _undo(ws, project, state, k)
         return
     if earlier is not None:
         cols[1].caption(_earlier_caption(earlier))
+        if earlier["decision"] != "cut" and may_undo(earlier) and cols[3].button(
+                t("plates.undo"), key=f"plates_undo_{state['item_id']}_{k}", icon=":material/undo:",
+                help=t("plates.undo_help")):
+            _undo(ws, project, state, k, earlier)
         if earlier["crop_id"] is not None:
             return
     options = list(project.classes)
@@ -401,7 +425,8 @@ def _box_row(ws, project, state, k, image, may_decide, may_undo):
                               disabled=not may_decide)
     with cols[2]:
         place = _place_fields(state, k, image, may_decide)
-    words = t("plates.correct") if label != b["label"] else t("plates.save_moved") if place else t("plates.accept")
+    moved = _typed_place(state, k) != [b["x"], b["y"], b["w"], b["h"]]  # refused or not: the button says moved
+    words = t("plates.correct") if label != b["label"] else t("plates.save_moved") if moved else t("plates.accept")
     if cols[3].button(words, key=f"plates_ok_{state['item_id']}_{k}", type="primary",
                       disabled=not may_decide or place is False):
         if _decide(ws, project, state, k, "accept" if label == b["label"] else "correct", label, place or None):
@@ -435,10 +460,18 @@ def _all_boxes(ws, project, state, open_boxes):
             ss[key] = "dismiss"
             st.rerun()
         return
-    corrected = sum(1 for k in open_boxes if _row_class(state, k) != state["result"].boxes[k]["label"])
+    width, height = state["result"].width, state["result"].height
+    places = {k: _row_place(state, k, width, height) for k in open_boxes}
+    refused = [k for k in open_boxes if places[k] is False]
+    storing = [k for k in open_boxes if places[k] is not False]
+    corrected = sum(1 for k in storing if _row_class(state, k) != state["result"].boxes[k]["label"])
+    moved = sum(1 for k in storing if places[k])
     with st.container(border=True):
-        st.warning(t("plates.confirm_accept_all", n=len(open_boxes), corrected=corrected) if pending == "accept"
+        st.warning(t("plates.confirm_accept_all", n=len(storing), corrected=corrected) if pending == "accept"
                    else t("plates.confirm_dismiss_all", n=len(open_boxes)))
+        if pending == "accept" and (moved or refused):
+            st.caption(t("plates.confirm_moved", moved=moved, refused=len(refused),
+                         boxes=", ".join(str(k + 1) for k in refused) or "-"))
         cols = st.columns(2)
         go = cols[0].button(t("plates.confirm_go"), key=f"plates_bulk_go_{state['item_id']}", type="primary")
         if cols[1].button(t("action.cancel"), key=f"plates_bulk_cancel_{state['item_id']}"):
@@ -448,7 +481,6 @@ def _all_boxes(ws, project, state, open_boxes):
         return
     ss.pop(key, None)
     stored, repeated = 0, 0
-    width, height = state["result"].width, state["result"].height
     for k in open_boxes:
         label = _row_class(state, k) if pending == "accept" else None
         place = _row_place(state, k, width, height) if pending == "accept" else None
@@ -517,20 +549,36 @@ def _show_result(ws, project, state):
         st.info(t("plates.no_boxes"))
         _missed_defect(ws, state["item_id"])
         return
-    may_decide = common.permissions(ws)("correct_predictions")
+    may = common.permissions(ws)
+    may_decide = may("correct_predictions")
     if not may_decide:
         st.caption(t("plates.may_not_decide"))
+    reopened = _sync_decisions(ws, state)
+    if reopened:
+        st.info(t("plates.undone_elsewhere", boxes=", ".join(str(k + 1) for k in reopened)))
     earlier = result.extra.get("earlier", {})
     open_boxes = [k for k in range(len(result.boxes)) if k not in state["done"] and k not in earlier]
     if may_decide and open_boxes:
         _all_boxes(ws, project, state, open_boxes)
-    deciders = {k: d["user"] for k, d in plate_review.box_decisions(ws, result.extra["result_id"],
-                                                                     user=common.user()).items()}
-    may_delete = common.permissions(ws)("delete")
-    may_undo = lambda k: may_decide and k in deciders and (deciders[k] == common.user() or may_delete)  # noqa: E731
+    may_undo = lambda d: bool(may_decide and d and (d.get("user") == common.user() or may("delete")))  # noqa: E731
     for k in range(len(result.boxes)):
         _box_row(ws, project, state, k, image, may_decide, may_undo)
     _missed_defect(ws, state["item_id"])
+
+
+def _sync_decisions(ws, state):
+    """The rows as the library has them: a box decided or undone meanwhile (another tab, another person, the
+    command line) shows so. Returns the boxes undone elsewhere (open again)."""
+    decisions = plate_review.box_decisions(ws, state["result"].extra["result_id"], user=common.user())
+    state["decisions"] = decisions
+    gone = sorted(k for k, v in state["done"].items() if v != "repeated" and k not in decisions)
+    for k in gone:
+        _forget_row(state, k)
+    for k, d in decisions.items():
+        state["done"][k] = d["decision"]
+        state.setdefault("labels", {})[k] = d["label"]
+        state.setdefault("moved", {})[k] = d["place"]
+    return gone
 
 
 def _missed_defect(ws, plate_id):
