@@ -763,3 +763,17 @@ def test_predict_sends_a_missed_defect_to_cut_crops_or_says_who_draws_it(ws):
     at.button(key=f"plates_missed_{plate_id}").click().run()  # the local admin may cut crops
     no_exception(at)
     assert at.session_state["crop_plate"] == plate_id  # Cut crops opens with this plate
+
+
+def test_a_new_search_of_a_plate_starts_every_row_at_the_models_box(ws):
+    """Found by a browser pass: the rows' fields are keyed by plate and box number, and a new search of the same
+    plate showed the previous search's typed place ("Box moved") on another box."""
+    at, plate_id = _search_new_plate(ws, 906, "again.png")
+    b = at.session_state["plates_result"]["result"].boxes[0]
+    at.number_input(key=f"plates_place_{plate_id}_0_w").set_value(b["w"] - 4).run()
+    assert at.button(key=f"plates_ok_{plate_id}_0").label == "Save moved box"
+    at.button(key="plates_find").click().run()
+    no_exception(at)
+    new = at.session_state["plates_result"]["result"].boxes[0]
+    assert [at.number_input(key=f"plates_place_{plate_id}_0_{n}").value for n in "xywh"] == [new[n] for n in "xywh"]
+    assert at.button(key=f"plates_ok_{plate_id}_0").label != "Save moved box"

@@ -195,10 +195,19 @@ def _find(ws, project, run_id, uploads, pick, threshold=None):
                                      progress=_progress)
     entries = [{"item_id": int(r.extra["item_id"]), "run_id": run_id, "result": r, "done": {},
                 "threshold": threshold} for r in out["results"]]
+    _fresh_rows(entries)
     st.session_state["plates_batch"] = {"run_id": run_id, "serial": uuid.uuid4().hex, "entries": entries,
                                         "rejected": out["rejected"], "repeated": out["repeated"]}
     st.session_state["plates_pos"] = 0
     st.session_state["plates_result"] = entries[0] if entries else None
+
+
+def _fresh_rows(entries):
+    """A new search (or a reopened one) of a plate starts with the model's class and place in every row: the
+    rows' fields are keyed by plate and box number, and box k of another search is another box."""
+    prefixes = tuple(f"plates_{kind}_{e['item_id']}_" for e in entries for kind in ("cls", "place"))
+    for key in [k for k in st.session_state if isinstance(k, str) and k.startswith(prefixes)]:
+        del st.session_state[key]
 
 
 def _threshold_choice(prefix="plates", estimate=None):
@@ -343,8 +352,9 @@ def _place_fields(state, k, image, may_decide):
         cols = st.columns(4)
         limits = {"x": (0, w - 2), "y": (0, h - 2), "w": (2, w), "h": (2, h)}
         for col, n in zip(cols, ("x", "y", "w", "h"), strict=True):
-            col.number_input(t(f"plates.place_{n}"), min_value=limits[n][0], max_value=limits[n][1], value=b[n],
-                             step=1, key=f"{key}_{n}")
+            start = {} if f"{key}_{n}" in st.session_state else {"value": b[n]}  # set by the reset callback
+            col.number_input(t(f"plates.place_{n}"), min_value=limits[n][0], max_value=limits[n][1], step=1,
+                             key=f"{key}_{n}", **start)
         place = _row_place(state, k, w, h)
         if place is False:  # the reason, as the library words it
             try:
@@ -412,7 +422,7 @@ def _box_row(ws, project, state, k, image, may_decide, may_undo):
         return
     if earlier is not None:
         cols[1].caption(_earlier_caption(earlier))
-        if earlier["decision"] != "cut" and may_undo(earlier) and cols[3].button(
+        if earlier["decision"] != "cut" and may_undo(earlier) and cols[1].button(
                 t("plates.undo"), key=f"plates_undo_{state['item_id']}_{k}", icon=":material/undo:",
                 help=t("plates.undo_help")):
             _undo(ws, project, state, k, earlier)
@@ -688,6 +698,7 @@ def _earlier_searches(ws, project):
                        for r in targets]
             entries = [{"item_id": int(r.extra["item_id"]), "run_id": r.extra["run_id"], "result": r,
                         "done": dict(r.extra["decided"]), "threshold": None} for r in results]
+            _fresh_rows(entries)
             ss["plates_batch"] = {"run_id": None, "serial": uuid.uuid4().hex, "entries": entries, "rejected": [],
                                   "repeated": [], "reopened": True}
             ss["plates_pos"] = 0
