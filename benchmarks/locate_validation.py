@@ -108,6 +108,17 @@ whole image: 22.5 per plate on average) is cut from the plate and its features e
   ``VARIANT:ARG+power=E``: the variant scoring a candidate ``P(match) * P(tight) ** E`` (shipped: E = 0.5);
   ``VARIANT:ARG+notight`` (last): the variant's scorers without their tight trees (:attr:`BoxScorer.tight`,
   the library's since locator format 16), as before.
+* ``VARIANT:ARG+tta`` / ``+ttafeat`` / ``+flipaug`` (anywhere, any of them; ``crop-*`` variants): another crop
+  stage, the first-stage map unchanged (:class:`AugmentedOracle`). ``+tta``: each candidate's crop (windows
+  included) classified as the mean of the crop classifier's probabilities over the crop, its left-right mirror
+  and its upside-down mirror; the scorer's crop feature columns stay the crop's own (``+ttafeat``: ``+tta`` with
+  them the mean of the three as well). The windows' mirrored features are extracted once and kept in
+  ``WORKDIR/window-features-<cut>-tta.npz``. ``+flipaug``: the crop classifier also trained on a left-right and
+  an upside-down mirrored copy of each of its training crops (the run's crops of plates 1..cut and the
+  background windows, same labels; :func:`_flipaug_locator`); the windows reclassified by it.
+
+``--crop-cache``: every crop's features (as cut and mirrored) kept in ``WORKDIR/crop-features-<cut>.npz``
+(:class:`CropFeatureStore`) and read back by the next run; the numbers are the same with or without it.
 
 ``--flip``: every variant's scorers also learn from the training folds' plates mirrored left to right (their
 windows classified by the same validation locator, cached in ``validation-<cut>-f<format>-flip.npz`` and
@@ -170,6 +181,19 @@ each draw (0.599 / 0.558 / 0.576), ``+fuse=0.7`` 0.601 / 0.529 / 0.569, ``+fuse=
 precision >= 0.6 went from 0.571 to 0.581 (calibrated 0.529 / 0.683 -> 0.521 / 0.690), the crop stage's from
 0.685 to 0.664 (calibrated 0.591 / 0.705 -> 0.568 / 0.706): averaging a crop stage's well-fitting box with its
 neighbours moves it off the defect more often than onto it.
+
+Flips in the crop stage (2026-12-08, seeds 0-2, same workspace and draws; F1 / recall at precision >= 0.6 / along
+the scaled calibrated thresholds, means; the map unchanged): ``crop-structure:trees400,0.3`` 0.669 / 0.650 / 0.662
+(0.683 / 0.656 / 0.668, 0.661 / 0.639 / 0.652, 0.671 / 0.649 / 0.666: the numbers above again). ``+tta`` (each
+crop, windows included, classified as the mean over it and its two mirrors) 0.650 / 0.645 / 0.656 (F1 0.648 /
+0.648 / 0.652, lower in each draw; 0.648 / 0.637 / 0.649); ``+flipaug`` (the crop classifier also trained on
+both mirrors of its crops) 0.651 / 0.621 / 0.648 (0.615 / 0.643 / 0.606); ``+flipaug+tta`` 0.656 / 0.648 /
+0.662 (F1 0.654 / 0.644 / 0.670; 0.653 / 0.637 / 0.654: better in the third draw only); ``+ttafeat`` (the
+crop's feature columns averaged over the mirrors too) 0.636 / 0.611 / 0.632, lower in each draw: none better
+than the default in every draw, not kept (why the mirrors do not help was not looked into). Cost: the crop
+stage took 0.22 s per 200 x 200 plate (111 crops cut from it, the windows' probabilities reused), with TTA
+1.39 s (the crops' mirrors 0.45 s, the windows' 0.71 s, since the windows must be reclassified): over the 1 s
+target.
 
 Seed 0 (2026-12-06, a workspace rebuilt on another machine: the same code gives ``crop-structure:trees400,0.3``
 0.62 / 0.75, F1 0.677, recall at precision >= 0.6 0.658, along the scaled calibrated thresholds 0.674), not
@@ -485,7 +509,7 @@ class CropOracle:
     spec, same working-size policy as a training crop). Results are kept per (plate, box).
     """
 
-    def __init__(self, ws, run_id, cut, ctx, feature_cache):
+    def __init__(self, ws, run_id, cut, ctx, feature_cache, crop_cache=None):
         t0 = time.perf_counter()
         v = validation_locator(ws, run_id, cut)
         self.model, spec = v["model"], v["spec"]
@@ -498,6 +522,7 @@ class CropOracle:
         if len(self.images) != len(ctx.plates):
             raise RuntimeError("validation plates differ from the cache")
         self.cache = [{} for _ in ctx.plates]
+        self.store = CropFeatureStore(self.images, spec, crop_cache)  # a box's features extracted once
         self.n_extracted, self.seconds = 0, 0.0
         self.feats, self.feature_cache, self.window_px = None, feature_cache, []
         for i, p in enumerate(ctx.plates):  # the windows as cell-aligned pixel boxes
@@ -519,9 +544,7 @@ class CropOracle:
         keys = [tuple(b) for b in np.asarray(boxes, np.int64).tolist()]
         new = sorted({k for k in keys if k not in self.feats[i]})
         if new:
-            img = self.images[i]
-            X = np.asarray(extract([img[y0:y1, x0:x1] for x0, y0, x1, y1 in new], self.spec), np.float32)
-            self.feats[i].update(zip(new, X, strict=True))
+            self.feats[i].update(zip(new, self.store.get(i, new), strict=True))
         return np.array([self.feats[i][k] for k in keys], np.float64).reshape(len(keys), -1)
 
     def _window_features(self):
@@ -552,13 +575,176 @@ class CropOracle:
         new = sorted({k for k in keys if k not in self.cache[i]})
         if new:
             t0 = time.perf_counter()
-            img = self.images[i]
-            X = np.asarray(extract([img[y0:y1, x0:x1] for x0, y0, x1, y1 in new], self.spec), np.float64)
+            X = self.store.get(i, new).astype(np.float64)  # extract gives float32: the same values as before
             for k, p in zip(new, loc_mod._predict(self.model, X), strict=True):
                 self.cache[i][k] = p
             self.n_extracted += len(new)
             self.seconds += time.perf_counter() - t0
         return np.array([self.cache[i][k] for k in keys]).reshape(len(keys), len(self.ctx.classes))
+
+
+_MIRRORS = {"": lambda c: c, "lr": lambda c: np.ascontiguousarray(c[:, ::-1]),
+            "ud": lambda c: np.ascontiguousarray(c[::-1])}
+
+
+class CropFeatureStore:
+    """The run's features (float32, as :func:`extract` gives them) of plates' pixel boxes, as cut (``""``) or
+    mirrored left to right (``"lr"``) or upside down (``"ud"``), each extracted once and shared by every crop
+    classifier; ``path`` (``--crop-cache``): kept in a file across processes (the windows' are not: they have
+    files of their own, see :meth:`preset`)."""
+
+    def __init__(self, images, spec, path=None):
+        self.images, self.spec, self.path = images, spec, path
+        self.data = {o: [{} for _ in images] for o in _MIRRORS}
+        self.preset_data = {o: [{} for _ in images] for o in _MIRRORS}
+        self.n_extracted, self.seconds = dict.fromkeys(_MIRRORS, 0), dict.fromkeys(_MIRRORS, 0.0)
+        self.dirty = False
+        if path is not None and Path(path).exists():
+            z = np.load(path, allow_pickle=False)
+            orients = list(_MIRRORS)
+            for (o, i, *box), x in zip(z["keys"].tolist(), z["X"], strict=True):
+                self.data[orients[o]][i][tuple(box)] = x
+
+    def preset(self, orient, i, features):
+        """Features of plate ``i``'s boxes known beforehand (``{box: row}``: the windows', from their cache)."""
+        self.preset_data[orient][i].update(features)
+
+    def get(self, i, keys, orient=""):
+        """(K, F) float32 features of plate ``i``'s pixel boxes ``keys`` (tuples), mirrored as ``orient``."""
+        have, known = self.data[orient][i], self.preset_data[orient][i]
+        new = sorted({k for k in keys if k not in have and k not in known})
+        if new:
+            t0 = time.perf_counter()
+            img, mirror = self.images[i], _MIRRORS[orient]
+            X = np.asarray(extract([mirror(img[y0:y1, x0:x1]) for x0, y0, x1, y1 in new], self.spec), np.float32)
+            have.update(zip(new, X, strict=True))
+            self.n_extracted[orient] += len(new)
+            self.seconds[orient] += time.perf_counter() - t0
+            self.dirty = True
+        return np.array([known[k] if k in known else have[k] for k in keys], np.float32).reshape(len(keys), -1)
+
+    def save(self):
+        if self.path is None or not self.dirty:
+            return
+        keys, X = [], []
+        for o, orient in enumerate(_MIRRORS):
+            for i, d in enumerate(self.data[orient]):
+                keys += [(o, i, *k) for k in d]
+                X += list(d.values())
+        tmp = Path(self.path).with_name(Path(self.path).stem + ".tmp.npz")
+        np.savez(tmp, keys=np.array(keys, np.int64).reshape(-1, 6), X=np.array(X, np.float32))
+        os.replace(tmp, self.path)
+        self.dirty = False
+
+
+def _mirrored_windows(oracle, path):
+    """Every validation plate's windows' features mirrored left to right and upside down into the oracle's
+    store (extracted once, kept in ``path``: ``WORKDIR/window-features-<cut>-tta.npz``)."""
+    ctx = oracle.ctx
+    if getattr(ctx, "n_original", len(ctx.plates)) != len(ctx.plates):
+        raise NotImplementedError("+tta / +ttafeat with --flip")
+    if path.exists():
+        z = np.load(path, allow_pickle=False)
+        X, index = {o: z["X_" + o] for o in ("lr", "ud")}, z["index"]
+    else:
+        t0 = time.perf_counter()
+        X = {o: [] for o in ("lr", "ud")}
+        for i, p in enumerate(ctx.plates):
+            crops = loc_mod._window_crops(oracle.images[i], np.asarray(p["windows"], np.int64))
+            for o in X:
+                X[o].append(np.asarray(extract([_MIRRORS[o](c) for c in crops], oracle.spec), np.float32))
+        X = {o: np.vstack(v) for o, v in X.items()}
+        index = np.cumsum([0] + [len(p["windows"]) for p in ctx.plates])
+        np.savez(path, X_lr=X["lr"], X_ud=X["ud"], index=index)
+        print(f"mirrored window features extracted in {time.perf_counter() - t0:.0f} s "
+              f"({(time.perf_counter() - t0) / len(ctx.plates):.2f} s per plate)", file=sys.stderr)
+    for i, (a, b) in enumerate(itertools.pairwise(index.tolist())):
+        for o in ("lr", "ud"):
+            oracle.store.preset(o, i, dict(zip(oracle.window_px[i], X[o][a:b], strict=True)))
+
+
+def _flipaug_locator(ws, run_id, cut):
+    """``+flipaug``'s crop classifier: :func:`validation_locator`'s locator (``loc_mod._fit_locator``'s recipe
+    and settings: the run's crops of plates 1..cut + background windows, seed 0) also trained on a copy of each
+    of those crops mirrored left to right and one mirrored upside down (same labels); fitted once."""
+    key = (str(ws.root), run_id, cut, "flipaug")
+    if key not in _LOCATORS:
+        from defectlab.learn.models import make_model
+
+        t0 = time.perf_counter()
+        v = validation_locator(ws, run_id, cut)
+        run = get_run(ws, run_id, with_items=True)
+        spec, sides = v["spec"], v["sides"]
+        train = [r for r in v["rows"] if _plate_no(r["source"]) <= cut]
+        bg = loc_mod._background_set(ws, train, sides, 2, 0)
+        bg = bg + loc_mod._hard_negatives(ws, run, train, cap=len(bg))
+        X = np.vstack([loc_mod._item_features(ws, run["run_id"], [r["id"] for r in train]),
+                       loc_mod._crop_features(ws, bg, spec)])
+        y = [r["label"] for r in train] + [BACKGROUND] * len(bg)
+        crops = [load_item_image(ws, get_item(ws, r["id"])) for r in train] + list(bg)
+        mirrors = [_MIRRORS["lr"](c) for c in crops] + [_MIRRORS["ud"](c) for c in crops]
+        X = np.vstack([X, np.asarray(extract(mirrors, spec), np.float64)])
+        params = run.get("params") or {}
+        model = make_model(run["model"], params.get("model_preset", "fast"), random_state=0, n_jobs=1,
+                           class_weight=params.get("class_weight", "balanced"))
+        model.fit(X, np.array(y * 3))
+        _LOCATORS[key] = model
+        print(f"+flipaug crop classifier ({len(y)} crops x 3) fitted in {time.perf_counter() - t0:.0f} s",
+              file=sys.stderr)
+    return _LOCATORS[key]
+
+
+class AugmentedOracle:
+    """The crop stage of ``+tta`` / ``+ttafeat`` / ``+flipaug`` (the first-stage map stays the locator's).
+
+    ``flipaug``: the crop classifier is :func:`_flipaug_locator` (the windows reclassified by it from their
+    cached features); ``tta``: a crop's probabilities are the mean of the classifier's over the crop, its
+    left-right mirror and its upside-down mirror (the windows' mirrors too); ``ttafeat``: the crop's feature
+    columns the mean of the three as well (otherwise the crop's own, as :class:`CropOracle` gives them).
+    """
+
+    def __init__(self, base, ws, run_id, cut, flipaug, tta, ttafeat, window_cache):
+        self.base, self.ctx, self.images, self.spec, self.store = base, base.ctx, base.images, base.spec, base.store
+        self.model = _flipaug_locator(ws, run_id, cut) if flipaug else base.model
+        self.flipaug, self.tta, self.ttafeat = flipaug, tta or ttafeat, ttafeat
+        self.window_cache, self.windows_ready = window_cache, False
+        self.cache = [{} for _ in self.ctx.plates]
+        self.n_extracted, self.seconds = 0, 0.0
+
+    def _mirrored(self, i, keys, orient):
+        if not self.windows_ready:
+            _mirrored_windows(self.base, self.window_cache)
+            self.windows_ready = True
+        return self.store.get(i, keys, orient).astype(np.float64)
+
+    def features(self, i, boxes):
+        X = self.base.features(i, boxes)
+        if self.ttafeat:
+            keys = [tuple(b) for b in np.asarray(boxes, np.int64).tolist()]
+            X = (X + self._mirrored(i, keys, "lr") + self._mirrored(i, keys, "ud")) / 3
+        return X
+
+    def probs(self, i, boxes):
+        keys = [tuple(b) for b in np.asarray(boxes, np.int64).tolist()]
+        new = sorted({k for k in keys if k not in self.cache[i]})
+        if new:
+            t0 = time.perf_counter()
+            px = np.array(new, np.int64).reshape(-1, 4)
+            P = loc_mod._predict(self.model, self.base.features(i, px)) if self.flipaug else self.base.probs(i, px)
+            if self.tta:
+                P = (P + sum(loc_mod._predict(self.model, self._mirrored(i, new, o)) for o in ("lr", "ud"))) / 3
+            self.cache[i].update(zip(new, P, strict=True))
+            self.n_extracted += len(new)
+            self.seconds += time.perf_counter() - t0
+        return np.array([self.cache[i][k] for k in keys]).reshape(len(keys), len(self.ctx.classes))
+
+
+def _augmented_oracle(ctx, flipaug, tta, ttafeat):
+    key = (flipaug, tta or ttafeat, ttafeat)
+    if key not in ctx.augmented:
+        ctx.augmented[key] = AugmentedOracle(ctx.oracle, ctx.ws, ctx.run_id, ctx.cut, flipaug, tta, ttafeat,
+                                             ctx.workdir / f"window-features-{ctx.cut}-tta.npz")
+    return ctx.augmented[key]
 
 
 CROP_FEATURES = ("crop_p", "crop_other", "crop_background", "crop_rank")
@@ -973,6 +1159,8 @@ def run_variant(ctx, folds, variant, errors=None):
 
     ``errors``: a dict that gets, for each threshold key of the counts, the sums of
     :func:`~defectlab.learn.box_ranker.error_breakdown` over the plates."""
+    augment = set(re.findall(r"\+(flipaug|ttafeat|tta)(?=\+|$)", variant))  # anywhere: the crop stage's
+    variant = re.sub(r"\+(?:flipaug|ttafeat|tta)(?=\+|$)", "", variant)
     name, _, arg = variant.partition(":")
     arg, _, fuse_top = arg.partition("+fusetop=")  # VARIANT:ARG+fusetop=K (last): kept boxes fused, top K
     arg, _, fuse = arg.partition("+fuse=")  # VARIANT:ARG+fuse=T[,C[,S]] (last): weighted box fusion
@@ -1050,7 +1238,10 @@ def run_variant(ctx, folds, variant, errors=None):
         def make(random_state, n_trees=200):
             return _SoftOrMatch(match_model(random_state, n_trees), SoftTight(random_state, n_trees, colsample))
         bp._new_model = make
+    saved_oracle = getattr(ctx, "oracle", None)
     try:
+        if augment:  # VARIANT:ARG+tta / +ttafeat / +flipaug: another crop stage (AugmentedOracle)
+            ctx.oracle = _augmented_oracle(ctx, "flipaug" in augment, "tta" in augment, "ttafeat" in augment)
         for k in range(folds.max() + 1):
             train = _with_mirrors(ctx, np.flatnonzero(folds != k).tolist())
             test = np.flatnonzero(folds == k).tolist()
@@ -1084,6 +1275,7 @@ def run_variant(ctx, folds, variant, errors=None):
         bp._MAX_IOU, bp._MAX_INSIDE = saved_limits
         bp._TIGHT_POWER, bp.proposal_targets, bp._SOFT_SIGMA = saved_power, saved_targets, saved_sigma
         bp._suppressed = saved_suppressed
+        ctx.oracle = saved_oracle
     return counts
 
 
@@ -1474,6 +1666,8 @@ def main(argv=None):
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS))
     ap.add_argument("--flip", action="store_true",
                     help="the scorers also learn from the training folds' plates mirrored left to right")
+    ap.add_argument("--crop-cache", action="store_true",
+                    help="keep the crops' features in WORKDIR/crop-features-<cut>.npz across runs")
     ap.add_argument("--errors", action="store_true",
                     help="also count why true boxes were missed and what the wrong boxes are "
                          "(box_ranker.error_breakdown)")
@@ -1488,8 +1682,10 @@ def main(argv=None):
         _, mirrored = validation_plates(ws, run_id, args.cut, flip_cache, flip=True)
     ctx = Context(classes, plates + mirrored)
     ctx.ws, ctx.run_id, ctx.cut, ctx.presence, ctx.n_original = ws, run_id, args.cut, {}, len(plates)
+    ctx.workdir, ctx.augmented = Path(args.workdir), {}
     if any(v.startswith("crop-") or v == "context:crop" for v in args.variants):
-        ctx.oracle = CropOracle(ws, run_id, args.cut, ctx, Path(args.workdir) / f"window-features-{args.cut}.npz")
+        ctx.oracle = CropOracle(ws, run_id, args.cut, ctx, Path(args.workdir) / f"window-features-{args.cut}.npz",
+                                Path(args.workdir) / f"crop-features-{args.cut}.npz" if args.crop_cache else None)
     out = {"plates": len(plates), "true_boxes": sum(len(p["truth"]) for p in plates), "seeds": args.seeds,
            "variants": {}}
     for variant in args.variants:
@@ -1527,6 +1723,14 @@ def main(argv=None):
         if variant.startswith("crop-"):
             print(f"crops extracted so far: {ctx.oracle.n_extracted} in {ctx.oracle.seconds:.1f} s "
                   f"({ctx.oracle.n_extracted / len(plates):.1f} per plate)", flush=True)
+            store = ctx.oracle.store
+            if any(store.n_extracted.values()) or ctx.augmented:
+                print("  features extracted: " + ", ".join(
+                    f"{o or 'as cut'} {store.n_extracted[o]} in {store.seconds[o]:.1f} s" for o in _MIRRORS) +
+                    "".join(f"; {'+'.join(n for n, f in zip(('flipaug', 'tta', 'ttafeat'), key, strict=True) if f)}"
+                            f" crop stage {o.n_extracted} boxes in {o.seconds:.1f} s"
+                            for key, o in ctx.augmented.items()), flush=True)
+            store.save()
     print(json.dumps(out))
     return out
 
