@@ -777,3 +777,57 @@ def test_a_new_search_of_a_plate_starts_every_row_at_the_models_box(ws):
     new = at.session_state["plates_result"]["result"].boxes[0]
     assert [at.number_input(key=f"plates_place_{plate_id}_0_{n}").value for n in "xywh"] == [new[n] for n in "xywh"]
     assert at.button(key=f"plates_ok_{plate_id}_0").label != "Save moved box"
+
+
+def _as(root, user, page):
+    """The app signed in as ``user`` (team mode), on ``page``."""
+    from streamlit.testing.v1 import AppTest
+    from ui_support import APP, PAGES
+
+    at = AppTest.from_file(APP, default_timeout=SEARCH_TIMEOUT)
+    at.session_state["workspace"] = str(root)
+    at.session_state["lang"] = "en"
+    at.session_state["auth_user"] = user
+    at.session_state["last_seen"] = time.time()
+    at.run()
+    at.switch_page(f"{PAGES}/{page}.py").run()
+    return at
+
+
+def test_in_team_mode_undo_is_offered_for_ones_own_decisions_and_to_leads(tmp_path):
+    """The page offers what the library allows: a supervisor undoes their own decision, not another
+    supervisor's (that deletes their crop: leads and admins), and is told who draws a missed defect."""
+    from defectlab import team
+    from defectlab.learn.locate import LocateSettings
+    from defectlab.learn.plate_review import decide_box, locate_plate
+
+    ws = plates_workspace(tmp_path)
+    pw = "Steel-2024!xyz"
+    team.create_user(ws, "lee", pw, "lead", by="local", admin_password="Admin-pass-2024")
+    for name in ("sam", "sue"):
+        team.create_user(ws, name, pw, "supervisor", by="local")
+    for plate_id in _new_plates(ws):  # the first new plate the run finds a box on
+        result = locate_plate(ws, "Plates", plate_id, user="sam", settings=LocateSettings(threshold=0.01))
+        if result.boxes:
+            break
+    assert result.boxes, "the synthetic plates should show defects at threshold 0.01"
+    decide_box(ws, "Plates", result.extra["result_id"], 0, "dismiss", user="sam")
+
+    def rows_as(user):
+        at = _as(ws.root, user, "predict")
+        at.toggle(key="plates_earlier").set_value(True).run()
+        at.button(key="plates_earlier_go").click().run()
+        no_exception(at)
+        return at
+
+    at = rows_as("sue")
+    assert not [b for b in at.button if b.key == f"plates_undo_{plate_id}_0"]
+    assert any("drawn on the Cut crops page by an annotator or a lead" in c.value for c in at.caption)
+    assert not [b for b in at.button if b.key == f"plates_missed_{plate_id}"]
+    at = rows_as("sam")
+    assert [b for b in at.button if b.key == f"plates_undo_{plate_id}_0"]
+    at = rows_as("lee")
+    at.button(key=f"plates_undo_{plate_id}_0").click().run()
+    no_exception(at)
+    assert 0 not in at.session_state["plates_result"]["done"]
+    assert [b for b in at.button if b.key == f"plates_missed_{plate_id}"]  # a lead may cut crops
