@@ -201,7 +201,8 @@ if ss.get("ib_open"):
                     t("items.col.seconds"): "" if e["seconds"] is None else f"{e['seconds']:.1f}",
                     t("items.col.comment"): t_plain("items.gold_answer") if e["gold"]
                     else common.comment_text(e["comment"]),
-                } for e in d["history"]]), hide_index=True, width="stretch")
+                } for e in d["history"]]), hide_index=True, width="stretch",
+                    column_config={t("items.col.comment"): st.column_config.TextColumn(width="large")})
             else:
                 st.caption(t("items.no_history"))
             if d["predictions"]:
