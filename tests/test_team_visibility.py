@@ -1,10 +1,8 @@
 """Blind overlap: everything an annotator sees of an item's labels goes through defectlab.team.visibility
 (library rules, then the Label book example pickers and the Cut crops captions through AppTest)."""
 
-import time
 
-from streamlit.testing.v1 import AppTest
-from ui_support import APP, PAGES, no_exception, tiny_workspace
+from ui_support import no_exception, signed_in_app, tiny_workspace
 
 from defectlab import ingest, team
 from defectlab.store import annotate, items_frame
@@ -23,13 +21,7 @@ def _team(root, plate=False):
 
 
 def _as(root, user, page):
-    at = AppTest.from_file(APP, default_timeout=30)
-    at.session_state["workspace"] = str(root)
-    at.session_state["lang"] = "en"
-    at.session_state["auth_user"] = user
-    at.session_state["last_seen"] = time.time()
-    at.run()
-    at.switch_page(f"{PAGES}/{page}.py").run()
+    at = signed_in_app(root, user, page)
     no_exception(at)
     return at
 

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 from synthetic import write_voc_plates
-from ui_support import app, no_exception
+from ui_support import app, no_exception, signed_in_app
 
 from defectlab.demo import make_plate_images
 from defectlab.ingest import add_plate, import_source
@@ -779,21 +779,6 @@ def test_a_new_search_of_a_plate_starts_every_row_at_the_models_box(ws):
     assert at.button(key=f"plates_ok_{plate_id}_0").label != "Save moved box"
 
 
-def _as(root, user, page):
-    """The app signed in as ``user`` (team mode), on ``page``."""
-    from streamlit.testing.v1 import AppTest
-    from ui_support import APP, PAGES
-
-    at = AppTest.from_file(APP, default_timeout=SEARCH_TIMEOUT)
-    at.session_state["workspace"] = str(root)
-    at.session_state["lang"] = "en"
-    at.session_state["auth_user"] = user
-    at.session_state["last_seen"] = time.time()
-    at.run()
-    at.switch_page(f"{PAGES}/{page}.py").run()
-    return at
-
-
 def test_in_team_mode_undo_is_offered_for_ones_own_decisions_and_to_leads(tmp_path):
     """The page offers what the library allows: a supervisor undoes their own decision, not another
     supervisor's (that deletes their crop: leads and admins), and is told who draws a missed defect."""
@@ -814,7 +799,7 @@ def test_in_team_mode_undo_is_offered_for_ones_own_decisions_and_to_leads(tmp_pa
     decide_box(ws, "Plates", result.extra["result_id"], 0, "dismiss", user="sam")
 
     def rows_as(user):
-        at = _as(ws.root, user, "predict")
+        at = signed_in_app(ws.root, user, "predict", timeout=SEARCH_TIMEOUT)
         at.toggle(key="plates_earlier").set_value(True).run()
         at.button(key="plates_earlier_go").click().run()
         no_exception(at)

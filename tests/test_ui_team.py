@@ -3,7 +3,7 @@ assigned queue with blind labels, QC accept / reject, agreement, throughput CSV,
 
 import time
 
-from ui_support import app, no_exception, tiny_workspace
+from ui_support import app, no_exception, signed_in_app, tiny_workspace
 
 from defectlab import team
 from defectlab.store import annotate, label_history
@@ -23,17 +23,7 @@ def _team_ws(root, n_items=10):
 
 
 def _as(at_root, user, page, lang="en"):
-    from streamlit.testing.v1 import AppTest
-    from ui_support import APP, PAGES
-
-    at = AppTest.from_file(APP, default_timeout=30)
-    at.session_state["workspace"] = str(at_root)
-    at.session_state["lang"] = lang
-    at.session_state["auth_user"] = user
-    at.session_state["last_seen"] = time.time()
-    at.run()
-    at.switch_page(f"{PAGES}/{page}.py").run()
-    return at
+    return signed_in_app(at_root, user, page, lang=lang)
 
 
 def test_first_account_starts_team_mode(tmp_path):

@@ -61,6 +61,21 @@ def app(ws_root, page=None, timeout=30):
     return at
 
 
+def signed_in_app(ws_root, user, page, lang="en", timeout=30):
+    """An AppTest of app.py on a team-mode ``ws_root`` with ``user`` signed in (as the login page leaves the
+    session), switched to ``page``."""
+    import time
+
+    at = AppTest.from_file(APP, default_timeout=timeout)
+    at.session_state["workspace"] = str(ws_root)
+    at.session_state["lang"] = lang
+    at.session_state["auth_user"] = user
+    at.session_state["last_seen"] = time.time()
+    at.run()
+    at.switch_page(f"{PAGES}/{page}.py").run()
+    return at
+
+
 def no_exception(at):
     """Assert the run raised nothing; show the exceptions otherwise."""
     assert not at.exception, [e.value for e in at.exception]
