@@ -4,6 +4,9 @@ A router only: it sets the session defaults, gates login in team mode and lists 
 lives in ``defectlab/ui/pages/`` and calls the library.
 """
 
+import re
+from urllib.parse import urlparse
+
 import streamlit as st
 
 from defectlab.errors import DefectlabError
@@ -53,6 +56,26 @@ def _home(_name):
     st.switch_page(_MADE["projects"])
 
 
+def _unknown(name):
+    """An address that names no page (a mistyped or old bookmark): the home page, saying so."""
+    common.flash("info", t("nav.unknown_page", name=name))
+    _home(name)
+
+
+def _unknown_name():
+    """The last part of this tab's address when it names no page of the app, else None: answered by a stand-in
+    (:func:`_unknown`) instead of Streamlit's English "Page not found" dialog."""
+    try:
+        path = urlparse(st.context.url or "").path
+    except (TypeError, ValueError, RuntimeError):
+        return None
+    base = "/" + (st.get_option("server.baseUrlPath") or "").strip("/")
+    rest = path[len(base):] if path.startswith(base) else path
+    name = rest.strip("/")
+    known = set(common.page_names()) | {f"{n}-home" for n in ("projects", "login")}
+    return name if re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name) and name not in known else None
+
+
 def _not_here(_name):
     st.title(t("nav.not_here_title"))
     st.info(t("nav.not_for_role") if team else t("nav.not_in_single_user"))
@@ -70,7 +93,8 @@ logged_in = bool(session.gate(ws, team))  # the server-side session of this tab 
 if team and not logged_in:
     st.session_state.pop("user", None)
     login = _page("login", "nav.login", ":material/login:", default=True)
-    nav = st.navigation([login, *(_elsewhere(name, _sign_in_first, "nav.login") for name in common.page_names())])
+    names = [*common.page_names(), *filter(None, [_unknown_name()])]
+    nav = st.navigation([login, *(_elsewhere(name, _sign_in_first, "nav.login") for name in names)])
 else:
     st.session_state["user"] = st.session_state["auth_user"] if team else "local"
     may = common.permissions()
@@ -112,6 +136,9 @@ else:
     hidden = [_elsewhere(name, _not_here, "nav.not_here_title") for name in common.page_names()
               if name not in shown and name != "login"]
     hidden += [_elsewhere(name, _home, "nav.projects") for name in ("projects", "login")]
+    unknown = _unknown_name()
+    if unknown:
+        hidden.append(_elsewhere(unknown, _unknown, "nav.projects"))
     nav = st.navigation({**{k: v for k, v in sections.items() if v}, "": hidden}, expanded=True)
     wanted = st.session_state.pop("after_login", None)
     if wanted in shown:  # the page a signed-out bookmark asked for

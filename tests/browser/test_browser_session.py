@@ -80,8 +80,8 @@ def test_a_bookmark_signs_in_first_then_opens_its_page_and_a_forbidden_one_says_
 
 
 def test_the_home_page_and_the_sign_in_page_by_their_own_names(server, browser):
-    """``/projects`` (the home page is served at ``/``) and ``/login`` once signed in showed Streamlit's English
-    "Page not found" dialog; they open the home page."""
+    """``/projects`` (the home page is served at ``/``), ``/login`` once signed in and an address naming no page
+    showed Streamlit's English "Page not found" dialog; they open the home page."""
     page = _sign_in(browser, server.url.rstrip("/") + "/login")  # signed out too
     page.wait_for_function("() => window.location.search.includes('s=')")
     token = page.url.split("?", 1)[1]
@@ -91,4 +91,10 @@ def test_the_home_page_and_the_sign_in_page_by_their_own_names(server, browser):
         page.get_by_text("Signed in as zhang.wei").wait_for()
         page.get_by_role("heading", name="Projects").first.wait_for()
         assert page.get_by_text("Page not found").count() == 0
+    # an address that names no page (a mistyped or old bookmark): the home page, saying so in the reader's words
+    page.goto(server.url.rstrip("/") + "/nonexistent?" + token)
+    wait_ready(page)
+    page.get_by_text('There is no page "nonexistent" in defectlab').wait_for()
+    page.get_by_role("heading", name="Projects").first.wait_for()
+    assert page.get_by_text("Page not found").count() == 0
     page.context.close()
