@@ -786,16 +786,18 @@ def test_in_team_mode_undo_is_offered_for_ones_own_decisions_and_to_leads(tmp_pa
     from defectlab.learn.locate import LocateSettings
     from defectlab.learn.plate_review import decide_box, locate_plate
 
-    ws = plates_workspace(tmp_path)
+    ws = plates_workspace(tmp_path, n_new=6)
     pw = "Steel-2024!xyz"
     team.create_user(ws, "lee", pw, "lead", by="local", admin_password="Admin-pass-2024")
     for name in ("sam", "sue"):
         team.create_user(ws, name, pw, "supervisor", by="local")
-    for plate_id in _new_plates(ws):  # the first new plate the run finds a box on
+    # the first new plate the run finds two boxes on: with one decided, it stays among the earlier searches
+    # with open boxes (how many boxes a plate gets varies between library versions)
+    for plate_id in _new_plates(ws):
         result = locate_plate(ws, "Plates", plate_id, user="sam", settings=LocateSettings(threshold=0.01))
-        if result.boxes:
+        if len(result.boxes) >= 2:
             break
-    assert result.boxes, "the synthetic plates should show defects at threshold 0.01"
+    assert len(result.boxes) >= 2, "the synthetic plates should show defects at threshold 0.01"
     decide_box(ws, "Plates", result.extra["result_id"], 0, "dismiss", user="sam")
 
     def rows_as(user):
