@@ -218,3 +218,20 @@ def test_undo_rows_are_append_only(team):
         with pytest.raises(sqlite3.DatabaseError, match="append-only"), ws.transaction() as conn:
             conn.execute(sql)
     assert np.all([r[0] for r in rows])
+
+
+def test_an_annotator_gets_the_models_boxes_to_cut_crops_but_may_not_predict(team):
+    """The Cut crops page's suggested boxes are for the annotators who cut crops (the issue's "the annotator
+    accepts, moves or deletes"); searching to predict stays the supervisors'."""
+    from defectlab.learn.locate import locate_item
+
+    ws, data = team
+    plate_id, _ = add_plate(ws, "Plates", data.pop(), "to_cut.png", user="lee", purpose="cut")
+    result = locate_item(ws, "Plates", plate_id, user="ann", purpose="cut", settings=LocateSettings(threshold=0.05))
+    assert result.extra["item_id"] == plate_id
+    with pytest.raises(PermissionDenied):
+        locate_item(ws, "Plates", plate_id, user="ann")
+    with pytest.raises(PermissionDenied):  # a supervisor does not cut crops
+        locate_item(ws, "Plates", plate_id, user="sam", purpose="cut")
+    with pytest.raises(InputError, match="'predict' or 'cut'"):
+        locate_item(ws, "Plates", plate_id, user="lee", purpose="<script>")

@@ -1396,19 +1396,28 @@ def _make_boxes(probs, windows, pmap, cell, classes, h, w, settings, learned, mi
     return boxes_from_map(pmap, classes, cell, h, w, threshold, min_box)
 
 
-def _prepared(ws, project, run_id, settings, user):
+_LOCATE_PURPOSES = {"predict": "predict", "cut": "cut_crops"}
+
+
+def _prepared(ws, project, run_id, settings, user, purpose="predict"):
     from defectlab.learn.runs import _require, resolve_run
     from defectlab.store.workspace import as_workspace
 
+    if purpose not in _LOCATE_PURPOSES:
+        raise InputError(msg("error.locate.purpose", "The 'purpose' parameter of locate_item must be 'predict' or "
+                             "'cut'. Got {purpose}.", purpose=repr(purpose)[:40]))
     ws = as_workspace(ws)
-    _require(ws, user, "predict")
+    _require(ws, user, _LOCATE_PURPOSES[purpose])
     run_id = resolve_run(ws, project, run_id)
     model, classes, info = locator_for_run(ws, run_id, background=settings.background, scales=settings.scales)
     return ws, run_id, model, classes, info
 
 
-def locate_item(ws, project, item_id, run_id=None, settings=None, user="local"):
+def locate_item(ws, project, item_id, run_id=None, settings=None, user="local", purpose="predict"):
     """Locate defects on a stored image (e.g. a plate added on the Predict page).
+
+    ``purpose``: ``"predict"`` (the Predict page: ``user`` needs ``predict``) or ``"cut"`` (the Cut crops page's
+    suggested boxes, which an annotator accepts, moves or deletes: ``cut_crops``; nothing is recorded).
 
     Returns
     -------
@@ -1418,7 +1427,7 @@ def locate_item(ws, project, item_id, run_id=None, settings=None, user="local"):
     from defectlab.store import get_item, get_project, load_item_image
 
     settings = settings or LocateSettings()
-    ws, run_id, model, classes, info = _prepared(ws, project, run_id, settings, user)
+    ws, run_id, model, classes, info = _prepared(ws, project, run_id, settings, user, purpose)
     proj = get_project(ws, project)
     item = get_item(ws, int(item_id))
     if item["project_id"] != proj.id:

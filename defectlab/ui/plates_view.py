@@ -780,7 +780,7 @@ def suggest_panel(ws, project, plate, generation):
                                              help=t("plates.suggest_help")):
         with common.guard(), st.spinner(t("plates.finding")):
             result = locate_item(ws, project, plate["id"], run_id=run_id, settings=LocateSettings(threshold=threshold),
-                                 user=common.user())
+                                 user=common.user(), purpose="cut")  # an annotator may (cut_crops)
             boxes = _new_boxes(ws, project, plate, result.boxes)
             ss["crop_suggestions"] = {"plate": int(plate["id"]), "generation": generation, "boxes": boxes,
                                       "expected": result.extra.get("expected"), "run_id": run_id,

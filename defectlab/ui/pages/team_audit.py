@@ -50,6 +50,8 @@ def _detail_value(key, value):
         return _known(f"audit.value.purpose.{value}", value)
     if key in ("role", "layout") and isinstance(value, str):
         return _known(f"{'role' if key == 'role' else 'import.layout'}.{value}", value)
+    if key == "box_index" and isinstance(value, int):  # stored from 0; the pages and comments count from 1
+        return value + 1
     if isinstance(value, float):
         return f"{value:.3f}"  # as the run tables round a metric
     return value
@@ -94,9 +96,12 @@ with common.guard():
         st.dataframe(deleted, hide_index=True, width="stretch")
         ids = [int(i) for i in (deleted["id"] if hasattr(deleted, "columns") else
                                 [d["id"] for d in deleted])]
-        pick = st.multiselect(t("audit.restore_pick"), ids, key="audit_restore", placeholder=t("common.choose"),
-                              select_all=False)  # Streamlit's "Select all" is English only
-        if st.button(t("audit.restore"), key="audit_restore_go", disabled=not pick):
-            restore_items(ws, pick, user=me)
-            common.flash("success", t("audit.restored", n=len(pick)))
-            st.rerun()
+        if not common.permissions(ws)("restore"):  # an admin's: a lead sees the list, not a refused button
+            st.caption(t("audit.restore_admin_only"))
+        else:
+            pick = st.multiselect(t("audit.restore_pick"), ids, key="audit_restore", placeholder=t("common.choose"),
+                                  select_all=False)  # Streamlit's "Select all" is English only
+            if st.button(t("audit.restore"), key="audit_restore_go", disabled=not pick):
+                restore_items(ws, pick, user=me)
+                common.flash("success", t("audit.restored", n=len(pick)))
+                st.rerun()
