@@ -641,8 +641,8 @@ def _mirrored_windows(oracle, path):
     """Every validation plate's windows' features mirrored left to right and upside down into the oracle's
     store (extracted once, kept in ``path``: ``WORKDIR/window-features-<cut>-tta.npz``)."""
     ctx = oracle.ctx
-    if getattr(ctx, "n_original", len(ctx.plates)) != len(ctx.plates):
-        raise NotImplementedError("+tta / +ttafeat with --flip")
+    if getattr(ctx, "n_original", len(ctx.plates)) != len(ctx.plates):  # main() refuses this combination
+        raise ValueError("+tta / +ttafeat do not combine with --flip")
     if path.exists():
         z = np.load(path, allow_pickle=False)
         X, index = {o: z["X_" + o] for o in ("lr", "ud")}, z["index"]
@@ -1672,6 +1672,8 @@ def main(argv=None):
                     help="also count why true boxes were missed and what the wrong boxes are "
                          "(box_ranker.error_breakdown)")
     args = ap.parse_args(argv)
+    if args.flip and any(re.search(r"\+(tta|ttafeat)\b", v) for v in args.variants):
+        ap.error("+tta / +ttafeat classify the validation plates' mirrors themselves: not with --flip")
     ws, run_id = _workspace(_neu_dir(args.neu), args.workdir, 240)
     run_id = resolve_run(ws, "NEU", run_id)
     cache = Path(args.workdir) / f"validation-{args.cut}-f{loc_mod._LOCATOR_FORMAT}.npz"  # a new locator: new windows

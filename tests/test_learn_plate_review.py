@@ -421,7 +421,9 @@ def test_earlier_searches_need_the_predict_role(team, user):
 
 
 def test_a_hostile_reopen_is_refused(team):
-    ws, _, _ = team
+    ws, _, data = team
+    if not recorded_results(ws, "Plates", user="sam"):  # run alone (or first on its worker): one search of its own
+        _result(ws, _plate(ws, data))
     rid = recorded_results(ws, "Plates", user="sam")[0]["result_id"]
     with pytest.raises(InputError, match="another project"):
         reopen_result(ws, "Other", rid, user="sam", with_map=False)

@@ -810,6 +810,7 @@ def dismissed_boxes(ws, project_id, before=None):
         ``{plate id: [((x0, y0, x1, y1), crop id or None), ...]}`` (image pixels), plates and boxes in
         decision order.
     """
+    from defectlab.learn.plate_review import _live
     from defectlab.store.workspace import as_workspace
 
     ws = as_workspace(ws)
@@ -817,8 +818,7 @@ def dismissed_boxes(ws, project_id, before=None):
            "JOIN locate_results r ON r.id = d.result_id JOIN items i ON i.id = r.plate_id "
            "WHERE r.project_id = ? AND i.deleted_at IS NULL AND d.decision = 'dismissed' "
            "AND d.id = (SELECT MAX(e.id) FROM locate_decisions e WHERE e.result_id = d.result_id "
-           "AND e.box_index = d.box_index AND NOT EXISTS (SELECT 1 FROM locate_undos u WHERE u.decision_id = e.id "
-           "AND (? IS NULL OR u.created_at <= ?)))")  # an undone decision is no decision (from its undo on)
+           f"AND e.box_index = d.box_index AND {_live('e', until=True)})")  # undone: no decision from its undo on
     args = [int(project_id), before, before]
     if before is not None:
         sql += " AND d.created_at <= ?"

@@ -65,9 +65,11 @@ _SAME_CLASS_INSIDE = 0.5  # ... or a crop of its class when this much of the sma
 _MOVE_MIN_IOU = 0.3  # a moved box still overlaps the model's this much (the same defect); further is Cut crops
 
 
-def _live(alias: str) -> str:
-    """SQL: the decision row ``alias`` was not undone (:func:`undo_box`)."""
-    return f"NOT EXISTS (SELECT 1 FROM locate_undos u WHERE u.decision_id = {alias}.id)"
+def _live(alias: str, until: bool = False) -> str:
+    """SQL: the decision row ``alias`` was not undone (:func:`undo_box`); ``until``: not undone by the time given
+    twice as parameters (``?, ?``; None: ever)."""
+    by = " AND (? IS NULL OR u.created_at <= ?)" if until else ""
+    return f"NOT EXISTS (SELECT 1 FROM locate_undos u WHERE u.decision_id = {alias}.id{by})"
 
 
 def locate_plate(ws: WorkspaceLike, project: ProjectRef, item_id: int, run_id: str | None = None,
@@ -685,9 +687,9 @@ def _refuse_changed_crop(conn, crop_id: int, decision) -> None:
                         (crop_id,)).fetchone()
     own = last is not None and last["user"] == decision["user"] and last["label"] == decision["label"] and str(
         last["comment"] or "").endswith(f"(locate result {decision['result_id']}, box {decision['box_index'] + 1})")
-    busy = conn.execute("SELECT 1 FROM assignment_items ai JOIN assignments a ON a.id = ai.assignment_id "
-                        "WHERE a.closed_at IS NULL AND ai.item_id = ?", (crop_id,)).fetchone()
-    gold = conn.execute("SELECT 1 FROM gold_items WHERE removed_at IS NULL AND item_id = ?", (crop_id,)).fetchone()
+    from defectlab.store.transfer import team_held
+
+    busy, gold = team_held(conn, [crop_id])
     if not own or busy or gold:
         who = last["user"] if last is not None and not own else decision["user"]
         raise ConflictError(msg("error.plates.crop_changed", "Crop #{crop_id} was changed since it was stored "

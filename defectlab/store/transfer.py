@@ -158,17 +158,24 @@ def _crops_of_plates(conn, rows):
     return extra
 
 
-def _refuse_team_items(conn, ids):
-    """A moved item would vanish from an annotator's open queue or from the gold set without a word."""
+def team_held(conn, ids):
+    """(item ids in an open assignment, item ids in the gold set) of ``ids``: items the team's work holds, which a
+    move or an undo must not make vanish without a word."""
     busy, gold = [], []
     for start in range(0, len(ids), 500):
-        part = ids[start:start + 500]
+        part = [int(i) for i in ids[start:start + 500]]
         marks = ",".join("?" * len(part))
         busy += [r[0] for r in conn.execute(
             f"SELECT DISTINCT ai.item_id FROM assignment_items ai JOIN assignments a ON a.id = ai.assignment_id "
             f"WHERE a.closed_at IS NULL AND ai.item_id IN ({marks})", part)]
         gold += [r[0] for r in conn.execute(
             f"SELECT item_id FROM gold_items WHERE removed_at IS NULL AND item_id IN ({marks})", part)]
+    return busy, gold
+
+
+def _refuse_team_items(conn, ids):
+    """A moved item would vanish from an annotator's open queue or from the gold set without a word."""
+    busy, gold = team_held(conn, ids)
     if busy:
         raise InputError(msg("error.move.assigned", "Item(s) {ids} are in an open assignment: close it first, or "
                                                     "copy them instead.", ids=sorted(busy)[:_MAX_SHOWN]))

@@ -345,8 +345,7 @@ def _place_fields(state, k, image, may_decide):
     b = state["result"].boxes[k]
     h, w = image.shape[:2]
     key = f"plates_place_{state['item_id']}_{k}"
-    moved = _typed_place(state, k) != [b["x"], b["y"], b["w"], b["h"]]
-    with st.popover(t("plates.adjust") if not moved else t("plates.adjusted"), icon=":material/crop:",
+    with st.popover(t("plates.adjusted") if _moved(state, k) else t("plates.adjust"), icon=":material/crop:",
                     disabled=not may_decide):
         st.caption(t("plates.adjust_help"))  # not a tooltip: one would cover the rows above
         cols = st.columns(4)
@@ -375,6 +374,12 @@ def _reset_place(key, box):
     browser shows and sends the model's numbers, not the typed ones)."""
     for n, v in box.items():
         st.session_state[f"{key}_{n}"] = v
+
+
+def _moved(state, k):
+    """Whether box ``k``'s "Adjust box" fields differ from the model's box (refused or not)."""
+    b = state["result"].boxes[k]
+    return _typed_place(state, k) != [b["x"], b["y"], b["w"], b["h"]]
 
 
 def _typed_place(state, k):
@@ -435,8 +440,8 @@ def _box_row(ws, project, state, k, image, may_decide, may_undo):
                               disabled=not may_decide)
     with cols[2]:
         place = _place_fields(state, k, image, may_decide)
-    moved = _typed_place(state, k) != [b["x"], b["y"], b["w"], b["h"]]  # refused or not: the button says moved
-    words = t("plates.correct") if label != b["label"] else t("plates.save_moved") if moved else t("plates.accept")
+    words = (t("plates.correct") if label != b["label"] else t("plates.save_moved") if _moved(state, k)
+             else t("plates.accept"))  # a refused place too: the button says moved (disabled)
     if cols[3].button(words, key=f"plates_ok_{state['item_id']}_{k}", type="primary",
                       disabled=not may_decide or place is False):
         if _decide(ws, project, state, k, "accept" if label == b["label"] else "correct", label, place or None):
